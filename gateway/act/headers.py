@@ -1,0 +1,166 @@
+"""The header contract and the one place where edits are applied to the original bytes.
+
+Purpose: build the contract headers (X-Approach-Verdict/-Score/-Reasons, Received,
+Authentication-Results) as `HeaderEdit`s, strip inbound copies of our headers and any
+Authentication-Results carrying our authserv-id (RFC 8601 section 5), and apply all edits to the
+raw message: removals inside the header block, additions prepended so existing DKIM signatures
+still verify.
+
+Untrusted input: the raw header block (hostile folding, bare CR/LF, huge fields) and rule reasons
+that may quote a stranger's text; values are sanitised to printable single-line text and folded.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from email.header import Header
+
+from gateway.model import Decision, Envelope, HeaderEdit
+from gateway.parse import split_header_block
+
+VERDICT = "X-Approach-Verdict"
+SCORE = "X-Approach-Score"
+REASONS = "X-Approach-Reasons"
+CHECKED = "X-Approach-Checked"
+AUTH_RESULTS = "Authentication-Results"
+OUR_HEADERS = (VERDICT, SCORE, REASONS, CHECKED)
+
+_CTL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]+")
+_MAX_REASON_CHARS = 160
+_MAX_REASONS_VALUE = 4000
+
+
+def clean_text(text: str, limit: int = _MAX_REASON_CHARS) -> str:
+    """One printable line: control characters (CR, LF included) become spaces; capped."""
+    text = _CTL.sub(" ", text).strip()
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def fold(name: str, value: str, width: int = 78, words: list[str] | None = None) -> str:
+    """Fold `value` (ASCII) for header `name` at spaces, lines at most `width` where possible.
+
+    `words` may give the unbreakable pieces explicitly (joined by single spaces)."""
+    if not value.isascii():
+        return Header(value, "utf-8", header_name=name, maxlinelen=width).encode(
+            linesep="\r\n")
+    words = words if words is not None else value.split(" ")
+    lines: list[str] = []
+    current = ""
+    room = width - len(name) - 2
+    for word in words:
+        candidate = f"{current} {word}" if current else word
+        if len(candidate) > room and current:
+            lines.append(current)
+            current = word
+            room = width - 1
+        else:
+            current = candidate
+    lines.append(current)
+    return "\r\n ".join(lines)
+
+
+def format_score(score: float) -> str:
+    text = f"{score:.2f}".rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def reasons_value(decision: Decision) -> str:
+    parts = [f"{clean_text(h.rule_id, 64)} ({format_score(h.score)}): {clean_text(h.reason)}"
+             for h in decision.hits]
+    value = "; ".join(parts) if parts else "none"
+    if len(value) > _MAX_REASONS_VALUE:
+        value = value[: _MAX_REASONS_VALUE - 1] + "\u2026"
+    return value
+
+
+def verdict_edits(decision: Decision) -> list[HeaderEdit]:
+    """The contract headers for `decision` (prepended in this order, so Verdict comes first)."""
+    edits = [
+        HeaderEdit(VERDICT, decision.verdict.word),
+        HeaderEdit(SCORE, format_score(decision.score)),
+        HeaderEdit(REASONS, fold(REASONS, reasons_value(decision))),
+    ]
+    if not decision.checked:
+        edits.append(HeaderEdit(CHECKED, fold(CHECKED, "no; " + clean_text(decision.note))))
+    return edits
+
+
+def received_value(envelope: Envelope, hostname: str, *, with_tls: bool,
+                   date: str | None = None) -> str:
+    """A Received field value in Postfix's shape (RFC 5321 4.4)."""
+    c = envelope.client
+    helo = clean_text(c.helo or "unknown", 80).replace("(", "").replace(")", "")
+    rdns = clean_text(c.hostname or "unknown", 80)
+    ip = c.ip or "unknown"
+    ip_text = f"IPv6:{ip}" if ":" in ip else ip
+    proto = c.protocol.upper() if c.protocol else "ESMTP"
+    if with_tls and not proto.endswith("S") and proto.startswith("ESMTP"):
+        proto = proto + "S"
+    parts = [f"from {helo} ({rdns} [{ip_text}])", f"by {hostname} (approach-gateway)",
+             f"with {proto}"]
+    if envelope.queue_id:
+        parts.append(f"id {envelope.queue_id}")
+    if len(envelope.rcpt_tos) == 1:
+        parts.append(f"for <{clean_text(envelope.rcpt_tos[0], 254)}>")
+    words = " ".join(parts).split(" ")
+    words[-1] += ";"
+    words.append(date or email.utils.format_datetime(datetime.now(UTC)))
+    return fold("Received", " ".join(words), words=words)
+
+
+def authserv_id_of(value: str) -> str:
+    """The authserv-id of an Authentication-Results value (RFC 8601 2.2), lower-case."""
+    text = re.sub(r"\([^()]*\)", " ", value)  # drop simple comments
+    return text.split(";", 1)[0].strip().split()[0].lower() if text.strip() else ""
+
+
+def removal_edits(authserv_id: str) -> list[HeaderEdit]:
+    return [HeaderEdit(name) for name in OUR_HEADERS] + [
+        HeaderEdit(AUTH_RESULTS + ":" + authserv_id.lower())]
+
+
+def _fields(block: bytes) -> list[bytes]:
+    """Split a raw header block into whole fields (continuation lines kept with their field)."""
+    fields: list[bytes] = []
+    for line in block.splitlines(keepends=True):
+        if fields and line[:1] in (b" ", b"\t"):
+            fields[-1] += line
+        else:
+            fields.append(line)
+    return fields
+
+
+def _should_remove(field: bytes, removals: set[str], ar_ids: set[str]) -> bool:
+    name, sep, value = field.partition(b":")
+    if not sep:
+        return False
+    key = name.strip().decode("ascii", "replace").lower()
+    if key in removals:
+        return True
+    if key == AUTH_RESULTS.lower() and ar_ids:
+        unfolded = re.sub(r"\r?\n[ \t]", " ", value.decode("utf-8", "replace"))
+        return authserv_id_of(unfolded) in ar_ids
+    return False
+
+
+def apply_edits(raw: bytes, edits: Iterable[HeaderEdit]) -> bytes:
+    """Apply removals to the header block, then prepend additions (first edit ends up on top)."""
+    removals: set[str] = set()
+    ar_ids: set[str] = set()
+    additions: list[HeaderEdit] = []
+    for e in edits:
+        if not e.is_removal:
+            additions.append(e)
+        elif e.name.lower().startswith(AUTH_RESULTS.lower() + ":"):
+            ar_ids.add(e.name.split(":", 1)[1].lower())
+        else:
+            removals.add(e.name.lower())
+    block, rest = split_header_block(raw)
+    if removals or ar_ids:
+        block = b"".join(f for f in _fields(block) if not _should_remove(f, removals, ar_ids))
+    head = b"".join(
+        f"{e.name}: {e.value}\r\n".encode() for e in additions)
+    return head + block + rest

@@ -1,0 +1,34 @@
+"""Structure signals: what the parser noticed about the message's shape.
+
+Purpose: surface the bounded view's findings (nesting beyond the limit, too many parts, parser
+defects) as signals so policies can weigh them. Untrusted input: the parsed message view only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from gateway.checks import CheckContext
+from gateway.model import Signal
+
+
+class StructureCheck:
+    name = "structure"
+    SIGNALS = frozenset({"mime.depth_exceeded", "mime.parts_exceeded", "message.defects",
+                         "message.no_from"})
+
+    async def run(self, ctx: CheckContext) -> Iterable[Signal]:
+        view = ctx.view
+        view.text_parts  # noqa: B018 - walks the tree within limits, recording defects
+        out = []
+        if view.mime_depth_exceeded:
+            out.append(Signal("mime.depth_exceeded", {"limit": view.limits.max_mime_depth}))
+        if view.mime_parts_exceeded:
+            out.append(Signal("mime.parts_exceeded", {"limit": view.limits.max_mime_parts}))
+        defects = list(view.defects)
+        defects += [type(d).__name__ for d in getattr(view.msg, "defects", [])]
+        if defects:
+            out.append(Signal("message.defects", {"defects": ", ".join(sorted(set(defects)))[:200]}))
+        if not view.from_address:
+            out.append(Signal("message.no_from"))
+        return out

@@ -1,0 +1,165 @@
+"""Command line (contract): serve, scan, policy lint.
+
+Purpose: the entry points operators and tests use (`python -m gateway ...` and the
+`approach-gateway` console script). Errors a person reads name the file, the line and the fix;
+exit status 2 for usage and configuration errors, 1 for failed checks (lint).
+
+Untrusted input: message files given to `scan` (analysed through the same pipeline as `serve`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from gateway.config import Config, ConfigError, load_config
+from gateway.log import setup_logging
+from gateway.model import Client, Envelope
+from gateway.pipeline import Pipeline, normalize_newlines
+from gateway.policy import PolicyError, load_policies
+
+log = logging.getLogger("gateway.cli")
+
+MAX_SCAN_BYTES = 64 * 1024 * 1024
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="approach-gateway",
+                                description="SMTP gateway that flags covert inbound approaches")
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("serve", help="run the gateway until SIGTERM; SIGHUP reloads policies")
+    s.add_argument("--config", required=True, help="the gateway's YAML config file")
+    sc = sub.add_parser("scan", help="analyse saved messages as the gateway would")
+    sc.add_argument("--config", required=True)
+    sc.add_argument("--json", action="store_true", help="one JSON object per message")
+    sc.add_argument("--offline", action="store_true", help="make no network lookups")
+    sc.add_argument("--client-ip")
+    sc.add_argument("--helo")
+    sc.add_argument("--mail-from", default=None)
+    sc.add_argument("--rcpt", action="append", default=[])
+    sc.add_argument("files", nargs="+", type=Path)
+    pol = sub.add_parser("policy", help="policy tools")
+    psub = pol.add_subparsers(dest="policy_command", required=True)
+    lint = psub.add_parser("lint", help="validate policy files; exit 1 on any error")
+    lint.add_argument("--config", help="take the policy paths from this config")
+    lint.add_argument("paths", nargs="*")
+    return p
+
+
+def _load(path: str) -> Config:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from gateway.smtp.service import Gateway
+
+    config = _load(args.config)
+    setup_logging(config.log.level, config.log.format)
+    try:
+        gateway = Gateway(config)
+    except PolicyError as exc:
+        print(f"policy error: {exc}", file=sys.stderr)
+        return 2
+    asyncio.run(gateway.serve_forever())
+    return 0
+
+
+def scan_envelope(args: argparse.Namespace, raw: bytes) -> Envelope:
+    mail_from = args.mail_from
+    if mail_from is None:
+        from gateway.parse import MessageView
+
+        try:
+            rp = MessageView.parse(raw[:262_144]).header("Return-Path") or ""
+        except ValueError:
+            rp = ""
+        mail_from = rp.strip().strip("<>")
+    return Envelope(mail_from=mail_from, rcpt_tos=tuple(args.rcpt),
+                    client=Client(ip=args.client_ip, helo=args.helo), queue_id="scan")
+
+
+async def _scan(args: argparse.Namespace, config: Config) -> int:
+    try:
+        pipeline = Pipeline(config, offline=args.offline)
+    except PolicyError as exc:
+        print(f"policy error: {exc}", file=sys.stderr)
+        return 2
+    status = 0
+    for path in args.files:
+        try:
+            with path.open("rb") as fh:
+                raw = fh.read(MAX_SCAN_BYTES + 1)
+        except OSError as exc:
+            print(f"{path}: cannot read: {exc.strerror}", file=sys.stderr)
+            status = 2
+            continue
+        if len(raw) > MAX_SCAN_BYTES:
+            print(f"{path}: larger than {MAX_SCAN_BYTES} bytes, skipped", file=sys.stderr)
+            status = 2
+            continue
+        raw = normalize_newlines(raw)
+        try:
+            result = await pipeline.analyse(raw, scan_envelope(args, raw))
+        except Exception as exc:  # noqa: BLE001 - report per file, keep scanning
+            print(f"{path}: {type(exc).__name__}: {exc}", file=sys.stderr)
+            status = 2
+            continue
+        d = result.decision
+        if args.json:
+            obj: dict[str, Any] = {
+                "file": str(path), "verdict": d.verdict.word, "score": d.score,
+                "reasons": [{"id": h.rule_id, "score": h.score, "reason": h.reason} for h in d.hits],
+                "headers": [{"name": n, "value": v} for n, v in result.added_headers],
+                "signals": [{"name": s.name, "evidence": {k: str(v) for k, v in s.evidence.items()}}
+                            for s in result.signals],
+                "checked": d.checked,
+            }
+            print(json.dumps(obj, ensure_ascii=False))
+        else:
+            reasons = "; ".join(f"{h.rule_id} ({h.score:g})" for h in d.hits) or "-"
+            print(f"{path}: {d.verdict.word} {d.score:g} {reasons}")
+    return status
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    setup_logging("warning", "text")
+    return asyncio.run(_scan(args, config))
+
+
+def cmd_policy_lint(args: argparse.Namespace) -> int:
+    paths: list[str] = list(args.paths)
+    if args.config:
+        paths = list(_load(args.config).policies) + paths
+    if not paths:
+        paths = ["policies"]
+    try:
+        policies = load_policies(paths)
+    except PolicyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"ok: {len(policies.rules)} rules in {len(policies.sources)} files")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "serve":
+        return cmd_serve(args)
+    if args.command == "scan":
+        return cmd_scan(args)
+    return cmd_policy_lint(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,353 @@
+"""Settings: one YAML file -> validated, frozen objects.
+
+Purpose: every key the gateway reads is declared here with its type, default and check, so an
+unknown key, a wrong type or a bad address stops start-up with `file:line: key: problem (fix)`.
+
+Untrusted input: the admin's config file (trusted author, but typos are expected). Nothing here
+touches the network.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gateway.yamlmarks import Located, YamlError, load_located, loads_located
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class ConfigError(ValueError):
+    """The config file is invalid. The message names file, line, key and the fix."""
+
+
+@dataclass(frozen=True)
+class HostPort:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class UpstreamConfig:
+    host: str = "127.0.0.1"
+    port: int = 10026
+    connect_timeout: float = 30.0
+    command_timeout: float = 300.0
+    data_timeout: float = 600.0
+    xforward: bool = True
+    helo_name: str | None = None
+
+
+@dataclass(frozen=True)
+class LimitsConfig:
+    """Limits on what an outsider controls. README 'Limits' documents what the client sees."""
+
+    max_message_size: int = 10_240_000  # Postfix message_size_limit default
+    max_recipients: int = 1000  # Postfix smtpd_recipient_limit
+    max_header_count: int = 1000
+    max_header_bytes: int = 102_400  # Postfix header_size_limit
+    max_mime_depth: int = 20
+    max_mime_parts: int = 500
+    max_line_length: int = 8192
+    max_connections: int = 100  # Postfix default_process_limit
+    max_connections_per_ip: int = 20
+    analysis_timeout: float = 20.0
+    session_timeout: float = 300.0  # Postfix smtpd_timeout
+    shutdown_grace: float = 30.0
+    max_text_bytes: int = 1_048_576  # decoded text the checks may read
+
+
+@dataclass(frozen=True)
+class TlsConfig:
+    cert: str
+    key: str
+
+
+@dataclass(frozen=True)
+class ProxyProtocolConfig:
+    trusted_networks: tuple[Network, ...]
+    timeout: float = 5.0
+
+
+@dataclass(frozen=True)
+class DnsConfig:
+    nameservers: tuple[HostPort, ...] = ()
+    timeout: float = 3.0
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    backend: str = "sqlite"
+    path: str = "approach-gateway.sqlite3"
+    url: str | None = None
+    retention_days: int = 400
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    level: str = "info"
+    format: str = "text"
+
+
+@dataclass(frozen=True)
+class Config:
+    listen: HostPort
+    upstream: UpstreamConfig
+    hostname: str
+    authserv_id: str
+    local_domains: tuple[str, ...]
+    trusted_networks: tuple[Network, ...] = ()
+    xforward_hosts: tuple[Network, ...] = ()
+    trusted_authserv_ids: tuple[str, ...] = ()
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+    tls: TlsConfig | None = None
+    proxy_protocol: ProxyProtocolConfig | None = None
+    dns: DnsConfig = field(default_factory=DnsConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+    policies: tuple[str, ...] = ("policies",)
+    on_error: str = "accept"
+    bare_newline: str = "normalize"
+    log: LogConfig = field(default_factory=LogConfig)
+    source: str = "<defaults>"
+
+    def is_local_domain(self, domain: str) -> bool:
+        d = domain.lower().rstrip(".")
+        return any(d == ld for ld in self.local_domains)
+
+
+# --------------------------------------------------------------------------- validation
+
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*"
+                       r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?$")
+
+
+class _Ctx:
+    def __init__(self, doc: Located) -> None:
+        self.doc = doc
+
+    def fail(self, path: tuple[Any, ...], problem: str, fix: str) -> ConfigError:
+        key = ".".join(str(p) for p in path) or "(top level)"
+        return ConfigError(f"{self.doc.where(path)}: {key}: {problem}; {fix}")
+
+
+def _section(ctx: _Ctx, path: tuple[Any, ...], value: Any, allowed: set[str]) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ctx.fail(path, f"expected a mapping, got {type(value).__name__}",
+                       "write it as 'key: value' lines")
+    for key in value:
+        if key not in allowed:
+            raise ctx.fail(path + (key,), "unknown key",
+                           f"remove it or use one of: {', '.join(sorted(allowed))}")
+    return value
+
+
+def _int(ctx: _Ctx, path: tuple[Any, ...], value: Any, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise ctx.fail(path, f"expected an integer from {lo} to {hi}, got {value!r}",
+                       "write a whole number in that range")
+    return value
+
+
+def _num(ctx: _Ctx, path: tuple[Any, ...], value: Any, lo: float, hi: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
+        raise ctx.fail(path, f"expected a number of seconds from {lo} to {hi}, got {value!r}",
+                       "write a number in that range")
+    return float(value)
+
+
+def _bool(ctx: _Ctx, path: tuple[Any, ...], value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ctx.fail(path, f"expected true or false, got {value!r}", "write true or false")
+    return value
+
+
+def _str(ctx: _Ctx, path: tuple[Any, ...], value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ctx.fail(path, f"expected a non-empty string, got {value!r}", "quote the value")
+    return value
+
+
+def _choice(ctx: _Ctx, path: tuple[Any, ...], value: Any, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ctx.fail(path, f"expected one of {', '.join(choices)}, got {value!r}",
+                       f"write one of: {', '.join(choices)}")
+    return str(value)
+
+
+def _hostname(ctx: _Ctx, path: tuple[Any, ...], value: Any) -> str:
+    text = _str(ctx, path, value)
+    if not _HOSTNAME.match(text):
+        raise ctx.fail(path, f"{text!r} is not a valid host name", "write a name like mx.example.org")
+    return text.lower().rstrip(".")
+
+
+def _hostport(ctx: _Ctx, path: tuple[Any, ...], value: Any, default_port: int | None) -> HostPort:
+    text = str(value).strip() if isinstance(value, (str, int)) else ""
+    m = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\](?::(\d+))?|([^:\[\]]+)(?::(\d+))?", text)
+    if not m:
+        raise ctx.fail(path, f"{value!r} is not HOST:PORT", "write e.g. 127.0.0.1:2525 or [::1]:2525")
+    host = m.group(1) or m.group(3)
+    port_text = m.group(2) or m.group(4)
+    if port_text is None:
+        if default_port is None:
+            raise ctx.fail(path, f"{value!r} has no port", "write HOST:PORT, e.g. 127.0.0.1:2525")
+        port = default_port
+    else:
+        port = int(port_text)
+    if not 0 <= port <= 65535:
+        raise ctx.fail(path, f"port {port} is out of range", "use a port from 0 to 65535")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if not _HOSTNAME.match(host):
+            raise ctx.fail(path, f"{host!r} is neither an IP address nor a host name",
+                           "write an address like 127.0.0.1") from None
+    return HostPort(host, port)
+
+
+def _networks(ctx: _Ctx, path: tuple[Any, ...], value: Any) -> tuple[Network, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ctx.fail(path, "expected a list of networks", "write e.g. [127.0.0.0/8, '::1/128']")
+    out = []
+    for i, item in enumerate(value):
+        try:
+            out.append(ipaddress.ip_network(str(item), strict=False))
+        except ValueError:
+            raise ctx.fail(path + (i,), f"{item!r} is not an IP network",
+                           "write CIDR like 192.0.2.0/24") from None
+    return tuple(out)
+
+
+def _domains(ctx: _Ctx, path: tuple[Any, ...], value: Any, required: bool) -> tuple[str, ...]:
+    if value is None:
+        value = []
+    if not isinstance(value, list) or (required and not value):
+        raise ctx.fail(path, "expected a non-empty list of domains",
+                       "write e.g. local_domains: [example.org]")
+    return tuple(_hostname(ctx, path + (i,), d) for i, d in enumerate(value))
+
+
+def _build(doc: Located) -> Config:
+    ctx = _Ctx(doc)
+    top = _section(ctx, (), doc.value, {
+        "listen", "upstream", "hostname", "authserv_id", "local_domains", "trusted_networks",
+        "xforward_hosts", "trusted_authserv_ids", "limits", "tls", "proxy_protocol", "dns",
+        "store", "policies", "on_error", "bare_newline", "log",
+    })
+    for required in ("listen", "upstream", "hostname", "local_domains"):
+        if required not in top:
+            raise ctx.fail((), f"missing required key '{required}'",
+                           "see deploy/gateway.example.yml for a complete file")
+    hostname = _hostname(ctx, ("hostname",), top["hostname"])
+    up = _section(ctx, ("upstream",), top["upstream"], {
+        "host", "port", "connect_timeout", "command_timeout", "data_timeout", "xforward",
+        "helo_name"})
+    u = ("upstream",)
+    upstream = UpstreamConfig(
+        host=_hostport(ctx, u + ("host",), up.get("host", "127.0.0.1"), 25).host,
+        port=_int(ctx, u + ("port",), up.get("port", 10026), 1, 65535),
+        connect_timeout=_num(ctx, u + ("connect_timeout",), up.get("connect_timeout", 30), 0.1, 600),
+        command_timeout=_num(ctx, u + ("command_timeout",), up.get("command_timeout", 300), 0.1, 3600),
+        data_timeout=_num(ctx, u + ("data_timeout",), up.get("data_timeout", 600), 0.1, 3600),
+        xforward=_bool(ctx, u + ("xforward",), up.get("xforward", True)),
+        helo_name=_hostname(ctx, u + ("helo_name",), up["helo_name"]) if "helo_name" in up else None,
+    )
+    lim = _section(ctx, ("limits",), top.get("limits"), set(LimitsConfig.__dataclass_fields__))
+    d = LimitsConfig()
+    int_limits = {k: _int(ctx, ("limits", k), lim.get(k, getattr(d, k)), 1, 2**40)
+                  for k in ("max_message_size", "max_recipients", "max_header_count",
+                            "max_header_bytes", "max_mime_depth", "max_mime_parts",
+                            "max_line_length", "max_connections", "max_connections_per_ip",
+                            "max_text_bytes")}
+    if int_limits["max_line_length"] < 1000:
+        raise ctx.fail(("limits", "max_line_length"), "must be at least 1000 (RFC 5321 4.5.3.1.6)",
+                       "raise it to 1000 or more")
+    num_limits = {k: _num(ctx, ("limits", k), lim.get(k, getattr(d, k)), 0.1, 86400)
+                  for k in ("analysis_timeout", "session_timeout", "shutdown_grace")}
+    limits = LimitsConfig(**int_limits, **num_limits)  # type: ignore[arg-type]
+
+    tls = None
+    if top.get("tls") is not None:
+        t = _section(ctx, ("tls",), top["tls"], {"cert", "key"})
+        for k in ("cert", "key"):
+            if k not in t or not Path(_str(ctx, ("tls", k), t[k])).is_file():
+                raise ctx.fail(("tls", k), f"file {t.get(k)!r} does not exist",
+                               "give the path of a PEM file readable by the gateway")
+        tls = TlsConfig(cert=t["cert"], key=t["key"])
+    proxy = None
+    if top.get("proxy_protocol") is not None:
+        pp = _section(ctx, ("proxy_protocol",), top["proxy_protocol"], {"trusted_networks", "timeout"})
+        nets = _networks(ctx, ("proxy_protocol", "trusted_networks"), pp.get("trusted_networks"))
+        if not nets:
+            raise ctx.fail(("proxy_protocol", "trusted_networks"), "is empty",
+                           "list the load balancers' addresses, or remove proxy_protocol")
+        proxy = ProxyProtocolConfig(nets, _num(ctx, ("proxy_protocol", "timeout"),
+                                               pp.get("timeout", 5.0), 0.5, 120))
+    dn = _section(ctx, ("dns",), top.get("dns"), {"nameservers", "timeout"})
+    ns_list = dn.get("nameservers") or []
+    if not isinstance(ns_list, list):
+        raise ctx.fail(("dns", "nameservers"), "expected a list", "write e.g. [127.0.0.1:53]")
+    dns = DnsConfig(tuple(_hostport(ctx, ("dns", "nameservers", i), n, 53)
+                          for i, n in enumerate(ns_list)),
+                    _num(ctx, ("dns", "timeout"), dn.get("timeout", 3.0), 0.05, 60))
+    st = _section(ctx, ("store",), top.get("store"), {"backend", "path", "url", "retention_days"})
+    store = StoreConfig(
+        backend=_choice(ctx, ("store", "backend"), st.get("backend", "sqlite"), ("sqlite", "redis", "memory")),
+        path=_str(ctx, ("store", "path"), st.get("path", StoreConfig.path)),
+        url=_str(ctx, ("store", "url"), st["url"]) if "url" in st else None,
+        retention_days=_int(ctx, ("store", "retention_days"), st.get("retention_days", 400), 1, 36500),
+    )
+    lg = _section(ctx, ("log",), top.get("log"), {"level", "format"})
+    log = LogConfig(_choice(ctx, ("log", "level"), lg.get("level", "info"),
+                            ("debug", "info", "warning", "error")),
+                    _choice(ctx, ("log", "format"), lg.get("format", "text"), ("text", "json")))
+    pol = top.get("policies", ["policies"])
+    if isinstance(pol, str):
+        pol = [pol]
+    if not isinstance(pol, list):
+        raise ctx.fail(("policies",), "expected a list of paths", "write e.g. [policies, /etc/gw/local.d]")
+    base = Path(doc.file).parent if doc.file not in ("<string>", "<defaults>") else Path(".")
+    policies = tuple(str(p) if Path(str(p)).is_absolute() else str(base / str(p)) for p in pol)
+    return Config(
+        listen=_hostport(ctx, ("listen",), top["listen"], None),
+        upstream=upstream,
+        hostname=hostname,
+        authserv_id=_hostname(ctx, ("authserv_id",), top.get("authserv_id", hostname)),
+        local_domains=_domains(ctx, ("local_domains",), top["local_domains"], True),
+        trusted_networks=_networks(ctx, ("trusted_networks",), top.get("trusted_networks")),
+        xforward_hosts=_networks(ctx, ("xforward_hosts",), top.get("xforward_hosts")),
+        trusted_authserv_ids=_domains(ctx, ("trusted_authserv_ids",), top.get("trusted_authserv_ids"), False),
+        limits=limits, tls=tls, proxy_protocol=proxy, dns=dns, store=store,
+        policies=policies,
+        on_error=_choice(ctx, ("on_error",), top.get("on_error", "accept"), ("accept", "tempfail")),
+        bare_newline=_choice(ctx, ("bare_newline",), top.get("bare_newline", "normalize"),
+                             ("normalize", "reject")),
+        log=log, source=doc.file,
+    )
+
+
+def load_config(path: str | Path) -> Config:
+    try:
+        return _build(load_located(path))
+    except YamlError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def parse_config(text: str, name: str = "<string>") -> Config:
+    try:
+        return _build(loads_located(text, name))
+    except YamlError as exc:
+        raise ConfigError(str(exc)) from exc
+
+

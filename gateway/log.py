@@ -1,0 +1,85 @@
+"""Structured logs: one line per message, as key=value text or JSON.
+
+Purpose: the operator's record of every message (queue id, client, sender, recipients, size,
+verdict, reasons, time taken). Never the body, never header values beyond the envelope.
+
+Untrusted input: envelope addresses and HELO names are a stranger's text: control characters
+are escaped so one message is always one log line.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from typing import Any
+
+from gateway.model import Envelope
+
+
+def _safe(value: Any) -> str:
+    text = str(value)
+    return text.encode("unicode_escape").decode("ascii") if not text.isprintable() else text
+
+
+def message_fields(env: Envelope, elapsed: float, **extra: Any) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "queue_id": env.queue_id,
+        "client": env.client.ip or "unknown",
+        "helo": env.client.helo or "",
+        "from": f"<{env.mail_from}>",
+        "to": ",".join(f"<{r}>" for r in env.rcpt_tos),
+    }
+    fields.update(extra)
+    fields["time"] = f"{elapsed:.3f}"
+    return fields
+
+
+class MessageLine:
+    """A log message whose fields the JSON formatter can emit as keys."""
+
+    def __init__(self, fields: dict[str, Any]) -> None:
+        self.fields = fields
+
+    def __str__(self) -> str:
+        parts = []
+        for key, value in self.fields.items():
+            text = _safe(value)
+            if not text or any(c in text for c in ' "='):
+                text = json.dumps(text, ensure_ascii=True)
+            parts.append(f"{key}={text}")
+        return " ".join(parts)
+
+
+def message_line(env: Envelope, elapsed: float, **extra: Any) -> MessageLine:
+    return MessageLine(message_fields(env, elapsed, **extra))
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+        }
+        if isinstance(record.msg, MessageLine) and not record.args:
+            out.update({k: _safe(v) for k, v in record.msg.fields.items()})
+        else:
+            out["msg"] = _safe(record.getMessage())
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out, ensure_ascii=True)
+
+
+def setup_logging(level: str = "info", fmt: str = "text") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's per-command chatter

@@ -1,0 +1,97 @@
+"""Value types that flow through the pipeline: envelope, signals, rule hits, verdicts, edits.
+
+Purpose: the shared vocabulary of receive -> parse -> checks -> policy -> act. All values are
+frozen; nothing here does I/O or touches untrusted bytes beyond holding them.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Verdict(enum.IntEnum):
+    """Ordered verdicts (contract): clean < caution < suspicious < high."""
+
+    CLEAN = 0
+    CAUTION = 1
+    SUSPICIOUS = 2
+    HIGH = 3
+
+    @property
+    def word(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def from_word(cls, word: str) -> Verdict:
+        try:
+            return cls[word.upper()]
+        except KeyError:
+            raise ValueError(f"unknown verdict {word!r}; use clean, caution, suspicious or high") from None
+
+
+@dataclass(frozen=True)
+class Client:
+    """Who connected: the real client (after PROXY/XFORWARD), as later checks must see it."""
+
+    ip: str | None = None
+    port: int | None = None
+    helo: str | None = None
+    hostname: str | None = None  # reverse DNS name when known (XFORWARD NAME)
+    protocol: str = "ESMTP"
+    tls: bool = False
+
+
+@dataclass(frozen=True)
+class Envelope:
+    mail_from: str  # "" for the null sender
+    rcpt_tos: tuple[str, ...]
+    client: Client = field(default_factory=Client)
+    queue_id: str = ""
+    smtputf8: bool = False
+
+
+@dataclass(frozen=True)
+class Signal:
+    """A fact a check established: a fixed name plus evidence. No score (STYLE.md rule 1)."""
+
+    name: str
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        if not self.evidence:
+            return self.name
+        ev = ", ".join(f"{k}={v}" for k, v in self.evidence.items())
+        return f"{self.name}({ev})"
+
+
+@dataclass(frozen=True)
+class RuleHit:
+    rule_id: str
+    score: float
+    reason: str
+
+
+@dataclass(frozen=True)
+class HeaderEdit:
+    """Prepend header `name: value` (value already folded) or remove all fields named `name`."""
+
+    name: str
+    value: str | None = None  # None means remove
+
+    @property
+    def is_removal(self) -> bool:
+        return self.value is None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the policy step concluded for one message."""
+
+    verdict: Verdict
+    score: float
+    hits: tuple[RuleHit, ...] = ()
+    checked: bool = True  # False when analysis failed or timed out (on_error: accept)
+    note: str = ""

@@ -1,0 +1,277 @@
+"""A bounded, read-only view of one message's raw bytes.
+
+Purpose: every check reads the message through `MessageView`, never through the raw bytes, so the
+caps below hold for all of them: header count and bytes, MIME depth and part count, and the amount
+of decoded text. The original bytes are kept untouched; changes are edits applied later.
+
+Untrusted input: the whole message, from a stranger. Malformed MIME, unknown or lying charsets,
+broken base64 and absurd nesting must never raise out of this module: they become `defects`.
+"""
+
+from __future__ import annotations
+
+import email.policy
+import html
+import re
+from dataclasses import dataclass, field
+from email.headerregistry import Address
+from email.message import EmailMessage, Message
+from email.parser import BytesParser
+from email.utils import getaddresses, parseaddr
+from functools import cached_property
+from html.parser import HTMLParser
+
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+_FIELD_START = re.compile(rb"^[^ \t\r\n]", re.M)
+
+
+@dataclass(frozen=True)
+class ViewLimits:
+    max_header_count: int = 1000
+    max_header_bytes: int = 102_400
+    max_mime_depth: int = 20
+    max_mime_parts: int = 500
+    max_text_bytes: int = 1_048_576
+
+
+class HeaderLimitExceeded(ValueError):
+    """The header block is larger than the configured limits (the receiver rejects with 552)."""
+
+
+def split_header_block(raw: bytes) -> tuple[bytes, bytes]:
+    """(header block including its final line break, rest). No blank line: all header."""
+    m = _HEADER_END.search(raw)
+    if m is None:
+        return raw, b""
+    cut = m.start() + (2 if raw[m.start():m.start() + 2] == b"\r\n" else 1)
+    return raw[:cut], raw[cut:]
+
+
+def header_stats(raw: bytes) -> tuple[int, int]:
+    """(field count, header bytes) of the raw header block, without parsing it."""
+    block, _ = split_header_block(raw)
+    return len(_FIELD_START.findall(block)), len(block)
+
+
+@dataclass(frozen=True)
+class TextPart:
+    content_type: str
+    text: str
+    depth: int
+
+
+class _HtmlText(HTMLParser):
+    _SKIP = {"script", "style", "head", "title"}
+    _BREAK = {"br", "p", "div", "li", "tr", "h1", "h2", "h3", "h4", "td", "table"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.chunks: list[str] = []
+        self.hrefs: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self._SKIP:
+            self._skip += 1
+        elif tag in self._BREAK:
+            self.chunks.append("\n")
+        if tag == "a":
+            for k, v in attrs:
+                if k == "href" and v:
+                    self.hrefs.append(v)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self._SKIP and self._skip:
+            self._skip -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.chunks.append(data)
+
+
+def html_to_text(markup: str) -> tuple[str, list[str]]:
+    """Visible text and link targets of an HTML fragment (never raises)."""
+    parser = _HtmlText()
+    try:
+        parser.feed(markup)
+        parser.close()
+    except Exception:  # noqa: BLE001 - html.parser on hostile input: keep what we have
+        pass
+    text = re.sub(r"[ \t\r\f\v]+", " ", "".join(parser.chunks))
+    return re.sub(r"\n\s*\n+", "\n", text).strip(), parser.hrefs
+
+
+def _decode_part(part: Message) -> str:
+    """Decoded text of a leaf part; bad charsets and encodings degrade, never raise."""
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes):
+        return ""
+    charset = part.get_content_charset() or "us-ascii"
+    try:
+        return payload.decode(charset, errors="replace")
+    except LookupError:
+        return payload.decode("utf-8", errors="replace")
+
+
+@dataclass
+class MessageView:
+    """Lazily decoded, capped view of `raw`. Build with `MessageView.parse`."""
+
+    raw: bytes
+    limits: ViewLimits
+    msg: EmailMessage
+    header_count: int
+    header_bytes: int
+    defects: list[str] = field(default_factory=list)
+    mime_depth_exceeded: bool = False
+    mime_parts_exceeded: bool = False
+
+    @classmethod
+    def parse(cls, raw: bytes, limits: ViewLimits | None = None) -> MessageView:
+        limits = limits or ViewLimits()
+        count, size = header_stats(raw)
+        if count > limits.max_header_count or size > limits.max_header_bytes:
+            raise HeaderLimitExceeded(
+                f"header has {count} fields / {size} bytes; limits are "
+                f"{limits.max_header_count} fields / {limits.max_header_bytes} bytes")
+        defects: list[str] = []
+        try:
+            msg = BytesParser(policy=email.policy.default).parsebytes(raw)
+        except Exception as exc:  # noqa: BLE001 - stdlib parser on hostile bytes
+            defects.append(f"unparseable: {type(exc).__name__}")
+            msg = EmailMessage(policy=email.policy.default)
+        assert isinstance(msg, EmailMessage)
+        return cls(raw=raw, limits=limits, msg=msg, header_count=count,
+                   header_bytes=size, defects=defects)
+
+    # ---------------------------------------------------------------- headers
+
+    def header(self, name: str) -> str | None:
+        """First value of header `name`, decoded and unfolded, or None."""
+        values = self.headers(name)
+        return values[0] if values else None
+
+    def headers(self, name: str) -> list[str]:
+        out = []
+        for value in self.msg.get_all(name, []) or []:
+            try:
+                text = str(value)
+            except Exception:  # noqa: BLE001 - header registry on broken encoded-words
+                text = ""
+            out.append(re.sub(r"\s*[\r\n]+\s*", " ", text).strip())
+        return out
+
+    @cached_property
+    def from_pair(self) -> tuple[str, str]:
+        """(display name, address) of the first From address, lower-cased address."""
+        value = self.header("From") or ""
+        name, addr = parseaddr(value)
+        return name.strip(), addr.strip().lower()
+
+    @property
+    def from_address(self) -> str:
+        return self.from_pair[1]
+
+    @property
+    def from_display(self) -> str:
+        return self.from_pair[0]
+
+    @property
+    def from_domain(self) -> str:
+        addr = self.from_address
+        return addr.rsplit("@", 1)[1].rstrip(".") if "@" in addr else ""
+
+    @cached_property
+    def reply_to(self) -> list[str]:
+        return [a.lower() for _, a in getaddresses(self.headers("Reply-To")) if a]
+
+    @property
+    def subject(self) -> str:
+        return self.header("Subject") or ""
+
+    # ---------------------------------------------------------------- body
+
+    @cached_property
+    def leaf_parts(self) -> list[tuple[Message, int]]:
+        """Leaf parts with their depth, within the depth and part-count limits."""
+        out: list[tuple[Message, int]] = []
+        stack: list[tuple[Message, int]] = [(self.msg, 0)]
+        seen = 0
+        while stack:
+            part, depth = stack.pop()
+            seen += 1
+            if seen > self.limits.max_mime_parts:
+                self.mime_parts_exceeded = True
+                break
+            if part.is_multipart():
+                if depth >= self.limits.max_mime_depth:
+                    self.mime_depth_exceeded = True
+                    continue
+                children = part.get_payload()
+                if isinstance(children, list):
+                    stack.extend((c, depth + 1) for c in reversed(children))
+            else:
+                out.append((part, depth))
+        return out
+
+    @cached_property
+    def text_parts(self) -> list[TextPart]:
+        """Decoded text/plain and text/html parts, in order, capped at max_text_bytes total."""
+        budget = self.limits.max_text_bytes
+        out: list[TextPart] = []
+        for part, depth in self.leaf_parts:
+            ctype = part.get_content_type()
+            if ctype not in ("text/plain", "text/html") or part.get_filename():
+                continue
+            try:
+                text = _decode_part(part)
+            except Exception as exc:  # noqa: BLE001 - broken transfer encodings
+                self.defects.append(f"undecodable part: {type(exc).__name__}")
+                continue
+            text = text[:budget]
+            budget -= len(text)
+            out.append(TextPart(ctype, text, depth))
+            if budget <= 0:
+                break
+        return out
+
+    @cached_property
+    def plain_text(self) -> str:
+        return "\n".join(p.text for p in self.text_parts if p.content_type == "text/plain")
+
+    @cached_property
+    def _html(self) -> tuple[str, list[str]]:
+        texts, links = [], []
+        for p in self.text_parts:
+            if p.content_type == "text/html":
+                t, h = html_to_text(p.text)
+                texts.append(t)
+                links.extend(h)
+        return "\n".join(texts), links
+
+    @property
+    def html_text(self) -> str:
+        return self._html[0]
+
+    @property
+    def html_links(self) -> list[str]:
+        return self._html[1]
+
+    @cached_property
+    def body_text(self) -> str:
+        """Plain text if the message has any, else the visible text of its HTML."""
+        return self.plain_text if self.plain_text.strip() else self.html_text
+
+    @cached_property
+    def content_type(self) -> str:
+        return self.msg.get_content_type()
+
+    def address_domain(self, address: str) -> str:
+        try:
+            return Address(addr_spec=address).domain.lower()
+        except Exception:  # noqa: BLE001
+            return address.rsplit("@", 1)[-1].lower() if "@" in address else ""
+
+
+def unescape(text: str) -> str:
+    return html.unescape(text)

@@ -1,0 +1,393 @@
+"""The receiving side: an aiosmtpd listener that mirrors each session to the upstream.
+
+Purpose: enforce limits and relay rules, then pass MAIL and each RCPT to the upstream in step,
+giving the client the upstream's own answers; at the end of DATA run the pipeline, apply its
+edits and answer with the upstream's reply. The gateway never says 250 for mail the upstream has
+not accepted; every internal failure is a 4xx (details to the log, never to the stranger).
+
+SECURITY: moderately security-sensitive, as Postfix's smtpd. It talks to SMTP clients on the
+network (all of their commands and bytes are hostile until checked) and to the upstream MTA.
+No open relay (recipients outside `local_domains` are refused unless the client is in
+`trusted_networks`); no AUTH; XFORWARD and PROXY headers believed only from configured networks.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import re
+import secrets
+import ssl
+import time
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, Session
+from aiosmtpd.smtp import Envelope as SmtpEnvelope
+
+from gateway.config import Config, Network
+from gateway.log import message_line
+from gateway.model import Client, Envelope
+from gateway.parse import HeaderLimitExceeded
+from gateway.pipeline import AnalysisFailed, Pipeline, has_bare_newline, normalize_newlines
+from gateway.smtp.upstream import (
+    TEMPFAIL,
+    Capabilities,
+    Reply,
+    UpstreamError,
+    UpstreamSession,
+)
+
+log = logging.getLogger("gateway.smtp")
+
+XFORWARD_ATTRS = "NAME ADDR PORT PROTO HELO IDENT SOURCE"
+
+
+def in_networks(ip: str | None, networks: tuple[Network, ...]) -> bool:
+    if not ip or not networks:
+        return False
+    try:
+        addr = ipaddress.ip_address(ip.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
+        addr = addr.ipv4_mapped
+    return any(addr in net for net in networks)
+
+
+def new_queue_id() -> str:
+    return secrets.token_hex(6).upper()
+
+
+def bad_recipient_form(arg: str) -> str | None:
+    """Why a raw RCPT argument is a relay trick (source route, %-hack, bang path, a@b@c)."""
+    inner = arg.strip()
+    m = re.match(r"(?i)TO:\s*<([^>]*)>", inner)
+    addr = m.group(1) if m else inner[3:].strip() if inner[:3].upper() == "TO:" else inner
+    if addr.startswith("@"):
+        return "source route"
+    local, _, _domain = addr.rpartition("@")
+    if addr.count("@") > 1:
+        return "multiple @"
+    if "%" in local or "!" in local:
+        return "percent or bang routing"
+    return None
+
+
+class ServerState:
+    """What all sessions share: connection counts, upstream capabilities, draining flag."""
+
+    def __init__(self, config: Config, pipeline: Pipeline) -> None:
+        self.config = config
+        self.pipeline = pipeline
+        self.caps = Capabilities()
+        self.per_ip: dict[str, int] = {}
+        self.sessions: set[GatewaySMTP] = set()
+        self.draining = False
+        self.messages = 0
+
+    @property
+    def size_limit(self) -> int:
+        limit = self.config.limits.max_message_size
+        return min(limit, self.caps.size) if self.caps.size else limit
+
+    def admit(self, ip: str) -> str | None:
+        """None when admitted, else the reason for a 421."""
+        lim = self.config.limits
+        if len(self.sessions) >= lim.max_connections:
+            return "too many connections"
+        exempt = self.config.proxy_protocol and in_networks(ip, self.config.proxy_protocol.trusted_networks)
+        if not exempt and self.per_ip.get(ip, 0) >= lim.max_connections_per_ip:
+            return f"too many connections from {ip}"
+        self.per_ip[ip] = self.per_ip.get(ip, 0) + 1
+        return None
+
+    def release(self, ip: str) -> None:
+        n = self.per_ip.get(ip, 0) - 1
+        if n > 0:
+            self.per_ip[ip] = n
+        else:
+            self.per_ip.pop(ip, None)
+
+
+class GatewaySMTP(SMTP):
+    """aiosmtpd's protocol with the gateway's session rules (see module docstring)."""
+
+    def __init__(self, handler: GatewayHandler, state: ServerState,
+                 tls_context: ssl.SSLContext | None) -> None:
+        cfg = state.config
+        self.line_length_limit = cfg.limits.max_line_length + 2
+        proxy = cfg.proxy_protocol
+        super().__init__(
+            handler, hostname=cfg.hostname, ident="ESMTP approach-gateway",
+            data_size_limit=state.size_limit, enable_SMTPUTF8=state.caps.smtputf8,
+            decode_data=False, tls_context=tls_context, require_starttls=False,
+            timeout=cfg.limits.session_timeout, auth_require_tls=True,
+            proxy_protocol_timeout=proxy.timeout if proxy else None,
+        )
+        self.state = state
+        self._admitted_ip: str | None = None
+
+    # ---- connection lifecycle -------------------------------------------------------------
+
+    async def _handle_client(self) -> None:
+        assert self.session is not None
+        ip = str(self.session.peer[0]) if self.session.peer else "unknown"
+        refused = self.state.admit(ip) if not self.state.draining else "service shutting down"
+        if refused:
+            log.warning("connection from %s refused: %s", ip, refused)
+            await super().push(f"421 4.7.0 {self.hostname} Error: {refused}")
+            assert self.transport is not None
+            self.transport.close()
+            return
+        self._admitted_ip = ip
+        self.state.sessions.add(self)
+        await super()._handle_client()
+
+    def connection_lost(self, error: Exception | None) -> None:
+        self.state.sessions.discard(self)
+        if self._admitted_ip is not None:
+            self.state.release(self._admitted_ip)
+            self._admitted_ip = None
+        upstream: UpstreamSession | None = getattr(self.session, "upstream", None)
+        if upstream is not None:
+            upstream.abort()  # no final dot was sent for an unfinished DATA: nothing delivered
+        super().connection_lost(error)
+
+    def in_transaction(self) -> bool:
+        return self.envelope is not None and self.envelope.mail_from is not None
+
+    async def push(self, status: Any) -> None:
+        await super().push(status)
+        if self.state.draining and not self.in_transaction() and self.transport is not None:
+            await super().push(f"421 4.3.2 {self.hostname} Service shutting down")
+            self.transport.close()
+
+    async def shutdown(self) -> None:
+        """Called at the end of the grace period: 421 and close, whatever the state."""
+        if self.transport is None:
+            return
+        try:
+            self._writer.write(f"421 4.3.2 {self.hostname} Service shutting down\r\n".encode())
+        except Exception:  # noqa: BLE001 - transport may already be gone
+            pass
+        self.transport.close()
+
+    # ---- commands --------------------------------------------------------------------------
+
+    async def smtp_STARTTLS(self, arg: str) -> None:
+        # Commands pipelined behind STARTTLS arrived in plaintext: discard them (CVE-2011-0411).
+        buffered = getattr(self._reader, "_buffer", None)
+        if buffered:
+            log.warning("%s: discarded %d bytes pipelined after STARTTLS", self.session.peer,
+                        len(buffered))
+            del buffered[:]
+        await super().smtp_STARTTLS(arg)
+
+    async def smtp_AUTH(self, arg: str) -> None:
+        await super().push("502 5.5.1 Error: authentication not enabled")
+
+    async def smtp_RCPT(self, arg: str | None) -> None:
+        why = bad_recipient_form(arg or "") if arg else None
+        if why and self.envelope is not None and self.envelope.mail_from is not None:
+            await self.push(f"550 5.7.1 Error: relay access denied ({why})")
+            return
+        await super().smtp_RCPT(arg)
+
+    async def smtp_XFORWARD(self, arg: str | None) -> None:
+        assert self.session is not None
+        peer_ip = str(self.session.peer[0]) if self.session.peer else None
+        if not in_networks(peer_ip, self.state.config.xforward_hosts):
+            await self.push("550 5.7.0 Error: insufficient authorization")
+            return
+        if self.in_transaction():
+            await self.push("503 5.5.1 Error: MAIL transaction in progress")
+            return
+        attrs: dict[str, str] = getattr(self.session, "xforward", {})
+        for item in (arg or "").split():
+            key, sep, value = item.partition("=")
+            key = key.upper()
+            if not sep or key not in XFORWARD_ATTRS.split():
+                await self.push(f"501 5.5.4 Bad XFORWARD attribute name: {key[:32]}")
+                return
+            value = re.sub(r"\+([0-9A-Fa-f]{2})", lambda m: chr(int(m.group(1), 16)), value)
+            if value.upper() in ("[UNAVAILABLE]", "[TEMPUNAVAIL]"):
+                attrs.pop(key, None)
+            else:
+                attrs[key] = value[:255]
+        self.session.xforward = attrs  # type: ignore[attr-defined]
+        await self.push("250 2.0.0 Ok")
+
+
+class GatewayHandler:
+    """aiosmtpd handler hooks: relay rules, upstream mirroring, the pipeline at DATA."""
+
+    def __init__(self, state: ServerState) -> None:
+        self.state = state
+
+    @property
+    def config(self) -> Config:
+        return self.state.config
+
+    # ---- helpers -------------------------------------------------------------------------
+
+    def client_of(self, server: SMTP, session: Session) -> Client:
+        peer_ip, peer_port = (session.peer[0], session.peer[1]) if session.peer else (None, None)
+        pd = session.proxy_data
+        if pd is not None and getattr(pd, "src_addr", None):
+            peer_ip, peer_port = str(pd.src_addr), pd.src_port
+        xf: dict[str, str] = getattr(session, "xforward", {})
+        port_text = xf.get("PORT", "")
+        return Client(
+            ip=xf.get("ADDR", peer_ip), port=int(port_text) if port_text.isdigit() else peer_port,
+            helo=xf.get("HELO", session.host_name), hostname=xf.get("NAME"),
+            protocol=xf.get("PROTO", "ESMTP" if session.extended_smtp else "SMTP"),
+            tls=session.ssl is not None,
+        )
+
+    async def upstream_for(self, server: SMTP, session: Session) -> UpstreamSession:
+        up: UpstreamSession | None = getattr(session, "upstream", None)
+        if up is None or not up.connected:
+            up = UpstreamSession(self.config.upstream, self.config.hostname)
+            session.upstream = up  # type: ignore[attr-defined]
+            await up.open(self.client_of(server, session))
+            self.state.caps = up.caps
+        return up
+
+    # ---- hooks ---------------------------------------------------------------------------
+
+    async def handle_PROXY(self, server: SMTP, session: Session, envelope: SmtpEnvelope,
+                           proxy_data: Any) -> bool:
+        pp = self.config.proxy_protocol
+        peer_ip = str(session.peer[0]) if session.peer else None
+        if pp is None or not in_networks(peer_ip, pp.trusted_networks):
+            log.warning("PROXY header from untrusted %s refused", peer_ip)
+            return False
+        return bool(proxy_data.valid)
+
+    async def handle_EHLO(self, server: SMTP, session: Session, envelope: SmtpEnvelope,
+                          hostname: str, responses: list[str]) -> list[str]:
+        session.host_name = hostname
+        caps = self.state.caps
+        out = []
+        for line in responses:
+            word = line[4:].split(" ", 1)[0].upper()
+            if word == "AUTH" or (word == "8BITMIME" and not caps.eightbitmime):
+                continue
+            if word == "SIZE":
+                line = f"250-SIZE {self.state.size_limit}"
+            out.append(line)
+        last = out.pop()  # "250 HELP"
+        if in_networks(str(session.peer[0]) if session.peer else None, self.config.xforward_hosts):
+            out.append(f"250-XFORWARD {XFORWARD_ATTRS}")
+        out.append("250-ENHANCEDSTATUSCODES")
+        out.append("250-PIPELINING")
+        out.append(last)
+        return out
+
+    async def handle_MAIL(self, server: SMTP, session: Session, envelope: SmtpEnvelope,
+                          address: str, mail_options: list[str]) -> str:
+        if self.state.draining:
+            return f"421 4.3.2 {self.config.hostname} Service shutting down"
+        caps = self.state.caps
+        passed = []
+        for opt in mail_options:
+            key = opt.split("=", 1)[0]
+            if key == "BODY" and opt != "BODY=7BIT" and not caps.eightbitmime:
+                return "555 5.5.4 Error: BODY=8BITMIME not supported here"
+            if key == "SMTPUTF8" and not caps.smtputf8:
+                return "555 5.5.4 Error: SMTPUTF8 not supported here"
+            passed.append(opt)
+        try:
+            up = await self.upstream_for(server, session)
+            reply = await up.mail(address, passed)
+        except UpstreamError as exc:
+            log.warning("upstream unavailable at MAIL from %s: %s", session.peer, exc)
+            return exc.reply.line()
+        if reply.ok:
+            envelope.mail_from = address
+            envelope.mail_options.extend(mail_options)
+            session.queue_id = new_queue_id()  # type: ignore[attr-defined]
+            session.tx_start = time.monotonic()  # type: ignore[attr-defined]
+        return reply.line()
+
+    async def handle_RCPT(self, server: SMTP, session: Session, envelope: SmtpEnvelope,
+                          address: str, rcpt_options: list[str]) -> str:
+        if len(envelope.rcpt_tos) >= self.config.limits.max_recipients:
+            return "452 4.5.3 Error: too many recipients"
+        local, _, domain = address.rpartition("@")
+        client = self.client_of(server, session)
+        is_postmaster = not local and domain.lower() == "postmaster"
+        if not is_postmaster and not self.config.is_local_domain(domain) and \
+                not in_networks(client.ip, self.config.trusted_networks):
+            return f"550 5.7.1 <{address[:256]}>: Relay access denied"
+        try:
+            up = await self.upstream_for(server, session)
+            reply = await up.rcpt(address, rcpt_options)
+        except UpstreamError as exc:
+            return exc.reply.line()
+        if reply.ok:
+            envelope.rcpt_tos.append(address)
+            envelope.rcpt_options.extend(rcpt_options)
+        return reply.line()
+
+    async def handle_RSET(self, server: SMTP, session: Session, envelope: SmtpEnvelope) -> str:
+        up: UpstreamSession | None = getattr(session, "upstream", None)
+        if up is not None:
+            await up.rset()
+        return "250 2.0.0 Ok"
+
+    async def handle_QUIT(self, server: SMTP, session: Session, envelope: SmtpEnvelope) -> str:
+        up: UpstreamSession | None = getattr(session, "upstream", None)
+        if up is not None:
+            await up.quit()
+        return "221 2.0.0 Bye"
+
+    async def handle_exception(self, error: Exception) -> str:
+        log.error("internal error in SMTP session: %r", error, exc_info=error)
+        return TEMPFAIL.line()
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: SmtpEnvelope) -> str:
+        raw = envelope.original_content or b""
+        client = self.client_of(server, session)
+        env = Envelope(mail_from=envelope.mail_from or "", rcpt_tos=tuple(envelope.rcpt_tos),
+                       client=client, queue_id=getattr(session, "queue_id", new_queue_id()),
+                       smtputf8=envelope.smtp_utf8)
+        start = getattr(session, "tx_start", time.monotonic())
+        up: UpstreamSession | None = getattr(session, "upstream", None)
+        fields: dict[str, Any] = {"size": len(raw)}
+        reply = await self._deliver(raw, env, up, session.ssl is not None, fields)
+        if not reply.ok and up is not None:
+            await up.rset()
+        self.state.messages += 1
+        fields["reply"] = f"{reply.code} {reply.text.splitlines()[0] if reply.text else ''}"[:120]
+        log.info(message_line(env, time.monotonic() - start, **fields))
+        return reply.line()
+
+    async def _deliver(self, raw: bytes, env: Envelope, up: UpstreamSession | None,
+                       with_tls: bool, fields: dict[str, Any]) -> Reply:
+        if up is None or not up.connected:
+            fields["verdict"] = "-"
+            return Reply(451, "4.4.1 Error: upstream connection lost, try again later")
+        if has_bare_newline(raw):
+            if self.config.bare_newline == "reject":
+                fields["verdict"] = "rejected: bare newline"
+                return Reply(550, "5.5.2 Error: bare <CR> or <LF> received; use <CR><LF>")
+            raw = normalize_newlines(raw)
+        try:
+            result = await self.state.pipeline.analyse(raw, env, with_tls=with_tls)
+        except HeaderLimitExceeded as exc:
+            fields["verdict"] = f"rejected: {exc}"
+            return Reply(552, "5.3.4 Error: message header size exceeds limit")
+        except AnalysisFailed as exc:
+            fields["verdict"] = f"tempfail: {exc}"
+            return Reply(451, "4.7.1 Error: message could not be checked, try again later")
+        fields["verdict"] = result.decision.verdict.word
+        fields["score"] = result.decision.score
+        fields["reasons"] = ",".join(h.rule_id for h in result.decision.hits)
+        if not result.decision.checked:
+            fields["checked"] = "no"
+        try:
+            return await up.data(result.apply(raw))
+        except UpstreamError as exc:
+            log.warning("upstream failed at DATA for %s: %s", env.queue_id, exc)
+            return exc.reply

@@ -1,0 +1,144 @@
+"""Running the listener: start, reload on SIGHUP, drain on SIGTERM.
+
+Purpose: own the lifecycle around `GatewaySMTP`: probe the upstream's capabilities (SIZE,
+8BITMIME, SMTPUTF8, XFORWARD) so the gateway never advertises more than the upstream takes;
+swap policies atomically on reload (a bad policy keeps the running one); on SIGTERM stop
+accepting, let transactions in flight finish for `limits.shutdown_grace` seconds, then 421.
+
+Untrusted input: none directly (sessions are handled in `gateway.smtp.server`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import ssl
+import threading
+from typing import Any
+
+from gateway.config import Config
+from gateway.pipeline import Pipeline
+from gateway.policy import PolicyError, load_policies
+from gateway.smtp.server import GatewayHandler, GatewaySMTP, ServerState
+from gateway.smtp.upstream import UpstreamError, probe
+
+log = logging.getLogger("gateway.service")
+
+
+def tls_context_of(config: Config) -> ssl.SSLContext | None:
+    if config.tls is None:
+        return None
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(config.tls.cert, config.tls.key)
+    return ctx
+
+
+class Gateway:
+    """One listening gateway. `await start()`, then `await stop()` (or run `serve_forever`)."""
+
+    def __init__(self, config: Config, pipeline: Pipeline | None = None) -> None:
+        self.config = config
+        self.pipeline = pipeline or Pipeline(config)
+        self.state = ServerState(config, self.pipeline)
+        self.server: asyncio.Server | None = None
+        self.port = 0
+        self._stopped = asyncio.Event()
+
+    async def start(self) -> None:
+        try:
+            self.state.caps = await probe(self.config.upstream, self.config.hostname)
+        except UpstreamError as exc:
+            log.warning("upstream %s:%s not reachable at start (%s); advertising defaults",
+                        self.config.upstream.host, self.config.upstream.port, exc)
+        tls = tls_context_of(self.config)
+        loop = asyncio.get_running_loop()
+        self.server = await loop.create_server(
+            lambda: GatewaySMTP(GatewayHandler(self.state), self.state, tls),
+            host=self.config.listen.host, port=self.config.listen.port, reuse_address=True)
+        self.port = self.server.sockets[0].getsockname()[1]
+        log.info("listening on %s:%d, upstream %s:%d", self.config.listen.host, self.port,
+                 self.config.upstream.host, self.config.upstream.port)
+
+    def reload(self) -> bool:
+        """Reload policies; on error keep the running ones. True when swapped."""
+        try:
+            policies = load_policies(self.config.policies)
+        except PolicyError as exc:
+            log.error("policy reload failed, keeping the running policies: %s", exc)
+            return False
+        self.pipeline.policies = policies  # atomic swap: messages read it once
+        log.info("policies reloaded: %d rules from %d files", len(policies.rules),
+                 len(policies.sources))
+        return True
+
+    async def stop(self) -> None:
+        """Stop accepting; finish transactions in flight up to the grace period; then 421."""
+        if self.server is None:
+            return
+        self.server.close()
+        self.state.draining = True
+        for s in list(self.state.sessions):
+            if not s.in_transaction():
+                await s.shutdown()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.limits.shutdown_grace
+        while self.state.sessions and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        for s in list(self.state.sessions):
+            await s.shutdown()
+        await asyncio.sleep(0)
+        self._stopped.set()
+        log.info("stopped after %d messages", self.state.messages)
+
+    async def serve_forever(self) -> None:
+        await self.start()
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        loop.add_signal_handler(signal.SIGINT, stop.set)
+        loop.add_signal_handler(signal.SIGHUP, self.reload)
+        await stop.wait()
+        log.info("SIGTERM: draining (grace %.0fs)", self.config.limits.shutdown_grace)
+        await self.stop()
+
+
+class ThreadedGateway:
+    """A gateway on its own event loop in a thread (tests and embedding), like aiosmtpd's
+    Controller but with our lifecycle."""
+
+    def __init__(self, config: Config, **kwargs: Any) -> None:
+        self.config = config
+        self.kwargs = kwargs
+        self.loop = asyncio.new_event_loop()
+        self.gateway: Gateway | None = None
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    def start(self) -> ThreadedGateway:
+        self._thread.start()
+
+        async def _start() -> Gateway:
+            gw = Gateway(self.config, **self.kwargs)
+            await gw.start()
+            return gw
+
+        self.gateway = asyncio.run_coroutine_threadsafe(_start(), self.loop).result(30)
+        return self
+
+    @property
+    def port(self) -> int:
+        assert self.gateway is not None
+        return self.gateway.port
+
+    def stop(self) -> None:
+        if self.gateway is not None:
+            asyncio.run_coroutine_threadsafe(self.gateway.stop(), self.loop).result(
+                self.config.limits.shutdown_grace + 30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+
+    def __enter__(self) -> ThreadedGateway:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,197 @@
+"""The upstream side of a mirrored session (aiosmtplib), opened at MAIL, finished at DATA.
+
+Purpose: pass MAIL and each RCPT to the real mail server in step and hand its own replies back;
+send the edited message at the end of DATA. Every failure (refused connection, timeout, broken
+reply) becomes `UpstreamError` carrying a 4xx reply for the client: mail not accepted upstream
+stays the sending client's responsibility (Postfix's before-queue rule).
+
+Untrusted input: envelope addresses and ESMTP parameters from the client (checked for control
+characters by aiosmtplib), and the upstream's replies (trusted server, but may be down or slow).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+import aiosmtplib
+from aiosmtplib.errors import SMTPException, SMTPResponseException
+
+from gateway.config import UpstreamConfig
+from gateway.model import Client
+
+log = logging.getLogger("gateway.upstream")
+
+
+@dataclass(frozen=True)
+class Reply:
+    code: int
+    text: str
+
+    def line(self) -> str:
+        """The reply as one or more SMTP lines for aiosmtpd's push (multi-line kept)."""
+        lines = (self.text or "").replace("\r", "").split("\n") or [""]
+        out = [f"{self.code}-{ln}" for ln in lines[:-1]]
+        out.append(f"{self.code} {lines[-1]}")
+        return "\r\n".join(out)
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.code < 300
+
+
+TEMPFAIL = Reply(451, "4.3.0 Error: queue file write error")  # Postfix's wording, no internals
+UNAVAILABLE = Reply(451, "4.4.1 Error: upstream server unavailable, try again later")
+
+
+class UpstreamError(Exception):
+    def __init__(self, reply: Reply, detail: str) -> None:
+        super().__init__(detail)
+        self.reply = reply
+
+
+def xtext(value: str) -> str:
+    """RFC 3461 xtext, as Postfix XFORWARD expects (value already ASCII)."""
+    return "".join(c if 33 <= ord(c) <= 126 and c not in "+=" else f"+{ord(c):02X}"
+                   for c in value.encode("ascii", "replace").decode())
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    size: int | None = None
+    eightbitmime: bool = False
+    smtputf8: bool = False
+    xforward: frozenset[str] = frozenset()
+
+
+class UpstreamSession:
+    """One SMTP connection to the upstream, used for one or more transactions."""
+
+    def __init__(self, cfg: UpstreamConfig, helo_name: str) -> None:
+        self.cfg = cfg
+        self.helo_name = cfg.helo_name or helo_name
+        self.smtp: aiosmtplib.SMTP | None = None
+        self.caps = Capabilities()
+        self.in_transaction = False
+
+    async def open(self, client: Client | None) -> None:
+        smtp = aiosmtplib.SMTP(hostname=self.cfg.host, port=self.cfg.port,
+                               timeout=self.cfg.command_timeout, start_tls=False,
+                               local_hostname=self.helo_name)
+        try:
+            await smtp.connect(timeout=self.cfg.connect_timeout)
+            await smtp.ehlo()
+        except (TimeoutError, SMTPException, OSError) as exc:
+            smtp.close()
+            raise UpstreamError(UNAVAILABLE, f"connect/EHLO failed: {exc}") from exc
+        self.smtp = smtp
+        self.caps = capabilities_of(smtp)
+        if client is not None and self.cfg.xforward and self.caps.xforward:
+            await self._xforward(client)
+
+    async def _xforward(self, client: Client) -> None:
+        attrs = {
+            "NAME": client.hostname or "[UNAVAILABLE]",
+            "ADDR": client.ip or "[UNAVAILABLE]",
+            "PORT": str(client.port) if client.port else "[UNAVAILABLE]",
+            "PROTO": "ESMTP" if client.protocol.upper().startswith("ESMTP") else "SMTP",
+            "HELO": client.helo or "[UNAVAILABLE]",
+        }
+        args = [f"{k}={xtext(v)}".encode("ascii") for k, v in attrs.items() if k in self.caps.xforward]
+        if args:
+            reply = await self.command(b"XFORWARD", *args)
+            if not reply.ok:
+                log.warning("upstream refused XFORWARD: %s %s", reply.code, reply.text)
+
+    async def command(self, *args: bytes, timeout: float | None = None) -> Reply:
+        if self.smtp is None:
+            raise UpstreamError(UNAVAILABLE, "not connected")
+        try:
+            resp = await self.smtp.execute_command(*args, timeout=timeout or self.cfg.command_timeout)
+        except ValueError as exc:  # control characters in an argument
+            return Reply(501, f"5.5.4 Error: {exc}")
+        except (TimeoutError, SMTPException, OSError) as exc:
+            self.abort()
+            raise UpstreamError(UNAVAILABLE, f"{args[0].decode()} failed: {exc!r}") from exc
+        if resp.code == 421:
+            self.abort()
+        return Reply(resp.code, resp.message)
+
+    async def mail(self, sender: str, options: list[str]) -> Reply:
+        addr = sender.encode("utf-8", "surrogateescape")
+        opts = [o.encode("utf-8", "surrogateescape") for o in options]
+        reply = await self.command(b"MAIL", b"FROM:<" + addr + b">", *opts)
+        self.in_transaction = reply.ok
+        return reply
+
+    async def rcpt(self, recipient: str, options: list[str]) -> Reply:
+        addr = recipient.encode("utf-8", "surrogateescape")
+        opts = [o.encode("ascii", "replace") for o in options]
+        return await self.command(b"RCPT", b"TO:<" + addr + b">", *opts)
+
+    async def data(self, message: bytes) -> Reply:
+        if self.smtp is None:
+            raise UpstreamError(UNAVAILABLE, "not connected")
+        try:
+            resp = await self.smtp.data(message, timeout=self.cfg.data_timeout)
+            reply = Reply(resp.code, resp.message)
+        except SMTPResponseException as exc:
+            reply = Reply(exc.code, exc.message)
+            if exc.code == 421 or exc.code < 400:
+                self.abort()
+                # A broken reply after DATA means we do not know if it was taken: 451 is safe
+                # only for "not taken"; a 421 means the upstream dropped it.
+                reply = Reply(451, "4.4.2 Error: upstream closed the connection")
+        except (TimeoutError, SMTPException, OSError) as exc:
+            self.abort()
+            raise UpstreamError(UNAVAILABLE, f"DATA failed: {exc!r}") from exc
+        self.in_transaction = False
+        return reply
+
+    async def rset(self) -> None:
+        if self.smtp is not None and self.smtp.is_connected and self.in_transaction:
+            try:
+                await self.command(b"RSET")
+            except UpstreamError:
+                pass
+        self.in_transaction = False
+
+    async def quit(self) -> None:
+        if self.smtp is not None and self.smtp.is_connected:
+            try:
+                await asyncio.wait_for(self.smtp.quit(), timeout=5)
+            except (TimeoutError, SMTPException, OSError):
+                pass
+        self.abort()
+
+    def abort(self) -> None:
+        """Drop the connection without QUIT (and without the final dot of any DATA)."""
+        if self.smtp is not None:
+            self.smtp.close()
+        self.smtp = None
+        self.in_transaction = False
+
+    @property
+    def connected(self) -> bool:
+        return self.smtp is not None and self.smtp.is_connected
+
+
+def capabilities_of(smtp: aiosmtplib.SMTP) -> Capabilities:
+    ext = smtp.esmtp_extensions
+    size_text = ext.get("size", "").strip()
+    return Capabilities(
+        size=int(size_text) if size_text.isdigit() and int(size_text) > 0 else None,
+        eightbitmime="8bitmime" in ext,
+        smtputf8="smtputf8" in ext,
+        xforward=frozenset(ext.get("xforward", "").upper().split()) if "xforward" in ext else frozenset(),
+    )
+
+
+async def probe(cfg: UpstreamConfig, helo_name: str) -> Capabilities:
+    """Connect, read the EHLO capabilities, QUIT. Raises UpstreamError when unreachable."""
+    session = UpstreamSession(cfg, helo_name)
+    await session.open(None)
+    caps = session.caps
+    await session.quit()
+    return caps

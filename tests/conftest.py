@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from gateway.config import Config, parse_config  # noqa: E402
+from tests.support.sink import Sink, SinkBehaviour  # noqa: E402
+
+CORPORA = ROOT.parent / "shared" / "corpora"
+IN_CI = os.environ.get("CI") == "true"
+
+
+def need_binary(name: str) -> str:
+    """Path of a system binary; skip locally without it, fail in CI (where it must exist)."""
+    path = shutil.which(name) or next((p for p in (f"/usr/sbin/{name}", f"/usr/bin/{name}",
+                                                   f"/usr/lib/postfix/sbin/{name}")
+                                       if os.path.exists(p)), None)
+    if path is None:
+        if IN_CI:
+            pytest.fail(f"{name} is required in CI but not installed (see .ci/run)")
+        pytest.skip(f"{name} not installed (apt-get install the package that provides it)")
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def make_config(upstream_port: int, tmp_path: Path, extra: str = "", policies: str | None = None) -> Config:
+    text = f"""
+listen: 127.0.0.1:0
+upstream: {{host: 127.0.0.1, port: {upstream_port}, connect_timeout: 2, command_timeout: 5, data_timeout: 5}}
+hostname: gw.example.org
+authserv_id: gw.example.org
+local_domains: [example.org, example.ac.uk]
+policies: [{policies or ROOT / 'policies'}]
+store: {{path: {tmp_path / 'store.sqlite3'}}}
+limits: {{shutdown_grace: 2}}
+{extra}
+"""
+    return parse_config(text, str(tmp_path / "gateway.yml"))
+
+
+@pytest.fixture
+def sink() -> Iterator[Sink]:
+    s = Sink(SinkBehaviour()).start()
+    yield s
+    s.stop()
