@@ -299,7 +299,8 @@ class GatewayHandler:
             passed.append(opt)
         try:
             up = await self.upstream_for(server, session)
-            reply = await up.mail(address, passed)
+            # aiosmtpd gives the null reverse-path as "<>" (and needs it truthy): send it as <>
+            reply = await up.mail("" if address == "<>" else address, passed)
         except UpstreamError as exc:
             log.warning("upstream unavailable at MAIL from %s: %s", session.peer, exc)
             return exc.reply.line()
@@ -349,7 +350,7 @@ class GatewayHandler:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: SmtpEnvelope) -> str:
         raw = envelope.original_content or b""
         client = self.client_of(server, session)
-        env = Envelope(mail_from=envelope.mail_from or "", rcpt_tos=tuple(envelope.rcpt_tos),
+        env = Envelope(mail_from="" if envelope.mail_from == "<>" else envelope.mail_from or "", rcpt_tos=tuple(envelope.rcpt_tos),
                        client=client, queue_id=getattr(session, "queue_id", new_queue_id()),
                        smtputf8=envelope.smtp_utf8)
         start = getattr(session, "tx_start", time.monotonic())

@@ -80,7 +80,8 @@ class _Handler:
             await asyncio.sleep(b.data_delay)
         if b.data_reply:
             return b.data_reply
-        self.sink.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos),
+        sender = "" if envelope.mail_from == "<>" else envelope.mail_from  # aiosmtpd keeps "<>"
+        self.sink.messages.append(Received(sender, list(envelope.rcpt_tos),
                                            envelope.original_content, list(envelope.mail_options),
                                            dict(getattr(session, "xforward", {}))))
         return "250 2.0.0 Ok: queued as SINK"
