@@ -61,6 +61,9 @@ def loads_located(text: str, name: str = "<string>") -> Located:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
         problem = getattr(exc, "problem", None) or str(exc)
+        context, cmark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+        if context and cmark is not None:
+            problem += f" ({context} started at line {cmark.line + 1})"
         raise YamlError(f"{name}:{line}: YAML syntax error: {problem}") from exc
     located = Located(value=None, file=name)
     if node is None:

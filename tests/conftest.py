@@ -46,7 +46,7 @@ authserv_id: gw.example.org
 local_domains: [example.org, example.ac.uk]
 policies: [{policies or ROOT / 'policies'}]
 store: {{path: {tmp_path / 'store.sqlite3'}}}
-limits: {{shutdown_grace: 2}}
+{"" if "limits:" in extra else "limits: {shutdown_grace: 2}"}
 {extra}
 """
     return parse_config(text, str(tmp_path / "gateway.yml"))

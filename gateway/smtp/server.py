@@ -178,8 +178,8 @@ class GatewaySMTP(SMTP):
         # Commands pipelined behind STARTTLS arrived in plaintext: discard them (CVE-2011-0411).
         buffered = getattr(self._reader, "_buffer", None)
         if buffered:
-            log.warning("%s: discarded %d bytes pipelined after STARTTLS", self.session.peer,
-                        len(buffered))
+            log.warning("%s: discarded %d bytes pipelined after STARTTLS",
+                        self.session.peer if self.session else "?", len(buffered))
             del buffered[:]
         await super().smtp_STARTTLS(arg)
 
@@ -231,10 +231,11 @@ class GatewayHandler:
     # ---- helpers -------------------------------------------------------------------------
 
     def client_of(self, server: SMTP, session: Session) -> Client:
-        peer_ip, peer_port = (session.peer[0], session.peer[1]) if session.peer else (None, None)
+        peer_ip: str | None = str(session.peer[0]) if session.peer else None
+        peer_port: int | None = int(session.peer[1]) if session.peer else None
         pd = session.proxy_data
         if pd is not None and getattr(pd, "src_addr", None):
-            peer_ip, peer_port = str(pd.src_addr), pd.src_port
+            peer_ip, peer_port = str(pd.src_addr), int(pd.src_port) if pd.src_port else None
         xf: dict[str, str] = getattr(session, "xforward", {})
         port_text = xf.get("PORT", "")
         return Client(
@@ -350,7 +351,8 @@ class GatewayHandler:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: SmtpEnvelope) -> str:
         raw = envelope.original_content or b""
         client = self.client_of(server, session)
-        env = Envelope(mail_from="" if envelope.mail_from == "<>" else envelope.mail_from or "", rcpt_tos=tuple(envelope.rcpt_tos),
+        sender = "" if envelope.mail_from == "<>" else envelope.mail_from or ""
+        env = Envelope(mail_from=sender, rcpt_tos=tuple(envelope.rcpt_tos),
                        client=client, queue_id=getattr(session, "queue_id", new_queue_id()),
                        smtputf8=envelope.smtp_utf8)
         start = getattr(session, "tx_start", time.monotonic())

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+
+def _config(tmp_path: Path) -> Path:
+    cfg = tmp_path / "gw.yml"
+    cfg.write_text(f"listen: 127.0.0.1:2525\nupstream: {{port: 10026}}\nhostname: gw.example.org\n"
+                   f"local_domains: [example.org]\npolicies: [{ROOT / 'policies'}]\n")
+    return cfg
+
+
+def test_scan_json_reports_contract_fields(tmp_path: Path) -> None:
+    msg = tmp_path / "m.eml"
+    msg.write_bytes(b"From: a@ext.test\nTo: bob@example.org\nX-Approach-Verdict: clean\nSubject: x\n\nhello\n")
+    out = subprocess.run([sys.executable, "-m", "gateway", "scan", "--config", str(_config(tmp_path)),
+                          "--json", "--offline", "--client-ip", "192.0.2.1", "--helo", "mx.ext.test",
+                          "--rcpt", "bob@example.org", str(msg)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    obj = json.loads(out.stdout.strip())
+    assert obj["file"] == str(msg)
+    assert obj["verdict"] in ("clean", "caution", "suspicious", "high")
+    assert isinstance(obj["score"], (int, float)) and isinstance(obj["reasons"], list)
+    names = [h["name"] for h in obj["headers"]]
+    assert names[:1] == ["Received"] and "X-Approach-Verdict" in names and "X-Approach-Reasons" in names
+    received = obj["headers"][0]["value"]
+    assert "mx.ext.test" in received and "[192.0.2.1]" in received
+
+
+def test_scan_missing_file_is_an_error_but_others_are_scanned(tmp_path: Path) -> None:
+    msg = tmp_path / "m.eml"
+    msg.write_bytes(b"Subject: x\n\nhello\n")
+    out = subprocess.run([sys.executable, "-m", "gateway", "scan", "--config", str(_config(tmp_path)),
+                          "--offline", str(tmp_path / "missing.eml"), str(msg)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    assert "missing.eml: cannot read" in out.stderr
+    assert f"{msg}: " in out.stdout
+
+
+def test_policy_lint_reports_file_and_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yml"
+    bad.write_text("rules:\n  - id: x\n    when: {bogus: 1}\n    score: 1\n")
+    out = subprocess.run([sys.executable, "-m", "gateway", "policy", "lint", str(bad)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1
+    assert f"{bad}:3" in out.stderr

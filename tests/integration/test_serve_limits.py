@@ -1,0 +1,222 @@
+"""serve: every limit an outsider can push against, and what the client sees."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Iterable
+
+import pytest
+
+from gateway.checks import CheckContext
+from gateway.model import Signal
+from tests.integration.conftest import SIMPLE, Harness
+from tests.support.sink import SinkBehaviour
+
+
+def _raw_session(port: int) -> tuple[socket.socket, object]:
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    return s, s.makefile("rb")
+
+
+def _reply(f: object) -> bytes:
+    line = f.readline()  # type: ignore[attr-defined]
+    out = line
+    while line[3:4] == b"-":
+        line = f.readline()  # type: ignore[attr-defined]
+        out += line
+    return out
+
+
+def test_size_advertised_is_no_larger_than_upstreams(harness: Harness) -> None:
+    harness.start(extra="limits: {max_message_size: 50000000, shutdown_grace: 2}",
+                  behaviour=SinkBehaviour(size=20000))
+    c = harness.client()
+    assert c.esmtp_features["size"] == "20000"
+    c.quit()
+
+
+def test_size_from_config_when_smaller(harness: Harness) -> None:
+    harness.start(extra="limits: {max_message_size: 5000, shutdown_grace: 2}")
+    c = harness.client()
+    assert c.esmtp_features["size"] == "5000"
+    assert c.docmd("MAIL FROM:<a@ext.test> SIZE=6000")[0] == 552
+    c.quit()
+
+
+def test_oversized_message_is_refused_while_streaming_and_not_delivered(harness: Harness) -> None:
+    harness.start(extra="limits: {max_message_size: 5000, shutdown_grace: 2}")
+    c = harness.client()
+    c.mail("alice@ext.test")  # no SIZE declared: the limit is enforced on the stream
+    c.rcpt("bob@example.org")
+    code, _ = c.data(SIMPLE + (b"x" * 70 + b"\r\n") * 200)
+    assert code == 552
+    c.quit()
+    time.sleep(0.2)
+    assert harness.sink.messages == []
+
+
+def test_too_many_recipients_is_452(harness: Harness) -> None:
+    harness.start(extra="limits: {max_recipients: 2, shutdown_grace: 2}")
+    c = harness.client()
+    c.mail("alice@ext.test")
+    assert c.rcpt("a@example.org")[0] == 250
+    assert c.rcpt("b@example.org")[0] == 250
+    assert c.rcpt("c@example.org")[0] == 452
+    assert c.data(SIMPLE)[0] == 250
+    c.quit()
+    assert harness.sink.wait_for(1)[0].rcpt_tos == ["a@example.org", "b@example.org"]
+
+
+def test_header_count_limit_is_552_and_nothing_delivered(harness: Harness) -> None:
+    harness.start(extra="limits: {max_header_count: 50, shutdown_grace: 2}")
+    many = b"".join(b"X-Filler-%d: x\r\n" % i for i in range(60)) + SIMPLE
+    c = harness.client()
+    c.mail("alice@ext.test")
+    c.rcpt("bob@example.org")
+    code, text = c.data(many)
+    assert code == 552 and b"header" in text
+    # the session stays usable and the next message goes through
+    c.sendmail("alice@ext.test", ["bob@example.org"], SIMPLE)
+    c.quit()
+    assert len(harness.sink.wait_for(1)) == 1
+
+
+def test_header_bytes_limit_is_552(harness: Harness) -> None:
+    harness.start(extra="limits: {max_header_bytes: 2000, shutdown_grace: 2}")
+    big = b"X-Big: " + b"y" * 900 + b"\r\n" + b"X-Big2: " + b"z" * 900 + b"\r\n" + b"X-Big3: a\r\n" * 30 + SIMPLE
+    c = harness.client()
+    c.mail("alice@ext.test")
+    c.rcpt("bob@example.org")
+    assert c.data(big)[0] == 552
+    c.quit()
+
+
+def test_line_length_limit_is_500(harness: Harness) -> None:
+    harness.start(extra="limits: {max_line_length: 1000, shutdown_grace: 2}")
+    c = harness.client()
+    c.mail("alice@ext.test")
+    c.rcpt("bob@example.org")
+    code, _ = c.data(SIMPLE + b"w" * 3000 + b"\r\n")
+    assert code == 500
+    c.quit()
+    assert harness.sink.messages == []
+
+
+def test_deep_mime_is_delivered_with_a_signal(harness: Harness) -> None:
+    harness.start(extra="limits: {max_mime_depth: 3, shutdown_grace: 2}")
+    body = b"hello\r\n"
+    for i in range(6):
+        b = b"b%d" % i
+        body = (b"Content-Type: multipart/mixed; boundary=" + b + b"\r\n\r\n--" + b + b"\r\n" + body
+                + b"\r\n--" + b + b"--\r\n")
+    msg = b"From: a@ext.test\r\nTo: bob@example.org\r\nSubject: deep\r\nMIME-Version: 1.0\r\n" + body
+    c = harness.client()
+    c.sendmail("a@ext.test", ["bob@example.org"], msg)
+    c.quit()
+    data = harness.sink.wait_for(1)[0].data
+    assert b"mime-too-deep (2)" in data
+
+
+def test_per_ip_connection_limit_is_421(harness: Harness) -> None:
+    harness.start(extra="limits: {max_connections_per_ip: 2, shutdown_grace: 2}")
+    held = [_raw_session(harness.port) for _ in range(2)]
+    for _, f in held:
+        assert _reply(f).startswith(b"220")
+    s, f = _raw_session(harness.port)
+    assert _reply(f).startswith(b"421 4.7.0")
+    s.close()
+    held[0][1].close()  # type: ignore[attr-defined]  # the file object holds the socket open too
+    held[0][0].close()
+    time.sleep(0.2)
+    s, f = _raw_session(harness.port)  # a slot is free again
+    assert _reply(f).startswith(b"220")
+    s.close()
+    for sock, _ in held[1:]:
+        sock.close()
+
+
+def test_global_connection_limit_is_421(harness: Harness) -> None:
+    harness.start(extra="limits: {max_connections: 1, shutdown_grace: 2}")
+    s1, f1 = _raw_session(harness.port)
+    assert _reply(f1).startswith(b"220")
+    s2, f2 = _raw_session(harness.port)
+    assert _reply(f2).startswith(b"421")
+    s1.close()
+    s2.close()
+
+
+class SlowCheck:
+    name = "slow"
+    SIGNALS = frozenset({"slow.done"})
+
+    async def run(self, ctx: CheckContext) -> Iterable[Signal]:
+        await asyncio.sleep(5)
+        return [Signal("slow.done")]
+
+
+class BrokenCheck:
+    name = "broken"
+    SIGNALS = frozenset({"broken.never"})
+
+    async def run(self, ctx: CheckContext) -> Iterable[Signal]:
+        raise RuntimeError("boom")
+
+
+def test_analysis_timeout_with_on_error_accept_delivers_marked_unchecked(harness: Harness) -> None:
+    harness.start(extra="limits: {analysis_timeout: 0.3, shutdown_grace: 2}\non_error: accept",
+                  pipeline_kwargs={"checks": [SlowCheck()]})
+    c = harness.client()
+    c.sendmail("alice@ext.test", ["bob@example.org"], SIMPLE)
+    c.quit()
+    data = harness.sink.wait_for(1)[0].data
+    assert b"X-Approach-Checked: no; analysis timed out" in data
+    assert b"X-Approach-Verdict: caution" in data
+
+
+def test_analysis_timeout_with_on_error_tempfail_is_451(harness: Harness) -> None:
+    harness.start(extra="limits: {analysis_timeout: 0.3, shutdown_grace: 2}\non_error: tempfail",
+                  pipeline_kwargs={"checks": [SlowCheck()]})
+    c = harness.client()
+    c.mail("alice@ext.test")
+    c.rcpt("bob@example.org")
+    assert c.data(SIMPLE)[0] == 451
+    c.quit()
+    time.sleep(0.2)
+    assert harness.sink.messages == []
+
+
+def test_a_failing_check_does_not_lose_the_message(harness: Harness) -> None:
+    harness.start(pipeline_kwargs={"checks": [BrokenCheck()]})
+    c = harness.client()
+    c.sendmail("alice@ext.test", ["bob@example.org"], SIMPLE)
+    c.quit()
+    assert b"X-Approach-Verdict:" in harness.sink.wait_for(1)[0].data
+
+
+@pytest.mark.parametrize("payload", [
+    b"Content-Type: multipart/mixed; boundary=\"x\"\r\n\r\n--x\r\nContent-Type: text/plain; charset=nonsense-8\r\n"
+    b"Content-Transfer-Encoding: base64\r\n\r\n!!!not base64!!!\r\n",  # no closing boundary
+    b"Subject: =?utf-8?B?broken?=\r\nContent-Type: text/html; charset=utf-8\r\n\r\n\xff\xfe<body><p>\xc3(</p>",
+    b"\r\n\r\n\r\n",
+    b"From: \x00\x01weird\r\n\r\nbody",
+])
+def test_malformed_input_is_delivered_not_crashed(harness: Harness, payload: bytes) -> None:
+    harness.start()
+    c = harness.client()
+    c.mail("alice@ext.test")
+    c.rcpt("bob@example.org")
+    code, _ = c.data(payload)
+    assert code == 250
+    c.quit()
+    assert len(harness.sink.wait_for(1)) == 1
+
+
+def test_session_idle_timeout_closes(harness: Harness) -> None:
+    harness.start(extra="limits: {session_timeout: 0.5, shutdown_grace: 2}")
+    s, f = _raw_session(harness.port)
+    assert _reply(f).startswith(b"220")
+    time.sleep(1.2)
+    assert f.readline() == b""  # type: ignore[attr-defined]
+    s.close()

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from email import message_from_bytes, policy
+
+from gateway.act.headers import apply_edits, authserv_id_of, fold, reasons_value, removal_edits, verdict_edits
+from gateway.model import Decision, HeaderEdit, RuleHit, Verdict
+
+RAW = (b"Received: from a by b; Sun, 29 Nov 2026 10:00:00 +0000\r\n"
+       b"X-Approach-Verdict: clean\r\n"
+       b"x-approach-score:\r\n 0\r\n"
+       b"Authentication-Results: gw.example.org (comment);\r\n dkim=pass header.d=bank.test\r\n"
+       b"Authentication-Results: mx.google.com; spf=pass\r\n"
+       b"Subject: hi\r\n\r\nX-Approach-Verdict: in the body stays\r\n")
+
+
+def test_removes_our_headers_folded_and_any_case_and_only_our_auth_results() -> None:
+    out = apply_edits(RAW, removal_edits("gw.example.org"))
+    head, body = out.split(b"\r\n\r\n", 1)
+    assert b"X-Approach" not in head and b"x-approach" not in head
+    assert b"bank.test" not in head
+    assert b"Authentication-Results: mx.google.com; spf=pass" in head
+    assert body == b"X-Approach-Verdict: in the body stays\r\n"
+
+
+def test_additions_are_prepended_in_order_and_the_rest_is_byte_identical() -> None:
+    edits = [HeaderEdit("Received", "from x by y; date"), HeaderEdit("X-Approach-Verdict", "high")]
+    out = apply_edits(RAW, edits)
+    assert out == b"Received: from x by y; date\r\nX-Approach-Verdict: high\r\n" + RAW
+
+
+def test_authserv_id_parsing() -> None:
+    assert authserv_id_of(" gw.example.org (c); spf=pass") == "gw.example.org"
+    assert authserv_id_of("mx.example 1; none") == "mx.example"
+    assert authserv_id_of("(only comment) GW.EXAMPLE.ORG; none") == "gw.example.org"
+
+
+def test_reasons_are_folded_and_cannot_inject_headers() -> None:
+    hits = tuple(RuleHit(f"rule-{i}", 1.5, "evil\r\nBcc: victim@example.org reason text") for i in range(8))
+    d = Decision(Verdict.SUSPICIOUS, 12, hits)
+    edits = verdict_edits(d)
+    raw = apply_edits(b"Subject: x\r\n\r\nbody\r\n", edits)
+    msg = message_from_bytes(raw, policy=policy.default)
+    assert msg["Bcc"] is None
+    assert msg["X-Approach-Verdict"] == "suspicious" and msg["X-Approach-Score"] == "12"
+    assert str(msg["X-Approach-Reasons"]).startswith("rule-0 (1.5): evil Bcc: victim@example.org")
+    for line in raw.split(b"\r\n\r\n")[0].split(b"\r\n"):
+        assert len(line) <= 78 or b" " not in line.strip()
+
+
+def test_fold_non_ascii_uses_encoded_words() -> None:
+    folded = fold("X-Approach-Reasons", "claims Zoë Müller from gmail.com")
+    assert folded.isascii() and "=?utf-8?" in folded
+
+
+def test_reasons_value_none_when_no_hits() -> None:
+    assert reasons_value(Decision(Verdict.CLEAN, 0)) == "none"

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import pytest
+
+from gateway.parse import HeaderLimitExceeded, MessageView, ViewLimits, header_stats, html_to_text
+
+
+def test_header_stats_counts_fields_not_continuations() -> None:
+    raw = b"A: 1\r\nB: 2\r\n continued\r\nC: 3\r\n\r\nbody: not a header\r\n"
+    assert header_stats(raw) == (3, len(b"A: 1\r\nB: 2\r\n continued\r\nC: 3\r\n"))
+
+
+def test_header_limits_raise() -> None:
+    raw = b"".join(b"X-%d: y\r\n" % i for i in range(20)) + b"\r\nbody"
+    with pytest.raises(HeaderLimitExceeded):
+        MessageView.parse(raw, ViewLimits(max_header_count=10))
+
+
+def test_bad_charset_and_bad_base64_degrade_to_text() -> None:
+    raw = (b"From: A <a@x.test>\r\nContent-Type: text/plain; charset=no-such-charset\r\n"
+           b"Content-Transfer-Encoding: base64\r\n\r\naGVsbG8gd29ybGQ=\r\n")
+    view = MessageView.parse(raw)
+    assert "hello world" in view.plain_text
+    assert view.from_address == "a@x.test" and view.from_display == "A"
+
+
+def test_depth_and_parts_limits_are_flagged_not_raised() -> None:
+    body = b"leaf\r\n"
+    for i in range(8):
+        b = b"b%d" % i
+        body = (b"Content-Type: multipart/mixed; boundary=" + b + b"\r\n\r\n--" + b + b"\r\n" + body
+                + b"\r\n--" + b + b"--\r\n")
+    view = MessageView.parse(b"From: a@x.test\r\n" + body, ViewLimits(max_mime_depth=3))
+    assert view.text_parts == [] and view.mime_depth_exceeded
+
+
+def test_text_budget_caps_decoded_text() -> None:
+    raw = b"Content-Type: text/plain\r\n\r\n" + b"a" * 5000
+    view = MessageView.parse(raw, ViewLimits(max_text_bytes=100))
+    assert len(view.plain_text) == 100
+
+
+def test_html_to_text_skips_script_and_collects_links() -> None:
+    text, links = html_to_text('<html><script>evil()</script><p>Hi <a href="https://wa.me/1">there</a></p>')
+    assert text == "Hi there" and links == ["https://wa.me/1"]
+
+
+def test_binary_garbage_never_raises() -> None:
+    view = MessageView.parse(bytes(range(256)) * 50)
+    assert isinstance(view.body_text, str)
