@@ -289,17 +289,20 @@ class GatewayHandler:
                           address: str, mail_options: list[str]) -> str:
         if self.state.draining:
             return f"421 4.3.2 {self.config.hostname} Service shutting down"
-        caps = self.state.caps
-        passed = []
-        for opt in mail_options:
-            key = opt.split("=", 1)[0]
-            if key == "BODY" and opt != "BODY=7BIT" and not caps.eightbitmime:
-                return "555 5.5.4 Error: BODY=8BITMIME not supported here"
-            if key == "SMTPUTF8" and not caps.smtputf8:
-                return "555 5.5.4 Error: SMTPUTF8 not supported here"
-            passed.append(opt)
         try:
             up = await self.upstream_for(server, session)
+            caps = up.caps
+            passed = []
+            for opt in mail_options:
+                key = opt.split("=", 1)[0]
+                if key == "BODY" and opt != "BODY=7BIT" and not caps.eightbitmime:
+                    return "555 5.5.4 Error: BODY=8BITMIME not supported here"
+                if key == "SMTPUTF8" and not caps.smtputf8:
+                    return "555 5.5.4 Error: SMTPUTF8 not supported here"
+                # RFC 1652/1870: pass BODY and SIZE on only to an upstream that offers them
+                if (key == "BODY" and not caps.eightbitmime) or (key == "SIZE" and not caps.supports("size")):
+                    continue
+                passed.append(opt)
             # aiosmtpd gives the null reverse-path as "<>" (and needs it truthy): send it as <>
             reply = await up.mail("" if address == "<>" else address, passed)
         except UpstreamError as exc:

@@ -63,6 +63,10 @@ class Capabilities:
     eightbitmime: bool = False
     smtputf8: bool = False
     xforward: frozenset[str] = frozenset()
+    keywords: frozenset[str] = frozenset()  # every EHLO keyword, lower-case
+
+    def supports(self, keyword: str) -> bool:
+        return keyword.lower() in self.keywords
 
 
 class UpstreamSession:
@@ -185,6 +189,7 @@ def capabilities_of(smtp: aiosmtplib.SMTP) -> Capabilities:
         eightbitmime="8bitmime" in ext,
         smtputf8="smtputf8" in ext,
         xforward=frozenset(ext.get("xforward", "").upper().split()) if "xforward" in ext else frozenset(),
+        keywords=frozenset(k.lower() for k in ext),
     )
 
 

@@ -83,6 +83,13 @@ def test_sigterm_lets_the_transaction_in_flight_finish_then_421(process: Process
     assert len(sink.wait_for(1)) == 1
     process.proc.wait(10)
     assert process.proc.returncode == 0
+    # one structured line per message: envelope, size, verdict, reply, time; never the body
+    lines = [ln for ln in process.log.read_text().splitlines() if "queue_id=" in ln]
+    assert len(lines) == 1
+    for field in ("client=127.0.0.1", "helo=client.test", "from=<alice@ext.test>", "to=<bob@example.org>",
+                  f"size={len(SIMPLE)}", "verdict=clean", 'reply="250 2.0.0 Ok: queued as SINK"', "time="):
+        assert field in lines[0], field
+    assert "Hello Bob" not in process.log.read_text()
 
 
 def test_sigterm_grace_expiry_answers_421_to_stuck_sessions(tmp_path: Path, sink: Sink) -> None:

@@ -92,11 +92,12 @@ def test_commands_pipelined_behind_starttls_are_discarded(harness: Harness, cert
 
 
 def test_smtputf8_and_8bitmime_not_advertised_when_upstream_lacks_them(harness: Harness) -> None:
-    harness.start(behaviour=SinkBehaviour(smtputf8=False))
-    # the sink (aiosmtpd) always offers 8BITMIME; SMTPUTF8 is off here
+    harness.start(behaviour=SinkBehaviour(smtputf8=False, eightbitmime=False))
     c = harness.client()
-    assert not c.has_extn("smtputf8")
+    assert not c.has_extn("smtputf8") and not c.has_extn("8bitmime")
     assert c.docmd("MAIL FROM:<alice@ext.test> SMTPUTF8")[0] in (501, 555)
+    assert c.docmd("MAIL FROM:<alice@ext.test> BODY=8BITMIME")[0] == 555
+    assert c.docmd("MAIL FROM:<alice@ext.test> BODY=7BIT")[0] == 250
     c.quit()
 
 

@@ -32,6 +32,7 @@ class SinkBehaviour:
     mail_delay: float = 0.0
     size: int | None = None
     smtputf8: bool = True
+    eightbitmime: bool = True
     xforward: bool = False
 
 
@@ -50,7 +51,8 @@ class _Handler:
                           responses: list[str]) -> list[str]:
         session.host_name = hostname
         b = self.sink.behaviour
-        out = [r for r in responses if not r.startswith("250-SIZE") and not r.startswith("250-AUTH")]
+        drop = ("250-SIZE", "250-AUTH") + (() if b.eightbitmime else ("250-8BITMIME",))
+        out = [r for r in responses if not r.startswith(drop)]
         last = out.pop()
         if b.size:
             out.append(f"250-SIZE {b.size}")
