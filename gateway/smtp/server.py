@@ -252,6 +252,8 @@ class GatewayHandler:
             session.upstream = up  # type: ignore[attr-defined]
             await up.open(self.client_of(server, session))
             self.state.caps = up.caps
+        else:
+            up.reused = True
         return up
 
     # ---- hooks ---------------------------------------------------------------------------
@@ -304,7 +306,16 @@ class GatewayHandler:
                     continue
                 passed.append(opt)
             # aiosmtpd gives the null reverse-path as "<>" (and needs it truthy): send it as <>
-            reply = await up.mail("" if address == "<>" else address, passed)
+            sender = "" if address == "<>" else address
+            try:
+                reply = await up.mail(sender, passed)
+            except UpstreamError:
+                if not up.reused:
+                    raise
+                # the upstream closed an idle connection between transactions: reconnect once
+                up.abort()
+                up = await self.upstream_for(server, session)
+                reply = await up.mail(sender, passed)
         except UpstreamError as exc:
             log.warning("upstream unavailable at MAIL from %s: %s", session.peer, exc)
             return exc.reply.line()

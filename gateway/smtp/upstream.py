@@ -78,6 +78,7 @@ class UpstreamSession:
         self.smtp: aiosmtplib.SMTP | None = None
         self.caps = Capabilities()
         self.in_transaction = False
+        self.reused = False  # True once a second transaction runs on this connection
 
     async def open(self, client: Client | None) -> None:
         smtp = aiosmtplib.SMTP(hostname=self.cfg.host, port=self.cfg.port,

@@ -190,3 +190,22 @@ def test_spoofed_verdict_headers_and_our_auth_results_are_stripped(harness: Harn
     assert b"-100" not in data and b"trust me" not in data and b"really" not in data
     assert b"gw.example.org; dkim=pass header.d=bank.test" not in data
     assert b"Authentication-Results: other.example; spf=pass" in data
+
+
+def test_upstream_closing_an_idle_connection_is_survived(harness: Harness) -> None:
+    harness.start()
+    c = harness.client()
+    c.sendmail("alice@ext.test", ["bob@example.org"], SIMPLE)
+    # the upstream drops every connection (as Postfix does after smtpd_timeout)
+    sink = harness.sink
+
+    async def drop_all() -> None:
+        for proto in list(sink.protocols):
+            if proto.transport is not None:
+                proto.transport.close()
+    import asyncio
+    asyncio.run_coroutine_threadsafe(drop_all(), sink.loop).result(5)
+    time.sleep(0.2)
+    c.sendmail("alice@ext.test", ["carol@example.org"], SIMPLE)
+    c.quit()
+    assert [m.rcpt_tos for m in sink.wait_for(2)] == [["bob@example.org"], ["carol@example.org"]]

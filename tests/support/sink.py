@@ -97,6 +97,7 @@ class Sink:
         self.port = 0
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.connections = 0
+        self.protocols: list[SMTP] = []
 
     def start(self) -> Sink:
         self._thread.start()
@@ -104,8 +105,10 @@ class Sink:
         async def _start() -> asyncio.Server:
             def factory() -> SMTP:
                 self.connections += 1
-                return _SinkSMTP(_Handler(self), hostname="sink.test", enable_SMTPUTF8=self.behaviour.smtputf8,
-                                 data_size_limit=None)
+                proto = _SinkSMTP(_Handler(self), hostname="sink.test", enable_SMTPUTF8=self.behaviour.smtputf8,
+                                  data_size_limit=None)
+                self.protocols.append(proto)
+                return proto
             return await self.loop.create_server(factory, "127.0.0.1", 0)
 
         self.server = asyncio.run_coroutine_threadsafe(_start(), self.loop).result(10)
