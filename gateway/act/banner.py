@@ -239,8 +239,8 @@ def _html_inserter(banner: Banner, codec: str, seven_bit: bool,
 def _edit(raw: bytes, entity: Entity, banner: Banner) -> bytes | None:
     body = raw[entity.body_start:entity.end]
     codec = transfer.codec_name(entity.charset)
-    if codec is None or len(body) > MAX_PART_BYTES:
-        return None
+    if codec is None or len(body) > MAX_PART_BYTES or not body.strip():
+        return None  # unknown charset, too big, or nothing (or no header/body separator) to edit
     cte = entity.cte
     seven_bit = cte == "7bit"
     eol = transfer.line_ending(raw[entity.start:entity.body_start] or raw)
