@@ -81,6 +81,8 @@ def test_html_banner_through_plan() -> None:
     ("actions: {suspicious: {banner: yes-please}}", "yml:1: actions.suspicious.banner: expected true"),
     ("actions:\n  high:\n    copy_to: [not an address]", "yml:3: actions.high.copy_to.0: 'not an address'"),
     ("actions:\n  report_link: http://insecure.example", "10-actions.yml:2: actions.report_link: 'http://insecure"),
+    ("actions:\n  report_link: 'javascript:alert(1)'", "actions.report_link: 'javascript:alert(1)' is not"),
+    ("actions:\n  report_link: 'https://x.example/\"onmouseover=x'", "is not a mailto: or https:// link"),
     ("actions:\n  clean: {banner: true}", "10-actions.yml:2: actions.clean: unknown key; use one of: caution"),
     ("actions:\n  high:\n    subject_tag: \"bad\\ntag\"", "actions.high.subject_tag: expected printable ASCII"),
     ("actions:\n  templates_dir: missing-dir", "directory '/etc/gw/policies/missing-dir' does not exist"),

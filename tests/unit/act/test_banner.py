@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import email.policy
 from email.message import Message
 from email.parser import BytesParser
@@ -141,6 +142,20 @@ def test_smime_and_pgp_mime_are_never_touched() -> None:
 def test_inline_pgp_is_never_touched() -> None:
     raw = SIMPLE.replace(b"Hello there", b"-----BEGIN PGP SIGNED MESSAGE-----\r\nHash: SHA256\r\n\r\nhi")
     assert insert_banner(raw, BANNER) == raw
+
+
+def test_inline_pgp_inside_base64_is_never_touched() -> None:
+    body = base64.encodebytes(b"-----BEGIN PGP MESSAGE-----\r\nhQEMA\r\n-----END PGP MESSAGE-----\r\n")
+    raw = SIMPLE.replace(b"charset=utf-8\r\n", b"charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n")
+    raw = raw.replace(b"Hello there\r\n", body.replace(b"\n", b"\r\n"))
+    assert insert_banner(raw, BANNER) == raw
+
+
+def test_hostile_reason_cannot_add_lines_or_markup() -> None:
+    hits = (RuleHit("x", 9, "evil\r\n*** All clear ***\r\n<script>alert(1)</script>"),)
+    banner = Templates.load().render(Decision(Verdict.HIGH, 9, hits), None)
+    assert "\n*** All clear" not in banner.plain and "<script>" not in banner.html
+    assert "Report" not in banner.plain and "href" not in banner.html  # no link configured
 
 
 def test_malformed_mime_gives_no_banner_and_no_exception() -> None:

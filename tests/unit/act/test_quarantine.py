@@ -66,3 +66,11 @@ def test_delete_purge_and_bad_ids(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert q.run(_args(["--dir", str(tmp_path), "show", "../../etc/passwd"]), relay=lambda r: None) == 1
     assert "is not a quarantine id" in capsys.readouterr().err
     assert q.run(_args(["--dir", str(tmp_path), "purge", "--days", "1"]), relay=lambda r: None, out=out) == 0
+
+
+def test_put_async_stores_the_same_bytes(tmp_path: Path) -> None:
+    import asyncio
+
+    store = q.QuarantineStore(tmp_path)
+    qid = asyncio.run(store.put_async(RAW, ENV, DEC))
+    assert store.release(qid).raw == RAW
