@@ -5,6 +5,9 @@ from __future__ import annotations
 import email.policy
 from email.parser import BytesParser
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from gateway.act.headers import apply_edits
 from gateway.act.subject import subject_edits
 from gateway.parse import MessageView
@@ -50,3 +53,22 @@ def test_hostile_subject_with_8bit_bytes() -> None:
     out = _tag(raw)
     assert _subject(out).startswith("[SUSPICIOUS] caf\u00e9")
     assert out.split(b"\r\n\r\n")[0].isascii()  # re-encoded as RFC 2047
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(st.characters(exclude_categories=("Cs", "Cc")), max_size=120))
+def test_any_subject_is_tagged_exactly_once(subject: str) -> None:
+    from email.header import Header
+
+    encoded = Header(subject, "utf-8", header_name="Subject").encode(linesep="\r\n") if subject else ""
+    raw = f"Subject: {encoded}\r\nFrom: x@example.net\r\n\r\nbody\r\n".encode()
+    before = _subject(raw)
+    out = _tag(raw)
+    assert out.split(b"\r\n\r\n")[0].isascii() and out.endswith(b"\r\n\r\nbody\r\n")
+    after = _subject(out)
+    if "[suspicious]" in before.lower():
+        assert out == raw
+    else:
+        assert after.startswith("[SUSPICIOUS]") and after.count("[SUSPICIOUS]") == 1
+        assert " ".join(after[len("[SUSPICIOUS]"):].split()) == " ".join(before.split())
+    assert _tag(out) == out
