@@ -249,7 +249,7 @@ def _edit(raw: bytes, entity: Entity, banner: Banner) -> bytes | None:
         prepend = None
         if cte == "quoted-printable":
             prepend = _encode(banner.plain, codec, transfer.line_ending(body), False, False)
-            if binascii_startswith(body, prepend):
+            if _qp_starts_with(body, prepend):
                 return None
         return transfer.edit_body(body, cte, insert, prepend)
     if cte == "quoted-printable" and not transfer.is_stateful(codec):
@@ -262,7 +262,7 @@ def _edit(raw: bytes, entity: Entity, banner: Banner) -> bytes | None:
     return transfer.edit_body(body, cte, _html_inserter(banner, codec, seven_bit, eol), None)
 
 
-def binascii_startswith(qp_body: bytes, decoded_prefix: bytes) -> bool:
+def _qp_starts_with(qp_body: bytes, decoded_prefix: bytes) -> bool:
     """Whether a quoted-printable body already starts with `decoded_prefix` (no double banner)."""
     head = binascii.a2b_qp(qp_body[: len(decoded_prefix) * 3 + 256])
     return head.startswith(decoded_prefix)
