@@ -134,14 +134,11 @@ def test_pgp_mime_signed_still_verifies(gpg_env: dict[str, str], tmp_path: Path)
 # --------------------------------------------------------------------------- DKIM
 
 def _dkim_keys() -> tuple[bytes, bytes]:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-                                serialization.NoEncryption())
-    public = key.public_key().public_bytes(serialization.Encoding.DER,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo)
+    """A fresh RSA key (PEM) and its DKIM TXT record, made with the openssl command."""
+    openssl = need_binary("openssl")
+    private = _run(openssl, "genrsa", "2048").stdout
+    assert private.startswith(b"-----BEGIN")
+    public = _run(openssl, "rsa", "-pubout", "-outform", "DER", input=private).stdout
     return private, b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
 
 
