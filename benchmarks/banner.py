@@ -1,0 +1,52 @@
+"""Banner insertion throughput: the real-mail corpora and one large message. Prints figures.
+
+Run: python benchmarks/banner.py [CORPORA_DIR]   (default ../shared/corpora)
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from gateway.act.banner import Templates, insert_banner  # noqa: E402
+from gateway.model import Decision, RuleHit, Verdict  # noqa: E402
+from gateway.pipeline import normalize_newlines  # noqa: E402
+
+BANNER = Templates.load().render(Decision(Verdict.HIGH, 11, (RuleHit("r", 11, "Pushes to Telegram"),)),
+                                 "mailto:security@example.org")
+
+
+def corpus(root: Path) -> None:
+    files = sorted((root / "ham" / "spamassassin").glob("*/*")) + sorted((root / "phish").glob("*/*.eml"))
+    messages = [normalize_newlines(f.read_bytes()) for f in files]
+    start = time.perf_counter()
+    changed = sum(insert_banner(m, BANNER) != m for m in messages)
+    elapsed = time.perf_counter() - start
+    size = sum(map(len, messages)) / 1e6
+    print(f"corpus: {len(messages)} messages, {size:.1f} MB, {changed} bannered, "
+          f"{elapsed:.2f} s, {len(messages) / elapsed:.0f} msg/s")
+
+
+def large() -> None:
+    blob = base64.encodebytes(os.urandom(7_000_000)).replace(b"\n", b"\r\n")
+    raw = (b"From: a@example.net\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n"
+           b"--B\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHello\r\n--B\r\n"
+           b"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n"
+           b"Content-Disposition: attachment; filename=x.bin\r\n\r\n" + blob + b"\r\n--B--\r\n")
+    start = time.perf_counter()
+    out = insert_banner(raw, BANNER)
+    print(f"large: {len(raw) / 1e6:.1f} MB message, bannered={out != raw}, "
+          f"{time.perf_counter() - start:.2f} s")
+
+
+if __name__ == "__main__":
+    default = Path(__file__).resolve().parent.parent.parent / "shared" / "corpora"
+    root = Path(sys.argv[1]) if len(sys.argv) > 1 else default
+    if root.is_dir():
+        corpus(root)
+    large()

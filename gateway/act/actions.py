@@ -1,0 +1,203 @@
+"""What the gateway does for each verdict, and the planner that turns a decision into actions.
+
+Purpose: `ActionsConfig` holds the per-verdict settings from the `actions:` section of a policy
+file (banner, header-only, subject tag, copy to a security mailbox, quarantine, reject) and
+`plan` applies them to one message: the (possibly bannered) bytes, extra header edits, extra
+envelope recipients, and whether to quarantine or reject. The contract headers themselves come
+from `gateway.act.headers`; this module adds nothing to them.
+
+Untrusted input: the message (through `MessageView` and the raw bytes handed to the banner and
+subject code) and the policy's reason strings; the `actions:` mapping is admin input validated
+here with `file:line: key: problem; fix` errors.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from gateway.act.banner import TemplateError, Templates, insert_banner
+from gateway.act.subject import subject_edits
+from gateway.model import Decision, HeaderEdit, Verdict
+from gateway.parse import MessageView
+
+Where = Callable[[tuple[Any, ...]], str]
+VERDICT_KEYS = ("caution", "suspicious", "high")
+DEFAULT_REJECT_TEXT = "Message refused by the recipient's security policy"
+_ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+_REPORT_LINK = re.compile(r"^(mailto:[^\s<>\"]+|https://[^\s<>\"]+)$")
+_PRINTABLE = re.compile(r"^[\x20-\x7e]+$")
+
+
+@dataclass(frozen=True)
+class VerdictActions:
+    """Actions for one verdict. `header_only` wins over `banner` and `subject_tag`: it keeps the
+    body and every signed header as received, so existing DKIM signatures stay valid."""
+
+    banner: bool = False
+    header_only: bool = False
+    subject_tag: str | None = None
+    copy_to: tuple[str, ...] = ()
+    quarantine: bool = False
+    reject: bool = False
+    reject_text: str = DEFAULT_REJECT_TEXT
+
+
+@dataclass(frozen=True)
+class ActionsConfig:
+    caution: VerdictActions = field(default_factory=VerdictActions)
+    suspicious: VerdictActions = field(default_factory=lambda: VerdictActions(banner=True))
+    high: VerdictActions = field(default_factory=lambda: VerdictActions(banner=True))
+    report_link: str | None = None
+    templates_dir: str | None = None
+    templates: Templates = field(default_factory=Templates.load, compare=False, repr=False)
+
+    def for_verdict(self, verdict: Verdict) -> VerdictActions | None:
+        if verdict is Verdict.CLEAN:
+            return None
+        return getattr(self, verdict.word)  # type: ignore[no-any-return]
+
+
+DEFAULT_ACTIONS = ActionsConfig()
+
+
+@dataclass(frozen=True)
+class ActionPlan:
+    """What to do with one message after the contract headers are built.
+
+    `raw` is the message to relay (banner inserted, or the very same bytes); apply `edits` with
+    the contract edits in `gateway.act.headers.apply_edits`. `extra_rcpts` are added to the
+    envelope. With `quarantine`, the message is stored and not delivered to the original
+    recipients (only to `extra_rcpts`, if any). `reject` is a complete SMTP reply line
+    ("550 5.7.1 ...") to give the client instead of relaying."""
+
+    raw: bytes
+    edits: tuple[HeaderEdit, ...] = ()
+    extra_rcpts: tuple[str, ...] = ()
+    quarantine: bool = False
+    reject: str | None = None
+
+
+def plan(decision: Decision, view: MessageView, raw: bytes, actions: ActionsConfig) -> ActionPlan:
+    """The actions for `decision`; never raises on a stranger's message (worst case: no banner)."""
+    todo = actions.for_verdict(decision.verdict)
+    if todo is None:
+        return ActionPlan(raw=raw)
+    if todo.reject:
+        return ActionPlan(raw=raw, reject=f"550 5.7.1 {todo.reject_text}")
+    edits: tuple[HeaderEdit, ...] = ()
+    out = raw
+    if not todo.header_only:
+        if todo.subject_tag:
+            edits = subject_edits(raw, view, todo.subject_tag)
+        if todo.banner:
+            banner = actions.templates.render(decision, actions.report_link)
+            out = insert_banner(raw, banner, max_depth=view.limits.max_mime_depth,
+                                max_parts=view.limits.max_mime_parts)
+    return ActionPlan(raw=out, edits=edits, extra_rcpts=todo.copy_to, quarantine=todo.quarantine)
+
+
+# --------------------------------------------------------------------------- validation
+
+class _Check:
+    def __init__(self, where: Where, prefix: tuple[Any, ...]) -> None:
+        self.where = where
+        self.prefix = prefix
+
+    def fail(self, path: tuple[Any, ...], problem: str, fix: str) -> ValueError:
+        full = self.prefix + path
+        key = ".".join(str(p) for p in full)
+        return ValueError(f"{self.where(full)}: {key}: {problem}; {fix}")
+
+    def mapping(self, path: tuple[Any, ...], value: Any, allowed: tuple[str, ...]) -> Mapping[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            raise self.fail(path, f"expected a mapping, got {type(value).__name__}",
+                            "write it as 'key: value' lines")
+        for key in value:
+            if key not in allowed:
+                raise self.fail(path + (key,), "unknown key", f"use one of: {', '.join(allowed)}")
+        return value
+
+    def boolean(self, path: tuple[Any, ...], value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.fail(path, f"expected true or false, got {value!r}", "write true or false")
+        return value
+
+    def text(self, path: tuple[Any, ...], value: Any, limit: int, fix: str) -> str:
+        if not isinstance(value, str) or not _PRINTABLE.match(value) or len(value) > limit:
+            raise self.fail(path, f"expected printable ASCII text of at most {limit} characters, "
+                            f"got {value!r}", fix)
+        return value
+
+
+_VERDICT_FIELDS = ("banner", "header_only", "subject_tag", "copy_to", "quarantine", "reject",
+                   "reject_text")
+
+
+def _verdict(c: _Check, key: str, value: Any, base: VerdictActions) -> VerdictActions:
+    m = c.mapping((key,), value, _VERDICT_FIELDS)
+    changes: dict[str, Any] = {}
+    for name in ("banner", "header_only", "quarantine", "reject"):
+        if name in m:
+            changes[name] = c.boolean((key, name), m[name])
+    if "subject_tag" in m:
+        tag = m["subject_tag"]
+        changes["subject_tag"] = None if tag in (None, False, "") else c.text(
+            (key, "subject_tag"), tag, 40, "write a short tag such as '[SUSPICIOUS]', or false")
+    if "reject_text" in m:
+        changes["reject_text"] = c.text((key, "reject_text"), m["reject_text"], 200,
+                                        "write one line of plain ASCII text")
+    if "copy_to" in m:
+        addrs = m["copy_to"]
+        addrs = [addrs] if isinstance(addrs, str) else addrs
+        if not isinstance(addrs, list):
+            raise c.fail((key, "copy_to"), "expected a list of addresses",
+                         "write e.g. copy_to: [security@example.org]")
+        for i, a in enumerate(addrs):
+            if not isinstance(a, str) or not _ADDRESS.match(a):
+                raise c.fail((key, "copy_to", i), f"{a!r} is not a mailbox address",
+                             "write a plain address like security@example.org")
+        changes["copy_to"] = tuple(addrs)
+    return replace(base, **changes)
+
+
+def _templates_dir(c: _Check, value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise c.fail(("templates_dir",), f"expected a directory path, got {value!r}", "quote the path")
+    path = Path(value)
+    if not path.is_absolute():
+        source = c.where(c.prefix).rsplit(":", 1)[0]
+        path = Path(source).parent / path
+    if not path.is_dir():
+        raise c.fail(("templates_dir",), f"directory {str(path)!r} does not exist",
+                     "create it with banner.txt and/or banner.html, or remove the key")
+    return str(path)
+
+
+def parse_actions(data: Mapping[str, Any], where: Where, *, prefix: tuple[Any, ...] = ("actions",),
+                  base: ActionsConfig = DEFAULT_ACTIONS) -> ActionsConfig:
+    """Validate an `actions:` mapping; keys not given keep the values of `base`."""
+    c = _Check(where, prefix)
+    m = c.mapping((), data, VERDICT_KEYS + ("report_link", "templates_dir"))
+    per_verdict: dict[str, Any] = {key: _verdict(c, key, m[key], getattr(base, key))
+                                   for key in VERDICT_KEYS if key in m}
+    result = replace(base, **per_verdict)
+    if "report_link" in m:
+        link = m["report_link"]
+        if link not in (None, False) and (not isinstance(link, str) or not _REPORT_LINK.match(link)):
+            raise c.fail(("report_link",), f"{link!r} is not a mailto: or https:// link",
+                         "write e.g. mailto:security@example.org or https://intranet/report")
+        result = replace(result, report_link=link or None)
+    if "templates_dir" in m:
+        directory = _templates_dir(c, m["templates_dir"])
+        try:
+            templates = Templates.load(directory)
+        except TemplateError as exc:
+            raise c.fail(("templates_dir",), str(exc), "fix the template file") from None
+        result = replace(result, templates_dir=directory, templates=templates)
+    return result

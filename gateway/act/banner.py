@@ -1,0 +1,297 @@
+"""Warning banners: rendered from admin-editable templates, inserted into the original bytes.
+
+Purpose: tell the reader, at the top of the message, that it looks like a covert approach, why
+(the policy's reasons in plain words) and how to report it. The banner goes at the top of the
+main text/plain part and right after `<body>` of the main text/html part (each alternative of a
+multipart/alternative once); every other byte of the message stays where it was, charsets and
+transfer encodings are kept. Signed or encrypted mail (S/MIME, PGP/MIME, inline PGP) is never
+touched, and any doubt (malformed MIME, unknown charset, broken base64, over a size cap) means
+no banner rather than a damaged message.
+
+Untrusted input: the raw message and the rule reasons (which may quote a stranger's text: they
+are cleaned to one line and HTML-escaped). Templates are admin input, validated at load.
+"""
+
+from __future__ import annotations
+
+import binascii
+import html
+import re
+import string
+import textwrap
+import unicodedata
+from dataclasses import dataclass
+from email.parser import BytesParser
+from email.policy import compat32
+from pathlib import Path
+
+from gateway.act import transfer
+from gateway.act.headers import clean_text
+from gateway.act.mimewalk import Entity, MimeError, walk
+from gateway.model import Decision, Verdict
+
+SHIPPED_TEMPLATES = Path(__file__).resolve().parent.parent / "data"
+HTML_MARKER = "<!--approach-gateway-banner-->"
+MAX_REASONS = 5
+MAX_PART_BYTES = 2 * 1024 * 1024
+MAX_MESSAGE_BYTES = 25 * 1024 * 1024
+PROTECTED_TYPES = frozenset({
+    "multipart/signed", "multipart/encrypted", "application/pkcs7-mime",
+    "application/x-pkcs7-mime", "application/pkcs7-signature", "application/x-pkcs7-signature",
+    "application/pgp-encrypted", "application/pgp-signature",
+})
+_PGP_ARMOUR = b"-----BEGIN PGP "
+_STYLE = {
+    Verdict.CAUTION: ("Caution: this message shows some signs of an unsolicited approach.",
+                      "#fff4e5", "#a35a00"),
+    Verdict.SUSPICIOUS: ("Suspicious: this message may be a covert approach.", "#fdecea", "#b3261e"),
+    Verdict.HIGH: ("Warning: this message is very likely a covert approach.", "#f9d2d0", "#8c1d18"),
+}
+_INTRO = ("Take care before you reply, open links or attachments, move the conversation to "
+          "another app, or share anything about your work.")
+_TAGS = (r"(?i)<body(?=[\s/>])[^>]*>", r"(?i)</head\s*>", r"(?i)<html(?=[\s>])[^>]*>")
+_TAG = tuple(re.compile(t.encode()) for t in _TAGS)  # in order of preference
+_TAG_TEXT = tuple(re.compile(t) for t in _TAGS)
+_ASCII_MAP = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"',
+                            "\u2013": "-", "\u2014": "-", "\u2026": "...", "\u00a0": " "})
+
+
+class TemplateError(ValueError):
+    """A banner template is unreadable or uses an unknown $placeholder."""
+
+
+@dataclass(frozen=True)
+class Templates:
+    plain: str
+    html: str
+
+    @classmethod
+    def load(cls, directory: str | Path | None = None) -> Templates:
+        """banner.txt / banner.html from `directory`, falling back to the shipped ones."""
+        texts = []
+        for name in ("banner.txt", "banner.html"):
+            path = Path(directory) / name if directory else None
+            if path is None or not path.is_file():
+                path = SHIPPED_TEMPLATES / name
+            try:
+                texts.append(path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError) as exc:
+                raise TemplateError(f"{path}: cannot read banner template ({exc}); "
+                                    "fix the file or remove it to use the shipped one") from exc
+        t = cls(plain=texts[0], html=texts[1])
+        t.render(Decision(Verdict.HIGH, 10.0), "mailto:x@example.org")  # validates placeholders
+        return t
+
+    def render(self, decision: Decision, report_link: str | None) -> Banner:
+        return render(self, decision, report_link)
+
+
+@dataclass(frozen=True)
+class Banner:
+    """The rendered banner for one message (text with "\\n" line breaks)."""
+
+    plain: str
+    html: str
+
+    @property
+    def plain_ascii(self) -> str:
+        return ascii_fallback(self.plain)
+
+
+def ascii_fallback(text: str) -> str:
+    text = unicodedata.normalize("NFKD", text.translate(_ASCII_MAP))
+    text = "".join(c for c in text if not unicodedata.combining(c))
+    return text.encode("ascii", "replace").decode("ascii")
+
+
+def _reasons(decision: Decision) -> list[str]:
+    seen: list[str] = []
+    for hit in decision.hits:
+        reason = clean_text(hit.reason or hit.rule_id, 160)
+        if reason and reason not in seen:
+            seen.append(reason)
+    if not seen:
+        seen.append(clean_text(decision.note, 160) if decision.note else
+                    "the overall combination of signals in this message")
+    extra = len(seen) - MAX_REASONS
+    seen = seen[:MAX_REASONS]
+    if extra > 0:
+        seen.append(f"and {extra} more (see the X-Approach-Reasons header)")
+    return seen
+
+
+def _fill(template: str, values: dict[str, str]) -> str:
+    lines = []
+    for line in template.splitlines():
+        name = line.strip().lstrip("$").strip("{}")
+        if line.strip().startswith("$") and values.get(name, None) == "":
+            continue  # a placeholder alone on its line that rendered empty: drop the line
+        lines.append(line)
+    try:
+        return string.Template("\n".join(lines) + "\n").substitute(values)
+    except (KeyError, ValueError) as exc:
+        raise TemplateError(f"banner template: unknown or malformed placeholder {exc}; "
+                            f"use {', '.join('$' + k for k in sorted(values))}") from None
+
+
+def render(templates: Templates, decision: Decision, report_link: str | None) -> Banner:
+    headline, background, accent = _STYLE.get(decision.verdict, _STYLE[Verdict.CAUTION])
+    reasons = _reasons(decision)
+    plain_reasons = "\n".join(textwrap.fill(r, 72, initial_indent=" - ", subsequent_indent="   ")
+                              for r in reasons)
+    esc = html.escape
+    html_reasons = ('<ul style="margin:6px 0 6px 20px;padding:0;">'
+                    + "".join(f'<li style="margin:0;">{esc(r)}</li>' for r in reasons) + "</ul>")
+    link = report_link or ""
+    common = {"verdict": decision.verdict.word, "VERDICT": decision.verdict.word.upper(),
+              "headline": headline, "intro": textwrap.fill(_INTRO, 72), "link": link,
+              "background": background, "accent": accent}
+    plain = _fill(templates.plain, {**common, "reasons": plain_reasons,
+                                    "report": f"Report it: {link}" if link else ""})
+    html_report = (f'<a href="{esc(link, quote=True)}" style="color:{accent};font-weight:bold;">'
+                   "Report this message</a>" if link else "")
+    markup = _fill(templates.html, {**common, "headline": esc(headline), "intro": esc(_INTRO),
+                                    "reasons": html_reasons, "report": html_report,
+                                    "link": esc(link, quote=True)})
+    return Banner(plain=plain, html=markup)
+
+
+# --------------------------------------------------------------------------- insertion
+
+def _protected(root: Entity, raw: bytes) -> bool:
+    if _PGP_ARMOUR in raw:
+        return True
+    return any(e.content_type in PROTECTED_TYPES for e in root.walk())
+
+
+def targets(entity: Entity) -> list[Entity]:
+    """The parts a reader sees first: every text alternative of the main body."""
+    if entity.is_attachment:
+        return []
+    ctype = entity.content_type
+    if ctype in ("text/plain", "text/html"):
+        return [entity]
+    if ctype == "multipart/alternative":
+        return [t for child in entity.children for t in targets(child)]
+    if entity.maintype == "multipart" and entity.children:
+        return targets(entity.children[0])  # mixed, related, report...: the first part
+    return []
+
+
+def _encode(text: str, codec: str, eol: bytes, seven_bit: bool, html_text: bool) -> bytes:
+    text = text.replace("\n", eol.decode("ascii"))
+    if html_text:
+        data = text.encode(codec, "xmlcharrefreplace")
+        return text.encode("ascii", "xmlcharrefreplace") if seven_bit and not data.isascii() else data
+    try:
+        data = text.encode(codec)
+    except UnicodeEncodeError:
+        return ascii_fallback(text).encode("ascii")
+    return ascii_fallback(text).encode("ascii") if seven_bit and not data.isascii() else data
+
+
+def _plain_inserter(banner: Banner, codec: str, seven_bit: bool,
+                    default_eol: bytes) -> transfer.Inserter:
+    def insert(content: bytes) -> bytes | None:
+        if _PGP_ARMOUR in content:
+            return None
+        eol = transfer.line_ending(content) if b"\n" in content[:65536] else default_eol
+        data = _encode(banner.plain, codec, eol, seven_bit, False)
+        return None if content.startswith(data) else data + content
+    return insert
+
+
+def _tag_end(content: bytes) -> int | None:
+    """Where the banner goes in ASCII-compatible HTML: after <body>, </head> or <html>."""
+    for tag in _TAG:
+        m = tag.search(content)
+        if m:
+            return m.end()
+    return None
+
+
+def _html_position(content: bytes, codec: str) -> int | None:
+    if not transfer.is_stateful(codec):
+        return _tag_end(content) or 0
+    try:
+        text = content.decode(codec)
+    except (UnicodeDecodeError, LookupError):
+        return None
+    mt = next((m for m in (t.search(text) for t in _TAG_TEXT) if m), None)
+    prefix = text[:mt.end()].encode(codec) if mt else b""
+    return len(prefix) if content.startswith(prefix) else None
+
+
+def _html_inserter(banner: Banner, codec: str, seven_bit: bool,
+                   default_eol: bytes) -> transfer.Inserter:
+    def insert(content: bytes) -> bytes | None:
+        if _PGP_ARMOUR in content or HTML_MARKER.encode() in content:
+            return None
+        pos = _html_position(content, codec)
+        if pos is None:
+            return None
+        eol = transfer.line_ending(content) if b"\n" in content[:65536] else default_eol
+        data = _encode(banner.html, codec, eol, seven_bit, True)
+        return content[:pos] + eol + data + content[pos:]
+    return insert
+
+
+def _edit(raw: bytes, entity: Entity, banner: Banner) -> bytes | None:
+    body = raw[entity.body_start:entity.end]
+    codec = transfer.codec_name(entity.charset)
+    if codec is None or len(body) > MAX_PART_BYTES or not body.strip():
+        return None  # unknown charset, too big, or nothing (or no header/body separator) to edit
+    cte = entity.cte
+    seven_bit = cte == "7bit"
+    eol = transfer.line_ending(raw[entity.start:entity.body_start] or raw)
+    if entity.content_type == "text/plain":
+        insert = _plain_inserter(banner, codec, seven_bit, eol)
+        prepend = None
+        if cte == "quoted-printable":
+            prepend = _encode(banner.plain, codec, transfer.line_ending(body), False, False)
+            if _qp_starts_with(body, prepend):
+                return None
+        return transfer.edit_body(body, cte, insert, prepend)
+    if cte == "quoted-printable" and not transfer.is_stateful(codec):
+        pos = _tag_end(body)  # a literal tag in the encoded bytes is the same tag decoded
+        if pos is not None and _PGP_ARMOUR not in body and HTML_MARKER.encode() not in body:
+            qp_eol = transfer.line_ending(body)
+            data = _encode(banner.html, codec, qp_eol, False, True)
+            data = data[:-len(qp_eol)] if data.endswith(qp_eol) else data
+            return body[:pos] + transfer.qp_encode(qp_eol + data, qp_eol) + qp_eol + body[pos:]
+    return transfer.edit_body(body, cte, _html_inserter(banner, codec, seven_bit, eol), None)
+
+
+def _qp_starts_with(qp_body: bytes, decoded_prefix: bytes) -> bool:
+    """Whether a quoted-printable body already starts with `decoded_prefix` (no double banner)."""
+    head = binascii.a2b_qp(qp_body[: len(decoded_prefix) * 3 + 256])
+    return head.startswith(decoded_prefix)
+
+
+def _shape(raw: bytes) -> list[tuple[str, str | None]]:
+    msg = BytesParser(policy=compat32).parsebytes(raw)
+    return [(p.get_content_type(), p.get_content_charset()) for p in msg.walk()]
+
+
+def insert_banner(raw: bytes, banner: Banner, *, max_depth: int = 20, max_parts: int = 500) -> bytes:
+    """`raw` with the banner in each main text alternative, or `raw` itself when not safe."""
+    if len(raw) > MAX_MESSAGE_BYTES:
+        return raw
+    try:
+        root = walk(raw, max_depth=max_depth, max_parts=max_parts)
+        if _protected(root, raw):
+            return raw
+        pieces: list[bytes] = []
+        cursor = 0
+        for entity in sorted(targets(root), key=lambda e: e.body_start):
+            new_body = _edit(raw, entity, banner)
+            if new_body is None or entity.body_start < cursor:
+                continue
+            pieces += [raw[cursor:entity.body_start], new_body]
+            cursor = entity.end
+        if not pieces:
+            return raw
+        out = b"".join(pieces) + raw[cursor:]
+        return out if _shape(out) == _shape(raw) else raw
+    except (MimeError, Exception):  # noqa: BLE001 - a stranger's MIME: no banner beats a broken message
+        return raw

@@ -1,0 +1,152 @@
+"""Byte-level MIME structure: where each entity's headers and body sit in the raw message.
+
+Purpose: the banner must change only the bodies of a few text parts and leave every other byte
+where it was (STYLE.md rule 4), so we locate entities by walking boundary lines on the bytes
+ourselves; the stdlib parser only reads each entity's own header block.
+
+Untrusted input: the whole message. Missing or repeated boundaries, absurd nesting, header blocks
+without an end and parameters that do not parse are all expected; the walk is bounded by depth
+and part count and raises `MimeError` (never anything else) when it gives up.
+"""
+
+from __future__ import annotations
+
+import email.policy
+import re
+from dataclasses import dataclass, field
+from email.message import Message
+from email.parser import BytesHeaderParser
+
+_BLANK_LINE = re.compile(rb"\n\r?\n")
+_PARSER = BytesHeaderParser(policy=email.policy.compat32)
+
+
+class MimeError(ValueError):
+    """The structure could not be walked within the limits; the caller leaves the body alone."""
+
+
+@dataclass
+class Entity:
+    """One MIME entity: raw[start:body_start] is its header block, raw[body_start:end] its body."""
+
+    start: int
+    body_start: int
+    end: int
+    headers: Message
+    depth: int
+    children: list[Entity] = field(default_factory=list)
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get_content_type()
+
+    @property
+    def maintype(self) -> str:
+        return self.headers.get_content_maintype()
+
+    @property
+    def charset(self) -> str:
+        cs = self.headers.get_content_charset("us-ascii")
+        return cs or "us-ascii"
+
+    @property
+    def cte(self) -> str:
+        value = self.headers.get("Content-Transfer-Encoding", "7bit")
+        return str(value).strip().lower() or "7bit"
+
+    @property
+    def is_attachment(self) -> bool:
+        disposition = str(self.headers.get("Content-Disposition", "")).split(";", 1)[0]
+        if disposition.strip().lower() == "attachment":
+            return True
+        try:
+            return bool(self.headers.get_filename())
+        except Exception:  # noqa: BLE001 - RFC 2231 parameters from a stranger
+            return True
+
+    def walk(self) -> list[Entity]:
+        out = [self]
+        for child in self.children:
+            out.extend(child.walk())
+        return out
+
+
+def _header_end(raw: bytes, start: int, end: int) -> int:
+    """Offset where the body of the entity starting at `start` begins (end if no blank line)."""
+    if raw.startswith(b"\r\n", start) and start + 2 <= end:
+        return start + 2
+    if raw.startswith(b"\n", start) and start + 1 <= end:
+        return start + 1
+    m = _BLANK_LINE.search(raw, start, end)
+    return m.end() if m else end
+
+
+def _entity(raw: bytes, start: int, end: int, depth: int) -> Entity:
+    body_start = _header_end(raw, start, end)
+    headers = _PARSER.parsebytes(raw[start:body_start])
+    return Entity(start=start, body_start=body_start, end=end, headers=headers, depth=depth)
+
+
+def _delimiters(raw: bytes, boundary: str, start: int, end: int) -> list[re.Match[bytes]]:
+    try:
+        b = boundary.encode("ascii")
+    except UnicodeEncodeError as exc:
+        raise MimeError("non-ASCII boundary") from exc
+    if not b or len(b) > 200:
+        raise MimeError("bad boundary length")
+    pattern = re.compile(rb"(?m)^--" + re.escape(b) + rb"(--)?[ \t]*\r?$")
+    return list(pattern.finditer(raw, start, end))
+
+
+def _line_start(raw: bytes, delim_start: int, floor: int) -> int:
+    """The CRLF (or LF) before a delimiter belongs to the delimiter (RFC 2046 5.1.1)."""
+    if delim_start >= floor + 2 and raw[delim_start - 2:delim_start] == b"\r\n":
+        return delim_start - 2
+    if delim_start >= floor + 1 and raw[delim_start - 1:delim_start] == b"\n":
+        return delim_start - 1
+    return delim_start
+
+
+def _split_parts(raw: bytes, entity: Entity) -> list[tuple[int, int]]:
+    boundary = entity.headers.get_param("boundary")
+    if not isinstance(boundary, str):
+        raise MimeError("multipart without a usable boundary")
+    found = _delimiters(raw, boundary, entity.body_start, entity.end)
+    if not found:
+        raise MimeError("no boundary line found")
+    spans: list[tuple[int, int]] = []
+    for i, m in enumerate(found):
+        if m.group(1):  # close delimiter: the epilogue follows
+            break
+        part_start = m.end()
+        if raw.startswith(b"\n", part_start):
+            part_start += 1
+        if i + 1 < len(found):
+            part_end = _line_start(raw, found[i + 1].start(), part_start)
+        else:
+            part_end = entity.end
+        spans.append((min(part_start, part_end), part_end))
+    if not any(m.group(1) for m in found):
+        raise MimeError("no close delimiter")
+    return spans
+
+
+def walk(raw: bytes, *, max_depth: int = 20, max_parts: int = 500) -> Entity:
+    """The entity tree of `raw`. Descends into multipart/* only (not message/rfc822)."""
+    root = _entity(raw, 0, len(raw), 0)
+    count = 1
+    stack = [root]
+    while stack:
+        entity = stack.pop()
+        if entity.maintype != "multipart":
+            continue
+        if entity.depth >= max_depth:
+            raise MimeError("MIME nesting deeper than the limit")
+        for start, end in _split_parts(raw, entity):
+            count += 1
+            if count > max_parts:
+                raise MimeError("more MIME parts than the limit")
+            child = _entity(raw, start, end, entity.depth + 1)
+            entity.children.append(child)
+            stack.append(child)
+    return root

@@ -1,0 +1,281 @@
+"""The quarantine: messages held back with their verdict, for the security team to review.
+
+Purpose: store a message durably (file fsynced, directory fsynced, SQLite index committed with
+synchronous=FULL) before the gateway answers 250; list, show, release (the exact stored bytes
+and envelope, for the caller to relay through the normal upstream path), delete, and purge
+entries older than the retention limit. Also the `quarantine ...` command-line functions.
+
+All functions are blocking file I/O: the SMTP server calls `QuarantineStore.put` through
+`asyncio.to_thread`. Untrusted input: the stored message bytes and envelope addresses (never
+interpreted here; `show` prints headers with control characters replaced). IDs given on the
+command line are validated before they become file names.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import secrets
+import sqlite3
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TextIO
+
+from gateway.act.headers import reasons_value
+from gateway.model import Decision, Envelope
+from gateway.parse import split_header_block
+
+DEFAULT_RETENTION_DAYS = 30
+_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{12}$")
+_CTL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS quarantine (
+    id TEXT PRIMARY KEY, time REAL NOT NULL, verdict TEXT NOT NULL, score REAL NOT NULL,
+    reasons TEXT NOT NULL, mail_from TEXT NOT NULL, rcpt_tos TEXT NOT NULL, size INTEGER NOT NULL,
+    queue_id TEXT NOT NULL DEFAULT '', status TEXT NOT NULL DEFAULT 'held');
+CREATE INDEX IF NOT EXISTS quarantine_time ON quarantine (time);
+"""
+
+
+class QuarantineError(LookupError):
+    """Unknown or malformed quarantine id, or an entry whose file is missing."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: str
+    time: float
+    verdict: str
+    score: float
+    reasons: str
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+    size: int
+    queue_id: str = ""
+    status: str = "held"
+
+
+@dataclass(frozen=True)
+class Released:
+    """What to relay: the exact stored bytes and the original envelope."""
+
+    entry: Entry
+    raw: bytes
+
+    @property
+    def mail_from(self) -> str:
+        return self.entry.mail_from
+
+    @property
+    def rcpt_tos(self) -> tuple[str, ...]:
+        return self.entry.rcpt_tos
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class QuarantineStore:
+    """A directory of `<id>.eml` files plus `index.sqlite3`."""
+
+    def __init__(self, directory: str | Path, retention_days: int = DEFAULT_RETENTION_DAYS) -> None:
+        self.dir = Path(directory)
+        self.messages = self.dir / "messages"
+        self.retention_days = retention_days
+        self.messages.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with self._db() as db:
+            db.executescript(_SCHEMA)
+
+    @contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.dir / "index.sqlite3", timeout=30)
+        try:
+            db.execute("PRAGMA synchronous=FULL")
+            with db:
+                yield db
+        finally:
+            db.close()
+
+    def path(self, entry_id: str) -> Path:
+        if not _ID.match(entry_id):
+            raise QuarantineError(f"{entry_id!r} is not a quarantine id; copy one from 'quarantine list'")
+        return self.messages / f"{entry_id}.eml"
+
+    def put(self, raw: bytes, envelope: Envelope, decision: Decision, *, now: float | None = None) -> str:
+        """Store durably and return the new id. Returns only after data and index are on disk."""
+        now = time.time() if now is None else now
+        entry_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now)) + "-" + secrets.token_hex(6)
+        final = self.path(entry_id)
+        tmp = final.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            view = memoryview(raw)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, final)
+        _fsync_dir(self.messages)
+        with self._db() as db:
+            db.execute("INSERT INTO quarantine VALUES (?,?,?,?,?,?,?,?,?,?)", (
+                entry_id, now, decision.verdict.word, decision.score, reasons_value(decision),
+                envelope.mail_from, json.dumps(list(envelope.rcpt_tos)), len(raw),
+                envelope.queue_id, "held"))
+        return entry_id
+
+    async def put_async(self, raw: bytes, envelope: Envelope, decision: Decision) -> str:
+        """`put` off the event loop (STYLE.md rule 2): what the SMTP server awaits before 250."""
+        return await asyncio.to_thread(self.put, raw, envelope, decision)
+
+    @staticmethod
+    def _entry(row: tuple[object, ...]) -> Entry:
+        eid, t, verdict, score, reasons, mail_from, rcpts, size, qid, status = row
+        return Entry(id=str(eid), time=float(t), verdict=str(verdict),  # type: ignore[arg-type]
+                     score=float(score), reasons=str(reasons),  # type: ignore[arg-type]
+                     mail_from=str(mail_from), rcpt_tos=tuple(json.loads(str(rcpts))),
+                     size=int(size), queue_id=str(qid), status=str(status))  # type: ignore[call-overload]
+
+    def list(self, *, verdict: str | None = None, limit: int = 100) -> list[Entry]:
+        query = "SELECT * FROM quarantine WHERE status = 'held'"
+        args: list[object] = []
+        if verdict:
+            query += " AND verdict = ?"
+            args.append(verdict)
+        query += " ORDER BY time DESC LIMIT ?"
+        args.append(limit)
+        with self._db() as db:
+            return [self._entry(r) for r in db.execute(query, args)]
+
+    def get(self, entry_id: str) -> Entry:
+        self.path(entry_id)
+        with self._db() as db:
+            row = db.execute("SELECT * FROM quarantine WHERE id = ?", (entry_id,)).fetchone()
+        if row is None:
+            raise QuarantineError(f"no quarantined message {entry_id}; see 'quarantine list'")
+        return self._entry(row)
+
+    def read(self, entry_id: str) -> bytes:
+        try:
+            return self.path(entry_id).read_bytes()
+        except FileNotFoundError:
+            raise QuarantineError(f"message file for {entry_id} is missing") from None
+
+    def release(self, entry_id: str) -> Released:
+        """The stored bytes and envelope; call `mark_released` once the relay accepted them."""
+        entry = self.get(entry_id)
+        if entry.status != "held":
+            raise QuarantineError(f"{entry_id} was already {entry.status}")
+        return Released(entry=entry, raw=self.read(entry_id))
+
+    def mark_released(self, entry_id: str) -> None:
+        self._forget(entry_id, "released")
+
+    def delete(self, entry_id: str) -> None:
+        self.get(entry_id)
+        self._forget(entry_id, "deleted")
+
+    def _forget(self, entry_id: str, status: str) -> None:
+        with self._db() as db:
+            db.execute("UPDATE quarantine SET status = ? WHERE id = ?", (status, entry_id))
+        self.path(entry_id).unlink(missing_ok=True)
+
+    def purge(self, days: int | None = None, *, now: float | None = None) -> int:
+        """Delete entries older than `days` (default: the retention limit); returns how many."""
+        cutoff = (time.time() if now is None else now) - 86400 * (days or self.retention_days)
+        with self._db() as db:
+            ids = [r[0] for r in db.execute("SELECT id FROM quarantine WHERE time < ?", (cutoff,))]
+            db.execute("DELETE FROM quarantine WHERE time < ?", (cutoff,))
+        for eid in ids:
+            self.path(eid).unlink(missing_ok=True)
+        return len(ids)
+
+
+# --------------------------------------------------------------------------- command line
+
+Relay = Callable[[Released], None]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """`quarantine --dir DIR list|show ID|release ID|delete ID|purge [--days N]`."""
+    parser.add_argument("--dir", required=True, help="the quarantine directory")
+    sub = parser.add_subparsers(dest="quarantine_command", required=True)
+    ls = sub.add_parser("list", help="held messages, newest first")
+    ls.add_argument("--verdict")
+    ls.add_argument("--limit", type=int, default=100)
+    ls.add_argument("--json", action="store_true")
+    for name, text in (("show", "print the entry and the message headers"),
+                       ("release", "relay the stored message to its original recipients"),
+                       ("delete", "delete the message")):
+        sub.add_parser(name, help=text).add_argument("id")
+    purge = sub.add_parser("purge", help="delete entries older than the retention limit")
+    purge.add_argument("--days", type=int, default=DEFAULT_RETENTION_DAYS)
+
+
+def cmd_list(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    entries = QuarantineStore(args.dir).list(verdict=getattr(args, "verdict", None),
+                                             limit=getattr(args, "limit", 100))
+    for e in entries:
+        if getattr(args, "json", False):
+            out.write(json.dumps(asdict(e)) + "\n")
+        else:
+            when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(e.time))
+            out.write(f"{e.id}  {when}  {e.verdict:<10} {e.score:>6}  <{e.mail_from}> -> "
+                      f"{', '.join(e.rcpt_tos)}  ({e.size} bytes)\n")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    store = QuarantineStore(args.dir)
+    entry = store.get(args.id)
+    for key, value in asdict(entry).items():
+        out.write(f"{key}: {value}\n")
+    block, _ = split_header_block(store.read(args.id))
+    out.write("\n" + _CTL.sub("?", block.decode("utf-8", "replace")).replace("\r\n", "\n"))
+    return 0
+
+
+def cmd_release(args: argparse.Namespace, relay: Relay, out: TextIO = sys.stdout) -> int:
+    """Hand the stored message to `relay` (the gateway's upstream path); mark it released after."""
+    store = QuarantineStore(args.dir)
+    released = store.release(args.id)
+    relay(released)
+    store.mark_released(args.id)
+    out.write(f"released {args.id} to {', '.join(released.rcpt_tos)}\n")
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    QuarantineStore(args.dir).delete(args.id)
+    out.write(f"deleted {args.id}\n")
+    return 0
+
+
+def cmd_purge(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    count = QuarantineStore(args.dir).purge(getattr(args, "days", None))
+    out.write(f"purged {count} message(s)\n")
+    return 0
+
+
+def run(args: argparse.Namespace, relay: Relay, out: TextIO = sys.stdout) -> int:
+    """Dispatch a parsed `quarantine` command; errors print one line and return 1."""
+    try:
+        if args.quarantine_command == "release":
+            return cmd_release(args, relay, out)
+        command = {"list": cmd_list, "show": cmd_show, "delete": cmd_delete,
+                   "purge": cmd_purge}[args.quarantine_command]
+        return command(args, out)
+    except QuarantineError as exc:
+        sys.stderr.write(f"quarantine: {exc}\n")
+        return 1

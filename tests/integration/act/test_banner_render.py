@@ -1,0 +1,115 @@
+"""The HTML banner rendered by headless Chromium: visible at the top of the message.
+
+The PNGs are kept under artifacts/ (gitignored; CI keeps them as artifacts)."""
+
+from __future__ import annotations
+
+import email.policy
+import shutil
+import struct
+import subprocess
+import tempfile
+import zlib
+from email.message import EmailMessage
+from email.parser import BytesParser
+from pathlib import Path
+
+from gateway.act.banner import Templates, insert_banner
+from gateway.model import Decision, RuleHit, Verdict
+from tests.conftest import ROOT, need_binary
+
+ARTIFACTS = ROOT / "artifacts"
+SAMPLE = ROOT / "tests" / "corpus" / "approach" / "029-pinnacle-talent-board-advisory-html.eml"
+BACKGROUND = (0xFD, 0xEC, 0xEA)  # the shipped 'suspicious' banner colours
+ACCENT = (0xB3, 0x26, 0x1E)
+
+
+def read_png(data: bytes) -> list[list[tuple[int, int, int]]]:
+    """RGB rows of an 8-bit RGB or RGBA, non-interlaced PNG (what Chromium writes)."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, width = 8, b"", 0
+    channels = 3
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        chunk = data[pos + 8:pos + 8 + length]
+        if kind == b"IHDR":
+            width, _height, depth, colour, _c, _f, interlace = struct.unpack(">IIBBBBB", chunk)
+            assert depth == 8 and colour in (2, 6) and interlace == 0
+            channels = 3 if colour == 2 else 4
+        elif kind == b"IDAT":
+            idat += chunk
+        pos += 12 + length
+    raw = zlib.decompress(idat)
+    stride = width * channels
+    rows: list[list[tuple[int, int, int]]] = []
+    prev = bytearray(stride)
+    for y in range(len(raw) // (stride + 1)):
+        ftype = raw[y * (stride + 1)]
+        line = bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for i in range(stride):
+            a = line[i - channels] if i >= channels else 0
+            b = prev[i]
+            c = prev[i - channels] if i >= channels else 0
+            if ftype == 1:
+                line[i] = (line[i] + a) & 0xFF
+            elif ftype == 2:
+                line[i] = (line[i] + b) & 0xFF
+            elif ftype == 3:
+                line[i] = (line[i] + (a + b) // 2) & 0xFF
+            elif ftype == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 0xFF
+        rows.append([(line[x], line[x + 1], line[x + 2]) for x in range(0, stride, channels)])
+        prev = line
+    return rows
+
+
+def render(html: str, name: str) -> list[list[tuple[int, int, int]]]:
+    chromium = need_binary("chromium")
+    ARTIFACTS.mkdir(exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="chromium"))
+    try:
+        page = work / "message.html"
+        page.write_text(html, encoding="utf-8")
+        png = ARTIFACTS / name
+        png.unlink(missing_ok=True)
+        subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                        "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                        "--disable-sync", f"--user-data-dir={work / 'profile'}", f"--screenshot={png}",
+                        "--window-size=1000,700", page.as_uri()],
+                       capture_output=True, timeout=90, check=False)
+        assert png.is_file(), "chromium wrote no screenshot"
+        return read_png(png.read_bytes())
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _html_part(raw: bytes) -> str:
+    msg = BytesParser(policy=email.policy.default).parsebytes(raw)
+    assert isinstance(msg, EmailMessage)
+    part = msg.get_body(preferencelist=("html",))
+    assert part is not None
+    return str(part.get_content())
+
+
+def banner_rows(rows: list[list[tuple[int, int, int]]]) -> list[int]:
+    """Rows (of the top 200) where at least half the pixels are the banner background."""
+    return [y for y, row in enumerate(rows[:200]) if sum(px == BACKGROUND for px in row) > len(row) // 2]
+
+
+def test_html_banner_is_visible_at_the_top() -> None:
+    raw = SAMPLE.read_bytes()
+    decision = Decision(Verdict.SUSPICIOUS, 7.5, (
+        RuleHit("board-advisory-freemail", 4, "Paid 'advisory board' offer from a free-mail address"),
+        RuleHit("off-channel", 3.5, "Asks to continue the conversation on WhatsApp")))
+    banner = Templates.load().render(decision, "mailto:security@example.org")
+    with_banner = render(_html_part(insert_banner(raw, banner)), "banner-suspicious.png")
+    rows = banner_rows(with_banner)
+    assert rows and rows[0] < 40, "banner background not at the top of the rendered message"
+    assert len(rows) >= 60  # tall enough to hold headline, reasons and the report link
+    band = with_banner[rows[0]:rows[-1]]
+    assert any(ACCENT in row[:40] for row in band)  # the coloured left border
+    assert any(sum(px[0] < 90 for px in row) > 5 for row in band)  # dark text inside the banner
+    without = render(_html_part(raw), "banner-control.png")  # control: the original has no band
+    assert banner_rows(without) == []

@@ -1,0 +1,209 @@
+"""Banner insertion: property tests over generated MIME trees, plus the cases it must refuse."""
+
+from __future__ import annotations
+
+import base64
+import email.policy
+from email.message import Message
+from email.parser import BytesParser
+
+from hypothesis import HealthCheck, given, settings
+
+from gateway.act.banner import HTML_MARKER, Banner, Templates, ascii_fallback, insert_banner
+from gateway.model import Decision, RuleHit, Verdict
+from tests.unit.act import mimegen
+
+HITS = (RuleHit("freemail-bigtech", 4, "Free-mail sender claims to work at Google – “big tech”"),
+        RuleHit("off-channel", 3, "Asks to continue on WhatsApp <wa.me> & Telegram"),
+        RuleHit("cjk", 1, "件名に東京の会議"))
+BANNER = Templates.load().render(Decision(Verdict.SUSPICIOUS, 8.0, HITS), "mailto:security@example.org")
+
+
+def _leaves(msg: Message) -> list[Message]:
+    return [p for p in msg.walk() if not p.is_multipart()]
+
+
+def _decoded(part: Message) -> str:
+    data = part.get_payload(decode=True)
+    assert isinstance(data, bytes)
+    return data.decode(part.get_content_charset() or "us-ascii")
+
+
+def _expected_plain(node: mimegen.Node, banner: Banner) -> str:
+    text = banner.plain.replace("\n", "\r\n")
+    assert node.charset
+    try:
+        data = text.encode(node.charset)
+    except UnicodeEncodeError:
+        return ascii_fallback(text)
+    return ascii_fallback(text) if node.cte == "7bit" and not data.isascii() else text
+
+
+def _strip_html_banner(text: str) -> str:
+    start = text.index(HTML_MARKER)
+    end = text.index("</table>", start) + len("</table>\r\n")
+    assert text[start - 2:start] == "\r\n"
+    return text[:start - 2] + text[end:]
+
+
+def check_banner(node: mimegen.Node, banner: Banner = BANNER) -> None:
+    raw = mimegen.message(node)
+    out = insert_banner(raw, banner)
+    before = BytesParser(policy=email.policy.compat32).parsebytes(raw)
+    after = BytesParser(policy=email.policy.compat32).parsebytes(out)
+    assert [p.get_content_type() for p in after.walk()] == [p.get_content_type() for p in before.walk()]
+    modern = BytesParser(policy=email.policy.default).parsebytes(out)
+    for part in modern.walk():  # every part decodes
+        if not part.is_multipart():
+            part.get_content()
+    gen_leaves = [n for n in _walk(node) if not n.children]
+    targets = {id(n) for n in mimegen.targets(node)}
+    old_leaves, new_leaves = _leaves(before), _leaves(after)
+    assert len(gen_leaves) == len(old_leaves) == len(new_leaves)
+    for gen, old, new in zip(gen_leaves, old_leaves, new_leaves, strict=True):
+        assert new.items() == old.items()  # headers, charset and CTE unchanged
+        if id(gen) not in targets or not gen.body.strip():  # empty bodies are left alone too
+            assert new.get_payload() == old.get_payload()  # byte-identical
+            continue
+        text = _decoded(new)
+        assert gen.text is not None
+        if gen.ctype == "text/plain":
+            expected = _expected_plain(gen, banner)
+            assert text == expected + gen.text
+        else:
+            assert text.count(HTML_MARKER) == 1
+            assert _strip_html_banner(text) == gen.text
+            lowered = gen.text.lower()
+            if "<body" in lowered:
+                assert text.lower().index("<body") < text.index(HTML_MARKER)
+
+
+def _walk(node: mimegen.Node) -> list[mimegen.Node]:
+    out = [node]
+    for child in node.children:
+        out.extend(_walk(child))
+    return out
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mimegen.body_tree())
+def test_banner_once_per_text_alternative_rest_untouched(node: mimegen.Node) -> None:
+    check_banner(node)
+
+
+@settings(max_examples=60, deadline=None)
+@given(mimegen.body_tree())
+def test_second_pass_adds_no_second_banner(node: mimegen.Node) -> None:
+    once = insert_banner(mimegen.message(node), BANNER)
+    assert insert_banner(once, BANNER) == once
+
+
+SIMPLE = (b"From: a@example.net\r\nTo: b@example.org\r\nSubject: hi\r\nMIME-Version: 1.0\r\n"
+          b"Content-Type: text/plain; charset=utf-8\r\n\r\nHello there\r\n")
+
+
+def test_plain_message_without_mime_headers_gets_ascii_banner() -> None:
+    raw = b"From: a@example.net\r\nSubject: hi\r\n\r\nHello\r\n"
+    out = insert_banner(raw, BANNER)
+    body = out.split(b"\r\n\r\n", 1)[1]
+    assert body.isascii()
+    assert body.startswith(b"*** Suspicious") and body.endswith(b"Hello\r\n")
+    assert b"Asks to continue on WhatsApp <wa.me> & Telegram" in body
+
+
+def test_html_banner_escapes_reasons_and_has_report_link() -> None:
+    assert "&lt;wa.me&gt; &amp; Telegram" in BANNER.html
+    assert 'href="mailto:security@example.org"' in BANNER.html
+    assert "<wa.me>" not in BANNER.html
+
+
+def _mp(ctype: str, parts: list[bytes], extra: str = "") -> bytes:
+    out = f'MIME-Version: 1.0\r\nContent-Type: {ctype}; boundary="XX"{extra}\r\n\r\n'.encode()
+    for p in parts:
+        out += b"--XX\r\n" + p + b"\r\n"
+    return out + b"--XX--\r\n"
+
+
+TEXT_PART = b"Content-Type: text/plain; charset=utf-8\r\n\r\nHello\r\n"
+
+
+def test_smime_and_pgp_mime_are_never_touched() -> None:
+    for ctype in ('multipart/signed; protocol="application/pkcs7-signature"; micalg=sha-256',
+                  'multipart/encrypted; protocol="application/pgp-encrypted"'):
+        raw = _mp(ctype, [TEXT_PART, b"Content-Type: application/octet-stream\r\n\r\nAAAA\r\n"])
+        assert insert_banner(raw, BANNER) == raw
+    nested = _mp("multipart/mixed", [TEXT_PART, b"Content-Type: application/pkcs7-mime\r\n\r\nAA\r\n"])
+    assert insert_banner(nested, BANNER) == nested
+    opaque = (b"MIME-Version: 1.0\r\nContent-Type: application/x-pkcs7-mime; smime-type=signed-data\r\n"
+              b"Content-Transfer-Encoding: base64\r\n\r\nMIAGCSqGSIb3DQEHAqCAMIACAQEx\r\n")
+    assert insert_banner(opaque, BANNER) == opaque
+
+
+def test_inline_pgp_is_never_touched() -> None:
+    raw = SIMPLE.replace(b"Hello there", b"-----BEGIN PGP SIGNED MESSAGE-----\r\nHash: SHA256\r\n\r\nhi")
+    assert insert_banner(raw, BANNER) == raw
+
+
+def test_inline_pgp_inside_base64_is_never_touched() -> None:
+    body = base64.encodebytes(b"-----BEGIN PGP MESSAGE-----\r\nhQEMA\r\n-----END PGP MESSAGE-----\r\n")
+    raw = SIMPLE.replace(b"charset=utf-8\r\n", b"charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n")
+    raw = raw.replace(b"Hello there\r\n", body.replace(b"\n", b"\r\n"))
+    assert insert_banner(raw, BANNER) == raw
+
+
+def test_hostile_reason_cannot_add_lines_or_markup() -> None:
+    hits = (RuleHit("x", 9, "evil\r\n*** All clear ***\r\n<script>alert(1)</script>"),)
+    banner = Templates.load().render(Decision(Verdict.HIGH, 9, hits), None)
+    assert "\n*** All clear" not in banner.plain and "<script>" not in banner.html
+    assert "Report" not in banner.plain and "href" not in banner.html  # no link configured
+
+
+def test_malformed_mime_gives_no_banner_and_no_exception() -> None:
+    broken = [
+        b'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="XX"\r\n\r\n--XX\r\n' + TEXT_PART,
+        b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed\r\n\r\n" + TEXT_PART,
+        b'Content-Type: multipart/alternative; boundary="\xff\xfe"\r\n\r\n--\xff\xfe\r\n\r\nx\r\n--\xff\xfe--',
+        SIMPLE.replace(b"charset=utf-8", b"charset=x-no-such-charset"),
+        SIMPLE.replace(b"charset=utf-8", b"charset=utf-16"),
+        SIMPLE.replace(b"charset=utf-8\r\n", b"charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n")
+        .replace(b"Hello there", b"SGVsbG8gd!!!29ybGQ"),
+        SIMPLE.replace(b"charset=utf-8\r\n", b"charset=utf-8\r\nContent-Transfer-Encoding: x-uuencode\r\n"),
+        b"", b"Subject: no body", b"Subject: no body\r\n\r\n",
+    ]
+    for raw in broken:
+        assert insert_banner(raw, BANNER) == raw, raw[:80]
+
+
+def test_nesting_beyond_the_limit_gives_no_banner() -> None:
+    raw = TEXT_PART
+    for i in range(30):
+        raw = f'Content-Type: multipart/mixed; boundary="b{i}"\r\n\r\n--b{i}\r\n'.encode() + raw + \
+            f"\r\n--b{i}--\r\n".encode()
+    assert insert_banner(raw, BANNER, max_depth=20) == raw
+    assert insert_banner(raw, BANNER, max_depth=40) != raw
+
+
+def test_attachment_first_gets_no_banner() -> None:
+    raw = _mp("multipart/mixed", [b'Content-Type: text/plain\r\nContent-Disposition: attachment; '
+                                  b'filename="a.txt"\r\n\r\nfile\r\n', TEXT_PART])
+    assert insert_banner(raw, BANNER) == raw
+
+
+def test_iso_2022_jp_html_after_body_tag() -> None:
+    html = "<html><head><title>会議</title></head><body>東京で会いましょう</body></html>"
+    raw = (b"MIME-Version: 1.0\r\nContent-Type: text/html; charset=iso-2022-jp\r\n"
+           b"Content-Transfer-Encoding: 7bit\r\n\r\n" + html.encode("iso-2022-jp") + b"\r\n")
+    out = insert_banner(raw, BANNER)
+    msg = BytesParser(policy=email.policy.default).parsebytes(out)
+    text = msg.get_content()
+    assert text.index("<body>") < text.index(HTML_MARKER) < text.index("東京で")
+    assert "件名に東京の会議" in text  # encodable in ISO-2022-JP: written natively
+    assert out.split(b"\r\n\r\n", 1)[1].isascii()
+
+
+def test_latin1_html_gets_character_references_for_what_it_cannot_encode() -> None:
+    raw = (b"MIME-Version: 1.0\r\nContent-Type: text/html; charset=iso-8859-1\r\n"
+           b"Content-Transfer-Encoding: 8bit\r\n\r\n<body>Caf\xe9</body>\r\n")
+    out = insert_banner(raw, BANNER)
+    assert b"&#26481;&#20140;" in out and b"Caf\xe9</body>" in out
+    assert BytesParser(policy=email.policy.default).parsebytes(out).get_content_charset() == "iso-8859-1"
