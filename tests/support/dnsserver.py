@@ -68,13 +68,22 @@ class TestDNSServer:
         self.records: list[RR] = []
         self.faults: dict[str, str] = {}
         self.log: list[tuple[str, str]] = []
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
         resolver = _ZoneResolver(self)
-        self._udp = DNSServer(resolver, address="127.0.0.1", port=self.port, logger=_QuietLogger())
-        self._tcp = DNSServer(resolver, address="127.0.0.1", port=self.port, tcp=True,
-                              logger=_QuietLogger())
+        for attempt in range(20):  # UDP and TCP need the same free port number
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                s.bind(("127.0.0.1", 0))
+                self.port = s.getsockname()[1]
+            try:
+                self._udp = DNSServer(resolver, address="127.0.0.1", port=self.port, logger=_QuietLogger())
+                self._tcp = DNSServer(resolver, address="127.0.0.1", port=self.port, tcp=True,
+                                      logger=_QuietLogger())
+                break
+            except OSError:
+                udp = getattr(self, "_udp", None)
+                if udp is not None:
+                    udp.server.server_close()
+                if attempt == 19:
+                    raise
         self._lock = threading.Lock()
 
     def add_zone(self, text: str) -> None:
