@@ -11,13 +11,14 @@ with RE2, never executed or formatted as code.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from gateway.model import Envelope, Signal
 from gateway.parse import MessageView
 from gateway.policy.regex import Regex
-from gateway.policy.text import FIELD_CAP, clean_match, fold
+from gateway.policy.text import FIELD_CAP, clean_match, fold, words_utf8
 
 
 class Values:
@@ -38,7 +39,7 @@ class Values:
 
     def folded(self) -> tuple[bytes, ...]:
         if self._folded is None:
-            self._folded = tuple(fold(s).encode("utf-8", "replace") for s in self.strs())
+            self._folded = tuple(words_utf8(s) for s in self.strs())
         return self._folded
 
     def raw(self) -> tuple[bytes, ...]:
@@ -191,39 +192,37 @@ def _number(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
-        return float(value)
+        return float(value) if math.isfinite(value) else None
     try:
-        return float(str(value))
+        n = float(str(value))
     except ValueError:
         return None
+    return n if math.isfinite(n) else None
 
 
-def _same(expected: Any, value: Any) -> bool:
-    if isinstance(expected, bool) or isinstance(value, bool):
-        return str(expected).casefold() == str(value).casefold()
-    if isinstance(expected, (int, float)):
-        return _number(value) == float(expected)
-    return fold(str(value)) == expected
-
-
-class Equals(Matcher):
-    __slots__ = ("expected",)
-
-    def __init__(self, expected: Any) -> None:
-        self.expected = fold(expected) if isinstance(expected, str) else expected
-
-    def test(self, values: Values, ctx: MessageContext) -> bool:
-        return any(_same(self.expected, v) for v in values.items)
+def _keys(value: Any) -> tuple[Any, ...]:
+    """Comparison keys of a value: its folded text, plus its number when it is numeric."""
+    if isinstance(value, bool):
+        return (str(value).casefold(),)
+    n = _number(value)
+    text = fold(str(value))
+    return (text,) if n is None else (text, n)
 
 
 class InList(Matcher):
+    """`in: [...]` (and `equals:`): case/accent-insensitive text or numeric equality."""
+
     __slots__ = ("options",)
 
     def __init__(self, options: Sequence[Any]) -> None:
-        self.options = tuple(fold(o) if isinstance(o, str) else o for o in options)
+        self.options = frozenset(k for o in options for k in _keys(o)[-1:])
 
     def test(self, values: Values, ctx: MessageContext) -> bool:
-        return any(_same(o, v) for v in values.items for o in self.options)
+        return any(k in self.options for v in values.items for k in _keys(v))
+
+
+def Equals(expected: Any) -> InList:  # noqa: N802 - reads as the matcher it builds
+    return InList([expected])
 
 
 class Contains(Matcher):
