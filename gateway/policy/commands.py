@@ -111,7 +111,7 @@ def cmd_evaluate(args: argparse.Namespace, config: Config | None) -> int:
         flag_at = Verdict.from_word(args.flag_at)
         items: list[Labelled] = label_dirs(args.label)
         for path in args.labels:
-            items += load_labels(path)
+            items += load_labels(path, args.positive)
     except (CasesError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

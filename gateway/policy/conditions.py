@@ -115,7 +115,9 @@ def _fact(ctx: MessageContext, section: str, key: str) -> Sequence[Any]:
     value = ctx.facts.get(section)
     if isinstance(value, Mapping):
         return _as_list(value.get(key))
-    return ()
+    if value is None or key.startswith("_"):
+        return ()
+    return _as_list(getattr(value, key, None))
 
 
 FIELDS: dict[str, Callable[[MessageContext], Sequence[Any]]] = {

@@ -22,7 +22,7 @@ from gateway.policy.conditions import Condition, MessageContext
 from gateway.policy.loader import VERDICT_WORDS, Merged, Origin, read_all
 from gateway.policy.regex import Regex
 from gateway.policy.schema import Compiler, Problems, SignalRef, Template
-from gateway.policy.text import compile_phrases
+from gateway.policy.text import REASON_CAP, compile_phrases, one_line
 from gateway.yamlmarks import Located
 
 DEFAULT_THRESHOLDS = {Verdict.CAUTION: 3.0, Verdict.SUSPICIOUS: 6.0, Verdict.HIGH: 10.0}
@@ -222,9 +222,9 @@ def _rule(rid: str, keys: dict[str, Origin], compiler: Any, problems: Problems) 
         ok = False
     w = keys["when"]
     when = compiler(w.doc).condition(w.path, w.value)
-    r = keys.get("reason") or keys.get("description")
-    reason = compiler(r.doc).template(r.path, r.value) if r else Template(rid, [rid])
-    desc = keys.get("description")
+    r, desc = keys.get("reason"), keys.get("description")
+    fallback = one_line(desc.value, REASON_CAP) if desc else rid  # literal, not a template
+    reason = compiler(r.doc).template(r.path, r.value) if r else Template(fallback, [fallback])
     if not ok or score is None:
         return None
     return Rule(id=rid, when=when, score=score, reason=reason,

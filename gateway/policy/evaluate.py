@@ -38,13 +38,13 @@ class Expectation:
     verdict: Verdict
 
     @classmethod
-    def parse(cls, value: Any, where: str) -> Expectation:
-        op, word = "eq", value
+    def parse(cls, value: Any, where: str, bare: str = "eq") -> Expectation:
+        op, word = bare, value
         if isinstance(value, dict) and len(value) == 1:
             (op, word), = value.items()
         elif isinstance(value, str) and ":" in value:
             op, _, word = (x.strip() for x in value.partition(":"))
-        ops = {"eq": "eq", "at_least": "ge", "at_most": "le"}
+        ops = {"eq": "eq", "ge": "ge", "le": "le", "at_least": "ge", "at_most": "le"}
         try:
             return cls(ops[str(op)], Verdict.from_word(str(word)))
         except (KeyError, ValueError):
@@ -185,8 +185,10 @@ def label_dirs(specs: Iterable[str]) -> list[Labelled]:
     return out
 
 
-def load_labels(path: str | Path) -> list[Labelled]:
-    """A labels.yml: a list (or `messages:` list) of {file, label, expect?}, files relative."""
+def load_labels(path: str | Path, positive: str = "approach") -> list[Labelled]:
+    """A labels.yml (tests/corpus/labels.yml): a list (or `messages:` list) of {file, label,
+    expect?}, files relative to it. A bare `expect` is the bar the verdict must meet: a minimum
+    for the positive label, a maximum for the others (`at_least:`/`at_most:` say it outright)."""
     try:
         doc = load_located(path)
     except YamlError as exc:
@@ -203,7 +205,8 @@ def load_labels(path: str | Path) -> list[Labelled]:
         if not isinstance(item, dict) or "file" not in item or "label" not in item:
             raise CasesError(f"{doc.where((i,))}: an entry needs file and label; "
                              "write - {file: x.eml, label: legit}")
-        expect = Expectation.parse(item["expect"], doc.where((i, "expect"))) \
+        bare = "ge" if str(item["label"]) == positive else "le"
+        expect = Expectation.parse(item["expect"], doc.where((i, "expect")), bare) \
             if item.get("expect") else None
         out.append(Labelled(base / str(item["file"]), str(item["label"]), expect))
     return out

@@ -62,6 +62,9 @@ def test_evaluate_metrics_and_tables() -> None:
     assert ev.confusion["legit"] == {"clean": 2, "caution": 1, "suspicious": 0, "high": 0}
     assert ev.rule_hits["offchannel-push"] == {"approach": 3, "legit": 1}
     assert ev.rule_hits["allowlisted"] == {"legit": 1}
+    # a bare expect is a minimum for approaches (a1: high) and a maximum for the others
+    assert len(ev.expect_failures) == 1 and "l2.eml: caution" in ev.expect_failures[0]
+    assert "expected at most clean" in ev.expect_failures[0]
     ev2 = asyncio.run(evaluate(pipeline, load_labels(DATA / "labels.yml"),
                                flag_at=Verdict.CAUTION))
     assert ev2.metrics()["false_positive_rate"] == pytest.approx(1 / 3)
