@@ -253,10 +253,16 @@ class Evaluation:
                 "recall": tp / pos if pos else None,
                 "false_positive_rate": fp / neg if neg else None}
 
+    def rule_share(self) -> dict[str, dict[str, float]]:
+        """Per rule, the share of each label's messages it hit (for negatives: its FP rate)."""
+        return {rid: {lab: n / self.counts[lab] for lab, n in per.items()}
+                for rid, per in self.rule_hits.items()}
+
     def as_json(self) -> dict[str, Any]:
         return {"positive_label": self.positive, "flag_at": self.flag_at.word,
                 "counts": self.counts, **self.metrics(), "confusion": self.confusion,
-                "rule_hits": self.rule_hits, "missed": self.missed,
+                "rule_hits": self.rule_hits, "rule_share": self.rule_share(),
+                "missed": self.missed,
                 "false_positives": self.false_positives, "expect_failures": self.expect_failures,
                 "errors": self.errors}
 

@@ -98,3 +98,40 @@ def test_lint_cli_exit_status_and_output(tmp_path: Path, capsys: pytest.CaptureF
 def test_example_policies_lint_clean(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["policy", "lint", str(DATA / "policies")]) == 0
     assert "ok: 4 rules in 2 files" in capsys.readouterr().out
+
+
+def test_more_errors_name_their_lines(tmp_path: Path) -> None:
+    write(tmp_path, "lists/ok.txt", "# comment\nretainer\n\nhonorarium\n")
+    out = errors(tmp_path, """
+        phrases:
+          ok: {file: lists/ok.txt}
+          missing: {file: lists/nope.txt}
+          more: {extend: [x]}
+          blank: ["--"]
+        groups:
+          vip: {addresses: [], thresholds: {high: 1}}
+        allow:
+          - {reason: no target}
+        rules:
+          - id: off
+            when: {signal: spf.fail}
+            score: 1
+          - id: t
+            when: {at_least: {n: 3, of: [spf.fail, spf.pass]}}
+            score: 1
+            reason: "broken {brace"
+          - id: u
+            when: {text: {phrases: ok}}
+            score: 1
+        """)
+    p = tmp_path / "p.yml"
+    text = "\n".join(out)
+    assert f"{p}:3: cannot read phrase file" in text
+    assert f"{p}:4: extend of unknown phrase list 'more'" in text
+    assert f"{p}:5: phrase '--' has no letters or digits" in text
+    assert f"{p}:7: group 'vip' needs a list of addresses or domains" in text
+    assert f"{p}:9: an allow entry takes address or domain" in text
+    assert f"{p}:11: rule id must be text, YAML read False" in text
+    assert f"{p}:15: n must be a whole number from 1 to 2" in text
+    assert f"{p}:17: unbalanced brace" in text
+    assert "'ok'" not in text  # the phrase file list loaded fine
