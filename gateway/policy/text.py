@@ -55,9 +55,10 @@ _RIGHT = "(?: |$)"
 def fold(text: str) -> str:
     """Case- and accent-insensitive form: invisible characters removed, NFKD, marks dropped,
     casefolded. ASCII text skips the Unicode steps (the common case, and the fast one)."""
-    if not text.isascii():
-        text = _DROP.sub("", unicodedata.normalize("NFKD", text))
-    return text.casefold()
+    if text.isascii():
+        return text.lower()
+    # casefold before NFKD ("İ" -> "i" + dot, dropped) and after ("ℌ" -> "H" -> "h")
+    return _DROP.sub("", unicodedata.normalize("NFKD", text.casefold())).casefold()
 
 
 def words_utf8(text: str) -> bytes:

@@ -7,7 +7,8 @@ import pytest
 from gateway.policy.regex import Regex, RegexError
 from gateway.policy.text import compile_phrases, one_line, words
 
-PHRASES = compile_phrases(["WhatsApp", "long-term partnership", "réunion privée", "WeChat"])
+PHRASES = compile_phrases(["WhatsApp", "long-term partnership", "réunion privée", "WeChat",
+                           "istanbul office", "strasse"])
 
 
 def found(text: str) -> bool:
@@ -18,6 +19,7 @@ def found(text: str) -> bool:
     "add me on whatsapp", "WHATSAPP?", "W h a t s A p p", "whats-app", "Whats\u200bApp",
     "W.h.a.t.s.A.p.p", "a LONG-TERM\r\n   partnership", "long term partnership",
     "Réunion privée", "REUNION PRIVEE", "reunion\nprivee", "（ＷｅＣｈａｔ）",
+    "İSTANBUL OFFICE", "Haupt Straße 5", "STRASSE",
 ])
 def test_phrase_matches(text: str) -> None:
     assert found(text)
