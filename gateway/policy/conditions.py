@@ -294,7 +294,11 @@ class AllOf(Condition):
         self.children = tuple(children)
 
     def test(self, ctx: MessageContext) -> bool:
-        return all(c.test(ctx) for c in self.children)
+        saved = len(ctx.matched)
+        if all(c.test(ctx) for c in self.children):
+            return True
+        del ctx.matched[saved:]  # a branch that failed as a whole is not evidence
+        return False
 
 
 class AnyOf(AllOf):
@@ -324,16 +328,18 @@ class AtLeast(Condition):
         self.n, self.children = n, tuple(children)
 
     def test(self, ctx: MessageContext) -> bool:
-        need, left = self.n, len(self.children)
+        need, left, saved = self.n, len(self.children), len(ctx.matched)
         for c in self.children:
             if need > left:
+                del ctx.matched[saved:]
                 return False
             if c.test(ctx):
                 need -= 1
                 if need <= 0:
                     return True
             left -= 1
-        return need <= 0
+        del ctx.matched[saved:]
+        return False
 
 
 class SignalCond(Condition):

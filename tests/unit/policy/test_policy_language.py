@@ -211,3 +211,9 @@ def test_bounded_text_reads_only_the_cap(tmp_path: Path) -> None:
     far = "x " * 40_000 + "whatsapp"  # beyond the 64 KiB field cap
     assert not hits(tmp_path, "{text: {phrases: apps}}", body=far)
     assert hits(tmp_path, "{text: {phrases: apps}}", body="x " * 1000 + "whatsapp")
+
+
+def test_matched_ignores_failed_branches(tmp_path: Path) -> None:
+    when = ("{any: [{all: [{text: {phrases: apps}}, {subject: {contains: nope}}]}, "
+            "{subject: {contains: job}}]}")
+    assert hits(tmp_path, when, reason="{matched}", body="whatsapp", subject="a job") == ["job"]
