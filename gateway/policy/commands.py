@@ -36,7 +36,8 @@ def add_arguments(policy_sub: argparse._SubParsersAction,  # type: ignore[type-a
                   top_sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     lint_p = policy_sub.add_parser("lint", help="validate policy files; exit 1 on any error")
     lint_p.add_argument("--config", help="take the policy paths (and checks) from this config")
-    lint_p.add_argument("paths", nargs="*", help="policy files or directories, in load order")
+    lint_p.add_argument("paths", nargs="*", help="policy files or directories, in load order "
+                        "(after the config's)")
     test_p = policy_sub.add_parser("test", help="run labelled example messages; exit 1 on "
                                    "any regression")
     test_p.add_argument("--config", help="gateway config (policies and checks); default: "
@@ -72,7 +73,7 @@ def _pipeline(config: Config, policies: Sequence[str]) -> Pipeline | None:
 
 
 def cmd_lint(config: Config | None, paths: Sequence[str]) -> int:
-    paths = list(paths) or list(config.policies if config else ("policies",))
+    paths = list(config.policies if config else ()) + list(paths) or ["policies"]
     report = lint(paths, config)
     for w in report.warnings:
         print(f"warning: {w}", file=sys.stderr)
