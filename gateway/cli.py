@@ -1,4 +1,4 @@
-"""Command line (contract): serve, scan, policy lint.
+"""Command line (contract): serve, scan, policy lint, policy test, evaluate.
 
 Purpose: the entry points operators and tests use (`python -m gateway ...` and the
 `approach-gateway` console script). Errors a person reads name the file, the line and the fix;
@@ -22,7 +22,7 @@ from gateway.config import Config, ConfigError, load_config
 from gateway.log import setup_logging
 from gateway.model import Client, Envelope
 from gateway.pipeline import Pipeline, normalize_newlines
-from gateway.policy import PolicyError, load_policies
+from gateway.policy import PolicyError
 
 log = logging.getLogger("gateway.cli")
 
@@ -46,9 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     sc.add_argument("files", nargs="+", type=Path)
     pol = sub.add_parser("policy", help="policy tools")
     psub = pol.add_subparsers(dest="policy_command", required=True)
-    lint = psub.add_parser("lint", help="validate policy files; exit 1 on any error")
-    lint.add_argument("--config", help="take the policy paths from this config")
-    lint.add_argument("paths", nargs="*")
+    from gateway.policy.commands import add_arguments
+
+    add_arguments(psub, sub)
     return p
 
 
@@ -137,19 +137,15 @@ def cmd_scan(args: argparse.Namespace) -> int:
     return asyncio.run(_scan(args, config))
 
 
-def cmd_policy_lint(args: argparse.Namespace) -> int:
-    paths: list[str] = list(args.paths)
-    if args.config:
-        paths = list(_load(args.config).policies) + paths
-    if not paths:
-        paths = ["policies"]
-    try:
-        policies = load_policies(paths)
-    except PolicyError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(f"ok: {len(policies.rules)} rules in {len(policies.sources)} files")
-    return 0
+def cmd_policy(args: argparse.Namespace) -> int:
+    from gateway.policy import commands
+
+    config = _load(args.config) if args.config else None
+    if args.command == "evaluate":
+        return commands.cmd_evaluate(args, config)
+    if args.policy_command == "test":
+        return commands.cmd_test(config, args.policies, args.cases)
+    return commands.cmd_lint(config, args.paths)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -158,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_serve(args)
     if args.command == "scan":
         return cmd_scan(args)
-    return cmd_policy_lint(args)
+    return cmd_policy(args)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -92,7 +92,7 @@ class Pipeline:
         ctx = CheckContext(view=view, envelope=envelope, config=self.config, offline=self.offline,
                            resolver=self.resolver, store=self.store)
         signals = await run_checks(self.checks, ctx)
-        return policies.evaluate(signals, view, envelope), signals, ctx.facts
+        return policies.evaluate(signals, view, envelope, facts=ctx.facts), signals, ctx.facts
 
     async def analyse(self, raw: bytes, envelope: Envelope, *, with_tls: bool = False,
                       add_received: bool = True) -> Result:

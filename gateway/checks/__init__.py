@@ -72,3 +72,26 @@ def default_checks(config: Config) -> list[Check]:
     from gateway.checks.structure import StructureCheck
 
     return [StructureCheck()]
+
+
+_REGISTERED_SIGNALS: set[str] = {"check.error"}
+
+
+def register_signals(names: Iterable[str]) -> None:
+    """Declare signal names emitted outside `default_checks` (optional checks, plugins) so
+    `policy lint` accepts rules that use them."""
+    _REGISTERED_SIGNALS.update(names)
+
+
+def known_signals(config: Config | None = None) -> frozenset[str]:
+    """Every signal name a policy may use: the SIGNALS of `default_checks(config)` plus the
+    registered ones. Without a config, a minimal one is used (checks declare names statically)."""
+    if config is None:
+        from gateway.config import HostPort, UpstreamConfig
+
+        config = Config(listen=HostPort("127.0.0.1", 0), upstream=UpstreamConfig(),
+                        hostname="localhost", authserv_id="localhost", local_domains=())
+    names = set(_REGISTERED_SIGNALS)
+    for check in default_checks(config):
+        names.update(check.SIGNALS)
+    return frozenset(names)

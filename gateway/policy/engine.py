@@ -1,42 +1,41 @@
-"""The policy language: rules with `when` conditions over signals, scores, thresholds.
+"""The policy language's entry points: `load_policies(paths) -> PolicySet`, `PolicySet.evaluate`.
 
-Untrusted input: signals and message fields are compared as data. Policy files are validated
-with errors that name file, line and fix.
+Purpose: compile the merged policy files (`gateway.policy.loader`) into rules, phrase lists,
+recipient groups and allow entries, then score one message: allowlisted senders are `clean` with
+a reason; otherwise the scores of the rules that hit are summed and turned into a verdict through
+the thresholds, where a recipient group's own thresholds apply when any recipient is in it (the
+most sensitive wins). `actions` are kept raw (`actions_raw`, `actions_where`) for the act step.
+
+Untrusted input: signals and message fields (stranger's data) are only matched with RE2 and
+compared; policy files are admin input validated with `file:line: problem; fix` errors.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from gateway.model import Decision, Envelope, RuleHit, Signal, Verdict
 from gateway.parse import MessageView
-from gateway.yamlmarks import Located, YamlError, load_located
+from gateway.policy.conditions import Condition, MessageContext
+from gateway.policy.loader import VERDICT_WORDS, Merged, Origin, read_all
+from gateway.policy.regex import Regex
+from gateway.policy.schema import Compiler, Problems, SignalRef, Template
+from gateway.policy.text import REASON_CAP, compile_phrases, one_line
+from gateway.yamlmarks import Located
+
+DEFAULT_THRESHOLDS = {Verdict.CAUTION: 3.0, Verdict.SUSPICIOUS: 6.0, Verdict.HIGH: 10.0}
+ORDER = (Verdict.CAUTION, Verdict.SUSPICIOUS, Verdict.HIGH)
+MAX_SCORE = 1000.0
 
 
 class PolicyError(ValueError):
-    """A policy file is invalid; the message names file, line and the fix."""
+    """Policy files are invalid. `errors` lists every problem as `file:line: problem; fix`."""
 
-
-DEFAULT_THRESHOLDS = {Verdict.CAUTION: 3.0, Verdict.SUSPICIOUS: 6.0, Verdict.HIGH: 10.0}
-
-
-@dataclass(frozen=True)
-class Condition:
-    kind: str  # signal | all | any | not
-    signal: str = ""
-    children: tuple[Condition, ...] = ()
-
-    def matches(self, names: frozenset[str]) -> bool:
-        if self.kind == "signal":
-            return self.signal in names
-        if self.kind == "all":
-            return all(c.matches(names) for c in self.children)
-        if self.kind == "any":
-            return any(c.matches(names) for c in self.children)
-        return not self.children[0].matches(names)
+    def __init__(self, errors: Sequence[str]) -> None:
+        self.errors = list(errors) if not isinstance(errors, str) else [errors]
+        super().__init__("\n".join(self.errors))
 
 
 @dataclass(frozen=True)
@@ -44,90 +43,234 @@ class Rule:
     id: str
     when: Condition
     score: float
-    reason: str
+    reason: Template
     description: str = ""
     where: str = ""
 
 
 @dataclass(frozen=True)
+class Group:
+    """Recipients (addresses, or domains and their subdomains) with their own thresholds."""
+
+    name: str
+    addresses: frozenset[str]
+    domains: tuple[str, ...]
+    thresholds: Mapping[Verdict, float]
+    where: str = ""
+
+    def contains(self, address: str) -> bool:
+        a = address.lower()
+        d = a.rsplit("@", 1)[-1]
+        return a in self.addresses or any(d == x or d.endswith("." + x) for x in self.domains)
+
+
+@dataclass(frozen=True)
+class AllowEntry:
+    """A sender (From address) or domain whose mail is `clean`, if `when` also holds."""
+
+    address: str
+    domain: str
+    reason: str
+    when: Condition | None
+    where: str = ""
+
+    def matches(self, ctx: MessageContext) -> bool:
+        if self.address and ctx.first("from.address").lower() != self.address:
+            return False
+        if self.domain:
+            d = ctx.first("from.domain").lower()
+            if not (d == self.domain or d.endswith("." + self.domain)):
+                return False
+        return self.when is None or self.when.test(ctx)
+
+
+@dataclass(frozen=True)
 class PolicySet:
     rules: tuple[Rule, ...] = ()
-    thresholds: dict[Verdict, float] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
+    thresholds: Mapping[Verdict, float] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
     sources: tuple[str, ...] = ()
+    groups: tuple[Group, ...] = ()
+    allow: tuple[AllowEntry, ...] = ()
+    phrases: Mapping[str, Regex] = field(default_factory=dict)
+    actions_raw: Mapping[str, Any] = field(default_factory=dict)
+    action_lines: Mapping[tuple[Any, ...], str] = field(default_factory=dict)
+    threshold_where: Mapping[str, str] = field(default_factory=dict)
+    signal_refs: tuple[SignalRef, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    def actions_where(self, path: Sequence[Any] | str) -> str:
+        """`file:line` of the action setting at `path` (tuple of keys or "a.b"), or ''."""
+        keys = tuple(path.split(".")) if isinstance(path, str) else tuple(path)
+        for end in range(len(keys), 0, -1):
+            found = self.action_lines.get(keys[:end])
+            if found:
+                return found
+        return ""
+
+    def groups_of(self, recipients: Sequence[str]) -> tuple[str, ...]:
+        return tuple(g.name for g in self.groups if any(g.contains(r) for r in recipients))
 
     def evaluate(self, signals: Iterable[Signal], view: MessageView | None = None,
-                 envelope: Envelope | None = None) -> Decision:
-        names = frozenset(s.name for s in signals)
-        hits = tuple(RuleHit(r.id, r.score, r.reason) for r in self.rules if r.when.matches(names))
+                 envelope: Envelope | None = None, *,
+                 facts: Mapping[str, Any] | None = None) -> Decision:
+        ctx = MessageContext(list(signals), view, envelope, facts, self.groups_of)
+        for entry in self.allow:
+            if entry.matches(ctx):
+                return Decision(verdict=Verdict.CLEAN, score=0.0,
+                                hits=(RuleHit("allowlisted", 0.0, entry.reason),))
+        hits = []
+        for rule in self.rules:
+            ctx.matched.clear()
+            if rule.when.test(ctx):
+                hits.append(RuleHit(rule.id, rule.score, rule.reason.render(ctx)))
         score = round(sum(h.score for h in hits), 2)
-        verdict = Verdict.CLEAN
-        for v in (Verdict.CAUTION, Verdict.SUSPICIOUS, Verdict.HIGH):
-            if score >= self.thresholds[v]:
-                verdict = v
-        return Decision(verdict=verdict, score=score, hits=hits)
+        return Decision(verdict=self.verdict_for(score, ctx.field("recipients").strs()),
+                        score=score, hits=tuple(hits))
 
+    def verdict_for(self, score: float, recipients: Sequence[str] = ()) -> Verdict:
+        """The verdict for `score`: the most severe over the default thresholds (for recipients
+        in no group) and the thresholds of each group a recipient belongs to."""
+        sets: list[Mapping[Verdict, float]] = []
+        ungrouped = not recipients
+        for r in recipients:
+            mine = [g.thresholds for g in self.groups if g.contains(r)]
+            sets += mine
+            ungrouped = ungrouped or not mine
+        if ungrouped:
+            sets.append(self.thresholds)
+        best = Verdict.CLEAN
+        for th in sets:
+            for v in ORDER:
+                if score >= th[v] and v > best:
+                    best = v
+        return best
 
-def _condition(doc: Located, path: tuple[Any, ...], node: Any) -> Condition:
-    if isinstance(node, dict) and len(node) == 1:
-        (key, value), = node.items()
-        if key == "signal" and isinstance(value, str):
-            return Condition("signal", signal=value)
-        if key in ("all", "any") and isinstance(value, list) and value:
-            return Condition(key, children=tuple(
-                _condition(doc, path + (key, i), v) for i, v in enumerate(value)))
-        if key == "not":
-            return Condition("not", children=(_condition(doc, path + ("not",), value),))
-    raise PolicyError(f"{doc.where(path)}: invalid condition {node!r}; "
-                      "write {signal: NAME}, {all: [...]}, {any: [...]} or {not: {...}}")
-
-
-def _load_file(path: Path, rules: dict[str, Rule], thresholds: dict[Verdict, float]) -> None:
-    try:
-        doc = load_located(path)
-    except YamlError as exc:
-        raise PolicyError(str(exc)) from exc
-    top = doc.value or {}
-    if not isinstance(top, dict):
-        raise PolicyError(f"{doc.where(())}: expected a mapping with 'rules' and/or 'thresholds'")
-    for key in top:
-        if key not in ("rules", "thresholds"):
-            raise PolicyError(f"{doc.where((key,))}: unknown key {key!r}; use rules or thresholds")
-    for name, value in (top.get("thresholds") or {}).items():
-        try:
-            verdict = Verdict.from_word(str(name))
-        except ValueError as exc:
-            raise PolicyError(f"{doc.where(('thresholds', name))}: {exc}") from None
-        if verdict is Verdict.CLEAN or not isinstance(value, (int, float)):
-            raise PolicyError(f"{doc.where(('thresholds', name))}: threshold must be a number "
-                              "for caution, suspicious or high")
-        thresholds[verdict] = float(value)
-    for i, raw in enumerate(top.get("rules") or []):
-        p = ("rules", i)
-        if not isinstance(raw, dict) or not {"id", "when", "score"} <= set(raw):
-            raise PolicyError(f"{doc.where(p)}: a rule needs id, when and score")
-        if not isinstance(raw["score"], (int, float)) or isinstance(raw["score"], bool):
-            raise PolicyError(f"{doc.where(p + ('score',))}: score must be a number")
-        rid = str(raw["id"])
-        if rid in rules and rules[rid].where.split(":")[0] == str(path):
-            raise PolicyError(f"{doc.where(p + ('id',))}: duplicate rule id {rid!r}")
-        rules[rid] = Rule(id=rid, when=_condition(doc, p + ("when",), raw["when"]),
-                          score=float(raw["score"]), reason=str(raw.get("reason", rid)),
-                          description=str(raw.get("description", "")), where=doc.where(p))
+    def max_score(self) -> float:
+        return sum(r.score for r in self.rules if r.score > 0)
 
 
 def load_policies(paths: Iterable[str]) -> PolicySet:
-    """Load `*.yml` files from each path in order; later files override rules by id."""
-    rules: dict[str, Rule] = {}
+    """Load and merge policy files in order (see `gateway.policy.loader`); compile everything.
+    Raises PolicyError listing every problem found."""
+    problems = Problems()
+    merged = read_all(paths, problems)
+    policies = compile_merged(merged, problems)
+    if problems.errors:
+        raise PolicyError(problems.errors)
+    return policies
+
+
+def compile_merged(merged: Merged, problems: Problems) -> PolicySet:
+    phrases: dict[str, Regex] = {}
+    for name, (items, where) in merged.phrases.items():
+        try:
+            phrases[name] = compile_phrases(items)
+        except ValueError as exc:
+            problems.add(where, f"phrase list {name!r}: {exc}", "fix the phrases")
+    compilers: dict[int, Compiler] = {}
+
+    def compiler(doc: Located) -> Compiler:
+        if id(doc) not in compilers:
+            compilers[id(doc)] = Compiler(doc, phrases, problems)
+        return compilers[id(doc)]
+
     thresholds = dict(DEFAULT_THRESHOLDS)
-    sources = []
-    for entry in paths:
-        p = Path(entry)
-        if not p.exists():
-            raise PolicyError(f"{p}: policy path does not exist; fix 'policies' in the config")
-        files = sorted(p.glob("*.yml")) + sorted(p.glob("*.yaml")) if p.is_dir() else [p]
-        for f in files:
-            _load_file(f, rules, thresholds)
-            sources.append(str(f))
-    if not thresholds[Verdict.CAUTION] <= thresholds[Verdict.SUSPICIOUS] <= thresholds[Verdict.HIGH]:
-        raise PolicyError("thresholds must satisfy caution <= suspicious <= high")
-    return PolicySet(rules=tuple(rules.values()), thresholds=thresholds, sources=tuple(sources))
+    threshold_where = {}
+    for word, origin in merged.thresholds.items():
+        thresholds[Verdict.from_word(word)] = float(origin.value)
+        threshold_where[word] = origin.where
+    _check_order(thresholds, threshold_where, "thresholds", problems)
+    rules = tuple(r for rid, keys in merged.rules.items() if rid not in merged.disabled
+                  for r in [_rule(rid, keys, compiler, problems)] if r is not None)
+    groups = tuple(g for name, o in merged.groups.items()
+                   for g in [_group(name, o, thresholds, compiler(o.doc), problems)] if g)
+    allow = tuple(a for o in merged.allow for a in [_allow(o, compiler(o.doc), problems)] if a)
+    refs = tuple(ref for c in compilers.values() for ref in c.signals)
+    return PolicySet(rules=rules, thresholds=thresholds, sources=tuple(merged.sources),
+                     groups=groups, allow=allow, phrases=phrases, actions_raw=merged.actions,
+                     action_lines=merged.action_lines, threshold_where=threshold_where,
+                     signal_refs=refs, warnings=tuple(problems.warnings))
+
+
+def _check_order(th: Mapping[Verdict, float], where: Mapping[str, str], what: str,
+                 problems: Problems) -> None:
+    for low, high in zip(ORDER, ORDER[1:], strict=False):
+        if not th[low] < th[high]:
+            at = where.get(high.word) or where.get(low.word) or what
+            problems.add(at, f"{what}: {high.word} ({th[high]:g}) must be above {low.word} "
+                         f"({th[low]:g})", "order them caution < suspicious < high")
+
+
+def _number(o: Origin | None) -> float | None:
+    if o is None or isinstance(o.value, bool) or not isinstance(o.value, (int, float)):
+        return None
+    return float(o.value)
+
+
+def _rule(rid: str, keys: dict[str, Origin], compiler: Any, problems: Problems) -> Rule | None:
+    where = keys["id"].doc.where(keys["id"].path[:-1])
+    ok = True
+    if not rid or not all(ch.isalnum() or ch in "-_." for ch in rid):
+        problems.add(keys["id"].where, f"rule id {rid!r} may only use letters, digits, - _ .",
+                     "rename it (ids appear in the X-Approach-Reasons header)")
+        ok = False
+    score = _number(keys.get("score"))
+    if score is None or abs(score) > MAX_SCORE:
+        at = keys["score"].where if "score" in keys else where
+        problems.add(at, f"rule {rid!r}: score must be a number within ±{MAX_SCORE:g}",
+                     "write score: 2.5")
+        ok = False
+    w = keys["when"]
+    when = compiler(w.doc).condition(w.path, w.value)
+    r, desc = keys.get("reason"), keys.get("description")
+    fallback = one_line(desc.value, REASON_CAP) if desc else rid  # literal, not a template
+    reason = compiler(r.doc).template(r.path, r.value) if r else Template(fallback, [fallback])
+    if not ok or score is None:
+        return None
+    return Rule(id=rid, when=when, score=score, reason=reason,
+                description=str(desc.value) if desc else "", where=where)
+
+
+def _group(name: str, o: Origin, defaults: Mapping[Verdict, float], compiler: Compiler,
+           problems: Problems) -> Group | None:
+    spec = o.value
+    fix = "write NAME: {addresses: [...], domains: [...], thresholds: {suspicious: 4}}"
+    if not isinstance(spec, dict) or set(spec) - {"addresses", "domains", "thresholds"}:
+        problems.add(o.where, f"group {name!r} takes addresses, domains and thresholds", fix)
+        return None
+    addrs, domains = spec.get("addresses") or [], spec.get("domains") or []
+    if not isinstance(addrs, list) or not isinstance(domains, list) or not (addrs or domains):
+        problems.add(o.where, f"group {name!r} needs a list of addresses or domains", fix)
+        return None
+    th = dict(defaults)
+    where: dict[str, str] = {}
+    raw_th = spec.get("thresholds") or {}
+    for word, value in (raw_th.items() if isinstance(raw_th, dict) else ()):
+        at = o.doc.where(o.path + ("thresholds", word))
+        if word not in VERDICT_WORDS or isinstance(value, bool) or \
+                not isinstance(value, (int, float)):
+            problems.add(at, f"group {name!r}: bad threshold {word}: {value!r}",
+                         "use caution, suspicious or high with a number")
+            continue
+        th[Verdict.from_word(word)] = float(value)
+        where[word] = at
+    _check_order(th, where or {"high": o.where}, f"group {name} thresholds", problems)
+    return Group(name=name, addresses=frozenset(str(a).lower() for a in addrs),
+                 domains=tuple(str(d).lower().lstrip("@.") for d in domains), thresholds=th,
+                 where=o.where)
+
+
+def _allow(o: Origin, compiler: Compiler, problems: Problems) -> AllowEntry | None:
+    spec = o.value
+    fix = "write - {domain: partner.example, reason: ..., when: {signal: dmarc.pass}}"
+    if not isinstance(spec, dict) or set(spec) - {"address", "domain", "reason", "when"} or \
+            ("address" in spec) == ("domain" in spec):
+        problems.add(o.where, "an allow entry takes address or domain, with optional reason and "
+                     "when", fix)
+        return None
+    when = compiler.condition(o.path + ("when",), spec["when"]) if "when" in spec else None
+    target = str(spec.get("address") or spec.get("domain")).lower()
+    reason = str(spec.get("reason") or f"allowlisted {target}")
+    return AllowEntry(address=str(spec.get("address", "")).lower(),
+                      domain=str(spec.get("domain", "")).lower().lstrip("@."),
+                      reason=reason, when=when, where=o.where)

@@ -2,8 +2,9 @@
 
 Purpose: own the lifecycle around `GatewaySMTP`: probe the upstream's capabilities (SIZE,
 8BITMIME, SMTPUTF8, XFORWARD) so the gateway never advertises more than the upstream takes;
-swap policies atomically on reload (a bad policy keeps the running one); on SIGTERM stop
-accepting, let transactions in flight finish for `limits.shutdown_grace` seconds, then 421.
+swap policies atomically on SIGHUP and when a policy file changes (a bad policy keeps the
+running one); on SIGTERM stop accepting, let transactions in flight finish for
+`limits.shutdown_grace` seconds, then 421.
 
 Untrusted input: none directly (sessions are handled in `gateway.smtp.server`).
 """
@@ -19,7 +20,8 @@ from typing import Any
 
 from gateway.config import Config
 from gateway.pipeline import Pipeline
-from gateway.policy import PolicyError, load_policies
+from gateway.policy import PolicyError, PolicySet, load_policies
+from gateway.policy.watch import PolicyWatcher
 from gateway.smtp.server import GatewayHandler, GatewaySMTP, ServerState
 from gateway.smtp.upstream import UpstreamError, probe
 
@@ -37,8 +39,12 @@ def tls_context_of(config: Config) -> ssl.SSLContext | None:
 class Gateway:
     """One listening gateway. `await start()`, then `await stop()` (or run `serve_forever`)."""
 
-    def __init__(self, config: Config, pipeline: Pipeline | None = None) -> None:
+    def __init__(self, config: Config, pipeline: Pipeline | None = None,
+                 watch_interval: float | None = 2.0) -> None:
         self.config = config
+        self.watcher = PolicyWatcher(config.policies, watch_interval) if watch_interval else None
+        self._watch_task: asyncio.Task[None] | None = None
+        self._reload_task: asyncio.Task[bool] | None = None
         self.pipeline = pipeline or Pipeline(config)
         self.state = ServerState(config, self.pipeline)
         self.server: asyncio.Server | None = None
@@ -57,6 +63,8 @@ class Gateway:
             lambda: GatewaySMTP(GatewayHandler(self.state), self.state, tls),
             host=self.config.listen.host, port=self.config.listen.port, reuse_address=True)
         self.port = self.server.sockets[0].getsockname()[1]
+        if self.watcher is not None:
+            self._watch_task = asyncio.create_task(self.watcher.run(self.reload_async))
         log.info("listening on %s:%d, upstream %s:%d", self.config.listen.host, self.port,
                  self.config.upstream.host, self.config.upstream.port)
 
@@ -67,6 +75,21 @@ class Gateway:
         except PolicyError as exc:
             log.error("policy reload failed, keeping the running policies: %s", exc)
             return False
+        return self._swap(policies)
+
+    async def reload_async(self) -> bool:
+        """`reload` with the validation in a worker thread (SIGHUP and the file watcher)."""
+        try:
+            policies = await asyncio.to_thread(load_policies, self.config.policies)
+        except PolicyError as exc:
+            log.error("policy reload failed, keeping the running policies: %s", exc)
+            return False
+        return self._swap(policies)
+
+    def _on_sighup(self) -> None:
+        self._reload_task = asyncio.get_running_loop().create_task(self.reload_async())
+
+    def _swap(self, policies: PolicySet) -> bool:
         self.pipeline.policies = policies  # atomic swap: messages read it once
         log.info("policies reloaded: %d rules from %d files", len(policies.rules),
                  len(policies.sources))
@@ -76,6 +99,8 @@ class Gateway:
         """Stop accepting; finish transactions in flight up to the grace period; then 421."""
         if self.server is None:
             return
+        if self._watch_task is not None:
+            self._watch_task.cancel()
         self.server.close()
         self.state.draining = True
         for s in list(self.state.sessions):
@@ -97,7 +122,7 @@ class Gateway:
         stop = asyncio.Event()
         loop.add_signal_handler(signal.SIGTERM, stop.set)
         loop.add_signal_handler(signal.SIGINT, stop.set)
-        loop.add_signal_handler(signal.SIGHUP, self.reload)
+        loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
         await stop.wait()
         log.info("SIGTERM: draining (grace %.0fs)", self.config.limits.shutdown_grace)
         await self.stop()

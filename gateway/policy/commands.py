@@ -1,0 +1,131 @@
+"""The policy commands behind the CLI: `policy lint`, `policy test`, `evaluate`.
+
+Purpose: keep `gateway.cli` a thin argument parser; these functions print what a person reads
+(every error with file, line and fix) and return the exit status: 0 ok, 1 a failed check
+(lint error, regression), 2 a usage or configuration error.
+
+Untrusted input: message files named on the command line (analysed offline by the pipeline).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+
+from gateway.config import Config, HostPort, UpstreamConfig
+from gateway.model import Verdict
+from gateway.pipeline import Pipeline
+from gateway.policy.engine import PolicyError, load_policies
+from gateway.policy.evaluate import (
+    CasesError,
+    Labelled,
+    evaluate,
+    format_text,
+    label_dirs,
+    load_cases,
+    load_labels,
+    run_cases,
+)
+from gateway.policy.lint import lint
+
+
+def add_arguments(policy_sub: argparse._SubParsersAction,  # type: ignore[type-arg]
+                  top_sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    lint_p = policy_sub.add_parser("lint", help="validate policy files; exit 1 on any error")
+    lint_p.add_argument("--config", help="take the policy paths (and checks) from this config")
+    lint_p.add_argument("paths", nargs="*", help="policy files or directories, in load order "
+                        "(after the config's)")
+    test_p = policy_sub.add_parser("test", help="run labelled example messages; exit 1 on "
+                                   "any regression")
+    test_p.add_argument("--config", help="gateway config (policies and checks); default: "
+                        "built-in settings with ./policies")
+    test_p.add_argument("--policies", action="append", default=[],
+                        help="policy paths to test instead of the config's (repeatable)")
+    test_p.add_argument("cases", nargs="+", help="cases YAML files")
+    ev = top_sub.add_parser("evaluate", help="precision, recall and per-rule hits over "
+                            "labelled folders")
+    ev.add_argument("--config")
+    ev.add_argument("--policies", action="append", default=[])
+    ev.add_argument("--json", action="store_true")
+    ev.add_argument("--label", action="append", default=[], metavar="NAME=DIR")
+    ev.add_argument("--labels", action="append", default=[], metavar="LABELS.yml")
+    ev.add_argument("--positive", default="approach", help="the label that should be flagged")
+    ev.add_argument("--flag-at", default="suspicious", help="verdict that counts as flagged")
+
+
+def default_config(policies: Sequence[str] = ("policies",)) -> Config:
+    return Config(listen=HostPort("127.0.0.1", 0), upstream=UpstreamConfig(),
+                  hostname="localhost", authserv_id="localhost", local_domains=(),
+                  policies=tuple(policies))
+
+
+def _pipeline(config: Config, policies: Sequence[str]) -> Pipeline | None:
+    try:
+        loaded = load_policies(policies or config.policies)
+    except PolicyError as exc:
+        for err in exc.errors:
+            print(f"error: {err}", file=sys.stderr)
+        return None
+    return Pipeline(config, policies=loaded, offline=True)
+
+
+def cmd_lint(config: Config | None, paths: Sequence[str]) -> int:
+    paths = list(config.policies if config else ()) + list(paths) or ["policies"]
+    report = lint(paths, config)
+    for w in report.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    for e in report.errors:
+        print(f"error: {e}", file=sys.stderr)
+    if not report.ok:
+        print(f"{len(report.errors)} error(s)", file=sys.stderr)
+        return 1
+    assert report.policies is not None
+    print(f"ok: {len(report.policies.rules)} rules in {len(report.policies.sources)} files")
+    return 0
+
+
+def cmd_test(config: Config | None, policies: Sequence[str], cases: Sequence[str]) -> int:
+    pipeline = _pipeline(config or default_config(), policies)
+    if pipeline is None:
+        return 2
+    passed, failures = 0, []
+    for path in cases:
+        try:
+            loaded = load_cases(path)
+        except CasesError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        report = asyncio.run(run_cases(pipeline, loaded))
+        passed += report.passed
+        failures += report.failures
+    for f in failures:
+        print(f"FAIL {f}")
+    print(f"{passed} passed, {len(failures)} failed")
+    return 1 if failures else 0
+
+
+def cmd_evaluate(args: argparse.Namespace, config: Config | None) -> int:
+    try:
+        flag_at = Verdict.from_word(args.flag_at)
+        items: list[Labelled] = label_dirs(args.label)
+        for path in args.labels:
+            items += load_labels(path, args.positive)
+    except (CasesError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not items:
+        print("error: nothing to evaluate; give --label NAME=DIR or --labels FILE",
+              file=sys.stderr)
+        return 2
+    pipeline = _pipeline(config or default_config(), args.policies)
+    if pipeline is None:
+        return 2
+    ev = asyncio.run(evaluate(pipeline, items, positive=args.positive, flag_at=flag_at))
+    if args.json:
+        print(json.dumps(ev.as_json(), indent=2, ensure_ascii=False))
+    else:
+        print(format_text(ev))
+    return 0

@@ -1,0 +1,78 @@
+"""`policy lint`: every problem in a set of policy files, each with file, line and fix.
+
+Purpose: what `load_policies` refuses (syntax, unknown field or matcher, RE2 refusals, duplicate
+ids, unknown phrase lists, threshold order) plus what needs the checks to know: signal names no
+check declares, and verdicts no combination of rules can reach.
+
+Untrusted input: admin-written policy files only.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from gateway.config import Config
+from gateway.policy.engine import ORDER, PolicySet, compile_merged
+from gateway.policy.loader import read_all
+from gateway.policy.schema import Problems
+
+
+@dataclass(frozen=True)
+class LintReport:
+    errors: tuple[str, ...]
+    warnings: tuple[str, ...]
+    policies: PolicySet | None
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def lint(paths: Iterable[str], config: Config | None = None,
+         signals: frozenset[str] | None = None) -> LintReport:
+    """Lint `paths` (in load order). `signals` defaults to `gateway.checks.known_signals`."""
+    if signals is None:
+        from gateway.checks import known_signals
+
+        signals = known_signals(config)
+    problems = Problems()
+    merged = read_all(list(paths), problems)
+    policies = compile_merged(merged, problems)
+    _unknown_signals(policies, signals, problems)
+    if not problems.errors:
+        _unreachable(policies, merged.sources, problems)
+    return LintReport(tuple(problems.errors), tuple(problems.warnings),
+                      None if problems.errors else policies)
+
+
+def _unknown_signals(policies: PolicySet, known: frozenset[str], problems: Problems) -> None:
+    for ref in policies.signal_refs:
+        if ref.prefix:
+            if not any(k.startswith(ref.name) for k in known):
+                families = sorted({k.split(".", 1)[0] + ".*" for k in known})
+                problems.add(ref.where, f"no known signal starts with {ref.name!r}",
+                             f"use a family a check declares: {', '.join(families)}")
+        elif ref.name not in known:
+            close = difflib.get_close_matches(ref.name, sorted(known), n=3)
+            hint = f"did you mean {', '.join(close)}?" if close else \
+                "use a name a check declares (see the signal list in policies/README.md)"
+            problems.add(ref.where, f"unknown signal {ref.name!r}", hint)
+
+
+def _unreachable(policies: PolicySet, sources: list[str], problems: Problems) -> None:
+    top = policies.max_score()
+    first = f"{sources[0]}:1" if sources else "(no files)"
+    sets = [("thresholds", policies.thresholds, dict(policies.threshold_where))]
+    sets += [(f"group {g.name} thresholds", g.thresholds, {}) for g in policies.groups]
+    for what, th, where in sets:
+        for v in ORDER:
+            if th[v] > top:
+                at = where.get(v.word) or (next(g.where for g in policies.groups
+                                                if what == f"group {g.name} thresholds")
+                                           if what.startswith("group") else first)
+                problems.add(at, f"{what}: {v.word} needs {th[v]:g} but all enabled rules "
+                             f"together score at most {top:g}, so {v.word} is unreachable",
+                             f"lower {v.word} to {top:g} or less, or add rules")
+                break  # higher verdicts are unreachable too; one error says it

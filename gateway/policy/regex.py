@@ -1,0 +1,55 @@
+"""Typed adapter around google-re2 (`import re2`): linear-time regular expressions.
+
+Purpose: the only module that imports `re2` (STYLE.md rule 5). Policy regexes are compiled here
+at load time; a construct RE2 cannot run (backreferences, lookaround) raises `RegexError`, never a
+silent fallback to Python's backtracking `re`. Patterns are compiled for UTF-8 bytes so the text of
+a message is encoded once and searched by many patterns.
+
+Untrusted input: the text searched (a stranger's message, already bounded by the caller).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import re2  # type: ignore[import-untyped]  # untyped C extension; wrapped here only
+
+
+class RegexError(ValueError):
+    """RE2 refused the pattern; the message says what it could not parse."""
+
+
+def _options(case_insensitive: bool = False) -> Any:
+    opts = re2.Options()
+    opts.log_errors = False  # errors are reported with file:line by the policy loader
+    opts.max_mem = 64 << 20
+    if case_insensitive:
+        opts.case_sensitive = False
+    return opts
+
+
+class Regex:
+    """A compiled RE2 pattern that searches UTF-8 bytes and returns the matched text."""
+
+    __slots__ = ("pattern", "_re")
+
+    def __init__(self, pattern: str, *, case_insensitive: bool = False) -> None:
+        self.pattern = pattern
+        try:
+            self._re = re2.compile(pattern.encode("utf-8"), _options(case_insensitive))
+        except re2.error as exc:
+            detail = exc.args[0] if exc.args else exc
+            if isinstance(detail, bytes):
+                detail = detail.decode("utf-8", "replace")
+            raise RegexError(str(detail)) from None
+
+    def search(self, data: bytes) -> str | None:
+        """The first match as text, or None. `data` is UTF-8."""
+        m = self._re.search(data)
+        if m is None:
+            return None
+        found: bytes = m.group(0)
+        return found.decode("utf-8", "replace")
+
+    def __repr__(self) -> str:
+        return f"Regex({self.pattern!r})"

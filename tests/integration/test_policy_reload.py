@@ -1,0 +1,83 @@
+"""Policy reload on file change through a running gateway: a new rule applies to the next
+message; a broken edit is logged and the running policies keep working."""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import time
+from pathlib import Path
+
+import pytest
+
+from gateway.parse import MessageView
+from gateway.smtp.service import ThreadedGateway
+from tests.conftest import make_config
+from tests.support.sink import Sink
+
+MESSAGE = (b"From: Bob <bob@gmail.com>\r\nTo: alice@example.org\r\nSubject: job offer\r\n"
+           b"Message-ID: <1@test>\r\n\r\nPlease add me on WhatsApp.\r\n")
+
+V1 = """
+thresholds: {caution: 1, suspicious: 5, high: 9}
+phrases:
+  apps: [whatsapp]
+rules:
+  - {id: job-subject, when: {subject: {contains: job}}, score: 1, reason: job in subject}
+"""
+V2 = V1 + """
+  - id: offchannel
+    when: {text: {phrases: apps}}
+    score: 5
+    reason: "moves to {matched}"
+"""
+BROKEN = V2 + "  - {id: bad, when: {subject: {regex: '(a)\\1'}}, score: 1}\n"
+
+
+def send(port: int) -> None:
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as s:
+        s.sendmail("bob@gmail.com", ["alice@example.org"], MESSAGE)
+
+
+def header(data: bytes, name: str) -> str:
+    return MessageView.parse(data).header(name) or ""
+
+
+def wait_until(predicate: object, timeout: float = 15.0) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():  # type: ignore[operator]
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_edit_applies_and_broken_edit_keeps_running_policies(
+        tmp_path: Path, sink: Sink, caplog: pytest.LogCaptureFixture) -> None:
+    pol = tmp_path / "policies"
+    pol.mkdir()
+    (pol / "10-test.yml").write_text(V1)
+    config = make_config(sink.port, tmp_path, policies=str(pol))
+    caplog.set_level(logging.INFO, logger="gateway")
+    with ThreadedGateway(config, watch_interval=0.1) as gw:
+        assert gw.gateway is not None
+        send(gw.port)
+        first = sink.wait_for(1)[-1].data
+        assert header(first, "X-Approach-Verdict") == "caution"
+        old = gw.gateway.pipeline.policies
+
+        (pol / "10-test.yml").write_text(V2)
+        assert wait_until(lambda: gw.gateway.pipeline.policies is not old)  # type: ignore[union-attr]
+        send(gw.port)
+        second = sink.wait_for(2)[-1].data
+        assert header(second, "X-Approach-Verdict") == "suspicious"
+        assert "offchannel (5): moves to whatsapp" in header(second, "X-Approach-Reasons")
+
+        running = gw.gateway.pipeline.policies
+        (pol / "10-test.yml").write_text(BROKEN)
+        assert wait_until(lambda: "policy reload failed" in caplog.text)
+        assert gw.gateway.pipeline.policies is running
+        assert "10-test.yml:12: RE2 cannot compile" in caplog.text
+        send(gw.port)
+        third = sink.wait_for(3)[-1].data
+        assert header(third, "X-Approach-Verdict") == "suspicious"
