@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.act.actions import ActionPlan, plan
 from gateway.act.headers import apply_edits, received_value, removal_edits, verdict_edits
 from gateway.checks import Check, CheckContext, default_checks, run_checks
 from gateway.config import Config
@@ -27,6 +28,7 @@ from gateway.policy import PolicySet, load_policies
 
 log = logging.getLogger("gateway.pipeline")
 
+_INLINE_BYTES = 262_144  # larger messages are parsed and bannered in a worker thread
 _BARE = re.compile(rb"\r(?!\n)|(?<!\r)\n")
 _LINE_ENDINGS = re.compile(rb"\r\n|\r|\n")
 
@@ -52,9 +54,13 @@ class Result:
     edits: tuple[HeaderEdit, ...]
     elapsed: float
     facts: dict[str, Any] = field(default_factory=dict)
+    plan: ActionPlan | None = None  # banner, subject tag, copies, quarantine, reject
 
     def apply(self, raw: bytes) -> bytes:
-        return apply_edits(raw, self.edits)
+        """The bytes to relay: the (possibly bannered) body with every header edit applied."""
+        if self.plan is None:
+            return apply_edits(raw, self.edits)
+        return apply_edits(self.plan.raw, self.edits + self.plan.edits)
 
     @property
     def added_headers(self) -> list[tuple[str, str]]:
@@ -85,14 +91,19 @@ class Pipeline:
         self.store = store
         self.limits = view_limits(config)
 
-    async def _decide(self, raw: bytes, envelope: Envelope) -> tuple[Decision, list[Signal], dict[str, Any]]:
+    async def _decide(self, raw: bytes, envelope: Envelope) -> tuple[Decision, list[Signal], dict[str, Any],
+                                                                     ActionPlan]:
         policies = self.policies  # one consistent snapshot for this message
-        view = await asyncio.to_thread(MessageView.parse, raw, self.limits) if len(raw) > 262_144 \
+        big = len(raw) > _INLINE_BYTES
+        view = await asyncio.to_thread(MessageView.parse, raw, self.limits) if big \
             else MessageView.parse(raw, self.limits)
         ctx = CheckContext(view=view, envelope=envelope, config=self.config, offline=self.offline,
                            resolver=self.resolver, store=self.store)
         signals = await run_checks(self.checks, ctx)
-        return policies.evaluate(signals, view, envelope, facts=ctx.facts), signals, ctx.facts
+        decision = policies.evaluate(signals, view, envelope, facts=ctx.facts)
+        todo = await asyncio.to_thread(plan, decision, view, raw, policies.actions) if big \
+            else plan(decision, view, raw, policies.actions)
+        return decision, signals, ctx.facts, todo
 
     async def analyse(self, raw: bytes, envelope: Envelope, *, with_tls: bool = False,
                       add_received: bool = True) -> Result:
@@ -101,9 +112,10 @@ class Pipeline:
         start = time.monotonic()
         signals: list[Signal] = []
         facts: dict[str, Any] = {}
+        todo: ActionPlan | None = None
         try:
             async with asyncio.timeout(self.config.limits.analysis_timeout):
-                decision, signals, facts = await self._decide(raw, envelope)
+                decision, signals, facts, todo = await self._decide(raw, envelope)
         except HeaderLimitExceeded:
             raise
         except (TimeoutError, Exception) as exc:  # noqa: BLE001 - on_error decides, never lose mail
@@ -123,4 +135,4 @@ class Pipeline:
             edits.append(HeaderEdit("Authentication-Results", auth_results))
         edits.extend(verdict_edits(decision))
         return Result(decision=decision, signals=tuple(signals), edits=tuple(edits),
-                      elapsed=time.monotonic() - start, facts=facts)
+                      elapsed=time.monotonic() - start, facts=facts, plan=todo)

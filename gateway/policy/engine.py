@@ -13,9 +13,10 @@ compared; policy files are admin input validated with `file:line: problem; fix` 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from gateway.act.actions import DEFAULT_ACTIONS, ActionsConfig, parse_actions
 from gateway.model import Decision, Envelope, RuleHit, Signal, Verdict
 from gateway.parse import MessageView
 from gateway.policy.conditions import Condition, MessageContext
@@ -97,6 +98,7 @@ class PolicySet:
     threshold_where: Mapping[str, str] = field(default_factory=dict)
     signal_refs: tuple[SignalRef, ...] = ()
     warnings: tuple[str, ...] = ()
+    actions: ActionsConfig = DEFAULT_ACTIONS
 
     def actions_where(self, path: Sequence[Any] | str) -> str:
         """`file:line` of the action setting at `path` (tuple of keys or "a.b"), or ''."""
@@ -186,10 +188,23 @@ def compile_merged(merged: Merged, problems: Problems) -> PolicySet:
                    for g in [_group(name, o, thresholds, compiler(o.doc), problems)] if g)
     allow = tuple(a for o in merged.allow for a in [_allow(o, compiler(o.doc), problems)] if a)
     refs = tuple(ref for c in compilers.values() for ref in c.signals)
-    return PolicySet(rules=rules, thresholds=thresholds, sources=tuple(merged.sources),
-                     groups=groups, allow=allow, phrases=phrases, actions_raw=merged.actions,
-                     action_lines=merged.action_lines, threshold_where=threshold_where,
-                     signal_refs=refs, warnings=tuple(problems.warnings))
+    policies = PolicySet(rules=rules, thresholds=thresholds, sources=tuple(merged.sources),
+                         groups=groups, allow=allow, phrases=phrases, actions_raw=merged.actions,
+                         action_lines=merged.action_lines, threshold_where=threshold_where,
+                         signal_refs=refs, warnings=tuple(problems.warnings))
+    if merged.actions:
+        fallback = merged.sources[-1] if merged.sources else "<policies>"
+        try:
+            def where(path: tuple[Any, ...]) -> str:
+                keys = path[1:] if path[:1] == ("actions",) else path
+                return policies.actions_where(keys) or f"{fallback}:1"
+
+            actions = parse_actions(merged.actions, where)
+        except ValueError as exc:
+            problems.errors.append(str(exc))
+        else:
+            policies = replace(policies, actions=actions)
+    return policies
 
 
 def _check_order(th: Mapping[Verdict, float], where: Mapping[str, str], what: str,

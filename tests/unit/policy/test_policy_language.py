@@ -199,12 +199,20 @@ def test_duplicate_id_in_one_file_is_an_error(tmp_path: Path) -> None:
 
 
 def test_actions_pass_through_with_locations(tmp_path: Path) -> None:
-    write(tmp_path, "a.yml", "actions:\n  high: {banner: true, tag: '[X]'}\n  caution: {}\n")
-    write(tmp_path, "b.yml", "actions:\n  high:\n    tag: '[Y]'\n")
+    write(tmp_path, "a.yml", "actions:\n  high: {banner: true, subject_tag: '[X]'}\n  caution: {}\n")
+    write(tmp_path, "b.yml", "actions:\n  high:\n    subject_tag: '[Y]'\n")
     p = load_policies([str(tmp_path)])
-    assert p.actions_raw == {"high": {"banner": True, "tag": "[Y]"}, "caution": {}}
-    assert p.actions_where(("high", "tag")) == f"{tmp_path / 'b.yml'}:3"
+    assert p.actions_raw == {"high": {"banner": True, "subject_tag": "[Y]"}, "caution": {}}
+    assert p.actions_where(("high", "subject_tag")) == f"{tmp_path / 'b.yml'}:3"
     assert p.actions_where("high.banner") == f"{tmp_path / 'a.yml'}:2"
+    # the merged mapping is parsed into the act step's settings
+    assert p.actions.high.subject_tag == "[Y]" and p.actions.high.banner
+
+
+def test_invalid_actions_name_file_and_line(tmp_path: Path) -> None:
+    write(tmp_path, "a.yml", "rules: []\nactions:\n  high:\n    copy_to: [not-an-address]\n")
+    with pytest.raises(PolicyError, match=r"a.yml:4: actions.high.copy_to"):
+        load_policies([str(tmp_path)])
 
 
 def test_bounded_text_reads_only_the_cap(tmp_path: Path) -> None:
