@@ -249,7 +249,7 @@ class GatewayHandler:
         if up is None or not up.connected:
             up = UpstreamSession(self.config.upstream, self.config.hostname)
             session.upstream = up  # type: ignore[attr-defined]
-            await up.open(self.client_of(server, session))
+            await up.open()
             self.state.caps = up.caps
         return up
 
@@ -299,7 +299,7 @@ class GatewayHandler:
             passed.append(opt)
         try:
             up = await self.upstream_for(server, session)
-            reply = await up.mail(address, passed)
+            reply = await up.mail(address, passed, self.client_of(server, session))
         except UpstreamError as exc:
             log.warning("upstream unavailable at MAIL from %s: %s", session.peer, exc)
             return exc.reply.line()
