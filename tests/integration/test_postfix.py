@@ -156,6 +156,20 @@ def client() -> smtplib.SMTP:
     return smtplib.SMTP(local_hostname=CLIENT_HELO, source_address=(CLIENT_IP, 0), timeout=30)
 
 
+def submit(stack: Stack, data: bytes) -> str:
+    """Send one message to Postfix's public port; Postfix's queue id for it."""
+    with client() as c:
+        c.connect("127.0.0.1", stack.pf.smtp_port)
+        c.ehlo()
+        assert c.mail("sender@remote.test")[0] == 250
+        assert c.rcpt("ok@example.org")[0] == 250
+        code, text = c.data(data)
+    assert code == 250, text
+    m = re.search(rb"queued as ([0-9A-Za-z]+)", text)
+    assert m, text
+    return m.group(1).decode()
+
+
 def headers_of(received: Received) -> EmailMessage:
     parsed = email.message_from_bytes(received.data, policy=email.policy.default)
     assert isinstance(parsed, EmailMessage)
@@ -305,3 +319,42 @@ def test_after_queue_xforward_per_transaction_on_a_reused_connection(after_queue
         assert queue_id, received[0]
         line = stack.pf.wait_log(f"{queue_id.group(1)}: client=")
         assert f"orig_client=unknown[{ip}]" in line, line
+
+
+def test_after_queue_gateway_tempfail_keeps_the_message_queued(after_queue: Stack) -> None:
+    """The gateway's upstream is down: the gateway answers 4xx, Postfix keeps the message in
+    its deferred queue; once the gateway works again it is delivered, once."""
+    stack = after_queue
+    token = secrets.token_hex(8)
+    with stack.gateway_with_upstream(free_port()):
+        queue_id = submit(stack, message(token))
+        line = stack.pf.wait_log(f"{queue_id}: to=<ok@example.org>, relay=")
+        assert "status=deferred" in line and " 451 " in line, line
+        assert stack.pf.queued() != [] and stack.arrived(token) == []
+    stack.pf.run(stack.pf.postfix, "-c", str(stack.pf.config_dir), "flush")
+    assert len(stack.wait_arrived(token)) == 1
+
+
+def test_eight_bit_message_arrives_byte_identical(stack: Stack) -> None:
+    token = secrets.token_hex(8)
+    original = (
+        "From: Jürgen <sender@remote.test>\r\n"
+        "To: ok@example.org\r\n"
+        f"Subject: 8bit {token}\r\n"
+        f"Message-ID: <{token}@remote.test>\r\n"
+        "Date: Sun, 29 Nov 2026 10:00:00 +0000\r\n"
+        "MIME-Version: 1.0\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n"
+        "Content-Transfer-Encoding: 8bit\r\n"
+        "\r\n"
+        "Grüße aus Köln, ¿qué tal? — 東京\r\n"
+        "\xa0trailing non-breaking space line\r\n"
+    ).encode()
+    with client() as c:
+        c.connect("127.0.0.1", stack.pf.smtp_port)
+        c.ehlo()
+        assert c.has_extn("8bitmime")
+        c.sendmail("sender@remote.test", ["ok@example.org"], original, mail_options=["BODY=8BITMIME"])
+    (got,) = stack.wait_arrived(token)
+    # Everything the gateway and Postfix add is prepended: the original bytes follow unchanged.
+    assert got.data.endswith(original), got.data[-600:]
