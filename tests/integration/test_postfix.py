@@ -358,3 +358,17 @@ def test_eight_bit_message_arrives_byte_identical(stack: Stack) -> None:
     (got,) = stack.wait_arrived(token)
     # Everything the gateway and Postfix add is prepended: the original bytes follow unchanged.
     assert got.data.endswith(original), got.data[-600:]
+
+
+def test_before_queue_announces_no_dsn_the_gateway_would_refuse(before_queue: Stack) -> None:
+    """Postfix passes MAIL/RCPT parameters to the gateway verbatim and the gateway takes no DSN
+    parameters (555): the shipped public smtpd must not invite them. A client that reads EHLO
+    (as MTAs do) then sends none, and its message is delivered."""
+    token = secrets.token_hex(8)
+    with client() as c:
+        c.connect("127.0.0.1", before_queue.pf.smtp_port)
+        c.ehlo()
+        assert not c.has_extn("dsn")
+        assert c.has_extn("8bitmime") and c.has_extn("size")
+    queue_id = submit(before_queue, message(token))
+    assert queue_id and len(before_queue.wait_arrived(token)) == 1
