@@ -67,6 +67,7 @@ class PostfixInstance:
     sink_port: int  # where everything is finally delivered
     refuse: tuple[str, ...] = ()  # recipients the reinjection smtpd refuses (the "upstream")
     root: Path = field(init=False)
+    check_output: str = field(init=False, default="")
     name: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -180,7 +181,8 @@ biff = no
     def start(self) -> PostfixInstance:
         self.write_config()
         cdir = str(self.config_dir)
-        self.run(self.postfix, "-c", cdir, "check")
+        check = self.run(self.postfix, "-c", cdir, "check")
+        self.check_output = check.stdout + check.stderr
         self.run(self.postfix, "-c", cdir, "start")
         self._wait_listening(self.smtp_port)
         self._wait_listening(self.reinject_port)

@@ -372,3 +372,16 @@ def test_before_queue_announces_no_dsn_the_gateway_would_refuse(before_queue: St
         assert c.has_extn("8bitmime") and c.has_extn("size")
     queue_id = submit(before_queue, message(token))
     assert queue_id and len(before_queue.wait_arrived(token)) == 1
+
+
+def test_shipped_snippets_give_postfix_no_warnings(stack: Stack) -> None:
+    """`postfix check` and postconf (which flags unknown or unused parameters) are silent."""
+    postconf = need_binary("postconf")
+    assert stack.pf.check_output == ""
+    for flag in ("-n", "-M"):
+        proc = stack.pf.run(postconf, "-c", str(stack.pf.config_dir), flag)
+        assert "warning" not in proc.stderr, proc.stderr
+    # The snippets' values are in effect (not shadowed by anything in the generated main.cf).
+    params = stack.pf.run(postconf, "-c", str(stack.pf.config_dir), "-h", "content_filter").stdout.strip()
+    expected = f"approach:[127.0.0.1]:{stack.pf.filter_port}" if stack.mode == "after-queue" else ""
+    assert params == expected
