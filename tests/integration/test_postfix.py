@@ -15,6 +15,7 @@ import re
 import secrets
 import smtplib
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -64,8 +65,10 @@ class Stack:
 
     def wait_arrived(self, token: str) -> list[Received]:
         """Wait for the message to arrive and for Postfix's queue to drain (no copy left)."""
-        self.sink.wait_for(len(self.sink.messages) + 1 if not self.arrived(token) else 0, timeout=20)
-        self.pf.wait_queue_empty()
+        deadline = time.monotonic() + 20
+        while not self.arrived(token) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.pf.wait_queue_empty()  # the client had its 250: an empty queue means all copies are out
         return self.arrived(token)
 
     @contextmanager
@@ -140,10 +143,10 @@ def after_queue(stacks: Callable[[str], Stack]) -> Stack:
     return stacks("after-queue")
 
 
-def message(token: str, *, extra_headers: dict[str, str] | None = None, to: str = "ok@example.org") -> bytes:
+def message(token: str, *, extra_headers: dict[str, str] | None = None) -> bytes:
     msg = EmailMessage()
     msg["From"] = "Sender <sender@remote.test>"
-    msg["To"] = to
+    msg["To"] = "ok@example.org"
     msg["Subject"] = f"integration {token}"
     msg["Message-ID"] = f"<{token}@remote.test>"
     for name, value in (extra_headers or {}).items():
@@ -206,7 +209,6 @@ def test_swaks_message_arrives_once_with_verdict_headers(stack: Stack, tmp_path:
     (reasons,) = unfolded(msg, "X-Approach-Reasons")
     assert reasons.startswith("test-every-message (4): ")
     # Loop prevention: the gateway saw it exactly once (one Received of ours, one analysis).
-    assert [r for r in unfolded(msg, "Received") if GATEWAY_MARK in r] != []
     assert len([r for r in unfolded(msg, "Received") if GATEWAY_MARK in r]) == 1
     assert stack.messages_analysed - before == 1
 
