@@ -387,3 +387,23 @@ def test_shipped_snippets_give_postfix_no_warnings(stack: Stack) -> None:
     params = stack.pf.run(postconf, "-c", str(stack.pf.config_dir), "-h", "content_filter").stdout.strip()
     expected = f"approach:[127.0.0.1]:{stack.pf.filter_port}" if stack.mode == "after-queue" else ""
     assert params == expected
+
+
+def test_after_queue_upstream_refusal_bounces_to_the_sender(after_queue: Stack) -> None:
+    """After-queue, Postfix already said 250 to the client: a recipient refused behind the gateway
+    must come back to the sender as a bounce naming the refusal, never vanish."""
+    stack = after_queue
+    token = secrets.token_hex(8)
+    with client() as c:
+        c.connect("127.0.0.1", stack.pf.smtp_port)
+        assert c.sendmail("sender@remote.test", ["ok@example.org", REFUSED], message(token)) == {}
+    deadline = time.monotonic() + 20
+    while len(stack.arrived(token)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    stack.pf.wait_queue_empty()
+    got = stack.arrived(token)
+    delivered = [m for m in got if m.rcpt_tos != ["sender@remote.test"]]
+    bounces = [m for m in got if m.rcpt_tos == ["sender@remote.test"]]
+    assert [m.rcpt_tos for m in delivered] == [["ok@example.org"]]
+    assert len(bounces) == 1 and bounces[0].mail_from in ("", "<>")
+    assert b"refused by the upstream test map" in bounces[0].data
