@@ -195,11 +195,11 @@ def compile_merged(merged: Merged, problems: Problems) -> PolicySet:
     if merged.actions:
         fallback = merged.sources[-1] if merged.sources else "<policies>"
         try:
-            def where(path: tuple[Any, ...]) -> str:
+            def action_where(path: tuple[Any, ...]) -> str:
                 keys = path[1:] if path[:1] == ("actions",) else path
                 return policies.actions_where(keys) or f"{fallback}:1"
 
-            actions = parse_actions(merged.actions, where)
+            actions = parse_actions(merged.actions, action_where)
         except ValueError as exc:
             problems.errors.append(str(exc))
         else:

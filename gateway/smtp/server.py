@@ -73,6 +73,24 @@ def bad_recipient_form(arg: str) -> str | None:
     return None
 
 
+DSN_MAIL_PARAMS = ("RET", "ENVID")  # RFC 3461: passed through when the upstream offers DSN
+DSN_RCPT_PARAMS = ("NOTIFY", "ORCPT")
+
+
+def split_dsn_params(arg: str | None, names: tuple[str, ...]) -> tuple[str | None, list[str]]:
+    """Take RFC 3461 parameters out of a MAIL/RCPT argument (aiosmtpd refuses them with 555)."""
+    if not arg or "=" not in arg:
+        return arg, []
+    head, sep, tail = arg.partition(">")
+    if not sep:
+        return arg, []
+    kept: list[str] = []
+    dsn: list[str] = []
+    for word in tail.split():
+        (dsn if word.split("=", 1)[0].upper() in names else kept).append(word)
+    return (head + sep + (" " + " ".join(kept) if kept else "")), dsn
+
+
 class ServerState:
     """What all sessions share: connection counts, upstream capabilities, draining flag."""
 
@@ -126,6 +144,7 @@ class GatewaySMTP(SMTP):
         )
         self.state = state
         self._admitted_ip: str | None = None
+        self.dsn_params: list[str] = []  # DSN parameters of the MAIL/RCPT being handled
 
     # ---- connection lifecycle -------------------------------------------------------------
 
@@ -186,10 +205,21 @@ class GatewaySMTP(SMTP):
     async def smtp_AUTH(self, arg: str) -> None:
         await super().push("502 5.5.1 Error: authentication not enabled")
 
+    async def smtp_MAIL(self, arg: str | None) -> None:
+        arg, self.dsn_params = split_dsn_params(arg, DSN_MAIL_PARAMS)
+        if self.dsn_params and not self.state.caps.supports("dsn"):
+            await self.push("555 5.5.4 Error: DSN parameters not supported here")
+            return
+        await super().smtp_MAIL(arg)
+
     async def smtp_RCPT(self, arg: str | None) -> None:
         why = bad_recipient_form(arg or "") if arg else None
         if why and self.envelope is not None and self.envelope.mail_from is not None:
             await self.push(f"550 5.7.1 Error: relay access denied ({why})")
+            return
+        arg, self.dsn_params = split_dsn_params(arg, DSN_RCPT_PARAMS)
+        if self.dsn_params and not self.state.caps.supports("dsn"):
+            await self.push("555 5.5.4 Error: DSN parameters not supported here")
             return
         await super().smtp_RCPT(arg)
 
@@ -250,7 +280,7 @@ class GatewayHandler:
         if up is None or not up.connected:
             up = UpstreamSession(self.config.upstream, self.config.hostname)
             session.upstream = up  # type: ignore[attr-defined]
-            await up.open(self.client_of(server, session))
+            await up.open()
             self.state.caps = up.caps
         else:
             up.reused = True
@@ -282,6 +312,8 @@ class GatewayHandler:
         last = out.pop()  # "250 HELP"
         if in_networks(str(session.peer[0]) if session.peer else None, self.config.xforward_hosts):
             out.append(f"250-XFORWARD {XFORWARD_ATTRS}")
+        if caps.supports("dsn"):
+            out.append("250-DSN")
         out.append("250-ENHANCEDSTATUSCODES")
         out.append("250-PIPELINING")
         out.append(last)
@@ -293,6 +325,7 @@ class GatewayHandler:
             return f"421 4.3.2 {self.config.hostname} Service shutting down"
         try:
             up = await self.upstream_for(server, session)
+            client = self.client_of(server, session)
             caps = up.caps
             passed = []
             for opt in mail_options:
@@ -305,17 +338,18 @@ class GatewayHandler:
                 if (key == "BODY" and not caps.eightbitmime) or (key == "SIZE" and not caps.supports("size")):
                     continue
                 passed.append(opt)
+            passed += getattr(server, "dsn_params", [])
             # aiosmtpd gives the null reverse-path as "<>" (and needs it truthy): send it as <>
             sender = "" if address == "<>" else address
             try:
-                reply = await up.mail(sender, passed)
+                reply = await up.mail(sender, passed, client)
             except UpstreamError:
                 if not up.reused:
                     raise
                 # the upstream closed an idle connection between transactions: reconnect once
                 up.abort()
                 up = await self.upstream_for(server, session)
-                reply = await up.mail(sender, passed)
+                reply = await up.mail(sender, passed, client)
         except UpstreamError as exc:
             log.warning("upstream unavailable at MAIL from %s: %s", session.peer, exc)
             return exc.reply.line()
@@ -338,7 +372,7 @@ class GatewayHandler:
             return f"550 5.7.1 <{address[:256]}>: Relay access denied"
         try:
             up = await self.upstream_for(server, session)
-            reply = await up.rcpt(address, rcpt_options)
+            reply = await up.rcpt(address, rcpt_options + getattr(server, "dsn_params", []))
         except UpstreamError as exc:
             return exc.reply.line()
         if reply.ok:
@@ -347,6 +381,7 @@ class GatewayHandler:
         return reply.line()
 
     async def handle_RSET(self, server: SMTP, session: Session, envelope: SmtpEnvelope) -> str:
+        session.xforward = {}  # type: ignore[attr-defined]  # XFORWARD lasts one transaction, as in Postfix
         up: UpstreamSession | None = getattr(session, "upstream", None)
         if up is not None:
             await up.rset()
@@ -376,6 +411,7 @@ class GatewayHandler:
         if not reply.ok and up is not None:
             await up.rset()
         self.state.messages += 1
+        session.xforward = {}  # type: ignore[attr-defined]  # XFORWARD lasts one transaction, as in Postfix
         fields["reply"] = f"{reply.code} {reply.text.splitlines()[0] if reply.text else ''}"[:120]
         log.info(message_line(env, time.monotonic() - start, **fields))
         return reply.line()

@@ -80,7 +80,7 @@ class UpstreamSession:
         self.in_transaction = False
         self.reused = False  # True once a second transaction runs on this connection
 
-    async def open(self, client: Client | None) -> None:
+    async def open(self) -> None:
         smtp = aiosmtplib.SMTP(hostname=self.cfg.host, port=self.cfg.port,
                                timeout=self.cfg.command_timeout, start_tls=False,
                                local_hostname=self.helo_name)
@@ -92,8 +92,6 @@ class UpstreamSession:
             raise UpstreamError(UNAVAILABLE, f"connect/EHLO failed: {exc}") from exc
         self.smtp = smtp
         self.caps = capabilities_of(smtp)
-        if client is not None and self.cfg.xforward and self.caps.xforward:
-            await self._xforward(client)
 
     async def _xforward(self, client: Client) -> None:
         attrs = {
@@ -123,7 +121,12 @@ class UpstreamSession:
             self.abort()
         return Reply(resp.code, resp.message)
 
-    async def mail(self, sender: str, options: list[str]) -> Reply:
+    async def mail(self, sender: str, options: list[str], client: Client | None = None) -> Reply:
+        # XFORWARD before every transaction, not once per connection: Postfix forgets the
+        # attributes at the end of each transaction, and a reused connection (Postfix caches
+        # them to a content filter) carries a different original client each time.
+        if client is not None and self.cfg.xforward and self.caps.xforward:
+            await self._xforward(client)
         addr = sender.encode("utf-8", "surrogateescape")
         opts = [o.encode("utf-8", "surrogateescape") for o in options]
         reply = await self.command(b"MAIL", b"FROM:<" + addr + b">", *opts)
@@ -197,7 +200,7 @@ def capabilities_of(smtp: aiosmtplib.SMTP) -> Capabilities:
 async def probe(cfg: UpstreamConfig, helo_name: str) -> Capabilities:
     """Connect, read the EHLO capabilities, QUIT. Raises UpstreamError when unreachable."""
     session = UpstreamSession(cfg, helo_name)
-    await session.open(None)
+    await session.open()
     caps = session.caps
     await session.quit()
     return caps

@@ -210,3 +210,23 @@ def test_bare_newline_reject_mode(harness: Harness) -> None:
     assert reply.startswith(b"550 5.5.2")
     time.sleep(0.2)
     assert harness.sink.messages == []
+
+
+def test_dsn_parameters_pass_through_when_upstream_offers_dsn(harness: Harness) -> None:
+    harness.start(behaviour=SinkBehaviour(dsn=True))
+    c = harness.client()
+    assert c.has_extn("dsn")
+    assert c.docmd("MAIL FROM:<alice@ext.test> RET=HDRS ENVID=abc123")[0] == 250
+    assert c.docmd("RCPT TO:<bob@example.org> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;bob@example.org")[0] == 250
+    assert c.data(SIMPLE)[0] == 250
+    c.quit()
+    msg = harness.sink.wait_for(1)[0]
+    assert msg.dsn == ["RET=HDRS", "ENVID=abc123", "NOTIFY=SUCCESS,FAILURE", "ORCPT=rfc822;bob@example.org"]
+
+
+def test_dsn_parameters_refused_when_upstream_lacks_dsn(harness: Harness) -> None:
+    harness.start()
+    c = harness.client()
+    assert not c.has_extn("dsn")
+    assert c.docmd("MAIL FROM:<alice@ext.test> RET=HDRS")[0] == 555
+    c.quit()

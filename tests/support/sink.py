@@ -14,6 +14,8 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP
 
+from gateway.smtp.server import DSN_MAIL_PARAMS, DSN_RCPT_PARAMS, split_dsn_params
+
 
 @dataclass
 class Received:
@@ -22,6 +24,7 @@ class Received:
     data: bytes
     mail_options: list[str]
     xforward: dict[str, str]
+    dsn: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -34,9 +37,20 @@ class SinkBehaviour:
     smtputf8: bool = True
     eightbitmime: bool = True
     xforward: bool = False
+    dsn: bool = False
 
 
 class _SinkSMTP(SMTP):
+    async def smtp_MAIL(self, arg: str | None) -> None:
+        arg, params = split_dsn_params(arg, DSN_MAIL_PARAMS)
+        self.session.dsn = list(params)  # type: ignore[union-attr]
+        await super().smtp_MAIL(arg)
+
+    async def smtp_RCPT(self, arg: str | None) -> None:
+        arg, params = split_dsn_params(arg, DSN_RCPT_PARAMS)
+        self.session.dsn += params  # type: ignore[union-attr]
+        await super().smtp_RCPT(arg)
+
     async def smtp_XFORWARD(self, arg: str) -> None:
         attrs = dict(item.split("=", 1) for item in (arg or "").split() if "=" in item)
         self.session.xforward = attrs  # type: ignore[attr-defined]
@@ -58,6 +72,8 @@ class _Handler:
             out.append(f"250-SIZE {b.size}")
         if b.xforward:
             out.append("250-XFORWARD NAME ADDR PORT PROTO HELO")
+        if b.dsn:
+            out.append("250-DSN")
         out.append(last)
         return out
 
@@ -85,7 +101,8 @@ class _Handler:
         sender = "" if envelope.mail_from == "<>" else envelope.mail_from  # aiosmtpd keeps "<>"
         self.sink.messages.append(Received(sender, list(envelope.rcpt_tos),
                                            envelope.original_content, list(envelope.mail_options),
-                                           dict(getattr(session, "xforward", {}))))
+                                           dict(getattr(session, "xforward", {})),
+                                           list(getattr(session, "dsn", []))))
         return "250 2.0.0 Ok: queued as SINK"
 
 
