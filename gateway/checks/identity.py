@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from gateway.checks import CheckContext
-from gateway.checks.lists import Organisation, name_tokens, registered_domain
+from gateway.checks.lists import Organisation, name_tokens, registered_domain, skeleton
 from gateway.checks.sender import is_freemail, orgs_of
 from gateway.config import Config
 from gateway.model import Signal
@@ -30,11 +30,15 @@ _ROLE = (r"(?:Director|Manager|Partner|Consultant|Recruiter|Researcher|Scientist
 _CUE_BEFORE = re.compile(
     r"(?:\b(?:I|we)(?:'m|'re| am| are)?\s+(?:currently\s+)?(?:work(?:ing)?|employed|based)\s+(?:at|for|in)"
     r"|\bI(?:'m| am)\s+(?:with|at|from)"
+    r"|\b(?:I|we)\s+(?:write|report|cover)\b[^.\n]{0,50}?\b(?:for|at)"
     r"|\bI(?:'m| am)\s+(?:a|an|the)\b[^.\n]{0,60}?\b(?:at|with|from|in)"
     r"|\b(?:here|us)\s+at|\bon behalf of|\brepresent(?:ing)?|\b(?:just\s+)?joined"
     r"|\b(?:my|our)\s+(?:team|lab|group|division|department|office|company|firm|colleagues|unit|"
-    r"employer)\s+(?:at|in)"
-    r"|\b" + _ROLE + r"\b[^.\n]{0,50}?(?:,|\bat\b|\bof\b|\||\s-|@))\s*(?:the\s+)?$")
+    r"employer)\s+(?:at|in))\s*(?:the\s+)?$")
+_ROLE_BEFORE = re.compile(r"\b" + _ROLE + r"\b[^.\n]{0,50}?(?:,|\bat\b|\bof\b|\||\s-|@)\s*(?:the\s+)?$")
+_SIGN_OFF = re.compile(r"^\s*(?:best|kind|warm|with best)?\s*(?:regards|wishes|best|thanks|thank you|cheers|"
+                       r"sincerely|yours)[ ,.!\w]{0,20}$|^--\s*$", re.I | re.M)
+_DISPLAY_SEP = re.compile(r"[|,(/@]|\s[-–]\s|\bat\b")
 _CUE_AFTER = re.compile(r"^(?:'s|’s)?\s+(?:AI\s+|HR\s+)?(?:research\s+(?:centre|center|lab|team|division)|"
                         r"division|talent|recruit\w*|headquarters)\b", re.I)
 _NOT_EMPLOYMENT = re.compile(r"\b(?:student|studying|studied|graduat\w*|alumn\w*|applicant|applying|"
@@ -50,12 +54,26 @@ def _alias_pattern(orgs: tuple[Organisation, ...]) -> tuple[re.Pattern[str], dic
     return pat, by_alias
 
 
-def find_claims(text: str, orgs: tuple[Organisation, ...], whole: bool = False) -> list[tuple[Organisation, str]]:
+def signature_start(text: str) -> int:
+    """Offset where the signature zone begins: after the last sign-off line, else the last 6 lines."""
+    last = None
+    for last in _SIGN_OFF.finditer(text):
+        pass
+    if last is not None:
+        return last.start()
+    lines = text.rstrip().rsplit("\n", 6)
+    return len(text.rstrip()) - sum(len(x) + 1 for x in lines[1:]) if len(lines) > 6 else 0
+
+
+def find_claims(text: str, orgs: tuple[Organisation, ...], whole: bool = False,
+                roles: bool = True) -> list[tuple[Organisation, str]]:
     """(organisation, snippet) for each claim of working for a listed organisation.
-    `whole`: the text is itself a signature/headline (any mention counts)."""
+    `whole`: the text is itself a signature/headline (any mention counts); `roles`: job titles
+    followed by an organisation count inside the signature zone."""
     pat, by_alias = _alias_pattern(orgs)
     out: list[tuple[Organisation, str]] = []
     seen: set[str] = set()
+    sig_zone = signature_start(text[:MAX_SCAN]) if roles and not whole else len(text) + 1
     for m in pat.finditer(text[:MAX_SCAN]):
         org = by_alias[m.group(0)]
         if org.name in seen:
@@ -63,7 +81,8 @@ def find_claims(text: str, orgs: tuple[Organisation, ...], whole: bool = False) 
         line_start = max(text.rfind("\n", 0, m.start()) + 1, m.start() - 90)
         before = text[line_start:m.start()]
         after = text[m.end():m.end() + 40]
-        claimed = whole or _CUE_BEFORE.search(before) is not None or _CUE_AFTER.match(after) is not None
+        claimed = whole or _CUE_BEFORE.search(before) is not None or _CUE_AFTER.match(after) is not None \
+            or (m.start() >= sig_zone and _ROLE_BEFORE.search(before) is not None)
         if claimed and not _NOT_EMPLOYMENT.search(before):
             seen.add(org.name)
             snippet = re.sub(r"\s+", " ", text[max(line_start, m.start() - 60):m.end() + 30]).strip()
@@ -72,8 +91,8 @@ def find_claims(text: str, orgs: tuple[Organisation, ...], whole: bool = False) 
 
 
 _DISPLAY_ADDR = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_DISPLAY_DOMAIN = re.compile(r"\b(?:[a-z0-9-]+\.)+(?:com|org|net|gov|edu|co|io|ac\.uk|co\.uk|gov\.uk|cn|ru|de|fr)\b",
-                             re.I)
+_DISPLAY_DOMAIN = re.compile(r"\b(?:[a-z0-9-]+\.)+(?:co\.uk|ac\.uk|gov\.uk|com|org|net|gov|edu|info|io|co|cn|ru|de|fr)"
+                             r"(?![\w-])", re.I)
 
 
 @functools.lru_cache(maxsize=4)
@@ -91,6 +110,8 @@ NOTIFICATION_DOMAINS = frozenset({
     "zendesk.com", "freshdesk.com", "constantcontact.com", "amazonses.com", "doodle.com",
     "teams.microsoft.com", "sharepointonline.com", "dropbox.com", "box.com", "typeform.com",
     "jotform.com", "qualtrics-survey.com", "wordpress.com", "substack.com", "medium.com",
+    "xero.com", "intuit.com", "freshbooks.com", "stripe.com", "paypal.com", "squareup.com",
+    "quickbooks.com", "sage.com", "wave.com", "smartsheet.com", "asana.com", "trello.com", "notion.so",
 })
 
 
@@ -174,8 +195,17 @@ class IdentityCheck:
             return [Signal("identity.persona_affiliation_unverified", {
                 "organisation": org.name, "claim": snippet, "network": persona.get("network", ""),
                 "persona": persona.get("name", "")[:80]}) for org, snippet in _dedupe(claims)]
-        claims = find_claims(ctx.view.from_display, orgs, whole=True) + find_claims(ctx.view.body_text, orgs)
         free = is_freemail(domain, ctx.config)
+        display = ctx.view.from_display
+        # "IEEE SmartGridComm" from a conference service names an event, "Tom Bradley Reuters" or
+        # "Ashley Park - Meta Recruiting" names a person and an employer; an organisation-titled
+        # display name only counts from free-mail.
+        dom_skel = skeleton(registered_domain(domain))
+        claims = [(o, t) for o, t in find_claims(display, orgs, whole=True)
+                  if free or _DISPLAY_SEP.search(display) or not display.startswith(o.aliases)
+                  or any(re.sub(r"[^a-z0-9]", "", a.lower()) in dom_skel for a in o.aliases)]
+        bulk = bool(ctx.view.header("List-Id")) or (ctx.view.header("Precedence") or "").lower() in ("bulk", "list")
+        claims += find_claims(ctx.view.body_text, orgs, roles=not bulk)
         out = []
         for org, snippet in _dedupe(claims):
             if org.owns(domain):

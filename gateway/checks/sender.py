@@ -11,6 +11,7 @@ Untrusted input: From, Reply-To and envelope sender domains; the store answers a
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from email.utils import getaddresses
@@ -72,20 +73,21 @@ def _targets(config: Config) -> list[tuple[str, str, bool]]:
     return out
 
 
+# Suffixes a cousin domain is registered under (organisations own their country domains).
+COUSIN_SUFFIXES = frozenset({"com", "net", "org", "co", "info", "biz", "io", "xyz", "online", "site", "top",
+                             "club", "live", "pro", "world", "global", "group", "institute", "center",
+                             "centre", "agency", "partners", "email", "me", "cc", "ws"})
 _SPLIT = re.compile(r"[-_.0-9]+")
 
 
-def _alias_tokens(org: Organisation) -> set[str]:
-    out = set()
-    for alias in org.aliases:
-        flat = re.sub(r"[^a-z0-9]", "", alias.lower())
-        if len(flat) >= 3:
-            out.add(flat)
-    for d in org.domains:
-        lab = _label(registered_domain(d))
-        if len(lab) >= 3:
-            out.add(lab)
-    return out
+@functools.lru_cache(maxsize=256)
+def _alias_tokens(org: Organisation) -> tuple[frozenset[str], frozenset[str]]:
+    """(whole-token forms, substring forms): aliases flattened, plus the owned domains' labels
+    as whole tokens only ('state' from state.gov must not match 'itsstatecraft')."""
+    flats = {re.sub(r"[^a-z0-9]", "", a.lower()) for a in org.aliases}
+    labels = {_label(registered_domain(d)) for d in org.domains}
+    tokens = frozenset(t for t in flats | labels if len(t) >= 3)
+    return tokens, frozenset(f for f in flats if len(f) >= 6)
 
 
 def lookalike(domain: str, config: Config) -> Signal | None:
@@ -107,7 +109,7 @@ def lookalike(domain: str, config: Config) -> Signal | None:
                                                       "target": target, "organisation": org,
                                                       "method": method_base})
         if uni == tl and reg != target and (is_local or (len(tl) >= 4 and org_kind.get(org) not in (
-                "big_tech", "news"))):
+                "big_tech", "news") and public_suffix(reg).rsplit(".", 1)[-1] in COUSIN_SUFFIXES)):
             return Signal("sender.lookalike_domain", {"domain": reg, "target": target,
                                                       "organisation": org, "method": "suffix"})
         if len(tl) >= 5 and len(skel) >= 5:
@@ -121,9 +123,11 @@ def lookalike(domain: str, config: Config) -> Signal | None:
     for known in orgs_of(config):
         if known.common_word:
             continue
-        for alias in _alias_tokens(known):
-            if alias in tokens and len(tokens) > 1 or (len(alias) >= 5 and alias in skel and skel != alias):
-                return Signal("sender.org_name_in_domain", {"domain": reg, "organisation": known.name,
+        whole, inner = _alias_tokens(known)
+        alias = next((t for t in tokens if t in whole), None) if len(tokens) > 1 else None
+        alias = alias or next((f for f in inner if f in skel and skel != f), None)
+        if alias:
+            return Signal("sender.org_name_in_domain", {"domain": reg, "organisation": known.name,
                                                             "matched": alias})
     for ld in config.local_domains:
         lab = _label(registered_domain(ld))
