@@ -56,9 +56,8 @@ def _alias_pattern(orgs: tuple[Organisation, ...]) -> tuple[re.Pattern[str], dic
 
 def signature_start(text: str) -> int:
     """Offset where the signature zone begins: after the last sign-off line, else the last 6 lines."""
-    last = None
-    for last in _SIGN_OFF.finditer(text):
-        pass
+    offs = list(_SIGN_OFF.finditer(text))
+    last = offs[-1] if offs else None
     if last is not None:
         return last.start()
     lines = text.rstrip().rsplit("\n", 6)
