@@ -28,12 +28,12 @@ _ROLE = (r"(?:Director|Manager|Partner|Consultant|Recruiter|Researcher|Scientist
          r"Associate|Specialist|Executive|President|VP|Principal|Lecturer|Chair|Counsel|Attaché|"
          r"Secretary|Coordinator|Representative|Producer|Strategist|Founder|CEO|CTO)")
 _CUE_BEFORE = re.compile(
-    r"(?:\b(?:I|we)(?:'m|'re| am| are)?\s+(?:currently\s+)?(?:work(?:ing)?|employed|based)\s+(?:at|for|in)"
+    r"(?:\b(?:I|[Ww]e)(?:'m|'re| am| are)?\s+(?:currently\s+)?(?:work(?:ing)?|employed|based)\s+(?:at|for|in)"
     r"|\bI(?:'m| am)\s+(?:with|at|from)"
-    r"|\b(?:I|we)\s+(?:write|report|cover)\b[^.\n]{0,50}?\b(?:for|at)"
+    r"|\b(?:I|[Ww]e)\s+(?:write|report|cover)\b[^.\n]{0,50}?\b(?:for|at)"
     r"|\bI(?:'m| am)\s+(?:a|an|the)\b[^.\n]{0,60}?\b(?:at|with|from|in)"
-    r"|\b(?:here|us)\s+at|\bon behalf of|\brepresent(?:ing)?|\b(?:just\s+)?joined"
-    r"|\b(?:my|our)\s+(?:team|lab|group|division|department|office|company|firm|colleagues|unit|"
+    r"|\b(?:here|us)\s+at|\b[Oo]n behalf of|\b[Rr]epresent(?:ing)?|\b(?:[Jj]ust\s+)?[Jj]oined"
+    r"|\b(?:[Mm]y|[Oo]ur)\s+(?:team|lab|group|division|department|office|company|firm|colleagues|unit|"
     r"employer)\s+(?:at|in))\s*(?:the\s+)?$")
 _ROLE_BEFORE = re.compile(r"\b" + _ROLE + r"\b[^.\n]{0,50}?(?:,|\bat\b|\bof\b|\||\s-|@)\s*(?:the\s+)?$")
 _SIGN_OFF = re.compile(r"^\s*(?:best|kind|warm|with best)?\s*(?:regards|wishes|best|thanks|thank you|cheers|"

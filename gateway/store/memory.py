@@ -48,6 +48,12 @@ class MemoryStore:
         new = PairStats(when, when, 1, int(outbound))
         self.pairs[key] = _merge([old, new]) if old else new  # type: ignore[list-item,assignment]
 
+    async def learn_pairs(self, pairs: Iterable[tuple[str, str, float]]) -> int:
+        items = list(pairs)
+        for local, external, when in items:
+            await self.learn_pair(local, external, when, True)
+        return len(items)
+
     async def seen_pair(self, sender: str, rcpt: str) -> PairStats | None:
         return self.pairs.get((rcpt.lower(), sender.lower()))
 
