@@ -321,10 +321,14 @@ def _build(doc: Located) -> Config:
     dns = DnsConfig(tuple(_hostport(ctx, ("dns", "nameservers", i), n, 53)
                           for i, n in enumerate(ns_list)),
                     _num(ctx, ("dns", "timeout"), dn.get("timeout", 3.0), 0.05, 60))
+    base = Path(doc.file).parent if doc.file not in ("<string>", "<defaults>") else Path(".")
     st = _section(ctx, ("store",), top.get("store"), {"backend", "path", "url", "retention_days"})
+    store_path = _str(ctx, ("store", "path"), st.get("path", StoreConfig.path))
+    if "path" in st and store_path != ":memory:" and not Path(store_path).is_absolute():
+        store_path = str(base / store_path)  # an explicit relative path starts at the config's folder
     store = StoreConfig(
         backend=_choice(ctx, ("store", "backend"), st.get("backend", "sqlite"), ("sqlite", "redis", "memory")),
-        path=_str(ctx, ("store", "path"), st.get("path", StoreConfig.path)),
+        path=store_path,
         url=_str(ctx, ("store", "url"), st["url"]) if "url" in st else None,
         retention_days=_int(ctx, ("store", "retention_days"), st.get("retention_days", 400), 1, 36500),
     )
@@ -337,7 +341,6 @@ def _build(doc: Located) -> Config:
         pol = [pol]
     if not isinstance(pol, list):
         raise ctx.fail(("policies",), "expected a list of paths", "write e.g. [policies, /etc/gw/local.d]")
-    base = Path(doc.file).parent if doc.file not in ("<string>", "<defaults>") else Path(".")
     policies = tuple(str(p) if Path(str(p)).is_absolute() else str(base / str(p)) for p in pol)
     return Config(
         listen=_hostport(ctx, ("listen",), top["listen"], None),

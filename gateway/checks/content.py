@@ -36,7 +36,7 @@ _HANDLES: dict[str, list[re.Pattern[str]]] = {
                           re.I),
                re.compile(r"\bu\.wechat\.com/[A-Za-z0-9_-]{6,}", re.I)],
     "line": [re.compile(r"\bline\.me/(?:ti/p/|R/ti/p/)?[~@A-Za-z0-9_%-]{4,}", re.I),
-             re.compile(r"\bLINE\s*(?:ID)\s*[:：]?\s*([@A-Za-z0-9._-]{4,20})")],
+             re.compile(r"\b(?:LINE|Line)\s*(?:ID|id)\s*[:：]?\s*([@A-Za-z0-9_-][@A-Za-z0-9._-]{2,18}[A-Za-z0-9_])")],
 }
 _MENTION = re.compile(r"\b(?:(?:on|via|through|over|use|using|add me on|reach me on|switch to|move to|continue on|"
                       r"message me on)"
