@@ -66,8 +66,10 @@ PLACES: dict[str, tuple[tuple[int, ...], str]] = {
     "sydney": ((600, 660), "au"), "melbourne": ((600, 660), "au"),
 }
 _PLACE = "|".join(re.escape(p) for p in sorted(PLACES, key=len, reverse=True))
-_CLAIM = re.compile(r"\b(?:based (?:in|out of)|located in|(?:I|we)(?:'m| am| are) (?:in|from)|here in|"
-                    r"(?:our|my) (?:office|team|headquarters|HQ) in|(?:our|my))\s+(?:the\s+)?(" + _PLACE + r")"
+_CLAIM = re.compile(r"\b(?:(?:I|[Ww]e)(?:'m|'re| am| are)\s+(?:currently\s+)?(?:based|located)\s+(?:in|out of)|"
+                    r"(?:I|[Ww]e)(?:'m|'re| am| are) (?:in|from)|"
+                    r"(?:[Oo]ur|[Mm]y) (?:office|team|headquarters|HQ) in|(?:[Oo]ur|[Mm]y))\s+(?:the\s+)?"
+                    r"(" + _PLACE + r")"
                     r"(?:\s+(?:office|team|headquarters|HQ|branch))?", re.I)
 _OFFSET = re.compile(r"([+-])(\d{2})(\d{2})\s*(?:\(.*\))?\s*$")
 
@@ -147,6 +149,8 @@ class ContentCheck:
         return out
 
     def _location(self, ctx: CheckContext, text: str) -> Signal | None:
+        if ctx.view.header("List-Id") or ctx.view.header("Mailing-List"):
+            return None  # list posts quote and forward: the claim is rarely the sender's own
         m = _CLAIM.search(text[:MAX_TEXT])
         if m is None:
             return None
@@ -157,17 +161,12 @@ class ContentCheck:
         if date_off is not None and date_off != 0 and date_off not in offsets:
             conflicts.append(f"Date offset {date_off:+d} min")
         hops = received_hops(ctx.view.headers("Received"))
-        for hop in hops[-3:]:  # the earliest hops are nearest the origin
-            host = str(hop.get("from", "")).split(" ", 1)[0].lower().rstrip(".")
+        if hops:  # mail-parser numbers hops from the origin (hop 1 = the last Received header)
+            origin = min(hops, key=lambda h: int(h["hop"]) if str(h.get("hop", "")).isdigit() else 99)
+            host = str(origin.get("from", "")).split(" ", 1)[0].lower().rstrip(".")
             tld = host.rsplit(".", 1)[-1] if "." in host else ""
-            if len(tld) == 2 and tld not in (country, "uk" if country == "gb" else country) and tld not in (
-                    "io", "co", "me", "ai", "tv"):
+            if len(tld) == 2 and tld != country and tld not in ("io", "co", "me", "ai", "tv", "cc"):
                 conflicts.append(f"Received from {host}")
-                break
-            hop_off = _offset_minutes(str(hop.get("date", "")))
-            if hop_off not in (None, 0) and hop_off not in offsets:
-                conflicts.append(f"Received date offset {hop_off:+d} min at {host or 'a hop'}")
-                break
         if not conflicts:
             return None
         return Signal("content.location_mismatch", {"claimed": place, "claim": m.group(0)[:80],

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable
+from email.utils import getaddresses
 from pathlib import Path
 
 from gateway.checks import CheckContext
@@ -21,6 +22,7 @@ from gateway.checks.lists import Organisation, name_tokens, registered_domain, s
 from gateway.checks.sender import is_freemail, orgs_of
 from gateway.config import Config
 from gateway.model import Signal
+from gateway.parse import MessageView
 
 MAX_SCAN = 30_000
 _ROLE = (r"(?:Director|Manager|Partner|Consultant|Recruiter|Researcher|Scientist|Engineer|Professor|"
@@ -38,6 +40,7 @@ _CUE_BEFORE = re.compile(
 _ROLE_BEFORE = re.compile(r"\b" + _ROLE + r"\b[^.\n]{0,50}?(?:,|\bat\b|\bof\b|\||\s-|@)\s*(?:the\s+)?$")
 _SIGN_OFF = re.compile(r"^\s*(?:best|kind|warm|with best)?\s*(?:regards|wishes|best|thanks|thank you|cheers|"
                        r"sincerely|yours)[ ,.!\w]{0,20}$|^--\s*$", re.I | re.M)
+_PAST = re.compile(r"^\s+(?:in|from|back in)\s+(?:19|20)\d\d\b|^\s+(?:years|decades) ago")
 _DISPLAY_SEP = re.compile(r"[|,(/@]|\s[-–]\s|\bat\b")
 _CUE_AFTER = re.compile(r"^(?:'s|’s)?\s+(?:AI\s+|HR\s+)?(?:research\s+(?:centre|center|lab|team|division)|"
                         r"division|talent|recruit\w*|headquarters)\b", re.I)
@@ -82,7 +85,7 @@ def find_claims(text: str, orgs: tuple[Organisation, ...], whole: bool = False,
         after = text[m.end():m.end() + 40]
         claimed = whole or _CUE_BEFORE.search(before) is not None or _CUE_AFTER.match(after) is not None \
             or (m.start() >= sig_zone and _ROLE_BEFORE.search(before) is not None)
-        if claimed and not _NOT_EMPLOYMENT.search(before):
+        if claimed and not _NOT_EMPLOYMENT.search(before) and not _PAST.match(after):
             seen.add(org.name)
             snippet = re.sub(r"\s+", " ", text[max(line_start, m.start() - 60):m.end() + 30]).strip()
             out.append((org, snippet[:140]))
@@ -114,8 +117,15 @@ NOTIFICATION_DOMAINS = frozenset({
 })
 
 
+def is_list_or_bulk(view: MessageView) -> bool:
+    """Mailing-list or bulk mail (RFC 2369/2919 list headers, Yahoo Groups' Mailing-List, Precedence)."""
+    if any(view.header(h) for h in ("List-Id", "List-Post", "List-Unsubscribe", "Mailing-List")):
+        return True
+    return (view.header("Precedence") or "").strip().lower() in ("bulk", "list", "junk")
+
+
 def display_name_signals(display: str, from_address: str, from_domain: str, config: Config,
-                         persona: str = "") -> list[Signal]:
+                         persona: str = "", bulk: bool = False) -> list[Signal]:
     out: list[Signal] = []
     toks = re.findall(r"[^\W\d_]{2,}", display.lower())
     rep = next((a for a, b in zip(toks, toks[1:], strict=False) if a == b), None)
@@ -125,7 +135,7 @@ def display_name_signals(display: str, from_address: str, from_domain: str, conf
     if addr and addr.group(0).lower() != from_address:
         out.append(Signal("identity.display_name_address", {"display_name": display[:80],
                                                             "address": addr.group(0), "from": from_address}))
-    elif not addr:
+    elif not addr and not bulk:  # "CNET News.com" newsletters name their brand, not a sender
         dom = _DISPLAY_DOMAIN.search(display)
         if dom and registered_domain(dom.group(0)) != registered_domain(from_domain):
             out.append(Signal("identity.display_name_domain", {"display_name": display[:80],
@@ -146,8 +156,9 @@ def display_name_signals(display: str, from_address: str, from_domain: str, conf
 
 def reply_to_signals(ctx: CheckContext) -> list[Signal]:
     view, config = ctx.view, ctx.config
-    if not view.reply_to or not view.from_domain or view.header("List-Id"):
+    if not view.reply_to or not view.from_domain or is_list_or_bulk(view):
         return []
+    group = {a.lower() for _, a in getaddresses(view.headers("To") + view.headers("Cc"))}
     from_reg = registered_domain(view.from_domain)
     if from_reg in NOTIFICATION_DOMAINS or from_reg in config.signals.notification_domains:
         return []
@@ -155,8 +166,8 @@ def reply_to_signals(ctx: CheckContext) -> list[Signal]:
     for addr in view.reply_to[:5]:
         dom = addr.rsplit("@", 1)[-1]
         reg = registered_domain(dom)
-        if not reg or reg == from_reg or config.is_local_domain(dom):
-            continue
+        if not reg or reg == from_reg or config.is_local_domain(dom) or addr in group:
+            continue  # replies to the group the message was sent to are a list's habit
         free = is_freemail(dom, config)
         out.append(Signal("identity.reply_to_mismatch", {"from_domain": view.from_domain, "reply_to": addr,
                                                          "reply_to_freemail": free}))
@@ -181,7 +192,7 @@ class IdentityCheck:
             return []
         persona = ctx.facts.get("persona") or {}
         out = display_name_signals(view.from_display, view.from_address, domain, config,
-                                   str(persona.get("name", "")))
+                                   str(persona.get("name", "")), is_list_or_bulk(view))
         out += reply_to_signals(ctx)
         out += self._claims(ctx, domain, persona)
         return out
@@ -201,9 +212,9 @@ class IdentityCheck:
         # display name only counts from free-mail.
         dom_skel = skeleton(registered_domain(domain))
         claims = [(o, t) for o, t in find_claims(display, orgs, whole=True)
-                  if free or _DISPLAY_SEP.search(display) or not display.startswith(o.aliases)
+                  if free or _DISPLAY_SEP.search(display)
                   or any(re.sub(r"[^a-z0-9]", "", a.lower()) in dom_skel for a in o.aliases)]
-        bulk = bool(ctx.view.header("List-Id")) or (ctx.view.header("Precedence") or "").lower() in ("bulk", "list")
+        bulk = is_list_or_bulk(ctx.view)
         claims += find_claims(ctx.view.body_text, orgs, roles=not bulk)
         out = []
         for org, snippet in _dedupe(claims):

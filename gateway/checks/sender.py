@@ -87,7 +87,8 @@ def _alias_tokens(org: Organisation) -> tuple[frozenset[str], frozenset[str]]:
     flats = {re.sub(r"[^a-z0-9]", "", a.lower()) for a in org.aliases}
     labels = {_label(registered_domain(d)) for d in org.domains}
     tokens = frozenset(t for t in flats | labels if len(t) >= 3)
-    return tokens, frozenset(f for f in flats if len(f) >= 6)
+    inner = frozenset(f for f in flats if len(f) >= 6) if org.kind == "big_tech" else frozenset()
+    return tokens, inner  # 'googleresearch.com' yes; 'stanfordalumni.org' is Stanford's own
 
 
 def lookalike(domain: str, config: Config) -> Signal | None:

@@ -99,3 +99,18 @@ def test_reply_to_in_another_domain_and_its_exceptions():
     cfg = config("signals: {notification_domains: [notify.test]}\n")
     sig, _ = run(checks(), message("N <n@notify.test>", headers={"Reply-To": "someone@else.test"}), cfg)
     assert sig == []
+
+
+def test_list_and_group_replies_are_not_reply_to_mismatches():
+    group = "zzzzteana@yahoogroups.com"
+    sig, _ = run(checks(), message("A <a@ee.ed.ac.uk>", to=group, headers={"Reply-To": group}))
+    assert "identity.reply_to_mismatch" not in names(sig)
+    sig, _ = run(checks(), message("A <a@ee.ed.ac.uk>", headers={"Reply-To": group, "Mailing-List": "list x"}))
+    assert "identity.reply_to_mismatch" not in names(sig)
+
+
+def test_past_employment_and_newsletter_brands_are_not_claims():
+    sig, _ = run(checks(), message("Old Hand <old@isp.test>", "RAID was in use when I joined Microsoft in 1992."))
+    assert not names(sig) & CLAIMS
+    sig, _ = run(checks(), message("Lockergnome Apple Core <news@lockergnome.test>", "Tips."))
+    assert not names(sig) & CLAIMS
