@@ -6,7 +6,8 @@ notifications from the networks' own domains and puts the persona into
 `ctx.facts["persona"] = {network, name, headline, text}` so later checks (claimed affiliation,
 off-channel handles, indicators, content policies) read the persona while the envelope stays the
 network's. It runs first among the identity checks. A message that dresses up as a network
-notification but comes from elsewhere is signalled instead of unwrapped.
+notification but comes from elsewhere -- or whose DMARC failed, when the auth check ran before
+and left `ctx.facts["auth"]` -- is signalled instead of unwrapped.
 
 Untrusted input: the notification's text (persona name, headline and message are a stranger's).
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from gateway.checks import CheckContext
 from gateway.checks.lists import registered_domain
@@ -65,6 +67,20 @@ def unwrap(text: str, net: Network) -> dict[str, str] | None:
     return {"name": name, "headline": headline, "text": body}
 
 
+def dmarc_result(facts: dict[str, Any]) -> str | None:
+    """DMARC result from the auth check's `facts["auth"]` when it ran (a mapping or an object with
+    a `dmarc` entry that is a word or has `.result`); None when unknown."""
+    auth = facts.get("auth")
+    if auth is None:
+        return None
+    value = auth.get("dmarc") if isinstance(auth, dict) else getattr(auth, "dmarc", None)
+    if isinstance(value, dict):
+        value = value.get("result")
+    elif value is not None and not isinstance(value, str):
+        value = getattr(value, "result", None)
+    return str(value).lower() if value else None
+
+
 class SocialUnwrapCheck:
     name = "social"
     SIGNALS = frozenset({"social.persona_message", "social.fake_notification"})
@@ -74,6 +90,10 @@ class SocialUnwrapCheck:
         reg = registered_domain(view.from_domain)
         for net in NETWORKS:
             if reg in net.domains:
+                dmarc = dmarc_result(ctx.facts)
+                if dmarc == "fail":  # dressed as the network but not authenticated as it
+                    return [Signal("social.fake_notification", {"network": net.name, "from_domain": view.from_domain,
+                                                                "dmarc": dmarc})]
                 persona = unwrap(view.plain_text or view.body_text, net)
                 if persona is None:
                     return []  # the network's own notification (jobs, invitations, digests)
@@ -81,7 +101,7 @@ class SocialUnwrapCheck:
                 ctx.facts["persona"] = persona
                 return [Signal("social.persona_message", {
                     "network": net.name, "persona": persona["name"][:80],
-                    "headline": persona["headline"][:120]})]
+                    "headline": persona["headline"][:120], "dmarc": dmarc or "unknown"})]
         for net in NETWORKS:
             if net.display.search(view.from_display) and net.opener.search(view.body_text[:4000]):
                 return [Signal("social.fake_notification", {

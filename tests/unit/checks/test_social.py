@@ -42,3 +42,11 @@ def test_notification_lookalike_from_elsewhere_is_signalled():
     assert one(sig, "social.fake_notification").evidence["from_domain"] == "linkedln-mail.test"
     assert "persona" not in facts
     assert "social.persona_message" not in names(sig)
+
+
+def test_linkedin_notification_failing_dmarc_is_not_unwrapped():
+    raw = (CORPUS / "approach/004-linkedin-harbourline-personal-email.eml").read_bytes()
+    sig, facts = run([SocialUnwrapCheck()], raw, facts={"auth": {"dmarc": "fail"}})
+    assert one(sig, "social.fake_notification").evidence["dmarc"] == "fail" and "persona" not in facts
+    sig, facts = run([SocialUnwrapCheck()], raw, facts={"auth": {"dmarc": {"result": "pass"}}})
+    assert one(sig, "social.persona_message").evidence["dmarc"] == "pass" and facts["persona"]
