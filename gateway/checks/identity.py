@@ -38,8 +38,8 @@ _CUE_BEFORE = re.compile(
     r"|\b(?:[Mm]y|[Oo]ur)\s+(?:team|lab|group|division|department|office|company|firm|colleagues|unit|"
     r"employer)\s+(?:at|in))\s*(?:the\s+)?$")
 _ROLE_BEFORE = re.compile(r"\b" + _ROLE + r"\b[^.\n]{0,50}?(?:,|\bat\b|\bof\b|\||\s-|@)\s*(?:the\s+)?$")
-_SIGN_OFF = re.compile(r"^\s*(?:best|kind|warm|with best)?\s*(?:regards|wishes|best|thanks|thank you|cheers|"
-                       r"sincerely|yours)[ ,.!\w]{0,20}$|^--\s*$", re.I | re.M)
+_SIGN_OFF = re.compile(r"^[ \t]*(?:best|kind|warm|with best)?[ \t]*(?:regards|wishes|best|thanks|thank you|cheers|"
+                       r"sincerely|yours)[ ,.!\w]{0,20}$|^--[ \t]*$", re.I | re.M)
 _PAST = re.compile(r"^\s+(?:in|from|back in)\s+(?:19|20)\d\d\b|^\s+(?:years|decades) ago")
 _DISPLAY_SEP = re.compile(r"[|,(/@]|\s[-–]\s|\bat\b")
 _CUE_AFTER = re.compile(r"^(?:'s|’s)?\s+(?:AI\s+|HR\s+)?(?:research\s+(?:centre|center|lab|team|division)|"
@@ -127,6 +127,7 @@ def is_list_or_bulk(view: MessageView) -> bool:
 def display_name_signals(display: str, from_address: str, from_domain: str, config: Config,
                          persona: str = "", bulk: bool = False) -> list[Signal]:
     out: list[Signal] = []
+    display = display[:256]  # names are short; the header may not be
     toks = re.findall(r"[^\W\d_]{2,}", display.lower())
     rep = next((a for a, b in zip(toks, toks[1:], strict=False) if a == b), None)
     if rep:

@@ -37,13 +37,13 @@ class Network:
 
 NETWORKS = (
     Network("linkedin", ("linkedin.com",), re.compile(r"\blinked\s*in\b", re.I),
-            re.compile(r"^\s*(?P<name>[^\n]{2,80}?) (?:sent you a (?:new )?message|has sent you an? "
+            re.compile(r"^[ \t]*(?P<name>[^\n]{2,80}?) (?:sent you a (?:new )?message|has sent you an? "
                        r"(?:InMail|message)|sent you an InMail)\s*$", re.M),
-            re.compile(r"^\s*(?:Reply\b|View [^\n]*profile|-{6,}|This email was intended|Unsubscribe)", re.M)),
+            re.compile(r"^[ \t]*(?:Reply\b|View [^\n]*profile|-{6,}|This email was intended|Unsubscribe)", re.M)),
     Network("xing", ("xing.com",), re.compile(r"\bxing\b", re.I),
-            re.compile(r"^\s*(?P<name>[^\n]{2,80}?) (?:sent you a (?:new )?message|hat Ihnen eine "
+            re.compile(r"^[ \t]*(?P<name>[^\n]{2,80}?) (?:sent you a (?:new )?message|hat Ihnen eine "
                        r"Nachricht geschickt)\s*$", re.M),
-            re.compile(r"^\s*(?:Reply\b|Antworten|View [^\n]*profile|-{6,}|Unsubscribe)", re.M)),
+            re.compile(r"^[ \t]*(?:Reply\b|Antworten|View [^\n]*profile|-{6,}|Unsubscribe)", re.M)),
 )
 
 
