@@ -143,7 +143,7 @@ class SenderCheck:
     SIGNALS = frozenset({"sender.freemail", "sender.disposable", "sender.first_contact",
                          "sender.first_contact_org", "sender.lookalike_domain",
                          "sender.org_name_in_domain", "sender.mixed_script_domain",
-                         "sender.store_error"})
+                         "sender.unanswered", "sender.store_error"})
 
     async def run(self, ctx: CheckContext) -> Iterable[Signal]:
         view, config = ctx.view, ctx.config
@@ -186,6 +186,10 @@ class SenderCheck:
             return [Signal("sender.store_error", {"error": type(exc).__name__})]
         if new_to:
             out.append(Signal("sender.first_contact", {"sender": sender, "recipients": ", ".join(new_to)}))
+        if org is not None and org.outbound == 0:
+            # has written before, but nobody in the organisation ever wrote back (evidence: every
+            # newsletter is unanswered too; policies combine it with identity signals)
+            out.append(Signal("sender.unanswered", {"sender": sender, "previous_messages": org.count}))
         if org is None:
             domain = sender.rsplit("@", 1)[1]
             dom_known = False

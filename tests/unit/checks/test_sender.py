@@ -99,3 +99,18 @@ def test_broken_store_is_a_signal_not_a_crash():
 def test_internal_mail_emits_nothing():
     sig, _ = run([SenderCheck()], message("Col <col@example.org>"), store=MemoryStore())
     assert sig == []
+
+
+def test_unanswered_sender_after_earlier_inbound_mail():
+    from gateway.store import MessageMeta
+
+    store = MemoryStore()
+    raw = message("Persistent <p@outside.test>")
+    asyncio.run(store.record_message(MessageMeta(time.time(), "inbound", "p@outside.test",
+                                                 ("d.prof@example.ac.uk",)), ("example.ac.uk",)))
+    sig, _ = run([SenderCheck()], raw, store=store, rcpts=("d.prof@example.ac.uk",))
+    assert one(sig, "sender.unanswered").evidence["previous_messages"] == 1
+    assert not names(sig) & {"sender.first_contact", "sender.first_contact_org"}
+    asyncio.run(store.learn_pair("d.prof@example.ac.uk", "p@outside.test", time.time()))
+    sig, _ = run([SenderCheck()], raw, store=store, rcpts=("d.prof@example.ac.uk",))
+    assert "sender.unanswered" not in names(sig)
