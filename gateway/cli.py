@@ -1,4 +1,4 @@
-"""Command line (contract): serve, scan, policy lint, policy test, evaluate.
+"""Command line (contract): serve, scan, policy lint/test, evaluate; learn and hunt (the state store).
 
 Purpose: the entry points operators and tests use (`python -m gateway ...` and the
 `approach-gateway` console script). Errors a person reads name the file, the line and the fix;
@@ -44,6 +44,13 @@ def _parser() -> argparse.ArgumentParser:
     sc.add_argument("--mail-from", default=None)
     sc.add_argument("--rcpt", action="append", default=[])
     sc.add_argument("files", nargs="+", type=Path)
+    le = sub.add_parser("learn", help="import known correspondents from sent mail (mbox or Maildir)")
+    le.add_argument("--config", required=True)
+    le.add_argument("paths", nargs="+", type=Path, help="mbox files, Maildirs, or folders of them")
+    hu = sub.add_parser("hunt", help="search the store's history for an indicator file's indicators")
+    hu.add_argument("--config", required=True)
+    hu.add_argument("--json", action="store_true", help="one JSON object per match")
+    hu.add_argument("indicators", type=Path, help="indicator file (YAML; see gateway/checks/indicators.py)")
     pol = sub.add_parser("policy", help="policy tools")
     psub = pol.add_subparsers(dest="policy_command", required=True)
     from gateway.policy.commands import add_arguments
@@ -148,12 +155,75 @@ def cmd_policy(args: argparse.Namespace) -> int:
     return commands.cmd_lint(config, args.paths)
 
 
+def cmd_learn(args: argparse.Namespace) -> int:
+    from gateway.store import store_from_config
+    from gateway.store.learn import learn
+
+    config = _load(args.config)
+    for path in args.paths:
+        if not path.exists():
+            print(f"{path}: no such file or directory (give an mbox file or a Maildir)", file=sys.stderr)
+            return 2
+
+    async def run() -> int:
+        store = store_from_config(config)
+        try:
+            stats = await learn(store, args.paths, config.local_domains)
+        finally:
+            await store.close()
+        print(f"read {stats.messages} messages, {stats.sent_by_local} sent from "
+              f"{', '.join(config.local_domains)}, learned {stats.pairs} correspondent pairs"
+              + (f", skipped {stats.skipped} malformed" if stats.skipped else ""))
+        return 0
+    return asyncio.run(run())
+
+
+def cmd_hunt(args: argparse.Namespace) -> int:
+    import datetime
+
+    from gateway.checks.indicators import IndicatorError, load_indicators
+    from gateway.store import store_from_config
+
+    config = _load(args.config)
+    try:
+        indicators = load_indicators((str(args.indicators),))
+    except IndicatorError as exc:
+        print(f"indicator error: {exc}", file=sys.stderr)
+        return 2
+    by_needle = {i.needle: i for i in indicators}
+
+    async def run() -> int:
+        store = store_from_config(config)
+        try:
+            hits = await store.search_history(list(by_needle))
+        finally:
+            await store.close()
+        for h in hits:
+            ind = by_needle.get(h.matched)
+            when = datetime.datetime.fromtimestamp(h.when, datetime.UTC).strftime("%Y-%m-%d %H:%M")
+            if args.json:
+                print(json.dumps({"when": when, "direction": h.direction, "sender": h.sender,
+                                  "recipients": list(h.recipients), "verdict": h.verdict, "score": h.score,
+                                  "rules": list(h.rule_ids), "field": h.field, "matched": h.matched,
+                                  "kind": ind.kind if ind else "", "source": ind.source if ind else ""}))
+            else:
+                print(f"{when} {h.direction} {h.sender} -> {', '.join(h.recipients)}: {h.verdict} "
+                      f"{h.score:g}; {h.field} matched {ind.kind if ind else ''} {h.matched!r}")
+        print(f"{len(hits)} past messages matched {len(indicators)} indicators", file=sys.stderr)
+        return 0
+    return asyncio.run(run())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return cmd_serve(args)
     if args.command == "scan":
         return cmd_scan(args)
+    if args.command == "learn":
+        return cmd_learn(args)
+    if args.command == "hunt":
+        return cmd_hunt(args)
     return cmd_policy(args)
 
 

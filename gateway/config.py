@@ -90,6 +90,26 @@ class StoreConfig:
 
 
 @dataclass(frozen=True)
+class SignalsConfig:
+    """Inputs of the sender/identity/content checks (gateway/checks/*). Defaults work offline."""
+
+    freemail_extra: tuple[str, ...] = ()  # more free-mail domains
+    freemail_files: tuple[str, ...] = ()  # files: one domain a line
+    disposable_extra: tuple[str, ...] = ()
+    disposable_files: tuple[str, ...] = ()
+    organisations_files: tuple[str, ...] = ()  # extra organisations (gateway/data/organisations.yml format)
+    vip_names: tuple[str, ...] = ()  # protected people: their names from outside are signalled
+    staff_names_file: str | None = None  # internal staff names, one a line
+    notification_domains: tuple[str, ...] = ()  # more senders whose Reply-To may differ by design
+    indicators: tuple[str, ...] = ()  # indicator files (YAML) from published alerts
+    dnsbl_zones: tuple[str, ...] = ()  # IP blocklists queried with the client IP
+    rhsbl_zones: tuple[str, ...] = ()  # domain blocklists queried with the sender's domain
+    rdap_url: str = "https://rdap.org/domain/{domain}"
+    rdap_timeout: float = 4.0
+    young_domain_days: int = 90
+
+
+@dataclass(frozen=True)
 class LogConfig:
     level: str = "info"
     format: str = "text"
@@ -114,6 +134,7 @@ class Config:
     on_error: str = "accept"
     bare_newline: str = "normalize"
     log: LogConfig = field(default_factory=LogConfig)
+    signals: SignalsConfig = field(default_factory=SignalsConfig)
     source: str = "<defaults>"
 
     def is_local_domain(self, domain: str) -> bool:
@@ -242,7 +263,7 @@ def _build(doc: Located) -> Config:
     top = _section(ctx, (), doc.value, {
         "listen", "upstream", "hostname", "authserv_id", "local_domains", "trusted_networks",
         "xforward_hosts", "trusted_authserv_ids", "limits", "tls", "proxy_protocol", "dns",
-        "store", "policies", "on_error", "bare_newline", "log",
+        "store", "policies", "on_error", "bare_newline", "log", "signals",
     })
     for required in ("listen", "upstream", "hostname", "local_domains"):
         if required not in top:
@@ -300,10 +321,14 @@ def _build(doc: Located) -> Config:
     dns = DnsConfig(tuple(_hostport(ctx, ("dns", "nameservers", i), n, 53)
                           for i, n in enumerate(ns_list)),
                     _num(ctx, ("dns", "timeout"), dn.get("timeout", 3.0), 0.05, 60))
+    base = Path(doc.file).parent if doc.file not in ("<string>", "<defaults>") else Path(".")
     st = _section(ctx, ("store",), top.get("store"), {"backend", "path", "url", "retention_days"})
+    store_path = _str(ctx, ("store", "path"), st.get("path", StoreConfig.path))
+    if "path" in st and store_path != ":memory:" and not Path(store_path).is_absolute():
+        store_path = str(base / store_path)  # an explicit relative path starts at the config's folder
     store = StoreConfig(
         backend=_choice(ctx, ("store", "backend"), st.get("backend", "sqlite"), ("sqlite", "redis", "memory")),
-        path=_str(ctx, ("store", "path"), st.get("path", StoreConfig.path)),
+        path=store_path,
         url=_str(ctx, ("store", "url"), st["url"]) if "url" in st else None,
         retention_days=_int(ctx, ("store", "retention_days"), st.get("retention_days", 400), 1, 36500),
     )
@@ -316,7 +341,6 @@ def _build(doc: Located) -> Config:
         pol = [pol]
     if not isinstance(pol, list):
         raise ctx.fail(("policies",), "expected a list of paths", "write e.g. [policies, /etc/gw/local.d]")
-    base = Path(doc.file).parent if doc.file not in ("<string>", "<defaults>") else Path(".")
     policies = tuple(str(p) if Path(str(p)).is_absolute() else str(base / str(p)) for p in pol)
     return Config(
         listen=_hostport(ctx, ("listen",), top["listen"], None),
@@ -332,7 +356,54 @@ def _build(doc: Located) -> Config:
         on_error=_choice(ctx, ("on_error",), top.get("on_error", "accept"), ("accept", "tempfail")),
         bare_newline=_choice(ctx, ("bare_newline",), top.get("bare_newline", "normalize"),
                              ("normalize", "reject")),
-        log=log, source=doc.file,
+        log=log, signals=_signals(ctx, top.get("signals"), base), source=doc.file,
+    )
+
+
+def _strings(ctx: _Ctx, path: tuple[Any, ...], value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ctx.fail(path, f"expected a list, got {type(value).__name__}", "write e.g. [a, b]")
+    return tuple(_str(ctx, path + (i,), v) for i, v in enumerate(value))
+
+
+def _files(ctx: _Ctx, path: tuple[Any, ...], value: Any, base: Path) -> tuple[str, ...]:
+    out = []
+    for i, name in enumerate(_strings(ctx, path, [value] if isinstance(value, str) else value)):
+        full = Path(name) if Path(name).is_absolute() else base / name
+        if not full.is_file():
+            raise ctx.fail(path + (i,), f"file {str(full)!r} does not exist",
+                           "give a readable file (relative paths start at the config file's folder)")
+        out.append(str(full))
+    return tuple(out)
+
+
+def _signals(ctx: _Ctx, value: Any, base: Path) -> SignalsConfig:
+    p = ("signals",)
+    sg = _section(ctx, p, value, set(SignalsConfig.__dataclass_fields__))
+    d = SignalsConfig()
+    rdap_url = _str(ctx, p + ("rdap_url",), sg.get("rdap_url", d.rdap_url))
+    if not re.match(r"^https?://[^/\s]+", rdap_url) or "{domain}" not in rdap_url:
+        raise ctx.fail(p + ("rdap_url",), f"{rdap_url!r} is not an http(s) URL with {{domain}}",
+                       "write e.g. https://rdap.org/domain/{domain}")
+    staff = _files(ctx, p + ("staff_names_file",), sg.get("staff_names_file"), base)
+    return SignalsConfig(
+        freemail_extra=_domains(ctx, p + ("freemail_extra",), sg.get("freemail_extra"), False),
+        freemail_files=_files(ctx, p + ("freemail_files",), sg.get("freemail_files"), base),
+        disposable_extra=_domains(ctx, p + ("disposable_extra",), sg.get("disposable_extra"), False),
+        disposable_files=_files(ctx, p + ("disposable_files",), sg.get("disposable_files"), base),
+        organisations_files=_files(ctx, p + ("organisations_files",), sg.get("organisations_files"), base),
+        vip_names=_strings(ctx, p + ("vip_names",), sg.get("vip_names")),
+        staff_names_file=staff[0] if staff else None,
+        notification_domains=_domains(ctx, p + ("notification_domains",), sg.get("notification_domains"), False),
+        indicators=_files(ctx, p + ("indicators",), sg.get("indicators"), base),
+        dnsbl_zones=_domains(ctx, p + ("dnsbl_zones",), sg.get("dnsbl_zones"), False),
+        rhsbl_zones=_domains(ctx, p + ("rhsbl_zones",), sg.get("rhsbl_zones"), False),
+        rdap_url=rdap_url,
+        rdap_timeout=_num(ctx, p + ("rdap_timeout",), sg.get("rdap_timeout", d.rdap_timeout), 0.1, 30),
+        young_domain_days=_int(ctx, p + ("young_domain_days",), sg.get("young_domain_days",
+                                                                         d.young_domain_days), 1, 3650),
     )
 
 

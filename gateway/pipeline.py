@@ -25,6 +25,8 @@ from gateway.config import Config
 from gateway.model import Decision, Envelope, HeaderEdit, Signal, Verdict
 from gateway.parse import HeaderLimitExceeded, MessageView, ViewLimits
 from gateway.policy import PolicySet, load_policies
+from gateway.store import store_from_config
+from gateway.store.record import draft_meta, final_meta
 
 log = logging.getLogger("gateway.pipeline")
 
@@ -88,7 +90,7 @@ class Pipeline:
         self.checks = list(checks) if checks is not None else default_checks(config)
         self.offline = offline
         self.resolver = resolver
-        self.store = store
+        self.store = store if store is not None else store_from_config(config)
         self.limits = view_limits(config)
 
     async def _decide(self, raw: bytes, envelope: Envelope) -> tuple[Decision, list[Signal], dict[str, Any],
@@ -100,6 +102,8 @@ class Pipeline:
         ctx = CheckContext(view=view, envelope=envelope, config=self.config, offline=self.offline,
                            resolver=self.resolver, store=self.store)
         signals = await run_checks(self.checks, ctx)
+        ctx.facts["message_meta"] = draft_meta(view, envelope, self.config.local_domains,
+                                               ctx.facts.get("persona"))
         decision = policies.evaluate(signals, view, envelope, facts=ctx.facts)
         todo = await asyncio.to_thread(plan, decision, view, raw, policies.actions) if big \
             else plan(decision, view, raw, policies.actions)
@@ -134,5 +138,18 @@ class Pipeline:
         if auth_results:
             edits.append(HeaderEdit("Authentication-Results", auth_results))
         edits.extend(verdict_edits(decision))
+        if "message_meta" in facts:
+            facts["message_meta"] = final_meta(facts["message_meta"], decision, signals)
         return Result(decision=decision, signals=tuple(signals), edits=tuple(edits),
                       elapsed=time.monotonic() - start, facts=facts, plan=todo)
+
+    async def record(self, result: Result) -> None:
+        """Remember a relayed message's metadata (call after the upstream accepted it).
+        Never raises: a broken store must not fail mail that was already accepted."""
+        meta = result.facts.get("message_meta")
+        if self.store is None or meta is None:
+            return
+        try:
+            await self.store.record_message(meta, self.config.local_domains)
+        except Exception:  # noqa: BLE001 - logged; the message is already delivered
+            log.warning("store: could not record message %s", meta.message_id, exc_info=True)

@@ -68,10 +68,21 @@ async def run_checks(checks: Iterable[Check], ctx: CheckContext) -> list[Signal]
 
 
 def default_checks(config: Config) -> list[Check]:
-    """The checks `serve` and `scan` run, in order."""
+    """The checks `serve` and `scan` run, in order.
+
+    Social unwrapping comes first so identity, content and indicator checks see the persona;
+    store-dependent checks tolerate `ctx.store is None`; network checks skip when offline.
+    """
+    from gateway.checks.content import ContentCheck
+    from gateway.checks.identity import IdentityCheck
+    from gateway.checks.indicators import IndicatorCheck
+    from gateway.checks.reputation import ReputationCheck
+    from gateway.checks.sender import SenderCheck
+    from gateway.checks.social import SocialUnwrapCheck
     from gateway.checks.structure import StructureCheck
 
-    return [StructureCheck()]
+    return [StructureCheck(), SocialUnwrapCheck(), SenderCheck(), IdentityCheck(), ContentCheck(),
+            IndicatorCheck(), ReputationCheck()]
 
 
 _REGISTERED_SIGNALS: set[str] = {"check.error"}

@@ -440,7 +440,10 @@ class GatewayHandler:
         if not result.decision.checked:
             fields["checked"] = "no"
         try:
-            return await up.data(result.apply(raw))
+            reply = await up.data(result.apply(raw))
         except UpstreamError as exc:
             log.warning("upstream failed at DATA for %s: %s", env.queue_id, exc)
             return exc.reply
+        if reply.ok:
+            await self.state.pipeline.record(result)
+        return reply

@@ -1,0 +1,174 @@
+"""Content signals: off-channel handles and claimed location versus where the mail came from.
+
+Purpose: an approach moves the target to a channel the organisation cannot see (WhatsApp,
+Telegram, Signal, WeChat, Line, a personal address); the handles are extracted as evidence. A
+claimed location ("based in California", "our New York office") is compared with the Date
+header's UTC offset and with the Received path (hop dates and the origin host's country domain,
+parsed by mail-parser's `receiveds_parsing`, which handles the many Received dialects better than
+a regex of ours would).
+
+Untrusted input: body text, links, Date and Received headers -- all a stranger's.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from gateway.checks import CheckContext
+from gateway.checks.sender import is_freemail
+from gateway.model import Signal
+
+MAX_TEXT = 60_000
+MAX_EVIDENCE = 5
+
+_HANDLES: dict[str, list[re.Pattern[str]]] = {
+    "whatsapp": [re.compile(r"\b(?:wa\.me/\+?\d{6,15}|api\.whatsapp\.com/send\?phone=\+?\d{6,15}|"
+                            r"chat\.whatsapp\.com/[A-Za-z0-9]{10,})", re.I),
+                 re.compile(r"\bwhats\s?app\b[^\n]{0,40}?(\+?\d[\d ()./-]{6,18}\d)", re.I)],
+    "telegram": [re.compile(r"\b(?:t\.me|telegram\.me|telegram\.dog)/[A-Za-z0-9_+]{4,64}", re.I),
+                 re.compile(r"\btelegram\b[^\n]{0,40}?(@[A-Za-z][A-Za-z0-9_]{4,31}|\+?\d[\d ()./-]{6,18}\d)",
+                            re.I)],
+    "signal": [re.compile(r"\bsignal\.(?:me|group)/#?[A-Za-z0-9/_+.-]{4,}", re.I),
+               re.compile(r"\bSignal\b[^\n]{0,30}?(\+?\d[\d ()./-]{6,18}\d|@?[a-z][a-z0-9_]{2,31}\.\d{2})")],
+    "wechat": [re.compile(r"(?:\bwe\s?chat|\bweixin|微信)(?:\s*(?:ID|id|号))?\s*[:：]?\s*([A-Za-z][-_A-Za-z0-9]{5,19})",
+                          re.I),
+               re.compile(r"\bu\.wechat\.com/[A-Za-z0-9_-]{6,}", re.I)],
+    "line": [re.compile(r"\bline\.me/(?:ti/p/|R/ti/p/)?[~@A-Za-z0-9_%-]{4,}", re.I),
+             re.compile(r"\b(?:LINE|Line)\s*(?:ID|id)\s*[:：]?\s*([@A-Za-z0-9_-][@A-Za-z0-9._-]{2,18}[A-Za-z0-9_])")],
+}
+_MENTION = re.compile(r"\b(?:(?:on|via|through|over|use|using|add me on|reach me on|switch to|move to|continue on|"
+                      r"message me on)"
+                      r"\s+)(WhatsApp|Telegram|Signal|WeChat|Line|Viber|KakaoTalk|Threema|Wickr)\b", re.I)
+_PHONE = re.compile(r"(?<![\w+])(\+|00)(\d{1,3})[\s.-]?\(?\d{1,4}\)?(?:[\s.-]?\d{2,4}){2,4}(?![\w])")
+_PERSONAL = re.compile(r"\b(?:personal|private|home|non-?work|gmail|own)\s+(?:e-?mail|address|inbox|account)"
+                       r"|\b(?:e-?mail|write to)\s+me\s+(?:privately|directly at)"
+                       r"|\b(?:your|a)\s+(?:personal\s+|private\s+|mobile\s+|cell\s+|phone\s+)+number"
+                       r"|\bsend me your number|\breply with your number", re.I)
+_ADDRESS = re.compile(r"\b[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})+\b")
+
+# Claimed places -> plausible Date/Received UTC offsets (minutes) and the country's domain.
+PLACES: dict[str, tuple[tuple[int, ...], str]] = {
+    "california": ((-480, -420), "us"), "san francisco": ((-480, -420), "us"),
+    "silicon valley": ((-480, -420), "us"), "los angeles": ((-480, -420), "us"),
+    "seattle": ((-480, -420), "us"), "new york": ((-300, -240), "us"), "washington": ((-300, -240), "us"),
+    "boston": ((-300, -240), "us"), "chicago": ((-360, -300), "us"), "toronto": ((-300, -240), "ca"),
+    "london": ((0, 60), "uk"), "the uk": ((0, 60), "uk"), "england": ((0, 60), "uk"),
+    "paris": ((60, 120), "fr"), "berlin": ((60, 120), "de"), "munich": ((60, 120), "de"),
+    "brussels": ((60, 120), "be"), "geneva": ((60, 120), "ch"), "zurich": ((60, 120), "ch"),
+    "amsterdam": ((60, 120), "nl"), "vienna": ((60, 120), "at"), "stockholm": ((60, 120), "se"),
+    "moscow": ((180,), "ru"), "istanbul": ((180,), "tr"), "dubai": ((240,), "ae"),
+    "tel aviv": ((120, 180), "il"), "delhi": ((330,), "in"), "mumbai": ((330,), "in"),
+    "bangalore": ((330,), "in"), "singapore": ((480,), "sg"), "hong kong": ((480,), "hk"),
+    "beijing": ((480,), "cn"), "shanghai": ((480,), "cn"), "shenzhen": ((480,), "cn"),
+    "taipei": ((480,), "tw"), "tokyo": ((540,), "jp"), "seoul": ((540,), "kr"),
+    "sydney": ((600, 660), "au"), "melbourne": ((600, 660), "au"),
+}
+_PLACE = "|".join(re.escape(p) for p in sorted(PLACES, key=len, reverse=True))
+_CLAIM = re.compile(r"\b(?:(?:I|[Ww]e)(?:'m|'re| am| are)\s+(?:currently\s+)?(?:based|located)\s+(?:in|out of)|"
+                    r"(?:I|[Ww]e)(?:'m|'re| am| are) (?:in|from)|"
+                    r"(?:[Oo]ur|[Mm]y) (?:office|team|headquarters|HQ) in|(?:[Oo]ur|[Mm]y))\s+(?:the\s+)?"
+                    r"(" + _PLACE + r")"
+                    r"(?:\s+(?:office|team|headquarters|HQ|branch))?", re.I)
+_OFFSET = re.compile(r"([+-])(\d{2})(\d{2})\s*(?:\(.*\))?\s*$")
+
+
+def _offset_minutes(date_value: str) -> int | None:
+    m = _OFFSET.search(date_value or "")
+    if not m:
+        return None
+    minutes = int(m.group(2)) * 60 + int(m.group(3))
+    return -minutes if m.group(1) == "-" else minutes
+
+
+def received_hops(values: list[str]) -> list[dict[str, Any]]:
+    """mail-parser's parse of Received headers (typed adapter; never raises)."""
+    try:
+        from mailparser.utils import receiveds_parsing
+        hops = receiveds_parsing(values[:30])
+    except Exception:  # noqa: BLE001 - third-party parser on hostile headers
+        return []
+    return [h for h in hops if isinstance(h, dict)]
+
+
+def offchannel_signals(text: str, links: Iterable[str], source: str) -> list[Signal]:
+    out: list[Signal] = []
+    hay = text[:MAX_TEXT] + "\n" + "\n".join(list(links)[:200])
+    for channel, patterns in _HANDLES.items():
+        found: list[str] = []
+        for pat in patterns:
+            for m in pat.finditer(hay):
+                val = (m.group(1) if m.groups() and m.group(1) else m.group(0)).strip()
+                if val not in found:
+                    found.append(val)
+        if found:
+            out.append(Signal(f"content.offchannel_{channel}", {"handles": ", ".join(found[:MAX_EVIDENCE]),
+                                                               "source": source}))
+    named = {m.group(1).lower() for m in _MENTION.finditer(hay)}
+    if named:
+        out.append(Signal("content.offchannel_mention", {"apps": ", ".join(sorted(named)), "source": source}))
+    return out
+
+
+class ContentCheck:
+    name = "content"
+    SIGNALS = frozenset({"content.offchannel_whatsapp", "content.offchannel_telegram",
+                         "content.offchannel_signal", "content.offchannel_wechat", "content.offchannel_line",
+                         "content.offchannel_mention", "content.phone_number", "content.personal_contact_request",
+                         "content.freemail_address_in_body", "content.location_mismatch"})
+
+    async def run(self, ctx: CheckContext) -> Iterable[Signal]:
+        view = ctx.view
+        if ctx.config.is_local_domain(view.from_domain):
+            return []
+        persona = ctx.facts.get("persona") or {}
+        text = persona.get("text") or view.body_text
+        source = "persona" if persona else "body"
+        links = [] if persona else view.html_links
+        out = offchannel_signals(text, links, source)
+        phones = []
+        for m in _PHONE.finditer(text[:MAX_TEXT]):
+            num = re.sub(r"[\s().-]", "", m.group(0))
+            if 8 <= len(num.lstrip("+0")) <= 15 and num not in phones:
+                phones.append(num)
+        if phones:
+            out.append(Signal("content.phone_number", {"numbers": ", ".join(phones[:MAX_EVIDENCE]),
+                                                       "source": source}))
+        personal = _PERSONAL.search(text[:MAX_TEXT])
+        if personal:
+            out.append(Signal("content.personal_contact_request", {"phrase": personal.group(0), "source": source}))
+        free = sorted({a for a in _ADDRESS.findall(text[:MAX_TEXT])
+                       if a.lower() != view.from_address and is_freemail(a.rsplit("@", 1)[1], ctx.config)})
+        if free:
+            out.append(Signal("content.freemail_address_in_body", {"addresses": ", ".join(free[:MAX_EVIDENCE]),
+                                                                   "source": source}))
+        loc = self._location(ctx, text)
+        if loc:
+            out.append(loc)
+        return out
+
+    def _location(self, ctx: CheckContext, text: str) -> Signal | None:
+        if ctx.view.header("List-Id") or ctx.view.header("Mailing-List"):
+            return None  # list posts quote and forward: the claim is rarely the sender's own
+        m = _CLAIM.search(text[:MAX_TEXT])
+        if m is None:
+            return None
+        place = m.group(1).lower()
+        offsets, country = PLACES[place]
+        date_off = _offset_minutes(ctx.view.header("Date") or "")
+        conflicts = []
+        if date_off is not None and date_off != 0 and date_off not in offsets:
+            conflicts.append(f"Date offset {date_off:+d} min")
+        hops = received_hops(ctx.view.headers("Received"))
+        if hops:  # mail-parser numbers hops from the origin (hop 1 = the last Received header)
+            origin = min(hops, key=lambda h: int(h["hop"]) if str(h.get("hop", "")).isdigit() else 99)
+            host = str(origin.get("from", "")).split(" ", 1)[0].lower().rstrip(".")
+            tld = host.rsplit(".", 1)[-1] if "." in host else ""
+            if len(tld) == 2 and tld != country and tld not in ("io", "co", "me", "ai", "tv", "cc"):
+                conflicts.append(f"Received from {host}")
+        if not conflicts:
+            return None
+        return Signal("content.location_mismatch", {"claimed": place, "claim": m.group(0)[:80],
+                                                    "evidence": "; ".join(conflicts),
+                                                    "expected_offsets": "/".join(f"{o:+d}" for o in offsets)})

@@ -1,0 +1,237 @@
+"""Identity signals: claimed affiliation vs sending domain, display-name anomalies, Reply-To.
+
+Purpose: the seed case -- a free-mail address claiming a famous employer -- and its relatives.
+Claims ("I work at Google's AI division", "IBM research centre", "Senior Partner, X Executive
+Search") are found in the display name, the body (signature included) and an unwrapped social
+persona (`ctx.facts["persona"]`), resolved against the organisations list, and compared with the
+domain the mail comes from. Student, applicant and alumni phrasing is not a claim of employment.
+
+Untrusted input: display name, Reply-To, body text and persona text, all a stranger's.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable
+from email.utils import getaddresses
+from pathlib import Path
+
+from gateway.checks import CheckContext
+from gateway.checks.lists import Organisation, name_tokens, registered_domain, skeleton
+from gateway.checks.sender import is_freemail, orgs_of
+from gateway.config import Config
+from gateway.model import Signal
+from gateway.parse import MessageView
+
+MAX_SCAN = 30_000
+_ROLE = (r"(?:Director|Manager|Partner|Consultant|Recruiter|Researcher|Scientist|Engineer|Professor|"
+         r"Fellow|Head|Lead|Officer|Analyst|Editor|Correspondent|Journalist|Reporter|Advis[eo]r|"
+         r"Associate|Specialist|Executive|President|VP|Principal|Lecturer|Chair|Counsel|Attaché|"
+         r"Secretary|Coordinator|Representative|Producer|Strategist|Founder|CEO|CTO)")
+_CUE_BEFORE = re.compile(
+    r"(?:\b(?:I|[Ww]e)(?:'m|'re| am| are)?\s+(?:currently\s+)?(?:work(?:ing)?|employed|based)\s+(?:at|for|in)"
+    r"|\bI(?:'m| am)\s+(?:with|at|from)"
+    r"|\b(?:I|[Ww]e)\s+(?:write|report|cover)\b[^.\n]{0,50}?\b(?:for|at)"
+    r"|\bI(?:'m| am)\s+(?:a|an|the)\b[^.\n]{0,60}?\b(?:at|with|from|in)"
+    r"|\b(?:here|us)\s+at|\b[Oo]n behalf of|\b[Rr]epresent(?:ing)?|\b(?:[Jj]ust\s+)?[Jj]oined"
+    r"|\b(?:[Mm]y|[Oo]ur)\s+(?:team|lab|group|division|department|office|company|firm|colleagues|unit|"
+    r"employer)\s+(?:at|in))\s*(?:the\s+)?$")
+_ROLE_BEFORE = re.compile(r"\b" + _ROLE + r"\b[^.\n]{0,50}?(?:,|\bat\b|\bof\b|\||\s-|@)\s*(?:the\s+)?$")
+_SIGN_OFF = re.compile(r"^[ \t]*(?:best|kind|warm|with best)?[ \t]*(?:regards|wishes|best|thanks|thank you|cheers|"
+                       r"sincerely|yours)[ ,.!\w]{0,20}$|^--[ \t]*$", re.I | re.M)
+_PAST = re.compile(r"^\s+(?:in|from|back in)\s+(?:19|20)\d\d\b|^\s+(?:years|decades) ago")
+_DISPLAY_SEP = re.compile(r"[|,(/@]|\s[-–]\s|\bat\b")
+_CUE_AFTER = re.compile(r"^(?:'s|’s)?\s+(?:AI\s+|HR\s+)?(?:research\s+(?:centre|center|lab|team|division)|"
+                        r"division|talent|recruit\w*|headquarters)\b", re.I)
+_NOT_EMPLOYMENT = re.compile(r"\b(?:student|studying|studied|graduat\w*|alumn\w*|applicant|applying|"
+                             r"former(?:ly)?|previously|ex-|degree|MSc|BSc|intern|visited|attended|"
+                             r"read|paper|published|cited)\b", re.I)
+
+
+@functools.lru_cache(maxsize=8)
+def _alias_pattern(orgs: tuple[Organisation, ...]) -> tuple[re.Pattern[str], dict[str, Organisation]]:
+    by_alias = {a: o for o in orgs for a in o.aliases if len(a) >= 2}
+    names = sorted(by_alias, key=len, reverse=True)
+    pat = re.compile(r"(?<![\w@.])(?:" + "|".join(re.escape(n) for n in names) + r")(?![\w@]|\.\w)")
+    return pat, by_alias
+
+
+def signature_start(text: str) -> int:
+    """Offset where the signature zone begins: after the last sign-off line, else the last 6 lines."""
+    offs = list(_SIGN_OFF.finditer(text))
+    last = offs[-1] if offs else None
+    if last is not None:
+        return last.start()
+    lines = text.rstrip().rsplit("\n", 6)
+    return len(text.rstrip()) - sum(len(x) + 1 for x in lines[1:]) if len(lines) > 6 else 0
+
+
+def find_claims(text: str, orgs: tuple[Organisation, ...], whole: bool = False,
+                roles: bool = True) -> list[tuple[Organisation, str]]:
+    """(organisation, snippet) for each claim of working for a listed organisation.
+    `whole`: the text is itself a signature/headline (any mention counts); `roles`: job titles
+    followed by an organisation count inside the signature zone."""
+    pat, by_alias = _alias_pattern(orgs)
+    out: list[tuple[Organisation, str]] = []
+    seen: set[str] = set()
+    sig_zone = signature_start(text[:MAX_SCAN]) if roles and not whole else len(text) + 1
+    for m in pat.finditer(text[:MAX_SCAN]):
+        org = by_alias[m.group(0)]
+        if org.name in seen:
+            continue
+        line_start = max(text.rfind("\n", 0, m.start()) + 1, m.start() - 90)
+        before = text[line_start:m.start()]
+        after = text[m.end():m.end() + 40]
+        claimed = whole or _CUE_BEFORE.search(before) is not None or _CUE_AFTER.match(after) is not None \
+            or (m.start() >= sig_zone and _ROLE_BEFORE.search(before) is not None)
+        if claimed and not _NOT_EMPLOYMENT.search(before) and not _PAST.match(after):
+            seen.add(org.name)
+            snippet = re.sub(r"\s+", " ", text[max(line_start, m.start() - 60):m.end() + 30]).strip()
+            out.append((org, snippet[:140]))
+    return out
+
+
+_DISPLAY_ADDR = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_DISPLAY_DOMAIN = re.compile(r"\b(?:[a-z0-9-]+\.)+(?:co\.uk|ac\.uk|gov\.uk|com|org|net|gov|edu|info|io|co|cn|ru|de|fr)"
+                             r"(?![\w-])", re.I)
+
+
+@functools.lru_cache(maxsize=4)
+def protected_names(vips: tuple[str, ...], staff_file: str | None) -> tuple[tuple[str, ...], ...]:
+    names = list(vips)
+    if staff_file:
+        names += [ln.split("#", 1)[0].strip() for ln in Path(staff_file).read_text(encoding="utf-8").splitlines()]
+    return tuple(tuple(name_tokens(n)) for n in names if len(name_tokens(n)) >= 2)
+
+
+NOTIFICATION_DOMAINS = frozenset({
+    "google.com", "linkedin.com", "facebookmail.com", "github.com", "atlassian.net", "slack.com",
+    "zoom.us", "eventbrite.com", "mcsv.net", "mailchimp.com", "sendgrid.net", "salesforce.com",
+    "hubspot.com", "docusign.net", "calendly.com", "microsoft.com", "surveymonkey.com",
+    "zendesk.com", "freshdesk.com", "constantcontact.com", "amazonses.com", "doodle.com",
+    "teams.microsoft.com", "sharepointonline.com", "dropbox.com", "box.com", "typeform.com",
+    "jotform.com", "qualtrics-survey.com", "wordpress.com", "substack.com", "medium.com",
+    "xero.com", "intuit.com", "freshbooks.com", "stripe.com", "paypal.com", "squareup.com",
+    "quickbooks.com", "sage.com", "wave.com", "smartsheet.com", "asana.com", "trello.com", "notion.so",
+})
+
+
+def is_list_or_bulk(view: MessageView) -> bool:
+    """Mailing-list or bulk mail (RFC 2369/2919 list headers, Yahoo Groups' Mailing-List, Precedence)."""
+    if any(view.header(h) for h in ("List-Id", "List-Post", "List-Unsubscribe", "Mailing-List")):
+        return True
+    return (view.header("Precedence") or "").strip().lower() in ("bulk", "list", "junk")
+
+
+def display_name_signals(display: str, from_address: str, from_domain: str, config: Config,
+                         persona: str = "", bulk: bool = False) -> list[Signal]:
+    out: list[Signal] = []
+    display = display[:256]  # names are short; the header may not be
+    toks = re.findall(r"[^\W\d_]{2,}", display.lower())
+    rep = next((a for a, b in zip(toks, toks[1:], strict=False) if a == b), None)
+    if rep:
+        out.append(Signal("identity.display_name_repeated", {"display_name": display[:80], "token": rep}))
+    addr = _DISPLAY_ADDR.search(display)
+    if addr and addr.group(0).lower() != from_address:
+        out.append(Signal("identity.display_name_address", {"display_name": display[:80],
+                                                            "address": addr.group(0), "from": from_address}))
+    elif not addr and not bulk:  # "CNET News.com" newsletters name their brand, not a sender
+        dom = _DISPLAY_DOMAIN.search(display)
+        if dom and registered_domain(dom.group(0)) != registered_domain(from_domain):
+            out.append(Signal("identity.display_name_domain", {"display_name": display[:80],
+                                                               "domain": dom.group(0).lower(),
+                                                               "from_domain": from_domain}))
+    if not config.is_local_domain(from_domain):
+        s = config.signals
+        for who in (display, persona):
+            toks_set = set(name_tokens(who))
+            hit = next((p for p in protected_names(s.vip_names, s.staff_names_file)
+                        if set(p) <= toks_set), None) if toks_set else None
+            if hit:
+                out.append(Signal("identity.protected_name_external", {
+                    "name": " ".join(hit), "display_name": who[:80], "from": from_address}))
+                break
+    return out
+
+
+def reply_to_signals(ctx: CheckContext) -> list[Signal]:
+    view, config = ctx.view, ctx.config
+    if not view.reply_to or not view.from_domain or is_list_or_bulk(view):
+        return []
+    group = {a.lower() for _, a in getaddresses(view.headers("To") + view.headers("Cc"))}
+    from_reg = registered_domain(view.from_domain)
+    if from_reg in NOTIFICATION_DOMAINS or from_reg in config.signals.notification_domains:
+        return []
+    out: list[Signal] = []
+    for addr in view.reply_to[:5]:
+        dom = addr.rsplit("@", 1)[-1]
+        reg = registered_domain(dom)
+        if not reg or reg == from_reg or config.is_local_domain(dom) or addr in group:
+            continue  # replies to the group the message was sent to are a list's habit
+        free = is_freemail(dom, config)
+        out.append(Signal("identity.reply_to_mismatch", {"from_domain": view.from_domain, "reply_to": addr,
+                                                         "reply_to_freemail": free}))
+        if free and not is_freemail(view.from_domain, config):
+            out.append(Signal("identity.reply_to_freemail", {"from_domain": view.from_domain, "reply_to": addr}))
+        break
+    return out
+
+
+class IdentityCheck:
+    name = "identity"
+    SIGNALS = frozenset({"identity.claimed_affiliation_freemail", "identity.claimed_affiliation_mismatch",
+                         "identity.persona_affiliation_unverified", "identity.display_name_repeated",
+                         "identity.display_name_address", "identity.display_name_domain",
+                         "identity.protected_name_external", "identity.reply_to_mismatch",
+                         "identity.reply_to_freemail"})
+
+    async def run(self, ctx: CheckContext) -> Iterable[Signal]:
+        view, config = ctx.view, ctx.config
+        domain = view.from_domain.lower()
+        if not domain or config.is_local_domain(domain):
+            return []
+        persona = ctx.facts.get("persona") or {}
+        out = display_name_signals(view.from_display, view.from_address, domain, config,
+                                   str(persona.get("name", "")), is_list_or_bulk(view))
+        out += reply_to_signals(ctx)
+        out += self._claims(ctx, domain, persona)
+        return out
+
+    def _claims(self, ctx: CheckContext, domain: str, persona: dict[str, str]) -> list[Signal]:
+        orgs = orgs_of(ctx.config)
+        if persona:
+            claims = find_claims(persona.get("headline", ""), orgs, whole=True) + \
+                find_claims(persona.get("text", ""), orgs)
+            return [Signal("identity.persona_affiliation_unverified", {
+                "organisation": org.name, "claim": snippet, "network": persona.get("network", ""),
+                "persona": persona.get("name", "")[:80]}) for org, snippet in _dedupe(claims)]
+        free = is_freemail(domain, ctx.config)
+        display = ctx.view.from_display
+        # "IEEE SmartGridComm" from a conference service names an event, "Tom Bradley Reuters" or
+        # "Ashley Park - Meta Recruiting" names a person and an employer; an organisation-titled
+        # display name only counts from free-mail.
+        dom_skel = skeleton(registered_domain(domain))
+        claims = [(o, t) for o, t in find_claims(display, orgs, whole=True)
+                  if free or _DISPLAY_SEP.search(display)
+                  or any(re.sub(r"[^a-z0-9]", "", a.lower()) in dom_skel for a in o.aliases)]
+        bulk = is_list_or_bulk(ctx.view)
+        claims += find_claims(ctx.view.body_text, orgs, roles=not bulk)
+        out = []
+        for org, snippet in _dedupe(claims):
+            if org.owns(domain):
+                continue
+            name = "identity.claimed_affiliation_freemail" if free else "identity.claimed_affiliation_mismatch"
+            out.append(Signal(name, {"organisation": org.name, "kind": org.kind, "claim": snippet,
+                                     "sending_domain": domain}))
+        return out
+
+
+def _dedupe(claims: list[tuple[Organisation, str]]) -> list[tuple[Organisation, str]]:
+    seen: set[str] = set()
+    out = []
+    for org, snippet in claims:
+        if org.name not in seen:
+            seen.add(org.name)
+            out.append((org, snippet))
+    return out

@@ -1,0 +1,110 @@
+"""`learn`: import known correspondents from an organisation's sent mail (mbox or Maildir).
+
+Purpose: first contact is only meaningful when the store knows who the organisation already
+writes to. Every message sent BY a `local_domains` address teaches the store that its outside
+recipients (To, Cc, Bcc) are known correspondents of that user -- and so of the organisation.
+Only headers are read; nothing of the bodies is kept.
+
+Untrusted input: the mailbox files (the organisation's own mail, but possibly malformed): parsed
+header-only with the stdlib, bad messages skipped and counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import mailbox
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from email.message import Message
+from email.parser import BytesHeaderParser
+from email.utils import getaddresses, parsedate_to_datetime
+from pathlib import Path
+
+from gateway.store import Store
+
+BATCH = 500
+
+
+@dataclass
+class LearnStats:
+    messages: int = 0
+    sent_by_local: int = 0
+    pairs: int = 0
+    skipped: int = 0
+
+
+def _is_maildir(path: Path) -> bool:
+    return path.is_dir() and (path / "cur").is_dir() and (path / "new").is_dir()
+
+
+def iter_messages(path: Path) -> Iterator[Message]:
+    """Header-only messages of an mbox file, a Maildir, or a folder of either (recursively)."""
+    parser = BytesHeaderParser()
+    if _is_maildir(path):
+        for sub in ("cur", "new"):
+            for f in sorted((path / sub).iterdir()):
+                if f.is_file():
+                    with f.open("rb") as fh:
+                        yield parser.parse(fh)
+        return
+    if path.is_dir():
+        for child in sorted(path.iterdir()):
+            if child.name not in ("tmp",):
+                yield from iter_messages(child)
+        return
+    box = mailbox.mbox(str(path), factory=None, create=False)
+    try:
+        for key in box.iterkeys():
+            with box.get_file(key) as fh:
+                yield parser.parse(fh)  # type: ignore[arg-type]
+    finally:
+        box.close()
+
+
+def sent_pairs(msg: Message, local_domains: Iterable[str]) -> list[tuple[str, str, float]]:
+    """(local sender, outside recipient, when) for a message sent by a local address."""
+    local = {d.lower() for d in local_domains}
+    senders = [a.lower() for _, a in getaddresses([str(v) for v in msg.get_all("From", [])]) if "@" in a]
+    if not senders or senders[0].rsplit("@", 1)[1] not in local:
+        return []
+    try:
+        when = parsedate_to_datetime(str(msg.get("Date", ""))).timestamp()
+    except (TypeError, ValueError, IndexError):
+        when = time.time()
+    fields = [str(v) for h in ("To", "Cc", "Bcc") for v in msg.get_all(h, [])]
+    rcpts = {a.lower() for _, a in getaddresses(fields) if "@" in a}
+    return [(senders[0], r, when) for r in sorted(rcpts) if r.rsplit("@", 1)[1] not in local]
+
+
+async def learn(store: Store, paths: Iterable[Path], local_domains: Iterable[str]) -> LearnStats:
+    """Read the mailboxes (in a worker thread) and record every outbound pair in the store."""
+    stats = LearnStats()
+    local = tuple(local_domains)
+
+    def collect(path: Path) -> list[tuple[str, str, float]]:
+        found: list[tuple[str, str, float]] = []
+        for msg in iter_messages(path):
+            stats.messages += 1
+            try:
+                pairs = sent_pairs(msg, local)
+            except Exception:  # noqa: BLE001 - one malformed message must not stop the import
+                stats.skipped += 1
+                continue
+            if pairs:
+                stats.sent_by_local += 1
+                found.extend(pairs)
+        return found
+
+    for path in paths:
+        pairs = await asyncio.to_thread(collect, path)
+        bulk = getattr(store, "learn_pairs", None)
+        for i in range(0, len(pairs), BATCH):
+            chunk = pairs[i:i + BATCH]
+            if bulk is not None:
+                await bulk(chunk)
+            else:
+                for local_addr, external, when in chunk:
+                    await store.learn_pair(local_addr, external, when, True)
+        stats.pairs += len(pairs)
+    return stats

@@ -1,0 +1,68 @@
+"""What the gateway remembers of a message it relayed: build a `MessageMeta` and store it.
+
+Purpose: one place that decides which metadata is kept (addresses, verdict, rule ids, signal
+names, short observables) so no body text ever reaches the store. The pipeline builds the meta
+during analysis; the SMTP server calls `Pipeline.record(result)` after the upstream accepted the
+message (inbound mail teaches "has written to", outbound mail teaches "known correspondent").
+
+Untrusted input: the parsed view and signals of a stranger's message (capped by MessageMeta).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import replace
+from email.utils import getaddresses
+from urllib.parse import urlsplit
+
+from gateway.model import Decision, Envelope, Signal
+from gateway.parse import MessageView
+from gateway.store import MessageMeta, direction_of
+
+_OBSERVABLE_SIGNALS = ("content.offchannel_", "content.phone_number", "content.freemail_address_in_body")
+
+
+def recipients_of(view: MessageView, envelope: Envelope) -> tuple[str, ...]:
+    if envelope.rcpt_tos:
+        return tuple(r.lower() for r in envelope.rcpt_tos)
+    return tuple(a.lower() for _, a in getaddresses(view.headers("To") + view.headers("Cc")) if "@" in a)
+
+
+def draft_meta(view: MessageView, envelope: Envelope, local_domains: Iterable[str],
+               persona: dict[str, str] | None = None) -> MessageMeta:
+    """The message's metadata before the verdict is known."""
+    sender = view.from_address or envelope.mail_from.lower()
+    rcpts = recipients_of(view, envelope)
+    obs = [f"reply-to:{a}" for a in view.reply_to[:5]]
+    if envelope.mail_from and envelope.mail_from.lower() != sender:
+        obs.append(f"mail-from:{envelope.mail_from.lower()}")
+    if persona and persona.get("name"):
+        obs.append(f"persona:{persona['name']}")
+        if persona.get("headline"):
+            obs.append(f"headline:{persona['headline']}")
+    hosts = []
+    for link in view.html_links[:200]:
+        try:
+            host = (urlsplit(link).hostname or "").lower()
+        except ValueError:
+            host = ""
+        if host and host not in hosts:
+            hosts.append(host)
+    obs += [f"link:{h}" for h in hosts[:20]]
+    return MessageMeta(when=time.time(), direction=direction_of(sender, rcpts, local_domains),
+                       sender=sender, recipients=rcpts, message_id=view.header("Message-ID") or "",
+                       display_name=view.from_display, observables=tuple(obs))
+
+
+def final_meta(meta: MessageMeta, decision: Decision, signals: Iterable[Signal]) -> MessageMeta:
+    sigs = list(signals)
+    obs = list(meta.observables)
+    for s in sigs:
+        if s.name.startswith(_OBSERVABLE_SIGNALS):
+            for key in ("handles", "numbers", "addresses"):
+                if key in s.evidence:
+                    obs += [f"{s.name.split('.', 1)[1]}:{v.strip()}" for v in str(s.evidence[key]).split(",")]
+    return replace(meta, verdict=decision.verdict.word, score=decision.score,
+                   rule_ids=tuple(h.rule_id for h in decision.hits),
+                   signals=tuple(sorted({s.name for s in sigs})), observables=tuple(obs)).capped()

@@ -1,0 +1,210 @@
+"""SQLite store: the default, embedded, one file, WAL mode.
+
+Purpose: the `Store` protocol on SQLite. Every statement runs on ONE worker thread that owns the
+connection (the event loop only awaits futures), the schema is versioned (`schema_version`) and
+migrated forward at open, and rows older than `retention_days` are purged at most hourly.
+Metadata only: no message bodies are ever written.
+
+Untrusted input: addresses and observables from strangers' messages, always bound as parameters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from gateway.store import HistoryHit, MessageMeta, PairStats, RdapRecord, pairs_of
+
+T = TypeVar("T")
+DAY = 86400.0
+PURGE_EVERY = 3600.0
+
+# Each entry moves the schema from version i to i+1. Append; never edit a released step.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE pairs (
+        local TEXT NOT NULL, external TEXT NOT NULL, external_domain TEXT NOT NULL,
+        first_seen REAL NOT NULL, last_seen REAL NOT NULL,
+        count INTEGER NOT NULL, outbound INTEGER NOT NULL,
+        PRIMARY KEY (local, external));
+    CREATE INDEX pairs_external ON pairs (external);
+    CREATE INDEX pairs_domain ON pairs (external_domain);
+    CREATE TABLE messages (
+        id INTEGER PRIMARY KEY, ts REAL NOT NULL, direction TEXT NOT NULL,
+        sender TEXT NOT NULL, sender_domain TEXT NOT NULL, recipients TEXT NOT NULL,
+        message_id TEXT NOT NULL, display_name TEXT NOT NULL, verdict TEXT NOT NULL,
+        score REAL NOT NULL, rule_ids TEXT NOT NULL, signals TEXT NOT NULL,
+        observables TEXT NOT NULL);
+    CREATE INDEX messages_ts ON messages (ts);
+    CREATE TABLE rdap (domain TEXT PRIMARY KEY, registered REAL, fetched REAL NOT NULL);
+    """,
+)
+
+
+class SqliteStore:
+    def __init__(self, path: str | Path, retention_days: int = 400) -> None:
+        self.path = str(path)
+        self.retention_days = retention_days
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
+        self._conn: sqlite3.Connection | None = None
+        self._last_purge = 0.0
+
+    # ------------------------------------------------------------ worker-thread side
+
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=10.0)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            migrate(conn)
+            self._conn = conn
+        return self._conn
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, lambda: fn(self._db()))
+
+    # ------------------------------------------------------------ protocol
+
+    async def record_message(self, meta: MessageMeta, local_domains: Iterable[str]) -> None:
+        meta = meta.capped()
+        pairs = pairs_of(meta, local_domains)
+
+        def write(db: sqlite3.Connection) -> None:
+            with db:
+                db.execute(
+                    "INSERT INTO messages (ts, direction, sender, sender_domain, recipients, message_id,"
+                    " display_name, verdict, score, rule_ids, signals, observables)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (meta.when, meta.direction, meta.sender, meta.sender_domain,
+                     json.dumps(meta.recipients), meta.message_id, meta.display_name, meta.verdict,
+                     meta.score, json.dumps(meta.rule_ids), json.dumps(meta.signals),
+                     json.dumps(meta.observables, ensure_ascii=False)))
+                for local, external, outbound in pairs:
+                    _upsert_pair(db, local, external, meta.when, outbound)
+
+        await self._run(write)
+        if time.time() - self._last_purge > PURGE_EVERY:
+            await self.purge()
+
+    async def learn_pair(self, local: str, external: str, when: float, outbound: bool = True) -> None:
+        def write(db: sqlite3.Connection) -> None:
+            with db:
+                _upsert_pair(db, local.lower(), external.lower(), when, outbound)
+        await self._run(write)
+
+    async def learn_pairs(self, pairs: Iterable[tuple[str, str, float]]) -> int:
+        """Bulk form of `learn_pair` (outbound), one transaction: used by `learn`."""
+        items = [(a.lower(), b.lower(), w) for a, b, w in pairs]
+
+        def write(db: sqlite3.Connection) -> int:
+            with db:
+                for local, external, when in items:
+                    _upsert_pair(db, local, external, when, True)
+            return len(items)
+        return await self._run(write)
+
+    async def seen_pair(self, sender: str, rcpt: str) -> PairStats | None:
+        return await self._stats("local = ? AND external = ?", (rcpt.lower(), sender.lower()))
+
+    async def seen_sender_org(self, sender_or_domain: str) -> PairStats | None:
+        who = sender_or_domain.lower()
+        return await self._stats("external = ?" if "@" in who else "external_domain = ?", (who,))
+
+    async def _stats(self, where: str, args: tuple[Any, ...]) -> PairStats | None:
+        def read(db: sqlite3.Connection) -> PairStats | None:
+            row = db.execute("SELECT min(first_seen), max(last_seen), sum(count), sum(outbound)"
+                             f" FROM pairs WHERE {where}", args).fetchone()  # noqa: S608 - fixed text
+            return None if row is None or row[2] is None else PairStats(row[0], row[1], row[2], row[3])
+        return await self._run(read)
+
+    async def rdap_get(self, domain: str) -> RdapRecord | None:
+        def read(db: sqlite3.Connection) -> RdapRecord | None:
+            row = db.execute("SELECT domain, registered, fetched FROM rdap WHERE domain = ?",
+                             (domain.lower(),)).fetchone()
+            return RdapRecord(*row) if row else None
+        return await self._run(read)
+
+    async def rdap_put(self, record: RdapRecord) -> None:
+        def write(db: sqlite3.Connection) -> None:
+            with db:
+                db.execute("INSERT OR REPLACE INTO rdap VALUES (?,?,?)",
+                           (record.domain.lower(), record.registered, record.fetched))
+        await self._run(write)
+
+    async def search_history(self, needles: Iterable[str], limit: int = 1000) -> list[HistoryHit]:
+        wanted = [n.lower() for n in needles if n]
+
+        def read(db: sqlite3.Connection) -> list[HistoryHit]:
+            out: list[HistoryHit] = []
+            cur = db.execute("SELECT ts, direction, sender, recipients, verdict, score, rule_ids,"
+                             " display_name, observables FROM messages ORDER BY ts")
+            for ts, direction, sender, rcpts, verdict, score, rules, name, obs in cur:
+                fields = [("sender", sender.lower()), ("display_name", name.lower()),
+                          ("recipients", " ".join(json.loads(rcpts)).lower())]
+                fields += [("observable", o.lower()) for o in json.loads(obs)]
+                hit = next(((f, n) for f, text in fields for n in wanted if n in text), None)
+                if hit:
+                    out.append(HistoryHit(ts, direction, sender, tuple(json.loads(rcpts)), verdict,
+                                          score, tuple(json.loads(rules)), hit[1], hit[0]))
+                    if len(out) >= limit:
+                        break
+            return out
+        return await self._run(read)
+
+    async def purge(self, now: float | None = None) -> int:
+        now = now or time.time()
+        self._last_purge = now
+        cutoff = now - self.retention_days * DAY
+
+        def write(db: sqlite3.Connection) -> int:
+            with db:
+                n = db.execute("DELETE FROM messages WHERE ts < ?", (cutoff,)).rowcount
+                n += db.execute("DELETE FROM pairs WHERE last_seen < ?", (cutoff,)).rowcount
+                n += db.execute("DELETE FROM rdap WHERE fetched < ?", (cutoff,)).rowcount
+            return n
+        return await self._run(write)
+
+    async def close(self) -> None:
+        def shut(db: sqlite3.Connection) -> None:
+            db.close()
+        if self._conn is not None:
+            await self._run(shut)
+            self._conn = None
+        self._pool.shutdown(wait=True)
+
+
+def _upsert_pair(db: sqlite3.Connection, local: str, external: str, when: float, outbound: bool) -> None:
+    domain = external.rsplit("@", 1)[-1]
+    db.execute(
+        "INSERT INTO pairs VALUES (?,?,?,?,?,1,?) ON CONFLICT (local, external) DO UPDATE SET"
+        " first_seen = min(first_seen, excluded.first_seen),"
+        " last_seen = max(last_seen, excluded.last_seen),"
+        " count = count + 1, outbound = outbound + excluded.outbound",
+        (local, external, domain, when, when, int(outbound)))
+
+
+def schema_version(db: sqlite3.Connection) -> int:
+    db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    row = db.execute("SELECT max(version) FROM schema_version").fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def migrate(db: sqlite3.Connection) -> int:
+    """Apply the migrations this file has not seen yet; returns the resulting version."""
+    version = schema_version(db)
+    if version > len(MIGRATIONS):
+        raise RuntimeError(f"store schema version {version} is newer than this gateway knows "
+                           f"({len(MIGRATIONS)}); upgrade the gateway or use another store.path")
+    for i in range(version, len(MIGRATIONS)):
+        with db:
+            db.executescript("BEGIN;" + MIGRATIONS[i] + f"; INSERT INTO schema_version VALUES ({i + 1}); COMMIT;")
+    return len(MIGRATIONS)

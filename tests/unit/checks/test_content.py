@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from gateway.checks.content import ContentCheck
+from tests.support.messages import message, names, one, run
+
+CORPUS = Path(__file__).resolve().parents[2] / "corpus"
+
+
+def test_off_channel_handles_are_extracted():
+    body = ("Add me on WhatsApp (+852 5550 1837) or wa.me/85255501837. My Telegram is @exec_search_mike, "
+            "or https://t.me/pinnacle_vlang. WeChat ID: sunrise_lily_88. Line ID: cafe_li88. "
+            "Signal: signal.me/#p/+447700900481")
+    sig, _ = run([ContentCheck()], message("R <r@recruit.test>", body))
+    assert "+852 5550 1837" in one(sig, "content.offchannel_whatsapp").evidence["handles"]
+    assert "wa.me/85255501837" in one(sig, "content.offchannel_whatsapp").evidence["handles"]
+    tg = one(sig, "content.offchannel_telegram").evidence["handles"]
+    assert "@exec_search_mike" in tg and "t.me/pinnacle_vlang" in tg
+    assert one(sig, "content.offchannel_wechat").evidence["handles"] == "sunrise_lily_88"
+    assert one(sig, "content.offchannel_line").evidence["handles"] == "cafe_li88"
+    assert "signal.me" in one(sig, "content.offchannel_signal").evidence["handles"]
+    assert "+85255501837" in one(sig, "content.phone_number").evidence["numbers"]
+
+
+def test_handles_in_html_links():
+    sig, _ = run([ContentCheck()], message("R <r@recruit.test>", "See link", html='<a href="https://wa.me/447700900123">chat</a>'))
+    assert "wa.me/447700900123" in one(sig, "content.offchannel_whatsapp").evidence["handles"]
+
+
+def test_personal_contact_and_freemail_address_in_body():
+    body = "Could you share a personal email address? Write to me at j.doe.private@proton.me instead."
+    sig, _ = run([ContentCheck()], message("J <j@firm.test>", body))
+    assert one(sig, "content.personal_contact_request").evidence["phrase"].lower() == "personal email"
+    assert one(sig, "content.freemail_address_in_body").evidence["addresses"] == "j.doe.private@proton.me"
+
+
+def test_claimed_location_against_date_offset_and_received_path():
+    body = "I am based in California and lead our partnerships team."
+    sig, _ = run([ContentCheck()], message("K <k@firm.test>", body, date="Tue, 06 Oct 2026 16:41:35 +0800"))
+    ev = one(sig, "content.location_mismatch").evidence
+    assert ev["claimed"] == "california" and "+480" in ev["evidence"]
+    raw = message("K <k@firm.test>", "Greetings from our New York office.",
+                  headers={"Received": "from mx1.mail.example.ru (mx1.mail.example.ru [198.51.100.7]) by "
+                                       "gw.example.org with ESMTP id 1; Tue, 06 Oct 2026 11:00:00 +0300"})
+    ev = one(sig := run([ContentCheck()], raw)[0], "content.location_mismatch").evidence
+    assert ev["claimed"] == "new york" and "example.ru" in ev["evidence"]
+    # consistent claim: no signal; UTC Date (+0000) is not evidence
+    sig, _ = run([ContentCheck()], message("K <k@firm.test>", "I'm based in California.",
+                                           date="Tue, 06 Oct 2026 09:00:00 -0700"))
+    assert "content.location_mismatch" not in names(sig)
+    sig, _ = run([ContentCheck()], message("K <k@firm.test>", "I'm based in California."))
+    assert "content.location_mismatch" not in names(sig)
+
+
+def test_ordinary_mail_has_no_off_channel_signals():
+    for name in ("legit/005-gmail-phd-supervision-request.eml", "legit/017-google-calendar-invite-colleague.eml",
+                 "legit/025-tsinghua-official-mou-collaboration.eml", "legit/001-hays-it-project-manager.eml"):
+        sig, _ = run([ContentCheck()], (CORPUS / name).read_bytes())
+        assert not [s for s in sig if s.name.startswith("content.offchannel")], name

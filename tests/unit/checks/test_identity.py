@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gateway.checks.identity import IdentityCheck
+from gateway.checks.social import SocialUnwrapCheck
+from tests.support.messages import config, message, names, one, run
+
+CORPUS = Path(__file__).resolve().parents[2] / "corpus"
+CLAIMS = {"identity.claimed_affiliation_freemail", "identity.claimed_affiliation_mismatch"}
+
+
+def checks():
+    return [SocialUnwrapCheck(), IdentityCheck()]
+
+
+def test_seed_case_freemail_claiming_google():
+    raw = message("Dr Wei Zhang <wei.zhang.ai@gmail.com>",
+                  "Dear Professor,\n\nI work at Google's AI division and would like to invite you to a "
+                  "paid advisory role.\n\nBest,\nWei")
+    sig, _ = run(checks(), raw)
+    ev = one(sig, "identity.claimed_affiliation_freemail").evidence
+    assert ev["organisation"] == "Google" and ev["sending_domain"] == "gmail.com"
+    assert "Google's AI division" in ev["claim"]
+
+
+def test_claim_from_a_domain_the_organisation_does_not_own():
+    raw = message("Research Office <office@ibm-research-centre.com>",
+                  "Dear colleague,\n\nOur team at IBM Research is preparing a report.\n\nRegards,\nJ. Smith\n"
+                  "Senior Partner, Korn Ferry")
+    sig, _ = run(checks(), raw)
+    orgs = {s.evidence["organisation"] for s in sig if s.name == "identity.claimed_affiliation_mismatch"}
+    assert orgs == {"IBM", "Korn Ferry"}
+
+
+@pytest.mark.parametrize("name", [
+    "legit/001-hays-it-project-manager.eml",          # a real recruiter from a real agency domain
+    "legit/002-michaelpage-finance-analyst.eml",
+    "legit/005-gmail-phd-supervision-request.eml",    # a student writing to a professor from Gmail
+    "legit/024-qq-phd-applicant-utf8.eml",
+    "legit/025-tsinghua-official-mou-collaboration.eml",  # a Chinese partner university, own domain
+    "legit/017-google-calendar-invite-colleague.eml",  # Google Calendar, Reply-To a colleague
+    "legit/018-linkedin-jobs-notification.eml",        # LinkedIn's own notification
+    "legit/054-linkedin-search-appearances.eml",
+    "legit/019-mailing-list-cfp-reply-to-list.eml",       # mailing list with Reply-To
+    "legit/050-google-research-seminar-official.eml",
+    "legit/051-ibm-research-official-collaboration.eml",
+    "legit/034-jobs-ac-uk-alert.eml",
+    "legit/031-ieee-acceptance-registration.eml",
+])
+def test_hard_negatives_raise_no_identity_alarm(name):
+    cfg = config()
+    sig, _ = run(checks(), (CORPUS / name).read_bytes(), cfg)
+    assert not names(sig) & (CLAIMS | {"identity.reply_to_mismatch", "identity.reply_to_freemail",
+                                       "identity.display_name_domain", "identity.display_name_address"}), \
+        [str(s) for s in sig]
+
+
+def test_persona_claims_are_unverified_not_mismatched():
+    sig, facts = run(checks(), (CORPUS / "legit/003-linkedin-inmail-robert-walters.eml").read_bytes())
+    assert facts["persona"]["name"] == "Hannah Price"
+    assert one(sig, "identity.persona_affiliation_unverified").evidence["organisation"] == "Robert Walters"
+    assert not names(sig) & CLAIMS
+
+
+def test_display_name_anomalies():
+    sig, _ = run(checks(), message("Emily Emily <em.w8@outlook.com>"))
+    assert one(sig, "identity.display_name_repeated").evidence["token"] == "emily"
+    sig, _ = run(checks(), message('"ceo@example.org" <boss.urgent@gmail.com>'))
+    assert one(sig, "identity.display_name_address").evidence["address"] == "ceo@example.org"
+    sig, _ = run(checks(), message('"paypal.com Support" <help@secure-pay.test>'))
+    assert one(sig, "identity.display_name_domain").evidence["domain"] == "paypal.com"
+    sig, _ = run(checks(), message('"Reed.co.uk" <jobs@email.reed.co.uk>'))
+    assert "identity.display_name_domain" not in names(sig)
+
+
+def test_protected_name_from_outside(tmp_path):
+    staff = tmp_path / "staff.txt"
+    staff.write_text("Priya Nair\n")
+    cfg = config(f"signals: {{vip_names: [Daniel Okafor], staff_names_file: {staff}}}\n")
+    sig, _ = run(checks(), message("Prof. Daniel OKAFOR <d.okafor.uni@gmail.com>"), cfg)
+    assert one(sig, "identity.protected_name_external").evidence["name"] == "daniel okafor"
+    sig, _ = run(checks(), message("Priya Nair <pnair@outlook.com>"), cfg)
+    assert "identity.protected_name_external" in names(sig)
+    sig, _ = run(checks(), message("Priya Nair <p.nair@example.ac.uk>"), cfg)
+    assert sig == []
+
+
+def test_reply_to_in_another_domain_and_its_exceptions():
+    sig, _ = run(checks(), message("Ashley <ashley@gmail.com>", headers={"Reply-To": "a.park@outlook.com"}))
+    assert one(sig, "identity.reply_to_mismatch").evidence["reply_to_freemail"] is True
+    sig, _ = run(checks(), message("Conf <office@conf-2026.test>", headers={"Reply-To": "c2026@qq.com"}))
+    assert "identity.reply_to_freemail" in names(sig)
+    sig, _ = run(checks(), message("Gareth <g@cardiff.ac.uk>", headers={"Reply-To": "LIST@JISCMAIL.AC.UK",
+                                                                        "List-Id": "<list.jiscmail.ac.uk>"}))
+    assert sig == []
+    cfg = config("signals: {notification_domains: [notify.test]}\n")
+    sig, _ = run(checks(), message("N <n@notify.test>", headers={"Reply-To": "someone@else.test"}), cfg)
+    assert sig == []
+
+
+def test_list_and_group_replies_are_not_reply_to_mismatches():
+    group = "zzzzteana@yahoogroups.com"
+    sig, _ = run(checks(), message("A <a@ee.ed.ac.uk>", to=group, headers={"Reply-To": group}))
+    assert "identity.reply_to_mismatch" not in names(sig)
+    sig, _ = run(checks(), message("A <a@ee.ed.ac.uk>", headers={"Reply-To": group, "Mailing-List": "list x"}))
+    assert "identity.reply_to_mismatch" not in names(sig)
+
+
+def test_past_employment_and_newsletter_brands_are_not_claims():
+    sig, _ = run(checks(), message("Old Hand <old@isp.test>", "RAID was in use when I joined Microsoft in 1992."))
+    assert not names(sig) & CLAIMS
+    sig, _ = run(checks(), message("Lockergnome Apple Core <news@lockergnome.test>", "Tips."))
+    assert not names(sig) & CLAIMS

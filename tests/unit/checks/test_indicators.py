@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gateway.checks.indicators import IndicatorCheck, IndicatorError, load_indicators
+from gateway.checks.social import SocialUnwrapCheck
+from tests.support.messages import config, message, run
+
+CORPUS = Path(__file__).resolve().parents[2] / "corpus"
+ALERT = """source: "NPSA alert 2026-03"
+indicators:
+  personas: [Kevin Zhao]
+  companies: [Global Talent Solutions]
+  domains: [harbourline-consulting.test]
+  addresses: [jessica.moore.globaltalent@gmail.com]
+  phones: ["+852 5550 1837"]
+  urls: [https://brief.example.net/doc]
+  handles: ["@exec_search_mike"]
+"""
+
+
+@pytest.fixture
+def cfg(tmp_path):
+    f = tmp_path / "alert.yml"
+    f.write_text(ALERT)
+    return config(f"signals: {{indicators: [{f}]}}\n")
+
+
+def matched(sig):
+    return {(s.evidence["kind"], s.evidence["where"]) for s in sig if s.name == "indicator.match"}
+
+
+def test_sender_text_and_phone_indicators(cfg):
+    raw = (CORPUS / "approach/001-freemail-recruiter-whatsapp.eml").read_bytes()
+    sig, _ = run([IndicatorCheck()], raw, cfg)
+    assert matched(sig) == {("addresses", "address"), ("companies", "text"), ("phones", "text")}
+    assert all(s.evidence["source"] == "NPSA alert 2026-03" for s in sig)
+
+
+def test_persona_name_in_an_unwrapped_notification(cfg):
+    raw = (CORPUS / "approach/004-linkedin-harbourline-personal-email.eml").read_bytes()
+    sig, _ = run([SocialUnwrapCheck(), IndicatorCheck()], raw, cfg)
+    assert ("personas", "name") in matched(sig)
+
+
+def test_domains_urls_and_handles(cfg):
+    raw = message("A <a@mail.harbourline-consulting.test>", "Ping @exec_search_mike",
+                  html='<a href="https://brief.example.net/doc?id=1">brief</a>')
+    sig, _ = run([IndicatorCheck()], raw, cfg)
+    assert matched(sig) >= {("domains", "domain mail.harbourline-consulting.test"), ("urls", "link"),
+                            ("handles", "text")}
+
+
+def test_no_false_matches_on_substrings(cfg):
+    raw = message("Kevin Zhaox <k@other.test>", "Call +852 5550 18370 or email @exec_search_mikey")
+    sig, _ = run([IndicatorCheck()], raw, cfg)
+    assert ("personas", "name") not in matched(sig) and ("handles", "text") not in matched(sig)
+
+
+def test_bad_indicator_file_names_file_and_line(tmp_path):
+    f = tmp_path / "bad.yml"
+    f.write_text("indicators:\n  personas: [A B]\n  colours: [red]\n")
+    with pytest.raises(IndicatorError, match=r"bad.yml:3.*unknown kind 'colours'"):
+        load_indicators((str(f),))

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from gateway.checks.content import ContentCheck
+from gateway.checks.identity import IdentityCheck
+from gateway.checks.social import SocialUnwrapCheck
+from tests.support.messages import message, names, one, run
+
+CORPUS = Path(__file__).resolve().parents[2] / "corpus"
+
+
+def test_linkedin_message_is_unwrapped_into_a_persona():
+    raw = (CORPUS / "approach/004-linkedin-harbourline-personal-email.eml").read_bytes()
+    sig, facts = run([SocialUnwrapCheck(), IdentityCheck(), ContentCheck()], raw)
+    persona = facts["persona"]
+    assert persona["network"] == "linkedin" and persona["name"] == "Kevin Zhao"
+    assert persona["headline"] == "Talent Acquisition Director at Harbourline Consulting Group"
+    assert persona["text"].startswith("Hi James") and "Reply:" not in persona["text"]
+    assert one(sig, "social.persona_message").evidence["persona"] == "Kevin Zhao"
+    # the inner message is what content checks read
+    assert one(sig, "content.personal_contact_request").evidence["source"] == "persona"
+
+
+def test_persona_off_channel_handle_is_found():
+    raw = (CORPUS / "approach/041-linkedin-brightwater-whatsapp.eml").read_bytes()
+    sig, _ = run([SocialUnwrapCheck(), ContentCheck()], raw)
+    assert one(sig, "content.offchannel_whatsapp").evidence["source"] == "persona"
+
+
+def test_linkedins_own_notifications_are_left_alone():
+    for name in ("legit/018-linkedin-jobs-notification.eml", "legit/004-linkedin-connection-invite.eml",
+                 "legit/054-linkedin-search-appearances.eml"):
+        sig, facts = run([SocialUnwrapCheck()], (CORPUS / name).read_bytes())
+        assert sig == [] and "persona" not in facts, name
+
+
+def test_notification_lookalike_from_elsewhere_is_signalled():
+    raw = message("LinkedIn <messages-noreply@linkedln-mail.test>",
+                  "Kevin Zhao sent you a new message\n\nKevin Zhao\nDirector\n\nHi!\n\nReply: https://x.test/")
+    sig, facts = run([SocialUnwrapCheck()], raw)
+    assert one(sig, "social.fake_notification").evidence["from_domain"] == "linkedln-mail.test"
+    assert "persona" not in facts
+    assert "social.persona_message" not in names(sig)
+
+
+def test_linkedin_notification_failing_dmarc_is_not_unwrapped():
+    raw = (CORPUS / "approach/004-linkedin-harbourline-personal-email.eml").read_bytes()
+    sig, facts = run([SocialUnwrapCheck()], raw, facts={"auth": {"dmarc": "fail"}})
+    assert one(sig, "social.fake_notification").evidence["dmarc"] == "fail" and "persona" not in facts
+    sig, facts = run([SocialUnwrapCheck()], raw, facts={"auth": {"dmarc": {"result": "pass"}}})
+    assert one(sig, "social.persona_message").evidence["dmarc"] == "pass" and facts["persona"]
