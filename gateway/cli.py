@@ -51,6 +51,11 @@ def _parser() -> argparse.ArgumentParser:
     hu.add_argument("--config", required=True)
     hu.add_argument("--json", action="store_true", help="one JSON object per match")
     hu.add_argument("indicators", type=Path, help="indicator file (YAML; see gateway/checks/indicators.py)")
+    qu = sub.add_parser("quarantine", help="list, show, release, delete or purge held messages")
+    qu.add_argument("--config", required=True)
+    from gateway.act import quarantine
+
+    quarantine.add_arguments(qu)
     pol = sub.add_parser("policy", help="policy tools")
     psub = pol.add_subparsers(dest="policy_command", required=True)
     from gateway.policy.commands import add_arguments
@@ -214,6 +219,40 @@ def cmd_hunt(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def cmd_quarantine(args: argparse.Namespace) -> int:
+    """Quarantine tools; `release` relays through the same upstream path as `serve`."""
+    from gateway.act import quarantine
+    from gateway.smtp.upstream import UpstreamError, UpstreamSession
+
+    config = _load(args.config)
+    args.dir = args.dir or config.quarantine.dir
+
+    async def relay_async(released: quarantine.Released) -> None:
+        up = UpstreamSession(config.upstream, config.hostname)
+        await up.open()
+        try:
+            reply = await up.mail(released.mail_from, [])
+            if not reply.ok:
+                raise UpstreamError(reply, f"MAIL refused: {reply.code} {reply.text}")
+            accepted = [r for r in released.rcpt_tos if (await up.rcpt(r, [])).ok]
+            if not accepted:
+                raise UpstreamError(reply, "every recipient was refused")
+            reply = await up.data(released.raw)
+            if not reply.ok:
+                raise UpstreamError(reply, f"DATA refused: {reply.code} {reply.text}")
+        finally:
+            await up.quit()
+
+    def relay(released: quarantine.Released) -> None:
+        asyncio.run(relay_async(released))
+
+    try:
+        return quarantine.run(args, relay)
+    except UpstreamError as exc:
+        print(f"quarantine: release failed, message kept: {exc}", file=sys.stderr)
+        return 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
@@ -224,6 +263,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_learn(args)
     if args.command == "hunt":
         return cmd_hunt(args)
+    if args.command == "quarantine":
+        return cmd_quarantine(args)
     return cmd_policy(args)
 
 

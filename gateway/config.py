@@ -110,6 +110,12 @@ class SignalsConfig:
 
 
 @dataclass(frozen=True)
+class QuarantineConfig:
+    dir: str = "quarantine"  # messages held by the `quarantine` action (relative: to the config)
+    retention_days: int = 30
+
+
+@dataclass(frozen=True)
 class LogConfig:
     level: str = "info"
     format: str = "text"
@@ -135,6 +141,7 @@ class Config:
     bare_newline: str = "normalize"
     log: LogConfig = field(default_factory=LogConfig)
     signals: SignalsConfig = field(default_factory=SignalsConfig)
+    quarantine: QuarantineConfig = field(default_factory=QuarantineConfig)
     source: str = "<defaults>"
 
     def is_local_domain(self, domain: str) -> bool:
@@ -263,7 +270,7 @@ def _build(doc: Located) -> Config:
     top = _section(ctx, (), doc.value, {
         "listen", "upstream", "hostname", "authserv_id", "local_domains", "trusted_networks",
         "xforward_hosts", "trusted_authserv_ids", "limits", "tls", "proxy_protocol", "dns",
-        "store", "policies", "on_error", "bare_newline", "log", "signals",
+        "store", "policies", "on_error", "bare_newline", "log", "signals", "quarantine",
     })
     for required in ("listen", "upstream", "hostname", "local_domains"):
         if required not in top:
@@ -332,6 +339,11 @@ def _build(doc: Located) -> Config:
         url=_str(ctx, ("store", "url"), st["url"]) if "url" in st else None,
         retention_days=_int(ctx, ("store", "retention_days"), st.get("retention_days", 400), 1, 36500),
     )
+    qu = _section(ctx, ("quarantine",), top.get("quarantine"), {"dir", "retention_days"})
+    qdir = _str(ctx, ("quarantine", "dir"), qu.get("dir", QuarantineConfig.dir))
+    quarantine = QuarantineConfig(
+        dir=qdir if Path(qdir).is_absolute() else str(base / qdir),
+        retention_days=_int(ctx, ("quarantine", "retention_days"), qu.get("retention_days", 30), 1, 36500))
     lg = _section(ctx, ("log",), top.get("log"), {"level", "format"})
     log = LogConfig(_choice(ctx, ("log", "level"), lg.get("level", "info"),
                             ("debug", "info", "warning", "error")),
@@ -356,7 +368,8 @@ def _build(doc: Located) -> Config:
         on_error=_choice(ctx, ("on_error",), top.get("on_error", "accept"), ("accept", "tempfail")),
         bare_newline=_choice(ctx, ("bare_newline",), top.get("bare_newline", "normalize"),
                              ("normalize", "reject")),
-        log=log, signals=_signals(ctx, top.get("signals"), base), source=doc.file,
+        log=log, signals=_signals(ctx, top.get("signals"), base), quarantine=quarantine,
+        source=doc.file,
     )
 
 

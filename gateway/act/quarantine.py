@@ -209,7 +209,7 @@ Relay = Callable[[Released], None]
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """`quarantine --dir DIR list|show ID|release ID|delete ID|purge [--days N]`."""
-    parser.add_argument("--dir", required=True, help="the quarantine directory")
+    parser.add_argument("--dir", help="the quarantine directory (default: the config's quarantine.dir)")
     sub = parser.add_subparsers(dest="quarantine_command", required=True)
     ls = sub.add_parser("list", help="held messages, newest first")
     ls.add_argument("--verdict")

@@ -24,15 +24,15 @@ from typing import Any
 from aiosmtpd.smtp import SMTP, Session
 from aiosmtpd.smtp import Envelope as SmtpEnvelope
 
+from gateway.act.quarantine import QuarantineStore
 from gateway.config import Config, Network
 from gateway.log import message_line
 from gateway.model import Client, Envelope
-from gateway.parse import HeaderLimitExceeded
-from gateway.pipeline import AnalysisFailed, Pipeline, has_bare_newline, normalize_newlines
+from gateway.pipeline import Pipeline
+from gateway.smtp.deliver import deliver
 from gateway.smtp.upstream import (
     TEMPFAIL,
     Capabilities,
-    Reply,
     UpstreamError,
     UpstreamSession,
 )
@@ -102,6 +102,15 @@ class ServerState:
         self.sessions: set[GatewaySMTP] = set()
         self.draining = False
         self.messages = 0
+        self._quarantine: QuarantineStore | None = None
+
+    @property
+    def quarantine(self) -> QuarantineStore:
+        """The quarantine store, created on first use (only policies with `quarantine` need it)."""
+        if self._quarantine is None:
+            q = self.config.quarantine
+            self._quarantine = QuarantineStore(q.dir, q.retention_days)
+        return self._quarantine
 
     @property
     def size_limit(self) -> int:
@@ -407,7 +416,7 @@ class GatewayHandler:
         start = getattr(session, "tx_start", time.monotonic())
         up: UpstreamSession | None = getattr(session, "upstream", None)
         fields: dict[str, Any] = {"size": len(raw)}
-        reply = await self._deliver(raw, env, up, session.ssl is not None, fields)
+        reply = await deliver(self.state, raw, env, up, session.ssl is not None, fields)
         if not reply.ok and up is not None:
             await up.rset()
         self.state.messages += 1
@@ -415,35 +424,3 @@ class GatewayHandler:
         fields["reply"] = f"{reply.code} {reply.text.splitlines()[0] if reply.text else ''}"[:120]
         log.info(message_line(env, time.monotonic() - start, **fields))
         return reply.line()
-
-    async def _deliver(self, raw: bytes, env: Envelope, up: UpstreamSession | None,
-                       with_tls: bool, fields: dict[str, Any]) -> Reply:
-        if up is None or not up.connected:
-            fields["verdict"] = "-"
-            return Reply(451, "4.4.1 Error: upstream connection lost, try again later")
-        if has_bare_newline(raw):
-            if self.config.bare_newline == "reject":
-                fields["verdict"] = "rejected: bare newline"
-                return Reply(550, "5.5.2 Error: bare <CR> or <LF> received; use <CR><LF>")
-            raw = normalize_newlines(raw)
-        try:
-            result = await self.state.pipeline.analyse(raw, env, with_tls=with_tls)
-        except HeaderLimitExceeded as exc:
-            fields["verdict"] = f"rejected: {exc}"
-            return Reply(552, "5.3.4 Error: message header size exceeds limit")
-        except AnalysisFailed as exc:
-            fields["verdict"] = f"tempfail: {exc}"
-            return Reply(451, "4.7.1 Error: message could not be checked, try again later")
-        fields["verdict"] = result.decision.verdict.word
-        fields["score"] = result.decision.score
-        fields["reasons"] = ",".join(h.rule_id for h in result.decision.hits)
-        if not result.decision.checked:
-            fields["checked"] = "no"
-        try:
-            reply = await up.data(result.apply(raw))
-        except UpstreamError as exc:
-            log.warning("upstream failed at DATA for %s: %s", env.queue_id, exc)
-            return exc.reply
-        if reply.ok:
-            await self.state.pipeline.record(result)
-        return reply

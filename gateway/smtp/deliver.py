@@ -1,0 +1,106 @@
+"""End of DATA: analyse one message, carry out its actions, relay it, answer the client.
+
+Purpose: the one place where a received message meets the upstream. The order is fixed:
+receive rules (bare newlines) -> pipeline (verdict and edits) -> actions (reject, quarantine,
+copy to a security mailbox) -> upstream DATA -> the upstream's reply to the client -> record.
+The client hears 250 only when the upstream said 250, or when the message is durably in the
+quarantine (fsynced) -- then the gateway holds it, as an MTA holds its queue.
+
+Untrusted input: the message bytes and envelope (a stranger's); the upstream's replies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from gateway.model import Envelope
+from gateway.parse import HeaderLimitExceeded
+from gateway.pipeline import AnalysisFailed, Result, has_bare_newline, normalize_newlines
+from gateway.smtp.upstream import Reply, UpstreamError, UpstreamSession
+
+if TYPE_CHECKING:
+    from gateway.smtp.server import ServerState
+
+log = logging.getLogger("gateway.smtp")
+
+
+async def deliver(state: ServerState, raw: bytes, env: Envelope, up: UpstreamSession | None,
+                  with_tls: bool, fields: dict[str, Any]) -> Reply:
+    """Everything after the final dot; `fields` collects what the per-message log line says."""
+    config = state.config
+    if up is None or not up.connected:
+        fields["verdict"] = "-"
+        return Reply(451, "4.4.1 Error: upstream connection lost, try again later")
+    if has_bare_newline(raw):
+        if config.bare_newline == "reject":
+            fields["verdict"] = "rejected: bare newline"
+            return Reply(550, "5.5.2 Error: bare <CR> or <LF> received; use <CR><LF>")
+        raw = normalize_newlines(raw)
+    try:
+        result = await state.pipeline.analyse(raw, env, with_tls=with_tls)
+    except HeaderLimitExceeded as exc:
+        fields["verdict"] = f"rejected: {exc}"
+        return Reply(552, "5.3.4 Error: message header size exceeds limit")
+    except AnalysisFailed as exc:
+        fields["verdict"] = f"tempfail: {exc}"
+        return Reply(451, "4.7.1 Error: message could not be checked, try again later")
+    d = result.decision
+    fields.update(verdict=d.verdict.word, score=d.score, reasons=",".join(h.rule_id for h in d.hits))
+    if not d.checked:
+        fields["checked"] = "no"
+    todo = result.plan
+    if todo is not None and todo.reject:
+        fields["action"] = "reject"
+        code, _, text = todo.reject.partition(" ")
+        return Reply(int(code), text)
+    out = result.apply(raw)
+    try:
+        if todo is not None and todo.quarantine:
+            return await _quarantine(state, out, env, result, up, fields)
+        for extra in todo.extra_rcpts if todo is not None else ():
+            reply = await up.rcpt(extra, [])
+            fields["copy"] = f"{extra}:{reply.code}"
+            if not reply.ok:
+                log.warning("copy to %s refused by upstream: %s %s", extra, reply.code, reply.text)
+        reply = await up.data(out)
+    except UpstreamError as exc:
+        log.warning("upstream failed at DATA for %s: %s", env.queue_id, exc)
+        return exc.reply
+    if reply.ok:
+        await state.pipeline.record(result)
+    return reply
+
+
+async def _quarantine(state: ServerState, out: bytes, env: Envelope, result: Result,
+                      up: UpstreamSession, fields: dict[str, Any]) -> Reply:
+    """Hold the message (durably), drop the upstream transaction, copy to the security
+    mailbox if configured; answer 250 only once the message is on disk."""
+    try:
+        qid = await asyncio.to_thread(state.quarantine.put, out, env, result.decision)
+    except OSError as exc:
+        log.error("quarantine write failed for %s: %s", env.queue_id, exc)
+        return Reply(451, "4.3.0 Error: queue file write error")
+    fields["action"] = f"quarantine:{qid}"
+    await up.rset()
+    extras = result.plan.extra_rcpts if result.plan is not None else ()
+    if extras:
+        try:
+            await _send_copy(up, env, extras, out)
+        except UpstreamError as exc:  # the message is held; the copy is best effort
+            log.warning("copy of quarantined %s not sent: %s", qid, exc)
+    await state.pipeline.record(result)
+    return Reply(250, f"2.0.0 Ok: queued as {env.queue_id}")
+
+
+async def _send_copy(up: UpstreamSession, env: Envelope, rcpts: tuple[str, ...], out: bytes) -> None:
+    reply = await up.mail(env.mail_from, [])
+    if not reply.ok:
+        log.warning("copy: upstream refused MAIL: %s %s", reply.code, reply.text)
+        return
+    accepted = [r for r in rcpts if (await up.rcpt(r, [])).ok]
+    if accepted:
+        await up.data(out)
+    else:
+        await up.rset()
