@@ -1,0 +1,114 @@
+"""ARC (RFC 8617): verify the chain of custody; seal a message the gateway changed.
+
+Purpose: `verify_arc` runs dkimpy's ARC verifier in a worker thread with keys prefetched through
+the shared resolver (as DKIM does) and reports arc=pass/fail/none with the oldest-pass instance.
+`arc_seal` adds the next ARC set (ARC-Seal, ARC-Message-Signature, ARC-Authentication-Results)
+with dkimpy's `arc_sign`, after all edits, so downstream receivers can trust our results.
+
+Standing: RFC 8617 is Experimental, but Google, Microsoft and Yahoo/AOL seal and evaluate ARC
+(see docs/authentication.md). A chain proves custody, not honesty: we report it and let
+policies decide; nothing here makes a failing DMARC result pass.
+
+Untrusted input: the ARC header fields and message (a stranger's, and every hop's before us)
+and the key records in DNS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import dkim
+
+from gateway.checks.auth.keys import KeyFetcher, header_fields, key_name, tags
+
+MAX_INSTANCES = 50  # RFC 8617 section 4.2.1
+_ARC_FIELDS = (b"arc-seal", b"arc-message-signature", b"arc-authentication-results")
+_quiet = logging.getLogger("gateway.auth.dkimpy")
+
+
+@dataclass(frozen=True)
+class ArcResult:
+    result: str  # pass, fail or none (RFC 8617 section 4.4 values)
+    instances: int = 0
+    oldest_pass: int | None = None  # lowest instance whose AMS still validates (0: all do)
+    sealers: tuple[str, ...] = ()  # ARC-Seal d= per instance, i=1 first
+    reason: str = ""
+    temporary: bool = False  # a key lookup failed temporarily: the fail may not be real
+
+
+_INSTANCE = re.compile(rb"(?:^|;)\s*i\s*=\s*([0-9]{1,6})\s*(?:;|$)")
+
+
+def _instance(value: bytes) -> int | None:
+    m = _INSTANCE.search(value)
+    return int(m.group(1)) if m else None
+
+
+def _oldest_pass(data: list[dict[str, Any]]) -> int:
+    """`data` runs from the newest instance down. The oldest instance of the unbroken run of
+    validating AMS headers; 0 when every AMS still validates (RFC 8617 section 5.2)."""
+    oldest = 0
+    for item in data:
+        if not item.get("ams-valid"):
+            break
+        oldest = int(item["instance"])
+    return 0 if oldest == 1 else oldest
+
+
+def _run(raw: bytes, fetcher: KeyFetcher) -> tuple[Any, list[dict[str, Any]], str]:
+    return dkim.arc_verify(raw, logger=_quiet, dnsfunc=fetcher.dnsfunc)  # type: ignore[no-any-return]
+
+
+async def verify_arc(raw: bytes, resolver: Any, *, timeout: float = 10.0) -> ArcResult:
+    arc_fields = [(n.lower(), v) for n, v in header_fields(raw) if n.lower() in _ARC_FIELDS]
+    if not arc_fields:
+        return ArcResult("none", reason="no ARC sets")
+    instances = [i for _, v in arc_fields if (i := _instance(v)) is not None]
+    top = max(instances, default=0)
+    if top > MAX_INSTANCES:
+        return ArcResult("fail", top, reason=f"more than {MAX_INSTANCES} ARC instances")
+    seals = {i: t for n, v in arc_fields if n == b"arc-seal" and (t := tags(v)) and (i := _instance(v))}
+    names = [key_name(t) for n, v in arc_fields if n != b"arc-authentication-results" and (t := tags(v))]
+    fetcher = KeyFetcher(resolver, time.monotonic() + timeout)
+    await fetcher.prefetch(n for n in names if n)
+    cv, data, reason = await asyncio.to_thread(_run, raw, fetcher)
+    sealers = tuple((seals[i].get(b"d") or b"").decode("ascii", "replace").lower()
+                    for i in sorted(seals))
+    temporary = any(fetcher.outcome(n) == "temporary" for n in names if n)
+    if cv == dkim.CV_Pass:
+        return ArcResult("pass", top, _oldest_pass(data), sealers, "")
+    if cv == dkim.CV_None and top == 0:
+        return ArcResult("none", 0, reason=str(reason))
+    return ArcResult("fail", top, None, sealers, str(reason)[:160], temporary)
+
+
+@dataclass(frozen=True)
+class ArcKey:
+    """What sealing needs: `selector._domainkey.domain` publishes the public key."""
+
+    selector: str
+    domain: str
+    private_key_pem: bytes
+
+
+def arc_seal(raw: bytes, authres: str, key: ArcKey, authserv_id: str) -> bytes:
+    """Return `raw` (the final message, after all edits) with the next ARC set prepended.
+    `authres` is our Authentication-Results value (`authserv-id; spf=...; arc=...`); it is
+    added first when `raw` does not carry it yet, and becomes the ARC-Authentication-Results.
+
+    Synchronous (RSA signing): call it through `asyncio.to_thread`. Raises dkim.DKIMException
+    on a bad key. Needs the `authres` package (dkimpy's ARC signer imports it).
+    """
+    nl = b"\r\n" if b"\r\n" in raw[:4096] else b"\n"
+    ours = [v for n, v in header_fields(raw) if n.lower() == b"authentication-results"
+            and v.split(b";", 1)[0].strip().lower() == authserv_id.lower().encode()]
+    if not ours:
+        raw = b"Authentication-Results: " + authres.encode("utf-8") + nl + raw
+    lines = dkim.arc_sign(raw, key.selector.encode(), key.domain.encode(),
+                          key.private_key_pem, authserv_id.encode(), logger=_quiet, linesep=nl)
+    return b"".join(lines) + raw
