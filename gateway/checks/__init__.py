@@ -69,6 +69,7 @@ async def run_checks(checks: Iterable[Check], ctx: CheckContext) -> list[Signal]
 
 def default_checks(config: Config) -> list[Check]:
     """The checks `serve` and `scan` run, in order."""
+    from gateway.checks.auth import AuthCheck
     from gateway.checks.structure import StructureCheck
 
-    return [StructureCheck()]
+    return [AuthCheck(), StructureCheck()]

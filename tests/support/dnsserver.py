@@ -11,7 +11,7 @@ import socket
 import threading
 from typing import Any
 
-from dnslib import QTYPE, RCODE, RR, TXT, DNSRecord
+from dnslib import QTYPE, RCODE, RR, TXT, DNSError, DNSRecord
 from dnslib.server import BaseResolver, DNSServer
 
 
@@ -25,7 +25,7 @@ class _ZoneResolver(BaseResolver):  # type: ignore[misc]
         self.server.log.append((qname, qtype))
         fault = self.server.faults.get(qname) or self.server.typed_faults.get((qname, qtype))
         if fault == "timeout":
-            return None  # dnslib sends nothing when the resolver returns None
+            raise DNSError("simulated timeout")  # dnslib logs it (quietly) and sends nothing
         reply = request.reply()
         if fault == "servfail":
             reply.header.rcode = RCODE.SERVFAIL

@@ -7,6 +7,7 @@ resolves keys through the shared resolver. Exclusions with reasons are in EXCLUD
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 import yaml
@@ -33,8 +34,11 @@ _passed: list[str] = []
 @pytest.fixture(scope="module", autouse=True)
 def _stop_servers():
     yield
-    for s in _servers.values():
-        s.stop()
+    stoppers = [threading.Thread(target=s.stop) for s in _servers.values()]
+    for t in stoppers:
+        t.start()
+    for t in stoppers:
+        t.join()
     print(f"\nARC validation suite: {len(_passed)}/{len(CASES)} passed, {len(EXCLUDED)} excluded")
 
 

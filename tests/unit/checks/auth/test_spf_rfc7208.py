@@ -10,6 +10,7 @@ Exclusions (with reasons) are listed in EXCLUDED; every other test must pass.
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import dnslib
 import pytest
@@ -90,8 +91,11 @@ def _serve(zonedata: dict) -> TestDNSServer:
 @pytest.fixture(scope="module", autouse=True)
 def _stop_servers():
     yield
-    for s in _servers.values():
-        s.stop()
+    stoppers = [threading.Thread(target=s.stop) for s in _servers.values()]
+    for t in stoppers:
+        t.start()
+    for t in stoppers:
+        t.join()
     print(f"\nRFC 7208 suite: {len(_passed)}/{len(CASES)} passed, {len(EXCLUDED)} excluded")
 
 
