@@ -39,7 +39,8 @@ def _scenarios() -> list[dict]:
 
 
 SCENARIOS = _scenarios()
-CASES = [(i, name) for i, sc in enumerate(SCENARIOS) for name in sc["tests"]]
+CASES = [(i, name, transport) for transport in ("udp", "tcp")
+         for i, sc in enumerate(SCENARIOS) for name in sc["tests"]]
 _servers: dict[int, TestDNSServer] = {}
 _passed: list[str] = []
 
@@ -96,12 +97,13 @@ def _stop_servers():
         t.start()
     for t in stoppers:
         t.join()
-    print(f"\nRFC 7208 suite: {len(_passed)}/{len(CASES)} passed, {len(EXCLUDED)} excluded")
+    print(f"\nRFC 7208 suite (UDP and TCP): {len(_passed)}/{len(CASES)} passed, "
+          f"{len(EXCLUDED)} excluded")
 
 
 @pytest.mark.skipif(not SCENARIOS, reason="corpus ../shared/corpora not present")
-@pytest.mark.parametrize("index,name", CASES, ids=[n for _, n in CASES])
-def test_rfc7208(index: int, name: str) -> None:
+@pytest.mark.parametrize("index,name,transport", CASES, ids=[f"{t}-{n}" for _, n, t in CASES])
+def test_rfc7208(index: int, name: str, transport: str) -> None:
     if name in EXCLUDED:
         pytest.skip(EXCLUDED[name])
     scenario = SCENARIOS[index]
@@ -111,7 +113,8 @@ def test_rfc7208(index: int, name: str) -> None:
     case = scenario["tests"][name]
 
     async def go():
-        resolver = Resolver(nameservers=(("127.0.0.1", server.port),), timeout=0.3)
+        resolver = Resolver(nameservers=(("127.0.0.1", server.port),), timeout=0.3,
+                            tcp=transport == "tcp")
         return await check_spf(resolver, case["host"], case["mailfrom"], case["helo"],
                                receiver="unknown")
 
@@ -124,4 +127,4 @@ def test_rfc7208(index: int, name: str) -> None:
         if name in EXPLANATION_CASELESS:
             got, want = got.casefold(), want.casefold()
         assert got == want
-    _passed.append(name)
+    _passed.append(f"{transport}-{name}")
