@@ -15,16 +15,15 @@ and the key records in DNS.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import time
 from dataclasses import dataclass
 from typing import Any
 
-import dkim
-
-from gateway.checks.auth.keys import KeyFetcher, header_fields, key_name, tags
+from gateway.checks.auth import engine
+from gateway.checks.auth.engine import dkim
+from gateway.checks.auth.keys import KeyFetcher, header_fields, key_name, off_loop, tags
 
 MAX_INSTANCES = 50  # RFC 8617 section 4.2.1
 _ARC_FIELDS = (b"arc-seal", b"arc-message-signature", b"arc-authentication-results")
@@ -61,7 +60,7 @@ def _oldest_pass(data: list[dict[str, Any]]) -> int:
 
 
 def _run(raw: bytes, fetcher: KeyFetcher) -> tuple[Any, list[dict[str, Any]], str]:
-    return dkim.arc_verify(raw, logger=_quiet, dnsfunc=fetcher.dnsfunc)  # type: ignore[no-any-return]
+    return engine.arc_verify(raw, _quiet, fetcher.dnsfunc)
 
 
 async def verify_arc(raw: bytes, resolver: Any, *, timeout: float = 10.0) -> ArcResult:
@@ -76,7 +75,7 @@ async def verify_arc(raw: bytes, resolver: Any, *, timeout: float = 10.0) -> Arc
     names = [key_name(t) for n, v in arc_fields if n != b"arc-authentication-results" and (t := tags(v))]
     fetcher = KeyFetcher(resolver, time.monotonic() + timeout)
     await fetcher.prefetch(n for n in names if n)
-    cv, data, reason = await asyncio.to_thread(_run, raw, fetcher)
+    cv, data, reason = await off_loop(_run, raw, fetcher, size=len(raw))
     sealers = tuple((seals[i].get(b"d") or b"").decode("ascii", "replace").lower()
                     for i in sorted(seals))
     temporary = any(fetcher.outcome(n) == "temporary" for n in names if n)
@@ -109,6 +108,6 @@ def arc_seal(raw: bytes, authres: str, key: ArcKey, authserv_id: str) -> bytes:
             and v.split(b";", 1)[0].strip().lower() == authserv_id.lower().encode()]
     if not ours:
         raw = b"Authentication-Results: " + authres.encode("utf-8") + nl + raw
-    lines = dkim.arc_sign(raw, key.selector.encode(), key.domain.encode(),
-                          key.private_key_pem, authserv_id.encode(), logger=_quiet, linesep=nl)
+    lines = engine.arc_sign(raw, key.selector.encode(), key.domain.encode(),
+                            key.private_key_pem, authserv_id.encode(), _quiet, nl)
     return b"".join(lines) + raw

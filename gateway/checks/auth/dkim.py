@@ -13,15 +13,13 @@ Untrusted input: the raw message (signature headers, body) and the key records i
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from dataclasses import dataclass
 from typing import Any
 
-import dkim
-
-from gateway.checks.auth.keys import KeyFetcher, header_fields, key_name, tags
+from gateway.checks.auth.engine import FastDKIM, dkim
+from gateway.checks.auth.keys import KeyFetcher, header_fields, key_name, off_loop, tags
 
 MAX_SIGNATURES = 10
 MIN_RSA_BITS = 1024
@@ -57,7 +55,7 @@ def _describe(sig: dict[bytes, bytes] | None) -> dict[str, Any]:
             "b": _text(sig.get(b"b"))[:12]}
 
 
-def _verify_one(signer: dkim.DKIM, idx: int, fetcher: KeyFetcher) -> tuple[str, str, int | None]:
+def _verify_one(signer: FastDKIM, idx: int, fetcher: KeyFetcher) -> tuple[str, str, int | None]:
     """(result, reason, bits) for signature `idx`; runs in a worker thread."""
     signer.keysize = None
     try:
@@ -78,7 +76,10 @@ def _verify_one(signer: dkim.DKIM, idx: int, fetcher: KeyFetcher) -> tuple[str, 
 
 def _verify_all(raw: bytes, count: int, fetcher: KeyFetcher,
                 names: list[str | None]) -> list[tuple[str, str, int | None]]:
-    signer = dkim.DKIM(raw, logger=_quiet, minkey=MIN_RSA_BITS)
+    try:
+        signer = FastDKIM(raw, logger=_quiet, minkey=MIN_RSA_BITS)
+    except dkim.DKIMException as exc:
+        return [("permerror", f"unparseable message: {exc}"[:120], None)] * count
     out = []
     for idx in range(count):
         result, reason, bits = _verify_one(signer, idx, fetcher)
@@ -103,7 +104,7 @@ async def verify_dkim(raw: bytes, resolver: Any, *, timeout: float = 10.0,
     names = [key_name(s) if s else None for s in sigs[:count]]
     fetcher = KeyFetcher(resolver, time.monotonic() + timeout)
     await fetcher.prefetch(n for n in names if n)
-    outcomes = await asyncio.to_thread(_verify_all, raw, count, fetcher, names)
+    outcomes = await off_loop(_verify_all, raw, count, fetcher, names, size=len(raw))
     results = [DkimResult(result=r, bits=bits, reason=reason, **_describe(sigs[i]))
                for i, (r, reason, bits) in enumerate(outcomes)]
     results += [DkimResult(result="neutral", reason="skipped: beyond the signature cap",

@@ -13,16 +13,36 @@ DNS answers.
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from dkim.util import InvalidTagValueList, parse_tag_value
+from gateway.checks.auth.engine import InvalidTagValueList, parse_tag_value
 
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _MAX_HEADER_BYTES = 1_000_000
+BULK_BYTES = 512 * 1024
+_pools: dict[str, ThreadPoolExecutor] = {}
+T = TypeVar("T")
+
+
+async def off_loop(fn: Callable[..., T], *args: Any, size: int = 0) -> T:
+    """Run dkimpy work (parsing, canonicalisation, hashing, RSA) in a small dedicated pool.
+
+    Messages over BULK_BYTES share ONE worker: dkimpy's C calls on a multi-megabyte body hold
+    the GIL for milliseconds at a time and every extra thread queued for the GIL adds to the
+    event loop's lag (measured in benchmarks/auth_bench.py). Smaller messages get their own two
+    workers, so one burst of huge mail does not hold up ordinary mail."""
+    kind = "bulk" if size > BULK_BYTES else "small"
+    pool = _pools.get(kind)
+    if pool is None:
+        pool = _pools[kind] = ThreadPoolExecutor(1 if kind == "bulk" else 2,
+                                                 thread_name_prefix=f"auth-{kind}")
+    return await asyncio.get_running_loop().run_in_executor(pool, functools.partial(fn, *args))
 
 
 def header_fields(raw: bytes) -> list[tuple[bytes, bytes]]:
