@@ -112,6 +112,8 @@ def arc_verify(message: bytes, logger: Any, dnsfunc: Any) -> tuple[Any, list[dic
 
 
 def arc_sign(message: bytes, selector: bytes, domain: bytes, privkey: bytes, srv_id: bytes,
-             logger: Any, linesep: bytes) -> list[bytes]:
+             logger: Any, linesep: bytes, include_headers: list[bytes] | None = None,
+             timestamp: int | None = None) -> list[bytes]:
     return dkim.arc_sign(message, selector, domain, privkey, srv_id, logger=logger,  # type: ignore[no-any-return]
-                         linesep=linesep)
+                         linesep=linesep, include_headers=include_headers,
+                         timestamp=None if timestamp is None else str(timestamp))

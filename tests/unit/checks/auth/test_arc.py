@@ -57,3 +57,18 @@ def test_key_timeout_is_marked_temporary(dns):
     hop1 = arc_seal(message(), "slow.example.net; spf=pass", key("slow.example.net"), "slow.example.net")
     res = verify(dns, hop1)
     assert res.result == "fail" and res.temporary
+
+
+def test_our_own_authentication_results_can_be_sealed(dns):
+    from gateway.checks.auth.authres import build_authres, resinfo
+    ours = build_authres("gw.example.org", [
+        resinfo("spf", "fail", "DNS TIMEOUT for x", [("smtp.mailfrom", "a b@example.com")]),
+        resinfo("dkim", "pass", "2048-bit key", [("header.d", "example.com"), ("header.i", "@example.com"),
+                                                 ("header.s", "sel"), ("header.a", "rsa-sha256"),
+                                                 ("header.b", "abc+/def=")]),
+        resinfo("dmarc", "pass", "p=reject pct=100", [("header.from", "example.com"), ("policy.dmarc", "reject")]),
+        "arc=none"])
+    sealed = arc_seal(message(), ours, key("gw.example.org"), "gw.example.org")
+    assert sealed.startswith(b"ARC-Seal: i=1; cv=none")
+    assert b"dmarc=pass" in sealed.split(b"ARC-Authentication-Results:", 1)[1]
+    assert verify(dns, sealed).result == "pass"
