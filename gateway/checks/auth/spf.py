@@ -266,7 +266,10 @@ async def check_host(resolver: Any, ip: str, domain: str, sender: str, helo: str
                      identity: str = "mailfrom", timeout: float = 20.0,
                      receiver: str = "unknown") -> SpfResult:
     """RFC 7208 section 4: evaluate `domain` for client `ip` and `sender`."""
-    addr = _client_ip(ip)
+    try:
+        addr = _client_ip(ip)
+    except ValueError:
+        return SpfResult("none", domain, identity, sender, ip, problem="client address is not an IP")
     local, _, sdomain = sender.rpartition("@")
     v = MacroVars(sender=sender, local=local or "postmaster", domain_of_sender=sdomain, ip=addr,
                   helo=helo, receiver=receiver, timestamp=int(time.time()))
