@@ -97,3 +97,19 @@ def test_signatures_beyond_the_cap_are_not_verified(dns):
     assert [r.result for r in results[10:]] == ["neutral", "neutral"]
     assert all(r.result == "fail" or r.result == "pass" for r in results[:10])
     assert results[0].result == "pass"
+
+
+def test_key_fetcher_bridges_unforeseen_names_to_the_loop(dns):
+    import time
+
+    from gateway.checks.auth.keys import KeyFetcher
+
+    async def go():
+        r = Resolver(nameservers=(("127.0.0.1", dns.port),), timeout=0.5)
+        fetcher = KeyFetcher(r, time.monotonic() + 2)
+        await fetcher.prefetch([])  # binds the loop, fetches nothing
+        txt = await asyncio.to_thread(fetcher.dnsfunc, b"sel._domainkey.example.com.")
+        missing = await asyncio.to_thread(fetcher.dnsfunc, b"nope._domainkey.example.com.")
+        return txt, missing, fetcher.outcome("nope._domainkey.example.com")
+    txt, missing, outcome = asyncio.run(go())
+    assert txt == rsa_key().txt.encode() and missing is None and outcome == "missing"
