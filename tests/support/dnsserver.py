@@ -85,13 +85,24 @@ class TestDNSServer:
         self.faults: dict[str, str] = {}
         self.typed_faults: dict[tuple[str, str], str] = {}
         self.log: list[tuple[str, str]] = []
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
         resolver = _ZoneResolver(self)
-        self._udp = DNSServer(resolver, address="127.0.0.1", port=self.port, logger=_QuietLogger())
-        self._tcp = DNSServer(resolver, address="127.0.0.1", port=self.port, tcp=True,
-                              logger=_QuietLogger())
+        for attempt in range(20):  # a free UDP port may still be taken for TCP: try another
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                s.bind(("127.0.0.1", 0))
+                self.port = s.getsockname()[1]
+            try:
+                self._udp = DNSServer(resolver, address="127.0.0.1", port=self.port,
+                                      logger=_QuietLogger())
+            except OSError:
+                continue
+            try:
+                self._tcp = DNSServer(resolver, address="127.0.0.1", port=self.port, tcp=True,
+                                      logger=_QuietLogger())
+                break
+            except OSError:
+                self._udp.server.server_close()
+                if attempt == 19:
+                    raise
         self._lock = threading.Lock()
 
     def add_zone(self, text: str) -> None:
