@@ -84,6 +84,7 @@ class Resolver:
     timeout: float = 3.0
     cache_size: int = 20_000
     counters: Counters = field(default_factory=Counters)
+    tcp: bool = False  # query over TCP only (tests of the TCP path; UDP falls back to TCP anyway)
 
     def __post_init__(self) -> None:
         if self.nameservers:
@@ -138,7 +139,7 @@ class Resolver:
         try:
             async with asyncio.timeout(limit):
                 ans = await self._resolver.resolve(qname, rdtype, raise_on_no_answer=False,
-                                                   lifetime=limit, search=False)
+                                                   lifetime=limit, search=False, tcp=self.tcp)
         except (TimeoutError, dns.exception.Timeout, dns.resolver.LifetimeTimeout):
             self.counters.timeouts += 1
             return Answer(name, rdtype, "TIMEOUT")

@@ -89,6 +89,10 @@ class Pipeline:
         self.policies = policies if policies is not None else load_policies(config.policies)
         self.checks = list(checks) if checks is not None else default_checks(config)
         self.offline = offline
+        if resolver is None and not offline:
+            from gateway.dns import resolver_from_config
+
+            resolver = resolver_from_config(config)
         self.resolver = resolver
         self.store = store if store is not None else store_from_config(config)
         self.limits = view_limits(config)

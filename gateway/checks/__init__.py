@@ -70,9 +70,11 @@ async def run_checks(checks: Iterable[Check], ctx: CheckContext) -> list[Signal]
 def default_checks(config: Config) -> list[Check]:
     """The checks `serve` and `scan` run, in order.
 
-    Social unwrapping comes first so identity, content and indicator checks see the persona;
+    Authentication runs first (later checks read `facts["auth"]`); social unwrapping next so
+    identity, content and indicator checks see the persona;
     store-dependent checks tolerate `ctx.store is None`; network checks skip when offline.
     """
+    from gateway.checks.auth import AuthCheck
     from gateway.checks.content import ContentCheck
     from gateway.checks.identity import IdentityCheck
     from gateway.checks.indicators import IndicatorCheck
@@ -81,7 +83,7 @@ def default_checks(config: Config) -> list[Check]:
     from gateway.checks.social import SocialUnwrapCheck
     from gateway.checks.structure import StructureCheck
 
-    return [StructureCheck(), SocialUnwrapCheck(), SenderCheck(), IdentityCheck(), ContentCheck(),
+    return [AuthCheck(), StructureCheck(), SocialUnwrapCheck(), SenderCheck(), IdentityCheck(), ContentCheck(),
             IndicatorCheck(), ReputationCheck()]
 
 

@@ -11,7 +11,7 @@ import socket
 import threading
 from typing import Any
 
-from dnslib import QTYPE, RCODE, RR, DNSRecord
+from dnslib import QTYPE, RCODE, RR, TXT, DNSError, DNSRecord
 from dnslib.server import BaseResolver, DNSServer
 
 
@@ -23,9 +23,9 @@ class _ZoneResolver(BaseResolver):  # type: ignore[misc]
         qname = str(request.q.qname).lower().rstrip(".")
         qtype = QTYPE[request.q.qtype]
         self.server.log.append((qname, qtype))
-        fault = self.server.faults.get(qname)
+        fault = self.server.faults.get(qname) or self.server.typed_faults.get((qname, qtype))
         if fault == "timeout":
-            return None  # dnslib sends nothing when the resolver returns None
+            raise DNSError("simulated timeout")  # dnslib logs it (quietly) and sends nothing
         reply = request.reply()
         if fault == "servfail":
             reply.header.rcode = RCODE.SERVFAIL
@@ -49,9 +49,25 @@ class _ZoneResolver(BaseResolver):  # type: ignore[misc]
         cname = [rr for rr in found if QTYPE[rr.rtype] == "CNAME"]
         for rr in matched or cname:
             reply.add_answer(rr)
+        if cname and not matched and qtype != "CNAME":
+            self._chase(reply, str(cname[0].rdata.label).lower().rstrip("."), qtype)
         if not matched and not cname:
             reply.add_auth(RR.fromZone(f"{qname}. 60 IN SOA ns.test. hostmaster.test. 1 60 60 60 60")[0])
         return reply
+
+
+    def _chase(self, reply: DNSRecord, target: str, qtype: str, depth: int = 0) -> None:
+        """Follow an in-zone CNAME chain like an authoritative server (at most 8 links)."""
+        if depth > 8 or self.server.faults.get(target):
+            return
+        for rr in self.server.records:
+            if str(rr.rname).lower().rstrip(".") != target:
+                continue
+            if QTYPE[rr.rtype] == qtype:
+                reply.add_answer(rr)
+            elif QTYPE[rr.rtype] == "CNAME":
+                reply.add_answer(rr)
+                self._chase(reply, str(rr.rdata.label).lower().rstrip("."), qtype, depth + 1)
 
 
 class _QuietLogger:
@@ -67,21 +83,24 @@ class TestDNSServer:
     def __init__(self) -> None:
         self.records: list[RR] = []
         self.faults: dict[str, str] = {}
+        self.typed_faults: dict[tuple[str, str], str] = {}
         self.log: list[tuple[str, str]] = []
         resolver = _ZoneResolver(self)
-        for attempt in range(20):  # UDP and TCP need the same free port number
+        for attempt in range(20):  # a free UDP port may still be taken for TCP: try another
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
                 s.bind(("127.0.0.1", 0))
                 self.port = s.getsockname()[1]
             try:
-                self._udp = DNSServer(resolver, address="127.0.0.1", port=self.port, logger=_QuietLogger())
+                self._udp = DNSServer(resolver, address="127.0.0.1", port=self.port,
+                                      logger=_QuietLogger())
+            except OSError:
+                continue
+            try:
                 self._tcp = DNSServer(resolver, address="127.0.0.1", port=self.port, tcp=True,
                                       logger=_QuietLogger())
                 break
             except OSError:
-                udp = getattr(self, "_udp", None)
-                if udp is not None:
-                    udp.server.server_close()
+                self._udp.server.server_close()
                 if attempt == 19:
                     raise
         self._lock = threading.Lock()
@@ -96,9 +115,21 @@ class TestDNSServer:
             value = " ".join('"' + c.replace('\\', '\\\\').replace('"', '\\"') + '"' for c in chunks)
         self.add_zone(f"{name.rstrip('.')}. {ttl} IN {rtype} {value}")
 
-    def fail(self, name: str, how: str) -> None:
+    def add_txt(self, name: str, strings: list[bytes], ttl: int = 300) -> None:
+        """One TXT record made of exactly these character-strings (any bytes, even non-ASCII)."""
+        self.records.append(RR(name.rstrip(".") + ".", QTYPE.TXT, ttl=ttl, rdata=TXT(strings)))
+
+    def add_rr(self, name: str, rtype: str, rdata: Any, ttl: int = 300) -> None:
+        """A record from a dnslib rdata object (for names zone-file text cannot spell)."""
+        self.records.append(RR(name.rstrip(".") + ".", getattr(QTYPE, rtype), ttl=ttl, rdata=rdata))
+
+    def fail(self, name: str, how: str, rtype: str | None = None) -> None:
+        """Make `name` time out or SERVFAIL: for every type, or only for `rtype`."""
         assert how in ("timeout", "servfail")
-        self.faults[name.lower().rstrip(".")] = how
+        if rtype is None:
+            self.faults[name.lower().rstrip(".")] = how
+        else:
+            self.typed_faults[(name.lower().rstrip("."), rtype.upper())] = how
 
     def start(self) -> TestDNSServer:
         self._udp.start_thread()

@@ -1,0 +1,171 @@
+"""RFC 8601 Authentication-Results: parse (to believe a trusted border MTA) and build (ours).
+
+Purpose: `parse_authres` reads one header value into an authserv-id and a list of results with
+their properties; `trusted_results` picks the topmost fields whose authserv-id the operator
+listed in `trusted_authserv_ids` (never our own id, never a field below an untrusted one);
+`build_authres` writes our header value, folded. Our own small parser rather than the `authres`
+package (last released 2019): we need only the generic resinfo grammar, with comments and
+quoted strings, and no method registry.
+
+Untrusted input: Authentication-Results fields from the message. Anyone can write one; only the
+operator's list of trusted authserv-ids, applied to the topmost fields, makes one believable.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from gateway.act.headers import fold
+
+_MAX_RESULTS = 64
+
+
+@dataclass(frozen=True)
+class AuthResult:
+    method: str  # spf, dkim, dmarc, arc, ...
+    result: str
+    reason: str = ""
+    props: dict[str, str] = field(default_factory=dict)  # "smtp.mailfrom" -> value
+
+
+@dataclass(frozen=True)
+class AuthResHeader:
+    authserv_id: str
+    results: tuple[AuthResult, ...] = ()
+
+
+def _strip_comments(text: str) -> str:
+    """Remove (nested) comments outside quoted strings."""
+    out, depth, quoted, escaped = [], 0, False, False
+    for ch in text:
+        if escaped:
+            escaped = False
+            if depth == 0:
+                out.append(ch)
+            continue
+        if ch == "\\":
+            escaped = True
+            if depth == 0:
+                out.append(ch)
+            continue
+        if quoted:
+            out.append(ch)
+            quoted = ch != '"'
+        elif ch == '"' and depth == 0:
+            quoted = True
+            out.append(ch)
+        elif ch == "(":
+            depth += 1
+        elif ch == ")" and depth:
+            depth -= 1
+        elif depth == 0:
+            out.append(ch)
+    return "".join(out)
+
+
+def _split_outside_quotes(text: str, sep: str) -> list[str]:
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = escaped = False
+    for ch in text:
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch == '"':
+            quoted = not quoted
+        elif ch == sep and not quoted:
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(ch)
+    parts.append("".join(current))
+    return parts
+
+
+def _unquote(value: str) -> str:
+    value = value.strip()
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        return re.sub(r"\\(.)", r"\1", value[1:-1])
+    return value
+
+
+def _pairs(resinfo: str) -> list[tuple[str, str]]:
+    """`a=b c.d=e` pairs; tolerant of spaces around `=` (RFC 8601 allows CFWS there)."""
+    text = re.sub(r"\s*=\s*", "=", resinfo.strip())
+    return [(k.strip().lower(), _unquote(v)) for k, _, v in
+            (w.partition("=") for w in _split_outside_quotes(text, " ") if "=" in w)]
+
+
+def parse_authres(value: str) -> AuthResHeader | None:
+    """Parse one Authentication-Results value; None when it has no authserv-id."""
+    parts = _split_outside_quotes(_strip_comments(value.replace("\r", " ").replace("\n", " ")), ";")
+    head = parts[0].split()
+    if not head:
+        return None
+    authserv_id = _unquote(head[0]).lower()
+    results = []
+    for resinfo in parts[1:1 + _MAX_RESULTS]:
+        pairs = _pairs(resinfo)
+        if not pairs or pairs[0][1] == "" or pairs[0][0] == "none":
+            continue
+        method = pairs[0][0].split("/", 1)[0]
+        reason = next((v for k, v in pairs[1:] if k == "reason"), "")
+        props = {k: v for k, v in pairs[1:] if "." in k}
+        results.append(AuthResult(method, pairs[0][1].lower(), reason, props))
+    return AuthResHeader(authserv_id, tuple(results))
+
+
+def trusted_results(fields: Iterable[tuple[str, str]], trusted: Sequence[str],
+                    own_id: str) -> list[AuthResHeader]:
+    """The topmost Authentication-Results fields (header name, value; top first) carrying a
+    trusted authserv-id. Stops at the first A-R field that is not trusted: anything below it
+    may have been written by the sender. Our own id is never trusted from inbound mail."""
+    allowed = {t.lower() for t in trusted} - {own_id.lower()}
+    out: list[AuthResHeader] = []
+    if not allowed:
+        return out
+    for name, value in fields:
+        if name.lower() != "authentication-results":
+            continue
+        parsed = parse_authres(value)
+        if parsed is None or parsed.authserv_id not in allowed:
+            break
+        out.append(parsed)
+    return out
+
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.0-9A-Z^_`a-z{|}~]+")
+_ATEXT = r"[!#$%&'*+\-/=?^_`{|}~0-9A-Za-z]+"
+_ADDR = re.compile(rf"(?:{_ATEXT}(?:\.{_ATEXT})*)?@[A-Za-z0-9.\-]+")
+
+
+def _val(value: str) -> str:
+    """A property value as a token, a bare local-part@domain (RFC 8601 pvalue), or quoted."""
+    value = re.sub(r"[\x00-\x1f\x7f]", "", value)[:255]
+    if _TOKEN.fullmatch(value) or _ADDR.fullmatch(value):
+        return value
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def resinfo(method: str, result: str, comment: str = "", props: Sequence[tuple[str, str]] = ()) -> str:
+    """One `method=result (comment) ptype.prop=value ...` clause."""
+    words = [f"{method}={result}"]
+    if comment:
+        words.append("(" + re.sub(r"[()\\\x00-\x1f\x7f]", "", comment)[:120] + ")")
+    words += [f"{k}={_val(v)}" for k, v in props if v]
+    return " ".join(words)
+
+
+def build_authres(authserv_id: str, clauses: Sequence[str]) -> str:
+    """Our folded header value: `authserv-id; clause; clause` (or `authserv-id; none`)."""
+    pieces = [f"{authserv_id};"]
+    body = list(clauses) or ["none"]
+    for i, clause in enumerate(body):
+        words = clause.split(" ")
+        if i < len(body) - 1:
+            words[-1] += ";"
+        pieces += words
+    return fold("Authentication-Results", " ".join(pieces), words=pieces)

@@ -1,0 +1,119 @@
+"""The one adapter over dkimpy (untyped): DKIM and ARC objects that go easy on the GIL.
+
+Purpose: dkimpy does its work in a few big C calls (`re.split` of the whole message into
+lines, `re.sub` over the whole body for relaxed canonicalisation) that hold the GIL for tens to
+hundreds of milliseconds on a multi-megabyte body, stalling the event loop even though they run
+in a worker thread. Here:
+- `FastDKIM`/`FastARC` parse only the header section line by line and normalise the body's line
+  endings with two `bytes.replace` calls (same result as dkimpy's `rfc822_parse`);
+- relaxed body canonicalisation runs in slices cut at CRLF (whitespace runs never cross a line
+  end, so the result is byte-identical), letting the interpreter switch threads between slices.
+Everything else (tag parsing, hashing, RSA, Ed25519, ARC chain logic) is dkimpy's own.
+
+Untrusted input: the raw message handed to dkimpy.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from typing import Any
+
+import dkim
+import dkim.canonicalization as _canon
+from dkim.util import InvalidTagValueList, parse_tag_value
+
+__all__ = ["FastARC", "FastDKIM", "InvalidTagValueList", "arc_sign", "dkim", "parse_tag_value",
+           "relaxed_body", "split_message"]
+
+_EMPTY_LINE = re.compile(rb"\r?\n\r?\n")
+SLICE = 65536
+_dkimpy_relaxed_body = _canon.Relaxed.canonicalize_body
+
+
+def split_message(message: bytes) -> tuple[list[list[bytes]], bytes]:
+    """dkimpy's `rfc822_parse` result, without splitting the body into lines. Raises
+    dkim.MessageFormatError on a malformed header section (dkimpy can raise IndexError)."""
+    try:
+        return _split(message)
+    except IndexError:
+        raise dkim.MessageFormatError("header section starts with a continuation line") from None
+
+
+def _split(message: bytes) -> tuple[list[list[bytes]], bytes]:
+    if message.startswith(b"\n") or message.startswith(b"\r\n"):
+        head, body = b"", message[1 if message.startswith(b"\n") else 2:]
+    else:
+        m = _EMPTY_LINE.search(message)
+        if m is None:
+            return dkim.rfc822_parse(message)  # type: ignore[no-any-return]
+        head, body = message[:m.start()], message[m.end():]
+    headers, _ = dkim.rfc822_parse(head + b"\r\n\r\n")
+    if b"\n" in body:
+        body = body.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    return headers, body
+
+
+_memo = threading.local()
+
+
+def relaxed_body(body: bytes) -> bytes:
+    """RFC 6376 section 3.4.4, byte-identical to dkimpy's, in slices cut after a CRLF. The last
+    result is remembered per thread: several signatures on one message share the work."""
+    if len(body) <= SLICE:
+        return _dkimpy_relaxed_body(body)  # type: ignore[no-any-return]
+    last = getattr(_memo, "last", None)
+    if last is not None and last[0] is body:
+        return last[1]  # type: ignore[no-any-return]
+    result = _sliced(body)
+    _memo.last = (body, result)
+    return result
+
+
+def _sliced(body: bytes) -> bytes:
+    parts = []
+    start = 0
+    while start < len(body):
+        cut = body.find(b"\r\n", min(start + SLICE, len(body)))
+        end = len(body) if cut < 0 else cut + 2
+        parts.append(_canon.compress_whitespace(_canon.strip_trailing_whitespace(body[start:end])))
+        start = end
+    return _canon.correct_empty_body(_canon.strip_trailing_lines(b"".join(parts)))  # type: ignore[no-any-return]
+
+
+_canon.Relaxed.canonicalize_body = staticmethod(relaxed_body)
+
+
+class _FastMessage:
+    headers: Any
+    body: Any
+
+    def set_message(self, message: bytes | None) -> None:
+        super().set_message(None)  # type: ignore[misc]  # resets dkimpy's per-message state
+        if message:
+            self.headers, self.body = split_message(message)
+
+
+class FastDKIM(_FastMessage, dkim.DKIM):  # type: ignore[misc]
+    pass
+
+
+class FastARC(_FastMessage, dkim.ARC):  # type: ignore[misc]
+    pass
+
+
+def arc_verify(message: bytes, logger: Any, dnsfunc: Any) -> tuple[Any, list[dict[str, Any]], str]:
+    """dkimpy's `arc_verify` on a FastARC."""
+    try:
+        a = FastARC(message, logger=logger, minkey=1024, timeout=5)
+        return a.verify(dnsfunc=dnsfunc)  # type: ignore[no-any-return]
+    except dkim.DKIMException as exc:
+        return dkim.CV_Fail, [], str(exc)
+
+
+def arc_sign(message: bytes, selector: bytes, domain: bytes, privkey: bytes, srv_id: bytes,
+             logger: Any, linesep: bytes, include_headers: list[bytes] | None = None,
+             timestamp: int | None = None) -> list[bytes]:
+    return dkim.arc_sign(message, selector, domain, privkey, srv_id, logger=logger,  # type: ignore[no-any-return]
+                         linesep=linesep, include_headers=include_headers,
+                         timestamp=None if timestamp is None else str(timestamp))

@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from gateway.checks import CheckContext, run_checks
+from gateway.checks.auth import AuthCheck
+from gateway.checks.auth.authres import parse_authres, trusted_results
+from gateway.dns import Resolver
+from gateway.model import Client, Envelope
+from gateway.parse import MessageView
+from tests.conftest import make_config
+from tests.support.dkimkeys import ed25519_key, message, rsa_key
+from tests.support.dnsserver import TestDNSServer
+
+
+@pytest.fixture(scope="module")
+def dns():
+    with TestDNSServer() as server:
+        server.add("example.com", "TXT", "v=spf1 ip4:192.0.2.10 -all")
+        server.add("sel._domainkey.example.com", "TXT", rsa_key().txt)
+        server.add("ed._domainkey.example.com", "TXT", ed25519_key().txt)
+        server.add("_dmarc.example.com", "TXT", "v=DMARC1; p=quarantine")
+        server.add("mail.example.net", "A", "192.0.2.20")
+        server.add("mail.example.net", "TXT", "v=spf1 a -all")
+        yield server
+
+
+def run(dns, raw, *, mail_from="alice@example.com", ip="192.0.2.10", helo="mail.example.net",
+        tmp_path=None, extra="", offline=False, resolver=True):
+    config = make_config(1, tmp_path, extra)
+
+    async def go():
+        r = Resolver(nameservers=(("127.0.0.1", dns.port),), timeout=0.5) if resolver else None
+        ctx = CheckContext(view=MessageView.parse(raw), config=config, offline=offline, resolver=r,
+                           envelope=Envelope(mail_from, ("bob@example.org",), Client(ip=ip, helo=helo)))
+        signals = await run_checks([AuthCheck()], ctx)
+        return signals, ctx.facts
+    return asyncio.run(go())
+
+
+def names(signals):
+    return sorted(s.name for s in signals)
+
+
+def test_authentic_message(dns, tmp_path):
+    raw = ed25519_key().sign(rsa_key().sign(message(), "example.com"), "example.com", selector="ed")
+    signals, facts = run(dns, raw, tmp_path=tmp_path)
+    assert names(signals) == ["arc.none", "dkim.aligned", "dkim.pass", "dkim.pass", "dmarc.pass", "spf.pass"]
+    dkim_ev = [dict(s.evidence) for s in signals if s.name == "dkim.pass"]
+    assert {(e["a"], e["bits"]) for e in dkim_ev} == {("rsa-sha256", 2048), ("ed25519-sha256", 256)}
+    assert facts["auth"]["dmarc_result"] == "pass" and facts["auth"]["aligned_domain"] == "example.com"
+    ar = facts["authentication_results"]
+    assert ar.startswith("gw.example.org; spf=pass")
+    parsed = parse_authres(ar)
+    assert [(r.method, r.result) for r in parsed.results] == [
+        ("spf", "pass"), ("dkim", "pass"), ("dkim", "pass"), ("dmarc", "pass"), ("arc", "none")]
+    assert parsed.results[3].props == {"header.from": "example.com", "policy.dmarc": "quarantine"}
+
+
+def test_spoof_of_quarantine_domain(dns, tmp_path):
+    signals, facts = run(dns, message(), ip="203.0.113.9", tmp_path=tmp_path)
+    assert {"spf.fail", "dkim.none", "dmarc.fail", "dmarc.fail_quarantine_policy"} <= set(names(signals))
+    fail = next(s for s in signals if s.name == "dmarc.fail")
+    assert fail.evidence["policy"] == "quarantine" and fail.evidence["aligned_spf"] is False
+
+
+def test_null_sender_uses_helo_identity(dns, tmp_path):
+    signals, _ = run(dns, message(), mail_from="", ip="192.0.2.20", tmp_path=tmp_path)
+    spf = next(s for s in signals if s.name.startswith("spf."))
+    assert spf.name == "spf.pass" and spf.evidence["identity"] == "helo"
+    assert spf.evidence["domain"] == "mail.example.net"
+
+
+@pytest.mark.parametrize("offline,resolver", [(True, True), (False, False)])
+def test_skipped_without_network(dns, tmp_path, offline, resolver):
+    signals, facts = run(dns, message(), tmp_path=tmp_path, offline=offline, resolver=resolver)
+    assert names(signals) == ["auth.skipped"] and "authentication_results" not in facts
+
+
+BORDER_AR = (b"Authentication-Results: mx.border.example; spf=pass smtp.mailfrom=alice@example.com;\r\n"
+             b" dkim=pass header.d=example.com header.s=sel; dmarc=pass header.from=example.com\r\n")
+
+
+def test_trusted_border_results_are_believed(dns, tmp_path):
+    raw = BORDER_AR + message()  # unsigned, from an IP SPF would fail: we must not re-check
+    signals, facts = run(dns, raw, ip="203.0.113.9", tmp_path=tmp_path,
+                         extra="trusted_authserv_ids: [mx.border.example]")
+    assert names(signals) == ["auth.trusted_results", "dkim.aligned", "dkim.pass", "dmarc.pass", "spf.pass"]
+    assert facts["auth"]["trusted_from"] == "mx.border.example"
+
+
+def test_untrusted_or_buried_results_are_ignored(dns, tmp_path):
+    fake = b"Authentication-Results: mx.border.example; spf=pass smtp.mailfrom=alice@example.com\r\n"
+    stranger = b"Authentication-Results: evil.example; spf=pass\r\n"
+    for raw in (fake + message(), stranger + fake + message()):
+        extra = "trusted_authserv_ids: [gw.example.org]" if raw.startswith(fake) else \
+            "trusted_authserv_ids: [mx.border.example]"
+        signals, _ = run(dns, raw, ip="203.0.113.9", tmp_path=tmp_path, extra=extra)
+        assert "auth.trusted_results" not in names(signals) and "spf.fail" in names(signals)
+
+
+def test_our_own_authserv_id_is_never_trusted():
+    fields = [("Authentication-Results", "gw.example.org; spf=pass")]
+    assert trusted_results(fields, ["gw.example.org"], "gw.example.org") == []
+
+
+def test_trusted_results_without_dmarc_get_dmarc_computed(dns, tmp_path):
+    raw = (b"Authentication-Results: mx.border.example; spf=fail smtp.mailfrom=alice@example.com\r\n"
+           + message())
+    signals, _ = run(dns, raw, tmp_path=tmp_path, extra="trusted_authserv_ids: [mx.border.example]")
+    assert {"auth.trusted_results", "spf.fail", "dmarc.fail", "dmarc.fail_quarantine_policy"} <= set(names(signals))
+
+
+def test_parse_authres_comments_quotes_and_versions():
+    h = parse_authres('mx.example (comment; with semicolon) 1; dkim=pass (good (nested)) '
+                      'header.d=a.example header.b="x;y"; spf = fail smtp.mailfrom=b@b.example; none')
+    assert h.authserv_id == "mx.example"
+    assert [(r.method, r.result) for r in h.results] == [("dkim", "pass"), ("spf", "fail")]
+    assert h.results[0].props == {"header.d": "a.example", "header.b": "x;y"}
+    assert parse_authres("   ") is None

@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from gateway.checks import default_checks
+from gateway.checks.auth import AuthCheck
+from gateway.dns import Resolver
+from gateway.pipeline import Pipeline
+from gateway.policy import load_policies
+from tests.conftest import ROOT, make_config
+
+
+def test_auth_runs_first_and_pipeline_creates_the_shared_resolver(tmp_path):
+    config = make_config(1, tmp_path, 'dns: {nameservers: ["127.0.0.1:5353"], timeout: 0.5}')
+    assert isinstance(default_checks(config)[0], AuthCheck)
+    online = Pipeline(config)
+    assert isinstance(online.resolver, Resolver) and online.resolver.nameservers == (("127.0.0.1", 5353),)
+    assert Pipeline(config, offline=True).resolver is None
+
+
+def test_shipped_auth_policy_loads_and_scores_dmarc_reject_failure_at_caution_level():
+    from gateway.model import Signal, Verdict
+    policies = load_policies([str(ROOT / "policies")])
+    decision = policies.evaluate([Signal("dmarc.fail"), Signal("dmarc.fail_reject_policy"), Signal("spf.fail")])
+    assert [h.rule_id for h in decision.hits] == ["dmarc-fail-reject"]
+    assert decision.verdict == Verdict.CAUTION
+    forwarded = policies.evaluate([Signal("dmarc.fail_reject_policy"), Signal("arc.pass")])
+    assert [h.rule_id for h in forwarded.hits] == ["dmarc-fail-reject-arc"]
+    assert forwarded.verdict == Verdict.CLEAN
