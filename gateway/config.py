@@ -145,8 +145,14 @@ class Config:
     source: str = "<defaults>"
 
     def is_local_domain(self, domain: str) -> bool:
+        """Exactly one of `local_domains` (the relay rule: recipients accepted)."""
         d = domain.lower().rstrip(".")
         return any(d == ld for ld in self.local_domains)
+
+    def is_internal_domain(self, domain: str) -> bool:
+        """One of `local_domains` or a subdomain of one (lists.example.org): the organisation's own."""
+        d = domain.lower().rstrip(".")
+        return any(d == ld or d.endswith("." + ld) for ld in self.local_domains)
 
 
 # --------------------------------------------------------------------------- validation

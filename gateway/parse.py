@@ -153,7 +153,11 @@ class MessageView:
 
     def headers(self, name: str) -> list[str]:
         out = []
-        for value in self.msg.get_all(name, []) or []:
+        try:
+            values = self.msg.get_all(name, []) or []
+        except Exception:  # noqa: BLE001 - stdlib header parsers raise on hostile values (e.g. Message-ID)
+            values = [v for k, v in self.msg.raw_items() if k.lower() == name.lower()]
+        for value in values:
             try:
                 text = str(value)
             except Exception:  # noqa: BLE001 - header registry on broken encoded-words
@@ -209,7 +213,7 @@ class MessageView:
                     continue
                 children = part.get_payload()
                 if isinstance(children, list):
-                    stack.extend((c, depth + 1) for c in reversed(children))
+                    stack.extend((c, depth + 1) for c in reversed(children) if isinstance(c, Message))
             else:
                 out.append((part, depth))
         return out

@@ -120,7 +120,7 @@ class ContentCheck:
 
     async def run(self, ctx: CheckContext) -> Iterable[Signal]:
         view = ctx.view
-        if ctx.config.is_local_domain(view.from_domain):
+        if ctx.config.is_internal_domain(view.from_domain):
             return []
         persona = ctx.facts.get("persona") or {}
         text = persona.get("text") or view.body_text

@@ -142,7 +142,7 @@ def display_name_signals(display: str, from_address: str, from_domain: str, conf
             out.append(Signal("identity.display_name_domain", {"display_name": display[:80],
                                                                "domain": dom.group(0).lower(),
                                                                "from_domain": from_domain}))
-    if not config.is_local_domain(from_domain):
+    if not config.is_internal_domain(from_domain):
         s = config.signals
         for who in (display, persona):
             toks_set = set(name_tokens(who))
@@ -167,7 +167,7 @@ def reply_to_signals(ctx: CheckContext) -> list[Signal]:
     for addr in view.reply_to[:5]:
         dom = addr.rsplit("@", 1)[-1]
         reg = registered_domain(dom)
-        if not reg or reg == from_reg or config.is_local_domain(dom) or addr in group:
+        if not reg or reg == from_reg or config.is_internal_domain(dom) or addr in group:
             continue  # replies to the group the message was sent to are a list's habit
         free = is_freemail(dom, config)
         out.append(Signal("identity.reply_to_mismatch", {"from_domain": view.from_domain, "reply_to": addr,
@@ -189,7 +189,7 @@ class IdentityCheck:
     async def run(self, ctx: CheckContext) -> Iterable[Signal]:
         view, config = ctx.view, ctx.config
         domain = view.from_domain.lower()
-        if not domain or config.is_local_domain(domain):
+        if not domain or config.is_internal_domain(domain):
             return []
         persona = ctx.facts.get("persona") or {}
         out = display_name_signals(view.from_display, view.from_address, domain, config,

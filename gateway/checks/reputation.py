@@ -140,7 +140,7 @@ class ReputationCheck:
         if ctx.offline:
             return []
         domain = registered_domain(ctx.view.from_domain)
-        if not domain or ctx.config.is_local_domain(domain):
+        if not domain or ctx.config.is_internal_domain(domain):
             return []
         out: list[Signal] = []
         if not is_freemail(domain, ctx.config) and org_owning(domain, orgs_of(ctx.config)) is None:

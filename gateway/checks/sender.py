@@ -40,7 +40,7 @@ def local_recipients(ctx: CheckContext) -> list[str]:
     if not rcpts:
         pairs = getaddresses(ctx.view.headers("To") + ctx.view.headers("Cc"))
         rcpts = [a.lower() for _, a in pairs if "@" in a]
-    return [r for r in rcpts if ctx.config.is_local_domain(r.rsplit("@", 1)[-1])][:50]
+    return [r for r in rcpts if ctx.config.is_internal_domain(r.rsplit("@", 1)[-1])][:50]
 
 
 def is_freemail(domain: str, config: Config) -> bool:
@@ -94,7 +94,7 @@ def _alias_tokens(org: Organisation) -> tuple[frozenset[str], frozenset[str]]:
 def lookalike(domain: str, config: Config) -> Signal | None:
     """The strongest lookalike finding for `domain`, or None."""
     reg = registered_domain(domain)
-    if not reg or any(reg == t for t, _, _ in _targets(config)) or config.is_local_domain(reg):
+    if not reg or any(reg == t for t, _, _ in _targets(config)) or config.is_internal_domain(reg):
         return None
     if org_owning(reg, orgs_of(config)) is not None or is_freemail(reg, config):
         return None
@@ -149,7 +149,7 @@ class SenderCheck:
         view, config = ctx.view, ctx.config
         domain = view.from_domain.lower()
         out: list[Signal] = []
-        if not domain or config.is_local_domain(domain):
+        if not domain or config.is_internal_domain(domain):
             return out
         if is_freemail(domain, config):
             out.append(Signal("sender.freemail", {"domain": domain}))
@@ -160,7 +160,7 @@ class SenderCheck:
         if "@" in ctx.envelope.mail_from:
             candidates.append(("mail_from", ctx.envelope.mail_from.rsplit("@", 1)[-1].lower()))
         for where, dom in candidates:
-            if dom in seen or config.is_local_domain(dom):
+            if dom in seen or config.is_internal_domain(dom):
                 continue
             seen.add(dom)
             unicode_label = to_unicode(dom)

@@ -48,3 +48,11 @@ def test_html_to_text_skips_script_and_collects_links() -> None:
 def test_binary_garbage_never_raises() -> None:
     view = MessageView.parse(bytes(range(256)) * 50)
     assert isinstance(view.body_text, str)
+
+
+def test_header_the_stdlib_parser_chokes_on_falls_back_to_raw_text() -> None:
+    """Regression: a real phishing Message-ID made email.headerregistry raise IndexError, which
+    failed the whole analysis (the message went out unchecked)."""
+    raw = b"Message-ID: < [an10]. [an6].[anl12] [an11]@cpfl.com.br>\r\nSubject: x\r\n\r\nbody\r\n"
+    view = MessageView.parse(raw)
+    assert view.header("Message-ID") == "< [an10]. [an6].[anl12] [an11]@cpfl.com.br>"
