@@ -110,6 +110,15 @@ class SignalsConfig:
 
 
 @dataclass(frozen=True)
+class ArcConfig:
+    """ARC sealing (RFC 8617) of messages the gateway modified (banner, subject tag)."""
+
+    selector: str
+    domain: str
+    key_file: str  # PEM private key; `selector._domainkey.domain` publishes the public key
+
+
+@dataclass(frozen=True)
 class QuarantineConfig:
     dir: str = "quarantine"  # messages held by the `quarantine` action (relative: to the config)
     retention_days: int = 30
@@ -142,6 +151,7 @@ class Config:
     log: LogConfig = field(default_factory=LogConfig)
     signals: SignalsConfig = field(default_factory=SignalsConfig)
     quarantine: QuarantineConfig = field(default_factory=QuarantineConfig)
+    arc: ArcConfig | None = None
     source: str = "<defaults>"
 
     def is_local_domain(self, domain: str) -> bool:
@@ -276,7 +286,7 @@ def _build(doc: Located) -> Config:
     top = _section(ctx, (), doc.value, {
         "listen", "upstream", "hostname", "authserv_id", "local_domains", "trusted_networks",
         "xforward_hosts", "trusted_authserv_ids", "limits", "tls", "proxy_protocol", "dns",
-        "store", "policies", "on_error", "bare_newline", "log", "signals", "quarantine",
+        "store", "policies", "on_error", "bare_newline", "log", "signals", "quarantine", "arc",
     })
     for required in ("listen", "upstream", "hostname", "local_domains"):
         if required not in top:
@@ -350,6 +360,19 @@ def _build(doc: Located) -> Config:
     quarantine = QuarantineConfig(
         dir=qdir if Path(qdir).is_absolute() else str(base / qdir),
         retention_days=_int(ctx, ("quarantine", "retention_days"), qu.get("retention_days", 30), 1, 36500))
+    arc = None
+    if top.get("arc") is not None:
+        ac = _section(ctx, ("arc",), top["arc"], {"selector", "domain", "key_file"})
+        for k in ("selector", "domain", "key_file"):
+            if k not in ac:
+                raise ctx.fail(("arc",), f"missing {k}", "give selector, domain and key_file, or remove arc")
+        key_file = _str(ctx, ("arc", "key_file"), ac["key_file"])
+        key_file = key_file if Path(key_file).is_absolute() else str(base / key_file)
+        if not Path(key_file).is_file():
+            raise ctx.fail(("arc", "key_file"), f"file {key_file!r} does not exist",
+                           "give the path of the PEM private key the gateway seals with")
+        arc = ArcConfig(selector=_str(ctx, ("arc", "selector"), ac["selector"]),
+                        domain=_hostname(ctx, ("arc", "domain"), ac["domain"]), key_file=key_file)
     lg = _section(ctx, ("log",), top.get("log"), {"level", "format"})
     log = LogConfig(_choice(ctx, ("log", "level"), lg.get("level", "info"),
                             ("debug", "info", "warning", "error")),
@@ -375,7 +398,7 @@ def _build(doc: Located) -> Config:
         bare_newline=_choice(ctx, ("bare_newline",), top.get("bare_newline", "normalize"),
                              ("normalize", "reject")),
         log=log, signals=_signals(ctx, top.get("signals"), base), quarantine=quarantine,
-        source=doc.file,
+        arc=arc, source=doc.file,
     )
 
 

@@ -57,6 +57,7 @@ class Result:
     elapsed: float
     facts: dict[str, Any] = field(default_factory=dict)
     plan: ActionPlan | None = None  # banner, subject tag, copies, quarantine, reject
+    modified: bool = False  # the act step changed the body or a signed header (ARC seal worth adding)
 
     def apply(self, raw: bytes) -> bytes:
         """The bytes to relay: the (possibly bannered) body with every header edit applied."""
@@ -145,7 +146,8 @@ class Pipeline:
         if "message_meta" in facts:
             facts["message_meta"] = final_meta(facts["message_meta"], decision, signals)
         return Result(decision=decision, signals=tuple(signals), edits=tuple(edits),
-                      elapsed=time.monotonic() - start, facts=facts, plan=todo)
+                      elapsed=time.monotonic() - start, facts=facts, plan=todo,
+                      modified=todo is not None and (bool(todo.edits) or todo.raw != raw))
 
     async def record(self, result: Result) -> None:
         """Remember a relayed message's metadata (call after the upstream accepted it).

@@ -15,6 +15,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
+from gateway.checks.auth.arc import arc_seal
 from gateway.model import Envelope
 from gateway.parse import HeaderLimitExceeded
 from gateway.pipeline import AnalysisFailed, Result, has_bare_newline, normalize_newlines
@@ -55,7 +56,7 @@ async def deliver(state: ServerState, raw: bytes, env: Envelope, up: UpstreamSes
         fields["action"] = "reject"
         code, _, text = todo.reject.partition(" ")
         return Reply(int(code), text)
-    out = result.apply(raw)
+    out = await _seal(state, result.apply(raw), result, env)
     try:
         if todo is not None and todo.quarantine:
             return await _quarantine(state, out, env, result, up, fields)
@@ -71,6 +72,21 @@ async def deliver(state: ServerState, raw: bytes, env: Envelope, up: UpstreamSes
     if reply.ok:
         await state.pipeline.record(result)
     return reply
+
+
+async def _seal(state: ServerState, out: bytes, result: Result, env: Envelope) -> bytes:
+    """ARC-seal a message the gateway modified (RFC 8617), after all edits. A failure to seal
+    is logged and the message relayed unsealed: never lose mail over a seal."""
+    cfg = state.config.arc
+    authres = result.facts.get("authentication_results")
+    if cfg is None or not result.modified or not authres:
+        return out
+    try:
+        key = state.arc_key()
+        return await asyncio.to_thread(arc_seal, out, authres, key, state.config.authserv_id)
+    except Exception as exc:  # noqa: BLE001 - dkimpy raises several types; relay unsealed
+        log.warning("ARC seal failed for %s: %s", env.queue_id, exc)
+        return out
 
 
 async def _quarantine(state: ServerState, out: bytes, env: Envelope, result: Result,

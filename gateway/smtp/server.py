@@ -19,12 +19,14 @@ import re
 import secrets
 import ssl
 import time
+from pathlib import Path
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, Session
 from aiosmtpd.smtp import Envelope as SmtpEnvelope
 
 from gateway.act.quarantine import QuarantineStore
+from gateway.checks.auth.arc import ArcKey
 from gateway.config import Config, Network
 from gateway.log import message_line
 from gateway.model import Client, Envelope
@@ -103,6 +105,15 @@ class ServerState:
         self.draining = False
         self.messages = 0
         self._quarantine: QuarantineStore | None = None
+        self._arc_key: ArcKey | None = None
+
+    def arc_key(self) -> ArcKey:
+        """The ARC signing key, read once from `arc.key_file`."""
+        if self._arc_key is None:
+            cfg = self.config.arc
+            assert cfg is not None
+            self._arc_key = ArcKey(cfg.selector, cfg.domain, Path(cfg.key_file).read_bytes())
+        return self._arc_key
 
     @property
     def quarantine(self) -> QuarantineStore:

@@ -76,3 +76,34 @@ def test_spoofed_reject_domain_scores(sink, tmp_path, dns):
     assert b"spf=fail" in ar and b"dmarc=fail" in ar and b"policy.dmarc=reject" in ar
     reasons = delivered_header(got, b"X-Approach-Reasons")
     assert b"dmarc-fail-reject" in reasons
+
+
+def test_modified_message_is_arc_sealed_and_the_seal_verifies(sink, tmp_path, dns):
+    """A bannered (modified) message gets an ARC set over the final bytes (RFC 8617), and
+    dkimpy's ARC verifier accepts it with our key from DNS."""
+    import dkim
+
+    seal_key = rsa_key()
+    dns.add("arc._domainkey.gw.example.org", "TXT", seal_key.txt)
+    (tmp_path / "arc.pem").write_bytes(seal_key.private)
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "10.yml").write_text(
+        "thresholds: {caution: 1, suspicious: 2, high: 50}\n"
+        "rules:\n  - {id: always, when: {signal_prefix: spf.}, score: 3, reason: test}\n"
+        "actions:\n  suspicious: {banner: true}\n")
+    extra = (f'dns: {{nameservers: ["127.0.0.1:{dns.port}"], timeout: 0.5}}\n'
+             f"arc: {{selector: arc, domain: gw.example.org, key_file: {tmp_path / 'arc.pem'}}}")
+    raw = rsa_key().sign(message(), "example.com")
+    with ThreadedGateway(make_config(sink.port, tmp_path, extra, policies=str(policies))) as gw:
+        send(gw.port, "alice@example.com", raw)
+        (got,) = sink.wait_for(1)
+    assert got.data.startswith(b"ARC-Seal: i=1; cv=none; a=rsa-sha256; d=gw.example.org; s=arc;")
+    assert b"ARC-Authentication-Results: i=1; gw.example.org;" in got.data
+    assert b"X-Approach-Verdict: suspicious" in got.data
+
+    def dnsfunc(name, timeout=5):
+        return seal_key.txt.encode() if name.startswith(b"arc._domainkey.gw.example.org") else None
+
+    cv, _results, reason = dkim.arc_verify(got.data, dnsfunc=dnsfunc)
+    assert cv == b"pass", reason
