@@ -22,6 +22,15 @@ from functools import cached_property
 from html.parser import HTMLParser
 
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
+_ADDR_SPEC = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})+")
+
+
+def addresses(values: list[str]) -> list[str]:
+    """Lower-cased addresses in address-list header values; hostile nesting degrades to a scan."""
+    try:
+        return [a.lower() for _, a in getaddresses(values) if a]
+    except Exception:  # noqa: BLE001 - email.utils recurses on nested comments (RecursionError)
+        return [m.lower() for v in values for m in _ADDR_SPEC.findall(v)][:100]
 _FIELD_START = re.compile(rb"^[^ \t\r\n]", re.M)
 
 
@@ -135,14 +144,20 @@ class MessageView:
                 f"header has {count} fields / {size} bytes; limits are "
                 f"{limits.max_header_count} fields / {limits.max_header_bytes} bytes")
         defects: list[str] = []
+        too_deep = False
         try:
             msg = BytesParser(policy=email.policy.default).parsebytes(raw)
-        except Exception as exc:  # noqa: BLE001 - stdlib parser on hostile bytes
+        except Exception as exc:  # noqa: BLE001 - stdlib parser on hostile bytes (RecursionError too)
+            # Keep the headers (the body is left unparsed): From, Subject and the rest still count.
             defects.append(f"unparseable: {type(exc).__name__}")
-            msg = EmailMessage(policy=email.policy.default)
+            too_deep = isinstance(exc, RecursionError)
+            try:
+                msg = BytesParser(policy=email.policy.default).parsebytes(raw, headersonly=True)
+            except Exception:  # noqa: BLE001
+                msg = EmailMessage(policy=email.policy.default)
         assert isinstance(msg, EmailMessage)
         return cls(raw=raw, limits=limits, msg=msg, header_count=count,
-                   header_bytes=size, defects=defects)
+                   header_bytes=size, defects=defects, mime_depth_exceeded=too_deep)
 
     # ---------------------------------------------------------------- headers
 
@@ -169,7 +184,11 @@ class MessageView:
     def from_pair(self) -> tuple[str, str]:
         """(display name, address) of the first From address, lower-cased address."""
         value = self.header("From") or ""
-        name, addr = parseaddr(value)
+        try:
+            name, addr = parseaddr(value)
+        except Exception:  # noqa: BLE001 - email.utils recurses on nested comments (RecursionError)
+            found = _ADDR_SPEC.search(value)
+            name, addr = "", found.group(0) if found else ""
         return name.strip(), addr.strip().lower()
 
     @property
@@ -187,7 +206,7 @@ class MessageView:
 
     @cached_property
     def reply_to(self) -> list[str]:
-        return [a.lower() for _, a in getaddresses(self.headers("Reply-To")) if a]
+        return addresses(self.headers("Reply-To"))
 
     @property
     def subject(self) -> str:

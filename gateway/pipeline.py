@@ -107,8 +107,11 @@ class Pipeline:
         ctx = CheckContext(view=view, envelope=envelope, config=self.config, offline=self.offline,
                            resolver=self.resolver, store=self.store)
         signals = await run_checks(self.checks, ctx)
-        ctx.facts["message_meta"] = draft_meta(view, envelope, self.config.local_domains,
-                                               ctx.facts.get("persona"))
+        try:
+            ctx.facts["message_meta"] = draft_meta(view, envelope, self.config.local_domains,
+                                                   ctx.facts.get("persona"))
+        except Exception:  # noqa: BLE001 - history is a nicety; the verdict must not depend on it
+            log.warning("store: no metadata for %s", envelope.queue_id, exc_info=True)
         decision = policies.evaluate(signals, view, envelope, facts=ctx.facts)
         todo = await asyncio.to_thread(plan, decision, view, raw, policies.actions) if big \
             else plan(decision, view, raw, policies.actions)

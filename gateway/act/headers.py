@@ -88,15 +88,21 @@ def verdict_edits(decision: Decision) -> list[HeaderEdit]:
     return edits
 
 
+def _trace_text(text: str, limit: int) -> str:
+    """One printable ASCII line for a trace field: a stranger's HELO or address may carry
+    8-bit bytes (kept by aiosmtpd as surrogates) or control characters."""
+    return clean_text(text.encode("ascii", "backslashreplace").decode("ascii"), limit)
+
+
 def received_value(envelope: Envelope, hostname: str, *, with_tls: bool,
                    date: str | None = None) -> str:
     """A Received field value in Postfix's shape (RFC 5321 4.4)."""
     c = envelope.client
-    helo = clean_text(c.helo or "unknown", 80).replace("(", "").replace(")", "")
-    rdns = clean_text(c.hostname or "unknown", 80)
-    ip = c.ip or "unknown"
+    helo = _trace_text(c.helo or "unknown", 80).replace("(", "").replace(")", "")
+    rdns = _trace_text(c.hostname or "unknown", 80).replace("(", "").replace(")", "")
+    ip = _trace_text(c.ip or "unknown", 45).replace(" ", "")
     ip_text = f"IPv6:{ip}" if ":" in ip else ip
-    proto = c.protocol.upper() if c.protocol else "ESMTP"
+    proto = _trace_text(c.protocol.upper(), 10).replace(" ", "") if c.protocol else "ESMTP"
     if with_tls and not proto.endswith("S") and proto.startswith("ESMTP"):
         proto = proto + "S"
     parts = [f"from {helo} ({rdns} [{ip_text}])", f"by {hostname} (approach-gateway)",
@@ -104,7 +110,7 @@ def received_value(envelope: Envelope, hostname: str, *, with_tls: bool,
     if envelope.queue_id:
         parts.append(f"id {envelope.queue_id}")
     if len(envelope.rcpt_tos) == 1:
-        parts.append(f"for <{clean_text(envelope.rcpt_tos[0], 254)}>")
+        parts.append(f"for <{_trace_text(envelope.rcpt_tos[0], 254).replace(' ', '')}>")
     words = " ".join(parts).split(" ")
     words[-1] += ";"
     words.append(date or email.utils.format_datetime(datetime.now(UTC)))
@@ -112,9 +118,13 @@ def received_value(envelope: Envelope, hostname: str, *, with_tls: bool,
 
 
 def authserv_id_of(value: str) -> str:
-    """The authserv-id of an Authentication-Results value (RFC 8601 2.2), lower-case."""
-    text = re.sub(r"\([^()]*\)", " ", value)  # drop simple comments
-    return text.split(";", 1)[0].strip().split()[0].lower() if text.strip() else ""
+    """The authserv-id of an Authentication-Results value (RFC 8601 2.2), lower-case, read
+    exactly as the authentication parser reads it (nested comments, quoted strings), so a
+    spoofed field cannot hide from the strip and still be believed downstream."""
+    from gateway.checks.auth.authres import parse_authres  # late: authres imports fold from here
+
+    parsed = parse_authres(value)
+    return parsed.authserv_id.rstrip(".") if parsed is not None else ""
 
 
 def removal_edits(authserv_id: str) -> list[HeaderEdit]:
@@ -142,7 +152,7 @@ def _should_remove(field: bytes, removals: set[str], ar_ids: set[str]) -> bool:
         return True
     if key == AUTH_RESULTS.lower() and ar_ids:
         unfolded = re.sub(r"\r?\n[ \t]", " ", value.decode("utf-8", "replace"))
-        return authserv_id_of(unfolded) in ar_ids
+        return authserv_id_of(unfolded) in {a.rstrip(".") for a in ar_ids}
     return False
 
 

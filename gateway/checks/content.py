@@ -32,11 +32,13 @@ _HANDLES: dict[str, list[re.Pattern[str]]] = {
                             re.I)],
     "signal": [re.compile(r"\bsignal\.(?:me|group)/#?[A-Za-z0-9/_+.-]{4,}", re.I),
                re.compile(r"\bSignal\b[^\n]{0,30}?(\+?\d[\d ()./-]{6,18}\d|@?[a-z][a-z0-9_]{2,31}\.\d{2})")],
-    "wechat": [re.compile(r"(?:\bwe\s?chat|\bweixin|微信)(?:\s*(?:ID|id|号))?\s*[:：]?\s*([A-Za-z][-_A-Za-z0-9]{5,19})",
-                          re.I),
+    # Bounded gaps ([ \t]{0,5}), never adjacent unbounded \s*: linear on hostile whitespace runs.
+    "wechat": [re.compile(r"(?:\bwe\s?chat|\bweixin|微信)[ \t]{0,5}(?:(?:ID|id|号)[ \t]{0,5})?[:：]?[ \t]{0,5}"
+                          r"([A-Za-z][-_A-Za-z0-9]{5,19})", re.I),
                re.compile(r"\bu\.wechat\.com/[A-Za-z0-9_-]{6,}", re.I)],
     "line": [re.compile(r"\bline\.me/(?:ti/p/|R/ti/p/)?[~@A-Za-z0-9_%-]{4,}", re.I),
-             re.compile(r"\b(?:LINE|Line)\s*(?:ID|id)\s*[:：]?\s*([@A-Za-z0-9_-][@A-Za-z0-9._-]{2,18}[A-Za-z0-9_])")],
+             re.compile(r"\b(?:LINE|Line)[ \t]{0,5}(?:ID|id)[ \t]{0,5}[:：]?[ \t]{0,5}"
+                        r"([@A-Za-z0-9_-][@A-Za-z0-9._-]{2,18}[A-Za-z0-9_])")],
 }
 _MENTION = re.compile(r"\b(?:(?:on|via|through|over|use|using|add me on|reach me on|switch to|move to|continue on|"
                       r"message me on)"

@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable
-from email.utils import getaddresses
 from pathlib import Path
 
 from gateway.checks import CheckContext
@@ -22,7 +21,7 @@ from gateway.checks.lists import Organisation, name_tokens, registered_domain, s
 from gateway.checks.sender import is_freemail, orgs_of
 from gateway.config import Config
 from gateway.model import Signal
-from gateway.parse import MessageView
+from gateway.parse import MessageView, addresses
 
 MAX_SCAN = 30_000
 _ROLE = (r"(?:Director|Manager|Partner|Consultant|Recruiter|Researcher|Scientist|Engineer|Professor|"
@@ -159,7 +158,7 @@ def reply_to_signals(ctx: CheckContext) -> list[Signal]:
     view, config = ctx.view, ctx.config
     if not view.reply_to or not view.from_domain or is_list_or_bulk(view):
         return []
-    group = {a.lower() for _, a in getaddresses(view.headers("To") + view.headers("Cc"))}
+    group = set(addresses(view.headers("To") + view.headers("Cc")))
     from_reg = registered_domain(view.from_domain)
     if from_reg in NOTIFICATION_DOMAINS or from_reg in config.signals.notification_domains:
         return []

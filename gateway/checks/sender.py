@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable
-from email.utils import getaddresses
 
 from gateway.checks import CheckContext
 from gateway.checks.lists import (
@@ -32,14 +31,14 @@ from gateway.checks.lists import (
 )
 from gateway.config import Config
 from gateway.model import Signal
+from gateway.parse import addresses
 
 
 def local_recipients(ctx: CheckContext) -> list[str]:
     """Envelope recipients in local_domains; without an envelope (scan), To/Cc ones."""
     rcpts = [r.lower() for r in ctx.envelope.rcpt_tos]
     if not rcpts:
-        pairs = getaddresses(ctx.view.headers("To") + ctx.view.headers("Cc"))
-        rcpts = [a.lower() for _, a in pairs if "@" in a]
+        rcpts = [a for a in addresses(ctx.view.headers("To") + ctx.view.headers("Cc")) if "@" in a]
     return [r for r in rcpts if ctx.config.is_internal_domain(r.rsplit("@", 1)[-1])][:50]
 
 

@@ -95,7 +95,7 @@ async def _quarantine(state: ServerState, out: bytes, env: Envelope, result: Res
     mailbox if configured; answer 250 only once the message is on disk."""
     try:
         qid = await asyncio.to_thread(state.quarantine.put, out, env, result.decision)
-    except OSError as exc:
+    except Exception as exc:  # noqa: BLE001 - disk or index (sqlite3) trouble: the sender retries
         log.error("quarantine write failed for %s: %s", env.queue_id, exc)
         return Reply(451, "4.3.0 Error: queue file write error")
     fields["action"] = f"quarantine:{qid}"

@@ -75,6 +75,15 @@ def bad_recipient_form(arg: str) -> str | None:
     return None
 
 
+def routing_trick(address: str) -> str | None:
+    """The same test on the address aiosmtpd parsed (quoted local parts included: a `>` inside
+    quotes must not hide a %-hack from the raw test above)."""
+    local = address.rpartition("@")[0].replace('\\"', "").strip('"')
+    if any(c in local for c in "%!@"):
+        return "percent, bang or @ routing in the local part"
+    return None
+
+
 DSN_MAIL_PARAMS = ("RET", "ENVID")  # RFC 3461: passed through when the upstream offers DSN
 DSN_RCPT_PARAMS = ("NOTIFY", "ORCPT")
 
@@ -91,6 +100,23 @@ def split_dsn_params(arg: str | None, names: tuple[str, ...]) -> tuple[str | Non
     for word in tail.split():
         (dsn if word.split("=", 1)[0].upper() in names else kept).append(word)
     return (head + sep + (" " + " ".join(kept) if kept else "")), dsn
+
+
+def _xforward_value_ok(key: str, value: str) -> bool:
+    """XFORWARD values end up in our Received field: addresses must be addresses, names names."""
+    if key == "ADDR":
+        try:
+            ipaddress.ip_address(value.removeprefix("IPv6:"))
+        except ValueError:
+            return False
+        return True
+    if key == "PORT":
+        return value.isdigit() and int(value) < 65536
+    if key == "PROTO":
+        return value.upper() in ("SMTP", "ESMTP")
+    if key in ("NAME", "HELO"):
+        return re.fullmatch(r"[A-Za-z0-9._:\[\]-]+", value) is not None
+    return True
 
 
 class ServerState:
@@ -201,6 +227,16 @@ class GatewaySMTP(SMTP):
             await super().push(f"421 4.3.2 {self.hostname} Service shutting down")
             self.transport.close()
 
+    async def handle_exception(self, error: Exception) -> str:
+        """After an internal error: 451 (from the handler), and both transactions reset, so the
+        client's next MAIL starts clean instead of meeting "503 nested MAIL"."""
+        status = await super().handle_exception(error)
+        self._set_rset_state()
+        upstream: UpstreamSession | None = getattr(self.session, "upstream", None)
+        if upstream is not None:
+            await upstream.rset()
+        return status
+
     async def shutdown(self) -> None:
         """Called at the end of the grace period: 421 and close, whatever the state."""
         if self.transport is None:
@@ -262,8 +298,11 @@ class GatewaySMTP(SMTP):
             value = re.sub(r"\+([0-9A-Fa-f]{2})", lambda m: chr(int(m.group(1), 16)), value)
             if value.upper() in ("[UNAVAILABLE]", "[TEMPUNAVAIL]"):
                 attrs.pop(key, None)
-            else:
-                attrs[key] = value[:255]
+                continue
+            if not value.isprintable() or len(value) > 255 or not _xforward_value_ok(key, value):
+                await self.push(f"501 5.5.4 Bad XFORWARD attribute value for {key}")
+                return
+            attrs[key] = value
         self.session.xforward = attrs  # type: ignore[attr-defined]
         await self.push("250 2.0.0 Ok")
 
@@ -289,7 +328,8 @@ class GatewayHandler:
         xf: dict[str, str] = getattr(session, "xforward", {})
         port_text = xf.get("PORT", "")
         return Client(
-            ip=xf.get("ADDR", peer_ip), port=int(port_text) if port_text.isdigit() else peer_port,
+            ip=xf["ADDR"].removeprefix("IPv6:") if "ADDR" in xf else peer_ip,
+            port=int(port_text) if port_text.isdigit() else peer_port,
             helo=xf.get("HELO", session.host_name), hostname=xf.get("NAME"),
             protocol=xf.get("PROTO", "ESMTP" if session.extended_smtp else "SMTP"),
             tls=session.ssl is not None,
@@ -320,6 +360,9 @@ class GatewayHandler:
     async def handle_EHLO(self, server: SMTP, session: Session, envelope: SmtpEnvelope,
                           hostname: str, responses: list[str]) -> list[str]:
         session.host_name = hostname
+        up: UpstreamSession | None = getattr(session, "upstream", None)
+        if up is not None and up.in_transaction:
+            await up.rset()  # EHLO resets the SMTP transaction (RFC 5321 4.1.4): mirror it
         caps = self.state.caps
         out = []
         for line in responses:
@@ -345,6 +388,8 @@ class GatewayHandler:
             return f"421 4.3.2 {self.config.hostname} Service shutting down"
         try:
             up = await self.upstream_for(server, session)
+            if up.in_transaction:  # left open by a DATA aiosmtpd refused (552/500) or an EHLO reset
+                await up.rset()
             client = self.client_of(server, session)
             caps = up.caps
             passed = []
@@ -384,14 +429,20 @@ class GatewayHandler:
                           address: str, rcpt_options: list[str]) -> str:
         if len(envelope.rcpt_tos) >= self.config.limits.max_recipients:
             return "452 4.5.3 Error: too many recipients"
+        trick = routing_trick(address)
+        if trick:
+            return f"550 5.7.1 Error: relay access denied ({trick})"
         local, _, domain = address.rpartition("@")
         client = self.client_of(server, session)
         is_postmaster = not local and domain.lower() == "postmaster"
         if not is_postmaster and not self.config.is_local_domain(domain) and \
                 not in_networks(client.ip, self.config.trusted_networks):
             return f"550 5.7.1 <{address[:256]}>: Relay access denied"
+        up: UpstreamSession | None = getattr(session, "upstream", None)
+        if up is None or not up.connected or not up.in_transaction:
+            # the upstream dropped the transaction MAIL opened: never start a new one without MAIL
+            return "451 4.4.2 Error: upstream connection lost, try again later"
         try:
-            up = await self.upstream_for(server, session)
             reply = await up.rcpt(address, rcpt_options + getattr(server, "dsn_params", []))
         except UpstreamError as exc:
             return exc.reply.line()

@@ -13,11 +13,10 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import replace
-from email.utils import getaddresses
 from urllib.parse import urlsplit
 
 from gateway.model import Decision, Envelope, Signal
-from gateway.parse import MessageView
+from gateway.parse import MessageView, addresses
 from gateway.store import MessageMeta, direction_of
 
 _OBSERVABLE_SIGNALS = ("content.offchannel_", "content.phone_number", "content.freemail_address_in_body")
@@ -26,7 +25,7 @@ _OBSERVABLE_SIGNALS = ("content.offchannel_", "content.phone_number", "content.f
 def recipients_of(view: MessageView, envelope: Envelope) -> tuple[str, ...]:
     if envelope.rcpt_tos:
         return tuple(r.lower() for r in envelope.rcpt_tos)
-    return tuple(a.lower() for _, a in getaddresses(view.headers("To") + view.headers("Cc")) if "@" in a)
+    return tuple(a for a in addresses(view.headers("To") + view.headers("Cc")) if "@" in a)
 
 
 def draft_meta(view: MessageView, envelope: Envelope, local_domains: Iterable[str],

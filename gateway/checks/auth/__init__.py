@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from email.utils import getaddresses
 
 from gateway.checks import CheckContext
 from gateway.checks.auth.arc import verify_arc
@@ -27,6 +26,7 @@ from gateway.checks.auth.keys import header_fields
 from gateway.checks.auth.report import AuthOutcome, authres_value, from_trusted, signals_for
 from gateway.checks.auth.spf import SpfResult, check_spf
 from gateway.model import Signal
+from gateway.parse import addresses
 
 __all__ = ["AuthCheck", "AuthOutcome", "SIGNALS"]
 
@@ -97,6 +97,6 @@ def _single_from_domain(ctx: CheckContext) -> str | None:
     """The From domain when the message has exactly one From field with one address
     (RFC 7489 section 6.6.1: otherwise DMARC has no single author domain to check)."""
     values = ctx.view.headers("From")
-    if len(values) != 1 or len([a for _, a in getaddresses(values) if a]) != 1:
+    if len(values) != 1 or len(addresses(values)) != 1:
         return None
     return ctx.view.from_domain.lower() or None

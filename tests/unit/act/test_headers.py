@@ -54,3 +54,14 @@ def test_fold_non_ascii_uses_encoded_words() -> None:
 
 def test_reasons_value_none_when_no_hits() -> None:
     assert reasons_value(Decision(Verdict.CLEAN, 0)) == "none"
+
+
+def test_spoofed_auth_results_with_quoted_or_nested_comment_ids_are_removed() -> None:
+    """Regression: `"gw.example.org"; ...` and `(x (y) z) gw.example.org; ...` escaped the strip
+    while the authentication parser (and a downstream verifier) read them as our id."""
+    raw = (b'Authentication-Results: "gw.example.org"; dkim=pass header.d=ibm.com\r\n'
+           b"Authentication-Results: (x (y) z) gw.example.org; dmarc=pass header.from=ibm.com\r\n"
+           b"Authentication-Results: gw.example.org.; spf=pass\r\n"
+           b"Authentication-Results: mx.other.example; spf=pass\r\n\r\nbody\r\n")
+    out = apply_edits(raw, removal_edits("gw.example.org"))
+    assert out == b"Authentication-Results: mx.other.example; spf=pass\r\n\r\nbody\r\n"
