@@ -132,6 +132,8 @@ class TimedPolicies:
 async def ours(msgs: list[bytes], config_path: Path, warmup: int) -> tuple[Run, Split]:
     config = load_config(config_path)
     pipeline = gp.Pipeline(config, offline=True)
+    print(f"policies: {len(pipeline.policies.rules)} rules from {', '.join(map(str, config.policies))}; "
+          f"checks: {', '.join(c.name for c in pipeline.checks)}", flush=True)
     work = [(raw, envelope(raw)) for raw in msgs]
     for raw, env in work[:warmup]:
         await pipeline.analyse(raw, env)
@@ -176,7 +178,7 @@ async def instrumented(pipeline: gp.Pipeline, work: list[tuple[bytes, Envelope]]
     return split
 
 
-def cli(files: list[Path], config_path: Path, tmp: Path) -> Run:
+def cli(files: list[Path], config_path: Path, tmp: Path, name: str = "gateway scan CLI (subprocess)") -> Run:
     out = tmp / "scan.jsonl"
     cmd = [sys.executable, "-m", "gateway", "scan", "--config", str(config_path), "--offline", "--json",
            *map(str, files)]
@@ -184,7 +186,7 @@ def cli(files: list[Path], config_path: Path, tmp: Path) -> Run:
     with out.open("wb") as fh:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=fh, stderr=open(tmp / "scan.err", "wb"))
         _, status, usage = os.wait4(proc.pid, 0)
-    run = Run("gateway scan CLI (subprocess)", wall=time.perf_counter() - t0)
+    run = Run(name, wall=time.perf_counter() - t0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     run.messages = sum(1 for _ in out.open("rb"))
     run.errors = len(files) - run.messages
@@ -262,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         runs.append(run)
         print(f"done: {run.name}", file=sys.stderr, flush=True)
         if not args.no_cli:
+            runs.append(cli(files[:1], config_path, tmp, "scan CLI, 1 message (start-up)"))
             runs.append(cli(files, config_path, tmp))
             print(f"done: {runs[-1].name}", file=sys.stderr, flush=True)
         if not args.no_rspamd:
