@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 import threading
+from collections.abc import Iterable
 from typing import Any
 
 from dnslib import QTYPE, RCODE, RR, TXT, DNSError, DNSRecord
@@ -145,3 +146,12 @@ class TestDNSServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def stop_all(servers: Iterable[TestDNSServer]) -> None:
+    """Stop many servers at once (each stop waits for its serving thread)."""
+    stoppers = [threading.Thread(target=s.stop) for s in servers]
+    for t in stoppers:
+        t.start()
+    for t in stoppers:
+        t.join()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import threading
 
 import pytest
 import yaml
@@ -21,7 +20,7 @@ from gateway.checks.auth.authres import _strip_comments
 from gateway.checks.auth.engine import parse_tag_value
 from gateway.dns import Resolver
 from tests.support.corpora import corpus_path
-from tests.support.dnsserver import TestDNSServer
+from tests.support.dnsserver import TestDNSServer, stop_all
 
 pytest.importorskip("authres")  # dkimpy's ARC signer needs it
 SUITE = corpus_path("vectors/arc/arc-draft-sign-tests.yml")
@@ -34,11 +33,7 @@ _passed: list[str] = []
 @pytest.fixture(scope="module", autouse=True)
 def _stop_servers():
     yield
-    stoppers = [threading.Thread(target=s.stop) for s in _servers.values()]
-    for t in stoppers:
-        t.start()
-    for t in stoppers:
-        t.join()
+    stop_all(_servers.values())
     print(f"\nARC signing suite (semantic): {len(_passed)}/{len(CASES)} passed")
 
 

@@ -7,7 +7,6 @@ resolves keys through the shared resolver. Exclusions with reasons are in EXCLUD
 from __future__ import annotations
 
 import asyncio
-import threading
 
 import pytest
 import yaml
@@ -15,7 +14,7 @@ import yaml
 from gateway.checks.auth.arc import verify_arc
 from gateway.dns import Resolver
 from tests.support.corpora import corpus_path
-from tests.support.dnsserver import TestDNSServer
+from tests.support.dnsserver import TestDNSServer, stop_all
 
 SUITE = corpus_path("vectors/arc/arc-draft-validation-tests.yml")
 EXCLUDED: dict[str, str] = {}
@@ -34,11 +33,7 @@ _passed: list[str] = []
 @pytest.fixture(scope="module", autouse=True)
 def _stop_servers():
     yield
-    stoppers = [threading.Thread(target=s.stop) for s in _servers.values()]
-    for t in stoppers:
-        t.start()
-    for t in stoppers:
-        t.join()
+    stop_all(_servers.values())
     print(f"\nARC validation suite: {len(_passed)}/{len(CASES)} passed, {len(EXCLUDED)} excluded")
 
 

@@ -10,7 +10,6 @@ Exclusions (with reasons) are listed in EXCLUDED; every other test must pass.
 from __future__ import annotations
 
 import asyncio
-import threading
 
 import dnslib
 import pytest
@@ -19,7 +18,7 @@ import yaml
 from gateway.checks.auth.spf import check_spf
 from gateway.dns import Resolver
 from tests.support.corpora import corpus_path
-from tests.support.dnsserver import TestDNSServer
+from tests.support.dnsserver import TestDNSServer, stop_all
 
 SUITE = corpus_path("vectors/spf/rfc7208-tests.yml")
 
@@ -92,11 +91,7 @@ def _serve(zonedata: dict) -> TestDNSServer:
 @pytest.fixture(scope="module", autouse=True)
 def _stop_servers():
     yield
-    stoppers = [threading.Thread(target=s.stop) for s in _servers.values()]
-    for t in stoppers:
-        t.start()
-    for t in stoppers:
-        t.join()
+    stop_all(_servers.values())
     print(f"\nRFC 7208 suite (UDP and TCP): {len(_passed)}/{len(CASES)} passed, "
           f"{len(EXCLUDED)} excluded")
 
