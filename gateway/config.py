@@ -104,7 +104,8 @@ class SignalsConfig:
     indicators: tuple[str, ...] = ()  # indicator files (YAML) from published alerts
     dnsbl_zones: tuple[str, ...] = ()  # IP blocklists queried with the client IP
     rhsbl_zones: tuple[str, ...] = ()  # domain blocklists queried with the sender's domain
-    rdap_url: str = "https://rdap.org/domain/{domain}"
+    # Domain age lookups go to a third party (and reveal who writes to you): off unless set.
+    rdap_url: str | None = None
     rdap_timeout: float = 4.0
     young_domain_days: int = 90
 
@@ -425,8 +426,9 @@ def _signals(ctx: _Ctx, value: Any, base: Path) -> SignalsConfig:
     p = ("signals",)
     sg = _section(ctx, p, value, set(SignalsConfig.__dataclass_fields__))
     d = SignalsConfig()
-    rdap_url = _str(ctx, p + ("rdap_url",), sg.get("rdap_url", d.rdap_url))
-    if not re.match(r"^https?://[^/\s]+", rdap_url) or "{domain}" not in rdap_url:
+    rdap_url = sg.get("rdap_url", d.rdap_url) or None
+    if rdap_url is not None and (not isinstance(rdap_url, str) or not re.match(r"^https?://[^/\s]+", rdap_url)
+                                 or "{domain}" not in rdap_url):
         raise ctx.fail(p + ("rdap_url",), f"{rdap_url!r} is not an http(s) URL with {{domain}}",
                        "write e.g. https://rdap.org/domain/{domain}")
     staff = _files(ctx, p + ("staff_names_file",), sg.get("staff_names_file"), base)

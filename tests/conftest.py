@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from gateway.config import Config, parse_config  # noqa: E402
+from tests.support.dnsserver import TestDNSServer  # noqa: E402
 from tests.support.sink import Sink, SinkBehaviour  # noqa: E402
 
 CORPORA = ROOT.parent / "shared" / "corpora"
@@ -37,7 +38,21 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+_LOOPBACK_DNS: TestDNSServer | None = None
+
+
+def loopback_dns() -> TestDNSServer:
+    """One empty authoritative DNS server on 127.0.0.1 for the whole run (every name NXDOMAIN,
+    answered at once). Tests never query the machine's own resolver: network tests stay on
+    127.0.0.0/8 and do not wait on a resolver that may drop names like ext.test."""
+    global _LOOPBACK_DNS
+    if _LOOPBACK_DNS is None:
+        _LOOPBACK_DNS = TestDNSServer().start()
+    return _LOOPBACK_DNS
+
+
 def make_config(upstream_port: int, tmp_path: Path, extra: str = "", policies: str | None = None) -> Config:
+    dns = "" if "dns:" in extra else f'dns: {{nameservers: ["127.0.0.1:{loopback_dns().port}"], timeout: 1}}'
     text = f"""
 listen: 127.0.0.1:0
 upstream: {{host: 127.0.0.1, port: {upstream_port}, connect_timeout: 2, command_timeout: 5, data_timeout: 5}}
@@ -47,6 +62,7 @@ local_domains: [example.org, example.ac.uk]
 policies: [{policies or ROOT / 'policies'}]
 store: {{path: {tmp_path / 'store.sqlite3'}}}
 {"" if "limits:" in extra else "limits: {shutdown_grace: 2}"}
+{dns}
 {extra}
 """
     return parse_config(text, str(tmp_path / "gateway.yml"))

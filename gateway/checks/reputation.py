@@ -143,7 +143,8 @@ class ReputationCheck:
         if not domain or ctx.config.is_internal_domain(domain):
             return []
         out: list[Signal] = []
-        if not is_freemail(domain, ctx.config) and org_owning(domain, orgs_of(ctx.config)) is None:
+        if ctx.config.signals.rdap_url and not is_freemail(domain, ctx.config) \
+                and org_owning(domain, orgs_of(ctx.config)) is None:
             out.extend(await self._age(ctx, domain))
         if ctx.resolver is not None:
             out.extend(await self._blocklists(ctx, domain))
@@ -157,7 +158,7 @@ class ReputationCheck:
             registered = cached.registered
         else:
             try:
-                registered = await fetch_registration(domain, s.rdap_url, s.rdap_timeout)
+                registered = await fetch_registration(domain, s.rdap_url or "", s.rdap_timeout)
             except (OSError, TimeoutError, RdapError, ssl.SSLError, UnicodeError) as exc:
                 return [Signal("reputation.rdap_temperror", {"domain": domain, "error": str(exc)[:80]
                                                              or type(exc).__name__})]

@@ -9,7 +9,7 @@ from email.message import EmailMessage
 from gateway.cli import main
 from gateway.config import load_config
 from gateway.smtp.service import ThreadedGateway
-from tests.conftest import ROOT
+from tests.conftest import ROOT, loopback_dns
 
 POLICY = """rules:
   - id: first-contact
@@ -51,6 +51,7 @@ trusted_networks: [127.0.0.0/8]
 policies: [policies]
 store: {{path: store.sqlite3}}
 limits: {{shutdown_grace: 2}}
+dns: {{nameservers: ["127.0.0.1:{loopback_dns().port}"], timeout: 1}}
 """)
     sent = mailbox.mbox(str(tmp_path / "Sent"))
     m = EmailMessage()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT, free_port, loopback_dns
 from tests.integration.conftest import SIMPLE
 from tests.support.sink import Sink
 
@@ -33,6 +33,7 @@ hostname: gw.example.org
 local_domains: [example.org]
 policies: [{self.policies}]
 limits: {{shutdown_grace: {grace}}}
+dns: {{nameservers: ["127.0.0.1:{loopback_dns().port}"], timeout: 1}}
 """)
         self.log = tmp_path / "gateway.log"
         self.proc = subprocess.Popen(

@@ -9,7 +9,7 @@ from tests.support.messages import config
 def test_defaults_work_offline():
     s = config().signals
     assert s == SignalsConfig()
-    assert s.dnsbl_zones == () and s.indicators == () and "{domain}" in s.rdap_url
+    assert s.dnsbl_zones == () and s.indicators == () and s.rdap_url is None  # no third-party lookups by default
 
 
 def test_relative_files_start_at_the_config_folder(tmp_path):
