@@ -56,6 +56,17 @@ def in_networks(ip: str | None, networks: tuple[Network, ...]) -> bool:
     return any(addr in net for net in networks)
 
 
+def client_key(ip: str) -> str:
+    """What per-client limits count: the address, or its /64 for IPv6 (one host's share)."""
+    try:
+        addr = ipaddress.ip_address(ip.split("%", 1)[0])
+    except ValueError:
+        return ip
+    if isinstance(addr, ipaddress.IPv6Address) and not addr.ipv4_mapped:
+        return str(ipaddress.ip_network(f"{addr}/64", strict=False))
+    return str(addr.ipv4_mapped or addr) if isinstance(addr, ipaddress.IPv6Address) else str(addr)
+
+
 def new_queue_id() -> str:
     return secrets.token_hex(6).upper()
 
@@ -154,23 +165,27 @@ class ServerState:
         limit = self.config.limits.max_message_size
         return min(limit, self.caps.size) if self.caps.size else limit
 
-    def admit(self, ip: str) -> str | None:
-        """None when admitted, else the reason for a 421."""
-        lim = self.config.limits
-        if len(self.sessions) >= lim.max_connections:
+    def admit(self, ip: str, *, per_ip: bool = True) -> str | None:
+        """None when admitted, else the reason for a 421. Behind a PROXY-protocol balancer the
+        per-client count is taken in `admit_client` once the header names the real client."""
+        if len(self.sessions) >= self.config.limits.max_connections:
             return "too many connections"
-        exempt = self.config.proxy_protocol and in_networks(ip, self.config.proxy_protocol.trusted_networks)
-        if not exempt and self.per_ip.get(ip, 0) >= lim.max_connections_per_ip:
-            return f"too many connections from {ip}"
-        self.per_ip[ip] = self.per_ip.get(ip, 0) + 1
+        return self.admit_client(ip) if per_ip else None
+
+    def admit_client(self, ip: str) -> str | None:
+        key = client_key(ip)
+        if self.per_ip.get(key, 0) >= self.config.limits.max_connections_per_ip:
+            return f"too many connections from {key}"
+        self.per_ip[key] = self.per_ip.get(key, 0) + 1
         return None
 
     def release(self, ip: str) -> None:
-        n = self.per_ip.get(ip, 0) - 1
+        key = client_key(ip)
+        n = self.per_ip.get(key, 0) - 1
         if n > 0:
-            self.per_ip[ip] = n
+            self.per_ip[key] = n
         else:
-            self.per_ip.pop(ip, None)
+            self.per_ip.pop(key, None)
 
 
 class GatewaySMTP(SMTP):
@@ -197,14 +212,18 @@ class GatewaySMTP(SMTP):
     async def _handle_client(self) -> None:
         assert self.session is not None
         ip = str(self.session.peer[0]) if self.session.peer else "unknown"
-        refused = self.state.admit(ip) if not self.state.draining else "service shutting down"
+        pp = self.state.config.proxy_protocol
+        behind_balancer = pp is not None and in_networks(ip, pp.trusted_networks)
+        refused = self.state.admit(ip, per_ip=not behind_balancer) if not self.state.draining \
+            else "service shutting down"
         if refused:
             log.warning("connection from %s refused: %s", ip, refused)
             await super().push(f"421 4.7.0 {self.hostname} Error: {refused}")
             assert self.transport is not None
             self.transport.close()
             return
-        self._admitted_ip = ip
+        if not behind_balancer:
+            self._admitted_ip = ip
         self.state.sessions.add(self)
         await super()._handle_client()
 
@@ -355,7 +374,17 @@ class GatewayHandler:
         if pp is None or not in_networks(peer_ip, pp.trusted_networks):
             log.warning("PROXY header from untrusted %s refused", peer_ip)
             return False
-        return bool(proxy_data.valid)
+        if not proxy_data.valid:
+            return False
+        src = str(getattr(proxy_data, "src_addr", "") or "")
+        if src and isinstance(server, GatewaySMTP):
+            refused = self.state.admit_client(src)
+            if refused:
+                log.warning("connection from %s (via %s) refused: %s", src, peer_ip, refused)
+                await SMTP.push(server, f"421 4.7.0 {self.config.hostname} Error: {refused}")
+                return False
+            server._admitted_ip = src
+        return True
 
     async def handle_EHLO(self, server: SMTP, session: Session, envelope: SmtpEnvelope,
                           hostname: str, responses: list[str]) -> list[str]:

@@ -230,3 +230,28 @@ def test_dsn_parameters_refused_when_upstream_lacks_dsn(harness: Harness) -> Non
     assert not c.has_extn("dsn")
     assert c.docmd("MAIL FROM:<alice@ext.test> RET=HDRS")[0] == 555
     c.quit()
+
+
+def test_per_client_limit_counts_the_real_client_behind_a_balancer(harness: Harness) -> None:
+    """Behind a PROXY-protocol balancer the per-IP limit applies to the client the header names,
+    not to the balancer (which is exempt)."""
+    harness.start(extra="proxy_protocol: {trusted_networks: [127.0.0.0/8], timeout: 3}\n"
+                        "limits: {max_connections_per_ip: 1, shutdown_grace: 2}")
+    first = Raw(harness.port)
+    first.send(_proxy_v1("203.0.113.9"))
+    assert first.reply().startswith(b"220")
+    other = Raw(harness.port)
+    other.send(_proxy_v1("198.51.100.1"))
+    assert other.reply().startswith(b"220")  # another client through the same balancer
+    again = Raw(harness.port)
+    again.send(_proxy_v1("203.0.113.9"))
+    assert again.reply().startswith(b"421 4.7.0")
+    for r in (first, other, again):
+        r.close()
+
+
+def test_client_key_groups_ipv6_by_64() -> None:
+    from gateway.smtp.server import client_key
+
+    assert client_key("2001:db8:1:2::5") == client_key("2001:db8:1:2:ffff::1") == "2001:db8:1:2::/64"
+    assert client_key("::ffff:192.0.2.1") == "192.0.2.1" and client_key("192.0.2.1") == "192.0.2.1"
