@@ -15,11 +15,9 @@ broken base64 and absurd nesting must never raise out of this module: they becom
 from __future__ import annotations
 
 import email.policy
-import html
 import re
 from dataclasses import dataclass, field
 from email.header import decode_header, make_header
-from email.headerregistry import Address
 from email.message import Message
 from email.parser import BytesParser
 from email.utils import getaddresses, parseaddr
@@ -323,13 +321,3 @@ class MessageView:
     @cached_property
     def content_type(self) -> str:
         return self.msg.get_content_type()
-
-    def address_domain(self, address: str) -> str:
-        try:
-            return Address(addr_spec=address).domain.lower()
-        except Exception:  # noqa: BLE001
-            return address.rsplit("@", 1)[-1].lower() if "@" in address else ""
-
-
-def unescape(text: str) -> str:
-    return html.unescape(text)
