@@ -14,7 +14,7 @@ from gateway.model import Envelope
 from gateway.pipeline import Pipeline
 from tests.conftest import ROOT
 from tests.integration.conftest import SIMPLE, Harness
-from tests.integration.test_serve_protocol import Raw
+from tests.support.rawsmtp import Raw
 
 
 def _pipeline(tmp_path: Path) -> Pipeline:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from collections.abc import Iterable
 
@@ -12,21 +11,8 @@ import pytest
 from gateway.checks import CheckContext
 from gateway.model import Signal
 from tests.integration.conftest import SIMPLE, Harness
+from tests.support.rawsmtp import Raw
 from tests.support.sink import SinkBehaviour
-
-
-def _raw_session(port: int) -> tuple[socket.socket, object]:
-    s = socket.create_connection(("127.0.0.1", port), timeout=5)
-    return s, s.makefile("rb")
-
-
-def _reply(f: object) -> bytes:
-    line = f.readline()  # type: ignore[attr-defined]
-    out = line
-    while line[3:4] == b"-":
-        line = f.readline()  # type: ignore[attr-defined]
-        out += line
-    return out
 
 
 def test_size_advertised_is_no_larger_than_upstreams(harness: Harness) -> None:
@@ -121,30 +107,27 @@ def test_deep_mime_is_delivered_with_a_signal(harness: Harness) -> None:
 
 def test_per_ip_connection_limit_is_421(harness: Harness) -> None:
     harness.start(extra="limits: {max_connections_per_ip: 2, shutdown_grace: 2}")
-    held = [_raw_session(harness.port) for _ in range(2)]
-    for _, f in held:
-        assert _reply(f).startswith(b"220")
-    s, f = _raw_session(harness.port)
-    assert _reply(f).startswith(b"421 4.7.0")
-    s.close()
-    held[0][1].close()  # type: ignore[attr-defined]  # the file object holds the socket open too
-    held[0][0].close()
+    held = [Raw(harness.port) for _ in range(2)]
+    for r in held:
+        assert r.reply().startswith(b"220")
+    refused = Raw(harness.port)
+    assert refused.reply().startswith(b"421 4.7.0")
+    refused.close()
+    held[0].close()
     time.sleep(0.2)
-    s, f = _raw_session(harness.port)  # a slot is free again
-    assert _reply(f).startswith(b"220")
-    s.close()
-    for sock, _ in held[1:]:
-        sock.close()
+    again = Raw(harness.port)  # a slot is free again
+    assert again.reply().startswith(b"220")
+    for r in (again, held[1]):
+        r.close()
 
 
 def test_global_connection_limit_is_421(harness: Harness) -> None:
     harness.start(extra="limits: {max_connections: 1, shutdown_grace: 2}")
-    s1, f1 = _raw_session(harness.port)
-    assert _reply(f1).startswith(b"220")
-    s2, f2 = _raw_session(harness.port)
-    assert _reply(f2).startswith(b"421")
-    s1.close()
-    s2.close()
+    first, second = Raw(harness.port), Raw(harness.port)
+    assert first.reply().startswith(b"220")
+    assert second.reply().startswith(b"421")
+    first.close()
+    second.close()
 
 
 class SlowCheck:
@@ -215,8 +198,8 @@ def test_malformed_input_is_delivered_not_crashed(harness: Harness, payload: byt
 
 def test_session_idle_timeout_closes(harness: Harness) -> None:
     harness.start(extra="limits: {session_timeout: 0.5, shutdown_grace: 2}")
-    s, f = _raw_session(harness.port)
-    assert _reply(f).startswith(b"220")
+    r = Raw(harness.port)
+    assert r.reply().startswith(b"220")
     time.sleep(1.2)
-    assert f.readline() == b""  # type: ignore[attr-defined]
-    s.close()
+    assert r.reply() == b""  # closed by the server
+    r.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import smtplib
-import socket
 import ssl
 import subprocess
 import time
@@ -13,38 +12,8 @@ import pytest
 
 from tests.conftest import need_binary
 from tests.integration.conftest import SIMPLE, Harness
+from tests.support.rawsmtp import Raw
 from tests.support.sink import SinkBehaviour
-
-
-class Raw:
-    """A line-level SMTP client on a plain socket, for what smtplib will not send."""
-
-    def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-        self.buf = b""
-
-    def send(self, data: bytes) -> None:
-        self.sock.sendall(data)
-
-    def reply(self) -> bytes:
-        out = b""
-        while True:
-            while b"\r\n" not in self.buf:
-                chunk = self.sock.recv(65536)
-                if not chunk:
-                    return out
-                self.buf += chunk
-            line, self.buf = self.buf.split(b"\r\n", 1)
-            out += line + b"\r\n"
-            if line[3:4] != b"-":
-                return out
-
-    def cmd(self, line: bytes) -> bytes:
-        self.send(line + b"\r\n")
-        return self.reply()
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 @pytest.fixture

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-import socket
 import time
 
 import pytest
 
 from tests.conftest import free_port
 from tests.integration.conftest import SIMPLE, Harness
+from tests.support.rawsmtp import Raw
 from tests.support.sink import SinkBehaviour
 
 
@@ -111,24 +111,15 @@ def test_upstream_slow_past_deadline_gives_451(harness: Harness) -> None:
 
 def test_client_disconnect_mid_data_delivers_nothing(harness: Harness) -> None:
     harness.start()
-    s = socket.create_connection(("127.0.0.1", harness.port), timeout=5)
-    f = s.makefile("rb")
-
-    def cmd(line: bytes) -> bytes:
-        s.sendall(line + b"\r\n")
-        reply = f.readline()
-        while reply[3:4] == b"-":
-            reply = f.readline()
-        return reply
-
-    f.readline()
-    assert cmd(b"EHLO client.test").startswith(b"250")
-    assert cmd(b"MAIL FROM:<alice@ext.test>").startswith(b"250")
-    assert cmd(b"RCPT TO:<bob@example.org>").startswith(b"250")
-    assert cmd(b"DATA").startswith(b"354")
-    s.sendall(SIMPLE + b"more text but never the final dot\r\n")
+    r = Raw(harness.port)
+    r.reply()
+    assert r.cmd(b"EHLO client.test").startswith(b"250")
+    assert r.cmd(b"MAIL FROM:<alice@ext.test>").startswith(b"250")
+    assert r.cmd(b"RCPT TO:<bob@example.org>").startswith(b"250")
+    assert r.cmd(b"DATA").startswith(b"354")
+    r.send(SIMPLE + b"more text but never the final dot\r\n")
     time.sleep(0.2)
-    s.close()
+    r.close()
     time.sleep(0.5)
     assert harness.sink.messages == []
     # the upstream session was dropped too, and the gateway still serves
