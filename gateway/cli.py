@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from gateway.config import Config, ConfigError, load_config
+from gateway.config import Config, ConfigError, HostPort, load_config
 from gateway.log import setup_logging
 from gateway.model import Client, Envelope
 from gateway.pipeline import Pipeline, normalize_newlines
@@ -30,29 +30,47 @@ MAX_SCAN_BYTES = 64 * 1024 * 1024
 
 
 def _parser() -> argparse.ArgumentParser:
+    from gateway import __version__
+
     p = argparse.ArgumentParser(prog="approach-gateway",
                                 description="SMTP gateway that flags covert inbound approaches")
+    p.add_argument("--version", action="version", version=f"approach-gateway {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("serve", help="run the gateway until SIGTERM; SIGHUP reloads policies")
-    s.add_argument("--config", required=True, help="the gateway's YAML config file")
+    s.add_argument("--config", help="the gateway's YAML config file (default: the embedded defaults: "
+                   "listen 127.0.0.1:10025, upstream 127.0.0.1:10026, local domain example.org, "
+                   "state under ./state/)")
+    s.add_argument("--demo-upstream", metavar="MAILDIR", type=Path,
+                   help="also run a demo mail server on the upstream address (loopback only) that "
+                   "writes every relayed message to this Maildir: to try the gateway without one")
     sc = sub.add_parser("scan", help="analyse saved messages as the gateway would")
-    sc.add_argument("--config", required=True)
-    sc.add_argument("--json", action="store_true", help="one JSON object per message")
+    sc.add_argument("--config", required=True, help="the gateway's YAML config file")
+    sc.add_argument("--json", action="store_true", help="one JSON object per message (and per "
+                    "unreadable file, with an 'error' field)")
     sc.add_argument("--offline", action="store_true", help="make no network lookups")
-    sc.add_argument("--client-ip")
-    sc.add_argument("--helo")
-    sc.add_argument("--mail-from", default=None)
-    sc.add_argument("--rcpt", action="append", default=[])
-    sc.add_argument("files", nargs="+", type=Path)
+    sc.add_argument("--client-ip", help="the connecting client's IP address (for SPF, DNSBL)")
+    sc.add_argument("--helo", help="the client's HELO name")
+    sc.add_argument("--mail-from", default=None, help="envelope sender (default: the Return-Path "
+                    "header)")
+    sc.add_argument("--rcpt", action="append", default=[], help="envelope recipient (repeatable)")
+    sc.add_argument("files", nargs="+", type=Path, help="message files (RFC 5322)")
+    se = sub.add_parser("send", help="submit saved messages over SMTP (e.g. to try the gateway)")
+    se.add_argument("--server", default="127.0.0.1:10025", help="HOST:PORT (default 127.0.0.1:10025)")
+    se.add_argument("--from", dest="mail_from", default=None,
+                    help="envelope sender (default: the Return-Path or From header)")
+    se.add_argument("--to", action="append", default=[],
+                    help="envelope recipient (repeatable; default: the To and Cc addresses)")
+    se.add_argument("files", nargs="+", type=Path, help="message files (RFC 5322)")
     le = sub.add_parser("learn", help="import known correspondents from sent mail (mbox or Maildir)")
-    le.add_argument("--config", required=True)
+    le.add_argument("--config", required=True, help="the gateway's YAML config file")
     le.add_argument("paths", nargs="+", type=Path, help="mbox files, Maildirs, or folders of them")
     hu = sub.add_parser("hunt", help="search the store's history for an indicator file's indicators")
-    hu.add_argument("--config", required=True)
+    hu.add_argument("--config", required=True, help="the gateway's YAML config file")
     hu.add_argument("--json", action="store_true", help="one JSON object per match")
-    hu.add_argument("indicators", type=Path, help="indicator file (YAML; see gateway/checks/indicators.py)")
+    hu.add_argument("indicators", type=Path, help="indicator file (YAML; format in docs/indicators.md)")
     qu = sub.add_parser("quarantine", help="list, show, release, delete or purge held messages")
-    qu.add_argument("--config", required=True)
+    qu.add_argument("--config", help="the gateway's YAML config file (quarantine.dir, retention, and the "
+                    "upstream for release); --dir alone works for everything but release")
     from gateway.act import quarantine
 
     quarantine.add_arguments(qu)
@@ -73,17 +91,71 @@ def _load(path: str) -> Config:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from gateway.smtp.service import Gateway
+    from gateway.demo import DemoError, start_demo_upstream
+    from gateway.smtp.service import Gateway, StartupError
 
-    config = _load(args.config)
+    config = _load(args.config) if args.config else embedded_config()
     setup_logging(config.log.level, config.log.format)
     try:
         gateway = Gateway(config)
     except PolicyError as exc:
         print(f"policy error: {exc}", file=sys.stderr)
         return 2
-    asyncio.run(gateway.serve_forever())
+
+    async def run() -> None:
+        if args.demo_upstream is not None:
+            up = config.upstream
+            await start_demo_upstream(HostPort(up.host, up.port), args.demo_upstream)
+            log.warning("demo upstream on %s:%d delivers to the Maildir %s (for trying the gateway only)",
+                        up.host, up.port, args.demo_upstream)
+        await gateway.serve_forever()
+
+    try:
+        asyncio.run(run())
+    except (StartupError, DemoError) as exc:
+        print(f"approach-gateway: {exc}", file=sys.stderr)
+        return 2
     return 0
+
+
+EMBEDDED_DEFAULTS = """\
+listen: 127.0.0.1:10025
+upstream: {host: 127.0.0.1, port: 10026}
+hostname: localhost
+local_domains: [example.org]
+store: {backend: sqlite, path: state/store.sqlite3}
+quarantine: {dir: state/quarantine}
+"""
+
+
+def embedded_config() -> Config:
+    """`serve` without --config: loopback only, state under ./state/ (relative to the working
+    directory), the shipped policies."""
+    from gateway.config import parse_config
+
+    return parse_config(EMBEDDED_DEFAULTS, "<embedded defaults>")
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    from gateway.demo import send_files
+
+    try:
+        server = _hostport(args.server)
+    except ValueError as exc:
+        print(f"send: --server: {exc}", file=sys.stderr)
+        return 2
+    status = 0
+    for path, code, text in send_files(server, args.files, args.mail_from, args.to):
+        print(f"{path}: {code} {text}")
+        status = status or (0 if code == 250 else 1)
+    return status
+
+
+def _hostport(text: str) -> HostPort:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise ValueError(f"{text!r} is not HOST:PORT; write e.g. 127.0.0.1:10025")
+    return HostPort(host.strip("[]"), int(port))
 
 
 def scan_envelope(args: argparse.Namespace, raw: bytes) -> Envelope:
@@ -109,22 +181,15 @@ async def _scan(args: argparse.Namespace, config: Config) -> int:
     status = 0
     for path in args.files:
         try:
-            with path.open("rb") as fh:
-                raw = fh.read(MAX_SCAN_BYTES + 1)
-        except OSError as exc:
-            print(f"{path}: cannot read: {exc.strerror}", file=sys.stderr)
-            status = 2
-            continue
-        if len(raw) > MAX_SCAN_BYTES:
-            print(f"{path}: larger than {MAX_SCAN_BYTES} bytes, skipped", file=sys.stderr)
-            status = 2
-            continue
-        raw = normalize_newlines(raw)
-        try:
+            raw = _read_message(path)
             result = await pipeline.analyse(raw, scan_envelope(args, raw))
         except Exception as exc:  # noqa: BLE001 - report per file, keep scanning
-            print(f"{path}: {type(exc).__name__}: {exc}", file=sys.stderr)
             status = 2
+            error = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            error = f"{type(exc).__name__}: {error}" if not isinstance(exc, (OSError, ValueError)) else error
+            if args.json:
+                print(_json_line({"file": str(path), "error": error}))
+            print(f"{path}: {error}", file=sys.stderr)
             continue
         d = result.decision
         if args.json:
@@ -136,11 +201,27 @@ async def _scan(args: argparse.Namespace, config: Config) -> int:
                             for s in result.signals],
                 "checked": d.checked,
             }
-            print(json.dumps(obj, ensure_ascii=False))
+            print(_json_line(obj))
         else:
             reasons = "; ".join(f"{h.rule_id} ({h.score:g})" for h in d.hits) or "-"
             print(f"{path}: {d.verdict.word} {d.score:g} {reasons}")
     return status
+
+
+def _read_message(path: Path) -> bytes:
+    """A message file, bounded; ValueError/OSError say why it was refused."""
+    if not path.is_file():
+        raise ValueError("cannot read: " + ("not a regular file" if path.exists() else "no such file"))
+    with path.open("rb") as fh:
+        raw = fh.read(MAX_SCAN_BYTES + 1)
+    if len(raw) > MAX_SCAN_BYTES:
+        raise ValueError(f"larger than {MAX_SCAN_BYTES} bytes, skipped")
+    return normalize_newlines(raw)
+
+
+def _json_line(obj: dict[str, Any]) -> str:
+    """One JSON object on one line, whatever a stranger's text holds."""
+    return json.dumps(obj, ensure_ascii=False)
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
@@ -224,10 +305,16 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
     from gateway.act import quarantine
     from gateway.smtp.upstream import UpstreamError, UpstreamSession
 
-    config = _load(args.config)
-    args.dir = args.dir or config.quarantine.dir
+    if args.config is None and (args.dir is None or args.quarantine_command == "release"):
+        print("quarantine: give --config FILE (release needs the upstream from it), or --dir DIR",
+              file=sys.stderr)
+        return 2
+    config = _load(args.config) if args.config else None
+    args.dir = args.dir or (config.quarantine.dir if config else None)
+    args.retention_days = config.quarantine.retention_days if config else None
 
     async def relay_async(released: quarantine.Released) -> None:
+        assert config is not None
         up = UpstreamSession(config.upstream, config.hostname)
         await up.open()
         try:
@@ -259,6 +346,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_serve(args)
     if args.command == "scan":
         return cmd_scan(args)
+    if args.command == "send":
+        return cmd_send(args)
     if args.command == "learn":
         return cmd_learn(args)
     if args.command == "hunt":

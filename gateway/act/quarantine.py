@@ -219,8 +219,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        ("release", "relay the stored message to its original recipients"),
                        ("delete", "delete the message")):
         sub.add_parser(name, help=text).add_argument("id")
-    purge = sub.add_parser("purge", help="delete entries older than the retention limit")
-    purge.add_argument("--days", type=int, default=DEFAULT_RETENTION_DAYS)
+    purge = sub.add_parser("purge", help="delete entries older than the retention limit "
+                           "(the config's quarantine.retention_days)")
+    purge.add_argument("--days", type=int, default=None,
+                       help="delete entries older than this many days instead")
 
 
 def cmd_list(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
@@ -263,7 +265,8 @@ def cmd_delete(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
 
 
 def cmd_purge(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
-    count = QuarantineStore(args.dir).purge(getattr(args, "days", None))
+    retention = getattr(args, "retention_days", None) or DEFAULT_RETENTION_DAYS
+    count = QuarantineStore(args.dir, retention).purge(getattr(args, "days", None))
     out.write(f"purged {count} message(s)\n")
     return 0
 

@@ -15,7 +15,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from gateway.config import Config, HostPort, UpstreamConfig
+from gateway.config import Config, HostPort, UpstreamConfig, shipped_policies
 from gateway.model import Verdict
 from gateway.pipeline import Pipeline
 from gateway.policy.engine import PolicyError, load_policies
@@ -56,10 +56,10 @@ def add_arguments(policy_sub: argparse._SubParsersAction,  # type: ignore[type-a
     ev.add_argument("--flag-at", default="suspicious", help="verdict that counts as flagged")
 
 
-def default_config(policies: Sequence[str] = ("policies",)) -> Config:
+def default_config(policies: Sequence[str] = ()) -> Config:
     return Config(listen=HostPort("127.0.0.1", 0), upstream=UpstreamConfig(),
                   hostname="localhost", authserv_id="localhost", local_domains=(),
-                  policies=tuple(policies))
+                  policies=tuple(policies) or (shipped_policies(),))
 
 
 def _pipeline(config: Config, policies: Sequence[str]) -> Pipeline | None:
@@ -73,7 +73,7 @@ def _pipeline(config: Config, policies: Sequence[str]) -> Pipeline | None:
 
 
 def cmd_lint(config: Config | None, paths: Sequence[str]) -> int:
-    paths = list(config.policies if config else ()) + list(paths) or ["policies"]
+    paths = list(config.policies if config else ()) + list(paths) or [shipped_policies()]
     report = lint(paths, config)
     for w in report.warnings:
         print(f"warning: {w}", file=sys.stderr)

@@ -12,8 +12,11 @@ Untrusted input: none directly (sessions are handled in `gateway.smtp.server`).
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import os
 import signal
+import socket
 import ssl
 import threading
 from typing import Any
@@ -26,6 +29,30 @@ from gateway.smtp.server import GatewayHandler, GatewaySMTP, ServerState
 from gateway.smtp.upstream import UpstreamError, probe
 
 log = logging.getLogger("gateway.service")
+
+PURGE_EVERY = 3600.0  # seconds between retention purges of the quarantine
+
+
+class StartupError(RuntimeError):
+    """The gateway cannot start; the message is one line saying what and how to fix it."""
+
+
+def listen_error(config: Config, exc: OSError) -> StartupError:
+    """One line for an address the listener cannot bind (errno names what went wrong)."""
+    where = f"{config.source}: listen: {config.listen}"
+    if isinstance(exc, socket.gaierror):
+        return StartupError(f"{where}: cannot resolve {config.listen.host!r} ({exc.strerror}); "
+                            "write an IP address of this machine, e.g. 127.0.0.1")
+    if exc.errno == errno.EADDRINUSE:
+        return StartupError(f"{where}: address already in use (another process listens there); "
+                            "stop it or choose another port")
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return StartupError(f"{where}: not an address of this machine; "
+                            "use one of its addresses, 127.0.0.1 or 0.0.0.0")
+    if exc.errno == errno.EACCES:
+        return StartupError(f"{where}: permission denied (ports below 1024 need CAP_NET_BIND_SERVICE, "
+                            "see deploy/systemd); or listen above 1024")
+    return StartupError(f"{where}: cannot listen: {exc.strerror or exc}")
 
 
 def tls_context_of(config: Config) -> ssl.SSLContext | None:
@@ -44,6 +71,7 @@ class Gateway:
         self.config = config
         self.watcher = PolicyWatcher(config.policies, watch_interval) if watch_interval else None
         self._watch_task: asyncio.Task[None] | None = None
+        self._purge_task: asyncio.Task[None] | None = None
         self._reload_task: asyncio.Task[bool] | None = None
         self.pipeline = pipeline or Pipeline(config)
         self.state = ServerState(config, self.pipeline)
@@ -57,16 +85,52 @@ class Gateway:
         except UpstreamError as exc:
             log.warning("upstream %s:%s not reachable at start (%s); advertising defaults",
                         self.config.upstream.host, self.config.upstream.port, exc)
-        tls = tls_context_of(self.config)
+        try:
+            tls = tls_context_of(self.config)
+        except (OSError, ssl.SSLError) as exc:
+            raise StartupError(f"{self.config.source}: tls: cannot load the certificate or key: "
+                               f"{getattr(exc, 'strerror', None) or exc}; check the PEM files") from exc
+        await self._open_store()
         loop = asyncio.get_running_loop()
-        self.server = await loop.create_server(
-            lambda: GatewaySMTP(GatewayHandler(self.state), self.state, tls),
-            host=self.config.listen.host, port=self.config.listen.port, reuse_address=True)
+        try:
+            self.server = await loop.create_server(
+                lambda: GatewaySMTP(GatewayHandler(self.state), self.state, tls),
+                host=self.config.listen.host, port=self.config.listen.port, reuse_address=True)
+        except OSError as exc:
+            raise listen_error(self.config, exc) from exc
         self.port = self.server.sockets[0].getsockname()[1]
+        self._purge_task = asyncio.create_task(self._purge_loop())
         if self.watcher is not None:
             self._watch_task = asyncio.create_task(self.watcher.run(self.reload_async))
         log.info("listening on %s:%d, upstream %s:%d", self.config.listen.host, self.port,
                  self.config.upstream.host, self.config.upstream.port)
+
+    async def _open_store(self) -> None:
+        """Open the store now (and purge what is past retention): a store that cannot be opened
+        is a start-up error, not a failure of the first message."""
+        store = self.pipeline.store
+        if store is None:
+            return
+        try:
+            await store.purge()
+        except Exception as exc:  # noqa: BLE001 - sqlite3/OSError/redis errors: one line, exit 2
+            cfg = self.config.store
+            what = cfg.path if cfg.backend == "sqlite" else (cfg.url or cfg.backend)
+            raise StartupError(f"{self.config.source}: store: the {cfg.backend} store {what} cannot be "
+                               f"opened: {exc}; check the path and its permissions") from exc
+
+    async def _purge_loop(self) -> None:
+        """Quarantine retention (`quarantine.retention_days`), hourly; the store purges itself."""
+        while True:
+            try:
+                if os.path.isdir(self.config.quarantine.dir):  # created by the first held message
+                    n = await asyncio.to_thread(self.state.quarantine.purge)
+                    if n:
+                        log.info("quarantine: purged %d message(s) older than %d days", n,
+                                 self.config.quarantine.retention_days)
+            except Exception:  # noqa: BLE001 - logged; retried at the next interval
+                log.warning("quarantine purge failed", exc_info=True)
+            await asyncio.sleep(PURGE_EVERY)
 
     def reload(self) -> bool:
         """Reload policies; on error keep the running ones. True when swapped."""
@@ -101,6 +165,8 @@ class Gateway:
             return
         if self._watch_task is not None:
             self._watch_task.cancel()
+        if self._purge_task is not None:
+            self._purge_task.cancel()
         self.server.close()
         self.state.draining = True
         for s in list(self.state.sessions):
