@@ -4,7 +4,7 @@ Purpose: the entry points operators and tests use (`python -m gateway ...` and t
 `approach-gateway` console script). Errors a person reads name the file, the line and the fix;
 exit status 2 for usage and configuration errors, 1 for failed checks (lint).
 
-Untrusted input: message files given to `scan` (analysed through the same pipeline as `serve`).
+Untrusted input: message files given to `scan` (analysed by the same runtime as `serve`).
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from typing import Any
 from gateway.config import Config, ConfigError, HostPort, load_config
 from gateway.log import setup_logging
 from gateway.model import Client, Envelope
-from gateway.pipeline import Pipeline, normalize_newlines
+from gateway.parse import normalize_newlines
 from gateway.policy import PolicyError
+from gateway.runtime import Runtime
 
 log = logging.getLogger("gateway.cli")
 
@@ -174,7 +175,7 @@ def scan_envelope(args: argparse.Namespace, raw: bytes) -> Envelope:
 
 async def _scan(args: argparse.Namespace, config: Config) -> int:
     try:
-        pipeline = Pipeline(config, offline=args.offline)
+        runtime = Runtime(config, offline=args.offline)
     except PolicyError as exc:
         print(f"policy error: {exc}", file=sys.stderr)
         return 2
@@ -182,7 +183,7 @@ async def _scan(args: argparse.Namespace, config: Config) -> int:
     for path in args.files:
         try:
             raw = _read_message(path)
-            result = await pipeline.analyse(raw, scan_envelope(args, raw))
+            result = await runtime.analyse(raw, scan_envelope(args, raw))
         except Exception as exc:  # noqa: BLE001 - report per file, keep scanning
             status = 2
             error = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
@@ -233,9 +234,14 @@ def cmd_scan(args: argparse.Namespace) -> int:
 def cmd_policy(args: argparse.Namespace) -> int:
     from gateway.policy import commands
 
-    config = _load(args.config) if args.config else None
+    config = _load(args.config) if getattr(args, "config", None) else None
     if args.command == "evaluate":
         return commands.cmd_evaluate(args, config)
+    if args.policy_command == "signals":
+        from gateway.checks.docs import markdown_table, plain_lines
+
+        print(markdown_table() if args.markdown else "\n".join(plain_lines()))
+        return 0
     if args.policy_command == "test":
         return commands.cmd_test(config, args.policies, args.cases)
     return commands.cmd_lint(config, args.paths)
@@ -267,13 +273,14 @@ def cmd_learn(args: argparse.Namespace) -> int:
 def cmd_hunt(args: argparse.Namespace) -> int:
     import datetime
 
-    from gateway.checks.indicators import IndicatorError, load_indicators
+    from gateway.errors import DataError
+    from gateway.refdata import load_indicator_file
     from gateway.store import store_from_config
 
     config = _load(args.config)
     try:
-        indicators = load_indicators((str(args.indicators),))
-    except IndicatorError as exc:
+        indicators = load_indicator_file(str(args.indicators))
+    except DataError as exc:
         print(f"indicator error: {exc}", file=sys.stderr)
         return 2
     by_needle = {i.needle: i for i in indicators}

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gateway.errors import AdminInputError
 from gateway.yamlmarks import Located, YamlError, load_located, loads_located
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -27,7 +28,7 @@ def shipped_policies() -> str:
     return str(inside if inside.is_dir() else Path(__file__).resolve().parent.parent / "policies")
 
 
-class ConfigError(ValueError):
+class ConfigError(AdminInputError):
     """The config file is invalid. The message names file, line, key and the fix."""
 
 

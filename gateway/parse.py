@@ -24,7 +24,21 @@ from email.utils import getaddresses, parseaddr
 from functools import cached_property
 from html.parser import HTMLParser
 
+from gateway.errors import MessageRejected
+
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
+_BARE = re.compile(rb"\r(?!\n)|(?<!\r)\n")
+_LINE_ENDINGS = re.compile(rb"\r\n|\r|\n")
+
+
+def has_bare_newline(raw: bytes) -> bool:
+    """A lone CR or LF: the raw material of SMTP smuggling (CVE-2023-51764 and kin)."""
+    return _BARE.search(raw) is not None
+
+
+def normalize_newlines(raw: bytes) -> bytes:
+    """Every CR, LF or CRLF becomes CRLF (Postfix's smtpd_forbid_bare_newline=normalize)."""
+    return _LINE_ENDINGS.sub(b"\r\n", raw)
 _ADDR_SPEC = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})+")
 
 
@@ -46,7 +60,7 @@ class ViewLimits:
     max_text_bytes: int = 1_048_576
 
 
-class HeaderLimitExceeded(ValueError):
+class HeaderLimitExceeded(MessageRejected, ValueError):
     """The header block is larger than the configured limits (the receiver rejects with 552)."""
 
 

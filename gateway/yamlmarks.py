@@ -16,10 +16,12 @@ from typing import Any
 
 import yaml
 
+from gateway.errors import AdminInputError
+
 MAX_YAML_BYTES = 4 * 1024 * 1024
 
 
-class YamlError(ValueError):
+class YamlError(AdminInputError):
     """A YAML file that cannot be read or parsed; the message names file and line."""
 
 

@@ -85,6 +85,8 @@ def verdict_edits(decision: Decision) -> list[HeaderEdit]:
     ]
     if not decision.checked:
         edits.append(HeaderEdit(CHECKED, fold(CHECKED, "no; " + clean_text(decision.note))))
+    elif decision.note:  # some checks did not finish: the verdict rests on the others
+        edits.append(HeaderEdit(CHECKED, fold(CHECKED, "partial; " + clean_text(decision.note))))
     return edits
 
 

@@ -17,10 +17,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
-from gateway.checks import CheckContext
-from gateway.checks.lists import registered_domain
+from gateway.checks import Check, CheckContext, Fact, signal
+from gateway.domains import registered_domain
 from gateway.model import Signal
 
 MAX_PERSONA_TEXT = 20_000
@@ -47,8 +46,20 @@ NETWORKS = (
 )
 
 
-def unwrap(text: str, net: Network) -> dict[str, str] | None:
-    """{name, headline, text} of the persona message in a notification's text, or None."""
+@dataclass(frozen=True)
+class Persona(Fact):
+    """The person inside a social-network notification; policies read `persona.name`,
+    `persona.headline`, `persona.text`, `persona.network`."""
+
+    policy_name = "persona"
+    network: str
+    name: str
+    headline: str
+    text: str
+
+
+def unwrap(text: str, net: Network) -> Persona | None:
+    """The persona message in a notification's text, or None."""
     m = net.opener.search(text)
     if m is None:
         return None
@@ -64,44 +75,30 @@ def unwrap(text: str, net: Network) -> dict[str, str] | None:
         headline = lines[0]
         lines = lines[1:]
     body = "\n".join(lines).strip()[:MAX_PERSONA_TEXT]
-    return {"name": name, "headline": headline, "text": body}
+    return Persona(net.name, name, headline, body)
 
 
-def dmarc_result(facts: dict[str, Any]) -> str | None:
-    """DMARC result from the auth check's `facts["auth"]` when it ran (a mapping or an object with
-    a `dmarc` entry that is a word or has `.result`); None when unknown."""
-    auth = facts.get("auth")
-    if auth is None:
-        return None
-    value = auth.get("dmarc") if isinstance(auth, dict) else getattr(auth, "dmarc", None)
-    if isinstance(value, dict):
-        value = value.get("result")
-    elif value is not None and not isinstance(value, str):
-        value = getattr(value, "result", None)
-    return str(value).lower() if value else None
-
-
-class SocialUnwrapCheck:
+class SocialUnwrapCheck(Check):
     name = "social"
-    SIGNALS = frozenset({"social.persona_message", "social.fake_notification"})
+    signals = (
+        signal("social.persona_message", "a social network's notification carrying a stranger's message; the "
+               "persona inside is checked like a sender", network=str, persona=str, headline=str),
+        signal("social.fake_notification", "dressed up as a social network's notification but sent from "
+               "elsewhere", network=str, from_domain=str),
+    )
+    provides = (Persona,)
 
     async def run(self, ctx: CheckContext) -> Iterable[Signal]:
         view = ctx.view
         reg = registered_domain(view.from_domain)
         for net in NETWORKS:
             if reg in net.domains:
-                dmarc = dmarc_result(ctx.facts)
-                if dmarc == "fail":  # dressed as the network but not authenticated as it
-                    return [Signal("social.fake_notification", {"network": net.name, "from_domain": view.from_domain,
-                                                                "dmarc": dmarc})]
                 persona = unwrap(view.plain_text or view.body_text, net)
                 if persona is None:
                     return []  # the network's own notification (jobs, invitations, digests)
-                persona["network"] = net.name
-                ctx.facts["persona"] = persona
+                ctx.put(persona)
                 return [Signal("social.persona_message", {
-                    "network": net.name, "persona": persona["name"][:80],
-                    "headline": persona["headline"][:120], "dmarc": dmarc or "unknown"})]
+                    "network": net.name, "persona": persona.name[:80], "headline": persona.headline[:120]})]
         for net in NETWORKS:
             if net.display.search(view.from_display) and net.opener.search(view.body_text[:4000]):
                 return [Signal("social.fake_notification", {

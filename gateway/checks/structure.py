@@ -8,14 +8,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from gateway.checks import CheckContext
+from gateway.checks import Check, CheckContext, signal
 from gateway.model import Signal
 
 
-class StructureCheck:
+class StructureCheck(Check):
     name = "structure"
-    SIGNALS = frozenset({"mime.depth_exceeded", "mime.parts_exceeded", "message.defects",
-                         "message.no_from"})
+    signals = (
+        signal("mime.depth_exceeded", "MIME nesting deeper than limits.max_mime_depth: the rest was not analysed",
+               limit=int),
+        signal("mime.parts_exceeded", "more MIME parts than limits.max_mime_parts: the rest was not analysed",
+               limit=int),
+        signal("message.defects", "the parser found defects (malformed MIME, undecodable parts)", defects=str),
+        signal("message.no_from", "the message has no usable From address"),
+    )
 
     async def run(self, ctx: CheckContext) -> Iterable[Signal]:
         view = ctx.view

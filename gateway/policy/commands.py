@@ -4,7 +4,7 @@ Purpose: keep `gateway.cli` a thin argument parser; these functions print what a
 (every error with file, line and fix) and return the exit status: 0 ok, 1 a failed check
 (lint error, regression), 2 a usage or configuration error.
 
-Untrusted input: message files named on the command line (analysed offline by the pipeline).
+Untrusted input: message files named on the command line (analysed offline by the runtime).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from collections.abc import Sequence
 
 from gateway.config import Config, HostPort, UpstreamConfig, shipped_policies
 from gateway.model import Verdict
-from gateway.pipeline import Pipeline
 from gateway.policy.engine import PolicyError, load_policies
 from gateway.policy.evaluate import (
     CasesError,
@@ -30,6 +29,7 @@ from gateway.policy.evaluate import (
     run_cases,
 )
 from gateway.policy.lint import lint
+from gateway.runtime import Runtime
 
 
 def add_arguments(policy_sub: argparse._SubParsersAction,  # type: ignore[type-arg]
@@ -38,6 +38,8 @@ def add_arguments(policy_sub: argparse._SubParsersAction,  # type: ignore[type-a
     lint_p.add_argument("--config", help="take the policy paths (and checks) from this config")
     lint_p.add_argument("paths", nargs="*", help="policy files or directories, in load order "
                         "(after the config's)")
+    sig_p = policy_sub.add_parser("signals", help="list every signal the checks declare, with its evidence")
+    sig_p.add_argument("--markdown", action="store_true", help="the table of docs/signals.md")
     test_p = policy_sub.add_parser("test", help="run labelled example messages; exit 1 on "
                                    "any regression")
     test_p.add_argument("--config", help="gateway config (policies and checks); default: "
@@ -62,14 +64,14 @@ def default_config(policies: Sequence[str] = ()) -> Config:
                   policies=tuple(policies) or (shipped_policies(),))
 
 
-def _pipeline(config: Config, policies: Sequence[str]) -> Pipeline | None:
+def _runtime(config: Config, policies: Sequence[str]) -> Runtime | None:
     try:
         loaded = load_policies(policies or config.policies)
     except PolicyError as exc:
         for err in exc.errors:
             print(f"error: {err}", file=sys.stderr)
         return None
-    return Pipeline(config, policies=loaded, offline=True)
+    return Runtime(config, policies=loaded, offline=True)
 
 
 def cmd_lint(config: Config | None, paths: Sequence[str]) -> int:
@@ -88,8 +90,8 @@ def cmd_lint(config: Config | None, paths: Sequence[str]) -> int:
 
 
 def cmd_test(config: Config | None, policies: Sequence[str], cases: Sequence[str]) -> int:
-    pipeline = _pipeline(config or default_config(), policies)
-    if pipeline is None:
+    runtime = _runtime(config or default_config(), policies)
+    if runtime is None:
         return 2
     passed, failures = 0, []
     for path in cases:
@@ -98,7 +100,7 @@ def cmd_test(config: Config | None, policies: Sequence[str], cases: Sequence[str
         except CasesError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        report = asyncio.run(run_cases(pipeline, loaded))
+        report = asyncio.run(run_cases(runtime, loaded))
         passed += report.passed
         failures += report.failures
     for f in failures:
@@ -120,10 +122,10 @@ def cmd_evaluate(args: argparse.Namespace, config: Config | None) -> int:
         print("error: nothing to evaluate; give --label NAME=DIR or --labels FILE",
               file=sys.stderr)
         return 2
-    pipeline = _pipeline(config or default_config(), args.policies)
-    if pipeline is None:
+    runtime = _runtime(config or default_config(), args.policies)
+    if runtime is None:
         return 2
-    ev = asyncio.run(evaluate(pipeline, items, positive=args.positive, flag_at=flag_at))
+    ev = asyncio.run(evaluate(runtime, items, positive=args.positive, flag_at=flag_at))
     if args.json:
         print(json.dumps(ev.as_json(), indent=2, ensure_ascii=False))
     else:

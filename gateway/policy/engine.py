@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gateway.act.actions import DEFAULT_ACTIONS, ActionsConfig, parse_actions
+from gateway.errors import AdminInputError
 from gateway.model import Decision, Envelope, RuleHit, Signal, Verdict
 from gateway.parse import MessageView
 from gateway.policy.conditions import Condition, MessageContext
@@ -31,7 +32,7 @@ ORDER = (Verdict.CAUTION, Verdict.SUSPICIOUS, Verdict.HIGH)
 MAX_SCORE = 1000.0
 
 
-class PolicyError(ValueError):
+class PolicyError(AdminInputError):
     """Policy files are invalid. `errors` lists every problem as `file:line: problem; fix`."""
 
     def __init__(self, errors: Sequence[str]) -> None:

@@ -1,10 +1,10 @@
-"""`policy test` and `evaluate`: labelled messages through the real pipeline, offline.
+"""`policy test` and `evaluate`: labelled messages through the real runtime, offline.
 
 Purpose: admins check a policy change before deploying it. `run_cases` runs a cases file (each
 message with an expected verdict, rules that must hit and rules that must not) and reports
 regressions; `evaluate` runs labelled folders (or a labels.yml) and measures per-rule hits per
 label, precision, recall, false-positive rate and the confusion table of verdicts by label. Both
-use `Pipeline.analyse` exactly as `scan` does, so they measure what `serve` would do.
+use `Runtime.analyse` exactly as `scan` does, so they measure what `serve` would do.
 
 Untrusted input: the message files (read bounded, analysed by the same code as live mail) and
 the admin's cases/labels YAML (validated with file:line errors).
@@ -17,16 +17,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gateway.errors import AdminInputError
 from gateway.model import Client, Decision, Envelope, Verdict
-from gateway.parse import MessageView
-from gateway.pipeline import Pipeline, normalize_newlines
+from gateway.parse import MessageView, normalize_newlines
+from gateway.runtime import Runtime
 from gateway.yamlmarks import Located, YamlError, load_located
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 MESSAGE_SUFFIXES = (".eml", ".msg", ".txt", "")
 
 
-class CasesError(ValueError):
+class CasesError(AdminInputError):
     """A cases or labels file is invalid; the message names file, line and fix."""
 
 
@@ -77,9 +78,9 @@ def envelope_for(raw: bytes, rcpt: Sequence[str] = (), mail_from: str | None = N
     return Envelope(mail_from=mail_from, rcpt_tos=tuple(rcpt), client=Client(), queue_id="test")
 
 
-async def analyse_file(pipeline: Pipeline, path: Path, rcpt: Sequence[str] = ()) -> Decision:
+async def analyse_file(runtime: Runtime, path: Path, rcpt: Sequence[str] = ()) -> Decision:
     raw = read_message(path)
-    result = await pipeline.analyse(raw, envelope_for(raw, rcpt), add_received=False)
+    result = await runtime.analyse(raw, envelope_for(raw, rcpt), add_received=False)
     return result.decision
 
 
@@ -141,11 +142,11 @@ class CaseReport:
         return not self.failures
 
 
-async def run_cases(pipeline: Pipeline, cases: Iterable[Case]) -> CaseReport:
+async def run_cases(runtime: Runtime, cases: Iterable[Case]) -> CaseReport:
     report = CaseReport()
     for case in cases:
         try:
-            d = await analyse_file(pipeline, case.file, case.rcpt)
+            d = await analyse_file(runtime, case.file, case.rcpt)
         except (OSError, ValueError) as exc:
             report.failures.append(f"{case.where}: {case.file}: cannot analyse: {exc}")
             continue
@@ -267,12 +268,12 @@ class Evaluation:
                 "errors": self.errors}
 
 
-async def evaluate(pipeline: Pipeline, items: Iterable[Labelled], positive: str = "approach",
+async def evaluate(runtime: Runtime, items: Iterable[Labelled], positive: str = "approach",
                    flag_at: Verdict = Verdict.SUSPICIOUS) -> Evaluation:
     ev = Evaluation(positive=positive, flag_at=flag_at)
     for item in items:
         try:
-            ev.add(item, await analyse_file(pipeline, item.file))
+            ev.add(item, await analyse_file(runtime, item.file))
         except (OSError, ValueError) as exc:
             ev.errors.append(f"{item.file}: {exc}")
     return ev

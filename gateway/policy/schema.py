@@ -66,6 +66,8 @@ class SignalRef:
     name: str
     prefix: bool
     where: str
+    keys: tuple[str, ...] = ()  # evidence keys the rule reads
+    numeric: tuple[str, ...] = ()  # ... of which compared as numbers (gt, ge, lt, le)
 
 
 Part = Callable[[MessageContext], str]
@@ -182,8 +184,8 @@ class Compiler:
             name = name.rstrip("*")
         where = self.doc.where(path + ("signal",)) if isinstance(self._node(path), dict) \
             else self.doc.where(path)
-        self.signals.append(SignalRef(name, prefix, where))
         checks: list[tuple[str, list[Matcher]]] = []
+        numeric: list[str] = []
         if evidence is not None:
             if not isinstance(evidence, dict) or not evidence:
                 self.fail(path + ("evidence",), "evidence must be a mapping of key to matcher",
@@ -191,6 +193,9 @@ class Compiler:
             else:
                 for key, spec in evidence.items():
                     checks.append((str(key), self.matchers(path + ("evidence", key), spec)))
+                    if isinstance(spec, dict) and set(spec) & {"gt", "ge", "lt", "le"}:
+                        numeric.append(str(key))
+        self.signals.append(SignalRef(name, prefix, where, tuple(k for k, _ in checks), tuple(numeric)))
         return SignalCond(name, prefix, checks)
 
     def _node(self, path: tuple[Any, ...]) -> Any:
@@ -299,7 +304,7 @@ class Compiler:
                           "write {signal.FAMILY.NAME.KEY}, e.g. {signal.identity.claimed_"
                           "affiliation.org}")
                 return None
-            self.signals.append(SignalRef(sig, False, self.doc.where(path)))
+            self.signals.append(SignalRef(sig, False, self.doc.where(path), (key,)))
             return _signal_value(sig, key)
         if known_field(name):
             return _field_value(name)

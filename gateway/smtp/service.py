@@ -12,6 +12,7 @@ Untrusted input: none directly (sessions are handled in `gateway.smtp.server`).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import errno
 import logging
 import os
@@ -21,10 +22,10 @@ import ssl
 import threading
 from typing import Any
 
-from gateway.config import Config
-from gateway.pipeline import Pipeline
-from gateway.policy import PolicyError, PolicySet, load_policies
+from gateway.config import Config, load_config
+from gateway.errors import AdminInputError, StartupError
 from gateway.policy.watch import PolicyWatcher
+from gateway.runtime import Runtime
 from gateway.smtp.server import GatewayHandler, GatewaySMTP, ServerState
 from gateway.smtp.upstream import UpstreamError, probe
 
@@ -33,8 +34,26 @@ log = logging.getLogger("gateway.service")
 PURGE_EVERY = 3600.0  # seconds between retention purges of the quarantine
 
 
-class StartupError(RuntimeError):
-    """The gateway cannot start; the message is one line saying what and how to fix it."""
+# Keys SIGHUP applies; any other changed key is logged as needing a restart.
+RELOADABLE = ("policies", "signals", "trusted_authserv_ids", "on_error")
+
+
+def reloadable(running: Config, new: Config) -> Config:
+    """The running config with the reloadable keys of `new`; other changes are logged."""
+    for f in dataclasses.fields(Config):
+        if f.name not in RELOADABLE and f.name != "source" and getattr(running, f.name) != getattr(new, f.name):
+            log.warning("reload: config key %r changed in %s: it needs a restart; the running value is kept",
+                        f.name, new.source)
+    return dataclasses.replace(running, **{k: getattr(new, k) for k in RELOADABLE})
+
+
+def watched_paths(runtime: Runtime) -> tuple[str, ...]:
+    """What the file watcher polls: the policy paths, the reference data files, the config file."""
+    config = runtime.config
+    paths = list(config.policies) + list(runtime.data.files)
+    if not config.source.startswith("<"):
+        paths.append(config.source)
+    return tuple(dict.fromkeys(paths))
 
 
 def listen_error(config: Config, exc: OSError) -> StartupError:
@@ -66,15 +85,15 @@ def tls_context_of(config: Config) -> ssl.SSLContext | None:
 class Gateway:
     """One listening gateway. `await start()`, then `await stop()` (or run `serve_forever`)."""
 
-    def __init__(self, config: Config, pipeline: Pipeline | None = None,
+    def __init__(self, config: Config, runtime: Runtime | None = None,
                  watch_interval: float | None = 2.0) -> None:
         self.config = config
-        self.watcher = PolicyWatcher(config.policies, watch_interval) if watch_interval else None
+        self.runtime = runtime or Runtime(config)
+        self.watcher = PolicyWatcher(watched_paths(self.runtime), watch_interval) if watch_interval else None
         self._watch_task: asyncio.Task[None] | None = None
         self._purge_task: asyncio.Task[None] | None = None
         self._reload_task: asyncio.Task[bool] | None = None
-        self.pipeline = pipeline or Pipeline(config)
-        self.state = ServerState(config, self.pipeline)
+        self.state = ServerState(config, self.runtime)
         self.server: asyncio.Server | None = None
         self.port = 0
         self._stopped = asyncio.Event()
@@ -91,6 +110,7 @@ class Gateway:
             raise StartupError(f"{self.config.source}: tls: cannot load the certificate or key: "
                                f"{getattr(exc, 'strerror', None) or exc}; check the PEM files") from exc
         await self._open_store()
+        await self.runtime.warm_up()
         loop = asyncio.get_running_loop()
         try:
             self.server = await loop.create_server(
@@ -108,7 +128,7 @@ class Gateway:
     async def _open_store(self) -> None:
         """Open the store now (and purge what is past retention): a store that cannot be opened
         is a start-up error, not a failure of the first message."""
-        store = self.pipeline.store
+        store = self.runtime.store
         if store is None:
             return
         try:
@@ -133,30 +153,43 @@ class Gateway:
             await asyncio.sleep(PURGE_EVERY)
 
     def reload(self) -> bool:
-        """Reload policies; on error keep the running ones. True when swapped."""
+        """Reload synchronously (tests); see `reload_async`."""
         try:
-            policies = load_policies(self.config.policies)
-        except PolicyError as exc:
-            log.error("policy reload failed, keeping the running policies: %s", exc)
+            runtime = self._build_reloaded()
+        except (AdminInputError, OSError) as exc:
+            log.error("reload failed, keeping the running policies and data: %s", exc)
             return False
-        return self._swap(policies)
+        return self._swap(runtime)
 
     async def reload_async(self) -> bool:
-        """`reload` with the validation in a worker thread (SIGHUP and the file watcher)."""
+        """SIGHUP and the file watcher: re-read the config file, the policies and the reference
+        data they rely on, validate everything in a worker thread, then swap the whole runtime
+        atomically. On any error the running one stays and the error is logged."""
         try:
-            policies = await asyncio.to_thread(load_policies, self.config.policies)
-        except PolicyError as exc:
-            log.error("policy reload failed, keeping the running policies: %s", exc)
+            runtime = await asyncio.to_thread(self._build_reloaded)
+        except (AdminInputError, OSError) as exc:
+            log.error("reload failed, keeping the running policies and data: %s", exc)
             return False
-        return self._swap(policies)
+        return self._swap(runtime)
+
+    def _build_reloaded(self) -> Runtime:
+        config = self.config
+        if not config.source.startswith("<"):
+            config = reloadable(config, load_config(config.source))
+        return self.runtime.rebuild(config)
 
     def _on_sighup(self) -> None:
         self._reload_task = asyncio.get_running_loop().create_task(self.reload_async())
 
-    def _swap(self, policies: PolicySet) -> bool:
-        self.pipeline.policies = policies  # atomic swap: messages read it once
-        log.info("policies reloaded: %d rules from %d files", len(policies.rules),
-                 len(policies.sources))
+    def _swap(self, runtime: Runtime) -> bool:
+        old = self.runtime
+        self.runtime = self.state.runtime = runtime  # atomic: a message reads it once
+        self.config = self.state.config = runtime.config
+        old.big.shutdown(wait=False)
+        if self.watcher is not None:
+            self.watcher.paths = watched_paths(runtime)
+        log.info("reloaded: %d rules from %d policy files, %d reference data files", len(runtime.policies.rules),
+                 len(runtime.policies.sources), len(runtime.data.files))
         return True
 
     async def stop(self) -> None:

@@ -19,6 +19,7 @@ import aiosmtplib
 from aiosmtplib.errors import SMTPException, SMTPResponseException
 
 from gateway.config import UpstreamConfig
+from gateway.errors import TemporaryFailure
 from gateway.model import Client
 
 log = logging.getLogger("gateway.upstream")
@@ -45,7 +46,7 @@ TEMPFAIL = Reply(451, "4.3.0 Error: queue file write error")  # Postfix's wordin
 UNAVAILABLE = Reply(451, "4.4.1 Error: upstream server unavailable, try again later")
 
 
-class UpstreamError(Exception):
+class UpstreamError(TemporaryFailure):
     def __init__(self, reply: Reply, detail: str) -> None:
         super().__init__(detail)
         self.reply = reply

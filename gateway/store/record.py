@@ -1,8 +1,8 @@
 """What the gateway remembers of a message it relayed: build a `MessageMeta` and store it.
 
 Purpose: one place that decides which metadata is kept (addresses, verdict, rule ids, signal
-names, short observables) so no body text ever reaches the store. The pipeline builds the meta
-during analysis; the SMTP server calls `Pipeline.record(result)` after the upstream accepted the
+names, short observables) so no body text ever reaches the store. The runtime builds the meta
+during analysis; the SMTP server calls `Runtime.record(result)` after the upstream accepted the
 message (inbound mail teaches "has written to", outbound mail teaches "known correspondent").
 
 Untrusted input: the parsed view and signals of a stranger's message (capped by MessageMeta).
@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import replace
+from typing import Any
 from urllib.parse import urlsplit
 
 from gateway.model import Decision, Envelope, Signal
@@ -29,17 +30,17 @@ def recipients_of(view: MessageView, envelope: Envelope) -> tuple[str, ...]:
 
 
 def draft_meta(view: MessageView, envelope: Envelope, local_domains: Iterable[str],
-               persona: dict[str, str] | None = None) -> MessageMeta:
+               persona: Any = None) -> MessageMeta:
     """The message's metadata before the verdict is known."""
     sender = view.from_address or envelope.mail_from.lower()
     rcpts = recipients_of(view, envelope)
     obs = [f"reply-to:{a}" for a in view.reply_to[:5]]
     if envelope.mail_from and envelope.mail_from.lower() != sender:
         obs.append(f"mail-from:{envelope.mail_from.lower()}")
-    if persona and persona.get("name"):
-        obs.append(f"persona:{persona['name']}")
-        if persona.get("headline"):
-            obs.append(f"headline:{persona['headline']}")
+    if persona is not None and persona.name:  # gateway.checks.social.Persona
+        obs.append(f"persona:{persona.name}")
+        if persona.headline:
+            obs.append(f"headline:{persona.headline}")
     hosts = []
     for link in view.html_links[:200]:
         try:

@@ -69,7 +69,7 @@ ALL = blocks()
 
 
 def test_every_block_is_exercised_or_says_why_not() -> None:
-    unknown = [str(b) for b in ALL if b.skip is None and b.lang not in ("yaml", "sh")]
+    unknown = [str(b) for b in ALL if b.skip is None and b.lang not in ("yaml", "sh", "python")]
     assert not unknown, f"blocks with no language and no 'not runnable' reason: {unknown}"
 
 
@@ -92,11 +92,11 @@ def test_yaml_example(block: Block, tmp_path: Path) -> None:
     if isinstance(doc, dict) and "listen" in doc:
         parse_config(block.text, str(tmp_path / "gateway.yml"))
     elif isinstance(doc, dict) and "indicators" in doc:
-        from gateway.checks.indicators import load_indicators
+        from gateway.refdata import load_indicator_file
 
         path = tmp_path / "indicators.yml"
         path.write_text(block.text)
-        assert load_indicators((str(path),))
+        assert load_indicator_file(str(path))
     elif isinstance(doc, dict) and set(doc) <= POLICY_KEYS:
         from gateway.policy.lint import lint
 
@@ -170,3 +170,29 @@ def test_docs_name_existing_files() -> None:
             if not (ROOT / m.group(1)).exists():
                 missing.append(f"{doc.relative_to(ROOT)}: {m.group(1)}")
     assert not missing, missing
+
+
+def test_signals_doc_is_generated_from_the_declarations() -> None:
+    from gateway.checks.docs import BEGIN, END, markdown_table
+
+    text = (ROOT / "docs" / "signals.md").read_text()
+    assert BEGIN in text and END in text, "docs/signals.md lost its generated-table markers"
+    current = text[text.index(BEGIN):text.index(END) + len(END)]
+    assert current == markdown_table(), \
+        "docs/signals.md is stale: regenerate the table with `approach-gateway policy signals --markdown`"
+
+
+@pytest.mark.parametrize("block", [b for b in ALL if b.lang == "python" and b.skip is None], ids=str)
+def test_python_example_runs(block: Block) -> None:
+    """A Python example is executed; a check it defines is run on a message through the same
+    helper the check tests use, and must emit only what it declares."""
+    from gateway.checks import Check
+    from tests.support.messages import message, run
+
+    namespace: dict[str, object] = {"__name__": "doc_example"}
+    exec(compile(block.text, str(block), "exec"), namespace)  # noqa: S102 - our own documentation
+    checks = [v for v in namespace.values() if isinstance(v, type) and issubclass(v, Check) and v is not Check]
+    for cls in checks:
+        signals, _ = run([cls()], message("A <a@ext.example>", "Please answer within 48 hours."))
+        assert not [s for s in signals if s.name == "check.error"], signals
+        assert signals, f"{block}: the example check emitted nothing on its sample"
