@@ -14,12 +14,14 @@ import asyncio
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from gateway.config import Config, HostPort, UpstreamConfig, shipped_policies
 from gateway.model import Verdict
 from gateway.policy.engine import PolicyError, load_policies
 from gateway.policy.evaluate import (
     CasesError,
+    Evaluation,
     Labelled,
     evaluate,
     format_text,
@@ -56,6 +58,12 @@ def add_arguments(policy_sub: argparse._SubParsersAction,  # type: ignore[type-a
     ev.add_argument("--labels", action="append", default=[], metavar="LABELS.yml")
     ev.add_argument("--positive", default="approach", help="the label that should be flagged")
     ev.add_argument("--flag-at", default="suspicious", help="verdict that counts as flagged")
+    ev.add_argument("--replay", action="store_true", help="analyse in Date order through the config's store, "
+                    "remembering each message as serve does (history and campaigns build up)")
+    ev.add_argument("--learn", action="append", default=[], metavar="MBOX_OR_MAILDIR",
+                    help="import the organisation's sent mail into the store first (as `learn`)")
+    ev.add_argument("--aggregate", action="store_true",
+                    help="figures only, no file names (for a sealed split)")
 
 
 def default_config(policies: Sequence[str] = ()) -> Config:
@@ -125,9 +133,18 @@ def cmd_evaluate(args: argparse.Namespace, config: Config | None) -> int:
     runtime = _runtime(config or default_config(), args.policies)
     if runtime is None:
         return 2
-    ev = asyncio.run(evaluate(runtime, items, positive=args.positive, flag_at=flag_at))
+    async def run() -> Evaluation:
+        if args.learn and runtime.store is not None:
+            from gateway.store.learn import learn
+
+            await learn(runtime.store, [Path(p) for p in args.learn], runtime.config.local_domains)
+        try:
+            return await evaluate(runtime, items, positive=args.positive, flag_at=flag_at, replay=args.replay)
+        finally:
+            await runtime.close()
+    ev = asyncio.run(run())
     if args.json:
-        print(json.dumps(ev.as_json(), indent=2, ensure_ascii=False))
+        print(json.dumps(ev.as_json(args.aggregate), indent=2, ensure_ascii=False))
     else:
-        print(format_text(ev))
+        print(format_text(ev, args.aggregate))
     return 0

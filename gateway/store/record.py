@@ -50,7 +50,7 @@ def draft_meta(view: MessageView, envelope: Envelope, local_domains: Iterable[st
         if host and host not in hosts:
             hosts.append(host)
     obs += [f"link:{h}" for h in hosts[:20]]
-    return MessageMeta(when=time.time(), direction=direction_of(sender, rcpts, local_domains),
+    return MessageMeta(when=envelope.when, direction=direction_of(sender, rcpts, local_domains),
                        sender=sender, recipients=rcpts, message_id=view.header("Message-ID") or "",
                        display_name=view.from_display, observables=tuple(obs))
 
