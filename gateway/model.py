@@ -6,9 +6,8 @@ frozen; nothing here does I/O or touches untrusted bytes beyond holding them.
 
 from __future__ import annotations
 
-import time
-
 import enum
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any

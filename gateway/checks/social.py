@@ -23,27 +23,41 @@ from gateway.domains import registered_domain
 from gateway.model import Signal
 
 MAX_PERSONA_TEXT = 20_000
+_NAME = r"(?P<{}>[^\W\d_][^\n]{{1,78}}?)"
 
 
 @dataclass(frozen=True)
 class Network:
     name: str
-    domains: tuple[str, ...]
-    display: re.Pattern[str]  # display names the network uses
-    opener: re.Pattern[str]  # the line that introduces the persona's message; group 'name'
-    footer: re.Pattern[str]  # the first line after the persona's message
+    domains: tuple[str, ...]  # registered domains the network's notifications come from
+    brand: re.Pattern[str]  # the network's name in a display name ("X via LinkedIn")
 
 
 NETWORKS = (
-    Network("linkedin", ("linkedin.com",), re.compile(r"\blinked\s*in\b", re.I),
-            re.compile(r"^[ \t]*(?P<name>[^\n]{2,80}?) (?:sent you a (?:new )?message|has sent you an? "
-                       r"(?:InMail|message)|sent you an InMail)\s*$", re.M),
-            re.compile(r"^[ \t]*(?:Reply\b|View [^\n]*profile|-{6,}|This email was intended|Unsubscribe)", re.M)),
-    Network("xing", ("xing.com",), re.compile(r"\bxing\b", re.I),
-            re.compile(r"^[ \t]*(?P<name>[^\n]{2,80}?) (?:sent you a (?:new )?message|hat Ihnen eine "
-                       r"Nachricht geschickt)\s*$", re.M),
-            re.compile(r"^[ \t]*(?:Reply\b|Antworten|View [^\n]*profile|-{6,}|Unsubscribe)", re.M)),
+    Network("linkedin", ("linkedin.com",), re.compile(r"\blinked\s*in\b", re.I)),
+    Network("xing", ("xing.com",), re.compile(r"\bxing\b", re.I)),
+    Network("x", ("x.com", "twitter.com"), re.compile(r"\b(?:X|Twitter)\b")),
+    Network("researchgate", ("researchgate.net", "researchgatemail.net"), re.compile(r"\bresearch\s*gate\b", re.I)),
+    Network("academia", ("academia.edu", "academia-mail.com"), re.compile(r"\bacademia(?:\.edu)?\b", re.I)),
+    Network("facebook", ("facebookmail.com",), re.compile(r"\bfacebook\b", re.I)),
 )
+# How notifications name the person inside, in their many wordings (message, InMail, invitation
+# with a note, direct message, comment); none of them is needed exactly.
+_OPENERS = re.compile(
+    r"^[ \t]*(?:"
+    + _NAME.format("name") + r"\s+(?:\(@[\w.]{1,30}\)\s+)?(?:has\s+)?"
+    r"(?:sent\s+you|messaged\s+you|wrote\s+to\s+you|would\s+like\s+to|"
+    r"wants\s+to|invited\s+you|replied|commented|mentioned\s+you|hat\s+Ihnen|vous\s+a\s+envoy|souhaite|"
+    r"le\s+ha\s+enviado|te\s+ha\s+enviado)"
+    r"|(?:new\s+)?(?:InMail|message|direct\s+message|note|Nachricht)\s+(?:from|von)\s+" + _NAME.format("name2")
+    + r"[ \t]*:?[ \t]*$"
+    r")", re.I | re.M)
+_FOOTER = re.compile(r"^[ \t]*(?:reply\b|read and reply|view (?:message|profile|conversation)|accept\b|ignore\b|"
+                     r"antworten|-{6,}|_{6,}|this (?:e-?mail|message) was|you (?:are )?receiv|learn why|unsubscribe|"
+                     r"©|\(c\)|manage|this email was meant|help\b)", re.I | re.M)
+_QUOTED = re.compile(r"[\"“„«]([^\"”“»]{20,4000})[\"”»]")
+_VIA = re.compile(r"\s*(?:[-|–]\s*|\(\s*(?:via\s+)?|\b(?:via|on|from)\s+)(?:LinkedIn|XING|X|Twitter|ResearchGate|"
+                  r"Academia(?:\.edu)?|Facebook)\)?\s*$", re.I)
 
 
 @dataclass(frozen=True)
@@ -58,24 +72,43 @@ class Persona(Fact):
     text: str
 
 
-def unwrap(text: str, net: Network) -> Persona | None:
-    """The persona message in a notification's text, or None."""
-    m = net.opener.search(text)
-    if m is None:
+def persona_name(display: str, text: str, net: Network) -> str:
+    """The person's name: the display name without the network ("Kevin Zhao via LinkedIn"), or
+    the name the notification's opening line gives; "" when it names nobody (the network's own
+    notifications: jobs, digests, who viewed your profile)."""
+    name = _VIA.sub("", display).strip(" \"'")
+    if name and not net.brand.fullmatch(name) and not net.brand.search(name):
+        return name[:80]
+    m = _OPENERS.search(text[:3000])
+    return (m.group("name") or m.group("name2") or "").strip()[:80] if m else ""
+
+
+def unwrap(text: str, net: Network, display: str = "") -> Persona | None:
+    """The persona inside a notification's text, or None."""
+    name = persona_name(display, text, net)
+    if not name:
         return None
-    name = m.group("name").strip()
-    rest = text[m.end():]
-    foot = net.footer.search(rest)
-    block = rest[:foot.start()] if foot else rest
-    lines = [ln.strip() for ln in block.strip().splitlines()]
-    if lines and lines[0] == name:
-        lines = lines[1:]
+    lines = text[:MAX_PERSONA_TEXT].splitlines()
+    start = next((i for i, ln in enumerate(lines[:25]) if ln.strip() == name or
+                  (ln.strip().startswith(name) and len(ln.strip()) <= len(name) + 4)), None)
+    opener = _OPENERS.search(text[:3000])
+    if start is None and opener is None:
+        return None  # the name appears nowhere as a sender: not a relayed message
+    if start is None and opener is not None:
+        start = text[:opener.start()].count("\n")  # "InMail from NAME": the headline follows
     headline = ""
-    if lines and lines[0] and len(lines[0]) <= 200:
-        headline = lines[0]
-        lines = lines[1:]
-    body = "\n".join(lines).strip()[:MAX_PERSONA_TEXT]
-    return Persona(net.name, name, headline, body)
+    if start is not None and start + 1 < len(lines):
+        cand = lines[start + 1].strip()
+        if cand and len(cand) <= 200 and not _FOOTER.match(cand):
+            headline = cand
+    from_line = start + (2 if headline else 1)
+    rest = "\n".join(lines[from_line:])
+    foot = _FOOTER.search(rest)
+    block = (rest[:foot.start()] if foot else rest).strip()
+    quoted = _QUOTED.search(block)
+    body = quoted.group(1) if quoted and len(quoted.group(1)) >= len(block) / 3 else block
+    body = re.sub(r"^(?:Subject|Message from [^:\n]{1,60}):[^\n]*\n?", "", body, flags=re.M | re.I).strip()
+    return Persona(net.name, name, headline, body[:MAX_PERSONA_TEXT])
 
 
 class SocialUnwrapCheck(Check):
@@ -93,14 +126,14 @@ class SocialUnwrapCheck(Check):
         reg = registered_domain(view.from_domain)
         for net in NETWORKS:
             if reg in net.domains:
-                persona = unwrap(view.plain_text or view.body_text, net)
+                persona = unwrap(view.plain_text or view.body_text, net, view.from_display)
                 if persona is None:
                     return []  # the network's own notification (jobs, invitations, digests)
                 ctx.put(persona)
                 return [Signal("social.persona_message", {
                     "network": net.name, "persona": persona.name[:80], "headline": persona.headline[:120]})]
         for net in NETWORKS:
-            if net.display.search(view.from_display) and net.opener.search(view.body_text[:4000]):
+            if net.brand.search(view.from_display) and _OPENERS.search(view.body_text[:4000]):
                 return [Signal("social.fake_notification", {
                     "network": net.name, "from_domain": view.from_domain or "(none)"})]
         return []

@@ -10,7 +10,6 @@ Untrusted input: the parsed view and signals of a stranger's message (capped by 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
