@@ -17,12 +17,16 @@ from __future__ import annotations
 import email.policy
 import re
 from dataclasses import dataclass, field
-from email.header import decode_header, make_header
 from email.message import Message
 from email.parser import BytesParser
 from email.utils import getaddresses, parseaddr
 from functools import cached_property
-from html.parser import HTMLParser
+
+from gateway.html_text import html_to_text
+from gateway.rfc2047 import decode_words
+
+__all__ = ["HeaderLimitExceeded", "MessageView", "TextPart", "ViewLimits", "addresses",
+           "decode_header_value", "header_stats", "html_to_text", "split_header_block"]
 
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _ADDR_SPEC = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})+")
@@ -35,6 +39,8 @@ def addresses(values: list[str]) -> list[str]:
     except Exception:  # noqa: BLE001 - email.utils recurses on nested comments (RecursionError)
         return [m.lower() for v in values for m in _ADDR_SPEC.findall(v)][:100]
 _FIELD_START = re.compile(rb"^[^ \t\r\n]", re.M)
+_NEWLINES = re.compile(r"[\r\n]+")
+_SURROGATE = re.compile("[\udc80-\udcff]")
 
 
 @dataclass(frozen=True)
@@ -72,72 +78,23 @@ class TextPart:
     depth: int
 
 
-class _HtmlText(HTMLParser):
-    _SKIP = {"script", "style", "head", "title"}
-    _BREAK = {"br", "p", "div", "li", "tr", "h1", "h2", "h3", "h4", "td", "table"}
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.chunks: list[str] = []
-        self.hrefs: list[str] = []
-        self._skip = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self._SKIP:
-            self._skip += 1
-        elif tag in self._BREAK:
-            self.chunks.append("\n")
-        if tag == "a":
-            for k, v in attrs:
-                if k == "href" and v:
-                    self.hrefs.append(v)
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self._SKIP and self._skip:
-            self._skip -= 1
-
-    def handle_data(self, data: str) -> None:
-        if not self._skip:
-            self.chunks.append(data)
-
-
-def html_to_text(markup: str) -> tuple[str, list[str]]:
-    """Visible text and link targets of an HTML fragment (never raises)."""
-    parser = _HtmlText()
-    try:
-        parser.feed(markup)
-        parser.close()
-    except Exception:  # noqa: BLE001 - html.parser on hostile input: keep what we have
-        pass
-    text = re.sub(r"[ \t\r\f\v]+", " ", "".join(parser.chunks))
-    return re.sub(r"\n\s*\n+", "\n", text).strip(), parser.hrefs
+def raw_text(value: object) -> str:
+    """A raw header value as text: 8-bit bytes (kept by the parser as surrogates) read as UTF-8,
+    folding removed (each line break with the whitespace around it becomes one space; linear),
+    encoded-words left as they are."""
+    text = value if isinstance(value, str) else str(value)
+    if _SURROGATE.search(text):
+        text = text.encode("ascii", "surrogateescape").decode("utf-8", "replace")
+    if "\r" in text or "\n" in text:
+        text = " ".join(part.strip() for part in _NEWLINES.split(text))
+    return text.strip()
 
 
 def decode_header_value(value: object) -> str:
-    """A header value as text: RFC 2047 encoded-words decoded, raw 8-bit read as UTF-8, unknown
-    charsets degraded; never raises. (The `email.headerregistry` objects of policy.default cost
-    about 0.14 ms per header access, most of the analysis time: we parse with compat32.)"""
-    text = value if isinstance(value, str) else str(value)
-    if any("\udc80" <= c <= "\udcff" for c in text):
-        text = text.encode("ascii", "surrogateescape").decode("utf-8", "replace")
-    if "=?" not in text:
-        return text
-    try:
-        return str(make_header(decode_header(text)))
-    except Exception:  # noqa: BLE001 - unknown charsets, broken base64: decode what we can
-        out = []
-        try:
-            for chunk, charset in decode_header(text):
-                if isinstance(chunk, bytes):
-                    try:
-                        out.append(chunk.decode(charset or "utf-8", "replace"))
-                    except LookupError:
-                        out.append(chunk.decode("utf-8", "replace"))
-                else:
-                    out.append(chunk)
-        except Exception:  # noqa: BLE001
-            return text
-        return "".join(out)
+    """A header value as text: unfolded, raw 8-bit read as UTF-8, RFC 2047 encoded-words decoded
+    (gateway/rfc2047.py, linear), unknown charsets degraded; never raises. Not for address
+    fields: their addresses are parsed from the raw value (`MessageView.mailboxes`)."""
+    return decode_words(raw_text(value))
 
 
 def _decode_part(part: Message) -> str:
@@ -205,13 +162,9 @@ class MessageView:
         return list(cached)
 
     def _decode_headers(self, name: str) -> list[str]:
-        out = []
         lname = name.lower()
         # raw values (8-bit bytes kept as surrogates), decoded by us: never the policy's objects
-        values = [v for k, v in self.msg.raw_items() if k.lower() == lname]
-        for value in values:
-            out.append(re.sub(r"\s*[\r\n]+\s*", " ", decode_header_value(value)).strip())
-        return out
+        return [decode_header_value(v) for k, v in self.msg.raw_items() if k.lower() == lname]
 
     @cached_property
     def from_pair(self) -> tuple[str, str]:
@@ -300,7 +253,7 @@ class MessageView:
         texts, links = [], []
         for p in self.text_parts:
             if p.content_type == "text/html":
-                t, h = html_to_text(p.text)
+                t, h = html_to_text(p.text, self.limits.max_text_bytes)
                 texts.append(t)
                 links.extend(h)
         return "\n".join(texts), links
