@@ -92,10 +92,9 @@ def scan_envelope(args: argparse.Namespace, raw: bytes) -> Envelope:
         from gateway.parse import MessageView
 
         try:
-            rp = MessageView.parse(raw[:262_144]).header("Return-Path") or ""
+            mail_from = MessageView.parse(raw[:262_144]).return_path
         except ValueError:
-            rp = ""
-        mail_from = rp.strip().strip("<>")
+            mail_from = ""
     return Envelope(mail_from=mail_from, rcpt_tos=tuple(args.rcpt),
                     client=Client(ip=args.client_ip, helo=args.helo), queue_id="scan")
 

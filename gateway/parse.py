@@ -19,28 +19,26 @@ import re
 from dataclasses import dataclass, field
 from email.message import Message
 from email.parser import BytesParser
-from email.utils import getaddresses, parseaddr
 from functools import cached_property
 
 from gateway.html_text import html_to_text
+from gateway.mailboxes import Mailbox, parse_address_fields
 from gateway.rfc2047 import decode_words
 
-__all__ = ["HeaderLimitExceeded", "MessageView", "TextPart", "ViewLimits", "addresses",
-           "decode_header_value", "header_stats", "html_to_text", "split_header_block"]
+__all__ = ["HeaderLimitExceeded", "Mailbox", "MessageView", "TextPart", "ViewLimits", "addresses",
+           "decode_header_value", "from_identity", "header_stats", "html_to_text",
+           "split_header_block"]
 
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
-_ADDR_SPEC = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})+")
-
-
-def addresses(values: list[str]) -> list[str]:
-    """Lower-cased addresses in address-list header values; hostile nesting degrades to a scan."""
-    try:
-        return [a.lower() for _, a in getaddresses(values) if a]
-    except Exception:  # noqa: BLE001 - email.utils recurses on nested comments (RecursionError)
-        return [m.lower() for v in values for m in _ADDR_SPEC.findall(v)][:100]
 _FIELD_START = re.compile(rb"^[^ \t\r\n]", re.M)
 _NEWLINES = re.compile(r"[\r\n]+")
 _SURROGATE = re.compile("[\udc80-\udcff]")
+
+
+def addresses(values: list[str]) -> list[str]:
+    """Lower-cased addresses of RAW address-list header values (`MessageView.raw_headers`,
+    never decoded ones: see gateway/mailboxes.py), in order."""
+    return [m.address for m in parse_address_fields(values)]
 
 
 @dataclass(frozen=True)
@@ -95,6 +93,44 @@ def decode_header_value(value: object) -> str:
     (gateway/rfc2047.py, linear), unknown charsets degraded; never raises. Not for address
     fields: their addresses are parsed from the raw value (`MessageView.mailboxes`)."""
     return decode_words(raw_text(value))
+
+
+@dataclass(frozen=True)
+class FromIdentity:
+    """Who the message says wrote it: see `from_identity`."""
+
+    display: str
+    address: str
+    mailboxes: tuple[Mailbox, ...] = ()
+    fields: int = 0
+
+    @property
+    def domain(self) -> str:
+        return self.mailboxes[0].domain if self.mailboxes else ""
+
+    @property
+    def multiple(self) -> bool:
+        """More than one From address (or From field): RFC 5322 then requires Sender."""
+        return len(self.mailboxes) > 1 or self.fields > 1
+
+
+def from_identity(raw_from_values: list[str]) -> FromIdentity:
+    """THE From address and display name of a message -- the one decision every check, the
+    policy fields `from.*`, the store and `learn` use.
+
+    `raw_from_values` are the raw values of every From field, in order (not RFC 2047-decoded:
+    the address is parsed first, display names are decoded afterwards, so an encoded-word can
+    never become an address). The identity is the FIRST mailbox of the first From field that
+    has one: what mail clients show first and what DMARC reads when there is one author.
+    RFC 5322 allows several From addresses (with a Sender field) and RFC 6854 a group; then
+    every mailbox is kept in `mailboxes` (in order, across fields) and `multiple` is true: the
+    structure check emits `identity.multiple_from` listing them all, so a stranger's address
+    placed after one of ours cannot hide (docs/signals.md)."""
+    mailboxes = tuple(parse_address_fields(raw_from_values))
+    if not mailboxes:
+        return FromIdentity("", "", (), len(raw_from_values))
+    first = mailboxes[0]
+    return FromIdentity(first.display, first.address, mailboxes, len(raw_from_values))
 
 
 def _decode_part(part: Message) -> str:
@@ -162,37 +198,62 @@ class MessageView:
         return list(cached)
 
     def _decode_headers(self, name: str) -> list[str]:
-        lname = name.lower()
-        # raw values (8-bit bytes kept as surrogates), decoded by us: never the policy's objects
-        return [decode_header_value(v) for k, v in self.msg.raw_items() if k.lower() == lname]
+        return [decode_words(v) for v in self.raw_headers(name)]
+
+    def raw_headers(self, name: str) -> list[str]:
+        """Every value of header `name`, unfolded, 8-bit read as UTF-8, NOT RFC 2047-decoded:
+        what address fields are parsed from (cached)."""
+        key = "\0raw:" + name.lower()
+        cached = self._header_cache.get(key)
+        if cached is None:
+            lname = name.lower()
+            # raw values (8-bit bytes kept as surrogates): never the policy's header objects
+            cached = self._header_cache[key] = [raw_text(v) for k, v in self.msg.raw_items()
+                                                if k.lower() == lname]
+        return list(cached)
+
+    def mailboxes(self, *names: str) -> list[Mailbox]:
+        """Mailboxes of the named address fields (e.g. "To", "Cc"), parsed from the raw values."""
+        return parse_address_fields([v for n in names for v in self.raw_headers(n)])
+
+    def addresses(self, *names: str) -> list[str]:
+        """Lower-cased addresses of the named address fields (see `mailboxes`)."""
+        return [m.address for m in self.mailboxes(*names)]
 
     @cached_property
+    def from_identity(self) -> FromIdentity:
+        """The From identity (`from_identity`: the one function that decides it)."""
+        return from_identity(self.raw_headers("From"))
+
+    @property
     def from_pair(self) -> tuple[str, str]:
-        """(display name, address) of the first From address, lower-cased address."""
-        value = self.header("From") or ""
-        try:
-            name, addr = parseaddr(value)
-        except Exception:  # noqa: BLE001 - email.utils recurses on nested comments (RecursionError)
-            found = _ADDR_SPEC.search(value)
-            name, addr = "", found.group(0) if found else ""
-        return name.strip(), addr.strip().lower()
+        """(display name, address) of the From identity, lower-cased address."""
+        ident = self.from_identity
+        return ident.display, ident.address
 
     @property
     def from_address(self) -> str:
-        return self.from_pair[1]
+        return self.from_identity.address
 
     @property
     def from_display(self) -> str:
-        return self.from_pair[0]
+        return self.from_identity.display
 
     @property
     def from_domain(self) -> str:
-        addr = self.from_address
-        return addr.rsplit("@", 1)[1].rstrip(".") if "@" in addr else ""
+        return self.from_identity.domain
 
     @cached_property
     def reply_to(self) -> list[str]:
-        return addresses(self.headers("Reply-To"))
+        """Reply-To addresses, parsed from the raw value like From (every one, in order)."""
+        return self.addresses("Reply-To")
+
+    @property
+    def return_path(self) -> str:
+        """The Return-Path address (the envelope sender a delivering MTA recorded; "" for
+        `<>` or none), parsed from the raw value."""
+        found = self.addresses("Return-Path")
+        return found[0] if found else ""
 
     @property
     def subject(self) -> str:

@@ -21,7 +21,7 @@ from gateway.checks.lists import Organisation, name_tokens, registered_domain, s
 from gateway.checks.sender import is_freemail, orgs_of
 from gateway.config import Config
 from gateway.model import Signal
-from gateway.parse import MessageView, addresses
+from gateway.parse import MessageView
 
 MAX_SCAN = 30_000
 _ROLE = (r"(?:Director|Manager|Partner|Consultant|Recruiter|Researcher|Scientist|Engineer|Professor|"
@@ -158,7 +158,7 @@ def reply_to_signals(ctx: CheckContext) -> list[Signal]:
     view, config = ctx.view, ctx.config
     if not view.reply_to or not view.from_domain or is_list_or_bulk(view):
         return []
-    group = set(addresses(view.headers("To") + view.headers("Cc")))
+    group = set(view.addresses("To", "Cc"))
     from_reg = registered_domain(view.from_domain)
     if from_reg in NOTIFICATION_DOMAINS or from_reg in config.signals.notification_domains:
         return []

@@ -30,7 +30,6 @@ from urllib.parse import urlsplit
 
 from gateway.checks import CheckContext
 from gateway.model import Signal
-from gateway.parse import addresses as parsed_addresses
 from gateway.yamlmarks import YamlError, load_located
 
 KINDS = ("personas", "companies", "domains", "addresses", "phones", "urls", "handles")
@@ -137,7 +136,7 @@ class IndicatorCheck:
         addresses = [view.from_address] + list(view.reply_to)
         if "@" in ctx.envelope.mail_from:
             addresses.append(ctx.envelope.mail_from.lower())
-        addresses += parsed_addresses(view.headers("Sender"))
+        addresses += view.addresses("Sender")
         domains = sorted({a.rsplit("@", 1)[1] for a in addresses if "@" in a} |
                          {(urlsplit(u).hostname or "").lower() for u in view.html_links[:500]} - {""})
         names = [view.from_display, str(persona.get("name", "")), str(persona.get("headline", ""))]

@@ -32,14 +32,13 @@ from gateway.checks.lists import (
 )
 from gateway.config import Config
 from gateway.model import Signal
-from gateway.parse import addresses
 
 
 def local_recipients(ctx: CheckContext) -> list[str]:
     """Envelope recipients in local_domains; without an envelope (scan), To/Cc ones."""
     rcpts = [r.lower() for r in ctx.envelope.rcpt_tos]
     if not rcpts:
-        rcpts = [a for a in addresses(ctx.view.headers("To") + ctx.view.headers("Cc")) if "@" in a]
+        rcpts = [a for a in ctx.view.addresses("To", "Cc") if "@" in a]
     return [r for r in rcpts if ctx.config.is_internal_domain(r.rsplit("@", 1)[-1])][:50]
 
 

@@ -15,7 +15,7 @@ from gateway.model import Signal
 class StructureCheck:
     name = "structure"
     SIGNALS = frozenset({"mime.depth_exceeded", "mime.parts_exceeded", "message.defects",
-                         "message.no_from"})
+                         "message.no_from", "identity.multiple_from"})
 
     async def run(self, ctx: CheckContext) -> Iterable[Signal]:
         view = ctx.view
@@ -31,4 +31,23 @@ class StructureCheck:
             out.append(Signal("message.defects", {"defects": ", ".join(sorted(set(defects)))[:200]}))
         if not view.from_address:
             out.append(Signal("message.no_from"))
+        ident = view.from_identity
+        if ident.multiple:  # here, not in IdentityCheck: that one skips internal From domains
+            out.append(Signal("identity.multiple_from", multiple_from_evidence(ctx)))
         return out
+
+
+def multiple_from_evidence(ctx: CheckContext) -> dict[str, object]:
+    """Every From address (the identity is the first, gateway.parse.from_identity), the Sender,
+    and `outside_behind_internal`: the addresses outside local_domains when the identity is
+    one of ours -- a stranger hiding behind an internal first address."""
+    ident, config = ctx.view.from_identity, ctx.config
+    evidence: dict[str, object] = {
+        "addresses": ", ".join(m.address for m in ident.mailboxes[:20])[:500],
+        "count": len(ident.mailboxes), "fields": ident.fields,
+        "sender": ", ".join(ctx.view.addresses("Sender")[:3])[:200]}
+    if config.is_internal_domain(ident.domain):
+        outside = [m.address for m in ident.mailboxes if not config.is_internal_domain(m.domain)]
+        if outside:
+            evidence["outside_behind_internal"] = ", ".join(outside[:10])[:300]
+    return evidence

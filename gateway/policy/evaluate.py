@@ -70,10 +70,9 @@ def read_message(path: Path) -> bytes:
 def envelope_for(raw: bytes, rcpt: Sequence[str] = (), mail_from: str | None = None) -> Envelope:
     if mail_from is None:
         try:
-            mail_from = (MessageView.parse(raw[:262_144]).header("Return-Path") or "")
+            mail_from = MessageView.parse(raw[:262_144]).return_path
         except ValueError:
             mail_from = ""
-        mail_from = mail_from.strip().strip("<>")
     return Envelope(mail_from=mail_from, rcpt_tos=tuple(rcpt), client=Client(), queue_id="test")
 
 
