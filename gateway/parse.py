@@ -26,8 +26,8 @@ from gateway.mailboxes import Mailbox, parse_address_fields
 from gateway.rfc2047 import decode_words
 
 __all__ = ["HeaderLimitExceeded", "Mailbox", "MessageView", "TextPart", "ViewLimits", "addresses",
-           "decode_header_value", "from_identity", "header_stats", "html_to_text",
-           "split_header_block"]
+           "decode_header_value", "from_identity", "header_fields", "header_stats", "html_to_text",
+           "normalize_header_section", "split_header_block"]
 
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _FIELD_START = re.compile(rb"^[^ \t\r\n]", re.M)
@@ -61,6 +61,66 @@ def split_header_block(raw: bytes) -> tuple[bytes, bytes]:
         return raw, b""
     cut = m.start() + (2 if raw[m.start():m.start() + 2] == b"\r\n" else 1)
     return raw[:cut], raw[cut:]
+
+
+# A field line: a name of RFC 5322 ftext (printable ASCII but ':'), optional WSP before the colon
+# (obs-optional, RFC 5322 section 4.5.8 obs-syntax: Dovecot and Postfix read it as the same name).
+_FIELD_LINE = re.compile(rb"([\x21-\x39\x3b-\x7e]+)([ \t]*):")
+
+
+def header_fields(block: bytes) -> list[bytes]:
+    """A raw header block split into whole fields (continuation lines kept with their field)."""
+    fields: list[bytes] = []
+    for line in block.splitlines(keepends=True):
+        if fields and line[:1] in (b" ", b"\t"):
+            fields[-1] += line
+        else:
+            fields.append(line)
+    return fields
+
+
+def normalize_header_section(raw: bytes) -> tuple[bytes, list[str]]:
+    """The message with an unambiguous header section, and notes on what was changed.
+
+    Readers disagree about a header block line that is not a valid field (a name with NUL,
+    control, 8-bit or space characters, no colon at all, a first line that starts with
+    whitespace): Postfix's cleanup and the stdlib parser end the header section there (Postfix
+    inserts the empty line), Dovecot and Sieve read on to the empty line and truncate a name at
+    NUL, so `X-Approach-Verdict\\0: high` was a verdict to Sieve. Here the header section ends at
+    the first such line and the empty line is inserted before it, as Postfix does: that line
+    and everything after it are body text for every reader (nothing is deleted: a message
+    without its empty line keeps its text), and nothing after it can be read as a header by
+    anyone. Whitespace before a field's colon is removed (`Name :` -> `Name:`, as Postfix
+    writes it). A first line `From ...` (mbox separator) is kept as the stdlib reads it.
+    Used for the analysis (`MessageView.parse`) and for the relayed bytes
+    (`gateway.act.headers.apply_edits`), so what is analysed is what is delivered."""
+    block, rest = split_header_block(raw)
+    out: list[bytes] = []
+    notes: list[str] = []
+    kept_field = False
+    lines = block.splitlines(keepends=True)
+    for idx, line in enumerate(lines):
+        if kept_field and line[:1] in (b" ", b"\t"):
+            out.append(line)
+            continue
+        m = _FIELD_LINE.match(line)
+        if m:
+            if m.group(2):
+                line = m.group(1) + line[m.end() - 1:]
+                notes.append("whitespace before a header colon")
+            out.append(line)
+            kept_field = True
+            continue
+        if idx == 0 and line.startswith(b"From "):
+            out.append(line)
+            kept_field = True
+            continue
+        eol = b"\r\n" if line.endswith(b"\r\n") or not line.endswith(b"\n") else b"\n"
+        notes.append("invalid header line: header ended before it")
+        return b"".join(out) + eol + b"".join(lines[idx:]) + rest, notes
+    if not notes:
+        return raw, notes
+    return b"".join(out) + rest, notes
 
 
 def header_stats(raw: bytes) -> tuple[int, int]:
@@ -169,14 +229,17 @@ class MessageView:
                 f"{limits.max_header_count} fields / {limits.max_header_bytes} bytes")
         defects: list[str] = []
         too_deep = False
+        # parse what will be delivered: the header section as normalize_header_section ends it
+        readable, notes = normalize_header_section(raw)
+        defects += sorted(set(notes))
         try:
-            msg = BytesParser(policy=email.policy.compat32).parsebytes(raw)
+            msg = BytesParser(policy=email.policy.compat32).parsebytes(readable)
         except Exception as exc:  # noqa: BLE001 - stdlib parser on hostile bytes (RecursionError too)
             # Keep the headers (the body is left unparsed): From, Subject and the rest still count.
             defects.append(f"unparseable: {type(exc).__name__}")
             too_deep = isinstance(exc, RecursionError)
             try:
-                msg = BytesParser(policy=email.policy.compat32).parsebytes(raw, headersonly=True)
+                msg = BytesParser(policy=email.policy.compat32).parsebytes(readable, headersonly=True)
             except Exception:  # noqa: BLE001
                 msg = Message()
         return cls(raw=raw, limits=limits, msg=msg, header_count=count,
