@@ -23,6 +23,7 @@ from gateway.log import setup_logging
 from gateway.model import Client, Envelope
 from gateway.pipeline import Pipeline, normalize_newlines
 from gateway.policy import PolicyError
+from gateway.yamlmarks import FileError, read_bounded
 
 log = logging.getLogger("gateway.cli")
 
@@ -107,15 +108,10 @@ async def _scan(args: argparse.Namespace, config: Config) -> int:
         return 2
     status = 0
     for path in args.files:
-        try:
-            with path.open("rb") as fh:
-                raw = fh.read(MAX_SCAN_BYTES + 1)
-        except OSError as exc:
-            print(f"{path}: cannot read: {exc.strerror}", file=sys.stderr)
-            status = 2
-            continue
-        if len(raw) > MAX_SCAN_BYTES:
-            print(f"{path}: larger than {MAX_SCAN_BYTES} bytes, skipped", file=sys.stderr)
+        try:  # regular files only, at most MAX_SCAN_BYTES (a FIFO or /dev/zero is refused)
+            raw = read_bounded(path, MAX_SCAN_BYTES, "message file")
+        except FileError as exc:
+            print(f"{exc}, skipped", file=sys.stderr)
             status = 2
             continue
         raw = normalize_newlines(raw)

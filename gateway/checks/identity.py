@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable
-from pathlib import Path
 
 from gateway.checks import CheckContext
 from gateway.checks.lists import Organisation, name_tokens, registered_domain, skeleton
@@ -22,8 +21,10 @@ from gateway.checks.sender import is_freemail, orgs_of
 from gateway.config import Config
 from gateway.model import Signal
 from gateway.parse import MessageView
+from gateway.yamlmarks import read_text_bounded
 
 MAX_SCAN = 30_000
+MAX_STAFF_FILE = 4 * 1024 * 1024
 _ROLE = (r"(?:Director|Manager|Partner|Consultant|Recruiter|Researcher|Scientist|Engineer|Professor|"
          r"Fellow|Head|Lead|Officer|Analyst|Editor|Correspondent|Journalist|Reporter|Advis[eo]r|"
          r"Associate|Specialist|Executive|President|VP|Principal|Lecturer|Chair|Counsel|Attaché|"
@@ -100,7 +101,8 @@ _DISPLAY_DOMAIN = re.compile(r"\b(?:[a-z0-9-]+\.)+(?:co\.uk|ac\.uk|gov\.uk|com|o
 def protected_names(vips: tuple[str, ...], staff_file: str | None) -> tuple[tuple[str, ...], ...]:
     names = list(vips)
     if staff_file:
-        names += [ln.split("#", 1)[0].strip() for ln in Path(staff_file).read_text(encoding="utf-8").splitlines()]
+        names += [ln.split("#", 1)[0].strip()
+                  for ln in read_text_bounded(staff_file, MAX_STAFF_FILE, "staff names file").splitlines()]
     return tuple(tuple(name_tokens(n)) for n in names if len(name_tokens(n)) >= 2)
 
 

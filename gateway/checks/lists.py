@@ -16,11 +16,11 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
-from pathlib import Path
 
-import yaml
+from gateway.yamlmarks import load_located, loads_located, read_text_bounded
 
 MAX_DOMAIN = 253
+MAX_LIST_FILE = 16 * 1024 * 1024  # admin domain lists (files: regular, bounded)
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def _domain_lines(text: str) -> set[str]:
 def freemail_domains(extra: tuple[str, ...] = (), files: tuple[str, ...] = ()) -> frozenset[str]:
     found = _domain_lines(_data_text("freemail.txt")) | {d.lower() for d in extra}
     for f in files:
-        found |= _domain_lines(Path(f).read_text(encoding="utf-8"))
+        found |= _domain_lines(read_text_bounded(f, MAX_LIST_FILE, "domain list"))
     return frozenset(found)
 
 
@@ -67,7 +67,7 @@ def disposable_domains(extra: tuple[str, ...] = (), files: tuple[str, ...] = ())
     except ImportError:
         pass
     for f in files:
-        found |= _domain_lines(Path(f).read_text(encoding="utf-8"))
+        found |= _domain_lines(read_text_bounded(f, MAX_LIST_FILE, "domain list"))
     return frozenset(found)
 
 
@@ -92,9 +92,10 @@ def _orgs_from(doc: object, where: str) -> list[Organisation]:
 
 @functools.lru_cache(maxsize=8)
 def organisations(files: tuple[str, ...] = ()) -> tuple[Organisation, ...]:
-    orgs = _orgs_from(yaml.safe_load(_data_text("organisations.yml")), "gateway/data/organisations.yml")
-    for f in files:
-        orgs += _orgs_from(yaml.safe_load(Path(f).read_text(encoding="utf-8")), f)
+    orgs = _orgs_from(loads_located(_data_text("organisations.yml"), "gateway/data/organisations.yml").value,
+                      "gateway/data/organisations.yml")
+    for f in files:  # bounded YAML (gateway.yamlmarks): size, aliases, depth, regular file
+        orgs += _orgs_from(load_located(f).value, f)
     return tuple(orgs)
 
 

@@ -20,7 +20,7 @@ from typing import Any
 from gateway.model import Client, Decision, Envelope, Verdict
 from gateway.parse import MessageView
 from gateway.pipeline import Pipeline, normalize_newlines
-from gateway.yamlmarks import Located, YamlError, load_located
+from gateway.yamlmarks import Located, YamlError, load_located, read_bounded
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 MESSAGE_SUFFIXES = (".eml", ".msg", ".txt", "")
@@ -60,11 +60,8 @@ class Expectation:
 
 
 def read_message(path: Path) -> bytes:
-    with path.open("rb") as fh:
-        raw = fh.read(MAX_MESSAGE_BYTES + 1)
-    if len(raw) > MAX_MESSAGE_BYTES:
-        raise ValueError(f"larger than {MAX_MESSAGE_BYTES} bytes")
-    return normalize_newlines(raw)
+    """A message file: regular, at most MAX_MESSAGE_BYTES (FileError, a ValueError, otherwise)."""
+    return normalize_newlines(read_bounded(path, MAX_MESSAGE_BYTES, "message file"))
 
 
 def envelope_for(raw: bytes, rcpt: Sequence[str] = (), mail_from: str | None = None) -> Envelope:
