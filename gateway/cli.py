@@ -23,6 +23,7 @@ from gateway.log import setup_logging
 from gateway.model import Client, Envelope
 from gateway.pipeline import Pipeline, normalize_newlines
 from gateway.policy import PolicyError
+from gateway.textsafe import json_line, terminal_text
 from gateway.yamlmarks import FileError, read_bounded
 
 log = logging.getLogger("gateway.cli")
@@ -131,7 +132,7 @@ async def _scan(args: argparse.Namespace, config: Config) -> int:
                             for s in result.signals],
                 "checked": d.checked,
             }
-            print(json.dumps(obj, ensure_ascii=False))
+            print(json_line(obj))  # UTF-8 kept; U+0085/U+2028/U+2029 and controls escaped
         else:
             reasons = "; ".join(f"{h.rule_id} ({h.score:g})" for h in d.hits) or "-"
             print(f"{path}: {d.verdict.word} {d.score:g} {reasons}")
@@ -207,8 +208,9 @@ def cmd_hunt(args: argparse.Namespace) -> int:
                                   "rules": list(h.rule_ids), "field": h.field, "matched": h.matched,
                                   "kind": ind.kind if ind else "", "source": ind.source if ind else ""}))
             else:
-                print(f"{when} {h.direction} {h.sender} -> {', '.join(h.recipients)}: {h.verdict} "
-                      f"{h.score:g}; {h.field} matched {ind.kind if ind else ''} {h.matched!r}")
+                print(terminal_text(f"{when} {h.direction} {h.sender} -> {', '.join(h.recipients)}: "
+                                    f"{h.verdict} {h.score:g}; {h.field} matched {ind.kind if ind else ''} "
+                                    f"{h.matched!r}"))
         print(f"{len(hits)} past messages matched {len(indicators)} indicators", file=sys.stderr)
         return 0
     return asyncio.run(run())
