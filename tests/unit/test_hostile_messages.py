@@ -97,6 +97,13 @@ CASES: dict[str, bytes] = {
     "html-charref-flood": _html("&#" * 300_000 + "&#" + "9" * 100_000),
     "html-in-deep-mime": _nested(15).replace(b"text/plain", b"text/html"),
     "binary-garbage": bytes(range(256)) * 50,
+    "part-param-semicolons": with_head(b"Content-Type: multipart/mixed; boundary=p", multipart(b"p", [
+        part(b"text/plain; charset=utf-8" + b";\r\n " * 200_000, MARK,
+             b"Content-Disposition: inline" + b";" * 500_000 + b"\r\n")])),
+    "multipart-param-semicolons": with_head(b"Content-Type: multipart/mixed" + b";" * 150_000 + b"; boundary=p",
+                                            multipart(b"p", [part(b"text/plain", MARK)])),
+    "part-param-quotes": with_head(b"Content-Type: multipart/mixed; boundary=p", multipart(b"p", [
+        part(b'text/plain; name="' + b'a;"b;' * 100_000, MARK)])),
     "no-empty-line": HEAD + b"body line one\r\n" + MARK + b": more text\r\n",
 }
 

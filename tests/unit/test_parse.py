@@ -93,3 +93,20 @@ def test_encoded_words_join_and_degrade() -> None:
 def test_hostile_encoded_word_syntax_is_linear() -> None:
     raw = b"Subject: " + b"=?a?q?" * 200_000 + b"\r\n\r\nbody\r\n"
     assert MessageView.parse(raw, BIG).subject.startswith("=?a?q?")
+
+
+@pytest.mark.timeout(60)
+def test_mime_parameters_are_read_capped() -> None:
+    """Regression: email.message._parseparam is quadratic in ';' (640 KB in one part's
+    Content-Type: 10 s; a folded part header is bounded only by the message size)."""
+    raw = (b"From: a@x.test\r\nContent-Type: multipart/mixed; boundary=p\r\n\r\n--p\r\n"
+           b"Content-Type: text/plain; charset=utf-8" + b";\r\n " * 1_000_000 + b"\r\n\r\nhello\r\n--p--\r\n")
+    view = MessageView.parse(raw)
+    assert view.plain_text.strip() == "hello"
+    assert view.text_parts[0].content_type == "text/plain"
+    long_name = "n" * 3000  # a long RFC 2231 filename still reads whole
+    raw = (b"From: a@x.test\r\nContent-Type: multipart/mixed; boundary=p\r\n\r\n--p\r\n"
+           b'Content-Type: text/plain\r\nContent-Disposition: attachment; filename="' + long_name.encode()
+           + b'"\r\n\r\nx\r\n--p--\r\n')
+    [(leaf, _)] = MessageView.parse(raw).leaf_parts
+    assert leaf.get_filename() == long_name
