@@ -145,7 +145,7 @@ hostile_text = st.lists(st.sampled_from(list('ab <>@,;:."()\\[]=?ü\x00\t') + ["
 @st.composite
 def local_parts(draw: st.DrawFn) -> tuple[str, str]:
     """(as written, as the parser reports it) for a local part."""
-    kind = draw(st.sampled_from(["dot-atom", "obs", "quoted", "encoded"]))
+    kind = draw(st.sampled_from(["dot-atom", "obs", "quoted", "encoded", "8bit"]))
     words = draw(st.lists(atoms, min_size=1, max_size=3))
     if kind == "dot-atom":
         text = ".".join(words)
@@ -155,6 +155,9 @@ def local_parts(draw: st.DrawFn) -> tuple[str, str]:
     if kind == "quoted":
         inner = draw(st.text("abc <>@,;:.()", min_size=1, max_size=10))
         return f'"{inner}"', f'"{inner}"'
+    if kind == "8bit":
+        text = ".".join(w + "ü" for w in words)
+        return text, text
     word = b64word(draw(hostile_text) or "x")
     return word, word
 
@@ -165,12 +168,15 @@ def mailbox_values(draw: st.DrawFn) -> tuple[str, Mailbox]:
     domain = ".".join(draw(st.lists(labels, min_size=1, max_size=3)))
     address = f"{local}@{domain}"
     expected_addr = f"{local_seen}@{domain}".lower()
-    name_kind = draw(st.sampled_from(["none", "atoms", "quoted", "encoded", "comment"]))
+    name_kind = draw(st.sampled_from(["none", "atoms", "quoted", "encoded", "comment", "no-brackets"]))
     if name_kind == "none":
         return address, Mailbox("", expected_addr)
     if name_kind == "comment":
         comment = draw(st.text("ab <>@,;:\"", max_size=12)).replace('"', "")
         return f"<{address}> ({comment})", Mailbox("", expected_addr)
+    if name_kind == "no-brackets":  # `Joe Smith joe@x.test`: display words, then the addr-spec
+        words = draw(st.lists(st.text("abcXYZ", min_size=1, max_size=6), min_size=1, max_size=3))
+        return f"{' '.join(words)} {address}", Mailbox(" ".join(words), expected_addr)
     if name_kind == "atoms":
         words = draw(st.lists(st.text("abcXYZ", min_size=1, max_size=6), min_size=1, max_size=3))
         return f"{' '.join(words)} <{address}>", Mailbox(" ".join(words), expected_addr)
