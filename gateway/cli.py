@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import json
 import logging
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +25,8 @@ from gateway.model import Client, Envelope
 from gateway.parse import normalize_newlines
 from gateway.policy import PolicyError
 from gateway.runtime import Runtime
+from gateway.textsafe import json_line, terminal_text
+from gateway.yamlmarks import read_bounded
 
 log = logging.getLogger("gateway.cli")
 
@@ -165,10 +168,9 @@ def scan_envelope(args: argparse.Namespace, raw: bytes) -> Envelope:
         from gateway.parse import MessageView
 
         try:
-            rp = MessageView.parse(raw[:262_144]).header("Return-Path") or ""
+            mail_from = MessageView.parse(raw[:262_144]).return_path
         except ValueError:
-            rp = ""
-        mail_from = rp.strip().strip("<>")
+            mail_from = ""
     return Envelope(mail_from=mail_from, rcpt_tos=tuple(args.rcpt),
                     client=Client(ip=args.client_ip, helo=args.helo), queue_id="scan")
 
@@ -187,9 +189,10 @@ async def _scan(args: argparse.Namespace, config: Config) -> int:
         except Exception as exc:  # noqa: BLE001 - report per file, keep scanning
             status = 2
             error = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            error = re.sub(rf"^{re.escape(str(path))}(?::\d+)?:\s*", "", error)  # FileError names the file
             error = f"{type(exc).__name__}: {error}" if not isinstance(exc, (OSError, ValueError)) else error
             if args.json:
-                print(_json_line({"file": str(path), "error": error}))
+                print(json_line({"file": str(path), "error": error}))
             print(f"{path}: {error}", file=sys.stderr)
             continue
         d = result.decision
@@ -202,7 +205,7 @@ async def _scan(args: argparse.Namespace, config: Config) -> int:
                             for s in result.signals],
                 "checked": d.checked,
             }
-            print(_json_line(obj))
+            print(json_line(obj))  # UTF-8 kept; U+0085/U+2028/U+2029 and controls escaped
         else:
             reasons = "; ".join(f"{h.rule_id} ({h.score:g})" for h in d.hits) or "-"
             print(f"{path}: {d.verdict.word} {d.score:g} {reasons}")
@@ -210,19 +213,9 @@ async def _scan(args: argparse.Namespace, config: Config) -> int:
 
 
 def _read_message(path: Path) -> bytes:
-    """A message file, bounded; ValueError/OSError say why it was refused."""
-    if not path.is_file():
-        raise ValueError("cannot read: " + ("not a regular file" if path.exists() else "no such file"))
-    with path.open("rb") as fh:
-        raw = fh.read(MAX_SCAN_BYTES + 1)
-    if len(raw) > MAX_SCAN_BYTES:
-        raise ValueError(f"larger than {MAX_SCAN_BYTES} bytes, skipped")
-    return normalize_newlines(raw)
-
-
-def _json_line(obj: dict[str, Any]) -> str:
-    """One JSON object on one line, whatever a stranger's text holds."""
-    return json.dumps(obj, ensure_ascii=False)
+    """A message file: regular files only, at most MAX_SCAN_BYTES (a FIFO or /dev/zero is
+    refused); FileError says why."""
+    return normalize_newlines(read_bounded(path, MAX_SCAN_BYTES, "message file"))
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
@@ -300,8 +293,9 @@ def cmd_hunt(args: argparse.Namespace) -> int:
                                   "rules": list(h.rule_ids), "field": h.field, "matched": h.matched,
                                   "kind": ind.kind if ind else "", "source": ind.source if ind else ""}))
             else:
-                print(f"{when} {h.direction} {h.sender} -> {', '.join(h.recipients)}: {h.verdict} "
-                      f"{h.score:g}; {h.field} matched {ind.kind if ind else ''} {h.matched!r}")
+                print(terminal_text(f"{when} {h.direction} {h.sender} -> {', '.join(h.recipients)}: "
+                                    f"{h.verdict} {h.score:g}; {h.field} matched {ind.kind if ind else ''} "
+                                    f"{h.matched!r}"))
         print(f"{len(hits)} past messages matched {len(indicators)} indicators", file=sys.stderr)
         return 0
     return asyncio.run(run())

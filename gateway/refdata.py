@@ -19,13 +19,12 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from gateway.config import Config
 from gateway.domains import registered_domain
 from gateway.errors import DataError
-from gateway.yamlmarks import Located, YamlError, load_located, loads_located
+from gateway.yamlmarks import Located, YamlError, load_located, loads_located, read_bounded
 
 MAX_DATA_BYTES = 16 * 1024 * 1024
 ORG_KINDS = ("big_tech", "university", "government", "recruiter", "news", "think_tank", "publisher",
@@ -173,17 +172,10 @@ class _Loader:
     # ------------------------------------------------------------------ readers
 
     def _read(self, path: str) -> str | None:
-        p = Path(path)
-        try:
-            if not p.is_file():
-                self.errors.append(f"{path}:1: not a regular file; give a file")
-                return None
-            if p.stat().st_size > MAX_DATA_BYTES:
-                self.errors.append(f"{path}:1: larger than {MAX_DATA_BYTES} bytes; split or trim it")
-                return None
-            data = p.read_bytes()
-        except OSError as exc:
-            self.errors.append(f"{path}:1: cannot read: {exc.strerror or exc}; check the path and permissions")
+        try:  # regular files only, bounded (a FIFO or /dev/zero is refused, never read)
+            data = read_bounded(path, MAX_DATA_BYTES, "data file")
+        except YamlError as exc:
+            self.errors.append(str(exc))
             return None
         self.files.append(path)
         try:

@@ -27,3 +27,22 @@ def plain_lines() -> list[str]:
         ev = ", ".join(f"{k}{'?' if k in spec.optional else ''}" for k in spec.evidence)
         out.append(f"{name:<42} {check:<11} {ev}")
     return out
+
+
+def update(path: str) -> bool:
+    """Rewrite the generated table inside `path`; True when it changed."""
+    from pathlib import Path
+
+    p = Path(path)
+    text = p.read_text()
+    start, end = text.index(BEGIN), text.index(END) + len(END)
+    new = text[:start] + markdown_table() + text[end:]
+    if new != text:
+        p.write_text(new)
+    return new != text
+
+
+if __name__ == "__main__":  # python -m gateway.checks.docs docs/signals.md
+    import sys
+
+    print("updated" if update(sys.argv[1] if len(sys.argv) > 1 else "docs/signals.md") else "unchanged")

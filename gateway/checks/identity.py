@@ -19,10 +19,11 @@ from gateway.checks import Check, CheckContext, signal
 from gateway.checks.social import Persona
 from gateway.domains import name_tokens, registered_domain, skeleton
 from gateway.model import Signal
-from gateway.parse import MessageView, addresses
+from gateway.parse import MessageView
 from gateway.refdata import Organisation, ReferenceData
 
 MAX_SCAN = 30_000
+MAX_STAFF_FILE = 4 * 1024 * 1024
 _ROLE = (r"(?:Director|Manager|Partner|Consultant|Recruiter|Researcher|Scientist|Engineer|Professor|"
          r"Fellow|Head|Lead|Officer|Analyst|Editor|Correspondent|Journalist|Reporter|Advis[eo]r|"
          r"Associate|Specialist|Executive|President|VP|Principal|Lecturer|Chair|Counsel|Attaché|"
@@ -127,7 +128,7 @@ def reply_to_signals(ctx: CheckContext) -> list[Signal]:
     view, data = ctx.view, ctx.data
     if not view.reply_to or not view.from_domain or is_list_or_bulk(view):
         return []
-    group = set(addresses(view.headers("To") + view.headers("Cc")))
+    group = set(view.addresses("To", "Cc"))
     from_reg = registered_domain(view.from_domain)
     if from_reg in data.notification_domains:
         return []

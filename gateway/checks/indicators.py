@@ -18,7 +18,6 @@ from urllib.parse import urlsplit
 from gateway.checks import Check, CheckContext, signal
 from gateway.checks.social import Persona
 from gateway.model import Signal
-from gateway.parse import addresses as parsed_addresses
 from gateway.refdata import Indicator, digits_of
 
 MAX_TEXT = 100_000
@@ -76,7 +75,7 @@ class IndicatorCheck(Check):
         addresses = [view.from_address] + list(view.reply_to)
         if "@" in ctx.envelope.mail_from:
             addresses.append(ctx.envelope.mail_from.lower())
-        addresses += parsed_addresses(view.headers("Sender"))
+        addresses += view.addresses("Sender")
         domains = sorted({a.rsplit("@", 1)[1] for a in addresses if "@" in a} |
                          {(urlsplit(u).hostname or "").lower() for u in view.html_links[:500]} - {""})
         names = [view.from_display] + ([persona.name, persona.headline] if persona else [])

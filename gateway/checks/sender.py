@@ -19,7 +19,6 @@ from gateway.checks import Check, CheckContext, signal
 from gateway.config import Config
 from gateway.domains import edit_distance, public_suffix, registered_domain, scripts_of, skeleton, to_unicode
 from gateway.model import Signal
-from gateway.parse import addresses
 from gateway.refdata import Organisation, ReferenceData
 
 
@@ -27,7 +26,7 @@ def local_recipients(ctx: CheckContext) -> list[str]:
     """Envelope recipients in local_domains; without an envelope (scan), To/Cc ones."""
     rcpts = [r.lower() for r in ctx.envelope.rcpt_tos]
     if not rcpts:
-        rcpts = [a for a in addresses(ctx.view.headers("To") + ctx.view.headers("Cc")) if "@" in a]
+        rcpts = [a for a in ctx.view.addresses("To", "Cc") if "@" in a]
     return [r for r in rcpts if ctx.domains.is_our_address(r)][:50]
 
 

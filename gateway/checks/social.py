@@ -92,12 +92,12 @@ def unwrap(text: str, net: Network, display: str = "") -> Persona | None:
     start = next((i for i, ln in enumerate(lines[:25]) if ln.strip() == name or
                   (ln.strip().startswith(name) and len(ln.strip()) <= len(name) + 4)), None)
     opener = _OPENERS.search(text[:3000])
-    if start is None and opener is None:
-        return None  # the name appears nowhere as a sender: not a relayed message
-    if start is None and opener is not None:
+    if start is None:
+        if opener is None:
+            return None  # the name appears nowhere as a sender: not a relayed message
         start = text[:opener.start()].count("\n")  # "InMail from NAME": the headline follows
     headline = ""
-    if start is not None and start + 1 < len(lines):
+    if start + 1 < len(lines):
         cand = lines[start + 1].strip()
         if cand and len(cand) <= 200 and not _FOOTER.match(cand):
             headline = cand

@@ -22,7 +22,7 @@ from gateway.errors import AdminInputError
 from gateway.model import Client, Decision, Envelope, Verdict
 from gateway.parse import MessageView, normalize_newlines
 from gateway.runtime import Runtime
-from gateway.yamlmarks import Located, YamlError, load_located
+from gateway.yamlmarks import Located, YamlError, load_located, read_bounded
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 MESSAGE_SUFFIXES = (".eml", ".msg", ".txt", "")
@@ -62,20 +62,16 @@ class Expectation:
 
 
 def read_message(path: Path) -> bytes:
-    with path.open("rb") as fh:
-        raw = fh.read(MAX_MESSAGE_BYTES + 1)
-    if len(raw) > MAX_MESSAGE_BYTES:
-        raise ValueError(f"larger than {MAX_MESSAGE_BYTES} bytes")
-    return normalize_newlines(raw)
+    """A message file: regular, at most MAX_MESSAGE_BYTES (FileError, a ValueError, otherwise)."""
+    return normalize_newlines(read_bounded(path, MAX_MESSAGE_BYTES, "message file"))
 
 
 def envelope_for(raw: bytes, rcpt: Sequence[str] = (), mail_from: str | None = None) -> Envelope:
     if mail_from is None:
         try:
-            mail_from = (MessageView.parse(raw[:262_144]).header("Return-Path") or "")
+            mail_from = MessageView.parse(raw[:262_144]).return_path
         except ValueError:
             mail_from = ""
-        mail_from = mail_from.strip().strip("<>")
     return Envelope(mail_from=mail_from, rcpt_tos=tuple(rcpt), client=Client(), queue_id="test")
 
 

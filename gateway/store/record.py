@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from gateway.model import Decision, Envelope, Signal
-from gateway.parse import MessageView, addresses
+from gateway.parse import MessageView
 from gateway.store import MessageMeta, direction_of
 
 _OBSERVABLE_SIGNALS = ("content.offchannel_", "content.phone_number", "content.freemail_address_in_body")
@@ -25,7 +25,7 @@ _OBSERVABLE_SIGNALS = ("content.offchannel_", "content.phone_number", "content.f
 def recipients_of(view: MessageView, envelope: Envelope) -> tuple[str, ...]:
     if envelope.rcpt_tos:
         return tuple(r.lower() for r in envelope.rcpt_tos)
-    return tuple(a for a in addresses(view.headers("To") + view.headers("Cc")) if "@" in a)
+    return tuple(a for a in view.addresses("To", "Cc") if "@" in a)
 
 
 def draft_meta(view: MessageView, envelope: Envelope, local_domains: Iterable[str],

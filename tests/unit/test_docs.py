@@ -179,7 +179,7 @@ def test_signals_doc_is_generated_from_the_declarations() -> None:
     assert BEGIN in text and END in text, "docs/signals.md lost its generated-table markers"
     current = text[text.index(BEGIN):text.index(END) + len(END)]
     assert current == markdown_table(), \
-        "docs/signals.md is stale: regenerate the table with `approach-gateway policy signals --markdown`"
+        "docs/signals.md is stale: regenerate it: python -m gateway.checks.docs docs/signals.md"
 
 
 @pytest.mark.parametrize("block", [b for b in ALL if b.lang == "python" and b.skip is None], ids=str)

@@ -30,7 +30,6 @@ from gateway.checks.auth.report import AuthOutcome, authres_value, from_trusted,
 from gateway.checks.auth.spf import RESULTS as SPF_RESULTS
 from gateway.checks.auth.spf import SpfResult, check_spf
 from gateway.model import Signal
-from gateway.parse import addresses
 
 __all__ = ["SIGNALS", "AuthCheck", "AuthFacts", "AuthOutcome"]
 
@@ -140,7 +139,7 @@ class AuthCheck(Check):
 def _single_from_domain(ctx: CheckContext) -> str | None:
     """The From domain when the message has exactly one From field with one address
     (RFC 7489 section 6.6.1: otherwise DMARC has no single author domain to check)."""
-    values = ctx.view.headers("From")
-    if len(values) != 1 or len(addresses(values)) != 1:
+    ident = ctx.view.from_identity
+    if ident.multiple:
         return None
-    return ctx.view.from_domain.lower() or None
+    return ident.domain.lower() or None
