@@ -313,7 +313,9 @@ class Bench:
         user = "nobody" if os.geteuid() == 0 else None
         if not self.args.sink_xforward:
             cmd += ["-F"]  # no XFORWARD: relay and gateway then speak the same SMTP to the sink
-        cmd += ["-m", "2000", f"127.0.0.1:{self.sink_port}", "1024"]
+        # -t: its 100 s default would drop the gateway's upstream connection while the gateway,
+        # between RCPT and DATA, still receives and analyses 100 concurrent 10 MB messages
+        cmd += ["-t", "900", "-m", "2000", f"127.0.0.1:{self.sink_port}", "1024"]
         self.procs.start("sink", cmd, user=user)
         self.ports["direct"] = self.sink_port
         wait_smtp(self.procs, "sink", self.sink_port, 10)

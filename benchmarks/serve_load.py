@@ -160,6 +160,7 @@ class Session:
         self.rcpt = rcpt
         self.tag = tag
         self.seq = 0
+        self.stage = "connect"
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 
@@ -209,20 +210,24 @@ class Session:
         assert self.writer is not None
         sender, data, eight_bit = msg
         t0 = time.perf_counter()
+        self.stage = "MAIL"
         code, text = await self.command(b"MAIL FROM:<" + sender.encode() + b">"
                                         + (b" BODY=8BITMIME" if eight_bit else b""))
         if code // 100 != 2:
             await self.command(b"RSET")
             return code, "(at MAIL) " + text, time.perf_counter() - t0
+        self.stage = "RCPT"
         code, text = await self.command(b"RCPT TO:<" + self.rcpt.encode() + b">")
         if code // 100 != 2:
             await self.command(b"RSET")
             return code, "(at RCPT) " + text, time.perf_counter() - t0
+        self.stage = "DATA"
         code, text = await self.command(b"DATA")
         if code != 354:
             await self.command(b"RSET")
             return code, "(at DATA) " + text, time.perf_counter() - t0
         w = self.writer
+        self.stage = "message"
         if unique_id:
             self.seq += 1
             w.write(f"Message-ID: <{self.seq}.{self.tag}@bench.test>\r\n".encode())
@@ -231,6 +236,7 @@ class Session:
             w.write(view[i:i + CHUNK])
             await w.drain()
         w.write(b".\r\n")
+        self.stage = "reply after the dot"
         code, text = await self.reply()
         return code, text, time.perf_counter() - t0
 
@@ -240,7 +246,7 @@ async def send_counted(s: Session, msg: Message, tally: Tally, unique_id: bool) 
     try:
         code, text, dt = await s.send(msg, unique_id)
     except (OSError, SmtpFailure, asyncio.IncompleteReadError) as exc:
-        tally.fail(f"session broke: {exc}")
+        tally.fail(f"session broke (at {s.stage}): {exc or type(exc).__name__}")
         s.close()
         return False
     tally.last_done = time.monotonic()
@@ -483,7 +489,7 @@ def main() -> int:
     pp = sub.choices["probe"]
     pp.add_argument("--interval", type=float, default=0.1)
     pp.add_argument("--count", type=int, default=0)
-    pp.add_argument("--max-inflight", type=int, default=100, help="probes waiting at once, at most")
+    pp.add_argument("--max-inflight", type=int, default=1000, help="probes waiting at once, at most")
     args = ap.parse_args()
     die_with_parent()
     return load_main(args) if args.mode == "load" else probe_main(args)
