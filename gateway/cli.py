@@ -230,6 +230,8 @@ def cmd_policy(args: argparse.Namespace) -> int:
     config = _load(args.config) if getattr(args, "config", None) else None
     if args.command == "evaluate":
         return commands.cmd_evaluate(args, config)
+    if args.policy_command == "fit":
+        return commands.cmd_fit(args, config)
     if args.policy_command == "signals":
         from gateway.checks.docs import markdown_table, plain_lines
 

@@ -70,7 +70,8 @@ _ROLE_RE = re.compile(r"(?<![\w-])(" + "|".join(re.escape(w) for w in sorted(_RO
 # Qualifiers that make a claim one a personal address does not contradict.
 _NOT_STAFF = re.compile(r"\b(?:freelance|free-lance|independent|self-employed|student|phd candidate|doctoral|"
                         r"msc|undergraduate|retired|former(?:ly)?|ex-|emerit\w*|alumn\w*|applicant|visiting"
-                        r"|volunteer|in a personal capacity|unaffiliated)\b", re.I)
+                        r"|volunteer|in a personal capacity|unaffiliated|hold an? (?:BA|MA|MSc|MPhil|PhD|degree)"
+                        r"|degree (?:in|from)|graduated)\b", re.I)
 
 # Words that mark a capitalised phrase as an organisation, and the kind they suggest.
 ORG_WORDS: dict[str, tuple[str, ...]] = {
@@ -83,10 +84,10 @@ ORG_WORDS: dict[str, tuple[str, ...]] = {
     "think_tank": ("Institute", "Institution", "Center", "Centre", "Council", "Foundation", "Forum", "Initiative",
                    "Dialogue", "Studies", "Policy", "Research", "Society", "Association", "Endowment", "Program",
                    "Programme", "Project", "Observatory", "Think Tank", "Fund", "Trust"),
-    "government": ("Ministry", "Department", "Embassy", "Mission", "Office of", "Government", "Parliament",
-                   "Congress", "Senate", "Bureau", "Commission", "Cabinet", "Consulate", "Secretariat", "Directorate",
-                   "Agency for", "House of Commons", "House of Lords", "Foreign Office", "State Department",
-                   "Presidency", "Administration", "Delegation"),
+    "government": ("Ministry", "Department of", "Department for", "Embassy", "Mission of", "Mission to",
+                   "Government", "Parliament", "National Assembly", "Congress", "Senate", "Consulate",
+                   "House of Commons", "House of Lords", "Foreign Office", "State Department", "Department of State",
+                   "Cabinet Office", "Presidential Office", "Ministère", "Ministerium", "Auswärtiges Amt"),
     "international": ("United Nations", "NATO", "OSCE", "European Union", "European Commission", "World Bank",
                       "IMF", "OECD", "G20", "T20", "Council of Europe", "ASEAN", "African Union"),
     "company": ("Consulting", "Consultancy", "Partners", "Capital", "Ventures", "Group", "Ltd", "LLC", "Inc",
@@ -105,18 +106,26 @@ _GOV_SUFFIXES = ("gov", "mil", "gov.uk", "parliament.uk", "mod.uk", "police.uk",
 _CAP = r"(?:[A-Z0-9][\w'’&.-]*|[A-Z]{2,})"
 _SMALL = r"(?:of|for|on|and|the|de|du|des|la|le|für|und|di|del|&)"
 ORG_PHRASE = rf"(?:[Tt]he\s+)?{_CAP}(?:[ \t]+(?:{_SMALL}[ \t]+)?{_CAP}){{0,9}}"
-_INTRO = re.compile(
-    r"(?:\b(?:I\s+am|I'm|I’m|my\s+name\s+is\s+[^,.\n]{2,40}?(?:,|\s+and)\s+(?:I\s+am|I'm|I’m)|this\s+is\s+[^,.\n]{2,40},)"
-    r"\s+(?:currently\s+|now\s+)?(?:an?\s+|the\s+)?(?P<role>[^.\n]{2,80}?)\s+(?:at|with|of|for|from|in|on)\s+"
-    rf"(?P<org>{ORG_PHRASE})"
-    r"|\bI\s+(?:work|write|report)\s+(?:at|for|with)\s+(?P<org2>" + ORG_PHRASE + r")"
-    r"|\b(?:I\s+am\s+)?writing\s+(?:to\s+you\s+)?(?:from|on\s+behalf\s+of)\s+(?P<org3>" + ORG_PHRASE + r")"
-    r"|\b(?:on\s+behalf\s+of|here\s+at|we\s+at|au\s+nom\s+de)\s+(?P<org4>" + ORG_PHRASE + r"))")
+_WHO = (r"(?:\b(?:I\s+am|I'm|I’m|my\s+name\s+is\s+[^,.\n]{2,40}?(?:,|\s+and)\s+(?:I\s+am|I'm|I’m)|"
+        r"this\s+is\s+[^,.\n]{2,40},)\s+(?:currently\s+|now\s+)?(?:an?\s+|the\s+)?)")
+# "I am a senior adviser in the Bureau of X at the U.S. Department of State": the organisation
+# after at/with/for/from wins over the unit after in/of/on, which is tried second.
+_INTRO_STRONG = re.compile(_WHO + r"(?P<role>[^.\n]{2,100}?)\s+(?:at|with|for|from)\s+(?P<org>" + ORG_PHRASE + r")")
+_INTRO_WEAK = re.compile(_WHO + r"(?P<role>[^.\n]{2,80}?)\s+(?:of|in|on)\s+(?:the\s+)?(?P<org>" + ORG_PHRASE + r")")
+_INTRO_OTHER = re.compile(
+    r"\bI\s+(?:work|write|report)\s+(?:at|for|with)\s+(?P<org>" + ORG_PHRASE + r")"
+    r"|\b(?:I\s+am\s+)?writing\s+(?:to\s+you\s+)?(?:from|on\s+behalf\s+of)\s+(?P<org2>" + ORG_PHRASE + r")"
+    r"|\b(?:on\s+behalf\s+of|here\s+at|we\s+at|au\s+nom\s+de)\s+(?P<org3>" + ORG_PHRASE + r")")
 _SIGN_OFF = re.compile(r"^[ \t]*(?:(?:best|kind|warm|warmest|with best|many)[ \t]+)?(?:regards|wishes|best|thanks|"
                        r"thank you|cheers|sincerely|yours(?: sincerely| truly)?|with respect|respectfully|"
                        r"all (?:the )?best|bien cordialement|cordialement|mit freundlichen grüßen|드림|敬上)[ ,.!]*$"
                        r"|^--[ \t]*$", re.I | re.M)
 _ACRONYM = re.compile(r"^[A-Z][A-Z0-9&]{1,7}$")
+# Lines of a signature zone that are not a role or an organisation: addresses, links, numbers,
+# dates, labels ("Billing account: ..."), list and platform footers.
+_NOT_A_SIGNATURE_LINE = re.compile(
+    r"@|https?://|www\.|\+?\d[\d ()-]{7,}|\b(?:19|20)\d\d\b|:\s|\b(?:you|your|this (?:message|e-?mail)|"
+    r"unsubscribe|subscribed|received|©|\(c\)|copyright|registered in|company no)\b", re.I)
 
 
 @dataclass(frozen=True)
@@ -173,10 +182,21 @@ def _role_of(text: str) -> tuple[str, str]:
     return _ROLE_OF[m.group(1).lower()], m.group(1)
 
 
+_GENERIC_TAIL = re.compile(r"^(?:\s+(?:events?|team|office|secretariat|grants?|press|media|newsroom|desk|"
+                           r"communications|recruiting|recruitment|careers|talent|hr|research|labs?|news|"
+                           r"foundation|group|international|global|uk|usa?|europe|asia))*[\s.,;:)]*$", re.I)
+
+
 def _known(org: str, data: ReferenceData) -> Organisation | None:
+    """The listed organisation the phrase names: an alias covering the phrase, allowing a
+    leading 'The' and generic trailing words ('Reuters News', 'Royal Society Grants') but not a
+    longer name that merely starts with an alias ('Royal Society of Physics')."""
     pat, by_alias = data.alias_pattern
-    m = pat.search(org)
-    return by_alias[m.group(0)] if m else None
+    for m in pat.finditer(org):
+        head = org[:m.start()].strip().lower()
+        if head in ("", "the") and _GENERIC_TAIL.match(org[m.end():]):
+            return by_alias[m.group(0)]
+    return None
 
 
 def _looks_like_org(text: str, data: ReferenceData) -> bool:
@@ -201,15 +221,35 @@ def _claim(title_text: str, org: str, where: str, data: ReferenceData, context: 
 
 def intro_claims(text: str, data: ReferenceData) -> list[Claim]:
     out = []
-    for m in _INTRO.finditer(text[:4000]):
-        org = m.group("org") or m.group("org2") or m.group("org3") or m.group("org4") or ""
-        role_text = m.group("role") or ""
-        if m.group("role") and not _ROLE_RE.search(role_text):
-            continue  # "I am ... in London", not a role
-        c = _claim(role_text, org, "intro", data, m.group(0))
+    head = text[:4000]
+    for pattern in (_INTRO_STRONG, _INTRO_WEAK):
+        for m in pattern.finditer(head):
+            if not _ROLE_RE.search(m.group("role")):
+                continue  # "I am ... in London", not a role
+            c = _claim(m.group("role"), m.group("org"), "intro", data, m.group(0))
+            if c is not None:
+                out.append(c)
+        if out:
+            return out
+    for m in _INTRO_OTHER.finditer(head):
+        org = m.group("org") or m.group("org2") or m.group("org3") or ""
+        c = _claim("", org, "intro", data, m.group(0))
         if c is not None:
             out.append(c)
     return out
+
+
+_ROLE_ONLY = re.compile(_WHO + r"(?:\w+\s+){0,3}?(?P<role>" + "|".join(
+    re.escape(w) for fam in ("journalist", "official", "recruiter") for w in ROLES[fam]) + r")\b", re.I)
+
+
+def role_only_claims(text: str) -> list[Claim]:
+    """'I am a reporter covering ...', 'I'm a technical recruiter helping ...': a role that implies
+    an employer (a newsroom, a government, an agency) without naming one."""
+    m = _ROLE_ONLY.search(text[:3000])
+    if m is None or _NOT_STAFF.search(text[max(0, m.start() - 40):m.end() + 40]):
+        return []
+    return [Claim(_ROLE_OF[m.group("role").lower()], m.group("role"), "", "unknown", "intro", True, None)]
 
 
 def signature_claims(text: str, data: ReferenceData) -> list[Claim]:
@@ -221,7 +261,7 @@ def signature_claims(text: str, data: ReferenceData) -> list[Claim]:
     out: list[Claim] = []
     role_line = ""
     for ln in lines:
-        if len(ln) > 160 or "@" in ln or re.search(r"https?://|www\.|\+?\d[\d ()-]{7,}", ln):
+        if len(ln) > 160 or _NOT_A_SIGNATURE_LINE.search(ln):
             continue
         parts = re.split(r"\s*(?:,|\||–|—| - | at | of )\s*", ln, maxsplit=1)
         if len(parts) == 2 and _ROLE_RE.search(parts[0]) and _looks_like_org(_clean_org(parts[1]), data):
@@ -273,6 +313,8 @@ def find_all(ctx: CheckContext, persona: Persona | None) -> list[Claim]:
     data = ctx.data
     text = approach_text(ctx, persona)
     found = intro_claims(text, data) + signature_claims(text, data)
+    if not found:
+        found = role_only_claims(text) + _display_role(ctx.view.from_display)
     if persona is not None:
         found += headline_claims(persona.headline, data)
     else:
@@ -285,6 +327,14 @@ def find_all(ctx: CheckContext, persona: Persona | None) -> list[Claim]:
             seen.add(key)
             out.append(c)
     return out[:MAX_CLAIMS]
+
+
+def _display_role(display: str) -> list[Claim]:
+    """A role word in the display name ('Kim Ji-hoon 기자', 'Jane Doe, Reporter')."""
+    m = _ROLE_RE.search(display[:120])
+    if m is None or _ROLE_OF[m.group(1).lower()] not in ("journalist", "official", "recruiter"):
+        return []
+    return [Claim(_ROLE_OF[m.group(1).lower()], m.group(1), "", "unknown", "display", True, None)]
 
 
 def is_government_domain(domain: str) -> bool:
@@ -312,6 +362,8 @@ def channel_verdict(claim: Claim, ctx: CheckContext, persona: Persona | None) ->
         return "social", "mismatch"
     if ctx.data.is_freemail(domain):
         return "freemail", "mismatch"
+    if not claim.organisation:
+        return "domain", "plausible"  # a role without an organisation, from a domain: nothing to compare
     if claim.known is not None:
         return "domain", "backed" if claim.known.owns(domain) else "mismatch"
     owner = ctx.data.org_owning(reg)
@@ -333,9 +385,15 @@ class ClaimsCheck(Check):
                "signature, display name or a relayed persona's headline)",
                role=str, title=str, organisation=str, kind=str, where=str, staff=bool, listed=bool),
         signal("claim.unbacked", "claims a staff role at an institution that the sending channel cannot back: "
-               "free-mail, a social network, or a domain that is not the institution's",
-               role=str, organisation=str, kind=str, channel=str, verdict=str, sending_domain=str,
-               where=str, listed=bool),
+               "free-mail, a social network, a listed organisation's claim from a domain it does not own, or a "
+               "government role from a non-government domain",
+               role=str, organisation=str, kind=str, channel=str, sending_domain=str, where=str, listed=bool,
+               claim=str),
+        signal("claim.backed", "a listed organisation's role or name, sent from a domain that organisation owns",
+               organisation=str, kind=str, sending_domain=str),
+        signal("claim.domain_unrelated", "claims a role at an unlisted institution whose name the sending domain "
+               "does not resemble (weak: many organisations mail from domains unlike their names)",
+               role=str, organisation=str, kind=str, sending_domain=str, where=str),
     )
     needs = (Persona,)
     provides = (Claims,)
@@ -353,14 +411,25 @@ class ClaimsCheck(Check):
             out.append(Signal("claim.institutional_role", {
                 "role": c.role, "title": c.title[:60], "organisation": c.organisation[:80], "kind": c.kind,
                 "where": c.where, "staff": c.staff, "listed": c.known is not None}))
-        unbacked = []
+        unbacked: list[Signal] = []
+        unrelated: list[Signal] = []
+        backed: list[Signal] = []
         for c in claims:
+            if c.known is not None and persona is None and c.known.owns(ctx.view.from_domain):
+                backed.append(Signal("claim.backed", {"organisation": c.known.name, "kind": c.kind,
+                                                      "sending_domain": ctx.view.from_domain.lower()}))
             if not c.staff:
                 continue
             channel, verdict = channel_verdict(c, ctx, persona)
-            if verdict in ("mismatch", "unrelated"):
-                unbacked.append(Signal("claim.unbacked", {
-                    "role": c.role, "organisation": c.organisation[:80], "kind": c.kind, "channel": channel,
-                    "verdict": verdict, "sending_domain": ctx.view.from_domain.lower(), "where": c.where,
-                    "listed": c.known is not None}))
-        return out + unbacked[:1]
+            if not c.role and c.known is None and (c.where == "display" or channel == "domain"):
+                continue  # an unlisted organisation's name alone, from a domain: a brand, not a person's claim
+            ev = {"role": c.role, "organisation": c.organisation[:80], "kind": c.kind,
+                  "sending_domain": ctx.view.from_domain.lower(), "where": c.where}
+            if verdict == "mismatch":
+                said = " ".join(x for x in (c.title.lower() or "someone", "at" if c.organisation else "",
+                                            c.organisation) if x)
+                unbacked.append(Signal("claim.unbacked", {**ev, "channel": channel, "listed": c.known is not None,
+                                                          "claim": said[:100]}))
+            elif verdict == "unrelated":
+                unrelated.append(Signal("claim.domain_unrelated", ev))
+        return out + unbacked[:1] + ([] if unbacked else unrelated[:1]) + ([] if unbacked else backed[:1])

@@ -23,6 +23,7 @@ from gateway.policy.evaluate import (
     CasesError,
     Evaluation,
     Labelled,
+    analysed,
     evaluate,
     format_text,
     label_dirs,
@@ -64,6 +65,17 @@ def add_arguments(policy_sub: argparse._SubParsersAction,  # type: ignore[type-a
                     help="import the organisation's sent mail into the store first (as `learn`)")
     ev.add_argument("--aggregate", action="store_true",
                     help="figures only, no file names (for a sealed split)")
+    fit_p = policy_sub.add_parser("fit", help="learn rule weights from labelled mail (logistic regression, "
+                                  "grouped cross-validation) and write them as a policy file")
+    fit_p.add_argument("--config", help="gateway config (policies, store, checks)")
+    fit_p.add_argument("--labels", action="append", default=[], required=True, metavar="LABELS.yml")
+    fit_p.add_argument("--positive", default="approach", help="the label that should be flagged")
+    fit_p.add_argument("--replay", action="store_true", help="as evaluate --replay")
+    fit_p.add_argument("--learn", action="append", default=[], metavar="MBOX_OR_MAILDIR",
+                       help="import sent mail first, as evaluate --learn")
+    fit_p.add_argument("--legit-correct", type=float, default=0.97,
+                       help="share of legitimate training mail to keep below suspicious (default 0.97)")
+    fit_p.add_argument("--out", required=True, help="policy file to write (e.g. policies/local.d/40-fitted.yml)")
 
 
 def default_config(policies: Sequence[str] = ()) -> Config:
@@ -115,6 +127,42 @@ def cmd_test(config: Config | None, policies: Sequence[str], cases: Sequence[str
         print(f"FAIL {f}")
     print(f"{passed} passed, {len(failures)} failed")
     return 1 if failures else 0
+
+
+def cmd_fit(args: argparse.Namespace, config: Config | None) -> int:
+    from gateway.policy.fit import Sample, fit, policy_patch
+
+    try:
+        items: list[Labelled] = []
+        for path in args.labels:
+            items += load_labels(path, args.positive)
+    except (CasesError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    runtime = _runtime(config or default_config(), [])
+    if runtime is None:
+        return 2
+
+    async def run() -> list[Sample]:
+        if args.learn and runtime.store is not None:
+            from gateway.store.learn import learn
+
+            await learn(runtime.store, [Path(p) for p in args.learn], runtime.config.local_domains)
+        try:
+            return [Sample(frozenset(h.rule_id for h in r.decision.hits), item.label == args.positive,
+                           item.group or str(item.file.parent))
+                    async for item, r in analysed(runtime, items, replay=args.replay)]
+        finally:
+            await runtime.close()
+    samples = asyncio.run(run())
+    signs = {r.id: (1 if r.score > 0 else -1 if r.score < 0 else 0) for r in runtime.policies.rules}
+    report = fit(samples, legit_correct=args.legit_correct, signs=signs)
+    thresholds = {v.word: t for v, t in runtime.policies.thresholds.items()}
+    Path(args.out).write_text(policy_patch(report, thresholds, ", ".join(args.labels)))
+    for l2, recall, correct in report.per_l2:
+        print(f"l2 {l2:<6g} cross-validated recall {100 * recall:5.1f}%  legitimate kept {100 * correct:5.1f}%")
+    print(f"chose l2 {report.l2:g}; wrote {len(report.model.weights)} rule weights to {args.out}")
+    return 0
 
 
 def cmd_evaluate(args: argparse.Namespace, config: Config | None) -> int:

@@ -12,7 +12,7 @@ the admin's cases/labels YAML (validated with file:line errors).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -21,7 +21,7 @@ from typing import Any
 from gateway.errors import AdminInputError
 from gateway.model import Client, Decision, Envelope, Verdict
 from gateway.parse import MessageView, normalize_newlines
-from gateway.runtime import Runtime
+from gateway.runtime import Result, Runtime
 from gateway.yamlmarks import Located, YamlError, load_located, read_bounded
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
@@ -292,17 +292,27 @@ class Evaluation:
 
 async def evaluate(runtime: Runtime, items: Iterable[Labelled], positive: str = "approach",
                    flag_at: Verdict = Verdict.SUSPICIOUS, *, replay: bool = False) -> Evaluation:
-    """Each message through `runtime.analyse`. With `replay`, messages go in the order of their
+    """Each message through `runtime.analyse` (see `analysed`); figures by label and group."""
+    ev = Evaluation(positive=positive, flag_at=flag_at)
+    async for item, result in analysed(runtime, items, replay=replay, errors=ev.errors):
+        ev.add(item, result.decision)
+    return ev
+
+
+async def analysed(runtime: Runtime, items: Iterable[Labelled], *, replay: bool = False,
+                   errors: list[str] | None = None) -> AsyncIterator[tuple[Labelled, Result]]:
+    """(item, result) for each labelled message. With `replay`, messages go in the order of their
     Date headers, each with its labelled recipients and its date as the receive time, and each
     is remembered in the runtime's store afterwards as `serve` would after delivery: history
-    (first contact, campaigns) builds up as it would have in production."""
-    ev = Evaluation(positive=positive, flag_at=flag_at)
+    (first contact, campaigns) builds up as it would have in production. A message that cannot
+    be read or analysed is reported in `errors`."""
+    errors = errors if errors is not None else []
     todo: list[tuple[float, int, Labelled, bytes]] = []
     for i, item in enumerate(items):
         try:
             raw = read_message(item.file)
         except (OSError, ValueError) as exc:
-            ev.errors.append(f"{item.file}: {exc}")
+            errors.append(f"{item.file}: {exc}")
             continue
         todo.append((message_date(raw) if replay else 0.0, i, item, raw))
     if replay:
@@ -315,10 +325,10 @@ async def evaluate(runtime: Runtime, items: Iterable[Labelled], positive: str = 
             result = await runtime.analyse(raw, env, add_received=False)
             if replay:
                 await runtime.record(result)
-            ev.add(item, result.decision)
         except (OSError, ValueError) as exc:
-            ev.errors.append(f"{item.file}: {exc}")
-    return ev
+            errors.append(f"{item.file}: {exc}")
+            continue
+        yield item, result
 
 
 def message_date(raw: bytes) -> float:

@@ -22,7 +22,7 @@ from gateway.policy.schema import Problems
 from gateway.policy.text import phrase_words
 from gateway.yamlmarks import Located, YamlError, load_located, read_bounded
 
-TOP_KEYS = ("thresholds", "rules", "phrases", "groups", "allow", "actions")
+TOP_KEYS = ("thresholds", "rules", "phrases", "groups", "allow", "actions", "composites")
 RULE_KEYS = ("id", "description", "when", "score", "reason", "enabled")
 PATCH_KEYS = ("score", "reason", "description", "enabled")
 MAX_PHRASE_FILE = 1024 * 1024
@@ -51,6 +51,7 @@ class Merged:
     disabled: dict[str, str] = field(default_factory=dict)  # id -> where disabled
     phrases: dict[str, tuple[list[str], str]] = field(default_factory=dict)
     groups: dict[str, Origin] = field(default_factory=dict)
+    composites: dict[str, Origin] = field(default_factory=dict)  # name -> condition (later files replace)
     allow: list[Origin] = field(default_factory=list)
     actions: dict[str, Any] = field(default_factory=dict)
     action_lines: dict[tuple[Any, ...], str] = field(default_factory=dict)
@@ -118,6 +119,9 @@ def _read_file(doc: Located, merged: Merged, problems: Problems) -> None:
     for name, value in _mapping(doc, ("groups",), top.get("groups"), problems,
                                 "write groups: {NAME: {addresses: [...], domains: [...]}}").items():
         merged.groups[str(name)] = Origin(value, doc, ("groups", name))
+    for name, value in _mapping(doc, ("composites",), top.get("composites"), problems,
+                                "write composites: {NAME: CONDITION}").items():
+        merged.composites[str(name)] = Origin(value, doc, ("composites", name))
     allow = top.get("allow") or []
     if not isinstance(allow, list):
         problems.add(doc.where(("allow",)), "allow must be a list",

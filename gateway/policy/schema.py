@@ -19,6 +19,7 @@ from gateway.policy.conditions import (
     AnyOf,
     AtLeast,
     Compare,
+    CompositeRef,
     Condition,
     Contains,
     Equals,
@@ -110,6 +111,8 @@ class Compiler:
     def __init__(self, doc: Located, phrases: Mapping[str, Regex], problems: Problems) -> None:
         self.doc, self.phrases, self.problems = doc, phrases, problems
         self.signals: list[SignalRef] = []
+        self.composite_refs: list[tuple[CompositeRef, str, str]] = []  # (ref, where, defining composite)
+        self.owner = ""  # the composite whose definition is being compiled, "" for rules
 
     def fail(self, path: tuple[Any, ...], problem: str, fix: str) -> None:
         self.problems.add(self.doc.where(path), problem, fix)
@@ -122,7 +125,7 @@ class Compiler:
         if not isinstance(node, dict) or not node:
             self.fail(path, f"a condition must be a mapping, got {type(node).__name__}",
                       "write {signal: NAME}, {FIELD: {MATCHER: ...}}, {all: [...]}, {any: [...]}, "
-                      "{not: ...} or {at_least: {n: 2, of: [...]}}")
+                      "{not: ...}, {at_least: {n: 2, of: [...]}} or {composite: NAME}")
             return AllOf(())
         if "signal" in node or "signal_prefix" in node:
             return self._signal_node(path, node)
@@ -142,10 +145,17 @@ class Compiler:
             return Not(self.condition(path + ("not",), value))
         if key == "at_least":
             return self._at_least(path + ("at_least",), value)
+        if key == "composite":
+            if not isinstance(value, str) or not value:
+                self.fail(path + (key,), "composite takes a name", "write {composite: NAME}")
+                return AllOf(())
+            ref = CompositeRef(value)
+            self.composite_refs.append((ref, self.doc.where(path + (key,)), self.owner))
+            return ref
         if isinstance(key, str) and known_field(key):
             return FieldCond(key, self.matchers(path + (key,), value))
         self.fail(path + (key,), f"unknown field or combinator {key!r}",
-                  f"use all, any, not, at_least, signal or a field: {FIELD_HELP}")
+                  f"use all, any, not, at_least, composite, signal or a field: {FIELD_HELP}")
         return AllOf(())
 
     def _at_least(self, path: tuple[Any, ...], value: Any) -> Condition:
