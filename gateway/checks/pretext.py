@@ -101,7 +101,8 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "offer.money": ("offers the recipient money for their time, writing or views: an honorarium, a fee, pay by "
                     "the report, hour or page", (
         r"\bhonorari(?:um|a)\b|\b(?:consultancy|consulting|speaker'?s?|advisory|writing|research|contributor) fees?\b"
-        r"|\bfee of\b|\b(?:we|they|you|our clients?|our partners?)\b" + _G + r"\b(?:pay|be paid|remunerate|compensate)\b"
+        r"|\bfee of\b|\b(?:we|they|you|our clients?|our partners?)\b" + _G
+        + r"\b(?:pay|be paid|remunerate|compensate)\b"
         r"|\bpaid (?:research|consultanc\w*|work|column|role|advisory|collaboration|writing|project|contributor|"
         r"opportunit\w*|papers?|reports?|insights?|input|survey)\b|\bremunerat\w+|\b(?:generous(?:ly)?|well) "
         r"(?:rewarded|compensated|paid|remunerated)\b|\bwell[- ]paid\b|\bcompensat(?:ed|ion) (?:for|generously)\b"
