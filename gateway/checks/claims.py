@@ -371,6 +371,13 @@ def channel_verdict(claim: Claim, ctx: CheckContext, persona: Persona | None) ->
         return "domain", "backed" if owner.name.lower() in claim.organisation.lower() else "mismatch"
     if claim.kind == "government" and not is_government_domain(domain):
         return "domain", "mismatch"
+    if claim.kind == "university":
+        names = ctx.data.academic_names(domain)
+        if not names:
+            return "domain", "mismatch"  # a university's staff claim from a domain no academic list knows
+        if _tokens(" ".join(names)) & _tokens(claim.organisation):
+            return "domain", "backed"
+        return "domain", "plausible"  # another institution's domain: joint posts, visiting scholars
     label = reg.split(".")[0]
     related = _tokens(claim.organisation) & _tokens(reg.replace("-", " ")) or \
         (len(label) >= 2 and label.replace("-", "") in (_acronym_of(claim.organisation),)) or \

@@ -161,6 +161,15 @@ FAMILIES: dict[str, tuple[str, str]] = {
         r"Russia\w*|Kremlin|Ukrain\w*|NATO|Indo-Pacific|South China Sea|Gulf|Middle East|unification|"
         r"denucleari[sz]ation|proliferation|counter-?terrorism|diplomatic|diplomacy|ministry|government policy)\b")),
 }
+# How a reason names each family ("asks for your views and an interview; offers an honorarium").
+SAYS = {
+    "ask.views": "your views", "ask.interview": "an interview or a quote", "ask.review": "a review of a draft",
+    "ask.contribution": "a paper or article", "ask.event": "you to join an event", "ask.meeting": "a call or meeting",
+    "ask.survey": "a survey or form", "ask.document": "you to open a document or link", "ask.cv": "your CV",
+    "ask.insider": "non-public information", "ask.job": "you for a job", "ask.questions_list": "answers to questions",
+    "offer.money": "payment", "offer.travel": "paid travel", "offer.job": "a salary package",
+    "offer.partnership": "a long-term partnership", "offer.funding": "funding",
+}
 _COMPILED = {name: re.compile(pattern, re.I if name != "topic.sensitive" else 0)
              for name, (_doc, pattern) in FAMILIES.items()}
 _NUMBERED_QUESTIONS = re.compile(r"^[ \t]*(?:\d{1,2}[.)]|[-•*])[ \t]+[^\n]{5,300}\?[ \t]*$", re.M)
@@ -171,6 +180,8 @@ class PretextCheck(Check):
     signals = tuple(signal(name, doc, phrase=str, source=str) for name, (doc, _p) in FAMILIES.items()) + (
         signal("ask.questions_list", "lists several numbered questions for the recipient to answer",
                questions=int, source=str),
+        signal("pretext.summary", "what the message asks for and offers, in words for a reason",
+               asks=str, offers=str),
     )
     needs = (Persona,)
     timeout_share = 0.2
@@ -191,4 +202,14 @@ class PretextCheck(Check):
         questions = len(_NUMBERED_QUESTIONS.findall(text))
         if questions >= 2:
             out.append(Signal("ask.questions_list", {"questions": questions, "source": source}))
+        names = [s.name for s in out]
+        asks = _words([SAYS[n] for n in names if n.startswith("ask.")])
+        offers = _words([SAYS[n] for n in names if n.startswith("offer.")])
+        if asks or offers:
+            out.append(Signal("pretext.summary", {"asks": asks or "nothing", "offers": offers or "nothing"}))
         return out
+
+
+def _words(items: list[str]) -> str:
+    items = list(dict.fromkeys(items))[:3]
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1] if items else ""
