@@ -171,8 +171,9 @@ def org_kind(org: str, known: Organisation | None) -> str:
 def _clean_org(org: str) -> str:
     org = re.sub(r"\s+", " ", org).strip(" .,;:-|–—'\"()")
     org = re.sub(r"^(?:[Tt]he) ", "", org)
-    # a trailing sentence start ("... Institute We are") is not part of the name
-    return re.split(r"\s(?:We|I|It|Our|My|This|You|Your|He|She|They)\b", org)[0][:120]
+    # a trailing sentence start ("... Institute We are", "... Ledger and I am") is not part of the name
+    org = re.split(r"\s(?:We|I|It|Our|My|This|You|Your|He|She|They)\b", org)[0]
+    return re.sub(r"(?:\s+(?:of|for|on|and|the|de|du|des|la|le|für|und|di|del|&))+$", "", org)[:120]
 
 
 def _role_of(text: str) -> tuple[str, str]:
@@ -367,8 +368,10 @@ def channel_verdict(claim: Claim, ctx: CheckContext, persona: Persona | None) ->
     if claim.known is not None:
         return "domain", "backed" if claim.known.owns(domain) else "mismatch"
     owner = ctx.data.org_owning(reg)
-    if owner is not None:  # the domain belongs to a listed organisation other than the claimed one
-        return "domain", "backed" if owner.name.lower() in claim.organisation.lower() else "mismatch"
+    if owner is not None:  # the domain belongs to a listed organisation: is it the claimed one?
+        same = any(_tokens(a) and _tokens(a) <= _tokens(claim.organisation) for a in owner.aliases) or \
+            (claim.kind in ("government", "international") and org_kind("", owner) == claim.kind)
+        return "domain", "backed" if same else "mismatch"
     if claim.kind == "government" and not is_government_domain(domain):
         return "domain", "mismatch"
     if claim.kind == "university":
