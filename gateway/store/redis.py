@@ -5,8 +5,9 @@ client. Every write is ONE Lua script call (atomic: exact counts under any concu
 number of gateways), every lookup one command or one script call; retention is key expiry
 (EXPIREAT = min(last activity, now) + retention_days, moved forward by each write), so nothing
 needs a purge job. Every operation runs under `timeout`; a timeout, a refused or dropped
-connection, or any Redis error raises `StoreUnavailable` at once (redis-py's retries are off),
-counts in `failures`, and the next call reconnects. docs/store.md has the key layout, the
+connection, or any Redis error raises `StoreUnavailable` within it (one immediate reconnect is
+tried for a connection the server closed, no backoff), counts in `failures`, and the next call
+reconnects. docs/store.md has the key layout, the
 round trips and the sizing.
 
 Untrusted input: addresses, names, observables and campaign keys derived from strangers'
@@ -268,21 +269,18 @@ return written
 """
 
 # ARGV: prefix since exclude max_examine sample_n per_key key...
+# A message value is HEAD "\n" BODY, HEAD = JSON [sender, message_id, [local recipients]]: this
+# script decodes only the heads (JSON never holds a raw newline). The keys' lists (newest first)
+# are merged, not sorted: work is O(keys x per_key) to read and O(examined x keys) to merge.
 REACH = """
 local P, since, exclude = ARGV[1], ARGV[2], ARGV[3]
 local maxn, sample_n, per_key = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-local cand, list = {}, {}
+local lists, pos = {}, {}
 for k = 7, #ARGV do
   local rows = redis.call('ZREVRANGEBYSCORE', P .. 'c:' .. ARGV[k], '+inf', since, 'WITHSCORES',
                           'LIMIT', 0, per_key)
-  for j = 1, #rows, 2 do
-    if not cand[rows[j]] then
-      cand[rows[j]] = true
-      list[#list + 1] = {tonumber(rows[j + 1]), tonumber(rows[j]), rows[j + 1], rows[j]}
-    end
-  end
+  if #rows > 0 then lists[#lists + 1] = rows pos[#lists] = 1 end
 end
-table.sort(list, function(a, b) if a[1] ~= b[1] then return a[1] > b[1] end return a[2] > b[2] end)
 -- byte order, as Python sorts str (Lua's < follows the server's locale)
 local function before(a, b)
   local n = math.min(#a, #b)
@@ -292,28 +290,41 @@ local function before(a, b)
   end
   return #a < #b
 end
-local top, rseen, sseen = {}, {}, {}
+local top, rseen, sseen, done = {}, {}, {}, {}
 local nr, ns, n, first, last, truncated = 0, 0, 0, '0', '0', 0
-for _, c in ipairs(list) do
-  local raw = redis.call('GET', P .. 'm:' .. c[4])
+while true do
+  local best, bs = nil, nil
+  for li = 1, #lists do
+    local p = pos[li]
+    local rows = lists[li]
+    while p <= #rows and done[rows[p]] do p = p + 2 end
+    pos[li] = p
+    if p <= #rows then
+      local sc = tonumber(rows[p + 1])
+      if best == nil or sc > bs then best, bs = li, sc end
+    end
+  end
+  if best == nil then break end
+  local rows, p = lists[best], pos[best]
+  local id, score = rows[p], rows[p + 1]
+  done[id] = true
+  local raw = redis.call('GET', P .. 'm:' .. id)
   if raw then
-    local m = cjson.decode(raw)
-    if exclude == '' or m[5] ~= exclude then
+    local head = cjson.decode(string.sub(raw, 1, string.find(raw, '\\n', 1, true) - 1))
+    if exclude == '' or head[2] ~= exclude then
       if n >= maxn then truncated = 1 break end
       n = n + 1
-      if n == 1 then last = c[3] end
-      first = c[3]
-      if not sseen[m[3]] then sseen[m[3]] = true ns = ns + 1 end
-      local nonlocal = {}
-      for _, idx in ipairs(m[12]) do nonlocal[idx + 1] = true end
-      for idx, r in ipairs(m[4]) do
-        if not nonlocal[idx] and not rseen[r] then
+      if n == 1 then last = score end
+      first = score
+      if not sseen[head[1]] then sseen[head[1]] = true ns = ns + 1 end
+      for _, r in ipairs(head[3]) do
+        if not rseen[r] then
           rseen[r] = true
           nr = nr + 1
           if #top < sample_n or before(r, top[#top]) then
-            local pos = #top + 1
-            while pos > 1 and before(r, top[pos - 1]) do pos = pos - 1 end
-            table.insert(top, pos, r)
+            local at = #top + 1
+            while at > 1 and before(r, top[at - 1]) do at = at - 1 end
+            table.insert(top, at, r)
             if #top > sample_n then table.remove(top) end
           end
         end
@@ -345,6 +356,10 @@ for _, id in ipairs(ids) do redis.call('DEL', ARGV[1] .. 'm:' .. id) end
 if #ids > 0 then redis.call('ZREM', ARGV[1] .. 't', unpack(ids)) end
 return #ids
 """
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _t(x: float) -> str:
@@ -396,8 +411,11 @@ class RedisStore:
     # ------------------------------------------------------------ connection
 
     def _connect(self) -> Any:
+        # One immediate retry, no backoff: a pooled connection the server has closed (restart,
+        # idle timeout) costs one reconnect, not a failure. All of it stays inside `timeout`.
         common: dict[str, Any] = dict(socket_timeout=self.timeout, socket_connect_timeout=self.timeout,
-                                      retry=Retry(NoBackoff(), 0), health_check_interval=0)
+                                      retry=Retry(NoBackoff(), 1), health_check_interval=0,
+                                      protocol=2)  # RESP2: the same replies from redis-py 5 to 8
         t = self.target
         if not t.is_sentinel:
             pool = aioredis.BlockingConnectionPool.from_url(t.url, max_connections=MAX_CONNECTIONS,
@@ -455,13 +473,14 @@ class RedisStore:
         meta = meta.capped()
         local = tuple(local_domains)
         when = meta.when if math.isfinite(meta.when) else time.time()
-        mine = set(local_recipients(meta, local))
-        record = [when, meta.direction, meta.sender, list(meta.recipients), meta.message_id,
-                  meta.display_name, meta.verdict, meta.score if math.isfinite(meta.score) else 0.0,
-                  list(meta.rule_ids), list(meta.signals), list(meta.observables),
-                  [i for i, r in enumerate(meta.recipients) if r not in mine]]
+        mine = local_recipients(meta, local)
+        head = [meta.sender, meta.message_id, list(mine)]
+        body = [when, meta.direction, meta.display_name, meta.verdict,
+                meta.score if math.isfinite(meta.score) else 0.0, list(meta.rule_ids), list(meta.signals),
+                list(meta.observables), None if mine == meta.recipients else list(meta.recipients)]
+        value = _json(head) + "\n" + _json(body)
         keys = list(meta.campaign_keys) if meta.direction == "inbound" else []
-        args: list[Any] = [json.dumps(record, ensure_ascii=False, separators=(",", ":")), _t(when), len(keys)]
+        args: list[Any] = [value, _t(when), len(keys)]
         args += keys
         args += self._pair_args([(lo, ex, when, out) for lo, ex, out in pairs_of(meta, local)])
         await self._write("record_message", args)
@@ -535,8 +554,10 @@ class RedisStore:
             for i in range(0, len(rows), 2):
                 if not rows[i + 1] or len(out) >= limit:
                     continue
-                when, direction, sender, rcpts, _mid, name, verdict, score, rules, _sig, obs, _nl = \
-                    json.loads(rows[i + 1])
+                head, _, body = rows[i + 1].partition(b"\n")
+                sender, _mid, mine = json.loads(head)
+                when, direction, name, verdict, score, rules, _sig, obs, rcpts = json.loads(body)
+                rcpts = mine if rcpts is None else rcpts
                 hit = hunt_match(sender, name, rcpts, obs, wanted)
                 if hit is not None:
                     out.append(HistoryHit(when, direction, sender, tuple(rcpts), verdict, score,
