@@ -26,7 +26,7 @@ MAX_FIELD = 320  # characters kept of any one stored string (an address is at mo
 MAX_ITEMS = 40  # recipients, rule ids, signals, observables kept per message
 MAX_CAMPAIGN_KEYS = 32  # campaign keys indexed per message, and looked up per `campaign_reach`
 MAX_REACH_MESSAGES = 1000  # messages `campaign_reach` examines per query (the newest first)
-MAX_REACH_SAMPLE = 20  # local recipients `campaign_reach` names (the alphabetically first)
+MAX_REACH_SAMPLE = 20  # local recipients `campaign_reach` names (the most recent ones)
 
 
 class StoreUnavailable(Exception):
@@ -118,7 +118,9 @@ class Reach:
     """How far the inbound messages sharing a campaign key went (see `Store.campaign_reach`)."""
 
     recipients: int = 0  # distinct local recipients
-    recipient_sample: tuple[str, ...] = ()  # up to MAX_REACH_SAMPLE of them, alphabetically first
+    # up to MAX_REACH_SAMPLE of them: the first met going from the newest message back (in each
+    # message's recipient order), listed sorted
+    recipient_sample: tuple[str, ...] = ()
     senders: int = 0  # distinct senders
     messages: int = 0
     first_seen: float = 0.0  # 0.0 when messages == 0
@@ -194,18 +196,19 @@ def hunt_match(sender: str, display_name: str, recipients: Iterable[str], observ
 
 
 def reach_of(rows: Iterable[tuple[float, str, tuple[str, ...]]], truncated: bool) -> Reach:
-    """A `Reach` from (when, sender, local recipients) of the examined messages (memory and
-    sqlite build it here; Redis counts inside its script, to the same rules)."""
-    rcpts: set[str] = set()
+    """A `Reach` from (when, sender, local recipients) of the examined messages, NEWEST FIRST
+    (memory and sqlite build it here; Redis counts inside its script, to the same rules)."""
+    rcpts: dict[str, None] = {}
     senders: set[str] = set()
     times: list[float] = []
     for when, sender, local in rows:
         times.append(when)
         senders.add(sender)
-        rcpts.update(local)
+        for r in local:
+            rcpts.setdefault(r, None)
     if not times:
         return Reach()
-    return Reach(len(rcpts), tuple(sorted(rcpts)[:MAX_REACH_SAMPLE]), len(senders), len(times),
+    return Reach(len(rcpts), tuple(sorted(list(rcpts)[:MAX_REACH_SAMPLE])), len(senders), len(times),
                  min(times), max(times), truncated)
 
 

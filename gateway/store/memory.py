@@ -107,6 +107,7 @@ class MemoryStore:
 
     async def campaign_reach(self, keys: Iterable[str], since: float, exclude_message_id: str = "") -> Reach:
         wanted = set(cap_keys(keys))
+        since = max(since, time.time() - self.retention_days * DAY)  # as if purged (Redis expires it)
         found = [e for e in self.entries
                  if e.meta.direction == "inbound" and e.meta.when >= since and wanted & set(e.meta.campaign_keys)
                  and not (exclude_message_id and e.meta.message_id == cap(exclude_message_id))]

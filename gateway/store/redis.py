@@ -240,7 +240,6 @@ if msg ~= '' and tonumber(mwhen) >= cutoff then
   for k = i, i + ncamp - 1 do
     local ck = P .. 'c:' .. ARGV[k]
     redis.call('ZADD', ck, mwhen, id)
-    redis.call('ZREMRANGEBYSCORE', ck, '-inf', '(' .. num(cutoff))
     redis.call('ZREMRANGEBYRANK', ck, 0, -(CAP + 1))
     local newest = redis.call('ZRANGE', ck, -1, -1, 'WITHSCORES')
     redis.call('EXPIREAT', ck, expiry(tonumber(newest[2])))
@@ -255,8 +254,9 @@ for _ = 1, npairs do
   i = i + 5
   if w >= cutoff then
     local xk = P .. 'x:' .. ext
-    local v = merge(redis.call('HGET', xk, loc), w, tonumber(out))
-    local agg, last = merge(redis.call('HGET', xk, ''), w, tonumber(out))
+    local old = redis.call('HMGET', xk, loc, '')
+    local v = merge(old[1], w, tonumber(out))
+    local agg, last = merge(old[2], w, tonumber(out))
     redis.call('HSET', xk, loc, v, '', agg)
     redis.call('EXPIREAT', xk, expiry(last))
     local dk = P .. 'd:' .. dom
@@ -270,62 +270,63 @@ return written
 
 # ARGV: prefix since exclude max_examine sample_n per_key key...
 # A message value is HEAD "\n" BODY, HEAD = JSON [sender, message_id, [local recipients]]: this
-# script decodes only the heads (JSON never holds a raw newline). The keys' lists (newest first)
-# are merged, not sorted: work is O(keys x per_key) to read and O(examined x keys) to merge.
+# script decodes only the heads (JSON never holds a raw newline). Each key's list is read newest
+# first in pages of 128 (at most per_key entries) and the lists are merged, newest first, until
+# max_examine messages were counted: the work is bounded by keys x per_key entries read and
+# max_examine messages fetched. The sample is the first sample_n distinct recipients met (the
+# most recent); the caller sorts it.
 REACH = """
 local P, since, exclude = ARGV[1], ARGV[2], ARGV[3]
 local maxn, sample_n, per_key = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-local lists, pos = {}, {}
+local STEP = 128
+local keys, rows, pos, read, heads = {}, {}, {}, {}, {}
+local function fill(li)
+  if read[li] >= per_key then rows[li] = {} pos[li] = 1 heads[li] = nil return end
+  rows[li] = redis.call('ZREVRANGEBYSCORE', keys[li], '+inf', since, 'WITHSCORES', 'LIMIT', read[li],
+                        math.min(STEP, per_key - read[li]))
+  read[li] = read[li] + #rows[li] / 2
+  pos[li] = 1
+  heads[li] = rows[li][2] and tonumber(rows[li][2]) or nil
+end
 for k = 7, #ARGV do
-  local rows = redis.call('ZREVRANGEBYSCORE', P .. 'c:' .. ARGV[k], '+inf', since, 'WITHSCORES',
-                          'LIMIT', 0, per_key)
-  if #rows > 0 then lists[#lists + 1] = rows pos[#lists] = 1 end
+  keys[#keys + 1] = P .. 'c:' .. ARGV[k]
+  read[#keys] = 0
+  fill(#keys)
 end
--- byte order, as Python sorts str (Lua's < follows the server's locale)
-local function before(a, b)
-  local n = math.min(#a, #b)
-  for p = 1, n do
-    local x, y = string.byte(a, p), string.byte(b, p)
-    if x ~= y then return x < y end
-  end
-  return #a < #b
-end
-local top, rseen, sseen, done = {}, {}, {}, {}
+local done, rseen, sseen, sample = {}, {}, {}, {}
 local nr, ns, n, first, last, truncated = 0, 0, 0, '0', '0', 0
 while true do
-  local best, bs = nil, nil
-  for li = 1, #lists do
-    local p = pos[li]
-    local rows = lists[li]
-    while p <= #rows and done[rows[p]] do p = p + 2 end
-    pos[li] = p
-    if p <= #rows then
-      local sc = tonumber(rows[p + 1])
-      if best == nil or sc > bs then best, bs = li, sc end
-    end
+  local best = nil
+  for li = 1, #keys do
+    if heads[li] and (best == nil or heads[li] > heads[best]) then best = li end
   end
   if best == nil then break end
-  local rows, p = lists[best], pos[best]
-  local id, score = rows[p], rows[p + 1]
-  done[id] = true
-  local raw = redis.call('GET', P .. 'm:' .. id)
-  if raw then
-    local head = cjson.decode(string.sub(raw, 1, string.find(raw, '\\n', 1, true) - 1))
-    if exclude == '' or head[2] ~= exclude then
-      if n >= maxn then truncated = 1 break end
-      n = n + 1
-      if n == 1 then last = score end
-      first = score
-      if not sseen[head[1]] then sseen[head[1]] = true ns = ns + 1 end
-      for _, r in ipairs(head[3]) do
-        if not rseen[r] then
-          rseen[r] = true
-          nr = nr + 1
-          if #top < sample_n or before(r, top[#top]) then
-            local at = #top + 1
-            while at > 1 and before(r, top[at - 1]) do at = at - 1 end
-            table.insert(top, at, r)
-            if #top > sample_n then table.remove(top) end
+  local r, p = rows[best], pos[best]
+  local id, score = r[p], r[p + 1]
+  if p + 2 <= #r then
+    pos[best] = p + 2
+    heads[best] = tonumber(r[p + 3])
+  elseif #r == 2 * STEP then
+    fill(best)
+  else
+    heads[best] = nil
+  end
+  if not done[id] then
+    done[id] = true
+    local raw = redis.call('GET', P .. 'm:' .. id)
+    if raw then
+      local head = cjson.decode(string.sub(raw, 1, string.find(raw, '\\n', 1, true) - 1))
+      if exclude == '' or head[2] ~= exclude then
+        if n >= maxn then truncated = 1 break end
+        n = n + 1
+        if n == 1 then last = score end
+        first = score
+        if not sseen[head[1]] then sseen[head[1]] = true ns = ns + 1 end
+        for _, rc in ipairs(head[3]) do
+          if not rseen[rc] then
+            rseen[rc] = true
+            nr = nr + 1
+            if #sample < sample_n then sample[#sample + 1] = rc end
           end
         end
       end
@@ -333,7 +334,7 @@ while true do
   end
 end
 local out = {nr, ns, n, first, last, truncated}
-for _, r in ipairs(top) do out[#out + 1] = r end
+for _, rc in ipairs(sample) do out[#out + 1] = rc end
 return out
 """
 
@@ -574,14 +575,15 @@ class RedisStore:
         wanted = list(cap_keys(keys))
         if not wanted:
             return Reach()
-        args = [self.prefix, _t(since) if math.isfinite(since) else "-inf", cap(exclude_message_id),
+        since = max(since, time.time() - self.keep) if math.isfinite(since) else time.time() - self.keep
+        args = [self.prefix, _t(since), cap(exclude_message_id),
                 MAX_REACH_MESSAGES, MAX_REACH_SAMPLE, MAX_REACH_MESSAGES + REACH_SLACK] + wanted
         row = await self._do("campaign_reach", lambda c: self._scripts["reach"](args=args))
         nr, ns, n, first, last, truncated = row[:6]
         if not n:
             return Reach()
-        return Reach(int(nr), tuple(_decode(r) for r in row[6:]), int(ns), int(n), float(first), float(last),
-                     bool(truncated))
+        return Reach(int(nr), tuple(sorted(_decode(r) for r in row[6:])), int(ns), int(n), float(first),
+                     float(last), bool(truncated))
 
     async def purge(self, now: float | None = None) -> int:
         """Trim the time index (and delete its messages) below now - retention, in batches.

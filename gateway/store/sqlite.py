@@ -188,6 +188,7 @@ class SqliteStore:
     async def campaign_reach(self, keys: Iterable[str], since: float, exclude_message_id: str = "") -> Reach:
         wanted = cap_keys(keys)
         exclude = cap(exclude_message_id)
+        since = max(since, time.time() - self.retention_days * DAY)  # as if purged (Redis expires it)
 
         def read(db: sqlite3.Connection) -> Reach:
             # Bounded: per key, the newest MAX_REACH_MESSAGES + 1 rows of the (key, ts) index.

@@ -280,6 +280,8 @@ async def test_purge_drops_what_is_older_than_retention(store: Store) -> None:
                                        campaign_keys=("persona:new",)), LOCAL)
     await store.rdap_put(RdapRecord("stale.test", old, old))
     await store.rdap_put(RdapRecord("fresh.test", old, NOW))
+    # campaigns look back at most the retention, purged or not
+    assert (await store.campaign_reach(["persona:old", "persona:new"], 0.0)).messages == 1
     removed = await store.purge(NOW)
     assert removed >= 0
     assert await store.seen_pair("old@x.test", "a@example.org") is None
@@ -445,7 +447,9 @@ async def test_campaign_reach_sample_and_examination_are_bounded(store: Store) -
     assert (reach.messages, reach.truncated, reach.senders, reach.recipients) == (MAX_REACH_MESSAGES, True, 3, 25)
     # the newest were examined
     assert reach.last_seen == pytest.approx(NOW - 1) and reach.first_seen == pytest.approx(NOW - MAX_REACH_MESSAGES)
-    assert reach.recipient_sample == tuple(f"u{i:02d}@example.org" for i in range(MAX_REACH_SAMPLE))
+    # the sample: the most recent distinct recipients (going back from the newest message), sorted
+    newest = [f"u{(total - 1 - k) % 25:02d}@example.org" for k in range(MAX_REACH_SAMPLE)]
+    assert reach.recipient_sample == tuple(sorted(newest))
     small = await store.campaign_reach([key], NOW - 10)
     assert (small.messages, small.truncated) == (10, False)
     await store.close()
