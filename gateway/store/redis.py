@@ -6,8 +6,8 @@ number of gateways), every lookup one command or one script call; retention is k
 (EXPIREAT = min(last activity, now) + retention_days, moved forward by each write), so nothing
 needs a purge job. Every operation runs under `timeout`; a timeout, a refused or dropped
 connection, or any Redis error raises `StoreUnavailable` within it (one immediate reconnect is
-tried for a connection the server closed, no backoff), counts in `failures`, and the next call
-reconnects. docs/store.md has the key layout, the
+tried for a connection the server closed, no backoff), counts in `failures`, and later calls
+reconnect by themselves. docs/store.md has the key layout, the
 round trips and the sizing.
 
 Untrusted input: addresses, names, observables and campaign keys derived from strangers'
@@ -32,6 +32,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gateway.store import (
     MAX_REACH_MESSAGES,
@@ -400,7 +401,6 @@ class RedisStore:
         self._sentinel: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._scripts: dict[str, Any] = {}
-        self._dirty = False
 
     @property
     def keep(self) -> int:
@@ -438,22 +438,20 @@ class RedisStore:
             self._loop = loop
             self._scripts = {name: self._client.register_script(src) for name, src in
                              (("write", WRITE), ("reach", REACH), ("page", PAGE_LUA), ("purge", PURGE))}
-            self._dirty = False
         return self._client
 
     async def _do(self, what: str, fn: Callable[[Any], Awaitable[T]]) -> T:
         """Run one operation under `timeout`; every failure becomes StoreUnavailable at once."""
         try:
+            # A connection interrupted mid-reply (timeout, cancel) is closed by redis-py and opened
+            # again when next used: the pool is never left holding half a reply, and the other
+            # operations in flight are not disturbed.
             async with asyncio.timeout(self.timeout):
-                client = self._current()
-                if self._dirty:  # the last call failed: its connections may hold half a reply
-                    self._dirty = False
-                    await client.connection_pool.disconnect()
-                return await fn(client)
+                return await fn(self._current())
         except (TimeoutError, RedisError, OSError) as exc:
             self.failures += 1
-            self._dirty = True
-            reason = (f"no answer within store.timeout ({self.timeout:g} s)" if isinstance(exc, TimeoutError)
+            timed_out = isinstance(exc, (TimeoutError, RedisTimeoutError))
+            reason = (f"no answer within store.timeout ({self.timeout:g} s)" if timed_out
                       else f"{type(exc).__name__}: {exc}")
             self.last_error = f"{what}: {reason}"
             raise StoreUnavailable(f"redis store {self.target.display}: {what}: {reason}") from exc
