@@ -94,6 +94,8 @@ class MemoryStore:
 
     async def search_history(self, needles: Iterable[str], limit: int = 1000) -> list[HistoryHit]:
         wanted = [n.lower() for n in needles if n]
+        if not wanted or limit <= 0:
+            return []
         out: list[HistoryHit] = []
         for e in sorted(self.entries, key=lambda e: (e.meta.when, e.seq)):
             if len(out) >= limit:

@@ -545,6 +545,8 @@ class RedisStore:
     async def search_history(self, needles: Iterable[str], limit: int = 1000) -> list[HistoryHit]:
         """Oldest first, PAGE messages per round trip (each under `timeout`)."""
         wanted = [n.lower() for n in needles if n]
+        if not wanted or limit <= 0:
+            return []
         out: list[HistoryHit] = []
         low, offset = "-inf", 0
         while len(out) < limit:

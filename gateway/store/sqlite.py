@@ -169,6 +169,8 @@ class SqliteStore:
 
     async def search_history(self, needles: Iterable[str], limit: int = 1000) -> list[HistoryHit]:
         wanted = [n.lower() for n in needles if n]
+        if not wanted or limit <= 0:
+            return []
 
         def read(db: sqlite3.Connection) -> list[HistoryHit]:
             out: list[HistoryHit] = []

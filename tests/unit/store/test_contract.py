@@ -252,7 +252,7 @@ async def test_search_history_matches_each_field(store: Store) -> None:
     assert [h.when for h in both] == [pytest.approx(NOW - 40), pytest.approx(NOW - 30), pytest.approx(NOW - 10)]
     assert [h.sender for h in await store.search_history(["think", "talent", "list.test"], limit=2)] == \
         ["recruiter@talent.test", "anna@think.test"]
-    assert await store.search_history([]) == []
+    assert await store.search_history([]) == [] and await store.search_history(["think"], limit=0) == []
     await store.close()
 
 
