@@ -93,8 +93,10 @@ class DnsConfig:
 class StoreConfig:
     backend: str = "sqlite"
     path: str = "approach-gateway.sqlite3"
-    url: str | None = None
+    url: str | None = None  # backend redis: redis://, rediss://, unix://, redis+sentinel:// (docs/store.md)
     retention_days: int = 400
+    prefix: str = "approach:"  # backend redis: every key starts with it (several stores in one database)
+    timeout: float = 0.25  # backend redis: seconds per operation, then StoreUnavailable
 
 
 @dataclass(frozen=True)
@@ -366,15 +368,30 @@ def _build(doc: Located) -> Config:
                           for i, n in enumerate(ns_list)),
                     _num(ctx, ("dns", "timeout"), dn.get("timeout", 3.0), 0.05, 60))
     base = Path(doc.file).parent if not doc.file.startswith("<") else Path(".")
-    st = _section(ctx, ("store",), top.get("store"), {"backend", "path", "url", "retention_days"})
+    st = _section(ctx, ("store",), top.get("store"), {"backend", "path", "url", "retention_days", "prefix",
+                                                       "timeout"})
     store_path = _str(ctx, ("store", "path"), st.get("path", StoreConfig.path))
     if "path" in st and store_path != ":memory:" and not Path(store_path).is_absolute():
         store_path = str(base / store_path)  # an explicit relative path starts at the config's folder
+    backend = _choice(ctx, ("store", "backend"), st.get("backend", "sqlite"), ("sqlite", "redis", "memory"))
+    url = _str(ctx, ("store", "url"), st["url"]) if "url" in st else None
+    if backend == "redis":
+        if url is None:
+            raise ctx.fail(("store",), "backend redis needs a url", "add url: redis://127.0.0.1:6379/0")
+        from gateway.store.redis import RedisUrlError, parse_redis_url
+
+        try:
+            parse_redis_url(url)
+        except RedisUrlError as exc:
+            raise ctx.fail(("store", "url"), exc.problem, exc.fix) from None
+    prefix = _str(ctx, ("store", "prefix"), st.get("prefix", StoreConfig.prefix))
+    if len(prefix) > 64 or not prefix.isprintable() or " " in prefix:
+        raise ctx.fail(("store", "prefix"), f"{prefix!r} is not a short printable word",
+                       "write up to 64 characters without spaces, e.g. approach:")
     store = StoreConfig(
-        backend=_choice(ctx, ("store", "backend"), st.get("backend", "sqlite"), ("sqlite", "redis", "memory")),
-        path=store_path,
-        url=_str(ctx, ("store", "url"), st["url"]) if "url" in st else None,
+        backend=backend, path=store_path, url=url,
         retention_days=_int(ctx, ("store", "retention_days"), st.get("retention_days", 400), 1, 36500),
+        prefix=prefix, timeout=_num(ctx, ("store", "timeout"), st.get("timeout", StoreConfig.timeout), 0.01, 60),
     )
     qu = _section(ctx, ("quarantine",), top.get("quarantine"), {"dir", "retention_days"})
     qdir = _str(ctx, ("quarantine", "dir"), qu.get("dir", QuarantineConfig.dir))

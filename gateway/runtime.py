@@ -31,6 +31,7 @@ from gateway.act.actions import ActionPlan, plan
 from gateway.act.headers import apply_edits, received_value, removal_edits, verdict_edits
 from gateway.checks import Check, CheckContext, CheckRun, Fact, RunStats, discover, order, run_checks
 from gateway.checks.auth import AuthFacts
+from gateway.checks.campaign import CampaignKeys, flagged_key
 from gateway.checks.social import Persona
 from gateway.config import Config
 from gateway.domains import Domains
@@ -150,7 +151,9 @@ class Runtime:
         facts = ctx.facts()
         meta = None
         try:
-            meta = draft_meta(view, envelope, self.config.local_domains, ctx.get(Persona))
+            keys = ctx.get(CampaignKeys)
+            meta = draft_meta(view, envelope, self.config.local_domains, ctx.get(Persona),
+                              keys.keys if keys is not None else ())
         except Exception:  # noqa: BLE001 - history is a nicety; the verdict must not depend on it
             log.warning("store: no metadata for %s", envelope.queue_id, exc_info=True)
         decision = policies.evaluate(run.signals, view, envelope,
@@ -195,7 +198,7 @@ class Runtime:
             edits.append(HeaderEdit("Authentication-Results", auth.header_value))
         edits.extend(verdict_edits(decision))
         if meta is not None:
-            meta = final_meta(meta, decision, signals)
+            meta = final_meta(meta, decision, signals, flagged_key(meta.sender) if meta.sender else "")
         return Result(decision=decision, signals=tuple(signals), edits=tuple(edits),
                       elapsed=loop.time() - start, plan=todo,
                       modified=todo is not None and (bool(todo.edits) or todo.raw != raw),

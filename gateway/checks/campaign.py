@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from gateway.checks import Check, CheckContext, Fact, signal
 from gateway.checks.claims import Claims, approach_text
+from gateway.checks.sender import local_recipients
 from gateway.checks.social import Persona
 from gateway.domains import name_tokens
 from gateway.model import Signal
@@ -119,9 +120,15 @@ class CampaignCheck(Check):
             return [Signal("campaign.store_error", {"error": type(exc).__name__})]
         if best is not None:
             via, reach = best
+            mine = set(local_recipients(ctx))
+            seen = set(reach.recipient_sample)
+            # this message's recipients count too ("sent to 6 colleagues"); when the earlier ones
+            # are more than the sample shows, the new ones may overlap them: count them once
+            total = reach.recipients + len(mine - seen) if reach.recipients <= len(seen) else \
+                max(reach.recipients, len(mine))
             out.append(Signal("campaign.reach", {
-                "via": via, "recipients": reach.recipients, "senders": reach.senders, "messages": reach.messages,
-                "days": round(max(0.0, now - reach.first_seen) / 86400, 1)}))
+                "via": via, "recipients": total, "senders": reach.senders,
+                "messages": reach.messages + 1, "days": round(max(0.0, now - reach.first_seen) / 86400, 1)}))
         if flagged.messages:
             out.append(Signal("campaign.follow_up_of_flagged", {
                 "messages": flagged.messages, "days": round(max(0.0, now - flagged.first_seen) / 86400, 1)}))

@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
-from gateway.model import Decision, Envelope, Signal
+from gateway.model import Decision, Envelope, Signal, Verdict
 from gateway.parse import MessageView
 from gateway.store import MessageMeta, direction_of
 
@@ -29,7 +29,7 @@ def recipients_of(view: MessageView, envelope: Envelope) -> tuple[str, ...]:
 
 
 def draft_meta(view: MessageView, envelope: Envelope, local_domains: Iterable[str],
-               persona: Any = None) -> MessageMeta:
+               persona: Any = None, campaign_keys: tuple[str, ...] = ()) -> MessageMeta:
     """The message's metadata before the verdict is known."""
     sender = view.from_address or envelope.mail_from.lower()
     rcpts = recipients_of(view, envelope)
@@ -51,10 +51,13 @@ def draft_meta(view: MessageView, envelope: Envelope, local_domains: Iterable[st
     obs += [f"link:{h}" for h in hosts[:20]]
     return MessageMeta(when=envelope.when, direction=direction_of(sender, rcpts, local_domains),
                        sender=sender, recipients=rcpts, message_id=view.header("Message-ID") or "",
-                       display_name=view.from_display, observables=tuple(obs))
+                       display_name=view.from_display, observables=tuple(obs), campaign_keys=campaign_keys)
 
 
-def final_meta(meta: MessageMeta, decision: Decision, signals: Iterable[Signal]) -> MessageMeta:
+def final_meta(meta: MessageMeta, decision: Decision, signals: Iterable[Signal],
+               flagged_key: str = "") -> MessageMeta:
+    """The meta with the verdict; a message judged suspicious or worse is also remembered under
+    `flagged_key`, so the sender's follow-ups inherit it (gateway/checks/campaign.py)."""
     sigs = list(signals)
     obs = list(meta.observables)
     for s in sigs:
@@ -62,6 +65,8 @@ def final_meta(meta: MessageMeta, decision: Decision, signals: Iterable[Signal])
             for key in ("handles", "numbers", "addresses"):
                 if key in s.evidence:
                     obs += [f"{s.name.split('.', 1)[1]}:{v.strip()}" for v in str(s.evidence[key]).split(",")]
+    keys = meta.campaign_keys + ((flagged_key,) if flagged_key and decision.verdict >= Verdict.SUSPICIOUS else ())
     return replace(meta, verdict=decision.verdict.word, score=decision.score,
                    rule_ids=tuple(h.rule_id for h in decision.hits),
-                   signals=tuple(sorted({s.name for s in sigs})), observables=tuple(obs)).capped()
+                   signals=tuple(sorted({s.name for s in sigs})), observables=tuple(obs),
+                   campaign_keys=keys).capped()

@@ -57,7 +57,8 @@ def test_students_freelancers_and_the_retired_are_not_staff_claims() -> None:
 
 
 def test_a_role_that_implies_an_employer_without_naming_one() -> None:
-    sig, _ = run([ClaimsCheck()], message("기자 김지훈 <jh.press@naver.com>", "I am a reporter covering the election.\n"))
+    raw = message("기자 김지훈 <jh.press@naver.com>", "I am a reporter covering the election.\n")
+    sig, _ = run([ClaimsCheck()], raw)
     assert one(sig, "claim.unbacked").evidence["role"] == "journalist"
 
 

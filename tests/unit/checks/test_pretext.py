@@ -45,5 +45,6 @@ def test_internal_mail_is_not_read_for_pretexts() -> None:
 
 
 def test_quoted_replies_are_not_the_strangers_words() -> None:
-    body = "Thanks, that works.\n\nOn Mon, 2 Nov 2026, Me <me@example.org> wrote:\n> We pay an honorarium for your views."
+    body = ("Thanks, that works.\n\nOn Mon, 2 Nov 2026, Me <me@example.org> wrote:\n"
+            "> We pay an honorarium for your views.")
     assert not sig(body) & {"offer.money", "ask.views"}

@@ -247,7 +247,8 @@ def test_composites_are_named_once_and_usable_from_a_later_file(tmp_path: Path) 
         """)
     p = load_policies([str(tmp_path / "pol")])
     assert p.evaluate(asks + [Signal("sender.unanswered")]).verdict == Verdict.CLEAN
-    assert [h.rule_id for h in p.evaluate(asks + [Signal("sender.first_contact_org")]).hits] == ["stranger-asks", "mine"]
+    hit = p.evaluate(asks + [Signal("sender.first_contact_org")]).hits
+    assert [h.rule_id for h in hit] == ["stranger-asks", "mine"]
 
 
 def test_unknown_and_cyclic_composites_are_errors_at_their_lines(tmp_path: Path) -> None:
