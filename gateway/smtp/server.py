@@ -197,6 +197,10 @@ class GatewaySMTP(SMTP):
         self.state = state
         self._admitted_ip: str | None = None
         self.dsn_params: list[str] = []  # DSN parameters of the MAIL/RCPT being handled
+        # The mirrored upstream session belongs to the connection, not to aiosmtpd's Session:
+        # STARTTLS replaces the Session object (RFC 3207 reset), and an upstream held there
+        # was lost with it and left open (uncounted) until the upstream timed it out.
+        self.upstream: UpstreamSession | None = None
 
     # ---- connection lifecycle -------------------------------------------------------------
 
@@ -223,28 +227,54 @@ class GatewaySMTP(SMTP):
         if self._admitted_ip is not None:
             self.state.release(self._admitted_ip)
             self._admitted_ip = None
-        upstream: UpstreamSession | None = getattr(self.session, "upstream", None)
-        if upstream is not None:
-            upstream.abort()  # no final dot was sent for an unfinished DATA: nothing delivered
+        self.drop_upstream()  # no final dot was sent for an unfinished DATA: nothing delivered
         super().connection_lost(error)
 
     def in_transaction(self) -> bool:
         return self.envelope is not None and self.envelope.mail_from is not None
 
+    # ---- the mirrored upstream session ----------------------------------------------------
+
+    def drop_upstream(self) -> None:
+        """Close the upstream connection at once (no QUIT, no final dot)."""
+        up, self.upstream = self.upstream, None
+        if up is not None:
+            up.abort()
+
+    async def close_upstream(self) -> None:
+        """QUIT the upstream connection (any transaction on it ends without a final dot)."""
+        up, self.upstream = self.upstream, None
+        if up is not None:
+            await up.quit()
+
+    async def reset_upstream(self) -> None:
+        """RSET the upstream transaction, if one is open (the connection stays for reuse)."""
+        if self.upstream is not None and self.upstream.in_transaction:
+            await self.upstream.rset()
+
+    def close_session(self) -> None:
+        """End the client connection after the reply just pushed (as QUIT does): pipelined
+        commands behind it are not read."""
+        if self.transport is not None:
+            self.transport.close()
+        if self._handler_coroutine is not None:
+            self._handler_coroutine.cancel()
+
     async def push(self, status: Any) -> None:
         await super().push(status)
+        if (status[:3] if isinstance(status, str) else status[:3].decode("ascii", "replace")) == "421":
+            self.close_session()  # RFC 5321 3.8: after a 421 the session is over (the upstream's too)
+            return
         if self.state.draining and not self.in_transaction() and self.transport is not None:
             await super().push(f"421 4.3.2 {self.hostname} Service shutting down")
-            self.transport.close()
+            self.close_session()
 
     async def handle_exception(self, error: Exception) -> str:
         """After an internal error: 451 (from the handler), and both transactions reset, so the
         client's next MAIL starts clean instead of meeting "503 nested MAIL"."""
         status = await super().handle_exception(error)
         self._set_rset_state()
-        upstream: UpstreamSession | None = getattr(self.session, "upstream", None)
-        if upstream is not None:
-            await upstream.rset()
+        await self.reset_upstream()
         return status
 
     async def shutdown(self) -> None:
@@ -260,13 +290,27 @@ class GatewaySMTP(SMTP):
     # ---- commands --------------------------------------------------------------------------
 
     async def smtp_STARTTLS(self, arg: str) -> None:
+        if self.tls_context and not arg and self.in_transaction():
+            await self.push("503 5.5.1 Error: MAIL transaction in progress")  # as Postfix
+            return
         # Commands pipelined behind STARTTLS arrived in plaintext: discard them (CVE-2011-0411).
         buffered = getattr(self._reader, "_buffer", None)
         if buffered:
             log.warning("%s: discarded %d bytes pipelined after STARTTLS",
                         self.session.peer if self.session else "?", len(buffered))
             del buffered[:]
+        if self.tls_context and not arg:
+            # RFC 3207 4.2: the handshake resets the session; the upstream connection (idle
+            # between transactions, or whatever state it is in) goes with it.
+            await self.close_upstream()
         await super().smtp_STARTTLS(arg)
+
+    async def smtp_DATA(self, arg: str) -> None:
+        await super().smtp_DATA(arg)
+        if not self.in_transaction():
+            # aiosmtpd's own 552/500 at the end of DATA reset the client's transaction without
+            # calling the handler: end the upstream's now, not at the client's next MAIL.
+            await self.reset_upstream()
 
     async def smtp_AUTH(self, arg: str) -> None:
         await super().push("502 5.5.1 Error: authentication not enabled")
@@ -344,11 +388,12 @@ class GatewayHandler:
             tls=session.ssl is not None,
         )
 
-    async def upstream_for(self, server: SMTP, session: Session) -> UpstreamSession:
-        up: UpstreamSession | None = getattr(session, "upstream", None)
+    async def upstream_for(self, server: GatewaySMTP) -> UpstreamSession:
+        up = server.upstream
         if up is None or not up.connected:
+            server.drop_upstream()
             up = UpstreamSession(self.config.upstream, self.config.hostname)
-            session.upstream = up  # type: ignore[attr-defined]
+            server.upstream = up
             await up.open()
             self.state.caps = up.caps
         else:
@@ -379,9 +424,8 @@ class GatewayHandler:
     async def handle_EHLO(self, server: SMTP, session: Session, envelope: SmtpEnvelope,
                           hostname: str, responses: list[str]) -> list[str]:
         session.host_name = hostname
-        up: UpstreamSession | None = getattr(session, "upstream", None)
-        if up is not None and up.in_transaction:
-            await up.rset()  # EHLO resets the SMTP transaction (RFC 5321 4.1.4): mirror it
+        assert isinstance(server, GatewaySMTP)
+        await server.reset_upstream()  # EHLO resets the SMTP transaction (RFC 5321 4.1.4): mirror it
         caps = self.state.caps
         out = []
         for line in responses:
@@ -401,12 +445,20 @@ class GatewayHandler:
         out.append(last)
         return out
 
+    async def handle_HELO(self, server: SMTP, session: Session, envelope: SmtpEnvelope,
+                          hostname: str) -> str:
+        session.host_name = hostname
+        assert isinstance(server, GatewaySMTP)
+        await server.reset_upstream()  # HELO resets the transaction too: mirror it
+        return f"250 {self.config.hostname}"
+
     async def handle_MAIL(self, server: SMTP, session: Session, envelope: SmtpEnvelope,
                           address: str, mail_options: list[str]) -> str:
         if self.state.draining:
             return f"421 4.3.2 {self.config.hostname} Service shutting down"
+        assert isinstance(server, GatewaySMTP)
         try:
-            up = await self.upstream_for(server, session)
+            up = await self.upstream_for(server)
             if up.in_transaction:  # left open by a DATA aiosmtpd refused (552/500) or an EHLO reset
                 await up.rset()
             client = self.client_of(server, session)
@@ -431,8 +483,8 @@ class GatewayHandler:
                 if not up.reused:
                     raise
                 # the upstream closed an idle connection between transactions: reconnect once
-                up.abort()
-                up = await self.upstream_for(server, session)
+                server.drop_upstream()
+                up = await self.upstream_for(server)
                 reply = await up.mail(sender, passed, client)
         except UpstreamError as exc:
             log.warning("upstream unavailable at MAIL from %s: %s", session.peer, exc)
@@ -457,7 +509,8 @@ class GatewayHandler:
         if not is_postmaster and not self.config.is_local_domain(domain) and \
                 not in_networks(client.ip, self.config.trusted_networks):
             return f"550 5.7.1 <{address[:256]}>: Relay access denied"
-        up: UpstreamSession | None = getattr(session, "upstream", None)
+        assert isinstance(server, GatewaySMTP)
+        up = server.upstream
         if up is None or not up.connected or not up.in_transaction:
             # the upstream dropped the transaction MAIL opened: never start a new one without MAIL
             return "451 4.4.2 Error: upstream connection lost, try again later"
@@ -472,15 +525,13 @@ class GatewayHandler:
 
     async def handle_RSET(self, server: SMTP, session: Session, envelope: SmtpEnvelope) -> str:
         session.xforward = {}  # type: ignore[attr-defined]  # XFORWARD lasts one transaction, as in Postfix
-        up: UpstreamSession | None = getattr(session, "upstream", None)
-        if up is not None:
-            await up.rset()
+        assert isinstance(server, GatewaySMTP)
+        await server.reset_upstream()
         return "250 2.0.0 Ok"
 
     async def handle_QUIT(self, server: SMTP, session: Session, envelope: SmtpEnvelope) -> str:
-        up: UpstreamSession | None = getattr(session, "upstream", None)
-        if up is not None:
-            await up.quit()
+        assert isinstance(server, GatewaySMTP)
+        await server.close_upstream()
         return "221 2.0.0 Bye"
 
     async def handle_exception(self, error: Exception) -> str:
@@ -495,7 +546,8 @@ class GatewayHandler:
                        client=client, queue_id=getattr(session, "queue_id", new_queue_id()),
                        smtputf8=envelope.smtp_utf8)
         start = getattr(session, "tx_start", time.monotonic())
-        up: UpstreamSession | None = getattr(session, "upstream", None)
+        assert isinstance(server, GatewaySMTP)
+        up = server.upstream
         fields: dict[str, Any] = {"size": len(raw)}
         reply = await deliver(self.state, raw, env, up, session.ssl is not None, fields)
         if not reply.ok and up is not None:

@@ -90,6 +90,9 @@ class UpstreamSession:
         except (TimeoutError, SMTPException, OSError) as exc:
             smtp.close()
             raise UpstreamError(UNAVAILABLE, f"connect/EHLO failed: {exc}") from exc
+        except BaseException:  # cancelled (the client went away while we connected): no leak
+            smtp.close()
+            raise
         self.smtp = smtp
         self.caps = capabilities_of(smtp)
 
