@@ -86,6 +86,31 @@ def routing_trick(address: str) -> str | None:
     return None
 
 
+_UNSAFE_IN_REPLY = re.compile(r"[^\x20-\x7e]")
+
+
+def safe_reply(status: str) -> str:
+    """A reply as printable ASCII lines: whatever of the client's text it echoes (addresses,
+    command names, arguments) loses its control characters (CR, NUL, escapes), 8-bit and
+    undecodable bytes, each shown as `?`. Linear in the reply's length."""
+    return "\r\n".join(_UNSAFE_IN_REPLY.sub("?", line) for line in status.split("\r\n"))
+
+
+def address_problem(address: str, smtputf8: bool, what: str) -> str | None:
+    """A reply refusing an 8-bit address, or None. Postfix with `smtputf8_enable = yes`: UTF-8
+    only in a transaction that declared SMTPUTF8 (RFC 6531), never bytes that are not UTF-8."""
+    if address.isascii():
+        return None
+    try:
+        address.encode("utf-8")
+    except UnicodeEncodeError:  # aiosmtpd keeps undecodable bytes as surrogates
+        status = "5.1.7" if what == "sender" else "5.1.3"
+        return f"553 {status} Error: bad UTF-8 syntax in {what} address"
+    if not smtputf8:
+        return "553 5.6.7 Must declare SMTPUTF8 to send unicode address"
+    return None
+
+
 DSN_MAIL_PARAMS = ("RET", "ENVID")  # RFC 3461: passed through when the upstream offers DSN
 DSN_RCPT_PARAMS = ("NOTIFY", "ORCPT")
 
@@ -261,6 +286,9 @@ class GatewaySMTP(SMTP):
             self._handler_coroutine.cancel()
 
     async def push(self, status: Any) -> None:
+        if isinstance(status, bytes):
+            status = status.decode("ascii", "replace")
+        status = safe_reply(status)
         await super().push(status)
         if (status[:3] if isinstance(status, str) else status[:3].decode("ascii", "replace")) == "421":
             self.close_session()  # RFC 5321 3.8: after a 421 the session is over (the upstream's too)
@@ -290,6 +318,9 @@ class GatewaySMTP(SMTP):
     # ---- commands --------------------------------------------------------------------------
 
     async def smtp_STARTTLS(self, arg: str) -> None:
+        if self._tls_protocol is not None:
+            await self.push("554 5.5.1 Error: TLS already active")  # as Postfix; never TLS in TLS
+            return
         if self.tls_context and not arg and self.in_transaction():
             await self.push("503 5.5.1 Error: MAIL transaction in progress")  # as Postfix
             return
@@ -456,6 +487,9 @@ class GatewayHandler:
                           address: str, mail_options: list[str]) -> str:
         if self.state.draining:
             return f"421 4.3.2 {self.config.hostname} Service shutting down"
+        problem = address_problem(address, envelope.smtp_utf8, "sender")
+        if problem:
+            return problem
         assert isinstance(server, GatewaySMTP)
         try:
             up = await self.upstream_for(server)
@@ -509,6 +543,9 @@ class GatewayHandler:
         if not is_postmaster and not self.config.is_local_domain(domain) and \
                 not in_networks(client.ip, self.config.trusted_networks):
             return f"550 5.7.1 <{address[:256]}>: Relay access denied"
+        problem = address_problem(address, envelope.smtp_utf8, "recipient")
+        if problem:
+            return problem
         assert isinstance(server, GatewaySMTP)
         up = server.upstream
         if up is None or not up.connected or not up.in_transaction:
