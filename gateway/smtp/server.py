@@ -13,6 +13,7 @@ No open relay (recipients outside `local_domains` are refused unless the client 
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import re
@@ -42,6 +43,12 @@ from gateway.smtp.upstream import (
 log = logging.getLogger("gateway.smtp")
 
 XFORWARD_ATTRS = "NAME ADDR PORT PROTO HELO IDENT SOURCE"
+
+# Commands that move no mail (Postfix's smtpd_junk_command_limit counts NOOP, VRFY, ETRN and
+# RSET; HELP, EXPN, HELO and EHLO loop as cheaply). The count resets on a delivered message.
+JUNK_COMMANDS = frozenset({"NOOP", "VRFY", "ETRN", "RSET", "HELP", "EXPN", "HELO", "EHLO"})
+_SYNTAX_ATTRS = ("__smtp_syntax__", "__smtp_syntax_when__", "__smtp_syntax_extended__")
+CLOSE_GRACE = 5.0  # seconds a closing connection may take to flush its last reply, then abort
 
 
 def in_networks(ip: str | None, networks: tuple[Network, ...]) -> bool:
@@ -222,6 +229,21 @@ class GatewaySMTP(SMTP):
         self.state = state
         self._admitted_ip: str | None = None
         self.dsn_params: list[str] = []  # DSN parameters of the MAIL/RCPT being handled
+        self.command = ""  # the command being handled
+        self.junk = 0  # junk commands since the last delivered message
+        # Timeouts (aiosmtpd's own timer restarts only on a recognised command, so NOOP kept a
+        # session alive for ever while a steady DATA sender was cut off): `session_timeout`
+        # measures the client's silence -- any byte received restarts it, time the gateway
+        # spends waiting for the upstream or the analysis does not count -- and
+        # `session_lifetime` bounds the whole connection.
+        self._last_input = 0.0
+        self._silence = cfg.limits.session_timeout
+        self._strict_timer = False  # the PROXY header's own timeout: bytes do not extend it
+        self._busy = 0  # handler hooks running (the gateway is working, the client waits)
+        self._lifetime: asyncio.TimerHandle | None = None
+        self._expired = False  # lifetime over while busy: 421 after the reply in progress
+        # Every command passes `_dispatch` (junk count, which command a reply answers).
+        self._smtp_methods = {name: self._dispatch(name, method) for name, method in self._smtp_methods.items()}
         # The mirrored upstream session belongs to the connection, not to aiosmtpd's Session:
         # STARTTLS replaces the Session object (RFC 3207 reset), and an upstream held there
         # was lost with it and left open (uncounted) until the upstream timed it out.
@@ -245,9 +267,81 @@ class GatewaySMTP(SMTP):
         if not behind_balancer:
             self._admitted_ip = ip
         self.state.sessions.add(self)
+        self._lifetime = self.loop.call_later(self.state.config.limits.session_lifetime, self._lifetime_over)
         await super()._handle_client()
 
+    def _dispatch(self, name: str, method: Any) -> Any:
+        async def run(arg: str | None) -> None:
+            self.command = name
+            if name in JUNK_COMMANDS:
+                self.junk += 1
+                if self.junk > self.state.config.limits.junk_command_limit:
+                    log.warning("%s: junk command limit reached (%s)", self.peer_ip, name)
+                    await self.push(f"421 4.7.0 {self.hostname} Error: too many junk commands")
+                    return
+            await method(arg)
+        for attr in _SYNTAX_ATTRS:  # HELP reads these
+            if hasattr(method, attr):
+                setattr(run, attr, getattr(method, attr))
+        return run
+
+    @property
+    def peer_ip(self) -> str:
+        return str(self.session.peer[0]) if self.session is not None and self.session.peer else "unknown"
+
+    # ---- timeouts --------------------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        self._last_input = self.loop.time()
+        super().data_received(data)
+
+    def _reset_timeout(self, duration: float | None = None) -> None:
+        self._last_input = self.loop.time()
+        self._strict_timer = duration is not None
+        self._silence = duration or self._timeout_duration
+        super()._reset_timeout(duration)
+
+    def _timeout_cb(self) -> None:
+        if self.transport is None:
+            return
+        idle = self.loop.time() - self._last_input
+        if not self._strict_timer and (self._busy or idle < self._silence):
+            wait = self._silence if self._busy else self._silence - idle
+            self._timeout_handle = self.loop.call_later(max(wait, 0.01), self._timeout_cb)
+            return
+        log.warning("%s: timeout after %.0f s of silence", self.peer_ip, self._silence)
+        self.say_and_close(f"421 4.4.2 {self.hostname} Error: timeout exceeded")
+
+    def _lifetime_over(self) -> None:
+        if self.transport is None:
+            return
+        if self._busy:
+            self._expired = True  # the reply in progress is sent first (never cut off a 250)
+            return
+        log.warning("%s: session lifetime exceeded", self.peer_ip)
+        self.say_and_close(f"421 4.4.2 {self.hostname} Error: session time limit exceeded")
+
+    async def _call_handler_hook(self, command: str, *args: Any) -> Any:
+        self._busy += 1
+        try:
+            return await super()._call_handler_hook(command, *args)
+        finally:
+            self._busy -= 1
+            self._last_input = self.loop.time()  # the client's silence starts with our reply
+
+    def say_and_close(self, line: str) -> None:
+        """Outside the handler coroutine (timers): write a last reply and close."""
+        if self.transport is None:
+            return
+        try:
+            self._writer.write(safe_reply(line).encode("ascii") + b"\r\n")
+        except Exception:  # noqa: BLE001 - the transport may be closing already
+            pass
+        self.close_session()
+
     def connection_lost(self, error: Exception | None) -> None:
+        if self._lifetime is not None:
+            self._lifetime.cancel()
         self.state.sessions.discard(self)
         if self._admitted_ip is not None:
             self.state.release(self._admitted_ip)
@@ -279,9 +373,14 @@ class GatewaySMTP(SMTP):
 
     def close_session(self) -> None:
         """End the client connection after the reply just pushed (as QUIT does): pipelined
-        commands behind it are not read."""
-        if self.transport is not None:
-            self.transport.close()
+        commands behind it are not read. A client that does not read its last reply is cut
+        off after CLOSE_GRACE seconds (close() alone would wait for it for ever)."""
+        transport = self.transport
+        if transport is not None:
+            transport.close()
+            abort = getattr(transport, "abort", None)
+            if abort is not None:
+                self.loop.call_later(CLOSE_GRACE, abort)
         if self._handler_coroutine is not None:
             self._handler_coroutine.cancel()
 
@@ -292,6 +391,11 @@ class GatewaySMTP(SMTP):
         await super().push(status)
         if (status[:3] if isinstance(status, str) else status[:3].decode("ascii", "replace")) == "421":
             self.close_session()  # RFC 5321 3.8: after a 421 the session is over (the upstream's too)
+            return
+        if self._expired and self.transport is not None:
+            log.warning("%s: session lifetime exceeded", self.peer_ip)
+            await super().push(f"421 4.4.2 {self.hostname} Error: session time limit exceeded")
+            self.close_session()
             return
         if self.state.draining and not self.in_transaction() and self.transport is not None:
             await super().push(f"421 4.3.2 {self.hostname} Service shutting down")
@@ -589,6 +693,8 @@ class GatewayHandler:
         reply = await deliver(self.state, raw, env, up, session.ssl is not None, fields)
         if not reply.ok and up is not None:
             await up.rset()
+        if reply.ok:
+            server.junk = 0  # as Postfix: the junk count restarts after a delivered message
         self.state.messages += 1
         session.xforward = {}  # type: ignore[attr-defined]  # XFORWARD lasts one transaction, as in Postfix
         fields["reply"] = f"{reply.code} {reply.text.splitlines()[0] if reply.text else ''}"[:120]
