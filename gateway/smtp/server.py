@@ -23,13 +23,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from aiosmtpd.smtp import SMTP, Session
+from aiosmtpd.smtp import SMTP, Session, TLSSetupException
 from aiosmtpd.smtp import Envelope as SmtpEnvelope
 
 from gateway.act.quarantine import QuarantineStore
 from gateway.checks.auth.arc import ArcKey
 from gateway.config import Config, Network
-from gateway.log import message_line
+from gateway.log import message_line, refusal_line
 from gateway.model import Client, Envelope
 from gateway.pipeline import Pipeline
 from gateway.smtp.deliver import deliver
@@ -48,6 +48,9 @@ XFORWARD_ATTRS = "NAME ADDR PORT PROTO HELO IDENT SOURCE"
 # RSET; HELP, EXPN, HELO and EHLO loop as cheaply). The count resets on a delivered message.
 JUNK_COMMANDS = frozenset({"NOOP", "VRFY", "ETRN", "RSET", "HELP", "EXPN", "HELO", "EHLO"})
 _SYNTAX_ATTRS = ("__smtp_syntax__", "__smtp_syntax_when__", "__smtp_syntax_extended__")
+# Refusals of these commands are logged one line each (refused recipients above all); a 421
+# (the session ends) is logged whatever the command.
+LOGGED_STAGES = frozenset({"MAIL", "RCPT", "DATA", "STARTTLS", "XFORWARD", "AUTH"})
 CLOSE_GRACE = 5.0  # seconds a closing connection may take to flush its last reply, then abort
 
 
@@ -103,6 +106,15 @@ def safe_reply(status: str) -> str:
     return "\r\n".join(_UNSAFE_IN_REPLY.sub("?", line) for line in status.split("\r\n"))
 
 
+def arg_address(arg: str | None) -> str:
+    """The address in a raw MAIL/RCPT argument, for the log (the parser may have refused it)."""
+    text = (arg or "").strip()
+    m = re.match(r"(?i)(?:FROM|TO):\s*<([^>]*)>", text)
+    if m:
+        return m.group(1)
+    return text.partition(":")[2].strip().split(" ", 1)[0] if ":" in text else text.split(" ", 1)[0]
+
+
 def address_problem(address: str, smtputf8: bool, what: str) -> str | None:
     """A reply refusing an 8-bit address, or None. Postfix with `smtputf8_enable = yes`: UTF-8
     only in a transaction that declared SMTPUTF8 (RFC 6531), never bytes that are not UTF-8."""
@@ -151,6 +163,10 @@ def _xforward_value_ok(key: str, value: str) -> bool:
     if key in ("NAME", "HELO"):
         return re.fullmatch(r"[A-Za-z0-9._:\[\]-]+", value) is not None
     return True
+
+
+def _default_reason(code: str) -> str:
+    return "session closed" if code == "421" else "protocol error" if code[:1] == "5" else "temporary failure"
 
 
 class ServerState:
@@ -230,6 +246,10 @@ class GatewaySMTP(SMTP):
         self._admitted_ip: str | None = None
         self.dsn_params: list[str] = []  # DSN parameters of the MAIL/RCPT being handled
         self.command = ""  # the command being handled
+        self.arg: str | None = None  # its raw argument
+        self.reason: str | None = None  # why the reply about to be pushed refuses (for the log)
+        self.data_logged = False  # the reply to the final dot is in the message's own log line
+        self.closing = False  # a last reply was sent: nothing more is read or answered
         self.junk = 0  # junk commands since the last delivered message
         # Timeouts (aiosmtpd's own timer restarts only on a recognised command, so NOOP kept a
         # session alive for ever while a steady DATA sender was cut off): `session_timeout`
@@ -259,7 +279,7 @@ class GatewaySMTP(SMTP):
         refused = self.state.admit(ip, per_ip=not behind_balancer) if not self.state.draining \
             else "service shutting down"
         if refused:
-            log.warning("connection from %s refused: %s", ip, refused)
+            self.log_refusal("CONNECT", refused, f"421 4.7.0 {self.hostname} Error: {refused}")
             await super().push(f"421 4.7.0 {self.hostname} Error: {refused}")
             assert self.transport is not None
             self.transport.close()
@@ -272,11 +292,13 @@ class GatewaySMTP(SMTP):
 
     def _dispatch(self, name: str, method: Any) -> Any:
         async def run(arg: str | None) -> None:
-            self.command = name
+            if self.closing:
+                return  # pipelined behind a 421 (the cancellation reaches the loop at its next wait)
+            self.command, self.arg, self.reason = name, arg, None
             if name in JUNK_COMMANDS:
                 self.junk += 1
                 if self.junk > self.state.config.limits.junk_command_limit:
-                    log.warning("%s: junk command limit reached (%s)", self.peer_ip, name)
+                    self.reason = f"junk command limit ({self.state.config.limits.junk_command_limit})"
                     await self.push(f"421 4.7.0 {self.hostname} Error: too many junk commands")
                     return
             await method(arg)
@@ -288,6 +310,21 @@ class GatewaySMTP(SMTP):
     @property
     def peer_ip(self) -> str:
         return str(self.session.peer[0]) if self.session is not None and self.session.peer else "unknown"
+
+    def log_refusal(self, stage: str, reason: str, reply: str) -> None:
+        """One line for the operator: who was refused what, why, and the reply they got."""
+        session = self.session
+        client = self.event_handler.client_of(self, session) if session is not None else None
+        sender = self.envelope.mail_from if self.envelope is not None else None
+        rcpt = None
+        if stage == "MAIL" and sender is None:
+            sender = arg_address(self.arg)
+        elif stage == "RCPT":
+            rcpt = arg_address(self.arg)
+        if sender == "<>":
+            sender = ""
+        log.warning(refusal_line(stage, reason, reply, client=client.ip if client else self.peer_ip,
+                                 helo=client.helo if client else None, sender=sender, rcpt=rcpt))
 
     # ---- timeouts --------------------------------------------------------------------------
 
@@ -309,8 +346,9 @@ class GatewaySMTP(SMTP):
             wait = self._silence if self._busy else self._silence - idle
             self._timeout_handle = self.loop.call_later(max(wait, 0.01), self._timeout_cb)
             return
-        log.warning("%s: timeout after %.0f s of silence", self.peer_ip, self._silence)
-        self.say_and_close(f"421 4.4.2 {self.hostname} Error: timeout exceeded")
+        reply = f"421 4.4.2 {self.hostname} Error: timeout exceeded"
+        self.log_refusal("SESSION", f"timeout: {self._silence:g} s of silence", reply)
+        self.say_and_close(reply)
 
     def _lifetime_over(self) -> None:
         if self.transport is None:
@@ -318,8 +356,9 @@ class GatewaySMTP(SMTP):
         if self._busy:
             self._expired = True  # the reply in progress is sent first (never cut off a 250)
             return
-        log.warning("%s: session lifetime exceeded", self.peer_ip)
-        self.say_and_close(f"421 4.4.2 {self.hostname} Error: session time limit exceeded")
+        reply = f"421 4.4.2 {self.hostname} Error: session time limit exceeded"
+        self.log_refusal("SESSION", "session lifetime exceeded", reply)
+        self.say_and_close(reply)
 
     async def _call_handler_hook(self, command: str, *args: Any) -> Any:
         self._busy += 1
@@ -375,6 +414,7 @@ class GatewaySMTP(SMTP):
         """End the client connection after the reply just pushed (as QUIT does): pipelined
         commands behind it are not read. A client that does not read its last reply is cut
         off after CLOSE_GRACE seconds (close() alone would wait for it for ever)."""
+        self.closing = True
         transport = self.transport
         if transport is not None:
             transport.close()
@@ -385,16 +425,24 @@ class GatewaySMTP(SMTP):
             self._handler_coroutine.cancel()
 
     async def push(self, status: Any) -> None:
+        if self.closing:
+            return
         if isinstance(status, bytes):
             status = status.decode("ascii", "replace")
         status = safe_reply(status)
+        code = status[:3]
+        if self.data_logged and self.command == "DATA":
+            self.data_logged = False
+        elif code[:1] in ("4", "5") and (self.command in LOGGED_STAGES or code == "421"):
+            self.log_refusal(self.command or "SESSION", self.reason or _default_reason(code), status)
         await super().push(status)
-        if (status[:3] if isinstance(status, str) else status[:3].decode("ascii", "replace")) == "421":
+        if code == "421":
             self.close_session()  # RFC 5321 3.8: after a 421 the session is over (the upstream's too)
             return
         if self._expired and self.transport is not None:
-            log.warning("%s: session lifetime exceeded", self.peer_ip)
-            await super().push(f"421 4.4.2 {self.hostname} Error: session time limit exceeded")
+            reply = f"421 4.4.2 {self.hostname} Error: session time limit exceeded"
+            self.log_refusal("SESSION", "session lifetime exceeded", reply)
+            await super().push(reply)
             self.close_session()
             return
         if self.state.draining and not self.in_transaction() and self.transport is not None:
@@ -403,7 +451,15 @@ class GatewaySMTP(SMTP):
 
     async def handle_exception(self, error: Exception) -> str:
         """After an internal error: 451 (from the handler), and both transactions reset, so the
-        client's next MAIL starts clean instead of meeting "503 nested MAIL"."""
+        client's next MAIL starts clean instead of meeting "503 nested MAIL". A failed TLS
+        handshake is the client's trouble, not ours: one refusal line, no traceback (aiosmtpd
+        closes the connection)."""
+        if isinstance(error, TLSSetupException):
+            cause = error.__cause__ or error
+            self.log_refusal("STARTTLS", f"TLS handshake failed: {type(cause).__name__}: {cause}"[:200],
+                             "(connection closed)")
+            return "454 4.7.0 TLS not available due to local problem"
+        self.reason = "internal error"
         status = await super().handle_exception(error)
         self._set_rset_state()
         await self.reset_upstream()
@@ -423,9 +479,11 @@ class GatewaySMTP(SMTP):
 
     async def smtp_STARTTLS(self, arg: str) -> None:
         if self._tls_protocol is not None:
+            self.reason = "STARTTLS inside TLS"
             await self.push("554 5.5.1 Error: TLS already active")  # as Postfix; never TLS in TLS
             return
         if self.tls_context and not arg and self.in_transaction():
+            self.reason = "STARTTLS inside a transaction"
             await self.push("503 5.5.1 Error: MAIL transaction in progress")  # as Postfix
             return
         # Commands pipelined behind STARTTLS arrived in plaintext: discard them (CVE-2011-0411).
@@ -448,21 +506,25 @@ class GatewaySMTP(SMTP):
             await self.reset_upstream()
 
     async def smtp_AUTH(self, arg: str) -> None:
-        await super().push("502 5.5.1 Error: authentication not enabled")
+        self.reason = "AUTH not offered"
+        await self.push("502 5.5.1 Error: authentication not enabled")
 
     async def smtp_MAIL(self, arg: str | None) -> None:
         arg, self.dsn_params = split_dsn_params(arg, DSN_MAIL_PARAMS)
         if self.dsn_params and not self.state.caps.supports("dsn"):
+            self.reason = "DSN not offered by the upstream"
             await self.push("555 5.5.4 Error: DSN parameters not supported here")
             return
         await super().smtp_MAIL(arg)
 
     async def smtp_RCPT(self, arg: str | None) -> None:
         if arg and source_route(arg) and self.envelope is not None and self.envelope.mail_from is not None:
+            self.reason = "relay denied: source route"
             await self.push("550 5.7.1 Error: relay access denied (source route)")
             return
         arg, self.dsn_params = split_dsn_params(arg, DSN_RCPT_PARAMS)
         if self.dsn_params and not self.state.caps.supports("dsn"):
+            self.reason = "DSN not offered by the upstream"
             await self.push("555 5.5.4 Error: DSN parameters not supported here")
             return
         await super().smtp_RCPT(arg)
@@ -471,6 +533,7 @@ class GatewaySMTP(SMTP):
         assert self.session is not None
         peer_ip = str(self.session.peer[0]) if self.session.peer else None
         if not in_networks(peer_ip, self.state.config.xforward_hosts):
+            self.reason = "XFORWARD from a host not in xforward_hosts"
             await self.push("550 5.7.0 Error: insufficient authorization")
             return
         if self.in_transaction():
@@ -542,15 +605,19 @@ class GatewayHandler:
         pp = self.config.proxy_protocol
         peer_ip = str(session.peer[0]) if session.peer else None
         if pp is None or not in_networks(peer_ip, pp.trusted_networks):
-            log.warning("PROXY header from untrusted %s refused", peer_ip)
+            log.warning(refusal_line("CONNECT", "PROXY header from a peer not in proxy_protocol.trusted_networks",
+                                     "(connection closed)", client=peer_ip, helo=None, sender=None))
             return False
         if not proxy_data.valid:
+            log.warning(refusal_line("CONNECT", "invalid PROXY header", "(connection closed)",
+                                     client=peer_ip, helo=None, sender=None))
             return False
         src = str(getattr(proxy_data, "src_addr", "") or "")
         if src and isinstance(server, GatewaySMTP):
             refused = self.state.admit_client(src)
             if refused:
-                log.warning("connection from %s (via %s) refused: %s", src, peer_ip, refused)
+                log.warning(refusal_line("CONNECT", refused, f"421 4.7.0 Error: {refused}", client=src,
+                                         helo=None, sender=None, via=peer_ip))
                 await SMTP.push(server, f"421 4.7.0 {self.config.hostname} Error: {refused}")
                 return False
             server._admitted_ip = src
@@ -589,12 +656,15 @@ class GatewayHandler:
 
     async def handle_MAIL(self, server: SMTP, session: Session, envelope: SmtpEnvelope,
                           address: str, mail_options: list[str]) -> str:
+        assert isinstance(server, GatewaySMTP)
         if self.state.draining:
+            server.reason = "shutting down"
             return f"421 4.3.2 {self.config.hostname} Service shutting down"
         problem = address_problem(address, envelope.smtp_utf8, "sender")
         if problem:
+            server.reason = "8-bit sender address"
             return problem
-        assert isinstance(server, GatewaySMTP)
+        server.reason = "upstream refused"
         try:
             up = await self.upstream_for(server)
             if up.in_transaction:  # left open by a DATA aiosmtpd refused (552/500) or an EHLO reset
@@ -605,8 +675,10 @@ class GatewayHandler:
             for opt in mail_options:
                 key = opt.split("=", 1)[0]
                 if key == "BODY" and opt != "BODY=7BIT" and not caps.eightbitmime:
+                    server.reason = "8BITMIME not offered by the upstream"
                     return "555 5.5.4 Error: BODY=8BITMIME not supported here"
                 if key == "SMTPUTF8" and not caps.smtputf8:
+                    server.reason = "SMTPUTF8 not offered by the upstream"
                     return "555 5.5.4 Error: SMTPUTF8 not supported here"
                 # RFC 1652/1870: pass BODY and SIZE on only to an upstream that offers them
                 if (key == "BODY" and not caps.eightbitmime) or (key == "SIZE" and not caps.supports("size")):
@@ -625,7 +697,7 @@ class GatewayHandler:
                 up = await self.upstream_for(server)
                 reply = await up.mail(sender, passed, client)
         except UpstreamError as exc:
-            log.warning("upstream unavailable at MAIL from %s: %s", session.peer, exc)
+            server.reason = f"upstream unavailable: {exc}"[:200]
             return exc.reply.line()
         if reply.ok:
             envelope.mail_from = address
@@ -636,28 +708,35 @@ class GatewayHandler:
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: SmtpEnvelope,
                           address: str, rcpt_options: list[str]) -> str:
+        assert isinstance(server, GatewaySMTP)
         if len(envelope.rcpt_tos) >= self.config.limits.max_recipients:
+            server.reason = f"recipient limit ({self.config.limits.max_recipients})"
             return "452 4.5.3 Error: too many recipients"
         trick = routing_trick(address)
         if trick:
+            server.reason = f"relay denied: {trick}"
             return f"550 5.7.1 Error: relay access denied ({trick})"
         local, _, domain = address.rpartition("@")
         client = self.client_of(server, session)
         is_postmaster = not local and domain.lower() == "postmaster"
         if not is_postmaster and not self.config.is_local_domain(domain) and \
                 not in_networks(client.ip, self.config.trusted_networks):
+            server.reason = "relay denied: domain not in local_domains"
             return f"550 5.7.1 <{address[:256]}>: Relay access denied"
         problem = address_problem(address, envelope.smtp_utf8, "recipient")
         if problem:
+            server.reason = "8-bit recipient address"
             return problem
-        assert isinstance(server, GatewaySMTP)
         up = server.upstream
         if up is None or not up.connected or not up.in_transaction:
             # the upstream dropped the transaction MAIL opened: never start a new one without MAIL
+            server.reason = "upstream connection lost"
             return "451 4.4.2 Error: upstream connection lost, try again later"
+        server.reason = "upstream refused"
         try:
             reply = await up.rcpt(address, rcpt_options + getattr(server, "dsn_params", []))
         except UpstreamError as exc:
+            server.reason = f"upstream unavailable: {exc}"[:200]
             return exc.reply.line()
         if reply.ok:
             envelope.rcpt_tos.append(address)
@@ -698,5 +777,6 @@ class GatewayHandler:
         self.state.messages += 1
         session.xforward = {}  # type: ignore[attr-defined]  # XFORWARD lasts one transaction, as in Postfix
         fields["reply"] = f"{reply.code} {reply.text.splitlines()[0] if reply.text else ''}"[:120]
+        server.data_logged = True  # this line is the DATA reply's log
         log.info(message_line(env, time.monotonic() - start, **fields))
         return reply.line()
