@@ -292,16 +292,23 @@ class GatewaySMTP(SMTP):
 
     def _dispatch(self, name: str, method: Any) -> Any:
         async def run(arg: str | None) -> None:
+            # Fairness: commands a client pipelined are already buffered, so reading them never
+            # waits, and a reply below the write high-water mark never waits either: without
+            # this one flood of pipelined commands would hold the event loop until it ends.
+            await asyncio.sleep(0)
             if self.closing:
                 return  # pipelined behind a 421 (the cancellation reaches the loop at its next wait)
             self.command, self.arg, self.reason = name, arg, None
-            if name in JUNK_COMMANDS:
-                self.junk += 1
-                if self.junk > self.state.config.limits.junk_command_limit:
-                    self.reason = f"junk command limit ({self.state.config.limits.junk_command_limit})"
-                    await self.push(f"421 4.7.0 {self.hostname} Error: too many junk commands")
-                    return
-            await method(arg)
+            try:
+                if name in JUNK_COMMANDS:
+                    self.junk += 1
+                    if self.junk > self.state.config.limits.junk_command_limit:
+                        self.reason = f"junk command limit ({self.state.config.limits.junk_command_limit})"
+                        await self.push(f"421 4.7.0 {self.hostname} Error: too many junk commands")
+                        return
+                await method(arg)
+            finally:
+                self.command = ""  # aiosmtpd answers unknown commands without us
         for attr in _SYNTAX_ATTRS:  # HELP reads these
             if hasattr(method, attr):
                 setattr(run, attr, getattr(method, attr))
@@ -435,6 +442,8 @@ class GatewaySMTP(SMTP):
             self.data_logged = False
         elif code[:1] in ("4", "5") and (self.command in LOGGED_STAGES or code == "421"):
             self.log_refusal(self.command or "SESSION", self.reason or _default_reason(code), status)
+        elif not self.command and status.startswith("502 5.5.1 Too many unrecognized"):
+            self.log_refusal("SESSION", "too many unrecognized commands", status)
         await super().push(status)
         if code == "421":
             self.close_session()  # RFC 5321 3.8: after a 421 the session is over (the upstream's too)

@@ -140,3 +140,20 @@ def test_delivered_message_is_not_a_refusal(harness: Harness, capture: None,
     c.sendmail("alice@ext.test", ["bob@example.org"], SIMPLE)
     c.quit()
     assert _collect(caplog) == []
+
+
+def test_unknown_commands_are_not_logged_as_the_previous_command(harness: Harness, capture: None,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    """aiosmtpd answers unknown commands without the gateway: their 500 was logged as a refusal
+    of whatever command came before (here RCPT); now only the 502 that ends the session is."""
+    harness.start()
+    r = Raw(harness.port)
+    r.session()
+    for _ in range(4):
+        assert r.cmd(b"BOGUS").startswith(b"500")
+    assert r.cmd(b"BOGUS").startswith(b"502 5.5.1 Too many unrecognized commands")
+    assert r.rest() == b""
+    r.close()
+    lines = _collect(caplog)
+    assert [x["stage"] for x in lines] == ["SESSION"], lines
+    assert lines[0]["reason"] == "too many unrecognized commands" and lines[0]["from"] == "<alice@ext.test>"
