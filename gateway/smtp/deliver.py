@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 from gateway.checks.auth.arc import arc_seal
 from gateway.model import Envelope
 from gateway.parse import HeaderLimitExceeded
-from gateway.pipeline import AnalysisFailed, Result, has_bare_newline, normalize_newlines
-from gateway.smtp.upstream import Reply, UpstreamError, UpstreamSession
+from gateway.pipeline import AnalysisFailed, Result, normalize_newlines
+from gateway.smtp.upstream import Reply, UpstreamError, UpstreamSession, only_crlf
 
 if TYPE_CHECKING:
     from gateway.smtp.server import ServerState
@@ -34,7 +34,7 @@ async def deliver(state: ServerState, raw: bytes, env: Envelope, up: UpstreamSes
     if up is None or not up.connected:
         fields["verdict"] = "-"
         return Reply(451, "4.4.1 Error: upstream connection lost, try again later")
-    if has_bare_newline(raw):
+    if not only_crlf(raw):  # = pipeline.has_bare_newline, in C (its regex took 0.2 s per 10 MB)
         if config.bare_newline == "reject":
             fields["verdict"] = "rejected: bare newline"
             return Reply(550, "5.5.2 Error: bare <CR> or <LF> received; use <CR><LF>")

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from dataclasses import dataclass
 
 import aiosmtplib
-from aiosmtplib.errors import SMTPException, SMTPResponseException
+from aiosmtplib.errors import SMTPException
 
 from gateway.config import UpstreamConfig
 from gateway.model import Client
@@ -142,21 +143,31 @@ class UpstreamSession:
         return await self.command(b"RCPT", b"TO:<" + addr + b">", *opts)
 
     async def data(self, message: bytes) -> Reply:
+        """DATA and the message, dot-stuffed here: aiosmtplib's `data()` runs two regex passes
+        over the whole message on the event loop (about 0.3 s for 10 MB, every other session
+        waiting); ours is a count and a replace in C (a few ms)."""
         if self.smtp is None:
             raise UpstreamError(UNAVAILABLE, "not connected")
         try:
-            resp = await self.smtp.data(message, timeout=self.cfg.data_timeout)
-            reply = Reply(resp.code, resp.message)
-        except SMTPResponseException as exc:
-            reply = Reply(exc.code, exc.message)
-            if exc.code == 421 or exc.code < 400:
-                self.abort()
-                # A broken reply after DATA means we do not know if it was taken: 451 is safe
-                # only for "not taken"; a 421 means the upstream dropped it.
-                reply = Reply(451, "4.4.2 Error: upstream closed the connection")
+            start = await self.smtp.execute_command(b"DATA", timeout=self.cfg.command_timeout)
+            if start.code != 354:
+                reply = Reply(start.code, start.message)
+            else:
+                protocol = self.smtp.protocol
+                if protocol is None:
+                    raise SMTPException("connection lost")
+                protocol.write(dot_stuffed(message))
+                resp = await protocol.read_response(timeout=self.cfg.data_timeout)
+                reply = Reply(resp.code, resp.message)
         except (TimeoutError, SMTPException, OSError) as exc:
             self.abort()
             raise UpstreamError(UNAVAILABLE, f"DATA failed: {exc!r}") from exc
+        if reply.code == 421 or (reply.code < 400 and reply.code != 250):
+            # a 421, or anything but 354 to DATA and 250 to the dot, e.g. "250" to DATA itself
+            self.abort()
+            # A broken reply after DATA means we do not know if it was taken: 451 is safe
+            # only for "not taken"; a 421 means the upstream dropped it.
+            reply = Reply(451, "4.4.2 Error: upstream closed the connection")
         self.in_transaction = False
         return reply
 
@@ -186,6 +197,28 @@ class UpstreamSession:
     @property
     def connected(self) -> bool:
         return self.smtp is not None and self.smtp.is_connected
+
+
+_LINE_ENDINGS = re.compile(rb"\r\n|\r|\n")
+
+
+def only_crlf(data: bytes) -> bool:
+    """No lone CR or LF: every CR starts a CRLF and every LF ends one (counted in C, linear)."""
+    pairs = data.count(b"\r\n")
+    return data.count(b"\r") == pairs and data.count(b"\n") == pairs
+
+
+def dot_stuffed(message: bytes) -> bytes:
+    """The DATA payload: CRLF line endings, a dot doubled at the start of every line (RFC 5321
+    4.5.2), a final CRLF and the terminating `.` line."""
+    if not only_crlf(message):
+        message = _LINE_ENDINGS.sub(b"\r\n", message)
+    if not message.endswith(b"\r\n"):
+        message += b"\r\n"
+    message = message.replace(b"\r\n.", b"\r\n..")
+    if message.startswith(b"."):
+        message = b"." + message
+    return message + b".\r\n"
 
 
 def capabilities_of(smtp: aiosmtplib.SMTP) -> Capabilities:
