@@ -535,7 +535,8 @@ class GatewaySMTP(SMTP):
         if reader.rest:  # commands pipelined behind the final dot: back to the command reader
             self._reader._buffer[0:0] = reader.rest  # type: ignore[attr-defined]
         if reader.state != NOMINAL:
-            self.reason = f"message {reader.state}"
+            self.reason = (f"line longer than {self.line_length_limit - 2} bytes" if reader.state == TOO_LONG
+                           else f"message larger than {self.data_size_limit} bytes")
             self._set_post_data_state()
             await self.push("500 Line too long (see RFC5321 4.5.3.1.6)" if reader.state == TOO_LONG
                             else "552 Error: Too much mail data")

@@ -10,6 +10,7 @@ transactions open, transactions aborted.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -94,6 +95,24 @@ def _silence_timeout(r: Raw) -> None:
     assert r.rest().startswith(b"421 4.4.2")  # closed by the gateway after the silence
 
 
+def _junk_limit(r: Raw) -> None:
+    r.session()
+    r.send(b"NOOP\r\n" * 30)
+    assert r.rest().endswith(b"421 4.7.0 gw.example.org Error: too many junk commands\r\n")
+
+
+def _lifetime(r: Raw) -> None:
+    r.session()
+    assert r.cmd(b"DATA").startswith(b"354")
+    for _ in range(40):  # never silent, never finishing
+        try:
+            r.send(b"x\r\n")
+        except OSError:
+            break
+        time.sleep(0.1)
+    assert b"421 4.4.2" in r.rest()
+
+
 def _too_much_data(r: Raw) -> None:
     r.session()
     assert r.cmd(b"DATA").startswith(b"354")
@@ -118,18 +137,22 @@ PATHS: dict[str, ResetPath] = {
     "disconnect-after-rcpt": ResetPath(_disconnect_after_rcpt, 0, 1),
     "disconnect-in-data": ResetPath(_disconnect_in_data, 0, 1),
     "silence-timeout": ResetPath(_silence_timeout, 0, 1),
+    "junk-command-limit": ResetPath(_junk_limit, 0, 1),
+    "session-lifetime": ResetPath(_lifetime, 0, 1),
     "aiosmtpd-552-at-data": ResetPath(_too_much_data, 1, 1),
     "aiosmtpd-500-at-data": ResetPath(_line_too_long, 1, 1),
 }
 
-LIMITS = "limits: {session_timeout: %s, max_message_size: 1000, max_line_length: 1000, shutdown_grace: 2}"
+LIMITS = ("limits: {session_timeout: %s, session_lifetime: %s, junk_command_limit: 20, max_message_size: 1000, "
+          "max_line_length: 1000, shutdown_grace: 2}")
 
 
 @pytest.mark.parametrize("name", sorted(PATHS))
 def test_every_reset_path_resets_the_upstream(harness: Harness, cert: tuple[str, str], name: str) -> None:
     path = PATHS[name]
     silence = 1 if name == "silence-timeout" else 60
-    harness.start(extra=f"tls: {{cert: {cert[0]}, key: {cert[1]}}}\n" + LIMITS % silence)
+    lifetime = 1.5 if name == "session-lifetime" else 3600
+    harness.start(extra=f"tls: {{cert: {cert[0]}, key: {cert[1]}}}\n" + LIMITS % (silence, lifetime))
     sink = harness.sink
     assert sink is not None
     assert sink.settle(0)  # the capability probe at start has gone
