@@ -253,6 +253,7 @@ class GatewaySMTP(SMTP):
         self.data_logged = False  # the reply to the final dot is in the message's own log line
         self.closing = False  # a last reply was sent: nothing more is read or answered
         self.data_bare: bool | None = None  # the message after DATA holds a lone CR or LF
+        self.data_sender: str | None = None  # MAIL FROM of the transaction DATA ended
         self.junk = 0  # junk commands since the last delivered message
         # Timeouts (aiosmtpd's own timer restarts only on a recognised command, so NOOP kept a
         # session alive for ever while a steady DATA sender was cut off): `session_timeout`
@@ -329,6 +330,8 @@ class GatewaySMTP(SMTP):
         rcpt = None
         if stage == "MAIL" and sender is None:
             sender = arg_address(self.arg)
+        elif stage == "DATA" and sender is None:
+            sender = self.data_sender
         elif stage == "RCPT":
             rcpt = arg_address(self.arg)
         if sender == "<>":
@@ -534,6 +537,7 @@ class GatewaySMTP(SMTP):
             await asyncio.sleep(0)  # a fast sender's chunks are always ready: let others run
         if reader.rest:  # commands pipelined behind the final dot: back to the command reader
             self._reader._buffer[0:0] = reader.rest  # type: ignore[attr-defined]
+        self.data_sender = self.envelope.mail_from  # for the log, after the envelope is reset
         if reader.state != NOMINAL:
             self.reason = (f"line longer than {self.line_length_limit - 2} bytes" if reader.state == TOO_LONG
                            else f"message larger than {self.data_size_limit} bytes")
@@ -824,6 +828,14 @@ class GatewayHandler:
         self.state.messages += 1
         session.xforward = {}  # type: ignore[attr-defined]  # XFORWARD lasts one transaction, as in Postfix
         fields["reply"] = f"{reply.code} {reply.text.splitlines()[0] if reply.text else ''}"[:120]
-        server.data_logged = True  # this line is the DATA reply's log
+        # A delivered message has its line; a refused one is a refusal too (one more line, so
+        # `event=refused` finds every refusal): why, from the analysis or the upstream.
+        server.data_logged = reply.ok
+        if not reply.ok:
+            verdict = str(fields.get("verdict", ""))
+            server.reason = (verdict if verdict.startswith(("rejected", "tempfail")) else
+                             "policy reject" if fields.get("action") == "reject" else
+                             "upstream connection lost" if verdict == "-" else
+                             "upstream unavailable" if reply.code == 451 else "upstream refused")
         log.info(message_line(env, time.monotonic() - start, **fields))
         return reply.line()

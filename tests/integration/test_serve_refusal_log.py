@@ -157,3 +157,22 @@ def test_unknown_commands_are_not_logged_as_the_previous_command(harness: Harnes
     lines = _collect(caplog)
     assert [x["stage"] for x in lines] == ["SESSION"], lines
     assert lines[0]["reason"] == "too many unrecognized commands" and lines[0]["from"] == "<alice@ext.test>"
+
+
+def test_refused_messages_are_refusals_too(harness: Harness, capture: None, caplog: pytest.LogCaptureFixture) -> None:
+    """A message refused at the final dot (a limit, the upstream) has its message line and a
+    refusal line saying why."""
+    harness.start(extra="limits: {max_header_count: 5, shutdown_grace: 2}",
+                  behaviour=SinkBehaviour(data_reply="554 5.7.1 Rejected by the upstream"))
+    c = harness.client()
+    c.mail("alice@ext.test")
+    c.rcpt("bob@example.org")
+    assert c.data(b"".join(b"X-H%d: v\r\n" % i for i in range(10)) + SIMPLE)[0] == 552
+    c.mail("alice@ext.test")
+    c.rcpt("bob@example.org")
+    assert c.data(SIMPLE)[0] == 554
+    c.quit()
+    lines = [x for x in _collect(caplog) if x["stage"] == "DATA"]
+    assert [x["reply"][:3] for x in lines] == ["552", "554"], lines
+    assert lines[0]["reason"].startswith("rejected: ") and lines[1]["reason"] == "upstream refused"
+    assert all(x["from"] == "<alice@ext.test>" and x["helo"] == "client.test" for x in lines)

@@ -158,3 +158,30 @@ def test_session_lifetime_never_cuts_off_a_reply_in_progress(harness: Harness) -
     assert r.rest().startswith(b"421 4.4.2")
     r.close()
     assert harness.sink is not None and len(harness.sink.wait_for(1)) == 1
+
+
+def test_noop_loopers_from_five_addresses_no_longer_lock_everyone_out(harness: Harness) -> None:
+    """The incident, scaled down: loopers from five addresses fill every slot and NOOP more
+    often than the silence timeout; they used to keep the slots for ever, so everyone else got
+    421. Now the junk-command limit ends each of them and an honest client gets in."""
+    harness.start(extra=_limits(max_connections=10, max_connections_per_ip=2, junk_command_limit=20))
+    loopers = [Raw(harness.port, source=f"127.0.0.{2 + i // 2}") for i in range(10)]
+    for r in loopers:
+        assert r.reply().startswith(b"220")
+    shut_out = Raw(harness.port)
+    assert shut_out.reply().startswith(b"421 4.7.0")  # full, as in the incident
+    shut_out.close()
+    ends = []
+    for r in loopers:
+        for _ in range(30):
+            reply = r.cmd(b"NOOP")
+            if not reply.startswith(b"250"):
+                break
+        ends.append(reply[:3])
+        r.close()
+    assert ends == [b"421"] * 10
+    time.sleep(0.2)
+    c = harness.client()
+    c.sendmail("alice@ext.test", ["bob@example.org"], SIMPLE)
+    c.quit()
+    assert harness.sink is not None and len(harness.sink.wait_for(1)) == 1

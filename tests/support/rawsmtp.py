@@ -10,8 +10,8 @@ import ssl
 class Raw:
     """One connection to 127.0.0.1:port; `reply()` reads one (multi-line) reply."""
 
-    def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    def __init__(self, port: int, source: str = "127.0.0.1") -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5, source_address=(source, 0))
         self.buf = b""
 
     def send(self, data: bytes) -> None:
