@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import aiosmtplib
@@ -156,7 +157,9 @@ class UpstreamSession:
                 protocol = self.smtp.protocol
                 if protocol is None:
                     raise SMTPException("connection lost")
-                protocol.write(dot_stuffed(message))
+                for piece in dot_stuffed_pieces(message):
+                    protocol.write(piece)
+                    await asyncio.sleep(0)  # 1 MB at a time: other sessions run in between
                 resp = await protocol.read_response(timeout=self.cfg.data_timeout)
                 reply = Reply(resp.code, resp.message)
         except (TimeoutError, SMTPException, OSError) as exc:
@@ -211,14 +214,30 @@ def only_crlf(data: bytes) -> bool:
 def dot_stuffed(message: bytes) -> bytes:
     """The DATA payload: CRLF line endings, a dot doubled at the start of every line (RFC 5321
     4.5.2), a final CRLF and the terminating `.` line."""
-    if not only_crlf(message):
-        message = _LINE_ENDINGS.sub(b"\r\n", message)
-    if not message.endswith(b"\r\n"):
-        message += b"\r\n"
-    message = message.replace(b"\r\n.", b"\r\n..")
-    if message.startswith(b"."):
-        message = b"." + message
-    return message + b".\r\n"
+    return b"".join(dot_stuffed_pieces(message))
+
+
+def dot_stuffed_pieces(message: bytes, piece: int = 1 << 20) -> Iterator[bytes]:
+    """`dot_stuffed` in slices of about `piece` bytes, each cut just after an LF: no CRLF is
+    split and every slice starts at the start of a line, so each is normalised and stuffed on its
+    own (and the event loop can run between them)."""
+    start, end = 0, len(message)
+    while True:
+        cut = message.find(b"\n", start + piece - 1) + 1 if start + piece < end else 0
+        last = cut <= 0 or cut >= end
+        part = message[start:] if last else message[start:cut]
+        if not only_crlf(part):
+            part = _LINE_ENDINGS.sub(b"\r\n", part)
+        stuffed = part.replace(b"\r\n.", b"\r\n..")
+        if part.startswith(b"."):
+            stuffed = b"." + stuffed
+        if last:
+            if not stuffed.endswith(b"\r\n"):  # never empty here unless the message is
+                stuffed += b"\r\n"
+            yield stuffed + b".\r\n"
+            return
+        yield stuffed
+        start = cut
 
 
 def capabilities_of(smtp: aiosmtplib.SMTP) -> Capabilities:

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.pipeline import has_bare_newline
-from gateway.smtp.upstream import dot_stuffed, only_crlf
+from gateway.smtp.upstream import dot_stuffed, dot_stuffed_pieces, only_crlf
 
 PIECES = st.lists(st.sampled_from([b"\r\n", b"\r", b"\n", b".", b"..", b"a", b"\x00", b" ", b"\r\n.\r\n"]),
                   max_size=40).map(b"".join)
@@ -30,3 +30,11 @@ def test_dot_stuffed_equals_aiosmtplibs_payload(data: bytes) -> None:
 def test_dot_stuffed_examples() -> None:
     assert dot_stuffed(b".start\r\nmid\r\n.\r\n..x") == b"..start\r\nmid\r\n..\r\n...x\r\n.\r\n"
     assert dot_stuffed(b"") == b"\r\n.\r\n"
+
+
+@settings(max_examples=400)
+@given(PIECES, st.integers(1, 12))
+def test_slices_give_the_same_payload(data: bytes, piece: int) -> None:
+    pieces = list(dot_stuffed_pieces(data, piece))
+    assert b"".join(pieces) == dot_stuffed(data)
+    assert all(p for p in pieces)
