@@ -146,33 +146,38 @@ class UpstreamSession:
     async def data(self, message: bytes) -> Reply:
         """DATA and the message, dot-stuffed here: aiosmtplib's `data()` runs two regex passes
         over the whole message on the event loop (about 0.3 s for 10 MB, every other session
-        waiting); ours is a count and a replace in C (a few ms)."""
+        waiting); ours is a count and a replace in C, a slice at a time.
+
+        250 only for a 250 to the final dot. A refusal of the DATA command itself leaves the
+        upstream's transaction open (`in_transaction`, for the caller's RSET); a 421, or a reply
+        that is neither 354 to DATA nor an answer to the dot, drops the connection: 451."""
         if self.smtp is None:
             raise UpstreamError(UNAVAILABLE, "not connected")
+        broken = Reply(451, "4.4.2 Error: upstream closed the connection")
         try:
             start = await self.smtp.execute_command(b"DATA", timeout=self.cfg.command_timeout)
             if start.code != 354:
-                reply = Reply(start.code, start.message)
-            else:
-                protocol = self.smtp.protocol
-                if protocol is None:
-                    raise SMTPException("connection lost")
-                for piece in dot_stuffed_pieces(message):
-                    protocol.write(piece)
-                    await asyncio.sleep(0)  # 1 MB at a time: other sessions run in between
-                resp = await protocol.read_response(timeout=self.cfg.data_timeout)
-                reply = Reply(resp.code, resp.message)
+                if start.code == 421 or start.code < 400:
+                    self.abort()
+                    return broken
+                return Reply(start.code, start.message)  # the transaction is still open upstream
+            protocol = self.smtp.protocol
+            if protocol is None:
+                raise SMTPException("connection lost")
+            for piece in dot_stuffed_pieces(message):
+                protocol.write(piece)
+                await asyncio.sleep(0)  # 1 MB at a time: other sessions run in between
+            resp = await protocol.read_response(timeout=self.cfg.data_timeout)
         except (TimeoutError, SMTPException, OSError) as exc:
             self.abort()
             raise UpstreamError(UNAVAILABLE, f"DATA failed: {exc!r}") from exc
-        if reply.code == 421 or (reply.code < 400 and reply.code != 250):
-            # a 421, or anything but 354 to DATA and 250 to the dot, e.g. "250" to DATA itself
+        self.in_transaction = False  # the dot was answered: the transaction is over
+        if resp.code == 421 or (resp.code < 400 and resp.code != 250):
+            # a 421 means the upstream dropped the message; another non-error answer means we
+            # do not know whether it was taken: 451 is safe only for "not taken"
             self.abort()
-            # A broken reply after DATA means we do not know if it was taken: 451 is safe
-            # only for "not taken"; a 421 means the upstream dropped it.
-            reply = Reply(451, "4.4.2 Error: upstream closed the connection")
-        self.in_transaction = False
-        return reply
+            return broken
+        return Reply(resp.code, resp.message)
 
     async def rset(self) -> None:
         if self.smtp is not None and self.smtp.is_connected and self.in_transaction:

@@ -244,3 +244,29 @@ def test_starttls_sessions_cannot_exhaust_the_upstream(harness: Harness, cert: t
     c.sendmail("alice@ext.test", ["bob@example.org"], SIMPLE)
     c.quit()
     assert len(sink.wait_for(1)) == 1
+
+
+@pytest.mark.parametrize("refusal, client_sees", [
+    ("451 4.3.0 Error: queue file write error", b"451 4.3.0"),
+    ("554 5.5.1 Error: no valid recipients", b"554 5.5.1"),
+    ("250 2.0.0 Ok", b"451 4.4.2"),  # a broken answer to DATA: never a 250 to the client
+])
+def test_upstream_refusing_the_data_command_resets_its_transaction(harness: Harness, refusal: str,
+                                                                   client_sees: bytes) -> None:
+    """The upstream's transaction was taken for ended when it refused the DATA command itself,
+    so it stayed open and the client's next MAIL met the upstream's "503 nested MAIL"."""
+    harness.start(behaviour=SinkBehaviour(data_command_reply=refusal))
+    sink = harness.sink
+    assert sink is not None
+    r = Raw(harness.port)
+    r.session()
+    assert r.cmd(b"DATA").startswith(b"354")  # the gateway reads the message first
+    assert r.cmd(SIMPLE + b".").startswith(client_sees)
+    assert sink.settle(0 if client_sees == b"451 4.4.2" else 1, 0)
+    sink.behaviour.data_command_reply = None
+    assert r.cmd(b"MAIL FROM:<again@ext.test>").startswith(b"250")
+    assert r.cmd(b"RCPT TO:<bob@example.org>").startswith(b"250")
+    assert r.cmd(b"DATA").startswith(b"354")
+    assert r.cmd(SIMPLE + b".").startswith(b"250")
+    r.close()
+    assert [m.mail_from for m in sink.wait_for(1)] == ["again@ext.test"]

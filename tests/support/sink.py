@@ -47,6 +47,7 @@ class SinkBehaviour:
     dsn: bool = False
     max_connections: int | None = None  # beyond it: 421 and close, as a busy MTA does
     rcpt_reply: str | None = None  # e.g. "421 4.3.2 shutting down": every RCPT gets it
+    data_command_reply: str | None = None  # the reply to the DATA command itself, instead of 354
 
 
 class _SinkSMTP(SMTP):
@@ -68,6 +69,13 @@ class _SinkSMTP(SMTP):
         if self.envelope is not None and self.envelope.mail_from:
             self.sink.aborted += 1  # RSET, HELO/EHLO (or STARTTLS) ended a transaction
         super()._set_rset_state()
+
+    async def smtp_DATA(self, arg: str) -> None:
+        refusal = self.sink.behaviour.data_command_reply
+        if refusal and self.envelope is not None and self.envelope.rcpt_tos:
+            await self.push(refusal)  # the transaction stays open, as after any refused command
+            return
+        await super().smtp_DATA(arg)
 
     async def _handle_client(self) -> None:
         limit = self.sink.behaviour.max_connections
