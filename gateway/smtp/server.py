@@ -492,6 +492,15 @@ class GatewaySMTP(SMTP):
 
     # ---- commands --------------------------------------------------------------------------
 
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        """aiosmtpd's address parser (the stdlib's) raises IndexError on `MAIL FROM:a@` and
+        kin instead of HeaderParseError: that was a 451 and a traceback; it is a malformed
+        address (553 5.1.3)."""
+        try:
+            return super()._getaddr(arg)
+        except Exception:  # noqa: BLE001 - any parser failure on a stranger's text
+            return None, None
+
     async def smtp_STARTTLS(self, arg: str) -> None:
         if self._tls_protocol is not None:
             self.reason = "STARTTLS inside TLS"

@@ -132,3 +132,21 @@ def test_invalid_utf8_in_a_local_address_is_553(harness: Harness) -> None:
     reply = r.cmd(b"RCPT TO:<b\xffob@example.org>")
     assert reply.startswith(b"553") and _clean(reply), reply
     r.close()
+
+
+@pytest.mark.parametrize("line", [b"MAIL FROM:a@", b"MAIL FROM:\x15\xed@", b"RCPT TO:bob@", b"VRFY x@"])
+def test_address_the_parser_chokes_on_is_553_not_451(harness: Harness, line: bytes,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    """The stdlib parser raised IndexError on a trailing @: 451 and a traceback (found by the
+    attack bench's fuzzer)."""
+    harness.start()
+    r = Raw(harness.port)
+    assert r.reply().startswith(b"220")
+    r.cmd(b"EHLO client.test")
+    if line.startswith(b"RCPT"):
+        assert r.cmd(b"MAIL FROM:<alice@ext.test>").startswith(b"250")
+    with caplog.at_level(logging.ERROR, logger="gateway"):
+        reply = r.cmd(line)
+    assert reply[:1] == b"5" and _clean(reply), reply
+    assert not [rec for rec in caplog.records if rec.levelno >= logging.ERROR]
+    r.close()
