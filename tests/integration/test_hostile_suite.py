@@ -174,8 +174,13 @@ VERBS = [b"HELO", b"EHLO", b"MAIL FROM:", b"RCPT TO:", b"DATA", b"RSET", b"NOOP"
          b"HELP", b"XFORWARD", b"AUTH", b"STARTTLS", b"BDAT", b"ETRN", b"X"]
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(st.tuples(st.sampled_from(VERBS), st.binary(max_size=80)), min_size=1, max_size=6))
+ARG_BITS = st.lists(st.sampled_from([b"<", b">", b"@", b"a", b"\"", b"\\", b":", b",", b"%", b"!", b"[", b"]",
+                                     b" ", b"=", b"\x00", b"\r", b"\xff", b"\xc3\xa9", b"(", b")"]),
+                    max_size=20).map(b"".join)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.sampled_from(VERBS), st.binary(max_size=80) | ARG_BITS), min_size=1, max_size=6))
 def test_random_command_bytes_get_well_formed_replies(stack: Stack, commands: list[tuple[bytes, bytes]]) -> None:
     r = Raw(stack.port)
     try:
@@ -188,6 +193,22 @@ def test_random_command_bytes_get_well_formed_replies(stack: Stack, commands: li
             if not reply:  # closed (e.g. too many unknown commands): fine, but say why
                 break
             assert replies_ok(reply), (line, reply)
+            assert not reply.startswith(b"451 4.3.0"), (line, reply)  # never an internal error
+    finally:
+        r.close()
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.sampled_from([b"MAIL FROM:", b"RCPT TO:", b"VRFY "]), ARG_BITS)
+def test_random_addresses_get_a_reply_never_an_internal_error(stack: Stack, verb: bytes, arg: bytes) -> None:
+    r = Raw(stack.port)
+    try:
+        assert r.reply().startswith(b"220")
+        r.cmd(b"EHLO fuzz.test")
+        if verb.startswith(b"RCPT"):
+            assert r.cmd(b"MAIL FROM:<alice@ext.test> SMTPUTF8").startswith(b"250")
+        reply = r.cmd(verb + arg)
+        assert replies_ok(reply) and not reply.startswith(b"451 4.3.0"), (verb + arg, reply)
     finally:
         r.close()
 
