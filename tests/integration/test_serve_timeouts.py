@@ -24,8 +24,8 @@ def _limits(**kw: object) -> str:
 
 
 def test_slow_but_steady_data_sender_is_not_cut_off(harness: Harness) -> None:
-    """One line every 0.3 s for longer than three silence timeouts: an honest slow link."""
-    harness.start(extra=_limits(session_timeout=1))
+    """One line every 0.3 s for longer than two silence timeouts: an honest slow link."""
+    harness.start(extra=_limits(session_timeout=1.5))
     r = Raw(harness.port)
     r.session()
     assert r.cmd(b"DATA").startswith(b"354")

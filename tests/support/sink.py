@@ -60,9 +60,9 @@ class _SinkSMTP(SMTP):
             self.sink.live.add(self)
 
     def connection_lost(self, error: Exception | None) -> None:
-        self.sink.live.discard(self)
         if self.envelope is not None and self.envelope.mail_from:
-            self.sink.aborted += 1  # the connection ended inside a transaction
+            self.sink.aborted += 1  # the connection ended inside a transaction (counted first:
+        self.sink.live.discard(self)  # a test that sees the connection gone sees the count too)
         super().connection_lost(error)
 
     def _set_rset_state(self) -> None:
