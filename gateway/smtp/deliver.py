@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 from gateway.checks.auth.arc import arc_seal
 from gateway.model import Envelope
 from gateway.parse import HeaderLimitExceeded
-from gateway.pipeline import AnalysisFailed, Result, normalize_newlines
-from gateway.smtp.upstream import Reply, UpstreamError, UpstreamSession, only_crlf
+from gateway.pipeline import AnalysisFailed, Result
+from gateway.smtp.upstream import Reply, UpstreamError, UpstreamSession, crlf_normalized, only_crlf
 
 if TYPE_CHECKING:
     from gateway.smtp.server import ServerState
@@ -35,11 +35,13 @@ async def deliver(state: ServerState, raw: bytes, env: Envelope, up: UpstreamSes
     if up is None or not up.connected:
         fields["verdict"] = "-"
         return Reply(451, "4.4.1 Error: upstream connection lost, try again later")
-    if bare if bare is not None else not only_crlf(raw):  # = pipeline.has_bare_newline, in C
+    if bare is None:
+        bare = not only_crlf(raw)  # = pipeline.has_bare_newline, counted in C
+    if bare:
         if config.bare_newline == "reject":
             fields["verdict"] = "rejected: bare newline"
             return Reply(550, "5.5.2 Error: bare <CR> or <LF> received; use <CR><LF>")
-        raw = normalize_newlines(raw)
+        raw = crlf_normalized(raw)  # = pipeline.normalize_newlines, in C
     try:
         result = await state.pipeline.analyse(raw, env, with_tls=with_tls)
     except HeaderLimitExceeded as exc:

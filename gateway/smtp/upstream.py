@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -207,7 +206,10 @@ class UpstreamSession:
         return self.smtp is not None and self.smtp.is_connected
 
 
-_LINE_ENDINGS = re.compile(rb"\r\n|\r|\n")
+def crlf_normalized(data: bytes) -> bytes:
+    """Every CRLF, lone CR and lone LF becomes CRLF (= pipeline.normalize_newlines, but three
+    replaces in C instead of a regex in Python's engine: 0.2 s per 10 MB on the event loop)."""
+    return data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n", b"\r\n")
 
 
 def only_crlf(data: bytes) -> bool:
@@ -232,7 +234,7 @@ def dot_stuffed_pieces(message: bytes, piece: int = 1 << 20) -> Iterator[bytes]:
         last = cut <= 0 or cut >= end
         part = message[start:] if last else message[start:cut]
         if not only_crlf(part):
-            part = _LINE_ENDINGS.sub(b"\r\n", part)
+            part = crlf_normalized(part)
         stuffed = part.replace(b"\r\n.", b"\r\n..")
         if part.startswith(b"."):
             stuffed = b"." + stuffed

@@ -7,8 +7,8 @@ from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.pipeline import has_bare_newline
-from gateway.smtp.upstream import dot_stuffed, dot_stuffed_pieces, only_crlf
+from gateway.pipeline import has_bare_newline, normalize_newlines
+from gateway.smtp.upstream import crlf_normalized, dot_stuffed, dot_stuffed_pieces, only_crlf
 
 PIECES = st.lists(st.sampled_from([b"\r\n", b"\r", b"\n", b".", b"..", b"a", b"\x00", b" ", b"\r\n.\r\n"]),
                   max_size=40).map(b"".join)
@@ -38,3 +38,9 @@ def test_slices_give_the_same_payload(data: bytes, piece: int) -> None:
     pieces = list(dot_stuffed_pieces(data, piece))
     assert b"".join(pieces) == dot_stuffed(data)
     assert all(p for p in pieces)
+
+
+@settings(max_examples=400)
+@given(PIECES)
+def test_crlf_normalized_equals_the_pipelines_normalize_newlines(data: bytes) -> None:
+    assert crlf_normalized(data) == normalize_newlines(data)
