@@ -24,8 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from gateway.checks import CheckContext  # noqa: E402
 from gateway.checks.auth import AuthCheck  # noqa: E402
 from gateway.dns import Resolver  # noqa: E402
+from gateway.domains import Domains  # noqa: E402
 from gateway.model import Client, Envelope  # noqa: E402
 from gateway.parse import MessageView  # noqa: E402
+from gateway.refdata import ReferenceData  # noqa: E402
 from tests.conftest import make_config  # noqa: E402
 from tests.support.dkimkeys import ed25519_key, message, rsa_key  # noqa: E402
 from tests.support.dnsserver import TestDNSServer  # noqa: E402
@@ -53,9 +55,9 @@ async def one(check: AuthCheck, config, resolver: Resolver, raw: bytes | Message
     """One message through AuthCheck. A MessageView is parsed already: the pipeline parses large
     messages in a thread, before the checks run, so parsing is not part of the loop-lag figure."""
     view = raw if isinstance(raw, MessageView) else MessageView.parse(raw)
-    ctx = CheckContext(view=view, config=config, resolver=resolver,
-                       envelope=Envelope("bounce@example.com", ("bob@example.org",),
-                                         Client(ip="192.0.2.44", helo="mail.example.com")))
+    ctx = CheckContext(view=view, config=config, data=ReferenceData(), domains=Domains(config.local_domains),
+                       resolver=resolver, envelope=Envelope("bounce@example.com", ("bob@example.org",),
+                                                            Client(ip="192.0.2.44", helo="mail.example.com")))
     t0 = time.perf_counter()
     signals = list(await check.run(ctx))
     return time.perf_counter() - t0, [s.name for s in signals]

@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gateway.act.banner import Templates, insert_banner  # noqa: E402
 from gateway.model import Decision, RuleHit, Verdict  # noqa: E402
-from gateway.pipeline import normalize_newlines  # noqa: E402
+from gateway.parse import normalize_newlines  # noqa: E402
 
 BANNER = Templates.load().render(Decision(Verdict.HIGH, 11, (RuleHit("r", 11, "Pushes to Telegram"),)),
                                  "mailto:security@example.org")

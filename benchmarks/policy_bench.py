@@ -25,12 +25,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gateway.checks import CheckContext, default_checks, run_checks  # noqa: E402
 from gateway.model import Envelope, Signal  # noqa: E402
-from gateway.parse import MessageView  # noqa: E402
-from gateway.pipeline import normalize_newlines  # noqa: E402
+from gateway.parse import MessageView, normalize_newlines  # noqa: E402
 from gateway.policy import PolicySet, load_policies  # noqa: E402
 from gateway.policy.commands import default_config  # noqa: E402
+from gateway.runtime import Runtime  # noqa: E402
 
 HAM = ROOT.parent / "shared" / "corpora" / "ham"
 
@@ -89,15 +88,13 @@ def corpus(ham: Path, limit: int) -> list[tuple[MessageView, list[Signal], Envel
     files = sorted(p for p in ham.rglob("*") if p.is_file())[:limit]
     if len(files) < 2:
         raise SystemExit(f"no messages under {ham}; give --ham DIR")
-    config = default_config()
-    checks = default_checks(config)
+    runtime = Runtime(default_config(), offline=True)
     out = []
     for f in files:
         raw = normalize_newlines(f.read_bytes()[:10_000_000])
         view = MessageView.parse(raw)
         env = Envelope(mail_from="", rcpt_tos=("alice@example.org",))
-        ctx = CheckContext(view=view, envelope=env, config=config, offline=True)
-        signals = asyncio.run(run_checks(checks, ctx))
+        signals = asyncio.run(runtime.signals(raw, env)).signals
         view.plain_text, view.html_text  # noqa: B018 - decoded as in the pipeline
         out.append((view, signals, env))
     return out

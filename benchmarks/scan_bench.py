@@ -7,7 +7,7 @@ Messages: every file under the corpus dirs (default ../shared/corpora/ham/spamas
 sorted, newlines normalised as `scan` does. Every system sees the same messages, one at a time
 (one stream, no concurrency), after `--warmup` untimed messages.
 
-  gateway (in-process)  Pipeline(config, offline=True).analyse(raw, envelope) per message, the
+  gateway (in-process)  Runtime(config, offline=True).analyse(raw, envelope) per message, the
                         shipped policies/, envelope as `scan` builds it. CPU = time.process_time
                         deltas (all threads of this process). Peak RSS = ru_maxrss of this process
                         (it also holds the corpus in memory).
@@ -44,11 +44,12 @@ sys.path.insert(0, str(ROOT))
 import baselines  # noqa: E402
 from baselines import BaselineError, Run  # noqa: E402
 
-import gateway.pipeline as gp  # noqa: E402
+import gateway.runtime as gr  # noqa: E402
 from gateway.checks import CheckContext  # noqa: E402
 from gateway.cli import scan_envelope  # noqa: E402
 from gateway.config import load_config  # noqa: E402
 from gateway.model import Envelope, Signal  # noqa: E402
+from gateway.parse import normalize_newlines  # noqa: E402
 
 CORPUS = next((p for p in (ROOT.parent / "shared" / "corpora" / "ham" / "spamassassin",
                             ROOT.parent.parent / "shared" / "corpora" / "ham" / "spamassassin")  # worktree
@@ -68,7 +69,7 @@ def load(dirs: list[Path], limit: int | None) -> tuple[list[Path], list[bytes]]:
     files = sorted(p for d in dirs for p in d.rglob("*") if p.is_file())[:limit]
     if not files:
         raise SystemExit(f"no messages under {', '.join(map(str, dirs))}; give --corpus DIR")
-    return files, [gp.normalize_newlines(f.read_bytes()) for f in files]
+    return files, [normalize_newlines(f.read_bytes()) for f in files]
 
 
 def envelope(raw: bytes) -> Envelope:
@@ -100,9 +101,12 @@ class Split:
 
 
 class TimedCheck:
+    """A check wrapped to time its run; it declares what the wrapped check declares."""
+
     def __init__(self, inner: Any, split: Split) -> None:
         self.inner, self.split = inner, split
-        self.name, self.SIGNALS = inner.name, inner.SIGNALS
+        self.name, self.needs, self.provides = inner.name, inner.needs, inner.provides
+        self.timeout_share, self.spec_of = inner.timeout_share, inner.spec_of
 
     async def run(self, ctx: CheckContext) -> Iterable[Signal]:
         t0 = time.process_time()
@@ -131,7 +135,7 @@ class TimedPolicies:
 
 async def ours(msgs: list[bytes], config_path: Path, warmup: int) -> tuple[Run, Split]:
     config = load_config(config_path)
-    pipeline = gp.Pipeline(config, offline=True)
+    pipeline = gr.Runtime(config, offline=True)
     print(f"policies: {len(pipeline.policies.rules)} rules from {', '.join(map(str, config.policies))}; "
           f"checks: {', '.join(c.name for c in pipeline.checks)}", flush=True)
     work = [(raw, envelope(raw)) for raw in msgs]
@@ -153,20 +157,20 @@ async def ours(msgs: list[bytes], config_path: Path, warmup: int) -> tuple[Run, 
     return run, await instrumented(pipeline, work)
 
 
-async def instrumented(pipeline: gp.Pipeline, work: list[tuple[bytes, Envelope]]) -> Split:
+async def instrumented(pipeline: gr.Runtime, work: list[tuple[bytes, Envelope]]) -> Split:
     """Second pass with every stage wrapped: where the CPU goes."""
     split = Split()
     checks, policies = pipeline.checks, pipeline.policies
-    saved = gp.MessageView, gp.plan, gp.draft_meta
+    saved = gr.MessageView, gr.plan, gr.draft_meta
 
     class View:
-        parse = staticmethod(split.timed("parse (MessageView.parse)", gp.MessageView.parse))
+        parse = staticmethod(split.timed("parse (MessageView.parse)", gr.MessageView.parse))
 
     pipeline.checks = [TimedCheck(c, split) for c in checks]  # type: ignore[misc]
     pipeline.policies = TimedPolicies(policies, split)  # type: ignore[assignment]
-    gp.MessageView = View  # type: ignore[misc,assignment]
-    gp.plan = split.timed("action plan", gp.plan)
-    gp.draft_meta = split.timed("message meta (store record draft)", gp.draft_meta)
+    gr.MessageView = View  # type: ignore[misc,assignment]
+    gr.plan = split.timed("action plan", gr.plan)
+    gr.draft_meta = split.timed("message meta (store record draft)", gr.draft_meta)
     try:
         t0 = time.process_time()
         for raw, env in work:
@@ -174,7 +178,7 @@ async def instrumented(pipeline: gp.Pipeline, work: list[tuple[bytes, Envelope]]
         split.add("TOTAL", time.process_time() - t0)
     finally:
         pipeline.checks, pipeline.policies = checks, policies
-        gp.MessageView, gp.plan, gp.draft_meta = saved  # type: ignore[misc]
+        gr.MessageView, gr.plan, gr.draft_meta = saved  # type: ignore[misc]
     return split
 
 

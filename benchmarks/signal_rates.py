@@ -21,11 +21,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gateway.checks import CheckContext, default_checks, run_checks  # noqa: E402
 from gateway.config import Config, parse_config  # noqa: E402
 from gateway.model import Envelope  # noqa: E402
-from gateway.parse import HeaderLimitExceeded, MessageView  # noqa: E402
-from gateway.pipeline import normalize_newlines  # noqa: E402
+from gateway.parse import (  # noqa: E402
+    HeaderLimitExceeded,
+    MessageView,
+    normalize_newlines,  # noqa: E402
+)
+from gateway.runtime import Runtime  # noqa: E402
 
 # ../shared/corpora from the repository root (worktrees one level deeper find it one further up)
 CORPORA = next((p for p in (ROOT.parent / "shared" / "corpora", ROOT.parent.parent / "shared" / "corpora")
@@ -52,19 +55,18 @@ DEFAULT_CONFIG = parse_config(CONFIG_TEXT % "benchmark-org.test")
 
 
 async def measure(files: list[Path], examples: str | None, config: Config) -> tuple[Counter[str], int, int, float]:
-    checks = default_checks(config)
+    runtime = Runtime(config, offline=True)
     counts: Counter[str] = Counter()
     errors = 0
     start = time.perf_counter()
     for path in files:
         raw = normalize_newlines(path.read_bytes())
         try:
-            view = MessageView.parse(raw)
+            MessageView.parse(raw)  # a header over the limits is an error here, as in serve
         except HeaderLimitExceeded:
             errors += 1
             continue
-        ctx = CheckContext(view=view, envelope=Envelope("", ()), config=config, offline=True)
-        signals = await run_checks(checks, ctx)
+        signals = (await runtime.signals(raw, Envelope("", ()))).signals
         for name in {s.name for s in signals}:
             counts[name] += 1
         if examples:

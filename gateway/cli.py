@@ -4,7 +4,7 @@ Purpose: the entry points operators and tests use (`python -m gateway ...` and t
 `approach-gateway` console script). Errors a person reads name the file, the line and the fix;
 exit status 2 for usage and configuration errors, 1 for failed checks (lint).
 
-Untrusted input: message files given to `scan` (analysed through the same pipeline as `serve`).
+Untrusted input: message files given to `scan` (analysed by the same runtime as `serve`).
 """
 
 from __future__ import annotations
@@ -13,16 +13,20 @@ import argparse
 import asyncio
 import json
 import logging
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from gateway.config import Config, ConfigError, load_config
+from gateway.config import Config, ConfigError, HostPort, load_config
 from gateway.log import setup_logging
 from gateway.model import Client, Envelope
-from gateway.pipeline import Pipeline, normalize_newlines
+from gateway.parse import normalize_newlines
 from gateway.policy import PolicyError
+from gateway.runtime import Runtime
+from gateway.textsafe import json_line, terminal_text
+from gateway.yamlmarks import read_bounded
 
 log = logging.getLogger("gateway.cli")
 
@@ -30,29 +34,47 @@ MAX_SCAN_BYTES = 64 * 1024 * 1024
 
 
 def _parser() -> argparse.ArgumentParser:
+    from gateway import __version__
+
     p = argparse.ArgumentParser(prog="approach-gateway",
                                 description="SMTP gateway that flags covert inbound approaches")
+    p.add_argument("--version", action="version", version=f"approach-gateway {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("serve", help="run the gateway until SIGTERM; SIGHUP reloads policies")
-    s.add_argument("--config", required=True, help="the gateway's YAML config file")
+    s.add_argument("--config", help="the gateway's YAML config file (default: the embedded defaults: "
+                   "listen 127.0.0.1:10025, upstream 127.0.0.1:10026, local domain example.org, "
+                   "state under ./state/)")
+    s.add_argument("--demo-upstream", metavar="MAILDIR", type=Path,
+                   help="also run a demo mail server on the upstream address (loopback only) that "
+                   "writes every relayed message to this Maildir: to try the gateway without one")
     sc = sub.add_parser("scan", help="analyse saved messages as the gateway would")
-    sc.add_argument("--config", required=True)
-    sc.add_argument("--json", action="store_true", help="one JSON object per message")
+    sc.add_argument("--config", required=True, help="the gateway's YAML config file")
+    sc.add_argument("--json", action="store_true", help="one JSON object per message (and per "
+                    "unreadable file, with an 'error' field)")
     sc.add_argument("--offline", action="store_true", help="make no network lookups")
-    sc.add_argument("--client-ip")
-    sc.add_argument("--helo")
-    sc.add_argument("--mail-from", default=None)
-    sc.add_argument("--rcpt", action="append", default=[])
-    sc.add_argument("files", nargs="+", type=Path)
+    sc.add_argument("--client-ip", help="the connecting client's IP address (for SPF, DNSBL)")
+    sc.add_argument("--helo", help="the client's HELO name")
+    sc.add_argument("--mail-from", default=None, help="envelope sender (default: the Return-Path "
+                    "header)")
+    sc.add_argument("--rcpt", action="append", default=[], help="envelope recipient (repeatable)")
+    sc.add_argument("files", nargs="+", type=Path, help="message files (RFC 5322)")
+    se = sub.add_parser("send", help="submit saved messages over SMTP (e.g. to try the gateway)")
+    se.add_argument("--server", default="127.0.0.1:10025", help="HOST:PORT (default 127.0.0.1:10025)")
+    se.add_argument("--from", dest="mail_from", default=None,
+                    help="envelope sender (default: the Return-Path or From header)")
+    se.add_argument("--to", action="append", default=[],
+                    help="envelope recipient (repeatable; default: the To and Cc addresses)")
+    se.add_argument("files", nargs="+", type=Path, help="message files (RFC 5322)")
     le = sub.add_parser("learn", help="import known correspondents from sent mail (mbox or Maildir)")
-    le.add_argument("--config", required=True)
+    le.add_argument("--config", required=True, help="the gateway's YAML config file")
     le.add_argument("paths", nargs="+", type=Path, help="mbox files, Maildirs, or folders of them")
     hu = sub.add_parser("hunt", help="search the store's history for an indicator file's indicators")
-    hu.add_argument("--config", required=True)
+    hu.add_argument("--config", required=True, help="the gateway's YAML config file")
     hu.add_argument("--json", action="store_true", help="one JSON object per match")
-    hu.add_argument("indicators", type=Path, help="indicator file (YAML; see gateway/checks/indicators.py)")
+    hu.add_argument("indicators", type=Path, help="indicator file (YAML; format in docs/indicators.md)")
     qu = sub.add_parser("quarantine", help="list, show, release, delete or purge held messages")
-    qu.add_argument("--config", required=True)
+    qu.add_argument("--config", help="the gateway's YAML config file (quarantine.dir, retention, and the "
+                    "upstream for release); --dir alone works for everything but release")
     from gateway.act import quarantine
 
     quarantine.add_arguments(qu)
@@ -73,17 +95,71 @@ def _load(path: str) -> Config:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from gateway.smtp.service import Gateway
+    from gateway.demo import DemoError, start_demo_upstream
+    from gateway.smtp.service import Gateway, StartupError
 
-    config = _load(args.config)
+    config = _load(args.config) if args.config else embedded_config()
     setup_logging(config.log.level, config.log.format)
     try:
         gateway = Gateway(config)
     except PolicyError as exc:
         print(f"policy error: {exc}", file=sys.stderr)
         return 2
-    asyncio.run(gateway.serve_forever())
+
+    async def run() -> None:
+        if args.demo_upstream is not None:
+            up = config.upstream
+            await start_demo_upstream(HostPort(up.host, up.port), args.demo_upstream)
+            log.warning("demo upstream on %s:%d delivers to the Maildir %s (for trying the gateway only)",
+                        up.host, up.port, args.demo_upstream)
+        await gateway.serve_forever()
+
+    try:
+        asyncio.run(run())
+    except (StartupError, DemoError) as exc:
+        print(f"approach-gateway: {exc}", file=sys.stderr)
+        return 2
     return 0
+
+
+EMBEDDED_DEFAULTS = """\
+listen: 127.0.0.1:10025
+upstream: {host: 127.0.0.1, port: 10026}
+hostname: localhost
+local_domains: [example.org]
+store: {backend: sqlite, path: state/store.sqlite3}
+quarantine: {dir: state/quarantine}
+"""
+
+
+def embedded_config() -> Config:
+    """`serve` without --config: loopback only, state under ./state/ (relative to the working
+    directory), the shipped policies."""
+    from gateway.config import parse_config
+
+    return parse_config(EMBEDDED_DEFAULTS, "<embedded defaults>")
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    from gateway.demo import send_files
+
+    try:
+        server = _hostport(args.server)
+    except ValueError as exc:
+        print(f"send: --server: {exc}", file=sys.stderr)
+        return 2
+    status = 0
+    for path, code, text in send_files(server, args.files, args.mail_from, args.to):
+        print(f"{path}: {code} {text}")
+        status = status or (0 if code == 250 else 1)
+    return status
+
+
+def _hostport(text: str) -> HostPort:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise ValueError(f"{text!r} is not HOST:PORT; write e.g. 127.0.0.1:10025")
+    return HostPort(host.strip("[]"), int(port))
 
 
 def scan_envelope(args: argparse.Namespace, raw: bytes) -> Envelope:
@@ -92,39 +168,32 @@ def scan_envelope(args: argparse.Namespace, raw: bytes) -> Envelope:
         from gateway.parse import MessageView
 
         try:
-            rp = MessageView.parse(raw[:262_144]).header("Return-Path") or ""
+            mail_from = MessageView.parse(raw[:262_144]).return_path
         except ValueError:
-            rp = ""
-        mail_from = rp.strip().strip("<>")
+            mail_from = ""
     return Envelope(mail_from=mail_from, rcpt_tos=tuple(args.rcpt),
                     client=Client(ip=args.client_ip, helo=args.helo), queue_id="scan")
 
 
 async def _scan(args: argparse.Namespace, config: Config) -> int:
     try:
-        pipeline = Pipeline(config, offline=args.offline)
+        runtime = Runtime(config, offline=args.offline)
     except PolicyError as exc:
         print(f"policy error: {exc}", file=sys.stderr)
         return 2
     status = 0
     for path in args.files:
         try:
-            with path.open("rb") as fh:
-                raw = fh.read(MAX_SCAN_BYTES + 1)
-        except OSError as exc:
-            print(f"{path}: cannot read: {exc.strerror}", file=sys.stderr)
-            status = 2
-            continue
-        if len(raw) > MAX_SCAN_BYTES:
-            print(f"{path}: larger than {MAX_SCAN_BYTES} bytes, skipped", file=sys.stderr)
-            status = 2
-            continue
-        raw = normalize_newlines(raw)
-        try:
-            result = await pipeline.analyse(raw, scan_envelope(args, raw))
+            raw = _read_message(path)
+            result = await runtime.analyse(raw, scan_envelope(args, raw))
         except Exception as exc:  # noqa: BLE001 - report per file, keep scanning
-            print(f"{path}: {type(exc).__name__}: {exc}", file=sys.stderr)
             status = 2
+            error = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            error = re.sub(rf"^{re.escape(str(path))}(?::\d+)?:\s*", "", error)  # FileError names the file
+            error = f"{type(exc).__name__}: {error}" if not isinstance(exc, (OSError, ValueError)) else error
+            if args.json:
+                print(json_line({"file": str(path), "error": error}))
+            print(f"{path}: {error}", file=sys.stderr)
             continue
         d = result.decision
         if args.json:
@@ -136,11 +205,17 @@ async def _scan(args: argparse.Namespace, config: Config) -> int:
                             for s in result.signals],
                 "checked": d.checked,
             }
-            print(json.dumps(obj, ensure_ascii=False))
+            print(json_line(obj))  # UTF-8 kept; U+0085/U+2028/U+2029 and controls escaped
         else:
             reasons = "; ".join(f"{h.rule_id} ({h.score:g})" for h in d.hits) or "-"
             print(f"{path}: {d.verdict.word} {d.score:g} {reasons}")
     return status
+
+
+def _read_message(path: Path) -> bytes:
+    """A message file: regular files only, at most MAX_SCAN_BYTES (a FIFO or /dev/zero is
+    refused); FileError says why."""
+    return normalize_newlines(read_bounded(path, MAX_SCAN_BYTES, "message file"))
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
@@ -152,9 +227,16 @@ def cmd_scan(args: argparse.Namespace) -> int:
 def cmd_policy(args: argparse.Namespace) -> int:
     from gateway.policy import commands
 
-    config = _load(args.config) if args.config else None
+    config = _load(args.config) if getattr(args, "config", None) else None
     if args.command == "evaluate":
         return commands.cmd_evaluate(args, config)
+    if args.policy_command == "fit":
+        return commands.cmd_fit(args, config)
+    if args.policy_command == "signals":
+        from gateway.checks.docs import markdown_table, plain_lines
+
+        print(markdown_table() if args.markdown else "\n".join(plain_lines()))
+        return 0
     if args.policy_command == "test":
         return commands.cmd_test(config, args.policies, args.cases)
     return commands.cmd_lint(config, args.paths)
@@ -186,13 +268,14 @@ def cmd_learn(args: argparse.Namespace) -> int:
 def cmd_hunt(args: argparse.Namespace) -> int:
     import datetime
 
-    from gateway.checks.indicators import IndicatorError, load_indicators
+    from gateway.errors import DataError
+    from gateway.refdata import load_indicator_file
     from gateway.store import store_from_config
 
     config = _load(args.config)
     try:
-        indicators = load_indicators((str(args.indicators),))
-    except IndicatorError as exc:
+        indicators = load_indicator_file(str(args.indicators))
+    except DataError as exc:
         print(f"indicator error: {exc}", file=sys.stderr)
         return 2
     by_needle = {i.needle: i for i in indicators}
@@ -212,8 +295,9 @@ def cmd_hunt(args: argparse.Namespace) -> int:
                                   "rules": list(h.rule_ids), "field": h.field, "matched": h.matched,
                                   "kind": ind.kind if ind else "", "source": ind.source if ind else ""}))
             else:
-                print(f"{when} {h.direction} {h.sender} -> {', '.join(h.recipients)}: {h.verdict} "
-                      f"{h.score:g}; {h.field} matched {ind.kind if ind else ''} {h.matched!r}")
+                print(terminal_text(f"{when} {h.direction} {h.sender} -> {', '.join(h.recipients)}: "
+                                    f"{h.verdict} {h.score:g}; {h.field} matched {ind.kind if ind else ''} "
+                                    f"{h.matched!r}"))
         print(f"{len(hits)} past messages matched {len(indicators)} indicators", file=sys.stderr)
         return 0
     return asyncio.run(run())
@@ -224,10 +308,16 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
     from gateway.act import quarantine
     from gateway.smtp.upstream import UpstreamError, UpstreamSession
 
-    config = _load(args.config)
-    args.dir = args.dir or config.quarantine.dir
+    if args.config is None and (args.dir is None or args.quarantine_command == "release"):
+        print("quarantine: give --config FILE (release needs the upstream from it), or --dir DIR",
+              file=sys.stderr)
+        return 2
+    config = _load(args.config) if args.config else None
+    args.dir = args.dir or (config.quarantine.dir if config else None)
+    args.retention_days = config.quarantine.retention_days if config else None
 
     async def relay_async(released: quarantine.Released) -> None:
+        assert config is not None
         up = UpstreamSession(config.upstream, config.hostname)
         await up.open()
         try:
@@ -259,6 +349,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_serve(args)
     if args.command == "scan":
         return cmd_scan(args)
+    if args.command == "send":
+        return cmd_send(args)
     if args.command == "learn":
         return cmd_learn(args)
     if args.command == "hunt":

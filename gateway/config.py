@@ -15,12 +15,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gateway.errors import AdminInputError
 from gateway.yamlmarks import Located, YamlError, load_located, loads_located
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-class ConfigError(ValueError):
+def shipped_policies() -> str:
+    """The shipped policies: installed inside the package as `gateway/shipped_policies` (see
+    pyproject.toml), or `policies/` beside the package in a source checkout."""
+    inside = Path(__file__).resolve().parent / "shipped_policies"
+    return str(inside if inside.is_dir() else Path(__file__).resolve().parent.parent / "policies")
+
+
+class ConfigError(AdminInputError):
     """The config file is invalid. The message names file, line, key and the fix."""
 
 
@@ -87,8 +95,10 @@ class DnsConfig:
 class StoreConfig:
     backend: str = "sqlite"
     path: str = "approach-gateway.sqlite3"
-    url: str | None = None
+    url: str | None = None  # backend redis: redis://, rediss://, unix://, redis+sentinel:// (docs/store.md)
     retention_days: int = 400
+    prefix: str = "approach:"  # backend redis: every key starts with it (several stores in one database)
+    timeout: float = 0.25  # backend redis: seconds per operation, then StoreUnavailable
 
 
 @dataclass(frozen=True)
@@ -148,7 +158,7 @@ class Config:
     proxy_protocol: ProxyProtocolConfig | None = None
     dns: DnsConfig = field(default_factory=DnsConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
-    policies: tuple[str, ...] = ("policies",)
+    policies: tuple[str, ...] = field(default_factory=lambda: (shipped_policies(),))
     on_error: str = "accept"
     bare_newline: str = "normalize"
     log: LogConfig = field(default_factory=LogConfig)
@@ -260,6 +270,17 @@ def _hostport(ctx: _Ctx, path: tuple[Any, ...], value: Any, default_port: int | 
     return HostPort(host, port)
 
 
+def _nameserver(ctx: _Ctx, path: tuple[Any, ...], value: Any) -> HostPort:
+    """A DNS server is an IP address (a name would need a resolver to find the resolver)."""
+    hp = _hostport(ctx, path, value, 53)
+    try:
+        ipaddress.ip_address(hp.host)
+    except ValueError:
+        raise ctx.fail(path, f"{hp.host!r} is not an IP address",
+                       "write the resolver's address, e.g. 127.0.0.1:53 or [::1]:53") from None
+    return hp
+
+
 def _networks(ctx: _Ctx, path: tuple[Any, ...], value: Any) -> tuple[Network, ...]:
     if value is None:
         return ()
@@ -327,8 +348,9 @@ def _build(doc: Located) -> Config:
     if top.get("tls") is not None:
         t = _section(ctx, ("tls",), top["tls"], {"cert", "key"})
         for k in ("cert", "key"):
-            if k not in t or not Path(_str(ctx, ("tls", k), t[k])).is_file():
-                raise ctx.fail(("tls", k), f"file {t.get(k)!r} does not exist",
+            problem = _unreadable(Path(_str(ctx, ("tls", k), t[k]))) if k in t else "is missing"
+            if problem:
+                raise ctx.fail(("tls", k), f"file {t.get(k)!r} {problem}",
                                "give the path of a PEM file readable by the gateway")
         tls = TlsConfig(cert=t["cert"], key=t["key"])
     proxy = None
@@ -344,19 +366,34 @@ def _build(doc: Located) -> Config:
     ns_list = dn.get("nameservers") or []
     if not isinstance(ns_list, list):
         raise ctx.fail(("dns", "nameservers"), "expected a list", "write e.g. [127.0.0.1:53]")
-    dns = DnsConfig(tuple(_hostport(ctx, ("dns", "nameservers", i), n, 53)
+    dns = DnsConfig(tuple(_nameserver(ctx, ("dns", "nameservers", i), n)
                           for i, n in enumerate(ns_list)),
                     _num(ctx, ("dns", "timeout"), dn.get("timeout", 3.0), 0.05, 60))
-    base = Path(doc.file).parent if doc.file not in ("<string>", "<defaults>") else Path(".")
-    st = _section(ctx, ("store",), top.get("store"), {"backend", "path", "url", "retention_days"})
+    base = Path(doc.file).parent if not doc.file.startswith("<") else Path(".")
+    st = _section(ctx, ("store",), top.get("store"), {"backend", "path", "url", "retention_days", "prefix",
+                                                       "timeout"})
     store_path = _str(ctx, ("store", "path"), st.get("path", StoreConfig.path))
     if "path" in st and store_path != ":memory:" and not Path(store_path).is_absolute():
         store_path = str(base / store_path)  # an explicit relative path starts at the config's folder
+    backend = _choice(ctx, ("store", "backend"), st.get("backend", "sqlite"), ("sqlite", "redis", "memory"))
+    url = _str(ctx, ("store", "url"), st["url"]) if "url" in st else None
+    if backend == "redis":
+        if url is None:
+            raise ctx.fail(("store",), "backend redis needs a url", "add url: redis://127.0.0.1:6379/0")
+        from gateway.store.redis import RedisUrlError, parse_redis_url
+
+        try:
+            parse_redis_url(url)
+        except RedisUrlError as exc:
+            raise ctx.fail(("store", "url"), exc.problem, exc.fix) from None
+    prefix = _str(ctx, ("store", "prefix"), st.get("prefix", StoreConfig.prefix))
+    if len(prefix) > 64 or not prefix.isprintable() or " " in prefix:
+        raise ctx.fail(("store", "prefix"), f"{prefix!r} is not a short printable word",
+                       "write up to 64 characters without spaces, e.g. approach:")
     store = StoreConfig(
-        backend=_choice(ctx, ("store", "backend"), st.get("backend", "sqlite"), ("sqlite", "redis", "memory")),
-        path=store_path,
-        url=_str(ctx, ("store", "url"), st["url"]) if "url" in st else None,
+        backend=backend, path=store_path, url=url,
         retention_days=_int(ctx, ("store", "retention_days"), st.get("retention_days", 400), 1, 36500),
+        prefix=prefix, timeout=_num(ctx, ("store", "timeout"), st.get("timeout", StoreConfig.timeout), 0.01, 60),
     )
     qu = _section(ctx, ("quarantine",), top.get("quarantine"), {"dir", "retention_days"})
     qdir = _str(ctx, ("quarantine", "dir"), qu.get("dir", QuarantineConfig.dir))
@@ -371,8 +408,9 @@ def _build(doc: Located) -> Config:
                 raise ctx.fail(("arc",), f"missing {k}", "give selector, domain and key_file, or remove arc")
         key_file = _str(ctx, ("arc", "key_file"), ac["key_file"])
         key_file = key_file if Path(key_file).is_absolute() else str(base / key_file)
-        if not Path(key_file).is_file():
-            raise ctx.fail(("arc", "key_file"), f"file {key_file!r} does not exist",
+        problem = _unreadable(Path(key_file))
+        if problem:
+            raise ctx.fail(("arc", "key_file"), f"file {key_file!r} {problem}",
                            "give the path of the PEM private key the gateway seals with")
         arc = ArcConfig(selector=_str(ctx, ("arc", "selector"), ac["selector"]),
                         domain=_hostname(ctx, ("arc", "domain"), ac["domain"]), key_file=key_file)
@@ -380,7 +418,7 @@ def _build(doc: Located) -> Config:
     log = LogConfig(_choice(ctx, ("log", "level"), lg.get("level", "info"),
                             ("debug", "info", "warning", "error")),
                     _choice(ctx, ("log", "format"), lg.get("format", "text"), ("text", "json")))
-    pol = top.get("policies", ["policies"])
+    pol = top.get("policies", [shipped_policies()])
     if isinstance(pol, str):
         pol = [pol]
     if not isinstance(pol, list):
@@ -417,11 +455,26 @@ def _files(ctx: _Ctx, path: tuple[Any, ...], value: Any, base: Path) -> tuple[st
     out = []
     for i, name in enumerate(_strings(ctx, path, [value] if isinstance(value, str) else value)):
         full = Path(name) if Path(name).is_absolute() else base / name
-        if not full.is_file():
-            raise ctx.fail(path + (i,), f"file {str(full)!r} does not exist",
+        problem = _unreadable(full)
+        if problem:
+            raise ctx.fail(path + (i,), f"file {str(full)!r} {problem}",
                            "give a readable file (relative paths start at the config file's folder)")
         out.append(str(full))
     return tuple(out)
+
+
+def _unreadable(path: Path) -> str | None:
+    """Why `path` is not a readable regular file, or None."""
+    if not path.exists():
+        return "does not exist"
+    if not path.is_file():
+        return "is not a regular file"
+    try:
+        with path.open("rb") as fh:
+            fh.read(1)
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    return None
 
 
 def _signals(ctx: _Ctx, value: Any, base: Path) -> SignalsConfig:

@@ -7,6 +7,7 @@ frozen; nothing here does I/O or touches untrusted bytes beyond holding them.
 from __future__ import annotations
 
 import enum
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,6 +52,11 @@ class Envelope:
     client: Client = field(default_factory=Client)
     queue_id: str = ""
     smtputf8: bool = False
+    received_at: float | None = None  # epoch seconds; None: now (replays of saved mail set it)
+
+    @property
+    def when(self) -> float:
+        return self.received_at if self.received_at is not None else time.time()
 
 
 @dataclass(frozen=True)

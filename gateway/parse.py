@@ -17,24 +17,44 @@ from __future__ import annotations
 import email.policy
 import re
 from dataclasses import dataclass, field
-from email.header import decode_header, make_header
 from email.message import Message
 from email.parser import BytesParser
-from email.utils import getaddresses, parseaddr
 from functools import cached_property
-from html.parser import HTMLParser
+from typing import Any
+
+from gateway.html_text import html_to_text
+from gateway.mailboxes import Mailbox, parse_address_fields
+from gateway.rfc2047 import decode_words
+
+__all__ = ["HeaderLimitExceeded", "Mailbox", "MessageView", "TextPart", "ViewLimits", "addresses",
+           "decode_header_value", "from_identity", "header_fields", "header_stats", "html_to_text",
+           "normalize_header_section", "split_header_block"]
+
+from gateway.errors import MessageRejected
 
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
+_BARE = re.compile(rb"\r(?!\n)|(?<!\r)\n")
+_LINE_ENDINGS = re.compile(rb"\r\n|\r|\n")
+
+
+def has_bare_newline(raw: bytes) -> bool:
+    """A lone CR or LF: the raw material of SMTP smuggling (CVE-2023-51764 and kin)."""
+    return _BARE.search(raw) is not None
+
+
+def normalize_newlines(raw: bytes) -> bytes:
+    """Every CR, LF or CRLF becomes CRLF (Postfix's smtpd_forbid_bare_newline=normalize)."""
+    return _LINE_ENDINGS.sub(b"\r\n", raw)
 _ADDR_SPEC = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})+")
+_FIELD_START = re.compile(rb"^[^ \t\r\n]", re.M)
+_NEWLINES = re.compile(r"[\r\n]+")
+_SURROGATE = re.compile("[\udc80-\udcff]")
 
 
 def addresses(values: list[str]) -> list[str]:
-    """Lower-cased addresses in address-list header values; hostile nesting degrades to a scan."""
-    try:
-        return [a.lower() for _, a in getaddresses(values) if a]
-    except Exception:  # noqa: BLE001 - email.utils recurses on nested comments (RecursionError)
-        return [m.lower() for v in values for m in _ADDR_SPEC.findall(v)][:100]
-_FIELD_START = re.compile(rb"^[^ \t\r\n]", re.M)
+    """Lower-cased addresses of RAW address-list header values (`MessageView.raw_headers`,
+    never decoded ones: see gateway/mailboxes.py), in order."""
+    return [m.address for m in parse_address_fields(values)]
 
 
 @dataclass(frozen=True)
@@ -46,7 +66,7 @@ class ViewLimits:
     max_text_bytes: int = 1_048_576
 
 
-class HeaderLimitExceeded(ValueError):
+class HeaderLimitExceeded(MessageRejected, ValueError):
     """The header block is larger than the configured limits (the receiver rejects with 552)."""
 
 
@@ -59,10 +79,105 @@ def split_header_block(raw: bytes) -> tuple[bytes, bytes]:
     return raw[:cut], raw[cut:]
 
 
+# A field line: a name of RFC 5322 ftext (printable ASCII but ':'), optional WSP before the colon
+# (obs-optional, RFC 5322 section 4.5.8 obs-syntax: Dovecot and Postfix read it as the same name).
+_FIELD_LINE = re.compile(rb"([\x21-\x39\x3b-\x7e]+)([ \t]*):")
+
+
+def header_fields(block: bytes) -> list[bytes]:
+    """A raw header block split into whole fields (continuation lines kept with their field)."""
+    fields: list[list[bytes]] = []
+    for line in block.splitlines(keepends=True):
+        if fields and line[:1] in (b" ", b"\t"):
+            fields[-1].append(line)  # joined once below: no quadratic bytes concatenation
+        else:
+            fields.append([line])
+    return [b"".join(f) for f in fields]
+
+
+def normalize_header_section(raw: bytes) -> tuple[bytes, list[str]]:
+    """The message with an unambiguous header section, and notes on what was changed.
+
+    Readers disagree about a header block line that is not a valid field (a name with NUL,
+    control, 8-bit or space characters, no colon at all, a first line that starts with
+    whitespace): Postfix's cleanup and the stdlib parser end the header section there (Postfix
+    inserts the empty line), Dovecot and Sieve read on to the empty line and truncate a name at
+    NUL, so `X-Approach-Verdict\\0: high` was a verdict to Sieve. Here the header section ends at
+    the first such line and the empty line is inserted before it, as Postfix does: that line
+    and everything after it are body text for every reader (nothing is deleted: a message
+    without its empty line keeps its text), and nothing after it can be read as a header by
+    anyone. Whitespace before a field's colon is removed (`Name :` -> `Name:`, as Postfix
+    writes it). A first line `From ...` (mbox separator) is kept as the stdlib reads it.
+    Used for the analysis (`MessageView.parse`) and for the relayed bytes
+    (`gateway.act.headers.apply_edits`), so what is analysed is what is delivered."""
+    block, rest = split_header_block(raw)
+    out: list[bytes] = []
+    notes: list[str] = []
+    kept_field = False
+    lines = block.splitlines(keepends=True)
+    for idx, line in enumerate(lines):
+        if kept_field and line[:1] in (b" ", b"\t"):
+            out.append(line)
+            continue
+        m = _FIELD_LINE.match(line)
+        if m:
+            if m.group(2):
+                line = m.group(1) + line[m.end() - 1:]
+                notes.append("whitespace before a header colon")
+            out.append(line)
+            kept_field = True
+            continue
+        if idx == 0 and line.startswith(b"From "):
+            out.append(line)
+            kept_field = True
+            continue
+        eol = b"\r\n" if line.endswith(b"\r\n") or not line.endswith(b"\n") else b"\n"
+        notes.append("invalid header line: header ended before it")
+        return b"".join(out) + eol + b"".join(lines[idx:]) + rest, notes
+    if not notes:
+        return raw, notes
+    return b"".join(out) + rest, notes
+
+
 def header_stats(raw: bytes) -> tuple[int, int]:
     """(field count, header bytes) of the raw header block, without parsing it."""
     block, _ = split_header_block(raw)
     return len(_FIELD_START.findall(block)), len(block)
+
+
+# MIME parameters are parsed by the stdlib's `email.message._parseparam`, quadratic in the number
+# of ';' (it re-slices the rest of the value per parameter: 640 KB of ';' in one part's
+# Content-Type took 10 s, and a folded header in a body part is bounded only by the message
+# size). A part's Content-Type / Content-Disposition is read cut after MAX_PARAMS parameters or
+# MAX_PARAM_HEADER characters; real ones have a few (RFC 2231 continuations a few dozen).
+MAX_PARAMS = 100
+MAX_PARAM_HEADER = 8192
+_PARAM_HEADERS = frozenset({"content-type", "content-disposition"})
+
+
+def _cap_params(value: str) -> str:
+    value = value[:MAX_PARAM_HEADER]
+    at = -1
+    for _ in range(MAX_PARAMS):
+        at = value.find(";", at + 1)
+        if at < 0:
+            return value
+    return value[:at]
+
+
+class _BoundedMessage(Message):
+    """compat32 Message whose parameter headers are read capped (see MAX_PARAMS): every
+    parameter lookup -- the parser's own boundary lookup too -- goes through `get`."""
+
+    def get(self, name: str, failobj: Any = None) -> Any:
+        value = super().get(name, failobj)
+        if isinstance(value, str) and name.lower() in _PARAM_HEADERS and len(value) > 64:
+            return _cap_params(value)
+        return value
+
+
+def _parser() -> BytesParser:
+    return BytesParser(_class=_BoundedMessage, policy=email.policy.compat32)
 
 
 @dataclass(frozen=True)
@@ -72,72 +187,61 @@ class TextPart:
     depth: int
 
 
-class _HtmlText(HTMLParser):
-    _SKIP = {"script", "style", "head", "title"}
-    _BREAK = {"br", "p", "div", "li", "tr", "h1", "h2", "h3", "h4", "td", "table"}
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.chunks: list[str] = []
-        self.hrefs: list[str] = []
-        self._skip = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self._SKIP:
-            self._skip += 1
-        elif tag in self._BREAK:
-            self.chunks.append("\n")
-        if tag == "a":
-            for k, v in attrs:
-                if k == "href" and v:
-                    self.hrefs.append(v)
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self._SKIP and self._skip:
-            self._skip -= 1
-
-    def handle_data(self, data: str) -> None:
-        if not self._skip:
-            self.chunks.append(data)
-
-
-def html_to_text(markup: str) -> tuple[str, list[str]]:
-    """Visible text and link targets of an HTML fragment (never raises)."""
-    parser = _HtmlText()
-    try:
-        parser.feed(markup)
-        parser.close()
-    except Exception:  # noqa: BLE001 - html.parser on hostile input: keep what we have
-        pass
-    text = re.sub(r"[ \t\r\f\v]+", " ", "".join(parser.chunks))
-    return re.sub(r"\n\s*\n+", "\n", text).strip(), parser.hrefs
+def raw_text(value: object) -> str:
+    """A raw header value as text: 8-bit bytes (kept by the parser as surrogates) read as UTF-8,
+    folding removed (each line break with the whitespace around it becomes one space; linear),
+    encoded-words left as they are."""
+    text = value if isinstance(value, str) else str(value)
+    if _SURROGATE.search(text):
+        text = text.encode("ascii", "surrogateescape").decode("utf-8", "replace")
+    if "\r" in text or "\n" in text:
+        text = " ".join(part.strip() for part in _NEWLINES.split(text))
+    return text.strip()
 
 
 def decode_header_value(value: object) -> str:
-    """A header value as text: RFC 2047 encoded-words decoded, raw 8-bit read as UTF-8, unknown
-    charsets degraded; never raises. (The `email.headerregistry` objects of policy.default cost
-    about 0.14 ms per header access, most of the analysis time: we parse with compat32.)"""
-    text = value if isinstance(value, str) else str(value)
-    if any("\udc80" <= c <= "\udcff" for c in text):
-        text = text.encode("ascii", "surrogateescape").decode("utf-8", "replace")
-    if "=?" not in text:
-        return text
-    try:
-        return str(make_header(decode_header(text)))
-    except Exception:  # noqa: BLE001 - unknown charsets, broken base64: decode what we can
-        out = []
-        try:
-            for chunk, charset in decode_header(text):
-                if isinstance(chunk, bytes):
-                    try:
-                        out.append(chunk.decode(charset or "utf-8", "replace"))
-                    except LookupError:
-                        out.append(chunk.decode("utf-8", "replace"))
-                else:
-                    out.append(chunk)
-        except Exception:  # noqa: BLE001
-            return text
-        return "".join(out)
+    """A header value as text: unfolded, raw 8-bit read as UTF-8, RFC 2047 encoded-words decoded
+    (gateway/rfc2047.py, linear), unknown charsets degraded; never raises. Not for address
+    fields: their addresses are parsed from the raw value (`MessageView.mailboxes`)."""
+    return decode_words(raw_text(value))
+
+
+@dataclass(frozen=True)
+class FromIdentity:
+    """Who the message says wrote it: see `from_identity`."""
+
+    display: str
+    address: str
+    mailboxes: tuple[Mailbox, ...] = ()
+    fields: int = 0
+
+    @property
+    def domain(self) -> str:
+        return self.mailboxes[0].domain if self.mailboxes else ""
+
+    @property
+    def multiple(self) -> bool:
+        """More than one From address (or From field): RFC 5322 then requires Sender."""
+        return len(self.mailboxes) > 1 or self.fields > 1
+
+
+def from_identity(raw_from_values: list[str]) -> FromIdentity:
+    """THE From address and display name of a message -- the one decision every check, the
+    policy fields `from.*`, the store and `learn` use.
+
+    `raw_from_values` are the raw values of every From field, in order (not RFC 2047-decoded:
+    the address is parsed first, display names are decoded afterwards, so an encoded-word can
+    never become an address). The identity is the FIRST mailbox of the first From field that
+    has one: what mail clients show first and what DMARC reads when there is one author.
+    RFC 5322 allows several From addresses (with a Sender field) and RFC 6854 a group; then
+    every mailbox is kept in `mailboxes` (in order, across fields) and `multiple` is true: the
+    structure check emits `identity.multiple_from` listing them all, so a stranger's address
+    placed after one of ours cannot hide (docs/signals.md)."""
+    mailboxes = tuple(parse_address_fields(raw_from_values))
+    if not mailboxes:
+        return FromIdentity("", "", (), len(raw_from_values))
+    first = mailboxes[0]
+    return FromIdentity(first.display, first.address, mailboxes, len(raw_from_values))
 
 
 def _decode_part(part: Message) -> str:
@@ -176,14 +280,17 @@ class MessageView:
                 f"{limits.max_header_count} fields / {limits.max_header_bytes} bytes")
         defects: list[str] = []
         too_deep = False
+        # parse what will be delivered: the header section as normalize_header_section ends it
+        readable, notes = normalize_header_section(raw)
+        defects += sorted(set(notes))
         try:
-            msg = BytesParser(policy=email.policy.compat32).parsebytes(raw)
+            msg = _parser().parsebytes(readable)
         except Exception as exc:  # noqa: BLE001 - stdlib parser on hostile bytes (RecursionError too)
             # Keep the headers (the body is left unparsed): From, Subject and the rest still count.
             defects.append(f"unparseable: {type(exc).__name__}")
             too_deep = isinstance(exc, RecursionError)
             try:
-                msg = BytesParser(policy=email.policy.compat32).parsebytes(raw, headersonly=True)
+                msg = _parser().parsebytes(readable, headersonly=True)
             except Exception:  # noqa: BLE001
                 msg = Message()
         return cls(raw=raw, limits=limits, msg=msg, header_count=count,
@@ -205,41 +312,62 @@ class MessageView:
         return list(cached)
 
     def _decode_headers(self, name: str) -> list[str]:
-        out = []
-        lname = name.lower()
-        # raw values (8-bit bytes kept as surrogates), decoded by us: never the policy's objects
-        values = [v for k, v in self.msg.raw_items() if k.lower() == lname]
-        for value in values:
-            out.append(re.sub(r"\s*[\r\n]+\s*", " ", decode_header_value(value)).strip())
-        return out
+        return [decode_words(v) for v in self.raw_headers(name)]
+
+    def raw_headers(self, name: str) -> list[str]:
+        """Every value of header `name`, unfolded, 8-bit read as UTF-8, NOT RFC 2047-decoded:
+        what address fields are parsed from (cached)."""
+        key = "\0raw:" + name.lower()
+        cached = self._header_cache.get(key)
+        if cached is None:
+            lname = name.lower()
+            # raw values (8-bit bytes kept as surrogates): never the policy's header objects
+            cached = self._header_cache[key] = [raw_text(v) for k, v in self.msg.raw_items()
+                                                if k.lower() == lname]
+        return list(cached)
+
+    def mailboxes(self, *names: str) -> list[Mailbox]:
+        """Mailboxes of the named address fields (e.g. "To", "Cc"), parsed from the raw values."""
+        return parse_address_fields([v for n in names for v in self.raw_headers(n)])
+
+    def addresses(self, *names: str) -> list[str]:
+        """Lower-cased addresses of the named address fields (see `mailboxes`)."""
+        return [m.address for m in self.mailboxes(*names)]
 
     @cached_property
+    def from_identity(self) -> FromIdentity:
+        """The From identity (`from_identity`: the one function that decides it)."""
+        return from_identity(self.raw_headers("From"))
+
+    @property
     def from_pair(self) -> tuple[str, str]:
-        """(display name, address) of the first From address, lower-cased address."""
-        value = self.header("From") or ""
-        try:
-            name, addr = parseaddr(value)
-        except Exception:  # noqa: BLE001 - email.utils recurses on nested comments (RecursionError)
-            found = _ADDR_SPEC.search(value)
-            name, addr = "", found.group(0) if found else ""
-        return name.strip(), addr.strip().lower()
+        """(display name, address) of the From identity, lower-cased address."""
+        ident = self.from_identity
+        return ident.display, ident.address
 
     @property
     def from_address(self) -> str:
-        return self.from_pair[1]
+        return self.from_identity.address
 
     @property
     def from_display(self) -> str:
-        return self.from_pair[0]
+        return self.from_identity.display
 
     @property
     def from_domain(self) -> str:
-        addr = self.from_address
-        return addr.rsplit("@", 1)[1].rstrip(".") if "@" in addr else ""
+        return self.from_identity.domain
 
     @cached_property
     def reply_to(self) -> list[str]:
-        return addresses(self.headers("Reply-To"))
+        """Reply-To addresses, parsed from the raw value like From (every one, in order)."""
+        return self.addresses("Reply-To")
+
+    @property
+    def return_path(self) -> str:
+        """The Return-Path address (the envelope sender a delivering MTA recorded; "" for
+        `<>` or none), parsed from the raw value."""
+        found = self.addresses("Return-Path")
+        return found[0] if found else ""
 
     @property
     def subject(self) -> str:
@@ -300,7 +428,7 @@ class MessageView:
         texts, links = [], []
         for p in self.text_parts:
             if p.content_type == "text/html":
-                t, h = html_to_text(p.text)
+                t, h = html_to_text(p.text, self.limits.max_text_bytes)
                 texts.append(t)
                 links.extend(h)
         return "\n".join(texts), links

@@ -71,7 +71,10 @@ store: {{path: {tmp_path / 'store.sqlite3'}}}
 {dns}
 {extra}
 """
-    return parse_config(text, str(tmp_path / "gateway.yml"))
+    path = tmp_path / "gateway.yml"
+    if not path.exists():  # written so that a reload (which re-reads the config) finds it
+        path.write_text(text)
+    return parse_config(text, str(path))
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ from pathlib import Path
 from gateway.act import transfer
 from gateway.act.headers import clean_text
 from gateway.act.mimewalk import Entity, MimeError, walk
+from gateway.errors import AdminInputError
 from gateway.model import Decision, Verdict
 
 SHIPPED_TEMPLATES = Path(__file__).resolve().parent.parent / "data"
@@ -56,7 +57,7 @@ _ASCII_MAP = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d
                             "\u2013": "-", "\u2014": "-", "\u2026": "...", "\u00a0": " "})
 
 
-class TemplateError(ValueError):
+class TemplateError(AdminInputError):
     """A banner template is unreadable or uses an unknown $placeholder."""
 
 

@@ -6,6 +6,16 @@ Authentication-Results carrying our authserv-id (RFC 8601 section 5), and apply 
 raw message: removals inside the header block, additions prepended so existing DKIM signatures
 still verify.
 
+Every spelling a reader could take for one of our fields is stripped. Field names are read as
+mail clients and Sieve read them: ASCII case-insensitive, whitespace before the colon ignored
+(RFC 5322 obs-syntax). A line that is not a valid field at all (NUL, control, 8-bit or space in
+the name, no colon) ends the header section: `parse.normalize_header_section` inserts the empty
+line before it, as Postfix's cleanup does, so it is body text for every reader and the
+analysis saw the same split (nothing is deleted; see that function for why not remove or
+rename). An Authentication-Results field is removed when any reading of it names our
+authserv-id (`names_authserv_id`): the authentication parser's, and a lenient one for readers
+that skip comments and quotes differently, stop at NUL, or decode encoded-words.
+
 Untrusted input: the raw header block (hostile folding, bare CR/LF, huge fields) and rule reasons
 that may quote a stranger's text; values are sanitised to printable single-line text and folded.
 """
@@ -19,7 +29,7 @@ from datetime import UTC, datetime
 from email.header import Header
 
 from gateway.model import Decision, Envelope, HeaderEdit
-from gateway.parse import split_header_block
+from gateway.parse import header_fields, normalize_header_section, split_header_block
 
 VERDICT = "X-Approach-Verdict"
 SCORE = "X-Approach-Score"
@@ -85,6 +95,8 @@ def verdict_edits(decision: Decision) -> list[HeaderEdit]:
     ]
     if not decision.checked:
         edits.append(HeaderEdit(CHECKED, fold(CHECKED, "no; " + clean_text(decision.note))))
+    elif decision.note:  # some checks did not finish: the verdict rests on the others
+        edits.append(HeaderEdit(CHECKED, fold(CHECKED, "partial; " + clean_text(decision.note))))
     return edits
 
 
@@ -127,20 +139,27 @@ def authserv_id_of(value: str) -> str:
     return parsed.authserv_id.rstrip(".") if parsed is not None else ""
 
 
+def names_authserv_id(value: str, ids: set[str]) -> bool:
+    """Whether an (unfolded) Authentication-Results value names one of `ids` (lower-case,
+    without trailing dots) as its authserv-id under any plausible reading: the authentication
+    parser's (`authserv_id_of`), or -- over-inclusive on purpose -- the id appearing as a whole
+    token in the text before the first ';' (after leading ';' and whitespace), with backslashes
+    removed and any case or trailing dots: `gw(c)1;`, `"gw;"`, `(a\\) gw;`, `(unterminated gw`,
+    `gw\\0;`, `=?utf-8?q?gw?=;`, `gw/1;`. A field that only mentions our id in its first
+    clause's comment is removed too; no upstream writes that."""
+    if not ids:
+        return False
+    if authserv_id_of(value) in ids:
+        return True
+    head = value.lstrip(" \t;")
+    cut = head.find(";")
+    segment = (head if cut < 0 else head[:cut]).replace("\\", "").lower()
+    return any(re.search(r"(?<![a-z0-9.-])" + re.escape(i) + r"\.*(?![a-z0-9.-])", segment) for i in ids)
+
+
 def removal_edits(authserv_id: str) -> list[HeaderEdit]:
     return [HeaderEdit(name) for name in OUR_HEADERS] + [
         HeaderEdit(AUTH_RESULTS + ":" + authserv_id.lower())]
-
-
-def _fields(block: bytes) -> list[bytes]:
-    """Split a raw header block into whole fields (continuation lines kept with their field)."""
-    fields: list[bytes] = []
-    for line in block.splitlines(keepends=True):
-        if fields and line[:1] in (b" ", b"\t"):
-            fields[-1] += line
-        else:
-            fields.append(line)
-    return fields
 
 
 def _should_remove(field: bytes, removals: set[str], ar_ids: set[str]) -> bool:
@@ -152,7 +171,7 @@ def _should_remove(field: bytes, removals: set[str], ar_ids: set[str]) -> bool:
         return True
     if key == AUTH_RESULTS.lower() and ar_ids:
         unfolded = re.sub(r"\r?\n[ \t]", " ", value.decode("utf-8", "replace"))
-        return authserv_id_of(unfolded) in {a.rstrip(".") for a in ar_ids}
+        return names_authserv_id(unfolded, ar_ids)
     return False
 
 
@@ -168,9 +187,12 @@ def apply_edits(raw: bytes, edits: Iterable[HeaderEdit]) -> bytes:
             ar_ids.add(e.name.split(":", 1)[1].lower())
         else:
             removals.add(e.name.lower())
+    if removals or ar_ids:  # the strip: always on relayed mail (pipeline's removal_edits)
+        raw, _notes = normalize_header_section(raw)
     block, rest = split_header_block(raw)
     if removals or ar_ids:
-        block = b"".join(f for f in _fields(block) if not _should_remove(f, removals, ar_ids))
+        ids = {a.rstrip(".") for a in ar_ids}
+        block = b"".join(f for f in header_fields(block) if not _should_remove(f, removals, ids))
     head = b"".join(
         f"{e.name}: {e.value}\r\n".encode() for e in additions)
     return head + block + rest

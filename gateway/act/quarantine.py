@@ -7,8 +7,9 @@ entries older than the retention limit. Also the `quarantine ...` command-line f
 
 All functions are blocking file I/O: the SMTP server calls `QuarantineStore.put` through
 `asyncio.to_thread`. Untrusted input: the stored message bytes and envelope addresses (never
-interpreted here; `show` prints headers with control characters replaced). IDs given on the
-command line are validated before they become file names.
+interpreted here; `list` and `show` print them through `gateway.textsafe.terminal_text`: C0 and
+C1 controls, DEL and bidi controls shown as visible escapes). IDs given on the command line are
+validated before they become file names.
 """
 
 from __future__ import annotations
@@ -31,10 +32,10 @@ from typing import TextIO
 from gateway.act.headers import reasons_value
 from gateway.model import Decision, Envelope
 from gateway.parse import split_header_block
+from gateway.textsafe import terminal_text
 
 DEFAULT_RETENTION_DAYS = 30
 _ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{12}$")
-_CTL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS quarantine (
     id TEXT PRIMARY KEY, time REAL NOT NULL, verdict TEXT NOT NULL, score REAL NOT NULL,
@@ -219,8 +220,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        ("release", "relay the stored message to its original recipients"),
                        ("delete", "delete the message")):
         sub.add_parser(name, help=text).add_argument("id")
-    purge = sub.add_parser("purge", help="delete entries older than the retention limit")
-    purge.add_argument("--days", type=int, default=DEFAULT_RETENTION_DAYS)
+    purge = sub.add_parser("purge", help="delete entries older than the retention limit "
+                           "(the config's quarantine.retention_days)")
+    purge.add_argument("--days", type=int, default=None,
+                       help="delete entries older than this many days instead")
 
 
 def cmd_list(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
@@ -231,8 +234,8 @@ def cmd_list(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
             out.write(json.dumps(asdict(e)) + "\n")
         else:
             when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(e.time))
-            out.write(f"{e.id}  {when}  {e.verdict:<10} {e.score:>6}  <{e.mail_from}> -> "
-                      f"{', '.join(e.rcpt_tos)}  ({e.size} bytes)\n")
+            out.write(terminal_text(f"{e.id}  {when}  {e.verdict:<10} {e.score:>6}  <{e.mail_from}> -> "
+                                    f"{', '.join(e.rcpt_tos)}  ({e.size} bytes)") + "\n")
     return 0
 
 
@@ -240,9 +243,10 @@ def cmd_show(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     store = QuarantineStore(args.dir)
     entry = store.get(args.id)
     for key, value in asdict(entry).items():
-        out.write(f"{key}: {value}\n")
+        out.write(terminal_text(f"{key}: {value}") + "\n")
     block, _ = split_header_block(store.read(args.id))
-    out.write("\n" + _CTL.sub("?", block.decode("utf-8", "replace")).replace("\r\n", "\n"))
+    text = block.decode("utf-8", "replace").replace("\r\n", "\n")
+    out.write("\n" + terminal_text(text, keep_newlines=True))
     return 0
 
 
@@ -263,7 +267,8 @@ def cmd_delete(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
 
 
 def cmd_purge(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
-    count = QuarantineStore(args.dir).purge(getattr(args, "days", None))
+    retention = getattr(args, "retention_days", None) or DEFAULT_RETENTION_DAYS
+    count = QuarantineStore(args.dir, retention).purge(getattr(args, "days", None))
     out.write(f"purged {count} message(s)\n")
     return 0
 

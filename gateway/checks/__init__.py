@@ -1,110 +1,306 @@
 """Checks: each reads the message view and the envelope and emits signals, nothing else.
 
-Purpose: the contract every check follows (STYLE.md rule 1): a check declares the fixed names of
-the signals it may emit (`SIGNALS`), receives a `CheckContext` and returns signals with evidence.
-It never replies to SMTP, never edits the message and never scores. Network I/O goes through
-`ctx.resolver` (one shared cached resolver with deadlines); a timeout is a `*.temperror` signal.
+Purpose: the contract every check follows (STYLE.md rule 1), declared rather than implied:
+- `signals`: every signal the check may emit, with its evidence keys and their types and a line
+  of documentation (`signal(...)`); `policy lint` and docs/signals.md are generated from these,
+  so a misspelt evidence key in a policy is a lint error and an undeclared one a check error;
+- `needs` / `provides`: typed results (`Fact` subclasses) shared between checks instead of a
+  dictionary; the runtime orders checks from these declarations, runs independent ones
+  concurrently, and a check sees a fact only when it declared that it needs it;
+- `timeout_share`: the share of `limits.analysis_timeout` the check may use.
+A check never replies to SMTP, never edits the message and never scores. Network I/O goes
+through `ctx.resolver`; a timeout is a `*.temperror` signal.
 
-Untrusted input: everything in the context except `config`.
+Adding a check is one new module in this package defining a `Check` subclass (discovered by
+`discover()`), plus its tests.
+
+Untrusted input: everything in the context except the config and the reference data.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+import importlib
+import logging
+import pkgutil
+import time
+import traceback
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, TypeVar
 
 from gateway.config import Config
+from gateway.domains import Domains
 from gateway.model import Envelope, Signal
 from gateway.parse import MessageView
+from gateway.refdata import ReferenceData
+
+log = logging.getLogger("gateway.checks")
+
+F = TypeVar("F", bound="Fact")
+EVIDENCE_TYPES = (str, int, float, bool)
+
+
+@dataclass(frozen=True)
+class SignalSpec:
+    """A signal a check may emit: name, one line of documentation, evidence keys and types."""
+
+    name: str
+    doc: str
+    evidence: Mapping[str, type] = field(default_factory=dict)
+    optional: frozenset[str] = frozenset()  # evidence keys that may be absent
+
+    def problems(self, sig: Signal) -> list[str]:
+        out = []
+        for key, value in sig.evidence.items():
+            want = self.evidence.get(key)
+            if want is None:
+                out.append(f"undeclared evidence key {key!r}")
+            elif not isinstance(value, want) or (want is not bool and isinstance(value, bool)):
+                out.append(f"evidence {key!r} is {type(value).__name__}, declared {want.__name__}")
+        return out
+
+
+def signal(name: str, doc: str, /, *, optional: Iterable[str] = (), **evidence: type) -> SignalSpec:
+    """Declare a signal: `signal("sender.freemail", "writes from a free-mail provider", domain=str)`."""
+    for key, t in evidence.items():
+        if t not in EVIDENCE_TYPES:
+            raise TypeError(f"{name}: evidence {key} must be one of str, int, float, bool")
+    return SignalSpec(name, doc, dict(evidence), frozenset(optional))
+
+
+class Fact:
+    """A typed result one check provides to others (e.g. the authentication outcome, the social
+    persona). `policy_name`, when set, makes its attributes readable in policies as
+    `<policy_name>.<attribute>` fields."""
+
+    policy_name: ClassVar[str] = ""
 
 
 @dataclass
 class CheckContext:
-    """What a check may read. `facts` carries results earlier checks share (e.g. auth results)."""
+    """What a check may read for one message."""
 
     view: MessageView
     envelope: Envelope
     config: Config
+    data: ReferenceData
+    domains: Domains
     offline: bool = False
     resolver: Any = None  # gateway.dns.Resolver when network checks run
     store: Any = None  # gateway.store.Store when a store is configured
-    facts: dict[str, Any] = field(default_factory=dict)
+    deadline: float = float("inf")  # loop time by which every check must have finished
+    _facts: dict[type, Fact] = field(default_factory=dict)
+
+    def get(self, kind: type[F]) -> F | None:
+        """The fact of type `kind` if the check that provides it finished, else None."""
+        found = self._facts.get(kind)
+        return found if isinstance(found, kind) else None
+
+    def put(self, fact: Fact) -> None:
+        self._facts[type(fact)] = fact
+
+    def facts(self) -> list[Fact]:
+        return list(self._facts.values())
+
+    def remaining(self) -> float:
+        """Seconds left before the checks' deadline (never negative)."""
+        return max(0.0, self.deadline - asyncio.get_running_loop().time())
 
 
-@runtime_checkable
-class Check(Protocol):
-    """One family of signals. `SIGNALS` lists every name `run` may emit."""
+class Check:
+    """One family of signals. Subclasses set the class attributes and implement `run`."""
 
-    name: str
-    SIGNALS: frozenset[str]
+    name: ClassVar[str] = ""
+    signals: ClassVar[tuple[SignalSpec, ...]] = ()
+    needs: ClassVar[tuple[type[Fact], ...]] = ()
+    provides: ClassVar[tuple[type[Fact], ...]] = ()
+    timeout_share: ClassVar[float] = 0.5
 
-    async def run(self, ctx: CheckContext) -> Iterable[Signal]: ...
+    def prepare(self, config: Config, data: ReferenceData) -> None:
+        """Called once per runtime (start and reload) before any message: precompute here what
+        every message would otherwise recompute. The default does nothing."""
+
+    async def run(self, ctx: CheckContext) -> Iterable[Signal]:
+        raise NotImplementedError
+
+    @classmethod
+    def spec_of(cls, name: str) -> SignalSpec | None:
+        return next((s for s in cls.signals if s.name == name), None)
 
 
-async def run_checks(checks: Iterable[Check], ctx: CheckContext) -> list[Signal]:
-    """Run checks in order (later ones may read `ctx.facts` of earlier ones).
+class CheckError(Exception):
+    """A check broke its own declaration (undeclared signal or evidence)."""
 
-    A check that raises emits `check.error` with its name instead of failing the message; a
-    signal whose name the check did not declare is a programming error and raises.
-    """
-    out: list[Signal] = []
-    for check in checks:
-        try:
-            produced = list(await check.run(ctx))
-        except asyncio.CancelledError:
-            raise
-        except TimeoutError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - one broken check must not lose the message
-            out.append(Signal("check.error", {"check": check.name, "error": type(exc).__name__}))
-            continue
-        for sig in produced:
-            if sig.name not in check.SIGNALS:
-                raise AssertionError(f"check {check.name} emitted undeclared signal {sig.name}")
-        out.extend(produced)
+
+# Signals the runtime itself emits about the checks.
+RUNTIME_SIGNALS = (
+    signal("check.error", "a check failed; its signals are missing (the error is logged with its traceback)",
+           check=str, error=str),
+    signal("check.timeout", "a check used up its share of the analysis time; its signals are missing",
+           check=str, seconds=float),
+    signal("analysis.incomplete", "the analysis deadline came before these checks finished; the verdict "
+           "rests on the others", checks=str),
+)
+
+
+@dataclass
+class CheckRun:
+    """The outcome of running the checks on one message."""
+
+    signals: list[Signal]
+    finished: list[str]
+    unfinished: list[str]  # still running at the deadline (cancelled)
+    timed_out: list[str]  # used up their own share of the time
+    failed: list[str]  # raised, or broke their declaration
+
+
+def discover() -> tuple[type[Check], ...]:
+    """Every `Check` subclass defined in a module of this package, sorted by name."""
+    import gateway.checks as pkg
+
+    for info in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + "."):
+        importlib.import_module(info.name)
+    found: dict[str, type[Check]] = {}
+    stack = list(Check.__subclasses__())
+    while stack:
+        cls = stack.pop()
+        stack.extend(cls.__subclasses__())
+        if cls.name and cls.__module__.startswith(pkg.__name__ + "."):
+            if cls.name in found and found[cls.name] is not cls:
+                raise CheckError(f"two checks are named {cls.name!r}: {found[cls.name].__module__} "
+                                 f"and {cls.__module__}")
+            found[cls.name] = cls
+    return tuple(found[n] for n in sorted(found))
+
+
+def order(checks: Sequence[Check]) -> list[Check]:
+    """The checks in an order where every check comes after the providers of what it needs.
+    Raises CheckError for a need nobody provides or a cycle."""
+    providers: dict[type, Check] = {}
+    for c in checks:
+        for f in c.provides:
+            if f in providers:
+                raise CheckError(f"{f.__name__} is provided by both {providers[f].name} and {c.name}")
+            providers[f] = c
+    for c in checks:
+        for need in c.needs:
+            if need not in providers:
+                raise CheckError(f"check {c.name} needs {need.__name__}, which no check provides")
+    out: list[Check] = []
+    state: dict[str, int] = {}
+
+    def visit(c: Check, path: tuple[str, ...]) -> None:
+        if state.get(c.name) == 2:
+            return
+        if state.get(c.name) == 1:
+            raise CheckError(f"checks depend on each other in a cycle: {' -> '.join(path + (c.name,))}")
+        state[c.name] = 1
+        for need in c.needs:
+            visit(providers[need], path + (c.name,))
+        state[c.name] = 2
+        out.append(c)
+
+    for c in sorted(checks, key=lambda c: c.name):
+        visit(c, ())
     return out
 
 
-def default_checks(config: Config) -> list[Check]:
-    """The checks `serve` and `scan` run, in order.
+@dataclass
+class RunStats:
+    """Counters of what went wrong, per check (read by the metrics endpoint and tests)."""
 
-    Authentication runs first (later checks read `facts["auth"]`); social unwrapping next so
-    identity, content and indicator checks see the persona;
-    store-dependent checks tolerate `ctx.store is None`; network checks skip when offline.
+    errors: dict[str, int] = field(default_factory=dict)
+    timeouts: dict[str, int] = field(default_factory=dict)
+    incomplete: int = 0
+
+
+async def run_checks(checks: Sequence[Check], ctx: CheckContext, stats: RunStats | None = None) -> CheckRun:
+    """Run `checks` (already `order`ed) concurrently, each after the providers of its needs.
+
+    A check that raises or breaks its declaration gives `check.error` (logged with the
+    traceback, counted); one that exceeds its own share of the time gives `check.timeout`; the
+    ones still running at `ctx.deadline` are cancelled and named in `analysis.incomplete`.
+    The signals of every check that finished are kept.
     """
-    from gateway.checks.auth import AuthCheck
-    from gateway.checks.content import ContentCheck
-    from gateway.checks.identity import IdentityCheck
-    from gateway.checks.indicators import IndicatorCheck
-    from gateway.checks.reputation import ReputationCheck
-    from gateway.checks.sender import SenderCheck
-    from gateway.checks.social import SocialUnwrapCheck
-    from gateway.checks.structure import StructureCheck
+    stats = stats if stats is not None else RunStats()
+    loop = asyncio.get_running_loop()
+    ready: dict[type, asyncio.Event] = {f: asyncio.Event() for c in checks for f in c.provides}
+    produced: dict[str, list[Signal]] = {}
+    failed: list[str] = []
+    timed_out: list[str] = []
+    total = ctx.config.limits.analysis_timeout
 
-    return [AuthCheck(), StructureCheck(), SocialUnwrapCheck(), SenderCheck(), IdentityCheck(), ContentCheck(),
-            IndicatorCheck(), ReputationCheck()]
+    async def one(check: Check) -> None:
+        try:
+            for need in check.needs:
+                await ready[need].wait()
+            budget = min(check.timeout_share * total, max(0.0, ctx.deadline - loop.time()))
+            started = time.monotonic()
+            try:
+                async with asyncio.timeout(budget):
+                    out = list(await check.run(ctx))
+            except TimeoutError:
+                stats.timeouts[check.name] = stats.timeouts.get(check.name, 0) + 1
+                timed_out.append(check.name)
+                produced[check.name] = [Signal("check.timeout", {
+                    "check": check.name, "seconds": round(time.monotonic() - started, 3)})]
+                log.warning("check %s timed out after %.2fs (its share of the analysis time)", check.name,
+                            time.monotonic() - started)
+                return
+            problems = _declaration_problems(check, out)
+            if problems:
+                raise CheckError(f"check {check.name}: {'; '.join(problems[:3])}")
+            produced[check.name] = out
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one broken check must not lose the message
+            stats.errors[check.name] = stats.errors.get(check.name, 0) + 1
+            failed.append(check.name)
+            produced[check.name] = [Signal("check.error", {"check": check.name, "error": type(exc).__name__})]
+            log.error("check %s failed on queue id %s: %s\n%s", check.name, ctx.envelope.queue_id, exc,
+                      "".join(traceback.format_exception(exc)).rstrip())
+        finally:
+            for f in check.provides:
+                ready[f].set()
+
+    tasks = {asyncio.create_task(one(c), name=f"check:{c.name}"): c for c in checks}
+    left = ctx.deadline - loop.time()
+    _, pending = await asyncio.wait(tasks, timeout=max(0.0, left) if left != float("inf") else None)
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.wait(pending)
+    unfinished = sorted(tasks[t].name for t in pending)
+    signals = [s for c in checks for s in produced.get(c.name, ())]
+    if unfinished:
+        stats.incomplete += 1
+        signals.append(Signal("analysis.incomplete", {"checks": ", ".join(unfinished)}))
+    finished = [c.name for c in checks if c.name in produced and c.name not in failed + timed_out]
+    return CheckRun(signals, finished, unfinished, timed_out, failed)
 
 
-_REGISTERED_SIGNALS: set[str] = {"check.error"}
+def _declaration_problems(check: Check, produced: Sequence[Signal]) -> list[str]:
+    out = []
+    for sig in produced:
+        spec = check.spec_of(sig.name)
+        if spec is None:
+            out.append(f"emitted undeclared signal {sig.name}")
+        else:
+            out += [f"{sig.name}: {p}" for p in spec.problems(sig)]
+    return out
 
 
-def register_signals(names: Iterable[str]) -> None:
-    """Declare signal names emitted outside `default_checks` (optional checks, plugins) so
-    `policy lint` accepts rules that use them."""
-    _REGISTERED_SIGNALS.update(names)
+def signal_specs(checks: Iterable[type[Check]] | None = None) -> dict[str, tuple[SignalSpec, str]]:
+    """Every declared signal name -> (spec, name of the check that emits it); the runtime's own
+    signals are listed under 'runtime'."""
+    out: dict[str, tuple[SignalSpec, str]] = {s.name: (s, "runtime") for s in RUNTIME_SIGNALS}
+    for cls in checks if checks is not None else discover():
+        for s in cls.signals:
+            out[s.name] = (s, cls.name)
+    return out
 
 
-def known_signals(config: Config | None = None) -> frozenset[str]:
-    """Every signal name a policy may use: the SIGNALS of `default_checks(config)` plus the
-    registered ones. Without a config, a minimal one is used (checks declare names statically)."""
-    if config is None:
-        from gateway.config import HostPort, UpstreamConfig
-
-        config = Config(listen=HostPort("127.0.0.1", 0), upstream=UpstreamConfig(),
-                        hostname="localhost", authserv_id="localhost", local_domains=())
-    names = set(_REGISTERED_SIGNALS)
-    for check in default_checks(config):
-        names.update(check.SIGNALS)
-    return frozenset(names)
+def known_signals() -> frozenset[str]:
+    """Every signal name a policy may use."""
+    return frozenset(signal_specs())

@@ -16,8 +16,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from gateway.checks import CheckContext
-from gateway.checks.sender import is_freemail
+from gateway.checks import Check, CheckContext, signal
+from gateway.checks.social import Persona
 from gateway.model import Signal
 
 MAX_TEXT = 60_000
@@ -113,19 +113,28 @@ def offchannel_signals(text: str, links: Iterable[str], source: str) -> list[Sig
     return out
 
 
-class ContentCheck:
+class ContentCheck(Check):
     name = "content"
-    SIGNALS = frozenset({"content.offchannel_whatsapp", "content.offchannel_telegram",
-                         "content.offchannel_signal", "content.offchannel_wechat", "content.offchannel_line",
-                         "content.offchannel_mention", "content.phone_number", "content.personal_contact_request",
-                         "content.freemail_address_in_body", "content.location_mismatch"})
+    signals = (
+        *(signal(f"content.offchannel_{app}", f"gives a {app.title()} handle, link or number: a channel the "
+                 "organisation cannot see", handles=str, source=str) for app in _HANDLES),
+        signal("content.offchannel_mention", "asks to move to a messaging app", apps=str, source=str),
+        signal("content.phone_number", "gives an international phone number", numbers=str, source=str),
+        signal("content.personal_contact_request", "asks for or offers a personal (non-work) address or number",
+               phrase=str, source=str),
+        signal("content.freemail_address_in_body", "names a free-mail address other than the sender's",
+               addresses=str, source=str),
+        signal("content.location_mismatch", "claims a place that the Date offset or the Received path "
+               "contradicts", claimed=str, claim=str, evidence=str, expected_offsets=str),
+    )
+    needs = (Persona,)
 
     async def run(self, ctx: CheckContext) -> Iterable[Signal]:
         view = ctx.view
-        if ctx.config.is_internal_domain(view.from_domain):
+        if ctx.domains.is_ours(view.from_domain):
             return []
-        persona = ctx.facts.get("persona") or {}
-        text = persona.get("text") or view.body_text
+        persona = ctx.get(Persona)
+        text = (persona.text if persona else "") or view.body_text
         source = "persona" if persona else "body"
         links = [] if persona else view.html_links
         out = offchannel_signals(text, links, source)
@@ -141,7 +150,7 @@ class ContentCheck:
         if personal:
             out.append(Signal("content.personal_contact_request", {"phrase": personal.group(0), "source": source}))
         free = sorted({a for a in _ADDRESS.findall(text[:MAX_TEXT])
-                       if a.lower() != view.from_address and is_freemail(a.rsplit("@", 1)[1], ctx.config)})
+                       if a.lower() != view.from_address and ctx.data.is_freemail(a.rsplit("@", 1)[1])})
         if free:
             out.append(Signal("content.freemail_address_in_body", {"addresses": ", ".join(free[:MAX_EVIDENCE]),
                                                                    "source": source}))

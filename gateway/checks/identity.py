@@ -3,27 +3,27 @@
 Purpose: the seed case -- a free-mail address claiming a famous employer -- and its relatives.
 Claims ("I work at Google's AI division", "IBM research centre", "Senior Partner, X Executive
 Search") are found in the display name, the body (signature included) and an unwrapped social
-persona (`ctx.facts["persona"]`), resolved against the organisations list, and compared with the
-domain the mail comes from. Student, applicant and alumni phrasing is not a claim of employment.
+persona (`Persona`), resolved against the organisations list, and compared with the domain the
+mail comes from. Student, applicant and alumni phrasing is not a claim of employment.
 
 Untrusted input: display name, Reply-To, body text and persona text, all a stranger's.
 """
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Iterable
-from pathlib import Path
+from typing import Any
 
-from gateway.checks import CheckContext
-from gateway.checks.lists import Organisation, name_tokens, registered_domain, skeleton
-from gateway.checks.sender import is_freemail, orgs_of
-from gateway.config import Config
+from gateway.checks import Check, CheckContext, signal
+from gateway.checks.social import Persona
+from gateway.domains import name_tokens, registered_domain, skeleton
 from gateway.model import Signal
-from gateway.parse import MessageView, addresses
+from gateway.parse import MessageView
+from gateway.refdata import Organisation, ReferenceData
 
 MAX_SCAN = 30_000
+MAX_STAFF_FILE = 4 * 1024 * 1024
 _ROLE = (r"(?:Director|Manager|Partner|Consultant|Recruiter|Researcher|Scientist|Engineer|Professor|"
          r"Fellow|Head|Lead|Officer|Analyst|Editor|Correspondent|Journalist|Reporter|Advis[eo]r|"
          r"Associate|Specialist|Executive|President|VP|Principal|Lecturer|Chair|Counsel|Attaché|"
@@ -48,14 +48,6 @@ _NOT_EMPLOYMENT = re.compile(r"\b(?:student|studying|studied|graduat\w*|alumn\w*
                              r"read|paper|published|cited)\b", re.I)
 
 
-@functools.lru_cache(maxsize=8)
-def _alias_pattern(orgs: tuple[Organisation, ...]) -> tuple[re.Pattern[str], dict[str, Organisation]]:
-    by_alias = {a: o for o in orgs for a in o.aliases if len(a) >= 2}
-    names = sorted(by_alias, key=len, reverse=True)
-    pat = re.compile(r"(?<![\w@.])(?:" + "|".join(re.escape(n) for n in names) + r")(?![\w@]|\.\w)")
-    return pat, by_alias
-
-
 def signature_start(text: str) -> int:
     """Offset where the signature zone begins: after the last sign-off line, else the last 6 lines."""
     offs = list(_SIGN_OFF.finditer(text))
@@ -66,12 +58,12 @@ def signature_start(text: str) -> int:
     return len(text.rstrip()) - sum(len(x) + 1 for x in lines[1:]) if len(lines) > 6 else 0
 
 
-def find_claims(text: str, orgs: tuple[Organisation, ...], whole: bool = False,
+def find_claims(text: str, data: ReferenceData, whole: bool = False,
                 roles: bool = True) -> list[tuple[Organisation, str]]:
     """(organisation, snippet) for each claim of working for a listed organisation.
     `whole`: the text is itself a signature/headline (any mention counts); `roles`: job titles
     followed by an organisation count inside the signature zone."""
-    pat, by_alias = _alias_pattern(orgs)
+    pat, by_alias = data.alias_pattern
     out: list[tuple[Organisation, str]] = []
     seen: set[str] = set()
     sig_zone = signature_start(text[:MAX_SCAN]) if roles and not whole else len(text) + 1
@@ -96,26 +88,6 @@ _DISPLAY_DOMAIN = re.compile(r"\b(?:[a-z0-9-]+\.)+(?:co\.uk|ac\.uk|gov\.uk|com|o
                              r"(?![\w-])", re.I)
 
 
-@functools.lru_cache(maxsize=4)
-def protected_names(vips: tuple[str, ...], staff_file: str | None) -> tuple[tuple[str, ...], ...]:
-    names = list(vips)
-    if staff_file:
-        names += [ln.split("#", 1)[0].strip() for ln in Path(staff_file).read_text(encoding="utf-8").splitlines()]
-    return tuple(tuple(name_tokens(n)) for n in names if len(name_tokens(n)) >= 2)
-
-
-NOTIFICATION_DOMAINS = frozenset({
-    "google.com", "linkedin.com", "facebookmail.com", "github.com", "atlassian.net", "slack.com",
-    "zoom.us", "eventbrite.com", "mcsv.net", "mailchimp.com", "sendgrid.net", "salesforce.com",
-    "hubspot.com", "docusign.net", "calendly.com", "microsoft.com", "surveymonkey.com",
-    "zendesk.com", "freshdesk.com", "constantcontact.com", "amazonses.com", "doodle.com",
-    "teams.microsoft.com", "sharepointonline.com", "dropbox.com", "box.com", "typeform.com",
-    "jotform.com", "qualtrics-survey.com", "wordpress.com", "substack.com", "medium.com",
-    "xero.com", "intuit.com", "freshbooks.com", "stripe.com", "paypal.com", "squareup.com",
-    "quickbooks.com", "sage.com", "wave.com", "smartsheet.com", "asana.com", "trello.com", "notion.so",
-})
-
-
 def is_list_or_bulk(view: MessageView) -> bool:
     """Mailing-list or bulk mail (RFC 2369/2919 list headers, Yahoo Groups' Mailing-List, Precedence)."""
     if any(view.header(h) for h in ("List-Id", "List-Post", "List-Unsubscribe", "Mailing-List")):
@@ -123,7 +95,7 @@ def is_list_or_bulk(view: MessageView) -> bool:
     return (view.header("Precedence") or "").strip().lower() in ("bulk", "list", "junk")
 
 
-def display_name_signals(display: str, from_address: str, from_domain: str, config: Config,
+def display_name_signals(ctx: CheckContext, display: str, from_address: str, from_domain: str,
                          persona: str = "", bulk: bool = False) -> list[Signal]:
     out: list[Signal] = []
     display = display[:256]  # names are short; the header may not be
@@ -141,12 +113,10 @@ def display_name_signals(display: str, from_address: str, from_domain: str, conf
             out.append(Signal("identity.display_name_domain", {"display_name": display[:80],
                                                                "domain": dom.group(0).lower(),
                                                                "from_domain": from_domain}))
-    if not config.is_internal_domain(from_domain):
-        s = config.signals
+    if not ctx.domains.is_ours(from_domain):
         for who in (display, persona):
             toks_set = set(name_tokens(who))
-            hit = next((p for p in protected_names(s.vip_names, s.staff_names_file)
-                        if set(p) <= toks_set), None) if toks_set else None
+            hit = next((p for p in ctx.data.protected_names if set(p) <= toks_set), None) if toks_set else None
             if hit:
                 out.append(Signal("identity.protected_name_external", {
                     "name": " ".join(hit), "display_name": who[:80], "from": from_address}))
@@ -155,67 +125,86 @@ def display_name_signals(display: str, from_address: str, from_domain: str, conf
 
 
 def reply_to_signals(ctx: CheckContext) -> list[Signal]:
-    view, config = ctx.view, ctx.config
+    view, data = ctx.view, ctx.data
     if not view.reply_to or not view.from_domain or is_list_or_bulk(view):
         return []
-    group = set(addresses(view.headers("To") + view.headers("Cc")))
+    group = set(view.addresses("To", "Cc"))
     from_reg = registered_domain(view.from_domain)
-    if from_reg in NOTIFICATION_DOMAINS or from_reg in config.signals.notification_domains:
+    if from_reg in data.notification_domains:
         return []
     out: list[Signal] = []
     for addr in view.reply_to[:5]:
         dom = addr.rsplit("@", 1)[-1]
         reg = registered_domain(dom)
-        if not reg or reg == from_reg or config.is_internal_domain(dom) or addr in group:
+        if not reg or reg == from_reg or ctx.domains.is_ours(dom) or addr in group:
             continue  # replies to the group the message was sent to are a list's habit
-        free = is_freemail(dom, config)
+        free = data.is_freemail(dom)
         out.append(Signal("identity.reply_to_mismatch", {"from_domain": view.from_domain, "reply_to": addr,
                                                          "reply_to_freemail": free}))
-        if free and not is_freemail(view.from_domain, config):
+        if free and not data.is_freemail(view.from_domain):
             out.append(Signal("identity.reply_to_freemail", {"from_domain": view.from_domain, "reply_to": addr}))
         break
     return out
 
 
-class IdentityCheck:
+_FROM: dict[str, Any] = {"from": str}  # an evidence key that is a Python keyword
+
+
+class IdentityCheck(Check):
     name = "identity"
-    SIGNALS = frozenset({"identity.claimed_affiliation_freemail", "identity.claimed_affiliation_mismatch",
-                         "identity.persona_affiliation_unverified", "identity.display_name_repeated",
-                         "identity.display_name_address", "identity.display_name_domain",
-                         "identity.protected_name_external", "identity.reply_to_mismatch",
-                         "identity.reply_to_freemail"})
+    signals = (
+        signal("identity.claimed_affiliation_freemail", "claims to work for a listed organisation but writes "
+               "from free-mail", organisation=str, kind=str, claim=str, sending_domain=str),
+        signal("identity.claimed_affiliation_mismatch", "claims to work for a listed organisation but writes "
+               "from a domain it does not own", organisation=str, kind=str, claim=str, sending_domain=str),
+        signal("identity.persona_affiliation_unverified", "a persona relayed by a social network claims an "
+               "organisation the network cannot vouch for", organisation=str, claim=str, network=str,
+               persona=str),
+        signal("identity.display_name_repeated", "the display name repeats a word (generated personas)",
+               display_name=str, token=str),
+        signal("identity.display_name_address", "the display name shows an address other than the sender's",
+               display_name=str, address=str, **_FROM),
+        signal("identity.display_name_domain", "the display name names a domain other than the sender's",
+               display_name=str, domain=str, from_domain=str),
+        signal("identity.protected_name_external", "a protected person's name (VIP or staff) on mail from outside",
+               name=str, display_name=str, **_FROM),
+        signal("identity.reply_to_mismatch", "replies go to a different domain than the sender's",
+               from_domain=str, reply_to=str, reply_to_freemail=bool),
+        signal("identity.reply_to_freemail", "replies go to free-mail although the sender's domain is not",
+               from_domain=str, reply_to=str),
+    )
+    needs = (Persona,)
 
     async def run(self, ctx: CheckContext) -> Iterable[Signal]:
-        view, config = ctx.view, ctx.config
+        view = ctx.view
         domain = view.from_domain.lower()
-        if not domain or config.is_internal_domain(domain):
+        if not domain or ctx.domains.is_ours(domain):
             return []
-        persona = ctx.facts.get("persona") or {}
-        out = display_name_signals(view.from_display, view.from_address, domain, config,
-                                   str(persona.get("name", "")), is_list_or_bulk(view))
+        persona = ctx.get(Persona)
+        out = display_name_signals(ctx, view.from_display, view.from_address, domain,
+                                   persona.name if persona else "", is_list_or_bulk(view))
         out += reply_to_signals(ctx)
         out += self._claims(ctx, domain, persona)
         return out
 
-    def _claims(self, ctx: CheckContext, domain: str, persona: dict[str, str]) -> list[Signal]:
-        orgs = orgs_of(ctx.config)
-        if persona:
-            claims = find_claims(persona.get("headline", ""), orgs, whole=True) + \
-                find_claims(persona.get("text", ""), orgs)
+    def _claims(self, ctx: CheckContext, domain: str, persona: Persona | None) -> list[Signal]:
+        data = ctx.data
+        if persona is not None:
+            claims = find_claims(persona.headline, data, whole=True) + find_claims(persona.text, data)
             return [Signal("identity.persona_affiliation_unverified", {
-                "organisation": org.name, "claim": snippet, "network": persona.get("network", ""),
-                "persona": persona.get("name", "")[:80]}) for org, snippet in _dedupe(claims)]
-        free = is_freemail(domain, ctx.config)
+                "organisation": org.name, "claim": snippet, "network": persona.network,
+                "persona": persona.name[:80]}) for org, snippet in _dedupe(claims)]
+        free = data.is_freemail(domain)
         display = ctx.view.from_display
         # "IEEE SmartGridComm" from a conference service names an event, "Tom Bradley Reuters" or
         # "Ashley Park - Meta Recruiting" names a person and an employer; an organisation-titled
         # display name only counts from free-mail.
         dom_skel = skeleton(registered_domain(domain))
-        claims = [(o, t) for o, t in find_claims(display, orgs, whole=True)
+        claims = [(o, t) for o, t in find_claims(display, data, whole=True)
                   if free or _DISPLAY_SEP.search(display)
                   or any(re.sub(r"[^a-z0-9]", "", a.lower()) in dom_skel for a in o.aliases)]
         bulk = is_list_or_bulk(ctx.view)
-        claims += find_claims(ctx.view.body_text, orgs, roles=not bulk)
+        claims += find_claims(ctx.view.body_text, data, roles=not bulk)
         out = []
         for org, snippet in _dedupe(claims):
             if org.owns(domain):

@@ -21,9 +21,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from gateway.checks import CheckContext
-from gateway.checks.lists import org_owning, registered_domain
-from gateway.checks.sender import is_freemail, orgs_of
+from gateway.checks import Check, CheckContext, signal
+from gateway.domains import registered_domain
 from gateway.model import Signal
 from gateway.store import RdapRecord
 
@@ -131,20 +130,27 @@ def _reverse_ip(ip: str) -> str | None:
     return ".".join(reversed(addr.exploded.replace(":", "")))
 
 
-class ReputationCheck:
+class ReputationCheck(Check):
     name = "reputation"
-    SIGNALS = frozenset({"reputation.young_domain", "reputation.rdap_temperror", "reputation.dnsbl_listed",
-                         "reputation.rhsbl_listed", "reputation.dnsbl_temperror"})
+    signals = (
+        signal("reputation.young_domain", "the sending domain was registered recently (RDAP, signals.rdap_url)",
+               domain=str, age_days=int, registered=str),
+        signal("reputation.rdap_temperror", "the domain's age could not be looked up", domain=str, error=str),
+        signal("reputation.dnsbl_listed", "the client IP is on a DNS blocklist", zone=str, ip=str, answer=str),
+        signal("reputation.rhsbl_listed", "the sending domain is on a domain blocklist", zone=str, domain=str,
+               answer=str),
+        signal("reputation.dnsbl_temperror", "a blocklist lookup failed temporarily", zone=str, rcode=str),
+    )
+    timeout_share = 0.5
 
     async def run(self, ctx: CheckContext) -> Iterable[Signal]:
         if ctx.offline:
             return []
         domain = registered_domain(ctx.view.from_domain)
-        if not domain or ctx.config.is_internal_domain(domain):
+        if not domain or ctx.domains.is_ours(domain):
             return []
         out: list[Signal] = []
-        if ctx.config.signals.rdap_url and not is_freemail(domain, ctx.config) \
-                and org_owning(domain, orgs_of(ctx.config)) is None:
+        if ctx.config.signals.rdap_url and not ctx.data.is_freemail(domain) and ctx.data.org_owning(domain) is None:
             out.extend(await self._age(ctx, domain))
         if ctx.resolver is not None:
             out.extend(await self._blocklists(ctx, domain))

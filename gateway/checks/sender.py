@@ -11,66 +11,28 @@ Untrusted input: From, Reply-To and envelope sender domains; the store answers a
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from gateway.checks import CheckContext
-from gateway.checks.lists import (
-    Organisation,
-    disposable_domains,
-    edit_distance,
-    freemail_domains,
-    org_owning,
-    organisations,
-    public_suffix,
-    registered_domain,
-    scripts_of,
-    skeleton,
-    to_unicode,
-)
+from gateway.checks import Check, CheckContext, signal
 from gateway.config import Config
+from gateway.domains import edit_distance, public_suffix, registered_domain, scripts_of, skeleton, to_unicode
 from gateway.model import Signal
-from gateway.parse import addresses
+from gateway.refdata import Organisation, ReferenceData
 
 
 def local_recipients(ctx: CheckContext) -> list[str]:
     """Envelope recipients in local_domains; without an envelope (scan), To/Cc ones."""
     rcpts = [r.lower() for r in ctx.envelope.rcpt_tos]
     if not rcpts:
-        rcpts = [a for a in addresses(ctx.view.headers("To") + ctx.view.headers("Cc")) if "@" in a]
-    return [r for r in rcpts if ctx.config.is_internal_domain(r.rsplit("@", 1)[-1])][:50]
-
-
-def is_freemail(domain: str, config: Config) -> bool:
-    s = config.signals
-    return registered_domain(domain) in freemail_domains(s.freemail_extra, s.freemail_files) \
-        or domain.lower() in freemail_domains(s.freemail_extra, s.freemail_files)
-
-
-def is_disposable(domain: str, config: Config) -> bool:
-    s = config.signals
-    lists = disposable_domains(s.disposable_extra, s.disposable_files)
-    return domain.lower() in lists or registered_domain(domain) in lists
-
-
-def orgs_of(config: Config) -> tuple[Organisation, ...]:
-    return organisations(config.signals.organisations_files)
+        rcpts = [a for a in ctx.view.addresses("To", "Cc") if "@" in a]
+    return [r for r in rcpts if ctx.domains.is_our_address(r)][:50]
 
 
 def _label(reg: str) -> str:
     suffix = public_suffix(reg)
     return reg[: -len(suffix) - 1] if suffix and reg.endswith("." + suffix) else reg.split(".")[0]
-
-
-def _targets(config: Config) -> list[tuple[str, str, bool]]:
-    """(protected registered domain, organisation name, is_local)."""
-    out = [(registered_domain(d), "local domain", True) for d in config.local_domains]
-    for org in orgs_of(config):
-        if org.protect:
-            out.extend((registered_domain(d), org.name, False) for d in org.domains if "." in d)
-    return out
 
 
 # Suffixes a cousin domain is registered under (organisations own their country domains).
@@ -80,7 +42,6 @@ COUSIN_SUFFIXES = frozenset({"com", "net", "org", "co", "info", "biz", "io", "xy
 _SPLIT = re.compile(r"[-_.0-9]+")
 
 
-@functools.lru_cache(maxsize=256)
 def _alias_tokens(org: Organisation) -> tuple[frozenset[str], frozenset[str]]:
     """(whole-token forms, substring forms): aliases flattened, plus the owned domains' labels
     as whole tokens only ('state' from state.gov must not match 'itsstatecraft')."""
@@ -101,121 +62,128 @@ class _Target:
     kind: str
 
 
-_PREPARED: dict[int, tuple[Config, tuple[_Target, ...], frozenset[str]]] = {}
+class Lookalikes:
+    """The protected domains (ours and the listed organisations'), prepared once per runtime,
+    and a bounded memo of findings per sending domain (senders' domains repeat)."""
 
+    MEMO_MAX = 50_000
 
-def _prepared(config: Config) -> tuple[tuple[_Target, ...], frozenset[str]]:
-    """The protected targets with their labels and skeletons, computed once per config (this was
-    40 % of the analysis CPU when rebuilt for every message)."""
-    hit = _PREPARED.get(id(config))
-    if hit is not None and hit[0] is config:
-        return hit[1], hit[2]
-    kinds = {o.name: o.kind for o in orgs_of(config)}
-    targets = tuple(_Target(t, org, local, _label(t), skeleton(_label(t)), kinds.get(org, ""))
-                    for t, org, local in _targets(config))
-    _PREPARED.clear()  # one live config at a time (a reload builds a new one)
-    _RESULTS.clear()
-    _PREPARED[id(config)] = (config, targets, frozenset(t.domain for t in targets))
-    return targets, frozenset(t.domain for t in targets)
+    def __init__(self, config: Config, data: ReferenceData) -> None:
+        self.config, self.data = config, data
+        raw = [(registered_domain(d), "local domain", True, "") for d in config.local_domains]
+        for org in data.organisations:
+            if org.protect:
+                raw += [(registered_domain(d), org.name, False, org.kind) for d in org.domains if "." in d]
+        self.targets = tuple(_Target(t, org, local, _label(t), skeleton(_label(t)), kind)
+                             for t, org, local, kind in raw)
+        self.protected = frozenset(t.domain for t in self.targets)
+        self.aliases = tuple((o, *_alias_tokens(o)) for o in data.organisations if not o.common_word)
+        self.local_labels = tuple(_label(registered_domain(d)) for d in config.local_domains)
+        self._memo: dict[str, Signal | None] = {}
 
+    def find(self, domain: str) -> Signal | None:
+        key = domain.lower()
+        if key in self._memo:
+            return self._memo[key]
+        found = self._find(key)
+        if len(self._memo) >= self.MEMO_MAX:
+            self._memo.clear()
+        self._memo[key] = found
+        return found
 
-_RESULTS: dict[str, Signal | None] = {}
-_RESULTS_MAX = 50_000
-
-
-def lookalike(domain: str, config: Config) -> Signal | None:
-    """The strongest lookalike finding for `domain`, or None (memoised per config: senders'
-    domains repeat)."""
-    _prepared(config)  # clears the memo when the config changed
-    key = domain.lower()
-    if key in _RESULTS:
-        return _RESULTS[key]
-    found = _lookalike(key, config)
-    if len(_RESULTS) >= _RESULTS_MAX:
-        _RESULTS.clear()
-    _RESULTS[key] = found
-    return found
-
-
-def _lookalike(domain: str, config: Config) -> Signal | None:
-    reg = registered_domain(domain)
-    targets, protected = _prepared(config)
-    if not reg or reg in protected or config.is_internal_domain(reg):
-        return None
-    if org_owning(reg, orgs_of(config)) is not None or is_freemail(reg, config):
-        return None
-    label = _label(reg)
-    uni = to_unicode(label)
-    skel = skeleton(uni)
-    method_base = "punycode" if uni != label else "homoglyph"
-    for t in targets:
-        target, org, is_local, tl = t.domain, t.org, t.is_local, t.label
-        if skel == t.skeleton and uni != tl:
-            return Signal("sender.lookalike_domain", {"domain": reg, "unicode": to_unicode(reg),
-                                                      "target": target, "organisation": org,
-                                                      "method": method_base})
-        if uni == tl and reg != target and (is_local or (len(tl) >= 4 and t.kind not in (
-                "big_tech", "news") and public_suffix(reg).rsplit(".", 1)[-1] in COUSIN_SUFFIXES)):
-            return Signal("sender.lookalike_domain", {"domain": reg, "target": target,
-                                                      "organisation": org, "method": "suffix"})
-        if len(tl) >= 5 and len(skel) >= 5:
-            limit = 1 if len(tl) <= 8 else 2
-            if abs(len(skel) - len(t.skeleton)) > limit:
-                continue  # cannot be within the edit limit: skip the DP
-            dist = edit_distance(skel, t.skeleton, limit)
-            if 0 < dist <= limit:
-                return Signal("sender.lookalike_domain", {"domain": reg, "target": target,
-                                                          "organisation": org, "method": "edit_distance",
-                                                          "distance": dist})
-    tokens = [t for t in _SPLIT.split(skel) if t]
-    for known in orgs_of(config):
-        if known.common_word:
-            continue
-        whole, inner = _alias_tokens(known)
-        alias = next((t for t in tokens if t in whole), None) if len(tokens) > 1 else None
-        alias = alias or next((f for f in inner if f in skel and skel != f), None)
-        if alias:
-            return Signal("sender.org_name_in_domain", {"domain": reg, "organisation": known.name,
+    def _find(self, domain: str) -> Signal | None:
+        reg = registered_domain(domain)
+        data = self.data
+        if not reg or reg in self.protected or self.config.is_internal_domain(reg):
+            return None
+        if data.org_owning(reg) is not None or data.is_freemail(reg):
+            return None
+        label = _label(reg)
+        uni = to_unicode(label)
+        skel = skeleton(uni)
+        method_base = "punycode" if uni != label else "homoglyph"
+        for t in self.targets:
+            if skel == t.skeleton and uni != t.label:
+                return Signal("sender.lookalike_domain", {"domain": reg, "target": t.domain, "organisation": t.org,
+                                                          "method": method_base})
+            if uni == t.label and reg != t.domain and (t.is_local or (len(t.label) >= 4 and t.kind not in (
+                    "big_tech", "news") and public_suffix(reg).rsplit(".", 1)[-1] in COUSIN_SUFFIXES)):
+                return Signal("sender.lookalike_domain", {"domain": reg, "target": t.domain,
+                                                          "organisation": t.org, "method": "suffix"})
+            if len(t.label) >= 5 and len(skel) >= 5:
+                limit = 1 if len(t.label) <= 8 else 2
+                if abs(len(skel) - len(t.skeleton)) > limit:
+                    continue  # cannot be within the edit limit: skip the DP
+                dist = edit_distance(skel, t.skeleton, limit)
+                if 0 < dist <= limit:
+                    return Signal("sender.lookalike_domain", {"domain": reg, "target": t.domain,
+                                                              "organisation": t.org, "method": "edit_distance",
+                                                              "distance": dist})
+        tokens = [t for t in _SPLIT.split(skel) if t]
+        for known, whole, inner in self.aliases:
+            alias = next((t for t in tokens if t in whole), None) if len(tokens) > 1 else None
+            alias = alias or next((f for f in inner if f in skel and skel != f), None)
+            if alias:
+                return Signal("sender.org_name_in_domain", {"domain": reg, "organisation": known.name,
                                                             "matched": alias})
-    for ld in config.local_domains:
-        lab = _label(registered_domain(ld))
-        if len(lab) >= 4 and lab in tokens and len(tokens) > 1:
-            return Signal("sender.org_name_in_domain", {"domain": reg, "organisation": "local domain",
-                                                        "matched": lab})
-    return None
+        for lab in self.local_labels:
+            if len(lab) >= 4 and lab in tokens and len(tokens) > 1:
+                return Signal("sender.org_name_in_domain", {"domain": reg, "organisation": "local domain",
+                                                            "matched": lab})
+        return None
 
 
-class SenderCheck:
+class SenderCheck(Check):
     name = "sender"
-    SIGNALS = frozenset({"sender.freemail", "sender.disposable", "sender.first_contact",
-                         "sender.first_contact_org", "sender.lookalike_domain",
-                         "sender.org_name_in_domain", "sender.mixed_script_domain",
-                         "sender.unanswered", "sender.store_error"})
+    signals = (
+        signal("sender.freemail", "writes from a free-mail provider (anyone can open an account)", domain=str),
+        signal("sender.disposable", "writes from a disposable (throw-away) address", domain=str),
+        signal("sender.first_contact", "has never written to these recipients (needs history)",
+               sender=str, recipients=str),
+        signal("sender.first_contact_org", "nobody in the organisation has corresponded with this sender "
+               "(needs history)", sender=str, domain_known=bool),
+        signal("sender.unanswered", "wrote before, but nobody in the organisation ever wrote back",
+               sender=str, previous_messages=int),
+        signal("sender.lookalike_domain", "a domain imitating ours or a listed organisation's (homoglyphs, "
+               "punycode, another suffix, edit distance)", optional=("distance", "unicode"),
+               domain=str, target=str, organisation=str, method=str, distance=int, unicode=str, where=str),
+        signal("sender.org_name_in_domain", "a listed organisation's name inside an unrelated domain",
+               domain=str, organisation=str, matched=str, where=str),
+        signal("sender.mixed_script_domain", "a domain label mixing scripts (e.g. Latin and Cyrillic)",
+               domain=str, unicode=str, scripts=str, where=str),
+        signal("sender.store_error", "the history store could not be read: history signals are missing",
+               error=str),
+    )
+    timeout_share = 0.25
+    lookalikes: Lookalikes
+
+    def prepare(self, config: Config, data: ReferenceData) -> None:
+        self.lookalikes = Lookalikes(config, data)
 
     async def run(self, ctx: CheckContext) -> Iterable[Signal]:
-        view, config = ctx.view, ctx.config
+        view, data = ctx.view, ctx.data
         domain = view.from_domain.lower()
         out: list[Signal] = []
-        if not domain or config.is_internal_domain(domain):
+        if not domain or ctx.domains.is_ours(domain):
             return out
-        if is_freemail(domain, config):
+        if data.is_freemail(domain):
             out.append(Signal("sender.freemail", {"domain": domain}))
-        if is_disposable(domain, config):
+        if data.is_disposable(domain):
             out.append(Signal("sender.disposable", {"domain": domain}))
         seen: set[str] = set()
         candidates = [("from", domain)] + [("reply_to", a.rsplit("@", 1)[-1]) for a in view.reply_to]
         if "@" in ctx.envelope.mail_from:
             candidates.append(("mail_from", ctx.envelope.mail_from.rsplit("@", 1)[-1].lower()))
         for where, dom in candidates:
-            if dom in seen or config.is_internal_domain(dom):
+            if dom in seen or ctx.domains.is_ours(dom):
                 continue
             seen.add(dom)
             unicode_label = to_unicode(dom)
             if len(scripts_of(unicode_label)) > 1:
-                out.append(Signal("sender.mixed_script_domain", {"domain": dom, "unicode": unicode_label,
-                                                                 "scripts": "+".join(sorted(scripts_of(
-                                                                     unicode_label))), "where": where}))
-            found = lookalike(dom, config)
+                out.append(Signal("sender.mixed_script_domain", {
+                    "domain": dom, "unicode": unicode_label,
+                    "scripts": "+".join(sorted(scripts_of(unicode_label))), "where": where}))
+            found = self.lookalikes.find(dom)
             if found is not None:
                 out.append(Signal(found.name, {**found.evidence, "where": where}))
         out.extend(await self._history(ctx, view.from_address))
@@ -240,7 +208,7 @@ class SenderCheck:
         if org is None:
             domain = sender.rsplit("@", 1)[1]
             dom_known = False
-            if not is_freemail(domain, ctx.config):
+            if not ctx.data.is_freemail(domain):
                 try:
                     dom_known = await ctx.store.seen_sender_org(domain) is not None
                 except Exception:  # noqa: BLE001

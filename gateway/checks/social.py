@@ -17,93 +17,123 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
-from gateway.checks import CheckContext
-from gateway.checks.lists import registered_domain
+from gateway.checks import Check, CheckContext, Fact, signal
+from gateway.domains import registered_domain
 from gateway.model import Signal
 
 MAX_PERSONA_TEXT = 20_000
+_NAME = r"(?P<{}>[^\W\d_][^\n]{{1,78}}?)"
 
 
 @dataclass(frozen=True)
 class Network:
     name: str
-    domains: tuple[str, ...]
-    display: re.Pattern[str]  # display names the network uses
-    opener: re.Pattern[str]  # the line that introduces the persona's message; group 'name'
-    footer: re.Pattern[str]  # the first line after the persona's message
+    domains: tuple[str, ...]  # registered domains the network's notifications come from
+    brand: re.Pattern[str]  # the network's name in a display name ("X via LinkedIn")
 
 
 NETWORKS = (
-    Network("linkedin", ("linkedin.com",), re.compile(r"\blinked\s*in\b", re.I),
-            re.compile(r"^[ \t]*(?P<name>[^\n]{2,80}?) (?:sent you a (?:new )?message|has sent you an? "
-                       r"(?:InMail|message)|sent you an InMail)\s*$", re.M),
-            re.compile(r"^[ \t]*(?:Reply\b|View [^\n]*profile|-{6,}|This email was intended|Unsubscribe)", re.M)),
-    Network("xing", ("xing.com",), re.compile(r"\bxing\b", re.I),
-            re.compile(r"^[ \t]*(?P<name>[^\n]{2,80}?) (?:sent you a (?:new )?message|hat Ihnen eine "
-                       r"Nachricht geschickt)\s*$", re.M),
-            re.compile(r"^[ \t]*(?:Reply\b|Antworten|View [^\n]*profile|-{6,}|Unsubscribe)", re.M)),
+    Network("linkedin", ("linkedin.com",), re.compile(r"\blinked\s*in\b", re.I)),
+    Network("xing", ("xing.com",), re.compile(r"\bxing\b", re.I)),
+    Network("x", ("x.com", "twitter.com"), re.compile(r"\b(?:X|Twitter)\b")),
+    Network("researchgate", ("researchgate.net", "researchgatemail.net"), re.compile(r"\bresearch\s*gate\b", re.I)),
+    Network("academia", ("academia.edu", "academia-mail.com"), re.compile(r"\bacademia(?:\.edu)?\b", re.I)),
+    Network("facebook", ("facebookmail.com",), re.compile(r"\bfacebook\b", re.I)),
 )
+# How notifications name the person inside, in their many wordings (message, InMail, invitation
+# with a note, direct message, comment); none of them is needed exactly.
+_OPENERS = re.compile(
+    r"^[ \t]*(?:"
+    + _NAME.format("name") + r"\s+(?:\(@[\w.]{1,30}\)\s+)?(?:has\s+)?"
+    r"(?:sent\s+you|messaged\s+you|wrote\s+to\s+you|would\s+like\s+to|"
+    r"wants\s+to|invited\s+you|replied|commented|mentioned\s+you|hat\s+Ihnen|vous\s+a\s+envoy|souhaite|"
+    r"le\s+ha\s+enviado|te\s+ha\s+enviado)"
+    r"|(?:new\s+)?(?:InMail|message|direct\s+message|note|Nachricht)\s+(?:from|von)\s+" + _NAME.format("name2")
+    + r"[ \t]*:?[ \t]*$"
+    r")", re.I | re.M)
+_FOOTER = re.compile(r"^[ \t]*(?:reply\b|read and reply|view (?:message|profile|conversation)|accept\b|ignore\b|"
+                     r"antworten|-{6,}|_{6,}|this (?:e-?mail|message) was|you (?:are )?receiv|learn why|unsubscribe|"
+                     r"©|\(c\)|manage|this email was meant|help\b)", re.I | re.M)
+_QUOTED = re.compile(r"[\"“„«]([^\"”“»]{20,4000})[\"”»]")
+_VIA = re.compile(r"\s*(?:[-|–]\s*|\(\s*(?:via\s+)?|\b(?:via|on|from)\s+)(?:LinkedIn|XING|X|Twitter|ResearchGate|"
+                  r"Academia(?:\.edu)?|Facebook)\)?\s*$", re.I)
 
 
-def unwrap(text: str, net: Network) -> dict[str, str] | None:
-    """{name, headline, text} of the persona message in a notification's text, or None."""
-    m = net.opener.search(text)
-    if m is None:
+@dataclass(frozen=True)
+class Persona(Fact):
+    """The person inside a social-network notification; policies read `persona.name`,
+    `persona.headline`, `persona.text`, `persona.network`."""
+
+    policy_name = "persona"
+    network: str
+    name: str
+    headline: str
+    text: str
+
+
+def persona_name(display: str, text: str, net: Network) -> str:
+    """The person's name: the display name without the network ("Kevin Zhao via LinkedIn"), or
+    the name the notification's opening line gives; "" when it names nobody (the network's own
+    notifications: jobs, digests, who viewed your profile)."""
+    name = _VIA.sub("", display).strip(" \"'")
+    if name and not net.brand.fullmatch(name) and not net.brand.search(name):
+        return name[:80]
+    m = _OPENERS.search(text[:3000])
+    return (m.group("name") or m.group("name2") or "").strip()[:80] if m else ""
+
+
+def unwrap(text: str, net: Network, display: str = "") -> Persona | None:
+    """The persona inside a notification's text, or None."""
+    name = persona_name(display, text, net)
+    if not name:
         return None
-    name = m.group("name").strip()
-    rest = text[m.end():]
-    foot = net.footer.search(rest)
-    block = rest[:foot.start()] if foot else rest
-    lines = [ln.strip() for ln in block.strip().splitlines()]
-    if lines and lines[0] == name:
-        lines = lines[1:]
+    lines = text[:MAX_PERSONA_TEXT].splitlines()
+    start = next((i for i, ln in enumerate(lines[:25]) if ln.strip() == name or
+                  (ln.strip().startswith(name) and len(ln.strip()) <= len(name) + 4)), None)
+    opener = _OPENERS.search(text[:3000])
+    if start is None:
+        if opener is None:
+            return None  # the name appears nowhere as a sender: not a relayed message
+        start = text[:opener.start()].count("\n")  # "InMail from NAME": the headline follows
     headline = ""
-    if lines and lines[0] and len(lines[0]) <= 200:
-        headline = lines[0]
-        lines = lines[1:]
-    body = "\n".join(lines).strip()[:MAX_PERSONA_TEXT]
-    return {"name": name, "headline": headline, "text": body}
+    if start + 1 < len(lines):
+        cand = lines[start + 1].strip()
+        if cand and len(cand) <= 200 and not _FOOTER.match(cand):
+            headline = cand
+    from_line = start + (2 if headline else 1)
+    rest = "\n".join(lines[from_line:])
+    foot = _FOOTER.search(rest)
+    block = (rest[:foot.start()] if foot else rest).strip()
+    quoted = _QUOTED.search(block)
+    body = quoted.group(1) if quoted and len(quoted.group(1)) >= len(block) / 3 else block
+    body = re.sub(r"^(?:Subject|Message from [^:\n]{1,60}):[^\n]*\n?", "", body, flags=re.M | re.I).strip()
+    return Persona(net.name, name, headline, body[:MAX_PERSONA_TEXT])
 
 
-def dmarc_result(facts: dict[str, Any]) -> str | None:
-    """DMARC result from the auth check's `facts["auth"]` when it ran (a mapping or an object with
-    a `dmarc` entry that is a word or has `.result`); None when unknown."""
-    auth = facts.get("auth")
-    if auth is None:
-        return None
-    value = auth.get("dmarc") if isinstance(auth, dict) else getattr(auth, "dmarc", None)
-    if isinstance(value, dict):
-        value = value.get("result")
-    elif value is not None and not isinstance(value, str):
-        value = getattr(value, "result", None)
-    return str(value).lower() if value else None
-
-
-class SocialUnwrapCheck:
+class SocialUnwrapCheck(Check):
     name = "social"
-    SIGNALS = frozenset({"social.persona_message", "social.fake_notification"})
+    signals = (
+        signal("social.persona_message", "a social network's notification carrying a stranger's message; the "
+               "persona inside is checked like a sender", network=str, persona=str, headline=str),
+        signal("social.fake_notification", "dressed up as a social network's notification but sent from "
+               "elsewhere", network=str, from_domain=str),
+    )
+    provides = (Persona,)
 
     async def run(self, ctx: CheckContext) -> Iterable[Signal]:
         view = ctx.view
         reg = registered_domain(view.from_domain)
         for net in NETWORKS:
             if reg in net.domains:
-                dmarc = dmarc_result(ctx.facts)
-                if dmarc == "fail":  # dressed as the network but not authenticated as it
-                    return [Signal("social.fake_notification", {"network": net.name, "from_domain": view.from_domain,
-                                                                "dmarc": dmarc})]
-                persona = unwrap(view.plain_text or view.body_text, net)
+                persona = unwrap(view.plain_text or view.body_text, net, view.from_display)
                 if persona is None:
                     return []  # the network's own notification (jobs, invitations, digests)
-                persona["network"] = net.name
-                ctx.facts["persona"] = persona
+                ctx.put(persona)
                 return [Signal("social.persona_message", {
-                    "network": net.name, "persona": persona["name"][:80],
-                    "headline": persona["headline"][:120], "dmarc": dmarc or "unknown"})]
+                    "network": net.name, "persona": persona.name[:80], "headline": persona.headline[:120]})]
         for net in NETWORKS:
-            if net.display.search(view.from_display) and net.opener.search(view.body_text[:4000]):
+            if net.brand.search(view.from_display) and _OPENERS.search(view.body_text[:4000]):
                 return [Signal("social.fake_notification", {
                     "network": net.name, "from_domain": view.from_domain or "(none)"})]
         return []

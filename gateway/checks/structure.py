@@ -8,14 +8,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from gateway.checks import CheckContext
+from gateway.checks import Check, CheckContext, signal
 from gateway.model import Signal
 
 
-class StructureCheck:
+class StructureCheck(Check):
     name = "structure"
-    SIGNALS = frozenset({"mime.depth_exceeded", "mime.parts_exceeded", "message.defects",
-                         "message.no_from"})
+    signals = (
+        signal("mime.depth_exceeded", "MIME nesting deeper than limits.max_mime_depth: the rest was not analysed",
+               limit=int),
+        signal("mime.parts_exceeded", "more MIME parts than limits.max_mime_parts: the rest was not analysed",
+               limit=int),
+        signal("message.defects", "the parser found defects (malformed MIME, undecodable parts)", defects=str),
+        signal("message.no_from", "the message has no usable From address"),
+        signal("identity.multiple_from", "the From field holds several addresses (the first is the identity "
+               "checked)", optional=("outside_behind_internal",), addresses=str, count=int, fields=int,
+               sender=str, outside_behind_internal=str),
+    )
 
     async def run(self, ctx: CheckContext) -> Iterable[Signal]:
         view = ctx.view
@@ -31,4 +40,23 @@ class StructureCheck:
             out.append(Signal("message.defects", {"defects": ", ".join(sorted(set(defects)))[:200]}))
         if not view.from_address:
             out.append(Signal("message.no_from"))
+        ident = view.from_identity
+        if ident.multiple:  # here, not in IdentityCheck: that one skips internal From domains
+            out.append(Signal("identity.multiple_from", multiple_from_evidence(ctx)))
         return out
+
+
+def multiple_from_evidence(ctx: CheckContext) -> dict[str, object]:
+    """Every From address (the identity is the first, gateway.parse.from_identity), the Sender,
+    and `outside_behind_internal`: the addresses outside local_domains when the identity is
+    one of ours -- a stranger hiding behind an internal first address."""
+    ident, config = ctx.view.from_identity, ctx.config
+    evidence: dict[str, object] = {
+        "addresses": ", ".join(m.address for m in ident.mailboxes[:20])[:500],
+        "count": len(ident.mailboxes), "fields": ident.fields,
+        "sender": ", ".join(ctx.view.addresses("Sender")[:3])[:200]}
+    if config.is_internal_domain(ident.domain):
+        outside = [m.address for m in ident.mailboxes if not config.is_internal_domain(m.domain)]
+        if outside:
+            evidence["outside_behind_internal"] = ", ".join(outside[:10])[:300]
+    return evidence

@@ -4,7 +4,7 @@ Purpose: keep `gateway.cli` a thin argument parser; these functions print what a
 (every error with file, line and fix) and return the exit status: 0 ok, 1 a failed check
 (lint error, regression), 2 a usage or configuration error.
 
-Untrusted input: message files named on the command line (analysed offline by the pipeline).
+Untrusted input: message files named on the command line (analysed offline by the runtime).
 """
 
 from __future__ import annotations
@@ -14,14 +14,16 @@ import asyncio
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-from gateway.config import Config, HostPort, UpstreamConfig
+from gateway.config import Config, HostPort, UpstreamConfig, shipped_policies
 from gateway.model import Verdict
-from gateway.pipeline import Pipeline
 from gateway.policy.engine import PolicyError, load_policies
 from gateway.policy.evaluate import (
     CasesError,
+    Evaluation,
     Labelled,
+    analysed,
     evaluate,
     format_text,
     label_dirs,
@@ -30,6 +32,7 @@ from gateway.policy.evaluate import (
     run_cases,
 )
 from gateway.policy.lint import lint
+from gateway.runtime import Runtime
 
 
 def add_arguments(policy_sub: argparse._SubParsersAction,  # type: ignore[type-arg]
@@ -38,6 +41,8 @@ def add_arguments(policy_sub: argparse._SubParsersAction,  # type: ignore[type-a
     lint_p.add_argument("--config", help="take the policy paths (and checks) from this config")
     lint_p.add_argument("paths", nargs="*", help="policy files or directories, in load order "
                         "(after the config's)")
+    sig_p = policy_sub.add_parser("signals", help="list every signal the checks declare, with its evidence")
+    sig_p.add_argument("--markdown", action="store_true", help="the table of docs/signals.md")
     test_p = policy_sub.add_parser("test", help="run labelled example messages; exit 1 on "
                                    "any regression")
     test_p.add_argument("--config", help="gateway config (policies and checks); default: "
@@ -54,26 +59,43 @@ def add_arguments(policy_sub: argparse._SubParsersAction,  # type: ignore[type-a
     ev.add_argument("--labels", action="append", default=[], metavar="LABELS.yml")
     ev.add_argument("--positive", default="approach", help="the label that should be flagged")
     ev.add_argument("--flag-at", default="suspicious", help="verdict that counts as flagged")
+    ev.add_argument("--replay", action="store_true", help="analyse in Date order through the config's store, "
+                    "remembering each message as serve does (history and campaigns build up)")
+    ev.add_argument("--learn", action="append", default=[], metavar="MBOX_OR_MAILDIR",
+                    help="import the organisation's sent mail into the store first (as `learn`)")
+    ev.add_argument("--aggregate", action="store_true",
+                    help="figures only, no file names (for a sealed split)")
+    fit_p = policy_sub.add_parser("fit", help="learn rule weights from labelled mail (logistic regression, "
+                                  "grouped cross-validation) and write them as a policy file")
+    fit_p.add_argument("--config", help="gateway config (policies, store, checks)")
+    fit_p.add_argument("--labels", action="append", default=[], required=True, metavar="LABELS.yml")
+    fit_p.add_argument("--positive", default="approach", help="the label that should be flagged")
+    fit_p.add_argument("--replay", action="store_true", help="as evaluate --replay")
+    fit_p.add_argument("--learn", action="append", default=[], metavar="MBOX_OR_MAILDIR",
+                       help="import sent mail first, as evaluate --learn")
+    fit_p.add_argument("--legit-correct", type=float, default=0.97,
+                       help="share of legitimate training mail to keep below suspicious (default 0.97)")
+    fit_p.add_argument("--out", required=True, help="policy file to write (e.g. policies/local.d/40-fitted.yml)")
 
 
-def default_config(policies: Sequence[str] = ("policies",)) -> Config:
+def default_config(policies: Sequence[str] = ()) -> Config:
     return Config(listen=HostPort("127.0.0.1", 0), upstream=UpstreamConfig(),
                   hostname="localhost", authserv_id="localhost", local_domains=(),
-                  policies=tuple(policies))
+                  policies=tuple(policies) or (shipped_policies(),))
 
 
-def _pipeline(config: Config, policies: Sequence[str]) -> Pipeline | None:
+def _runtime(config: Config, policies: Sequence[str]) -> Runtime | None:
     try:
         loaded = load_policies(policies or config.policies)
     except PolicyError as exc:
         for err in exc.errors:
             print(f"error: {err}", file=sys.stderr)
         return None
-    return Pipeline(config, policies=loaded, offline=True)
+    return Runtime(config, policies=loaded, offline=True)
 
 
 def cmd_lint(config: Config | None, paths: Sequence[str]) -> int:
-    paths = list(config.policies if config else ()) + list(paths) or ["policies"]
+    paths = list(config.policies if config else ()) + list(paths) or [shipped_policies()]
     report = lint(paths, config)
     for w in report.warnings:
         print(f"warning: {w}", file=sys.stderr)
@@ -88,8 +110,8 @@ def cmd_lint(config: Config | None, paths: Sequence[str]) -> int:
 
 
 def cmd_test(config: Config | None, policies: Sequence[str], cases: Sequence[str]) -> int:
-    pipeline = _pipeline(config or default_config(), policies)
-    if pipeline is None:
+    runtime = _runtime(config or default_config(), policies)
+    if runtime is None:
         return 2
     passed, failures = 0, []
     for path in cases:
@@ -98,13 +120,49 @@ def cmd_test(config: Config | None, policies: Sequence[str], cases: Sequence[str
         except CasesError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        report = asyncio.run(run_cases(pipeline, loaded))
+        report = asyncio.run(run_cases(runtime, loaded))
         passed += report.passed
         failures += report.failures
     for f in failures:
         print(f"FAIL {f}")
     print(f"{passed} passed, {len(failures)} failed")
     return 1 if failures else 0
+
+
+def cmd_fit(args: argparse.Namespace, config: Config | None) -> int:
+    from gateway.policy.fit import Sample, fit, policy_patch
+
+    try:
+        items: list[Labelled] = []
+        for path in args.labels:
+            items += load_labels(path, args.positive)
+    except (CasesError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    runtime = _runtime(config or default_config(), [])
+    if runtime is None:
+        return 2
+
+    async def run() -> list[Sample]:
+        if args.learn and runtime.store is not None:
+            from gateway.store.learn import learn
+
+            await learn(runtime.store, [Path(p) for p in args.learn], runtime.config.local_domains)
+        try:
+            return [Sample(frozenset(h.rule_id for h in r.decision.hits), item.label == args.positive,
+                           item.group or str(item.file.parent))
+                    async for item, r in analysed(runtime, items, replay=args.replay)]
+        finally:
+            await runtime.close()
+    samples = asyncio.run(run())
+    signs = {r.id: (1 if r.score > 0 else -1 if r.score < 0 else 0) for r in runtime.policies.rules}
+    report = fit(samples, legit_correct=args.legit_correct, signs=signs)
+    thresholds = {v.word: t for v, t in runtime.policies.thresholds.items()}
+    Path(args.out).write_text(policy_patch(report, thresholds, ", ".join(args.labels)))
+    for l2, recall, correct in report.per_l2:
+        print(f"l2 {l2:<6g} cross-validated recall {100 * recall:5.1f}%  legitimate kept {100 * correct:5.1f}%")
+    print(f"chose l2 {report.l2:g}; wrote {len(report.model.weights)} rule weights to {args.out}")
+    return 0
 
 
 def cmd_evaluate(args: argparse.Namespace, config: Config | None) -> int:
@@ -120,12 +178,21 @@ def cmd_evaluate(args: argparse.Namespace, config: Config | None) -> int:
         print("error: nothing to evaluate; give --label NAME=DIR or --labels FILE",
               file=sys.stderr)
         return 2
-    pipeline = _pipeline(config or default_config(), args.policies)
-    if pipeline is None:
+    runtime = _runtime(config or default_config(), args.policies)
+    if runtime is None:
         return 2
-    ev = asyncio.run(evaluate(pipeline, items, positive=args.positive, flag_at=flag_at))
+    async def run() -> Evaluation:
+        if args.learn and runtime.store is not None:
+            from gateway.store.learn import learn
+
+            await learn(runtime.store, [Path(p) for p in args.learn], runtime.config.local_domains)
+        try:
+            return await evaluate(runtime, items, positive=args.positive, flag_at=flag_at, replay=args.replay)
+        finally:
+            await runtime.close()
+    ev = asyncio.run(run())
     if args.json:
-        print(json.dumps(ev.as_json(), indent=2, ensure_ascii=False))
+        print(json.dumps(ev.as_json(args.aggregate), indent=2, ensure_ascii=False))
     else:
-        print(format_text(ev))
+        print(format_text(ev, args.aggregate))
     return 0

@@ -342,6 +342,20 @@ class AtLeast(Condition):
         return False
 
 
+class CompositeRef(Condition):
+    """`{composite: NAME}`: a named condition defined once (`composites:` in any policy file) and
+    resolved when all files are compiled, so a local file can use the shipped ones."""
+
+    __slots__ = ("name", "target")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.target: Condition | None = None
+
+    def test(self, ctx: MessageContext) -> bool:
+        return self.target is not None and self.target.test(ctx)
+
+
 class SignalCond(Condition):
     __slots__ = ("name", "prefix", "evidence")
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gateway.act.actions import DEFAULT_ACTIONS, ActionsConfig, parse_actions
+from gateway.errors import AdminInputError
 from gateway.model import Decision, Envelope, RuleHit, Signal, Verdict
 from gateway.parse import MessageView
 from gateway.policy.conditions import Condition, MessageContext
@@ -31,7 +32,7 @@ ORDER = (Verdict.CAUTION, Verdict.SUSPICIOUS, Verdict.HIGH)
 MAX_SCORE = 1000.0
 
 
-class PolicyError(ValueError):
+class PolicyError(AdminInputError):
     """Policy files are invalid. `errors` lists every problem as `file:line: problem; fix`."""
 
     def __init__(self, errors: Sequence[str]) -> None:
@@ -162,6 +163,43 @@ def load_policies(paths: Iterable[str]) -> PolicySet:
     return policies
 
 
+def _resolve_composites(composites: dict[str, Condition], merged: Merged, compilers: list[Compiler],
+                        problems: Problems) -> None:
+    """Point every `{composite: NAME}` at its definition; an unknown name or a definition that
+    uses itself (directly or through others) is an error at the line that names it."""
+    refs = [(ref, where, owner) for c in compilers for ref, where, owner in c.composite_refs]
+    uses: dict[str, set[str]] = {}
+    for ref, where, owner in refs:
+        if ref.name not in composites:
+            known = ", ".join(sorted(composites)) or "(none defined)"
+            problems.add(where, f"unknown composite {ref.name!r}",
+                         f"define it under composites:, or use one of: {known}")
+            continue
+        ref.target = composites[ref.name]
+        if owner:
+            uses.setdefault(owner, set()).add(ref.name)
+    state: dict[str, int] = {}
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        if state.get(name) == 2:
+            return
+        if state.get(name) == 1:
+            cycle = path[path.index(name):] + (name,)
+            problems.add(merged.composites[name].where, f"composites use each other in a cycle: "
+                         f"{' -> '.join(cycle)}", "break the cycle")
+            for ref, _, _ in refs:  # never evaluate a cycle
+                if ref.name in cycle:
+                    ref.target = None
+            return
+        state[name] = 1
+        for used in sorted(uses.get(name, ())):
+            visit(used, path + (name,))
+        state[name] = 2
+
+    for name in composites:
+        visit(name, ())
+
+
 def compile_merged(merged: Merged, problems: Problems) -> PolicySet:
     phrases: dict[str, Regex] = {}
     for name, (items, where) in merged.phrases.items():
@@ -182,11 +220,18 @@ def compile_merged(merged: Merged, problems: Problems) -> PolicySet:
         thresholds[Verdict.from_word(word)] = float(origin.value)
         threshold_where[word] = origin.where
     _check_order(thresholds, threshold_where, "thresholds", problems)
+    composites: dict[str, Condition] = {}
+    for name, o in merged.composites.items():
+        comp = compiler(o.doc)
+        comp.owner = name
+        composites[name] = comp.condition(o.path, o.value)
+        comp.owner = ""
     rules = tuple(r for rid, keys in merged.rules.items() if rid not in merged.disabled
                   for r in [_rule(rid, keys, compiler, problems)] if r is not None)
     groups = tuple(g for name, o in merged.groups.items()
                    for g in [_group(name, o, thresholds, compiler(o.doc), problems)] if g)
     allow = tuple(a for o in merged.allow for a in [_allow(o, compiler(o.doc), problems)] if a)
+    _resolve_composites(composites, merged, list(compilers.values()), problems)
     refs = tuple(ref for c in compilers.values() for ref in c.signals)
     policies = PolicySet(rules=rules, thresholds=thresholds, sources=tuple(merged.sources),
                          groups=groups, allow=allow, phrases=phrases, actions_raw=merged.actions,

@@ -1,10 +1,10 @@
-"""`policy test` and `evaluate`: labelled messages through the real pipeline, offline.
+"""`policy test` and `evaluate`: labelled messages through the real runtime, offline.
 
 Purpose: admins check a policy change before deploying it. `run_cases` runs a cases file (each
 message with an expected verdict, rules that must hit and rules that must not) and reports
 regressions; `evaluate` runs labelled folders (or a labels.yml) and measures per-rule hits per
 label, precision, recall, false-positive rate and the confusion table of verdicts by label. Both
-use `Pipeline.analyse` exactly as `scan` does, so they measure what `serve` would do.
+use `Runtime.analyse` exactly as `scan` does, so they measure what `serve` would do.
 
 Untrusted input: the message files (read bounded, analysed by the same code as live mail) and
 the admin's cases/labels YAML (validated with file:line errors).
@@ -12,21 +12,23 @@ the admin's cases/labels YAML (validated with file:line errors).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
+from gateway.errors import AdminInputError
 from gateway.model import Client, Decision, Envelope, Verdict
-from gateway.parse import MessageView
-from gateway.pipeline import Pipeline, normalize_newlines
-from gateway.yamlmarks import Located, YamlError, load_located
+from gateway.parse import MessageView, normalize_newlines
+from gateway.runtime import Result, Runtime
+from gateway.yamlmarks import Located, YamlError, load_located, read_bounded
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 MESSAGE_SUFFIXES = (".eml", ".msg", ".txt", "")
 
 
-class CasesError(ValueError):
+class CasesError(AdminInputError):
     """A cases or labels file is invalid; the message names file, line and fix."""
 
 
@@ -60,26 +62,22 @@ class Expectation:
 
 
 def read_message(path: Path) -> bytes:
-    with path.open("rb") as fh:
-        raw = fh.read(MAX_MESSAGE_BYTES + 1)
-    if len(raw) > MAX_MESSAGE_BYTES:
-        raise ValueError(f"larger than {MAX_MESSAGE_BYTES} bytes")
-    return normalize_newlines(raw)
+    """A message file: regular, at most MAX_MESSAGE_BYTES (FileError, a ValueError, otherwise)."""
+    return normalize_newlines(read_bounded(path, MAX_MESSAGE_BYTES, "message file"))
 
 
 def envelope_for(raw: bytes, rcpt: Sequence[str] = (), mail_from: str | None = None) -> Envelope:
     if mail_from is None:
         try:
-            mail_from = (MessageView.parse(raw[:262_144]).header("Return-Path") or "")
+            mail_from = MessageView.parse(raw[:262_144]).return_path
         except ValueError:
             mail_from = ""
-        mail_from = mail_from.strip().strip("<>")
     return Envelope(mail_from=mail_from, rcpt_tos=tuple(rcpt), client=Client(), queue_id="test")
 
 
-async def analyse_file(pipeline: Pipeline, path: Path, rcpt: Sequence[str] = ()) -> Decision:
+async def analyse_file(runtime: Runtime, path: Path, rcpt: Sequence[str] = ()) -> Decision:
     raw = read_message(path)
-    result = await pipeline.analyse(raw, envelope_for(raw, rcpt), add_received=False)
+    result = await runtime.analyse(raw, envelope_for(raw, rcpt), add_received=False)
     return result.decision
 
 
@@ -141,11 +139,11 @@ class CaseReport:
         return not self.failures
 
 
-async def run_cases(pipeline: Pipeline, cases: Iterable[Case]) -> CaseReport:
+async def run_cases(runtime: Runtime, cases: Iterable[Case]) -> CaseReport:
     report = CaseReport()
     for case in cases:
         try:
-            d = await analyse_file(pipeline, case.file, case.rcpt)
+            d = await analyse_file(runtime, case.file, case.rcpt)
         except (OSError, ValueError) as exc:
             report.failures.append(f"{case.where}: {case.file}: cannot analyse: {exc}")
             continue
@@ -171,6 +169,8 @@ class Labelled:
     file: Path
     label: str
     expect: Expectation | None = None
+    group: str = ""  # campaign (approaches) or source (legitimate mail), for per-group figures
+    rcpt: tuple[str, ...] = ()  # envelope recipients; default: none (scan's view)
 
 
 def label_dirs(specs: Iterable[str]) -> list[Labelled]:
@@ -208,7 +208,9 @@ def load_labels(path: str | Path, positive: str = "approach") -> list[Labelled]:
         bare = "ge" if str(item["label"]) == positive else "le"
         expect = Expectation.parse(item["expect"], doc.where((i, "expect")), bare) \
             if item.get("expect") else None
-        out.append(Labelled(base / str(item["file"]), str(item["label"]), expect))
+        group = str(item.get("campaign") or item.get("source") or "")
+        rcpt = tuple(str(r) for r in item.get("rcpt") or ())
+        out.append(Labelled(base / str(item["file"]), str(item["label"]), expect, group, rcpt))
     return out
 
 
@@ -224,9 +226,15 @@ class Evaluation:
     false_positives: list[str] = field(default_factory=list)
     expect_failures: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    groups: dict[str, dict[str, int]] = field(default_factory=dict)  # group -> {label, total, correct}
 
     def add(self, item: Labelled, d: Decision) -> None:
         label = item.label
+        if item.group:
+            g = self.groups.setdefault(item.group, {"total": 0, "correct": 0})
+            g["label_" + label] = 1
+            g["total"] += 1
+            g["correct"] += int((d.verdict >= self.flag_at) == (label == self.positive))
         self.counts[label] = self.counts.get(label, 0) + 1
         row = self.confusion.setdefault(label, {v.word: 0 for v in Verdict})
         row[d.verdict.word] += 1
@@ -253,36 +261,90 @@ class Evaluation:
                 "recall": tp / pos if pos else None,
                 "false_positive_rate": fp / neg if neg else None}
 
+    def rule_precision(self) -> dict[str, float]:
+        """Per rule, the share of the messages it hit that are positives."""
+        return {rid: per.get(self.positive, 0) / sum(per.values()) for rid, per in self.rule_hits.items()
+                if sum(per.values())}
+
+    def group_rates(self) -> dict[str, dict[str, Any]]:
+        """Per group: its label, messages, and the share handled right (positives flagged,
+        negatives not)."""
+        return {name: {"label": next((k[6:] for k in g if k.startswith("label_")), ""), "messages": g["total"],
+                       "correct": g["correct"] / g["total"]} for name, g in sorted(self.groups.items())}
+
     def rule_share(self) -> dict[str, dict[str, float]]:
         """Per rule, the share of each label's messages it hit (for negatives: its FP rate)."""
         return {rid: {lab: n / self.counts[lab] for lab, n in per.items()}
                 for rid, per in self.rule_hits.items()}
 
-    def as_json(self) -> dict[str, Any]:
-        return {"positive_label": self.positive, "flag_at": self.flag_at.word,
-                "counts": self.counts, **self.metrics(), "confusion": self.confusion,
-                "rule_hits": self.rule_hits, "rule_share": self.rule_share(),
-                "missed": self.missed,
-                "false_positives": self.false_positives, "expect_failures": self.expect_failures,
-                "errors": self.errors}
+    def as_json(self, aggregate: bool = False) -> dict[str, Any]:
+        """Everything; with `aggregate` no file is named (for a sealed split)."""
+        out: dict[str, Any] = {"positive_label": self.positive, "flag_at": self.flag_at.word,
+               "counts": self.counts, **self.metrics(), "confusion": self.confusion,
+               "rule_hits": self.rule_hits, "rule_share": self.rule_share(),
+               "rule_precision": self.rule_precision(), "groups": self.group_rates(),
+               "expect_failures": len(self.expect_failures), "errors": len(self.errors)}
+        if not aggregate:
+            out.update(missed=self.missed, false_positives=self.false_positives,
+                       expect_failures=self.expect_failures, errors=self.errors)
+        return out
 
 
-async def evaluate(pipeline: Pipeline, items: Iterable[Labelled], positive: str = "approach",
-                   flag_at: Verdict = Verdict.SUSPICIOUS) -> Evaluation:
+async def evaluate(runtime: Runtime, items: Iterable[Labelled], positive: str = "approach",
+                   flag_at: Verdict = Verdict.SUSPICIOUS, *, replay: bool = False) -> Evaluation:
+    """Each message through `runtime.analyse` (see `analysed`); figures by label and group."""
     ev = Evaluation(positive=positive, flag_at=flag_at)
-    for item in items:
-        try:
-            ev.add(item, await analyse_file(pipeline, item.file))
-        except (OSError, ValueError) as exc:
-            ev.errors.append(f"{item.file}: {exc}")
+    async for item, result in analysed(runtime, items, replay=replay, errors=ev.errors):
+        ev.add(item, result.decision)
     return ev
+
+
+async def analysed(runtime: Runtime, items: Iterable[Labelled], *, replay: bool = False,
+                   errors: list[str] | None = None) -> AsyncIterator[tuple[Labelled, Result]]:
+    """(item, result) for each labelled message. With `replay`, messages go in the order of their
+    Date headers, each with its labelled recipients and its date as the receive time, and each
+    is remembered in the runtime's store afterwards as `serve` would after delivery: history
+    (first contact, campaigns) builds up as it would have in production. A message that cannot
+    be read or analysed is reported in `errors`."""
+    errors = errors if errors is not None else []
+    todo: list[tuple[float, int, Labelled, bytes]] = []
+    for i, item in enumerate(items):
+        try:
+            raw = read_message(item.file)
+        except (OSError, ValueError) as exc:
+            errors.append(f"{item.file}: {exc}")
+            continue
+        todo.append((message_date(raw) if replay else 0.0, i, item, raw))
+    if replay:
+        todo.sort(key=lambda t: (t[0], t[1]))
+    for when, _, item, raw in todo:
+        try:
+            env = envelope_for(raw, item.rcpt)
+            if replay:
+                env = replace(env, received_at=when)
+            result = await runtime.analyse(raw, env, add_received=False)
+            if replay:
+                await runtime.record(result)
+        except (OSError, ValueError) as exc:
+            errors.append(f"{item.file}: {exc}")
+            continue
+        yield item, result
+
+
+def message_date(raw: bytes) -> float:
+    """Epoch seconds of the Date header (0 when missing or unparseable)."""
+    try:
+        value = MessageView.parse(raw[:262_144]).header("Date") or ""
+        return parsedate_to_datetime(value).timestamp()
+    except (ValueError, TypeError, IndexError):
+        return 0.0
 
 
 def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.1f}%"
 
 
-def format_text(ev: Evaluation) -> str:
+def format_text(ev: Evaluation, aggregate: bool = False) -> str:
     labels = sorted(ev.counts)
     m = ev.metrics()
     lines = [f"flagged = {ev.flag_at.word} or above; positive label = {ev.positive}",
@@ -300,6 +362,15 @@ def format_text(ev: Evaluation) -> str:
         cells = [f"{ev.rule_hits[rid].get(lab, 0)} ({_pct(ev.rule_hits[rid].get(lab, 0) / ev.counts[lab])})"
                  for lab in labels]
         lines.append(f"{rid:<36}" + "".join(f"{c:>18}" for c in cells))
+    if ev.groups:
+        lines += ["", "by campaign or source (share handled right: approaches flagged, legitimate not):"]
+        for name, g in ev.group_rates().items():
+            lines.append(f"  {name:<40} {g['label']:<10} {g['messages']:>4}  {_pct(g['correct'])}")
+    if aggregate:
+        lines += ["", f"missed {len(ev.missed)}, false positives {len(ev.false_positives)}, "
+                  f"expectation failures {len(ev.expect_failures)}, errors {len(ev.errors)} "
+                  "(files not named: --aggregate)"]
+        return "\n".join(lines)
     for title, items in (("missed", ev.missed), ("false positives", ev.false_positives),
                          ("expectation failures", ev.expect_failures), ("errors", ev.errors)):
         if items:

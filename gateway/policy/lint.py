@@ -1,8 +1,10 @@
 """`policy lint`: every problem in a set of policy files, each with file, line and fix.
 
 Purpose: what `load_policies` refuses (syntax, unknown field or matcher, RE2 refusals, duplicate
-ids, unknown phrase lists, threshold order) plus what needs the checks to know: signal names no
-check declares, and verdicts no combination of rules can reach.
+ids, unknown phrase lists, threshold order) plus what needs the checks' declarations to know:
+signal names no check declares, evidence keys a signal does not carry (in conditions and reason
+placeholders), numeric comparisons on text evidence, and verdicts no combination of rules can
+reach.
 
 Untrusted input: admin-written policy files only.
 """
@@ -13,6 +15,7 @@ import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from gateway.checks import SignalSpec, signal_specs
 from gateway.config import Config
 from gateway.policy.engine import ORDER, PolicySet, compile_merged
 from gateway.policy.loader import read_all
@@ -31,16 +34,15 @@ class LintReport:
 
 
 def lint(paths: Iterable[str], config: Config | None = None,
-         signals: frozenset[str] | None = None) -> LintReport:
-    """Lint `paths` (in load order). `signals` defaults to `gateway.checks.known_signals`."""
-    if signals is None:
-        from gateway.checks import known_signals
-
-        signals = known_signals(config)
+         specs: dict[str, SignalSpec] | None = None) -> LintReport:
+    """Lint `paths` (in load order) against the declared signals (default: every check's)."""
+    if specs is None:
+        specs = {name: spec for name, (spec, _) in signal_specs().items()}
     problems = Problems()
     merged = read_all(list(paths), problems)
     policies = compile_merged(merged, problems)
-    _unknown_signals(policies, signals, problems)
+    _unknown_signals(policies, frozenset(specs), problems)
+    _unknown_evidence(policies, specs, problems)
     if not problems.errors:
         _unreachable(policies, merged.sources, problems)
     return LintReport(tuple(problems.errors), tuple(problems.warnings),
@@ -59,6 +61,25 @@ def _unknown_signals(policies: PolicySet, known: frozenset[str], problems: Probl
             hint = f"did you mean {', '.join(close)}?" if close else \
                 "use a name a check declares (see the signal list in policies/README.md)"
             problems.add(ref.where, f"unknown signal {ref.name!r}", hint)
+
+
+def _unknown_evidence(policies: PolicySet, specs: dict[str, SignalSpec], problems: Problems) -> None:
+    for ref in policies.signal_refs:
+        family = [s for n, s in specs.items() if (n.startswith(ref.name) if ref.prefix else n == ref.name)]
+        if not family:
+            continue  # reported as an unknown signal
+        keys = {k: t for s in family for k, t in s.evidence.items()}
+        for key in ref.keys:
+            if key not in keys:
+                close = difflib.get_close_matches(key, sorted(keys), n=2)
+                hint = f"did you mean {', '.join(close)}?" if close else \
+                    f"its evidence keys are: {', '.join(sorted(keys)) or '(none)'}"
+                problems.add(ref.where, f"signal {ref.name}{'*' if ref.prefix else ''} has no evidence key {key!r}",
+                             hint)
+        for key in ref.numeric:
+            if key in keys and keys[key] not in (int, float):
+                problems.add(ref.where, f"evidence {key!r} of {ref.name} is text, not a number",
+                             "compare it with equals, in, contains or regex instead of gt/ge/lt/le")
 
 
 def _unreachable(policies: PolicySet, sources: list[str], problems: Problems) -> None:

@@ -20,9 +20,9 @@ from typing import Any
 
 from gateway.policy.schema import Problems
 from gateway.policy.text import phrase_words
-from gateway.yamlmarks import Located, YamlError, load_located
+from gateway.yamlmarks import Located, YamlError, load_located, read_bounded
 
-TOP_KEYS = ("thresholds", "rules", "phrases", "groups", "allow", "actions")
+TOP_KEYS = ("thresholds", "rules", "phrases", "groups", "allow", "actions", "composites")
 RULE_KEYS = ("id", "description", "when", "score", "reason", "enabled")
 PATCH_KEYS = ("score", "reason", "description", "enabled")
 MAX_PHRASE_FILE = 1024 * 1024
@@ -51,6 +51,7 @@ class Merged:
     disabled: dict[str, str] = field(default_factory=dict)  # id -> where disabled
     phrases: dict[str, tuple[list[str], str]] = field(default_factory=dict)
     groups: dict[str, Origin] = field(default_factory=dict)
+    composites: dict[str, Origin] = field(default_factory=dict)  # name -> condition (later files replace)
     allow: list[Origin] = field(default_factory=list)
     actions: dict[str, Any] = field(default_factory=dict)
     action_lines: dict[tuple[Any, ...], str] = field(default_factory=dict)
@@ -79,7 +80,7 @@ def read_all(paths: Iterable[str], problems: Problems) -> Merged:
         try:
             doc = load_located(f)
         except YamlError as exc:
-            problems.errors.append(f"{exc}; fix the YAML syntax")
+            problems.errors.append(str(exc))  # names file:line, the problem and the fix
             continue
         merged.sources.append(str(f))
         _read_file(doc, merged, problems)
@@ -118,6 +119,9 @@ def _read_file(doc: Located, merged: Merged, problems: Problems) -> None:
     for name, value in _mapping(doc, ("groups",), top.get("groups"), problems,
                                 "write groups: {NAME: {addresses: [...], domains: [...]}}").items():
         merged.groups[str(name)] = Origin(value, doc, ("groups", name))
+    for name, value in _mapping(doc, ("composites",), top.get("composites"), problems,
+                                "write composites: {NAME: CONDITION}").items():
+        merged.composites[str(name)] = Origin(value, doc, ("composites", name))
     allow = top.get("allow") or []
     if not isinstance(allow, list):
         problems.add(doc.where(("allow",)), "allow must be a list",
@@ -185,16 +189,11 @@ def _read_phrases(doc: Located, name: str, value: Any, merged: Merged, problems:
 
 def _phrase_file(doc: Located, path: tuple[Any, ...], rel: Any, problems: Problems) -> list[str] | None:
     target = Path(doc.file).parent / str(rel)
-    try:
-        with target.open("rb") as fh:
-            data = fh.read(MAX_PHRASE_FILE + 1)
-    except OSError as exc:
+    try:  # regular files only, bounded (gateway.yamlmarks.read_bounded)
+        data = read_bounded(target, MAX_PHRASE_FILE, "phrase file")
+    except YamlError as exc:
         problems.add(doc.where(path + ("file",)), f"cannot read phrase file {target}: "
-                     f"{exc.strerror or exc}", "fix the path (relative to this policy file)")
-        return None
-    if len(data) > MAX_PHRASE_FILE:
-        problems.add(doc.where(path + ("file",)), f"phrase file {target} is larger than "
-                     f"{MAX_PHRASE_FILE} bytes", "split it")
+                     f"{str(exc).split(': ', 1)[-1]}", "fix the path (relative to this policy file)")
         return None
     lines = data.decode("utf-8", "replace").splitlines()
     return [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]

@@ -19,6 +19,7 @@ from gateway.policy.conditions import (
     AnyOf,
     AtLeast,
     Compare,
+    CompositeRef,
     Condition,
     Contains,
     Equals,
@@ -66,6 +67,8 @@ class SignalRef:
     name: str
     prefix: bool
     where: str
+    keys: tuple[str, ...] = ()  # evidence keys the rule reads
+    numeric: tuple[str, ...] = ()  # ... of which compared as numbers (gt, ge, lt, le)
 
 
 Part = Callable[[MessageContext], str]
@@ -108,6 +111,8 @@ class Compiler:
     def __init__(self, doc: Located, phrases: Mapping[str, Regex], problems: Problems) -> None:
         self.doc, self.phrases, self.problems = doc, phrases, problems
         self.signals: list[SignalRef] = []
+        self.composite_refs: list[tuple[CompositeRef, str, str]] = []  # (ref, where, defining composite)
+        self.owner = ""  # the composite whose definition is being compiled, "" for rules
 
     def fail(self, path: tuple[Any, ...], problem: str, fix: str) -> None:
         self.problems.add(self.doc.where(path), problem, fix)
@@ -120,7 +125,7 @@ class Compiler:
         if not isinstance(node, dict) or not node:
             self.fail(path, f"a condition must be a mapping, got {type(node).__name__}",
                       "write {signal: NAME}, {FIELD: {MATCHER: ...}}, {all: [...]}, {any: [...]}, "
-                      "{not: ...} or {at_least: {n: 2, of: [...]}}")
+                      "{not: ...}, {at_least: {n: 2, of: [...]}} or {composite: NAME}")
             return AllOf(())
         if "signal" in node or "signal_prefix" in node:
             return self._signal_node(path, node)
@@ -140,10 +145,17 @@ class Compiler:
             return Not(self.condition(path + ("not",), value))
         if key == "at_least":
             return self._at_least(path + ("at_least",), value)
+        if key == "composite":
+            if not isinstance(value, str) or not value:
+                self.fail(path + (key,), "composite takes a name", "write {composite: NAME}")
+                return AllOf(())
+            ref = CompositeRef(value)
+            self.composite_refs.append((ref, self.doc.where(path + (key,)), self.owner))
+            return ref
         if isinstance(key, str) and known_field(key):
             return FieldCond(key, self.matchers(path + (key,), value))
         self.fail(path + (key,), f"unknown field or combinator {key!r}",
-                  f"use all, any, not, at_least, signal or a field: {FIELD_HELP}")
+                  f"use all, any, not, at_least, composite, signal or a field: {FIELD_HELP}")
         return AllOf(())
 
     def _at_least(self, path: tuple[Any, ...], value: Any) -> Condition:
@@ -182,8 +194,8 @@ class Compiler:
             name = name.rstrip("*")
         where = self.doc.where(path + ("signal",)) if isinstance(self._node(path), dict) \
             else self.doc.where(path)
-        self.signals.append(SignalRef(name, prefix, where))
         checks: list[tuple[str, list[Matcher]]] = []
+        numeric: list[str] = []
         if evidence is not None:
             if not isinstance(evidence, dict) or not evidence:
                 self.fail(path + ("evidence",), "evidence must be a mapping of key to matcher",
@@ -191,6 +203,9 @@ class Compiler:
             else:
                 for key, spec in evidence.items():
                     checks.append((str(key), self.matchers(path + ("evidence", key), spec)))
+                    if isinstance(spec, dict) and set(spec) & {"gt", "ge", "lt", "le"}:
+                        numeric.append(str(key))
+        self.signals.append(SignalRef(name, prefix, where, tuple(k for k, _ in checks), tuple(numeric)))
         return SignalCond(name, prefix, checks)
 
     def _node(self, path: tuple[Any, ...]) -> Any:
@@ -299,7 +314,7 @@ class Compiler:
                           "write {signal.FAMILY.NAME.KEY}, e.g. {signal.identity.claimed_"
                           "affiliation.org}")
                 return None
-            self.signals.append(SignalRef(sig, False, self.doc.where(path)))
+            self.signals.append(SignalRef(sig, False, self.doc.where(path), (key,)))
             return _signal_value(sig, key)
         if known_field(name):
             return _field_value(name)

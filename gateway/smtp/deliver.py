@@ -1,7 +1,7 @@
 """End of DATA: analyse one message, carry out its actions, relay it, answer the client.
 
 Purpose: the one place where a received message meets the upstream. The order is fixed:
-receive rules (bare newlines) -> pipeline (verdict and edits) -> actions (reject, quarantine,
+receive rules (bare newlines) -> runtime (verdict and edits) -> actions (reject, quarantine,
 copy to a security mailbox) -> upstream DATA -> the upstream's reply to the client -> record.
 The client hears 250 only when the upstream said 250, or when the message is durably in the
 quarantine (fsynced) -- then the gateway holds it, as an MTA holds its queue.
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from gateway.checks.auth.arc import arc_seal
 from gateway.model import Envelope
 from gateway.parse import HeaderLimitExceeded
-from gateway.pipeline import AnalysisFailed, Result
+from gateway.runtime import AnalysisFailed, Result
 from gateway.smtp.upstream import Reply, UpstreamError, UpstreamSession, crlf_normalized, only_crlf
 
 if TYPE_CHECKING:
@@ -36,14 +36,14 @@ async def deliver(state: ServerState, raw: bytes, env: Envelope, up: UpstreamSes
         fields["verdict"] = "-"
         return Reply(451, "4.4.1 Error: upstream connection lost, try again later")
     if bare is None:
-        bare = not only_crlf(raw)  # = pipeline.has_bare_newline, counted in C
+        bare = not only_crlf(raw)  # = parse.has_bare_newline, counted in C
     if bare:
         if config.bare_newline == "reject":
             fields["verdict"] = "rejected: bare newline"
             return Reply(550, "5.5.2 Error: bare <CR> or <LF> received; use <CR><LF>")
-        raw = crlf_normalized(raw)  # = pipeline.normalize_newlines, in C
+        raw = crlf_normalized(raw)  # = parse.normalize_newlines, in C
     try:
-        result = await state.pipeline.analyse(raw, env, with_tls=with_tls)
+        result = await state.runtime.analyse(raw, env, with_tls=with_tls)
     except HeaderLimitExceeded as exc:
         fields["verdict"] = f"rejected: {exc}"
         return Reply(552, "5.3.4 Error: message header size exceeds limit")
@@ -73,7 +73,7 @@ async def deliver(state: ServerState, raw: bytes, env: Envelope, up: UpstreamSes
         log.warning("upstream failed at DATA for %s: %s", env.queue_id, exc)
         return exc.reply
     if reply.ok:
-        await state.pipeline.record(result)
+        await state.runtime.record(result)
     return reply
 
 
@@ -81,7 +81,7 @@ async def _seal(state: ServerState, out: bytes, result: Result, env: Envelope) -
     """ARC-seal a message the gateway modified (RFC 8617), after all edits. A failure to seal
     is logged and the message relayed unsealed: never lose mail over a seal."""
     cfg = state.config.arc
-    authres = result.facts.get("authentication_results")
+    authres = result.auth_header
     if cfg is None or not result.modified or not authres:
         return out
     try:
@@ -109,7 +109,7 @@ async def _quarantine(state: ServerState, out: bytes, env: Envelope, result: Res
             await _send_copy(up, env, extras, out)
         except UpstreamError as exc:  # the message is held; the copy is best effort
             log.warning("copy of quarantined %s not sent: %s", qid, exc)
-    await state.pipeline.record(result)
+    await state.runtime.record(result)
     return Reply(250, f"2.0.0 Ok: queued as {env.queue_id}")
 
 

@@ -1,7 +1,7 @@
 """The receiving side: an aiosmtpd listener that mirrors each session to the upstream.
 
 Purpose: enforce limits and relay rules, then pass MAIL and each RCPT to the upstream in step,
-giving the client the upstream's own answers; at the end of DATA run the pipeline, apply its
+giving the client the upstream's own answers; at the end of DATA run the analysis, apply its
 edits and answer with the upstream's reply. The gateway never says 250 for mail the upstream has
 not accepted; every internal failure is a 4xx (details to the log, never to the stranger).
 
@@ -31,7 +31,7 @@ from gateway.checks.auth.arc import ArcKey
 from gateway.config import Config, Network
 from gateway.log import message_line, refusal_line
 from gateway.model import Client, Envelope
-from gateway.pipeline import Pipeline
+from gateway.runtime import Runtime
 from gateway.smtp.data import NOMINAL, TOO_LONG, DataReader
 from gateway.smtp.deliver import deliver
 from gateway.smtp.upstream import (
@@ -174,9 +174,9 @@ def _default_reason(code: str) -> str:
 class ServerState:
     """What all sessions share: connection counts, upstream capabilities, draining flag."""
 
-    def __init__(self, config: Config, pipeline: Pipeline) -> None:
+    def __init__(self, config: Config, runtime: Runtime) -> None:
         self.config = config
-        self.pipeline = pipeline
+        self.runtime = runtime  # swapped whole on reload; a message reads it once
         self.caps = Capabilities()
         self.per_ip: dict[str, int] = {}
         self.sessions: set[GatewaySMTP] = set()
@@ -619,7 +619,7 @@ class GatewaySMTP(SMTP):
 
 
 class GatewayHandler:
-    """aiosmtpd handler hooks: relay rules, upstream mirroring, the pipeline at DATA."""
+    """aiosmtpd handler hooks: relay rules, upstream mirroring, the analysis at DATA."""
 
     def __init__(self, state: ServerState) -> None:
         self.state = state

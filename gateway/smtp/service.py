@@ -12,20 +12,66 @@ Untrusted input: none directly (sessions are handled in `gateway.smtp.server`).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import errno
 import logging
+import os
 import signal
+import socket
 import ssl
 import threading
 from typing import Any
 
-from gateway.config import Config
-from gateway.pipeline import Pipeline
-from gateway.policy import PolicyError, PolicySet, load_policies
+from gateway.config import Config, load_config
+from gateway.errors import AdminInputError, StartupError
 from gateway.policy.watch import PolicyWatcher
+from gateway.runtime import Runtime
 from gateway.smtp.server import GatewayHandler, GatewaySMTP, ServerState
 from gateway.smtp.upstream import UpstreamError, probe
 
 log = logging.getLogger("gateway.service")
+
+PURGE_EVERY = 3600.0  # seconds between retention purges of the quarantine
+
+
+# Keys SIGHUP applies; any other changed key is logged as needing a restart.
+RELOADABLE = ("policies", "signals", "trusted_authserv_ids", "on_error")
+
+
+def reloadable(running: Config, new: Config) -> Config:
+    """The running config with the reloadable keys of `new`; other changes are logged."""
+    for f in dataclasses.fields(Config):
+        if f.name not in RELOADABLE and f.name != "source" and getattr(running, f.name) != getattr(new, f.name):
+            log.warning("reload: config key %r changed in %s: it needs a restart; the running value is kept",
+                        f.name, new.source)
+    return dataclasses.replace(running, **{k: getattr(new, k) for k in RELOADABLE})
+
+
+def watched_paths(runtime: Runtime) -> tuple[str, ...]:
+    """What the file watcher polls: the policy paths, the reference data files, the config file."""
+    config = runtime.config
+    paths = list(config.policies) + list(runtime.data.files)
+    if not config.source.startswith("<"):
+        paths.append(config.source)
+    return tuple(dict.fromkeys(paths))
+
+
+def listen_error(config: Config, exc: OSError) -> StartupError:
+    """One line for an address the listener cannot bind (errno names what went wrong)."""
+    where = f"{config.source}: listen: {config.listen}"
+    if isinstance(exc, socket.gaierror):
+        return StartupError(f"{where}: cannot resolve {config.listen.host!r} ({exc.strerror}); "
+                            "write an IP address of this machine, e.g. 127.0.0.1")
+    if exc.errno == errno.EADDRINUSE:
+        return StartupError(f"{where}: address already in use (another process listens there); "
+                            "stop it or choose another port")
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return StartupError(f"{where}: not an address of this machine; "
+                            "use one of its addresses, 127.0.0.1 or 0.0.0.0")
+    if exc.errno == errno.EACCES:
+        return StartupError(f"{where}: permission denied (ports below 1024 need CAP_NET_BIND_SERVICE, "
+                            "see deploy/systemd); or listen above 1024")
+    return StartupError(f"{where}: cannot listen: {exc.strerror or exc}")
 
 
 def tls_context_of(config: Config) -> ssl.SSLContext | None:
@@ -39,14 +85,15 @@ def tls_context_of(config: Config) -> ssl.SSLContext | None:
 class Gateway:
     """One listening gateway. `await start()`, then `await stop()` (or run `serve_forever`)."""
 
-    def __init__(self, config: Config, pipeline: Pipeline | None = None,
+    def __init__(self, config: Config, runtime: Runtime | None = None,
                  watch_interval: float | None = 2.0) -> None:
         self.config = config
-        self.watcher = PolicyWatcher(config.policies, watch_interval) if watch_interval else None
+        self.runtime = runtime or Runtime(config)
+        self.watcher = PolicyWatcher(watched_paths(self.runtime), watch_interval) if watch_interval else None
         self._watch_task: asyncio.Task[None] | None = None
+        self._purge_task: asyncio.Task[None] | None = None
         self._reload_task: asyncio.Task[bool] | None = None
-        self.pipeline = pipeline or Pipeline(config)
-        self.state = ServerState(config, self.pipeline)
+        self.state = ServerState(config, self.runtime)
         self.server: asyncio.Server | None = None
         self.port = 0
         self._stopped = asyncio.Event()
@@ -57,42 +104,92 @@ class Gateway:
         except UpstreamError as exc:
             log.warning("upstream %s:%s not reachable at start (%s); advertising defaults",
                         self.config.upstream.host, self.config.upstream.port, exc)
-        tls = tls_context_of(self.config)
+        try:
+            tls = tls_context_of(self.config)
+        except (OSError, ssl.SSLError) as exc:
+            raise StartupError(f"{self.config.source}: tls: cannot load the certificate or key: "
+                               f"{getattr(exc, 'strerror', None) or exc}; check the PEM files") from exc
+        await self._open_store()
+        await self.runtime.warm_up()
         loop = asyncio.get_running_loop()
-        self.server = await loop.create_server(
-            lambda: GatewaySMTP(GatewayHandler(self.state), self.state, tls),
-            host=self.config.listen.host, port=self.config.listen.port, reuse_address=True)
+        try:
+            self.server = await loop.create_server(
+                lambda: GatewaySMTP(GatewayHandler(self.state), self.state, tls),
+                host=self.config.listen.host, port=self.config.listen.port, reuse_address=True)
+        except OSError as exc:
+            raise listen_error(self.config, exc) from exc
         self.port = self.server.sockets[0].getsockname()[1]
+        self._purge_task = asyncio.create_task(self._purge_loop())
         if self.watcher is not None:
             self._watch_task = asyncio.create_task(self.watcher.run(self.reload_async))
         log.info("listening on %s:%d, upstream %s:%d", self.config.listen.host, self.port,
                  self.config.upstream.host, self.config.upstream.port)
 
-    def reload(self) -> bool:
-        """Reload policies; on error keep the running ones. True when swapped."""
+    async def _open_store(self) -> None:
+        """Open the store now (and purge what is past retention): a store that cannot be opened
+        is a start-up error, not a failure of the first message."""
+        store = self.runtime.store
+        if store is None:
+            return
         try:
-            policies = load_policies(self.config.policies)
-        except PolicyError as exc:
-            log.error("policy reload failed, keeping the running policies: %s", exc)
+            await store.purge()
+        except Exception as exc:  # noqa: BLE001 - sqlite3/OSError/redis errors: one line, exit 2
+            cfg = self.config.store
+            what = cfg.path if cfg.backend == "sqlite" else (cfg.url or cfg.backend)
+            raise StartupError(f"{self.config.source}: store: the {cfg.backend} store {what} cannot be "
+                               f"opened: {exc}; check the path and its permissions") from exc
+
+    async def _purge_loop(self) -> None:
+        """Quarantine retention (`quarantine.retention_days`), hourly; the store purges itself."""
+        while True:
+            try:
+                if os.path.isdir(self.config.quarantine.dir):  # created by the first held message
+                    n = await asyncio.to_thread(self.state.quarantine.purge)
+                    if n:
+                        log.info("quarantine: purged %d message(s) older than %d days", n,
+                                 self.config.quarantine.retention_days)
+            except Exception:  # noqa: BLE001 - logged; retried at the next interval
+                log.warning("quarantine purge failed", exc_info=True)
+            await asyncio.sleep(PURGE_EVERY)
+
+    def reload(self) -> bool:
+        """Reload synchronously (tests); see `reload_async`."""
+        try:
+            runtime = self._build_reloaded()
+        except (AdminInputError, OSError) as exc:
+            log.error("reload failed, keeping the running policies and data: %s", exc)
             return False
-        return self._swap(policies)
+        return self._swap(runtime)
 
     async def reload_async(self) -> bool:
-        """`reload` with the validation in a worker thread (SIGHUP and the file watcher)."""
+        """SIGHUP and the file watcher: re-read the config file, the policies and the reference
+        data they rely on, validate everything in a worker thread, then swap the whole runtime
+        atomically. On any error the running one stays and the error is logged."""
         try:
-            policies = await asyncio.to_thread(load_policies, self.config.policies)
-        except PolicyError as exc:
-            log.error("policy reload failed, keeping the running policies: %s", exc)
+            runtime = await asyncio.to_thread(self._build_reloaded)
+        except (AdminInputError, OSError) as exc:
+            log.error("reload failed, keeping the running policies and data: %s", exc)
             return False
-        return self._swap(policies)
+        return self._swap(runtime)
+
+    def _build_reloaded(self) -> Runtime:
+        config = self.config
+        if not config.source.startswith("<"):
+            config = reloadable(config, load_config(config.source))
+        return self.runtime.rebuild(config)
 
     def _on_sighup(self) -> None:
         self._reload_task = asyncio.get_running_loop().create_task(self.reload_async())
 
-    def _swap(self, policies: PolicySet) -> bool:
-        self.pipeline.policies = policies  # atomic swap: messages read it once
-        log.info("policies reloaded: %d rules from %d files", len(policies.rules),
-                 len(policies.sources))
+    def _swap(self, runtime: Runtime) -> bool:
+        old = self.runtime
+        self.runtime = self.state.runtime = runtime  # atomic: a message reads it once
+        self.config = self.state.config = runtime.config
+        old.big.shutdown(wait=False)
+        if self.watcher is not None:
+            self.watcher.paths = watched_paths(runtime)
+        log.info("reloaded: %d rules from %d policy files, %d reference data files", len(runtime.policies.rules),
+                 len(runtime.policies.sources), len(runtime.data.files))
         return True
 
     async def stop(self) -> None:
@@ -101,6 +198,8 @@ class Gateway:
             return
         if self._watch_task is not None:
             self._watch_task.cancel()
+        if self._purge_task is not None:
+            self._purge_task.cancel()
         self.server.close()
         self.state.draining = True
         for s in list(self.state.sessions):

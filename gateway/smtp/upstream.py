@@ -20,6 +20,7 @@ import aiosmtplib
 from aiosmtplib.errors import SMTPException
 
 from gateway.config import UpstreamConfig
+from gateway.errors import TemporaryFailure
 from gateway.model import Client
 
 log = logging.getLogger("gateway.upstream")
@@ -46,7 +47,7 @@ TEMPFAIL = Reply(451, "4.3.0 Error: queue file write error")  # Postfix's wordin
 UNAVAILABLE = Reply(451, "4.4.1 Error: upstream server unavailable, try again later")
 
 
-class UpstreamError(Exception):
+class UpstreamError(TemporaryFailure):
     def __init__(self, reply: Reply, detail: str) -> None:
         super().__init__(detail)
         self.reply = reply
@@ -207,7 +208,7 @@ class UpstreamSession:
 
 
 def crlf_normalized(data: bytes) -> bytes:
-    """Every CRLF, lone CR and lone LF becomes CRLF (= pipeline.normalize_newlines, but three
+    """Every CRLF, lone CR and lone LF becomes CRLF (= parse.normalize_newlines, but three
     replaces in C instead of a regex in Python's engine: 0.2 s per 10 MB on the event loop)."""
     return data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n", b"\r\n")
 

@@ -1,9 +1,11 @@
 """The state store: who has written to whom, each message's verdict, and small caches.
 
-Purpose: the `Store` protocol the checks, `learn`, `hunt` and the SMTP server use, kept small so a
-Redis implementation can follow; `store_from_config` picks the backend. Stores hold METADATA ONLY:
-addresses, domains, times, counts, verdicts, rule ids, signal names and short observables (persona
-name, Reply-To, link domains, off-channel handles) -- never message bodies.
+Purpose: the `Store` protocol the checks, `learn`, `hunt` and the SMTP server use; three backends
+(memory, sqlite, redis) pass one contract suite (tests/unit/store/test_contract.py);
+`store_from_config` picks the backend. Stores hold METADATA ONLY: addresses, domains, times,
+counts, verdicts, rule ids, signal names, short observables (persona name, Reply-To, link domains,
+off-channel handles) and opaque campaign keys -- never message bodies. docs/store.md lists every
+field and the Redis key layout.
 
 Untrusted input: addresses and observables derived from strangers' messages, stored as data
 (bound parameters only, lengths capped by `MessageMeta.capped`).
@@ -17,10 +19,33 @@ from typing import Protocol, runtime_checkable
 
 from gateway.config import Config
 
-__all__ = ["HistoryHit", "MessageMeta", "PairStats", "RdapRecord", "Store", "store_from_config"]
+__all__ = ["HistoryHit", "MessageMeta", "PairStats", "RdapRecord", "Reach", "Store", "StoreUnavailable",
+           "store_from_config"]
 
-MAX_FIELD = 320
-MAX_ITEMS = 40
+MAX_FIELD = 320  # characters kept of any one stored string (an address is at most 254)
+MAX_ITEMS = 40  # recipients, rule ids, signals, observables kept per message
+MAX_CAMPAIGN_KEYS = 32  # campaign keys indexed per message, and looked up per `campaign_reach`
+MAX_REACH_MESSAGES = 1000  # messages `campaign_reach` examines per query (the newest first)
+MAX_REACH_SAMPLE = 20  # local recipients `campaign_reach` names (the most recent ones)
+
+
+class StoreUnavailable(Exception):
+    """The store cannot answer now (a shared store is down, slow past `store.timeout`, or refusing
+    writes). Raised quickly, never after retries; the next call tries again (reconnecting)."""
+
+
+def cap(text: str) -> str:
+    """A stored or looked-up string, cut to MAX_FIELD characters (both sides cut alike)."""
+    return text[:MAX_FIELD]
+
+
+def cap_keys(keys: Iterable[str]) -> tuple[str, ...]:
+    """Campaign keys as stored and looked up: cut, de-duplicated in order, at most MAX_CAMPAIGN_KEYS."""
+    out: dict[str, None] = {}
+    for k in keys:
+        if k and len(out) < MAX_CAMPAIGN_KEYS:
+            out.setdefault(cap(k), None)
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -38,6 +63,9 @@ class MessageMeta:
     rule_ids: tuple[str, ...] = ()
     signals: tuple[str, ...] = ()
     observables: tuple[str, ...] = ()
+    # Opaque correlation keys the caller computed (sender:x@gmail.com, persona:<normalised name>,
+    # text:<band>:<hash> for near-duplicate text buckets); inbound messages are indexed by them.
+    campaign_keys: tuple[str, ...] = ()
 
     @property
     def sender_domain(self) -> str:
@@ -50,7 +78,7 @@ class MessageMeta:
                        recipients=tuple(r.lower() for r in cut(self.recipients)),
                        message_id=self.message_id[:MAX_FIELD], display_name=self.display_name[:MAX_FIELD],
                        rule_ids=cut(self.rule_ids), signals=cut(self.signals),
-                       observables=cut(self.observables))
+                       observables=cut(self.observables), campaign_keys=cap_keys(self.campaign_keys))
 
 
 @dataclass(frozen=True)
@@ -85,6 +113,21 @@ class HistoryHit:
     field: str
 
 
+@dataclass(frozen=True)
+class Reach:
+    """How far the inbound messages sharing a campaign key went (see `Store.campaign_reach`)."""
+
+    recipients: int = 0  # distinct local recipients
+    # up to MAX_REACH_SAMPLE of them: the first met going from the newest message back (in each
+    # message's recipient order), listed sorted
+    recipient_sample: tuple[str, ...] = ()
+    senders: int = 0  # distinct senders
+    messages: int = 0
+    first_seen: float = 0.0  # 0.0 when messages == 0
+    last_seen: float = 0.0
+    truncated: bool = False  # more than MAX_REACH_MESSAGES matched: only the newest were examined
+
+
 @runtime_checkable
 class Store(Protocol):
     """Async store. Implementations never block the event loop."""
@@ -108,8 +151,15 @@ class Store(Protocol):
     async def search_history(self, needles: Iterable[str], limit: int = 1000) -> list[HistoryHit]:
         """Past messages whose sender, display name, recipients or observables contain a needle."""
 
+    async def campaign_reach(self, keys: Iterable[str], since: float, exclude_message_id: str = "") -> Reach:
+        """Over the remembered INBOUND messages at or after `since` that share any of `keys` (at most
+        MAX_CAMPAIGN_KEYS looked up; at most MAX_REACH_MESSAGES examined, newest first; messages
+        whose Message-ID is `exclude_message_id` are skipped): distinct local recipients, distinct
+        senders, message count, first and last time."""
+
     async def purge(self, now: float | None = None) -> int:
-        """Drop what is older than the retention limit; returns the number of rows removed."""
+        """Drop what is older than the retention limit; returns the number of entries removed
+        (Redis expires keys by itself: there it counts the index entries it trimmed)."""
 
     async def close(self) -> None: ...
 
@@ -123,6 +173,43 @@ def direction_of(sender: str, recipients: Iterable[str], local_domains: Iterable
     if not is_local(sender):
         return "inbound"
     return "outbound" if any(not is_local(r) for r in recipients) else "internal"
+
+
+def local_recipients(meta: MessageMeta, local_domains: Iterable[str]) -> tuple[str, ...]:
+    """The recipients of `meta` in `local_domains` (what `campaign_reach` counts)."""
+    local = {d.lower() for d in local_domains}
+    return tuple(r for r in meta.recipients if "@" in r and r.rsplit("@", 1)[1].lower().rstrip(".") in local)
+
+
+def hunt_match(sender: str, display_name: str, recipients: Iterable[str], observables: Iterable[str],
+               needles: list[str]) -> tuple[str, str] | None:
+    """(needle, field) of the first field (sender, display_name, recipients, observable) that
+    contains a needle (lower-cased, as `search_history` passes them), or None."""
+    fields = [("sender", sender), ("display_name", display_name), ("recipients", " ".join(recipients))]
+    fields += [("observable", o) for o in observables]
+    for field, text in fields:
+        low = text.lower()
+        for n in needles:
+            if n in low:
+                return n, field
+    return None
+
+
+def reach_of(rows: Iterable[tuple[float, str, tuple[str, ...]]], truncated: bool) -> Reach:
+    """A `Reach` from (when, sender, local recipients) of the examined messages, NEWEST FIRST
+    (memory and sqlite build it here; Redis counts inside its script, to the same rules)."""
+    rcpts: dict[str, None] = {}
+    senders: set[str] = set()
+    times: list[float] = []
+    for when, sender, local in rows:
+        times.append(when)
+        senders.add(sender)
+        for r in local:
+            rcpts.setdefault(r, None)
+    if not times:
+        return Reach()
+    return Reach(len(rcpts), tuple(sorted(list(rcpts)[:MAX_REACH_SAMPLE])), len(senders), len(times),
+                 min(times), max(times), truncated)
 
 
 def pairs_of(meta: MessageMeta, local_domains: Iterable[str]) -> list[tuple[str, str, bool]]:
@@ -150,5 +237,12 @@ def store_from_config(config: Config) -> Store:
         from gateway.store.sqlite import SqliteStore
 
         return SqliteStore(config.store.path, config.store.retention_days)
-    raise ValueError(f"{config.source}: store.backend: {backend!r} is not implemented yet; "
-                     "use sqlite (one gateway) or memory (tests)")
+    if backend == "redis":
+        from gateway.store.redis import RedisStore
+
+        if not config.store.url:  # config.py refuses this already; a Config built by hand may not
+            raise ValueError(f"{config.source}: store.url: missing for backend redis; "
+                             "write e.g. url: redis://127.0.0.1:6379/0")
+        return RedisStore(config.store.url, config.store.retention_days, prefix=config.store.prefix,
+                          timeout=config.store.timeout)
+    raise ValueError(f"{config.source}: store.backend: {backend!r} is unknown; use sqlite, redis or memory")

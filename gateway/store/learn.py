@@ -18,9 +18,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from email.message import Message
 from email.parser import BytesHeaderParser
-from email.utils import getaddresses, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
+from gateway.parse import addresses, from_identity, raw_text
 from gateway.store import Store
 
 BATCH = 500
@@ -65,16 +66,16 @@ def iter_messages(path: Path) -> Iterator[Message]:
 def sent_pairs(msg: Message, local_domains: Iterable[str]) -> list[tuple[str, str, float]]:
     """(local sender, outside recipient, when) for a message sent by a local address."""
     local = {d.lower() for d in local_domains}
-    senders = [a.lower() for _, a in getaddresses([str(v) for v in msg.get_all("From", [])]) if "@" in a]
-    if not senders or senders[0].rsplit("@", 1)[1] not in local:
+    sender = from_identity([raw_text(v) for v in msg.get_all("From", [])]).address
+    if "@" not in sender or sender.rsplit("@", 1)[1] not in local:
         return []
     try:
         when = parsedate_to_datetime(str(msg.get("Date", ""))).timestamp()
     except (TypeError, ValueError, IndexError):
         when = time.time()
-    fields = [str(v) for h in ("To", "Cc", "Bcc") for v in msg.get_all(h, [])]
-    rcpts = {a.lower() for _, a in getaddresses(fields) if "@" in a}
-    return [(senders[0], r, when) for r in sorted(rcpts) if r.rsplit("@", 1)[1] not in local]
+    fields = [raw_text(v) for h in ("To", "Cc", "Bcc") for v in msg.get_all(h, [])]
+    rcpts = {a for a in addresses(fields) if "@" in a}
+    return [(sender, r, when) for r in sorted(rcpts) if r.rsplit("@", 1)[1] not in local]
 
 
 async def learn(store: Store, paths: Iterable[Path], local_domains: Iterable[str]) -> LearnStats:

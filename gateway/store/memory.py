@@ -1,6 +1,7 @@
 """In-memory store for unit tests and `scan` experiments (nothing survives the process).
 
-Purpose: the same behaviour as `SqliteStore` with dicts, so checks can be tested without files.
+Purpose: the same behaviour as `SqliteStore` with dicts, so checks can be tested without files;
+the contract suite (tests/unit/store/test_contract.py) holds all backends to the same answers.
 Untrusted input: metadata derived from strangers' messages, kept as plain data.
 """
 
@@ -8,8 +9,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 
-from gateway.store import HistoryHit, MessageMeta, PairStats, RdapRecord, pairs_of
+from gateway.store import (
+    MAX_REACH_MESSAGES,
+    HistoryHit,
+    MessageMeta,
+    PairStats,
+    RdapRecord,
+    Reach,
+    cap,
+    cap_keys,
+    hunt_match,
+    local_recipients,
+    pairs_of,
+    reach_of,
+)
 
 DAY = 86400.0
 
@@ -22,28 +37,35 @@ def _merge(stats: Iterable[PairStats]) -> PairStats | None:
                      sum(s.count for s in items), sum(s.outbound for s in items))
 
 
-def hunt_fields(meta: MessageMeta) -> list[tuple[str, str]]:
-    """(field, lower-cased text) pairs `search_history` looks in."""
-    return [("sender", meta.sender.lower()), ("display_name", meta.display_name.lower()),
-            ("recipients", " ".join(meta.recipients).lower())] + \
-           [("observable", o.lower()) for o in meta.observables]
+@dataclass(frozen=True)
+class _Entry:
+    seq: int
+    meta: MessageMeta
+    local_rcpts: tuple[str, ...]
 
 
 class MemoryStore:
     def __init__(self, retention_days: int = 400) -> None:
         self.retention_days = retention_days
         self.pairs: dict[tuple[str, str], PairStats] = {}
-        self.messages: list[MessageMeta] = []
+        self.entries: list[_Entry] = []
         self.rdap: dict[str, RdapRecord] = {}
+        self._seq = 0
+
+    @property
+    def messages(self) -> list[MessageMeta]:
+        return [e.meta for e in self.entries]
 
     async def record_message(self, meta: MessageMeta, local_domains: Iterable[str]) -> None:
         meta = meta.capped()
-        self.messages.append(meta)
-        for local, external, outbound in pairs_of(meta, local_domains):
-            await self.learn_pair(local, external, meta.when, outbound)
+        local = tuple(local_domains)
+        self._seq += 1
+        self.entries.append(_Entry(self._seq, meta, local_recipients(meta, local)))
+        for local_addr, external, outbound in pairs_of(meta, local):
+            await self.learn_pair(local_addr, external, meta.when, outbound)
 
     async def learn_pair(self, local: str, external: str, when: float, outbound: bool = True) -> None:
-        key = (local.lower(), external.lower())
+        key = (cap(local.lower()), cap(external.lower()))
         old = self.pairs.get(key)
         new = PairStats(when, when, 1, int(outbound))
         self.pairs[key] = _merge([old, new]) if old else new  # type: ignore[list-item,assignment]
@@ -55,40 +77,53 @@ class MemoryStore:
         return len(items)
 
     async def seen_pair(self, sender: str, rcpt: str) -> PairStats | None:
-        return self.pairs.get((rcpt.lower(), sender.lower()))
+        return self.pairs.get((cap(rcpt.lower()), cap(sender.lower())))
 
     async def seen_sender_org(self, sender_or_domain: str) -> PairStats | None:
-        who = sender_or_domain.lower()
+        who = cap(sender_or_domain.lower())
         if "@" in who:
             return _merge(s for (_, ext), s in self.pairs.items() if ext == who)
         return _merge(s for (_, ext), s in self.pairs.items() if ext.rsplit("@", 1)[-1] == who)
 
     async def rdap_get(self, domain: str) -> RdapRecord | None:
-        return self.rdap.get(domain.lower())
+        return self.rdap.get(cap(domain.lower()))
 
     async def rdap_put(self, record: RdapRecord) -> None:
-        self.rdap[record.domain.lower()] = record
+        domain = cap(record.domain.lower())
+        self.rdap[domain] = RdapRecord(domain, record.registered, record.fetched)
 
     async def search_history(self, needles: Iterable[str], limit: int = 1000) -> list[HistoryHit]:
         wanted = [n.lower() for n in needles if n]
+        if not wanted or limit <= 0:
+            return []
         out: list[HistoryHit] = []
-        for m in self.messages:
-            for field, text in hunt_fields(m):
-                hit = next((n for n in wanted if n in text), None)
-                if hit is not None:
-                    out.append(HistoryHit(m.when, m.direction, m.sender, m.recipients, m.verdict,
-                                          m.score, m.rule_ids, hit, field))
-                    break
+        for e in sorted(self.entries, key=lambda e: (e.meta.when, e.seq)):
             if len(out) >= limit:
                 break
+            m = e.meta
+            hit = hunt_match(m.sender, m.display_name, m.recipients, m.observables, wanted)
+            if hit is not None:
+                out.append(HistoryHit(m.when, m.direction, m.sender, m.recipients, m.verdict,
+                                      m.score, m.rule_ids, hit[0], hit[1]))
         return out
+
+    async def campaign_reach(self, keys: Iterable[str], since: float, exclude_message_id: str = "") -> Reach:
+        wanted = set(cap_keys(keys))
+        since = max(since, time.time() - self.retention_days * DAY)  # as if purged (Redis expires it)
+        found = [e for e in self.entries
+                 if e.meta.direction == "inbound" and e.meta.when >= since and wanted & set(e.meta.campaign_keys)
+                 and not (exclude_message_id and e.meta.message_id == cap(exclude_message_id))]
+        found.sort(key=lambda e: (e.meta.when, e.seq), reverse=True)
+        return reach_of(((e.meta.when, e.meta.sender, e.local_rcpts) for e in found[:MAX_REACH_MESSAGES]),
+                        len(found) > MAX_REACH_MESSAGES)
 
     async def purge(self, now: float | None = None) -> int:
         cutoff = (now or time.time()) - self.retention_days * DAY
-        before = len(self.messages) + len(self.pairs)
-        self.messages = [m for m in self.messages if m.when >= cutoff]
+        before = len(self.entries) + len(self.pairs) + len(self.rdap)
+        self.entries = [e for e in self.entries if e.meta.when >= cutoff]
         self.pairs = {k: v for k, v in self.pairs.items() if v.last_seen >= cutoff}
-        return before - len(self.messages) - len(self.pairs)
+        self.rdap = {k: v for k, v in self.rdap.items() if v.fetched >= cutoff}
+        return before - len(self.entries) - len(self.pairs) - len(self.rdap)
 
     async def close(self) -> None:
         return None

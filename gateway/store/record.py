@@ -1,8 +1,8 @@
 """What the gateway remembers of a message it relayed: build a `MessageMeta` and store it.
 
 Purpose: one place that decides which metadata is kept (addresses, verdict, rule ids, signal
-names, short observables) so no body text ever reaches the store. The pipeline builds the meta
-during analysis; the SMTP server calls `Pipeline.record(result)` after the upstream accepted the
+names, short observables) so no body text ever reaches the store. The runtime builds the meta
+during analysis; the SMTP server calls `Runtime.record(result)` after the upstream accepted the
 message (inbound mail teaches "has written to", outbound mail teaches "known correspondent").
 
 Untrusted input: the parsed view and signals of a stranger's message (capped by MessageMeta).
@@ -10,13 +10,13 @@ Untrusted input: the parsed view and signals of a stranger's message (capped by 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from dataclasses import replace
+from typing import Any
 from urllib.parse import urlsplit
 
-from gateway.model import Decision, Envelope, Signal
-from gateway.parse import MessageView, addresses
+from gateway.model import Decision, Envelope, Signal, Verdict
+from gateway.parse import MessageView
 from gateway.store import MessageMeta, direction_of
 
 _OBSERVABLE_SIGNALS = ("content.offchannel_", "content.phone_number", "content.freemail_address_in_body")
@@ -25,21 +25,21 @@ _OBSERVABLE_SIGNALS = ("content.offchannel_", "content.phone_number", "content.f
 def recipients_of(view: MessageView, envelope: Envelope) -> tuple[str, ...]:
     if envelope.rcpt_tos:
         return tuple(r.lower() for r in envelope.rcpt_tos)
-    return tuple(a for a in addresses(view.headers("To") + view.headers("Cc")) if "@" in a)
+    return tuple(a for a in view.addresses("To", "Cc") if "@" in a)
 
 
 def draft_meta(view: MessageView, envelope: Envelope, local_domains: Iterable[str],
-               persona: dict[str, str] | None = None) -> MessageMeta:
+               persona: Any = None, campaign_keys: tuple[str, ...] = ()) -> MessageMeta:
     """The message's metadata before the verdict is known."""
     sender = view.from_address or envelope.mail_from.lower()
     rcpts = recipients_of(view, envelope)
     obs = [f"reply-to:{a}" for a in view.reply_to[:5]]
     if envelope.mail_from and envelope.mail_from.lower() != sender:
         obs.append(f"mail-from:{envelope.mail_from.lower()}")
-    if persona and persona.get("name"):
-        obs.append(f"persona:{persona['name']}")
-        if persona.get("headline"):
-            obs.append(f"headline:{persona['headline']}")
+    if persona is not None and persona.name:  # gateway.checks.social.Persona
+        obs.append(f"persona:{persona.name}")
+        if persona.headline:
+            obs.append(f"headline:{persona.headline}")
     hosts = []
     for link in view.html_links[:200]:
         try:
@@ -49,12 +49,15 @@ def draft_meta(view: MessageView, envelope: Envelope, local_domains: Iterable[st
         if host and host not in hosts:
             hosts.append(host)
     obs += [f"link:{h}" for h in hosts[:20]]
-    return MessageMeta(when=time.time(), direction=direction_of(sender, rcpts, local_domains),
+    return MessageMeta(when=envelope.when, direction=direction_of(sender, rcpts, local_domains),
                        sender=sender, recipients=rcpts, message_id=view.header("Message-ID") or "",
-                       display_name=view.from_display, observables=tuple(obs))
+                       display_name=view.from_display, observables=tuple(obs), campaign_keys=campaign_keys)
 
 
-def final_meta(meta: MessageMeta, decision: Decision, signals: Iterable[Signal]) -> MessageMeta:
+def final_meta(meta: MessageMeta, decision: Decision, signals: Iterable[Signal],
+               flagged_key: str = "") -> MessageMeta:
+    """The meta with the verdict; a message judged suspicious or worse is also remembered under
+    `flagged_key`, so the sender's follow-ups inherit it (gateway/checks/campaign.py)."""
     sigs = list(signals)
     obs = list(meta.observables)
     for s in sigs:
@@ -62,6 +65,8 @@ def final_meta(meta: MessageMeta, decision: Decision, signals: Iterable[Signal])
             for key in ("handles", "numbers", "addresses"):
                 if key in s.evidence:
                     obs += [f"{s.name.split('.', 1)[1]}:{v.strip()}" for v in str(s.evidence[key]).split(",")]
+    keys = meta.campaign_keys + ((flagged_key,) if flagged_key and decision.verdict >= Verdict.SUSPICIOUS else ())
     return replace(meta, verdict=decision.verdict.word, score=decision.score,
                    rule_ids=tuple(h.rule_id for h in decision.hits),
-                   signals=tuple(sorted({s.name for s in sigs})), observables=tuple(obs)).capped()
+                   signals=tuple(sorted({s.name for s in sigs})), observables=tuple(obs),
+                   campaign_keys=keys).capped()

@@ -19,7 +19,20 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from gateway.store import HistoryHit, MessageMeta, PairStats, RdapRecord, pairs_of
+from gateway.store import (
+    MAX_REACH_MESSAGES,
+    HistoryHit,
+    MessageMeta,
+    PairStats,
+    RdapRecord,
+    Reach,
+    cap,
+    cap_keys,
+    hunt_match,
+    local_recipients,
+    pairs_of,
+    reach_of,
+)
 
 T = TypeVar("T")
 DAY = 86400.0
@@ -43,6 +56,15 @@ MIGRATIONS: tuple[str, ...] = (
         observables TEXT NOT NULL);
     CREATE INDEX messages_ts ON messages (ts);
     CREATE TABLE rdap (domain TEXT PRIMARY KEY, registered REAL, fetched REAL NOT NULL);
+    """,
+    # 2: campaign correlation. The local recipients of each message (what campaign_reach counts)
+    # and one row per (campaign key, inbound message).
+    """
+    ALTER TABLE messages ADD COLUMN local_recipients TEXT NOT NULL DEFAULT '[]';
+    CREATE TABLE campaign (
+        key TEXT NOT NULL, ts REAL NOT NULL, msg INTEGER NOT NULL,
+        PRIMARY KEY (key, ts, msg)) WITHOUT ROWID;
+    CREATE INDEX campaign_ts ON campaign (ts);
     """,
 )
 
@@ -76,18 +98,23 @@ class SqliteStore:
 
     async def record_message(self, meta: MessageMeta, local_domains: Iterable[str]) -> None:
         meta = meta.capped()
+        local_domains = tuple(local_domains)
         pairs = pairs_of(meta, local_domains)
+        keys = meta.campaign_keys if meta.direction == "inbound" else ()
 
         def write(db: sqlite3.Connection) -> None:
             with db:
-                db.execute(
+                cur = db.execute(
                     "INSERT INTO messages (ts, direction, sender, sender_domain, recipients, message_id,"
-                    " display_name, verdict, score, rule_ids, signals, observables)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    " display_name, verdict, score, rule_ids, signals, observables, local_recipients)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (meta.when, meta.direction, meta.sender, meta.sender_domain,
                      json.dumps(meta.recipients), meta.message_id, meta.display_name, meta.verdict,
                      meta.score, json.dumps(meta.rule_ids), json.dumps(meta.signals),
-                     json.dumps(meta.observables, ensure_ascii=False)))
+                     json.dumps(meta.observables, ensure_ascii=False),
+                     json.dumps(local_recipients(meta, local_domains))))
+                db.executemany("INSERT OR IGNORE INTO campaign VALUES (?,?,?)",
+                               [(k, meta.when, cur.lastrowid) for k in keys])
                 for local, external, outbound in pairs:
                     _upsert_pair(db, local, external, meta.when, outbound)
 
@@ -98,12 +125,12 @@ class SqliteStore:
     async def learn_pair(self, local: str, external: str, when: float, outbound: bool = True) -> None:
         def write(db: sqlite3.Connection) -> None:
             with db:
-                _upsert_pair(db, local.lower(), external.lower(), when, outbound)
+                _upsert_pair(db, cap(local.lower()), cap(external.lower()), when, outbound)
         await self._run(write)
 
     async def learn_pairs(self, pairs: Iterable[tuple[str, str, float]]) -> int:
         """Bulk form of `learn_pair` (outbound), one transaction: used by `learn`."""
-        items = [(a.lower(), b.lower(), w) for a, b, w in pairs]
+        items = [(cap(a.lower()), cap(b.lower()), w) for a, b, w in pairs]
 
         def write(db: sqlite3.Connection) -> int:
             with db:
@@ -113,10 +140,10 @@ class SqliteStore:
         return await self._run(write)
 
     async def seen_pair(self, sender: str, rcpt: str) -> PairStats | None:
-        return await self._stats("local = ? AND external = ?", (rcpt.lower(), sender.lower()))
+        return await self._stats("local = ? AND external = ?", (cap(rcpt.lower()), cap(sender.lower())))
 
     async def seen_sender_org(self, sender_or_domain: str) -> PairStats | None:
-        who = sender_or_domain.lower()
+        who = cap(sender_or_domain.lower())
         return await self._stats("external = ?" if "@" in who else "external_domain = ?", (who,))
 
     async def _stats(self, where: str, args: tuple[Any, ...]) -> PairStats | None:
@@ -129,7 +156,7 @@ class SqliteStore:
     async def rdap_get(self, domain: str) -> RdapRecord | None:
         def read(db: sqlite3.Connection) -> RdapRecord | None:
             row = db.execute("SELECT domain, registered, fetched FROM rdap WHERE domain = ?",
-                             (domain.lower(),)).fetchone()
+                             (cap(domain.lower()),)).fetchone()
             return RdapRecord(*row) if row else None
         return await self._run(read)
 
@@ -137,27 +164,48 @@ class SqliteStore:
         def write(db: sqlite3.Connection) -> None:
             with db:
                 db.execute("INSERT OR REPLACE INTO rdap VALUES (?,?,?)",
-                           (record.domain.lower(), record.registered, record.fetched))
+                           (cap(record.domain.lower()), record.registered, record.fetched))
         await self._run(write)
 
     async def search_history(self, needles: Iterable[str], limit: int = 1000) -> list[HistoryHit]:
         wanted = [n.lower() for n in needles if n]
+        if not wanted or limit <= 0:
+            return []
 
         def read(db: sqlite3.Connection) -> list[HistoryHit]:
             out: list[HistoryHit] = []
             cur = db.execute("SELECT ts, direction, sender, recipients, verdict, score, rule_ids,"
-                             " display_name, observables FROM messages ORDER BY ts")
+                             " display_name, observables FROM messages ORDER BY ts, id")
             for ts, direction, sender, rcpts, verdict, score, rules, name, obs in cur:
-                fields = [("sender", sender.lower()), ("display_name", name.lower()),
-                          ("recipients", " ".join(json.loads(rcpts)).lower())]
-                fields += [("observable", o.lower()) for o in json.loads(obs)]
-                hit = next(((f, n) for f, text in fields for n in wanted if n in text), None)
+                if len(out) >= limit:
+                    break
+                recipients = tuple(json.loads(rcpts))
+                hit = hunt_match(sender, name, recipients, json.loads(obs), wanted)
                 if hit:
-                    out.append(HistoryHit(ts, direction, sender, tuple(json.loads(rcpts)), verdict,
-                                          score, tuple(json.loads(rules)), hit[1], hit[0]))
-                    if len(out) >= limit:
-                        break
+                    out.append(HistoryHit(ts, direction, sender, recipients, verdict,
+                                          score, tuple(json.loads(rules)), hit[0], hit[1]))
             return out
+        return await self._run(read)
+
+    async def campaign_reach(self, keys: Iterable[str], since: float, exclude_message_id: str = "") -> Reach:
+        wanted = cap_keys(keys)
+        exclude = cap(exclude_message_id)
+        since = max(since, time.time() - self.retention_days * DAY)  # as if purged (Redis expires it)
+
+        def read(db: sqlite3.Connection) -> Reach:
+            # Bounded: per key, the newest MAX_REACH_MESSAGES + 1 rows of the (key, ts) index.
+            # Excluded messages are skipped before counting, so each key reads on past them.
+            found: dict[int, tuple[float, str, tuple[str, ...]]] = {}
+            for key in wanted:
+                cur = db.execute(
+                    "SELECT m.id, m.ts, m.sender, m.local_recipients FROM campaign c"
+                    " JOIN messages m ON m.id = c.msg WHERE c.key = ? AND c.ts >= ?"
+                    " AND (? = '' OR m.message_id != ?) ORDER BY c.ts DESC, c.msg DESC LIMIT ?",
+                    (key, since, exclude, exclude, MAX_REACH_MESSAGES + 1))
+                for mid, ts, sender, local in cur:
+                    found[mid] = (ts, sender, tuple(json.loads(local)))
+            newest = sorted(found.items(), key=lambda kv: (kv[1][0], kv[0]), reverse=True)
+            return reach_of((row for _, row in newest[:MAX_REACH_MESSAGES]), len(newest) > MAX_REACH_MESSAGES)
         return await self._run(read)
 
     async def purge(self, now: float | None = None) -> int:
@@ -168,6 +216,7 @@ class SqliteStore:
         def write(db: sqlite3.Connection) -> int:
             with db:
                 n = db.execute("DELETE FROM messages WHERE ts < ?", (cutoff,)).rowcount
+                db.execute("DELETE FROM campaign WHERE ts < ?", (cutoff,))
                 n += db.execute("DELETE FROM pairs WHERE last_seen < ?", (cutoff,)).rowcount
                 n += db.execute("DELETE FROM rdap WHERE fetched < ?", (cutoff,)).rowcount
             return n
@@ -199,12 +248,21 @@ def schema_version(db: sqlite3.Connection) -> int:
 
 
 def migrate(db: sqlite3.Connection) -> int:
-    """Apply the migrations this file has not seen yet; returns the resulting version."""
-    version = schema_version(db)
-    if version > len(MIGRATIONS):
-        raise RuntimeError(f"store schema version {version} is newer than this gateway knows "
-                           f"({len(MIGRATIONS)}); upgrade the gateway or use another store.path")
-    for i in range(version, len(MIGRATIONS)):
-        with db:
-            db.executescript("BEGIN;" + MIGRATIONS[i] + f"; INSERT INTO schema_version VALUES ({i + 1}); COMMIT;")
+    """Apply the migrations this file has not seen yet; returns the resulting version. One
+    IMMEDIATE transaction: two processes opening a new file at once migrate it once."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        version = schema_version(db)
+        if version > len(MIGRATIONS):
+            raise RuntimeError(f"store schema version {version} is newer than this gateway knows "
+                               f"({len(MIGRATIONS)}); upgrade the gateway or use another store.path")
+        for i in range(version, len(MIGRATIONS)):
+            for statement in MIGRATIONS[i].split(";"):  # the migrations hold no ';' in literals
+                if statement.strip():
+                    db.execute(statement)
+            db.execute("INSERT INTO schema_version VALUES (?)", (i + 1,))
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
     return len(MIGRATIONS)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from gateway.config import Config
-from gateway.pipeline import Pipeline
+from gateway.runtime import Runtime
 from gateway.smtp.service import ThreadedGateway
 from tests.conftest import make_config, need_binary
 from tests.support.sink import Sink, SinkBehaviour
@@ -28,17 +28,17 @@ class Harness:
         self.gw: ThreadedGateway | None = None
 
     def start(self, extra: str = "", behaviour: SinkBehaviour | None = None,
-              pipeline_kwargs: dict[str, Any] | None = None, upstream_port: int | None = None,
-              pipeline: Callable[[Config], Pipeline] | None = None) -> Harness:
+              runtime_kwargs: dict[str, Any] | None = None, upstream_port: int | None = None,
+              runtime: Callable[[Config], Runtime] | None = None) -> Harness:
         if upstream_port is None:
             self.sink = Sink(behaviour or SinkBehaviour()).start()
             upstream_port = self.sink.port
         config = make_config(upstream_port, self.tmp_path, extra)
         kwargs = {}
-        if pipeline_kwargs is not None:
-            kwargs["pipeline"] = Pipeline(config, **pipeline_kwargs)
-        if pipeline is not None:
-            kwargs["pipeline"] = pipeline(config)
+        if runtime_kwargs is not None:
+            kwargs["runtime"] = Runtime(config, **runtime_kwargs)
+        if runtime is not None:
+            kwargs["runtime"] = runtime(config)
         self.gw = ThreadedGateway(config, **kwargs).start()
         return self
 

@@ -66,6 +66,9 @@ class PostfixInstance:
     reinject_port: int  # the reinjection smtpd (10026 in the snippets)
     sink_port: int  # where everything is finally delivered
     refuse: tuple[str, ...] = ()  # recipients the reinjection smtpd refuses (the "upstream")
+    # Deliver example.org with Postfix's own virtual(8) agent into one Maildir (maildir_path)
+    # instead of relaying to the sink: the file a mail client or Sieve reads.
+    maildir: bool = False
     root: Path = field(init=False)
     check_output: str = field(init=False, default="")
     name: str = field(init=False)
@@ -92,6 +95,30 @@ class PostfixInstance:
     @property
     def maillog(self) -> Path:
         return self.root / "maillog"
+
+    @property
+    def maildir_path(self) -> Path:
+        return self.root / "mail" / "inbox"
+
+    def delivered(self) -> list[Path]:
+        """Message files delivered into the Maildir (maildir=True), oldest first."""
+        new = self.maildir_path / "new"
+        return sorted(new.iterdir(), key=lambda p: p.stat().st_mtime_ns) if new.is_dir() else []
+
+    def _maildir_cf(self) -> str:
+        if not self.maildir:
+            return ""
+        pw = pwd.getpwnam("nobody")
+        return f"""\
+# ---- Maildir delivery (tests/integration/postfix.py, maildir=True) ----
+relay_domains =
+virtual_mailbox_domains = example.org
+virtual_mailbox_base = {self.root / 'mail'}
+virtual_mailbox_maps = static:inbox/
+virtual_uid_maps = static:{pw.pw_uid}
+virtual_gid_maps = static:{pw.pw_gid}
+virtual_minimum_uid = 1
+"""
 
     # ---- configuration -----------------------------------------------------------------------
 
@@ -138,7 +165,7 @@ maximal_backoff_time = 2s
 biff = no
 # ---- deploy/postfix/{self.mode}/main.cf.snippet (ports substituted) ----
 {snippet}
-"""
+{self._maildir_cf()}"""
 
     def master_cf(self) -> str:
         snippet = self._ported((DEPLOY / self.mode / "master.cf.snippet").read_text())
@@ -153,7 +180,8 @@ biff = no
             raise PostfixError(f"{self.mode}/master.cf.snippet lacks {shipped!r}")
         snippet = snippet.replace(shipped, "-o smtpd_recipient_restrictions=check_recipient_access,"
                                   f"texthash:{self.config_dir / 'refuse'},permit_mynetworks,reject")
-        return BASE_MASTER_CF + f"# ---- deploy/postfix/{self.mode}/master.cf.snippet ----\n" + snippet
+        virtual = "virtual   unix  -       n       n       -       -       virtual\n" if self.maildir else ""
+        return BASE_MASTER_CF + virtual + f"# ---- deploy/postfix/{self.mode}/master.cf.snippet ----\n" + snippet
 
     def write_config(self) -> None:
         self.config_dir.mkdir()
@@ -162,6 +190,11 @@ biff = no
         data.mkdir(mode=0o700)
         pw = pwd.getpwnam("postfix")
         os.chown(data, pw.pw_uid, pw.pw_gid)
+        if self.maildir:
+            mail = self.root / "mail"
+            mail.mkdir(mode=0o755)
+            pw = pwd.getpwnam("nobody")
+            os.chown(mail, pw.pw_uid, pw.pw_gid)
         (self.config_dir / "main.cf").write_text(self.main_cf())
         (self.config_dir / "master.cf").write_text(self.master_cf())
         (self.config_dir / "refuse").write_text(

@@ -17,19 +17,19 @@ import asyncio
 import pytest
 
 from gateway.config import load_config
-from gateway.pipeline import Pipeline
 from gateway.policy.evaluate import Evaluation, evaluate, label_dirs, load_labels
+from gateway.runtime import Runtime
 from tests.conftest import CORPORA, IN_CI, ROOT
 
 CORPUS = ROOT / "tests" / "corpus"
 
 
 @pytest.fixture(scope="module")
-def pipeline() -> Pipeline:
-    return Pipeline(load_config(CORPUS / "gateway.yml"), offline=True)
+def pipeline() -> Runtime:
+    return Runtime(load_config(CORPUS / "gateway.yml"), offline=True)
 
 
-def _run(pipeline: Pipeline, items: list, positive: str) -> Evaluation:
+def _run(pipeline: Runtime, items: list, positive: str) -> Evaluation:
     return asyncio.run(evaluate(pipeline, items, positive=positive))
 
 
@@ -40,7 +40,7 @@ def _need_corpora() -> None:
         pytest.skip(f"shared corpora not found at {CORPORA}")
 
 
-def test_labelled_corpus_recall_and_false_positives(pipeline: Pipeline) -> None:
+def test_labelled_corpus_recall_and_false_positives(pipeline: Runtime) -> None:
     ev = _run(pipeline, load_labels(CORPUS / "labels.yml"), "approach")
     m = ev.metrics()
     print(f"\ncorpus: recall {m['recall']:.1%}, legit flagged {m['false_positive_rate']:.1%}, "
@@ -51,7 +51,7 @@ def test_labelled_corpus_recall_and_false_positives(pipeline: Pipeline) -> None:
     assert m["false_positive_rate"] is not None and m["false_positive_rate"] <= 0.05, ev.false_positives
 
 
-def test_real_ham_is_almost_never_flagged(pipeline: Pipeline) -> None:
+def test_real_ham_is_almost_never_flagged(pipeline: Runtime) -> None:
     _need_corpora()
     ev = _run(pipeline, label_dirs([f"ham={CORPORA / 'ham'}"]), "approach")
     total, flagged = ev.counts["ham"], ev.flagged["ham"]
@@ -61,7 +61,7 @@ def test_real_ham_is_almost_never_flagged(pipeline: Pipeline) -> None:
     assert flagged / total <= 0.002, ev.false_positives
 
 
-def test_real_phishing_is_processed_and_lures_raise_offer_rules(pipeline: Pipeline) -> None:
+def test_real_phishing_is_processed_and_lures_raise_offer_rules(pipeline: Runtime) -> None:
     _need_corpora()
     ev = _run(pipeline, label_dirs([f"phish={CORPORA / 'phish'}"]), "phish")
     assert ev.errors == []

@@ -64,19 +64,19 @@ def test_edit_applies_and_broken_edit_keeps_running_policies(
         send(gw.port)
         first = sink.wait_for(1)[-1].data
         assert header(first, "X-Approach-Verdict") == "caution"
-        old = gw.gateway.pipeline.policies
+        old = gw.gateway.runtime.policies
 
         (pol / "10-test.yml").write_text(V2)
-        assert wait_until(lambda: gw.gateway.pipeline.policies is not old)  # type: ignore[union-attr]
+        assert wait_until(lambda: gw.gateway.runtime.policies is not old)  # type: ignore[union-attr]
         send(gw.port)
         second = sink.wait_for(2)[-1].data
         assert header(second, "X-Approach-Verdict") == "suspicious"
         assert "offchannel (5): moves to whatsapp" in header(second, "X-Approach-Reasons")
 
-        running = gw.gateway.pipeline.policies
+        running = gw.gateway.runtime.policies
         (pol / "10-test.yml").write_text(BROKEN)
-        assert wait_until(lambda: "policy reload failed" in caplog.text)
-        assert gw.gateway.pipeline.policies is running
+        assert wait_until(lambda: "reload failed, keeping the running policies and data" in caplog.text)
+        assert gw.gateway.runtime.policies is running
         assert "10-test.yml:12: RE2 cannot compile" in caplog.text
         send(gw.port)
         third = sink.wait_for(3)[-1].data

@@ -11,17 +11,17 @@ import pytest
 
 from gateway.config import parse_config
 from gateway.model import Envelope
-from gateway.pipeline import Pipeline
+from gateway.runtime import Runtime
 from tests.conftest import ROOT
 from tests.integration.conftest import SIMPLE, Harness
 from tests.support.rawsmtp import Raw
 
 
-def _pipeline(tmp_path: Path) -> Pipeline:
+def _pipeline(tmp_path: Path) -> Runtime:
     cfg = parse_config(f"listen: 127.0.0.1:0\nupstream: {{port: 1}}\nhostname: gw.example.org\n"
                        f"local_domains: [example.org]\nstore: {{backend: memory}}\n"
                        f"policies: [{ROOT / 'policies'}]\n", str(tmp_path / "gw.yml"))
-    return Pipeline(cfg, offline=True)
+    return Runtime(cfg, offline=True)
 
 
 def test_recursion_bomb_in_from_header_does_not_make_analysis_fail(tmp_path: Path) -> None:

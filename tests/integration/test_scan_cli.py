@@ -44,6 +44,22 @@ def test_scan_missing_file_is_an_error_but_others_are_scanned(tmp_path: Path) ->
     assert f"{msg}: " in out.stdout
 
 
+def test_scan_json_prints_one_object_per_file_even_refused_ones(tmp_path: Path) -> None:
+    """A batch never silently loses a message: every input file gets exactly one JSON line."""
+    import json
+
+    msg = tmp_path / "m.eml"
+    msg.write_bytes(b"Subject: x\n\nhello\n")
+    files = [str(tmp_path / "missing.eml"), str(msg), str(tmp_path), str(msg)]
+    out = subprocess.run([sys.executable, "-m", "gateway", "scan", "--json", "--config", str(_config(tmp_path)),
+                          "--offline", *files], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    objs = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [o["file"] for o in objs] == files
+    assert "error" in objs[0] and "error" in objs[2] and "verdict" not in objs[0]
+    assert objs[1]["verdict"] == objs[3]["verdict"] and "error" not in objs[1]
+
+
 def test_policy_lint_reports_file_and_line(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yml"
     bad.write_text("rules:\n  - id: x\n    when: {bogus: 1}\n    score: 1\n")

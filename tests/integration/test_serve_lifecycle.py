@@ -122,7 +122,7 @@ def test_sighup_reloads_policies_and_keeps_them_on_error(process: Process, sink:
     c.sendmail("a@ext.test", ["bob@example.org"], nofrom)
     c.quit()
     assert b"no-from-v2 (4): v2" in sink.wait_for(2)[1].data
-    assert "policy reload failed, keeping the running policies" in process.log.read_text()
+    assert "reload failed, keeping the running policies and data" in process.log.read_text()
 
 
 def test_bad_config_exits_nonzero_naming_key_and_line(tmp_path: Path) -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Iterable
 
 import pytest
 
-from gateway.checks import CheckContext
+from gateway.checks import Check, CheckContext, signal
+from gateway.checks.sender import SenderCheck
 from gateway.model import Signal
 from tests.integration.conftest import SIMPLE, Harness
 from tests.support.rawsmtp import Raw
@@ -130,26 +132,59 @@ def test_global_connection_limit_is_421(harness: Harness) -> None:
     second.close()
 
 
-class SlowCheck:
+class SlowCheck(Check):
+    """Sleeps past its own share of the analysis time."""
+
     name = "slow"
-    SIGNALS = frozenset({"slow.done"})
+    signals = (signal("slow.done", "never emitted in time"),)
 
     async def run(self, ctx: CheckContext) -> Iterable[Signal]:
         await asyncio.sleep(5)
         return [Signal("slow.done")]
 
 
-class BrokenCheck:
+class StuckCheck(SlowCheck):
+    """Allowed the whole analysis time, so only the overall checks deadline stops it."""
+
+    name = "stuck"
+    signals = (signal("stuck.done", "never emitted in time"),)
+    timeout_share = 1.0
+
+
+class BrokenCheck(Check):
     name = "broken"
-    SIGNALS = frozenset({"broken.never"})
+    signals = (signal("broken.never", "never emitted"),)
 
     async def run(self, ctx: CheckContext) -> Iterable[Signal]:
         raise RuntimeError("boom")
 
 
-def test_analysis_timeout_with_on_error_accept_delivers_marked_unchecked(harness: Harness) -> None:
-    harness.start(extra="limits: {analysis_timeout: 0.3, shutdown_grace: 2}\non_error: accept",
-                  pipeline_kwargs={"checks": [SlowCheck()]})
+@pytest.mark.parametrize("slow", [SlowCheck, StuckCheck])
+def test_a_slow_check_is_cut_off_and_the_others_still_decide(harness: Harness, slow: type[Check]) -> None:
+    """Partial results are kept: the free-mail signal still scores, and the header says which
+    check did not finish (its own share, or the overall deadline)."""
+    harness.start(extra="limits: {analysis_timeout: 0.4, shutdown_grace: 2}\non_error: accept",
+                  runtime_kwargs={"checks": [slow(), SenderCheck()]})
+    c = harness.client()
+    c.sendmail("someone@gmail.com", ["bob@example.org"], b"From: Someone <someone@gmail.com>\r\n" + SIMPLE)
+    c.quit()
+    data = harness.sink.wait_for(1)[0].data
+    assert f"X-Approach-Checked: partial; did not finish: {slow.name}".encode() in data
+    assert b"freemail-sender" in data
+
+
+def test_a_timeout_outside_the_checks_delivers_marked_unchecked(harness: Harness, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Parsing or policy past the whole deadline: the message is delivered, marked unchecked."""
+    import gateway.runtime
+
+    real = gateway.runtime.MessageView.parse
+
+    def slow_parse(*args, **kwargs):  # type: ignore[no-untyped-def]
+        time.sleep(0.5)
+        return real(*args, **kwargs)
+    monkeypatch.setattr(gateway.runtime, "INLINE_BYTES", 0)  # parse in the worker thread
+    monkeypatch.setattr(gateway.runtime.MessageView, "parse", staticmethod(slow_parse))
+    harness.start(extra="limits: {analysis_timeout: 0.2, shutdown_grace: 2}\non_error: accept")
     c = harness.client()
     c.sendmail("alice@ext.test", ["bob@example.org"], SIMPLE)
     c.quit()
@@ -160,7 +195,7 @@ def test_analysis_timeout_with_on_error_accept_delivers_marked_unchecked(harness
 
 def test_analysis_timeout_with_on_error_tempfail_is_451(harness: Harness) -> None:
     harness.start(extra="limits: {analysis_timeout: 0.3, shutdown_grace: 2}\non_error: tempfail",
-                  pipeline_kwargs={"checks": [SlowCheck()]})
+                  runtime_kwargs={"checks": [SlowCheck()]})
     c = harness.client()
     c.mail("alice@ext.test")
     c.rcpt("bob@example.org")
@@ -170,12 +205,16 @@ def test_analysis_timeout_with_on_error_tempfail_is_451(harness: Harness) -> Non
     assert harness.sink.messages == []
 
 
-def test_a_failing_check_does_not_lose_the_message(harness: Harness) -> None:
-    harness.start(pipeline_kwargs={"checks": [BrokenCheck()]})
+def test_a_failing_check_does_not_lose_the_message_and_is_logged(harness: Harness, caplog) -> None:  # type: ignore[no-untyped-def]
+    caplog.set_level(logging.ERROR, logger="gateway.checks")
+    harness.start(runtime_kwargs={"checks": [BrokenCheck()]})
     c = harness.client()
     c.sendmail("alice@ext.test", ["bob@example.org"], SIMPLE)
     c.quit()
     assert b"X-Approach-Verdict:" in harness.sink.wait_for(1)[0].data
+    assert "check broken failed" in caplog.text and "RuntimeError: boom" in caplog.text  # with the traceback
+    assert harness.gw is not None and harness.gw.gateway is not None
+    assert harness.gw.gateway.runtime.stats.errors == {"broken": 1}
 
 
 @pytest.mark.parametrize("payload", [

@@ -19,13 +19,13 @@ import pytest
 
 from gateway.config import Config
 from gateway.model import Envelope
-from gateway.pipeline import Pipeline, Result
+from gateway.runtime import Result, Runtime
 from tests.integration.conftest import SIMPLE, Harness, client_tls
 from tests.support.rawsmtp import Raw
 from tests.support.sink import SinkBehaviour
 
 
-class FailingPipeline(Pipeline):
+class FailingRuntime(Runtime):
     """An analysis that raises something unexpected: the gateway's internal-error path."""
 
     async def analyse(self, raw: bytes, envelope: Envelope, **kwargs: Any) -> Result:
@@ -171,9 +171,9 @@ def test_every_reset_path_resets_the_upstream(harness: Harness, cert: tuple[str,
 
 
 def test_internal_error_resets_the_upstream(harness: Harness) -> None:
-    def failing(config: Config) -> Pipeline:
-        return FailingPipeline(config)
-    harness.start(pipeline=failing)
+    def failing(config: Config) -> Runtime:
+        return FailingRuntime(config)
+    harness.start(runtime=failing)
     sink = harness.sink
     assert sink is not None
     r = Raw(harness.port)

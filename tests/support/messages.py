@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from gateway.checks import CheckContext, run_checks
+from gateway.checks import Check, CheckContext, discover, order, run_checks
 from gateway.config import Config, parse_config
+from gateway.domains import Domains
 from gateway.model import Client, Envelope, Signal
 from gateway.parse import MessageView
+from gateway.refdata import ReferenceData
 
 BASE_CONFIG = """
 listen: 127.0.0.1:0
@@ -38,14 +40,36 @@ def message(from_: str, body: str = "Hello.\n", *, to: str = "Dana Prof <d.prof@
     return "\r\n".join(lines).encode("utf-8")
 
 
+def with_providers(checks: list[Check]) -> list[Check]:
+    """`checks` plus, for any fact they need that none of them provides, the check providing it
+    (unit tests name only the check under test)."""
+    out = list(checks)
+    provided = {f for c in out for f in c.provides}
+    for cls in discover():
+        if any(n in cls.provides and n not in provided for c in out for n in c.needs):
+            out.append(cls())
+            provided |= set(cls.provides)
+    return order(out)
+
+
 def run(checks: list[Any], raw: bytes, cfg: Config | None = None, *, store: Any = None, resolver: Any = None,
         offline: bool = True, rcpts: tuple[str, ...] = (), client_ip: str | None = None,
-        mail_from: str = "", facts: dict[str, Any] | None = None) -> tuple[list[Signal], dict[str, Any]]:
+        mail_from: str = "") -> tuple[list[Signal], dict[str, Any]]:
+    """Signals of `checks` (and of the checks providing what they need) on `raw`, and the facts
+    they provided by policy name (`facts["persona"].name`)."""
+    cfg = cfg or config()
+    data = ReferenceData.load(cfg)
+    ordered = with_providers(checks)
+    for c in ordered:
+        c.prepare(cfg, data)
     ctx = CheckContext(view=MessageView.parse(raw), envelope=Envelope(mail_from, rcpts, Client(ip=client_ip)),
-                       config=cfg or config(), offline=offline, resolver=resolver, store=store,
-                       facts=dict(facts or {}))
-    signals = asyncio.run(run_checks(checks, ctx))
-    return signals, ctx.facts
+                       config=cfg, data=data, domains=Domains(cfg.local_domains), offline=offline,
+                       resolver=resolver, store=store)
+    result = asyncio.run(run_checks(ordered, ctx))
+    wanted = {c.name for c in checks}
+    own = [s for s in result.signals if s.name.split(".")[0] in {"check", "analysis"}
+           or any(c.spec_of(s.name) for c in ordered if c.name in wanted)]
+    return own, {f.policy_name: f for f in ctx.facts() if f.policy_name}
 
 
 def names(signals: list[Signal]) -> set[str]:

@@ -56,3 +56,57 @@ def test_header_the_stdlib_parser_chokes_on_falls_back_to_raw_text() -> None:
     raw = b"Message-ID: < [an10]. [an6].[anl12] [an11]@cpfl.com.br>\r\nSubject: x\r\n\r\nbody\r\n"
     view = MessageView.parse(raw)
     assert view.header("Message-ID") == "< [an10]. [an6].[anl12] [an11]@cpfl.com.br>"
+
+
+# ---- hostile header values: linear decoding (guards only; no timed assertions) -------------
+
+BIG = ViewLimits(max_header_bytes=2_000_000, max_header_count=100)
+
+
+@pytest.mark.timeout(60)
+def test_long_whitespace_run_in_a_header_is_unfolded_in_linear_time() -> None:
+    """Regression: `\\s*[\\r\\n]+\\s*` backtracked over every run of spaces (100 KB: ~46 s)."""
+    raw = b"Subject: a" + b" " * 400_000 + b"b\r\n folded\r\n\r\nbody\r\n"
+    view = MessageView.parse(raw, BIG)
+    assert view.subject == "a" + " " * 400_000 + "b folded"
+
+
+@pytest.mark.timeout(60)
+def test_encoded_word_flood_is_decoded_in_linear_time() -> None:
+    """Regression: email.header.decode_header deletes from a list per dropped space (quadratic)."""
+    words = 60_000
+    raw = b"Subject: " + b" ".join([b"=?utf-8?q?ab?="] * words) + b"\r\n\r\nbody\r\n"
+    assert MessageView.parse(raw, BIG).subject == "ab" * words
+
+
+def test_encoded_words_join_and_degrade() -> None:
+    raw = (b"Subject: =?utf-8?B?w6k=?= =?utf-8?B?w6k=?= x =?x-unknown?q?abc?= =?utf-8?b?!!?=\r\n"
+           b"X-Split: =?utf-8?B?8J+Y?= =?utf-8?B?gA==?=\r\n"
+           b"X-Charset: =?zlib?b?eJw=?= =?iso-8859-1?q?caf=E9_au_lait?=\r\n\r\nbody\r\n")
+    view = MessageView.parse(raw)
+    assert view.subject.startswith("\xe9\xe9 x abc")
+    assert view.header("X-Split") == "\U0001f600"  # a character split across two words
+    assert view.header("X-Charset") == "x\ufffd" + "caf\xe9 au lait"
+
+
+@pytest.mark.timeout(60)
+def test_hostile_encoded_word_syntax_is_linear() -> None:
+    raw = b"Subject: " + b"=?a?q?" * 200_000 + b"\r\n\r\nbody\r\n"
+    assert MessageView.parse(raw, BIG).subject.startswith("=?a?q?")
+
+
+@pytest.mark.timeout(60)
+def test_mime_parameters_are_read_capped() -> None:
+    """Regression: email.message._parseparam is quadratic in ';' (640 KB in one part's
+    Content-Type: 10 s; a folded part header is bounded only by the message size)."""
+    raw = (b"From: a@x.test\r\nContent-Type: multipart/mixed; boundary=p\r\n\r\n--p\r\n"
+           b"Content-Type: text/plain; charset=utf-8" + b";\r\n " * 1_000_000 + b"\r\n\r\nhello\r\n--p--\r\n")
+    view = MessageView.parse(raw)
+    assert view.plain_text.strip() == "hello"
+    assert view.text_parts[0].content_type == "text/plain"
+    long_name = "n" * 3000  # a long RFC 2231 filename still reads whole
+    raw = (b"From: a@x.test\r\nContent-Type: multipart/mixed; boundary=p\r\n\r\n--p\r\n"
+           b'Content-Type: text/plain\r\nContent-Disposition: attachment; filename="' + long_name.encode()
+           + b'"\r\n\r\nx\r\n--p--\r\n')
+    [(leaf, _)] = MessageView.parse(raw).leaf_parts
+    assert leaf.get_filename() == long_name

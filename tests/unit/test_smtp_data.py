@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.pipeline import has_bare_newline
+from gateway.parse import has_bare_newline
 from gateway.smtp.data import NOMINAL, TOO_LONG, TOO_MUCH, DataReader
 
 PIECES = st.lists(st.sampled_from([b"\r\n", b"\r", b"\n", b".", b"..", b"a", b"bcdefgh", b"\x00", b" ",

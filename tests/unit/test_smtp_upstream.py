@@ -1,5 +1,5 @@
 """gateway.smtp.upstream: the DATA payload (dot-stuffing, line endings) equals what aiosmtplib
-would send, and the bare-newline test equals the pipeline's."""
+would send, and the bare-newline test equals gateway.parse's."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.pipeline import has_bare_newline, normalize_newlines
+from gateway.parse import has_bare_newline, normalize_newlines
 from gateway.smtp.upstream import crlf_normalized, dot_stuffed, dot_stuffed_pieces, only_crlf
 
 PIECES = st.lists(st.sampled_from([b"\r\n", b"\r", b"\n", b".", b"..", b"a", b"\x00", b" ", b"\r\n.\r\n"]),
@@ -42,5 +42,5 @@ def test_slices_give_the_same_payload(data: bytes, piece: int) -> None:
 
 @settings(max_examples=400)
 @given(PIECES)
-def test_crlf_normalized_equals_the_pipelines_normalize_newlines(data: bytes) -> None:
+def test_crlf_normalized_equals_parse_normalize_newlines(data: bytes) -> None:
     assert crlf_normalized(data) == normalize_newlines(data)

@@ -2,12 +2,13 @@
 
 Purpose: `AuthCheck` runs SPF (MAIL FROM, or HELO for the null sender), DKIM (every signature)
 and ARC concurrently on the shared resolver, then DMARC for the From domain; it emits signals
-with evidence, shares structured results in `ctx.facts["auth"]` and the RFC 8601 header value in
-`ctx.facts["authentication_results"]` (the pipeline adds the header). When the topmost
+with evidence and provides `AuthFacts` (the structured outcome and the RFC 8601 header value the
+runtime adds). When the topmost
 Authentication-Results fields carry an authserv-id from `trusted_authserv_ids`, their results
 are believed instead of re-checked (DMARC is still computed from them if they lack it).
 
-Skipped (signal `auth.skipped`) when offline or without a resolver: no DNS, no verdict.
+Offline (or without a resolver) nothing is looked up (signal `auth.skipped`), but a trusted
+border MTA's results are still believed: reading a header needs no network.
 
 Untrusted input: the envelope (client IP, HELO, MAIL FROM), the raw message and DNS answers.
 """
@@ -16,61 +17,103 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
 
-from gateway.checks import CheckContext
+from gateway.checks import Check, CheckContext, Fact, signal
 from gateway.checks.auth.arc import verify_arc
 from gateway.checks.auth.authres import trusted_results
 from gateway.checks.auth.dkim import MAX_SIGNATURES, verify_dkim
 from gateway.checks.auth.dmarc import DmarcResult, check_dmarc
 from gateway.checks.auth.keys import header_fields
 from gateway.checks.auth.report import AuthOutcome, authres_value, from_trusted, signals_for
+from gateway.checks.auth.spf import RESULTS as SPF_RESULTS
 from gateway.checks.auth.spf import SpfResult, check_spf
 from gateway.model import Signal
-from gateway.parse import addresses
 
-__all__ = ["AuthCheck", "AuthOutcome", "SIGNALS"]
+__all__ = ["SIGNALS", "AuthCheck", "AuthFacts", "AuthOutcome"]
 
-SIGNALS = frozenset({
-    "spf.pass", "spf.fail", "spf.softfail", "spf.neutral", "spf.none", "spf.temperror",
-    "spf.permerror",
-    "dkim.pass", "dkim.fail", "dkim.neutral", "dkim.none", "dkim.temperror", "dkim.permerror",
-    "dkim.aligned",
-    "dmarc.pass", "dmarc.fail", "dmarc.none", "dmarc.temperror", "dmarc.permerror",
-    "dmarc.fail_reject_policy", "dmarc.fail_quarantine_policy",
-    "arc.pass", "arc.fail", "arc.none",
-    "auth.trusted_results", "auth.skipped",
-})
+_DMARC_EVIDENCE: dict[str, Any] = dict(from_domain=str, org_domain=str, policy=str, policy_tag=str, pct=int,
+                       aligned_spf=bool, aligned_dkim=bool, aligned_domain=str, reason=str)
+SIGNALS = (
+    *(signal(f"spf.{r}", f"SPF (RFC 7208) result {r} for the MAIL FROM (or HELO) identity",
+             domain=str, identity=str, ip=str, mechanism=str, problem=str) for r in SPF_RESULTS),
+    *(signal(f"dkim.{r}", f"a DKIM signature verified {r}", optional=("bits",),
+             d=str, i=str, s=str, a=str, bits=int, reason=str)
+      for r in ("pass", "fail", "neutral", "temperror", "permerror")),
+    signal("dkim.none", "the message has no DKIM signature"),
+    signal("dkim.aligned", "a passing DKIM signature aligned with the From domain", d=str, from_domain=str),
+    *(signal(f"dmarc.{r}", f"DMARC (RFC 7489) result {r} for the From domain", **_DMARC_EVIDENCE)
+      for r in ("pass", "fail", "none", "temperror", "permerror")),
+    signal("dmarc.fail_reject_policy", "DMARC failed and the From domain publishes p=reject", **_DMARC_EVIDENCE),
+    signal("dmarc.fail_quarantine_policy", "DMARC failed and the From domain publishes p=quarantine",
+           **_DMARC_EVIDENCE),
+    *(signal(f"arc.{r}", f"ARC chain (RFC 8617) validation result {r}", optional=("oldest_pass", "temporary"),
+             instances=int, sealers=str, reason=str, oldest_pass=int, temporary=bool)
+      for r in ("pass", "fail", "none")),
+    signal("auth.trusted_results", "results were read from a trusted border MTA's Authentication-Results",
+           authserv_id=str),
+    signal("auth.skipped", "authentication was not checked (offline, or no resolver)", why=str),
+)
 MAX_BUDGET = 15.0
 
 
-class AuthCheck:
+@dataclass(frozen=True)
+class AuthFacts(Fact):
+    """The authentication outcome, for later checks and for policies (`auth.dmarc_result`,
+    `auth.aligned_domain`, `auth.from_domain`, `auth.trusted_from`)."""
+
+    policy_name = "auth"
+    outcome: AuthOutcome
+    header_value: str  # our Authentication-Results value (RFC 8601)
+
+    @property
+    def dmarc_result(self) -> str:
+        return self.outcome.dmarc.result if self.outcome.dmarc else "none"
+
+    @property
+    def from_domain(self) -> str:
+        return self.outcome.dmarc.from_domain if self.outcome.dmarc else ""
+
+    @property
+    def aligned_domain(self) -> str:
+        return self.outcome.dmarc.aligned_domain if self.outcome.dmarc else ""
+
+    @property
+    def trusted_from(self) -> str:
+        return self.outcome.trusted_from
+
+
+class AuthCheck(Check):
     """SPF, DKIM, DMARC and ARC. `tree_walk` enables DMARCbis policy discovery."""
 
     name = "auth"
-    SIGNALS = SIGNALS
+    signals = SIGNALS
+    provides = (AuthFacts,)
+    timeout_share = 0.75
 
     def __init__(self, *, tree_walk: bool = False, max_signatures: int = MAX_SIGNATURES) -> None:
         self.tree_walk = tree_walk
         self.max_signatures = max_signatures
 
     async def run(self, ctx: CheckContext) -> Iterable[Signal]:
-        if ctx.offline or ctx.resolver is None:
-            return [Signal("auth.skipped", {"why": "offline" if ctx.offline else "no resolver"})]
-        budget = min(MAX_BUDGET, ctx.config.limits.analysis_timeout * 0.6)
         raw = ctx.view.raw
         fields = [(n.decode("latin-1"), v.decode("utf-8", "replace")) for n, v in header_fields(raw)]
         trusted = trusted_results(fields, ctx.config.trusted_authserv_ids, ctx.config.authserv_id)
         from_domain = _single_from_domain(ctx)
-        if trusted:
+        online = not ctx.offline and ctx.resolver is not None
+        budget = min(MAX_BUDGET, ctx.config.limits.analysis_timeout * 0.6, ctx.remaining())
+        if trusted:  # reading a header needs no network: believed offline too
             outcome = from_trusted(trusted, from_domain)
-            if outcome.dmarc is None and (outcome.spf is not None or outcome.dkim):
+            if online and outcome.dmarc is None and (outcome.spf is not None or outcome.dkim):
                 dmarc = await check_dmarc(ctx.resolver, from_domain, outcome.spf, outcome.dkim,
                                           timeout=budget, tree_walk=self.tree_walk)
                 outcome = outcome.with_dmarc(dmarc)
+        elif not online:
+            return [Signal("auth.skipped", {"why": "offline" if ctx.offline else "no resolver"})]
         else:
             outcome = await self._check(ctx, raw, from_domain, budget)
-        ctx.facts["auth"] = outcome.facts()
-        ctx.facts["authentication_results"] = authres_value(ctx.config.authserv_id, outcome)
+        ctx.put(AuthFacts(outcome, authres_value(ctx.config.authserv_id, outcome)))
         return signals_for(outcome)
 
     async def _check(self, ctx: CheckContext, raw: bytes, from_domain: str | None,
@@ -96,7 +139,7 @@ class AuthCheck:
 def _single_from_domain(ctx: CheckContext) -> str | None:
     """The From domain when the message has exactly one From field with one address
     (RFC 7489 section 6.6.1: otherwise DMARC has no single author domain to check)."""
-    values = ctx.view.headers("From")
-    if len(values) != 1 or len(addresses(values)) != 1:
+    ident = ctx.view.from_identity
+    if ident.multiple:
         return None
-    return ctx.view.from_domain.lower() or None
+    return ident.domain.lower() or None

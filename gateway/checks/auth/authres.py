@@ -99,9 +99,18 @@ def _pairs(resinfo: str) -> list[tuple[str, str]]:
             (w.partition("=") for w in _split_outside_quotes(text, " ") if "=" in w)]
 
 
+# The DMARC policy as receivers write it where RFC 7489's `policy.dmarc` is missing: in a comment
+# (OpenDMARC and Gmail: "dmarc=fail (p=REJECT sp=REJECT dis=NONE)") or as Microsoft's
+# "action=oreject|quarantine".
+_DMARC_COMMENT_POLICY = re.compile(r"\bdmarc\s*=\s*[a-z]+\s*\(\s*p\s*=\s*(reject|quarantine|none)\b", re.I)
+_MS_ACTION = {"reject": "reject", "oreject": "reject", "quarantine": "quarantine", "none": "none"}
+
+
 def parse_authres(value: str) -> AuthResHeader | None:
     """Parse one Authentication-Results value; None when it has no authserv-id."""
-    parts = _split_outside_quotes(_strip_comments(value.replace("\r", " ").replace("\n", " ")), ";")
+    flat = value.replace("\r", " ").replace("\n", " ")
+    commented = _DMARC_COMMENT_POLICY.search(flat[:4000])
+    parts = _split_outside_quotes(_strip_comments(flat), ";")
     head = parts[0].split()
     if not head:
         return None
@@ -114,6 +123,12 @@ def parse_authres(value: str) -> AuthResHeader | None:
         method = pairs[0][0].split("/", 1)[0]
         reason = next((v for k, v in pairs[1:] if k == "reason"), "")
         props = {k: v for k, v in pairs[1:] if "." in k}
+        if method == "dmarc" and "policy.dmarc" not in props:
+            action = next((v for k, v in pairs[1:] if k == "action"), "").lower()
+            if action in _MS_ACTION:
+                props["policy.dmarc"] = _MS_ACTION[action]
+            elif commented is not None:
+                props["policy.dmarc"] = commented.group(1).lower()
         results.append(AuthResult(method, pairs[0][1].lower(), reason, props))
     return AuthResHeader(authserv_id, tuple(results))
 

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.checks.auth.dkim import DkimResult
-from gateway.checks.auth.orgdomain import aligned, org_domain
 from gateway.checks.auth.spf import SpfResult
+from gateway.domains import aligned, org_domain
 
 POLICIES = ("none", "quarantine", "reject")
 

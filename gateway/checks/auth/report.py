@@ -1,9 +1,8 @@
 """Turn authentication results into signals, shared facts and our Authentication-Results value.
 
 Purpose: one place that maps SPF/DKIM/DMARC/ARC results (computed here or believed from a
-trusted border MTA) to the fixed signal names, the `ctx.facts["auth"]` dictionary later checks
-read, and the RFC 8601 clauses (`smtp.mailfrom`, `header.d/i/s/a/b`, `header.from`,
-`policy.dmarc`, `header.oldest-pass`).
+trusted border MTA) to the fixed signal names and the RFC 8601 clauses (`smtp.mailfrom`,
+`header.d/i/s/a/b`, `header.from`, `policy.dmarc`, `header.oldest-pass`).
 
 Untrusted input: result fields (domains, identities, reasons) that came from a stranger's
 message or DNS; they are quoted or dropped by `authres.resinfo`.
@@ -20,9 +19,9 @@ from gateway.checks.auth.arc import ArcResult
 from gateway.checks.auth.authres import AuthResHeader, build_authres, resinfo
 from gateway.checks.auth.dkim import DkimResult
 from gateway.checks.auth.dmarc import DmarcResult
-from gateway.checks.auth.orgdomain import aligned, org_domain
 from gateway.checks.auth.spf import RESULTS as SPF_RESULTS
 from gateway.checks.auth.spf import SpfResult
+from gateway.domains import aligned, org_domain
 from gateway.model import Signal
 
 DKIM_RESULTS = ("pass", "fail", "neutral", "temperror", "permerror")
@@ -40,20 +39,6 @@ class AuthOutcome:
     def with_dmarc(self, dmarc: DmarcResult) -> AuthOutcome:
         return dataclasses.replace(self, dmarc=dmarc)
 
-    def facts(self) -> dict[str, Any]:
-        """What later checks read: e.g. facts["auth"]["dmarc"]["result"], ["aligned_domain"]."""
-        dmarc = self.dmarc
-        return {
-            "spf": dataclasses.asdict(self.spf) if self.spf else None,
-            "dkim": [dataclasses.asdict(d) for d in self.dkim],
-            "dmarc": dataclasses.asdict(dmarc) if dmarc else None,
-            "arc": dataclasses.asdict(self.arc) if self.arc else None,
-            "from_domain": dmarc.from_domain if dmarc else "",
-            "dmarc_result": dmarc.result if dmarc else "none",
-            "aligned_domain": dmarc.aligned_domain if dmarc else "",
-            "dkim_pass_domains": sorted({d.domain for d in self.dkim if d.result == "pass"}),
-            "trusted_from": self.trusted_from,
-        }
 
 
 def _spf_signals(spf: SpfResult) -> list[Signal]:
@@ -67,8 +52,11 @@ def _dkim_signals(dkim: Sequence[DkimResult], from_domain: str) -> list[Signal]:
         return [Signal("dkim.none")]
     out = []
     for d in dkim:
-        out.append(Signal(f"dkim.{d.result}", {"d": d.domain, "i": d.identity, "s": d.selector,
-                                               "a": d.algorithm, "bits": d.bits, "reason": d.reason}))
+        ev: dict[str, Any] = {"d": d.domain, "i": d.identity, "s": d.selector, "a": d.algorithm,
+                              "reason": d.reason}
+        if d.bits is not None:
+            ev["bits"] = d.bits
+        out.append(Signal(f"dkim.{d.result}", ev))
     aligned_pass = sorted({d.domain for d in dkim if d.result == "pass" and from_domain
                            and aligned(d.domain, from_domain, "r")})
     if aligned_pass:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from gateway.act.banner import HTML_MARKER, insert_banner
-from gateway.pipeline import normalize_newlines
+from gateway.parse import normalize_newlines
 from tests.conftest import CORPORA
 from tests.unit.act.test_banner import BANNER
 

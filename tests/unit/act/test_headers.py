@@ -65,3 +65,69 @@ def test_spoofed_auth_results_with_quoted_or_nested_comment_ids_are_removed() ->
            b"Authentication-Results: mx.other.example; spf=pass\r\n\r\nbody\r\n")
     out = apply_edits(raw, removal_edits("gw.example.org"))
     assert out == b"Authentication-Results: mx.other.example; spf=pass\r\n\r\nbody\r\n"
+
+
+# ---- every spelling of a forged field (tests/support/forged.py) ------------------------------
+
+import pytest  # noqa: E402
+
+from gateway.parse import MessageView  # noqa: E402
+from tests.support.forged import (  # noqa: E402
+    ALL_FORGED,
+    BODY_MARK,
+    fields_named,
+    forged_message,
+    our_auth_results,
+)
+
+
+def relayed(raw: bytes, verdict: Verdict = Verdict.CLEAN) -> bytes:
+    return apply_edits(raw, removal_edits("gw.example.org") + verdict_edits(Decision(verdict, 0)))
+
+
+@pytest.mark.parametrize("where", ["top", "middle", "last"])
+@pytest.mark.parametrize("label,line", ALL_FORGED, ids=[x[0] for x in ALL_FORGED])
+def test_no_reader_finds_a_forged_field_after_the_strip(label: str, line: bytes, where: str) -> None:
+    """Regression: `X-Approach-Verdict\\0: high` (and other spellings) survived the strip and
+    Sieve, which reads a name up to the NUL, filed a clean message as high."""
+    out = relayed(forged_message(line, where))
+    verdicts = fields_named(out, "X-Approach-Verdict")
+    assert verdicts == [b"X-Approach-Verdict: clean\r\n"], verdicts
+    assert fields_named(out, "X-Approach-Score") == [b"X-Approach-Score: 0\r\n"]
+    assert len(fields_named(out, "X-Approach-Reasons")) == 1
+    assert our_auth_results(out) == []
+    assert BODY_MARK in out  # nothing is lost
+    msg = message_from_bytes(out, policy=policy.compat32)
+    assert msg.get_all("X-Approach-Verdict") == ["clean"]
+
+
+def test_an_invalid_field_ends_the_header_section_for_every_reader() -> None:
+    raw = forged_message(b"X-Approach-Verdict\x00: high", "middle")
+    out = relayed(raw)
+    head, body = out.split(b"\r\n\r\n", 1)
+    assert b"\x00" not in head and body.startswith(b"X-Approach-Verdict\x00: high\r\n")
+    assert BODY_MARK in body
+    # the analysis reads the same split: the fields after the invalid line are body for it too
+    view = MessageView.parse(raw)
+    assert view.header("Subject") == "forged t" and view.header("Message-ID") is None
+    assert "invalid header line: header ended before it" in view.defects
+
+
+def test_whitespace_before_the_colon_is_the_same_field_for_the_analysis() -> None:
+    view = MessageView.parse(b"From : Stranger <s@gmail.com>\r\nSubject\t: hi\r\n\r\nbody\r\n")
+    assert view.from_address == "s@gmail.com" and view.subject == "hi"
+    out = apply_edits(b"From : s@gmail.com\r\n\r\nbody\r\n", removal_edits("gw.example.org"))
+    assert out == b"From: s@gmail.com\r\n\r\nbody\r\n"
+
+
+def test_a_message_without_its_empty_line_keeps_its_text() -> None:
+    raw = b"Subject: hi\r\nFrom: a@x.test\r\nDear Bob: the text\r\nmore text\r\n"
+    out = relayed(raw)
+    assert out.endswith(b"From: a@x.test\r\n\r\nDear Bob: the text\r\nmore text\r\n")
+
+
+def test_other_authentication_results_stay() -> None:
+    raw = (b"Authentication-Results: mx.other.example; spf=pass smtp.mailfrom=gw.example.org\r\n"
+           b"Authentication-Results: x.gw.example.org; spf=pass\r\n"
+           b"Authentication-Results: gw.example.org.evil; spf=pass\r\n\r\nbody\r\n")
+    assert apply_edits(raw, removal_edits("gw.example.org")) == raw

@@ -74,3 +74,20 @@ def test_put_async_stores_the_same_bytes(tmp_path: Path) -> None:
     store = q.QuarantineStore(tmp_path)
     qid = asyncio.run(store.put_async(RAW, ENV, DEC))
     assert store.release(qid).raw == RAW
+
+
+def test_cli_purge_uses_the_configured_retention(tmp_path: Path) -> None:
+    """`approach-gateway quarantine --config F purge` honours quarantine.retention_days."""
+    import time
+
+    from gateway.cli import main
+
+    qdir = tmp_path / "q"
+    store = q.QuarantineStore(qdir)
+    ten_days = store.put(RAW, ENV, DEC, now=time.time() - 10 * 86400)
+    fresh = store.put(RAW, ENV, DEC)
+    cfg = tmp_path / "gateway.yml"
+    cfg.write_text("listen: 127.0.0.1:0\nupstream: {host: 127.0.0.1, port: 10026}\nhostname: gw.example.org\n"
+                   f"local_domains: [example.org]\nquarantine: {{dir: {qdir}, retention_days: 7}}\n")
+    assert main(["quarantine", "--config", str(cfg), "purge"]) == 0
+    assert [e.id for e in store.list()] == [fresh] and not store.path(ten_days).exists()

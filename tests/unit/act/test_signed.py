@@ -19,8 +19,7 @@ import pytest
 from gateway.act.actions import DEFAULT_ACTIONS, ActionsConfig, VerdictActions, plan
 from gateway.act.headers import apply_edits, removal_edits, verdict_edits
 from gateway.model import Decision, RuleHit, Verdict
-from gateway.parse import MessageView
-from gateway.pipeline import normalize_newlines
+from gateway.parse import MessageView, normalize_newlines
 from tests.conftest import need_binary
 
 DECISION = Decision(Verdict.HIGH, 12.0, (RuleHit("r", 12, "Pushes to Telegram"),))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.checks import default_checks
+from gateway.checks import discover
 from tests.support.messages import config, message, run
 
 CASES = {
@@ -23,5 +23,5 @@ CASES = {
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_checks_finish_on_pathological_text(name):
     cfg = config()
-    signals, _ = run(default_checks(cfg), CASES[name], cfg)
+    signals, _ = run([cls() for cls in discover()], CASES[name], cfg)
     assert not [s for s in signals if s.name == "check.error"]

@@ -60,7 +60,7 @@ def test_hard_negatives_raise_no_identity_alarm(name):
 
 def test_persona_claims_are_unverified_not_mismatched():
     sig, facts = run(checks(), (CORPUS / "legit/003-linkedin-inmail-robert-walters.eml").read_bytes())
-    assert facts["persona"]["name"] == "Hannah Price"
+    assert facts["persona"].name == "Hannah Price"
     assert one(sig, "identity.persona_affiliation_unverified").evidence["organisation"] == "Robert Walters"
     assert not names(sig) & CLAIMS
 

@@ -4,8 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from gateway.checks.indicators import IndicatorCheck, IndicatorError, load_indicators
+from gateway.checks.indicators import IndicatorCheck
 from gateway.checks.social import SocialUnwrapCheck
+from gateway.errors import DataError
+from gateway.refdata import load_indicator_file
 from tests.support.messages import config, message, run
 
 CORPUS = Path(__file__).resolve().parents[2] / "corpus"
@@ -62,5 +64,5 @@ def test_no_false_matches_on_substrings(cfg):
 def test_bad_indicator_file_names_file_and_line(tmp_path):
     f = tmp_path / "bad.yml"
     f.write_text("indicators:\n  personas: [A B]\n  colours: [red]\n")
-    with pytest.raises(IndicatorError, match=r"bad.yml:3.*unknown kind 'colours'"):
-        load_indicators((str(f),))
+    with pytest.raises(DataError, match=r"bad.yml:3.*unknown kind 'colours'"):
+        load_indicator_file(str(f))

@@ -102,12 +102,11 @@ def test_dnsbl_and_rhsbl_through_the_shared_resolver():
         def check(sender, ip):
             async def go():
                 resolver = Resolver(nameservers=(("127.0.0.1", dns.port),), timeout=0.5)
-                from gateway.checks import CheckContext, run_checks
                 from gateway.model import Client, Envelope
-                from gateway.parse import MessageView
-                ctx = CheckContext(MessageView.parse(message(sender)), Envelope("", (), Client(ip=ip)), cfg,
-                                   offline=False, resolver=resolver)
-                return [s for s in await run_checks([ReputationCheck()], ctx) if s.name != "reputation.rdap_temperror"]
+                from gateway.runtime import Runtime
+                rt = Runtime(cfg, checks=[ReputationCheck()], resolver=resolver, store=MemoryStore())
+                run = await rt.signals(message(sender), Envelope("", (), Client(ip=ip)))
+                return [s for s in run.signals if s.name != "reputation.rdap_temperror"]
             return asyncio.run(go())
 
         sig = check("a@spammy.test", "192.0.2.99")

@@ -3,7 +3,10 @@ from __future__ import annotations
 import asyncio
 import time
 
-from gateway.checks.sender import SenderCheck, lookalike
+from gateway.checks.sender import Lookalikes, SenderCheck
+from gateway.config import Config
+from gateway.model import Signal
+from gateway.refdata import ReferenceData
 from gateway.store.memory import MemoryStore
 from tests.support.messages import config, message, names, one, run
 
@@ -24,6 +27,10 @@ def test_admin_freemail_additions(tmp_path):
     for addr in ("a@corp-free.test", "b@mail.example-isp.net"):
         sig, _ = run([SenderCheck()], message(addr), cfg)
         assert "sender.freemail" in names(sig), addr
+
+
+def lookalike(domain: str, cfg: Config) -> Signal | None:
+    return Lookalikes(cfg, ReferenceData.load(cfg)).find(domain)
 
 
 def test_lookalikes_name_the_organisation():

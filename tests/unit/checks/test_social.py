@@ -14,9 +14,9 @@ def test_linkedin_message_is_unwrapped_into_a_persona():
     raw = (CORPUS / "approach/004-linkedin-harbourline-personal-email.eml").read_bytes()
     sig, facts = run([SocialUnwrapCheck(), IdentityCheck(), ContentCheck()], raw)
     persona = facts["persona"]
-    assert persona["network"] == "linkedin" and persona["name"] == "Kevin Zhao"
-    assert persona["headline"] == "Talent Acquisition Director at Harbourline Consulting Group"
-    assert persona["text"].startswith("Hi James") and "Reply:" not in persona["text"]
+    assert persona.network == "linkedin" and persona.name == "Kevin Zhao"
+    assert persona.headline == "Talent Acquisition Director at Harbourline Consulting Group"
+    assert persona.text.startswith("Hi James") and "Reply:" not in persona.text
     assert one(sig, "social.persona_message").evidence["persona"] == "Kevin Zhao"
     # the inner message is what content checks read
     assert one(sig, "content.personal_contact_request").evidence["source"] == "persona"
@@ -44,9 +44,9 @@ def test_notification_lookalike_from_elsewhere_is_signalled():
     assert "social.persona_message" not in names(sig)
 
 
-def test_linkedin_notification_failing_dmarc_is_not_unwrapped():
+def test_linkedin_notification_is_unwrapped_whatever_its_authentication():
+    """Unwrapping does not wait for DNS: a notification failing DMARC is still unwrapped (its
+    persona is checked) and the policy's fake-notification rule combines it with dmarc.fail."""
     raw = (CORPUS / "approach/004-linkedin-harbourline-personal-email.eml").read_bytes()
-    sig, facts = run([SocialUnwrapCheck()], raw, facts={"auth": {"dmarc": "fail"}})
-    assert one(sig, "social.fake_notification").evidence["dmarc"] == "fail" and "persona" not in facts
-    sig, facts = run([SocialUnwrapCheck()], raw, facts={"auth": {"dmarc": {"result": "pass"}}})
-    assert one(sig, "social.persona_message").evidence["dmarc"] == "pass" and facts["persona"]
+    sig, facts = run([SocialUnwrapCheck()], raw)
+    assert one(sig, "social.persona_message") and facts["persona"].name

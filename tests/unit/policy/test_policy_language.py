@@ -225,3 +225,42 @@ def test_matched_ignores_failed_branches(tmp_path: Path) -> None:
     when = ("{any: [{all: [{text: {phrases: apps}}, {subject: {contains: nope}}]}, "
             "{subject: {contains: job}}]}")
     assert hits(tmp_path, when, reason="{matched}", body="whatsapp", subject="a job") == ["job"]
+
+
+def test_composites_are_named_once_and_usable_from_a_later_file(tmp_path: Path) -> None:
+    """A local.d file can use (and replace) a shipped composite; the rules using it follow."""
+    write(tmp_path, "pol/10-base.yml", """
+        composites:
+          stranger: {any: [{signal: sender.first_contact_org}, {signal: sender.unanswered}]}
+        rules:
+          - {id: stranger-asks, when: {all: [{composite: stranger}, {signal: ask.views}]}, score: 6}
+        """)
+    p = load_policies([str(tmp_path / "pol")])
+    asks = [Signal("ask.views")]
+    assert p.evaluate(asks + [Signal("sender.unanswered")]).verdict == Verdict.SUSPICIOUS
+    assert p.evaluate(asks).verdict == Verdict.CLEAN
+    write(tmp_path, "pol/local.d/50-mine.yml", """
+        composites:
+          stranger: {signal: sender.first_contact_org}
+        rules:
+          - {id: mine, when: {composite: stranger}, score: 1}
+        """)
+    p = load_policies([str(tmp_path / "pol")])
+    assert p.evaluate(asks + [Signal("sender.unanswered")]).verdict == Verdict.CLEAN
+    hit = p.evaluate(asks + [Signal("sender.first_contact_org")]).hits
+    assert [h.rule_id for h in hit] == ["stranger-asks", "mine"]
+
+
+def test_unknown_and_cyclic_composites_are_errors_at_their_lines(tmp_path: Path) -> None:
+    write(tmp_path, "p.yml", """
+        composites:
+          a: {composite: b}
+          b: {any: [{composite: a}, {signal: x.y}]}
+        rules:
+          - {id: r, when: {composite: nope}, score: 1}
+        """)
+    with pytest.raises(PolicyError) as caught:
+        load_policies([str(tmp_path / "p.yml")])
+    text = "\n".join(caught.value.errors)
+    assert "p.yml:5: unknown composite 'nope'" in text
+    assert "composites use each other in a cycle" in text

@@ -6,16 +6,46 @@ from pathlib import Path
 
 import pytest
 
+from gateway.checks import signal
 from gateway.cli import main
 from gateway.policy.lint import lint
 from tests.unit.policy.helpers import DATA, write
 
-SIGNALS = frozenset({"spf.fail", "spf.pass", "sender.freemail", "check.error"})
+SIGNALS = {s.name: s for s in (
+    signal("spf.fail", "", domain=str), signal("spf.pass", "", domain=str),
+    signal("sender.freemail", "", domain=str), signal("check.error", "", check=str, error=str),
+    signal("reputation.young_domain", "", domain=str, age_days=int))}
 
 
 def errors(tmp_path: Path, text: str) -> list[str]:
     path = write(tmp_path, "p.yml", text)
-    return list(lint([str(path)], signals=SIGNALS).errors)
+    return list(lint([str(path)], specs=SIGNALS).errors)
+
+
+def test_evidence_keys_are_checked_against_the_declarations(tmp_path: Path) -> None:
+    """A misspelt evidence key (in a condition or a reason) or a numeric comparison on text
+    evidence is a lint error at its line, with the keys the signal does carry."""
+    out = errors(tmp_path, """
+        thresholds: {caution: 1, suspicious: 2, high: 3}
+        rules:
+          - id: a
+            when: {signal: sender.freemail, evidence: {domian: gmail.com}}
+            score: 3
+          - id: b
+            when: {signal: reputation.young_domain, evidence: {age_days: {lt: 30}}}
+            score: 3
+            reason: "young domain {signal.reputation.young_domain.registered}"
+          - id: c
+            when: {signal: sender.freemail, evidence: {domain: {gt: 3}}}
+            score: 3
+          - id: d
+            when: {signal: 'spf.*', evidence: {domain: x.example}}
+            score: 1
+        """)
+    assert any(":4:" in e and "no evidence key 'domian'" in e and "did you mean domain" in e for e in out), out
+    assert any(":9:" in e and "no evidence key 'registered'" in e for e in out), out
+    assert any(":11:" in e and "evidence 'domain' of sender.freemail is text" in e for e in out), out
+    assert len(out) == 3, out
 
 
 def test_unknown_signal_with_suggestion_and_prefix(tmp_path: Path) -> None:
@@ -36,7 +66,7 @@ def test_unknown_signal_with_suggestion_and_prefix(tmp_path: Path) -> None:
     assert out == [
         f"{p}:4: unknown signal 'sender.freemial'; did you mean sender.freemail?",
         f"{p}:10: no known signal starts with 'dkim.'; use a family a check declares: "
-        "check.*, sender.*, spf.*",
+        "check.*, reputation.*, sender.*, spf.*",
     ]
 
 

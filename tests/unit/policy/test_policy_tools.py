@@ -11,10 +11,10 @@ import pytest
 
 from gateway.cli import main
 from gateway.model import Verdict
-from gateway.pipeline import Pipeline
 from gateway.policy import load_policies
 from gateway.policy.commands import default_config
 from gateway.policy.evaluate import evaluate, load_labels
+from gateway.runtime import Runtime
 from tests.unit.policy.helpers import DATA, write
 
 POLICIES = str(DATA / "policies")
@@ -55,7 +55,7 @@ def test_policy_test_bad_expect_names_line(tmp_path: Path,
 
 
 def test_evaluate_metrics_and_tables() -> None:
-    pipeline = Pipeline(default_config(), policies=load_policies([POLICIES]), offline=True)
+    pipeline = Runtime(default_config(), policies=load_policies([POLICIES]), offline=True)
     ev = asyncio.run(evaluate(pipeline, load_labels(DATA / "labels.yml")))
     assert ev.counts == {"approach": 3, "legit": 3}
     assert ev.metrics() == {"precision": 1.0, "recall": 1.0, "false_positive_rate": 0.0}

@@ -5,11 +5,13 @@ import asyncio
 import pytest
 
 from gateway.checks import CheckContext, run_checks
-from gateway.checks.auth import AuthCheck
+from gateway.checks.auth import AuthCheck, AuthFacts
 from gateway.checks.auth.authres import parse_authres, trusted_results
 from gateway.dns import Resolver
+from gateway.domains import Domains
 from gateway.model import Client, Envelope
 from gateway.parse import MessageView
+from gateway.refdata import ReferenceData
 from tests.conftest import make_config
 from tests.support.dkimkeys import ed25519_key, message, rsa_key
 from tests.support.dnsserver import TestDNSServer
@@ -33,10 +35,11 @@ def run(dns, raw, *, mail_from="alice@example.com", ip="192.0.2.10", helo="mail.
 
     async def go():
         r = Resolver(nameservers=(("127.0.0.1", dns.port),), timeout=0.5) if resolver else None
-        ctx = CheckContext(view=MessageView.parse(raw), config=config, offline=offline, resolver=r,
+        ctx = CheckContext(view=MessageView.parse(raw), config=config, data=ReferenceData(),
+                           domains=Domains(config.local_domains), offline=offline, resolver=r,
                            envelope=Envelope(mail_from, ("bob@example.org",), Client(ip=ip, helo=helo)))
-        signals = await run_checks([AuthCheck()], ctx)
-        return signals, ctx.facts
+        run = await run_checks([AuthCheck()], ctx)
+        return run.signals, ctx.get(AuthFacts)
     return asyncio.run(go())
 
 
@@ -50,8 +53,8 @@ def test_authentic_message(dns, tmp_path):
     assert names(signals) == ["arc.none", "dkim.aligned", "dkim.pass", "dkim.pass", "dmarc.pass", "spf.pass"]
     dkim_ev = [dict(s.evidence) for s in signals if s.name == "dkim.pass"]
     assert {(e["a"], e["bits"]) for e in dkim_ev} == {("rsa-sha256", 2048), ("ed25519-sha256", 256)}
-    assert facts["auth"]["dmarc_result"] == "pass" and facts["auth"]["aligned_domain"] == "example.com"
-    ar = facts["authentication_results"]
+    assert facts.dmarc_result == "pass" and facts.aligned_domain == "example.com"
+    ar = facts.header_value
     assert ar.startswith("gw.example.org; spf=pass")
     parsed = parse_authres(ar)
     assert [(r.method, r.result) for r in parsed.results] == [
@@ -76,7 +79,15 @@ def test_null_sender_uses_helo_identity(dns, tmp_path):
 @pytest.mark.parametrize("offline,resolver", [(True, True), (False, False)])
 def test_skipped_without_network(dns, tmp_path, offline, resolver):
     signals, facts = run(dns, message(), tmp_path=tmp_path, offline=offline, resolver=resolver)
-    assert names(signals) == ["auth.skipped"] and "authentication_results" not in facts
+    assert names(signals) == ["auth.skipped"] and facts is None
+
+
+def test_trusted_border_results_are_believed_offline(dns, tmp_path):
+    """Reading a trusted header needs no network: scan --offline believes it too."""
+    raw = BORDER_AR + message()
+    signals, facts = run(dns, raw, tmp_path=tmp_path, offline=True, resolver=False,
+                         extra="trusted_authserv_ids: [mx.border.example]")
+    assert "dmarc.pass" in names(signals) and facts.trusted_from == "mx.border.example"
 
 
 BORDER_AR = (b"Authentication-Results: mx.border.example; spf=pass smtp.mailfrom=alice@example.com;\r\n"
@@ -88,7 +99,7 @@ def test_trusted_border_results_are_believed(dns, tmp_path):
     signals, facts = run(dns, raw, ip="203.0.113.9", tmp_path=tmp_path,
                          extra="trusted_authserv_ids: [mx.border.example]")
     assert names(signals) == ["auth.trusted_results", "dkim.aligned", "dkim.pass", "dmarc.pass", "spf.pass"]
-    assert facts["auth"]["trusted_from"] == "mx.border.example"
+    assert facts.trusted_from == "mx.border.example"
 
 
 def test_untrusted_or_buried_results_are_ignored(dns, tmp_path):

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from gateway.checks.auth.orgdomain import aligned, org_domain
+from gateway.domains import aligned, org_domain
 from tests.support.corpora import corpus_path
 
 PSL_TESTS = corpus_path("vectors/psl/test_psl.txt")

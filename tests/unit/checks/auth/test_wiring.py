@@ -1,19 +1,18 @@
 from __future__ import annotations
 
-from gateway.checks import default_checks
 from gateway.checks.auth import AuthCheck
 from gateway.dns import Resolver
-from gateway.pipeline import Pipeline
 from gateway.policy import load_policies
+from gateway.runtime import Runtime
 from tests.conftest import ROOT, make_config
 
 
-def test_auth_runs_first_and_pipeline_creates_the_shared_resolver(tmp_path):
+def test_runtime_runs_auth_and_creates_the_shared_resolver(tmp_path):
     config = make_config(1, tmp_path, 'dns: {nameservers: ["127.0.0.1:5353"], timeout: 0.5}')
-    assert isinstance(default_checks(config)[0], AuthCheck)
-    online = Pipeline(config)
+    online = Runtime(config)
+    assert any(isinstance(c, AuthCheck) for c in online.checks)
     assert isinstance(online.resolver, Resolver) and online.resolver.nameservers == (("127.0.0.1", 5353),)
-    assert Pipeline(config, offline=True).resolver is None
+    assert Runtime(config, offline=True).resolver is None
 
 
 def test_shipped_auth_policy_loads_and_scores_dmarc_reject_failure_at_caution_level():

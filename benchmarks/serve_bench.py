@@ -1,0 +1,974 @@
+"""SMTP throughput and latency of `approach-gateway serve`, every part in its own process.
+
+Systems under test (SUT), each between the load generator and Postfix's smtp-sink:
+  direct   load generator -> smtp-sink (no hop: the floor)
+  relay    load generator -> serve_relay.py (aiosmtpd + aiosmtplib, no analysis) -> smtp-sink
+  gateway  load generator -> `python -m gateway serve` (DNS: serve_dns.py, NXDOMAIN at once) -> smtp-sink
+
+Each round starts a fresh relay and gateway, then runs every workload on direct, relay and gateway
+in turn (A,B,C,A,B,C,...), so drift hits all three alike. Workloads: real ham replayed from
+../shared/corpora/ham/spamassassin (`ham`, also `10k`), or generated MIME mail of `1m` / `10m`
+bytes (a text part and a base64 attachment), each with 1, 20 and 100 concurrent sessions; plus
+`latency`: a probe's small message every 100 ms, idle and while 20 sessions send 10 MB mail.
+
+CPU: utime+stime (+ reaped children) from /proc/PID/stat of the SUT's process tree, the sink's,
+the load generator's (and the DNS server's), read at the edges of the measured window. Memory:
+VmRSS of every process of the SUT's tree sampled during the window (peak), and VmHWM. See
+benchmarks/README.md.
+
+    apt-get install postfix        # smtp-sink, smtp-source
+    .venv/bin/python benchmarks/serve_bench.py --quick
+    .venv/bin/python benchmarks/serve_bench.py --sizes ham --sessions 20 --rounds 3 --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import os
+import platform
+import queue
+import re
+import select
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from serve_load import ham_messages, mime_messages, save_messages
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+SYSTEMS = ("direct", "relay", "gateway")
+SIZES = {"ham": 0, "1m": 1_000_000, "10m": 10_000_000}
+DURATION = {"ham": 10.0, "1m": 10.0, "10m": 20.0}
+WARMUP = {"ham": 30, "1m": 5, "10m": 2}
+RCPT = "bench@example.org"
+
+
+def fail(msg: str) -> SystemExit:
+    print(f"serve_bench: {msg}", file=sys.stderr)
+    return SystemExit(2)
+
+
+# --------------------------------------------------------------------------- /proc
+
+def proc_stat(pid: int) -> tuple[int, str, int] | None:
+    """(ppid, comm, cpu ticks: utime+stime+cutime+cstime) of one process, None when gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    comm = text[text.index("(") + 1:text.rindex(")")]
+    f = text[text.rindex(")") + 2:].split()
+    # fields after comm: state(0) ppid(1) ... utime(11) stime(12) cutime(13) cstime(14)
+    return int(f[1]), comm, int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])
+
+
+def all_stats() -> dict[int, tuple[int, str, int]]:
+    out = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            st = proc_stat(int(name))
+            if st is not None:
+                out[int(name)] = st
+    return out
+
+
+def tree(root: int, stats: dict[int, tuple[int, str, int]]) -> list[int]:
+    """root and its descendants (from the ppid of every process: no /proc/.../children here)."""
+    kids: dict[int, list[int]] = {}
+    for pid, (ppid, _, _) in stats.items():
+        kids.setdefault(ppid, []).append(pid)
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        if pid in stats:
+            out.append(pid)
+            todo.extend(kids.get(pid, []))
+    return out
+
+
+def tree_cpu(root: int | None, stats: dict[int, tuple[int, str, int]]) -> float:
+    """CPU seconds of a process tree: each live member's own time and its reaped children's
+    (a child's time moves into its parent's cutime when reaped, so nothing is counted twice)."""
+    if root is None:
+        return 0.0
+    return sum(stats[p][2] for p in tree(root, stats)) / CLK_TCK
+
+
+def mem_kb(pid: int) -> tuple[int, int]:
+    """(VmRSS, VmHWM) in kB; zeros when gone."""
+    rss = hwm = 0
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1])
+            elif line.startswith("VmHWM:"):
+                hwm = int(line.split()[1])
+    except OSError:
+        pass
+    return rss, hwm
+
+
+def machine_cpu() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs from /proc/stat; busy excludes idle and iowait."""
+    f = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    total = sum(f[:8])  # user nice system idle iowait irq softirq steal (guest is inside user)
+    return total - f[3] - f[4], total
+
+
+class MemSampler(threading.Thread):
+    """Every `interval` s: VmRSS of each process of the SUT's tree (peak per process, peak sum)."""
+
+    def __init__(self, root: int | None, interval: float) -> None:
+        super().__init__(daemon=True)
+        self.root = root
+        self.interval = interval
+        self.peak: dict[int, int] = {}
+        self.hwm: dict[int, int] = {}
+        self.names: dict[int, str] = {}
+        self.peak_sum = 0
+        self.samples = 0
+        self._halt = threading.Event()
+
+    def sample(self) -> None:
+        if self.root is None:
+            return
+        stats = all_stats()
+        total = 0
+        for pid in tree(self.root, stats):
+            rss, hwm = mem_kb(pid)
+            self.names[pid] = stats[pid][1]
+            self.peak[pid] = max(self.peak.get(pid, 0), rss)
+            self.hwm[pid] = max(self.hwm.get(pid, 0), hwm)
+            total += rss
+        self.peak_sum = max(self.peak_sum, total)
+        self.samples += 1
+
+    def run(self) -> None:
+        while not self._halt.wait(self.interval):
+            self.sample()
+
+    def finish(self) -> dict[str, Any]:
+        self._halt.set()
+        self.join()
+        self.sample()
+        return {"processes": [{"pid": p, "name": self.names[p], "peak_rss_kb": self.peak[p],
+                               "vm_hwm_kb": self.hwm[p]} for p in sorted(self.peak)],
+                "peak_rss_sum_kb": self.peak_sum, "samples": self.samples}
+
+
+# --------------------------------------------------------------------------- child processes
+
+def _die_with_parent() -> None:
+    ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+class Procs:
+    """Every child, each in its own session (process group); all killed on exit."""
+
+    def __init__(self, logdir: Path) -> None:
+        self.logdir = logdir
+        self.live: dict[str, subprocess.Popen[bytes]] = {}
+        self.logs: dict[str, Path] = {}
+
+    def start(self, name: str, cmd: list[str], *, stdin: bool = False, stdout: bool = False,
+              cwd: Path | None = None, user: str | None = None) -> subprocess.Popen[bytes]:
+        log = self.logdir / f"{name}.log"
+        # PDEATHSIG from preexec_fn (for programs that are not ours) only while no thread runs
+        preexec = _die_with_parent if threading.active_count() == 1 else None
+        with log.open("ab") as err:
+            p = subprocess.Popen(cmd, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                                 stdout=subprocess.PIPE if stdout else err, stderr=err, cwd=cwd,
+                                 start_new_session=True, preexec_fn=preexec, user=user,
+                                 group="nogroup" if user else None)
+        self.live[name] = p
+        self.logs[name] = log
+        return p
+
+    def log_tail(self, name: str, n: int = 15) -> str:
+        try:
+            lines = self.logs[name].read_text(errors="replace").splitlines()
+        except (KeyError, OSError):
+            return ""
+        return "\n".join("    " + ln for ln in lines[-n:])
+
+    def stop(self, name: str, grace: float = 10.0) -> None:
+        p = self.live.pop(name, None)
+        if p is None:
+            return
+        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(p.pid, sig)  # the group: children the SUT forked go too
+            except ProcessLookupError:
+                pass
+            try:
+                p.wait(wait)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        try:
+            os.killpg(p.pid, signal.SIGKILL)  # anything left in the group
+        except ProcessLookupError:
+            pass
+
+    def stop_all(self) -> None:
+        for name in list(self.live):
+            self.stop(name, grace=3.0)
+
+
+class LineReader(threading.Thread):
+    """A child's stdout as lines on a queue (so reads can time out)."""
+
+    def __init__(self, p: subprocess.Popen[bytes]) -> None:
+        super().__init__(daemon=True)
+        self.p = p
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.start()
+
+    def run(self) -> None:
+        assert self.p.stdout is not None
+        for raw in self.p.stdout:
+            self.lines.put(raw.decode("utf-8", "replace").rstrip("\n"))
+        self.lines.put(None)
+
+    def expect(self, word: str, timeout: float, what: str) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                line = self.lines.get(timeout=max(0.01, left))
+            except queue.Empty:
+                raise fail(f"{what}: no {word} within {timeout:.0f} s") from None
+            if line is None:
+                raise fail(f"{what}: exited (status {self.p.wait()}) before {word}")
+            if line.startswith("ERROR"):
+                raise fail(f"{what}: {line}")
+            if line.startswith(word):
+                return line[len(word):].strip()
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_smtp(procs: Procs, name: str, port: int, timeout: float) -> None:
+    """Until a 220 greeting comes from 127.0.0.1:port; abort if the process dies or never greets."""
+    p = procs.live[name]
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        if p.poll() is not None:
+            raise fail(f"{name} exited with status {p.returncode} at start:\n{procs.log_tail(name)}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+                greeting = s.recv(512)
+                s.sendall(b"QUIT\r\n")
+                if greeting.startswith(b"220"):
+                    return
+                last = greeting.decode(errors="replace").strip()
+        except OSError as exc:
+            last = str(exc)
+        time.sleep(0.1)
+    raise fail(f"{name} did not greet on 127.0.0.1:{port} within {timeout:.0f} s ({last}):\n"
+               f"{procs.log_tail(name)}")
+
+
+# --------------------------------------------------------------------------- systems
+
+@dataclass
+class Bench:
+    args: argparse.Namespace
+    tmp: Path
+    procs: Procs
+    sink_port: int = 0
+    dns_port: int = 0
+    ports: dict[str, int] = field(default_factory=dict)
+
+    def pid(self, name: str) -> int | None:
+        p = self.procs.live.get(name)
+        return p.pid if p else None
+
+    def start_sink(self) -> None:
+        self.sink_port = free_port()
+        cmd = [self.args.smtp_sink]
+        # smtp-sink refuses to run as root; its own -u would drop privileges after our
+        # PR_SET_PDEATHSIG and so clear it: start it as nobody instead
+        user = "nobody" if os.geteuid() == 0 else None
+        if not self.args.sink_xforward:
+            cmd += ["-F"]  # no XFORWARD: relay and gateway then speak the same SMTP to the sink
+        # -t: its 100 s default would drop the gateway's upstream connection while the gateway,
+        # between RCPT and DATA, still receives and analyses 100 concurrent 10 MB messages
+        cmd += ["-t", "900", "-m", "2000", f"127.0.0.1:{self.sink_port}", "1024"]
+        self.procs.start("sink", cmd, user=user)
+        self.ports["direct"] = self.sink_port
+        wait_smtp(self.procs, "sink", self.sink_port, 10)
+
+    def start_dns(self) -> None:
+        p = self.procs.start("dns", [sys.executable, str(BENCH / "serve_dns.py")], stdout=True)
+        assert p.stdout is not None
+        # one line read without a thread (so later children still get PR_SET_PDEATHSIG)
+        ready, _, _ = select.select([p.stdout], [], [], 30)
+        line = p.stdout.readline().decode() if ready else ""
+        if not line.startswith("PORT "):
+            raise fail(f"DNS server did not start ({line.strip() or 'no answer in 30 s'}):\n"
+                       f"{self.procs.log_tail('dns')}")
+        p.stdout.close()
+        self.dns_port = int(line.split()[1])
+
+    def start_relay(self) -> None:
+        port = free_port()
+        self.procs.start("relay", [sys.executable, str(BENCH / "serve_relay.py"), "--listen-port", str(port),
+                                   "--upstream-port", str(self.sink_port)])
+        self.ports["relay"] = port
+        wait_smtp(self.procs, "relay", port, 30)
+
+    def gateway_config(self, port: int, rnd: int) -> dict[str, Any]:
+        d = self.tmp / f"gateway-{rnd}"
+        d.mkdir(exist_ok=True)
+        cfg: dict[str, Any] = {
+            "listen": f"127.0.0.1:{port}",
+            "upstream": {"host": "127.0.0.1", "port": self.sink_port, "connect_timeout": 10,
+                         "command_timeout": 300, "data_timeout": 600},
+            "hostname": "gw.example.org",
+            "authserv_id": "gw.example.org",
+            "local_domains": ["example.org", "example.ac.uk"],
+            "policies": [str(ROOT / "policies")],
+            "store": {"backend": "sqlite", "path": str(d / "store.sqlite3")},
+            "quarantine": {"dir": str(d / "quarantine")},
+            "dns": {"nameservers": [f"127.0.0.1:{self.dns_port}"], "timeout": 1},
+            # the load comes from one address: lift the per-address and total caps; 10 MB mail
+            # and more fits (the default 10,240,000 would refuse 10m plus headers)
+            "limits": {"max_connections": 2000, "max_connections_per_ip": 2000,
+                       "max_message_size": 64 * 1024 * 1024, "shutdown_grace": 5},
+            "log": {"level": "info", "format": "text"},
+        }
+        if self.args.workers is not None:
+            cfg["workers"] = self.args.workers
+        for text in self.args.gateway_arg:
+            extra = yaml.safe_load(text)
+            if not isinstance(extra, dict):
+                raise fail(f"--gateway-arg {text!r} is not a YAML mapping")
+            merge(cfg, extra)
+        return cfg
+
+    def start_gateway(self, rnd: int) -> None:
+        port = free_port()
+        cfg = self.gateway_config(port, rnd)
+        path = self.tmp / f"gateway-{rnd}" / "gateway.yml"
+        path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+        cmd = [sys.executable, "-m", "gateway", "serve", "--config", str(path)]
+        if self.args.offline_gateway:
+            cmd.append("--offline")
+        name = "gateway"
+        self.procs.start(name, cmd, cwd=ROOT)
+        self.ports["gateway"] = port
+        wait_smtp(self.procs, name, port, 60)
+
+
+def merge(into: dict[str, Any], extra: dict[str, Any]) -> None:
+    for k, v in extra.items():
+        if isinstance(v, dict) and isinstance(into.get(k), dict):
+            merge(into[k], v)
+        else:
+            into[k] = v
+
+
+def gateway_has_offline(python: str) -> bool:
+    out = subprocess.run([python, "-m", "gateway", "serve", "--help"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=60)
+    return "--offline" in out.stdout
+
+
+# --------------------------------------------------------------------------- log of the gateway
+
+def log_summary(text: str) -> dict[str, Any]:
+    """What the gateway said during a window: per-message lines, warnings, unchecked mail."""
+    verdicts: Counter[str] = Counter()
+    actions: Counter[str] = Counter()
+    warnings: Counter[str] = Counter()
+    n = unchecked = 0
+    for line in text.splitlines():
+        if " queue_id=" in line and " verdict=" in line:
+            n += 1
+            m = re.search(r" verdict=(\"[^\"]*\"|\S+)", line)
+            verdicts[m.group(1).strip('"') if m else "?"] += 1
+            a = re.search(r" action=(\S+)", line)
+            if a:
+                actions[a.group(1).split(":")[0]] += 1
+            if " checked=no" in line:
+                unchecked += 1
+        elif " WARNING " in line or " ERROR " in line or " CRITICAL " in line:
+            msg = re.sub(r"^\S+ \S+ ", "", line)
+            warnings[re.sub(r"[0-9A-F]{12}|\d+", "N", msg)[:100]] += 1
+    return {"message_lines": n, "unchecked": unchecked, "verdicts": dict(verdicts),
+            "actions": dict(actions), "warnings": dict(warnings)}
+
+
+# --------------------------------------------------------------------------- one measured run
+
+def percentile(xs: list[float], q: float) -> float | None:
+    if not xs:
+        return None
+    s = sorted(xs)
+    k = (len(s) - 1) * q
+    lo = int(k)
+    hi = min(lo + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (k - lo)
+
+
+def lat_summary(xs: list[float]) -> dict[str, Any]:
+    return {"n": len(xs), "mean_ms": statistics.fmean(xs) * 1000 if xs else None,
+            **{f"p{int(q * 1000) / 10:g}_ms": (v * 1000 if (v := percentile(xs, q)) is not None else None)
+               for q in (0.5, 0.9, 0.99, 0.999, 1.0)}}
+
+
+@dataclass
+class Window:
+    """CPU and memory readings around a measured window."""
+
+    bench: Bench
+    system: str
+    load_pid: int
+    extra_pids: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.roots = {"sut": self.bench.pid(self.system) if self.system != "direct" else None,
+                      "sink": self.bench.pid("sink"), "dns": self.bench.pid("dns"), "load": self.load_pid}
+
+    def begin(self) -> None:
+        self.sampler = MemSampler(self.roots["sut"], self.bench.args.sample_interval)
+        self.sampler.sample()
+        self.offset = self._log_offset()
+        self.t0 = time.monotonic()
+        self.m0 = machine_cpu()
+        self.self0 = os.times()
+        stats = all_stats()
+        self.c0 = {k: tree_cpu(v, stats) for k, v in self.roots.items()}
+        self.sampler.start()
+
+    def add(self, name: str, pid: int) -> None:
+        """A process started inside the window (the probe): its CPU from 0."""
+        self.roots[name] = pid
+        self.c0[name] = 0.0
+
+    def end(self, reaped: dict[str, float] | None = None) -> dict[str, Any]:
+        stats = all_stats()
+        c1 = {k: tree_cpu(v, stats) for k, v in self.roots.items()}
+        for k, v in (reaped or {}).items():  # a process that exited inside the window (smtp-source)
+            c1[k] = v
+        m1 = machine_cpu()
+        self1 = os.times()
+        elapsed = time.monotonic() - self.t0
+        mem = self.sampler.finish()
+        cpu = {k: max(0.0, c1[k] - self.c0[k]) for k in self.roots}
+        cpu["bench"] = (self1.user - self.self0.user) + (self1.system - self.self0.system)
+        busy = (m1[0] - self.m0[0]) / CLK_TCK
+        total = (m1[1] - self.m0[1]) / CLK_TCK
+        known = sum(cpu.values())
+        out: dict[str, Any] = {
+            "window_s": elapsed, "cpu_s": cpu,
+            "machine_busy_pct": 100 * busy / total if total else None,
+            "other_cpu_pct": 100 * max(0.0, busy - known) / total if total else None,
+            "machine_cpu_s": busy, "sut_memory": mem,
+        }
+        if self.system == "gateway":
+            log = self.bench.procs.logs.get("gateway")
+            if log is not None:
+                with log.open("rb") as fh:
+                    fh.seek(self.offset)
+                    out["gateway_log"] = log_summary(fh.read().decode("utf-8", "replace"))
+        return out
+
+    def _log_offset(self) -> int:
+        log = self.bench.procs.logs.get("gateway") if self.system == "gateway" else None
+        return log.stat().st_size if log is not None and log.exists() else 0
+
+
+def run_python_load(b: Bench, system: str, msgfile: Path, sessions: int, duration: float, warmup: int,
+                    unique_id: bool, probe: Path | None = None) -> dict[str, Any]:
+    port = b.ports[system]
+    cmd = [sys.executable, str(BENCH / "serve_load.py"), "load", "--port", str(port), "--rcpt", RCPT,
+           "--messages", str(msgfile), "--sessions", str(sessions), "--procs", str(b.args.load_procs),
+           "--duration", str(duration), "--warmup", str(warmup)] + (["--unique-id"] if unique_id else [])
+    name = f"load-{system}"
+    p = b.procs.start(name, cmd, stdin=True, stdout=True)
+    assert p.stdin is not None
+    rd = LineReader(p)
+    warm = json.loads(rd.expect("READY", 300, f"load generator against {system}"))
+    if warm.get("warmup_failed"):
+        print(f"  ! {system}: {warm['warmup_failed']} warm-up messages failed: {warm['warmup_failures']}")
+    w = Window(b, system, p.pid)
+    w.begin()
+    p.stdin.write(b"GO\n")
+    p.stdin.flush()
+    probe_proc = probe_rd = None
+    if probe is not None:
+        probe_proc = b.procs.start(f"probe-{system}", probe_cmd(port, probe, duration=max(1.0, duration - 1.0)),
+                                   stdout=True)
+        probe_rd = LineReader(probe_proc)
+        w.add("probe", probe_proc.pid)
+    rd.expect("DONE", duration + 900, f"load generator against {system}")
+    res = w.end()
+    p.stdin.write(b"QUIT\n")
+    p.stdin.flush()
+    load = json.loads(rd.expect("RESULT", 120, f"load generator against {system}"))
+    b.procs.stop(name)
+    rd.join(5)
+    if probe_rd is not None:
+        res["probe"] = json.loads(probe_rd.expect("RESULT", 600, f"probe against {system}"))
+        b.procs.stop(f"probe-{system}")
+        probe_rd.join(5)
+    res["load"] = load
+    return res
+
+
+def probe_cmd(port: int, msgfile: Path, duration: float = 0.0, count: int = 0) -> list[str]:
+    return [sys.executable, str(BENCH / "serve_load.py"), "probe", "--port", str(port), "--rcpt", RCPT,
+            "--messages", str(msgfile), "--interval", "0.1", "--duration", str(duration), "--count", str(count)]
+
+
+def run_probe_idle(b: Bench, system: str, msgfile: Path, count: int) -> dict[str, Any]:
+    name = f"probe-{system}"
+    p = b.procs.start(name, probe_cmd(b.ports[system], msgfile, count=count), stdout=True)
+    rd = LineReader(p)
+    out = json.loads(rd.expect("RESULT", 60 + count, f"idle probe against {system}"))
+    b.procs.stop(name)
+    rd.join(5)
+    return dict(out)
+
+
+def run_smtp_source(b: Bench, system: str, size: int, sessions: int, per_session: int) -> dict[str, Any]:
+    port = b.ports[system]
+    base = [b.args.smtp_source, "-d", "-f", "sender@ext.test", "-t", RCPT, "-M", "load.bench.test"]
+    warm = subprocess.run(base + ["-s", "1", "-m", "2", "-l", str(size), f"127.0.0.1:{port}"],
+                          capture_output=True, text=True, timeout=300)
+    if warm.returncode != 0:
+        raise fail(f"smtp-source warm-up against {system} failed: {warm.stderr.strip()}")
+    total = sessions * per_session
+    name = f"source-{system}"
+    cmd = base + ["-s", str(sessions), "-m", str(total), "-l", str(size), f"127.0.0.1:{port}"]
+    p = b.procs.start(name, cmd)
+    w = Window(b, system, p.pid)
+    w.begin()
+    t0 = time.monotonic()
+    _, status, ru = os.wait4(p.pid, 0)
+    elapsed = time.monotonic() - t0
+    p.returncode = os.waitstatus_to_exitcode(status)
+    b.procs.live.pop(name, None)
+    res = w.end(reaped={"load": ru.ru_utime + ru.ru_stime})
+    ok = p.returncode == 0
+    err = b.procs.log_tail(name, 3).strip()
+    res["load"] = {"ok": total if ok else 0, "failed": 0 if ok else total,
+                   "failures": {} if ok else {f"smtp-source exited {p.returncode}: {err}"[:200]: total},
+                   "latencies": [], "elapsed": elapsed, "generator": "smtp-source", "bytes": total * size if ok else 0,
+                   "note": "smtp-source reports no per-message latency"}
+    return res
+
+
+# --------------------------------------------------------------------------- reporting
+
+def row_of(system: str, workload: str, sessions: int, rnd: int, res: dict[str, Any]) -> dict[str, Any]:
+    load = res["load"]
+    ok = load["ok"]
+    elapsed = load.get("elapsed") or res["window_s"]
+    cpu = res["cpu_s"]
+
+    def per(seconds: float) -> float | None:
+        return 1000 * seconds / ok if ok else None
+
+    lat = lat_summary(load["latencies"])
+    mem = res["sut_memory"]
+    row = {
+        "system": system, "workload": workload, "sessions": sessions, "round": rnd,
+        "ok": ok, "failed": load["failed"], "failures": load["failures"],
+        "elapsed_s": elapsed, "msg_per_s": ok / elapsed if elapsed else None,
+        "mb_per_s": load.get("bytes", 0) / elapsed / 1e6 if elapsed else None,
+        "latency": lat,
+        "cpu_ms_per_msg": {k: per(v) for k, v in cpu.items()},
+        "cpu_s": cpu,
+        "sut_peak_rss_mib": max((p["peak_rss_kb"] for p in mem["processes"]), default=0) / 1024,
+        "sut_peak_rss_sum_mib": mem["peak_rss_sum_kb"] / 1024,
+        "sut_processes": len(mem["processes"]),
+        "sut_memory": mem,
+        "machine_busy_pct": res["machine_busy_pct"], "other_cpu_pct": res["other_cpu_pct"],
+        "window_s": res["window_s"],
+    }
+    if "gateway_log" in res:
+        row["gateway_log"] = res["gateway_log"]
+    if "probe" in res:
+        row["probe_loaded"] = {**lat_summary(res["probe"]["latencies"]), "failed": res["probe"]["failed"],
+                               "failures": res["probe"]["failures"]}
+    return row
+
+
+def fmt(v: float | None, spec: str = ".1f", width: int = 7) -> str:
+    return f"{v:{width}{spec}}" if v is not None else f"{'-':>{width}}"
+
+
+HEADER = (f"{'system':8} {'workload':8} {'sess':>4} {'rnd':>3} {'msgs':>6} {'fail':>4} {'msg/s':>8} "
+          f"{'MB/s':>6} {'p50ms':>7} {'p99ms':>7} | {'cpu ms/msg: SUT':>15} {'sink':>5} {'load':>5} {'dns':>5} "
+          f"| {'RSS MiB':>7} {'n':>2} | {'busy%':>5} {'oth%':>4}")
+
+
+def print_row(r: dict[str, Any]) -> None:
+    c = r["cpu_ms_per_msg"]
+    sut = c.get("sut") if r["system"] != "direct" else None
+    print(f"{r['system']:8} {r['workload']:8} {r['sessions']:4d} {r['round']:3d} {r['ok']:6d} {r['failed']:4d} "
+          f"{fmt(r['msg_per_s'], '.1f', 8)} {fmt(r['mb_per_s'], '.1f', 6)} "
+          f"{fmt(r['latency']['p50_ms'], '.2f')} {fmt(r['latency']['p99_ms'], '.2f')} | "
+          f"{fmt(sut, '.2f', 15)} {fmt(c.get('sink'), '.2f', 5)} {fmt(c.get('load'), '.2f', 5)} "
+          f"{fmt(c.get('dns'), '.2f', 5)} | "
+          f"{fmt(r['sut_peak_rss_mib'] if r['system'] != 'direct' else None, '.0f')} "
+          f"{r['sut_processes'] if r['system'] != 'direct' else '-':>2} | "
+          f"{fmt(r['machine_busy_pct'], '.0f', 5)} {fmt(r['other_cpu_pct'], '.0f', 4)}", flush=True)
+    if r["ok"] < 3 * r["sessions"] and r["latency"]["n"]:
+        print("    ! fewer than 3 messages per session: the window is short against the latency "
+              "(all sessions start together); lengthen --duration for a steadier msg/s")
+    if r["failed"]:
+        for what, n in sorted(r["failures"].items(), key=lambda kv: -kv[1])[:5]:
+            print(f"    ! {n} failed: {what}")
+    gl = r.get("gateway_log")
+    if gl and (gl["unchecked"] or gl["warnings"]):
+        print(f"    ! gateway: {gl['unchecked']} messages not checked (analysis failed or timed out); "
+              f"warnings: {dict(list(gl['warnings'].items())[:3])}")
+    if "probe_loaded" in r:
+        pl = r["probe_loaded"]
+        print(f"    probe under load: n={pl['n']} p50 {fmt(pl['p50_ms'], '.2f', 0)} ms  p99 "
+              f"{fmt(pl['p99_ms'], '.2f', 0)} ms  max {fmt(pl['p100_ms'], '.2f', 0)} ms  failed {pl['failed']}")
+
+
+def summarize(rows: list[dict[str, Any]], lats: dict[tuple[str, str, int], list[float]]) -> list[dict[str, Any]]:
+    keys = sorted({(r["workload"], r["sessions"]) for r in rows},
+                  key=lambda k: (list(SIZES).index(k[0]) if k[0] in SIZES else 9, k[1]))
+    out = []
+    for wl, sess in keys:
+        per_sys = {}
+        for system in SYSTEMS:
+            rs = [r for r in rows if (r["system"], r["workload"], r["sessions"]) == (system, wl, sess)]
+            if not rs:
+                continue
+            ok = sum(r["ok"] for r in rs)
+            rates = [r["msg_per_s"] for r in rs if r["msg_per_s"] is not None]
+            cpu_tot: dict[str, float] = {}
+            for r in rs:
+                for k, v in r["cpu_s"].items():
+                    cpu_tot[k] = cpu_tot.get(k, 0.0) + v
+            s: dict[str, Any] = {
+                "system": system, "workload": wl, "sessions": sess, "rounds": len(rs), "ok": ok,
+                "failed": sum(r["failed"] for r in rs),
+                "msg_per_s_median": statistics.median(rates) if rates else None,
+                "msg_per_s_min": min(rates) if rates else None, "msg_per_s_max": max(rates) if rates else None,
+                "latency_pooled": lat_summary(lats.get((system, wl, sess), [])),
+                "cpu_ms_per_msg": {k: 1000 * v / ok if ok else None for k, v in cpu_tot.items()},
+                "sut_peak_rss_mib": max(r["sut_peak_rss_mib"] for r in rs),
+                "sut_peak_rss_sum_mib": max(r["sut_peak_rss_sum_mib"] for r in rs),
+                "machine_busy_pct_mean": statistics.fmean(r["machine_busy_pct"] or 0 for r in rs),
+                "other_cpu_pct_mean": statistics.fmean(r["other_cpu_pct"] or 0 for r in rs),
+                "unchecked": sum(r.get("gateway_log", {}).get("unchecked", 0) for r in rs),
+            }
+            probes = [r for r in rs if "probe_loaded" in r]
+            if probes:
+                s["probe_idle"] = lat_summary(lats.get((system, wl + ":idle", sess), []))
+                s["probe_loaded"] = lat_summary(lats.get((system, wl + ":probe", sess), []))
+                s["probe_failed"] = sum(r["probe_loaded"]["failed"] for r in probes) + sum(
+                    r.get("probe_idle", {}).get("failed", 0) for r in probes)
+            per_sys[system] = s
+            out.append(s)
+        g, rl = per_sys.get("gateway"), per_sys.get("relay")
+        if g and rl:
+            if g["msg_per_s_median"] and rl["msg_per_s_median"]:
+                g["throughput_vs_relay"] = g["msg_per_s_median"] / rl["msg_per_s_median"]
+            gc, rc = g["cpu_ms_per_msg"].get("sut"), rl["cpu_ms_per_msg"].get("sut")
+            if gc and rc:
+                g["cpu_vs_relay"] = gc / rc
+    return out
+
+
+def print_summary(summary: list[dict[str, Any]]) -> None:
+    print()
+    print("Summary (msg/s: median over rounds [min-max]; latency: all rounds pooled; CPU: total/messages)")
+    print(f"{'workload':8} {'sess':>4} {'system':8} {'msg/s':>8} {'[min-max]':>17} {'p50ms':>7} {'p99ms':>8} | "
+          f"{'SUT ms/msg':>10} {'sink':>5} {'load':>5} {'dns':>5} | {'RSS MiB':>7} | {'fail':>4} | "
+          f"{'gw/relay msg/s':>14} {'gw/relay cpu':>12}")
+    for s in summary:
+        c = s["cpu_ms_per_msg"]
+        lat = s["latency_pooled"]
+        rng = (f"[{s['msg_per_s_min']:.1f}-{s['msg_per_s_max']:.1f}]" if s["msg_per_s_min"] is not None
+               else "")
+        direct = s["system"] == "direct"
+        print(f"{s['workload']:8} {s['sessions']:4d} {s['system']:8} {fmt(s['msg_per_s_median'], '.1f', 8)} "
+              f"{rng:>17} {fmt(lat['p50_ms'], '.2f')} {fmt(lat['p99_ms'], '.2f', 8)} | "
+              f"{fmt(None if direct else c.get('sut'), '.2f', 10)} {fmt(c.get('sink'), '.2f', 5)} "
+              f"{fmt(c.get('load'), '.2f', 5)} {fmt(c.get('dns'), '.2f', 5)} | "
+              f"{fmt(None if direct else s['sut_peak_rss_mib'], '.0f')} | {s['failed']:4d} | "
+              f"{fmt(s.get('throughput_vs_relay'), '.2f', 14)} {fmt(s.get('cpu_vs_relay'), '.2f', 12)}")
+        if "probe_idle" in s:
+            pi, pl = s["probe_idle"], s["probe_loaded"]
+            print(f"{'':14}{'probe':>8}  idle p50 {fmt(pi['p50_ms'], '.2f', 0)} p99 {fmt(pi['p99_ms'], '.2f', 0)} ms"
+                  f" | under load p50 {fmt(pl['p50_ms'], '.2f', 0)} p99 {fmt(pl['p99_ms'], '.2f', 0)}"
+                  f" max {fmt(pl['p100_ms'], '.2f', 0)} ms | probe failures {s['probe_failed']}")
+
+
+# --------------------------------------------------------------------------- main
+
+def environment() -> dict[str, Any]:
+    def run(cmd: list[str]) -> str:
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, timeout=30, cwd=ROOT).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    model = ""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    return {
+        "nproc": os.cpu_count(), "usable_cpus": len(os.sched_getaffinity(0)), "cpu_model": model,
+        "python": sys.version.split()[0], "python_executable": sys.executable,
+        "platform": platform.platform(),
+        "git_commit": run(["git", "rev-parse", "HEAD"]),
+        "git_dirty": bool(run(["git", "status", "--porcelain", "--untracked-files=no"])),
+        "postfix": run(["postconf", "-d", "-h", "mail_version"]),
+        "loadavg": Path("/proc/loadavg").read_text().split()[:3],
+    }
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--systems", default=",".join(SYSTEMS), help="subset of direct,relay,gateway")
+    ap.add_argument("--sizes", help="subset of ham (alias 10k),1m,10m (default all)")
+    ap.add_argument("--sessions", help="concurrent sessions, comma-separated (default 1,20,100)")
+    ap.add_argument("--latency", action=argparse.BooleanOptionalAction, default=True,
+                    help="the latency-under-load scenario (default on)")
+    ap.add_argument("--latency-load", default="10m:20", help="SIZE:SESSIONS of the background load")
+    ap.add_argument("--latency-idle-probes", type=int, default=50)
+    ap.add_argument("--duration", type=float, help="seconds per measured window (default by size: "
+                    + ", ".join(f"{k} {v:g}" for k, v in DURATION.items()) + ")")
+    ap.add_argument("--quick", action="store_true",
+                    help="~2 minutes: 1 round; ham and 1m with 1 and 20 sessions, 10m with 1; the latency "
+                         "scenario; 3 s windows (5 s for 10m); 20 idle probes")
+    ap.add_argument("--generator", choices=("python", "smtp-source"), default="python",
+                    help="load for 1m/10m: generated MIME from serve_load.py (default), or smtp-source -l "
+                         "(no per-message latency); ham is always the Python replay")
+    ap.add_argument("--source-per-session", type=int, default=0,
+                    help="smtp-source: messages per session (default 20 for 1m, 4 for 10m)")
+    ap.add_argument("--load-procs", type=int, default=2, help="worker processes of the Python load generator")
+    ap.add_argument("--ham-limit", type=int, default=None, help="use only the first N ham messages")
+    ap.add_argument("--corpus", type=Path, action="append",
+                    help="folder of .eml files (default: every folder of ../shared/corpora/ham/spamassassin)")
+    ap.add_argument("--workers", type=int, default=None, help="write 'workers: N' into the gateway's config")
+    ap.add_argument("--gateway-arg", action="append", default=[], metavar="YAML",
+                    help="extra config YAML merged into the gateway's, e.g. 'workers: 2' or "
+                         "'log: {level: warning}' (repeatable)")
+    ap.add_argument("--offline-gateway", action="store_true",
+                    help="start the gateway with `serve --offline` (only if this gateway has that flag)")
+    ap.add_argument("--sink-xforward", action="store_true",
+                    help="let smtp-sink offer XFORWARD (the gateway then sends it before every MAIL; "
+                         "the relay never does)")
+    ap.add_argument("--smtp-sink", default="/usr/sbin/smtp-sink")
+    ap.add_argument("--smtp-source", default="/usr/sbin/smtp-source")
+    ap.add_argument("--sample-interval", type=float, default=0.2, help="seconds between RSS samples")
+    ap.add_argument("--json", type=Path, help="write every number to this file")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary folder (configs, logs)")
+    args = ap.parse_args(argv)
+    given = argv if argv is not None else sys.argv[1:]
+    if args.quick:
+        if not any(a.startswith("--rounds") for a in given):
+            args.rounds = 1
+        args.duration = args.duration or 3.0
+        args.latency_idle_probes = 20
+    args.systems = [s.strip() for s in args.systems.split(",") if s.strip()]
+    sizes = ["ham" if s.strip() == "10k" else s.strip() for s in (args.sizes or "ham,1m,10m").split(",")
+             if s.strip()]
+    sessions = [int(s) for s in (args.sessions or "1,20,100").split(",") if s.strip()]
+    for s in args.systems:
+        if s not in SYSTEMS:
+            ap.error(f"unknown system {s!r}")
+    for s in sizes:
+        if s not in SIZES:
+            ap.error(f"unknown size {s!r} (ham, 10k, 1m, 10m)")
+    if args.quick and args.sizes is None and args.sessions is None:
+        args.workloads = [("ham", 1), ("ham", 20), ("1m", 1), ("1m", 20), ("10m", 1)]
+    elif args.quick and args.sessions is None:
+        args.workloads = [(size, n) for size in sizes for n in (1, 20)]
+    else:
+        args.workloads = [(size, n) for size in sizes for n in sessions]
+    args.sizes = sorted({w[0] for w in args.workloads}, key=list(SIZES).index)
+    size, _, sess = args.latency_load.partition(":")
+    if size not in SIZES or not sess.isdigit():
+        ap.error("--latency-load is SIZE:SESSIONS, e.g. 10m:20")
+    args.latency_load = (size, int(sess))
+    return args
+
+
+def duration_of(args: argparse.Namespace, size: str) -> float:
+    if args.duration:
+        return float(args.duration) + (2.0 if args.quick and size == "10m" else 0.0)
+    return DURATION[size]
+
+
+def find_corpus(args: argparse.Namespace) -> list[Path]:
+    if args.corpus:
+        return list(args.corpus)
+    for base in (ROOT, *ROOT.parents):
+        d = base / "shared" / "corpora" / "ham" / "spamassassin"
+        if d.is_dir():
+            return sorted(p for p in d.iterdir() if p.is_dir())
+    raise fail("no ham corpus: ../shared/corpora/ham/spamassassin not found (give --corpus DIR)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    for tool in (args.smtp_sink,) + ((args.smtp_source,) if args.generator == "smtp-source" else ()):
+        if not (Path(tool).is_file() and os.access(tool, os.X_OK)):
+            raise fail(f"{tool} not found: apt-get install postfix (it ships smtp-sink and smtp-source)")
+    if "gateway" in args.systems and args.offline_gateway and not gateway_has_offline(sys.executable):
+        raise fail("--offline-gateway: this gateway's `serve` has no --offline flag (see `python -m gateway "
+                   "serve --help`); run without it (DNS goes to the local NXDOMAIN server)")
+    env = environment()
+    print(f"nproc {env['nproc']} (usable {env['usable_cpus']}), {env['cpu_model']}; Python {env['python']}; "
+          f"git {env['git_commit'][:12]}{' (dirty)' if env['git_dirty'] else ''}; Postfix {env['postfix']}; "
+          f"loadavg {' '.join(env['loadavg'])}")
+    print("The load generator, smtp-sink and the DNS server share these CPUs with the system under test: their "
+          "CPU is shown beside it, never counted in it.")
+
+    tmp = Path(tempfile.mkdtemp(prefix="serve-bench-"))
+    (tmp / "logs").mkdir()
+    procs = Procs(tmp / "logs")
+    b = Bench(args, tmp, procs)
+
+    def on_term(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGHUP, on_term)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored
+    rows: list[dict[str, Any]] = []
+    lats: dict[tuple[str, str, int], list[float]] = {}
+    status = 0
+    try:
+        # messages, prepared once
+        msgfiles: dict[str, Path] = {}
+        need = set(args.sizes) | ({args.latency_load[0]} if args.latency else set())
+        ham = ham_messages(find_corpus(args), args.ham_limit) if ("ham" in need or args.latency) else []
+        if "ham" in need:
+            msgfiles["ham"] = tmp / "ham.pickle"
+            save_messages(msgfiles["ham"], ham)
+            print(f"ham: {len(ham)} messages, mean {statistics.fmean(len(m[1]) for m in ham) / 1000:.1f} kB, "
+                  f"median {statistics.median(len(m[1]) for m in ham) / 1000:.1f} kB on the wire")
+        for size in sorted(need - {"ham"}):
+            if args.generator == "python" or size == args.latency_load[0]:
+                msgfiles[size] = tmp / f"{size}.pickle"
+                save_messages(msgfiles[size], mime_messages(SIZES[size], 4 if SIZES[size] >= 5_000_000 else 8))
+        if args.latency:
+            msgfiles["probe"] = tmp / "probe.pickle"
+            small = [m for m in ham if 1500 <= len(m[1]) <= 4000][:50] or ham[:50]
+            save_messages(msgfiles["probe"], small)
+
+        b.start_sink()
+        if "gateway" in args.systems:
+            b.start_dns()
+        workloads = args.workloads
+        lat_text = f", latency ({args.latency_load[0]}x{args.latency_load[1]} + probe)" if args.latency else ""
+        print(f"workloads: {', '.join(f'{w}x{s}' for w, s in workloads)}{lat_text}"
+              f"; systems {','.join(args.systems)}; {args.rounds} rounds; temp {tmp}")
+        print()
+        print(HEADER)
+        for rnd in range(1, args.rounds + 1):
+            if "relay" in args.systems:
+                b.start_relay()
+            if "gateway" in args.systems:
+                b.start_gateway(rnd)
+            for size, sessions in workloads:
+                for system in args.systems:
+                    dur = duration_of(args, size)
+                    if size != "ham" and args.generator == "smtp-source":
+                        per = args.source_per_session or (20 if size == "1m" else 4)
+                        res = run_smtp_source(b, system, SIZES[size], sessions, per)
+                    else:
+                        res = run_python_load(b, system, msgfiles[size], sessions, dur, WARMUP[size],
+                                              unique_id=size != "ham")
+                    check_alive(b)
+                    row = row_of(system, size, sessions, rnd, res)
+                    lats.setdefault((system, size, sessions), []).extend(res["load"]["latencies"])
+                    rows.append(row)
+                    print_row(row)
+            if args.latency:
+                size, sessions = args.latency_load
+                for system in args.systems:
+                    idle = run_probe_idle(b, system, msgfiles["probe"], args.latency_idle_probes)
+                    res = run_python_load(b, system, msgfiles[size], sessions, duration_of(args, size) + 2,
+                                          WARMUP[size], unique_id=True, probe=msgfiles["probe"])
+                    check_alive(b)
+                    row = row_of(system, "latency", sessions, rnd, res)
+                    row["probe_idle"] = {**lat_summary(idle["latencies"]), "failed": idle["failed"],
+                                         "failures": idle["failures"]}
+                    lats.setdefault((system, "latency", sessions), []).extend(res["load"]["latencies"])
+                    lats.setdefault((system, "latency:idle", sessions), []).extend(idle["latencies"])
+                    lats.setdefault((system, "latency:probe", sessions), []).extend(res["probe"]["latencies"])
+                    rows.append(row)
+                    print_row(row)
+                    pi = row["probe_idle"]
+                    print(f"    probe idle:       n={pi['n']} p50 {fmt(pi['p50_ms'], '.2f', 0)} ms  p99 "
+                          f"{fmt(pi['p99_ms'], '.2f', 0)} ms  failed {pi['failed']}")
+            b.procs.stop("relay")
+            b.procs.stop("gateway")
+            for name in ("relay", "gateway"):  # next round: a fresh log file
+                log = b.procs.logs.pop(name, None)
+                if log is not None and log.exists():
+                    log.rename(log.with_name(f"{name}-round{rnd}.log"))
+        summary = summarize(rows, lats)
+        print_summary(summary)
+        if any(r["failed"] for r in rows):
+            print("\nSome messages failed (non-2xx or broken session): see the '!' lines above.")
+            status = 1
+    except KeyboardInterrupt:
+        print("\ninterrupted: stopping every child process", file=sys.stderr)
+        status = 130
+        summary = summarize(rows, lats) if rows else []
+    except SystemExit:
+        print(f"serve_bench: aborted; configs and logs are in {tmp}", file=sys.stderr)
+        raise
+    finally:
+        procs.stop_all()
+    if args.json:
+        args.json.write_text(json.dumps({
+            "environment": env,
+            "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+            "runs": rows, "summary": summary}, indent=1, default=str))
+        print(f"\nfull numbers: {args.json}")
+    if args.keep:
+        print(f"configs and logs kept in {tmp}")
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return status
+
+
+def check_alive(b: Bench) -> None:
+    for name in ("sink", "dns", "relay", "gateway"):
+        p = b.procs.live.get(name)
+        if p is not None and p.poll() is not None:
+            raise fail(f"{name} died (status {p.returncode}):\n{b.procs.log_tail(name)}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

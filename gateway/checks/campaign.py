@@ -1,0 +1,135 @@
+"""Campaigns: the same approach sent to several colleagues, and follow-ups of a flagged one.
+
+Purpose: approaches come "at scale" (MI5: 20,000 online approaches; Proofpoint: the same
+TA453/TA427 lure to many think-tank staff; several personas in one thread). One message can look
+ordinary; the same persona, claimed organisation or near-identical text reaching six colleagues
+in two days does not, and a follow-up from a sender whose first message was flagged inherits
+that. This check computes opaque campaign keys for the message -- the sender, the persona's
+name, the claimed organisation, and locality-sensitive hashes of the stranger's own words (near
+duplicates share a band even from different senders) -- asks the store how far earlier inbound
+messages with any of those keys went (`Store.campaign_reach`), and provides the keys so the
+message itself is remembered under them after delivery. The store holds metadata only: keys are
+hashes, never text.
+
+Untrusted input: the message text and addresses (a stranger's): shingles over at most
+`MAX_TEXT` characters, a fixed number of hashes; the store bounds the work per query.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from gateway.checks import Check, CheckContext, Fact, signal
+from gateway.checks.claims import Claims, approach_text
+from gateway.checks.sender import local_recipients
+from gateway.checks.social import Persona
+from gateway.domains import name_tokens
+from gateway.model import Signal
+
+MAX_TEXT = 4000
+WINDOW_DAYS = 14.0
+SHINGLE = 4  # words
+BANDS, ROWS = 8, 2  # 16 minhashes: two texts sharing ~70% of their shingles share a band
+MIN_WORDS = 20  # shorter texts are not fingerprinted (too little to compare)
+_WORD = re.compile(r"[^\W_]+", re.U)
+
+
+@dataclass(frozen=True)
+class CampaignKeys(Fact):
+    """The keys this message is remembered under (for the store, after delivery)."""
+
+    keys: tuple[str, ...]
+    sender_key: str
+
+
+def _h(text: str) -> str:
+    return hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=8).hexdigest()
+
+
+def text_bands(text: str) -> list[str]:
+    """MinHash locality-sensitive bands of the text's word shingles (salutation and names vary
+    between copies; most shingles do not)."""
+    words = [w.lower() for w in _WORD.findall(text[:MAX_TEXT])]
+    if len(words) < MIN_WORDS:
+        return []
+    shingles = {" ".join(words[i:i + SHINGLE]) for i in range(len(words) - SHINGLE + 1)}
+    hashes = [int.from_bytes(hashlib.blake2b(s.encode(), digest_size=8).digest(), "big") for s in shingles]
+    mins = []
+    for seed in range(BANDS * ROWS):
+        mask = int.from_bytes(hashlib.blake2b(seed.to_bytes(2, "big"), digest_size=8).digest(), "big")
+        mins.append(min(h ^ mask for h in hashes))
+    return [f"text:{b}:{_h(','.join(map(str, mins[b * ROWS:(b + 1) * ROWS])))}" for b in range(BANDS)]
+
+
+def flagged_key(sender: str) -> str:
+    """Remembered with a message that was judged suspicious or worse (see store/record.py)."""
+    return f"flagged:{_h(sender.lower())}"
+
+
+class CampaignCheck(Check):
+    name = "campaign"
+    signals = (
+        signal("campaign.reach", "earlier messages with the same sender, persona, claimed organisation or "
+               "near-identical text reached other people in the organisation", via=str, recipients=int,
+               senders=int, messages=int, days=float),
+        signal("campaign.follow_up_of_flagged", "the sender's earlier message was judged suspicious or high",
+               messages=int, days=float),
+        signal("campaign.store_error", "the history store could not be asked: campaign signals are missing",
+               error=str),
+    )
+    needs = (Persona, Claims)
+    provides = (CampaignKeys,)
+    timeout_share = 0.25
+
+    async def run(self, ctx: CheckContext) -> Iterable[Signal]:
+        view = ctx.view
+        sender = view.from_address.lower()
+        if not sender or ctx.domains.is_ours(view.from_domain):
+            return []
+        persona = ctx.get(Persona)
+        claims = ctx.get(Claims)
+        groups: dict[str, list[str]] = {"sender": [f"sender:{_h(sender)}"]}
+        who = persona.name if persona is not None else view.from_display
+        tokens = sorted(set(name_tokens(who)))
+        if len(tokens) >= 2:
+            groups["persona"] = [f"persona:{_h(' '.join(tokens))}"]
+        orgs = [c.organisation for c in (claims.items if claims else ()) if c.organisation and c.staff]
+        if orgs:
+            groups["organisation"] = [f"org:{_h(' '.join(name_tokens(o)))}" for o in orgs[:2]]
+        bands = text_bands(approach_text(ctx, persona))
+        if bands:
+            groups["text"] = bands
+        keys = tuple(k for ks in groups.values() for k in ks)
+        ctx.put(CampaignKeys(keys, groups["sender"][0]))
+        if ctx.store is None:
+            return []
+        now = ctx.envelope.when
+        since = now - WINDOW_DAYS * 86400
+        out: list[Signal] = []
+        try:
+            best = None
+            for via, ks in groups.items():
+                reach = await ctx.store.campaign_reach(ks, since)
+                if reach.messages and (best is None or reach.recipients > best[1].recipients):
+                    best = (via, reach)
+            flagged = await ctx.store.campaign_reach([flagged_key(sender)], since)
+        except Exception as exc:  # noqa: BLE001 - a broken store must not lose the message
+            return [Signal("campaign.store_error", {"error": type(exc).__name__})]
+        if best is not None:
+            via, reach = best
+            mine = set(local_recipients(ctx))
+            seen = set(reach.recipient_sample)
+            # this message's recipients count too ("sent to 6 colleagues"); when the earlier ones
+            # are more than the sample shows, the new ones may overlap them: count them once
+            total = reach.recipients + len(mine - seen) if reach.recipients <= len(seen) else \
+                max(reach.recipients, len(mine))
+            out.append(Signal("campaign.reach", {
+                "via": via, "recipients": total, "senders": reach.senders,
+                "messages": reach.messages + 1, "days": round(max(0.0, now - reach.first_seen) / 86400, 1)}))
+        if flagged.messages:
+            out.append(Signal("campaign.follow_up_of_flagged", {
+                "messages": flagged.messages, "days": round(max(0.0, now - flagged.first_seen) / 86400, 1)}))
+        return out

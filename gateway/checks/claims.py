@@ -1,0 +1,445 @@
+"""Who claims to be whom: institutional roles claimed in a message, and whether the sender's
+channel backs them.
+
+Purpose: the typical covert approach is a stranger claiming an institutional role -- "a
+reporter with <a national newspaper>", "Director of Research, <institute>", "senior adviser in
+the Bureau of ... at the U.S. Department of State", a signature that is just an organisation's
+name -- while writing from free-mail, through a social network, or from a domain that plainly is
+not the institution's (NPSA/MI5 "Think Before You Link"; Proofpoint on TA453 and TA427;
+Microsoft on Mint Sandstorm and Star Blizzard; the 2023 US/ROK advisory on Kimsuky). This module
+parses such claims WITHOUT needing the organisation to be on any list: the role (journalist,
+researcher, official, recruiter, consultant, investor, organiser, executive), the organisation
+as written and its kind (news, university, think tank, government, international, company),
+from the introduction, the signature block, the display name and a relayed persona's headline.
+A claim is then compared with how the mail came: free-mail or a social network cannot vouch for
+an institution; a listed organisation's known domains, an academic-domain list and the shape of
+government domains tell a mismatch from a plausible own domain. Freelance, independent,
+student, retired and former roles are claims the channel does not contradict.
+
+Untrusted input: the message text, display name and persona (a stranger's); everything is
+bounded (`MAX_TEXT`, short line windows) and matched with linear patterns.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from gateway.checks import Check, CheckContext, Fact, signal
+from gateway.checks.social import Persona
+from gateway.domains import registered_domain
+from gateway.model import Signal
+from gateway.refdata import Organisation, ReferenceData
+
+MAX_TEXT = 20_000
+MAX_CLAIMS = 4
+
+# Role words -> role family. Sources: the personas the guidance and reports describe (journalist,
+# researcher/fellow, official/adviser, recruiter/headhunter, consultant, investor, conference
+# organiser) and ordinary job titles for each.
+ROLES: dict[str, tuple[str, ...]] = {
+    "journalist": ("reporter", "journalist", "correspondent", "editor", "columnist", "producer", "anchor",
+                   "bureau chief", "news editor", "staff writer", "journaliste", "rédacteur", "redakteur",
+                   "korrespondent", "журналист", "корреспондент", "기자", "记者"),
+    "researcher": ("researcher", "research fellow", "senior fellow", "fellow", "scholar", "professor",
+                   "lecturer", "director of research", "research director", "research associate",
+                   "research manager", "analyst", "scientist", "postdoc", "programme director", "program director",
+                   "chercheur", "chercheuse", "professeur", "forscher", "исследователь", "연구원", "교수",
+                   "研究员", "教授"),
+    "official": ("adviser", "advisor", "official", "diplomat", "ambassador", "attaché", "attache", "counsellor",
+                 "counselor", "first secretary", "second secretary", "minister", "consul", "envoy",
+                 "desk officer", "policy officer", "special representative", "chief of staff", "staffer",
+                 "senior adviser", "conseiller", "referent"),
+    "recruiter": ("recruiter", "headhunter", "talent partner", "talent acquisition", "talent agent",
+                  "executive search", "sourcing specialist", "hr manager", "hiring manager"),
+    "consultant": ("consultant", "partner", "principal", "associate director", "managing director",
+                   "consultante", "berater"),
+    "investor": ("investor", "venture partner", "general partner", "investment director", "angel investor"),
+    "organiser": ("coordinator", "co-ordinator", "organiser", "organizer", "secretariat", "programme officer",
+                  "program officer", "programme manager", "program manager", "project manager", "event manager",
+                  "conference manager"),
+    "executive": ("director", "head of", "president", "vice president", "chairman", "chair", "secretary general",
+                  "secretary-general", "founder", "co-founder", "ceo", "executive director", "dean", "manager",
+                  "agent"),
+}
+_ROLE_OF = {w: fam for fam, words in ROLES.items() for w in words}
+_ROLE_RE = re.compile(r"(?<![\w-])(" + "|".join(re.escape(w) for w in sorted(_ROLE_OF, key=len, reverse=True))
+                      + r")(?![\w-])", re.I)
+
+# Qualifiers that make a claim one a personal address does not contradict.
+_NOT_STAFF = re.compile(r"\b(?:freelance|free-lance|independent|self-employed|student|phd candidate|doctoral|"
+                        r"msc|undergraduate|retired|former(?:ly)?|ex-|emerit\w*|alumn\w*|applicant|visiting"
+                        r"|volunteer|in a personal capacity|unaffiliated|hold an? (?:BA|MA|MSc|MPhil|PhD|degree)"
+                        r"|degree (?:in|from)|graduated)\b", re.I)
+
+# Words that mark a capitalised phrase as an organisation, and the kind they suggest.
+ORG_WORDS: dict[str, tuple[str, ...]] = {
+    "news": ("News", "Times", "Post", "Journal", "Herald", "Tribune", "Gazette", "Telegraph", "Daily", "Weekly",
+             "Magazine", "Broadcasting", "Radio", "Television", "TV", "Media", "Press", "Agency", "Wire", "Review",
+             "Reporter", "Observer", "Chronicle", "Express", "Monitor", "Network", "Channel", "Ledger", "Dispatch",
+             "Economist", "Diplomat", "Insider", "Outlook", "Digest"),
+    "university": ("University", "Universität", "Université", "Universidad", "Università", "College",
+                   "Polytechnic", "Institute of Technology", "School of", "Academy of Sciences", "Faculty"),
+    "think_tank": ("Institute", "Institution", "Center", "Centre", "Council", "Foundation", "Forum", "Initiative",
+                   "Dialogue", "Studies", "Policy", "Research", "Society", "Association", "Endowment", "Program",
+                   "Programme", "Project", "Observatory", "Think Tank", "Fund", "Trust"),
+    "government": ("Ministry", "Department of", "Department for", "Embassy", "Mission of", "Mission to",
+                   "Government", "Parliament", "National Assembly", "Congress", "Senate", "Consulate",
+                   "House of Commons", "House of Lords", "Foreign Office", "State Department", "Department of State",
+                   "Cabinet Office", "Presidential Office", "Ministère", "Ministerium", "Auswärtiges Amt"),
+    "international": ("United Nations", "NATO", "OSCE", "European Union", "European Commission", "World Bank",
+                      "IMF", "OECD", "G20", "T20", "Council of Europe", "ASEAN", "African Union"),
+    "company": ("Consulting", "Consultancy", "Partners", "Capital", "Ventures", "Group", "Ltd", "LLC", "Inc",
+                "GmbH", "Solutions", "Advisory", "Associates", "Search", "Talent", "Holdings", "Technologies",
+                "Labs", "Strategies", "Strategic", "Insights", "Intelligence", "Analytics", "Corporation",
+                "Company", "Films", "Productions", "Aerospace", "Systems"),
+}
+_KIND_ORDER = ("international", "government", "university", "news", "think_tank", "company")
+_ORG_WORD_RE = {k: re.compile(r"(?<!\w)(?:" + "|".join(re.escape(w) for w in words) + r")(?!\w)")
+                for k, words in ORG_WORDS.items()}
+_GOV_SUFFIXES = ("gov", "mil", "gov.uk", "parliament.uk", "mod.uk", "police.uk", "nhs.uk", "europa.eu", "int",
+                 "gouv.fr", "diplo.de", "bund.de", "gc.ca", "gov.au", "govt.nz", "go.jp", "go.kr", "gov.cn",
+                 "gov.sg", "gov.in", "nic.in", "gov.il", "gov.ua", "gov.ru", "gob.es", "governo.it", "admin.ch")
+
+# An organisation as written: capitalised words, acronyms, numbers and the small words inside names.
+_CAP = r"(?:[A-Z0-9][\w'’&.-]*|[A-Z]{2,})"
+_SMALL = r"(?:of|for|on|and|the|de|du|des|la|le|für|und|di|del|&)"
+ORG_PHRASE = rf"(?:[Tt]he\s+)?{_CAP}(?:[ \t]+(?:{_SMALL}[ \t]+)?{_CAP}){{0,9}}"
+_WHO = (r"(?:\b(?:I\s+am|I'm|I’m|my\s+name\s+is\s+[^,.\n]{2,40}?(?:,|\s+and)\s+(?:I\s+am|I'm|I’m)|"
+        r"this\s+is\s+[^,.\n]{2,40},)\s+(?:currently\s+|now\s+)?(?:an?\s+|the\s+)?)")
+# "I am a senior adviser in the Bureau of X at the U.S. Department of State": the organisation
+# after at/with/for/from wins over the unit after in/of/on, which is tried second.
+_INTRO_STRONG = re.compile(_WHO + r"(?P<role>[^.\n]{2,100}?)\s+(?:at|with|for|from)\s+(?P<org>" + ORG_PHRASE + r")")
+_INTRO_WEAK = re.compile(_WHO + r"(?P<role>[^.\n]{2,80}?)\s+(?:of|in|on)\s+(?:the\s+)?(?P<org>" + ORG_PHRASE + r")")
+_INTRO_OTHER = re.compile(
+    r"\bI\s+(?:work|write|report)\s+(?:at|for|with)\s+(?P<org>" + ORG_PHRASE + r")"
+    r"|\b(?:I\s+am\s+)?writing\s+(?:to\s+you\s+)?(?:from|on\s+behalf\s+of)\s+(?P<org2>" + ORG_PHRASE + r")"
+    r"|\b(?:on\s+behalf\s+of|here\s+at|we\s+at|au\s+nom\s+de)\s+(?P<org3>" + ORG_PHRASE + r")")
+_SIGN_OFF = re.compile(r"^[ \t]*(?:(?:best|kind|warm|warmest|with best|many)[ \t]+)?(?:regards|wishes|best|thanks|"
+                       r"thank you|cheers|sincerely|yours(?: sincerely| truly)?|with respect|respectfully|"
+                       r"all (?:the )?best|bien cordialement|cordialement|mit freundlichen grüßen|드림|敬上)[ ,.!]*$"
+                       r"|^--[ \t]*$", re.I | re.M)
+_ACRONYM = re.compile(r"^[A-Z][A-Z0-9&]{1,7}$")
+# Lines of a signature zone that are not a role or an organisation: addresses, links, numbers,
+# dates, labels ("Billing account: ..."), list and platform footers.
+_NOT_A_SIGNATURE_LINE = re.compile(
+    r"@|https?://|www\.|\+?\d[\d ()-]{7,}|\b(?:19|20)\d\d\b|:\s|\b(?:you|your|this (?:message|e-?mail)|"
+    r"unsubscribe|subscribed|received|©|\(c\)|copyright|registered in|company no)\b", re.I)
+
+
+@dataclass(frozen=True)
+class Claim:
+    role: str  # role family (see ROLES), "" when only an organisation is named
+    title: str  # the role as written
+    organisation: str  # as written, "" when none was parsed
+    kind: str  # news, university, think_tank, government, international, company, unknown
+    where: str  # intro, signature, display, headline
+    staff: bool  # False for freelance, student, retired... (the channel does not contradict those)
+    known: Organisation | None = None
+
+
+@dataclass(frozen=True)
+class Claims(Fact):
+    """The institutional claims a message makes (for other checks; policies read signals)."""
+
+    items: tuple[Claim, ...]
+
+
+def approach_text(ctx: CheckContext, persona: Persona | None) -> str:
+    """The stranger's own words: a relayed persona's message, or the body without quoted
+    replies (lines starting with '>' and what follows an 'On ... wrote:' line)."""
+    if persona is not None:
+        return persona.text[:MAX_TEXT]
+    text = ctx.view.body_text[:MAX_TEXT * 2]
+    cut = re.search(r"^(?:On .{5,200}wrote:|-{2,} ?Original Message ?-{2,}|_{10,}|From: .+\nSent: )", text, re.M)
+    if cut is not None:
+        text = text[:cut.start()]
+    return "\n".join(ln for ln in text.splitlines() if not ln.lstrip().startswith(">"))[:MAX_TEXT]
+
+
+def org_kind(org: str, known: Organisation | None) -> str:
+    if known is not None:
+        return {"big_tech": "company", "recruiter": "company", "expert_network": "company", "publisher": "news",
+                "ngo": "think_tank", "other": "company"}.get(known.kind, known.kind)
+    for kind in _KIND_ORDER:
+        if _ORG_WORD_RE[kind].search(org):
+            return kind
+    return "unknown"
+
+
+def _clean_org(org: str) -> str:
+    org = re.sub(r"\s+", " ", org).strip(" .,;:-|–—'\"()")
+    org = re.sub(r"^(?:[Tt]he) ", "", org)
+    # a trailing sentence start ("... Institute We are", "... Ledger and I am") is not part of the name
+    org = re.split(r"\s(?:We|I|It|Our|My|This|You|Your|He|She|They)\b", org)[0]
+    return re.sub(r"(?:\s+(?:of|for|on|and|the|de|du|des|la|le|für|und|di|del|&))+$", "", org)[:120]
+
+
+def _role_of(text: str) -> tuple[str, str]:
+    m = _ROLE_RE.search(text)
+    if m is None:
+        return "", ""
+    return _ROLE_OF[m.group(1).lower()], m.group(1)
+
+
+_GENERIC_TAIL = re.compile(r"^(?:\s+(?:events?|team|office|secretariat|grants?|press|media|newsroom|desk|"
+                           r"communications|recruiting|recruitment|careers|talent|hr|research|labs?|news|"
+                           r"foundation|group|international|global|uk|usa?|europe|asia))*[\s.,;:)]*$", re.I)
+
+
+def _known(org: str, data: ReferenceData) -> Organisation | None:
+    """The listed organisation the phrase names: an alias covering the phrase, allowing a
+    leading 'The' and generic trailing words ('Reuters News', 'Royal Society Grants') but not a
+    longer name that merely starts with an alias ('Royal Society of Physics')."""
+    pat, by_alias = data.alias_pattern
+    for m in pat.finditer(org):
+        head = org[:m.start()].strip().lower()
+        if head in ("", "the") and _GENERIC_TAIL.match(org[m.end():]):
+            return by_alias[m.group(0)]
+    return None
+
+
+def _looks_like_org(text: str, data: ReferenceData) -> bool:
+    t = text.strip()
+    if not t or len(t) > 120:
+        return False
+    if _known(t, data) is not None or _ACRONYM.match(t):
+        return True
+    return any(r.search(t) for r in _ORG_WORD_RE.values()) and t[:1].isupper()
+
+
+def _claim(title_text: str, org: str, where: str, data: ReferenceData, context: str) -> Claim | None:
+    org = _clean_org(org)
+    role, title = _role_of(title_text)
+    known = _known(org, data) if org else None
+    if not org or not (known or _looks_like_org(org, data)):
+        return None
+    kind = org_kind(org, known)
+    staff = _NOT_STAFF.search(context) is None
+    return Claim(role, title, org, kind, where, staff, known)
+
+
+def intro_claims(text: str, data: ReferenceData) -> list[Claim]:
+    out = []
+    head = text[:4000]
+    for pattern in (_INTRO_STRONG, _INTRO_WEAK):
+        for m in pattern.finditer(head):
+            if not _ROLE_RE.search(m.group("role")):
+                continue  # "I am ... in London", not a role
+            c = _claim(m.group("role"), m.group("org"), "intro", data, m.group(0))
+            if c is not None:
+                out.append(c)
+        if out:
+            return out
+    for m in _INTRO_OTHER.finditer(head):
+        org = m.group("org") or m.group("org2") or m.group("org3") or ""
+        c = _claim("", org, "intro", data, m.group(0))
+        if c is not None:
+            out.append(c)
+    return out
+
+
+_ROLE_ONLY = re.compile(_WHO + r"(?:\w+\s+){0,3}?(?P<role>" + "|".join(
+    re.escape(w) for fam in ("journalist", "official", "recruiter") for w in ROLES[fam]) + r")\b", re.I)
+
+
+def role_only_claims(text: str) -> list[Claim]:
+    """'I am a reporter covering ...', 'I'm a technical recruiter helping ...': a role that implies
+    an employer (a newsroom, a government, an agency) without naming one."""
+    m = _ROLE_ONLY.search(text[:3000])
+    if m is None or _NOT_STAFF.search(text[max(0, m.start() - 40):m.end() + 40]):
+        return []
+    return [Claim(_ROLE_OF[m.group("role").lower()], m.group("role"), "", "unknown", "intro", True, None)]
+
+
+def signature_claims(text: str, data: ReferenceData) -> list[Claim]:
+    """The block after the last sign-off (or the last eight lines): a role line and an
+    organisation line, or 'Role, Organisation' / 'Role | Organisation' / 'Role at Organisation'."""
+    offs = list(_SIGN_OFF.finditer(text))
+    zone = text[offs[-1].end():] if offs else "\n".join(text.rstrip().splitlines()[-8:])
+    lines = [ln.strip(" \t*_") for ln in zone.strip().splitlines() if ln.strip()][:8]
+    out: list[Claim] = []
+    role_line = ""
+    for ln in lines:
+        if len(ln) > 160 or _NOT_A_SIGNATURE_LINE.search(ln):
+            continue
+        parts = re.split(r"\s*(?:,|\||–|—| - | at | of )\s*", ln, maxsplit=1)
+        if len(parts) == 2 and _ROLE_RE.search(parts[0]) and _looks_like_org(_clean_org(parts[1]), data):
+            c = _claim(parts[0], parts[1], "signature", data, ln)
+            if c is not None:
+                out.append(c)
+                continue
+        if _ROLE_RE.search(ln) and len(ln) <= 80:
+            role_line = ln
+            continue
+        if _looks_like_org(ln, data):
+            c = _claim(role_line, ln, "signature", data, role_line + " " + ln)
+            if c is not None:
+                out.append(c)
+    return out
+
+
+def display_claims(display: str, data: ReferenceData) -> list[Claim]:
+    """'Name | Organisation', 'Name (Organisation)', 'Name - Organisation', or an organisation's
+    name as the whole display name ('T20 Secretariat')."""
+    display = display[:160]
+    m = re.search(r"\s(?:\||–|—|-|/|@)\s+(.+)$|\((.+)\)\s*$", display)
+    if m is not None:
+        org = m.group(1) or m.group(2) or ""
+        c = _claim(org, org, "display", data, display)
+        return [c] if c is not None else []
+    if _looks_like_org(display, data) and (_known(display, data) or len(display.split()) >= 2):
+        c = _claim(display, display, "display", data, display)
+        return [c] if c is not None else []
+    return []
+
+
+def headline_claims(headline: str, data: ReferenceData) -> list[Claim]:
+    """A social-network headline: 'Role at Organisation | ...', 'Role, Organisation',
+    'Role · Organisation · City', 'Role - Specialty | Organisation'."""
+    parts = [p.strip() for p in re.split(r"\s+(?:at|@|chez|bei|en)\s+|\s*[,|·•]\s*|\s+[-–—]\s+", headline[:200])
+             if p.strip()]
+    role_at = next((i for i, p in enumerate(parts) if _ROLE_RE.search(p)), None)
+    if role_at is None:
+        return []
+    for org in parts[role_at + 1:]:
+        if _looks_like_org(_clean_org(org), data):
+            c = _claim(parts[role_at], org, "headline", data, headline)
+            return [c] if c is not None else []
+    return []
+
+
+def find_all(ctx: CheckContext, persona: Persona | None) -> list[Claim]:
+    data = ctx.data
+    text = approach_text(ctx, persona)
+    found = intro_claims(text, data) + signature_claims(text, data)
+    if not found:
+        found = role_only_claims(text) + _display_role(ctx.view.from_display)
+    if persona is not None:
+        found += headline_claims(persona.headline, data)
+    else:
+        found += display_claims(ctx.view.from_display, data)
+    seen: set[str] = set()
+    out = []
+    for c in found:
+        key = c.organisation.lower()
+        if key not in seen:
+            seen.add(key)
+            out.append(c)
+    return out[:MAX_CLAIMS]
+
+
+def _display_role(display: str) -> list[Claim]:
+    """A role word in the display name ('Kim Ji-hoon 기자', 'Jane Doe, Reporter')."""
+    m = _ROLE_RE.search(display[:120])
+    if m is None or _ROLE_OF[m.group(1).lower()] not in ("journalist", "official", "recruiter"):
+        return []
+    return [Claim(_ROLE_OF[m.group(1).lower()], m.group(1), "", "unknown", "display", True, None)]
+
+
+def is_government_domain(domain: str) -> bool:
+    d = domain.lower().rstrip(".")
+    return any(d == s or d.endswith("." + s) for s in _GOV_SUFFIXES)
+
+
+def _tokens(text: str) -> set[str]:
+    return {t for t in re.findall(r"[a-z0-9]+", text.lower()) if len(t) >= 3} - {
+        "the", "and", "for", "center", "centre", "institute", "university", "group", "news", "research",
+        "international", "global", "policy", "studies", "foundation", "council", "media"}
+
+
+def _acronym_of(org: str) -> str:
+    words = [w for w in re.findall(r"[A-Za-z]+", org) if w.lower() not in ("of", "for", "the", "and", "on", "de")]
+    return "".join(w[0] for w in words).lower()
+
+
+def channel_verdict(claim: Claim, ctx: CheckContext, persona: Persona | None) -> tuple[str, str]:
+    """(channel, verdict) where verdict is 'backed', 'plausible' or 'mismatch' and channel says
+    how the mail came: freemail, social, domain."""
+    domain = ctx.view.from_domain.lower()
+    reg = registered_domain(domain)
+    if persona is not None:
+        return "social", "mismatch"
+    if ctx.data.is_freemail(domain):
+        return "freemail", "mismatch"
+    if not claim.organisation:
+        return "domain", "plausible"  # a role without an organisation, from a domain: nothing to compare
+    if claim.known is not None:
+        return "domain", "backed" if claim.known.owns(domain) else "mismatch"
+    owner = ctx.data.org_owning(reg)
+    if owner is not None:  # the domain belongs to a listed organisation: is it the claimed one?
+        same = any(_tokens(a) and _tokens(a) <= _tokens(claim.organisation) for a in owner.aliases) or \
+            (claim.kind in ("government", "international") and org_kind("", owner) == claim.kind)
+        return "domain", "backed" if same else "mismatch"
+    if claim.kind == "government" and not is_government_domain(domain):
+        return "domain", "mismatch"
+    if claim.kind == "university":
+        names = ctx.data.academic_names(domain)
+        if not names:
+            return "domain", "mismatch"  # a university's staff claim from a domain no academic list knows
+        if _tokens(" ".join(names)) & _tokens(claim.organisation):
+            return "domain", "backed"
+        return "domain", "plausible"  # another institution's domain: joint posts, visiting scholars
+    label = reg.split(".")[0]
+    related = _tokens(claim.organisation) & _tokens(reg.replace("-", " ")) or \
+        (len(label) >= 2 and label.replace("-", "") in (_acronym_of(claim.organisation),)) or \
+        any(len(t) >= 4 and t in label for t in _tokens(claim.organisation))
+    return "domain", "plausible" if related else "unrelated"
+
+
+class ClaimsCheck(Check):
+    name = "claims"
+    signals = (
+        signal("claim.institutional_role", "claims a role at an institution (parsed from the introduction, "
+               "signature, display name or a relayed persona's headline)",
+               role=str, title=str, organisation=str, kind=str, where=str, staff=bool, listed=bool),
+        signal("claim.unbacked", "claims a staff role at an institution that the sending channel cannot back: "
+               "free-mail, a social network, a listed organisation's claim from a domain it does not own, or a "
+               "government role from a non-government domain",
+               role=str, organisation=str, kind=str, channel=str, sending_domain=str, where=str, listed=bool,
+               claim=str),
+        signal("claim.backed", "a listed organisation's role or name, sent from a domain that organisation owns",
+               organisation=str, kind=str, sending_domain=str),
+        signal("claim.domain_unrelated", "claims a role at an unlisted institution whose name the sending domain "
+               "does not resemble (weak: many organisations mail from domains unlike their names)",
+               role=str, organisation=str, kind=str, sending_domain=str, where=str),
+    )
+    needs = (Persona,)
+    provides = (Claims,)
+    timeout_share = 0.2
+
+    async def run(self, ctx: CheckContext) -> Iterable[Signal]:
+        if ctx.domains.is_ours(ctx.view.from_domain):
+            ctx.put(Claims(()))
+            return []
+        persona = ctx.get(Persona)
+        claims = find_all(ctx, persona)
+        ctx.put(Claims(tuple(claims)))
+        out: list[Signal] = []
+        for c in claims:
+            out.append(Signal("claim.institutional_role", {
+                "role": c.role, "title": c.title[:60], "organisation": c.organisation[:80], "kind": c.kind,
+                "where": c.where, "staff": c.staff, "listed": c.known is not None}))
+        unbacked: list[Signal] = []
+        unrelated: list[Signal] = []
+        backed: list[Signal] = []
+        for c in claims:
+            if c.known is not None and persona is None and c.known.owns(ctx.view.from_domain):
+                backed.append(Signal("claim.backed", {"organisation": c.known.name, "kind": c.kind,
+                                                      "sending_domain": ctx.view.from_domain.lower()}))
+            if not c.staff:
+                continue
+            channel, verdict = channel_verdict(c, ctx, persona)
+            if not c.role and c.known is None and (c.where == "display" or channel == "domain"):
+                continue  # an unlisted organisation's name alone, from a domain: a brand, not a person's claim
+            ev = {"role": c.role, "organisation": c.organisation[:80], "kind": c.kind,
+                  "sending_domain": ctx.view.from_domain.lower(), "where": c.where}
+            if verdict == "mismatch":
+                said = " ".join(x for x in (c.title.lower() or "someone", "at" if c.organisation else "",
+                                            c.organisation) if x)
+                unbacked.append(Signal("claim.unbacked", {**ev, "channel": channel, "listed": c.known is not None,
+                                                          "claim": said[:100]}))
+            elif verdict == "unrelated":
+                unrelated.append(Signal("claim.domain_unrelated", ev))
+        return out + unbacked[:1] + ([] if unbacked else unrelated[:1]) + ([] if unbacked else backed[:1])

@@ -1,0 +1,63 @@
+"""Context signals: is this list or bulk mail, and does it answer an earlier message?
+
+Purpose: the same words mean different things in a mailing-list post, a newsletter or a reply
+inside a thread than in a stranger's first message to one person. This check names that context
+so policies can discount cues in it: RFC 2369/2919 list headers (List-Id, List-Post,
+List-Unsubscribe), Yahoo's Mailing-List, Google Groups (its bounce addresses and X-Google-Group-Id),
+`Precedence: bulk/list/junk`, and the RFC 5322 reply fields (In-Reply-To, References).
+
+Untrusted input: header fields a stranger wrote (read, never trusted as proof of anything: a
+forged List-Id earns a discount only where the policy allows one).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from gateway.checks import Check, CheckContext, signal
+from gateway.model import Signal
+
+_LIST_HEADERS = ("List-Id", "List-Post", "List-Unsubscribe", "Mailing-List")
+_MSGID = re.compile(r"<[^<>\s]{1,250}>")
+MAX_REFERENCES = 50
+
+
+class ContextCheck(Check):
+    name = "context"
+    signals = (
+        signal("context.mailing_list", "mailing-list or bulk mail (list headers, Google Groups, Precedence)",
+               kind=str, list=str),
+        signal("context.reply", "answers earlier messages (In-Reply-To or References)", references=int,
+               subject_reply=bool),
+    )
+
+    async def run(self, ctx: CheckContext) -> Iterable[Signal]:
+        view = ctx.view
+        out: list[Signal] = []
+        kind, name = _list_kind(ctx)
+        if kind:
+            out.append(Signal("context.mailing_list", {"kind": kind, "list": name[:120]}))
+        refs = {m for v in view.headers("In-Reply-To") + view.headers("References")
+                for m in _MSGID.findall(v[:20_000])}
+        if refs:
+            subject = view.subject.lstrip().lower()
+            out.append(Signal("context.reply", {
+                "references": min(len(refs), MAX_REFERENCES),
+                "subject_reply": subject.startswith(("re:", "re :", "aw:", "sv:", "antw:", "回复", "答复"))}))
+        return out
+
+
+def _list_kind(ctx: CheckContext) -> tuple[str, str]:
+    view = ctx.view
+    for h in _LIST_HEADERS:
+        value = view.header(h)
+        if value:
+            return "list", value
+    sender = (ctx.envelope.mail_from or view.header("Return-Path") or "").lower()
+    if sender.rstrip(">").endswith("@googlegroups.com") or view.header("X-Google-Group-Id"):
+        return "google-groups", sender.strip("<>")
+    precedence = (view.header("Precedence") or "").strip().lower()
+    if precedence in ("bulk", "list", "junk"):
+        return "bulk", precedence
+    return "", ""

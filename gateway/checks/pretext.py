@@ -1,0 +1,215 @@
+"""What a message asks for, what it offers, and how it presses: the pretext's moving parts.
+
+Purpose: the typical first message of a covert approach asks for nothing secret -- "your views
+on", a few interview questions with a deadline, "review my draft", a commissioned article, an
+invitation to a roundtable or a webinar, a call -- and often offers something (an honorarium,
+paid travel, a job, funding, a "long-term partnership"), flatters, hurries or asks for
+discretion. The families below describe those behaviours as the public guidance and reports
+describe them, in general words rather than any one message's: NPSA/MI5 "Think Before You Link"
+(paid "insights", flattery, invitations abroad, discretion); Proofpoint on TA453 (benign
+conversation starters, "review my draft", multi-persona threads) and TA427 (journalists' and
+think tanks' interview questions with deadlines and honoraria); Microsoft on Mint Sandstorm
+(podcast and webinar invitations), Star Blizzard (documents to review, WhatsApp groups) and
+Sapphire Sleet (investors, recruiters); the 2023 US/ROK Kimsuky advisory (questionnaires,
+honoraria); FBI "The Nevernight Connection" (paid papers, travel); ASIO's and BfV's warnings on
+fake consultancies and recruiters. Each family emits one signal with the phrase it matched as
+evidence; policies combine them with who is writing.
+
+Untrusted input: the message text (a stranger's): at most `MAX_TEXT` characters, linear
+patterns with bounded gaps.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from gateway.checks import Check, CheckContext, signal
+from gateway.checks.claims import approach_text
+from gateway.checks.social import Persona
+from gateway.model import Signal
+
+MAX_TEXT = 20_000
+_G = r"[^.!?\n]{0,40}?"  # a bounded gap inside one sentence
+
+FAMILIES: dict[str, tuple[str, str]] = {
+    # ---- asks
+    "ask.views": ("asks for the recipient's views, insights or analysis", (
+        r"\byour (?:views?|thoughts|insights?|perspectives?|opinions?|take|assessment|analysis|comments|input|"
+        r"expertise|advice|reflections|reading) (?:on|about|regarding|of|concerning)\b"
+        r"|\b(?:share|give|offer|provide|hear|get|learn)\b" + _G + r"\byour (?:views?|thoughts|insights?|perspectives?|"
+        r"opinions?|take|expertise|analysis)\b"
+        r"|\bpick your brains?\b|\bwhat (?:do|would) you (?:think|make) (?:of|about)\b"
+        r"|\bexpert (?:views?|opinions?|comments?|input|insights?)\b")),
+    "ask.interview": ("asks for an interview, answers to questions, or a quote", (
+        r"\b(?:interview|Q ?& ?A)\b" + _G + r"\b(?:you|with you|request)\b"
+        r"|\binterview request\b|\brequest (?:for|an?) interview\b"
+        r"|\b(?:answer|respond to|reply to)\b" + _G + r"\bquestions?\b"
+        r"|\b(?:a few|some|several|three|four|five|these|the following|short|brief) (?:short |brief )?questions\b"
+        r"|\b(?:quote|comment from) you\b|\bfor (?:an?|my|our) (?:article|piece|story|feature|report|programme|"
+        r"documentary|broadcast)\b")),
+    "ask.review": ("asks the recipient to read, review or comment on a draft or document", (
+        r"\b(?:review|read|look (?:at|over)|comment on|go through|check|have a look at|take a look at|give feedback on|"
+        r"feedback on)\b" + _G + r"\b(?:draft|manuscript|paper|article|piece|chapter|report|document|proposal|slides|"
+        r"text|essay|outline)\b|\bpeer[- ]review\b")),
+    "ask.contribution": ("asks the recipient to write or contribute something (a paper, article, note, chapter)", (
+        r"\b(?:write|contribute|author|prepare|produce|draft|submit)\b" + _G + r"\b(?:article|piece|essay|op-?ed|"
+        r"commentary|column|chapter|paper|policy (?:note|brief|paper)|note|report|analysis|memo|briefing|"
+        r"submission)s?\b"
+        r"|\bcall for (?:papers|contributions|submissions|abstracts|proposals|chapters)\b"
+        r"|\bcommission(?:ed|ing)?\b" + _G + r"\b(?:you|a|an|piece|article|paper|research|report)\b"
+        r"|\b\d[\d,]{0,6}(?:\s*[-–]\s*\d[\d,]{0,6})? (?:words|pages)\b")),
+    "ask.event": ("invites the recipient to speak at or join an event, visit or group", (
+        r"\b(?:invite|invitation|invited|join (?:us|our)|speak|speaker|panel(?:ist)?|keynote|present|participate|"
+        r"attend|"
+        r"guest)\b" + _G + r"\b(?:conference|roundtable|round-table|workshop|seminar|symposium|forum|dialogue|summit|"
+        r"webinar|podcast|panel|lecture|session|delegation|visit|exchange|retreat|meeting|group|study tour|"
+        r"programme|program|episode)s?\b"
+        r"|\b(?:conference|roundtable|workshop|seminar|symposium|forum|summit|webinar|podcast)\b" + _G
+        + r"\b(?:invite|invitation|join|speak|participate|attend)\b")),
+    "ask.meeting": ("asks for a call, a video meeting or an in-person meeting", (
+        r"\b(?:a |an )?(?:quick |short |brief |informal |introductory |intro |exploratory |\d{1,2}[- ]minute )?"
+        r"(?:call|chat|meeting|coffee|video call|video meeting|zoom|teams call|conversation|catch-up)\b" + _G
+        + r"\b(?:with you|next week|this week|to discuss|when you|if you|at your|would you|could we|can we)\b"
+        r"|\b(?:meet|speak|talk)\b(?: with)? you\b|\bavailable (?:for|to) (?:a )?(?:call|chat|meet)")),
+    "ask.survey": ("asks the recipient to complete a survey, questionnaire or form", (
+        r"\b(?:survey|questionnaire|registration form|expert registration)\b")),
+    "ask.document": ("asks the recipient to open a document or link, or to sign in to see it", (
+        r"\b(?:open|download|view|access|see|find|review|read)\b" + _G + r"\b(?:attached|attachment|document|file|"
+        r"link|shared folder|folder|drive|onedrive|one drive|dropbox|sharepoint|google doc|pdf|docx)\b"
+        r"|\b(?:click|follow|use) (?:the|this|my) link\b|\b(?:sign|log) ?in\b" + _G + r"\b(?:view|access|open|read)\b"
+        r"|\bpassword\b" + _G + r"\b(?:document|file|pdf|archive|zip)\b")),
+    "ask.cv": ("asks for the recipient's CV or resume", (
+        r"\b(?:send|share|forward|attach)\b" + _G + r"\b(?:cv|c\.v\.|resume|résumé|curriculum vitae)\b"
+        r"|\b(?:updated|latest) (?:cv|resume)\b")),
+    "ask.insider": ("asks for non-public, internal or personal information about the organisation or colleagues", (
+        r"\b(?:internal|non-public|unpublished|confidential|classified|restricted|sensitive|closed-door|"
+        r"behind-the-scenes)\b" + _G + r"\b(?:documents?|papers?|memos?|information|data|details|reports?|"
+        r"briefings?|discussions?|deliberations?|thinking|views|positions?|assessments?|plans?|decisions?|"
+        r"correspondence|minutes|figures)\b"
+        r"|\bhow (?:the|your) (?:government|ministry|department|team|organisation|organization|committee|office|"
+        r"institute|cabinet)\b" + _G + r"\b(?:thinks?|decides?|works?|plans?|sees?|is (?:planning|thinking|"
+        r"considering)|views?)\b"
+        r"|\b(?:names|contact details|contacts|list|emails?)\b" + _G + r"\b(?:colleagues|staff|team members|students|"
+        r"officials|experts|people (?:in|at) your)\b"
+        r"|\b(?:org(?:anisation|anization)?al? chart|team structure|who (?:works|sits|reports) (?:on|in|to))\b"
+        r"|\b(?:before it is|not yet) (?:published|public|announced|released)\b")),
+    "ask.job": ("offers or discusses a job, a role or a position for the recipient", (
+        r"\b(?:position|role|opportunity|vacancy|job|opening|post)\b" + _G + r"\b(?:interested|apply|consider|suit|fit|"
+        r"open to|for you)\b|\b(?:recruiting|hiring|headhunting) (?:for|a|an)\b|\bjob description\b|\bJD\b")),
+    # ---- offers
+    "offer.money": ("offers the recipient money for their time, writing or views: an honorarium, a fee, pay by "
+                    "the report, hour or page", (
+        r"\bhonorari(?:um|a)\b|\b(?:consultancy|consulting|speaker'?s?|advisory|writing|research|contributor) fees?\b"
+        r"|\bfee of\b|\b(?:we|they|you|our clients?|our partners?)\b" + _G
+        + r"\b(?:pay|be paid|remunerate|compensate)\b"
+        r"|\bpaid (?:research|consultanc\w*|work|column|role|advisory|collaboration|writing|project|contributor|"
+        r"opportunit\w*|papers?|reports?|insights?|input|survey)\b|\bremunerat\w+|\b(?:generous(?:ly)?|well) "
+        r"(?:rewarded|compensated|paid|remunerated)\b|\bwell[- ]paid\b|\bcompensat(?:ed|ion) (?:for|generously)\b"
+        r"|\bretainer\b|\bper (?:hour|report|article|page|word|paper|piece|session|question)\b"
+        r"|\btoken of (?:our )?appreciation\b|\bpay for your time\b|\b(?:generous|very generous|attractive) "
+        r"compensation\b")),
+    "offer.travel": ("offers to pay or arrange travel, flights or accommodation", (
+        r"\b(?:cover|covers|covered|covering|pay for|pays for|fund|funded|reimburse\w*|arrange|arranged|provide|"
+        r"provided|book|booked|take care of|sponsor\w*)\b" + _G + r"\b(?:flights?|travel|air ?fares?|tickets?|"
+        r"accommodation|hotel|lodging|expenses|visa|transport)\b"
+        r"|\ball (?:expenses|costs) (?:paid|covered)\b|\b(?:business|first)[- ]class\b|\btravel (?:grant|support|costs|"
+        r"bursary|bursaries)\b|\bexpenses[- ]paid\b")),
+    "offer.job": ("offers employment terms: salary, package, relocation, equity", (
+        r"\b(?:salary|(?:compensation |pay |excellent |attractive |very strong |strong )package|relocation|equity|"
+        r"stock options|sign(?:ing)?-on bonus|tokens)\b")),
+    "offer.partnership": ("offers a long-term or strategic relationship", (
+        r"\blong[- ]term (?:partnership|cooperation|collaboration|relationship|engagement)\b"
+        r"|\b(?:ongoing|strategic|lasting|regular) (?:partnership|collaboration|relationship|cooperation|engagement)\b"
+        r"|\b(?:future|further) (?:cooperation|collaboration)\b")),
+    "offer.funding": ("offers funding, a grant, a fellowship or an investment", (
+        r"\b(?:research )?(?:grant|funding|fellowship|scholarship|bursary|investment|sponsorship)s?\b"
+        r"|\binvest(?:ing)? in\b|\b(?:solid|generous|full) funding\b")),
+    # ---- pressure and persuasion
+    "pressure.urgency": ("sets a deadline or presses for a quick answer", (
+        r"\b(?:by|before|until) (?:this |next |the end of (?:the |this )?)?(?:monday|tuesday|wednesday|thursday|friday|"
+        r"saturday|sunday|tomorrow|tonight|weekend|week|month|end of (?:the )?(?:day|week|month))\b"
+        r"|\b(?:by|before) (?:\d{1,2}(?:st|nd|rd|th)? (?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)\w*|"
+        r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)\w* \d{1,2})\b"
+        r"|\bwithin (?:the next )?\d{1,3} (?:hours|days)\b|\bas soon as possible\b|\basap\b|\burgent(?:ly)?\b"
+        r"|\bdeadline\b|\btime[- ]sensitive\b|\bat (?:your )?earliest convenience\b")),
+    "pressure.secrecy": ("asks for discretion: keep it confidential, off the record, away from the employer", (
+        r"\b(?:keep|treat|hold)\b" + _G + r"\b(?:confidential|between us|private|discreet|to yourself)\b"
+        r"|\b(?:don't|do not|no need to|not necessary to|better not to)\b" + _G + r"\b(?:tell|inform|mention|involve|"
+        r"copy|cc|loop in|share (?:this|it) with)\b"
+        r"|\boff the record\b|\bstrictly confidential\b|\bin (?:strict |complete |the strictest )?confidence\b"
+        r"|\bdiscreet(?:ly)?\b|\bdiscretion\b|\bpersonal capacity\b|\b(?:outside|not through) (?:the )?official "
+        r"channels\b|\bjust between (?:us|you and me)\b|\bconfidential (?:search|matter|project|client)\b")),
+    "approach.flattery": ("praises the recipient's work, expertise or reputation", (
+        r"\byour (?:excellent|impressive|brilliant|outstanding|insightful|remarkable|fascinating|great|thoughtful|"
+        r"important|valuable|extensive|long|deep|rich|unique|invaluable|widely read)\b" + _G
+        + r"\b(?:work|research|paper|article|publications?|analysis|expertise|experience|talk|presentation|profile|"
+        r"reputation|insights?|contributions?|background|knowledge|thread|writing|book)\b"
+        r"|\b(?:read|followed|admired|enjoyed|came across|noticed|been following)\b" + _G + r"\byour (?:work|research|"
+        r"paper|article|publications|profile|writing|talk|lecture|book|thread|posts?|commentary|analysis)\b"
+        r"|\b(?:renowned|leading|distinguished|eminent|respected|prominent|recognised|recognized) (?:expert|scholar|"
+        r"authority|specialist|voice|figure)\b|\bhighly (?:respected|regarded|recommended)\b"
+        r"|\byour name (?:came up|was (?:at the top|recommended|suggested|mentioned))\b"
+        r"|\b(?:recommended|suggested) (?:you|your name)\b|\b(?:an )?expert (?:like|such as) yourself\b"
+        r"|\bwould (?:greatly |really )?value your\b|\bexactly what our clients\b")),
+    "topic.sensitive": ("is about a subject the guidance names as targeted: defence, security, foreign policy, "
+                        "sanctions, sensitive technology, named states", (
+        r"\b(?:nuclear|missile|defen[cs]e|military|sanctions|export controls?|intelligence|cyber\w*|"
+        r"semiconductors?|quantum|artificial intelligence|AI|critical infrastructure|national security|"
+        r"foreign policy|security policy|arms|weapons?|drones?|UAV|hypersonic|space|satellite|dual-use|"
+        r"North Korea\w*|DPRK|Pyongyang|Iran\w*|Tehran|China|Chinese|Beijing|Taiwan|Hong Kong|Xinjiang|Tibet|"
+        r"Russia\w*|Kremlin|Ukrain\w*|NATO|Indo-Pacific|South China Sea|Gulf|Middle East|unification|"
+        r"denucleari[sz]ation|proliferation|counter-?terrorism|diplomatic|diplomacy|ministry|government policy)\b")),
+}
+# How a reason names each family ("asks for your views and an interview; offers an honorarium").
+SAYS = {
+    "ask.views": "your views", "ask.interview": "an interview or a quote", "ask.review": "a review of a draft",
+    "ask.contribution": "a paper or article", "ask.event": "you to join an event", "ask.meeting": "a call or meeting",
+    "ask.survey": "a survey or form", "ask.document": "you to open a document or link", "ask.cv": "your CV",
+    "ask.insider": "non-public information", "ask.job": "you for a job", "ask.questions_list": "answers to questions",
+    "offer.money": "payment", "offer.travel": "paid travel", "offer.job": "a salary package",
+    "offer.partnership": "a long-term partnership", "offer.funding": "funding",
+}
+_COMPILED = {name: re.compile(pattern, re.I if name != "topic.sensitive" else 0)
+             for name, (_doc, pattern) in FAMILIES.items()}
+_NUMBERED_QUESTIONS = re.compile(r"^[ \t]*(?:\d{1,2}[.)]|[-•*])[ \t]+[^\n]{5,300}\?[ \t]*$", re.M)
+
+
+class PretextCheck(Check):
+    name = "pretext"
+    signals = tuple(signal(name, doc, phrase=str, source=str) for name, (doc, _p) in FAMILIES.items()) + (
+        signal("ask.questions_list", "lists several numbered questions for the recipient to answer",
+               questions=int, source=str),
+        signal("pretext.summary", "what the message asks for and offers, in words for a reason",
+               asks=str, offers=str),
+    )
+    needs = (Persona,)
+    timeout_share = 0.2
+
+    async def run(self, ctx: CheckContext) -> Iterable[Signal]:
+        if ctx.domains.is_ours(ctx.view.from_domain):
+            return []
+        persona = ctx.get(Persona)
+        text = approach_text(ctx, persona)
+        subject = "" if persona is not None else ctx.view.subject
+        hay = (subject + "\n" + text)[:MAX_TEXT]
+        source = "persona" if persona is not None else "body"
+        out = []
+        for name, pattern in _COMPILED.items():
+            m = pattern.search(hay)
+            if m is not None:
+                out.append(Signal(name, {"phrase": re.sub(r"\s+", " ", m.group(0))[:80], "source": source}))
+        questions = len(_NUMBERED_QUESTIONS.findall(text))
+        if questions >= 2:
+            out.append(Signal("ask.questions_list", {"questions": questions, "source": source}))
+        names = [s.name for s in out]
+        asks = _words([SAYS[n] for n in names if n.startswith("ask.")])
+        offers = _words([SAYS[n] for n in names if n.startswith("offer.")])
+        if asks or offers:
+            out.append(Signal("pretext.summary", {"asks": asks or "nothing", "offers": offers or "nothing"}))
+        return out
+
+
+def _words(items: list[str]) -> str:
+    items = list(dict.fromkeys(items))[:3]
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1] if items else ""

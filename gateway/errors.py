@@ -1,0 +1,56 @@
+"""The exception tree: one root, caught by category.
+
+Purpose: callers catch what they can act on -- an admin's file is wrong (`AdminInputError`: exit
+2 at start, keep the running set on reload), the gateway cannot start (`StartupError`), a
+message cannot be analysed or relayed now (`TemporaryFailure`: answer 4xx, never lose it) --
+without importing every module that raises. Errors a person reads name the file, the line and
+the fix (STYLE.md rule 9). Untrusted input: none.
+
+    GatewayError
+     +-- AdminInputError (ValueError)         the admin's files: fix and restart or reload
+     |    +-- ConfigError                     gateway/config.py       config file
+     |    +-- PolicyError                     gateway/policy/         policy files (all errors listed)
+     |    +-- DataError                       gateway/refdata.py      organisations, lists, indicators, names
+     |    +-- YamlError                       gateway/yamlmarks.py    any YAML file the loaders read
+     |    +-- CasesError                      gateway/policy/evaluate.py  cases and labels files
+     |    +-- TemplateError                   gateway/act/banner.py   banner templates
+     +-- StartupError (RuntimeError)          gateway/smtp/service.py port in use, store cannot open, ...
+     +-- TemporaryFailure                     a message could not be handled now: 4xx
+     |    +-- AnalysisFailed                  gateway/runtime.py      on_error: tempfail
+     |    +-- UpstreamError                   gateway/smtp/upstream.py  the upstream refused or failed
+     +-- MessageRejected                      a message is refused for good: 5xx
+          +-- HeaderLimitExceeded (ValueError) gateway/parse.py       header over the limits: 552
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class GatewayError(Exception):
+    """Root of every exception the gateway raises on purpose."""
+
+
+class AdminInputError(GatewayError, ValueError):
+    """An admin-written file is invalid; the message names file, line and fix."""
+
+
+class DataError(AdminInputError):
+    """Reference data (organisations, domain lists, names, indicators) is invalid. `errors` lists
+    every problem as `file:line: problem; fix`."""
+
+    def __init__(self, errors: Sequence[str] | str) -> None:
+        self.errors = [errors] if isinstance(errors, str) else list(errors)
+        super().__init__("\n".join(self.errors))
+
+
+class StartupError(GatewayError, RuntimeError):
+    """The gateway cannot start; the message is one line saying what and how to fix it."""
+
+
+class TemporaryFailure(GatewayError):
+    """This message cannot be handled now; the sender should retry (4xx)."""
+
+
+class MessageRejected(GatewayError):
+    """This message is refused for good (5xx)."""

@@ -1,0 +1,308 @@
+"""Visible text and link targets of an HTML part, in one linear pass.
+
+Purpose: the checks read what a person would see in an HTML part (and where its links go). The
+stdlib's `html.parser` rescans an incomplete tag from its start each time it looks for the end
+(`<a x=` repeated 20,000 times took 32 s), and its entity decoding raises on `&#` followed by
+more than 4300 digits, so this is a small tokenizer of our own that follows the WHATWG HTML
+tokenizer where it matters for text extraction:
+
+* tags (`<name attr=value ...>`, quoted values may contain `>`), end tags, comments (`<!--` to
+  `-->` or `--!>`; `<!-->` and `<!--->` end at once), bogus comments (`<!...>`, `<?...>`,
+  `<![CDATA[...>`, `</1...>`) up to the next `>`;
+* a tag, comment or bogus comment that never ends runs to the end of the input and is dropped,
+  as a browser drops it: nothing is ever rescanned;
+* raw-text elements: the contents of `script`, `style`, `title`, `iframe`, `noembed`, `noframes`
+  are not shown; those of `textarea`, `xmp` are (and `plaintext` turns the rest into text);
+  `head` needs no rule of its own: its `title`, `style` and `script` are not shown, and any
+  other content ends the head in a browser and is shown, so it is here;
+* character references (`&amp;`, `&#39;`, `&#x27;`, the HTML5 named set, legacy names without
+  `;`) decoded in text and attribute values; a number too large becomes U+FFFD without being
+  converted;
+* `href` of `a` and `area` collected as links, the first `href` of a tag counting.
+
+Cost: every character of the input is examined a bounded number of times (each search resumes
+where the previous one stopped and stops at the first terminator; lookahead is at most the
+length of `</plaintext` or of a 32-character entity name). `html_scan` reports the work done
+(`steps`, `scanned`) so tests assert linearity on counts, never on clock time.
+
+Limits: the input is cut at `limit` characters (the caller's text budget, `max_text_bytes`);
+at most `MAX_LINKS` links of at most `MAX_LINK_CHARS` characters each are kept.
+
+Untrusted input: the HTML of a stranger's message. Never raises on any `str`.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+from html.entities import html5 as _HTML5
+
+MAX_HTML_CHARS = 1_048_576
+MAX_LINKS = 1000
+MAX_LINK_CHARS = 8192
+
+_INVALID_CHARREFS: dict[int, str] = getattr(html, "_invalid_charrefs", {})
+_INVALID_CODEPOINTS: set[int] = getattr(html, "_invalid_codepoints", set())
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+_TAG_NAME = re.compile(r"[^\t\n\f\r />]*")
+_SPACE_SLASH = re.compile(r"[\t\n\f\r /]*")
+_SPACE = re.compile(r"[\t\n\f\r ]*")
+_ATTR_NAME = re.compile(r"[^\t\n\f\r />][^\t\n\f\r />=]*")
+_UNQUOTED = re.compile(r"[^\t\n\f\r >]*")
+_COMMENT_END = re.compile(r"--!?>")
+_CHARREF = re.compile(r"&(#[xX][0-9a-fA-F]+;?|#[0-9]+;?|[A-Za-z][A-Za-z0-9]{0,31};?)")
+_HSPACE = re.compile(r"[ \t\r\f\v]+")
+_BLANK_LINES = re.compile(r"\n\s*\n+")
+
+_HIDDEN_RAW = frozenset({"script", "style", "title", "iframe", "noembed", "noframes"})
+_SHOWN_RAW = frozenset({"textarea", "xmp"})
+_ENTITY_RAW = frozenset({"title", "textarea"})  # RCDATA: references decoded
+_BREAK = frozenset({"br", "p", "div", "li", "tr", "h1", "h2", "h3", "h4", "td", "table"})
+_LINK_TAGS = frozenset({"a", "area"})
+_TAG_END_CHARS = "\t\n\f\r />"
+
+
+def _is_alpha(c: str) -> bool:
+    return ("a" <= c <= "z") or ("A" <= c <= "Z")
+
+
+def _numeric(ref: str) -> str:
+    hexa = ref[1] in "xX"
+    digits = (ref[2:] if hexa else ref[1:]).rstrip(";")
+    if len(digits.lstrip("0")) > 8:  # far beyond U+10FFFF: never converted (int() of 1 MB)
+        return "\ufffd"
+    num = int(digits, 16 if hexa else 10)
+    if num in _INVALID_CHARREFS:
+        return _INVALID_CHARREFS[num]
+    if num == 0 or 0xD800 <= num <= 0xDFFF or num > 0x10FFFF:
+        return "\ufffd"
+    if num in _INVALID_CODEPOINTS:
+        return ""
+    return chr(num)
+
+
+def _text_ref(m: re.Match[str]) -> str:
+    ref = m.group(1)
+    if ref[0] == "#":
+        return _numeric(ref)
+    if ref in _HTML5:
+        return _HTML5[ref]
+    for cut in range(len(ref) - 1, 1, -1):  # legacy names without ';' ("&copy2024"); <= 32 tries
+        if ref[:cut] in _HTML5:
+            return _HTML5[ref[:cut]] + ref[cut:]
+    return m.group(0)
+
+
+def _attr_ref(m: re.Match[str]) -> str:
+    ref = m.group(1)
+    if ref[0] == "#":
+        return _numeric(ref)
+    if ref.endswith(";"):
+        return _HTML5.get(ref, m.group(0))
+    nxt = m.string[m.end():m.end() + 1]
+    if nxt == "=" or nxt.isalnum() or ref not in _HTML5:  # "?a=1&copy=2" stays as written
+        return m.group(0)
+    return _HTML5[ref]
+
+
+def decode_refs(text: str) -> str:
+    """Character references in text decoded (linear; numbers too large become U+FFFD)."""
+    return _CHARREF.sub(_text_ref, text) if "&" in text else text
+
+
+@dataclass
+class HtmlResult:
+    text: str
+    links: list[str]
+    steps: int = 0  # tokenizer loop iterations
+    scanned: int = 0  # characters examined by searches and matches (linearity is asserted on it)
+
+
+class _Scanner:
+    def __init__(self, markup: str) -> None:
+        self.s = markup
+        self.n = len(markup)
+        self.chunks: list[str] = []
+        self.links: list[str] = []
+        self.steps = 0
+        self.scanned = 0
+        self._low: str | None = None
+
+    # -- primitives that count the characters they examine
+    def find(self, needle: str, start: int, hay: str | None = None) -> int:
+        k = (hay if hay is not None else self.s).find(needle, start)
+        self.scanned += (k + len(needle) if k >= 0 else self.n) - start
+        return k
+
+    def match(self, pattern: re.Pattern[str], start: int) -> int:
+        m = pattern.match(self.s, start)
+        end = m.end() if m else start
+        self.scanned += end - start + 1
+        return end
+
+    @property
+    def low(self) -> str:
+        if self._low is None:  # ASCII-only lower case: same length, indexes stay valid
+            self._low = self.s.translate(_ASCII_LOWER)
+            self.scanned += self.n
+        return self._low
+
+    # -- the tokenizer
+    def run(self) -> None:
+        s, n = self.s, self.n
+        i = 0
+        while i < n:
+            self.steps += 1
+            lt = self.find("<", i)
+            if lt < 0:
+                self.text(s[i:])
+                return
+            if lt > i:
+                self.text(s[i:lt])
+            i = self.markup(lt)
+
+    def text(self, chunk: str) -> None:
+        self.scanned += len(chunk)
+        self.chunks.append(decode_refs(chunk))
+
+    def markup(self, lt: int) -> int:
+        """Consume the markup starting at `lt` (a '<'); return where text resumes."""
+        s, n = self.s, self.n
+        nxt = s[lt + 1:lt + 2]
+        if _is_alpha(nxt):
+            name, href, end = self.tag(lt + 1)
+            if end < 0:
+                return n  # EOF inside the tag: dropped, as a browser does
+            self.start_tag(name, href)
+            if name in _HIDDEN_RAW or name in _SHOWN_RAW:
+                return self.raw_text(name, end)
+            if name == "plaintext":
+                self.chunks.append(s[end:])
+                self.scanned += n - end
+                return n
+            return end
+        if nxt == "/":
+            after = s[lt + 2:lt + 3]
+            if _is_alpha(after):
+                _name, _href, end = self.tag(lt + 2)
+                return n if end < 0 else end  # end tags show nothing
+            if after == ">":
+                return lt + 3
+            if after == "":
+                self.chunks.append("</")
+                return n
+            return self.bogus(lt + 2)
+        if nxt == "!":
+            if s.startswith("<!--", lt):
+                return self.comment(lt + 4)
+            return self.bogus(lt + 2)
+        if nxt == "?":
+            return self.bogus(lt + 1)
+        self.chunks.append("<")
+        return lt + 1
+
+    def bogus(self, start: int) -> int:
+        k = self.find(">", start)
+        return self.n if k < 0 else k + 1
+
+    def comment(self, start: int) -> int:
+        s = self.s
+        if s.startswith(">", start):
+            return start + 1
+        if s.startswith("->", start):
+            return start + 2
+        m = _COMMENT_END.search(s, start)
+        end = m.end() if m else self.n
+        self.scanned += end - start
+        return end
+
+    def tag(self, start: int) -> tuple[str, str | None, int]:
+        """(lower-case name, first href, index after '>') of the tag whose name starts at
+        `start`; the index is -1 when the input ends inside the tag."""
+        s, n = self.s, self.n
+        j = self.match(_TAG_NAME, start)
+        name = s[start:j].translate(_ASCII_LOWER)
+        href: str | None = None
+        want_href = name in _LINK_TAGS
+        seen_href = False
+        while True:
+            j = self.match(_SPACE_SLASH, j)
+            if j >= n:
+                return name, href, -1
+            if s[j] == ">":
+                return name, href, j + 1
+            k = self.match(_ATTR_NAME, j)
+            attr = s[j:k]
+            j = self.match(_SPACE, k)
+            value = ""
+            if j < n and s[j] == "=":
+                j = self.match(_SPACE, j + 1)
+                if j >= n:
+                    return name, href, -1
+                q = s[j]
+                if q in "\"'":
+                    k = self.find(q, j + 1)
+                    if k < 0:
+                        return name, href, -1
+                    value, j = s[j + 1:k], k + 1
+                elif q != ">":
+                    k = self.match(_UNQUOTED, j)
+                    value, j = s[j:k], k
+            if want_href and not seen_href and attr.translate(_ASCII_LOWER) == "href":
+                seen_href = True
+                href = value
+
+    def start_tag(self, name: str, href: str | None) -> None:
+        if name in _BREAK:
+            self.chunks.append("\n")
+        if href is not None and len(self.links) < MAX_LINKS:
+            link = (_CHARREF.sub(_attr_ref, href) if "&" in href else href).strip()
+            if link:
+                self.links.append(link[:MAX_LINK_CHARS])
+
+    def raw_text(self, name: str, start: int) -> int:
+        """Contents of a raw-text element up to its end tag (or EOF)."""
+        s, n = self.s, self.n
+        needle = "</" + name
+        j = start
+        while True:
+            self.steps += 1
+            k = self.find(needle, j, self.low)
+            if k < 0:
+                end_text, resume = n, n
+                break
+            after = s[k + len(needle):k + len(needle) + 1]
+            if after and after in _TAG_END_CHARS:
+                _n, _h, resume = self.tag(k + 2)
+                resume = n if resume < 0 else resume
+                end_text = k
+                break
+            if not after:
+                end_text, resume = n, n
+                break
+            j = k + len(needle)
+        if name in _SHOWN_RAW:
+            body = s[start:end_text]
+            self.scanned += len(body)
+            self.chunks.append(decode_refs(body) if name in _ENTITY_RAW else body)
+        return resume
+
+
+def html_scan(markup: str, limit: int = MAX_HTML_CHARS) -> HtmlResult:
+    """`html_to_text` with the work counters (for tests and benchmarks)."""
+    scanner = _Scanner(markup[:limit])
+    try:
+        scanner.run()
+    except Exception:  # noqa: BLE001 - defensive: keep what was extracted (no known case)
+        pass
+    text = _HSPACE.sub(" ", "".join(scanner.chunks))
+    text = _BLANK_LINES.sub("\n", text).strip()
+    return HtmlResult(text, scanner.links, scanner.steps, scanner.scanned)
+
+
+def html_to_text(markup: str, limit: int = MAX_HTML_CHARS) -> tuple[str, list[str]]:
+    """Visible text and link targets of an HTML fragment (never raises; linear time)."""
+    result = html_scan(markup, limit)
+    return result.text, result.links

@@ -1,0 +1,258 @@
+"""Mailboxes of address header fields (From, Sender, Reply-To, To, Cc), read from the RAW value.
+
+Purpose: one parser decides which address a field names, and the display name beside it.
+The raw value is parsed first and display names are RFC 2047-decoded afterwards (RFC 2047
+section 5: an encoded-word is never part of an addr-spec, and its decoded text is never
+syntax). Decoding first let `From: =?utf-8?B?<"someone@ourdomain">?= <stranger@gmail.com>`
+read as someone@ourdomain.
+
+Syntax (RFC 5322 section 3.4 with the obsolete forms of section 4.4): `address-list` of
+`name-addr` (`[display-name] <addr-spec>`) and `addr-spec` items, groups (`name: a, b;`),
+comments (nested, escapes), quoted strings (which may contain `<x@y>`, commas and colons:
+they stay display text), domain literals, obs-route (`<@a,@b:user@d>`), whitespace around the
+dots and the `@` of an addr-spec (`john . doe @ example . com`). Lenient where mail is broken:
+a missing `>` runs to the end of the item; an item without angle brackets whose words are not
+joined by dots (`Joe Smith joe@x.com`) is read as display name + addr-spec; the legacy
+`addr (Full Name)` form gives the comment as display name; an item without `@` keeps its words as
+the address (`MAILER-DAEMON`), as the stdlib does. 8-bit text arrives as Unicode (the caller
+reads raw bytes as UTF-8) and is an ordinary atom character. Encoded-words in a local part are
+kept as written.
+
+Cost: one tokenizing pass and one pass over the tokens; no recursion (comments nest by
+counting), so any value the header limits admit is read in linear time. At most
+`MAX_MAILBOXES` mailboxes are returned per call.
+
+Untrusted input: header values of a stranger's message. Never raises.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from gateway.rfc2047 import decode_words
+
+MAX_MAILBOXES = 1000
+MAX_DISPLAY = 1024
+
+_SPECIALS = "<>,:;@."
+_ATOM = re.compile(r"[^\s<>,:;@.\"()\[\]\\]+|\\.?")
+_WSP = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class Mailbox:
+    """One mailbox: display name (RFC 2047-decoded, whitespace collapsed) and address
+    (lower-cased, as written: quotes kept, comments and whitespace removed)."""
+
+    display: str
+    address: str
+
+    @property
+    def domain(self) -> str:
+        """The part after the last `@`, without a trailing dot ("" when there is none)."""
+        return self.address.rsplit("@", 1)[1].rstrip(".") if "@" in self.address else ""
+
+
+@dataclass
+class _Tok:
+    kind: str  # "atom", "quoted", "comment", "literal", or one of the specials
+    text: str  # atoms and literals as written; quoted strings and comments without delimiters
+    raw: str  # as written
+    ws: bool  # whitespace (or a comment) before it
+
+
+_PLAIN = {'"': re.compile(r'[^"\\]*'), ")": re.compile(r"[^()\\]*"), "]": re.compile(r"[^\]\\]*")}
+
+
+def _delimited(value: str, i: int, close: str, nest: str | None) -> tuple[str, int]:
+    """Contents of a quoted string / comment / literal starting after its opener at `i`;
+    returns (unescaped contents, index after the closer or len(value)). Comments nest by
+    counting; the plain runs between special characters are skipped by one regex match."""
+    out: list[str] = []
+    depth = 1
+    n = len(value)
+    plain = _PLAIN[close]
+    while i < n:
+        m = plain.match(value, i)
+        j = m.end() if m else i
+        out.append(value[i:j])
+        if j >= n:
+            return "".join(out), n
+        c = value[j]
+        if c == "\\":
+            out.append(value[j + 1:j + 2])
+            i = j + 2
+            continue
+        if nest is not None and c == nest:
+            depth += 1
+        else:  # the closer
+            depth -= 1
+            if depth == 0:
+                return "".join(out), j + 1
+        out.append(c)
+        i = j + 1
+    return "".join(out), n
+
+
+def _tokens(value: str) -> list[_Tok]:
+    toks: list[_Tok] = []
+    i, n = 0, len(value)
+    ws = False
+    while i < n:
+        c = value[i]
+        if c.isspace():
+            m = _WSP.match(value, i)
+            i = m.end() if m else i + 1
+            ws = True
+            continue
+        if c == '"':
+            text, j = _delimited(value, i + 1, '"', None)
+            toks.append(_Tok("quoted", text, value[i:j], ws))
+        elif c == "(":
+            text, j = _delimited(value, i + 1, ")", "(")
+            toks.append(_Tok("comment", text, value[i:j], ws))
+            ws = True
+            i = j
+            continue
+        elif c == "[":
+            _text, j = _delimited(value, i + 1, "]", None)
+            toks.append(_Tok("literal", value[i:j], value[i:j], ws))
+        elif c in _SPECIALS:
+            j = i + 1
+            toks.append(_Tok(c, c, c, ws))
+        elif c in ")]":
+            i += 1  # stray closer: ignored
+            continue
+        else:
+            m = _ATOM.match(value, i)
+            j = m.end() if m and m.end() > i else i + 1
+            toks.append(_Tok("atom", value[i:j], value[i:j], ws))
+        ws = False
+        i = j
+    return toks
+
+
+_WORD = ("atom", "quoted")
+
+
+def _phrase(toks: list[_Tok]) -> str:
+    """Display text of phrase tokens (comments excluded), RFC 2047-decoded afterwards."""
+    parts: list[str] = []
+    for t in toks:
+        if t.kind == "comment":
+            continue
+        if parts and t.ws:
+            parts.append(" ")
+        parts.append(t.text if t.kind in ("quoted", "atom", "literal") else t.raw)
+    text = decode_words("".join(parts)[:MAX_DISPLAY * 4])
+    return " ".join(text.split())[:MAX_DISPLAY]
+
+
+def _spec(toks: list[_Tok]) -> str:
+    """An addr-spec as written (comments and whitespace dropped), lower-cased."""
+    return "".join(t.raw for t in toks if t.kind != "comment").lower()
+
+
+def _angle(toks: list[_Tok], lt: int) -> tuple[list[_Tok], int]:
+    """Tokens inside the angle brackets opened at `lt` (obs-route removed); index after `>`."""
+    j = lt + 1
+    while j < len(toks) and toks[j].kind != ">":
+        j += 1
+    inner = toks[lt + 1:j]
+    if inner and inner[0].kind == "@":  # obs-route: @a,@b:addr-spec
+        colon = next((k for k, t in enumerate(inner) if t.kind == ":"), None)
+        inner = inner[colon + 1:] if colon is not None else []
+    return inner, j + 1
+
+
+def _bare(toks: list[_Tok]) -> Mailbox | None:
+    """An item without angle brackets: addr-spec, maybe after display words."""
+    words = [t for t in toks if t.kind != "comment"]
+    if not words:
+        return None
+    comment = next((t.text for t in toks if t.kind == "comment"), "")
+    at = next((k for k, t in enumerate(words) if t.kind == "@"), None)
+    if at is None:
+        return Mailbox(decode_words(" ".join(comment.split()))[:MAX_DISPLAY], _spec(words))
+    # local part: backwards from '@', words joined by '.' (any whitespace around dots) or
+    # touching each other; whitespace between two words ends it (the rest is display text)
+    start = at
+    while start > 0:
+        prev = words[start - 1]
+        if prev.kind == ".":
+            start -= 1
+            continue
+        cur = words[start] if start < at else None
+        if prev.kind in _WORD or prev.kind == "literal":
+            if cur is None or cur.kind == "." or not cur.ws:
+                start -= 1
+                continue
+        break
+    end = at + 1
+    while end < len(words) and words[end].kind in ("atom", "literal", ".", "@"):
+        if words[end].kind != "." and words[end - 1].kind not in (".", "@") and words[end].ws:
+            break
+        end += 1
+    display = _phrase(words[:start]) or decode_words(" ".join(comment.split()))[:MAX_DISPLAY]
+    return Mailbox(display, _spec(words[start:end]))
+
+
+def _mailbox(toks: list[_Tok]) -> Mailbox | None:
+    lt = next((k for k, t in enumerate(toks) if t.kind == "<"), None)
+    if lt is None:
+        return _bare(toks)
+    inner, _after = _angle(toks, lt)
+    return Mailbox(_phrase(toks[:lt]), _spec(inner))
+
+
+def parse_mailboxes(value: str) -> list[Mailbox]:
+    """Every mailbox of one raw address-list value, in order (group members included; a
+    mailbox without any address text is skipped)."""
+    toks = _tokens(value)
+    out: list[Mailbox] = []
+    item: list[_Tok] = []
+    in_angle = False
+    in_group = False
+    has_addr = False  # the current item has an '@' or '<' (then a ':' does not start a group)
+
+    def flush() -> None:
+        nonlocal has_addr
+        if len(out) < MAX_MAILBOXES:
+            mb = _mailbox(item)
+            if mb is not None and mb.address:
+                out.append(mb)
+        item.clear()
+        has_addr = False
+
+    for t in toks:
+        if t.kind in ("@", "<"):
+            has_addr = True
+        if t.kind == "<":
+            in_angle = True
+        elif t.kind == ">":
+            in_angle = False
+        elif not in_angle and t.kind == ",":
+            flush()
+            continue
+        elif not in_angle and not in_group and t.kind == ":" and not has_addr:
+            item.clear()  # the group's display name
+            in_group = True
+            continue
+        elif not in_angle and t.kind == ";":
+            flush()
+            in_group = False
+            continue
+        item.append(t)
+    flush()
+    return out
+
+
+def parse_address_fields(values: list[str]) -> list[Mailbox]:
+    """Mailboxes of several raw field values (e.g. every To and Cc field), in order."""
+    out: list[Mailbox] = []
+    for v in values:
+        out += parse_mailboxes(v)
+        if len(out) >= MAX_MAILBOXES:
+            return out[:MAX_MAILBOXES]
+    return out

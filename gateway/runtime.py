@@ -1,0 +1,241 @@
+"""The analysis runtime: built once per configuration, it analyses one message at a time.
+
+Purpose: own everything analysis needs that outlives a message -- the validated reference data
+(gateway/refdata.py), the compiled policies, the ordered and prepared checks, the resolver, the
+store, the worker threads for large messages, the counters -- so that nothing is module-level
+state keyed by a config, nothing is loaded lazily on the first message, and a reload builds a
+whole new runtime (in a thread) and swaps it atomically: a message uses the runtime it started
+with. `serve`, `scan`, `policy test` and `evaluate` all analyse through `Runtime.analyse`, so
+they report exactly what `serve` would do.
+
+One deadline (`limits.analysis_timeout`) covers parse, checks and policy. The checks get most of
+it (each its own share, see gateway/checks); the ones still running at their deadline are
+cancelled and the verdict rests on the others (`analysis.incomplete`, `X-Approach-Checked:
+partial; ...`). When analysis fails outright, `on_error` decides: `accept` relays with the
+contract headers marking the message unchecked, `tempfail` makes the receiver answer 451.
+
+Untrusted input: the raw message bytes and envelope (a stranger's). Nothing here talks SMTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.act.actions import ActionPlan, plan
+from gateway.act.headers import apply_edits, received_value, removal_edits, verdict_edits
+from gateway.checks import Check, CheckContext, CheckRun, Fact, RunStats, discover, order, run_checks
+from gateway.checks.auth import AuthFacts
+from gateway.checks.campaign import CampaignKeys, flagged_key
+from gateway.checks.social import Persona
+from gateway.config import Config
+from gateway.domains import Domains
+from gateway.errors import TemporaryFailure
+from gateway.model import Client, Decision, Envelope, HeaderEdit, Signal, Verdict
+from gateway.parse import HeaderLimitExceeded, MessageView, ViewLimits
+from gateway.policy import PolicySet, load_policies
+from gateway.refdata import ReferenceData
+from gateway.store import MessageMeta, Store, store_from_config
+from gateway.store.record import draft_meta, final_meta
+
+log = logging.getLogger("gateway.runtime")
+
+INLINE_BYTES = 262_144  # larger messages are parsed and bannered in a worker thread
+CHECKS_SHARE = 0.85  # of analysis_timeout for the checks; the rest is for policy and actions
+BIG_WORKERS = 2  # large messages analysed at once per process (the event loop keeps the GIL share)
+
+
+class AnalysisFailed(TemporaryFailure):
+    """Analysis failed or timed out and `on_error: tempfail` is set: answer 451."""
+
+
+@dataclass(frozen=True)
+class Result:
+    decision: Decision
+    signals: tuple[Signal, ...]
+    edits: tuple[HeaderEdit, ...]
+    elapsed: float
+    plan: ActionPlan | None = None  # banner, subject tag, copies, quarantine, reject
+    modified: bool = False  # the act step changed the body or a signed header (ARC seal worth adding)
+    auth_header: str | None = None  # our Authentication-Results value, when authentication ran
+    meta: MessageMeta | None = None  # what the store remembers once the message is delivered
+
+    def apply(self, raw: bytes) -> bytes:
+        """The bytes to relay: the (possibly bannered) body with every header edit applied."""
+        if self.plan is None:
+            return apply_edits(raw, self.edits)
+        return apply_edits(self.plan.raw, self.edits + self.plan.edits)
+
+    @property
+    def added_headers(self) -> list[tuple[str, str]]:
+        return [(e.name, e.value) for e in self.edits if e.value is not None]
+
+
+def view_limits(config: Config) -> ViewLimits:
+    lim = config.limits
+    return ViewLimits(max_header_count=lim.max_header_count, max_header_bytes=lim.max_header_bytes,
+                      max_mime_depth=lim.max_mime_depth, max_mime_parts=lim.max_mime_parts,
+                      max_text_bytes=lim.max_text_bytes)
+
+
+class Runtime:
+    """Everything analysis needs for one configuration. Raises DataError or PolicyError when the
+    reference data or the policies are invalid (at start: exit 2; on reload: keep the old one)."""
+
+    def __init__(self, config: Config, *, policies: PolicySet | None = None, checks: Sequence[Check] | None = None,
+                 offline: bool = False, resolver: Any = None, store: Store | None = None,
+                 data: ReferenceData | None = None) -> None:
+        self.config = config
+        self.data = data if data is not None else ReferenceData.load(config)
+        self.policies = policies if policies is not None else load_policies(config.policies)
+        self.checks = order(list(checks) if checks is not None else [cls() for cls in discover()])
+        for check in self.checks:
+            check.prepare(config, self.data)
+        self.domains = Domains(config.local_domains)
+        self.offline = offline
+        if resolver is None and not offline:
+            from gateway.dns import resolver_from_config
+
+            resolver = resolver_from_config(config)
+        self.resolver = resolver
+        self.store: Store | None = store if store is not None else store_from_config(config)
+        self.limits = view_limits(config)
+        self.stats = RunStats()
+        self.big = ThreadPoolExecutor(max_workers=BIG_WORKERS, thread_name_prefix="analysis")
+        self.built_at = time.time()
+        self.data.alias_pattern  # noqa: B018 - compiled now, not on the first message
+        for w in self.data.warnings:
+            log.warning("reference data: %s", w)
+
+    def rebuild(self, config: Config | None = None) -> Runtime:
+        """A new runtime for `config` (default: the same) with freshly loaded reference data and
+        policies, sharing this one's resolver and store (their settings need a restart)."""
+        return Runtime(config or self.config, offline=self.offline, resolver=self.resolver, store=self.store)
+
+    async def close(self) -> None:
+        self.big.shutdown(wait=False, cancel_futures=True)
+        if self.store is not None:
+            await self.store.close()
+
+    # ------------------------------------------------------------------ one message
+
+    async def _in_thread(self, big: bool, fn: Any, *args: Any) -> Any:
+        if not big:
+            return fn(*args)
+        return await asyncio.get_running_loop().run_in_executor(self.big, fn, *args)
+
+    def context(self, view: MessageView, envelope: Envelope, deadline: float) -> CheckContext:
+        return CheckContext(view=view, envelope=envelope, config=self.config, data=self.data, domains=self.domains,
+                            offline=self.offline, resolver=self.resolver, store=self.store, deadline=deadline)
+
+    async def signals(self, raw: bytes, envelope: Envelope) -> CheckRun:
+        """Only the checks' outcome for one message (benchmarks, signal firing rates)."""
+        loop = asyncio.get_running_loop()
+        view = MessageView.parse(raw, self.limits)
+        deadline = loop.time() + CHECKS_SHARE * self.config.limits.analysis_timeout
+        return await run_checks(self.checks, self.context(view, envelope, deadline), self.stats)
+
+    async def _decide(self, raw: bytes, envelope: Envelope, start: float) -> tuple[
+            Decision, list[Signal], list[Fact], ActionPlan, MessageMeta | None]:
+        policies = self.policies  # one consistent snapshot for this message
+        timeout = self.config.limits.analysis_timeout
+        big = len(raw) > INLINE_BYTES
+        view = await self._in_thread(big, MessageView.parse, raw, self.limits)
+        ctx = self.context(view, envelope, start + CHECKS_SHARE * timeout)
+        run = await run_checks(self.checks, ctx, self.stats)
+        facts = ctx.facts()
+        meta = None
+        try:
+            keys = ctx.get(CampaignKeys)
+            meta = draft_meta(view, envelope, self.config.local_domains, ctx.get(Persona),
+                              keys.keys if keys is not None else ())
+        except Exception:  # noqa: BLE001 - history is a nicety; the verdict must not depend on it
+            log.warning("store: no metadata for %s", envelope.queue_id, exc_info=True)
+        decision = policies.evaluate(run.signals, view, envelope,
+                                     facts={f.policy_name: f for f in facts if f.policy_name})
+        cut_off = run.unfinished + run.timed_out
+        if cut_off:
+            decision = Decision(decision.verdict, decision.score, decision.hits, checked=True,
+                                note=f"did not finish: {', '.join(sorted(cut_off))}")
+        todo = await self._in_thread(big, plan, decision, view, raw, policies.actions)
+        return decision, run.signals, facts, todo, meta
+
+    async def analyse(self, raw: bytes, envelope: Envelope, *, with_tls: bool = False,
+                      add_received: bool = True) -> Result:
+        """Decide and build the edits for one message. Raises HeaderLimitExceeded (reject) or
+        AnalysisFailed (tempfail); every other failure follows `on_error`."""
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        signals: list[Signal] = []
+        facts: list[Fact] = []
+        todo: ActionPlan | None = None
+        meta: MessageMeta | None = None
+        try:
+            async with asyncio.timeout_at(start + self.config.limits.analysis_timeout):
+                decision, signals, facts, todo, meta = await self._decide(raw, envelope, start)
+        except HeaderLimitExceeded:
+            raise
+        except (TimeoutError, Exception) as exc:  # noqa: BLE001 - on_error decides, never lose mail
+            what = "analysis timed out" if isinstance(exc, TimeoutError) else \
+                f"analysis failed ({type(exc).__name__})"
+            log.warning("%s for queue id %s", what, envelope.queue_id,
+                        exc_info=not isinstance(exc, TimeoutError))
+            if self.config.on_error == "tempfail":
+                raise AnalysisFailed(what) from exc
+            decision = Decision(verdict=Verdict.CAUTION, score=0.0, checked=False, note=what)
+        if decision.note and decision.checked and self.config.on_error == "tempfail":
+            raise AnalysisFailed(f"analysis incomplete ({decision.note})")
+        edits: list[HeaderEdit] = removal_edits(self.config.authserv_id)
+        if add_received:
+            edits.append(HeaderEdit("Received", received_value(envelope, self.config.hostname, with_tls=with_tls)))
+        auth = next((f for f in facts if isinstance(f, AuthFacts)), None)
+        if auth is not None:
+            edits.append(HeaderEdit("Authentication-Results", auth.header_value))
+        edits.extend(verdict_edits(decision))
+        if meta is not None:
+            meta = final_meta(meta, decision, signals, flagged_key(meta.sender) if meta.sender else "")
+        return Result(decision=decision, signals=tuple(signals), edits=tuple(edits),
+                      elapsed=loop.time() - start, plan=todo,
+                      modified=todo is not None and (bool(todo.edits) or todo.raw != raw),
+                      auth_header=auth.header_value if auth is not None else None, meta=meta)
+
+    async def record(self, result: Result) -> None:
+        """Remember a relayed message's metadata (call after the upstream accepted it).
+        Never raises: a broken store must not fail mail that was already accepted."""
+        if self.store is None or result.meta is None:
+            return
+        try:
+            await self.store.record_message(result.meta, self.config.local_domains)
+        except Exception:  # noqa: BLE001 - logged; the message is already delivered
+            log.warning("store: could not record message %s", result.meta.message_id, exc_info=True)
+
+    async def warm_up(self) -> None:
+        """Analyse one built-in message (offline, no store) so that the first real message costs
+        what the tenth does: every lazily compiled pattern and imported parser is ready."""
+        saved = (self.offline, self.store, self.resolver, self.stats)
+        self.offline, self.store, self.resolver, self.stats = True, None, None, RunStats()
+        try:
+            env = Envelope(mail_from="warm-up@example.net", rcpt_tos=(), client=Client(ip="192.0.2.1"),
+                           queue_id="warm-up")
+            await self.analyse(WARM_UP_MESSAGE, env)
+        except Exception:  # noqa: BLE001 - warming up must never stop the gateway
+            log.warning("warm-up analysis failed", exc_info=True)
+        finally:
+            self.offline, self.store, self.resolver, self.stats = saved
+
+
+WARM_UP_MESSAGE = (
+    b"Received: from mail.example.net (mail.example.net [192.0.2.1]) by mx.example.org with ESMTP;"
+    b" Mon, 2 Nov 2026 10:00:00 +0000\r\n"
+    b"From: \"Warm Up\" <warm-up@example.net>\r\nReply-To: warm.up@example.com\r\nTo: someone@example.org\r\n"
+    b"Subject: warm-up\r\nDate: Mon, 2 Nov 2026 10:00:00 +0000\r\nMessage-ID: <warm-up@example.net>\r\n"
+    b"MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=b\r\n\r\n--b\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\n\r\nI work at Example Research in London; WhatsApp +44 7700 900123."
+    b"\r\n--b\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>Hello <a href=\"https://example.net/x\">x</a>"
+    b"</p>\r\n--b--\r\n"
+)

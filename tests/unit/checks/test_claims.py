@@ -1,0 +1,83 @@
+"""Who claims to be whom: roles and organisations parsed without a list, compared with the channel."""
+
+from __future__ import annotations
+
+from gateway.checks.claims import ClaimsCheck
+from tests.support.messages import message, names, one, run
+
+
+def claims(raw: bytes) -> list[dict[str, object]]:
+    sig, _ = run([ClaimsCheck()], raw)
+    return [dict(s.evidence) for s in sig if s.name == "claim.institutional_role"]
+
+
+def test_reporter_with_an_unlisted_newspaper_from_freemail() -> None:
+    raw = message("Dana Kerr <dana.kerr.news@gmail.com>",
+                  "Dear Dr Prof,\n\nI am a reporter with the Northern Daily Ledger and I am writing a piece on "
+                  "export controls.\n\nBest regards,\nDana Kerr")
+    sig, _ = run([ClaimsCheck()], raw)
+    ev = one(sig, "claim.unbacked").evidence
+    assert (ev["role"], ev["organisation"], ev["kind"], ev["channel"], ev["listed"]) == (
+        "journalist", "Northern Daily Ledger", "news", "freemail", False)
+    assert ev["claim"] == "reporter at Northern Daily Ledger"
+
+
+def test_signature_that_is_just_an_organisation_and_an_acronym_title() -> None:
+    raw = message("A. Whitlock <aw.policy@outlook.com>",
+                  "Could you share your views?\n\nBest regards,\nAaron Whitlock\nDirector of Research\n"
+                  "Institute for Maritime Strategy")
+    found = claims(raw)
+    assert any(c["organisation"] == "Institute for Maritime Strategy" and c["kind"] == "think_tank" for c in found)
+    sig, _ = run([ClaimsCheck()], raw)
+    assert one(sig, "claim.unbacked").evidence["channel"] == "freemail"
+
+
+def test_government_department_written_out_from_a_non_government_domain() -> None:
+    raw = message("R. Kaine <r.kaine@eurasia-affairs.net>",
+                  "I am a senior adviser in the Bureau of European Affairs at the U.S. Department of State.\n")
+    ev = one(run([ClaimsCheck()], raw)[0], "claim.unbacked").evidence
+    assert ev["kind"] == "government" and ev["channel"] == "domain"
+    ok = message("R. Kaine <r.kaine@state.gov>",
+                 "I am a senior adviser in the Bureau of European Affairs at the U.S. Department of State.\n")
+    assert "claim.unbacked" not in names(run([ClaimsCheck()], ok)[0])
+
+
+def test_university_claim_from_its_academic_domain_is_backed_and_from_elsewhere_is_not() -> None:
+    text = "I am a lecturer at Stanford University working on export controls.\n"
+    assert "claim.unbacked" not in names(run([ClaimsCheck()], message("L <l@stanford.edu>", text))[0])
+    assert "claim.unbacked" in names(run([ClaimsCheck()], message("L <l@stanford-fellows.org>", text))[0])
+
+
+def test_students_freelancers_and_the_retired_are_not_staff_claims() -> None:
+    for text in ("I am a PhD student at the University of Leeds and would like to ask about supervision.\n",
+                 "I am a freelance journalist writing for The Economist.\n",
+                 "I am a retired professor of the University of Manchester.\n"):
+        sig, _ = run([ClaimsCheck()], message("S <s.someone@gmail.com>", text))
+        assert "claim.unbacked" not in names(sig), text
+
+
+def test_a_role_that_implies_an_employer_without_naming_one() -> None:
+    raw = message("기자 김지훈 <jh.press@naver.com>", "I am a reporter covering the election.\n")
+    sig, _ = run([ClaimsCheck()], raw)
+    assert one(sig, "claim.unbacked").evidence["role"] == "journalist"
+
+
+def test_listed_organisation_from_its_own_domain_is_backed() -> None:
+    raw = message("T. Grant <t.grant@reuters.com>", "I am a correspondent with Reuters in London.\n")
+    sig, _ = run([ClaimsCheck()], raw)
+    assert one(sig, "claim.backed").evidence["organisation"] == "Reuters"
+    assert "claim.unbacked" not in names(sig)
+
+
+def test_relayed_persona_headline_is_a_claim_the_network_cannot_back() -> None:
+    body = ("Kevin Zhao sent you a new message\n\nKevin Zhao\nTalent Director at Harbourline Consulting Group\n\n"
+            "\"Hi, would you like a paid advisory role?\"\n\nReply: https://www.linkedin.com/x\n")
+    sig, _ = run([ClaimsCheck()], message("Kevin Zhao via LinkedIn <messages-noreply@linkedin.com>", body))
+    ev = one(sig, "claim.unbacked").evidence
+    assert ev["channel"] == "social" and ev["organisation"] == "Harbourline Consulting Group"
+
+
+def test_an_organisation_name_alone_in_a_display_name_from_its_domain_is_not_a_claim() -> None:
+    raw = message("Journal of Applied Thinking <editorial@jat-press.co.uk>", "Call for papers.\n")
+    sig, _ = run([ClaimsCheck()], raw)
+    assert not names(sig) & {"claim.unbacked", "claim.domain_unrelated"}

@@ -1,0 +1,50 @@
+"""Asks, offers and pressure: behaviour families, not single phrases."""
+
+from __future__ import annotations
+
+from gateway.checks.pretext import PretextCheck
+from tests.support.messages import message, names, one, run
+
+
+def sig(body: str, from_: str = "A Stranger <a.stranger@gmail.com>") -> set[str]:
+    return names(run([PretextCheck()], message(from_, body))[0])
+
+
+def test_the_benign_opener_is_an_ask() -> None:
+    assert "ask.views" in sig("We would be grateful for your views on the sanctions regime.")
+    assert "ask.review" in sig("Would you be willing to read my draft and tell me what is missing?")
+    assert "ask.contribution" in sig("Would you write around 1,500 words on Beijing's likely reaction?")
+    assert "ask.event" in sig("We would be honoured if you could join us as a speaker at our roundtable.")
+    assert {"ask.interview", "ask.questions_list"} <= sig(
+        "Could you answer a few questions?\n\n1. Will the talks resume?\n2. What does London think?\n")
+
+
+def test_offers_are_told_apart_from_money_mentioned_in_passing() -> None:
+    assert "offer.money" in sig("We offer our usual honorarium of USD 500.")
+    assert "offer.money" in sig("They will pay 1500-3000 USD for 6-10 pages.")
+    assert "offer.money" not in sig("The invoice for £340 is attached.")
+    assert "offer.money" not in sig("Registration costs £40 for members.")
+    assert "offer.travel" in sig("The Centre covers flights, accommodation and meals.")
+    assert "offer.partnership" in sig("We hope this is the start of a long-term partnership.")
+
+
+def test_pressure_and_flattery() -> None:
+    assert "pressure.urgency" in sig("I would be grateful for your answers by Friday.")
+    assert "pressure.secrecy" in sig("Please keep this between us and don't mention it to your colleagues.")
+    assert "approach.flattery" in sig("I read your excellent article on export controls with great interest.")
+
+
+def test_the_summary_names_what_is_asked_and_offered() -> None:
+    sig_, _ = run([PretextCheck()], message("A <a@gmail.com>", "Your views on the reforms? We pay an honorarium."))
+    ev = one(sig_, "pretext.summary").evidence
+    assert ev == {"asks": "your views", "offers": "payment"}
+
+
+def test_internal_mail_is_not_read_for_pretexts() -> None:
+    assert sig("Your views on the draft by Friday, please?", "Colleague <c@example.org>") == set()
+
+
+def test_quoted_replies_are_not_the_strangers_words() -> None:
+    body = ("Thanks, that works.\n\nOn Mon, 2 Nov 2026, Me <me@example.org> wrote:\n"
+            "> We pay an honorarium for your views.")
+    assert not sig(body) & {"offer.money", "ask.views"}

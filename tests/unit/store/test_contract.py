@@ -1,0 +1,455 @@
+"""The store contract: every backend (memory, sqlite, redis) gives the same answers.
+
+Each test runs once per backend. `backend.open()` gives a handle on the test's own store: memory
+hands back the same object, sqlite a new connection to the same file, redis a new client on the
+same server and key prefix (a real redis-server: skipped without the binary, FAILS in CI).
+Backend-specific behaviour lives in test_sqlite.py, test_redis_url.py and
+tests/integration/test_redis_store.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import mailbox
+import time
+import uuid
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+from gateway.store import (
+    MAX_CAMPAIGN_KEYS,
+    MAX_FIELD,
+    MAX_ITEMS,
+    MAX_REACH_MESSAGES,
+    MAX_REACH_SAMPLE,
+    MessageMeta,
+    RdapRecord,
+    Reach,
+    Store,
+)
+from gateway.store.learn import learn
+from gateway.store.memory import MemoryStore
+from gateway.store.sqlite import SqliteStore
+
+LOCAL = ("example.org",)
+NOW = time.time()
+DAY = 86400.0
+RETENTION = 30
+
+
+class Backend:
+    def __init__(self, name: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+        self.name = name
+        self.opened: list[Store] = []
+        self.memory = MemoryStore(RETENTION)
+        self.path = tmp_path / "s.sqlite3"
+        if name == "redis":
+            server = request.getfixturevalue("redis_server")
+            self.url = server.url
+            self.prefix = f"t{uuid.uuid4().hex[:12]}:"
+
+    def open(self) -> Store:
+        if self.name == "memory":
+            return self.memory
+        if self.name == "sqlite":
+            s: Store = SqliteStore(self.path, RETENTION)
+        else:
+            from gateway.store.redis import RedisStore
+
+            s = RedisStore(self.url, RETENTION, prefix=self.prefix, timeout=5.0)
+        self.opened.append(s)
+        return s
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    return Backend(request.param, tmp_path, request)
+
+
+@pytest.fixture
+def store(backend: Backend) -> Store:
+    return backend.open()
+
+
+def inbound(sender: str, *rcpts: str, when: float = NOW, **kw: object) -> MessageMeta:
+    return MessageMeta(when, "inbound", sender, tuple(rcpts), **kw)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- pairs
+
+
+async def test_implements_the_protocol(store: Store) -> None:
+    assert isinstance(store, Store)
+    await store.close()
+
+
+async def test_inbound_message_records_pair_and_history(store: Store) -> None:
+    assert await store.seen_pair("x@outside.test", "a@example.org") is None
+    await store.record_message(inbound("X@Outside.test", "a@example.org", when=NOW - 10,
+                                       display_name="Kevin Zhao", verdict="caution", score=3.0,
+                                       rule_ids=("r1",), observables=("persona:Kevin Zhao",)), LOCAL)
+    pair = await store.seen_pair("x@outside.test", "a@example.org")
+    assert pair is not None and (pair.count, pair.outbound) == (1, 0)
+    assert pair.first_seen == pytest.approx(NOW - 10) and pair.last_seen == pytest.approx(NOW - 10)
+    assert await store.seen_pair("x@outside.test", "b@example.org") is None
+    assert (await store.seen_sender_org("x@outside.test")).count == 1  # type: ignore[union-attr]
+    assert (await store.seen_sender_org("outside.test")).count == 1  # type: ignore[union-attr]
+    assert await store.seen_sender_org("other.test") is None
+    hits = await store.search_history(["kevin zhao"])
+    assert [(h.sender, h.verdict, h.rule_ids, h.score) for h in hits] == [("x@outside.test", "caution", ("r1",), 3.0)]
+    await store.close()
+
+
+async def test_outbound_message_teaches_known_correspondent(store: Store) -> None:
+    await store.record_message(MessageMeta(NOW, "outbound", "a@example.org",
+                                           ("friend@partner.test", "b@example.org")), LOCAL)
+    pair = await store.seen_pair("friend@partner.test", "a@example.org")
+    assert pair is not None and (pair.count, pair.outbound) == (1, 1)
+    assert await store.seen_pair("b@example.org", "a@example.org") is None  # internal: no pair
+    await store.learn_pair("a@example.org", "friend@partner.test", NOW - 100)
+    pair = await store.seen_pair("friend@partner.test", "a@example.org")
+    assert pair is not None and (pair.count, pair.outbound) == (2, 2)
+    assert pair.first_seen == pytest.approx(NOW - 100) and pair.last_seen == pytest.approx(NOW)
+    await store.learn_pair("a@example.org", "friend@partner.test", NOW - 50, outbound=False)
+    pair = await store.seen_pair("friend@partner.test", "a@example.org")
+    assert pair is not None and (pair.count, pair.outbound) == (3, 2)
+    await store.close()
+
+
+async def test_internal_mail_teaches_no_pair(store: Store) -> None:
+    await store.record_message(MessageMeta(NOW, "internal", "a@example.org", ("b@example.org",)), LOCAL)
+    assert await store.seen_pair("a@example.org", "b@example.org") is None
+    assert await store.seen_sender_org("example.org") is None
+    await store.close()
+
+
+async def test_inbound_and_outbound_counts_and_org_aggregates(store: Store) -> None:
+    # x writes to a and b (inbound), a and c write back (outbound), y at the same domain writes once
+    await store.record_message(inbound("x@partner.test", "a@example.org", "b@example.org", when=NOW - 300), LOCAL)
+    await store.record_message(MessageMeta(NOW - 200, "outbound", "a@example.org", ("x@partner.test",)), LOCAL)
+    await store.record_message(MessageMeta(NOW - 100, "outbound", "c@example.org",
+                                           ("x@partner.test", "other@elsewhere.test")), LOCAL)
+    await store.record_message(inbound("y@partner.test", "a@example.org", "outsider@elsewhere.test",
+                                       when=NOW - 400), LOCAL)
+    a = await store.seen_pair("x@partner.test", "a@example.org")
+    assert a is not None and (a.count, a.outbound) == (2, 1)
+    assert a.first_seen == pytest.approx(NOW - 300) and a.last_seen == pytest.approx(NOW - 200)
+    b = await store.seen_pair("x@partner.test", "b@example.org")
+    assert b is not None and (b.count, b.outbound) == (1, 0)
+    org = await store.seen_sender_org("x@partner.test")
+    assert org is not None and (org.count, org.outbound) == (4, 2)
+    assert org.first_seen == pytest.approx(NOW - 300) and org.last_seen == pytest.approx(NOW - 100)
+    dom = await store.seen_sender_org("partner.test")
+    assert dom is not None and (dom.count, dom.outbound) == (5, 2)
+    assert dom.first_seen == pytest.approx(NOW - 400) and dom.last_seen == pytest.approx(NOW - 100)
+    assert (await store.seen_sender_org("elsewhere.test")).outbound == 1  # type: ignore[union-attr]
+    # an outside recipient of an inbound message is no pair
+    assert await store.seen_sender_org("outsider@elsewhere.test") is None
+    await store.close()
+
+
+async def test_first_and_last_seen_do_not_depend_on_arrival_order(store: Store) -> None:
+    for when in (NOW - 10, NOW - 500, NOW - 20):
+        await store.learn_pair("a@example.org", "z@late.test", when)
+    pair = await store.seen_pair("z@late.test", "a@example.org")
+    assert pair is not None and pair.count == 3
+    assert (pair.first_seen, pair.last_seen) == (pytest.approx(NOW - 500), pytest.approx(NOW - 10))
+    await store.close()
+
+
+async def test_lookups_ignore_case(store: Store) -> None:
+    await store.record_message(inbound("Mixed.Case@Partner.TEST", "Dana@Example.ORG"), LOCAL)
+    await store.learn_pair("BOB@example.org", "Friend@Partner.Test", NOW)
+    assert await store.seen_pair("mixed.case@partner.test", "dana@example.org") is not None
+    assert await store.seen_pair("MIXED.CASE@PARTNER.TEST", "DANA@EXAMPLE.ORG") is not None
+    assert await store.seen_pair("friend@partner.test", "bob@example.org") is not None
+    assert (await store.seen_sender_org("PARTNER.test")).count == 2  # type: ignore[union-attr]
+    assert (await store.seen_sender_org("Friend@PARTNER.test")).count == 1  # type: ignore[union-attr]
+    await store.close()
+
+
+async def test_learn_pairs_in_bulk(store: Store) -> None:
+    n = await store.learn_pairs([("a@example.org", f"p{i}@bulk.test", NOW - i) for i in range(700)])  # type: ignore[attr-defined]
+    assert n == 700
+    dom = await store.seen_sender_org("bulk.test")
+    assert dom is not None and (dom.count, dom.outbound) == (700, 700)
+    assert dom.first_seen == pytest.approx(NOW - 699)
+    await store.close()
+
+
+async def test_learn_from_mbox_and_maildir(store: Store, tmp_path: Path) -> None:
+    def msg(frm: str, to: str, cc: str = "") -> EmailMessage:
+        m = EmailMessage()
+        m["From"], m["To"], m["Subject"] = frm, to, "hi"
+        m["Date"] = time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime(NOW - DAY))
+        if cc:
+            m["Cc"] = cc
+        m.set_content("body that must never be stored")
+        return m
+    box = mailbox.mbox(str(tmp_path / "Sent.mbox"))
+    box.add(msg("Dana <dana@example.org>", "Friend <friend@partner.test>, col@example.org", cc="other@ngo.test"))
+    box.add(msg("Stranger <s@outside.test>", "dana@example.org"))  # an inbound copy: not learned
+    box.flush()
+    box.close()
+    md = mailbox.Maildir(str(tmp_path / "Maildir"))
+    md.add(msg("bob@example.org", "vendor@supplier.test"))
+    md.close()
+    stats = await learn(store, [tmp_path / "Sent.mbox", tmp_path / "Maildir"], LOCAL)
+    assert (stats.messages, stats.sent_by_local, stats.pairs) == (3, 2, 3)
+    assert (await store.seen_pair("friend@partner.test", "dana@example.org")).outbound == 1  # type: ignore[union-attr]
+    assert await store.seen_pair("other@ngo.test", "dana@example.org") is not None
+    assert await store.seen_pair("vendor@supplier.test", "bob@example.org") is not None
+    assert await store.seen_pair("col@example.org", "dana@example.org") is None
+    assert await store.seen_sender_org("s@outside.test") is None
+    assert await store.seen_sender_org("partner.test") is not None
+    assert await store.search_history(["never be stored"]) == []
+    await store.close()
+
+
+# --------------------------------------------------------------------------- rdap
+
+
+async def test_rdap_cache_roundtrip(store: Store) -> None:
+    assert await store.rdap_get("young.test") is None
+    await store.rdap_put(RdapRecord("Young.test", 1_700_000_000.5, NOW))
+    got = await store.rdap_get("YOUNG.test")
+    assert got is not None and got.domain == "young.test"
+    assert got.registered == 1_700_000_000.5 and got.fetched == pytest.approx(NOW)
+    await store.rdap_put(RdapRecord("unknown.test", None, NOW))
+    got = await store.rdap_get("unknown.test")
+    assert got is not None and got.registered is None
+    await store.rdap_put(RdapRecord("young.test", 1_600_000_000.0, NOW + 1))  # a refresh replaces
+    assert (await store.rdap_get("young.test")).registered == 1_600_000_000.0  # type: ignore[union-attr]
+    await store.close()
+
+
+# --------------------------------------------------------------------------- history
+
+
+async def test_search_history_matches_each_field(store: Store) -> None:
+    await store.record_message(inbound("recruiter@talent.test", "a@example.org", when=NOW - 40,
+                                       display_name="Kevin ZHAO", verdict="suspicious", score=7.5,
+                                       rule_ids=("fake-recruiter", "first-contact")), LOCAL)
+    await store.record_message(inbound("anna@think.test", "Director@Example.org", when=NOW - 30,
+                                       observables=("reply-to:anna.private@gmail.com", "link:think-tank.test")), LOCAL)
+    await store.record_message(MessageMeta(NOW - 20, "outbound", "a@example.org", ("editor@paper.test",)), LOCAL)
+    await store.record_message(inbound("noise@list.test", "b@example.org", when=NOW - 10), LOCAL)
+    by = {n: await store.search_history([n]) for n in ("talent.test", "kevin zhao", "director@", "gmail.com",
+                                                        "editor@paper", "nothing-like-this")}
+    assert [(h.field, h.matched) for h in by["talent.test"]] == [("sender", "talent.test")]
+    assert [(h.field, h.sender, h.verdict, h.score, h.rule_ids) for h in by["kevin zhao"]] == \
+        [("display_name", "recruiter@talent.test", "suspicious", 7.5, ("fake-recruiter", "first-contact"))]
+    assert [(h.field, h.recipients) for h in by["director@"]] == [("recipients", ("director@example.org",))]
+    assert [(h.field, h.sender) for h in by["gmail.com"]] == [("observable", "anna@think.test")]
+    assert [(h.field, h.direction) for h in by["editor@paper"]] == [("recipients", "outbound")]
+    assert by["nothing-like-this"] == []
+    # needles are case-insensitive; each message is one hit (the first field that matches);
+    # hits come oldest first; `limit` keeps the first ones
+    both = await store.search_history(["THINK", "Talent", "list.test", ""])
+    assert [h.sender for h in both] == ["recruiter@talent.test", "anna@think.test", "noise@list.test"]
+    assert [h.when for h in both] == [pytest.approx(NOW - 40), pytest.approx(NOW - 30), pytest.approx(NOW - 10)]
+    assert [h.sender for h in await store.search_history(["think", "talent", "list.test"], limit=2)] == \
+        ["recruiter@talent.test", "anna@think.test"]
+    assert await store.search_history([]) == [] and await store.search_history(["think"], limit=0) == []
+    await store.close()
+
+
+async def test_search_history_pages_through_many_messages(store: Store) -> None:
+    # more than one Redis page (500), with runs of equal times across page boundaries
+    for i in range(1203):
+        await store.record_message(inbound(f"s{i}@bulk.test", "a@example.org", when=NOW - 2000 + i // 7), LOCAL)
+    hits = await store.search_history(["bulk.test"], limit=5000)
+    assert len(hits) == 1203 and len({h.sender for h in hits}) == 1203
+    assert [h.when for h in hits] == sorted(h.when for h in hits)
+    assert len(await store.search_history(["bulk.test"], limit=600)) == 600
+    await store.close()
+
+
+# --------------------------------------------------------------------------- retention
+
+
+async def test_purge_drops_what_is_older_than_retention(store: Store) -> None:
+    old = NOW - (RETENTION + 10) * DAY
+    await store.learn_pair("a@example.org", "old@x.test", old)
+    await store.learn_pair("a@example.org", "new@x.test", NOW)
+    await store.record_message(inbound("old@y.test", "a@example.org", when=old, display_name="Old Persona",
+                                       campaign_keys=("persona:old",)), LOCAL)
+    await store.record_message(inbound("new@y.test", "a@example.org", when=NOW - DAY, display_name="New Persona",
+                                       campaign_keys=("persona:new",)), LOCAL)
+    await store.rdap_put(RdapRecord("stale.test", old, old))
+    await store.rdap_put(RdapRecord("fresh.test", old, NOW))
+    # campaigns look back at most the retention, purged or not
+    assert (await store.campaign_reach(["persona:old", "persona:new"], 0.0)).messages == 1
+    removed = await store.purge(NOW)
+    assert removed >= 0
+    assert await store.seen_pair("old@x.test", "a@example.org") is None
+    assert await store.seen_sender_org("old@x.test") is None
+    assert await store.seen_sender_org("old@y.test") is None
+    assert await store.seen_pair("new@x.test", "a@example.org") is not None
+    assert await store.seen_pair("new@y.test", "a@example.org") is not None
+    assert [h.sender for h in await store.search_history(["persona"])] == ["new@y.test"]
+    assert (await store.campaign_reach(["persona:old", "persona:new"], 0.0)).messages == 1
+    assert await store.rdap_get("stale.test") is None
+    assert await store.rdap_get("fresh.test") is not None
+    await store.close()
+
+
+async def test_close_and_reopen_keeps_everything(backend: Backend) -> None:
+    if backend.name == "memory":
+        pytest.skip("nothing of a MemoryStore outlives the process")
+    s = backend.open()
+    await s.record_message(inbound("x@outside.test", "a@example.org", display_name="Persisted Persona",
+                                   campaign_keys=("persona:persisted",)), LOCAL)
+    await s.rdap_put(RdapRecord("kept.test", 1_700_000_000.0, NOW))
+    await s.close()
+    again = backend.open()
+    assert (await again.seen_pair("x@outside.test", "a@example.org")).count == 1  # type: ignore[union-attr]
+    assert [h.sender for h in await again.search_history(["persisted persona"])] == ["x@outside.test"]
+    assert (await again.campaign_reach(["persona:persisted"], 0.0)).messages == 1
+    assert (await again.rdap_get("kept.test")).registered == 1_700_000_000.0  # type: ignore[union-attr]
+    await again.close()
+
+
+# --------------------------------------------------------------------------- concurrency
+
+
+async def test_concurrent_writes_give_exact_counts(backend: Backend) -> None:
+    # Two handles (two gateways behind a load balancer, for sqlite and redis; one object for memory)
+    one, two = backend.open(), backend.open()
+    n = 200
+    metas = [inbound(f"s{i % 5}@swarm.test", "a@example.org", f"r{i % 9}@example.org", when=NOW - i,
+                     message_id=f"<{i}@swarm.test>", campaign_keys=("text:b1:swarm",)) for i in range(n)]
+    await asyncio.gather(*(s.record_message(m, LOCAL) for s, m in zip([one, two] * n, metas, strict=False)),
+                         *(s.learn_pair("b@example.org", "s0@swarm.test", NOW) for s in [one, two] * 50))
+    pair = await one.seen_pair("s0@swarm.test", "a@example.org")
+    assert pair is not None and pair.count == n // 5
+    org = await two.seen_sender_org("swarm.test")
+    assert org is not None and (org.count, org.outbound) == (2 * n + 100, 100)
+    reach = await two.campaign_reach(["text:b1:swarm"], 0.0)
+    assert (reach.messages, reach.senders, reach.recipients) == (n, 5, 10)
+    assert len(await one.search_history(["swarm.test"], limit=10_000)) == n
+    await one.close()
+    await two.close()
+
+
+# --------------------------------------------------------------------------- hostile values
+
+HOSTILE = [
+    "*1\r\n$4\r\nPING\r\n",  # RESP: must stay data
+    "x\r\nQUIT\r\n",
+    "nul\x00inside",
+    "new\nline",
+    "Кевин Чжао 赵凯文 🙂",
+    "' OR 1=1 --",
+    "a" * 5000,
+    "{\"json\": [1, 2]}",
+    "\\u0000 and \\",
+    "%s %d {0}",
+    "",
+]
+
+
+@pytest.mark.parametrize("value", HOSTILE, ids=lambda v: repr(v[:12]))
+async def test_hostile_values_are_stored_as_data(store: Store, value: str) -> None:
+    sender = f"{value[:200]}@evil.test"  # longer local parts: test_metadata_is_capped
+    await store.record_message(inbound(sender, "a@example.org", display_name=value, message_id=value,
+                                       observables=(f"handle:{value}",), campaign_keys=(f"persona:{value}",),
+                                       rule_ids=(value,)), LOCAL)
+    await store.rdap_put(RdapRecord(f"{value}.test", 1.0, NOW))
+    await store.learn_pair(f"{value[:200]}@example.org", sender, NOW)
+    assert (await store.seen_pair(sender, "a@example.org")).count == 1  # type: ignore[union-attr]
+    assert (await store.seen_pair(sender, f"{value[:200]}@example.org")).outbound == 1  # type: ignore[union-attr]
+    assert (await store.rdap_get(f"{value}.test")).registered == 1.0  # type: ignore[union-attr]
+    hits = await store.search_history([f"handle:{value}"[:MAX_FIELD]])
+    assert len(hits) == 1 and hits[0].sender == sender.lower()[:MAX_FIELD]
+    assert hits[0].rule_ids == (value[:MAX_FIELD],)
+    reach = await store.campaign_reach([f"persona:{value}"], 0.0)
+    assert (reach.messages, reach.recipients, reach.recipient_sample) == (1, 1, ("a@example.org",))
+    assert (await store.campaign_reach([f"persona:{value}"], 0.0, exclude_message_id=value)).messages == 0 \
+        or not value  # "" excludes nothing
+    # nothing else matched by accident (the value is data, not a pattern)
+    assert (await store.campaign_reach(["persona:*"], 0.0)).messages == 0
+    await store.close()
+
+
+async def test_metadata_is_capped(store: Store) -> None:
+    long = "l" * 300 + "@" + "d" * 5000 + ".test"  # cut to MAX_FIELD, the "@" survives
+    keys = tuple(f"k:{i}" for i in range(MAX_CAMPAIGN_KEYS + 10))
+    await store.record_message(inbound(long, *(f"r{i}@example.org" for i in range(MAX_ITEMS + 30)),
+                                       display_name="N" * 5000, observables=tuple(f"o{i}" for i in range(100)),
+                                       campaign_keys=keys, message_id="<cap@long.test>"), LOCAL)
+    [hit] = await store.search_history(["lll@ddd"])
+    assert hit.sender == long[:MAX_FIELD] and len(hit.recipients) == MAX_ITEMS
+    assert await store.search_history([f"o{MAX_ITEMS + 1}"]) == []  # observable beyond the cap: not kept
+    assert (await store.campaign_reach([keys[MAX_CAMPAIGN_KEYS - 1]], 0.0)).messages == 1
+    assert (await store.campaign_reach([keys[MAX_CAMPAIGN_KEYS]], 0.0)).messages == 0
+    # the pair is found with the full address (cut the same way) and with the cut one
+    assert await store.seen_pair(long, "r0@example.org") is not None
+    assert await store.seen_pair(long[:MAX_FIELD], "r0@example.org") is not None
+    assert await store.seen_pair(long, f"r{MAX_ITEMS}@example.org") is None
+    # a query looks up at most MAX_CAMPAIGN_KEYS keys
+    many = [f"absent:{i}" for i in range(MAX_CAMPAIGN_KEYS)] + [keys[0]]
+    assert (await store.campaign_reach(many, 0.0)).messages == 0
+    await store.close()
+
+
+# --------------------------------------------------------------------------- campaigns
+
+
+async def test_campaign_reach_same_text_to_six_colleagues_from_two_senders(store: Store) -> None:
+    text = "text:b3:5f1c9e"
+    colleagues = [f"{n}@example.org" for n in ("fatima", "bo", "carl", "dana", "eve", "ann")]
+    day1, day2 = NOW - 2 * DAY, NOW - DAY
+    for i, who in enumerate(colleagues[:3]):
+        await store.record_message(inbound("kevin.zhao.hr@gmail.com", who, when=day1 + i * 60,
+                                           message_id=f"<a{i}@gmail.com>",
+                                           campaign_keys=("sender:kevin.zhao.hr@gmail.com", "persona:kevin zhao",
+                                                          text)), LOCAL)
+    for i, who in enumerate(colleagues[3:]):
+        await store.record_message(inbound("k.zhao@talent-bridge.test", who, "cc@partner.test",
+                                           when=day2 + i * 60, message_id=f"<b{i}@talent-bridge.test>",
+                                           campaign_keys=("sender:k.zhao@talent-bridge.test", text)), LOCAL)
+    # unrelated mail, an outbound copy with the same key, and a message before `since`
+    await store.record_message(inbound("other@news.test", "dana@example.org", when=day2,
+                                       campaign_keys=("text:b3:000000",)), LOCAL)
+    await store.record_message(MessageMeta(day2, "outbound", "dana@example.org", ("x@partner.test",),
+                                           campaign_keys=(text,)), LOCAL)
+    await store.record_message(inbound("early@gmail.com", "zed@example.org", when=NOW - 10 * DAY,
+                                       campaign_keys=(text,)), LOCAL)
+    reach = await store.campaign_reach([text], NOW - 3 * DAY)
+    assert reach == Reach(recipients=6, recipient_sample=tuple(sorted(colleagues)), senders=2, messages=6,
+                          first_seen=pytest.approx(day1), last_seen=pytest.approx(day2 + 120), truncated=False)
+    # any shared key counts once per message; keys of other campaigns add nothing
+    assert (await store.campaign_reach(["persona:kevin zhao", "sender:k.zhao@talent-bridge.test"],
+                                       NOW - 3 * DAY)).messages == 6
+    assert (await store.campaign_reach(["persona:kevin zhao"], NOW - 3 * DAY)).recipients == 3
+    assert (await store.campaign_reach([text], NOW - 30 * DAY)).senders == 3
+    # the message being judged is left out
+    without = await store.campaign_reach([text], NOW - 3 * DAY, exclude_message_id="<b2@talent-bridge.test>")
+    assert (without.messages, without.recipients, without.last_seen) == (5, 5, pytest.approx(day2 + 60))
+    # since is inclusive; nothing matches -> empty Reach
+    assert (await store.campaign_reach([text], day2 + 120)).messages == 1
+    assert await store.campaign_reach([text], NOW) == Reach()
+    assert await store.campaign_reach(["text:b3:ffffff"], 0.0) == Reach()
+    assert await store.campaign_reach([], 0.0) == Reach()
+    await store.close()
+
+
+async def test_campaign_reach_sample_and_examination_are_bounded(store: Store) -> None:
+    key = "text:b1:blast"
+    total = MAX_REACH_MESSAGES + 7
+    for i in range(total):
+        await store.record_message(inbound(f"s{i % 3}@blast.test", f"u{i % 25:02d}@example.org",
+                                           when=NOW - total + i, campaign_keys=(key,)), LOCAL)
+    reach = await store.campaign_reach([key], 0.0)
+    assert (reach.messages, reach.truncated, reach.senders, reach.recipients) == (MAX_REACH_MESSAGES, True, 3, 25)
+    # the newest were examined
+    assert reach.last_seen == pytest.approx(NOW - 1) and reach.first_seen == pytest.approx(NOW - MAX_REACH_MESSAGES)
+    # the sample: the most recent distinct recipients (going back from the newest message), sorted
+    newest = [f"u{(total - 1 - k) % 25:02d}@example.org" for k in range(MAX_REACH_SAMPLE)]
+    assert reach.recipient_sample == tuple(sorted(newest))
+    small = await store.campaign_reach([key], NOW - 10)
+    assert (small.messages, small.truncated) == (10, False)
+    await store.close()

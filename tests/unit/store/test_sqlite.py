@@ -1,0 +1,96 @@
+"""SQLite-only behaviour (the shared behaviour is in test_contract.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+import time
+
+import pytest
+
+from gateway.store import MessageMeta
+from gateway.store.sqlite import MIGRATIONS, SqliteStore, migrate, schema_version
+
+LOCAL = ("example.org",)
+NOW = time.time()
+
+
+def test_sqlite_is_wal_versioned_and_runs_off_the_event_loop(tmp_path):
+    s = SqliteStore(tmp_path / "s.sqlite3")
+
+    async def go():
+        loop_thread = threading.get_ident()
+        where = await s._run(lambda db: threading.get_ident())
+        mode = await s._run(lambda db: db.execute("PRAGMA journal_mode").fetchone()[0])
+        version = await s._run(schema_version)
+        await s.close()
+        return loop_thread, where, mode, version
+    loop_thread, where, mode, version = asyncio.run(go())
+    assert where != loop_thread
+    assert mode == "wal"
+    assert version == len(MIGRATIONS)
+
+
+def test_sqlite_refuses_a_newer_schema(tmp_path):
+    db = sqlite3.connect(tmp_path / "s.sqlite3")
+    migrate(db)
+    db.execute("INSERT INTO schema_version VALUES (99)")
+    db.commit()
+    db.close()
+    s = SqliteStore(tmp_path / "s.sqlite3")
+    with pytest.raises(RuntimeError, match="newer"):
+        asyncio.run(s.seen_pair("a@b.test", "c@example.org"))
+
+
+def test_version_1_file_is_migrated_and_keeps_its_rows(tmp_path):
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript("BEGIN;" + MIGRATIONS[0] + "; CREATE TABLE schema_version (version INTEGER NOT NULL);"
+                     " INSERT INTO schema_version VALUES (1); COMMIT;")
+    db.execute("INSERT INTO pairs VALUES ('a@example.org', 'x@old.test', 'old.test', 1.0, 2.0, 3, 1)")
+    db.commit()
+    db.close()
+    s = SqliteStore(path)
+
+    async def go():
+        pair = await s.seen_pair("x@old.test", "a@example.org")
+        await s.record_message(MessageMeta(NOW, "inbound", "y@new.test", ("a@example.org",),
+                                           campaign_keys=("persona:new",)), LOCAL)
+        reach = await s.campaign_reach(["persona:new"], 0.0)
+        await s.close()
+        return pair, reach
+    pair, reach = asyncio.run(go())
+    assert pair is not None and pair.count == 3
+    assert reach.messages == 1 and reach.recipient_sample == ("a@example.org",)
+
+
+def test_two_processes_opening_a_new_file_migrate_it_once(tmp_path):
+    path = tmp_path / "race.sqlite3"
+    conns = [sqlite3.connect(path, timeout=10.0, check_same_thread=False) for _ in range(4)]
+    errors: list[BaseException] = []
+
+    def open_one(c: sqlite3.Connection) -> None:
+        try:
+            migrate(c)
+        except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(exc)
+    threads = [threading.Thread(target=open_one, args=(c,)) for c in conns]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert [r[0] for r in conns[0].execute("SELECT version FROM schema_version ORDER BY version")] == \
+        list(range(1, len(MIGRATIONS) + 1))
+    for c in conns:
+        c.close()
+
+
+def test_sqlite_keeps_no_bodies(tmp_path):
+    s = SqliteStore(tmp_path / "s.sqlite3")
+    asyncio.run(s.record_message(MessageMeta(NOW, "inbound", "x@o.test", ("a@example.org",)), LOCAL))
+    asyncio.run(s.close())
+    db = sqlite3.connect(tmp_path / "s.sqlite3")
+    cols = {r[1] for t in ("messages", "pairs", "campaign") for r in db.execute(f"PRAGMA table_info({t})")}
+    assert not cols & {"body", "text", "subject", "content"}

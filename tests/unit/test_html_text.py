@@ -1,0 +1,113 @@
+"""gateway/html_text.py: visible text and links, in linear time on hostile markup.
+
+Linearity is asserted on the tokenizer's own work counters (`steps`: loop iterations,
+`scanned`: characters examined by its searches), never on the clock; the timeout marks are
+only a guard against a hang (the stdlib parser took 32 s on 80 KB of `<a x=`; 1 MB here)."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.html_text import MAX_LINKS, html_scan, html_to_text
+
+MB = 1_000_000
+
+
+def _lines(text: str, width: int = 900) -> str:
+    return "\n".join(text[i:i + width] for i in range(0, len(text), width))
+
+
+def _repeat(unit: str, size: int = MB) -> str:
+    return _lines((unit * (size // len(unit) + 1))[:size])
+
+
+HOSTILE = {
+    "a_x_eq": _repeat("<a x="),  # the report: stdlib html.parser rescans the open tag
+    "comment_unterminated": "<!--" + _repeat("a -- b -> "),
+    "cdata": _repeat("<![CDATA[x"),
+    "cdata_closed": _repeat("<![CDATA[x]]>"),
+    "many_lt": _repeat("<"),
+    "lt_letter": _repeat("<a "),
+    "nested": "<div><span>" * (MB // 11),
+    "attribute_soup": "<a " + _repeat("x=\"1\" y='2' z=3 =4 / "),
+    "charref_flood": _repeat("&#"),
+    "charref_long_number": "&#" + "9" * MB,
+    "charref_long_hex": "&#x" + "f" * MB,
+    "named_ref_flood": _repeat("&amp"),
+    "end_tag_like": "<script>" + _repeat("</scrip"),
+    "comments_many": _repeat("<!--x-->"),
+    "quotes_unbalanced": '<a href="' + _repeat("x'"),
+    "bogus": _repeat("<?x"),
+    "end_tags_open": _repeat("</a "),
+}
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_markup_costs_linear_work(name: str) -> None:
+    markup = HOSTILE[name]
+    result = html_scan(markup, limit=len(markup))
+    n = len(markup)
+    assert result.steps <= n + 10
+    assert result.scanned <= 4 * n + 100, (result.scanned, n)
+    assert isinstance(result.text, str)
+
+
+def test_linear_work_scales_with_size() -> None:
+    """The report's input at 20 KB and 80 KB: four times the input, four times the work."""
+    small, big = (html_scan(_repeat("<a x=", k * 1000)) for k in (20, 80))
+    assert big.scanned <= 4.5 * small.scanned and big.steps <= 4.5 * max(small.steps, 1)
+
+
+def test_pathological_inputs_give_the_text_a_browser_shows() -> None:
+    assert html_to_text(HOSTILE["a_x_eq"])[0] == ""  # one tag that never ends: dropped
+    assert html_to_text("before <!-- never closed")[0] == "before"
+    assert html_to_text("a<![CDATA[hidden]]>b")[0] == "ab"  # a bogus comment up to the first '>'
+    assert html_to_text("x<![CDATA[x>y")[0] == "xy"
+    assert html_to_text("<<<< 1 < 2 >")[0] == "<<<< 1 < 2 >"
+    assert html_to_text("<div>" * 10000 + "deep" + "</div>" * 10000)[0] == "deep"
+    assert html_to_text("&#" * 1000)[0] == "&#" * 1000
+    assert html_to_text("&#" + "9" * 5000 + ";x")[0] == "\ufffdx"  # stdlib: ValueError
+    assert html_to_text("&#x" + "0" * 5000 + "41;")[0] == "A"
+
+
+def test_visible_text_links_entities_and_skipped_elements() -> None:
+    markup = ("<html><head><title>T</title><style>p {color: red}</style><script>evil()</script>"
+              "</head><body><p>Hi &amp; welcome&nbsp;&#39;x&#x27; &copy2024"
+              '<a href="https://wa.me/1?a=1&amp;b=2">there</a>'
+              "<a HREF='https://t.me/x' href=second>tg</a><a href=\" https://x.test/ \">x</a>"
+              "<!-- hidden --><!--[if mso]>hidden<![endif]-->"
+              "<textarea>&lt;shown&gt;</textarea><noscript>ns</noscript></body></html>")
+    text, links = html_to_text(markup)
+    assert text == "Hi & welcome\xa0'x' \xa92024theretgx<shown>ns"
+    assert links == ["https://wa.me/1?a=1&b=2", "https://t.me/x", "https://x.test/"]
+
+
+def test_attribute_references_follow_the_legacy_rule() -> None:
+    _, links = html_to_text('<a href="/p?a=1&copy=2&lang&amp;x">l</a>')
+    assert links == ["/p?a=1&copy=2&lang&x"]
+
+
+def test_head_content_a_browser_shows_is_kept() -> None:
+    """A browser ends <head> at body content: text there is shown, and analysed."""
+    assert html_to_text("<head><meta charset=utf-8>Call me on WhatsApp")[0] == "Call me on WhatsApp"
+
+
+def test_raw_text_ends_only_at_a_real_end_tag() -> None:
+    assert html_to_text("<script>a</scriptx>b</SCRIPT >c")[0] == "c"
+    assert html_to_text("<style>x</style")[0] == ""
+    assert html_to_text("<xmp><b>&lt;</xmp>")[0] == "<b>&lt;"
+    assert html_to_text("<plaintext><b>raw</b>")[0] == "<b>raw</b>"
+
+
+def test_limits_cap_input_and_links() -> None:
+    text, _ = html_to_text("x" * 5000, limit=100)
+    assert text == "x" * 100
+    _, links = html_to_text('<a href="l">.</a>' * (MAX_LINKS + 50))
+    assert len(links) == MAX_LINKS
+
+
+def test_never_raises_on_arbitrary_text() -> None:
+    for markup in ("<", "</", "<!", "<!-", "<?", "&", "<a", "<a b", "<a b=", '<a b="', "\x00<\udcff>",
+                   "<a href=x", "</a", "<script", "<script>", "<title>x"):
+        html_scan(markup)
