@@ -141,11 +141,11 @@ FAMILIES: dict[str, tuple[str, str]] = {
         r"|\bwithin (?:the next )?\d{1,3} (?:hours|days)\b|\bas soon as possible\b|\basap\b|\burgent(?:ly)?\b"
         r"|\bdeadline\b|\btime[- ]sensitive\b|\bat (?:your )?earliest convenience\b")),
     "pressure.secrecy": ("asks for discretion: keep it confidential, off the record, away from the employer", (
-        r"\b(?:keep|treat|hold)\b" + _G + r"\b(?:confidential|between us|private|discreet|to yourself)\b"
+        r"\b(?:keep|treat|hold)\b" + _G + r"\b(?:confidential|between us|private|discreet)\b"
         r"|\b(?:don't|do not|no need to|not necessary to|better not to)\b" + _G + r"\b(?:tell|inform|mention|involve|"
         r"copy|cc|loop in|share (?:this|it) with)\b"
         r"|\boff the record\b|\bstrictly confidential\b|\bin (?:strict |complete |the strictest )?confidence\b"
-        r"|\bdiscreet(?:ly)?\b|\bdiscretion\b|\bpersonal capacity\b|\b(?:outside|not through) (?:the )?official "
+        r"|\b(?:be|remain|stay) discreet\b|\bdiscreetly\b|\bpersonal capacity\b|\b(?:outside|not through) (?:the )?official "
         r"channels\b|\bjust between (?:us|you and me)\b|\bconfidential (?:search|matter|project|client)\b")),
     "approach.flattery": ("praises the recipient's work, expertise or reputation", (
         r"\byour (?:excellent|impressive|brilliant|outstanding|insightful|remarkable|fascinating|great|thoughtful|"

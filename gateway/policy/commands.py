@@ -15,6 +15,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from gateway.config import Config, HostPort, UpstreamConfig, shipped_policies
 from gateway.model import Verdict
@@ -133,6 +134,22 @@ def cmd_test(config: Config | None, policies: Sequence[str], cases: Sequence[str
     return 1 if failures else 0
 
 
+def is_combination(cond: Any) -> bool:
+    """Whether a rule's condition needs two or more things at once (an `all:` with at least two
+    positive parts, or `at_least` with n >= 2); a bare signal, a field test or an `any:` of
+    alternatives is a single cue."""
+    from gateway.policy.conditions import AllOf, AnyOf, AtLeast, CompositeRef, Not
+
+    if isinstance(cond, CompositeRef):
+        return cond.target is not None and is_combination(cond.target)
+    if isinstance(cond, AtLeast):
+        return cond.n >= 2
+    if isinstance(cond, AllOf) and not isinstance(cond, AnyOf):
+        return sum(1 for c in cond.children if not isinstance(c, Not)) >= 2 or \
+            any(is_combination(c) for c in cond.children)
+    return False
+
+
 def cmd_fit(args: argparse.Namespace, config: Config | None) -> int:
     from gateway.policy.fit import Sample, fit, policy_patch
 
@@ -174,7 +191,9 @@ def cmd_fit(args: argparse.Namespace, config: Config | None) -> int:
     report = fit(samples, legit_correct=args.legit_correct, signs=signs, priors=authored)
     thresholds = {v.word: t for v, t in runtime.policies.thresholds.items()}
     source = ", ".join(list(args.labels) + list(args.label))
-    Path(args.out).write_text(policy_patch(report, samples, thresholds, source, args.fixed, args.legit_correct))
+    single = [r.id for r in runtime.policies.rules if not is_combination(r.when)]
+    Path(args.out).write_text(policy_patch(report, samples, thresholds, source, args.fixed, args.legit_correct,
+                                           single))
     for l2, recall, correct in report.per_l2:
         print(f"l2 {l2:<6g} cross-validated recall {100 * recall:5.1f}%  legitimate kept {100 * correct:5.1f}%")
     print(f"chose l2 {report.l2:g}; wrote {len(report.model.weights)} rule weights to {args.out}")

@@ -152,7 +152,7 @@ def verified_scale(model: Model, samples: Sequence[Sample], cutoff: float, thres
 
 
 def fit(samples: Sequence[Sample], *, legit_correct: float = 0.97, k: int = 5,
-        l2_grid: Sequence[float] = (0.003, 0.01, 0.03, 0.1, 0.3), signs: dict[str, int] | None = None,
+        l2_grid: Sequence[float] = (0.03, 0.1, 0.3), signs: dict[str, int] | None = None,
         priors: dict[str, float] | None = None) -> FitReport:
     """Choose the L2 strength by grouped CV, refit on everything, set the cutoff."""
     features = sorted({r for s in samples for r in s.rules})
@@ -181,12 +181,18 @@ def fit(samples: Sequence[Sample], *, legit_correct: float = 0.97, k: int = 5,
 
 
 def policy_patch(report: FitReport, samples: Sequence[Sample], thresholds: dict[str, float], source: str,
-                 fixed: Sequence[str] = (), legit_correct: float = 0.97) -> str:
+                 fixed: Sequence[str] = (), legit_correct: float = 0.97,
+                 single_cues: Sequence[str] = ()) -> str:
     """The fitted weights as policy YAML: scores scaled so that a message at the cutoff scores
-    the `suspicious` threshold (checked after rounding)."""
+    the `suspicious` threshold (checked after rounding). A rule that tests a single cue is capped
+    below `suspicious`: one cue alone reaches `caution` at most, whatever the training data say."""
     m = report.model
     scale = verified_scale(m, samples, report.cutoff, thresholds["suspicious"], legit_correct)
     scores = scores_for(m, scale)
+    cap = round((thresholds["caution"] + thresholds["suspicious"]) / 2, 1)
+    capped = sorted(r for r in single_cues if scores.get(r, 0.0) > cap)
+    for r in capped:
+        scores[r] = cap
     lines = [
         "# Rule weights fitted by `approach-gateway policy fit` (gateway/policy/fit.py): logistic",
         "# regression over the rules that fired, L2-regularised, the strength chosen by cross-validation",
@@ -195,6 +201,8 @@ def policy_patch(report: FitReport, samples: Sequence[Sample], thresholds: dict[
         f"# L2 {report.l2:g}; cross-validated recall {100 * report.cv_recall:.1f}%, legitimate kept below "
         f"suspicious {100 * report.cv_legit_correct:.1f}%.",
         *([f"# Not fitted (they keep their authored scores): {', '.join(sorted(fixed))}."] if fixed else []),
+        *([f"# Single cues capped at {cap:g} (one cue alone stays below suspicious): {', '.join(capped)}."]
+          if capped else []),
         "# Regenerate rather than edit; override single rules in local.d like any shipped rule.",
         "rules:",
     ]
