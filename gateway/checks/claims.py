@@ -194,9 +194,9 @@ def _known(org: str, data: ReferenceData) -> Organisation | None:
     longer name that merely starts with an alias ('Royal Society of Physics')."""
     pat, by_alias = data.alias_pattern
     for m in pat.finditer(org):
-        head = org[:m.start()].strip().lower()
-        if head in ("", "the") and _GENERIC_TAIL.match(org[m.end():]):
-            return by_alias[m.group(0)]
+        head = org[:m.start].strip().lower()
+        if head in ("", "the") and _GENERIC_TAIL.match(org[m.end:]):
+            return by_alias[m.alias]
     return None
 
 

@@ -68,17 +68,17 @@ def find_claims(text: str, data: ReferenceData, whole: bool = False,
     seen: set[str] = set()
     sig_zone = signature_start(text[:MAX_SCAN]) if roles and not whole else len(text) + 1
     for m in pat.finditer(text[:MAX_SCAN]):
-        org = by_alias[m.group(0)]
+        org = by_alias[m.alias]
         if org.name in seen:
             continue
-        line_start = max(text.rfind("\n", 0, m.start()) + 1, m.start() - 90)
-        before = text[line_start:m.start()]
-        after = text[m.end():m.end() + 40]
+        line_start = max(text.rfind("\n", 0, m.start) + 1, m.start - 90)
+        before = text[line_start:m.start]
+        after = text[m.end:m.end + 40]
         claimed = whole or _CUE_BEFORE.search(before) is not None or _CUE_AFTER.match(after) is not None \
-            or (m.start() >= sig_zone and _ROLE_BEFORE.search(before) is not None)
+            or (m.start >= sig_zone and _ROLE_BEFORE.search(before) is not None)
         if claimed and not _NOT_EMPLOYMENT.search(before) and not _PAST.match(after):
             seen.add(org.name)
-            snippet = re.sub(r"\s+", " ", text[max(line_start, m.start() - 60):m.end() + 30]).strip()
+            snippet = re.sub(r"\s+", " ", text[max(line_start, m.start - 60):m.end + 30]).strip()
             out.append((org, snippet[:140]))
     return out
 

@@ -33,10 +33,10 @@ from tests.conftest import CORPORA, IN_CI, ROOT
 EVALSET = ROOT / "tests" / "evalset"
 
 # measured 2026-12-02 (policies/30-weights.yml as committed): training recall 82.0 %, legitimate
-# flagged 2.7 %; sealed recall 66.3 %, legitimate flagged 7.1 %; ham 1 of 4,150.
+# flagged 1.1 %; sealed recall 68.7 %, legitimate flagged 8.7 %; ham 1 of 4,150.
 FLOORS = {
-    "train.yml": {"recall": 0.78, "false_positive_rate": 0.04},
-    "sealed.yml": {"recall": 0.62, "false_positive_rate": 0.09},
+    "train.yml": {"recall": 0.78, "false_positive_rate": 0.03},
+    "sealed.yml": {"recall": 0.64, "false_positive_rate": 0.10},
 }
 
 

@@ -1,0 +1,54 @@
+"""AliasMatcher: organisation names found as whole names, the same matches as one regex
+alternation of every alias (what it replaced), in one pass over the words."""
+
+from __future__ import annotations
+
+import random
+import re
+
+import pytest
+
+from gateway.refdata import AliasMatcher
+
+ALIASES = ["BBC", "BBC News", "IBM", "IBM Research", "Leonardo S.p.A.", "F.A.Z.", "Reuters",
+           "Central News Agency (Taiwan)", "Royal Society", "Élysée"]
+
+
+def _regex(aliases: list[str]) -> re.Pattern[str]:
+    names = sorted(aliases, key=len, reverse=True)
+    return re.compile(r"(?<![\w@.])(?:" + "|".join(re.escape(n) for n in names) + r")(?![\w@]|\.\w)")
+
+
+def _found(text: str) -> list[tuple[int, int, str]]:
+    return [(m.start, m.end, m.alias) for m in AliasMatcher(ALIASES).finditer(text)]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("I work at IBM Research in Zurich", ["IBM Research"]),
+    ("IBM, BBC and Reuters.", ["IBM", "BBC", "Reuters"]),
+    ("BBC News at ten", ["BBC News"]),
+    ("mail me at x@ibm.com or x@BBC.co.uk", []),           # inside addresses and domains
+    ("see bbc.com or www.BBC", []),
+    ("BBCs and IBMers", []),                               # not a whole word
+    ("Leonardo S.p.A. said", ["Leonardo S.p.A."]),
+    ("F.A.Z. reported", ["F.A.Z."]),
+    ("Central News Agency (Taiwan) asked", ["Central News Agency (Taiwan)"]),
+    ("au palais de l'Élysée hier", ["Élysée"]),
+    ("the Royal Society of Physics", ["Royal Society"]),   # longer names are the caller's job
+])
+def test_whole_names(text: str, expected: list[str]) -> None:
+    assert [a for _, _, a in _found(text)] == expected
+
+
+def test_same_matches_as_the_regex_it_replaced() -> None:
+    rng = random.Random(7)
+    pieces = [*ALIASES, " ", " ", ".", ",", "@", "x", "s", "\n", "(", ")", "é", "IBM.", "the "]
+    pat = _regex(ALIASES)
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 14)))
+        assert _found(text) == [(m.start(), m.end(), m.group(0)) for m in pat.finditer(text)], text
+
+
+def test_adjacent_names_all_found() -> None:
+    text = "IBM " * 50_000
+    assert len(_found(text)) == 50_000
