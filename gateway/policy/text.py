@@ -15,7 +15,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable
 
-from gateway.policy.regex import Regex
+from gateway.regex import Regex
 
 FIELD_CAP = 64 * 1024  # characters of one field value that matching reads
 VALUE_CAP = 80  # characters of one quoted value in a reason

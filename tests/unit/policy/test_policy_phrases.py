@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.policy.regex import Regex, RegexError
+from gateway.regex import Regex, RegexError
 from gateway.policy.text import compile_phrases, one_line, words
 
 PHRASES = compile_phrases(["WhatsApp", "long-term partnership", "réunion privée", "WeChat",

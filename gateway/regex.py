@@ -1,7 +1,7 @@
 """Typed adapter around google-re2 (`import re2`): linear-time regular expressions.
 
-Purpose: the only module that imports `re2` (STYLE.md rule 5). Policy regexes are compiled here
-at load time; a construct RE2 cannot run (backreferences, lookaround) raises `RegexError`, never a
+Purpose: the only module that imports `re2` (STYLE.md rule 5). Policy regexes and the checks'
+phrase families over a stranger's text are compiled here at load time; a construct RE2 cannot run (backreferences, lookaround) raises `RegexError`, never a
 silent fallback to Python's backtracking `re`. Patterns are compiled for UTF-8 bytes so the text of
 a message is encoded once and searched by many patterns.
 
@@ -50,6 +50,15 @@ class Regex:
             return None
         found: bytes = m.group(0)
         return found.decode("utf-8", "replace")
+
+    def count(self, data: bytes, limit: int = 1000) -> int:
+        """How many non-overlapping matches (at most `limit`). `data` is UTF-8."""
+        n = 0
+        for _ in self._re.finditer(data):
+            n += 1
+            if n >= limit:
+                break
+        return n
 
     def __repr__(self) -> str:
         return f"Regex({self.pattern!r})"
