@@ -1,9 +1,10 @@
 """Typed adapter around google-re2 (`import re2`): linear-time regular expressions.
 
 Purpose: the only module that imports `re2` (STYLE.md rule 5). Policy regexes and the checks'
-phrase families over a stranger's text are compiled here at load time; a construct RE2 cannot run (backreferences, lookaround) raises `RegexError`, never a
-silent fallback to Python's backtracking `re`. Patterns are compiled for UTF-8 bytes so the text of
-a message is encoded once and searched by many patterns.
+phrase families over a stranger's text are compiled here at load time; a construct RE2 cannot
+run (backreferences, lookaround) raises `RegexError`, never a silent fallback to Python's
+backtracking `re`. Patterns are compiled for UTF-8 bytes so the text of a message is encoded once
+and searched by many patterns.
 
 Untrusted input: the text searched (a stranger's message, already bounded by the caller).
 """

@@ -146,7 +146,8 @@ FAMILIES: dict[str, tuple[str, str]] = {
         r"|\b(?:don't|do not|no need to|not necessary to|better not to)\b" + _G + r"\b(?:tell|inform|mention|involve|"
         r"copy|cc|loop in|share (?:this|it) with)\b"
         r"|\boff the record\b|\bstrictly confidential\b|\bin (?:strict |complete |the strictest )?confidence\b"
-        r"|\b(?:be|remain|stay) discreet\b|\bdiscreetly\b|\bpersonal capacity\b|\b(?:outside|not through) (?:the )?official "
+        r"|\b(?:be|remain|stay) discreet\b|\bdiscreetly\b|\bpersonal capacity\b"
+        r"|\b(?:outside|not through) (?:the )?official "
         r"channels\b|\bjust between (?:us|you and me)\b|\bconfidential (?:search|matter|project|client)\b")),
     "approach.flattery": ("praises the recipient's work, expertise or reputation", (
         r"\byour (?:excellent|impressive|brilliant|outstanding|insightful|remarkable|fascinating|great|thoughtful|"

@@ -17,8 +17,8 @@ from typing import Any
 
 from gateway.model import Envelope, Signal
 from gateway.parse import MessageView
-from gateway.regex import Regex
 from gateway.policy.text import FIELD_CAP, clean_match, fold, words_utf8
+from gateway.regex import Regex
 
 
 class Values:

@@ -22,9 +22,9 @@ from gateway.model import Decision, Envelope, RuleHit, Signal, Verdict
 from gateway.parse import MessageView
 from gateway.policy.conditions import Condition, MessageContext
 from gateway.policy.loader import VERDICT_WORDS, Merged, Origin, read_all
-from gateway.regex import Regex
 from gateway.policy.schema import Compiler, Problems, SignalRef, Template
 from gateway.policy.text import REASON_CAP, compile_phrases, one_line
+from gateway.regex import Regex
 from gateway.yamlmarks import Located
 
 DEFAULT_THRESHOLDS = {Verdict.CAUTION: 3.0, Verdict.SUSPICIOUS: 6.0, Verdict.HIGH: 10.0}

@@ -34,8 +34,8 @@ from gateway.policy.conditions import (
     SignalCond,
     known_field,
 )
-from gateway.regex import Regex, RegexError
 from gateway.policy.text import REASON_CAP, one_line
+from gateway.regex import Regex, RegexError
 from gateway.yamlmarks import Located
 
 MATCHER_KEYS = ("phrases", "regex", "equals", "in", "contains", "gt", "ge", "lt", "le", "present")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.regex import Regex, RegexError
 from gateway.policy.text import compile_phrases, one_line, words
+from gateway.regex import Regex, RegexError
 
 PHRASES = compile_phrases(["WhatsApp", "long-term partnership", "réunion privée", "WeChat",
                            "istanbul office", "strasse"])
