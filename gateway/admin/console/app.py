@@ -26,6 +26,7 @@ from gateway.act.quarantine import QuarantineError
 from gateway.admin.console import ConsoleDeps, campaigns, policyedit, stix
 from gateway.admin.console.auth import (
     COOKIE,
+    IDENTITY,
     LOGIN_COOKIE,
     Identity,
     cookie_path,
@@ -47,6 +48,9 @@ from gateway.textsafe import terminal_text
 
 HERE = Path(__file__).resolve().parent
 PUBLIC = frozenset({"login", "login_post", "static"})
+DEPS = web.AppKey("console_deps", ConsoleDeps)
+DB = web.AppKey("console_db", ConsoleDB)
+JINJA = web.AppKey("console_jinja", jinja2.Environment)
 DONE = {
     "released": "Released: the message was relayed to its recipients.",
     "deleted": "Deleted.",
@@ -84,11 +88,11 @@ def _environment() -> jinja2.Environment:
 
 
 def deps_of(request: web.Request) -> ConsoleDeps:
-    return request.app["deps"]  # type: ignore[no-any-return]
+    return request.app[DEPS]
 
 
 def db_of(request: web.Request) -> ConsoleDB:
-    return request.app["db"]  # type: ignore[no-any-return]
+    return request.app[DB]
 
 
 def url_for(request: web.Request, route: str, query: dict[str, str] | None = None, **parts: str) -> str:
@@ -97,8 +101,8 @@ def url_for(request: web.Request, route: str, query: dict[str, str] | None = Non
 
 
 def render(request: web.Request, template: str, status: int = 200, **ctx: Any) -> web.Response:
-    identity: Identity | None = request.get("identity")
-    html = request.app["jinja"].get_template(template).render(
+    identity: Identity | None = request.get(IDENTITY)
+    html = request.app[JINJA].get_template(template).render(
         url=lambda route, query=None, **parts: url_for(request, route, query, **parts),
         me=identity, csrf=identity.csrf if identity else "", done=DONE.get(request.query.get("done", ""), ""),
         **ctx)
@@ -106,9 +110,14 @@ def render(request: web.Request, template: str, status: int = 200, **ctx: Any) -
 
 
 async def audit(request: web.Request, action: str, target: str = "", detail: str = "") -> None:
-    me: Identity | None = request.get("identity")
+    me: Identity | None = request.get(IDENTITY)
     await asyncio.to_thread(db_of(request).audit, me.user if me else "-", me.role if me else "-", action, target,
                             detail)
+
+
+def redirect(location: str) -> web.Response:
+    """A 303 as a plain response (one that sets cookies: raised exceptions lose them)."""
+    return web.Response(status=303, headers={"Location": location})
 
 
 def _int(value: str | None, default: int, lo: int, hi: int) -> int:
@@ -140,7 +149,7 @@ def _safe_next(request: web.Request, target: str) -> str:
     return url_for(request, "home")
 
 
-async def login_post(request: web.Request) -> web.StreamResponse:
+async def login_post(request: web.Request) -> web.Response:
     form = await request.post()
     token = str(form.get("login_token", ""))
     cookie = request.cookies.get(LOGIN_COOKIE, "")
@@ -159,7 +168,7 @@ async def login_post(request: web.Request) -> web.StreamResponse:
         return resp
     session_token, _ = await asyncio.to_thread(db.new_session, user, role, "password")
     await asyncio.to_thread(db.audit, user, role, "login", request.remote or "")
-    resp = web.HTTPSeeOther(_safe_next(request, str(form.get("next", ""))))
+    resp = redirect(_safe_next(request, str(form.get("next", ""))))
     set_session_cookie(resp, request, session_token)
     resp.del_cookie(LOGIN_COOKIE, path=_cookie_path(request))
     return resp
@@ -170,13 +179,13 @@ async def logout(request: web.Request) -> web.StreamResponse:
     if token:
         await asyncio.to_thread(db_of(request).end_session, token)
     await audit(request, "logout")
-    resp = web.HTTPSeeOther(url_for(request, "login", {"done": "loggedout"}))
+    resp = redirect(url_for(request, "login", {"done": "loggedout"}))
     resp.del_cookie(COOKIE, path=_cookie_path(request))
     return resp
 
 
 async def home(request: web.Request) -> web.StreamResponse:
-    me: Identity = request["identity"]
+    me: Identity = request[IDENTITY]
     raise web.HTTPSeeOther(url_for(request, "campaigns" if me.may("view") else "report"))
 
 
@@ -590,9 +599,9 @@ def build(deps: ConsoleDeps) -> web.Application:
     cfg = deps.config.console
     db = ConsoleDB(cfg.state_dir)
     app = web.Application(middlewares=[middleware(db, cfg, PUBLIC)], client_max_size=MAX_UPLOAD + 65536)
-    app["deps"] = deps
-    app["db"] = db
-    app["jinja"] = _environment()
+    app[DEPS] = deps
+    app[DB] = db
+    app[JINJA] = _environment()
     r = app.router
     r.add_get("/", home, name="home")
     r.add_get("/login", login_page, name="login")

@@ -19,11 +19,20 @@ import ipaddress
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 
 from gateway.admin.console.db import ROLES, ConsoleDB, Session
 from gateway.config import ConsoleConfig
+
+try:  # aiohttp >= 3.13: typed request storage (plain strings warn there, and work everywhere)
+    from aiohttp.web import RequestKey
+
+    IDENTITY: Any = RequestKey("console_identity", object)
+    SET_SESSION: Any = RequestKey("console_set_session", str)
+except ImportError:  # pragma: no cover - older aiohttp
+    IDENTITY, SET_SESSION = "console_identity", "console_set_session"
 
 COOKIE = "approach_console"
 LOGIN_COOKIE = "approach_console_login"
@@ -115,7 +124,7 @@ def middleware(db: ConsoleDB, cfg: ConsoleConfig,
             headers = {k: v for k, v in exc.headers.items() if k.lower() not in ("content-type", "content-length")}
             response = web.Response(status=exc.status, reason=exc.reason, text=exc.text or exc.reason,
                                     headers=headers, content_type="text/plain")
-        token = request.get("set_session")
+        token = request.get(SET_SESSION)
         if token:  # a session opened for a proxy-authenticated user
             set_session_cookie(response, request, token)
         for k, v in SECURITY_HEADERS.items():
@@ -125,7 +134,7 @@ def middleware(db: ConsoleDB, cfg: ConsoleConfig,
     async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse:
         route = request.match_info.route.name or ""
         identity = await _identify(request)
-        request["identity"] = identity
+        request[IDENTITY] = identity
         if route in public:
             if request.method not in SAFE_METHODS and not same_site(request):
                 raise web.HTTPForbidden(text="cross-site request refused")
@@ -160,7 +169,7 @@ def middleware(db: ConsoleDB, cfg: ConsoleConfig,
                 return None
             role = await asyncio.to_thread(db.role_of, proxied) or "reporter"
             new_token, fresh = await asyncio.to_thread(db.new_session, proxied, role, "proxy")
-            request["set_session"] = new_token
+            request[SET_SESSION] = new_token
             return Identity(proxied, role, "proxy", fresh.csrf)
         if session is not None and session.via == "password":
             return Identity(session.user, session.role, "password", session.csrf)
@@ -170,7 +179,7 @@ def middleware(db: ConsoleDB, cfg: ConsoleConfig,
 
 
 def require(request: web.Request, permission: str) -> Identity:
-    identity: Identity | None = request.get("identity")
+    identity: Identity | None = request.get(IDENTITY)
     if identity is None:
         raise web.HTTPUnauthorized(text="log in first")
     if not identity.may(permission):
