@@ -37,6 +37,7 @@ from gateway.admin.console.auth import (
     set_session_cookie,
 )
 from gateway.admin.console.db import STATUSES, ConsoleDB, Report
+from gateway.admin.console.intake import find_message
 from gateway.admin.console.intake import relay as upstream_relay
 from gateway.errors import DataError
 from gateway.parse import MessageView, normalize_newlines, split_header_block
@@ -263,14 +264,7 @@ async def campaign_indicator(request: web.Request) -> web.Response:
 
 async def _stored_message(request: web.Request, message_id: str) -> MessageMeta | None:
     deps = deps_of(request)
-    since = time.time() - deps.config.console.report_window_days * 86400
-    wanted = message_id.strip()
-    if not wanted:
-        return None
-    for m in await deps.store.recent(since, limit=MAX_RECENT):
-        if m.message_id.strip() == wanted:
-            return m
-    return None
+    return await find_message(deps.store, message_id, deps.config.console.report_window_days)
 
 
 async def report_page(request: web.Request) -> web.Response:

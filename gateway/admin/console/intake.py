@@ -22,6 +22,7 @@ import base64
 import binascii
 import logging
 import quopri
+import time
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import formatdate, make_msgid
@@ -33,6 +34,7 @@ from gateway.model import Client, Envelope
 from gateway.parse import MessageView, ViewLimits, normalize_newlines
 from gateway.policy.text import one_line
 from gateway.smtp.upstream import UpstreamError, UpstreamSession
+from gateway.store import MAX_RECENT, MessageMeta, Store
 
 if TYPE_CHECKING:
     from gateway.admin.console.db import ConsoleDB
@@ -84,6 +86,17 @@ def extract_original(raw: bytes, max_depth: int = 20, max_parts: int = 500) -> t
     return body, how
 
 
+async def find_message(store: Store, message_id: str, days: int) -> MessageMeta | None:
+    """The newest remembered inbound message with this Message-ID in the last `days` days."""
+    wanted = message_id.strip()
+    if not wanted:
+        return None
+    for m in await store.recent(time.time() - days * 86400, limit=MAX_RECENT):
+        if m.message_id.strip() == wanted:
+            return m
+    return None
+
+
 def analysis_of(result: Result) -> dict[str, Any]:
     """What the triage queue keeps of an analysis: verdict, score, reasons, signals with evidence."""
     d = result.decision
@@ -130,6 +143,15 @@ async def take_report(config: Config, runtime: Runtime, raw: bytes, env: Envelop
             result = await runtime.analyse(original, renv, add_received=False)
             analysis.update(analysis_of(result))
             verdict, score = result.decision.verdict.word, result.decision.score
+            # the verdict it got when it arrived (the store's, by Message-ID): the analysis now
+            # differs where history moved on (it is no longer a first contact, for one)
+            delivered = await find_message(runtime.store, mid, config.console.report_window_days) \
+                if runtime.store is not None else None
+            if delivered is not None:
+                analysis["delivered"] = {"verdict": delivered.verdict, "score": delivered.score,
+                                         "rules": list(delivered.rule_ids), "when": delivered.when}
+                analysis["reanalysed"] = {"verdict": verdict, "score": score}
+                verdict, score = delivered.verdict, delivered.score
         except Exception as exc:  # noqa: BLE001 - a hostile original: keep the report, say why
             analysis["error"] = f"the attached message could not be analysed ({type(exc).__name__})"
     db = await asyncio.to_thread(console_db, config)
