@@ -6,6 +6,10 @@
 3. an analyst, in the console (served on the gateway's own event loop, as the admin listener
    mounts it), marks it an approach and turns it into an indicator: written, reloaded, hunted;
 4. the next message from the same persona through `serve` is rated `high`.
+
+The gateway runs the real checks with a small policy of its own (the shipped rule ids and the
+shipped indicator score, 10), so that tuning the shipped weights does not move the first verdict
+out of `caution`: what is tested is the loop, not the weights.
 """
 
 from __future__ import annotations
@@ -56,9 +60,27 @@ def send(port: int, sender: str, rcpts: list[str], raw: bytes) -> None:
         smtp.sendmail(sender, rcpts, raw)  # raises unless every recipient and the data got 250
 
 
+POLICY = """\
+thresholds: {caution: 3, suspicious: 6, high: 10}
+rules:
+  - id: freemail-sender
+    when: {signal: sender.freemail}
+    score: 3
+    reason: "writes from a free-mail account ({from.domain})"
+  - id: indicator-match
+    when: {signal: indicator.match}
+    score: 10
+    reason: "matches {signal.indicator.match.kind} {signal.indicator.match.value}"
+"""
+
+
 def test_report_triage_indicator_then_high(tmp_path: Path, sink: Sink) -> None:
     state = tmp_path / "console"
-    config = make_config(sink.port, tmp_path, extra=f"console: {{state_dir: {state}, report_address: {REPORT}}}")
+    policy = tmp_path / "policies" / "e2e.yml"
+    policy.parent.mkdir()
+    policy.write_text(POLICY)
+    config = make_config(sink.port, tmp_path, extra=f"console: {{state_dir: {state}, report_address: {REPORT}}}",
+                         policies=str(policy.parent))
     ConsoleDB(state).add_user("anna", "analyst", PASSWORD)
     raw = ORIGINAL.read_bytes()
     with ThreadedGateway(config) as tg:

@@ -167,6 +167,8 @@ async def login_post(request: web.Request) -> web.Response:
         resp.set_cookie(LOGIN_COOKIE, fresh, path=_cookie_path(request), httponly=True, samesite="Strict",
                         max_age=900)
         return resp
+    cfg = deps_of(request).config.console
+    await asyncio.to_thread(db.purge_sessions, cfg.session_idle, cfg.session_max)  # expired ones, everyone's
     session_token, _ = await asyncio.to_thread(db.new_session, user, role, "password")
     await asyncio.to_thread(db.audit, user, role, "login", request.remote or "")
     resp = redirect(_safe_next(request, str(form.get("next", ""))))
