@@ -66,7 +66,9 @@ class LimitsConfig:
     max_connections: int = 100  # Postfix default_process_limit
     max_connections_per_ip: int = 20
     analysis_timeout: float = 20.0
-    session_timeout: float = 300.0  # Postfix smtpd_timeout
+    session_timeout: float = 300.0  # Postfix smtpd_timeout: client silence, also during DATA
+    session_lifetime: float = 3600.0  # one connection, however busy
+    junk_command_limit: int = 100  # Postfix smtpd_junk_command_limit: NOOP, VRFY, RSET, HELO...
     shutdown_grace: float = 30.0
     max_text_bytes: int = 1_048_576  # decoded text the checks may read
 
@@ -353,12 +355,12 @@ def _build(doc: Located) -> Config:
                   for k in ("max_message_size", "max_recipients", "max_header_count",
                             "max_header_bytes", "max_mime_depth", "max_mime_parts",
                             "max_line_length", "max_connections", "max_connections_per_ip",
-                            "max_text_bytes")}
+                            "max_text_bytes", "junk_command_limit")}
     if int_limits["max_line_length"] < 1000:
         raise ctx.fail(("limits", "max_line_length"), "must be at least 1000 (RFC 5321 4.5.3.1.6)",
                        "raise it to 1000 or more")
     num_limits = {k: _num(ctx, ("limits", k), lim.get(k, getattr(d, k)), 0.1, 86400)
-                  for k in ("analysis_timeout", "session_timeout", "shutdown_grace")}
+                  for k in ("analysis_timeout", "session_timeout", "session_lifetime", "shutdown_grace")}
     limits = LimitsConfig(**int_limits, **num_limits)  # type: ignore[arg-type]
 
     tls = None

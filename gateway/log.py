@@ -1,7 +1,10 @@
-"""Structured logs: one line per message, as key=value text or JSON.
+"""Structured logs: one line per message and one per refusal, as key=value text or JSON.
 
 Purpose: the operator's record of every message (queue id, client, sender, recipients, size,
-verdict, reasons, time taken). Never the body, never header values beyond the envelope.
+verdict, reasons, time taken) and of everything the gateway refused (each refused recipient,
+each refused command, each session it ended: relay denied, limits, TLS errors, too many
+connections, junk commands, timeouts), with client, HELO, sender, reason and the reply given.
+Never the body, never header values beyond the envelope.
 
 Untrusted input: envelope addresses and HELO names are a stranger's text: control characters
 are escaped so one message is always one log line.
@@ -54,6 +57,25 @@ class MessageLine:
 
 def message_line(env: Envelope, elapsed: float, **extra: Any) -> MessageLine:
     return MessageLine(message_fields(env, elapsed, **extra))
+
+
+def refusal_line(stage: str, reason: str, reply: str, *, client: str | None, helo: str | None,
+                 sender: str | None, rcpt: str | None = None, **extra: Any) -> MessageLine:
+    """One refusal: `stage` is the command refused (MAIL, RCPT, DATA, STARTTLS...) or CONNECT /
+    SESSION for a connection refused or ended; `sender` None when no MAIL was given yet."""
+    fields: dict[str, Any] = {
+        "event": "refused",
+        "stage": stage,
+        "client": client or "unknown",
+        "helo": helo or "",
+        "from": "" if sender is None else f"<{sender[:256]}>",
+    }
+    if rcpt is not None:
+        fields["to"] = f"<{rcpt[:256]}>"
+    fields["reason"] = reason
+    fields["reply"] = reply.split("\r\n", 1)[0][:160]
+    fields.update(extra)
+    return MessageLine(fields)
 
 
 class JsonFormatter(logging.Formatter):

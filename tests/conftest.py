@@ -20,6 +20,12 @@ CORPORA = ROOT.parent / "shared" / "corpora"
 IN_CI = os.environ.get("CI") == "true"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "hostile: the bounded hostile-client suite (fuzzing, smuggling, relay forms, soak); "
+                   "runs in the normal run, select it alone with -m hostile")
+
+
 def need_binary(name: str) -> str:
     """Path of a system binary; skip locally without it, fail in CI (where it must exist)."""
     path = shutil.which(name) or next((p for p in (f"/usr/sbin/{name}", f"/usr/bin/{name}",

@@ -30,7 +30,8 @@ from gateway.domains import name_tokens
 from gateway.model import Signal
 
 MAX_TEXT = 4000
-WINDOW_DAYS = 14.0
+WINDOW_DAYS = 14.0  # how far back "sent to several colleagues" looks
+FOLLOW_UP_DAYS = 120.0  # how far back a follow-up's earlier message (or a flagged one) is looked for
 SHINGLE = 4  # words
 BANDS, ROWS = 8, 2  # 16 minhashes: two texts sharing ~70% of their shingles share a band
 MIN_WORDS = 20  # shorter texts are not fingerprinted (too little to compare)
@@ -64,6 +65,17 @@ def text_bands(text: str) -> list[str]:
     return [f"text:{b}:{_h(','.join(map(str, mins[b * ROWS:(b + 1) * ROWS])))}" for b in range(BANDS)]
 
 
+_MSGID = re.compile(r"<[^<>\s]{1,250}>")
+MAX_REFS = 10
+
+
+def own_message_key(message_id: str, sender: str) -> str:
+    """A message as sent by one sender: a reply's references match it only when they point at
+    that same sender's earlier message."""
+    mid = _MSGID.search(message_id or "")
+    return f"own:{_h(mid.group(0).lower() + ' ' + sender.lower())}" if mid and sender else ""
+
+
 def flagged_key(sender: str) -> str:
     """Remembered with a message that was judged suspicious or worse (see store/record.py)."""
     return f"flagged:{_h(sender.lower())}"
@@ -77,6 +89,8 @@ class CampaignCheck(Check):
                senders=int, messages=int, days=float),
         signal("campaign.follow_up_of_flagged", "the sender's earlier message was judged suspicious or high",
                messages=int, days=float),
+        signal("campaign.self_follow_up", "replies to the sender's own earlier message to us (a follow-up), not "
+               "to anything anyone here wrote", messages=int),
         signal("campaign.store_error", "the history store could not be asked: campaign signals are missing",
                error=str),
     )
@@ -102,7 +116,8 @@ class CampaignCheck(Check):
         bands = text_bands(approach_text(ctx, persona))
         if bands:
             groups["text"] = bands
-        keys = tuple(k for ks in groups.values() for k in ks)
+        own = own_message_key(view.header("Message-ID") or "", sender)
+        keys = tuple(k for ks in groups.values() for k in ks) + ((own,) if own else ())
         ctx.put(CampaignKeys(keys, groups["sender"][0]))
         if ctx.store is None:
             return []
@@ -115,7 +130,11 @@ class CampaignCheck(Check):
                 reach = await ctx.store.campaign_reach(ks, since)
                 if reach.messages and (best is None or reach.recipients > best[1].recipients):
                     best = (via, reach)
-            flagged = await ctx.store.campaign_reach([flagged_key(sender)], since)
+            long_ago = now - FOLLOW_UP_DAYS * 86400
+            flagged = await ctx.store.campaign_reach([flagged_key(sender)], long_ago)
+            refs = _MSGID.findall(" ".join(view.headers("In-Reply-To") + view.headers("References"))[:20_000])
+            own_keys = [k for k in (own_message_key(r, sender) for r in refs[-MAX_REFS:]) if k]
+            follow = await ctx.store.campaign_reach(own_keys, long_ago) if own_keys else None
         except Exception as exc:  # noqa: BLE001 - a broken store must not lose the message
             return [Signal("campaign.store_error", {"error": type(exc).__name__})]
         if best is not None:
@@ -129,6 +148,8 @@ class CampaignCheck(Check):
             out.append(Signal("campaign.reach", {
                 "via": via, "recipients": total, "senders": reach.senders,
                 "messages": reach.messages + 1, "days": round(max(0.0, now - reach.first_seen) / 86400, 1)}))
+        if follow is not None and follow.messages:
+            out.append(Signal("campaign.self_follow_up", {"messages": follow.messages}))
         if flagged.messages:
             out.append(Signal("campaign.follow_up_of_flagged", {
                 "messages": flagged.messages, "days": round(max(0.0, now - flagged.first_seen) / 86400, 1)}))

@@ -3,8 +3,10 @@
 Purpose: the same words mean different things in a mailing-list post, a newsletter or a reply
 inside a thread than in a stranger's first message to one person. This check names that context
 so policies can discount cues in it: RFC 2369/2919 list headers (List-Id, List-Post,
-List-Unsubscribe), Yahoo's Mailing-List, Google Groups (its bounce addresses and X-Google-Group-Id),
-`Precedence: bulk/list/junk`, and the RFC 5322 reply fields (In-Reply-To, References).
+List-Unsubscribe), Mailman's and other list managers' own fields (X-BeenThere, X-Mailman-Version,
+X-Mailing-List), list-manager sender addresses (owner-*, *-bounces, *-request), Yahoo's
+Mailing-List, Google Groups (its bounce addresses and X-Google-Group-Id), `Precedence:
+bulk/list/junk`, and the RFC 5322 reply fields (In-Reply-To, References).
 
 Untrusted input: header fields a stranger wrote (read, never trusted as proof of anything: a
 forged List-Id earns a discount only where the policy allows one).
@@ -18,7 +20,9 @@ from collections.abc import Iterable
 from gateway.checks import Check, CheckContext, signal
 from gateway.model import Signal
 
-_LIST_HEADERS = ("List-Id", "List-Post", "List-Unsubscribe", "Mailing-List")
+_LIST_HEADERS = ("List-Id", "List-Post", "List-Unsubscribe", "List-Subscribe", "Mailing-List", "X-Mailing-List",
+                 "X-BeenThere", "X-Mailman-Version", "X-List", "X-Loop")
+_LIST_SENDER = re.compile(r"(?:^|<|\s)(?:owner-[^@\s>]+|[^@\s<>]+-(?:bounces|request|owner|admin)(?:\+[^@\s>]*)?)@", re.I)
 _MSGID = re.compile(r"<[^<>\s]{1,250}>")
 MAX_REFERENCES = 50
 
@@ -57,6 +61,10 @@ def _list_kind(ctx: CheckContext) -> tuple[str, str]:
     sender = (ctx.envelope.mail_from or view.header("Return-Path") or "").lower()
     if sender.rstrip(">").endswith("@googlegroups.com") or view.header("X-Google-Group-Id"):
         return "google-groups", sender.strip("<>")
+    for field in ("Sender", "Return-Path", "Errors-To"):
+        value = view.header(field) or ""
+        if _LIST_SENDER.search(value[:300]):
+            return "list", value[:120]
     precedence = (view.header("Precedence") or "").strip().lower()
     if precedence in ("bulk", "list", "junk"):
         return "bulk", precedence

@@ -44,14 +44,17 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "ask.interview": ("asks for an interview, answers to questions, or a quote", (
         r"\b(?:interview|Q ?& ?A)\b" + _G + r"\b(?:you|with you|request)\b"
         r"|\binterview request\b|\brequest (?:for|an?) interview\b"
-        r"|\b(?:answer|respond to|reply to)\b" + _G + r"\bquestions?\b"
-        r"|\b(?:a few|some|several|three|four|five|these|the following|short|brief) (?:short |brief )?questions\b"
-        r"|\b(?:quote|comment from) you\b|\bfor (?:an?|my|our) (?:article|piece|story|feature|report|programme|"
-        r"documentary|broadcast)\b")),
+        r"|\b(?:answer|respond to|reply to)\b" + _G + r"\b(?:a few|some|several|three|four|five|these|the following|"
+        r"my|our|short|brief)\b" + _G + r"\bquestions?\b"
+        r"|\b(?:could|would|can|will) you\b" + _G + r"\b(?:a few|some|several|three|four|five|these|the following|"
+        r"short|brief) (?:short |brief )?questions\b"
+        r"|\b(?:quote|comment from) you\b|\b(?:speak|talk|comment|chat) (?:to|with) (?:you|me)\b" + _G
+        + r"\bfor (?:an?|my|our) (?:article|piece|story|feature|report|programme|documentary|broadcast)\b")),
     "ask.review": ("asks the recipient to read, review or comment on a draft or document", (
-        r"\b(?:review|read|look (?:at|over)|comment on|go through|check|have a look at|take a look at|give feedback on|"
-        r"feedback on)\b" + _G + r"\b(?:draft|manuscript|paper|article|piece|chapter|report|document|proposal|slides|"
-        r"text|essay|outline)\b|\bpeer[- ]review\b")),
+        r"\b(?:review|read|look (?:at|over)|comment on|go through|have a look at|take a look at|give feedback on|"
+        r"feedback on)\b" + _G + r"\b(?:my|our|the attached|this|a) (?:draft|manuscript|paper|article|piece|chapter|"
+        r"report|document|proposal|slides|text|essay|outline)\b|\b(?:would|could|can) you\b" + _G
+        + r"\bpeer[- ]review\b")),
     "ask.contribution": ("asks the recipient to write or contribute something (a paper, article, note, chapter)", (
         r"\b(?:write|contribute|author|prepare|produce|draft|submit)\b" + _G + r"\b(?:article|piece|essay|op-?ed|"
         r"commentary|column|chapter|paper|policy (?:note|brief|paper)|note|report|analysis|memo|briefing|"
@@ -83,15 +86,16 @@ FAMILIES: dict[str, tuple[str, str]] = {
         r"\b(?:send|share|forward|attach)\b" + _G + r"\b(?:cv|c\.v\.|resume|résumé|curriculum vitae)\b"
         r"|\b(?:updated|latest) (?:cv|resume)\b")),
     "ask.insider": ("asks for non-public, internal or personal information about the organisation or colleagues", (
-        r"\b(?:internal|non-public|unpublished|confidential|classified|restricted|sensitive|closed-door|"
-        r"behind-the-scenes)\b" + _G + r"\b(?:documents?|papers?|memos?|information|data|details|reports?|"
-        r"briefings?|discussions?|deliberations?|thinking|views|positions?|assessments?|plans?|decisions?|"
-        r"correspondence|minutes|figures)\b"
+        r"\b(?:share|send|provide|tell|give|pass (?:on|along)|forward|get|obtain|access|let me (?:see|have)|"
+        r"insights? into|details? (?:of|on|about))\b" + _G + r"\b(?:internal|non-public|unpublished|confidential|"
+        r"classified|restricted|closed-door|behind-the-scenes)\b" + _G + r"\b(?:documents?|papers?|memos?|"
+        r"information|data|details|reports?|briefings?|discussions?|deliberations?|thinking|views|positions?|"
+        r"assessments?|plans?|decisions?|correspondence|minutes|figures)\b"
         r"|\bhow (?:the|your) (?:government|ministry|department|team|organisation|organization|committee|office|"
-        r"institute|cabinet)\b" + _G + r"\b(?:thinks?|decides?|works?|plans?|sees?|is (?:planning|thinking|"
-        r"considering)|views?)\b"
-        r"|\b(?:names|contact details|contacts|list|emails?)\b" + _G + r"\b(?:colleagues|staff|team members|students|"
-        r"officials|experts|people (?:in|at) your)\b"
+        r"institute|cabinet)\b" + _G + r"\b(?:really |actually |internally )?(?:thinks?|decides?|is (?:planning|"
+        r"thinking|considering)|views?)\b"
+        r"|\b(?:names|contact details|contacts|list|emails?)\b" + _G + r"\b(?:of |for )?(?:your |the )?(?:colleagues|"
+        r"staff|team members|students|officials|experts|people (?:in|at) your)\b"
         r"|\b(?:org(?:anisation|anization)?al? chart|team structure|who (?:works|sits|reports) (?:on|in|to))\b"
         r"|\b(?:before it is|not yet) (?:published|public|announced|released)\b")),
     "ask.job": ("offers or discusses a job, a role or a position for the recipient", (
@@ -99,16 +103,19 @@ FAMILIES: dict[str, tuple[str, str]] = {
         r"open to|for you)\b|\b(?:recruiting|hiring|headhunting) (?:for|a|an)\b|\bjob description\b|\bJD\b")),
     # ---- offers
     "offer.money": ("offers the recipient money for their time, writing or views: an honorarium, a fee, pay by "
-                    "the report, hour or page", (
+                    "the report or page", (
         r"\bhonorari(?:um|a)\b|\b(?:consultancy|consulting|speaker'?s?|advisory|writing|research|contributor) fees?\b"
-        r"|\bfee of\b|\b(?:we|they|you|our clients?|our partners?)\b" + _G
-        + r"\b(?:pay|be paid|remunerate|compensate)\b"
-        r"|\bpaid (?:research|consultanc\w*|work|column|role|advisory|collaboration|writing|project|contributor|"
-        r"opportunit\w*|papers?|reports?|insights?|input|survey)\b|\bremunerat\w+|\b(?:generous(?:ly)?|well) "
-        r"(?:rewarded|compensated|paid|remunerated)\b|\bwell[- ]paid\b|\bcompensat(?:ed|ion) (?:for|generously)\b"
-        r"|\bretainer\b|\bper (?:hour|report|article|page|word|paper|piece|session|question)\b"
-        r"|\btoken of (?:our )?appreciation\b|\bpay for your time\b|\b(?:generous|very generous|attractive) "
-        r"compensation\b")),
+        r"|\b(?:we|they|our clients?|our partners?|the client|my client)\s+(?:will\s+|would\s+|can\s+|could\s+|are "
+        r"happy to\s+|offer to\s+)?(?:pay|remunerate|compensate)\s+(?:you|for your|experts?|contributors?|\d|[$€£]|"
+        r"usd|eur|gbp|well|generously)"
+        r"|\byou(?:'ll| will| would)? (?:be|get) (?:paid|compensated|remunerated)\b"
+        r"|\bpaid (?:research|consultanc\w*|column|role|advisory|collaboration|writing|contributor|"
+        r"opportunit\w*|papers?|reports?|insights?|input|survey)\b|\bremunerat(?:ed|ion) (?:for|of|is)\b"
+        r"|\b(?:generous(?:ly)?|well) (?:rewarded|compensated|remunerated)\b|\bwell[- ]paid\b"
+        r"|\bcompensat(?:ed|ion) (?:generously|for your (?:time|input|expertise))\b"
+        r"|\bper (?:report|article|page|paper|piece)\b|(?:[$€£]|\b(?:usd|eur|gbp) ?)\d[\d,.]*[^.\n]{0,20}\bper (?:hour|"
+        r"session|question)\b|\btoken of (?:our )?appreciation\b|\bpay for your time\b"
+        r"|\b(?:generous|very generous|attractive) (?:compensation|remuneration)\b")),
     "offer.travel": ("offers to pay or arrange travel, flights or accommodation", (
         r"\b(?:cover|covers|covered|covering|pay for|pays for|fund|funded|reimburse\w*|arrange|arranged|provide|"
         r"provided|book|booked|take care of|sponsor\w*)\b" + _G + r"\b(?:flights?|travel|air ?fares?|tickets?|"
@@ -134,11 +141,11 @@ FAMILIES: dict[str, tuple[str, str]] = {
         r"|\bwithin (?:the next )?\d{1,3} (?:hours|days)\b|\bas soon as possible\b|\basap\b|\burgent(?:ly)?\b"
         r"|\bdeadline\b|\btime[- ]sensitive\b|\bat (?:your )?earliest convenience\b")),
     "pressure.secrecy": ("asks for discretion: keep it confidential, off the record, away from the employer", (
-        r"\b(?:keep|treat|hold)\b" + _G + r"\b(?:confidential|between us|private|discreet|to yourself)\b"
+        r"\b(?:keep|treat|hold)\b" + _G + r"\b(?:confidential|between us|private|discreet)\b"
         r"|\b(?:don't|do not|no need to|not necessary to|better not to)\b" + _G + r"\b(?:tell|inform|mention|involve|"
         r"copy|cc|loop in|share (?:this|it) with)\b"
         r"|\boff the record\b|\bstrictly confidential\b|\bin (?:strict |complete |the strictest )?confidence\b"
-        r"|\bdiscreet(?:ly)?\b|\bdiscretion\b|\bpersonal capacity\b|\b(?:outside|not through) (?:the )?official "
+        r"|\b(?:be|remain|stay) discreet\b|\bdiscreetly\b|\bpersonal capacity\b|\b(?:outside|not through) (?:the )?official "
         r"channels\b|\bjust between (?:us|you and me)\b|\bconfidential (?:search|matter|project|client)\b")),
     "approach.flattery": ("praises the recipient's work, expertise or reputation", (
         r"\byour (?:excellent|impressive|brilliant|outstanding|insightful|remarkable|fascinating|great|thoughtful|"
@@ -152,6 +159,14 @@ FAMILIES: dict[str, tuple[str, str]] = {
         r"|\byour name (?:came up|was (?:at the top|recommended|suggested|mentioned))\b"
         r"|\b(?:recommended|suggested) (?:you|your name)\b|\b(?:an )?expert (?:like|such as) yourself\b"
         r"|\bwould (?:greatly |really )?value your\b|\bexactly what our clients\b")),
+    "approach.vague_client": ("acts for an unnamed client, partner or principal (NPSA, BfV, FBI: the client "
+                              "who 'wishes to remain anonymous')", (
+        r"\b(?:our|a|my|one of our)\s+(?:\w+\s+){0,2}?(?:clients?|partners?|customers?|sponsors?|principals?)\s+"
+        r"(?:in|from|based in|who|that|wishes|prefers|is|are|would|has|have|looking)\b"
+        r"|\b(?:i|we)\s+represent\s+(?:a|an|several|some|one)\b"
+        r"|\b(?:a|an)\s+(?:well-known|leading|major|prestigious|reputable|large|respected|select|prominent)\s+"
+        r"(?:think tank|company|client|firm|organi[sz]ation|institution|institute|network|group|investor|fund)\b"
+        r"|\bclients? (?:who|that) (?:wish|prefer)s? to remain anonymous\b")),
     "topic.sensitive": ("is about a subject the guidance names as targeted: defence, security, foreign policy, "
                         "sanctions, sensitive technology, named states", (
         r"\b(?:nuclear|missile|defen[cs]e|military|sanctions|export controls?|intelligence|cyber\w*|"

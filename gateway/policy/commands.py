@@ -15,6 +15,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from gateway.config import Config, HostPort, UpstreamConfig, shipped_policies
 from gateway.model import Verdict
@@ -68,13 +69,17 @@ def add_arguments(policy_sub: argparse._SubParsersAction,  # type: ignore[type-a
     fit_p = policy_sub.add_parser("fit", help="learn rule weights from labelled mail (logistic regression, "
                                   "grouped cross-validation) and write them as a policy file")
     fit_p.add_argument("--config", help="gateway config (policies, store, checks)")
-    fit_p.add_argument("--labels", action="append", default=[], required=True, metavar="LABELS.yml")
+    fit_p.add_argument("--labels", action="append", default=[], metavar="LABELS.yml")
+    fit_p.add_argument("--label", action="append", default=[], metavar="NAME=DIR",
+                       help="every file under DIR carries label NAME (e.g. ham=mail/ham: more negatives)")
     fit_p.add_argument("--positive", default="approach", help="the label that should be flagged")
     fit_p.add_argument("--replay", action="store_true", help="as evaluate --replay")
     fit_p.add_argument("--learn", action="append", default=[], metavar="MBOX_OR_MAILDIR",
                        help="import sent mail first, as evaluate --learn")
     fit_p.add_argument("--legit-correct", type=float, default=0.97,
                        help="share of legitimate training mail to keep below suspicious (default 0.97)")
+    fit_p.add_argument("--fixed", action="append", default=[], metavar="RULE",
+                       help="a rule that keeps its authored score (repeatable), e.g. one the policy mandates")
     fit_p.add_argument("--out", required=True, help="policy file to write (e.g. policies/local.d/40-fitted.yml)")
 
 
@@ -129,17 +134,43 @@ def cmd_test(config: Config | None, policies: Sequence[str], cases: Sequence[str
     return 1 if failures else 0
 
 
+def is_combination(cond: Any) -> bool:
+    """Whether a rule's condition needs two or more things at once (an `all:` with at least two
+    positive parts, or `at_least` with n >= 2); a bare signal, a field test or an `any:` of
+    alternatives is a single cue."""
+    from gateway.policy.conditions import AllOf, AnyOf, AtLeast, CompositeRef, Not
+
+    if isinstance(cond, CompositeRef):
+        return cond.target is not None and is_combination(cond.target)
+    if isinstance(cond, AtLeast):
+        return cond.n >= 2
+    if isinstance(cond, AllOf) and not isinstance(cond, AnyOf):
+        return sum(1 for c in cond.children if not isinstance(c, Not)) >= 2 or \
+            any(is_combination(c) for c in cond.children)
+    return False
+
+
 def cmd_fit(args: argparse.Namespace, config: Config | None) -> int:
     from gateway.policy.fit import Sample, fit, policy_patch
 
     try:
-        items: list[Labelled] = []
+        items: list[Labelled] = label_dirs(args.label)
         for path in args.labels:
             items += load_labels(path, args.positive)
     except (CasesError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    runtime = _runtime(config or default_config(), [])
+    if not items:
+        print("error: nothing to fit on; give --labels FILE or --label NAME=DIR", file=sys.stderr)
+        return 2
+    # the weights being refitted do not take part: the authored scores are the prior
+    from gateway.policy.loader import policy_files
+    from gateway.policy.schema import Problems
+
+    cfg = config or default_config()
+    out = Path(args.out).resolve()
+    files = [str(f) for f in policy_files(cfg.policies, Problems()) if f.resolve() != out]
+    runtime = _runtime(cfg, files)
     if runtime is None:
         return 2
 
@@ -149,16 +180,20 @@ def cmd_fit(args: argparse.Namespace, config: Config | None) -> int:
 
             await learn(runtime.store, [Path(p) for p in args.learn], runtime.config.local_domains)
         try:
-            return [Sample(frozenset(h.rule_id for h in r.decision.hits), item.label == args.positive,
+            return [Sample(frozenset(h.rule_id for h in r.decision.hits) - set(args.fixed), item.label == args.positive,
                            item.group or str(item.file.parent))
                     async for item, r in analysed(runtime, items, replay=args.replay)]
         finally:
             await runtime.close()
     samples = asyncio.run(run())
-    signs = {r.id: (1 if r.score > 0 else -1 if r.score < 0 else 0) for r in runtime.policies.rules}
-    report = fit(samples, legit_correct=args.legit_correct, signs=signs)
+    authored = {r.id: r.score for r in runtime.policies.rules}
+    signs = {rid: (1 if sc > 0 else -1 if sc < 0 else 0) for rid, sc in authored.items()}
+    report = fit(samples, legit_correct=args.legit_correct, signs=signs, priors=authored)
     thresholds = {v.word: t for v, t in runtime.policies.thresholds.items()}
-    Path(args.out).write_text(policy_patch(report, thresholds, ", ".join(args.labels)))
+    source = ", ".join(list(args.labels) + list(args.label))
+    single = [r.id for r in runtime.policies.rules if not is_combination(r.when)]
+    Path(args.out).write_text(policy_patch(report, samples, thresholds, source, args.fixed, args.legit_correct,
+                                           single))
     for l2, recall, correct in report.per_l2:
         print(f"l2 {l2:<6g} cross-validated recall {100 * recall:5.1f}%  legitimate kept {100 * correct:5.1f}%")
     print(f"chose l2 {report.l2:g}; wrote {len(report.model.weights)} rule weights to {args.out}")

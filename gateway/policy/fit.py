@@ -38,19 +38,25 @@ class Model:
         return self.bias + sum(self.weights.get(r, 0.0) for r in rules)
 
 
+PRIOR_PER_POINT = 0.5  # logit per authored score point: the prior the weights shrink towards
+
+
 def train(samples: Sequence[Sample], features: Sequence[str], l2: float, lr: float = 0.5,
-          signs: dict[str, int] | None = None) -> Model:
+          signs: dict[str, int] | None = None, priors: dict[str, float] | None = None) -> Model:
     """Batch gradient descent on the mean log-loss + l2/2 * |w|^2 (bias not regularised),
     classes weighted to balance. `signs` keeps each rule's weight on the side its author put it
     (a cue never becomes evidence of legitimacy, a legitimacy rule never evidence of an
-    approach): projected gradient, weights clipped at zero."""
+    approach): projected gradient, weights clipped at zero. `priors` (authored scores) are the
+    centre the L2 penalty pulls each weight towards instead of zero: data moves a weight away
+    from its author's judgement only as far as the evidence carries it."""
     sign = [(signs or {}).get(f, 0) for f in features]
+    centre = [PRIOR_PER_POINT * (priors or {}).get(f, 0.0) for f in features]
     n_pos = sum(1 for s in samples if s.positive) or 1
     n_neg = sum(1 for s in samples if not s.positive) or 1
     cw = {True: len(samples) / (2 * n_pos), False: len(samples) / (2 * n_neg)}
     index = {f: i for i, f in enumerate(features)}
     rows = [([index[r] for r in s.rules if r in index], s.positive) for s in samples]
-    w = [0.0] * len(features)
+    w = list(centre)
     b = 0.0
     m = len(rows) or 1
     for _ in range(MAX_ITER):
@@ -65,7 +71,7 @@ def train(samples: Sequence[Sample], features: Sequence[str], l2: float, lr: flo
                 gw[i] += err
         step = 0.0
         for i in range(len(w)):
-            g = gw[i] / m + l2 * w[i]
+            g = gw[i] / m + l2 * (w[i] - centre[i])
             new = w[i] - lr * g
             if sign[i] > 0:
                 new = max(0.0, new)
@@ -111,16 +117,43 @@ def _rates(model: Model, samples: Sequence[Sample], cutoff: float) -> tuple[int,
 
 
 def cutoff_for(model: Model, samples: Sequence[Sample], legit_correct: float) -> float:
-    """The lowest logit cutoff at which at least `legit_correct` of the negatives stay below."""
+    """A logit cutoff at which at least `legit_correct` of the negatives stay below: halfway
+    between the highest negative kept and the next higher score (so that rounding the scaled
+    weights cannot tip a tie of identical messages over it)."""
     negs = sorted(model.logit(s.rules) for s in samples if not s.positive)
     if not negs:
         return 0.0
-    keep = math.ceil(legit_correct * len(negs))
-    return negs[keep - 1] + 1e-6 if keep >= 1 else negs[0]
+    keep = max(1, math.ceil(legit_correct * len(negs)))
+    kept = negs[keep - 1]
+    higher = sorted({x for x in (model.logit(s.rules) for s in samples) if x > kept + 1e-9})
+    return (kept + higher[0]) / 2 if higher else kept + 1.0
+
+
+def scores_for(model: Model, scale: float) -> dict[str, float]:
+    """The policy scores: weights scaled, rounded to one decimal (readable)."""
+    return {rid: round(w * scale, 1) for rid, w in model.weights.items()}
+
+
+def verified_scale(model: Model, samples: Sequence[Sample], cutoff: float, threshold: float,
+                   legit_correct: float) -> float:
+    """The scale mapping `cutoff` to `threshold`, lowered until the ROUNDED scores still keep
+    `legit_correct` of the negatives below the threshold (rounding must not tip a tie over)."""
+    span = cutoff - model.bias
+    scale = threshold / span if span > 0 else 1.0
+    negs = [s for s in samples if not s.positive]
+    allowed = len(negs) - math.ceil(legit_correct * len(negs))
+    for _ in range(60):
+        scores = scores_for(model, scale)
+        over = sum(1 for s in negs if sum(scores.get(r, 0.0) for r in s.rules) >= threshold - 1e-9)
+        if over <= allowed:
+            return scale
+        scale *= 0.98
+    return scale
 
 
 def fit(samples: Sequence[Sample], *, legit_correct: float = 0.97, k: int = 5,
-        l2_grid: Sequence[float] = (0.003, 0.01, 0.03, 0.1, 0.3), signs: dict[str, int] | None = None) -> FitReport:
+        l2_grid: Sequence[float] = (0.03, 0.1, 0.3), signs: dict[str, int] | None = None,
+        priors: dict[str, float] | None = None) -> FitReport:
     """Choose the L2 strength by grouped CV, refit on everything, set the cutoff."""
     features = sorted({r for s in samples for r in s.rules})
     split = folds(samples, k)
@@ -132,7 +165,7 @@ def fit(samples: Sequence[Sample], *, legit_correct: float = 0.97, k: int = 5,
             test_set = set(test)
             train_s = [s for i, s in enumerate(samples) if i not in test_set]
             test_s = [samples[i] for i in test]
-            model = train(train_s, features, l2, signs=signs)
+            model = train(train_s, features, l2, signs=signs, priors=priors)
             cut = cutoff_for(model, train_s, legit_correct)
             a, b, c, d = _rates(model, test_s, cut)
             tp, pos, tn, neg = tp + a, pos + b, tn + c, neg + d
@@ -142,17 +175,24 @@ def fit(samples: Sequence[Sample], *, legit_correct: float = 0.97, k: int = 5,
         if best is None or score > best[0]:
             best = (score, l2, recall, correct)
     assert best is not None
-    model = train(samples, features, best[1], signs=signs)
+    model = train(samples, features, best[1], signs=signs, priors=priors)
     return FitReport(model, best[1], cutoff_for(model, samples, legit_correct), best[2], best[3], features,
                      per_l2)
 
 
-def policy_patch(report: FitReport, thresholds: dict[str, float], source: str) -> str:
+def policy_patch(report: FitReport, samples: Sequence[Sample], thresholds: dict[str, float], source: str,
+                 fixed: Sequence[str] = (), legit_correct: float = 0.97,
+                 single_cues: Sequence[str] = ()) -> str:
     """The fitted weights as policy YAML: scores scaled so that a message at the cutoff scores
-    exactly the `suspicious` threshold."""
+    the `suspicious` threshold (checked after rounding). A rule that tests a single cue is capped
+    below `suspicious`: one cue alone reaches `caution` at most, whatever the training data say."""
     m = report.model
-    span = report.cutoff - m.bias
-    scale = thresholds["suspicious"] / span if span > 0 else 1.0
+    scale = verified_scale(m, samples, report.cutoff, thresholds["suspicious"], legit_correct)
+    scores = scores_for(m, scale)
+    cap = round((thresholds["caution"] + thresholds["suspicious"]) / 2, 1)
+    capped = sorted(r for r in single_cues if scores.get(r, 0.0) > cap)
+    for r in capped:
+        scores[r] = cap
     lines = [
         "# Rule weights fitted by `approach-gateway policy fit` (gateway/policy/fit.py): logistic",
         "# regression over the rules that fired, L2-regularised, the strength chosen by cross-validation",
@@ -160,10 +200,12 @@ def policy_patch(report: FitReport, thresholds: dict[str, float], source: str) -
         f"# the chosen share of legitimate training mail stays below it. Fitted on: {source}",
         f"# L2 {report.l2:g}; cross-validated recall {100 * report.cv_recall:.1f}%, legitimate kept below "
         f"suspicious {100 * report.cv_legit_correct:.1f}%.",
+        *([f"# Not fitted (they keep their authored scores): {', '.join(sorted(fixed))}."] if fixed else []),
+        *([f"# Single cues capped at {cap:g} (one cue alone stays below suspicious): {', '.join(capped)}."]
+          if capped else []),
         "# Regenerate rather than edit; override single rules in local.d like any shipped rule.",
         "rules:",
     ]
-    for rid in sorted(m.weights):
-        score = round(m.weights[rid] * scale * 2) / 2  # half points: readable
-        lines.append(f"  - {{id: {rid}, score: {score:g}}}")
+    for rid in sorted(scores):
+        lines.append(f"  - {{id: {rid}, score: {scores[rid]:g}}}")
     return "\n".join(lines) + "\n"

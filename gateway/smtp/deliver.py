@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from gateway.checks.auth.arc import arc_seal
 from gateway.model import Envelope
-from gateway.parse import HeaderLimitExceeded, has_bare_newline, normalize_newlines
+from gateway.parse import HeaderLimitExceeded
 from gateway.runtime import AnalysisFailed, Result
-from gateway.smtp.upstream import Reply, UpstreamError, UpstreamSession
+from gateway.smtp.upstream import Reply, UpstreamError, UpstreamSession, crlf_normalized, only_crlf
 
 if TYPE_CHECKING:
     from gateway.smtp.server import ServerState
@@ -28,17 +28,20 @@ log = logging.getLogger("gateway.smtp")
 
 
 async def deliver(state: ServerState, raw: bytes, env: Envelope, up: UpstreamSession | None,
-                  with_tls: bool, fields: dict[str, Any]) -> Reply:
-    """Everything after the final dot; `fields` collects what the per-message log line says."""
+                  with_tls: bool, fields: dict[str, Any], bare: bool | None = None) -> Reply:
+    """Everything after the final dot; `fields` collects what the per-message log line says.
+    `bare`: whether `raw` holds a lone CR or LF, when the reader already counted it."""
     config = state.config
     if up is None or not up.connected:
         fields["verdict"] = "-"
         return Reply(451, "4.4.1 Error: upstream connection lost, try again later")
-    if has_bare_newline(raw):
+    if bare is None:
+        bare = not only_crlf(raw)  # = parse.has_bare_newline, counted in C
+    if bare:
         if config.bare_newline == "reject":
             fields["verdict"] = "rejected: bare newline"
             return Reply(550, "5.5.2 Error: bare <CR> or <LF> received; use <CR><LF>")
-        raw = normalize_newlines(raw)
+        raw = crlf_normalized(raw)  # = parse.normalize_newlines, in C
     try:
         result = await state.runtime.analyse(raw, env, with_tls=with_tls)
     except HeaderLimitExceeded as exc:

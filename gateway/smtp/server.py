@@ -13,6 +13,7 @@ No open relay (recipients outside `local_domains` are refused unless the client 
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import re
@@ -22,15 +23,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from aiosmtpd.smtp import SMTP, Session
+from aiosmtpd.smtp import MISSING, SMTP, Session, TLSSetupException, syntax
 from aiosmtpd.smtp import Envelope as SmtpEnvelope
 
 from gateway.act.quarantine import QuarantineStore
 from gateway.checks.auth.arc import ArcKey
 from gateway.config import Config, Network
-from gateway.log import message_line
+from gateway.log import message_line, refusal_line
 from gateway.model import Client, Envelope
 from gateway.runtime import Runtime
+from gateway.smtp.data import NOMINAL, TOO_LONG, DataReader
 from gateway.smtp.deliver import deliver
 from gateway.smtp.upstream import (
     TEMPFAIL,
@@ -42,6 +44,16 @@ from gateway.smtp.upstream import (
 log = logging.getLogger("gateway.smtp")
 
 XFORWARD_ATTRS = "NAME ADDR PORT PROTO HELO IDENT SOURCE"
+
+# Commands that move no mail (Postfix's smtpd_junk_command_limit counts NOOP, VRFY, ETRN and
+# RSET; HELP, EXPN, HELO and EHLO loop as cheaply). The count resets on a delivered message.
+JUNK_COMMANDS = frozenset({"NOOP", "VRFY", "ETRN", "RSET", "HELP", "EXPN", "HELO", "EHLO"})
+_SYNTAX_ATTRS = ("__smtp_syntax__", "__smtp_syntax_when__", "__smtp_syntax_extended__")
+# Refusals of these commands are logged one line each (refused recipients above all); a 421
+# (the session ends) is logged whatever the command.
+LOGGED_STAGES = frozenset({"MAIL", "RCPT", "DATA", "STARTTLS", "XFORWARD", "AUTH"})
+CLOSE_GRACE = 5.0  # seconds a closing connection may take to flush its last reply, then abort
+DATA_CHUNK = 65536  # bytes of a message handled per event-loop turn
 
 
 def in_networks(ip: str | None, networks: tuple[Network, ...]) -> bool:
@@ -86,6 +98,40 @@ def routing_trick(address: str) -> str | None:
     return None
 
 
+_UNSAFE_IN_REPLY = re.compile(r"[^\x20-\x7e]")
+
+
+def safe_reply(status: str) -> str:
+    """A reply as printable ASCII lines: whatever of the client's text it echoes (addresses,
+    command names, arguments) loses its control characters (CR, NUL, escapes), 8-bit and
+    undecodable bytes, each shown as `?`. Linear in the reply's length."""
+    return "\r\n".join(_UNSAFE_IN_REPLY.sub("?", line) for line in status.split("\r\n"))
+
+
+def arg_address(arg: str | None) -> str:
+    """The address in a raw MAIL/RCPT argument, for the log (the parser may have refused it)."""
+    text = (arg or "").strip()
+    m = re.match(r"(?i)(?:FROM|TO):\s*<([^>]*)>", text)
+    if m:
+        return m.group(1)
+    return text.partition(":")[2].strip().split(" ", 1)[0] if ":" in text else text.split(" ", 1)[0]
+
+
+def address_problem(address: str, smtputf8: bool, what: str) -> str | None:
+    """A reply refusing an 8-bit address, or None. Postfix with `smtputf8_enable = yes`: UTF-8
+    only in a transaction that declared SMTPUTF8 (RFC 6531), never bytes that are not UTF-8."""
+    if address.isascii():
+        return None
+    try:
+        address.encode("utf-8")
+    except UnicodeEncodeError:  # aiosmtpd keeps undecodable bytes as surrogates
+        status = "5.1.7" if what == "sender" else "5.1.3"
+        return f"553 {status} Error: bad UTF-8 syntax in {what} address"
+    if not smtputf8:
+        return "553 5.6.7 Must declare SMTPUTF8 to send unicode address"
+    return None
+
+
 DSN_MAIL_PARAMS = ("RET", "ENVID")  # RFC 3461: passed through when the upstream offers DSN
 DSN_RCPT_PARAMS = ("NOTIFY", "ORCPT")
 
@@ -119,6 +165,10 @@ def _xforward_value_ok(key: str, value: str) -> bool:
     if key in ("NAME", "HELO"):
         return re.fullmatch(r"[A-Za-z0-9._:\[\]-]+", value) is not None
     return True
+
+
+def _default_reason(code: str) -> str:
+    return "session closed" if code == "421" else "protocol error" if code[:1] == "5" else "temporary failure"
 
 
 class ServerState:
@@ -197,6 +247,31 @@ class GatewaySMTP(SMTP):
         self.state = state
         self._admitted_ip: str | None = None
         self.dsn_params: list[str] = []  # DSN parameters of the MAIL/RCPT being handled
+        self.command = ""  # the command being handled
+        self.arg: str | None = None  # its raw argument
+        self.reason: str | None = None  # why the reply about to be pushed refuses (for the log)
+        self.data_logged = False  # the reply to the final dot is in the message's own log line
+        self.closing = False  # a last reply was sent: nothing more is read or answered
+        self.data_bare: bool | None = None  # the message after DATA holds a lone CR or LF
+        self.data_sender: str | None = None  # MAIL FROM of the transaction DATA ended
+        self.junk = 0  # junk commands since the last delivered message
+        # Timeouts (aiosmtpd's own timer restarts only on a recognised command, so NOOP kept a
+        # session alive for ever while a steady DATA sender was cut off): `session_timeout`
+        # measures the client's silence -- any byte received restarts it, time the gateway
+        # spends waiting for the upstream or the analysis does not count -- and
+        # `session_lifetime` bounds the whole connection.
+        self._last_input = 0.0
+        self._silence = cfg.limits.session_timeout
+        self._strict_timer = False  # the PROXY header's own timeout: bytes do not extend it
+        self._busy = 0  # handler hooks running (the gateway is working, the client waits)
+        self._lifetime: asyncio.TimerHandle | None = None
+        self._expired = False  # lifetime over while busy: 421 after the reply in progress
+        # Every command passes `_dispatch` (junk count, which command a reply answers).
+        self._smtp_methods = {name: self._dispatch(name, method) for name, method in self._smtp_methods.items()}
+        # The mirrored upstream session belongs to the connection, not to aiosmtpd's Session:
+        # STARTTLS replaces the Session object (RFC 3207 reset), and an upstream held there
+        # was lost with it and left open (uncounted) until the upstream timed it out.
+        self.upstream: UpstreamSession | None = None
 
     # ---- connection lifecycle -------------------------------------------------------------
 
@@ -208,7 +283,7 @@ class GatewaySMTP(SMTP):
         refused = self.state.admit(ip, per_ip=not behind_balancer) if not self.state.draining \
             else "service shutting down"
         if refused:
-            log.warning("connection from %s refused: %s", ip, refused)
+            self.log_refusal("CONNECT", refused, f"421 4.7.0 {self.hostname} Error: {refused}")
             await super().push(f"421 4.7.0 {self.hostname} Error: {refused}")
             assert self.transport is not None
             self.transport.close()
@@ -216,35 +291,193 @@ class GatewaySMTP(SMTP):
         if not behind_balancer:
             self._admitted_ip = ip
         self.state.sessions.add(self)
+        self._lifetime = self.loop.call_later(self.state.config.limits.session_lifetime, self._lifetime_over)
         await super()._handle_client()
 
+    def _dispatch(self, name: str, method: Any) -> Any:
+        async def run(arg: str | None) -> None:
+            # Fairness: commands a client pipelined are already buffered, so reading them never
+            # waits, and a reply below the write high-water mark never waits either: without
+            # this one flood of pipelined commands would hold the event loop until it ends.
+            await asyncio.sleep(0)
+            if self.closing:
+                return  # pipelined behind a 421 (the cancellation reaches the loop at its next wait)
+            self.command, self.arg, self.reason = name, arg, None
+            try:
+                if name in JUNK_COMMANDS:
+                    self.junk += 1
+                    if self.junk > self.state.config.limits.junk_command_limit:
+                        self.reason = f"junk command limit ({self.state.config.limits.junk_command_limit})"
+                        await self.push(f"421 4.7.0 {self.hostname} Error: too many junk commands")
+                        return
+                await method(arg)
+            finally:
+                self.command = ""  # aiosmtpd answers unknown commands without us
+        for attr in _SYNTAX_ATTRS:  # HELP reads these
+            if hasattr(method, attr):
+                setattr(run, attr, getattr(method, attr))
+        return run
+
+    @property
+    def peer_ip(self) -> str:
+        return str(self.session.peer[0]) if self.session is not None and self.session.peer else "unknown"
+
+    def log_refusal(self, stage: str, reason: str, reply: str) -> None:
+        """One line for the operator: who was refused what, why, and the reply they got."""
+        session = self.session
+        client = self.event_handler.client_of(self, session) if session is not None else None
+        sender = self.envelope.mail_from if self.envelope is not None else None
+        rcpt = None
+        if stage == "MAIL" and sender is None:
+            sender = arg_address(self.arg)
+        elif stage == "DATA" and sender is None:
+            sender = self.data_sender
+        elif stage == "RCPT":
+            rcpt = arg_address(self.arg)
+        if sender == "<>":
+            sender = ""
+        log.warning(refusal_line(stage, reason, reply, client=client.ip if client else self.peer_ip,
+                                 helo=client.helo if client else None, sender=sender, rcpt=rcpt))
+
+    # ---- timeouts --------------------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        self._last_input = self.loop.time()
+        super().data_received(data)
+
+    def _reset_timeout(self, duration: float | None = None) -> None:
+        self._last_input = self.loop.time()
+        self._strict_timer = duration is not None
+        self._silence = duration or self._timeout_duration
+        super()._reset_timeout(duration)
+
+    def _timeout_cb(self) -> None:
+        if self.transport is None:
+            return
+        idle = self.loop.time() - self._last_input
+        if not self._strict_timer and (self._busy or idle < self._silence):
+            wait = self._silence if self._busy else self._silence - idle
+            self._timeout_handle = self.loop.call_later(max(wait, 0.01), self._timeout_cb)
+            return
+        reply = f"421 4.4.2 {self.hostname} Error: timeout exceeded"
+        self.log_refusal("SESSION", f"timeout: {self._silence:g} s of silence", reply)
+        self.say_and_close(reply)
+
+    def _lifetime_over(self) -> None:
+        if self.transport is None:
+            return
+        if self._busy:
+            self._expired = True  # the reply in progress is sent first (never cut off a 250)
+            return
+        reply = f"421 4.4.2 {self.hostname} Error: session time limit exceeded"
+        self.log_refusal("SESSION", "session lifetime exceeded", reply)
+        self.say_and_close(reply)
+
+    async def _call_handler_hook(self, command: str, *args: Any) -> Any:
+        self._busy += 1
+        try:
+            return await super()._call_handler_hook(command, *args)
+        finally:
+            self._busy -= 1
+            self._last_input = self.loop.time()  # the client's silence starts with our reply
+
+    def say_and_close(self, line: str) -> None:
+        """Outside the handler coroutine (timers): write a last reply and close."""
+        if self.transport is None:
+            return
+        try:
+            self._writer.write(safe_reply(line).encode("ascii") + b"\r\n")
+        except Exception:  # noqa: BLE001 - the transport may be closing already
+            pass
+        self.close_session()
+
     def connection_lost(self, error: Exception | None) -> None:
+        if self._lifetime is not None:
+            self._lifetime.cancel()
         self.state.sessions.discard(self)
         if self._admitted_ip is not None:
             self.state.release(self._admitted_ip)
             self._admitted_ip = None
-        upstream: UpstreamSession | None = getattr(self.session, "upstream", None)
-        if upstream is not None:
-            upstream.abort()  # no final dot was sent for an unfinished DATA: nothing delivered
+        self.drop_upstream()  # no final dot was sent for an unfinished DATA: nothing delivered
         super().connection_lost(error)
 
     def in_transaction(self) -> bool:
         return self.envelope is not None and self.envelope.mail_from is not None
 
+    # ---- the mirrored upstream session ----------------------------------------------------
+
+    def drop_upstream(self) -> None:
+        """Close the upstream connection at once (no QUIT, no final dot)."""
+        up, self.upstream = self.upstream, None
+        if up is not None:
+            up.abort()
+
+    async def close_upstream(self) -> None:
+        """QUIT the upstream connection (any transaction on it ends without a final dot)."""
+        up, self.upstream = self.upstream, None
+        if up is not None:
+            await up.quit()
+
+    async def reset_upstream(self) -> None:
+        """RSET the upstream transaction, if one is open (the connection stays for reuse)."""
+        if self.upstream is not None and self.upstream.in_transaction:
+            await self.upstream.rset()
+
+    def close_session(self) -> None:
+        """End the client connection after the reply just pushed (as QUIT does): pipelined
+        commands behind it are not read. A client that does not read its last reply is cut
+        off after CLOSE_GRACE seconds (close() alone would wait for it for ever)."""
+        self.closing = True
+        transport = self.transport
+        if transport is not None:
+            transport.close()
+            abort = getattr(transport, "abort", None)
+            if abort is not None:
+                self.loop.call_later(CLOSE_GRACE, abort)
+        if self._handler_coroutine is not None:
+            self._handler_coroutine.cancel()
+
     async def push(self, status: Any) -> None:
+        if self.closing:
+            return
+        if isinstance(status, bytes):
+            status = status.decode("ascii", "replace")
+        status = safe_reply(status)
+        code = status[:3]
+        if self.data_logged and self.command == "DATA":
+            self.data_logged = False
+        elif code[:1] in ("4", "5") and (self.command in LOGGED_STAGES or code == "421"):
+            self.log_refusal(self.command or "SESSION", self.reason or _default_reason(code), status)
+        elif not self.command and status.startswith("502 5.5.1 Too many unrecognized"):
+            self.log_refusal("SESSION", "too many unrecognized commands", status)
         await super().push(status)
+        if code == "421":
+            self.close_session()  # RFC 5321 3.8: after a 421 the session is over (the upstream's too)
+            return
+        if self._expired and self.transport is not None:
+            reply = f"421 4.4.2 {self.hostname} Error: session time limit exceeded"
+            self.log_refusal("SESSION", "session lifetime exceeded", reply)
+            await super().push(reply)
+            self.close_session()
+            return
         if self.state.draining and not self.in_transaction() and self.transport is not None:
             await super().push(f"421 4.3.2 {self.hostname} Service shutting down")
-            self.transport.close()
+            self.close_session()
 
     async def handle_exception(self, error: Exception) -> str:
         """After an internal error: 451 (from the handler), and both transactions reset, so the
-        client's next MAIL starts clean instead of meeting "503 nested MAIL"."""
+        client's next MAIL starts clean instead of meeting "503 nested MAIL". A failed TLS
+        handshake is the client's trouble, not ours: one refusal line, no traceback (aiosmtpd
+        closes the connection)."""
+        if isinstance(error, TLSSetupException):
+            cause = error.__cause__ or error
+            self.log_refusal("STARTTLS", f"TLS handshake failed: {type(cause).__name__}: {cause}"[:200],
+                             "(connection closed)")
+            return "454 4.7.0 TLS not available due to local problem"
+        self.reason = "internal error"
         status = await super().handle_exception(error)
         self._set_rset_state()
-        upstream: UpstreamSession | None = getattr(self.session, "upstream", None)
-        if upstream is not None:
-            await upstream.rset()
+        await self.reset_upstream()
         return status
 
     async def shutdown(self) -> None:
@@ -259,31 +492,99 @@ class GatewaySMTP(SMTP):
 
     # ---- commands --------------------------------------------------------------------------
 
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        """aiosmtpd's address parser (the stdlib's) raises IndexError on `MAIL FROM:a@` and
+        kin instead of HeaderParseError: that was a 451 and a traceback; it is a malformed
+        address (553 5.1.3)."""
+        try:
+            return super()._getaddr(arg)
+        except Exception:  # noqa: BLE001 - any parser failure on a stranger's text
+            return None, None
+
     async def smtp_STARTTLS(self, arg: str) -> None:
+        if self._tls_protocol is not None:
+            self.reason = "STARTTLS inside TLS"
+            await self.push("554 5.5.1 Error: TLS already active")  # as Postfix; never TLS in TLS
+            return
+        if self.tls_context and not arg and self.in_transaction():
+            self.reason = "STARTTLS inside a transaction"
+            await self.push("503 5.5.1 Error: MAIL transaction in progress")  # as Postfix
+            return
         # Commands pipelined behind STARTTLS arrived in plaintext: discard them (CVE-2011-0411).
         buffered = getattr(self._reader, "_buffer", None)
         if buffered:
             log.warning("%s: discarded %d bytes pipelined after STARTTLS",
                         self.session.peer if self.session else "?", len(buffered))
             del buffered[:]
+        if self.tls_context and not arg:
+            # RFC 3207 4.2: the handshake resets the session; the upstream connection (idle
+            # between transactions, or whatever state it is in) goes with it.
+            await self.close_upstream()
         await super().smtp_STARTTLS(arg)
 
+    @syntax("DATA")
+    async def smtp_DATA(self, arg: str) -> None:
+        """aiosmtpd's DATA with the message read in chunks by `DataReader` (same rules, bytes
+        operations in C instead of a Python loop per line; see gateway/smtp/data.py)."""
+        if await self.check_helo_needed():
+            return
+        assert self.envelope is not None
+        if not self.envelope.rcpt_tos:
+            await self.push("503 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 Syntax: DATA")
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        reader = DataReader(self.data_size_limit, self.line_length_limit)
+        while True:
+            chunk = await self._reader.read(DATA_CHUNK)
+            if not chunk:  # the client went away before the final dot: nothing is delivered
+                raise asyncio.CancelledError
+            if reader.feed(chunk):
+                break
+            await asyncio.sleep(0)  # a fast sender's chunks are always ready: let others run
+        if reader.rest:  # commands pipelined behind the final dot: back to the command reader
+            self._reader._buffer[0:0] = reader.rest  # type: ignore[attr-defined]
+        self.data_sender = self.envelope.mail_from  # for the log, after the envelope is reset
+        if reader.state != NOMINAL:
+            self.reason = (f"line longer than {self.line_length_limit - 2} bytes" if reader.state == TOO_LONG
+                           else f"message larger than {self.data_size_limit} bytes")
+            self._set_post_data_state()
+            await self.push("500 Line too long (see RFC5321 4.5.3.1.6)" if reader.state == TOO_LONG
+                            else "552 Error: Too much mail data")
+        else:
+            content = reader.content()
+            self.envelope.content = self.envelope.original_content = content
+            self.data_bare = reader.bare
+            status = await self._call_handler_hook("DATA")
+            self._set_post_data_state()
+            await self.push("250 OK" if status is MISSING else status)
+        if not self.in_transaction():
+            # a DATA refused by the gateway itself (552/500) resets the client's transaction
+            # without calling the handler: end the upstream's now, not at the client's next MAIL.
+            await self.reset_upstream()
+
     async def smtp_AUTH(self, arg: str) -> None:
-        await super().push("502 5.5.1 Error: authentication not enabled")
+        self.reason = "AUTH not offered"
+        await self.push("502 5.5.1 Error: authentication not enabled")
 
     async def smtp_MAIL(self, arg: str | None) -> None:
         arg, self.dsn_params = split_dsn_params(arg, DSN_MAIL_PARAMS)
         if self.dsn_params and not self.state.caps.supports("dsn"):
+            self.reason = "DSN not offered by the upstream"
             await self.push("555 5.5.4 Error: DSN parameters not supported here")
             return
         await super().smtp_MAIL(arg)
 
     async def smtp_RCPT(self, arg: str | None) -> None:
         if arg and source_route(arg) and self.envelope is not None and self.envelope.mail_from is not None:
+            self.reason = "relay denied: source route"
             await self.push("550 5.7.1 Error: relay access denied (source route)")
             return
         arg, self.dsn_params = split_dsn_params(arg, DSN_RCPT_PARAMS)
         if self.dsn_params and not self.state.caps.supports("dsn"):
+            self.reason = "DSN not offered by the upstream"
             await self.push("555 5.5.4 Error: DSN parameters not supported here")
             return
         await super().smtp_RCPT(arg)
@@ -292,6 +593,7 @@ class GatewaySMTP(SMTP):
         assert self.session is not None
         peer_ip = str(self.session.peer[0]) if self.session.peer else None
         if not in_networks(peer_ip, self.state.config.xforward_hosts):
+            self.reason = "XFORWARD from a host not in xforward_hosts"
             await self.push("550 5.7.0 Error: insufficient authorization")
             return
         if self.in_transaction():
@@ -344,11 +646,12 @@ class GatewayHandler:
             tls=session.ssl is not None,
         )
 
-    async def upstream_for(self, server: SMTP, session: Session) -> UpstreamSession:
-        up: UpstreamSession | None = getattr(session, "upstream", None)
+    async def upstream_for(self, server: GatewaySMTP) -> UpstreamSession:
+        up = server.upstream
         if up is None or not up.connected:
+            server.drop_upstream()
             up = UpstreamSession(self.config.upstream, self.config.hostname)
-            session.upstream = up  # type: ignore[attr-defined]
+            server.upstream = up
             await up.open()
             self.state.caps = up.caps
         else:
@@ -362,15 +665,19 @@ class GatewayHandler:
         pp = self.config.proxy_protocol
         peer_ip = str(session.peer[0]) if session.peer else None
         if pp is None or not in_networks(peer_ip, pp.trusted_networks):
-            log.warning("PROXY header from untrusted %s refused", peer_ip)
+            log.warning(refusal_line("CONNECT", "PROXY header from a peer not in proxy_protocol.trusted_networks",
+                                     "(connection closed)", client=peer_ip, helo=None, sender=None))
             return False
         if not proxy_data.valid:
+            log.warning(refusal_line("CONNECT", "invalid PROXY header", "(connection closed)",
+                                     client=peer_ip, helo=None, sender=None))
             return False
         src = str(getattr(proxy_data, "src_addr", "") or "")
         if src and isinstance(server, GatewaySMTP):
             refused = self.state.admit_client(src)
             if refused:
-                log.warning("connection from %s (via %s) refused: %s", src, peer_ip, refused)
+                log.warning(refusal_line("CONNECT", refused, f"421 4.7.0 Error: {refused}", client=src,
+                                         helo=None, sender=None, via=peer_ip))
                 await SMTP.push(server, f"421 4.7.0 {self.config.hostname} Error: {refused}")
                 return False
             server._admitted_ip = src
@@ -379,9 +686,8 @@ class GatewayHandler:
     async def handle_EHLO(self, server: SMTP, session: Session, envelope: SmtpEnvelope,
                           hostname: str, responses: list[str]) -> list[str]:
         session.host_name = hostname
-        up: UpstreamSession | None = getattr(session, "upstream", None)
-        if up is not None and up.in_transaction:
-            await up.rset()  # EHLO resets the SMTP transaction (RFC 5321 4.1.4): mirror it
+        assert isinstance(server, GatewaySMTP)
+        await server.reset_upstream()  # EHLO resets the SMTP transaction (RFC 5321 4.1.4): mirror it
         caps = self.state.caps
         out = []
         for line in responses:
@@ -401,12 +707,26 @@ class GatewayHandler:
         out.append(last)
         return out
 
+    async def handle_HELO(self, server: SMTP, session: Session, envelope: SmtpEnvelope,
+                          hostname: str) -> str:
+        session.host_name = hostname
+        assert isinstance(server, GatewaySMTP)
+        await server.reset_upstream()  # HELO resets the transaction too: mirror it
+        return f"250 {self.config.hostname}"
+
     async def handle_MAIL(self, server: SMTP, session: Session, envelope: SmtpEnvelope,
                           address: str, mail_options: list[str]) -> str:
+        assert isinstance(server, GatewaySMTP)
         if self.state.draining:
+            server.reason = "shutting down"
             return f"421 4.3.2 {self.config.hostname} Service shutting down"
+        problem = address_problem(address, envelope.smtp_utf8, "sender")
+        if problem:
+            server.reason = "8-bit sender address"
+            return problem
+        server.reason = "upstream refused"
         try:
-            up = await self.upstream_for(server, session)
+            up = await self.upstream_for(server)
             if up.in_transaction:  # left open by a DATA aiosmtpd refused (552/500) or an EHLO reset
                 await up.rset()
             client = self.client_of(server, session)
@@ -415,8 +735,10 @@ class GatewayHandler:
             for opt in mail_options:
                 key = opt.split("=", 1)[0]
                 if key == "BODY" and opt != "BODY=7BIT" and not caps.eightbitmime:
+                    server.reason = "8BITMIME not offered by the upstream"
                     return "555 5.5.4 Error: BODY=8BITMIME not supported here"
                 if key == "SMTPUTF8" and not caps.smtputf8:
+                    server.reason = "SMTPUTF8 not offered by the upstream"
                     return "555 5.5.4 Error: SMTPUTF8 not supported here"
                 # RFC 1652/1870: pass BODY and SIZE on only to an upstream that offers them
                 if (key == "BODY" and not caps.eightbitmime) or (key == "SIZE" and not caps.supports("size")):
@@ -431,11 +753,11 @@ class GatewayHandler:
                 if not up.reused:
                     raise
                 # the upstream closed an idle connection between transactions: reconnect once
-                up.abort()
-                up = await self.upstream_for(server, session)
+                server.drop_upstream()
+                up = await self.upstream_for(server)
                 reply = await up.mail(sender, passed, client)
         except UpstreamError as exc:
-            log.warning("upstream unavailable at MAIL from %s: %s", session.peer, exc)
+            server.reason = f"upstream unavailable: {exc}"[:200]
             return exc.reply.line()
         if reply.ok:
             envelope.mail_from = address
@@ -446,24 +768,35 @@ class GatewayHandler:
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: SmtpEnvelope,
                           address: str, rcpt_options: list[str]) -> str:
+        assert isinstance(server, GatewaySMTP)
         if len(envelope.rcpt_tos) >= self.config.limits.max_recipients:
+            server.reason = f"recipient limit ({self.config.limits.max_recipients})"
             return "452 4.5.3 Error: too many recipients"
         trick = routing_trick(address)
         if trick:
+            server.reason = f"relay denied: {trick}"
             return f"550 5.7.1 Error: relay access denied ({trick})"
         local, _, domain = address.rpartition("@")
         client = self.client_of(server, session)
         is_postmaster = not local and domain.lower() == "postmaster"
         if not is_postmaster and not self.config.is_local_domain(domain) and \
                 not in_networks(client.ip, self.config.trusted_networks):
+            server.reason = "relay denied: domain not in local_domains"
             return f"550 5.7.1 <{address[:256]}>: Relay access denied"
-        up: UpstreamSession | None = getattr(session, "upstream", None)
+        problem = address_problem(address, envelope.smtp_utf8, "recipient")
+        if problem:
+            server.reason = "8-bit recipient address"
+            return problem
+        up = server.upstream
         if up is None or not up.connected or not up.in_transaction:
             # the upstream dropped the transaction MAIL opened: never start a new one without MAIL
+            server.reason = "upstream connection lost"
             return "451 4.4.2 Error: upstream connection lost, try again later"
+        server.reason = "upstream refused"
         try:
             reply = await up.rcpt(address, rcpt_options + getattr(server, "dsn_params", []))
         except UpstreamError as exc:
+            server.reason = f"upstream unavailable: {exc}"[:200]
             return exc.reply.line()
         if reply.ok:
             envelope.rcpt_tos.append(address)
@@ -472,15 +805,13 @@ class GatewayHandler:
 
     async def handle_RSET(self, server: SMTP, session: Session, envelope: SmtpEnvelope) -> str:
         session.xforward = {}  # type: ignore[attr-defined]  # XFORWARD lasts one transaction, as in Postfix
-        up: UpstreamSession | None = getattr(session, "upstream", None)
-        if up is not None:
-            await up.rset()
+        assert isinstance(server, GatewaySMTP)
+        await server.reset_upstream()
         return "250 2.0.0 Ok"
 
     async def handle_QUIT(self, server: SMTP, session: Session, envelope: SmtpEnvelope) -> str:
-        up: UpstreamSession | None = getattr(session, "upstream", None)
-        if up is not None:
-            await up.quit()
+        assert isinstance(server, GatewaySMTP)
+        await server.close_upstream()
         return "221 2.0.0 Bye"
 
     async def handle_exception(self, error: Exception) -> str:
@@ -495,13 +826,25 @@ class GatewayHandler:
                        client=client, queue_id=getattr(session, "queue_id", new_queue_id()),
                        smtputf8=envelope.smtp_utf8)
         start = getattr(session, "tx_start", time.monotonic())
-        up: UpstreamSession | None = getattr(session, "upstream", None)
+        assert isinstance(server, GatewaySMTP)
+        up = server.upstream
         fields: dict[str, Any] = {"size": len(raw)}
-        reply = await deliver(self.state, raw, env, up, session.ssl is not None, fields)
+        reply = await deliver(self.state, raw, env, up, session.ssl is not None, fields, server.data_bare)
         if not reply.ok and up is not None:
             await up.rset()
+        if reply.ok:
+            server.junk = 0  # as Postfix: the junk count restarts after a delivered message
         self.state.messages += 1
         session.xforward = {}  # type: ignore[attr-defined]  # XFORWARD lasts one transaction, as in Postfix
         fields["reply"] = f"{reply.code} {reply.text.splitlines()[0] if reply.text else ''}"[:120]
+        # A delivered message has its line; a refused one is a refusal too (one more line, so
+        # `event=refused` finds every refusal): why, from the analysis or the upstream.
+        server.data_logged = reply.ok
+        if not reply.ok:
+            verdict = str(fields.get("verdict", ""))
+            server.reason = (verdict if verdict.startswith(("rejected", "tempfail")) else
+                             "policy reject" if fields.get("action") == "reject" else
+                             "upstream connection lost" if verdict == "-" else
+                             "upstream unavailable" if reply.code == 451 else "upstream refused")
         log.info(message_line(env, time.monotonic() - start, **fields))
         return reply.line()

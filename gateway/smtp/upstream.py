@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import aiosmtplib
-from aiosmtplib.errors import SMTPException, SMTPResponseException
+from aiosmtplib.errors import SMTPException
 
 from gateway.config import UpstreamConfig
 from gateway.errors import TemporaryFailure
@@ -91,6 +92,9 @@ class UpstreamSession:
         except (TimeoutError, SMTPException, OSError) as exc:
             smtp.close()
             raise UpstreamError(UNAVAILABLE, f"connect/EHLO failed: {exc}") from exc
+        except BaseException:  # cancelled (the client went away while we connected): no leak
+            smtp.close()
+            raise
         self.smtp = smtp
         self.caps = capabilities_of(smtp)
 
@@ -140,23 +144,40 @@ class UpstreamSession:
         return await self.command(b"RCPT", b"TO:<" + addr + b">", *opts)
 
     async def data(self, message: bytes) -> Reply:
+        """DATA and the message, dot-stuffed here: aiosmtplib's `data()` runs two regex passes
+        over the whole message on the event loop (about 0.3 s for 10 MB, every other session
+        waiting); ours is a count and a replace in C, a slice at a time.
+
+        250 only for a 250 to the final dot. A refusal of the DATA command itself leaves the
+        upstream's transaction open (`in_transaction`, for the caller's RSET); a 421, or a reply
+        that is neither 354 to DATA nor an answer to the dot, drops the connection: 451."""
         if self.smtp is None:
             raise UpstreamError(UNAVAILABLE, "not connected")
+        broken = Reply(451, "4.4.2 Error: upstream closed the connection")
         try:
-            resp = await self.smtp.data(message, timeout=self.cfg.data_timeout)
-            reply = Reply(resp.code, resp.message)
-        except SMTPResponseException as exc:
-            reply = Reply(exc.code, exc.message)
-            if exc.code == 421 or exc.code < 400:
-                self.abort()
-                # A broken reply after DATA means we do not know if it was taken: 451 is safe
-                # only for "not taken"; a 421 means the upstream dropped it.
-                reply = Reply(451, "4.4.2 Error: upstream closed the connection")
+            start = await self.smtp.execute_command(b"DATA", timeout=self.cfg.command_timeout)
+            if start.code != 354:
+                if start.code == 421 or start.code < 400:
+                    self.abort()
+                    return broken
+                return Reply(start.code, start.message)  # the transaction is still open upstream
+            protocol = self.smtp.protocol
+            if protocol is None:
+                raise SMTPException("connection lost")
+            for piece in dot_stuffed_pieces(message):
+                protocol.write(piece)
+                await asyncio.sleep(0)  # 1 MB at a time: other sessions run in between
+            resp = await protocol.read_response(timeout=self.cfg.data_timeout)
         except (TimeoutError, SMTPException, OSError) as exc:
             self.abort()
             raise UpstreamError(UNAVAILABLE, f"DATA failed: {exc!r}") from exc
-        self.in_transaction = False
-        return reply
+        self.in_transaction = False  # the dot was answered: the transaction is over
+        if resp.code == 421 or (resp.code < 400 and resp.code != 250):
+            # a 421 means the upstream dropped the message; another non-error answer means we
+            # do not know whether it was taken: 451 is safe only for "not taken"
+            self.abort()
+            return broken
+        return Reply(resp.code, resp.message)
 
     async def rset(self) -> None:
         if self.smtp is not None and self.smtp.is_connected and self.in_transaction:
@@ -184,6 +205,47 @@ class UpstreamSession:
     @property
     def connected(self) -> bool:
         return self.smtp is not None and self.smtp.is_connected
+
+
+def crlf_normalized(data: bytes) -> bytes:
+    """Every CRLF, lone CR and lone LF becomes CRLF (= parse.normalize_newlines, but three
+    replaces in C instead of a regex in Python's engine: 0.2 s per 10 MB on the event loop)."""
+    return data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n", b"\r\n")
+
+
+def only_crlf(data: bytes) -> bool:
+    """No lone CR or LF: every CR starts a CRLF and every LF ends one (counted in C, linear)."""
+    pairs = data.count(b"\r\n")
+    return data.count(b"\r") == pairs and data.count(b"\n") == pairs
+
+
+def dot_stuffed(message: bytes) -> bytes:
+    """The DATA payload: CRLF line endings, a dot doubled at the start of every line (RFC 5321
+    4.5.2), a final CRLF and the terminating `.` line."""
+    return b"".join(dot_stuffed_pieces(message))
+
+
+def dot_stuffed_pieces(message: bytes, piece: int = 1 << 20) -> Iterator[bytes]:
+    """`dot_stuffed` in slices of about `piece` bytes, each cut just after an LF: no CRLF is
+    split and every slice starts at the start of a line, so each is normalised and stuffed on its
+    own (and the event loop can run between them)."""
+    start, end = 0, len(message)
+    while True:
+        cut = message.find(b"\n", start + piece - 1) + 1 if start + piece < end else 0
+        last = cut <= 0 or cut >= end
+        part = message[start:] if last else message[start:cut]
+        if not only_crlf(part):
+            part = crlf_normalized(part)
+        stuffed = part.replace(b"\r\n.", b"\r\n..")
+        if part.startswith(b"."):
+            stuffed = b"." + stuffed
+        if last:
+            if not stuffed.endswith(b"\r\n"):  # never empty here unless the message is
+                stuffed += b"\r\n"
+            yield stuffed + b".\r\n"
+            return
+        yield stuffed
+        start = cut
 
 
 def capabilities_of(smtp: aiosmtplib.SMTP) -> Capabilities:

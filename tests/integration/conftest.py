@@ -1,15 +1,18 @@
 from __future__ import annotations
 
 import smtplib
-from collections.abc import Iterator
+import ssl
+import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from gateway.config import Config
 from gateway.runtime import Runtime
 from gateway.smtp.service import ThreadedGateway
-from tests.conftest import make_config
+from tests.conftest import make_config, need_binary
 from tests.support.sink import Sink, SinkBehaviour
 
 SIMPLE = (b"From: Alice <alice@ext.test>\r\nTo: bob@example.org\r\nSubject: hello\r\n"
@@ -25,7 +28,8 @@ class Harness:
         self.gw: ThreadedGateway | None = None
 
     def start(self, extra: str = "", behaviour: SinkBehaviour | None = None,
-              runtime_kwargs: dict[str, Any] | None = None, upstream_port: int | None = None) -> Harness:
+              runtime_kwargs: dict[str, Any] | None = None, upstream_port: int | None = None,
+              runtime: Callable[[Config], Runtime] | None = None) -> Harness:
         if upstream_port is None:
             self.sink = Sink(behaviour or SinkBehaviour()).start()
             upstream_port = self.sink.port
@@ -33,6 +37,8 @@ class Harness:
         kwargs = {}
         if runtime_kwargs is not None:
             kwargs["runtime"] = Runtime(config, **runtime_kwargs)
+        if runtime is not None:
+            kwargs["runtime"] = runtime(config)
         self.gw = ThreadedGateway(config, **kwargs).start()
         return self
 
@@ -58,3 +64,22 @@ def harness(tmp_path: Path) -> Iterator[Harness]:
     h = Harness(tmp_path)
     yield h
     h.stop()
+
+
+@pytest.fixture
+def cert(tmp_path: Path) -> tuple[str, str]:
+    """A self-signed certificate and key for the gateway's STARTTLS."""
+    need_binary("openssl")
+    key, crt = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+                    "-out", str(crt), "-days", "2", "-subj", "/CN=gw.example.org"],
+                   check=True, capture_output=True)
+    return str(crt), str(key)
+
+
+def client_tls() -> ssl.SSLContext:
+    """A client context that accepts the test certificate."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx

@@ -408,3 +408,84 @@ def test_after_queue_upstream_refusal_bounces_to_the_sender(after_queue: Stack) 
     assert [m.rcpt_tos for m in delivered] == [["ok@example.org"]]
     assert len(bounces) == 1 and bounces[0].mail_from in ("", "<>")
     assert b"refused by the upstream test map" in bounces[0].data
+
+
+# ---- hostile clients against a real Postfix upstream -----------------------------------------
+
+def _established(port: int) -> int:
+    """TCP connections in state ESTABLISHED whose local port is `port` (the server's side)."""
+    n = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":
+                n += 1
+    return n
+
+
+def test_abandoned_starttls_sessions_leave_no_connection_at_postfix(before_queue: Stack, tmp_path: Path) -> None:
+    """The incident, against the real reinjection smtpd: EHLO, MAIL, STARTTLS, handshake, QUIT,
+    25 times. Each used to leave its upstream connection (and transaction) open at Postfix."""
+    from tests.integration.conftest import client_tls
+    from tests.support.rawsmtp import Raw
+
+    need_binary("openssl")
+    key, crt = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+                    "-out", str(crt), "-days", "2", "-subj", "/CN=gw.example.org"], check=True, capture_output=True)
+    cfg = make_config(before_queue.pf.reinject_port, tmp_path, extra=f"tls: {{cert: {crt}, key: {key}}}")
+    reinject = before_queue.pf.reinject_port
+    with ThreadedGateway(cfg) as gw:
+        for _ in range(25):
+            r = Raw(gw.port)
+            assert r.reply().startswith(b"220")
+            r.cmd(b"EHLO client.test")
+            assert r.cmd(b"MAIL FROM:<a@remote.test>").startswith(b"250")  # Postfix has a transaction
+            if r.cmd(b"STARTTLS").startswith(b"220"):
+                r.starttls(client_tls())
+            else:
+                assert r.cmd(b"RSET").startswith(b"250")
+                assert r.cmd(b"STARTTLS").startswith(b"220")
+                r.starttls(client_tls())
+            r.cmd(b"EHLO client.test")
+            r.cmd(b"QUIT")
+            r.close()
+        deadline = time.monotonic() + 15
+        while _established(reinject) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _established(reinject) == 0, "the gateway left connections open at Postfix"
+
+
+SMUGGLE_ENDS = [b"\n.\n", b"\n.\r\n", b"\r.\r\n", b"\r.\n", b"\r\n.\n", b"\r\n.\r", b"\x00\n.\r\n"]
+
+
+def test_smuggling_through_the_gateway_never_reaches_postfix_as_two_messages(before_queue: Stack) -> None:
+    """Postfix 3.7 (smtpd_forbid_bare_newline = no) ends DATA at <LF>.<CR><LF>: the gateway in
+    front of it must never hand it a bare LF or CR, so each session is one message there."""
+    from tests.support.rawsmtp import Raw
+
+    gw_port = before_queue.config.listen.port
+    tokens = []
+    for end in SMUGGLE_ENDS:
+        token = secrets.token_hex(6)
+        tokens.append(token)
+        r = Raw(gw_port)
+        r.session(sender=f"real-{token}@remote.test".encode(), rcpts=(b"ok@example.org",))
+        assert r.cmd(b"DATA").startswith(b"354")
+        r.send(b"Subject: first " + token.encode() + b"\r\n\r\nfirst body" + end
+               + b"MAIL FROM:<smuggled-" + token.encode() + b"@example.org>\r\nRCPT TO:<ok@example.org>\r\n"
+               + b"DATA\r\nSubject: smuggled\r\n\r\nsmuggled\r\n\r\n.\r\n")
+        assert r.reply().startswith(b"250"), end
+        assert r.cmd(b"QUIT").startswith(b"221")
+        r.close()
+    for token in tokens:
+        assert len(before_queue.wait_arrived(token)) >= 1
+    before_queue.pf.wait_queue_empty()
+    senders = [m.mail_from for m in before_queue.sink.messages]
+    assert not [s for s in senders if s.startswith("smuggled-")], senders
+    for token in tokens:
+        assert senders.count(f"real-{token}@remote.test") == 1

@@ -4,26 +4,11 @@ from __future__ import annotations
 
 import smtplib
 import ssl
-import subprocess
 import time
-from pathlib import Path
 
-import pytest
-
-from tests.conftest import need_binary
 from tests.integration.conftest import SIMPLE, Harness
 from tests.support.rawsmtp import Raw
 from tests.support.sink import SinkBehaviour
-
-
-@pytest.fixture
-def cert(tmp_path: Path) -> tuple[str, str]:
-    need_binary("openssl")
-    key, crt = tmp_path / "key.pem", tmp_path / "cert.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
-                    "-out", str(crt), "-days", "2", "-subj", "/CN=gw.example.org"],
-                   check=True, capture_output=True)
-    return str(crt), str(key)
 
 
 def test_starttls_works_and_received_says_esmtps(harness: Harness, cert: tuple[str, str]) -> None:

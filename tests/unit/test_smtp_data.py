@@ -1,0 +1,80 @@
+"""gateway.smtp.data.DataReader reads DATA exactly as aiosmtpd's line loop does (the reference
+below is that loop, line by line), however the bytes are cut into chunks."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gateway.parse import has_bare_newline
+from gateway.smtp.data import NOMINAL, TOO_LONG, TOO_MUCH, DataReader
+
+PIECES = st.lists(st.sampled_from([b"\r\n", b"\r", b"\n", b".", b"..", b"a", b"bcdefgh", b"\x00", b" ",
+                                   b"\r\n.\r\n", b".\r\n", b"\r\n.", b"x" * 30]), max_size=60).map(b"".join)
+
+
+def reference(stream: bytes, size_limit: int | None, line_limit: int) -> tuple[str, bytes, bytes] | None:
+    """aiosmtpd 1.4's smtp_DATA: lines end at CRLF only; ".\\r\\n" alone ends the data."""
+    pos, num, state, kept = 0, 0, NOMINAL, []
+    while True:
+        i = stream.find(b"\r\n", pos)
+        if i < 0:
+            return None  # not finished
+        line, pos = stream[pos:i + 2], i + 2
+        if line == b".\r\n":
+            break
+        if state == NOMINAL and len(line) > line_limit:  # readuntil's LimitOverrunError comes first
+            state, kept = TOO_LONG, []
+        num += len(line)
+        if state == NOMINAL and size_limit and num > size_limit:
+            state, kept = TOO_MUCH, []
+        if state == NOMINAL:
+            kept.append(line[1:] if line.startswith(b".") else line)
+    return state, b"".join(kept), stream[pos:]
+
+
+def run(stream: bytes, cuts: list[int], size_limit: int | None, line_limit: int) -> tuple[str, bytes, bytes] | None:
+    reader = DataReader(size_limit, line_limit)
+    start = 0
+    for cut in sorted(cuts) + [len(stream)]:
+        if reader.feed(stream[start:cut]):
+            content = reader.content() if reader.state == NOMINAL else b""
+            if reader.state == NOMINAL:  # counted chunk by chunk, the same verdict as on the whole
+                assert reader.bare == has_bare_newline(content)
+            return reader.state, content, reader.rest + stream[cut:]
+        start = max(start, cut)
+    return None
+
+
+@settings(max_examples=1500)
+@given(PIECES, st.lists(st.integers(0, 400), max_size=8), st.sampled_from([None, 40, 200]),
+       st.sampled_from([12, 30, 1001]))
+def test_same_result_as_aiosmtpd_for_any_chunking(stream: bytes, cuts: list[int], size_limit: int | None,
+                                                  line_limit: int) -> None:
+    stream += b"\r\n.\r\nQUIT\r\n" if len(stream) % 2 else b""
+    want = reference(stream, size_limit, line_limit)
+    got = run(stream, cuts, size_limit, line_limit)
+    if want is None or got is None:
+        assert want == got
+        return
+    assert got[0] == want[0], (got, want)  # the same reply: 250 path, 500 or 552
+    assert got[1] == want[1]
+    assert got[2] == want[2]  # what follows the final dot is handed back intact
+
+
+def test_examples() -> None:
+    r = DataReader(None, 1001)
+    assert not r.feed(b"Subject: x\r\n\r\n..dot\r\nbare\n.\nlf\r")
+    assert r.feed(b"\n.\r\nQUIT\r\n")
+    assert r.state == NOMINAL and r.rest == b"QUIT\r\n"
+    assert r.content() == b"Subject: x\r\n\r\n.dot\r\nbare\n.\nlf\r\n"
+    r = DataReader(None, 1001)
+    assert r.feed(b".\r\n") and r.content() == b"" and r.rest == b""
+    r = DataReader(100, 1001)
+    r.feed(b"y" * 90 + b"\r\n")
+    assert r.feed(b"z" * 90 + b"\r\n.\r\n") and r.state == TOO_MUCH
+    r = DataReader(None, 50)
+    for _ in range(100):
+        r.feed(b"w" * 1000)  # one endless line: memory stays bounded
+    assert len(r._buf) < 1100
+    assert r.feed(b"\r\n.\r\n") and r.state == TOO_LONG

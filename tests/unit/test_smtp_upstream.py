@@ -1,0 +1,46 @@
+"""gateway.smtp.upstream: the DATA payload (dot-stuffing, line endings) equals what aiosmtplib
+would send, and the bare-newline test equals gateway.parse's."""
+
+from __future__ import annotations
+
+from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gateway.parse import has_bare_newline, normalize_newlines
+from gateway.smtp.upstream import crlf_normalized, dot_stuffed, dot_stuffed_pieces, only_crlf
+
+PIECES = st.lists(st.sampled_from([b"\r\n", b"\r", b"\n", b".", b"..", b"a", b"\x00", b" ", b"\r\n.\r\n"]),
+                  max_size=40).map(b"".join)
+
+
+@settings(max_examples=400)
+@given(PIECES)
+def test_only_crlf_is_the_negation_of_has_bare_newline(data: bytes) -> None:
+    assert only_crlf(data) is not has_bare_newline(data)
+
+
+@settings(max_examples=400)
+@given(PIECES)
+def test_dot_stuffed_equals_aiosmtplibs_payload(data: bytes) -> None:
+    reference = PERIOD_REGEX.sub(b"..", normalize_message_line_endings(data)) + b".\r\n"
+    assert dot_stuffed(data) == reference
+
+
+def test_dot_stuffed_examples() -> None:
+    assert dot_stuffed(b".start\r\nmid\r\n.\r\n..x") == b"..start\r\nmid\r\n..\r\n...x\r\n.\r\n"
+    assert dot_stuffed(b"") == b"\r\n.\r\n"
+
+
+@settings(max_examples=400)
+@given(PIECES, st.integers(1, 12))
+def test_slices_give_the_same_payload(data: bytes, piece: int) -> None:
+    pieces = list(dot_stuffed_pieces(data, piece))
+    assert b"".join(pieces) == dot_stuffed(data)
+    assert all(p for p in pieces)
+
+
+@settings(max_examples=400)
+@given(PIECES)
+def test_crlf_normalized_equals_parse_normalize_newlines(data: bytes) -> None:
+    assert crlf_normalized(data) == normalize_newlines(data)
