@@ -154,7 +154,7 @@ async def login_post(request: web.Request) -> web.Response:
     form = await request.post()
     token = str(form.get("login_token", ""))
     cookie = request.cookies.get(LOGIN_COOKIE, "")
-    if not same_site(request) or not token or token != cookie:
+    if not same_site(request, deps_of(request).config.console) or not token or token != cookie:
         raise web.HTTPForbidden(text="login form expired or sent from another site: reload the login page")
     user, password = str(form.get("user", ""))[:64], str(form.get("password", ""))[:1024]
     db = db_of(request)

@@ -87,15 +87,17 @@ def peer_trusted(request: web.Request, cfg: ConsoleConfig) -> bool:
     return any(addr in net for net in cfg.trusted_proxies)
 
 
-def same_site(request: web.Request) -> bool:
-    """False for a request another site's page made (CSRF): Sec-Fetch-Site or Origin say so."""
+def same_site(request: web.Request, cfg: ConsoleConfig | None = None) -> bool:
+    """False for a request another site's page made (CSRF): Sec-Fetch-Site or Origin say so.
+    Behind a reverse proxy in `trusted_proxies`, its X-Forwarded-Host names the console's host."""
     fetch_site = request.headers.get("Sec-Fetch-Site")
     if fetch_site is not None and fetch_site not in ("same-origin", "none"):
         return False
     origin = request.headers.get("Origin")
     if origin is not None:
         expected = f"{request.scheme}://{request.host}"
-        forwarded = request.headers.get("X-Forwarded-Host")
+        forwarded = request.headers.get("X-Forwarded-Host") if cfg is not None and peer_trusted(request, cfg) \
+            else None
         if origin != expected and not (forwarded and origin.split("://", 1)[-1] == forwarded):
             return False
     return True
@@ -136,7 +138,7 @@ def middleware(db: ConsoleDB, cfg: ConsoleConfig,
         identity = await _identify(request)
         request[IDENTITY] = identity
         if route in public:
-            if request.method not in SAFE_METHODS and not same_site(request):
+            if request.method not in SAFE_METHODS and not same_site(request, cfg):
                 raise web.HTTPForbidden(text="cross-site request refused")
             return await handler(request)
         if identity is None:
@@ -148,7 +150,7 @@ def middleware(db: ConsoleDB, cfg: ConsoleConfig,
             token = request.headers.get("X-CSRF-Token", "")
             if not token and request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
                 token = str((await request.post()).get("csrf", ""))
-            if not same_site(request) or not hmac.compare_digest(token.encode(), identity.csrf.encode()):
+            if not same_site(request, cfg) or not hmac.compare_digest(token.encode(), identity.csrf.encode()):
                 await asyncio.to_thread(db.audit, identity.user, identity.role, "csrf.refused", request.path)
                 raise web.HTTPForbidden(text="missing or wrong CSRF token, or a cross-site request: reload the page")
         return await handler(request)
