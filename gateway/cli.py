@@ -78,6 +78,10 @@ def _parser() -> argparse.ArgumentParser:
     from gateway.act import quarantine
 
     quarantine.add_arguments(qu)
+    co = sub.add_parser("console", help="the web console's local accounts and triage labels (docs/console.md)")
+    from gateway.admin.console import cli as console_cli
+
+    console_cli.add_arguments(co)
     pol = sub.add_parser("policy", help="policy tools")
     psub = pol.add_subparsers(dest="policy_command", required=True)
     from gateway.policy.commands import add_arguments
@@ -129,6 +133,7 @@ hostname: localhost
 local_domains: [example.org]
 store: {backend: sqlite, path: state/store.sqlite3}
 quarantine: {dir: state/quarantine}
+console: {state_dir: state/console}
 """
 
 
@@ -357,6 +362,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_hunt(args)
     if args.command == "quarantine":
         return cmd_quarantine(args)
+    if args.command == "console":
+        from gateway.admin.console import cli as console_cli
+
+        return console_cli.run(args, _load(args.config))
     return cmd_policy(args)
 
 

@@ -144,6 +144,23 @@ class LogConfig:
 
 
 @dataclass(frozen=True)
+class ConsoleConfig:
+    """The security team's web console (gateway/admin/console/, docs/console.md); the staff
+    report mailbox works without the console being served."""
+
+    state_dir: str = "console"  # users, sessions, triage, audit (console.sqlite3) and reported originals
+    indicators_dir: str = ""  # indicator files the console writes, all loaded (default: STATE_DIR/indicators)
+    policy_dir: str = ""  # the local.d the policy editor writes (default: local.d of the last policy folder)
+    report_address: str | None = None  # staff send reports here; taken into triage at end of DATA
+    base_url: str = ""  # the console's public URL, for links in acknowledgements (https://gw.example.org/console)
+    session_idle: float = 1800.0  # seconds without a request before a session expires
+    session_max: float = 28800.0  # seconds after login a session expires regardless
+    proxy_user_header: str | None = None  # a reverse proxy's authenticated-user header, e.g. X-Remote-User
+    trusted_proxies: tuple[Network, ...] = ()  # the only peers whose proxy_user_header is believed
+    report_window_days: int = 14  # how far back a report link's Message-ID is looked up
+
+
+@dataclass(frozen=True)
 class Config:
     listen: HostPort
     upstream: UpstreamConfig
@@ -165,6 +182,7 @@ class Config:
     signals: SignalsConfig = field(default_factory=SignalsConfig)
     quarantine: QuarantineConfig = field(default_factory=QuarantineConfig)
     arc: ArcConfig | None = None
+    console: ConsoleConfig = field(default_factory=ConsoleConfig)
     source: str = "<defaults>"
 
     def is_local_domain(self, domain: str) -> bool:
@@ -311,6 +329,7 @@ def _build(doc: Located) -> Config:
         "listen", "upstream", "hostname", "authserv_id", "local_domains", "trusted_networks",
         "xforward_hosts", "trusted_authserv_ids", "limits", "tls", "proxy_protocol", "dns",
         "store", "policies", "on_error", "bare_newline", "log", "signals", "quarantine", "arc",
+        "console",
     })
     for required in ("listen", "upstream", "hostname", "local_domains"):
         if required not in top:
@@ -439,8 +458,58 @@ def _build(doc: Located) -> Config:
         bare_newline=_choice(ctx, ("bare_newline",), top.get("bare_newline", "normalize"),
                              ("normalize", "reject")),
         log=log, signals=_signals(ctx, top.get("signals"), base), quarantine=quarantine,
-        arc=arc, source=doc.file,
+        arc=arc, console=_console(ctx, top.get("console"), base, policies), source=doc.file,
     )
+
+
+_ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+
+
+def _console(ctx: _Ctx, value: Any, base: Path, policies: tuple[str, ...]) -> ConsoleConfig:
+    p = ("console",)
+    c = _section(ctx, p, value, set(ConsoleConfig.__dataclass_fields__))
+    d = ConsoleConfig()
+
+    def path(key: str, default: str) -> str:
+        text = _str(ctx, p + (key,), c[key]) if key in c else default
+        return text if Path(text).is_absolute() else str(base / text)
+
+    state_dir = path("state_dir", d.state_dir)
+    indicators_dir = path("indicators_dir", str(Path(state_dir) / "indicators"))
+    loaded = [str(Path(x)) for x in policies if not Path(x).is_file()]
+    loaded += [str(Path(x) / "local.d") for x in loaded]
+    if "policy_dir" in c:
+        policy_dir = path("policy_dir", "")
+        if str(Path(policy_dir)) not in loaded:
+            raise ctx.fail(p + ("policy_dir",), f"{policy_dir!r} is not read by 'policies'",
+                           "name a folder listed in policies, or the local.d of one")
+    else:
+        dirs = [x for x in policies if not Path(x).is_file()]
+        policy_dir = str(Path(dirs[-1]) / "local.d") if dirs else ""
+    report = c.get("report_address")
+    if report is not None and (not isinstance(report, str) or not _ADDRESS.match(report)):
+        raise ctx.fail(p + ("report_address",), f"{report!r} is not a mail address",
+                       "write e.g. report-approach@example.org (an address in local_domains)")
+    base_url = c.get("base_url", "")
+    if base_url and (not isinstance(base_url, str) or not re.match(r"^https?://[^\s/]+(/[^\s]*)?$", base_url)):
+        raise ctx.fail(p + ("base_url",), f"{base_url!r} is not an http(s) URL",
+                       "write e.g. https://gw.example.org/console")
+    header = c.get("proxy_user_header")
+    if header is not None and (not isinstance(header, str) or not _HEADER_NAME.match(header)):
+        raise ctx.fail(p + ("proxy_user_header",), f"{header!r} is not a header name", "write e.g. X-Remote-User")
+    proxies = _networks(ctx, p + ("trusted_proxies",), c.get("trusted_proxies"))
+    if header and not proxies:
+        raise ctx.fail(p + ("trusted_proxies",), "is empty but proxy_user_header is set",
+                       "list the reverse proxy's addresses, e.g. [127.0.0.1/32], or remove proxy_user_header")
+    return ConsoleConfig(
+        state_dir=state_dir, indicators_dir=indicators_dir, policy_dir=policy_dir,
+        report_address=report.lower() if report else None, base_url=str(base_url).rstrip("/"),
+        session_idle=_num(ctx, p + ("session_idle",), c.get("session_idle", d.session_idle), 60, 86400),
+        session_max=_num(ctx, p + ("session_max",), c.get("session_max", d.session_max), 60, 7 * 86400),
+        proxy_user_header=header, trusted_proxies=proxies,
+        report_window_days=_int(ctx, p + ("report_window_days",), c.get("report_window_days",
+                                                                           d.report_window_days), 1, 3650))
 
 
 def _strings(ctx: _Ctx, path: tuple[Any, ...], value: Any) -> tuple[str, ...]:

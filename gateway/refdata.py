@@ -19,6 +19,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from gateway.config import Config
@@ -206,7 +207,7 @@ class _Loader:
                 orgs += self._organisations(doc)
         names = self._names(s.vip_names, s.staff_names_file)
         indicators: list[Indicator] = []
-        for f in s.indicators:
+        for f in s.indicators + console_indicator_files(self.config):
             doc = self._yaml(f)
             if doc is not None:
                 indicators += self._indicators(doc)
@@ -381,6 +382,15 @@ class _Loader:
                 else:
                     out.append(Indicator(kind, str(v).strip(), source))
         return out
+
+
+def console_indicator_files(config: Config) -> tuple[str, ...]:
+    """The indicator files in `console.indicators_dir` (what the console writes), sorted by name:
+    loaded like `signals.indicators`, so a new file there is in force at the next reload."""
+    folder = Path(config.console.indicators_dir) if config.console.indicators_dir else None
+    if folder is None or not folder.is_dir():
+        return ()
+    return tuple(str(f) for f in sorted(folder.iterdir()) if f.suffix in (".yml", ".yaml") and f.is_file())
 
 
 def load_indicator_file(path: str) -> tuple[Indicator, ...]:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from gateway.act.banner import TemplateError, Templates, insert_banner
 from gateway.act.subject import subject_edits
@@ -94,7 +95,10 @@ def plan(decision: Decision, view: MessageView, raw: bytes, actions: ActionsConf
         if todo.subject_tag:
             edits = subject_edits(raw, view, todo.subject_tag)
         if todo.banner:
-            banner = actions.templates.render(decision, actions.report_link)
+            link = actions.report_link
+            if link and "{message_id}" in link:  # the console's report page: /console/report?id={message_id}
+                link = link.replace("{message_id}", quote((view.header("Message-ID") or "").strip()[:998], safe=""))
+            banner = actions.templates.render(decision, link)
             out = insert_banner(raw, banner, max_depth=view.limits.max_mime_depth,
                                 max_parts=view.limits.max_mime_parts)
     return ActionPlan(raw=out, edits=edits, extra_rcpts=todo.copy_to, quarantine=todo.quarantine)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from gateway.act.actions import DEFAULT_ACTIONS, ActionsConfig, parse_actions
@@ -152,11 +153,11 @@ class PolicySet:
         return sum(r.score for r in self.rules if r.score > 0)
 
 
-def load_policies(paths: Iterable[str]) -> PolicySet:
-    """Load and merge policy files in order (see `gateway.policy.loader`); compile everything.
-    Raises PolicyError listing every problem found."""
+def load_policies(paths: Iterable[str], texts: Mapping[Path, str] | None = None) -> PolicySet:
+    """Load and merge policy files in order (see `gateway.policy.loader`; `texts`: edited text read
+    instead of those files); compile everything. Raises PolicyError listing every problem found."""
     problems = Problems()
-    merged = read_all(paths, problems)
+    merged = read_all(paths, problems, texts)
     policies = compile_merged(merged, problems)
     if problems.errors:
         raise PolicyError(problems.errors)

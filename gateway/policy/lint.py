@@ -12,8 +12,9 @@ Untrusted input: admin-written policy files only.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from gateway.checks import SignalSpec, signal_specs
 from gateway.config import Config
@@ -34,12 +35,13 @@ class LintReport:
 
 
 def lint(paths: Iterable[str], config: Config | None = None,
-         specs: dict[str, SignalSpec] | None = None) -> LintReport:
-    """Lint `paths` (in load order) against the declared signals (default: every check's)."""
+         specs: dict[str, SignalSpec] | None = None, texts: Mapping[Path, str] | None = None) -> LintReport:
+    """Lint `paths` (in load order) against the declared signals (default: every check's);
+    `texts`: edited text read instead of those files (the console's editor)."""
     if specs is None:
         specs = {name: spec for name, (spec, _) in signal_specs().items()}
     problems = Problems()
-    merged = read_all(list(paths), problems)
+    merged = read_all(list(paths), problems, texts)
     policies = compile_merged(merged, problems)
     _unknown_signals(policies, frozenset(specs), problems)
     _unknown_evidence(policies, specs, problems)

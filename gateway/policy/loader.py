@@ -13,14 +13,14 @@ Untrusted input: admin-written YAML and phrase files (bounded in size by `gatewa
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gateway.policy.schema import Problems
 from gateway.policy.text import phrase_words
-from gateway.yamlmarks import Located, YamlError, load_located, read_bounded
+from gateway.yamlmarks import Located, YamlError, load_located, loads_located, read_bounded
 
 TOP_KEYS = ("thresholds", "rules", "phrases", "groups", "allow", "actions", "composites")
 RULE_KEYS = ("id", "description", "when", "score", "reason", "enabled")
@@ -58,7 +58,10 @@ class Merged:
     sources: list[str] = field(default_factory=list)
 
 
-def policy_files(paths: Iterable[str], problems: Problems) -> list[Path]:
+def policy_files(paths: Iterable[str], problems: Problems, extra: Iterable[Path] = ()) -> list[Path]:
+    """The files in load order. `extra` are files that need not exist yet (an edit in the console):
+    each joins its folder's sorted place when that folder is read."""
+    more = list(extra)
     out: list[Path] = []
     for entry in paths:
         p = Path(entry)
@@ -66,19 +69,23 @@ def policy_files(paths: Iterable[str], problems: Problems) -> list[Path]:
             problems.add(str(p), "policy path does not exist", "fix 'policies' in the config")
         elif p.is_dir():
             for d in (p, p / "local.d"):
-                if d.is_dir():
-                    out += sorted(f for f in d.iterdir() if f.suffix in (".yml", ".yaml")
-                                  and f.is_file())
+                found = {f for f in d.iterdir() if f.suffix in (".yml", ".yaml") and f.is_file()} \
+                    if d.is_dir() else set()
+                found |= {f for f in more if f.parent == d and f.suffix in (".yml", ".yaml")}
+                out += sorted(found)
         else:
             out.append(p)
     return out
 
 
-def read_all(paths: Iterable[str], problems: Problems) -> Merged:
+def read_all(paths: Iterable[str], problems: Problems, texts: Mapping[Path, str] | None = None) -> Merged:
+    """Read and merge the files in order. `texts` maps a file path to the text to read instead of
+    the file (the console lints and tries an edit before saving it); errors name that path."""
     merged = Merged()
-    for f in policy_files(paths, problems):
+    texts = texts or {}
+    for f in policy_files(paths, problems, texts):
         try:
-            doc = load_located(f)
+            doc = loads_located(texts[f], str(f)) if f in texts else load_located(f)
         except YamlError as exc:
             problems.errors.append(str(exc))  # names file:line, the problem and the fix
             continue

@@ -74,7 +74,23 @@ async def deliver(state: ServerState, raw: bytes, env: Envelope, up: UpstreamSes
         return exc.reply
     if reply.ok:
         await state.runtime.record(result)
+        await take_staff_report(state, raw, env)
     return reply
+
+
+async def take_staff_report(state: ServerState, raw: bytes, env: Envelope) -> None:
+    """A staff report (mail to `console.report_address`) that the upstream accepted or the quarantine
+    holds: take it into the triage queue (gateway/admin/console/intake.py). The report is already
+    delivered; a failure here is logged and never changes the client's reply."""
+    address = state.config.console.report_address
+    if not address or address not in (r.lower() for r in env.rcpt_tos):
+        return
+    from gateway.admin.console.intake import take_report
+
+    try:
+        await take_report(state.config, state.runtime, raw, env)
+    except Exception:  # noqa: BLE001 - the report is delivered; triage intake is best effort
+        log.warning("staff report %s not taken into triage", env.queue_id, exc_info=True)
 
 
 async def _seal(state: ServerState, out: bytes, result: Result, env: Envelope) -> bytes:
@@ -110,6 +126,7 @@ async def _quarantine(state: ServerState, out: bytes, env: Envelope, result: Res
         except UpstreamError as exc:  # the message is held; the copy is best effort
             log.warning("copy of quarantined %s not sent: %s", qid, exc)
     await state.runtime.record(result)
+    await take_staff_report(state, out, env)
     return Reply(250, f"2.0.0 Ok: queued as {env.queue_id}")
 
 

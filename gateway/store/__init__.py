@@ -20,18 +20,30 @@ from typing import Protocol, runtime_checkable
 from gateway.config import Config
 
 __all__ = ["HistoryHit", "MessageMeta", "PairStats", "RdapRecord", "Reach", "Store", "StoreUnavailable",
-           "store_from_config"]
+           "store_from_config", "verdicts_at_least"]
 
 MAX_FIELD = 320  # characters kept of any one stored string (an address is at most 254)
 MAX_ITEMS = 40  # recipients, rule ids, signals, observables kept per message
 MAX_CAMPAIGN_KEYS = 32  # campaign keys indexed per message, and looked up per `campaign_reach`
 MAX_REACH_MESSAGES = 1000  # messages `campaign_reach` examines per query (the newest first)
 MAX_REACH_SAMPLE = 20  # local recipients `campaign_reach` names (the most recent ones)
+MAX_RECENT = 5000  # messages `recent` returns at most
+MAX_RECENT_EXAMINE = 50_000  # messages (any direction) `recent` reads at most per call, newest first
+VERDICT_WORDS = ("clean", "caution", "suspicious", "high")
 
 
 class StoreUnavailable(Exception):
     """The store cannot answer now (a shared store is down, slow past `store.timeout`, or refusing
     writes). Raised quickly, never after retries; the next call tries again (reconnecting)."""
+
+
+def verdicts_at_least(min_verdict: str) -> frozenset[str] | None:
+    """The verdict words at or above `min_verdict` (None for "": every message, verdict or not)."""
+    if not min_verdict:
+        return None
+    if min_verdict not in VERDICT_WORDS:
+        raise ValueError(f"unknown verdict {min_verdict!r}; use one of {', '.join(VERDICT_WORDS)}")
+    return frozenset(VERDICT_WORDS[VERDICT_WORDS.index(min_verdict):])
 
 
 def cap(text: str) -> str:
@@ -156,6 +168,13 @@ class Store(Protocol):
         MAX_CAMPAIGN_KEYS looked up; at most MAX_REACH_MESSAGES examined, newest first; messages
         whose Message-ID is `exclude_message_id` are skipped): distinct local recipients, distinct
         senders, message count, first and last time."""
+
+    async def recent(self, since: float, limit: int = 500, min_verdict: str = "") -> list[MessageMeta]:
+        """The remembered INBOUND messages at or after `since` (and within the retention), newest
+        first, at most `limit` (itself at most MAX_RECENT), each with its campaign keys (sorted);
+        with `min_verdict`, only those judged at least that (clean < caution < suspicious < high).
+        Bounded work: at most MAX_RECENT_EXAMINE messages (of any direction) are read, newest
+        first. Ties in time come in no particular order. For the console's campaign view."""
 
     async def purge(self, now: float | None = None) -> int:
         """Drop what is older than the retention limit; returns the number of entries removed

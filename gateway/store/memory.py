@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from gateway.store import (
     MAX_REACH_MESSAGES,
+    MAX_RECENT,
+    MAX_RECENT_EXAMINE,
     HistoryHit,
     MessageMeta,
     PairStats,
@@ -24,6 +26,7 @@ from gateway.store import (
     local_recipients,
     pairs_of,
     reach_of,
+    verdicts_at_least,
 )
 
 DAY = 86400.0
@@ -116,6 +119,16 @@ class MemoryStore:
         found.sort(key=lambda e: (e.meta.when, e.seq), reverse=True)
         return reach_of(((e.meta.when, e.meta.sender, e.local_rcpts) for e in found[:MAX_REACH_MESSAGES]),
                         len(found) > MAX_REACH_MESSAGES)
+
+    async def recent(self, since: float, limit: int = 500, min_verdict: str = "") -> list[MessageMeta]:
+        allowed = verdicts_at_least(min_verdict)
+        limit = min(limit, MAX_RECENT)
+        since = max(since, time.time() - self.retention_days * DAY)
+        newest = sorted((e for e in self.entries if e.meta.when >= since),
+                        key=lambda e: (e.meta.when, e.seq), reverse=True)[:MAX_RECENT_EXAMINE]
+        out = [replace(e.meta, campaign_keys=tuple(sorted(e.meta.campaign_keys))) for e in newest
+               if e.meta.direction == "inbound" and (allowed is None or e.meta.verdict in allowed)]
+        return out[:max(limit, 0)]
 
     async def purge(self, now: float | None = None) -> int:
         cutoff = (now or time.time()) - self.retention_days * DAY

@@ -61,6 +61,8 @@ def final_meta(meta: MessageMeta, decision: Decision, signals: Iterable[Signal],
     sigs = list(signals)
     obs = list(meta.observables)
     for s in sigs:
+        if s.name == "indicator.match":  # the console groups campaigns by the indicator they matched
+            obs.append(f"indicator:{s.evidence.get('kind', '')}:{s.evidence.get('value', '')}")
         if s.name.startswith(_OBSERVABLE_SIGNALS):
             for key in ("handles", "numbers", "addresses"):
                 if key in s.evidence:

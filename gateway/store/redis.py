@@ -37,6 +37,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from gateway.store import (
     MAX_REACH_MESSAGES,
     MAX_REACH_SAMPLE,
+    MAX_RECENT,
+    MAX_RECENT_EXAMINE,
     HistoryHit,
     MessageMeta,
     PairStats,
@@ -48,6 +50,7 @@ from gateway.store import (
     hunt_match,
     local_recipients,
     pairs_of,
+    verdicts_at_least,
 )
 
 T = TypeVar("T")
@@ -351,6 +354,18 @@ end
 return out
 """
 
+# ARGV: prefix max_score min_score offset count -> score, message json ('' if expired), ... newest first
+REV_PAGE_LUA = """
+local rows = redis.call('ZREVRANGEBYSCORE', ARGV[1] .. 't', ARGV[2], ARGV[3], 'WITHSCORES', 'LIMIT',
+                        tonumber(ARGV[4]), tonumber(ARGV[5]))
+local out = {}
+for j = 1, #rows, 2 do
+  out[#out + 1] = rows[j + 1]
+  out[#out + 1] = redis.call('GET', ARGV[1] .. 'm:' .. rows[j]) or ''
+end
+return out
+"""
+
 # ARGV: prefix cutoff batch -> number of messages removed
 PURGE = """
 local ids = redis.call('ZRANGEBYSCORE', ARGV[1] .. 't', '-inf', '(' .. ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
@@ -376,6 +391,19 @@ def _stats(raw: bytes | None, cutoff: float) -> PairStats | None:
     if last < cutoff:  # older than retention: as if purged (the key outlives it by at most a day)
         return None
     return PairStats(float(f), last, int(c), int(o))
+
+
+def _meta_of(raw: bytes) -> MessageMeta:
+    """A stored message value back as MessageMeta (campaign keys sorted; none in older values)."""
+    head, _, body = raw.partition(b"\n")
+    sender, mid, mine = json.loads(head)
+    fields = json.loads(body)
+    when, direction, name, verdict, score, rules, sigs, obs, rcpts = fields[:9]
+    keys = fields[9] if len(fields) > 9 else []
+    return MessageMeta(when=float(when), direction=direction, sender=sender,
+                       recipients=tuple(mine if rcpts is None else rcpts), message_id=mid, display_name=name,
+                       verdict=verdict, score=float(score), rule_ids=tuple(rules), signals=tuple(sigs),
+                       observables=tuple(obs), campaign_keys=tuple(sorted(keys)))
 
 
 def _decode(raw: bytes) -> str:
@@ -437,7 +465,8 @@ class RedisStore:
             self._client = self._connect()
             self._loop = loop
             self._scripts = {name: self._client.register_script(src) for name, src in
-                             (("write", WRITE), ("reach", REACH), ("page", PAGE_LUA), ("purge", PURGE))}
+                             (("write", WRITE), ("reach", REACH), ("page", PAGE_LUA),
+                                                       ("rpage", REV_PAGE_LUA), ("purge", PURGE))}
         return self._client
 
     async def _do(self, what: str, fn: Callable[[Any], Awaitable[T]]) -> T:
@@ -474,11 +503,12 @@ class RedisStore:
         when = meta.when if math.isfinite(meta.when) else time.time()
         mine = local_recipients(meta, local)
         head = [meta.sender, meta.message_id, list(mine)]
+        keys = list(meta.campaign_keys) if meta.direction == "inbound" else []
+        # the 10th element (the campaign keys, for `recent`) is absent from values written before it
         body = [when, meta.direction, meta.display_name, meta.verdict,
                 meta.score if math.isfinite(meta.score) else 0.0, list(meta.rule_ids), list(meta.signals),
-                list(meta.observables), None if mine == meta.recipients else list(meta.recipients)]
+                list(meta.observables), None if mine == meta.recipients else list(meta.recipients), keys]
         value = _json(head) + "\n" + _json(body)
-        keys = list(meta.campaign_keys) if meta.direction == "inbound" else []
         args: list[Any] = [value, _t(when), len(keys)]
         args += keys
         args += self._pair_args([(lo, ex, when, out) for lo, ex, out in pairs_of(meta, local)])
@@ -557,7 +587,7 @@ class RedisStore:
                     continue
                 head, _, body = rows[i + 1].partition(b"\n")
                 sender, _mid, mine = json.loads(head)
-                when, direction, name, verdict, score, rules, _sig, obs, rcpts = json.loads(body)
+                when, direction, name, verdict, score, rules, _sig, obs, rcpts = json.loads(body)[:9]
                 rcpts = mine if rcpts is None else rcpts
                 hit = hunt_match(sender, name, rcpts, obs, wanted)
                 if hit is not None:
@@ -569,6 +599,33 @@ class RedisStore:
             same = sum(1 for i in range(0, len(rows), 2) if rows[i].decode() == last)
             offset = offset + same if last == low else same
             low = last
+        return out
+
+    async def recent(self, since: float, limit: int = 500, min_verdict: str = "") -> list[MessageMeta]:
+        """Newest first, PAGE messages per round trip (each under `timeout`), filtered here."""
+        allowed = verdicts_at_least(min_verdict)
+        limit = min(limit, MAX_RECENT)
+        if limit <= 0:
+            return []
+        since = max(since, time.time() - self.keep) if math.isfinite(since) else time.time() - self.keep
+        out: list[MessageMeta] = []
+        high, offset, examined = "+inf", 0, 0
+        while len(out) < limit and examined < MAX_RECENT_EXAMINE:
+            count = min(PAGE, MAX_RECENT_EXAMINE - examined)
+            args: list[Any] = [self.prefix, high, _t(since), offset, count]
+            rows = await self._do("recent", partial(self._script, "rpage", args))
+            examined += len(rows) // 2
+            for i in range(0, len(rows), 2):
+                if rows[i + 1] and len(out) < limit:
+                    meta = _meta_of(rows[i + 1])
+                    if meta.direction == "inbound" and (allowed is None or meta.verdict in allowed):
+                        out.append(meta)
+            if len(rows) < 2 * count:
+                break
+            last = rows[-2].decode()
+            same = sum(1 for i in range(0, len(rows), 2) if rows[i].decode() == last)
+            offset = offset + same if last == high else same
+            high = last
         return out
 
     async def campaign_reach(self, keys: Iterable[str], since: float, exclude_message_id: str = "") -> Reach:

@@ -21,6 +21,8 @@ from typing import Any, TypeVar
 
 from gateway.store import (
     MAX_REACH_MESSAGES,
+    MAX_RECENT,
+    MAX_RECENT_EXAMINE,
     HistoryHit,
     MessageMeta,
     PairStats,
@@ -32,6 +34,7 @@ from gateway.store import (
     local_recipients,
     pairs_of,
     reach_of,
+    verdicts_at_least,
 )
 
 T = TypeVar("T")
@@ -206,6 +209,36 @@ class SqliteStore:
                     found[mid] = (ts, sender, tuple(json.loads(local)))
             newest = sorted(found.items(), key=lambda kv: (kv[1][0], kv[0]), reverse=True)
             return reach_of((row for _, row in newest[:MAX_REACH_MESSAGES]), len(newest) > MAX_REACH_MESSAGES)
+        return await self._run(read)
+
+    async def recent(self, since: float, limit: int = 500, min_verdict: str = "") -> list[MessageMeta]:
+        allowed = verdicts_at_least(min_verdict)
+        limit = min(limit, MAX_RECENT)
+        if limit <= 0:
+            return []
+        since = max(since, time.time() - self.retention_days * DAY)
+        verdict_sql = f" AND verdict IN ({','.join('?' * len(allowed))})" if allowed is not None else ""
+
+        def read(db: sqlite3.Connection) -> list[MessageMeta]:
+            # the newest MAX_RECENT_EXAMINE messages of any direction, then the filter (bounded work)
+            rows = db.execute(
+                "SELECT id, ts, direction, sender, recipients, message_id, display_name, verdict, score,"
+                " rule_ids, signals, observables FROM (SELECT * FROM messages WHERE ts >= ?"
+                " ORDER BY ts DESC, id DESC LIMIT ?) WHERE direction = 'inbound'" + verdict_sql +  # noqa: S608
+                " ORDER BY ts DESC, id DESC LIMIT ?",
+                (since, MAX_RECENT_EXAMINE, *sorted(allowed or ()), limit)).fetchall()
+            keys: dict[int, list[str]] = {}
+            ids = [r[0] for r in rows]
+            for i in range(0, len(ids), 500):
+                chunk = ids[i:i + 500]
+                for msg, key in db.execute(f"SELECT msg, key FROM campaign WHERE msg IN ({','.join('?' * len(chunk))})",
+                                           chunk):  # noqa: S608 - placeholders only
+                    keys.setdefault(msg, []).append(key)
+            return [MessageMeta(when=ts, direction=direction, sender=sender, recipients=tuple(json.loads(rcpts)),
+                                message_id=mid, display_name=name, verdict=verdict, score=score,
+                                rule_ids=tuple(json.loads(rules)), signals=tuple(json.loads(sigs)),
+                                observables=tuple(json.loads(obs)), campaign_keys=tuple(sorted(keys.get(rid, ()))))
+                    for rid, ts, direction, sender, rcpts, mid, name, verdict, score, rules, sigs, obs in rows]
         return await self._run(read)
 
     async def purge(self, now: float | None = None) -> int:

@@ -264,6 +264,51 @@ async def test_search_history_pages_through_many_messages(store: Store) -> None:
     assert len(hits) == 1203 and len({h.sender for h in hits}) == 1203
     assert [h.when for h in hits] == sorted(h.when for h in hits)
     assert len(await store.search_history(["bulk.test"], limit=600)) == 600
+    # `recent` pages the other way (newest first) across the same runs of equal times
+    newest = await store.recent(0.0, limit=5000)
+    assert len(newest) == 1203 and len({m.sender for m in newest}) == 1203
+    assert [m.when for m in newest] == sorted((m.when for m in newest), reverse=True)
+    assert [m.sender for m in await store.recent(0.0, limit=3)] == [m.sender for m in newest[:3]]
+    await store.close()
+
+
+# --------------------------------------------------------------------------- recent (the console)
+
+
+async def test_recent_lists_inbound_messages_newest_first(store: Store) -> None:
+    await store.record_message(inbound("a@one.test", "x@example.org", "y@example.org", "cc@partner.test",
+                                       when=NOW - 300, message_id="<a@one.test>", display_name="Anna One",
+                                       verdict="clean", score=0.5, rule_ids=("r0",), signals=("s.a",),
+                                       observables=("persona:Anna One",),
+                                       campaign_keys=("text:b1:ff", "persona:anna")), LOCAL)
+    await store.record_message(inbound("b@two.test", "x@example.org", when=NOW - 200, verdict="suspicious",
+                                       score=6.0, campaign_keys=("sender:b",)), LOCAL)
+    await store.record_message(MessageMeta(NOW - 150, "outbound", "x@example.org", ("b@two.test",),
+                                           verdict="clean", campaign_keys=("sender:b",)), LOCAL)
+    await store.record_message(inbound("d@four.test", "z@example.org", when=NOW - 100, verdict="high",
+                                       score=12.0, rule_ids=("indicator-match",)), LOCAL)
+    await store.record_message(inbound("old@gone.test", "z@example.org", when=NOW - (RETENTION + 5) * DAY,
+                                       verdict="high"), LOCAL)
+    got = await store.recent(0.0)
+    assert [m.sender for m in got] == ["d@four.test", "b@two.test", "a@one.test"]  # inbound, within retention
+    a = got[2]
+    assert (a.when, a.direction, a.recipients, a.message_id, a.display_name) == \
+        (pytest.approx(NOW - 300), "inbound", ("x@example.org", "y@example.org", "cc@partner.test"),
+         "<a@one.test>", "Anna One")
+    assert (a.verdict, a.score, a.rule_ids, a.signals, a.observables) == \
+        ("clean", 0.5, ("r0",), ("s.a",), ("persona:Anna One",))
+    assert a.campaign_keys == ("persona:anna", "text:b1:ff")  # sorted
+    assert got[1].campaign_keys == ("sender:b",) and got[0].campaign_keys == ()
+    assert [m.sender for m in await store.recent(0.0, min_verdict="suspicious")] == ["d@four.test", "b@two.test"]
+    assert [m.sender for m in await store.recent(0.0, min_verdict="caution")] == ["d@four.test", "b@two.test"]
+    assert [m.sender for m in await store.recent(0.0, min_verdict="high")] == ["d@four.test"]
+    assert [m.sender for m in await store.recent(0.0, min_verdict="clean")] == [m.sender for m in got]
+    assert [m.sender for m in await store.recent(NOW - 250)] == ["d@four.test", "b@two.test"]  # since: inclusive
+    assert [m.sender for m in await store.recent(NOW - 200)] == ["d@four.test", "b@two.test"]
+    assert [m.sender for m in await store.recent(0.0, limit=1)] == ["d@four.test"]
+    assert await store.recent(0.0, limit=0) == [] and await store.recent(NOW + 10) == []
+    with pytest.raises(ValueError, match="unknown verdict"):
+        await store.recent(0.0, min_verdict="bad")
     await store.close()
 
 
@@ -367,6 +412,9 @@ async def test_hostile_values_are_stored_as_data(store: Store, value: str) -> No
     assert hits[0].rule_ids == (value[:MAX_FIELD],)
     reach = await store.campaign_reach([f"persona:{value}"], 0.0)
     assert (reach.messages, reach.recipients, reach.recipient_sample) == (1, 1, ("a@example.org",))
+    [back] = await store.recent(0.0)
+    assert (back.display_name, back.message_id, back.rule_ids) == (value[:MAX_FIELD],) * 2 + ((value[:MAX_FIELD],),)
+    assert back.campaign_keys == (f"persona:{value}"[:MAX_FIELD],)
     assert (await store.campaign_reach([f"persona:{value}"], 0.0, exclude_message_id=value)).messages == 0 \
         or not value  # "" excludes nothing
     # nothing else matched by accident (the value is data, not a pattern)

@@ -1,0 +1,193 @@
+"""Who is asking, and may they: sessions, the reverse proxy's user header, roles, CSRF, headers.
+
+Purpose: one middleware in front of every console handler. It sets the security headers on every
+response (strict Content-Security-Policy: no inline script, no remote source, no framing), finds
+the user -- a session cookie from a password login, or the reverse proxy's authenticated-user
+header when (and only when) the peer is in `console.trusted_proxies` --, refuses what the role
+may not do (the permission matrix below), and refuses every state-changing request that lacks
+the session's CSRF token or comes from another site (Origin / Sec-Fetch-Site). Sessions expire
+after `console.session_idle` seconds unused and `console.session_max` seconds after login.
+
+Untrusted input: request headers, cookies, forms (bounded by aiohttp's client_max_size).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import ipaddress
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from gateway.admin.console.db import ROLES, ConsoleDB, Session
+from gateway.config import ConsoleConfig
+
+try:  # aiohttp >= 3.13: typed request storage (plain strings warn there, and work everywhere)
+    from aiohttp.web import RequestKey
+
+    IDENTITY: Any = RequestKey("console_identity", object)
+    SET_SESSION: Any = RequestKey("console_set_session", str)
+except ImportError:  # pragma: no cover - older aiohttp
+    IDENTITY, SET_SESSION = "console_identity", "console_set_session"
+
+COOKIE = "approach_console"
+LOGIN_COOKIE = "approach_console_login"
+
+# The permission matrix (docs/console.md). `reporter` is what a member of staff gets who is
+# authenticated by the reverse proxy but has no console account: the report page only.
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "report": frozenset({"reporter", "viewer", "analyst", "admin"}),  # confirm a staff report
+    "view": frozenset({"viewer", "analyst", "admin"}),  # campaigns, triage, quarantine, rules, exports
+    "triage": frozenset({"analyst", "admin"}),  # mark a report approach / not an approach
+    "indicator": frozenset({"analyst", "admin"}),  # campaign or report -> indicator file, hunt
+    "quarantine": frozenset({"analyst", "admin"}),  # release, delete
+    "try": frozenset({"analyst", "admin"}),  # lint an edit, try a message, evaluate an edit
+    "policy": frozenset({"admin"}),  # save a policy file (reloads the gateway)
+    "audit": frozenset({"admin"}),  # read the audit log
+}
+assert all(r in ROLES for roles in PERMISSIONS.values() for r in roles)
+
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+       "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; frame-src 'self'")
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",  # no-referrer would make Chromium send Origin: null
+    "Cache-Control": "no-store",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
+}
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+@dataclass(frozen=True)
+class Identity:
+    user: str
+    role: str
+    via: str
+    csrf: str
+
+    def may(self, permission: str) -> bool:
+        return self.role in PERMISSIONS[permission]
+
+
+def peer_trusted(request: web.Request, cfg: ConsoleConfig) -> bool:
+    try:
+        addr = ipaddress.ip_address((request.remote or "").split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
+        addr = addr.ipv4_mapped
+    return any(addr in net for net in cfg.trusted_proxies)
+
+
+def same_site(request: web.Request, cfg: ConsoleConfig | None = None) -> bool:
+    """False for a request another site's page made (CSRF): Sec-Fetch-Site or Origin say so.
+    Behind a reverse proxy in `trusted_proxies`, its X-Forwarded-Host names the console's host."""
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site is not None and fetch_site not in ("same-origin", "none"):
+        return False
+    origin = request.headers.get("Origin")
+    if origin is not None:
+        expected = f"{request.scheme}://{request.host}"
+        forwarded = request.headers.get("X-Forwarded-Host") if cfg is not None and peer_trusted(request, cfg) \
+            else None
+        if origin != expected and not (forwarded and origin.split("://", 1)[-1] == forwarded):
+            return False
+    return True
+
+
+def cookie_path(request: web.Request) -> str:
+    """The console's mount point (cookies are sent to the console only)."""
+    return str(request.app.router["home"].url_for()).rstrip("/") or "/"
+
+
+def set_session_cookie(response: web.StreamResponse, request: web.Request, token: str) -> None:
+    response.set_cookie(COOKIE, token, path=cookie_path(request), httponly=True, samesite="Strict",
+                        secure=request.secure or request.headers.get("X-Forwarded-Proto") == "https")
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def middleware(db: ConsoleDB, cfg: ConsoleConfig,
+               public: frozenset[str]) -> Callable[..., Awaitable[web.StreamResponse]]:
+    @web.middleware
+    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            response = await _guarded(request, handler)
+        except web.HTTPException as exc:
+            headers = {k: v for k, v in exc.headers.items() if k.lower() not in ("content-type", "content-length")}
+            response = web.Response(status=exc.status, reason=exc.reason, text=exc.text or exc.reason,
+                                    headers=headers, content_type="text/plain")
+        token = request.get(SET_SESSION)
+        if token:  # a session opened for a proxy-authenticated user
+            set_session_cookie(response, request, token)
+        for k, v in SECURITY_HEADERS.items():
+            response.headers.setdefault(k, v)
+        return response
+
+    async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse:
+        route = request.match_info.route.name or ""
+        identity = await _identify(request)
+        request[IDENTITY] = identity
+        if route in public:
+            if request.method not in SAFE_METHODS and not same_site(request, cfg):
+                raise web.HTTPForbidden(text="cross-site request refused")
+            return await handler(request)
+        if identity is None:
+            if request.method in SAFE_METHODS:
+                login = request.app.router["login"].url_for().with_query(next=request.rel_url.path_qs)
+                raise web.HTTPSeeOther(login)
+            raise web.HTTPUnauthorized(text="log in first")
+        if request.method not in SAFE_METHODS:
+            token = request.headers.get("X-CSRF-Token", "")
+            if not token and request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+                token = str((await request.post()).get("csrf", ""))
+            if not same_site(request, cfg) or not hmac.compare_digest(token.encode(), identity.csrf.encode()):
+                await asyncio.to_thread(db.audit, identity.user, identity.role, "csrf.refused", request.path)
+                raise web.HTTPForbidden(text="missing or wrong CSRF token, or a cross-site request: reload the page")
+        return await handler(request)
+
+    async def _identify(request: web.Request) -> Identity | None:
+        token = request.cookies.get(COOKIE, "")
+        session: Session | None = None
+        if token:
+            session = await asyncio.to_thread(db.session, token, cfg.session_idle, cfg.session_max)
+        header = cfg.proxy_user_header
+        proxied = request.headers.get(header, "").strip() if header else ""
+        if proxied and peer_trusted(request, cfg):
+            if session is not None and session.via == "proxy" and session.user == proxied:
+                return Identity(session.user, session.role, "proxy", session.csrf)
+            try:
+                ConsoleDB.check_name(proxied)
+            except ValueError:
+                return None
+            role = await asyncio.to_thread(db.role_of, proxied) or "reporter"
+            new_token, fresh = await asyncio.to_thread(db.new_session, proxied, role, "proxy")
+            request[SET_SESSION] = new_token
+            return Identity(proxied, role, "proxy", fresh.csrf)
+        if session is not None and session.via == "password":
+            return Identity(session.user, session.role, "password", session.csrf)
+        return None
+
+    return guard
+
+
+def require(request: web.Request, permission: str) -> Identity:
+    identity: Identity | None = request.get(IDENTITY)
+    if identity is None:
+        raise web.HTTPUnauthorized(text="log in first")
+    if not identity.may(permission):
+        raise web.HTTPForbidden(text=f"your role ({identity.role}) may not do this ({permission})")
+    return identity
+
+
+def new_login_token() -> str:
+    return secrets.token_urlsafe(24)

@@ -1,0 +1,91 @@
+"""`approach-gateway console ...`: local accounts and the triage labels, from the command line.
+
+Purpose: accounts are managed here, not in the browser (a stolen session cannot make itself an
+admin): `user add NAME --role ROLE` (password asked twice on the terminal, or one line on
+standard input with --password-stdin), `user passwd`, `user role`, `user delete` (each ends the
+account's sessions), `user list`; `labels --out FILE` writes the triaged reports as an
+`evaluate --labels` / `policy fit --labels` file. Every change is in the audit log.
+
+Untrusted input: none (the operator's arguments, validated).
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+import time
+
+from gateway.admin.console.db import ROLES, AccountError, ConsoleDB
+from gateway.config import Config
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, help="the gateway's YAML config file (console.state_dir)")
+    sub = parser.add_subparsers(dest="console_command", required=True)
+    user = sub.add_parser("user", help="local console accounts")
+    us = user.add_subparsers(dest="user_command", required=True)
+    add = us.add_parser("add", help="create an account")
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=ROLES,
+                     help="viewer (read), analyst (+ triage, indicators, quarantine, try edits), admin (+ save "
+                          "policies, audit log), reporter (the report page only)")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    pw = us.add_parser("passwd", help="set an account's password (ends its sessions)")
+    pw.add_argument("name")
+    pw.add_argument("--password-stdin", action="store_true")
+    role = us.add_parser("role", help="change an account's role (ends its sessions)")
+    role.add_argument("name")
+    role.add_argument("role", choices=ROLES)
+    rm = us.add_parser("delete", help="delete an account (ends its sessions)")
+    rm.add_argument("name")
+    us.add_parser("list", help="accounts and roles")
+    lab = sub.add_parser("labels", help="write the triaged reports as an evaluate --labels file")
+    lab.add_argument("--out", required=True, help="file to write (YAML)")
+
+
+def _password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Again: ") != first:
+        raise AccountError("the two passwords differ; try again")
+    return first
+
+
+def run(args: argparse.Namespace, config: Config) -> int:
+    db = ConsoleDB(config.console.state_dir)
+    operator = f"cli:{getpass.getuser()}"
+    try:
+        if args.console_command == "labels":
+            from gateway.admin.console.app import labels_yaml
+
+            text = labels_yaml(db)
+            with open(args.out, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            db.audit(operator, "cli", "export.labels", args.out)
+            print(f"wrote {text.count('- file:')} labelled reports to {args.out}")
+            return 0
+        cmd = args.user_command
+        if cmd == "list":
+            for name, role, created in db.users():
+                print(f"{name}\t{role}\t{time.strftime('%Y-%m-%d', time.gmtime(created))}")
+            return 0
+        if cmd == "add":
+            db.check_name(args.name)
+            db.add_user(args.name, args.role, _password(args))
+            db.audit(operator, "cli", "user.add", args.name, args.role)
+        elif cmd == "passwd":
+            db.set_password(args.name, _password(args))
+            db.audit(operator, "cli", "user.passwd", args.name)
+        elif cmd == "role":
+            db.set_role(args.name, args.role)
+            db.audit(operator, "cli", "user.role", args.name, args.role)
+        elif cmd == "delete":
+            db.delete_user(args.name)
+            db.audit(operator, "cli", "user.delete", args.name)
+        print(f"{cmd}: {args.name}: done")
+        return 0
+    except (AccountError, OSError) as exc:
+        print(f"console: {exc}", file=sys.stderr)
+        return 1

@@ -1,0 +1,352 @@
+"""The console's own state: accounts, sessions, the triage queue and the audit log (one SQLite file).
+
+Purpose: everything the console remembers lives in `console.state_dir/console.sqlite3` (mode
+0600, WAL) plus the reported originals in `console.state_dir/reports/ID.eml`. The gateway's store
+never holds bodies; reported originals are the exception staff chose to send to the security
+team, kept here (not in the store) so `evaluate --labels` and `policy fit` can read them.
+
+Passwords are hashed with scrypt (stdlib `hashlib.scrypt`, N=2^15, r=8, p=1, 16-byte salt; the
+parameters are stored with each hash so they can be raised later); session tokens are random
+(32 bytes) and only their SHA-256 is stored. All methods are blocking: the web handlers call them
+through `asyncio.to_thread`.
+
+Untrusted input: reported messages' metadata (a stranger's names and subjects) stored as bound
+parameters; account names and passwords from the CLI (validated).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROLES = ("reporter", "viewer", "analyst", "admin")
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2 ** 15, 8, 1
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+_REPORT_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{12}$")
+MIN_PASSWORD = 10
+STATUSES = ("new", "approach", "not_approach")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS users (
+    name TEXT PRIMARY KEY, role TEXT NOT NULL, pw_hash TEXT NOT NULL, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS sessions (
+    token_hash TEXT PRIMARY KEY, user TEXT NOT NULL, role TEXT NOT NULL, via TEXT NOT NULL,
+    csrf TEXT NOT NULL, created REAL NOT NULL, last_seen REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS reports (
+    id TEXT PRIMARY KEY, time REAL NOT NULL, source TEXT NOT NULL, reporter TEXT NOT NULL,
+    message_id TEXT NOT NULL, subject TEXT NOT NULL, sender TEXT NOT NULL, display_name TEXT NOT NULL,
+    verdict TEXT NOT NULL, score REAL NOT NULL, analysis TEXT NOT NULL, has_original INTEGER NOT NULL,
+    status TEXT NOT NULL DEFAULT 'new', decided_by TEXT NOT NULL DEFAULT '', decided_at REAL,
+    note TEXT NOT NULL DEFAULT '');
+CREATE INDEX IF NOT EXISTS reports_time ON reports (time);
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY, time REAL NOT NULL, user TEXT NOT NULL, role TEXT NOT NULL,
+    action TEXT NOT NULL, target TEXT NOT NULL, detail TEXT NOT NULL);
+"""
+
+
+class AccountError(ValueError):
+    """A bad account name, role or password; the message says what to write instead."""
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P,
+                            maxmem=128 * 1024 * 1024, dklen=32)
+    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${salt.hex()}${digest.hex()}"
+
+
+def check_password(password: str, stored: str) -> bool:
+    try:
+        kind, n, r, p, salt, digest = stored.split("$")
+        if kind != "scrypt":
+            return False
+        got = hashlib.scrypt(password.encode("utf-8"), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p),
+                             maxmem=128 * 1024 * 1024, dklen=len(digest) // 2)
+    except (ValueError, MemoryError):
+        return False
+    return hmac.compare_digest(got.hex(), digest)
+
+
+# A fixed hash to compare against when the account does not exist (same cost: no user enumeration
+# by timing).
+_DUMMY_HASH = "scrypt$32768$8$1$" + "00" * 16 + "$" + "00" * 32
+
+
+@dataclass(frozen=True)
+class Session:
+    user: str
+    role: str
+    via: str  # password | proxy
+    csrf: str
+    created: float
+    last_seen: float
+
+
+@dataclass(frozen=True)
+class Report:
+    id: str
+    time: float
+    source: str  # link | mailbox
+    reporter: str
+    message_id: str
+    subject: str
+    sender: str
+    display_name: str
+    verdict: str
+    score: float
+    analysis: dict[str, Any] = field(default_factory=dict)
+    has_original: bool = False
+    status: str = "new"
+    decided_by: str = ""
+    decided_at: float | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    time: float
+    user: str
+    role: str
+    action: str
+    target: str
+    detail: str
+
+
+class ConsoleDB:
+    def __init__(self, state_dir: str | Path) -> None:
+        self.dir = Path(state_dir)
+        self.reports_dir = self.dir / "reports"
+        self.reports_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.path = self.dir / "console.sqlite3"
+        fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
+        os.close(fd)
+        with self._db() as db:
+            db.executescript(SCHEMA)
+
+    @contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.path, timeout=30)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            with db:
+                yield db
+        finally:
+            db.close()
+
+    # ------------------------------------------------------------------ accounts
+
+    @staticmethod
+    def check_name(name: str) -> str:
+        if not _NAME.match(name or ""):
+            raise AccountError(f"{name!r} is not an account name; use letters, digits, . _ @ - "
+                               "(at most 64, starting with a letter or digit)")
+        return name
+
+    @staticmethod
+    def check_role(role: str) -> str:
+        if role not in ROLES:
+            raise AccountError(f"unknown role {role!r}; use one of {', '.join(ROLES)}")
+        return role
+
+    @staticmethod
+    def check_new_password(password: str) -> str:
+        if len(password) < MIN_PASSWORD:
+            raise AccountError(f"the password has fewer than {MIN_PASSWORD} characters; choose a longer one")
+        return password
+
+    def add_user(self, name: str, role: str, password: str) -> None:
+        self.check_name(name)
+        self.check_role(role)
+        self.check_new_password(password)
+        with self._db() as db:
+            if db.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone():
+                raise AccountError(f"account {name!r} exists; use 'user passwd' or 'user role' to change it")
+            db.execute("INSERT INTO users VALUES (?,?,?,?)", (name, role, hash_password(password), time.time()))
+
+    def set_password(self, name: str, password: str) -> None:
+        self.check_new_password(password)
+        self._update_user(name, "pw_hash", hash_password(password))
+        self.end_sessions(name)
+
+    def set_role(self, name: str, role: str) -> None:
+        self._update_user(name, "role", self.check_role(role))
+        self.end_sessions(name)
+
+    def _update_user(self, name: str, column: str, value: str) -> None:
+        with self._db() as db:
+            n = db.execute(f"UPDATE users SET {column} = ? WHERE name = ?", (value, name)).rowcount  # noqa: S608
+        if not n:
+            raise AccountError(f"no account {name!r}; see 'user list'")
+
+    def delete_user(self, name: str) -> None:
+        with self._db() as db:
+            if not db.execute("DELETE FROM users WHERE name = ?", (name,)).rowcount:
+                raise AccountError(f"no account {name!r}; see 'user list'")
+        self.end_sessions(name)
+
+    def users(self) -> list[tuple[str, str, float]]:
+        with self._db() as db:
+            return [(str(n), str(r), float(c)) for n, r, c in
+                    db.execute("SELECT name, role, created FROM users ORDER BY name")]
+
+    def role_of(self, name: str) -> str | None:
+        with self._db() as db:
+            row = db.execute("SELECT role FROM users WHERE name = ?", (name,)).fetchone()
+        return str(row[0]) if row else None
+
+    def verify(self, name: str, password: str) -> str | None:
+        """The account's role when the password is right, else None (constant work either way)."""
+        with self._db() as db:
+            row = db.execute("SELECT role, pw_hash FROM users WHERE name = ?", (name,)).fetchone()
+        ok = check_password(password, row[1] if row else _DUMMY_HASH)
+        return str(row[0]) if row and ok else None
+
+    # ------------------------------------------------------------------ sessions
+
+    def new_session(self, user: str, role: str, via: str) -> tuple[str, Session]:
+        token = secrets.token_urlsafe(32)
+        now = time.time()
+        session = Session(user, role, via, secrets.token_urlsafe(32), now, now)
+        with self._db() as db:
+            db.execute("INSERT INTO sessions VALUES (?,?,?,?,?,?,?)",
+                       (_token_hash(token), user, role, via, session.csrf, now, now))
+        return token, session
+
+    def session(self, token: str, idle: float, maximum: float) -> Session | None:
+        """The live session for a cookie value (its last use moved to now), or None when unknown or
+        expired (an expired one is deleted)."""
+        if not token or len(token) > 128:
+            return None
+        now = time.time()
+        key = _token_hash(token)
+        with self._db() as db:
+            row = db.execute("SELECT user, role, via, csrf, created, last_seen FROM sessions WHERE token_hash = ?",
+                             (key,)).fetchone()
+            if row is None:
+                return None
+            if now - row[5] > idle or now - row[4] > maximum:
+                db.execute("DELETE FROM sessions WHERE token_hash = ?", (key,))
+                return None
+            db.execute("UPDATE sessions SET last_seen = ? WHERE token_hash = ?", (now, key))
+        return Session(str(row[0]), str(row[1]), str(row[2]), str(row[3]), float(row[4]), now)
+
+    def end_session(self, token: str) -> None:
+        with self._db() as db:
+            db.execute("DELETE FROM sessions WHERE token_hash = ?", (_token_hash(token),))
+
+    def end_sessions(self, user: str) -> None:
+        with self._db() as db:
+            db.execute("DELETE FROM sessions WHERE user = ?", (user,))
+
+    def purge_sessions(self, idle: float, maximum: float) -> int:
+        now = time.time()
+        with self._db() as db:
+            return db.execute("DELETE FROM sessions WHERE last_seen < ? OR created < ?",
+                              (now - idle, now - maximum)).rowcount
+
+    # ------------------------------------------------------------------ audit
+
+    def audit(self, user: str, role: str, action: str, target: str = "", detail: str = "") -> None:
+        with self._db() as db:
+            db.execute("INSERT INTO audit (time, user, role, action, target, detail) VALUES (?,?,?,?,?,?)",
+                       (time.time(), user, role, action, target[:1000], detail[:200_000]))
+
+    def audit_log(self, limit: int = 200, action: str = "") -> list[AuditEntry]:
+        query = "SELECT id, time, user, role, action, target, detail FROM audit"
+        args: list[Any] = []
+        if action:
+            query += " WHERE action = ?"
+            args.append(action)
+        query += " ORDER BY id DESC LIMIT ?"
+        args.append(limit)
+        with self._db() as db:
+            return [AuditEntry(*row) for row in db.execute(query, args)]
+
+    # ------------------------------------------------------------------ triage
+
+    def add_report(self, *, source: str, reporter: str, message_id: str, subject: str, sender: str,
+                   display_name: str, verdict: str, score: float, analysis: dict[str, Any],
+                   original: bytes | None = None, now: float | None = None) -> str:
+        now = time.time() if now is None else now
+        rid = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now)) + "-" + secrets.token_hex(6)
+        if original is not None:
+            path = self.original_path(rid)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                view = memoryview(original)
+                while view:
+                    view = view[os.write(fd, view):]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        with self._db() as db:
+            db.execute("INSERT INTO reports (id, time, source, reporter, message_id, subject, sender, display_name,"
+                       " verdict, score, analysis, has_original) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                       (rid, now, source, reporter[:320], message_id[:998], subject[:998], sender[:320],
+                        display_name[:320], verdict, score, json.dumps(analysis, ensure_ascii=False),
+                        int(original is not None)))
+        return rid
+
+    def original_path(self, rid: str) -> Path:
+        if not _REPORT_ID.match(rid or ""):
+            raise LookupError(f"{rid!r} is not a report id")
+        return self.reports_dir / f"{rid}.eml"
+
+    def reports(self, status: str = "", limit: int = 500) -> list[Report]:
+        query = "SELECT * FROM reports"
+        args: list[Any] = []
+        if status:
+            query += " WHERE status = ?"
+            args.append(status)
+        query += " ORDER BY time DESC LIMIT ?"
+        args.append(limit)
+        with self._db() as db:
+            return [_report(row) for row in db.execute(query, args)]
+
+    def report(self, rid: str) -> Report:
+        self.original_path(rid)
+        with self._db() as db:
+            row = db.execute("SELECT * FROM reports WHERE id = ?", (rid,)).fetchone()
+        if row is None:
+            raise LookupError(f"no report {rid}")
+        return _report(row)
+
+    def decide(self, rid: str, status: str, user: str, note: str = "") -> None:
+        if status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}; use one of {', '.join(STATUSES)}")
+        self.report(rid)
+        with self._db() as db:
+            db.execute("UPDATE reports SET status = ?, decided_by = ?, decided_at = ?, note = ? WHERE id = ?",
+                       (status, user, time.time(), note[:2000], rid))
+
+    def labelled(self) -> list[tuple[Report, Path]]:
+        """Decided reports whose original is kept: what `evaluate --labels` and `policy fit` read."""
+        return [(r, self.original_path(r.id)) for r in self.reports(limit=100_000)
+                if r.status != "new" and r.has_original and self.original_path(r.id).is_file()]
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
+
+
+def _report(row: tuple[Any, ...]) -> Report:
+    (rid, t, source, reporter, mid, subject, sender, name, verdict, score, analysis, has_original,
+     status, decided_by, decided_at, note) = row
+    return Report(id=rid, time=t, source=source, reporter=reporter, message_id=mid, subject=subject, sender=sender,
+                  display_name=name, verdict=verdict, score=score, analysis=json.loads(analysis),
+                  has_original=bool(has_original), status=status, decided_by=decided_by, decided_at=decided_at,
+                  note=note)

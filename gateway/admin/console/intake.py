@@ -1,0 +1,208 @@
+"""Staff reports: the report mailbox, the report link, and what both put in the triage queue.
+
+Purpose: mail sent through the gateway to `console.report_address` is delivered like any other
+mail (never lost); once the upstream has accepted it, `take_report` (called from
+gateway/smtp/deliver.py) finds the reported original inside it -- a forwarded-as-attachment
+`message/rfc822` part, Outlook's "Report message" attachment, an RFC 5965 ARF report
+(`multipart/report; report-type=feedback-report`, its `message/rfc822` or `text/rfc822-headers`
+part), or an attached `.eml` file --, analyses it with the same runtime as live mail, stores the
+report and the original in the triage queue, and acknowledges the reporter by mail through the
+upstream (null sender, `Auto-Submitted: auto-replied`, only to addresses in `local_domains`).
+Reports from outside the organisation are delivered but not taken into triage.
+
+Untrusted input: the report and the original inside it (a stranger's message): walked with the
+byte-level MIME walker under the configured depth and part limits, analysed by the runtime; the
+acknowledgement quotes nothing of the original but its Subject, cut to one line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import logging
+import quopri
+import time
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import formatdate, make_msgid
+from typing import TYPE_CHECKING, Any
+
+from gateway.act.mimewalk import Entity, MimeError, walk
+from gateway.config import Config
+from gateway.model import Client, Envelope
+from gateway.parse import MessageView, ViewLimits, normalize_newlines
+from gateway.policy.text import one_line
+from gateway.smtp.upstream import UpstreamError, UpstreamSession
+from gateway.store import MAX_RECENT, MessageMeta, Store
+
+if TYPE_CHECKING:
+    from gateway.admin.console.db import ConsoleDB
+    from gateway.runtime import Result, Runtime
+
+log = logging.getLogger("gateway.console")
+
+
+def extract_original(raw: bytes, max_depth: int = 20, max_parts: int = 500) -> tuple[bytes | None, str]:
+    """(the reported message's bytes, how it was found) or (None, why not)."""
+    try:
+        root = walk(raw, max_depth=max_depth, max_parts=max_parts)
+    except MimeError as exc:
+        return None, f"the report's MIME structure could not be read ({exc})"
+    found: list[tuple[int, Entity, str]] = []
+    for e in root.walk():
+        if e is root:
+            continue
+        ctype = e.content_type
+        name = ""
+        try:
+            name = (e.headers.get_filename() or "").lower()
+        except Exception:  # noqa: BLE001 - RFC 2231 parameters from a stranger
+            name = ""
+        if ctype == "message/rfc822":
+            found.append((0, e, "message/rfc822 attachment"))
+        elif name.endswith(".eml"):
+            found.append((1, e, f"attached file {name[:80]}"))
+        elif ctype == "text/rfc822-headers":
+            found.append((2, e, "ARF text/rfc822-headers (headers only)"))
+    if not found:
+        return None, "no attached message: forward the approach as an attachment (or use Report message)"
+    found.sort(key=lambda t: t[0])
+    _, entity, how = found[0]
+    body = raw[entity.body_start:entity.end]
+    cte = entity.cte
+    try:
+        if cte == "base64":
+            body = base64.b64decode(b"".join(body.split()), validate=False)
+        elif cte == "quoted-printable":
+            body = quopri.decodestring(body)
+    except (binascii.Error, ValueError):
+        return None, f"the attached message's {cte} encoding is broken"
+    body = normalize_newlines(body.lstrip(b"\r\n"))
+    if entity.content_type == "text/rfc822-headers" and b"\r\n\r\n" not in body:
+        body = body.rstrip(b"\r\n") + b"\r\n\r\n"
+    if not body.strip():
+        return None, "the attached message is empty"
+    return body, how
+
+
+async def find_message(store: Store, message_id: str, days: int) -> MessageMeta | None:
+    """The newest remembered inbound message with this Message-ID in the last `days` days."""
+    wanted = message_id.strip()
+    if not wanted:
+        return None
+    for m in await store.recent(time.time() - days * 86400, limit=MAX_RECENT):
+        if m.message_id.strip() == wanted:
+            return m
+    return None
+
+
+def analysis_of(result: Result) -> dict[str, Any]:
+    """What the triage queue keeps of an analysis: verdict, score, reasons, signals with evidence."""
+    d = result.decision
+    return {"verdict": d.verdict.word, "score": d.score, "checked": d.checked, "note": d.note,
+            "hits": [{"id": h.rule_id, "score": h.score, "reason": h.reason} for h in d.hits],
+            "signals": [{"name": s.name, "evidence": {k: str(v) for k, v in s.evidence.items()}}
+                        for s in result.signals],
+            "observables": list(result.meta.observables) if result.meta else [],
+            "campaign_keys": list(result.meta.campaign_keys) if result.meta else []}
+
+
+def console_db(config: Config) -> ConsoleDB:
+    from gateway.admin.console.db import ConsoleDB
+
+    return ConsoleDB(config.console.state_dir)
+
+
+async def take_report(config: Config, runtime: Runtime, raw: bytes, env: Envelope) -> str | None:
+    """Take a delivered report into triage; returns the report id (None when it is not one we take).
+    Raises only what the caller logs (the report itself is already delivered)."""
+    limits = runtime.limits
+    try:
+        view = MessageView.parse(raw[:262_144], ViewLimits(max_header_count=limits.max_header_count,
+                                                             max_header_bytes=limits.max_header_bytes))
+        from_addr = view.from_address
+    except ValueError:
+        from_addr = ""
+    reporter = (env.mail_from or from_addr).lower()
+    domain = reporter.rpartition("@")[2]
+    if "@" not in reporter or not config.is_internal_domain(domain):
+        log.info("report from %r (not in local_domains) delivered, not taken into triage", reporter[:80])
+        return None
+    original, how = extract_original(raw, limits.max_mime_depth, limits.max_mime_parts)
+    analysis: dict[str, Any] = {"found": how}
+    subject = sender = name = mid = ""
+    verdict, score = "", 0.0
+    if original is not None:
+        try:
+            oview = MessageView.parse(original, limits)
+            subject, sender, name = oview.subject, oview.from_address, oview.from_display
+            mid = (oview.header("Message-ID") or "").strip()
+            renv = Envelope(mail_from=oview.return_path, rcpt_tos=(reporter,), client=Client(),
+                            queue_id=f"report-{env.queue_id}")
+            result = await runtime.analyse(original, renv, add_received=False)
+            analysis.update(analysis_of(result))
+            verdict, score = result.decision.verdict.word, result.decision.score
+            # the verdict it got when it arrived (the store's, by Message-ID): the analysis now
+            # differs where history moved on (it is no longer a first contact, for one)
+            delivered = await find_message(runtime.store, mid, config.console.report_window_days) \
+                if runtime.store is not None else None
+            if delivered is not None:
+                analysis["delivered"] = {"verdict": delivered.verdict, "score": delivered.score,
+                                         "rules": list(delivered.rule_ids), "when": delivered.when}
+                analysis["reanalysed"] = {"verdict": verdict, "score": score}
+                verdict, score = delivered.verdict, delivered.score
+        except Exception as exc:  # noqa: BLE001 - a hostile original: keep the report, say why
+            analysis["error"] = f"the attached message could not be analysed ({type(exc).__name__})"
+    db = await asyncio.to_thread(console_db, config)
+    rid = await asyncio.to_thread(
+        lambda: db.add_report(source="mailbox", reporter=reporter, message_id=mid, subject=one_line(subject, 300),
+                              sender=sender, display_name=one_line(name, 200), verdict=verdict, score=score,
+                              analysis=analysis, original=original))
+    await asyncio.to_thread(db.audit, reporter, "reporter", "report.mailbox", rid,
+                            f"queue id {env.queue_id}; {how}")
+    try:
+        await relay(config, "", (reporter,), acknowledgement(config, reporter, rid, subject, original is not None, how))
+    except UpstreamError as exc:
+        log.warning("report %s: acknowledgement to %s not sent: %s", rid, reporter, exc)
+    return rid
+
+
+def acknowledgement(config: Config, reporter: str, rid: str, subject: str, found: bool, how: str) -> bytes:
+    msg = EmailMessage(policy=SMTP)
+    msg["From"] = config.console.report_address or f"postmaster@{config.hostname}"
+    msg["To"] = reporter
+    msg["Subject"] = "Report received" + (f": {one_line(subject, 120)}" if subject else "")
+    msg["Date"] = formatdate(localtime=False)
+    msg["Message-ID"] = make_msgid(domain=config.hostname)
+    msg["Auto-Submitted"] = "auto-replied"
+    lines = ["Thank you: the security team has received your report and will review it.",
+             "Please do not reply to the sender or follow their instructions meanwhile.", "",
+             f"Reference: {rid}"]
+    if not found:
+        lines += ["", f"We could not find the reported message in your mail ({how}).",
+                  "Please forward it again as an attachment (in Outlook: Report message, or"
+                  " More actions > Forward as attachment)."]
+    if config.console.base_url:
+        lines += ["", f"Security team's console: {config.console.base_url}/triage/{rid}"]
+    msg.set_content("\n".join(lines) + "\n")
+    return msg.as_bytes()
+
+
+async def relay(config: Config, mail_from: str, rcpts: tuple[str, ...], raw: bytes) -> None:
+    """Relay a message through the gateway's upstream, as `quarantine release` does. Raises
+    UpstreamError when MAIL, every RCPT or DATA is refused."""
+    up = UpstreamSession(config.upstream, config.hostname)
+    await up.open()
+    try:
+        reply = await up.mail(mail_from, [])
+        if not reply.ok:
+            raise UpstreamError(reply, f"MAIL refused: {reply.code} {reply.text}")
+        accepted = [r for r in rcpts if (await up.rcpt(r, [])).ok]
+        if not accepted:
+            raise UpstreamError(reply, "every recipient was refused")
+        reply = await up.data(raw)
+        if not reply.ok:
+            raise UpstreamError(reply, f"DATA refused: {reply.code} {reply.text}")
+    finally:
+        await up.quit()

@@ -1,0 +1,357 @@
+"""The console over real HTTP (aiohttp server on 127.0.0.1, aiohttp client): who may do what,
+CSRF, sessions, the proxy header, security headers, and each action's effect and audit line."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from gateway.admin.console.db import ConsoleDB, check_password
+from gateway.cli import main as cli_main
+from gateway.model import Decision, Envelope, RuleHit, Verdict
+from gateway.policy.evaluate import load_labels
+from gateway.store import MessageMeta
+from tests.support.console import PASSWORD, Console, console_config, csrf_of, login
+from tests.support.sink import Sink, SinkBehaviour
+
+NOW = time.time()
+CORPUS = Path(__file__).resolve().parents[2] / "corpus"
+
+
+def jar() -> aiohttp.CookieJar:
+    return aiohttp.CookieJar(unsafe=True)  # cookies for 127.0.0.1
+
+
+@asynccontextmanager
+async def running(tmp_path: Path, extra: str = "", upstream_port: int = 10026) -> AsyncIterator[Console]:
+    c = await Console(console_config(tmp_path, upstream_port, extra)).start()
+    try:
+        yield c
+    finally:
+        await c.stop()
+
+
+async def page(s: aiohttp.ClientSession, url: str) -> tuple[int, str]:
+    async with s.get(url, allow_redirects=False) as r:
+        return r.status, await r.text()
+
+
+def audit_actions(c: Console) -> list[tuple[str, str, str]]:
+    return [(a.user, a.action, a.target) for a in ConsoleDB(c.config.console.state_dir).audit_log(1000)]
+
+
+# --------------------------------------------------------------------------- authentication
+
+
+async def test_unauthenticated_requests_are_refused_and_headers_are_strict(tmp_path: Path) -> None:
+    async with running(tmp_path) as c, aiohttp.ClientSession(cookie_jar=jar()) as s:
+        for path in ("/campaigns", "/triage", "/policy", "/quarantine", "/audit", "/export/indicators.csv",
+                     "/report?id=x", "/triage/export/labels.yml"):
+            async with s.get(c.base + path, allow_redirects=False) as r:
+                assert r.status == 303 and r.headers["Location"].startswith("/console/login?next=")
+                csp = r.headers["Content-Security-Policy"]
+                assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+                assert r.headers["X-Frame-Options"] == "DENY"
+        for path in ("/triage/x/decide", "/quarantine/x/release", "/policy/save", "/campaigns/x/indicator"):
+            async with s.post(c.base + path, data={"csrf": "guess"}, allow_redirects=False) as r:
+                assert r.status == 401
+        async with s.get(c.base + "/login") as r:
+            assert r.status == 200 and r.headers["X-Content-Type-Options"] == "nosniff"
+        # a wrong password: refused, audited, no session
+        async with s.get(c.base + "/login") as r:
+            token = re.search(r'name="login_token" value="([^"]+)"', await r.text())
+        assert token
+        async with s.post(c.base + "/login", data={"login_token": token.group(1), "user": "anna",
+                                                   "password": "wrong password"}) as r:
+            assert r.status == 401 and "Wrong account name or password" in await r.text()
+        assert ("anna", "login.failed", "127.0.0.1") in audit_actions(c)
+        assert (await page(s, c.base + "/campaigns"))[0] == 303
+
+
+async def test_passwords_are_scrypt_hashes_and_sessions_expire(tmp_path: Path) -> None:
+    async with running(tmp_path, "  session_idle: 60") as c, aiohttp.ClientSession(cookie_jar=jar()) as s:
+        db_file = Path(c.config.console.state_dir) / "console.sqlite3"
+        assert PASSWORD.encode() not in db_file.read_bytes()
+        with sqlite3.connect(db_file) as db:
+            stored = db.execute("SELECT pw_hash FROM users WHERE name = 'anna'").fetchone()[0]
+        assert stored.startswith("scrypt$32768$8$1$") and check_password(PASSWORD, stored)
+        await login(s, c.base, "anna")
+        assert (await page(s, c.base + "/campaigns"))[0] == 200
+        with sqlite3.connect(db_file) as db:  # the session last used 61 s ago
+            db.execute("UPDATE sessions SET last_seen = ?", (time.time() - 61,))
+        status, _ = await page(s, c.base + "/campaigns")
+        assert status == 303
+        with sqlite3.connect(db_file) as db:
+            assert db.execute("SELECT count(*) FROM sessions").fetchone()[0] == 0
+        # logout ends the session server-side
+        await login(s, c.base, "anna")
+        status, html = await page(s, c.base + "/campaigns")
+        async with s.post(c.base + "/logout", data={"csrf": csrf_of(html)}, allow_redirects=False) as r:
+            assert r.status == 303
+        assert (await page(s, c.base + "/campaigns"))[0] == 303
+
+
+async def test_cross_site_and_tokenless_posts_are_refused(tmp_path: Path) -> None:
+    async with running(tmp_path) as c, aiohttp.ClientSession(cookie_jar=jar()) as s:
+        csrf = await login(s, c.base, "anna")
+        rid = ConsoleDB(c.config.console.state_dir).add_report(
+            source="link", reporter="x@example.org", message_id="<m@x>", subject="", sender="", display_name="",
+            verdict="", score=0.0, analysis={})
+        url = f"{c.base}/triage/{rid}/decide"
+        for data, headers in (({"status": "approach"}, {}),  # no token
+                              ({"status": "approach", "csrf": "0" * 43}, {}),  # a wrong one
+                              ({"status": "approach", "csrf": csrf}, {"Origin": "https://evil.example"}),
+                              ({"status": "approach", "csrf": csrf}, {"Sec-Fetch-Site": "cross-site"})):
+            async with s.post(url, data=data, headers=headers, allow_redirects=False) as r:
+                assert r.status == 403, (data, headers)
+        assert ConsoleDB(c.config.console.state_dir).report(rid).status == "new"
+        async with s.post(url, data={"status": "approach", "csrf": csrf}, allow_redirects=False) as r:
+            assert r.status == 303
+        assert ConsoleDB(c.config.console.state_dir).report(rid).status == "approach"
+        assert ("anna", "csrf.refused", f"/console/triage/{rid}/decide") in audit_actions(c)
+        # the login form too: another site's page cannot log a victim into an attacker's account
+        async with aiohttp.ClientSession(cookie_jar=jar()) as other:
+            async with other.get(c.base + "/login") as r:
+                token = re.search(r'name="login_token" value="([^"]+)"', await r.text())
+            assert token
+            async with other.post(c.base + "/login", headers={"Origin": "https://evil.example"},
+                                  data={"login_token": token.group(1), "user": "anna", "password": PASSWORD}) as r:
+                assert r.status == 403
+
+
+async def test_roles_follow_the_permission_matrix(tmp_path: Path) -> None:
+    async with running(tmp_path) as c:
+        expect = {  # path: roles that may GET it
+            "/campaigns": {"vera", "anna", "adam"}, "/triage": {"vera", "anna", "adam"},
+            "/policy": {"vera", "anna", "adam"}, "/quarantine": {"vera", "anna", "adam"},
+            "/export/indicators.csv": {"vera", "anna", "adam"}, "/policy/edit": {"anna", "adam"},
+            "/audit": {"adam"}, "/report?id=%3Cm%40x%3E": {"vera", "anna", "adam", "rita"}}
+        for user in ("vera", "anna", "adam", "rita"):
+            async with aiohttp.ClientSession(cookie_jar=jar()) as s:
+                await login(s, c.base, user)
+                for path, allowed in expect.items():
+                    status, _ = await page(s, c.base + path)
+                    assert status == (200 if user in allowed else 403), (user, path, status)
+                _, html = await page(s, c.base + "/report?id=x")
+                csrf = csrf_of(html)
+                async with s.post(c.base + "/policy/save", data={"csrf": csrf, "file": "50-x.yml",
+                                                                 "text": "rules: []\n"}) as r:
+                    assert r.status == (200 if user == "adam" else 403), (user, r.status)
+                async with s.post(c.base + "/policy/lint", data={"csrf": csrf, "file": "50-x.yml",
+                                                                 "text": "rules: []\n"}) as r:
+                    assert r.status == (200 if user in ("anna", "adam") else 403)
+                async with s.post(c.base + "/quarantine/20260101T000000Z-000000000000/delete",
+                                  data={"csrf": csrf}) as r:
+                    assert r.status == (404 if user in ("anna", "adam") else 403)
+
+
+async def test_proxy_user_header_only_from_trusted_addresses(tmp_path: Path) -> None:
+    extra = "  proxy_user_header: X-Remote-User\n  trusted_proxies: [127.0.0.1/32]"
+    async with running(tmp_path, extra) as c, aiohttp.ClientSession(cookie_jar=jar()) as s:
+        hdr = {"X-Remote-User": "anna"}  # an account: its role
+        async with s.get(c.base + "/campaigns", headers=hdr, allow_redirects=False) as r:
+            assert r.status == 200 and "anna (analyst)" in await r.text()
+        async with aiohttp.ClientSession(cookie_jar=jar()) as staff:  # staff without an account: reporter
+            async with staff.get(c.base + "/campaigns", headers={"X-Remote-User": "bob"}) as r:
+                assert r.status == 403
+            async with staff.get(c.base + "/report?id=%3Cm%40x%3E", headers={"X-Remote-User": "bob"}) as r:
+                assert r.status == 200
+    other = tmp_path / "other"
+    other.mkdir()
+    extra = "  proxy_user_header: X-Remote-User\n  trusted_proxies: [192.0.2.0/24]"
+    async with running(other, extra) as c, aiohttp.ClientSession(cookie_jar=jar()) as s:
+        async with s.get(c.base + "/campaigns", headers={"X-Remote-User": "adam"}, allow_redirects=False) as r:
+            assert r.status == 303  # 127.0.0.1 is not a trusted proxy: the header means nothing
+
+
+# --------------------------------------------------------------------------- campaigns
+
+
+def approach(i: int, sender: str, rcpt: str, name: str = "Kevin Zhao", verdict: str = "caution",
+             keys: tuple[str, ...] = (), obs: tuple[str, ...] = ()) -> MessageMeta:
+    return MessageMeta(NOW - 3600 + i, "inbound", sender, (rcpt,), message_id=f"<{i}@{sender.split('@')[1]}>",
+                       display_name=name, verdict=verdict, score=3.0 + i, rule_ids=("freemail-sender",),
+                       observables=obs, campaign_keys=keys)
+
+
+async def test_campaign_to_indicator_reloads_and_hunts(tmp_path: Path) -> None:
+    async with running(tmp_path) as c, aiohttp.ClientSession(cookie_jar=jar()) as s:
+        for i, who in enumerate(("a", "b", "c")):
+            await c.store.record_message(approach(i, "kevin.zhao.hr@gmail.com", f"{who}@example.org",
+                                                  keys=("persona:k1", f"text:b1:{i}"),
+                                                  obs=("reply-to:k.zhao@talent-bridge.test",
+                                                       "offchannel_whatsapp:+44 7700 900123")), c.config.local_domains)
+        await c.store.record_message(approach(9, "news@list.test", "a@example.org", name="Newsletter",
+                                              verdict="clean"), c.config.local_domains)
+        await login(s, c.base, "anna")
+        status, html = await page(s, c.base + "/campaigns")
+        assert status == 200 and "same persona: Kevin Zhao" in html and "Newsletter" not in html
+        cid = re.search(r'href="/console/campaigns/(persona-[0-9a-f]+)\?', html)
+        assert cid
+        status, html = await page(s, f"{c.base}/campaigns/{cid.group(1)}")
+        assert "a@example.org, b@example.org, c@example.org" in html
+        for value in ("Kevin Zhao", "kevin.zhao.hr@gmail.com", "k.zhao@talent-bridge.test", "talent-bridge.test",
+                      "+44 7700 900123"):
+            assert f'value="{value}"' in html
+        assert 'value="gmail.com"' not in html  # a free-mail domain is never offered
+        action = re.search(r'<form method="post" action="([^"]+)" id="indicator-form"', html)
+        assert action
+        form = aiohttp.FormData([("csrf", csrf_of(html)), ("personas", "Kevin Zhao"),
+                                 ("addresses", "kevin.zhao.hr@gmail.com"), ("phones", "+44 7700 900123")])
+        reloads = c.reloads
+        async with s.post(f"http://127.0.0.1:{c.port}" + action.group(1).replace("&amp;", "&"), data=form) as r:
+            assert r.status == 200
+            done = await r.text()
+        assert c.reloads == reloads + 1 and "Reloaded" in done
+        assert "Hunt: past messages that match (3)" in done
+        path = Path(re.search(r'id="indicator-path">([^<]+)<', done).group(1))  # type: ignore[union-attr]
+        assert path.parent == Path(c.config.console.indicators_dir) and path.suffix == ".yml"
+        # in force: the reloaded runtime holds the indicators
+        assert {(i.kind, i.value) for i in c.runtime.data.indicators} >= {("personas", "Kevin Zhao"),
+                                                                          ("phones", "+44 7700 900123")}
+        assert [a for a in audit_actions(c) if a[1] == "indicator.create"] == [("anna", "indicator.create", str(path))]
+
+
+# --------------------------------------------------------------------------- policies
+
+
+async def test_policy_edit_lint_try_and_save(tmp_path: Path) -> None:
+    bad = "rules:\n  - id: my-rule\n    when: {signal: sender.freemial}\n    score: 2\n"
+    good = ("rules:\n  - id: freemail-sender\n    score: 4\n"
+            "  - id: gmail-extra\n    when: {from.domain: gmail.com}\n    score: 1\n    reason: writes from gmail\n")
+    raw = (CORPUS / "approach" / "001-freemail-recruiter-whatsapp.eml").read_text()
+    async with running(tmp_path) as c, aiohttp.ClientSession(cookie_jar=jar()) as s:
+        await login(s, c.base, "adam")
+        status, html = await page(s, c.base + "/policy")
+        assert status == 200 and "freemail-sender" in html and "00-core.yml:" in html
+        _, html = await page(s, c.base + "/policy/edit?file=50-local.yml")
+        csrf = csrf_of(html)
+        target = Path(c.config.console.policy_dir) / "50-local.yml"
+        async with s.post(c.base + "/policy/lint", data={"csrf": csrf, "file": "50-local.yml", "text": bad},
+                          headers={"Accept": "application/json"}) as r:
+            result = await r.json()
+        assert not result["ok"]
+        assert any(e.startswith(f"{target}:3: unknown signal 'sender.freemial'") and "did you mean sender.freemail" in e
+                   for e in result["errors"]), result["errors"]
+        async with s.post(c.base + "/policy/save", data={"csrf": csrf, "file": "50-local.yml", "text": bad}) as r:
+            assert r.status == 422 and "not saved" in await r.text()
+        assert not target.exists()
+        async with s.post(c.base + "/policy/try", data={"csrf": csrf, "file": "50-local.yml", "text": good,
+                                                        "message": raw}) as r:
+            assert r.status == 200
+            html = await r.text()
+        assert 'id="try-verdict">high<' in html and "<b>gmail-extra</b> (1): writes from gmail" in html
+        assert "<b>freemail-sender</b> (4)" in html and "<code>sender.freemail</code>" in html
+        assert not target.exists()  # trying saves nothing
+        reloads = c.reloads
+        async with s.post(c.base + "/policy/save", data={"csrf": csrf, "file": "50-local.yml", "text": good}) as r:
+            assert r.status == 200 and 'id="saved"' in await r.text()
+        assert target.read_text() == good and c.reloads == reloads + 1
+        assert {r.id: r.score for r in c.runtime.policies.rules}["freemail-sender"] == 4
+        entry = next(a for a in ConsoleDB(c.config.console.state_dir).audit_log(100) if a.action == "policy.save")
+        assert entry.user == "adam" and "+  - id: gmail-extra" in entry.detail and entry.target == str(target)
+        async with s.post(c.base + "/policy/save", data={"csrf": csrf, "file": "../../escape.yml", "text": good}) as r:
+            assert r.status == 400
+
+
+# --------------------------------------------------------------------------- quarantine
+
+
+async def test_quarantine_release_relays_then_marks_released(tmp_path: Path) -> None:
+    sink = Sink(SinkBehaviour()).start()
+    try:
+        async with running(tmp_path, upstream_port=sink.port) as c, aiohttp.ClientSession(cookie_jar=jar()) as s:
+            raw = (CORPUS / "approach" / "001-freemail-recruiter-whatsapp.eml").read_bytes()
+            env = Envelope(mail_from="x@gmail.com", rcpt_tos=("alice@example.org",), queue_id="Q1")
+            decision = Decision(Verdict.HIGH, 12.0, (RuleHit("offchannel-push", 2, "asks to continue on WhatsApp"),))
+            qid = c.quarantine.put(raw, env, decision)
+            other = c.quarantine.put(raw, env, decision)
+            await login(s, c.base, "anna")
+            status, html = await page(s, f"{c.base}/quarantine/{qid}")
+            assert status == 200 and "offchannel-push (2): asks to continue on WhatsApp" in html
+            async with s.post(f"{c.base}/quarantine/{qid}/release", data={"csrf": csrf_of(html)},
+                              allow_redirects=False) as r:
+                assert r.status == 303
+            got = sink.wait_for(1)
+            assert got[0].rcpt_tos == ["alice@example.org"] and got[0].data.replace(b"\r\n", b"\n") == \
+                raw.replace(b"\r\n", b"\n")
+            assert c.quarantine.get(qid).status == "released"
+            async with s.post(f"{c.base}/quarantine/{other}/delete", data={"csrf": csrf_of(html)},
+                              allow_redirects=False) as r:
+                assert r.status == 303
+            assert c.quarantine.get(other).status == "deleted" and len(sink.messages) == 1
+            assert {("anna", "quarantine.release", qid), ("anna", "quarantine.delete", other)} <= \
+                set(audit_actions(c))
+    finally:
+        sink.stop()
+
+
+async def test_release_refused_upstream_keeps_the_message(tmp_path: Path) -> None:
+    sink = Sink(SinkBehaviour(data_reply="554 5.7.1 no")).start()
+    try:
+        async with running(tmp_path, upstream_port=sink.port) as c, aiohttp.ClientSession(cookie_jar=jar()) as s:
+            env = Envelope(mail_from="x@gmail.com", rcpt_tos=("alice@example.org",), queue_id="Q1")
+            qid = c.quarantine.put(b"Subject: x\r\n\r\nbody\r\n", env, Decision(Verdict.HIGH, 10.0))
+            await login(s, c.base, "anna")
+            _, html = await page(s, f"{c.base}/quarantine/{qid}")
+            async with s.post(f"{c.base}/quarantine/{qid}/release", data={"csrf": csrf_of(html)}) as r:
+                assert r.status == 502 and "message kept" in await r.text()
+            assert c.quarantine.get(qid).status == "held"
+    finally:
+        sink.stop()
+
+
+# --------------------------------------------------------------------------- reports, labels, CLI
+
+
+async def test_report_link_then_triage_then_labels(tmp_path: Path) -> None:
+    async with running(tmp_path) as c, aiohttp.ClientSession(cookie_jar=jar()) as s:
+        await c.store.record_message(approach(1, "kevin.zhao.hr@gmail.com", "rita@example.org",
+                                              verdict="suspicious"), c.config.local_domains)
+        await login(s, c.base, "rita")
+        status, html = await page(s, c.base + "/report?id=%3C1%40gmail.com%3E")
+        assert status == 200 and "kevin.zhao.hr@gmail.com" in html
+        async with s.post(c.base + "/report", data={"csrf": csrf_of(html), "id": "<1@gmail.com>"}) as r:
+            assert r.status == 200 and "queue (reference" in await r.text()
+        [report] = ConsoleDB(c.config.console.state_dir).reports()
+        assert (report.source, report.reporter, report.sender, report.verdict) == \
+            ("link", "rita", "kevin.zhao.hr@gmail.com", "suspicious")
+        # a mailbox report with its original: labelled, exported, readable by evaluate --labels
+        db = ConsoleDB(c.config.console.state_dir)
+        raw = (CORPUS / "approach" / "009-yahoo-family-office-dubai.eml").read_bytes()
+        rid = db.add_report(source="mailbox", reporter="p.nair@example.org", message_id="<m>", subject="s",
+                            sender="a.alrashid.familyoffice@yahoo.com", display_name="Ahmed Al-Rashid",
+                            verdict="caution", score=3.0, analysis={}, original=raw)
+        db.decide(rid, "approach", "anna")
+        out = tmp_path / "labels.yml"
+        assert cli_main(["console", "--config", str(tmp_path / "gateway.yml"), "labels", "--out", str(out)]) == 0
+        [item] = load_labels(out)
+        assert item.label == "approach" and item.file.read_bytes() == raw
+
+
+def test_cli_user_management(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                             capsys: pytest.CaptureFixture[str]) -> None:
+    import io
+
+    cfg = console_config(tmp_path)
+    conf = str(tmp_path / "gateway.yml")
+    monkeypatch.setattr("sys.stdin", io.StringIO("a long enough secret\n"))
+    assert cli_main(["console", "--config", conf, "user", "add", "nina", "--role", "analyst", "--password-stdin"]) == 0
+    db = ConsoleDB(cfg.console.state_dir)
+    assert db.verify("nina", "a long enough secret") == "analyst" and db.verify("nina", "wrong") is None
+    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
+    assert cli_main(["console", "--config", conf, "user", "add", "olga", "--role", "admin", "--password-stdin"]) == 1
+    assert "fewer than 10 characters" in capsys.readouterr().err
+    assert cli_main(["console", "--config", conf, "user", "role", "nina", "admin"]) == 0
+    assert db.role_of("nina") == "admin"
+    assert cli_main(["console", "--config", conf, "user", "delete", "nina"]) == 0
+    assert db.role_of("nina") is None
+    assert cli_main(["console", "--config", conf, "user", "add", "../x", "--role", "admin", "--password-stdin"]) == 1
+    assert [a.action for a in db.audit_log(10)][:3] == ["user.delete", "user.role", "user.add"]
