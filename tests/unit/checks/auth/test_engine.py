@@ -77,3 +77,54 @@ def test_dkim_crypto_runs_off_the_event_loop_thread(monkeypatch):
     loop_thread, (res,) = asyncio.run(go())
     assert res.result == "pass"
     assert seen and all(t != loop_thread for t in seen)
+
+
+def _rsa_key() -> tuple[bytes, bytes]:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                serialization.NoEncryption())
+    public = key.public_key().public_bytes(serialization.Encoding.DER,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo)
+    import base64
+    return private, b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+
+
+@pytest.mark.parametrize("canon", [(b"relaxed", b"relaxed"), (b"simple", b"simple"), (b"relaxed", b"simple")])
+def test_fast_dkim_checks_the_body_hash_itself_and_leaves_dkimpy_unpatched(canon):
+    """dkimpy is not patched (its class keeps its own canonicalisation) and FastDKIM still
+    verifies a good signature over a body several slices long and refuses a one-byte change
+    of the body, the same answers as dkimpy's own DKIM class."""
+    assert dkim.canonicalization.Relaxed.canonicalize_body is engine._dkimpy_relaxed_body
+    private, txt = _rsa_key()
+    body = b"".join(b"line %d  with\t  spaces \r\n" % i for i in range(20_000)) + b"\r\n\r\n"
+    assert len(body) > 3 * engine.SLICE
+    msg = b"From: a@example.com\r\nTo: b@example.org\r\nSubject: t\r\n\r\n" + body
+    sig = dkim.sign(msg, b"s", b"example.com", private, canonicalize=canon, include_headers=[b"from", b"subject"])
+    signed = sig + msg
+
+    def dns(name, timeout=5):
+        return txt if name == b"s._domainkey.example.com." else None
+
+    def outcome(cls, raw):
+        try:
+            return cls(raw).verify(dnsfunc=dns)
+        except dkim.ValidationError as exc:  # dkimpy raises on a body hash mismatch
+            return str(exc).split(" (")[0]
+
+    mismatch = "body hash mismatch"
+    for raw, expected in ((signed, True), (signed.replace(b"line 12345 ", b"line 12346 "), mismatch)):
+        assert outcome(engine.FastDKIM, raw) == expected
+        assert outcome(dkim.DKIM, raw) == expected
+    # relaxed tolerates whitespace changes inside a line; simple does not
+    spaced = signed.replace(b"line 7  with", b"line 7 with")
+    assert outcome(engine.FastDKIM, spaced) == (True if canon[1] == b"relaxed" else mismatch)
+    assert outcome(dkim.DKIM, spaced) == (True if canon[1] == b"relaxed" else mismatch)
+
+
+def test_body_hash_errors_are_dkimpys():
+    with pytest.raises(dkim.MessageFormatError):
+        engine.canonical_body(b"odd/canon", b"x\r\n")
+    with pytest.raises(dkim.ValidationError, match="body hash mismatch"):
+        engine.check_body_hash({b"a": b"rsa-sha256", b"c": b"relaxed/relaxed", b"bh": b"AAAA"}, b"x\r\n")
