@@ -1,8 +1,16 @@
-"""Campaign keys: near-duplicate texts share a band, different texts do not."""
+"""Campaign keys (near-duplicate texts share a band, different texts do not) and what the
+campaign check makes of them across messages."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 from gateway.checks.campaign import text_bands
+from gateway.model import Client, Envelope
+from gateway.runtime import Runtime
+from gateway.store.memory import MemoryStore
+from tests.support.messages import config, message
 
 LURE = ("Dear {name}, I am a researcher at the Centre for Contemporary World Studies. We are preparing a "
         "confidential report on how the government is thinking about export controls and semiconductors, "
@@ -25,3 +33,58 @@ def test_unrelated_texts_share_no_band() -> None:
 
 def test_short_texts_are_not_fingerprinted() -> None:
     assert text_bands("Can we talk on WhatsApp?") == []
+
+
+# --- across messages, through a Runtime and a real (memory) store ---------------------------------
+
+
+def _signals_of(runtime: Runtime, raw: bytes, rcpt: str, when: float) -> dict[str, dict]:
+    async def go() -> dict[str, dict]:
+        result = await runtime.analyse(raw, Envelope("", (rcpt,), Client(ip="192.0.2.7"), received_at=when),
+                                       add_received=False)
+        await runtime.record(result)
+        return {s.name: s.evidence for s in result.signals}
+    return asyncio.run(go())
+
+
+def _mail(sender: str, msgid: str, body: str, to: str, reply_to_id: str = "") -> bytes:
+    raw = message(sender, body, to=to, subject="A question")
+    raw = raw.replace(b"Message-ID: <t1@test>", f"Message-ID: {msgid}".encode())
+    if reply_to_id:
+        raw = raw.replace(b"MIME-Version", f"In-Reply-To: {reply_to_id}\r\nReferences: {reply_to_id}\r\n"
+                          "MIME-Version".encode())
+    return raw
+
+
+def test_same_text_to_several_colleagues_and_a_self_follow_up() -> None:
+    runtime = Runtime(config(), offline=True, store=MemoryStore())
+    now = time.time()
+    first = _signals_of(runtime, _mail("Li Wei <li.wei@ccws.test>", "<m1@ccws.test>",
+                                       LURE.format(name="Dr Keller"), "k@example.org"), "k@example.org", now)
+    assert "campaign.reach" not in first
+    # the same text (and the same claimed organisation) from another address to another colleague
+    second = _signals_of(runtime, _mail("Anna Berg <a.berg@other.test>", "<m2@other.test>",
+                                        LURE.format(name="Ms Dubois"), "d@example.org"), "d@example.org",
+                         now + 3600)
+    reach = second["campaign.reach"]
+    assert reach["via"] in ("text", "organisation") and reach["recipients"] == 2
+    assert reach["messages"] == 2 and reach["senders"] == 1  # senders of the earlier messages
+    # the first sender writes again "following up" on its own message nobody answered
+    third = _signals_of(runtime, _mail("Li Wei <li.wei@ccws.test>", "<m3@ccws.test>",
+                                       "Just following up on my note below.", "k@example.org", "<m1@ccws.test>"),
+                        "k@example.org", now + 7200)
+    assert third["campaign.self_follow_up"]["messages"] == 1
+    # a reply that points at the same Message-ID but comes from someone else is not a self follow-up
+    other = _signals_of(runtime, _mail("Eve <eve@else.test>", "<m4@else.test>", "Re: your note.",
+                                       "k@example.org", "<m1@ccws.test>"), "k@example.org", now + 7300)
+    assert "campaign.self_follow_up" not in other
+
+
+def test_history_outside_the_window_does_not_count() -> None:
+    runtime = Runtime(config(), offline=True, store=MemoryStore())
+    now = time.time()
+    _signals_of(runtime, _mail("Li Wei <li.wei@ccws.test>", "<m1@ccws.test>", LURE.format(name="Dr Keller"),
+                               "k@example.org"), "k@example.org", now - 40 * 86400)
+    later = _signals_of(runtime, _mail("Wei Li <w.li@other.test>", "<m2@other.test>",
+                                       LURE.format(name="Ms Dubois"), "d@example.org"), "d@example.org", now)
+    assert "campaign.reach" not in later

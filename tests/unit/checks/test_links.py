@@ -1,0 +1,40 @@
+"""Link signals: a link whose host imitates a listed organisation, a service or our own domain."""
+
+from __future__ import annotations
+
+from gateway.checks.links import MAX_LINKS, LinkCheck, hosts_of
+from tests.support.messages import message, names, one, run
+
+
+def test_link_to_a_lookalike_of_a_listed_organisation_in_html() -> None:
+    html = '<p>The draft is <a href="https://docs.g00gle.com/d/1x">here</a>.</p>'
+    sig, _ = run([LinkCheck()], message("A <a@policy-forum.test>", "The draft is linked.", html=html))
+    ev = one(sig, "content.link_lookalike").evidence
+    assert ev["host"] == "docs.g00gle.com" and ev["organisation"] == "Google" and ev["method"] == "homoglyph"
+
+
+def test_link_written_in_the_text_imitating_our_domain() -> None:
+    body = "Please sign in to read the agenda: https://mail.examp1e.org/owa/?login=1 before Friday."
+    sig, _ = run([LinkCheck()], message("A <a@policy-forum.test>", body))
+    assert one(sig, "content.link_lookalike").evidence["target"] == "example.org"
+
+
+def test_real_domains_the_senders_own_and_ours_are_not_lookalikes() -> None:
+    body = ("Programme: https://www.google.com/forms/x and https://www.chathamhouse.org/events, "
+            "our page https://policy-forum.test/about, your intranet https://intranet.example.org/")
+    sig, _ = run([LinkCheck()], message("A <a@policy-forum.test>", body))
+    assert "content.link_lookalike" not in names(sig)
+
+
+def test_links_from_our_own_domains_are_not_judged() -> None:
+    body = "Phishing drill: https://docs.g00gle.com/d/1x"
+    sig, _ = run([LinkCheck()], message("IT <it@example.org>", body))
+    assert "content.link_lookalike" not in names(sig)
+
+
+def test_hosts_are_bounded_and_deduplicated() -> None:
+    links = [f"https://h{i}.test/x" for i in range(MAX_LINKS * 3)] + ["not a url ::", "https://h1.test/y"]
+    text = " ".join(f"http://t{i}.test/" for i in range(MAX_LINKS * 3))
+    hosts = hosts_of(links, text)
+    assert len(hosts) <= MAX_LINKS + 1 and len(hosts) == len(set(hosts))
+    assert hosts[:2] == ["h0.test", "h1.test"]
