@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gateway.config import Config, load_config
 from tests.conftest import ROOT, free_port, loopback_dns
 from tests.support.http import get
 
@@ -48,6 +49,9 @@ quarantine: {{dir: {self.dir / 'quarantine'}}}
         self.log = self.dir / "gateway.log"
         self.env = {**os.environ, **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
+
+    def config_obj(self) -> Config:
+        return load_config(self.config)
 
     def admin(self, path: str) -> str:
         return f"http://127.0.0.1:{self.admin_port}{path}"
