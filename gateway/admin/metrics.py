@@ -28,6 +28,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client import multiprocess as prom_multiprocess
 
 from gateway import __version__
+from gateway.errors import StartupError
 from gateway.smtp.observe import Observer
 
 if TYPE_CHECKING:
@@ -74,7 +75,12 @@ class GatewayMetrics(Observer):
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.multiprocess = multiprocess_dir() is not None
+        mp_dir = multiprocess_dir()
+        self.multiprocess = mp_dir is not None
+        if mp_dir is not None and not (os.path.isdir(mp_dir) and os.access(mp_dir, os.W_OK | os.X_OK)):
+            raise StartupError(f"{MULTIPROC_ENV}={mp_dir}: not a writable directory (prometheus-client's "
+                               "multiprocess mode keeps every process's values there); create it, writable by "
+                               f"the gateway user, or unset {MULTIPROC_ENV}")
         r = self.registry
         self.messages = Counter(PREFIX + "messages", "Messages that reached the end of DATA, by verdict and by "
                                 "whether analysis finished (checked: yes, partial, no)", ["verdict", "checked"],

@@ -208,3 +208,14 @@ def test_multiprocess_mode_adds_up_the_files(tmp_path: Path, sink: Any) -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=30)
+
+
+def test_multiprocess_dir_that_is_not_a_directory_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-dir"
+    proc, _ = _serve(tmp_path, "admin: {listen: 127.0.0.1:0}", {"PROMETHEUS_MULTIPROC_DIR": str(missing)})
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2, err
+    assert err.decode().strip().splitlines()[-1] == (
+        f"approach-gateway: PROMETHEUS_MULTIPROC_DIR={missing}: not a writable directory (prometheus-client's "
+        "multiprocess mode keeps every process's values there); create it, writable by the gateway user, or "
+        "unset PROMETHEUS_MULTIPROC_DIR")
