@@ -42,10 +42,16 @@ def reasons(data: bytes) -> str:
     return re.sub(r"\s+", " ", m.group(1).decode()) if m else ""
 
 
-def test_mail_flows_through_a_redis_outage(tmp_path: Path, redis: RedisServer, sink: Sink) -> None:
-    gw = GatewayProcess(tmp_path / "gw", upstream_port=sink.port,
-                        store=f"{{backend: redis, url: '{redis.url}', timeout: 0.25, prefix: 'outage:'}}",
-                        extra="log: {format: json}").start()
+@pytest.fixture
+def gw(tmp_path: Path, redis: RedisServer, sink: Sink) -> Iterator[GatewayProcess]:
+    g = GatewayProcess(tmp_path / "gw", upstream_port=sink.port,
+                       store=f"{{backend: redis, url: '{redis.url}', timeout: 0.25, prefix: 'outage:'}}",
+                       extra="log: {format: json}").start()
+    yield g
+    g.kill()
+
+
+def test_mail_flows_through_a_redis_outage(gw: GatewayProcess, redis: RedisServer, sink: Sink) -> None:
     sent: list[tuple[str, str, Outcome]] = []  # (phase when sent, phase when answered, outcome)
     phase = ["up"]
     stop = threading.Event()
@@ -119,4 +125,3 @@ def test_mail_flows_through_a_redis_outage(tmp_path: Path, redis: RedisServer, s
     # the outage is in the log as one line per failed record, never a traceback
     log = gw.log_text()
     assert '"msg": "store: could not record message' in log and "Traceback" not in log
-    gw.stop()
