@@ -68,7 +68,11 @@ class AdminServer:
             from gateway.admin.console import ConsoleDeps, create_console
 
             gw = self.gateway
-            deps = ConsoleDeps(config=gw.config, runtime=lambda: gw.runtime, store=gw.runtime.store,
+            store = gw.runtime.store
+            if store is None:
+                raise StartupError(f"{gw.config.source}: admin.console: the console needs the history store; "
+                                   "configure store: (sqlite or redis) or set console: false")
+            deps = ConsoleDeps(config=gw.config, runtime=lambda: gw.runtime, store=store,
                                quarantine=gw.state.quarantine, reload=gw.reload_async, metrics=self.metrics)
             app.add_subapp("/console/", create_console(deps))
         return app
@@ -81,10 +85,11 @@ class AdminServer:
         listen = self.cfg.listen
         try:
             self.app = self._build()
-        except OSError as exc:  # the console's quarantine directory
-            q = self.gateway.config.quarantine.dir
-            raise StartupError(f"{self.gateway.config.source}: quarantine.dir: {q}: cannot be opened for the "
-                               f"console ({exc.strerror or exc}); create it writable by the gateway user") from exc
+        except OSError as exc:  # the console's quarantine or state directory
+            cfg = self.gateway.config
+            raise StartupError(f"{cfg.source}: admin.console: {getattr(exc, 'filename', None) or 'a directory'}: "
+                               f"cannot be opened ({exc.strerror or exc}); make quarantine.dir and "
+                               "console.state_dir writable by the gateway user") from exc
         runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, listen.host, listen.port, reuse_address=True)

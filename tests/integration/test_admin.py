@@ -140,8 +140,10 @@ def test_reloads_are_counted_and_the_loaded_version_changes(harness: Harness, tm
 
 def test_console_is_mounted_only_when_asked(harness: Harness) -> None:
     harness.start("admin: {listen: 127.0.0.1:0, console: true}")
-    status, _, body = get(admin_url(harness, "/console/"))
-    assert status == 200 and "console" in body
+    status, ctype, body = get(admin_url(harness, "/console/login"))  # the console's own login page
+    assert status == 200 and ctype.startswith("text/html") and "Log in" in body
+    assert 'href="/console/static/' in body  # its links carry the mount point
+    assert get(admin_url(harness, "/metrics"))[0] == 200  # beside the admin routes
 
 
 def test_console_is_not_mounted_by_default(harness: Harness) -> None:
