@@ -109,6 +109,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except PolicyError as exc:
         print(f"policy error: {exc}", file=sys.stderr)
         return 2
+    except StartupError as exc:  # e.g. PROMETHEUS_MULTIPROC_DIR not a writable directory
+        print(f"approach-gateway: {exc}", file=sys.stderr)
+        return 2
 
     async def run() -> None:
         if args.demo_upstream is not None:

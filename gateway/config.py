@@ -161,6 +161,16 @@ class ConsoleConfig:
 
 
 @dataclass(frozen=True)
+class AdminConfig:
+    """The admin HTTP listener (gateway/admin/): /metrics, /healthz, /readyz and the console.
+    Off unless `admin:` is set; loopback by default (it has no authentication of its own)."""
+
+    listen: HostPort = field(default_factory=lambda: HostPort("127.0.0.1", 10027))
+    console: bool = False  # mount the security team's console at /console/
+    probe_interval: float = 10.0  # seconds between upstream probes (/readyz, approach_gateway_upstream_up)
+
+
+@dataclass(frozen=True)
 class Config:
     listen: HostPort
     upstream: UpstreamConfig
@@ -183,6 +193,7 @@ class Config:
     quarantine: QuarantineConfig = field(default_factory=QuarantineConfig)
     arc: ArcConfig | None = None
     console: ConsoleConfig = field(default_factory=ConsoleConfig)
+    admin: AdminConfig | None = None
     source: str = "<defaults>"
 
     def is_local_domain(self, domain: str) -> bool:
@@ -329,7 +340,7 @@ def _build(doc: Located) -> Config:
         "listen", "upstream", "hostname", "authserv_id", "local_domains", "trusted_networks",
         "xforward_hosts", "trusted_authserv_ids", "limits", "tls", "proxy_protocol", "dns",
         "store", "policies", "on_error", "bare_newline", "log", "signals", "quarantine", "arc",
-        "console",
+        "console", "admin",
     })
     for required in ("listen", "upstream", "hostname", "local_domains"):
         if required not in top:
@@ -458,8 +469,27 @@ def _build(doc: Located) -> Config:
         bare_newline=_choice(ctx, ("bare_newline",), top.get("bare_newline", "normalize"),
                              ("normalize", "reject")),
         log=log, signals=_signals(ctx, top.get("signals"), base), quarantine=quarantine,
-        arc=arc, console=_console(ctx, top.get("console"), base, policies), source=doc.file,
+        arc=arc, console=_console(ctx, top.get("console"), base, policies), admin=_admin(ctx, top),
+        source=doc.file,
     )
+
+
+def _admin(ctx: _Ctx, top: dict[str, Any]) -> AdminConfig | None:
+    """`admin:` present (even empty) turns the admin listener on; absent keeps it off."""
+    if "admin" not in top:
+        return None
+    p = ("admin",)
+    ad = _section(ctx, p, top["admin"], set(AdminConfig.__dataclass_fields__))
+    d = AdminConfig()
+    listen = _hostport(ctx, p + ("listen",), ad["listen"], None) if "listen" in ad else d.listen
+    try:
+        ipaddress.ip_address(listen.host)
+    except ValueError:
+        raise ctx.fail(p + ("listen",), f"{listen.host!r} is not an IP address",
+                       "write an address of this machine, e.g. 127.0.0.1:10027 (the default)") from None
+    return AdminConfig(listen=listen, console=_bool(ctx, p + ("console",), ad.get("console", d.console)),
+                       probe_interval=_num(ctx, p + ("probe_interval",), ad.get("probe_interval", d.probe_interval),
+                                           0.5, 3600))
 
 
 _ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")

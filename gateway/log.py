@@ -4,7 +4,10 @@ Purpose: the operator's record of every message (queue id, client, sender, recip
 verdict, reasons, time taken) and of everything the gateway refused (each refused recipient,
 each refused command, each session it ended: relay denied, limits, TLS errors, too many
 connections, junk commands, timeouts), with client, HELO, sender, reason and the reply given.
-Never the body, never header values beyond the envelope.
+Message lines also carry the TLS version and cipher when the client used STARTTLS. Never the
+body, never header values beyond the envelope. The fields are typed: the JSON format keeps
+numbers as numbers and lists (recipients, rule ids) as arrays; the text format writes them as it
+always has (`to=<a>,<b>`, `reasons=rule-a,rule-b`, `time=0.123`).
 
 Untrusted input: envelope addresses and HELO names are a stranger's text: control characters
 are escaped so one message is always one log line.
@@ -26,21 +29,58 @@ def _safe(value: Any) -> str:
     return text.encode("unicode_escape").decode("ascii") if not text.isprintable() else text
 
 
+def _text(key: str, value: Any) -> str:
+    """A field as the text format has always written it."""
+    if key == "time" and isinstance(value, float):
+        return f"{value:.3f}"
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def _typed(value: Any) -> Any:
+    """A field for the JSON format: numbers and booleans as they are, lists as arrays, text escaped."""
+    if isinstance(value, (bool, int, float)) or value is None:
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_typed(v) for v in value]
+    return _safe(value)
+
+
+def tls_fields(ssl_extra: Any) -> dict[str, str]:
+    """`tls` (protocol version) and `cipher` of a session that used STARTTLS, from aiosmtpd's
+    `session.ssl` (the transport's extra info); empty without TLS."""
+    if not ssl_extra:
+        return {}
+    out: dict[str, str] = {}
+    try:
+        ssl_object = ssl_extra.get("ssl_object")
+        version = ssl_object.version() if ssl_object is not None else None
+        cipher = ssl_extra.get("cipher")
+        if version:
+            out["tls"] = str(version)
+        if cipher:
+            out["cipher"] = str(cipher[0])
+    except Exception:  # noqa: BLE001 - a log field must never fail a message
+        pass
+    return out
+
+
 def message_fields(env: Envelope, elapsed: float, **extra: Any) -> dict[str, Any]:
     fields: dict[str, Any] = {
-        "queue_id": env.queue_id,
+        "queue_id": env.queue_id,  # the id in our Received header
         "client": env.client.ip or "unknown",
         "helo": env.client.helo or "",
         "from": f"<{env.mail_from}>",
-        "to": ",".join(f"<{r}>" for r in env.rcpt_tos),
+        "to": tuple(f"<{r}>" for r in env.rcpt_tos),
     }
     fields.update(extra)
-    fields["time"] = f"{elapsed:.3f}"
+    fields["time"] = round(elapsed, 3)
     return fields
 
 
 class MessageLine:
-    """A log message whose fields the JSON formatter can emit as keys."""
+    """A log message whose fields the JSON formatter can emit as typed keys."""
 
     def __init__(self, fields: dict[str, Any]) -> None:
         self.fields = fields
@@ -48,7 +88,7 @@ class MessageLine:
     def __str__(self) -> str:
         parts = []
         for key, value in self.fields.items():
-            text = _safe(value)
+            text = _safe(_text(key, value))
             if not text or any(c in text for c in ' "='):
                 text = json.dumps(text, ensure_ascii=True)
             parts.append(f"{key}={text}")
@@ -87,7 +127,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
         }
         if isinstance(record.msg, MessageLine) and not record.args:
-            out.update({k: _safe(v) for k, v in record.msg.fields.items()})
+            out.update({k: _typed(v) for k, v in record.msg.fields.items()})
         else:
             out["msg"] = _safe(record.getMessage())
         if record.exc_info:

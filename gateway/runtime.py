@@ -40,7 +40,7 @@ from gateway.model import Client, Decision, Envelope, HeaderEdit, Signal, Verdic
 from gateway.parse import HeaderLimitExceeded, MessageView, ViewLimits
 from gateway.policy import PolicySet, load_policies
 from gateway.refdata import ReferenceData
-from gateway.store import MessageMeta, Store, store_from_config
+from gateway.store import MessageMeta, Store, StoreUnavailable, store_from_config
 from gateway.store.record import draft_meta, final_meta
 
 log = logging.getLogger("gateway.runtime")
@@ -204,15 +204,19 @@ class Runtime:
                       modified=todo is not None and (bool(todo.edits) or todo.raw != raw),
                       auth_header=auth.header_value if auth is not None else None, meta=meta)
 
-    async def record(self, result: Result) -> None:
-        """Remember a relayed message's metadata (call after the upstream accepted it).
-        Never raises: a broken store must not fail mail that was already accepted."""
+    async def record(self, result: Result) -> bool:
+        """Remember a relayed message's metadata (call after the upstream accepted it). Never
+        raises: a broken store must not fail mail that was already accepted. False when the
+        store failed (logged; the caller counts it), True when recorded or nothing to record."""
         if self.store is None or result.meta is None:
-            return
+            return True
         try:
             await self.store.record_message(result.meta, self.config.local_domains)
-        except Exception:  # noqa: BLE001 - logged; the message is already delivered
-            log.warning("store: could not record message %s", result.meta.message_id, exc_info=True)
+        except Exception as exc:  # noqa: BLE001 - logged; the message is already delivered
+            log.warning("store: could not record message %s: %s", result.meta.message_id, exc,
+                        exc_info=not _is_unavailable(exc))
+            return False
+        return True
 
     async def warm_up(self) -> None:
         """Analyse one built-in message (offline, no store) so that the first real message costs
@@ -227,6 +231,11 @@ class Runtime:
             log.warning("warm-up analysis failed", exc_info=True)
         finally:
             self.offline, self.store, self.resolver, self.stats = saved
+
+
+def _is_unavailable(exc: BaseException) -> bool:
+    """A store outage (expected, one line in the log) rather than a bug (logged with traceback)."""
+    return isinstance(exc, StoreUnavailable)
 
 
 WARM_UP_MESSAGE = (

@@ -12,6 +12,7 @@ answers from the network (size-capped, parsed as data).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import json
 import ssl
@@ -159,7 +160,10 @@ class ReputationCheck(Check):
     async def _age(self, ctx: CheckContext, domain: str) -> list[Signal]:
         s = ctx.config.signals
         now = time.time()
-        cached = await ctx.store.rdap_get(domain) if ctx.store is not None else None
+        try:  # the store is only a cache here: down or slow, ask RDAP (the store counts the error)
+            cached = await ctx.store.rdap_get(domain) if ctx.store is not None else None
+        except Exception:  # noqa: BLE001 - StoreUnavailable or any backend error
+            cached = None
         if cached is not None and now - cached.fetched < RDAP_CACHE_SECONDS:
             registered = cached.registered
         else:
@@ -169,7 +173,8 @@ class ReputationCheck(Check):
                 return [Signal("reputation.rdap_temperror", {"domain": domain, "error": str(exc)[:80]
                                                              or type(exc).__name__})]
             if ctx.store is not None:
-                await ctx.store.rdap_put(RdapRecord(domain, registered, now))
+                with contextlib.suppress(Exception):  # a cache write lost to an outage is refetched
+                    await ctx.store.rdap_put(RdapRecord(domain, registered, now))
         if registered is None:
             return []
         age = int((now - registered) // 86400)

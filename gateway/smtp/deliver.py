@@ -31,6 +31,29 @@ async def deliver(state: ServerState, raw: bytes, env: Envelope, up: UpstreamSes
                   with_tls: bool, fields: dict[str, Any], bare: bool | None = None) -> Reply:
     """Everything after the final dot; `fields` collects what the per-message log line says.
     `bare`: whether `raw` holds a lone CR or LF, when the reader already counted it."""
+    analysed: list[Result] = []
+    reply = await _deliver(state, raw, env, up, with_tls, fields, bare, analysed)
+    try:
+        if analysed:
+            r = analysed[0]
+            d = r.decision
+            state.observer.message(d.verdict.word, "no" if not d.checked else "partial" if d.note else "yes",
+                                   [h.rule_id for h in d.hits], [s.name for s in r.signals], r.elapsed)
+        else:
+            state.observer.message("unanalysed", "no", (), (), None)
+    except Exception:  # noqa: BLE001 - metrics must never fail a message
+        log.warning("metrics: message not counted", exc_info=True)
+    return reply
+
+
+async def _record(state: ServerState, result: Result) -> None:
+    """Remember a delivered message; a failure is logged by the runtime and counted here."""
+    if await state.runtime.record(result) is False:
+        state.observer.record_failed()
+
+
+async def _deliver(state: ServerState, raw: bytes, env: Envelope, up: UpstreamSession | None,
+                   with_tls: bool, fields: dict[str, Any], bare: bool | None, analysed: list[Result]) -> Reply:
     config = state.config
     if up is None or not up.connected:
         fields["verdict"] = "-"
@@ -50,8 +73,9 @@ async def deliver(state: ServerState, raw: bytes, env: Envelope, up: UpstreamSes
     except AnalysisFailed as exc:
         fields["verdict"] = f"tempfail: {exc}"
         return Reply(451, "4.7.1 Error: message could not be checked, try again later")
+    analysed.append(result)
     d = result.decision
-    fields.update(verdict=d.verdict.word, score=d.score, reasons=",".join(h.rule_id for h in d.hits))
+    fields.update(verdict=d.verdict.word, score=d.score, reasons=tuple(h.rule_id for h in d.hits))
     if not d.checked:
         fields["checked"] = "no"
     todo = result.plan
@@ -73,7 +97,7 @@ async def deliver(state: ServerState, raw: bytes, env: Envelope, up: UpstreamSes
         log.warning("upstream failed at DATA for %s: %s", env.queue_id, exc)
         return exc.reply
     if reply.ok:
-        await state.runtime.record(result)
+        await _record(state, result)
         await take_staff_report(state, raw, env)
     return reply
 
@@ -125,7 +149,7 @@ async def _quarantine(state: ServerState, out: bytes, env: Envelope, result: Res
             await _send_copy(up, env, extras, out)
         except UpstreamError as exc:  # the message is held; the copy is best effort
             log.warning("copy of quarantined %s not sent: %s", qid, exc)
-    await state.runtime.record(result)
+    await _record(state, result)
     await take_staff_report(state, out, env)
     return Reply(250, f"2.0.0 Ok: queued as {env.queue_id}")
 

@@ -29,11 +29,12 @@ from aiosmtpd.smtp import Envelope as SmtpEnvelope
 from gateway.act.quarantine import QuarantineStore
 from gateway.checks.auth.arc import ArcKey
 from gateway.config import Config, Network
-from gateway.log import message_line, refusal_line
+from gateway.log import message_line, refusal_line, tls_fields
 from gateway.model import Client, Envelope
 from gateway.runtime import Runtime
 from gateway.smtp.data import NOMINAL, TOO_LONG, DataReader
 from gateway.smtp.deliver import deliver
+from gateway.smtp.observe import Observer
 from gateway.smtp.upstream import (
     TEMPFAIL,
     Capabilities,
@@ -182,6 +183,7 @@ class ServerState:
         self.sessions: set[GatewaySMTP] = set()
         self.draining = False
         self.messages = 0
+        self.observer = Observer()  # metrics hooks (gateway/smtp/observe.py); no-ops unless set
         self._quarantine: QuarantineStore | None = None
         self._arc_key: ArcKey | None = None
 
@@ -650,7 +652,7 @@ class GatewayHandler:
         up = server.upstream
         if up is None or not up.connected:
             server.drop_upstream()
-            up = UpstreamSession(self.config.upstream, self.config.hostname)
+            up = UpstreamSession(self.config.upstream, self.config.hostname, self.state.observer)
             server.upstream = up
             await up.open()
             self.state.caps = up.caps
@@ -828,7 +830,7 @@ class GatewayHandler:
         start = getattr(session, "tx_start", time.monotonic())
         assert isinstance(server, GatewaySMTP)
         up = server.upstream
-        fields: dict[str, Any] = {"size": len(raw)}
+        fields: dict[str, Any] = {"size": len(raw), **tls_fields(session.ssl)}
         reply = await deliver(self.state, raw, env, up, session.ssl is not None, fields, server.data_bare)
         if not reply.ok and up is not None:
             await up.rset()

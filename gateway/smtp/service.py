@@ -20,18 +20,22 @@ import signal
 import socket
 import ssl
 import threading
-from typing import Any
+from typing import Any, cast
 
-from gateway.config import Config, load_config
+from gateway.admin.metrics import GatewayMetrics, ObservedStore
+from gateway.config import Config, HostPort, load_config
 from gateway.errors import AdminInputError, StartupError
 from gateway.policy.watch import PolicyWatcher
 from gateway.runtime import Runtime
-from gateway.smtp.server import GatewayHandler, GatewaySMTP, ServerState
+from gateway.smtp.observed import ObservedSMTP, ObservedState
+from gateway.smtp.server import GatewayHandler
 from gateway.smtp.upstream import UpstreamError, probe
+from gateway.store import Store
 
 log = logging.getLogger("gateway.service")
 
 PURGE_EVERY = 3600.0  # seconds between retention purges of the quarantine
+METRICS_SYNC_EVERY = 5.0  # seconds between copies of the runtime's counters into the metrics
 
 
 # Keys SIGHUP applies; any other changed key is logged as needing a restart.
@@ -56,11 +60,13 @@ def watched_paths(runtime: Runtime) -> tuple[str, ...]:
     return tuple(dict.fromkeys(paths))
 
 
-def listen_error(config: Config, exc: OSError) -> StartupError:
-    """One line for an address the listener cannot bind (errno names what went wrong)."""
-    where = f"{config.source}: listen: {config.listen}"
+def listen_error(config: Config, exc: OSError, key: str = "listen", address: HostPort | None = None) -> StartupError:
+    """One line for an address a listener (`key`: listen, admin.listen) cannot bind (errno
+    names what went wrong)."""
+    address = address or config.listen
+    where = f"{config.source}: {key}: {address}"
     if isinstance(exc, socket.gaierror):
-        return StartupError(f"{where}: cannot resolve {config.listen.host!r} ({exc.strerror}); "
+        return StartupError(f"{where}: cannot resolve {address.host!r} ({exc.strerror}); "
                             "write an IP address of this machine, e.g. 127.0.0.1")
     if exc.errno == errno.EADDRINUSE:
         return StartupError(f"{where}: address already in use (another process listens there); "
@@ -89,18 +95,27 @@ class Gateway:
                  watch_interval: float | None = 2.0) -> None:
         self.config = config
         self.runtime = runtime or Runtime(config)
+        self.metrics = GatewayMetrics()
+        if self.runtime.store is not None and not isinstance(self.runtime.store, ObservedStore):
+            # timed and counted; reloads share the store, so the wrapper stays
+            self.runtime.store = cast(Store, ObservedStore(self.runtime.store, self.metrics))
         self.watcher = PolicyWatcher(watched_paths(self.runtime), watch_interval) if watch_interval else None
         self._watch_task: asyncio.Task[None] | None = None
         self._purge_task: asyncio.Task[None] | None = None
         self._reload_task: asyncio.Task[bool] | None = None
-        self.state = ServerState(config, self.runtime)
+        self._metrics_task: asyncio.Task[None] | None = None
+        self.state = ObservedState(config, self.runtime, self.metrics)
         self.server: asyncio.Server | None = None
         self.port = 0
         self._stopped = asyncio.Event()
+        from gateway.admin import AdminServer  # the admin package imports this module's types
+
+        self.admin = AdminServer(self) if config.admin is not None else None
 
     async def start(self) -> None:
         try:
             self.state.caps = await probe(self.config.upstream, self.config.hostname)
+            self.metrics.upstream_answered()
         except UpstreamError as exc:
             log.warning("upstream %s:%s not reachable at start (%s); advertising defaults",
                         self.config.upstream.host, self.config.upstream.port, exc)
@@ -111,15 +126,25 @@ class Gateway:
                                f"{getattr(exc, 'strerror', None) or exc}; check the PEM files") from exc
         await self._open_store()
         await self.runtime.warm_up()
+        self.metrics.policies_loaded(self.runtime)
+        if self.admin is not None:
+            try:
+                await self.admin.start()
+            except OSError as exc:
+                assert self.config.admin is not None
+                raise listen_error(self.config, exc, "admin.listen", self.config.admin.listen) from exc
         loop = asyncio.get_running_loop()
         try:
             self.server = await loop.create_server(
-                lambda: GatewaySMTP(GatewayHandler(self.state), self.state, tls),
+                lambda: ObservedSMTP(GatewayHandler(self.state), self.state, tls),
                 host=self.config.listen.host, port=self.config.listen.port, reuse_address=True)
         except OSError as exc:
+            if self.admin is not None:
+                await self.admin.stop()
             raise listen_error(self.config, exc) from exc
         self.port = self.server.sockets[0].getsockname()[1]
         self._purge_task = asyncio.create_task(self._purge_loop())
+        self._metrics_task = asyncio.create_task(self._metrics_loop())
         if self.watcher is not None:
             self._watch_task = asyncio.create_task(self.watcher.run(self.reload_async))
         log.info("listening on %s:%d, upstream %s:%d", self.config.listen.host, self.port,
@@ -152,12 +177,20 @@ class Gateway:
                 log.warning("quarantine purge failed", exc_info=True)
             await asyncio.sleep(PURGE_EVERY)
 
+    async def _metrics_loop(self) -> None:
+        """Copy the runtime's plain counters into the metrics now and then (in multiprocess mode
+        another process may be the one scraped)."""
+        while True:
+            await asyncio.sleep(METRICS_SYNC_EVERY)
+            self.metrics.sync(self.runtime)
+
     def reload(self) -> bool:
         """Reload synchronously (tests); see `reload_async`."""
         try:
             runtime = self._build_reloaded()
         except (AdminInputError, OSError) as exc:
             log.error("reload failed, keeping the running policies and data: %s", exc)
+            self.metrics.reloaded(False)
             return False
         return self._swap(runtime)
 
@@ -169,6 +202,7 @@ class Gateway:
             runtime = await asyncio.to_thread(self._build_reloaded)
         except (AdminInputError, OSError) as exc:
             log.error("reload failed, keeping the running policies and data: %s", exc)
+            self.metrics.reloaded(False)
             return False
         return self._swap(runtime)
 
@@ -183,8 +217,11 @@ class Gateway:
 
     def _swap(self, runtime: Runtime) -> bool:
         old = self.runtime
+        self.metrics.sync(old)  # the old runtime's counters, before they are dropped
         self.runtime = self.state.runtime = runtime  # atomic: a message reads it once
         self.config = self.state.config = runtime.config
+        self.metrics.reloaded(True)
+        self.metrics.policies_loaded(runtime)
         old.big.shutdown(wait=False)
         if self.watcher is not None:
             self.watcher.paths = watched_paths(runtime)
@@ -200,6 +237,8 @@ class Gateway:
             self._watch_task.cancel()
         if self._purge_task is not None:
             self._purge_task.cancel()
+        if self._metrics_task is not None:
+            self._metrics_task.cancel()
         self.server.close()
         self.state.draining = True
         for s in list(self.state.sessions):
@@ -212,6 +251,8 @@ class Gateway:
         for s in list(self.state.sessions):
             await s.shutdown()
         await asyncio.sleep(0)
+        if self.admin is not None:  # last: /readyz said 503 while draining, /metrics saw the end
+            await self.admin.stop()
         self._stopped.set()
         log.info("stopped after %d messages", self.state.messages)
 

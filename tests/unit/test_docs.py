@@ -108,7 +108,7 @@ def test_yaml_example(block: Block, tmp_path: Path) -> None:
     elif isinstance(doc, dict):  # a config fragment, e.g. `signals:` or `store:`
         for key in doc:
             assert key in ("signals", "store", "dns", "limits", "quarantine", "arc", "tls", "proxy_protocol",
-                           "log", "policies", "trusted_authserv_ids", "console"), \
+                           "log", "policies", "trusted_authserv_ids", "console", "admin"), \
                 f"{block}: unknown top-level key {key}"
         text = MINIMAL + re.sub(r"\[indicators/[^\]]*\]", "[]", block.text)
         parse_config(text, str(tmp_path / "gateway.yml"))
