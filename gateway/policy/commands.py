@@ -150,18 +150,26 @@ def is_combination(cond: Any) -> bool:
     return False
 
 
-def cmd_fit(args: argparse.Namespace, config: Config | None) -> int:
-    from gateway.policy.fit import Sample, fit, policy_patch
-
+def _labelled(args: argparse.Namespace, what: str) -> list[Labelled] | None:
+    """The messages of --label NAME=DIR and --labels FILE, or None after printing why not."""
     try:
         items: list[Labelled] = label_dirs(args.label)
         for path in args.labels:
             items += load_labels(path, args.positive)
     except (CasesError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return None
     if not items:
-        print("error: nothing to fit on; give --labels FILE or --label NAME=DIR", file=sys.stderr)
+        print(f"error: nothing to {what}; give --labels FILE or --label NAME=DIR", file=sys.stderr)
+        return None
+    return items
+
+
+def cmd_fit(args: argparse.Namespace, config: Config | None) -> int:
+    from gateway.policy.fit import Sample, fit, policy_patch
+
+    items = _labelled(args, "fit on")
+    if items is None:
         return 2
     # the weights being refitted do not take part: the authored scores are the prior
     from gateway.policy.loader import policy_files
@@ -203,15 +211,11 @@ def cmd_fit(args: argparse.Namespace, config: Config | None) -> int:
 def cmd_evaluate(args: argparse.Namespace, config: Config | None) -> int:
     try:
         flag_at = Verdict.from_word(args.flag_at)
-        items: list[Labelled] = label_dirs(args.label)
-        for path in args.labels:
-            items += load_labels(path, args.positive)
-    except (CasesError, ValueError) as exc:
+    except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if not items:
-        print("error: nothing to evaluate; give --label NAME=DIR or --labels FILE",
-              file=sys.stderr)
+    items = _labelled(args, "evaluate")
+    if items is None:
         return 2
     runtime = _runtime(config or default_config(), args.policies)
     if runtime is None:
