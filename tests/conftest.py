@@ -18,7 +18,6 @@ from gateway.config import Config, parse_config  # noqa: E402
 from tests.support.dnsserver import TestDNSServer  # noqa: E402
 from tests.support.sink import Sink, SinkBehaviour  # noqa: E402
 
-CORPORA = ROOT.parent / "shared" / "corpora"
 IN_CI = os.environ.get("CI") == "true"
 
 

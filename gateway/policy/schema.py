@@ -305,6 +305,15 @@ class Compiler:
         return Template(source, [p for p in parts if p != ""])
 
     def _placeholder(self, path: tuple[Any, ...], name: str) -> Part | None:
+        if "|" in name:  # {a|b|c}: the first of them that has a value
+            alternatives = [self._placeholder(path, n.strip()) for n in name.split("|")]
+            if any(a is None for a in alternatives):
+                return None
+            found = [a for a in alternatives if a is not None]
+
+            def first(ctx: MessageContext) -> str:
+                return next((v for v in (a(ctx) for a in found) if v), "")
+            return first
         if name == "matched":
             return _matched
         if name.startswith("signal."):

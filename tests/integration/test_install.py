@@ -43,8 +43,11 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _venv_with(env_dir: Path, wheel: Path) -> Path:
-    venv.EnvBuilder(with_pip=True, clear=True).create(env_dir)
-    _run([str(env_dir / "bin" / "python"), "-m", "pip", "install", "-q", str(wheel)], cwd=env_dir)
+    """An empty venv (no pip in it: Debian's python3 has no ensurepip without python3-venv)
+    into which the test venv's own pip installs the wheel and what it declares."""
+    venv.EnvBuilder(with_pip=False, clear=True).create(env_dir)
+    _run([sys.executable, "-m", "pip", "--python", str(env_dir / "bin" / "python"), "install", "-q", str(wheel)],
+         cwd=env_dir)
     return env_dir / "bin"
 
 

@@ -5,7 +5,6 @@ a checkout that is not next to `shared/`."""
 from __future__ import annotations
 
 import email.policy
-import os
 from email.parser import BytesParser
 from pathlib import Path
 
@@ -13,11 +12,10 @@ import pytest
 
 from gateway.act.banner import HTML_MARKER, insert_banner
 from gateway.parse import normalize_newlines
-from tests.conftest import CORPORA
+from tests.support.corpora import corpora_dir
 from tests.unit.act.test_banner import BANNER
 
-ROOT = next((p for p in (CORPORA, Path(os.environ.get("APPROACH_CORPORA", "/nonexistent")))
-             if p.is_dir()), None)
+ROOT = corpora_dir()
 SAMPLE_EVERY = 8
 
 

@@ -94,6 +94,18 @@ def test_reason_template_quotes_evidence_sanitised(tmp_path: Path) -> None:
     assert len(out[0]) <= 80 and out[0].endswith("\u2026")
 
 
+def test_alternative_placeholders_take_the_first_with_a_value(tmp_path: Path) -> None:
+    reason = "off email ({signal.content.offchannel_whatsapp.handles|signal.content.offchannel_mention.apps})"
+    when = "{any: [{signal: content.offchannel_whatsapp}, {signal: content.offchannel_mention}]}"
+    only_app = [Signal("content.offchannel_mention", {"apps": "signal"})]
+    assert hits(tmp_path, when, signals=only_app, reason=reason) == ["off email (signal)"]
+    both = [Signal("content.offchannel_mention", {"apps": "whatsapp"}),
+            Signal("content.offchannel_whatsapp", {"handles": "+44 7700 900123"})]
+    assert hits(tmp_path, when, signals=both, reason=reason) == ["off email (+44 7700 900123)"]
+    neither = [Signal("content.offchannel_whatsapp", {})]
+    assert hits(tmp_path, when, signals=neither, reason=reason) == ["off email (?)"]
+
+
 def test_matched_placeholder_reports_the_phrase(tmp_path: Path) -> None:
     out = hits(tmp_path, "{text: {phrases: apps}}", reason="moves to {matched}",
                body="add me on Telegram please")
