@@ -17,8 +17,10 @@ Untrusted input: the message text and addresses (a stranger's): shingles over at
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import re
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -50,20 +52,33 @@ def _h(text: str) -> str:
     return hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=8).hexdigest()
 
 
-_MASKS = [int.from_bytes(hashlib.blake2b(seed.to_bytes(2, "big"), digest_size=8).digest(), "big")
-          for seed in range(BANDS * ROWS)]
+_BIN_SHIFT = 32 - (BANDS * ROWS - 1).bit_length()  # the top bits of a shingle's CRC-32 pick its bin
 
 
 def text_bands(text: str) -> list[str]:
     """MinHash locality-sensitive bands of the text's word shingles (salutation and names vary
-    between copies; most shingles do not)."""
-    words = [w.lower() for w in _WORD.findall(text[:MAX_TEXT])]
+    between copies; most shingles do not). One-permutation MinHash: each shingle is hashed once
+    (CRC-32: stable across processes and instances, and a third of BLAKE2b's cost; grouping
+    needs spread, not collision resistance: a sender who wants to avoid grouping can vary the
+    text anyway) and the hash's top bits choose one of BANDS x ROWS bins; a bin's value is its
+    smallest hash. Sorting the hashes once finds every bin's minimum (about 0.3 ms a message
+    instead of 0.8 ms for 16 separate permutations). A band with an empty bin (a short text)
+    gives no key rather than one that every short text would share."""
+    words = _WORD.findall(text[:MAX_TEXT].lower())
     if len(words) < MIN_WORDS:
         return []
-    shingles = {" ".join(words[i:i + SHINGLE]) for i in range(len(words) - SHINGLE + 1)}
-    hashes = [int.from_bytes(hashlib.blake2b(s.encode(), digest_size=8).digest(), "big") for s in shingles]
-    mins = [min(map(mask.__xor__, hashes)) for mask in _MASKS]
-    return [f"text:{b}:{_h(','.join(map(str, mins[b * ROWS:(b + 1) * ROWS])))}" for b in range(BANDS)]
+    shingles = set(map(" ".join, zip(*(words[i:] for i in range(SHINGLE)), strict=False)))
+    hashes = sorted(zlib.crc32(s.encode("utf-8", "replace")) for s in shingles)
+    mins: list[int | None] = []
+    for b in range(BANDS * ROWS):
+        i = bisect.bisect_left(hashes, b << _BIN_SHIFT)
+        mins.append(hashes[i] if i < len(hashes) and hashes[i] >> _BIN_SHIFT == b else None)
+    out = []
+    for b in range(BANDS):
+        rows = mins[b * ROWS:(b + 1) * ROWS]
+        if None not in rows:
+            out.append(f"text:{b}:{_h(','.join(map(str, rows)))}")
+    return out
 
 
 _MSGID = re.compile(r"<[^<>\s]{1,250}>")
