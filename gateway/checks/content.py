@@ -40,6 +40,13 @@ _HANDLES: dict[str, list[re.Pattern[str]]] = {
              re.compile(r"\b(?:LINE|Line)[ \t]{0,5}(?:ID|id)[ \t]{0,5}[:：]?[ \t]{0,5}"
                         r"([@A-Za-z0-9_-][@A-Za-z0-9._-]{2,18}[A-Za-z0-9_])")],
 }
+# Words without which a channel's patterns cannot match (checked on the lowercased text first:
+# a substring test is far cheaper than each pattern's scan, and most mail names no such app).
+_NEEDS: dict[str, tuple[str, ...]] = {
+    "whatsapp": ("wa.me", "whats"), "telegram": ("t.me", "telegram"), "signal": ("signal",),
+    "wechat": ("chat", "weixin", "微信"), "line": ("line",),
+}
+_APPS = ("whatsapp", "telegram", "signal", "wechat", "line", "viber", "kakaotalk", "threema", "wickr")
 _MENTION = re.compile(r"\b(?:(?:on|via|through|over|use|using|add me on|reach me on|switch to|move to|continue on|"
                       r"message me on)"
                       r"\s+)(WhatsApp|Telegram|Signal|WeChat|Line|Viber|KakaoTalk|Threema|Wickr)\b", re.I)
@@ -97,7 +104,10 @@ def received_hops(values: list[str]) -> list[dict[str, Any]]:
 def offchannel_signals(text: str, links: Iterable[str], source: str) -> list[Signal]:
     out: list[Signal] = []
     hay = text[:MAX_TEXT] + "\n" + "\n".join(list(links)[:200])
+    lowered = hay.casefold()  # casefold: also what re.I folds (the long s, the Kelvin sign)
     for channel, patterns in _HANDLES.items():
+        if not any(word in lowered for word in _NEEDS[channel]):
+            continue
         found: list[str] = []
         for pat in patterns:
             for m in pat.finditer(hay):
@@ -107,7 +117,7 @@ def offchannel_signals(text: str, links: Iterable[str], source: str) -> list[Sig
         if found:
             out.append(Signal(f"content.offchannel_{channel}", {"handles": ", ".join(found[:MAX_EVIDENCE]),
                                                                "source": source}))
-    named = {m.group(1).lower() for m in _MENTION.finditer(hay)}
+    named = {m.group(1).lower() for m in _MENTION.finditer(hay)} if any(a in lowered for a in _APPS) else set()
     if named:
         out.append(Signal("content.offchannel_mention", {"apps": ", ".join(sorted(named)), "source": source}))
     return out

@@ -58,3 +58,25 @@ def test_ordinary_mail_has_no_off_channel_signals():
                  "legit/025-tsinghua-official-mou-collaboration.eml", "legit/001-hays-it-project-manager.eml"):
         sig, _ = run([ContentCheck()], (CORPUS / name).read_bytes())
         assert not [s for s in sig if s.name.startswith("content.offchannel")], name
+
+
+def test_prefilter_words_cover_every_handle_pattern():
+    """Each channel's patterns can only match text holding one of its prefilter words (so the
+    shortcut never hides a handle): every example a pattern matches contains such a word."""
+    from gateway.checks.content import _APPS, _HANDLES, _MENTION, _NEEDS
+    examples = {
+        "whatsapp": ["wa.me/447700900123", "api.whatsapp.com/send?phone=447700900123",
+                     "chat.whatsapp.com/AbCdEfGhIjKl", "WhatsApp: +44 7700 900123", "Whats App +44 7700 900123"],
+        "telegram": ["t.me/some_handle", "telegram.me/some_handle", "Telegram @some_handle"],
+        "signal": ["signal.me/#p/+447700900481", "Signal +44 7700 900123"],
+        "wechat": ["WeChat ID: sunrise_lily_88", "We chat: sunrise_lily", "weixin abcdef1", "微信: abcdef1",
+                   "u.wechat.com/abcdefg"],
+        "line": ["line.me/ti/p/abcd", "LINE ID: cafe_li88"],
+    }
+    assert set(examples) == set(_HANDLES) == set(_NEEDS)
+    for channel, texts in examples.items():
+        for text in texts:
+            assert any(p.search(text) for p in _HANDLES[channel]), text
+            assert any(w in text.lower() for w in _NEEDS[channel]), text
+    for app in ("WhatsApp", "Telegram", "Signal", "WeChat", "Line", "Viber", "KakaoTalk", "Threema", "Wickr"):
+        assert _MENTION.search(f"add me on {app}") and app.lower() in _APPS
