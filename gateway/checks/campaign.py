@@ -21,7 +21,7 @@ import bisect
 import hashlib
 import re
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from gateway.checks import Check, CheckContext, Fact, signal
@@ -140,17 +140,21 @@ class CampaignCheck(Check):
         now = ctx.envelope.when
         since = now - WINDOW_DAYS * 86400
         out: list[Signal] = []
+        long_ago = now - FOLLOW_UP_DAYS * 86400
+        refs = _MSGID.findall(" ".join(view.headers("In-Reply-To") + view.headers("References"))[:20_000])
+        own_keys = [k for k in (own_message_key(r, sender) for r in refs[-MAX_REFS:]) if k]
+        queries: list[tuple[Sequence[str], float]] = [(ks, since) for ks in groups.values()]
+        queries.append(([flagged_key(sender)], long_ago))
+        if own_keys:
+            queries.append((own_keys, long_ago))
         try:
+            answers = await ctx.store.campaign_reach_many(queries)  # one round trip
             best = None
-            for via, ks in groups.items():
-                reach = await ctx.store.campaign_reach(ks, since)
+            for via, reach in zip(groups, answers[:len(groups)], strict=True):
                 if reach.messages and (best is None or reach.recipients > best[1].recipients):
                     best = (via, reach)
-            long_ago = now - FOLLOW_UP_DAYS * 86400
-            flagged = await ctx.store.campaign_reach([flagged_key(sender)], long_ago)
-            refs = _MSGID.findall(" ".join(view.headers("In-Reply-To") + view.headers("References"))[:20_000])
-            own_keys = [k for k in (own_message_key(r, sender) for r in refs[-MAX_REFS:]) if k]
-            follow = await ctx.store.campaign_reach(own_keys, long_ago) if own_keys else None
+            flagged = answers[len(groups)]
+            follow = answers[len(groups) + 1] if own_keys else None
         except Exception as exc:  # noqa: BLE001 - a broken store must not lose the message
             return [Signal("campaign.store_error", {"error": type(exc).__name__})]
         if best is not None:

@@ -193,12 +193,14 @@ class SenderCheck(Check):
         if ctx.store is None or "@" not in sender:
             return []
         out: list[Signal] = []
-        try:
-            rcpts = local_recipients(ctx)
-            new_to = [r for r in rcpts if await ctx.store.seen_pair(sender, r) is None]
-            org = await ctx.store.seen_sender_org(sender)
+        rcpts = local_recipients(ctx)
+        domain = sender.rsplit("@", 1)[1]
+        try:  # one round trip; the domain's history only matters for a non-free-mail sender
+            hist = await ctx.store.sender_history(sender, rcpts, "" if ctx.data.is_freemail(domain) else domain)
         except Exception as exc:  # noqa: BLE001 - a broken store must not lose the message
             return [Signal("sender.store_error", {"error": type(exc).__name__})]
+        new_to = [r for r, seen in zip(rcpts, hist.pairs, strict=True) if seen is None]
+        org = hist.sender
         if new_to:
             out.append(Signal("sender.first_contact", {"sender": sender, "recipients": ", ".join(new_to)}))
         if org is not None and org.outbound == 0:
@@ -206,12 +208,5 @@ class SenderCheck(Check):
             # newsletter is unanswered too; policies combine it with identity signals)
             out.append(Signal("sender.unanswered", {"sender": sender, "previous_messages": org.count}))
         if org is None:
-            domain = sender.rsplit("@", 1)[1]
-            dom_known = False
-            if not ctx.data.is_freemail(domain):
-                try:
-                    dom_known = await ctx.store.seen_sender_org(domain) is not None
-                except Exception:  # noqa: BLE001
-                    dom_known = False
-            out.append(Signal("sender.first_contact_org", {"sender": sender, "domain_known": dom_known}))
+            out.append(Signal("sender.first_contact_org", {"sender": sender, "domain_known": hist.domain is not None}))
         return out

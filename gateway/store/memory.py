@@ -8,7 +8,7 @@ Untrusted input: metadata derived from strangers' messages, kept as plain data.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from gateway.store import (
@@ -20,6 +20,8 @@ from gateway.store import (
     PairStats,
     RdapRecord,
     Reach,
+    ReachQuery,
+    SenderHistory,
     cap,
     cap_keys,
     hunt_match,
@@ -119,6 +121,14 @@ class MemoryStore:
         found.sort(key=lambda e: (e.meta.when, e.seq), reverse=True)
         return reach_of(((e.meta.when, e.meta.sender, e.local_rcpts) for e in found[:MAX_REACH_MESSAGES]),
                         len(found) > MAX_REACH_MESSAGES)
+
+    async def campaign_reach_many(self, queries: Sequence[ReachQuery]) -> list[Reach]:
+        return [await self.campaign_reach(keys, since) for keys, since in queries]
+
+    async def sender_history(self, sender: str, rcpts: Sequence[str], domain: str = "") -> SenderHistory:
+        return SenderHistory(tuple([await self.seen_pair(sender, r) for r in rcpts]),
+                             await self.seen_sender_org(sender),
+                             await self.seen_sender_org(domain) if domain else None)
 
     async def recent(self, since: float, limit: int = 500, min_verdict: str = "") -> list[MessageMeta]:
         allowed = verdicts_at_least(min_verdict)

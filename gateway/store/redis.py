@@ -22,7 +22,7 @@ import asyncio
 import json
 import math
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
@@ -31,7 +31,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gateway.store import (
@@ -44,6 +44,8 @@ from gateway.store import (
     PairStats,
     RdapRecord,
     Reach,
+    ReachQuery,
+    SenderHistory,
     StoreUnavailable,
     cap,
     cap_keys,
@@ -383,6 +385,14 @@ def _t(x: float) -> str:
     return repr(float(x))
 
 
+def _reach_row(row: list[Any]) -> Reach:
+    nr, ns, n, first, last, truncated = row[:6]
+    if not n:
+        return Reach()
+    return Reach(int(nr), tuple(sorted(_decode(r) for r in row[6:])), int(ns), int(n), float(first),
+                 float(last), bool(truncated))
+
+
 def _stats(raw: bytes | None, cutoff: float) -> PairStats | None:
     if raw is None:
         return None
@@ -628,19 +638,69 @@ class RedisStore:
             high = last
         return out
 
-    async def campaign_reach(self, keys: Iterable[str], since: float, exclude_message_id: str = "") -> Reach:
+    def _reach_args(self, keys: Iterable[str], since: float, exclude_message_id: str) -> list[Any] | None:
         wanted = list(cap_keys(keys))
         if not wanted:
-            return Reach()
+            return None
         since = max(since, time.time() - self.keep) if math.isfinite(since) else time.time() - self.keep
-        args = [self.prefix, _t(since), cap(exclude_message_id),
+        return [self.prefix, _t(since), cap(exclude_message_id),
                 MAX_REACH_MESSAGES, MAX_REACH_SAMPLE, MAX_REACH_MESSAGES + REACH_SLACK] + wanted
-        row = await self._do("campaign_reach", lambda c: self._scripts["reach"](args=args))
-        nr, ns, n, first, last, truncated = row[:6]
-        if not n:
+
+    async def campaign_reach(self, keys: Iterable[str], since: float, exclude_message_id: str = "") -> Reach:
+        args = self._reach_args(keys, since, exclude_message_id)
+        if args is None:
             return Reach()
-        return Reach(int(nr), tuple(sorted(_decode(r) for r in row[6:])), int(ns), int(n), float(first),
-                     float(last), bool(truncated))
+        return _reach_row(await self._do("campaign_reach", lambda c: self._scripts["reach"](args=args)))
+
+    async def campaign_reach_many(self, queries: Sequence[ReachQuery]) -> list[Reach]:
+        asked = [self._reach_args(keys, since, "") for keys, since in queries]
+        todo = [a for a in asked if a is not None]
+        if not todo:
+            return [Reach() for _ in asked]
+
+        async def run(c: Any) -> list[Any]:
+            # plain EVALSHA in the pipeline: redis-py's Script objects would add a SCRIPT EXISTS
+            # round trip to every pipeline; the script is loaded only when the server lacks it
+            script = self._scripts["reach"]
+            for attempt in (1, 2):
+                pipe = c.pipeline(transaction=False)
+                for args in todo:
+                    pipe.evalsha(script.sha, 0, *args)
+                out = list(await pipe.execute(raise_on_error=False))
+                if attempt == 1 and any(isinstance(r, NoScriptError) for r in out):
+                    script.sha = await c.script_load(script.script)
+                    continue
+                for r in out:
+                    if isinstance(r, Exception):
+                        raise r
+                return out
+            raise AssertionError("unreachable")
+        rows = iter(await self._do("campaign_reach", run))
+        return [Reach() if a is None else _reach_row(next(rows)) for a in asked]
+
+    async def sender_history(self, sender: str, rcpts: Sequence[str], domain: str = "") -> SenderHistory:
+        who = cap(sender.lower())
+        locals_ = [cap(r.lower()) for r in rcpts]
+        dom = cap(domain.lower())
+        key = self._key("x", who) if "@" in who else self._key("d", who)
+
+        async def run(c: Any) -> list[Any]:
+            pipe = c.pipeline(transaction=False)
+            if "@" in who:
+                pipe.hmget(key, [r or "\0" for r in locals_] + [""])
+            else:  # a bare domain: no pairs to ask for
+                pipe.get(key)
+            if dom:
+                pipe.get(self._key("d", dom))
+            return list(await pipe.execute())
+        out = await self._do("sender_history", run)
+        cutoff = self._cutoff()
+        if "@" in who:
+            *pairs, org = out[0]
+            pair_stats = tuple(_stats(raw, cutoff) if r else None for raw, r in zip(pairs, locals_, strict=True))
+        else:
+            pair_stats, org = tuple(None for _ in locals_), out[0]
+        return SenderHistory(pair_stats, _stats(org, cutoff), _stats(out[1], cutoff) if dom else None)
 
     async def purge(self, now: float | None = None) -> int:
         """Trim the time index (and delete its messages) below now - retention, in batches.

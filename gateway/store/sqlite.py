@@ -14,8 +14,9 @@ import asyncio
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -28,6 +29,8 @@ from gateway.store import (
     PairStats,
     RdapRecord,
     Reach,
+    ReachQuery,
+    SenderHistory,
     cap,
     cap_keys,
     hunt_match,
@@ -79,6 +82,8 @@ class SqliteStore:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
         self._conn: sqlite3.Connection | None = None
         self._last_purge = 0.0
+        self._pending: list[tuple[_Record, asyncio.Future[None]]] = []  # record_message's group commit
+        self._flushing = False
 
     # ------------------------------------------------------------ worker-thread side
 
@@ -100,30 +105,46 @@ class SqliteStore:
     # ------------------------------------------------------------ protocol
 
     async def record_message(self, meta: MessageMeta, local_domains: Iterable[str]) -> None:
+        """Group commit: the records that arrive while a write is on the store thread go to the
+        database together, in one transaction, when it is done (each caller still returns only
+        once its own row is committed, so what it recorded is visible to the next lookup)."""
         meta = meta.capped()
         local_domains = tuple(local_domains)
-        pairs = pairs_of(meta, local_domains)
-        keys = meta.campaign_keys if meta.direction == "inbound" else ()
-
-        def write(db: sqlite3.Connection) -> None:
-            with db:
-                cur = db.execute(
-                    "INSERT INTO messages (ts, direction, sender, sender_domain, recipients, message_id,"
-                    " display_name, verdict, score, rule_ids, signals, observables, local_recipients)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (meta.when, meta.direction, meta.sender, meta.sender_domain,
-                     json.dumps(meta.recipients), meta.message_id, meta.display_name, meta.verdict,
-                     meta.score, json.dumps(meta.rule_ids), json.dumps(meta.signals),
-                     json.dumps(meta.observables, ensure_ascii=False),
-                     json.dumps(local_recipients(meta, local_domains))))
-                db.executemany("INSERT OR IGNORE INTO campaign VALUES (?,?,?)",
-                               [(k, meta.when, cur.lastrowid) for k in keys])
-                for local, external, outbound in pairs:
-                    _upsert_pair(db, local, external, meta.when, outbound)
-
-        await self._run(write)
+        item = (meta, pairs_of(meta, local_domains), json.dumps(local_recipients(meta, local_domains)))
+        done = asyncio.get_running_loop().create_future()
+        self._pending.append((item, done))
+        if not self._flushing:
+            self._flushing = True
+            asyncio.ensure_future(self._flush())  # noqa: RUF006 - it resolves every waiter
+        await done
         if time.time() - self._last_purge > PURGE_EVERY:
             await self.purge()
+
+    async def _flush(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending[:MAX_GROUP], self._pending[MAX_GROUP:]
+                items = [item for item, _ in batch]
+                try:
+                    await self._run(partial(_write_messages, items=items))
+                    errors: list[BaseException | None] = [None] * len(batch)
+                except Exception:  # noqa: BLE001 - one bad row must not fail the others: one by one
+                    errors = []
+                    for item in items:
+                        try:
+                            await self._run(partial(_write_messages, items=[item]))
+                            errors.append(None)
+                        except Exception as exc:  # noqa: BLE001 - handed to that record's caller
+                            errors.append(exc)
+                for (_, fut), err in zip(batch, errors, strict=True):
+                    if fut.done():
+                        continue
+                    if err is None:
+                        fut.set_result(None)
+                    else:
+                        fut.set_exception(err)
+        finally:
+            self._flushing = False
 
     async def learn_pair(self, local: str, external: str, when: float, outbound: bool = True) -> None:
         def write(db: sqlite3.Connection) -> None:
@@ -150,10 +171,18 @@ class SqliteStore:
         return await self._stats("external = ?" if "@" in who else "external_domain = ?", (who,))
 
     async def _stats(self, where: str, args: tuple[Any, ...]) -> PairStats | None:
-        def read(db: sqlite3.Connection) -> PairStats | None:
-            row = db.execute("SELECT min(first_seen), max(last_seen), sum(count), sum(outbound)"
-                             f" FROM pairs WHERE {where}", args).fetchone()  # noqa: S608 - fixed text
-            return None if row is None or row[2] is None else PairStats(row[0], row[1], row[2], row[3])
+        return await self._run(lambda db: _pair_stats(db, where, args))
+
+    async def sender_history(self, sender: str, rcpts: Sequence[str], domain: str = "") -> SenderHistory:
+        who = cap(sender.lower())
+        locals_ = [cap(r.lower()) for r in rcpts]
+        dom = cap(domain.lower())
+
+        def read(db: sqlite3.Connection) -> SenderHistory:
+            return SenderHistory(
+                tuple(_pair_stats(db, "local = ? AND external = ?", (r, who)) for r in locals_),
+                _pair_stats(db, "external = ?" if "@" in who else "external_domain = ?", (who,)),
+                _pair_stats(db, "external_domain = ?", (dom,)) if dom else None)
         return await self._run(read)
 
     async def rdap_get(self, domain: str) -> RdapRecord | None:
@@ -190,26 +219,20 @@ class SqliteStore:
             return out
         return await self._run(read)
 
-    async def campaign_reach(self, keys: Iterable[str], since: float, exclude_message_id: str = "") -> Reach:
-        wanted = cap_keys(keys)
-        exclude = cap(exclude_message_id)
-        since = max(since, time.time() - self.retention_days * DAY)  # as if purged (Redis expires it)
+    def _reach_args(self, keys: Iterable[str], since: float, exclude_message_id: str) -> tuple[
+            tuple[str, ...], float, str]:
+        # as if purged past the retention (Redis expires it)
+        return cap_keys(keys), max(since, time.time() - self.retention_days * DAY), cap(exclude_message_id)
 
-        def read(db: sqlite3.Connection) -> Reach:
-            # Bounded: per key, the newest MAX_REACH_MESSAGES + 1 rows of the (key, ts) index.
-            # Excluded messages are skipped before counting, so each key reads on past them.
-            found: dict[int, tuple[float, str, tuple[str, ...]]] = {}
-            for key in wanted:
-                cur = db.execute(
-                    "SELECT m.id, m.ts, m.sender, m.local_recipients FROM campaign c"
-                    " JOIN messages m ON m.id = c.msg WHERE c.key = ? AND c.ts >= ?"
-                    " AND (? = '' OR m.message_id != ?) ORDER BY c.ts DESC, c.msg DESC LIMIT ?",
-                    (key, since, exclude, exclude, MAX_REACH_MESSAGES + 1))
-                for mid, ts, sender, local in cur:
-                    found[mid] = (ts, sender, tuple(json.loads(local)))
-            newest = sorted(found.items(), key=lambda kv: (kv[1][0], kv[0]), reverse=True)
-            return reach_of((row for _, row in newest[:MAX_REACH_MESSAGES]), len(newest) > MAX_REACH_MESSAGES)
-        return await self._run(read)
+    async def campaign_reach(self, keys: Iterable[str], since: float, exclude_message_id: str = "") -> Reach:
+        wanted, since, exclude = self._reach_args(keys, since, exclude_message_id)
+        return await self._run(lambda db: _reach(db, wanted, since, exclude))
+
+    async def campaign_reach_many(self, queries: Sequence[ReachQuery]) -> list[Reach]:
+        asked = [self._reach_args(keys, since, "") for keys, since in queries]
+        if not asked:
+            return []
+        return await self._run(lambda db: [_reach(db, *a) for a in asked])
 
     async def recent(self, since: float, limit: int = 500, min_verdict: str = "") -> list[MessageMeta]:
         allowed = verdicts_at_least(min_verdict)
@@ -256,12 +279,64 @@ class SqliteStore:
         return await self._run(write)
 
     async def close(self) -> None:
+        while self._flushing:  # records still being committed: let them land first
+            await asyncio.sleep(0.005)
         def shut(db: sqlite3.Connection) -> None:
             db.close()
         if self._conn is not None:
             await self._run(shut)
             self._conn = None
         self._pool.shutdown(wait=True)
+
+
+_Record = tuple[MessageMeta, list[tuple[str, str, bool]], str]  # meta, pairs, local recipients (JSON)
+MAX_GROUP = 64  # records committed in one transaction at most
+
+
+def _write_messages(db: sqlite3.Connection, items: Sequence[_Record]) -> None:
+    with db:
+        for meta, pairs, local_json in items:
+            cur = db.execute(
+                "INSERT INTO messages (ts, direction, sender, sender_domain, recipients, message_id,"
+                " display_name, verdict, score, rule_ids, signals, observables, local_recipients)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (meta.when, meta.direction, meta.sender, meta.sender_domain,
+                 json.dumps(meta.recipients), meta.message_id, meta.display_name, meta.verdict,
+                 meta.score, json.dumps(meta.rule_ids), json.dumps(meta.signals),
+                 json.dumps(meta.observables, ensure_ascii=False), local_json))
+            if meta.direction == "inbound" and meta.campaign_keys:
+                db.executemany("INSERT OR IGNORE INTO campaign VALUES (?,?,?)",
+                               [(k, meta.when, cur.lastrowid) for k in meta.campaign_keys])
+            for local, external, outbound in pairs:
+                _upsert_pair(db, local, external, meta.when, outbound)
+
+
+def _pair_stats(db: sqlite3.Connection, where: str, args: tuple[Any, ...]) -> PairStats | None:
+    row = db.execute("SELECT min(first_seen), max(last_seen), sum(count), sum(outbound)"
+                     f" FROM pairs WHERE {where}", args).fetchone()  # noqa: S608 - fixed text
+    return None if row is None or row[2] is None else PairStats(row[0], row[1], row[2], row[3])
+
+
+def _reach(db: sqlite3.Connection, wanted: Sequence[str], since: float, exclude: str) -> Reach:
+    """Bounded: per key, the newest MAX_REACH_MESSAGES + 1 rows of the (key, ts) index. Excluded
+    messages are skipped before counting, so each key reads on past them. Recipient lists are
+    decoded once per distinct text (most messages of a campaign went to the same few lists)."""
+    found: dict[int, tuple[float, str, tuple[str, ...]]] = {}
+    decoded: dict[str, tuple[str, ...]] = {}
+    for key in wanted:
+        cur = db.execute(
+            "SELECT m.id, m.ts, m.sender, m.local_recipients FROM campaign c"
+            " JOIN messages m ON m.id = c.msg WHERE c.key = ? AND c.ts >= ?"
+            " AND (? = '' OR m.message_id != ?) ORDER BY c.ts DESC, c.msg DESC LIMIT ?",
+            (key, since, exclude, exclude, MAX_REACH_MESSAGES + 1))
+        for mid, ts, sender, local in cur:
+            if mid not in found:
+                rcpts = decoded.get(local)
+                if rcpts is None:
+                    rcpts = decoded[local] = tuple(json.loads(local))
+                found[mid] = (ts, sender, rcpts)
+    newest = sorted(found.items(), key=lambda kv: (kv[1][0], kv[0]), reverse=True)
+    return reach_of((row for _, row in newest[:MAX_REACH_MESSAGES]), len(newest) > MAX_REACH_MESSAGES)
 
 
 def _upsert_pair(db: sqlite3.Connection, local: str, external: str, when: float, outbound: bool) -> None:

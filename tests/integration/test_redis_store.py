@@ -145,6 +145,10 @@ def test_round_trips_per_operation(server: RedisServer, monkeypatch: pytest.Monk
             "rdap_put": lambda: s.rdap_put(RdapRecord("a.test", 1.0, time.time())),
             "rdap_get": lambda: s.rdap_get("a.test"),
             "campaign_reach": lambda: s.campaign_reach(["a", "b", "c", "d"], 0.0),
+            "campaign_reach_many (5 queries)": lambda: s.campaign_reach_many(
+                [(["a"], 0.0), (["b", "c"], 0.0), (["d"], 0.0), (["e"], 0.0), (["f"], 0.0)]),
+            "sender_history (3 recipients + domain)": lambda: s.sender_history(
+                "x@outside.test", ["a@example.org", "b@example.org", "c@example.org"], "outside.test"),
             "search_history (< 500 messages)": lambda: s.search_history(["x"]),
             "purge": lambda: s.purge(),
         }
@@ -154,7 +158,9 @@ def test_round_trips_per_operation(server: RedisServer, monkeypatch: pytest.Monk
             sent.clear()
             await op()
             seen[name] = len(sent)
-            if "record" in name or "learn" in name or "reach" in name:
+            if "many" in name:  # one pipeline: one round trip, one script call per query
+                assert commands(server)["evalsha"] == 5, name
+            elif "record" in name or "learn" in name or "reach" in name:
                 assert commands(server)["evalsha"] == 1, name
         await s.close()
         return seen
@@ -163,6 +169,19 @@ def test_round_trips_per_operation(server: RedisServer, monkeypatch: pytest.Monk
     assert steady == dict.fromkeys(steady, 1)
     # the very first call: connection set-up (CLIENT SETINFO x2), then EVALSHA, SCRIPT LOAD, EVALSHA
     assert seen["first record_message"] == 5, seen
+
+
+def test_batched_reach_after_a_script_flush(server: RedisServer) -> None:
+    """The pipelined EVALSHA of campaign_reach_many loads the script again when the server lost it
+    (a restart, SCRIPT FLUSH) instead of failing the lookup."""
+    async def go() -> list[int]:
+        s = RedisStore(server.url, 30, prefix="flush:")
+        await s.record_message(meta(campaign_keys=("persona:p",)), LOCAL)
+        server.command("SCRIPT", "FLUSH")
+        out = await s.campaign_reach_many([(["persona:p"], 0.0), (["persona:absent"], 0.0)])
+        await s.close()
+        return [r.messages for r in out]
+    assert asyncio.run(go()) == [1, 0]
 
 
 def test_keys_layout_and_expiry(server: RedisServer) -> None:

@@ -32,7 +32,7 @@ class DownStore(MemoryStore):
 
     def __getattribute__(self, name: str) -> Any:
         if name in ("record_message", "seen_pair", "seen_sender_org", "rdap_get", "rdap_put", "campaign_reach",
-                    "search_history", "learn_pair"):
+                    "campaign_reach_many", "sender_history", "search_history", "learn_pair"):
             calls = object.__getattribute__(self, "calls")
 
             async def down(*args: Any, **kwargs: Any) -> Any:
@@ -84,7 +84,7 @@ def test_analysis_goes_on_without_history(rdap: str) -> None:
     assert "reputation.young_domain" in names  # the RDAP cache was down: RDAP itself answered
     assert result.decision.checked and not result.decision.note
     assert recorded is False and "record_message" in store.calls
-    assert {"seen_pair", "campaign_reach", "rdap_get", "rdap_put"} <= set(store.calls)
+    assert {"sender_history", "campaign_reach_many", "rdap_get", "rdap_put"} <= set(store.calls)
     specs = signal_specs()
     assert specs["sender.store_error"][0].evidence == {"error": str}
     assert specs["campaign.store_error"][0].evidence == {"error": str}

@@ -97,7 +97,7 @@ def test_first_contact_uses_to_header_without_envelope_and_tolerates_no_store():
 
 def test_broken_store_is_a_signal_not_a_crash():
     class Broken:
-        async def seen_pair(self, *a):
+        async def sender_history(self, *a):
             raise OSError("disk")
     sig, _ = run([SenderCheck()], message("S <s@outside.test>"), store=Broken())
     assert one(sig, "sender.store_error").evidence["error"] == "OSError"

@@ -501,3 +501,30 @@ async def test_campaign_reach_sample_and_examination_are_bounded(store: Store) -
     small = await store.campaign_reach([key], NOW - 10)
     assert (small.messages, small.truncated) == (10, False)
     await store.close()
+
+
+async def test_batched_lookups_answer_as_the_single_ones(store: Store) -> None:
+    """campaign_reach_many and sender_history are one round trip each (the checks' hot path):
+    they must answer exactly what the single calls answer, in order, absent keys and all."""
+    await store.record_message(inbound("p@outside.test", "a@example.org", "b@example.org", when=NOW - DAY,
+                                       campaign_keys=("sender:p", "text:b1:x")), LOCAL)
+    await store.record_message(inbound("q@outside.test", "c@example.org", when=NOW - 2 * DAY,
+                                       campaign_keys=("text:b1:x",)), LOCAL)
+    await store.learn_pair("a@example.org", "p@outside.test", NOW - 3 * DAY)
+    queries: list[tuple[list[str], float]] = [(["sender:p"], 0.0), (["text:b1:x"], NOW - 1.5 * DAY),
+                                              (["absent"], 0.0), ([], 0.0), (["text:b1:x", "sender:p"], 0.0)]
+    many = await store.campaign_reach_many(queries)
+    assert many == [await store.campaign_reach(keys, since) for keys, since in queries]
+    assert [r.messages for r in many] == [1, 1, 0, 0, 2]
+    assert await store.campaign_reach_many([]) == []
+
+    rcpts = ["a@example.org", "B@example.org", "z@example.org"]
+    hist = await store.sender_history("P@outside.test", rcpts, "outside.test")
+    assert hist.pairs == tuple([await store.seen_pair("P@outside.test", r) for r in rcpts])
+    assert hist.pairs[0] is not None and hist.pairs[0].outbound == 1 and hist.pairs[2] is None
+    assert hist.sender == await store.seen_sender_org("p@outside.test") and hist.sender is not None
+    assert hist.domain == await store.seen_sender_org("outside.test") and hist.domain is not None
+    assert (await store.sender_history("p@outside.test", [], "")).domain is None
+    nobody = await store.sender_history("new@elsewhere.test", ["a@example.org"], "elsewhere.test")
+    assert nobody.pairs == (None,) and nobody.sender is None and nobody.domain is None
+    await store.close()

@@ -94,3 +94,34 @@ def test_sqlite_keeps_no_bodies(tmp_path):
     db = sqlite3.connect(tmp_path / "s.sqlite3")
     cols = {r[1] for t in ("messages", "pairs", "campaign") for r in db.execute(f"PRAGMA table_info({t})")}
     assert not cols & {"body", "text", "subject", "content"}
+
+
+def test_concurrent_records_are_group_committed_and_a_bad_one_fails_alone(tmp_path, monkeypatch):
+    """record_message batches the records that arrive while a write is on the store thread into
+    one transaction; every caller returns once its row is committed, and a record that cannot be
+    written fails only its own caller (the batch falls back to one transaction per record)."""
+    import gateway.store.sqlite as sq
+
+    real = sq._write_messages
+    batches: list[int] = []
+
+    def counting(db, items):
+        batches.append(len(items))
+        if any(m.sender == "bad@outside.test" for m, _, _ in items):
+            raise sqlite3.OperationalError("simulated: disk I/O error")
+        return real(db, items)
+    monkeypatch.setattr(sq, "_write_messages", counting)
+    s = SqliteStore(tmp_path / "s.sqlite3")
+
+    async def go():
+        senders = [f"s{i}@outside.test" for i in range(40)] + ["bad@outside.test"]
+        results = await asyncio.gather(*(s.record_message(MessageMeta(NOW, "inbound", who, ("a@example.org",)), LOCAL)
+                                         for who in senders), return_exceptions=True)
+        rows = await s._run(lambda db: db.execute("SELECT count(*) FROM messages").fetchone()[0])
+        seen = await s.seen_sender_org("s39@outside.test")
+        await s.close()
+        return results, rows, seen
+    results, rows, seen = asyncio.run(go())
+    assert [type(r).__name__ for r in results] == ["NoneType"] * 40 + ["OperationalError"]
+    assert rows == 40 and seen is not None
+    assert batches[0] == 41 and batches[1:] == [1] * 41, batches  # together first, then one by one
