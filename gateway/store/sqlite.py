@@ -317,26 +317,33 @@ def _pair_stats(db: sqlite3.Connection, where: str, args: tuple[Any, ...]) -> Pa
     return None if row is None or row[2] is None else PairStats(row[0], row[1], row[2], row[3])
 
 
+_REACH_PER_KEY = (
+    "SELECT msg FROM (SELECT c.msg FROM campaign c JOIN messages m ON m.id = c.msg"
+    " WHERE c.key = ? AND c.ts >= ? AND (? = '' OR m.message_id != ?) ORDER BY c.ts DESC, c.msg DESC LIMIT ?)")
+
+
 def _reach(db: sqlite3.Connection, wanted: Sequence[str], since: float, exclude: str) -> Reach:
-    """Bounded: per key, the newest MAX_REACH_MESSAGES + 1 rows of the (key, ts) index. Excluded
-    messages are skipped before counting, so each key reads on past them. Recipient lists are
+    """Bounded: per key, the newest MAX_REACH_MESSAGES + 1 entries of the (key, ts) index
+    (excluded messages are skipped before counting, so each key reads on past them); their union,
+    de-duplicated by SQLite, then the newest MAX_REACH_MESSAGES + 1 of those. Recipient lists are
     decoded once per distinct text (most messages of a campaign went to the same few lists)."""
-    found: dict[int, tuple[float, str, tuple[str, ...]]] = {}
-    decoded: dict[str, tuple[str, ...]] = {}
+    if not wanted:
+        return Reach()
+    union = " UNION ".join([_REACH_PER_KEY] * len(wanted))
+    args: list[Any] = []
     for key in wanted:
-        cur = db.execute(
-            "SELECT m.id, m.ts, m.sender, m.local_recipients FROM campaign c"
-            " JOIN messages m ON m.id = c.msg WHERE c.key = ? AND c.ts >= ?"
-            " AND (? = '' OR m.message_id != ?) ORDER BY c.ts DESC, c.msg DESC LIMIT ?",
-            (key, since, exclude, exclude, MAX_REACH_MESSAGES + 1))
-        for mid, ts, sender, local in cur:
-            if mid not in found:
-                rcpts = decoded.get(local)
-                if rcpts is None:
-                    rcpts = decoded[local] = tuple(json.loads(local))
-                found[mid] = (ts, sender, rcpts)
-    newest = sorted(found.items(), key=lambda kv: (kv[1][0], kv[0]), reverse=True)
-    return reach_of((row for _, row in newest[:MAX_REACH_MESSAGES]), len(newest) > MAX_REACH_MESSAGES)
+        args += [key, since, exclude, exclude, MAX_REACH_MESSAGES + 1]
+    rows = db.execute(
+        f"SELECT ts, sender, local_recipients FROM messages WHERE id IN ({union})"  # noqa: S608 - fixed text
+        " ORDER BY ts DESC, id DESC LIMIT ?", (*args, MAX_REACH_MESSAGES + 1)).fetchall()
+    decoded: dict[str, tuple[str, ...]] = {}
+    out = []
+    for ts, sender, local in rows[:MAX_REACH_MESSAGES]:
+        rcpts = decoded.get(local)
+        if rcpts is None:
+            rcpts = decoded[local] = tuple(json.loads(local))
+        out.append((ts, sender, rcpts))
+    return reach_of(out, len(rows) > MAX_REACH_MESSAGES)
 
 
 def _upsert_pair(db: sqlite3.Connection, local: str, external: str, when: float, outbound: bool) -> None:
