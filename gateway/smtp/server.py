@@ -100,6 +100,12 @@ def routing_trick(address: str) -> str | None:
 
 
 _UNSAFE_IN_REPLY = re.compile(r"[^\x20-\x7e]")
+# `<dot-atom@domain>` at the very start: the common case of MAIL FROM / RCPT TO, answered without
+# the stdlib header parser (aiosmtpd's path builds a class per call). Unambiguous (no character of
+# an atom is a separator), so linear; anything else -- quotes, comments, spaces, `<>`, literals,
+# 8-bit -- takes aiosmtpd's own parser. tests/unit/test_smtp_getaddr.py holds both to one answer.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_SIMPLE_ANGLE_ADDR = re.compile(rf"<({_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)>")
 
 
 def safe_reply(status: str) -> str:
@@ -498,6 +504,15 @@ class GatewaySMTP(SMTP):
         """aiosmtpd's address parser (the stdlib's) raises IndexError on `MAIL FROM:a@` and
         kin instead of HeaderParseError: that was a 451 and a traceback; it is a malformed
         address (553 5.1.3)."""
+        simple = _SIMPLE_ANGLE_ADDR.match(arg)
+        if simple is not None:
+            addr = simple.group(1)
+            if self.local_part_limit and len(addr.rpartition("@")[0]) > self.local_part_limit:
+                return None, None
+            rest = arg[simple.end():]
+            after = rest.lstrip(" \t")  # the parser eats the white space after `>` ...
+            if not after.startswith("("):  # ... and comments: those take the slow path
+                return addr, after
         try:
             return super()._getaddr(arg)
         except Exception:  # noqa: BLE001 - any parser failure on a stranger's text
