@@ -31,6 +31,7 @@ from gateway.act.actions import ActionPlan, plan
 from gateway.act.headers import apply_edits, received_value, removal_edits, verdict_edits
 from gateway.checks import Check, CheckContext, CheckRun, Fact, RunStats, discover, order, run_checks
 from gateway.checks.auth import AuthFacts
+from gateway.checks.auth.keys import AuthPools
 from gateway.checks.campaign import CampaignKeys, flagged_key
 from gateway.checks.social import Persona
 from gateway.config import Config
@@ -89,7 +90,8 @@ class Runtime:
 
     def __init__(self, config: Config, *, policies: PolicySet | None = None, checks: Sequence[Check] | None = None,
                  offline: bool = False, resolver: Any = None, store: Store | None = None,
-                 data: ReferenceData | None = None) -> None:
+                 data: ReferenceData | None = None, big: ThreadPoolExecutor | None = None,
+                 auth_pools: AuthPools | None = None) -> None:
         self.config = config
         self.data = data if data is not None else ReferenceData.load(config)
         self.policies = policies if policies is not None else load_policies(config.policies)
@@ -106,7 +108,10 @@ class Runtime:
         self.store: Store | None = store if store is not None else store_from_config(config)
         self.limits = view_limits(config)
         self.stats = RunStats()
-        self.big = ThreadPoolExecutor(max_workers=BIG_WORKERS, thread_name_prefix="analysis")
+        # worker threads: shared with the runtimes rebuilt from this one (they outlive a reload,
+        # so a message in flight on the old runtime never meets a shut-down pool)
+        self.big = big or ThreadPoolExecutor(max_workers=BIG_WORKERS, thread_name_prefix="analysis")
+        self.auth_pools = auth_pools or AuthPools()
         self.built_at = time.time()
         self.data.alias_pattern  # noqa: B018 - compiled now, not on the first message
         for w in self.data.warnings:
@@ -114,11 +119,13 @@ class Runtime:
 
     def rebuild(self, config: Config | None = None) -> Runtime:
         """A new runtime for `config` (default: the same) with freshly loaded reference data and
-        policies, sharing this one's resolver and store (their settings need a restart)."""
-        return Runtime(config or self.config, offline=self.offline, resolver=self.resolver, store=self.store)
+        policies, sharing this one's resolver, store and worker threads (their settings need a restart)."""
+        return Runtime(config or self.config, offline=self.offline, resolver=self.resolver, store=self.store,
+                       big=self.big, auth_pools=self.auth_pools)
 
     async def close(self) -> None:
         self.big.shutdown(wait=False, cancel_futures=True)
+        self.auth_pools.shutdown()
         if self.store is not None:
             await self.store.close()
 
@@ -131,7 +138,8 @@ class Runtime:
 
     def context(self, view: MessageView, envelope: Envelope, deadline: float) -> CheckContext:
         return CheckContext(view=view, envelope=envelope, config=self.config, data=self.data, domains=self.domains,
-                            offline=self.offline, resolver=self.resolver, store=self.store, deadline=deadline)
+                            offline=self.offline, resolver=self.resolver, store=self.store, deadline=deadline,
+                            auth_pools=self.auth_pools)
 
     async def signals(self, raw: bytes, envelope: Envelope) -> CheckRun:
         """Only the checks' outcome for one message (benchmarks, signal firing rates)."""

@@ -90,6 +90,7 @@ class CheckContext:
     resolver: Any = None  # gateway.dns.Resolver when network checks run
     store: Any = None  # gateway.store.Store when a store is configured
     deadline: float = float("inf")  # loop time by which every check must have finished
+    auth_pools: Any = None  # gateway.checks.auth.keys.AuthPools of the runtime (dkimpy's worker threads)
     _facts: dict[type, Fact] = field(default_factory=dict)
 
     def get(self, kind: type[F]) -> F | None:

@@ -222,7 +222,6 @@ class Gateway:
         self.config = self.state.config = runtime.config
         self.metrics.reloaded(True)
         self.metrics.policies_loaded(runtime)
-        old.big.shutdown(wait=False)
         if self.watcher is not None:
             self.watcher.paths = watched_paths(runtime)
         log.info("reloaded: %d rules from %d policy files, %d reference data files", len(runtime.policies.rules),

@@ -114,29 +114,20 @@ def load_edit(config: Config, name: str, text: str) -> PolicySet:
 
 
 def runtime_with(running: Runtime, policies: PolicySet) -> Runtime:
-    """A runtime like the running one (same reference data, store for reads) with `policies`,
-    offline: nothing leaves the machine. Call `done(rt)` after."""
-    return Runtime(running.config, policies=policies, offline=True, store=running.store, data=running.data)
-
-
-def done(rt: Runtime) -> None:
-    rt.big.shutdown(wait=False, cancel_futures=True)  # never close(): the store is the running one's
+    """A runtime like the running one (same reference data, store for reads, worker threads)
+    with `policies`, offline: nothing leaves the machine. Nothing to close afterwards: all it
+    holds is the running runtime's (never close() it: that would close the running store)."""
+    return Runtime(running.config, policies=policies, offline=True, store=running.store, data=running.data,
+                   big=running.big, auth_pools=running.auth_pools)
 
 
 async def try_message(running: Runtime, policies: PolicySet, raw: bytes) -> Result:
-    rt = runtime_with(running, policies)
-    try:
-        return await rt.analyse(raw, envelope_for(raw), add_received=False)
-    finally:
-        done(rt)
+    return await runtime_with(running, policies).analyse(raw, envelope_for(raw), add_received=False)
 
 
 async def measure(running: Runtime, policies: PolicySet | None, items: list[Labelled]) -> Evaluation:
     rt = runtime_with(running, policies or running.policies)
-    try:
-        return await evaluate(rt, items, positive="approach", flag_at=Verdict.SUSPICIOUS)
-    finally:
-        done(rt)
+    return await evaluate(rt, items, positive="approach", flag_at=Verdict.SUSPICIOUS)
 
 
 def save(config: Config, name: str, text: str) -> tuple[Path, str]:

@@ -128,8 +128,9 @@ class AuthCheck(Check):
                                    timeout=budget, receiver=ctx.config.hostname)
 
         spf_res, dkim_res, arc_res = await asyncio.gather(
-            spf(), verify_dkim(raw, ctx.resolver, timeout=budget, max_signatures=self.max_signatures),
-            verify_arc(raw, ctx.resolver, timeout=budget))
+            spf(), verify_dkim(raw, ctx.resolver, timeout=budget, max_signatures=self.max_signatures,
+                               pools=ctx.auth_pools),
+            verify_arc(raw, ctx.resolver, timeout=budget, pools=ctx.auth_pools))
         dmarc_res: DmarcResult = await check_dmarc(ctx.resolver, from_domain, spf_res, dkim_res,
                                                    timeout=budget, tree_walk=self.tree_walk)
         return AuthOutcome(spf=spf_res, dkim=tuple(dkim_res), dmarc=dmarc_res,

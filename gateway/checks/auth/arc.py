@@ -23,7 +23,7 @@ from typing import Any
 
 from gateway.checks.auth import engine
 from gateway.checks.auth.engine import dkim
-from gateway.checks.auth.keys import KeyFetcher, header_fields, key_name, off_loop, tags
+from gateway.checks.auth.keys import AuthPools, KeyFetcher, header_fields, key_name, off_loop, tags
 
 MAX_INSTANCES = 50  # RFC 8617 section 4.2.1
 _ARC_FIELDS = (b"arc-seal", b"arc-message-signature", b"arc-authentication-results")
@@ -63,7 +63,8 @@ def _run(raw: bytes, fetcher: KeyFetcher) -> tuple[Any, list[dict[str, Any]], st
     return engine.arc_verify(raw, _quiet, fetcher.dnsfunc)
 
 
-async def verify_arc(raw: bytes, resolver: Any, *, timeout: float = 10.0) -> ArcResult:
+async def verify_arc(raw: bytes, resolver: Any, *, timeout: float = 10.0,
+                     pools: AuthPools | None = None) -> ArcResult:
     arc_fields = [(n.lower(), v) for n, v in header_fields(raw) if n.lower() in _ARC_FIELDS]
     if not arc_fields:
         return ArcResult("none", reason="no ARC sets")
@@ -75,7 +76,7 @@ async def verify_arc(raw: bytes, resolver: Any, *, timeout: float = 10.0) -> Arc
     names = [key_name(t) for n, v in arc_fields if n != b"arc-authentication-results" and (t := tags(v))]
     fetcher = KeyFetcher(resolver, time.monotonic() + timeout)
     await fetcher.prefetch(n for n in names if n)
-    cv, data, reason = await off_loop(_run, raw, fetcher, size=len(raw))
+    cv, data, reason = await off_loop(_run, raw, fetcher, size=len(raw), pools=pools)
     sealers = tuple((seals[i].get(b"d") or b"").decode("ascii", "replace").lower()
                     for i in sorted(seals))
     temporary = any(fetcher.outcome(n) == "temporary" for n in names if n)

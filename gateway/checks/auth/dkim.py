@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.checks.auth.engine import FastDKIM, dkim
-from gateway.checks.auth.keys import KeyFetcher, header_fields, key_name, off_loop, tags
+from gateway.checks.auth.keys import AuthPools, KeyFetcher, header_fields, key_name, off_loop, tags
 
 MAX_SIGNATURES = 10
 MIN_RSA_BITS = 1024
@@ -94,7 +94,7 @@ def _verify_all(raw: bytes, count: int, fetcher: KeyFetcher,
 
 
 async def verify_dkim(raw: bytes, resolver: Any, *, timeout: float = 10.0,
-                      max_signatures: int = MAX_SIGNATURES) -> list[DkimResult]:
+                      max_signatures: int = MAX_SIGNATURES, pools: AuthPools | None = None) -> list[DkimResult]:
     """Verify every DKIM-Signature (top first, at most `max_signatures`); [] when unsigned."""
     fields = [v for n, v in header_fields(raw) if n.lower() == b"dkim-signature"]
     if not fields:
@@ -104,7 +104,7 @@ async def verify_dkim(raw: bytes, resolver: Any, *, timeout: float = 10.0,
     names = [key_name(s) if s else None for s in sigs[:count]]
     fetcher = KeyFetcher(resolver, time.monotonic() + timeout)
     await fetcher.prefetch(n for n in names if n)
-    outcomes = await off_loop(_verify_all, raw, count, fetcher, names, size=len(raw))
+    outcomes = await off_loop(_verify_all, raw, count, fetcher, names, size=len(raw), pools=pools)
     results = [DkimResult(result=r, bits=bits, reason=reason, **_describe(sigs[i]))
                for i, (r, reason, bits) in enumerate(outcomes)]
     results += [DkimResult(result="neutral", reason="skipped: beyond the signature cap",

@@ -26,23 +26,37 @@ from gateway.checks.auth.engine import InvalidTagValueList, parse_tag_value
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _MAX_HEADER_BYTES = 1_000_000
 BULK_BYTES = 512 * 1024
-_pools: dict[str, ThreadPoolExecutor] = {}
 T = TypeVar("T")
 
 
-async def off_loop(fn: Callable[..., T], *args: Any, size: int = 0) -> T:
-    """Run dkimpy work (parsing, canonicalisation, hashing, RSA) in a small dedicated pool.
+class AuthPools:
+    """The worker threads for dkimpy work (parsing, canonicalisation, hashing, RSA), owned by the
+    analysis runtime (gateway/runtime.py) and shut down with it: no module-level pools.
 
     Messages over BULK_BYTES share ONE worker: dkimpy's C calls on a multi-megabyte body hold
     the GIL for milliseconds at a time and every extra thread queued for the GIL adds to the
     event loop's lag (measured in benchmarks/auth_bench.py). Smaller messages get their own two
     workers, so one burst of huge mail does not hold up ordinary mail."""
-    kind = "bulk" if size > BULK_BYTES else "small"
-    pool = _pools.get(kind)
-    if pool is None:
-        pool = _pools[kind] = ThreadPoolExecutor(1 if kind == "bulk" else 2,
-                                                 thread_name_prefix=f"auth-{kind}")
-    return await asyncio.get_running_loop().run_in_executor(pool, functools.partial(fn, *args))
+
+    def __init__(self) -> None:
+        self.small = ThreadPoolExecutor(2, thread_name_prefix="auth-small")
+        self.bulk = ThreadPoolExecutor(1, thread_name_prefix="auth-bulk")
+
+    async def run(self, fn: Callable[..., T], *args: Any, size: int = 0) -> T:
+        pool = self.bulk if size > BULK_BYTES else self.small
+        return await asyncio.get_running_loop().run_in_executor(pool, functools.partial(fn, *args))
+
+    def shutdown(self) -> None:
+        for pool in (self.small, self.bulk):
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
+async def off_loop(fn: Callable[..., T], *args: Any, size: int = 0, pools: AuthPools | None = None) -> T:
+    """Run dkimpy work off the event loop: in the runtime's `pools`, or (a caller without a
+    runtime: tests, one-off tools) in asyncio's default executor."""
+    if pools is not None:
+        return await pools.run(fn, *args, size=size)
+    return await asyncio.to_thread(fn, *args)
 
 
 def header_fields(raw: bytes) -> list[tuple[bytes, bytes]]:
