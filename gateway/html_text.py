@@ -34,6 +34,7 @@ Untrusted input: the HTML of a stranger's message. Never raises on any `str`.
 from __future__ import annotations
 
 import html
+import logging
 import re
 from dataclasses import dataclass
 from html.entities import html5 as _HTML5
@@ -295,8 +296,8 @@ def html_scan(markup: str, limit: int = MAX_HTML_CHARS) -> HtmlResult:
     scanner = _Scanner(markup[:limit])
     try:
         scanner.run()
-    except Exception:  # noqa: BLE001 - defensive: keep what was extracted (no known case)
-        pass
+    except Exception:  # defensive: keep what was extracted (no known case)
+        logging.getLogger("gateway.html_text").warning("HTML extraction stopped early", exc_info=True)
     text = _HSPACE.sub(" ", "".join(scanner.chunks))
     text = _BLANK_LINES.sub("\n", text).strip()
     return HtmlResult(text, scanner.links, scanner.steps, scanner.scanned)

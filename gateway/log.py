@@ -61,8 +61,8 @@ def tls_fields(ssl_extra: Any) -> dict[str, str]:
             out["tls"] = str(version)
         if cipher:
             out["cipher"] = str(cipher[0])
-    except Exception:  # noqa: BLE001 - a log field must never fail a message
-        pass
+    except Exception:  # a log field must never fail a message
+        logging.getLogger("gateway.log").debug("TLS fields unavailable", exc_info=True)
     return out
 
 

@@ -113,7 +113,7 @@ class Runtime:
         self.big = big or ThreadPoolExecutor(max_workers=BIG_WORKERS, thread_name_prefix="analysis")
         self.auth_pools = auth_pools or AuthPools()
         self.built_at = time.time()
-        self.data.alias_pattern  # noqa: B018 - compiled now, not on the first message
+        self.data.alias_pattern  # compiled now, not on the first message
         for w in self.data.warnings:
             log.warning("reference data: %s", w)
 
@@ -162,7 +162,7 @@ class Runtime:
             keys = ctx.get(CampaignKeys)
             meta = draft_meta(view, envelope, self.config.local_domains, ctx.get(Persona),
                               keys.keys if keys is not None else ())
-        except Exception:  # noqa: BLE001 - history is a nicety; the verdict must not depend on it
+        except Exception:  # history is a nicety; the verdict must not depend on it
             log.warning("store: no metadata for %s", envelope.queue_id, exc_info=True)
         decision = policies.evaluate(run.signals, view, envelope,
                                      facts={f.policy_name: f for f in facts if f.policy_name})
@@ -188,7 +188,7 @@ class Runtime:
                 decision, signals, facts, todo, meta = await self._decide(raw, envelope, start)
         except HeaderLimitExceeded:
             raise
-        except (TimeoutError, Exception) as exc:  # noqa: BLE001 - on_error decides, never lose mail
+        except (TimeoutError, Exception) as exc:  # on_error decides, never lose mail
             what = "analysis timed out" if isinstance(exc, TimeoutError) else \
                 f"analysis failed ({type(exc).__name__})"
             log.warning("%s for queue id %s", what, envelope.queue_id,
@@ -220,7 +220,7 @@ class Runtime:
             return True
         try:
             await self.store.record_message(result.meta, self.config.local_domains)
-        except Exception as exc:  # noqa: BLE001 - logged; the message is already delivered
+        except Exception as exc:  # logged; the message is already delivered
             log.warning("store: could not record message %s: %s", result.meta.message_id, exc,
                         exc_info=not _is_unavailable(exc))
             return False
@@ -235,7 +235,7 @@ class Runtime:
             env = Envelope(mail_from="warm-up@example.net", rcpt_tos=(), client=Client(ip="192.0.2.1"),
                            queue_id="warm-up")
             await self.analyse(WARM_UP_MESSAGE, env)
-        except Exception:  # noqa: BLE001 - warming up must never stop the gateway
+        except Exception:  # warming up must never stop the gateway
             log.warning("warm-up analysis failed", exc_info=True)
         finally:
             self.offline, self.store, self.resolver, self.stats = saved

@@ -202,7 +202,7 @@ class _Builder:
             raise _Limit(line, f"aliases nest deeper than {MAX_DEPTH} levels", "flatten the structure")
         self.lines.setdefault(path, line)
         if not isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
-            return self.scalars.construct_object(node, deep=True)  # noqa: S506 - safe constructor
+            return self.scalars.construct_object(node, deep=True)  # safe constructor
         if id(node) in self.path_nodes:
             raise _Limit(line, "recursive alias (a value that contains itself)", "remove the alias loop")
         self.path_nodes.add(id(node))
@@ -214,7 +214,7 @@ class _Builder:
                 kline = key_node.start_mark.line + 1
                 if not isinstance(key_node, yaml.ScalarNode):
                     raise yaml.YAMLError(f"line {kline}: unhashable key")
-                key = self.scalars.construct_object(key_node, deep=True)  # noqa: S506
+                key = self.scalars.construct_object(key_node, deep=True)
                 self.lines[path + (key,)] = kline
                 if key in out:
                     raise yaml.YAMLError(f"line {kline}: duplicate key {key!r}")

@@ -48,7 +48,8 @@ class AdminServer:
     """The admin HTTP listener of one `Gateway`."""
 
     def __init__(self, gateway: Gateway) -> None:
-        assert gateway.config.admin is not None
+        if gateway.config.admin is None:
+            raise ValueError("the admin listener needs an `admin:` section in the config")
         self.gateway = gateway
         self.cfg = gateway.config.admin
         self.metrics: GatewayMetrics = gateway.metrics

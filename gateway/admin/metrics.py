@@ -223,7 +223,7 @@ class GatewayMetrics(Observer):
             counters = getattr(runtime.resolver, "counters", None)
             if counters is not None:
                 self._sync_dns(counters)
-        except Exception:  # noqa: BLE001 - metrics must never disturb mail
+        except Exception:  # metrics must never disturb mail
             log.warning("metrics: could not read the runtime's counters", exc_info=True)
 
     def _sync_stats(self, stats: Any) -> None:

@@ -28,7 +28,7 @@ class StructureCheck(Check):
 
     async def run(self, ctx: CheckContext) -> Iterable[Signal]:
         view = ctx.view
-        view.text_parts  # noqa: B018 - walks the tree within limits, recording defects
+        view.text_parts  # walks the tree within limits, recording defects
         out = []
         if view.mime_depth_exceeded:
             out.append(Signal("mime.depth_exceeded", {"limit": view.limits.max_mime_depth}))

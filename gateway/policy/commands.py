@@ -109,7 +109,9 @@ def cmd_lint(config: Config | None, paths: Sequence[str]) -> int:
     if not report.ok:
         print(f"{len(report.errors)} error(s)", file=sys.stderr)
         return 1
-    assert report.policies is not None
+    if report.policies is None:  # ok without policies cannot happen: say so rather than crash
+        print("no policies loaded", file=sys.stderr)
+        return 1
     print(f"ok: {len(report.policies.rules)} rules in {len(report.policies.sources)} files")
     return 0
 

@@ -223,7 +223,7 @@ class InList(Matcher):
         return any(k in self.options for v in values.items for k in _keys(v))
 
 
-def Equals(expected: Any) -> InList:  # noqa: N802 - reads as the matcher it builds
+def Equals(expected: Any) -> InList:  # reads as the matcher it builds
     return InList([expected])
 
 

@@ -71,5 +71,5 @@ class PolicyWatcher:
                     await reload()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - the watcher must outlive one bad poll
+            except Exception:  # the watcher must outlive one bad poll
                 log.exception("policy watcher poll failed")

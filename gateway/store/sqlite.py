@@ -84,6 +84,7 @@ class SqliteStore:
         self._last_purge = 0.0
         self._pending: list[tuple[_Record, asyncio.Future[None]]] = []  # record_message's group commit
         self._flushing = False
+        self._flusher: asyncio.Future[None] | None = None
 
     # ------------------------------------------------------------ worker-thread side
 
@@ -115,7 +116,7 @@ class SqliteStore:
         self._pending.append((item, done))
         if not self._flushing:
             self._flushing = True
-            asyncio.ensure_future(self._flush())  # noqa: RUF006 - it resolves every waiter
+            self._flusher = asyncio.ensure_future(self._flush())  # referenced: the loop keeps tasks weakly
         await done
         if time.time() - self._last_purge > PURGE_EVERY:
             await self.purge()
@@ -245,17 +246,18 @@ class SqliteStore:
         def read(db: sqlite3.Connection) -> list[MessageMeta]:
             # the newest MAX_RECENT_EXAMINE messages of any direction, then the filter (bounded work)
             rows = db.execute(
-                "SELECT id, ts, direction, sender, recipients, message_id, display_name, verdict, score,"
+                "SELECT id, ts, direction, sender, recipients, message_id, display_name, verdict, score,"  # noqa: S608 - placeholders only
                 " rule_ids, signals, observables FROM (SELECT * FROM messages WHERE ts >= ?"
-                " ORDER BY ts DESC, id DESC LIMIT ?) WHERE direction = 'inbound'" + verdict_sql +  # noqa: S608
+                " ORDER BY ts DESC, id DESC LIMIT ?) WHERE direction = 'inbound'" + verdict_sql +
                 " ORDER BY ts DESC, id DESC LIMIT ?",
                 (since, MAX_RECENT_EXAMINE, *sorted(allowed or ()), limit)).fetchall()
             keys: dict[int, list[str]] = {}
             ids = [r[0] for r in rows]
             for i in range(0, len(ids), 500):
                 chunk = ids[i:i + 500]
-                for msg, key in db.execute(f"SELECT msg, key FROM campaign WHERE msg IN ({','.join('?' * len(chunk))})",
-                                           chunk):  # noqa: S608 - placeholders only
+                marks = ",".join("?" * len(chunk))
+                for msg, key in db.execute(f"SELECT msg, key FROM campaign WHERE msg IN ({marks})",  # noqa: S608
+                                           chunk):  # (placeholders only)
                     keys.setdefault(msg, []).append(key)
             return [MessageMeta(when=ts, direction=direction, sender=sender, recipients=tuple(json.loads(rcpts)),
                                 message_id=mid, display_name=name, verdict=verdict, score=score,
@@ -312,8 +314,8 @@ def _write_messages(db: sqlite3.Connection, items: Sequence[_Record]) -> None:
 
 
 def _pair_stats(db: sqlite3.Connection, where: str, args: tuple[Any, ...]) -> PairStats | None:
-    row = db.execute("SELECT min(first_seen), max(last_seen), sum(count), sum(outbound)"
-                     f" FROM pairs WHERE {where}", args).fetchone()  # noqa: S608 - fixed text
+    sql = f"SELECT min(first_seen), max(last_seen), sum(count), sum(outbound) FROM pairs WHERE {where}"  # noqa: S608
+    row = db.execute(sql, args).fetchone()  # `where` is one of this file's fixed texts
     return None if row is None or row[2] is None else PairStats(row[0], row[1], row[2], row[3])
 
 

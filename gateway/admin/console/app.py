@@ -640,6 +640,7 @@ async def serve(deps: ConsoleDeps, host: str = "127.0.0.1", port: int = 0,
     site = web.TCPSite(runner, host, port)
     await site.start()
     server = site._server
-    assert server is not None
+    if server is None:
+        raise RuntimeError("console: the listener did not start")
     sockets = getattr(server, "sockets", None) or []
     return runner, int(sockets[0].getsockname()[1]) if sockets else port

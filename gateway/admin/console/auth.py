@@ -49,7 +49,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "policy": frozenset({"admin"}),  # save a policy file (reloads the gateway)
     "audit": frozenset({"admin"}),  # read the audit log
 }
-assert all(r in ROLES for roles in PERMISSIONS.values() for r in roles)
+if not all(r in ROLES for roles in PERMISSIONS.values() for r in roles):
+    raise RuntimeError("console: PERMISSIONS names a role that is not in ROLES")
 
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; frame-src 'self'")

@@ -102,7 +102,8 @@ def _parse_mechanism(word: str) -> Term:
     domain_spec, cidr4, cidr6 = "", 32, 128
     if rest.startswith(":"):
         m2 = _DOMAIN_CIDR.match(rest[1:])
-        assert m2 is not None  # the pattern matches every string
+        if m2 is None:  # cannot happen: the pattern matches every string
+            raise ValueError(f"unparsable domain-spec/cidr: {rest!r}")
         domain_spec, cidr = m2.group(1), m2.group(2)
         if not domain_spec:
             raise SpfSyntaxError(f"empty domain-spec in {word!r}")
@@ -221,7 +222,8 @@ def expand(value: str, v: MacroVars, domain: str, validated: str | None = None,
             i += 2
             continue
         m = _MACRO.match(value, i)
-        assert m is not None  # checked above
+        if m is None:  # cannot happen: checked above
+            raise ValueError(f"bad macro at {i}")
         out.append(_one_macro(m, v, domain, validated))
         i = m.end()
     return "".join(out)
