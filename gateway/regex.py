@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import re2  # type: ignore[import-untyped]  # untyped C extension; wrapped here only
+import re2  # untyped C extension (ignore_missing_imports); wrapped here only
 
 
 class RegexError(ValueError):

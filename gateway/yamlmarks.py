@@ -132,7 +132,7 @@ class _BoundedLoader(yaml.SafeLoader):
         self.aliases = 0
         self.depth = 0
 
-    def compose_node(self, parent: Any, index: Any) -> Any:  # type: ignore[override]
+    def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
             self.aliases += 1
             if self.aliases > MAX_ALIASES:

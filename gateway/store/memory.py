@@ -73,7 +73,7 @@ class MemoryStore:
         key = (cap(local.lower()), cap(external.lower()))
         old = self.pairs.get(key)
         new = PairStats(when, when, 1, int(outbound))
-        self.pairs[key] = _merge([old, new]) if old else new  # type: ignore[list-item,assignment]
+        self.pairs[key] = _merge([old, new]) if old else new  # type: ignore[assignment]
 
     async def learn_pairs(self, pairs: Iterable[tuple[str, str, float]]) -> int:
         items = list(pairs)

@@ -42,7 +42,7 @@ from gateway.admin.console.intake import relay as upstream_relay
 from gateway.errors import DataError
 from gateway.parse import MessageView, normalize_newlines, split_header_block
 from gateway.policy.evaluate import Labelled
-from gateway.refdata import Indicator
+from gateway.refdata import INDICATOR_KINDS, Indicator
 from gateway.smtp.upstream import UpstreamError
 from gateway.store import MAX_RECENT, VERDICT_WORDS, MessageMeta
 from gateway.textsafe import terminal_text
@@ -234,7 +234,7 @@ async def campaign_page(request: web.Request) -> web.Response:
 async def _make_indicator(request: web.Request, name: str, source: str, target: str) -> web.Response:
     deps = deps_of(request)
     form = await request.post()
-    chosen = {k: [str(v) for v in form.getall(k, [])] for k in campaigns.INDICATOR_KINDS}
+    chosen = {k: [str(v) for v in form.getall(k, [])] for k in INDICATOR_KINDS}
     try:
         values = campaigns.clean_values(chosen)
         path = await asyncio.to_thread(campaigns.write_indicator_file, _indicators_dir(deps), name, source, values)
