@@ -56,6 +56,14 @@ def multiprocess_dir() -> str | None:
     return os.environ.get(MULTIPROC_ENV) or os.environ.get(MULTIPROC_ENV.lower()) or None
 
 
+def check_multiprocess_dir(mp_dir: str) -> None:
+    """StartupError (one line) unless `mp_dir` is a directory this process can write."""
+    if not (os.path.isdir(mp_dir) and os.access(mp_dir, os.W_OK | os.X_OK)):
+        raise StartupError(f"{MULTIPROC_ENV}={mp_dir}: not a writable directory (prometheus-client's "
+                           "multiprocess mode keeps every process's values there); create it, writable by "
+                           f"the gateway user, or unset {MULTIPROC_ENV}")
+
+
 def policy_hash(sources: Iterable[str]) -> str:
     """12 hex digits of SHA-256 over the policy files (name and bytes, in load order): the
     loaded version, the same on every instance that runs the same files."""
@@ -77,10 +85,8 @@ class GatewayMetrics(Observer):
         self.registry = CollectorRegistry(auto_describe=True)
         mp_dir = multiprocess_dir()
         self.multiprocess = mp_dir is not None
-        if mp_dir is not None and not (os.path.isdir(mp_dir) and os.access(mp_dir, os.W_OK | os.X_OK)):
-            raise StartupError(f"{MULTIPROC_ENV}={mp_dir}: not a writable directory (prometheus-client's "
-                               "multiprocess mode keeps every process's values there); create it, writable by "
-                               f"the gateway user, or unset {MULTIPROC_ENV}")
+        if mp_dir is not None:
+            check_multiprocess_dir(mp_dir)
         r = self.registry
         self.messages = Counter(PREFIX + "messages", "Messages that reached the end of DATA, by verdict and by "
                                 "whether analysis finished (checked: yes, partial, no)", ["verdict", "checked"],
