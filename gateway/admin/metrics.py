@@ -102,8 +102,10 @@ class GatewayMetrics(Observer):
                                           registry=r)
         self.upstream_errors = Counter(PREFIX + "upstream_errors", "Upstream exchanges that failed (refused, "
                                        "timed out, dropped, 421), by stage", ["stage"], registry=r)
+        # Only the process with the admin listener probes (worker 0 when serve runs workers); the
+        # others keep 0, so the maximum over live processes is the probe's answer.
         self.upstream_up = Gauge(PREFIX + "upstream_up", "1 when the last upstream probe answered, else 0",
-                                 registry=r, multiprocess_mode="livemin")
+                                 registry=r, multiprocess_mode="livemax")
         self.upstream_last_ok = Gauge(PREFIX + "upstream_last_ok_timestamp_seconds", "When the upstream last "
                                       "answered (a probe or a transaction)", registry=r, multiprocess_mode="max")
         self.analysis_seconds = Histogram(PREFIX + "analysis_seconds", "Time to analyse one message (parse, "

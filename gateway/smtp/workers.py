@@ -66,7 +66,7 @@ READY_WAIT = 120.0  # seconds a worker may take to start (policies, reference da
 HEALTHY_AFTER = 10.0  # a worker that ran this long before it died is replaced at once
 BACKOFF_FIRST = 0.5  # then 1, 2, 4 ... seconds for a worker that keeps dying young
 BACKOFF_MAX = 30.0
-KILL_MARGIN = 15.0  # seconds past limits.shutdown_grace before a draining worker gets SIGKILL
+KILL_MARGIN = 10.0  # seconds past limits.shutdown_grace before a draining worker gets SIGKILL
 _LEN = struct.Struct("!I")
 
 

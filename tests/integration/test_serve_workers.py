@@ -32,7 +32,7 @@ import pytest
 
 from tests.conftest import ROOT, free_port
 from tests.support.gwproc import GatewayProcess, Outcome, alive, message, submit
-from tests.support.http import wait_until
+from tests.support.http import value, wait_until
 from tests.support.sink import Sink
 
 NOFROM_RULE = "rules:\n  - id: no-from-{v}\n    when: {{signal: message.no_from}}\n    score: 1\n    reason: {v}\n"
@@ -113,6 +113,11 @@ def test_two_workers_relay_concurrent_mail_and_share_it(gw: GatewayProcess, sink
     assert sum(pids.values()) == 48
     assert set(pids) == workers, pids  # both workers handled sessions, and only they did
     # one SQLite store in WAL mode, written by both processes
+    # worker 0's /metrics adds up both workers' values; its upstream probe says the sink is up
+    metrics = gw.metrics()
+    assert value(metrics, "approach_gateway_messages_total") == 48
+    assert value(metrics, "approach_gateway_smtp_replies_total", stage="dot", **{"class": "2xx"}) == 48
+    assert wait_until(lambda: value(gw.metrics(), "approach_gateway_upstream_up") == 1, 10)
     assert "database is locked" not in gw.log_text() and "Traceback" not in gw.log_text(), gw.log_text()[-2000:]
 
 
