@@ -51,6 +51,7 @@ import socket
 import struct
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -300,12 +301,12 @@ class Supervisor:
         admin = self.admin.fileno() if self.admin is not None and slot == 0 else None
         if admin is not None:
             fds.append(admin)
-        env = dict(os.environ)
-        root = str(Path(__file__).resolve().parent.parent.parent)  # where `gateway` is imported from
-        env["PYTHONPATH"] = os.pathsep.join([root] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
         try:
             proc = subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--worker-fd", str(child.fileno())],
-                                    pass_fds=fds, stdin=subprocess.DEVNULL, env=env)
+                                    pass_fds=fds, stdin=subprocess.DEVNULL, env=_worker_env())
+        except BaseException:
+            parent.close()
+            raise
         finally:
             child.close()
         spec = {"config": self.config, "slot": slot, "listen": [s.fileno() for s in self.listeners],
@@ -442,9 +443,17 @@ class Supervisor:
         try:
             await asyncio.sleep(delay)
             if not self.stopping:
-                self._spawn(slot)
-        finally:
+                try:
+                    self._spawn(slot)
+                except OSError as exc:  # out of processes or file descriptors: later, with back-off
+                    self.failures[slot] += 1
+                    again = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** (self.failures[slot] - 1))
+                    log.error("supervisor: worker %d cannot be started (%s); trying again in %.1f s", slot, exc,
+                              again)
+                    self._restarts[slot] = asyncio.get_running_loop().create_task(self._restart(slot, again))
+                    return
             self._restarts.pop(slot, None)
+        finally:
             assert self._changed is not None
             self._changed.set()
 
@@ -502,6 +511,17 @@ class Supervisor:
             self.admin.close()
         if self.own_metrics_dir and self.metrics_dir is not None:
             shutil.rmtree(self.metrics_dir, ignore_errors=True)
+
+
+def _worker_env() -> dict[str, str]:
+    """The supervisor's environment, with the folder `gateway` was imported from on PYTHONPATH
+    when the interpreter would not find it there by itself (a source checkout run as a script)."""
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parent.parent.parent)
+    installed = {sysconfig.get_paths()[k] for k in ("purelib", "platlib")}
+    if root not in installed:
+        env["PYTHONPATH"] = os.pathsep.join([root] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    return env
 
 
 class _WorkerStartFailed(Exception):
