@@ -143,3 +143,12 @@ def test_bad_config_exits_nonzero_naming_key_and_line(tmp_path: Path) -> None:
                          cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert out.returncode == 2
     assert f"{cfg}:6: limits.max_recipients: expected an integer" in out.stderr
+
+
+def test_sigint_drains_and_the_log_says_sigint(process: Process) -> None:
+    """Ctrl-C is SIGINT, and the log says so (it used to say SIGTERM for both)."""
+    os.kill(process.proc.pid, signal.SIGINT)
+    assert process.proc.wait(15) == 0
+    log = process.log.read_text()
+    assert "SIGINT: draining (grace 5s)" in log and "SIGTERM: draining" not in log
+    assert "Traceback" not in log
