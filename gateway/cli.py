@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import logging
 import re
@@ -47,6 +48,10 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--demo-upstream", metavar="MAILDIR", type=Path,
                    help="also run a demo mail server on the upstream address (loopback only) that "
                    "writes every relayed message to this Maildir: to try the gateway without one")
+    s.add_argument("--workers", type=_workers_arg, metavar="N", default=None,
+                   help="worker processes sharing the listener: a number, or auto (one per core); "
+                   "overrides the config's workers (default there: auto). 1 runs one process, no supervisor")
+    s.add_argument("--worker-fd", type=int, default=None, help=argparse.SUPPRESS)  # started by the supervisor
     sc = sub.add_parser("scan", help="analyse saved messages as the gateway would")
     sc.add_argument("--config", required=True, help="the gateway's YAML config file")
     sc.add_argument("--json", action="store_true", help="one JSON object per message (and per "
@@ -90,6 +95,16 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _workers_arg(text: str) -> int | str:
+    from gateway.config import MAX_WORKERS
+
+    if text == "auto":
+        return text
+    if not text.isdigit() or not 1 <= int(text) <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 1 to {MAX_WORKERS} or auto, got {text!r}")
+    return int(text)
+
+
 def _load(path: str) -> Config:
     try:
         return load_config(path)
@@ -102,8 +117,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from gateway.demo import DemoError, start_demo_upstream
     from gateway.smtp.service import Gateway, StartupError
 
+    if args.worker_fd is not None:
+        from gateway.smtp.workers import run_worker
+
+        return run_worker(args.worker_fd)
     config = _load(args.config) if args.config else embedded_config()
-    setup_logging(config.log.level, config.log.format)
+    if args.workers is not None:
+        config = dataclasses.replace(config, workers=args.workers)
+    workers = config.worker_count()
+    setup_logging(config.log.level, config.log.format, pid=workers > 1)
+    if workers > 1:  # a supervisor and its workers (gateway/smtp/workers.py)
+        from gateway.smtp.workers import Supervisor
+
+        return Supervisor(config, workers, args.demo_upstream).main()
     try:
         gateway = Gateway(config)
     except PolicyError as exc:

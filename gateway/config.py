@@ -10,6 +10,7 @@ touches the network.
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -194,7 +195,15 @@ class Config:
     arc: ArcConfig | None = None
     console: ConsoleConfig = field(default_factory=ConsoleConfig)
     admin: AdminConfig | None = None
+    workers: int | str = "auto"  # `serve` processes: a number, or "auto" (one per usable core)
     source: str = "<defaults>"
+
+    def worker_count(self) -> int:
+        """How many `serve` worker processes: `workers`, with `auto` the cores this process may
+        run on (its CPU affinity, e.g. a container's cpuset; os.cpu_count() where that is unknown)."""
+        if isinstance(self.workers, int):
+            return self.workers
+        return usable_cores()
 
     def is_local_domain(self, domain: str) -> bool:
         """Exactly one of `local_domains` (the relay rule: recipients accepted)."""
@@ -205,6 +214,16 @@ class Config:
         """One of `local_domains` or a subdomain of one (lists.example.org): the organisation's own."""
         d = domain.lower().rstrip(".")
         return any(d == ld or d.endswith("." + ld) for ld in self.local_domains)
+
+
+def usable_cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+MAX_WORKERS = 256
 
 
 # --------------------------------------------------------------------------- validation
@@ -340,7 +359,7 @@ def _build(doc: Located) -> Config:
         "listen", "upstream", "hostname", "authserv_id", "local_domains", "trusted_networks",
         "xforward_hosts", "trusted_authserv_ids", "limits", "tls", "proxy_protocol", "dns",
         "store", "policies", "on_error", "bare_newline", "log", "signals", "quarantine", "arc",
-        "console", "admin",
+        "console", "admin", "workers",
     })
     for required in ("listen", "upstream", "hostname", "local_domains"):
         if required not in top:
@@ -470,8 +489,18 @@ def _build(doc: Located) -> Config:
                              ("normalize", "reject")),
         log=log, signals=_signals(ctx, top.get("signals"), base), quarantine=quarantine,
         arc=arc, console=_console(ctx, top.get("console"), base, policies), admin=_admin(ctx, top),
-        source=doc.file,
+        workers=_workers(ctx, top.get("workers", "auto")), source=doc.file,
     )
+
+
+def _workers(ctx: _Ctx, value: Any) -> int | str:
+    """`workers`: how many `serve` processes share the listener; `auto` is one per usable core."""
+    if value == "auto":
+        return "auto"
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_WORKERS:
+        raise ctx.fail(("workers",), f"expected a whole number from 1 to {MAX_WORKERS} or auto, got {value!r}",
+                       "write e.g. workers: 4, or workers: auto (one process per core)")
+    return value
 
 
 def _admin(ctx: _Ctx, top: dict[str, Any]) -> AdminConfig | None:

@@ -119,6 +119,10 @@ def refusal_line(stage: str, reason: str, reply: str, *, client: str | None, hel
 
 
 class JsonFormatter(logging.Formatter):
+    def __init__(self, pid: bool = False) -> None:
+        super().__init__()
+        self.pid = pid
+
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
             "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
@@ -126,6 +130,8 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
         }
+        if self.pid:
+            out["pid"] = record.process
         if isinstance(record.msg, MessageLine) and not record.args:
             out.update({k: _typed(v) for k, v in record.msg.fields.items()})
         else:
@@ -135,12 +141,15 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, ensure_ascii=True)
 
 
-def setup_logging(level: str = "info", fmt: str = "text") -> None:
+def setup_logging(level: str = "info", fmt: str = "text", pid: bool = False) -> None:
+    """Log to stderr; `pid`: every line names its process (`serve` with several workers:
+    `name[pid]:` in text, a `pid` field in JSON)."""
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
-        handler.setFormatter(JsonFormatter())
+        handler.setFormatter(JsonFormatter(pid=pid))
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        name = "%(name)s[%(process)d]" if pid else "%(name)s"
+        handler.setFormatter(logging.Formatter(f"%(asctime)s %(levelname)s {name}: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -3,7 +3,9 @@
 Purpose: what operators and load balancers ask a running gateway. It runs in the gateway's own
 event loop (`AppRunner`/`TCPSite`), starts and stops with `Gateway.start/stop`, and is off unless
 the config has `admin:` (loopback 127.0.0.1:10027 by default: it has no authentication of its
-own; put it behind something that has if it must be reached from elsewhere).
+own; put it behind something that has if it must be reached from elsewhere). With several
+worker processes it runs in worker 0 only, on a socket the supervisor bound
+(gateway/smtp/workers.py); /metrics there adds up every worker's values.
 
 - `/metrics`: Prometheus text format (gateway/admin/metrics.py; all processes' values added up
   in multiprocess mode).
@@ -74,7 +76,7 @@ class AdminServer:
                 raise StartupError(f"{gw.config.source}: admin.console: the console needs the history store; "
                                    "configure store: (sqlite or redis) or set console: false")
             deps = ConsoleDeps(config=gw.config, runtime=lambda: gw.runtime, store=store,
-                               quarantine=gw.state.quarantine, reload=gw.reload_async, metrics=self.metrics)
+                               quarantine=gw.state.quarantine, reload=gw.reload_everywhere, metrics=self.metrics)
             app.add_subapp("/console/", create_console(deps))
         return app
 
@@ -93,7 +95,9 @@ class AdminServer:
                                "console.state_dir writable by the gateway user") from exc
         runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
         await runner.setup()
-        site = web.TCPSite(runner, listen.host, listen.port, reuse_address=True)
+        sock = self.gateway.admin_socket  # bound by the supervisor when serve runs workers
+        site: web.BaseSite = web.SockSite(runner, sock) if sock is not None else \
+            web.TCPSite(runner, listen.host, listen.port, reuse_address=True)
         try:
             await site.start()
         except BaseException:

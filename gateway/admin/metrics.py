@@ -56,6 +56,14 @@ def multiprocess_dir() -> str | None:
     return os.environ.get(MULTIPROC_ENV) or os.environ.get(MULTIPROC_ENV.lower()) or None
 
 
+def check_multiprocess_dir(mp_dir: str) -> None:
+    """StartupError (one line) unless `mp_dir` is a directory this process can write."""
+    if not (os.path.isdir(mp_dir) and os.access(mp_dir, os.W_OK | os.X_OK)):
+        raise StartupError(f"{MULTIPROC_ENV}={mp_dir}: not a writable directory (prometheus-client's "
+                           "multiprocess mode keeps every process's values there); create it, writable by "
+                           f"the gateway user, or unset {MULTIPROC_ENV}")
+
+
 def policy_hash(sources: Iterable[str]) -> str:
     """12 hex digits of SHA-256 over the policy files (name and bytes, in load order): the
     loaded version, the same on every instance that runs the same files."""
@@ -77,10 +85,8 @@ class GatewayMetrics(Observer):
         self.registry = CollectorRegistry(auto_describe=True)
         mp_dir = multiprocess_dir()
         self.multiprocess = mp_dir is not None
-        if mp_dir is not None and not (os.path.isdir(mp_dir) and os.access(mp_dir, os.W_OK | os.X_OK)):
-            raise StartupError(f"{MULTIPROC_ENV}={mp_dir}: not a writable directory (prometheus-client's "
-                               "multiprocess mode keeps every process's values there); create it, writable by "
-                               f"the gateway user, or unset {MULTIPROC_ENV}")
+        if mp_dir is not None:
+            check_multiprocess_dir(mp_dir)
         r = self.registry
         self.messages = Counter(PREFIX + "messages", "Messages that reached the end of DATA, by verdict and by "
                                 "whether analysis finished (checked: yes, partial, no)", ["verdict", "checked"],
@@ -96,8 +102,10 @@ class GatewayMetrics(Observer):
                                           registry=r)
         self.upstream_errors = Counter(PREFIX + "upstream_errors", "Upstream exchanges that failed (refused, "
                                        "timed out, dropped, 421), by stage", ["stage"], registry=r)
+        # Only the process with the admin listener probes (worker 0 when serve runs workers); the
+        # others keep 0, so the maximum over live processes is the probe's answer.
         self.upstream_up = Gauge(PREFIX + "upstream_up", "1 when the last upstream probe answered, else 0",
-                                 registry=r, multiprocess_mode="livemin")
+                                 registry=r, multiprocess_mode="livemax")
         self.upstream_last_ok = Gauge(PREFIX + "upstream_last_ok_timestamp_seconds", "When the upstream last "
                                       "answered (a probe or a transaction)", registry=r, multiprocess_mode="max")
         self.analysis_seconds = Histogram(PREFIX + "analysis_seconds", "Time to analyse one message (parse, "

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import os
 import re
 import secrets
 import ssl
@@ -854,6 +855,7 @@ class GatewayHandler:
         self.state.messages += 1
         session.xforward = {}  # type: ignore[attr-defined]  # XFORWARD lasts one transaction, as in Postfix
         fields["reply"] = f"{reply.code} {reply.text.splitlines()[0] if reply.text else ''}"[:120]
+        fields["pid"] = os.getpid()  # which process: `serve` may run several workers
         # A delivered message has its line; a refused one is a refusal too (one more line, so
         # `event=refused` finds every refusal): why, from the analysis or the upstream.
         server.data_logged = reply.ok

@@ -20,7 +20,8 @@ import signal
 import socket
 import ssl
 import threading
-from typing import Any, cast
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 from gateway.admin.metrics import GatewayMetrics, ObservedStore
 from gateway.config import Config, HostPort, load_config
@@ -32,7 +33,12 @@ from gateway.smtp.server import GatewayHandler
 from gateway.smtp.upstream import UpstreamError, probe
 from gateway.store import Store
 
+if TYPE_CHECKING:
+    from gateway.smtp.workers import WorkerLink
+
 log = logging.getLogger("gateway.service")
+
+LISTEN_BACKLOG = 100  # asyncio's default, for a listening socket shared by worker processes too
 
 PURGE_EVERY = 3600.0  # seconds between retention purges of the quarantine
 METRICS_SYNC_EVERY = 5.0  # seconds between copies of the runtime's counters into the metrics
@@ -42,10 +48,11 @@ METRICS_SYNC_EVERY = 5.0  # seconds between copies of the runtime's counters int
 RELOADABLE = ("policies", "signals", "trusted_authserv_ids", "on_error")
 
 
-def reloadable(running: Config, new: Config) -> Config:
-    """The running config with the reloadable keys of `new`; other changes are logged."""
+def reloadable(running: Config, new: Config, warn: bool = True) -> Config:
+    """The running config with the reloadable keys of `new`; other changes are logged (`warn`)."""
     for f in dataclasses.fields(Config):
-        if f.name not in RELOADABLE and f.name != "source" and getattr(running, f.name) != getattr(new, f.name):
+        if warn and f.name not in RELOADABLE and f.name != "source" \
+                and getattr(running, f.name) != getattr(new, f.name):
             log.warning("reload: config key %r changed in %s: it needs a restart; the running value is kept",
                         f.name, new.source)
     return dataclasses.replace(running, **{k: getattr(new, k) for k in RELOADABLE})
@@ -92,8 +99,19 @@ class Gateway:
     """One listening gateway. `await start()`, then `await stop()` (or run `serve_forever`)."""
 
     def __init__(self, config: Config, runtime: Runtime | None = None,
-                 watch_interval: float | None = 2.0) -> None:
+                 watch_interval: float | None = 2.0, *, sockets: Sequence[socket.socket] = (),
+                 admin_socket: socket.socket | None = None, admin: bool = True,
+                 housekeeping: bool = True, link: WorkerLink | None = None) -> None:
+        """`sockets`: listening sockets bound by a supervisor (gateway/smtp/workers.py), else
+        `config.listen` is bound here; `admin`: run the admin listener (when configured), on
+        `admin_socket` if given; `housekeeping`: the quarantine retention purge; `link`: the
+        worker's channel to its supervisor. A worker other than the first runs neither."""
         self.config = config
+        self.sockets = tuple(sockets)
+        self.admin_socket = admin_socket
+        self.housekeeping = housekeeping
+        self.link = link
+        self.servers: list[asyncio.Server] = []
         self.runtime = runtime or Runtime(config)
         self.metrics = GatewayMetrics()
         if self.runtime.store is not None and not isinstance(self.runtime.store, ObservedStore):
@@ -110,7 +128,7 @@ class Gateway:
         self._stopped = asyncio.Event()
         from gateway.admin import AdminServer  # the admin package imports this module's types
 
-        self.admin = AdminServer(self) if config.admin is not None else None
+        self.admin = AdminServer(self) if config.admin is not None and admin else None
 
     async def start(self) -> None:
         try:
@@ -134,16 +152,26 @@ class Gateway:
                 assert self.config.admin is not None
                 raise listen_error(self.config, exc, "admin.listen", self.config.admin.listen) from exc
         loop = asyncio.get_running_loop()
+
+        def session() -> ObservedSMTP:
+            return ObservedSMTP(GatewayHandler(self.state), self.state, tls)
         try:
-            self.server = await loop.create_server(
-                lambda: ObservedSMTP(GatewayHandler(self.state), self.state, tls),
-                host=self.config.listen.host, port=self.config.listen.port, reuse_address=True)
+            if self.sockets:  # bound once by the supervisor, shared by every worker
+                self.servers = [await loop.create_server(session, sock=s, backlog=LISTEN_BACKLOG)
+                                for s in self.sockets]
+            else:
+                self.servers = [await loop.create_server(session, host=self.config.listen.host,
+                                                         port=self.config.listen.port, reuse_address=True)]
         except OSError as exc:
+            for server in self.servers:
+                server.close()
             if self.admin is not None:
                 await self.admin.stop()
             raise listen_error(self.config, exc) from exc
+        self.server = self.servers[0]
         self.port = self.server.sockets[0].getsockname()[1]
-        self._purge_task = asyncio.create_task(self._purge_loop())
+        if self.housekeeping:
+            self._purge_task = asyncio.create_task(self._purge_loop())
         self._metrics_task = asyncio.create_task(self._metrics_loop())
         if self.watcher is not None:
             self._watch_task = asyncio.create_task(self.watcher.run(self.reload_async))
@@ -212,6 +240,14 @@ class Gateway:
             config = reloadable(config, load_config(config.source))
         return self.runtime.rebuild(config)
 
+    async def reload_everywhere(self) -> bool:
+        """The console's reload: this process at once, and (as a worker) every other worker
+        through the supervisor. True when the new set is in force here."""
+        ok = await self.reload_async()
+        if ok and self.link is not None:
+            self.link.send(reload=True)
+        return ok
+
     def _on_sighup(self) -> None:
         self._reload_task = asyncio.get_running_loop().create_task(self.reload_async())
 
@@ -238,7 +274,8 @@ class Gateway:
             self._purge_task.cancel()
         if self._metrics_task is not None:
             self._metrics_task.cancel()
-        self.server.close()
+        for server in self.servers:
+            server.close()
         self.state.draining = True
         for s in list(self.state.sessions):
             if not s.in_transaction():
@@ -256,14 +293,32 @@ class Gateway:
         log.info("stopped after %d messages", self.state.messages)
 
     async def serve_forever(self) -> None:
+        """Start, then serve until SIGTERM or SIGINT (or, as a worker, until the supervisor
+        goes away); SIGHUP reloads. Then drain (`stop`)."""
         await self.start()
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
-        loop.add_signal_handler(signal.SIGTERM, stop.set)
-        loop.add_signal_handler(signal.SIGINT, stop.set)
+        why: list[str] = []
+
+        def on_stop(reason: str) -> None:
+            why.append(reason)
+            stop.set()
+        loop.add_signal_handler(signal.SIGTERM, on_stop, "SIGTERM")
+        if self.link is None:  # a worker leaves Ctrl-C to its supervisor, which sends SIGTERM
+            loop.add_signal_handler(signal.SIGINT, on_stop, "SIGINT")
         loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
+        watch = None
+        if self.link is not None:
+            self.link.send(ready=True)
+
+            async def orphaned(link: WorkerLink) -> None:
+                await link.closed()
+                on_stop("supervisor gone")
+            watch = asyncio.create_task(orphaned(self.link))
         await stop.wait()
-        log.info("SIGTERM: draining (grace %.0fs)", self.config.limits.shutdown_grace)
+        log.info("%s: draining (grace %.0fs)", why[0], self.config.limits.shutdown_grace)
+        if watch is not None:
+            watch.cancel()
         await self.stop()
 
 

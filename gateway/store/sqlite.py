@@ -93,7 +93,7 @@ class SqliteStore:
             if self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, timeout=10.0)
-            conn.execute("PRAGMA journal_mode=WAL")
+            set_wal(conn)
             conn.execute("PRAGMA synchronous=NORMAL")
             migrate(conn)
             self._conn = conn
@@ -362,6 +362,24 @@ def schema_version(db: sqlite3.Connection) -> int:
     db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
     row = db.execute("SELECT max(version) FROM schema_version").fetchone()
     return int(row[0]) if row and row[0] is not None else 0
+
+
+WAL_WAIT = 10.0  # seconds to wait for other processes while switching a new file to WAL
+
+
+def set_wal(db: sqlite3.Connection, wait: float = WAL_WAIT) -> None:
+    """Switch to WAL mode. Several processes (`serve` workers) opening a new file at once race
+    for the switch, and SQLite answers "database is locked" at once, without its busy timeout:
+    try again for up to `wait` seconds. A file already in WAL mode takes no lock."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def migrate(db: sqlite3.Connection) -> int:

@@ -1,4 +1,7 @@
-"""`python -m gateway serve` as a process: start, SIGHUP reload, SIGTERM drain then 421."""
+"""`python -m gateway serve` as a process: start, SIGHUP reload, SIGTERM drain then 421.
+
+One process (`workers: 1`, no supervisor); tests/integration/test_serve_workers.py runs the same
+lifecycle with a supervisor and two workers."""
 
 from __future__ import annotations
 
@@ -33,6 +36,7 @@ hostname: gw.example.org
 local_domains: [example.org]
 policies: [{self.policies}]
 limits: {{shutdown_grace: {grace}}}
+workers: 1
 dns: {{nameservers: ["127.0.0.1:{loopback_dns().port}"], timeout: 1}}
 """)
         self.log = tmp_path / "gateway.log"
@@ -53,6 +57,12 @@ dns: {{nameservers: ["127.0.0.1:{loopback_dns().port}"], timeout: 1}}
         c = smtplib.SMTP("127.0.0.1", self.port, timeout=10)
         c.ehlo("client.test")
         return c
+
+    def wait_log(self, text: str, timeout: float = 15) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.log.read_text():
+            assert time.monotonic() < deadline, f"no {text!r} in the log: {self.log.read_text()[-2000:]}"
+            time.sleep(0.05)
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -112,13 +122,13 @@ def test_sighup_reloads_policies_and_keeps_them_on_error(process: Process, sink:
     (process.policies / "10-test.yml").write_text(
         "rules:\n  - id: no-from-v2\n    when: {signal: message.no_from}\n    score: 4\n    reason: v2\n")
     os.kill(process.proc.pid, signal.SIGHUP)
-    time.sleep(0.5)
+    process.wait_log("reloaded: ")  # a reload takes about half a second: wait for it, not a guess
     c = process.client()
     c.sendmail("a@ext.test", ["bob@example.org"], nofrom)
     assert b"no-from-v2 (4): v2" in sink.wait_for(1)[0].data
     (process.policies / "10-test.yml").write_text("rules: [ {id: broken, when: {nonsense: 1}, score: 1} ]\n")
     os.kill(process.proc.pid, signal.SIGHUP)
-    time.sleep(0.5)
+    process.wait_log("reload failed, keeping the running policies and data")
     c.sendmail("a@ext.test", ["bob@example.org"], nofrom)
     c.quit()
     assert b"no-from-v2 (4): v2" in sink.wait_for(2)[1].data
@@ -133,3 +143,12 @@ def test_bad_config_exits_nonzero_naming_key_and_line(tmp_path: Path) -> None:
                          cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert out.returncode == 2
     assert f"{cfg}:6: limits.max_recipients: expected an integer" in out.stderr
+
+
+def test_sigint_drains_and_the_log_says_sigint(process: Process) -> None:
+    """Ctrl-C is SIGINT, and the log says so (it used to say SIGTERM for both)."""
+    os.kill(process.proc.pid, signal.SIGINT)
+    assert process.proc.wait(15) == 0
+    log = process.log.read_text()
+    assert "SIGINT: draining (grace 5s)" in log and "SIGTERM: draining" not in log
+    assert "Traceback" not in log

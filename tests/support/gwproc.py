@@ -28,8 +28,11 @@ START_WAIT = 60.0  # seconds a gateway may take to become ready (a bound for a l
 
 class GatewayProcess:
     def __init__(self, workdir: Path, *, upstream_port: int, store: str, hostname: str = "gw.example.org",
-                 extra: str = "", env: dict[str, str] | None = None) -> None:
+                 extra: str = "", env: dict[str, str] | None = None, workers: int = 1,
+                 args: tuple[str, ...] = ()) -> None:
         self.dir = workdir
+        self.workers = workers
+        self.args = args
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.admin_port = free_port()
@@ -44,6 +47,7 @@ store: {store}
 dns: {{nameservers: ["127.0.0.1:{loopback_dns().port}"], timeout: 1}}
 admin: {{listen: 127.0.0.1:{self.admin_port}, probe_interval: 1}}
 quarantine: {{dir: {self.dir / 'quarantine'}}}
+workers: {workers}
 {extra}
 """)
         self.log = self.dir / "gateway.log"
@@ -57,7 +61,8 @@ quarantine: {{dir: {self.dir / 'quarantine'}}}
         return f"http://127.0.0.1:{self.admin_port}{path}"
 
     def start(self) -> GatewayProcess:
-        self.proc = subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--config", str(self.config)],
+        self.proc = subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--config", str(self.config),
+                                      *self.args],
                                      cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=self.log.open("ab"), env=self.env)
         deadline = time.monotonic() + START_WAIT
@@ -65,7 +70,8 @@ quarantine: {{dir: {self.dir / 'quarantine'}}}
             if self.proc.poll() is not None:
                 raise AssertionError(f"gateway exited {self.proc.returncode}: {self.log_text()[-3000:]}")
             try:
-                if get(self.admin("/readyz"), timeout=2)[0] == 200:
+                if get(self.admin("/readyz"), timeout=2)[0] == 200 and (
+                        self.workers == 1 or f"supervisor: {self.workers} workers ready" in self.log_text()):
                     return self
             except OSError:
                 pass
@@ -90,6 +96,45 @@ quarantine: {{dir: {self.dir / 'quarantine'}}}
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def wait_log(self, pattern: str, count: int = 1, timeout: float = 20.0) -> list[re.Match[str]]:
+        """The first `count` matches of the regex `pattern` in the log, waiting for them."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = list(re.finditer(pattern, self.log_text()))
+            if len(found) >= count:
+                return found[:count]
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{count} x {pattern!r} not in the log: {self.log_text()[-3000:]}")
+            time.sleep(0.05)
+
+    def worker_pids(self) -> set[int]:
+        """The supervisor's child processes now (from /proc)."""
+        assert self.proc is not None
+        return children(self.proc.pid)
+
+
+def children(parent: int) -> set[int]:
+    out = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) ": state, ppid, ...
+            if int(fields[1]) == parent and fields[0] != "Z":
+                out.add(int(entry))
+    return out
+
+
+def alive(pid: int) -> bool:
+    """The process exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2:].split()[0] != "Z"
 
 
 @dataclass

@@ -55,3 +55,27 @@ def test_yaml_syntax_error_has_line() -> None:
 def test_duplicate_key_is_an_error() -> None:
     with pytest.raises(ConfigError, match="duplicate key 'hostname'"):
         parse_config(BASE + "hostname: other.example.org\n", "gw.yml")
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "257", "lots", "true", "1.5", "null", "[2]", "Auto"])
+def test_workers_must_be_a_whole_number_or_auto(value: str) -> None:
+    with pytest.raises(ConfigError) as exc:
+        parse_config(BASE + f"workers: {value}\n", "gw.yml")
+    msg = str(exc.value)
+    assert msg.startswith("gw.yml:5: workers: expected a whole number from 1 to 256 or auto, got "), msg
+    assert str(exc.value).endswith("; write e.g. workers: 4, or workers: auto (one process per core)")
+
+
+def test_workers_default_auto_is_one_per_usable_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    c = parse_config(BASE, "gw.yml")
+    assert c.workers == "auto"
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
+    assert c.worker_count() == 3
+    monkeypatch.delattr(os, "sched_getaffinity", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 6)
+    assert c.worker_count() == 6
+    assert parse_config(BASE + "workers: 1\n", "gw.yml").worker_count() == 1
+    assert parse_config(BASE + "workers: 4\n", "gw.yml").worker_count() == 4
+    assert parse_config(BASE + "workers: auto\n", "gw.yml").workers == "auto"

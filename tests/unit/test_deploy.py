@@ -72,6 +72,8 @@ def test_systemd_unit_is_unprivileged_and_sandboxed() -> None:
     assert d["User"] == ["approach-gateway"] and d["Type"] == ["simple"]
     assert d["ExecStart"] == [f"{INSTALLED_EXEC} serve --config /etc/approach-gateway/gateway.yml"]
     assert d["ExecReload"] == ["/bin/kill -HUP $MAINPID"] and d["KillSignal"] == ["SIGTERM"]
+    # SIGTERM to the supervisor alone: it drains its workers (gateway/smtp/workers.py)
+    assert d["KillMode"] == ["mixed"]
     assert float(d["TimeoutStopSec"][0].rstrip("s")) > LimitsConfig().shutdown_grace
     assert d["CapabilityBoundingSet"] == [""] and d["AmbientCapabilities"] == [""]
     for key in ("NoNewPrivileges", "ProtectHome", "PrivateTmp", "PrivateDevices", "ProtectKernelTunables",

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from gateway.store import MessageMeta
-from gateway.store.sqlite import MIGRATIONS, SqliteStore, migrate, schema_version
+from gateway.store.sqlite import MIGRATIONS, SqliteStore, migrate, schema_version, set_wal
 
 LOCAL = ("example.org",)
 NOW = time.time()
@@ -125,3 +125,47 @@ def test_concurrent_records_are_group_committed_and_a_bad_one_fails_alone(tmp_pa
     assert [type(r).__name__ for r in results] == ["NoneType"] * 40 + ["OperationalError"]
     assert rows == 40 and seen is not None
     assert batches[0] == 41 and batches[1:] == [1] * 41, batches  # together first, then one by one
+
+
+def test_wal_switch_waits_for_a_racing_opener() -> None:
+    """SQLite answers "database is locked" at once (no busy timeout) to one of two connections
+    switching a new file to WAL together; set_wal tries again instead of failing start-up."""
+    class Racing:
+        calls = 0
+
+        def execute(self, sql: str) -> None:
+            self.calls += 1
+            if self.calls < 3:
+                raise sqlite3.OperationalError("database is locked")
+
+    db = Racing()
+    set_wal(db, wait=5)  # type: ignore[arg-type]
+    assert db.calls == 3
+
+    class Broken:
+        def execute(self, sql: str) -> None:
+            raise sqlite3.OperationalError("disk I/O error")
+
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O error"):  # other errors at once
+        set_wal(Broken(), wait=5)  # type: ignore[arg-type]
+
+
+def test_several_openers_of_a_new_file_all_open_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`serve` workers open the store at the same moment: every one of them must succeed."""
+    errors: list[str] = []
+    for round_ in range(40):
+        stores = [SqliteStore(tmp_path / f"{round_}.sqlite3") for _ in range(4)]
+
+        def open_one(store: SqliteStore) -> None:
+            try:
+                db = store._db()
+                assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+                db.close()
+            except sqlite3.OperationalError as exc:
+                errors.append(str(exc))
+        threads = [threading.Thread(target=open_one, args=(st,)) for st in stores]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert errors == []
