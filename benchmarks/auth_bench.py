@@ -21,16 +21,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gateway.checks import CheckContext  # noqa: E402
-from gateway.checks.auth import AuthCheck  # noqa: E402
-from gateway.dns import Resolver  # noqa: E402
-from gateway.domains import Domains  # noqa: E402
-from gateway.model import Client, Envelope  # noqa: E402
-from gateway.parse import MessageView  # noqa: E402
-from gateway.refdata import ReferenceData  # noqa: E402
-from tests.conftest import make_config  # noqa: E402
-from tests.support.dkimkeys import ed25519_key, message, rsa_key  # noqa: E402
-from tests.support.dnsserver import TestDNSServer  # noqa: E402
+from gateway.checks import CheckContext
+from gateway.checks.auth import AuthCheck
+from gateway.dns import Resolver
+from gateway.domains import Domains
+from gateway.model import Client, Envelope
+from gateway.parse import MessageView
+from gateway.refdata import ReferenceData
+from tests.conftest import make_config
+from tests.support.dkimkeys import ed25519_key, message, rsa_key
+from tests.support.dnsserver import TestDNSServer
 
 
 def zone(server: TestDNSServer) -> None:

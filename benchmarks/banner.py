@@ -13,9 +13,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gateway.act.banner import Templates, insert_banner  # noqa: E402
-from gateway.model import Decision, RuleHit, Verdict  # noqa: E402
-from gateway.parse import normalize_newlines  # noqa: E402
+from gateway.act.banner import Templates, insert_banner
+from gateway.model import Decision, RuleHit, Verdict
+from gateway.parse import normalize_newlines
 
 BANNER = Templates.load().render(Decision(Verdict.HIGH, 11, (RuleHit("r", 11, "Pushes to Telegram"),)),
                                  "mailto:security@example.org")

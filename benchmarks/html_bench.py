@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gateway.html_text import html_scan  # noqa: E402
+from gateway.html_text import html_scan
 
 
 def _lines(text: str, width: int = 900) -> str:

@@ -26,7 +26,7 @@ from gateway.model import Envelope  # noqa: E402
 from gateway.parse import (  # noqa: E402
     HeaderLimitExceeded,
     MessageView,
-    normalize_newlines,  # noqa: E402
+    normalize_newlines,
 )
 from gateway.runtime import Runtime  # noqa: E402
 

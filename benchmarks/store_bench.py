@@ -32,9 +32,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gateway.store import MessageMeta  # noqa: E402
-from gateway.store.redis import RedisStore  # noqa: E402
-from gateway.store.sqlite import SqliteStore  # noqa: E402
+from gateway.store import MessageMeta
+from gateway.store.redis import RedisStore
+from gateway.store.sqlite import SqliteStore
 
 LOCAL = ("example.org",)
 FIRST = ["kevin", "anna", "li", "maria", "john", "wei", "olga", "ahmed", "sara", "tom", "yuki", "ivan"]

@@ -115,7 +115,8 @@ def _load(path: str) -> Config:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from gateway.demo import DemoError, start_demo_upstream
-    from gateway.smtp.service import Gateway, StartupError
+    from gateway.errors import StartupError
+    from gateway.smtp.service import Gateway
 
     if args.worker_fd is not None:
         from gateway.smtp.workers import run_worker

@@ -136,12 +136,12 @@ class _BoundedLoader(yaml.SafeLoader):
         if self.check_event(yaml.AliasEvent):
             self.aliases += 1
             if self.aliases > MAX_ALIASES:
-                raise _Limit(self.peek_event().start_mark.line + 1,
+                raise _Limit(self.peek_event().start_mark.line + 1,  # type: ignore[no-untyped-call]  # PyYAML's parser is unannotated
                              f"more than {MAX_ALIASES} aliases", "write the values out or split the file")
         self.depth += 1
         try:
             if self.depth > MAX_DEPTH:
-                raise _Limit(self.peek_event().start_mark.line + 1, f"nested deeper than {MAX_DEPTH} levels",
+                raise _Limit(self.peek_event().start_mark.line + 1, f"nested deeper than {MAX_DEPTH} levels",  # type: ignore[no-untyped-call]  # PyYAML's parser is unannotated
                              "flatten the structure")
             return super().compose_node(parent, index)
         finally:

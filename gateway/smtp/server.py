@@ -396,8 +396,8 @@ class GatewaySMTP(SMTP):
             return
         try:
             self._writer.write(safe_reply(line).encode("ascii") + b"\r\n")
-        except Exception:  # noqa: BLE001 - the transport may be closing already
-            pass
+        except Exception:  # the transport may be closing already
+            log.debug("reply not written: the transport is closing", exc_info=True)
         self.close_session()
 
     def connection_lost(self, error: Exception | None) -> None:
@@ -485,7 +485,7 @@ class GatewaySMTP(SMTP):
             return "454 4.7.0 TLS not available due to local problem"
         self.reason = "internal error"
         status = await super().handle_exception(error)
-        self._set_rset_state()
+        self._set_rset_state()  # type: ignore[no-untyped-call]  # aiosmtpd's state setter is unannotated
         await self.reset_upstream()
         return status
 
@@ -495,8 +495,8 @@ class GatewaySMTP(SMTP):
             return
         try:
             self._writer.write(f"421 4.3.2 {self.hostname} Service shutting down\r\n".encode())
-        except Exception:  # noqa: BLE001 - transport may already be gone
-            pass
+        except Exception:  # transport may already be gone
+            log.debug("421 not written: the transport is gone", exc_info=True)
         self.transport.close()
 
     # ---- commands --------------------------------------------------------------------------
@@ -568,7 +568,7 @@ class GatewaySMTP(SMTP):
         if reader.state != NOMINAL:
             self.reason = (f"line longer than {self.line_length_limit - 2} bytes" if reader.state == TOO_LONG
                            else f"message larger than {self.data_size_limit} bytes")
-            self._set_post_data_state()
+            self._set_post_data_state()  # type: ignore[no-untyped-call]  # aiosmtpd's state setter is unannotated
             await self.push("500 Line too long (see RFC5321 4.5.3.1.6)" if reader.state == TOO_LONG
                             else "552 Error: Too much mail data")
         else:
@@ -576,7 +576,7 @@ class GatewaySMTP(SMTP):
             self.envelope.content = self.envelope.original_content = content
             self.data_bare = reader.bare
             status = await self._call_handler_hook("DATA")
-            self._set_post_data_state()
+            self._set_post_data_state()  # type: ignore[no-untyped-call]  # aiosmtpd's state setter is unannotated
             await self.push("250 OK" if status is MISSING else status)
         if not self.in_transaction():
             # a DATA refused by the gateway itself (552/500) resets the client's transaction

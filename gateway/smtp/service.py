@@ -186,7 +186,7 @@ class Gateway:
             return
         try:
             await store.purge()
-        except Exception as exc:  # noqa: BLE001 - sqlite3/OSError/redis errors: one line, exit 2
+        except Exception as exc:  # sqlite3/OSError/redis errors: one line, exit 2
             cfg = self.config.store
             what = cfg.path if cfg.backend == "sqlite" else (cfg.url or cfg.backend)
             raise StartupError(f"{self.config.source}: store: the {cfg.backend} store {what} cannot be "
@@ -201,7 +201,7 @@ class Gateway:
                     if n:
                         log.info("quarantine: purged %d message(s) older than %d days", n,
                                  self.config.quarantine.retention_days)
-            except Exception:  # noqa: BLE001 - logged; retried at the next interval
+            except Exception:  # logged; retried at the next interval
                 log.warning("quarantine purge failed", exc_info=True)
             await asyncio.sleep(PURGE_EVERY)
 

@@ -302,7 +302,7 @@ class Supervisor:
         if admin is not None:
             fds.append(admin)
         try:
-            proc = subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--worker-fd", str(child.fileno())],
+            proc = subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--worker-fd", str(child.fileno())],  # noqa: S603 - our own interpreter and module, fixed arguments
                                     pass_fds=fds, stdin=subprocess.DEVNULL, env=_worker_env())
         except BaseException:
             parent.close()

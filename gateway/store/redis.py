@@ -132,7 +132,7 @@ def _hostport(text: str, default_port: int) -> tuple[str, int]:
     return host, port
 
 
-def parse_redis_url(url: str) -> RedisTarget:
+def parse_redis_url(url: str) -> RedisTarget:  # noqa: C901 - one branch per URL form redis-py accepts (redis, rediss, unix, sentinel, valkey) and its options
     """Check a store.url and say how to connect. Raises RedisUrlError (problem; fix).
 
     redis://[user:password@]host[:port][/db]       rediss:// the same over TLS

@@ -13,7 +13,7 @@ from typing import Any
 def get(url: str, timeout: float = 10.0) -> tuple[int, str, str]:
     """(status, content type, body) of GET `url`."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - loopback test URLs
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # loopback test URLs
             return resp.status, resp.headers.get("Content-Type", ""), resp.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.headers.get("Content-Type", ""), exc.read().decode()

@@ -191,7 +191,7 @@ def test_python_example_runs(block: Block) -> None:
     from tests.support.messages import message, run
 
     namespace: dict[str, object] = {"__name__": "doc_example"}
-    exec(compile(block.text, str(block), "exec"), namespace)  # noqa: S102 - our own documentation
+    exec(compile(block.text, str(block), "exec"), namespace)  # our own documentation
     checks = [v for v in namespace.values() if isinstance(v, type) and issubclass(v, Check) and v is not Check]
     for cls in checks:
         signals, _ = run([cls()], message("A <a@ext.example>", "Please answer within 48 hours."))

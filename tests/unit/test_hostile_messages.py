@@ -113,15 +113,15 @@ def _touch(view: MessageView) -> None:
     for name in ("From", "To", "Subject", "Reply-To", "Sender", "X-Approach-Verdict"):
         view.headers(name)
         view.raw_headers(name)
-    view.from_identity  # noqa: B018 - forces the lazy property
-    view.reply_to  # noqa: B018
+    view.from_identity  # forces the lazy property
+    view.reply_to
     view.mailboxes("To", "Cc")
     assert len(view.leaf_parts) <= view.limits.max_mime_parts
     assert sum(len(p.text) for p in view.text_parts) <= view.limits.max_text_bytes
-    view.body_text  # noqa: B018
-    view.html_text  # noqa: B018
-    view.html_links  # noqa: B018
-    view.content_type  # noqa: B018
+    view.body_text
+    view.html_text
+    view.html_links
+    view.content_type
 
 
 def _strip_keeps_body(raw: bytes) -> None:

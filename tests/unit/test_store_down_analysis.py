@@ -43,7 +43,7 @@ class DownStore(MemoryStore):
 
 
 class _Rdap(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:  # http.server's name
         body = b'{"events": [{"eventAction": "registration", "eventDate": "2026-11-20T00:00:00Z"}]}'
         self.send_response(200)
         self.send_header("Content-Type", "application/rdap+json")

@@ -117,7 +117,8 @@ def set_session_cookie(response: web.StreamResponse, request: web.Request, token
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def middleware(db: ConsoleDB, cfg: ConsoleConfig,
+# one request pipeline: session, proxy header, CSRF, role and audit in the order a reviewer reads them (C901)
+def middleware(db: ConsoleDB, cfg: ConsoleConfig,  # noqa: C901
                public: frozenset[str]) -> Callable[..., Awaitable[web.StreamResponse]]:
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:

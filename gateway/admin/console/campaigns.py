@@ -93,7 +93,8 @@ def _persona_name(messages: Iterable[MessageMeta]) -> str:
     return names.most_common(1)[0][0] if names else "(no name)"
 
 
-def group(messages: Sequence[MessageMeta], data: ReferenceData | None = None,
+# one pass over the messages grouping by five kinds of key; split, it would walk them five times (C901)
+def group(messages: Sequence[MessageMeta], data: ReferenceData | None = None,  # noqa: C901
           local_domains: Iterable[str] = ()) -> list[Campaign]:
     """Campaigns among `messages`: groups of at least two messages sharing a key (any size for a
     matched indicator); a group with exactly the messages of an earlier one (by KIND_ORDER) is

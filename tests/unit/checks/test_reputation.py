@@ -22,7 +22,7 @@ def _iso(days_ago: int) -> str:
 class _Rdap(BaseHTTPRequestHandler):
     hits: list[str] = []
 
-    def do_GET(self):  # noqa: N802 - http.server API
+    def do_GET(self):  # http.server API
         _Rdap.hits.append(self.path)
         domain = self.path.rsplit("/", 1)[-1]
         if domain == "moved.test":
