@@ -234,3 +234,17 @@ def test_relayed_in_drained_slices_and_every_quick_reply_is_read() -> None:
 
     assert asyncio.run(run()) == [250] * 25
     assert all(r == dot_stuffed(bytes(out)) for r in received)
+
+
+@settings(max_examples=500)
+@given(st.lists(st.sampled_from([b"--b", b"--b--", b"-", b"\r\n", b"\n", b"\r", b" ", b"\t", b"x", b"--bb"]),
+                max_size=25).map(b"".join), st.integers(0, 6), st.integers(0, 6))
+def test_delimiter_search_equals_the_pattern_scan(raw: bytes, lo: int, hi: int) -> None:
+    import re
+
+    from gateway.act.mimewalk import _delimiters
+
+    start, end = min(lo, len(raw)), max(min(lo, len(raw)), len(raw) - hi)
+    pattern = re.compile(rb"(?m)^--b(--)?[ \t]*\r?$")
+    expect = [(m.start(), m.end(), m.group(1)) for m in pattern.finditer(raw, start, end)]
+    assert [(m.start(), m.end(), m.group(1)) for m in _delimiters(raw, "b", start, end)] == expect
