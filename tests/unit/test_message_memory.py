@@ -248,3 +248,31 @@ def test_delimiter_search_equals_the_pattern_scan(raw: bytes, lo: int, hi: int) 
     pattern = re.compile(rb"(?m)^--b(--)?[ \t]*\r?$")
     expect = [(m.start(), m.end(), m.group(1)) for m in pattern.finditer(raw, start, end)]
     assert [(m.start(), m.end(), m.group(1)) for m in _delimiters(raw, "b", start, end)] == expect
+
+
+def test_mmap_threshold_is_fixed_unless_the_environment_sets_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import platform
+
+    from gateway.smtp.data import fix_mmap_threshold
+
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        assert fix_mmap_threshold() is True
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")
+    assert fix_mmap_threshold() is False
+
+
+def test_reader_peak_is_the_message_and_its_final_copy() -> None:
+    raw = big_message(4 * MB)
+    wire = raw.replace(b"\r\n.", b"\r\n..") + b".\r\n"
+    tracemalloc.start()
+    try:
+        reader = DataReader(None, 1 << 20)
+        for at in range(0, len(wire), 65536):
+            reader.feed(wire[at:at + 65536])
+        content = reader.content()
+        del reader
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert content == raw
+    assert peak < 2.3 * len(raw), peak / len(raw)
