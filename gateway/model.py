@@ -101,3 +101,21 @@ class Decision:
     hits: tuple[RuleHit, ...] = ()
     checked: bool = True  # False when analysis failed or timed out (on_error: accept)
     note: str = ""
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A message to relay as two pieces, so that a large body is never copied to build it:
+    `head` (the edited header block), then `body[start:]` (the received bytes from the blank
+    line on). `bytes(out)` joins them, for the rare paths that need one object (ARC seal,
+    quarantine); the upstream writer reads the pieces (gateway/smtp/upstream.py)."""
+
+    head: bytes
+    body: bytes
+    start: int
+
+    def __len__(self) -> int:
+        return len(self.head) + len(self.body) - self.start
+
+    def __bytes__(self) -> bytes:
+        return b"".join((self.head, memoryview(self.body)[self.start:]))

@@ -27,7 +27,7 @@ from gateway.mailboxes import Mailbox, parse_address_fields
 from gateway.rfc2047 import decode_words
 
 __all__ = ["HeaderLimitExceeded", "Mailbox", "MessageView", "TextPart", "ViewLimits", "addresses",
-           "decode_header_value", "from_identity", "header_fields", "header_stats", "html_to_text",
+           "decode_header_value", "from_identity", "header_end", "header_fields", "header_stats", "html_to_text",
            "normalize_header_section", "split_header_block"]
 
 from gateway.errors import MessageRejected
@@ -70,12 +70,19 @@ class HeaderLimitExceeded(MessageRejected, ValueError):
     """The header block is larger than the configured limits (the receiver rejects with 552)."""
 
 
-def split_header_block(raw: bytes) -> tuple[bytes, bytes]:
-    """(header block including its final line break, rest). No blank line: all header."""
+def header_end(raw: bytes) -> int:
+    """Where the header block ends (after its final line break; len(raw) if there is no blank
+    line): `raw[:header_end(raw)]` is the header block, the rest is the blank line and body."""
     m = _HEADER_END.search(raw)
     if m is None:
-        return raw, b""
-    cut = m.start() + (2 if raw[m.start():m.start() + 2] == b"\r\n" else 1)
+        return len(raw)
+    return m.start() + (2 if raw[m.start():m.start() + 2] == b"\r\n" else 1)
+
+
+def split_header_block(raw: bytes) -> tuple[bytes, bytes]:
+    """(header block including its final line break, rest). No blank line: all header.
+    The rest is a copy: where the body is large, slice with `header_end` instead."""
+    cut = header_end(raw)
     return raw[:cut], raw[cut:]
 
 
@@ -110,7 +117,8 @@ def normalize_header_section(raw: bytes) -> tuple[bytes, list[str]]:
     writes it). A first line `From ...` (mbox separator) is kept as the stdlib reads it.
     Used for the analysis (`MessageView.parse`) and for the relayed bytes
     (`gateway.act.headers.apply_edits`), so what is analysed is what is delivered."""
-    block, rest = split_header_block(raw)
+    cut = header_end(raw)
+    block, rest = raw[:cut], memoryview(raw)[cut:]  # the body is not copied unless changed
     out: list[bytes] = []
     notes: list[str] = []
     kept_field = False
@@ -133,15 +141,15 @@ def normalize_header_section(raw: bytes) -> tuple[bytes, list[str]]:
             continue
         eol = b"\r\n" if line.endswith(b"\r\n") or not line.endswith(b"\n") else b"\n"
         notes.append("invalid header line: header ended before it")
-        return b"".join(out) + eol + b"".join(lines[idx:]) + rest, notes
+        return b"".join([*out, eol, *lines[idx:], rest]), notes
     if not notes:
         return raw, notes
-    return b"".join(out) + rest, notes
+    return b"".join([*out, rest]), notes
 
 
 def header_stats(raw: bytes) -> tuple[int, int]:
     """(field count, header bytes) of the raw header block, without parsing it."""
-    block, _ = split_header_block(raw)
+    block = raw[:header_end(raw)]
     return len(_FIELD_START.findall(block)), len(block)
 
 
@@ -256,6 +264,58 @@ def _decode_part(part: Message) -> str:
         return payload.decode("utf-8", errors="replace")
 
 
+# Messages above this size are parsed as their skeleton (see `skeleton`): the stdlib parser
+# materialises every part's payload as text, with a str per line on the way (about 8 bytes of
+# memory and 0.1 s of CPU per byte and 10 MB), which for a 10 MB attachment nothing ever reads.
+SKELETON_ABOVE = 65_536
+TEXT_BODY_FACTOR = 8  # a text part's body is cut after this many times max_text_bytes
+
+
+def skeleton(raw: bytes, limits: ViewLimits) -> bytes:
+    """`raw` with the bodies of the parts `MessageView` never reads left out, for the parser.
+
+    The MIME tree is walked on the bytes (`gateway.act.mimewalk`, bounded by the view's depth
+    and part limits); a leaf part that is neither text/plain nor text/html, nor multipart/* or
+    message/* (the parser descends into both), keeps its header block and loses its body; a
+    text/plain or text/html body is cut at the first line break after TEXT_BODY_FACTOR times
+    `max_text_bytes` (the checks read at most `max_text_bytes` characters of decoded text; a
+    base64 or quoted-printable body decodes to no more bytes than it has). Every boundary line
+    and header block stays as it was, so the parser builds the same tree with the same headers:
+    only those payloads are empty (or shorter). A structure the walk does not accept (a
+    missing close delimiter, over the limits, a bad boundary) is parsed whole, as before."""
+    from gateway.act.mimewalk import MimeError, walk
+
+    try:
+        root = walk(raw, max_depth=limits.max_mime_depth, max_parts=limits.max_mime_parts)
+    except (MimeError, RecursionError):
+        return raw
+    text_cap = TEXT_BODY_FACTOR * limits.max_text_bytes
+    cuts: list[tuple[int, int]] = []
+    for entity in root.walk():
+        if entity.children or entity.body_start >= entity.end:
+            continue
+        ctype = entity.content_type
+        if ctype in ("text/plain", "text/html"):
+            if entity.end - entity.body_start <= text_cap:
+                continue
+            cut = raw.find(b"\n", entity.body_start + text_cap, entity.end) + 1
+            if cut <= 0:
+                continue
+            cuts.append((cut, entity.end))
+        elif entity.maintype not in ("multipart", "message"):
+            cuts.append((entity.body_start, entity.end))
+    if not cuts:
+        return raw
+    pieces: list[bytes] = []
+    at = 0
+    view = memoryview(raw)
+    for start, end in sorted(cuts):
+        pieces.append(view[at:start])  # type: ignore[arg-type]
+        at = end
+    pieces.append(view[at:])  # type: ignore[arg-type]
+    return b"".join(pieces)
+
+
 @dataclass
 class MessageView:
     """Lazily decoded, capped view of `raw`. Build with `MessageView.parse`."""
@@ -271,7 +331,12 @@ class MessageView:
     _header_cache: dict[str, list[str]] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def parse(cls, raw: bytes, limits: ViewLimits | None = None) -> MessageView:
+    def parse(cls, raw: bytes, limits: ViewLimits | None = None, *,
+              skeleton_above: int = SKELETON_ABOVE) -> MessageView:
+        """The view of `raw`. The stdlib parser sees `skeleton(raw)` when `raw` is larger than
+        `skeleton_above` bytes: the same structure, headers and text, without the bodies of
+        the parts nothing reads (attachments); `raw` itself is kept whole for the checks that
+        read bytes (DKIM, ARC)."""
         limits = limits or ViewLimits()
         count, size = header_stats(raw)
         if count > limits.max_header_count or size > limits.max_header_bytes:
@@ -283,6 +348,8 @@ class MessageView:
         # parse what will be delivered: the header section as normalize_header_section ends it
         readable, notes = normalize_header_section(raw)
         defects += sorted(set(notes))
+        if len(readable) > skeleton_above:
+            readable = skeleton(readable, limits)
         try:
             msg = _parser().parsebytes(readable)
         except Exception as exc:  # noqa: BLE001 - stdlib parser on hostile bytes (RecursionError too)

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.act.actions import ActionPlan, plan
-from gateway.act.headers import apply_edits, received_value, removal_edits, verdict_edits
+from gateway.act.headers import edited, received_value, removal_edits, verdict_edits
 from gateway.checks import Check, CheckContext, CheckRun, Fact, RunStats, discover, order, run_checks
 from gateway.checks.auth import AuthFacts
 from gateway.checks.auth.keys import AuthPools
@@ -37,7 +37,7 @@ from gateway.checks.social import Persona
 from gateway.config import Config
 from gateway.domains import Domains
 from gateway.errors import TemporaryFailure
-from gateway.model import Client, Decision, Envelope, HeaderEdit, Signal, Verdict
+from gateway.model import Client, Decision, Envelope, HeaderEdit, Outgoing, Signal, Verdict
 from gateway.parse import HeaderLimitExceeded, MessageView, ViewLimits
 from gateway.policy import PolicySet, load_policies
 from gateway.refdata import ReferenceData
@@ -68,9 +68,13 @@ class Result:
 
     def apply(self, raw: bytes) -> bytes:
         """The bytes to relay: the (possibly bannered) body with every header edit applied."""
+        return bytes(self.outgoing(raw))
+
+    def outgoing(self, raw: bytes) -> Outgoing:
+        """`apply` as pieces that share `raw` (or the bannered copy), so relaying copies no body."""
         if self.plan is None:
-            return apply_edits(raw, self.edits)
-        return apply_edits(self.plan.raw, self.edits + self.plan.edits)
+            return edited(raw, self.edits)
+        return edited(self.plan.raw, self.edits + self.plan.edits)
 
     @property
     def added_headers(self) -> list[tuple[str, str]]:

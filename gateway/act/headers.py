@@ -28,8 +28,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from email.header import Header
 
-from gateway.model import Decision, Envelope, HeaderEdit
-from gateway.parse import header_fields, normalize_header_section, split_header_block
+from gateway.model import Decision, Envelope, HeaderEdit, Outgoing
+from gateway.parse import header_end, header_fields, normalize_header_section
 
 VERDICT = "X-Approach-Verdict"
 SCORE = "X-Approach-Score"
@@ -177,6 +177,12 @@ def _should_remove(field: bytes, removals: set[str], ar_ids: set[str]) -> bool:
 
 def apply_edits(raw: bytes, edits: Iterable[HeaderEdit]) -> bytes:
     """Apply removals to the header block, then prepend additions (first edit ends up on top)."""
+    return bytes(edited(raw, edits))
+
+
+def edited(raw: bytes, edits: Iterable[HeaderEdit]) -> Outgoing:
+    """`apply_edits` without copying the body: the new header block, then `raw`'s (or, when the
+    header section had to be normalised, its normalised copy's) bytes from the blank line on."""
     removals: set[str] = set()
     ar_ids: set[str] = set()
     additions: list[HeaderEdit] = []
@@ -189,10 +195,11 @@ def apply_edits(raw: bytes, edits: Iterable[HeaderEdit]) -> bytes:
             removals.add(e.name.lower())
     if removals or ar_ids:  # the strip: always on relayed mail (pipeline's removal_edits)
         raw, _notes = normalize_header_section(raw)
-    block, rest = split_header_block(raw)
+    cut = header_end(raw)
+    block = raw[:cut]
     if removals or ar_ids:
         ids = {a.rstrip(".") for a in ar_ids}
         block = b"".join(f for f in header_fields(block) if not _should_remove(f, removals, ids))
     head = b"".join(
         f"{e.name}: {e.value}\r\n".encode() for e in additions)
-    return head + block + rest
+    return Outgoing(head + block, raw, cut)

@@ -95,7 +95,18 @@ def _delimiters(raw: bytes, boundary: str, start: int, end: int) -> list[re.Matc
     if not b or len(b) > 200:
         raise MimeError("bad boundary length")
     pattern = re.compile(rb"(?m)^--" + re.escape(b) + rb"(--)?[ \t]*\r?$")
-    return list(pattern.finditer(raw, start, end))
+    # = list(pattern.finditer(raw, start, end)), but the candidates are found by bytes.find (C,
+    # memchr speed) and only they are tried with the pattern: a regex scan of a 10 MB
+    # attachment took ~60 ms of the GIL; `^` still means the string's start or after an LF
+    found = []
+    needle = b"--" + b
+    at = raw.find(needle, start, end)
+    while at >= 0:
+        m = pattern.match(raw, at, end)
+        if m is not None:
+            found.append(m)
+        at = raw.find(needle, at + 1, end)
+    return found
 
 
 def _line_start(raw: bytes, delim_start: int, floor: int) -> int:

@@ -16,7 +16,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from gateway.checks.auth.arc import arc_seal
-from gateway.model import Envelope
+from gateway.model import Envelope, Outgoing
 from gateway.parse import HeaderLimitExceeded
 from gateway.runtime import AnalysisFailed, Result
 from gateway.smtp.upstream import Reply, UpstreamError, UpstreamSession, crlf_normalized, only_crlf
@@ -83,7 +83,7 @@ async def _deliver(state: ServerState, raw: bytes, env: Envelope, up: UpstreamSe
         fields["action"] = "reject"
         code, _, text = todo.reject.partition(" ")
         return Reply(int(code), text)
-    out = await _seal(state, result.apply(raw), result, env)
+    out = await _seal(state, result.outgoing(raw), result, env)
     try:
         if todo is not None and todo.quarantine:
             return await _quarantine(state, out, env, result, up, fields)
@@ -117,7 +117,7 @@ async def take_staff_report(state: ServerState, raw: bytes, env: Envelope) -> No
         log.warning("staff report %s not taken into triage", env.queue_id, exc_info=True)
 
 
-async def _seal(state: ServerState, out: bytes, result: Result, env: Envelope) -> bytes:
+async def _seal(state: ServerState, out: Outgoing, result: Result, env: Envelope) -> Outgoing | bytes:
     """ARC-seal a message the gateway modified (RFC 8617), after all edits. A failure to seal
     is logged and the message relayed unsealed: never lose mail over a seal."""
     cfg = state.config.arc
@@ -126,16 +126,17 @@ async def _seal(state: ServerState, out: bytes, result: Result, env: Envelope) -
         return out
     try:
         key = state.arc_key()
-        return await asyncio.to_thread(arc_seal, out, authres, key, state.config.authserv_id)
+        return await asyncio.to_thread(arc_seal, bytes(out), authres, key, state.config.authserv_id)
     except Exception as exc:  # noqa: BLE001 - dkimpy raises several types; relay unsealed
         log.warning("ARC seal failed for %s: %s", env.queue_id, exc)
         return out
 
 
-async def _quarantine(state: ServerState, out: bytes, env: Envelope, result: Result,
+async def _quarantine(state: ServerState, relayed: Outgoing | bytes, env: Envelope, result: Result,
                       up: UpstreamSession, fields: dict[str, Any]) -> Reply:
     """Hold the message (durably), drop the upstream transaction, copy to the security
     mailbox if configured; answer 250 only once the message is on disk."""
+    out = bytes(relayed)
     try:
         qid = await asyncio.to_thread(state.quarantine.put, out, env, result.decision)
     except Exception as exc:  # noqa: BLE001 - disk or index (sqlite3) trouble: the sender retries

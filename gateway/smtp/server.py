@@ -33,7 +33,7 @@ from gateway.config import Config, Network
 from gateway.log import message_line, refusal_line, tls_fields
 from gateway.model import Client, Envelope
 from gateway.runtime import Runtime
-from gateway.smtp.data import NOMINAL, TOO_LONG, DataReader
+from gateway.smtp.data import NOMINAL, TOO_LONG, DataReader, fix_mmap_threshold
 from gateway.smtp.deliver import deliver
 from gateway.smtp.observe import Observer
 from gateway.smtp.upstream import (
@@ -193,6 +193,7 @@ class ServerState:
         self.observer = Observer()  # metrics hooks (gateway/smtp/observe.py); no-ops unless set
         self._quarantine: QuarantineStore | None = None
         self._arc_key: ArcKey | None = None
+        fix_mmap_threshold()  # large messages' memory goes back to the system when freed
 
     def arc_key(self) -> ArcKey:
         """The ARC signing key, read once from `arc.key_file`."""

@@ -22,7 +22,7 @@ from aiosmtplib.errors import SMTPException
 
 from gateway.config import UpstreamConfig
 from gateway.errors import TemporaryFailure
-from gateway.model import Client
+from gateway.model import Client, Outgoing
 from gateway.smtp.observe import Observer
 
 log = logging.getLogger("gateway.upstream")
@@ -153,7 +153,7 @@ class UpstreamSession:
         opts = [o.encode("ascii", "replace") for o in options]
         return await self.command(b"RCPT", b"TO:<" + addr + b">", *opts)
 
-    async def data(self, message: bytes) -> Reply:
+    async def data(self, message: bytes | Outgoing) -> Reply:
         """`_data`, timed; a failure or a dropped connection is counted as an upstream error."""
         t0 = time.perf_counter()
         try:
@@ -164,7 +164,7 @@ class UpstreamSession:
         self.observer.upstream("data", time.perf_counter() - t0, "closed" if self.smtp is None else None)
         return reply
 
-    async def _data(self, message: bytes) -> Reply:
+    async def _data(self, message: bytes | Outgoing) -> Reply:
         """DATA and the message, dot-stuffed here: aiosmtplib's `data()` runs two regex passes
         over the whole message on the event loop (about 0.3 s for 10 MB, every other session
         waiting); ours is a count and a replace in C, a slice at a time.
@@ -185,9 +185,20 @@ class UpstreamSession:
             protocol = self.smtp.protocol
             if protocol is None:
                 raise SMTPException("connection lost")
-            for piece in dot_stuffed_pieces(message):
+            pieces = dot_stuffed_pieces(message)
+            piece = next(pieces)
+            for following in pieces:
                 protocol.write(piece)
-                await asyncio.sleep(0)  # 1 MB at a time: other sessions run in between
+                del piece
+                # a slice at a time, and the next only once the transport has passed most of
+                # this one on: its buffer never holds a whole message (flow control)
+                await asyncio.wait_for(protocol._drain_helper(), timeout=self.cfg.data_timeout)
+                await asyncio.sleep(0)  # other sessions run in between, drained or not
+                piece = following
+            # the last slice (with the final dot) and at once the read of the reply, with no
+            # await between: aiosmtplib drops a reply that arrives while no read is pending
+            protocol.write(piece)
+            del piece
             resp = await protocol.read_response(timeout=self.cfg.data_timeout)
         except (TimeoutError, SMTPException, OSError) as exc:
             self.abort()
@@ -240,17 +251,41 @@ def only_crlf(data: bytes) -> bool:
     return data.count(b"\r") == pairs and data.count(b"\n") == pairs
 
 
-def dot_stuffed(message: bytes) -> bytes:
+def dot_stuffed(message: bytes | Outgoing) -> bytes:
     """The DATA payload: CRLF line endings, a dot doubled at the start of every line (RFC 5321
     4.5.2), a final CRLF and the terminating `.` line."""
     return b"".join(dot_stuffed_pieces(message))
 
 
-def dot_stuffed_pieces(message: bytes, piece: int = 1 << 20) -> Iterator[bytes]:
+PIECE = 256 * 1024  # bytes of a message stuffed and written per event-loop turn
+
+
+def dot_stuffed_pieces(message: bytes | Outgoing, piece: int = PIECE) -> Iterator[bytes]:
     """`dot_stuffed` in slices of about `piece` bytes, each cut just after an LF: no CRLF is
     split and every slice starts at the start of a line, so each is normalised and stuffed on its
-    own (and the event loop can run between them)."""
-    start, end = 0, len(message)
+    own (and the event loop can run between them). An `Outgoing` is read piece by piece where
+    it lies (its head, then its body from `start`): the message is never joined into one copy."""
+    if isinstance(message, Outgoing):
+        head, body, start = message.head, message.body, message.start
+        if not head:
+            yield from _stuffed_slices(body, piece, start)
+            return
+        if start >= len(body):
+            yield from _stuffed_slices(head, piece, 0)
+            return
+        if not head.endswith(b"\n"):  # not at a line start: stuff it as one message
+            yield from _stuffed_slices(bytes(message), piece, 0)
+            return
+        yield from _stuffed_slices(head, piece, 0, final=False)
+        yield from _stuffed_slices(body, piece, start)
+        return
+    yield from _stuffed_slices(message, piece, 0)
+
+
+def _stuffed_slices(message: bytes, piece: int, start: int, *, final: bool = True) -> Iterator[bytes]:
+    """`message[start:]` (which starts at the start of a line) stuffed in slices; with `final`,
+    the last slice carries the terminating line."""
+    end = len(message)
     while True:
         cut = message.find(b"\n", start + piece - 1) + 1 if start + piece < end else 0
         last = cut <= 0 or cut >= end
@@ -261,6 +296,9 @@ def dot_stuffed_pieces(message: bytes, piece: int = 1 << 20) -> Iterator[bytes]:
         if part.startswith(b"."):
             stuffed = b"." + stuffed
         if last:
+            if not final:  # the caller made sure it ends with a line break
+                yield stuffed
+                return
             if not stuffed.endswith(b"\r\n"):  # never empty here unless the message is
                 stuffed += b"\r\n"
             yield stuffed + b".\r\n"
