@@ -26,12 +26,16 @@ PROMETHEUS_MULTIPROC_DIR at a fresh temporary directory (or empties the one the 
 removes the live-gauge files of dead workers (`mark_process_dead`) and, if it made the
 directory, removes it at exit. Each worker polls the policy files itself (cheap `stat()`s).
 
-Why one socket bound by the supervisor and inherited (pre-forked accept) rather than
-SO_REUSEPORT per worker: bind errors happen once, in one place, before any worker starts;
-connections waiting in the accept queue survive a worker's death (with SO_REUSEPORT the queue of
-a killed worker's socket is reset); and it is portable. The kernel wakes the idle workers when a
-connection arrives, so a busy worker leaves new connections to the others. SO_REUSEPORT would
-spread connections by hash more evenly on Linux, even onto a busy worker.
+Why one SO_REUSEPORT socket per worker slot, all bound and kept by the supervisor: one shared
+socket (pre-forked accept) was measured to put every session of a burst on ONE worker: asyncio's
+accept loop takes up to `backlog` waiting connections per wake-up, so the first worker to wake
+took all 20 sessions of the benchmark's load while the other sat idle. With a socket per slot
+in one SO_REUSEPORT group the kernel spreads new connections over the slots by hash. The
+supervisor binds them all before any worker starts (bind errors stay one line, once) and keeps
+its copies open, so a slot's accept queue outlives its worker: the replacement inherits the
+same socket and accepts what waited meanwhile (nothing is reset). A slot's share of connections
+goes to it even while it is busy (the hash does not look at load). Where SO_REUSEPORT does not
+exist, all slots share one socket as before.
 
 Untrusted input: none (the control channel is a socketpair between this process and its own
 children; nothing else can reach it).
@@ -71,22 +75,30 @@ KILL_MARGIN = 10.0  # seconds past limits.shutdown_grace before a draining worke
 _LEN = struct.Struct("!I")
 
 
-def bind_listeners(config: Config) -> list[socket.socket]:
+def bind_listeners(config: Config, reuse_port: bool = False,
+                   addresses: list[tuple[Any, ...]] | None = None) -> list[socket.socket]:
     """The SMTP listening sockets for `config.listen`, bound as asyncio's create_server binds
-    them (every address the name resolves to, SO_REUSEADDR); StartupError (one line) if not."""
+    them (every address the name resolves to, SO_REUSEADDR; SO_REUSEPORT when asked, at the
+    `addresses` of an earlier group when given); StartupError (one line) if not."""
     from gateway.smtp.service import LISTEN_BACKLOG, listen_error
 
     host, port = config.listen.host, config.listen.port
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except OSError as exc:
-        raise listen_error(config, exc) from exc
+    if addresses is None:
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        except OSError as exc:
+            raise listen_error(config, exc) from exc
+        wanted = [(family, kind, proto, address) for family, kind, proto, _, address in dict.fromkeys(infos)]
+    else:
+        wanted = [(a[0], socket.SOCK_STREAM, 0, a[1]) for a in addresses]
     socks: list[socket.socket] = []
     try:
-        for family, kind, proto, _, address in dict.fromkeys(infos):
+        for family, kind, proto, address in wanted:
             s = socket.socket(family, kind, proto)
             socks.append(s)
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             if family == socket.AF_INET6:
                 s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             s.bind(address)
@@ -96,6 +108,26 @@ def bind_listeners(config: Config) -> list[socket.socket]:
             s.close()
         raise listen_error(config, exc) from exc
     return socks
+
+
+def bind_slot_listeners(config: Config, slots: int) -> list[list[socket.socket]]:
+    """One group of listening sockets per worker slot, all in one SO_REUSEPORT group (the
+    kernel spreads connections over them); one shared group where SO_REUSEPORT is missing."""
+    if slots <= 1 or not hasattr(socket, "SO_REUSEPORT"):
+        shared = bind_listeners(config)
+        return [shared] * max(1, slots)
+    first = bind_listeners(config, reuse_port=True)
+    groups = [first]
+    try:
+        bound = [(s.family, s.getsockname()) for s in first]  # the real port when listen.port is 0
+        for _ in range(1, slots):
+            groups.append(bind_listeners(config, reuse_port=True, addresses=bound))
+    except BaseException:
+        for g in groups:
+            for s in g:
+                s.close()
+        raise
+    return groups
 
 
 def bind_admin(config: Config) -> socket.socket | None:
@@ -214,7 +246,8 @@ class Supervisor:
         self.demo_upstream = demo_upstream
         self.workers: dict[int, Worker] = {}
         self.failures = [0] * count  # deaths in a row of each slot's workers that died young
-        self.listeners: list[socket.socket] = []
+        self.listeners: list[socket.socket] = []  # every listening socket (closed at stop)
+        self.slot_listeners: list[list[socket.socket]] = []  # each worker slot's (SO_REUSEPORT group)
         self.admin: socket.socket | None = None
         self.metrics_dir: str | None = None
         self.own_metrics_dir = False
@@ -245,7 +278,8 @@ class Supervisor:
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         self._changed = asyncio.Event()
-        self.listeners = bind_listeners(self.config)
+        self.slot_listeners = bind_slot_listeners(self.config, self.count)
+        self.listeners = list({id(s): s for g in self.slot_listeners for s in g}.values())
         self.admin = bind_admin(self.config)
         self._setup_metrics_dir()
         if self.demo_upstream is not None:
@@ -297,7 +331,8 @@ class Supervisor:
 
     def _spawn(self, slot: int) -> None:
         parent, child = socket.socketpair()
-        fds = [s.fileno() for s in self.listeners] + [child.fileno()]
+        mine = self.slot_listeners[slot]
+        fds = [s.fileno() for s in mine] + [child.fileno()]
         admin = self.admin.fileno() if self.admin is not None and slot == 0 else None
         if admin is not None:
             fds.append(admin)
@@ -309,7 +344,7 @@ class Supervisor:
             raise
         finally:
             child.close()
-        spec = {"config": self.config, "slot": slot, "listen": [s.fileno() for s in self.listeners],
+        spec = {"config": self.config, "slot": slot, "listen": [s.fileno() for s in mine],
                 "admin": admin}
         data = pickle.dumps(spec)
         try:

@@ -140,6 +140,22 @@ def _owner(gateway_port: int, client_port: int, pids: set[int]) -> int:
     raise AssertionError("no worker holds the connection")
 
 
+def test_a_burst_of_sessions_is_spread_over_the_workers(gw: GatewayProcess) -> None:
+    """20 sessions opened at once (the benchmark's load): with one shared socket the first
+    worker to wake accepted all of them (asyncio accepts every waiting connection per wake-up);
+    with a SO_REUSEPORT socket per slot the kernel gives each worker a share."""
+    workers = gw.worker_pids()
+    clients = [socket.create_connection(("127.0.0.1", gw.port), timeout=10) for _ in range(20)]
+    try:
+        for c in clients:
+            assert c.recv(512).startswith(b"220")
+        owners = Counter(_owner(gw.port, c.getsockname()[1], workers) for c in clients)
+    finally:
+        for c in clients:
+            c.close()
+    assert set(owners) == workers and min(owners.values()) >= 3, owners
+
+
 def test_sigkill_of_a_worker_under_load_loses_nothing_and_it_is_replaced(gw: GatewayProcess, sink: Sink,
                                                                           record_property: Any) -> None:
     workers = gw.worker_pids()
