@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from gateway.act.actions import ActionPlan
 from gateway.config import Config, ConfigError, HostPort, load_config
 from gateway.log import setup_logging
 from gateway.model import Client, Envelope
@@ -239,6 +240,7 @@ async def _scan(args: argparse.Namespace, config: Config) -> int:
                 "signals": [{"name": s.name, "evidence": {k: str(v) for k, v in s.evidence.items()}}
                             for s in result.signals],
                 "checked": d.checked,
+                "plan": result.plan.summary(raw) if result.plan is not None else ActionPlan(raw).summary(raw),
             }
             print(json_line(obj))  # UTF-8 kept; U+0085/U+2028/U+2029 and controls escaped
         else:

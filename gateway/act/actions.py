@@ -81,6 +81,14 @@ class ActionPlan:
     quarantine: bool = False
     reject: str | None = None
 
+    def summary(self, original: bytes) -> dict[str, object]:
+        """What `serve` would carry out, for `scan --json`: the action, whether the body gets a
+        banner, the header edits beyond the contract headers (subject tag), the extra recipients."""
+        return {"action": "reject" if self.reject else "quarantine" if self.quarantine else "deliver",
+                "reject": self.reject, "banner": self.raw != original,
+                "header_edits": [{"name": e.name, "value": e.value} for e in self.edits],
+                "copy_to": list(self.extra_rcpts)}
+
 
 def plan(decision: Decision, view: MessageView, raw: bytes, actions: ActionsConfig) -> ActionPlan:
     """The actions for `decision`; never raises on a stranger's message (worst case: no banner)."""

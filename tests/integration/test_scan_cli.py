@@ -31,6 +31,34 @@ def test_scan_json_reports_contract_fields(tmp_path: Path) -> None:
     assert names[:1] == ["Received"] and "X-Approach-Verdict" in names and "X-Approach-Reasons" in names
     received = obj["headers"][0]["value"]
     assert "mx.ext.test" in received and "[192.0.2.1]" in received
+    assert obj["plan"] == {"action": "deliver", "reject": None, "banner": False, "header_edits": [], "copy_to": []}
+
+
+def test_scan_json_shows_the_action_plan_serve_would_carry_out(tmp_path: Path) -> None:
+    """The plan in `scan --json` is the one `serve` carries out: banner, subject tag, copies,
+    quarantine or reject, per the policies' actions for the verdict."""
+    (tmp_path / "pol").mkdir()
+    (tmp_path / "pol" / "90-act.yml").write_text(
+        "rules:\n  - id: always-high\n    score: 90\n    when: {signal: sender.freemail}\n"
+        "    reason: free-mail sender\nactions:\n"
+        "  high: {banner: true, subject_tag: '[APPROACH?]', copy_to: [sec@example.org], quarantine: true}\n")
+    cfg = tmp_path / "gw.yml"
+    cfg.write_text(f"listen: 127.0.0.1:2525\nupstream: {{port: 10026}}\nhostname: gw.example.org\n"
+                   f"local_domains: [example.org]\npolicies: [{ROOT / 'policies'}, {tmp_path / 'pol'}]\n")
+    msg = tmp_path / "m.eml"
+    msg.write_bytes(b"From: Lin <lin.research@gmail.com>\r\nTo: bob@example.org\r\nSubject: your views\r\n"
+                    b"Content-Type: text/plain; charset=utf-8\r\n\r\nhello\r\n")
+    out = subprocess.run([sys.executable, "-m", "gateway", "scan", "--config", str(cfg), "--json", "--offline",
+                          "--rcpt", "bob@example.org", str(msg)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    obj = json.loads(out.stdout.strip())
+    assert obj["verdict"] == "high", obj
+    plan = obj["plan"]
+    assert plan["action"] == "quarantine" and plan["banner"] is True and plan["copy_to"] == ["sec@example.org"]
+    # the subject tag: the old Subject removed (value null) and the tagged one added
+    edits = sorted((e["name"], e["value"] is None) for e in plan["header_edits"])
+    assert edits == [("Subject", False), ("Subject", True)]
+    assert [e["value"] for e in plan["header_edits"] if e["value"]] == ["[APPROACH?] your views"]
 
 
 def test_scan_missing_file_is_an_error_but_others_are_scanned(tmp_path: Path) -> None:
