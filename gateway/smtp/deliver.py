@@ -15,7 +15,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from gateway.checks.auth.arc import arc_seal
+from gateway.act.seal import arc_seal
 from gateway.model import Envelope, Outgoing
 from gateway.parse import HeaderLimitExceeded
 from gateway.runtime import AnalysisFailed, Result

@@ -28,7 +28,7 @@ from aiosmtpd.smtp import MISSING, SMTP, Session, TLSSetupException, syntax
 from aiosmtpd.smtp import Envelope as SmtpEnvelope
 
 from gateway.act.quarantine import QuarantineStore
-from gateway.checks.auth.arc import ArcKey
+from gateway.act.seal import ArcKey
 from gateway.config import Config, Network
 from gateway.log import message_line, refusal_line, tls_fields
 from gateway.model import Client, Envelope

@@ -1,9 +1,7 @@
-"""ARC (RFC 8617): verify the chain of custody; seal a message the gateway changed.
+"""ARC (RFC 8617): verify the chain of custody (sealing is an action: gateway/act/seal.py).
 
 Purpose: `verify_arc` runs dkimpy's ARC verifier in a worker thread with keys prefetched through
 the shared resolver (as DKIM does) and reports arc=pass/fail/none with the oldest-pass instance.
-`arc_seal` adds the next ARC set (ARC-Seal, ARC-Message-Signature, ARC-Authentication-Results)
-with dkimpy's `arc_sign`, after all edits, so downstream receivers can trust our results.
 
 Standing: RFC 8617 is Experimental, but Google, Microsoft and Yahoo/AOL seal and evaluate ARC
 (see docs/authentication.md). A chain proves custody, not honesty: we report it and let
@@ -85,36 +83,3 @@ async def verify_arc(raw: bytes, resolver: Any, *, timeout: float = 10.0,
     if cv == dkim.CV_None and top == 0:
         return ArcResult("none", 0, reason=str(reason))
     return ArcResult("fail", top, None, sealers, str(reason)[:160], temporary)
-
-
-@dataclass(frozen=True)
-class ArcKey:
-    """What sealing needs: `selector._domainkey.domain` publishes the public key."""
-
-    selector: str
-    domain: str
-    private_key_pem: bytes
-
-
-def arc_seal(raw: bytes, authres: str, key: ArcKey, authserv_id: str, *,
-             include_headers: list[str] | None = None, timestamp: int | None = None) -> bytes:
-    """Return `raw` (the final message, after all edits) with the next ARC set prepended.
-    `authres` is our Authentication-Results value (`authserv-id; spf=...; arc=...`); it is
-    added first when `raw` does not carry it yet, and becomes the ARC-Authentication-Results.
-
-    No new set is added when the chain must not be extended (a seal already says cv=fail, RFC
-    8617 section 5.1) or dkimpy finds no Authentication-Results for `authserv_id` it can parse.
-    Synchronous (RSA signing): call it through `asyncio.to_thread`. Raises dkim.DKIMException
-    on a bad key. Needs the `authres` package (dkimpy's ARC signer imports it).
-    """
-    nl = b"\r\n" if b"\r\n" in raw[:4096] else b"\n"
-    ours = [v for n, v in header_fields(raw) if n.lower() == b"authentication-results"
-            and v.split(b";", 1)[0].strip().lower() == authserv_id.lower().encode()]
-    if not ours:
-        raw = b"Authentication-Results: " + authres.encode("utf-8") + nl + raw
-    heads = [h.encode("ascii") for h in include_headers] if include_headers else None
-    lines = engine.arc_sign(raw, key.selector.encode(), key.domain.encode(),
-                            key.private_key_pem, authserv_id.encode(), _quiet, nl, heads, timestamp)
-    if not lines:
-        return raw  # dkimpy declined: the chain is already failed (cv=fail) or no parseable A-R
-    return b"".join(lines) + raw

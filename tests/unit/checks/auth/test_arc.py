@@ -4,7 +4,8 @@ import asyncio
 
 import pytest
 
-from gateway.checks.auth.arc import ArcKey, arc_seal, verify_arc
+from gateway.act.seal import ArcKey, arc_seal
+from gateway.checks.auth.arc import verify_arc
 from gateway.dns import Resolver
 from tests.support.dkimkeys import message, rsa_key
 from tests.support.dnsserver import TestDNSServer

@@ -15,7 +15,8 @@ import re
 import pytest
 import yaml
 
-from gateway.checks.auth.arc import ArcKey, arc_seal, verify_arc
+from gateway.act.seal import ArcKey, arc_seal
+from gateway.checks.auth.arc import verify_arc
 from gateway.checks.auth.authres import _strip_comments
 from gateway.checks.auth.engine import parse_tag_value
 from gateway.dns import Resolver
