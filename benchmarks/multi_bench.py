@@ -178,6 +178,9 @@ class MultiBench:
                 "admin": {"listen": f"127.0.0.1:{admin}"},
                 "limits": {"max_connections": 2000, "max_connections_per_ip": 2000, "shutdown_grace": 5},
                 "log": {"level": "warning"},
+                # one process per instance (the comparison is one instance vs two); without this
+                # the default `auto` would run a worker per core in each instance
+                "workers": self.args.workers,
             }
             path = d / "gateway.yml"
             path.write_text(yaml.safe_dump(cfg, sort_keys=False))
@@ -326,6 +329,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=30)
     p.add_argument("--limit", type=int, default=2000, help="ham messages loaded (sent round robin)")
     p.add_argument("--corpus", type=Path, action="append", help="ham directories (default: ../shared/corpora)")
+    p.add_argument("--workers", type=int, default=1, help="worker processes per instance (default 1)")
     p.add_argument("--json", type=Path, help="write every row and the summary here")
     p.add_argument("--keep", action="store_true", help="keep the temporary folder (configs, logs)")
     p.add_argument("--haproxy", default=shutil.which("haproxy") or "/usr/sbin/haproxy")
