@@ -83,8 +83,7 @@ class SqliteStore:
         self._conn: sqlite3.Connection | None = None
         self._last_purge = 0.0
         self._pending: list[tuple[_Record, asyncio.Future[None]]] = []  # record_message's group commit
-        self._flushing = False
-        self._flusher: asyncio.Future[None] | None = None
+        self._flusher: asyncio.Future[None] | None = None  # the group-commit task while it runs
 
     # ------------------------------------------------------------ worker-thread side
 
@@ -114,38 +113,34 @@ class SqliteStore:
         item = (meta, pairs_of(meta, local_domains), json.dumps(local_recipients(meta, local_domains)))
         done = asyncio.get_running_loop().create_future()
         self._pending.append((item, done))
-        if not self._flushing:
-            self._flushing = True
+        if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.ensure_future(self._flush())  # referenced: the loop keeps tasks weakly
         await done
         if time.time() - self._last_purge > PURGE_EVERY:
             await self.purge()
 
     async def _flush(self) -> None:
-        try:
-            while self._pending:
-                batch, self._pending = self._pending[:MAX_GROUP], self._pending[MAX_GROUP:]
-                items = [item for item, _ in batch]
-                try:
-                    await self._run(partial(_write_messages, items=items))
-                    errors: list[BaseException | None] = [None] * len(batch)
-                except Exception:  # noqa: BLE001 - one bad row must not fail the others: one by one
-                    errors = []
-                    for item in items:
-                        try:
-                            await self._run(partial(_write_messages, items=[item]))
-                            errors.append(None)
-                        except Exception as exc:  # noqa: BLE001 - handed to that record's caller
-                            errors.append(exc)
-                for (_, fut), err in zip(batch, errors, strict=True):
-                    if fut.done():
-                        continue
-                    if err is None:
-                        fut.set_result(None)
-                    else:
-                        fut.set_exception(err)
-        finally:
-            self._flushing = False
+        while self._pending:
+            batch, self._pending = self._pending[:MAX_GROUP], self._pending[MAX_GROUP:]
+            items = [item for item, _ in batch]
+            try:
+                await self._run(partial(_write_messages, items=items))
+                errors: list[BaseException | None] = [None] * len(batch)
+            except Exception:  # noqa: BLE001 - one bad row must not fail the others: one by one
+                errors = []
+                for item in items:
+                    try:
+                        await self._run(partial(_write_messages, items=[item]))
+                        errors.append(None)
+                    except Exception as exc:  # noqa: BLE001 - handed to that record's caller
+                        errors.append(exc)
+            for (_, fut), err in zip(batch, errors, strict=True):
+                if fut.done():
+                    continue
+                if err is None:
+                    fut.set_result(None)
+                else:
+                    fut.set_exception(err)
 
     async def learn_pair(self, local: str, external: str, when: float, outbound: bool = True) -> None:
         def write(db: sqlite3.Connection) -> None:
@@ -281,8 +276,8 @@ class SqliteStore:
         return await self._run(write)
 
     async def close(self) -> None:
-        while self._flushing:  # records still being committed: let them land first
-            await asyncio.sleep(0.005)
+        if self._flusher is not None and not self._flusher.done():
+            await self._flusher  # records still being committed: let them land first
         def shut(db: sqlite3.Connection) -> None:
             db.close()
         if self._conn is not None:
