@@ -56,7 +56,15 @@ def _policies(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def gw(tmp_path: Path, sink: Sink) -> Iterator[GatewayProcess]:
-    g = _gateway(tmp_path, sink).start()
+    for attempt in range(3):  # free_port() can race another process for a port: new ports, again
+        where = tmp_path / f"try{attempt}"
+        where.mkdir()
+        try:
+            g = _gateway(where, sink).start()
+            break
+        except AssertionError as exc:
+            if "address already in use" not in str(exc) or attempt == 2:
+                raise
     yield g
     _kill_all(g)
 
