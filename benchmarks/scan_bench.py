@@ -106,7 +106,7 @@ class TimedCheck:
     def __init__(self, inner: Any, split: Split) -> None:
         self.inner, self.split = inner, split
         self.name, self.needs, self.provides = inner.name, inner.needs, inner.provides
-        self.timeout_share, self.spec_of = inner.timeout_share, inner.spec_of
+        self.timeout_share, self.spec_of, self.io = inner.timeout_share, inner.spec_of, inner.io
 
     async def run(self, ctx: CheckContext) -> Iterable[Signal]:
         t0 = time.process_time()

@@ -32,10 +32,11 @@ def _options(case_insensitive: bool = False) -> Any:
 class Regex:
     """A compiled RE2 pattern that searches UTF-8 bytes and returns the matched text."""
 
-    __slots__ = ("pattern", "_re")
+    __slots__ = ("case_insensitive", "pattern", "_re")
 
     def __init__(self, pattern: str, *, case_insensitive: bool = False) -> None:
         self.pattern = pattern
+        self.case_insensitive = case_insensitive
         try:
             self._re = re2.compile(pattern.encode("utf-8"), _options(case_insensitive))
         except re2.error as exc:
@@ -63,3 +64,41 @@ class Regex:
 
     def __repr__(self) -> str:
         return f"Regex({self.pattern!r})"
+
+
+class RegexSet:
+    """Many named patterns searched in one pass (RE2::Set): which of them match, and the match of
+    those only. Most texts match none of a check's phrase families, and one pass over the text
+    costs about what one pattern's search does (over the ham corpus, 21 families: about 20 us a
+    message instead of 100 us)."""
+
+    __slots__ = ("_names", "_set", "members")
+
+    def __init__(self, members: dict[str, Regex]) -> None:
+        self.members = dict(members)
+        self._names = list(self.members)
+        self._set = re2.Set.SearchSet(_options())
+        for regex in self.members.values():
+            flags = "(?i:" if regex.case_insensitive else "(?:"
+            try:
+                self._set.Add((flags + regex.pattern + ")").encode("utf-8"))
+            except re2.error as exc:  # every member compiled alone, so this is not expected
+                raise RegexError(f"{regex.pattern!r} cannot join a set: {exc}") from None
+        if self.members:
+            self._set.Compile()
+
+    def matches(self, data: bytes) -> dict[str, str]:
+        """name -> first match (as `Regex.search` gives it) of every member that matches, in
+        the order the members were given. `data` is UTF-8."""
+        if not self.members:
+            return {}
+        hit = self._set.Match(data)
+        if not hit:
+            return {}
+        out: dict[str, str] = {}
+        for i in sorted(hit):
+            name = self._names[i]
+            found = self.members[name].search(data)
+            if found is not None:  # the set and the pattern agree; kept for safety
+                out[name] = found
+        return out

@@ -7,7 +7,12 @@ Purpose: the contract every check follows (STYLE.md rule 1), declared rather tha
 - `needs` / `provides`: typed results (`Fact` subclasses) shared between checks instead of a
   dictionary; the runtime orders checks from these declarations, runs independent ones
   concurrently, and a check sees a fact only when it declared that it needs it;
-- `timeout_share`: the share of `limits.analysis_timeout` the check may use.
+- `timeout_share`: the share of `limits.analysis_timeout` the check may use;
+- `io`: whether `run` waits on anything (DNS, the store). A check that only computes says
+  `io = False`: it runs on the analysis's own task, one after another in dependency order, with
+  no task, timer or event of its own (those cost more than most such checks; and asyncio can
+  interrupt a coroutine only where it waits, so a computing check was never cut short by its
+  share anyway). The default is True: such a check gets its own task and timeout.
 A check never replies to SMTP, never edits the message and never scores. Network I/O goes
 through `ctx.resolver`; a timeout is a `*.temperror` signal.
 
@@ -117,6 +122,7 @@ class Check:
     needs: ClassVar[tuple[type[Fact], ...]] = ()
     provides: ClassVar[tuple[type[Fact], ...]] = ()
     timeout_share: ClassVar[float] = 0.5
+    io: ClassVar[bool] = True
 
     def prepare(self, config: Config, data: ReferenceData) -> None:
         """Called once per runtime (start and reload) before any message: precompute here what
@@ -217,12 +223,14 @@ class RunStats:
 
 
 async def run_checks(checks: Sequence[Check], ctx: CheckContext, stats: RunStats | None = None) -> CheckRun:
-    """Run `checks` (already `order`ed) concurrently, each after the providers of its needs.
+    """Run `checks` (already `order`ed), each after the providers of its needs: those that wait on
+    I/O concurrently on tasks of their own, those that only compute (`io = False`) one after
+    another on this task while the others wait for their answers.
 
     A check that raises or breaks its declaration gives `check.error` (logged with the
-    traceback, counted); one that exceeds its own share of the time gives `check.timeout`; the
-    ones still running at `ctx.deadline` are cancelled and named in `analysis.incomplete`.
-    The signals of every check that finished are kept.
+    traceback, counted); one that waits longer than its own share of the time gives
+    `check.timeout`; the ones still running (or not started) at `ctx.deadline` are cancelled and
+    named in `analysis.incomplete`. The signals of every check that finished are kept.
     """
     stats = stats if stats is not None else RunStats()
     loop = asyncio.get_running_loop()
@@ -235,20 +243,25 @@ async def run_checks(checks: Sequence[Check], ctx: CheckContext, stats: RunStats
     async def one(check: Check) -> None:
         try:
             for need in check.needs:
-                await ready[need].wait()
-            budget = min(check.timeout_share * total, max(0.0, ctx.deadline - loop.time()))
-            started = time.monotonic()
-            try:
-                async with asyncio.timeout(budget):
-                    out = list(await check.run(ctx))
-            except TimeoutError:
-                stats.timeouts[check.name] = stats.timeouts.get(check.name, 0) + 1
-                timed_out.append(check.name)
-                produced[check.name] = [Signal("check.timeout", {
-                    "check": check.name, "seconds": round(time.monotonic() - started, 3)})]
-                log.warning("check %s timed out after %.2fs (its share of the analysis time)", check.name,
-                            time.monotonic() - started)
-                return
+                event = ready[need]
+                if not event.is_set():
+                    await event.wait()
+            if check.io:
+                budget = min(check.timeout_share * total, max(0.0, ctx.deadline - loop.time()))
+                started = time.monotonic()
+                try:
+                    async with asyncio.timeout(budget):
+                        out = list(await check.run(ctx))
+                except TimeoutError:
+                    stats.timeouts[check.name] = stats.timeouts.get(check.name, 0) + 1
+                    timed_out.append(check.name)
+                    produced[check.name] = [Signal("check.timeout", {
+                        "check": check.name, "seconds": round(time.monotonic() - started, 3)})]
+                    log.warning("check %s timed out after %.2fs (its share of the analysis time)", check.name,
+                                time.monotonic() - started)
+                    return
+            else:
+                out = list(await check.run(ctx))
             problems = _declaration_problems(check, out)
             if problems:
                 raise CheckError(f"check {check.name}: {'; '.join(problems[:3])}")
@@ -265,14 +278,33 @@ async def run_checks(checks: Sequence[Check], ctx: CheckContext, stats: RunStats
             for f in check.provides:
                 ready[f].set()
 
-    tasks = {asyncio.create_task(one(c), name=f"check:{c.name}"): c for c in checks}
+    tasks = {asyncio.create_task(one(c), name=f"check:{c.name}"): c for c in checks if c.io}
+    computing = [c for c in checks if not c.io]
+    not_run: list[str] = []
+    if computing:
+        if tasks:
+            await asyncio.sleep(0)  # the I/O checks send their first queries before the computing starts
+        done = 0
+        try:
+            async with asyncio.timeout_at(ctx.deadline if ctx.deadline != float("inf") else None):
+                for check in computing:
+                    if loop.time() >= ctx.deadline:
+                        break
+                    await one(check)
+                    done += 1
+        except TimeoutError:
+            pass
+        not_run = [c.name for c in computing[done:]]
     left = ctx.deadline - loop.time()
-    _, pending = await asyncio.wait(tasks, timeout=max(0.0, left) if left != float("inf") else None)
+    pending: set[asyncio.Task[None]] = set()
+    if tasks:
+        _, pending = await asyncio.wait(tasks, timeout=max(0.0, left) if left != float("inf") else None)
     for task in pending:
         task.cancel()
     if pending:
         await asyncio.wait(pending)
-    unfinished = sorted(tasks[t].name for t in pending)
+    cut = {tasks[t].name for t in pending} | set(not_run)
+    unfinished = sorted(cut)
     signals = [s for c in checks for s in produced.get(c.name, ())]
     if unfinished:
         stats.incomplete += 1

@@ -390,6 +390,7 @@ def channel_verdict(claim: Claim, ctx: CheckContext, persona: Persona | None) ->
 
 class ClaimsCheck(Check):
     name = "claims"
+    io = False  # computes only: runs on the analysis task (see gateway/checks/__init__.py)
     signals = (
         signal("claim.institutional_role", "claims a role at an institution (parsed from the introduction, "
                "signature, display name or a relayed persona's headline)",

@@ -125,6 +125,7 @@ def offchannel_signals(text: str, links: Iterable[str], source: str) -> list[Sig
 
 class ContentCheck(Check):
     name = "content"
+    io = False  # computes only: runs on the analysis task (see gateway/checks/__init__.py)
     signals = (
         *(signal(f"content.offchannel_{app}", f"gives a {app.title()} handle, link or number: a channel the "
                  "organisation cannot see", handles=str, source=str) for app in _HANDLES),

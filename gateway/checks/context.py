@@ -30,6 +30,7 @@ MAX_REFERENCES = 50
 
 class ContextCheck(Check):
     name = "context"
+    io = False  # computes only: runs on the analysis task (see gateway/checks/__init__.py)
     signals = (
         signal("context.mailing_list", "mailing-list or bulk mail (list headers, Google Groups, Precedence)",
                kind=str, list=str),

@@ -152,6 +152,7 @@ _FROM: dict[str, Any] = {"from": str}  # an evidence key that is a Python keywor
 
 class IdentityCheck(Check):
     name = "identity"
+    io = False  # computes only: runs on the analysis task (see gateway/checks/__init__.py)
     signals = (
         signal("identity.claimed_affiliation_freemail", "claims to work for a listed organisation but writes "
                "from free-mail", organisation=str, kind=str, claim=str, sending_domain=str),

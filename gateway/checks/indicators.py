@@ -60,6 +60,7 @@ def match(indicators: Iterable[Indicator], *, names: list[str], addresses: list[
 
 class IndicatorCheck(Check):
     name = "indicators"
+    io = False  # computes only: runs on the analysis task (see gateway/checks/__init__.py)
     signals = (
         signal("indicator.match", "matches an indicator from a published alert (signals.indicators)",
                kind=str, value=str, where=str, source=str),

@@ -48,6 +48,7 @@ def hosts_of(links: Iterable[str], text: str) -> list[str]:
 
 class LinkCheck(Check):
     name = "links"
+    io = False  # computes only: runs on the analysis task (see gateway/checks/__init__.py)
     signals = (
         signal("content.link_lookalike", "links to a domain imitating a listed organisation, a service or ours",
                host=str, target=str, organisation=str, method=str),

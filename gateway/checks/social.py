@@ -113,6 +113,7 @@ def unwrap(text: str, net: Network, display: str = "") -> Persona | None:
 
 class SocialUnwrapCheck(Check):
     name = "social"
+    io = False  # computes only: runs on the analysis task (see gateway/checks/__init__.py)
     signals = (
         signal("social.persona_message", "a social network's notification carrying a stranger's message; the "
                "persona inside is checked like a sender", network=str, persona=str, headline=str),

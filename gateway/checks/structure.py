@@ -14,6 +14,7 @@ from gateway.model import Signal
 
 class StructureCheck(Check):
     name = "structure"
+    io = False  # computes only: runs on the analysis task (see gateway/checks/__init__.py)
     signals = (
         signal("mime.depth_exceeded", "MIME nesting deeper than limits.max_mime_depth: the rest was not analysed",
                limit=int),

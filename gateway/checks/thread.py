@@ -29,6 +29,7 @@ _REPLY_PREFIX = re.compile(r"\s*(re|aw|sv|vs|antw|rif|r|res|odp|ynt)\s?(?:\[\d{1
 
 class ThreadCheck(Check):
     name = "thread"
+    io = False  # computes only: runs on the analysis task (see gateway/checks/__init__.py)
     signals = (
         signal("thread.reply_without_thread", "the Subject says it is a reply (\"Re:\") but the message has no "
                "In-Reply-To or References: a conversation that left no trace (Rspamd: FAKE_REPLY)",

@@ -1,0 +1,171 @@
+"""run_checks: checks that wait on I/O get tasks and timeouts of their own; checks that only
+compute (`io = False`) run one after another on the analysis task. Both kinds keep what finished
+when the deadline comes, and a computing check's declaration (it never waits) holds on real mail."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from gateway.checks import Check, CheckContext, Fact, discover, order, run_checks, signal
+from gateway.domains import Domains
+from gateway.model import Client, Envelope, Signal
+from gateway.parse import MessageView
+from gateway.refdata import ReferenceData
+from tests.support.messages import config, message, with_providers
+
+EVALSET = Path(__file__).resolve().parents[2] / "evalset" / "approach" / "train"
+
+
+@dataclass(frozen=True)
+class Answer(Fact):
+    value: str
+
+
+class Slow(Check):
+    """Waits on 'the network' before it provides its fact."""
+
+    name = "slowio"
+    signals = (signal("slowio.done", "answered"),)
+    provides = (Answer,)
+    delay = 0.05
+
+    async def run(self, ctx: CheckContext) -> Iterable[Signal]:
+        await asyncio.sleep(self.delay)
+        ctx.put(Answer("yes"))
+        return [Signal("slowio.done")]
+
+
+class Stuck(Slow):
+    name = "stuckio"
+    signals = (signal("stuckio.done", "never"),)
+    timeout_share = 1.0
+    delay = 30.0
+
+
+class Computes(Check):
+    name = "computes"
+    io = False
+    signals = (signal("computes.done", "computed"),)
+
+    async def run(self, ctx: CheckContext) -> Iterable[Signal]:
+        return [Signal("computes.done")]
+
+
+class NeedsAnswer(Check):
+    """Computes, but only after the I/O check's fact: it waits on the analysis task."""
+
+    name = "needsanswer"
+    io = False
+    signals = (signal("needsanswer.done", "computed from the answer", answer=str),)
+    needs = (Answer,)
+
+    async def run(self, ctx: CheckContext) -> Iterable[Signal]:
+        got = ctx.get(Answer)
+        return [Signal("needsanswer.done", {"answer": got.value if got else "none"})]
+
+
+class AlsoComputes(Computes):
+    name = "alsocomputes"
+    signals = (signal("alsocomputes.done", "computed"),)
+
+    async def run(self, ctx: CheckContext) -> Iterable[Signal]:
+        return [Signal("alsocomputes.done")]
+
+
+def _ctx(deadline_in: float, raw: bytes | None = None) -> CheckContext:
+    cfg = config("limits: {analysis_timeout: 1.0}\n")
+    loop = asyncio.get_running_loop()
+    return CheckContext(view=MessageView.parse(raw or message("a@example.net")), envelope=Envelope("", (), Client()),
+                        config=cfg, data=ReferenceData.load(cfg), domains=Domains(cfg.local_domains),
+                        deadline=loop.time() + deadline_in)
+
+
+def test_a_computing_check_waits_for_the_fact_it_needs_from_an_io_check() -> None:
+    async def go():  # type: ignore[no-untyped-def]
+        return await run_checks(order([NeedsAnswer(), Slow(), Computes()]), _ctx(5.0))
+    got = asyncio.run(go())
+    by = {s.name: s for s in got.signals}
+    assert by["needsanswer.done"].evidence["answer"] == "yes"
+    assert {"slowio.done", "computes.done"} <= set(by)
+    assert got.unfinished == [] and got.failed == []
+
+
+def test_the_deadline_keeps_computed_signals_and_names_what_did_not_run() -> None:
+    """The I/O check never answers; the computing check that needs it is cut at the deadline
+    and named, the independent computing checks' signals are kept."""
+    async def go():  # type: ignore[no-untyped-def]
+        return await run_checks(order([Computes(), NeedsAnswer(), AlsoComputes(), Stuck()]), _ctx(0.2))
+    got = asyncio.run(go())
+    names = [s.name for s in got.signals]
+    assert "computes.done" in names
+    assert "needsanswer.done" not in names and "stuckio.done" not in names
+    assert "needsanswer" in got.unfinished
+    assert "stuckio" in got.unfinished + got.timed_out  # its own share ends with the deadline
+    incomplete = [s for s in got.signals if s.name == "analysis.incomplete"]
+    assert incomplete and "needsanswer" in incomplete[0].evidence["checks"]
+
+
+def test_a_deadline_already_past_runs_no_computing_check() -> None:
+    async def go():  # type: ignore[no-untyped-def]
+        return await run_checks(order([Computes(), AlsoComputes()]), _ctx(-1.0))
+    got = asyncio.run(go())
+    assert sorted(got.unfinished) == ["alsocomputes", "computes"]
+    assert [s.name for s in got.signals] == ["analysis.incomplete"]
+
+
+def test_a_computing_check_that_raises_is_an_error_and_the_next_one_still_runs() -> None:
+    class Raises(Computes):
+        name = "raises"
+        signals = (signal("raises.never", "never"),)
+
+        async def run(self, ctx: CheckContext) -> Iterable[Signal]:
+            raise RuntimeError("boom")
+
+    async def go():  # type: ignore[no-untyped-def]
+        return await run_checks(order([Raises(), AlsoComputes()]), _ctx(5.0))
+    got = asyncio.run(go())
+    assert got.failed == ["raises"]
+    assert "alsocomputes.done" in [s.name for s in got.signals]
+
+
+def _suspends(check: Check, ctx: CheckContext) -> bool:
+    """Drive the check's coroutine by hand: True when it waited on something."""
+    coro = check.run(ctx)
+    try:
+        coro.send(None)
+    except StopIteration:
+        return False
+    coro.close()
+    return True
+
+
+@pytest.mark.parametrize("cls", [c for c in discover() if not c.io], ids=lambda c: c.name)
+def test_a_check_that_says_it_only_computes_never_waits(cls: type[Check]) -> None:
+    """`io = False` is a promise: checked on every training approach (they reach every branch
+    the shipped checks have: relayed personas, claims, links, questions) and a plain message."""
+    files = sorted(EVALSET.rglob("*.eml"))[::2]
+    assert files, f"no messages under {EVALSET}"
+    cfg = config()
+    data = ReferenceData.load(cfg)
+    checks = with_providers([cls()])
+    for c in checks:
+        c.prepare(cfg, data)
+
+    async def go() -> int:
+        waited = 0
+        for raw in [message("a@example.net")] + [f.read_bytes() for f in files]:
+            ctx = CheckContext(view=MessageView.parse(raw), envelope=Envelope("x@example.net", ("d@example.org",),
+                               Client(ip="192.0.2.1")), config=cfg, data=data, domains=Domains(cfg.local_domains),
+                               offline=True)
+            for c in checks:  # providers first (they are ordered), then the check itself
+                if c.name == cls.name:
+                    waited += _suspends(c, ctx)
+                else:
+                    await c.run(ctx)
+        return waited
+    assert asyncio.run(go()) == 0

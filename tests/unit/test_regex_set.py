@@ -1,0 +1,80 @@
+"""RegexSet (one RE2::Set pass) must say exactly what searching each member alone says."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gateway.checks import pretext
+from gateway.parse import MessageView
+from gateway.regex import Regex, RegexError, RegexSet
+
+CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpora" / "ham" / "spamassassin"
+EVALSET = Path(__file__).resolve().parents[1] / "evalset" / "approach" / "train"
+
+
+def one_by_one(members: dict[str, Regex], data: bytes) -> dict[str, str]:
+    return {n: f for n, r in members.items() if (f := r.search(data)) is not None}
+
+
+def test_case_insensitivity_is_per_member() -> None:
+    s = RegexSet({"loud": Regex("HELLO"), "quiet": Regex("hello", case_insensitive=True)})
+    assert s.matches(b"say HELLO") == {"loud": "HELLO", "quiet": "HELLO"}
+    assert s.matches(b"say hello") == {"quiet": "hello"}
+    assert s.matches(b"nothing here") == {}
+
+
+def test_alternation_of_a_member_stays_inside_it() -> None:
+    # a member "a|b" must not turn "(?i:" + "a|b" + ")" into something that matches more
+    s = RegexSet({"x": Regex(r"\bfoo\b|\bbar\b"), "y": Regex("baz")})
+    assert s.matches(b"bar") == {"x": "bar"}
+    assert s.matches(b"bazooka") == {"y": "baz"}
+
+
+def test_empty_set_matches_nothing() -> None:
+    assert RegexSet({}).matches(b"anything") == {}
+
+
+def test_members_keep_their_order() -> None:
+    s = RegexSet({"b": Regex("two"), "a": Regex("one")})
+    assert list(s.matches(b"one two")) == ["b", "a"]
+
+
+def test_a_pattern_re2_refuses_is_refused_before_it_can_join() -> None:
+    with pytest.raises(RegexError):
+        RegexSet({"bad": Regex(r"(a)\1")})
+
+
+def _texts() -> list[bytes]:
+    files = sorted(CORPUS.glob("*/*"))[:300] + sorted(EVALSET.glob("*.eml"))
+    out = []
+    for f in files:
+        if f.is_file():
+            view = MessageView.parse(f.read_bytes())
+            out.append((view.subject + "\n" + view.body_text)[:pretext.MAX_TEXT].encode("utf-8", "replace"))
+    return out
+
+
+def test_pretext_families_agree_on_real_mail_and_approaches() -> None:
+    texts = _texts()
+    if len(texts) < 50:
+        pytest.skip(f"corpus not found under {CORPUS}")
+    members = pretext._COMPILED.members
+    fired = 0
+    for data in texts:
+        want = one_by_one(members, data)
+        assert pretext._COMPILED.matches(data) == want
+        fired += bool(want)
+    assert fired > 20  # the comparison covered texts where families match, not only misses
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["your views", "honorarium", "WhatsApp", "nuclear", "NUCLEAR", "Dear",
+                                 "interview", "paid", "travel", "your excellent work", "\n", " ", "é", "?"]),
+                max_size=40).map(" ".join))
+def test_pretext_families_agree_on_generated_text(text: str) -> None:
+    data = text.encode("utf-8")
+    assert pretext._COMPILED.matches(data) == one_by_one(pretext._COMPILED.members, data)
