@@ -232,69 +232,10 @@ async def run_checks(checks: Sequence[Check], ctx: CheckContext, stats: RunStats
     `check.timeout`; the ones still running (or not started) at `ctx.deadline` are cancelled and
     named in `analysis.incomplete`. The signals of every check that finished are kept.
     """
-    stats = stats if stats is not None else RunStats()
+    run = _Run(checks, ctx, stats if stats is not None else RunStats())
     loop = asyncio.get_running_loop()
-    ready: dict[type, asyncio.Event] = {f: asyncio.Event() for c in checks for f in c.provides}
-    produced: dict[str, list[Signal]] = {}
-    failed: list[str] = []
-    timed_out: list[str] = []
-    total = ctx.config.limits.analysis_timeout
-
-    async def one(check: Check) -> None:
-        try:
-            for need in check.needs:
-                event = ready[need]
-                if not event.is_set():
-                    await event.wait()
-            if check.io:
-                budget = min(check.timeout_share * total, max(0.0, ctx.deadline - loop.time()))
-                started = time.monotonic()
-                try:
-                    async with asyncio.timeout(budget):
-                        out = list(await check.run(ctx))
-                except TimeoutError:
-                    stats.timeouts[check.name] = stats.timeouts.get(check.name, 0) + 1
-                    timed_out.append(check.name)
-                    produced[check.name] = [Signal("check.timeout", {
-                        "check": check.name, "seconds": round(time.monotonic() - started, 3)})]
-                    log.warning("check %s timed out after %.2fs (its share of the analysis time)", check.name,
-                                time.monotonic() - started)
-                    return
-            else:
-                out = list(await check.run(ctx))
-            problems = _declaration_problems(check, out)
-            if problems:
-                raise CheckError(f"check {check.name}: {'; '.join(problems[:3])}")
-            produced[check.name] = out
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - one broken check must not lose the message
-            stats.errors[check.name] = stats.errors.get(check.name, 0) + 1
-            failed.append(check.name)
-            produced[check.name] = [Signal("check.error", {"check": check.name, "error": type(exc).__name__})]
-            log.error("check %s failed on queue id %s: %s\n%s", check.name, ctx.envelope.queue_id, exc,
-                      "".join(traceback.format_exception(exc)).rstrip())
-        finally:
-            for f in check.provides:
-                ready[f].set()
-
-    tasks = {asyncio.create_task(one(c), name=f"check:{c.name}"): c for c in checks if c.io}
-    computing = [c for c in checks if not c.io]
-    not_run: list[str] = []
-    if computing:
-        if tasks:
-            await asyncio.sleep(0)  # the I/O checks send their first queries before the computing starts
-        done = 0
-        try:
-            async with asyncio.timeout_at(ctx.deadline if ctx.deadline != float("inf") else None):
-                for check in computing:
-                    if loop.time() >= ctx.deadline:
-                        break
-                    await one(check)
-                    done += 1
-        except TimeoutError:
-            pass
-        not_run = [c.name for c in computing[done:]]
+    tasks = {asyncio.create_task(run.one(c), name=f"check:{c.name}"): c for c in checks if c.io}
+    not_run = await run.computing([c for c in checks if not c.io], started=bool(tasks))
     left = ctx.deadline - loop.time()
     pending: set[asyncio.Task[None]] = set()
     if tasks:
@@ -303,14 +244,91 @@ async def run_checks(checks: Sequence[Check], ctx: CheckContext, stats: RunStats
         task.cancel()
     if pending:
         await asyncio.wait(pending)
-    cut = {tasks[t].name for t in pending} | set(not_run)
-    unfinished = sorted(cut)
-    signals = [s for c in checks for s in produced.get(c.name, ())]
+    unfinished = sorted({tasks[t].name for t in pending} | set(not_run))
+    signals = [s for c in checks for s in run.produced.get(c.name, ())]
     if unfinished:
-        stats.incomplete += 1
+        run.stats.incomplete += 1
         signals.append(Signal("analysis.incomplete", {"checks": ", ".join(unfinished)}))
-    finished = [c.name for c in checks if c.name in produced and c.name not in failed + timed_out]
-    return CheckRun(signals, finished, unfinished, timed_out, failed)
+    finished = [c.name for c in checks if c.name in run.produced and c.name not in run.failed + run.timed_out]
+    return CheckRun(signals, finished, unfinished, run.timed_out, run.failed)
+
+
+class _Run:
+    """The state of one `run_checks`: who finished, failed or timed out, and the facts' events."""
+
+    def __init__(self, checks: Sequence[Check], ctx: CheckContext, stats: RunStats) -> None:
+        self.ctx, self.stats = ctx, stats
+        self.ready: dict[type, asyncio.Event] = {f: asyncio.Event() for c in checks for f in c.provides}
+        self.produced: dict[str, list[Signal]] = {}
+        self.failed: list[str] = []
+        self.timed_out: list[str] = []
+
+    async def computing(self, checks: list[Check], started: bool) -> list[str]:
+        """The computing checks, in order, on this task until the deadline; the names of those
+        that did not finish or start."""
+        if not checks:
+            return []
+        if started:
+            await asyncio.sleep(0)  # the I/O checks send their first queries before the computing starts
+        loop = asyncio.get_running_loop()
+        deadline = self.ctx.deadline
+        done = 0
+        try:
+            async with asyncio.timeout_at(deadline if deadline != float("inf") else None):
+                for check in checks:
+                    if loop.time() >= deadline:
+                        break
+                    await self.one(check)
+                    done += 1
+        except TimeoutError:
+            pass
+        return [c.name for c in checks[done:]]
+
+    async def one(self, check: Check) -> None:
+        ctx = self.ctx
+        try:
+            for need in check.needs:
+                event = self.ready[need]
+                if not event.is_set():
+                    await event.wait()
+            if check.io:
+                out = await self._within_share(check)
+                if out is None:
+                    return
+            else:
+                out = list(await check.run(ctx))
+            problems = _declaration_problems(check, out)
+            if problems:
+                raise CheckError(f"check {check.name}: {'; '.join(problems[:3])}")
+            self.produced[check.name] = out
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one broken check must not lose the message
+            self.stats.errors[check.name] = self.stats.errors.get(check.name, 0) + 1
+            self.failed.append(check.name)
+            self.produced[check.name] = [Signal("check.error", {"check": check.name, "error": type(exc).__name__})]
+            log.error("check %s failed on queue id %s: %s\n%s", check.name, ctx.envelope.queue_id, exc,
+                      "".join(traceback.format_exception(exc)).rstrip())
+        finally:
+            for f in check.provides:
+                self.ready[f].set()
+
+    async def _within_share(self, check: Check) -> list[Signal] | None:
+        """The I/O check's signals, or None (and `check.timeout`) when it used up its share."""
+        ctx = self.ctx
+        loop = asyncio.get_running_loop()
+        budget = min(check.timeout_share * ctx.config.limits.analysis_timeout, max(0.0, ctx.deadline - loop.time()))
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(budget):
+                return list(await check.run(ctx))
+        except TimeoutError:
+            took = time.monotonic() - started
+            self.stats.timeouts[check.name] = self.stats.timeouts.get(check.name, 0) + 1
+            self.timed_out.append(check.name)
+            self.produced[check.name] = [Signal("check.timeout", {"check": check.name, "seconds": round(took, 3)})]
+            log.warning("check %s timed out after %.2fs (its share of the analysis time)", check.name, took)
+            return None
 
 
 def _declaration_problems(check: Check, produced: Sequence[Signal]) -> list[str]:

@@ -15,7 +15,6 @@ import json
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -39,6 +38,7 @@ from gateway.store import (
     reach_of,
     verdicts_at_least,
 )
+from gateway.store.handoff import HandoffThread
 
 T = TypeVar("T")
 DAY = 86400.0
@@ -79,7 +79,7 @@ class SqliteStore:
     def __init__(self, path: str | Path, retention_days: int = 400) -> None:
         self.path = str(path)
         self.retention_days = retention_days
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
+        self._thread = HandoffThread("store")  # owns the connection; see handoff.py
         self._conn: sqlite3.Connection | None = None
         self._last_purge = 0.0
         self._pending: list[tuple[_Record, asyncio.Future[None]]] = []  # record_message's group commit
@@ -99,8 +99,7 @@ class SqliteStore:
         return self._conn
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, lambda: fn(self._db()))
+        return await self._thread.run(lambda: fn(self._db()))
 
     # ------------------------------------------------------------ protocol
 
@@ -283,7 +282,7 @@ class SqliteStore:
         if self._conn is not None:
             await self._run(shut)
             self._conn = None
-        self._pool.shutdown(wait=True)
+        self._thread.stop()
 
 
 _Record = tuple[MessageMeta, list[tuple[str, str, bool]], str]  # meta, pairs, local recipients (JSON)

@@ -1,0 +1,72 @@
+"""HandoffThread: the store's one worker thread (order, results, errors, cancellation, stop)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from gateway.store.handoff import HandoffThread
+
+
+def test_calls_run_on_one_thread_in_the_order_they_were_made() -> None:
+    t = HandoffThread("test")
+    seen: list[tuple[int, str]] = []
+
+    async def go() -> list[int]:
+        def job(i: int) -> int:
+            seen.append((i, threading.current_thread().name))
+            return i * i
+        return list(await asyncio.gather(*(t.run(lambda i=i: job(i)) for i in range(200))))
+    assert asyncio.run(go()) == [i * i for i in range(200)]
+    assert [i for i, _ in seen] == list(range(200))
+    assert {name for _, name in seen} == {"test"}
+    t.stop()
+
+
+def test_an_exception_reaches_the_caller_and_the_thread_goes_on() -> None:
+    t = HandoffThread("test")
+
+    async def go() -> int:
+        with pytest.raises(ZeroDivisionError):
+            await t.run(lambda: 1 // 0)
+        return await t.run(lambda: 7)
+    assert asyncio.run(go()) == 7
+    t.stop()
+
+
+def test_a_cancelled_caller_does_not_break_the_batch() -> None:
+    t = HandoffThread("test")
+    gate = threading.Event()
+
+    async def go() -> int:
+        blocked = asyncio.ensure_future(t.run(gate.wait))
+        doomed = asyncio.ensure_future(t.run(lambda: "never seen"))
+        await asyncio.sleep(0.01)
+        doomed.cancel()
+        gate.set()
+        await blocked
+        return await t.run(lambda: 3)
+    assert asyncio.run(go()) == 3
+    t.stop()
+
+
+def test_several_event_loops_get_their_own_results() -> None:
+    """The CLI runs several asyncio.run() in turn on one store."""
+    t = HandoffThread("test")
+    assert asyncio.run(t.run(lambda: 1)) == 1
+    assert asyncio.run(t.run(lambda: 2)) == 2
+    t.stop()
+
+
+def test_stop_finishes_the_queue_and_refuses_new_work() -> None:
+    t = HandoffThread("test")
+
+    async def go() -> None:
+        await t.run(lambda: None)
+    asyncio.run(go())
+    t.stop()
+    t.stop()  # twice is harmless
+    with pytest.raises(RuntimeError, match="stopped"):
+        asyncio.run(go())
