@@ -175,7 +175,7 @@ def cmd_fit(args: argparse.Namespace, config: Config | None) -> int:
         return 2
     # the weights being refitted do not take part: the authored scores are the prior
     from gateway.policy.loader import policy_files
-    from gateway.policy.schema import Problems
+    from gateway.problems import Problems
 
     cfg = config or default_config()
     out = Path(args.out).resolve()
