@@ -461,6 +461,16 @@ def _unreadable(path: Path) -> str | None:
     return None
 
 
+def _person(value: Any) -> str:
+    """A protected person's name: two words at least (one word would match too much)."""
+    from gateway.domains import name_tokens
+
+    text = _text(value)
+    if len(name_tokens(text)) < 2:
+        raise _Bad(f"{text!r} has fewer than two words", "write a first and a last name")
+    return text
+
+
 def _prefix(value: Any) -> str:
     prefix = _text(value)
     if len(prefix) > 64 or not prefix.isprintable() or " " in prefix:
@@ -716,7 +726,7 @@ def _signals(r: _Reader, base: Path) -> SignalsConfig:
         freemail_extra=domains("freemail_extra"), freemail_files=files("freemail_files"),
         disposable_extra=domains("disposable_extra"), disposable_files=files("disposable_files"),
         organisations_files=files("organisations_files"),
-        vip_names=r.items(p + ("vip_names",), _text, *_LIST),
+        vip_names=r.items(p + ("vip_names",), _person, *_LIST),
         staff_names_file=staff[0] if staff else None,
         notification_domains=domains("notification_domains"), indicators=files("indicators"),
         dnsbl_zones=domains("dnsbl_zones"), rhsbl_zones=domains("rhsbl_zones"),

@@ -99,15 +99,22 @@ def _runtime(config: Config, policies: Sequence[str]) -> Runtime | None:
     return Runtime(config, policies=loaded, offline=True)
 
 
+def print_lint(errors: Sequence[str], warnings: Sequence[str] = ()) -> None:
+    """The lint's report on stderr: `warning: ...` and `error: file:line: problem; fix` lines,
+    then `N error(s)`; also the format of config errors met by `policy lint --config`."""
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    for e in errors:
+        print(f"error: {e}", file=sys.stderr)
+    if errors:
+        print(f"{len(errors)} error(s)", file=sys.stderr)
+
+
 def cmd_lint(config: Config | None, paths: Sequence[str]) -> int:
     paths = list(config.policies if config else ()) + list(paths) or [shipped_policies()]
     report = lint(paths, config)
-    for w in report.warnings:
-        print(f"warning: {w}", file=sys.stderr)
-    for e in report.errors:
-        print(f"error: {e}", file=sys.stderr)
+    print_lint(report.errors, report.warnings)
     if not report.ok:
-        print(f"{len(report.errors)} error(s)", file=sys.stderr)
         return 1
     if report.policies is None:  # ok without policies cannot happen: say so rather than crash
         print("no policies loaded", file=sys.stderr)
