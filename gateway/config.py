@@ -312,7 +312,10 @@ class _Reader:
         if value is _ABSENT:
             return ()
         value = [] if value is None else [value] if one and isinstance(value, str) else value
-        if not isinstance(value, list) or (nonempty and not value):
+        if not isinstance(value, list):
+            self.fail(path, f"{problem}, got {type(value).__name__}", fix)
+            return ()
+        if nonempty and not value:
             self.fail(path, problem, fix)
             return ()
         out = []

@@ -169,7 +169,8 @@ BASE = "listen: 127.0.0.1:2525\nupstream: {port: 10026}\nhostname: gw.example.or
     ("arc: [s1]\n", ["gw.yml:5: arc: expected a mapping, got list; write it as 'key: value' lines"]),
     # a key whose value is wrong is not also blamed by the key that depends on it
     ("proxy_protocol: {trusted_networks: nope}\n",
-     ["gw.yml:5: proxy_protocol.trusted_networks: expected a list of networks; write e.g. [127.0.0.0/8, '::1/128']"]),
+     ["gw.yml:5: proxy_protocol.trusted_networks: expected a list of networks, got str; write e.g. "
+      "[127.0.0.0/8, '::1/128']"]),
     ("store: {backend: redis, url: 5}\n", ["gw.yml:5: store.url: expected a non-empty string, got 5; quote the value"]),
     ("store: {backend: mongodb}\n",
      ["gw.yml:5: store.backend: expected one of sqlite, redis, memory, got 'mongodb'; write one of: sqlite, redis, "
