@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from gateway.config import Config, HostPort, UpstreamConfig, shipped_policies
+from gateway.errors import AdminInputError
 from gateway.model import Verdict
-from gateway.policy.engine import PolicyError, load_policies
+from gateway.policy.engine import load_policies
 from gateway.policy.evaluate import (
     CasesError,
     Evaluation,
@@ -90,13 +91,13 @@ def default_config(policies: Sequence[str] = ()) -> Config:
 
 
 def _runtime(config: Config, policies: Sequence[str]) -> Runtime | None:
+    """The offline runtime, or None after printing every policy or reference data error."""
     try:
-        loaded = load_policies(policies or config.policies)
-    except PolicyError as exc:
+        return Runtime(config, policies=load_policies(policies or config.policies), offline=True)
+    except AdminInputError as exc:  # PolicyError, DataError (an indicator file of the config)
         for err in exc.errors:
             print(f"error: {err}", file=sys.stderr)
         return None
-    return Runtime(config, policies=loaded, offline=True)
 
 
 def print_lint(errors: Sequence[str], warnings: Sequence[str] = ()) -> None:

@@ -95,3 +95,18 @@ def test_sighup_with_a_broken_config_keeps_the_running_one_and_logs_every_error(
         assert len(sink.wait_for(1)) == 1
     finally:
         p.stop()
+
+
+def test_policy_test_prints_every_reference_data_error(tmp_path: Path) -> None:
+    """A bad indicator file named by the config was a traceback (exit 1) in `policy test`."""
+    (tmp_path / "alerts.yml").write_text("indicators:\n  persona: [A B]\n  phones: ['12']\n")
+    (tmp_path / "m.eml").write_text("From: a@ext.example\n\nhello\n")
+    (tmp_path / "cases.yml").write_text("- file: m.eml\n  expect: clean\n")
+    cfg = tmp_path / "gateway.yml"
+    cfg.write_text("listen: 127.0.0.1:0\nupstream: {port: 10026}\nhostname: gw.example.org\n"
+                   "local_domains: [example.org]\nstore: {backend: memory}\nsignals: {indicators: [alerts.yml]}\n")
+    out = gateway("policy", "test", "--config", str(cfg), str(tmp_path / "cases.yml"))
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    assert out.stderr.splitlines() == [
+        f"error: {tmp_path / 'alerts.yml'}:2: unknown kind 'persona'; did you mean personas? (or remove it)",
+        f"error: {tmp_path / 'alerts.yml'}:3: '12' has fewer than 6 digits; write the full international number"]
