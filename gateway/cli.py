@@ -22,6 +22,7 @@ from typing import Any
 
 from gateway.act.actions import ActionPlan
 from gateway.config import Config, ConfigError, HostPort, load_config
+from gateway.errors import AdminInputError, DataError
 from gateway.log import setup_logging
 from gateway.model import Client, Envelope
 from gateway.parse import normalize_newlines
@@ -107,11 +108,18 @@ def _workers_arg(text: str) -> int | str:
 
 
 def _load(path: str) -> Config:
+    """The config, or exit 2 after printing every problem in it (`config error: file:line: ...`)."""
     try:
         return load_config(path)
     except ConfigError as exc:
-        print(f"config error: {exc}", file=sys.stderr)
+        print_errors("config error", exc.errors)
         raise SystemExit(2) from None
+
+
+def print_errors(kind: str, errors: Sequence[str]) -> None:
+    """Every error of an admin's file on its own line of stderr, `KIND: file:line: problem; fix`."""
+    for error in errors:
+        print(f"{kind}: {error}", file=sys.stderr)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -134,8 +142,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return Supervisor(config, workers, args.demo_upstream).main()
     try:
         gateway = Gateway(config)
-    except PolicyError as exc:
-        print(f"policy error: {exc}", file=sys.stderr)
+    except AdminInputError as exc:  # policies or reference data: every problem, one a line
+        print_errors(_kind(exc), exc.errors)
         return 2
     except StartupError as exc:  # e.g. PROMETHEUS_MULTIPROC_DIR not a writable directory
         print(f"approach-gateway: {exc}", file=sys.stderr)
@@ -155,6 +163,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"approach-gateway: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _kind(exc: AdminInputError) -> str:
+    return "policy error" if isinstance(exc, PolicyError) else "data error" if isinstance(exc, DataError) \
+        else "config error" if isinstance(exc, ConfigError) else "error"
 
 
 EMBEDDED_DEFAULTS = """\
@@ -214,8 +227,8 @@ def scan_envelope(args: argparse.Namespace, raw: bytes) -> Envelope:
 async def _scan(args: argparse.Namespace, config: Config) -> int:
     try:
         runtime = Runtime(config, offline=args.offline)
-    except PolicyError as exc:
-        print(f"policy error: {exc}", file=sys.stderr)
+    except AdminInputError as exc:
+        print_errors(_kind(exc), exc.errors)
         return 2
     status = 0
     for path in args.files:
@@ -264,7 +277,16 @@ def cmd_scan(args: argparse.Namespace) -> int:
 def cmd_policy(args: argparse.Namespace) -> int:
     from gateway.policy import commands
 
-    config = _load(args.config) if getattr(args, "config", None) else None
+    config = None
+    if getattr(args, "config", None):
+        try:
+            config = load_config(args.config)
+        except ConfigError as exc:  # exit 2: a configuration error; `policy lint` prints it as its own
+            if getattr(args, "policy_command", None) == "lint":
+                commands.print_lint(exc.errors)
+            else:
+                print_errors("config error", exc.errors)
+            return 2
     if args.command == "evaluate":
         return commands.cmd_evaluate(args, config)
     if args.policy_command == "fit":
@@ -305,7 +327,6 @@ def cmd_learn(args: argparse.Namespace) -> int:
 def cmd_hunt(args: argparse.Namespace) -> int:
     import datetime
 
-    from gateway.errors import DataError
     from gateway.refdata import load_indicator_file
     from gateway.store import store_from_config
 
@@ -313,7 +334,7 @@ def cmd_hunt(args: argparse.Namespace) -> int:
     try:
         indicators = load_indicator_file(str(args.indicators))
     except DataError as exc:
-        print(f"indicator error: {exc}", file=sys.stderr)
+        print_errors("indicator error", exc.errors)
         return 2
     by_needle = {i.needle: i for i in indicators}
 

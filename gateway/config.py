@@ -1,7 +1,11 @@
 """Settings: one YAML file -> validated, frozen objects.
 
-Purpose: every key the gateway reads is declared here with its type, default and check, so an
-unknown key, a wrong type or a bad address stops start-up with `file:line: key: problem (fix)`.
+Purpose: every key the gateway reads is declared here with its type, default and check. Every
+problem in the file is collected (gateway/problems.py, as for policies and reference data) and
+reported at once, one `file:line: key: problem; fix` a line in line order: an unknown key (with
+"did you mean" when a known key is close), a missing required key, a wrong type, a number out of
+range, a bad address, port or choice, or two keys that do not go together. Only a YAML syntax
+error or a duplicate key stops the reading where it is (the rest cannot be trusted).
 
 Untrusted input: the admin's config file (trusted author, but typos are expected). Nothing here
 touches the network.
@@ -12,11 +16,13 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from gateway.errors import AdminInputError
+from gateway.problems import Problems, key_fix
 from gateway.yamlmarks import Located, YamlError, load_located, loads_located
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -30,7 +36,8 @@ def shipped_policies() -> str:
 
 
 class ConfigError(AdminInputError):
-    """The config file is invalid. The message names file, line, key and the fix."""
+    """The config file is invalid. `errors` lists every problem, in line order, each naming
+    file, line, key and the fix."""
 
 
 @dataclass(frozen=True)
@@ -228,367 +235,219 @@ MAX_WORKERS = 256
 
 # --------------------------------------------------------------------------- validation
 
+Key = tuple[Any, ...]
+T = TypeVar("T")
+_ABSENT: Any = object()
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*"
                        r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?$")
+_ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+TOP_KEYS = ("listen", "upstream", "hostname", "authserv_id", "local_domains", "trusted_networks",
+            "xforward_hosts", "trusted_authserv_ids", "limits", "tls", "proxy_protocol", "dns", "store",
+            "policies", "on_error", "bare_newline", "log", "signals", "quarantine", "arc", "console", "admin",
+            "workers")
+REQUIRED = ("listen", "upstream", "hostname", "local_domains")
+_NETWORKS = ("expected a list of networks", "write e.g. [127.0.0.0/8, '::1/128']")
+_DOMAINS = ("expected a non-empty list of domains", "write e.g. local_domains: [example.org]")
+_LIST = ("expected a list", "write e.g. [a, b]")
 
 
-class _Ctx:
+class _Bad(Exception):
+    """One value is wrong: the problem and its fix (`_Reader` records them at the value's key)."""
+
+    def __init__(self, problem: str, fix: str) -> None:
+        super().__init__(problem)
+        self.problem, self.fix = problem, fix
+
+
+class _Reader:
+    """The config document, read key by key. Every problem is recorded in `problems`
+    (gateway/problems.py, the collector policies and reference data use) as
+    `file:line: key: problem; fix`, and reading goes on with the key's default, so one run
+    reports every mistake; `ok` tells the checks that relate two keys whether both were valid."""
+
     def __init__(self, doc: Located) -> None:
         self.doc = doc
+        self.problems = Problems()
+        self._failed: list[Key] = []
 
-    def fail(self, path: tuple[Any, ...], problem: str, fix: str) -> ConfigError:
+    def fail(self, path: Key, problem: str, fix: str) -> None:
         key = ".".join(str(p) for p in path) or "(top level)"
-        return ConfigError(f"{self.doc.where(path)}: {key}: {problem}; {fix}")
+        self.problems.add(self.doc.where(path), f"{key}: {problem}", fix)
+        self._failed.append(path)
+
+    def ok(self, *paths: Key) -> bool:
+        """No problem was recorded at or under any of `paths`."""
+        return not any(f[:len(p)] == p for f in self._failed for p in paths)
+
+    def raw(self, path: Key, default: Any = None) -> Any:
+        """The value at `path` as written; `default` where there is none, also under a section
+        that is not a mapping (reported once, at the section)."""
+        node = self.doc.value
+        for key in path:
+            if not isinstance(node, dict) or key not in node:
+                return default
+            node = node[key]
+        return node
+
+    def has(self, path: Key) -> bool:
+        return self.raw(path, _ABSENT) is not _ABSENT
+
+    def get(self, path: Key, default: T, check: Callable[[Any], T]) -> T:
+        """`check` of the value at `path`; `default` when the key is absent or its value is wrong."""
+        value = self.raw(path, _ABSENT)
+        if value is _ABSENT:
+            return default
+        try:
+            return check(value)
+        except _Bad as bad:
+            self.fail(path, bad.problem, bad.fix)
+            return default
+
+    def items(self, path: Key, check: Callable[[Any], T], problem: str, fix: str, *,
+              nonempty: bool = False, one: bool = False) -> tuple[T, ...]:
+        """A list (absent or null: empty; with `one`, a single string is a list of one), each
+        item checked at its own key; the valid items."""
+        value = self.raw(path, _ABSENT)
+        if value is _ABSENT:
+            return ()
+        value = [] if value is None else [value] if one and isinstance(value, str) else value
+        if not isinstance(value, list):
+            self.fail(path, f"{problem}, got {type(value).__name__}", fix)
+            return ()
+        if nonempty and not value:
+            self.fail(path, problem, fix)
+            return ()
+        out = []
+        for i, item in enumerate(value):
+            try:
+                out.append(check(item))
+            except _Bad as bad:
+                self.fail(path + (i,), bad.problem, bad.fix)
+        return tuple(out)
+
+    def section(self, path: Key, allowed: Iterable[str]) -> bool:
+        """A mapping (or nothing) of `allowed` keys: each other key is an error; False when the
+        value is not a mapping."""
+        value = self.raw(path)
+        if value is None:
+            return True
+        if not isinstance(value, dict):
+            self.fail(path, f"expected a mapping, got {type(value).__name__}", "write it as 'key: value' lines")
+            return False
+        names = sorted(allowed)
+        for key in value:
+            if key not in names:
+                self.fail(path + (key,), "unknown key", key_fix(key, names))
+        return True
 
 
-def _section(ctx: _Ctx, path: tuple[Any, ...], value: Any, allowed: set[str]) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise ctx.fail(path, f"expected a mapping, got {type(value).__name__}",
-                       "write it as 'key: value' lines")
-    for key in value:
-        if key not in allowed:
-            raise ctx.fail(path + (key,), "unknown key",
-                           f"remove it or use one of: {', '.join(sorted(allowed))}")
-    return value
+# ---- checks of one value: the value as the config keeps it, or _Bad
+
+def _int(lo: int, hi: int) -> Callable[[Any], int]:
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            raise _Bad(f"expected an integer from {lo} to {hi}, got {value!r}", "write a whole number in that range")
+        return value
+    return check
 
 
-def _int(ctx: _Ctx, path: tuple[Any, ...], value: Any, lo: int, hi: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise ctx.fail(path, f"expected an integer from {lo} to {hi}, got {value!r}",
-                       "write a whole number in that range")
-    return value
-
-
-def _num(ctx: _Ctx, path: tuple[Any, ...], value: Any, lo: float, hi: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
-        raise ctx.fail(path, f"expected a number of seconds from {lo} to {hi}, got {value!r}",
+def _seconds(lo: float, hi: float) -> Callable[[Any], float]:
+    def check(value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
+            raise _Bad(f"expected a number of seconds from {lo} to {hi}, got {value!r}",
                        "write a number in that range")
-    return float(value)
+        return float(value)
+    return check
 
 
-def _bool(ctx: _Ctx, path: tuple[Any, ...], value: Any) -> bool:
+def _choice(*choices: str) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        if value not in choices:
+            raise _Bad(f"expected one of {', '.join(choices)}, got {value!r}", f"write one of: {', '.join(choices)}")
+        return str(value)
+    return check
+
+
+def _bool(value: Any) -> bool:
     if not isinstance(value, bool):
-        raise ctx.fail(path, f"expected true or false, got {value!r}", "write true or false")
+        raise _Bad(f"expected true or false, got {value!r}", "write true or false")
     return value
 
 
-def _str(ctx: _Ctx, path: tuple[Any, ...], value: Any) -> str:
+def _text(value: Any) -> str:
     if not isinstance(value, str) or not value:
-        raise ctx.fail(path, f"expected a non-empty string, got {value!r}", "quote the value")
+        raise _Bad(f"expected a non-empty string, got {value!r}", "quote the value")
     return value
 
 
-def _choice(ctx: _Ctx, path: tuple[Any, ...], value: Any, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise ctx.fail(path, f"expected one of {', '.join(choices)}, got {value!r}",
-                       f"write one of: {', '.join(choices)}")
-    return str(value)
-
-
-def _hostname(ctx: _Ctx, path: tuple[Any, ...], value: Any) -> str:
-    text = _str(ctx, path, value)
+def _hostname(value: Any) -> str:
+    text = _text(value)
     if not _HOSTNAME.match(text):
-        raise ctx.fail(path, f"{text!r} is not a valid host name", "write a name like mx.example.org")
+        raise _Bad(f"{text!r} is not a valid host name", "write a name like mx.example.org")
     return text.lower().rstrip(".")
 
 
-def _hostport(ctx: _Ctx, path: tuple[Any, ...], value: Any, default_port: int | None) -> HostPort:
-    text = str(value).strip() if isinstance(value, (str, int)) else ""
-    m = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\](?::(\d+))?|([^:\[\]]+)(?::(\d+))?", text)
-    if not m:
-        raise ctx.fail(path, f"{value!r} is not HOST:PORT", "write e.g. 127.0.0.1:2525 or [::1]:2525")
-    host = m.group(1) or m.group(3)
-    port_text = m.group(2) or m.group(4)
-    if port_text is None:
-        if default_port is None:
-            raise ctx.fail(path, f"{value!r} has no port", "write HOST:PORT, e.g. 127.0.0.1:2525")
-        port = default_port
-    else:
-        port = int(port_text)
-    if not 0 <= port <= 65535:
-        raise ctx.fail(path, f"port {port} is out of range", "use a port from 0 to 65535")
+def _host_port(default_port: int | None) -> Callable[[Any], HostPort]:
+    def check(value: Any) -> HostPort:
+        text = str(value).strip() if isinstance(value, (str, int)) else ""
+        m = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\](?::(\d+))?|([^:\[\]]+)(?::(\d+))?", text)
+        if not m:
+            raise _Bad(f"{value!r} is not HOST:PORT", "write e.g. 127.0.0.1:2525 or [::1]:2525")
+        host, port_text = m.group(1) or m.group(3), m.group(2) or m.group(4)
+        if port_text is None and default_port is None:
+            raise _Bad(f"{value!r} has no port", "write HOST:PORT, e.g. 127.0.0.1:2525")
+        port = int(port_text) if port_text is not None else default_port
+        assert port is not None
+        if not 0 <= port <= 65535:
+            raise _Bad(f"port {port} is out of range", "use a port from 0 to 65535")
+        if not _is_ip(host) and not _HOSTNAME.match(host):
+            raise _Bad(f"{host!r} is neither an IP address nor a host name", "write an address like 127.0.0.1")
+        return HostPort(host, port)
+    return check
+
+
+def _is_ip(text: str) -> bool:
     try:
-        ipaddress.ip_address(host)
+        ipaddress.ip_address(text)
     except ValueError:
-        if not _HOSTNAME.match(host):
-            raise ctx.fail(path, f"{host!r} is neither an IP address nor a host name",
-                           "write an address like 127.0.0.1") from None
-    return HostPort(host, port)
+        return False
+    return True
 
 
-def _nameserver(ctx: _Ctx, path: tuple[Any, ...], value: Any) -> HostPort:
+def _nameserver(value: Any) -> HostPort:
     """A DNS server is an IP address (a name would need a resolver to find the resolver)."""
-    hp = _hostport(ctx, path, value, 53)
-    try:
-        ipaddress.ip_address(hp.host)
-    except ValueError:
-        raise ctx.fail(path, f"{hp.host!r} is not an IP address",
-                       "write the resolver's address, e.g. 127.0.0.1:53 or [::1]:53") from None
+    hp = _host_port(53)(value)
+    if not _is_ip(hp.host):
+        raise _Bad(f"{hp.host!r} is not an IP address", "write the resolver's address, e.g. 127.0.0.1:53 or [::1]:53")
     return hp
 
 
-def _networks(ctx: _Ctx, path: tuple[Any, ...], value: Any) -> tuple[Network, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list):
-        raise ctx.fail(path, "expected a list of networks", "write e.g. [127.0.0.0/8, '::1/128']")
-    out = []
-    for i, item in enumerate(value):
-        try:
-            out.append(ipaddress.ip_network(str(item), strict=False))
-        except ValueError:
-            raise ctx.fail(path + (i,), f"{item!r} is not an IP network",
-                           "write CIDR like 192.0.2.0/24") from None
-    return tuple(out)
+def _admin_listen(value: Any) -> HostPort:
+    hp = _host_port(None)(value)
+    if not _is_ip(hp.host):
+        raise _Bad(f"{hp.host!r} is not an IP address",
+                   "write an address of this machine, e.g. 127.0.0.1:10027 (the default)")
+    return hp
 
 
-def _domains(ctx: _Ctx, path: tuple[Any, ...], value: Any, required: bool) -> tuple[str, ...]:
-    if value is None:
-        value = []
-    if not isinstance(value, list) or (required and not value):
-        raise ctx.fail(path, "expected a non-empty list of domains",
-                       "write e.g. local_domains: [example.org]")
-    return tuple(_hostname(ctx, path + (i,), d) for i, d in enumerate(value))
-
-
-def _build(doc: Located) -> Config:  # noqa: C901 - one line per top-level config key; the branches are the keys
-    ctx = _Ctx(doc)
-    top = _section(ctx, (), doc.value, {
-        "listen", "upstream", "hostname", "authserv_id", "local_domains", "trusted_networks",
-        "xforward_hosts", "trusted_authserv_ids", "limits", "tls", "proxy_protocol", "dns",
-        "store", "policies", "on_error", "bare_newline", "log", "signals", "quarantine", "arc",
-        "console", "admin", "workers",
-    })
-    for required in ("listen", "upstream", "hostname", "local_domains"):
-        if required not in top:
-            raise ctx.fail((), f"missing required key '{required}'",
-                           "see deploy/gateway.example.yml for a complete file")
-    hostname = _hostname(ctx, ("hostname",), top["hostname"])
-    up = _section(ctx, ("upstream",), top["upstream"], {
-        "host", "port", "connect_timeout", "command_timeout", "data_timeout", "xforward",
-        "helo_name"})
-    u = ("upstream",)
-    upstream = UpstreamConfig(
-        host=_hostport(ctx, u + ("host",), up.get("host", "127.0.0.1"), 25).host,
-        port=_int(ctx, u + ("port",), up.get("port", 10026), 1, 65535),
-        connect_timeout=_num(ctx, u + ("connect_timeout",), up.get("connect_timeout", 30), 0.1, 600),
-        command_timeout=_num(ctx, u + ("command_timeout",), up.get("command_timeout", 300), 0.1, 3600),
-        data_timeout=_num(ctx, u + ("data_timeout",), up.get("data_timeout", 600), 0.1, 3600),
-        xforward=_bool(ctx, u + ("xforward",), up.get("xforward", True)),
-        helo_name=_hostname(ctx, u + ("helo_name",), up["helo_name"]) if "helo_name" in up else None,
-    )
-    lim = _section(ctx, ("limits",), top.get("limits"), set(LimitsConfig.__dataclass_fields__))
-    d = LimitsConfig()
-    int_limits = {k: _int(ctx, ("limits", k), lim.get(k, getattr(d, k)), 1, 2**40)
-                  for k in ("max_message_size", "max_recipients", "max_header_count",
-                            "max_header_bytes", "max_mime_depth", "max_mime_parts",
-                            "max_line_length", "max_connections", "max_connections_per_ip",
-                            "max_text_bytes", "junk_command_limit")}
-    if int_limits["max_line_length"] < 1000:
-        raise ctx.fail(("limits", "max_line_length"), "must be at least 1000 (RFC 5321 4.5.3.1.6)",
-                       "raise it to 1000 or more")
-    num_limits = {k: _num(ctx, ("limits", k), lim.get(k, getattr(d, k)), 0.1, 86400)
-                  for k in ("analysis_timeout", "session_timeout", "session_lifetime", "shutdown_grace")}
-    limits = LimitsConfig(**int_limits, **num_limits)  # type: ignore[arg-type]
-
-    tls = None
-    if top.get("tls") is not None:
-        t = _section(ctx, ("tls",), top["tls"], {"cert", "key"})
-        for k in ("cert", "key"):
-            problem = _unreadable(Path(_str(ctx, ("tls", k), t[k]))) if k in t else "is missing"
-            if problem:
-                raise ctx.fail(("tls", k), f"file {t.get(k)!r} {problem}",
-                               "give the path of a PEM file readable by the gateway")
-        tls = TlsConfig(cert=t["cert"], key=t["key"])
-    proxy = None
-    if top.get("proxy_protocol") is not None:
-        pp = _section(ctx, ("proxy_protocol",), top["proxy_protocol"], {"trusted_networks", "timeout"})
-        nets = _networks(ctx, ("proxy_protocol", "trusted_networks"), pp.get("trusted_networks"))
-        if not nets:
-            raise ctx.fail(("proxy_protocol", "trusted_networks"), "is empty",
-                           "list the load balancers' addresses, or remove proxy_protocol")
-        proxy = ProxyProtocolConfig(nets, _num(ctx, ("proxy_protocol", "timeout"),
-                                               pp.get("timeout", 5.0), 0.5, 120))
-    dn = _section(ctx, ("dns",), top.get("dns"), {"nameservers", "timeout"})
-    ns_list = dn.get("nameservers") or []
-    if not isinstance(ns_list, list):
-        raise ctx.fail(("dns", "nameservers"), "expected a list", "write e.g. [127.0.0.1:53]")
-    dns = DnsConfig(tuple(_nameserver(ctx, ("dns", "nameservers", i), n)
-                          for i, n in enumerate(ns_list)),
-                    _num(ctx, ("dns", "timeout"), dn.get("timeout", 3.0), 0.05, 60))
-    base = Path(doc.file).parent if not doc.file.startswith("<") else Path(".")
-    st = _section(ctx, ("store",), top.get("store"), {"backend", "path", "url", "retention_days", "prefix",
-                                                       "timeout"})
-    store_path = _str(ctx, ("store", "path"), st.get("path", StoreConfig.path))
-    if "path" in st and store_path != ":memory:" and not Path(store_path).is_absolute():
-        store_path = str(base / store_path)  # an explicit relative path starts at the config's folder
-    backend = _choice(ctx, ("store", "backend"), st.get("backend", "sqlite"), ("sqlite", "redis", "memory"))
-    url = _str(ctx, ("store", "url"), st["url"]) if "url" in st else None
-    if backend == "redis":
-        if url is None:
-            raise ctx.fail(("store",), "backend redis needs a url", "add url: redis://127.0.0.1:6379/0")
-        from gateway.store.redis import RedisUrlError, parse_redis_url
-
-        try:
-            parse_redis_url(url)
-        except RedisUrlError as exc:
-            raise ctx.fail(("store", "url"), exc.problem, exc.fix) from None
-    prefix = _str(ctx, ("store", "prefix"), st.get("prefix", StoreConfig.prefix))
-    if len(prefix) > 64 or not prefix.isprintable() or " " in prefix:
-        raise ctx.fail(("store", "prefix"), f"{prefix!r} is not a short printable word",
-                       "write up to 64 characters without spaces, e.g. approach:")
-    store = StoreConfig(
-        backend=backend, path=store_path, url=url,
-        retention_days=_int(ctx, ("store", "retention_days"), st.get("retention_days", 400), 1, 36500),
-        prefix=prefix, timeout=_num(ctx, ("store", "timeout"), st.get("timeout", StoreConfig.timeout), 0.01, 60),
-    )
-    qu = _section(ctx, ("quarantine",), top.get("quarantine"), {"dir", "retention_days"})
-    qdir = _str(ctx, ("quarantine", "dir"), qu.get("dir", QuarantineConfig.dir))
-    quarantine = QuarantineConfig(
-        dir=qdir if Path(qdir).is_absolute() else str(base / qdir),
-        retention_days=_int(ctx, ("quarantine", "retention_days"), qu.get("retention_days", 30), 1, 36500))
-    arc = None
-    if top.get("arc") is not None:
-        ac = _section(ctx, ("arc",), top["arc"], {"selector", "domain", "key_file"})
-        for k in ("selector", "domain", "key_file"):
-            if k not in ac:
-                raise ctx.fail(("arc",), f"missing {k}", "give selector, domain and key_file, or remove arc")
-        key_file = _str(ctx, ("arc", "key_file"), ac["key_file"])
-        key_file = key_file if Path(key_file).is_absolute() else str(base / key_file)
-        problem = _unreadable(Path(key_file))
-        if problem:
-            raise ctx.fail(("arc", "key_file"), f"file {key_file!r} {problem}",
-                           "give the path of the PEM private key the gateway seals with")
-        arc = ArcConfig(selector=_str(ctx, ("arc", "selector"), ac["selector"]),
-                        domain=_hostname(ctx, ("arc", "domain"), ac["domain"]), key_file=key_file)
-    lg = _section(ctx, ("log",), top.get("log"), {"level", "format"})
-    log = LogConfig(_choice(ctx, ("log", "level"), lg.get("level", "info"),
-                            ("debug", "info", "warning", "error")),
-                    _choice(ctx, ("log", "format"), lg.get("format", "text"), ("text", "json")))
-    pol = top.get("policies", [shipped_policies()])
-    if isinstance(pol, str):
-        pol = [pol]
-    if not isinstance(pol, list):
-        raise ctx.fail(("policies",), "expected a list of paths", "write e.g. [policies, /etc/gw/local.d]")
-    policies = tuple(str(p) if Path(str(p)).is_absolute() else str(base / str(p)) for p in pol)
-    return Config(
-        listen=_hostport(ctx, ("listen",), top["listen"], None),
-        upstream=upstream,
-        hostname=hostname,
-        authserv_id=_hostname(ctx, ("authserv_id",), top.get("authserv_id", hostname)),
-        local_domains=_domains(ctx, ("local_domains",), top["local_domains"], True),
-        trusted_networks=_networks(ctx, ("trusted_networks",), top.get("trusted_networks")),
-        xforward_hosts=_networks(ctx, ("xforward_hosts",), top.get("xforward_hosts")),
-        trusted_authserv_ids=_domains(ctx, ("trusted_authserv_ids",), top.get("trusted_authserv_ids"), False),
-        limits=limits, tls=tls, proxy_protocol=proxy, dns=dns, store=store,
-        policies=policies,
-        on_error=_choice(ctx, ("on_error",), top.get("on_error", "accept"), ("accept", "tempfail")),
-        bare_newline=_choice(ctx, ("bare_newline",), top.get("bare_newline", "normalize"),
-                             ("normalize", "reject")),
-        log=log, signals=_signals(ctx, top.get("signals"), base), quarantine=quarantine,
-        arc=arc, console=_console(ctx, top.get("console"), base, policies), admin=_admin(ctx, top),
-        workers=_workers(ctx, top.get("workers", "auto")), source=doc.file,
-    )
-
-
-def _workers(ctx: _Ctx, value: Any) -> int | str:
-    """`workers`: how many `serve` processes share the listener; `auto` is one per usable core."""
-    if value == "auto":
-        return "auto"
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_WORKERS:
-        raise ctx.fail(("workers",), f"expected a whole number from 1 to {MAX_WORKERS} or auto, got {value!r}",
-                       "write e.g. workers: 4, or workers: auto (one process per core)")
-    return value
-
-
-def _admin(ctx: _Ctx, top: dict[str, Any]) -> AdminConfig | None:
-    """`admin:` present (even empty) turns the admin listener on; absent keeps it off."""
-    if "admin" not in top:
-        return None
-    p = ("admin",)
-    ad = _section(ctx, p, top["admin"], set(AdminConfig.__dataclass_fields__))
-    d = AdminConfig()
-    listen = _hostport(ctx, p + ("listen",), ad["listen"], None) if "listen" in ad else d.listen
+def _network(value: Any) -> Network:
     try:
-        ipaddress.ip_address(listen.host)
+        return ipaddress.ip_network(str(value), strict=False)
     except ValueError:
-        raise ctx.fail(p + ("listen",), f"{listen.host!r} is not an IP address",
-                       "write an address of this machine, e.g. 127.0.0.1:10027 (the default)") from None
-    return AdminConfig(listen=listen, console=_bool(ctx, p + ("console",), ad.get("console", d.console)),
-                       probe_interval=_num(ctx, p + ("probe_interval",), ad.get("probe_interval", d.probe_interval),
-                                           0.5, 3600))
+        raise _Bad(f"{value!r} is not an IP network", "write CIDR like 192.0.2.0/24") from None
 
 
-_ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
-_HEADER_NAME = re.compile(r"^[A-Za-z0-9-]{1,64}$")
-
-
-def _console(ctx: _Ctx, value: Any, base: Path, policies: tuple[str, ...]) -> ConsoleConfig:
-    p = ("console",)
-    c = _section(ctx, p, value, set(ConsoleConfig.__dataclass_fields__))
-    d = ConsoleConfig()
-
-    def path(key: str, default: str) -> str:
-        text = _str(ctx, p + (key,), c[key]) if key in c else default
-        return text if Path(text).is_absolute() else str(base / text)
-
-    state_dir = path("state_dir", d.state_dir)
-    indicators_dir = path("indicators_dir", str(Path(state_dir) / "indicators"))
-    loaded = [str(Path(x)) for x in policies if not Path(x).is_file()]
-    loaded += [str(Path(x) / "local.d") for x in loaded]
-    if "policy_dir" in c:
-        policy_dir = path("policy_dir", "")
-        if str(Path(policy_dir)) not in loaded:
-            raise ctx.fail(p + ("policy_dir",), f"{policy_dir!r} is not read by 'policies'",
-                           "name a folder listed in policies, or the local.d of one")
-    else:
-        dirs = [x for x in policies if not Path(x).is_file()]
-        policy_dir = str(Path(dirs[-1]) / "local.d") if dirs else ""
-    report = c.get("report_address")
-    if report is not None and (not isinstance(report, str) or not _ADDRESS.match(report)):
-        raise ctx.fail(p + ("report_address",), f"{report!r} is not a mail address",
-                       "write e.g. report-approach@example.org (an address in local_domains)")
-    base_url = c.get("base_url", "")
-    if base_url and (not isinstance(base_url, str) or not re.match(r"^https?://[^\s/]+(/[^\s]*)?$", base_url)):
-        raise ctx.fail(p + ("base_url",), f"{base_url!r} is not an http(s) URL",
-                       "write e.g. https://gw.example.org/console")
-    header = c.get("proxy_user_header")
-    if header is not None and (not isinstance(header, str) or not _HEADER_NAME.match(header)):
-        raise ctx.fail(p + ("proxy_user_header",), f"{header!r} is not a header name", "write e.g. X-Remote-User")
-    proxies = _networks(ctx, p + ("trusted_proxies",), c.get("trusted_proxies"))
-    if header and not proxies:
-        raise ctx.fail(p + ("trusted_proxies",), "is empty but proxy_user_header is set",
-                       "list the reverse proxy's addresses, e.g. [127.0.0.1/32], or remove proxy_user_header")
-    return ConsoleConfig(
-        state_dir=state_dir, indicators_dir=indicators_dir, policy_dir=policy_dir,
-        report_address=report.lower() if report else None, base_url=str(base_url).rstrip("/"),
-        session_idle=_num(ctx, p + ("session_idle",), c.get("session_idle", d.session_idle), 60, 86400),
-        session_max=_num(ctx, p + ("session_max",), c.get("session_max", d.session_max), 60, 7 * 86400),
-        proxy_user_header=header, trusted_proxies=proxies,
-        report_window_days=_int(ctx, p + ("report_window_days",), c.get("report_window_days",
-                                                                           d.report_window_days), 1, 3650))
-
-
-def _strings(ctx: _Ctx, path: tuple[Any, ...], value: Any) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list):
-        raise ctx.fail(path, f"expected a list, got {type(value).__name__}", "write e.g. [a, b]")
-    return tuple(_str(ctx, path + (i,), v) for i, v in enumerate(value))
-
-
-def _files(ctx: _Ctx, path: tuple[Any, ...], value: Any, base: Path) -> tuple[str, ...]:
-    out = []
-    for i, name in enumerate(_strings(ctx, path, [value] if isinstance(value, str) else value)):
-        full = Path(name) if Path(name).is_absolute() else base / name
-        problem = _unreadable(full)
+def _file(base: Path | None, fix: str) -> Callable[[Any], str]:
+    """A readable regular file; relative to `base` (kept as written when `base` is None)."""
+    def check(value: Any) -> str:
+        text = _text(value)
+        full = text if base is None or Path(text).is_absolute() else str(base / text)
+        problem = _unreadable(Path(full))
         if problem:
-            raise ctx.fail(path + (i,), f"file {str(full)!r} {problem}",
-                           "give a readable file (relative paths start at the config file's folder)")
-        out.append(str(full))
-    return tuple(out)
+            raise _Bad(f"file {full!r} {problem}", fix)
+        return full
+    return check
 
 
 def _unreadable(path: Path) -> str | None:
@@ -605,46 +464,291 @@ def _unreadable(path: Path) -> str | None:
     return None
 
 
-def _signals(ctx: _Ctx, value: Any, base: Path) -> SignalsConfig:
-    p = ("signals",)
-    sg = _section(ctx, p, value, set(SignalsConfig.__dataclass_fields__))
-    d = SignalsConfig()
-    rdap_url = sg.get("rdap_url", d.rdap_url) or None
-    if rdap_url is not None and (not isinstance(rdap_url, str) or not re.match(r"^https?://[^/\s]+", rdap_url)
-                                 or "{domain}" not in rdap_url):
-        raise ctx.fail(p + ("rdap_url",), f"{rdap_url!r} is not an http(s) URL with {{domain}}",
-                       "write e.g. https://rdap.org/domain/{domain}")
-    staff = _files(ctx, p + ("staff_names_file",), sg.get("staff_names_file"), base)
+def _person(value: Any) -> str:
+    """A protected person's name: two words at least (one word would match too much)."""
+    from gateway.domains import name_tokens
+
+    text = _text(value)
+    if len(name_tokens(text)) < 2:
+        raise _Bad(f"{text!r} has fewer than two words", "write a first and a last name")
+    return text
+
+
+def _prefix(value: Any) -> str:
+    prefix = _text(value)
+    if len(prefix) > 64 or not prefix.isprintable() or " " in prefix:
+        raise _Bad(f"{prefix!r} is not a short printable word",
+                   "write up to 64 characters without spaces, e.g. approach:")
+    return prefix
+
+
+def _workers(value: Any) -> int | str:
+    """`workers`: how many `serve` processes share the listener; `auto` is one per usable core."""
+    if value == "auto":
+        return "auto"
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_WORKERS:
+        raise _Bad(f"expected a whole number from 1 to {MAX_WORKERS} or auto, got {value!r}",
+                   "write e.g. workers: 4, or workers: auto (one process per core)")
+    return value
+
+
+# ---- the document
+
+def _build(doc: Located) -> Config:
+    """Every key checked, every problem recorded; ConfigError listing them all, in line order."""
+    r = _Reader(doc)
+    if r.section((), TOP_KEYS):
+        for key in REQUIRED:
+            if not r.has((key,)):
+                r.fail((), f"missing required key '{key}'", "see deploy/gateway.example.yml for a complete file")
+    base = Path(doc.file).parent if not doc.file.startswith("<") else Path(".")
+    hostname = r.get(("hostname",), "", _hostname)
+    listen = r.get(("listen",), HostPort("", 0), _host_port(None))
+    upstream, limits = _upstream(r), _limits(r)
+    tls, proxy, dns, store = _tls(r), _proxy_protocol(r), _dns(r), _store(r, base)
+    quarantine, arc, log = _quarantine(r, base), _arc(r, base), _log(r)
+    policies = _policies(r, base)
+    console, signals, admin = _console(r, base, policies), _signals(r, base), _admin(r)
+    authserv_id = r.get(("authserv_id",), hostname, _hostname)
+    local_domains = r.items(("local_domains",), _hostname, *_DOMAINS, nonempty=True)
+    trusted_networks = r.items(("trusted_networks",), _network, *_NETWORKS)
+    xforward_hosts = r.items(("xforward_hosts",), _network, *_NETWORKS)
+    trusted_authserv_ids = r.items(("trusted_authserv_ids",), _hostname, *_DOMAINS)
+    on_error = r.get(("on_error",), "accept", _choice("accept", "tempfail"))
+    bare_newline = r.get(("bare_newline",), "normalize", _choice("normalize", "reject"))
+    auto: int | str = "auto"
+    workers = r.get(("workers",), auto, _workers)
+    if r.problems.errors:
+        raise ConfigError(r.problems.report())
+    return Config(
+        listen=listen, upstream=upstream, hostname=hostname, authserv_id=authserv_id,
+        local_domains=local_domains, trusted_networks=trusted_networks, xforward_hosts=xforward_hosts,
+        trusted_authserv_ids=trusted_authserv_ids, limits=limits, tls=tls, proxy_protocol=proxy, dns=dns,
+        store=store, policies=policies, on_error=on_error, bare_newline=bare_newline, log=log, signals=signals,
+        quarantine=quarantine, arc=arc, console=console, admin=admin, workers=workers, source=doc.file)
+
+
+def _upstream(r: _Reader) -> UpstreamConfig:
+    p, d = ("upstream",), UpstreamConfig()
+    r.section(p, UpstreamConfig.__dataclass_fields__)
+    return UpstreamConfig(
+        host=r.get(p + ("host",), HostPort(d.host, 25), _host_port(25)).host,
+        port=r.get(p + ("port",), d.port, _int(1, 65535)),
+        connect_timeout=r.get(p + ("connect_timeout",), d.connect_timeout, _seconds(0.1, 600)),
+        command_timeout=r.get(p + ("command_timeout",), d.command_timeout, _seconds(0.1, 3600)),
+        data_timeout=r.get(p + ("data_timeout",), d.data_timeout, _seconds(0.1, 3600)),
+        xforward=r.get(p + ("xforward",), d.xforward, _bool),
+        helo_name=r.get(p + ("helo_name",), d.helo_name, _hostname),
+    )
+
+
+_INT_LIMITS = ("max_message_size", "max_recipients", "max_header_count", "max_header_bytes", "max_mime_depth",
+               "max_mime_parts", "max_line_length", "max_connections", "max_connections_per_ip", "max_text_bytes",
+               "junk_command_limit")
+_SECONDS_LIMITS = ("analysis_timeout", "session_timeout", "session_lifetime", "shutdown_grace")
+
+
+def _limits(r: _Reader) -> LimitsConfig:
+    p, d = ("limits",), LimitsConfig()
+    r.section(p, LimitsConfig.__dataclass_fields__)
+    ints = {k: r.get(p + (k,), getattr(d, k), _int(1, 2**40)) for k in _INT_LIMITS}
+    if ints["max_line_length"] < 1000:
+        r.fail(p + ("max_line_length",), "must be at least 1000 (RFC 5321 4.5.3.1.6)", "raise it to 1000 or more")
+    seconds = {k: r.get(p + (k,), getattr(d, k), _seconds(0.1, 86400)) for k in _SECONDS_LIMITS}
+    return LimitsConfig(**ints, **seconds)
+
+
+def _tls(r: _Reader) -> TlsConfig | None:
+    p = ("tls",)
+    if r.raw(p) is None or not r.section(p, ("cert", "key")):
+        return None
+    pem = _file(None, "give the path of a PEM file readable by the gateway")  # relative: to the working directory
+    files = {}
+    for k in ("cert", "key"):
+        if r.has(p + (k,)):
+            files[k] = r.get(p + (k,), "", pem)
+        else:
+            r.fail(p + (k,), "missing (tls needs both cert and key)",
+                   "give the path of a PEM file readable by the gateway")
+    return TlsConfig(cert=files.get("cert", ""), key=files.get("key", ""))
+
+
+def _proxy_protocol(r: _Reader) -> ProxyProtocolConfig | None:
+    p = ("proxy_protocol",)
+    if r.raw(p) is None or not r.section(p, ("trusted_networks", "timeout")):
+        return None
+    nets = r.items(p + ("trusted_networks",), _network, *_NETWORKS)
+    if not nets and r.ok(p + ("trusted_networks",)):
+        r.fail(p + ("trusted_networks",), "is empty", "list the load balancers' addresses, or remove proxy_protocol")
+    return ProxyProtocolConfig(nets, r.get(p + ("timeout",), 5.0, _seconds(0.5, 120)))
+
+
+def _dns(r: _Reader) -> DnsConfig:
+    p, d = ("dns",), DnsConfig()
+    r.section(p, ("nameservers", "timeout"))
+    return DnsConfig(r.items(p + ("nameservers",), _nameserver, "expected a list", "write e.g. [127.0.0.1:53]"),
+                     r.get(p + ("timeout",), d.timeout, _seconds(0.05, 60)))
+
+
+def _store(r: _Reader, base: Path) -> StoreConfig:
+    p, d = ("store",), StoreConfig()
+    r.section(p, StoreConfig.__dataclass_fields__)
+    path = r.get(p + ("path",), d.path, _text)
+    if r.has(p + ("path",)) and path != ":memory:" and not Path(path).is_absolute():
+        path = str(base / path)  # an explicit relative path starts at the config's folder
+    backend = r.get(p + ("backend",), d.backend, _choice("sqlite", "redis", "memory"))
+    url = r.get(p + ("url",), d.url, _text)
+    if backend == "redis" and r.ok(p + ("url",)):
+        if url is None:
+            r.fail(p, "backend redis needs a url", "add url: redis://127.0.0.1:6379/0")
+        else:
+            from gateway.store.redis import RedisUrlError, parse_redis_url
+
+            try:
+                parse_redis_url(url)
+            except RedisUrlError as exc:
+                r.fail(p + ("url",), exc.problem, exc.fix)
+    return StoreConfig(backend=backend, path=path, url=url,
+                       retention_days=r.get(p + ("retention_days",), d.retention_days, _int(1, 36500)),
+                       prefix=r.get(p + ("prefix",), d.prefix, _prefix),
+                       timeout=r.get(p + ("timeout",), d.timeout, _seconds(0.01, 60)))
+
+
+def _quarantine(r: _Reader, base: Path) -> QuarantineConfig:
+    p, d = ("quarantine",), QuarantineConfig()
+    r.section(p, ("dir", "retention_days"))
+    qdir = r.get(p + ("dir",), d.dir, _text)
+    return QuarantineConfig(dir=qdir if Path(qdir).is_absolute() else str(base / qdir),
+                            retention_days=r.get(p + ("retention_days",), d.retention_days, _int(1, 36500)))
+
+
+def _arc(r: _Reader, base: Path) -> ArcConfig | None:
+    p = ("arc",)
+    if r.raw(p) is None or not r.section(p, ("selector", "domain", "key_file")):
+        return None
+    for k in ("selector", "domain", "key_file"):
+        if not r.has(p + (k,)):
+            r.fail(p, f"missing {k}", "give selector, domain and key_file, or remove arc")
+    return ArcConfig(selector=r.get(p + ("selector",), "", _text), domain=r.get(p + ("domain",), "", _hostname),
+                     key_file=r.get(p + ("key_file",), "", _file(
+                         base, "give the path of the PEM private key the gateway seals with")))
+
+
+def _log(r: _Reader) -> LogConfig:
+    p, d = ("log",), LogConfig()
+    r.section(p, ("level", "format"))
+    return LogConfig(r.get(p + ("level",), d.level, _choice("debug", "info", "warning", "error")),
+                     r.get(p + ("format",), d.format, _choice("text", "json")))
+
+
+def _policies(r: _Reader, base: Path) -> tuple[str, ...]:
+    pol = r.raw(("policies",), [shipped_policies()])
+    pol = [pol] if isinstance(pol, str) else pol
+    if not isinstance(pol, list):
+        r.fail(("policies",), "expected a list of paths", "write e.g. [policies, /etc/gw/local.d]")
+        return ()
+    return tuple(str(p) if Path(str(p)).is_absolute() else str(base / str(p)) for p in pol)
+
+
+def _admin(r: _Reader) -> AdminConfig | None:
+    """`admin:` present (even empty) turns the admin listener on; absent keeps it off."""
+    p, d = ("admin",), AdminConfig()
+    if not r.has(p):
+        return None
+    r.section(p, AdminConfig.__dataclass_fields__)
+    return AdminConfig(listen=r.get(p + ("listen",), d.listen, _admin_listen),
+                       console=r.get(p + ("console",), d.console, _bool),
+                       probe_interval=r.get(p + ("probe_interval",), d.probe_interval, _seconds(0.5, 3600)))
+
+
+def _optional(pattern: re.Pattern[str], problem: str, fix: str) -> Callable[[Any], str | None]:
+    """Null, or text matching `pattern`."""
+    def check(value: Any) -> str | None:
+        if value is not None and (not isinstance(value, str) or not pattern.match(value)):
+            raise _Bad(f"{value!r} {problem}", fix)
+        return value
+    return check
+
+
+_URL = re.compile(r"^https?://[^\s/]+(/[^\s]*)?$")
+_RDAP_URL = re.compile(r"^https?://[^/\s]+.*\{domain\}")
+
+
+def _console(r: _Reader, base: Path, policies: tuple[str, ...]) -> ConsoleConfig:
+    p, d = ("console",), ConsoleConfig()
+    r.section(p, ConsoleConfig.__dataclass_fields__)
+
+    def path(key: str, default: str) -> str:
+        text = r.get(p + (key,), default, _text)
+        return text if Path(text).is_absolute() else str(base / text)
+
+    state_dir = path("state_dir", d.state_dir)
+    indicators_dir = path("indicators_dir", str(Path(state_dir) / "indicators"))
+    dirs = [x for x in policies if not Path(x).is_file()]
+    if r.has(p + ("policy_dir",)):
+        policy_dir = path("policy_dir", "")
+        loaded = [str(Path(x)) for x in dirs] + [str(Path(x) / "local.d") for x in dirs]
+        if r.ok(p + ("policy_dir",), ("policies",)) and str(Path(policy_dir)) not in loaded:
+            r.fail(p + ("policy_dir",), f"{policy_dir!r} is not read by 'policies'",
+                   "name a folder listed in policies, or the local.d of one")
+    else:
+        policy_dir = str(Path(dirs[-1]) / "local.d") if dirs else ""
+    report = r.get(p + ("report_address",), None, _optional(
+        _ADDRESS, "is not a mail address", "write e.g. report-approach@example.org (an address in local_domains)"))
+    url = _optional(_URL, "is not an http(s) URL", "write e.g. https://gw.example.org/console")
+    base_url = r.get(p + ("base_url",), None, lambda v: url(v or None))  # empty: no links
+    header = r.get(p + ("proxy_user_header",), None, _optional(_HEADER_NAME, "is not a header name",
+                                                                 "write e.g. X-Remote-User"))
+    proxies = r.items(p + ("trusted_proxies",), _network, *_NETWORKS)
+    if header and not proxies and r.ok(p + ("trusted_proxies",)):
+        r.fail(p + ("trusted_proxies",), "is empty but proxy_user_header is set",
+               "list the reverse proxy's addresses, e.g. [127.0.0.1/32], or remove proxy_user_header")
+    return ConsoleConfig(
+        state_dir=state_dir, indicators_dir=indicators_dir, policy_dir=policy_dir,
+        report_address=report.lower() if report else None, base_url=(base_url or "").rstrip("/"),
+        session_idle=r.get(p + ("session_idle",), d.session_idle, _seconds(60, 86400)),
+        session_max=r.get(p + ("session_max",), d.session_max, _seconds(60, 7 * 86400)),
+        proxy_user_header=header, trusted_proxies=proxies,
+        report_window_days=r.get(p + ("report_window_days",), d.report_window_days, _int(1, 3650)))
+
+
+def _signals(r: _Reader, base: Path) -> SignalsConfig:
+    p, d = ("signals",), SignalsConfig()
+    r.section(p, SignalsConfig.__dataclass_fields__)
+    readable = _file(base, "give a readable file (relative paths start at the config file's folder)")
+
+    def files(key: str) -> tuple[str, ...]:
+        return r.items(p + (key,), readable, *_LIST, one=True)
+
+    def domains(key: str) -> tuple[str, ...]:
+        return r.items(p + (key,), _hostname, *_DOMAINS)
+
+    rdap = _optional(_RDAP_URL, "is not an http(s) URL with {domain}", "write e.g. https://rdap.org/domain/{domain}")
+    staff = files("staff_names_file")
     return SignalsConfig(
-        freemail_extra=_domains(ctx, p + ("freemail_extra",), sg.get("freemail_extra"), False),
-        freemail_files=_files(ctx, p + ("freemail_files",), sg.get("freemail_files"), base),
-        disposable_extra=_domains(ctx, p + ("disposable_extra",), sg.get("disposable_extra"), False),
-        disposable_files=_files(ctx, p + ("disposable_files",), sg.get("disposable_files"), base),
-        organisations_files=_files(ctx, p + ("organisations_files",), sg.get("organisations_files"), base),
-        vip_names=_strings(ctx, p + ("vip_names",), sg.get("vip_names")),
+        freemail_extra=domains("freemail_extra"), freemail_files=files("freemail_files"),
+        disposable_extra=domains("disposable_extra"), disposable_files=files("disposable_files"),
+        organisations_files=files("organisations_files"),
+        vip_names=r.items(p + ("vip_names",), _person, *_LIST),
         staff_names_file=staff[0] if staff else None,
-        notification_domains=_domains(ctx, p + ("notification_domains",), sg.get("notification_domains"), False),
-        indicators=_files(ctx, p + ("indicators",), sg.get("indicators"), base),
-        dnsbl_zones=_domains(ctx, p + ("dnsbl_zones",), sg.get("dnsbl_zones"), False),
-        rhsbl_zones=_domains(ctx, p + ("rhsbl_zones",), sg.get("rhsbl_zones"), False),
-        rdap_url=rdap_url,
-        rdap_timeout=_num(ctx, p + ("rdap_timeout",), sg.get("rdap_timeout", d.rdap_timeout), 0.1, 30),
-        young_domain_days=_int(ctx, p + ("young_domain_days",), sg.get("young_domain_days",
-                                                                         d.young_domain_days), 1, 3650),
+        notification_domains=domains("notification_domains"), indicators=files("indicators"),
+        dnsbl_zones=domains("dnsbl_zones"), rhsbl_zones=domains("rhsbl_zones"),
+        rdap_url=r.get(p + ("rdap_url",), d.rdap_url, lambda v: rdap(v or None)),
+        rdap_timeout=r.get(p + ("rdap_timeout",), d.rdap_timeout, _seconds(0.1, 30)),
+        young_domain_days=r.get(p + ("young_domain_days",), d.young_domain_days, _int(1, 3650)),
     )
 
 
 def load_config(path: str | Path) -> Config:
+    """The config in `path`, every key checked; ConfigError lists every problem (`errors`)."""
     try:
         return _build(load_located(path))
     except YamlError as exc:
-        raise ConfigError(str(exc)) from exc
+        raise ConfigError(exc.errors) from exc
 
 
 def parse_config(text: str, name: str = "<string>") -> Config:
     try:
         return _build(loads_located(text, name))
     except YamlError as exc:
-        raise ConfigError(str(exc)) from exc
-
-
+        raise ConfigError(exc.errors) from exc

@@ -8,9 +8,9 @@ the fix (STYLE.md rule 9). Untrusted input: none.
 
     GatewayError
      +-- AdminInputError (ValueError)         the admin's files: fix and restart or reload
-     |    +-- ConfigError                     gateway/config.py       config file
-     |    +-- PolicyError                     gateway/policy/         policy files (all errors listed)
-     |    +-- DataError                       gateway/refdata.py      organisations, lists, indicators, names
+     |    +-- ConfigError                     gateway/config.py       config file (all errors listed)
+     |    +-- PolicyError                     gateway/policy/         policy files, actions (all errors listed)
+     |    +-- DataError                       gateway/refdata.py      organisations, lists, indicators, names (all)
      |    +-- YamlError                       gateway/yamlmarks.py    any YAML file the loaders read
      |    +-- CasesError                      gateway/policy/evaluate.py  cases and labels files
      |    +-- TemplateError                   gateway/act/banner.py   banner templates
@@ -32,16 +32,16 @@ class GatewayError(Exception):
 
 
 class AdminInputError(GatewayError, ValueError):
-    """An admin-written file is invalid; the message names file, line and fix."""
-
-
-class DataError(AdminInputError):
-    """Reference data (organisations, domain lists, names, indicators) is invalid. `errors` lists
-    every problem as `file:line: problem; fix`."""
+    """An admin-written file is invalid. `errors` lists every problem found, each
+    `file:line: problem; fix` (gateway/problems.py collects them); the message is one per line."""
 
     def __init__(self, errors: Sequence[str] | str) -> None:
         self.errors = [errors] if isinstance(errors, str) else list(errors)
         super().__init__("\n".join(self.errors))
+
+
+class DataError(AdminInputError):
+    """Reference data (organisations, domain lists, names, indicators) is invalid."""
 
 
 class StartupError(GatewayError, RuntimeError):

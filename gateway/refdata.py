@@ -25,6 +25,7 @@ from typing import Any
 from gateway.config import Config
 from gateway.domains import registered_domain
 from gateway.errors import DataError
+from gateway.problems import Problems, key_fix
 from gateway.yamlmarks import Located, YamlError, load_located, loads_located, read_bounded
 
 MAX_DATA_BYTES = 16 * 1024 * 1024
@@ -45,6 +46,7 @@ NOTIFICATION_DOMAINS = frozenset({
     "quickbooks.com", "sage.com", "wave.com", "smartsheet.com", "asana.com", "trello.com", "notion.so",
     "googlegroups.com",
 })
+ORG_KEYS = ("name", "kind", "aliases", "domains", "protect", "common_word")
 INDICATOR_KINDS = ("personas", "companies", "domains", "addresses", "phones", "urls", "handles")
 
 
@@ -184,8 +186,7 @@ class _Loader:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.errors: list[str] = []
-        self.warnings: list[str] = []
+        self.problems = Problems()  # the collector of config and policies too (gateway/problems.py)
         self.files: list[str] = []
 
     def load(self) -> ReferenceData:
@@ -211,8 +212,8 @@ class _Loader:
             doc = self._yaml(f)
             if doc is not None:
                 indicators += self._indicators(doc)
-        if self.errors:
-            raise DataError(self.errors)
+        if self.problems.errors:
+            raise DataError(self.problems.report())
         by_domain: dict[str, Organisation] = {}
         for org in orgs:
             for d in org.domains:
@@ -221,7 +222,7 @@ class _Loader:
             freemail=frozenset(freemail), disposable=frozenset(disposable), organisations=tuple(orgs),
             protected_names=tuple(names), indicators=tuple(indicators),
             notification_domains=NOTIFICATION_DOMAINS | frozenset(s.notification_domains),
-            files=tuple(self.files), warnings=tuple(self.warnings), _org_by_domain=by_domain)
+            files=tuple(self.files), warnings=tuple(self.problems.warnings), _org_by_domain=by_domain)
 
     # ------------------------------------------------------------------ readers
 
@@ -229,21 +230,21 @@ class _Loader:
         try:  # regular files only, bounded (a FIFO or /dev/zero is refused, never read)
             data = read_bounded(path, MAX_DATA_BYTES, "data file")
         except YamlError as exc:
-            self.errors.append(str(exc))
+            self.problems.errors.append(str(exc))
             return None
         self.files.append(path)
         try:
             return data.decode("utf-8")
         except UnicodeDecodeError as exc:
             line = data[:exc.start].count(b"\n") + 1
-            self.errors.append(f"{path}:{line}: not UTF-8; save the file as UTF-8")
+            self.problems.add(f"{path}:{line}", "not UTF-8", "save the file as UTF-8")
             return None
 
     def _yaml(self, path: str) -> Located | None:
         try:
             doc = load_located(path)
         except YamlError as exc:
-            self.errors.append(str(exc))
+            self.problems.errors.append(str(exc))
             return None
         self.files.append(path)
         return doc
@@ -255,8 +256,8 @@ class _Loader:
             if not item:
                 continue
             if not _DOMAIN.match(item):
-                self.errors.append(f"{where}:{n}: {item[:60]!r} is not a domain name; "
-                                   "write one domain a line ('#' starts a comment)")
+                self.problems.add(f"{where}:{n}", f"{item[:60]!r} is not a domain name",
+                                  "write one domain a line ('#' starts a comment)")
                 continue
             out.add(item)
         return out
@@ -275,8 +276,8 @@ class _Loader:
         for i, name in enumerate(vips):
             toks = tuple(name_tokens(name))
             if len(toks) < 2:
-                self.errors.append(f"{self.config.source}: signals.vip_names.{i}: {name!r} has fewer than two "
-                                   "words; write a first and a last name")
+                self.problems.add(f"{self.config.source}: signals.vip_names.{i}", f"{name!r} has fewer than two words",
+                                  "write a first and a last name")
             else:
                 out.append(toks)
         if staff_file:
@@ -287,8 +288,8 @@ class _Loader:
                     continue
                 toks = tuple(name_tokens(name))
                 if len(toks) < 2:
-                    self.warnings.append(f"{staff_file}:{n}: {name[:60]!r} has one word; skipped "
-                                         "(a single word would match too much)")
+                    self.problems.warn(f"{staff_file}:{n}", f"{name[:60]!r} has one word",
+                                       "skipped (a single word would match too much)")
                     continue
                 out.append(toks)
         return out
@@ -296,8 +297,8 @@ class _Loader:
     def _organisations(self, doc: Located) -> list[Organisation]:
         top = doc.value
         if not isinstance(top, dict) or not isinstance(top.get("organisations"), list):
-            self.errors.append(f"{doc.where(())}: expected a mapping with an 'organisations' list; "
-                               "see gateway/data/organisations.yml for the format")
+            self.problems.add(doc.where(()), "expected a mapping with an 'organisations' list",
+                              "see gateway/data/organisations.yml for the format")
             return []
         out = []
         for i, item in enumerate(top["organisations"]):
@@ -310,46 +311,48 @@ class _Loader:
     def _organisation(self, doc: Located, path: tuple[Any, ...], item: Any) -> Organisation | None:
         where = doc.where(path)
         if not isinstance(item, dict):
-            self.errors.append(f"{where}: expected a mapping; write {{name: Acme, domains: [acme.com]}}")
+            self.problems.add(where, "expected a mapping", "write {name: Acme, domains: [acme.com]}")
             return None
-        unknown = set(item) - {"name", "kind", "aliases", "domains", "protect", "common_word"}
-        if unknown:
-            self.errors.append(f"{doc.where(path + (sorted(unknown)[0],))}: unknown key {sorted(unknown)[0]!r}; "
-                               "use name, kind, aliases, domains, protect, common_word")
+        for key in item:
+            if key not in ORG_KEYS:
+                self.problems.add(doc.where(path + (key,)), f"unknown key {key!r}",
+                                  key_fix(key, ORG_KEYS, "use one of"))
         name = item.get("name")
         domains = item.get("domains")
         if not isinstance(name, str) or not name.strip():
-            self.errors.append(f"{where}: needs a 'name'; write e.g. {{name: Acme, domains: [acme.com]}}")
+            self.problems.add(where, "needs a 'name'", "write e.g. {name: Acme, domains: [acme.com]}")
             return None
         if not isinstance(domains, list) or not domains:
-            self.errors.append(f"{where}: {name}: needs a non-empty 'domains' list; write e.g. domains: [acme.com]")
+            self.problems.add(where, f"{name}: needs a non-empty 'domains' list", "write e.g. domains: [acme.com]")
             return None
         clean_domains = []
         for j, d in enumerate(domains):
             dom = str(d).lower().rstrip(".")
             if not _DOMAIN.match(dom):  # a TLD (gov, mil) is a domain an organisation can own
-                self.errors.append(f"{doc.where(path + ('domains', j))}: {dom[:60]!r} is not a domain name; "
-                                   "write the registered domain, e.g. acme.com")
+                self.problems.add(doc.where(path + ("domains", j)), f"{dom[:60]!r} is not a domain name",
+                                  "write the registered domain, e.g. acme.com")
             else:
                 clean_domains.append(dom)
         kind = item.get("kind", "other")
         if kind not in ORG_KINDS:
-            self.errors.append(f"{doc.where(path + ('kind',))}: unknown kind {kind!r}; use one of "
-                               f"{', '.join(ORG_KINDS)}")
+            self.problems.add(doc.where(path + ("kind",)), f"unknown kind {kind!r}",
+                              key_fix(kind, ORG_KINDS, "use one of"))
         aliases = item.get("aliases") or []
         if not isinstance(aliases, list) or not all(isinstance(a, str) and a.strip() for a in aliases):
-            self.errors.append(f"{doc.where(path + ('aliases',))}: expected a list of names; write e.g. "
-                               "aliases: [Acme Corp, Acme Research]")
+            self.problems.add(doc.where(path + ("aliases",)), "expected a list of names",
+                              "write e.g. aliases: [Acme Corp, Acme Research]")
             aliases = []
         for j, a in enumerate([name, *aliases]):
             if not re.match(r"\w", a):
-                self.errors.append(f"{doc.where(path + (('aliases', j - 1) if j else ('name',)))}: {a[:60]!r} "
-                                   "must start with a letter or digit (names are matched as whole words)")
+                self.problems.add(doc.where(path + (("aliases", j - 1) if j else ("name",))),
+                                  f"{a[:60]!r} must start with a letter or digit",
+                                  "write it without the leading sign (names are matched as whole words)")
         flags = {}
         for key in ("protect", "common_word"):
             value = item.get(key, key == "protect")
             if not isinstance(value, bool):
-                self.errors.append(f"{doc.where(path + (key,))}: expected true or false")
+                self.problems.add(doc.where(path + (key,)), f"expected true or false, got {value!r}",
+                                  "write true or false")
                 value = key == "protect"
             flags[key] = value
         alias_t = tuple(str(a) for a in aliases)
@@ -360,25 +363,25 @@ class _Loader:
     def _indicators(self, doc: Located) -> list[Indicator]:
         top = doc.value if isinstance(doc.value, dict) else None
         if top is None or not isinstance(top.get("indicators"), dict):
-            self.errors.append(f"{doc.where(())}: expected 'indicators:' with lists named "
-                               f"{', '.join(INDICATOR_KINDS)}; see docs/indicators.md for the format")
+            self.problems.add(doc.where(()), f"expected 'indicators:' with lists named {', '.join(INDICATOR_KINDS)}",
+                              "see docs/indicators.md for the format")
             return []
         source = str(top.get("source") or doc.file)
         out = []
         for kind, values in top["indicators"].items():
             if kind not in INDICATOR_KINDS:
-                self.errors.append(f"{doc.where(('indicators', kind))}: unknown kind {kind!r}; "
-                                   f"use one of: {', '.join(INDICATOR_KINDS)}")
+                self.problems.add(doc.where(("indicators", kind)), f"unknown kind {kind!r}",
+                                  key_fix(kind, INDICATOR_KINDS, "use one of"))
                 continue
             if not isinstance(values, list):
-                self.errors.append(f"{doc.where(('indicators', kind))}: expected a list; write e.g. [a, b]")
+                self.problems.add(doc.where(("indicators", kind)), "expected a list", "write e.g. [a, b]")
                 continue
             for i, v in enumerate(values):
                 if not isinstance(v, (str, int)) or not str(v).strip():
-                    self.errors.append(f"{doc.where(('indicators', kind, i))}: empty or non-text value; quote it")
+                    self.problems.add(doc.where(("indicators", kind, i)), "empty or non-text value", "quote it")
                 elif kind == "phones" and len(digits_of(str(v))) < 6:
-                    self.errors.append(f"{doc.where(('indicators', kind, i))}: {v!r} has fewer than 6 digits; "
-                                       "write the full international number")
+                    self.problems.add(doc.where(("indicators", kind, i)), f"{v!r} has fewer than 6 digits",
+                                      "write the full international number")
                 else:
                     out.append(Indicator(kind, str(v).strip(), source))
         return out
@@ -396,11 +399,11 @@ def console_indicator_files(config: Config) -> tuple[str, ...]:
 def load_indicator_file(path: str) -> tuple[Indicator, ...]:
     """One indicator file, validated (for `hunt`); DataError on any problem."""
     loader = _Loader.__new__(_Loader)
-    loader.errors, loader.warnings, loader.files = [], [], []
+    loader.problems, loader.files = Problems(), []
     doc = loader._yaml(path)
     found = loader._indicators(doc) if doc is not None else []
-    if loader.errors:
-        raise DataError(loader.errors)
+    if loader.problems.errors:
+        raise DataError(loader.problems.report())
     return tuple(found)
 
 

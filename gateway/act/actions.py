@@ -8,7 +8,7 @@ from `gateway.act.headers`; this module adds nothing to them.
 
 Untrusted input: the message (through `MessageView` and the raw bytes handed to the banner and
 subject code) and the policy's reason strings; the `actions:` mapping is admin input validated
-here with `file:line: key: problem; fix` errors.
+here, every problem collected as `file:line: key: problem; fix` (gateway/problems.py).
 """
 
 from __future__ import annotations
@@ -22,8 +22,10 @@ from urllib.parse import quote
 
 from gateway.act.banner import TemplateError, Templates, insert_banner
 from gateway.act.subject import subject_edits
+from gateway.errors import AdminInputError
 from gateway.model import Decision, HeaderEdit, Verdict
 from gateway.parse import MessageView
+from gateway.problems import Problems, key_fix
 
 Where = Callable[[tuple[Any, ...]], str]
 VERDICT_KEYS = ("caution", "suspicious", "high")
@@ -115,35 +117,41 @@ def plan(decision: Decision, view: MessageView, raw: bytes, actions: ActionsConf
 # --------------------------------------------------------------------------- validation
 
 class _Check:
-    def __init__(self, where: Where, prefix: tuple[Any, ...]) -> None:
+    """Validates an `actions:` mapping, recording every problem in `problems` (gateway/problems.py,
+    the collector of config, policies and reference data) and going on with the next key."""
+
+    def __init__(self, where: Where, prefix: tuple[Any, ...], problems: Problems) -> None:
         self.where = where
         self.prefix = prefix
+        self.problems = problems
 
-    def fail(self, path: tuple[Any, ...], problem: str, fix: str) -> ValueError:
+    def fail(self, path: tuple[Any, ...], problem: str, fix: str) -> None:
         full = self.prefix + path
         key = ".".join(str(p) for p in full)
-        return ValueError(f"{self.where(full)}: {key}: {problem}; {fix}")
+        self.problems.add(self.where(full), f"{key}: {problem}", fix)
 
     def mapping(self, path: tuple[Any, ...], value: Any, allowed: tuple[str, ...]) -> Mapping[str, Any]:
+        """The known keys of a mapping (null: none); a non-mapping and each unknown key are errors."""
         if value is None:
             return {}
         if not isinstance(value, Mapping):
-            raise self.fail(path, f"expected a mapping, got {type(value).__name__}",
-                            "write it as 'key: value' lines")
+            self.fail(path, f"expected a mapping, got {type(value).__name__}", "write it as 'key: value' lines")
+            return {}
         for key in value:
             if key not in allowed:
-                raise self.fail(path + (key,), "unknown key", f"use one of: {', '.join(allowed)}")
-        return value
+                self.fail(path + (key,), "unknown key", key_fix(key, allowed, "use one of"))
+        return {k: v for k, v in value.items() if k in allowed}
 
-    def boolean(self, path: tuple[Any, ...], value: Any) -> bool:
+    def boolean(self, path: tuple[Any, ...], value: Any) -> bool | None:
         if not isinstance(value, bool):
-            raise self.fail(path, f"expected true or false, got {value!r}", "write true or false")
+            self.fail(path, f"expected true or false, got {value!r}", "write true or false")
+            return None
         return value
 
-    def text(self, path: tuple[Any, ...], value: Any, limit: int, fix: str) -> str:
+    def text(self, path: tuple[Any, ...], value: Any, limit: int, fix: str) -> str | None:
         if not isinstance(value, str) or not _PRINTABLE.match(value) or len(value) > limit:
-            raise self.fail(path, f"expected printable ASCII text of at most {limit} characters, "
-                            f"got {value!r}", fix)
+            self.fail(path, f"expected printable ASCII text of at most {limit} characters, got {value!r}", fix)
+            return None
         return value
 
 
@@ -155,46 +163,56 @@ def _verdict(c: _Check, key: str, value: Any, base: VerdictActions) -> VerdictAc
     m = c.mapping((key,), value, _VERDICT_FIELDS)
     changes: dict[str, Any] = {}
     for name in ("banner", "header_only", "quarantine", "reject"):
-        if name in m:
-            changes[name] = c.boolean((key, name), m[name])
+        if name in m and (flag := c.boolean((key, name), m[name])) is not None:
+            changes[name] = flag
     if "subject_tag" in m:
         tag = m["subject_tag"]
         changes["subject_tag"] = None if tag in (None, False, "") else c.text(
             (key, "subject_tag"), tag, 40, "write a short tag such as '[SUSPICIOUS]', or false")
-    if "reject_text" in m:
-        changes["reject_text"] = c.text((key, "reject_text"), m["reject_text"], 200,
-                                        "write one line of plain ASCII text")
+    if "reject_text" in m and (text := c.text((key, "reject_text"), m["reject_text"], 200,
+                                              "write one line of plain ASCII text")) is not None:
+        changes["reject_text"] = text
     if "copy_to" in m:
-        addrs = m["copy_to"]
-        addrs = [addrs] if isinstance(addrs, str) else addrs
-        if not isinstance(addrs, list):
-            raise c.fail((key, "copy_to"), "expected a list of addresses",
-                         "write e.g. copy_to: [security@example.org]")
-        for i, a in enumerate(addrs):
-            if not isinstance(a, str) or not _ADDRESS.match(a):
-                raise c.fail((key, "copy_to", i), f"{a!r} is not a mailbox address",
-                             "write a plain address like security@example.org")
-        changes["copy_to"] = tuple(addrs)
+        changes["copy_to"] = _copy_to(c, key, m["copy_to"])
     return replace(base, **changes)
 
 
-def _templates_dir(c: _Check, value: Any) -> str:
+def _copy_to(c: _Check, key: str, value: Any) -> tuple[str, ...]:
+    addrs = [value] if isinstance(value, str) else value
+    if not isinstance(addrs, list):
+        c.fail((key, "copy_to"), "expected a list of addresses", "write e.g. copy_to: [security@example.org]")
+        return ()
+    good = []
+    for i, a in enumerate(addrs):
+        if not isinstance(a, str) or not _ADDRESS.match(a):
+            c.fail((key, "copy_to", i), f"{a!r} is not a mailbox address",
+                   "write a plain address like security@example.org")
+        else:
+            good.append(a)
+    return tuple(good)
+
+
+def _templates_dir(c: _Check, value: Any) -> str | None:
     if not isinstance(value, str) or not value:
-        raise c.fail(("templates_dir",), f"expected a directory path, got {value!r}", "quote the path")
+        c.fail(("templates_dir",), f"expected a directory path, got {value!r}", "quote the path")
+        return None
     path = Path(value)
     if not path.is_absolute():
         source = c.where(c.prefix).rsplit(":", 1)[0]
         path = Path(source).parent / path
     if not path.is_dir():
-        raise c.fail(("templates_dir",), f"directory {str(path)!r} does not exist",
-                     "create it with banner.txt and/or banner.html, or remove the key")
+        c.fail(("templates_dir",), f"directory {str(path)!r} does not exist",
+               "create it with banner.txt and/or banner.html, or remove the key")
+        return None
     return str(path)
 
 
 def parse_actions(data: Mapping[str, Any], where: Where, *, prefix: tuple[Any, ...] = ("actions",),
-                  base: ActionsConfig = DEFAULT_ACTIONS) -> ActionsConfig:
-    """Validate an `actions:` mapping; keys not given keep the values of `base`."""
-    c = _Check(where, prefix)
+                  base: ActionsConfig = DEFAULT_ACTIONS, problems: Problems | None = None) -> ActionsConfig:
+    """Validate an `actions:` mapping; keys not given keep the values of `base`. Every problem is
+    added to `problems`; without one, AdminInputError lists them all."""
+    collect = problems if problems is not None else Problems()
+    c = _Check(where, prefix, collect)
     m = c.mapping((), data, VERDICT_KEYS + ("report_link", "templates_dir"))
     per_verdict: dict[str, Any] = {key: _verdict(c, key, m[key], getattr(base, key))
                                    for key in VERDICT_KEYS if key in m}
@@ -202,14 +220,18 @@ def parse_actions(data: Mapping[str, Any], where: Where, *, prefix: tuple[Any, .
     if "report_link" in m:
         link = m["report_link"]
         if link not in (None, False) and (not isinstance(link, str) or not _REPORT_LINK.match(link)):
-            raise c.fail(("report_link",), f"{link!r} is not a mailto: or https:// link",
-                         "write e.g. mailto:security@example.org or https://intranet/report")
-        result = replace(result, report_link=link or None)
-    if "templates_dir" in m:
-        directory = _templates_dir(c, m["templates_dir"])
+            c.fail(("report_link",), f"{link!r} is not a mailto: or https:// link",
+                   "write e.g. mailto:security@example.org or https://intranet/report")
+        else:
+            result = replace(result, report_link=link or None)
+    directory = _templates_dir(c, m["templates_dir"]) if "templates_dir" in m else None
+    if directory is not None:
         try:
             templates = Templates.load(directory)
         except TemplateError as exc:
-            raise c.fail(("templates_dir",), str(exc), "fix the template file") from None
-        result = replace(result, templates_dir=directory, templates=templates)
+            c.fail(("templates_dir",), str(exc), "fix the template file")
+        else:
+            result = replace(result, templates_dir=directory, templates=templates)
+    if problems is None and collect.errors:
+        raise AdminInputError(collect.report())
     return result

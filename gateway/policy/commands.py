@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from gateway.config import Config, HostPort, UpstreamConfig, shipped_policies
+from gateway.errors import AdminInputError
 from gateway.model import Verdict
-from gateway.policy.engine import PolicyError, load_policies
+from gateway.policy.engine import load_policies
 from gateway.policy.evaluate import (
     CasesError,
     Evaluation,
@@ -90,24 +91,31 @@ def default_config(policies: Sequence[str] = ()) -> Config:
 
 
 def _runtime(config: Config, policies: Sequence[str]) -> Runtime | None:
+    """The offline runtime, or None after printing every policy or reference data error."""
     try:
-        loaded = load_policies(policies or config.policies)
-    except PolicyError as exc:
+        return Runtime(config, policies=load_policies(policies or config.policies), offline=True)
+    except AdminInputError as exc:  # PolicyError, DataError (an indicator file of the config)
         for err in exc.errors:
             print(f"error: {err}", file=sys.stderr)
         return None
-    return Runtime(config, policies=loaded, offline=True)
+
+
+def print_lint(errors: Sequence[str], warnings: Sequence[str] = ()) -> None:
+    """The lint's report on stderr: `warning: ...` and `error: file:line: problem; fix` lines,
+    then `N error(s)`; also the format of config errors met by `policy lint --config`."""
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    for e in errors:
+        print(f"error: {e}", file=sys.stderr)
+    if errors:
+        print(f"{len(errors)} error(s)", file=sys.stderr)
 
 
 def cmd_lint(config: Config | None, paths: Sequence[str]) -> int:
     paths = list(config.policies if config else ()) + list(paths) or [shipped_policies()]
     report = lint(paths, config)
-    for w in report.warnings:
-        print(f"warning: {w}", file=sys.stderr)
-    for e in report.errors:
-        print(f"error: {e}", file=sys.stderr)
+    print_lint(report.errors, report.warnings)
     if not report.ok:
-        print(f"{len(report.errors)} error(s)", file=sys.stderr)
         return 1
     if report.policies is None:  # ok without policies cannot happen: say so rather than crash
         print("no policies loaded", file=sys.stderr)
@@ -175,7 +183,7 @@ def cmd_fit(args: argparse.Namespace, config: Config | None) -> int:
         return 2
     # the weights being refitted do not take part: the authored scores are the prior
     from gateway.policy.loader import policy_files
-    from gateway.policy.schema import Problems
+    from gateway.problems import Problems
 
     cfg = config or default_config()
     out = Path(args.out).resolve()

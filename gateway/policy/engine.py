@@ -23,8 +23,9 @@ from gateway.model import Decision, Envelope, RuleHit, Signal, Verdict
 from gateway.parse import MessageView
 from gateway.policy.conditions import Condition, MessageContext
 from gateway.policy.loader import VERDICT_WORDS, Merged, Origin, read_all
-from gateway.policy.schema import Compiler, Problems, SignalRef, Template
+from gateway.policy.schema import Compiler, SignalRef, Template
 from gateway.policy.text import REASON_CAP, compile_phrases, one_line
+from gateway.problems import Problems
 from gateway.regex import Regex
 from gateway.yamlmarks import Located
 
@@ -34,11 +35,8 @@ MAX_SCORE = 1000.0
 
 
 class PolicyError(AdminInputError):
-    """Policy files are invalid. `errors` lists every problem as `file:line: problem; fix`."""
-
-    def __init__(self, errors: Sequence[str]) -> None:
-        self.errors = list(errors) if not isinstance(errors, str) else [errors]
-        super().__init__("\n".join(self.errors))
+    """Policy files (or their `actions:`) are invalid. `errors` lists every problem as
+    `file:line: problem; fix`, in reading order (gateway/problems.py)."""
 
 
 @dataclass(frozen=True)
@@ -160,7 +158,7 @@ def load_policies(paths: Iterable[str], texts: Mapping[Path, str] | None = None)
     merged = read_all(paths, problems, texts)
     policies = compile_merged(merged, problems)
     if problems.errors:
-        raise PolicyError(problems.errors)
+        raise PolicyError(problems.report())
     return policies
 
 
@@ -240,15 +238,14 @@ def compile_merged(merged: Merged, problems: Problems) -> PolicySet:
                          signal_refs=refs, warnings=tuple(problems.warnings))
     if merged.actions:
         fallback = merged.sources[-1] if merged.sources else "<policies>"
-        try:
-            def action_where(path: tuple[Any, ...]) -> str:
-                keys = path[1:] if path[:1] == ("actions",) else path
-                return policies.actions_where(keys) or f"{fallback}:1"
 
-            actions = parse_actions(merged.actions, action_where)
-        except ValueError as exc:
-            problems.errors.append(str(exc))
-        else:
+        def action_where(path: tuple[Any, ...]) -> str:
+            keys = path[1:] if path[:1] == ("actions",) else path
+            return policies.actions_where(keys) or f"{fallback}:1"
+
+        before = len(problems.errors)
+        actions = parse_actions(merged.actions, action_where, problems=problems)
+        if len(problems.errors) == before:
             policies = replace(policies, actions=actions)
     return policies
 

@@ -20,7 +20,7 @@ from gateway.checks import SignalSpec, signal_specs
 from gateway.config import Config
 from gateway.policy.engine import ORDER, PolicySet, compile_merged
 from gateway.policy.loader import read_all
-from gateway.policy.schema import Problems
+from gateway.problems import Problems
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ def lint(paths: Iterable[str], config: Config | None = None,
     _unknown_evidence(policies, specs, problems)
     if not problems.errors:
         _unreachable(policies, merged.sources, problems)
-    return LintReport(tuple(problems.errors), tuple(problems.warnings),
+    return LintReport(tuple(problems.report()), tuple(problems.warnings),
                       None if problems.errors else policies)
 
 

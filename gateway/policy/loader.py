@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gateway.policy.schema import Problems
 from gateway.policy.text import phrase_words
+from gateway.problems import Problems, key_fix
 from gateway.yamlmarks import Located, YamlError, load_located, loads_located, read_bounded
 
 TOP_KEYS = ("thresholds", "rules", "phrases", "groups", "allow", "actions", "composites")
@@ -114,8 +114,7 @@ def _read_file(doc: Located, merged: Merged, problems: Problems) -> None:
         return
     for key in top:
         if key not in TOP_KEYS:
-            problems.add(doc.where((key,)), f"unknown top-level key {key!r}",
-                         f"use one of: {', '.join(TOP_KEYS)}")
+            problems.add(doc.where((key,)), f"unknown top-level key {key!r}", key_fix(key, TOP_KEYS, "use one of"))
     for name, value in _mapping(doc, ("thresholds",), top.get("thresholds"), problems,
                                 "write thresholds: {caution: 3, suspicious: 6, high: 10}").items():
         if _threshold_ok(doc, ("thresholds", name), name, value, problems):
@@ -245,8 +244,7 @@ def _read_rule(doc: Located, path: tuple[Any, ...], raw: Any, seen: set[str], me
     seen.add(rid)
     for key in raw:
         if key not in RULE_KEYS:
-            problems.add(doc.where(path + (key,)), f"unknown rule key {key!r}",
-                         f"use one of: {', '.join(RULE_KEYS)}")
+            problems.add(doc.where(path + (key,)), f"unknown rule key {key!r}", key_fix(key, RULE_KEYS, "use one of"))
     origins = {str(k): Origin(v, doc, path + (k,)) for k, v in raw.items()}
     if "when" in raw:  # a whole rule: new, or replacing an earlier one with this id
         merged.rules[rid] = origins

@@ -1,7 +1,8 @@
 """Compiling one rule's YAML (`when`, matchers, reason template) into condition objects.
 
 Purpose: the grammar of the policy language in one place, with every problem collected as
-`file:line: problem; fix` (STYLE.md rule 9) so `policy lint` can print them all at once.
+`file:line: problem; fix` (STYLE.md rule 9) in `Problems` (gateway/problems.py, the collector
+config and reference data use too) so `policy lint` can print them all at once.
 
 Untrusted input: admin-written policy YAML only (already parsed by `gateway.yamlmarks`).
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from gateway.policy.conditions import (
@@ -35,6 +36,7 @@ from gateway.policy.conditions import (
     known_field,
 )
 from gateway.policy.text import REASON_CAP, one_line
+from gateway.problems import Problems
 from gateway.regex import Regex, RegexError
 from gateway.yamlmarks import Located
 
@@ -44,20 +46,6 @@ _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
 FIELD_HELP = ("from.address, from.domain, from.display, reply_to, reply_to.domain, subject, text, "
               "html_text, mail_from, recipients, recipient_group, header.NAME, persona.KEY, "
               "inner.text")
-
-
-@dataclass
-class Problems:
-    """Errors (and warnings) collected while loading, each `file:line: problem; fix`."""
-
-    errors: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-
-    def add(self, where: str, problem: str, fix: str) -> None:
-        self.errors.append(f"{where}: {problem}; {fix}")
-
-    def warn(self, where: str, problem: str, fix: str) -> None:
-        self.warnings.append(f"{where}: {problem}; {fix}")
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from gateway.config import ConfigError, load_config
 from gateway.errors import DataError
 from gateway.policy.evaluate import CasesError, load_cases, load_labels, read_message
 from gateway.policy.loader import read_all
-from gateway.policy.schema import Problems
+from gateway.problems import Problems
 from gateway.refdata import ReferenceData, load_indicator_file
 from gateway.yamlmarks import FileError, YamlError, load_located, loads_located, read_bounded
 

@@ -26,7 +26,7 @@ from gateway.policy.engine import PolicyError, PolicySet, load_policies
 from gateway.policy.evaluate import Evaluation, Labelled, envelope_for, evaluate
 from gateway.policy.lint import LintReport, lint
 from gateway.policy.loader import read_all
-from gateway.policy.schema import Problems
+from gateway.problems import Problems
 from gateway.runtime import Result, Runtime
 
 _FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,80}\.ya?ml$")

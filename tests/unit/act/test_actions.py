@@ -9,6 +9,7 @@ import pytest
 from gateway.act.actions import DEFAULT_ACTIONS, ActionsConfig, VerdictActions, parse_actions, plan
 from gateway.act.banner import HTML_MARKER
 from gateway.act.headers import apply_edits
+from gateway.errors import AdminInputError
 from gateway.model import Decision, RuleHit, Verdict
 from gateway.parse import MessageView
 from gateway.yamlmarks import loads_located
@@ -99,3 +100,45 @@ def test_bad_template_placeholder_is_reported(tmp_path: Path) -> None:
     (tmp_path / "banner.html").write_text("<p>$nosuch</p>")
     with pytest.raises(ValueError, match=r"templates_dir: .*placeholder 'nosuch'.*use \$VERDICT"):
         _parse(f"actions: {{templates_dir: {tmp_path}}}")
+
+
+ACTION_MISTAKES = """\
+actions:
+  caution:
+    banner: yes-please
+    colour: red
+    copy_to: [ok@example.org, 'not an address']
+  high:
+    subject_tag: "bad\\ntag"
+    reject_text: 5
+    rejekt: true
+  report_link: http://insecure.example
+  clean: {banner: true}
+  templates_dir: missing-dir
+"""
+
+
+def test_every_mistake_in_an_actions_section_is_reported_in_one_run() -> None:
+    with pytest.raises(AdminInputError) as exc:
+        _parse(ACTION_MISTAKES)
+    where = "/etc/gw/policies/10-actions.yml"
+    assert [e.split(": ", 2)[:2] for e in exc.value.errors] == [
+        [f"{where}:3", "actions.caution.banner"], [f"{where}:4", "actions.caution.colour"],
+        [f"{where}:5", "actions.caution.copy_to.1"], [f"{where}:7", "actions.high.subject_tag"],
+        [f"{where}:8", "actions.high.reject_text"], [f"{where}:9", "actions.high.rejekt"],
+        [f"{where}:10", "actions.report_link"], [f"{where}:11", "actions.clean"],
+        [f"{where}:12", "actions.templates_dir"]]
+    assert "actions.high.rejekt: unknown key; did you mean reject? (or remove it)" in str(exc.value)
+
+
+def test_policy_files_report_actions_mistakes_with_the_rules_ones(tmp_path: Path) -> None:
+    """The policy loader collects the actions section's problems into the same list as the rules'."""
+    from gateway.policy import PolicyError, load_policies
+
+    (tmp_path / "10-actions.yml").write_text(ACTION_MISTAKES.replace("  templates_dir: missing-dir\n", "")
+                                             + "rules:\n  - id: r1\n    when: {signal: x}\n    score: many\n")
+    with pytest.raises(PolicyError) as exc:
+        load_policies([str(tmp_path)])
+    lines = [int(e.split(":")[1]) for e in exc.value.errors]
+    assert lines == [3, 4, 5, 7, 8, 9, 10, 11, 15], exc.value.errors
+    assert "rule 'r1': score must be a number" in exc.value.errors[-1]
