@@ -26,7 +26,6 @@ from gateway.errors import AdminInputError, DataError
 from gateway.log import setup_logging
 from gateway.model import Client, Envelope
 from gateway.parse import normalize_newlines
-from gateway.policy import PolicyError
 from gateway.runtime import Runtime
 from gateway.textsafe import json_line, terminal_text
 from gateway.yamlmarks import read_bounded
@@ -166,8 +165,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _kind(exc: AdminInputError) -> str:
-    return "policy error" if isinstance(exc, PolicyError) else "data error" if isinstance(exc, DataError) \
-        else "config error" if isinstance(exc, ConfigError) else "error"
+    return exc.kind
 
 
 EMBEDDED_DEFAULTS = """\

@@ -39,6 +39,8 @@ class ConfigError(AdminInputError):
     """The config file is invalid. `errors` lists every problem, in line order, each naming
     file, line, key and the fix."""
 
+    kind = "config error"
+
 
 @dataclass(frozen=True)
 class HostPort:

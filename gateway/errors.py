@@ -35,13 +35,21 @@ class AdminInputError(GatewayError, ValueError):
     """An admin-written file is invalid. `errors` lists every problem found, each
     `file:line: problem; fix` (gateway/problems.py collects them); the message is one per line."""
 
+    kind = "error"  # how each of its lines is labelled on stderr ("config error: ...")
+
     def __init__(self, errors: Sequence[str] | str) -> None:
         self.errors = [errors] if isinstance(errors, str) else list(errors)
         super().__init__("\n".join(self.errors))
 
+    def lines(self) -> list[str]:
+        """One labelled line per problem, as the command line prints them."""
+        return [f"{self.kind}: {e}" for e in self.errors]
+
 
 class DataError(AdminInputError):
     """Reference data (organisations, domain lists, names, indicators) is invalid."""
+
+    kind = "data error"
 
 
 class StartupError(GatewayError, RuntimeError):

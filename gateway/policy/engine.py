@@ -38,6 +38,8 @@ class PolicyError(AdminInputError):
     """Policy files (or their `actions:`) are invalid. `errors` lists every problem as
     `file:line: problem; fix`, in reading order (gateway/problems.py)."""
 
+    kind = "policy error"
+
 
 @dataclass(frozen=True)
 class Rule:

@@ -174,7 +174,6 @@ class WorkerLink:
 def run_worker(fd: int) -> int:
     """`serve --worker-fd FD`: one worker, started by the supervisor (never by hand)."""
     from gateway.log import setup_logging
-    from gateway.policy import PolicyError
     from gateway.smtp.service import Gateway
 
     # The supervisor sends SIGHUP only to workers that said ready (their loop handles it then);
@@ -198,8 +197,8 @@ def run_worker(fd: int) -> int:
         gateway = Gateway(config, sockets=listeners, admin_socket=admin, admin=first, housekeeping=first,
                           link=link)
         asyncio.run(gateway.serve_forever())
-    except PolicyError as exc:
-        link.send(error=f"policy error: {exc}")
+    except AdminInputError as exc:  # policies, actions or reference data: every problem, one line each
+        link.send(error="\n".join(exc.lines()))
         return 2
     except StartupError as exc:
         link.send(error=f"approach-gateway: {exc}")
