@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from aiosmtpd.smtp import MISSING, SMTP, Session, TLSSetupException, syntax
+from aiosmtpd.smtp import MISSING, SMTP, TLSSetupException, syntax
 from aiosmtpd.smtp import Envelope as SmtpEnvelope
 
 from gateway.act.quarantine import QuarantineStore
@@ -36,6 +36,7 @@ from gateway.runtime import Runtime
 from gateway.smtp.data import NOMINAL, TOO_LONG, DataReader, fix_mmap_threshold
 from gateway.smtp.deliver import deliver
 from gateway.smtp.observe import Observer
+from gateway.smtp.session import GatewaySession, Transaction
 from gateway.smtp.upstream import (
     TEMPFAIL,
     Capabilities,
@@ -240,7 +241,12 @@ class ServerState:
 
 
 class GatewaySMTP(SMTP):
-    """aiosmtpd's protocol with the gateway's session rules (see module docstring)."""
+    """aiosmtpd's protocol with the gateway's session rules (see module docstring). One per
+    client connection: what must outlive STARTTLS lives here; the SMTP session's state in
+    `session` (a `GatewaySession`), the mail transaction's in `envelope` and `session.tx`
+    (gateway/smtp/session.py)."""
+
+    session: GatewaySession | None
 
     def __init__(self, handler: GatewayHandler, state: ServerState,
                  tls_context: ssl.SSLContext | None) -> None:
@@ -262,8 +268,7 @@ class GatewaySMTP(SMTP):
         self.reason: str | None = None  # why the reply about to be pushed refuses (for the log)
         self.data_logged = False  # the reply to the final dot is in the message's own log line
         self.closing = False  # a last reply was sent: nothing more is read or answered
-        self.data_bare: bool | None = None  # the message after DATA holds a lone CR or LF
-        self.data_sender: str | None = None  # MAIL FROM of the transaction DATA ended
+        self.data_sender: str | None = None  # MAIL FROM of the transaction DATA ended (for its log line)
         self.junk = 0  # junk commands since the last delivered message
         # Timeouts (aiosmtpd's own timer restarts only on a recognised command, so NOOP kept a
         # session alive for ever while a steady DATA sender was cut off): `session_timeout`
@@ -283,11 +288,35 @@ class GatewaySMTP(SMTP):
         # was lost with it and left open (uncounted) until the upstream timed it out.
         self.upstream: UpstreamSession | None = None
 
+    # ---- session and transaction state -------------------------------------------------------
+
+    def _create_session(self) -> GatewaySession:
+        """aiosmtpd's hook: at connect, and again after a STARTTLS handshake."""
+        return GatewaySession(self.loop)
+
+    def reset_transaction(self) -> None:
+        """The one place the state of a mail transaction is reset: aiosmtpd's envelope (sender,
+        recipients, parameters, content) and the gateway's `Transaction`, both made anew.
+        Called at MAIL (outside a transaction), and through `_set_post_data_state` at RSET,
+        HELO/EHLO (RFC 5321 4.1.4), after DATA, after an internal error and at STARTTLS. The
+        upstream's transaction is the upstream connection's: it is reset (RSET) by the callers
+        that can wait for it (`reset_upstream`), or at the next MAIL."""
+        self.envelope = self._create_envelope()
+        if self.session is not None:  # None only at connect, before aiosmtpd creates it
+            self.session.tx = Transaction()
+
+    def _set_post_data_state(self) -> None:
+        """aiosmtpd's reset after DATA, which its `_set_rset_state` calls too (RSET, HELO, EHLO,
+        STARTTLS): the end of a transaction, and of the XFORWARD attributes given for it."""
+        if self.session is not None:
+            self.session.xforward = {}
+        self.reset_transaction()
+
     # ---- connection lifecycle -------------------------------------------------------------
 
     async def _handle_client(self) -> None:
         assert self.session is not None
-        ip = str(self.session.peer[0]) if self.session.peer else "unknown"
+        ip = self.session.peer_ip or "unknown"
         pp = self.state.config.proxy_protocol
         behind_balancer = pp is not None and in_networks(ip, pp.trusted_networks)
         refused = self.state.admit(ip, per_ip=not behind_balancer) if not self.state.draining \
@@ -330,7 +359,7 @@ class GatewaySMTP(SMTP):
 
     @property
     def peer_ip(self) -> str:
-        return str(self.session.peer[0]) if self.session is not None and self.session.peer else "unknown"
+        return (self.session.peer_ip if self.session is not None else None) or "unknown"
 
     def log_refusal(self, stage: str, reason: str, reply: str) -> None:
         """One line for the operator: who was refused what, why, and the reply they got."""
@@ -569,15 +598,16 @@ class GatewaySMTP(SMTP):
         if reader.state != NOMINAL:
             self.reason = (f"line longer than {self.line_length_limit - 2} bytes" if reader.state == TOO_LONG
                            else f"message larger than {self.data_size_limit} bytes")
-            self._set_post_data_state()  # type: ignore[no-untyped-call]  # aiosmtpd's state setter is unannotated
+            self._set_post_data_state()
             await self.push("500 Line too long (see RFC5321 4.5.3.1.6)" if reader.state == TOO_LONG
                             else "552 Error: Too much mail data")
         else:
             content = reader.content()
             self.envelope.content = self.envelope.original_content = content
-            self.data_bare = reader.bare
+            assert self.session is not None
+            self.session.tx.data_bare = reader.bare
             status = await self._call_handler_hook("DATA")
-            self._set_post_data_state()  # type: ignore[no-untyped-call]  # aiosmtpd's state setter is unannotated
+            self._set_post_data_state()
             await self.push("250 OK" if status is MISSING else status)
         if not self.in_transaction():
             # a DATA refused by the gateway itself (552/500) resets the client's transaction
@@ -589,6 +619,8 @@ class GatewaySMTP(SMTP):
         await self.push("502 5.5.1 Error: authentication not enabled")
 
     async def smtp_MAIL(self, arg: str | None) -> None:
+        if not self.in_transaction():  # (a nested MAIL is refused and leaves the transaction be)
+            self.reset_transaction()
         arg, self.dsn_params = split_dsn_params(arg, DSN_MAIL_PARAMS)
         if self.dsn_params and not self.state.caps.supports("dsn"):
             self.reason = "DSN not offered by the upstream"
@@ -610,15 +642,14 @@ class GatewaySMTP(SMTP):
 
     async def smtp_XFORWARD(self, arg: str | None) -> None:
         assert self.session is not None
-        peer_ip = str(self.session.peer[0]) if self.session.peer else None
-        if not in_networks(peer_ip, self.state.config.xforward_hosts):
+        if not in_networks(self.session.peer_ip, self.state.config.xforward_hosts):
             self.reason = "XFORWARD from a host not in xforward_hosts"
             await self.push("550 5.7.0 Error: insufficient authorization")
             return
         if self.in_transaction():
             await self.push("503 5.5.1 Error: MAIL transaction in progress")
             return
-        attrs: dict[str, str] = getattr(self.session, "xforward", {})
+        attrs = dict(self.session.xforward)  # a refused XFORWARD changes nothing
         for item in (arg or "").split():
             key, sep, value = item.partition("=")
             key = key.upper()
@@ -633,7 +664,7 @@ class GatewaySMTP(SMTP):
                 await self.push(f"501 5.5.4 Bad XFORWARD attribute value for {key}")
                 return
             attrs[key] = value
-        self.session.xforward = attrs  # type: ignore[attr-defined]
+        self.session.xforward = attrs
         await self.push("250 2.0.0 Ok")
 
 
@@ -649,13 +680,13 @@ class GatewayHandler:
 
     # ---- helpers -------------------------------------------------------------------------
 
-    def client_of(self, server: SMTP, session: Session) -> Client:
-        peer_ip: str | None = str(session.peer[0]) if session.peer else None
+    def client_of(self, server: GatewaySMTP, session: GatewaySession) -> Client:
+        peer_ip = session.peer_ip
         peer_port: int | None = int(session.peer[1]) if session.peer else None
         pd = session.proxy_data
         if pd is not None and getattr(pd, "src_addr", None):
             peer_ip, peer_port = str(pd.src_addr), int(pd.src_port) if pd.src_port else None
-        xf: dict[str, str] = getattr(session, "xforward", {})
+        xf = session.xforward
         port_text = xf.get("PORT", "")
         return Client(
             ip=xf["ADDR"].removeprefix("IPv6:") if "ADDR" in xf else peer_ip,
@@ -679,10 +710,10 @@ class GatewayHandler:
 
     # ---- hooks ---------------------------------------------------------------------------
 
-    async def handle_PROXY(self, server: SMTP, session: Session, envelope: SmtpEnvelope,
+    async def handle_PROXY(self, server: GatewaySMTP, session: GatewaySession, envelope: SmtpEnvelope,
                            proxy_data: Any) -> bool:
         pp = self.config.proxy_protocol
-        peer_ip = str(session.peer[0]) if session.peer else None
+        peer_ip = session.peer_ip
         if pp is None or not in_networks(peer_ip, pp.trusted_networks):
             log.warning(refusal_line("CONNECT", "PROXY header from a peer not in proxy_protocol.trusted_networks",
                                      "(connection closed)", client=peer_ip, helo=None, sender=None))
@@ -692,7 +723,7 @@ class GatewayHandler:
                                      client=peer_ip, helo=None, sender=None))
             return False
         src = str(getattr(proxy_data, "src_addr", "") or "")
-        if src and isinstance(server, GatewaySMTP):
+        if src:
             refused = self.state.admit_client(src)
             if refused:
                 log.warning(refusal_line("CONNECT", refused, f"421 4.7.0 Error: {refused}", client=src,
@@ -702,10 +733,9 @@ class GatewayHandler:
             server._admitted_ip = src
         return True
 
-    async def handle_EHLO(self, server: SMTP, session: Session, envelope: SmtpEnvelope,
+    async def handle_EHLO(self, server: GatewaySMTP, session: GatewaySession, envelope: SmtpEnvelope,
                           hostname: str, responses: list[str]) -> list[str]:
         session.host_name = hostname
-        assert isinstance(server, GatewaySMTP)
         await server.reset_upstream()  # EHLO resets the SMTP transaction (RFC 5321 4.1.4): mirror it
         caps = self.state.caps
         out = []
@@ -717,7 +747,7 @@ class GatewayHandler:
                 line = f"250-SIZE {self.state.size_limit}"
             out.append(line)
         last = out.pop()  # "250 HELP"
-        if in_networks(str(session.peer[0]) if session.peer else None, self.config.xforward_hosts):
+        if in_networks(session.peer_ip, self.config.xforward_hosts):
             out.append(f"250-XFORWARD {XFORWARD_ATTRS}")
         if caps.supports("dsn"):
             out.append("250-DSN")
@@ -726,16 +756,14 @@ class GatewayHandler:
         out.append(last)
         return out
 
-    async def handle_HELO(self, server: SMTP, session: Session, envelope: SmtpEnvelope,
+    async def handle_HELO(self, server: GatewaySMTP, session: GatewaySession, envelope: SmtpEnvelope,
                           hostname: str) -> str:
         session.host_name = hostname
-        assert isinstance(server, GatewaySMTP)
         await server.reset_upstream()  # HELO resets the transaction too: mirror it
         return f"250 {self.config.hostname}"
 
-    async def handle_MAIL(self, server: SMTP, session: Session, envelope: SmtpEnvelope,
+    async def handle_MAIL(self, server: GatewaySMTP, session: GatewaySession, envelope: SmtpEnvelope,
                           address: str, mail_options: list[str]) -> str:
-        assert isinstance(server, GatewaySMTP)
         if self.state.draining:
             server.reason = "shutting down"
             return f"421 4.3.2 {self.config.hostname} Service shutting down"
@@ -763,7 +791,7 @@ class GatewayHandler:
                 if (key == "BODY" and not caps.eightbitmime) or (key == "SIZE" and not caps.supports("size")):
                     continue
                 passed.append(opt)
-            passed += getattr(server, "dsn_params", [])
+            passed += server.dsn_params
             # aiosmtpd gives the null reverse-path as "<>" (and needs it truthy): send it as <>
             sender = "" if address == "<>" else address
             try:
@@ -781,13 +809,12 @@ class GatewayHandler:
         if reply.ok:
             envelope.mail_from = address
             envelope.mail_options.extend(mail_options)
-            session.queue_id = new_queue_id()  # type: ignore[attr-defined]
-            session.tx_start = time.monotonic()  # type: ignore[attr-defined]
+            session.tx.queue_id = new_queue_id()
+            session.tx.started = time.monotonic()
         return reply.line()
 
-    async def handle_RCPT(self, server: SMTP, session: Session, envelope: SmtpEnvelope,
+    async def handle_RCPT(self, server: GatewaySMTP, session: GatewaySession, envelope: SmtpEnvelope,
                           address: str, rcpt_options: list[str]) -> str:
-        assert isinstance(server, GatewaySMTP)
         if len(envelope.rcpt_tos) >= self.config.limits.max_recipients:
             server.reason = f"recipient limit ({self.config.limits.max_recipients})"
             return "452 4.5.3 Error: too many recipients"
@@ -813,7 +840,7 @@ class GatewayHandler:
             return "451 4.4.2 Error: upstream connection lost, try again later"
         server.reason = "upstream refused"
         try:
-            reply = await up.rcpt(address, rcpt_options + getattr(server, "dsn_params", []))
+            reply = await up.rcpt(address, rcpt_options + server.dsn_params)
         except UpstreamError as exc:
             server.reason = f"upstream unavailable: {exc}"[:200]
             return exc.reply.line()
@@ -822,14 +849,11 @@ class GatewayHandler:
             envelope.rcpt_options.extend(rcpt_options)
         return reply.line()
 
-    async def handle_RSET(self, server: SMTP, session: Session, envelope: SmtpEnvelope) -> str:
-        session.xforward = {}  # type: ignore[attr-defined]  # XFORWARD lasts one transaction, as in Postfix
-        assert isinstance(server, GatewaySMTP)
-        await server.reset_upstream()
+    async def handle_RSET(self, server: GatewaySMTP, session: GatewaySession, envelope: SmtpEnvelope) -> str:
+        await server.reset_upstream()  # (aiosmtpd reset the client's transaction already)
         return "250 2.0.0 Ok"
 
-    async def handle_QUIT(self, server: SMTP, session: Session, envelope: SmtpEnvelope) -> str:
-        assert isinstance(server, GatewaySMTP)
+    async def handle_QUIT(self, server: GatewaySMTP, session: GatewaySession, envelope: SmtpEnvelope) -> str:
         await server.close_upstream()
         return "221 2.0.0 Bye"
 
@@ -837,24 +861,23 @@ class GatewayHandler:
         log.error("internal error in SMTP session: %r", error, exc_info=error)
         return TEMPFAIL.line()
 
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: SmtpEnvelope) -> str:
+    async def handle_DATA(self, server: GatewaySMTP, session: GatewaySession, envelope: SmtpEnvelope) -> str:
         raw = envelope.original_content or b""
         client = self.client_of(server, session)
         sender = "" if envelope.mail_from == "<>" else envelope.mail_from or ""
+        tx = session.tx
         env = Envelope(mail_from=sender, rcpt_tos=tuple(envelope.rcpt_tos),
-                       client=client, queue_id=getattr(session, "queue_id", new_queue_id()),
+                       client=client, queue_id=tx.queue_id or new_queue_id(),
                        smtputf8=envelope.smtp_utf8)
-        start = getattr(session, "tx_start", time.monotonic())
-        assert isinstance(server, GatewaySMTP)
+        start = tx.started if tx.started is not None else time.monotonic()
         up = server.upstream
         fields: dict[str, Any] = {"size": len(raw), **tls_fields(session.ssl)}
-        reply = await deliver(self.state, raw, env, up, session.ssl is not None, fields, server.data_bare)
+        reply = await deliver(self.state, raw, env, up, session.ssl is not None, fields, tx.data_bare)
         if not reply.ok and up is not None:
             await up.rset()
         if reply.ok:
             server.junk = 0  # as Postfix: the junk count restarts after a delivered message
         self.state.messages += 1
-        session.xforward = {}  # type: ignore[attr-defined]  # XFORWARD lasts one transaction, as in Postfix
         fields["reply"] = f"{reply.code} {reply.text.splitlines()[0] if reply.text else ''}"[:120]
         fields["pid"] = os.getpid()  # which process: `serve` may run several workers
         # A delivered message has its line; a refused one is a refusal too (one more line, so
