@@ -24,25 +24,22 @@ import time
 from pathlib import Path
 from typing import Any
 
-from aiosmtpd.smtp import MISSING, SMTP, TLSSetupException, syntax
+from aiosmtpd.smtp import SMTP, TLSSetupException, syntax
 from aiosmtpd.smtp import Envelope as SmtpEnvelope
 
+from gateway import replies
 from gateway.act.quarantine import QuarantineStore
 from gateway.act.seal import ArcKey
 from gateway.config import Config, Network
 from gateway.log import message_line, refusal_line, tls_fields
 from gateway.model import Client, Envelope
+from gateway.replies import Reply
 from gateway.runtime import Runtime
 from gateway.smtp.data import NOMINAL, TOO_LONG, DataReader, fix_mmap_threshold
 from gateway.smtp.deliver import deliver
 from gateway.smtp.observe import Observer
 from gateway.smtp.session import GatewaySession, Transaction
-from gateway.smtp.upstream import (
-    TEMPFAIL,
-    Capabilities,
-    UpstreamError,
-    UpstreamSession,
-)
+from gateway.smtp.upstream import Capabilities, UpstreamError, UpstreamSession
 
 log = logging.getLogger("gateway.smtp")
 
@@ -126,7 +123,7 @@ def arg_address(arg: str | None) -> str:
     return text.partition(":")[2].strip().split(" ", 1)[0] if ":" in text else text.split(" ", 1)[0]
 
 
-def address_problem(address: str, smtputf8: bool, what: str) -> str | None:
+def address_problem(address: str, smtputf8: bool, what: str) -> Reply | None:
     """A reply refusing an 8-bit address, or None. Postfix with `smtputf8_enable = yes`: UTF-8
     only in a transaction that declared SMTPUTF8 (RFC 6531), never bytes that are not UTF-8."""
     if address.isascii():
@@ -134,10 +131,9 @@ def address_problem(address: str, smtputf8: bool, what: str) -> str | None:
     try:
         address.encode("utf-8")
     except UnicodeEncodeError:  # aiosmtpd keeps undecodable bytes as surrogates
-        status = "5.1.7" if what == "sender" else "5.1.3"
-        return f"553 {status} Error: bad UTF-8 syntax in {what} address"
+        return replies.SENDER_BAD_UTF8 if what == "sender" else replies.RECIPIENT_BAD_UTF8
     if not smtputf8:
-        return "553 5.6.7 Must declare SMTPUTF8 to send unicode address"
+        return replies.SMTPUTF8_REQUIRED
     return None
 
 
@@ -322,8 +318,9 @@ class GatewaySMTP(SMTP):
         refused = self.state.admit(ip, per_ip=not behind_balancer) if not self.state.draining \
             else "service shutting down"
         if refused:
-            self.log_refusal("CONNECT", refused, f"421 4.7.0 {self.hostname} Error: {refused}")
-            await super().push(f"421 4.7.0 {self.hostname} Error: {refused}")
+            reply = str(replies.CONNECTION_REFUSED.format(host=self.hostname, reason=refused))
+            self.log_refusal("CONNECT", refused, reply)
+            await super().push(reply)
             assert self.transport is not None
             self.transport.close()
             return
@@ -347,7 +344,7 @@ class GatewaySMTP(SMTP):
                     self.junk += 1
                     if self.junk > self.state.config.limits.junk_command_limit:
                         self.reason = f"junk command limit ({self.state.config.limits.junk_command_limit})"
-                        await self.push(f"421 4.7.0 {self.hostname} Error: too many junk commands")
+                        await self.push(replies.JUNK_LIMIT.format(host=self.hostname))
                         return
                 await method(arg)
             finally:
@@ -398,7 +395,7 @@ class GatewaySMTP(SMTP):
             wait = self._silence if self._busy else self._silence - idle
             self._timeout_handle = self.loop.call_later(max(wait, 0.01), self._timeout_cb)
             return
-        reply = f"421 4.4.2 {self.hostname} Error: timeout exceeded"
+        reply = str(replies.TIMEOUT.format(host=self.hostname))
         self.log_refusal("SESSION", f"timeout: {self._silence:g} s of silence", reply)
         self.say_and_close(reply)
 
@@ -408,7 +405,7 @@ class GatewaySMTP(SMTP):
         if self._busy:
             self._expired = True  # the reply in progress is sent first (never cut off a 250)
             return
-        reply = f"421 4.4.2 {self.hostname} Error: session time limit exceeded"
+        reply = str(replies.LIFETIME_OVER.format(host=self.hostname))
         self.log_refusal("SESSION", "session lifetime exceeded", reply)
         self.say_and_close(reply)
 
@@ -477,9 +474,12 @@ class GatewaySMTP(SMTP):
             self._handler_coroutine.cancel()
 
     async def push(self, status: Any) -> None:
+        """aiosmtpd's push, for a str, bytes or one of the gateway's own `Reply`s."""
         if self.closing:
             return
-        if isinstance(status, bytes):
+        if isinstance(status, Reply):
+            status = str(status)
+        elif isinstance(status, bytes):
             status = status.decode("ascii", "replace")
         status = safe_reply(status)
         code = status[:3]
@@ -487,20 +487,20 @@ class GatewaySMTP(SMTP):
             self.data_logged = False
         elif code[:1] in ("4", "5") and (self.command in LOGGED_STAGES or code == "421"):
             self.log_refusal(self.command or "SESSION", self.reason or _default_reason(code), status)
-        elif not self.command and status.startswith("502 5.5.1 Too many unrecognized"):
+        elif not self.command and status.startswith(replies.AIOSMTPD_TOO_MANY_UNRECOGNISED):
             self.log_refusal("SESSION", "too many unrecognized commands", status)
         await super().push(status)
         if code == "421":
             self.close_session()  # RFC 5321 3.8: after a 421 the session is over (the upstream's too)
             return
         if self._expired and self.transport is not None:
-            reply = f"421 4.4.2 {self.hostname} Error: session time limit exceeded"
+            reply = str(replies.LIFETIME_OVER.format(host=self.hostname))
             self.log_refusal("SESSION", "session lifetime exceeded", reply)
             await super().push(reply)
             self.close_session()
             return
         if self.state.draining and not self.in_transaction() and self.transport is not None:
-            await super().push(f"421 4.3.2 {self.hostname} Service shutting down")
+            await super().push(str(replies.SHUTTING_DOWN.format(host=self.hostname)))
             self.close_session()
 
     async def handle_exception(self, error: Exception) -> str:
@@ -512,7 +512,7 @@ class GatewaySMTP(SMTP):
             cause = error.__cause__ or error
             self.log_refusal("STARTTLS", f"TLS handshake failed: {type(cause).__name__}: {cause}"[:200],
                              "(connection closed)")
-            return "454 4.7.0 TLS not available due to local problem"
+            return str(replies.TLS_FAILED)
         self.reason = "internal error"
         status = await super().handle_exception(error)
         self._set_rset_state()  # type: ignore[no-untyped-call]  # aiosmtpd's state setter is unannotated
@@ -524,7 +524,7 @@ class GatewaySMTP(SMTP):
         if self.transport is None:
             return
         try:
-            self._writer.write(f"421 4.3.2 {self.hostname} Service shutting down\r\n".encode())
+            self._writer.write(f"{replies.SHUTTING_DOWN.format(host=self.hostname)}\r\n".encode())
         except Exception:  # transport may already be gone
             log.debug("421 not written: the transport is gone", exc_info=True)
         self.transport.close()
@@ -552,11 +552,11 @@ class GatewaySMTP(SMTP):
     async def smtp_STARTTLS(self, arg: str) -> None:
         if self._tls_protocol is not None:
             self.reason = "STARTTLS inside TLS"
-            await self.push("554 5.5.1 Error: TLS already active")  # as Postfix; never TLS in TLS
+            await self.push(replies.TLS_ACTIVE)  # as Postfix; never TLS in TLS
             return
         if self.tls_context and not arg and self.in_transaction():
             self.reason = "STARTTLS inside a transaction"
-            await self.push("503 5.5.1 Error: MAIL transaction in progress")  # as Postfix
+            await self.push(replies.TRANSACTION_IN_PROGRESS)  # as Postfix
             return
         # Commands pipelined behind STARTTLS arrived in plaintext: discard them (CVE-2011-0411).
         buffered = getattr(self._reader, "_buffer", None)
@@ -578,12 +578,12 @@ class GatewaySMTP(SMTP):
             return
         assert self.envelope is not None
         if not self.envelope.rcpt_tos:
-            await self.push("503 Error: need RCPT command")
+            await self.push(replies.NEED_RCPT)
             return
         if arg:
-            await self.push("501 Syntax: DATA")
+            await self.push(replies.DATA_SYNTAX)
             return
-        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        await self.push(replies.START_DATA)
         reader = DataReader(self.data_size_limit, self.line_length_limit)
         while True:
             chunk = await self._reader.read(DATA_CHUNK)
@@ -599,16 +599,15 @@ class GatewaySMTP(SMTP):
             self.reason = (f"line longer than {self.line_length_limit - 2} bytes" if reader.state == TOO_LONG
                            else f"message larger than {self.data_size_limit} bytes")
             self._set_post_data_state()
-            await self.push("500 Line too long (see RFC5321 4.5.3.1.6)" if reader.state == TOO_LONG
-                            else "552 Error: Too much mail data")
+            await self.push(replies.LINE_TOO_LONG if reader.state == TOO_LONG else replies.TOO_MUCH_DATA)
         else:
             content = reader.content()
             self.envelope.content = self.envelope.original_content = content
             assert self.session is not None
             self.session.tx.data_bare = reader.bare
-            status = await self._call_handler_hook("DATA")
+            status: str = await self._call_handler_hook("DATA")  # GatewayHandler.handle_DATA: a reply
             self._set_post_data_state()
-            await self.push("250 OK" if status is MISSING else status)
+            await self.push(status)
         if not self.in_transaction():
             # a DATA refused by the gateway itself (552/500) resets the client's transaction
             # without calling the handler: end the upstream's now, not at the client's next MAIL.
@@ -616,7 +615,7 @@ class GatewaySMTP(SMTP):
 
     async def smtp_AUTH(self, arg: str) -> None:
         self.reason = "AUTH not offered"
-        await self.push("502 5.5.1 Error: authentication not enabled")
+        await self.push(replies.AUTH_NOT_ENABLED)
 
     async def smtp_MAIL(self, arg: str | None) -> None:
         if not self.in_transaction():  # (a nested MAIL is refused and leaves the transaction be)
@@ -624,19 +623,19 @@ class GatewaySMTP(SMTP):
         arg, self.dsn_params = split_dsn_params(arg, DSN_MAIL_PARAMS)
         if self.dsn_params and not self.state.caps.supports("dsn"):
             self.reason = "DSN not offered by the upstream"
-            await self.push("555 5.5.4 Error: DSN parameters not supported here")
+            await self.push(replies.DSN_NOT_SUPPORTED)
             return
         await super().smtp_MAIL(arg)
 
     async def smtp_RCPT(self, arg: str | None) -> None:
         if arg and source_route(arg) and self.envelope is not None and self.envelope.mail_from is not None:
             self.reason = "relay denied: source route"
-            await self.push("550 5.7.1 Error: relay access denied (source route)")
+            await self.push(replies.RELAY_TRICK.format(trick="source route"))
             return
         arg, self.dsn_params = split_dsn_params(arg, DSN_RCPT_PARAMS)
         if self.dsn_params and not self.state.caps.supports("dsn"):
             self.reason = "DSN not offered by the upstream"
-            await self.push("555 5.5.4 Error: DSN parameters not supported here")
+            await self.push(replies.DSN_NOT_SUPPORTED)
             return
         await super().smtp_RCPT(arg)
 
@@ -644,28 +643,28 @@ class GatewaySMTP(SMTP):
         assert self.session is not None
         if not in_networks(self.session.peer_ip, self.state.config.xforward_hosts):
             self.reason = "XFORWARD from a host not in xforward_hosts"
-            await self.push("550 5.7.0 Error: insufficient authorization")
+            await self.push(replies.XFORWARD_DENIED)
             return
         if self.in_transaction():
-            await self.push("503 5.5.1 Error: MAIL transaction in progress")
+            await self.push(replies.TRANSACTION_IN_PROGRESS)
             return
         attrs = dict(self.session.xforward)  # a refused XFORWARD changes nothing
         for item in (arg or "").split():
             key, sep, value = item.partition("=")
             key = key.upper()
             if not sep or key not in XFORWARD_ATTRS.split():
-                await self.push(f"501 5.5.4 Bad XFORWARD attribute name: {key[:32]}")
+                await self.push(replies.XFORWARD_BAD_NAME.format(name=key[:32]))
                 return
             value = re.sub(r"\+([0-9A-Fa-f]{2})", lambda m: chr(int(m.group(1), 16)), value)
             if value.upper() in ("[UNAVAILABLE]", "[TEMPUNAVAIL]"):
                 attrs.pop(key, None)
                 continue
             if not value.isprintable() or len(value) > 255 or not _xforward_value_ok(key, value):
-                await self.push(f"501 5.5.4 Bad XFORWARD attribute value for {key}")
+                await self.push(replies.XFORWARD_BAD_VALUE.format(name=key))
                 return
             attrs[key] = value
         self.session.xforward = attrs
-        await self.push("250 2.0.0 Ok")
+        await self.push(replies.OK)
 
 
 class GatewayHandler:
@@ -726,9 +725,9 @@ class GatewayHandler:
         if src:
             refused = self.state.admit_client(src)
             if refused:
-                log.warning(refusal_line("CONNECT", refused, f"421 4.7.0 Error: {refused}", client=src,
-                                         helo=None, sender=None, via=peer_ip))
-                await SMTP.push(server, f"421 4.7.0 {self.config.hostname} Error: {refused}")
+                reply = str(replies.CONNECTION_REFUSED.format(host=self.config.hostname, reason=refused))
+                log.warning(refusal_line("CONNECT", refused, reply, client=src, helo=None, sender=None, via=peer_ip))
+                await SMTP.push(server, reply)
                 return False
             server._admitted_ip = src
         return True
@@ -760,17 +759,17 @@ class GatewayHandler:
                           hostname: str) -> str:
         session.host_name = hostname
         await server.reset_upstream()  # HELO resets the transaction too: mirror it
-        return f"250 {self.config.hostname}"
+        return str(replies.HELO_OK.format(host=self.config.hostname))
 
     async def handle_MAIL(self, server: GatewaySMTP, session: GatewaySession, envelope: SmtpEnvelope,
                           address: str, mail_options: list[str]) -> str:
         if self.state.draining:
             server.reason = "shutting down"
-            return f"421 4.3.2 {self.config.hostname} Service shutting down"
+            return str(replies.SHUTTING_DOWN.format(host=self.config.hostname))
         problem = address_problem(address, envelope.smtp_utf8, "sender")
         if problem:
             server.reason = "8-bit sender address"
-            return problem
+            return str(problem)
         server.reason = "upstream refused"
         try:
             up = await self.upstream_for(server)
@@ -783,10 +782,10 @@ class GatewayHandler:
                 key = opt.split("=", 1)[0]
                 if key == "BODY" and opt != "BODY=7BIT" and not caps.eightbitmime:
                     server.reason = "8BITMIME not offered by the upstream"
-                    return "555 5.5.4 Error: BODY=8BITMIME not supported here"
+                    return str(replies.BODY_NOT_SUPPORTED)
                 if key == "SMTPUTF8" and not caps.smtputf8:
                     server.reason = "SMTPUTF8 not offered by the upstream"
-                    return "555 5.5.4 Error: SMTPUTF8 not supported here"
+                    return str(replies.SMTPUTF8_NOT_SUPPORTED)
                 # RFC 1652/1870: pass BODY and SIZE on only to an upstream that offers them
                 if (key == "BODY" and not caps.eightbitmime) or (key == "SIZE" and not caps.supports("size")):
                     continue
@@ -817,27 +816,27 @@ class GatewayHandler:
                           address: str, rcpt_options: list[str]) -> str:
         if len(envelope.rcpt_tos) >= self.config.limits.max_recipients:
             server.reason = f"recipient limit ({self.config.limits.max_recipients})"
-            return "452 4.5.3 Error: too many recipients"
+            return str(replies.TOO_MANY_RECIPIENTS)
         trick = routing_trick(address)
         if trick:
             server.reason = f"relay denied: {trick}"
-            return f"550 5.7.1 Error: relay access denied ({trick})"
+            return str(replies.RELAY_TRICK.format(trick=trick))
         local, _, domain = address.rpartition("@")
         client = self.client_of(server, session)
         is_postmaster = not local and domain.lower() == "postmaster"
         if not is_postmaster and not self.config.is_local_domain(domain) and \
                 not in_networks(client.ip, self.config.trusted_networks):
             server.reason = "relay denied: domain not in local_domains"
-            return f"550 5.7.1 <{address[:256]}>: Relay access denied"
+            return str(replies.RELAY_DENIED.format(address=address[:256]))
         problem = address_problem(address, envelope.smtp_utf8, "recipient")
         if problem:
             server.reason = "8-bit recipient address"
-            return problem
+            return str(problem)
         up = server.upstream
         if up is None or not up.connected or not up.in_transaction:
             # the upstream dropped the transaction MAIL opened: never start a new one without MAIL
             server.reason = "upstream connection lost"
-            return "451 4.4.2 Error: upstream connection lost, try again later"
+            return str(replies.RCPT_UPSTREAM_LOST)
         server.reason = "upstream refused"
         try:
             reply = await up.rcpt(address, rcpt_options + server.dsn_params)
@@ -851,15 +850,15 @@ class GatewayHandler:
 
     async def handle_RSET(self, server: GatewaySMTP, session: GatewaySession, envelope: SmtpEnvelope) -> str:
         await server.reset_upstream()  # (aiosmtpd reset the client's transaction already)
-        return "250 2.0.0 Ok"
+        return str(replies.OK)
 
     async def handle_QUIT(self, server: GatewaySMTP, session: GatewaySession, envelope: SmtpEnvelope) -> str:
         await server.close_upstream()
-        return "221 2.0.0 Bye"
+        return str(replies.BYE)
 
     async def handle_exception(self, error: Exception) -> str:
         log.error("internal error in SMTP session: %r", error, exc_info=error)
-        return TEMPFAIL.line()
+        return str(replies.INTERNAL_ERROR)
 
     async def handle_DATA(self, server: GatewaySMTP, session: GatewaySession, envelope: SmtpEnvelope) -> str:
         raw = envelope.original_content or b""

@@ -10,17 +10,17 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.integration.conftest import SIMPLE, Harness
+from gateway import replies
+from tests.integration.conftest import HOST, SIMPLE, Harness, said
 from tests.support.rawsmtp import Raw
 from tests.support.sink import SinkBehaviour
 
-HOST = "gw.example.org"  # tests/conftest.py make_config
 LINE = b"y" * 68 + b"\r\n"
 CONFIG = "xforward_hosts: [127.0.0.0/8]\nlimits: {max_recipients: 2, max_message_size: 2000, shutdown_grace: 2}"
 
 
 def _rset(r: Raw) -> None:
-    assert r.cmd(b"RSET") == b"250 2.0.0 Ok\r\n"
+    assert r.cmd(b"RSET") == said(replies.OK)
 
 
 def _ehlo(r: Raw) -> None:
@@ -28,17 +28,17 @@ def _ehlo(r: Raw) -> None:
 
 
 def _helo(r: Raw) -> None:
-    assert r.cmd(b"HELO client.test") == b"250 gw.example.org\r\n"
+    assert r.cmd(b"HELO client.test") == said(replies.HELO_OK)
 
 
 def _delivered(r: Raw) -> None:
-    assert r.cmd(b"DATA") == b"354 End data with <CR><LF>.<CR><LF>\r\n"
+    assert r.cmd(b"DATA") == said(replies.START_DATA)
     assert r.cmd(SIMPLE + b".").startswith(b"250 ")
 
 
 def _refused_as_too_large(r: Raw) -> None:
-    assert r.cmd(b"DATA") == b"354 End data with <CR><LF>.<CR><LF>\r\n"
-    assert r.cmd(SIMPLE + LINE * 30 + b".") == b"552 Error: Too much mail data\r\n"  # 2100 bytes and more
+    assert r.cmd(b"DATA") == said(replies.START_DATA)
+    assert r.cmd(SIMPLE + LINE * 30 + b".") == said(replies.TOO_MUCH_DATA)  # 2100 bytes and more
 
 
 ENDS: dict[str, Callable[[Raw], None]] = {
@@ -56,22 +56,22 @@ def test_nothing_of_a_transaction_survives_its_end(harness: Harness, end: str) -
         assert r.reply().startswith(b"220")
         assert r.cmd(b"EHLO client.test").startswith(b"250")
         # the first transaction: another client (XFORWARD), SMTPUTF8, the recipient limit reached
-        assert r.cmd(b"XFORWARD ADDR=192.0.2.1 HELO=first.example NAME=first.example") == b"250 2.0.0 Ok\r\n"
+        assert r.cmd(b"XFORWARD ADDR=192.0.2.1 HELO=first.example NAME=first.example") == said(replies.OK)
         assert r.cmd(b"MAIL FROM:<first@ext.test> SMTPUTF8").startswith(b"250")
         assert r.cmd(b"RCPT TO:<a@example.org>").startswith(b"250")
         assert r.cmd(b"RCPT TO:<b@example.org>").startswith(b"250")
-        assert r.cmd(b"RCPT TO:<c@example.org>") == b"452 4.5.3 Error: too many recipients\r\n"
+        assert r.cmd(b"RCPT TO:<c@example.org>") == said(replies.TOO_MANY_RECIPIENTS)
         ENDS[end](r)
         # no sender, no recipients left
         assert r.cmd(b"RCPT TO:<c@example.org>").startswith(b"503")  # aiosmtpd: need MAIL
-        assert r.cmd(b"DATA") == b"503 Error: need RCPT command\r\n"
+        assert r.cmd(b"DATA") == said(replies.NEED_RCPT)
         # the second transaction: a fresh recipient count, a fresh size count
         assert r.cmd(b"MAIL FROM:<second@ext.test>").startswith(b"250")
         assert r.cmd(b"RCPT TO:<c@example.org>").startswith(b"250")
         assert r.cmd(b"RCPT TO:<d@example.org>").startswith(b"250")
-        assert r.cmd(b"DATA") == b"354 End data with <CR><LF>.<CR><LF>\r\n"
+        assert r.cmd(b"DATA") == said(replies.START_DATA)
         assert r.cmd(SIMPLE + LINE * 15 + b".").startswith(b"250 ")  # 1050 bytes and more
-        assert r.cmd(b"QUIT") == b"221 2.0.0 Bye\r\n"
+        assert r.cmd(b"QUIT") == said(replies.BYE)
     finally:
         r.close()
     got = sink.wait_for(2 if end == "data-delivered" else 1)
