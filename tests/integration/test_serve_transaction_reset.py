@@ -60,6 +60,7 @@ def test_nothing_of_a_transaction_survives_its_end(harness: Harness, end: str) -
         assert r.cmd(b"MAIL FROM:<first@ext.test> SMTPUTF8").startswith(b"250")
         assert r.cmd(b"RCPT TO:<a@example.org>").startswith(b"250")
         assert r.cmd(b"RCPT TO:<b@example.org>").startswith(b"250")
+        assert r.cmd(b"MAIL FROM:<nested@ext.test>").startswith(b"503")  # refused: resets nothing
         assert r.cmd(b"RCPT TO:<c@example.org>") == said(replies.TOO_MANY_RECIPIENTS)
         ENDS[end](r)
         # no sender, no recipients left
