@@ -26,6 +26,7 @@ from gateway.errors import AdminInputError
 from gateway.model import Decision, HeaderEdit, Verdict
 from gateway.parse import MessageView
 from gateway.problems import Problems, key_fix
+from gateway.replies import POLICY_REJECT
 
 Where = Callable[[tuple[Any, ...]], str]
 VERDICT_KEYS = ("caution", "suspicious", "high")
@@ -98,7 +99,7 @@ def plan(decision: Decision, view: MessageView, raw: bytes, actions: ActionsConf
     if todo is None:
         return ActionPlan(raw=raw)
     if todo.reject:
-        return ActionPlan(raw=raw, reject=f"550 5.7.1 {todo.reject_text}")
+        return ActionPlan(raw=raw, reject=str(POLICY_REJECT.format(text=todo.reject_text)))
     edits: tuple[HeaderEdit, ...] = ()
     out = raw
     if not todo.header_only:

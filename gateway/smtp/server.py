@@ -24,24 +24,22 @@ import time
 from pathlib import Path
 from typing import Any
 
-from aiosmtpd.smtp import MISSING, SMTP, Session, TLSSetupException, syntax
+from aiosmtpd.smtp import SMTP, TLSSetupException, syntax
 from aiosmtpd.smtp import Envelope as SmtpEnvelope
 
+from gateway import replies
 from gateway.act.quarantine import QuarantineStore
 from gateway.act.seal import ArcKey
 from gateway.config import Config, Network
 from gateway.log import message_line, refusal_line, tls_fields
 from gateway.model import Client, Envelope
+from gateway.replies import Reply
 from gateway.runtime import Runtime
 from gateway.smtp.data import NOMINAL, TOO_LONG, DataReader, fix_mmap_threshold
 from gateway.smtp.deliver import deliver
 from gateway.smtp.observe import Observer
-from gateway.smtp.upstream import (
-    TEMPFAIL,
-    Capabilities,
-    UpstreamError,
-    UpstreamSession,
-)
+from gateway.smtp.session import GatewaySession, Transaction
+from gateway.smtp.upstream import Capabilities, UpstreamError, UpstreamSession
 
 log = logging.getLogger("gateway.smtp")
 
@@ -125,7 +123,7 @@ def arg_address(arg: str | None) -> str:
     return text.partition(":")[2].strip().split(" ", 1)[0] if ":" in text else text.split(" ", 1)[0]
 
 
-def address_problem(address: str, smtputf8: bool, what: str) -> str | None:
+def address_problem(address: str, smtputf8: bool, what: str) -> Reply | None:
     """A reply refusing an 8-bit address, or None. Postfix with `smtputf8_enable = yes`: UTF-8
     only in a transaction that declared SMTPUTF8 (RFC 6531), never bytes that are not UTF-8."""
     if address.isascii():
@@ -133,10 +131,9 @@ def address_problem(address: str, smtputf8: bool, what: str) -> str | None:
     try:
         address.encode("utf-8")
     except UnicodeEncodeError:  # aiosmtpd keeps undecodable bytes as surrogates
-        status = "5.1.7" if what == "sender" else "5.1.3"
-        return f"553 {status} Error: bad UTF-8 syntax in {what} address"
+        return replies.SENDER_BAD_UTF8 if what == "sender" else replies.RECIPIENT_BAD_UTF8
     if not smtputf8:
-        return "553 5.6.7 Must declare SMTPUTF8 to send unicode address"
+        return replies.SMTPUTF8_REQUIRED
     return None
 
 
@@ -240,7 +237,12 @@ class ServerState:
 
 
 class GatewaySMTP(SMTP):
-    """aiosmtpd's protocol with the gateway's session rules (see module docstring)."""
+    """aiosmtpd's protocol with the gateway's session rules (see module docstring). One per
+    client connection: what must outlive STARTTLS lives here; the SMTP session's state in
+    `session` (a `GatewaySession`), the mail transaction's in `envelope` and `session.tx`
+    (gateway/smtp/session.py)."""
+
+    session: GatewaySession | None
 
     def __init__(self, handler: GatewayHandler, state: ServerState,
                  tls_context: ssl.SSLContext | None) -> None:
@@ -262,8 +264,7 @@ class GatewaySMTP(SMTP):
         self.reason: str | None = None  # why the reply about to be pushed refuses (for the log)
         self.data_logged = False  # the reply to the final dot is in the message's own log line
         self.closing = False  # a last reply was sent: nothing more is read or answered
-        self.data_bare: bool | None = None  # the message after DATA holds a lone CR or LF
-        self.data_sender: str | None = None  # MAIL FROM of the transaction DATA ended
+        self.data_sender: str | None = None  # MAIL FROM of the transaction DATA ended (for its log line)
         self.junk = 0  # junk commands since the last delivered message
         # Timeouts (aiosmtpd's own timer restarts only on a recognised command, so NOOP kept a
         # session alive for ever while a steady DATA sender was cut off): `session_timeout`
@@ -283,18 +284,43 @@ class GatewaySMTP(SMTP):
         # was lost with it and left open (uncounted) until the upstream timed it out.
         self.upstream: UpstreamSession | None = None
 
+    # ---- session and transaction state -------------------------------------------------------
+
+    def _create_session(self) -> GatewaySession:
+        """aiosmtpd's hook: at connect, and again after a STARTTLS handshake."""
+        return GatewaySession(self.loop)
+
+    def reset_transaction(self) -> None:
+        """The one place the state of a mail transaction is reset: aiosmtpd's envelope (sender,
+        recipients, parameters, content) and the gateway's `Transaction`, both made anew.
+        Called at MAIL (outside a transaction), and through `_set_post_data_state` at RSET,
+        HELO/EHLO (RFC 5321 4.1.4), after DATA, after an internal error and at STARTTLS. The
+        upstream's transaction is the upstream connection's: it is reset (RSET) by the callers
+        that can wait for it (`reset_upstream`), or at the next MAIL."""
+        self.envelope = self._create_envelope()
+        if self.session is not None:  # None only at connect, before aiosmtpd creates it
+            self.session.tx = Transaction()
+
+    def _set_post_data_state(self) -> None:
+        """aiosmtpd's reset after DATA, which its `_set_rset_state` calls too (RSET, HELO, EHLO,
+        STARTTLS): the end of a transaction, and of the XFORWARD attributes given for it."""
+        if self.session is not None:
+            self.session.xforward = {}
+        self.reset_transaction()
+
     # ---- connection lifecycle -------------------------------------------------------------
 
     async def _handle_client(self) -> None:
         assert self.session is not None
-        ip = str(self.session.peer[0]) if self.session.peer else "unknown"
+        ip = self.session.peer_ip or "unknown"
         pp = self.state.config.proxy_protocol
         behind_balancer = pp is not None and in_networks(ip, pp.trusted_networks)
         refused = self.state.admit(ip, per_ip=not behind_balancer) if not self.state.draining \
             else "service shutting down"
         if refused:
-            self.log_refusal("CONNECT", refused, f"421 4.7.0 {self.hostname} Error: {refused}")
-            await super().push(f"421 4.7.0 {self.hostname} Error: {refused}")
+            reply = str(replies.CONNECTION_REFUSED.format(host=self.hostname, reason=refused))
+            self.log_refusal("CONNECT", refused, reply)
+            await super().push(reply)
             assert self.transport is not None
             self.transport.close()
             return
@@ -318,7 +344,7 @@ class GatewaySMTP(SMTP):
                     self.junk += 1
                     if self.junk > self.state.config.limits.junk_command_limit:
                         self.reason = f"junk command limit ({self.state.config.limits.junk_command_limit})"
-                        await self.push(f"421 4.7.0 {self.hostname} Error: too many junk commands")
+                        await self.push(replies.JUNK_LIMIT.format(host=self.hostname))
                         return
                 await method(arg)
             finally:
@@ -330,7 +356,7 @@ class GatewaySMTP(SMTP):
 
     @property
     def peer_ip(self) -> str:
-        return str(self.session.peer[0]) if self.session is not None and self.session.peer else "unknown"
+        return (self.session.peer_ip if self.session is not None else None) or "unknown"
 
     def log_refusal(self, stage: str, reason: str, reply: str) -> None:
         """One line for the operator: who was refused what, why, and the reply they got."""
@@ -369,7 +395,7 @@ class GatewaySMTP(SMTP):
             wait = self._silence if self._busy else self._silence - idle
             self._timeout_handle = self.loop.call_later(max(wait, 0.01), self._timeout_cb)
             return
-        reply = f"421 4.4.2 {self.hostname} Error: timeout exceeded"
+        reply = str(replies.TIMEOUT.format(host=self.hostname))
         self.log_refusal("SESSION", f"timeout: {self._silence:g} s of silence", reply)
         self.say_and_close(reply)
 
@@ -379,7 +405,7 @@ class GatewaySMTP(SMTP):
         if self._busy:
             self._expired = True  # the reply in progress is sent first (never cut off a 250)
             return
-        reply = f"421 4.4.2 {self.hostname} Error: session time limit exceeded"
+        reply = str(replies.LIFETIME_OVER.format(host=self.hostname))
         self.log_refusal("SESSION", "session lifetime exceeded", reply)
         self.say_and_close(reply)
 
@@ -448,9 +474,12 @@ class GatewaySMTP(SMTP):
             self._handler_coroutine.cancel()
 
     async def push(self, status: Any) -> None:
+        """aiosmtpd's push, for a str, bytes or one of the gateway's own `Reply`s."""
         if self.closing:
             return
-        if isinstance(status, bytes):
+        if isinstance(status, Reply):
+            status = str(status)
+        elif isinstance(status, bytes):
             status = status.decode("ascii", "replace")
         status = safe_reply(status)
         code = status[:3]
@@ -458,20 +487,20 @@ class GatewaySMTP(SMTP):
             self.data_logged = False
         elif code[:1] in ("4", "5") and (self.command in LOGGED_STAGES or code == "421"):
             self.log_refusal(self.command or "SESSION", self.reason or _default_reason(code), status)
-        elif not self.command and status.startswith("502 5.5.1 Too many unrecognized"):
+        elif not self.command and status.startswith(replies.AIOSMTPD_TOO_MANY_UNRECOGNISED):
             self.log_refusal("SESSION", "too many unrecognized commands", status)
         await super().push(status)
         if code == "421":
             self.close_session()  # RFC 5321 3.8: after a 421 the session is over (the upstream's too)
             return
         if self._expired and self.transport is not None:
-            reply = f"421 4.4.2 {self.hostname} Error: session time limit exceeded"
+            reply = str(replies.LIFETIME_OVER.format(host=self.hostname))
             self.log_refusal("SESSION", "session lifetime exceeded", reply)
             await super().push(reply)
             self.close_session()
             return
         if self.state.draining and not self.in_transaction() and self.transport is not None:
-            await super().push(f"421 4.3.2 {self.hostname} Service shutting down")
+            await super().push(str(replies.SHUTTING_DOWN.format(host=self.hostname)))
             self.close_session()
 
     async def handle_exception(self, error: Exception) -> str:
@@ -483,7 +512,7 @@ class GatewaySMTP(SMTP):
             cause = error.__cause__ or error
             self.log_refusal("STARTTLS", f"TLS handshake failed: {type(cause).__name__}: {cause}"[:200],
                              "(connection closed)")
-            return "454 4.7.0 TLS not available due to local problem"
+            return str(replies.TLS_FAILED)
         self.reason = "internal error"
         status = await super().handle_exception(error)
         self._set_rset_state()  # type: ignore[no-untyped-call]  # aiosmtpd's state setter is unannotated
@@ -495,7 +524,7 @@ class GatewaySMTP(SMTP):
         if self.transport is None:
             return
         try:
-            self._writer.write(f"421 4.3.2 {self.hostname} Service shutting down\r\n".encode())
+            self._writer.write(f"{replies.SHUTTING_DOWN.format(host=self.hostname)}\r\n".encode())
         except Exception:  # transport may already be gone
             log.debug("421 not written: the transport is gone", exc_info=True)
         self.transport.close()
@@ -523,11 +552,11 @@ class GatewaySMTP(SMTP):
     async def smtp_STARTTLS(self, arg: str) -> None:
         if self._tls_protocol is not None:
             self.reason = "STARTTLS inside TLS"
-            await self.push("554 5.5.1 Error: TLS already active")  # as Postfix; never TLS in TLS
+            await self.push(replies.TLS_ACTIVE)  # as Postfix; never TLS in TLS
             return
         if self.tls_context and not arg and self.in_transaction():
             self.reason = "STARTTLS inside a transaction"
-            await self.push("503 5.5.1 Error: MAIL transaction in progress")  # as Postfix
+            await self.push(replies.TRANSACTION_IN_PROGRESS)  # as Postfix
             return
         # Commands pipelined behind STARTTLS arrived in plaintext: discard them (CVE-2011-0411).
         buffered = getattr(self._reader, "_buffer", None)
@@ -549,12 +578,12 @@ class GatewaySMTP(SMTP):
             return
         assert self.envelope is not None
         if not self.envelope.rcpt_tos:
-            await self.push("503 Error: need RCPT command")
+            await self.push(replies.NEED_RCPT)
             return
         if arg:
-            await self.push("501 Syntax: DATA")
+            await self.push(replies.DATA_SYNTAX)
             return
-        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        await self.push(replies.START_DATA)
         reader = DataReader(self.data_size_limit, self.line_length_limit)
         while True:
             chunk = await self._reader.read(DATA_CHUNK)
@@ -569,16 +598,16 @@ class GatewaySMTP(SMTP):
         if reader.state != NOMINAL:
             self.reason = (f"line longer than {self.line_length_limit - 2} bytes" if reader.state == TOO_LONG
                            else f"message larger than {self.data_size_limit} bytes")
-            self._set_post_data_state()  # type: ignore[no-untyped-call]  # aiosmtpd's state setter is unannotated
-            await self.push("500 Line too long (see RFC5321 4.5.3.1.6)" if reader.state == TOO_LONG
-                            else "552 Error: Too much mail data")
+            self._set_post_data_state()
+            await self.push(replies.LINE_TOO_LONG if reader.state == TOO_LONG else replies.TOO_MUCH_DATA)
         else:
             content = reader.content()
             self.envelope.content = self.envelope.original_content = content
-            self.data_bare = reader.bare
-            status = await self._call_handler_hook("DATA")
-            self._set_post_data_state()  # type: ignore[no-untyped-call]  # aiosmtpd's state setter is unannotated
-            await self.push("250 OK" if status is MISSING else status)
+            assert self.session is not None
+            self.session.tx.data_bare = reader.bare
+            status: str = await self._call_handler_hook("DATA")  # GatewayHandler.handle_DATA: a reply
+            self._set_post_data_state()
+            await self.push(status)
         if not self.in_transaction():
             # a DATA refused by the gateway itself (552/500) resets the client's transaction
             # without calling the handler: end the upstream's now, not at the client's next MAIL.
@@ -586,55 +615,56 @@ class GatewaySMTP(SMTP):
 
     async def smtp_AUTH(self, arg: str) -> None:
         self.reason = "AUTH not offered"
-        await self.push("502 5.5.1 Error: authentication not enabled")
+        await self.push(replies.AUTH_NOT_ENABLED)
 
     async def smtp_MAIL(self, arg: str | None) -> None:
+        if not self.in_transaction():  # (a nested MAIL is refused and leaves the transaction be)
+            self.reset_transaction()
         arg, self.dsn_params = split_dsn_params(arg, DSN_MAIL_PARAMS)
         if self.dsn_params and not self.state.caps.supports("dsn"):
             self.reason = "DSN not offered by the upstream"
-            await self.push("555 5.5.4 Error: DSN parameters not supported here")
+            await self.push(replies.DSN_NOT_SUPPORTED)
             return
         await super().smtp_MAIL(arg)
 
     async def smtp_RCPT(self, arg: str | None) -> None:
         if arg and source_route(arg) and self.envelope is not None and self.envelope.mail_from is not None:
             self.reason = "relay denied: source route"
-            await self.push("550 5.7.1 Error: relay access denied (source route)")
+            await self.push(replies.RELAY_TRICK.format(trick="source route"))
             return
         arg, self.dsn_params = split_dsn_params(arg, DSN_RCPT_PARAMS)
         if self.dsn_params and not self.state.caps.supports("dsn"):
             self.reason = "DSN not offered by the upstream"
-            await self.push("555 5.5.4 Error: DSN parameters not supported here")
+            await self.push(replies.DSN_NOT_SUPPORTED)
             return
         await super().smtp_RCPT(arg)
 
     async def smtp_XFORWARD(self, arg: str | None) -> None:
         assert self.session is not None
-        peer_ip = str(self.session.peer[0]) if self.session.peer else None
-        if not in_networks(peer_ip, self.state.config.xforward_hosts):
+        if not in_networks(self.session.peer_ip, self.state.config.xforward_hosts):
             self.reason = "XFORWARD from a host not in xforward_hosts"
-            await self.push("550 5.7.0 Error: insufficient authorization")
+            await self.push(replies.XFORWARD_DENIED)
             return
         if self.in_transaction():
-            await self.push("503 5.5.1 Error: MAIL transaction in progress")
+            await self.push(replies.TRANSACTION_IN_PROGRESS)
             return
-        attrs: dict[str, str] = getattr(self.session, "xforward", {})
+        attrs = dict(self.session.xforward)  # a refused XFORWARD changes nothing
         for item in (arg or "").split():
             key, sep, value = item.partition("=")
             key = key.upper()
             if not sep or key not in XFORWARD_ATTRS.split():
-                await self.push(f"501 5.5.4 Bad XFORWARD attribute name: {key[:32]}")
+                await self.push(replies.XFORWARD_BAD_NAME.format(name=key[:32]))
                 return
             value = re.sub(r"\+([0-9A-Fa-f]{2})", lambda m: chr(int(m.group(1), 16)), value)
             if value.upper() in ("[UNAVAILABLE]", "[TEMPUNAVAIL]"):
                 attrs.pop(key, None)
                 continue
             if not value.isprintable() or len(value) > 255 or not _xforward_value_ok(key, value):
-                await self.push(f"501 5.5.4 Bad XFORWARD attribute value for {key}")
+                await self.push(replies.XFORWARD_BAD_VALUE.format(name=key))
                 return
             attrs[key] = value
-        self.session.xforward = attrs  # type: ignore[attr-defined]
-        await self.push("250 2.0.0 Ok")
+        self.session.xforward = attrs
+        await self.push(replies.OK)
 
 
 class GatewayHandler:
@@ -649,13 +679,13 @@ class GatewayHandler:
 
     # ---- helpers -------------------------------------------------------------------------
 
-    def client_of(self, server: SMTP, session: Session) -> Client:
-        peer_ip: str | None = str(session.peer[0]) if session.peer else None
+    def client_of(self, server: GatewaySMTP, session: GatewaySession) -> Client:
+        peer_ip = session.peer_ip
         peer_port: int | None = int(session.peer[1]) if session.peer else None
         pd = session.proxy_data
         if pd is not None and getattr(pd, "src_addr", None):
             peer_ip, peer_port = str(pd.src_addr), int(pd.src_port) if pd.src_port else None
-        xf: dict[str, str] = getattr(session, "xforward", {})
+        xf = session.xforward
         port_text = xf.get("PORT", "")
         return Client(
             ip=xf["ADDR"].removeprefix("IPv6:") if "ADDR" in xf else peer_ip,
@@ -679,10 +709,10 @@ class GatewayHandler:
 
     # ---- hooks ---------------------------------------------------------------------------
 
-    async def handle_PROXY(self, server: SMTP, session: Session, envelope: SmtpEnvelope,
+    async def handle_PROXY(self, server: GatewaySMTP, session: GatewaySession, envelope: SmtpEnvelope,
                            proxy_data: Any) -> bool:
         pp = self.config.proxy_protocol
-        peer_ip = str(session.peer[0]) if session.peer else None
+        peer_ip = session.peer_ip
         if pp is None or not in_networks(peer_ip, pp.trusted_networks):
             log.warning(refusal_line("CONNECT", "PROXY header from a peer not in proxy_protocol.trusted_networks",
                                      "(connection closed)", client=peer_ip, helo=None, sender=None))
@@ -692,20 +722,19 @@ class GatewayHandler:
                                      client=peer_ip, helo=None, sender=None))
             return False
         src = str(getattr(proxy_data, "src_addr", "") or "")
-        if src and isinstance(server, GatewaySMTP):
+        if src:
             refused = self.state.admit_client(src)
             if refused:
-                log.warning(refusal_line("CONNECT", refused, f"421 4.7.0 Error: {refused}", client=src,
-                                         helo=None, sender=None, via=peer_ip))
-                await SMTP.push(server, f"421 4.7.0 {self.config.hostname} Error: {refused}")
+                reply = str(replies.CONNECTION_REFUSED.format(host=self.config.hostname, reason=refused))
+                log.warning(refusal_line("CONNECT", refused, reply, client=src, helo=None, sender=None, via=peer_ip))
+                await SMTP.push(server, reply)
                 return False
             server._admitted_ip = src
         return True
 
-    async def handle_EHLO(self, server: SMTP, session: Session, envelope: SmtpEnvelope,
+    async def handle_EHLO(self, server: GatewaySMTP, session: GatewaySession, envelope: SmtpEnvelope,
                           hostname: str, responses: list[str]) -> list[str]:
         session.host_name = hostname
-        assert isinstance(server, GatewaySMTP)
         await server.reset_upstream()  # EHLO resets the SMTP transaction (RFC 5321 4.1.4): mirror it
         caps = self.state.caps
         out = []
@@ -717,7 +746,7 @@ class GatewayHandler:
                 line = f"250-SIZE {self.state.size_limit}"
             out.append(line)
         last = out.pop()  # "250 HELP"
-        if in_networks(str(session.peer[0]) if session.peer else None, self.config.xforward_hosts):
+        if in_networks(session.peer_ip, self.config.xforward_hosts):
             out.append(f"250-XFORWARD {XFORWARD_ATTRS}")
         if caps.supports("dsn"):
             out.append("250-DSN")
@@ -726,23 +755,21 @@ class GatewayHandler:
         out.append(last)
         return out
 
-    async def handle_HELO(self, server: SMTP, session: Session, envelope: SmtpEnvelope,
+    async def handle_HELO(self, server: GatewaySMTP, session: GatewaySession, envelope: SmtpEnvelope,
                           hostname: str) -> str:
         session.host_name = hostname
-        assert isinstance(server, GatewaySMTP)
         await server.reset_upstream()  # HELO resets the transaction too: mirror it
-        return f"250 {self.config.hostname}"
+        return str(replies.HELO_OK.format(host=self.config.hostname))
 
-    async def handle_MAIL(self, server: SMTP, session: Session, envelope: SmtpEnvelope,
+    async def handle_MAIL(self, server: GatewaySMTP, session: GatewaySession, envelope: SmtpEnvelope,
                           address: str, mail_options: list[str]) -> str:
-        assert isinstance(server, GatewaySMTP)
         if self.state.draining:
             server.reason = "shutting down"
-            return f"421 4.3.2 {self.config.hostname} Service shutting down"
+            return str(replies.SHUTTING_DOWN.format(host=self.config.hostname))
         problem = address_problem(address, envelope.smtp_utf8, "sender")
         if problem:
             server.reason = "8-bit sender address"
-            return problem
+            return str(problem)
         server.reason = "upstream refused"
         try:
             up = await self.upstream_for(server)
@@ -755,15 +782,15 @@ class GatewayHandler:
                 key = opt.split("=", 1)[0]
                 if key == "BODY" and opt != "BODY=7BIT" and not caps.eightbitmime:
                     server.reason = "8BITMIME not offered by the upstream"
-                    return "555 5.5.4 Error: BODY=8BITMIME not supported here"
+                    return str(replies.BODY_NOT_SUPPORTED)
                 if key == "SMTPUTF8" and not caps.smtputf8:
                     server.reason = "SMTPUTF8 not offered by the upstream"
-                    return "555 5.5.4 Error: SMTPUTF8 not supported here"
+                    return str(replies.SMTPUTF8_NOT_SUPPORTED)
                 # RFC 1652/1870: pass BODY and SIZE on only to an upstream that offers them
                 if (key == "BODY" and not caps.eightbitmime) or (key == "SIZE" and not caps.supports("size")):
                     continue
                 passed.append(opt)
-            passed += getattr(server, "dsn_params", [])
+            passed += server.dsn_params
             # aiosmtpd gives the null reverse-path as "<>" (and needs it truthy): send it as <>
             sender = "" if address == "<>" else address
             try:
@@ -781,39 +808,38 @@ class GatewayHandler:
         if reply.ok:
             envelope.mail_from = address
             envelope.mail_options.extend(mail_options)
-            session.queue_id = new_queue_id()  # type: ignore[attr-defined]
-            session.tx_start = time.monotonic()  # type: ignore[attr-defined]
+            session.tx.queue_id = new_queue_id()
+            session.tx.started = time.monotonic()
         return reply.line()
 
-    async def handle_RCPT(self, server: SMTP, session: Session, envelope: SmtpEnvelope,
+    async def handle_RCPT(self, server: GatewaySMTP, session: GatewaySession, envelope: SmtpEnvelope,
                           address: str, rcpt_options: list[str]) -> str:
-        assert isinstance(server, GatewaySMTP)
         if len(envelope.rcpt_tos) >= self.config.limits.max_recipients:
             server.reason = f"recipient limit ({self.config.limits.max_recipients})"
-            return "452 4.5.3 Error: too many recipients"
+            return str(replies.TOO_MANY_RECIPIENTS)
         trick = routing_trick(address)
         if trick:
             server.reason = f"relay denied: {trick}"
-            return f"550 5.7.1 Error: relay access denied ({trick})"
+            return str(replies.RELAY_TRICK.format(trick=trick))
         local, _, domain = address.rpartition("@")
         client = self.client_of(server, session)
         is_postmaster = not local and domain.lower() == "postmaster"
         if not is_postmaster and not self.config.is_local_domain(domain) and \
                 not in_networks(client.ip, self.config.trusted_networks):
             server.reason = "relay denied: domain not in local_domains"
-            return f"550 5.7.1 <{address[:256]}>: Relay access denied"
+            return str(replies.RELAY_DENIED.format(address=address[:256]))
         problem = address_problem(address, envelope.smtp_utf8, "recipient")
         if problem:
             server.reason = "8-bit recipient address"
-            return problem
+            return str(problem)
         up = server.upstream
         if up is None or not up.connected or not up.in_transaction:
             # the upstream dropped the transaction MAIL opened: never start a new one without MAIL
             server.reason = "upstream connection lost"
-            return "451 4.4.2 Error: upstream connection lost, try again later"
+            return str(replies.RCPT_UPSTREAM_LOST)
         server.reason = "upstream refused"
         try:
-            reply = await up.rcpt(address, rcpt_options + getattr(server, "dsn_params", []))
+            reply = await up.rcpt(address, rcpt_options + server.dsn_params)
         except UpstreamError as exc:
             server.reason = f"upstream unavailable: {exc}"[:200]
             return exc.reply.line()
@@ -822,39 +848,35 @@ class GatewayHandler:
             envelope.rcpt_options.extend(rcpt_options)
         return reply.line()
 
-    async def handle_RSET(self, server: SMTP, session: Session, envelope: SmtpEnvelope) -> str:
-        session.xforward = {}  # type: ignore[attr-defined]  # XFORWARD lasts one transaction, as in Postfix
-        assert isinstance(server, GatewaySMTP)
-        await server.reset_upstream()
-        return "250 2.0.0 Ok"
+    async def handle_RSET(self, server: GatewaySMTP, session: GatewaySession, envelope: SmtpEnvelope) -> str:
+        await server.reset_upstream()  # (aiosmtpd reset the client's transaction already)
+        return str(replies.OK)
 
-    async def handle_QUIT(self, server: SMTP, session: Session, envelope: SmtpEnvelope) -> str:
-        assert isinstance(server, GatewaySMTP)
+    async def handle_QUIT(self, server: GatewaySMTP, session: GatewaySession, envelope: SmtpEnvelope) -> str:
         await server.close_upstream()
-        return "221 2.0.0 Bye"
+        return str(replies.BYE)
 
     async def handle_exception(self, error: Exception) -> str:
         log.error("internal error in SMTP session: %r", error, exc_info=error)
-        return TEMPFAIL.line()
+        return str(replies.INTERNAL_ERROR)
 
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: SmtpEnvelope) -> str:
+    async def handle_DATA(self, server: GatewaySMTP, session: GatewaySession, envelope: SmtpEnvelope) -> str:
         raw = envelope.original_content or b""
         client = self.client_of(server, session)
         sender = "" if envelope.mail_from == "<>" else envelope.mail_from or ""
+        tx = session.tx
         env = Envelope(mail_from=sender, rcpt_tos=tuple(envelope.rcpt_tos),
-                       client=client, queue_id=getattr(session, "queue_id", new_queue_id()),
+                       client=client, queue_id=tx.queue_id or new_queue_id(),
                        smtputf8=envelope.smtp_utf8)
-        start = getattr(session, "tx_start", time.monotonic())
-        assert isinstance(server, GatewaySMTP)
+        start = tx.started if tx.started is not None else time.monotonic()
         up = server.upstream
         fields: dict[str, Any] = {"size": len(raw), **tls_fields(session.ssl)}
-        reply = await deliver(self.state, raw, env, up, session.ssl is not None, fields, server.data_bare)
+        reply = await deliver(self.state, raw, env, up, session.ssl is not None, fields, tx.data_bare)
         if not reply.ok and up is not None:
             await up.rset()
         if reply.ok:
             server.junk = 0  # as Postfix: the junk count restarts after a delivered message
         self.state.messages += 1
-        session.xforward = {}  # type: ignore[attr-defined]  # XFORWARD lasts one transaction, as in Postfix
         fields["reply"] = f"{reply.code} {reply.text.splitlines()[0] if reply.text else ''}"[:120]
         fields["pid"] = os.getpid()  # which process: `serve` may run several workers
         # A delivered message has its line; a refused one is a refusal too (one more line, so

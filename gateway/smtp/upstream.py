@@ -23,30 +23,11 @@ from aiosmtplib.errors import SMTPException
 from gateway.config import UpstreamConfig
 from gateway.errors import TemporaryFailure
 from gateway.model import Client, Outgoing
+from gateway.replies import UPSTREAM_BAD_ARGUMENT, UPSTREAM_CLOSED, UPSTREAM_UNAVAILABLE
+from gateway.replies import Reply as Reply  # re-exported: gateway/smtp/deliver.py imports it from here
 from gateway.smtp.observe import Observer
 
 log = logging.getLogger("gateway.upstream")
-
-
-@dataclass(frozen=True)
-class Reply:
-    code: int
-    text: str
-
-    def line(self) -> str:
-        """The reply as one or more SMTP lines for aiosmtpd's push (multi-line kept)."""
-        lines = (self.text or "").replace("\r", "").split("\n") or [""]
-        out = [f"{self.code}-{ln}" for ln in lines[:-1]]
-        out.append(f"{self.code} {lines[-1]}")
-        return "\r\n".join(out)
-
-    @property
-    def ok(self) -> bool:
-        return 200 <= self.code < 300
-
-
-TEMPFAIL = Reply(451, "4.3.0 Error: queue file write error")  # Postfix's wording, no internals
-UNAVAILABLE = Reply(451, "4.4.1 Error: upstream server unavailable, try again later")
 
 
 class UpstreamError(TemporaryFailure):
@@ -96,7 +77,7 @@ class UpstreamSession:
         except (TimeoutError, SMTPException, OSError) as exc:
             smtp.close()
             self.observer.upstream("connect", time.perf_counter() - t0, type(exc).__name__)
-            raise UpstreamError(UNAVAILABLE, f"connect/EHLO failed: {exc}") from exc
+            raise UpstreamError(UPSTREAM_UNAVAILABLE, f"connect/EHLO failed: {exc}") from exc
         except BaseException:  # cancelled (the client went away while we connected): no leak
             smtp.close()
             raise
@@ -120,17 +101,17 @@ class UpstreamSession:
 
     async def command(self, *args: bytes, timeout: float | None = None) -> Reply:
         if self.smtp is None:
-            raise UpstreamError(UNAVAILABLE, "not connected")
+            raise UpstreamError(UPSTREAM_UNAVAILABLE, "not connected")
         stage = args[0].decode("ascii", "replace").lower()
         t0 = time.perf_counter()
         try:
             resp = await self.smtp.execute_command(*args, timeout=timeout or self.cfg.command_timeout)
         except ValueError as exc:  # control characters in an argument
-            return Reply(501, f"5.5.4 Error: {exc}")
+            return UPSTREAM_BAD_ARGUMENT.format(detail=exc)
         except (TimeoutError, SMTPException, OSError) as exc:
             self.abort()
             self.observer.upstream(stage, time.perf_counter() - t0, type(exc).__name__)
-            raise UpstreamError(UNAVAILABLE, f"{args[0].decode()} failed: {exc!r}") from exc
+            raise UpstreamError(UPSTREAM_UNAVAILABLE, f"{args[0].decode()} failed: {exc!r}") from exc
         if resp.code == 421:
             self.abort()
         self.observer.upstream(stage, time.perf_counter() - t0, "closed (421)" if resp.code == 421 else None)
@@ -173,14 +154,13 @@ class UpstreamSession:
         upstream's transaction open (`in_transaction`, for the caller's RSET); a 421, or a reply
         that is neither 354 to DATA nor an answer to the dot, drops the connection: 451."""
         if self.smtp is None:
-            raise UpstreamError(UNAVAILABLE, "not connected")
-        broken = Reply(451, "4.4.2 Error: upstream closed the connection")
+            raise UpstreamError(UPSTREAM_UNAVAILABLE, "not connected")
         try:
             start = await self.smtp.execute_command(b"DATA", timeout=self.cfg.command_timeout)
             if start.code != 354:
                 if start.code == 421 or start.code < 400:
                     self.abort()
-                    return broken
+                    return UPSTREAM_CLOSED
                 return Reply(start.code, start.message)  # the transaction is still open upstream
             protocol = self.smtp.protocol
             if protocol is None:
@@ -202,13 +182,13 @@ class UpstreamSession:
             resp = await protocol.read_response(timeout=self.cfg.data_timeout)
         except (TimeoutError, SMTPException, OSError) as exc:
             self.abort()
-            raise UpstreamError(UNAVAILABLE, f"DATA failed: {exc!r}") from exc
+            raise UpstreamError(UPSTREAM_UNAVAILABLE, f"DATA failed: {exc!r}") from exc
         self.in_transaction = False  # the dot was answered: the transaction is over
         if resp.code == 421 or (resp.code < 400 and resp.code != 250):
             # a 421 means the upstream dropped the message; another non-error answer means we
             # do not know whether it was taken: 451 is safe only for "not taken"
             self.abort()
-            return broken
+            return UPSTREAM_CLOSED
         return Reply(resp.code, resp.message)
 
     async def rset(self) -> None:

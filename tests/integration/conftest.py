@@ -10,10 +10,20 @@ from typing import Any
 import pytest
 
 from gateway.config import Config
+from gateway.replies import Reply
 from gateway.runtime import Runtime
 from gateway.smtp.service import ThreadedGateway
 from tests.conftest import make_config, need_binary
 from tests.support.sink import Sink, SinkBehaviour
+
+HOST = "gw.example.org"  # the gateway's hostname in tests/conftest.py make_config
+
+
+def said(reply: Reply, **fields: object) -> bytes:
+    """The line the gateway writes for one of its own replies (gateway/replies.py), CRLF included;
+    `{host}` is the test gateway's hostname."""
+    return str(reply.format(host=HOST, **fields)).encode() + b"\r\n"
+
 
 SIMPLE = (b"From: Alice <alice@ext.test>\r\nTo: bob@example.org\r\nSubject: hello\r\n"
           b"Message-ID: <1@ext.test>\r\nDate: Sun, 29 Nov 2026 10:00:00 +0000\r\n\r\nHello Bob.\r\n")

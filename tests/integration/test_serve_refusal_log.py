@@ -8,8 +8,9 @@ import logging
 
 import pytest
 
+from gateway import replies
 from gateway.log import JsonFormatter, MessageLine
-from tests.integration.conftest import SIMPLE, Harness, client_tls
+from tests.integration.conftest import SIMPLE, Harness, client_tls, said
 from tests.support.rawsmtp import Raw
 from tests.support.sink import SinkBehaviour
 
@@ -64,7 +65,8 @@ def test_each_refused_recipient_is_one_line(harness: Harness, capture: None,
     common = {"client": "127.0.0.1", "helo": "mx.sender.test", "from": "<alice@ext.test>"}
     relay = _one(lines, to="<friend@elsewhere.test>")
     assert relay["reason"] == "relay denied: domain not in local_domains"
-    assert relay["reply"].startswith("550 5.7.1") and common.items() <= relay.items()
+    assert relay["reply"] == str(replies.RELAY_DENIED.format(address="friend@elsewhere.test"))
+    assert common.items() <= relay.items()
     assert _one(lines, to="<bob%elsewhere.test@example.org>")["reason"].startswith("relay denied: percent")
     unknown = _one(lines, to="<nobody@example.org>")
     assert unknown["reason"] == "upstream refused" and "User unknown" in unknown["reply"]
@@ -84,14 +86,14 @@ def test_session_level_refusals_are_logged(harness: Harness, cert: tuple[str, st
     assert junk.reply().startswith(b"220")
     junk.cmd(b"EHLO looper.test")
     junk.send(b"NOOP\r\n" * 5)
-    assert junk.rest().endswith(b"421 4.7.0 gw.example.org Error: too many junk commands\r\n")
+    assert junk.rest().endswith(said(replies.JUNK_LIMIT))
     junk.close()
     # too many connections from one address (two held, the third refused)
     held = [Raw(harness.port) for _ in range(2)]
     for h in held:
         assert h.reply().startswith(b"220")
     extra = Raw(harness.port)
-    assert extra.reply().startswith(b"421 4.7.0")
+    assert extra.reply() == said(replies.CONNECTION_REFUSED, reason="too many connections from 127.0.0.1")
     extra.close()
     # silence timeout (one of the held sessions, after a MAIL; read below)
     held[0].cmd(b"EHLO sleepy.test")
@@ -104,7 +106,7 @@ def test_session_level_refusals_are_logged(harness: Harness, cert: tuple[str, st
         held[1].rest()
     except OSError:
         pass
-    assert held[0].rest().startswith(b"421 4.4.2")
+    assert held[0].rest().startswith(said(replies.TIMEOUT))
     for h in held:
         h.close()
     # STARTTLS twice, AUTH
@@ -114,21 +116,22 @@ def test_session_level_refusals_are_logged(harness: Harness, cert: tuple[str, st
     assert r.cmd(b"STARTTLS").startswith(b"220")
     r.starttls(client_tls())
     r.cmd(b"EHLO client.test")
-    assert r.cmd(b"STARTTLS").startswith(b"554")
-    assert r.cmd(b"AUTH PLAIN AGJvYgBzZWNyZXQ=").startswith(b"502")
+    assert r.cmd(b"STARTTLS") == said(replies.TLS_ACTIVE)
+    assert r.cmd(b"AUTH PLAIN AGJvYgBzZWNyZXQ=") == said(replies.AUTH_NOT_ENABLED)
     r.cmd(b"QUIT")
     r.close()
     lines = _collect(caplog)
     j = _one(lines, stage="NOOP")
     assert j["reason"] == "junk command limit (3)" and j["helo"] == "looper.test" and j["client"] == "127.0.0.1"
     conn = _one(lines, stage="CONNECT")
-    assert conn["reason"] == "too many connections from 127.0.0.1" and conn["reply"].startswith("421 4.7.0")
+    assert conn["reason"] == "too many connections from 127.0.0.1"
+    assert conn["reply"] == str(replies.CONNECTION_REFUSED.format(host="gw.example.org", reason=conn["reason"]))
     t = _one(lines, stage="SESSION")
     assert t["reason"].startswith("timeout") and t["helo"] == "sleepy.test" and t["from"] == "<sleepy@ext.test>"
     tls = [x for x in lines if x["stage"] == "STARTTLS"]
     assert any(x["reason"].startswith("TLS handshake failed") and x["helo"] == "broken-tls.test" for x in tls), tls
     assert any(x["reason"] == "STARTTLS inside TLS" for x in tls), tls
-    assert _one(lines, stage="AUTH")["reply"].startswith("502")
+    assert _one(lines, stage="AUTH")["reply"] == str(replies.AUTH_NOT_ENABLED)
     # a failed handshake is the client's trouble: no "internal error" traceback
     assert not [rec for rec in caplog.records if "internal error" in rec.getMessage()]
 

@@ -17,10 +17,11 @@ from typing import Any
 
 import pytest
 
+from gateway import replies
 from gateway.config import Config
 from gateway.model import Envelope
 from gateway.runtime import Result, Runtime
-from tests.integration.conftest import SIMPLE, Harness, client_tls
+from tests.integration.conftest import SIMPLE, Harness, client_tls, said
 from tests.support.rawsmtp import Raw
 from tests.support.sink import SinkBehaviour
 
@@ -53,7 +54,7 @@ def _starttls_between_transactions(r: Raw) -> None:
 def _starttls_in_transaction(r: Raw) -> None:
     r.session()
     reply = r.cmd(b"STARTTLS")
-    assert reply.startswith(b"503 5.5.1"), reply  # Postfix: "MAIL transaction in progress"
+    assert reply == said(replies.TRANSACTION_IN_PROGRESS), reply  # as Postfix
     assert r.cmd(b"RSET").startswith(b"250")
 
 
@@ -92,13 +93,13 @@ def _disconnect_in_data(r: Raw) -> None:
 
 def _silence_timeout(r: Raw) -> None:
     r.session()
-    assert r.rest().startswith(b"421 4.4.2")  # closed by the gateway after the silence
+    assert r.rest() == said(replies.TIMEOUT)  # closed by the gateway after the silence
 
 
 def _junk_limit(r: Raw) -> None:
     r.session()
     r.send(b"NOOP\r\n" * 30)
-    assert r.rest().endswith(b"421 4.7.0 gw.example.org Error: too many junk commands\r\n")
+    assert r.rest().endswith(said(replies.JUNK_LIMIT))
 
 
 def _lifetime(r: Raw) -> None:
@@ -110,7 +111,7 @@ def _lifetime(r: Raw) -> None:
         except OSError:
             break
         time.sleep(0.1)
-    assert b"421 4.4.2" in r.rest()
+    assert r.rest().endswith(said(replies.LIFETIME_OVER))
 
 
 def _too_much_data(r: Raw) -> None:
@@ -179,7 +180,7 @@ def test_internal_error_resets_the_upstream(harness: Harness) -> None:
     r = Raw(harness.port)
     r.session()
     assert r.cmd(b"DATA").startswith(b"354")
-    assert r.cmd(SIMPLE + b".").startswith(b"451 4.3.0")
+    assert r.cmd(SIMPLE + b".") == said(replies.INTERNAL_ERROR)
     assert sink.settle(1, 0) and sink.aborted == 1
     # the session is clean: the next transaction starts with MAIL, not "503 nested MAIL"
     assert r.cmd(b"MAIL FROM:<alice@ext.test>").startswith(b"250")
@@ -249,7 +250,7 @@ def test_starttls_sessions_cannot_exhaust_the_upstream(harness: Harness, cert: t
 @pytest.mark.parametrize("refusal, client_sees", [
     ("451 4.3.0 Error: queue file write error", b"451 4.3.0"),
     ("554 5.5.1 Error: no valid recipients", b"554 5.5.1"),
-    ("250 2.0.0 Ok", b"451 4.4.2"),  # a broken answer to DATA: never a 250 to the client
+    ("250 2.0.0 Ok", said(replies.UPSTREAM_CLOSED)),  # a broken answer to DATA: never a 250 to the client
 ])
 def test_upstream_refusing_the_data_command_resets_its_transaction(harness: Harness, refusal: str,
                                                                    client_sees: bytes) -> None:
@@ -262,7 +263,7 @@ def test_upstream_refusing_the_data_command_resets_its_transaction(harness: Harn
     r.session()
     assert r.cmd(b"DATA").startswith(b"354")  # the gateway reads the message first
     assert r.cmd(SIMPLE + b".").startswith(client_sees)
-    assert sink.settle(0 if client_sees == b"451 4.4.2" else 1, 0)
+    assert sink.settle(0 if client_sees == said(replies.UPSTREAM_CLOSED) else 1, 0)
     sink.behaviour.data_command_reply = None
     assert r.cmd(b"MAIL FROM:<again@ext.test>").startswith(b"250")
     assert r.cmd(b"RCPT TO:<bob@example.org>").startswith(b"250")

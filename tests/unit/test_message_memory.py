@@ -22,11 +22,12 @@ from gateway.act.headers import apply_edits, edited
 from gateway.model import Client, Envelope, HeaderEdit, Outgoing
 from gateway.parse import MessageView, ViewLimits, skeleton
 from gateway.policy.commands import default_config
+from gateway.replies import Reply
 from gateway.runtime import Runtime
 from gateway.smtp.data import DataReader
 from gateway.smtp.deliver import deliver
 from gateway.smtp.server import ServerState
-from gateway.smtp.upstream import Reply, dot_stuffed, dot_stuffed_pieces
+from gateway.smtp.upstream import dot_stuffed, dot_stuffed_pieces
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 MB = 1_000_000

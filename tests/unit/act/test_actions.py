@@ -12,6 +12,7 @@ from gateway.act.headers import apply_edits
 from gateway.errors import AdminInputError
 from gateway.model import Decision, RuleHit, Verdict
 from gateway.parse import MessageView
+from gateway.replies import POLICY_REJECT
 from gateway.yamlmarks import loads_located
 
 RAW = (b"From: Recruiter <r@gmail.com>\r\nTo: b@example.org\r\nSubject: Opportunity\r\n"
@@ -69,7 +70,8 @@ def test_subject_tag_edits_apply_once() -> None:
 def test_reject_gives_550_and_nothing_else() -> None:
     cfg = _parse('actions: {high: {reject: true, reject_text: "Not accepted here"}}')
     p = _plan(Verdict.HIGH, cfg)
-    assert p.reject == "550 5.7.1 Not accepted here" and p.raw == RAW
+    assert p.reject == str(POLICY_REJECT.format(text="Not accepted here")) == "550 5.7.1 Not accepted here"
+    assert p.raw == RAW
 
 
 def test_html_banner_through_plan() -> None:
