@@ -39,12 +39,13 @@ class Harness:
 
     def start(self, extra: str = "", behaviour: SinkBehaviour | None = None,
               runtime_kwargs: dict[str, Any] | None = None, upstream_port: int | None = None,
-              runtime: Callable[[Config], Runtime] | None = None) -> Harness:
+              runtime: Callable[[Config], Runtime] | None = None,
+              watch_interval: float | None = 2.0) -> Harness:
         if upstream_port is None:
             self.sink = Sink(behaviour or SinkBehaviour()).start()
             upstream_port = self.sink.port
         config = make_config(upstream_port, self.tmp_path, extra)
-        kwargs = {}
+        kwargs: dict[str, Any] = {"watch_interval": watch_interval}  # None: no policy file watcher
         if runtime_kwargs is not None:
             kwargs["runtime"] = Runtime(config, **runtime_kwargs)
         if runtime is not None:
