@@ -1,7 +1,7 @@
 """Value types that flow through the pipeline: envelope, signals, rule hits, verdicts, edits.
 
-Purpose: the shared vocabulary of receive -> parse -> checks -> policy -> act. All values are
-frozen; nothing here does I/O or touches untrusted bytes beyond holding them.
+Purpose: the shared vocabulary of receive -> parse -> checks -> policy -> act -> relay. All
+values are frozen; nothing here does I/O or touches untrusted bytes beyond holding them.
 """
 
 from __future__ import annotations
@@ -119,3 +119,22 @@ class Outgoing:
 
     def __bytes__(self) -> bytes:
         return b"".join((self.head, memoryview(self.body)[self.start:]))
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An SMTP reply: the upstream's to us, or ours to the client (`text` without the code)."""
+
+    code: int
+    text: str
+
+    def line(self) -> str:
+        """The reply as one or more SMTP lines for aiosmtpd's push (multi-line kept)."""
+        lines = (self.text or "").replace("\r", "").split("\n") or [""]
+        out = [f"{self.code}-{ln}" for ln in lines[:-1]]
+        out.append(f"{self.code} {lines[-1]}")
+        return "\r\n".join(out)
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.code < 300

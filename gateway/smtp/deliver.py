@@ -1,27 +1,30 @@
-"""End of DATA: analyse one message, carry out its actions, relay it, answer the client.
+"""End of DATA: analyse one message, have the executor carry out its plan, answer the client.
 
-Purpose: the one place where a received message meets the upstream. The order is fixed:
-receive rules (bare newlines) -> runtime (verdict and edits) -> actions (reject, quarantine,
-copy to a security mailbox) -> upstream DATA -> the upstream's reply to the client -> record.
-The client hears 250 only when the upstream said 250, or when the message is durably in the
-quarantine (fsynced) -- then the gateway holds it, as an MTA holds its queue.
+Purpose: the SMTP side of delivery. The order is fixed: receive rules (bare newlines) ->
+runtime (verdict, edits and the action plan; analysis errors answer 451 or 552) -> the executor
+(gateway/act/execute.py: reject, ARC seal, quarantine, copies, upstream DATA) -> record and the
+staff-report intake when the message was taken -> metrics. The client hears 250 only when the
+upstream said 250, or when the message is durably in the quarantine (fsynced) -- then the gateway
+holds it, as an MTA holds its queue. `release` is the other way in: stored bytes (a quarantined
+message, a report acknowledgement) relayed on a connection of their own, by the same executor.
 
 Untrusted input: the message bytes and envelope (a stranger's); the upstream's replies.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from gateway.act.seal import arc_seal
-from gateway.model import Envelope, Outgoing
+from gateway.act.execute import Relayed, Sealer, carry_out, relay_stored
+from gateway.model import Envelope
 from gateway.parse import HeaderLimitExceeded
 from gateway.runtime import AnalysisFailed, Result
-from gateway.smtp.upstream import Reply, UpstreamError, UpstreamSession, crlf_normalized, only_crlf
+from gateway.smtp.upstream import Reply, UpstreamError, UpstreamSession, crlf_normalized, only_crlf, opened
 
 if TYPE_CHECKING:
+    from gateway.config import Config
     from gateway.smtp.server import ServerState
 
 log = logging.getLogger("gateway.smtp")
@@ -78,28 +81,16 @@ async def _deliver(state: ServerState, raw: bytes, env: Envelope, up: UpstreamSe
     fields.update(verdict=d.verdict.word, score=d.score, reasons=tuple(h.rule_id for h in d.hits))
     if not d.checked:
         fields["checked"] = "no"
-    todo = result.plan
-    if todo is not None and todo.reject:
-        fields["action"] = "reject"
-        code, _, text = todo.reject.partition(" ")
-        return Reply(int(code), text)
-    out = await _seal(state, result.outgoing(raw), result, env)
-    try:
-        if todo is not None and todo.quarantine:
-            return await _quarantine(state, out, env, result, up, fields)
-        for extra in todo.extra_rcpts if todo is not None else ():
-            reply = await up.rcpt(extra, [])
-            fields["copy"] = f"{extra}:{reply.code}"
-            if not reply.ok:
-                log.warning("copy to %s refused by upstream: %s %s", extra, reply.code, reply.text)
-        reply = await up.data(out)
-    except UpstreamError as exc:
-        log.warning("upstream failed at DATA for %s: %s", env.queue_id, exc)
-        return exc.reply
-    if reply.ok:
+    sealer = Sealer(config.authserv_id, state.arc_key) if config.arc is not None else None
+    done = await carry_out(up, raw, env, result, sealer=sealer, hold=lambda b, e, d: state.quarantine.put(b, e, d))
+    if done.action:
+        fields["action"] = done.action
+    for extra, code in done.copies:
+        fields["copy"] = f"{extra}:{code}"
+    if done.delivered or done.held is not None:
         await _record(state, result)
-        await take_staff_report(state, raw, env)
-    return reply
+        await take_staff_report(state, raw if done.held is None else done.held, env)
+    return done.reply
 
 
 async def take_staff_report(state: ServerState, raw: bytes, env: Envelope) -> None:
@@ -117,51 +108,12 @@ async def take_staff_report(state: ServerState, raw: bytes, env: Envelope) -> No
         log.warning("staff report %s not taken into triage", env.queue_id, exc_info=True)
 
 
-async def _seal(state: ServerState, out: Outgoing, result: Result, env: Envelope) -> Outgoing | bytes:
-    """ARC-seal a message the gateway modified (RFC 8617), after all edits. A failure to seal
-    is logged and the message relayed unsealed: never lose mail over a seal."""
-    cfg = state.config.arc
-    authres = result.auth_header
-    if cfg is None or not result.modified or not authres:
-        return out
+async def release(config: Config, mail_from: str, rcpts: Sequence[str], raw: bytes) -> Relayed:
+    """Relay stored, final bytes on a new upstream connection (`opened`), through the executor's
+    `relay_stored`: `quarantine release`, the console's release and the report acknowledgement.
+    Never raises for the upstream's sake; `delivered` is True only after the upstream's 250."""
     try:
-        key = state.arc_key()
-        return await asyncio.to_thread(arc_seal, bytes(out), authres, key, state.config.authserv_id)
-    except Exception as exc:  # noqa: BLE001 - dkimpy raises several types; relay unsealed
-        log.warning("ARC seal failed for %s: %s", env.queue_id, exc)
-        return out
-
-
-async def _quarantine(state: ServerState, relayed: Outgoing | bytes, env: Envelope, result: Result,
-                      up: UpstreamSession, fields: dict[str, Any]) -> Reply:
-    """Hold the message (durably), drop the upstream transaction, copy to the security
-    mailbox if configured; answer 250 only once the message is on disk."""
-    out = bytes(relayed)
-    try:
-        qid = await asyncio.to_thread(state.quarantine.put, out, env, result.decision)
-    except Exception as exc:  # noqa: BLE001 - disk or index (sqlite3) trouble: the sender retries
-        log.error("quarantine write failed for %s: %s", env.queue_id, exc)
-        return Reply(451, "4.3.0 Error: queue file write error")
-    fields["action"] = f"quarantine:{qid}"
-    await up.rset()
-    extras = result.plan.extra_rcpts if result.plan is not None else ()
-    if extras:
-        try:
-            await _send_copy(up, env, extras, out)
-        except UpstreamError as exc:  # the message is held; the copy is best effort
-            log.warning("copy of quarantined %s not sent: %s", qid, exc)
-    await _record(state, result)
-    await take_staff_report(state, out, env)
-    return Reply(250, f"2.0.0 Ok: queued as {env.queue_id}")
-
-
-async def _send_copy(up: UpstreamSession, env: Envelope, rcpts: tuple[str, ...], out: bytes) -> None:
-    reply = await up.mail(env.mail_from, [])
-    if not reply.ok:
-        log.warning("copy: upstream refused MAIL: %s %s", reply.code, reply.text)
-        return
-    accepted = [r for r in rcpts if (await up.rcpt(r, [])).ok]
-    if accepted:
-        await up.data(out)
-    else:
-        await up.rset()
+        async with opened(config.upstream, config.hostname) as up:
+            return await relay_stored(up, mail_from, rcpts, raw)
+    except UpstreamError as exc:  # connect or EHLO failed: nothing was sent
+        return Relayed(exc.reply, detail=str(exc))

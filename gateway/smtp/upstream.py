@@ -14,45 +14,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import aiosmtplib
 from aiosmtplib.errors import SMTPException
 
 from gateway.config import UpstreamConfig
-from gateway.errors import TemporaryFailure
+from gateway.errors import UpstreamError as UpstreamError  # defined below act/ (the executor catches it)
 from gateway.model import Client, Outgoing
+from gateway.model import Reply as Reply  # re-exported: the SMTP side's reply type
 from gateway.smtp.observe import Observer
 
 log = logging.getLogger("gateway.upstream")
 
 
-@dataclass(frozen=True)
-class Reply:
-    code: int
-    text: str
-
-    def line(self) -> str:
-        """The reply as one or more SMTP lines for aiosmtpd's push (multi-line kept)."""
-        lines = (self.text or "").replace("\r", "").split("\n") or [""]
-        out = [f"{self.code}-{ln}" for ln in lines[:-1]]
-        out.append(f"{self.code} {lines[-1]}")
-        return "\r\n".join(out)
-
-    @property
-    def ok(self) -> bool:
-        return 200 <= self.code < 300
-
-
 TEMPFAIL = Reply(451, "4.3.0 Error: queue file write error")  # Postfix's wording, no internals
 UNAVAILABLE = Reply(451, "4.4.1 Error: upstream server unavailable, try again later")
-
-
-class UpstreamError(TemporaryFailure):
-    def __init__(self, reply: Reply, detail: str) -> None:
-        super().__init__(detail)
-        self.reply = reply
 
 
 def xtext(value: str) -> str:
@@ -319,10 +298,20 @@ def capabilities_of(smtp: aiosmtplib.SMTP) -> Capabilities:
     )
 
 
-async def probe(cfg: UpstreamConfig, helo_name: str) -> Capabilities:
-    """Connect, read the EHLO capabilities, QUIT. Raises UpstreamError when unreachable."""
+@asynccontextmanager
+async def opened(cfg: UpstreamConfig, helo_name: str) -> AsyncIterator[UpstreamSession]:
+    """A connection of its own (connect, EHLO), closed with QUIT at the end: for work outside a
+    mirrored client session -- a release (gateway/smtp/deliver.py `release`) and `probe`.
+    Raises UpstreamError when the upstream cannot be reached."""
     session = UpstreamSession(cfg, helo_name)
     await session.open()
-    caps = session.caps
-    await session.quit()
-    return caps
+    try:
+        yield session
+    finally:
+        await session.quit()
+
+
+async def probe(cfg: UpstreamConfig, helo_name: str) -> Capabilities:
+    """Connect, read the EHLO capabilities, QUIT. Raises UpstreamError when unreachable."""
+    async with opened(cfg, helo_name) as session:
+        return session.caps
