@@ -354,7 +354,7 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
     args.retention_days = config.quarantine.retention_days if config else None
 
     def relay(released: quarantine.Released) -> Relayed:
-        from gateway.smtp.deliver import release
+        from gateway.smtp.upstream import release
 
         assert config is not None
         return asyncio.run(release(config, released.mail_from, released.rcpt_tos, released.raw))

@@ -8,7 +8,7 @@ fixed order, for `serve` and for every release alike:
   the extra recipients and the upstream DATA. It returns the reply for the client and what the
   message's log line says.
 - `relay_stored` (`quarantine release`, the console's release, the report acknowledgement; the
-  connection comes from gateway/smtp/deliver.py `release`): MAIL, RCPT for each recipient, DATA,
+  connection comes from gateway/smtp/upstream.py `release`): MAIL, RCPT for each recipient, DATA,
   for bytes that are final already (nothing is edited or sealed again).
 
 Both drive an `Upstream`: the four SMTP steps this module needs, so that act/ never imports

@@ -210,7 +210,7 @@ class QuarantineStore:
 
 Relay = Callable[[Released], "Relayed | None"]
 """Relays a released message: `quarantine release` passes the executor's release (gateway/smtp/
-deliver.py `release`), which reports what the upstream did; None means delivered to every recipient."""
+upstream.py `release`), which reports what the upstream did; None means delivered to every recipient."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

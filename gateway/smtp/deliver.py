@@ -5,8 +5,8 @@ runtime (verdict, edits and the action plan; analysis errors answer 451 or 552) 
 (gateway/act/execute.py: reject, ARC seal, quarantine, copies, upstream DATA) -> record and the
 staff-report intake when the message was taken -> metrics. The client hears 250 only when the
 upstream said 250, or when the message is durably in the quarantine (fsynced) -- then the gateway
-holds it, as an MTA holds its queue. `release` is the other way in: stored bytes (a quarantined
-message, a report acknowledgement) relayed on a connection of their own, by the same executor.
+holds it, as an MTA holds its queue. Stored bytes (a release, a report acknowledgement) go
+through the same executor on a connection of their own: gateway/smtp/upstream.py `release`.
 
 Untrusted input: the message bytes and envelope (a stranger's); the upstream's replies.
 """
@@ -14,17 +14,15 @@ Untrusted input: the message bytes and envelope (a stranger's); the upstream's r
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from gateway.act.execute import Relayed, Sealer, carry_out, relay_stored
+from gateway.act.execute import Sealer, carry_out
 from gateway.model import Envelope
 from gateway.parse import HeaderLimitExceeded
 from gateway.runtime import AnalysisFailed, Result
-from gateway.smtp.upstream import Reply, UpstreamError, UpstreamSession, crlf_normalized, only_crlf, opened
+from gateway.smtp.upstream import Reply, UpstreamSession, crlf_normalized, only_crlf
 
 if TYPE_CHECKING:
-    from gateway.config import Config
     from gateway.smtp.server import ServerState
 
 log = logging.getLogger("gateway.smtp")
@@ -107,13 +105,3 @@ async def take_staff_report(state: ServerState, raw: bytes, env: Envelope) -> No
     except Exception:  # the report is delivered; triage intake is best effort
         log.warning("staff report %s not taken into triage", env.queue_id, exc_info=True)
 
-
-async def release(config: Config, mail_from: str, rcpts: Sequence[str], raw: bytes) -> Relayed:
-    """Relay stored, final bytes on a new upstream connection (`opened`), through the executor's
-    `relay_stored`: `quarantine release`, the console's release and the report acknowledgement.
-    Never raises for the upstream's sake; `delivered` is True only after the upstream's 250."""
-    try:
-        async with opened(config.upstream, config.hostname) as up:
-            return await relay_stored(up, mail_from, rcpts, raw)
-    except UpstreamError as exc:  # connect or EHLO failed: nothing was sent
-        return Relayed(exc.reply, detail=str(exc))

@@ -42,7 +42,7 @@ from gateway.errors import DataError
 from gateway.parse import MessageView, normalize_newlines, split_header_block
 from gateway.policy.evaluate import Labelled
 from gateway.refdata import INDICATOR_KINDS, Indicator
-from gateway.smtp.deliver import release
+from gateway.smtp.upstream import release
 from gateway.store import MAX_RECENT, VERDICT_WORDS, MessageMeta
 from gateway.textsafe import terminal_text
 

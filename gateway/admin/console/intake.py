@@ -7,7 +7,7 @@ gateway/smtp/deliver.py) finds the reported original inside it -- a forwarded-as
 (`multipart/report; report-type=feedback-report`, its `message/rfc822` or `text/rfc822-headers`
 part), or an attached `.eml` file --, analyses it with the same runtime as live mail, stores the
 report and the original in the triage queue, and acknowledges the reporter by mail through the
-upstream (the executor's release, gateway/smtp/deliver.py `release`; null sender,
+upstream (the executor's release, gateway/smtp/upstream.py `release`; null sender,
 `Auto-Submitted: auto-replied`, only to addresses in `local_domains`).
 Reports from outside the organisation are delivered but not taken into triage.
 
@@ -34,7 +34,7 @@ from gateway.config import Config
 from gateway.model import Client, Envelope
 from gateway.parse import MessageView, ViewLimits, normalize_newlines
 from gateway.policy.text import one_line
-from gateway.smtp.deliver import release
+from gateway.smtp.upstream import release
 from gateway.store import MAX_RECENT, MessageMeta, Store
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 
 from gateway.model import Decision, Envelope, RuleHit, Verdict
-from gateway.smtp.deliver import release
+from gateway.smtp.upstream import release
 from tests.conftest import ROOT
 from tests.support.console import Console, console_config, csrf_of, login
 from tests.support.sink import Sink, SinkBehaviour
