@@ -29,8 +29,8 @@ from email.policy import SMTP
 from email.utils import formatdate, make_msgid
 from typing import TYPE_CHECKING, Any
 
-from gateway.act.mimewalk import Entity, MimeError, walk
 from gateway.config import Config
+from gateway.mimewalk import Entity, MimeError, walk
 from gateway.model import Client, Envelope
 from gateway.parse import MessageView, ViewLimits, normalize_newlines
 from gateway.policy.text import one_line
