@@ -145,9 +145,10 @@ async def _quarantine(up: Upstream, relayed: Outgoing | bytes, env: Envelope, de
     if configured; 250 only once the message is on disk. From the write on, nothing the upstream
     does changes the 250: the gateway holds the message, as an MTA holds its queue."""
     out = bytes(relayed)
+    if hold is None:
+        log.error("quarantine write failed for %s: no quarantine store given", env.queue_id)
+        return Outcome(QUARANTINE_WRITE_FAILED)
     try:
-        if hold is None:
-            raise RuntimeError("no quarantine store configured")
         qid = await asyncio.to_thread(hold, out, env, decision)
     except Exception as exc:  # noqa: BLE001 - disk or index (sqlite3) trouble: the sender retries
         log.error("quarantine write failed for %s: %s", env.queue_id, exc)

@@ -80,7 +80,8 @@ async def _deliver(state: ServerState, raw: bytes, env: Envelope, up: UpstreamSe
     if not d.checked:
         fields["checked"] = "no"
     sealer = Sealer(config.authserv_id, state.arc_key) if config.arc is not None else None
-    done = await carry_out(up, raw, env, result, sealer=sealer, hold=lambda b, e, d: state.quarantine.put(b, e, d))
+    done = await carry_out(up, raw, env, result, sealer=sealer,
+                           hold=lambda message, envelope, decision: state.quarantine.put(message, envelope, decision))
     if done.action:
         fields["action"] = done.action
     for extra, code in done.copies:
