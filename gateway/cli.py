@@ -360,9 +360,9 @@ def cmd_hunt(args: argparse.Namespace) -> int:
 
 
 def cmd_quarantine(args: argparse.Namespace) -> int:
-    """Quarantine tools; `release` relays through the same upstream path as `serve`."""
+    """Quarantine tools; `release` relays through the executor's release, as the console does."""
     from gateway.act import quarantine
-    from gateway.smtp.upstream import UpstreamError, UpstreamSession
+    from gateway.act.execute import Relayed
 
     if args.config is None and (args.dir is None or args.quarantine_command == "release"):
         print("quarantine: give --config FILE (release needs the upstream from it), or --dir DIR",
@@ -372,31 +372,13 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
     args.dir = args.dir or (config.quarantine.dir if config else None)
     args.retention_days = config.quarantine.retention_days if config else None
 
-    async def relay_async(released: quarantine.Released) -> None:
+    def relay(released: quarantine.Released) -> Relayed:
+        from gateway.smtp.upstream import release
+
         assert config is not None
-        up = UpstreamSession(config.upstream, config.hostname)
-        await up.open()
-        try:
-            reply = await up.mail(released.mail_from, [])
-            if not reply.ok:
-                raise UpstreamError(reply, f"MAIL refused: {reply.code} {reply.text}")
-            accepted = [r for r in released.rcpt_tos if (await up.rcpt(r, [])).ok]
-            if not accepted:
-                raise UpstreamError(reply, "every recipient was refused")
-            reply = await up.data(released.raw)
-            if not reply.ok:
-                raise UpstreamError(reply, f"DATA refused: {reply.code} {reply.text}")
-        finally:
-            await up.quit()
+        return asyncio.run(release(config, released.mail_from, released.rcpt_tos, released.raw))
 
-    def relay(released: quarantine.Released) -> None:
-        asyncio.run(relay_async(released))
-
-    try:
-        return quarantine.run(args, relay)
-    except UpstreamError as exc:
-        print(f"quarantine: release failed, message kept: {exc}", file=sys.stderr)
-        return 1
+    return quarantine.run(args, relay)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

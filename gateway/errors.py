@@ -17,7 +17,8 @@ the fix (STYLE.md rule 9). Untrusted input: none.
      +-- StartupError (RuntimeError)          gateway/smtp/service.py port in use, store cannot open, ...
      +-- TemporaryFailure                     a message could not be handled now: 4xx
      |    +-- AnalysisFailed                  gateway/runtime.py      on_error: tempfail
-     |    +-- UpstreamError                   gateway/smtp/upstream.py  the upstream refused or failed
+     |    +-- UpstreamError                   gateway/smtp/upstream.py  the upstream refused or failed (defined here:
+     |                                        the executor, gateway/act/execute.py, catches it without smtp/)
      +-- MessageRejected                      a message is refused for good: 5xx
           +-- HeaderLimitExceeded (ValueError) gateway/parse.py       header over the limits: 552
 """
@@ -25,6 +26,8 @@ the fix (STYLE.md rule 9). Untrusted input: none.
 from __future__ import annotations
 
 from collections.abc import Sequence
+
+from gateway.model import Reply
 
 
 class GatewayError(Exception):
@@ -58,6 +61,15 @@ class StartupError(GatewayError, RuntimeError):
 
 class TemporaryFailure(GatewayError):
     """This message cannot be handled now; the sender should retry (4xx)."""
+
+
+class UpstreamError(TemporaryFailure):
+    """The upstream failed (connection, timeout, broken reply) or refused; `reply` is the 4xx
+    (or the upstream's own refusal) to pass on, `str(exc)` the detail for the log."""
+
+    def __init__(self, reply: Reply, detail: str) -> None:
+        super().__init__(detail)
+        self.reply = reply
 
 
 class MessageRejected(GatewayError):

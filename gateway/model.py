@@ -1,7 +1,7 @@
 """Value types that flow through the pipeline: envelope, signals, rule hits, verdicts, edits.
 
-Purpose: the shared vocabulary of receive -> parse -> checks -> policy -> act. All values are
-frozen; nothing here does I/O or touches untrusted bytes beyond holding them.
+Purpose: the shared vocabulary of receive -> parse -> checks -> policy -> act -> relay. All
+values are frozen; nothing here does I/O or touches untrusted bytes beyond holding them.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from gateway.replies import Reply as Reply  # re-exported: one reply type (gateway/replies.py imports nothing)
 
 
 class Verdict(enum.IntEnum):
@@ -119,3 +121,5 @@ class Outgoing:
 
     def __bytes__(self) -> bytes:
         return b"".join((self.head, memoryview(self.body)[self.start:]))
+
+

@@ -24,6 +24,7 @@ from typing import Any
 
 from gateway.html_text import html_to_text
 from gateway.mailboxes import Mailbox, parse_address_fields
+from gateway.mimewalk import MimeError, walk
 from gateway.rfc2047 import decode_words
 
 __all__ = ["HeaderLimitExceeded", "Mailbox", "MessageView", "TextPart", "ViewLimits", "addresses",
@@ -274,7 +275,7 @@ TEXT_BODY_FACTOR = 8  # a text part's body is cut after this many times max_text
 def skeleton(raw: bytes, limits: ViewLimits) -> bytes:
     """`raw` with the bodies of the parts `MessageView` never reads left out, for the parser.
 
-    The MIME tree is walked on the bytes (`gateway.act.mimewalk`, bounded by the view's depth
+    The MIME tree is walked on the bytes (`gateway.mimewalk`, bounded by the view's depth
     and part limits); a leaf part that is neither text/plain nor text/html, nor multipart/* or
     message/* (the parser descends into both), keeps its header block and loses its body; a
     text/plain or text/html body is cut at the first line break after TEXT_BODY_FACTOR times
@@ -283,8 +284,6 @@ def skeleton(raw: bytes, limits: ViewLimits) -> bytes:
     and header block stays as it was, so the parser builds the same tree with the same headers:
     only those payloads are empty (or shorter). A structure the walk does not accept (a
     missing close delimiter, over the limits, a bad boundary) is parsed whole, as before."""
-    from gateway.act.mimewalk import MimeError, walk
-
     try:
         root = walk(raw, max_depth=limits.max_mime_depth, max_parts=limits.max_mime_parts)
     except (MimeError, RecursionError):

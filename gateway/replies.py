@@ -108,5 +108,9 @@ UPSTREAM_UNAVAILABLE = Reply(451, "4.4.1 Error: upstream server unavailable, try
 UPSTREAM_CLOSED = Reply(451, "4.4.2 Error: upstream closed the connection")
 UPSTREAM_BAD_ARGUMENT = Reply(501, "5.5.4 Error: {detail}")
 
+# ---- releasing a held message (command line and console; not an SMTP client's reply) -----------
+
+NO_RECIPIENTS = Reply(554, "5.5.1 Error: no valid recipients")
+
 # Not ours: aiosmtpd's reply when a client sends too many unknown commands, recognised to log it.
 AIOSMTPD_TOO_MANY_UNRECOGNISED = "502 5.5.1 Too many unrecognized commands"

@@ -27,8 +27,8 @@ from pathlib import Path
 
 from gateway.act import transfer
 from gateway.act.headers import clean_text
-from gateway.act.mimewalk import Entity, MimeError, walk
 from gateway.errors import AdminInputError
+from gateway.mimewalk import Entity, MimeError, walk
 from gateway.model import Decision, Verdict
 
 SHIPPED_TEMPLATES = Path(__file__).resolve().parent.parent / "data"

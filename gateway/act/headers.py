@@ -26,8 +26,9 @@ import email.utils
 import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from email.header import Header
 
+from gateway.authres import parse_authres
+from gateway.folding import fold
 from gateway.model import Decision, Envelope, HeaderEdit, Outgoing
 from gateway.parse import header_end, header_fields, normalize_header_section
 
@@ -47,29 +48,6 @@ def clean_text(text: str, limit: int = _MAX_REASON_CHARS) -> str:
     """One printable line: control characters (CR, LF included) become spaces; capped."""
     text = _CTL.sub(" ", text).strip()
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"
-
-
-def fold(name: str, value: str, width: int = 78, words: list[str] | None = None) -> str:
-    """Fold `value` (ASCII) for header `name` at spaces, lines at most `width` where possible.
-
-    `words` may give the unbreakable pieces explicitly (joined by single spaces)."""
-    if not value.isascii():
-        return Header(value, "utf-8", header_name=name, maxlinelen=width).encode(
-            linesep="\r\n")
-    words = words if words is not None else value.split(" ")
-    lines: list[str] = []
-    current = ""
-    room = width - len(name) - 2
-    for word in words:
-        candidate = f"{current} {word}" if current else word
-        if len(candidate) > room and current:
-            lines.append(current)
-            current = word
-            room = width - 1
-        else:
-            current = candidate
-    lines.append(current)
-    return "\r\n ".join(lines)
 
 
 def format_score(score: float) -> str:
@@ -133,8 +111,6 @@ def authserv_id_of(value: str) -> str:
     """The authserv-id of an Authentication-Results value (RFC 8601 2.2), lower-case, read
     exactly as the authentication parser reads it (nested comments, quoted strings), so a
     spoofed field cannot hide from the strip and still be believed downstream."""
-    from gateway.checks.auth.authres import parse_authres  # late: authres imports fold from here
-
     parsed = parse_authres(value)
     return parsed.authserv_id.rstrip(".") if parsed is not None else ""
 

@@ -27,12 +27,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from gateway.act.headers import reasons_value
 from gateway.model import Decision, Envelope
 from gateway.parse import split_header_block
 from gateway.textsafe import terminal_text
+
+if TYPE_CHECKING:
+    from gateway.act.execute import Relayed
 
 DEFAULT_RETENTION_DAYS = 30
 _ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{12}$")
@@ -205,7 +208,9 @@ class QuarantineStore:
 
 # --------------------------------------------------------------------------- command line
 
-Relay = Callable[[Released], None]
+Relay = Callable[[Released], "Relayed | None"]
+"""Relays a released message: `quarantine release` passes the executor's release (gateway/smtp/
+upstream.py `release`), which reports what the upstream did; None means delivered to every recipient."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -251,12 +256,17 @@ def cmd_show(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
 
 
 def cmd_release(args: argparse.Namespace, relay: Relay, out: TextIO = sys.stdout) -> int:
-    """Hand the stored message to `relay` (the gateway's upstream path); mark it released after."""
+    """Hand the stored message to `relay` (the gateway's upstream path); mark it released only
+    once the upstream took it. Refused (or `relay` raised): the message stays held, exit 1."""
     store = QuarantineStore(args.dir)
     released = store.release(args.id)
-    relay(released)
+    done = relay(released)
+    if done is not None and not done.delivered:
+        sys.stderr.write(terminal_text(f"quarantine: release failed, message kept: {done.summary()}") + "\n")
+        return 1
     store.mark_released(args.id)
-    out.write(f"released {args.id} to {', '.join(released.rcpt_tos)}\n")
+    to = done.summary() if done is not None else "to " + ", ".join(released.rcpt_tos)
+    out.write(terminal_text(f"released {args.id} {to}") + "\n")
     return 0
 
 

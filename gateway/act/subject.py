@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from gateway.act.headers import fold
+from gateway.folding import fold
 from gateway.model import HeaderEdit
 from gateway.parse import MessageView, split_header_block
 

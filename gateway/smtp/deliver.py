@@ -1,25 +1,27 @@
-"""End of DATA: analyse one message, carry out its actions, relay it, answer the client.
+"""End of DATA: analyse one message, have the executor carry out its plan, answer the client.
 
-Purpose: the one place where a received message meets the upstream. The order is fixed:
-receive rules (bare newlines) -> runtime (verdict and edits) -> actions (reject, quarantine,
-copy to a security mailbox) -> upstream DATA -> the upstream's reply to the client -> record.
-The client hears 250 only when the upstream said 250, or when the message is durably in the
-quarantine (fsynced) -- then the gateway holds it, as an MTA holds its queue.
+Purpose: the SMTP side of delivery. The order is fixed: receive rules (bare newlines) ->
+runtime (verdict, edits and the action plan; analysis errors answer 451 or 552) -> the executor
+(gateway/act/execute.py: reject, ARC seal, quarantine, copies, upstream DATA) -> record and the
+staff-report intake when the message was taken -> metrics. The client hears 250 only when the
+upstream said 250, or when the message is durably in the quarantine (fsynced) -- then the gateway
+holds it, as an MTA holds its queue. Stored bytes (a release, a report acknowledgement) go
+through the same executor on a connection of their own: gateway/smtp/upstream.py `release`.
 
 Untrusted input: the message bytes and envelope (a stranger's); the upstream's replies.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from gateway.act.seal import arc_seal
-from gateway.model import Envelope, Outgoing
+from gateway.act.execute import Sealer, carry_out
+from gateway.model import Envelope
 from gateway.parse import HeaderLimitExceeded
+from gateway.replies import ANALYSIS_FAILED, BARE_NEWLINE, HEADER_TOO_LARGE, UPSTREAM_LOST
 from gateway.runtime import AnalysisFailed, Result
-from gateway.smtp.upstream import Reply, UpstreamError, UpstreamSession, crlf_normalized, only_crlf
+from gateway.smtp.upstream import Reply, UpstreamSession, crlf_normalized, only_crlf
 
 if TYPE_CHECKING:
     from gateway.smtp.server import ServerState
@@ -57,49 +59,38 @@ async def _deliver(state: ServerState, raw: bytes, env: Envelope, up: UpstreamSe
     config = state.config
     if up is None or not up.connected:
         fields["verdict"] = "-"
-        return Reply(451, "4.4.1 Error: upstream connection lost, try again later")
+        return UPSTREAM_LOST
     if bare is None:
         bare = not only_crlf(raw)  # = parse.has_bare_newline, counted in C
     if bare:
         if config.bare_newline == "reject":
             fields["verdict"] = "rejected: bare newline"
-            return Reply(550, "5.5.2 Error: bare <CR> or <LF> received; use <CR><LF>")
+            return BARE_NEWLINE
         raw = crlf_normalized(raw)  # = parse.normalize_newlines, in C
     try:
         result = await state.runtime.analyse(raw, env, with_tls=with_tls)
     except HeaderLimitExceeded as exc:
         fields["verdict"] = f"rejected: {exc}"
-        return Reply(552, "5.3.4 Error: message header size exceeds limit")
+        return HEADER_TOO_LARGE
     except AnalysisFailed as exc:
         fields["verdict"] = f"tempfail: {exc}"
-        return Reply(451, "4.7.1 Error: message could not be checked, try again later")
+        return ANALYSIS_FAILED
     analysed.append(result)
     d = result.decision
     fields.update(verdict=d.verdict.word, score=d.score, reasons=tuple(h.rule_id for h in d.hits))
     if not d.checked:
         fields["checked"] = "no"
-    todo = result.plan
-    if todo is not None and todo.reject:
-        fields["action"] = "reject"
-        code, _, text = todo.reject.partition(" ")
-        return Reply(int(code), text)
-    out = await _seal(state, result.outgoing(raw), result, env)
-    try:
-        if todo is not None and todo.quarantine:
-            return await _quarantine(state, out, env, result, up, fields)
-        for extra in todo.extra_rcpts if todo is not None else ():
-            reply = await up.rcpt(extra, [])
-            fields["copy"] = f"{extra}:{reply.code}"
-            if not reply.ok:
-                log.warning("copy to %s refused by upstream: %s %s", extra, reply.code, reply.text)
-        reply = await up.data(out)
-    except UpstreamError as exc:
-        log.warning("upstream failed at DATA for %s: %s", env.queue_id, exc)
-        return exc.reply
-    if reply.ok:
+    sealer = Sealer(config.authserv_id, state.arc_key) if config.arc is not None else None
+    done = await carry_out(up, raw, env, result, sealer=sealer,
+                           hold=lambda message, envelope, decision: state.quarantine.put(message, envelope, decision))
+    if done.action:
+        fields["action"] = done.action
+    for extra, code in done.copies:
+        fields["copy"] = f"{extra}:{code}"
+    if done.delivered or done.held is not None:
         await _record(state, result)
-        await take_staff_report(state, raw, env)
-    return reply
+        await take_staff_report(state, raw if done.held is None else done.held, env)
+    return done.reply
 
 
 async def take_staff_report(state: ServerState, raw: bytes, env: Envelope) -> None:
@@ -116,52 +107,3 @@ async def take_staff_report(state: ServerState, raw: bytes, env: Envelope) -> No
     except Exception:  # the report is delivered; triage intake is best effort
         log.warning("staff report %s not taken into triage", env.queue_id, exc_info=True)
 
-
-async def _seal(state: ServerState, out: Outgoing, result: Result, env: Envelope) -> Outgoing | bytes:
-    """ARC-seal a message the gateway modified (RFC 8617), after all edits. A failure to seal
-    is logged and the message relayed unsealed: never lose mail over a seal."""
-    cfg = state.config.arc
-    authres = result.auth_header
-    if cfg is None or not result.modified or not authres:
-        return out
-    try:
-        key = state.arc_key()
-        return await asyncio.to_thread(arc_seal, bytes(out), authres, key, state.config.authserv_id)
-    except Exception as exc:  # noqa: BLE001 - dkimpy raises several types; relay unsealed
-        log.warning("ARC seal failed for %s: %s", env.queue_id, exc)
-        return out
-
-
-async def _quarantine(state: ServerState, relayed: Outgoing | bytes, env: Envelope, result: Result,
-                      up: UpstreamSession, fields: dict[str, Any]) -> Reply:
-    """Hold the message (durably), drop the upstream transaction, copy to the security
-    mailbox if configured; answer 250 only once the message is on disk."""
-    out = bytes(relayed)
-    try:
-        qid = await asyncio.to_thread(state.quarantine.put, out, env, result.decision)
-    except Exception as exc:  # noqa: BLE001 - disk or index (sqlite3) trouble: the sender retries
-        log.error("quarantine write failed for %s: %s", env.queue_id, exc)
-        return Reply(451, "4.3.0 Error: queue file write error")
-    fields["action"] = f"quarantine:{qid}"
-    await up.rset()
-    extras = result.plan.extra_rcpts if result.plan is not None else ()
-    if extras:
-        try:
-            await _send_copy(up, env, extras, out)
-        except UpstreamError as exc:  # the message is held; the copy is best effort
-            log.warning("copy of quarantined %s not sent: %s", qid, exc)
-    await _record(state, result)
-    await take_staff_report(state, out, env)
-    return Reply(250, f"2.0.0 Ok: queued as {env.queue_id}")
-
-
-async def _send_copy(up: UpstreamSession, env: Envelope, rcpts: tuple[str, ...], out: bytes) -> None:
-    reply = await up.mail(env.mail_from, [])
-    if not reply.ok:
-        log.warning("copy: upstream refused MAIL: %s %s", reply.code, reply.text)
-        return
-    accepted = [r for r in rcpts if (await up.rcpt(r, [])).ok]
-    if accepted:
-        await up.data(out)
-    else:
-        await up.rset()

@@ -14,26 +14,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import aiosmtplib
 from aiosmtplib.errors import SMTPException
 
-from gateway.config import UpstreamConfig
-from gateway.errors import TemporaryFailure
+from gateway.act.execute import Relayed, relay_stored
+from gateway.config import Config, UpstreamConfig
+from gateway.errors import UpstreamError as UpstreamError  # defined below act/ (the executor catches it)
 from gateway.model import Client, Outgoing
 from gateway.replies import UPSTREAM_BAD_ARGUMENT, UPSTREAM_CLOSED, UPSTREAM_UNAVAILABLE
-from gateway.replies import Reply as Reply  # re-exported: gateway/smtp/deliver.py imports it from here
+from gateway.replies import Reply as Reply  # re-exported: the SMTP side's reply type
 from gateway.smtp.observe import Observer
 
 log = logging.getLogger("gateway.upstream")
-
-
-class UpstreamError(TemporaryFailure):
-    def __init__(self, reply: Reply, detail: str) -> None:
-        super().__init__(detail)
-        self.reply = reply
 
 
 def xtext(value: str) -> str:
@@ -299,10 +295,33 @@ def capabilities_of(smtp: aiosmtplib.SMTP) -> Capabilities:
     )
 
 
-async def probe(cfg: UpstreamConfig, helo_name: str) -> Capabilities:
-    """Connect, read the EHLO capabilities, QUIT. Raises UpstreamError when unreachable."""
+@asynccontextmanager
+async def opened(cfg: UpstreamConfig, helo_name: str) -> AsyncIterator[UpstreamSession]:
+    """A connection of its own (connect, EHLO), closed with QUIT at the end: for work outside a
+    mirrored client session -- `release` and `probe`.
+    Raises UpstreamError when the upstream cannot be reached."""
     session = UpstreamSession(cfg, helo_name)
     await session.open()
-    caps = session.caps
-    await session.quit()
-    return caps
+    try:
+        yield session
+    finally:
+        await session.quit()
+
+
+async def release(config: Config, mail_from: str, rcpts: Sequence[str], raw: bytes) -> Relayed:
+    """Relay stored, final bytes on a connection of their own (`opened`) through the executor's
+    `relay_stored` (gateway/act/execute.py): `quarantine release`, the console's release and the
+    report acknowledgement. Here rather than in deliver.py, which takes staff reports in: the
+    intake acknowledges through this, and no import goes round in a circle.
+    Never raises for the upstream's sake; `delivered` is True only after the upstream's 250."""
+    try:
+        async with opened(config.upstream, config.hostname) as up:
+            return await relay_stored(up, mail_from, rcpts, raw)
+    except UpstreamError as exc:  # connect or EHLO failed: nothing was sent
+        return Relayed(exc.reply, detail=str(exc))
+
+
+async def probe(cfg: UpstreamConfig, helo_name: str) -> Capabilities:
+    """Connect, read the EHLO capabilities, QUIT. Raises UpstreamError when unreachable."""
+    async with opened(cfg, helo_name) as session:
+        return session.caps

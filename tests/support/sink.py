@@ -1,6 +1,7 @@
 """A recording upstream MTA for tests: a real aiosmtpd server on 127.0.0.1, port 0.
 
-It records every transaction it accepted (with the exact bytes), can refuse chosen recipients,
+It records every transaction it accepted (with the exact bytes) and the commands of every
+connection (EHLO, MAIL, RCPT, DATA, RSET, QUIT), can refuse chosen recipients,
 answer DATA with a chosen code, stall, or advertise XFORWARD / SMTPUTF8 / a SIZE limit.
 
 It also keeps the upstream's view of the sessions the gateway mirrors: connections open now,
@@ -52,6 +53,22 @@ class SinkBehaviour:
 
 class _SinkSMTP(SMTP):
     sink: Sink
+    number = 0  # this connection's number (1, 2, ...), for `Sink.commands`
+
+    def _command(self, verb: str, arg: str | None) -> None:
+        self.sink.commands.append((self.number, verb, arg or ""))
+
+    async def smtp_EHLO(self, hostname: str) -> None:
+        self._command("EHLO", hostname)
+        await super().smtp_EHLO(hostname)
+
+    async def smtp_RSET(self, arg: str) -> None:
+        self._command("RSET", arg)
+        await super().smtp_RSET(arg)
+
+    async def smtp_QUIT(self, arg: str) -> None:
+        self._command("QUIT", arg)
+        await super().smtp_QUIT(arg)
 
     def connection_made(self, transport: Any) -> None:
         first = self.transport is None
@@ -71,6 +88,7 @@ class _SinkSMTP(SMTP):
         super()._set_rset_state()
 
     async def smtp_DATA(self, arg: str) -> None:
+        self._command("DATA", arg)
         refusal = self.sink.behaviour.data_command_reply
         if refusal and self.envelope is not None and self.envelope.rcpt_tos:
             await self.push(refusal)  # the transaction stays open, as after any refused command
@@ -87,11 +105,13 @@ class _SinkSMTP(SMTP):
         await super()._handle_client()
 
     async def smtp_MAIL(self, arg: str | None) -> None:
+        self._command("MAIL", arg)
         arg, params = split_dsn_params(arg, DSN_MAIL_PARAMS)
         self.session.dsn = list(params)  # type: ignore[union-attr]
         await super().smtp_MAIL(arg)
 
     async def smtp_RCPT(self, arg: str | None) -> None:
+        self._command("RCPT", arg)
         arg, params = split_dsn_params(arg, DSN_RCPT_PARAMS)
         self.session.dsn += params  # type: ignore[union-attr]
         await super().smtp_RCPT(arg)
@@ -166,6 +186,7 @@ class Sink:
         self.protocols: list[SMTP] = []
         self.live: set[_SinkSMTP] = set()  # connections open now
         self.aborted = 0  # transactions ended without a final dot
+        self.commands: list[tuple[int, str, str]] = []  # (connection number, verb, argument) as received
         self.server: asyncio.Server | None = None
 
     def _factory(self) -> SMTP:
@@ -173,6 +194,7 @@ class Sink:
         proto = _SinkSMTP(_Handler(self), hostname="sink.test", enable_SMTPUTF8=self.behaviour.smtputf8,
                           data_size_limit=None)
         proto.sink = self
+        proto.number = self.connections
         self.protocols.append(proto)
         return proto
 

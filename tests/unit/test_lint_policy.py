@@ -64,3 +64,61 @@ def test_import_graph_has_no_cycles() -> None:
             visit(m, [m])
     assert not cycles, cycles
     assert "gateway.act.seal" in graph and not any(m.startswith("gateway.smtp") for m in graph["gateway.act.seal"])
+
+
+def _every_import(path: Path, name: str, known: set[str]) -> set[str]:
+    """The gateway modules `name` imports anywhere -- inside functions too (a late import dodges an
+    import cycle, not a layer) -- except under `if TYPE_CHECKING:` (annotations only)."""
+    tree = ast.parse(path.read_text())
+    skipped: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            skipped |= {id(n) for stmt in node.body for n in ast.walk(stmt)}
+    pkg = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = pkg.split(".")
+                base = ".".join(parts[:len(parts) - node.level + 1] + ([base] if base else []))
+            out |= {base} | {f"{base}.{a.name}" for a in node.names}
+    return {m for m in out if m in known and m != name}
+
+
+# What each layer must never import: the path is receive -> parse -> checks -> policy -> act ->
+# relay, and the executor (act/execute.py) drives the upstream through a protocol, not smtp/.
+_BELOW_CHECKS = ("gateway.model", "gateway.errors", "gateway.parse", "gateway.mimewalk", "gateway.authres",
+                 "gateway.folding", "gateway.rfc2047", "gateway.mailboxes", "gateway.html_text", "gateway.textsafe")
+_LATER = ("gateway.checks", "gateway.policy", "gateway.act", "gateway.runtime", "gateway.store", "gateway.smtp",
+          "gateway.admin", "gateway.cli")
+LAYERS: dict[str, tuple[str, ...]] = {
+    **{m: _LATER for m in _BELOW_CHECKS},
+    "gateway.checks": ("gateway.policy", "gateway.act", "gateway.runtime", "gateway.smtp", "gateway.admin",
+                       "gateway.cli"),
+    "gateway.act": ("gateway.runtime", "gateway.smtp", "gateway.admin", "gateway.cli"),
+}
+
+
+def _within(module: str, prefix: str) -> bool:
+    return module == prefix or module.startswith(prefix + ".")
+
+
+def test_layers_import_only_what_comes_before_them() -> None:
+    """Issue 10: sealing and RFC 8601 parsing sit below the checks and the actions that use them
+    (act/seal.py, gateway/authres.py), the MIME walker below parse (gateway/mimewalk.py), and the
+    delivery executor in act/ never imports smtp/ (it drives an `Upstream` protocol)."""
+    paths = {".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): p
+             for p in (ROOT / "gateway").rglob("*.py")}
+    bad = []
+    for module, path in sorted(paths.items()):
+        forbidden = next((f for layer, f in LAYERS.items() if _within(module, layer)), ())
+        for dep in sorted(_every_import(path, module, set(paths))):
+            if any(_within(dep, f) for f in forbidden):
+                bad.append(f"{module} imports {dep}")
+    assert not bad, bad
+    assert "gateway.act.execute" in paths

@@ -243,7 +243,7 @@ def test_relayed_in_drained_slices_and_every_quick_reply_is_read() -> None:
 def test_delimiter_search_equals_the_pattern_scan(raw: bytes, lo: int, hi: int) -> None:
     import re
 
-    from gateway.act.mimewalk import _delimiters
+    from gateway.mimewalk import _delimiters
 
     start, end = min(lo, len(raw)), max(min(lo, len(raw)), len(raw) - hi)
     pattern = re.compile(rb"(?m)^--b(--)?[ \t]*\r?$")

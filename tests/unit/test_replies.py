@@ -7,8 +7,6 @@ import ast
 import re
 from pathlib import Path
 
-import pytest
-
 from gateway import replies
 from gateway.replies import Reply
 from tests.conftest import ROOT
@@ -81,9 +79,6 @@ def test_replies_module_imports_nothing_of_the_gateway() -> None:
 
 # Files that may still spell replies out, and why.
 NOT_YET = {
-    # the delivery executor is being rewritten (gateway/act/execute.py): it switches to the
-    # constants then; until then its replies must be constants already (test below)
-    "gateway/smtp/deliver.py": "being replaced",
     "gateway/demo.py": "the demo's own local mailbox server, not the gateway's replies",
 }
 _REPLY_TEXT = re.compile(r"[2-5][0-9][0-9] ([2-5]\.[0-9]|[A-Z{]|$)")  # "421 not written" is a log line
@@ -115,24 +110,3 @@ def test_no_reply_is_spelt_out_outside_the_replies_module() -> None:
             found += _spelt_replies(path)
     assert not found, "use (or add) a constant in gateway/replies.py:\n" + "\n".join(found)
 
-
-def _template(text: str) -> str:
-    return re.sub(r"\{[^}]*\}", "{}", text)
-
-
-@pytest.mark.parametrize("rel", [r for r in NOT_YET if r.startswith("gateway/smtp/")])
-def test_replies_still_spelt_out_are_constants_already(rel: str) -> None:
-    """What deliver.py writes is in gateway/replies.py (and so in the README) word for word."""
-    path = ROOT / rel
-    if not path.exists():
-        pytest.skip(f"{rel} is gone")
-    known = {(r.code, _template(r.text)) for r in CONSTANTS.values()}
-    calls = [n for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Call)
-             and isinstance(n.func, ast.Name) and n.func.id == "Reply" and isinstance(n.args[0], ast.Constant)]
-    assert calls
-    for call in calls:
-        code, text = call.args
-        assert isinstance(code, ast.Constant)
-        spelt = text.value if isinstance(text, ast.Constant) else \
-            "".join(v.value if isinstance(v, ast.Constant) else "{}" for v in text.values)  # type: ignore[attr-defined]
-        assert (code.value, _template(spelt)) in known, f"{rel}:{call.lineno}: {code.value} {spelt}"

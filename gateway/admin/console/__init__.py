@@ -39,9 +39,6 @@ class ConsoleDeps:
     quarantine  the QuarantineStore of `quarantine.dir`
     reload      reloads policies and reference data like SIGHUP; True when the new set is in force
     metrics     optional, unused by the console itself (the listener's registry)
-    relay       optional: `async relay(mail_from, rcpts, raw)` sending through the upstream and
-                raising UpstreamError on refusal; default: a new upstream session per message
-                (gateway/admin/console/intake.py `relay`)
     """
 
     config: Config
@@ -50,7 +47,6 @@ class ConsoleDeps:
     quarantine: QuarantineStore
     reload: Callable[[], Awaitable[bool]]
     metrics: Any = None
-    relay: Callable[[str, tuple[str, ...], bytes], Awaitable[None]] | None = None
 
 
 def create_console(deps: ConsoleDeps) -> web.Application:

@@ -38,12 +38,11 @@ from gateway.admin.console.auth import (
 )
 from gateway.admin.console.db import STATUSES, ConsoleDB, Report
 from gateway.admin.console.intake import find_message
-from gateway.admin.console.intake import relay as upstream_relay
 from gateway.errors import DataError
 from gateway.parse import MessageView, normalize_newlines, split_header_block
 from gateway.policy.evaluate import Labelled
 from gateway.refdata import INDICATOR_KINDS, Indicator
-from gateway.smtp.upstream import UpstreamError
+from gateway.smtp.upstream import release
 from gateway.store import MAX_RECENT, VERDICT_WORDS, MessageMeta
 from gateway.textsafe import terminal_text
 
@@ -54,6 +53,8 @@ DB = web.AppKey("console_db", ConsoleDB)
 JINJA = web.AppKey("console_jinja", jinja2.Environment)
 DONE = {
     "released": "Released: the message was relayed to its recipients.",
+    "released_partly": "Released to the recipients the upstream accepted; it refused the others for good "
+                       "(the audit log names them).",
     "deleted": "Deleted.",
     "decided": "Saved the decision.",
     "loggedout": "You are logged out.",
@@ -526,18 +527,14 @@ async def quarantine_release(request: web.Request) -> web.StreamResponse:
         released = await asyncio.to_thread(q.release, qid)
     except QuarantineError as exc:
         raise web.HTTPNotFound(text=str(exc)) from None
-    try:
-        if deps.relay is not None:
-            await deps.relay(released.mail_from, released.rcpt_tos, released.raw)
-        else:
-            await upstream_relay(deps.config, released.mail_from, released.rcpt_tos, released.raw)
-    except UpstreamError as exc:
-        await audit(request, "quarantine.release_failed", qid, str(exc))
+    done = await release(deps.config, released.mail_from, released.rcpt_tos, released.raw)
+    if not done.delivered:
+        await audit(request, "quarantine.release_failed", qid, done.summary())
         return render(request, "message.html", status=502, title="Release failed, message kept",
-                      text=f"The upstream did not accept it: {exc}")
+                      text=f"The upstream did not accept it: {done.summary()}")
     await asyncio.to_thread(q.mark_released, qid)
-    await audit(request, "quarantine.release", qid, "to " + ", ".join(released.rcpt_tos))
-    raise web.HTTPSeeOther(url_for(request, "quarantine", {"done": "released"}))
+    await audit(request, "quarantine.release", qid, done.summary())
+    raise web.HTTPSeeOther(url_for(request, "quarantine", {"done": "released_partly" if done.refused else "released"}))
 
 
 async def quarantine_delete(request: web.Request) -> web.StreamResponse:

@@ -7,7 +7,8 @@ gateway/smtp/deliver.py) finds the reported original inside it -- a forwarded-as
 (`multipart/report; report-type=feedback-report`, its `message/rfc822` or `text/rfc822-headers`
 part), or an attached `.eml` file --, analyses it with the same runtime as live mail, stores the
 report and the original in the triage queue, and acknowledges the reporter by mail through the
-upstream (null sender, `Auto-Submitted: auto-replied`, only to addresses in `local_domains`).
+upstream (the executor's release, gateway/smtp/upstream.py `release`; null sender,
+`Auto-Submitted: auto-replied`, only to addresses in `local_domains`).
 Reports from outside the organisation are delivered but not taken into triage.
 
 Untrusted input: the report and the original inside it (a stranger's message): walked with the
@@ -28,12 +29,12 @@ from email.policy import SMTP
 from email.utils import formatdate, make_msgid
 from typing import TYPE_CHECKING, Any
 
-from gateway.act.mimewalk import Entity, MimeError, walk
 from gateway.config import Config
+from gateway.mimewalk import Entity, MimeError, walk
 from gateway.model import Client, Envelope
 from gateway.parse import MessageView, ViewLimits, normalize_newlines
 from gateway.policy.text import one_line
-from gateway.smtp.upstream import UpstreamError, UpstreamSession
+from gateway.smtp.upstream import release
 from gateway.store import MAX_RECENT, MessageMeta, Store
 
 if TYPE_CHECKING:
@@ -161,10 +162,10 @@ async def take_report(config: Config, runtime: Runtime, raw: bytes, env: Envelop
                               analysis=analysis, original=original))
     await asyncio.to_thread(db.audit, reporter, "reporter", "report.mailbox", rid,
                             f"queue id {env.queue_id}; {how}")
-    try:
-        await relay(config, "", (reporter,), acknowledgement(config, reporter, rid, subject, original is not None, how))
-    except UpstreamError as exc:
-        log.warning("report %s: acknowledgement to %s not sent: %s", rid, reporter, exc)
+    ack = acknowledgement(config, reporter, rid, subject, original is not None, how)
+    sent = await release(config, "", (reporter,), ack)
+    if not sent.delivered:
+        log.warning("report %s: acknowledgement to %s not sent: %s", rid, reporter, sent.summary())
     return rid
 
 
@@ -187,22 +188,3 @@ def acknowledgement(config: Config, reporter: str, rid: str, subject: str, found
         lines += ["", f"Security team's console: {config.console.base_url}/triage/{rid}"]
     msg.set_content("\n".join(lines) + "\n")
     return msg.as_bytes()
-
-
-async def relay(config: Config, mail_from: str, rcpts: tuple[str, ...], raw: bytes) -> None:
-    """Relay a message through the gateway's upstream, as `quarantine release` does. Raises
-    UpstreamError when MAIL, every RCPT or DATA is refused."""
-    up = UpstreamSession(config.upstream, config.hostname)
-    await up.open()
-    try:
-        reply = await up.mail(mail_from, [])
-        if not reply.ok:
-            raise UpstreamError(reply, f"MAIL refused: {reply.code} {reply.text}")
-        accepted = [r for r in rcpts if (await up.rcpt(r, [])).ok]
-        if not accepted:
-            raise UpstreamError(reply, "every recipient was refused")
-        reply = await up.data(raw)
-        if not reply.ok:
-            raise UpstreamError(reply, f"DATA refused: {reply.code} {reply.text}")
-    finally:
-        await up.quit()

@@ -20,9 +20,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.authres import trusted_results
 from gateway.checks import Check, CheckContext, Fact, signal
 from gateway.checks.auth.arc import verify_arc
-from gateway.checks.auth.authres import trusted_results
 from gateway.checks.auth.dkim import MAX_SIGNATURES, verify_dkim
 from gateway.checks.auth.dmarc import DmarcResult, check_dmarc
 from gateway.checks.auth.keys import header_fields

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.authres import AuthResHeader, build_authres, resinfo
 from gateway.checks.auth.arc import ArcResult
-from gateway.checks.auth.authres import AuthResHeader, build_authres, resinfo
 from gateway.checks.auth.dkim import DkimResult
 from gateway.checks.auth.dmarc import DmarcResult
 from gateway.checks.auth.spf import RESULTS as SPF_RESULTS

@@ -61,7 +61,7 @@ def test_key_timeout_is_marked_temporary(dns):
 
 
 def test_our_own_authentication_results_can_be_sealed(dns):
-    from gateway.checks.auth.authres import build_authres, resinfo
+    from gateway.authres import build_authres, resinfo
     ours = build_authres("gw.example.org", [
         resinfo("spf", "fail", "DNS TIMEOUT for x", [("smtp.mailfrom", "a b@example.com")]),
         resinfo("dkim", "pass", "2048-bit key", [("header.d", "example.com"), ("header.i", "@example.com"),

@@ -16,8 +16,8 @@ import pytest
 import yaml
 
 from gateway.act.seal import ArcKey, arc_seal
+from gateway.authres import _strip_comments
 from gateway.checks.auth.arc import verify_arc
-from gateway.checks.auth.authres import _strip_comments
 from gateway.checks.auth.engine import parse_tag_value
 from gateway.dns import Resolver
 from tests.support.corpora import corpus_path

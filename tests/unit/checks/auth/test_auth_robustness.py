@@ -7,7 +7,7 @@ import asyncio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.checks.auth.authres import parse_authres
+from gateway.authres import parse_authres
 from gateway.checks.auth.dmarc import parse_record as parse_dmarc
 from gateway.checks.auth.spf import check_spf
 from gateway.checks.auth.spf_terms import SpfSyntaxError, parse_record

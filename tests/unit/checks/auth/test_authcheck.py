@@ -4,9 +4,9 @@ import asyncio
 
 import pytest
 
+from gateway.authres import parse_authres, trusted_results
 from gateway.checks import CheckContext, run_checks
 from gateway.checks.auth import AuthCheck, AuthFacts
-from gateway.checks.auth.authres import parse_authres, trusted_results
 from gateway.dns import Resolver
 from gateway.domains import Domains
 from gateway.model import Client, Envelope

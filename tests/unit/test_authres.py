@@ -3,7 +3,7 @@
 def test_dmarc_policy_from_the_receivers_comment_or_action() -> None:
     """OpenDMARC and Gmail write the policy in a comment, Microsoft as action=: both are read
     when policy.dmarc is absent, so a trusted border's 'p=reject' failure is recognised."""
-    from gateway.checks.auth.authres import parse_authres
+    from gateway.authres import parse_authres
 
     def policy(value: str) -> str:
         parsed = parse_authres(value)

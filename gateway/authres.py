@@ -7,6 +7,10 @@ listed in `trusted_authserv_ids` (never our own id, never a field below an untru
 package (last released 2019): we need only the generic resinfo grammar, with comments and
 quoted strings, and no method registry.
 
+Below checks/ and act/ (both use it: the auth check believes a trusted MTA's results and builds
+ours; the act step strips inbound fields naming our authserv-id as this parser reads them), so
+the import graph flows one way.
+
 Untrusted input: Authentication-Results fields from the message. Anyone can write one; only the
 operator's list of trusted authserv-ids, applied to the topmost fields, makes one believable.
 """
@@ -17,7 +21,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from gateway.act.headers import fold
+from gateway.folding import fold
 
 _MAX_RESULTS = 64
 

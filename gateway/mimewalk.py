@@ -2,7 +2,9 @@
 
 Purpose: the banner must change only the bodies of a few text parts and leave every other byte
 where it was (STYLE.md rule 4), so we locate entities by walking boundary lines on the bytes
-ourselves; the stdlib parser only reads each entity's own header block.
+ourselves; the stdlib parser only reads each entity's own header block. The parse step walks
+the same tree to leave unread attachment bodies out of the parse (gateway/parse.py `skeleton`),
+and the staff-report intake to find a reported message: it sits below parse/ and act/ alike.
 
 Untrusted input: the whole message. Missing or repeated boundaries, absurd nesting, header blocks
 without an end and parameters that do not parse are all expected; the walk is bounded by depth
