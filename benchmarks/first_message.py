@@ -1,0 +1,93 @@
+"""Does the first message after start cost more than the tenth? (issue 10: "the first message
+after start costs no more than the tenth").
+
+Usage: python benchmarks/first_message.py [--processes 20] [--corpus DIR]
+
+Each of --processes fresh interpreters builds the runtime the way `serve` does (shipped policies,
+reference data, SQLite store in a temporary directory, offline: no DNS) and prepares it as
+`serve` does before it accepts connections (opens the store, `Runtime.warm_up`; `--cold` leaves
+that out), then
+analyses ten
+messages of the ham corpus one after another, timing each with time.process_time (all threads).
+Process k takes messages k, k + n/10, k + 2n/10, ... of the n corpus messages (sorted by
+name; neighbours often come from the same list or sender, whose caches would flatter the later
+places), so the messages in first and in tenth place are different samples of the same corpus. Printed: the median and mean CPU ms of the message in each
+place over all processes, and first/tenth.
+
+Untrusted input: the corpus messages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+
+def child(start: int, corpus: str, cold: bool) -> None:
+    import scan_bench as sb
+
+    files, msgs = sb.load([Path(corpus)], None)
+    stride = len(msgs) // 10  # far apart in the sorted corpus: not the same list or sender twice
+    msgs = [msgs[(start + i * stride) % len(msgs)] for i in range(10)]
+    tmp = Path(tempfile.mkdtemp())
+    cfg = tmp / "gateway.yml"
+    cfg.write_text(sb.CONFIG.format(policies=str(ROOT / "policies"), store=str(tmp / "store.sqlite3")))
+
+    async def go() -> list[float]:
+        runtime = sb.gr.Runtime(sb.load_config(cfg), offline=True)
+        if not cold:  # what Gateway.start does before it listens: open the store, then warm up
+            if runtime.store is not None:
+                await runtime.store.purge()
+            await runtime.warm_up()
+        out = []
+        for raw in msgs:
+            env = sb.envelope(raw)
+            c = time.process_time()
+            await runtime.analyse(raw, env)
+            out.append((time.process_time() - c) * 1000)
+        return out
+    print(json.dumps(asyncio.run(go())))
+
+
+def main(argv: list[str] | None = None) -> int:
+    import scan_bench as sb
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--processes", type=int, default=20)
+    ap.add_argument("--corpus", default=str(sb.CORPUS))
+    ap.add_argument("--cold", action="store_true", help="no warm-up (what serve would cost without it)")
+    ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.child is not None:
+        child(args.child, args.corpus, args.cold)
+        return 0
+    rows = []
+    for k in range(args.processes):
+        out = subprocess.run([sys.executable, __file__, "--child", str(k * 7), "--corpus", args.corpus]
+                             + (["--cold"] if args.cold else []),
+                             capture_output=True, text=True, check=True)
+        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    print(f"{args.processes} fresh processes x 10 messages each, {'no warm-up' if args.cold else 'warmed up as serve does'}"
+          " (CPU ms per message, process_time)")
+    print("place   median    mean")
+    for i in range(10):
+        col = [r[i] for r in rows]
+        print(f"{i + 1:5} {statistics.median(col):8.2f} {statistics.fmean(col):7.2f}")
+    first, tenth = statistics.median(r[0] for r in rows), statistics.median(r[9] for r in rows)
+    print(f"first / tenth (medians): {first / tenth:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
