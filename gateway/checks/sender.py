@@ -15,6 +15,9 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
+
 from gateway.checks import Check, CheckContext, signal
 from gateway.config import Config
 from gateway.domains import edit_distance, public_suffix, registered_domain, scripts_of, skeleton, to_unicode
@@ -80,6 +83,21 @@ class Lookalikes:
         self.aliases = tuple((o, *_alias_tokens(o)) for o in data.organisations if not o.common_word)
         self.local_labels = tuple(_label(registered_domain(d)) for d in config.local_domains)
         self._memo: dict[str, Signal | None] = {}
+        # Indexes, so that a new sending domain is compared only with the targets and
+        # organisations that can match it (about 1,500 targets and 700 organisations; the
+        # loops below then run on those candidates, in list order, with the same tests)
+        self._by_skeleton: dict[str, list[int]] = {}
+        self._by_label: dict[str, list[int]] = {}
+        for i, t in enumerate(self.targets):
+            self._by_skeleton.setdefault(t.skeleton, []).append(i)
+            self._by_label.setdefault(t.label, []).append(i)
+        self._near = [i for i, t in enumerate(self.targets) if len(t.label) >= 5]
+        self._near_skeletons = [self.targets[i].skeleton for i in self._near]
+        self._by_alias_token: dict[str, list[int]] = {}
+        for j, (_org, whole, _inner) in enumerate(self.aliases):
+            for tok in whole:
+                self._by_alias_token.setdefault(tok, []).append(j)
+        self._with_inner = [j for j, (_o, _w, inner) in enumerate(self.aliases) if inner]
 
     def find(self, domain: str) -> Signal | None:
         key = domain.lower()
@@ -102,25 +120,21 @@ class Lookalikes:
         uni = to_unicode(label)
         skel = skeleton(uni)
         method_base = "punycode" if uni != label else "homoglyph"
-        for t in self.targets:
-            if skel == t.skeleton and uni != t.label:
-                return Signal("sender.lookalike_domain", {"domain": reg, "target": t.domain, "organisation": t.org,
-                                                          "method": method_base})
-            if uni == t.label and reg != t.domain and (t.is_local or (len(t.label) >= 4 and t.kind not in (
-                    "big_tech", "news") and public_suffix(reg).rsplit(".", 1)[-1] in COUSIN_SUFFIXES)):
-                return Signal("sender.lookalike_domain", {"domain": reg, "target": t.domain,
-                                                          "organisation": t.org, "method": "suffix"})
-            if len(t.label) >= 5 and len(skel) >= 5:
-                limit = 1 if len(t.label) <= 8 else 2
-                if abs(len(skel) - len(t.skeleton)) > limit:
-                    continue  # cannot be within the edit limit: skip the DP
-                dist = edit_distance(skel, t.skeleton, limit)
-                if 0 < dist <= limit:
-                    return Signal("sender.lookalike_domain", {"domain": reg, "target": t.domain,
-                                                              "organisation": t.org, "method": "edit_distance",
-                                                              "distance": dist})
+        candidates = set(self._by_skeleton.get(skel, ())) | set(self._by_label.get(uni, ()))
+        if len(skel) >= 5:  # every target within edit distance 2, in one C++ pass
+            near = process.extract(skel, self._near_skeletons, scorer=OSA.distance, score_cutoff=2, limit=None)
+            candidates.update(self._near[k] for _choice, _dist, k in near)
+        for i in sorted(candidates):
+            found = self._against(self.targets[i], reg, uni, skel, method_base)
+            if found is not None:
+                return found
         tokens = [t for t in _SPLIT.split(skel) if t]
-        for known, whole, inner in self.aliases:
+        orgs = set(self._with_inner)
+        if len(tokens) > 1:
+            for tok in tokens:
+                orgs.update(self._by_alias_token.get(tok, ()))
+        for j in sorted(orgs):
+            known, whole, inner = self.aliases[j]
             alias = next((t for t in tokens if t in whole), None) if len(tokens) > 1 else None
             alias = alias or next((f for f in inner if f in skel and skel != f), None)
             if alias:
@@ -130,6 +144,28 @@ class Lookalikes:
             if len(lab) >= 4 and lab in tokens and len(tokens) > 1:
                 return Signal("sender.org_name_in_domain", {"domain": reg, "organisation": "local domain",
                                                             "matched": lab})
+        return None
+
+
+    @staticmethod
+    def _against(t: _Target, reg: str, uni: str, skel: str, method_base: str) -> Signal | None:
+        """Does the sending domain (registered `reg`, label `uni`, skeleton `skel`) imitate `t`?"""
+        if skel == t.skeleton and uni != t.label:
+            return Signal("sender.lookalike_domain", {"domain": reg, "target": t.domain, "organisation": t.org,
+                                                      "method": method_base})
+        if uni == t.label and reg != t.domain and (t.is_local or (len(t.label) >= 4 and t.kind not in (
+                "big_tech", "news") and public_suffix(reg).rsplit(".", 1)[-1] in COUSIN_SUFFIXES)):
+            return Signal("sender.lookalike_domain", {"domain": reg, "target": t.domain,
+                                                      "organisation": t.org, "method": "suffix"})
+        if len(t.label) >= 5 and len(skel) >= 5:
+            limit = 1 if len(t.label) <= 8 else 2
+            if abs(len(skel) - len(t.skeleton)) > limit:
+                return None  # cannot be within the edit limit: skip the DP
+            dist = edit_distance(skel, t.skeleton, limit)
+            if 0 < dist <= limit:
+                return Signal("sender.lookalike_domain", {"domain": reg, "target": t.domain,
+                                                          "organisation": t.org, "method": "edit_distance",
+                                                          "distance": dist})
         return None
 
 
