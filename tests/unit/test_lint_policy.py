@@ -26,20 +26,29 @@ def test_asserts_in_the_gateway_only_narrow_types() -> None:
     assert not bad, "asserts that decide something:\n" + "\n".join(bad)
 
 
+def _imported(node: ast.Import | ast.ImportFrom, pkg: str) -> set[str]:
+    """The dotted names one import statement may bring in (`from a import b`: a, and a.b)."""
+    if isinstance(node, ast.Import):
+        return {a.name for a in node.names}
+    base = node.module or ""
+    if node.level:
+        parts = pkg.split(".")
+        base = ".".join(parts[:len(parts) - node.level + 1] + ([base] if base else []))
+    return {base} | {f"{base}.{a.name}" for a in node.names}
+
+
 def _module_imports(path: Path, name: str, known: set[str]) -> set[str]:
     """The gateway modules `name` imports at module level (not under TYPE_CHECKING, not inside
     functions: those run later and cannot make an import cycle)."""
     pkg = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
     out: set[str] = set()
     for node in ast.parse(path.read_text()).body:
-        if isinstance(node, ast.Import):
-            out |= {a.name for a in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                parts = pkg.split(".")
-                base = ".".join(parts[:len(parts) - node.level + 1] + ([base] if base else []))
-            out |= {f"{base}.{a.name}" if f"{base}.{a.name}" in known else base for a in node.names}
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            names = _imported(node, pkg)
+            if isinstance(node, ast.ImportFrom):  # `from pkg import module` imports the module, else pkg
+                base = min(names, key=len)
+                names = {n if n in known else base for n in names - {base}}
+            out |= names
     return {m for m in out if m in known and m != name}
 
 
@@ -77,16 +86,8 @@ def _every_import(path: Path, name: str, known: set[str]) -> set[str]:
     pkg = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
     out: set[str] = set()
     for node in ast.walk(tree):
-        if id(node) in skipped:
-            continue
-        if isinstance(node, ast.Import):
-            out |= {a.name for a in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                parts = pkg.split(".")
-                base = ".".join(parts[:len(parts) - node.level + 1] + ([base] if base else []))
-            out |= {base} | {f"{base}.{a.name}" for a in node.names}
+        if id(node) not in skipped and isinstance(node, ast.Import | ast.ImportFrom):
+            out |= _imported(node, pkg)
     return {m for m in out if m in known and m != name}
 
 
