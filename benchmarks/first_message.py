@@ -11,8 +11,9 @@ analyses ten
 messages of the ham corpus one after another, timing each with time.process_time (all threads).
 Process k takes messages k, k + n/10, k + 2n/10, ... of the n corpus messages (sorted by
 name; neighbours often come from the same list or sender, whose caches would flatter the later
-places), so the messages in first and in tenth place are different samples of the same corpus. Printed: the median and mean CPU ms of the message in each
-place over all processes, and first/tenth.
+places), so the messages in first and in tenth place are different samples of the same corpus.
+Printed: the median and mean CPU ms of the message in each place over all processes, and
+first/tenth.
 
 Untrusted input: the corpus messages.
 """
@@ -78,8 +79,8 @@ def main(argv: list[str] | None = None) -> int:
                              + (["--cold"] if args.cold else []),
                              capture_output=True, text=True, check=True)
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    print(f"{args.processes} fresh processes x 10 messages each, {'no warm-up' if args.cold else 'warmed up as serve does'}"
-          " (CPU ms per message, process_time)")
+    how = "no warm-up" if args.cold else "warmed up as serve does"
+    print(f"{args.processes} fresh processes x 10 messages each, {how} (CPU ms per message, process_time)")
     print("place   median    mean")
     for i in range(10):
         col = [r[i] for r in rows]

@@ -74,7 +74,7 @@ def test_indexed_search_answers_as_the_full_scan() -> None:
         for m in _mutations(rng, t.label):
             domains.append(f"{m}.{rng.choice(['com', 'org', 'co.uk', 'net', 'xyz', 'ac.uk'])}")
         domains.append(t.label + ".info")
-    for org, whole, inner in lk.aliases[:400]:
+    for _org, whole, inner in lk.aliases[:400]:
         for tok in list(whole)[:2] + list(inner)[:2]:
             domains += [f"{tok}-institute.com", f"the{tok}group.org", f"{tok}.{tok}-mail.net"]
     if HAM.is_dir():  # real senders' domains, most of which match nothing
