@@ -111,7 +111,7 @@ def _load(path: str) -> Config:
     try:
         return load_config(path)
     except ConfigError as exc:
-        print_errors("config error", exc.errors)
+        print_errors(exc.kind, exc.errors)
         raise SystemExit(2) from None
 
 
@@ -142,7 +142,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         gateway = Gateway(config)
     except AdminInputError as exc:  # policies or reference data: every problem, one a line
-        print_errors(_kind(exc), exc.errors)
+        print_errors(exc.kind, exc.errors)
         return 2
     except StartupError as exc:  # e.g. PROMETHEUS_MULTIPROC_DIR not a writable directory
         print(f"approach-gateway: {exc}", file=sys.stderr)
@@ -162,10 +162,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"approach-gateway: {exc}", file=sys.stderr)
         return 2
     return 0
-
-
-def _kind(exc: AdminInputError) -> str:
-    return exc.kind
 
 
 EMBEDDED_DEFAULTS = """\
@@ -226,7 +222,7 @@ async def _scan(args: argparse.Namespace, config: Config) -> int:
     try:
         runtime = Runtime(config, offline=args.offline)
     except AdminInputError as exc:
-        print_errors(_kind(exc), exc.errors)
+        print_errors(exc.kind, exc.errors)
         return 2
     status = 0
     for path in args.files:
@@ -283,7 +279,7 @@ def cmd_policy(args: argparse.Namespace) -> int:
             if getattr(args, "policy_command", None) == "lint":
                 commands.print_lint(exc.errors)
             else:
-                print_errors("config error", exc.errors)
+                print_errors(exc.kind, exc.errors)
             return 2
     if args.command == "evaluate":
         return commands.cmd_evaluate(args, config)
