@@ -6,14 +6,16 @@ Usage: python benchmarks/first_message.py [--processes 20] [--corpus DIR]
 Each of --processes fresh interpreters builds the runtime the way `serve` does (shipped policies,
 reference data, SQLite store in a temporary directory, offline: no DNS) and prepares it as
 `serve` does before it accepts connections (opens the store, `Runtime.warm_up`; `--cold` leaves
-that out), then
-analyses ten
-messages of the ham corpus one after another, timing each with time.process_time (all threads).
-Process k takes messages k, k + n/10, k + 2n/10, ... of the n corpus messages (sorted by
+that out), then analyses ten messages of the ham corpus one after another, timing each with
+time.process_time (all threads).
+
+Which message comes in which place is balanced, so that places compare the same messages: the
+processes form groups of ten; each group takes ten messages spread over the corpus (sorted by
 name; neighbours often come from the same list or sender, whose caches would flatter the later
-places), so the messages in first and in tenth place are different samples of the same corpus.
-Printed: the median and mean CPU ms of the message in each place over all processes, and
-first/tenth.
+places), and process r of a group analyses them rotated by r. Every message of a group is thus
+analysed once in every place, first and tenth included, each time in a fresh process.
+Printed: the median and mean CPU ms of each place over all processes, first/tenth, and first
+against the median of places 6-10 (less noisy than one place).
 
 Untrusted input: the corpus messages.
 """
@@ -35,12 +37,14 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
-def child(start: int, corpus: str, cold: bool) -> None:
+def child(index: int, groups: int, corpus: str, cold: bool) -> None:
     import scan_bench as sb
 
     files, msgs = sb.load([Path(corpus)], None)
-    stride = len(msgs) // 10  # far apart in the sorted corpus: not the same list or sender twice
-    msgs = [msgs[(start + i * stride) % len(msgs)] for i in range(10)]
+    group, rotation = divmod(index, 10)
+    stride = len(msgs) // (10 * groups)  # far apart in the sorted corpus: not the same list or sender twice
+    chosen = [msgs[(group + i * groups) * stride] for i in range(10)]
+    msgs = chosen[rotation:] + chosen[:rotation]
     tmp = Path(tempfile.mkdtemp())
     cfg = tmp / "gateway.yml"
     cfg.write_text(sb.CONFIG.format(policies=str(ROOT / "policies"), store=str(tmp / "store.sqlite3")))
@@ -65,17 +69,20 @@ def main(argv: list[str] | None = None) -> int:
     import scan_bench as sb
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--processes", type=int, default=20)
+    ap.add_argument("--processes", type=int, default=40, help="a multiple of ten (default 40)")
     ap.add_argument("--corpus", default=str(sb.CORPUS))
     ap.add_argument("--cold", action="store_true", help="no warm-up (what serve would cost without it)")
     ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child is not None:
-        child(args.child, args.corpus, args.cold)
+        child(args.child, args.processes // 10, args.corpus, args.cold)
         return 0
+    if args.processes < 10 or args.processes % 10:
+        ap.error("--processes must be a multiple of ten")
     rows = []
     for k in range(args.processes):
-        out = subprocess.run([sys.executable, __file__, "--child", str(k * 7), "--corpus", args.corpus]
+        out = subprocess.run([sys.executable, __file__, "--child", str(k), "--processes", str(args.processes),
+                              "--corpus", args.corpus]
                              + (["--cold"] if args.cold else []),
                              capture_output=True, text=True, check=True)
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
@@ -86,7 +93,9 @@ def main(argv: list[str] | None = None) -> int:
         col = [r[i] for r in rows]
         print(f"{i + 1:5} {statistics.median(col):8.2f} {statistics.fmean(col):7.2f}")
     first, tenth = statistics.median(r[0] for r in rows), statistics.median(r[9] for r in rows)
+    settled = statistics.median(x for r in rows for x in r[5:])
     print(f"first / tenth (medians): {first / tenth:.2f}")
+    print(f"first / places 6-10 (medians): {first / settled:.2f}")
     return 0
 
 

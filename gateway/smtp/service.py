@@ -121,6 +121,7 @@ class Gateway:
         self._watch_task: asyncio.Task[None] | None = None
         self._purge_task: asyncio.Task[None] | None = None
         self._reload_task: asyncio.Task[bool] | None = None
+        self._reload_lock = asyncio.Lock()  # one reload at a time: swaps happen in the order files were read
         self._metrics_task: asyncio.Task[None] | None = None
         self.state = ObservedState(config, self.runtime, self.metrics)
         self.server: asyncio.Server | None = None
@@ -225,14 +226,17 @@ class Gateway:
     async def reload_async(self) -> bool:
         """SIGHUP and the file watcher: re-read the config file, the policies and the reference
         data they rely on, validate everything in a worker thread, then swap the whole runtime
-        atomically. On any error the running one stays and the error is logged."""
-        try:
-            runtime = await asyncio.to_thread(self._build_reloaded)
-        except (AdminInputError, OSError) as exc:
-            log.error("reload failed, keeping the running policies and data: %s", exc)
-            self.metrics.reloaded(False)
-            return False
-        return self._swap(runtime)
+        atomically. On any error the running one stays and the error is logged. The new runtime
+        is warmed up before the swap (its patterns and memos are new)."""
+        async with self._reload_lock:
+            try:
+                runtime = await asyncio.to_thread(self._build_reloaded)
+            except (AdminInputError, OSError) as exc:
+                log.error("reload failed, keeping the running policies and data: %s", exc)
+                self.metrics.reloaded(False)
+                return False
+            await runtime.warm_up()
+            return self._swap(runtime)
 
     def _build_reloaded(self) -> Runtime:
         config = self.config

@@ -1,0 +1,179 @@
+"""Built-in messages that `Runtime.warm_up` analyses before `serve` accepts connections.
+
+The first real message after start used to cost about 1.5 times the tenth (benchmarks/
+first_message.py): not an import or a lazy load, but state that every check builds on its first
+real input — CPython's specialised bytecode, the lazily built states of RE2's DFAs, the store's
+prepared statements, per-domain memos. One small message warmed only the paths it took. These
+messages are written to take the paths real mail takes: list mail, a newsletter in HTML with
+many links, a reply inside a thread, an attachment, a quoted-printable Latin-1 body, non-Latin
+text, a long technical message, a relayed social-network notification and a stranger's
+approach with a claim, an ask and an offer. They name only reserved domains (RFC 2606) and
+documentation addresses (RFC 5737), so nothing they contain can match a real sender, and they
+are analysed without writing anything to the store.
+"""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import parseaddr
+
+_LOREM = (
+    "The working group met on Tuesday to review the draft charter and the open issues on the "
+    "tracker. Most of the discussion was about scope: whether the document should describe "
+    "deployment practice or only the protocol, and how to handle the registry of extension "
+    "codes. Two reviewers asked for clearer text on error handling when a server receives a "
+    "command it does not support, and one asked us to split the security considerations into "
+    "threats and mitigations. Minutes are on the wiki; please send corrections before Friday.\n"
+)
+
+_CODE = (
+    "I think the crash comes from the parser, not the network code. Here is the trace:\n\n"
+    "    Traceback (most recent call last):\n"
+    "      File \"server.py\", line 212, in handle\n"
+    "        request = parse(buffer.decode('utf-8'))\n"
+    "    UnicodeDecodeError: 'utf-8' codec can't decode byte 0xe9 in position 17\n\n"
+    "A quick fix is to decode with errors='replace' and log the peer's address, but we should\n"
+    "not accept a request line longer than 8192 bytes in the first place. Patch attached;\n"
+    "it passes `make check` on Debian 12 and on FreeBSD 14. Don't mention the old flag in the\n"
+    "docs, it was never released. See https://bugs.example.com/show_bug.cgi?id=4711 and\n"
+    "https://git.example.com/project/commit/9f2c1e0 for the earlier discussion.\n"
+)
+
+
+def _base(sender: str, to: str, subject: str, when: str, msgid: str, **extra: str) -> EmailMessage:
+    address = parseaddr(sender)[1]
+    domain = address.rpartition("@")[2]
+    msg = EmailMessage(policy=SMTP)
+    msg["Received"] = (f"from mail.{domain} (mail.{domain} [192.0.2.25]) "
+                       f"by mx.example.org (Postfix) with ESMTPS id 4Xw{msgid[:6].upper()}; {when}")
+    msg["Authentication-Results"] = (f"mx.example.org; spf=pass smtp.mailfrom={address}; "
+                                     f"dkim=pass header.d={domain}; dmarc=pass header.from={domain}")
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Date"] = when
+    msg["Message-ID"] = f"<{msgid}@{domain}>"
+    for name, value in extra.items():
+        msg[name.replace("_", "-")] = value
+    return msg
+
+
+def _list_mail() -> EmailMessage:
+    msg = _base("Anna Berg <anna.berg@example.net>", "discuss@lists.example.com",
+                "[discuss] Minutes of the working group meeting", "Tue, 3 Nov 2026 09:12:44 +0100",
+                "minutes-2026-11", List_Id="Working group discussion <discuss.lists.example.com>",
+                List_Unsubscribe="<mailto:discuss-leave@lists.example.com>", Precedence="list",
+                Sender="discuss-bounces@lists.example.com")
+    msg.set_content(_LOREM * 3 + "\n-- \nAnna Berg\nChair, Protocol Working Group\n")
+    return msg
+
+
+def _newsletter() -> EmailMessage:
+    msg = _base("\"Policy Review Weekly\" <newsletter@news.example.com>", "reader@example.org",
+                "This week: energy security, trade rules and a call for papers",
+                "Wed, 4 Nov 2026 07:00:00 +0000", "weekly-451",
+                List_Unsubscribe="<https://news.example.com/unsubscribe?u=7781>")
+    links = "".join(f'<li><a href="https://news.example.com/articles/{i}?utm_source=email">Article {i}: '
+                    f'what the new rules mean for exporters</a></li>\n' for i in range(12))
+    msg.set_content("This week's articles are at https://news.example.com/weekly/451\n\n" + _LOREM)
+    msg.add_alternative(
+        "<html><head><style>p {font-family: Arial;}</style></head><body>"
+        "<h1>Policy Review Weekly</h1><p>Call for papers: our annual conference invites "
+        "contributions on trade, energy and security. Submit an abstract of 300 words by "
+        "15 January; travel grants are available for early-career researchers.</p>"
+        f"<ul>{links}</ul><p>&copy; 2026 Policy Review &middot; "
+        "<a href=\"https://news.example.com/unsubscribe?u=7781\">Unsubscribe</a></p>"
+        "<img src=\"https://news.example.com/pixel.gif\" width=\"1\" height=\"1\"></body></html>",
+        subtype="html")
+    return msg
+
+
+def _reply() -> EmailMessage:
+    msg = _base("Tom Reyes <tom.reyes@university.example>", "Sam Lee <sam.lee@example.org>",
+                "Re: Workshop programme and your slides", "Thu, 5 Nov 2026 16:40:03 -0500",
+                "reply-88213", In_Reply_To="<prog-1@example.org>",
+                References="<prog-0@example.org> <prog-1@example.org>")
+    msg.set_content(
+        "Hi Sam,\n\nThanks, the programme looks good. I can move my talk to the afternoon if that\n"
+        "helps, and I will send the slides by Monday.\n\nBest,\nTom\n\n"
+        "On Wed, 4 Nov 2026 at 10:02, Sam Lee <sam.lee@example.org> wrote:\n"
+        "> Dear Tom,\n> here is the draft programme for the workshop. Could you confirm your slot\n"
+        "> and let me know whether you need a projector?\n> Sam\n")
+    return msg
+
+
+def _attachment() -> EmailMessage:
+    msg = _base("Finance Office <finance@example.com>", "accounts@example.org",
+                "Invoice 2026-1187 for conference services", "Fri, 6 Nov 2026 11:05:19 +0000",
+                "inv-2026-1187")
+    msg.set_content("Dear colleague,\n\nplease find attached our invoice for the venue and catering.\n"
+                    "Payment is due within 30 days.\n\nKind regards,\nFinance Office\n")
+    msg.add_attachment(b"%PDF-1.4\n" + bytes(range(256)) * 8, maintype="application", subtype="pdf",
+                       filename="invoice-2026-1187.pdf")
+    msg.add_attachment("Item;Amount\nVenue;4200\nCatering;1850\n", subtype="csv", filename="items.csv")
+    return msg
+
+
+def _latin1() -> EmailMessage:
+    msg = _base("Renée Dubois <renee.dubois@institut-europe.example>", "Marie Curie <m.curie@example.org>",
+                "Demande de renseignements: séminaire à Genève", "Mon, 9 Nov 2026 14:22:10 +0100",
+                "fr-3321")
+    msg.set_content("Chère Madame,\n\nJe me permets de vous écrire au sujet du séminaire de décembre à "
+                    "Genève. Pourriez-vous m'envoyer le programme détaillé et la liste des intervenants ?\n"
+                    "Je vous remercie par avance de votre réponse.\n\nBien cordialement,\nRenée Dubois\n"
+                    "Chargée de mission, Institut d'études européennes\n",
+                    charset="iso-8859-1", cte="quoted-printable")
+    return msg
+
+
+def _non_latin() -> EmailMessage:
+    msg = _base("Ivan Petrov <ivan.petrov@materials.example>", "lab@example.org",
+                "Приглашение на конференцию / 会议邀请", "Tue, 10 Nov 2026 12:00:00 +0300", "ru-cn-77")
+    msg.set_content("Уважаемые коллеги,\n\nприглашаем вас принять участие в международной конференции "
+                    "по материаловедению. Тезисы докладов принимаются до 1 февраля.\n\n"
+                    "尊敬的同事：诚邀您参加明年春季在上海举行的学术研讨会，会议提供住宿。\n\n"
+                    "이메일로 답장해 주시면 감사하겠습니다.\n", charset="utf-8", cte="base64")
+    return msg
+
+
+def _technical() -> EmailMessage:
+    msg = _base("dev@example.net", "maintainers@example.org", "Re: [PATCH v3] parser: bound the request line",
+                "Wed, 11 Nov 2026 22:31:57 +0000", "patch-v3-0042", In_Reply_To="<patch-v3-0000@example.net>")
+    msg.set_content(_CODE * 4 + "\n" + _LOREM * 2)
+    return msg
+
+
+def _notification() -> EmailMessage:
+    msg = _base("Social Network <messages-noreply@social.example.com>", "sam.lee@example.org",
+                "Jane Doe sent you a message", "Thu, 12 Nov 2026 08:15:00 +0000", "notif-55120")
+    msg.set_content("Jane Doe\nSenior Consultant at Example Advisory Group\n\n"
+                    "\"Hello Sam, I came across your profile and your work on energy policy is impressive. "
+                    "We are looking for experts for a paid advisory project; could we continue on "
+                    "WhatsApp?\"\n\nView message: https://social.example.com/messaging/thread/55120\n"
+                    "You are receiving notification emails. Unsubscribe: https://social.example.com/settings\n")
+    return msg
+
+
+def _approach() -> EmailMessage:
+    msg = _base("Dr. Li Wen <li.wen.research@example.com>", "Sam Lee <sam.lee@example.org>",
+                "Invitation: expert consultation on regional security (paid)", "Fri, 13 Nov 2026 03:44:21 +0800",
+                "lw-20261113", Reply_To="li.wen.office@example.net", Cc="Zhang Min <zhang.min@example.com>")
+    msg.set_content(
+        "Dear Dr. Lee,\n\nI am a senior researcher with the Institute for Strategic Studies and I "
+        "have followed your publications for years; your analysis is truly outstanding. We would "
+        "like to invite you to share your views on recent developments in a short report of "
+        "3,000 words. The honorarium is USD 2,000, and we can also cover travel and accommodation "
+        "for a closed-door dialogue in Singapore next spring. Please keep this between us for now.\n\n"
+        "For convenience, could we move to WhatsApp (+44 7700 900123) or Signal?\n\n"
+        "Best regards,\nDr. Li Wen\nDirector of Research, ISS\nhttps://iss-research.example.com\n")
+    return msg
+
+
+BUILDERS = (_list_mail, _newsletter, _reply, _attachment, _latin1, _non_latin, _technical, _notification,
+            _approach)
+
+
+def messages() -> list[bytes]:
+    """The warm-up messages as raw bytes with CRLF line endings, as the gateway receives them."""
+    return [build().as_bytes() for build in BUILDERS]

@@ -1,0 +1,106 @@
+"""`Runtime.warm_up`: the built-in messages of gateway/warmup.py take the paths real mail takes,
+every check runs on them without an error, the store is read but never written, the runtime is
+left as it was (online, its resolver and statistics), and an unresponsive store cannot hold up
+the start beyond the warm-up's budget."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway import warmup
+from gateway.checks import RunStats
+from gateway.model import Client, Envelope
+from gateway.parse import MessageView
+from gateway.runtime import Runtime
+from gateway.smtp.service import Gateway
+from gateway.store.memory import MemoryStore
+from gateway.store.sqlite import SqliteStore
+from tests.conftest import make_config
+from tests.support.messages import config
+
+ENV = Envelope(mail_from="w@example.net", rcpt_tos=("someone@example.org",), client=Client(ip="192.0.2.1"),
+               queue_id="t")
+
+
+def test_the_messages_cover_the_shapes_of_real_mail() -> None:
+    views = [MessageView.parse(raw) for raw in warmup.messages()]
+    assert len(views) == len(warmup.BUILDERS) >= 9
+    assert all(b"\r\n" in raw and b"\n" not in raw.replace(b"\r\n", b"") for raw in warmup.messages())
+    leaves = [part for v in views for part, _depth in v.leaf_parts]
+    types = {part.get_content_type() for part in leaves}
+    assert {"text/plain", "text/html", "application/pdf"} <= types
+    assert any(v.header("List-Id") for v in views)
+    assert any(v.header("In-Reply-To") for v in views)
+    charsets = {(part.get_content_charset() or "").lower() for part in leaves}
+    assert {"utf-8", "iso-8859-1"} <= charsets
+    assert any(any(ord(c) > 0x3000 for c in v.body_text) for v in views)  # CJK text
+    assert any(len(v.body_text) > 3000 for v in views)  # a long body
+
+
+def test_every_check_runs_on_every_message_without_an_error() -> None:
+    async def run() -> tuple[RunStats, set[str]]:
+        runtime = Runtime(config(), offline=True)
+        names: set[str] = set()
+        for raw in warmup.messages():
+            result = await runtime.analyse(raw, ENV)
+            names |= {s.name for s in result.signals}
+        return runtime.stats, names
+    stats, names = asyncio.run(run())
+    assert stats.errors == {} and stats.timeouts == {} and stats.incomplete == 0
+    # the approach and the relayed persona take the claim, ask, offer and channel paths
+    assert {"claim.institutional_role", "content.offchannel_mention", "context.mailing_list",
+            "context.reply"} <= names
+
+
+def test_warm_up_reads_the_store_writes_nothing_and_restores_the_runtime(tmp_path: Path) -> None:
+    class Counting(SqliteStore):
+        reads = 0
+
+        async def sender_history(self, *args: Any, **kwargs: Any) -> Any:
+            Counting.reads += 1
+            return await super().sender_history(*args, **kwargs)
+
+    async def run() -> None:
+        store = Counting(tmp_path / "store.sqlite3")
+        sentinel = object()
+        runtime = Runtime(config(), offline=False, resolver=sentinel, store=store)
+        stats = runtime.stats
+        assert not runtime.warmed_up
+        await runtime.warm_up()
+        assert runtime.warmed_up
+        assert Counting.reads >= len(warmup.BUILDERS)  # the store's read paths were taken
+        assert await store.recent(0.0) == []  # and nothing was recorded
+        assert await store.seen_sender_org("example.com") is None
+        assert (runtime.offline, runtime.resolver, runtime.stats) == (False, sentinel, stats)
+        assert stats.errors == {} and stats.incomplete == 0
+        await store.close()
+    asyncio.run(run())
+
+
+def test_an_unresponsive_store_stops_the_warm_up_at_its_budget(caplog: pytest.LogCaptureFixture) -> None:
+    class Hanging(MemoryStore):
+        async def sender_history(self, *args: Any, **kwargs: Any) -> Any:
+            await asyncio.Event().wait()  # never answers
+
+    async def run() -> Runtime:
+        runtime = Runtime(config(), offline=True, store=Hanging())  # analysis_timeout 20 s
+        await runtime.warm_up(budget=0.2)
+        return runtime
+    with caplog.at_level(logging.WARNING, logger="gateway.runtime"):
+        runtime = asyncio.run(run())
+    assert not runtime.warmed_up
+    assert "warm-up: stopped after 0.2 s" in caplog.text
+    assert runtime.offline and runtime.resolver is None and runtime.stats.incomplete == 0
+
+
+async def test_a_reload_swaps_in_a_runtime_that_is_already_warmed_up(tmp_path: Path) -> None:
+    gw = Gateway(make_config(9, tmp_path), watch_interval=None)
+    old = gw.runtime
+    assert not old.warmed_up  # warm_up runs in start(), which this test does not call
+    assert await gw.reload_async()
+    assert gw.runtime is not old and gw.runtime.warmed_up
