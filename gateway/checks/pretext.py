@@ -32,6 +32,9 @@ from gateway.regex import Regex, RegexSet
 
 MAX_TEXT = 20_000
 _G = r"[^.!?\n]{0,40}?"  # a bounded gap inside one sentence
+# "a few questions", "three or four questions", "3-5 short questions"
+_NUM_Q = (r"(?:a few|a couple of|some|several|(?:two|three|four|five|\d)(?: or (?:three|four|five|six)|"
+          r"\s*[-–]\s*\d)?) (?:short |brief |quick )?questions")
 
 FAMILIES: dict[str, tuple[str, str]] = {
     # ---- asks
@@ -49,13 +52,20 @@ FAMILIES: dict[str, tuple[str, str]] = {
         r"my|our|short|brief)\b" + _G + r"\bquestions?\b"
         r"|\b(?:could|would|can|will) you\b" + _G + r"\b(?:a few|some|several|three|four|five|these|the following|"
         r"short|brief) (?:short |brief )?questions\b"
+        # "we would send three or four questions", "I will email you 3-5 questions" (Proofpoint on
+        # TA453 and TA427: the questions come by email, a handful at a time)
+        r"|\b(?:send|email|e-mail|put to|ask) (?:you )?" + _NUM_Q + r"\b"
         r"|\b(?:quote|comment from) you\b|\b(?:speak|talk|comment|chat) (?:to|with) (?:you|me)\b" + _G
         + r"\bfor (?:an?|my|our) (?:article|piece|story|feature|report|programme|documentary|broadcast)\b")),
     "ask.review": ("asks the recipient to read, review or comment on a draft or document", (
         r"\b(?:review|read|look (?:at|over)|comment on|go through|have a look at|take a look at|give feedback on|"
         r"feedback on)\b" + _G + r"\b(?:my|our|the attached|this|a) (?:draft|manuscript|paper|article|piece|chapter|"
         r"report|document|proposal|slides|text|essay|outline)\b|\b(?:would|could|can) you\b" + _G
-        + r"\bpeer[- ]review\b")),
+        + r"\bpeer[- ]review\b"
+        # "I've attached the draft - would you mind having a look?" (Star Blizzard's and TA453's
+        # drafts to review, NCSC 2023; Proofpoint 2022)
+        r"|\b(?:attached|enclosed|attaching|enclosing)\b" + _G + r"\b(?:my|our|the|a) (?:draft|manuscript|"
+        r"chapter|paper)\b")),
     "ask.contribution": ("asks the recipient to write or contribute something (a paper, article, note, chapter)", (
         r"\b(?:write|contribute|author|prepare|produce|draft|submit)\b" + _G + r"\b(?:article|piece|essay|op-?ed|"
         r"commentary|column|chapter|paper|policy (?:note|brief|paper)|note|report|analysis|memo|briefing|"

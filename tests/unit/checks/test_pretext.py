@@ -17,6 +17,9 @@ def test_the_benign_opener_is_an_ask() -> None:
     assert "ask.event" in sig("We would be honoured if you could join us as a speaker at our roundtable.")
     assert {"ask.interview", "ask.questions_list"} <= sig(
         "Could you answer a few questions?\n\n1. Will the talks resume?\n2. What does London think?\n")
+    assert "ask.interview" in sig("Would you be open to a short exchange? We would send three or four questions.")
+    assert "ask.interview" in sig("I will email you 3-5 short questions next week.")
+    assert "ask.interview" not in sig("There were three or four questions at the end of the talk.")
 
 
 def test_offers_are_told_apart_from_money_mentioned_in_passing() -> None:
@@ -48,3 +51,8 @@ def test_quoted_replies_are_not_the_strangers_words() -> None:
     body = ("Thanks, that works.\n\nOn Mon, 2 Nov 2026, Me <me@example.org> wrote:\n"
             "> We pay an honorarium for your views.")
     assert not sig(body) & {"offer.money", "ask.views"}
+
+
+def test_an_attached_draft_is_a_review_request() -> None:
+    assert "ask.review" in sig("I've attached the draft - would you mind having a look and telling me what you think?")
+    assert "ask.review" not in sig("The minutes are attached; the next meeting is on Monday.")
