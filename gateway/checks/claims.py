@@ -78,7 +78,12 @@ ORG_WORDS: dict[str, tuple[str, ...]] = {
     "news": ("News", "Times", "Post", "Journal", "Herald", "Tribune", "Gazette", "Telegraph", "Daily", "Weekly",
              "Magazine", "Broadcasting", "Radio", "Television", "TV", "Media", "Press", "Agency", "Wire", "Review",
              "Reporter", "Observer", "Chronicle", "Express", "Monitor", "Network", "Channel", "Ledger", "Dispatch",
-             "Economist", "Diplomat", "Insider", "Outlook", "Digest"),
+             "Economist", "Diplomat", "Insider", "Outlook", "Digest",
+             # newspaper words of other languages, as in the titles the reports name (Chosun Ilbo, Le Monde
+             # Diplomatique's publisher Le Monde, Charlie Hebdo, Frankfurter Allgemeine Zeitung, Asahi Shimbun,
+             # Rodong Sinmun, Gazeta Wyborcza, Courrier international, Corriere della Sera, Renmin Ribao)
+             "Hebdo", "Zeitung", "Ilbo", "Shimbun", "Sinmun", "Gazeta", "Gazzetta", "Kurier", "Courrier",
+             "Quotidien", "Nouvelles", "Dagblad", "Diario", "Corriere", "Ribao", "Nachrichten"),
     "university": ("University", "Universität", "Université", "Universidad", "Università", "College",
                    "Polytechnic", "Institute of Technology", "School of", "Academy of Sciences", "Faculty"),
     "think_tank": ("Institute", "Institution", "Center", "Centre", "Council", "Foundation", "Forum", "Initiative",
@@ -342,6 +347,17 @@ def _display_role(display: str) -> list[Claim]:
     return [Claim(_ROLE_OF[m.group(1).lower()], m.group(1), "", "unknown", "display", True, None)]
 
 
+_NAME_WORD = re.compile(rf"(?:{_CAP}|{_SMALL})$")
+
+
+def _is_name(org: str) -> bool:
+    """A name as bodies write theirs ("Research Office for the Ministry of Unification"): every word
+    capitalised or one of the small words inside names, at most ten; not a headline or a sentence
+    ("Government employees are routinely screened", "Politics: Government increases ...")."""
+    words = org.split()
+    return 0 < len(words) <= 10 and ":" not in org and all(_NAME_WORD.match(w) for w in words)
+
+
 def is_government_domain(domain: str) -> bool:
     d = domain.lower().rstrip(".")
     return any(d == s or d.endswith("." + s) for s in _GOV_SUFFIXES)
@@ -436,8 +452,13 @@ class ClaimsCheck(Check):
             if not c.staff:
                 continue
             channel, verdict = channel_verdict(c, ctx, persona)
-            if not c.role and c.known is None and (c.where == "display" or channel == "domain"):
-                continue  # an unlisted organisation's name alone, from a domain: a brand, not a person's claim
+            if not c.role and c.known is None and (c.where == "display" or channel == "domain") and not (
+                    c.kind == "government" and c.where in ("signature", "display") and channel == "domain"
+                    and _is_name(c.organisation)):
+                # an unlisted organisation's name alone, from a domain: a brand, not a person's claim -- except a
+                # government body signing from a domain no government uses (the "research office of the
+                # Ministry" of the 2023 US/ROK advisory on Kimsuky; Proofpoint on TA427 posing as officials)
+                continue
             ev = {"role": c.role, "organisation": c.organisation[:80], "kind": c.kind,
                   "sending_domain": ctx.view.from_domain.lower(), "where": c.where}
             if verdict == "mismatch":
