@@ -94,7 +94,8 @@ FAMILIES: dict[str, tuple[str, str]] = {
         r"|\b(?:click|follow|use) (?:the|this|my) link\b|\b(?:sign|log) ?in\b" + _G + r"\b(?:view|access|open|read)\b"
         r"|\bpassword\b" + _G + r"\b(?:document|file|pdf|archive|zip)\b")),
     "ask.cv": ("asks for the recipient's CV or resume", (
-        r"\b(?:send|share|forward|attach)\b" + _G + r"\b(?:cv|c\.v\.|resume|résumé|curriculum vitae)\b"
+        r"\b(?:send|share|forward|attach|envoyer|adresser|transmettre|schicken|senden)\b" + _G
+        + r"\b(?:cv|c\.v\.|resume|résumé|curriculum vitae|lebenslauf)\b"
         r"|\b(?:updated|latest) (?:cv|resume)\b")),
     "ask.insider": ("asks for non-public, internal or personal information about the organisation or colleagues", (
         r"\b(?:share|send|provide|tell|give|pass (?:on|along)|forward|get|obtain|access|let me (?:see|have)|"
@@ -116,6 +117,17 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "offer.money": ("offers the recipient money for their time, writing or views: an honorarium, a fee, pay by "
                     "the report or page", (
         r"\bhonorari(?:um|a)\b|\b(?:consultancy|consulting|speaker'?s?|advisory|writing|research|contributor) fees?\b"
+        # "consultants receive a fee of USD 400", "the engagement would be compensated on a consulting
+        # basis" (the 2023 US/ROK advisory on Kimsuky: paid questionnaires; NPSA and ASIO on consultancies
+        # that pay for "insights"); French and German pay words (DGSI 2023 "collaboration rémunérée";
+        # BfV 2017 "Honorar")
+        r"|\b(?:you|experts?|consultants?|contributors?|participants?|respondents?|authors?|speakers?|panell?ists?)"
+        r"\s+(?:will\s+|would\s+|can\s+|shall\s+)?(?:also\s+)?(?:receive|earn|get|be offered)\s+(?:a|an)\s+"
+        r"(?:modest |small |generous |standard )?(?:fee|honorarium|stipend|remuneration)\b"
+        r"|\b(?:engagement|collaboration|contribution|participation|assignment|time|input|work|role|report|"
+        r"analysis|paper|note)s?\s+(?:would|will|is to|shall)\s+be\s+(?:\w+\s+)?(?:compensated|remunerated|paid)\b"
+        r"|\b(?:r(?:é|e)mun(?:é|e)r(?:é|e)e?s?|g(?:é|e)n(?:é|e)reusement r(?:é|e)mun\w*|r(?:é|e)mun(?:é|e)ration|"
+        r"honoraires|Honorar|verg(?:ü|u)tet|Verg(?:ü|u)tung)\b"
         r"|\b(?:we|they|our clients?|our partners?|the client|my client)\s+(?:will\s+|would\s+|can\s+|could\s+|are "
         r"happy to\s+|offer to\s+)?(?:pay|remunerate|compensate)\s+(?:you|for your|experts?|contributors?|\d|[$€£]|"
         r"usd|eur|gbp|well|generously)"

@@ -56,3 +56,17 @@ def test_quoted_replies_are_not_the_strangers_words() -> None:
 def test_an_attached_draft_is_a_review_request() -> None:
     assert "ask.review" in sig("I've attached the draft - would you mind having a look and telling me what you think?")
     assert "ask.review" not in sig("The minutes are attached; the next meeting is on Monday.")
+
+
+def test_payment_offered_in_other_words_and_languages() -> None:
+    """A fee the recipient would receive, work that 'would be compensated', and the French and
+    German pay words of the DGSI and BfV warnings are offers; a fee the recipient pays, or a
+    payment confirmation, is not."""
+    assert "offer.money" in sig("Consultants receive a fee of USD 400 for the questionnaire.")
+    assert "offer.money" in sig("The engagement would be compensated on a consulting basis.")
+    assert "offer.money" in sig("Nous vous proposons une collaboration généreusement rémunérée.")
+    assert "offer.money" in sig("Für jeden Beitrag zahlen wir ein Honorar.")
+    assert "ask.cv" in sig("Pourriez-vous m'adresser un CV à jour ?")
+    for text in ("The registration fee is USD 400.", "You will receive a payment confirmation.",
+                 "We will receive the payment next week."):
+        assert "offer.money" not in sig(text), text
