@@ -185,7 +185,7 @@ FAMILIES: dict[str, tuple[str, str]] = {
         r"|\bwould (?:greatly |really )?value your\b|\bexactly what our clients\b")),
     "approach.vague_client": ("acts for an unnamed client, partner or principal (NPSA, BfV, FBI: the client "
                               "who 'wishes to remain anonymous')", (
-        r"\b(?:our|a|my|one of our)\s+(?:\w+\s+){0,2}?(?:clients?|partners?|customers?|sponsors?|principals?)\s+"
+        r"\b(?:our|a|my|one of our)\s+(?:\w+\s+){0,2}?(?:clients?|partners?|sponsors?|principals?)\s+"
         r"(?:in|from|based in|who|that|wishes|prefers|is|are|would|has|have|looking)\b"
         r"|\b(?:i|we)\s+represent\s+(?:a|an|several|some|one)\b"
         r"|\b(?:a|an)\s+(?:well-known|leading|major|prestigious|reputable|large|respected|select|prominent)\s+"
