@@ -50,6 +50,9 @@ _APPS = ("whatsapp", "telegram", "signal", "wechat", "line", "viber", "kakaotalk
 _MENTION = re.compile(r"\b(?:(?:on|via|through|over|use|using|add me on|reach me on|switch to|move to|continue on|"
                       r"message me on)"
                       r"\s+)(WhatsApp|Telegram|Signal|WeChat|Line|Viber|KakaoTalk|Threema|Wickr)\b", re.I)
+# "on line 74", "via signal 11", "over Line 228": the ordinary words, not the apps (real list mail:
+# code discussion on imagej-devel and twisted-python). The apps are named capitalised, not before a number.
+_COMMON_WORD_APP = re.compile(r"(?:line|signal)\b|(?:Line|Signal|LINE|SIGNAL)\s*(?:\d|#)")
 _PHONE = re.compile(r"(?<![\w+])(\+|00)(\d{1,3})[\s.-]?\(?\d{1,4}\)?(?:[\s.-]?\d{2,4}){2,4}(?![\w])")
 # Someone's own personal channel, asked for or offered ("my personal address", "your mobile
 # number", "email me privately"); a personal address mentioned in passing ("keep your private
@@ -123,7 +126,8 @@ def offchannel_signals(text: str, links: Iterable[str], source: str) -> list[Sig
         if found:
             out.append(Signal(f"content.offchannel_{channel}", {"handles": ", ".join(found[:MAX_EVIDENCE]),
                                                                "source": source}))
-    named = {m.group(1).lower() for m in _MENTION.finditer(hay)} if any(a in lowered for a in _APPS) else set()
+    named = {m.group(1).lower() for m in _MENTION.finditer(hay)
+             if not _COMMON_WORD_APP.match(hay, m.start(1))} if any(a in lowered for a in _APPS) else set()
     if named:
         out.append(Signal("content.offchannel_mention", {"apps": ", ".join(sorted(named)), "source": source}))
     return out

@@ -166,7 +166,8 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "pressure.secrecy": ("asks for discretion: keep it confidential, off the record, away from the employer", (
         r"\b(?:keep|treat|hold)\b" + _G + r"\b(?:confidential|between us|private|discreet)\b"
         r"|\b(?:don't|do not|no need to|not necessary to|better not to)\b" + _G + r"\b(?:tell|inform|mention|involve|"
-        r"copy|cc|loop in|share (?:this|it) with)\b"
+        # "copy in your colleagues", not "do not have a copy" (real list mail)
+        r"copy (?:in|them|him|her|anyone|your|colleagues)|cc|loop in|share (?:this|it) with)\b"
         r"|\boff the record\b|\bstrictly confidential\b|\bin (?:strict |complete |the strictest )?confidence\b"
         r"|\b(?:be|remain|stay) discreet\b|\bdiscreetly\b|\bpersonal capacity\b"
         r"|\b(?:outside|not through) (?:the )?official "
@@ -185,7 +186,9 @@ FAMILIES: dict[str, tuple[str, str]] = {
         r"|\bwould (?:greatly |really )?value your\b|\bexactly what our clients\b")),
     "approach.vague_client": ("acts for an unnamed client, partner or principal (NPSA, BfV, FBI: the client "
                               "who 'wishes to remain anonymous')", (
-        r"\b(?:our|a|my|one of our)\s+(?:\w+\s+){0,2}?(?:clients?|partners?|sponsors?|principals?)\s+"
+        # "our clients are", "one of our partner in", "my client who", "a client from"; not "a GTK client
+        # that" or "my consulting clients" (software and one's own customers: real list mail)
+        r"\b(?:(?:our|one of our)\s+(?:\w+\s+){0,2}?|(?:a|my)\s+)(?:clients?|partners?|sponsors?|principals?)\s+"
         r"(?:in|from|based in|who|that|wishes|prefers|is|are|would|has|have|looking)\b"
         r"|\b(?:i|we)\s+represent\s+(?:a|an|several|some|one)\b"
         r"|\b(?:a|an)\s+(?:well-known|leading|major|prestigious|reputable|large|respected|select|prominent)\s+"
