@@ -70,3 +70,27 @@ def test_payment_offered_in_other_words_and_languages() -> None:
     for text in ("The registration fee is USD 400.", "You will receive a payment confirmation.",
                  "We will receive the payment next week."):
         assert "offer.money" not in sig(text), text
+
+
+def test_the_benign_opener_in_other_words() -> None:
+    """The asks and offers of the guidance in everyday paraphrase: each is recognised, and the
+    writer's own travel arrangements are not an offer."""
+    cases = {
+        "Would you be available for a short interview next week?": "ask.interview",
+        "Could we set up a time to talk?": "ask.meeting",
+        "Please let me know your availability for a Zoom call.": "ask.meeting",
+        "I would be grateful if you could take part in our roundtable in Istanbul.": "ask.event",
+        "We would be delighted to have you as a panellist.": "ask.event",
+        "We would be honoured to host you in Beijing for a week-long exchange programme.": "ask.event",
+        "Would you join a closed-door dialogue with senior officials?": "ask.event",
+        "We are looking for contributors to our upcoming edited volume.": "ask.contribution",
+        "I'm putting together a special issue and would love a contribution from you.": "ask.contribution",
+        "Would you consider joining our advisory board?": "ask.job",
+        "Would you be interested in a short consultancy project?": "ask.job",
+        "Your flights and hotel will be covered by the organisers.": "offer.travel",
+        "Could you introduce me to someone in the Cabinet Office?": "ask.insider",
+        "I would like to hear how you see the situation developing.": "ask.views",
+    }
+    for text, family in cases.items():
+        assert family in sig(text), text
+    assert "offer.travel" not in sig("I will be travelling; the hotel is booked.")
