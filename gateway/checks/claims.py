@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from gateway.checks import Check, CheckContext, Fact, signal
 from gateway.checks.social import Persona
@@ -116,9 +116,14 @@ _WHO = (r"(?:\b(?:I\s+am|I'm|I’m|my\s+name\s+is\s+[^,.\n]{2,40}?(?:,|\s+and)\s
 # "I am a senior adviser in the Bureau of X at the U.S. Department of State": the organisation
 # after at/with/for/from wins over the unit after in/of/on, which is tried second.
 _INTRO_STRONG = re.compile(_WHO + r"(?P<role>[^.\n]{2,100}?)\s+(?:at|with|for|from)\s+(?P<org>" + ORG_PHRASE + r")")
+# "As the programme director of the X Initiative, ...", "I lead the Asia programme at the X Institute"
+_AS_ROLE = r"(?:\b[Aa]s\s+(?:the\s+|an?\s+)?(?:\w+\s+){0,3}?)"
+_LEAD = r"(?:\bI\s+(?:lead|head|run|direct|manage|chair|coordinate|co-ordinate|oversee)\s+(?:the\s+|our\s+|a\s+)?)"
+_INTRO_AS = re.compile(r"(?:" + _AS_ROLE + r"|" + _LEAD + r")(?P<role>[^.,\n]{2,60}?)\s+(?:at|of|with|for)\s+"
+                       r"(?:the\s+)?(?P<org>" + ORG_PHRASE + r")")
 _INTRO_WEAK = re.compile(_WHO + r"(?P<role>[^.\n]{2,80}?)\s+(?:of|in|on)\s+(?:the\s+)?(?P<org>" + ORG_PHRASE + r")")
 _INTRO_OTHER = re.compile(
-    r"\bI\s+(?:work|write|report)\s+(?:at|for|with)\s+(?P<org>" + ORG_PHRASE + r")"
+    r"\bI\s+(?:work|write|report)\s+(?:at|for|with|in)\s+(?:the\s+)?(?P<org>" + ORG_PHRASE + r")"
     r"|\b(?:I\s+am\s+)?writing\s+(?:to\s+you\s+)?(?:from|on\s+behalf\s+of)\s+(?P<org2>" + ORG_PHRASE + r")"
     r"|\b(?:on\s+behalf\s+of|here\s+at|we\s+at|au\s+nom\s+de)\s+(?P<org3>" + ORG_PHRASE + r")")
 _SIGN_OFF = re.compile(r"^[ \t]*(?:(?:best|kind|warm|warmest|with best|many)[ \t]+)?(?:regards|wishes|best|thanks|"
@@ -149,6 +154,7 @@ class Claim:
     where: str  # intro, signature, display, headline
     staff: bool  # False for freelance, student, retired... (the channel does not contradict those)
     known: Organisation | None = None
+    person: bool = False  # a display name giving a person and an organisation ("Ana Weiss, Asia Times")
 
 
 @dataclass(frozen=True)
@@ -242,9 +248,9 @@ def _claim(title_text: str, org: str, where: str, data: ReferenceData, context: 
 def intro_claims(text: str, data: ReferenceData) -> list[Claim]:
     out = []
     head = text[:4000]
-    for pattern in (_INTRO_STRONG, _INTRO_WEAK):
+    for pattern in (_INTRO_STRONG, _INTRO_WEAK, _INTRO_AS):
         for m in pattern.finditer(head):
-            if not _ROLE_RE.search(m.group("role")):
+            if not _ROLE_RE.search(m.group("role")) and not (pattern is _INTRO_AS and m.group(0).startswith("I")):
                 continue  # "I am ... in London", not a role
             c = _claim(m.group("role"), m.group("org"), "intro", data, m.group(0))
             if c is not None:
@@ -289,6 +295,15 @@ def signature_claims(text: str, data: ReferenceData) -> list[Claim]:
             if c is not None:
                 out.append(c)
                 continue
+        # "Name | Role | Organisation", "Name · Role · Organisation": a role field followed by an organisation
+        fields = [f.strip() for f in re.split(r"\s+[|·•]\s+|\s+[–—]\s+", ln) if f.strip()]
+        pair = next(((a, b) for a, b in zip(fields, fields[1:], strict=False) if _ROLE_RE.search(a)
+                     and _looks_like_org(_clean_org(b), data)), None) if len(fields) >= 3 else None
+        if pair is not None:
+            c = _claim(pair[0], pair[1], "signature", data, ln)
+            if c is not None:
+                out.append(c)
+                continue
         if _ROLE_RE.search(ln) and len(ln) <= 80:
             role_line = ln
             continue
@@ -299,15 +314,31 @@ def signature_claims(text: str, data: ReferenceData) -> list[Claim]:
     return out
 
 
+# Two or three capitalised words: a person's name before the organisation in a display name.
+_PERSON_NAME = re.compile(r"^(?:(?:Dr|Prof|Mr|Mrs|Ms)\.?\s+)?[A-Z][\w'’.-]+(?:\s+[A-Z][\w'’.-]+){1,2}$")
+
+
+_TEAM_WORD = re.compile(r"\b(?:Services?|Office|Team|Desk|Support|Admissions|Secretariat|Unit|Division|Department|"
+                        r"Centre|Center|Programmes?|Programs?|Events?|Communications|Press|News|Grants|Editorial|"
+                        r"Editors|Newsroom|HR|Recruitment|Careers|Membership|Info|Admin|Notifications?)\b")
+
+
 def display_claims(display: str, data: ReferenceData) -> list[Claim]:
     """'Name | Organisation', 'Name (Organisation)', 'Name - Organisation', or an organisation's
     name as the whole display name ('T20 Secretariat')."""
     display = display[:160]
-    m = re.search(r"\s(?:\||–|—|-|/|@)\s+(.+)$|\((.+)\)\s*$", display)
+    m = re.search(r"\s(?:\||–|—|-|/|@)\s+(.+)$|\((.+)\)\s*$|^[^,]{3,60},\s+(.+)$", display)
     if m is not None:
-        org = m.group(1) or m.group(2) or ""
+        # "Name | Organisation", "Name (Organisation)", "Ana Weiss, Asia Times" (not "Doe, John": the
+        # part after the comma must read as an organisation)
+        org = m.group(1) or m.group(2) or m.group(3) or ""
         c = _claim(org, org, "display", data, display)
-        return [c] if c is not None else []
+        name = display.split(",", 1)[0] if m.group(3) else display[:m.start()]
+        person = _PERSON_NAME.match(name.strip()) is not None and _TEAM_WORD.search(name) is None \
+            and not _ROLE_RE.search(name)
+        if m.group(3) and not person:
+            return []  # "Visa Services, Embassy of Japan": a team's mailbox, not a person's claim
+        return [replace(c, person=person)] if c is not None else []
     if _looks_like_org(display, data) and (_known(display, data) or len(display.split()) >= 2):
         c = _claim(display, display, "display", data, display)
         return [c] if c is not None else []
@@ -468,7 +499,8 @@ class ClaimsCheck(Check):
             if not c.staff:
                 continue
             channel, verdict = channel_verdict(c, ctx, persona)
-            if not c.role and c.known is None and (c.where == "display" or channel == "domain") and not (
+            if not c.role and c.known is None and ((c.where == "display" and not c.person) or channel == "domain") \
+                    and not (
                     c.kind == "government" and c.where in ("signature", "display") and channel == "domain"
                     and _is_name(c.organisation)):
                 # an unlisted organisation's name alone, from a domain: a brand, not a person's claim -- except a
