@@ -94,3 +94,11 @@ def test_the_benign_opener_in_other_words() -> None:
     for text, family in cases.items():
         assert family in sig(text), text
     assert "offer.travel" not in sig("I will be travelling; the hotel is booked.")
+
+
+def test_a_follow_up_pressing_for_an_answer_is_pressure() -> None:
+    for text in ("I am following up on my previous email about the roundtable.",
+                 "Did you receive my email last week?", "I haven't heard back from you yet.",
+                 "Just a gentle reminder about my invitation."):
+        assert "pressure.urgency" in sig(text), text
+    assert "pressure.urgency" not in sig("I will follow up with the venue about the catering.")
