@@ -263,9 +263,10 @@ _MORE: dict[str, str] = {
     # a follow-up that presses for the answer to an earlier, unanswered message (Proofpoint on TA453
     # and TA427: persistent follow-ups; Microsoft on Star Blizzard: "did you receive my email?")
     "pressure.urgency": (
-        r"\b(?:following|follow) up on my (?:previous |earlier |last |recent )?(?:e-?mail|message|note|letter|invitation|"
-        r"request)\b|\bdid you (?:get|receive|see|have a chance to (?:read|look at|see)) my (?:previous |earlier |last )?"
-        r"(?:e-?mail|message|note|letter|invitation)\b|\bI (?:have not|haven't) (?:yet )?heard back\b"
+        r"\b(?:following|follow) up on my (?:previous |earlier |last |recent )?(?:e-?mail|message|note|letter|"
+        r"invitation|request)\b|\bdid you (?:get|receive|see|have a chance to (?:read|look at|see)) my "
+        r"(?:previous |earlier |last )?(?:e-?mail|message|note|letter|invitation)\b"
+        r"|\bI (?:have not|haven't) (?:yet )?heard back\b"
         r"|\b(?:just )?a (?:gentle |friendly |quick )?reminder (?:about|of|regarding) my\b"),
     "ask.views": (
         r"\bhear (?:how|what|whether) you (?:see|think|view|assess|read)\b"
