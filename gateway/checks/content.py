@@ -50,10 +50,19 @@ _APPS = ("whatsapp", "telegram", "signal", "wechat", "line", "viber", "kakaotalk
 _MENTION = re.compile(r"\b(?:(?:on|via|through|over|use|using|add me on|reach me on|switch to|move to|continue on|"
                       r"message me on)"
                       r"\s+)(WhatsApp|Telegram|Signal|WeChat|Line|Viber|KakaoTalk|Threema|Wickr)\b", re.I)
+# "on line 74", "via signal 11", "over Line 228": the ordinary words, not the apps (real list mail:
+# code discussion on imagej-devel and twisted-python). The apps are named capitalised, not before a number.
+_COMMON_WORD_APP = re.compile(r"(?:line|signal)\b|(?:Line|Signal|LINE|SIGNAL)\s*(?:\d|#)")
 _PHONE = re.compile(r"(?<![\w+])(\+|00)(\d{1,3})[\s.-]?\(?\d{1,4}\)?(?:[\s.-]?\d{2,4}){2,4}(?![\w])")
-_PERSONAL = re.compile(r"\b(?:personal|private|home|non-?work|gmail|own)\s+(?:e-?mail|address|inbox|account)"
-                       r"|\b(?:e-?mail|write to)\s+me\s+(?:privately|directly at)"
-                       r"|\b(?:your|a)\s+(?:personal\s+|private\s+|mobile\s+|cell\s+|phone\s+)+number"
+# Someone's own personal channel, asked for or offered ("my personal address", "your mobile
+# number", "email me privately"); a personal address mentioned in passing ("keep your private
+# e-mail private", a newsletter's privacy tips) is not a request (real ham, SpamAssassin corpus).
+_PERSONAL = re.compile(r"\b(?:my|your)\s+(?:own\s+)?(?:personal|private|non-?work|gmail)\s+"
+                       r"(?:e-?mail|address|inbox|account|phone|number|mobile)"
+                       r"|\b(?:share|send|give|use|provide)\s+(?:me\s+)?(?:a|an|your)\s+(?:personal|private|home|"
+                       r"non-?work)\s+(?:e-?mail|address|number|phone)"
+                       r"|\b(?:e-?mail|write to|contact|reach)\s+me\s+(?:privately|directly at)"
+                       r"|\byour\s+(?:personal\s+|private\s+|mobile\s+|cell\s+|phone\s+)+number"
                        r"|\bsend me your number|\breply with your number", re.I)
 _ADDRESS = re.compile(r"\b[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})+\b")
 
@@ -117,7 +126,8 @@ def offchannel_signals(text: str, links: Iterable[str], source: str) -> list[Sig
         if found:
             out.append(Signal(f"content.offchannel_{channel}", {"handles": ", ".join(found[:MAX_EVIDENCE]),
                                                                "source": source}))
-    named = {m.group(1).lower() for m in _MENTION.finditer(hay)} if any(a in lowered for a in _APPS) else set()
+    named = {m.group(1).lower() for m in _MENTION.finditer(hay)
+             if not _COMMON_WORD_APP.match(hay, m.start(1))} if any(a in lowered for a in _APPS) else set()
     if named:
         out.append(Signal("content.offchannel_mention", {"apps": ", ".join(sorted(named)), "source": source}))
     return out

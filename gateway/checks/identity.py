@@ -33,7 +33,9 @@ _CUE_BEFORE = re.compile(
     r"|\bI(?:'m| am)\s+(?:with|at|from)"
     r"|\b(?:I|[Ww]e)\s+(?:write|report|cover)\b[^.\n]{0,50}?\b(?:for|at)"
     r"|\bI(?:'m| am)\s+(?:a|an|the)\b[^.\n]{0,60}?\b(?:at|with|from|in)"
-    r"|\b(?:here|us)\s+at|\b[Oo]n behalf of|\b[Rr]epresent(?:ing)?|\b(?:[Jj]ust\s+)?[Jj]oined"
+    r"|\b(?:here|us)\s+at|\b[Oo]n behalf of|\b[Rr]epresent(?:ing)?"
+    # "I have just joined X", not "since Finland and Sweden joined NATO"
+    r"|\b(?:I|[Ww]e)(?:'ve| have)?\s+(?:just\s+|recently\s+)?joined"
     r"|\b(?:[Mm]y|[Oo]ur)\s+(?:team|lab|group|division|department|office|company|firm|colleagues|unit|"
     r"employer)\s+(?:at|in))\s*(?:the\s+)?$")
 _ROLE_BEFORE = re.compile(r"\b" + _ROLE + r"\b[^.\n]{0,50}?(?:,|\bat\b|\bof\b|\||\s-|@)\s*(?:the\s+)?$")
@@ -147,6 +149,26 @@ def reply_to_signals(ctx: CheckContext) -> list[Signal]:
     return out
 
 
+def cc_persona_signals(ctx: CheckContext) -> list[Signal]:
+    """Other outside free-mail addresses copied on a message from an outside free-mail sender:
+    the extra "colleagues" of a multi-persona approach, each with a claimed affiliation of its
+    own (Proofpoint, "Badblood"/"Multi-Persona Impersonation" on TA453, 2022; Proofpoint on
+    TA427, 2024). Lists and bulk mail are left out; friends who copy friends are common, so
+    policies combine this with an identity the channel cannot back."""
+    view, data = ctx.view, ctx.data
+    sender = view.from_address.lower()
+    if not data.is_freemail(view.from_domain) or is_list_or_bulk(view):
+        return []
+    others = []
+    for addr in view.addresses("Cc")[:50]:  # personas are copied; To is the target
+        dom = addr.rsplit("@", 1)[-1]
+        if addr != sender and dom and not ctx.domains.is_ours(dom) and data.is_freemail(dom) and addr not in others:
+            others.append(addr)
+    if not others:
+        return []
+    return [Signal("identity.freemail_cc_personas", {"addresses": ", ".join(others[:5]), "count": len(others)})]
+
+
 _FROM: dict[str, Any] = {"from": str}  # an evidence key that is a Python keyword
 
 
@@ -169,6 +191,8 @@ class IdentityCheck(Check):
                display_name=str, domain=str, from_domain=str),
         signal("identity.protected_name_external", "a protected person's name (VIP or staff) on mail from outside",
                name=str, display_name=str, **_FROM),
+        signal("identity.freemail_cc_personas", "a free-mail sender copies other outside free-mail addresses "
+               "(the extra personas of a multi-persona approach)", addresses=str, count=int),
         signal("identity.reply_to_mismatch", "replies go to a different domain than the sender's",
                from_domain=str, reply_to=str, reply_to_freemail=bool),
         signal("identity.reply_to_freemail", "replies go to free-mail although the sender's domain is not",
@@ -185,6 +209,8 @@ class IdentityCheck(Check):
         out = display_name_signals(ctx, view.from_display, view.from_address, domain,
                                    persona.name if persona else "", is_list_or_bulk(view))
         out += reply_to_signals(ctx)
+        if persona is None:
+            out += cc_persona_signals(ctx)
         out += self._claims(ctx, domain, persona)
         return out
 

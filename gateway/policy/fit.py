@@ -198,7 +198,8 @@ def policy_patch(report: FitReport, samples: Sequence[Sample], thresholds: dict[
         "# Rule weights fitted by `approach-gateway policy fit` (gateway/policy/fit.py): logistic",
         "# regression over the rules that fired, L2-regularised, the strength chosen by cross-validation",
         "# with whole campaigns/sources held out per fold; scaled so the suspicious threshold sits where",
-        f"# the chosen share of legitimate training mail stays below it. Fitted on: {source}",
+        f"# the chosen share ({100 * legit_correct:g}%) of legitimate training mail stays below it. "
+        f"Fitted on: {source}",
         f"# L2 {report.l2:g}; cross-validated recall {100 * report.cv_recall:.1f}%, legitimate kept below "
         f"suspicious {100 * report.cv_legit_correct:.1f}%.",
         *([f"# Not fitted (they keep their authored scores): {', '.join(sorted(fixed))}."] if fixed else []),

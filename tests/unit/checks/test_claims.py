@@ -81,3 +81,45 @@ def test_an_organisation_name_alone_in_a_display_name_from_its_domain_is_not_a_c
     raw = message("Journal of Applied Thinking <editorial@jat-press.co.uk>", "Call for papers.\n")
     sig, _ = run([ClaimsCheck()], raw)
     assert not names(sig) & {"claim.unbacked", "claim.domain_unrelated"}
+
+
+def test_a_government_body_signing_from_a_non_government_domain() -> None:
+    """No role word, just the body: "Research Office for the Ministry of Unification" signed from a
+    domain no government uses (the 2023 US/ROK advisory on Kimsuky). From a government domain it is
+    nothing; a company's name alone from its own domain stays a brand, not a claim."""
+    body = "Please complete the questionnaire.\n\nRespectfully,\nKim Do\nPolicy Office of the Ministry of Trade\n"
+    ev = one(run([ClaimsCheck()], message("Kim Do <kd@trade-policy-office.org>", body))[0], "claim.unbacked").evidence
+    assert (ev["kind"], ev["channel"], ev["where"]) == ("government", "domain", "signature")
+    assert "claim.unbacked" not in names(run([ClaimsCheck()], message("Kim Do <kd@trade.gov.uk>", body))[0])
+    brand = "Hello.\n\nBest regards,\nKim Do\nNorthgate Trade Consulting\n"
+    assert "claim.unbacked" not in names(run([ClaimsCheck()], message("Kim Do <kd@northgate.com>", brand))[0])
+
+
+def test_newspaper_titles_in_other_languages_are_news_organisations() -> None:
+    raw = message("C. Moreau <c.moreau.presse@gmail.com>", "Je suis journaliste.\n\nI am a journalist at Orient "
+                  "Hebdo in Paris.\n")
+    ev = one(run([ClaimsCheck()], raw)[0], "claim.unbacked").evidence
+    assert (ev["organisation"], ev["kind"]) == ("Orient Hebdo", "news")
+
+
+def test_more_ways_of_stating_a_role() -> None:
+    """'As the programme director of X', 'I lead the Asia programme at X', 'I work in the Ministry',
+    a signature 'Name | Role | Organisation' and a display name 'Person, Organisation' are claims;
+    a team's mailbox ('Visa Services, Embassy of X') and 'Doe, John' are not a person's claim."""
+    def unbacked(frm: str, body: str) -> dict[str, object] | None:
+        sig, _ = run([ClaimsCheck()], message(frm, body))
+        found = [dict(s.evidence) for s in sig if s.name == "claim.unbacked"]
+        return found[0] if found else None
+    free = "Ana <ana.w@protonmail.com>"
+    ev = unbacked(free, "As the programme director of the Eurasia Futures Initiative, I would like to invite you.\n")
+    assert ev is not None and ev["organisation"] == "Eurasia Futures Initiative"
+    ev = unbacked(free, "I lead the Asia programme at the Institute for Regional Security.\n")
+    assert ev is not None and ev["organisation"] == "Institute for Regional Security"
+    ev = unbacked(free, "I work in the Ministry of Foreign Affairs as a desk officer.\n")
+    assert ev is not None and ev["organisation"] == "Ministry of Foreign Affairs"
+    ev = unbacked(free, "Hi,\n\nBest,\nAna Weiss | Research Associate | Hudson Centre for Asian Affairs\n")
+    assert ev is not None and (ev["role"], ev["organisation"]) == ("researcher", "Hudson Centre for Asian Affairs")
+    ev = unbacked('"Ana Weiss, Asia Times" <ana.w@protonmail.com>', "Could you comment?\n")
+    assert ev is not None and ev["organisation"] == "Asia Times"
+    assert unbacked('"Visa Services, Northern Trade Office" <visa@gmail.com>', "Your documents.\n") is None
+    assert unbacked('"Doe, John" <john.doe@gmail.com>', "See you Sunday.\n") is None

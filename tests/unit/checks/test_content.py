@@ -31,8 +31,15 @@ def test_handles_in_html_links():
 def test_personal_contact_and_freemail_address_in_body():
     body = "Could you share a personal email address? Write to me at j.doe.private@proton.me instead."
     sig, _ = run([ContentCheck()], message("J <j@firm.test>", body))
-    assert one(sig, "content.personal_contact_request").evidence["phrase"].lower() == "personal email"
+    assert one(sig, "content.personal_contact_request").evidence["phrase"].lower() == "share a personal email"
     assert one(sig, "content.freemail_address_in_body").evidence["addresses"] == "j.doe.private@proton.me"
+    for mine in ("I am writing from my personal address this week.", "Please send me your mobile number."):
+        assert "content.personal_contact_request" in {s.name for s in run([ContentCheck()],
+                                                                           message("J <j@firm.test>", mine))[0]}
+    # a personal address mentioned in passing (a newsletter's privacy tip) asks for nothing
+    tip = "Never post your home address on a forum, and keep a private e-mail account for banking."
+    assert "content.personal_contact_request" not in {s.name for s in run([ContentCheck()],
+                                                                           message("N <n@news.test>", tip))[0]}
 
 
 def test_claimed_location_against_date_offset_and_received_path():

@@ -114,3 +114,31 @@ def test_past_employment_and_newsletter_brands_are_not_claims():
     assert not names(sig) & CLAIMS
     sig, _ = run(checks(), message("Lockergnome Apple Core <news@lockergnome.test>", "Tips."))
     assert not names(sig) & CLAIMS
+
+
+def test_extra_free_mail_personas_in_copy():
+    """TA453's multi-persona threads: a free-mail 'colleague' copied on a free-mail approach."""
+    raw = message("Elena Marsh <e.marsh.policy@gmail.com>", "Dear Dr Baird,\n\nMy colleague (copied) and I ...",
+                  headers={"Cc": "Farid Nouri <farid.nouri.cfr@hotmail.com>, Ann <ann@example.ac.uk>"})
+    sig, _ = run(checks(), raw)
+    ev = one(sig, "identity.freemail_cc_personas").evidence
+    assert ev["addresses"] == "farid.nouri.cfr@hotmail.com" and ev["count"] == 1
+
+
+def test_no_personas_without_free_mail_or_on_lists():
+    org = message("Elena Marsh <elena@policy-centre.org>", "Hello",
+                  headers={"Cc": "farid.nouri.cfr@hotmail.com"})
+    alone = message("Elena Marsh <e.marsh.policy@gmail.com>", "Hello", headers={"Cc": "Ann <ann@example.ac.uk>"})
+    listed = message("Elena Marsh <e.marsh.policy@gmail.com>", "Hello",
+                     headers={"Cc": "farid.nouri.cfr@hotmail.com", "List-Id": "<policy.lists.example.net>"})
+    for raw in (org, alone, listed):
+        assert "identity.freemail_cc_personas" not in names(run(checks(), raw)[0])
+
+
+def test_joining_is_a_claim_only_for_the_writer():
+    joined = run(checks(), message("Sam Lee <sam.lee.work@gmail.com>",
+                                   "Hi, I have just joined Google as an analyst."))[0]
+    assert one(joined, "identity.claimed_affiliation_freemail").evidence["organisation"] == "Google"
+    history = run(checks(), message("Sam Lee <sam.lee.work@gmail.com>",
+                                    "A piece on the Nordic states since Finland and Sweden joined NATO."))[0]
+    assert not CLAIMS & names(history)

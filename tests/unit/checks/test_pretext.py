@@ -17,6 +17,9 @@ def test_the_benign_opener_is_an_ask() -> None:
     assert "ask.event" in sig("We would be honoured if you could join us as a speaker at our roundtable.")
     assert {"ask.interview", "ask.questions_list"} <= sig(
         "Could you answer a few questions?\n\n1. Will the talks resume?\n2. What does London think?\n")
+    assert "ask.interview" in sig("Would you be open to a short exchange? We would send three or four questions.")
+    assert "ask.interview" in sig("I will email you 3-5 short questions next week.")
+    assert "ask.interview" not in sig("There were three or four questions at the end of the talk.")
 
 
 def test_offers_are_told_apart_from_money_mentioned_in_passing() -> None:
@@ -48,3 +51,54 @@ def test_quoted_replies_are_not_the_strangers_words() -> None:
     body = ("Thanks, that works.\n\nOn Mon, 2 Nov 2026, Me <me@example.org> wrote:\n"
             "> We pay an honorarium for your views.")
     assert not sig(body) & {"offer.money", "ask.views"}
+
+
+def test_an_attached_draft_is_a_review_request() -> None:
+    assert "ask.review" in sig("I've attached the draft - would you mind having a look and telling me what you think?")
+    assert "ask.review" not in sig("The minutes are attached; the next meeting is on Monday.")
+
+
+def test_payment_offered_in_other_words_and_languages() -> None:
+    """A fee the recipient would receive, work that 'would be compensated', and the French and
+    German pay words of the DGSI and BfV warnings are offers; a fee the recipient pays, or a
+    payment confirmation, is not."""
+    assert "offer.money" in sig("Consultants receive a fee of USD 400 for the questionnaire.")
+    assert "offer.money" in sig("The engagement would be compensated on a consulting basis.")
+    assert "offer.money" in sig("Nous vous proposons une collaboration généreusement rémunérée.")
+    assert "offer.money" in sig("Für jeden Beitrag zahlen wir ein Honorar.")
+    assert "ask.cv" in sig("Pourriez-vous m'adresser un CV à jour ?")
+    for text in ("The registration fee is USD 400.", "You will receive a payment confirmation.",
+                 "We will receive the payment next week."):
+        assert "offer.money" not in sig(text), text
+
+
+def test_the_benign_opener_in_other_words() -> None:
+    """The asks and offers of the guidance in everyday paraphrase: each is recognised, and the
+    writer's own travel arrangements are not an offer."""
+    cases = {
+        "Would you be available for a short interview next week?": "ask.interview",
+        "Could we set up a time to talk?": "ask.meeting",
+        "Please let me know your availability for a Zoom call.": "ask.meeting",
+        "I would be grateful if you could take part in our roundtable in Istanbul.": "ask.event",
+        "We would be delighted to have you as a panellist.": "ask.event",
+        "We would be honoured to host you in Beijing for a week-long exchange programme.": "ask.event",
+        "Would you join a closed-door dialogue with senior officials?": "ask.event",
+        "We are looking for contributors to our upcoming edited volume.": "ask.contribution",
+        "I'm putting together a special issue and would love a contribution from you.": "ask.contribution",
+        "Would you consider joining our advisory board?": "ask.job",
+        "Would you be interested in a short consultancy project?": "ask.job",
+        "Your flights and hotel will be covered by the organisers.": "offer.travel",
+        "Could you introduce me to someone in the Cabinet Office?": "ask.insider",
+        "I would like to hear how you see the situation developing.": "ask.views",
+    }
+    for text, family in cases.items():
+        assert family in sig(text), text
+    assert "offer.travel" not in sig("I will be travelling; the hotel is booked.")
+
+
+def test_a_follow_up_pressing_for_an_answer_is_pressure() -> None:
+    for text in ("I am following up on my previous email about the roundtable.",
+                 "Did you receive my email last week?", "I haven't heard back from you yet.",
+                 "Just a gentle reminder about my invitation."):
+        assert "pressure.urgency" in sig(text), text
+    assert "pressure.urgency" not in sig("I will follow up with the venue about the catering.")

@@ -50,3 +50,20 @@ def test_linkedin_notification_is_unwrapped_whatever_its_authentication():
     raw = (CORPUS / "approach/004-linkedin-harbourline-personal-email.eml").read_bytes()
     sig, facts = run([SocialUnwrapCheck()], raw)
     assert one(sig, "social.persona_message") and facts["persona"].name
+
+
+def test_every_notification_domain_belongs_to_its_network_in_the_organisation_list():
+    """A network's own notification domain (academia-mail.com for Academia.edu) is that
+    organisation's domain in gateway/data/organisations.yml, or its real notifications would be
+    an organisation's name from a domain it does not own."""
+    from gateway.checks.social import NETWORKS
+    from gateway.config import load_config
+    from gateway.refdata import ReferenceData
+    from tests.conftest import ROOT
+
+    data = ReferenceData.load(load_config(ROOT / "tests" / "evalset" / "gateway.yml"))
+    for net in NETWORKS:
+        owners = {data.org_owning(d).name for d in net.domains if data.org_owning(d) is not None}
+        assert len(owners) <= 1, (net.name, owners)
+        if owners:
+            assert all(data.org_owning(d) is not None for d in net.domains), net.name

@@ -1,0 +1,32 @@
+"""The shipped pretext policy on signal combinations (no message needed)."""
+
+from __future__ import annotations
+
+from gateway.model import Signal
+from gateway.policy import load_policies
+from tests.conftest import ROOT
+
+
+def _hits(*names: str) -> set[str]:
+    policies = load_policies([str(ROOT / "policies")])
+    return {h.rule_id for h in policies.evaluate([Signal(n) for n in names]).hits}
+
+
+def test_a_from_address_its_own_domain_does_not_authenticate_is_an_untrusted_identity() -> None:
+    """Kimsuky spoofs p=none domains (FBI/NSA/State advisory, May 2024): DMARC fails with any
+    policy, outside a list and without ARC, and the stranger asks for an interview."""
+    spoof = ("dmarc.fail", "spf.fail", "ask.interview", "sender.first_contact_org")
+    assert "unbacked-claim-with-an-ask" in _hits(*spoof)
+    assert "unbacked-claim-with-an-ask" not in _hits(*spoof, "context.mailing_list")  # lists break DKIM
+    assert "unbacked-claim-with-an-ask" not in _hits(*spoof, "arc.pass")  # forwarded, vouched for
+    assert "unbacked-claim-with-an-ask" not in _hits("dmarc.pass", "ask.interview", "sender.first_contact_org")
+
+
+def test_friends_mentioning_whatsapp_are_not_an_off_channel_push() -> None:
+    """Issue 11: friends and family on free-mail who mention WhatsApp or a new Signal number, with
+    no claim, ask or offer, stay ordinary; the same move with an ask or a claimed role counts."""
+    friend = ("sender.freemail", "content.offchannel_mention", "sender.first_contact_org")
+    assert "offchannel-push" not in _hits(*friend)
+    assert "offchannel-push" in _hits(*friend, "ask.meeting")
+    assert "offchannel-push" in _hits(*friend, "claim.institutional_role")
+    assert "offchannel-push" in _hits(*friend, "offer.money")
