@@ -35,11 +35,12 @@ from tests.support.corpora import corpora_dir
 
 EVALSET = ROOT / "tests" / "evalset"
 
-# measured 2026-12-02 (policies/30-weights.yml as committed): training recall 82.0 %, legitimate
-# flagged 1.1 %; sealed recall 68.7 %, legitimate flagged 8.7 %; ham 1 of 4,150.
+# measured 2026-12-02 (policies/30-weights.yml as committed, evaluation set after its fourth
+# correction): training recall 87.4 %, legitimate flagged 0.5 %; sealed recall 71.1 %, legitimate
+# flagged 5.5 %; ham 1 of 4,150.
 FLOORS = {
-    "train.yml": {"recall": 0.78, "false_positive_rate": 0.03},
-    "sealed.yml": {"recall": 0.64, "false_positive_rate": 0.10},
+    "train.yml": {"recall": 0.84, "false_positive_rate": 0.02},
+    "sealed.yml": {"recall": 0.68, "false_positive_rate": 0.08},
 }
 
 
