@@ -73,11 +73,16 @@ class HeaderLimitExceeded(MessageRejected, ValueError):
 
 def header_end(raw: bytes) -> int:
     """Where the header block ends (after its final line break; len(raw) if there is no blank
-    line): `raw[:header_end(raw)]` is the header block, the rest is the blank line and body."""
-    m = _HEADER_END.search(raw)
-    if m is None:
+    line): `raw[:header_end(raw)]` is the header block, the rest is the blank line and body.
+    The first match of `\\r?\\n\\r?\\n` (`_HEADER_END`), found as its first LF followed by
+    CRLF or LF with two `bytes.find` (a third of the regex's cost: it cannot skip ahead)."""
+    crlf = raw.find(b"\n\r\n")
+    lf = raw.find(b"\n\n", 0, crlf + 1 if crlf >= 0 else len(raw))
+    nl = lf if lf >= 0 else crlf
+    if nl < 0:
         return len(raw)
-    return m.start() + (2 if raw[m.start():m.start() + 2] == b"\r\n" else 1)
+    start = nl - 1 if nl and raw[nl - 1] == 0x0D else nl  # the match starts at the CR before it
+    return start + (2 if raw[start:start + 2] == b"\r\n" else 1)
 
 
 def split_header_block(raw: bytes) -> tuple[bytes, bytes]:
@@ -103,7 +108,7 @@ def header_fields(block: bytes) -> list[bytes]:
     return [b"".join(f) for f in fields]
 
 
-def normalize_header_section(raw: bytes) -> tuple[bytes, list[str]]:
+def normalize_header_section(raw: bytes, cut: int | None = None) -> tuple[bytes, list[str]]:
     """The message with an unambiguous header section, and notes on what was changed.
 
     Readers disagree about a header block line that is not a valid field (a name with NUL,
@@ -117,8 +122,9 @@ def normalize_header_section(raw: bytes) -> tuple[bytes, list[str]]:
     anyone. Whitespace before a field's colon is removed (`Name :` -> `Name:`, as Postfix
     writes it). A first line `From ...` (mbox separator) is kept as the stdlib reads it.
     Used for the analysis (`MessageView.parse`) and for the relayed bytes
-    (`gateway.act.headers.apply_edits`), so what is analysed is what is delivered."""
-    cut = header_end(raw)
+    (`gateway.act.headers.apply_edits`), so what is analysed is what is delivered. `cut`:
+    `header_end(raw)` when the caller has it."""
+    cut = header_end(raw) if cut is None else cut
     block, rest = raw[:cut], memoryview(raw)[cut:]  # the body is not copied unless changed
     out: list[bytes] = []
     notes: list[str] = []
@@ -148,10 +154,15 @@ def normalize_header_section(raw: bytes) -> tuple[bytes, list[str]]:
     return b"".join([*out, rest]), notes
 
 
-def header_stats(raw: bytes) -> tuple[int, int]:
-    """(field count, header bytes) of the raw header block, without parsing it."""
-    block = raw[:header_end(raw)]
-    return len(_FIELD_START.findall(block)), len(block)
+def header_stats(raw: bytes, cut: int | None = None) -> tuple[int, int]:
+    """(field count, header bytes) of the raw header block, without parsing it: the lines that
+    start with neither whitespace nor a line break (`_FIELD_START`, counted without the regex).
+    `cut`: `header_end(raw)` when the caller has it."""
+    block = raw[:header_end(raw) if cut is None else cut]
+    return sum(1 for line in block.split(b"\n") if line[:1] not in _NOT_FIELD_START), len(block)
+
+
+_NOT_FIELD_START = (b"", b" ", b"\t", b"\r")
 
 
 # MIME parameters are parsed by the stdlib's `email.message._parseparam`, quadratic in the number
@@ -337,7 +348,8 @@ class MessageView:
         the parts nothing reads (attachments); `raw` itself is kept whole for the checks that
         read bytes (DKIM, ARC)."""
         limits = limits or ViewLimits()
-        count, size = header_stats(raw)
+        cut = header_end(raw)
+        count, size = header_stats(raw, cut)
         if count > limits.max_header_count or size > limits.max_header_bytes:
             raise HeaderLimitExceeded(
                 f"header has {count} fields / {size} bytes; limits are "
@@ -345,7 +357,7 @@ class MessageView:
         defects: list[str] = []
         too_deep = False
         # parse what will be delivered: the header section as normalize_header_section ends it
-        readable, notes = normalize_header_section(raw)
+        readable, notes = normalize_header_section(raw, cut)
         defects += sorted(set(notes))
         if len(readable) > skeleton_above:
             readable = skeleton(readable, limits)
