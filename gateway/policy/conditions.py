@@ -379,3 +379,34 @@ class FieldCond(Condition):
 
     def test(self, ctx: MessageContext) -> bool:
         return all_match(self.matchers, ctx.field(self.field), ctx)
+
+
+# ----------------------------------------------------------------------------- shortcut
+
+Trigger = frozenset[tuple[str, bool]]  # (signal name, is a prefix)
+
+
+def false_without(cond: Condition) -> Trigger | None:
+    """Signals (name, prefix) such that, when the message has none of them, `cond.test` is
+    False having tested only signal conditions (nothing else read, nothing matched); None when
+    no such set is known. The engine skips a rule whose set is absent: the same verdict and
+    hits, without testing each of ~50 rules against a message that triggers few."""
+    if isinstance(cond, SignalCond):
+        return frozenset({(cond.name, cond.prefix)})
+    if isinstance(cond, AnyOf):  # before AllOf: AnyOf subclasses it. False only when every child is
+        sets = [false_without(c) for c in cond.children]
+        return frozenset().union(*(s for s in sets if s is not None)) if all(s is not None for s in sets) else None
+    if isinstance(cond, AllOf):  # its first child is tested first: when that is False, nothing else is
+        return false_without(cond.children[0]) if cond.children else None
+    if isinstance(cond, AtLeast) and cond.children:  # every child False is fewer than n true
+        sets = [false_without(c) for c in cond.children]
+        return frozenset().union(*(s for s in sets if s is not None)) if all(s is not None for s in sets) else None
+    if isinstance(cond, CompositeRef):
+        return false_without(cond.target) if cond.target is not None else frozenset()
+    return None
+
+
+def any_present(trigger: Trigger, ctx: MessageContext) -> bool:
+    """Whether the message has a signal of `trigger` (as `signals_named` finds them)."""
+    names = ctx.by_name
+    return any(any(n.startswith(name) for n in names) if prefix else name in names for name, prefix in trigger)
