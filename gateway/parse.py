@@ -339,6 +339,7 @@ class MessageView:
     mime_depth_exceeded: bool = False
     mime_parts_exceeded: bool = False
     _header_cache: dict[str, list[str]] = field(default_factory=dict, repr=False)
+    _mailbox_cache: dict[tuple[str, ...], list[Mailbox]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def parse(cls, raw: bytes, limits: ViewLimits | None = None, *,
@@ -405,8 +406,13 @@ class MessageView:
         return list(cached)
 
     def mailboxes(self, *names: str) -> list[Mailbox]:
-        """Mailboxes of the named address fields (e.g. "To", "Cc"), parsed from the raw values."""
-        return parse_address_fields([v for n in names for v in self.raw_headers(n)])
+        """Mailboxes of the named address fields (e.g. "To", "Cc"), parsed from the raw values
+        (cached: the sender and campaign checks, the store's metadata and policies ask alike)."""
+        key = tuple(n.lower() for n in names)
+        cached = self._mailbox_cache.get(key)
+        if cached is None:
+            cached = self._mailbox_cache[key] = parse_address_fields([v for n in names for v in self.raw_headers(n)])
+        return list(cached)
 
     def addresses(self, *names: str) -> list[str]:
         """Lower-cased addresses of the named address fields (see `mailboxes`)."""

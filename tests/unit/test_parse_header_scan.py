@@ -48,3 +48,15 @@ def test_the_view_counts_fields_as_before() -> None:
     raw = b"From: a@b.test\r\nSubject: one\r\n two\r\nTo: c@d.test\r\n\r\nbody\r\n\r\nFrom: not a header\r\n"
     view = MessageView.parse(raw)
     assert (view.header_count, view.header_bytes) == (3, raw.index(b"\r\n\r\n") + 2)
+
+
+def test_mailboxes_are_parsed_once_and_handed_out_as_copies() -> None:
+    raw = (b"From: a@b.test\r\nTo: One <one@example.org>, two@example.org\r\nCc: =?utf-8?q?Thr=C3=A9e?= "
+           b"<three@example.org>\r\n\r\nbody\r\n")
+    view = MessageView.parse(raw)
+    first = view.mailboxes("To", "Cc")
+    assert [m.address for m in first] == ["one@example.org", "two@example.org", "three@example.org"]
+    first.clear()
+    assert view.addresses("to", "CC") == ["one@example.org", "two@example.org", "three@example.org"]
+    assert view.addresses("Cc") == ["three@example.org"]
+    assert MessageView.parse(raw).mailboxes("To", "Cc") == view.mailboxes("To", "Cc")
