@@ -399,11 +399,18 @@ class MessageView:
         key = "\0raw:" + name.lower()
         cached = self._header_cache.get(key)
         if cached is None:
-            lname = name.lower()
             # raw values (8-bit bytes kept as surrogates): never the policy's header objects
-            cached = self._header_cache[key] = [raw_text(v) for k, v in self.msg.raw_items()
-                                                if k.lower() == lname]
+            cached = self._header_cache[key] = [raw_text(v) for v in self._raw_by_name.get(name.lower(), ())]
         return list(cached)
+
+    @cached_property
+    def _raw_by_name(self) -> dict[str, list[Any]]:
+        """Every raw header value by lower-cased name, in order: one pass over the fields for all
+        the names the checks ask for (instead of one pass per name)."""
+        index: dict[str, list[Any]] = {}
+        for k, v in self.msg.raw_items():
+            index.setdefault(k.lower(), []).append(v)
+        return index
 
     def mailboxes(self, *names: str) -> list[Mailbox]:
         """Mailboxes of the named address fields (e.g. "To", "Cc"), parsed from the raw values

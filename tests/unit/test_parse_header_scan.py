@@ -60,3 +60,16 @@ def test_mailboxes_are_parsed_once_and_handed_out_as_copies() -> None:
     assert view.addresses("to", "CC") == ["one@example.org", "two@example.org", "three@example.org"]
     assert view.addresses("Cc") == ["three@example.org"]
     assert MessageView.parse(raw).mailboxes("To", "Cc") == view.mailboxes("To", "Cc")
+
+
+def test_raw_headers_from_the_index_as_from_a_pass_per_name() -> None:
+    from gateway.parse import raw_text
+
+    files = sorted(p for p in HAM.glob("*/*") if p.is_file())[:300]
+    raws = [f.read_bytes() for f in files] + [b"From: a@b.test\r\nX-\xe9: 1\r\nx-\xe9: 2\r\nFROM: c@d.test\r\n\r\nb"]
+    for raw in raws:
+        view = MessageView.parse(raw)
+        names = {k for k, _ in view.msg.raw_items()} | {"from", "FROM", "Received", "X-Nothing", "x-\udce9"}
+        for name in sorted(names):
+            want = [raw_text(v) for k, v in view.msg.raw_items() if k.lower() == name.lower()]
+            assert view.raw_headers(name) == want, (name, raw[:80])
