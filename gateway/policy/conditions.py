@@ -406,7 +406,16 @@ def false_without(cond: Condition) -> Trigger | None:
     return None
 
 
-def any_present(trigger: Trigger, ctx: MessageContext) -> bool:
+SplitTrigger = tuple[frozenset[str], tuple[str, ...]]  # a Trigger as (names, prefixes)
+
+
+def split_trigger(trigger: Trigger) -> SplitTrigger:
+    return (frozenset(n for n, prefix in trigger if not prefix),
+            tuple(sorted(n for n, prefix in trigger if prefix)))
+
+
+def any_present(trigger: SplitTrigger, ctx: MessageContext) -> bool:
     """Whether the message has a signal of `trigger` (as `signals_named` finds them)."""
-    names = ctx.by_name
-    return any(any(n.startswith(name) for n in names) if prefix else name in names for name, prefix in trigger)
+    names, prefixes = trigger
+    found = ctx.by_name
+    return not names.isdisjoint(found) or (bool(prefixes) and any(n.startswith(prefixes) for n in found))

@@ -22,7 +22,7 @@ from gateway.act.actions import DEFAULT_ACTIONS, ActionsConfig, parse_actions
 from gateway.errors import AdminInputError
 from gateway.model import Decision, Envelope, RuleHit, Signal, Verdict
 from gateway.parse import MessageView
-from gateway.policy.conditions import Condition, MessageContext, Trigger, any_present, false_without
+from gateway.policy.conditions import Condition, MessageContext, SplitTrigger, any_present, false_without, split_trigger
 from gateway.policy.loader import VERDICT_WORDS, Merged, Origin, read_all
 from gateway.policy.schema import Compiler, SignalRef, Template
 from gateway.policy.text import REASON_CAP, compile_phrases, one_line
@@ -135,10 +135,10 @@ class PolicySet:
                         score=score, hits=tuple(hits))
 
     @cached_property
-    def _triggers(self) -> tuple[Trigger | None, ...]:
+    def _triggers(self) -> tuple[SplitTrigger | None, ...]:
         """Per rule, the signals without which its condition is False (read once, after the
         composites are resolved; see `false_without`)."""
-        return tuple(false_without(r.when) for r in self.rules)
+        return tuple(None if t is None else split_trigger(t) for t in map(false_without, (r.when for r in self.rules)))
 
     def verdict_for(self, score: float, recipients: Sequence[str] = ()) -> Verdict:
         """The verdict for `score`: the most severe over the default thresholds (for recipients
