@@ -166,7 +166,17 @@ class Claims(Fact):
 
 def approach_text(ctx: CheckContext, persona: Persona | None) -> str:
     """The stranger's own words: a relayed persona's message, or the body without quoted
-    replies (lines starting with '>' and what follows an 'On ... wrote:' line)."""
+    replies (lines starting with '>' and what follows an 'On ... wrote:' line). Computed once
+    per message (claims, pretext and campaign all read it)."""
+    done = ctx.derived.get("approach_text")
+    if done is not None and done[0] is persona:
+        return str(done[1])
+    text = _approach_text(ctx, persona)
+    ctx.derived["approach_text"] = (persona, text)
+    return text
+
+
+def _approach_text(ctx: CheckContext, persona: Persona | None) -> str:
     if persona is not None:
         return persona.text[:MAX_TEXT]
     text = ctx.view.body_text[:MAX_TEXT * 2]

@@ -19,6 +19,7 @@ from typing import Any
 from gateway.checks import Check, CheckContext, signal
 from gateway.checks.social import Persona
 from gateway.model import Signal
+from gateway.regex import Prefilter
 
 MAX_TEXT = 60_000
 MAX_EVIDENCE = 5
@@ -110,15 +111,40 @@ def received_hops(values: list[str]) -> list[dict[str, Any]]:
     return [h for h in hops if isinstance(h, dict)]
 
 
+# One RE2 pass over the text says which of the `re` patterns above can match at all
+# (gateway/regex.py `Prefilter`: a superset of each pattern, read from the pattern itself); each
+# `re` pattern then runs only where it can match, so the signals are those of running them all.
+_GUARDED: dict[str, re.Pattern[str]] = {
+    **{f"{channel}.{i}": pat for channel, pats in _HANDLES.items() for i, pat in enumerate(pats)},
+    "mention": _MENTION, "phone": _PHONE, "personal": _PERSONAL, "address": _ADDRESS, "claim": _CLAIM,
+}
+_PREFILTER = Prefilter(_GUARDED)
+
+
+def _possible(hay: str) -> frozenset[str]:
+    """The `_GUARDED` patterns that may match in `hay` or in a part of it (text[:MAX_TEXT])."""
+    return _PREFILTER.possible(hay)
+
+
+def _haystack(text: str, links: Iterable[str]) -> str:
+    return text[:MAX_TEXT] + "\n" + "\n".join(list(links)[:200])
+
+
 def offchannel_signals(text: str, links: Iterable[str], source: str) -> list[Signal]:
+    hay = _haystack(text, links)
+    return _offchannel(hay, _possible(hay), source)
+
+
+def _offchannel(hay: str, possible: frozenset[str], source: str) -> list[Signal]:
     out: list[Signal] = []
-    hay = text[:MAX_TEXT] + "\n" + "\n".join(list(links)[:200])
     lowered = hay.casefold()  # casefold: also what re.I folds (the long s, the Kelvin sign)
     for channel, patterns in _HANDLES.items():
         if not any(word in lowered for word in _NEEDS[channel]):
             continue
         found: list[str] = []
-        for pat in patterns:
+        for i, pat in enumerate(patterns):
+            if f"{channel}.{i}" not in possible:
+                continue  # cannot match (see _GUARDED)
             for m in pat.finditer(hay):
                 val = (m.group(1) if m.groups() and m.group(1) else m.group(0)).strip()
                 if val not in found:
@@ -127,7 +153,8 @@ def offchannel_signals(text: str, links: Iterable[str], source: str) -> list[Sig
             out.append(Signal(f"content.offchannel_{channel}", {"handles": ", ".join(found[:MAX_EVIDENCE]),
                                                                "source": source}))
     named = {m.group(1).lower() for m in _MENTION.finditer(hay)
-             if not _COMMON_WORD_APP.match(hay, m.start(1))} if any(a in lowered for a in _APPS) else set()
+             if not _COMMON_WORD_APP.match(hay, m.start(1))} \
+        if "mention" in possible and any(a in lowered for a in _APPS) else set()
     if named:
         out.append(Signal("content.offchannel_mention", {"apps": ", ".join(sorted(named)), "source": source}))
     return out
@@ -158,24 +185,26 @@ class ContentCheck(Check):
         text = (persona.text if persona else "") or view.body_text
         source = "persona" if persona else "body"
         links = [] if persona else view.html_links
-        out = offchannel_signals(text, links, source)
+        hay = _haystack(text, links)  # text[:MAX_TEXT] is its start: one prefilter pass for both
+        possible = _possible(hay)
+        out = _offchannel(hay, possible, source)
         phones = []
-        for m in _PHONE.finditer(text[:MAX_TEXT]):
+        for m in _PHONE.finditer(text[:MAX_TEXT]) if "phone" in possible else ():
             num = re.sub(r"[\s().-]", "", m.group(0))
             if 8 <= len(num.lstrip("+0")) <= 15 and num not in phones:
                 phones.append(num)
         if phones:
             out.append(Signal("content.phone_number", {"numbers": ", ".join(phones[:MAX_EVIDENCE]),
                                                        "source": source}))
-        personal = _PERSONAL.search(text[:MAX_TEXT])
+        personal = _PERSONAL.search(text[:MAX_TEXT]) if "personal" in possible else None
         if personal:
             out.append(Signal("content.personal_contact_request", {"phrase": personal.group(0), "source": source}))
-        free = sorted({a for a in _ADDRESS.findall(text[:MAX_TEXT])
+        free = sorted({a for a in (_ADDRESS.findall(text[:MAX_TEXT]) if "address" in possible else ())
                        if a.lower() != view.from_address and ctx.data.is_freemail(a.rsplit("@", 1)[1])})
         if free:
             out.append(Signal("content.freemail_address_in_body", {"addresses": ", ".join(free[:MAX_EVIDENCE]),
                                                                    "source": source}))
-        loc = self._location(ctx, text)
+        loc = self._location(ctx, text) if "claim" in possible else None
         if loc:
             out.append(loc)
         return out

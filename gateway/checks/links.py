@@ -15,7 +15,7 @@ length-capped, parsed with urllib (no network).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from urllib.parse import urlsplit
 
 from gateway.checks import Check, CheckContext, signal
@@ -30,6 +30,26 @@ MAX_TEXT = 60_000
 _URL = re.compile(r"\bhttps?://([A-Za-z0-9.-]{1,253})(?::\d{1,5})?(?:[/?#][^\s<>\"']{0,300})?", re.I)
 
 
+def urls_in(text: str) -> Iterator[re.Match[str]]:
+    """`_URL.finditer(text)`, trying the pattern only where an "http" starts (a `str.find` on the
+    lower-cased text) instead of at every position of up to 60,000 characters. The same matches:
+    `_URL` can only match where "http" starts (case-insensitively: only ASCII letters fold to h,
+    t or p), and lower() keeps every index unless the text holds a U+0130 (lower-cased to two
+    characters), which is left to `finditer`."""
+    if "\u0130" in text:
+        yield from _URL.finditer(text)
+        return
+    low = text.lower()
+    at = low.find("http")
+    while at >= 0:
+        m = _URL.match(text, at)
+        if m is None:
+            at = low.find("http", at + 1)
+        else:
+            yield m
+            at = low.find("http", m.end())
+
+
 def hosts_of(links: Iterable[str], text: str) -> list[str]:
     out: dict[str, None] = {}
     for link in list(links)[:MAX_LINKS]:
@@ -39,7 +59,7 @@ def hosts_of(links: Iterable[str], text: str) -> list[str]:
             continue
         if host:
             out[host] = None
-    for m in _URL.finditer(text[:MAX_TEXT]):
+    for m in urls_in(text[:MAX_TEXT]):
         out[m.group(1).lower().rstrip(".")] = None
         if len(out) >= MAX_LINKS:
             break

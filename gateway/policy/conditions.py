@@ -379,3 +379,43 @@ class FieldCond(Condition):
 
     def test(self, ctx: MessageContext) -> bool:
         return all_match(self.matchers, ctx.field(self.field), ctx)
+
+
+# ----------------------------------------------------------------------------- shortcut
+
+Trigger = frozenset[tuple[str, bool]]  # (signal name, is a prefix)
+
+
+def false_without(cond: Condition) -> Trigger | None:
+    """Signals (name, prefix) such that, when the message has none of them, `cond.test` is
+    False having tested only signal conditions (nothing else read, nothing matched); None when
+    no such set is known. The engine skips a rule whose set is absent: the same verdict and
+    hits, without testing each of ~50 rules against a message that triggers few."""
+    if isinstance(cond, SignalCond):
+        return frozenset({(cond.name, cond.prefix)})
+    if isinstance(cond, AnyOf):  # before AllOf: AnyOf subclasses it. False only when every child is
+        sets = [false_without(c) for c in cond.children]
+        return frozenset().union(*(s for s in sets if s is not None)) if all(s is not None for s in sets) else None
+    if isinstance(cond, AllOf):  # its first child is tested first: when that is False, nothing else is
+        return false_without(cond.children[0]) if cond.children else None
+    if isinstance(cond, AtLeast) and cond.children:  # every child False is fewer than n true
+        sets = [false_without(c) for c in cond.children]
+        return frozenset().union(*(s for s in sets if s is not None)) if all(s is not None for s in sets) else None
+    if isinstance(cond, CompositeRef):
+        return false_without(cond.target) if cond.target is not None else frozenset()
+    return None
+
+
+SplitTrigger = tuple[frozenset[str], tuple[str, ...]]  # a Trigger as (names, prefixes)
+
+
+def split_trigger(trigger: Trigger) -> SplitTrigger:
+    return (frozenset(n for n, prefix in trigger if not prefix),
+            tuple(sorted(n for n, prefix in trigger if prefix)))
+
+
+def any_present(trigger: SplitTrigger, ctx: MessageContext) -> bool:
+    """Whether the message has a signal of `trigger` (as `signals_named` finds them)."""
+    names, prefixes = trigger
+    found = ctx.by_name
+    return not names.isdisjoint(found) or (bool(prefixes) and any(n.startswith(prefixes) for n in found))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from gateway.act.actions import DEFAULT_ACTIONS, ActionsConfig, parse_actions
 from gateway.errors import AdminInputError
 from gateway.model import Decision, Envelope, RuleHit, Signal, Verdict
 from gateway.parse import MessageView
-from gateway.policy.conditions import Condition, MessageContext
+from gateway.policy.conditions import Condition, MessageContext, SplitTrigger, any_present, false_without, split_trigger
 from gateway.policy.loader import VERDICT_WORDS, Merged, Origin, read_all
 from gateway.policy.schema import Compiler, SignalRef, Template
 from gateway.policy.text import REASON_CAP, compile_phrases, one_line
@@ -123,13 +124,21 @@ class PolicySet:
                 return Decision(verdict=Verdict.CLEAN, score=0.0,
                                 hits=(RuleHit("allowlisted", 0.0, entry.reason),))
         hits = []
-        for rule in self.rules:
+        for rule, trigger in zip(self.rules, self._triggers, strict=True):
+            if trigger is not None and not any_present(trigger, ctx):
+                continue  # its condition is False without any of these signals (false_without)
             ctx.matched.clear()
             if rule.when.test(ctx):
                 hits.append(RuleHit(rule.id, rule.score, rule.reason.render(ctx)))
         score = round(sum(h.score for h in hits), 2)
         return Decision(verdict=self.verdict_for(score, ctx.field("recipients").strs()),
                         score=score, hits=tuple(hits))
+
+    @cached_property
+    def _triggers(self) -> tuple[SplitTrigger | None, ...]:
+        """Per rule, the signals without which its condition is False (read once, after the
+        composites are resolved; see `false_without`)."""
+        return tuple(None if t is None else split_trigger(t) for t in map(false_without, (r.when for r in self.rules)))
 
     def verdict_for(self, score: float, recipients: Sequence[str] = ()) -> Verdict:
         """The verdict for `score`: the most severe over the default thresholds (for recipients

@@ -59,12 +59,29 @@ async def off_loop(fn: Callable[..., T], *args: Any, size: int = 0, pools: AuthP
     return await asyncio.to_thread(fn, *args)
 
 
+def _head(raw: bytes) -> bytes:
+    """`raw` up to the first `_HEADER_END` match that ends within `_MAX_HEADER_BYTES` (else its
+    first `_MAX_HEADER_BYTES`): the match found as its first LF followed by CRLF or LF, with two
+    `bytes.find` (a third of the regex's cost)."""
+    limit = min(len(raw), _MAX_HEADER_BYTES)
+    crlf = raw.find(b"\n\r\n", 0, limit)
+    lf = raw.find(b"\n\n", 0, crlf + 1 if crlf >= 0 else limit)
+    nl = lf if lf >= 0 else crlf
+    if nl < 0:
+        return raw[:_MAX_HEADER_BYTES]
+    return raw[:nl - 1 if nl and raw[nl - 1] == 0x0D else nl]
+
+
+def _lines(head: bytes) -> list[bytes]:
+    """`re.split(rb"\\r?\\n", head)` without the regex: a CR before an LF belongs to the break."""
+    lines = head.split(b"\n")
+    return [line[:-1] if line.endswith(b"\r") else line for line in lines[:-1]] + lines[-1:]
+
+
 def header_fields(raw: bytes) -> list[tuple[bytes, bytes]]:
     """(name, unfolded value) pairs of the header section, in order (top first)."""
-    m = _HEADER_END.search(raw, 0, _MAX_HEADER_BYTES)
-    head = raw[:m.start()] if m else raw[:_MAX_HEADER_BYTES]
     out: list[tuple[bytes, bytes]] = []
-    for line in re.split(rb"\r?\n", head):
+    for line in _lines(_head(raw)):
         if line[:1] in (b" ", b"\t") and out:
             name, value = out[-1]
             out[-1] = (name, value + b" " + line.strip())

@@ -1,0 +1,75 @@
+"""`header_end` and `header_stats` scan without their regexes (`_HEADER_END`, `_FIELD_START`)
+but must say exactly what the regexes say, on any bytes and on real mail."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gateway.parse import _FIELD_START, _HEADER_END, MessageView, header_end, header_stats, normalize_header_section
+
+HAM = Path(__file__).resolve().parents[3] / "shared" / "corpora" / "ham" / "spamassassin"
+
+
+def end_by_regex(raw: bytes) -> int:
+    m = _HEADER_END.search(raw)
+    if m is None:
+        return len(raw)
+    return m.start() + (2 if raw[m.start():m.start() + 2] == b"\r\n" else 1)
+
+
+def stats_by_regex(raw: bytes) -> tuple[int, int]:
+    block = raw[:end_by_regex(raw)]
+    return len(_FIELD_START.findall(block)), len(block)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(st.sampled_from([b"\r", b"\n", b"\r\n", b"a", b":", b" ", b"\t", b"Subject: x"]), max_size=30)
+       .map(b"".join))
+def test_the_same_as_the_regexes_on_any_bytes(raw: bytes) -> None:
+    assert header_end(raw) == end_by_regex(raw)
+    assert header_stats(raw) == stats_by_regex(raw)
+    assert header_stats(raw, header_end(raw)) == stats_by_regex(raw)
+    assert normalize_header_section(raw, header_end(raw)) == normalize_header_section(raw)
+
+
+def test_the_same_as_the_regexes_on_real_mail() -> None:
+    files = sorted(p for p in HAM.glob("*/*") if p.is_file())[:500]
+    for f in files:
+        raw = f.read_bytes()
+        for variant in (raw, raw.replace(b"\n", b"\r\n"), raw.replace(b"\n", b"\r")):
+            assert header_end(variant) == end_by_regex(variant), f
+            assert header_stats(variant) == stats_by_regex(variant), f
+
+
+def test_the_view_counts_fields_as_before() -> None:
+    raw = b"From: a@b.test\r\nSubject: one\r\n two\r\nTo: c@d.test\r\n\r\nbody\r\n\r\nFrom: not a header\r\n"
+    view = MessageView.parse(raw)
+    assert (view.header_count, view.header_bytes) == (3, raw.index(b"\r\n\r\n") + 2)
+
+
+def test_mailboxes_are_parsed_once_and_handed_out_as_copies() -> None:
+    raw = (b"From: a@b.test\r\nTo: One <one@example.org>, two@example.org\r\nCc: =?utf-8?q?Thr=C3=A9e?= "
+           b"<three@example.org>\r\n\r\nbody\r\n")
+    view = MessageView.parse(raw)
+    first = view.mailboxes("To", "Cc")
+    assert [m.address for m in first] == ["one@example.org", "two@example.org", "three@example.org"]
+    first.clear()
+    assert view.addresses("to", "CC") == ["one@example.org", "two@example.org", "three@example.org"]
+    assert view.addresses("Cc") == ["three@example.org"]
+    assert MessageView.parse(raw).mailboxes("To", "Cc") == view.mailboxes("To", "Cc")
+
+
+def test_raw_headers_from_the_index_as_from_a_pass_per_name() -> None:
+    from gateway.parse import raw_text
+
+    files = sorted(p for p in HAM.glob("*/*") if p.is_file())[:300]
+    raws = [f.read_bytes() for f in files] + [b"From: a@b.test\r\nX-\xe9: 1\r\nx-\xe9: 2\r\nFROM: c@d.test\r\n\r\nb"]
+    for raw in raws:
+        view = MessageView.parse(raw)
+        names = {k for k, _ in view.msg.raw_items()} | {"from", "FROM", "Received", "X-Nothing", "x-\udce9"}
+        for name in sorted(names):
+            want = [raw_text(v) for k, v in view.msg.raw_items() if k.lower() == name.lower()]
+            assert view.raw_headers(name) == want, (name, raw[:80])
