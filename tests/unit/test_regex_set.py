@@ -49,7 +49,9 @@ def test_a_pattern_re2_refuses_is_refused_before_it_can_join() -> None:
 
 
 def _texts() -> list[bytes]:
-    files = sorted(CORPUS.glob("*/*"))[:300] + sorted(EVALSET.glob("*.eml"))
+    approaches = sorted(EVALSET.rglob("*.eml"))  # approach/train/<campaign>/<n>.eml
+    assert len(approaches) >= 100, f"training approaches not found under {EVALSET}"
+    files = sorted(CORPUS.glob("*/*"))[:300] + approaches
     out = []
     for f in files:
         if f.is_file():
