@@ -193,7 +193,7 @@ def _clean_org(org: str) -> str:
     org = re.split(r"\s(?:We|I|It|Our|My|This|You|Your|He|She|They)\b", org)[0]
     # "a degree in Computer Science from the University ...": a subject, not an employer
     org = re.split(r"\s(?:from|since|until)\s", org)[0]
-    if org.count("(") != org.count(")") or re.match(r"(?:Inc|Ltd|LLC|GmbH|Co)\b", org):
+    if org.count("(") != org.count(")") or re.match(r"(?:Inc|Ltd|LLC|GmbH|Co)\b(?![-‐])", org):
         return ""  # a fragment ("Inc. (New York City"), not a name
     return re.sub(r"(?:\s+(?:of|for|on|and|the|de|du|des|la|le|für|und|di|del|&))+$", "", org)[:120]
 
