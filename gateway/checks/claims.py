@@ -203,7 +203,7 @@ def _clean_org(org: str) -> str:
     org = re.split(r"\s(?:We|I|It|Our|My|This|You|Your|He|She|They)\b", org)[0]
     # "a degree in Computer Science from the University ...": a subject, not an employer
     org = re.split(r"\s(?:from|since|until)\s", org)[0]
-    if org.count("(") != org.count(")") or re.match(r"(?:Inc|Ltd|LLC|GmbH|Co)\b", org):
+    if org.count("(") != org.count(")") or re.match(r"(?:Inc|Ltd|LLC|GmbH|Co)\b(?![-‐])", org):
         return ""  # a fragment ("Inc. (New York City"), not a name
     return re.sub(r"(?:\s+(?:of|for|on|and|the|de|du|des|la|le|für|und|di|del|&))+$", "", org)[:120]
 
@@ -255,9 +255,18 @@ def _claim(title_text: str, org: str, where: str, data: ReferenceData, context: 
     return Claim(role, title, org, kind, where, staff, known)
 
 
+# A run of whitespace read as one character: the intro patterns have a whitespace quantifier on
+# each side of a lazy role, which backtracks quadratically over a long run of spaces.
+_WHITESPACE_RUN = re.compile(r"\s+")
+
+
+def _squeeze(text: str) -> str:
+    return _WHITESPACE_RUN.sub(lambda m: "\n" if "\n" in m.group() else " ", text)
+
+
 def intro_claims(text: str, data: ReferenceData) -> list[Claim]:
     out = []
-    head = text[:4000]
+    head = _squeeze(text[:4000])
     for pattern in (_INTRO_STRONG, _INTRO_WEAK, _INTRO_AS):
         for m in pattern.finditer(head):
             if not _ROLE_RE.search(m.group("role")) and not (pattern is _INTRO_AS and m.group(0).startswith("I")):

@@ -32,6 +32,9 @@ from gateway.regex import Regex, RegexSet
 
 MAX_TEXT = 20_000
 _G = r"[^.!?\n]{0,40}?"  # a bounded gap inside one sentence
+# The end of a word that may end in a non-ASCII letter ("rémunéré", "résumé", "c.v."): RE2's \b is
+# ASCII and finds no boundary after "é" or "."; this consumes the character after the word instead.
+_END = r"(?:[^\pL\pN_]|$)"
 # "a few questions", "three or four questions", "3-5 short questions"
 _NUM_Q = (r"(?:a few|a couple of|some|several|(?:two|three|four|five|\d)(?: or (?:three|four|five|six)|"
           r"\s*[-–]\s*\d)?) (?:short |brief |quick )?questions")
@@ -95,8 +98,8 @@ FAMILIES: dict[str, tuple[str, str]] = {
         r"|\bpassword\b" + _G + r"\b(?:document|file|pdf|archive|zip)\b")),
     "ask.cv": ("asks for the recipient's CV or resume", (
         r"\b(?:send|share|forward|attach|envoyer|adresser|transmettre|schicken|senden)\b" + _G
-        + r"\b(?:cv|c\.v\.|resume|résumé|curriculum vitae|lebenslauf)\b"
-        r"|\b(?:updated|latest) (?:cv|resume)\b")),
+        + r"\b(?:cv|c\.v\.|resume|résumé|curriculum vitae|lebenslauf)" + _END
+        + r"|\b(?:updated|latest) (?:cv|resume)\b")),
     "ask.insider": ("asks for non-public, internal or personal information about the organisation or colleagues", (
         r"\b(?:share|send|provide|tell|give|pass (?:on|along)|forward|get|obtain|access|let me (?:see|have)|"
         r"insights? into|details? (?:of|on|about))\b" + _G + r"\b(?:internal|non-public|unpublished|confidential|"
@@ -127,7 +130,7 @@ FAMILIES: dict[str, tuple[str, str]] = {
         r"|\b(?:engagement|collaboration|contribution|participation|assignment|time|input|work|role|report|"
         r"analysis|paper|note)s?\s+(?:would|will|is to|shall)\s+be\s+(?:\w+\s+)?(?:compensated|remunerated|paid)\b"
         r"|\b(?:r(?:é|e)mun(?:é|e)r(?:é|e)e?s?|g(?:é|e)n(?:é|e)reusement r(?:é|e)mun\w*|r(?:é|e)mun(?:é|e)ration|"
-        r"honoraires|Honorar|verg(?:ü|u)tet|Verg(?:ü|u)tung)\b"
+        r"honoraires|Honorar|verg(?:ü|u)tet|Verg(?:ü|u)tung)" + _END +
         r"|\b(?:we|they|our clients?|our partners?|the client|my client)\s+(?:will\s+|would\s+|can\s+|could\s+|are "
         r"happy to\s+|offer to\s+)?(?:pay|remunerate|compensate)\s+(?:you|for your|experts?|contributors?|\d|[$€£]|"
         r"usd|eur|gbp|well|generously)"
@@ -305,7 +308,7 @@ class PretextCheck(Check):
         data = hay.encode("utf-8", "replace")
         out = []
         for name, found in _COMPILED.matches(data).items():  # one pass for every family
-            out.append(Signal(name, {"phrase": re.sub(r"\s+", " ", found)[:80], "source": source}))
+            out.append(Signal(name, {"phrase": re.sub(r"\s+", " ", found).rstrip()[:80], "source": source}))
         questions = _NUMBERED_QUESTIONS.count(text.encode("utf-8", "replace"))
         if questions >= 2:
             out.append(Signal("ask.questions_list", {"questions": questions, "source": source}))

@@ -104,3 +104,21 @@ async def test_a_reload_swaps_in_a_runtime_that_is_already_warmed_up(tmp_path: P
     assert not old.warmed_up  # warm_up runs in start(), which this test does not call
     assert await gw.reload_async()
     assert gw.runtime is not old and gw.runtime.warmed_up
+
+
+async def test_warm_up_store_reads_are_not_counted_in_the_admin_metrics(tmp_path: Path) -> None:
+    """The store's call counts and errors an admin watches are the mail's: warming up (at start
+    and on each reload) reads the store, but through the store itself, not the metered wrapper."""
+    from gateway.admin.metrics import ObservedStore
+    from tests.support.http import value
+
+    gw = Gateway(make_config(9, tmp_path), watch_interval=None)
+    assert isinstance(gw.runtime.store, ObservedStore)
+    await gw.runtime.warm_up()
+    assert gw.runtime.warmed_up
+    assert await gw.reload_async() and gw.runtime.warmed_up
+    assert isinstance(gw.runtime.store, ObservedStore)  # the running runtime is still metered
+    text = gw.metrics.exposition().decode()
+    assert value(text, "approach_gateway_store_seconds_count") == 0
+    assert value(text, "approach_gateway_store_errors_total") == 0
+    await gw.runtime.store.close()

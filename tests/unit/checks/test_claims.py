@@ -123,3 +123,10 @@ def test_more_ways_of_stating_a_role() -> None:
     assert ev is not None and ev["organisation"] == "Asia Times"
     assert unbacked('"Visa Services, Northern Trade Office" <visa@gmail.com>', "Your documents.\n") is None
     assert unbacked('"Doe, John" <john.doe@gmail.com>', "See you Sunday.\n") is None
+
+
+def test_an_organisation_whose_name_starts_with_co_hyphen_is_not_a_fragment() -> None:
+    """_clean_org drops fragments such as 'Inc. (New York City'; 'Co-operative ...' is a name."""
+    raw = message("Ana <ana.w@protonmail.com>", "I am a senior policy adviser at the Co-operative Research Group.\n")
+    ev = one(run([ClaimsCheck()], raw)[0], "claim.unbacked").evidence
+    assert ev["organisation"] == "Co-operative Research Group"

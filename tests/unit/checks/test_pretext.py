@@ -102,3 +102,15 @@ def test_a_follow_up_pressing_for_an_answer_is_pressure() -> None:
                  "Just a gentle reminder about my invitation."):
         assert "pressure.urgency" in sig(text), text
     assert "pressure.urgency" not in sig("I will follow up with the venue about the catering.")
+
+
+def test_words_ending_in_an_accented_letter_are_matched_whole() -> None:
+    """RE2's \\b is ASCII: a word that ends in 'é' has no \\b after it, so 'rémunéré' (the
+    masculine, the commonest form), 'résumé' and 'c.v.' never matched their families."""
+    for text in ("Ce travail sera rémunéré.", "Il s'agit d'un poste rémunéré et discret.",
+                 "Les honoraires: un travail rémunéré"):
+        assert "offer.money" in sig(text), text
+    for text in ("Could you send me your résumé?", "Pourriez-vous m'envoyer votre résumé ?",
+                 "Please send your c.v. by Friday.", "Could you send me your résumé"):
+        assert "ask.cv" in sig(text), text
+    assert "offer.money" not in sig("La rémunérabilité du capital")  # not a pay word
