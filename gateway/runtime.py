@@ -235,7 +235,8 @@ class Runtime:
 
     async def warm_up(self, budget: float = WARM_UP_BUDGET) -> None:
         """Analyse the built-in messages of `gateway.warmup`, twice, so that the first real
-        message costs what the tenth does (benchmarks/first_message.py): offline, without the
+        message costs close to what the tenth does (benchmarks/first_message.py: about 1.1x,
+        against 3.5x cold; the rest is caches that real mail fills): offline, without the
         run statistics, reading the store (its prepared statements and code paths warm up too) but
         never writing to it. Bounded by `budget` seconds in all: an unreachable store must not
         hold up the start, and warming up never fails it. The store is read directly, not through
