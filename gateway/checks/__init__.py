@@ -97,9 +97,9 @@ class CheckContext:
     deadline: float = float("inf")  # loop time by which every check must have finished
     auth_pools: Any = None  # gateway.checks.auth.keys.AuthPools of the runtime (dkimpy's worker threads)
     _facts: dict[type, Fact] = field(default_factory=dict)
-    # values derived from the message that several checks compute alike (e.g. the stranger's own
-    # words, gateway/checks/claims.py `approach_text`): computed once per message, by their function
-    derived: dict[str, Any] = field(default_factory=dict)
+    # the stranger's own words as (persona they were read for, text): claims, pretext and campaign
+    # all read them; computed once per message by gateway/checks/claims.py `approach_text`
+    approach_text: tuple[object, str] | None = None
 
     def get(self, kind: type[F]) -> F | None:
         """The fact of type `kind` if the check that provides it finished, else None."""

@@ -168,11 +168,11 @@ def approach_text(ctx: CheckContext, persona: Persona | None) -> str:
     """The stranger's own words: a relayed persona's message, or the body without quoted
     replies (lines starting with '>' and what follows an 'On ... wrote:' line). Computed once
     per message (claims, pretext and campaign all read it)."""
-    done = ctx.derived.get("approach_text")
+    done = ctx.approach_text
     if done is not None and done[0] is persona:
-        return str(done[1])
+        return done[1]
     text = _approach_text(ctx, persona)
-    ctx.derived["approach_text"] = (persona, text)
+    ctx.approach_text = (persona, text)
     return text
 
 

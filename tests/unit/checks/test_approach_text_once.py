@@ -24,7 +24,7 @@ def test_computed_once_per_message_and_the_same_for_every_reader() -> None:
     first = approach_text(ctx, None)
     assert first == "My own words."
     assert approach_text(ctx, None) is first
-    assert ctx.derived["approach_text"] == (None, first)
+    assert ctx.approach_text == (None, first)
 
 
 def test_a_persona_gets_its_own_text_not_the_cached_body() -> None:
