@@ -1,0 +1,165 @@
+"""The approach register: a small linear text model over the stranger's own words (issue 11).
+
+Purpose: nine rounds of hand-picked phrases generalised poorly to campaigns nobody tuning had
+seen; the misses were mostly messages on which almost nothing fired. The typical first message
+of an approach reads a certain way -- "your insights", "a short call", "honorarium", "our
+client", "would you be open to" -- and a model over such *generic* wording can carry that where
+no single phrase of the lists matches. This check scores the stranger's words (`approach_text`,
+quoted replies removed; the subject too when no social persona was unwrapped) with a logistic
+model over lower-cased word unigrams and bigrams and emits one signal with the probability and
+the n-grams that contributed most, so a reason reads "reads like an approach: 'your insights',
+'honorarium'". It says nothing about *who* is writing: policies combine it with the structure
+(a stranger, an identity the channel cannot back), never on its own.
+
+The model is gateway/data/textmodel.json: n-gram -> weight, readable and sorted, written by
+tests/evalset/tools/train_textmodel.py from the training split only. An n-gram entered the
+vocabulary only if at least 3 distinct training campaigns (positive weights) or 3 distinct
+legitimate sources (negative weights) use it, so it cannot memorise one campaign; names of people,
+organisations and places were left out. Policies decide what the signal weighs (a rule's score,
+`enabled: false` in local.d); the model's own weights are in the readable file.
+
+Scoring: features are the distinct n-grams present (binary), scaled by 1/sqrt(number of distinct
+n-grams in the text) so that long mail is not favoured; logit = bias + sum(weight * scale).
+
+Untrusted input: the message text (a stranger's): at most `MAX_TEXT` characters, a few regex
+passes of linear cost (no nested quantifiers) and one dictionary look-up per n-gram.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from gateway.checks import Check, CheckContext, signal
+from gateway.checks.claims import approach_text
+from gateway.checks.social import Persona
+from gateway.config import Config
+from gateway.model import Signal
+from gateway.refdata import ReferenceData
+
+MAX_TEXT = 8_000  # the first characters only: the approach is in the opening paragraphs (pretext reads 20,000)
+MAX_NGRAM = 2
+MODEL_FILE = Path(__file__).resolve().parent.parent / "data" / "textmodel.json"
+
+# Not words: links, addresses and anything with a digit (numbers, dates, amounts, handles): each
+# whitespace-separated item holding a digit, '@', '/' or 'www.' becomes a break. Anchored at the
+# start of an item, so each item is scanned a bounded number of times (linear).
+_DROP = re.compile(r"(?<!\S)\S*?(?:[\d@/]|www\.)\S*", re.I)
+# One pass: words (letters, inner apostrophes), and breaks (punctuation other than apostrophes and
+# hyphens, blank lines). A break is a token of its own, so an n-gram across it contains a
+# non-word and is never in the vocabulary: runs of words are what the model reads.
+_TOKEN = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)*|[^\w\s'-]+|_+|\n[ \t]*\n")
+
+
+def tokens(text: str) -> list[str]:
+    """Words and breaks of `text` in order (original case); whitespace is squeezed, a hyphen or a
+    single line break joins words, punctuation, links, addresses and numbers break them."""
+    return _TOKEN.findall(_DROP.sub(" . ", text.replace("\u2019", "'")))
+
+
+def is_word(token: str) -> bool:
+    return token[0].isalpha()
+
+
+def ngrams(text: str, n_max: int = MAX_NGRAM) -> set[str]:
+    """The distinct lower-cased n-grams (1..n_max tokens, joined by a space) of `text`; those with a
+    break in them are kept (they count in the length) but no vocabulary holds them."""
+    toks = tokens(text.lower())
+    out = set(toks)
+    if n_max >= 2:
+        out.update(map(" ".join, zip(toks, toks[1:], strict=False)))
+    if n_max >= 3:
+        out.update(map(" ".join, zip(toks, toks[1:], toks[2:], strict=False)))
+    return out
+
+
+@dataclass(frozen=True)
+class TextModel:
+    weights: Mapping[str, float]
+    bias: float
+    floor: float  # the probability from which the signal is emitted
+    n_max: int = MAX_NGRAM
+
+    @classmethod
+    def load(cls, path: Path = MODEL_FILE) -> TextModel:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        return cls({str(k): float(v) for k, v in doc["weights"].items()}, float(doc["bias"]),
+                   float(doc["floor"]), int(doc.get("n_max", MAX_NGRAM)))
+
+    def score(self, grams: set[str]) -> tuple[float, list[tuple[str, float]]]:
+        """(logit, the n-grams present with their contributions)."""
+        if not grams:
+            return self.bias, []
+        scale = 1.0 / math.sqrt(len(grams))
+        w = self.weights
+        present = [(g, w[g] * scale) for g in grams if g in w]
+        return self.bias + sum(c for _, c in present), present
+
+
+# Words that carry grammar rather than content: the model weighs n-grams made only of them ("would
+# you", "for your": the register is partly grammar), but a reason names n-grams with a content word.
+FUNCTION_WORDS = frozenset("""
+a about above after again all also am an and any are as at be been before being below between both but by
+can could did do does doing down during each few for from further had has have having he her here hers
+herself him himself his how i if in into is it its itself just me more most my myself no nor not now of off
+on once only or other our ours ourselves out over own same she should so some such than that the their
+theirs them themselves then there these they this those through to too under until up very was we were
+what when where which while who whom why will with would you your yours yourself yourselves i'm i've i'd
+i'll we're we've we'd we'll you're you've you'd you'll it's that's there's let's don't won't can't
+isn't aren't wasn't weren't haven't hasn't hadn't doesn't didn't shouldn't wouldn't couldn't may might
+must shall us one""".split())
+
+
+def top_ngrams(present: Iterable[tuple[str, float]], k: int = 4) -> list[str]:
+    """The k n-grams with a content word that pushed most towards an approach, without one inside
+    another ('your insights' and 'insights' are one reason)."""
+    chosen: list[str] = []
+    for g, c in sorted(present, key=lambda p: (-p[1], p[0])):
+        if c <= 0 or len(chosen) >= k:
+            break
+        if all(w in FUNCTION_WORDS for w in g.split(" ")):
+            continue
+        if any(f" {g} " in f" {h} " or f" {h} " in f" {g} " for h in chosen):
+            continue
+        chosen.append(g)
+    return chosen
+
+
+class TextModelCheck(Check):
+    name = "textmodel"
+    io = False  # computes only: runs on the analysis task (see gateway/checks/__init__.py)
+    signals = (
+        signal("text.approach_register", "the stranger's words read like an approach (a linear model over "
+               "word pairs attested in at least 3 training campaigns: gateway/data/textmodel.json)",
+               probability=float, ngrams=str, source=str),
+    )
+    needs = (Persona,)
+    timeout_share = 0.2
+
+    def __init__(self) -> None:
+        self.model: TextModel | None = None
+
+    def prepare(self, config: Config, data: ReferenceData) -> None:
+        if self.model is None:
+            self.model = TextModel.load()
+
+    async def run(self, ctx: CheckContext) -> Iterable[Signal]:
+        if ctx.domains.is_ours(ctx.view.from_domain):
+            return []
+        model = self.model
+        if model is None:
+            model = self.model = TextModel.load()
+        persona = ctx.get(Persona)
+        text = approach_text(ctx, persona)
+        subject = "" if persona is not None else ctx.view.subject
+        logit, present = model.score(ngrams((subject + "\n" + text)[:MAX_TEXT], model.n_max))
+        probability = 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, logit))))
+        if probability < model.floor:
+            return []
+        words = ", ".join(f"'{g}'" for g in top_ngrams(present))
+        return [Signal("text.approach_register", {"probability": round(probability, 3), "ngrams": words or "-",
+                                                  "source": "persona" if persona is not None else "body"})]

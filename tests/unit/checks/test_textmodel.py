@@ -1,0 +1,89 @@
+"""The approach-register text model: what it reads, what it says, and that it cannot memorise."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+from gateway.checks.textmodel import MODEL_FILE, TextModel, TextModelCheck, ngrams, tokens, top_ngrams
+from tests.support.messages import message, run
+
+TOOL = Path(__file__).resolve().parents[2] / "evalset" / "tools" / "train_textmodel.py"
+
+
+def _tool():
+    spec = importlib.util.spec_from_file_location("train_textmodel", TOOL)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["train_textmodel"] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_words_only_no_numbers_addresses_or_links() -> None:
+    grams = ngrams("Would you join a 20-minute call? Write to a.b@gmail.com or see https://x.example/ab "
+                   "for the £400 honorarium.\n\nBest")
+    assert {"would you", "join a", "call", "honorarium", "the", "best"} <= grams
+    assert not any(ch.isdigit() for g in grams for ch in g)
+    assert not any("gmail" in g or "example" in g or "https" in g for g in grams)
+    # a break (punctuation, a link, a number, a blank line) ends a run of words: no n-gram crosses it
+    assert "call write" not in grams and "honorarium best" not in grams and "the honorarium" not in grams
+    # whitespace is squeezed and a single line break or a hyphen joins words
+    assert {"short call", "long term"} <= ngrams("a short\n   call for a long-term role")
+
+
+def test_tokens_are_linear_on_hostile_text() -> None:
+    # one huge item with no digit, and many items with digits: both scanned once (no timing asserted,
+    # but a quadratic pattern would make this test crawl)
+    assert tokens("x" * 50_000) == ["x" * 50_000]
+    assert set(tokens("a1 " * 20_000)) == {"."}
+
+
+def test_shipped_model_loads_and_obeys_the_attestation_rule() -> None:
+    model = TextModel.load()
+    assert len(model.weights) > 200
+    tool = _tool()
+    docs = tool.load()
+    grams = [ngrams(d.text, model.n_max) for d in docs]
+    names = tool.name_words(docs)
+    for g, w in model.weights.items():
+        campaigns = {d.group for d, gs in zip(docs, grams, strict=True) if d.positive and g in gs}
+        sources = {d.group for d, gs in zip(docs, grams, strict=True) if not d.positive and g in gs}
+        if w > 0:
+            assert len(campaigns) >= 3, (g, w, campaigns)
+        else:
+            assert len(sources) >= 3, (g, w, sources)
+        assert not set(g.split(" ")) & names, g
+
+
+def test_shipped_model_is_what_the_training_command_writes() -> None:
+    tool = _tool()
+    assert tool.build(verbose=False, out=None) == MODEL_FILE.read_text(encoding="utf-8")
+    doc = json.loads(MODEL_FILE.read_text(encoding="utf-8"))
+    assert "train.yml" in " ".join(doc["about"]) and "sealed" not in json.dumps(doc)
+
+
+def test_the_signal_names_the_wording_that_counted() -> None:
+    check = TextModelCheck()
+    opener = ("Dear Dr Rahman,\n\nI am reaching out on behalf of a client, a global advisory firm, who would "
+              "value your insights on the regional outlook. Would you be open to a short call next week? "
+              "We would offer an honorarium for your time, and the engagement is flexible.\n\nKind regards,\n"
+              "Julia")
+    sigs = run([check], message("Julia <julia@advisory.example>", opener))[0]
+    found = [s for s in sigs if s.name == "text.approach_register"]
+    assert found, "an approach opener reads like one"
+    ev = found[0].evidence
+    assert isinstance(ev["probability"], float) and ev["probability"] >= 0.75
+    assert "'" in str(ev["ngrams"]) and "honorarium" in str(ev["ngrams"])
+    plain = ("Hi Sam,\n\nThe minutes of Tuesday's meeting are attached; the invoice from the caterer is in the "
+             "shared folder. See you at the team lunch.\n\nThanks,\nAlex")
+    assert not [s for s in run([check], message("Alex <alex@partner.example>", plain))[0]
+                if s.name == "text.approach_register"]
+
+
+def test_evidence_prefers_content_words_and_no_repeats() -> None:
+    present = [("would you", 3.0), ("honorarium", 2.0), ("an honorarium", 2.5), ("short call", 1.0),
+               ("call", 0.9), ("the", -1.0)]
+    assert top_ngrams(present) == ["an honorarium", "short call"]
