@@ -41,7 +41,7 @@ from gateway.config import Config
 from gateway.model import Signal
 from gateway.refdata import ReferenceData
 
-MAX_TEXT = 8_000  # the first characters only: the approach is in the opening paragraphs (pretext reads 20,000)
+MAX_TEXT = 4_000  # the first characters only: an approach states itself early (pretext reads 20,000)
 MAX_NGRAM = 2
 MODEL_FILE = Path(__file__).resolve().parent.parent / "data" / "textmodel.json"
 
@@ -52,7 +52,8 @@ _DROP = re.compile(r"(?<!\S)\S*?(?:[\d@/]|www\.)\S*", re.I)
 # One pass: words (letters, inner apostrophes), and breaks (punctuation other than apostrophes and
 # hyphens, blank lines). A break is a token of its own, so an n-gram across it contains a
 # non-word and is never in the vocabulary: runs of words are what the model reads.
-_TOKEN = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)*|[^\w\s'-]+|_+|\n[ \t]*\n")
+# (`\w` rather than "letters": digits are gone by then, and `\w` is the faster class in `re`)
+_TOKEN = re.compile(r"\w+(?:'\w+)*|[^\w\s'-]+|\n[ \t]*\n")
 
 
 def tokens(text: str) -> list[str]:
@@ -62,7 +63,9 @@ def tokens(text: str) -> list[str]:
 
 
 def is_word(token: str) -> bool:
-    return token[0].isalpha()
+    """A word of letters (and inner apostrophes): what the vocabulary may hold; not a break, not
+    an identifier with underscores."""
+    return token.replace("'", "").isalpha()
 
 
 def ngrams(text: str, n_max: int = MAX_NGRAM) -> set[str]:
@@ -115,17 +118,19 @@ must shall us one""".split())
 
 
 def top_ngrams(present: Iterable[tuple[str, float]], k: int = 4) -> list[str]:
-    """The k n-grams with a content word that pushed most towards an approach, without one inside
-    another ('your insights' and 'insights' are one reason)."""
+    """The k n-grams with a content word that pushed most towards an approach, phrases before
+    single words, without one inside another ('your insights' and 'insights' are one reason)."""
     chosen: list[str] = []
-    for g, c in sorted(present, key=lambda p: (-p[1], p[0])):
+    shown: set[str] = set()
+    # a phrase reads better as a reason than a word: an n-gram of k words counts k times its weight here
+    for g, c in sorted(present, key=lambda p: (-p[1] * (p[0].count(" ") + 1), p[0])):
         if c <= 0 or len(chosen) >= k:
             break
-        if all(w in FUNCTION_WORDS for w in g.split(" ")):
-            continue
-        if any(f" {g} " in f" {h} " or f" {h} " in f" {g} " for h in chosen):
+        content = {w for w in g.split(" ") if w not in FUNCTION_WORDS}
+        if not content or content <= shown:  # grammar only, or says nothing new ('honorarium of')
             continue
         chosen.append(g)
+        shown |= content
     return chosen
 
 
