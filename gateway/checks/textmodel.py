@@ -138,8 +138,8 @@ class TextModelCheck(Check):
     name = "textmodel"
     io = False  # computes only: runs on the analysis task (see gateway/checks/__init__.py)
     signals = (
-        signal("text.approach_register", "the stranger's words read like an approach (a linear model over "
-               "word pairs attested in at least 3 training campaigns: gateway/data/textmodel.json)",
+        signal("text.approach_register", "the stranger's words read like an approach (a linear model over word "
+               "n-grams attested in at least 3 training campaigns: gateway/data/textmodel.json)",
                probability=float, ngrams=str, source=str),
     )
     needs = (Persona,)
