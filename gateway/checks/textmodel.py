@@ -21,8 +21,8 @@ organisations and places were left out. Policies decide what the signal weighs (
 Scoring: features are the distinct n-grams present (binary), scaled by 1/sqrt(number of distinct
 n-grams in the text) so that long mail is not favoured; logit = bias + sum(weight * scale).
 
-Untrusted input: the message text (a stranger's): at most `MAX_TEXT` characters, a few regex
-passes of linear cost (no nested quantifiers) and one dictionary look-up per n-gram.
+Untrusted input: the message text (a stranger's): at most `MAX_TEXT` characters, one regex pass
+of linear cost (no nested quantifiers), one set intersection with the vocabulary.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import json
 import math
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from gateway.checks import Check, CheckContext, signal
@@ -41,25 +41,23 @@ from gateway.config import Config
 from gateway.model import Signal
 from gateway.refdata import ReferenceData
 
-MAX_TEXT = 4_000  # the first characters only: an approach states itself early (pretext reads 20,000)
+MAX_TEXT = 2_000  # the first characters only: an approach states itself early (pretext reads 20,000)
 MAX_NGRAM = 2
 MODEL_FILE = Path(__file__).resolve().parent.parent / "data" / "textmodel.json"
 
-# Not words: links, addresses and anything with a digit (numbers, dates, amounts, handles): each
-# whitespace-separated item holding a digit, '@', '/' or 'www.' becomes a break. Anchored at the
-# start of an item, so each item is scanned a bounded number of times (linear).
-_DROP = re.compile(r"(?<!\S)\S*?(?:[\d@/]|www\.)\S*", re.I)
-# One pass: words (letters, inner apostrophes), and breaks (punctuation other than apostrophes and
-# hyphens, blank lines). A break is a token of its own, so an n-gram across it contains a
-# non-word and is never in the vocabulary: runs of words are what the model reads.
-# (`\w` rather than "letters": digits are gone by then, and `\w` is the faster class in `re`)
-_TOKEN = re.compile(r"\w+(?:'\w+)*|[^\w\s'-]+|\n[ \t]*\n")
+# One pass over the text, each match a token: an item (between whitespace) holding a digit, '@',
+# '/' or 'www.' (numbers, dates, amounts, addresses, links, handles: never a vocabulary word, so it
+# breaks the run of words like punctuation does), a word (inner apostrophes allowed), a run of
+# punctuation other than apostrophes and hyphens, or a blank line. The first alternative starts only
+# at an item's start (the look-behind), so each item is scanned a bounded number of times: linear.
+_TOKEN = re.compile(r"(?<!\S)\S*?(?:[\d@/]|www\.)\S*|\w+(?:'\w+)*|[^\w\s'-]+|\n[ \t]*\n")
 
 
 def tokens(text: str) -> list[str]:
     """Words and breaks of `text` in order (original case); whitespace is squeezed, a hyphen or a
-    single line break joins words, punctuation, links, addresses and numbers break them."""
-    return _TOKEN.findall(_DROP.sub(" . ", text.replace("\u2019", "'")))
+    single line break joins words, punctuation, blank lines and items with a digit, '@', '/' or
+    'www.' (numbers, links, addresses) break them."""
+    return _TOKEN.findall(text.replace("\u2019", "'"))
 
 
 def is_word(token: str) -> bool:
@@ -86,6 +84,10 @@ class TextModel:
     bias: float
     floor: float  # the probability from which the signal is emitted
     n_max: int = MAX_NGRAM
+    vocabulary: frozenset[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "vocabulary", frozenset(self.weights))
 
     @classmethod
     def load(cls, path: Path = MODEL_FILE) -> TextModel:
@@ -99,7 +101,7 @@ class TextModel:
             return self.bias, []
         scale = 1.0 / math.sqrt(len(grams))
         w = self.weights
-        present = [(g, w[g] * scale) for g in grams if g in w]
+        present = [(g, w[g] * scale) for g in self.vocabulary.intersection(grams)]
         return self.bias + sum(c for _, c in present), present
 
 

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from gateway.checks.textmodel import MODEL_FILE, TextModel, TextModelCheck, ngrams, tokens, top_ngrams
+from gateway.checks.textmodel import MODEL_FILE, TextModel, TextModelCheck, is_word, ngrams, tokens, top_ngrams
 from tests.support.messages import message, run
 
 TOOL = Path(__file__).resolve().parents[2] / "evalset" / "tools" / "train_textmodel.py"
@@ -26,8 +26,10 @@ def test_words_only_no_numbers_addresses_or_links() -> None:
     grams = ngrams("Would you join a 20-minute call? Write to a.b@gmail.com or see https://x.example/ab "
                    "for the £400 honorarium.\n\nBest")
     assert {"would you", "join a", "call", "honorarium", "the", "best"} <= grams
-    assert not any(ch.isdigit() for g in grams for ch in g)
-    assert not any("gmail" in g or "example" in g or "https" in g for g in grams)
+    # numbers, addresses and links are breaks: no n-gram of words (what a vocabulary may hold) has them
+    words = {g for g in grams if all(map(is_word, g.split(" ")))}
+    assert not any(ch.isdigit() for g in words for ch in g)
+    assert not any("gmail" in g or "example" in g or "https" in g for g in words)
     # a break (punctuation, a link, a number, a blank line) ends a run of words: no n-gram crosses it
     assert "call write" not in grams and "honorarium best" not in grams and "the honorarium" not in grams
     # whitespace is squeezed and a single line break or a hyphen joins words
@@ -38,7 +40,7 @@ def test_tokens_are_linear_on_hostile_text() -> None:
     # one huge item with no digit, and many items with digits: both scanned once (no timing asserted,
     # but a quadratic pattern would make this test crawl)
     assert tokens("x" * 50_000) == ["x" * 50_000]
-    assert set(tokens("a1 " * 20_000)) == {"."}
+    assert not any(map(is_word, tokens("a1 " * 20_000)))
 
 
 def test_shipped_model_loads_and_obeys_the_attestation_rule() -> None:
