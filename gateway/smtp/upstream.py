@@ -240,8 +240,12 @@ def dot_stuffed_pieces(message: bytes | Outgoing, piece: int = PIECE) -> Iterato
     """`dot_stuffed` in slices of about `piece` bytes, each cut just after an LF: no CRLF is
     split and every slice starts at the start of a line, so each is normalised and stuffed on its
     own (and the event loop can run between them). An `Outgoing` is read piece by piece where
-    it lies (its head, then its body from `start`): the message is never joined into one copy."""
+    it lies (its head, then its body from `start`): a message larger than one piece is never
+    joined into one copy, and one that fits in a piece is one slice (one write to the upstream)."""
     if isinstance(message, Outgoing):
+        if len(message) <= piece:  # joined (a copy of at most `piece` bytes): one write, not two
+            yield from _stuffed_slices(bytes(message), piece, 0)
+            return
         head, body, start = message.head, message.body, message.start
         if not head:
             yield from _stuffed_slices(body, piece, start)
