@@ -27,6 +27,7 @@ from gateway.errors import UpstreamError as UpstreamError  # defined below act/ 
 from gateway.model import Client, Outgoing
 from gateway.replies import UPSTREAM_BAD_ARGUMENT, UPSTREAM_CLOSED, UPSTREAM_UNAVAILABLE
 from gateway.replies import Reply as Reply  # re-exported: the SMTP side's reply type
+from gateway.smtp.data import small_reads
 from gateway.smtp.observe import Observer
 
 log = logging.getLogger("gateway.upstream")
@@ -78,6 +79,7 @@ class UpstreamSession:
             smtp.close()
             raise
         self.observer.upstream("connect", time.perf_counter() - t0)
+        small_reads(smtp.transport)
         self.smtp = smtp
         self.caps = capabilities_of(smtp)
 
