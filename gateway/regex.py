@@ -72,30 +72,42 @@ class RegexSet:
     """Many named patterns searched in one pass (RE2::Set): which of them match, and the match of
     those only. Most texts match none of a check's phrase families, and one pass over the text
     costs about what one pattern's search does (over the ham corpus, 21 families: about 20 us a
-    message instead of 100 us)."""
+    message instead of 100 us).
 
-    __slots__ = ("_names", "_set", "members")
+    `screens`: for some members, a pattern the set searches in their place, which must match
+    wherever the member matches (a superset: a bounded gap `{0,40}` made `*`, say). A counted
+    repetition multiplies the states of the set's DFA, which RE2 builds per new text (and
+    rebuilds once its memory is full); a screen keeps the DFA small, and a member its screen
+    finds is confirmed by the member's own search, so the answers are the members' exactly."""
 
-    def __init__(self, members: dict[str, Regex]) -> None:
+    __slots__ = ("_names", "_screened", "_set", "members")
+
+    def __init__(self, members: dict[str, Regex], screens: dict[str, str] | None = None) -> None:
         self.members = dict(members)
         self._names = list(self.members)
+        screens = {n: p for n, p in (screens or {}).items() if n in self.members and p != self.members[n].pattern}
+        self._screened = frozenset(screens)
         self._set = re2.Set.SearchSet(_options())
-        for regex in self.members.values():
+        for name, regex in self.members.items():
             flags = "(?i:" if regex.case_insensitive else "(?:"
+            pattern = screens.get(name, regex.pattern)
             try:
-                self._set.Add((flags + regex.pattern + ")").encode("utf-8"))
+                self._set.Add((flags + pattern + ")").encode("utf-8"))
             except re2.error as exc:  # every member compiled alone, so this is not expected
-                raise RegexError(f"{regex.pattern!r} cannot join a set: {exc}") from None
+                raise RegexError(f"{pattern!r} cannot join a set: {exc}") from None
         if self.members:
             self._set.Compile()
 
     def which(self, data: bytes) -> frozenset[str]:
         """The names of the members that match somewhere in `data` (UTF-8): the set pass alone,
-        without each member's search for its match."""
+        without each member's search for its match (but for members found by their screen)."""
         if not self.members:
             return frozenset()
         hit = self._set.Match(data)
-        return frozenset(self._names[i] for i in hit) if hit else frozenset()
+        if not hit:
+            return frozenset()
+        names = [self._names[i] for i in hit]
+        return frozenset(n for n in names if n not in self._screened or self.members[n].search(data) is not None)
 
     def matches(self, data: bytes) -> dict[str, str]:
         """name -> first match (as `Regex.search` gives it) of every member that matches, in
@@ -109,7 +121,7 @@ class RegexSet:
         for i in sorted(hit):
             name = self._names[i]
             found = self.members[name].search(data)
-            if found is not None:  # the set and the pattern agree; kept for safety
+            if found is not None:  # a screen may find more than its member; else they agree
                 out[name] = found
         return out
 

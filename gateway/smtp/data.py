@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+from typing import Any
 
 TERMINATOR = b"\r\n.\r\n"
 NOMINAL, TOO_LONG, TOO_MUCH = "nominal", "too long", "too much"
@@ -121,3 +122,17 @@ def fix_mmap_threshold(size: int = MMAP_THRESHOLD) -> bool:
     except (OSError, AttributeError):
         return False
     return bool(mallopt(_M_MMAP_THRESHOLD, size))
+
+
+READ_SIZE = 64 * 1024  # bytes a socket read asks for: below MMAP_THRESHOLD
+
+
+def small_reads(transport: Any) -> None:
+    """Have asyncio's socket transport read at most READ_SIZE bytes a time. It reads into a new
+    bytes object of its `max_size` (256 KiB) and shrinks it to what arrived; above the fixed
+    mmap threshold every read was an mmap, an mremap and a munmap (strace of `serve` under
+    benchmarks/serve_bench.py: 8 of each per 5 kB message). Below it a read is a heap block.
+    A transport without `max_size` (TLS, other event loops) is left alone."""
+    size = getattr(transport, "max_size", None)
+    if isinstance(size, int) and size > READ_SIZE:
+        transport.max_size = READ_SIZE

@@ -35,7 +35,7 @@ from gateway.log import message_line, refusal_line, tls_fields
 from gateway.model import Client, Envelope
 from gateway.replies import Reply
 from gateway.runtime import Runtime
-from gateway.smtp.data import NOMINAL, TOO_LONG, DataReader, fix_mmap_threshold
+from gateway.smtp.data import NOMINAL, TOO_LONG, DataReader, fix_mmap_threshold, small_reads
 from gateway.smtp.deliver import deliver
 from gateway.smtp.observe import Observer
 from gateway.smtp.session import GatewaySession, Transaction
@@ -376,6 +376,10 @@ class GatewaySMTP(SMTP):
                                  helo=client.helo if client else None, sender=sender, rcpt=rcpt))
 
     # ---- timeouts --------------------------------------------------------------------------
+
+    def connection_made(self, transport: Any) -> None:
+        small_reads(transport)  # reads below the mmap threshold (gateway/smtp/data.py)
+        super().connection_made(transport)
 
     def data_received(self, data: bytes) -> None:
         self._last_input = self.loop.time()

@@ -27,6 +27,7 @@ from gateway.errors import UpstreamError as UpstreamError  # defined below act/ 
 from gateway.model import Client, Outgoing
 from gateway.replies import UPSTREAM_BAD_ARGUMENT, UPSTREAM_CLOSED, UPSTREAM_UNAVAILABLE
 from gateway.replies import Reply as Reply  # re-exported: the SMTP side's reply type
+from gateway.smtp.data import small_reads
 from gateway.smtp.observe import Observer
 
 log = logging.getLogger("gateway.upstream")
@@ -78,6 +79,7 @@ class UpstreamSession:
             smtp.close()
             raise
         self.observer.upstream("connect", time.perf_counter() - t0)
+        small_reads(smtp.transport)
         self.smtp = smtp
         self.caps = capabilities_of(smtp)
 
@@ -240,8 +242,12 @@ def dot_stuffed_pieces(message: bytes | Outgoing, piece: int = PIECE) -> Iterato
     """`dot_stuffed` in slices of about `piece` bytes, each cut just after an LF: no CRLF is
     split and every slice starts at the start of a line, so each is normalised and stuffed on its
     own (and the event loop can run between them). An `Outgoing` is read piece by piece where
-    it lies (its head, then its body from `start`): the message is never joined into one copy."""
+    it lies (its head, then its body from `start`): a message larger than one piece is never
+    joined into one copy, and one that fits in a piece is one slice (one write to the upstream)."""
     if isinstance(message, Outgoing):
+        if len(message) <= piece:  # joined (a copy of at most `piece` bytes): one write, not two
+            yield from _stuffed_slices(bytes(message), piece, 0)
+            return
         head, body, start = message.head, message.body, message.start
         if not head:
             yield from _stuffed_slices(body, piece, start)

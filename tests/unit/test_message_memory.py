@@ -121,6 +121,14 @@ def test_outgoing_pieces_are_the_joined_message_stuffed(head: bytes, body: bytes
     assert all(pieces)
 
 
+def test_a_small_outgoing_is_one_piece() -> None:
+    """Head and body of a message that fits in a piece go to the upstream in one write."""
+    out = Outgoing(b"X-Approach-Verdict: clean\r\n", b"From: a@b\r\n\r\n.hi\r\n", 0)
+    pieces = list(dot_stuffed_pieces(out, len(out)))
+    assert pieces == [dot_stuffed(bytes(out))]
+    assert len(list(dot_stuffed_pieces(out, len(out) - 1))) > 1
+
+
 def test_edited_shares_the_body() -> None:
     raw = big_message(100_000)
     edits = [HeaderEdit("X-Approach-Verdict"), HeaderEdit("X-Approach-Verdict", "clean")]

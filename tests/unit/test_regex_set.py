@@ -43,6 +43,25 @@ def test_members_keep_their_order() -> None:
     assert list(s.matches(b"one two")) == ["b", "a"]
 
 
+def test_a_screen_finds_candidates_and_the_member_decides() -> None:
+    """A member searched in the set through a wider screen: the screen alone would say more
+    (a gap longer than the member allows); both answers are the member's own."""
+    s = RegexSet({"near": Regex(r"\bask\b[^.]{0,8}?\bviews\b"), "word": Regex("hello")},
+                 screens={"near": r"\bask\b[^.]*?\bviews\b"})
+    far = b"ask for all of your views"
+    assert Regex(r"\bask\b[^.]*?\bviews\b").search(far) is not None  # the screen finds it
+    assert s.matches(far) == {} and s.which(far) == frozenset()
+    assert s.matches(b"ask your views") == {"near": "ask your views"}
+    assert s.which(b"ask your views, hello") == frozenset({"near", "word"})
+    assert s.which(b"hello") == frozenset({"word"})
+
+
+def test_pretext_families_are_screened() -> None:
+    # every family with a bounded gap is searched through its screen (the DFA stays small)
+    gapped = {n for n, (_d, p) in pretext.FAMILIES.items() if pretext._G in p}
+    assert gapped and gapped <= pretext._COMPILED._screened
+
+
 def test_a_pattern_re2_refuses_is_refused_before_it_can_join() -> None:
     with pytest.raises(RegexError):
         RegexSet({"bad": Regex(r"(a)\1")})

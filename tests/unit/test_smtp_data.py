@@ -78,3 +78,53 @@ def test_examples() -> None:
         r.feed(b"w" * 1000)  # one endless line: memory stays bounded
     assert len(r._buf) < 1100
     assert r.feed(b"\r\n.\r\n") and r.state == TOO_LONG
+
+
+def test_small_reads_caps_each_socket_read_below_the_mmap_threshold() -> None:
+    """A real loopback connection: after `small_reads` no read hands over more than READ_SIZE
+    bytes (asyncio's own 256 KiB reads were each an mmap), and every byte still arrives."""
+    import asyncio
+
+    from gateway.smtp.data import MMAP_THRESHOLD, READ_SIZE, small_reads
+
+    assert READ_SIZE < MMAP_THRESHOLD
+    payload = bytes(range(256)) * 2048  # 512 KiB, sent at once
+
+    async def run() -> list[int]:
+        got: list[int] = []
+        done = asyncio.get_running_loop().create_future()
+
+        class Sink(asyncio.Protocol):
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                small_reads(transport)
+                self.kept = bytearray()
+
+            def data_received(self, data: bytes) -> None:
+                got.append(len(data))
+                self.kept += data
+                if len(self.kept) == len(payload) and not done.done():
+                    done.set_result(bytes(self.kept))
+
+        server = await asyncio.get_running_loop().create_server(Sink, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(payload)
+        await writer.drain()
+        assert await asyncio.wait_for(done, 30) == payload
+        writer.close()
+        server.close()
+        return got
+
+    sizes = asyncio.run(run())
+    assert max(sizes) <= READ_SIZE and sum(sizes) == len(payload)
+
+
+def test_small_reads_leaves_a_transport_without_max_size_alone() -> None:
+    from gateway.smtp.data import small_reads
+
+    class Other:
+        pass
+
+    other = Other()
+    small_reads(other)
+    assert not hasattr(other, "max_size")

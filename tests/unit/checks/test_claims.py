@@ -130,3 +130,47 @@ def test_an_organisation_whose_name_starts_with_co_hyphen_is_not_a_fragment() ->
     raw = message("Ana <ana.w@protonmail.com>", "I am a senior policy adviser at the Co-operative Research Group.\n")
     ev = one(run([ClaimsCheck()], raw)[0], "claim.unbacked").evidence
     assert ev["organisation"] == "Co-operative Research Group"
+
+
+# ---- mechanics: the squeeze and the intro prefilter change no answer
+
+_SPACES = ["\n", " ", "\t", "\r", "\x0b", "\x0c", "\x1c", "\x1f", "\x85", "\xa0", "\u2028", "\u3000"]
+
+
+def test_squeeze_is_the_regex_definition() -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from gateway.checks import claims
+
+    def reference(text: str) -> str:
+        return claims._WHITESPACE_RUN.sub(lambda m: "\n" if "\n" in m.group() else " ", text)
+
+    @settings(max_examples=2000, deadline=None)
+    @given(st.lists(st.sampled_from([*_SPACES, "a", "Bc.", "\x00", "é"]), max_size=40).map("".join))
+    def check(text: str) -> None:
+        assert claims._squeeze(text) == reference(text)
+    check()
+    assert claims._squeeze("  I am\n \n  a  reporter \t") == " I am\na reporter "
+
+
+def test_intro_claims_skip_only_patterns_that_cannot_match() -> None:
+    """Every intro pattern the prefilter rules out finds nothing in the text, over introductions
+    written to match each pattern and over their near misses."""
+    from gateway.checks import claims
+
+    texts = ["I am a senior adviser in the Bureau of Arms Control at the U.S. Department of State.",
+             "I'm   the programme director of the Asia Initiative.",
+             "As the programme director of the X Initiative, I write.",
+             "I lead the Asia programme at the Lowy Institute", "I work for Reuters in London",
+             "writing on behalf of Chatham House", "We at Acme Corp", "i AM an editor with The Economist",
+             "Hello,\nI am\n a correspondent for  BBC News", "nothing here at all", "I\u00a0am a reporter for CNN"]
+    for text in texts:
+        head = claims._squeeze(text)
+        possible = claims._INTRO_PREFILTER.possible(head)
+        for name, pattern in claims._INTRO.items():
+            if name not in possible:
+                assert pattern.search(head) is None, (name, text)
+        assert (claims._ROLE_ONLY.search(text) is None) or claims._ROLE_ONLY_PREFILTER.possible(text)
+    assert "strong" in claims._INTRO_PREFILTER.possible("I am a fellow at the Brookings Institution")
+    assert claims._INTRO_PREFILTER.possible("nothing to see") <= {"as"}
