@@ -91,16 +91,29 @@ class Lookalikes:
         for i, t in enumerate(self.targets):
             self._by_skeleton.setdefault(t.skeleton, []).append(i)
             self._by_label.setdefault(t.label, []).append(i)
-        self._near = [i for i, t in enumerate(self.targets) if len(t.label) >= 5]
-        self._near_skeletons = [self.targets[i].skeleton for i in self._near]
+        # Targets an edit distance of 2 can reach, by the length of the sending skeleton (a
+        # distance of 2 changes the length by at most 2): one RapidFuzz pass over those only
+        near = [i for i, t in enumerate(self.targets) if len(t.label) >= 5]
+        longest = max((len(self.targets[i].skeleton) for i in near), default=0)
+        self._near: dict[int, tuple[list[int], list[str]]] = {}
+        for n in range(5, longest + 3):
+            ids = [i for i in near if abs(len(self.targets[i].skeleton) - n) <= 2]
+            self._near[n] = (ids, [self.targets[i].skeleton for i in ids])
         self._by_alias_token: dict[str, list[int]] = {}
         for j, (_org, whole, _inner) in enumerate(self.aliases):
             for tok in whole:
                 self._by_alias_token.setdefault(tok, []).append(j)
-        self._with_inner = [j for j, (_o, _w, inner) in enumerate(self.aliases) if inner]
+        # The substring forms (big tech's flattened names, 6+ letters), so that the organisations
+        # whose name is inside a label are found by looking up the label's substrings of those
+        # lengths (about a dozen for a typical label) instead of testing every such organisation
+        self._by_inner: dict[str, list[int]] = {}
+        for j, (_org, _whole, inner) in enumerate(self.aliases):
+            for form in inner:
+                self._by_inner.setdefault(form, []).append(j)
+        self._inner_lengths = sorted({len(form) for form in self._by_inner})
 
     def find(self, domain: str) -> Signal | None:
-        key = domain.lower()
+        key = registered_domain(domain)  # all that `_find` looks at: www.x.org and lists.x.org share
         if key in self._memo:
             return self._memo[key]
         found = self._find(key)
@@ -121,15 +134,21 @@ class Lookalikes:
         skel = skeleton(uni)
         method_base = "punycode" if uni != label else "homoglyph"
         candidates = set(self._by_skeleton.get(skel, ())) | set(self._by_label.get(uni, ()))
-        if len(skel) >= 5:  # every target within edit distance 2, in one C++ pass
-            near = process.extract(skel, self._near_skeletons, scorer=OSA.distance, score_cutoff=2, limit=None)
-            candidates.update(self._near[k] for _choice, _dist, k in near)
+        if len(skel) in self._near:  # every target within edit distance 2, in one C++ pass
+            ids, skeletons = self._near[len(skel)]
+            near = process.extract(skel, skeletons, scorer=OSA.distance, score_cutoff=2, limit=None)
+            candidates.update(ids[k] for _choice, _dist, k in near)
         for i in sorted(candidates):
             found = self._against(self.targets[i], reg, uni, skel, method_base)
             if found is not None:
                 return found
         tokens = [t for t in _SPLIT.split(skel) if t]
-        orgs = set(self._with_inner)
+        orgs: set[int] = set()
+        for n in self._inner_lengths:  # a substring form shorter than the skeleton, anywhere in it
+            if n >= len(skel):
+                break
+            for i in range(len(skel) - n + 1):
+                orgs.update(self._by_inner.get(skel[i:i + n], ()))
         if len(tokens) > 1:
             for tok in tokens:
                 orgs.update(self._by_alias_token.get(tok, ()))
