@@ -543,9 +543,16 @@ class ClaimsCheck(Check):
         unbacked: list[Signal] = []
         unrelated: list[Signal] = []
         backed: list[Signal] = []
+        # the listed organisation that owns the sending domain: an unlisted unit or role of it ("recruiter
+        # at SRE" from google.com: real list mail) is backed by it, as its own name would be
+        owner = ctx.data.org_owning(registered_domain(ctx.view.from_domain)) if persona is None else None
         for c in claims:
             if c.known is not None and persona is None and c.known.owns(ctx.view.from_domain):
                 backed.append(Signal("claim.backed", {"organisation": c.known.name, "kind": c.kind,
+                                                      "sending_domain": ctx.view.from_domain.lower()}))
+            elif c.known is None and owner is not None and channel_verdict(c, ctx, persona)[1] in ("backed",
+                                                                                                  "plausible"):
+                backed.append(Signal("claim.backed", {"organisation": owner.name, "kind": org_kind("", owner),
                                                       "sending_domain": ctx.view.from_domain.lower()}))
             if not c.staff:
                 continue

@@ -188,3 +188,14 @@ def test_a_display_name_with_the_role_after_the_organisation() -> None:
         found = claims(message(f"\"{display}\" <ana.weiss.news@gmail.com>", "Hello.\n"))
         assert [(c["organisation"], c["listed"]) for c in found if c["where"] == "display" and c["organisation"]] == [
             (org, listed)], display
+
+
+def test_a_unit_of_a_listed_organisation_from_its_own_domain_is_backed_by_it() -> None:
+    """'a recruiter at SRE' from google.com (real list mail): an unlisted team of a listed
+    organisation, from that organisation's domain, is backed by it; from elsewhere it is not."""
+    body = "Hi all,\n\nI am a technical recruiter at SRE and we are hiring engineers. Happy to chat.\n"
+    sig = run([ClaimsCheck()], message("Pat Lee <pat@google.com>", body))[0]
+    assert one(sig, "claim.backed").evidence["organisation"] == "Google"
+    assert "claim.unbacked" not in names(sig)
+    elsewhere = run([ClaimsCheck()], message("Pat Lee <pat@sre-talent.example>", body))[0]
+    assert "claim.backed" not in names(elsewhere)
