@@ -518,7 +518,8 @@ class ClaimsCheck(Check):
                "government role from a non-government domain",
                role=str, organisation=str, kind=str, channel=str, sending_domain=str, where=str, listed=bool,
                claim=str),
-        signal("claim.backed", "a listed organisation's role or name, sent from a domain that organisation owns",
+        signal("claim.backed", "a listed organisation's role, name or one of its units, sent from a domain that "
+               "organisation owns",
                organisation=str, kind=str, sending_domain=str),
         signal("claim.domain_unrelated", "claims a role at an unlisted institution whose name the sending domain "
                "does not resemble (weak: many organisations mail from domains unlike their names)",
