@@ -54,3 +54,13 @@ def test_an_unknown_organisation_that_asks_in_the_words_of_an_approach() -> None
     assert rule not in hits(listed=True)
     for other in ("claim.backed", "context.mailing_list", "sender.freemail", "social.persona_message"):
         assert rule not in hits(Signal(other)), other
+
+
+def test_a_forged_from_backs_no_claim() -> None:
+    """A listed organisation's name (or unit) from its own domain is backed -- unless that domain's
+    DMARC check failed: a forged From vouches for nothing (Kimsuky spoofing p=none domains)."""
+    offer = ("offer.money", "sender.first_contact_org", "claim.backed")
+    assert "stranger-offers-money" not in _hits(*offer)
+    assert "listed-organisation-own-domain" in _hits(*offer)
+    assert "stranger-offers-money" in _hits(*offer, "dmarc.fail")
+    assert "listed-organisation-own-domain" not in _hits(*offer, "dmarc.fail")
