@@ -380,7 +380,10 @@ def display_claims(display: str, data: ReferenceData) -> list[Claim]:
         # "Name | Organisation", "Name (Organisation)", "Ana Weiss, Asia Times" (not "Doe, John": the
         # part after the comma must read as an organisation)
         org = m.group(1) or m.group(2) or m.group(3) or ""
-        c = _claim(org, org, "display", data, display)
+        fields = re.split(r"\s+[-–—|·]\s+", org) if m.group(3) else [org]
+        # "Ana Weiss, Asia Times - Correspondent": the role is a field of its own, not part of the name
+        named = next((f for f in fields if not _ROLE_RE.search(f) and _looks_like_org(_clean_org(f), data)), org)
+        c = _claim(org, named, "display", data, display)
         name = display.split(",", 1)[0] if m.group(3) else display[:m.start()]
         person = _PERSON_NAME.match(name.strip()) is not None and _TEAM_WORD.search(name) is None \
             and not _ROLE_RE.search(name)
@@ -515,7 +518,8 @@ class ClaimsCheck(Check):
                "government role from a non-government domain",
                role=str, organisation=str, kind=str, channel=str, sending_domain=str, where=str, listed=bool,
                claim=str),
-        signal("claim.backed", "a listed organisation's role or name, sent from a domain that organisation owns",
+        signal("claim.backed", "a listed organisation's role, name or one of its units, sent from a domain that "
+               "organisation owns",
                organisation=str, kind=str, sending_domain=str),
         signal("claim.domain_unrelated", "claims a role at an unlisted institution whose name the sending domain "
                "does not resemble (weak: many organisations mail from domains unlike their names)",
@@ -540,9 +544,16 @@ class ClaimsCheck(Check):
         unbacked: list[Signal] = []
         unrelated: list[Signal] = []
         backed: list[Signal] = []
+        # the listed organisation that owns the sending domain: an unlisted unit or role of it ("recruiter
+        # at SRE" from google.com: real list mail) is backed by it, as its own name would be
+        owner = ctx.data.org_owning(registered_domain(ctx.view.from_domain)) if persona is None else None
         for c in claims:
             if c.known is not None and persona is None and c.known.owns(ctx.view.from_domain):
                 backed.append(Signal("claim.backed", {"organisation": c.known.name, "kind": c.kind,
+                                                      "sending_domain": ctx.view.from_domain.lower()}))
+            elif c.known is None and owner is not None and channel_verdict(c, ctx, persona)[1] in ("backed",
+                                                                                                  "plausible"):
+                backed.append(Signal("claim.backed", {"organisation": owner.name, "kind": org_kind("", owner),
                                                       "sending_domain": ctx.view.from_domain.lower()}))
             if not c.staff:
                 continue

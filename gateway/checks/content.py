@@ -52,8 +52,22 @@ _MENTION = re.compile(r"\b(?:(?:on|via|through|over|use|using|add me on|reach me
                       r"message me on)"
                       r"\s+)(WhatsApp|Telegram|Signal|WeChat|Line|Viber|KakaoTalk|Threema|Wickr)\b", re.I)
 # "on line 74", "via signal 11", "over Line 228": the ordinary words, not the apps (real list mail:
-# code discussion on imagej-devel and twisted-python). The apps are named capitalised, not before a number.
-_COMMON_WORD_APP = re.compile(r"(?:line|signal)\b|(?:Line|Signal|LINE|SIGNAL)\s*(?:\d|#)")
+# code discussion on imagej-devel and twisted-python). Before a number they are never the apps; in lower
+# case only after a person's "add me on" / "reach me on" / "message me on" ("add me on signal"), not
+# after "on", "via", "switch to" ("switch to signal handlers").
+_NUMBERED_WORD = re.compile(r"(?:line|signal)\s*(?:\d|#)", re.I)
+_LOWER_WORD = re.compile(r"(?:line|signal)\b")
+_PERSONAL_MOVE = frozenset({"add me on", "reach me on", "message me on"})
+
+
+def _names_app(hay: str, m: re.Match[str]) -> bool:
+    """Does this _MENTION match name the app rather than the ordinary word 'line' or 'signal'?"""
+    at = m.start(1)
+    if _NUMBERED_WORD.match(hay, at):
+        return False
+    if _LOWER_WORD.match(hay, at):
+        return " ".join(hay[m.start():at].lower().split()) in _PERSONAL_MOVE
+    return True
 _PHONE = re.compile(r"(?<![\w+])(\+|00)(\d{1,3})[\s.-]?\(?\d{1,4}\)?(?:[\s.-]?\d{2,4}){2,4}(?![\w])")
 # Someone's own personal channel, asked for or offered ("my personal address", "your mobile
 # number", "email me privately"); a personal address mentioned in passing ("keep your private
@@ -152,8 +166,7 @@ def _offchannel(hay: str, possible: frozenset[str], source: str) -> list[Signal]
         if found:
             out.append(Signal(f"content.offchannel_{channel}", {"handles": ", ".join(found[:MAX_EVIDENCE]),
                                                                "source": source}))
-    named = {m.group(1).lower() for m in _MENTION.finditer(hay)
-             if not _COMMON_WORD_APP.match(hay, m.start(1))} \
+    named = {m.group(1).lower() for m in _MENTION.finditer(hay) if _names_app(hay, m)} \
         if "mention" in possible and any(a in lowered for a in _APPS) else set()
     if named:
         out.append(Signal("content.offchannel_mention", {"apps": ", ".join(sorted(named)), "source": source}))

@@ -68,6 +68,7 @@ def find_claims(text: str, data: ReferenceData, whole: bool = False,
     pat, by_alias = data.alias_pattern
     out: list[tuple[Organisation, str]] = []
     seen: set[str] = set()
+    text = text.replace("\u2019", "'")  # "I’ve joined", "I’m with": the cues are written with "'" (same length)
     sig_zone = signature_start(text[:MAX_SCAN]) if roles and not whole else len(text) + 1
     for m in pat.finditer(text[:MAX_SCAN]):
         org = by_alias[m.alias]

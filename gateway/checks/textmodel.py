@@ -105,18 +105,30 @@ class TextModel:
         return self.bias + sum(c for _, c in present), present
 
 
-# Words that carry grammar rather than content: the model weighs n-grams made only of them ("would
-# you", "for your": the register is partly grammar), but a reason names n-grams with a content word.
-FUNCTION_WORDS = frozenset("""
-a about above after again all also am an and any are as at be been before being below between both but by
-can could did do does doing down during each few for from further had has have having he her here hers
-herself him himself his how i if in into is it its itself just me more most my myself no nor not now of off
-on once only or other our ours ourselves out over own same she should so some such than that the their
-theirs them themselves then there these they this those through to too under until up very was we were
-what when where which while who whom why will with would you your yours yourself yourselves i'm i've i'd
-i'll we're we've we'd we'll you're you've you'd you'll it's that's there's let's don't won't can't
-isn't aren't wasn't weren't haven't hasn't hadn't doesn't didn't shouldn't wouldn't couldn't may might
-must shall us one""".split())
+# The Snowball English stop-word list (Martin Porter, snowballstem.org, algorithms/english/stop.txt;
+# BSD-3-Clause, (c) 2001 Dr Martin Porter): pronouns, the forms of be/have/do, would/should/could/
+# ought, the pronoun+verb and negated contractions, articles, prepositions and conjunctions. The
+# training tool keeps these words out of the vocabulary as single words (tests/evalset/tools/
+# train_textmodel.py): how often a writer uses "the" or "would" says more about who wrote the
+# corpus than about an approach.
+STOP_WORDS = frozenset("""
+i me my myself we our ours ourselves you your yours yourself yourselves he him his himself she her hers
+herself it its itself they them their theirs themselves what which who whom this that these those am is are
+was were be been being have has had having do does did doing would should could ought i'm you're he's she's
+it's we're they're i've you've we've they've i'd you'd he'd she'd we'd they'd i'll you'll he'll she'll
+we'll they'll isn't aren't wasn't weren't hasn't haven't hadn't doesn't don't didn't won't wouldn't shan't
+shouldn't can't cannot couldn't mustn't let's that's who's what's here's there's when's where's why's how's
+a an the and but if or because as until while of at by for with about against between into through during
+before after above below to from up down in out on off over under again further then once here there when
+where why how all any both each few more most other some such no nor not only own same so than too very
+""".split())
+# The auxiliaries Snowball names but leaves out for their homonyms (a will, a can, May, must, might),
+# with "us" (left out there for US), which in mail are nearly always grammar.
+STOP_AUXILIARIES = frozenset("will shall can may might must us".split())
+
+# Words that carry grammar rather than content: the model weighs n-grams with them ("your views"),
+# but a reason names n-grams with a content word.
+FUNCTION_WORDS = STOP_WORDS | STOP_AUXILIARIES | frozenset("just now one".split())
 
 
 def top_ngrams(present: Iterable[tuple[str, float]], k: int = 4) -> list[str]:

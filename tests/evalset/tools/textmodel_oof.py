@@ -115,7 +115,8 @@ def main() -> int:
     for lab in (True, False):
         print(f"  {'approach' if lab else 'legit':9}", "  ".join(f"{v} {verdicts[(lab, v)]}"
                                                                for v in ("clean", "caution", "suspicious", "high")))
-    rids = ("stranger-writes-like-an-approach", "claimed-role-writes-very-like-an-approach")
+    rids = ("stranger-writes-like-an-approach", "claimed-role-writes-very-like-an-approach",
+            "unknown-organisation-asks-like-an-approach")
     for rid in rids:
         hits_p = [r for r in pos if rid in r[4]]
         hits_n = [r for r in neg if rid in r[4]]

@@ -176,3 +176,26 @@ def test_intro_claims_skip_only_patterns_that_cannot_match() -> None:
         assert (claims._ROLE_ONLY.search(text) is None) or claims._ROLE_ONLY_PREFILTER.possible(text)
     assert "strong" in claims._INTRO_PREFILTER.possible("I am a fellow at the Brookings Institution")
     assert claims._INTRO_PREFILTER.possible("nothing to see") <= {"as"}
+
+
+def test_a_display_name_with_the_role_after_the_organisation() -> None:
+    """'Name, Organisation - Role': the role is a field of its own, so the organisation is the name
+    alone (and a listed one is recognised: Reuters)."""
+    for display, org, listed in (("Ana Weiss, Asia Times - Correspondent", "Asia Times", False),
+                                 ("Ana Weiss, Reuters - Reporter", "Reuters", True),
+                                 ("Ana Weiss, Orient Policy Institute | Senior Fellow", "Orient Policy Institute",
+                                  False)):
+        found = claims(message(f"\"{display}\" <ana.weiss.news@gmail.com>", "Hello.\n"))
+        assert [(c["organisation"], c["listed"]) for c in found if c["where"] == "display" and c["organisation"]] == [
+            (org, listed)], display
+
+
+def test_a_unit_of_a_listed_organisation_from_its_own_domain_is_backed_by_it() -> None:
+    """'a recruiter at SRE' from google.com (real list mail): an unlisted team of a listed
+    organisation, from that organisation's domain, is backed by it; from elsewhere it is not."""
+    body = "Hi all,\n\nI am a technical recruiter at SRE and we are hiring engineers. Happy to chat.\n"
+    sig = run([ClaimsCheck()], message("Pat Lee <pat@google.com>", body))[0]
+    assert one(sig, "claim.backed").evidence["organisation"] == "Google"
+    assert "claim.unbacked" not in names(sig)
+    elsewhere = run([ClaimsCheck()], message("Pat Lee <pat@sre-talent.example>", body))[0]
+    assert "claim.backed" not in names(elsewhere)

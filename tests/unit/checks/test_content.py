@@ -87,3 +87,19 @@ def test_prefilter_words_cover_every_handle_pattern():
             assert any(w in text.lower() for w in _NEEDS[channel]), text
     for app in ("WhatsApp", "Telegram", "Signal", "WeChat", "Line", "Viber", "KakaoTalk", "Threema", "Wickr"):
         assert _MENTION.search(f"add me on {app}") and app.lower() in _APPS
+
+
+def test_line_and_signal_are_apps_only_where_a_person_names_them():
+    from gateway.checks.content import _offchannel
+
+    def apps(text: str) -> str:
+        found = [s for s in _offchannel(text, frozenset({"mention"}), "body") if s.name == "content.offchannel_mention"]
+        return str(found[0].evidence["apps"]) if found else ""
+
+    # the ordinary words in technical mail (real list mail: imagej-devel, twisted-python)
+    for text in ("NullPointerException on Line 228", "the check fails on line 74", "killed via signal 11",
+                 "we switch to signal handlers here", "it depends on signal strength", "Message me on Signal #2"):
+        assert apps(text) == "", text
+    # the apps: capitalised, or in lower case after a person's own "add me on" / "reach me on"
+    for text in ("let us continue on Signal", "add me on signal", "Reach me on line, not here", "message me on Signal"):
+        assert apps(text) in ("signal", "line"), text

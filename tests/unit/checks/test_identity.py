@@ -139,6 +139,10 @@ def test_joining_is_a_claim_only_for_the_writer():
     joined = run(checks(), message("Sam Lee <sam.lee.work@gmail.com>",
                                    "Hi, I have just joined Google as an analyst."))[0]
     assert one(joined, "identity.claimed_affiliation_freemail").evidence["organisation"] == "Google"
+    # a typographic apostrophe, as mail clients and word processors write it
+    for text in ("Hi, I\u2019ve just joined Google as an analyst.", "I\u2019m with Google\u2019s AI division."):
+        curly = run(checks(), message("Sam Lee <sam.lee.work@gmail.com>", text))[0]
+        assert one(curly, "identity.claimed_affiliation_freemail").evidence["organisation"] == "Google", text
     history = run(checks(), message("Sam Lee <sam.lee.work@gmail.com>",
                                     "A piece on the Nordic states since Finland and Sweden joined NATO."))[0]
     assert not CLAIMS & names(history)

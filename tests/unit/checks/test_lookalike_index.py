@@ -7,7 +7,7 @@ import random
 import string
 from pathlib import Path
 
-from gateway.checks.sender import _SPLIT, Lookalikes, _label
+from gateway.checks.sender import _SPLIT, Lookalikes, _label, _named_academic
 from gateway.config import parse_config
 from gateway.domains import edit_distance, registered_domain, skeleton, to_unicode
 from gateway.model import Signal
@@ -24,6 +24,8 @@ def reference(lk: Lookalikes, domain: str) -> Signal | None:
     if not reg or reg in lk.protected or lk.config.is_internal_domain(reg):
         return None
     if data.org_owning(reg) is not None or data.is_freemail(reg):
+        return None
+    if _named_academic(data, reg):
         return None
     label = _label(reg)
     uni = to_unicode(label)

@@ -61,6 +61,24 @@ def test_hard_negatives_are_not_lookalikes():
         assert lookalike(domain, cfg) is None, domain
 
 
+def test_a_homoglyph_on_top_of_a_typo_is_not_a_short_name_lookalike():
+    # '10times' folds to 'lotimes', one letter from 'latimes', but as written it is two changes,
+    # more than a 7-letter name allows (10times.com is an events directory: real list mail)
+    cfg = config()
+    for domain in ("10times.com", "links.10times.com"):
+        assert lookalike(domain, cfg) is None, domain
+    # each change alone still is one
+    assert lookalike("1atimes.com", cfg).evidence["method"] == "homoglyph"  # type: ignore[union-attr]
+    assert lookalike("latimez.com", cfg).evidence["method"] == "edit_distance"  # type: ignore[union-attr]
+
+
+def test_a_named_university_domain_is_its_own():
+    # 'nd' is the skeleton of 'ncl' ('cl' folds to 'd'), but the swot list names nd.edu Notre Dame's
+    cfg = config()
+    assert lookalike("nd.edu", cfg) is None
+    assert lookalike("0x.ac.uk", cfg) is not None  # a name no academic list holds still imitates ox.ac.uk
+
+
 def test_mixed_script_domain_from_header():
     sig, _ = run([SenderCheck()], message("IT <it@xn--exmple-4nf.org>"))  # Cyrillic 'а' in 'exаmple'
     assert one(sig, "sender.mixed_script_domain").evidence["scripts"] == "CYRILLIC+LATIN"

@@ -7,7 +7,17 @@ import json
 import sys
 from pathlib import Path
 
-from gateway.checks.textmodel import MODEL_FILE, TextModel, TextModelCheck, is_word, ngrams, tokens, top_ngrams
+from gateway.checks.textmodel import (
+    MODEL_FILE,
+    STOP_AUXILIARIES,
+    STOP_WORDS,
+    TextModel,
+    TextModelCheck,
+    is_word,
+    ngrams,
+    tokens,
+    top_ngrams,
+)
 from tests.support.messages import message, run
 
 TOOL = Path(__file__).resolve().parents[2] / "evalset" / "tools" / "train_textmodel.py"
@@ -58,6 +68,20 @@ def test_shipped_model_loads_and_obeys_the_attestation_rule() -> None:
         else:
             assert len(sources) >= 3, (g, w, sources)
         assert not set(g.split(" ")) & names, g
+
+
+def test_grammar_words_are_never_features_on_their_own() -> None:
+    # how often a writer uses "the" or "would" tells writers apart, not approaches from mail: a stop
+    # word (the Snowball English list and its auxiliaries) weighs only inside a bigram ("your views")
+    model = TextModel.load()
+    stop = STOP_WORDS | STOP_AUXILIARIES
+    assert {"the", "would", "your", "will", "can", "us", "ought", "don't"} <= stop
+    assert len(STOP_WORDS) == 174  # the Snowball list as published
+    assert not [g for g in model.weights if g in stop]
+    assert [g for g in model.weights if " " in g and set(g.split(" ")) & stop], "bigrams with them stay"
+    # a text of grammar words alone gets the bias only: no single grammar word pushes either way
+    logit, present = model.score(ngrams("the would your will can us of to and"))
+    assert not present and logit == model.bias
 
 
 def test_shipped_model_is_what_the_training_command_writes() -> None:

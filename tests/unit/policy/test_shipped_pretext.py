@@ -30,3 +30,37 @@ def test_friends_mentioning_whatsapp_are_not_an_off_channel_push() -> None:
     assert "offchannel-push" in _hits(*friend, "ask.meeting")
     assert "offchannel-push" in _hits(*friend, "claim.institutional_role")
     assert "offchannel-push" in _hits(*friend, "offer.money")
+
+
+def test_an_unknown_organisation_that_asks_in_the_words_of_an_approach() -> None:
+    """Issue 11: first contact from an organisation no list knows, from its own domain, with an ask,
+    is every call for papers and invitation -- it counts only with the approach register, and never
+    for a listed organisation's own domain, a list, free-mail or a non-staff claim."""
+    policies = load_policies([str(ROOT / "policies")])
+
+    def hits(*extra: Signal, text: float = 0.8, staff: bool = True, listed: bool = False,
+             ask: str = "ask.review") -> set[str]:
+        sigs = [Signal("sender.first_contact_org"), Signal(ask),
+                Signal("claim.institutional_role", {"role": "researcher", "organisation": "Levant Policy Forum",
+                                                    "kind": "think_tank", "staff": staff, "listed": listed}),
+                Signal("text.approach_register", {"probability": text, "ngrams": "'your views'"}), *extra]
+        return {h.rule_id for h in policies.evaluate(sigs).hits}
+
+    rule = "unknown-organisation-asks-like-an-approach"
+    assert rule in hits()
+    assert rule not in hits(text=0.6)  # the register is what tips it
+    assert rule not in hits(ask="topic.sensitive")  # no ask
+    assert rule not in hits(staff=False)
+    assert rule not in hits(listed=True)
+    for other in ("claim.backed", "context.mailing_list", "sender.freemail", "social.persona_message"):
+        assert rule not in hits(Signal(other)), other
+
+
+def test_a_forged_from_backs_no_claim() -> None:
+    """A listed organisation's name (or unit) from its own domain is backed -- unless that domain's
+    DMARC check failed: a forged From vouches for nothing (Kimsuky spoofing p=none domains)."""
+    offer = ("offer.money", "sender.first_contact_org", "claim.backed")
+    assert "stranger-offers-money" not in _hits(*offer)
+    assert "listed-organisation-own-domain" in _hits(*offer)
+    assert "stranger-offers-money" in _hits(*offer, "dmarc.fail")
+    assert "listed-organisation-own-domain" not in _hits(*offer, "dmarc.fail")
