@@ -152,6 +152,10 @@ class Lookalikes:
             found = self._against(self.targets[i], reg, uni, skel, method_base)
             if found is not None:
                 return found
+        return self._name_inside(reg, skel)
+
+    def _name_inside(self, reg: str, skel: str) -> Signal | None:
+        """An organisation's name (or ours) inside the registered domain `reg` (label skeleton `skel`)."""
         tokens = [t for t in _SPLIT.split(skel) if t]
         orgs: set[int] = set()
         for n in self._inner_lengths:  # a substring form shorter than the skeleton, anywhere in it
@@ -174,7 +178,6 @@ class Lookalikes:
                 return Signal("sender.org_name_in_domain", {"domain": reg, "organisation": "local domain",
                                                             "matched": lab})
         return None
-
 
     @staticmethod
     def _against(t: _Target, reg: str, uni: str, skel: str, method_base: str) -> Signal | None:
