@@ -35,12 +35,13 @@ from tests.support.corpora import corpora_dir
 
 EVALSET = ROOT / "tests" / "evalset"
 
-# measured 2026-12-02 (policies/30-weights.yml as committed, evaluation set after its fourth
-# correction): training recall 87.4 %, legitimate flagged 0.5 %; sealed recall 71.1 %, legitimate
-# flagged 5.5 %; ham 1 of 4,150.
+# measured 2026-12-03 after round 11 (the text model and its rules, policies/30-weights.yml as
+# committed): training recall 96.4 % (91.0 % with the text model held out by campaign), legitimate
+# flagged 0.5 %; sealed recall 79.5 %, legitimate flagged 6.3 %; ham 1 of 4,150. The recall floors
+# leave three training and two sealed approaches of slack.
 FLOORS = {
-    "train.yml": {"recall": 0.84, "false_positive_rate": 0.02},
-    "sealed.yml": {"recall": 0.68, "false_positive_rate": 0.08},
+    "train.yml": {"recall": 0.93, "false_positive_rate": 0.02},
+    "sealed.yml": {"recall": 0.76, "false_positive_rate": 0.08},
 }
 
 
