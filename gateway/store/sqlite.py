@@ -337,7 +337,11 @@ def _pair_stats(db: sqlite3.Connection, where: str, args: tuple[Any, ...]) -> Pa
 
 _REACH_PER_KEY = (
     "SELECT msg FROM (SELECT c.msg FROM campaign c JOIN messages m ON m.id = c.msg"
-    " WHERE c.key = ? AND c.ts >= ? AND (? = '' OR m.message_id != ?) ORDER BY c.ts DESC, c.msg DESC LIMIT ?)")
+    " WHERE c.key = ? AND c.ts >= ? AND m.message_id != ? ORDER BY c.ts DESC, c.msg DESC LIMIT ?)")
+# the same with nothing to exclude (campaign_reach_many; most calls): the index alone, no row of
+# `messages` read per entry (the outer query reads the ones it keeps)
+_REACH_PER_KEY_ALL = (
+    "SELECT msg FROM (SELECT msg FROM campaign WHERE key = ? AND ts >= ? ORDER BY ts DESC, msg DESC LIMIT ?)")
 
 
 def _reach(db: sqlite3.Connection, wanted: Sequence[str], since: float, exclude: str) -> Reach:
@@ -347,10 +351,10 @@ def _reach(db: sqlite3.Connection, wanted: Sequence[str], since: float, exclude:
     decoded once per distinct text (most messages of a campaign went to the same few lists)."""
     if not wanted:
         return Reach()
-    union = " UNION ".join([_REACH_PER_KEY] * len(wanted))
+    union = " UNION ".join([_REACH_PER_KEY if exclude else _REACH_PER_KEY_ALL] * len(wanted))
     args: list[Any] = []
     for key in wanted:
-        args += [key, since, exclude, exclude, MAX_REACH_MESSAGES + 1]
+        args += [key, since, exclude, MAX_REACH_MESSAGES + 1] if exclude else [key, since, MAX_REACH_MESSAGES + 1]
     rows = db.execute(
         f"SELECT ts, sender, local_recipients FROM messages WHERE id IN ({union})"  # noqa: S608 - fixed text
         " ORDER BY ts DESC, id DESC LIMIT ?", (*args, MAX_REACH_MESSAGES + 1)).fetchall()
