@@ -38,7 +38,8 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 
 
-def child(root: str, metas_path: str, store_path: str, count: int, sessions: int, prefill: int) -> dict[str, Any]:
+def child(root: str, metas_path: str, store_path: str, count: int, sessions: int, prefill: int,
+          stores: int = 1) -> dict[str, Any]:
     sys.path.insert(0, root)
     from gateway.store import MessageMeta
     from gateway.store.sqlite import SqliteStore
@@ -73,14 +74,18 @@ def child(root: str, metas_path: str, store_path: str, count: int, sessions: int
         return {}
 
     async def run() -> dict[str, Any]:
-        store = SqliteStore(store_path)
-        await store.sender_history("warm@example.net", ["bench@example.org"])  # opens, migrates
-        thread = next(t for t in threading.enumerate() if t.name == "store")
-        assert thread.ident is not None
-        clock = time.pthread_getcpuclockid(thread.ident)
+        handles = []
+        for _ in range(stores):  # several `serve` workers: one connection (and thread) each
+            handles.append(SqliteStore(store_path))
+            await handles[-1].sender_history("warm@example.net", ["bench@example.org"])  # opens, migrates
+        clocks = [time.pthread_getcpuclockid(t.ident) for t in threading.enumerate()
+                  if t.name == "store" and t.ident is not None]
         it = iter(range(count))
 
-        async def session() -> None:
+        def cpu() -> float:
+            return sum(time.clock_gettime(c) for c in clocks)
+
+        async def session(store: SqliteStore) -> None:
             for i in it:
                 m = metas[i % len(metas)]
                 now = time.time()
@@ -97,11 +102,12 @@ def child(root: str, metas_path: str, store_path: str, count: int, sessions: int
                 await store.record_message(m, local)
 
         io0 = _io()
-        t0, c0, p0 = time.monotonic(), time.clock_gettime(clock), time.process_time()
-        await asyncio.gather(*(session() for _ in range(sessions)))
-        t1, c1, p1 = time.monotonic(), time.clock_gettime(clock), time.process_time()
+        t0, c0, p0 = time.monotonic(), cpu(), time.process_time()
+        await asyncio.gather(*(session(handles[i % stores]) for i in range(max(sessions, stores))))
+        t1, c1, p1 = time.monotonic(), cpu(), time.process_time()
         io1 = _io()
-        await store.close()
+        for store in handles:
+            await store.close()
         return {"messages": count, "wall_s": t1 - t0, "store_cpu_s": c1 - c0, "process_cpu_s": p1 - p0,
                 "write_bytes": io1["wchar"] - io0["wchar"], "write_calls": io1["syscw"] - io0["syscw"]}
 
@@ -124,11 +130,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--messages", type=int, default=3000)
     ap.add_argument("--sessions", default="1,20", help="comma-separated concurrent senders")
     ap.add_argument("--prefill", type=int, default=20000, help="messages in the store before the window")
-    ap.add_argument("--child", nargs=6, help=argparse.SUPPRESS)
+    ap.add_argument("--stores", type=int, default=1,
+                    help="store handles on the file (each its own connection and thread, as `serve` workers); "
+                         "sessions take them in turn")
+    ap.add_argument("--child", nargs=7, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
-        root, metas, store, count, sessions, prefill = args.child
-        print(json.dumps(child(root, metas, store, int(count), int(sessions), int(prefill))))
+        root, metas, store, count, sessions, prefill, stores = args.child
+        print(json.dumps(child(root, metas, store, int(count), int(sessions), int(prefill), int(stores))))
         return 0
     roots = [str(Path(r).resolve()) for r in args.roots.split(",")]
     tmp = Path(tempfile.mkdtemp(prefix="store-bench-"))
@@ -136,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def run_child(root: str, store: Path, count: int, sessions: int, prefill: int) -> dict[str, Any]:
         out = subprocess.run([*me, "--metas", args.metas, "--child", root, args.metas, str(store), str(count),
-                              str(sessions), str(prefill)], capture_output=True, text=True, check=False)
+                              str(sessions), str(prefill), str(args.stores)], capture_output=True, text=True,
+                             check=False)
         if out.returncode != 0:
             raise SystemExit(f"child for {root} failed:\n{out.stderr}")
         return dict(json.loads(out.stdout.strip().splitlines()[-1]))
