@@ -124,6 +124,34 @@ def mem_kb(pid: int) -> tuple[int, int]:
     return rss, hwm
 
 
+def thread_ticks(root: int | None, stats: dict[int, tuple[int, str, int]]) -> dict[tuple[int, int], tuple[str, int]]:
+    """{(pid, tid): (thread name, utime+stime ticks)} of every thread of a process tree."""
+    out: dict[tuple[int, int], tuple[str, int]] = {}
+    for pid in tree(root, stats) if root is not None else ():
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                text = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+            except OSError:
+                continue
+            f = text[text.rindex(")") + 2:].split()
+            out[(pid, int(tid))] = (text[text.index("(") + 1:text.rindex(")")], int(f[11]) + int(f[12]))
+    return out
+
+
+def threads_cpu(before: dict[tuple[int, int], tuple[str, int]],
+                after: dict[tuple[int, int], tuple[str, int]]) -> dict[str, float]:
+    """CPU seconds per thread name (summed over processes) between two `thread_ticks` readings;
+    a thread born inside the window counts from 0, one that ended inside it is missing."""
+    out: dict[str, float] = {}
+    for key, (name, ticks) in after.items():
+        out[name] = out.get(name, 0.0) + (ticks - before.get(key, (name, 0))[1]) / CLK_TCK
+    return out
+
+
 def machine_cpu() -> tuple[int, int]:
     """(busy, total) jiffies of all CPUs from /proc/stat; busy excludes idle and iowait."""
     f = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
@@ -461,6 +489,7 @@ class Window:
         self.self0 = os.times()
         stats = all_stats()
         self.c0 = {k: tree_cpu(v, stats) for k, v in self.roots.items()}
+        self.threads0 = thread_ticks(self.roots["sut"], stats)
         self.sampler.start()
 
     def add(self, name: str, pid: int) -> None:
@@ -471,6 +500,7 @@ class Window:
     def end(self, reaped: dict[str, float] | None = None) -> dict[str, Any]:
         stats = all_stats()
         c1 = {k: tree_cpu(v, stats) for k, v in self.roots.items()}
+        threads = threads_cpu(self.threads0, thread_ticks(self.roots["sut"], stats))
         for k, v in (reaped or {}).items():  # a process that exited inside the window (smtp-source)
             c1[k] = v
         m1 = machine_cpu()
@@ -486,7 +516,7 @@ class Window:
             "window_s": elapsed, "cpu_s": cpu,
             "machine_busy_pct": 100 * busy / total if total else None,
             "other_cpu_pct": 100 * max(0.0, busy - known) / total if total else None,
-            "machine_cpu_s": busy, "sut_memory": mem,
+            "machine_cpu_s": busy, "sut_memory": mem, "sut_threads_cpu_s": threads,
         }
         if self.system == "gateway":
             log = self.bench.procs.logs.get("gateway")
@@ -603,6 +633,7 @@ def row_of(system: str, workload: str, sessions: int, rnd: int, res: dict[str, A
         "latency": lat,
         "cpu_ms_per_msg": {k: per(v) for k, v in cpu.items()},
         "cpu_s": cpu,
+        "sut_threads_cpu_ms_per_msg": {k: per(v) for k, v in res.get("sut_threads_cpu_s", {}).items()},
         "sut_peak_rss_mib": max((p["peak_rss_kb"] for p in mem["processes"]), default=0) / 1024,
         "sut_peak_rss_sum_mib": mem["peak_rss_sum_kb"] / 1024,
         "sut_processes": len(mem["processes"]),
@@ -638,6 +669,10 @@ def print_row(r: dict[str, Any]) -> None:
           f"{fmt(r['sut_peak_rss_mib'] if r['system'] != 'direct' else None, '.0f')} "
           f"{r['sut_processes'] if r['system'] != 'direct' else '-':>2} | "
           f"{fmt(r['machine_busy_pct'], '.0f', 5)} {fmt(r['other_cpu_pct'], '.0f', 4)}", flush=True)
+    threads = {k: v for k, v in r.get("sut_threads_cpu_ms_per_msg", {}).items() if v}
+    if r["system"] != "direct" and len(threads) > 1:
+        print("    SUT threads, cpu ms/msg: " + "  ".join(
+            f"{k} {v:.2f}" for k, v in sorted(threads.items(), key=lambda kv: -kv[1])), flush=True)
     if r["ok"] < 3 * r["sessions"] and r["latency"]["n"]:
         print("    ! fewer than 3 messages per session: the window is short against the latency "
               "(all sessions start together); lengthen --duration for a steadier msg/s")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -70,3 +72,14 @@ def test_stop_finishes_the_queue_and_refuses_new_work() -> None:
     t.stop()  # twice is harmless
     with pytest.raises(RuntimeError, match="stopped"):
         asyncio.run(go())
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="kernel thread names are read from /proc (Linux)")
+def test_the_thread_carries_its_name_in_the_kernel() -> None:
+    """`top -H`, py-spy and serve_bench's per-thread CPU see the store thread by this name."""
+    t = HandoffThread("store-test")
+
+    async def go() -> str:
+        return await t.run(lambda: Path(f"/proc/self/task/{threading.get_native_id()}/comm").read_text().strip())
+    assert asyncio.run(go()) == "store-test"
+    t.stop()

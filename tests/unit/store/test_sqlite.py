@@ -9,8 +9,16 @@ import time
 
 import pytest
 
-from gateway.store import MessageMeta
-from gateway.store.sqlite import MIGRATIONS, SqliteStore, migrate, schema_version, set_wal
+from gateway.store import MessageMeta, StoreUnavailable
+from gateway.store.sqlite import (
+    MIGRATIONS,
+    WAL_CHECKPOINT_PAGES,
+    WAL_KEEP_BYTES,
+    SqliteStore,
+    migrate,
+    schema_version,
+    set_wal,
+)
 
 LOCAL = ("example.org",)
 NOW = time.time()
@@ -22,13 +30,14 @@ def test_sqlite_is_wal_versioned_and_runs_off_the_event_loop(tmp_path):
     async def go():
         loop_thread = threading.get_ident()
         where = await s._run(lambda db: threading.get_ident())
-        mode = await s._run(lambda db: db.execute("PRAGMA journal_mode").fetchone()[0])
+        mode = await s._run(lambda db: [db.execute(f"PRAGMA {p}").fetchone()[0] for p in (
+            "journal_mode", "synchronous", "wal_autocheckpoint", "journal_size_limit")])
         version = await s._run(schema_version)
         await s.close()
         return loop_thread, where, mode, version
     loop_thread, where, mode, version = asyncio.run(go())
     assert where != loop_thread
-    assert mode == "wal"
+    assert mode == ["wal", 1, WAL_CHECKPOINT_PAGES, WAL_KEEP_BYTES]  # 1: NORMAL
     assert version == len(MIGRATIONS)
 
 
@@ -125,6 +134,36 @@ def test_concurrent_records_are_group_committed_and_a_bad_one_fails_alone(tmp_pa
     assert [type(r).__name__ for r in results] == ["NoneType"] * 40 + ["OperationalError"]
     assert rows == 40 and seen is not None
     assert batches[0] == 41 and batches[1:] == [1] * 41, batches  # together first, then one by one
+
+
+def test_a_full_record_queue_refuses_at_once_and_keeps_what_it_holds(tmp_path):
+    """With `max_pending` records waiting for a stalled store thread, the next record fails at
+    once (StoreUnavailable: the runtime logs it and the server counts it) instead of queueing
+    without bound; the waiting ones are committed once the thread moves again."""
+    s = SqliteStore(tmp_path / "s.sqlite3")
+    s.max_pending = 3
+    stall = threading.Event()
+
+    async def go():
+        await s.seen_pair("a@b.test", "c@example.org")  # open the file first
+        blocker = asyncio.ensure_future(s._run(lambda db: stall.wait()))
+        records = [asyncio.ensure_future(s.record_message(
+            MessageMeta(NOW, "inbound", f"s{i}@outside.test", ("a@example.org",)), LOCAL)) for i in range(5)]
+        # the two over the limit fail without the thread's help (the 30 s only keeps a store
+        # without the limit from hanging this test: it then fails on `early`)
+        await asyncio.wait(records[3:], timeout=30)
+        early = [r.done() for r in records]
+        stall.set()
+        results = await asyncio.gather(*records, return_exceptions=True)
+        await blocker
+        rows = await s._run(lambda db: [r[0] for r in db.execute("SELECT sender FROM messages ORDER BY id")])
+        await s.close()
+        return early, results, rows
+    early, results, rows = asyncio.run(go())
+    assert early == [False, False, False, True, True]
+    assert [type(r).__name__ for r in results] == ["NoneType"] * 3 + ["StoreUnavailable"] * 2
+    assert "record queue full" in str(results[3]) and isinstance(results[4], StoreUnavailable)
+    assert rows == ["s0@outside.test", "s1@outside.test", "s2@outside.test"]
 
 
 def test_wal_switch_waits_for_a_racing_opener() -> None:
