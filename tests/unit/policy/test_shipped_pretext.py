@@ -87,3 +87,23 @@ def test_an_offer_of_money_counts_once() -> None:
     assert fired(*commission)[1] < policies.thresholds[Verdict.SUSPICIOUS]
     # the same offer from an identity the channel cannot back is an approach
     assert fired(*commission, "claim.unbacked")[1] >= policies.thresholds[Verdict.SUSPICIOUS]
+
+
+def test_a_stranger_offering_money_in_the_words_of_an_approach() -> None:
+    """The fake consultancy's paid 'insights' from its own domain (NPSA, ASIO, DGSI): a stranger who
+    offers money and writes like an approach is raised by the wording; the offer alone, or the
+    wording from someone the channel backs, is not."""
+    policies = load_policies([str(ROOT / "policies")])
+
+    def hits(*names: str, text: float | None = 0.8) -> set[str]:
+        sigs = [Signal(n) for n in ("offer.money", "sender.first_contact_org", *names)]
+        if text is not None:
+            sigs.append(Signal("text.approach_register", {"probability": text, "ngrams": "'our client'"}))
+        return {h.rule_id for h in policies.evaluate(sigs).hits}
+
+    rule = "stranger-writes-like-an-approach"
+    assert rule in hits()
+    assert rule not in hits(text=None)
+    assert rule not in hits(text=0.6)
+    assert rule not in hits("claim.backed")
+    assert rule not in hits("context.mailing_list")
