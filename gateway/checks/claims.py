@@ -380,8 +380,9 @@ def display_claims(display: str, data: ReferenceData) -> list[Claim]:
         # "Name | Organisation", "Name (Organisation)", "Ana Weiss, Asia Times" (not "Doe, John": the
         # part after the comma must read as an organisation)
         org = m.group(1) or m.group(2) or m.group(3) or ""
-        fields = re.split(r"\s+[-–—|·]\s+", org) if m.group(3) else [org]
-        # "Ana Weiss, Asia Times - Correspondent": the role is a field of its own, not part of the name
+        fields = re.split(r"\s*,\s+|\s+[-–—|·]\s+", org) if m.group(3) else [org]
+        # "Ana Weiss, Asia Times - Correspondent", "Ana Weiss, Senior Fellow, Orient Policy Institute":
+        # the role is a field of its own, not part of the name
         named = next((f for f in fields if not _ROLE_RE.search(f) and _looks_like_org(_clean_org(f), data)), org)
         c = _claim(org, named, "display", data, display)
         name = display.split(",", 1)[0] if m.group(3) else display[:m.start()]

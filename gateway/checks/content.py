@@ -52,9 +52,10 @@ _MENTION = re.compile(r"\b(?:(?:on|via|through|over|use|using|add me on|reach me
                       r"message me on)"
                       r"\s+)(WhatsApp|Telegram|Signal|WeChat|Line|Viber|KakaoTalk|Threema|Wickr)\b", re.I)
 # "on line 74", "via signal 11", "over Line 228": the ordinary words, not the apps (real list mail:
-# code discussion on imagej-devel and twisted-python). Before a number they are never the apps; in lower
-# case only after a person's "add me on" / "reach me on" / "message me on" ("add me on signal"), not
-# after "on", "via", "switch to" ("switch to signal handlers").
+# code discussion on imagej-devel and twisted-python). After a person's own "add me on" / "reach me on" /
+# "message me on" they are the apps, in any case and before a number too ("message me on Signal 07700
+# 900123", "add me on signal"); otherwise never before a number, and in lower case not after "on", "via",
+# "switch to" ("switch to signal handlers").
 _NUMBERED_WORD = re.compile(r"(?:line|signal)\s*(?:\d|#)", re.I)
 _LOWER_WORD = re.compile(r"(?:line|signal)\b")
 _PERSONAL_MOVE = frozenset({"add me on", "reach me on", "message me on"})
@@ -63,11 +64,9 @@ _PERSONAL_MOVE = frozenset({"add me on", "reach me on", "message me on"})
 def _names_app(hay: str, m: re.Match[str]) -> bool:
     """Does this _MENTION match name the app rather than the ordinary word 'line' or 'signal'?"""
     at = m.start(1)
-    if _NUMBERED_WORD.match(hay, at):
-        return False
-    if _LOWER_WORD.match(hay, at):
-        return " ".join(hay[m.start():at].lower().split()) in _PERSONAL_MOVE
-    return True
+    if " ".join(hay[m.start():at].lower().split()) in _PERSONAL_MOVE:
+        return True
+    return not _NUMBERED_WORD.match(hay, at) and not _LOWER_WORD.match(hay, at)
 _PHONE = re.compile(r"(?<![\w+])(\+|00)(\d{1,3})[\s.-]?\(?\d{1,4}\)?(?:[\s.-]?\d{2,4}){2,4}(?![\w])")
 # Someone's own personal channel, asked for or offered ("my personal address", "your mobile
 # number", "email me privately"); a personal address mentioned in passing ("keep your private

@@ -81,6 +81,9 @@ def add_arguments(policy_sub: argparse._SubParsersAction,  # type: ignore[type-a
                        help="share of legitimate training mail to keep below suspicious (default 0.97)")
     fit_p.add_argument("--fixed", action="append", default=[], metavar="RULE",
                        help="a rule that keeps its authored score (repeatable), e.g. one the policy mandates")
+    fit_p.add_argument("--cap", action="append", default=[], metavar="RULE",
+                       help="a combination capped like a single cue, below suspicious (repeatable), e.g. one "
+                            "that counts a single offer with its context")
     fit_p.add_argument("--out", required=True, help="policy file to write (e.g. policies/local.d/40-fitted.yml)")
 
 
@@ -209,7 +212,7 @@ def cmd_fit(args: argparse.Namespace, config: Config | None) -> int:
     report = fit(samples, legit_correct=args.legit_correct, signs=signs, priors=authored)
     thresholds = {v.word: t for v, t in runtime.policies.thresholds.items()}
     source = ", ".join(list(args.labels) + list(args.label))
-    single = [r.id for r in runtime.policies.rules if not is_combination(r.when)]
+    single = [r.id for r in runtime.policies.rules if not is_combination(r.when) or r.id in args.cap]
     Path(args.out).write_text(policy_patch(report, samples, thresholds, source, args.fixed, args.legit_correct,
                                            single))
     for l2, recall, correct in report.per_l2:

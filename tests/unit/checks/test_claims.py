@@ -179,12 +179,16 @@ def test_intro_claims_skip_only_patterns_that_cannot_match() -> None:
 
 
 def test_a_display_name_with_the_role_after_the_organisation() -> None:
-    """'Name, Organisation - Role': the role is a field of its own, so the organisation is the name
-    alone (and a listed one is recognised: Reuters)."""
+    """'Name, Organisation - Role' and 'Name, Role, Organisation': the role is a field of its own, so
+    the organisation is the name alone (and a listed one is recognised: Reuters)."""
     for display, org, listed in (("Ana Weiss, Asia Times - Correspondent", "Asia Times", False),
                                  ("Ana Weiss, Reuters - Reporter", "Reuters", True),
                                  ("Ana Weiss, Orient Policy Institute | Senior Fellow", "Orient Policy Institute",
-                                  False)):
+                                  False),
+                                 # "Name, Role, Organisation": two commas
+                                 ("Ana Weiss, Senior Fellow, Orient Policy Institute", "Orient Policy Institute",
+                                  False),
+                                 ("Ana Weiss, Correspondent, Reuters", "Reuters", True)):
         found = claims(message(f"\"{display}\" <ana.weiss.news@gmail.com>", "Hello.\n"))
         assert [(c["organisation"], c["listed"]) for c in found if c["where"] == "display" and c["organisation"]] == [
             (org, listed)], display

@@ -98,8 +98,10 @@ def test_line_and_signal_are_apps_only_where_a_person_names_them():
 
     # the ordinary words in technical mail (real list mail: imagej-devel, twisted-python)
     for text in ("NullPointerException on Line 228", "the check fails on line 74", "killed via signal 11",
-                 "we switch to signal handlers here", "it depends on signal strength", "Message me on Signal #2"):
+                 "we switch to signal handlers here", "it depends on signal strength", "see Signal #2 below"):
         assert apps(text) == "", text
-    # the apps: capitalised, or in lower case after a person's own "add me on" / "reach me on"
-    for text in ("let us continue on Signal", "add me on signal", "Reach me on line, not here", "message me on Signal"):
+    # the apps: capitalised, or after a person's own "add me on" / "reach me on" / "message me on" (in
+    # lower case, and before a number: the handle or phone number that follows)
+    for text in ("let us continue on Signal", "add me on signal", "Reach me on line, not here", "message me on Signal",
+                 "Message me on Signal #2", "message me on Signal 07700 900123", "add me on line 0770090012"):
         assert apps(text) in ("signal", "line"), text

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from gateway.policy.fit import Sample, cutoff_for, fit, folds, scores_for, train, verified_scale
+from gateway.policy.fit import Sample, cutoff_for, fit, folds, policy_patch, scores_for, train, verified_scale
 
 
 def _samples(seed: int = 1) -> list[Sample]:
@@ -84,3 +84,21 @@ def test_fit_reports_cross_validated_figures_and_chooses_from_the_grid() -> None
     assert 0.6 <= report.cv_recall <= 1.0 and 0.85 <= report.cv_legit_correct <= 1.0
     # the separable part of the data is found: approaches with both cues score above the cutoff
     assert report.model.logit(frozenset({"ask", "claim"})) > report.cutoff > report.model.logit(frozenset({"list"}))
+
+
+def test_capped_rules_stay_below_suspicious_in_the_patch() -> None:
+    """Single cues, and the combinations `policy fit --cap` names (an offer counted with its
+    context), are capped halfway between caution and suspicious; the others keep their fit."""
+    samples = _samples()
+    report = fit(samples, legit_correct=0.95, l2_grid=(0.01,))
+    thresholds = {"caution": 3.0, "suspicious": 5.5, "high": 10.0}
+    free = policy_patch(report, samples, thresholds, "synthetic", legit_correct=0.95)
+    capped = policy_patch(report, samples, thresholds, "synthetic", legit_correct=0.95, single_cues=["claim"])
+
+    def score(patch: str, rid: str) -> float:
+        line = next(x for x in patch.splitlines() if f"{{id: {rid}," in x)
+        return float(line.split("score:")[1].strip(" }"))
+
+    assert score(free, "claim") > 4.2
+    assert score(capped, "claim") == 4.2 and "capped at 4.2" in capped
+    assert score(capped, "ask") == score(free, "ask")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.model import Signal
+from gateway.model import Signal, Verdict
 from gateway.policy import load_policies
 from tests.conftest import ROOT
 
@@ -64,3 +64,46 @@ def test_a_forged_from_backs_no_claim() -> None:
     assert "listed-organisation-own-domain" in _hits(*offer)
     assert "stranger-offers-money" in _hits(*offer, "dmarc.fail")
     assert "listed-organisation-own-domain" not in _hits(*offer, "dmarc.fail")
+
+
+def test_an_offer_of_money_counts_once() -> None:
+    """One offer, one rule: offers-money (someone known, or a backed claim), stranger-offers-money
+    (a stranger, no work named) and stranger-pays-for-work-or-views (a stranger, for an article,
+    views, an interview...) exclude each other; from a stranger it stays below suspicious on its own
+    (a real journal's honorarium for an essay), and who is writing raises it."""
+    policies = load_policies([str(ROOT / "policies")])
+    money = ("offers-money", "stranger-offers-money", "stranger-pays-for-work-or-views")
+
+    def fired(*names: str) -> tuple[set[str], float]:
+        decision = policies.evaluate([Signal(n) for n in names])
+        return {h.rule_id for h in decision.hits} & set(money), decision.score
+
+    commission = ("offer.money", "ask.contribution", "sender.first_contact_org")
+    assert fired(*commission)[0] == {"stranger-pays-for-work-or-views"}
+    assert fired("offer.money", "sender.first_contact_org")[0] == {"stranger-offers-money"}
+    assert fired("offer.money", "ask.contribution")[0] == {"offers-money"}  # not a stranger
+    assert fired(*commission, "claim.backed")[0] == {"offers-money"}
+    assert fired(*commission, "context.mailing_list")[0] == set()
+    assert fired(*commission)[1] < policies.thresholds[Verdict.SUSPICIOUS]
+    # the same offer from an identity the channel cannot back is an approach
+    assert fired(*commission, "claim.unbacked")[1] >= policies.thresholds[Verdict.SUSPICIOUS]
+
+
+def test_a_stranger_offering_money_in_the_words_of_an_approach() -> None:
+    """The fake consultancy's paid 'insights' from its own domain (NPSA, ASIO, DGSI): a stranger who
+    offers money and writes like an approach is raised by the wording; the offer alone, or the
+    wording from someone the channel backs, is not."""
+    policies = load_policies([str(ROOT / "policies")])
+
+    def hits(*names: str, text: float | None = 0.8) -> set[str]:
+        sigs = [Signal(n) for n in ("offer.money", "sender.first_contact_org", *names)]
+        if text is not None:
+            sigs.append(Signal("text.approach_register", {"probability": text, "ngrams": "'our client'"}))
+        return {h.rule_id for h in policies.evaluate(sigs).hits}
+
+    rule = "stranger-writes-like-an-approach"
+    assert rule in hits()
+    assert rule not in hits(text=None)
+    assert rule not in hits(text=0.6)
+    assert rule not in hits("claim.backed")
+    assert rule not in hits("context.mailing_list")
