@@ -38,12 +38,13 @@ EVALSET = ROOT / "tests" / "evalset"
 # measured 2026-12-03 after round 11 (the text model and its rules, policies/30-weights.yml as
 # committed): training recall 96.4 % (91.0 % with the text model held out by campaign), legitimate
 # flagged 0.5 %; sealed recall 79.5 %, legitimate flagged 6.3 %; ham 1 of 4,150. Round 12 (an offer
-# counts once, weights refitted), training only: recall 96.4 % (90.1 % held out), legitimate
-# flagged 0.0 %; ham 1 of 4,150. The recall floors leave three training and two sealed approaches
-# of slack.
+# counts once, weights refitted): training recall 96.4 % (90.1 % held out), legitimate flagged
+# 0.0 %; sealed (the twelfth look) recall 79.5 %, legitimate flagged 3.1 % (4 of 127); ham 1 of
+# 4,150. The floors leave three training and two sealed approaches, and three sealed legitimate
+# messages, of slack.
 FLOORS = {
     "train.yml": {"recall": 0.93, "false_positive_rate": 0.02},
-    "sealed.yml": {"recall": 0.76, "false_positive_rate": 0.08},
+    "sealed.yml": {"recall": 0.76, "false_positive_rate": 0.06},
 }
 
 
