@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -10,7 +12,7 @@ from hypothesis import strategies as st
 
 from gateway.checks import pretext
 from gateway.parse import MessageView
-from gateway.regex import Regex, RegexError, RegexSet
+from gateway.regex import Prefilter, Regex, RegexError, RegexSet, warm_sets
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpora" / "ham" / "spamassassin"
 EVALSET = Path(__file__).resolve().parents[1] / "evalset" / "approach" / "train"
@@ -99,3 +101,25 @@ def test_pretext_families_agree_on_real_mail_and_approaches() -> None:
 def test_pretext_families_agree_on_generated_text(text: str) -> None:
     data = text.encode("utf-8")
     assert pretext._COMPILED.matches(data) == one_by_one(pretext._COMPILED.members, data)
+
+
+def test_warm_sets_searches_every_set_as_it_searches_and_changes_no_answer() -> None:
+    plain = RegexSet({"hello": Regex("hello", case_insensitive=True)})
+    folded = Prefilter({"world": re.compile("WORLD", re.IGNORECASE)})
+    seen: dict[str, bytes] = {}
+
+    class Spy:
+        def __init__(self, name: str, inner: Any) -> None:
+            self.name, self.inner = name, inner
+
+        def Match(self, data: bytes) -> Any:  # re2.Set's method
+            seen[self.name] = data
+            return self.inner.Match(data)
+
+    plain._set = Spy("plain", plain._set)
+    folded._set._set = Spy("folded", folded._set._set)
+    warm_sets("Hello WORLD, \u0130stanbul")
+    assert seen["plain"] == "Hello WORLD, \u0130stanbul".encode()  # the text as the set searches it
+    assert seen["folded"] == b"hello world, istanbul"  # a Prefilter searches the folded text
+    assert plain.matches(b"say HELLO") == {"hello": "HELLO"}
+    assert folded.possible("the World") == {"world"} and folded.possible("nothing") == frozenset()

@@ -122,3 +122,23 @@ async def test_warm_up_store_reads_are_not_counted_in_the_admin_metrics(tmp_path
     assert value(text, "approach_gateway_store_seconds_count") == 0
     assert value(text, "approach_gateway_store_errors_total") == 0
     await gw.runtime.store.close()
+
+
+def test_the_prose_for_the_regex_sets_ships_with_python() -> None:
+    # pydoc_data is in Debian's libpython3.X-stdlib: on the machines we support, warming the sets
+    # is never a silent no-op
+    chunks = list(warmup.prose())
+    assert sum(map(len, chunks)) == warmup.PROSE_CHARS
+    assert all(0 < len(c) <= warmup.PROSE_CHUNK for c in chunks)
+    assert sum(c.count(" the ") for c in chunks) > 1000  # English prose, not code or markup
+
+
+def test_warm_up_feeds_the_prose_to_the_regex_sets(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gateway.runtime as runtime_module
+
+    fed: list[str] = []
+    monkeypatch.setattr(runtime_module, "warm_sets", fed.append)
+    runtime = Runtime(config(), offline=True)
+    asyncio.run(runtime.warm_up())
+    assert runtime.warmed_up
+    assert fed == list(warmup.prose())
