@@ -237,9 +237,10 @@ class Runtime:
     async def warm_up(self, budget: float = WARM_UP_BUDGET) -> None:
         """Feed English prose to the RE2 sets (`gateway.warmup.prose`), then analyse the built-in
         messages of `gateway.warmup`, twice, so that the first real message costs close to what
-        the tenth does (callgrind, instructions: 1.03-1.06x, against 1.09-1.15x without the prose
-        and 3.5x cold; the rest is caches that real mail fills, mostly the RE2 DFA states of its
-        own text): offline, without the
+        the tenth does (benchmarks/first_message.py --instructions: 1.05-1.15x over four groups of
+        messages, median 1.09; the prose took two of them from 1.09 and 1.15 to 1.05 and 1.06; 3.5x
+        cold; the rest is caches that real mail fills, mostly the RE2 DFA states of its own text):
+        offline, without the
         run statistics, reading the store (its prepared statements and code paths warm up too) but
         never writing to it. Bounded by `budget` seconds in all: an unreachable store must not
         hold up the start, and warming up never fails it. The store is read directly, not through
