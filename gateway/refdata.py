@@ -144,15 +144,21 @@ class AliasMatch:
     alias: str
 
 
+# every byte of an ASCII text that is not a word character (`\w`) made a space
+_ASCII_WORD_BYTES = bytes(c if c < 128 and (chr(c).isalnum() or c == 0x5F) else 0x20 for c in range(256))
+
+
 class AliasMatcher:
     """Finds organisation aliases in text as whole names: not preceded by a word character, '@'
     or '.', not followed by a word character, '@' or '.'+word (so not inside an address or a
     domain). Non-overlapping, left to right, the longest alias at each place.
 
     Equivalent to one regex alternation of every alias, but that costs Python's `re` a try of
-    each of ~2,300 alternatives at every position (about 6 ms per message); this looks up each
-    word of the text in a dict keyed by the aliases' first word, so the cost is one pass over the
-    words (about 0.3 ms), linear in the text."""
+    each of ~2,300 alternatives at every position (about 6 ms per message). This keys the
+    aliases by their first word: the text's words (one C-level `findall`) meet the first words
+    in a set intersection, and only the places where such a word stands are tried, so a text
+    without one costs a few microseconds and the cost stays linear in the text (a loop in
+    Python over every word cost ~35 us per call on the ham corpus, ~200 us per message)."""
 
     _WORD = re.compile(r"\w+")
     _BAD_TAIL = re.compile(r"[\w@]|\.\w")
@@ -164,17 +170,38 @@ class AliasMatcher:
             if first is None:  # an alias must start with a word character (checked on load)
                 continue
             self._by_first.setdefault(first.group(), []).append(a)
+        self._firsts = frozenset(self._by_first)
+        self._ascii_firsts = frozenset(w.encode("ascii") for w in self._firsts if w.isascii())
+
+    def _first_words(self, text: str) -> Iterable[str]:
+        """The words of `text` that begin an alias. An ASCII text's `\\w+` runs are its runs of
+        [A-Za-z0-9_]: one `bytes.translate` and `split` find them at a tenth of `findall`'s cost."""
+        if text.isascii():
+            runs = text.encode("ascii").translate(_ASCII_WORD_BYTES).split()
+            return [w.decode("ascii") for w in self._ascii_firsts.intersection(runs)]
+        return self._firsts.intersection(self._WORD.findall(text))
+
+    def _places(self, text: str) -> list[tuple[int, str]]:
+        """(start, word) for every word of `text` (a whole `\\w+` run) that begins an alias."""
+        places = []
+        for word in self._first_words(text):
+            i = text.find(word)
+            while i >= 0:
+                j = i + len(word)
+                # a whole run: not preceded by a word character, and the run from i ends at j.
+                # An occurrence inside (i, j) is inside the same run, so the search goes on at j.
+                if (i == 0 or self._WORD.match(text, i - 1, i) is None) and self._WORD.match(text, i).end() == j:
+                    places.append((i, word))
+                i = text.find(word, j)
+        places.sort()
+        return places
 
     def finditer(self, text: str) -> Iterator[AliasMatch]:
         end = 0
-        for m in self._WORD.finditer(text):
-            start = m.start()
-            if start < end:
+        for start, word in self._places(text):
+            if start < end or (start and text[start - 1] in "@."):
                 continue
-            candidates = self._by_first.get(m.group())
-            if not candidates or (start and text[start - 1] in "@."):
-                continue
-            for alias in candidates:
+            for alias in self._by_first[word]:
                 if text.startswith(alias, start) and not self._BAD_TAIL.match(text, start + len(alias)):
                     end = start + len(alias)
                     yield AliasMatch(start, end, alias)

@@ -52,3 +52,29 @@ def test_same_matches_as_the_regex_it_replaced() -> None:
 def test_adjacent_names_all_found() -> None:
     text = "IBM " * 50_000
     assert len(_found(text)) == 50_000
+
+
+def test_shipped_organisations_same_matches_as_the_regex() -> None:
+    """The shipped organisation list (~2,000 aliases, many sharing a first word: 'The', 'National',
+    'University'), in texts that put aliases, their first words alone, pieces of words and
+    addresses side by side: the intersection of first words and the places tried find what the
+    alternation finds."""
+    from gateway.refdata import ReferenceData
+    from tests.support.messages import config
+
+    matcher, by_alias = ReferenceData.load(config()).alias_pattern
+    aliases = sorted(by_alias)
+    assert len(aliases) > 500
+    pat = _regex(aliases)
+    rng = random.Random(11)
+    firsts = sorted({a.split()[0] for a in aliases})
+    glue = [" ", " ", ", ", ". ", "\n", "@", ".", "x", "s", "-", "(", "the ", "of "]
+    for _ in range(400):
+        parts = []
+        for _ in range(rng.randint(1, 12)):
+            kind = rng.random()
+            parts.append(rng.choice(aliases) if kind < 0.4 else rng.choice(firsts) if kind < 0.7 else "")
+            parts.append(rng.choice(glue))
+        text = "".join(parts)
+        found = [(m.start, m.end, m.alias) for m in matcher.finditer(text)]
+        assert found == [(m.start(), m.end(), m.group(0)) for m in pat.finditer(text)], text
