@@ -188,9 +188,10 @@ class AliasMatcher:
             i = text.find(word)
             while i >= 0:
                 j = i + len(word)
-                # a whole run: not preceded by a word character, and the run from i ends at j.
-                # An occurrence inside (i, j) is inside the same run, so the search goes on at j.
-                if (i == 0 or self._WORD.match(text, i - 1, i) is None) and self._WORD.match(text, i).end() == j:
+                # a whole run: no word character just before i or at j (the word's own characters
+                # are all word characters). An occurrence inside (i, j) is inside the same run,
+                # so the search goes on at j.
+                if (i == 0 or self._WORD.match(text, i - 1, i) is None) and self._WORD.match(text, j, j + 1) is None:
                     places.append((i, word))
                 i = text.find(word, j)
         places.sort()
