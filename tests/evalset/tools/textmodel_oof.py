@@ -100,6 +100,7 @@ def main() -> int:
     ap.add_argument("--fit", metavar="OUT.yml", help="refit the rule weights on the out-of-fold hits and write them")
     ap.add_argument("--legit-correct", type=float, default=0.99)
     ap.add_argument("--fixed", action="append", default=[], metavar="RULE")
+    ap.add_argument("--misses", action="store_true", help="list the approaches missed out of fold, with their rules")
     args = ap.parse_args()
     out = Path(args.fit) if args.fit else None
     rows, authored, thresholds, single = run(out)
@@ -126,6 +127,10 @@ def main() -> int:
     for r in neg:
         if flagged(r) or set(rids) & r[4]:
             print(f"    legit {r[2]} {r[3]:.1f} {r[0].split('evalset/')[-1]} {sorted(r[4])}")
+    if args.misses:
+        for r in pos:
+            if not flagged(r):
+                print(f"    missed {r[2]} {r[3]:.1f} {r[0].split('evalset/')[-1]} {sorted(r[4])}")
     if out is not None:
         samples = [Sample(r[4] - set(args.fixed), r[1], r[5]) for r in rows]
         signs = {k: (1 if v > 0 else -1 if v < 0 else 0) for k, v in authored.items()}
