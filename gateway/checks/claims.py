@@ -177,7 +177,9 @@ _NOT_AN_ACRONYM = frozenset({
 # dates, labels ("Billing account: ..."), list and platform footers.
 _NOT_A_SIGNATURE_LINE = re.compile(
     r"@|https?://|www\.|\+?\d[\d ()-]{7,}|\b(?:19|20)\d\d\b|:\s|\b(?:you|your|this (?:message|e-?mail)|"
-    r"unsubscribe|subscribed|received|©|\(c\)|copyright|registered in|company no)\b", re.I)
+    r"unsubscribe|subscribed|received|©|\(c\)|copyright|registered in|company no)\b"
+    # a salutation ("Cher Professeur," "Dear Director,"): the recipient's title, not the writer's
+    r"|^(?:dear|cher|ch[eè]re|liebe|lieber|sehr geehrte\w*|hi|hello|madame|monsieur|estimad\w)\b", re.I)
 
 
 @dataclass(frozen=True)

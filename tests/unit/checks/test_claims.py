@@ -254,3 +254,9 @@ def test_what_an_apposition_does_not_make_an_organisation() -> None:
                  "Thanks for the talk.\n\nAnna Berg\nHead of Communications, a Hague-based think tank\n"):
         ev = _unbacked(body)
         assert ev is None or ev["organisation"] not in ("It", "Operations", "Head of Communications"), body
+
+
+def test_a_salutation_is_not_the_writers_role() -> None:
+    raw = message("Claire Moreau <c.moreau@orient-hebdo.test>",
+                  "Cher Professeur,\n\nI am sorry to insist.\n\nMerci d'avance,\nClaire Moreau\nOrient Hebdo\n")
+    assert [c["role"] for c in claims(raw) if c["organisation"] == "Orient Hebdo"] == [""]
