@@ -107,7 +107,8 @@ class CampaignCheck(Check):
         signal("campaign.reach", "earlier messages with the same sender, persona, claimed organisation or "
                "near-identical text reached other people in the organisation", via=str, recipients=int,
                senders=int, messages=int, days=float),
-        signal("campaign.follow_up_of_flagged", "the sender's earlier message was judged suspicious or high",
+        signal("campaign.follow_up_of_flagged", "the sender's earlier message (through a social network, the same "
+               "persona's) was judged suspicious or high",
                messages=int, days=float),
         signal("campaign.self_follow_up", "replies to the sender's own earlier message to us (a follow-up), not "
                "to anything anyone here wrote", messages=int),
