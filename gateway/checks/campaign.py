@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from gateway.checks import Check, CheckContext, Fact, signal
 from gateway.checks.claims import Claims, approach_text
 from gateway.checks.sender import local_recipients
-from gateway.checks.social import Persona
-from gateway.domains import name_tokens
+from gateway.checks.social import NETWORKS, Persona
+from gateway.domains import name_tokens, registered_domain
 from gateway.model import Signal
 
 MAX_TEXT = 4000
@@ -38,6 +38,10 @@ SHINGLE = 4  # words
 BANDS, ROWS = 8, 2  # 16 minhashes: two texts sharing ~70% of their shingles share a band
 MIN_WORDS = 20  # shorter texts are not fingerprinted (too little to compare)
 _WORD = re.compile(r"[^\W_]+", re.U)
+# Addresses every member of a social network writes through (invitations@linkedin.com): the store
+# remembers a flagged message under its From address, so there "an earlier message from this
+# sender was flagged" says nothing about this member (gateway/runtime.py keys it by address).
+_SHARED_SENDERS = frozenset(d for net in NETWORKS for d in net.domains)
 
 
 @dataclass(frozen=True)
@@ -103,7 +107,8 @@ class CampaignCheck(Check):
         signal("campaign.reach", "earlier messages with the same sender, persona, claimed organisation or "
                "near-identical text reached other people in the organisation", via=str, recipients=int,
                senders=int, messages=int, days=float),
-        signal("campaign.follow_up_of_flagged", "the sender's earlier message was judged suspicious or high",
+        signal("campaign.follow_up_of_flagged", "the sender's earlier message (through a social network, the same "
+               "persona's) was judged suspicious or high",
                messages=int, days=float),
         signal("campaign.self_follow_up", "replies to the sender's own earlier message to us (a follow-up), not "
                "to anything anyone here wrote", messages=int),
@@ -154,6 +159,7 @@ class CampaignCheck(Check):
                 if reach.messages and (best is None or reach.recipients > best[1].recipients):
                     best = (via, reach)
             flagged = answers[len(groups)]
+            reaches = dict(zip(groups, answers[:len(groups)], strict=True))
             follow = answers[len(groups) + 1] if own_keys else None
         except Exception as exc:  # noqa: BLE001 - a broken store must not lose the message
             return [Signal("campaign.store_error", {"error": type(exc).__name__})]
@@ -170,7 +176,12 @@ class CampaignCheck(Check):
                 "messages": reach.messages + 1, "days": round(max(0.0, now - reach.first_seen) / 86400, 1)}))
         if follow is not None and follow.messages:
             out.append(Signal("campaign.self_follow_up", {"messages": follow.messages}))
-        if flagged.messages:
+        # through a social network, only the same persona's earlier message counts: the network's
+        # address relays everyone, and a real colleague's invitation after a flagged persona's is not
+        # that persona's follow-up (one flagged LinkedIn message flagged every later one)
+        shared = registered_domain(view.from_domain) in _SHARED_SENDERS
+        persona_before = "persona" in reaches and reaches["persona"].messages > 0 if shared else True
+        if flagged.messages and persona_before:
             out.append(Signal("campaign.follow_up_of_flagged", {
                 "messages": flagged.messages, "days": round(max(0.0, now - flagged.first_seen) / 86400, 1)}))
         return out

@@ -112,7 +112,7 @@ _GOV_SUFFIXES = ("gov", "mil", "gov.uk", "parliament.uk", "mod.uk", "police.uk",
 _CAP = r"(?:[A-Z0-9][\w'’&.-]*|[A-Z]{2,})"
 _SMALL = r"(?:of|for|on|and|the|de|du|des|la|le|für|und|di|del|&)"
 ORG_PHRASE = rf"(?:[Tt]he\s+)?{_CAP}(?:[ \t]+(?:{_SMALL}[ \t]+)?{_CAP}){{0,9}}"
-_WHO = (r"(?:\b(?:I\s+am|I'm|I’m|my\s+name\s+is\s+[^,.\n]{2,40}?(?:,|\s+and)\s+(?:I\s+am|I'm|I’m)|"
+_WHO = (r"(?:\b(?:I\s+am|I'm|I’m|[Mm]y\s+name\s+is\s+[^,.\n]{2,40}?(?:(?:,|\s+and)\s+(?:I\s+am|I'm|I’m)|,)|"
         r"this\s+is\s+[^,.\n]{2,40},)\s+(?:currently\s+|now\s+)?(?:an?\s+|the\s+)?)")
 # "I am a senior adviser in the Bureau of X at the U.S. Department of State": the organisation
 # after at/with/for/from wins over the unit after in/of/on, which is tried second.
@@ -125,8 +125,42 @@ _INTRO_AS = re.compile(r"(?:" + _AS_ROLE + r"|" + _LEAD + r")(?P<role>[^.,\n]{2,
 _INTRO_WEAK = re.compile(_WHO + r"(?P<role>[^.\n]{2,80}?)\s+(?:of|in|on)\s+(?:the\s+)?(?P<org>" + ORG_PHRASE + r")")
 _INTRO_OTHER = re.compile(
     r"\bI\s+(?:work|write|report)\s+(?:at|for|with|in)\s+(?:the\s+)?(?P<org>" + ORG_PHRASE + r")"
-    r"|\b(?:I\s+am\s+)?writing\s+(?:to\s+you\s+)?(?:from|on\s+behalf\s+of)\s+(?P<org2>" + ORG_PHRASE + r")"
-    r"|\b(?:on\s+behalf\s+of|here\s+at|we\s+at|au\s+nom\s+de)\s+(?P<org3>" + ORG_PHRASE + r")")
+    # "I am writing from X", "I am reaching out from X", "contacting you on behalf of X", "My name is Ana
+    # Weiss from X"
+    r"|\b(?:(?:I\s+am\s+)?writing|reaching\s+out|contacting\s+you|getting\s+in\s+touch|"
+    r"[Mm]y\s+name\s+is\s+[^,.\n]{2,40}?)\s+(?:to\s+you\s+)?(?:from|on\s+behalf\s+of)\s+(?:the\s+)?(?P<org2>"
+    + ORG_PHRASE + r")"
+    # "I represent X" (not "I represent a client": approach.vague_client), "I have recently joined X"
+    r"|\b(?:on\s+behalf\s+of|here\s+at|we\s+at|au\s+nom\s+de|I\s+represent|"
+    r"I(?:'ve|’ve|\s+have)?\s+(?:just\s+|recently\s+)?joined)\s+(?:the\s+)?(?P<org3>" + ORG_PHRASE + r")")
+# An organisation described in an apposition or by its own introduction: "X, a Brussels-based think
+# tank", "on behalf of X, an international consulting firm", "X is a research institute that ...".
+# The noun says what kind of body it claims to be, so a name with no organisation word in it
+# ("Meridian Strategy, a consultancy in Singapore") still reads as one.
+KIND_NOUNS: dict[str, tuple[str, ...]] = {
+    "news": ("newspaper", "news agency", "news outlet", "news website", "news site", "media outlet", "media group",
+             "magazine", "weekly", "daily", "publication", "broadcaster", "journal", "outlet"),
+    "university": ("university", "college", "business school"),
+    "government": ("ministry", "government agency", "government department", "government body"),
+    "international": ("international organisation", "international organization", "intergovernmental"),
+    "think_tank": ("think tank", "think-tank", "research institute", "research institution", "research centre",
+                   "research center", "research organisation", "research organization", "research group",
+                   "research network", "policy institute", "policy centre", "policy center", "institute", "foundation",
+                   "NGO", "non-profit", "nonprofit", "not-for-profit", "charity", "association", "society"),
+    "company": ("consultancy", "consulting firm", "consulting company", "consulting group", "advisory firm",
+                "advisory", "investment firm", "venture capital firm", "venture fund", "VC firm", "fund",
+                "executive search firm", "search firm", "recruitment agency", "recruitment firm", "headhunting firm",
+                "expert network", "firm", "company", "startup", "start-up", "agency", "publisher", "platform"),
+}
+_KIND_OF_NOUN = {n.lower(): k for k, nouns in KIND_NOUNS.items() for n in nouns}
+_NOUNS = "|".join(re.escape(n) for n in sorted(_KIND_OF_NOUN, key=len, reverse=True))
+_APPOSITION = re.compile(r"(?:,\s+(?:is\s+)?|\s+is\s+)(?:an?|the)\s+(?:[\w'’-]+\s+){0,4}?(?P<noun>" + _NOUNS
+                         + r")(?![\w-])", re.I)
+_SELF_DESCRIBED = re.compile(r"(?:^|[.!?]\s+|\n)(?:(?:We|I)\s+(?:are|am|work\s+(?:at|for|with))\s+)?(?:[Tt]he\s+)?"
+                             r"(?P<org>" + ORG_PHRASE + r")(?:,\s+(?:is\s+)?|\s+is\s+)an?\s+(?:[\w'’-]+\s+){0,4}?"
+                             r"(?i:" + _NOUNS + r")(?![\w-])")
+_NOT_A_NAME = frozenset({"it", "this", "that", "there", "he", "she", "we", "they", "our", "my", "which", "who",
+                         "here", "what", "i", "you", "your", "its", "his", "her", "their", "one", "each", "mine"})
 _SIGN_OFF = re.compile(r"^[ \t]*(?:(?:best|kind|warm|warmest|with best|many)[ \t]+)?(?:regards|wishes|best|thanks|"
                        r"thank you|cheers|sincerely|yours(?: sincerely| truly)?|with respect|respectfully|"
                        r"all (?:the )?best|bien cordialement|cordialement|mit freundlichen grüßen|드림|敬上)[ ,.!]*$"
@@ -143,7 +177,9 @@ _NOT_AN_ACRONYM = frozenset({
 # dates, labels ("Billing account: ..."), list and platform footers.
 _NOT_A_SIGNATURE_LINE = re.compile(
     r"@|https?://|www\.|\+?\d[\d ()-]{7,}|\b(?:19|20)\d\d\b|:\s|\b(?:you|your|this (?:message|e-?mail)|"
-    r"unsubscribe|subscribed|received|©|\(c\)|copyright|registered in|company no)\b", re.I)
+    r"unsubscribe|subscribed|received|©|\(c\)|copyright|registered in|company no)\b"
+    # a salutation ("Cher Professeur," "Dear Director,"): the recipient's title, not the writer's
+    r"|^(?:dear|cher|ch[eè]re|liebe|lieber|sehr geehrte\w*|hi|hello|madame|monsieur|estimad\w)\b", re.I)
 
 
 @dataclass(frozen=True)
@@ -209,6 +245,18 @@ def _clean_org(org: str) -> str:
     return re.sub(r"(?:\s+(?:of|for|on|and|the|de|du|des|la|le|für|und|di|del|&))+$", "", org)[:120]
 
 
+def _plain_name(org: str) -> bool:
+    """A short capitalised name ("Le Soir", "Meridian Strategy"), not a pronoun or a sentence."""
+    words = org.split()
+    return 0 < len(words) <= 6 and words[0].lower() not in _NOT_A_NAME and _is_name(org)
+
+
+def _apposition(head: str, end: int) -> str | None:
+    """The kind of body an apposition right after offset `end` names ("X, a Brussels-based think tank")."""
+    m = _APPOSITION.match(head, end, min(len(head), end + 120))
+    return _KIND_OF_NOUN[m.group("noun").lower()] if m is not None else None
+
+
 def _role_of(text: str) -> tuple[str, str]:
     m = _ROLE_RE.search(text)
     if m is None:
@@ -245,13 +293,19 @@ def _looks_like_org(text: str, data: ReferenceData) -> bool:
     return any(r.search(t) for r in _ORG_WORD_RE.values()) and t[:1].isupper()
 
 
-def _claim(title_text: str, org: str, where: str, data: ReferenceData, context: str) -> Claim | None:
+def _claim(title_text: str, org: str, where: str, data: ReferenceData, context: str,
+           kind: str | None = None) -> Claim | None:
+    """The claim, or None when `org` does not read as an organisation. `kind`: what the text says the
+    body is (an apposition's noun, or "unknown" for a name right after a role: "a reporter at Le
+    Soir"); then a name without an organisation word counts too."""
     org = _clean_org(org)
     role, title = _role_of(title_text)
     known = _known(org, data) if org else None
-    if not org or not (known or _looks_like_org(org, data)):
+    if not org or not (known or _looks_like_org(org, data) or (kind is not None and _plain_name(org))):
         return None
-    kind = org_kind(org, known)
+    kind = org_kind(org, known) if known is not None or kind in (None, "unknown") else kind
+    if kind == "unknown" and known is None:
+        kind = org_kind(org, None)
     staff = _NOT_STAFF.search(context) is None
     return Claim(role, title, org, kind, where, staff, known)
 
@@ -280,7 +334,12 @@ def _squeeze(text: str) -> str:
 # Which intro patterns can match at all, in one RE2 pass (gateway/regex.py): most mail has no
 # "I am" / "I work" / "on behalf of" for them to start from, and each costs Python's `re` about
 # 20 us over 4,000 characters. A pattern it rules out cannot match: the claims are the same.
-_INTRO = {"strong": _INTRO_STRONG, "weak": _INTRO_WEAK, "as": _INTRO_AS, "other": _INTRO_OTHER}
+_INTRO = {"strong": _INTRO_STRONG, "weak": _INTRO_WEAK, "as": _INTRO_AS, "other": _INTRO_OTHER,
+          "self": _SELF_DESCRIBED}
+# A role word that ends the role ("a reporter", "senior analyst"), right before at/with/for/of: then the
+# name after it is the employer even without an organisation word ("a reporter at Le Soir").
+_ROLE_AT_END = re.compile(r"(?<![\w-])(?:" + "|".join(re.escape(w) for w in sorted(_ROLE_OF, key=len, reverse=True))
+                          + r")$", re.I)
 _INTRO_PREFILTER = Prefilter(_INTRO)
 
 
@@ -295,18 +354,34 @@ def intro_claims(text: str, data: ReferenceData) -> list[Claim]:
         for m in pattern.finditer(head):
             if not _ROLE_RE.search(m.group("role")) and not (pattern is _INTRO_AS and m.group(0).startswith("I")):
                 continue  # "I am ... in London", not a role
-            c = _claim(m.group("role"), m.group("org"), "intro", data, m.group(0))
+            kind = _apposition(head, m.end("org"))
+            role_text = m.group("role").strip()
+            if kind is None and pattern is _INTRO_STRONG and len(role_text.split()) <= 4 \
+                    and _ROLE_AT_END.search(role_text):
+                kind = "unknown"
+            c = _claim(m.group("role"), m.group("org"), "intro", data, m.group(0), kind)
             if c is not None:
                 out.append(c)
         if out:
             return out
-    if "other" not in possible:
-        return out
-    for m in _INTRO_OTHER.finditer(head):
-        org = m.group("org") or m.group("org2") or m.group("org3") or ""
-        c = _claim("", org, "intro", data, m.group(0))
-        if c is not None:
-            out.append(c)
+    if "other" in possible:
+        for m in _INTRO_OTHER.finditer(head):
+            group = "org" if m.group("org") else "org2" if m.group("org2") else "org3"
+            c = _claim("", m.group(group) or "", "intro", data, m.group(0), _apposition(head, m.end(group)))
+            if c is not None:
+                out.append(c)
+    if not out and "self" in possible:
+        # "Meridian Advisory is an international consulting firm ...", "We are the X, a research centre ..."
+        # near the top of the message: the writer introducing its own organisation
+        for m in _SELF_DESCRIBED.finditer(head, 0, 1500):
+            if _ROLE_RE.search(m.group("org")):
+                continue  # "Head of Communications, a Hague-based think tank": a signature's role line
+            # (its adjectives -- "an independent news outlet" -- describe the body, not the writer's post)
+            c = _claim("", m.group("org"), "intro", data, m.group(0)[:m.end("org") - m.start()],
+                       _apposition(head, m.end("org")))
+            if c is not None:
+                out.append(c)
+                break
     return out
 
 
@@ -337,7 +412,11 @@ def signature_claims(text: str, data: ReferenceData) -> list[Claim]:
     for ln in lines:
         if len(ln) > 160 or _NOT_A_SIGNATURE_LINE.search(ln):
             continue
-        parts = re.split(r"\s*(?:,|\||–|—| - | at | of )\s*", ln, maxsplit=1)
+        # "Director of Research, EISS": a comma, bar or dash separates the role from the organisation
+        # before an "of" inside the role does
+        parts = re.split(r"\s*(?:,|\||–|—| - )\s*", ln, maxsplit=1)
+        if len(parts) != 2 or not _ROLE_RE.search(parts[0]):
+            parts = re.split(r"\s+(?:at|of)\s+", ln, maxsplit=1)
         if len(parts) == 2 and _ROLE_RE.search(parts[0]) and _looks_like_org(_clean_org(parts[1]), data):
             c = _claim(parts[0], parts[1], "signature", data, ln)
             if c is not None:
@@ -422,13 +501,17 @@ def find_all(ctx: CheckContext, persona: Persona | None) -> list[Claim]:
         found += headline_claims(persona.headline, data)
     else:
         found += display_claims(ctx.view.from_display, data)
-    seen: set[str] = set()
-    out = []
+    seen: dict[str, int] = {}
+    out: list[Claim] = []
     for c in found:
         key = c.organisation.lower()
         if key not in seen:
-            seen.add(key)
+            seen[key] = len(out)
             out.append(c)
+        elif c.role and not out[seen[key]].role:
+            # the introduction named the organisation, the signature the role in it
+            first = out[seen[key]]
+            out[seen[key]] = replace(first, role=c.role, title=c.title, staff=c.staff)
     return out[:MAX_CLAIMS]
 
 

@@ -263,7 +263,11 @@ _MORE: dict[str, str] = {
         + r"\b(?:will|would) be (?:fully |all )?(?:covered|paid for|reimbursed|taken care of)\b"),
     "ask.insider": (
         r"\b(?:introduce me|put me in touch|connect me|link me up) (?:to|with) (?:someone|somebody|anyone|a colleague|"
-        r"colleagues|people|the (?:right |relevant )?(?:person|people|official|officials))\b"),
+        r"colleagues|people|the (?:right |relevant )?(?:person|people|official|officials))\b"
+        # questions about work not yet published: the "fellow scientist" after the unpublished part of a
+        # researcher's work (AIVD and MI5/NPSA on academic approaches)
+        r"|\b(?:questions?|ask you|more|details?) (?:about|on|regarding|concerning) (?:the |your )?unpublished "
+        r"(?:[\w-]+ )?(?:work|results|findings|research|extension|version|data|paper|method|methods|experiments?)\b"),
     # a follow-up that presses for the answer to an earlier, unanswered message (Proofpoint on TA453
     # and TA427: persistent follow-ups; Microsoft on Star Blizzard: "did you receive my email?")
     "pressure.urgency": (
@@ -274,7 +278,34 @@ _MORE: dict[str, str] = {
         r"|\b(?:just )?a (?:gentle |friendly |quick )?reminder (?:about|of|regarding) my\b"),
     "ask.views": (
         r"\bhear (?:how|what|whether) you (?:see|think|view|assess|read)\b"
-        r"|\bhow (?:do )?you (?:see|assess|read|view) (?:the|this|these|recent|current)\b"),
+        r"|\bhow (?:do )?you (?:see|assess|read|view) (?:the|this|these|recent|current)\b"
+        # "send me your remarks", "I would value the opinion of a specialist" (Proofpoint on TA453:
+        # a journalist or researcher asks an expert to comment on a piece before publication)
+        r"|\bsend (?:me|us) your (?:remarks|comments|feedback|observations|thoughts|views|suggestions|reactions)\b"
+        r"|\b(?:value|appreciate|welcome|benefit from|need) (?:the|an) (?:expert |independent )?(?:opinion|views?|"
+        r"input|perspective|assessment) of (?:a|an) (?:specialist|expert|scholar|authority)\b"),
+    # "check the English summary we wrote", "look at the paragraph below and tell me how you would phrase
+    # it", "read it and send me your remarks": a scientist's or writer's small favour, the AIVD's and
+    # MI5's "fellow scientist" (help with a translation or terminology) and TA453's draft to comment on
+    "ask.review": (
+        r"\b(?:(?:could|would|can|will) you|please|kindly|if you could|would you mind)\b" + _G
+        + r"\b(?:check|proofread|correct|look (?:at|over)|read|review|go over|comment on)\b" + _G
+        + r"\b(?:my|our|the|this|a|an) (?:[\w-]+ )?(?:summary|translation|paragraph|passage|abstract|section|wording|"
+        r"terminology|phrasing|excerpt|extract)s?\b"
+        r"|\bread it and (?:send|give|share|tell)\b"),
+    # "your 2025 paper on ring resonators is excellent work", "your work is really of the highest level"
+    "approach.flattery": (
+        r"\byour (?:[\w-]+ ){0,3}?(?:work|research|paper|article|analysis|book|publications?|writing|report|study|"
+        r"studies|scholarship)(?: [\w-]+){0,6}? (?:is|was|has been|are) (?:really |truly |simply |very |quite )?"
+        r"(?:excellent|impressive|outstanding|brilliant|remarkable|exceptional|superb|groundbreaking|"
+        r"of the highest (?:level|quality|standard|order))\b"),
+    # the same unnamed client in French and German (DGSI 2023: "nos clients"; BfV 2017: "unser Auftraggeber")
+    "approach.vague_client": (
+        r"\b(?:nos|notre|des|un|une|mon|mes)\s+(?:clients?|partenaires?|commanditaires?|mandants?)\s+"
+        r"(?:[^\s.,;]+\s+){0,2}?(?:qui|bas\S+|souhait\S+|pr(?:é|e)f(?:è|e)r\S+)"
+        r"|\bpour le compte d(?:e|'|’)\s?(?:un|une|nos|notre)\s+(?:client|partenaire|commanditaire)"
+        r"|\b(?:unser|unsere|ein|eine|mein|meine)\s+(?:Kunde|Kundin|Kunden|Mandant|Mandantin|Auftraggeber\w*)\s+"
+        r"(?:aus|der|die|in|m(?:ö|o)chte|w(?:ü|u)nscht)\b"),
 }
 FAMILIES = {name: (doc, pattern + ("|" + _MORE[name] if name in _MORE else ""))
             for name, (doc, pattern) in FAMILIES.items()}

@@ -201,6 +201,9 @@ def cmd_fit(args: argparse.Namespace, config: Config | None) -> int:
 
             await learn(runtime.store, [Path(p) for p in args.learn], runtime.config.local_domains)
         try:
+            # the fixed rules take no part (their scores are not counted in the CV either: the text
+            # model's rules fire here from a model that saw these messages; tests/evalset/tools/
+            # textmodel_oof.py --fit counts them out of fold)
             return [Sample(frozenset(h.rule_id for h in r.decision.hits) - set(args.fixed), item.label == args.positive,
                            item.group or str(item.file.parent))
                     async for item, r in analysed(runtime, items, replay=args.replay)]
@@ -209,10 +212,11 @@ def cmd_fit(args: argparse.Namespace, config: Config | None) -> int:
     samples = asyncio.run(run())
     authored = {r.id: r.score for r in runtime.policies.rules}
     signs = {rid: (1 if sc > 0 else -1 if sc < 0 else 0) for rid, sc in authored.items()}
-    report = fit(samples, legit_correct=args.legit_correct, signs=signs, priors=authored)
     thresholds = {v.word: t for v, t in runtime.policies.thresholds.items()}
-    source = ", ".join(list(args.labels) + list(args.label))
     single = [r.id for r in runtime.policies.rules if not is_combination(r.when) or r.id in args.cap]
+    report = fit(samples, legit_correct=args.legit_correct, signs=signs, priors=authored, thresholds=thresholds,
+                 single_cues=single)
+    source = ", ".join(list(args.labels) + list(args.label))
     Path(args.out).write_text(policy_patch(report, samples, thresholds, source, args.fixed, args.legit_correct,
                                            single))
     for l2, recall, correct in report.per_l2:

@@ -27,6 +27,7 @@ class Sample:
     rules: frozenset[str]  # rule ids that fired
     positive: bool
     group: str  # campaign or source: the unit of cross-validation
+    fixed_score: float = 0.0  # the authored scores of the rules that fired and are not fitted (--fixed)
 
 
 @dataclass
@@ -106,6 +107,7 @@ class FitReport:
     cv_legit_correct: float
     features: list[str]
     per_l2: list[tuple[float, float, float]] = field(default_factory=list)
+    as_shipped: bool = False  # the CV figures are of the scores as shipped (capped, fixed rules included)
 
 
 def _rates(model: Model, samples: Sequence[Sample], cutoff: float) -> tuple[int, int, int, int]:
@@ -151,10 +153,40 @@ def verified_scale(model: Model, samples: Sequence[Sample], cutoff: float, thres
     return scale
 
 
+def shipped_scores(model: Model, samples: Sequence[Sample], cutoff: float, thresholds: dict[str, float],
+                   legit_correct: float, single_cues: Sequence[str] = ()) -> tuple[dict[str, float], float,
+                                                                                    list[str]]:
+    """The scores a policy patch ships: scaled to the `suspicious` threshold, rounded, and every
+    rule in `single_cues` capped halfway between `caution` and `suspicious` (one cue alone reaches
+    `caution` at most). Returns (scores, cap, the rules capped)."""
+    scale = verified_scale(model, samples, cutoff, thresholds["suspicious"], legit_correct)
+    scores = scores_for(model, scale)
+    cap = round((thresholds["caution"] + thresholds["suspicious"]) / 2, 1)
+    capped = sorted(r for r in single_cues if scores.get(r, 0.0) > cap)
+    for r in capped:
+        scores[r] = cap
+    return scores, cap, capped
+
+
+def _shipped_rates(scores: dict[str, float], samples: Sequence[Sample], threshold: float) -> tuple[int, int, int, int]:
+    """As _rates, on the shipped scores: fitted rules at their (capped) scores, fixed rules at theirs."""
+    def flagged(s: Sample) -> bool:
+        return sum(scores.get(r, 0.0) for r in s.rules) + s.fixed_score >= threshold - 1e-9
+    tp = sum(1 for s in samples if s.positive and flagged(s))
+    pos = sum(1 for s in samples if s.positive)
+    tn = sum(1 for s in samples if not s.positive and not flagged(s))
+    neg = sum(1 for s in samples if not s.positive)
+    return tp, pos, tn, neg
+
+
 def fit(samples: Sequence[Sample], *, legit_correct: float = 0.97, k: int = 5,
         l2_grid: Sequence[float] = (0.03, 0.1, 0.3), signs: dict[str, int] | None = None,
-        priors: dict[str, float] | None = None) -> FitReport:
-    """Choose the L2 strength by grouped CV, refit on everything, set the cutoff."""
+        priors: dict[str, float] | None = None, thresholds: dict[str, float] | None = None,
+        single_cues: Sequence[str] = ()) -> FitReport:
+    """Choose the L2 strength by grouped CV, refit on everything, set the cutoff. With
+    `thresholds`, each fold is judged as it would ship: the fold's weights scaled, rounded and
+    capped as `policy_patch` writes them (`single_cues`), the fixed rules' scores added
+    (`Sample.fixed_score`), flagged at the `suspicious` threshold; without, on the logit cutoff."""
     features = sorted({r for s in samples for r in s.rules})
     split = folds(samples, k)
     best: tuple[float, float, float, float] | None = None  # (score, l2, recall, legit_correct)
@@ -167,7 +199,11 @@ def fit(samples: Sequence[Sample], *, legit_correct: float = 0.97, k: int = 5,
             test_s = [samples[i] for i in test]
             model = train(train_s, features, l2, signs=signs, priors=priors)
             cut = cutoff_for(model, train_s, legit_correct)
-            a, b, c, d = _rates(model, test_s, cut)
+            if thresholds is not None:
+                scores, _, _ = shipped_scores(model, train_s, cut, thresholds, legit_correct, single_cues)
+                a, b, c, d = _shipped_rates(scores, test_s, thresholds["suspicious"])
+            else:
+                a, b, c, d = _rates(model, test_s, cut)
             tp, pos, tn, neg = tp + a, pos + b, tn + c, neg + d
         recall, correct = tp / (pos or 1), tn / (neg or 1)
         per_l2.append((l2, recall, correct))
@@ -178,7 +214,7 @@ def fit(samples: Sequence[Sample], *, legit_correct: float = 0.97, k: int = 5,
         raise ValueError("fit: no regularisation strength to try")
     model = train(samples, features, best[1], signs=signs, priors=priors)
     return FitReport(model, best[1], cutoff_for(model, samples, legit_correct), best[2], best[3], features,
-                     per_l2)
+                     per_l2, as_shipped=thresholds is not None)
 
 
 def policy_patch(report: FitReport, samples: Sequence[Sample], thresholds: dict[str, float], source: str,
@@ -187,13 +223,7 @@ def policy_patch(report: FitReport, samples: Sequence[Sample], thresholds: dict[
     """The fitted weights as policy YAML: scores scaled so that a message at the cutoff scores
     the `suspicious` threshold (checked after rounding). A rule that tests a single cue is capped
     below `suspicious`: one cue alone reaches `caution` at most, whatever the training data say."""
-    m = report.model
-    scale = verified_scale(m, samples, report.cutoff, thresholds["suspicious"], legit_correct)
-    scores = scores_for(m, scale)
-    cap = round((thresholds["caution"] + thresholds["suspicious"]) / 2, 1)
-    capped = sorted(r for r in single_cues if scores.get(r, 0.0) > cap)
-    for r in capped:
-        scores[r] = cap
+    scores, cap, capped = shipped_scores(report.model, samples, report.cutoff, thresholds, legit_correct, single_cues)
     lines = [
         "# Rule weights fitted by `approach-gateway policy fit` (gateway/policy/fit.py): logistic",
         "# regression over the rules that fired, L2-regularised, the strength chosen by cross-validation",
@@ -201,7 +231,8 @@ def policy_patch(report: FitReport, samples: Sequence[Sample], thresholds: dict[
         f"# the chosen share ({100 * legit_correct:g}%) of legitimate training mail stays below it. "
         f"Fitted on: {source}",
         f"# L2 {report.l2:g}; cross-validated recall {100 * report.cv_recall:.1f}%, legitimate kept below "
-        f"suspicious {100 * report.cv_legit_correct:.1f}%.",
+        f"suspicious {100 * report.cv_legit_correct:.1f}%"
+        + (" (each fold's scores as shipped: scaled, rounded, capped)." if report.as_shipped else "."),
         *([f"# Not fitted (they keep their authored scores): {', '.join(sorted(fixed))}."] if fixed else []),
         *([f"# Single cues capped at {cap:g} (one cue alone stays below suspicious): {', '.join(capped)}."]
           if capped else []),

@@ -40,8 +40,10 @@ EVALSET = ROOT / "tests" / "evalset"
 # flagged 0.5 %; sealed recall 79.5 %, legitimate flagged 6.3 %; ham 1 of 4,150. Round 12 (an offer
 # counts once, weights refitted): training recall 96.4 % (90.1 % held out), legitimate flagged
 # 0.0 %; sealed (the twelfth look) recall 79.5 %, legitimate flagged 3.1 % (4 of 127); ham 1 of
-# 4,150. The floors leave three training and two sealed approaches, and three sealed legitimate
-# messages, of slack.
+# 4,150. Round 13 (claims, asks and look-alike links read more widely; a social network's address
+# passes no flagged persona on to another): training recall 97.3 % (91.9 % held out), legitimate
+# flagged 0.0 %; ham 1 of 4,150. The floors leave three training and two sealed approaches, and
+# three sealed legitimate messages, of slack (as of round 12's sealed look).
 FLOORS = {
     "train.yml": {"recall": 0.93, "false_positive_rate": 0.02},
     "sealed.yml": {"recall": 0.76, "false_positive_rate": 0.06},

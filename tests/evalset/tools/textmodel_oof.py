@@ -100,6 +100,9 @@ def main() -> int:
     ap.add_argument("--fit", metavar="OUT.yml", help="refit the rule weights on the out-of-fold hits and write them")
     ap.add_argument("--legit-correct", type=float, default=0.99)
     ap.add_argument("--fixed", action="append", default=[], metavar="RULE")
+    ap.add_argument("--cap", action="append", default=[], metavar="RULE",
+                    help="a combination capped like a single cue (as policy fit --cap)")
+    ap.add_argument("--misses", action="store_true", help="list the approaches missed out of fold, with their rules")
     args = ap.parse_args()
     out = Path(args.fit) if args.fit else None
     rows, authored, thresholds, single = run(out)
@@ -126,10 +129,19 @@ def main() -> int:
     for r in neg:
         if flagged(r) or set(rids) & r[4]:
             print(f"    legit {r[2]} {r[3]:.1f} {r[0].split('evalset/')[-1]} {sorted(r[4])}")
+    if args.misses:
+        for r in pos:
+            if not flagged(r):
+                print(f"    missed {r[2]} {r[3]:.1f} {r[0].split('evalset/')[-1]} {sorted(r[4])}")
     if out is not None:
-        samples = [Sample(r[4] - set(args.fixed), r[1], r[5]) for r in rows]
+        # the fixed rules keep their authored scores; out of fold, their hits are honest, so the CV
+        # counts them as the policy would
+        samples = [Sample(r[4] - set(args.fixed), r[1], r[5], sum(authored.get(x, 0.0) for x in r[4] & set(args.fixed)))
+                   for r in rows]
         signs = {k: (1 if v > 0 else -1 if v < 0 else 0) for k, v in authored.items()}
-        report = fit(samples, legit_correct=args.legit_correct, signs=signs, priors=authored)
+        single = single + [c for c in args.cap if c not in single]
+        report = fit(samples, legit_correct=args.legit_correct, signs=signs, priors=authored, thresholds=thresholds,
+                     single_cues=single)
         source = ("tests/evalset/train.yml, each message's rule hits from a replay whose text model was "
                   "trained without its campaign/source (tests/evalset/tools/textmodel_oof.py --fit)")
         out.write_text(policy_patch(report, samples, thresholds, source, args.fixed, args.legit_correct, single))

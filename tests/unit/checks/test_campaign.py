@@ -88,3 +88,33 @@ def test_history_outside_the_window_does_not_count() -> None:
     later = _signals_of(runtime, _mail("Wei Li <w.li@other.test>", "<m2@other.test>",
                                        LURE.format(name="Ms Dubois"), "d@example.org"), "d@example.org", now)
     assert "campaign.reach" not in later
+
+
+def _invitation(persona: str, note: str, msgid: str) -> bytes:
+    body = (f"{persona} sent you a new message\n\n{persona}\nTalent Director at Harbourline Consulting Group\n\n"
+            f"\"{note}\"\n\nReply: https://www.linkedin.com/x\n")
+    return _mail(f"{persona} via LinkedIn <messages-noreply@linkedin.com>", msgid, body, "k@example.org")
+
+
+def test_a_flagged_persona_does_not_flag_everyone_the_network_relays() -> None:
+    """The network's notification address relays every member: after one persona's message was
+    flagged, another persona's invitation is not its follow-up; the same persona's next one is."""
+    runtime = Runtime(config(), offline=True, store=MemoryStore())
+    now = time.time()
+    lure = ("Hi, we pay a generous honorarium for a paid advisory role: your views on export controls, "
+            "strictly confidential. Add me on WhatsApp +44 7700 900123 and send your CV.")
+
+    async def verdict(raw: bytes, when: float) -> tuple[str, set[str]]:
+        result = await runtime.analyse(raw, Envelope("", ("k@example.org",), Client(ip="192.0.2.7"),
+                                                     received_at=when), add_received=False)
+        await runtime.record(result)
+        return result.decision.verdict.word, {s.name for s in result.signals}
+
+    first, _ = asyncio.run(verdict(_invitation("Kevin Zhao", lure, "<l1@linkedin.com>"), now))
+    assert first in ("suspicious", "high")
+    _, other = asyncio.run(verdict(_invitation("Maria Olsen", "Great to meet you at the conference.",
+                                               "<l2@linkedin.com>"), now + 3600))
+    assert "campaign.follow_up_of_flagged" not in other
+    _, again = asyncio.run(verdict(_invitation("Kevin Zhao", "Did you see my note?", "<l3@linkedin.com>"),
+                                   now + 7200))
+    assert "campaign.follow_up_of_flagged" in again

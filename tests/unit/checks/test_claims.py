@@ -203,3 +203,60 @@ def test_a_unit_of_a_listed_organisation_from_its_own_domain_is_backed_by_it() -
     assert "claim.unbacked" not in names(sig)
     elsewhere = run([ClaimsCheck()], message("Pat Lee <pat@sre-talent.example>", body))[0]
     assert "claim.backed" not in names(elsewhere)
+
+
+def _unbacked(body: str) -> dict[str, object] | None:
+    sig, _ = run([ClaimsCheck()], message("Anna Berg <anna.berg.policy@gmail.com>", "Dear Dr Smith,\n\n" + body))
+    found = [dict(s.evidence) for s in sig if s.name == "claim.unbacked"]
+    return found[0] if found else None
+
+
+def test_an_apposition_names_the_kind_of_organisation() -> None:
+    # "X, a <kind>": a name with no organisation word reads as one, and the noun gives its kind
+    for body, org, kind in (
+            ("I work for Meridian Strategy, a consultancy in Singapore.\n\nAnna", "Meridian Strategy", "company"),
+            ("I am contacting you on behalf of Orion Partners, a Brussels-based think tank.\n\nAnna",
+             "Orion Partners", "think_tank"),
+            ("Meridian Advisory is an international consulting firm working with Asian clients.\n\nAnna",
+             "Meridian Advisory", "company"),
+            ("The Eastbridge Institute is a research institute that studies security in East Asia.\n\nAnna",
+             "Eastbridge Institute", "think_tank")):
+        ev = _unbacked(body)
+        assert ev is not None and (ev["organisation"], ev["kind"]) == (org, kind), body
+
+
+def test_more_ways_of_saying_where_one_works() -> None:
+    for body, org in (("My name is Anna Berg, senior analyst at Meridian Strategy Group.\n", "Meridian Strategy Group"),
+                      ("My name is Anna Berg from the Eastbridge Institute.\n", "Eastbridge Institute"),
+                      ("I am reaching out from the Eastbridge Institute in Seoul.\n", "Eastbridge Institute"),
+                      ("I represent Eastbridge Research Institute in Seoul.\n", "Eastbridge Research Institute"),
+                      ("I recently joined the Eastbridge Institute as a senior fellow.\n", "Eastbridge Institute"),
+                      ("I am a reporter at Le Soir and would like your views.\n", "Le Soir")):
+        ev = _unbacked(body)
+        assert ev is not None and ev["organisation"] == org, body
+
+
+def test_a_signature_role_with_of_and_an_acronym_after_a_comma() -> None:
+    ev = _unbacked("Could you share your views?\n\nBest regards,\nAnna Berg\nDirector of Research, EISS\n")
+    assert ev is not None and ev["organisation"] == "EISS"
+
+
+def test_an_independent_organisation_is_not_an_independent_writer() -> None:
+    # the apposition's adjectives describe the body; the writer's own post is still a staff claim
+    ev = _unbacked("Civic Ledger is a young independent news outlet.\n\nBest,\nAnna Berg\n"
+                   "Associate Editor, Civic Ledger\n")
+    assert ev is not None and ev["role"] == "journalist"
+
+
+def test_what_an_apposition_does_not_make_an_organisation() -> None:
+    for body in ("It is a small company, but we would like to hear from you.\n\nAnna",
+                 "As discussed on the phone with your Director of Operations, here is the contract.\n\nAnna",
+                 "Thanks for the talk.\n\nAnna Berg\nHead of Communications, a Hague-based think tank\n"):
+        ev = _unbacked(body)
+        assert ev is None or ev["organisation"] not in ("It", "Operations", "Head of Communications"), body
+
+
+def test_a_salutation_is_not_the_writers_role() -> None:
+    raw = message("Claire Moreau <c.moreau@orient-hebdo.test>",
+                  "Cher Professeur,\n\nI am sorry to insist.\n\nMerci d'avance,\nClaire Moreau\nOrient Hebdo\n")
+    assert [c["role"] for c in claims(raw) if c["organisation"] == "Orient Hebdo"] == [""]

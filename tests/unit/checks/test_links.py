@@ -38,3 +38,13 @@ def test_hosts_are_bounded_and_deduplicated() -> None:
     hosts = hosts_of(links, text)
     assert len(hosts) <= MAX_LINKS + 1 and len(hosts) == len(set(hosts))
     assert hosts[:2] == ["h0.test", "h1.test"]
+
+
+def test_a_file_sharing_services_name_inside_another_domain() -> None:
+    # Dark Basin's and Star Blizzard's document pages: the service's name in a domain it does not own
+    body = "Here are the documents for tomorrow: https://www.dropbox-sharefiles.com/s/coalition_docs"
+    ev = one(run([LinkCheck()], message("S <s.m.rightsnet@gmail.com>", body))[0], "content.link_lookalike").evidence
+    assert ev["organisation"] == "Dropbox"
+    real = ("https://www.dropbox.com/s/x https://dl.dropboxusercontent.com/s/x https://wetransfer.com/downloads/x "
+            "https://na3.docusign.net/Signing/x https://www.w3.org/TR/html5/ https://we.tl/t-x")
+    assert "content.link_lookalike" not in names(run([LinkCheck()], message("S <s@gmail.com>", real))[0])

@@ -114,3 +114,27 @@ def test_words_ending_in_an_accented_letter_are_matched_whole() -> None:
                  "Please send your c.v. by Friday.", "Could you send me your résumé"):
         assert "ask.cv" in sig(text), text
     assert "offer.money" not in sig("La rémunérabilité du capital")  # not a pay word
+
+
+def test_the_fellow_scientists_small_favour() -> None:
+    """A translation, a summary or a paragraph to check is a review ask, an expert's opinion before
+    publication asks for views, questions about unpublished work ask for what is not public, and
+    praise of the recipient's work in a sentence of its own is flattery (AIVD and MI5/NPSA on
+    approaches to scientists; Proofpoint on TA453)."""
+    assert "ask.review" in sig("Would you kindly check the English summary we wrote of your method?")
+    assert "ask.review" in sig("Could you look at the paragraph below and tell me how you would phrase it?")
+    assert "ask.review" not in sig("I read the section on timers in the manual and it works now.")
+    assert "ask.views" in sig("I would very much value the opinion of a specialist before publication.")
+    assert "ask.views" in sig("Would you agree to read it and send me your remarks?")
+    assert "ask.insider" in sig("We also have some questions about the unpublished extension you mentioned.")
+    assert "ask.insider" not in sig("The unpublished extension is on my list for next year.")
+    assert "approach.flattery" in sig("Your 2025 paper on silicon nitride ring resonators is excellent work.")
+    assert "approach.flattery" in sig("Your work is really of the highest level.")
+    assert "approach.flattery" not in sig("Your patch is excellent, applied.")
+
+
+def test_the_unnamed_client_in_french_and_german() -> None:
+    assert "approach.vague_client" in sig("Nous accompagnons des clients institutionnels asiatiques qui souhaitent "
+                                          "mieux comprendre les politiques européennes.")
+    assert "approach.vague_client" in sig("Unser Auftraggeber aus Shanghai möchte Sie kennenlernen.")
+    assert "approach.vague_client" not in sig("Nous avons des clients.")

@@ -102,3 +102,31 @@ def test_capped_rules_stay_below_suspicious_in_the_patch() -> None:
     assert score(free, "claim") > 4.2
     assert score(capped, "claim") == 4.2 and "capped at 4.2" in capped
     assert score(capped, "ask") == score(free, "ask")
+
+
+def test_cross_validation_judges_the_folds_as_they_would_ship() -> None:
+    """With thresholds, each held-out fold is scored with the fold's weights as policy_patch writes
+    them: a single cue capped below suspicious no longer flags on its own there, so the reported
+    recall is what the shipped policy gets, not what the uncapped logit would; a fixed rule's score
+    counts too."""
+    rng = random.Random(3)
+    samples = []
+    for i in range(200):
+        positive = i % 2 == 0
+        rules = {"claim"} if positive and rng.random() < 0.5 else {"claim", "ask"} if positive else set()
+        if not positive and rng.random() < 0.1:
+            rules.add("ask")
+        samples.append(Sample(frozenset(rules), positive, f"g{i % 20}"))
+    thresholds = {"caution": 3.0, "suspicious": 5.5, "high": 10.0}
+    uncapped = fit(samples, legit_correct=0.95, l2_grid=(0.01,))
+    shipped = fit(samples, legit_correct=0.95, l2_grid=(0.01,), thresholds=thresholds, single_cues=["claim", "ask"])
+    assert shipped.as_shipped and not uncapped.as_shipped
+    both = [s for s in samples if s.positive and "ask" in s.rules]
+    # a lone capped cue stays below suspicious: only the approaches with both cues are caught
+    assert uncapped.cv_recall > 0.9 and shipped.cv_recall == len(both) / 100
+    # a fixed rule's authored score (Sample.fixed_score) lifts the capped cue over the threshold again
+    boosted = [Sample(s.rules, s.positive, s.group, 2.0 if s.positive else 0.0) for s in samples]
+    again = fit(boosted, legit_correct=0.95, l2_grid=(0.01,), thresholds=thresholds, single_cues=["claim", "ask"])
+    assert again.cv_recall > 0.9
+    assert "as shipped" in policy_patch(shipped, samples, thresholds, "synthetic", legit_correct=0.95,
+                                        single_cues=["claim", "ask"])
