@@ -42,11 +42,12 @@ EVALSET = ROOT / "tests" / "evalset"
 # 0.0 %; sealed (the twelfth look) recall 79.5 %, legitimate flagged 3.1 % (4 of 127); ham 1 of
 # 4,150. Round 13 (claims, asks and look-alike links read more widely; a social network's address
 # passes no flagged persona on to another): training recall 97.3 % (91.9 % held out), legitimate
-# flagged 0.0 %; ham 1 of 4,150. The floors leave three training and two sealed approaches, and
-# three sealed legitimate messages, of slack (as of round 12's sealed look).
+# flagged 0.0 %; sealed (the thirteenth look) recall 80.7 %, legitimate flagged 2.4 % (3 of 127);
+# ham 1 of 4,150. The floors leave four training and two sealed approaches, and two sealed
+# legitimate messages, of slack (as of round 13's sealed look).
 FLOORS = {
     "train.yml": {"recall": 0.93, "false_positive_rate": 0.02},
-    "sealed.yml": {"recall": 0.76, "false_positive_rate": 0.06},
+    "sealed.yml": {"recall": 0.78, "false_positive_rate": 0.04},
 }
 
 
