@@ -65,8 +65,34 @@ ROLES: dict[str, tuple[str, ...]] = {
                   "agent"),
 }
 _ROLE_OF = {w: fam for fam, words in ROLES.items() for w in words}
-_ROLE_RE = re.compile(r"(?<![\w-])(" + "|".join(re.escape(w) for w in sorted(_ROLE_OF, key=len, reverse=True))
-                      + r")(?![\w-])", re.I)
+# each byte of an ASCII text that cannot be part of a run of [\w-] made a space
+_NOT_RUN = bytes(c if c < 128 and (chr(c).isalnum() or c in b"_-") else 0x20 for c in range(256))
+
+
+class _WholeWords:
+    r"""`pattern.search`, for a case-insensitive alternation of `words` that match only as whole
+    runs of [\w-] (`(?<![\w-])(...)(?![\w-])`), with a quick no: an ASCII text none of whose
+    runs, lower-cased, is the first run of an ASCII word cannot match (a match starts a run and
+    its first run is a whole run of the text; a non-ASCII word cannot match ASCII text), so the
+    alternation is tried only on the other texts. Same answers, the alternation's Python `re`
+    costing ~10 us per signature line (~160 us per message over the ham corpus) where this
+    costs ~1 us."""
+
+    __slots__ = ("_firsts", "_re")
+
+    def __init__(self, pattern: re.Pattern[str], words: Iterable[str]) -> None:
+        self._re = pattern
+        firsts = (re.match(r"[\w-]+", w.lower()) for w in words if w.isascii())
+        self._firsts = frozenset(m.group().encode("ascii") for m in firsts if m is not None)
+
+    def search(self, text: str) -> re.Match[str] | None:
+        if text.isascii() and self._firsts.isdisjoint(text.lower().encode("ascii").translate(_NOT_RUN).split()):
+            return None
+        return self._re.search(text)
+
+
+_ROLE_ALTERNATION = "|".join(re.escape(w) for w in sorted(_ROLE_OF, key=len, reverse=True))
+_ROLE_RE = _WholeWords(re.compile(r"(?<![\w-])(" + _ROLE_ALTERNATION + r")(?![\w-])", re.I), _ROLE_OF)
 
 # Qualifiers that make a claim one a personal address does not contradict.
 _NOT_STAFF = re.compile(r"\b(?:freelance|free-lance|independent|self-employed|student|phd candidate|doctoral|"
