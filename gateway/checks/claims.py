@@ -65,34 +65,40 @@ ROLES: dict[str, tuple[str, ...]] = {
                   "agent"),
 }
 _ROLE_OF = {w: fam for fam, words in ROLES.items() for w in words}
-# each byte of an ASCII text that cannot be part of a run of [\w-] made a space
+# each byte of an ASCII text that cannot be part of a run of [\w-] (of \w) made a space
 _NOT_RUN = bytes(c if c < 128 and (chr(c).isalnum() or c in b"_-") else 0x20 for c in range(256))
+_NOT_WORD = bytes(c if c < 128 and (chr(c).isalnum() or c == 0x5F) else 0x20 for c in range(256))
 
 
 class _WholeWords:
-    r"""`pattern.search`, for a case-insensitive alternation of `words` that match only as whole
-    runs of [\w-] (`(?<![\w-])(...)(?![\w-])`), with a quick no: an ASCII text none of whose
-    runs, lower-cased, is the first run of an ASCII word cannot match (a match starts a run and
-    its first run is a whole run of the text; a non-ASCII word cannot match ASCII text), so the
-    alternation is tried only on the other texts. Same answers, the alternation's Python `re`
-    costing ~10 us per signature line (~160 us per message over the ham corpus) where this
-    costs ~1 us."""
+    r"""`pattern.search`, for an alternation of `words` that match only as whole runs of [\w-]
+    (`(?<![\w-])(...)(?![\w-])`, `hyphen`) or of \w (`(?<!\w)(?:...)(?!\w)`), case-insensitive
+    or not as the pattern is, with a quick no: an ASCII text none of whose runs (lower-cased
+    for a case-insensitive pattern) is the first run of an ASCII word cannot match (a match
+    starts a run and its first run is a whole run of the text; a non-ASCII word cannot match
+    ASCII text), so the alternation is tried only on the other texts. Same answers; the role
+    words' alternation costs Python's `re` ~10 us per signature line where this costs ~1 us."""
 
-    __slots__ = ("_firsts", "_re")
+    __slots__ = ("_firsts", "_lower", "_re", "_table")
 
-    def __init__(self, pattern: re.Pattern[str], words: Iterable[str]) -> None:
+    def __init__(self, pattern: re.Pattern[str], words: Iterable[str], *, hyphen: bool) -> None:
         self._re = pattern
-        firsts = (re.match(r"[\w-]+", w.lower()) for w in words if w.isascii())
+        self._lower = bool(pattern.flags & re.IGNORECASE)
+        self._table = _NOT_RUN if hyphen else _NOT_WORD
+        run = re.compile(r"[\w-]+" if hyphen else r"\w+")
+        firsts = (run.match(w.lower() if self._lower else w) for w in words if w.isascii())
         self._firsts = frozenset(m.group().encode("ascii") for m in firsts if m is not None)
 
     def search(self, text: str) -> re.Match[str] | None:
-        if text.isascii() and self._firsts.isdisjoint(text.lower().encode("ascii").translate(_NOT_RUN).split()):
-            return None
+        if text.isascii():
+            runs = (text.lower() if self._lower else text).encode("ascii").translate(self._table).split()
+            if self._firsts.isdisjoint(runs):
+                return None
         return self._re.search(text)
 
 
 _ROLE_ALTERNATION = "|".join(re.escape(w) for w in sorted(_ROLE_OF, key=len, reverse=True))
-_ROLE_RE = _WholeWords(re.compile(r"(?<![\w-])(" + _ROLE_ALTERNATION + r")(?![\w-])", re.I), _ROLE_OF)
+_ROLE_RE = _WholeWords(re.compile(r"(?<![\w-])(" + _ROLE_ALTERNATION + r")(?![\w-])", re.I), _ROLE_OF, hyphen=True)
 
 # Qualifiers that make a claim one a personal address does not contradict.
 _NOT_STAFF = re.compile(r"\b(?:freelance|free-lance|independent|self-employed|student|phd candidate|doctoral|"
@@ -130,6 +136,10 @@ ORG_WORDS: dict[str, tuple[str, ...]] = {
 _KIND_ORDER = ("international", "government", "university", "news", "think_tank", "company")
 _ORG_WORD_RE = {k: re.compile(r"(?<!\w)(?:" + "|".join(re.escape(w) for w in words) + r")(?!\w)")
                 for k, words in ORG_WORDS.items()}
+# any kind's word: what `_looks_like_org` asks of every signature line
+_ALL_ORG_WORDS = [w for words in ORG_WORDS.values() for w in words]
+_ANY_ORG_WORD = _WholeWords(re.compile(r"(?<!\w)(?:" + "|".join(re.escape(w) for w in _ALL_ORG_WORDS) + r")(?!\w)"),
+                            _ALL_ORG_WORDS, hyphen=False)
 _GOV_SUFFIXES = ("gov", "mil", "gov.uk", "parliament.uk", "mod.uk", "police.uk", "nhs.uk", "europa.eu", "int",
                  "gouv.fr", "diplo.de", "bund.de", "gc.ca", "gov.au", "govt.nz", "go.jp", "go.kr", "gov.cn",
                  "gov.sg", "gov.in", "nic.in", "gov.il", "gov.ua", "gov.ru", "gob.es", "governo.it", "admin.ch")
@@ -316,7 +326,7 @@ def _looks_like_org(text: str, data: ReferenceData) -> bool:
     if _ACRONYM.match(t):
         return t.upper() not in _NOT_AN_ACRONYM
 
-    return any(r.search(t) for r in _ORG_WORD_RE.values()) and t[:1].isupper()
+    return t[:1].isupper() and _ANY_ORG_WORD.search(t) is not None
 
 
 def _claim(title_text: str, org: str, where: str, data: ReferenceData, context: str,

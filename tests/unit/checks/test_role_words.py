@@ -1,5 +1,6 @@
-"""claims._ROLE_RE: the role words' alternation behind a quick no for ASCII text. It must give
-exactly what the alternation gives (the same match, or none) on any text, ASCII or not."""
+"""claims._WholeWords: the role words' and the organisation words' alternations behind a quick no
+for ASCII text. They must give exactly what the alternations give (the same match, or none) on
+any text, ASCII or not."""
 
 from __future__ import annotations
 
@@ -33,3 +34,16 @@ def test_same_answers_as_the_alternation_on_random_text() -> None:
               " ", " ", ",", "-", "_", "x", "s", "'s", ".", "\n", "é", "К", "of ", "the ", "Head", "co"]
     for _ in range(5000):
         _same("".join(rng.choice(pieces) for _ in range(rng.randint(1, 8))))
+
+
+def test_organisation_words_same_answers_as_every_kind_searched() -> None:
+    rng = random.Random(9)
+    words = [w for ws in claims.ORG_WORDS.values() for w in ws]
+    pieces = [*words, *(w.lower() for w in words[:30]), *(w.upper() for w in words[30:60]),
+              " ", " ", ",", "-", "_", "x", "s", "'s", ".", "\n", "é", "ä", "of ", "The ", "Depart", "G2"]
+    for _ in range(5000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 8)))
+        want = any(r.search(text) for r in claims._ORG_WORD_RE.values())
+        assert (claims._ANY_ORG_WORD.search(text) is not None) == want, text
+    assert claims._ANY_ORG_WORD.search("Centre for Policy Studies") is not None
+    assert claims._ANY_ORG_WORD.search("centre for policy studies") is None  # case-sensitive, as the kinds are
