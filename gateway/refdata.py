@@ -148,6 +148,9 @@ class AliasMatch:
 _ASCII_WORD_BYTES = bytes(c if c < 128 and (chr(c).isalnum() or c == 0x5F) else 0x20 for c in range(256))
 
 
+_SHARED_FIRST_WORD = 5  # aliases beginning with the same word, from which they are tried by one `re`
+
+
 class AliasMatcher:
     """Finds organisation aliases in text as whole names: not preceded by a word character, '@'
     or '.', not followed by a word character, '@' or '.'+word (so not inside an address or a
@@ -172,6 +175,11 @@ class AliasMatcher:
             self._by_first.setdefault(first.group(), []).append(a)
         self._firsts = frozenset(self._by_first)
         self._ascii_firsts = frozenset(w.encode("ascii") for w in self._firsts if w.isascii())
+        # a first word many aliases share ('The': ~110, 'University': ~40): its aliases, longest
+        # first, as one alternation whose look-ahead is the tail test, so `re` tries them in C
+        # in the order of the loop below (backtracking to the next when the tail is bad)
+        self._shared = {w: re.compile("(?:" + "|".join(map(re.escape, names)) + r")(?![\w@]|\.\w)")
+                        for w, names in self._by_first.items() if len(names) >= _SHARED_FIRST_WORD}
 
     def _first_words(self, text: str) -> Iterable[str]:
         """The words of `text` that begin an alias. An ASCII text's `\\w+` runs are its runs of
@@ -201,6 +209,13 @@ class AliasMatcher:
         end = 0
         for start, word in self._places(text):
             if start < end or (start and text[start - 1] in "@."):
+                continue
+            shared = self._shared.get(word)
+            if shared is not None:
+                m = shared.match(text, start)
+                if m is not None:
+                    end = m.end()
+                    yield AliasMatch(start, end, m.group())
                 continue
             for alias in self._by_first[word]:
                 if text.startswith(alias, start) and not self._BAD_TAIL.match(text, start + len(alias)):
