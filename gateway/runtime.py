@@ -258,6 +258,9 @@ class Runtime:
                     env = Envelope(mail_from="warm-up@example.net", rcpt_tos=("someone@example.org",),
                                    client=Client(ip="192.0.2.1"), queue_id="warm-up")
                     await self.analyse(raw, env)
+                for check in self.checks:  # answers every deployment asks (Check.warm)
+                    check.warm()
+                    await asyncio.sleep(0)
             self.warmed_up = True
         except TimeoutError:
             log.warning("warm-up: stopped after %.1f s; the first messages may cost more", budget)
