@@ -201,19 +201,22 @@ COMMON_DOMAINS = (
     "mozilla.org", "w3.org", "ietf.org",
 )
 
-PROSE_CHARS = 200_000
+PROSE_CHARS = 500_000  # at most; pydoc_data's topics hold ~465,000 characters (Python 3.11)
 PROSE_CHUNK = 2_000
 
 
 def prose(limit: int = PROSE_CHARS, chunk: int = PROSE_CHUNK) -> Iterator[str]:
     """English prose for the RE2 sets' DFAs (`gateway.regex.warm_sets`), in pieces of `chunk`
     characters, `limit` in all: the text of Python's own language reference that ships with the
-    interpreter for `help()` (pydoc_data.topics; Debian: libpython3.X-stdlib). Technical prose
-    rather than mail, but DFA states follow letters, words and punctuation, which it shares with
-    mail. Fed at start, it cut the RE2 work of a first ham message from 4.03 M to 1.77 M
-    instructions, and the whole first message by 11-15 % (callgrind, two messages of
-    benchmarks/first_message.py's groups). Nothing when the module is missing (a trimmed
-    interpreter): warming up is a nicety."""
+    interpreter for `help()` (pydoc_data.topics; Debian: libpython3.X-stdlib), all of it by
+    default. Technical prose rather than mail, but DFA states follow letters, words and
+    punctuation, which it shares with mail. Fed at start, its first 200,000 characters cut the RE2
+    work of a first ham message from 4.03 M to 1.77 M instructions, and the whole first message
+    by 11-15 % (callgrind, two messages of benchmarks/first_message.py's groups); all of it cut
+    the sets' work over the first 24 ham messages after start (none of the benchmark's) by
+    another 14 %, 26.3 M -> 22.5 M instructions, for ~25 ms more at start. The sets' DFAs never
+    filled their memory doing so (a text searched early costs as little at the end). Nothing
+    when the module is missing (a trimmed interpreter): warming up is a nicety."""
     try:
         from pydoc_data.topics import topics
     except ImportError:
