@@ -26,10 +26,10 @@ the group's nine others), each in its own process under callgrind (PYTHONHASHSEE
 time: about a minute each), counting only the instructions of that one analysis. Printed: both
 counts and their ratio per group, and the median ratio. Deterministic up to the timing of the
 store's thread, which varies the count by well under 1 % on a quiet machine. The warm-up runs to
-its end there: its budget is wall time (5 s, ample natively: ~0.15-0.2 s), and under callgrind it
-takes ~8 s, so the budget used to cut it at a point that depended on the machine's load (the
-count of one first message went from 11 M to 97 M between two runs); a child whose warm-up or
-any check was cut short fails the run.
+its end there: its budget is wall time (5 s, ample natively: ~0.15-0.25 s of CPU), and under
+callgrind it takes ~7 s of CPU (17 s of wall time on a loaded machine), so the budget used to cut
+it at a point that depended on the machine's load (the count of one first message went from 11 M
+to 97 M between two runs); a child whose warm-up or any check was cut short fails the run.
 
 Untrusted input: the corpus messages.
 """
