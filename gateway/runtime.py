@@ -238,7 +238,7 @@ class Runtime:
         """Feed English prose to the RE2 sets (`gateway.warmup.prose`), analyse the built-in
         messages of `gateway.warmup`, twice, then let each check fill its memos (`Check.warm`), so
         that the first real message costs close to what the tenth does (benchmarks/first_message.py
-        --instructions, four groups of messages: 1.028, 1.048, 1.084, 1.042, median 1.045; 3.5x
+        --instructions, four groups of messages: 1.029, 1.051, 1.085, 1.035, median 1.043; 3.5x
         cold). What remains is what the nine earlier messages share with the tenth and no shipped
         text can know: the look-alike search for their mailing list's domain, which the tenth finds
         in the memo (0.58 M of group 2's 0.75 M), and the RE2 DFA states of the lists' own text,
