@@ -180,19 +180,43 @@ def messages() -> list[bytes]:
     return [build().as_bytes() for build in BUILDERS]
 
 
-PROSE_CHARS = 200_000
+# Domains that mail everywhere comes from or links to, whatever the organisation: the large
+# free-mail providers and the services that send or host on others' behalf. `Runtime.warm_up`
+# has the sender and link checks look each up (`Check.warm`): their look-alike memo then holds
+# the answer before the first message asks, and the search's code (about 30 us for a domain
+# not in any list) runs warm when a new domain arrives. The answers are the checks' own.
+COMMON_DOMAINS = (
+    "gmail.com", "googlemail.com", "yahoo.com", "yahoo.co.uk", "hotmail.com", "outlook.com", "live.com",
+    "msn.com", "aol.com", "icloud.com", "me.com", "protonmail.com", "proton.me", "gmx.com", "gmx.net",
+    "gmx.de", "web.de", "mail.com", "zoho.com", "yandex.com", "yandex.ru", "mail.ru", "qq.com",
+    "163.com", "126.com", "naver.com", "fastmail.com", "comcast.net", "btinternet.com",
+    "google.com", "microsoft.com", "linkedin.com", "github.com", "facebook.com", "facebookmail.com",
+    "twitter.com", "x.com", "youtube.com", "wikipedia.org", "amazon.com", "amazonses.com", "apple.com",
+    "mailchimp.com", "list-manage.com", "mcsv.net", "sendgrid.net", "mailgun.org", "sparkpostmail.com",
+    "constantcontact.com", "hubspot.com", "salesforce.com", "substack.com", "medium.com", "wordpress.com",
+    "zoom.us", "eventbrite.com", "calendly.com", "docusign.net", "dropbox.com", "box.com", "slack.com",
+    "atlassian.net", "surveymonkey.com", "typeform.com", "bit.ly", "t.co", "lnkd.in", "youtu.be",
+    "researchgate.net", "academia.edu", "arxiv.org", "doi.org", "ssrn.com", "springer.com", "elsevier.com",
+    "wiley.com", "tandfonline.com", "sourceforge.net", "python.org", "apache.org", "debian.org",
+    "mozilla.org", "w3.org", "ietf.org",
+)
+
+PROSE_CHARS = 500_000  # at most; pydoc_data's topics hold ~465,000 characters (Python 3.11)
 PROSE_CHUNK = 2_000
 
 
 def prose(limit: int = PROSE_CHARS, chunk: int = PROSE_CHUNK) -> Iterator[str]:
     """English prose for the RE2 sets' DFAs (`gateway.regex.warm_sets`), in pieces of `chunk`
     characters, `limit` in all: the text of Python's own language reference that ships with the
-    interpreter for `help()` (pydoc_data.topics; Debian: libpython3.X-stdlib). Technical prose
-    rather than mail, but DFA states follow letters, words and punctuation, which it shares with
-    mail. Fed at start, it cut the RE2 work of a first ham message from 4.03 M to 1.77 M
-    instructions, and the whole first message by 11-15 % (callgrind, two messages of
-    benchmarks/first_message.py's groups). Nothing when the module is missing (a trimmed
-    interpreter): warming up is a nicety."""
+    interpreter for `help()` (pydoc_data.topics; Debian: libpython3.X-stdlib), all of it by
+    default. Technical prose rather than mail, but DFA states follow letters, words and
+    punctuation, which it shares with mail. Fed at start, its first 200,000 characters cut the RE2
+    work of a first ham message from 4.03 M to 1.77 M instructions, and the whole first message
+    by 11-15 % (callgrind, two messages of benchmarks/first_message.py's groups); all of it cut
+    the sets' work over the first 24 ham messages after start (none of the benchmark's) by
+    another 14 %, 26.3 M -> 22.5 M instructions, for ~25 ms more at start. The sets' DFAs never
+    filled their memory doing so (a text searched early costs as little at the end). Nothing
+    when the module is missing (a trimmed interpreter): warming up is a nicety."""
     try:
         from pydoc_data.topics import topics
     except ImportError:

@@ -131,6 +131,12 @@ class Check:
         """Called once per runtime (start and reload) before any message: precompute here what
         every message would otherwise recompute. The default does nothing."""
 
+    def warm(self) -> None:
+        """Called by `Runtime.warm_up` (at start and on every reload, before the runtime sees
+        mail), after `prepare`: work out ahead the answers that mail everywhere asks for (a
+        memo's common keys), so that the first messages do not pay for them. It must not change
+        any answer, only when it is computed. The default does nothing."""
+
     async def run(self, ctx: CheckContext) -> Iterable[Signal]:
         raise NotImplementedError
 

@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterable, Iterator
 from urllib.parse import urlsplit
 
+from gateway import warmup
 from gateway.checks import Check, CheckContext, signal
 from gateway.checks.sender import Lookalikes
 from gateway.config import Config
@@ -78,6 +79,9 @@ class LinkCheck(Check):
 
     def prepare(self, config: Config, data: ReferenceData) -> None:
         self.lookalikes = Lookalikes(config, data)
+
+    def warm(self) -> None:
+        self.lookalikes.warm(warmup.COMMON_DOMAINS)
 
     async def run(self, ctx: CheckContext) -> Iterable[Signal]:
         if ctx.domains.is_ours(ctx.view.from_domain):

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
+from gateway import warmup
 from gateway.checks import Check, CheckContext, signal
 from gateway.config import Config
 from gateway.domains import edit_distance, public_suffix, registered_domain, scripts_of, skeleton, to_unicode
@@ -119,6 +120,11 @@ class Lookalikes:
             for form in inner:
                 self._by_inner.setdefault(form, []).append(j)
         self._inner_lengths = sorted({len(form) for form in self._by_inner})
+
+    def warm(self, domains: Iterable[str]) -> None:
+        """Fill the memo for `domains` (`find` for each): the same answers, computed ahead."""
+        for domain in domains:
+            self.find(domain)
 
     def find(self, domain: str) -> Signal | None:
         key = registered_domain(domain)  # all that `_find` looks at: www.x.org and lists.x.org share
@@ -229,6 +235,9 @@ class SenderCheck(Check):
 
     def prepare(self, config: Config, data: ReferenceData) -> None:
         self.lookalikes = Lookalikes(config, data)
+
+    def warm(self) -> None:
+        self.lookalikes.warm(warmup.COMMON_DOMAINS)
 
     async def run(self, ctx: CheckContext) -> Iterable[Signal]:
         view, data = ctx.view, ctx.data

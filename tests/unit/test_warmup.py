@@ -127,8 +127,11 @@ async def test_warm_up_store_reads_are_not_counted_in_the_admin_metrics(tmp_path
 def test_the_prose_for_the_regex_sets_ships_with_python() -> None:
     # pydoc_data is in Debian's libpython3.X-stdlib: on the machines we support, warming the sets
     # is never a silent no-op
+    from pydoc_data.topics import topics
+
     chunks = list(warmup.prose())
-    assert sum(map(len, chunks)) == warmup.PROSE_CHARS
+    whole = len("\n".join(topics.values()))
+    assert sum(map(len, chunks)) == min(whole, warmup.PROSE_CHARS) > 400_000  # all of it
     assert all(0 < len(c) <= warmup.PROSE_CHUNK for c in chunks)
     assert sum(c.count(" the ") for c in chunks) > 1000  # English prose, not code or markup
 
@@ -142,3 +145,25 @@ def test_warm_up_feeds_the_prose_to_the_regex_sets(monkeypatch: pytest.MonkeyPat
     asyncio.run(runtime.warm_up())
     assert runtime.warmed_up
     assert fed == list(warmup.prose())
+
+
+def test_warm_up_looks_up_the_common_domains_ahead_with_the_checks_own_answers() -> None:
+    from gateway.checks.links import LinkCheck
+    from gateway.checks.sender import Lookalikes, SenderCheck
+    from gateway.domains import registered_domain
+
+    runtime = Runtime(config(), offline=True)
+    holders = [c for c in runtime.checks if isinstance(c, (SenderCheck, LinkCheck))]
+    assert len(holders) == 2
+    assert all(not c.lookalikes._memo for c in holders)
+    asyncio.run(runtime.warm_up())
+    assert runtime.warmed_up
+    fresh = Lookalikes(runtime.config, runtime.data)
+    for check in holders:
+        memo = check.lookalikes._memo
+        for domain in warmup.COMMON_DOMAINS:
+            assert registered_domain(domain) in memo
+            assert memo[registered_domain(domain)] == fresh._find(registered_domain(domain))
+    # the list holds domains for the search's whole path, not only the listed ones it stops at
+    assert any(not runtime.data.is_freemail(d) and runtime.data.org_owning(d) is None
+               for d in warmup.COMMON_DOMAINS)
