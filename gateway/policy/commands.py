@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from gateway.config import Config, HostPort, UpstreamConfig, shipped_policies
+from gateway.config import Config, HostPort, StoreConfig, UpstreamConfig, shipped_policies
 from gateway.errors import AdminInputError
 from gateway.model import Verdict
 from gateway.policy.engine import load_policies
@@ -88,9 +88,13 @@ def add_arguments(policy_sub: argparse._SubParsersAction,  # type: ignore[type-a
 
 
 def default_config(policies: Sequence[str] = ()) -> Config:
+    """The configuration of `policy test`, `policy fit` and `evaluate` without `--config`: the
+    shipped policies and an in-memory store, so that a dry run neither writes a history file
+    into the current directory nor reads one a previous run left there (the same cases give
+    the same verdicts on every run)."""
     return Config(listen=HostPort("127.0.0.1", 0), upstream=UpstreamConfig(),
                   hostname="localhost", authserv_id="localhost", local_domains=(),
-                  policies=tuple(policies) or (shipped_policies(),))
+                  policies=tuple(policies) or (shipped_policies(),), store=StoreConfig(backend="memory"))
 
 
 def _runtime(config: Config, policies: Sequence[str]) -> Runtime | None:

@@ -83,3 +83,15 @@ def test_evaluate_cli_json_and_text(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "recall 33.3%" in out and "missed (2):" in out
     assert "offchannel-push" in out
+
+
+def test_dry_runs_without_config_keep_no_history_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """`policy test` and `evaluate` without --config run on an in-memory store: nothing is written
+    into the current directory, and a history file left there by something else is not read."""
+    monkeypatch.chdir(tmp_path)
+    assert default_config().store.backend == "memory"
+    assert main(["policy", "test", "--policies", POLICIES, str(DATA / "cases.yml")]) == 0
+    assert main(["evaluate", "--policies", POLICIES, "--labels", str(DATA / "labels.yml")]) == 0
+    capsys.readouterr()
+    assert list(tmp_path.iterdir()) == []
