@@ -11,7 +11,8 @@ from tests.conftest import ROOT
 def _config(tmp_path: Path) -> Path:
     cfg = tmp_path / "gw.yml"
     cfg.write_text(f"listen: 127.0.0.1:2525\nupstream: {{port: 10026}}\nhostname: gw.example.org\n"
-                   f"local_domains: [example.org]\npolicies: [{ROOT / 'policies'}]\n")
+                   f"local_domains: [example.org]\npolicies: [{ROOT / 'policies'}]\n"
+                   f"store: {{path: {tmp_path / 'store.sqlite3'}}}\n")
     return cfg
 
 
@@ -44,7 +45,8 @@ def test_scan_json_shows_the_action_plan_serve_would_carry_out(tmp_path: Path) -
         "  high: {banner: true, subject_tag: '[APPROACH?]', copy_to: [sec@example.org], quarantine: true}\n")
     cfg = tmp_path / "gw.yml"
     cfg.write_text(f"listen: 127.0.0.1:2525\nupstream: {{port: 10026}}\nhostname: gw.example.org\n"
-                   f"local_domains: [example.org]\npolicies: [{ROOT / 'policies'}, {tmp_path / 'pol'}]\n")
+                   f"local_domains: [example.org]\npolicies: [{ROOT / 'policies'}, {tmp_path / 'pol'}]\n"
+                   f"store: {{path: {tmp_path / 'store.sqlite3'}}}\n")
     msg = tmp_path / "m.eml"
     msg.write_bytes(b"From: Lin <lin.research@gmail.com>\r\nTo: bob@example.org\r\nSubject: your views\r\n"
                     b"Content-Type: text/plain; charset=utf-8\r\n\r\nhello\r\n")
