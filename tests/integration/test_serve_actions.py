@@ -85,7 +85,8 @@ def test_quarantine_holds_then_cli_releases_through_the_upstream(tmp_path: Path,
     cfg = tmp_path / "gw.yml"
     cfg.write_text(f"listen: 127.0.0.1:0\nupstream: {{host: 127.0.0.1, port: {sink.port}}}\n"
                    f"hostname: gw.example.org\nlocal_domains: [example.org]\n"
-                   f"quarantine: {{dir: {tmp_path / 'q'}}}\npolicies: [{tmp_path / 'policies'}]\n")
+                   f"quarantine: {{dir: {tmp_path / 'q'}}}\npolicies: [{tmp_path / 'policies'}]\n"
+                   f"store: {{path: {tmp_path / 'store.sqlite3'}}}\n")
     run = [sys.executable, "-m", "gateway", "quarantine", "--config", str(cfg)]
     listing = subprocess.run(run + ["list"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert listing.returncode == 0 and "high" in listing.stdout

@@ -38,6 +38,7 @@ policies: [{self.policies}]
 limits: {{shutdown_grace: {grace}}}
 workers: 1
 dns: {{nameservers: ["127.0.0.1:{loopback_dns().port}"], timeout: 1}}
+store: {{path: {tmp_path / 'store.sqlite3'}}}
 """)
         self.log = tmp_path / "gateway.log"
         self.proc = subprocess.Popen(
