@@ -44,7 +44,7 @@ def test_the_messages_cover_the_shapes_of_real_mail() -> None:
 
 def test_every_check_runs_on_every_message_without_an_error() -> None:
     async def run() -> tuple[RunStats, set[str]]:
-        runtime = Runtime(config(), offline=True)
+        runtime = Runtime(config(), offline=True, store=MemoryStore())  # no history file in the checkout
         names: set[str] = set()
         for raw in warmup.messages():
             result = await runtime.analyse(raw, ENV)
@@ -141,7 +141,7 @@ def test_warm_up_feeds_the_prose_to_the_regex_sets(monkeypatch: pytest.MonkeyPat
 
     fed: list[str] = []
     monkeypatch.setattr(runtime_module, "warm_sets", fed.append)
-    runtime = Runtime(config(), offline=True)
+    runtime = Runtime(config(), offline=True, store=MemoryStore())
     asyncio.run(runtime.warm_up())
     assert runtime.warmed_up
     assert fed == list(warmup.prose())
@@ -152,7 +152,7 @@ def test_warm_up_looks_up_the_common_domains_ahead_with_the_checks_own_answers()
     from gateway.checks.sender import Lookalikes, SenderCheck
     from gateway.domains import registered_domain
 
-    runtime = Runtime(config(), offline=True)
+    runtime = Runtime(config(), offline=True, store=MemoryStore())
     holders = [c for c in runtime.checks if isinstance(c, (SenderCheck, LinkCheck))]
     assert len(holders) == 2
     assert all(not c.lookalikes._memo for c in holders)
