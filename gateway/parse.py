@@ -156,13 +156,18 @@ def normalize_header_section(raw: bytes, cut: int | None = None) -> tuple[bytes,
 
 def header_stats(raw: bytes, cut: int | None = None) -> tuple[int, int]:
     """(field count, header bytes) of the raw header block, without parsing it: the lines that
-    start with neither whitespace nor a line break (`_FIELD_START`, counted without the regex).
-    `cut`: `header_end(raw)` when the caller has it."""
+    start with neither whitespace nor a line break (`_FIELD_START`): all lines less the others,
+    which `_NOT_FIELD_LINE` finds from their LF (a literal prefix: a third fewer instructions than
+    splitting the block and testing each line in Python). `cut`: `header_end(raw)` when the
+    caller has it."""
     block = raw[:header_end(raw) if cut is None else cut]
-    return sum(1 for line in block.split(b"\n") if line[:1] not in _NOT_FIELD_START), len(block)
+    lines = block.count(b"\n") + 1
+    not_fields = len(_NOT_FIELD_LINE.findall(block)) + (block[:1] in _NOT_FIELD_START)
+    return lines - not_fields, len(block)
 
 
-_NOT_FIELD_START = (b"", b" ", b"\t", b"\r")
+_NOT_FIELD_START = (b"", b" ", b"\t", b"\r", b"\n")  # the first line's (b"\n": it is empty)
+_NOT_FIELD_LINE = re.compile(rb"\n(?=[ \t\r\n]|\Z)")  # a later line's
 
 
 # MIME parameters are parsed by the stdlib's `email.message._parseparam`, quadratic in the number
