@@ -22,7 +22,7 @@ from gateway.act.actions import DEFAULT_ACTIONS, ActionsConfig, parse_actions
 from gateway.errors import AdminInputError
 from gateway.model import Decision, Envelope, RuleHit, Signal, Verdict
 from gateway.parse import MessageView
-from gateway.policy.conditions import Condition, MessageContext, SplitTrigger, any_present, false_without, split_trigger
+from gateway.policy.conditions import Condition, MessageContext, SplitTrigger, false_without, split_trigger
 from gateway.policy.loader import VERDICT_WORDS, Merged, Origin, read_all
 from gateway.policy.schema import Compiler, SignalRef, Template
 from gateway.policy.text import REASON_CAP, compile_phrases, one_line
@@ -124,9 +124,9 @@ class PolicySet:
                 return Decision(verdict=Verdict.CLEAN, score=0.0,
                                 hits=(RuleHit("allowlisted", 0.0, entry.reason),))
         hits = []
-        for rule, trigger in zip(self.rules, self._triggers, strict=True):
-            if trigger is not None and not any_present(trigger, ctx):
-                continue  # its condition is False without any of these signals (false_without)
+        rules = self.rules
+        for i in self._candidates(ctx.by_name):
+            rule = rules[i]
             ctx.matched.clear()
             if rule.when.test(ctx):
                 hits.append(RuleHit(rule.id, rule.score, rule.reason.render(ctx)))
@@ -139,6 +139,41 @@ class PolicySet:
         """Per rule, the signals without which its condition is False (read once, after the
         composites are resolved; see `false_without`)."""
         return tuple(None if t is None else split_trigger(t) for t in map(false_without, (r.when for r in self.rules)))
+
+    @cached_property
+    def _trigger_index(self) -> tuple[tuple[int, ...], dict[str, tuple[int, ...]],
+                                      tuple[tuple[str, tuple[int, ...]], ...], tuple[str, ...]]:
+        """`_triggers` turned around, once per policy set: the rules without a trigger, and per
+        signal name (and per prefix) the rules whose trigger it is in."""
+        always: list[int] = []
+        names: dict[str, list[int]] = {}
+        prefixes: dict[str, list[int]] = {}
+        for i, trigger in enumerate(self._triggers):
+            if trigger is None:
+                always.append(i)
+                continue
+            for name in trigger[0]:
+                names.setdefault(name, []).append(i)
+            for prefix in trigger[1]:
+                prefixes.setdefault(prefix, []).append(i)
+        return (tuple(always), {n: tuple(v) for n, v in names.items()},
+                tuple((p, tuple(v)) for p, v in prefixes.items()), tuple(prefixes))
+
+    def _candidates(self, present: Mapping[str, Any]) -> list[int]:
+        """Indexes of the rules to test, in order, for a message with the signals named in
+        `present`: those without a trigger and those with a signal of their trigger present
+        (the rules `any_present` keeps), found from the names present instead of per rule."""
+        always, names, prefixes, any_prefix = self._trigger_index
+        found = set(always)
+        for name in present:
+            rules = names.get(name)
+            if rules is not None:
+                found.update(rules)
+            if any_prefix and name.startswith(any_prefix):
+                for prefix, rules in prefixes:
+                    if name.startswith(prefix):
+                        found.update(rules)
+        return sorted(found)
 
     def verdict_for(self, score: float, recipients: Sequence[str] = ()) -> Verdict:
         """The verdict for `score`: the most severe over the default thresholds (for recipients

@@ -108,7 +108,8 @@ def clean_match(found: str) -> str:
 def one_line(value: object, cap: int = VALUE_CAP) -> str:
     """A value fit to quote in a header: printable, one line, single spaces, at most `cap`."""
     text = _UNPRINTABLE.sub(" ", str(value)).strip()
-    text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C")
+    if not text.isascii():  # ASCII controls (the only ASCII category C) are gone already
+        text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C")
     if len(text) > cap:
         text = text[: cap - 1].rstrip() + "\u2026"
     return text

@@ -73,3 +73,12 @@ def test_raw_headers_from_the_index_as_from_a_pass_per_name() -> None:
         for name in sorted(names):
             want = [raw_text(v) for k, v in view.msg.raw_items() if k.lower() == name.lower()]
             assert view.raw_headers(name) == want, (name, raw[:80])
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from([b"\n", b"\r\n", b"\r", b" ", b"\t", b"X: y", b"a", b"\n\n", b"\n \n", b"\x00"]),
+                max_size=40).map(b"".join))
+def test_header_stats_counts_as_the_line_by_line_count(block: bytes) -> None:
+    """`header_stats` counts in C what it counted line by line in Python."""
+    fields = sum(1 for line in block.split(b"\n") if line[:1] not in (b"", b" ", b"\t", b"\r"))
+    assert header_stats(block, len(block)) == (fields, len(block))

@@ -74,3 +74,17 @@ def test_what_makes_a_condition_false() -> None:
     assert false_without(AnyOf([a, field])) is None
     assert false_without(Not(a)) is None
     assert false_without(AtLeast(1, [a, b])) == {("a.x", False), ("b.", True)}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([*NAMES, "content.offchannel_phone", "content.offchannel_", "content.offchannel",
+                                 "spf.fail", "unknown.signal", "sender."]), max_size=15))
+def test_the_rules_tested_are_those_any_present_keeps(names: list[str]) -> None:
+    """`_candidates` (the per-policy-set index of triggers) picks, in order, exactly the rules the
+    per-rule test `any_present` picks, prefix triggers included."""
+    from gateway.policy.conditions import MessageContext, any_present
+
+    ctx = MessageContext([Signal(n, {}) for n in names], VIEW, ENV, None, POLICIES.groups_of)
+    want = [i for i, t in enumerate(POLICIES._triggers) if t is None or any_present(t, ctx)]
+    assert POLICIES._candidates(ctx.by_name) == want
+    assert EVERY._candidates(ctx.by_name) == list(range(len(EVERY.rules)))

@@ -31,3 +31,23 @@ def test_phrase_found_between_separators(before: str, after: str) -> None:
 def test_one_line_is_one_printable_line(text: str) -> None:
     out = one_line(text)
     assert len(out) <= 80 and out.isprintable() and "\n" not in out
+
+
+def _one_line_every_char(value: object, cap: int = 80) -> str:
+    """`one_line` as it was: every character's category looked up, ASCII text too."""
+    import unicodedata
+
+    from gateway.policy.text import _UNPRINTABLE
+
+    text = _UNPRINTABLE.sub(" ", str(value)).strip()
+    text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C")
+    if len(text) > cap:
+        text = text[: cap - 1].rstrip() + "\u2026"
+    return text
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(st.text(), st.text(alphabet=st.characters(max_codepoint=0x7F)),
+                 st.text(alphabet=st.characters(max_codepoint=0xFF))), st.sampled_from([1, 5, 80, 240]))
+def test_one_line_as_before_on_ascii_and_other_text(text: str, cap: int) -> None:
+    assert one_line(text, cap) == _one_line_every_char(text, cap)
