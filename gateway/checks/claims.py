@@ -145,7 +145,9 @@ _GOV_SUFFIXES = ("gov", "mil", "gov.uk", "parliament.uk", "mod.uk", "police.uk",
                  "gov.sg", "gov.in", "nic.in", "gov.il", "gov.ua", "gov.ru", "gob.es", "governo.it", "admin.ch")
 
 # An organisation as written: capitalised words, acronyms, numbers and the small words inside names.
-_CAP = r"(?:[A-Z0-9][\w'’&.-]*|[A-Z]{2,})"
+# One reading per word: an acronym is a capitalised word too (a second alternative, [A-Z]{2,}, read
+# it twice, and _SELF_DESCRIBED, which needs a noun after the name, tried 2^10 readings of ten).
+_CAP = r"[A-Z0-9][\w'’&.-]*"
 _SMALL = r"(?:of|for|on|and|the|de|du|des|la|le|für|und|di|del|&)"
 ORG_PHRASE = rf"(?:[Tt]he\s+)?{_CAP}(?:[ \t]+(?:{_SMALL}[ \t]+)?{_CAP}){{0,9}}"
 _WHO = (r"(?:\b(?:I\s+am|I'm|I’m|[Mm]y\s+name\s+is\s+[^,.\n]{2,40}?(?:(?:,|\s+and)\s+(?:I\s+am|I'm|I’m)|,)|"
