@@ -450,11 +450,12 @@ def signature_claims(text: str, data: ReferenceData) -> list[Claim]:
     for ln in lines:
         if len(ln) > 160 or _NOT_A_SIGNATURE_LINE.search(ln):
             continue
-        # "Director of Research, EISS": a comma, bar or dash separates the role from the organisation
-        # before an "of" inside the role does
-        parts = re.split(r"\s*(?:,|\||–|—| - )\s*", ln, maxsplit=1)
+        # "Director of Research, EISS": a comma, bar, dash or "at" separates the role from the
+        # organisation before an "of" inside the role does ("Senior Fellow at X, Berlin": the "at",
+        # not the comma before the city)
+        parts = re.split(r"\s*(?:,|\||–|—| - | at )\s*", ln, maxsplit=1)
         if len(parts) != 2 or not _ROLE_RE.search(parts[0]):
-            parts = re.split(r"\s+(?:at|of)\s+", ln, maxsplit=1)
+            parts = re.split(r"\s+of\s+", ln, maxsplit=1)
         if len(parts) == 2 and _ROLE_RE.search(parts[0]) and _looks_like_org(_clean_org(parts[1]), data):
             c = _claim(parts[0], parts[1], "signature", data, ln)
             if c is not None:
