@@ -70,6 +70,9 @@ _NOT_RUN = bytes(c if c < 128 and (chr(c).isalnum() or c in b"_-") else 0x20 for
 _NOT_WORD = bytes(c if c < 128 and (chr(c).isalnum() or c == 0x5F) else 0x20 for c in range(256))
 
 
+_ASCII_FOLDS = {0x130: "i", 0x131: "i", 0x17F: "s", 0x212A: "k"}  # non-ASCII letters re.I matches to ASCII ones
+
+
 class _WholeWords:
     r"""`pattern.search`, for an alternation of `words` that match only as whole runs of [\w-]
     (`(?<![\w-])(...)(?![\w-])`, `hyphen`) or of \w (`(?<!\w)(?:...)(?!\w)`), case-insensitive
@@ -86,7 +89,10 @@ class _WholeWords:
         self._lower = bool(pattern.flags & re.IGNORECASE)
         self._table = _NOT_RUN if hyphen else _NOT_WORD
         run = re.compile(r"[\w-]+" if hyphen else r"\w+")
-        firsts = (run.match(w.lower() if self._lower else w) for w in words if w.isascii())
+        # case-insensitive, Python's `re` also matches 'ı' and 'İ' to i, 'ſ' to s and the Kelvin sign to k:
+        # a word whose other letters are ASCII can match ASCII text ('yardımcı' matches 'YARDIMCI')
+        folded = (w.translate(_ASCII_FOLDS) if self._lower else w for w in words)
+        firsts = (run.match(w.lower() if self._lower else w) for w in folded if w.isascii())
         self._firsts = frozenset(m.group().encode("ascii") for m in firsts if m is not None)
 
     def search(self, text: str) -> re.Match[str] | None:
