@@ -30,6 +30,7 @@ from gateway.checks.sender import local_recipients
 from gateway.checks.social import NETWORKS, Persona
 from gateway.domains import name_tokens, registered_domain
 from gateway.model import Signal
+from gateway.store.record import flagged_persona_key
 
 MAX_TEXT = 4000
 WINDOW_DAYS = 14.0  # how far back "sent to several colleagues" looks
@@ -40,7 +41,8 @@ MIN_WORDS = 20  # shorter texts are not fingerprinted (too little to compare)
 _WORD = re.compile(r"[^\W_]+", re.U)
 # Addresses every member of a social network writes through (invitations@linkedin.com): the store
 # remembers a flagged message under its From address, so there "an earlier message from this
-# sender was flagged" says nothing about this member (gateway/runtime.py keys it by address).
+# sender was flagged" says nothing about this member: there the flagged key of the persona is asked
+# (gateway/store/record.py remembers a flagged message under both).
 _SHARED_SENDERS = frozenset(d for net in NETWORKS for d in net.domains)
 
 
@@ -149,7 +151,11 @@ class CampaignCheck(Check):
         refs = _MSGID.findall(" ".join(view.headers("In-Reply-To") + view.headers("References"))[:20_000])
         own_keys = [k for k in (own_message_key(r, sender) for r in refs[-MAX_REFS:]) if k]
         queries: list[tuple[Sequence[str], float]] = [(ks, since) for ks in groups.values()]
-        queries.append(([flagged_key(sender)], long_ago))
+        # through a social network's address, which relays every member, only the same persona's
+        # flagged message counts (one flagged persona made every later notification a follow-up)
+        shared = registered_domain(view.from_domain) in _SHARED_SENDERS
+        persona_flagged = [flagged_persona_key(k) for k in groups.get("persona", ())]
+        queries.append((persona_flagged if shared and persona_flagged else [flagged_key(sender)], long_ago))
         if own_keys:
             queries.append((own_keys, long_ago))
         try:
@@ -159,7 +165,6 @@ class CampaignCheck(Check):
                 if reach.messages and (best is None or reach.recipients > best[1].recipients):
                     best = (via, reach)
             flagged = answers[len(groups)]
-            reaches = dict(zip(groups, answers[:len(groups)], strict=True))
             follow = answers[len(groups) + 1] if own_keys else None
         except Exception as exc:  # noqa: BLE001 - a broken store must not lose the message
             return [Signal("campaign.store_error", {"error": type(exc).__name__})]
@@ -176,12 +181,7 @@ class CampaignCheck(Check):
                 "messages": reach.messages + 1, "days": round(max(0.0, now - reach.first_seen) / 86400, 1)}))
         if follow is not None and follow.messages:
             out.append(Signal("campaign.self_follow_up", {"messages": follow.messages}))
-        # through a social network, only the same persona's earlier message counts: the network's
-        # address relays everyone, and a real colleague's invitation after a flagged persona's is not
-        # that persona's follow-up (one flagged LinkedIn message flagged every later one)
-        shared = registered_domain(view.from_domain) in _SHARED_SENDERS
-        persona_before = "persona" in reaches and reaches["persona"].messages > 0 if shared else True
-        if flagged.messages and persona_before:
+        if flagged.messages and (persona_flagged or not shared):
             out.append(Signal("campaign.follow_up_of_flagged", {
                 "messages": flagged.messages, "days": round(max(0.0, now - flagged.first_seen) / 86400, 1)}))
         return out

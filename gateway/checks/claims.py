@@ -67,6 +67,9 @@ ROLES: dict[str, tuple[str, ...]] = {
 _ROLE_OF = {w: fam for fam, words in ROLES.items() for w in words}
 
 
+_ASCII_FOLDS = {0x130: "i", 0x131: "i", 0x17F: "s", 0x212A: "k"}  # non-ASCII letters re.I matches to ASCII ones
+
+
 class _WholeWords:
     r"""`pattern.search`, for an alternation of `words` that match only as whole runs of [\w-]
     (`(?<![\w-])(...)(?![\w-])`, `hyphen`) or of \w (`(?<!\w)(?:...)(?!\w)`), case-insensitive
@@ -83,7 +86,10 @@ class _WholeWords:
         self._lower = bool(pattern.flags & re.IGNORECASE)
         self._hyphen = hyphen
         run = re.compile(r"[\w-]+" if hyphen else r"\w+")
-        firsts = (run.match(w.lower() if self._lower else w) for w in words if w.isascii())
+        # case-insensitive, Python's `re` also matches 'ı' and 'İ' to i, 'ſ' to s and the Kelvin sign to k:
+        # a word whose other letters are ASCII can match ASCII text ('yardımcı' matches 'YARDIMCI')
+        folded = (w.translate(_ASCII_FOLDS) if self._lower else w for w in words)
+        firsts = (run.match(w.lower() if self._lower else w) for w in folded if w.isascii())
         self._firsts = frozenset(m.group().encode("ascii") for m in firsts if m is not None)
 
     def search(self, text: str) -> re.Match[str] | None:
@@ -142,7 +148,9 @@ _GOV_SUFFIXES = ("gov", "mil", "gov.uk", "parliament.uk", "mod.uk", "police.uk",
                  "gov.sg", "gov.in", "nic.in", "gov.il", "gov.ua", "gov.ru", "gob.es", "governo.it", "admin.ch")
 
 # An organisation as written: capitalised words, acronyms, numbers and the small words inside names.
-_CAP = r"(?:[A-Z0-9][\w'’&.-]*|[A-Z]{2,})"
+# One reading per word: an acronym is a capitalised word too (a second alternative, [A-Z]{2,}, read
+# it twice, and _SELF_DESCRIBED, which needs a noun after the name, tried 2^10 readings of ten).
+_CAP = r"[A-Z0-9][\w'’&.-]*"
 _SMALL = r"(?:of|for|on|and|the|de|du|des|la|le|für|und|di|del|&)"
 ORG_PHRASE = rf"(?:[Tt]he\s+)?{_CAP}(?:[ \t]+(?:{_SMALL}[ \t]+)?{_CAP}){{0,9}}"
 _WHO = (r"(?:\b(?:I\s+am|I'm|I’m|[Mm]y\s+name\s+is\s+[^,.\n]{2,40}?(?:(?:,|\s+and)\s+(?:I\s+am|I'm|I’m)|,)|"
@@ -445,11 +453,12 @@ def signature_claims(text: str, data: ReferenceData) -> list[Claim]:
     for ln in lines:
         if len(ln) > 160 or _NOT_A_SIGNATURE_LINE.search(ln):
             continue
-        # "Director of Research, EISS": a comma, bar or dash separates the role from the organisation
-        # before an "of" inside the role does
-        parts = re.split(r"\s*(?:,|\||–|—| - )\s*", ln, maxsplit=1)
+        # "Director of Research, EISS": a comma, bar, dash or "at" separates the role from the
+        # organisation before an "of" inside the role does ("Senior Fellow at X, Berlin": the "at",
+        # not the comma before the city)
+        parts = re.split(r"\s*(?:,|\||–|—| - | at )\s*", ln, maxsplit=1)
         if len(parts) != 2 or not _ROLE_RE.search(parts[0]):
-            parts = re.split(r"\s+(?:at|of)\s+", ln, maxsplit=1)
+            parts = re.split(r"\s+of\s+", ln, maxsplit=1)
         if len(parts) == 2 and _ROLE_RE.search(parts[0]) and _looks_like_org(_clean_org(parts[1]), data):
             c = _claim(parts[0], parts[1], "signature", data, ln)
             if c is not None:

@@ -54,10 +54,18 @@ def draft_meta(view: MessageView, envelope: Envelope, local_domains: Iterable[st
                        display_name=view.from_display, observables=tuple(obs), campaign_keys=campaign_keys)
 
 
+def flagged_persona_key(persona_key: str) -> str:
+    """The key a flagged message is also remembered under for each of its persona keys (campaign's
+    `persona:...`): through a social network's shared address (invitations@linkedin.com relays every
+    member), a follow-up of a flagged message is the same persona's, not the address's."""
+    return "flagged-" + persona_key
+
+
 def final_meta(meta: MessageMeta, decision: Decision, signals: Iterable[Signal],
                flagged_key: str = "") -> MessageMeta:
     """The meta with the verdict; a message judged suspicious or worse is also remembered under
-    `flagged_key`, so the sender's follow-ups inherit it (gateway/checks/campaign.py)."""
+    `flagged_key`, so the sender's follow-ups inherit it, and under `flagged_persona_key` of its
+    persona (gateway/checks/campaign.py)."""
     sigs = list(signals)
     obs = list(meta.observables)
     for s in sigs:
@@ -67,7 +75,9 @@ def final_meta(meta: MessageMeta, decision: Decision, signals: Iterable[Signal],
             for key in ("handles", "numbers", "addresses"):
                 if key in s.evidence:
                     obs += [f"{s.name.split('.', 1)[1]}:{v.strip()}" for v in str(s.evidence[key]).split(",")]
-    keys = meta.campaign_keys + ((flagged_key,) if flagged_key and decision.verdict >= Verdict.SUSPICIOUS else ())
+    keys = meta.campaign_keys
+    if flagged_key and decision.verdict >= Verdict.SUSPICIOUS:
+        keys += (flagged_key,) + tuple(flagged_persona_key(k) for k in meta.campaign_keys if k.startswith("persona:"))
     return replace(meta, verdict=decision.verdict.word, score=decision.score,
                    rule_ids=tuple(h.rule_id for h in decision.hits),
                    signals=tuple(sorted({s.name for s in sigs})), observables=tuple(obs),

@@ -7,6 +7,7 @@ import argparse
 import base64
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -65,11 +66,15 @@ def test_scan_json_escapes_line_separators(tmp_path: Path) -> None:
     msg = tmp_path / "saved\u2028attachment\x85name\u2029.eml"  # e.g. a stranger's file name
     msg.write_bytes(f"From: {word} <a@gmail.com>\nTo: bob@example.org\nSubject: x\n\nhello\n".encode())
     cfg = tmp_path / "gw.yml"
+    # an in-memory store: without one, scan wrote approach-gateway.sqlite3 (the default path) into
+    # the directory it ran in, the checkout
     cfg.write_text(f"listen: 127.0.0.1:2525\nupstream: {{port: 10026}}\nhostname: gw.example.org\n"
-                   f"local_domains: [example.org]\npolicies: [{ROOT / 'policies'}]\n")
+                   f"local_domains: [example.org]\npolicies: [{ROOT / 'policies'}]\nstore: {{backend: memory}}\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     out = subprocess.run([sys.executable, "-m", "gateway", "scan", "--config", str(cfg), "--json", "--offline",
-                          str(msg)], cwd=ROOT, capture_output=True, timeout=60)
+                          str(msg)], cwd=tmp_path, env=env, capture_output=True, timeout=60)
     assert out.returncode == 0, out.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([msg.name, cfg.name])  # no history file
     lines = out.stdout.decode("utf-8").splitlines()  # str.splitlines breaks at U+0085/U+2028/U+2029
     assert len(lines) == 1
     obj = json.loads(lines[0])

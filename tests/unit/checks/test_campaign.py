@@ -118,3 +118,33 @@ def test_a_flagged_persona_does_not_flag_everyone_the_network_relays() -> None:
     _, again = asyncio.run(verdict(_invitation("Kevin Zhao", "Did you see my note?", "<l3@linkedin.com>"),
                                    now + 7200))
     assert "campaign.follow_up_of_flagged" in again
+
+
+def _note(persona: str, note: str, msgid: str) -> bytes:
+    body = f"{persona} sent you a new message\n\n\"{note}\"\n\nReply: https://www.linkedin.com/x\n"
+    return _mail(f"{persona} via LinkedIn <messages-noreply@linkedin.com>", msgid, body, "k@example.org")
+
+
+def test_through_a_network_the_flagged_message_must_be_the_same_personas() -> None:
+    """A member who wrote before, then another persona flagged through the same address: the member's
+    next message is not a follow-up of a flagged approach (it was the other persona's that was flagged,
+    not this one's earlier message)."""
+    runtime = Runtime(config(), offline=True, store=MemoryStore())
+    now = time.time()
+    lure = ("Hi, we pay a generous honorarium for a paid advisory role: your views on export controls, "
+            "strictly confidential. Add me on WhatsApp +44 7700 900123 and send your CV.")
+
+    async def analysed(raw: bytes, when: float) -> tuple[str, set[str]]:
+        result = await runtime.analyse(raw, Envelope("", ("k@example.org",), Client(ip="192.0.2.7"),
+                                                     received_at=when), add_received=False)
+        await runtime.record(result)
+        return result.decision.verdict.word, {s.name for s in result.signals}
+
+    first, _ = asyncio.run(analysed(_note("Maria Olsen", "Great to meet you at the conference.", "<n1@linkedin.com>"),
+                                    now))
+    assert first in ("clean", "caution")  # not flagged
+    flagged, _ = asyncio.run(analysed(_invitation("Kevin Zhao", lure, "<n2@linkedin.com>"), now + 60))
+    assert flagged in ("suspicious", "high")
+    _, later = asyncio.run(analysed(_note("Maria Olsen", "Here are the slides from my talk.", "<n3@linkedin.com>"),
+                                    now + 3600))
+    assert "campaign.follow_up_of_flagged" not in later

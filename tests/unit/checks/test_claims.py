@@ -241,6 +241,16 @@ def test_a_signature_role_with_of_and_an_acronym_after_a_comma() -> None:
     assert ev is not None and ev["organisation"] == "EISS"
 
 
+def test_a_signature_role_at_an_organisation_then_a_city() -> None:
+    # "Role at Organisation, City": the "at" separates the role, not the comma before the city (which
+    # left "Senior Fellow at ..." as the role and "Berlin" as the organisation: no claim at all)
+    for line, org in (("Senior Fellow at Institute for Security Studies, Berlin", "Institute for Security Studies"),
+                      ("Director of Research at the Meridian Institute, Brussels", "Meridian Institute"),
+                      ("Head of Unit at the Ministry of Defence - UK", "Ministry of Defence")):
+        ev = _unbacked(f"Could you share your views?\n\nBest regards,\nAnna Berg\n{line}\n")
+        assert ev is not None and str(ev["organisation"]).startswith(org), line
+
+
 def test_an_independent_organisation_is_not_an_independent_writer() -> None:
     # the apposition's adjectives describe the body; the writer's own post is still a staff claim
     ev = _unbacked("Civic Ledger is a young independent news outlet.\n\nBest,\nAnna Berg\n"

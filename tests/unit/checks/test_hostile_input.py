@@ -51,3 +51,41 @@ def test_intro_claims_read_through_runs_of_whitespace():
     found = intro_claims("Dear Sam,\n\nAs  the programme   director of the\n\n  Example   Institute, I write",
                          ReferenceData.load(config()))
     assert [(c.organisation, c.kind) for c in found] == [("Example Institute", "think_tank")]
+
+
+# The self-introduction ("Meridian Advisory is an international consulting firm", claims._SELF_DESCRIBED)
+# reads a name of up to ten capitalised words and then needs ", a <noun>" or " is a <noun>" after it, so
+# Python's `re` backtracks through the name when that fails. Each word could be read two ways (_CAP's
+# second alternative, [A-Z]{2,}, matched only what its first did): a line of ten capitals words before a
+# near miss was tried 2^10 times over (~5 ms a line, ~150 ms a message in the 1,500 characters
+# intro_claims gives it; ~40 s here before the fix). The guard is not a measurement.
+@pytest.mark.timeout(10)
+def test_self_introduction_reads_a_name_of_capitals_one_way():
+    from gateway.checks import claims
+
+    near_miss = "The The " + " ".join(["AB"] * 10) + " is a qq qq qq qq qq\n"
+    m = claims._SELF_DESCRIBED.search(near_miss * 6_000 + "Acme Group is a firm.")
+    assert m is not None and m.group("org") == "Acme Group"
+
+
+def test_one_reading_of_capitals_same_matches_as_two():
+    """_CAP without its redundant second alternative: every intro pattern finds the same matches, with
+    the same groups, as with it (random texts of names, small words, appositions and cues)."""
+    import random
+    import re
+
+    from gateway.checks import claims
+
+    two_ways = r"(?:[A-Z0-9][\w'’&.-]*|[A-Z]{2,})"
+    pieces = ["The ", "the ", "ABC ", "AB", "Acme ", "Group", " of ", " & ", "A.B. ", "O'Neil ", "Co-op ", "X’s ",
+              ", ", ", a ", " is a ", " is an ", "independent ", "think tank", "consulting firm", "ministry", "\n",
+              ". ", "We are ", "I work for ", "I am a director at ", "My name is Ana Weiss, ", " at ", " from ",
+              "on behalf of ", "As the head of ", "I lead the ", "ÉCOLE ", "\t", "  ", "x", "-"]
+    rng = random.Random(3)
+    pairs = [(p, re.compile(p.pattern.replace(claims._CAP, two_ways), p.flags)) for p in claims._INTRO.values()]
+    assert all(p.pattern != old.pattern for p, old in pairs)
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 16)))
+        for p, old in pairs:
+            assert [(m.span(), m.groupdict()) for m in p.finditer(text)] == \
+                [(m.span(), m.groupdict()) for m in old.finditer(text)], text

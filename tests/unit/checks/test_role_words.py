@@ -47,3 +47,15 @@ def test_organisation_words_same_answers_as_every_kind_searched() -> None:
         assert (claims._ANY_ORG_WORD.search(text) is not None) == want, text
     assert claims._ANY_ORG_WORD.search("Centre for Policy Studies") is not None
     assert claims._ANY_ORG_WORD.search("centre for policy studies") is None  # case-sensitive, as the kinds are
+
+
+def test_a_word_with_letters_that_fold_to_ascii_still_matches_ascii_text() -> None:
+    """Case-insensitive, Python's `re` matches 'ı' and 'İ' to i, 'ſ' to s and the Kelvin sign to k: a word
+    written with them ('yardımcı', a Turkish deputy) matches ASCII text, so the quick no must not rule it out."""
+    words = ["yardımcı", "İdari", "ſtaff", "\u212aurator", "rédacteur"]
+    pattern = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, words)) + r")(?![\w-])", re.I)
+    quick = claims._WholeWords(pattern, words, hyphen=True)
+    for text in ("Mehmet, YARDIMCI", "idari isler", "the staff", "Kurator", "redacteur", "a yardimci-x"):
+        got, want = quick.search(text), pattern.search(text)
+        assert (got and got.span()) == (want and want.span()), text
+    assert quick.search("Mehmet, YARDIMCI") is not None
