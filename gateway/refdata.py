@@ -173,6 +173,11 @@ class AliasMatcher:
 
     _WORD = re.compile(r"\w+")
     _BAD_TAIL = re.compile(r"[\w@]|\.\w")
+    _MANY = 64  # occurrences of a first word above which its places are found by `re`
+    # distinct first words in a text above which its runs are walked once (each word's scan of
+    # the whole text costs ~25 us per 37,000 characters: ~2,000 words were ~50 ms; 99 % of the
+    # ham corpus's texts hold at most 10, the most seen was 43)
+    _FEW = 32
 
     def __init__(self, aliases: Iterable[str]) -> None:
         self._by_first: dict[str, list[str]] = {}
@@ -186,23 +191,35 @@ class AliasMatcher:
         # a first word many aliases share ('The': ~110, 'University': ~40): its aliases, longest
         # first, as one alternation whose look-ahead is the tail test, so `re` tries them in C
         # in the order of the loop below (backtracking to the next when the tail is bad)
+        self._runs: dict[str, re.Pattern[str]] = {}  # `_whole`'s patterns, at most one per first word
         self._shared = {w: re.compile("(?:" + "|".join(map(re.escape, names)) + r")(?![\w@]|\.\w)")
                         for w, names in self._by_first.items() if len(names) >= _SHARED_FIRST_WORD}
 
-    def _first_words(self, text: str) -> Iterable[str]:
+    def _first_words(self, text: str) -> list[str] | set[str]:
         """The words of `text` that begin an alias. An ASCII text's `\\w+` runs are its runs of
         [A-Za-z0-9_]: one `bytes.translate` and `split` find them at a tenth of `findall`'s cost."""
         if text.isascii():
             runs = ascii_runs(text)
             return [w.decode("ascii") for w in self._ascii_firsts.intersection(runs)]
-        return self._firsts.intersection(self._WORD.findall(text))
+        return set(self._firsts.intersection(self._WORD.findall(text)))
 
     def _places(self, text: str) -> list[tuple[int, str]]:
-        """(start, word) for every word of `text` (a whole `\\w+` run) that begins an alias."""
-        places = []
-        for word in self._first_words(text):
+        """(start, word) for every word of `text` (a whole `\\w+` run) that begins an alias.
+        After `_MANY` occurrences of a word (as a piece of other words too: 'A' in a run of
+        'AAAA...', ~2 us each in this loop), the rest of its whole-run places are found by `re`."""
+        words = self._first_words(text)
+        if len(words) > self._FEW:  # one pass over the runs instead of a scan of the text per word
+            found = frozenset(words)
+            return [(m.start(), m.group()) for m in self._WORD.finditer(text) if m.group() in found]
+        places: list[tuple[int, str]] = []
+        for word in words:
             i = text.find(word)
+            tries = 0
             while i >= 0:
+                tries += 1
+                if tries > self._MANY:  # the rest of this word's places by `re`, in C
+                    places += ((m.start(), word) for m in self._whole(word).finditer(text, i))
+                    break
                 j = i + len(word)
                 # a whole run: no word character just before i or at j (the word's own characters
                 # are all word characters). An occurrence inside (i, j) is inside the same run,
@@ -212,6 +229,14 @@ class AliasMatcher:
                 i = text.find(word, j)
         places.sort()
         return places
+
+    def _whole(self, word: str) -> re.Pattern[str]:
+        """`word` as a whole `\\w+` run: the same places as the loop in `_places` (an occurrence
+        inside a longer run is preceded by a word character there too)."""
+        pattern = self._runs.get(word)
+        if pattern is None:
+            pattern = self._runs[word] = re.compile(r"(?<!\w)" + re.escape(word) + r"(?!\w)")
+        return pattern
 
     def finditer(self, text: str) -> Iterator[AliasMatch]:
         end = 0

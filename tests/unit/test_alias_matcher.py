@@ -19,8 +19,18 @@ def _regex(aliases: list[str]) -> re.Pattern[str]:
     return re.compile(r"(?<![\w@.])(?:" + "|".join(re.escape(n) for n in names) + r")(?![\w@]|\.\w)")
 
 
-def _found(text: str) -> list[tuple[int, int, str]]:
-    return [(m.start, m.end, m.alias) for m in AliasMatcher(ALIASES).finditer(text)]
+class _AlwaysRe(AliasMatcher):
+    """Every first word's places found by `re` (as for a word found more than _MANY times)."""
+    _MANY = 0
+
+
+class _OnePass(AliasMatcher):
+    """The places found by one pass over the runs (as for a text with more than _FEW first words)."""
+    _FEW = 0
+
+
+def _found(text: str, matcher: type[AliasMatcher] = AliasMatcher) -> list[tuple[int, int, str]]:
+    return [(m.start, m.end, m.alias) for m in matcher(ALIASES).finditer(text)]
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -40,13 +50,22 @@ def test_whole_names(text: str, expected: list[str]) -> None:
     assert [a for _, _, a in _found(text)] == expected
 
 
-def test_same_matches_as_the_regex_it_replaced() -> None:
+@pytest.mark.parametrize("matcher", [AliasMatcher, _AlwaysRe, _OnePass])
+def test_same_matches_as_the_regex_it_replaced(matcher: type[AliasMatcher]) -> None:
     rng = random.Random(7)
-    pieces = [*ALIASES, " ", " ", ".", ",", "@", "x", "s", "\n", "(", ")", "é", "IBM.", "the "]
+    pieces = [*ALIASES, " ", " ", ".", ",", "@", "x", "s", "\n", "(", ")", "é", "IBM.", "the ", "IBMIBM", "_"]
     pat = _regex(ALIASES)
     for _ in range(3000):
         text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 14)))
-        assert _found(text) == [(m.start(), m.end(), m.group(0)) for m in pat.finditer(text)], text
+        assert _found(text, matcher) == [(m.start(), m.end(), m.group(0)) for m in pat.finditer(text)], text
+
+
+def test_a_first_word_inside_a_long_run_many_times() -> None:
+    """'IBM' 10,000 times inside one word, then once as a name: found once (by `re` after the
+    first _MANY occurrences), as the loop over every occurrence would."""
+    text = "IBM" * 10_000 + " and IBM Research."
+    assert text.count("IBM") > AliasMatcher._MANY
+    assert _found(text) == _found(text, _AlwaysRe) == [(30_005, 30_017, "IBM Research")]
 
 
 def test_adjacent_names_all_found() -> None:
@@ -64,6 +83,7 @@ def test_shipped_organisations_same_matches_as_the_regex() -> None:
 
     matcher, by_alias = ReferenceData.load(config()).alias_pattern
     aliases = sorted(by_alias)
+    one_pass = _OnePass(aliases)
     assert len(aliases) > 500
     pat = _regex(aliases)
     rng = random.Random(11)
@@ -78,3 +98,4 @@ def test_shipped_organisations_same_matches_as_the_regex() -> None:
         text = "".join(parts)
         found = [(m.start, m.end, m.alias) for m in matcher.finditer(text)]
         assert found == [(m.start(), m.end(), m.group(0)) for m in pat.finditer(text)], text
+        assert [(m.start, m.end, m.alias) for m in one_pass.finditer(text)] == found, text
