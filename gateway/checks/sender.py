@@ -19,7 +19,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
 from gateway import warmup
-from gateway.checks import Check, CheckContext, signal
+from gateway.checks import Check, CheckContext, Shared, signal
 from gateway.config import Config
 from gateway.domains import edit_distance, public_suffix, registered_domain, scripts_of, skeleton, to_unicode
 from gateway.model import Signal
@@ -74,9 +74,11 @@ class _Target:
     kind: str
 
 
-class Lookalikes:
+class Lookalikes(Shared):
     """The protected domains (ours and the listed organisations'), prepared once per runtime,
-    and a bounded memo of findings per sending domain (senders' domains repeat)."""
+    and a bounded memo of findings per domain (senders' domains repeat). Shared state: the sender
+    and link checks read the runtime's one instance (`uses`), so the index is built once per
+    configuration and a domain that is both a sender's and a link's is searched once."""
 
     MEMO_MAX = 50_000
 
@@ -121,9 +123,9 @@ class Lookalikes:
                 self._by_inner.setdefault(form, []).append(j)
         self._inner_lengths = sorted({len(form) for form in self._by_inner})
 
-    def warm(self, domains: Iterable[str]) -> None:
-        """Fill the memo for `domains` (`find` for each): the same answers, computed ahead."""
-        for domain in domains:
+    def warm(self) -> None:
+        """Fill the memo for `warmup.COMMON_DOMAINS` (`find` for each): the same answers, computed ahead."""
+        for domain in warmup.COMMON_DOMAINS:
             self.find(domain)
 
     def find(self, domain: str) -> Signal | None:
@@ -230,14 +232,8 @@ class SenderCheck(Check):
         signal("sender.store_error", "the history store could not be read: history signals are missing",
                error=str),
     )
+    uses = (Lookalikes,)
     timeout_share = 0.25
-    lookalikes: Lookalikes
-
-    def prepare(self, config: Config, data: ReferenceData) -> None:
-        self.lookalikes = Lookalikes(config, data)
-
-    def warm(self) -> None:
-        self.lookalikes.warm(warmup.COMMON_DOMAINS)
 
     async def run(self, ctx: CheckContext) -> Iterable[Signal]:
         view, data = ctx.view, ctx.data
@@ -262,7 +258,7 @@ class SenderCheck(Check):
                 out.append(Signal("sender.mixed_script_domain", {
                     "domain": dom, "unicode": unicode_label,
                     "scripts": "+".join(sorted(scripts_of(unicode_label))), "where": where}))
-            found = self.lookalikes.find(dom)
+            found = ctx.shared(Lookalikes).find(dom)
             if found is not None:
                 out.append(Signal(found.name, {**found.evidence, "where": where}))
         out.extend(await self._history(ctx, view.from_address))
