@@ -30,13 +30,13 @@ def test_the_sender_and_link_checks_read_the_runtimes_one_index() -> None:
     assert len([s for s in runtime.shared if isinstance(s, Lookalikes)]) == 1  # built once, not once per check
     index = runtime.shared.get(Lookalikes)
     searched: list[str] = []
-    search = index._find
+    search = index._search
 
-    def counted(domain: str) -> Signal | None:  # the real search, counted
-        searched.append(domain)
-        return search(domain)
+    def counted(reg: str, label: str) -> Signal | None:  # the real search, counted
+        searched.append(reg)
+        return search(reg, label)
 
-    index._find = counted  # type: ignore[method-assign]
+    index._search = counted  # type: ignore[method-assign]
     raw = message("A <a@policy-forum.test>", "The draft: https://docs.g00gle.com/d/1x",
                   headers={"Reply-To": "a@g00gle.com"})
     result = asyncio.run(runtime.analyse(raw, Envelope("a@policy-forum.test", ("d@example.org",), Client())))
