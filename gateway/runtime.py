@@ -30,7 +30,7 @@ from typing import Any
 from gateway import warmup
 from gateway.act.actions import ActionPlan, plan
 from gateway.act.headers import edited, received_value, removal_edits, verdict_edits
-from gateway.checks import Check, CheckContext, CheckRun, Fact, RunStats, discover, order, run_checks
+from gateway.checks import Check, CheckContext, CheckRun, Fact, RunStats, SharedState, discover, order, run_checks
 from gateway.checks.auth import AuthFacts
 from gateway.checks.auth.keys import AuthPools
 from gateway.checks.campaign import CampaignKeys, flagged_key
@@ -103,6 +103,9 @@ class Runtime:
         self.data = data if data is not None else ReferenceData.load(config)
         self.policies = policies if policies is not None else load_policies(config.policies)
         self.checks = order(list(checks) if checks is not None else [cls() for cls in discover()])
+        # what several checks read (the look-alike index of the sender and link checks): one of
+        # each kind they declare in `uses`, built now and rebuilt with the runtime on reload
+        self.shared = SharedState.for_checks(config, self.data, self.checks)
         for check in self.checks:
             check.prepare(config, self.data)
         self.domains = Domains(config.local_domains)
@@ -147,7 +150,7 @@ class Runtime:
     def context(self, view: MessageView, envelope: Envelope, deadline: float) -> CheckContext:
         return CheckContext(view=view, envelope=envelope, config=self.config, data=self.data, domains=self.domains,
                             offline=self.offline, resolver=self.resolver, store=self.store, deadline=deadline,
-                            auth_pools=self.auth_pools)
+                            auth_pools=self.auth_pools, state=self.shared)
 
     async def signals(self, raw: bytes, envelope: Envelope) -> CheckRun:
         """Only the checks' outcome for one message (benchmarks, signal firing rates)."""
@@ -236,7 +239,8 @@ class Runtime:
 
     async def warm_up(self, budget: float = WARM_UP_BUDGET) -> None:
         """Feed English prose to the RE2 sets (`gateway.warmup.prose`), analyse the built-in
-        messages of `gateway.warmup`, twice, then let each check fill its memos (`Check.warm`), so
+        messages of `gateway.warmup`, twice, then let each check and each piece of shared state fill
+        its memos (`Check.warm`, `Shared.warm`), so
         that the first real message costs close to what the tenth does (benchmarks/first_message.py
         --instructions, four groups of messages: 1.029, 1.051, 1.085, 1.035, median 1.043; 3.5x
         cold). What remains is what the nine earlier messages share with the tenth and no shipped
@@ -260,8 +264,11 @@ class Runtime:
                     env = Envelope(mail_from="warm-up@example.net", rcpt_tos=("someone@example.org",),
                                    client=Client(ip="192.0.2.1"), queue_id="warm-up")
                     await self.analyse(raw, env)
-                for check in self.checks:  # answers every deployment asks (Check.warm)
+                for check in self.checks:  # answers every deployment asks (Check.warm, Shared.warm)
                     check.warm()
+                    await asyncio.sleep(0)
+                for shared in self.shared:
+                    shared.warm()
                     await asyncio.sleep(0)
             self.warmed_up = True
         except TimeoutError:

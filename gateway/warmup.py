@@ -182,9 +182,9 @@ def messages() -> list[bytes]:
 
 # Domains that mail everywhere comes from or links to, whatever the organisation: the large
 # free-mail providers and the services that send or host on others' behalf. `Runtime.warm_up`
-# has the sender and link checks look each up (`Check.warm`): their look-alike memo then holds
-# the answer before the first message asks, and the search's code (about 30 us for a domain
-# not in any list) runs warm when a new domain arrives. The answers are the checks' own.
+# has the look-alike index the sender and link checks share look each up (`Shared.warm`): its
+# memo then holds the answer before the first message asks, and the search's code runs warm
+# when a new domain arrives. The answers are the checks' own.
 COMMON_DOMAINS = (
     "gmail.com", "googlemail.com", "yahoo.com", "yahoo.co.uk", "hotmail.com", "outlook.com", "live.com",
     "msn.com", "aol.com", "icloud.com", "me.com", "protonmail.com", "proton.me", "gmx.com", "gmx.net",

@@ -7,6 +7,9 @@ Purpose: the contract every check follows (STYLE.md rule 1), declared rather tha
 - `needs` / `provides`: typed results (`Fact` subclasses) shared between checks instead of a
   dictionary; the runtime orders checks from these declarations, runs independent ones
   concurrently, and a check sees a fact only when it declared that it needs it;
+- `uses`: prepared state several checks read (`Shared` subclasses, e.g. the look-alike index of
+  the sender and link checks): the runtime builds one of each kind per configuration, before any
+  message, and a check reads it with `ctx.shared(Kind)`;
 - `timeout_share`: the share of `limits.analysis_timeout` the check may use;
 - `io`: whether `run` waits on anything (DNS, the store). A check that only computes says
   `io = False`: it runs on the analysis's own task, one after another in dependency order, with
@@ -30,7 +33,7 @@ import logging
 import pkgutil
 import time
 import traceback
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
@@ -43,6 +46,7 @@ from gateway.refdata import ReferenceData
 log = logging.getLogger("gateway.checks")
 
 F = TypeVar("F", bound="Fact")
+S = TypeVar("S", bound="Shared")
 EVIDENCE_TYPES = (str, int, float, bool)
 
 
@@ -82,6 +86,61 @@ class Fact:
     policy_name: ClassVar[str] = ""
 
 
+class Shared:
+    """Prepared state that several checks read -- an index, a memo, a compiled model -- built once
+    per configuration from the config and the validated reference data, owned by the runtime
+    (`SharedState`) and rebuilt with it on reload, so that checks share it without module-level
+    state. A check lists the kinds it reads in `uses` and gets the runtime's one instance with
+    `ctx.shared(Kind)`. A subclass takes `(config, data)`; it may be defined in the module of a
+    check that uses it (adding one is no more plumbing than adding a check)."""
+
+    def __init__(self, config: Config, data: ReferenceData) -> None:
+        """Build it (prepare everything here: it is built before the runtime sees mail)."""
+
+    def warm(self) -> None:
+        """Called once per runtime by `Runtime.warm_up`, like `Check.warm`: work out ahead the
+        answers mail everywhere asks for. It must not change any answer. The default does nothing."""
+
+
+class SharedState:
+    """One instance of each `Shared` kind, for one configuration. The runtime's is built from the
+    checks' `uses` declarations (`for_checks`), every kind at once, and refuses a kind no check
+    declared (it would otherwise be built on the first message that asks); without `kinds` and
+    `strict` (a context built outside a runtime: tools, a test of one check) a kind is built when
+    first asked for."""
+
+    def __init__(self, config: Config, data: ReferenceData, kinds: Iterable[type[Shared]] = (), *,
+                 strict: bool = False) -> None:
+        self.config, self.data = config, data
+        self._built: dict[type[Shared], Shared] = {}
+        for kind in kinds:
+            self._built[kind] = kind(config, data)
+        self.strict = strict
+
+    @classmethod
+    def for_checks(cls, config: Config, data: ReferenceData, checks: Iterable[Check]) -> SharedState:
+        """Every kind the `checks` declare in `uses`, built now (in declaration order)."""
+        kinds = dict.fromkeys(kind for c in checks for kind in c.uses)
+        return cls(config, data, kinds, strict=True)
+
+    def get(self, kind: type[S]) -> S:
+        found = self._built.get(kind)
+        if found is None:
+            if self.strict:
+                raise CheckError(f"{kind.__name__} is not shared state of this runtime: list it in the "
+                                 f"`uses` of the check that reads it")
+            found = self._built[kind] = kind(self.config, self.data)
+        if not isinstance(found, kind):  # never: the map is keyed by the instance's own type
+            raise TypeError(f"{kind.__name__}: {type(found).__name__} found")
+        return found
+
+    def __iter__(self) -> Iterator[Shared]:
+        return iter(list(self._built.values()))
+
+    def __len__(self) -> int:
+        return len(self._built)
+
+
 @dataclass
 class CheckContext:
     """What a check may read for one message."""
@@ -96,6 +155,7 @@ class CheckContext:
     store: Any = None  # gateway.store.Store when a store is configured
     deadline: float = float("inf")  # loop time by which every check must have finished
     auth_pools: Any = None  # gateway.checks.auth.keys.AuthPools of the runtime (dkimpy's worker threads)
+    state: SharedState | None = None  # the runtime's shared state (None: built when first asked, for this context)
     _facts: dict[type, Fact] = field(default_factory=dict)
     # the stranger's own words as (persona they were read for, text): claims, pretext and campaign
     # all read them; computed once per message by gateway/checks/claims.py `approach_text`
@@ -105,6 +165,12 @@ class CheckContext:
         """The fact of type `kind` if the check that provides it finished, else None."""
         found = self._facts.get(kind)
         return found if isinstance(found, kind) else None
+
+    def shared(self, kind: type[S]) -> S:
+        """The runtime's one instance of the `Shared` kind (the check lists it in `uses`)."""
+        if self.state is None:  # a context made outside a runtime (tools, tests of one check)
+            self.state = SharedState(self.config, self.data)
+        return self.state.get(kind)
 
     def put(self, fact: Fact) -> None:
         self._facts[type(fact)] = fact
@@ -124,6 +190,7 @@ class Check:
     signals: ClassVar[tuple[SignalSpec, ...]] = ()
     needs: ClassVar[tuple[type[Fact], ...]] = ()
     provides: ClassVar[tuple[type[Fact], ...]] = ()
+    uses: ClassVar[tuple[type[Shared], ...]] = ()
     timeout_share: ClassVar[float] = 0.5
     io: ClassVar[bool] = True
 

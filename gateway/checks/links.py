@@ -18,13 +18,10 @@ import re
 from collections.abc import Iterable, Iterator
 from urllib.parse import urlsplit
 
-from gateway import warmup
 from gateway.checks import Check, CheckContext, signal
 from gateway.checks.sender import Lookalikes
-from gateway.config import Config
 from gateway.domains import registered_domain
 from gateway.model import Signal
-from gateway.refdata import ReferenceData
 
 MAX_LINKS = 200
 MAX_TEXT = 60_000
@@ -74,23 +71,18 @@ class LinkCheck(Check):
         signal("content.link_lookalike", "links to a domain imitating a listed organisation, a service or ours",
                host=str, target=str, organisation=str, method=str),
     )
+    uses = (Lookalikes,)  # the sender check's: one index and one memo per runtime
     timeout_share = 0.1
-    lookalikes: Lookalikes
-
-    def prepare(self, config: Config, data: ReferenceData) -> None:
-        self.lookalikes = Lookalikes(config, data)
-
-    def warm(self) -> None:
-        self.lookalikes.warm(warmup.COMMON_DOMAINS)
 
     async def run(self, ctx: CheckContext) -> Iterable[Signal]:
         if ctx.domains.is_ours(ctx.view.from_domain):
             return []
         sender_reg = registered_domain(ctx.view.from_domain)
+        lookalikes = ctx.shared(Lookalikes)
         for host in hosts_of(ctx.view.html_links, ctx.view.body_text):
             if registered_domain(host) == sender_reg or ctx.domains.is_ours(host):
                 continue
-            found = self.lookalikes.find(host)
+            found = lookalikes.find(host)
             if found is not None:
                 ev = found.evidence
                 return [Signal("content.link_lookalike", {

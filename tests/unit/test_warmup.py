@@ -148,22 +148,19 @@ def test_warm_up_feeds_the_prose_to_the_regex_sets(monkeypatch: pytest.MonkeyPat
 
 
 def test_warm_up_looks_up_the_common_domains_ahead_with_the_checks_own_answers() -> None:
-    from gateway.checks.links import LinkCheck
-    from gateway.checks.sender import Lookalikes, SenderCheck
+    from gateway.checks.sender import Lookalikes
     from gateway.domains import registered_domain
 
     runtime = Runtime(config(), offline=True, store=MemoryStore())
-    holders = [c for c in runtime.checks if isinstance(c, (SenderCheck, LinkCheck))]
-    assert len(holders) == 2
-    assert all(not c.lookalikes._memo for c in holders)
+    shared = runtime.shared.get(Lookalikes)  # the sender and link checks' one index
+    assert not shared._memo
     asyncio.run(runtime.warm_up())
     assert runtime.warmed_up
     fresh = Lookalikes(runtime.config, runtime.data)
-    for check in holders:
-        memo = check.lookalikes._memo
-        for domain in warmup.COMMON_DOMAINS:
-            assert registered_domain(domain) in memo
-            assert memo[registered_domain(domain)] == fresh._find(registered_domain(domain))
+    memo = shared._memo
+    for domain in warmup.COMMON_DOMAINS:
+        assert registered_domain(domain) in memo
+        assert memo[registered_domain(domain)] == fresh._find(registered_domain(domain))
     # the list holds domains for the search's whole path, not only the listed ones it stops at
     assert any(not runtime.data.is_freemail(d) and runtime.data.org_owning(d) is None
                for d in warmup.COMMON_DOMAINS)

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.checks import CheckContext, run_checks
+from gateway.checks import CheckContext, SharedState, run_checks
 from gateway.checks import content as c
 from gateway.domains import Domains
 from gateway.model import Client, Envelope, Signal
@@ -97,12 +97,13 @@ def _signals(raws: list[bytes]) -> list[list[Signal]]:
     checks = with_providers([c.ContentCheck()])
     for check in checks:
         check.prepare(cfg, data)
+    state = SharedState.for_checks(cfg, data, checks)
 
     async def go() -> list[list[Signal]]:
         out = []
         for raw in raws:
             ctx = CheckContext(view=MessageView.parse(raw), envelope=Envelope("", (), Client(ip=None)), config=cfg,
-                               data=data, domains=Domains(cfg.local_domains), offline=True)
+                               data=data, domains=Domains(cfg.local_domains), offline=True, state=state)
             run = await run_checks(checks, ctx)
             out.append([s for s in run.signals if s.name.startswith("content.")])
         return out

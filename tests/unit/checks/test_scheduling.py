@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.checks import Check, CheckContext, Fact, discover, order, run_checks, signal
+from gateway.checks import Check, CheckContext, Fact, SharedState, discover, order, run_checks, signal
 from gateway.domains import Domains
 from gateway.model import Client, Envelope, Signal
 from gateway.parse import MessageView
@@ -155,13 +155,14 @@ def test_a_check_that_says_it_only_computes_never_waits(cls: type[Check]) -> Non
     checks = with_providers([cls()])
     for c in checks:
         c.prepare(cfg, data)
+    state = SharedState.for_checks(cfg, data, checks)
 
     async def go() -> int:
         waited = 0
         for raw in [message("a@example.net")] + [f.read_bytes() for f in files]:
             ctx = CheckContext(view=MessageView.parse(raw), envelope=Envelope("x@example.net", ("d@example.org",),
                                Client(ip="192.0.2.1")), config=cfg, data=data, domains=Domains(cfg.local_domains),
-                               offline=True)
+                               offline=True, state=state)
             for c in checks:  # providers first (they are ordered), then the check itself
                 if c.name == cls.name:
                     waited += _suspends(c, ctx)
