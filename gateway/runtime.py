@@ -242,11 +242,11 @@ class Runtime:
         messages of `gateway.warmup`, twice, then let each check and each piece of shared state fill
         its memos (`Check.warm`, `Shared.warm`), so
         that the first real message costs close to what the tenth does (benchmarks/first_message.py
-        --instructions, four groups of messages: 1.029, 1.051, 1.085, 1.035, median 1.043; 3.5x
+        --instructions, four groups of messages: 1.027, 1.045, 1.046, 1.016, median 1.036; 3.5x
         cold). What remains is what the nine earlier messages share with the tenth and no shipped
         text can know: the look-alike search for their mailing list's domain, which the tenth finds
-        in the memo (0.58 M of group 2's 0.75 M), and the RE2 DFA states of the lists' own text,
-        0.19-0.30 M): offline, without the
+        in the memo (~0.15 M instructions a new domain since the search was made cheaper; 0.3 M
+        before), and the RE2 DFA states of the lists' own text, 0.19-0.30 M): offline, without the
         run statistics, reading the store (its prepared statements and code paths warm up too) but
         never writing to it. Bounded by `budget` seconds in all: an unreachable store must not
         hold up the start, and warming up never fails it. The store is read directly, not through
