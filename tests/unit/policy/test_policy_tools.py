@@ -87,8 +87,10 @@ def test_evaluate_cli_json_and_text(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_dry_runs_without_config_keep_no_history_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
-    """`policy test` and `evaluate` without --config run on an in-memory store: nothing is written
-    into the current directory, and a history file left there by something else is not read."""
+    """`policy test` and `evaluate` without --config run on an in-memory store, so nothing is
+    written into the current directory. (That a history file left there is not read follows from
+    the memory backend asserted here; a test cannot see it from outside: a store that cannot open
+    its file degrades to no history, and the commands succeed either way.)"""
     monkeypatch.chdir(tmp_path)
     assert default_config().store.backend == "memory"
     assert main(["policy", "test", "--policies", POLICIES, str(DATA / "cases.yml")]) == 0
