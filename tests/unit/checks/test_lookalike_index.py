@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import random
 import string
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from gateway.checks.sender import _SPLIT, Lookalikes, _label, _named_academic
+from gateway.checks.sender import _SPLIT, Lookalikes, _label, _named_academic, _Target
 from gateway.config import parse_config
 from gateway.domains import edit_distance, registered_domain, skeleton, to_unicode
 from gateway.model import Signal
@@ -17,21 +18,24 @@ ROOT = Path(__file__).resolve().parents[3]
 HAM = ROOT.parent / "shared" / "corpora" / "ham" / "spamassassin"
 
 
-def reference(lk: Lookalikes, domain: str) -> Signal | None:
-    """The search as it was before the indexes: every target, then every organisation, in order."""
+def reference(lk: Lookalikes, domain: str, *, targets: Sequence[_Target] | None = None,
+              unicode_of: Callable[[str], str] = to_unicode, skeleton_of: Callable[[str], str] = skeleton,
+              academic: Callable[[ReferenceData, str], bool] = _named_academic) -> Signal | None:
+    """The search as it was before the indexes: every target, then every organisation, in order.
+    test_lookalike_cold passes the helpers as they were before the search was made cheaper."""
     reg = registered_domain(domain)
     data = lk.data
     if not reg or reg in lk.protected or lk.config.is_internal_domain(reg):
         return None
     if data.org_owning(reg) is not None or data.is_freemail(reg):
         return None
-    if _named_academic(data, reg):
+    if academic(data, reg):
         return None
     label = _label(reg)
-    uni = to_unicode(label)
-    skel = skeleton(uni)
+    uni = unicode_of(label)
+    skel = skeleton_of(uni)
     method_base = "punycode" if uni != label else "homoglyph"
-    for t in lk.targets:
+    for t in lk.targets if targets is None else targets:
         found = Lookalikes._against(t, reg, uni, skel, method_base)
         if found is not None:
             return found
