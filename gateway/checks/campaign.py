@@ -114,6 +114,9 @@ class CampaignCheck(Check):
                messages=int, days=float),
         signal("campaign.self_follow_up", "replies to the sender's own earlier message to us (a follow-up), not "
                "to anything anyone here wrote", messages=int),
+        signal("campaign.persona_first_contact", "a persona relayed by a social network that no earlier message "
+               "here carried: first contact with the person, however often the network's address wrote",
+               network=str, persona=str),
         signal("campaign.store_error", "the history store could not be asked: campaign signals are missing",
                error=str),
     )
@@ -158,6 +161,11 @@ class CampaignCheck(Check):
         queries.append((persona_flagged if shared and persona_flagged else [flagged_key(sender)], long_ago))
         if own_keys:
             queries.append((own_keys, long_ago))
+        # the network's address has written here before (every member's notification comes from
+        # it), so sender.first_contact_org says nothing about the person inside: ask the persona
+        ask_persona = shared and persona is not None and "persona" in groups
+        if ask_persona:
+            queries.append((groups["persona"], long_ago))
         try:
             answers = await ctx.store.campaign_reach_many(queries)  # one round trip
             best = None
@@ -166,6 +174,7 @@ class CampaignCheck(Check):
                     best = (via, reach)
             flagged = answers[len(groups)]
             follow = answers[len(groups) + 1] if own_keys else None
+            persona_seen = answers[-1] if ask_persona else None
         except Exception as exc:  # noqa: BLE001 - a broken store must not lose the message
             return [Signal("campaign.store_error", {"error": type(exc).__name__})]
         if best is not None:
@@ -181,6 +190,9 @@ class CampaignCheck(Check):
                 "messages": reach.messages + 1, "days": round(max(0.0, now - reach.first_seen) / 86400, 1)}))
         if follow is not None and follow.messages:
             out.append(Signal("campaign.self_follow_up", {"messages": follow.messages}))
+        if persona_seen is not None and not persona_seen.messages and persona is not None:
+            out.append(Signal("campaign.persona_first_contact", {
+                "network": persona.network, "persona": persona.name[:80]}))
         if flagged.messages and (persona_flagged or not shared):
             out.append(Signal("campaign.follow_up_of_flagged", {
                 "messages": flagged.messages, "days": round(max(0.0, now - flagged.first_seen) / 86400, 1)}))

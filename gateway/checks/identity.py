@@ -151,14 +151,16 @@ def reply_to_signals(ctx: CheckContext) -> list[Signal]:
 
 
 def cc_persona_signals(ctx: CheckContext) -> list[Signal]:
-    """Other outside free-mail addresses copied on a message from an outside free-mail sender:
-    the extra "colleagues" of a multi-persona approach, each with a claimed affiliation of its
-    own (Proofpoint, "Badblood"/"Multi-Persona Impersonation" on TA453, 2022; Proofpoint on
-    TA427, 2024). Lists and bulk mail are left out; friends who copy friends are common, so
-    policies combine this with an identity the channel cannot back."""
+    """Other outside free-mail addresses copied on a message from an outside sender: the extra
+    "colleagues" of a multi-persona approach, each with a claimed affiliation of its own
+    (Proofpoint, "Badblood"/"Multi-Persona Impersonation" on TA453, 2022; Proofpoint on TA427,
+    2024). The sender may write from free-mail or from an organisation's (or an unknown) domain:
+    `sender_freemail` says which. Lists and bulk mail are left out; friends who copy friends, and
+    organisations that copy a private address, are common, so policies combine this with an
+    identity the channel cannot back, or with an institutional claim and an ask."""
     view, data = ctx.view, ctx.data
     sender = view.from_address.lower()
-    if not data.is_freemail(view.from_domain) or is_list_or_bulk(view):
+    if is_list_or_bulk(view):
         return []
     others = []
     for addr in view.addresses("Cc")[:50]:  # personas are copied; To is the target
@@ -167,7 +169,8 @@ def cc_persona_signals(ctx: CheckContext) -> list[Signal]:
             others.append(addr)
     if not others:
         return []
-    return [Signal("identity.freemail_cc_personas", {"addresses": ", ".join(others[:5]), "count": len(others)})]
+    return [Signal("identity.freemail_cc_personas", {"addresses": ", ".join(others[:5]), "count": len(others),
+                                                      "sender_freemail": data.is_freemail(view.from_domain)})]
 
 
 _FROM: dict[str, Any] = {"from": str}  # an evidence key that is a Python keyword
@@ -192,8 +195,8 @@ class IdentityCheck(Check):
                display_name=str, domain=str, from_domain=str),
         signal("identity.protected_name_external", "a protected person's name (VIP or staff) on mail from outside",
                name=str, display_name=str, **_FROM),
-        signal("identity.freemail_cc_personas", "a free-mail sender copies other outside free-mail addresses "
-               "(the extra personas of a multi-persona approach)", addresses=str, count=int),
+        signal("identity.freemail_cc_personas", "an outside sender copies outside free-mail addresses "
+               "(the extra personas of a multi-persona approach)", addresses=str, count=int, sender_freemail=bool),
         signal("identity.reply_to_mismatch", "replies go to a different domain than the sender's",
                from_domain=str, reply_to=str, reply_to_freemail=bool),
         signal("identity.reply_to_freemail", "replies go to free-mail although the sender's domain is not",

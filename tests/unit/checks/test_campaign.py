@@ -148,3 +148,25 @@ def test_through_a_network_the_flagged_message_must_be_the_same_personas() -> No
     _, later = asyncio.run(analysed(_note("Maria Olsen", "Here are the slides from my talk.", "<n3@linkedin.com>"),
                                     now + 3600))
     assert "campaign.follow_up_of_flagged" not in later
+
+
+def test_first_contact_through_a_network_is_the_personas() -> None:
+    """The network's address has written before (another member's note), so it is no first contact;
+    a persona no earlier message carried is (issue 11: the persona inside is judged like a direct
+    sender), and the same persona's second message is not."""
+    runtime = Runtime(config(), offline=True, store=MemoryStore())
+    now = time.time()
+    first = _signals_of(runtime, _note("Maria Olsen", "Great to meet you at the conference.", "<p1@linkedin.com>"),
+                        "k@example.org", now)
+    assert first["campaign.persona_first_contact"] == {"network": "linkedin", "persona": "Maria Olsen"}
+    new = _signals_of(runtime, _note("Kevin Zhao", "Would you have time for a short call?", "<p2@linkedin.com>"),
+                      "k@example.org", now + 60)
+    assert "sender.first_contact_org" not in new  # the address is known ...
+    assert new["campaign.persona_first_contact"]["persona"] == "Kevin Zhao"  # ... the person is not
+    again = _signals_of(runtime, _note("Kevin Zhao", "Did you see my note?", "<p3@linkedin.com>"),
+                        "k@example.org", now + 120)
+    assert "campaign.persona_first_contact" not in again
+    # a direct sender is judged by its address (sender.first_contact_org), not by this signal
+    direct = _signals_of(runtime, _mail("Kevin Zhao <kz@harbourline.test>", "<p4@harbourline.test>", "Hello.",
+                                        "k@example.org"), "k@example.org", now + 180)
+    assert "campaign.persona_first_contact" not in direct

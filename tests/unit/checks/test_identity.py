@@ -122,16 +122,24 @@ def test_extra_free_mail_personas_in_copy():
                   headers={"Cc": "Farid Nouri <farid.nouri.cfr@hotmail.com>, Ann <ann@example.ac.uk>"})
     sig, _ = run(checks(), raw)
     ev = one(sig, "identity.freemail_cc_personas").evidence
-    assert ev["addresses"] == "farid.nouri.cfr@hotmail.com" and ev["count"] == 1
+    assert ev["addresses"] == "farid.nouri.cfr@hotmail.com" and ev["count"] == 1 and ev["sender_freemail"] is True
 
 
-def test_no_personas_without_free_mail_or_on_lists():
+def test_personas_copied_by_an_organisation_domain_sender():
+    """The lead persona may write from a think tank's own (or invented) domain and copy its
+    free-mail 'colleagues' (issue 11): the copy is signalled, and says the sender is not free-mail."""
     org = message("Elena Marsh <elena@policy-centre.org>", "Hello",
-                  headers={"Cc": "farid.nouri.cfr@hotmail.com"})
+                  headers={"Cc": "farid.nouri.cfr@hotmail.com, Ann <ann@example.ac.uk>, elena@policy-centre.org"})
+    ev = one(run(checks(), org)[0], "identity.freemail_cc_personas").evidence
+    assert ev["addresses"] == "farid.nouri.cfr@hotmail.com" and ev["sender_freemail"] is False
+
+
+def test_no_personas_without_free_mail_copies_or_on_lists():
     alone = message("Elena Marsh <e.marsh.policy@gmail.com>", "Hello", headers={"Cc": "Ann <ann@example.ac.uk>"})
-    listed = message("Elena Marsh <e.marsh.policy@gmail.com>", "Hello",
+    org_copy = message("Elena Marsh <elena@policy-centre.org>", "Hello", headers={"Cc": "bo@policy-centre.org"})
+    listed = message("Elena Marsh <elena@policy-centre.org>", "Hello",
                      headers={"Cc": "farid.nouri.cfr@hotmail.com", "List-Id": "<policy.lists.example.net>"})
-    for raw in (org, alone, listed):
+    for raw in (alone, org_copy, listed):
         assert "identity.freemail_cc_personas" not in names(run(checks(), raw)[0])
 
 
