@@ -107,3 +107,27 @@ def test_a_stranger_offering_money_in_the_words_of_an_approach() -> None:
     assert rule not in hits(text=0.6)
     assert rule not in hits("claim.backed")
     assert rule not in hits("context.mailing_list")
+
+
+def test_an_unpaid_review_for_a_stranger() -> None:
+    """Mint Sandstorm's journalist, TA453's researcher, the AIVD's fellow scientist: a stranger asks
+    for comments on their draft for nothing. A paid review, a list, a colleague who is no stranger,
+    a backed claim or nobody claiming anything does not count."""
+    policies = load_policies([str(ROOT / "policies")])
+
+    def hits(*names: str, staff: bool = True) -> set[str]:
+        sigs = [Signal(n) for n in names]
+        sigs.append(Signal("claim.institutional_role", {"role": "journalist", "organisation": "Orient Hebdo",
+                                                        "kind": "news", "staff": staff, "listed": False}))
+        return {h.rule_id for h in policies.evaluate(sigs).hits}
+
+    rule = "stranger-asks-an-unpaid-review"
+    journalist = ("ask.review", "sender.first_contact_org")
+    assert rule in hits(*journalist)
+    assert rule not in hits(*journalist, staff=False)  # a student's draft: nobody claims a role
+    assert rule in hits("ask.review", "sender.first_contact_org", "sender.freemail", staff=False)
+    assert rule in hits("ask.review", "campaign.persona_first_contact", "social.persona_message", staff=False)
+    assert rule not in hits("ask.review")  # someone the organisation knows
+    assert rule not in hits(*journalist, "offer.money")  # a paid review is a commission
+    assert rule not in hits(*journalist, "context.mailing_list")
+    assert rule not in hits(*journalist, "claim.backed")
