@@ -275,7 +275,16 @@ def org_kind(org: str, known: Organisation | None) -> str:
 
 
 def _clean_org(org: str) -> str:
-    org = re.sub(r"\s+", " ", org).strip(" .,;:-|–—'\"()")
+    org = re.sub(r"\s+", " ", org).strip(" .,;:-|–—'\"")
+    # "(CSIS)" alone, or a stray bracket at either end, goes; "Center for Strategic and International
+    # Studies (CSIS)" keeps its acronym (stripping both ends left "... (CSIS", an unbalanced fragment)
+    if org.startswith("(") and org.endswith(")") and org.count("(") == 1 and org.count(")") == 1:
+        org = org[1:-1]
+    if org.endswith(")") and org.count(")") > org.count("("):
+        org = org[:-1]
+    if org.startswith("(") and org.count("(") > org.count(")"):
+        org = org[1:]
+    org = org.strip(" .,;:-|–—'\"")
     org = re.sub(r"^(?:[Tt]he) ", "", org)
     # a trailing sentence start ("... Institute We are", "... Ledger and I am") is not part of the name
     org = re.split(r"\s(?:We|I|It|Our|My|This|You|Your|He|She|They)\b", org)[0]
@@ -307,7 +316,9 @@ def _role_of(text: str) -> tuple[str, str]:
 
 _GENERIC_TAIL = re.compile(r"^(?:\s+(?:events?|team|office|secretariat|grants?|press|media|newsroom|desk|"
                            r"communications|recruiting|recruitment|careers|talent|hr|research|labs?|news|"
-                           r"foundation|group|international|global|uk|usa?|europe|asia))*[\s.,;:)]*$", re.I)
+                           r"foundation|group|international|global|uk|usa?|europe|asia))*"
+                           # "... Studies (CSIS)", "RUSI (London)": an acronym or a place in brackets
+                           r"(?:\s*\([^()\n]{1,20}\))?[\s.,;:)]*$", re.I)
 
 
 def _known(org: str, data: ReferenceData) -> Organisation | None:

@@ -134,6 +134,24 @@ def test_an_organisation_whose_name_starts_with_co_hyphen_is_not_a_fragment() ->
     assert ev["organisation"] == "Co-operative Research Group"
 
 
+def test_an_organisation_with_its_acronym_in_brackets() -> None:
+    """'Fellow at Center for Strategic and International Studies (CSIS)' (the "Katie Jones"
+    profile, AP 2019): the bracketed acronym is part of how the name is written, not a fragment, and
+    the listed organisation is still recognised; a stray bracket at either end is dropped."""
+    body = ("Katherine Jennings would like to join your LinkedIn network.\n\nKatherine Jennings\n"
+            "Russia and Eurasia Fellow at Center for Strategic and International Studies (CSIS)\n"
+            "41 mutual connections\n\nAccept: https://www.linkedin.com/x\n")
+    sig, _ = run([ClaimsCheck()], message("Katherine Jennings via LinkedIn <invitations@linkedin.com>", body))
+    ev = one(sig, "claim.unbacked").evidence
+    assert ev["organisation"] == "Center for Strategic and International Studies (CSIS)" and ev["listed"] is True
+    for headline in ("Senior Fellow, (RUSI)", "Senior Fellow at RUSI)"):  # a stray bracket is dropped
+        sig, _ = run([ClaimsCheck()], message("A B via LinkedIn <invitations@linkedin.com>",
+                                              body.replace("Katherine Jennings", "Ann Berg").replace(
+                                                  "Russia and Eurasia Fellow at Center for Strategic and "
+                                                  "International Studies (CSIS)", headline)))
+        assert one(sig, "claim.unbacked").evidence["organisation"] == "RUSI", headline
+
+
 # ---- mechanics: the squeeze and the intro prefilter change no answer
 
 _SPACES = ["\n", " ", "\t", "\r", "\x0b", "\x0c", "\x1c", "\x1f", "\x85", "\xa0", "\u2028", "\u3000"]
