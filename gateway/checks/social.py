@@ -23,7 +23,7 @@ from gateway.domains import registered_domain
 from gateway.model import Signal
 
 MAX_PERSONA_TEXT = 20_000
-_NAME = r"(?P<{}>[^\W\d_][^\n]{{1,78}}?)"
+_NAME = r"(?P<{}>@?[^\W\d_][^\n]{{1,78}}?)"  # a name, or a handle ("@kzhao_policy") where the network gives one
 
 
 @dataclass(frozen=True)
@@ -46,10 +46,13 @@ NETWORKS = (
 _OPENERS = re.compile(
     r"^[ \t]*(?:"
     + _NAME.format("name") + r"\s+(?:\(@[\w.]{1,30}\)\s+)?(?:has\s+)?"
-    r"(?:sent\s+you|messaged\s+you|wrote\s+to\s+you|would\s+like\s+to|"
+    r"(?:sent\s+you|messaged\s+you|wrote\s+to\s+you|would\s+like\s+to|asked\s+you|"
     r"wants\s+to|invited\s+you|replied|commented|mentioned\s+you|hat\s+Ihnen|vous\s+a\s+envoy|souhaite|"
     r"le\s+ha\s+enviado|te\s+ha\s+enviado)"
-    r"|(?:new\s+)?(?:InMail|message|direct\s+message|note|Nachricht)\s+(?:from|von)\s+" + _NAME.format("name2")
+    # "New message from NAME", "You have 2 new messages from NAME", "Neue Nachricht von NAME",
+    # "Nouveau message de NAME"
+    r"|(?:you\s+have\s+(?:an?\s+|\d{1,3}\s+)?)?(?:new\s+|neue\s+|nouveau\s+)?"
+    r"(?:InMail|message|direct\s+message|note|Nachricht)s?\s+(?:from|von|de)\s+" + _NAME.format("name2")
     + r"[ \t]*:?[ \t]*$"
     r")", re.I | re.M)
 _FOOTER = re.compile(r"^[ \t]*(?:reply\b|read and reply|view (?:message|profile|conversation)|accept\b|ignore\b|"

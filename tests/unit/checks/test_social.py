@@ -67,3 +67,34 @@ def test_every_notification_domain_belongs_to_its_network_in_the_organisation_li
         assert len(owners) <= 1, (net.name, owners)
         if owners:
             assert all(data.org_owning(d) is not None for d in net.domains), net.name
+
+
+def test_the_persona_is_found_in_other_wordings_of_a_notification():
+    """Issue 11: unwrapping must not depend on one exact wording. The inbox-style line ("You have
+    a new message from NAME", German and French), a question asked on a research network and a
+    direct message from a bare handle all carry a persona whose words are read."""
+    cases = [
+        ("LinkedIn <messages-noreply@linkedin.com>",
+         "You have a new message from Kevin Zhao\n\nKevin Zhao\nDirector, Harbourline Consulting\n\n"
+         "\"Hi Peter, I'd value your views on export controls; we pay an honorarium.\"\n\nReply: https://x.test/\n",
+         "Kevin Zhao", "Director, Harbourline Consulting"),
+        ("XING <mailrobot@mail.xing.com>",
+         "Neue Nachricht von Kevin Zhao\n\nKevin Zhao\nDirector, Harbourline Consulting\n\n"
+         "\"Hallo Peter, ich würde gern Ihre Einschätzung hören.\"\n\nAntworten\n",
+         "Kevin Zhao", "Director, Harbourline Consulting"),
+        ("ResearchGate <no-reply@researchgatemail.net>",
+         "Dr. Li Wen asked you a question about your research\n\n\"Dear Dr Novak, could you share the full "
+         "dataset of your unpublished work?\"\n\nAnswer now\n", "Dr. Li Wen", ""),
+        ("X <notify@x.com>", "New Direct Message from @kzhao_policy:\n\n\"Hi, could we talk on Signal? I work "
+         "for a consultancy.\"\n", "@kzhao_policy", ""),
+    ]
+    for sender, body, name, headline in cases:
+        sig, facts = run([SocialUnwrapCheck()], message(sender, body))
+        persona = facts.get("persona")
+        assert persona is not None and (persona.name, persona.headline) == (name, headline), sender
+        assert persona.text.startswith(("Hi", "Hallo", "Dear")), sender
+        assert one(sig, "social.persona_message").evidence["persona"] == name
+    # the network's own line about a message is not a persona ("You have 3 new notifications")
+    sig, facts = run([SocialUnwrapCheck()], message("LinkedIn <notifications-noreply@linkedin.com>",
+                                                    "You have 3 new notifications\n\nSee all: https://x.test/\n"))
+    assert sig == [] and "persona" not in facts
