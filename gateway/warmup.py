@@ -4,8 +4,9 @@ The first real message after start used to cost about 1.5 times the tenth (bench
 first_message.py): not an import or a lazy load, but state that every check builds on its first
 real input — CPython's specialised bytecode, the lazily built states of RE2's DFAs, the store's
 prepared statements, per-domain memos. One small message warmed only the paths it took. These
-messages are written to take the paths real mail takes: list mail, a newsletter in HTML with
-many links, a reply inside a thread, an attachment, a quoted-printable Latin-1 body, non-Latin
+messages are written to take the paths real mail takes: list mail, a list thread in everyday
+English with replies quoted twice over, a newsletter in HTML with many links, a reply inside a
+thread, an attachment, a quoted-printable Latin-1 body, non-Latin
 text, a long technical message, a relayed social-network notification and a stranger's
 approach with a claim, an ask and an offer. They name only reserved domains (RFC 2606) and
 documentation addresses (RFC 5737), so nothing they contain can match a real sender, and they
