@@ -253,9 +253,9 @@ class Runtime:
         --instructions, first/tenth per group: 1.017, 1.031, 1.029, 1.011, median 1.023; 3.5x
         cold). What remains is what the nine earlier messages share with the tenth and no shipped
         text can know (group 0, 0.26 M instructions of 15.3 M): the look-alike search and
-        public-suffix look-ups of their mailing lists' domains, which the tenth finds in the memos (one search and 2-6 look-ups more for
-        the first message in every group; 0.12 M in group 0, measured by filling those entries
-        ahead), and the RE2 DFA states of the lists' own text (0.14 M): offline, without the run
+        public-suffix look-ups of their mailing lists' domains, which the tenth finds in the memos
+        (one search and 2-6 look-ups more for the first message in every group; 0.12 M in group 0,
+        measured by filling those entries ahead), and the RE2 DFA states of the lists' own text (0.14 M): offline, without the run
         statistics, reading the store (its prepared statements and code paths warm up too) but
         never writing to it. Bounded by `budget` seconds in all: an unreachable store must not
         hold up the start, and warming up never fails it. The store is read directly, not through
