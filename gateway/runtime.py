@@ -20,6 +20,7 @@ Untrusted input: the raw message bytes and envelope (a stranger's). Nothing here
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections.abc import Sequence
@@ -51,6 +52,13 @@ log = logging.getLogger("gateway.runtime")
 INLINE_BYTES = 262_144  # larger messages are parsed and bannered in a worker thread
 CHECKS_SHARE = 0.85  # of analysis_timeout for the checks; the rest is for policy and actions
 WARM_UP_BUDGET = 5.0  # seconds for the whole warm-up before serve listens
+# Times each built-in message is analysed at start. CPython 3.11 specialises a function's
+# bytecode only after 8 calls: a function that runs once for one shape of message (list mail, a
+# reply, an attachment: two or three of the built-in messages each) needs 3-4 rounds for that.
+# Four instead of two cut a first ham message by ~55 k instructions of 15.7 M (benchmarks/
+# first_message.py --instructions, group 0) for two more rounds of ten messages at start: 56-82 ms
+# of CPU each on a machine loaded 12 times over its 2 cores, 137 ms for the first (2026-12-03).
+WARM_UP_ROUNDS = 4
 BIG_WORKERS = 2  # large messages analysed at once per process (the event loop keeps the GIL share)
 
 
@@ -238,29 +246,28 @@ class Runtime:
         return True
 
     async def warm_up(self, budget: float = WARM_UP_BUDGET) -> None:
-        """Feed English prose to the RE2 sets (`gateway.warmup.prose`), analyse the built-in
-        messages of `gateway.warmup`, twice, then let each check and each piece of shared state fill
-        its memos (`Check.warm`, `Shared.warm`), so
-        that the first real message costs close to what the tenth does (benchmarks/first_message.py
-        --instructions, four groups of messages: 1.027, 1.045, 1.046, 1.016, median 1.036; 3.5x
-        cold). What remains is what the nine earlier messages share with the tenth and no shipped
-        text can know: the look-alike search for their mailing list's domain, which the tenth finds
-        in the memo (~0.15 M instructions a new domain since the search was made cheaper; 0.3 M
-        before), and the RE2 DFA states of the lists' own text, 0.19-0.30 M): offline, without the
-        run statistics, reading the store (its prepared statements and code paths warm up too) but
-        never writing to it. Bounded by `budget` seconds in all: an unreachable store must not
-        hold up the start, and warming up never fails it. The store is read directly, not through
-        the metered wrapper `Gateway` puts around it (`ObservedStore`): the store calls and errors
-        an admin sees are the mail's."""
+        """Feed English prose to the RE2 sets (`gateway.warmup.prose`, then `gateway.warmup.licences`), analyse the
+        built-in messages of `gateway.warmup` `WARM_UP_ROUNDS` times, then let each check and each piece of
+        shared state fill its memos (`Check.warm`, `Shared.warm`), so that the first real message costs close to
+        what the tenth does (benchmarks/first_message.py --instructions, first/tenth per group: 1.017, 1.031,
+        1.029, 1.011, median 1.023; 3.5x cold). What remains is what the nine earlier messages share with the
+        tenth and no shipped text can know (group 0, 0.26 M instructions of 15.3 M): the look-alike search and
+        public-suffix look-ups of their mailing lists' domains, which the tenth finds in the memos (one search
+        and 2-6 look-ups more for the first message in every group; 0.12 M in group 0, measured by filling those
+        entries ahead), and the RE2 DFA states of the lists' own text (0.14 M): offline, without the run
+        statistics, reading the store (its prepared statements and code paths warm up too) but never writing to
+        it. Bounded by `budget` seconds in all: an unreachable store must not hold up the start, and warming up
+        never fails it. The store is read directly, not through the metered wrapper `Gateway` puts around it
+        (`ObservedStore`): the store calls and errors an admin sees are the mail's."""
         saved = (self.offline, self.store, self.resolver, self.stats)
         self.offline, self.resolver, self.stats = True, None, RunStats()
         self.store = getattr(self.store, "inner", self.store)
         try:
             async with asyncio.timeout(budget):
-                for text in warmup.prose():  # ~20 ms in all; the loop runs between pieces (a reload)
-                    warm_sets(text)
+                for text in itertools.chain(warmup.prose(), warmup.licences()):  # 63 + 29 ms loaded; the
+                    warm_sets(text)  # loop runs between pieces (a reload)
                     await asyncio.sleep(0)
-                for raw in warmup.messages() * 2:
+                for raw in warmup.messages() * WARM_UP_ROUNDS:
                     env = Envelope(mail_from="warm-up@example.net", rcpt_tos=("someone@example.org",),
                                    client=Client(ip="192.0.2.1"), queue_id="warm-up")
                     await self.analyse(raw, env)

@@ -4,8 +4,9 @@ The first real message after start used to cost about 1.5 times the tenth (bench
 first_message.py): not an import or a lazy load, but state that every check builds on its first
 real input — CPython's specialised bytecode, the lazily built states of RE2's DFAs, the store's
 prepared statements, per-domain memos. One small message warmed only the paths it took. These
-messages are written to take the paths real mail takes: list mail, a newsletter in HTML with
-many links, a reply inside a thread, an attachment, a quoted-printable Latin-1 body, non-Latin
+messages are written to take the paths real mail takes: list mail, a list thread in everyday
+English with replies quoted twice over, a newsletter in HTML with many links, a reply inside a
+thread, an attachment, a quoted-printable Latin-1 body, non-Latin
 text, a long technical message, a relayed social-network notification and a stranger's
 approach with a claim, an ask and an offer. They name only reserved domains (RFC 2606) and
 documentation addresses (RFC 5737), so nothing they contain can match a real sender, and they
@@ -18,6 +19,7 @@ from collections.abc import Iterator
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import parseaddr
+from pathlib import Path
 
 _LOREM = (
     "The working group met on Tuesday to review the draft charter and the open issues on the "
@@ -67,6 +69,40 @@ def _list_mail() -> EmailMessage:
                 List_Unsubscribe="<mailto:discuss-leave@lists.example.com>", Precedence="list",
                 Sender="discuss-bounces@lists.example.com")
     msg.set_content(_LOREM * 3 + "\n-- \nAnna Berg\nChair, Protocol Working Group\n")
+    return msg
+
+
+_CHAT = (
+    "Thanks for the quick reply. I had a look at it last night and I think you're right, it's not\n"
+    "the config file. I've tried it again on my laptop with a clean install and got the same thing,\n"
+    "so it's probably something in the new version. Has anyone else seen this? I'd rather not go\n"
+    "back to the old one if I can help it, but I can't really wait much longer either.\n\n"
+    "BTW, if you want I can send you the logs off-list. They're a bit long (about 2 MB) and I don't\n"
+    "want to spam everybody. Let me know what works for you. Also, does anybody know whether the\n"
+    "fix that went in last week made it into the release? I couldn't find it in the changelog.\n"
+)
+
+_QUOTED = (
+    "On Mon, 2 Nov 2026 at 18:05, Chris Moore <chris@example.net> wrote:\n"
+    "> Did you check the permissions on the spool directory? That bit me last year after an\n"
+    "> upgrade, and the error message was just as unhelpful.\n>\n"
+    "> >> It works fine here with the default settings, for what it's worth. Maybe try it\n"
+    "> >> without the extra options first and add them back one at a time?\n>\n"
+    "> Cheers,\n> Chris\n"
+)
+
+
+def _discussion() -> EmailMessage:
+    msg = _base("Pat Kelly <pat@example.net>", "users@lists.example.com", "Re: [users] upgrade broke my setup",
+                "Mon, 2 Nov 2026 21:47:09 +0000", "users-58121", In_Reply_To="<users-58120@example.net>",
+                References="<users-58119@example.com> <users-58120@example.net>",
+                List_Id="Users of the project <users.lists.example.com>", Precedence="bulk",
+                List_Unsubscribe="<https://lists.example.com/mailman/listinfo/users>, "
+                                 "<mailto:users-request@lists.example.com?subject=unsubscribe>")
+    msg.set_content("Hi Chris, hi all,\n\n" + _CHAT + "\n" + _QUOTED + "\n-- \nPat\n\n"
+                    "_______________________________________________\n"
+                    "users mailing list\nusers@lists.example.com\n"
+                    "https://lists.example.com/mailman/listinfo/users\n")
     return msg
 
 
@@ -171,7 +207,7 @@ def _approach() -> EmailMessage:
     return msg
 
 
-BUILDERS = (_list_mail, _newsletter, _reply, _attachment, _latin1, _non_latin, _technical, _notification,
+BUILDERS = (_list_mail, _discussion, _newsletter, _reply, _attachment, _latin1, _non_latin, _technical, _notification,
             _approach)
 
 
@@ -224,3 +260,33 @@ def prose(limit: int = PROSE_CHARS, chunk: int = PROSE_CHUNK) -> Iterator[str]:
     text = "\n".join(topics[k] for k in sorted(topics))[:limit]
     for i in range(0, len(text), chunk):
         yield text[i:i + chunk]
+
+
+LICENCES = Path("/usr/share/common-licenses")  # Debian's base-files (Essential: on every Debian system)
+LICENCE_CHARS = 300_000  # at most; the directory holds ~250,000 characters (Debian 12)
+
+
+def licences(folder: Path = LICENCES, limit: int = LICENCE_CHARS, chunk: int = PROSE_CHUNK) -> Iterator[str]:
+    """More English for the RE2 sets' DFAs, after `prose`: the plain-text licences every Debian
+    system ships (GPL, LGPL, Apache, MPL, ...; a link to another is read once), in pieces of
+    `chunk` characters, `limit` in all, in name order. The language reference speaks of
+    objects in the third person; the licences speak to a reader ("you may", "your rights", "we
+    are", "if you"), as mail does, and their DFA states are the ones a first ham message still
+    built after the reference: fed after it, they cut that message by ~330 k instructions
+    (of 15.7 M; callgrind, benchmarks/first_message.py group 0). Nothing when the folder is
+    missing or unreadable (another distribution): warming up is a nicety."""
+    try:
+        files = sorted(p for p in folder.iterdir() if p.is_file() and not p.is_symlink())
+    except OSError:
+        return
+    left = limit
+    for path in files:
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")[:left]
+        except OSError:
+            continue
+        left -= len(text)
+        for i in range(0, len(text), chunk):
+            yield text[i:i + chunk]
+        if left <= 0:
+            return

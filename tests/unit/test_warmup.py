@@ -40,6 +40,8 @@ def test_the_messages_cover_the_shapes_of_real_mail() -> None:
     assert {"utf-8", "iso-8859-1"} <= charsets
     assert any(any(ord(c) > 0x3000 for c in v.body_text) for v in views)  # CJK text
     assert any(len(v.body_text) > 3000 for v in views)  # a long body
+    assert any("\n> " in v.body_text and "\n> >> " in v.body_text for v in views)  # quoted twice over
+    assert sum(bool(v.header("List-Id")) and bool(v.header("In-Reply-To")) for v in views) >= 1  # a list thread
 
 
 def test_every_check_runs_on_every_message_without_an_error() -> None:
@@ -144,7 +146,26 @@ def test_warm_up_feeds_the_prose_to_the_regex_sets(monkeypatch: pytest.MonkeyPat
     runtime = Runtime(config(), offline=True, store=MemoryStore())
     asyncio.run(runtime.warm_up())
     assert runtime.warmed_up
-    assert fed == list(warmup.prose())
+    assert fed == list(warmup.prose()) + list(warmup.licences())
+
+
+def test_the_licences_are_read_once_each_in_pieces_and_bounded(tmp_path: Path) -> None:
+    (tmp_path / "B").write_text("you may " * 500)  # 4,000 characters
+    (tmp_path / "A").write_text("if you " * 100)
+    (tmp_path / "A-link").symlink_to(tmp_path / "A")  # Debian's GPL -> GPL-3: read once
+    (tmp_path / "dir").mkdir()
+    chunks = list(warmup.licences(tmp_path, limit=10_000, chunk=1_000))
+    assert "".join(chunks) == "if you " * 100 + "you may " * 500
+    assert all(0 < len(c) <= 1_000 for c in chunks)
+    assert "".join(warmup.licences(tmp_path, limit=1_000)) == ("if you " * 100 + "you may " * 500)[:1_000]
+    assert list(warmup.licences(tmp_path / "missing")) == []
+
+
+def test_the_licences_ship_with_debian() -> None:
+    # base-files is Essential on Debian, the system we support: warming with them is no no-op there
+    text = "".join(warmup.licences())
+    assert 100_000 < len(text) <= warmup.LICENCE_CHARS
+    assert text.count(" you ") > 300  # written to a reader, as mail is (~400)
 
 
 def test_warm_up_looks_up_the_common_domains_ahead_with_the_checks_own_answers() -> None:
