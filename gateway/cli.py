@@ -211,7 +211,7 @@ def scan_envelope(args: argparse.Namespace, raw: bytes) -> Envelope:
         from gateway.parse import MessageView
 
         try:
-            mail_from = MessageView.parse(raw[:262_144]).return_path
+            mail_from = MessageView.of_header(raw).return_path
         except ValueError:
             mail_from = ""
     return Envelope(mail_from=mail_from, rcpt_tos=tuple(args.rcpt),

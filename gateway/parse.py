@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from email.message import Message
 from email.parser import BytesParser
 from functools import cached_property
+from io import StringIO
 from typing import Any
 
 from gateway.html_text import html_to_text
@@ -236,6 +237,63 @@ def _parser() -> BytesParser:
     return BytesParser(_class=_BoundedMessage, policy=email.policy.compat32)
 
 
+_PARSED_PARTS = (b"multipart", b"message/")  # in a header block: the parser may descend into the body
+_HEADER_LINE = re.compile(r"From |[\041-\071\073-\176]*:|[\t ]")  # the stdlib parser's (feedparser.headerRE)
+
+
+def _plain_header_block(text: str) -> Message | None:
+    """The message the stdlib parser makes of the header block `text` (its headers, its unix-from
+    line), when each of its lines is a plain header line as the parser reads them: a field
+    (a name of printable characters but ':' and a colon), a continuation of the field above, or
+    a first line `From ` (mbox). None when any line is something else (a blank line, a stray
+    line, a continuation first, a later `From `): there the parser ends the header section,
+    records a defect or pushes the line back into the body, and the caller lets it do so.
+    Lines end at CR, LF or CRLF as the parser splits them (`StringIO(newline="")`); each field
+    is stored as compat32's `header_source_parse` makes it."""
+    msg = _BoundedMessage(policy=email.policy.compat32)
+    fields: list[list[str]] = []
+    for n, line in enumerate(StringIO(text, newline="").readlines()):
+        if line[:1] in (" ", "\t"):
+            if not fields:
+                return None
+            fields[-1].append(line)
+        elif n == 0 and line.startswith("From "):
+            msg.set_unixfrom(line.rstrip("\r\n"))  # one line break at most: the split ended the line there
+        elif line.startswith("From ") or line.find(":") <= 0 or not _HEADER_LINE.match(line):
+            return None
+        else:
+            fields.append([line])
+    for lines in fields:
+        msg.set_raw(*email.policy.compat32.header_source_parse(lines))
+    return msg
+
+
+def parse_message(readable: bytes) -> Message:
+    """`_parser().parsebytes(readable)`, the same message, with less work where the body is one
+    part: the stdlib parser reads a body line by line (a str per line, a deque round trip each)
+    only to join the lines again as the payload of a part that is neither multipart/* nor
+    message/*, and its header parse goes through the same line machinery. Here, when every
+    line of the header block is a plain header line (`_plain_header_block`) and the content type
+    is not one the parser descends into, the message is built from the header block and its
+    payload set to the rest after the blank line, which is exactly what the parser would have
+    joined. Anything else is parsed whole, as before; a header block that names multipart or
+    message/ anywhere goes there directly (case-insensitively on the raw bytes: a cheap screen
+    only, the content type as the message reads it decides). Bounded like the parse: the
+    header block is part of `readable`, whose header size the caller has already checked."""
+    cut = header_end(readable)
+    head = readable[:cut]
+    low = head.lower()
+    if any(word in low for word in _PARSED_PARTS):
+        return _parser().parsebytes(readable)
+    msg = _plain_header_block(head.decode("ascii", "surrogateescape"))
+    if msg is None or msg.get_content_maintype() in ("multipart", "message"):
+        return _parser().parsebytes(readable)
+    blank = readable[cut:cut + 2]
+    skip = 2 if blank == b"\r\n" else 1 if blank[:1] == b"\n" else 0  # the blank line, dropped
+    msg.set_payload(str(memoryview(readable)[cut + skip:], "ascii", "surrogateescape"))
+    return msg
+
+
 @dataclass(frozen=True)
 class TextPart:
     content_type: str
@@ -399,7 +457,7 @@ class MessageView:
         if len(readable) > skeleton_above:
             readable = skeleton(readable, limits)
         try:
-            msg = _parser().parsebytes(readable)
+            msg = parse_message(readable)
         except Exception as exc:  # noqa: BLE001 - stdlib parser on hostile bytes (RecursionError too)
             # Keep the headers (the body is left unparsed): From, Subject and the rest still count.
             defects.append(f"unparseable: {type(exc).__name__}")
@@ -410,6 +468,16 @@ class MessageView:
                 msg = Message()
         return cls(raw=raw, limits=limits, msg=msg, header_count=count,
                    header_bytes=size, defects=defects, mime_depth_exceeded=too_deep)
+
+    @classmethod
+    def of_header(cls, raw: bytes, limits: ViewLimits | None = None, *, within: int = 262_144) -> MessageView:
+        """The view of `raw`'s header block alone, for tools that read a header of a file (the
+        Return-Path `scan` and `evaluate` take as the envelope sender, a Date): its headers are
+        those of `MessageView.parse(raw[:within])` (the header section ends where it ends
+        there, the same limits apply and raise alike), without parsing the body. Its body and
+        MIME structure are empty: not for analysis."""
+        head = raw[:within]
+        return cls.parse(head[:header_end(head)], limits)
 
     # ---------------------------------------------------------------- headers
 

@@ -74,7 +74,7 @@ def text_bands(text: str) -> list[str]:
     if len(words) < MIN_WORDS:
         return []
     shingles = set(map(" ".join, zip(*(words[i:] for i in range(SHINGLE)), strict=False)))
-    hashes = sorted(zlib.crc32(s.encode("utf-8", "replace")) for s in shingles)
+    hashes = sorted(map(zlib.crc32, map(str.encode, shingles)))  # words hold no surrogate: UTF-8 never fails
     mins: list[int | None] = []
     for b in range(BANDS * ROWS):
         i = bisect.bisect_left(hashes, b << _BIN_SHIFT)

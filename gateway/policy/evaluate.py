@@ -69,7 +69,7 @@ def read_message(path: Path) -> bytes:
 def envelope_for(raw: bytes, rcpt: Sequence[str] = (), mail_from: str | None = None) -> Envelope:
     if mail_from is None:
         try:
-            mail_from = MessageView.parse(raw[:262_144]).return_path
+            mail_from = MessageView.of_header(raw).return_path
         except ValueError:
             mail_from = ""
     return Envelope(mail_from=mail_from, rcpt_tos=tuple(rcpt), client=Client(), queue_id="test")
@@ -334,7 +334,7 @@ async def analysed(runtime: Runtime, items: Iterable[Labelled], *, replay: bool 
 def message_date(raw: bytes) -> float:
     """Epoch seconds of the Date header (0 when missing or unparseable)."""
     try:
-        value = MessageView.parse(raw[:262_144]).header("Date") or ""
+        value = MessageView.of_header(raw).header("Date") or ""
         return parsedate_to_datetime(value).timestamp()
     except (ValueError, TypeError, IndexError):
         return 0.0

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.authres import trusted_results
+from gateway.authres import AuthResHeader, trusted_results
 from gateway.checks import Check, CheckContext, Fact, signal
 from gateway.checks.auth.arc import verify_arc
 from gateway.checks.auth.dkim import MAX_SIGNATURES, verify_dkim
@@ -98,8 +98,10 @@ class AuthCheck(Check):
 
     async def run(self, ctx: CheckContext) -> Iterable[Signal]:
         raw = ctx.view.raw
-        fields = [(n.decode("latin-1"), v.decode("utf-8", "replace")) for n, v in header_fields(raw)]
-        trusted = trusted_results(fields, ctx.config.trusted_authserv_ids, ctx.config.authserv_id)
+        trusted: list[AuthResHeader] = []
+        if ctx.config.trusted_authserv_ids:  # none trusted: no field is believed, none need be read
+            fields = [(n.decode("latin-1"), v.decode("utf-8", "replace")) for n, v in header_fields(raw)]
+            trusted = trusted_results(fields, ctx.config.trusted_authserv_ids, ctx.config.authserv_id)
         from_domain = _single_from_domain(ctx)
         online = not ctx.offline and ctx.resolver is not None
         budget = min(MAX_BUDGET, ctx.config.limits.analysis_timeout * 0.6, ctx.remaining())

@@ -1,0 +1,150 @@
+"""`parse_message` (the payload of a one-part message set from the bytes after the header block)
+builds the message the stdlib parser builds from the whole bytes: the same tree, headers, payloads,
+defects, unix-from, preamble and epilogue, on the corpus, on the real ham corpus when it is
+present, and on hypothesis-built header blocks and bodies full of what the fast path must refuse
+(blank lines of every line ending inside the header block, stray lines, a trailing `From `, a
+continuation first, multipart and message/ types however they are spelt).
+
+`MessageView.of_header` (the header block alone, for `scan`'s and `evaluate`'s envelope sender
+and Date) reads the headers `MessageView.parse(raw[:262_144])` reads and raises where it raises."""
+
+from __future__ import annotations
+
+import re
+from email.message import Message
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gateway import parse
+from gateway.parse import HeaderLimitExceeded, MessageView, _parser, normalize_header_section, parse_message
+
+CORPUS = Path(__file__).resolve().parents[1] / "corpus"
+HAM = Path(__file__).resolve().parents[3] / "shared" / "corpora" / "ham" / "spamassassin"
+
+
+def tree(msg: Message) -> Any:
+    """Everything the parser decides about a message, recursively."""
+    payload = msg.get_payload()
+    return (type(msg).__name__, list(msg.raw_items()), msg.get_unixfrom(), msg.preamble, msg.epilogue,
+            msg.get_default_type(), [(type(d).__name__, str(d)) for d in msg.defects],
+            [tree(p) for p in payload] if isinstance(payload, list) else payload)
+
+
+def same(raw: bytes) -> None:
+    readable, _ = normalize_header_section(raw)
+    assert tree(parse_message(readable)) == tree(_parser().parsebytes(readable))
+
+
+def one_part_used(raw: bytes) -> bool:
+    """Whether `parse_message` took the one-part path (the stdlib parser is not called)."""
+    calls: list[bytes] = []
+    real = parse._parser
+
+    class Spy:
+        def parsebytes(self, data: bytes, headersonly: bool = False) -> Message:
+            calls.append(data)
+            return real().parsebytes(data, headersonly)
+
+    parse._parser = Spy  # type: ignore[assignment]
+    try:
+        parse_message(raw)
+    finally:
+        parse._parser = real
+    return not calls
+
+
+@pytest.mark.parametrize("path", sorted(CORPUS.rglob("*.eml")), ids=lambda p: p.name)
+def test_corpus_parses_as_the_stdlib_parses(path: Path) -> None:
+    same(path.read_bytes())
+
+
+def test_real_ham_parses_as_the_stdlib_parses() -> None:
+    files = sorted(p for p in HAM.rglob("*") if p.is_file())[:1500] if HAM.is_dir() else []
+    if not files:
+        pytest.skip(f"no ham corpus at {HAM}")
+    fast = 0
+    for f in files:
+        raw = f.read_bytes()
+        same(raw)
+        fast += one_part_used(raw)
+    assert fast > len(files) // 2  # most of that corpus is one part: the fast path is exercised
+
+
+def test_the_fast_path_is_taken_and_refused_where_it_should_be() -> None:
+    assert one_part_used(b"From: a@b.test\r\nSubject: s\r\n\r\nbody\r\n")
+    assert one_part_used(b"From: a@b.test\nContent-Type: text/plain\n\nbody\n\n\nmore")
+    for raw in (b"From: a@b.test\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n\r\nt\r\n--x--\r\n",
+                b"From: a@b.test\r\nContent-Type: Message/RFC822\r\n\r\nSubject: inner\r\n\r\nb\r\n",
+                b"From: a@b.test\r\n\rSubject: s\r\n\r\nbody\r\n",  # a lone CR line ends the headers
+                b"From: a@b.test\r\nFrom x\r\n\r\nbody\r\n",  # a trailing 'From ' goes to the body
+                b"From: a@b.test\r\nnot a header\r\n\r\nbody\r\n"):
+        assert not one_part_used(raw), raw
+        same(raw)
+
+
+HEAD_LINES = st.sampled_from([
+    b"From: a@b.test", b"Subject: s", b" folded", b"\tfolded", b"From x", b"not a header", b":empty name",
+    b"Content-Type: text/plain", b"Content-Type: multipart/mixed; boundary=b1", b"content-type: MULTIPART/x",
+    b"Content-Type: message/rfc822", b"Content-Type: message/delivery-status", b"Content-Type: text/x; a=multipart",
+    b"Content-Type:", b"X: \xff\xfe 8-bit", b"", b"X: a\rb", b"Content-Transfer-Encoding: base64",
+    b"From a: b", b"bad name: x", b"X\x7f: del",
+])
+EOLS = st.sampled_from([b"\r\n", b"\n", b"\r"])
+BODY_LINES = st.sampled_from([b"", b"body", b"--b1", b"--b1--", b"From me", b"Subject: x", b"\xe9t\xe9", b"."])
+
+
+@st.composite
+def messages(draw: Any) -> bytes:
+    head = b"".join(line + draw(EOLS) for line in draw(st.lists(HEAD_LINES, max_size=8)))
+    sep = draw(st.sampled_from([b"\r\n", b"\n", b"", b"\r", b"\r\n\r\n"]))
+    body = b"".join(line + draw(EOLS) for line in draw(st.lists(BODY_LINES, max_size=6)))
+    return head + sep + body + draw(st.sampled_from([b"", b"tail", b"\r"]))
+
+
+@settings(max_examples=1500, deadline=None)
+@given(messages())
+def test_built_messages_parse_as_the_stdlib_parses(raw: bytes) -> None:
+    same(raw)
+    assert tree(parse_message(raw)) == tree(_parser().parsebytes(raw))  # not normalised first, too
+
+
+# ----------------------------------------------------------------------------- MessageView.of_header
+
+def headers_of(view: MessageView) -> Any:
+    msg = view.msg
+    return (list(msg.raw_items()), msg.get_unixfrom(), view.return_path, view.header("Date"), view.from_identity,
+            view.header_count, view.header_bytes, sorted(view.defects))
+
+
+def same_header(raw: bytes, within: int = 262_144) -> None:
+    try:
+        whole = headers_of(MessageView.parse(raw[:within]))
+    except HeaderLimitExceeded as exc:
+        with pytest.raises(HeaderLimitExceeded, match=re.escape(str(exc))):
+            MessageView.of_header(raw, within=within)
+        return
+    assert headers_of(MessageView.of_header(raw, within=within)) == whole
+
+
+@pytest.mark.parametrize("path", sorted(CORPUS.rglob("*.eml")), ids=lambda p: p.name)
+def test_of_header_reads_the_corpus_headers_as_the_whole_parse(path: Path) -> None:
+    same_header(path.read_bytes())
+
+
+@settings(max_examples=1000, deadline=None)
+@given(messages(), st.sampled_from([262_144, 5, 20, 40]))
+def test_of_header_reads_built_headers_as_the_whole_parse(raw: bytes, within: int) -> None:
+    same_header(raw, within)
+
+
+def test_of_header_keeps_the_limits() -> None:
+    many = b"".join(b"X-%d: v\r\n" % i for i in range(1200)) + b"\r\nbody"
+    same_header(many)  # 1,200 fields: over the default 1,000, raised by both
+    with pytest.raises(HeaderLimitExceeded):
+        MessageView.of_header(many)
+    huge = b"X: " + b"a" * 300_000 + b"\r\n\r\nbody"  # no blank line in the first 256 KiB
+    same_header(huge)
