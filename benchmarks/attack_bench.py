@@ -39,6 +39,7 @@ import signal
 import socket
 import ssl
 import statistics
+import string
 import subprocess
 import sys
 import tempfile
@@ -377,8 +378,8 @@ def _parts(n: int) -> bytes:
                     for i in range(n)) + b"--p--\r\n"
 
 
-def _hostile() -> dict[str, bytes]:
-    """The hostile messages (each within the default limits: 10 MB, 1000 fields, 100 KB of
+def _hostile(only: str = "") -> dict[str, bytes]:
+    """The hostile messages (`only`: just that one) (each within the default limits: 10 MB, 1000 fields, 100 KB of
     header, lines of at most 8192 bytes; decoded text past `max_text_bytes` is not read)."""
     rnd = random.Random(7)
     charsets = ["utf-8", "iso-8859-1", "iso-8859-2", "iso-8859-5", "iso-8859-15", "koi8-r", "windows-1251",
@@ -410,28 +411,28 @@ def _hostile() -> dict[str, bytes]:
     many_headers = b"".join(b"X-H%d: value %d\r\n" % (i, i) for i in range(985))
     qp = (b"=ZZ=\r\n=3D=E9=" * 60_000) + b"I am a Senior Fellow at Chatham House=\r\n" * 20_000
     b64 = (b"SSBhbSBhIFNlbmlvciBGZWxsb3cgYXQgQ2hhdGhhbSBIb3VzZS4=!!**==Q\r\n" * 50_000)
-    return {
-        "mime-deep": _message(_nested(3_000), ctype=b'multipart/mixed; boundary="b0"', cte=b"7bit"),
-        "mime-parts": _message(_parts(30_000), ctype=b'multipart/mixed; boundary="p"', cte=b"7bit"),
-        "headers-many": _message(_b64("hello"), extra=many_headers),
-        "header-one-line": _message(_b64("hello"), extra=b"X-Long: " + b"A" * 8_000 + b"\r\n"),
-        "subject-folded": _message(_b64("hello"), subject=b"\r\n ".join(
-            " ".join(_words(rnd, 10, True)).encode() for _ in range(1_400))),
-        "rfc2047-storm": _message(_b64("hello"), subject=storm),
-        "b64-broken": _message(b64),
-        "qp-broken": _message(qp, cte=b"quoted-printable"),
-        "text-nospace": _text("".join(rnd.choice("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
-                                      for _ in range(1_000_000))),
-        "text-capwords-line": _text(caps),
-        "text-capwords-lines": _text("\n".join(caps[i:i + 150] for i in range(0, len(caps), 150))),
-        "text-at-with": _text(at_with),
-        "text-signatures": _text(signature),
-        "text-zw-bidi-orgs": _text(zw),
-        "html-bomb": _message(_b64(html_bomb), ctype=b"text/html; charset=utf-8"),
-        "html-links-20k": _message(_b64(links_html), ctype=b"text/html; charset=utf-8"),
-        "text-urls-25k": _text("\n".join(f"see http://{d}/x and www.{d}" for d in domains)),
-        "to-many": _message(_b64("hello"), extra=many_to),
+    built: dict[str, Any] = {
+        "mime-deep": lambda: _message(_nested(3_000), ctype=b'multipart/mixed; boundary="b0"', cte=b"7bit"),
+        "mime-parts": lambda: _message(_parts(30_000), ctype=b'multipart/mixed; boundary="p"', cte=b"7bit"),
+        "headers-many": lambda: _message(_b64("hello"), extra=many_headers),
+        "header-one-line": lambda: _message(_b64("hello"), extra=b"X-Long: " + b"A" * 8_000 + b"\r\n"),
+        "subject-folded": lambda: _message(_b64("hello"), subject=b"\r\n ".join(
+            " ".join(_words(random.Random(i), 10, True)).encode() for i in range(1_400))),
+        "rfc2047-storm": lambda: _message(_b64("hello"), subject=storm),
+        "b64-broken": lambda: _message(b64),
+        "qp-broken": lambda: _message(qp, cte=b"quoted-printable"),
+        "text-nospace": lambda: _text("".join(random.Random(1).choices(string.ascii_letters, k=1_000_000))),
+        "text-capwords-line": lambda: _text(caps),
+        "text-capwords-lines": lambda: _text("\n".join(caps[i:i + 150] for i in range(0, len(caps), 150))),
+        "text-at-with": lambda: _text(at_with),
+        "text-signatures": lambda: _text(signature),
+        "text-zw-bidi-orgs": lambda: _text(zw),
+        "html-bomb": lambda: _message(_b64(html_bomb), ctype=b"text/html; charset=utf-8"),
+        "html-links-20k": lambda: _message(_b64(links_html), ctype=b"text/html; charset=utf-8"),
+        "text-urls-25k": lambda: _text("\n".join(f"see http://{d}/x and www.{d}" for d in domains)),
+        "to-many": lambda: _message(_b64("hello"), extra=many_to),
     }
+    return {k: build() for k, build in built.items() if not only or k == only}
 
 
 HOSTILE: dict[str, bytes] = {}
@@ -440,8 +441,8 @@ TIMES: list[float] = []  # per attacker process: seconds from the final dot to i
 
 def attack_message(kind: str) -> Any:
     def attack(port: int, deadline: float, n: int, counts: Counter[str]) -> None:
-        if not HOSTILE:
-            HOSTILE.update(_hostile())
+        if kind not in HOSTILE:
+            HOSTILE.update(_hostile(kind))
         body = HOSTILE[kind]
         rcpts = [b"bob@example.org"] if kind != "to-many" else [b"u%d@example.org" % i for i in range(1000)]
         while time.monotonic() < deadline:
@@ -482,6 +483,9 @@ ACKED: list[str] = []  # per attacker process: pipelined messages answered 250
 
 def attacker(name: str, port: int, seconds: float, n: int, conn: Connection) -> None:
     counts: Counter[str] = Counter()
+    if name.startswith("msg:"):  # built before the clock starts, then the measurer is told
+        HOSTILE.update(_hostile(name[4:]))
+        conn.send("ready")
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:  # a session the gateway cut off is followed by another
         try:
@@ -666,6 +670,9 @@ workers: {args.workers}
                     p.start()
                     procs.append(p)
                     pipes.append(a)
+                for a in pipes:  # a hostile message is built first
+                    if name.startswith("msg:") and a.poll(120):
+                        a.recv()
                 time.sleep(0.5)  # the attack is under way before measuring
                 lat, out = measure(port, args.seconds, args.interval, name)
             else:  # the upstream restarts every 1.5 s (down 0.3 s) while the measurer sends

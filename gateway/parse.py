@@ -26,6 +26,7 @@ from gateway.html_text import html_to_text
 from gateway.mailboxes import Mailbox, parse_address_fields
 from gateway.mimewalk import MimeError, walk
 from gateway.rfc2047 import decode_words
+from gateway.textsafe import visible_text
 
 __all__ = ["HeaderLimitExceeded", "Mailbox", "MessageView", "TextPart", "ViewLimits", "addresses",
            "decode_header_value", "from_identity", "header_end", "header_fields", "header_stats", "html_to_text",
@@ -485,7 +486,7 @@ class MessageView:
         return list(cached)
 
     def _decode_headers(self, name: str) -> list[str]:
-        return [decode_words(v) for v in self.raw_headers(name)]
+        return [visible_text(decode_words(v)) for v in self.raw_headers(name)]
 
     def raw_headers(self, name: str) -> list[str]:
         """Every value of header `name`, unfolded, 8-bit read as UTF-8, NOT RFC 2047-decoded:
@@ -598,7 +599,7 @@ class MessageView:
             if ctype not in ("text/plain", "text/html") or part.get_filename():
                 continue
             try:
-                text = _decode_part(part)
+                text = visible_text(_decode_part(part))
             except Exception as exc:  # noqa: BLE001 - broken transfer encodings
                 self.defects.append(f"undecodable part: {type(exc).__name__}")
                 continue
@@ -615,12 +616,13 @@ class MessageView:
 
     @cached_property
     def _html(self) -> tuple[str, list[str]]:
-        texts, links = [], []
+        texts: list[str] = []
+        links: list[str] = []
         for p in self.text_parts:
             if p.content_type == "text/html":
-                t, h = html_to_text(p.text, self.limits.max_text_bytes)
-                texts.append(t)
-                links.extend(h)
+                t, h = html_to_text(p.text, self.limits.max_text_bytes)  # entities decoded: &#8203; too
+                texts.append(visible_text(t))
+                links.extend(map(visible_text, h))
         return "\n".join(texts), links
 
     @property
