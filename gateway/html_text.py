@@ -26,7 +26,11 @@ length of `</plaintext` or of a 32-character entity name). `html_scan` reports t
 (`steps`, `scanned`) so tests assert linearity on counts, never on clock time.
 
 Limits: the input is cut at `limit` characters (the caller's text budget, `max_text_bytes`);
-at most `MAX_LINKS` links of at most `MAX_LINK_CHARS` characters each are kept.
+at most `MAX_LINKS` links of at most `MAX_LINK_CHARS` characters each are kept. After
+`MAX_MARKUP` tags, comments and other markup (the most in the ham and phishing corpora's 1,127
+HTML parts: ~3,300; each costs this Python loop ~8 us, and 140,000 tags in 1 MB took ~1.2 s of
+the event loop), the rest is read coarsely by two regex passes in C: every `<...>` dropped (no
+raw-text or comment rules) and every `href=` value kept as a link.
 
 Untrusted input: the HTML of a stranger's message. Never raises on any `str`.
 """
@@ -42,6 +46,7 @@ from html.entities import html5 as _HTML5
 MAX_HTML_CHARS = 1_048_576
 MAX_LINKS = 1000
 MAX_LINK_CHARS = 8192
+MAX_MARKUP = 10_000
 
 _INVALID_CHARREFS: dict[int, str] = getattr(html, "_invalid_charrefs", {})
 _INVALID_CODEPOINTS: set[int] = getattr(html, "_invalid_codepoints", set())
@@ -54,6 +59,11 @@ _ATTR_NAME = re.compile(r"[^\t\n\f\r />][^\t\n\f\r />=]*")
 _UNQUOTED = re.compile(r"[^\t\n\f\r >]*")
 _COMMENT_END = re.compile(r"--!?>")
 _CHARREF = re.compile(r"&(#[xX][0-9a-fA-F]+;?|#[0-9]+;?|[A-Za-z][A-Za-z0-9]{0,31};?)")
+# the coarse reading past MAX_MARKUP: both linear (the first always matches from a '<' to the
+# next '>' or the end; the second's value is bounded and needs no closing quote)
+_REST_MARKUP = re.compile(r"<[^>]*>?")
+_REST_HREF = re.compile(r"\bhref[\t\n\f\r ]*=[\t\n\f\r ]*"
+                        r"""(?:"([^"]{0,8192})|'([^']{0,8192})|([^\t\n\f\r >]{1,8192}))""", re.IGNORECASE)
 _HSPACE = re.compile(r"[ \t\r\f\v]+")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
 
@@ -129,6 +139,7 @@ class _Scanner:
         self.links: list[str] = []
         self.steps = 0
         self.scanned = 0
+        self.markups = 0
         self._low: str | None = None
 
     # -- primitives that count the characters they examine
@@ -162,7 +173,21 @@ class _Scanner:
                 return
             if lt > i:
                 self.text(s[i:lt])
+            self.markups += 1
+            if self.markups > MAX_MARKUP:
+                self.coarse(lt)
+                return
             i = self.markup(lt)
+
+    def coarse(self, start: int) -> None:
+        """The rest from `start` read coarsely (see the module's Limits)."""
+        rest = self.s[start:]
+        self.scanned += 2 * len(rest)
+        for m in _REST_HREF.finditer(rest):
+            if len(self.links) >= MAX_LINKS:
+                break
+            self.start_tag("a", m.group(1) if m.group(1) is not None else m.group(2) or m.group(3) or "")
+        self.chunks.append(decode_refs(_REST_MARKUP.sub(" ", rest)))
 
     def text(self, chunk: str) -> None:
         self.scanned += len(chunk)
