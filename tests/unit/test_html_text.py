@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.html_text import MAX_LINKS, MAX_MARKUP, html_scan, html_to_text
+from gateway.html_text import MAX_ATTRIBUTES, MAX_LINKS, MAX_MARKUP, MAX_REFS, html_scan, html_to_text
 
 MB = 1_000_000
 
@@ -124,3 +124,24 @@ def test_past_max_markup_the_rest_is_read_coarsely() -> None:
     assert "Tail words here & more" in result.text
     assert result.links == ["https://evil.test/x", "h2"]
     assert html_to_text("<b>x</b>" * (MAX_MARKUP // 2) + "<i>end</i>")[0] == "x" * (MAX_MARKUP // 2) + " end"
+
+
+def test_past_max_attributes_the_rest_is_read_coarsely() -> None:
+    """One tag of tens of thousands of attributes (a Python iteration each, ~0.2 s for 20,000):
+    after MAX_ATTRIBUTES the rest is read coarsely from that tag's '<', text and links still
+    found. (The steps bound fails with the budget check disabled: tried; before, `steps` did not
+    count attributes.)"""
+    markup = "before <p " + 'a="x" ' * (MAX_ATTRIBUTES + 100) + '>after <a href="h3">x</a>'
+    result = html_scan(markup, limit=len(markup))
+    assert result.steps <= MAX_ATTRIBUTES + 10
+    assert result.text == "before after x" and result.links == ["h3"]
+    late = "<a" + " x=1" * (MAX_ATTRIBUTES + 100) + ' href="late">link text</a> after'
+    assert html_to_text(late) == ("link text after", ["late"])
+    ended = "<textarea>shown</textarea" + " x=1" * (MAX_ATTRIBUTES + 100) + "> tail"
+    assert html_to_text(ended)[0] == "shown tail"
+
+
+def test_at_most_max_refs_references_are_decoded() -> None:
+    text, _ = html_to_text("&amp;" * (MAX_REFS + 5) + " &lt;b&gt;")
+    assert text == "&" * MAX_REFS + "&amp;" * 5 + " &lt;b&gt;"
+    assert html_to_text("&lt;b&gt; &#65;&#x42;&nbsp;C")[0] == "<b> AB\xa0C"
