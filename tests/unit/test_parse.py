@@ -181,3 +181,14 @@ def test_many_multiparts_are_not_all_split() -> None:
     assert size <= 30 + 40 + 1  # the entities up to the limit, then the outer parts unsplit
     view.leaf_parts
     assert view.mime_parts_exceeded
+
+
+def test_lines_beginning_with_dashes_in_a_text_message_are_all_read() -> None:
+    """The delimiter-line cap applies to what the parser splits (multipart, message/*): a plain
+    text of thousands of "-- comment" lines is read whole and reports no limit."""
+    raw = b"From: a@x.test\r\nContent-Type: text/plain\r\n\r\n" + b"-- a comment\r\n" * 3000 + b"last line\r\n"
+    view = MessageView.parse(raw, ViewLimits(max_mime_parts=50))
+    assert view.plain_text.count("-- a comment") == 3000 and "last line" in view.plain_text
+    assert not view.mime_parts_exceeded
+    folded = raw.replace(b"Content-Type: text/plain", b"Content-Type:\r\n multipart/mixed; boundary=p")
+    assert MessageView.parse(folded, ViewLimits(max_mime_parts=50)).mime_parts_exceeded
