@@ -492,7 +492,7 @@ class MessageView:
         return list(cached)
 
     def _decode_headers(self, name: str) -> list[str]:
-        return [visible_text(decode_words(v)) for v in self.raw_headers(name)]
+        return [decode_words(v) for v in self.raw_headers(name)]
 
     def raw_headers(self, name: str) -> list[str]:
         """Every value of header `name`, unfolded, 8-bit read as UTF-8, NOT RFC 2047-decoded:

@@ -12,8 +12,9 @@ to many line-based readers (and U+2028/9 end a JavaScript string), so one object
 
 `visible_text` is the other direction, for reading: a stranger's text without the invisible
 characters that split a word for a matcher but not for a reader ("Chat\u200bham House"). The
-message view applies it once to every text it hands the checks (decoded text parts, the HTML's
-visible text and links, decoded header values, display names), so no check has to.
+message view applies it once to the text it hands the checks (decoded text parts, the HTML's
+visible text and links, display names), so no check has to. Not to other decoded header values:
+the subject tag writes `view.subject` back into the delivered message, which must keep them.
 
 Untrusted input: any text; never raises.
 """
