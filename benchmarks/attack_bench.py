@@ -12,6 +12,15 @@ at the upstream (must be exactly once), smuggled and foreign-recipient messages 
 connections left open upstream, and the gateway's refusal log lines by reason.
 
     python benchmarks/attack_bench.py [--seconds 10] [--procs 1] [--interval 0.05] [--only noop,smuggle]
+                                      [--workers auto]
+
+`--only messages` runs the hostile single messages (`msg:KIND`, `_hostile`: pathological MIME,
+huge or encoded-word-storm headers, broken transfer encodings, text built for the claim,
+signature and organisation parsers' worst cases, zero-width and bidi characters inside names, an
+HTML bomb, thousands of links to new domains, a thousand recipients), each sent again and again
+on one session while the measurer sends; its columns add the message's size, the time from its
+final dot to its reply (median/max: the analysis plus the relay to the loopback sink) and the
+peak RSS of the gateway's largest process in the phase. `--only sessions`: the other attacks.
 
 Target (README): no single hostile session adds more than 100 ms to anyone else's session. The
 numbers depend on the machine and on what else runs on it; the tests never assert timings.
@@ -20,6 +29,7 @@ numbers depend on the machine and on what else runs on it; the tests never asser
 from __future__ import annotations
 
 import argparse
+import base64
 import multiprocessing as mp
 import os
 import random
@@ -29,6 +39,7 @@ import signal
 import socket
 import ssl
 import statistics
+import string
 import subprocess
 import sys
 import tempfile
@@ -313,16 +324,168 @@ def attack_bigmsg(port: int, deadline: float, n: int, counts: Counter[str]) -> N
         r.close()
 
 
+# ---- hostile single messages: each is sent again and again, one at a time, on one session ----
+
+def _b64(text: str) -> bytes:
+    return base64.encodebytes(text.encode("utf-8")).replace(b"\n", b"\r\n")
+
+
+def _message(body: bytes, *, ctype: bytes = b"text/plain; charset=utf-8", cte: bytes = b"base64",
+             extra: bytes = b"", subject: bytes = b"hostile") -> bytes:
+    return (b"From: Dr. Anna Weber <anna.weber@policy-forum.test>\r\nTo: bob@example.org\r\n"
+            b"Subject: " + subject + b"\r\nDate: Sun, 29 Nov 2026 10:00:00 +0000\r\n"
+            b"Message-ID: <hostile@policy-forum.test>\r\nMIME-Version: 1.0\r\n" + extra
+            + b"Content-Type: " + ctype + b"\r\nContent-Transfer-Encoding: " + cte + b"\r\n\r\n" + body)
+
+
+def _text(text: str) -> bytes:
+    return _message(_b64(text))
+
+
+def _words(rnd: random.Random, n: int, cap: bool) -> list[str]:
+    out = []
+    for _ in range(n):
+        w = "".join(rnd.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rnd.randrange(3, 10)))
+        out.append(w.capitalize() if cap else w)
+    return out
+
+
+ORGS = ("Chatham House", "Royal United Services Institute", "International Institute for Strategic Studies",
+        "RAND Corporation", "Carnegie Endowment for International Peace", "European Council on Foreign Relations")
+ZW = ("\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad")
+BIDI = ("\u202e", "\u202d", "\u2066", "\u2067", "\u2068", "\u2069", "\u200f", "\u200e")
+HOMO = {"a": "\u0430", "e": "\u0435", "o": "\u043e", "c": "\u0441", "i": "\u0456", "p": "\u0440"}
+
+
+def _scramble(rnd: random.Random, name: str) -> str:
+    out = []
+    for ch in name:
+        if rnd.random() < 0.3:
+            out.append(rnd.choice(ZW + BIDI))
+        out.append(HOMO.get(ch, ch) if rnd.random() < 0.2 else ch)
+    return "".join(out)
+
+
+def _nested(depth: int) -> bytes:
+    head = b"".join(b"--b%d\r\nContent-Type: multipart/mixed; boundary=\"b%d\"\r\n\r\n" % (i, i + 1)
+                    for i in range(depth))
+    tail = b"".join(b"\r\n--b%d--\r\n" % i for i in reversed(range(depth + 1)))
+    return head + b"--b%d\r\nContent-Type: text/plain\r\n\r\nI am a Senior Fellow at Chatham House.\r\n" % depth + tail
+
+
+def _parts(n: int) -> bytes:
+    return b"".join(b"--p\r\nContent-Type: text/plain\r\n\r\nI am Director at Institute %d of Studies.\r\n" % i
+                    for i in range(n)) + b"--p--\r\n"
+
+
+def _hostile(only: str = "") -> dict[str, bytes]:
+    """The hostile messages (`only`: just that one) (each within the default limits: 10 MB, 1000 fields, 100 KB of
+    header, lines of at most 8192 bytes; decoded text past `max_text_bytes` is not read)."""
+    rnd = random.Random(7)
+    charsets = ["utf-8", "iso-8859-1", "iso-8859-2", "iso-8859-5", "iso-8859-15", "koi8-r", "windows-1251",
+                "windows-1252", "shift_jis", "euc-jp", "gb2312", "big5", "euc-kr", "utf-16", "utf-7",
+                "x-unknown", "iso-2022-jp", "cp437", "mac-roman", "hz-gb-2312"]
+    storm = b"\r\n ".join(b"=?%s?%s?%s?=" % (charsets[i % len(charsets)].encode(), b"BQ"[i % 2:i % 2 + 1],
+                                            b"QmFk" if i % 2 == 0 else b"=C3=A9t=E9_x")
+                          for i in range(3_400))
+    caps = " ".join(_words(rnd, 160_000, True))
+    at_with = ("I am Director at The Royal Institute of Strategic Studies with The Foundation for Peace, "
+               "at Centre for Global Affairs, with Institute of International Relations, and ") * 6_000
+    signature = "".join(f"\n--\nDr. {w} {v}\nSenior Fellow, {ORGS[i % len(ORGS)]} of {w} and {v}\n"
+                        f"Director of Research | The {v} Institute for {w} Studies\n"
+                        f"Head of Programme at {ORGS[(i + 1) % len(ORGS)]}, London\n"
+                        for i, (w, v) in enumerate(zip(_words(rnd, 6_000, True), _words(rnd, 6_000, True),
+                                                       strict=True)))
+    zw = "\n".join(f"I am a Senior Fellow at {_scramble(rnd, ORGS[i % len(ORGS)])}, writing about a "
+                   f"{_scramble(rnd, 'confidential')} {_scramble(rnd, 'consultation')}." for i in range(12_000))
+    domains = [f"{rnd.choice(['chathamhouse', 'rusi', 'iiss', 'rand', 'carnegie', 'ecfr', 'example'])}-"
+               f"{''.join(rnd.choice('abcdefghijklmnopqrstuvwxyz') for _ in range(rnd.randrange(4, 40)))}"
+               f".{rnd.choice(['com', 'org', 'net', 'info', 'xyz', 'co.uk', 'institute'])}"
+               for _ in range(25_000)]
+    html_bomb = ("<html><body>" + "<div><span><b><i><table><tr><td>" * 20_000
+                 + "&amp;&lt;&#x41;&#65;&nbsp;" * 20_000 + "<p " + 'a="x" ' * 20_000 + ">"
+                 + "<!--" * 10_000 + "</body></html>")
+    links_html = ("<html><body>" + "".join(f'<a href="https://{d}/p">{d}</a> ' for d in domains[:20_000])
+                  + "</body></html>")
+    many_to = b"To: " + b",\r\n ".join(b"u%d@example.org" % i for i in range(4_500)) + b"\r\n"
+    many_headers = b"".join(b"X-H%d: value %d\r\n" % (i, i) for i in range(985))
+    qp = (b"=ZZ=\r\n=3D=E9=" * 60_000) + b"I am a Senior Fellow at Chatham House=\r\n" * 20_000
+    b64 = (b"SSBhbSBhIFNlbmlvciBGZWxsb3cgYXQgQ2hhdGhhbSBIb3VzZS4=!!**==Q\r\n" * 50_000)
+    built: dict[str, Any] = {
+        "mime-deep": lambda: _message(_nested(3_000), ctype=b'multipart/mixed; boundary="b0"', cte=b"7bit"),
+        "mime-parts": lambda: _message(_parts(30_000), ctype=b'multipart/mixed; boundary="p"', cte=b"7bit"),
+        "headers-many": lambda: _message(_b64("hello"), extra=many_headers),
+        "header-one-line": lambda: _message(_b64("hello"), extra=b"X-Long: " + b"A" * 8_000 + b"\r\n"),
+        "subject-folded": lambda: _message(_b64("hello"), subject=b"\r\n ".join(
+            " ".join(_words(random.Random(i), 10, True)).encode() for i in range(1_400))),
+        "rfc2047-storm": lambda: _message(_b64("hello"), subject=storm),
+        "b64-broken": lambda: _message(b64),
+        "qp-broken": lambda: _message(qp, cte=b"quoted-printable"),
+        "text-nospace": lambda: _text("".join(random.Random(1).choices(string.ascii_letters, k=1_000_000))),
+        "text-capwords-line": lambda: _text(caps),
+        "text-capwords-lines": lambda: _text("\n".join(caps[i:i + 150] for i in range(0, len(caps), 150))),
+        "text-at-with": lambda: _text(at_with),
+        "text-signatures": lambda: _text(signature),
+        "text-zw-bidi-orgs": lambda: _text(zw),
+        "html-bomb": lambda: _message(_b64(html_bomb), ctype=b"text/html; charset=utf-8"),
+        "html-links-20k": lambda: _message(_b64(links_html), ctype=b"text/html; charset=utf-8"),
+        "text-urls-25k": lambda: _text("\n".join(f"see http://{d}/x and www.{d}" for d in domains)),
+        "to-many": lambda: _message(_b64("hello"), extra=many_to),
+    }
+    return {k: build() for k, build in built.items() if not only or k == only}
+
+
+HOSTILE: dict[str, bytes] = {}
+TIMES: list[float] = []  # per attacker process: seconds from the final dot to its reply
+
+
+def attack_message(kind: str) -> Any:
+    def attack(port: int, deadline: float, n: int, counts: Counter[str]) -> None:
+        if kind not in HOSTILE:
+            HOSTILE.update(_hostile(kind))
+        body = HOSTILE[kind]
+        rcpts = [b"bob@example.org"] if kind != "to-many" else [b"u%d@example.org" % i for i in range(1000)]
+        while time.monotonic() < deadline:
+            r = Raw(port, ATTACKER_IP, timeout=120)
+            r.reply()
+            r.cmd(b"EHLO hostile.test")
+            r.cmd(b"MAIL FROM:<anna.weber@policy-forum.test>")
+            r.sock.sendall(b"".join(b"RCPT TO:<%s>\r\n" % a for a in rcpts))
+            for _ in rcpts:
+                r.reply()
+            if not r.cmd(b"DATA").startswith(b"354"):
+                counts["no DATA"] += 1
+                r.close()
+                continue
+            r.sock.sendall(body + (b"" if body.endswith(b"\r\n") else b"\r\n"))
+            t0 = time.perf_counter()
+            r.sock.sendall(b".\r\n")
+            code = r.reply()[:3].decode()
+            TIMES.append(time.perf_counter() - t0)
+            counts[f"final {code}"] += 1
+            r.cmd(b"QUIT")
+            r.close()
+    return attack
+
+
 ATTACKS = {
     "noop": attack_noop, "trickle": attack_trickle, "smuggle": attack_smuggle, "pipeline": attack_pipeline,
     "rcpt-flood": attack_rcpt_flood, "relay-probe": attack_relay, "fuzz": attack_fuzz,
     "starttls-abandon": attack_starttls, "max-size-message": attack_bigmsg,
 }
+MESSAGE_KINDS = ("mime-deep", "mime-parts", "headers-many", "header-one-line", "subject-folded", "rfc2047-storm",
+                 "b64-broken", "qp-broken", "text-nospace", "text-capwords-line", "text-capwords-lines",
+                 "text-at-with", "text-signatures", "text-zw-bidi-orgs", "html-bomb", "html-links-20k",
+                 "text-urls-25k", "to-many")
+ATTACKS.update({f"msg:{k}": attack_message(k) for k in MESSAGE_KINDS})
 ACKED: list[str] = []  # per attacker process: pipelined messages answered 250
 
 
 def attacker(name: str, port: int, seconds: float, n: int, conn: Connection) -> None:
     counts: Counter[str] = Counter()
+    if name.startswith("msg:"):  # built before the clock starts, then the measurer is told
+        HOSTILE.update(_hostile(name[4:]))
+        conn.send("ready")
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:  # a session the gateway cut off is followed by another
         try:
@@ -330,7 +493,7 @@ def attacker(name: str, port: int, seconds: float, n: int, conn: Connection) -> 
         except OSError as exc:
             counts[f"cut off ({type(exc).__name__})"] += 1
             n += 1000  # the fuzzer's next seed
-    conn.send((dict(counts), list(ACKED)))
+    conn.send((dict(counts), list(ACKED), list(TIMES)))
 
 
 # ---- the measuring client ------------------------------------------------------------------
@@ -381,6 +544,43 @@ def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
 
 
+def _processes(pid: int) -> list[int]:
+    """`pid` and its descendants (the serve supervisor and its workers)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return out
+
+
+def reset_peak_rss(pid: int) -> None:
+    """Reset the kernel's peak-RSS mark (VmHWM) of the gateway's processes (Linux: clear_refs 5)."""
+    for p in _processes(pid):
+        try:
+            Path(f"/proc/{p}/clear_refs").write_text("5")
+        except OSError:
+            pass
+
+
+def peak_rss_mib(pid: int) -> float:
+    """The largest VmHWM among the gateway's processes since `reset_peak_rss`, MiB (nan off Linux)."""
+    peak = float("nan")
+    for p in _processes(pid):
+        try:
+            found = re.search(r"VmHWM:\s+(\d+) kB", Path(f"/proc/{p}/status").read_text())
+        except OSError:
+            continue
+        if found:
+            kib = int(found.group(1)) / 1024
+            peak = kib if peak != peak else max(peak, kib)
+    return peak
+
+
 def restarter(upstream: Connection, done: threading.Event, count: list[int]) -> None:
     while not done.wait(1.5):
         upstream.send("restart")
@@ -395,9 +595,13 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=10.0, help="length of each phase")
     ap.add_argument("--procs", type=int, default=1, help="hostile sessions (processes) per attack")
     ap.add_argument("--interval", type=float, default=0.05, help="pause between the measurer's messages")
-    ap.add_argument("--only", default="", help="comma-separated attacks (default: all)")
+    ap.add_argument("--only", default="", help="comma-separated attacks (default: all; 'messages': every "
+                    "hostile message, msg:KIND; 'sessions': every other attack)")
+    ap.add_argument("--workers", default="auto", help="the gateway's `workers` (default auto: one per core)")
     args = ap.parse_args()
-    names = [a for a in args.only.split(",") if a] or list(ATTACKS)
+    groups = {"messages": [a for a in ATTACKS if a.startswith("msg:")],
+              "sessions": [a for a in ATTACKS if not a.startswith("msg:")]}
+    names = [n for a in args.only.split(",") if a for n in groups.get(a, [a])] or list(ATTACKS)
     ctx = mp.get_context("spawn")
     tmp = Path(tempfile.mkdtemp(prefix="attack-bench-"))
     up_parent, up_child = ctx.Pipe()
@@ -424,6 +628,7 @@ policies: [{ROOT / 'policies'}]
 store: {{path: {tmp / 'store.sqlite3'}}}
 dns: {{nameservers: ["127.0.0.1:{dns_port}"], timeout: 1}}
 limits: {{shutdown_grace: 2}}
+workers: {args.workers}
 {tls}
 """)
     log = (tmp / "gateway.log").open("wb")
@@ -439,16 +644,25 @@ limits: {{shutdown_grace: 2}}
         _, every = measure(port, 2, args.interval, "warmup")
         print(f"attack_bench: gateway pid {gw.pid}, {args.seconds:g} s per phase, {args.procs} hostile "
               f"session(s) per attack, one normal message every {args.interval * 1000:.0f} ms; "
-              f"{os.cpu_count()} CPUs (shared)\n")
-        print(f"{'phase':<18} {'ok':>5} {'fail':>5} {'p50 ms':>8} {'p99 ms':>8} {'Δp50':>7} {'Δp99':>7}  attack counts")
+              f"{os.cpu_count()} CPUs (shared), workers {args.workers}\n")
+        print("dot ms: the hostile message's final dot to its reply (analysis + relay), median/max; "
+              "RSS: the largest peak RSS of a gateway process during the phase\n")
+        print(f"{'phase':<24} {'ok':>5} {'fail':>5} {'p50 ms':>8} {'p99 ms':>8} {'Δp50':>7} {'Δp99':>7} "
+              f"{'size KB':>8} {'dot ms':>13} {'RSS MiB':>8}  attack counts")
         acked: list[str] = []
+        reset_peak_rss(gw.pid)
         idle_lat, out = measure(port, args.seconds, args.interval, "idle")
         every.update(out)
         base50, base99 = pct(idle_lat, 50) * 1000, pct(idle_lat, 99) * 1000
-        print(f"{'idle':<18} {len(idle_lat):>5} {len(out) - len(idle_lat):>5} {base50:>8.1f} {base99:>8.1f}")
-        for name in names + ["upstream-restarts"]:
+        print(f"{'idle':<24} {len(idle_lat):>5} {len(out) - len(idle_lat):>5} {base50:>8.1f} {base99:>8.1f} "
+              f"{'':>7} {'':>7} {'':>8} {'':>13} {peak_rss_mib(gw.pid):>8.0f}", flush=True)
+        wanted = any(n in groups["messages"] for n in names)
+        sizes = {f"msg:{k}": len(v) for k, v in _hostile().items()} if wanted else {}
+        restarts_phase = ["upstream-restarts"] if any(n in groups["sessions"] for n in names) else []
+        for name in names + restarts_phase:
             procs, pipes = [], []
             restarts = 0
+            reset_peak_rss(gw.pid)
             if name != "upstream-restarts":
                 for n in range(args.procs):
                     a, b = ctx.Pipe()
@@ -456,6 +670,9 @@ limits: {{shutdown_grace: 2}}
                     p.start()
                     procs.append(p)
                     pipes.append(a)
+                for a in pipes:  # a hostile message is built first
+                    if name.startswith("msg:") and a.poll(120):
+                        a.recv()
                 time.sleep(0.5)  # the attack is under way before measuring
                 lat, out = measure(port, args.seconds, args.interval, name)
             else:  # the upstream restarts every 1.5 s (down 0.3 s) while the measurer sends
@@ -472,11 +689,13 @@ limits: {{shutdown_grace: 2}}
                 restarts = count[0]
             every.update(out)
             counts: Counter[str] = Counter()
+            times: list[float] = []
             for a, p in zip(pipes, procs, strict=True):
                 if a.poll(args.seconds + 180):
-                    c, acks = a.recv()
+                    c, acks, took = a.recv()
                     counts.update(c)
                     acked += acks
+                    times += took
                 p.join(10)
                 if p.is_alive():
                     p.kill()
@@ -484,8 +703,11 @@ limits: {{shutdown_grace: 2}}
                 counts["restarts"] = restarts
             p50, p99 = pct(lat, 50) * 1000, pct(lat, 99) * 1000
             shown = ", ".join(f"{k}={v}" for k, v in sorted(counts.items()))
-            print(f"{name:<18} {len(lat):>5} {len(out) - len(lat):>5} {p50:>8.1f} {p99:>8.1f} "
-                  f"{p50 - base50:>+7.1f} {p99 - base99:>+7.1f}  {shown}", flush=True)
+            rss = peak_rss_mib(gw.pid)
+            size = f"{sizes[name] / 1000:.0f}" if name in sizes else ""
+            dot = f"{statistics.median(times) * 1000:.0f}/{max(times) * 1000:.0f}" if times else ""
+            print(f"{name:<24} {len(lat):>5} {len(out) - len(lat):>5} {p50:>8.1f} {p99:>8.1f} "
+                  f"{p50 - base50:>+7.1f} {p99 - base99:>+7.1f} {size:>8} {dot:>13} {rss:>8.0f}  {shown}", flush=True)
         time.sleep(1.0)
         up_parent.send("stats")
         stats = up_parent.recv()

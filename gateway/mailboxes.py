@@ -31,6 +31,7 @@ import re
 from dataclasses import dataclass
 
 from gateway.rfc2047 import decode_words
+from gateway.textsafe import visible_text
 
 MAX_MAILBOXES = 1000
 MAX_DISPLAY = 1024
@@ -145,7 +146,7 @@ def _phrase(toks: list[_Tok]) -> str:
         if parts and t.ws:
             parts.append(" ")
         parts.append(t.text if t.kind in ("quoted", "atom", "literal") else t.raw)
-    text = decode_words("".join(parts)[:MAX_DISPLAY * 4])
+    text = visible_text(decode_words("".join(parts)[:MAX_DISPLAY * 4]))
     return " ".join(text.split())[:MAX_DISPLAY]
 
 
@@ -174,7 +175,7 @@ def _bare(toks: list[_Tok]) -> Mailbox | None:
     comment = next((t.text for t in toks if t.kind == "comment"), "")
     at = next((k for k, t in enumerate(words) if t.kind == "@"), None)
     if at is None:
-        return Mailbox(decode_words(" ".join(comment.split()))[:MAX_DISPLAY], _spec(words))
+        return Mailbox(visible_text(decode_words(" ".join(comment.split())))[:MAX_DISPLAY], _spec(words))
     # local part: backwards from '@', words joined by '.' (any whitespace around dots) or
     # touching each other; whitespace between two words ends it (the rest is display text)
     start = at
@@ -194,7 +195,7 @@ def _bare(toks: list[_Tok]) -> Mailbox | None:
         if words[end].kind != "." and words[end - 1].kind not in (".", "@") and words[end].ws:
             break
         end += 1
-    display = _phrase(words[:start]) or decode_words(" ".join(comment.split()))[:MAX_DISPLAY]
+    display = _phrase(words[:start]) or visible_text(decode_words(" ".join(comment.split())))[:MAX_DISPLAY]
     return Mailbox(display, _spec(words[start:end]))
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.html_text import MAX_LINKS, html_scan, html_to_text
+from gateway.html_text import MAX_ATTRIBUTES, MAX_LINKS, MAX_MARKUP, MAX_REFS, html_scan, html_to_text
 
 MB = 1_000_000
 
@@ -111,3 +111,37 @@ def test_never_raises_on_arbitrary_text() -> None:
     for markup in ("<", "</", "<!", "<!-", "<?", "&", "<a", "<a b", "<a b=", '<a b="', "\x00<\udcff>",
                    "<a href=x", "</a", "<script", "<script>", "<title>x"):
         html_scan(markup)
+
+
+def test_past_max_markup_the_rest_is_read_coarsely() -> None:
+    """An HTML bomb of tags (140,000 in 1 MB took the tokenizer's Python loop ~1.2 s of the
+    event loop): after MAX_MARKUP markups the rest is read by regex passes in C, its text and
+    links still found. Before, the loop ran once per tag."""
+    tail = 'Tail words <a class=x href="https://evil.test/x">here</a> &amp; <b>more</b><!-- c --> <A HREF=h2>'
+    markup = "<div><span>" * MAX_MARKUP + tail
+    result = html_scan(markup, limit=len(markup))
+    assert result.steps <= MAX_MARKUP + 1
+    assert "Tail words here & more" in result.text
+    assert result.links == ["https://evil.test/x", "h2"]
+    assert html_to_text("<b>x</b>" * (MAX_MARKUP // 2) + "<i>end</i>")[0] == "x" * (MAX_MARKUP // 2) + " end"
+
+
+def test_past_max_attributes_the_rest_is_read_coarsely() -> None:
+    """One tag of tens of thousands of attributes (a Python iteration each, ~0.2 s for 20,000):
+    after MAX_ATTRIBUTES the rest is read coarsely from that tag's '<', text and links still
+    found. (The steps bound fails with the budget check disabled: tried; before, `steps` did not
+    count attributes.)"""
+    markup = "before <p " + 'a="x" ' * (MAX_ATTRIBUTES + 100) + '>after <a href="h3">x</a>'
+    result = html_scan(markup, limit=len(markup))
+    assert result.steps <= MAX_ATTRIBUTES + 10
+    assert result.text == "before after x" and result.links == ["h3"]
+    late = "<a" + " x=1" * (MAX_ATTRIBUTES + 100) + ' href="late">link text</a> after'
+    assert html_to_text(late) == ("link text after", ["late"])
+    ended = "<textarea>shown</textarea" + " x=1" * (MAX_ATTRIBUTES + 100) + "> tail"
+    assert html_to_text(ended)[0] == "shown tail"
+
+
+def test_at_most_max_refs_references_are_decoded() -> None:
+    text, _ = html_to_text("&amp;" * (MAX_REFS + 5) + " &lt;b&gt;")
+    assert text == "&" * MAX_REFS + "&amp;" * 5 + " &lt;b&gt;"
+    assert html_to_text("&lt;b&gt; &#65;&#x42;&nbsp;C")[0] == "<b> AB\xa0C"

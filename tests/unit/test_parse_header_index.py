@@ -15,7 +15,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.parse import _PARAM_HEADERS, _BoundedMessage, _cap_params, _parser, normalize_header_section
+from gateway.parse import (
+    _PARAM_HEADERS,
+    ViewLimits,
+    _BoundedMessage,
+    _cap_params,
+    _parse_bytes,
+    normalize_header_section,
+)
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 
@@ -55,7 +62,7 @@ def lookups(msg: Message) -> list[Any]:
 
 def same_lookups(raw: bytes) -> None:
     scanning = BytesParser(_class=_Scanning, policy=email.policy.compat32)
-    assert lookups(_parser().parsebytes(raw)) == lookups(scanning.parsebytes(raw))
+    assert lookups(_parse_bytes(raw, ViewLimits())) == lookups(scanning.parsebytes(raw))
 
 
 @pytest.mark.parametrize("path", sorted(CORPUS.rglob("*.eml")), ids=lambda p: p.name)

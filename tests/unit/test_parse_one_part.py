@@ -20,9 +20,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway import parse
-from gateway.parse import HeaderLimitExceeded, MessageView, _parser, normalize_header_section, parse_message
+from gateway.parse import (
+    HeaderLimitExceeded,
+    MessageView,
+    ViewLimits,
+    _parse_bytes,
+    normalize_header_section,
+    parse_message,
+)
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
+LIMITS = ViewLimits()
 HAM = Path(__file__).resolve().parents[3] / "shared" / "corpora" / "ham" / "spamassassin"
 
 
@@ -36,24 +44,23 @@ def tree(msg: Message) -> Any:
 
 def same(raw: bytes) -> None:
     readable, _ = normalize_header_section(raw)
-    assert tree(parse_message(readable)) == tree(_parser().parsebytes(readable))
+    assert tree(parse_message(readable, LIMITS)) == tree(_parse_bytes(readable, LIMITS))
 
 
 def one_part_used(raw: bytes) -> bool:
     """Whether `parse_message` took the one-part path (the stdlib parser is not called)."""
     calls: list[bytes] = []
-    real = parse._parser
+    real = parse._parse_bytes
 
-    class Spy:
-        def parsebytes(self, data: bytes, headersonly: bool = False) -> Message:
-            calls.append(data)
-            return real().parsebytes(data, headersonly)
+    def spy(data: bytes, limits: ViewLimits, *, headersonly: bool = False) -> Message:
+        calls.append(data)
+        return real(data, limits, headersonly=headersonly)
 
-    parse._parser = Spy  # type: ignore[assignment]
+    parse._parse_bytes = spy  # type: ignore[assignment]
     try:
-        parse_message(raw)
+        parse_message(raw, LIMITS)
     finally:
-        parse._parser = real
+        parse._parse_bytes = real
     return not calls
 
 
@@ -109,7 +116,7 @@ def messages(draw: Any) -> bytes:
 @given(messages())
 def test_built_messages_parse_as_the_stdlib_parses(raw: bytes) -> None:
     same(raw)
-    assert tree(parse_message(raw)) == tree(_parser().parsebytes(raw))  # not normalised first, too
+    assert tree(parse_message(raw, LIMITS)) == tree(_parse_bytes(raw, LIMITS))  # not normalised first, too
 
 
 # ----------------------------------------------------------------------------- MessageView.of_header

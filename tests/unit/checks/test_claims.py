@@ -288,3 +288,20 @@ def test_a_salutation_is_not_the_writers_role() -> None:
     raw = message("Claire Moreau <c.moreau@orient-hebdo.test>",
                   "Cher Professeur,\n\nI am sorry to insist.\n\nMerci d'avance,\nClaire Moreau\nOrient Hebdo\n")
     assert [c["role"] for c in claims(raw) if c["organisation"] == "Orient Hebdo"] == [""]
+
+
+def test_zero_width_characters_inside_the_organisation_do_not_hide_the_claim() -> None:
+    """Zero-width characters and soft hyphens split a name for a matcher, not for a reader: the
+    message view drops them once, so the claim reads as the listed organisation it shows."""
+    plain = message("A. Whitlock <aw.policy@outlook.com>",
+                    "Dear Dr Prof,\n\nI am a Senior Fellow at Chatham House and I am writing about a study.\n")
+    expected = [(c["organisation"], c["listed"]) for c in claims(plain)]
+    assert ("Chatham House", True) in expected
+    for hidden in ("Chat\u200bham House", "Cha\u00adtham Hou\u2060se", "C\u200dhatham\ufeff House",
+                   "Chat\u200cham House"):
+        raw = message("A. Whitlock <aw.policy@outlook.com>",
+                      f"Dear Dr Prof,\n\nI am a Senior Fellow at {hidden} and I am writing about a study.\n")
+        assert [(c["organisation"], c["listed"]) for c in claims(raw)] == expected, hidden
+    html = message("A. Whitlock <aw.policy@outlook.com>", "",
+                   html="<p>I am a Senior Fellow at Chat&#8203;ham House and I am writing about a study.</p>")
+    assert ("Chatham House", True) in [(c["organisation"], c["listed"]) for c in claims(html)]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import pytest
@@ -154,3 +155,12 @@ def test_joining_is_a_claim_only_for_the_writer():
     history = run(checks(), message("Sam Lee <sam.lee.work@gmail.com>",
                                     "A piece on the Nordic states since Finland and Sweden joined NATO."))[0]
     assert not CLAIMS & names(history)
+
+
+def test_zero_width_characters_inside_a_display_name_do_not_hide_it() -> None:
+    """Raw UTF-8 and RFC 2047-encoded display names alike (the view's one normalisation)."""
+    cfg = config("signals: {vip_names: [Daniel Okafor]}\n")
+    encoded = "=?utf-8?b?" + base64.b64encode("Daniel\u2060 Oka\ufefffor".encode()).decode() + "?="
+    for display in ("Daniel Oka\u200bfor", "Dan\u00adiel Okafor", encoded):
+        sig, _ = run(checks(), message(f"{display} <d.okafor.uni@gmail.com>"), cfg)
+        assert one(sig, "identity.protected_name_external").evidence["name"] == "daniel okafor", display
