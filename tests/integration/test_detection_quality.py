@@ -43,11 +43,14 @@ EVALSET = ROOT / "tests" / "evalset"
 # 4,150. Round 13 (claims, asks and look-alike links read more widely; a social network's address
 # passes no flagged persona on to another): training recall 97.3 % (91.9 % held out), legitimate
 # flagged 0.0 %; sealed (the thirteenth look) recall 80.7 %, legitimate flagged 2.4 % (3 of 127);
-# ham 1 of 4,150. The floors leave four training and two sealed approaches, and two sealed
-# legitimate messages, of slack (as of round 13's sealed look).
+# ham 1 of 4,150. Round 17 (a relayed persona's own first contact, free-mail personas copied by an
+# organisation-domain sender, a stranger's unpaid review of a draft): training recall 99.1 % (92.8 %
+# held out), legitimate flagged 0.0 %; sealed (the seventeenth look) recall 83.1 % (69 of 83),
+# legitimate flagged 2.4 % (3 of 127); ham 1 of 4,150. The floors leave four training and two sealed
+# approaches, and two sealed legitimate messages, of slack (as of round 17's sealed look).
 FLOORS = {
-    "train.yml": {"recall": 0.93, "false_positive_rate": 0.02},
-    "sealed.yml": {"recall": 0.78, "false_positive_rate": 0.04},
+    "train.yml": {"recall": 0.95, "false_positive_rate": 0.02},
+    "sealed.yml": {"recall": 0.80, "false_positive_rate": 0.04},
 }
 
 
