@@ -47,6 +47,21 @@ def _signals_of(runtime: Runtime, raw: bytes, rcpt: str, when: float) -> dict[st
     return asyncio.run(go())
 
 
+def _verdict_of(runtime: Runtime, raw: bytes, when: float) -> tuple[str, set[str]]:
+    """The verdict and the signals' names of `raw` to k@example.org, recorded in the store after."""
+    async def go() -> tuple[str, set[str]]:
+        result = await runtime.analyse(raw, Envelope("", ("k@example.org",), Client(ip="192.0.2.7"),
+                                                     received_at=when), add_received=False)
+        await runtime.record(result)
+        return result.decision.verdict.word, {s.name for s in result.signals}
+    return asyncio.run(go())
+
+
+# a paid advisory role, views on a sensitive subject, secrecy and a move to WhatsApp: flagged alone
+_LURE = ("Hi, we pay a generous honorarium for a paid advisory role: your views on export controls, "
+         "strictly confidential. Add me on WhatsApp +44 7700 900123 and send your CV.")
+
+
 def _mail(sender: str, msgid: str, body: str, to: str, reply_to_id: str = "") -> bytes:
     raw = message(sender, body, to=to, subject="A question")
     raw = raw.replace(b"Message-ID: <t1@test>", f"Message-ID: {msgid}".encode())
@@ -101,22 +116,12 @@ def test_a_flagged_persona_does_not_flag_everyone_the_network_relays() -> None:
     flagged, another persona's invitation is not its follow-up; the same persona's next one is."""
     runtime = Runtime(config(), offline=True, store=MemoryStore())
     now = time.time()
-    lure = ("Hi, we pay a generous honorarium for a paid advisory role: your views on export controls, "
-            "strictly confidential. Add me on WhatsApp +44 7700 900123 and send your CV.")
-
-    async def verdict(raw: bytes, when: float) -> tuple[str, set[str]]:
-        result = await runtime.analyse(raw, Envelope("", ("k@example.org",), Client(ip="192.0.2.7"),
-                                                     received_at=when), add_received=False)
-        await runtime.record(result)
-        return result.decision.verdict.word, {s.name for s in result.signals}
-
-    first, _ = asyncio.run(verdict(_invitation("Kevin Zhao", lure, "<l1@linkedin.com>"), now))
+    first, _ = _verdict_of(runtime, _invitation("Kevin Zhao", _LURE, "<l1@linkedin.com>"), now)
     assert first in ("suspicious", "high")
-    _, other = asyncio.run(verdict(_invitation("Maria Olsen", "Great to meet you at the conference.",
-                                               "<l2@linkedin.com>"), now + 3600))
+    _, other = _verdict_of(runtime, _invitation("Maria Olsen", "Great to meet you at the conference.",
+                                                "<l2@linkedin.com>"), now + 3600)
     assert "campaign.follow_up_of_flagged" not in other
-    _, again = asyncio.run(verdict(_invitation("Kevin Zhao", "Did you see my note?", "<l3@linkedin.com>"),
-                                   now + 7200))
+    _, again = _verdict_of(runtime, _invitation("Kevin Zhao", "Did you see my note?", "<l3@linkedin.com>"), now + 7200)
     assert "campaign.follow_up_of_flagged" in again
 
 
@@ -131,22 +136,13 @@ def test_through_a_network_the_flagged_message_must_be_the_same_personas() -> No
     not this one's earlier message)."""
     runtime = Runtime(config(), offline=True, store=MemoryStore())
     now = time.time()
-    lure = ("Hi, we pay a generous honorarium for a paid advisory role: your views on export controls, "
-            "strictly confidential. Add me on WhatsApp +44 7700 900123 and send your CV.")
-
-    async def analysed(raw: bytes, when: float) -> tuple[str, set[str]]:
-        result = await runtime.analyse(raw, Envelope("", ("k@example.org",), Client(ip="192.0.2.7"),
-                                                     received_at=when), add_received=False)
-        await runtime.record(result)
-        return result.decision.verdict.word, {s.name for s in result.signals}
-
-    first, _ = asyncio.run(analysed(_note("Maria Olsen", "Great to meet you at the conference.", "<n1@linkedin.com>"),
-                                    now))
+    first, _ = _verdict_of(runtime, _note("Maria Olsen", "Great to meet you at the conference.", "<n1@linkedin.com>"),
+                           now)
     assert first in ("clean", "caution")  # not flagged
-    flagged, _ = asyncio.run(analysed(_invitation("Kevin Zhao", lure, "<n2@linkedin.com>"), now + 60))
+    flagged, _ = _verdict_of(runtime, _invitation("Kevin Zhao", _LURE, "<n2@linkedin.com>"), now + 60)
     assert flagged in ("suspicious", "high")
-    _, later = asyncio.run(analysed(_note("Maria Olsen", "Here are the slides from my talk.", "<n3@linkedin.com>"),
-                                    now + 3600))
+    _, later = _verdict_of(runtime, _note("Maria Olsen", "Here are the slides from my talk.", "<n3@linkedin.com>"),
+                           now + 3600)
     assert "campaign.follow_up_of_flagged" not in later
 
 
