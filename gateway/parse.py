@@ -631,7 +631,14 @@ class MessageView:
 
     @property
     def subject(self) -> str:
+        """The decoded Subject as written (the subject tag writes it back: invisible characters kept)."""
         return self.header("Subject") or ""
+
+    @cached_property
+    def visible_subject(self) -> str:
+        """The Subject as the checks read it: without zero-width characters, soft hyphens and bidi
+        controls (`textsafe.visible_text`, as the body and the display names)."""
+        return visible_text(self.subject)
 
     # ---------------------------------------------------------------- body
 
