@@ -411,6 +411,25 @@ def _hostile(only: str = "") -> dict[str, bytes]:
     many_headers = b"".join(b"X-H%d: value %d\r\n" % (i, i) for i in range(985))
     qp = (b"=ZZ=\r\n=3D=E9=" * 60_000) + b"I am a Senior Fellow at Chatham House=\r\n" * 20_000
     b64 = (b"SSBhbSBhIFNlbmlvciBGZWxsb3cgYXQgQ2hhdGhhbSBIb3VzZS4=!!**==Q\r\n" * 50_000)
+    # RFC 2047 words whose payloads are broken: bad base64 (stray '!', no padding, padding inside),
+    # bad quoted-printable (=ZZ, a lone '=', 8-bit), in every charset, with zero-width and bidi
+    # characters encoded inside the good ones
+    broken = [b"QmF!k", b"Q", b"QmFk=QmFk", b"4oCLQ2hh4oCu", b"=ZZ=C3", b"=", b"\xe9t\xe9",
+              b"Ch=E2=80=8Bat=E2=80=AEham"]
+    broken_words = [b"=?%s?%s?%s?=" % (charsets[i % len(charsets)].encode(), b"BQ"[(i // 3) % 2:(i // 3) % 2 + 1],
+                                       broken[i % len(broken)]) for i in range(3_000)]
+    from_storm = (b"From: " + b"\r\n ".join(broken_words) + b" <anna.weber@policy-forum.test>\r\n")
+    subject_storm = b"\r\n ".join(broken_words)
+    scrambled = [_scramble(rnd, f"Dr. Anna Weber, {ORGS[i % len(ORGS)]}") for i in range(200)]
+    zw_subject = b"\r\n ".join(b"=?utf-8?B?" + base64.b64encode(s.encode()) + b"?=" for s in scrambled[:600])
+    zw_names = b"Cc: " + b",\r\n ".join(b"=?utf-8?B?%s?= <p%d@gmail.com>" % (base64.b64encode(s.encode()), i)
+                                         for i, s in enumerate(scrambled)) + b"\r\n"
+    zw_from = b"From: =?utf-8?B?" + base64.b64encode(scrambled[0].encode()) + b"?= <anna.weber@gmail.com>\r\n"
+    qp_zw = "\n".join(f"I am a Senior Fellow at {_scramble(rnd, ORGS[i % len(ORGS)])}."
+                      for i in range(20_000)).encode()  # quoted-printable, soft line breaks every 60 bytes
+    qp_units = re.findall(rb"=[0-9A-F]{2}|[^=]", re.sub(rb"[=\x80-\xff]", lambda m: b"=%02X" % m.group()[0],
+                                                          qp_zw.replace(b"\n", b" ")))
+    qp_zw_body = b"=\r\n".join(b"".join(qp_units[i:i + 24]) for i in range(0, len(qp_units), 24))
     built: dict[str, Any] = {
         "mime-deep": lambda: _message(_nested(3_000), ctype=b'multipart/mixed; boundary="b0"', cte=b"7bit"),
         "mime-parts": lambda: _message(_parts(30_000), ctype=b'multipart/mixed; boundary="p"', cte=b"7bit"),
@@ -431,6 +450,16 @@ def _hostile(only: str = "") -> dict[str, bytes]:
         "html-links-20k": lambda: _message(_b64(links_html), ctype=b"text/html; charset=utf-8"),
         "text-urls-25k": lambda: _text("\n".join(f"see http://{d}/x and www.{d}" for d in domains)),
         "to-many": lambda: _message(_b64("hello"), extra=many_to),
+        "rfc2047-broken-subject": lambda: _message(_b64("hello"), subject=subject_storm),
+        "rfc2047-broken-from": lambda: _message(_b64("hello"), extra=from_storm).replace(
+            b"From: Dr. Anna Weber <anna.weber@policy-forum.test>\r\n", b"", 1),
+        "subject-zw-bidi-orgs": lambda: _message(_b64("hello"), subject=zw_subject),
+        "names-zw-bidi-orgs": lambda: _message(_b64("I am a Senior Fellow at Chatham House."),
+                                               extra=zw_from + zw_names).replace(
+            b"From: Dr. Anna Weber <anna.weber@policy-forum.test>\r\n", b"", 1),
+        "header-folded-20k": lambda: _message(_b64("hello"), extra=b"X-Folded: x" + b"\r\n x" * 20_000 + b"\r\n"),
+        "subject-folded-20k": lambda: _message(_b64("hello"), subject=b"x" + b"\r\n x" * 20_000),
+        "qp-zw-bidi-orgs": lambda: _message(qp_zw_body, cte=b"quoted-printable"),
     }
     return {k: build() for k, build in built.items() if not only or k == only}
 
@@ -476,7 +505,8 @@ ATTACKS = {
 MESSAGE_KINDS = ("mime-deep", "mime-parts", "headers-many", "header-one-line", "subject-folded", "rfc2047-storm",
                  "b64-broken", "qp-broken", "text-nospace", "text-capwords-line", "text-capwords-lines",
                  "text-at-with", "text-signatures", "text-zw-bidi-orgs", "html-bomb", "html-links-20k",
-                 "text-urls-25k", "to-many")
+                 "text-urls-25k", "to-many", "rfc2047-broken-subject", "rfc2047-broken-from", "subject-zw-bidi-orgs",
+                 "names-zw-bidi-orgs", "header-folded-20k", "subject-folded-20k", "qp-zw-bidi-orgs")
 ATTACKS.update({f"msg:{k}": attack_message(k) for k in MESSAGE_KINDS})
 ACKED: list[str] = []  # per attacker process: pipelined messages answered 250
 

@@ -631,7 +631,14 @@ class MessageView:
 
     @property
     def subject(self) -> str:
+        """The decoded Subject as written (the subject tag writes it back: invisible characters kept)."""
         return self.header("Subject") or ""
+
+    @cached_property
+    def visible_subject(self) -> str:
+        """The Subject as the checks read it: without zero-width characters, soft hyphens and bidi
+        controls (`textsafe.visible_text`, as the body and the display names)."""
+        return visible_text(self.subject)
 
     # ---------------------------------------------------------------- body
 
@@ -655,10 +662,13 @@ class MessageView:
                 if isinstance(children, list):
                     stack.extend((c, depth + 1) for c in reversed(children) if isinstance(c, Message))
             else:
-                cut = getattr(part, "cut", "")  # a multipart the parser did not descend into
+                # a multipart the parser did not split: the parser marks every entity it makes past
+                # a limit, but only a multipart's reading is cut (a text leaf at the depth limit is read)
+                cut = getattr(part, "cut", "") if part.get_content_maintype() == "multipart" else ""
                 if cut == "depth":
                     self.mime_depth_exceeded = True
-                elif cut == "parts":
+                    continue
+                if cut == "parts":
                     self.mime_parts_exceeded = True
                 out.append((part, depth))
         return out

@@ -26,6 +26,7 @@ from gateway.config import Config
 from gateway.domains import registered_domain
 from gateway.errors import DataError
 from gateway.problems import Problems, key_fix
+from gateway.textsafe import fold_lookalikes
 from gateway.yamlmarks import Located, YamlError, load_located, loads_located, read_bounded
 
 MAX_DATA_BYTES = 16 * 1024 * 1024
@@ -255,6 +256,10 @@ class AliasMatcher:
         return pattern
 
     def finditer(self, text: str) -> Iterator[AliasMatch]:
+        """The aliases in `text`, read with its mixed-script look-alike letters folded to Latin
+        (`textsafe.fold_lookalikes`: "Ch\u0430tham House" is Chatham House); the offsets are
+        `text`'s (the fold keeps the length), the alias is the listed spelling."""
+        text = fold_lookalikes(text)
         end = 0
         for start, word in self._places(text):
             if start < end or (start and text[start - 1] in "@."):

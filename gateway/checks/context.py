@@ -47,7 +47,7 @@ class ContextCheck(Check):
         refs = {m for v in view.headers("In-Reply-To") + view.headers("References")
                 for m in _MSGID.findall(v[:20_000])}
         if refs:
-            subject = view.subject.lstrip().lower()
+            subject = view.visible_subject.lstrip().lower()
             out.append(Signal("context.reply", {
                 "references": min(len(refs), MAX_REFERENCES),
                 "subject_reply": subject.startswith(("re:", "re :", "aw:", "sv:", "antw:", "回复", "答复"))}))

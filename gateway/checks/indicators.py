@@ -80,7 +80,7 @@ class IndicatorCheck(Check):
         domains = sorted({a.rsplit("@", 1)[1] for a in addresses if "@" in a} |
                          {(urlsplit(u).hostname or "").lower() for u in view.html_links[:500]} - {""})
         names = [view.from_display] + ([persona.name, persona.headline] if persona else [])
-        text = "\n".join([view.subject, view.body_text, persona.text if persona else ""])
+        text = "\n".join([view.visible_subject, view.body_text, persona.text if persona else ""])
         hits = match(indicators, names=names, addresses=addresses, domains=domains,
                      urls=view.html_links[:500], text=text)
         return [Signal("indicator.match", {"kind": ind.kind, "value": ind.value, "where": where,

@@ -338,7 +338,7 @@ class PretextCheck(Check):
             return []
         persona = ctx.get(Persona)
         text = approach_text(ctx, persona)
-        subject = "" if persona is not None else ctx.view.subject
+        subject = "" if persona is not None else ctx.view.visible_subject
         hay = (subject + "\n" + text)[:MAX_TEXT]
         source = "persona" if persona is not None else "body"
         data = hay.encode("utf-8", "replace")

@@ -174,7 +174,7 @@ class TextModelCheck(Check):
             model = self.model = TextModel.load()
         persona = ctx.get(Persona)
         text = approach_text(ctx, persona)
-        subject = "" if persona is not None else ctx.view.subject
+        subject = "" if persona is not None else ctx.view.visible_subject
         logit, present = model.score(ngrams((subject + "\n" + text)[:MAX_TEXT], model.n_max))
         probability = 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, logit))))
         if probability < model.floor:

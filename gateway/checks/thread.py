@@ -41,7 +41,7 @@ class ThreadCheck(Check):
         view = ctx.view
         if ctx.domains.is_ours(view.from_domain):
             return []
-        m = _REPLY_PREFIX.match(view.subject[:64])
+        m = _REPLY_PREFIX.match(view.visible_subject[:64])
         if m is None or view.header("In-Reply-To") or view.header("References"):
             return []
         return [Signal("thread.reply_without_thread", {"prefix": m.group(1)})]

@@ -126,7 +126,7 @@ FIELDS: dict[str, Callable[[MessageContext], Sequence[Any]]] = {
     "from.display": lambda c: _view(c, lambda v: v.from_display),
     "reply_to": lambda c: _view(c, lambda v: v.reply_to),
     "reply_to.domain": lambda c: [a.rsplit("@", 1)[-1] for a in _view(c, lambda v: v.reply_to)],
-    "subject": lambda c: _view(c, lambda v: v.subject),
+    "subject": lambda c: _view(c, lambda v: v.visible_subject),
     "text": lambda c: _view(c, _text),
     "html_text": lambda c: _view(c, lambda v: v.html_text[:FIELD_CAP]),
     "mail_from": lambda c: [c.envelope.mail_from] if c.envelope else (),

@@ -155,6 +155,18 @@ def test_nesting_within_the_limit_is_parsed_as_before() -> None:
     assert not view.mime_depth_exceeded and not view.mime_parts_exceeded
 
 
+def test_a_text_leaf_at_the_depth_limit_is_read_and_no_limit_reported() -> None:
+    """The bounded parser marks every entity it makes at `max_mime_depth` as cut, leaves as well as
+    multiparts; only a multipart it did not split exceeds the limit. A text part whose parent is
+    one level above the limit is read as before, and the view reports no depth exceeded
+    (review10: it reported one, a `structure` signal on a message within the limit)."""
+    view = MessageView.parse(_nested(5), ViewLimits(max_mime_depth=5))
+    assert "deep leaf" in view.plain_text and "shallow text" in view.plain_text
+    assert not view.mime_depth_exceeded and not view.mime_parts_exceeded
+    one_more = MessageView.parse(_nested(6), ViewLimits(max_mime_depth=5))
+    assert "deep leaf" not in one_more.plain_text and one_more.mime_depth_exceeded
+
+
 def test_the_parser_reads_a_bounded_number_of_parts() -> None:
     """A flat multipart of thousands of tiny parts (100,000 in 7.9 MB cost the parser 14 s of
     GIL): the parser meets at most `DELIMITER_LINES_FACTOR` x `max_mime_parts` delimiter lines,

@@ -8,13 +8,17 @@ import base64
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from gateway.act import quarantine as q
 from gateway.model import Decision, Envelope, RuleHit, Verdict
-from gateway.textsafe import json_line, terminal_text
+from gateway.textsafe import INVISIBLE, LOOKALIKES, fold_lookalikes, json_line, terminal_text, visible_text
 from tests.conftest import ROOT
 
 NASTY = "a\x1b[31mb\x9b2Jc\x85d\u2028e\u2029f\u202eg\x7fh\x07i"
@@ -82,3 +86,30 @@ def test_scan_json_escapes_line_separators(tmp_path: Path) -> None:
     assert "\\u2028" in lines[0] and "\\u0085" in lines[0] and "\\u009b" in lines[0]
     shown = [s["evidence"].get("display_name", "") for s in obj["signals"]]
     assert "boss@example.org x y z\x9b" in shown, shown
+
+
+_MIX = "aZ\u00e9\u0430\u0435\u043e\u03bf\u0421 .\n\u4e2d\udc80" + INVISIBLE
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=st.sampled_from(_MIX), max_size=60))
+def test_visible_text_drops_exactly_the_invisible_characters(text: str) -> None:
+    """`visible_text` (an `in` and a `replace` per character, for speed) removes what one regex class
+    of `INVISIBLE` removes and nothing else; `fold_lookalikes` keeps the length (offsets stay valid)
+    and changes only look-alike letters touching a Latin one."""
+    assert visible_text(text) == re.sub(f"[{INVISIBLE}]", "", text)
+    folded = fold_lookalikes(text)
+    assert len(folded) == len(text)
+    for i, (a, b) in enumerate(zip(text, folded, strict=True)):
+        if a != b:
+            assert LOOKALIKES[a] == b
+            near = text[i - 1:i] + text[i + 1:i + 2]
+            assert any(c.isascii() and c.isalpha() for c in near) or LOOKALIKES.get(text[i - 1:i] or " ") \
+                or LOOKALIKES.get(text[i + 1:i + 2] or " ")
+
+
+def test_fold_lookalikes_reads_mixed_words_and_leaves_other_scripts() -> None:
+    assert fold_lookalikes("Ch\u0430tham H\u043euse") == "Chatham House"
+    assert fold_lookalikes("\u0421\u043e\u0441\u0435\u0434 \u03bf\u03b9\u03ba\u03bf\u03c2") == \
+        "\u0421\u043e\u0441\u0435\u0434 \u03bf\u03b9\u03ba\u03bf\u03c2"  # Russian and Greek words stay
+    assert fold_lookalikes("RAND \u0421orporation") == "RAND Corporation"

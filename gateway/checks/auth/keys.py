@@ -79,16 +79,18 @@ def _lines(head: bytes) -> list[bytes]:
 
 
 def header_fields(raw: bytes) -> list[tuple[bytes, bytes]]:
-    """(name, unfolded value) pairs of the header section, in order (top first)."""
-    out: list[tuple[bytes, bytes]] = []
+    """(name, unfolded value) pairs of the header section, in order (top first). A field's pieces
+    are joined once: adding each continuation line to the value copied the value every time, so
+    one field folded 20,000 times (80 KB, within the header limits) cost ~0.15 s of the event
+    loop per call, twice a message (DKIM and ARC); attack_bench msg:header-folded-20k."""
+    fields: list[tuple[bytes, list[bytes]]] = []
     for line in _lines(_head(raw)):
-        if line[:1] in (b" ", b"\t") and out:
-            name, value = out[-1]
-            out[-1] = (name, value + b" " + line.strip())
+        if line[:1] in (b" ", b"\t") and fields:
+            fields[-1][1].append(line.strip())
         elif b":" in line:
             name, _, value = line.partition(b":")
-            out.append((name.strip(), value.strip()))
-    return out
+            fields.append((name.strip(), [value.strip()]))
+    return [(name, b" ".join(parts)) for name, parts in fields]
 
 
 def tags(value: bytes) -> dict[bytes, bytes] | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from gateway.checks.claims import ClaimsCheck
+from gateway.textsafe import fold_lookalikes
 from tests.support.messages import message, names, one, run
 
 
@@ -305,3 +306,25 @@ def test_zero_width_characters_inside_the_organisation_do_not_hide_the_claim() -
     html = message("A. Whitlock <aw.policy@outlook.com>", "",
                    html="<p>I am a Senior Fellow at Chat&#8203;ham House and I am writing about a study.</p>")
     assert ("Chatham House", True) in [(c["organisation"], c["listed"]) for c in claims(html)]
+
+
+def test_bidi_controls_and_look_alike_letters_inside_the_organisation_do_not_hide_the_claim() -> None:
+    """Bidi controls reorder what a reader sees and add nothing to it: the view drops them with the
+    zero-width characters. Cyrillic and Greek letters that render as Latin ones inside a Latin word
+    (a mixed-script word, UTS #39) are read as those letters by the organisation matcher, the one
+    place names are matched, so the claim is the listed organisation it shows; a Russian word
+    stays as it is."""
+    plain = message("A. Whitlock <aw.policy@outlook.com>",
+                    "Dear Dr Prof,\n\nI am a Senior Fellow at Chatham House and I am writing about a study.\n")
+    expected = [(c["organisation"], c["listed"]) for c in claims(plain)]
+    assert ("Chatham House", True) in expected
+    for hidden in ("Chatham\u202c House", "Chat\u202eham\u202c House", "\u2066Chatham House\u2069",
+                   "Chat\u200fham House", "Ch\u0430tham House", "\u0421hatham H\u043euse", "Chath\u03b1m House",
+                   "Ch\u0430t\u202eham Hou\u0455e"):
+        raw = message("A. Whitlock <aw.policy@outlook.com>",
+                      f"Dear Dr Prof,\n\nI am a Senior Fellow at {hidden} and I am writing about a study.\n")
+        # the evidence quotes the name as written (look-alikes and all), the listed organisation it is
+        found = [(fold_lookalikes(c["organisation"]), c["listed"]) for c in claims(raw)]
+        assert found == expected, hidden
+    # a Russian word ("Сосед", all look-alikes) is not a mixed-script word: it stays
+    assert fold_lookalikes("\u0421\u043e\u0441\u0435\u0434 Ch\u0430tham") == "\u0421\u043e\u0441\u0435\u0434 Chatham"

@@ -66,3 +66,18 @@ def test_bad_indicator_file_names_file_and_line(tmp_path):
     f.write_text("indicators:\n  personas: [A B]\n  colours: [red]\n")
     with pytest.raises(DataError, match=r"bad.yml:3.*unknown kind 'colours'"):
         load_indicator_file(str(f))
+
+
+def test_invisible_characters_in_the_subject_do_not_hide_an_indicator(cfg):
+    """The checks read `view.visible_subject` (zero-width characters, soft hyphens and bidi controls
+    dropped, as in the body and the display names); `view.subject`, which the subject tag writes
+    back, keeps them."""
+    from gateway.parse import MessageView
+
+    for hidden in ("Global Talent Solu\u200btions", "Global\u202c Talent Solutions",
+                   "Glo\u00adbal Talent \u2066Solutions"):
+        raw = message("Ann Lee <ann.lee@example.net>", "Hello.\n", subject=f"Opening at {hidden}")
+        sig, _ = run([IndicatorCheck()], raw, cfg)
+        assert ("companies", "text") in matched(sig), hidden
+        view = MessageView.parse(raw)
+        assert view.subject == f"Opening at {hidden}" and view.visible_subject == "Opening at Global Talent Solutions"
