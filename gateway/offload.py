@@ -133,7 +133,7 @@ class Offload:
         self.spawned = 0
         self._idle: asyncio.Queue[_Child] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._closing = False
 
     def wanted(self, raw: bytes) -> bool:
@@ -264,9 +264,11 @@ class Offload:
 
     async def analyse(self, raw: bytes, envelope: Envelope, *, with_tls: bool, add_received: bool,
                       deadline: float) -> tuple[Any, RunStats]:
-        """The child's answer for one message: ("result", Result) or ("raise", kind, text), and the
-        child's run statistics. TimeoutError at `deadline` (the child is killed), OffloadFailed
-        when it died."""
+        """The child's answer for one message: ("result", Result, same_raw) or ("raise", kind,
+        text), and the child's run statistics. TimeoutError at `deadline` (the child is killed),
+        OffloadFailed when it died. The exchange is shielded: a session that goes away while its
+        message is analysed leaves the child to finish (or be killed at the deadline), so hanging
+        up after the final dot cannot make the worker restart children."""
         loop = asyncio.get_running_loop()
         async with asyncio.timeout_at(deadline):
             child = await self._take()
@@ -274,18 +276,27 @@ class Offload:
         left = deadline - loop.time()
         job = {"envelope": envelope, "with_tls": with_tls, "add_received": add_received,
                "timeout": max(0.05, left - min(CHILD_MARGIN, left / 10)), "size": len(raw)}
+        task = loop.create_task(self._exchange(child, job, raw, deadline, envelope.queue_id))
+        self._tasks.add(task)
+        task.add_done_callback(_settled)
+        task.add_done_callback(self._tasks.discard)
+        reply: dict[str, Any] = await asyncio.shield(task)
+        return reply["answer"], reply["stats"]
+
+    async def _exchange(self, child: _Child, job: dict[str, Any], raw: bytes, deadline: float,
+                        queue_id: str | None) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout_at(deadline):
                 await loop.sock_sendall(child.sock, _frame(job))
                 await loop.sock_sendall(child.sock, memoryview(raw))
                 reply = await _read_frame(loop, child.sock)
         except TimeoutError:
-            log.warning("offload: analysis process %d killed at the deadline of queue id %s",
-                        child.proc.pid, envelope.queue_id)
+            log.warning("offload: analysis process %d killed at the deadline of queue id %s", child.proc.pid, queue_id)
             self._replace(child, "was killed at a message's deadline")
             raise
-        except asyncio.CancelledError:  # the session went away mid-job: the child's state is unknown
-            self._replace(child, "was stopped (its message's session ended)")
+        except asyncio.CancelledError:  # close() at the end of a drain: the child's state is unknown
+            self._replace(child, "was stopped")
             raise
         except (OSError, EOFError, pickle.UnpicklingError) as exc:
             for _ in range(20):  # its exit status, if it is dying (end of file comes first)
@@ -293,8 +304,7 @@ class Offload:
                     break
                 await asyncio.sleep(0.01)
             how = _how(child.proc.returncode) if child.proc.returncode is not None else f"failed ({exc})"
-            log.error("offload: analysis process %d %s while analysing queue id %s", child.proc.pid, how,
-                      envelope.queue_id)
+            log.error("offload: analysis process %d %s while analysing queue id %s", child.proc.pid, how, queue_id)
             self._replace(child, how)
             raise OffloadFailed(f"analysis process {how}") from exc
         child.busy = False
@@ -303,7 +313,8 @@ class Offload:
         else:
             assert self._idle is not None
             self._idle.put_nowait(child)
-        return reply["answer"], reply["stats"]
+        assert isinstance(reply, dict)
+        return reply
 
     async def close(self) -> None:
         """After the drain: the children exit (end of file), SIGKILL for any still there after 2 s."""
@@ -323,6 +334,12 @@ class Offload:
 
     def pids(self) -> list[int]:
         return [c.proc.pid for c in self.children if c.alive()]
+
+
+def _settled(task: asyncio.Task[Any]) -> None:
+    """Retrieve the outcome of an exchange nobody awaits any more (its session went away)."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _how(status: int | None) -> str:
@@ -346,6 +363,25 @@ def _die_with_parent(parent: int) -> None:
         pass
     if os.getppid() != parent:
         os._exit(0)
+
+
+def _receive_bytes(sock: socket.socket, size: int) -> bytes:
+    """`size` bytes as one bytes object (no second copy of a 10 MB message): a blocking read
+    with MSG_WAITALL, while the child has nothing else to do."""
+    sock.setblocking(True)
+    try:
+        data = sock.recv(size, socket.MSG_WAITALL) if size else b""
+        if len(data) < size:  # a signal interrupted it, or end of file
+            rest = bytearray(data)
+            while len(rest) < size:
+                chunk = sock.recv(size - len(rest))
+                if not chunk:
+                    raise EOFError("end of file")
+                rest += chunk
+            data = bytes(rest)
+        return data
+    finally:
+        sock.setblocking(False)
 
 
 async def _child(sock: socket.socket) -> int:
@@ -373,7 +409,7 @@ async def _child(sock: socket.socket) -> int:
     while True:
         try:
             job = await _read_frame(loop, sock)
-            raw = bytes(await _read_exactly(loop, sock, job["size"]))
+            raw = _receive_bytes(sock, job["size"])
         except (OSError, EOFError):
             break
         runtime.stats = RunStats()
