@@ -139,12 +139,18 @@ class Offload:
     def wanted(self, raw: bytes) -> bool:
         return self._idle is not None and not self._closing and len(raw) > self.threshold
 
-    async def start(self) -> None:
-        """Start the children; return when they are ready (or failed: they are retried later)."""
+    def begin(self) -> None:
+        """Start the children (on the running loop) and take messages at once: they wait for a
+        child that is ready, within their deadline."""
         self._loop = asyncio.get_running_loop()
         self._idle = asyncio.Queue()
-        starting = [self._spawn(self.config) for _ in range(self.processes)]
-        await asyncio.gather(*starting)
+        for _ in range(self.processes):
+            self._background(self._spawn(self.config))
+
+    async def start(self) -> None:
+        """`begin`, and return when the children are ready (or failed: they are retried later)."""
+        self.begin()
+        await asyncio.gather(*self._tasks)
 
     def renew(self, config: Config) -> None:
         """Reload: children on `config` replace the running ones (thread-safe)."""

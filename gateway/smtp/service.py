@@ -153,11 +153,7 @@ class Gateway:
             raise StartupError(f"{self.config.source}: tls: cannot load the certificate or key: "
                                f"{getattr(exc, 'strerror', None) or exc}; check the PEM files") from exc
         await self._open_store()
-        offload = self.runtime.offload
-        children = asyncio.create_task(offload.start()) if offload is not None else None  # while we warm up
         await self.runtime.warm_up()
-        if children is not None:
-            await children
         self.metrics.policies_loaded(self.runtime)
         if self.admin is not None:
             try:
@@ -184,6 +180,8 @@ class Gateway:
             raise listen_error(self.config, exc) from exc
         self.server = self.servers[0]
         self.port = self.server.sockets[0].getsockname()[1]
+        if self.runtime.offload is not None:  # after the warm-up: the start is no slower; a large
+            self.runtime.offload.begin()     # message waits for the first child within its deadline
         if self.housekeeping:
             self._purge_task = asyncio.create_task(self._purge_loop())
         self._metrics_task = asyncio.create_task(self._metrics_loop())

@@ -17,8 +17,11 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from gateway.model import Client, Envelope
 from gateway.offload import Offload
+from gateway.parse import HeaderLimitExceeded
 from gateway.runtime import Runtime
 from tests.conftest import ROOT, make_config
 from tests.support.gwproc import GatewayProcess
@@ -98,6 +101,10 @@ async def test_a_big_message_gets_the_same_verdict_in_the_child_as_in_process(tm
             assert (there.plan.raw is raw) == (here.plan.raw is raw)  # no copy of unchanged bytes came back
         small = (CORPUS / MESSAGES[0]).read_bytes()
         assert not offload.wanted(small)
+        huge_header = _padded(b"X-Filler: header line past max_header_bytes\r\n" * 3000 + small)
+        for runtime in (remote, local):  # the child's reject reaches the parent as the same exception
+            with pytest.raises(HeaderLimitExceeded):
+                await runtime.analyse(huge_header, env)
     finally:
         await offload.close()
         await local.close()
@@ -109,9 +116,11 @@ def _gateway(tmp_path: Path, sink: Sink, on_error: str = "accept") -> GatewayPro
     site.mkdir()
     (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
     path = os.pathsep.join([str(site), str(ROOT)])
-    return GatewayProcess(tmp_path / "gw", upstream_port=sink.port, store=f"{{path: {tmp_path / 's.sqlite3'}}}",
-                          extra=f"on_error: {on_error}\nlimits: {{analysis_timeout: 3, shutdown_grace: 2}}",
-                          env={"PYTHONPATH": path}).start()
+    g = GatewayProcess(tmp_path / "gw", upstream_port=sink.port, store=f"{{path: {tmp_path / 's.sqlite3'}}}",
+                       extra=f"on_error: {on_error}\nlimits: {{analysis_timeout: 3, shutdown_grace: 2}}",
+                       env={"PYTHONPATH": path}).start()
+    g.wait_log(r"offload: analysis process ready", timeout=60)  # started after the worker listens
+    return g
 
 
 def _send(port: int, raw: bytes, out: dict[str, object], key: str) -> None:
