@@ -222,8 +222,7 @@ class Offload:
         except (OSError, EOFError, TimeoutError, pickle.UnpicklingError) as exc:
             hello = {"error": f"no ready message ({type(exc).__name__})"}
         if not isinstance(hello, dict) or not hello.get("ready"):
-            child.close(kill=True)
-            self._forget(child)
+            self._retire(child, kill=True)
             self._died_young(config, str(hello.get("error") if isinstance(hello, dict) else hello))
             return
         if self._closing or child.retired or config is not self.config:
@@ -243,14 +242,17 @@ class Offload:
         log.error("offload: analysis process %s; starting a new one in %.1f s", why, delay)
         self._background(self._spawn(config, delay))
 
-    def _replace(self, child: _Child, why: str) -> None:
-        """`child` was killed or died: log it, start another (with back-off if it died young)."""
+    def _replace(self, child: _Child, why: str, killed: bool = False) -> None:
+        """`child` was killed (`killed`: by us, at a deadline) or died: log it, start another at
+        once, or after a back-off if it died young by itself. A kill at a deadline never backs off:
+        a sender of messages that run past it must not keep the children away from other mail."""
         self._retire(child, kill=True)
         if self._closing or child.retired:
             return
         lived = time.monotonic() - child.started
-        if lived >= HEALTHY_AFTER:
-            self.failures = 0
+        if killed or lived >= HEALTHY_AFTER:
+            if lived >= HEALTHY_AFTER:
+                self.failures = 0
             log.warning("offload: analysis process %d %s after %.1f s; starting a new one", child.proc.pid, why, lived)
             self._background(self._spawn(self.config))
         else:
@@ -299,7 +301,7 @@ class Offload:
                 reply = await _read_frame(loop, child.sock)
         except TimeoutError:
             log.warning("offload: analysis process %d killed at the deadline of queue id %s", child.proc.pid, queue_id)
-            self._replace(child, "was killed at a message's deadline")
+            self._replace(child, "was killed at a message's deadline", killed=True)
             raise
         except asyncio.CancelledError:  # close() at the end of a drain: the child's state is unknown
             self._replace(child, "was stopped")

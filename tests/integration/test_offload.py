@@ -160,6 +160,7 @@ def test_a_child_computing_past_the_deadline_is_killed_and_replaced_while_small_
         (got,) = [m for m in _delivered(sink, b"Subject: big")]
         assert b"X-Approach-Checked: no; analysis timed out" in got  # on_error: accept, as in-process
         assert "killed at the deadline" in g.log_text()
+        assert "starting a new one in" not in g.log_text()  # a kill at a deadline never backs off
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and (_children(g.proc.pid) in ([], first)):
             time.sleep(0.1)
