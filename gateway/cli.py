@@ -140,7 +140,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         return Supervisor(config, workers, args.demo_upstream).main()
     try:
-        gateway = Gateway(config)
+        gateway = Gateway(config, offload=True)
     except AdminInputError as exc:  # policies or reference data: every problem, one a line
         print_errors(exc.kind, exc.errors)
         return 2

@@ -81,6 +81,8 @@ class LimitsConfig:
     junk_command_limit: int = 100  # Postfix smtpd_junk_command_limit: NOOP, VRFY, RSET, HELO...
     shutdown_grace: float = 30.0
     max_text_bytes: int = 1_048_576  # decoded text the checks may read
+    offload_bytes: int = 262_144  # `serve`: larger messages are analysed in a child process
+    analysis_processes: int = 1  # `serve`: child processes per worker for them; 0 analyses in-process
 
 
 @dataclass(frozen=True)
@@ -546,7 +548,7 @@ def _upstream(r: _Reader) -> UpstreamConfig:
 
 _INT_LIMITS = ("max_message_size", "max_recipients", "max_header_count", "max_header_bytes", "max_mime_depth",
                "max_mime_parts", "max_line_length", "max_connections", "max_connections_per_ip", "max_text_bytes",
-               "junk_command_limit")
+               "junk_command_limit", "offload_bytes")
 _SECONDS_LIMITS = ("analysis_timeout", "session_timeout", "session_lifetime", "shutdown_grace")
 
 
@@ -557,7 +559,8 @@ def _limits(r: _Reader) -> LimitsConfig:
     if ints["max_line_length"] < 1000:
         r.fail(p + ("max_line_length",), "must be at least 1000 (RFC 5321 4.5.3.1.6)", "raise it to 1000 or more")
     seconds = {k: r.get(p + (k,), getattr(d, k), _seconds(0.1, 86400)) for k in _SECONDS_LIMITS}
-    return LimitsConfig(**ints, **seconds)
+    processes = r.get(p + ("analysis_processes",), d.analysis_processes, _int(0, 64))
+    return LimitsConfig(**ints, **seconds, analysis_processes=processes)
 
 
 def _tls(r: _Reader) -> TlsConfig | None:

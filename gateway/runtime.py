@@ -20,6 +20,7 @@ Untrusted input: the raw message bytes and envelope (a stranger's). Nothing here
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import logging
 import time
@@ -40,6 +41,7 @@ from gateway.config import Config
 from gateway.domains import Domains
 from gateway.errors import TemporaryFailure
 from gateway.model import Client, Decision, Envelope, HeaderEdit, Outgoing, Signal, Verdict
+from gateway.offload import Offload, OffloadFailed
 from gateway.parse import HeaderLimitExceeded, MessageView, ViewLimits
 from gateway.policy import PolicySet, load_policies
 from gateway.refdata import ReferenceData
@@ -106,7 +108,7 @@ class Runtime:
     def __init__(self, config: Config, *, policies: PolicySet | None = None, checks: Sequence[Check] | None = None,
                  offline: bool = False, resolver: Any = None, store: Store | None = None,
                  data: ReferenceData | None = None, big: ThreadPoolExecutor | None = None,
-                 auth_pools: AuthPools | None = None) -> None:
+                 auth_pools: AuthPools | None = None, offload: Offload | None = None) -> None:
         self.config = config
         self.data = data if data is not None else ReferenceData.load(config)
         self.policies = policies if policies is not None else load_policies(config.policies)
@@ -130,6 +132,12 @@ class Runtime:
         # so a message in flight on the old runtime never meets a shut-down pool)
         self.big = big or ThreadPoolExecutor(max_workers=BIG_WORKERS, thread_name_prefix="analysis")
         self.auth_pools = auth_pools or AuthPools()
+        # child processes for messages above limits.offload_bytes (gateway/offload.py; serve only):
+        # shared with the rebuilt runtimes, which renew its children on the new config
+        self.offload = offload
+        # an analysis child runs everything on its loop: a thread its parent's deadline cannot stop
+        # would outlive the message (the child is killed instead, gateway/offload.py)
+        self.threads = True
         self.built_at = time.time()
         self.warmed_up = False  # set by warm_up when every built-in message was analysed
         self.data.alias_pattern  # compiled now, not on the first message
@@ -140,7 +148,7 @@ class Runtime:
         """A new runtime for `config` (default: the same) with freshly loaded reference data and
         policies, sharing this one's resolver, store and worker threads (their settings need a restart)."""
         return Runtime(config or self.config, offline=self.offline, resolver=self.resolver, store=self.store,
-                       big=self.big, auth_pools=self.auth_pools)
+                       big=self.big, auth_pools=self.auth_pools, offload=self.offload)
 
     async def close(self) -> None:
         self.big.shutdown(wait=False, cancel_futures=True)
@@ -151,7 +159,7 @@ class Runtime:
     # ------------------------------------------------------------------ one message
 
     async def _in_thread(self, big: bool, fn: Any, *args: Any) -> Any:
-        if not big:
+        if not big or not self.threads:
             return fn(*args)
         return await asyncio.get_running_loop().run_in_executor(self.big, fn, *args)
 
@@ -167,10 +175,9 @@ class Runtime:
         deadline = loop.time() + CHECKS_SHARE * self.config.limits.analysis_timeout
         return await run_checks(self.checks, self.context(view, envelope, deadline), self.stats)
 
-    async def _decide(self, raw: bytes, envelope: Envelope, start: float) -> tuple[
+    async def _decide(self, raw: bytes, envelope: Envelope, start: float, timeout: float) -> tuple[
             Decision, list[Signal], list[Fact], ActionPlan, MessageMeta | None]:
         policies = self.policies  # one consistent snapshot for this message
-        timeout = self.config.limits.analysis_timeout
         big = len(raw) > INLINE_BYTES
         view = await self._in_thread(big, MessageView.parse, raw, self.limits)
         ctx = self.context(view, envelope, start + CHECKS_SHARE * timeout)
@@ -193,28 +200,28 @@ class Runtime:
         return decision, run.signals, facts, todo, meta
 
     async def analyse(self, raw: bytes, envelope: Envelope, *, with_tls: bool = False,
-                      add_received: bool = True) -> Result:
+                      add_received: bool = True, timeout: float | None = None) -> Result:
         """Decide and build the edits for one message. Raises HeaderLimitExceeded (reject) or
-        AnalysisFailed (tempfail); every other failure follows `on_error`."""
+        AnalysisFailed (tempfail); every other failure follows `on_error`. `timeout`: the deadline
+        in seconds from now (default `limits.analysis_timeout`; an analysis child is given what
+        is left of its parent's). A message above `limits.offload_bytes` is analysed by a child
+        process when the runtime has them (gateway/offload.py), killed at the deadline."""
         loop = asyncio.get_running_loop()
         start = loop.time()
+        timeout = self.config.limits.analysis_timeout if timeout is None else timeout
+        if self.offload is not None and self.offload.wanted(raw):
+            return await self._offloaded(raw, envelope, with_tls, add_received, start, timeout)
         signals: list[Signal] = []
         facts: list[Fact] = []
         todo: ActionPlan | None = None
         meta: MessageMeta | None = None
         try:
-            async with asyncio.timeout_at(start + self.config.limits.analysis_timeout):
-                decision, signals, facts, todo, meta = await self._decide(raw, envelope, start)
+            async with asyncio.timeout_at(start + timeout):
+                decision, signals, facts, todo, meta = await self._decide(raw, envelope, start, timeout)
         except HeaderLimitExceeded:
             raise
-        except (TimeoutError, Exception) as exc:  # on_error decides, never lose mail
-            what = "analysis timed out" if isinstance(exc, TimeoutError) else \
-                f"analysis failed ({type(exc).__name__})"
-            log.warning("%s for queue id %s", what, envelope.queue_id,
-                        exc_info=not isinstance(exc, TimeoutError))
-            if self.config.on_error == "tempfail":
-                raise AnalysisFailed(what) from exc
-            decision = Decision(verdict=Verdict.CAUTION, score=0.0, checked=False, note=what)
+        except (TimeoutError, Exception) as exc:  # noqa: BLE001 - logged by _failed; on_error decides
+            decision = self._failed(exc, envelope)
         if decision.note and decision.checked and self.config.on_error == "tempfail":
             raise AnalysisFailed(f"analysis incomplete ({decision.note})")
         edits: list[HeaderEdit] = removal_edits(self.config.authserv_id)
@@ -230,6 +237,42 @@ class Runtime:
                       elapsed=loop.time() - start, plan=todo,
                       modified=todo is not None and (bool(todo.edits) or todo.raw != raw),
                       auth_header=auth.header_value if auth is not None else None, meta=meta)
+
+    def _failed(self, exc: BaseException, envelope: Envelope) -> Decision:
+        """`on_error` for an analysis that failed or timed out: an unchecked decision, or AnalysisFailed."""
+        what = "analysis timed out" if isinstance(exc, TimeoutError) else \
+            str(exc) if isinstance(exc, OffloadFailed) else f"analysis failed ({type(exc).__name__})"
+        log.warning("%s for queue id %s", what, envelope.queue_id,
+                    exc_info=not isinstance(exc, (TimeoutError, OffloadFailed)))
+        if self.config.on_error == "tempfail":
+            raise AnalysisFailed(what) from exc
+        return Decision(verdict=Verdict.CAUTION, score=0.0, checked=False, note=what)
+
+    async def _offloaded(self, raw: bytes, envelope: Envelope, with_tls: bool, add_received: bool,
+                         start: float, timeout: float) -> Result:
+        """`analyse` by an analysis child; its death or the deadline follows `on_error` here."""
+        assert self.offload is not None
+        loop = asyncio.get_running_loop()
+        try:
+            answer, stats = await self.offload.analyse(raw, envelope, with_tls=with_tls, add_received=add_received,
+                                                       deadline=start + timeout)
+        except (TimeoutError, OffloadFailed) as exc:
+            decision = self._failed(exc, envelope)
+            edits = removal_edits(self.config.authserv_id)
+            if add_received:
+                edits.append(HeaderEdit("Received", received_value(envelope, self.config.hostname,
+                                                                   with_tls=with_tls)))
+            edits.extend(verdict_edits(decision))
+            return Result(decision=decision, signals=(), edits=tuple(edits), elapsed=loop.time() - start)
+        self.stats.add(stats)
+        if answer[0] == "raise":
+            if answer[1] == "header":
+                raise HeaderLimitExceeded(answer[2])
+            raise AnalysisFailed(answer[2])
+        result: Result = answer[1]
+        if answer[2] and result.plan is not None:  # the child left out the bytes we hold
+            result = dataclasses.replace(result, plan=dataclasses.replace(result.plan, raw=raw))
+        return dataclasses.replace(result, elapsed=loop.time() - start)
 
     async def record(self, result: Result) -> bool:
         """Remember a relayed message's metadata (call after the upstream accepted it). Never

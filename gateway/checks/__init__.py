@@ -297,6 +297,13 @@ class RunStats:
     timeouts: dict[str, int] = field(default_factory=dict)
     incomplete: int = 0
 
+    def add(self, other: RunStats) -> None:
+        """Count `other`'s too (an analysis child's, gateway/offload.py)."""
+        for mine, theirs in ((self.errors, other.errors), (self.timeouts, other.timeouts)):
+            for name, n in theirs.items():
+                mine[name] = mine.get(name, 0) + n
+        self.incomplete += other.incomplete
+
 
 async def run_checks(checks: Sequence[Check], ctx: CheckContext, stats: RunStats | None = None) -> CheckRun:
     """Run `checks` (already `order`ed), each after the providers of its needs: those that wait on

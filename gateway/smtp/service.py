@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, cast
 from gateway.admin.metrics import GatewayMetrics, ObservedStore
 from gateway.config import Config, HostPort, load_config
 from gateway.errors import AdminInputError, StartupError
+from gateway.offload import Offload
 from gateway.policy.watch import PolicyWatcher
 from gateway.runtime import Runtime
 from gateway.smtp.observed import ObservedSMTP, ObservedState
@@ -101,11 +102,13 @@ class Gateway:
     def __init__(self, config: Config, runtime: Runtime | None = None,
                  watch_interval: float | None = 2.0, *, sockets: Sequence[socket.socket] = (),
                  admin_socket: socket.socket | None = None, admin: bool = True,
-                 housekeeping: bool = True, link: WorkerLink | None = None) -> None:
+                 housekeeping: bool = True, link: WorkerLink | None = None, offload: bool = False) -> None:
         """`sockets`: listening sockets bound by a supervisor (gateway/smtp/workers.py), else
         `config.listen` is bound here; `admin`: run the admin listener (when configured), on
         `admin_socket` if given; `housekeeping`: the quarantine retention purge; `link`: the
-        worker's channel to its supervisor. A worker other than the first runs neither."""
+        worker's channel to its supervisor. A worker other than the first runs neither.
+        `offload`: analyse messages above `limits.offload_bytes` in child processes
+        (gateway/offload.py; `serve` sets it, with `limits.analysis_processes` > 0)."""
         self.config = config
         self.sockets = tuple(sockets)
         self.admin_socket = admin_socket
@@ -113,6 +116,12 @@ class Gateway:
         self.link = link
         self.servers: list[asyncio.Server] = []
         self.runtime = runtime or Runtime(config)
+        if offload and config.limits.analysis_processes > 0 and self.runtime.offload is None:
+            if config.store.backend == "memory":
+                log.warning("offload: off with the memory store (a child process would not see its history); "
+                            "messages above limits.offload_bytes are analysed on the event loop")
+            else:
+                self.runtime.offload = Offload(config)
         self.metrics = GatewayMetrics()
         if self.runtime.store is not None and not isinstance(self.runtime.store, ObservedStore):
             # timed and counted; reloads share the store, so the wrapper stays
@@ -171,6 +180,8 @@ class Gateway:
             raise listen_error(self.config, exc) from exc
         self.server = self.servers[0]
         self.port = self.server.sockets[0].getsockname()[1]
+        if self.runtime.offload is not None:  # after the warm-up: the start is no slower; a large
+            self.runtime.offload.begin()     # message waits for the first child within its deadline
         if self.housekeeping:
             self._purge_task = asyncio.create_task(self._purge_loop())
         self._metrics_task = asyncio.create_task(self._metrics_loop())
@@ -260,6 +271,8 @@ class Gateway:
         self.metrics.sync(old)  # the old runtime's counters, before they are dropped
         self.runtime = self.state.runtime = runtime  # atomic: a message reads it once
         self.config = self.state.config = runtime.config
+        if runtime.offload is not None:  # analysis children on the new config
+            runtime.offload.renew(runtime.config)
         self.metrics.reloaded(True)
         self.metrics.policies_loaded(runtime)
         if self.watcher is not None:
@@ -291,6 +304,8 @@ class Gateway:
         for s in list(self.state.sessions):
             await s.shutdown()
         await asyncio.sleep(0)
+        if self.runtime.offload is not None:  # no message is left for them
+            await self.runtime.offload.close()
         if self.admin is not None:  # last: /readyz said 503 while draining, /metrics saw the end
             await self.admin.stop()
         self._stopped.set()

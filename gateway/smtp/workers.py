@@ -195,7 +195,7 @@ def run_worker(fd: int) -> int:
     first = spec["slot"] == 0
     try:
         gateway = Gateway(config, sockets=listeners, admin_socket=admin, admin=first, housekeeping=first,
-                          link=link)
+                          link=link, offload=True)
         asyncio.run(gateway.serve_forever())
     except AdminInputError as exc:  # policies, actions or reference data: every problem, one line each
         link.send(error="\n".join(exc.lines()))

@@ -1,0 +1,456 @@
+"""Large messages analysed in child processes, under a deadline that really interrupts.
+
+Purpose: the checks that only compute run on the event loop (gateway/checks), and asyncio can
+interrupt a coroutine only where it waits: a 1-10 MB message held every other session of its
+worker for hundreds of milliseconds, and `limits.analysis_timeout` could not cut a computing check
+short. A message larger than `limits.offload_bytes` is therefore analysed by a child process of
+the worker (`limits.analysis_processes` of them, default 1) running the very same
+`Runtime.analyse` on a runtime it built itself from the worker's config (its own reference data,
+policies, resolver and store connection: SQLite in WAL mode and Redis are multi-process; with the
+`memory` store the children would see an empty history, so `serve` keeps analysis in-process and
+says so once at start). The parent
+
+- hands a child one message at a time over a socketpair (length-prefixed frames: a pickled header,
+  then the bytes as they are, sent from the parent's own copy); a message waits for an idle child,
+  and that wait counts against its deadline;
+- waits at most what is left of `analysis_timeout`; at the deadline it SIGKILLs that child and
+  starts a replacement, and the message follows `on_error` exactly as an in-process timeout does.
+  The child is told a slightly shorter deadline (`CHILD_MARGIN`), so an analysis that merely ran
+  out of time (DNS, cut-off checks) still comes back partial instead of being killed;
+- treats a child that dies (a crash, the OOM killer) the same way, with a log line, and replaces
+  it, after a doubling back-off (0.5 s up to 30 s) when children keep dying young;
+- on reload (`renew`) starts children on the new config; the old ones finish the message they hold
+  and exit; at shutdown (`close`) the children exit after the drain.
+
+Records in the store stay with the parent, after the upstream accepted (Runtime.record). A child
+never outlives its worker: it asks the kernel for SIGKILL when its parent dies (PR_SET_PDEATHSIG,
+Linux; checked against a race with getppid) and exits at end of file on its socket. Children are
+spawned interpreters (`python -m gateway.offload`), never forks, and spawned from the event loop's
+thread only: PR_SET_PDEATHSIG fires when the spawning thread ends.
+
+Untrusted input: the message bytes (a stranger's), analysed in the child. The frames come from our
+own parent or child over a socketpair nothing else can reach (pickle is safe there).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import dataclasses
+import logging
+import os
+import pickle
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+from typing import Any
+
+from gateway.checks import RunStats
+from gateway.config import Config
+from gateway.model import Envelope
+
+log = logging.getLogger("gateway.offload")
+
+CHILD_MARGIN = 0.5  # seconds of the deadline kept back from the child (at most a tenth of what is left)
+READY_WAIT = 120.0  # seconds a child may take to build its runtime and warm up
+RETIRE_WAIT = 5.0  # seconds a retired child may take to exit before SIGKILL
+HEALTHY_AFTER = 10.0  # a child that ran this long before it died is replaced at once
+BACKOFF_FIRST = 0.5
+BACKOFF_MAX = 30.0
+_LEN = struct.Struct("!Q")
+_PR_SET_PDEATHSIG = 1
+
+
+class OffloadFailed(Exception):
+    """The child did not answer: it was killed at the deadline or died (the message follows on_error)."""
+
+
+# ------------------------------------------------------------------------------ framing
+
+
+def _frame(obj: Any) -> bytes:
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    return _LEN.pack(len(data)) + data
+
+
+async def _read_exactly(loop: asyncio.AbstractEventLoop, sock: socket.socket, n: int) -> bytearray:
+    buf = bytearray(n)
+    view = memoryview(buf)
+    got = 0
+    while got < n:
+        k = await loop.sock_recv_into(sock, view[got:])
+        if not k:
+            raise EOFError("end of file")
+        got += k
+    return buf
+
+
+async def _read_frame(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> Any:
+    (size,) = _LEN.unpack(await _read_exactly(loop, sock, _LEN.size))
+    return pickle.loads(await _read_exactly(loop, sock, size))  # noqa: S301 - our own parent or child
+
+
+# ------------------------------------------------------------------------------ parent side
+
+
+class _Child:
+    def __init__(self, proc: subprocess.Popen[bytes], sock: socket.socket, config: Config) -> None:
+        self.proc = proc
+        self.sock = sock
+        self.config = config
+        self.started = time.monotonic()
+        self.retired = False  # a reload replaced it: it exits after the message it holds
+        self.closed = False
+        self.busy = False  # analysing a message
+
+    def alive(self) -> bool:
+        return not self.closed and self.proc.poll() is None
+
+    def close(self, kill: bool = False) -> None:
+        if not self.closed:
+            self.closed = True
+            self.sock.close()  # end of file: the child exits
+        if kill and self.proc.poll() is None:
+            try:
+                self.proc.kill()
+            except OSError:
+                pass
+
+
+class Offload:
+    """The analysis children of one worker. `await start()` on the worker's loop, then `analyse`;
+    `renew(config)` on reload, `await close()` after the drain."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.threshold = config.limits.offload_bytes
+        self.processes = config.limits.analysis_processes
+        self.children: list[_Child] = []
+        self.failures = 0  # children in a row that died young
+        self.spawned = 0
+        self._idle: asyncio.Queue[_Child] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._closing = False
+
+    def wanted(self, raw: bytes) -> bool:
+        return self._idle is not None and not self._closing and len(raw) > self.threshold
+
+    def begin(self) -> None:
+        """Start the children (on the running loop) and take messages at once: they wait for a
+        child that is ready, within their deadline."""
+        self._loop = asyncio.get_running_loop()
+        self._idle = asyncio.Queue()
+        for _ in range(self.processes):
+            self._background(self._spawn(self.config))
+
+    async def start(self) -> None:
+        """`begin`, and return when the children are ready (or failed: they are retried later)."""
+        self.begin()
+        await asyncio.gather(*self._tasks)
+
+    def renew(self, config: Config) -> None:
+        """Reload: children on `config` replace the running ones (thread-safe)."""
+        if self._loop is None:
+            self.config = config
+            return
+        self._loop.call_soon_threadsafe(self._renew, config)
+
+    def _renew(self, config: Config) -> None:
+        if self._closing:
+            return
+        self.config = config
+        old = list(self.children)
+        for child in old:
+            child.retired = True
+            if child.alive() and not child.busy:
+                self._retire(child)
+        self.children = [c for c in self.children if not c.retired]
+        for _ in range(self.processes):
+            self._background(self._spawn(config))
+        log.info("offload: reload: %d analysis process(es) replaced", len(old))
+
+    def _retire(self, child: _Child, kill: bool = False) -> None:
+        """Close `child` (it exits at end of file; `kill`: SIGKILL now) and reap it, SIGKILL after
+        `RETIRE_WAIT`."""
+        child.close(kill=kill)
+        self._forget(child)
+
+        async def reap() -> None:
+            end = time.monotonic() + RETIRE_WAIT
+            while child.proc.poll() is None and time.monotonic() < end:
+                await asyncio.sleep(0.05)
+            child.close(kill=True)
+            if child.proc.poll() is None:
+                await asyncio.to_thread(child.proc.wait)
+        self._background(reap())
+
+    def _background(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _spawn(self, config: Config, delay: float = 0.0) -> None:
+        if delay:
+            await asyncio.sleep(delay)
+        if self._closing or config is not self.config:
+            return
+        from gateway.smtp.workers import _worker_env
+
+        parent, theirs = socket.socketpair()
+        try:
+            proc = subprocess.Popen([sys.executable, "-m", "gateway.offload", str(theirs.fileno()), str(os.getpid())],  # noqa: S603 - our own interpreter and module, fixed arguments
+                                    pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, env=_worker_env())
+        except OSError as exc:
+            parent.close()
+            self._died_young(config, f"cannot be started ({exc})")
+            return
+        finally:
+            theirs.close()
+        parent.setblocking(False)
+        child = _Child(proc, parent, config)
+        self.spawned += 1
+        self.children.append(child)
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.sock_sendall(parent, _frame({"config": config}))
+            async with asyncio.timeout(READY_WAIT):
+                hello = await _read_frame(loop, parent)
+        except (OSError, EOFError, TimeoutError, pickle.UnpicklingError) as exc:
+            hello = {"error": f"no ready message ({type(exc).__name__})"}
+        if not isinstance(hello, dict) or not hello.get("ready"):
+            self._retire(child, kill=True)
+            self._died_young(config, str(hello.get("error") if isinstance(hello, dict) else hello))
+            return
+        if self._closing or child.retired or config is not self.config:
+            self._retire(child)
+            return
+        log.info("offload: analysis process ready (pid %d)", proc.pid)
+        assert self._idle is not None
+        self._idle.put_nowait(child)
+
+    def _forget(self, child: _Child) -> None:
+        if child in self.children:
+            self.children.remove(child)
+
+    def _died_young(self, config: Config, why: str) -> None:
+        self.failures += 1
+        delay = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** (self.failures - 1))
+        log.error("offload: analysis process %s; starting a new one in %.1f s", why, delay)
+        self._background(self._spawn(config, delay))
+
+    def _replace(self, child: _Child, why: str, killed: bool = False) -> None:
+        """`child` was killed (`killed`: by us, at a deadline) or died: log it, start another at
+        once, or after a back-off if it died young by itself. A kill at a deadline never backs off:
+        a sender of messages that run past it must not keep the children away from other mail."""
+        self._retire(child, kill=True)
+        if self._closing or child.retired:
+            return
+        lived = time.monotonic() - child.started
+        if killed or lived >= HEALTHY_AFTER:
+            if lived >= HEALTHY_AFTER:
+                self.failures = 0
+            log.warning("offload: analysis process %d %s after %.1f s; starting a new one", child.proc.pid, why, lived)
+            self._background(self._spawn(self.config))
+        else:
+            self._died_young(self.config, f"{child.proc.pid} {why} after {lived:.1f} s")
+
+    async def _take(self) -> _Child:
+        assert self._idle is not None
+        while True:
+            child = await self._idle.get()
+            if child.retired or child.closed:
+                self._retire(child)
+                continue
+            if child.proc.poll() is not None:  # died while idle (the OOM killer)
+                self._replace(child, _how(child.proc.returncode) + " while idle")
+                continue
+            return child
+
+    async def analyse(self, raw: bytes, envelope: Envelope, *, with_tls: bool, add_received: bool,
+                      deadline: float) -> tuple[Any, RunStats]:
+        """The child's answer for one message: ("result", Result, same_raw) or ("raise", kind,
+        text), and the child's run statistics. TimeoutError at `deadline` (the child is killed),
+        OffloadFailed when it died. The exchange is shielded: a session that goes away while its
+        message is analysed leaves the child to finish (or be killed at the deadline), so hanging
+        up after the final dot cannot make the worker restart children."""
+        loop = asyncio.get_running_loop()
+        async with asyncio.timeout_at(deadline):
+            child = await self._take()
+        child.busy = True
+        left = deadline - loop.time()
+        job = {"envelope": envelope, "with_tls": with_tls, "add_received": add_received,
+               "timeout": max(0.05, left - min(CHILD_MARGIN, left / 10)), "size": len(raw)}
+        task = loop.create_task(self._exchange(child, job, raw, deadline, envelope.queue_id))
+        self._tasks.add(task)
+        task.add_done_callback(_settled)
+        task.add_done_callback(self._tasks.discard)
+        reply: dict[str, Any] = await asyncio.shield(task)
+        return reply["answer"], reply["stats"]
+
+    async def _exchange(self, child: _Child, job: dict[str, Any], raw: bytes, deadline: float,
+                        queue_id: str | None) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout_at(deadline):
+                await loop.sock_sendall(child.sock, _frame(job))
+                await loop.sock_sendall(child.sock, memoryview(raw))
+                reply = await _read_frame(loop, child.sock)
+        except TimeoutError:
+            log.warning("offload: analysis process %d killed at the deadline of queue id %s", child.proc.pid, queue_id)
+            self._replace(child, "was killed at a message's deadline", killed=True)
+            raise
+        except asyncio.CancelledError:  # close() at the end of a drain: the child's state is unknown
+            self._replace(child, "was stopped")
+            raise
+        except (OSError, EOFError, pickle.UnpicklingError) as exc:
+            for _ in range(20):  # its exit status, if it is dying (end of file comes first)
+                if child.proc.poll() is not None:
+                    break
+                await asyncio.sleep(0.01)
+            how = _how(child.proc.returncode) if child.proc.returncode is not None else f"failed ({exc})"
+            log.error("offload: analysis process %d %s while analysing queue id %s", child.proc.pid, how, queue_id)
+            self._replace(child, how)
+            raise OffloadFailed(f"analysis process {how}") from exc
+        child.busy = False
+        if child.retired or self._closing:
+            self._retire(child)
+        else:
+            assert self._idle is not None
+            self._idle.put_nowait(child)
+        assert isinstance(reply, dict)
+        return reply
+
+    async def close(self) -> None:
+        """After the drain: the children exit (end of file), SIGKILL for any still there after 2 s."""
+        self._closing = True
+        for task in list(self._tasks):
+            task.cancel()
+        for child in self.children:
+            child.close()
+        end = time.monotonic() + 2.0
+        for child in self.children:
+            while child.proc.poll() is None and time.monotonic() < end:
+                await asyncio.sleep(0.02)
+            child.close(kill=True)
+            if child.proc.poll() is None:
+                await asyncio.to_thread(child.proc.wait)
+        self.children = []
+
+    def pids(self) -> list[int]:
+        return [c.proc.pid for c in self.children if c.alive()]
+
+
+def _settled(task: asyncio.Task[Any]) -> None:
+    """Retrieve the outcome of an exchange nobody awaits any more (its session went away)."""
+    if not task.cancelled():
+        task.exception()
+
+
+def _how(status: int | None) -> str:
+    if status is not None and status < 0:
+        try:
+            return f"was killed by {signal.Signals(-status).name}"
+        except ValueError:
+            return f"was killed by signal {-status}"
+    return f"exited with status {status}"
+
+
+# ------------------------------------------------------------------------------ child side
+
+
+def _die_with_parent(parent: int) -> None:
+    """SIGKILL when the parent dies (Linux); exit now if it already has."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: end of file on the socket still ends the child
+        pass
+    if os.getppid() != parent:
+        os._exit(0)
+
+
+def _receive_bytes(sock: socket.socket, size: int) -> bytes:
+    """`size` bytes as one bytes object (no second copy of a 10 MB message): a blocking read
+    with MSG_WAITALL, while the child has nothing else to do."""
+    sock.setblocking(True)
+    try:
+        data = sock.recv(size, socket.MSG_WAITALL) if size else b""
+        if len(data) < size:  # a signal interrupted it, or end of file
+            rest = bytearray(data)
+            while len(rest) < size:
+                chunk = sock.recv(size - len(rest))
+                if not chunk:
+                    raise EOFError("end of file")
+                rest += chunk
+            data = bytes(rest)
+        return data
+    finally:
+        sock.setblocking(False)
+
+
+async def _child(sock: socket.socket) -> int:
+    from gateway.errors import AdminInputError, StartupError
+    from gateway.log import setup_logging
+    from gateway.parse import HeaderLimitExceeded
+    from gateway.runtime import AnalysisFailed, Runtime
+
+    loop = asyncio.get_running_loop()
+    sock.setblocking(False)
+    try:
+        spec = await _read_frame(loop, sock)
+    except (OSError, EOFError):
+        return 0
+    config: Config = spec["config"]
+    setup_logging(config.log.level, config.log.format, pid=True)
+    try:
+        runtime = Runtime(config)
+        runtime.threads = False  # nothing outlives a kill at the deadline
+    except (AdminInputError, StartupError, OSError) as exc:
+        await loop.sock_sendall(sock, _frame({"error": str(exc)}))
+        return 2
+    await runtime.warm_up()
+    await loop.sock_sendall(sock, _frame({"ready": True}))
+    while True:
+        try:
+            job = await _read_frame(loop, sock)
+            raw = _receive_bytes(sock, job["size"])
+        except (OSError, EOFError):
+            break
+        runtime.stats = RunStats()
+        answer: tuple[Any, ...]
+        try:
+            result = await runtime.analyse(raw, job["envelope"], with_tls=job["with_tls"],
+                                           add_received=job["add_received"], timeout=job["timeout"])
+            if result.plan is not None and result.plan.raw is raw:  # the parent has these bytes
+                result = dataclasses.replace(result, plan=dataclasses.replace(result.plan, raw=b""))
+                answer = ("result", result, True)
+            else:
+                answer = ("result", result, False)
+        except HeaderLimitExceeded as exc:
+            answer = ("raise", "header", str(exc))
+        except AnalysisFailed as exc:
+            answer = ("raise", "failed", str(exc))
+        del raw
+        try:
+            await loop.sock_sendall(sock, _frame({"answer": answer, "stats": runtime.stats}))
+        except OSError:
+            break
+    await runtime.close()
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    """`python -m gateway.offload FD PARENT_PID`: one analysis child (started by Offload, never by hand)."""
+    for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):  # the worker decides when a child ends
+        signal.signal(sig, signal.SIG_IGN)
+    _die_with_parent(int(argv[1]))
+    sock = socket.socket(fileno=int(argv[0]))
+    return asyncio.run(_child(sock))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,229 @@
+"""Large messages analysed in child processes (gateway/offload.py): the same verdict as in-process,
+a deadline that really kills a child that computes past it, replacement, reload and no orphans.
+
+Real processes throughout: the children are `python -m gateway.offload`, `serve` is a real process
+(tests/support/gwproc.py) and the hanging analysis is a `sitecustomize` on the gateway's
+PYTHONPATH that makes `MessageView.parse` spin (CPU, never waiting) on a marked message -- no test
+hook in the product, and the same spin on the worker's loop would hold every session.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import smtplib
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from gateway.model import Client, Envelope
+from gateway.offload import Offload
+from gateway.parse import HeaderLimitExceeded
+from gateway.runtime import Runtime
+from tests.conftest import ROOT, make_config
+from tests.support.gwproc import GatewayProcess
+from tests.support.sink import Sink
+
+CORPUS = ROOT / "tests" / "corpus"
+MESSAGES = ("approach/001-freemail-recruiter-whatsapp.eml", "approach/005-proton-journalist-aukus-off-record.eml",
+            "approach/008-lookalike-own-org-apac-office.eml")
+HANG = b"X-Test-Analysis: spin"
+CRASH = b"X-Test-Analysis: crash"
+SITECUSTOMIZE = f'''
+import os, signal
+import gateway.parse as _p
+_parse = _p.MessageView.parse.__func__
+def _spin(cls, raw, *a, **k):
+    if {HANG!r} in raw[:4096]:
+        while True:
+            pass
+    if {CRASH!r} in raw[:4096]:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return _parse(cls, raw, *a, **k)
+_p.MessageView.parse = classmethod(_spin)
+'''
+
+
+def _padded(raw: bytes, size: int = 400_000) -> bytes:
+    line = b"padding past the offload threshold, the same bytes for both analyses\r\n"
+    return raw.rstrip(b"\r\n") + b"\r\n" + line * (size // len(line) + 1)
+
+
+def _children(pid: int) -> list[int]:
+    """Analysis children of `pid` (or of its workers' children), from /proc."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            cmd = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == pid and b"gateway.offload" in cmd:
+            out.append(int(entry))
+    return out
+
+
+def _comparable(result: object) -> dict[str, object]:
+    r = dataclasses.asdict(result)  # type: ignore[call-overload]
+    r.pop("elapsed")
+    if r["meta"] is not None:
+        r["meta"].pop("when")  # a timestamp
+    r["edits"] = [e for e in r["edits"] if e["name"] != "Received"]  # a timestamp
+    if r["plan"] is not None:
+        r["plan"]["edits"] = [e for e in r["plan"]["edits"] if e["name"] != "Received"]
+    return r
+
+
+async def test_a_big_message_gets_the_same_verdict_in_the_child_as_in_process(tmp_path: Path) -> None:
+    config = make_config(25, tmp_path, "limits: {shutdown_grace: 2, offload_bytes: 300000}")
+    local = Runtime(config)
+    offload = Offload(config)
+    remote = Runtime(config, offload=offload)
+    await offload.start()
+    try:
+        assert len(offload.pids()) == 1
+        for name in MESSAGES:
+            raw = _padded((CORPUS / name).read_bytes())
+            env = Envelope(mail_from="sender@example.net", rcpt_tos=("alice@example.org",),
+                           client=Client(ip="192.0.2.7", helo="mail.example.net"), queue_id="Q1")
+            assert offload.wanted(raw)
+            there = await remote.analyse(raw, env)
+            here = await local.analyse(raw, env)
+            assert here.decision.checked and not here.decision.note
+            assert _comparable(there) == _comparable(here), name
+            assert there.plan is not None and here.plan is not None
+            assert (there.plan.raw is raw) == (here.plan.raw is raw)  # no copy of unchanged bytes came back
+        small = (CORPUS / MESSAGES[0]).read_bytes()
+        assert not offload.wanted(small)
+        huge_header = _padded(b"X-Filler: header line past max_header_bytes\r\n" * 3000 + small)
+        for runtime in (remote, local):  # the child's reject reaches the parent as the same exception
+            with pytest.raises(HeaderLimitExceeded):
+                await runtime.analyse(huge_header, env)
+    finally:
+        await offload.close()
+        await local.close()
+    assert offload.pids() == []
+
+
+def _gateway(tmp_path: Path, sink: Sink, on_error: str = "accept") -> GatewayProcess:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
+    path = os.pathsep.join([str(site), str(ROOT)])
+    g = GatewayProcess(tmp_path / "gw", upstream_port=sink.port, store=f"{{path: {tmp_path / 's.sqlite3'}}}",
+                       extra=f"on_error: {on_error}\nlimits: {{analysis_timeout: 3, shutdown_grace: 2}}",
+                       env={"PYTHONPATH": path}).start()
+    g.wait_log(r"offload: analysis process ready", timeout=60)  # started after the worker listens
+    return g
+
+
+def _send(port: int, raw: bytes, out: dict[str, object], key: str) -> None:
+    try:
+        with smtplib.SMTP("127.0.0.1", port, timeout=60) as c:
+            c.sendmail("sender@example.net", ["alice@example.org"], raw)
+            out[key] = (250, time.monotonic())
+    except smtplib.SMTPResponseException as exc:
+        out[key] = (exc.smtp_code, time.monotonic())
+
+
+def _delivered(sink: Sink, marker: bytes) -> list[bytes]:
+    return [m.data for m in sink.messages if marker in m.data]
+
+
+def test_a_child_computing_past_the_deadline_is_killed_and_replaced_while_small_mail_flows(
+        tmp_path: Path, sink: Sink) -> None:
+    g = _gateway(tmp_path, sink)
+    try:
+        assert g.proc is not None
+        first = _children(g.proc.pid)
+        assert len(first) == 1
+        base = (CORPUS / MESSAGES[0]).read_bytes()
+        hang = _padded(HANG + b"\r\n" + base.replace(b"Subject:", b"Subject: big", 1))
+        out: dict[str, object] = {}
+        big = threading.Thread(target=_send, args=(g.port, hang, out, "big"))
+        start = time.monotonic()
+        big.start()
+        time.sleep(0.5)  # the big message is in the child by now, spinning
+        small = base.replace(b"Subject:", b"Subject: small", 1)
+        _send(g.port, small, out, "small")
+        big.join(60)
+        assert out["small"][0] == 250 and out["big"][0] == 250  # type: ignore[index]
+        # the small one was answered while the big one's child was still spinning
+        assert out["small"][1] < out["big"][1]  # type: ignore[index]
+        assert out["big"][1] - start >= 2.5  # type: ignore[index, operator]  # held until the deadline, not before
+        (got,) = [m for m in _delivered(sink, b"Subject: big")]
+        assert b"X-Approach-Checked: no; analysis timed out" in got  # on_error: accept, as in-process
+        assert "killed at the deadline" in g.log_text()
+        assert "starting a new one in" not in g.log_text()  # a kill at a deadline never backs off
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and (_children(g.proc.pid) in ([], first)):
+            time.sleep(0.1)
+        second = _children(g.proc.pid)
+        assert len(second) == 1 and second != first  # replaced
+        while time.monotonic() < deadline and f"analysis process ready (pid {second[0]})" not in g.log_text():
+            time.sleep(0.1)
+        plain = _padded(base.replace(b"Subject:", b"Subject: after", 1))
+        _send(g.port, plain, out, "after")
+        (after,) = _delivered(sink, b"Subject: after")
+        assert b"X-Approach-Checked" not in after and b"X-Approach-Verdict: high" in after  # by the replacement
+    finally:
+        g.stop()
+
+
+def test_reload_replaces_the_children_and_none_outlives_a_killed_worker(tmp_path: Path, sink: Sink) -> None:
+    g = _gateway(tmp_path, sink)
+    assert g.proc is not None
+    try:
+        first = _children(g.proc.pid)
+        assert len(first) == 1
+        g.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and (_children(g.proc.pid) == first or not _children(g.proc.pid)
+                                               or Path(f"/proc/{first[0]}").exists()):
+            time.sleep(0.1)
+        second = _children(g.proc.pid)
+        assert len(second) == 1 and second != first
+        assert not Path(f"/proc/{first[0]}").exists()  # the old one exited (it held no message)
+        g.proc.kill()
+        g.proc.wait(10)
+        while time.monotonic() < deadline and Path(f"/proc/{second[0]}").exists():
+            time.sleep(0.05)
+        assert not Path(f"/proc/{second[0]}").exists()  # PR_SET_PDEATHSIG: no orphan
+    finally:
+        if g.proc.poll() is None:
+            g.stop()
+
+
+def test_tempfail_is_the_outcome_of_a_killed_child_when_on_error_says_so(tmp_path: Path, sink: Sink) -> None:
+    g = _gateway(tmp_path, sink, on_error="tempfail")
+    try:
+        base = (CORPUS / MESSAGES[0]).read_bytes()
+        out: dict[str, object] = {}
+        _send(g.port, _padded(HANG + b"\r\n" + base), out, "big")
+        assert out["big"][0] == 451  # type: ignore[index]
+        assert sink.messages == []
+    finally:
+        g.stop()
+
+
+def test_a_child_that_dies_mid_analysis_gives_the_on_error_outcome_and_is_replaced(tmp_path: Path, sink: Sink) -> None:
+    g = _gateway(tmp_path, sink)
+    try:
+        assert g.proc is not None
+        first = _children(g.proc.pid)
+        base = (CORPUS / MESSAGES[0]).read_bytes()
+        out: dict[str, object] = {}
+        _send(g.port, _padded(CRASH + b"\r\n" + base), out, "crash")
+        assert out["crash"][0] == 250  # type: ignore[index]
+        (got,) = _delivered(sink, CRASH)
+        assert b"X-Approach-Checked: no; analysis process was killed by SIGKILL" in got
+        g.wait_log(rf"offload: analysis process ready \(pid (?!{first[0]}\))")
+        assert len(_children(g.proc.pid)) == 1 and _children(g.proc.pid) != first
+    finally:
+        g.stop()
