@@ -402,6 +402,8 @@ class Bench:
         path = self.tmp / f"gateway-{rnd}" / "gateway.yml"
         path.write_text(yaml.safe_dump(cfg, sort_keys=False))
         cmd = [sys.executable, "-m", "gateway", "serve", "--config", str(path)]
+        if self.args.gateway_variant:  # part of the analysis left out (serve_variant.py)
+            cmd[1:3] = [str(BENCH / "serve_variant.py"), self.args.gateway_variant]
         if self.args.offline_gateway:
             cmd.append("--offline")
         name = "gateway"
@@ -816,6 +818,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                          "'log: {level: warning}' (repeatable)")
     ap.add_argument("--offline-gateway", action="store_true",
                     help="start the gateway with `serve --offline` (only if this gateway has that flag)")
+    ap.add_argument("--gateway-variant", choices=("nochecks", "offline"),
+                    help="start the gateway through serve_variant.py with no checks or offline, to split its CPU "
+                         "per message (one worker: needs --workers 1)")
     ap.add_argument("--sink-xforward", action="store_true",
                     help="let smtp-sink offer XFORWARD (the gateway then sends it before every MAIL; "
                          "the relay never does)")
@@ -876,6 +881,8 @@ def main(argv: list[str] | None = None) -> int:
     for tool in (args.smtp_sink,) + ((args.smtp_source,) if args.generator == "smtp-source" else ()):
         if not (Path(tool).is_file() and os.access(tool, os.X_OK)):
             raise fail(f"{tool} not found: apt-get install postfix (it ships smtp-sink and smtp-source)")
+    if args.gateway_variant and args.workers != 1:
+        raise fail("--gateway-variant: only a single process is patched; add --workers 1")
     if "gateway" in args.systems and args.offline_gateway and not gateway_has_offline(sys.executable):
         raise fail("--offline-gateway: this gateway's `serve` has no --offline flag (see `python -m gateway "
                    "serve --help`); run without it (DNS goes to the local NXDOMAIN server)")

@@ -151,6 +151,19 @@ def _should_remove(field: bytes, removals: set[str], ar_ids: set[str]) -> bool:
     return False
 
 
+def _may_remove(block: bytes, removals: set[str], ar_ids: set[str]) -> bool:
+    """False when no field of `block` can be one `_should_remove` removes: none of the names
+    occurs anywhere in the block (ASCII case folded, as `_should_remove` folds a field's name).
+    Most mail carries none of our fields, so its header block is kept as it is, without
+    splitting it into fields (joined back, the fields are the block byte for byte)."""
+    if not all(name.isascii() for name in removals):
+        return True  # (a name with U+FFFD equals an undecodable one: `_should_remove` decides)
+    low = block.lower()
+    if ar_ids and b"authentication-results" in low:
+        return True
+    return any(name.encode("ascii") in low for name in removals)
+
+
 def apply_edits(raw: bytes, edits: Iterable[HeaderEdit]) -> bytes:
     """Apply removals to the header block, then prepend additions (first edit ends up on top)."""
     return bytes(edited(raw, edits))
@@ -173,7 +186,7 @@ def edited(raw: bytes, edits: Iterable[HeaderEdit]) -> Outgoing:
         raw, _notes = normalize_header_section(raw)
     cut = header_end(raw)
     block = raw[:cut]
-    if removals or ar_ids:
+    if (removals or ar_ids) and _may_remove(block, removals, ar_ids):
         ids = {a.rstrip(".") for a in ar_ids}
         block = b"".join(f for f in header_fields(block) if not _should_remove(f, removals, ids))
     head = b"".join(

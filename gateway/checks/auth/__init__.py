@@ -99,8 +99,10 @@ class AuthCheck(Check):
     async def run(self, ctx: CheckContext) -> Iterable[Signal]:
         raw = ctx.view.raw
         trusted: list[AuthResHeader] = []
+        head: list[tuple[bytes, bytes]] | None = None  # header_fields(raw): read once, for all of auth
         if ctx.config.trusted_authserv_ids:  # none trusted: no field is believed, none need be read
-            fields = [(n.decode("latin-1"), v.decode("utf-8", "replace")) for n, v in header_fields(raw)]
+            head = header_fields(raw)
+            fields = [(n.decode("latin-1"), v.decode("utf-8", "replace")) for n, v in head]
             trusted = trusted_results(fields, ctx.config.trusted_authserv_ids, ctx.config.authserv_id)
         from_domain = _single_from_domain(ctx)
         online = not ctx.offline and ctx.resolver is not None
@@ -114,12 +116,12 @@ class AuthCheck(Check):
         elif not online:
             return [Signal("auth.skipped", {"why": "offline" if ctx.offline else "no resolver"})]
         else:
-            outcome = await self._check(ctx, raw, from_domain, budget)
+            outcome = await self._check(ctx, raw, from_domain, budget, header_fields(raw) if head is None else head)
         ctx.put(AuthFacts(outcome, authres_value(ctx.config.authserv_id, outcome)))
         return signals_for(outcome)
 
     async def _check(self, ctx: CheckContext, raw: bytes, from_domain: str | None,
-                     budget: float) -> AuthOutcome:
+                     budget: float, head: list[tuple[bytes, bytes]]) -> AuthOutcome:
         env = ctx.envelope
         client = env.client
 
@@ -131,8 +133,8 @@ class AuthCheck(Check):
 
         spf_res, dkim_res, arc_res = await asyncio.gather(
             spf(), verify_dkim(raw, ctx.resolver, timeout=budget, max_signatures=self.max_signatures,
-                               pools=ctx.auth_pools),
-            verify_arc(raw, ctx.resolver, timeout=budget, pools=ctx.auth_pools))
+                               pools=ctx.auth_pools, head=head),
+            verify_arc(raw, ctx.resolver, timeout=budget, pools=ctx.auth_pools, head=head))
         dmarc_res: DmarcResult = await check_dmarc(ctx.resolver, from_domain, spf_res, dkim_res,
                                                    timeout=budget, tree_walk=self.tree_walk)
         return AuthOutcome(spf=spf_res, dkim=tuple(dkim_res), dmarc=dmarc_res,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,8 +63,10 @@ def _run(raw: bytes, fetcher: KeyFetcher) -> tuple[Any, list[dict[str, Any]], st
 
 
 async def verify_arc(raw: bytes, resolver: Any, *, timeout: float = 10.0,
-                     pools: AuthPools | None = None) -> ArcResult:
-    arc_fields = [(n.lower(), v) for n, v in header_fields(raw) if n.lower() in _ARC_FIELDS]
+                     pools: AuthPools | None = None, head: Sequence[tuple[bytes, bytes]] | None = None) -> ArcResult:
+    """`head`: `header_fields(raw)` when the caller has it."""
+    arc_fields = [(n.lower(), v) for n, v in (header_fields(raw) if head is None else head)
+                  if n.lower() in _ARC_FIELDS]
     if not arc_fields:
         return ArcResult("none", reason="no ARC sets")
     instances = [i for _, v in arc_fields if (i := _instance(v)) is not None]

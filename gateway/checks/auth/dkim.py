@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,9 +95,12 @@ def _verify_all(raw: bytes, count: int, fetcher: KeyFetcher,
 
 
 async def verify_dkim(raw: bytes, resolver: Any, *, timeout: float = 10.0,
-                      max_signatures: int = MAX_SIGNATURES, pools: AuthPools | None = None) -> list[DkimResult]:
-    """Verify every DKIM-Signature (top first, at most `max_signatures`); [] when unsigned."""
-    fields = [v for n, v in header_fields(raw) if n.lower() == b"dkim-signature"]
+                      max_signatures: int = MAX_SIGNATURES, pools: AuthPools | None = None,
+                      head: Sequence[tuple[bytes, bytes]] | None = None) -> list[DkimResult]:
+    """Verify every DKIM-Signature (top first, at most `max_signatures`); [] when unsigned.
+    `head`: `header_fields(raw)` when the caller has it (the auth check reads it once for DKIM
+    and ARC)."""
+    fields = [v for n, v in (header_fields(raw) if head is None else head) if n.lower() == b"dkim-signature"]
     if not fields:
         return []
     sigs = [tags(v) for v in fields]

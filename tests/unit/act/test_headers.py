@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from email import message_from_bytes, policy
+from pathlib import Path
 
 from gateway.act.headers import apply_edits, authserv_id_of, fold, reasons_value, removal_edits, verdict_edits
 from gateway.model import Decision, HeaderEdit, RuleHit, Verdict
@@ -131,3 +132,65 @@ def test_other_authentication_results_stay() -> None:
            b"Authentication-Results: x.gw.example.org; spf=pass\r\n"
            b"Authentication-Results: gw.example.org.evil; spf=pass\r\n\r\nbody\r\n")
     assert apply_edits(raw, removal_edits("gw.example.org")) == raw
+
+
+HAM = Path(__file__).resolve().parents[4] / "shared" / "corpora" / "ham" / "spamassassin"
+# Header blocks where our names appear in other places (values, body, other names, other cases),
+# folded, with whitespace before the colon, non-ASCII names and an Authentication-Results that
+# names another server: the block is kept whole only when no field is one of ours.
+_KEEP_OR_STRIP = [
+    RAW,
+    b"Subject: X-Approach-Verdict: high\r\nFrom: a@b.test\r\n\r\nbody\r\n",
+    b"X-Approach-Verdict-Not: 1\r\nX-Approach-Verdicts: 2\r\n\r\n",
+    b"x-APPROACH-verdict : high\r\nFrom: a@b.test\r\n\r\n",
+    b"X-Other: 1\r\n\tX-Approach-Score: 5\r\nFrom: a@b.test\r\n\r\n",
+    b"Authentication-Results: mx.google.com; spf=pass\r\nFrom: a@b.test\r\n\r\n",
+    b"AUTHENTICATION-RESULTS:   GW.EXAMPLE.ORG.; dkim=pass\r\n\r\n",
+    b"X-\xff\xfeApproach-Verdict: high\r\nX-Approach-\xc3\xa9: 1\r\nFrom: a@b.test\r\n\r\n",
+    b"From: a@b.test\nX-Approach-Checked: yes\n\nlf only\n",
+    b"From: a@b.test\r\nX-Approach-Reasons:\r\n\r\n",
+    b"no header section at all",
+    b"",
+]
+
+
+def _field_by_field(raw: bytes, edits: list[HeaderEdit]) -> bytes:
+    """`apply_edits` with every header block split into fields (the path before the shortcut)."""
+    from gateway.act import headers
+
+    real = headers._may_remove
+    headers._may_remove = lambda block, removals, ar_ids: True  # type: ignore[assignment]
+    try:
+        return apply_edits(raw, edits)
+    finally:
+        headers._may_remove = real
+
+
+@pytest.mark.parametrize("raw", _KEEP_OR_STRIP)
+@pytest.mark.parametrize("extra", [[], [HeaderEdit("Subject"), HeaderEdit("Subject", "[tag] hi")],
+                                   [HeaderEdit("X-\ufffdApproach-Verdict")]])
+def test_a_block_without_our_fields_is_kept_whole_and_the_same_as_field_by_field(
+        raw: bytes, extra: list[HeaderEdit]) -> None:
+    edits = removal_edits("gw.example.org") + extra + [HeaderEdit("Received", "from x by y; date")]
+    assert apply_edits(raw, edits) == _field_by_field(raw, edits)
+
+
+def test_the_shortcut_is_taken_only_when_no_field_can_be_removed() -> None:
+    from gateway.act.headers import _may_remove
+
+    ours = {"x-approach-verdict", "x-approach-score"}
+    assert not _may_remove(b"From: a@b.test\r\nSubject: hi\r\n", ours, {"gw.example.org"})
+    assert _may_remove(b"From: a@b.test\r\nx-approach-SCORE: 1\r\n", ours, set())
+    assert _may_remove(b"Authentication-Results: mx.test; none\r\n", ours, {"gw.example.org"})
+    assert not _may_remove(b"Authentication-Results: mx.test; none\r\n", ours, set())
+    assert _may_remove(b"From: a@b.test\r\n", {"x-\ufffd"}, set())  # decided field by field
+
+
+def test_real_ham_is_relayed_as_field_by_field() -> None:
+    files = sorted(p for p in HAM.rglob("*") if p.is_file())[:800] if HAM.is_dir() else []
+    if not files:
+        pytest.skip(f"no ham corpus at {HAM}")
+    edits = removal_edits("gw.example.org") + [HeaderEdit("Received", "from x by y; date")]
+    for f in files:
+        raw = f.read_bytes()
+        assert apply_edits(raw, edits) == _field_by_field(raw, edits), f.name

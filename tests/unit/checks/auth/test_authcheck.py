@@ -131,3 +131,31 @@ def test_parse_authres_comments_quotes_and_versions():
     assert [(r.method, r.result) for r in h.results] == [("dkim", "pass"), ("spf", "fail")]
     assert h.results[0].props == {"header.d": "a.example", "header.b": "x;y"}
     assert parse_authres("   ") is None
+
+
+@pytest.mark.parametrize("trusted", ["", "trusted_authserv_ids: [other.example.org]\n"])  # read, none trusted
+def test_the_header_block_is_read_once_for_dkim_and_arc(dns, tmp_path, monkeypatch, trusted):
+    """The auth check splits the header section into fields once and hands the fields to DKIM
+    and ARC; each verifier, called alone, reads them itself: same signals and header."""
+    from gateway.checks import auth
+    from gateway.checks.auth import arc, dkim, keys
+
+    raw = rsa_key().sign(message(), "example.com")
+    raw = b"Authentication-Results: mx.example.org; spf=pass smtp.mailfrom=example.com\r\n" + raw
+    read: list[bytes] = []
+
+    def counted(data: bytes) -> list[tuple[bytes, bytes]]:
+        read.append(data)
+        return keys.header_fields(data)
+    for module in (auth, arc, dkim):
+        monkeypatch.setattr(module, "header_fields", counted)
+    signals, facts = run(dns, raw, tmp_path=tmp_path, extra=trusted)
+    assert len(read) == 1
+    assert "dkim.pass" in names(signals)
+
+    async def alone():
+        r = Resolver(nameservers=(("127.0.0.1", dns.port),), timeout=0.5)
+        return await dkim.verify_dkim(raw, r), await arc.verify_arc(raw, r)
+    read.clear()
+    assert asyncio.run(alone())[0][0].result == "pass"
+    assert len(read) == 2  # without `head`, each reads the block itself
