@@ -3,12 +3,14 @@
 Purpose: the checks that only compute run on the event loop (gateway/checks), and asyncio can
 interrupt a coroutine only where it waits: a 1-10 MB message held every other session of its
 worker for hundreds of milliseconds, and `limits.analysis_timeout` could not cut a computing check
-short. A message larger than `limits.offload_bytes` is therefore analysed by a child process of
-the worker (`limits.analysis_processes` of them, default 1) running the very same
-`Runtime.analyse` on a runtime it built itself from the worker's config (its own reference data,
-policies, resolver and store connection: SQLite in WAL mode and Redis are multi-process; with the
-`memory` store the children would see an empty history, so `serve` keeps analysis in-process and
-says so once at start). The parent
+short. A message larger than `limits.offload_bytes`, or whose header block is larger than an
+eighth of it or longer than 1,000 lines (`costly`: a folded header costs its parsers far more per
+byte than a body), is therefore analysed by a child process of the worker
+(`limits.analysis_processes` of them, default 1) running the very same `Runtime.analyse` on a
+runtime it built itself from the worker's config (its own reference data, policies, resolver and
+store connection: SQLite in WAL mode and Redis are multi-process; with the `memory` store the
+children would see an empty history, so `serve` keeps analysis in-process and says so once at
+start). The parent
 
 - hands a child one message at a time over a socketpair (length-prefixed frames: a pickled header,
   then the bytes as they are, sent from the parent's own copy); a message waits for an idle child,
@@ -51,6 +53,7 @@ from typing import Any
 from gateway.checks import RunStats
 from gateway.config import Config
 from gateway.model import Envelope
+from gateway.parse import header_end
 
 log = logging.getLogger("gateway.offload")
 
@@ -60,8 +63,23 @@ RETIRE_WAIT = 5.0  # seconds a retired child may take to exit before SIGKILL
 HEALTHY_AFTER = 10.0  # a child that ran this long before it died is replaced at once
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 30.0
+# A header block the parsers read line by line or token by token: one field folded 20,000 times
+# (80 KB) took 250-310 ms on the loop (README, Known limits). Real mail's largest header block in
+# ../shared/corpora and 1,142 public list messages: 42 KB and 504 lines (6 of 6,280 above 32 KB).
+HEADER_LINES = 1_000  # more lines than this in the header block: analysed in a child too
+HEADER_SHARE = 8  # ... and a header block above offload_bytes / HEADER_SHARE bytes (32 KiB by default)
 _LEN = struct.Struct("!Q")
 _PR_SET_PDEATHSIG = 1
+
+
+def costly(raw: bytes, threshold: int) -> bool:
+    """Whether `raw` is worth a child: more than `threshold` bytes, or a header block of more than
+    `threshold // HEADER_SHARE` bytes or `HEADER_LINES` lines (what a stranger folds to stall the
+    header parsers stays well under the size threshold). Two scans in C over the header block."""
+    if len(raw) > threshold:
+        return True
+    end = header_end(raw)
+    return end > threshold // HEADER_SHARE or raw.count(b"\n", 0, end) > HEADER_LINES
 
 
 class OffloadFailed(Exception):
@@ -137,7 +155,7 @@ class Offload:
         self._closing = False
 
     def wanted(self, raw: bytes) -> bool:
-        return self._idle is not None and not self._closing and len(raw) > self.threshold
+        return self._idle is not None and not self._closing and costly(raw, self.threshold)
 
     def begin(self) -> None:
         """Start the children (on the running loop) and take messages at once: they wait for a

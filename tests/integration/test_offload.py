@@ -52,6 +52,11 @@ def _padded(raw: bytes, size: int = 400_000) -> bytes:
     return raw.rstrip(b"\r\n") + b"\r\n" + line * (size // len(line) + 1)
 
 
+def _folded(raw: bytes, lines: int = 1_500) -> bytes:
+    """`raw` with a field folded `lines` times before its Subject: small, but a header block of many lines."""
+    return raw.replace(b"Subject:", b"X-Folded: x" + b"\r\n x" * lines + b"\r\nSubject:", 1)
+
+
 def _children(pid: int) -> list[int]:
     """Analysis children of `pid` (or of its workers' children), from /proc."""
     out = []
@@ -101,6 +106,11 @@ async def test_a_big_message_gets_the_same_verdict_in_the_child_as_in_process(tm
             assert (there.plan.raw is raw) == (here.plan.raw is raw)  # no copy of unchanged bytes came back
         small = (CORPUS / MESSAGES[0]).read_bytes()
         assert not offload.wanted(small)
+        # a small message whose header block is what a stranger folds to stall its parsers
+        assert offload.wanted(_folded(small)) and len(_folded(small)) < 300_000
+        long_fields = b"X-Filler: " + b"x" * 900 + b"\r\n"
+        assert offload.wanted(long_fields * 45 + small)  # 41 KB of header in 45 lines: above 300000 / 8
+        assert not offload.wanted(long_fields * 30 + small)  # 27 KB
         huge_header = _padded(b"X-Filler: header line past max_header_bytes\r\n" * 3000 + small)
         for runtime in (remote, local):  # the child's reject reaches the parent as the same exception
             with pytest.raises(HeaderLimitExceeded):
@@ -136,15 +146,17 @@ def _delivered(sink: Sink, marker: bytes) -> list[bytes]:
     return [m.data for m in sink.messages if marker in m.data]
 
 
+@pytest.mark.parametrize("shape", ["large", "folded header"])
 def test_a_child_computing_past_the_deadline_is_killed_and_replaced_while_small_mail_flows(
-        tmp_path: Path, sink: Sink) -> None:
+        tmp_path: Path, sink: Sink, shape: str) -> None:
     g = _gateway(tmp_path, sink)
     try:
         assert g.proc is not None
         first = _children(g.proc.pid)
         assert len(first) == 1
         base = (CORPUS / MESSAGES[0]).read_bytes()
-        hang = _padded(HANG + b"\r\n" + base.replace(b"Subject:", b"Subject: big", 1))
+        marked = HANG + b"\r\n" + base.replace(b"Subject:", b"Subject: big", 1)
+        hang = _padded(marked) if shape == "large" else _folded(marked)
         out: dict[str, object] = {}
         big = threading.Thread(target=_send, args=(g.port, hang, out, "big"))
         start = time.monotonic()
