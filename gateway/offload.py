@@ -428,10 +428,17 @@ async def _child(sock: socket.socket) -> int:
         runtime = Runtime(config)
         runtime.threads = False  # nothing outlives a kill at the deadline
     except (AdminInputError, StartupError, OSError) as exc:
-        await loop.sock_sendall(sock, _frame({"error": str(exc)}))
+        try:
+            await loop.sock_sendall(sock, _frame({"error": str(exc)}))
+        except OSError:  # the worker is gone or stopping: it no longer asks
+            pass
         return 2
     await runtime.warm_up()
-    await loop.sock_sendall(sock, _frame({"ready": True}))
+    try:
+        await loop.sock_sendall(sock, _frame({"ready": True}))
+    except OSError:  # the worker stopped (or reloaded) while this child warmed up: nothing to say
+        await runtime.close()
+        return 0
     while True:
         try:
             job = await _read_frame(loop, sock)

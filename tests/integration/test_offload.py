@@ -239,3 +239,26 @@ def test_a_child_that_dies_mid_analysis_gives_the_on_error_outcome_and_is_replac
         assert len(_children(g.proc.pid)) == 1 and _children(g.proc.pid) != first
     finally:
         g.stop()
+
+
+def test_a_child_whose_worker_stopped_while_it_warmed_up_exits_quietly(tmp_path: Path) -> None:
+    """The worker stops (SIGINT during start) before its child said `ready`: the child finds the
+    socket closed when it answers and exits 0 without a traceback (one was printed into the log)."""
+    import socket
+    import subprocess
+    import sys
+
+    from gateway.offload import _frame
+    from gateway.smtp.workers import _worker_env
+
+    config = make_config(25, tmp_path, "limits: {shutdown_grace: 2}")
+    ours, theirs = socket.socketpair()
+    child = subprocess.Popen([sys.executable, "-m", "gateway.offload", str(theirs.fileno()), str(os.getpid())],
+                             pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             env=_worker_env())
+    theirs.close()
+    ours.sendall(_frame({"config": config}))
+    ours.close()  # gone before the child has built and warmed up its runtime
+    _out, err = child.communicate(timeout=120)
+    assert b"Traceback" not in err, err.decode(errors="replace")
+    assert child.returncode == 0
