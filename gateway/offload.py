@@ -123,6 +123,7 @@ class _Child:
         self.retired = False  # a reload replaced it: it exits after the message it holds
         self.closed = False
         self.busy = False  # analysing a message
+        self.ready = False  # said `ready`: no read of its socket is pending between messages
 
     def alive(self) -> bool:
         return not self.closed and self.proc.poll() is None
@@ -130,6 +131,17 @@ class _Child:
     def close(self, kill: bool = False) -> None:
         if not self.closed:
             self.closed = True
+            # Never close under a pending loop operation: asyncio would keep the fd's registration
+            # after the kernel dropped it, and the next socket to get that fd number -- an SMTP
+            # client's -- would never be read (a session hung 30 s at EHLO after two reloads).
+            # The callers close only between operations; this is the guard if one does not.
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                loop = None
+            if loop is not None and self.sock.fileno() >= 0:
+                loop.remove_reader(self.sock.fileno())
+                loop.remove_writer(self.sock.fileno())
             self.sock.close()  # end of file: the child exits
         if kill and self.proc.poll() is None:
             try:
@@ -184,9 +196,10 @@ class Offload:
         old = list(self.children)
         for child in old:
             child.retired = True
-            if child.alive() and not child.busy:
+            # busy: it exits after its message (_exchange); starting: after its `ready` (_spawn),
+            # which is read from its socket now (closing the socket under that read loses the fd)
+            if child.alive() and not child.busy and child.ready:
                 self._retire(child)
-        self.children = [c for c in self.children if not c.retired]
         for _ in range(self.processes):
             self._background(self._spawn(config))
         log.info("offload: reload: %d analysis process(es) replaced", len(old))
@@ -247,6 +260,7 @@ class Offload:
             self._retire(child)
             return
         log.info("offload: analysis process ready (pid %d)", proc.pid)
+        child.ready = True
         assert self._idle is not None
         self._idle.put_nowait(child)
 
@@ -345,8 +359,10 @@ class Offload:
     async def close(self) -> None:
         """After the drain: the children exit (end of file), SIGKILL for any still there after 2 s."""
         self._closing = True
-        for task in list(self._tasks):
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)  # their socket reads end before the sockets close
         for child in self.children:
             child.close()
         end = time.monotonic() + 2.0
@@ -359,7 +375,7 @@ class Offload:
         self.children = []
 
     def pids(self) -> list[int]:
-        return [c.proc.pid for c in self.children if c.alive()]
+        return [c.proc.pid for c in self.children if c.alive() and not c.retired]
 
 
 def _settled(task: asyncio.Task[Any]) -> None:
