@@ -54,6 +54,7 @@ from gateway.checks import RunStats
 from gateway.config import Config
 from gateway.model import Envelope
 from gateway.parse import header_end
+from gateway.smtp.workers import how_it_ended
 
 log = logging.getLogger("gateway.offload")
 
@@ -298,7 +299,7 @@ class Offload:
                 self._retire(child)
                 continue
             if child.proc.poll() is not None:  # died while idle (the OOM killer)
-                self._replace(child, _how(child.proc.returncode) + " while idle")
+                self._replace(child, how_it_ended(child.proc.returncode) + " while idle")
                 continue
             return child
 
@@ -343,7 +344,7 @@ class Offload:
                 if child.proc.poll() is not None:
                     break
                 await asyncio.sleep(0.01)
-            how = _how(child.proc.returncode) if child.proc.returncode is not None else f"failed ({exc})"
+            how = how_it_ended(child.proc.returncode) if child.proc.returncode is not None else f"failed ({exc})"
             log.error("offload: analysis process %d %s while analysing queue id %s", child.proc.pid, how, queue_id)
             self._replace(child, how)
             raise OffloadFailed(f"analysis process {how}") from exc
@@ -382,15 +383,6 @@ def _settled(task: asyncio.Task[Any]) -> None:
     """Retrieve the outcome of an exchange nobody awaits any more (its session went away)."""
     if not task.cancelled():
         task.exception()
-
-
-def _how(status: int | None) -> str:
-    if status is not None and status < 0:
-        try:
-            return f"was killed by {signal.Signals(-status).name}"
-        except ValueError:
-            return f"was killed by signal {-status}"
-    return f"exited with status {status}"
 
 
 # ------------------------------------------------------------------------------ child side

@@ -364,7 +364,7 @@ class Supervisor:
             if failed:
                 await self._abort_start()
                 raise _WorkerStartFailed(failed[0].error or (
-                    f"approach-gateway: worker {failed[0].slot} {_how(failed[0].proc.returncode)} while "
+                    f"approach-gateway: worker {failed[0].slot} {how_it_ended(failed[0].proc.returncode)} while "
                     "starting; see the lines above"))
             if len(self.workers) == self.count and all(w.ready for w in self.workers.values()):
                 return
@@ -458,7 +458,7 @@ class Supervisor:
         if self.stopping:
             if worker.proc.returncode != 0:
                 log.warning("supervisor: worker %d (pid %d) %s while draining", worker.slot, worker.proc.pid,
-                            _how(worker.proc.returncode))
+                            how_it_ended(worker.proc.returncode))
             return
         lived = time.monotonic() - worker.started
         if worker.ready and lived >= HEALTHY_AFTER:
@@ -470,7 +470,7 @@ class Supervisor:
         young = (f"; it died {self.failures[worker.slot]} time(s) in a row within {HEALTHY_AFTER:g} s of "
                  "starting" if self.failures[worker.slot] else "")
         log.error("supervisor: worker %d (pid %d) %s after %.1f s; starting a new one in %.1f s%s",
-                  worker.slot, worker.proc.pid, _how(worker.proc.returncode), lived, delay, young)
+                  worker.slot, worker.proc.pid, how_it_ended(worker.proc.returncode), lived, delay, young)
         self._restarts[worker.slot] = asyncio.get_running_loop().create_task(self._restart(worker.slot, delay))
 
     async def _restart(self, slot: int, delay: float) -> None:
@@ -569,7 +569,8 @@ def _signal(worker: Worker, sig: int) -> None:
         pass
 
 
-def _how(status: int | None) -> str:
+def how_it_ended(status: int | None) -> str:
+    """A child process's exit status in words ('was killed by SIGKILL', 'exited with status 2')."""
     if status is not None and status < 0:
         try:
             return f"was killed by {signal.Signals(-status).name}"

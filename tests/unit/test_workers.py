@@ -14,7 +14,7 @@ import pytest
 from gateway.config import HostPort
 from gateway.errors import StartupError
 from gateway.smtp.service import Gateway
-from gateway.smtp.workers import _how, bind_admin, bind_listeners
+from gateway.smtp.workers import bind_admin, bind_listeners, how_it_ended
 from tests.conftest import make_config
 
 
@@ -55,5 +55,5 @@ def test_the_supervisor_binds_listen_and_admin_once(tmp_path: Path) -> None:
 
 
 def test_how_a_worker_ended_reads_like_a_shell() -> None:
-    assert _how(-signal.SIGKILL) == "was killed by SIGKILL"
-    assert _how(2) == "exited with status 2"
+    assert how_it_ended(-signal.SIGKILL) == "was killed by SIGKILL"
+    assert how_it_ended(2) == "exited with status 2"
