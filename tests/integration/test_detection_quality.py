@@ -12,7 +12,7 @@ the shipped policies do not yet meet on the sealed split.
 
 * training split, replayed in date order with the sent-mail history learned: recall at
   `suspicious` or above and legitimate mail flagged;
-* sealed split, the same way;
+* sealed split, the same way, and the second sealed split (`sealed2.yml`) with its own sent mail too;
 * the real ham in ../shared/corpora/ham (4,150 messages): flagged `suspicious` or above <= 0.1 %;
 * the real phishing in ../shared/corpora/phish: every message analysed without an error.
 """
@@ -48,17 +48,23 @@ EVALSET = ROOT / "tests" / "evalset"
 # held out), legitimate flagged 0.0 %; sealed (the seventeenth look) recall 83.1 % (69 of 83),
 # legitimate flagged 2.4 % (3 of 127); ham 1 of 4,150. The floors leave four training and two sealed
 # approaches, and two sealed legitimate messages, of slack (as of round 17's sealed look).
+# The second sealed split (sealed2.yml, written after look 21 by helpers who never saw the rules; its
+# legitimate half's threads answer history/sent2.mbox), first look 2026-12-03 on main 00671eb: recall
+# 90.0 % (63 of 70), legitimate flagged 12.8 % (15 of 117). Its floors leave three messages of slack each.
 FLOORS = {
     "train.yml": {"recall": 0.95, "false_positive_rate": 0.02},
     "sealed.yml": {"recall": 0.80, "false_positive_rate": 0.04},
+    "sealed2.yml": {"recall": 0.85, "false_positive_rate": 0.16, "size": 70},
 }
+HISTORY = {"sealed2.yml": ("sent.mbox", "sent2.mbox")}
 
 
 def _replayed(labels: str) -> Evaluation:
     async def run() -> Evaluation:
         runtime = Runtime(load_config(EVALSET / "gateway.yml"), offline=True)
         assert runtime.store is not None
-        await learn(runtime.store, [EVALSET / "history" / "sent.mbox"], runtime.config.local_domains)
+        sent = [EVALSET / "history" / name for name in HISTORY.get(labels, ("sent.mbox",))]
+        await learn(runtime.store, sent, runtime.config.local_domains)
         return await evaluate(runtime, load_labels(EVALSET / labels), replay=True)
     return asyncio.run(run())
 
@@ -71,8 +77,8 @@ def test_evaluation_set(labels: str) -> None:
           f"{m['false_positive_rate']:.1%}, confusion {ev.confusion}")
     assert ev.errors == [], len(ev.errors)
     assert set(ev.counts) == {"approach", "legit"}
-    assert min(ev.counts.values()) >= 80
     floor = FLOORS[labels]
+    assert min(ev.counts.values()) >= floor.get("size", 80)
     assert m["recall"] is not None and m["recall"] >= floor["recall"], ev.confusion
     assert m["false_positive_rate"] is not None and m["false_positive_rate"] <= floor["false_positive_rate"], \
         ev.confusion
