@@ -273,9 +273,22 @@ def org_kind(org: str, known: Organisation | None) -> str:
         return {"big_tech": "company", "recruiter": "company", "expert_network": "company", "publisher": "news",
                 "ngo": "think_tank", "other": "company"}.get(known.kind, known.kind)
     for kind in _KIND_ORDER:
-        if _ORG_WORD_RE[kind].search(org):
+        if _ORG_WORD_RE[kind].search(org) and not (kind == "government" and _about_government(org)):
             return kind
     return "unknown"
+
+
+# Government words that name a subject as often as a body ("Institute for Government", "Center for
+# Congressional and Parliament Studies", "Open Government Partnership", "Government & Public Sector
+# Practice"): with another kind's organisation word in the name and no government body's own words
+# (Ministry, Department of, Embassy...), the name is that other body's.
+_GOVERNMENT_TOPICS = frozenset({"Government", "Parliament", "Congress", "Senate"})
+
+
+def _about_government(org: str) -> bool:
+    found = set(_ORG_WORD_RE["government"].findall(org))
+    return bool(found) and found <= _GOVERNMENT_TOPICS and any(
+        _ORG_WORD_RE[k].search(org) for k in ("university", "news", "think_tank", "company"))
 
 
 def _clean_org(org: str) -> str:

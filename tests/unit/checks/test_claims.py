@@ -397,3 +397,17 @@ def test_a_listed_client_named_by_a_writer_whose_own_organisation_the_domain_bac
     # a listed name inside the sending domain is a look-alike's disguise, not a third party
     lookalike = body.replace("Northbridge Talent", "Google Talent Northbridge")
     assert "claim.unbacked" in names(run([ClaimsCheck()], message("J <j@googletalent-northbridge.com>", lookalike))[0])
+
+
+def test_a_body_named_after_the_government_it_studies_is_not_a_government_claim() -> None:
+    """'Institute for Government' or a consultancy's 'Government Practice' from their own domains are
+    a think tank and a company; a ministry or an embassy from a non-government domain is still a
+    mismatch."""
+    body = "Best regards,\nAna Weiss\nSenior Fellow\nInstitute for Government\n"
+    sig = run([ClaimsCheck()], message("A <a.weiss@instituteforgovernment.org.uk>", body))[0]
+    assert one(sig, "claim.institutional_role").evidence["kind"] == "think_tank"
+    assert "claim.unbacked" not in names(sig)
+    for org in ("Ministry of Foreign Affairs", "Embassy of Romania", "HM Government"):
+        body = f"Best regards,\nAna Weiss\nSenior Adviser\n{org}\n"
+        sig = run([ClaimsCheck()], message("A <a.weiss@instituteforgovernment.org.uk>", body))[0]
+        assert one(sig, "claim.unbacked").evidence["kind"] == "government", org
