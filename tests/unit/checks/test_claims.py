@@ -411,3 +411,19 @@ def test_a_body_named_after_the_government_it_studies_is_not_a_government_claim(
         body = f"Best regards,\nAna Weiss\nSenior Adviser\n{org}\n"
         sig = run([ClaimsCheck()], message("A <a.weiss@instituteforgovernment.org.uk>", body))[0]
         assert one(sig, "claim.unbacked").evidence["kind"] == "government", org
+
+
+def test_a_department_or_school_from_its_universitys_domain_is_backed_by_the_university() -> None:
+    """A funded invitation signed by a school that does not name its university, from the
+    university's domain: the academic list says whose domain it is, so the claim is backed by that
+    university; from another domain it is a university claim no academic list backs."""
+    body = ("I am organising a workshop in May.\n\nBest wishes,\nHelen Shaw\nLecturer in International Security\n"
+            "School of Politics and International Relations\n")
+    sig = run([ClaimsCheck()], message("H <h.shaw@kent.ac.uk>", body))[0]
+    assert one(sig, "claim.backed").evidence["organisation"] == "University of Kent"
+    elsewhere = run([ClaimsCheck()], message("H <h.shaw@kent-workshops.org>", body))[0]
+    assert "claim.backed" not in names(elsewhere)
+    assert "claim.unbacked" in names(elsewhere)
+    # a centre on a university's domain is not contradicted by it, but not backed as the university either
+    centre = body.replace("School of Politics and International Relations", "Centre for Arctic Security Studies")
+    assert "claim.backed" not in names(run([ClaimsCheck()], message("H <h.shaw@kent.ac.uk>", centre))[0])
