@@ -705,13 +705,14 @@ def _own_academic(claim: Claim, ctx: CheckContext) -> str:
 
 
 def _third_party(claim: Claim, claims: list[Claim], ctx: CheckContext, persona: Persona | None) -> bool:
-    """A listed company, university or body the message names from a domain it does not own, while
-    the sending domain backs another organisation the message names as the writer's (its own name,
-    or one the domain plainly carries): the recruiter's client, the expert network's client, the
-    partner of a funded project -- a third party, not the writer's employer. A government or
-    international body, or a listed name inside the sending domain (a look-alike: sender.py), stays
-    a claim the channel cannot back."""
-    if persona is not None or claim.known is None or claim.kind in ("government", "international"):
+    """A listed company the message names from a domain it does not own, while the sending domain
+    backs another organisation the message names as the writer's (its own name, or one the domain
+    plainly carries): the recruiter's or the expert network's client, a partner -- a third party,
+    not the writer's employer. Only companies: the think tanks, newsrooms, universities and
+    ministries whose staff approach personas claim to be (TA453, TA427, Mint Sandstorm) stay claims
+    the channel cannot back, and so does a listed name inside the sending domain (a look-alike:
+    sender.py)."""
+    if persona is not None or claim.known is None or claim.kind != "company":
         return False
     domain = ctx.view.from_domain.lower()
     label = registered_domain(domain).split(".")[0].replace("-", "")

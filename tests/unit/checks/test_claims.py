@@ -427,3 +427,10 @@ def test_a_department_or_school_from_its_universitys_domain_is_backed_by_the_uni
     # a centre on a university's domain is not contradicted by it, but not backed as the university either
     centre = body.replace("School of Politics and International Relations", "Centre for Arctic Security Studies")
     assert "claim.backed" not in names(run([ClaimsCheck()], message("H <h.shaw@kent.ac.uk>", centre))[0])
+
+
+def test_a_listed_think_tank_named_beside_the_writers_own_outlet_is_still_a_claim() -> None:
+    """Only a listed company can be the writer's client: a persona claiming a post at a listed think
+    tank while writing from another outlet's domain is the approach, whatever else it names."""
+    body = "Best regards,\nAna Weiss\nSenior Fellow, Atlantic Council\nEditor, Northbridge Review\n"
+    assert "claim.unbacked" in names(run([ClaimsCheck()], message("A <a@northbridgereview.org>", body))[0])
