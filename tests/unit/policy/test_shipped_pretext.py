@@ -131,20 +131,3 @@ def test_an_unpaid_review_for_a_stranger() -> None:
     assert rule not in hits(*journalist, "offer.money")  # a paid review is a commission
     assert rule not in hits(*journalist, "context.mailing_list")
     assert rule not in hits(*journalist, "claim.backed")
-
-
-def test_free_mail_counts_once_when_it_is_why_a_claim_is_unbacked() -> None:
-    """A university signature on a gmail account that asks and offers nothing stays below
-    `suspicious` (real list mail sent directly); with an ask it is the approach (issue 11: who is
-    writing x any ask), and free-mail without an unbacked claim still counts."""
-    policies = load_policies([str(ROOT / "policies")])
-    unbacked = Signal("claim.unbacked", {"role": "", "organisation": "New Mexico State University",
-                                         "kind": "university", "channel": "freemail", "sending_domain": "gmail.com"})
-    base = [Signal("sender.freemail"), Signal("sender.first_contact_org"), unbacked]
-    alone = policies.evaluate(base)
-    assert "freemail-sender" not in {h.rule_id for h in alone.hits}
-    assert alone.verdict < Verdict.SUSPICIOUS
-    assert policies.evaluate([*base, Signal("ask.views")]).verdict >= Verdict.SUSPICIOUS
-    assert "freemail-sender" in _hits("sender.freemail", "sender.first_contact_org")
-    social = Signal("claim.unbacked", {"channel": "social", "kind": "think_tank", "organisation": "X"})
-    assert "freemail-sender" in {h.rule_id for h in policies.evaluate([Signal("sender.freemail"), social]).hits}
