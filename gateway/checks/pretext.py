@@ -318,6 +318,29 @@ FAMILIES = {name: (doc, pattern + ("|" + _MORE[name] if name in _MORE else ""))
 _COMPILED = RegexSet({name: Regex(pattern, case_insensitive=name != "topic.sensitive")
                       for name, (_doc, pattern) in FAMILIES.items()},
                      screens={name: pattern.replace(_G, _G_SCREEN) for name, (_doc, pattern) in FAMILIES.items()})
+# An ask for inside information that the sentence refuses is a compliance reminder, not an ask: expert
+# networks and research firms tell the experts they pay "please do not share material non-public or
+# confidential information about your employer" (the rule every expert network adopted after the
+# 2010-2011 US insider-trading cases against expert-network consultants; GLG's, AlphaSights' and
+# Guidepoint's published expert terms). A sentence whose insider phrase comes after "not", "never",
+# "n't", "nor" or "without" is left out; the ask counts if another sentence still makes it.
+_INSIDER = Regex(FAMILIES["ask.insider"][1], case_insensitive=True)
+_NEGATION = re.compile(r"\b(?:not|never|nor|without)\b|n[’']t\b", re.I)
+_SENTENCE_END = re.compile(r"[.!?\n]")
+
+
+def _refused(text: str) -> bool:
+    """Every sentence that asks for inside information refuses it ("do not share ... non-public
+    information"): drop the ask. Sentences are bounded by the pattern's own gap (one sentence)."""
+    kept = []
+    for sentence in _SENTENCE_END.split(text):
+        neg = _NEGATION.search(sentence)
+        if neg is not None and _INSIDER.search(sentence[neg.end():].encode("utf-8", "replace")) is not None:
+            continue
+        kept.append(sentence)
+    return _INSIDER.search("\n".join(kept).encode("utf-8", "replace")) is None
+
+
 _NUMBERED_QUESTIONS = Regex(r"(?m)^[ \t]*(?:\d{1,2}[.)]|[-•*])[ \t]+[^\n]{5,300}\?[ \t]*$")
 
 
@@ -344,6 +367,8 @@ class PretextCheck(Check):
         data = hay.encode("utf-8", "replace")
         out = []
         for name, found in _COMPILED.matches(data).items():  # one pass for every family
+            if name == "ask.insider" and _refused(hay):
+                continue
             out.append(Signal(name, {"phrase": re.sub(r"\s+", " ", found).rstrip()[:80], "source": source}))
         questions = _NUMBERED_QUESTIONS.count(text.encode("utf-8", "replace"))
         if questions >= 2:

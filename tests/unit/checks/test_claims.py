@@ -328,3 +328,109 @@ def test_bidi_controls_and_look_alike_letters_inside_the_organisation_do_not_hid
         assert found == expected, hidden
     # a Russian word ("Сосед", all look-alikes) is not a mixed-script word: it stays
     assert fold_lookalikes("\u0421\u043e\u0441\u0435\u0434 Ch\u0430tham") == "\u0421\u043e\u0441\u0435\u0434 Chatham"
+
+
+def test_the_other_names_students_give_themselves_are_not_staff_claims() -> None:
+    for text in ("I am a PhD researcher at the University of Leeds and I am writing my thesis on sanctions.\n",
+                 "I am a summer intern at the Institute for Maritime Strategy.\n",
+                 "I am a postgraduate researcher at the University of Leeds.\n",
+                 "I am a master's candidate at the Institute for Maritime Strategy.\n"):
+        sig, _ = run([ClaimsCheck()], message("S <s.someone@gmail.com>", text))
+        assert "claim.institutional_role" in names(sig), text
+        assert "claim.unbacked" not in names(sig), text
+    # a staff researcher there is still a claim free-mail cannot back
+    staff = "I am a senior researcher at the Institute for Maritime Strategy.\n"
+    assert "claim.unbacked" in names(run([ClaimsCheck()], message("S <s.someone@gmail.com>", staff))[0])
+
+
+def test_a_university_department_from_its_universitys_domain_is_not_a_government_claim() -> None:
+    """'Department of Electrical and Computer Engineering' or 'School of Government' reads like a
+    government body; from a domain the academic list knows it is a university's department."""
+    body = ("We are hiring a postdoc.\n\nBest regards,\nJohn Smith\nProfessor\n"
+            "Department of Electrical and Computer Engineering\nNorth Carolina State University\n")
+    sig = run([ClaimsCheck()], message("John Smith <jsmith@ncsu.edu>", body))[0]
+    assert "claim.unbacked" not in names(sig)
+    gov = "I am a senior adviser at the School of Government and Public Policy.\n"
+    assert "claim.unbacked" not in names(run([ClaimsCheck()], message("A <a@kent.ac.uk>", gov))[0])
+    # the same from a domain no academic list or government uses is still a mismatch
+    assert "claim.unbacked" in names(run([ClaimsCheck()], message("A <a@sgpp-office.org>", gov))[0])
+    # and a ministry from a university's domain is not one of its departments
+    ministry = "I am a senior adviser at the Ministry of Foreign Affairs.\n"
+    assert "claim.unbacked" in names(run([ClaimsCheck()], message("A <a@kent.ac.uk>", ministry))[0])
+
+
+def test_a_sentence_on_a_signature_line_is_not_an_organisation() -> None:
+    """Real list mail: 'Linux Foundation might benefit, Linux doesn't. Linux benefits' closing a
+    message from gmail was read as a claimed organisation."""
+    body = "I disagree.\n\nThanks,\nLinux Foundation might benefit, Linux doesn't. Linux benefits\n"
+    assert claims(message("K <k.someone@gmail.com>", body)) == []
+    assert claims(message("K <k.someone@gmail.com>", "Thanks,\nK. Someone\nLinux Foundation\n")) != []
+
+
+def test_an_unlisted_university_from_its_own_academic_domain_is_backed() -> None:
+    """The academic list gives kent.ac.uk to the University of Kent: its own mail, as a listed
+    university's would be; from another domain it is not backed."""
+    body = "I am a lecturer at the University of Kent and we are organising a workshop in May.\n"
+    sig = run([ClaimsCheck()], message("L <l.someone@kent.ac.uk>", body))[0]
+    assert one(sig, "claim.backed").evidence["organisation"] == "University of Kent"
+    assert "claim.unbacked" not in names(sig)
+    for frm in ("L <l.someone@kent-workshops.org>", "L <l.someone@gmail.com>"):
+        assert "claim.backed" not in names(run([ClaimsCheck()], message(frm, body))[0]), frm
+
+
+def test_a_centre_writing_from_a_universitys_domain_is_not_unrelated_to_it() -> None:
+    body = "Best regards,\nAna Weiss\nProgramme Director\nCentre for Arctic Security Studies\n"
+    assert "claim.domain_unrelated" not in names(run([ClaimsCheck()], message("A <a.weiss@kent.ac.uk>", body))[0])
+    assert "claim.domain_unrelated" in names(run([ClaimsCheck()], message("A <a.weiss@polar-brief.org>", body))[0])
+
+
+def test_a_listed_client_named_by_a_writer_whose_own_organisation_the_domain_backs() -> None:
+    """A recruiter at an agency hiring for a listed company: the agency is the writer's employer
+    (its domain carries its name), the company a third party -- not a claim the channel cannot back.
+    Without the agency's name, or from free-mail, the company is the claim."""
+    body = ("I am a senior recruiter at Northbridge Talent, and I am hiring for a role at Google in London.\n\n"
+            "Best regards,\nJane Miller\nSenior Recruiter | Northbridge Talent\nTalent Partner, Google\n")
+    assert "claim.unbacked" not in names(run([ClaimsCheck()], message("J <j@northbridgetalent.com>", body))[0])
+    assert "claim.unbacked" in names(run([ClaimsCheck()], message("J <j.miller@gmail.com>", body))[0])
+    alone = "Best regards,\nJane Miller\nTalent Partner, Google\n"
+    assert "claim.unbacked" in names(run([ClaimsCheck()], message("J <j@northbridgetalent.com>", alone))[0])
+    # a listed name inside the sending domain is a look-alike's disguise, not a third party
+    lookalike = body.replace("Northbridge Talent", "Google Talent Northbridge")
+    assert "claim.unbacked" in names(run([ClaimsCheck()], message("J <j@googletalent-northbridge.com>", lookalike))[0])
+
+
+def test_a_body_named_after_the_government_it_studies_is_not_a_government_claim() -> None:
+    """'Institute for Government' or a consultancy's 'Government Practice' from their own domains are
+    a think tank and a company; a ministry or an embassy from a non-government domain is still a
+    mismatch."""
+    body = "Best regards,\nAna Weiss\nSenior Fellow\nInstitute for Government\n"
+    sig = run([ClaimsCheck()], message("A <a.weiss@instituteforgovernment.org.uk>", body))[0]
+    assert one(sig, "claim.institutional_role").evidence["kind"] == "think_tank"
+    assert "claim.unbacked" not in names(sig)
+    for org in ("Ministry of Foreign Affairs", "Embassy of Romania", "HM Government"):
+        body = f"Best regards,\nAna Weiss\nSenior Adviser\n{org}\n"
+        sig = run([ClaimsCheck()], message("A <a.weiss@instituteforgovernment.org.uk>", body))[0]
+        assert one(sig, "claim.unbacked").evidence["kind"] == "government", org
+
+
+def test_a_department_or_school_from_its_universitys_domain_is_backed_by_the_university() -> None:
+    """A funded invitation signed by a school that does not name its university, from the
+    university's domain: the academic list says whose domain it is, so the claim is backed by that
+    university; from another domain it is a university claim no academic list backs."""
+    body = ("I am organising a workshop in May.\n\nBest wishes,\nHelen Shaw\nLecturer in International Security\n"
+            "School of Politics and International Relations\n")
+    sig = run([ClaimsCheck()], message("H <h.shaw@kent.ac.uk>", body))[0]
+    assert one(sig, "claim.backed").evidence["organisation"] == "University of Kent"
+    elsewhere = run([ClaimsCheck()], message("H <h.shaw@kent-workshops.org>", body))[0]
+    assert "claim.backed" not in names(elsewhere)
+    assert "claim.unbacked" in names(elsewhere)
+    # a centre on a university's domain is not contradicted by it, but not backed as the university either
+    centre = body.replace("School of Politics and International Relations", "Centre for Arctic Security Studies")
+    assert "claim.backed" not in names(run([ClaimsCheck()], message("H <h.shaw@kent.ac.uk>", centre))[0])
+
+
+def test_a_listed_think_tank_named_beside_the_writers_own_outlet_is_still_a_claim() -> None:
+    """Only a listed company can be the writer's client: a persona claiming a post at a listed think
+    tank while writing from another outlet's domain is the approach, whatever else it names."""
+    body = "Best regards,\nAna Weiss\nSenior Fellow, Atlantic Council\nEditor, Northbridge Review\n"
+    assert "claim.unbacked" in names(run([ClaimsCheck()], message("A <a@northbridgereview.org>", body))[0])

@@ -138,3 +138,15 @@ def test_the_unnamed_client_in_french_and_german() -> None:
                                           "mieux comprendre les politiques européennes.")
     assert "approach.vague_client" in sig("Unser Auftraggeber aus Shanghai möchte Sie kennenlernen.")
     assert "approach.vague_client" not in sig("Nous avons des clients.")
+
+
+def test_an_expert_networks_compliance_reminder_is_not_an_ask_for_inside_information() -> None:
+    """Expert networks tell the experts they pay not to share material non-public or confidential
+    information: the sentence refuses the inside information; another sentence can still ask."""
+    reminder = ("We would like to set up a one-hour paid call on steel safeguards. As always, please don't share "
+                "material non-public information or confidential documents about your employer.\n")
+    assert "ask.insider" not in sig(reminder)
+    assert "ask.insider" not in sig(reminder.replace("please don't share", "you must never share"))
+    asks = reminder + "Could you also send the internal documents on the consultation?\n"
+    assert "ask.insider" in sig(asks)
+    assert "ask.insider" in sig("Please share material non-public information about the consultation.\n")
