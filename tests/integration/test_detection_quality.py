@@ -50,11 +50,12 @@ EVALSET = ROOT / "tests" / "evalset"
 # approaches, and two sealed legitimate messages, of slack (as of round 17's sealed look).
 # The second sealed split (sealed2.yml, written after look 21 by helpers who never saw the rules; its
 # legitimate half's threads answer history/sent2.mbox), first look 2026-12-03 on main 00671eb: recall
-# 90.0 % (63 of 70), legitimate flagged 12.8 % (15 of 117). Its floors leave three messages of slack each.
+# 90.0 % (63 of 70), legitimate flagged 12.8 % (15 of 117); after round 23 (detect22, its third look):
+# 90.0 %, 9.4 % (11 of 117). Its floors leave three messages of slack each.
 FLOORS = {
     "train.yml": {"recall": 0.95, "false_positive_rate": 0.02},
     "sealed.yml": {"recall": 0.80, "false_positive_rate": 0.04},
-    "sealed2.yml": {"recall": 0.85, "false_positive_rate": 0.16, "size": 70},
+    "sealed2.yml": {"recall": 0.85, "false_positive_rate": 0.12, "size": 70},
 }
 HISTORY = {"sealed2.yml": ("sent.mbox", "sent2.mbox")}
 
