@@ -38,6 +38,9 @@ class DataReader:
         self.rest = b""
         self.done = False
         self.bare = False  # a lone CR or LF somewhere in the message (SMTP smuggling material)
+        # a line of the message (as sent, so also after unstuffing) may start with a dot: False
+        # means the message holds no CRLF "." and does not start with "." (nothing to stuff again)
+        self.dots = False
         # the message so far, dot-unstuffed, in one growing buffer: realloc grows a large one in
         # place (mremap), where a list of 64 KB pieces left the heap fragmented once joined
         self._kept = bytearray()
@@ -49,16 +52,24 @@ class DataReader:
     def feed(self, chunk: bytes) -> bool:
         buf = self._buf
         buf += chunk
-        end = buf.find(TERMINATOR, self._scanned)
-        if end >= 0:
-            self._lines(bytes(buf[2:end + 2]))
-            self.rest = bytes(buf[end + 5:])
-            self._buf = bytearray()
-            self.done = True
-            return True
+        # The terminator starts with a dot line (CRLF "."): one search finds the first dot line
+        # from where a terminator could begin, and when there is none, neither a terminator nor
+        # anything to unstuff is there (most chunks of an attachment). Before `_scanned` only
+        # offset 0 can start one (the leading CRLF and a line in progress that starts with ".").
+        dot = buf.find(b"\r\n.", self._scanned)
+        if dot >= 0:
+            self.dots = True
+            end = buf.find(TERMINATOR, dot)
+            if end >= 0:
+                self._lines(_copy(buf, 2, end + 2), True)
+                self.rest = bytes(buf[end + 5:])
+                self._buf = bytearray()
+                self.done = True
+                return True
         last = buf.rfind(b"\r\n")
         if last > 0:  # complete lines after the leading CRLF
-            self._lines(bytes(buf[2:last + 2]))
+            stuffed = 0 <= dot < last or buf.startswith(b"\r\n.")
+            self._lines(_copy(buf, 2, last + 2), stuffed)
             del buf[:last]
         if len(buf) > self.line_limit:  # the line in progress is too long already: drop it,
             self._fail(TOO_LONG)        # keeping 4 bytes, where a terminator could begin
@@ -66,27 +77,30 @@ class DataReader:
         self._scanned = max(0, len(buf) - 4)
         return False
 
-    def _lines(self, data: bytes) -> None:
-        """Complete lines, each ending in CRLF (still dot-stuffed)."""
+    def _lines(self, data: bytes, stuffed: bool) -> None:
+        """Complete lines, each ending in CRLF (still dot-stuffed); `stuffed`: a line of them may
+        start with a dot (else there is nothing to unstuff)."""
         if self.state != NOMINAL or not data:
             return
         before = self.size
         self.size += len(data)
-        if len(data) > self.line_limit - 2:
+        if len(data) > self.line_limit - 2 and not lines_fit(data, self.line_limit):
             parts = data.split(b"\r\n")[:-1]
-            if max(map(len, parts)) + 2 > self.line_limit:
-                # as aiosmtpd, line by line: the first long line, unless the size limit was
-                # passed by the lines before it (only on this failure path: a Python loop)
-                first = next(i for i, part in enumerate(parts) if len(part) + 2 > self.line_limit)
-                ahead = before + sum(len(part) + 2 for part in parts[:first])
-                self._fail(TOO_MUCH if self.size_limit and ahead > self.size_limit else TOO_LONG)
-                return
+            # as aiosmtpd, line by line: the first long line, unless the size limit was
+            # passed by the lines before it (only on this failure path: a Python loop)
+            first = next(i for i, part in enumerate(parts) if len(part) + 2 > self.line_limit)
+            ahead = before + sum(len(part) + 2 for part in parts[:first])
+            self._fail(TOO_MUCH if self.size_limit and ahead > self.size_limit else TOO_LONG)
+            return
         if self.size_limit and self.size > self.size_limit:
             self._fail(TOO_MUCH)
             return
         pairs = data.count(b"\r\n")
         if data.count(b"\r") != pairs or data.count(b"\n") != pairs:
             self.bare = True
+        if not stuffed:
+            self._kept += data
+            return
         unstuffed = data.replace(b"\r\n.", b"\r\n")  # `data` starts at the start of a line
         self._kept += memoryview(unstuffed)[1:] if data.startswith(b".") else unstuffed
 
@@ -100,6 +114,29 @@ class DataReader:
         data = bytes(self._kept)
         self._kept = bytearray()
         return data
+
+
+def _copy(buf: bytearray, start: int, end: int) -> bytes:
+    """`bytes(buf[start:end])` with one copy instead of two (the memoryview is released before
+    `buf` is resized)."""
+    with memoryview(buf) as view:
+        return bytes(view[start:end])
+
+
+def lines_fit(data: bytes, limit: int) -> bool:
+    """Whether every line of `data` (which ends with CRLF) is at most `limit` bytes, CRLF
+    included. From the start of a line, the last CRLF within `limit` bytes ends the lines that
+    fit there, and the next line starts after it; no CRLF there: that line is too long. The
+    searches are in C, and every two of them move on by at least `limit` - 1 bytes (the line
+    after the first one's CRLF crosses the end of its window): at most 2 * len(data) / limit + 2
+    searches (splitting the data into lines made an object per line)."""
+    start, end = 0, len(data)
+    while start < end:
+        crlf = data.rfind(b"\r\n", start, start + limit)
+        if crlf < 0:
+            return False
+        start = crlf + 2
+    return True
 
 
 MMAP_THRESHOLD = 128 * 1024

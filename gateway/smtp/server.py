@@ -609,6 +609,7 @@ class GatewaySMTP(SMTP):
             self.envelope.content = self.envelope.original_content = content
             assert self.session is not None
             self.session.tx.data_bare = reader.bare
+            self.session.tx.data_dots = reader.dots
             status: str = await self._call_handler_hook("DATA")  # GatewayHandler.handle_DATA: a reply
             self._set_post_data_state()
             await self.push(status)
@@ -875,7 +876,8 @@ class GatewayHandler:
         start = tx.started if tx.started is not None else time.monotonic()
         up = server.upstream
         fields: dict[str, Any] = {"size": len(raw), **tls_fields(session.ssl)}
-        reply = await deliver(self.state, raw, env, up, session.ssl is not None, fields, tx.data_bare)
+        reply = await deliver(self.state, raw, env, up, session.ssl is not None, fields, tx.data_bare,
+                              dots=tx.data_dots)
         if not reply.ok and up is not None:
             await up.rset()
         if reply.ok:

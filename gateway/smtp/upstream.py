@@ -250,7 +250,7 @@ def dot_stuffed_pieces(message: bytes | Outgoing, piece: int = PIECE) -> Iterato
             return
         head, body, start = message.head, message.body, message.start
         if not head:
-            yield from _stuffed_slices(body, piece, start)
+            yield from _stuffed_slices(body, piece, start, plain=message.plain)
             return
         if start >= len(body):
             yield from _stuffed_slices(head, piece, 0)
@@ -259,24 +259,29 @@ def dot_stuffed_pieces(message: bytes | Outgoing, piece: int = PIECE) -> Iterato
             yield from _stuffed_slices(bytes(message), piece, 0)
             return
         yield from _stuffed_slices(head, piece, 0, final=False)
-        yield from _stuffed_slices(body, piece, start)
+        yield from _stuffed_slices(body, piece, start, plain=message.plain)
         return
     yield from _stuffed_slices(message, piece, 0)
 
 
-def _stuffed_slices(message: bytes, piece: int, start: int, *, final: bool = True) -> Iterator[bytes]:
+def _stuffed_slices(message: bytes, piece: int, start: int, *, final: bool = True,
+                    plain: bool = False) -> Iterator[bytes]:
     """`message[start:]` (which starts at the start of a line) stuffed in slices; with `final`,
-    the last slice carries the terminating line."""
+    the last slice carries the terminating line. `plain`: it is CRLF only and no line starts
+    with a dot (`Outgoing.plain`): the slices are sent as they are."""
     end = len(message)
     while True:
         cut = message.find(b"\n", start + piece - 1) + 1 if start + piece < end else 0
         last = cut <= 0 or cut >= end
         part = message[start:] if last else message[start:cut]
-        if not only_crlf(part):
-            part = crlf_normalized(part)
-        stuffed = part.replace(b"\r\n.", b"\r\n..")
-        if part.startswith(b"."):
-            stuffed = b"." + stuffed
+        if plain:
+            stuffed = part
+        else:
+            if not only_crlf(part):
+                part = crlf_normalized(part)
+            stuffed = part.replace(b"\r\n.", b"\r\n..")
+            if part.startswith(b"."):
+                stuffed = b"." + stuffed
         if last:
             if not final:  # the caller made sure it ends with a line break
                 yield stuffed

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.parse import has_bare_newline
-from gateway.smtp.data import NOMINAL, TOO_LONG, TOO_MUCH, DataReader
+from gateway.smtp.data import NOMINAL, TOO_LONG, TOO_MUCH, DataReader, lines_fit
 
 PIECES = st.lists(st.sampled_from([b"\r\n", b"\r", b"\n", b".", b"..", b"a", b"bcdefgh", b"\x00", b" ",
                                    b"\r\n.\r\n", b".\r\n", b"\r\n.", b"x" * 30]), max_size=60).map(b"".join)
@@ -41,6 +41,8 @@ def run(stream: bytes, cuts: list[int], size_limit: int | None, line_limit: int)
             content = reader.content() if reader.state == NOMINAL else b""
             if reader.state == NOMINAL:  # counted chunk by chunk, the same verdict as on the whole
                 assert reader.bare == has_bare_newline(content)
+                if not reader.dots:  # nothing the upstream writer would have to stuff again
+                    assert b"\r\n." not in content and not content.startswith(b".")
             return reader.state, content, reader.rest + stream[cut:]
         start = max(start, cut)
     return None
@@ -128,3 +130,12 @@ def test_small_reads_leaves_a_transport_without_max_size_alone() -> None:
     other = Other()
     small_reads(other)
     assert not hasattr(other, "max_size")
+
+
+@settings(max_examples=1000)
+@given(st.lists(st.sampled_from([b"\r\n", b"\r", b"\n", b"a", b"bcdefgh", b"x" * 30]), max_size=40).map(b"".join),
+       st.integers(2, 50))
+def test_lines_fit_is_the_longest_line_against_the_limit(data: bytes, limit: int) -> None:
+    data += b"\r\n"
+    longest = max(len(line) + 2 for line in data.split(b"\r\n")[:-1])
+    assert lines_fit(data, limit) == (longest <= limit)
