@@ -27,7 +27,7 @@ from gateway.errors import UpstreamError as UpstreamError  # defined below act/ 
 from gateway.model import Client, Outgoing
 from gateway.replies import UPSTREAM_BAD_ARGUMENT, UPSTREAM_CLOSED, UPSTREAM_UNAVAILABLE
 from gateway.replies import Reply as Reply  # re-exported: the SMTP side's reply type
-from gateway.smtp.data import small_reads
+from gateway.smtp.data import LARGE, Turns, small_reads
 from gateway.smtp.observe import Observer
 
 log = logging.getLogger("gateway.upstream")
@@ -54,9 +54,11 @@ class Capabilities:
 class UpstreamSession:
     """One SMTP connection to the upstream, used for one or more transactions."""
 
-    def __init__(self, cfg: UpstreamConfig, helo_name: str, observer: Observer | None = None) -> None:
+    def __init__(self, cfg: UpstreamConfig, helo_name: str, observer: Observer | None = None,
+                 turns: Turns | None = None) -> None:
         self.cfg = cfg
         self.observer = observer or Observer()  # times each exchange, counts failures (metrics)
+        self.turns = turns  # a large message's slices take turns with other large transfers
         self.helo_name = cfg.helo_name or helo_name
         self.smtp: aiosmtplib.SMTP | None = None
         self.caps = Capabilities()
@@ -165,13 +167,17 @@ class UpstreamSession:
                 raise SMTPException("connection lost")
             pieces = dot_stuffed_pieces(message)
             piece = next(pieces)
+            sent = 0
             for following in pieces:
                 protocol.write(piece)
+                sent += len(piece)
                 del piece
                 # a slice at a time, and the next only once the transport has passed most of
                 # this one on: its buffer never holds a whole message (flow control)
                 await asyncio.wait_for(protocol._drain_helper(), timeout=self.cfg.data_timeout)
-                await asyncio.sleep(0)  # other sessions run in between, drained or not
+                # other sessions run in between, drained or not (past LARGE bytes taking
+                # turns with the other large transfers: gateway/smtp/data.py Turns)
+                await (self.turns.take() if self.turns is not None and sent > LARGE else asyncio.sleep(0))
                 piece = following
             # the last slice (with the final dot) and at once the read of the reply, with no
             # await between: aiosmtplib drops a reply that arrives while no read is pending

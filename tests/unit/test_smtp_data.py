@@ -139,3 +139,40 @@ def test_lines_fit_is_the_longest_line_against_the_limit(data: bytes, limit: int
     data += b"\r\n"
     longest = max(len(line) + 2 for line in data.split(b"\r\n")[:-1])
     assert lines_fit(data, limit) == (longest <= limit)
+
+
+def test_large_transfers_take_turns_and_a_small_one_runs_between() -> None:
+    """Five large transfers of four steps each, and a small session that yields as a normal one
+    does: at most `per_turn` large steps run between two of its steps, the large ones in the
+    order they asked, and every step of every transfer is run."""
+    import asyncio
+
+    from gateway.smtp.data import Turns
+
+    trace: list[str] = []
+
+    async def large(name: str, turns: Turns) -> None:
+        for _ in range(4):
+            await turns.take()
+            trace.append(name)
+
+    async def small(done: asyncio.Event) -> None:
+        while not done.is_set():
+            trace.append("s")
+            await asyncio.sleep(0)
+
+    async def main() -> None:
+        turns = Turns(per_turn=2)
+        done = asyncio.Event()
+        other = asyncio.create_task(small(done))
+        await asyncio.sleep(0)
+        await asyncio.gather(*(large(n, turns) for n in "abcde"))
+        done.set()
+        await other
+
+    asyncio.run(main())
+    steps = [t for t in trace if t != "s"]
+    assert sorted(steps) == sorted("abcde" * 4)
+    assert steps[:10] == list("abcde" * 2)  # first come, first served, round after round
+    runs = "".join("L" if t != "s" else "s" for t in trace).split("s")
+    assert max(len(run) for run in runs) <= 2, trace
