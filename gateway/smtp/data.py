@@ -59,18 +59,21 @@ class DataReader:
         # anything to unstuff is there (most chunks of an attachment). Before `_scanned` only
         # offset 0 can start one (the leading CRLF and a line in progress that starts with ".").
         dot = buf.find(b"\r\n.", self._scanned)
+        lead = buf.startswith(b"\r\n.")  # the line in progress starts with a dot
         if dot >= 0:
-            self.dots = True
             end = buf.find(TERMINATOR, dot)
-            if end >= 0:
-                self._lines(_copy(buf, 2, end + 2), True)
+            if end >= 0:  # (the terminator's own dot line is not one of the message)
+                stuffed = dot < end or (lead and end > 0)
+                self.dots = self.dots or stuffed
+                self._lines(_copy(buf, 2, end + 2), stuffed)
                 self.rest = bytes(buf[end + 5:])
                 self._buf = bytearray()
                 self.done = True
                 return True
         last = buf.rfind(b"\r\n")
         if last > 0:  # complete lines after the leading CRLF
-            stuffed = 0 <= dot < last or buf.startswith(b"\r\n.")
+            stuffed = 0 <= dot < last or lead
+            self.dots = self.dots or stuffed
             self._lines(_copy(buf, 2, last + 2), stuffed)
             del buf[:last]
         if len(buf) > self.line_limit:  # the line in progress is too long already: drop it,

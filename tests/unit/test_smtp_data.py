@@ -43,6 +43,10 @@ def run(stream: bytes, cuts: list[int], size_limit: int | None, line_limit: int)
                 assert reader.bare == has_bare_newline(content)
                 if not reader.dots:  # nothing the upstream writer would have to stuff again
                     assert b"\r\n." not in content and not content.startswith(b".")
+                # ... and True only when the message had a line starting with a dot
+                wire = b"\r\n" + stream  # (the CRLF before DATA's first line)
+                sent = wire[2:wire.index(b"\r\n.\r\n") + 2]
+                assert reader.dots == (b"\r\n." in b"\r\n" + sent), (stream, reader.dots)
             return reader.state, content, reader.rest + stream[cut:]
         start = max(start, cut)
     return None
