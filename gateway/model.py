@@ -110,11 +110,15 @@ class Outgoing:
     """A message to relay as two pieces, so that a large body is never copied to build it:
     `head` (the edited header block), then `body[start:]` (the received bytes from the blank
     line on). `bytes(out)` joins them, for the rare paths that need one object (ARC seal,
-    quarantine); the upstream writer reads the pieces (gateway/smtp/upstream.py)."""
+    quarantine); the upstream writer reads the pieces (gateway/smtp/upstream.py). `plain`:
+    `body[start:]` is known to hold only CRLF line ends and no line that starts with a dot (the
+    receiver counted both while reading it), so the writer sends it as it is instead of
+    normalising and dot-stuffing it again."""
 
     head: bytes
     body: bytes
     start: int
+    plain: bool = False
 
     def __len__(self) -> int:
         return len(self.head) + len(self.body) - self.start

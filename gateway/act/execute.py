@@ -24,6 +24,7 @@ here) and the upstream's replies (a trusted server that may be down, slow or ref
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -101,15 +102,20 @@ class Outcome:
 
 
 async def carry_out(up: Upstream, raw: bytes, env: Envelope, result: Analysed, *,
-                    sealer: Sealer | None = None, hold: Hold | None = None) -> Outcome:
+                    sealer: Sealer | None = None, hold: Hold | None = None, plain: bool = False) -> Outcome:
     """Carry out `result.plan` for `raw` (the received message, CRLF) on `up`, where MAIL and
     every RCPT of `env` are already accepted. Never raises for the upstream's sake: a failure
-    becomes the 4xx the client hears."""
+    becomes the 4xx the client hears. `plain`: `raw` holds only CRLF line ends and no line that
+    starts with a dot (the receiver counted both): relayed as it is, it needs neither again
+    (`Outgoing.plain`; a bannered body is a new one and is checked as before)."""
     todo = result.plan
     if todo is not None and todo.reject:
         code, _, text = todo.reject.partition(" ")
         return Outcome(Reply(int(code), text), action="reject")
-    out = await _sealed(result.outgoing(raw), result, env, sealer)
+    outgoing = result.outgoing(raw)
+    if plain and outgoing.body is raw:
+        outgoing = dataclasses.replace(outgoing, plain=True)
+    out = await _sealed(outgoing, result, env, sealer)
     if todo is not None and todo.quarantine:
         return await _quarantine(up, out, env, result.decision, todo.extra_rcpts, hold)
     copies: list[tuple[str, int]] = []

@@ -19,8 +19,10 @@ of times (the terminator search resumes 4 bytes before the end of what was searc
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import os
+from collections import deque
 from typing import Any
 
 TERMINATOR = b"\r\n.\r\n"
@@ -38,6 +40,9 @@ class DataReader:
         self.rest = b""
         self.done = False
         self.bare = False  # a lone CR or LF somewhere in the message (SMTP smuggling material)
+        # a line of the message (as sent, so also after unstuffing) may start with a dot: False
+        # means the message holds no CRLF "." and does not start with "." (nothing to stuff again)
+        self.dots = False
         # the message so far, dot-unstuffed, in one growing buffer: realloc grows a large one in
         # place (mremap), where a list of 64 KB pieces left the heap fragmented once joined
         self._kept = bytearray()
@@ -49,16 +54,27 @@ class DataReader:
     def feed(self, chunk: bytes) -> bool:
         buf = self._buf
         buf += chunk
-        end = buf.find(TERMINATOR, self._scanned)
-        if end >= 0:
-            self._lines(bytes(buf[2:end + 2]))
-            self.rest = bytes(buf[end + 5:])
-            self._buf = bytearray()
-            self.done = True
-            return True
+        # The terminator starts with a dot line (CRLF "."): one search finds the first dot line
+        # from where a terminator could begin, and when there is none, neither a terminator nor
+        # anything to unstuff is there (most chunks of an attachment). Before `_scanned` only
+        # offset 0 can start one (the leading CRLF and a line in progress that starts with ".").
+        dot = buf.find(b"\r\n.", self._scanned)
+        lead = buf.startswith(b"\r\n.")  # the line in progress starts with a dot
+        if dot >= 0:
+            end = buf.find(TERMINATOR, dot)
+            if end >= 0:  # (the terminator's own dot line is not one of the message)
+                stuffed = dot < end or (lead and end > 0)
+                self.dots = self.dots or stuffed
+                self._lines(_copy(buf, 2, end + 2), stuffed)
+                self.rest = bytes(buf[end + 5:])
+                self._buf = bytearray()
+                self.done = True
+                return True
         last = buf.rfind(b"\r\n")
         if last > 0:  # complete lines after the leading CRLF
-            self._lines(bytes(buf[2:last + 2]))
+            stuffed = 0 <= dot < last or lead
+            self.dots = self.dots or stuffed
+            self._lines(_copy(buf, 2, last + 2), stuffed)
             del buf[:last]
         if len(buf) > self.line_limit:  # the line in progress is too long already: drop it,
             self._fail(TOO_LONG)        # keeping 4 bytes, where a terminator could begin
@@ -66,27 +82,30 @@ class DataReader:
         self._scanned = max(0, len(buf) - 4)
         return False
 
-    def _lines(self, data: bytes) -> None:
-        """Complete lines, each ending in CRLF (still dot-stuffed)."""
+    def _lines(self, data: bytes, stuffed: bool) -> None:
+        """Complete lines, each ending in CRLF (still dot-stuffed); `stuffed`: a line of them may
+        start with a dot (else there is nothing to unstuff)."""
         if self.state != NOMINAL or not data:
             return
         before = self.size
         self.size += len(data)
-        if len(data) > self.line_limit - 2:
+        if len(data) > self.line_limit - 2 and not lines_fit(data, self.line_limit):
             parts = data.split(b"\r\n")[:-1]
-            if max(map(len, parts)) + 2 > self.line_limit:
-                # as aiosmtpd, line by line: the first long line, unless the size limit was
-                # passed by the lines before it (only on this failure path: a Python loop)
-                first = next(i for i, part in enumerate(parts) if len(part) + 2 > self.line_limit)
-                ahead = before + sum(len(part) + 2 for part in parts[:first])
-                self._fail(TOO_MUCH if self.size_limit and ahead > self.size_limit else TOO_LONG)
-                return
+            # as aiosmtpd, line by line: the first long line, unless the size limit was
+            # passed by the lines before it (only on this failure path: a Python loop)
+            first = next(i for i, part in enumerate(parts) if len(part) + 2 > self.line_limit)
+            ahead = before + sum(len(part) + 2 for part in parts[:first])
+            self._fail(TOO_MUCH if self.size_limit and ahead > self.size_limit else TOO_LONG)
+            return
         if self.size_limit and self.size > self.size_limit:
             self._fail(TOO_MUCH)
             return
         pairs = data.count(b"\r\n")
         if data.count(b"\r") != pairs or data.count(b"\n") != pairs:
             self.bare = True
+        if not stuffed:
+            self._kept += data
+            return
         unstuffed = data.replace(b"\r\n.", b"\r\n")  # `data` starts at the start of a line
         self._kept += memoryview(unstuffed)[1:] if data.startswith(b".") else unstuffed
 
@@ -100,6 +119,29 @@ class DataReader:
         data = bytes(self._kept)
         self._kept = bytearray()
         return data
+
+
+def _copy(buf: bytearray, start: int, end: int) -> bytes:
+    """`bytes(buf[start:end])` with one copy instead of two (the memoryview is released before
+    `buf` is resized)."""
+    with memoryview(buf) as view:
+        return bytes(view[start:end])
+
+
+def lines_fit(data: bytes, limit: int) -> bool:
+    """Whether every line of `data` (which ends with CRLF) is at most `limit` bytes, CRLF
+    included. From the start of a line, the last CRLF within `limit` bytes ends the lines that
+    fit there, and the next line starts after it; no CRLF there: that line is too long. The
+    searches are in C, and every two of them move on by at least `limit` - 1 bytes (the line
+    after the first one's CRLF crosses the end of its window): at most 2 * len(data) / limit + 2
+    searches (splitting the data into lines made an object per line)."""
+    start, end = 0, len(data)
+    while start < end:
+        crlf = data.rfind(b"\r\n", start, start + limit)
+        if crlf < 0:
+            return False
+        start = crlf + 2
+    return True
 
 
 MMAP_THRESHOLD = 128 * 1024
@@ -136,3 +178,48 @@ def small_reads(transport: Any) -> None:
     size = getattr(transport, "max_size", None)
     if isinstance(size, int) and size > READ_SIZE:
         transport.max_size = READ_SIZE
+
+
+LARGE = 256 * 1024  # bytes of one transfer (a message in or out) after which its steps take turns
+TURN_STEPS = 2  # steps of large transfers (a 64 KiB chunk in, a 256 KiB slice out) per loop turn
+
+
+class Turns:
+    """Large transfers take turns, so that a small message is never queued behind all of them.
+
+    Every session reading or relaying a large message yields to the event loop after each
+    chunk, and asyncio runs everything that became ready in the order it did: with 20 sessions
+    each holding a 64 KiB chunk, every turn of the loop ran 20 chunks (about 0.2 ms of CPU each)
+    before a small message's next step, and a small message needs 20-30 such turns (each command,
+    each upstream reply, each store and DNS answer). Here the steps of transfers past `LARGE`
+    bytes wait in one queue, and at most `per_turn` of them are let go per turn of the loop, in
+    the order they asked (FIFO: no transfer is starved, each gets its share). The large ones are
+    as fast as before when nothing else waits, and the loop's turns stay short when it is busy.
+    One per event loop (ServerState)."""
+
+    def __init__(self, per_turn: int = TURN_STEPS) -> None:
+        self.per_turn = per_turn
+        self._waiting: deque[asyncio.Future[None]] = deque()
+        self._releasing = False
+
+    async def take(self) -> None:
+        """Wait for this step's turn (at least the next turn of the loop, as sleep(0))."""
+        loop = asyncio.get_running_loop()
+        turn: asyncio.Future[None] = loop.create_future()
+        self._waiting.append(turn)
+        if not self._releasing:
+            self._releasing = True
+            loop.call_soon(self._release, loop)
+        await turn
+
+    def _release(self, loop: asyncio.AbstractEventLoop) -> None:
+        let_go = 0
+        while self._waiting and let_go < self.per_turn:
+            turn = self._waiting.popleft()
+            if not turn.done():  # (cancelled: its session went away)
+                turn.set_result(None)
+                let_go += 1
+        if self._waiting:
+            loop.call_soon(self._release, loop)  # the next ones in the next turn
+        else:
+            self._releasing = False

@@ -30,11 +30,13 @@ log = logging.getLogger("gateway.smtp")
 
 
 async def deliver(state: ServerState, raw: bytes, env: Envelope, up: UpstreamSession | None,
-                  with_tls: bool, fields: dict[str, Any], bare: bool | None = None) -> Reply:
+                  with_tls: bool, fields: dict[str, Any], bare: bool | None = None, *, dots: bool = True) -> Reply:
     """Everything after the final dot; `fields` collects what the per-message log line says.
-    `bare`: whether `raw` holds a lone CR or LF, when the reader already counted it."""
+    `bare`: whether `raw` holds a lone CR or LF, when the reader already counted it; `dots`:
+    False when the reader saw no line that starts with a dot (then, and with `bare` False, the
+    upstream writer sends the body as it is: `Outgoing.plain`)."""
     analysed: list[Result] = []
-    reply = await _deliver(state, raw, env, up, with_tls, fields, bare, analysed)
+    reply = await _deliver(state, raw, env, up, with_tls, fields, bare, dots, analysed)
     try:
         if analysed:
             r = analysed[0]
@@ -55,7 +57,8 @@ async def _record(state: ServerState, result: Result) -> None:
 
 
 async def _deliver(state: ServerState, raw: bytes, env: Envelope, up: UpstreamSession | None,
-                   with_tls: bool, fields: dict[str, Any], bare: bool | None, analysed: list[Result]) -> Reply:
+                   with_tls: bool, fields: dict[str, Any], bare: bool | None, dots: bool,
+                   analysed: list[Result]) -> Reply:
     config = state.config
     if up is None or not up.connected:
         fields["verdict"] = "-"
@@ -67,6 +70,7 @@ async def _deliver(state: ServerState, raw: bytes, env: Envelope, up: UpstreamSe
             fields["verdict"] = "rejected: bare newline"
             return BARE_NEWLINE
         raw = crlf_normalized(raw)  # = parse.normalize_newlines, in C
+        dots = True  # (a lone LF before a dot is a dot line now)
     try:
         result = await state.runtime.analyse(raw, env, with_tls=with_tls)
     except HeaderLimitExceeded as exc:
@@ -82,7 +86,8 @@ async def _deliver(state: ServerState, raw: bytes, env: Envelope, up: UpstreamSe
         fields["checked"] = "no"
     sealer = Sealer(config.authserv_id, state.arc_key) if config.arc is not None else None
     done = await carry_out(up, raw, env, result, sealer=sealer,
-                           hold=lambda message, envelope, decision: state.quarantine.put(message, envelope, decision))
+                           hold=lambda message, envelope, decision: state.quarantine.put(message, envelope, decision),
+                           plain=not bare and not dots)
     if done.action:
         fields["action"] = done.action
     for extra, code in done.copies:

@@ -35,7 +35,7 @@ from gateway.log import message_line, refusal_line, tls_fields
 from gateway.model import Client, Envelope
 from gateway.replies import Reply
 from gateway.runtime import Runtime
-from gateway.smtp.data import NOMINAL, TOO_LONG, DataReader, fix_mmap_threshold, small_reads
+from gateway.smtp.data import LARGE, NOMINAL, TOO_LONG, DataReader, Turns, fix_mmap_threshold, small_reads
 from gateway.smtp.deliver import deliver
 from gateway.smtp.observe import Observer
 from gateway.smtp.session import GatewaySession, Transaction
@@ -188,6 +188,7 @@ class ServerState:
         self.draining = False
         self.messages = 0
         self.observer = Observer()  # metrics hooks (gateway/smtp/observe.py); no-ops unless set
+        self.turns = Turns()  # large transfers' steps, in and out (gateway/smtp/data.py)
         self._quarantine: QuarantineStore | None = None
         self._arc_key: ArcKey | None = None
         fix_mmap_threshold()  # large messages' memory goes back to the system when freed
@@ -335,7 +336,10 @@ class GatewaySMTP(SMTP):
             # Fairness: commands a client pipelined are already buffered, so reading them never
             # waits, and a reply below the write high-water mark never waits either: without
             # this one flood of pipelined commands would hold the event loop until it ends.
-            await asyncio.sleep(0)
+            # A command that came alone was read after a wait: it runs in this turn (each
+            # command one turn of the loop sooner, which counts when the loop is busy).
+            if getattr(self._reader, "_buffer", True):
+                await asyncio.sleep(0)
             if self.closing:
                 return  # pipelined behind a 421 (the cancellation reaches the loop at its next wait)
             self.command, self.arg, self.reason = name, arg, None
@@ -589,13 +593,17 @@ class GatewaySMTP(SMTP):
             return
         await self.push(replies.START_DATA)
         reader = DataReader(self.data_size_limit, self.line_length_limit)
+        received = 0
         while True:
             chunk = await self._reader.read(DATA_CHUNK)
             if not chunk:  # the client went away before the final dot: nothing is delivered
                 raise asyncio.CancelledError
             if reader.feed(chunk):
                 break
-            await asyncio.sleep(0)  # a fast sender's chunks are always ready: let others run
+            received += len(chunk)
+            # a fast sender's chunks are always ready: let others run (a large message's
+            # chunks take turns with the other large transfers: gateway/smtp/data.py Turns)
+            await (self.state.turns.take() if received > LARGE else asyncio.sleep(0))
         if reader.rest:  # commands pipelined behind the final dot: back to the command reader
             self._reader._buffer[0:0] = reader.rest  # type: ignore[attr-defined]
         self.data_sender = self.envelope.mail_from  # for the log, after the envelope is reset
@@ -609,6 +617,7 @@ class GatewaySMTP(SMTP):
             self.envelope.content = self.envelope.original_content = content
             assert self.session is not None
             self.session.tx.data_bare = reader.bare
+            self.session.tx.data_dots = reader.dots
             status: str = await self._call_handler_hook("DATA")  # GatewayHandler.handle_DATA: a reply
             self._set_post_data_state()
             await self.push(status)
@@ -703,7 +712,7 @@ class GatewayHandler:
         up = server.upstream
         if up is None or not up.connected:
             server.drop_upstream()
-            up = UpstreamSession(self.config.upstream, self.config.hostname, self.state.observer)
+            up = UpstreamSession(self.config.upstream, self.config.hostname, self.state.observer, self.state.turns)
             server.upstream = up
             await up.open()
             self.state.caps = up.caps
@@ -875,7 +884,8 @@ class GatewayHandler:
         start = tx.started if tx.started is not None else time.monotonic()
         up = server.upstream
         fields: dict[str, Any] = {"size": len(raw), **tls_fields(session.ssl)}
-        reply = await deliver(self.state, raw, env, up, session.ssl is not None, fields, tx.data_bare)
+        reply = await deliver(self.state, raw, env, up, session.ssl is not None, fields, tx.data_bare,
+                              dots=tx.data_dots)
         if not reply.ok and up is not None:
             await up.rset()
         if reply.ok:

@@ -29,6 +29,7 @@ class Transaction:
     queue_id: str | None = None  # ours, given when the upstream accepted MAIL
     started: float | None = None  # time.monotonic() at that MAIL: the message log line's `time`
     data_bare: bool | None = None  # the message after DATA holds a lone CR or LF (DataReader)
+    data_dots: bool = True  # ... may hold a line that starts with a dot (DataReader.dots)
 
 
 class GatewaySession(Session):

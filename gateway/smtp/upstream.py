@@ -27,7 +27,7 @@ from gateway.errors import UpstreamError as UpstreamError  # defined below act/ 
 from gateway.model import Client, Outgoing
 from gateway.replies import UPSTREAM_BAD_ARGUMENT, UPSTREAM_CLOSED, UPSTREAM_UNAVAILABLE
 from gateway.replies import Reply as Reply  # re-exported: the SMTP side's reply type
-from gateway.smtp.data import small_reads
+from gateway.smtp.data import LARGE, Turns, small_reads
 from gateway.smtp.observe import Observer
 
 log = logging.getLogger("gateway.upstream")
@@ -54,9 +54,11 @@ class Capabilities:
 class UpstreamSession:
     """One SMTP connection to the upstream, used for one or more transactions."""
 
-    def __init__(self, cfg: UpstreamConfig, helo_name: str, observer: Observer | None = None) -> None:
+    def __init__(self, cfg: UpstreamConfig, helo_name: str, observer: Observer | None = None,
+                 turns: Turns | None = None) -> None:
         self.cfg = cfg
         self.observer = observer or Observer()  # times each exchange, counts failures (metrics)
+        self.turns = turns  # a large message's slices take turns with other large transfers
         self.helo_name = cfg.helo_name or helo_name
         self.smtp: aiosmtplib.SMTP | None = None
         self.caps = Capabilities()
@@ -165,13 +167,17 @@ class UpstreamSession:
                 raise SMTPException("connection lost")
             pieces = dot_stuffed_pieces(message)
             piece = next(pieces)
+            sent = 0
             for following in pieces:
                 protocol.write(piece)
+                sent += len(piece)
                 del piece
                 # a slice at a time, and the next only once the transport has passed most of
                 # this one on: its buffer never holds a whole message (flow control)
                 await asyncio.wait_for(protocol._drain_helper(), timeout=self.cfg.data_timeout)
-                await asyncio.sleep(0)  # other sessions run in between, drained or not
+                # other sessions run in between, drained or not (past LARGE bytes taking
+                # turns with the other large transfers: gateway/smtp/data.py Turns)
+                await (self.turns.take() if self.turns is not None and sent > LARGE else asyncio.sleep(0))
                 piece = following
             # the last slice (with the final dot) and at once the read of the reply, with no
             # await between: aiosmtplib drops a reply that arrives while no read is pending
@@ -250,7 +256,7 @@ def dot_stuffed_pieces(message: bytes | Outgoing, piece: int = PIECE) -> Iterato
             return
         head, body, start = message.head, message.body, message.start
         if not head:
-            yield from _stuffed_slices(body, piece, start)
+            yield from _stuffed_slices(body, piece, start, plain=message.plain)
             return
         if start >= len(body):
             yield from _stuffed_slices(head, piece, 0)
@@ -259,24 +265,29 @@ def dot_stuffed_pieces(message: bytes | Outgoing, piece: int = PIECE) -> Iterato
             yield from _stuffed_slices(bytes(message), piece, 0)
             return
         yield from _stuffed_slices(head, piece, 0, final=False)
-        yield from _stuffed_slices(body, piece, start)
+        yield from _stuffed_slices(body, piece, start, plain=message.plain)
         return
     yield from _stuffed_slices(message, piece, 0)
 
 
-def _stuffed_slices(message: bytes, piece: int, start: int, *, final: bool = True) -> Iterator[bytes]:
+def _stuffed_slices(message: bytes, piece: int, start: int, *, final: bool = True,
+                    plain: bool = False) -> Iterator[bytes]:
     """`message[start:]` (which starts at the start of a line) stuffed in slices; with `final`,
-    the last slice carries the terminating line."""
+    the last slice carries the terminating line. `plain`: it is CRLF only and no line starts
+    with a dot (`Outgoing.plain`): the slices are sent as they are."""
     end = len(message)
     while True:
         cut = message.find(b"\n", start + piece - 1) + 1 if start + piece < end else 0
         last = cut <= 0 or cut >= end
         part = message[start:] if last else message[start:cut]
-        if not only_crlf(part):
-            part = crlf_normalized(part)
-        stuffed = part.replace(b"\r\n.", b"\r\n..")
-        if part.startswith(b"."):
-            stuffed = b"." + stuffed
+        if plain:
+            stuffed = part
+        else:
+            if not only_crlf(part):
+                part = crlf_normalized(part)
+            stuffed = part.replace(b"\r\n.", b"\r\n..")
+            if part.startswith(b"."):
+                stuffed = b"." + stuffed
         if last:
             if not final:  # the caller made sure it ends with a line break
                 yield stuffed

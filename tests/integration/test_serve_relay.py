@@ -201,3 +201,18 @@ def test_upstream_closing_an_idle_connection_is_survived(harness: Harness) -> No
     c.sendmail("alice@ext.test", ["carol@example.org"], SIMPLE)
     c.quit()
     assert [m.rcpt_tos for m in sink.wait_for(2)] == [["bob@example.org"], ["carol@example.org"]]
+
+
+@pytest.mark.parametrize("dots", [False, True])
+def test_a_large_message_arrives_byte_for_byte_with_and_without_dot_lines(harness: Harness, dots: bool) -> None:
+    """Larger than one upstream slice (256 KiB): with no line starting with a dot the body is
+    sent as the reader kept it (`Outgoing.plain`), with some it is stuffed again."""
+    harness.start()
+    line = b"abcdefghij" * 7 + b"\r\n"
+    body = line * 5000 + (b".a dot line\r\n..two dots\r\n.\r\n" if dots else b"") + line * 100
+    message = SIMPLE.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n" + body
+    c = harness.client()
+    c.sendmail("alice@ext.test", ["bob@example.org"], message)
+    c.quit()
+    [msg] = harness.sink.wait_for(1)
+    assert msg.data.endswith(b"\r\n\r\n" + body)

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.parse import has_bare_newline
-from gateway.smtp.data import NOMINAL, TOO_LONG, TOO_MUCH, DataReader
+from gateway.smtp.data import NOMINAL, TOO_LONG, TOO_MUCH, DataReader, lines_fit
 
 PIECES = st.lists(st.sampled_from([b"\r\n", b"\r", b"\n", b".", b"..", b"a", b"bcdefgh", b"\x00", b" ",
                                    b"\r\n.\r\n", b".\r\n", b"\r\n.", b"x" * 30]), max_size=60).map(b"".join)
@@ -41,6 +41,12 @@ def run(stream: bytes, cuts: list[int], size_limit: int | None, line_limit: int)
             content = reader.content() if reader.state == NOMINAL else b""
             if reader.state == NOMINAL:  # counted chunk by chunk, the same verdict as on the whole
                 assert reader.bare == has_bare_newline(content)
+                if not reader.dots:  # nothing the upstream writer would have to stuff again
+                    assert b"\r\n." not in content and not content.startswith(b".")
+                # ... and True only when the message had a line starting with a dot
+                wire = b"\r\n" + stream  # (the CRLF before DATA's first line)
+                sent = wire[2:wire.index(b"\r\n.\r\n") + 2]
+                assert reader.dots == (b"\r\n." in b"\r\n" + sent), (stream, reader.dots)
             return reader.state, content, reader.rest + stream[cut:]
         start = max(start, cut)
     return None
@@ -128,3 +134,49 @@ def test_small_reads_leaves_a_transport_without_max_size_alone() -> None:
     other = Other()
     small_reads(other)
     assert not hasattr(other, "max_size")
+
+
+@settings(max_examples=1000)
+@given(st.lists(st.sampled_from([b"\r\n", b"\r", b"\n", b"a", b"bcdefgh", b"x" * 30]), max_size=40).map(b"".join),
+       st.integers(2, 50))
+def test_lines_fit_is_the_longest_line_against_the_limit(data: bytes, limit: int) -> None:
+    data += b"\r\n"
+    longest = max(len(line) + 2 for line in data.split(b"\r\n")[:-1])
+    assert lines_fit(data, limit) == (longest <= limit)
+
+
+def test_large_transfers_take_turns_and_a_small_one_runs_between() -> None:
+    """Five large transfers of four steps each, and a small session that yields as a normal one
+    does: at most `per_turn` large steps run between two of its steps, the large ones in the
+    order they asked, and every step of every transfer is run."""
+    import asyncio
+
+    from gateway.smtp.data import Turns
+
+    trace: list[str] = []
+
+    async def large(name: str, turns: Turns) -> None:
+        for _ in range(4):
+            await turns.take()
+            trace.append(name)
+
+    async def small(done: asyncio.Event) -> None:
+        while not done.is_set():
+            trace.append("s")
+            await asyncio.sleep(0)
+
+    async def main() -> None:
+        turns = Turns(per_turn=2)
+        done = asyncio.Event()
+        other = asyncio.create_task(small(done))
+        await asyncio.sleep(0)
+        await asyncio.gather(*(large(n, turns) for n in "abcde"))
+        done.set()
+        await other
+
+    asyncio.run(main())
+    steps = [t for t in trace if t != "s"]
+    assert sorted(steps) == sorted("abcde" * 4)
+    assert steps[:10] == list("abcde" * 2)  # first come, first served, round after round
+    runs = "".join("L" if t != "s" else "s" for t in trace).split("s")
+    assert max(len(run) for run in runs) <= 2, trace

@@ -7,6 +7,7 @@ from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gateway.model import Outgoing
 from gateway.parse import has_bare_newline, normalize_newlines
 from gateway.smtp.upstream import crlf_normalized, dot_stuffed, dot_stuffed_pieces, only_crlf
 
@@ -44,3 +45,18 @@ def test_slices_give_the_same_payload(data: bytes, piece: int) -> None:
 @given(PIECES)
 def test_crlf_normalized_equals_parse_normalize_newlines(data: bytes) -> None:
     assert crlf_normalized(data) == normalize_newlines(data)
+
+
+@settings(max_examples=400)
+@given(st.lists(st.sampled_from([b"\r\n", b"a", b"\x00", b" ", b"x.", b"\r\nb."]), max_size=40).map(b"".join),
+       st.integers(0, 40), st.integers(1, 12))
+def test_a_plain_body_is_sent_as_it_is_and_the_same(data: bytes, at: int, piece: int) -> None:
+    """`Outgoing.plain` (CRLF only, no line starting with a dot: what the receiver counted) skips
+    the normalising and stuffing of the body, for the same payload."""
+    body = b"Subject: x\r\n\r\n" + data
+    start = body.index(b"\r\n\r\n") + 2
+    head = b"Received: by us\r\n" + body[:start]
+    plain = Outgoing(head, body, start, plain=True)
+    assert b"".join(dot_stuffed_pieces(plain, piece)) == dot_stuffed(bytes(plain))
+    checked = Outgoing(head, body, start)
+    assert b"".join(dot_stuffed_pieces(plain, piece)) == b"".join(dot_stuffed_pieces(checked, piece))
