@@ -123,6 +123,7 @@ class CampaignCheck(Check):
     needs = (Persona, Claims)
     provides = (CampaignKeys,)
     timeout_share = 0.25
+    overlaps = False  # waits on the store: starts after the computing checks (gateway/checks/__init__.py)
 
     async def run(self, ctx: CheckContext) -> Iterable[Signal]:
         view = ctx.view
