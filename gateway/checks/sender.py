@@ -294,6 +294,7 @@ class SenderCheck(Check):
     )
     uses = (Lookalikes,)
     timeout_share = 0.25
+    overlaps = False  # waits on the store: starts after the computing checks (gateway/checks/__init__.py)
 
     async def run(self, ctx: CheckContext) -> Iterable[Signal]:
         view, data = ctx.view, ctx.data

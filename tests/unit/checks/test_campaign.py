@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+import zlib
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gateway.checks import campaign
 from gateway.checks.campaign import text_bands
 from gateway.model import Client, Envelope
 from gateway.runtime import Runtime
@@ -34,6 +39,34 @@ def test_unrelated_texts_share_no_band() -> None:
 def test_short_texts_are_not_fingerprinted() -> None:
     assert text_bands("Can we talk on WhatsApp?") == []
 
+
+
+def _bands_as_written_first(text: str) -> list[str]:
+    """text_bands as it was first written (each shingle a str in a set, then encoded and hashed):
+    the keys the store already holds, which a faster `text_bands` must give unchanged."""
+    words = campaign._WORD.findall(text[:campaign.MAX_TEXT].lower())
+    if len(words) < campaign.MIN_WORDS:
+        return []
+    shingles = set(map(" ".join, zip(*(words[i:] for i in range(campaign.SHINGLE)), strict=False)))
+    hashes = sorted(map(zlib.crc32, map(str.encode, shingles)))
+    bins = [[h for h in hashes if h >> campaign._BIN_SHIFT == b] for b in range(campaign.BANDS * campaign.ROWS)]
+    mins = [min(b) if b else None for b in bins]
+    out = []
+    for b in range(campaign.BANDS):
+        rows = mins[b * campaign.ROWS:(b + 1) * campaign.ROWS]
+        if None not in rows:
+            out.append(f"text:{b}:{campaign._h(','.join(map(str, rows)))}")
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["report", "the", "Straße", "ıİK", "x_y", "٣4", "Ω", "--", " ", "\n", ",", "é",
+                                 "\u2003", "confidential", "42"]), max_size=120))
+def test_the_bands_are_those_of_the_first_implementation(pieces: list[str]) -> None:
+    """Same keys for ASCII and other text (the ASCII words are found without `re`), repeated
+    shingles (no set), underscores and non-ASCII digits (a word boundary and a word)."""
+    for text in (" ".join(pieces), "".join(pieces), (" ".join(pieces) + " ") * 3, LURE.format(name=" ".join(pieces))):
+        assert text_bands(text) == _bands_as_written_first(text)
 
 # --- across messages, through a Runtime and a real (memory) store ---------------------------------
 

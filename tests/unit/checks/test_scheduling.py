@@ -170,3 +170,101 @@ def test_a_check_that_says_it_only_computes_never_waits(cls: type[Check]) -> Non
                     await c.run(ctx)
         return waited
     assert asyncio.run(go()) == 0
+
+
+class _Log(Check):
+    """An I/O check that notes when it starts (in a list shared with the two below)."""
+
+    name = "earlyio"
+    signals = (signal("earlyio.done", "answered"),)
+    started: list[str] = []
+
+    async def run(self, ctx: CheckContext) -> Iterable[Signal]:
+        self.started.append(self.name)
+        await asyncio.sleep(0)
+        return [Signal(f"{self.name}.done")]
+
+
+class _LateLog(_Log):
+    """Waits on the store (`overlaps = False`): starts once the computing checks are done."""
+
+    name = "lateio"
+    signals = (signal("lateio.done", "answered"),)
+    overlaps = False
+
+
+class _ComputesLog(Computes):
+    name = "computeslog"
+    signals = (signal("computeslog.done", "computed"),)
+
+    async def run(self, ctx: CheckContext) -> Iterable[Signal]:
+        _Log.started.append(self.name)
+        return [Signal("computeslog.done")]
+
+
+def test_an_io_check_that_does_not_overlap_starts_after_the_computing_checks() -> None:
+    """The store's thread would otherwise run beside the computing checks and contend with them
+    for the GIL; an I/O check that overlaps (DNS) still sends its queries first."""
+    _Log.started = []
+
+    async def go():  # type: ignore[no-untyped-def]
+        return await run_checks(order([_LateLog(), _ComputesLog(), _Log()]), _ctx(5.0))
+    got = asyncio.run(go())
+    assert _Log.started == ["earlyio", "computeslog", "lateio"]
+    assert {s.name for s in got.signals} == {"earlyio.done", "computeslog.done", "lateio.done"}
+    assert got.unfinished == [] and got.timed_out == []
+
+
+class _LateSlow(Slow):
+    name = "lateslow"
+    signals = (signal("lateslow.done", "answered"),)
+    overlaps = False
+
+    async def run(self, ctx: CheckContext) -> Iterable[Signal]:
+        await asyncio.sleep(self.delay)
+        ctx.put(Answer("late"))
+        return [Signal("lateslow.done")]
+
+
+class _Relays(Check):
+    """An overlapping I/O check that needs the late one's fact and provides one a computing check needs."""
+
+    @dataclass(frozen=True)
+    class Relayed(Fact):
+        value: str
+
+    name = "relays"
+    signals = (signal("relays.done", "relayed"),)
+    needs = (Answer,)
+    provides = (Relayed,)
+
+    async def run(self, ctx: CheckContext) -> Iterable[Signal]:
+        got = ctx.get(Answer)
+        ctx.put(self.Relayed(got.value if got else "none"))
+        return [Signal("relays.done")]
+
+
+class _NeedsRelayed(Computes):
+    name = "needsrelayed"
+    signals = (signal("needsrelayed.done", "computed", answer=str),)
+    needs = (_Relays.Relayed,)
+
+    async def run(self, ctx: CheckContext) -> Iterable[Signal]:
+        got = ctx.get(_Relays.Relayed)
+        return [Signal("needsrelayed.done", {"answer": got.value if got else "none"})]
+
+
+@pytest.mark.parametrize("computing", [NeedsAnswer, _NeedsRelayed], ids=["directly", "through-another-io-check"])
+def test_a_late_io_check_that_a_computing_check_waits_for_starts_first(computing: type[Check]) -> None:
+    """Started after the computing checks, it would never answer the one waiting for it (until the deadline)."""
+    async def go():  # type: ignore[no-untyped-def]
+        return await run_checks(order([computing(), _LateSlow(), _Relays()]), _ctx(2.0))
+    got = asyncio.run(go())
+    by = {s.name: s for s in got.signals}
+    assert by[f"{computing.name}.done"].evidence["answer"] == "late"
+    assert got.unfinished == [] and got.timed_out == []
+
+
+def test_the_shipped_checks_that_wait_on_the_store_do_not_overlap() -> None:
+    late = {c.name for c in discover() if c.io and not c.overlaps}
+    assert late == {"campaign", "sender"}
