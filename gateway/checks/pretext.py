@@ -322,10 +322,14 @@ _COMPILED = RegexSet({name: Regex(pattern, case_insensitive=name != "topic.sensi
 # networks and research firms tell the experts they pay "please do not share material non-public or
 # confidential information about your employer" (the rule every expert network adopted after the
 # 2010-2011 US insider-trading cases against expert-network consultants; GLG's, AlphaSights' and
-# Guidepoint's published expert terms). A sentence whose insider phrase comes after "not", "never",
-# "n't", "nor" or "without" is left out; the ask counts if another sentence still makes it.
+# Guidepoint's published expert terms). A sentence whose insider phrase comes after a refusal -- "not",
+# "never", "n't", "nor" or "without" governing a verb of telling ("do not share", "must never disclose",
+# "without passing on") -- is left out; the ask counts if another sentence still makes it. Any other
+# negation earlier in the sentence ("I have never met you, but could you send the internal memo",
+# "don't hesitate to share the unpublished draft") refuses nothing.
 _INSIDER = Regex(FAMILIES["ask.insider"][1], case_insensitive=True)
-_NEGATION = re.compile(r"\b(?:not|never|nor|without)\b|n[’']t\b", re.I)
+_NEGATION = re.compile(r"(?:\b(?:not|never|nor|without)|n[’']t)\s+(?=(?:(?!hesitat)[a-z]+\s+){0,2}?"
+                       r"(?:shar|disclos|provid|reveal|discuss|divulg|pass|send|forward|giv))", re.I)
 _SENTENCE_END = re.compile(r"[.!?\n]")
 
 

@@ -150,3 +150,8 @@ def test_an_expert_networks_compliance_reminder_is_not_an_ask_for_inside_informa
     asks = reminder + "Could you also send the internal documents on the consultation?\n"
     assert "ask.insider" in sig(asks)
     assert "ask.insider" in sig("Please share material non-public information about the consultation.\n")
+    # a negation that refuses nothing: the ask stands
+    assert "ask.insider" in sig("I have never met you, but could you send the internal documents on the "
+                                "consultation?\n")
+    assert "ask.insider" in sig("Please don't hesitate to share the internal documents on the consultation.\n")
+    assert "ask.insider" not in sig("Please do not disclose or send internal documents on the consultation.\n")
