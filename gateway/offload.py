@@ -433,8 +433,7 @@ async def _child(sock: socket.socket) -> int:
     config: Config = spec["config"]
     setup_logging(config.log.level, config.log.format, pid=True)
     try:
-        runtime = Runtime(config)
-        runtime.threads = False  # nothing outlives a kill at the deadline
+        runtime = Runtime(config, threads=False)  # nothing outlives a kill at the deadline
     except (AdminInputError, StartupError, OSError) as exc:
         try:
             await loop.sock_sendall(sock, _frame({"error": str(exc)}))

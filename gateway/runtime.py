@@ -108,7 +108,10 @@ class Runtime:
     def __init__(self, config: Config, *, policies: PolicySet | None = None, checks: Sequence[Check] | None = None,
                  offline: bool = False, resolver: Any = None, store: Store | None = None,
                  data: ReferenceData | None = None, big: ThreadPoolExecutor | None = None,
-                 auth_pools: AuthPools | None = None, offload: Offload | None = None) -> None:
+                 auth_pools: AuthPools | None = None, offload: Offload | None = None, threads: bool = True) -> None:
+        """`threads`: parse and banner large messages in the worker threads (`big`); False in an
+        analysis child, which runs everything on its loop: a thread its parent's deadline cannot stop
+        would outlive the message (the child is killed instead, gateway/offload.py)."""
         self.config = config
         self.data = data if data is not None else ReferenceData.load(config)
         self.policies = policies if policies is not None else load_policies(config.policies)
@@ -135,9 +138,7 @@ class Runtime:
         # child processes for messages above limits.offload_bytes (gateway/offload.py; serve only):
         # shared with the rebuilt runtimes, which renew its children on the new config
         self.offload = offload
-        # an analysis child runs everything on its loop: a thread its parent's deadline cannot stop
-        # would outlive the message (the child is killed instead, gateway/offload.py)
-        self.threads = True
+        self.threads = threads
         self.built_at = time.time()
         self.warmed_up = False  # set by warm_up when every built-in message was analysed
         self.data.alias_pattern  # compiled now, not on the first message
@@ -148,7 +149,7 @@ class Runtime:
         """A new runtime for `config` (default: the same) with freshly loaded reference data and
         policies, sharing this one's resolver, store and worker threads (their settings need a restart)."""
         return Runtime(config or self.config, offline=self.offline, resolver=self.resolver, store=self.store,
-                       big=self.big, auth_pools=self.auth_pools, offload=self.offload)
+                       big=self.big, auth_pools=self.auth_pools, offload=self.offload, threads=self.threads)
 
     async def close(self) -> None:
         self.big.shutdown(wait=False, cancel_futures=True)
