@@ -225,19 +225,26 @@ class Runtime:
             decision = self._failed(exc, envelope)
         if decision.note and decision.checked and self.config.on_error == "tempfail":
             raise AnalysisFailed(f"analysis incomplete ({decision.note})")
-        edits: list[HeaderEdit] = removal_edits(self.config.authserv_id)
-        if add_received:
-            edits.append(HeaderEdit("Received", received_value(envelope, self.config.hostname, with_tls=with_tls)))
         auth = next((f for f in facts if isinstance(f, AuthFacts)), None)
-        if auth is not None:
-            edits.append(HeaderEdit("Authentication-Results", auth.header_value))
-        edits.extend(verdict_edits(decision))
+        edits = self._edits(decision, envelope, with_tls, add_received, auth)
         if meta is not None:
             meta = final_meta(meta, decision, signals, flagged_key(meta.sender) if meta.sender else "")
         return Result(decision=decision, signals=tuple(signals), edits=tuple(edits),
                       elapsed=loop.time() - start, plan=todo,
                       modified=todo is not None and (bool(todo.edits) or todo.raw != raw),
                       auth_header=auth.header_value if auth is not None else None, meta=meta)
+
+    def _edits(self, decision: Decision, envelope: Envelope, with_tls: bool, add_received: bool,
+               auth: AuthFacts | None) -> list[HeaderEdit]:
+        """The header edits of every relayed message: our old headers removed, `Received`, our
+        Authentication-Results (when authentication ran) and the verdict's headers."""
+        edits: list[HeaderEdit] = removal_edits(self.config.authserv_id)
+        if add_received:
+            edits.append(HeaderEdit("Received", received_value(envelope, self.config.hostname, with_tls=with_tls)))
+        if auth is not None:
+            edits.append(HeaderEdit("Authentication-Results", auth.header_value))
+        edits.extend(verdict_edits(decision))
+        return edits
 
     def _failed(self, exc: BaseException, envelope: Envelope) -> Decision:
         """`on_error` for an analysis that failed or timed out: an unchecked decision, or AnalysisFailed."""
@@ -259,11 +266,7 @@ class Runtime:
                                                        deadline=start + timeout)
         except (TimeoutError, OffloadFailed) as exc:
             decision = self._failed(exc, envelope)
-            edits = removal_edits(self.config.authserv_id)
-            if add_received:
-                edits.append(HeaderEdit("Received", received_value(envelope, self.config.hostname,
-                                                                   with_tls=with_tls)))
-            edits.extend(verdict_edits(decision))
+            edits = self._edits(decision, envelope, with_tls, add_received, None)
             return Result(decision=decision, signals=(), edits=tuple(edits), elapsed=loop.time() - start)
         self.stats.add(stats)
         if answer[0] == "raise":
