@@ -73,13 +73,14 @@ _LEN = struct.Struct("!Q")
 _PR_SET_PDEATHSIG = 1
 
 
-def costly(raw: bytes, threshold: int) -> bool:
+def costly(raw: bytes, threshold: int, cut: int | None = None) -> bool:
     """Whether `raw` is worth a child: more than `threshold` bytes, or a header block of more than
     `threshold // HEADER_SHARE` bytes or `HEADER_LINES` lines (what a stranger folds to stall the
-    header parsers stays well under the size threshold). Two scans in C over the header block."""
+    header parsers stays well under the size threshold). Two scans in C over the header block;
+    `cut`: `header_end(raw)` when the caller has it (Runtime.analyse passes it on to the parse)."""
     if len(raw) > threshold:
         return True
-    end = header_end(raw)
+    end = header_end(raw) if cut is None else cut
     return end > threshold // HEADER_SHARE or raw.count(b"\n", 0, end) > HEADER_LINES
 
 
@@ -167,8 +168,10 @@ class Offload:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closing = False
 
-    def wanted(self, raw: bytes) -> bool:
-        return self._idle is not None and not self._closing and costly(raw, self.threshold)
+    def wanted(self, raw: bytes, cut: int | None = None) -> bool:
+        """Whether a child should analyse `raw` (`costly`, once the children were started).
+        `cut`: `header_end(raw)` when the caller has it."""
+        return self._idle is not None and not self._closing and costly(raw, self.threshold, cut)
 
     def begin(self) -> None:
         """Start the children (on the running loop) and take messages at once: they wait for a

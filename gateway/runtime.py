@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import itertools
 import logging
 import time
@@ -42,7 +43,7 @@ from gateway.domains import Domains
 from gateway.errors import TemporaryFailure
 from gateway.model import Client, Decision, Envelope, HeaderEdit, Outgoing, Signal, Verdict
 from gateway.offload import Offload, OffloadFailed
-from gateway.parse import HeaderLimitExceeded, MessageView, ViewLimits
+from gateway.parse import HeaderLimitExceeded, MessageView, ViewLimits, header_end
 from gateway.policy import PolicySet, load_policies
 from gateway.refdata import ReferenceData
 from gateway.regex import warm_sets
@@ -176,11 +177,12 @@ class Runtime:
         deadline = loop.time() + CHECKS_SHARE * self.config.limits.analysis_timeout
         return await run_checks(self.checks, self.context(view, envelope, deadline), self.stats)
 
-    async def _decide(self, raw: bytes, envelope: Envelope, start: float, timeout: float) -> tuple[
+    async def _decide(self, raw: bytes, envelope: Envelope, start: float, timeout: float, cut: int | None) -> tuple[
             Decision, list[Signal], list[Fact], ActionPlan, MessageMeta | None]:
+        """`cut`: `header_end(raw)` when the caller has it."""
         policies = self.policies  # one consistent snapshot for this message
         big = len(raw) > INLINE_BYTES
-        view = await self._in_thread(big, MessageView.parse, raw, self.limits)
+        view = await self._in_thread(big, functools.partial(MessageView.parse, raw, self.limits, cut=cut))
         ctx = self.context(view, envelope, start + CHECKS_SHARE * timeout)
         run = await run_checks(self.checks, ctx, self.stats)
         facts = ctx.facts()
@@ -210,15 +212,18 @@ class Runtime:
         loop = asyncio.get_running_loop()
         start = loop.time()
         timeout = self.config.limits.analysis_timeout if timeout is None else timeout
-        if self.offload is not None and self.offload.wanted(raw):
-            return await self._offloaded(raw, envelope, with_tls, add_received, start, timeout)
+        cut = None
+        if self.offload is not None:  # it reads the header block's end, and so does the parse: found once
+            cut = header_end(raw)
+            if self.offload.wanted(raw, cut):
+                return await self._offloaded(raw, envelope, with_tls, add_received, start, timeout)
         signals: list[Signal] = []
         facts: list[Fact] = []
         todo: ActionPlan | None = None
         meta: MessageMeta | None = None
         try:
             async with asyncio.timeout_at(start + timeout):
-                decision, signals, facts, todo, meta = await self._decide(raw, envelope, start, timeout)
+                decision, signals, facts, todo, meta = await self._decide(raw, envelope, start, timeout, cut)
         except HeaderLimitExceeded:
             raise
         except (TimeoutError, Exception) as exc:  # noqa: BLE001 - logged by _failed; on_error decides

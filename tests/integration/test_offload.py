@@ -16,9 +16,13 @@ import smtplib
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+import gateway.offload
+import gateway.parse
+import gateway.runtime
 from gateway.model import Client, Envelope
 from gateway.offload import Offload
 from gateway.parse import HeaderLimitExceeded
@@ -85,7 +89,8 @@ def _comparable(result: object) -> dict[str, object]:
     return r
 
 
-async def test_a_big_message_gets_the_same_verdict_in_the_child_as_in_process(tmp_path: Path) -> None:
+async def test_a_big_message_gets_the_same_verdict_in_the_child_as_in_process(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = make_config(25, tmp_path, "limits: {shutdown_grace: 2, offload_bytes: 300000}")
     local = Runtime(config)
     offload = Offload(config)
@@ -106,6 +111,21 @@ async def test_a_big_message_gets_the_same_verdict_in_the_child_as_in_process(tm
             assert (there.plan.raw is raw) == (here.plan.raw is raw)  # no copy of unchanged bytes came back
         small = (CORPUS / MESSAGES[0]).read_bytes()
         assert not offload.wanted(small)
+        # analysed in-process by the runtime with children: the header block's end that decided it
+        # stays (wanted) is the one the parse uses, found once for the message
+        ends: list[int] = []
+
+        def counted(real: Any) -> Any:
+            def header_end(raw: bytes) -> int:
+                ends.append(raw is small)
+                return int(real(raw))
+            return header_end
+        for module in (gateway.runtime, gateway.offload, gateway.parse):
+            monkeypatch.setattr(module, "header_end", counted(module.header_end))
+        small_env = dataclasses.replace(env, queue_id="Q2")
+        assert (await remote.analyse(small, small_env)).decision == (await local.analyse(small, small_env)).decision
+        assert ends.count(True) == 2  # one each: remote and local
+        monkeypatch.undo()
         # a small message whose header block is what a stranger folds to stall its parsers
         assert offload.wanted(_folded(small)) and len(_folded(small)) < 300_000
         long_fields = b"X-Filler: " + b"x" * 900 + b"\r\n"
