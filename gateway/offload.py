@@ -24,7 +24,9 @@ start). The parent
 - on reload (`renew`) starts children on the new config; the old ones finish the message they hold
   and exit; at shutdown (`close`) the children exit after the drain.
 
-Records in the store stay with the parent, after the upstream accepted (Runtime.record). A child
+Records in the store stay with the parent, after the upstream accepted (Runtime.record); the
+child's store calls (its history reads, timed by its `ObservedStore`) go back with each answer and
+the parent's `observer` (its `GatewayMetrics`) counts them as its own. A child
 never outlives its worker: it asks the kernel for SIGKILL when its parent dies (PR_SET_PDEATHSIG,
 Linux; checked against a race with getppid) and exits at end of file on its socket. Children are
 spawned interpreters (`python -m gateway.offload`), never forks, and spawned from the event loop's
@@ -48,13 +50,14 @@ import struct
 import subprocess
 import sys
 import time
-from typing import Any
+from typing import Any, cast
 
 from gateway.checks import RunStats
 from gateway.config import Config
 from gateway.model import Envelope
 from gateway.parse import header_end
 from gateway.smtp.workers import how_it_ended
+from gateway.store.observed import StoreObserver
 
 log = logging.getLogger("gateway.offload")
 
@@ -73,13 +76,14 @@ _LEN = struct.Struct("!Q")
 _PR_SET_PDEATHSIG = 1
 
 
-def costly(raw: bytes, threshold: int) -> bool:
+def costly(raw: bytes, threshold: int, cut: int | None = None) -> bool:
     """Whether `raw` is worth a child: more than `threshold` bytes, or a header block of more than
     `threshold // HEADER_SHARE` bytes or `HEADER_LINES` lines (what a stranger folds to stall the
-    header parsers stays well under the size threshold). Two scans in C over the header block."""
+    header parsers stays well under the size threshold). Two scans in C over the header block;
+    `cut`: `header_end(raw)` when the caller has it (Runtime.analyse passes it on to the parse)."""
     if len(raw) > threshold:
         return True
-    end = header_end(raw)
+    end = header_end(raw) if cut is None else cut
     return end > threshold // HEADER_SHARE or raw.count(b"\n", 0, end) > HEADER_LINES
 
 
@@ -155,8 +159,11 @@ class Offload:
     """The analysis children of one worker. `await start()` on the worker's loop, then `analyse`;
     `renew(config)` on reload, `await close()` after the drain."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, *, observer: StoreObserver | None = None) -> None:
+        """`observer`: told each store call a child made for a message (its `ObservedStore`'s,
+        sent back with the answer), as the worker's own store calls are (`GatewayMetrics`)."""
         self.config = config
+        self.observer = observer
         self.threshold = config.limits.offload_bytes
         self.processes = config.limits.analysis_processes
         self.children: list[_Child] = []
@@ -167,8 +174,10 @@ class Offload:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closing = False
 
-    def wanted(self, raw: bytes) -> bool:
-        return self._idle is not None and not self._closing and costly(raw, self.threshold)
+    def wanted(self, raw: bytes, cut: int | None = None) -> bool:
+        """Whether a child should analyse `raw` (`costly`, once the children were started).
+        `cut`: `header_end(raw)` when the caller has it."""
+        return self._idle is not None and not self._closing and costly(raw, self.threshold, cut)
 
     def begin(self) -> None:
         """Start the children (on the running loop) and take messages at once: they wait for a
@@ -355,6 +364,9 @@ class Offload:
             assert self._idle is not None
             self._idle.put_nowait(child)
         assert isinstance(reply, dict)
+        if self.observer is not None:  # counted here: the session may be gone, the calls were made
+            for op, seconds, reason in reply.get("store_calls", ()):
+                self.observer.store_call(op, seconds, reason)
         return reply
 
     async def close(self) -> None:
@@ -423,6 +435,8 @@ async def _child(sock: socket.socket) -> int:
     from gateway.log import setup_logging
     from gateway.parse import HeaderLimitExceeded
     from gateway.runtime import AnalysisFailed, Runtime
+    from gateway.store import Store, store_from_config
+    from gateway.store.observed import ObservedStore, StoreCalls
 
     loop = asyncio.get_running_loop()
     sock.setblocking(False)
@@ -433,8 +447,11 @@ async def _child(sock: socket.socket) -> int:
     config: Config = spec["config"]
     setup_logging(config.log.level, config.log.format, pid=True)
     try:
-        runtime = Runtime(config)
-        runtime.threads = False  # nothing outlives a kill at the deadline
+        # its store calls are timed as the worker's are (ObservedStore) and sent back with each answer;
+        # warm-up reads the inner store, as the worker's does (Runtime.warm_up)
+        calls = StoreCalls()
+        store = cast(Store, ObservedStore(store_from_config(config), calls))
+        runtime = Runtime(config, store=store, threads=False)  # nothing outlives a kill at the deadline
     except (AdminInputError, StartupError, OSError) as exc:
         try:
             await loop.sock_sendall(sock, _frame({"error": str(exc)}))
@@ -469,7 +486,8 @@ async def _child(sock: socket.socket) -> int:
             answer = ("raise", "failed", str(exc))
         del raw
         try:
-            await loop.sock_sendall(sock, _frame({"answer": answer, "stats": runtime.stats}))
+            await loop.sock_sendall(sock, _frame({"answer": answer, "stats": runtime.stats,
+                                                  "store_calls": calls.take()}))
         except OSError:
             break
     await runtime.close()

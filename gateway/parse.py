@@ -329,7 +329,7 @@ def _plain_header_block(text: str) -> Message | None:
     return msg
 
 
-def parse_message(readable: bytes, limits: ViewLimits) -> Message:
+def parse_message(readable: bytes, limits: ViewLimits, cut: int | None = None) -> Message:
     """`_parse_bytes(readable, limits)`, the same message, with less work where the body is one
     part: the stdlib parser reads a body line by line (a str per line, a deque round trip each)
     only to join the lines again as the payload of a part that is neither multipart/* nor
@@ -340,8 +340,9 @@ def parse_message(readable: bytes, limits: ViewLimits) -> Message:
     joined. Anything else is parsed whole, as before; a header block that names multipart or
     message/ anywhere goes there directly (case-insensitively on the raw bytes: a cheap screen
     only, the content type as the message reads it decides). Bounded like the parse: the
-    header block is part of `readable`, whose header size the caller has already checked."""
-    cut = header_end(readable)
+    header block is part of `readable`, whose header size the caller has already checked.
+    `cut`: `header_end(readable)` when the caller has it."""
+    cut = header_end(readable) if cut is None else cut
     head = readable[:cut]
     low = head.lower()
     if any(word in low for word in _PARSED_PARTS):
@@ -498,13 +499,13 @@ class MessageView:
 
     @classmethod
     def parse(cls, raw: bytes, limits: ViewLimits | None = None, *,
-              skeleton_above: int = SKELETON_ABOVE) -> MessageView:
+              skeleton_above: int = SKELETON_ABOVE, cut: int | None = None) -> MessageView:
         """The view of `raw`. The stdlib parser sees `skeleton(raw)` when `raw` is larger than
         `skeleton_above` bytes: the same structure, headers and text, without the bodies of
         the parts nothing reads (attachments); `raw` itself is kept whole for the checks that
-        read bytes (DKIM, ARC)."""
+        read bytes (DKIM, ARC). `cut`: `header_end(raw)` when the caller has it."""
         limits = limits or ViewLimits()
-        cut = header_end(raw)
+        cut = header_end(raw) if cut is None else cut
         count, size = header_stats(raw, cut)
         if count > limits.max_header_count or size > limits.max_header_bytes:
             raise HeaderLimitExceeded(
@@ -517,12 +518,13 @@ class MessageView:
         defects += sorted(set(notes))
         if len(readable) > skeleton_above:
             readable = skeleton(readable, limits)
-        capped = _cap_delimiter_lines(readable, min(header_end(readable), len(readable)),
-                                      DELIMITER_LINES_FACTOR * limits.max_mime_parts)
+        # the header block's end in what is parsed: `cut` again unless normalising or the skeleton made a copy
+        at = cut if readable is raw else header_end(readable)
+        capped = _cap_delimiter_lines(readable, min(at, len(readable)), DELIMITER_LINES_FACTOR * limits.max_mime_parts)
         if capped is not None:
             readable = capped
         try:
-            msg = parse_message(readable, limits)
+            msg = parse_message(readable, limits, at if readable is raw else None)
         except Exception as exc:  # noqa: BLE001 - stdlib parser on hostile bytes (RecursionError too)
             # Keep the headers (the body is left unparsed): From, Subject and the rest still count.
             defects.append(f"unparseable: {type(exc).__name__}")

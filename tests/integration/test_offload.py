@@ -16,15 +16,22 @@ import smtplib
 import threading
 import time
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
+import gateway.offload
+import gateway.parse
+import gateway.runtime
 from gateway.model import Client, Envelope
 from gateway.offload import Offload
 from gateway.parse import HeaderLimitExceeded
 from gateway.runtime import Runtime
+from gateway.store import Store, store_from_config
+from gateway.store.observed import ObservedStore, StoreCalls
 from tests.conftest import ROOT, make_config
 from tests.support.gwproc import GatewayProcess
+from tests.support.http import value
 from tests.support.sink import Sink
 
 CORPUS = ROOT / "tests" / "corpus"
@@ -85,10 +92,14 @@ def _comparable(result: object) -> dict[str, object]:
     return r
 
 
-async def test_a_big_message_gets_the_same_verdict_in_the_child_as_in_process(tmp_path: Path) -> None:
+async def test_a_big_message_gets_the_same_verdict_in_the_child_as_in_process(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = make_config(25, tmp_path, "limits: {shutdown_grace: 2, offload_bytes: 300000}")
-    local = Runtime(config)
-    offload = Offload(config)
+    # the store calls of each analysis, as serve's metrics see them: the worker's own through its
+    # ObservedStore, the child's sent back with its answer to the Offload's observer
+    calls_here, calls_there = StoreCalls(), StoreCalls()
+    local = Runtime(config, store=cast(Store, ObservedStore(store_from_config(config), calls_here)))
+    offload = Offload(config, observer=calls_there)
     remote = Runtime(config, offload=offload)
     await offload.start()
     try:
@@ -104,8 +115,26 @@ async def test_a_big_message_gets_the_same_verdict_in_the_child_as_in_process(tm
             assert _comparable(there) == _comparable(here), name
             assert there.plan is not None and here.plan is not None
             assert (there.plan.raw is raw) == (here.plan.raw is raw)  # no copy of unchanged bytes came back
+            reads_here = sorted((op, reason) for op, _, reason in calls_here.take())
+            assert ("sender_history", None) in reads_here, name
+            assert sorted((op, reason) for op, _, reason in calls_there.take()) == reads_here, name
         small = (CORPUS / MESSAGES[0]).read_bytes()
         assert not offload.wanted(small)
+        # analysed in-process by the runtime with children: the header block's end that decided it
+        # stays (wanted) is the one the parse uses, found once for the message
+        ends: list[int] = []
+
+        def counted(real: Any) -> Any:
+            def header_end(raw: bytes) -> int:
+                ends.append(raw is small)
+                return int(real(raw))
+            return header_end
+        for module in (gateway.runtime, gateway.offload, gateway.parse):
+            monkeypatch.setattr(module, "header_end", counted(module.header_end))
+        small_env = dataclasses.replace(env, queue_id="Q2")
+        assert (await remote.analyse(small, small_env)).decision == (await local.analyse(small, small_env)).decision
+        assert ends.count(True) == 2  # one each: remote and local
+        monkeypatch.undo()
         # a small message whose header block is what a stranger folds to stall its parsers
         assert offload.wanted(_folded(small)) and len(_folded(small)) < 300_000
         long_fields = b"X-Filler: " + b"x" * 900 + b"\r\n"
@@ -210,6 +239,25 @@ def test_reload_replaces_the_children_and_none_outlives_a_killed_worker(tmp_path
     finally:
         if g.proc.poll() is None:
             g.stop()
+
+
+def test_the_store_reads_of_a_childs_analysis_are_in_the_workers_metrics(tmp_path: Path, sink: Sink) -> None:
+    """The history reads of an offloaded message happen in the child; the worker's /metrics counts
+    them as it counts its own (the worker itself only records the message after delivery)."""
+    g = _gateway(tmp_path, sink)
+    try:
+        before = g.metrics()
+        assert value(before, "approach_gateway_store_seconds_count", op="sender_history") == 0
+        base = (CORPUS / MESSAGES[0]).read_bytes()
+        out: dict[str, object] = {}
+        _send(g.port, _padded(base.replace(b"Subject:", b"Subject: big", 1)), out, "big")
+        assert out["big"][0] == 250 and _delivered(sink, b"Subject: big")  # type: ignore[index]
+        text = g.metrics()
+        assert value(text, "approach_gateway_store_seconds_count", op="sender_history") == 1
+        assert value(text, "approach_gateway_store_seconds_count", op="campaign_reach_many") == 1
+        assert value(text, "approach_gateway_store_errors_total") == 0
+    finally:
+        g.stop()
 
 
 def test_tempfail_is_the_outcome_of_a_killed_child_when_on_error_says_so(tmp_path: Path, sink: Sink) -> None:

@@ -111,7 +111,7 @@ async def test_a_reload_swaps_in_a_runtime_that_is_already_warmed_up(tmp_path: P
 async def test_warm_up_store_reads_are_not_counted_in_the_admin_metrics(tmp_path: Path) -> None:
     """The store's call counts and errors an admin watches are the mail's: warming up (at start
     and on each reload) reads the store, but through the store itself, not the metered wrapper."""
-    from gateway.admin.metrics import ObservedStore
+    from gateway.store.observed import ObservedStore
     from tests.support.http import value
 
     gw = Gateway(make_config(9, tmp_path), watch_interval=None)

@@ -118,7 +118,7 @@ def runtime_with(running: Runtime, policies: PolicySet) -> Runtime:
     with `policies`, offline: nothing leaves the machine. Nothing to close afterwards: all it
     holds is the running runtime's (never close() it: that would close the running store)."""
     return Runtime(running.config, policies=policies, offline=True, store=running.store, data=running.data,
-                   big=running.big, auth_pools=running.auth_pools)
+                   big=running.big, auth_pools=running.auth_pools, threads=running.threads)
 
 
 async def try_message(running: Runtime, policies: PolicySet, raw: bytes) -> Result:

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import re
 
-from gateway.checks.claims import ClaimsCheck
+import pytest
+
+from gateway.checks import CheckContext
+from gateway.checks import claims as claims_module
+from gateway.checks.claims import Claim, ClaimsCheck
+from gateway.checks.social import Persona
 from gateway.textsafe import fold_lookalikes
 from tests.support.messages import message, names, one, run
 
@@ -376,6 +381,27 @@ def test_an_unlisted_university_from_its_own_academic_domain_is_backed() -> None
     assert "claim.unbacked" not in names(sig)
     for frm in ("L <l.someone@kent-workshops.org>", "L <l.someone@gmail.com>"):
         assert "claim.backed" not in names(run([ClaimsCheck()], message(frm, body))[0]), frm
+
+
+def test_each_claim_is_compared_with_the_channel_once_per_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The backed-university path (`_own_academic`), the staff-claim loop and the third-party
+    test ask for the same claims' channel verdicts: each is computed once, and the signals are
+    the same as with a fresh computation every time."""
+    body = ("I am a lecturer at the University of Kent and we are organising a workshop in May.\n\n"
+            "Best regards,\nL. Someone\nSenior Lecturer, University of Kent\n")
+    raw = message("L <l.someone@kent.ac.uk>", body)
+    fresh = run([ClaimsCheck()], raw)[0]
+    calls: list[int] = []
+    real = claims_module.channel_verdict
+
+    def counted(claim: Claim, ctx: CheckContext, persona: Persona | None) -> tuple[str, str]:
+        calls.append(id(claim))
+        return real(claim, ctx, persona)
+    monkeypatch.setattr(claims_module, "channel_verdict", counted)
+    sig = run([ClaimsCheck()], raw)[0]
+    assert one(sig, "claim.backed").evidence["organisation"] == "University of Kent"
+    assert [(s.name, s.evidence) for s in sig] == [(s.name, s.evidence) for s in fresh]
+    assert calls and len(calls) == len(set(calls))
 
 
 def test_a_centre_writing_from_a_universitys_domain_is_not_unrelated_to_it() -> None:
