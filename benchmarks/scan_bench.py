@@ -141,9 +141,17 @@ async def ours(msgs: list[bytes], config_path: Path, warmup: int) -> tuple[Run, 
     print(f"policies: {len(pipeline.policies.rules)} rules from {', '.join(map(str, config.policies))}; "
           f"checks: {', '.join(c.name for c in pipeline.checks)}", flush=True)
     work = [(raw, envelope(raw)) for raw in msgs]
-    for raw, env in work[:warmup]:
+    run = await measure(pipeline, work, work[:warmup], "gateway analyse (in-process)")
+    return run, await instrumented(pipeline, work)
+
+
+async def measure(pipeline: gr.Runtime, work: list[tuple[bytes, Envelope]],
+                  warm: list[tuple[bytes, Envelope]], name: str) -> Run:
+    """`warm` analysed untimed, then every message of `work` one after another: CPU of this
+    process (every thread) per message and in all, verdicts. serve_scan.py measures with it too."""
+    for raw, env in warm:
         await pipeline.analyse(raw, env)
-    run = Run("gateway analyse (in-process)")
+    run = Run(name)
     cpu0 = time.process_time()
     for raw, env in work:
         c, t = time.process_time(), time.perf_counter()
@@ -156,7 +164,7 @@ async def ours(msgs: list[bytes], config_path: Path, warmup: int) -> tuple[Run, 
     run.cpu_total = time.process_time() - cpu0
     run.peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     run.rss_note = "ru_maxrss of the bench process (includes the corpus held in memory)"
-    return run, await instrumented(pipeline, work)
+    return run
 
 
 async def instrumented(pipeline: gr.Runtime, work: list[tuple[bytes, Envelope]]) -> Split:

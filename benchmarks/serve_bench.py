@@ -614,6 +614,69 @@ def run_smtp_source(b: Bench, system: str, size: int, sessions: int, per_session
     return res
 
 
+def run_scan_baseline(b: Bench, rnd: int, sessions: int, rows: list[dict[str, Any]], msgfile: Path) -> dict[str, Any]:
+    """`scan`'s analysis CPU of the messages this round's gateway ham window relayed (serve_scan.py,
+    its own process, the gateway's config file), beside that window's gateway and relay rows."""
+    mine = {r["system"]: r for r in rows if (r["workload"], r["sessions"], r["round"]) == ("ham", sessions, rnd)}
+    gw = mine["gateway"]
+    cmd = [sys.executable, str(BENCH / "serve_scan.py"), "--config", str(b.tmp / f"gateway-{rnd}" / "gateway.yml"),
+           "--messages", str(msgfile), "--count", str(max(gw["ok"], 1)), "--warmup", str(WARMUP["ham"]),
+           "--rcpt", RCPT]
+    if b.args.offline_gateway or b.args.gateway_variant == "offline":
+        cmd.append("--offline")
+    name = "scan"
+    p = b.procs.start(name, cmd, stdout=True, cwd=ROOT)
+    rd = LineReader(p)
+    res = json.loads(rd.expect("RESULT", 900, "scan baseline (serve_scan.py)"))
+    b.procs.stop(name)
+    rd.join(5)
+    out = {"round": rnd, "sessions": sessions, "messages": res["messages"], "cpu_s": res["cpu_s"],
+           "offline": res["offline"], "verdicts": res["verdicts"],
+           "gateway_cpu_s": gw["cpu_s"]["sut"], "gateway_ok": gw["ok"],
+           "relay_cpu_s": mine["relay"]["cpu_s"]["sut"] if "relay" in mine else None,
+           "relay_ok": mine["relay"]["ok"] if "relay" in mine else None}
+    print_target_line(f"round {rnd}", [out])
+    return out
+
+
+def target_terms(scans: list[dict[str, Any]]) -> dict[str, float | None]:
+    """ms per message, each system's CPU total over its messages total (rounds pooled)."""
+    def per(cpu: str, n: str) -> float | None:
+        c = [s[cpu] for s in scans if s[cpu] is not None]
+        k = sum(s[n] for s in scans if s[n] is not None)
+        return 1000 * sum(c) / k if c and k else None
+
+    gw, relay, scan = per("gateway_cpu_s", "gateway_ok"), per("relay_cpu_s", "relay_ok"), per("cpu_s", "messages")
+    bound = relay + scan + 1.0 if relay is not None and scan is not None else None
+    return {"gateway": gw, "relay": relay, "scan": scan, "bound": bound,
+            "margin": bound - gw if bound is not None and gw is not None else None,
+            "serve_own": gw - relay - scan if gw is not None and relay is not None and scan is not None else None}
+
+
+def print_target_line(label: str, scans: list[dict[str, Any]]) -> None:
+    t = target_terms(scans)
+    mode = "offline" if scans[0]["offline"] else "online"
+    sess = ",".join(sorted({str(s["sessions"]) for s in scans}))
+    if t["bound"] is None:
+        print(f"    target ({label}, ham x{sess}): gateway {fmt(t['gateway'], '.2f', 0)} ms/msg, scan ({mode}) "
+              f"{fmt(t['scan'], '.2f', 0)} ms/msg (no relay row: no bound)", flush=True)
+        return
+    ok = "met" if t["margin"] is not None and t["margin"] >= 0 else "NOT met"
+    print(f"    target ({label}, ham x{sess}): gateway {fmt(t['gateway'], '.2f', 0)} ms/msg <= relay "
+          f"{fmt(t['relay'], '.2f', 0)} + scan ({mode}) {fmt(t['scan'], '.2f', 0)} + 1 ms = "
+          f"{fmt(t['bound'], '.2f', 0)}: {ok}, margin {t['margin']:+.2f} ms; serve's own cost (gateway - relay - scan) "
+          f"{fmt(t['serve_own'], '.2f', 0)} ms", flush=True)
+
+
+def print_target(scans: list[dict[str, Any]]) -> None:
+    print()
+    print("Issue 13 target, serve CPU per real 10 KB message <= relay + scan + 1 ms (CPU totals over messages, "
+          "rounds pooled):")
+    for sess in sorted({s["sessions"] for s in scans}):
+        print_target_line(f"{sum(1 for s in scans if s['sessions'] == sess)} rounds",
+                          [s for s in scans if s["sessions"] == sess])
+
+
 # --------------------------------------------------------------------------- reporting
 
 def row_of(system: str, workload: str, sessions: int, rnd: int, res: dict[str, Any]) -> dict[str, Any]:
@@ -821,6 +884,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--gateway-variant", choices=("nochecks", "offline"),
                     help="start the gateway through serve_variant.py with no checks or offline, to split its CPU "
                          "per message (one worker: needs --workers 1)")
+    ap.add_argument("--scan-baseline", action="store_true",
+                    help="after each round's gateway ham window: `scan`'s analysis CPU of the same messages, same "
+                         "config and DNS (offline with --offline-gateway), in its own process (serve_scan.py); "
+                         "prints gateway CPU/msg against relay + scan + 1 ms (issue 13's target)")
     ap.add_argument("--sink-xforward", action="store_true",
                     help="let smtp-sink offer XFORWARD (the gateway then sends it before every MAIL; "
                          "the relay never does)")
@@ -881,6 +948,9 @@ def main(argv: list[str] | None = None) -> int:
     for tool in (args.smtp_sink,) + ((args.smtp_source,) if args.generator == "smtp-source" else ()):
         if not (Path(tool).is_file() and os.access(tool, os.X_OK)):
             raise fail(f"{tool} not found: apt-get install postfix (it ships smtp-sink and smtp-source)")
+    if args.scan_baseline and (args.gateway_variant == "nochecks" or "gateway" not in args.systems
+                               or "ham" not in args.sizes):
+        raise fail("--scan-baseline: needs the gateway (with its checks) and the ham workload")
     if args.gateway_variant and args.workers != 1:
         raise fail("--gateway-variant: only a single process is patched; add --workers 1")
     if "gateway" in args.systems and args.offline_gateway and not gateway_has_offline(sys.executable):
@@ -905,6 +975,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGHUP, on_term)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored
     rows: list[dict[str, Any]] = []
+    scans: list[dict[str, Any]] = []
     lats: dict[tuple[str, str, int], list[float]] = {}
     status = 0
     try:
@@ -954,6 +1025,8 @@ def main(argv: list[str] | None = None) -> int:
                     lats.setdefault((system, size, sessions), []).extend(res["load"]["latencies"])
                     rows.append(row)
                     print_row(row)
+                if args.scan_baseline and size == "ham":
+                    scans.append(run_scan_baseline(b, rnd, sessions, rows, msgfiles["ham"]))
             if args.latency:
                 size, sessions = args.latency_load
                 for system in args.systems:
@@ -980,6 +1053,8 @@ def main(argv: list[str] | None = None) -> int:
                     log.rename(log.with_name(f"{name}-round{rnd}.log"))
         summary = summarize(rows, lats)
         print_summary(summary)
+        if scans:
+            print_target(scans)
         if any(r["failed"] for r in rows):
             print("\nSome messages failed (non-2xx or broken session): see the '!' lines above.")
             status = 1
@@ -996,7 +1071,7 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps({
             "environment": env,
             "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-            "runs": rows, "summary": summary}, indent=1, default=str))
+            "runs": rows, "summary": summary, "scan_baseline": scans}, indent=1, default=str))
         print(f"\nfull numbers: {args.json}")
     if args.keep:
         print(f"configs and logs kept in {tmp}")
