@@ -34,6 +34,7 @@ import select
 import shutil
 import signal
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -396,6 +397,18 @@ class Bench:
             merge(cfg, extra)
         return cfg
 
+    def snapshot_store(self, rnd: int, sessions: int) -> None:
+        """A consistent copy (SQLite's backup) of the gateway's store as it is now, between
+        windows, for the scan baseline (serve_scan.py) of the window about to start."""
+        src = self.tmp / f"gateway-{rnd}" / "store.sqlite3"
+        dst = snapshot_path(self, rnd, sessions)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        dst.unlink(missing_ok=True)
+        with sqlite3.connect(src) as a, sqlite3.connect(dst) as z:
+            a.backup(z)
+        a.close()
+        z.close()
+
     def start_gateway(self, rnd: int) -> None:
         port = free_port()
         cfg = self.gateway_config(port, rnd)
@@ -410,6 +423,10 @@ class Bench:
         self.procs.start(name, cmd, cwd=ROOT)
         self.ports["gateway"] = port
         wait_smtp(self.procs, name, port, 60)
+
+
+def snapshot_path(b: Bench, rnd: int, sessions: int) -> Path:
+    return b.tmp / f"gateway-{rnd}" / f"scan-{sessions}" / "store.sqlite3"
 
 
 def merge(into: dict[str, Any], extra: dict[str, Any]) -> None:
@@ -619,7 +636,12 @@ def run_scan_baseline(b: Bench, rnd: int, sessions: int, rows: list[dict[str, An
     its own process, the gateway's config file), beside that window's gateway and relay rows."""
     mine = {r["system"]: r for r in rows if (r["workload"], r["sessions"], r["round"]) == ("ham", sessions, rnd)}
     gw = mine["gateway"]
-    cmd = [sys.executable, str(BENCH / "serve_scan.py"), "--config", str(b.tmp / f"gateway-{rnd}" / "gateway.yml"),
+    store = snapshot_path(b, rnd, sessions)  # the gateway's store as its window started
+    cfg = yaml.safe_load((b.tmp / f"gateway-{rnd}" / "gateway.yml").read_text())
+    cfg["store"]["path"] = str(store)
+    config = store.parent / "scan.yml"
+    config.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    cmd = [sys.executable, str(BENCH / "serve_scan.py"), "--config", str(config), "--record",
            "--messages", str(msgfile), "--count", str(max(gw["ok"], 1)), "--warmup", str(WARMUP["ham"]),
            "--rcpt", RCPT]
     if b.args.offline_gateway or b.args.gateway_variant == "offline":
@@ -886,8 +908,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                          "per message (one worker: needs --workers 1)")
     ap.add_argument("--scan-baseline", action="store_true",
                     help="after each round's gateway ham window: `scan`'s analysis CPU of the same messages, same "
-                         "config and DNS (offline with --offline-gateway), in its own process (serve_scan.py); "
-                         "prints gateway CPU/msg against relay + scan + 1 ms (issue 13's target)")
+                         "config and DNS (offline with --offline-gateway), from a copy of the gateway's store as the "
+                         "window started, in its own process (serve_scan.py); prints gateway CPU/msg against "
+                         "relay + scan + 1 ms (issue 13's target)")
     ap.add_argument("--sink-xforward", action="store_true",
                     help="let smtp-sink offer XFORWARD (the gateway then sends it before every MAIL; "
                          "the relay never does)")
@@ -1014,6 +1037,8 @@ def main(argv: list[str] | None = None) -> int:
             for size, sessions in workloads:
                 for system in args.systems:
                     dur = duration_of(args, size)
+                    if args.scan_baseline and size == "ham" and system == "gateway":
+                        b.snapshot_store(rnd, sessions)  # the history this window starts from
                     if size != "ham" and args.generator == "smtp-source":
                         per = args.source_per_session or (20 if size == "1m" else 4)
                         res = run_smtp_source(b, system, SIZES[size], sessions, per)

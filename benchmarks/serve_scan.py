@@ -9,13 +9,18 @@ then the load generator's own warm-up messages, then the same messages in the sa
 window (session g of S sends messages g, g+S, g+2S, ...: the window's first N messages are, up to
 the sessions still running at its end, the corpus' first N), each as the gateway receives it
 (dot-unstuffed, CRLF) with the envelope the gateway builds for it (MAIL FROM of the pickle, the
-bench's RCPT, client 127.0.0.1 with the load generator's HELO). The store is the gateway's file,
-read only: `analyse` never records.
+bench's RCPT, client 127.0.0.1 with the load generator's HELO). The store: serve_bench.py
+gives a copy of the gateway's store taken just before the gateway's window (before the load
+generator's warm-up) and `--record`: each message is recorded after its analysis as `serve`
+records it after delivery (that CPU left out: it is serve's, not scan's), so that each one
+meets the history the gateway's copy met (up to the order 20 sessions finish in), not one that
+already holds itself and every later message of the window.
 
-CPU: time.process_time (every thread of this process) around the measured loop only: start-up,
-imports, warm-up and reading the messages are not counted (nor are they in the gateway's window).
+CPU: time.process_time (every thread of this process) around the measured loop only, less the
+recording: start-up, imports, warm-up and reading the messages are not counted (nor are they in
+the gateway's window).
 
-    python benchmarks/serve_scan.py --config gateway.yml --messages ham.pickle --count 1500 [--offline]
+    python benchmarks/serve_scan.py --config scan.yml --messages ham.pickle --count 1500 --record [--offline]
 
 Prints one line: RESULT {json}.
 """
@@ -64,10 +69,11 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     messages = load_messages(args.messages)
     await runtime.warm_up()
     work = work_of(messages, args.rcpt, 0, args.count)
-    result = await measure(runtime, work, work_of(messages, args.rcpt, 0, args.warmup), "scan (analyse)")
+    after = runtime.record if args.record else None
+    result = await measure(runtime, work, work_of(messages, args.rcpt, 0, args.warmup), "scan (analyse)", after)
     await runtime.close()
     return {"messages": result.messages, "cpu_s": result.cpu_total, "wall_s": result.wall,
-            "verdicts": result.verdicts, "offline": args.offline}
+            "verdicts": result.verdicts, "offline": args.offline, "recorded": args.record}
 
 
 def main() -> int:
@@ -78,6 +84,8 @@ def main() -> int:
     ap.add_argument("--warmup", type=int, default=30, help="untimed messages first (the load generator's)")
     ap.add_argument("--rcpt", default="bench@example.org")
     ap.add_argument("--offline", action="store_true", help="as `scan --offline` (the gateway was started offline)")
+    ap.add_argument("--record", action="store_true",
+                    help="record each message in the store after its analysis, as `serve` does, its CPU left out")
     args = ap.parse_args()
     from serve_relay import die_with_parent
 
