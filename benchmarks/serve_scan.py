@@ -73,7 +73,8 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     result = await measure(runtime, work, work_of(messages, args.rcpt, 0, args.warmup), "scan (analyse)", after)
     await runtime.close()
     return {"messages": result.messages, "cpu_s": result.cpu_total, "wall_s": result.wall,
-            "verdicts": result.verdicts, "offline": args.offline, "recorded": args.record}
+            "cpu_each": result.cpu_each, "verdicts": result.verdicts, "offline": args.offline,
+            "recorded": args.record}
 
 
 def main() -> int:
