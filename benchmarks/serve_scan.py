@@ -16,9 +16,11 @@ records it after delivery (that CPU left out: it is serve's, not scan's), so tha
 meets the history the gateway's copy met (up to the order 20 sessions finish in), not one that
 already holds itself and every later message of the window.
 
-CPU: time.process_time (every thread of this process) around the measured loop only, less the
-recording: start-up, imports, warm-up and reading the messages are not counted (nor are they in
-the gateway's window).
+CPU: time.process_time (every thread of this process) around each message's analysis (`cpu_each`,
+which serve_bench.py sums over the window's count: it runs one pass before the window, when the
+count is not known yet, and one after) and around the measured loop less the recording (`cpu_s`):
+start-up, imports, warm-up and reading the messages are not counted (nor are they in the
+gateway's window).
 
     python benchmarks/serve_scan.py --config scan.yml --messages ham.pickle --count 1500 --record [--offline]
 
