@@ -34,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -141,22 +141,40 @@ async def ours(msgs: list[bytes], config_path: Path, warmup: int) -> tuple[Run, 
     print(f"policies: {len(pipeline.policies.rules)} rules from {', '.join(map(str, config.policies))}; "
           f"checks: {', '.join(c.name for c in pipeline.checks)}", flush=True)
     work = [(raw, envelope(raw)) for raw in msgs]
-    for raw, env in work[:warmup]:
-        await pipeline.analyse(raw, env)
-    run = Run("gateway analyse (in-process)")
+    run = await measure(pipeline, work, work[:warmup], "gateway analyse (in-process)")
+    return run, await instrumented(pipeline, work)
+
+
+async def measure(pipeline: gr.Runtime, work: list[tuple[bytes, Envelope]],
+                  warm: list[tuple[bytes, Envelope]], name: str,
+                  after: Callable[[gr.Result], Awaitable[Any]] | None = None) -> Run:
+    """`warm` analysed untimed, then every message of `work` one after another: CPU of this
+    process (every thread) per message and in all, verdicts. `after(result)`, when given, runs
+    after each message (warm-up ones too) and its CPU is left out (serve_scan.py records each
+    message in the store, as `serve` does, so that the next one sees the same history)."""
+    for raw, env in warm:
+        result = await pipeline.analyse(raw, env)
+        if after is not None:
+            await after(result)
+    run = Run(name)
+    left_out = 0.0
     cpu0 = time.process_time()
     for raw, env in work:
         c, t = time.process_time(), time.perf_counter()
         result = await pipeline.analyse(raw, env)
         run.wall += time.perf_counter() - t
-        run.cpu_each.append(time.process_time() - c)
+        c1 = time.process_time()
+        run.cpu_each.append(c1 - c)
         word = result.decision.verdict.word if result.decision.checked else "unchecked"
         run.verdicts[word] = run.verdicts.get(word, 0) + 1
         run.messages += 1
-    run.cpu_total = time.process_time() - cpu0
+        if after is not None:
+            await after(result)
+            left_out += time.process_time() - c1
+    run.cpu_total = time.process_time() - cpu0 - left_out
     run.peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     run.rss_note = "ru_maxrss of the bench process (includes the corpus held in memory)"
-    return run, await instrumented(pipeline, work)
+    return run
 
 
 async def instrumented(pipeline: gr.Runtime, work: list[tuple[bytes, Envelope]]) -> Split:

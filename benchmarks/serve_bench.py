@@ -34,6 +34,7 @@ import select
 import shutil
 import signal
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -396,6 +397,19 @@ class Bench:
             merge(cfg, extra)
         return cfg
 
+    def snapshot_store(self, rnd: int, sessions: int) -> None:
+        """Consistent copies (SQLite's backup) of the gateway's store as it is now, between
+        windows, one for each scan pass (serve_scan.py) around the window about to start."""
+        src = self.tmp / f"gateway-{rnd}" / "store.sqlite3"
+        for when in SCAN_PASSES:
+            dst = snapshot_path(self, rnd, sessions, when)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            dst.unlink(missing_ok=True)
+            with sqlite3.connect(src) as a, sqlite3.connect(dst) as z:
+                a.backup(z)
+            a.close()
+            z.close()
+
     def start_gateway(self, rnd: int) -> None:
         port = free_port()
         cfg = self.gateway_config(port, rnd)
@@ -410,6 +424,13 @@ class Bench:
         self.procs.start(name, cmd, cwd=ROOT)
         self.ports["gateway"] = port
         wait_smtp(self.procs, name, port, 60)
+
+
+SCAN_PASSES = ("before", "after")  # the scan baseline's passes around the gateway's window
+
+
+def snapshot_path(b: Bench, rnd: int, sessions: int, when: str) -> Path:
+    return b.tmp / f"gateway-{rnd}" / f"scan-{sessions}-{when}" / "store.sqlite3"
 
 
 def merge(into: dict[str, Any], extra: dict[str, Any]) -> None:
@@ -612,6 +633,96 @@ def run_smtp_source(b: Bench, system: str, size: int, sessions: int, per_session
                    "latencies": [], "elapsed": elapsed, "generator": "smtp-source", "bytes": total * size if ok else 0,
                    "note": "smtp-source reports no per-message latency"}
     return res
+
+
+def scan_pass(b: Bench, rnd: int, sessions: int, when: str, count: int, msgfile: Path) -> dict[str, Any]:
+    """One pass of serve_scan.py (its own process, the gateway's config file with the store copy
+    taken before the window): the first `count` messages, CPU of each."""
+    store = snapshot_path(b, rnd, sessions, when)
+    cfg = yaml.safe_load((b.tmp / f"gateway-{rnd}" / "gateway.yml").read_text())
+    cfg["store"]["path"] = str(store)
+    config = store.parent / "scan.yml"
+    config.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    cmd = [sys.executable, str(BENCH / "serve_scan.py"), "--config", str(config), "--record",
+           "--messages", str(msgfile), "--count", str(max(count, 1)), "--warmup", str(WARMUP["ham"]),
+           "--rcpt", RCPT]
+    if b.args.offline_gateway or b.args.gateway_variant == "offline":
+        cmd.append("--offline")
+    name = f"scan-{when}"
+    p = b.procs.start(name, cmd, stdout=True, cwd=ROOT)
+    rd = LineReader(p)
+    res: dict[str, Any] = json.loads(rd.expect("RESULT", 1800, f"scan baseline {when} the window (serve_scan.py)"))
+    b.procs.stop(name)
+    rd.join(5)
+    return res
+
+
+def run_scan_baseline(b: Bench, rnd: int, sessions: int, rows: list[dict[str, Any]], msgfile: Path,
+                      before: dict[str, Any]) -> dict[str, Any]:
+    """`scan`'s analysis CPU of the messages this round's gateway ham window relayed: the pass
+    before the window (more messages than the window will hold, cut to the window's count here)
+    and one after it over exactly the window's count, averaged, so that a load that drifts during
+    the round weighs on scan as on the gateway. Beside that window's gateway and relay rows."""
+    mine = {r["system"]: r for r in rows if (r["workload"], r["sessions"], r["round"]) == ("ham", sessions, rnd)}
+    gw = mine["gateway"]
+    n = max(gw["ok"], 1)
+    after = scan_pass(b, rnd, sessions, "after", n, msgfile)
+    cpu_before = sum(before["cpu_each"][:n]) if len(before["cpu_each"]) >= n else None
+    cpu_after = sum(after["cpu_each"][:n])
+    if cpu_before is None:
+        print(f"    ! scan pass before the window analysed {len(before['cpu_each'])} messages, the window "
+              f"{n}: only the pass after it counts (raise --scan-before)")
+    passes = [c for c in (cpu_before, cpu_after) if c is not None]
+    out = {"round": rnd, "sessions": sessions, "messages": n, "cpu_s": statistics.fmean(passes),
+           "cpu_before_s": cpu_before, "cpu_after_s": cpu_after,
+           "offline": after["offline"], "verdicts": after["verdicts"],
+           "gateway_cpu_s": gw["cpu_s"]["sut"], "gateway_ok": gw["ok"],
+           "relay_cpu_s": mine["relay"]["cpu_s"]["sut"] if "relay" in mine else None,
+           "relay_ok": mine["relay"]["ok"] if "relay" in mine else None}
+    print_target_line(f"round {rnd}", [out])
+    return out
+
+
+def target_terms(scans: list[dict[str, Any]]) -> dict[str, float | None]:
+    """ms per message, each system's CPU total over its messages total (rounds pooled)."""
+    def per(cpu: str, n: str) -> float | None:
+        c = [s[cpu] for s in scans if s[cpu] is not None]
+        k = sum(s[n] for s in scans if s[n] is not None)
+        return 1000 * sum(c) / k if c and k else None
+
+    gw, relay, scan = per("gateway_cpu_s", "gateway_ok"), per("relay_cpu_s", "relay_ok"), per("cpu_s", "messages")
+    bound = relay + scan + 1.0 if relay is not None and scan is not None else None
+    both = all(s["cpu_before_s"] is not None for s in scans)
+    return {"gateway": gw, "relay": relay, "scan": scan, "bound": bound,
+            "scan_before": per("cpu_before_s", "messages") if both else None,
+            "scan_after": per("cpu_after_s", "messages"),
+            "margin": bound - gw if bound is not None and gw is not None else None,
+            "serve_own": gw - relay - scan if gw is not None and relay is not None and scan is not None else None}
+
+
+def print_target_line(label: str, scans: list[dict[str, Any]]) -> None:
+    t = target_terms(scans)
+    mode = "offline" if scans[0]["offline"] else "online"
+    sess = ",".join(sorted({str(s["sessions"]) for s in scans}))
+    if t["bound"] is None:
+        print(f"    target ({label}, ham x{sess}): gateway {fmt(t['gateway'], '.2f', 0)} ms/msg, scan ({mode}) "
+              f"{fmt(t['scan'], '.2f', 0)} ms/msg (no relay row: no bound)", flush=True)
+        return
+    ok = "met" if t["margin"] is not None and t["margin"] >= 0 else "NOT met"
+    print(f"    target ({label}, ham x{sess}): gateway {fmt(t['gateway'], '.2f', 0)} ms/msg <= relay "
+          f"{fmt(t['relay'], '.2f', 0)} + scan ({mode}; before / after the window {fmt(t['scan_before'], '.2f', 0)} / "
+          f"{fmt(t['scan_after'], '.2f', 0)}) {fmt(t['scan'], '.2f', 0)} + 1 ms = "
+          f"{fmt(t['bound'], '.2f', 0)}: {ok}, margin {t['margin']:+.2f} ms; serve's own cost (gateway - relay - scan) "
+          f"{fmt(t['serve_own'], '.2f', 0)} ms", flush=True)
+
+
+def print_target(scans: list[dict[str, Any]]) -> None:
+    print()
+    print("Issue 13 target, serve CPU per real 10 KB message <= relay + scan + 1 ms (CPU totals over messages, "
+          "rounds pooled):")
+    for sess in sorted({s["sessions"] for s in scans}):
+        print_target_line(f"{sum(1 for s in scans if s['sessions'] == sess)} rounds",
+                          [s for s in scans if s["sessions"] == sess])
 
 
 # --------------------------------------------------------------------------- reporting
@@ -821,6 +932,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--gateway-variant", choices=("nochecks", "offline"),
                     help="start the gateway through serve_variant.py with no checks or offline, to split its CPU "
                          "per message (one worker: needs --workers 1)")
+    ap.add_argument("--scan-baseline", action="store_true",
+                    help="after each round's gateway ham window: `scan`'s analysis CPU of the same messages, same "
+                         "config and DNS (offline with --offline-gateway), from a copy of the gateway's store as the "
+                         "window started, in its own process (serve_scan.py); prints gateway CPU/msg against "
+                         "relay + scan + 1 ms (issue 13's target)")
+    ap.add_argument("--scan-before", type=int, default=1,
+                    help="--scan-baseline: the pass before the window analyses this many times the ham corpus "
+                         "(it must reach the window's count; default 1)")
     ap.add_argument("--sink-xforward", action="store_true",
                     help="let smtp-sink offer XFORWARD (the gateway then sends it before every MAIL; "
                          "the relay never does)")
@@ -881,6 +1000,9 @@ def main(argv: list[str] | None = None) -> int:
     for tool in (args.smtp_sink,) + ((args.smtp_source,) if args.generator == "smtp-source" else ()):
         if not (Path(tool).is_file() and os.access(tool, os.X_OK)):
             raise fail(f"{tool} not found: apt-get install postfix (it ships smtp-sink and smtp-source)")
+    if args.scan_baseline and (args.gateway_variant == "nochecks" or "gateway" not in args.systems
+                               or "ham" not in args.sizes):
+        raise fail("--scan-baseline: needs the gateway (with its checks) and the ham workload")
     if args.gateway_variant and args.workers != 1:
         raise fail("--gateway-variant: only a single process is patched; add --workers 1")
     if "gateway" in args.systems and args.offline_gateway and not gateway_has_offline(sys.executable):
@@ -905,6 +1027,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGHUP, on_term)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored
     rows: list[dict[str, Any]] = []
+    scans: list[dict[str, Any]] = []
     lats: dict[tuple[str, str, int], list[float]] = {}
     status = 0
     try:
@@ -943,6 +1066,9 @@ def main(argv: list[str] | None = None) -> int:
             for size, sessions in workloads:
                 for system in args.systems:
                     dur = duration_of(args, size)
+                    if args.scan_baseline and size == "ham" and system == "gateway":
+                        b.snapshot_store(rnd, sessions)  # the history this window starts from
+                        before = scan_pass(b, rnd, sessions, "before", len(ham) * args.scan_before, msgfiles["ham"])
                     if size != "ham" and args.generator == "smtp-source":
                         per = args.source_per_session or (20 if size == "1m" else 4)
                         res = run_smtp_source(b, system, SIZES[size], sessions, per)
@@ -954,6 +1080,8 @@ def main(argv: list[str] | None = None) -> int:
                     lats.setdefault((system, size, sessions), []).extend(res["load"]["latencies"])
                     rows.append(row)
                     print_row(row)
+                if args.scan_baseline and size == "ham":
+                    scans.append(run_scan_baseline(b, rnd, sessions, rows, msgfiles["ham"], before))
             if args.latency:
                 size, sessions = args.latency_load
                 for system in args.systems:
@@ -980,6 +1108,8 @@ def main(argv: list[str] | None = None) -> int:
                     log.rename(log.with_name(f"{name}-round{rnd}.log"))
         summary = summarize(rows, lats)
         print_summary(summary)
+        if scans:
+            print_target(scans)
         if any(r["failed"] for r in rows):
             print("\nSome messages failed (non-2xx or broken session): see the '!' lines above.")
             status = 1
@@ -996,7 +1126,7 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps({
             "environment": env,
             "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-            "runs": rows, "summary": summary}, indent=1, default=str))
+            "runs": rows, "summary": summary, "scan_baseline": scans}, indent=1, default=str))
         print(f"\nfull numbers: {args.json}")
     if args.keep:
         print(f"configs and logs kept in {tmp}")

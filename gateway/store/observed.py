@@ -38,17 +38,18 @@ class ObservedStore:
         target = getattr(self.inner, name)
         if name not in self.OPS:
             return target
-        observer = self.observer
+        observer, inner = self.observer, self.inner
 
         async def timed(*args: Any, **kwargs: Any) -> Any:
             start = time.perf_counter()
             try:
-                out = await target(*args, **kwargs)
+                out = await getattr(inner, name)(*args, **kwargs)  # the inner store's method as it is now
             except Exception as exc:
                 observer.store_call(name, time.perf_counter() - start, type(exc).__name__)
                 raise
             observer.store_call(name, time.perf_counter() - start, None)
             return out
+        self.__dict__[name] = timed  # made once per operation: the next call finds it without __getattr__
         return timed
 
     async def close(self) -> None:
