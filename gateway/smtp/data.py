@@ -9,7 +9,7 @@ takes whatever bytes arrived and does the same work with bytes operations in C:
 * a line (CRLF included) longer than `line_limit` makes the whole message "too long" (500), more
   than `size_limit` bytes "too much" (552); the rest is read and discarded;
 * a dot at the start of a line is removed (RFC 5321 4.5.2), chunk by chunk, and whether the
-  message holds a lone CR or LF (`bare`) is counted chunk by chunk too, so no step of the event
+  message holds a lone CR or LF (`bare`) is checked chunk by chunk too, so no step of the event
   loop handles the whole message at once;
 * bytes after the final dot (pipelined commands) are handed back.
 
@@ -105,9 +105,12 @@ class DataReader:
         if self.size_limit and self.size > self.size_limit:
             self._fail(TOO_MUCH)
             return
-        pairs = data.count(b"\r\n")
-        if data.count(b"\r") != pairs or data.count(b"\n") != pairs:
-            self.bare = True
+        if not self.bare:
+            # a CR or LF left once every CRLF is gone is a lone one: a replace (a count and a copy
+            # in C) and two memchr; three counts took 1.4x the instructions (callgrind, 10 MB of
+            # base64 lines: 152 M -> 106 M)
+            rest = data.replace(b"\r\n", b"")
+            self.bare = b"\r" in rest or b"\n" in rest
         if not stuffed:
             self._kept.write(data)
             return
