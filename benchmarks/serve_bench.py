@@ -9,7 +9,8 @@ Each round starts a fresh relay and gateway, then runs every workload on direct,
 in turn (A,B,C,A,B,C,...), so drift hits all three alike. Workloads: real ham replayed from
 ../shared/corpora/ham/spamassassin (`ham`, also `10k`), or generated MIME mail of `1m` / `10m`
 bytes (a text part and a base64 attachment), each with 1, 20 and 100 concurrent sessions; plus
-`latency`: a probe's small message every 100 ms, idle and while 20 sessions send 10 MB mail.
+`latency`: a probe's small message every 100 ms, idle and while 20 sessions send 10 MB mail, each
+session streaming its data at 2 MB/s (--latency-load 10m:20@2MB/s; @max: the closed loop).
 
 CPU: utime+stime (+ reaped children) from /proc/PID/stat of the SUT's process tree, the sink's,
 the load generator's (and the DNS server's), read at the edges of the measured window. Memory:
@@ -19,6 +20,7 @@ benchmarks/README.md.
     apt-get install postfix        # smtp-sink, smtp-source
     .venv/bin/python benchmarks/serve_bench.py --quick
     .venv/bin/python benchmarks/serve_bench.py --sizes ham --sessions 20 --rounds 3 --json out.json
+    .venv/bin/python benchmarks/serve_bench.py --latency-only --latency-load 10m:20@1MB/s,10m:20@4MB/s
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ SIZES = {"ham": 0, "1m": 1_000_000, "10m": 10_000_000}
 DURATION = {"ham": 10.0, "1m": 10.0, "10m": 20.0}
 WARMUP = {"ham": 30, "1m": 5, "10m": 2}
 RCPT = "bench@example.org"
-DEFAULT_LATENCY_LOAD = "10m:20@4MB/s"
+DEFAULT_LATENCY_LOAD = "10m:20@2MB/s"
 
 
 @dataclass(frozen=True)
