@@ -9,7 +9,8 @@ Each round starts a fresh relay and gateway, then runs every workload on direct,
 in turn (A,B,C,A,B,C,...), so drift hits all three alike. Workloads: real ham replayed from
 ../shared/corpora/ham/spamassassin (`ham`, also `10k`), or generated MIME mail of `1m` / `10m`
 bytes (a text part and a base64 attachment), each with 1, 20 and 100 concurrent sessions; plus
-`latency`: a probe's small message every 100 ms, idle and while 20 sessions send 10 MB mail.
+`latency`: a probe's small message every 100 ms, idle and while 20 sessions send 10 MB mail, each
+session streaming its data at 2 MB/s (--latency-load 10m:20@2MB/s; @max: the closed loop).
 
 CPU: utime+stime (+ reaped children) from /proc/PID/stat of the SUT's process tree, the sink's,
 the load generator's (and the DNS server's), read at the edges of the measured window. Memory:
@@ -19,6 +20,7 @@ benchmarks/README.md.
     apt-get install postfix        # smtp-sink, smtp-source
     .venv/bin/python benchmarks/serve_bench.py --quick
     .venv/bin/python benchmarks/serve_bench.py --sizes ham --sessions 20 --rounds 3 --json out.json
+    .venv/bin/python benchmarks/serve_bench.py --latency-only --latency-load 10m:20@1MB/s,10m:20@4MB/s
 """
 
 from __future__ import annotations
@@ -58,6 +60,55 @@ SIZES = {"ham": 0, "1m": 1_000_000, "10m": 10_000_000}
 DURATION = {"ham": 10.0, "1m": 10.0, "10m": 20.0}
 WARMUP = {"ham": 30, "1m": 5, "10m": 2}
 RCPT = "bench@example.org"
+DEFAULT_LATENCY_LOAD = "10m:20@2MB/s"
+
+
+@dataclass(frozen=True)
+class LatencyLoad:
+    """The latency scenario's background load: `sessions` sessions of `size` mail, each
+    streaming its message data at `rate` bytes per second at most (0: as fast as it is taken,
+    the closed loop)."""
+
+    size: str
+    sessions: int
+    rate: float
+
+    @property
+    def label(self) -> str:
+        """The workload's name in the tables: lat@4M (4 MB/s per session), lat@max."""
+        if not self.rate:
+            return "lat@max"
+        for unit, div in (("M", 1e6), ("k", 1e3)):
+            if self.rate >= div:
+                return f"lat@{self.rate / div:g}{unit}"
+        return f"lat@{self.rate:g}"
+
+    @property
+    def text(self) -> str:
+        rate = "max" if not self.rate else f"{self.rate / 1e6:g}MB/s"
+        return f"{self.size}:{self.sessions}@{rate}"
+
+    def ramp(self) -> float:
+        """Seconds until the last session started (serve_load.stagger): one message's transfer."""
+        return (self.sessions - 1) / self.sessions * SIZES[self.size] / self.rate if self.rate else 0.0
+
+
+RATE_RE = re.compile(r"(?i)^([0-9]+(?:\.[0-9]+)?)\s*(k|m)?b/s$")
+
+
+def parse_latency_load(text: str) -> LatencyLoad:
+    """SIZE:SESSIONS[@RATE], RATE as 4MB/s, 500kB/s (decimal units, per session) or max."""
+    spec, _, rate_text = text.strip().partition("@")
+    size, _, sess = spec.partition(":")
+    if size not in SIZES or size == "ham" or not sess.isdigit() or int(sess) < 1:
+        raise ValueError(f"{text!r}: SIZE:SESSIONS[@RATE] with SIZE 1m or 10m, e.g. 10m:20@4MB/s")
+    rate = 0.0
+    if rate_text and rate_text.lower() != "max":
+        m = RATE_RE.match(rate_text.strip())
+        if not m or float(m.group(1)) <= 0:
+            raise ValueError(f"{text!r}: RATE is bytes per second per session, e.g. 4MB/s, 500kB/s or max")
+        rate = float(m.group(1)) * {None: 1, "k": 1e3, "m": 1e6}[m.group(2) and m.group(2).lower()]
+    return LatencyLoad(size, int(sess), rate)
 
 
 def fail(msg: str) -> SystemExit:
@@ -555,11 +606,9 @@ class Window:
 
 
 def run_python_load(b: Bench, system: str, msgfile: Path, sessions: int, duration: float, warmup: int,
-                    unique_id: bool, probe: Path | None = None) -> dict[str, Any]:
+                    unique_id: bool) -> dict[str, Any]:
     port = b.ports[system]
-    cmd = [sys.executable, str(BENCH / "serve_load.py"), "load", "--port", str(port), "--rcpt", RCPT,
-           "--messages", str(msgfile), "--sessions", str(sessions), "--procs", str(b.args.load_procs),
-           "--duration", str(duration), "--warmup", str(warmup)] + (["--unique-id"] if unique_id else [])
+    cmd = load_cmd(b, port, msgfile, sessions, duration, warmup, unique_id)
     name = f"load-{system}"
     p = b.procs.start(name, cmd, stdin=True, stdout=True)
     assert p.stdin is not None
@@ -571,12 +620,6 @@ def run_python_load(b: Bench, system: str, msgfile: Path, sessions: int, duratio
     w.begin()
     p.stdin.write(b"GO\n")
     p.stdin.flush()
-    probe_proc = probe_rd = None
-    if probe is not None:
-        probe_proc = b.procs.start(f"probe-{system}", probe_cmd(port, probe, duration=max(1.0, duration - 1.0)),
-                                   stdout=True)
-        probe_rd = LineReader(probe_proc)
-        w.add("probe", probe_proc.pid)
     rd.expect("DONE", duration + 900, f"load generator against {system}")
     res = w.end()
     p.stdin.write(b"QUIT\n")
@@ -584,11 +627,61 @@ def run_python_load(b: Bench, system: str, msgfile: Path, sessions: int, duratio
     load = json.loads(rd.expect("RESULT", 120, f"load generator against {system}"))
     b.procs.stop(name)
     rd.join(5)
-    if probe_rd is not None:
-        res["probe"] = json.loads(probe_rd.expect("RESULT", 600, f"probe against {system}"))
-        b.procs.stop(f"probe-{system}")
-        probe_rd.join(5)
     res["load"] = load
+    return res
+
+
+def load_cmd(b: Bench, port: int, msgfile: Path, sessions: int, duration: float, warmup: int,
+             unique_id: bool, rate: float = 0.0) -> list[str]:
+    return [sys.executable, str(BENCH / "serve_load.py"), "load", "--port", str(port), "--rcpt", RCPT,
+            "--messages", str(msgfile), "--sessions", str(sessions), "--procs", str(b.args.load_procs),
+            "--duration", str(duration), "--warmup", str(warmup), "--rate", str(rate)] + (
+                ["--unique-id"] if unique_id else [])
+
+
+def run_latency(b: Bench, system: str, msgfile: Path, load: LatencyLoad, duration: float,
+                probe: Path) -> dict[str, Any]:
+    """The probe while `load` runs. The sessions start spread over one message's transfer time
+    (`ramp`, paced loads only); the measured window (CPU, busy share, the load's messages) is the
+    probe's: from the end of the ramp to the probe's last reply, every session still sending."""
+    port = b.ports[system]
+    ramp = load.ramp()
+    cmd = load_cmd(b, port, msgfile, load.sessions, ramp + duration + 1.0, WARMUP[load.size], True, load.rate)
+    name = f"load-{system}"
+    p = b.procs.start(name, cmd, stdin=True, stdout=True)
+    assert p.stdin is not None
+    rd = LineReader(p)
+    warm = json.loads(rd.expect("READY", 300, f"load generator against {system}"))
+    if warm.get("warmup_failed"):
+        print(f"  ! {system}: {warm['warmup_failed']} warm-up messages failed: {warm['warmup_failures']}")
+    p.stdin.write(b"GO\n")
+    p.stdin.flush()
+    stop = time.monotonic() + ramp + duration + 1.0  # (about) when the sessions start no new message
+    time.sleep(ramp)
+    w = Window(b, system, p.pid)
+    w.begin()
+    probe_proc = b.procs.start(f"probe-{system}", probe_cmd(port, probe, duration=duration), stdout=True)
+    probe_rd = LineReader(probe_proc)
+    w.add("probe", probe_proc.pid)
+    probed = json.loads(probe_rd.expect("RESULT", duration + 600, f"probe against {system}"))
+    t1 = time.monotonic()
+    res = w.end()
+    b.procs.stop(f"probe-{system}")
+    probe_rd.join(5)
+    rd.expect("DONE", ramp + duration + 900, f"load generator against {system}")
+    p.stdin.write(b"QUIT\n")
+    p.stdin.flush()
+    out = json.loads(rd.expect("RESULT", 120, f"load generator against {system}"))
+    b.procs.stop(name)
+    rd.join(5)
+    # the load's messages answered inside the window
+    inside = [i for i, t in enumerate(out["done_at"]) if w.t0 <= t <= t1]
+    per_msg = out["bytes"] / out["ok"] if out["ok"] else 0
+    res["load"] = {**out, "ok": len(inside), "latencies": [out["latencies"][i] for i in inside],
+                   "bytes": per_msg * len(inside), "elapsed": t1 - w.t0, "ok_whole_run": out["ok"],
+                   "load_stopped_early": t1 > stop}
+    res["probe"] = probed
+    res["ramp_s"] = ramp
     return res
 
 
@@ -753,12 +846,14 @@ def row_of(system: str, workload: str, sessions: int, rnd: int, res: dict[str, A
         "sut_memory": mem,
         "machine_busy_pct": res["machine_busy_pct"], "other_cpu_pct": res["other_cpu_pct"],
         "window_s": res["window_s"],
+        "cpu_cores": {k: v / res["window_s"] for k, v in cpu.items()} if res["window_s"] else {},
     }
     if "gateway_log" in res:
         row["gateway_log"] = res["gateway_log"]
     if "probe" in res:
         row["probe_loaded"] = {**lat_summary(res["probe"]["latencies"]), "failed": res["probe"]["failed"],
                                "failures": res["probe"]["failures"]}
+        row["load_stopped_early"] = load.get("load_stopped_early", False)
     return row
 
 
@@ -786,7 +881,7 @@ def print_row(r: dict[str, Any]) -> None:
     if r["system"] != "direct" and len(threads) > 1:
         print("    SUT threads, cpu ms/msg: " + "  ".join(
             f"{k} {v:.2f}" for k, v in sorted(threads.items(), key=lambda kv: -kv[1])), flush=True)
-    if r["ok"] < 3 * r["sessions"] and r["latency"]["n"]:
+    if r["ok"] < 3 * r["sessions"] and r["latency"]["n"] and "probe_loaded" not in r:
         print("    ! fewer than 3 messages per session: the window is short against the latency "
               "(all sessions start together); lengthen --duration for a steadier msg/s")
     if r["failed"]:
@@ -800,11 +895,20 @@ def print_row(r: dict[str, Any]) -> None:
         pl = r["probe_loaded"]
         print(f"    probe under load: n={pl['n']} p50 {fmt(pl['p50_ms'], '.2f', 0)} ms  p99 "
               f"{fmt(pl['p99_ms'], '.2f', 0)} ms  max {fmt(pl['p100_ms'], '.2f', 0)} ms  failed {pl['failed']}")
+        if r.get("load_stopped_early"):
+            print("    ! the probe's last replies came after the load stopped sending: its tail ran on a machine "
+                  "with less load than the row says")
+        cores = r["cpu_cores"]
+        print(f"    window {r['window_s']:.1f} s ({r.get('latency_load', '')}), CPU in cores: "
+              + "  ".join(f"{k} {cores[k]:.2f}" for k in ("sut", "sink", "load", "probe", "dns") if k in cores)
+              + f"  | machine busy {fmt(r['machine_busy_pct'], '.0f', 0)}% "
+              f"(other {fmt(r['other_cpu_pct'], '.0f', 0)}%)")
 
 
 def summarize(rows: list[dict[str, Any]], lats: dict[tuple[str, str, int], list[float]]) -> list[dict[str, Any]]:
-    keys = sorted({(r["workload"], r["sessions"]) for r in rows},
-                  key=lambda k: (list(SIZES).index(k[0]) if k[0] in SIZES else 9, k[1]))
+    seen = list(dict.fromkeys((r["workload"], r["sessions"]) for r in rows))  # latency loads: as run
+    keys = sorted(seen, key=lambda k: (list(SIZES).index(k[0]) if k[0] in SIZES else 9,
+                                       k[1] if k[0] in SIZES else seen.index(k)))
     out = []
     for wl, sess in keys:
         per_sys = {}
@@ -830,11 +934,13 @@ def summarize(rows: list[dict[str, Any]], lats: dict[tuple[str, str, int], list[
                 "machine_busy_pct_mean": statistics.fmean(r["machine_busy_pct"] or 0 for r in rs),
                 "other_cpu_pct_mean": statistics.fmean(r["other_cpu_pct"] or 0 for r in rs),
                 "unchecked": sum(r.get("gateway_log", {}).get("unchecked", 0) for r in rs),
+                "cpu_cores": {k: v / sum(r["window_s"] for r in rs) for k, v in cpu_tot.items()},
             }
             probes = [r for r in rs if "probe_loaded" in r]
             if probes:
                 s["probe_idle"] = lat_summary(lats.get((system, wl + ":idle", sess), []))
                 s["probe_loaded"] = lat_summary(lats.get((system, wl + ":probe", sess), []))
+                s["latency_load"] = probes[0].get("latency_load", "")
                 s["probe_failed"] = sum(r["probe_loaded"]["failed"] for r in probes) + sum(
                     r.get("probe_idle", {}).get("failed", 0) for r in probes)
             per_sys[system] = s
@@ -874,6 +980,32 @@ def print_summary(summary: list[dict[str, Any]]) -> None:
                   f" max {fmt(pl['p100_ms'], '.2f', 0)} ms | probe failures {s['probe_failed']}")
 
 
+def print_latency(summary: list[dict[str, Any]]) -> None:
+    """The systems side by side per background load: the probe idle and under load, the
+    difference, and whether the machine was saturated (CPU in cores, busy share)."""
+    rows = [s for s in summary if "probe_idle" in s]
+    if not rows:
+        return
+    print()
+    print("Latency of a small message (probe every 100 ms, open loop; all rounds pooled) beside the background "
+          "load; CPU in cores (of 2) and busy% over the probe's window")
+    print(f"{'load':16} {'system':8} | {'idle p50':>8} {'p99':>6} | {'load p50':>8} {'p99':>7} {'max':>7} | "
+          f"{'+p50':>7} {'+p99':>7} | {'msg/s':>5} {'SUT':>5} {'sink':>5} {'load':>5} | {'busy%':>5} {'oth%':>4} "
+          f"| {'fail':>4}")
+    for s in rows:
+        pi, pl, c = s["probe_idle"], s["probe_loaded"], s["cpu_cores"]
+
+        def diff(q: str, pi: dict[str, Any] = pi, pl: dict[str, Any] = pl) -> float | None:
+            return pl[q] - pi[q] if pl[q] is not None and pi[q] is not None else None
+
+        print(f"{s['latency_load']:16} {s['system']:8} | {fmt(pi['p50_ms'], '.1f', 8)} {fmt(pi['p99_ms'], '.1f', 6)} | "
+              f"{fmt(pl['p50_ms'], '.1f', 8)} {fmt(pl['p99_ms'], '.1f')} {fmt(pl['p100_ms'], '.0f')} | "
+              f"{fmt(diff('p50_ms'), '.1f')} {fmt(diff('p99_ms'), '.1f')} | {fmt(s['msg_per_s_median'], '.1f', 5)} "
+              f"{fmt(None if s['system'] == 'direct' else c.get('sut'), '.2f', 5)} {fmt(c.get('sink'), '.2f', 5)} "
+              f"{fmt(c.get('load'), '.2f', 5)} | {fmt(s['machine_busy_pct_mean'], '.0f', 5)} "
+              f"{fmt(s['other_cpu_pct_mean'], '.0f', 4)} | {s['probe_failed'] + s['failed']:4d}")
+
+
 # --------------------------------------------------------------------------- main
 
 def environment() -> dict[str, Any]:
@@ -907,8 +1039,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--sessions", help="concurrent sessions, comma-separated (default 1,20,100)")
     ap.add_argument("--latency", action=argparse.BooleanOptionalAction, default=True,
                     help="the latency-under-load scenario (default on)")
-    ap.add_argument("--latency-load", default="10m:20", help="SIZE:SESSIONS of the background load")
+    ap.add_argument("--latency-load", default=DEFAULT_LATENCY_LOAD,
+                    help="the background load(s), comma-separated: SIZE:SESSIONS[@RATE], RATE per session in "
+                         "MB/s or kB/s (decimal), or max: each session sends its next message the moment the last "
+                         f"is accepted, at loopback speed (the closed loop; default without @). Default "
+                         f"{DEFAULT_LATENCY_LOAD}")
     ap.add_argument("--latency-idle-probes", type=int, default=50)
+    ap.add_argument("--latency-only", action="store_true",
+                    help="only the latency scenario (no throughput workloads; --sizes and --sessions ignored)")
     ap.add_argument("--duration", type=float, help="seconds per measured window (default by size: "
                     + ", ".join(f"{k} {v:g}" for k, v in DURATION.items()) + ")")
     ap.add_argument("--quick", action="store_true",
@@ -971,11 +1109,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.workloads = [(size, n) for size in sizes for n in (1, 20)]
     else:
         args.workloads = [(size, n) for size in sizes for n in sessions]
+    if args.latency_only:
+        if not args.latency:
+            ap.error("--latency-only with --no-latency leaves nothing to run")
+        args.workloads = []
     args.sizes = sorted({w[0] for w in args.workloads}, key=list(SIZES).index)
-    size, _, sess = args.latency_load.partition(":")
-    if size not in SIZES or not sess.isdigit():
-        ap.error("--latency-load is SIZE:SESSIONS, e.g. 10m:20")
-    args.latency_load = (size, int(sess))
+    try:
+        args.latency_loads = [parse_latency_load(t) for t in args.latency_load.split(",") if t.strip()]
+    except ValueError as exc:
+        ap.error(f"--latency-load {exc}")
     return args
 
 
@@ -1033,7 +1175,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # messages, prepared once
         msgfiles: dict[str, Path] = {}
-        need = set(args.sizes) | ({args.latency_load[0]} if args.latency else set())
+        need = set(args.sizes) | ({ld.size for ld in args.latency_loads} if args.latency else set())
         ham = ham_messages(find_corpus(args), args.ham_limit) if ("ham" in need or args.latency) else []
         if "ham" in need:
             msgfiles["ham"] = tmp / "ham.pickle"
@@ -1041,7 +1183,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"ham: {len(ham)} messages, mean {statistics.fmean(len(m[1]) for m in ham) / 1000:.1f} kB, "
                   f"median {statistics.median(len(m[1]) for m in ham) / 1000:.1f} kB on the wire")
         for size in sorted(need - {"ham"}):
-            if args.generator == "python" or size == args.latency_load[0]:
+            if args.generator == "python" or (args.latency and size in {ld.size for ld in args.latency_loads}):
                 msgfiles[size] = tmp / f"{size}.pickle"
                 save_messages(msgfiles[size], mime_messages(SIZES[size], 4 if SIZES[size] >= 5_000_000 else 8))
         if args.latency:
@@ -1053,7 +1195,8 @@ def main(argv: list[str] | None = None) -> int:
         if "gateway" in args.systems:
             b.start_dns()
         workloads = args.workloads
-        lat_text = f", latency ({args.latency_load[0]}x{args.latency_load[1]} + probe)" if args.latency else ""
+        lat_text = (f", latency ({', '.join(ld.text for ld in args.latency_loads)} + probe)" if args.latency
+                    else "")
         print(f"workloads: {', '.join(f'{w}x{s}' for w, s in workloads)}{lat_text}"
               f"; systems {','.join(args.systems)}; {args.rounds} rounds; temp {tmp}")
         print()
@@ -1083,23 +1226,25 @@ def main(argv: list[str] | None = None) -> int:
                 if args.scan_baseline and size == "ham":
                     scans.append(run_scan_baseline(b, rnd, sessions, rows, msgfiles["ham"], before))
             if args.latency:
-                size, sessions = args.latency_load
-                for system in args.systems:
-                    idle = run_probe_idle(b, system, msgfiles["probe"], args.latency_idle_probes)
-                    res = run_python_load(b, system, msgfiles[size], sessions, duration_of(args, size) + 2,
-                                          WARMUP[size], unique_id=True, probe=msgfiles["probe"])
-                    check_alive(b)
-                    row = row_of(system, "latency", sessions, rnd, res)
-                    row["probe_idle"] = {**lat_summary(idle["latencies"]), "failed": idle["failed"],
-                                         "failures": idle["failures"]}
-                    lats.setdefault((system, "latency", sessions), []).extend(res["load"]["latencies"])
-                    lats.setdefault((system, "latency:idle", sessions), []).extend(idle["latencies"])
-                    lats.setdefault((system, "latency:probe", sessions), []).extend(res["probe"]["latencies"])
-                    rows.append(row)
-                    print_row(row)
-                    pi = row["probe_idle"]
-                    print(f"    probe idle:       n={pi['n']} p50 {fmt(pi['p50_ms'], '.2f', 0)} ms  p99 "
-                          f"{fmt(pi['p99_ms'], '.2f', 0)} ms  failed {pi['failed']}")
+                for ld in args.latency_loads:
+                    for system in args.systems:
+                        idle = run_probe_idle(b, system, msgfiles["probe"], args.latency_idle_probes)
+                        res = run_latency(b, system, msgfiles[ld.size], ld, duration_of(args, ld.size),
+                                          msgfiles["probe"])
+                        check_alive(b)
+                        row = row_of(system, ld.label, ld.sessions, rnd, res)
+                        row["latency_load"] = ld.text
+                        row["probe_idle"] = {**lat_summary(idle["latencies"]), "failed": idle["failed"],
+                                             "failures": idle["failures"]}
+                        lats.setdefault((system, ld.label, ld.sessions), []).extend(res["load"]["latencies"])
+                        lats.setdefault((system, ld.label + ":idle", ld.sessions), []).extend(idle["latencies"])
+                        lats.setdefault((system, ld.label + ":probe", ld.sessions), []).extend(
+                            res["probe"]["latencies"])
+                        rows.append(row)
+                        print_row(row)
+                        pi = row["probe_idle"]
+                        print(f"    probe idle:       n={pi['n']} p50 {fmt(pi['p50_ms'], '.2f', 0)} ms  p99 "
+                              f"{fmt(pi['p99_ms'], '.2f', 0)} ms  failed {pi['failed']}")
             b.procs.stop("relay")
             b.procs.stop("gateway")
             for name in ("relay", "gateway"):  # next round: a fresh log file
@@ -1110,6 +1255,7 @@ def main(argv: list[str] | None = None) -> int:
         print_summary(summary)
         if scans:
             print_target(scans)
+        print_latency(summary)
         if any(r["failed"] for r in rows):
             print("\nSome messages failed (non-2xx or broken session): see the '!' lines above.")
             status = 1

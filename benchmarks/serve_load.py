@@ -3,6 +3,10 @@
 `load`: N worker processes (multiprocessing, fork) each holding M SMTP sessions on one asyncio
 loop; each session sends messages back to back (MAIL, RCPT, DATA, no pipelining, like Postfix's
 smtp-source) and records the latency of each from MAIL sent to the final reply after the dot.
+With --rate, each session streams its message data at that many bytes per second at most (as a
+sender behind a WAN link would; paced here, in the load generator's own processes), and session g
+of n starts its first message g/n of a message's transfer time after the window opens, so that
+the sessions' messages end spread out over time rather than all together.
 A message whose final reply is not 2xx, or whose session breaks, is a failure: counted, with its
 reply kept (a broken session reconnects and goes on). Control over stdin/stdout, so the caller
 can read /proc of the system under test exactly at the edges of the measured window:
@@ -44,6 +48,7 @@ from serve_relay import die_with_parent
 
 Message = tuple[str, bytes, bool]  # envelope sender, wire data (dot-stuffed, CRLF), 8-bit body
 CHUNK = 1 << 20
+PACE_CHUNK = 64 * 1024  # bytes written at a time by a session with a rate cap
 SENDER_RE = re.compile(rb"(?im)^Return-Path:[ \t]*<?([A-Za-z0-9._%+=-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,})>?[ \t]*$")
 FROM_RE = re.compile(rb"(?im)^From:.*?<?([A-Za-z0-9._%+=-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,})>?[ \t]*$")
 
@@ -121,6 +126,35 @@ def load_messages(path: Path) -> list[Message]:
     return messages
 
 
+# --------------------------------------------------------------------------- pacing
+
+class Pacer:
+    """A link of `rate` bytes per second (0: no cap): `delay(n, now)` is how long to wait
+    before writing the next n bytes. A write is never earlier than the last one plus its bytes'
+    time on the link; a session the server held up does not burst to catch up (a WAN link
+    cannot send faster than its rate either)."""
+
+    def __init__(self, rate: float, now: float) -> None:
+        self.rate = rate
+        self.due = now
+
+    def delay(self, nbytes: int, now: float) -> float:
+        if self.rate <= 0:
+            return 0.0
+        self.due = max(self.due, now)
+        wait = self.due - now
+        self.due += nbytes / self.rate
+        return wait
+
+
+def stagger(g: int, total: int, size: int, rate: float) -> float:
+    """Start offset of session g of `total` in seconds: g / total of one message's transfer at
+    `rate` (0 without a cap: every session starts at once, the closed loop)."""
+    if rate <= 0 or total <= 0:
+        return 0.0
+    return (g % total) / total * size / rate
+
+
 # --------------------------------------------------------------------------- one SMTP session
 
 class SmtpFailure(Exception):
@@ -130,6 +164,7 @@ class SmtpFailure(Exception):
 @dataclass
 class Tally:
     latencies: list[float] = field(default_factory=list)
+    done_at: list[float] = field(default_factory=list)  # time.monotonic() of each 2xx (with latencies)
     ok: int = 0
     failed: int = 0
     failures: Counter[str] = field(default_factory=Counter)
@@ -142,13 +177,15 @@ class Tally:
 
     def as_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "failed": self.failed, "failures": dict(self.failures),
-                "latencies": self.latencies, "bytes": self.bytes_sent, "last_done": self.last_done}
+                "latencies": self.latencies, "done_at": self.done_at, "bytes": self.bytes_sent,
+                "last_done": self.last_done}
 
     def merge(self, other: dict[str, Any]) -> None:
         self.ok += other["ok"]
         self.failed += other["failed"]
         self.failures.update(other["failures"])
         self.latencies.extend(other["latencies"])
+        self.done_at.extend(other["done_at"])
         self.bytes_sent += other["bytes"]
         self.last_done = max(self.last_done, other["last_done"])
 
@@ -205,8 +242,9 @@ class Session:
                 pass
         self.close()
 
-    async def send(self, msg: Message, unique_id: bool) -> tuple[int, str, float]:
-        """One transaction; (final code, text, seconds from MAIL to the final reply)."""
+    async def send(self, msg: Message, unique_id: bool, rate: float = 0.0) -> tuple[int, str, float]:
+        """One transaction; (final code, text, seconds from MAIL to the final reply). `rate`:
+        bytes per second of the message data at most (0: as fast as the server takes it)."""
         assert self.writer is not None
         sender, data, eight_bit = msg
         t0 = time.perf_counter()
@@ -232,8 +270,13 @@ class Session:
             self.seq += 1
             w.write(f"Message-ID: <{self.seq}.{self.tag}@bench.test>\r\n".encode())
         view = memoryview(data)
-        for i in range(0, len(view), CHUNK):
-            w.write(view[i:i + CHUNK])
+        step = PACE_CHUNK if rate > 0 else CHUNK
+        pacer = Pacer(rate, time.monotonic())
+        for i in range(0, len(view), step):
+            piece = view[i:i + step]
+            if (delay := pacer.delay(len(piece), time.monotonic())) > 0:
+                await asyncio.sleep(delay)
+            w.write(piece)
             await w.drain()
         w.write(b".\r\n")
         self.stage = "reply after the dot"
@@ -241,10 +284,10 @@ class Session:
         return code, text, time.perf_counter() - t0
 
 
-async def send_counted(s: Session, msg: Message, tally: Tally, unique_id: bool) -> bool:
+async def send_counted(s: Session, msg: Message, tally: Tally, unique_id: bool, rate: float = 0.0) -> bool:
     """Send one message and count it; False when the session broke (it is closed then)."""
     try:
-        code, text, dt = await s.send(msg, unique_id)
+        code, text, dt = await s.send(msg, unique_id, rate)
     except (OSError, SmtpFailure, asyncio.IncompleteReadError) as exc:
         tally.fail(f"session broke (at {s.stage}): {exc or type(exc).__name__}")
         s.close()
@@ -253,6 +296,7 @@ async def send_counted(s: Session, msg: Message, tally: Tally, unique_id: bool) 
     if code // 100 == 2:
         tally.ok += 1
         tally.latencies.append(dt)
+        tally.done_at.append(tally.last_done)
         tally.bytes_sent += len(msg[1])
     else:
         tally.fail(f"{code} {text}")
@@ -271,6 +315,7 @@ class LoadSpec:
     duration: float
     warmup: int
     unique_id: bool
+    rate: float = 0.0  # bytes per second per session (0: no cap)
 
 
 def worker_main(conn: Any, spec: LoadSpec, w: int) -> None:
@@ -303,9 +348,13 @@ async def _worker(conn: Any, spec: LoadSpec, w: int) -> None:
     t0 = os.times()
     tally = Tally()
 
+    start = deadline - spec.duration
+    size = max(len(m[1]) for m in spec.messages)
+
     async def run(k: int, s: Session) -> None:
         g = first + k  # session k of this worker sends messages g, g+total, g+2*total, ...
         j = 0
+        await asyncio.sleep(max(0.0, start + stagger(g, total, size, spec.rate) - time.monotonic()))
         while time.monotonic() < deadline:
             msg = spec.messages[(g + j * total) % len(spec.messages)]
             j += 1
@@ -316,7 +365,7 @@ async def _worker(conn: Any, spec: LoadSpec, w: int) -> None:
                     tally.fail(f"reconnect failed: {exc}")
                     await asyncio.sleep(0.1)
                     continue
-            await send_counted(s, msg, tally, spec.unique_id)
+            await send_counted(s, msg, tally, spec.unique_id, spec.rate)
 
     await asyncio.gather(*(run(k, s) for k, s in enumerate(sessions)))
     t1 = os.times()
@@ -341,7 +390,7 @@ def say(line: str) -> None:
 def load_main(args: argparse.Namespace) -> int:
     spec = LoadSpec(host=args.host, port=args.port, rcpt=args.rcpt,
                     messages=load_messages(args.messages), sessions=split_sessions(args.sessions, args.procs),
-                    duration=args.duration, warmup=args.warmup, unique_id=args.unique_id)
+                    duration=args.duration, warmup=args.warmup, unique_id=args.unique_id, rate=args.rate)
     ctx = mp.get_context("fork")
     pipes = []
     procs = []
@@ -486,6 +535,9 @@ def main() -> int:
     lp.add_argument("--sessions", type=int, default=1)
     lp.add_argument("--procs", type=int, default=2)
     lp.add_argument("--warmup", type=int, default=10)
+    lp.add_argument("--rate", type=float, default=0.0,
+                    help="bytes per second of each session's message data at most (default 0: no cap); "
+                         "the warm-up messages are not paced")
     pp = sub.choices["probe"]
     pp.add_argument("--interval", type=float, default=0.1)
     pp.add_argument("--count", type=int, default=0)

@@ -157,9 +157,10 @@ class _Upstream:
         return Reply(250, "2.1.5 Ok")
 
 
-def test_a_10mb_message_through_reader_analysis_and_relay_peaks_at_two_copies() -> None:
-    """Received in 64 KB chunks, analysed, edited and stuffed for the upstream: at most the
-    kept chunks and the joined message at once (2x); before, the parse alone took ~9x."""
+def test_a_10mb_message_through_reader_analysis_and_relay_peaks_at_one_copy() -> None:
+    """Received in 64 KB chunks, analysed, edited and stuffed for the upstream: the message
+    once, plus the reader's growth headroom and slices (1.05x measured); the reader's final copy
+    made it 2x, and before that the parse alone took ~9x."""
     config = default_config()
     runtime = Runtime(config, offline=True, store=None)
     state = ServerState(config, runtime)
@@ -187,7 +188,7 @@ def test_a_10mb_message_through_reader_analysis_and_relay_peaks_at_two_copies() 
 
     reply, fields, peak = asyncio.run(run())
     assert reply.code == 250 and fields["verdict"] in ("clean", "caution")
-    assert peak < 2.3 * len(raw), peak / len(raw)
+    assert peak < 1.5 * len(raw), peak / len(raw)
 
 
 async def _quick_upstream(received: list[bytes]) -> asyncio.Server:
@@ -270,7 +271,10 @@ def test_mmap_threshold_is_fixed_unless_the_environment_sets_it(monkeypatch: pyt
     assert fix_mmap_threshold() is False
 
 
-def test_reader_peak_is_the_message_and_its_final_copy() -> None:
+def test_reader_hands_over_the_message_without_a_final_copy() -> None:
+    """The kept message grows in place and content() hands that buffer over as bytes: about 1x
+    the message (with the growth's headroom), where bytes(bytearray) at the end of DATA made
+    it 2x and cost a 10 MB memcpy into fresh pages on the event loop."""
     raw = big_message(4 * MB)
     wire = raw.replace(b"\r\n.", b"\r\n..") + b".\r\n"
     tracemalloc.start()
@@ -283,5 +287,5 @@ def test_reader_peak_is_the_message_and_its_final_copy() -> None:
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert content == raw
-    assert peak < 2.3 * len(raw), peak / len(raw)
+    assert content == raw and type(content) is bytes
+    assert peak < 1.4 * len(raw), peak / len(raw)
