@@ -605,17 +605,23 @@ class Window:
         return log.stat().st_size if log is not None and log.exists() else 0
 
 
-def run_python_load(b: Bench, system: str, msgfile: Path, sessions: int, duration: float, warmup: int,
-                    unique_id: bool) -> dict[str, Any]:
-    port = b.ports[system]
-    cmd = load_cmd(b, port, msgfile, sessions, duration, warmup, unique_id)
-    name = f"load-{system}"
+def start_load(b: Bench, system: str, name: str, cmd: list[str]) -> tuple[subprocess.Popen[bytes], LineReader]:
+    """The load generator `cmd` started as `name`, once its warm-up is done (it printed READY)."""
     p = b.procs.start(name, cmd, stdin=True, stdout=True)
     assert p.stdin is not None
     rd = LineReader(p)
     warm = json.loads(rd.expect("READY", 300, f"load generator against {system}"))
     if warm.get("warmup_failed"):
         print(f"  ! {system}: {warm['warmup_failed']} warm-up messages failed: {warm['warmup_failures']}")
+    return p, rd
+
+
+def run_python_load(b: Bench, system: str, msgfile: Path, sessions: int, duration: float, warmup: int,
+                    unique_id: bool) -> dict[str, Any]:
+    port = b.ports[system]
+    cmd = load_cmd(b, port, msgfile, sessions, duration, warmup, unique_id)
+    name = f"load-{system}"
+    p, rd = start_load(b, system, name, cmd)
     w = Window(b, system, p.pid)
     w.begin()
     p.stdin.write(b"GO\n")
@@ -648,12 +654,7 @@ def run_latency(b: Bench, system: str, msgfile: Path, load: LatencyLoad, duratio
     ramp = load.ramp()
     cmd = load_cmd(b, port, msgfile, load.sessions, ramp + duration + 1.0, WARMUP[load.size], True, load.rate)
     name = f"load-{system}"
-    p = b.procs.start(name, cmd, stdin=True, stdout=True)
-    assert p.stdin is not None
-    rd = LineReader(p)
-    warm = json.loads(rd.expect("READY", 300, f"load generator against {system}"))
-    if warm.get("warmup_failed"):
-        print(f"  ! {system}: {warm['warmup_failed']} warm-up messages failed: {warm['warmup_failures']}")
+    p, rd = start_load(b, system, name, cmd)
     p.stdin.write(b"GO\n")
     p.stdin.flush()
     stop = time.monotonic() + ramp + duration + 1.0  # (about) when the sessions start no new message
