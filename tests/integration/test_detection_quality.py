@@ -13,6 +13,7 @@ the shipped policies do not yet meet on the sealed split.
 * training split, replayed in date order with the sent-mail history learned: recall at
   `suspicious` or above and legitimate mail flagged;
 * sealed split, the same way, and the second sealed split (`sealed2.yml`) with its own sent mail too;
+* the development set dev3 (`dev3.yml`, legitimate mail only): legitimate mail flagged;
 * the real ham in ../shared/corpora/ham (4,150 messages): flagged `suspicious` or above <= 0.1 %;
 * the real phishing in ../shared/corpora/phish: every message analysed without an error.
 """
@@ -52,10 +53,15 @@ EVALSET = ROOT / "tests" / "evalset"
 # legitimate half's threads answer history/sent2.mbox), first look 2026-12-03 on main 00671eb: recall
 # 90.0 % (63 of 70), legitimate flagged 12.8 % (15 of 117); after round 23 (detect22, its third look):
 # 90.0 %, 9.4 % (11 of 117). Its floors leave three messages of slack each.
+# dev3.yml (hard legitimate mail only, written blind to the rules on branch legit3 and tuned on from
+# round 24; its invented '-example' domains corrected by tools/correct_dev3_domains.py): main 8aa8438
+# flagged 19 of 110 (17.3 %); round 24 (detect24) 16 of 110, but it tied main on sealed2 (11 of 117 both,
+# its fourth look) and was not merged. The floor (22 of 110) leaves three messages of slack.
 FLOORS = {
     "train.yml": {"recall": 0.95, "false_positive_rate": 0.02},
     "sealed.yml": {"recall": 0.80, "false_positive_rate": 0.04},
     "sealed2.yml": {"recall": 0.85, "false_positive_rate": 0.12, "size": 70},
+    "dev3.yml": {"false_positive_rate": 0.20, "size": 110, "labels": ("legit",)},
 }
 HISTORY = {"sealed2.yml": ("sent.mbox", "sent2.mbox")}
 
@@ -74,13 +80,15 @@ def _replayed(labels: str) -> Evaluation:
 def test_evaluation_set(labels: str) -> None:
     ev = _replayed(labels)
     m = ev.metrics()
-    print(f"\n{labels}: counts {ev.counts}, recall {m['recall']:.1%}, legitimate flagged "
+    recall = "n/a" if m["recall"] is None else f"{m['recall']:.1%}"
+    print(f"\n{labels}: counts {ev.counts}, recall {recall}, legitimate flagged "
           f"{m['false_positive_rate']:.1%}, confusion {ev.confusion}")
     assert ev.errors == [], len(ev.errors)
-    assert set(ev.counts) == {"approach", "legit"}
     floor = FLOORS[labels]
+    assert set(ev.counts) == set(floor.get("labels", ("approach", "legit")))
     assert min(ev.counts.values()) >= floor.get("size", 80)
-    assert m["recall"] is not None and m["recall"] >= floor["recall"], ev.confusion
+    if "recall" in floor:  # dev3 holds legitimate mail only
+        assert m["recall"] is not None and m["recall"] >= floor["recall"], ev.confusion
     assert m["false_positive_rate"] is not None and m["false_positive_rate"] <= floor["false_positive_rate"], \
         ev.confusion
 
