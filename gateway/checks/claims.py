@@ -708,12 +708,11 @@ def _own_academic(claim: Claim, ctx: CheckContext, verdicts: _Verdicts) -> str:
     """The institution an unlisted university claim belongs to when the sending domain is that
     institution's (the academic list gives it a name the claim shares), or when the claim is a
     department, school or faculty ("School of Politics and International Relations") sent from an
-    academic domain: the domain's institution. "" otherwise. `verdicts`: the message's, for no
-    persona (the caller asks only then)."""
+    academic domain: the domain's institution. "" otherwise. `verdicts`: the message's memo."""
     if claim.kind not in ("university", "government"):
         return ""
-    assert verdicts.persona is None
-    verdict = verdicts(claim)
+    # the message's memo holds the verdicts for no persona only when there is none (the caller's case)
+    verdict = verdicts(claim) if verdicts.persona is None else channel_verdict(claim, ctx, None)
     if verdict == ("domain", "backed") and claim.kind == "university":
         return claim.organisation
     if verdict == ("domain", "plausible") and _ACADEMIC_UNIT.match(claim.organisation):
