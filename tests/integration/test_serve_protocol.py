@@ -210,3 +210,34 @@ def test_client_key_groups_ipv6_by_64() -> None:
 
     assert client_key("2001:db8:1:2::5") == client_key("2001:db8:1:2:ffff::1") == "2001:db8:1:2::/64"
     assert client_key("::ffff:192.0.2.1") == "192.0.2.1" and client_key("192.0.2.1") == "192.0.2.1"
+
+
+def _send_in_writes(port: int, writes: list[bytes]) -> bytes:
+    """DATA sent in separate TCP writes, each given time to be read on its own (the reader's
+    chunks: gateway/smtp/data.py)."""
+    r = Raw(port)
+    r.reply()
+    r.cmd(b"EHLO client.test")
+    r.cmd(b"MAIL FROM:<a@ext.test>")
+    r.cmd(b"RCPT TO:<bob@example.org>")
+    r.cmd(b"DATA")
+    for data in writes:
+        r.send(data)
+        time.sleep(0.05)
+    reply = r.reply()
+    r.cmd(b"QUIT")
+    r.close()
+    return reply
+
+
+def test_bare_newline_check_across_separate_writes(harness: Harness) -> None:
+    """A CRLF cut between two writes is no lone CR or LF; a lone LF in a later write still is."""
+    harness.start(extra="bare_newline: reject")
+    head = b"From: a@ext.test\r\nTo: bob@example.org\r\nSubject: split\r"
+    assert _send_in_writes(harness.port, [head, b"\n\r\nbody\r", b"\n.\r\n"]).startswith(b"250")
+    [msg] = harness.sink.wait_for(1)
+    assert b"Subject: split\r\n\r\nbody\r\n" in msg.data
+    reply = _send_in_writes(harness.port, [head, b"\n\r\nbody\r", b"\nlone\nLF\r\n.\r\n"])
+    assert reply == said(replies.BARE_NEWLINE)
+    time.sleep(0.2)
+    assert len(harness.sink.messages) == 1

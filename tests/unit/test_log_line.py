@@ -33,8 +33,10 @@ def reference(fields: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
-values = st.one_of(st.text(), st.integers(), st.floats(allow_nan=False), st.booleans(), st.none(),
-                   st.lists(st.one_of(st.text(), st.integers()), max_size=4).map(tuple))
+# text with lone surrogates too: an envelope address of non-UTF-8 bytes decoded with surrogateescape
+any_text = st.one_of(st.text(), st.text(st.characters(exclude_categories=())))
+values = st.one_of(any_text, st.integers(), st.floats(allow_nan=False), st.booleans(), st.none(),
+                   st.lists(st.one_of(any_text, st.integers()), max_size=4).map(tuple))
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -52,3 +54,11 @@ def test_hostile_envelope_stays_one_quoted_line() -> None:
     assert line == ('queue_id=ABCDEF012345 client=192.0.2.1 helo=\\x1b[31mred '
                     'from="<x\\"y=z@\\\\u2028evil\\\\n.example>" to="<a@example.org>,<b c@example.org>" size=10 '
                     'verdict=clean reasons="" reply="250 2.0.0 Ok" time=0.123')
+
+
+def test_non_utf8_envelope_bytes_are_escaped_as_before() -> None:
+    sender = b"\xff\xfeuser@example.org".decode("utf-8", "surrogateescape")
+    fields = {"from": f"<{sender}>", "helo": "h\udc80 lo"}
+    line = str(MessageLine(fields))
+    assert line == reference(fields) == 'from=<\\udcff\\udcfeuser@example.org> helo="h\\\\udc80 lo"'
+    line.encode("ascii")  # writable to any log handler
