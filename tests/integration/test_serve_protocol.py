@@ -128,16 +128,7 @@ SMUGGLE = (b"From: a@ext.test\r\nTo: bob@example.org\r\nSubject: one\r\n\r\nfirs
 
 
 def _send_raw_message(port: int, data: bytes) -> bytes:
-    r = Raw(port)
-    r.reply()
-    r.cmd(b"EHLO client.test")
-    r.cmd(b"MAIL FROM:<a@ext.test>")
-    r.cmd(b"RCPT TO:<bob@example.org>")
-    r.cmd(b"DATA")
-    reply = r.cmd(data + b".")
-    r.cmd(b"QUIT")
-    r.close()
-    return reply
+    return _send_in_writes(port, [data + b".\r\n"])
 
 
 def test_smtp_smuggling_bare_lf_dot_is_normalised_into_one_message(harness: Harness) -> None:
@@ -221,9 +212,10 @@ def _send_in_writes(port: int, writes: list[bytes]) -> bytes:
     r.cmd(b"MAIL FROM:<a@ext.test>")
     r.cmd(b"RCPT TO:<bob@example.org>")
     r.cmd(b"DATA")
-    for data in writes:
+    for i, data in enumerate(writes):
+        if i:
+            time.sleep(0.05)
         r.send(data)
-        time.sleep(0.05)
     reply = r.reply()
     r.cmd(b"QUIT")
     r.close()
