@@ -24,6 +24,8 @@ import ctypes
 import io
 import os
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 TERMINATOR = b"\r\n.\r\n"
@@ -192,6 +194,32 @@ def small_reads(transport: Any) -> None:
     size = getattr(transport, "max_size", None)
     if isinstance(size, int) and size > READ_SIZE:
         transport.max_size = READ_SIZE
+
+
+@contextmanager
+def read_ahead(reader: asyncio.StreamReader, limit: int = READ_SIZE) -> Iterator[None]:
+    """The stream's buffer limit raised to `limit` for the time of a DATA, and put back after,
+    however the DATA ends (the message read, refused, the client gone, the task cancelled).
+
+    aiosmtpd makes the session's StreamReader with `limit=line_length_limit` (about 1 KB), which
+    its command reader needs (a longer command line is refused by readuntil). asyncio pauses the
+    transport once the buffer holds more than twice the limit and resumes it once it is down to
+    the limit: during DATA that was a pause and a resume (two epoll_ctl) for every socket read,
+    and the reader woken for every read. With `limit` the buffer holds at most 2 * `limit` bytes
+    (128 KiB) plus the one read that passed that mark (READ_SIZE, `small_reads`; a TLS record's
+    worth more under TLS) before the transport is paused: what a session can hold in the stream
+    beside the message itself. A limit that is already as large is left alone."""
+    before = getattr(reader, "_limit", None)
+    if not isinstance(before, int) or before >= limit:
+        yield
+        return
+    reader._limit = limit  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        # back to the command reader's limit; a transport paused under the large limit is
+        # resumed by the command reader's reads, as always, once the buffer is down to it
+        reader._limit = before  # type: ignore[attr-defined]
 
 
 LARGE = 256 * 1024  # bytes of one transfer (a message in or out) after which its steps take turns
