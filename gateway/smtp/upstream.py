@@ -290,12 +290,12 @@ def _stuffed_slices(message: bytes, piece: int, start: int, *, final: bool = Tru
         last = cut <= 0 or cut >= end
         stop = end if last else cut
         stuffed: bytes | memoryview
-        if plain or (only_crlf(message, start, stop) and not message.startswith(b".", start)
-                     and message.find(b"\r\n.", start, stop) < 0):
+        crlf = plain or only_crlf(message, start, stop)
+        if plain or (crlf and not message.startswith(b".", start) and message.find(b"\r\n.", start, stop) < 0):
             stuffed = view[start:stop]
         else:
             part = message[start:stop]
-            if not only_crlf(part):
+            if not crlf:
                 part = crlf_normalized(part)
             stuffed = part.replace(b"\r\n.", b"\r\n..")
             if part.startswith(b"."):
