@@ -14,8 +14,10 @@ session streaming its data at 2 MB/s (--latency-load 10m:20@2MB/s; @max: the clo
 
 CPU: utime+stime (+ reaped children) from /proc/PID/stat of the SUT's process tree, the sink's,
 the load generator's (and the DNS server's), read at the edges of the measured window. Memory:
-VmRSS of every process of the SUT's tree sampled during the window (peak), and VmHWM. See
-benchmarks/README.md.
+VmRSS of every process of the SUT's tree sampled during the window (peak), and VmHWM. The SUT's
+CPU and peak RSS are also shown per process kind when there is more than one: the gateway's
+analysis processes (`offload:python`, gateway/offload.py) apart from their worker (`python`);
+the SUT's CPU per message is the whole tree's, theirs included. See benchmarks/README.md.
 
     apt-get install postfix        # smtp-sink, smtp-source
     .venv/bin/python benchmarks/serve_bench.py --quick
@@ -162,6 +164,42 @@ def tree_cpu(root: int | None, stats: dict[int, tuple[int, str, int]]) -> float:
     return sum(stats[p][2] for p in tree(root, stats)) / CLK_TCK
 
 
+_KINDS: dict[int, str] = {}
+
+
+def process_kind(pid: int, comm: str) -> str:
+    """What a process of the SUT's tree is, for the tables: its comm, or `offload:<comm>` for
+    an analysis process of the gateway (`python -m gateway.offload`, gateway/offload.py), whose
+    comm is the same as its worker's. Remembered per pid."""
+    kind = _KINDS.get(pid)
+    if kind is None:
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            return comm
+        kind = _KINDS[pid] = f"offload:{comm}" if b"gateway.offload" in argv else comm
+    return kind
+
+
+def process_ticks(root: int | None, stats: dict[int, tuple[int, str, int]]) -> dict[int, tuple[str, int]]:
+    """{pid: (process_kind, cpu ticks with its reaped children's)} of a process tree."""
+    return {pid: (process_kind(pid, stats[pid][1]), stats[pid][2])
+            for pid in (tree(root, stats) if root is not None else ())}
+
+
+def kinds_cpu(before: dict[int, tuple[str, int]], after: dict[int, tuple[str, int]]) -> dict[str, float]:
+    """CPU seconds per process kind between two `process_ticks` readings: the SUT's total split
+    (the analysis processes apart from their worker). A process born inside the window counts
+    from 0; one that exited inside it (an analysis process killed at its deadline) leaves its
+    earlier time out of its kind, and all of its time is in its parent's (reaped children)."""
+    out: dict[str, float] = {}
+    for kind, ticks in after.values():
+        out[kind] = out.get(kind, 0.0) + ticks / CLK_TCK
+    for kind, ticks in before.values():
+        out[kind] = out.get(kind, 0.0) - ticks / CLK_TCK
+    return out
+
+
 def mem_kb(pid: int) -> tuple[int, int]:
     """(VmRSS, VmHWM) in kB; zeros when gone."""
     rss = hwm = 0
@@ -190,7 +228,10 @@ def thread_ticks(root: int | None, stats: dict[int, tuple[int, str, int]]) -> di
             except OSError:
                 continue
             f = text[text.rindex(")") + 2:].split()
-            out[(pid, int(tid))] = (text[text.index("(") + 1:text.rindex(")")], int(f[11]) + int(f[12]))
+            name = text[text.index("(") + 1:text.rindex(")")]
+            if process_kind(pid, stats[pid][1]).startswith("offload:"):
+                name = f"offload:{name}"  # an analysis process's threads apart from the worker's
+            out[(pid, int(tid))] = (name, int(f[11]) + int(f[12]))
     return out
 
 
@@ -232,7 +273,7 @@ class MemSampler(threading.Thread):
         total = 0
         for pid in tree(self.root, stats):
             rss, hwm = mem_kb(pid)
-            self.names[pid] = stats[pid][1]
+            self.names[pid] = process_kind(pid, stats[pid][1])
             self.peak[pid] = max(self.peak.get(pid, 0), rss)
             self.hwm[pid] = max(self.hwm.get(pid, 0), hwm)
             total += rss
@@ -564,6 +605,7 @@ class Window:
         stats = all_stats()
         self.c0 = {k: tree_cpu(v, stats) for k, v in self.roots.items()}
         self.threads0 = thread_ticks(self.roots["sut"], stats)
+        self.kinds0 = process_ticks(self.roots["sut"], stats)
         self.sampler.start()
 
     def add(self, name: str, pid: int) -> None:
@@ -575,6 +617,7 @@ class Window:
         stats = all_stats()
         c1 = {k: tree_cpu(v, stats) for k, v in self.roots.items()}
         threads = threads_cpu(self.threads0, thread_ticks(self.roots["sut"], stats))
+        kinds = kinds_cpu(self.kinds0, process_ticks(self.roots["sut"], stats))
         for k, v in (reaped or {}).items():  # a process that exited inside the window (smtp-source)
             c1[k] = v
         m1 = machine_cpu()
@@ -591,6 +634,7 @@ class Window:
             "machine_busy_pct": 100 * busy / total if total else None,
             "other_cpu_pct": 100 * max(0.0, busy - known) / total if total else None,
             "machine_cpu_s": busy, "sut_memory": mem, "sut_threads_cpu_s": threads,
+            "sut_kinds_cpu_s": kinds,  # the SUT's CPU ("sut") split by process kind (offload apart)
         }
         if self.system == "gateway":
             log = self.bench.procs.logs.get("gateway")
@@ -841,6 +885,9 @@ def row_of(system: str, workload: str, sessions: int, rnd: int, res: dict[str, A
         "cpu_ms_per_msg": {k: per(v) for k, v in cpu.items()},
         "cpu_s": cpu,
         "sut_threads_cpu_ms_per_msg": {k: per(v) for k, v in res.get("sut_threads_cpu_s", {}).items()},
+        "sut_kinds_cpu_s": res.get("sut_kinds_cpu_s", {}),
+        "sut_kinds_cpu_ms_per_msg": {k: per(v) for k, v in res.get("sut_kinds_cpu_s", {}).items()},
+        "sut_kinds_peak_rss_mib": kinds_rss(mem),
         "sut_peak_rss_mib": max((p["peak_rss_kb"] for p in mem["processes"]), default=0) / 1024,
         "sut_peak_rss_sum_mib": mem["peak_rss_sum_kb"] / 1024,
         "sut_processes": len(mem["processes"]),
@@ -856,6 +903,25 @@ def row_of(system: str, workload: str, sessions: int, rnd: int, res: dict[str, A
                                "failures": res["probe"]["failures"]}
         row["load_stopped_early"] = load.get("load_stopped_early", False)
     return row
+
+
+def kinds_rss(mem: dict[str, Any]) -> dict[str, float]:
+    """Peak RSS (MiB) per process kind: the largest process of each (the worker, an analysis
+    process), as the table's RSS column is the largest process of the SUT."""
+    out: dict[str, float] = {}
+    for p in mem["processes"]:
+        out[p["name"]] = max(out.get(p["name"], 0.0), p["peak_rss_kb"] / 1024)
+    return out
+
+
+def kinds_line(cpu: dict[str, float], rss: dict[str, float], unit: str, spec: str) -> str | None:
+    """One line of the SUT's CPU and peak RSS per process kind, when there is more than one
+    kind (the analysis processes apart from the worker); None otherwise."""
+    kinds = sorted(set(cpu) | set(rss), key=lambda k: (k.startswith("offload:"), k))
+    if len(kinds) < 2:
+        return None
+    return (f"    SUT by process, {unit}: " + "  ".join(f"{k} {fmt(cpu.get(k), spec, 0)}" for k in kinds)
+            + " | peak RSS MiB: " + "  ".join(f"{k} {fmt(rss.get(k), '.0f', 0)}" for k in kinds))
 
 
 def fmt(v: float | None, spec: str = ".1f", width: int = 7) -> str:
@@ -878,6 +944,9 @@ def print_row(r: dict[str, Any]) -> None:
           f"{fmt(r['sut_peak_rss_mib'] if r['system'] != 'direct' else None, '.0f')} "
           f"{r['sut_processes'] if r['system'] != 'direct' else '-':>2} | "
           f"{fmt(r['machine_busy_pct'], '.0f', 5)} {fmt(r['other_cpu_pct'], '.0f', 4)}", flush=True)
+    line = kinds_line(r.get("sut_kinds_cpu_ms_per_msg", {}), r.get("sut_kinds_peak_rss_mib", {}), "cpu ms/msg", ".2f")
+    if r["system"] != "direct" and line:
+        print(line, flush=True)
     threads = {k: v for k, v in r.get("sut_threads_cpu_ms_per_msg", {}).items() if v}
     if r["system"] != "direct" and len(threads) > 1:
         print("    SUT threads, cpu ms/msg: " + "  ".join(
@@ -920,9 +989,15 @@ def summarize(rows: list[dict[str, Any]], lats: dict[tuple[str, str, int], list[
             ok = sum(r["ok"] for r in rs)
             rates = [r["msg_per_s"] for r in rs if r["msg_per_s"] is not None]
             cpu_tot: dict[str, float] = {}
+            kinds_tot: dict[str, float] = {}
+            kinds_rss: dict[str, float] = {}
             for r in rs:
                 for k, v in r["cpu_s"].items():
                     cpu_tot[k] = cpu_tot.get(k, 0.0) + v
+                for k, v in r.get("sut_kinds_cpu_s", {}).items():
+                    kinds_tot[k] = kinds_tot.get(k, 0.0) + v
+                for k, v in r.get("sut_kinds_peak_rss_mib", {}).items():
+                    kinds_rss[k] = max(kinds_rss.get(k, 0.0), v)
             s: dict[str, Any] = {
                 "system": system, "workload": wl, "sessions": sess, "rounds": len(rs), "ok": ok,
                 "failed": sum(r["failed"] for r in rs),
@@ -936,6 +1011,9 @@ def summarize(rows: list[dict[str, Any]], lats: dict[tuple[str, str, int], list[
                 "other_cpu_pct_mean": statistics.fmean(r["other_cpu_pct"] or 0 for r in rs),
                 "unchecked": sum(r.get("gateway_log", {}).get("unchecked", 0) for r in rs),
                 "cpu_cores": {k: v / sum(r["window_s"] for r in rs) for k, v in cpu_tot.items()},
+                "sut_kinds_cpu_ms_per_msg": {k: 1000 * v / ok if ok else None for k, v in kinds_tot.items()},
+                "sut_kinds_cores": {k: v / sum(r["window_s"] for r in rs) for k, v in kinds_tot.items()},
+                "sut_kinds_peak_rss_mib": kinds_rss,
             }
             probes = [r for r in rs if "probe_loaded" in r]
             if probes:
@@ -974,6 +1052,9 @@ def print_summary(summary: list[dict[str, Any]]) -> None:
               f"{fmt(c.get('load'), '.2f', 5)} {fmt(c.get('dns'), '.2f', 5)} | "
               f"{fmt(None if direct else s['sut_peak_rss_mib'], '.0f')} | {s['failed']:4d} | "
               f"{fmt(s.get('throughput_vs_relay'), '.2f', 14)} {fmt(s.get('cpu_vs_relay'), '.2f', 12)}")
+        line = kinds_line(s["sut_kinds_cpu_ms_per_msg"], s["sut_kinds_peak_rss_mib"], "cpu ms/msg", ".2f")
+        if not direct and line:
+            print(line)
         if "probe_idle" in s:
             pi, pl = s["probe_idle"], s["probe_loaded"]
             print(f"{'':14}{'probe':>8}  idle p50 {fmt(pi['p50_ms'], '.2f', 0)} p99 {fmt(pi['p99_ms'], '.2f', 0)} ms"
@@ -1005,6 +1086,9 @@ def print_latency(summary: list[dict[str, Any]]) -> None:
               f"{fmt(None if s['system'] == 'direct' else c.get('sut'), '.2f', 5)} {fmt(c.get('sink'), '.2f', 5)} "
               f"{fmt(c.get('load'), '.2f', 5)} | {fmt(s['machine_busy_pct_mean'], '.0f', 5)} "
               f"{fmt(s['other_cpu_pct_mean'], '.0f', 4)} | {s['probe_failed'] + s['failed']:4d}")
+        line = kinds_line(s["sut_kinds_cores"], s["sut_kinds_peak_rss_mib"], "CPU in cores", ".2f")
+        if s["system"] != "direct" and line:
+            print(line)
 
 
 # --------------------------------------------------------------------------- main

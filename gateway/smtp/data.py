@@ -24,6 +24,8 @@ import ctypes
 import io
 import os
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 TERMINATOR = b"\r\n.\r\n"
@@ -63,7 +65,11 @@ class DataReader:
         # from where a terminator could begin, and when there is none, neither a terminator nor
         # anything to unstuff is there (most chunks of an attachment). Before `_scanned` only
         # offset 0 can start one (the leading CRLF and a line in progress that starts with ".").
-        dot = buf.find(b"\r\n.", self._scanned)
+        # Most chunks of a large message (base64) hold no dot at all: a single-byte find is a
+        # memchr, where the 3-byte search walks the chunk byte by byte, so the dot line is
+        # searched for only when there is a dot, and only from 2 bytes before the first one.
+        first = buf.find(b".", self._scanned)
+        dot = buf.find(b"\r\n.", max(self._scanned, first - 2)) if first >= 0 else -1
         lead = buf.startswith(b"\r\n.")  # the line in progress starts with a dot
         if dot >= 0:
             end = buf.find(TERMINATOR, dot)
@@ -106,10 +112,11 @@ class DataReader:
             self._fail(TOO_MUCH)
             return
         if not self.bare:
-            # a CR or LF left once every CRLF is gone is a lone one: a replace (a count and a copy
-            # in C) and two memchr; three counts took 1.4x the instructions (callgrind, 10 MB of
-            # base64 lines: 152 M -> 106 M)
-            rest = data.replace(b"\r\n", b"")
+            # a CR or LF left once every CRLF is blanked out is a lone one: a replace and two
+            # memchr (three counts took 1.4x the instructions: callgrind, 10 MB of base64 lines,
+            # 152 M -> 106 M). Replaced by two NULs, not removed: the same length is CPython's
+            # copy-and-patch path, with no counting pass first (a NUL of the data is no CR/LF)
+            rest = data.replace(b"\r\n", b"\0\0")
             self.bare = b"\r" in rest or b"\n" in rest
         if not stuffed:
             self._kept.write(data)
@@ -187,6 +194,32 @@ def small_reads(transport: Any) -> None:
     size = getattr(transport, "max_size", None)
     if isinstance(size, int) and size > READ_SIZE:
         transport.max_size = READ_SIZE
+
+
+@contextmanager
+def read_ahead(reader: asyncio.StreamReader, limit: int = READ_SIZE) -> Iterator[None]:
+    """The stream's buffer limit raised to `limit` for the time of a DATA, and put back after,
+    however the DATA ends (the message read, refused, the client gone, the task cancelled).
+
+    aiosmtpd makes the session's StreamReader with `limit=line_length_limit` (about 1 KB), which
+    its command reader needs (a longer command line is refused by readuntil). asyncio pauses the
+    transport once the buffer holds more than twice the limit and resumes it once it is down to
+    the limit: during DATA that was a pause and a resume (two epoll_ctl) for every socket read,
+    and the reader woken for every read. With `limit` the buffer holds at most 2 * `limit` bytes
+    (128 KiB) plus the one read that passed that mark (READ_SIZE, `small_reads`; a TLS record's
+    worth more under TLS) before the transport is paused: what a session can hold in the stream
+    beside the message itself. A limit that is already as large is left alone."""
+    before = getattr(reader, "_limit", None)
+    if not isinstance(before, int) or before >= limit:
+        yield
+        return
+    reader._limit = limit  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        # back to the command reader's limit; a transport paused under the large limit is
+        # resumed by the command reader's reads, as always, once the buffer is down to it
+        reader._limit = before  # type: ignore[attr-defined]
 
 
 LARGE = 256 * 1024  # bytes of one transfer (a message in or out) after which its steps take turns

@@ -35,7 +35,7 @@ from gateway.log import message_line, refusal_line, tls_fields
 from gateway.model import Client, Envelope
 from gateway.replies import Reply
 from gateway.runtime import Runtime
-from gateway.smtp.data import LARGE, NOMINAL, TOO_LONG, DataReader, Turns, fix_mmap_threshold, small_reads
+from gateway.smtp.data import LARGE, NOMINAL, TOO_LONG, DataReader, Turns, fix_mmap_threshold, read_ahead, small_reads
 from gateway.smtp.deliver import deliver
 from gateway.smtp.observe import Observer
 from gateway.smtp.session import GatewaySession, Transaction
@@ -594,16 +594,19 @@ class GatewaySMTP(SMTP):
         await self.push(replies.START_DATA)
         reader = DataReader(self.data_size_limit, self.line_length_limit)
         received = 0
-        while True:
-            chunk = await self._reader.read(DATA_CHUNK)
-            if not chunk:  # the client went away before the final dot: nothing is delivered
-                raise asyncio.CancelledError
-            if reader.feed(chunk):
-                break
-            received += len(chunk)
-            # a fast sender's chunks are always ready: let others run (a large message's
-            # chunks take turns with the other large transfers: gateway/smtp/data.py Turns)
-            await (self.state.turns.take() if received > LARGE else asyncio.sleep(0))
+        # the stream buffers up to 128 KiB ahead while the message arrives (not one line's
+        # worth, paused and resumed at every read); the command limit is back on every way out
+        with read_ahead(self._reader):
+            while True:
+                chunk = await self._reader.read(DATA_CHUNK)
+                if not chunk:  # the client went away before the final dot: nothing is delivered
+                    raise asyncio.CancelledError
+                if reader.feed(chunk):
+                    break
+                received += len(chunk)
+                # a fast sender's chunks are always ready: let others run (a large message's
+                # chunks take turns with the other large transfers: gateway/smtp/data.py Turns)
+                await (self.state.turns.take() if received > LARGE else asyncio.sleep(0))
         if reader.rest:  # commands pipelined behind the final dot: back to the command reader
             self._reader._buffer[0:0] = reader.rest  # type: ignore[attr-defined]
         self.data_sender = self.envelope.mail_from  # for the log, after the envelope is reset

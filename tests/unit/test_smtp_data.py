@@ -180,3 +180,101 @@ def test_large_transfers_take_turns_and_a_small_one_runs_between() -> None:
     assert steps[:10] == list("abcde" * 2)  # first come, first served, round after round
     runs = "".join("L" if t != "s" else "s" for t in trace).split("s")
     assert max(len(run) for run in runs) <= 2, trace
+
+
+class SearchEverywhere(DataReader):
+    """The reader before the memchr pre-check (perf14): the dot-line search over every chunk
+    from `_scanned`, and the lone CR/LF check on the data with its CRLFs removed."""
+
+    def feed(self, chunk: bytes) -> bool:
+        buf = self._buf
+        buf += chunk
+        dot = buf.find(b"\r\n.", self._scanned)
+        lead = buf.startswith(b"\r\n.")
+        if dot >= 0:
+            end = buf.find(b"\r\n.\r\n", dot)
+            if end >= 0:
+                stuffed = dot < end or (lead and end > 0)
+                self.dots = self.dots or stuffed
+                self._lines(bytes(buf[2:end + 2]), stuffed)
+                self.rest = bytes(buf[end + 5:])
+                self._buf = bytearray()
+                self.done = True
+                return True
+        last = buf.rfind(b"\r\n")
+        if last > 0:
+            stuffed = 0 <= dot < last or lead
+            self.dots = self.dots or stuffed
+            self._lines(bytes(buf[2:last + 2]), stuffed)
+            del buf[:last]
+        if len(buf) > self.line_limit:
+            self._fail(TOO_LONG)
+            buf[:] = b"XX" + buf[-4:]
+        self._scanned = max(0, len(buf) - 4)
+        return False
+
+    def _lines(self, data: bytes, stuffed: bool) -> None:
+        if self.state != NOMINAL or not data:
+            return
+        before = self.size
+        self.size += len(data)
+        if len(data) > self.line_limit - 2 and not lines_fit(data, self.line_limit):
+            parts = data.split(b"\r\n")[:-1]
+            first = next(i for i, part in enumerate(parts) if len(part) + 2 > self.line_limit)
+            ahead = before + sum(len(part) + 2 for part in parts[:first])
+            self._fail(TOO_MUCH if self.size_limit and ahead > self.size_limit else TOO_LONG)
+            return
+        if self.size_limit and self.size > self.size_limit:
+            self._fail(TOO_MUCH)
+            return
+        if not self.bare:
+            rest = data.replace(b"\r\n", b"")
+            self.bare = b"\r" in rest or b"\n" in rest
+        if not stuffed:
+            self._kept.write(data)
+            return
+        unstuffed = data.replace(b"\r\n.", b"\r\n")
+        self._kept.write(memoryview(unstuffed)[1:] if data.startswith(b".") else unstuffed)
+
+
+def observed(reader: DataReader) -> tuple[object, ...]:
+    return (reader.state, reader.size, reader.rest, reader.done, reader.bare, reader.dots,
+            bytes(reader._buf), reader._scanned, reader._kept.getvalue())
+
+
+WIRE = st.lists(st.sampled_from([b"\r\n", b"\r", b"\n", b".", b"..", b"\x00", b"\x00\r", b"\n\x00", b"a",
+                                 b"QUJD", b"x" * 30, b"y" * 70, b"\r\n.\r\n", b".\r\n", b"\r\n.", b"\r\n..",
+                                 b"\r\r\n\n"]), max_size=80).map(b"".join)
+
+
+@settings(max_examples=2000)
+@given(WIRE, st.lists(st.integers(0, 700), max_size=10), st.sampled_from([None, 60, 300]),
+       st.sampled_from([12, 40, 1001]))
+def test_same_as_the_reader_before_the_memchr_precheck(stream: bytes, cuts: list[int], size_limit: int | None,
+                                                       line_limit: int) -> None:
+    """Byte for byte and flag for flag after every chunk, whatever the cuts (a CRLF or a dot
+    line split across chunks, lone CR/LF, NULs, too-long lines, the size limit)."""
+    old, new = SearchEverywhere(size_limit, line_limit), DataReader(size_limit, line_limit)
+    start = 0
+    for cut in sorted(set(cuts)) + [len(stream)]:
+        chunk = stream[start:cut]
+        start = max(start, cut)
+        assert old.feed(chunk) == new.feed(chunk)
+        assert observed(old) == observed(new), (stream, cuts)
+        if new.done:
+            break
+
+
+def test_dot_precheck_examples() -> None:
+    """Dots at and around chunk edges: the dot line is found from 2 bytes before the first dot."""
+    for wire, cut in [(b"a\r\n.b\r\n.\r\n", 3), (b"a\r\n.b\r\n.\r\n", 4), (b"a\r", 2), (b"ab\r\n..x\r\n.\r\n", 4),
+                      (b"abc.def\r\n.x\r\n.\r\n", 4), (b"\x00\r\n\x00\n.\r\n.\r\n", 2)]:
+        old, new = SearchEverywhere(None, 1001), DataReader(None, 1001)
+        for r in (old, new):
+            r.feed(wire[:cut])
+            r.feed(wire[cut:])
+        assert observed(old) == observed(new), wire
+    r = DataReader(None, 1001)
+    assert not r.feed(b"abc\r\n")
+    assert not r.feed(b".x\r")  # a dot line split from its CRLF: unstuffed all the same
+    assert r.feed(b"\n\x00\r\n.\r\n") and r.content() == b"abc\r\nx\r\n\x00\r\n" and not r.bare and r.dots

@@ -60,3 +60,25 @@ def test_a_plain_body_is_sent_as_it_is_and_the_same(data: bytes, at: int, piece:
     assert b"".join(dot_stuffed_pieces(plain, piece)) == dot_stuffed(bytes(plain))
     checked = Outgoing(head, body, start)
     assert b"".join(dot_stuffed_pieces(plain, piece)) == b"".join(dot_stuffed_pieces(checked, piece))
+
+
+def test_slices_that_need_no_change_are_views_of_the_message_not_copies() -> None:
+    """A slice with CRLF only and no line starting with a dot (checked or `plain`) goes out as a
+    memoryview of the message; one that needs stuffing or normalising is a new bytes object;
+    the last carries the terminating line (one copy of it); the payload is the same."""
+    line = b"QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo0123456789\r\n"
+    body = b"Subject: x\r\n\r\n" + line * 100 + b".dot\r\n" + line * 100 + b"bare\n" + line * 100
+    pieces = list(dot_stuffed_pieces(body, 1000))
+    reference = PERIOD_REGEX.sub(b"..", normalize_message_line_endings(body)) + b".\r\n"  # aiosmtplib's
+    assert b"".join(pieces) == dot_stuffed(body) == reference
+    views = [p for p in pieces if isinstance(p, memoryview)]
+    assert views and all(v.obj is body for v in views)
+    assert len(views) >= len(pieces) - 4  # only the slices with ".dot", "bare\n" and the last are copies
+    assert not any(b"\r\n." in bytes(v) or bytes(v).startswith(b".") for v in views)
+    assert isinstance(pieces[-1], bytes) and pieces[-1].endswith(line + b".\r\n")
+    start = body.index(b"\r\n\r\n") + 2
+    clean = b"Subject: x\r\n\r\n" + line * 300
+    plain = Outgoing(b"Received: by us\r\n" + clean[:start], clean, start, plain=True)
+    pieces = list(dot_stuffed_pieces(plain, 1000))
+    assert b"".join(pieces) == dot_stuffed(bytes(plain))
+    assert all(isinstance(p, memoryview) and p.obj in (plain.head, clean) for p in pieces[:-1])
