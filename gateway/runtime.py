@@ -316,8 +316,8 @@ class Runtime:
         self.store = getattr(self.store, "inner", self.store)
         try:
             async with asyncio.timeout(budget):
-                for text in itertools.chain(warmup.prose(), warmup.licences()):  # 63 + 29 ms loaded; the
-                    warm_sets(text)  # loop runs between pieces (a reload)
+                for text in itertools.chain(warmup.prose(), warmup.licences(), warmup.system_docs()):
+                    warm_sets(text)  # 63 + 29 + ? ms loaded; the loop runs between pieces (a reload)
                     await asyncio.sleep(0)
                 for raw in warmup.messages() * WARM_UP_ROUNDS:
                     env = Envelope(mail_from="warm-up@example.net", rcpt_tos=("someone@example.org",),
