@@ -298,26 +298,28 @@ class Runtime:
         return True
 
     async def warm_up(self, budget: float = WARM_UP_BUDGET) -> None:
-        """Feed English prose to the RE2 sets (`gateway.warmup.prose`, then `gateway.warmup.licences`), analyse the
-        built-in messages of `gateway.warmup` `WARM_UP_ROUNDS` times, then let each check and each piece of
-        shared state fill its memos (`Check.warm`, `Shared.warm`), so that the first real message costs close to
-        what the tenth does (benchmarks/first_message.py --instructions, first/tenth per group: 1.017, 1.031,
-        1.029, 1.011, median 1.023; 3.5x cold). What remains is what the nine earlier messages share with the
-        tenth and no shipped text can know (group 0, 0.26 M instructions of 15.3 M): the look-alike search and
-        public-suffix look-ups of their mailing lists' domains, which the tenth finds in the memos (one search
-        and 2-6 look-ups more for the first message in every group; 0.12 M in group 0, measured by filling those
-        entries ahead), and the RE2 DFA states of the lists' own text (0.14 M): offline, without the run
-        statistics, reading the store (its prepared statements and code paths warm up too) but never writing to
-        it. Bounded by `budget` seconds in all: an unreachable store must not hold up the start, and warming up
-        never fails it. The store is read directly, not through the metered wrapper `Gateway` puts around it
-        (`ObservedStore`): the store calls and errors an admin sees are the mail's."""
+        """Feed English prose to the RE2 sets (`gateway.warmup.prose`, then `gateway.warmup.licences`, then
+        `gateway.warmup.system_docs`), analyse the built-in messages of `gateway.warmup` `WARM_UP_ROUNDS` times,
+        then let each check and each piece of shared state fill its memos (`Check.warm`, `Shared.warm`), so that
+        the first real message costs close to what the tenth does (benchmarks/first_message.py --instructions,
+        first/tenth per group: 1.005, 1.024, 1.023, 1.018, median 1.020; 1.017, 1.033, 1.034, 1.019, median
+        1.026 in the same session without `system_docs`; 3.5x cold). What remains is what the nine earlier
+        messages share with the tenth and no shipped text can know (group 0, 0.07 M instructions of 13.2 M;
+        0.26 M of 15.3 M before `system_docs` and other work since): the look-alike search and public-suffix
+        look-ups of their mailing lists' domains, which the tenth finds in the memos (one search and 2-6 look-ups
+        more for the first message in every group; 0.12 M in group 0 then, measured by filling those entries
+        ahead), and the RE2 DFA states of the lists' own text: offline, without the run statistics, reading the
+        store (its prepared statements and code paths warm up too) but never writing to it. Bounded by `budget`
+        seconds in all: an unreachable store must not hold up the start, and warming up never fails it. The store
+        is read directly, not through the metered wrapper `Gateway` puts around it (`ObservedStore`): the store
+        calls and errors an admin sees are the mail's."""
         saved = (self.offline, self.store, self.resolver, self.stats)
         self.offline, self.resolver, self.stats = True, None, RunStats()
         self.store = getattr(self.store, "inner", self.store)
         try:
             async with asyncio.timeout(budget):
-                for text in itertools.chain(warmup.prose(), warmup.licences()):  # 63 + 29 ms loaded; the
-                    warm_sets(text)  # loop runs between pieces (a reload)
+                for text in itertools.chain(warmup.prose(), warmup.licences(), warmup.system_docs()):
+                    warm_sets(text)  # 32 + 14 + 12 ms of CPU; the loop runs between pieces (a reload)
                     await asyncio.sleep(0)
                 for raw in warmup.messages() * WARM_UP_ROUNDS:
                     env = Envelope(mail_from="warm-up@example.net", rcpt_tos=("someone@example.org",),

@@ -146,7 +146,7 @@ def test_warm_up_feeds_the_prose_to_the_regex_sets(monkeypatch: pytest.MonkeyPat
     runtime = Runtime(config(), offline=True, store=MemoryStore())
     asyncio.run(runtime.warm_up())
     assert runtime.warmed_up
-    assert fed == list(warmup.prose()) + list(warmup.licences())
+    assert fed == list(warmup.prose()) + list(warmup.licences()) + list(warmup.system_docs())
 
 
 def test_the_licences_are_read_once_each_in_pieces_and_bounded(tmp_path: Path) -> None:
@@ -166,6 +166,43 @@ def test_the_licences_ship_with_debian() -> None:
     text = "".join(warmup.licences())
     assert 100_000 < len(text) <= warmup.LICENCE_CHARS
     assert text.count(" you ") > 300  # written to a reader, as mail is (~400)
+
+
+def test_the_system_docs_are_read_bounded_once_each_and_never_fail(tmp_path: Path) -> None:
+    import os
+
+    def package(name: str, data: bytes) -> Path:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "copyright").write_bytes(data)
+        return tmp_path / name / "copyright"
+
+    package("b", b"Permission is hereby granted " * 1_000)  # 29,000 bytes: only its first 3,000 read
+    package("a", b"Copyright: 2009 Ren\xe9e <r@example.org>\n")  # Latin-1, not UTF-8
+    (tmp_path / "a-dev").symlink_to(tmp_path / "a")  # Debian's -dev -> library folder: read once
+    (tmp_path / "c").mkdir()  # no copyright file
+    (tmp_path / "d").mkdir()
+    os.mkfifo(tmp_path / "d" / "copyright")  # never opened for reading: it would block
+    (tmp_path / "e").mkdir()
+    (tmp_path / "e" / "copyright").mkdir()
+    package("f", b"if you " * 100)
+    first_b = ("Permission is hereby granted " * 1_000)[:3_000]
+    chunks = list(warmup.system_docs(tmp_path, chunk=1_000))
+    assert "".join(chunks) == "Copyright: 2009 Ren\ufffde <r@example.org>\n" + first_b + "if you " * 100
+    assert all(0 < len(c) <= 1_000 for c in chunks)
+    assert "".join(warmup.system_docs(tmp_path, limit=2_000)) == ("Copyright: 2009 Ren\ufffde <r@example.org>\n"
+                                                                  + first_b)[:2_000]
+    assert "".join(warmup.system_docs(tmp_path, per_file=10)) == "Copyright:" + "Permission" + "if you if "
+    assert "".join(warmup.system_docs(tmp_path, files=2)) == "Copyright: 2009 Ren\ufffde <r@example.org>\n"
+    assert list(warmup.system_docs(tmp_path / "missing")) == []
+    (tmp_path / "plain").write_text("x")
+    assert list(warmup.system_docs(tmp_path / "plain")) == []  # not a folder
+
+
+def test_the_system_docs_ship_with_debian() -> None:
+    # every Debian package installs /usr/share/doc/<package>/copyright, kept even in trimmed images
+    text = "".join(warmup.system_docs())
+    assert 100_000 < len(text) <= warmup.SYSTEM_DOC_CHARS
+    assert text.count("Copyright") > 100 and text.count(" the ") > 300
 
 
 def test_warm_up_looks_up_the_common_domains_ahead_with_the_checks_own_answers() -> None:
