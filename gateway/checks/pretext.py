@@ -113,7 +113,10 @@ FAMILIES: dict[str, tuple[str, str]] = {
         r"|\b(?:names|contact details|contacts|list|emails?)\b" + _G + r"\b(?:of |for )?(?:your |the )?(?:colleagues|"
         r"staff|team members|students|officials|experts|people (?:in|at) your)\b"
         r"|\b(?:org(?:anisation|anization)?al? chart|team structure|who (?:works|sits|reports) (?:on|in|to))\b"
-        r"|\b(?:before it is|not yet) (?:published|public|announced|released)\b")),
+        # asked for before publication ("could you share the report before it is published"); not the writer's
+        # own news ("the incumbent has not yet announced her departure", "my thesis, not yet published")
+        r"|\b(?:share|send|show|forward|pass|get|see|read|preview|access)\b" + _G
+        + r"\b(?:before (?:it is|they are)|not yet) (?:published|public|announced|released)\b")),
     "ask.job": ("offers or discusses a job, a role or a position for the recipient", (
         r"\b(?:position|role|opportunity|vacancy|job|opening|post)\b" + _G + r"\b(?:interested|apply|consider|suit|fit|"
         r"open to|for you)\b|\b(?:recruiting|hiring|headhunting) (?:for|a|an)\b|\bjob description\b|\bJD\b")),

@@ -128,6 +128,12 @@ def test_the_fellow_scientists_small_favour() -> None:
     assert "ask.views" in sig("Would you agree to read it and send me your remarks?")
     assert "ask.insider" in sig("We also have some questions about the unpublished extension you mentioned.")
     assert "ask.insider" not in sig("The unpublished extension is on my list for next year.")
+    # asked for before it is out, or the writer's own news not out yet (a search firm's confidential
+    # search, a student's thesis)
+    assert "ask.insider" in sig("Could you share the committee's report before it is published?")
+    assert "ask.insider" in sig("Would you send me the figures, even though they are not yet public?")
+    assert "ask.insider" not in sig("As the incumbent has not yet announced her departure, the search is confidential.")
+    assert "ask.insider" not in sig("The proposal draws on interviews from my thesis, which is not yet published.")
     assert "approach.flattery" in sig("Your 2025 paper on silicon nitride ring resonators is excellent work.")
     assert "approach.flattery" in sig("Your work is really of the highest level.")
     assert "approach.flattery" not in sig("Your patch is excellent, applied.")
