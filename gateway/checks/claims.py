@@ -199,10 +199,13 @@ KIND_NOUNS: dict[str, tuple[str, ...]] = {
 }
 _KIND_OF_NOUN = {n.lower(): k for k, nouns in KIND_NOUNS.items() for n in nouns}
 _NOUNS = "|".join(re.escape(n) for n in sorted(_KIND_OF_NOUN, key=len, reverse=True))
-_APPOSITION = re.compile(r"(?:,\s+(?:is\s+)?|\s+is\s+)(?:an?|the)\s+(?:[\w'’-]+\s+){0,4}?(?P<noun>" + _NOUNS
+# The noun is the head of the apposition ("a Brussels-based think tank"), not inside a complement of it: in
+# "Reza Tavakoli, a graduate of Sharif University" the university is where he studied, and he is no university.
+_HEAD_WORD = r"(?:(?!(?:of|at|from|in|for|with|to|by|on)\s)[\w'’-]+\s+)"
+_APPOSITION = re.compile(r"(?:,\s+(?:is\s+)?|\s+is\s+)(?:an?|the)\s+" + _HEAD_WORD + r"{0,4}?(?P<noun>" + _NOUNS
                          + r")(?![\w-])", re.I)
 _SELF_DESCRIBED = re.compile(r"(?:^|[.!?]\s+|\n)(?:(?:We|I)\s+(?:are|am|work\s+(?:at|for|with))\s+)?(?:[Tt]he\s+)?"
-                             r"(?P<org>" + ORG_PHRASE + r")(?:,\s+(?:is\s+)?|\s+is\s+)an?\s+(?:[\w'’-]+\s+){0,4}?"
+                             r"(?P<org>" + ORG_PHRASE + r")(?:,\s+(?:is\s+)?|\s+is\s+)an?\s+" + _HEAD_WORD + r"{0,4}?"
                              r"(?i:" + _NOUNS + r")(?![\w-])")
 _NOT_A_NAME = frozenset({"it", "this", "that", "there", "he", "she", "we", "they", "our", "my", "which", "who",
                          "here", "what", "i", "you", "your", "its", "his", "her", "their", "one", "each", "mine"})
@@ -424,9 +427,28 @@ _ROLE_AT_END = re.compile(r"(?<![\w-])(?:" + "|".join(re.escape(w) for w in sort
 _INTRO_PREFILTER = Prefilter(_INTRO)
 
 
+# A paragraph wrapped at the sender's line width: a long line that does not end a sentence goes on in the
+# next one ("I am a final-year master's student in International" / "Relations at Renmin University").
+# Signature lines are short, so they stay lines of their own.
+WRAPPED_LINE = 55
+
+
+def _unwrap(text: str) -> str:
+    """`text` (squeezed) with the line breaks of wrapped prose read as spaces."""
+    lines = text.split("\n")
+    out = [lines[0]]
+    for line in lines[1:]:
+        prev = out[-1]
+        if len(prev) >= WRAPPED_LINE and prev[-1:] not in ".!?:;" and line[:1] not in ">-*•|":
+            out[-1] = prev + " " + line
+        else:
+            out.append(line)
+    return "\n".join(out)
+
+
 def intro_claims(text: str, data: ReferenceData) -> list[Claim]:
     out = []
-    head = _squeeze(text[:4000])
+    head = _unwrap(_squeeze(text[:4000]))
     possible = _INTRO_PREFILTER.possible(head)
     for name in ("strong", "weak", "as"):
         if name not in possible:
@@ -583,9 +605,14 @@ def find_all(ctx: CheckContext, persona: Persona | None) -> list[Claim]:
         found += headline_claims(persona.headline, data)
     else:
         found += display_claims(ctx.view.from_display, data)
+    head = ""
     seen: dict[str, int] = {}
     out: list[Claim] = []
     for c in found:
+        if c.staff and not c.role and c.where == "signature":
+            head = head or _unwrap(_squeeze(text[:4000]))
+            if _introduced_as_not_staff(head, c.organisation):
+                c = replace(c, staff=False)
         key = c.organisation.lower()
         if key not in seen:
             seen[key] = len(out)
@@ -595,6 +622,27 @@ def find_all(ctx: CheckContext, persona: Persona | None) -> list[Claim]:
             first = out[seen[key]]
             out[seen[key]] = replace(first, role=c.role, title=c.title, staff=c.staff)
     return out[:MAX_CLAIMS]
+
+
+# Words of an organisation's name that any university or institute has: the rest names this one.
+_GENERIC_ORG_WORDS = frozenset({"university", "college", "school", "institute", "institution", "faculty", "department",
+                                "centre", "center", "academy", "national", "state", "international", "graduate"})
+_SELF = re.compile(r"\b(?:I\s+am|I[’']m|[Mm]y\s+name\s+is)\b")
+
+
+def _introduced_as_not_staff(head: str, organisation: str) -> bool:
+    """The writer's own sentence about the signature's organisation says a student's, freelance or
+    former post ("I am a second-year master's student at MGIMO" above "MGIMO University"): the
+    signature is where they study, not a staff claim (see `_NOT_STAFF`)."""
+    words = [w for w in re.findall(r"[\w’'-]{3,}", organisation)
+             if w.lower() not in _GENERIC_ORG_WORDS and w.lower() not in _NAME_SMALL]
+    if not words:
+        return False
+    name = words[0]
+    for sentence in re.split(r"(?<=[.!?])\s+|\n", head):
+        if name in sentence and _SELF.search(sentence) and _NOT_STAFF.search(sentence):
+            return True
+    return False
 
 
 def _display_role(display: str) -> list[Claim]:
