@@ -348,6 +348,18 @@ def _refused(text: str) -> bool:
     return _INSIDER.search("\n".join(kept).encode("utf-8", "replace")) is None
 
 
+# "I attach my CV", "je vous adresse mon CV": the writer's own CV (a student or a job seeker writing in),
+# not an ask for the recipient's. The ask counts when some mention of a CV is not the writer's own.
+_CV = re.compile(r"\b(?:cv|c\.v\.|resume|résumé|curriculum vitae|lebenslauf)(?!\w)", re.I)
+_OWN_CV = re.compile(r"\b(?:my|our|mon|notre|mein(?:en)?|unser(?:en)?)\s+(?:[\w-]+\s+)?$", re.I)
+
+
+def _only_own_cv(text: str) -> bool:
+    """Every CV the text mentions is the writer's own ("my CV", "my updated CV")."""
+    mentions = [m.start() for m in _CV.finditer(text)]
+    return bool(mentions) and all(_OWN_CV.search(text[max(0, at - 30):at]) for at in mentions)
+
+
 _NUMBERED_QUESTIONS = Regex(r"(?m)^[ \t]*(?:\d{1,2}[.)]|[-•*])[ \t]+[^\n]{5,300}\?[ \t]*$")
 
 
@@ -375,6 +387,8 @@ class PretextCheck(Check):
         out = []
         for name, found in _COMPILED.matches(data).items():  # one pass for every family
             if name == "ask.insider" and _refused(hay):
+                continue
+            if name == "ask.cv" and _only_own_cv(hay):
                 continue
             out.append(Signal(name, {"phrase": re.sub(r"\s+", " ", found).rstrip()[:80], "source": source}))
         questions = _NUMBERED_QUESTIONS.count(text.encode("utf-8", "replace"))

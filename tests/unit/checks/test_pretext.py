@@ -134,6 +134,12 @@ def test_the_fellow_scientists_small_favour() -> None:
     assert "ask.insider" in sig("Would you send me the figures, even though they are not yet public?")
     assert "ask.insider" not in sig("As the incumbent has not yet announced her departure, the search is confidential.")
     assert "ask.insider" not in sig("The proposal draws on interviews from my thesis, which is not yet published.")
+    # the recipient's CV is asked for; the writer's own is sent
+    assert "ask.cv" in sig("Could you send me your updated CV by Friday?")
+    assert "ask.cv" in sig("Je vous invite à nous adresser un CV.")
+    assert "ask.cv" not in sig("I attach my CV and a two-page research proposal.")
+    assert "ask.cv" not in sig("Please find attached my updated CV.")
+    assert "ask.cv" in sig("I attach my CV; could you also send your CV so we can prepare the panel?")
     assert "approach.flattery" in sig("Your 2025 paper on silicon nitride ring resonators is excellent work.")
     assert "approach.flattery" in sig("Your work is really of the highest level.")
     assert "approach.flattery" not in sig("Your patch is excellent, applied.")
