@@ -46,6 +46,8 @@ NOTIFICATION_DOMAINS = frozenset({
     "xero.com", "intuit.com", "freshbooks.com", "stripe.com", "paypal.com", "squareup.com",
     "quickbooks.com", "sage.com", "wave.com", "smartsheet.com", "asana.com", "trello.com", "notion.so",
     "googlegroups.com",
+    # reviewer systems: the journal's editor in Reply-To (ScholarOne, Editorial Manager)
+    "manuscriptcentral.com", "editorialmanager.com",
 })
 ORG_KEYS = ("name", "kind", "aliases", "domains", "protect", "common_word")
 INDICATOR_KINDS = ("personas", "companies", "domains", "addresses", "phones", "urls", "handles")

@@ -497,3 +497,15 @@ def test_a_signature_under_a_students_own_introduction_is_where_they_study() -> 
     # nor does another organisation's student sentence change it
     other = intro.replace("at MGIMO in", "at HSE in") + sign
     assert "claim.unbacked" in names(run([ClaimsCheck()], message("Anna <anna.sokolova.ir@yandex.ru>", other))[0])
+
+
+def test_a_journal_writing_through_a_reviewer_system_is_backed_by_it() -> None:
+    """Review invitations come from ScholarOne (manuscriptcentral.com) and Editorial Manager
+    (editorialmanager.com) in the journal's name: the platform's own domain, not an unrelated one."""
+    body = ("Dear Dr Reyes,\n\nYou have been invited to review a manuscript for the journal.\n\nSincerely,\n"
+            "Dr Anna Berg\nEditor, Journal of Strategic Studies\n")
+    for sender in ("onbehalfof@manuscriptcentral.com", "em@editorialmanager.com"):
+        got = names(run([ClaimsCheck()], message(f"Journal of Strategic Studies <{sender}>", body))[0])
+        assert "claim.backed" in got and "claim.domain_unrelated" not in got, sender
+    got = names(run([ClaimsCheck()], message("Journal of Strategic Studies <a@jss-review.net>", body))[0])
+    assert "claim.backed" not in got
