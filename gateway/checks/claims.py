@@ -687,6 +687,15 @@ def _acronym_of(org: str) -> str:
     return "".join(w[0] for w in words).lower()
 
 
+def _domain_carries(reg: str, organisation: str) -> bool:
+    """The registered domain `reg` carries the organisation's name: a word of it, its acronym, or a word of
+    four letters or more inside the domain's first label ("tarangtalent.in" for "Tarang Talent")."""
+    label = reg.split(".")[0]
+    return bool(_tokens(organisation) & _tokens(reg.replace("-", " ")) or
+                (len(label) >= 2 and label.replace("-", "") in (_acronym_of(organisation),)) or
+                any(len(t) >= 4 and t in label for t in _tokens(organisation)))
+
+
 def channel_verdict(claim: Claim, ctx: CheckContext, persona: Persona | None) -> tuple[str, str]:
     """(channel, verdict) where verdict is 'backed', 'plausible' or 'mismatch' and channel says
     how the mail came: freemail, social, domain."""
@@ -725,10 +734,7 @@ def channel_verdict(claim: Claim, ctx: CheckContext, persona: Persona | None) ->
         if _tokens(" ".join(names)) & _tokens(claim.organisation):
             return "domain", "backed"
         return "domain", "plausible"  # another institution's domain: joint posts, visiting scholars
-    label = reg.split(".")[0]
-    related = _tokens(claim.organisation) & _tokens(reg.replace("-", " ")) or \
-        (len(label) >= 2 and label.replace("-", "") in (_acronym_of(claim.organisation),)) or \
-        any(len(t) >= 4 and t in label for t in _tokens(claim.organisation))
+    related = _domain_carries(reg, claim.organisation)
     # a centre, institute, programme, project or journal writing from a university's domain (the
     # academic list knows it): universities house them and give them their mail, so the domain does
     # not contradict the name, though it need not resemble it
@@ -868,6 +874,11 @@ class ClaimsCheck(Check):
                                             c.organisation) if x)
                 unbacked.append(Signal("claim.unbacked", {**ev, "channel": channel, "listed": c.known is not None,
                                                           "claim": said[:100]}))
-            elif verdict == "unrelated":
+            elif verdict == "unrelated" and not any(
+                    o is not c and o.organisation and _domain_carries(registered_domain(ctx.view.from_domain.lower()),
+                                                                     o.organisation) for o in claims):
+                # (when the message also names the firm whose name the domain carries -- "Consultant, Research
+                # & Advisory Hiring / Tarang Talent Pvt Ltd" from tarangtalent.in -- the other name is one of its
+                # teams or practices, or a client: the domain says who writes, and it is that firm)
                 unrelated.append(Signal("claim.domain_unrelated", ev))
         return out + unbacked[:1] + ([] if unbacked else unrelated[:1]) + ([] if unbacked else backed[:1])
