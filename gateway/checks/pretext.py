@@ -348,6 +348,22 @@ def _refused(text: str) -> bool:
     return _INSIDER.search("\n".join(kept).encode("utf-8", "replace")) is None
 
 
+# "Please don't tell Ben's fiancee the location, it's a surprise": keeping something from a named person (a
+# surprise, a present) is not the secrecy from colleagues or the employer the guidance warns of ("don't
+# tell your colleagues", "no need to inform your manager"). A sentence whose only secrecy is that is left
+# out; the ask counts if another sentence still makes it.
+_SECRECY = Regex(FAMILIES["pressure.secrecy"][1], case_insensitive=True)
+_TELL_A_NAME = re.compile(r"\b(?:[Dd]on[’']t|[Dd]o not|[Pp]lease don[’']t)\s+(?:tell|mention (?:it|this) to)\s+"
+                          r"(?!(?:Anyone|Anybody|Everyone|Everybody|Nobody|Your|The|Our|My|His|Her|Their)\b)"
+                          r"[A-Z][a-z]+(?:[’']s)?\b")
+
+
+def _only_from_a_named_person(text: str) -> bool:
+    """Every sentence that asks for discretion keeps something from a named person."""
+    kept = [s for s in _SENTENCE_END.split(text) if not _TELL_A_NAME.search(s)]
+    return _SECRECY.search("\n".join(kept).encode("utf-8", "replace")) is None
+
+
 # "I attach my CV", "je vous adresse mon CV": the writer's own CV (a student or a job seeker writing in),
 # not an ask for the recipient's. The ask counts when some mention of a CV is not the writer's own.
 _CV = re.compile(r"\b(?:cv|c\.v\.|resume|résumé|curriculum vitae|lebenslauf)(?!\w)", re.I)
@@ -389,6 +405,8 @@ class PretextCheck(Check):
             if name == "ask.insider" and _refused(hay):
                 continue
             if name == "ask.cv" and _only_own_cv(hay):
+                continue
+            if name == "pressure.secrecy" and _only_from_a_named_person(hay):
                 continue
             out.append(Signal(name, {"phrase": re.sub(r"\s+", " ", found).rstrip()[:80], "source": source}))
         questions = _NUMBERED_QUESTIONS.count(text.encode("utf-8", "replace"))

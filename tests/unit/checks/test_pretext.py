@@ -134,6 +134,12 @@ def test_the_fellow_scientists_small_favour() -> None:
     assert "ask.insider" in sig("Would you send me the figures, even though they are not yet public?")
     assert "ask.insider" not in sig("As the incumbent has not yet announced her departure, the search is confidential.")
     assert "ask.insider" not in sig("The proposal draws on interviews from my thesis, which is not yet published.")
+    # a surprise kept from a named person is no secrecy from the organisation
+    assert "pressure.secrecy" not in sig("Please don't tell Ben's fiancee the location, it's a surprise.")
+    assert "pressure.secrecy" not in sig("Don't tell Sarah about the party!")
+    assert "pressure.secrecy" in sig("Please don't tell your colleagues about our conversation.")
+    assert "pressure.secrecy" in sig("Don't tell anyone at the ministry that we spoke.")
+    assert "pressure.secrecy" in sig("Don't tell Sarah. Please keep this between us and away from your manager.")
     # the recipient's CV is asked for; the writer's own is sent
     assert "ask.cv" in sig("Could you send me your updated CV by Friday?")
     assert "ask.cv" in sig("Je vous invite à nous adresser un CV.")
