@@ -513,8 +513,8 @@ def test_a_journal_writing_through_a_reviewer_system_is_backed_by_it() -> None:
 
 def test_a_team_name_beside_the_firm_the_domain_carries_is_not_unrelated() -> None:
     sign = "\n\nBest regards,\nAnanya Rao\nConsultant, Research & Advisory Hiring\n"
-    got = names(run([ClaimsCheck()], message("Ananya <ananya@tarangtalent.in>",
-                                             "We are hiring an analyst." + sign + "Tarang Talent Pvt Ltd, Bengaluru\n"))[0])
+    firm = "Tarang Talent Pvt Ltd, Bengaluru\n"
+    got = names(run([ClaimsCheck()], message("Ananya <ananya@tarangtalent.in>", "We are hiring." + sign + firm))[0])
     assert "claim.domain_unrelated" not in got
     # without the firm's own name, the team's name alone is still one the domain does not carry
     got = names(run([ClaimsCheck()], message("Ananya <ananya@tarangtalent.in>", "We are hiring an analyst." + sign))[0])
