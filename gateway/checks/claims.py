@@ -437,10 +437,11 @@ def _unwrap(text: str) -> str:
     """`text` (squeezed) with the line breaks of wrapped prose read as spaces."""
     lines = text.split("\n")
     out = [lines[0]]
-    for line in lines[1:]:
-        prev = out[-1]
+    for prev, line in zip(lines, lines[1:]):
+        # the line before, as the sender wrote it: a short line after a wrapped one (a signature's name
+        # under a long last sentence) ends the paragraph
         if len(prev) >= WRAPPED_LINE and prev[-1:] not in ".!?:;" and line[:1] not in ">-*•|":
-            out[-1] = prev + " " + line
+            out[-1] += " " + line
         else:
             out.append(line)
     return "\n".join(out)
