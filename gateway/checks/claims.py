@@ -458,6 +458,8 @@ def intro_claims(text: str, data: ReferenceData) -> list[Claim]:
         for m in pattern.finditer(head):
             if not _ROLE_RE.search(m.group("role")) and not (pattern is _INTRO_AS and m.group(0).startswith("I")):
                 continue  # "I am ... in London", not a role
+            if _HIRING.search(m.group("role")):
+                continue  # "I am recruiting a researcher for X": the post on offer
             kind = _apposition(head, m.end("org"))
             role_text = m.group("role").strip()
             if kind is None and pattern is _INTRO_STRONG and len(role_text.split()) <= 4 \
@@ -495,12 +497,18 @@ _ROLE_ONLY = re.compile(_WHO + r"(?:\w+\s+){0,3}?(?P<role>" + "|".join(
 _ROLE_ONLY_PREFILTER = Prefilter({"role_only": _ROLE_ONLY})  # (see _INTRO_PREFILTER)
 
 
+# "I'm hiring a Senior Advisor", "I am recruiting a researcher for ...": the role is the one on offer, not
+# the writer's.
+_HIRING = re.compile(r"\b(?:hiring|recruiting|seeking|looking\s+for|searching\s+for|headhunting)\b", re.I)
+
+
 def role_only_claims(text: str) -> list[Claim]:
     """'I am a reporter covering ...', 'I'm a technical recruiter helping ...': a role that implies
     an employer (a newsroom, a government, an agency) without naming one."""
     head = text[:3000]
     m = _ROLE_ONLY.search(head) if _ROLE_ONLY_PREFILTER.possible(head) else None
-    if m is None or _NOT_STAFF.search(text[max(0, m.start() - 40):m.end() + 40]):
+    if m is None or _NOT_STAFF.search(text[max(0, m.start() - 40):m.end() + 40]) or \
+            _HIRING.search(head, m.start(), m.start("role")):
         return []
     return [Claim(_ROLE_OF[m.group("role").lower()], m.group("role"), "", "unknown", "intro", True, None)]
 
@@ -719,6 +727,10 @@ def channel_verdict(claim: Claim, ctx: CheckContext, persona: Persona | None) ->
         if claim.kind not in ("government", "international"):
             # an unlisted name from a listed organisation's own domain: most often one of its teams,
             # programmes or units ("recruiter at SRE" from google.com: real list mail), not a disguise
+            return "domain", "plausible"
+        if org_kind("", owner) == "university" and _ACADEMIC_UNIT.match(claim.organisation):
+            # "Professor, Department of Computer Science" from a listed university's own domain: one of its
+            # departments, as from a domain the academic list knows (below)
             return "domain", "plausible"
         return "domain", "mismatch"
     if claim.kind == "government" and not is_government_domain(domain):

@@ -521,3 +521,25 @@ def test_a_team_name_beside_the_firm_the_domain_carries_is_not_unrelated() -> No
     # without the firm's own name, the team's name alone is still one the domain does not carry
     got = names(run([ClaimsCheck()], message("Ananya <ananya@tarangtalent.in>", "We are hiring an analyst." + sign))[0])
     assert "claim.domain_unrelated" in got
+
+
+def test_a_department_from_a_listed_universitys_own_domain_is_one_of_its_departments() -> None:
+    body = ("Dear Dr Okafor,\n\nWe would be delighted to invite you to give a keynote.\n\nBest regards,\n"
+            "Prof. Ahmed Al Mansoori\nProfessor, Department of Computer Science\n"
+            "Khalifa University of Science and Technology\n")
+    got = names(run([ClaimsCheck()], message("Ahmed <ahmed.almansoori@ku.ac.ae>", body))[0])
+    assert "claim.unbacked" not in got
+    # a ministry's department from the same domain still is a claim the domain cannot back
+    ministry = body.replace("Department of Computer Science", "Ministry of Defence").replace(
+        "Khalifa University of Science and Technology\n", "")
+    assert "claim.unbacked" in names(run([ClaimsCheck()], message("Ahmed <ahmed.almansoori@ku.ac.ae>", ministry))[0])
+
+
+def test_the_role_a_recruiter_is_hiring_for_is_not_their_own() -> None:
+    for text in ("Hi Ravi, I'm hiring a Senior Advisor, South Asia Policy for a global client.\n",
+                 "I am recruiting a senior researcher for the Institute for Maritime Strategy.\n"):
+        got = names(run([ClaimsCheck()], message("H <h.zhang.search@gmail.com>", text))[0])
+        assert "claim.unbacked" not in got, text
+    # the writer's own role is still read
+    got = names(run([ClaimsCheck()], message("H <h.zhang.search@gmail.com>", "I'm a senior adviser to the minister.\n"))[0])
+    assert "claim.unbacked" in got
