@@ -22,6 +22,7 @@ bounded (`MAX_TEXT`, short line windows) and matched with linear patterns.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -437,7 +438,7 @@ def _unwrap(text: str) -> str:
     """`text` (squeezed) with the line breaks of wrapped prose read as spaces."""
     lines = text.split("\n")
     out = [lines[0]]
-    for prev, line in zip(lines, lines[1:]):
+    for prev, line in itertools.pairwise(lines):
         # the line before, as the sender wrote it: a short line after a wrapped one (a signature's name
         # under a long last sentence) ends the paragraph
         if len(prev) >= WRAPPED_LINE and prev[-1:] not in ".!?:;" and line[:1] not in ">-*•|":
@@ -445,6 +446,14 @@ def _unwrap(text: str) -> str:
         else:
             out.append(line)
     return "\n".join(out)
+
+
+def _writers_role(m: re.Match[str], pattern: re.Pattern[str]) -> bool:
+    """The intro match names a role of the writer's: not "I am ... in London" (no role word), nor "I am
+    recruiting a researcher for X" (the post on offer)."""
+    if not _ROLE_RE.search(m.group("role")) and not (pattern is _INTRO_AS and m.group(0).startswith("I")):
+        return False
+    return _HIRING.search(m.group("role")) is None
 
 
 def intro_claims(text: str, data: ReferenceData) -> list[Claim]:
@@ -456,10 +465,8 @@ def intro_claims(text: str, data: ReferenceData) -> list[Claim]:
             continue
         pattern = _INTRO[name]
         for m in pattern.finditer(head):
-            if not _ROLE_RE.search(m.group("role")) and not (pattern is _INTRO_AS and m.group(0).startswith("I")):
-                continue  # "I am ... in London", not a role
-            if _HIRING.search(m.group("role")):
-                continue  # "I am recruiting a researcher for X": the post on offer
+            if not _writers_role(m, pattern):
+                continue
             kind = _apposition(head, m.end("org"))
             role_text = m.group("role").strip()
             if kind is None and pattern is _INTRO_STRONG and len(role_text.split()) <= 4 \

@@ -541,5 +541,6 @@ def test_the_role_a_recruiter_is_hiring_for_is_not_their_own() -> None:
         got = names(run([ClaimsCheck()], message("H <h.zhang.search@gmail.com>", text))[0])
         assert "claim.unbacked" not in got, text
     # the writer's own role is still read
-    got = names(run([ClaimsCheck()], message("H <h.zhang.search@gmail.com>", "I'm a senior adviser to the minister.\n"))[0])
+    own = "I'm a senior adviser to the minister.\n"
+    got = names(run([ClaimsCheck()], message("H <h.zhang.search@gmail.com>", own))[0])
     assert "claim.unbacked" in got
