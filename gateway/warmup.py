@@ -235,7 +235,8 @@ COMMON_DOMAINS = (
     "zoom.us", "eventbrite.com", "calendly.com", "docusign.net", "dropbox.com", "box.com", "slack.com",
     "atlassian.net", "surveymonkey.com", "typeform.com", "bit.ly", "t.co", "lnkd.in", "youtu.be",
     "researchgate.net", "academia.edu", "arxiv.org", "doi.org", "ssrn.com", "springer.com", "elsevier.com",
-    "wiley.com", "tandfonline.com", "sourceforge.net", "python.org", "apache.org", "debian.org",
+    "wiley.com", "tandfonline.com", "manuscriptcentral.com", "editorialmanager.com",
+    "sourceforge.net", "python.org", "apache.org", "debian.org",
     "mozilla.org", "w3.org", "ietf.org",
 )
 

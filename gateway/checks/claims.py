@@ -22,6 +22,7 @@ bounded (`MAX_TEXT`, short line windows) and matched with linear patterns.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -199,10 +200,13 @@ KIND_NOUNS: dict[str, tuple[str, ...]] = {
 }
 _KIND_OF_NOUN = {n.lower(): k for k, nouns in KIND_NOUNS.items() for n in nouns}
 _NOUNS = "|".join(re.escape(n) for n in sorted(_KIND_OF_NOUN, key=len, reverse=True))
-_APPOSITION = re.compile(r"(?:,\s+(?:is\s+)?|\s+is\s+)(?:an?|the)\s+(?:[\w'’-]+\s+){0,4}?(?P<noun>" + _NOUNS
+# The noun is the head of the apposition ("a Brussels-based think tank"), not inside a complement of it: in
+# "Reza Tavakoli, a graduate of Sharif University" the university is where he studied, and he is no university.
+_HEAD_WORD = r"(?:(?!(?:of|at|from|in|for|with|to|by|on)\s)[\w'’-]+\s+)"
+_APPOSITION = re.compile(r"(?:,\s+(?:is\s+)?|\s+is\s+)(?:an?|the)\s+" + _HEAD_WORD + r"{0,4}?(?P<noun>" + _NOUNS
                          + r")(?![\w-])", re.I)
 _SELF_DESCRIBED = re.compile(r"(?:^|[.!?]\s+|\n)(?:(?:We|I)\s+(?:are|am|work\s+(?:at|for|with))\s+)?(?:[Tt]he\s+)?"
-                             r"(?P<org>" + ORG_PHRASE + r")(?:,\s+(?:is\s+)?|\s+is\s+)an?\s+(?:[\w'’-]+\s+){0,4}?"
+                             r"(?P<org>" + ORG_PHRASE + r")(?:,\s+(?:is\s+)?|\s+is\s+)an?\s+" + _HEAD_WORD + r"{0,4}?"
                              r"(?i:" + _NOUNS + r")(?![\w-])")
 _NOT_A_NAME = frozenset({"it", "this", "that", "there", "he", "she", "we", "they", "our", "my", "which", "who",
                          "here", "what", "i", "you", "your", "its", "his", "her", "their", "one", "each", "mine"})
@@ -424,17 +428,45 @@ _ROLE_AT_END = re.compile(r"(?<![\w-])(?:" + "|".join(re.escape(w) for w in sort
 _INTRO_PREFILTER = Prefilter(_INTRO)
 
 
+# A paragraph wrapped at the sender's line width: a long line that does not end a sentence goes on in the
+# next one ("I am a final-year master's student in International" / "Relations at Renmin University").
+# Signature lines are short, so they stay lines of their own.
+WRAPPED_LINE = 55
+
+
+def _unwrap(text: str) -> str:
+    """`text` (squeezed) with the line breaks of wrapped prose read as spaces."""
+    lines = text.split("\n")
+    out = [lines[0]]
+    for prev, line in itertools.pairwise(lines):
+        # the line before, as the sender wrote it: a short line after a wrapped one (a signature's name
+        # under a long last sentence) ends the paragraph
+        if len(prev) >= WRAPPED_LINE and prev[-1:] not in ".!?:;" and line[:1] not in ">-*•|":
+            out[-1] += " " + line
+        else:
+            out.append(line)
+    return "\n".join(out)
+
+
+def _writers_role(m: re.Match[str], pattern: re.Pattern[str]) -> bool:
+    """The intro match names a role of the writer's: not "I am ... in London" (no role word), nor "I am
+    recruiting a researcher for X" (the post on offer)."""
+    if not _ROLE_RE.search(m.group("role")) and not (pattern is _INTRO_AS and m.group(0).startswith("I")):
+        return False
+    return _HIRING.search(m.group("role")) is None
+
+
 def intro_claims(text: str, data: ReferenceData) -> list[Claim]:
     out = []
-    head = _squeeze(text[:4000])
+    head = _unwrap(_squeeze(text[:4000]))
     possible = _INTRO_PREFILTER.possible(head)
     for name in ("strong", "weak", "as"):
         if name not in possible:
             continue
         pattern = _INTRO[name]
         for m in pattern.finditer(head):
-            if not _ROLE_RE.search(m.group("role")) and not (pattern is _INTRO_AS and m.group(0).startswith("I")):
-                continue  # "I am ... in London", not a role
+            if not _writers_role(m, pattern):
+                continue
             kind = _apposition(head, m.end("org"))
             role_text = m.group("role").strip()
             if kind is None and pattern is _INTRO_STRONG and len(role_text.split()) <= 4 \
@@ -472,12 +504,18 @@ _ROLE_ONLY = re.compile(_WHO + r"(?:\w+\s+){0,3}?(?P<role>" + "|".join(
 _ROLE_ONLY_PREFILTER = Prefilter({"role_only": _ROLE_ONLY})  # (see _INTRO_PREFILTER)
 
 
+# "I'm hiring a Senior Advisor", "I am recruiting a researcher for ...": the role is the one on offer, not
+# the writer's.
+_HIRING = re.compile(r"\b(?:hiring|recruiting|seeking|looking\s+for|searching\s+for|headhunting)\b", re.I)
+
+
 def role_only_claims(text: str) -> list[Claim]:
     """'I am a reporter covering ...', 'I'm a technical recruiter helping ...': a role that implies
     an employer (a newsroom, a government, an agency) without naming one."""
     head = text[:3000]
     m = _ROLE_ONLY.search(head) if _ROLE_ONLY_PREFILTER.possible(head) else None
-    if m is None or _NOT_STAFF.search(text[max(0, m.start() - 40):m.end() + 40]):
+    if m is None or _NOT_STAFF.search(text[max(0, m.start() - 40):m.end() + 40]) or \
+            _HIRING.search(head, m.start(), m.start("role")):
         return []
     return [Claim(_ROLE_OF[m.group("role").lower()], m.group("role"), "", "unknown", "intro", True, None)]
 
@@ -583,9 +621,14 @@ def find_all(ctx: CheckContext, persona: Persona | None) -> list[Claim]:
         found += headline_claims(persona.headline, data)
     else:
         found += display_claims(ctx.view.from_display, data)
+    head = ""
     seen: dict[str, int] = {}
     out: list[Claim] = []
     for c in found:
+        if c.staff and not c.role and c.where == "signature":
+            head = head or _unwrap(_squeeze(text[:4000]))
+            if _introduced_as_not_staff(head, c.organisation):
+                c = replace(c, staff=False)
         key = c.organisation.lower()
         if key not in seen:
             seen[key] = len(out)
@@ -595,6 +638,27 @@ def find_all(ctx: CheckContext, persona: Persona | None) -> list[Claim]:
             first = out[seen[key]]
             out[seen[key]] = replace(first, role=c.role, title=c.title, staff=c.staff)
     return out[:MAX_CLAIMS]
+
+
+# Words of an organisation's name that any university or institute has: the rest names this one.
+_GENERIC_ORG_WORDS = frozenset({"university", "college", "school", "institute", "institution", "faculty", "department",
+                                "centre", "center", "academy", "national", "state", "international", "graduate"})
+_SELF = re.compile(r"\b(?:I\s+am|I[’']m|[Mm]y\s+name\s+is)\b")
+
+
+def _introduced_as_not_staff(head: str, organisation: str) -> bool:
+    """The writer's own sentence about the signature's organisation says a student's, freelance or
+    former post ("I am a second-year master's student at MGIMO" above "MGIMO University"): the
+    signature is where they study, not a staff claim (see `_NOT_STAFF`)."""
+    words = [w for w in re.findall(r"[\w’'-]{3,}", organisation)
+             if w.lower() not in _GENERIC_ORG_WORDS and w.lower() not in _NAME_SMALL]
+    if not words:
+        return False
+    name = words[0]
+    for sentence in re.split(r"(?<=[.!?])\s+|\n", head):
+        if name in sentence and _SELF.search(sentence) and _NOT_STAFF.search(sentence):
+            return True
+    return False
 
 
 def _display_role(display: str) -> list[Claim]:
@@ -639,6 +703,15 @@ def _acronym_of(org: str) -> str:
     return "".join(w[0] for w in words).lower()
 
 
+def _domain_carries(reg: str, organisation: str) -> bool:
+    """The registered domain `reg` carries the organisation's name: a word of it, its acronym, or a word of
+    four letters or more inside the domain's first label ("tarangtalent.in" for "Tarang Talent")."""
+    label = reg.split(".")[0]
+    return bool(_tokens(organisation) & _tokens(reg.replace("-", " ")) or
+                (len(label) >= 2 and label.replace("-", "") in (_acronym_of(organisation),)) or
+                any(len(t) >= 4 and t in label for t in _tokens(organisation)))
+
+
 def channel_verdict(claim: Claim, ctx: CheckContext, persona: Persona | None) -> tuple[str, str]:
     """(channel, verdict) where verdict is 'backed', 'plausible' or 'mismatch' and channel says
     how the mail came: freemail, social, domain."""
@@ -662,6 +735,10 @@ def channel_verdict(claim: Claim, ctx: CheckContext, persona: Persona | None) ->
             # an unlisted name from a listed organisation's own domain: most often one of its teams,
             # programmes or units ("recruiter at SRE" from google.com: real list mail), not a disguise
             return "domain", "plausible"
+        if org_kind("", owner) == "university" and _ACADEMIC_UNIT.match(claim.organisation):
+            # "Professor, Department of Computer Science" from a listed university's own domain: one of its
+            # departments, as from a domain the academic list knows (below)
+            return "domain", "plausible"
         return "domain", "mismatch"
     if claim.kind == "government" and not is_government_domain(domain):
         if _ACADEMIC_UNIT.match(claim.organisation) and ctx.data.academic_names(domain):
@@ -677,10 +754,7 @@ def channel_verdict(claim: Claim, ctx: CheckContext, persona: Persona | None) ->
         if _tokens(" ".join(names)) & _tokens(claim.organisation):
             return "domain", "backed"
         return "domain", "plausible"  # another institution's domain: joint posts, visiting scholars
-    label = reg.split(".")[0]
-    related = _tokens(claim.organisation) & _tokens(reg.replace("-", " ")) or \
-        (len(label) >= 2 and label.replace("-", "") in (_acronym_of(claim.organisation),)) or \
-        any(len(t) >= 4 and t in label for t in _tokens(claim.organisation))
+    related = _domain_carries(reg, claim.organisation)
     # a centre, institute, programme, project or journal writing from a university's domain (the
     # academic list knows it): universities house them and give them their mail, so the domain does
     # not contradict the name, though it need not resemble it
@@ -820,6 +894,11 @@ class ClaimsCheck(Check):
                                             c.organisation) if x)
                 unbacked.append(Signal("claim.unbacked", {**ev, "channel": channel, "listed": c.known is not None,
                                                           "claim": said[:100]}))
-            elif verdict == "unrelated":
+            elif verdict == "unrelated" and not any(
+                    o is not c and o.organisation and _domain_carries(registered_domain(ctx.view.from_domain.lower()),
+                                                                     o.organisation) for o in claims):
+                # (when the message also names the firm whose name the domain carries -- "Consultant, Research
+                # & Advisory Hiring / Tarang Talent Pvt Ltd" from tarangtalent.in -- the other name is one of its
+                # teams or practices, or a client: the domain says who writes, and it is that firm)
                 unrelated.append(Signal("claim.domain_unrelated", ev))
         return out + unbacked[:1] + ([] if unbacked else unrelated[:1]) + ([] if unbacked else backed[:1])

