@@ -13,7 +13,7 @@ the shipped policies do not yet meet on the sealed split.
 * training split, replayed in date order with the sent-mail history learned: recall at
   `suspicious` or above and legitimate mail flagged;
 * sealed split, the same way, and the second sealed split (`sealed2.yml`) with its own sent mail too;
-* the development sets dev3, dev4 and dev5 (legitimate mail only): legitimate mail flagged;
+* the development sets dev3 to dev6 (legitimate mail only): legitimate mail flagged;
 * the real ham in ../shared/corpora/ham (4,150 messages): flagged `suspicious` or above <= 0.1 %;
 * the real phishing in ../shared/corpora/phish: every message analysed without an error.
 """
@@ -60,7 +60,8 @@ EVALSET = ROOT / "tests" / "evalset"
 # dev4.yml and dev5.yml (hard legitimate mail only, 90 each, written blind to the rules on sealed2's recipe,
 # 2026-12-04): main 321b796 flagged 15 and 9 of 90; round 27 (detect27, tuned on dev4, then dev5) 8 and 7,
 # and sealed2 at its sixth look 63 of 70 and 8 of 117 (6.8 %). Floors: three messages of slack each
-# (sealed2's legitimate floor 11 of 117).
+# (sealed2's legitimate floor 11 of 117). dev6.yml (the same recipe, 2026-12-04, measured blind): main c68a929
+# flagged 12 of 90; floor 15 of 90.
 FLOORS = {
     "train.yml": {"recall": 0.95, "false_positive_rate": 0.02},
     "sealed.yml": {"recall": 0.80, "false_positive_rate": 0.04},
@@ -68,10 +69,12 @@ FLOORS = {
     "dev3.yml": {"false_positive_rate": 0.20, "size": 110, "labels": ("legit",)},
     "dev4.yml": {"false_positive_rate": 0.123, "size": 90, "labels": ("legit",)},
     "dev5.yml": {"false_positive_rate": 0.112, "size": 90, "labels": ("legit",)},
+    "dev6.yml": {"false_positive_rate": 0.167, "size": 90, "labels": ("legit",)},
 }
 HISTORY = {"sealed2.yml": ("sent.mbox", "sent2.mbox"),
            "dev4.yml": ("sent.mbox", "sent4-a.mbox", "sent4-b.mbox"),
-           "dev5.yml": ("sent.mbox", "sent5-a.mbox", "sent5-b.mbox")}
+           "dev5.yml": ("sent.mbox", "sent5-a.mbox", "sent5-b.mbox"),
+           "dev6.yml": ("sent.mbox", "sent6-a.mbox", "sent6-b.mbox")}
 
 
 def _replayed(labels: str) -> Evaluation:
