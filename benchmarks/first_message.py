@@ -107,9 +107,10 @@ UNDER_VALGRIND_BUDGET = 3600.0
 HARNESS_RUNS = 10
 
 
-def child_counted(group: int, groups: int, corpus: str, tenth: bool) -> None:
-    """Under callgrind with --toggle-collect=_PyEval_CallTracing: only the analysis run through
-    sys.call_tracing is counted (the C function exists for that call alone)."""
+def child_counted(group: int, groups: int, corpus: str, place: str) -> None:
+    """Under callgrind with --toggle-collect=_PyEval_CallTracing: only the call run through
+    sys.call_tracing is counted (the C function exists for that call alone): the analysis of the
+    group's first message (`place` "first" or "tenth"), or `Runtime.warm_up` itself ("warm-up")."""
     import scan_bench as sb
 
     chosen = _group(group, groups, corpus)
@@ -119,9 +120,18 @@ def child_counted(group: int, groups: int, corpus: str, tenth: bool) -> None:
         loop.run_until_complete(runtime.store.purge())
     # callgrind runs the interpreter ~50 times slower: the warm-up's budget (seconds of wall
     # time, ample natively) would cut it short and count a half-warmed runtime
-    loop.run_until_complete(runtime.warm_up(budget=UNDER_VALGRIND_BUDGET))
+    if place == "warm-up":
+        for _ in range(HARNESS_RUNS):
+            loop.run_until_complete(asyncio.sleep(0))
+        sys.call_tracing(loop.run_until_complete, (runtime.warm_up(budget=UNDER_VALGRIND_BUDGET),))
+    else:
+        loop.run_until_complete(runtime.warm_up(budget=UNDER_VALGRIND_BUDGET))
     if not runtime.warmed_up:
         raise SystemExit("warm-up did not finish under callgrind")
+    if place == "warm-up":
+        loop.close()
+        return
+    tenth = place == "tenth"
     if tenth:
         for raw in chosen[1:]:
             loop.run_until_complete(runtime.analyse(raw, sb.envelope(raw)))
@@ -132,31 +142,39 @@ def child_counted(group: int, groups: int, corpus: str, tenth: bool) -> None:
     loop.close()
 
 
-def instructions(groups: int, corpus: str) -> int:
+def _counted(group: int, groups: int, corpus: str, place: str, keep: Path | None) -> int:
+    """The instructions callgrind counted in one child; its output file kept in `keep` (as
+    callgrind.<place>.g<group>.out, for callgrind_annotate) when given."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = (keep or Path(tmp)) / f"callgrind.{place}.g{group}.out"
+        proc = subprocess.run(["valgrind", "--tool=callgrind", "--collect-atstart=no",
+                               "--toggle-collect=_PyEval_CallTracing", f"--callgrind-out-file={out}",
+                               sys.executable, __file__, "--child-counted", str(group), place,
+                               "--groups", str(groups), "--corpus", corpus],
+                              env={**os.environ, "PYTHONHASHSEED": "0"}, capture_output=True, check=True)
+        cut = [line for line in proc.stderr.decode(errors="replace").splitlines()  # valgrind's own: "==pid=="
+               if not line.startswith("==") and ("timed out" in line or "warm-up" in line)]
+        if cut:  # a check cut short under callgrind takes other paths than it would natively
+            raise SystemExit(f"group {group}, {place}: {cut[0]}")
+        summary = next(line for line in out.read_text().splitlines() if line.startswith("summary:"))
+        return int(summary.split()[1])
+
+
+def instructions(groups: int, corpus: str, keep: Path | None = None, warm_up: bool = False) -> int:
     if shutil.which("valgrind") is None:
         raise SystemExit("--instructions needs valgrind (Debian: apt-get install valgrind)")
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
     ratios = []
     print(f"{groups} groups: instructions of one analysis (callgrind), analysed first and tenth after the warm-up")
     print("group        first        tenth  first/tenth")
     for g in range(groups):
-        counts = []
-        for place in ("first", "tenth"):
-            with tempfile.TemporaryDirectory() as tmp:
-                out = Path(tmp) / "callgrind.out"
-                proc = subprocess.run(["valgrind", "--tool=callgrind", "--collect-atstart=no",
-                                       "--toggle-collect=_PyEval_CallTracing", f"--callgrind-out-file={out}",
-                                       sys.executable, __file__, "--child-counted", str(g), place,
-                                       "--groups", str(groups), "--corpus", corpus],
-                                      env={**os.environ, "PYTHONHASHSEED": "0"}, capture_output=True, check=True)
-                cut = [line for line in proc.stderr.decode(errors="replace").splitlines()
-                       if "timed out" in line or "warm-up" in line]
-                if cut:  # a check cut short under callgrind takes other paths than it would natively
-                    raise SystemExit(f"group {g}, {place}: {cut[0]}")
-                summary = next(line for line in out.read_text().splitlines() if line.startswith("summary:"))
-                counts.append(int(summary.split()[1]))
+        counts = [_counted(g, groups, corpus, place, keep) for place in ("first", "tenth")]
         ratios.append(counts[0] / counts[1])
-        print(f"{g:5} {counts[0]:12,} {counts[1]:12,} {ratios[-1]:12.3f}")
+        print(f"{g:5} {counts[0]:12,} {counts[1]:12,} {ratios[-1]:12.3f}", flush=True)
     print(f"first / tenth (median over groups): {statistics.median(ratios):.3f}")
+    if warm_up:
+        print(f"Runtime.warm_up: {_counted(0, groups, corpus, 'warm-up', keep):,} instructions")
     return 0
 
 
@@ -170,6 +188,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--instructions", action="store_true",
                     help="count instructions with callgrind instead of timing (see above)")
     ap.add_argument("--groups", type=int, default=4, help="with --instructions: how many groups (default 4)")
+    ap.add_argument("--keep-callgrind", type=Path, metavar="DIR",
+                    help="with --instructions: keep callgrind's output files in DIR (callgrind_annotate)")
+    ap.add_argument("--warm-up-cost", action="store_true",
+                    help="with --instructions: also count the instructions of Runtime.warm_up itself")
     ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--child-counted", nargs=2, metavar=("GROUP", "PLACE"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -177,10 +199,10 @@ def main(argv: list[str] | None = None) -> int:
         child(args.child, args.processes // 10, args.corpus, args.cold)
         return 0
     if args.child_counted is not None:
-        child_counted(int(args.child_counted[0]), args.groups, args.corpus, args.child_counted[1] == "tenth")
+        child_counted(int(args.child_counted[0]), args.groups, args.corpus, args.child_counted[1])
         return 0
     if args.instructions:
-        return instructions(args.groups, args.corpus)
+        return instructions(args.groups, args.corpus, args.keep_callgrind, args.warm_up_cost)
     if args.processes < 10 or args.processes % 10:
         ap.error("--processes must be a multiple of ten")
     rows = []
