@@ -107,15 +107,23 @@ UNDER_VALGRIND_BUDGET = 3600.0
 HARNESS_RUNS = 10
 
 
-def child_counted(group: int, groups: int, corpus: str, place: str) -> None:
+def child_counted(group: int, groups: int, corpus: str, place: str, recorded: bool = False) -> None:
     """Under callgrind with --toggle-collect=_PyEval_CallTracing: only the call run through
     sys.call_tracing is counted (the C function exists for that call alone): the analysis of the
-    group's first message (`place` "first" or "tenth"), or `Runtime.warm_up` itself ("warm-up")."""
+    group's first message (`place` "first" or "tenth"), or `Runtime.warm_up` itself ("warm-up").
+    `recorded`: the nine other messages are recorded in the store as `serve` records relayed mail,
+    by this runtime before the tenth, by an earlier one (a process since restarted) before the first."""
     import scan_bench as sb
 
     chosen = _group(group, groups, corpus)
     loop = asyncio.new_event_loop()
-    runtime = sb.gr.Runtime(sb.load_config(_config(UNDER_VALGRIND_LIMITS)), offline=True)
+    cfg = _config(UNDER_VALGRIND_LIMITS)
+    if recorded and place == "first":  # a restart: an earlier process relayed the nine and recorded them
+        before = sb.gr.Runtime(sb.load_config(cfg), offline=True)
+        for raw in chosen[1:]:
+            loop.run_until_complete(before.record(loop.run_until_complete(before.analyse(raw, sb.envelope(raw)))))
+        loop.run_until_complete(before.close())
+    runtime = sb.gr.Runtime(sb.load_config(cfg), offline=True)
     if runtime.store is not None:
         loop.run_until_complete(runtime.store.purge())
     # callgrind runs the interpreter ~50 times slower: the warm-up's budget (seconds of wall
@@ -134,7 +142,9 @@ def child_counted(group: int, groups: int, corpus: str, place: str) -> None:
     tenth = place == "tenth"
     if tenth:
         for raw in chosen[1:]:
-            loop.run_until_complete(runtime.analyse(raw, sb.envelope(raw)))
+            result = loop.run_until_complete(runtime.analyse(raw, sb.envelope(raw)))
+            if recorded:
+                loop.run_until_complete(runtime.record(result))
     for _ in range(HARNESS_RUNS):  # this harness's own code (not serve's) as warm in both places
         loop.run_until_complete(asyncio.sleep(0))
     env = sb.envelope(chosen[0])
@@ -142,7 +152,7 @@ def child_counted(group: int, groups: int, corpus: str, place: str) -> None:
     loop.close()
 
 
-def _counted(group: int, groups: int, corpus: str, place: str, keep: Path | None) -> int:
+def _counted(group: int, groups: int, corpus: str, place: str, keep: Path | None, recorded: bool = False) -> int:
     """The instructions callgrind counted in one child; its output file kept in `keep` (as
     callgrind.<place>.g<group>.out, for callgrind_annotate) when given."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -150,7 +160,7 @@ def _counted(group: int, groups: int, corpus: str, place: str, keep: Path | None
         proc = subprocess.run(["valgrind", "--tool=callgrind", "--collect-atstart=no",
                                "--toggle-collect=_PyEval_CallTracing", f"--callgrind-out-file={out}",
                                sys.executable, __file__, "--child-counted", str(group), place,
-                               "--groups", str(groups), "--corpus", corpus],
+                               "--groups", str(groups), "--corpus", corpus] + (["--recorded"] if recorded else []),
                               env={**os.environ, "PYTHONHASHSEED": "0"}, capture_output=True, check=True)
         cut = [line for line in proc.stderr.decode(errors="replace").splitlines()  # valgrind's own: "==pid=="
                if not line.startswith("==") and ("timed out" in line or "warm-up" in line)]
@@ -160,16 +170,18 @@ def _counted(group: int, groups: int, corpus: str, place: str, keep: Path | None
         return int(summary.split()[1])
 
 
-def instructions(groups: int, corpus: str, keep: Path | None = None, warm_up: bool = False) -> int:
+def instructions(groups: int, corpus: str, keep: Path | None = None, warm_up: bool = False,
+                 recorded: bool = False) -> int:
     if shutil.which("valgrind") is None:
         raise SystemExit("--instructions needs valgrind (Debian: apt-get install valgrind)")
     if keep is not None:
         keep.mkdir(parents=True, exist_ok=True)
     ratios = []
-    print(f"{groups} groups: instructions of one analysis (callgrind), analysed first and tenth after the warm-up")
+    print(f"{groups} groups: instructions of one analysis (callgrind), analysed first and tenth after the warm-up"
+          + (", the nine others recorded in the store (first: by a process since restarted)" if recorded else ""))
     print("group        first        tenth  first/tenth")
     for g in range(groups):
-        counts = [_counted(g, groups, corpus, place, keep) for place in ("first", "tenth")]
+        counts = [_counted(g, groups, corpus, place, keep, recorded) for place in ("first", "tenth")]
         ratios.append(counts[0] / counts[1])
         print(f"{g:5} {counts[0]:12,} {counts[1]:12,} {ratios[-1]:12.3f}", flush=True)
     print(f"first / tenth (median over groups): {statistics.median(ratios):.3f}")
@@ -192,6 +204,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="with --instructions: keep callgrind's output files in DIR (callgrind_annotate)")
     ap.add_argument("--warm-up-cost", action="store_true",
                     help="with --instructions: also count the instructions of Runtime.warm_up itself")
+    ap.add_argument("--recorded", action="store_true",
+                    help="with --instructions: the store holds the nine other messages, recorded as serve records "
+                         "relayed mail; the first place is the first message after a restart")
     ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--child-counted", nargs=2, metavar=("GROUP", "PLACE"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -199,10 +214,10 @@ def main(argv: list[str] | None = None) -> int:
         child(args.child, args.processes // 10, args.corpus, args.cold)
         return 0
     if args.child_counted is not None:
-        child_counted(int(args.child_counted[0]), args.groups, args.corpus, args.child_counted[1])
+        child_counted(int(args.child_counted[0]), args.groups, args.corpus, args.child_counted[1], args.recorded)
         return 0
     if args.instructions:
-        return instructions(args.groups, args.corpus, args.keep_callgrind, args.warm_up_cost)
+        return instructions(args.groups, args.corpus, args.keep_callgrind, args.warm_up_cost, args.recorded)
     if args.processes < 10 or args.processes % 10:
         ap.error("--processes must be a multiple of ten")
     rows = []
