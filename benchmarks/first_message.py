@@ -3,6 +3,7 @@ after start costs no more than the tenth").
 
 Usage: python benchmarks/first_message.py [--processes 40] [--cold] [--corpus DIR]
        python benchmarks/first_message.py --instructions [--groups 4] [--corpus DIR]
+           [--keep-callgrind DIR] [--warm-up-cost] [--recorded restart|reload]
 
 Each of --processes fresh interpreters builds the runtime the way `serve` does (shipped policies,
 reference data, SQLite store in a temporary directory, offline: no DNS) and prepares it as
@@ -30,6 +31,13 @@ its end there: its budget is wall time (5 s, ample natively: ~0.15-0.25 s of CPU
 callgrind it takes ~7 s of CPU (17 s of wall time on a loaded machine), so the budget used to cut
 it at a point that depended on the machine's load (the count of one first message went from 11 M
 to 97 M between two runs); a child whose warm-up or any check was cut short fails the run.
+`--keep-callgrind DIR` keeps each child's callgrind output (callgrind.first.g0.out, ...) to
+compare first and tenth per function (callgrind_annotate --inclusive=yes); `--warm-up-cost` also
+counts `Runtime.warm_up` itself (group 0's child, a new store). `--recorded restart|reload`: the
+store holds the group's nine other messages, recorded as `serve` records relayed mail, so that
+what the warm-up reads from the store (`Shared.warm_seen`) counts: the tenth after the nine in its
+own runtime, the first in a new process over that store (restart) or in a new runtime of the
+process that analysed them (reload: the RE2 sets, module constants, keep their DFA states).
 
 Untrusted input: the corpus messages.
 """
@@ -100,6 +108,16 @@ def child(index: int, groups: int, corpus: str, cold: bool) -> None:
     print(json.dumps(asyncio.run(go())))
 
 
+def record_nine(cfg: Path, nine: list[bytes], loop: asyncio.AbstractEventLoop) -> None:
+    """A runtime over `cfg` analyses `nine` and records them in its store, as `serve` records relayed mail."""
+    import scan_bench as sb
+
+    before = sb.gr.Runtime(sb.load_config(cfg), offline=True)
+    for raw in nine:
+        loop.run_until_complete(before.record(loop.run_until_complete(before.analyse(raw, sb.envelope(raw)))))
+    loop.run_until_complete(before.close())
+
+
 UNDER_VALGRIND_BUDGET = 3600.0
 # The counted analysis is driven by loop.run_until_complete, which the tenth place's nine
 # analyses had run nine more times (CPython specialises a function after 8 calls); `serve` never
@@ -107,22 +125,24 @@ UNDER_VALGRIND_BUDGET = 3600.0
 HARNESS_RUNS = 10
 
 
-def child_counted(group: int, groups: int, corpus: str, place: str, recorded: bool = False) -> None:
+def child_counted(group: int, groups: int, corpus: str, place: str, recorded: str = "") -> None:
     """Under callgrind with --toggle-collect=_PyEval_CallTracing: only the call run through
     sys.call_tracing is counted (the C function exists for that call alone): the analysis of the
     group's first message (`place` "first" or "tenth"), or `Runtime.warm_up` itself ("warm-up").
-    `recorded`: the nine other messages are recorded in the store as `serve` records relayed mail,
-    by this runtime before the tenth, by an earlier one (a process since restarted) before the first."""
+    `recorded` ("restart" or "reload"): the nine other messages are recorded in the store as
+    `serve` records relayed mail, by this runtime before the tenth, before the first by an earlier
+    process ("restart") or an earlier runtime of this one (a "reload", `Runtime.rebuild`: the
+    RE2 sets, module constants, keep the DFA states the nine built)."""
     import scan_bench as sb
 
     chosen = _group(group, groups, corpus)
     loop = asyncio.new_event_loop()
     cfg = _config(UNDER_VALGRIND_LIMITS)
-    if recorded and place == "first":  # a restart: an earlier process relayed the nine and recorded them
-        before = sb.gr.Runtime(sb.load_config(cfg), offline=True)
-        for raw in chosen[1:]:
-            loop.run_until_complete(before.record(loop.run_until_complete(before.analyse(raw, sb.envelope(raw)))))
-        loop.run_until_complete(before.close())
+    if recorded == "restart" and place == "first":  # another process (callgrind does not follow it)
+        subprocess.run([sys.executable, __file__, "--child-record", str(group), str(cfg), "--groups", str(groups),
+                        "--corpus", corpus], check=True)
+    elif recorded == "reload" and place == "first":  # an earlier runtime of this process, as a reload
+        record_nine(cfg, chosen[1:], loop)
     runtime = sb.gr.Runtime(sb.load_config(cfg), offline=True)
     if runtime.store is not None:
         loop.run_until_complete(runtime.store.purge())
@@ -152,7 +172,7 @@ def child_counted(group: int, groups: int, corpus: str, place: str, recorded: bo
     loop.close()
 
 
-def _counted(group: int, groups: int, corpus: str, place: str, keep: Path | None, recorded: bool = False) -> int:
+def _counted(group: int, groups: int, corpus: str, place: str, keep: Path | None, recorded: str = "") -> int:
     """The instructions callgrind counted in one child; its output file kept in `keep` (as
     callgrind.<place>.g<group>.out, for callgrind_annotate) when given."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -160,7 +180,8 @@ def _counted(group: int, groups: int, corpus: str, place: str, keep: Path | None
         proc = subprocess.run(["valgrind", "--tool=callgrind", "--collect-atstart=no",
                                "--toggle-collect=_PyEval_CallTracing", f"--callgrind-out-file={out}",
                                sys.executable, __file__, "--child-counted", str(group), place,
-                               "--groups", str(groups), "--corpus", corpus] + (["--recorded"] if recorded else []),
+                               "--groups", str(groups), "--corpus", corpus]
+                              + (["--recorded", recorded] if recorded else []),
                               env={**os.environ, "PYTHONHASHSEED": "0"}, capture_output=True, check=True)
         cut = [line for line in proc.stderr.decode(errors="replace").splitlines()  # valgrind's own: "==pid=="
                if not line.startswith("==") and ("timed out" in line or "warm-up" in line)]
@@ -171,14 +192,14 @@ def _counted(group: int, groups: int, corpus: str, place: str, keep: Path | None
 
 
 def instructions(groups: int, corpus: str, keep: Path | None = None, warm_up: bool = False,
-                 recorded: bool = False) -> int:
+                 recorded: str = "") -> int:
     if shutil.which("valgrind") is None:
         raise SystemExit("--instructions needs valgrind (Debian: apt-get install valgrind)")
     if keep is not None:
         keep.mkdir(parents=True, exist_ok=True)
     ratios = []
     print(f"{groups} groups: instructions of one analysis (callgrind), analysed first and tenth after the warm-up"
-          + (", the nine others recorded in the store (first: by a process since restarted)" if recorded else ""))
+          + (f", the nine others recorded in the store (first: after a {recorded})" if recorded else ""))
     print("group        first        tenth  first/tenth")
     for g in range(groups):
         counts = [_counted(g, groups, corpus, place, keep, recorded) for place in ("first", "tenth")]
@@ -204,14 +225,20 @@ def main(argv: list[str] | None = None) -> int:
                     help="with --instructions: keep callgrind's output files in DIR (callgrind_annotate)")
     ap.add_argument("--warm-up-cost", action="store_true",
                     help="with --instructions: also count the instructions of Runtime.warm_up itself")
-    ap.add_argument("--recorded", action="store_true",
+    ap.add_argument("--recorded", choices=("restart", "reload"), default="",
                     help="with --instructions: the store holds the nine other messages, recorded as serve records "
-                         "relayed mail; the first place is the first message after a restart")
+                         "relayed mail; the first place is the first message after a restart (a new process) or "
+                         "a reload (a new runtime in the process that analysed the nine)")
+    ap.add_argument("--child-record", nargs=2, metavar=("GROUP", "CONFIG"), help=argparse.SUPPRESS)
     ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--child-counted", nargs=2, metavar=("GROUP", "PLACE"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child is not None:
         child(args.child, args.processes // 10, args.corpus, args.cold)
+        return 0
+    if args.child_record is not None:
+        record_nine(Path(args.child_record[1]), _group(int(args.child_record[0]), args.groups, args.corpus)[1:],
+                    asyncio.new_event_loop())
         return 0
     if args.child_counted is not None:
         child_counted(int(args.child_counted[0]), args.groups, args.corpus, args.child_counted[1], args.recorded)
