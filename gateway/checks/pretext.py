@@ -22,7 +22,7 @@ patterns with bounded gaps.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from gateway.checks import Check, CheckContext, signal
 from gateway.checks.claims import approach_text
@@ -336,16 +336,18 @@ _NEGATION = re.compile(r"(?:\b(?:not|never|nor|without)|n[’']t)\s+(?=(?:(?!hes
 _SENTENCE_END = re.compile(r"[.!?\n]")
 
 
-def _refused(text: str) -> bool:
-    """Every sentence that asks for inside information refuses it ("do not share ... non-public
-    information"): drop the ask. Sentences are bounded by the pattern's own gap (one sentence)."""
-    kept = []
-    for sentence in _SENTENCE_END.split(text):
-        neg = _NEGATION.search(sentence)
-        if neg is not None and _INSIDER.search(sentence[neg.end():].encode("utf-8", "replace")) is not None:
-            continue
-        kept.append(sentence)
-    return _INSIDER.search("\n".join(kept).encode("utf-8", "replace")) is None
+def _only_in(text: str, family: Regex, drop: Callable[[str], bool]) -> bool:
+    """`family` matches `text` only in sentences `drop` leaves out: the signal goes. A family's
+    pattern keeps to one sentence (its gaps stop at the sentence's end), so the rest is searched
+    again as it stands."""
+    kept = [sentence for sentence in _SENTENCE_END.split(text) if not drop(sentence)]
+    return family.search("\n".join(kept).encode("utf-8", "replace")) is None
+
+
+def _refuses(sentence: str) -> bool:
+    """The sentence's insider phrase comes after a refusal ("do not share ... non-public information")."""
+    neg = _NEGATION.search(sentence)
+    return neg is not None and _INSIDER.search(sentence[neg.end():].encode("utf-8", "replace")) is not None
 
 
 # "Please don't tell Ben's fiancee the location, it's a surprise": keeping something from a named person (a
@@ -358,12 +360,6 @@ _TELL_A_NAME = re.compile(r"\b(?:[Dd]on[’']t|[Dd]o not|[Pp]lease don[’']t)\s
                           r"[A-Z][a-z]+(?:[’']s)?\b")
 
 
-def _only_from_a_named_person(text: str) -> bool:
-    """Every sentence that asks for discretion keeps something from a named person."""
-    kept = [s for s in _SENTENCE_END.split(text) if not _TELL_A_NAME.search(s)]
-    return _SECRECY.search("\n".join(kept).encode("utf-8", "replace")) is None
-
-
 # "I attach my CV", "je vous adresse mon CV": the writer's own CV (a student or a job seeker writing in),
 # not an ask for the recipient's. The ask counts when some mention of a CV is not the writer's own.
 _CV = re.compile(r"\b(?:cv|c\.v\.|resume|résumé|curriculum vitae|lebenslauf)(?!\w)", re.I)
@@ -374,6 +370,14 @@ def _only_own_cv(text: str) -> bool:
     """Every CV the text mentions is the writer's own ("my CV", "my updated CV")."""
     mentions = [m.start() for m in _CV.finditer(text)]
     return bool(mentions) and all(_OWN_CV.search(text[max(0, at - 30):at]) for at in mentions)
+
+
+# A family found by the one-pass set that the message's own words take back: the signal is dropped.
+_TAKEN_BACK: dict[str, Callable[[str], bool]] = {
+    "ask.insider": lambda text: _only_in(text, _INSIDER, _refuses),
+    "ask.cv": _only_own_cv,
+    "pressure.secrecy": lambda text: _only_in(text, _SECRECY, lambda sentence: bool(_TELL_A_NAME.search(sentence))),
+}
 
 
 _NUMBERED_QUESTIONS = Regex(r"(?m)^[ \t]*(?:\d{1,2}[.)]|[-•*])[ \t]+[^\n]{5,300}\?[ \t]*$")
@@ -402,11 +406,8 @@ class PretextCheck(Check):
         data = hay.encode("utf-8", "replace")
         out = []
         for name, found in _COMPILED.matches(data).items():  # one pass for every family
-            if name == "ask.insider" and _refused(hay):
-                continue
-            if name == "ask.cv" and _only_own_cv(hay):
-                continue
-            if name == "pressure.secrecy" and _only_from_a_named_person(hay):
+            taken_back = _TAKEN_BACK.get(name)
+            if taken_back is not None and taken_back(hay):
                 continue
             out.append(Signal(name, {"phrase": re.sub(r"\s+", " ", found).rstrip()[:80], "source": source}))
         questions = _NUMBERED_QUESTIONS.count(text.encode("utf-8", "replace"))
