@@ -110,12 +110,14 @@ FAMILIES: dict[str, tuple[str, str]] = {
         r"|\bhow (?:the|your) (?:government|ministry|department|team|organisation|organization|committee|office|"
         r"institute|cabinet)\b" + _G + r"\b(?:really |actually |internally )?(?:thinks?|decides?|is (?:planning|"
         r"thinking|considering)|views?)\b"
-        r"|\b(?:names|contact details|contacts|list|emails?)\b" + _G + r"\b(?:of |for )?(?:your |the )?(?:colleagues|"
+        r"|\b(?:names|contact details|contacts|emails?)\b" + _G + r"\b(?:of |for )?(?:your |the )?(?:colleagues|"
         r"staff|team members|students|officials|experts|people (?:in|at) your)\b"
+        # a list of the people, not "a reading list on carbon markets for new staff"
+        r"|\blist of (?:your |the )?(?:colleagues|staff|team members|students|officials|experts)\b"
         r"|\b(?:org(?:anisation|anization)?al? chart|team structure|who (?:works|sits|reports) (?:on|in|to))\b"
         # asked for before publication ("could you share the report before it is published"); not the writer's
         # own news ("the incumbent has not yet announced her departure", "my thesis, not yet published")
-        r"|\b(?:share|send|show|forward|pass|get|see|read|preview|access)\b" + _G
+        r"|\b(?:share|send|show|forward|pass|get|see|read|preview)\b" + _G
         + r"\b(?:before (?:it is|they are)|not yet) (?:published|public|announced|released)\b")),
     "ask.job": ("offers or discusses a job, a role or a position for the recipient", (
         r"\b(?:position|role|opportunity|vacancy|job|opening|post)\b" + _G + r"\b(?:interested|apply|consider|suit|fit|"
@@ -364,6 +366,20 @@ def _only_from_a_named_person(text: str) -> bool:
     return _SECRECY.search("\n".join(kept).encode("utf-8", "replace")) is None
 
 
+# "Join our WhatsApp group for the wedding": the invitation to a messenger group is the move off email itself
+# (content.offchannel_*), not a second ask beside it -- otherwise a friend's group chat is a stranger who
+# "asks and moves the conversation to a private channel". Sentences naming a messenger's group are left out of
+# the event ask; it counts if another sentence still makes it.
+_EVENT = Regex(FAMILIES["ask.event"][1], case_insensitive=True)
+_MESSENGER_GROUP = re.compile(r"\b(?:whats\s?app|telegram|signal|wechat|viber|line)\s+(?:group|chat|channel|community)",
+                              re.I)
+
+
+def _only_a_messenger_group(text: str) -> bool:
+    kept = [s for s in _SENTENCE_END.split(text) if not _MESSENGER_GROUP.search(s)]
+    return _EVENT.search("\n".join(kept).encode("utf-8", "replace")) is None
+
+
 # "I attach my CV", "je vous adresse mon CV": the writer's own CV (a student or a job seeker writing in),
 # not an ask for the recipient's. The ask counts when some mention of a CV is not the writer's own.
 _CV = re.compile(r"\b(?:cv|c\.v\.|resume|résumé|curriculum vitae|lebenslauf)(?!\w)", re.I)
@@ -407,6 +423,8 @@ class PretextCheck(Check):
             if name == "ask.cv" and _only_own_cv(hay):
                 continue
             if name == "pressure.secrecy" and _only_from_a_named_person(hay):
+                continue
+            if name == "ask.event" and _only_a_messenger_group(hay):
                 continue
             out.append(Signal(name, {"phrase": re.sub(r"\s+", " ", found).rstrip()[:80], "source": source}))
         questions = _NUMBERED_QUESTIONS.count(text.encode("utf-8", "replace"))

@@ -140,6 +140,14 @@ def test_the_fellow_scientists_small_favour() -> None:
     assert "pressure.secrecy" in sig("Please don't tell your colleagues about our conversation.")
     assert "pressure.secrecy" in sig("Don't tell anyone at the ministry that we spoke.")
     assert "pressure.secrecy" in sig("Don't tell Sarah. Please keep this between us and away from your manager.")
+    # a list of the staff is asked for, not a reading list for new staff
+    assert "ask.insider" in sig("Could you send me a list of your colleagues in the sanctions team?")
+    assert "ask.insider" not in sig("We're putting together a reading list on carbon markets for new staff.")
+    assert "ask.insider" not in sig("You mentioned a paper on access to insulin which is not yet published.")
+    # a messenger group is the move off email, not an event ask beside it
+    assert "ask.event" not in sig("Please join our WhatsApp group for the wedding: chat.whatsapp.com/x")
+    assert "ask.event" in sig("Please join our WhatsApp group. We would also like to invite you to our workshop.")
+    assert "ask.event" in sig("We would like to invite you to join our dialogue on Arctic security.")
     # the recipient's CV is asked for; the writer's own is sent
     assert "ask.cv" in sig("Could you send me your updated CV by Friday?")
     assert "ask.cv" in sig("Je vous invite à nous adresser un CV.")
