@@ -350,6 +350,23 @@ def _refused(text: str) -> bool:
     return _INSIDER.search("\n".join(kept).encode("utf-8", "replace")) is None
 
 
+# A meeting's ground rules, stated to every participant, are not a request for discretion: "participants
+# attend in a personal capacity", "two days of off-the-record discussion", "held under the Chatham House
+# rule", "participants may speak on or off the record" -- the standard terms of Track 2 dialogues,
+# closed roundtables and expert meetings (Chatham House's own statement of the rule; the participant
+# information of funded workshops and dialogues). These spans are removed before discretion is looked for;
+# an ask in the same message ("please don't tell your employer", "keep this between us") still counts.
+_GROUND_RULES = re.compile(
+    r"\b(?:participants?|members?|experts?|speakers?|panell?ists?|attendees?|delegates?|"
+    r"(?:attend|participat|speak|take part|taking part|join|contribut|serv|sit|invit)\w*)\b[^.!?\n]{0,60}?"
+    r"\bin (?:an? |their |your |his |her |our |my )?(?:personal|individual|private) capacit(?:y|ies)\b"
+    r"|\boff[- ]the[- ]record (?:discussions?|dialogues?|meetings?|sessions?|exchanges?|conversations?|"
+    r"roundtables?|debates?|format|basis|briefings?)\b"
+    r"|\b(?:speak|talk|participate|contribute|comment)\w* on or off the record\b"
+    r"|\b(?:under|held under|conducted under|governed by|applies?|apply)\b[^.!?\n]{0,20}?\bChatham House rules?\b"
+    r"|\bChatham House rules? (?:applies|apply|will apply)\b", re.I)
+
+
 # "Please don't tell Ben's fiancee the location, it's a surprise": keeping something from a named person (a
 # surprise, a present) is not the secrecy from colleagues or the employer the guidance warns of ("don't
 # tell your colleagues", "no need to inform your manager"). A sentence whose only secrecy is that is left
@@ -360,9 +377,10 @@ _TELL_A_NAME = re.compile(r"\b(?:[Dd]on[’']t|[Dd]o not|[Pp]lease don[’']t)\s
                           r"[A-Z][a-z]+(?:[’']s)?\b")
 
 
-def _only_from_a_named_person(text: str) -> bool:
-    """Every sentence that asks for discretion keeps something from a named person."""
-    kept = [s for s in _SENTENCE_END.split(text) if not _TELL_A_NAME.search(s)]
+def _no_discretion_asked(text: str) -> bool:
+    """The discretion the message mentions is only a meeting's ground rules (`_GROUND_RULES`) or a
+    surprise kept from a named person: drop the signal."""
+    kept = [s for s in _SENTENCE_END.split(_GROUND_RULES.sub(" ", text)) if not _TELL_A_NAME.search(s)]
     return _SECRECY.search("\n".join(kept).encode("utf-8", "replace")) is None
 
 
@@ -422,7 +440,7 @@ class PretextCheck(Check):
                 continue
             if name == "ask.cv" and _only_own_cv(hay):
                 continue
-            if name == "pressure.secrecy" and _only_from_a_named_person(hay):
+            if name == "pressure.secrecy" and _no_discretion_asked(hay):
                 continue
             if name == "ask.event" and _only_a_messenger_group(hay):
                 continue

@@ -181,3 +181,18 @@ def test_an_expert_networks_compliance_reminder_is_not_an_ask_for_inside_informa
                                 "consultation?\n")
     assert "ask.insider" in sig("Please don't hesitate to share the internal documents on the consultation.\n")
     assert "ask.insider" not in sig("Please do not disclose or send internal documents on the consultation.\n")
+
+
+def test_a_meetings_ground_rules_are_not_a_discretion_ask() -> None:
+    """Track 2 dialogues and closed roundtables state their terms to every participant: attending in
+    a personal capacity, off-the-record discussion, the Chatham House rule. That is not a stranger
+    asking the recipient for discretion; an ask beside them still is."""
+    for body in ("The dialogue brings together former officials for two days of off-the-record discussion. "
+                 "Participants attend in a personal capacity.",
+                 "You are invited in your personal capacity as an expert. The meeting is held under the "
+                 "Chatham House rule.",
+                 "Participants may speak on or off the record, as they prefer."):
+        assert "pressure.secrecy" not in sig(body), body
+    assert "pressure.secrecy" in sig("Participants attend in a personal capacity. Please keep this between us.")
+    assert "pressure.secrecy" in sig("I am contacting you in your personal capacity, not as an official.")
+    assert "pressure.secrecy" in sig("Our conversation would be off the record.")
