@@ -363,6 +363,11 @@ _GROUND_RULES = re.compile(
     r"|\boff[- ]the[- ]record (?:discussions?|dialogues?|meetings?|sessions?|exchanges?|conversations?|"
     r"roundtables?|debates?|format|basis|briefings?)\b"
     r"|\b(?:speak|talk|participate|contribute|comment)\w* on or off the record\b"
+    # "Discussions are off the record", "the sessions will be held off the record": the meeting's, not a
+    # private conversation's ("our conversation will stay off the record" is still an ask)
+    r"|\b(?:discussions|sessions|meetings|proceedings|deliberations|the (?:discussion|session|meeting|roundtable|"
+    r"dialogue|workshop|seminar|debate))\s+(?:are|is|will be|shall be)\s+(?:held\s+|conducted\s+|strictly\s+)?"
+    r"off[- ]the[- ]record\b"
     r"|\b(?:under|held under|conducted under|governed by|applies?|apply)\b[^.!?\n]{0,20}?\bChatham House rules?\b"
     r"|\bChatham House rules? (?:applies|apply|will apply)\b", re.I)
 

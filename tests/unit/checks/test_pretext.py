@@ -144,6 +144,9 @@ def test_the_fellow_scientists_small_favour() -> None:
     assert "ask.insider" in sig("Could you send me a list of your colleagues in the sanctions team?")
     assert "ask.insider" not in sig("We're putting together a reading list on carbon markets for new staff.")
     assert "ask.insider" not in sig("You mentioned a paper on access to insulin which is not yet published.")
+    # a meeting held off the record states its rules; a private conversation kept off the record is an ask
+    assert "pressure.secrecy" not in sig("The Roundtable is invitation-only. Discussions are off the record.")
+    assert "pressure.secrecy" in sig("Our conversation will stay off the record, of course.")
     # a messenger group is the move off email, not an event ask beside it
     assert "ask.event" not in sig("Please join our WhatsApp group for the wedding: chat.whatsapp.com/x")
     assert "ask.event" in sig("Please join our WhatsApp group. We would also like to invite you to our workshop.")
