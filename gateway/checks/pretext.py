@@ -110,12 +110,14 @@ FAMILIES: dict[str, tuple[str, str]] = {
         r"|\bhow (?:the|your) (?:government|ministry|department|team|organisation|organization|committee|office|"
         r"institute|cabinet)\b" + _G + r"\b(?:really |actually |internally )?(?:thinks?|decides?|is (?:planning|"
         r"thinking|considering)|views?)\b"
-        r"|\b(?:names|contact details|contacts|list|emails?)\b" + _G + r"\b(?:of |for )?(?:your |the )?(?:colleagues|"
+        r"|\b(?:names|contact details|contacts|emails?)\b" + _G + r"\b(?:of |for )?(?:your |the )?(?:colleagues|"
         r"staff|team members|students|officials|experts|people (?:in|at) your)\b"
+        # a list of the people, not "a reading list on carbon markets for new staff"
+        r"|\blist of (?:your |the )?(?:colleagues|staff|team members|students|officials|experts)\b"
         r"|\b(?:org(?:anisation|anization)?al? chart|team structure|who (?:works|sits|reports) (?:on|in|to))\b"
         # asked for before publication ("could you share the report before it is published"); not the writer's
         # own news ("the incumbent has not yet announced her departure", "my thesis, not yet published")
-        r"|\b(?:share|send|show|forward|pass|get|see|read|preview|access)\b" + _G
+        r"|\b(?:share|send|show|forward|pass|get|see|read|preview)\b" + _G
         + r"\b(?:before (?:it is|they are)|not yet) (?:published|public|announced|released)\b")),
     "ask.job": ("offers or discusses a job, a role or a position for the recipient", (
         r"\b(?:position|role|opportunity|vacancy|job|opening|post)\b" + _G + r"\b(?:interested|apply|consider|suit|fit|"
@@ -350,6 +352,28 @@ def _refuses(sentence: str) -> bool:
     return neg is not None and _INSIDER.search(sentence[neg.end():].encode("utf-8", "replace")) is not None
 
 
+# A meeting's ground rules, stated to every participant, are not a request for discretion: "participants
+# attend in a personal capacity", "two days of off-the-record discussion", "held under the Chatham House
+# rule", "participants may speak on or off the record" -- the standard terms of Track 2 dialogues,
+# closed roundtables and expert meetings (Chatham House's own statement of the rule; the participant
+# information of funded workshops and dialogues). These spans are removed before discretion is looked for;
+# an ask in the same message ("please don't tell your employer", "keep this between us") still counts.
+_GROUND_RULES = re.compile(
+    r"\b(?:participants?|members?|experts?|speakers?|panell?ists?|attendees?|delegates?|"
+    r"(?:attend|participat|speak|take part|taking part|join|contribut|serv|sit|invit)\w*)\b[^.!?\n]{0,60}?"
+    r"\bin (?:an? |their |your |his |her |our |my )?(?:personal|individual|private) capacit(?:y|ies)\b"
+    r"|\boff[- ]the[- ]record (?:discussions?|dialogues?|meetings?|sessions?|exchanges?|conversations?|"
+    r"roundtables?|debates?|format|basis|briefings?)\b"
+    r"|\b(?:speak|talk|participate|contribute|comment)\w* on or off the record\b"
+    # "Discussions are off the record", "the sessions will be held off the record": the meeting's, not a
+    # private conversation's ("our conversation will stay off the record" is still an ask)
+    r"|\b(?:discussions|sessions|meetings|proceedings|deliberations|the (?:discussion|session|meeting|roundtable|"
+    r"dialogue|workshop|seminar|debate))\s+(?:are|is|will be|shall be)\s+(?:held\s+|conducted\s+|strictly\s+)?"
+    r"off[- ]the[- ]record\b"
+    r"|\b(?:under|held under|conducted under|governed by|applies?|apply)\b[^.!?\n]{0,20}?\bChatham House rules?\b"
+    r"|\bChatham House rules? (?:applies|apply|will apply)\b", re.I)
+
+
 # "Please don't tell Ben's fiancee the location, it's a surprise": keeping something from a named person (a
 # surprise, a present) is not the secrecy from colleagues or the employer the guidance warns of ("don't
 # tell your colleagues", "no need to inform your manager"). A sentence whose only secrecy is that is left
@@ -358,6 +382,21 @@ _SECRECY = Regex(FAMILIES["pressure.secrecy"][1], case_insensitive=True)
 _TELL_A_NAME = re.compile(r"\b(?:[Dd]on[’']t|[Dd]o not|[Pp]lease don[’']t)\s+(?:tell|mention (?:it|this) to)\s+"
                           r"(?!(?:Anyone|Anybody|Everyone|Everybody|Nobody|Your|The|Our|My|His|Her|Their)\b)"
                           r"[A-Z][a-z]+(?:[’']s)?\b")
+
+
+def _no_discretion_asked(text: str) -> bool:
+    """The discretion the message mentions is only a meeting's ground rules (`_GROUND_RULES`) or a
+    surprise kept from a named person: drop the signal."""
+    return _only_in(_GROUND_RULES.sub(" ", text), _SECRECY, lambda sentence: bool(_TELL_A_NAME.search(sentence)))
+
+
+# "Join our WhatsApp group for the wedding": the invitation to a messenger group is the move off email itself
+# (content.offchannel_*), not a second ask beside it -- otherwise a friend's group chat is a stranger who
+# "asks and moves the conversation to a private channel". Sentences naming a messenger's group are left out of
+# the event ask; it counts if another sentence still makes it.
+_EVENT = Regex(FAMILIES["ask.event"][1], case_insensitive=True)
+_MESSENGER_GROUP = re.compile(r"\b(?:whats\s?app|telegram|signal|wechat|viber|line)\s+(?:group|chat|channel|community)",
+                              re.I)
 
 
 # "I attach my CV", "je vous adresse mon CV": the writer's own CV (a student or a job seeker writing in),
@@ -376,7 +415,8 @@ def _only_own_cv(text: str) -> bool:
 _TAKEN_BACK: dict[str, Callable[[str], bool]] = {
     "ask.insider": lambda text: _only_in(text, _INSIDER, _refuses),
     "ask.cv": _only_own_cv,
-    "pressure.secrecy": lambda text: _only_in(text, _SECRECY, lambda sentence: bool(_TELL_A_NAME.search(sentence))),
+    "pressure.secrecy": _no_discretion_asked,
+    "ask.event": lambda text: _only_in(text, _EVENT, lambda sentence: bool(_MESSENGER_GROUP.search(sentence))),
 }
 
 

@@ -140,6 +140,17 @@ def test_the_fellow_scientists_small_favour() -> None:
     assert "pressure.secrecy" in sig("Please don't tell your colleagues about our conversation.")
     assert "pressure.secrecy" in sig("Don't tell anyone at the ministry that we spoke.")
     assert "pressure.secrecy" in sig("Don't tell Sarah. Please keep this between us and away from your manager.")
+    # a list of the staff is asked for, not a reading list for new staff
+    assert "ask.insider" in sig("Could you send me a list of your colleagues in the sanctions team?")
+    assert "ask.insider" not in sig("We're putting together a reading list on carbon markets for new staff.")
+    assert "ask.insider" not in sig("You mentioned a paper on access to insulin which is not yet published.")
+    # a meeting held off the record states its rules; a private conversation kept off the record is an ask
+    assert "pressure.secrecy" not in sig("The Roundtable is invitation-only. Discussions are off the record.")
+    assert "pressure.secrecy" in sig("Our conversation will stay off the record, of course.")
+    # a messenger group is the move off email, not an event ask beside it
+    assert "ask.event" not in sig("Please join our WhatsApp group for the wedding: chat.whatsapp.com/x")
+    assert "ask.event" in sig("Please join our WhatsApp group. We would also like to invite you to our workshop.")
+    assert "ask.event" in sig("We would like to invite you to join our dialogue on Arctic security.")
     # the recipient's CV is asked for; the writer's own is sent
     assert "ask.cv" in sig("Could you send me your updated CV by Friday?")
     assert "ask.cv" in sig("Je vous invite à nous adresser un CV.")
@@ -173,3 +184,18 @@ def test_an_expert_networks_compliance_reminder_is_not_an_ask_for_inside_informa
                                 "consultation?\n")
     assert "ask.insider" in sig("Please don't hesitate to share the internal documents on the consultation.\n")
     assert "ask.insider" not in sig("Please do not disclose or send internal documents on the consultation.\n")
+
+
+def test_a_meetings_ground_rules_are_not_a_discretion_ask() -> None:
+    """Track 2 dialogues and closed roundtables state their terms to every participant: attending in
+    a personal capacity, off-the-record discussion, the Chatham House rule. That is not a stranger
+    asking the recipient for discretion; an ask beside them still is."""
+    for body in ("The dialogue brings together former officials for two days of off-the-record discussion. "
+                 "Participants attend in a personal capacity.",
+                 "You are invited in your personal capacity as an expert. The meeting is held under the "
+                 "Chatham House rule.",
+                 "Participants may speak on or off the record, as they prefer."):
+        assert "pressure.secrecy" not in sig(body), body
+    assert "pressure.secrecy" in sig("Participants attend in a personal capacity. Please keep this between us.")
+    assert "pressure.secrecy" in sig("I am contacting you in your personal capacity, not as an official.")
+    assert "pressure.secrecy" in sig("Our conversation would be off the record.")
