@@ -300,19 +300,26 @@ class Runtime:
     async def warm_up(self, budget: float = WARM_UP_BUDGET) -> None:
         """Feed English prose to the RE2 sets (`gateway.warmup.prose`, then `gateway.warmup.licences`, then
         `gateway.warmup.system_docs`), analyse the built-in messages of `gateway.warmup` `WARM_UP_ROUNDS` times,
-        then let each check and each piece of shared state fill its memos (`Check.warm`, `Shared.warm`), so that
-        the first real message costs close to what the tenth does (benchmarks/first_message.py --instructions,
-        first/tenth per group: 1.005, 1.024, 1.023, 1.018, median 1.020; 1.017, 1.033, 1.034, 1.019, median
-        1.026 in the same session without `system_docs`; 3.5x cold). What remains is what the nine earlier
-        messages share with the tenth and no shipped text can know (group 0, 0.07 M instructions of 13.2 M;
-        0.26 M of 15.3 M before `system_docs` and other work since): the look-alike search and public-suffix
-        look-ups of their mailing lists' domains, which the tenth finds in the memos (one search and 2-6 look-ups
-        more for the first message in every group; 0.12 M in group 0 then, measured by filling those entries
-        ahead), and the RE2 DFA states of the lists' own text: offline, without the run statistics, reading the
-        store (its prepared statements and code paths warm up too) but never writing to it. Bounded by `budget`
-        seconds in all: an unreachable store must not hold up the start, and warming up never fails it. The store
-        is read directly, not through the metered wrapper `Gateway` puts around it (`ObservedStore`): the store
-        calls and errors an admin sees are the mail's."""
+        then let each check and each piece of shared state fill its memos (`Check.warm`, `Shared.warm`), and
+        each piece of shared state those of the sender domains of the mail the store remembers
+        (`Shared.warm_seen`, `gateway.warmup.seen_domains`), so that the first real message costs close to what
+        the tenth does (benchmarks/first_message.py --instructions, first/tenth per group: 1.010, 1.024, 1.023,
+        1.017, median 1.020 with a new store, as before `warm_seen`; 3.5x cold). What remains was measured
+        (--keep-callgrind, callgrind_annotate first against tenth): what the nine earlier messages left for the
+        tenth, 0.11-0.24 M instructions of 6.4-13.2 M: the RE2 DFA states of their mailing lists' text
+        (RE2::Set::Match 44 k, 127 k, 58 k, 71 k instructions more; the list's own footer fed ahead takes a
+        third of group 1's, the packages' changelog.Debian.gz files, 300,000 characters fed ahead, took 127 k
+        and 132 k off first and tenth alike in group 0, 36 k and 38 k in group 1: not adopted), and the look-
+        alike search and public-suffix look-ups of the lists' domain (one search per group; lru_cache'd look-ups
+        22-48 k and the search's Python), which no shipped text can know and the store can: when it holds the
+        nine (--recorded), first/tenth after a reload is 1.000, 0.998, 1.006, 0.995, median 0.999 (1.002, 1.005,
+        1.009, 1.002, median 1.004 without `warm_seen`), after a restart 1.001, 1.021, 1.024, 1.009, median
+        1.015 (1.008, 1.023, 1.024, 1.021, median 1.022): a new process still builds the lists' DFA states,
+        which the store does not keep. Offline, without the run statistics, reading the store (its prepared
+        statements and code paths warm up too) but never writing to it. Bounded by `budget` seconds in all: an
+        unreachable store must not hold up the start, and warming up never fails it. The store is read directly,
+        not through the metered wrapper `Gateway` puts around it (`ObservedStore`): the store calls and errors
+        an admin sees are the mail's."""
         saved = (self.offline, self.store, self.resolver, self.stats)
         self.offline, self.resolver, self.stats = True, None, RunStats()
         self.store = getattr(self.store, "inner", self.store)
@@ -331,6 +338,16 @@ class Runtime:
                 for shared in self.shared:
                     shared.warm()
                     await asyncio.sleep(0)
+                if self.store is not None:  # this deployment's correspondents (warmup.seen_domains)
+                    try:
+                        seen = await self.store.recent(time.time() - warmup.SEEN_DAYS * 86400, warmup.SEEN_MESSAGES)
+                    except StoreUnavailable:  # an outage: the rest is warm; the mail will say more
+                        log.info("warm-up: the store is unavailable; its senders' domains are not looked up ahead")
+                        seen = []
+                    domains = warmup.seen_domains(m.sender for m in seen)
+                    for shared in self.shared:
+                        shared.warm_seen(domains)
+                        await asyncio.sleep(0)
             self.warmed_up = True
         except TimeoutError:
             log.warning("warm-up: stopped after %.1f s; the first messages may cost more", budget)

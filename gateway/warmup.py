@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import parseaddr
@@ -239,6 +240,28 @@ COMMON_DOMAINS = (
     "sourceforge.net", "python.org", "apache.org", "debian.org",
     "mozilla.org", "w3.org", "ietf.org",
 )
+
+# This deployment's own correspondents: the sender domains of the inbound mail the store
+# remembers (`seen_domains`), looked up ahead like COMMON_DOMAINS (`Shared.warm_seen`). Measured
+# (benchmarks/first_message.py --instructions, callgrind_annotate first against tenth), what
+# the tenth message after start still has over the first is state its nine predecessors left:
+# the look-alike search (and public-suffix look-ups) of the mailing list's domain they came
+# from, one search per group, and the RE2 DFA states of the list's footer and vocabulary. No
+# shipped text knows the first; the store does, after a restart or a reload.
+SEEN_DAYS = 30  # the store's inbound mail of the last days read ...
+SEEN_MESSAGES = 500  # ... at most this many of the newest (Store.recent)
+SEEN_DOMAINS = 200  # at most this many domains, the most frequent first
+
+
+def seen_domains(senders: Iterable[str], limit: int = SEEN_DOMAINS) -> list[str]:
+    """The domains of `senders` (addresses, untrusted: as the store kept them), most frequent
+    first (ties in name order), at most `limit`, lower-cased; a name that cannot be a domain
+    (empty, longer than 253 characters, with spaces or control characters) is left out."""
+    counts = Counter(s.rpartition("@")[2].strip().lower().rstrip(".") for s in senders if "@" in s)
+    ok = [(-n, d) for d, n in counts.items()
+          if 0 < len(d) <= 253 and d.isprintable() and not any(c.isspace() for c in d)]
+    return [d for _n, d in sorted(ok)[:limit]]
+
 
 PROSE_CHARS = 500_000  # at most; pydoc_data's topics hold ~465,000 characters (Python 3.11)
 PROSE_CHUNK = 2_000

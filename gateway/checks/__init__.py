@@ -106,6 +106,13 @@ class Shared:
         """Called once per runtime by `Runtime.warm_up`, like `Check.warm`: work out ahead the
         answers mail everywhere asks for. It must not change any answer. The default does nothing."""
 
+    def warm_seen(self, domains: Sequence[str]) -> None:
+        """Called by `Runtime.warm_up` after `warm` with the sender domains of the inbound mail
+        the store remembers, most frequent first and bounded (`warmup.SEEN_DOMAINS`): this
+        deployment's own correspondents, whom the first messages after a restart or reload come
+        from (in the store, untrusted: names as senders gave them). Like `warm`, it must not
+        change any answer. The default does nothing."""
+
 
 class SharedState:
     """One instance of each `Shared` kind, for one configuration. The runtime's is built from the

@@ -12,7 +12,7 @@ Untrusted input: From, Reply-To and envelope sender domains; the store answers a
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from rapidfuzz import process
@@ -159,6 +159,12 @@ class Lookalikes(Shared):
     def warm(self) -> None:
         """Fill the memo for `warmup.COMMON_DOMAINS` (`find` for each): the same answers, computed ahead."""
         for domain in warmup.COMMON_DOMAINS:
+            self.find(domain)
+
+    def warm_seen(self, domains: Sequence[str]) -> None:
+        """Fill the memo for the domains this deployment's mail came from (`Shared.warm_seen`):
+        `find` for each, the answers a first message from one of them would compute."""
+        for domain in domains:
             self.find(domain)
 
     def find(self, domain: str) -> Signal | None:

@@ -62,6 +62,8 @@ EVALSET = ROOT / "tests" / "evalset"
 # and sealed2 at its sixth look 63 of 70 and 8 of 117 (6.8 %). Floors: three messages of slack each
 # (sealed2's legitimate floor 11 of 117). dev6.yml (the same recipe, 2026-12-04, measured blind): main c68a929
 # flagged 12 of 90; floor 15 of 90.
+# devA.yml (60 approaches in 12 campaigns from published reports, written blind to the rules, 2026-12-04): main
+# a2d4597 caught 54 of 60 (90.0 %); floor 51 of 60.
 FLOORS = {
     "train.yml": {"recall": 0.95, "false_positive_rate": 0.02},
     "sealed.yml": {"recall": 0.80, "false_positive_rate": 0.04},
@@ -70,6 +72,7 @@ FLOORS = {
     "dev4.yml": {"false_positive_rate": 0.123, "size": 90, "labels": ("legit",)},
     "dev5.yml": {"false_positive_rate": 0.112, "size": 90, "labels": ("legit",)},
     "dev6.yml": {"false_positive_rate": 0.167, "size": 90, "labels": ("legit",)},
+    "devA.yml": {"recall": 0.85, "size": 60, "labels": ("approach",)},
 }
 HISTORY = {"sealed2.yml": ("sent.mbox", "sent2.mbox"),
            "dev4.yml": ("sent.mbox", "sent4-a.mbox", "sent4-b.mbox"),
@@ -92,16 +95,17 @@ def test_evaluation_set(labels: str) -> None:
     ev = _replayed(labels)
     m = ev.metrics()
     recall = "n/a" if m["recall"] is None else f"{m['recall']:.1%}"
-    print(f"\n{labels}: counts {ev.counts}, recall {recall}, legitimate flagged "
-          f"{m['false_positive_rate']:.1%}, confusion {ev.confusion}")
+    flagged = "n/a" if m["false_positive_rate"] is None else f"{m['false_positive_rate']:.1%}"
+    print(f"\n{labels}: counts {ev.counts}, recall {recall}, legitimate flagged {flagged}, confusion {ev.confusion}")
     assert ev.errors == [], len(ev.errors)
     floor = FLOORS[labels]
     assert set(ev.counts) == set(floor.get("labels", ("approach", "legit")))
     assert min(ev.counts.values()) >= floor.get("size", 80)
-    if "recall" in floor:  # dev3 holds legitimate mail only
+    if "recall" in floor:  # the dev sets hold one label only
         assert m["recall"] is not None and m["recall"] >= floor["recall"], ev.confusion
-    assert m["false_positive_rate"] is not None and m["false_positive_rate"] <= floor["false_positive_rate"], \
-        ev.confusion
+    if "false_positive_rate" in floor:  # devA holds approaches only
+        assert m["false_positive_rate"] is not None and m["false_positive_rate"] <= floor["false_positive_rate"], \
+            ev.confusion
 
 
 def test_replay_matters_history_is_used() -> None:

@@ -222,3 +222,58 @@ def test_warm_up_looks_up_the_common_domains_ahead_with_the_checks_own_answers()
     # the list holds domains for the search's whole path, not only the listed ones it stops at
     assert any(not runtime.data.is_freemail(d) and runtime.data.org_owning(d) is None
                for d in warmup.COMMON_DOMAINS)
+
+
+def test_the_seen_domains_are_the_senders_most_frequent_first_bounded_and_sane() -> None:
+    senders = ["a@Lists.Quarterly.test", "b@lists.quarterly.test.", "c@b.test", "d@b.test", "e@b.test",
+               "no-at-sign", "f@", "g@bad name.test", "h@ctl\x00.test", "i@" + "x" * 254, "j@a.test"]
+    assert warmup.seen_domains(senders) == ["b.test", "lists.quarterly.test", "a.test"]
+    assert warmup.seen_domains(senders, limit=2) == ["b.test", "lists.quarterly.test"]
+    assert warmup.seen_domains([]) == []
+
+
+def _recorded(*senders: str) -> MemoryStore:
+    import time
+
+    from gateway.store import MessageMeta
+
+    store = MemoryStore()
+    for k, sender in enumerate(senders):
+        meta = MessageMeta(when=time.time() - k, direction="inbound", sender=sender, recipients=("sam@example.org",),
+                           message_id=f"<m{k}@x>")
+        asyncio.run(store.record_message(meta, ("example.org",)))
+    return store
+
+
+def test_warm_up_looks_up_the_domains_of_the_mail_the_store_remembers() -> None:
+    # what the tenth message after start had over the first (benchmarks/first_message.py, callgrind
+    # first against tenth): the look-alike search of the list domain its predecessors came from
+    from gateway.checks.sender import Lookalikes
+
+    store = _recorded("ilug-admin@lists.quarterly-review.test", "someone@mail.quarterly-review.test",
+                      "x@other-correspondent.test")
+    runtime = Runtime(config(), offline=True, store=store)
+    asyncio.run(runtime.warm_up())
+    assert runtime.warmed_up
+    memo = runtime.shared.get(Lookalikes)._memo
+    fresh = Lookalikes(runtime.config, runtime.data)
+    for reg in ("quarterly-review.test", "other-correspondent.test"):
+        assert reg in memo and memo[reg] == fresh._find(reg)
+    assert asyncio.run(store.recent(0.0)) and len(store.entries) == 3  # read, nothing written
+    empty = Runtime(config(), offline=True, store=MemoryStore())
+    asyncio.run(empty.warm_up())  # not from the built-in messages or the common domains
+    assert empty.warmed_up and "quarterly-review.test" not in empty.shared.get(Lookalikes)._memo
+
+
+def test_a_store_outage_leaves_out_only_the_seen_domains(caplog: pytest.LogCaptureFixture) -> None:
+    from gateway.store import StoreUnavailable
+
+    class Down(MemoryStore):
+        async def recent(self, *args: Any, **kwargs: Any) -> Any:
+            raise StoreUnavailable("down")
+
+    runtime = Runtime(config(), offline=True, store=Down())
+    with caplog.at_level(logging.INFO, logger="gateway.runtime"):
+        asyncio.run(runtime.warm_up())
+    assert runtime.warmed_up
+    assert "senders' domains are not looked up ahead" in caplog.text and "Traceback" not in caplog.text
