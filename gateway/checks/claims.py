@@ -575,6 +575,10 @@ def display_claims(display: str, data: ReferenceData) -> list[Claim]:
     name as the whole display name ('T20 Secretariat')."""
     display = display[:160]
     m = re.search(r"\s(?:\||–|—|-|/|@)\s+(.+)$|\((.+)\)\s*$|^[^,]{3,60},\s+(.+)$", display)
+    if m is not None and m.group(1) and _known(_clean_org(display[:m.start()]), data) is not None:
+        # "Auswärtiges Amt - Protokoll", "Reuters | Events": a listed organisation, then its office
+        c = _claim("", display[:m.start()], "display", data, display)
+        return [c] if c is not None else []
     if m is not None:
         # "Name | Organisation", "Name (Organisation)", "Ana Weiss, Asia Times" (not "Doe, John": the
         # part after the comma must read as an organisation)

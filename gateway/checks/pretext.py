@@ -69,7 +69,11 @@ FAMILIES: dict[str, tuple[str, str]] = {
         # "I've attached the draft - would you mind having a look?" (Star Blizzard's and TA453's
         # drafts to review, NCSC 2023; Proofpoint 2022)
         r"|\b(?:attached|enclosed|attaching|enclosing)\b" + _G + r"\b(?:my|our|the|a) (?:draft|manuscript|"
-        r"chapter|paper)\b")),
+        r"chapter|paper)\b"
+        # "I'd be very grateful for your honest reaction before I send it to the editor", "any corrections
+        # welcome before I circulate it": the same favour, asked of a document the message brings
+        r"|\bgrateful for your (?:honest |frank |candid |quick )?(?:reaction|comments|feedback|corrections)\b"
+        r"|\b(?:any )?(?:comments|corrections) (?:are |would be )?(?:very |most )?welcome before\b")),
     "ask.contribution": ("asks the recipient to write or contribute something (a paper, article, note, chapter)", (
         r"\b(?:write|contribute|author|prepare|produce|draft|submit)\b" + _G + r"\b(?:article|piece|essay|op-?ed|"
         r"commentary|column|chapter|paper|policy (?:note|brief|paper)|note|report|analysis|memo|briefing|"
@@ -193,6 +197,15 @@ FAMILIES: dict[str, tuple[str, str]] = {
         r"|\byour name (?:came up|was (?:at the top|recommended|suggested|mentioned))\b"
         r"|\b(?:recommended|suggested) (?:you|your name)\b|\b(?:an )?expert (?:like|such as) yourself\b"
         r"|\bwould (?:greatly |really )?value your\b|\bexactly what our clients\b")),
+    # Writing as if the recipient already knows the writer: Star Blizzard / SEABORGIUM and TA453 "impersonate
+    # known contacts" and build rapport before the lure (NCSC advisory, December 2023; Microsoft, August 2022);
+    # COLDRIVER's SPICA PDF comes "as promised" (Google TAG, January 2024); River of Phish poses as someone the
+    # target knows (Citizen Lab and Access Now, August 2024). Only first contacts make it a cue (policy).
+    "approach.claimed_acquaintance": ("writes as if the recipient already knows the writer: as promised, as "
+                                      "we discussed, following our conversation, the draft I mentioned", (
+        r"\bas promised\b|\bas (?:we |I )?(?:discussed|agreed)\b"
+        r"|\bfollowing (?:up on )?our (?:recent |brief )?(?:discussion|conversation|call|chat|meeting|exchange|talk)\b"
+        r"|\b(?:the|my|our) (?:[\w-]+ ){1,2}?(?:I|we) (?:mentioned|discussed|talked about|spoke about)\b")),
     "approach.vague_client": ("acts for an unnamed client, partner or principal (NPSA, BfV, FBI: the client "
                               "who 'wishes to remain anonymous')", (
         # "our clients are", "one of our partner in", "my client who", "a client from"; not "a GTK client

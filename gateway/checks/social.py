@@ -44,7 +44,8 @@ NETWORKS = (
 # How notifications name the person inside, in their many wordings (message, InMail, invitation
 # with a note, direct message, comment); none of them is needed exactly.
 _OPENERS = re.compile(
-    r"^[ \t]*(?:"
+    # "Michael, you have a new message from NAME": the recipient's first name before the opener
+    r"^[ \t]*(?:[A-Z][\w'’-]{1,30},[ \t]+)?(?:"
     + _NAME.format("name") + r"\s+(?:\(@[\w.]{1,30}\)\s+)?(?:has\s+)?"
     r"(?:sent\s+you|messaged\s+you|wrote\s+to\s+you|would\s+like\s+to|asked\s+you|"
     r"wants\s+to|invited\s+you|replied|commented|mentioned\s+you|hat\s+Ihnen|vous\s+a\s+envoy|souhaite|"

@@ -544,3 +544,13 @@ def test_the_role_a_recruiter_is_hiring_for_is_not_their_own() -> None:
     own = "I'm a senior adviser to the minister.\n"
     got = names(run([ClaimsCheck()], message("H <h.zhang.search@gmail.com>", own))[0])
     assert "claim.unbacked" in got
+
+
+def test_a_listed_name_with_its_protocol_office_in_the_display_name_is_that_organisation() -> None:
+    body = "Sehr geehrte Frau Haddad,\n\ndas Auswärtige Amt lädt Sie herzlich zu einer Weinprobe ein.\n"
+    got = run([ClaimsCheck()], message("Auswärtiges Amt - Protokoll <protokoll@mfa-diplomaticevents.eu>", body))[0]
+    ev = one(got, "claim.unbacked").evidence
+    assert ev["listed"] is True and ev["kind"] == "government"
+    # from the organisation's own domain it is backed
+    got = run([ClaimsCheck()], message("Auswärtiges Amt - Protokoll <protokoll@diplo.de>", body))[0]
+    assert "claim.unbacked" not in names(got)

@@ -199,3 +199,18 @@ def test_a_meetings_ground_rules_are_not_a_discretion_ask() -> None:
     assert "pressure.secrecy" in sig("Participants attend in a personal capacity. Please keep this between us.")
     assert "pressure.secrecy" in sig("I am contacting you in your personal capacity, not as an official.")
     assert "pressure.secrecy" in sig("Our conversation would be off the record.")
+
+
+def test_writing_as_if_already_known() -> None:
+    """Star Blizzard's, COLDRIVER's and River of Phish's impersonated acquaintance (NCSC 2023, Google TAG 2024,
+    Citizen Lab 2024): the words; whether the writer is really a stranger is the policy's (the store)."""
+    for text in ("As promised, here is the op-ed on the eastern flank I mentioned.",
+                 "Following our discussion at the roundtable, please find attached my notes.",
+                 "Here is the draft we discussed last week."):
+        assert "approach.claimed_acquaintance" in sig(text), text
+    for text in ("We discussed this at length in the committee.", "Thank you for the promised report."):
+        assert "approach.claimed_acquaintance" not in sig(text), text
+    # the favour asked of the document it brings
+    assert "ask.review" in sig("I'd be very grateful for your honest reaction before I send it to the editor.")
+    assert "ask.review" in sig("Any corrections welcome before I circulate more widely.")
+    assert "ask.review" not in sig("Thank you, I am grateful for your help with the visa.")

@@ -87,6 +87,11 @@ def test_the_persona_is_found_in_other_wordings_of_a_notification():
          "dataset of your unpublished work?\"\n\nAnswer now\n", "Dr. Li Wen", ""),
         ("X <notify@x.com>", "New Direct Message from @kzhao_policy:\n\n\"Hi, could we talk on Signal? I work "
          "for a consultancy.\"\n", "@kzhao_policy", ""),
+        # the recipient's name first, the headline right under the opener, the message not quoted
+        ("Kevin Zhao via LinkedIn <inmail-hit-reply@linkedin.com>",
+         "Peter, you have a new message from Kevin Zhao\nCEO at Harbourline Search | Beijing\n\nDear Peter,\n\n"
+         "One of our clients pays well for short analysis of UK policy.\n\nReply: https://x.test/\n",
+         "Kevin Zhao", "CEO at Harbourline Search | Beijing"),
     ]
     for sender, body, name, headline in cases:
         sig, facts = run([SocialUnwrapCheck()], message(sender, body))
