@@ -442,8 +442,9 @@ class PretextCheck(Check):
     signals = tuple(signal(name, doc, phrase=str, source=str) for name, (doc, _p) in FAMILIES.items()) + (
         signal("ask.questions_list", "lists several numbered questions for the recipient to answer",
                questions=int, source=str),
-        signal("pretext.summary", "what the message asks for and offers, in words for a reason",
-               asks=str, offers=str),
+        signal("pretext.summary", "what the message asks for and offers, in words for a reason; wants: both "
+               "in one phrase, leaving out the side that is empty (\"offers a salary package\")",
+               asks=str, offers=str, wants=str),
     )
     needs = (Persona,)
     timeout_share = 0.2
@@ -470,7 +471,9 @@ class PretextCheck(Check):
         asks = _words([SAYS[n] for n in names if n.startswith("ask.")])
         offers = _words([SAYS[n] for n in names if n.startswith("offer.")])
         if asks or offers:
-            out.append(Signal("pretext.summary", {"asks": asks or "nothing", "offers": offers or "nothing"}))
+            wants = " and ".join(part for part in (asks and f"asks for {asks}", offers and f"offers {offers}") if part)
+            out.append(Signal("pretext.summary", {"asks": asks or "nothing", "offers": offers or "nothing",
+                                                  "wants": wants}))
         return out
 
 

@@ -40,7 +40,11 @@ def test_pressure_and_flattery() -> None:
 def test_the_summary_names_what_is_asked_and_offered() -> None:
     sig_, _ = run([PretextCheck()], message("A <a@gmail.com>", "Your views on the reforms? We pay an honorarium."))
     ev = one(sig_, "pretext.summary").evidence
-    assert ev == {"asks": "your views", "offers": "payment"}
+    assert ev == {"asks": "your views", "offers": "payment", "wants": "asks for your views and offers payment"}
+    # one side empty: the phrase for a reason leaves it out instead of "asks for nothing"
+    sig_, _ = run([PretextCheck()], message("A <a@gmail.com>", "We can offer an attractive salary package."))
+    ev = one(sig_, "pretext.summary").evidence
+    assert (ev["asks"], ev["wants"]) == ("nothing", "offers a salary package")
 
 
 def test_internal_mail_is_not_read_for_pretexts() -> None:
