@@ -102,7 +102,8 @@ FAMILIES: dict[str, tuple[str, str]] = {
         r"|\b(?:click|follow|use) (?:the|this|my) link\b|\b(?:sign|log) ?in\b" + _G + r"\b(?:view|access|open|read)\b"
         r"|\bpassword\b" + _G + r"\b(?:document|file|pdf|archive|zip)\b")),
     "ask.cv": ("asks for the recipient's CV or resume", (
-        r"\b(?:send|share|forward|attach|envoyer|adresser|transmettre|schicken|senden)\b" + _G
+        r"\b(?:send|share|forward|attach|reply with|respond with|e-?mail|envoyer|adresser|transmettre|schicken|senden)\b"
+        + _G
         + r"\b(?:cv|c\.v\.|resume|résumé|curriculum vitae|lebenslauf)" + _END
         + r"|\b(?:updated|latest) (?:cv|resume)\b")),
     "ask.insider": ("asks for non-public, internal or personal information about the organisation or colleagues", (
@@ -149,7 +150,11 @@ FAMILIES: dict[str, tuple[str, str]] = {
         r"opportunit\w*|papers?|reports?|insights?|input|survey)\b|\bremunerat(?:ed|ion) (?:for|of|is)\b"
         r"|\b(?:generous(?:ly)?|well) (?:rewarded|compensated|remunerated)\b|\bwell[- ]paid\b"
         r"|\bcompensat(?:ed|ion) (?:generously|for your (?:time|input|expertise))\b"
-        r"|\bper (?:report|article|page|paper|piece)\b|(?:[$€£]|\b(?:usd|eur|gbp) ?)\d[\d,.]*[^.\n]{0,20}\bper (?:hour|"
+        r"|\bper (?:report|article|page|paper|piece)\b"
+        # the fake consultancy's job advert: "paid per project", "on a per-engagement basis" (Reuters and FDD,
+        # 2025, on the network of consultancies recruiting laid-off US officials; NPSA "Think Before You Link")
+        r"|\bpaid (?:per|by the) (?:project|engagement|assignment|task|report|brief|briefing|memo)\b"
+        r"|\bper[- ](?:project|engagement|assignment) (?:basis|fees?|rates?)\b|(?:[$€£]|\b(?:usd|eur|gbp) ?)\d[\d,.]*[^.\n]{0,20}\bper (?:hour|"
         r"session|question)\b|\btoken of (?:our )?appreciation\b|\bpay for your time\b"
         r"|\b(?:generous|very generous|attractive) (?:compensation|remuneration)\b")),
     "offer.travel": ("offers to pay or arrange travel, flights or accommodation", (

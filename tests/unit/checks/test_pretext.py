@@ -218,3 +218,16 @@ def test_writing_as_if_already_known() -> None:
     assert "ask.review" in sig("I'd be very grateful for your honest reaction before I send it to the editor.")
     assert "ask.review" in sig("Any corrections welcome before I circulate more widely.")
     assert "ask.review" not in sig("Thank you, I am grateful for your help with the visa.")
+
+
+def test_a_consultancys_advert_pays_per_project_and_asks_for_the_cv() -> None:
+    """The fake consultancy's job advert (Reuters and FDD 2025 on consultancies recruiting laid-off officials):
+    pay per project is an offer of money, "reply with your CV" an ask for the CV; one's own CV is not."""
+    for body in ("Fully remote, paid per project (typical engagements GBP 2,000-6,000).",
+                 "Advisors are retained on a per-engagement basis."):
+        assert "offer.money" in sig(body), body
+    assert "offer.money" not in sig("The project is paid for by the ministry; each project runs for a year.")
+    for body in ("If you are interested, simply reply with your CV and a short note.",
+                 "Please email your CV to me by Friday."):
+        assert "ask.cv" in sig(body), body
+    assert "ask.cv" not in sig("I am happy to reply with my CV if useful.")
