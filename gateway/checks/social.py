@@ -56,9 +56,13 @@ _OPENERS = re.compile(
     r"(?:InMail|message|direct\s+message|note|Nachricht)s?\s+(?:from|von|de)\s+" + _NAME.format("name2")
     + r"[ \t]*:?[ \t]*$"
     r")", re.I | re.M)
-_FOOTER = re.compile(r"^[ \t]*(?:reply\b|read and reply|view (?:message|profile|conversation)|accept\b|ignore\b|"
-                     r"antworten|-{6,}|_{6,}|this (?:e-?mail|message) was|you (?:are )?receiv|learn why|unsubscribe|"
-                     r"©|\(c\)|manage|this email was meant|help\b)", re.I | re.M)
+# The notification's own links end the persona's text. One-word labels (Reply, Accept, Ignore, Manage, Help) only
+# as a label: a short line, or the word followed by a colon or a link ("Reply: https://..."); a wrapped line of
+# the persona's message that starts "help experienced public servants ..." is still the message.
+_FOOTER = re.compile(r"^[ \t]*(?:(?:reply|accept|ignore|antworten|manage|help)\b(?=[^\n]{0,40}$|[ \t]*:|[^\n]*https?://)|"
+                     r"read and reply|view (?:message|profile|conversation)|"
+                     r"-{6,}|_{6,}|this (?:e-?mail|message) was|you (?:are )?receiv|learn why|unsubscribe|"
+                     r"©|\(c\)|this email was meant)", re.I | re.M)
 _QUOTED = re.compile(r"[\"“„«]([^\"”“»]{20,4000})[\"”»]")
 _VIA = re.compile(r"\s*(?:[-|–]\s*|\(\s*(?:via\s+)?|\b(?:via|on|from)\s+)(?:LinkedIn|XING|X|Twitter|ResearchGate|"
                   r"Academia(?:\.edu)?|Facebook)\)?\s*$", re.I)

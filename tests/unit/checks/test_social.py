@@ -103,3 +103,22 @@ def test_the_persona_is_found_in_other_wordings_of_a_notification():
     sig, facts = run([SocialUnwrapCheck()], message("LinkedIn <notifications-noreply@linkedin.com>",
                                                     "You have 3 new notifications\n\nSee all: https://x.test/\n"))
     assert sig == [] and "persona" not in facts
+
+
+def test_a_wrapped_line_of_the_persona_that_starts_with_a_footer_word_is_still_the_message():
+    """The notification's links ("Reply: https://...", "Help", "Accept  Ignore") end the persona's text; a line of
+    the message itself that wraps onto "help ...", "manage ..." or "reply ..." does not."""
+    body = ("Kevin Zhao sent you a new message\n\nKevin Zhao\nTalent Partner at Harbourline Strategies\n\n"
+            "\"Hi James, sorry to hear about the restructuring. We\nhelp experienced public servants move into "
+            "consulting\nwork with international clients (remote, well paid).\nReply when you can with a good time "
+            "for a call.\"\n\nReply: https://x.test/\n\nHelp: https://x.test/help\n")
+    _sig, facts = run([SocialUnwrapCheck()], message("LinkedIn <messages-noreply@linkedin.com>", body))
+    text = facts["persona"].text
+    assert "well paid" in text and "good time for a call" in text
+    assert "Reply:" not in text and "x.test" not in text
+    for label in ("Reply", "Accept    Ignore", "Help", "Manage your notifications"):
+        _sig, facts = run([SocialUnwrapCheck()], message(
+            "LinkedIn <messages-noreply@linkedin.com>",
+            "Kevin Zhao sent you a new message\n\nKevin Zhao\nDirector\n\n\"Hi James, could we talk next week "
+            f"about the export rules?\"\n\n{label}\nThis email was intended for James.\n"))
+        assert facts["persona"].text.endswith("export rules?"), label
