@@ -119,7 +119,10 @@ FAMILIES: dict[str, tuple[str, str]] = {
         r"staff|team members|students|officials|experts|people (?:in|at) your)\b"
         # a list of the people, not "a reading list on carbon markets for new staff"
         r"|\blist of (?:your |the )?(?:colleagues|staff|team members|students|officials|experts)\b"
-        r"|\b(?:org(?:anisation|anization)?al? chart|team structure|who (?:works|sits|reports) (?:on|in|to))\b"
+        r"|\b(?:org(?:anisation|anization)?al? chart|team structure)\b"
+        # who works on what is asked for ("could you tell me who works on ..."), not a relative clause ("one of
+        # my PhD students who works on community policing")
+        r"|\b(?:tell|know|find out|share|list|name|identify|wonder\w*)\b" + _G + r"\bwho (?:works|sits|reports) (?:on|in|to)\b"
         # asked for before publication ("could you share the report before it is published"); not the writer's
         # own news ("the incumbent has not yet announced her departure", "my thesis, not yet published")
         r"|\b(?:share|send|show|forward|pass|get|see|read|preview)\b" + _G

@@ -231,3 +231,11 @@ def test_a_consultancys_advert_pays_per_project_and_asks_for_the_cv() -> None:
                  "Please email your CV to me by Friday."):
         assert "ask.cv" in sig(body), body
     assert "ask.cv" not in sig("I am happy to reply with my CV if useful.")
+
+
+def test_who_works_on_what_is_an_ask_only_when_asked() -> None:
+    """Asking who works on a file is an insider ask; a relative clause about the writer's own people is not."""
+    for body in ("Could you tell me who works on the China desk these days?",
+                 "I would like to know who sits in the sanctions unit."):
+        assert "ask.insider" in sig(body), body
+    assert "ask.insider" not in sig("Would you co-supervise one of my PhD students who works on community policing?")
