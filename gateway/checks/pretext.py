@@ -174,8 +174,18 @@ FAMILIES: dict[str, tuple[str, str]] = {
         r"|\b(?:ongoing|strategic|lasting|regular) (?:partnership|collaboration|relationship|cooperation|engagement)\b"
         r"|\b(?:future|further) (?:cooperation|collaboration)\b")),
     "offer.funding": ("offers funding, a grant, a fellowship or an investment", (
-        r"\b(?:research )?(?:grant|funding|fellowship|scholarship|bursary|investment|sponsorship)s?\b"
-        r"|\binvest(?:ing)? in\b|\b(?:solid|generous|full) funding\b")),
+        # offered, not a topic: "we can offer a research grant", "the fellowship covers", "funding is available",
+        # "fully funded"; "outbound investment screening", "nearshoring investment", "I am applying for
+        # scholarships" name funding without offering any (dev7: a call for papers and a journalist's questions)
+        r"\b(?:offer\w*|provid\w*|award\w*|receiv\w*|eligible for|secured|cover\w*|includ\w*|(?:we|i|they) (?:have|has|can "
+        r"give)|(?:a|an|the|our|your|this)(?: [\w-]+){0,2} (?:paid|funded|fully[- ]funded|generous))\b" + _G
+        + r"\b(?:research )?(?:grant|funding|fellowship|scholarship|bursary|investment|sponsorship|stipend)s?\b"
+        r"|\b(?:grant|funding|fellowship|scholarship|bursary|sponsorship|stipend|investment)s?\b[^.!?\n]{0,30}?"
+        r"\b(?:is|are|will be|would be|can be|has been)\s+(?:\w+\s+)?(?:available|provided|offered|awarded|"
+        r"allocated|secured|yours)\b"
+        r"|\b(?:fully|generously|well)[- ]funded\b|\b(?:funded|sponsored) (?:fellowship|position|visit|trip|"
+        r"programme|program|residency|research)\b|\binvest(?:ing)? in (?:you|your)\b|\b(?:solid|generous|full) funding\b"
+        r"|\b(?:research|travel|project|seed|start-?up) (?:grant|funding)s?\b|\bfellowships? (?:of|worth|with)\b")),
     # ---- pressure and persuasion
     "pressure.urgency": ("sets a deadline or presses for a quick answer", (
         r"\b(?:by|before|until) (?:this |next |the end of (?:the |this )?)?(?:monday|tuesday|wednesday|thursday|friday|"

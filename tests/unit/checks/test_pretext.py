@@ -239,3 +239,16 @@ def test_who_works_on_what_is_an_ask_only_when_asked() -> None:
                  "I would like to know who sits in the sanctions unit."):
         assert "ask.insider" in sig(body), body
     assert "ask.insider" not in sig("Would you co-supervise one of my PhD students who works on community policing?")
+
+
+def test_funding_is_an_offer_only_when_offered() -> None:
+    """A grant, a fellowship or an investment offered ("we can offer a research grant", "funding is available",
+    "fully funded"), not funding named as a topic or as the writer's own application."""
+    for body in ("We can offer a research grant of EUR 20,000.", "Funding is available for two visitors.",
+                 "This is a fully funded visiting fellowship.", "Our foundation would like to invest in your project.",
+                 "You will receive a stipend of 2,000 a month."):
+        assert "offer.funding" in sig(body), body
+    for body in ("Topics: export controls, outbound investment screening and research-security regimes.",
+                 "My piece is on nearshoring investment in northern Mexico.",
+                 "I am applying for scholarships for my MA next year."):
+        assert "offer.funding" not in sig(body), body
