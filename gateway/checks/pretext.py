@@ -153,7 +153,8 @@ FAMILIES: dict[str, tuple[str, str]] = {
         r"opportunit\w*|papers?|reports?|insights?|input|survey)\b|\bremunerat(?:ed|ion) (?:for|of|is)\b"
         r"|\b(?:generous(?:ly)?|well) (?:rewarded|compensated|remunerated)\b|\bwell[- ]paid\b"
         r"|\bcompensat(?:ed|ion) (?:generously|for your (?:time|input|expertise))\b"
-        r"|\bper (?:report|article|page|paper|piece)\b"
+        # money by the piece ("USD 2,000 per report", "paid per article"), not a count ("one author per paper")
+        r"|(?:\d|[$€£]|\bpaid\b|\bpay\w*|\bfees?\b|\bhonorari\w*)[^.!?\n]{0,25}?\bper (?:report|article|page|paper|piece)\b"
         # the fake consultancy's job advert: "paid per project", "on a per-engagement basis" (Reuters and FDD,
         # 2025, on the network of consultancies recruiting laid-off US officials; NPSA "Think Before You Link")
         r"|\bpaid (?:per|by the) (?:project|engagement|assignment|task|report|brief|briefing|memo)\b"

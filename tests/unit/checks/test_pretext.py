@@ -252,3 +252,9 @@ def test_funding_is_an_offer_only_when_offered() -> None:
                  "My piece is on nearshoring investment in northern Mexico.",
                  "I am applying for scholarships for my MA next year."):
         assert "offer.funding" not in sig(body), body
+
+
+def test_pay_by_the_piece_needs_money_before_it() -> None:
+    for body in ("The fee is GBP 1,200 per report.", "Payment: 1500-3000 USD per paper.", "We pay $200-250 per piece."):
+        assert "offer.money" in sig(body), body
+    assert "offer.money" not in sig("The institute will cover accommodation for one author per paper.")
