@@ -174,8 +174,9 @@ class Lookalikes(Shared):
             return self._memo[key]
         if org is None:
             found = self._find(key)
-        elif key in self._local or key.endswith(self._local_tails) or key in self.data.freemail:
-            found = None  # ours or free-mail, as `_find` asks (`config.is_internal_domain`, `data.is_freemail`)
+        elif (key in self._local or key.endswith(self._local_tails) or key in self.data.freemail
+              or key in self.data.notification_domains):
+            found = None  # ours, free-mail or a listed service, as `_find` asks
         else:
             # a registrable domain from the public suffix list, lower-cased: its own registrable
             # domain is itself (`privatesuffix` is idempotent: tests/unit/test_domains.py) and its
@@ -189,7 +190,10 @@ class Lookalikes(Shared):
     def _find(self, domain: str) -> Signal | None:
         """The finding for any name (`find` memoises it by registered domain)."""
         reg = registered_domain(domain)
-        if not reg or self.config.is_internal_domain(reg) or self.data.is_freemail(reg):
+        # a listed notification or list service (googlegroups.com, manuscriptcentral.com) is that service,
+        # not an imitation of the organisation whose name it carries
+        if (not reg or self.config.is_internal_domain(reg) or self.data.is_freemail(reg)
+                or reg in self.data.notification_domains):
             return None
         return self._search(reg, _label(reg))
 

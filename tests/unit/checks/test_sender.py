@@ -70,8 +70,12 @@ def test_hard_negatives_are_not_lookalikes():
     cfg = config()
     for domain in ("google.com", "mail.ibm.com", "hays.com", "gmail.com", "googlemail.com", "google.de",
                    "itsstatecraft.org", "nature-research.org", "merics.de", "tsinghua.edu.cn", "jiscmail.ac.uk",
-                   "mit.com", "example.ac.uk"):
+                   "mit.com", "example.ac.uk", "googlegroups.com", "manuscriptcentral.com"):
         assert lookalike(domain, cfg) is None, domain
+    # a listed notification service is that service (an administrator's list counts too) ...
+    extra = config("signals: {notification_domains: [ibm-events-portal.com]}\n")
+    assert lookalike("ibm-events-portal.com", cfg) is not None
+    assert lookalike("ibm-events-portal.com", extra) is None
 
 
 def test_a_homoglyph_on_top_of_a_typo_is_not_a_short_name_lookalike():
