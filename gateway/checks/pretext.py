@@ -102,7 +102,8 @@ FAMILIES: dict[str, tuple[str, str]] = {
         r"|\b(?:click|follow|use) (?:the|this|my) link\b|\b(?:sign|log) ?in\b" + _G + r"\b(?:view|access|open|read)\b"
         r"|\bpassword\b" + _G + r"\b(?:document|file|pdf|archive|zip)\b")),
     "ask.cv": ("asks for the recipient's CV or resume", (
-        r"\b(?:send|share|forward|attach|reply with|respond with|e-?mail|envoyer|adresser|transmettre|schicken|senden)\b"
+        r"\b(?:send|share|forward|attach|reply with|respond with|e-?mail|envoyer|adresser|transmettre|schicken|"
+        r"senden)\b"
         + _G
         + r"\b(?:cv|c\.v\.|resume|résumé|curriculum vitae|lebenslauf)" + _END
         + r"|\b(?:updated|latest) (?:cv|resume)\b")),
@@ -122,7 +123,8 @@ FAMILIES: dict[str, tuple[str, str]] = {
         r"|\b(?:org(?:anisation|anization)?al? chart|team structure)\b"
         # who works on what is asked for ("could you tell me who works on ..."), not a relative clause ("one of
         # my PhD students who works on community policing")
-        r"|\b(?:tell|know|find out|share|list|name|identify|wonder\w*)\b" + _G + r"\bwho (?:works|sits|reports) (?:on|in|to)\b"
+        r"|\b(?:tell|know|find out|share|list|name|identify|wonder\w*)\b" + _G
+        + r"\bwho (?:works|sits|reports) (?:on|in|to)\b"
         # asked for before publication ("could you share the report before it is published"); not the writer's
         # own news ("the incumbent has not yet announced her departure", "my thesis, not yet published")
         r"|\b(?:share|send|show|forward|pass|get|see|read|preview)\b" + _G
@@ -154,11 +156,13 @@ FAMILIES: dict[str, tuple[str, str]] = {
         r"|\b(?:generous(?:ly)?|well) (?:rewarded|compensated|remunerated)\b|\bwell[- ]paid\b"
         r"|\bcompensat(?:ed|ion) (?:generously|for your (?:time|input|expertise))\b"
         # money by the piece ("USD 2,000 per report", "paid per article"), not a count ("one author per paper")
-        r"|(?:\d|[$€£]|\bpaid\b|\bpay\w*|\bfees?\b|\bhonorari\w*)[^.!?\n]{0,25}?\bper (?:report|article|page|paper|piece)\b"
+        r"|(?:\d|[$€£]|\bpaid\b|\bpay\w*|\bfees?\b|\bhonorari\w*)[^.!?\n]{0,25}?"
+        r"\bper (?:report|article|page|paper|piece)\b"
         # the fake consultancy's job advert: "paid per project", "on a per-engagement basis" (Reuters and FDD,
         # 2025, on the network of consultancies recruiting laid-off US officials; NPSA "Think Before You Link")
         r"|\bpaid (?:per|by the) (?:project|engagement|assignment|task|report|brief|briefing|memo)\b"
-        r"|\bper[- ](?:project|engagement|assignment) (?:basis|fees?|rates?)\b|(?:[$€£]|\b(?:usd|eur|gbp) ?)\d[\d,.]*[^.\n]{0,20}\bper (?:hour|"
+        r"|\bper[- ](?:project|engagement|assignment) (?:basis|fees?|rates?)\b"
+        r"|(?:[$€£]|\b(?:usd|eur|gbp) ?)\d[\d,.]*[^.\n]{0,20}\bper (?:hour|"
         r"session|question)\b|\btoken of (?:our )?appreciation\b|\bpay for your time\b"
         r"|\b(?:generous|very generous|attractive) (?:compensation|remuneration)\b")),
     "offer.travel": ("offers to pay or arrange travel, flights or accommodation", (
@@ -178,14 +182,16 @@ FAMILIES: dict[str, tuple[str, str]] = {
         # offered, not a topic: "we can offer a research grant", "the fellowship covers", "funding is available",
         # "fully funded"; "outbound investment screening", "nearshoring investment", "I am applying for
         # scholarships" name funding without offering any (dev7: a call for papers and a journalist's questions)
-        r"\b(?:offer\w*|provid\w*|award\w*|receiv\w*|eligible for|secured|cover\w*|includ\w*|(?:we|i|they) (?:have|has|can "
-        r"give)|(?:a|an|the|our|your|this)(?: [\w-]+){0,2} (?:paid|funded|fully[- ]funded|generous))\b" + _G
+        r"\b(?:offer\w*|provid\w*|award\w*|receiv\w*|eligible for|secured|cover\w*|includ\w*|"
+        r"(?:we|i|they) (?:have|has|can give)|"
+        r"(?:a|an|the|our|your|this)(?: [\w-]+){0,2} (?:paid|funded|fully[- ]funded|generous))\b" + _G
         + r"\b(?:research )?(?:grant|funding|fellowship|scholarship|bursary|investment|sponsorship|stipend)s?\b"
         r"|\b(?:grant|funding|fellowship|scholarship|bursary|sponsorship|stipend|investment)s?\b[^.!?\n]{0,30}?"
         r"\b(?:is|are|will be|would be|can be|has been)\s+(?:\w+\s+)?(?:available|provided|offered|awarded|"
         r"allocated|secured|yours)\b"
         r"|\b(?:fully|generously|well)[- ]funded\b|\b(?:funded|sponsored) (?:fellowship|position|visit|trip|"
-        r"programme|program|residency|research)\b|\binvest(?:ing)? in (?:you|your)\b|\b(?:solid|generous|full) funding\b"
+        r"programme|program|residency|research)\b|\binvest(?:ing)? in (?:you|your)\b"
+        r"|\b(?:solid|generous|full) funding\b"
         r"|\b(?:research|travel|project|seed|start-?up) (?:grant|funding)s?\b|\bfellowships? (?:of|worth|with)\b")),
     # ---- pressure and persuasion
     "pressure.urgency": ("sets a deadline or presses for a quick answer", (
