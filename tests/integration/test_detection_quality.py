@@ -13,7 +13,8 @@ the shipped policies do not yet meet on the sealed split.
 * training split, replayed in date order with the sent-mail history learned: recall at
   `suspicious` or above and legitimate mail flagged;
 * sealed split, the same way, and the second sealed split (`sealed2.yml`) with its own sent mail too;
-* the development sets dev3 to dev6 (legitimate mail only): legitimate mail flagged;
+* the development sets dev3 to dev7 (legitimate mail only): legitimate mail flagged; devA and devB
+  (approaches only): recall;
 * the real ham in ../shared/corpora/ham (4,150 messages): flagged `suspicious` or above <= 0.1 %;
 * the real phishing in ../shared/corpora/phish: every message analysed without an error.
 """
@@ -64,6 +65,8 @@ EVALSET = ROOT / "tests" / "evalset"
 # flagged 12 of 90; floor 15 of 90.
 # devA.yml (60 approaches in 12 campaigns from published reports, written blind to the rules, 2026-12-04): main
 # a2d4597 caught 54 of 60 (90.0 %); floor 51 of 60.
+# dev7.yml (hard legitimate, sealed2's recipe, 2026-12-04, measured blind): main 8a2663f flagged 14 of 90; floor 17
+# of 90. devB.yml (60 approaches in 12 more campaigns, blind): main 8a2663f caught 54 of 60; floor 51 of 60.
 FLOORS = {
     "train.yml": {"recall": 0.95, "false_positive_rate": 0.02},
     "sealed.yml": {"recall": 0.80, "false_positive_rate": 0.04},
@@ -73,11 +76,14 @@ FLOORS = {
     "dev5.yml": {"false_positive_rate": 0.112, "size": 90, "labels": ("legit",)},
     "dev6.yml": {"false_positive_rate": 0.167, "size": 90, "labels": ("legit",)},
     "devA.yml": {"recall": 0.85, "size": 60, "labels": ("approach",)},
+    "dev7.yml": {"false_positive_rate": 0.189, "size": 90, "labels": ("legit",)},
+    "devB.yml": {"recall": 0.85, "size": 60, "labels": ("approach",)},
 }
 HISTORY = {"sealed2.yml": ("sent.mbox", "sent2.mbox"),
            "dev4.yml": ("sent.mbox", "sent4-a.mbox", "sent4-b.mbox"),
            "dev5.yml": ("sent.mbox", "sent5-a.mbox", "sent5-b.mbox"),
-           "dev6.yml": ("sent.mbox", "sent6-a.mbox", "sent6-b.mbox")}
+           "dev6.yml": ("sent.mbox", "sent6-a.mbox", "sent6-b.mbox"),
+           "dev7.yml": ("sent.mbox", "sent7-a.mbox", "sent7-b.mbox")}
 
 
 def _replayed(labels: str) -> Evaluation:
