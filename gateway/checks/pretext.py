@@ -449,12 +449,26 @@ def _only_own_cv(text: str) -> bool:
     return bool(mentions) and all(_OWN_CV.search(text[max(0, at - 30):at]) for at in mentions)
 
 
+# "Don't book a hotel!" (a friend who will put you up), "no need to arrange flights": the travel words under a
+# negation right before them are no offer to arrange travel. A sentence whose only travel phrase is negated is
+# left out; travel offered in another sentence still counts.
+_TRAVEL = Regex(FAMILIES["offer.travel"][1], case_insensitive=True)
+_NEGATED_BEFORE = re.compile(r"\b(?:don[’']t|do not|no need to|never|needn[’']t|not)\s+(?:\w+\s+)?$", re.I)
+
+
+def _negated_travel(sentence: str) -> bool:
+    found = _TRAVEL.search(sentence.encode("utf-8", "replace"))
+    at = sentence.find(found) if found else -1
+    return at >= 0 and _NEGATED_BEFORE.search(sentence[max(0, at - 30):at]) is not None
+
+
 # A family found by the one-pass set that the message's own words take back: the signal is dropped.
 _TAKEN_BACK: dict[str, Callable[[str], bool]] = {
     "ask.insider": lambda text: _only_in(text, _INSIDER, _refuses),
     "ask.cv": _only_own_cv,
     "pressure.secrecy": _no_discretion_asked,
     "ask.event": lambda text: _only_in(text, _EVENT, lambda sentence: bool(_MESSENGER_GROUP.search(sentence))),
+    "offer.travel": lambda text: _only_in(text, _TRAVEL, _negated_travel),
 }
 
 

@@ -258,3 +258,12 @@ def test_pay_by_the_piece_needs_money_before_it() -> None:
     for body in ("The fee is GBP 1,200 per report.", "Payment: 1500-3000 USD per paper.", "We pay $200-250 per piece."):
         assert "offer.money" in sig(body), body
     assert "offer.money" not in sig("The institute will cover accommodation for one author per paper.")
+
+
+def test_negated_travel_is_no_offer() -> None:
+    """"Don't book a hotel!" from a friend who will put you up is no offer to arrange travel; an offer in
+    another sentence still is."""
+    assert "offer.travel" not in sig("If you come in September you must stay with us. Don't book a hotel!")
+    assert "offer.travel" not in sig("There is no need to book flights yet.")
+    assert "offer.travel" in sig("Don't book a hotel. We will cover your flights and accommodation.")
+    assert "offer.travel" in sig("We will book your hotel and flights.")
