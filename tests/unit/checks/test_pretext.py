@@ -267,3 +267,4 @@ def test_negated_travel_is_no_offer() -> None:
     assert "offer.travel" not in sig("There is no need to book flights yet.")
     assert "offer.travel" in sig("Don't book a hotel. We will cover your flights and accommodation.")
     assert "offer.travel" in sig("We will book your hotel and flights.")
+    assert "offer.travel" in sig("We will not only cover your flights but also pay an honorarium.")
