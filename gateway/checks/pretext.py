@@ -453,7 +453,8 @@ def _only_own_cv(text: str) -> bool:
 # negation right before them are no offer to arrange travel. A sentence whose only travel phrase is negated is
 # left out; travel offered in another sentence still counts.
 _TRAVEL = Regex(FAMILIES["offer.travel"][1], case_insensitive=True)
-_NEGATED_BEFORE = re.compile(r"\b(?:don[’']t|do not|no need to|never|needn[’']t)\s+$", re.I)  # "not only" is no negation
+# the verb's own negation ("not only cover your flights" is none)
+_NEGATED_BEFORE = re.compile(r"\b(?:don[’']t|do not|no need to|never|needn[’']t)\s+$", re.I)
 
 
 def _negated_travel(sentence: str) -> bool:
