@@ -192,7 +192,11 @@ FAMILIES: dict[str, tuple[str, str]] = {
         r"|\b(?:fully|generously|well)[- ]funded\b|\b(?:funded|sponsored) (?:fellowship|position|visit|trip|"
         r"programme|program|residency|research)\b|\binvest(?:ing)? in (?:you|your)\b"
         r"|\b(?:solid|generous|full) funding\b"
-        r"|\b(?:research|travel|project|seed|start-?up) (?:grant|funding)s?\b|\bfellowships? (?:of|worth|with)\b")),
+        r"|\b(?:research|travel|project|seed|start-?up) (?:grant|funding)s?\b|\bfellowships? (?:of|worth|with)\b"
+        # an investment proposed to the recipient (the advance-fee lure's "investment plan", "an investment of a
+        # substantial amount in your country", "an investment transaction with you": real phishing corpus)
+        r"|\b(?:an|this|my|our) investment (?:plan|transaction|opportunit\w*|proposal|offer|partnership|deal)\b"
+        r"|\binvestments? (?:of|worth) (?:a |an |\$|usd|eur|gbp|\d)")),
     # ---- pressure and persuasion
     "pressure.urgency": ("sets a deadline or presses for a quick answer", (
         r"\b(?:by|before|until) (?:this |next |the end of (?:the |this )?)?(?:monday|tuesday|wednesday|thursday|friday|"

@@ -246,7 +246,10 @@ def test_funding_is_an_offer_only_when_offered() -> None:
     "fully funded"), not funding named as a topic or as the writer's own application."""
     for body in ("We can offer a research grant of EUR 20,000.", "Funding is available for two visitors.",
                  "This is a fully funded visiting fellowship.", "Our foundation would like to invest in your project.",
-                 "You will receive a stipend of 2,000 a month."):
+                 "You will receive a stipend of 2,000 a month.",
+                 "This letter is to inform you about an investment plan intended in financing profitable businesses.",
+                 "There is a genuine need for an investment of a substantial amount in your country.",
+                 "You have been selected for a donation/investment worth $2 million."):
         assert "offer.funding" in sig(body), body
     for body in ("Topics: export controls, outbound investment screening and research-security regimes.",
                  "My piece is on nearshoring investment in northern Mexico.",
