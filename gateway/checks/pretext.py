@@ -100,7 +100,15 @@ FAMILIES: dict[str, tuple[str, str]] = {
         r"\b(?:open|download|view|access|see|find|review|read)\b" + _G + r"\b(?:attached|attachment|document|file|"
         r"link|shared folder|folder|drive|onedrive|one drive|dropbox|sharepoint|google doc|pdf|docx)\b"
         r"|\b(?:click|follow|use) (?:the|this|my) link\b|\b(?:sign|log) ?in\b" + _G + r"\b(?:view|access|open|read)\b"
-        r"|\bpassword\b" + _G + r"\b(?:document|file|pdf|archive|zip)\b")),
+        r"|\bpassword\b" + _G + r"\b(?:document|file|pdf|archive|zip)\b"
+        # ... or to run what it brings: the fake studio's game client, the "coding test" repository, the macro
+        # (Microsoft on Moonstone Sleet, 2024; Unit 42 on Contagious Interview, 2023; the 2023 US/ROK advisory on
+        # Kimsuky's macro documents)
+        r"|\bclone (?:our|the|this|my) (?:repo|repository|project)\b"
+        r"|\b(?:download|install) (?:and (?:install|run)|the (?:client|installer|launcher|app|beta|game))\b"
+        r"|\brun (?:the|our|this) (?:installer|launcher|client|script|setup file)\b"
+        r"|\brun (?:it|(?:the|our|this) (?:project|code|app|game)) (?:locally|on your)\b"
+        r"|\b(?:allow|enable) (?:the )?(?:unsigned |unverified )?(?:launcher|macros?|content|editing)\b")),
     "ask.cv": ("asks for the recipient's CV or resume", (
         r"\b(?:send|share|forward|attach|reply with|respond with|e-?mail|envoyer|adresser|transmettre|schicken|"
         r"senden)\b"
@@ -157,7 +165,7 @@ FAMILIES: dict[str, tuple[str, str]] = {
         r"|\bcompensat(?:ed|ion) (?:generously|for your (?:time|input|expertise))\b"
         # money by the piece ("USD 2,000 per report", "paid per article"), not a count ("one author per paper")
         r"|(?:\d|[$€£]|\bpaid\b|\bpay\w*|\bfees?\b|\bhonorari\w*)[^.!?\n]{0,25}?"
-        r"\bper (?:report|article|page|paper|piece)\b"
+        r"\bper (?:report|article|page|paper|piece|essay|post|blog post|column|memo|brief|note|chapter|answer)\b"
         # the fake consultancy's job advert: "paid per project", "on a per-engagement basis" (Reuters and FDD,
         # 2025, on the network of consultancies recruiting laid-off US officials; NPSA "Think Before You Link")
         r"|\bpaid (?:per|by the) (?:project|engagement|assignment|task|report|brief|briefing|memo)\b"
@@ -173,7 +181,7 @@ FAMILIES: dict[str, tuple[str, str]] = {
         r"bursary|bursaries)\b|\bexpenses[- ]paid\b")),
     "offer.job": ("offers employment terms: salary, package, relocation, equity", (
         r"\b(?:salary|(?:compensation |pay |excellent |attractive |very strong |strong )package|relocation|equity|"
-        r"stock options|sign(?:ing)?-on bonus|tokens)\b")),
+        r"stock options|sign(?:ing)?-on bonus|tokens|token allocations?|advis[oe]r (?:tokens|shares))\b")),
     "offer.partnership": ("offers a long-term or strategic relationship", (
         r"\blong[- ]term (?:partnership|cooperation|collaboration|relationship|engagement)\b"
         r"|\b(?:ongoing|strategic|lasting|regular) (?:partnership|collaboration|relationship|cooperation|engagement)\b"
@@ -339,7 +347,10 @@ _MORE: dict[str, str] = {
         + r"\b(?:check|proofread|correct|look (?:at|over)|read|review|go over|comment on)\b" + _G
         + r"\b(?:my|our|the|this|a|an) (?:[\w-]+ )?(?:summary|translation|paragraph|passage|abstract|section|wording|"
         r"terminology|phrasing|excerpt|extract)s?\b"
-        r"|\bread it and (?:send|give|share|tell)\b"),
+        r"|\bread it and (?:send|give|share|tell)\b"
+        # "I would value your comments before we circulate a revised version" (Proofpoint on TA453's BadBlood, 2021)
+        r"|\bwould (?:greatly |really |much )?(?:value|appreciate) your (?:comments|feedback|reactions?|corrections|"
+        r"thoughts on (?:it|this|the (?:draft|paper|text|overview)))\b"),
     # "your 2025 paper on ring resonators is excellent work", "your work is really of the highest level"
     "approach.flattery": (
         r"\byour (?:[\w-]+ ){0,3}?(?:work|research|paper|article|analysis|book|publications?|writing|report|study|"

@@ -271,3 +271,16 @@ def test_negated_travel_is_no_offer() -> None:
     assert "offer.travel" in sig("Don't book a hotel. We will cover your flights and accommodation.")
     assert "offer.travel" in sig("We will book your hotel and flights.")
     assert "offer.travel" in sig("We will not only cover your flights but also pay an honorarium.")
+
+
+def test_the_lures_of_devC_read_as_what_they_ask_and_offer() -> None:
+    """Pay by the essay or the hour, tokens for advisors, a review asked as "I would value your comments", and
+    the ask to run what the message brings (Microsoft on Moonstone Sleet 2024, Unit 42 on Contagious Interview
+    2023, the 2023 US/ROK advisory on Kimsuky's macros)."""
+    assert "offer.money" in sig("GBP 150 per essay, fully flexible, you can work from home.")
+    assert "offer.job" in sig("We can offer an advisor token allocation.")
+    assert "ask.review" in sig("I would value your comments before we circulate a revised version.")
+    for body in ("As a first step please clone our repository and run the project locally.",
+                 "Please enable macros to see the form.", "Download and install the client from the link."):
+        assert "ask.document" in sig(body), body
+    assert "ask.document" not in sig("We run the project with two partners in Nairobi.")
