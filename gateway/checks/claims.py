@@ -31,7 +31,7 @@ from gateway.checks import Check, CheckContext, Fact, signal
 from gateway.checks.social import Persona
 from gateway.domains import registered_domain
 from gateway.model import Signal
-from gateway.refdata import Organisation, ReferenceData, ascii_runs
+from gateway.refdata import Organisation, ReferenceData, ascii_runs, under_academic_suffix
 from gateway.regex import Prefilter
 
 MAX_TEXT = 20_000
@@ -716,6 +716,23 @@ def _domain_carries(reg: str, organisation: str) -> bool:
                 any(len(t) >= 4 and t in label for t in _tokens(organisation)))
 
 
+_CAPITALISED = re.compile(r"\b[A-Z][\w&'-]{0,30}(?:[ \t]+&?[ \t]*[A-Z][\w&'-]{0,30}){0,5}")
+
+
+def _names_the_domains_firm(text: str, reg: str) -> bool:
+    """The message names, in capitals, the firm whose name the sending domain spells out: "Corvell Partners" in
+    the signature of mail from corvellpartners.com (a line with no role on it, so no claim of its own). Only
+    labels of six letters or more; read from the last 3,000 characters (the signature's end of the text)."""
+    label = re.sub(r"[^a-z0-9]", "", reg.split(".")[0])
+    if len(label) < 6:
+        return False
+    for m in _CAPITALISED.finditer(text[-3000:]):
+        words = re.findall(r"[A-Za-z0-9]+", m.group(0))
+        if any("".join(words[i:]).lower().startswith(label) for i in range(len(words))):
+            return True
+    return False
+
+
 def channel_verdict(claim: Claim, ctx: CheckContext, persona: Persona | None) -> tuple[str, str]:
     """(channel, verdict) where verdict is 'backed', 'plausible' or 'mismatch' and channel says
     how the mail came: freemail, social, domain."""
@@ -753,6 +770,11 @@ def channel_verdict(claim: Claim, ctx: CheckContext, persona: Persona | None) ->
         return "domain", "mismatch"
     if claim.kind == "university":
         names = ctx.data.academic_names(domain)
+        if not names and under_academic_suffix(reg) and _domain_carries(reg, claim.organisation):
+            # a university from an academic registry's name that carries its name or acronym, which the academic
+            # list gives under another domain or not at all (Hankuk University of Foreign Studies from hufs.ac.kr;
+            # swot has hufs.kr): such registries give names to institutions only
+            return "domain", "backed"
         if not names:
             return "domain", "mismatch"  # a university's staff claim from a domain no academic list knows
         if _tokens(" ".join(names)) & _tokens(claim.organisation):
@@ -900,7 +922,9 @@ class ClaimsCheck(Check):
                                                           "claim": said[:100]}))
             elif verdict == "unrelated" and not any(
                     o is not c and o.organisation and _domain_carries(registered_domain(ctx.view.from_domain.lower()),
-                                                                     o.organisation) for o in claims):
+                                                                     o.organisation) for o in claims) \
+                    and not _names_the_domains_firm(approach_text(ctx, persona),
+                                                    registered_domain(ctx.view.from_domain.lower())):
                 # (when the message also names the firm whose name the domain carries -- "Consultant, Research
                 # & Advisory Hiring / Tarang Talent Pvt Ltd" from tarangtalent.in -- the other name is one of its
                 # teams or practices, or a client: the domain says who writes, and it is that firm)

@@ -554,3 +554,26 @@ def test_a_listed_name_with_its_protocol_office_in_the_display_name_is_that_orga
     # from the organisation's own domain it is backed
     got = run([ClaimsCheck()], message("Auswärtiges Amt - Protokoll <protokoll@diplo.de>", body))[0]
     assert "claim.unbacked" not in names(got)
+
+
+def test_the_firm_the_domain_spells_out_named_on_a_line_of_its_own() -> None:
+    """"Director, Public Policy Practice" above "Corvell Partners | 020 7946 0752" from corvellpartners.com: the
+    practice is the firm's (the firm's line holds no role, so it is no claim of its own)."""
+    body = ("Hi Marcus,\n\nA quick call before Friday would be ideal.\n\nBest,\nOliver\n\nOliver Brandt\n"
+            "Director, Public Policy Practice\n")
+    got = names(run([ClaimsCheck()], message("Oliver <o.brandt@corvellpartners.com>",
+                                             body + "Corvell Partners | 020 7946 0752\n"))[0])
+    assert "claim.domain_unrelated" not in got
+    got = names(run([ClaimsCheck()], message("Oliver <o.brandt@corvellpartners.com>", body))[0])
+    assert "claim.domain_unrelated" in got
+
+
+def test_a_university_from_an_academic_domain_that_carries_its_acronym_is_backed() -> None:
+    """swot gives Hankuk University of Foreign Studies the domain hufs.kr; its staff write from hufs.ac.kr, an
+    academic registry's name carrying the university's acronym."""
+    body = ("Dear Dr Okafor,\n\nWe would be honoured to invite you to speak at our forum.\n\nBest regards,\n"
+            "Prof. Oh Seung-hee\nHankuk University of Foreign Studies\n")
+    got = names(run([ClaimsCheck()], message("Oh Seung-hee <shoh@hufs.ac.kr>", body))[0])
+    assert "claim.backed" in got
+    got = names(run([ClaimsCheck()], message("Oh Seung-hee <shoh@hufs-forum.org>", body))[0])
+    assert "claim.backed" not in got
