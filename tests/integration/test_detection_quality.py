@@ -13,7 +13,7 @@ the shipped policies do not yet meet on the sealed split.
 * training split, replayed in date order with the sent-mail history learned: recall at
   `suspicious` or above and legitimate mail flagged;
 * sealed split, the same way, and the second sealed split (`sealed2.yml`) with its own sent mail too;
-* the development sets dev3 to dev7 (legitimate mail only): legitimate mail flagged; devA and devB
+* the development sets dev3 to dev8 (legitimate mail only): legitimate mail flagged; devA, devB and devC
   (approaches only): recall;
 * the real ham in ../shared/corpora/ham (4,150 messages): flagged `suspicious` or above <= 0.1 %;
 * the real phishing in ../shared/corpora/phish: every message analysed without an error.
@@ -67,6 +67,8 @@ EVALSET = ROOT / "tests" / "evalset"
 # a2d4597 caught 54 of 60 (90.0 %); floor 51 of 60.
 # dev7.yml (hard legitimate, sealed2's recipe, 2026-12-04, measured blind): main 8a2663f flagged 14 of 90; floor 17
 # of 90. devB.yml (60 approaches in 12 more campaigns, blind): main 8a2663f caught 54 of 60; floor 51 of 60.
+# dev8.yml (the same recipe, blind): main flagged 13 of 90; floor 16 of 90. devC.yml (60 approaches in 12 further
+# campaigns, blind): main caught 50 of 60; floor 47 of 60.
 FLOORS = {
     "train.yml": {"recall": 0.95, "false_positive_rate": 0.02},
     "sealed.yml": {"recall": 0.80, "false_positive_rate": 0.04},
@@ -78,12 +80,15 @@ FLOORS = {
     "devA.yml": {"recall": 0.85, "size": 60, "labels": ("approach",)},
     "dev7.yml": {"false_positive_rate": 0.189, "size": 90, "labels": ("legit",)},
     "devB.yml": {"recall": 0.85, "size": 60, "labels": ("approach",)},
+    "dev8.yml": {"false_positive_rate": 0.178, "size": 90, "labels": ("legit",)},
+    "devC.yml": {"recall": 0.78, "size": 60, "labels": ("approach",)},
 }
 HISTORY = {"sealed2.yml": ("sent.mbox", "sent2.mbox"),
            "dev4.yml": ("sent.mbox", "sent4-a.mbox", "sent4-b.mbox"),
            "dev5.yml": ("sent.mbox", "sent5-a.mbox", "sent5-b.mbox"),
            "dev6.yml": ("sent.mbox", "sent6-a.mbox", "sent6-b.mbox"),
-           "dev7.yml": ("sent.mbox", "sent7-a.mbox", "sent7-b.mbox")}
+           "dev7.yml": ("sent.mbox", "sent7-a.mbox", "sent7-b.mbox"),
+           "dev8.yml": ("sent.mbox", "sent8-a.mbox", "sent8-b.mbox")}
 
 
 def _replayed(labels: str) -> Evaluation:
