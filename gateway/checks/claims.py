@@ -625,13 +625,14 @@ def find_all(ctx: CheckContext, persona: Persona | None) -> list[Claim]:
         found += headline_claims(persona.headline, data)
     else:
         found += display_claims(ctx.view.from_display, data)
-    head = ""
+    sentences: list[str] | None = None  # the head's sentences, split once, when a signature claim needs them
     seen: dict[str, int] = {}
     out: list[Claim] = []
     for c in found:
         if c.staff and not c.role and c.where == "signature":
-            head = head or _unwrap(_squeeze(text[:4000]))
-            if _introduced_as_not_staff(head, c.organisation):
+            if sentences is None:
+                sentences = re.split(r"(?<=[.!?])\s+|\n", _unwrap(_squeeze(text[:4000])))
+            if _introduced_as_not_staff(sentences, c.organisation):
                 c = replace(c, staff=False)
         key = c.organisation.lower()
         if key not in seen:
@@ -650,7 +651,7 @@ _GENERIC_ORG_WORDS = frozenset({"university", "college", "school", "institute", 
 _SELF = re.compile(r"\b(?:I\s+am|I[’']m|[Mm]y\s+name\s+is)\b")
 
 
-def _introduced_as_not_staff(head: str, organisation: str) -> bool:
+def _introduced_as_not_staff(sentences: list[str], organisation: str) -> bool:
     """The writer's own sentence about the signature's organisation says a student's, freelance or
     former post ("I am a second-year master's student at MGIMO" above "MGIMO University"): the
     signature is where they study, not a staff claim (see `_NOT_STAFF`)."""
@@ -659,7 +660,7 @@ def _introduced_as_not_staff(head: str, organisation: str) -> bool:
     if not words:
         return False
     name = words[0]
-    for sentence in re.split(r"(?<=[.!?])\s+|\n", head):
+    for sentence in sentences:
         if name in sentence and _SELF.search(sentence) and _NOT_STAFF.search(sentence):
             return True
     return False
@@ -712,7 +713,7 @@ def _domain_carries(reg: str, organisation: str) -> bool:
     four letters or more inside the domain's first label ("tarangtalent.in" for "Tarang Talent")."""
     label = reg.split(".")[0]
     return bool(_tokens(organisation) & _tokens(reg.replace("-", " ")) or
-                (len(label) >= 2 and label.replace("-", "") in (_acronym_of(organisation),)) or
+                (len(label) >= 2 and label.replace("-", "") == _acronym_of(organisation)) or
                 any(len(t) >= 4 and t in label for t in _tokens(organisation)))
 
 
@@ -886,6 +887,7 @@ class ClaimsCheck(Check):
         # at SRE" from google.com: real list mail) is backed by it, as its own name would be
         owner = ctx.data.org_owning(registered_domain(ctx.view.from_domain)) if persona is None else None
         verdicts = _Verdicts(ctx, persona)
+        reg = registered_domain(ctx.view.from_domain.lower())
         for c in claims:
             if c.known is not None and persona is None and c.known.owns(ctx.view.from_domain):
                 backed.append(Signal("claim.backed", {"organisation": c.known.name, "kind": c.kind,
@@ -921,10 +923,8 @@ class ClaimsCheck(Check):
                 unbacked.append(Signal("claim.unbacked", {**ev, "channel": channel, "listed": c.known is not None,
                                                           "claim": said[:100]}))
             elif verdict == "unrelated" and not any(
-                    o is not c and o.organisation and _domain_carries(registered_domain(ctx.view.from_domain.lower()),
-                                                                     o.organisation) for o in claims) \
-                    and not _names_the_domains_firm(approach_text(ctx, persona),
-                                                    registered_domain(ctx.view.from_domain.lower())):
+                    o is not c and o.organisation and _domain_carries(reg, o.organisation) for o in claims) \
+                    and not _names_the_domains_firm(approach_text(ctx, persona), reg):
                 # (when the message also names the firm whose name the domain carries -- "Consultant, Research
                 # & Advisory Hiring / Tarang Talent Pvt Ltd" from tarangtalent.in -- the other name is one of its
                 # teams or practices, or a client: the domain says who writes, and it is that firm)

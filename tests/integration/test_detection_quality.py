@@ -12,7 +12,8 @@ the shipped policies do not yet meet on the sealed split.
 
 * training split, replayed in date order with the sent-mail history learned: recall at
   `suspicious` or above and legitimate mail flagged;
-* sealed split, the same way, and the second sealed split (`sealed2.yml`) with its own sent mail too;
+* sealed split, the same way, and the second and third sealed splits (`sealed2.yml`, `sealed3.yml`) with their
+  own sent mail too;
 * the development sets dev3 to dev8 (legitimate mail only): legitimate mail flagged; devA, devB and devC
   (approaches only): recall;
 * the real ham in ../shared/corpora/ham (4,150 messages): flagged `suspicious` or above <= 0.1 %;
@@ -69,10 +70,14 @@ EVALSET = ROOT / "tests" / "evalset"
 # of 90. devB.yml (60 approaches in 12 more campaigns, blind): main 8a2663f caught 54 of 60; floor 51 of 60.
 # dev8.yml (the same recipe, blind): main flagged 13 of 90; floor 16 of 90. devC.yml (60 approaches in 12 further
 # campaigns, blind): main caught 50 of 60; floor 47 of 60.
+# The third sealed split (sealed3.yml, written 2026-12-04 by four helpers who never saw the rules; evaluated in
+# aggregate only), first look on main d203f5b (detection as 8a2663f): recall 70.0 % (49 of 70), legitimate flagged
+# 7.8 % (9 of 116). Floors: three messages of slack each.
 FLOORS = {
     "train.yml": {"recall": 0.95, "false_positive_rate": 0.02},
     "sealed.yml": {"recall": 0.80, "false_positive_rate": 0.04},
     "sealed2.yml": {"recall": 0.85, "false_positive_rate": 0.095, "size": 70},
+    "sealed3.yml": {"recall": 0.65, "false_positive_rate": 0.104, "size": 70},
     "dev3.yml": {"false_positive_rate": 0.20, "size": 110, "labels": ("legit",)},
     "dev4.yml": {"false_positive_rate": 0.123, "size": 90, "labels": ("legit",)},
     "dev5.yml": {"false_positive_rate": 0.112, "size": 90, "labels": ("legit",)},
@@ -84,6 +89,7 @@ FLOORS = {
     "devC.yml": {"recall": 0.78, "size": 60, "labels": ("approach",)},
 }
 HISTORY = {"sealed2.yml": ("sent.mbox", "sent2.mbox"),
+           "sealed3.yml": ("sent.mbox", "sent3s-m.mbox", "sent3s-n.mbox"),
            "dev4.yml": ("sent.mbox", "sent4-a.mbox", "sent4-b.mbox"),
            "dev5.yml": ("sent.mbox", "sent5-a.mbox", "sent5-b.mbox"),
            "dev6.yml": ("sent.mbox", "sent6-a.mbox", "sent6-b.mbox"),
