@@ -69,7 +69,8 @@ EVALSET = ROOT / "tests" / "evalset"
 # dev7.yml (hard legitimate, sealed2's recipe, 2026-12-04, measured blind): main 8a2663f flagged 14 of 90; floor 17
 # of 90. devB.yml (60 approaches in 12 more campaigns, blind): main 8a2663f caught 54 of 60; floor 51 of 60.
 # dev8.yml (the same recipe, blind): main flagged 13 of 90; floor 16 of 90. devC.yml (60 approaches in 12 further
-# campaigns, blind): main caught 50 of 60; floor 47 of 60.
+# campaigns, blind): main caught 50 of 60; floor 47 of 60. devD.yml (60 approaches in 12 operations new to every
+# earlier set, sealed3's included; blind, 2026-12-04): main b2af8ba caught 42 of 60 (70.0 %); floor 39 of 60.
 # The third sealed split (sealed3.yml, written 2026-12-04 by four helpers who never saw the rules; evaluated in
 # aggregate only), first look on main d203f5b (detection as 8a2663f): recall 70.0 % (49 of 70), legitimate flagged
 # 7.8 % (9 of 116). Floors: three messages of slack each.
@@ -87,6 +88,7 @@ FLOORS = {
     "devB.yml": {"recall": 0.85, "size": 60, "labels": ("approach",)},
     "dev8.yml": {"false_positive_rate": 0.178, "size": 90, "labels": ("legit",)},
     "devC.yml": {"recall": 0.78, "size": 60, "labels": ("approach",)},
+    "devD.yml": {"recall": 0.65, "size": 60, "labels": ("approach",)},
 }
 HISTORY = {"sealed2.yml": ("sent.mbox", "sent2.mbox"),
            "sealed3.yml": ("sent.mbox", "sent3s-m.mbox", "sent3s-n.mbox"),
