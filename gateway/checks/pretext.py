@@ -40,6 +40,21 @@ _END = r"(?:[^\pL\pN_]|$)"
 _NUM_Q = (r"(?:a few|a couple of|some|several|(?:two|three|four|five|\d)(?: or (?:three|four|five|six)|"
           r"\s*[-–]\s*\d)?) (?:short |brief |quick )?questions")
 
+# Asking to run what the message brings: its own family (ask.run) for the unmistakable requests --
+# enable the macros, run the repository on your machine -- and, with the generic "download and install"
+# that software newsletters write too (SpamAssassin's ham: Lindows, Mozilla posts), an ask to open a
+# document (ask.document).
+_RUN = (r"\bclone (?:our|the|this|my) (?:repo|repository|project)\b"
+        r"|\brun (?:it|(?:the|our|this) (?:project|code|app|game)) (?:locally|on your)\b"
+        r"|\b(?:allow|enable) (?:the )?(?:unsigned |unverified )?(?:launcher|macros?|content|editing)\b"
+        # the side-loaded app (ESET and Zscaler on DPRK Android lures for defectors and their supporters)
+        r"|\b(?:allow|enable) (?:the )?install(?:ation|s)? (?:of apps )?from unknown sources\b"
+        # Office's own button labels in Korean, which Kimsuky's documents ask for (AhnLab ASEC's reports, 2022-2024:
+        # "편집 사용" Enable Editing, "콘텐츠 사용" Enable Content)
+        r"|편집\s?사용|콘텐츠\s?사용")
+_INSTALL = (r"\b(?:download|install) (?:and (?:install|run)|the (?:client|installer|launcher|app|beta|game))\b"
+            r"|\brun (?:the|our|this) (?:installer|launcher|client|script|setup file)\b")
+
 FAMILIES: dict[str, tuple[str, str]] = {
     # ---- asks
     "ask.views": ("asks for the recipient's views, insights or analysis", (
@@ -59,7 +74,8 @@ FAMILIES: dict[str, tuple[str, str]] = {
         # "we would send three or four questions", "I will email you 3-5 questions" (Proofpoint on
         # TA453 and TA427: the questions come by email, a handful at a time)
         r"|\b(?:send|email|e-mail|put to|ask) (?:you )?" + _NUM_Q + r"\b"
-        r"|\b(?:quote|comment from) you\b|\b(?:speak|talk|comment|chat) (?:to|with) (?:you|me)\b" + _G
+        r"|\b(?:quote|comment|statement) from (?:you|your (?:organi[sz]ation|institute|office|team|group|centre|center|"
+        r"department))\b|\b(?:speak|talk|comment|chat) (?:to|with) (?:you|me)\b" + _G
         + r"\bfor (?:an?|my|our) (?:article|piece|story|feature|report|programme|documentary|broadcast)\b")),
     "ask.review": ("asks the recipient to read, review or comment on a draft or document", (
         r"\b(?:review|read|look (?:at|over)|comment on|go through|have a look at|take a look at|give feedback on|"
@@ -73,6 +89,8 @@ FAMILIES: dict[str, tuple[str, str]] = {
         # "I'd be very grateful for your honest reaction before I send it to the editor", "any corrections
         # welcome before I circulate it": the same favour, asked of a document the message brings
         r"|\bgrateful for your (?:honest |frank |candid |quick )?(?:reaction|comments|feedback|corrections)\b"
+        # "the draft section that mentions you is here for your review" (TA413's fake outlets, Recorded Future 2022)
+        r"|\b(?:here|attached|enclosed|below) for your (?:review|comments|corrections|approval)\b"
         r"|\b(?:any )?(?:comments|corrections) (?:are |would be )?(?:very |most )?welcome before\b")),
     "ask.contribution": ("asks the recipient to write or contribute something (a paper, article, note, chapter)", (
         r"\b(?:write|contribute|author|prepare|produce|draft|submit)\b" + _G + r"\b(?:article|piece|essay|op-?ed|"
@@ -84,7 +102,7 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "ask.event": ("invites the recipient to speak at or join an event, visit or group", (
         r"\b(?:invite|invitation|invited|join (?:us|our)|speak|speaker|panel(?:ist)?|keynote|present|participate|"
         r"attend|"
-        r"guest)\b" + _G + r"\b(?:conference|roundtable|round-table|workshop|seminar|symposium|forum|dialogue|summit|"
+        r"guest)\b" + _G + r"\b(?:conference|round[- ]?table|workshop|seminar|symposium|forum|dialogue|summit|"
         r"webinar|podcast|panel|lecture|session|delegation|visit|exchange|retreat|meeting|group|study tour|"
         r"programme|program|episode)s?\b"
         r"|\b(?:conference|roundtable|workshop|seminar|symposium|forum|summit|webinar|podcast)\b" + _G
@@ -97,18 +115,38 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "ask.survey": ("asks the recipient to complete a survey, questionnaire or form", (
         r"\b(?:survey|questionnaire|registration form|expert registration)\b")),
     "ask.document": ("asks the recipient to open a document or link, or to sign in to see it", (
-        r"\b(?:open|download|view|access|see|find|review|read)\b" + _G + r"\b(?:attached|attachment|document|file|"
-        r"link|shared folder|folder|drive|onedrive|one drive|dropbox|sharepoint|google doc|pdf|docx)\b"
+        r"\b(?:open|download|view|access|see|find|review|read)\b" + _G + r"\b(?:attached|attachments?|documents?|"
+        r"files?|links?|shared folders?|folders?|drive|onedrive|one drive|dropbox|sharepoint|google docs?|pdfs?|"
+        r"docx|flyer|brochure|(?:information |briefing |delegate |press )pack)\b"
         r"|\b(?:click|follow|use) (?:the|this|my) link\b|\b(?:sign|log) ?in\b" + _G + r"\b(?:view|access|open|read)\b"
-        r"|\bpassword\b" + _G + r"\b(?:document|file|pdf|archive|zip)\b"
-        # ... or to run what it brings: the fake studio's game client, the "coding test" repository, the macro
-        # (Microsoft on Moonstone Sleet, 2024; Unit 42 on Contagious Interview, 2023; the 2023 US/ROK advisory on
-        # Kimsuky's macro documents)
-        r"|\bclone (?:our|the|this|my) (?:repo|repository|project)\b"
-        r"|\b(?:download|install) (?:and (?:install|run)|the (?:client|installer|launcher|app|beta|game))\b"
-        r"|\brun (?:the|our|this) (?:installer|launcher|client|script|setup file)\b"
-        r"|\brun (?:it|(?:the|our|this) (?:project|code|app|game)) (?:locally|on your)\b"
-        r"|\b(?:allow|enable) (?:the )?(?:unsigned |unverified )?(?:launcher|macros?|content|editing)\b")),
+        r"|\bpassword\b" + _G + r"\b(?:document|file|pdf|archive|zip)s?\b"
+        # "can download it here", "view them here: <link>" (NOBELIUM's USAID mailing, Microsoft 2021)
+        r"|\b(?:download|view|open|access) (?:it|them) (?:here|below)\b"
+        r"|" + _INSTALL + r"|" + _RUN)),
+    # ... or to run what it brings: the fake studio's game client, the "coding test" repository, the macro
+    # (Microsoft on Moonstone Sleet, 2024; Unit 42 on Contagious Interview, 2023; the 2023 US/ROK advisory on
+    # Kimsuky's macro documents; Cisco Talos on APT28's CyCon flyer, 2017: "enable content")
+    "ask.run": ("asks the recipient to run code, install software or enable macros or editing", _RUN),
+    # a fake account-security notice: "someone has your password", "secure your account now" (Certfa and AP on
+    # Charming Kitten's sign-in lures, 2018; NCSC-UK on Star Blizzard, 2023; Google TAG on hack-for-hire
+    # groups, 2020-2022)
+    "ask.credentials": ("asks the recipient to sign in, verify or secure an account, as a security notice does", (
+        r"\b(?:someone|somebody|an unknown (?:person|device|user)) (?:has |just )?(?:used|has|knows|tried to use|"
+        r"attempted to use) your password\b"
+        r"|\b(?:unusual|suspicious|unrecogni[sz]ed|blocked|new) (?:sign[- ]?in|log[- ]?in|login)"
+        r"(?: attempt| activity)?\b"
+        r"|\b(?:sign[- ]?in|log[- ]?in|login) attempt\b"
+        r"|\b(?:secure|verify|confirm|re-?activate|unlock|validate) your (?:account|mailbox|identity|password|"
+        r"credentials)\b"
+        r"|\byour (?:password|mailbox|account) (?:will |is about to |has )?(?:expire[sd]?|be (?:suspended|"
+        r"deactivated|closed|locked)|been (?:compromised|suspended|locked))\b"
+        # ... or to read what it brings: "sign in with your work email to open it", "register with your
+        # organisation email" (NCSC-UK on Star Blizzard, 2023: a document behind a fake sign-in page; Proofpoint
+        # on TA453, 2021-2024: credential pages behind a "secure" review room or a webinar registration)
+        r"|\b(?:sign|log)(?:[- ]?in| on)\b" + _G + r"\bwith your (?:work |organi[sz]ation(?:'s)? |institutional |"
+        r"office |university |company |corporate |own )?(?:e-?mail|account|credentials|password)\b"
+        r"|\bregister with your (?:work |organi[sz]ation(?:'s)? |institutional |office |university |company |"
+        r"corporate )(?:e-?mail|account|address)\b")),
     "ask.cv": ("asks for the recipient's CV or resume", (
         r"\b(?:send|share|forward|attach|reply with|respond with|e-?mail|envoyer|adresser|transmettre|schicken|"
         r"senden)\b"
@@ -136,7 +174,17 @@ FAMILIES: dict[str, tuple[str, str]] = {
         # asked for before publication ("could you share the report before it is published"); not the writer's
         # own news ("the incumbent has not yet announced her departure", "my thesis, not yet published")
         r"|\b(?:share|send|show|forward|pass|get|see|read|preview)\b" + _G
-        + r"\b(?:before (?:it is|they are)|not yet) (?:published|public|announced|released)\b")),
+        + r"\b(?:before (?:it is|they are)|not yet) (?:published|public|announced|released)\b"
+        # material the writer knows is not public ("the scenario materials ... They are not public, I know"),
+        # the organisation's contacts ("which partners ... you are in contact with") and who inside decides ("who
+        # in government is most influential"): building the picture of people and networks (NPSA/MI5 "Think
+        # Before You Link"; the MSS taskings in the Mallory and Yanjun Xu cases, US DoJ 2018-2019)
+        r"|\b(?:they|it|these|this|which) (?:are|is) not (?:yet )?public,? I know\b"
+        r"|\b(?:which|what) (?:partners|people|officials|organi[sz]ations|institutions|contacts)\b" + _G
+        + r"\b(?:you|your (?:organi[sz]ation|team|office|institute)) (?:are|is|were|was) in (?:contact|touch) with\b"
+        r"|\bwhether your (?:organi[sz]ation|team|office|institute) is in (?:contact|touch) with\b"
+        r"|\bwho (?:in|at|inside) (?:the )?(?:government|ministry|department|cabinet|administration|parliament)\b"
+        + _G + r"\b(?:influential|decides?|in charge|responsible|makes? the decisions?)\b")),
     "ask.job": ("offers or discusses a job, a role or a position for the recipient", (
         r"\b(?:position|role|opportunity|vacancy|job|opening|post)\b" + _G + r"\b(?:interested|apply|consider|suit|fit|"
         r"open to|for you)\b|\b(?:recruiting|hiring|headhunting) (?:for|a|an)\b|\bjob description\b|\bJD\b")),
@@ -172,7 +220,10 @@ FAMILIES: dict[str, tuple[str, str]] = {
         r"|\bper[- ](?:project|engagement|assignment) (?:basis|fees?|rates?)\b"
         r"|(?:[$€£]|\b(?:usd|eur|gbp) ?)\d[\d,.]*[^.\n]{0,20}\bper (?:hour|"
         r"session|question)\b|\btoken of (?:our )?appreciation\b|\bpay for your time\b"
-        r"|\b(?:generous|very generous|attractive) (?:compensation|remuneration)\b")),
+        r"|\b(?:generous|very generous|attractive) (?:compensation|remuneration)\b"
+        # cash handed over ("can bring the payment in person"): the handler's fee in the Kõuts and Mallory cases
+        r"|\b(?:bring|hand(?: over)?|deliver) (?:you )?(?:the |your )?(?:payment|fee|money|cash)\b"
+        r"|\b(?:paid|payment|fee) in cash\b")),
     "offer.travel": ("offers to pay or arrange travel, flights or accommodation", (
         r"\b(?:cover|covers|covered|covering|pay for|pays for|fund|funded|reimburse\w*|arrange|arranged|provide|"
         r"provided|book|booked|take care of|sponsor\w*)\b" + _G + r"\b(?:flights?|travel|air ?fares?|tickets?|"
@@ -221,7 +272,12 @@ FAMILIES: dict[str, tuple[str, str]] = {
         r"|\boff the record\b|\bstrictly confidential\b|\bin (?:strict |complete |the strictest )?confidence\b"
         r"|\b(?:be|remain|stay) discreet\b|\bdiscreetly\b|\bpersonal capacity\b"
         r"|\b(?:outside|not through) (?:the )?official "
-        r"channels\b|\bjust between (?:us|you and me)\b|\bconfidential (?:search|matter|project|client)\b")),
+        r"channels\b|\bjust between (?:us|you and me)\b|\bconfidential (?:search|matter|project|client)\b"
+        # the same ask in the past or conditional ("grateful if you did not mention it at work"), and "keep the
+        # programme low-key" (NPSA/MI5 "Think Before You Link": the approach asks to keep it from the employer)
+        r"|\b(?:did not|didn't|would not|wouldn't)\b" + _G + r"\bmention (?:it|this|the \w+|our \w+) (?:at work|to "
+        r"(?:anyone|your colleagues|your employer|your manager))\b"
+        r"|\bkeep (?:the|this|it|our|things)(?: [\w-]+)? low[- ]key\b")),
     "approach.flattery": ("praises the recipient's work, expertise or reputation", (
         r"\byour (?:excellent|impressive|brilliant|outstanding|insightful|remarkable|fascinating|great|thoughtful|"
         r"important|valuable|extensive|long|deep|rich|unique|invaluable|widely read)\b" + _G
@@ -267,6 +323,7 @@ SAYS = {
     "ask.views": "your views", "ask.interview": "an interview or a quote", "ask.review": "a review of a draft",
     "ask.contribution": "a paper or article", "ask.event": "you to join an event", "ask.meeting": "a call or meeting",
     "ask.survey": "a survey or form", "ask.document": "you to open a document or link", "ask.cv": "your CV",
+    "ask.run": "you to run code or enable macros", "ask.credentials": "you to sign in to an account",
     "ask.insider": "non-public information", "ask.job": "you for a job", "ask.questions_list": "answers to questions",
     "offer.money": "payment", "offer.travel": "paid travel", "offer.job": "a salary package",
     "offer.partnership": "a long-term partnership", "offer.funding": "funding",
@@ -285,13 +342,14 @@ _MORE: dict[str, str] = {
         r"written )?interview\b"),
     "ask.meeting": (
         r"\b(?:set up|arrange|schedule|find|fix|book|propose) (?:a )?(?:time|call|meeting|slot|chat|zoom|video call)\b"
+        r"|\b(?:\d{1,2}|fifteen|twenty|thirty|forty-five) minutes of your time\b"
         r"|\b(?:your )?availability (?:for|to) (?:a |an )?(?:short |quick |brief |introductory )?(?:call|meeting|"
         r"chat|zoom|teams|video|conversation|coffee)\b"
         r"|\b(?:a|an) (?:short |quick |brief |introductory )?(?:zoom|teams|skype|video|phone|telephone) (?:call|chat|"
         r"meeting|conversation)\b"),
     "ask.event": (
         r"\b(?:take part|taking part|join (?:a|an|the)|host you|hosting you|welcome you)\b" + _G
-        + r"\b(?:conference|roundtable|round-table|workshop|seminar|symposium|forum|dialogue|summit|webinar|"
+        + r"\b(?:conference|round[- ]?table|workshop|seminar|symposium|forum|dialogue|summit|webinar|"
         r"podcast|panel|lecture|session|delegation|visit|exchange|retreat|study tour|programme|program|"
         r"discussion|meeting|network|group)s?\b"
         r"|\bhave you (?:as|on) (?:a |an |our )?(?:speaker|panell?ist|guest|participant|discussant|moderator|"
@@ -491,6 +549,17 @@ _TAKEN_BACK: dict[str, Callable[[str], bool]] = {
 _NUMBERED_QUESTIONS = Regex(r"(?m)^[ \t]*(?:\d{1,2}[.)]|[-•*])[ \t]+[^\n]{5,300}\?[ \t]*$")
 
 
+# A line break inside a sentence: plain-text mail is hard-wrapped at 72-78 columns (RFC 3676, RFC 5322's
+# 78-character advice), so "please allow\ninstallation from unknown sources" is one phrase. A break after a
+# word or a comma, before a lower-case letter, joins the two lines; a break after a full stop or colon, before
+# a capital (a signature, a list), a blank line or a bullet stays a break, and the gaps do not cross it.
+_WRAPPED = re.compile(r"(?<=[\w,)])[ \t]*\n[ \t]*(?=[a-z])")
+
+
+def _unwrap(text: str) -> str:
+    return _WRAPPED.sub(" ", text)
+
+
 class PretextCheck(Check):
     name = "pretext"
     io = False  # computes only: runs on the analysis task (see gateway/checks/__init__.py)
@@ -510,7 +579,7 @@ class PretextCheck(Check):
         persona = ctx.get(Persona)
         text = approach_text(ctx, persona)
         subject = "" if persona is not None else ctx.view.visible_subject
-        hay = (subject + "\n" + text)[:MAX_TEXT]
+        hay = _unwrap((subject + "\n" + text)[:MAX_TEXT])
         source = "persona" if persona is not None else "body"
         data = hay.encode("utf-8", "replace")
         out = []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.checks.pretext import PretextCheck
+from gateway.checks.pretext import PretextCheck, _unwrap
 from tests.support.messages import message, names, one, run
 
 
@@ -284,3 +284,59 @@ def test_the_lures_of_devC_read_as_what_they_ask_and_offer() -> None:
                  "Please enable macros to see the form.", "Download and install the client from the link."):
         assert "ask.document" in sig(body), body
     assert "ask.document" not in sig("We run the project with two partners in Nairobi.")
+
+
+def test_the_lures_of_devD_read_as_what_they_ask() -> None:
+    """Documents in the plural and "download it here" (NOBELIUM's USAID mailing, Microsoft 2021); enable
+    the content (Talos on APT28's CyCon flyer, 2017) is an ask to run what the message brings, while a
+    newsletter's "download and install" is only an ask to open something; the account-security notice
+    (Certfa on Charming Kitten, 2018); a comment from the recipient's organisation, a draft here for review
+    (Recorded Future on TA413, 2022)."""
+    assert "ask.document" in sig("Donald Trump has published new documents on election fraud\nView documents: "
+                                 "https://r20.example.net/tn.jsp")
+    assert "ask.document" in sig("Partner organisations can download it here: https://example.net/b4")
+    assert {"ask.run", "ask.document"} <= sig('You may need to click "Enable content" when opening it.')
+    assert {"ask.run", "ask.document"} <= sig("Please clone our repository and run it locally.")
+    assert "ask.run" not in sig("Download and install the new release from our site.")
+    assert "ask.document" in sig("Download and install the new release from our site.")
+    for body in ("Someone just used your password to try to sign in to your account.",
+                 "We stopped this sign-in attempt. Secure your account now.",
+                 "Your mailbox will be suspended unless you verify your account."):
+        assert "ask.credentials" in sig(body), body
+    assert "ask.credentials" not in sig("I changed my password on the shared drive, so log in again tomorrow.")
+    assert "ask.interview" in sig("We would like to include a short comment from your organisation.")
+    assert "ask.review" in sig("The draft section that mentions you is here for your review: https://x.example")
+
+
+def test_the_lures_of_devE_read_as_what_they_ask_and_offer() -> None:
+    """A document behind a sign-in with the work account (NCSC-UK on Star Blizzard 2023, Proofpoint on TA453);
+    a side-loaded app and Office's Korean button labels (DPRK Android lures; AhnLab on Kimsuky); material the
+    writer knows is not public, the organisation's contacts, who inside decides (NPSA/MI5; the Mallory and
+    Yanjun Xu cases); cash brought in person; discretion asked in the conditional; a meeting as minutes of
+    your time; a round table in two words."""
+    assert "ask.credentials" in sig("You will need to sign in with your work email to open it.")
+    assert "ask.credentials" in sig("Please register with your organisation email.")
+    assert "ask.credentials" not in sig("You can sign in to the portal from Monday.")
+    assert "ask.run" in sig("It is not on the Play Store yet, so please allow installation from unknown sources.")
+    assert "ask.run" in sig("파일이 열리지 않으면 '편집 사용'을 눌러 주십시오.")
+    assert "ask.insider" in sig("Would you share the scenario materials you received? They are not public, I know.")
+    assert "ask.insider" in sig("I would be glad to learn which partners in the UK you are in contact with.")
+    assert "ask.insider" in sig("Who in government is most influential on the policy review?")
+    assert "ask.insider" not in sig("The results are not public yet; we will publish them in May.")
+    assert "offer.money" in sig("Ken will be in Singapore and can bring the payment in person.")
+    assert "pressure.secrecy" in sig("I would be grateful if you did not mention it at work yet.")
+    assert "pressure.secrecy" in sig("Our sponsors prefer to keep the programme low-key for now.")
+    assert "ask.meeting" in sig("I would be very grateful for 30 minutes of your time, by phone or in person.")
+    assert "ask.event" in sig("We would be delighted if you could attend our round table on trade.")
+
+
+def test_a_hard_wrapped_line_is_one_sentence() -> None:
+    """Plain-text mail is wrapped at 72-78 columns: a break after a word or comma before a lower-case letter is
+    inside a sentence; a break after a full stop or colon, before a capital or a bullet, or a blank line, is not."""
+    assert _unwrap("so please allow\ninstallation from unknown sources") == (
+        "so please allow installation from unknown sources")
+    assert _unwrap("Kind regards,\nFarah") == "Kind regards,\nFarah"
+    assert _unwrap("travel is covered.\nthe rest") == "travel is covered.\nthe rest"
+    assert _unwrap("one\n\ntwo") == "one\n\ntwo"
+    assert "ask.run" in sig("(It is not yet on the Play Store, so please allow\ninstallation from unknown sources.)")
+    assert "ask.run" not in sig("Please allow.\n\nInstallation from unknown sources is blocked here.")

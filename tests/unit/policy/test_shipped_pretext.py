@@ -131,3 +131,32 @@ def test_an_unpaid_review_for_a_stranger() -> None:
     assert rule not in hits(*journalist, "offer.money")  # a paid review is a commission
     assert rule not in hits(*journalist, "context.mailing_list")
     assert rule not in hits(*journalist, "claim.backed")
+
+
+def test_list_headers_under_a_forged_brand_are_the_forgers() -> None:
+    """NOBELIUM's USAID mailing (Microsoft, May 2021) went out through a bulk-mail service with its
+    List-Unsubscribe header under a From address whose p=reject DMARC it failed: the list headers are
+    the sender's own words, so they make no expected context, and the forged brand's ask counts."""
+    forged = ("dmarc.fail_reject_policy", "dmarc.fail", "context.mailing_list", "ask.document",
+              "sender.first_contact_org")
+    hits = _hits(*forged)
+    assert "spoofed-organisation-asks-or-offers" in hits and "expected-context" not in hits
+    # a real list, or a forwarded message an intact ARC chain vouches for, keeps its context
+    assert "expected-context" in _hits(*forged, "arc.pass")
+    assert "expected-context" in _hits("context.mailing_list", "ask.document", "sender.first_contact_org")
+
+
+def test_a_stranger_asking_to_run_code_or_sending_an_account_alert() -> None:
+    """Enable the macros, clone and run the repository (Talos on APT28's CyCon flyer 2017, Kimsuky,
+    Moonstone Sleet); "someone has your password, secure your account" (Charming Kitten, Star
+    Blizzard, hack-for-hire): from a stranger each is suspicious on its own; from someone known, a
+    list, or a listed provider's own domain it is not."""
+    policies = load_policies([str(ROOT / "policies")])
+    for ask, rule in (("ask.run", "stranger-asks-to-run-code"),
+                      ("ask.credentials", "stranger-sends-an-account-alert")):
+        stranger = [Signal(ask), Signal("sender.first_contact_org")]
+        result = policies.evaluate(stranger)
+        assert rule in {h.rule_id for h in result.hits} and result.verdict >= Verdict.SUSPICIOUS, ask
+        assert rule not in _hits(ask)  # someone the organisation knows
+        assert rule not in _hits(ask, "sender.first_contact_org", "context.mailing_list")
+        assert rule not in _hits(ask, "sender.first_contact_org", "claim.backed")
