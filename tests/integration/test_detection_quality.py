@@ -73,8 +73,8 @@ EVALSET = ROOT / "tests" / "evalset"
 # earlier set, sealed3's included; blind, 2026-12-04): main b2af8ba caught 42 of 60 (70.0 %); floor 39 of 60.
 # devE.yml (60 approaches in 12 more such operations, blind, 2026-12-04): main 96a4b75 caught 43 of 60 (71.7 %);
 # floor 40 of 60.
-# devF.yml (60 approaches in 12 more such operations, blind, 2026-12-04): main 2dc8e5c (round 36) caught 43 of 60
-# (71.7 %), main before round 36 also 43; floor 40 of 60.
+# devF.yml (60 approaches in 12 more such operations, blind, 2026-12-04): main 2dc8e5c (round 36, fixed before devF
+# existed) caught 47 of 60 (78.3 %), main before round 36 43; floor 44 of 60.
 # The third sealed split (sealed3.yml, written 2026-12-04 by four helpers who never saw the rules; evaluated in
 # aggregate only), first look on main d203f5b (detection as 8a2663f): recall 70.0 % (49 of 70), legitimate flagged
 # 7.8 % (9 of 116). Floors: three messages of slack each.
@@ -94,7 +94,7 @@ FLOORS = {
     "devC.yml": {"recall": 0.78, "size": 60, "labels": ("approach",)},
     "devD.yml": {"recall": 0.65, "size": 60, "labels": ("approach",)},
     "devE.yml": {"recall": 0.66, "size": 60, "labels": ("approach",)},
-    "devF.yml": {"recall": 0.66, "size": 60, "labels": ("approach",)},
+    "devF.yml": {"recall": 0.73, "size": 60, "labels": ("approach",)},
 }
 HISTORY = {"sealed2.yml": ("sent.mbox", "sent2.mbox"),
            "sealed3.yml": ("sent.mbox", "sent3s-m.mbox", "sent3s-n.mbox"),
