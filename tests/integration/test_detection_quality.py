@@ -75,6 +75,8 @@ EVALSET = ROOT / "tests" / "evalset"
 # floor 40 of 60.
 # devF.yml (60 approaches in 12 more such operations, blind, 2026-12-04): main 2dc8e5c (round 36, fixed before devF
 # existed) caught 47 of 60 (78.3 %), main before round 36 43; floor 44 of 60.
+# devG.yml (60 approaches, 12 more such operations, blind): main 757111f caught 52 of 60; floor 49 of 60. dev9.yml
+# (72 hard legitimate, sealed2's recipe, blind): main flagged 11 of 72; floor 14 of 72.
 # The third sealed split (sealed3.yml, written 2026-12-04 by four helpers who never saw the rules; evaluated in
 # aggregate only), first look on main d203f5b (detection as 8a2663f): recall 70.0 % (49 of 70), legitimate flagged
 # 7.8 % (9 of 116). Floors: three messages of slack each.
@@ -95,6 +97,8 @@ FLOORS = {
     "devD.yml": {"recall": 0.65, "size": 60, "labels": ("approach",)},
     "devE.yml": {"recall": 0.66, "size": 60, "labels": ("approach",)},
     "devF.yml": {"recall": 0.73, "size": 60, "labels": ("approach",)},
+    "devG.yml": {"recall": 0.81, "size": 60, "labels": ("approach",)},
+    "dev9.yml": {"false_positive_rate": 0.195, "size": 72, "labels": ("legit",)},
 }
 HISTORY = {"sealed2.yml": ("sent.mbox", "sent2.mbox"),
            "sealed3.yml": ("sent.mbox", "sent3s-m.mbox", "sent3s-n.mbox"),
@@ -102,7 +106,8 @@ HISTORY = {"sealed2.yml": ("sent.mbox", "sent2.mbox"),
            "dev5.yml": ("sent.mbox", "sent5-a.mbox", "sent5-b.mbox"),
            "dev6.yml": ("sent.mbox", "sent6-a.mbox", "sent6-b.mbox"),
            "dev7.yml": ("sent.mbox", "sent7-a.mbox", "sent7-b.mbox"),
-           "dev8.yml": ("sent.mbox", "sent8-a.mbox", "sent8-b.mbox")}
+           "dev8.yml": ("sent.mbox", "sent8-a.mbox", "sent8-b.mbox"),
+           "dev9.yml": ("sent.mbox", "sent9-a.mbox", "sent9-b.mbox")}
 
 
 def _replayed(labels: str) -> Evaluation:
