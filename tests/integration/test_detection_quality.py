@@ -77,6 +77,8 @@ EVALSET = ROOT / "tests" / "evalset"
 # existed) caught 47 of 60 (78.3 %), main before round 36 43; floor 44 of 60.
 # devG.yml (60 approaches, 12 more such operations, blind): main 757111f caught 52 of 60; floor 49 of 60. dev9.yml
 # (72 hard legitimate, sealed2's recipe, blind): main flagged 11 of 72; floor 14 of 72.
+# devH.yml (60 approaches, 12 more such operations, blind): main 5405eb7 caught 53 of 60, round 39 56; floor 50 of
+# 60. dev10.yml (72 hard legitimate, blind): main and round 39 flagged 8 of 72; floor 11 of 72.
 # The third sealed split (sealed3.yml, written 2026-12-04 by four helpers who never saw the rules; evaluated in
 # aggregate only), first look on main d203f5b (detection as 8a2663f): recall 70.0 % (49 of 70), legitimate flagged
 # 7.8 % (9 of 116). Floors: three messages of slack each.
@@ -99,6 +101,8 @@ FLOORS = {
     "devF.yml": {"recall": 0.73, "size": 60, "labels": ("approach",)},
     "devG.yml": {"recall": 0.81, "size": 60, "labels": ("approach",)},
     "dev9.yml": {"false_positive_rate": 0.195, "size": 72, "labels": ("legit",)},
+    "devH.yml": {"recall": 0.83, "size": 60, "labels": ("approach",)},
+    "dev10.yml": {"false_positive_rate": 0.153, "size": 72, "labels": ("legit",)},
 }
 HISTORY = {"sealed2.yml": ("sent.mbox", "sent2.mbox"),
            "sealed3.yml": ("sent.mbox", "sent3s-m.mbox", "sent3s-n.mbox"),
@@ -107,7 +111,8 @@ HISTORY = {"sealed2.yml": ("sent.mbox", "sent2.mbox"),
            "dev6.yml": ("sent.mbox", "sent6-a.mbox", "sent6-b.mbox"),
            "dev7.yml": ("sent.mbox", "sent7-a.mbox", "sent7-b.mbox"),
            "dev8.yml": ("sent.mbox", "sent8-a.mbox", "sent8-b.mbox"),
-           "dev9.yml": ("sent.mbox", "sent9-a.mbox", "sent9-b.mbox")}
+           "dev9.yml": ("sent.mbox", "sent9-a.mbox", "sent9-b.mbox"),
+           "dev10.yml": ("sent.mbox", "sent10-a.mbox", "sent10-b.mbox")}
 
 
 def _replayed(labels: str) -> Evaluation:
