@@ -49,6 +49,10 @@ _RUN = (r"\bclone (?:our|the|this|my) (?:repo|repository|project)\b"
         r"|\b(?:allow|enable) (?:the )?(?:unsigned |unverified )?(?:launcher|macros?|content|editing)\b"
         # the side-loaded app (ESET and Zscaler on DPRK Android lures for defectors and their supporters)
         r"|\b(?:allow|enable) (?:the )?install(?:ation|s)? (?:of apps )?from unknown sources\b"
+        # "ClickFix": a fake check that has the reader paste a command into the Run dialog (Proofpoint, "State-
+        # Sponsored Actors Try ClickFix", April 2025: TA427, TA450, UNK_RemoteRogue, TA422; Microsoft, 2025)
+        r"|\b(?:press|hold|hit|use)\b[^.!?\n]{0,30}?\b(?:windows|win)(?: key)? ?\+ ?r\b"
+        r"|\bpaste\b[^.!?\n]{0,60}?\b(?:ctrl|cmd|command) ?\+ ?v\b"
         # Office's own button labels in Korean, which Kimsuky's documents ask for (AhnLab ASEC's reports, 2022-2024:
         # "편집 사용" Enable Editing, "콘텐츠 사용" Enable Content)
         r"|편집\s?사용|콘텐츠\s?사용")
@@ -318,7 +322,11 @@ FAMILIES: dict[str, tuple[str, str]] = {
                                       "we discussed, following our conversation, the draft I mentioned", (
         r"\bas promised\b|\bas (?:we |I )?(?:discussed|agreed)\b"
         r"|\bfollowing (?:up on )?our (?:recent |brief )?(?:discussion|conversation|call|chat|meeting|exchange|talk)\b"
-        r"|\b(?:the|my|our) (?:[\w-]+ ){1,2}?(?:I|we) (?:mentioned|discussed|talked about|spoke about)\b")),
+        r"|\b(?:the|my|our) (?:[\w-]+ ){1,2}?(?:I|we) (?:mentioned|discussed|talked about|spoke about)\b"
+        # a meeting the recipient is told about ("we met briefly at the Riga conference", "I think we met years ago
+        # through Mark": NCSC-UK on Star Blizzard, 2023, and Google TAG on COLDRIVER, 2024: rapport first)
+        r"|\bwe (?:met|spoke) (?:briefly |once |years ago |last (?:year|autumn|spring|summer|winter) )?"
+        r"(?:at|in|through|during)\b")),
     "approach.vague_client": ("acts for an unnamed client, partner or principal (NPSA, BfV, FBI: the client "
                               "who 'wishes to remain anonymous')", (
         # "our clients are", "one of our partner in", "my client who", "a client from"; not "a GTK client

@@ -364,3 +364,16 @@ def test_the_lures_of_devF_read_as_what_they_ask_and_offer() -> None:
     assert "offer.money" in sig("Payment for the last two reports has been sent.")
     assert "offer.money" not in sig("The report for the last two quarters has been sent to the board.")
     assert "pressure.secrecy" in sig("There is no need to go through your university office.")
+
+
+def test_clickfix_and_a_meeting_the_recipient_is_told_about() -> None:
+    """ClickFix: a fake check that has the reader paste a command into the Run dialog (Proofpoint, April 2025:
+    TA427, TA450, TA422); "we met briefly at the Riga conference" as rapport before the lure (NCSC-UK on Star
+    Blizzard, 2023; Google TAG on COLDRIVER, 2024)."""
+    assert "ask.run" in sig("Follow the three steps shown (press Windows+R, paste the verification code with "
+                            "Ctrl+V and press Enter).")
+    assert "ask.run" in sig("Hold the Win key + R, then paste the code with CTRL + V.")
+    assert "ask.run" not in sig("Press Enter to continue, then copy the summary into your notes.")
+    assert "approach.claimed_acquaintance" in sig("We met briefly at the Riga conference last autumn.")
+    assert "approach.claimed_acquaintance" in sig("I think we met years ago through Mark.")
+    assert "approach.claimed_acquaintance" not in sig("We meet at the conference every year.")
