@@ -49,6 +49,10 @@ _RUN = (r"\bclone (?:our|the|this|my) (?:repo|repository|project)\b"
         r"|\b(?:allow|enable) (?:the )?(?:unsigned |unverified )?(?:launcher|macros?|content|editing)\b"
         # the side-loaded app (ESET and Zscaler on DPRK Android lures for defectors and their supporters)
         r"|\b(?:allow|enable) (?:the )?install(?:ation|s)? (?:of apps )?from unknown sources\b"
+        # "ClickFix": a fake check that has the reader paste a command into the Run dialog (Proofpoint, "State-
+        # Sponsored Actors Try ClickFix", April 2025: TA427, TA450, UNK_RemoteRogue, TA422; Microsoft, 2025)
+        r"|\b(?:press|hold|hit|use)\b[^.!?\n]{0,30}?\b(?:windows|win)(?: key)? ?\+ ?r\b"
+        r"|\bpaste\b[^.!?\n]{0,60}?\b(?:ctrl|cmd|command) ?\+ ?v\b"
         # Office's own button labels in Korean, which Kimsuky's documents ask for (AhnLab ASEC's reports, 2022-2024:
         # "편집 사용" Enable Editing, "콘텐츠 사용" Enable Content)
         r"|편집\s?사용|콘텐츠\s?사용")
@@ -136,14 +140,19 @@ FAMILIES: dict[str, tuple[str, str]] = {
         r"|\b(?:unusual|suspicious|unrecogni[sz]ed|blocked|new) (?:sign[- ]?in|log[- ]?in|login)"
         r"(?: attempt| activity)?\b"
         r"|\b(?:sign[- ]?in|log[- ]?in|login) attempt\b"
-        r"|\b(?:secure|verify|confirm|re-?activate|unlock|validate) your (?:account|mailbox|identity|password|"
-        r"credentials)\b"
+        r"|\b(?:secure|verify|confirm|re-?activate|unlock|validate) your (?:[\w-]+ ){0,2}?(?:account|mailbox|identity|"
+        r"password|credentials)\b"
+        r"|\baccount (?:will be|has been|is being|is) (?:temporarily )?(?:suspended|locked|deactivated|closed|"
+        r"restricted|disabled)\b"
+        r"|\b(?:failed|unauthori[sz]ed|suspicious) (?:sign[- ]?in |log[- ]?in |login )?attempts? to (?:access|sign in|"
+        r"log in|use)\b|\bfrom an? (?:unrecogni[sz]ed|unknown|new) (?:location|device|browser)\b"
         r"|\byour (?:password|mailbox|account) (?:will |is about to |has )?(?:expire[sd]?|be (?:suspended|"
         r"deactivated|closed|locked)|been (?:compromised|suspended|locked))\b"
         # ... or to read what it brings: "sign in with your work email to open it", "register with your
         # organisation email" (NCSC-UK on Star Blizzard, 2023: a document behind a fake sign-in page; Proofpoint
         # on TA453, 2021-2024: credential pages behind a "secure" review room or a webinar registration)
-        r"|\b(?:sign|log)(?:[- ]?in| on)\b" + _G + r"\bwith your (?:work |organi[sz]ation(?:'s)? |institutional |"
+        r"|\b(?:(?:sign|log)(?:[- ]?in| on)|(?:view|open|access|read) (?:it|them|the \w+))\b" + _G
+        + r"\bwith your (?:work |organi[sz]ation(?:'s)? |institutional |"
         r"office |university |company |corporate |own )?(?:e-?mail|account|credentials|password)\b"
         r"|\bregister with your (?:work |organi[sz]ation(?:'s)? |institutional |office |university |company |"
         r"corporate )(?:e-?mail|account|address)\b")),
@@ -183,8 +192,14 @@ FAMILIES: dict[str, tuple[str, str]] = {
         r"|\b(?:which|what) (?:partners|people|officials|organi[sz]ations|institutions|contacts)\b" + _G
         + r"\b(?:you|your (?:organi[sz]ation|team|office|institute)) (?:are|is|were|was) in (?:contact|touch) with\b"
         r"|\bwhether your (?:organi[sz]ation|team|office|institute) is in (?:contact|touch) with\b"
-        r"|\bwho (?:in|at|inside) (?:the )?(?:government|ministry|department|cabinet|administration|parliament)\b"
-        + _G + r"\b(?:influential|decides?|in charge|responsible|makes? the decisions?)\b")),
+        r"|\bwho (?:in|at|inside) (?:the |your )?(?:government|ministry|department|cabinet|administration|parliament|"
+        r"team|office|unit|organi[sz]ation|group|campaign)\b" + _G + r"\b(?:influential|decides?|in charge|responsible|"
+        r"makes? the decisions?|leads?|handles?|covers?)\b"
+        # how a group works inside and who its people are: what a private-intelligence firm's "documentary maker" or
+        # "student" collects on a campaign (The New Yorker on Psy-Group and Black Cube, 2019)
+        r"|\bwho makes (?:the )?decisions\b|\bhow (?:you|your (?:team|group|organi[sz]ation|campaign)) (?:are )?"
+        r"organi[sz]e[ds]? internally\b"
+        r"|\bwho (?:the|your) (?:core|key|main) (?:people|members|staff|organi[sz]ers) are\b")),
     "ask.job": ("offers or discusses a job, a role or a position for the recipient", (
         r"\b(?:position|role|opportunity|vacancy|job|opening|post)\b" + _G + r"\b(?:interested|apply|consider|suit|fit|"
         r"open to|for you)\b|\b(?:recruiting|hiring|headhunting) (?:for|a|an)\b|\bjob description\b|\bJD\b")),
@@ -223,11 +238,16 @@ FAMILIES: dict[str, tuple[str, str]] = {
         r"|\b(?:generous|very generous|attractive) (?:compensation|remuneration)\b"
         # cash handed over ("can bring the payment in person"): the handler's fee in the Kõuts and Mallory cases
         r"|\b(?:bring|hand(?: over)?|deliver) (?:you )?(?:the |your )?(?:payment|fee|money|cash)\b"
-        r"|\b(?:paid|payment|fee) in cash\b")),
+        r"|\b(?:paid|payment|fee) in cash\b"
+        # the handler's next message: "payment for the last two reports has been sent" (the Delhi journalist paid
+        # per piece, Delhi Police 2020; the Mallory case, US DoJ 2018)
+        r"|\b(?:payment|fees?|money) for (?:the|your|our)(?: \w+){0,3}? (?:reports?|articles?|papers?|pieces?|"
+        r"briefings?|notes|analys[ie]s|work) (?:has|have) (?:been|now been|already been) "
+        r"(?:sent|paid|transferred|wired)\b")),
     "offer.travel": ("offers to pay or arrange travel, flights or accommodation", (
         r"\b(?:cover|covers|covered|covering|pay for|pays for|fund|funded|reimburse\w*|arrange|arranged|provide|"
         r"provided|book|booked|take care of|sponsor\w*)\b" + _G + r"\b(?:flights?|travel|air ?fares?|tickets?|"
-        r"accommodation|hotel|lodging|expenses|visa|transport)\b"
+        r"accommodation|hotel|lodging|expenses|visa|transport|trip|journey)\b"
         r"|\ball (?:expenses|costs) (?:paid|covered)\b|\b(?:business|first)[- ]class\b|\btravel (?:grant|support|costs|"
         r"bursary|bursaries)\b|\bexpenses[- ]paid\b")),
     "offer.job": ("offers employment terms: salary, package, relocation, equity", (
@@ -277,7 +297,11 @@ FAMILIES: dict[str, tuple[str, str]] = {
         # programme low-key" (NPSA/MI5 "Think Before You Link": the approach asks to keep it from the employer)
         r"|\b(?:did not|didn't|would not|wouldn't)\b" + _G + r"\bmention (?:it|this|the \w+|our \w+) (?:at work|to "
         r"(?:anyone|your colleagues|your employer|your manager))\b"
-        r"|\bkeep (?:the|this|it|our|things)(?: [\w-]+)? low[- ]key\b")),
+        r"|\bkeep (?:the|this|it|our|things)(?: [\w-]+)? low[- ]key\b"
+        # around the employer ("no need to go through your university office": FBI "China: The Risk to Academia",
+        # 2019, on talent-programme contracts kept from the home institution)
+        r"|\b(?:no need|not necessary|without (?:having|needing)) to (?:go through|involve|inform|tell) (?:your|the) "
+        r"(?:university|office|employer|institution|department|hr|human resources|faculty|ministry|embassy)\b")),
     "approach.flattery": ("praises the recipient's work, expertise or reputation", (
         r"\byour (?:excellent|impressive|brilliant|outstanding|insightful|remarkable|fascinating|great|thoughtful|"
         r"important|valuable|extensive|long|deep|rich|unique|invaluable|widely read)\b" + _G
@@ -298,7 +322,11 @@ FAMILIES: dict[str, tuple[str, str]] = {
                                       "we discussed, following our conversation, the draft I mentioned", (
         r"\bas promised\b|\bas (?:we |I )?(?:discussed|agreed)\b"
         r"|\bfollowing (?:up on )?our (?:recent |brief )?(?:discussion|conversation|call|chat|meeting|exchange|talk)\b"
-        r"|\b(?:the|my|our) (?:[\w-]+ ){1,2}?(?:I|we) (?:mentioned|discussed|talked about|spoke about)\b")),
+        r"|\b(?:the|my|our) (?:[\w-]+ ){1,2}?(?:I|we) (?:mentioned|discussed|talked about|spoke about)\b"
+        # a meeting the recipient is told about ("we met briefly at the Riga conference", "I think we met years ago
+        # through Mark": NCSC-UK on Star Blizzard, 2023, and Google TAG on COLDRIVER, 2024: rapport first)
+        r"|\bwe (?:met|spoke) (?:briefly |once |years ago |last (?:year|autumn|spring|summer|winter) )?"
+        r"(?:at|in|through|during)\b")),
     "approach.vague_client": ("acts for an unnamed client, partner or principal (NPSA, BfV, FBI: the client "
                               "who 'wishes to remain anonymous')", (
         # "our clients are", "one of our partner in", "my client who", "a client from"; not "a GTK client

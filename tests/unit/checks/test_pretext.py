@@ -340,3 +340,40 @@ def test_a_hard_wrapped_line_is_one_sentence() -> None:
     assert _unwrap("one\n\ntwo") == "one\n\ntwo"
     assert "ask.run" in sig("(It is not yet on the Play Store, so please allow\ninstallation from unknown sources.)")
     assert "ask.run" not in sig("Please allow.\n\nInstallation from unknown sources is blocked here.")
+
+
+def test_the_lures_of_devF_read_as_what_they_ask_and_offer() -> None:
+    """A provider's notice in other words (Iranian fake-support accounts; Charming Kitten); a draft to view with
+    the work email; how a campaign organises and who decides (The New Yorker on Psy-Group and Black Cube, 2019);
+    who on a team leads on a file; the trip covered and the payment for the last reports sent (the Delhi
+    journalist's handler, 2020); a contract kept from the university office (FBI, "China: The Risk to
+    Academia", 2019)."""
+    for body in ("Action required: verify your Microsoft account.",
+                 "For your security the account will be suspended on 22 June unless it is verified.",
+                 "We have detected several failed attempts to access your Yahoo Mail account.",
+                 "Your account was used to sign in from an unrecognised location.",
+                 "The draft is on our editorial system; you can view it with your work email here."):
+        assert "ask.credentials" in sig(body), body
+    assert "ask.credentials" not in sig("Please confirm your attendance by Friday.")
+    for body in ("I'm mostly interested in how you organise internally and who makes decisions.",
+                 "Could we talk about how the campaign started and who the core people are?",
+                 "Who in your team leads on the Iran file these days?"):
+        assert "ask.insider" in sig(body), body
+    assert "ask.insider" not in sig("Our team leads on the Iran file; we make decisions by consensus.")
+    assert "offer.travel" in sig("We can meet in Vientiane in May; of course we cover the trip.")
+    assert "offer.money" in sig("Payment for the last two reports has been sent.")
+    assert "offer.money" not in sig("The report for the last two quarters has been sent to the board.")
+    assert "pressure.secrecy" in sig("There is no need to go through your university office.")
+
+
+def test_clickfix_and_a_meeting_the_recipient_is_told_about() -> None:
+    """ClickFix: a fake check that has the reader paste a command into the Run dialog (Proofpoint, April 2025:
+    TA427, TA450, TA422); "we met briefly at the Riga conference" as rapport before the lure (NCSC-UK on Star
+    Blizzard, 2023; Google TAG on COLDRIVER, 2024)."""
+    assert "ask.run" in sig("Follow the three steps shown (press Windows+R, paste the verification code with "
+                            "Ctrl+V and press Enter).")
+    assert "ask.run" in sig("Hold the Win key + R, then paste the code with CTRL + V.")
+    assert "ask.run" not in sig("Press Enter to continue, then copy the summary into your notes.")
+    assert "approach.claimed_acquaintance" in sig("We met briefly at the Riga conference last autumn.")
+    assert "approach.claimed_acquaintance" in sig("I think we met years ago through Mark.")
+    assert "approach.claimed_acquaintance" not in sig("We meet at the conference every year.")
