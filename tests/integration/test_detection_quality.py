@@ -79,6 +79,8 @@ EVALSET = ROOT / "tests" / "evalset"
 # (72 hard legitimate, sealed2's recipe, blind): main flagged 11 of 72; floor 14 of 72.
 # devH.yml (60 approaches, 12 more such operations, blind): main 5405eb7 caught 53 of 60, round 39 56; floor 50 of
 # 60. dev10.yml (72 hard legitimate, blind): main and round 39 flagged 8 of 72; floor 11 of 72.
+# devI.yml (60 approaches, 12 more operations, blind): main fd7bc3c caught 48 of 60; floor 45 of 60. dev11.yml (72
+# hard legitimate, blind): main flagged 7 of 72; floor 10 of 72.
 # The third sealed split (sealed3.yml, written 2026-12-04 by four helpers who never saw the rules; evaluated in
 # aggregate only), first look on main d203f5b (detection as 8a2663f): recall 70.0 % (49 of 70), legitimate flagged
 # 7.8 % (9 of 116). Floors: three messages of slack each.
@@ -103,6 +105,8 @@ FLOORS = {
     "dev9.yml": {"false_positive_rate": 0.195, "size": 72, "labels": ("legit",)},
     "devH.yml": {"recall": 0.83, "size": 60, "labels": ("approach",)},
     "dev10.yml": {"false_positive_rate": 0.153, "size": 72, "labels": ("legit",)},
+    "devI.yml": {"recall": 0.75, "size": 60, "labels": ("approach",)},
+    "dev11.yml": {"false_positive_rate": 0.139, "size": 72, "labels": ("legit",)},
 }
 HISTORY = {"sealed2.yml": ("sent.mbox", "sent2.mbox"),
            "sealed3.yml": ("sent.mbox", "sent3s-m.mbox", "sent3s-n.mbox"),
@@ -112,7 +116,8 @@ HISTORY = {"sealed2.yml": ("sent.mbox", "sent2.mbox"),
            "dev7.yml": ("sent.mbox", "sent7-a.mbox", "sent7-b.mbox"),
            "dev8.yml": ("sent.mbox", "sent8-a.mbox", "sent8-b.mbox"),
            "dev9.yml": ("sent.mbox", "sent9-a.mbox", "sent9-b.mbox"),
-           "dev10.yml": ("sent.mbox", "sent10-a.mbox", "sent10-b.mbox")}
+           "dev10.yml": ("sent.mbox", "sent10-a.mbox", "sent10-b.mbox"),
+           "dev11.yml": ("sent.mbox", "sent11-a.mbox", "sent11-b.mbox")}
 
 
 def _replayed(labels: str) -> Evaluation:
