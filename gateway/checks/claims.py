@@ -434,7 +434,7 @@ _INTRO_PREFILTER = Prefilter(_INTRO)
 WRAPPED_LINE = 55
 
 
-def _unwrap(text: str) -> str:
+def unwrap_prose(text: str) -> str:
     """`text` (squeezed) with the line breaks of wrapped prose read as spaces."""
     lines = text.split("\n")
     out = [lines[0]]
@@ -458,7 +458,7 @@ def _writers_role(m: re.Match[str], pattern: re.Pattern[str]) -> bool:
 
 def intro_claims(text: str, data: ReferenceData) -> list[Claim]:
     out = []
-    head = _unwrap(_squeeze(text[:4000]))
+    head = unwrap_prose(_squeeze(text[:4000]))
     possible = _INTRO_PREFILTER.possible(head)
     for name in ("strong", "weak", "as"):
         if name not in possible:
@@ -631,7 +631,7 @@ def find_all(ctx: CheckContext, persona: Persona | None) -> list[Claim]:
     for c in found:
         if c.staff and not c.role and c.where == "signature":
             if sentences is None:
-                sentences = re.split(r"(?<=[.!?])\s+|\n", _unwrap(_squeeze(text[:4000])))
+                sentences = re.split(r"(?<=[.!?])\s+|\n", unwrap_prose(_squeeze(text[:4000])))
             if _introduced_as_not_staff(sentences, c.organisation):
                 c = replace(c, staff=False)
         key = c.organisation.lower()

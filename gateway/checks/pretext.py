@@ -25,7 +25,7 @@ import re
 from collections.abc import Callable, Iterable
 
 from gateway.checks import Check, CheckContext, signal
-from gateway.checks.claims import approach_text
+from gateway.checks.claims import approach_text, unwrap_prose
 from gateway.checks.social import Persona
 from gateway.model import Signal
 from gateway.regex import Regex, RegexSet
@@ -577,17 +577,6 @@ _TAKEN_BACK: dict[str, Callable[[str], bool]] = {
 _NUMBERED_QUESTIONS = Regex(r"(?m)^[ \t]*(?:\d{1,2}[.)]|[-•*])[ \t]+[^\n]{5,300}\?[ \t]*$")
 
 
-# A line break inside a sentence: plain-text mail is hard-wrapped at 72-78 columns (RFC 3676, RFC 5322's
-# 78-character advice), so "please allow\ninstallation from unknown sources" is one phrase. A break after a
-# word or a comma, before a lower-case letter, joins the two lines; a break after a full stop or colon, before
-# a capital (a signature, a list), a blank line or a bullet stays a break, and the gaps do not cross it.
-_WRAPPED = re.compile(r"(?<=[\w,)])[ \t]*\n[ \t]*(?=[a-z])")
-
-
-def _unwrap(text: str) -> str:
-    return _WRAPPED.sub(" ", text)
-
-
 class PretextCheck(Check):
     name = "pretext"
     io = False  # computes only: runs on the analysis task (see gateway/checks/__init__.py)
@@ -607,7 +596,9 @@ class PretextCheck(Check):
         persona = ctx.get(Persona)
         text = approach_text(ctx, persona)
         subject = "" if persona is not None else ctx.view.visible_subject
-        hay = _unwrap((subject + "\n" + text)[:MAX_TEXT])
+        # the body's hard-wrapped lines read as the sentences they are (plain-text mail wraps at 72-78
+        # columns: "please allow\ninstallation from unknown sources" is one phrase), as the claims read them
+        hay = (subject + "\n" + unwrap_prose(text))[:MAX_TEXT]
         source = "persona" if persona is not None else "body"
         data = hay.encode("utf-8", "replace")
         out = []

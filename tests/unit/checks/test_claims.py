@@ -480,10 +480,10 @@ def test_an_introduction_wrapped_at_the_line_width_is_read_as_one_sentence() -> 
     ev = one(sig, "claim.unbacked").evidence
     assert (ev["organisation"], ev["role"], ev["where"]) == ("Institute for Maritime Strategy", "researcher", "intro")
     # short lines (a signature) stay lines of their own
-    assert claims_module._unwrap("Li Wei\nSenior Fellow\nInstitute for Maritime Strategy") == (
+    assert claims_module.unwrap_prose("Li Wei\nSenior Fellow\nInstitute for Maritime Strategy") == (
         "Li Wei\nSenior Fellow\nInstitute for Maritime Strategy")
     long = "Looking forward to hearing from you, with best wishes from all of us in Leeds"
-    assert claims_module._unwrap(long + "\nLi Wei\nSenior Fellow") == long + " Li Wei\nSenior Fellow"
+    assert claims_module.unwrap_prose(long + "\nLi Wei\nSenior Fellow") == long + " Li Wei\nSenior Fellow"
 
 
 def test_a_signature_under_a_students_own_introduction_is_where_they_study() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.checks.pretext import PretextCheck, _unwrap
+from gateway.checks.pretext import PretextCheck
 from tests.support.messages import message, names, one, run
 
 
@@ -331,15 +331,15 @@ def test_the_lures_of_devE_read_as_what_they_ask_and_offer() -> None:
 
 
 def test_a_hard_wrapped_line_is_one_sentence() -> None:
-    """Plain-text mail is wrapped at 72-78 columns: a break after a word or comma before a lower-case letter is
-    inside a sentence; a break after a full stop or colon, before a capital or a bullet, or a blank line, is not."""
-    assert _unwrap("so please allow\ninstallation from unknown sources") == (
-        "so please allow installation from unknown sources")
-    assert _unwrap("Kind regards,\nFarah") == "Kind regards,\nFarah"
-    assert _unwrap("travel is covered.\nthe rest") == "travel is covered.\nthe rest"
-    assert _unwrap("one\n\ntwo") == "one\n\ntwo"
-    assert "ask.run" in sig("(It is not yet on the Play Store, so please allow\ninstallation from unknown sources.)")
+    """Plain-text mail is wrapped at 72-78 columns: the body's wrapped lines are read as the sentences they are
+    (`claims.unwrap_prose`, as the claims read them), so a phrase split by the wrap still counts; a short line, a
+    line ending a sentence, a blank line or a bullet still ends it."""
+    wrapped = ("(It is not yet on the Play Store while we wait for review, so please allow\n"
+               "installation from unknown sources.)")
+    assert "ask.run" in sig(wrapped)
     assert "ask.run" not in sig("Please allow.\n\nInstallation from unknown sources is blocked here.")
+    # a short line is a line of its own (a heading, a signature), not a wrapped one
+    assert "ask.run" not in sig("Please allow\ninstallation from unknown sources only on the test phones.")
 
 
 def test_the_lures_of_devF_read_as_what_they_ask_and_offer() -> None:
