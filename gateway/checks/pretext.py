@@ -155,7 +155,14 @@ FAMILIES: dict[str, tuple[str, str]] = {
         + r"\bwith your (?:work |organi[sz]ation(?:'s)? |institutional |"
         r"office |university |company |corporate |own )?(?:e-?mail|account|credentials|password)\b"
         r"|\bregister with your (?:work |organi[sz]ation(?:'s)? |institutional |office |university |company |"
-        r"corporate )(?:e-?mail|account|address)\b")),
+        r"corporate )(?:e-?mail|account|address)\b"
+        # ... or to pair a messenger account with the sender's device: a QR code "to join the group" or to "link
+        # Signal Desktop" that links the attacker's device to the account (Google Threat Intelligence on
+        # UNC5792 and UNC4221, February 2025; Microsoft on Star Blizzard's WhatsApp QR codes, January 2025)
+        r"|\bqr[- ]?(?:code|код)\w*" + _G + r"\b(?:signal|whatsapp|telegram)\b"
+        r"|\b(?:signal|whatsapp|telegram)\b" + _G + r"\bqr[- ]?(?:code|код)"
+        r"|\blink(?:ing)? (?:your )?(?:signal|whatsapp|telegram) (?:desktop|web|account|to)\b"
+        r"|\blinked devices?\b")),
     "ask.cv": ("asks for the recipient's CV or resume", (
         r"\b(?:send|share|forward|attach|reply with|respond with|e-?mail|envoyer|adresser|transmettre|schicken|"
         r"senden)\b"
@@ -199,7 +206,27 @@ FAMILIES: dict[str, tuple[str, str]] = {
         # "student" collects on a campaign (The New Yorker on Psy-Group and Black Cube, 2019)
         r"|\bwho makes (?:the )?decisions\b|\bhow (?:you|your (?:team|group|organi[sz]ation|campaign)) (?:are )?"
         r"organi[sz]e[ds]? internally\b"
-        r"|\bwho (?:the|your) (?:core|key|main) (?:people|members|staff|organi[sz]ers) are\b")),
+        r"|\bwho (?:the|your) (?:core|key|main) (?:people|members|staff|organi[sz]ers) are\b"
+        # a group's money, plans, movements and people, asked of one of its members: the private-intelligence
+        # "documentary maker" who asked campaigners who funds them, when the next actions are and which groups
+        # they work with (The Sunday Times on Hakluyt's agent, 2001; The Observer and Politico on Black Cube's
+        # approaches to NGO staff, 2018), and the community informant who asks which dissidents will come and
+        # what is planned for a leader's visit (US DoJ, the Wang Shujun case, 2022-2024; FBI and NPSA guidance on
+        # transnational repression)
+        r"|\bwho (?:finances|funds|bankrolls|pays for|is (?:financing|funding|paying for|bankrolling))\b" + _G
+        + r"\b(?:campaigns?|work|organi[sz]ation|group|groups|project|protests?|actions?|activities|movement|you)\b"
+        r"|\b(?:dates?|timing|times?|locations?|routes?|plans?) (?:of|for) (?:the|your|their) (?:next|upcoming|"
+        r"planned|coming) (?:actions?|protests?|demonstrations?|blockades?|occupations?|direct actions?)\b"
+        r"|\bwhat (?:each of them|they|the (?:other )?groups?|your (?:partners|partner groups|group|groups|campaign|"
+        r"movement|friends)) (?:is|are) planning\b"
+        r"|\bwho (?:is|are) organi[sz]ing\b" + _G + r"\bwhat (?:is|are) (?:being )?planned\b"
+        r"|\b(?:approximate|exact|current|precise|rough) (?:position|location|whereabouts)\b"
+        r"|\bwhen (?:your|the|their) (?:ship|vessel|boat|convoy|flotilla|activists?) (?:will )?(?:leaves?|departs?|"
+        r"sails?|arrives?)\b"
+        r"|\b(?:list|names|details) of (?:the |your )?(?:groups|organi[sz]ations|partners|people|contacts|activists|"
+        r"members)\b" + _G + r"\byou (?:work|are working|cooperate|collaborate) with\b"
+        r"|\bwhich of your (?:[\w-]+ ){0,3}(?:friends|contacts|fellow activists|compatriots|members)\b" + _G
+        + r"\b(?:come|attend|join|be there|take part|be involved|participate)\b")),
     "ask.job": ("offers or discusses a job, a role or a position for the recipient", (
         r"\b(?:position|role|opportunity|vacancy|job|opening|post)\b" + _G + r"\b(?:interested|apply|consider|suit|fit|"
         r"open to|for you)\b|\b(?:recruiting|hiring|headhunting) (?:for|a|an)\b|\bjob description\b|\bJD\b")),
@@ -271,6 +298,11 @@ FAMILIES: dict[str, tuple[str, str]] = {
         r"|\b(?:fully|generously|well)[- ]funded\b|\b(?:funded|sponsored) (?:fellowship|position|visit|trip|"
         r"programme|program|residency|research)\b|\binvest(?:ing)? in (?:you|your)\b"
         r"|\b(?:solid|generous|full) funding\b"
+        # a fund the writer's firm has set aside for causes like the recipient's (Black Cube's fake investors
+        # offering NGOs money, Politico 2018; Psy-Group's fake funders, The New Yorker 2019)
+        r"|\b(?:we|i|my firm|our firm|our foundation|my foundation) (?:have |has )?(?:recently |just )?(?:set up|set "
+        r"aside|established|created|launched|earmarked) (?:a |an )?(?:new |dedicated |special )?(?:[\w-]+ ){0,2}"
+        r"fund\b"
         r"|\b(?:research|travel|project|seed|start-?up) (?:grant|funding)s?\b|\bfellowships? (?:of|worth|with)\b"
         # an investment proposed to the recipient (the advance-fee lure's "investment plan", "an investment of a
         # substantial amount in your country", "an investment transaction with you": real phishing corpus)
@@ -285,7 +317,8 @@ FAMILIES: dict[str, tuple[str, str]] = {
         r"|\bwithin (?:the next )?\d{1,3} (?:hours|days)\b|\bas soon as possible\b|\basap\b|\burgent(?:ly)?\b"
         r"|\bdeadline\b|\btime[- ]sensitive\b|\bat (?:your )?earliest convenience\b")),
     "pressure.secrecy": ("asks for discretion: keep it confidential, off the record, away from the employer", (
-        r"\b(?:keep|treat|hold)\b" + _G + r"\b(?:confidential|between us|private|discreet)\b"
+        r"\b(?:keep|treat|hold)\b" + _G + r"\b(?:confidential|between us|between the two of us|among (?:us|ourselves|"
+        r"our circle)|private|discreet)\b"
         r"|\b(?:don't|do not|no need to|not necessary to|better not to)\b" + _G + r"\b(?:tell|inform|mention|involve|"
         # "copy in your colleagues", not "do not have a copy" (real list mail)
         r"copy (?:in|them|him|her|anyone|your|colleagues)|cc|loop in|share (?:this|it) with)\b"

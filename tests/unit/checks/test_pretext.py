@@ -377,3 +377,44 @@ def test_clickfix_and_a_meeting_the_recipient_is_told_about() -> None:
     assert "approach.claimed_acquaintance" in sig("We met briefly at the Riga conference last autumn.")
     assert "approach.claimed_acquaintance" in sig("I think we met years ago through Mark.")
     assert "approach.claimed_acquaintance" not in sig("We meet at the conference every year.")
+
+
+def test_a_groups_money_plans_movements_and_people() -> None:
+    """What a private-intelligence "documentary maker" or a community informant asks of a campaigner: who funds
+    them, when the next actions are, where the ship is, which groups and friends are involved (The Sunday Times on
+    Hakluyt, 2001; Politico on Black Cube, 2018; US DoJ, the Wang Shujun case, 2022-2024)."""
+    for body in ("How do you decide on your targets, and who finances the campaign?",
+                 "If you can tell me the dates of the next actions in advance, I can plan the shooting.",
+                 "I would like to understand how the groups work together and what each of them is planning.",
+                 "Could you tell me roughly when your ship will leave port?",
+                 "Even an approximate position would help.",
+                 "Could you send me a list of the groups and contact people you work with?",
+                 "I would be glad to know which of your Hong Kong friends in the UK are likely to come.",
+                 "Do you know who is organising, what is planned and who will speak?"):
+        assert "ask.insider" in sig(body), body
+    for body in ("Our campaign is financed by small donations; who funds it is on our website.",
+                 "The dates of the next meetings are on the committee page.",
+                 "We are planning a workshop in May and would love you to come.",
+                 "The ship leaves port on Monday, as the press release says.",
+                 "Which of your colleagues will attend the workshop?"):
+        assert "ask.insider" not in sig(body), body
+    assert "pressure.secrecy" in sig("Please keep this between the two of us.")
+    assert "pressure.secrecy" in sig("Of course we will keep it among our circle.")
+
+
+def test_pairing_a_messenger_account_is_a_sign_in_ask() -> None:
+    """A QR code "to join the group" or "link Signal Desktop" pairs the sender's device with the account
+    (Google Threat Intelligence on UNC5792/UNC4221, 2025; Microsoft on Star Blizzard's WhatsApp lure, 2025)."""
+    for body in ("Join via the link, or scan the QR code in Signal on your phone.",
+                 "Приєднатися можна за посиланням (або відскануйте QR-код у Signal на телефоні).",
+                 "Please link Signal Desktop as described on this page first.",
+                 "Scan the QR code with WhatsApp to join the group."):
+        assert "ask.credentials" in sig(body), body
+    assert "ask.credentials" not in sig("We can talk on Signal if you prefer; my number is below.")
+    assert "ask.credentials" not in sig("Scan the QR code on the poster to see the programme.")
+
+
+def test_a_fund_set_aside_for_causes_like_yours_is_offered_funding() -> None:
+    """Black Cube's fake investors offered NGOs money from a fund (Politico, 2018)."""
+    assert "offer.funding" in sig("We have recently set aside a fund for social-impact projects in Europe.")
+    assert "offer.funding" not in sig("The government set up a fund for flood victims last year.")
