@@ -501,7 +501,18 @@ def intro_claims(text: str, data: ReferenceData) -> list[Claim]:
 _ROLE_ONLY = re.compile(_WHO + r"(?:\w+\s+){0,3}?(?P<role>" + "|".join(
     re.escape(w) for fam in ("journalist", "official", "recruiter") for w in ROLES[fam]) + r")\b", re.I)
 
-_ROLE_ONLY_PREFILTER = Prefilter({"role_only": _ROLE_ONLY})  # (see _INTRO_PREFILTER)
+# Writing for an office-holder: "on behalf of the former U.S. Ambassador, whose office I assist", "Office of
+# Senator X", "assistant to the Minister": the writer claims a place in an official's office without naming an
+# employer (Check Point on the Phosphorus-linked operation against former ambassadors and generals, 2022, whose
+# personas wrote for "an ambassador's office"; Kimsuky writing as a National Assembly member's or a diplomat's
+# secretary: the 2023 US/ROK advisory).
+_FOR_PRINCIPAL = re.compile(
+    r"\b(?:on\s+behalf\s+of|(?:personal\s+|executive\s+)?(?:assistant|secretary|aide)\s+to|office\s+of)\s+"
+    r"(?P<principal>(?:the\s+|a\s+)?(?:former\s+|retired\s+)?(?:[A-Z][\w.]*\s+){0,2}?"
+    r"(?P<role>ambassador|minister|senator|congress(?:man|woman)|member\s+of\s+parliament|consul|envoy|"
+    r"special\s+representative))\b", re.I)
+
+_ROLE_ONLY_PREFILTER = Prefilter({"role_only": _ROLE_ONLY, "for_principal": _FOR_PRINCIPAL})  # (see _INTRO_PREFILTER)
 
 
 # "I'm hiring a Senior Advisor", "I am recruiting a researcher for ...": the role is the one on offer, not
@@ -513,8 +524,15 @@ def role_only_claims(text: str) -> list[Claim]:
     """'I am a reporter covering ...', 'I'm a technical recruiter helping ...': a role that implies
     an employer (a newsroom, a government, an agency) without naming one."""
     head = text[:3000]
-    m = _ROLE_ONLY.search(head) if _ROLE_ONLY_PREFILTER.possible(head) else None
-    if m is None or _NOT_STAFF.search(text[max(0, m.start() - 40):m.end() + 40]) or \
+    possible = _ROLE_ONLY_PREFILTER.possible(head)
+    m = _ROLE_ONLY.search(head) if "role_only" in possible else None
+    if m is None:
+        p = _FOR_PRINCIPAL.search(head) if "for_principal" in possible else None
+        if p is None:
+            return []
+        return [Claim("official", "writing for " + " ".join(p.group("principal").split()), "", "unknown", "intro",
+                      True, None)]
+    if _NOT_STAFF.search(text[max(0, m.start() - 40):m.end() + 40]) or \
             _HIRING.search(head, m.start(), m.start("role")):
         return []
     return [Claim(_ROLE_OF[m.group("role").lower()], m.group("role"), "", "unknown", "intro", True, None)]

@@ -577,3 +577,21 @@ def test_a_university_from_an_academic_domain_that_carries_its_acronym_is_backed
     assert "claim.backed" in got
     got = names(run([ClaimsCheck()], message("Oh Seung-hee <shoh@hufs-forum.org>", body))[0])
     assert "claim.backed" not in got
+
+
+def test_writing_for_an_office_holder_is_a_claim_of_an_official_place() -> None:
+    """"On behalf of the former Ambassador, whose office I assist" from free-mail: the Phosphorus-linked personas
+    of an ambassador's office (Check Point, 2022) and Kimsuky's assembly members' secretaries (US/ROK, 2023)."""
+    for body, title in (
+            ("I am writing on behalf of the former U.S. Ambassador, whose office I assist.",
+             "writing for the former U.S. Ambassador"),
+            ("Kind regards,\nDana Levi\nOffice of Senator Mark Hale\n", "writing for Senator"),
+            ("As personal assistant to the Minister, I would like to ask for a short call.", "writing for the Minister")):
+        raw = message("Dana Levi <dana.levi.office@gmail.com>", "Dear Mr Holloway,\n\n" + body)
+        sig, _ = run([ClaimsCheck()], raw)
+        ev = one(sig, "claim.unbacked").evidence
+        assert (ev["role"], ev["channel"]) == ("official", "freemail"), body
+        assert one(sig, "claim.institutional_role").evidence["title"] == title
+    sig, _ = run([ClaimsCheck()], message("Dana Levi <dana.levi.office@gmail.com>",
+                                          "Dear Tom,\n\nI met the former Ambassador at the dinner; he was charming."))
+    assert "claim.unbacked" not in names(sig)
