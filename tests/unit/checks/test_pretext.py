@@ -418,3 +418,39 @@ def test_a_fund_set_aside_for_causes_like_yours_is_offered_funding() -> None:
     """Black Cube's fake investors offered NGOs money from a fund (Politico, 2018)."""
     assert "offer.funding" in sig("We have recently set aside a fund for social-impact projects in Europe.")
     assert "offer.funding" not in sig("The government set up a fund for flood victims last year.")
+
+
+def test_round_42_behaviours() -> None:
+    """devJ's misses, each a behaviour with a cited source in the pattern's comment."""
+    run_asks = ("Maybe your antivirus blocks it, it is normal with these files, you can switch it off for one minute.",
+                "Please disable your antivirus before opening the archive.",
+                "Open it with the viewer in the archive (DocViewer.exe), password: evin2025",
+                "There is an installer in the same folder (TelegramDesktopSetup.exe) if yours is old.")
+    for body in run_asks:
+        assert "ask.run" in sig(body), body
+    assert "ask.run" not in sig("The site is built with Node.js and React.")
+    assert "ask.run" not in sig("Our firewall was switched off during the outage, IT says.")
+    for body in ("We detected a login to your Telegram account from a desktop session.",
+                 "This session will be terminated in 24 hours."):
+        assert "ask.credentials" in sig(body), body
+    for body in ("Our members are trying to understand who from the department will be on the autumn trade mission.",
+                 "What topics are on the internal agenda?",
+                 "Please also give me the number of your colleague who works on the detainees file.",
+                 "I am particularly interested in which funders support litigation.",
+                 "You may also include information you have gathered in your work which was not published before."):
+        assert "ask.insider" in sig(body), body
+    assert "ask.insider" not in sig("The agenda for the workshop is attached.")
+    assert "ask.insider" not in sig("Please include the data from the 2019 report, which was published in May.")
+    for body in ("Compensation is generous and entirely at market rates or above.",
+                 "I would of course pay you for your time as a consultant.",
+                 "I am happy to compensate you for your trouble, of course.",
+                 "This is a short, paid engagement - a one-hour phone consultation at 400-600 USD per hour."):
+        assert "offer.money" in sig(body), body
+    assert "offer.money" not in sig("My rate is 35 USD per hour, and I can start immediately.")
+    assert "offer.money" not in sig("Thank you for your time and your help with the report.")
+    assert "offer.travel" in sig("The round-trip flight, hotel and a daily allowance are covered by the Congress.")
+    assert "offer.travel" not in sig("The hotel is booked for the whole team.")
+    assert "pressure.secrecy" in sig("It would stay between us.")
+    assert "pressure.secrecy" in sig("Some of it is from phones of people inside so please do not forward it.")
+    assert "approach.claimed_acquaintance" in sig("As I promised in Berlin, here is the footage.")
+    assert "approach.claimed_acquaintance" in sig("We met briefly last week at the panel on Baltic security.")
