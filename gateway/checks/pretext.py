@@ -629,17 +629,28 @@ def _only_own_cv(text: str) -> bool:
 
 
 # "Don't book a hotel!" (a friend who will put you up), "no need to arrange flights": the travel words under a
-# negation right before them are no offer to arrange travel. A sentence whose only travel phrase is negated is
-# left out; travel offered in another sentence still counts.
+# negation right before them are no offer to arrange travel; nor are the recipient's own bookings ("if you book
+# flights before January the fares are okay", "you'll need to arrange your own visa"). A sentence whose only travel
+# phrase is negated or the recipient's is left out; travel offered in another sentence still counts.
 _TRAVEL = Regex(FAMILIES["offer.travel"][1], case_insensitive=True)
-# the verb's own negation ("not only cover your flights" is none)
-_NEGATED_BEFORE = re.compile(r"\b(?:don[’']t|do not|no need to|never|needn[’']t)\s+$", re.I)
+# the verb's own negation ("not only cover your flights" is none), or the recipient as its subject
+_NEGATED_BEFORE = re.compile(r"\b(?:don[’']t|do not|no need to|never|needn[’']t|you(?:[’']ll| will| can| could| "
+                             r"should| need to| have to| must| may| might){0,2})\s+$", re.I)
 
 
 def _negated_travel(sentence: str) -> bool:
-    found = _TRAVEL.search(sentence.encode("utf-8", "replace"))
-    at = sentence.find(found) if found else -1
-    return at >= 0 and _NEGATED_BEFORE.search(sentence[max(0, at - 30):at]) is not None
+    """Every travel phrase of the sentence is negated or the recipient's own ("if you book flights before
+    January, we will reimburse the tickets" keeps the second). At most 8 phrases are looked at."""
+    rest = sentence
+    for _ in range(8):
+        found = _TRAVEL.search(rest.encode("utf-8", "replace"))
+        at = rest.find(found) if found else -1
+        if at < 0:
+            return True
+        if _NEGATED_BEFORE.search(rest[max(0, at - 30):at]) is None:
+            return False
+        rest = rest[at + len(found.split()[0]):]  # past the negated verb: the sentence's next phrase
+    return False
 
 
 # A family found by the one-pass set that the message's own words take back: the signal is dropped.

@@ -595,3 +595,17 @@ def test_writing_for_an_office_holder_is_a_claim_of_an_official_place() -> None:
     sig, _ = run([ClaimsCheck()], message("Dana Levi <dana.levi.office@gmail.com>",
                                           "Dear Tom,\n\nI met the former Ambassador at the dinner; he was charming."))
     assert "claim.unbacked" not in names(sig)
+
+
+def test_a_department_above_the_organisation_its_domain_spells_is_a_unit() -> None:
+    """"Department of Social Sciences and Humanities" over "Czech Science Foundation (GA ČR)" from gacr.cz: a unit
+    of the funder the domain names by its bracketed acronym, not a ministry from a non-government domain. The
+    department alone, or over an organisation the domain does not spell, stays a government claim it cannot back."""
+    sign = "Kind regards,\n\nTereza Holubova\nDepartment of Social Sciences and Humanities\n"
+    body = "Dear Dr Keller,\n\nOne of our expert panels has suggested you as a reviewer.\n\n"
+    sig, _ = run([ClaimsCheck()], message("Tereza Holubova <tereza.holubova@gacr.cz>",
+                                          body + sign + "Czech Science Foundation (GA ČR)\n"))
+    assert "claim.unbacked" not in names(sig)
+    for tail in ("", "Office of Research Grants (ORG)\n"):
+        sig, _ = run([ClaimsCheck()], message("Tereza Holubova <tereza.holubova@gacr-review.net>", body + sign + tail))
+        assert one(sig, "claim.unbacked").evidence["kind"] == "government", tail

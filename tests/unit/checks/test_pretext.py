@@ -269,6 +269,9 @@ def test_negated_travel_is_no_offer() -> None:
     assert "offer.travel" not in sig("If you come in September you must stay with us. Don't book a hotel!")
     assert "offer.travel" not in sig("There is no need to book flights yet.")
     assert "offer.travel" in sig("Don't book a hotel. We will cover your flights and accommodation.")
+    assert "offer.travel" not in sig("Also if you book flights before end of January the Chennai fares are okay.")
+    assert "offer.travel" not in sig("You'll need to arrange your own visa, I'm afraid.")
+    assert "offer.travel" in sig("If you book flights before January, we will reimburse the tickets.")
     assert "offer.travel" in sig("We will book your hotel and flights.")
     assert "offer.travel" in sig("We will not only cover your flights but also pay an honorarium.")
 
@@ -420,7 +423,7 @@ def test_a_fund_set_aside_for_causes_like_yours_is_offered_funding() -> None:
     assert "offer.funding" not in sig("The government set up a fund for flood victims last year.")
 
 
-def test_round_42_behaviours() -> None:
+def test_antivirus_off_named_programs_login_notices_and_paid_favours() -> None:
     """devJ's misses, each a behaviour with a cited source in the pattern's comment."""
     run_asks = ("Maybe your antivirus blocks it, it is normal with these files, you can switch it off for one minute.",
                 "Please disable your antivirus before opening the archive.",
