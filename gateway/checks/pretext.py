@@ -65,7 +65,11 @@ _RUN = (r"\bclone (?:our|the|this|my) (?:repo|repository|project)\b"
         # a program named in the text to run: the "viewer in the archive (DocViewer.exe)", the messenger's
         # "installer (TelegramDesktopSetup.exe)" (FBI FLASH, 2026; Google TAG on the fake vulnerability
         # researchers' Visual Studio project, 2021; Kimsuky's LNK and HTA lures, AhnLab 2023-2024)
-        r"|\b[\w-]{2,40}\.(?:exe|msi|scr|hta|lnk|vbs|ps1|bat)\b")
+        # (named as what to open or install, not a program a technical post talks about: "a hacked notepad.exe",
+        # "use this syntax: Rundll32.exe" in real list mail)
+        r"|\b(?:open|launch|install|double[- ]click|execute)\b" + _G + r"\b[\w-]{2,40}\.(?:exe|msi|scr|hta|lnk|vbs)\b"
+        r"|\b(?:viewer|installer|setup|launcher|player|codec)\b[^.!?\n]{0,40}?\b[\w-]{2,40}\.(?:exe|msi|scr|hta|lnk|"
+        r"vbs)\b")
 _INSTALL = (r"\b(?:download|install) (?:and (?:install|run)|the (?:client|installer|launcher|app|beta|game))\b"
             r"|\brun (?:the|our|this) (?:installer|launcher|client|script|setup file)\b")
 
@@ -290,8 +294,7 @@ FAMILIES: dict[str, tuple[str, str]] = {
         r"remunerate|reward) you\b|\b(?:compensate|pay|reward|remunerate) you for your (?:trouble|time|help|efforts?)\b"
         r"|\b(?:at|paid|pays|paying|offers?|offering|fee of|honorarium of)\s+(?:[a-z]+\s+)?\d[\d,.]*(?:\s*[-–]\s*"
         r"\d[\d,.]*)?\s?(?:usd|eur|gbp|dollars|euros|pounds)\s+(?:an|per) (?:hour|session|question|call|consultation)\b"
-        r"|\bpaid (?:engagement|consultations?|calls?|research|consultanc\w*|column|role|advisory|collaboration|"
-        r"writing|contributor|"
+        r"|\bpaid (?:research|consultanc\w*|column|role|advisory|collaboration|writing|contributor|"
         r"opportunit\w*|papers?|reports?|insights?|input|survey)\b|\bremunerat(?:ed|ion) (?:for|of|is)\b"
         r"|\b(?:generous(?:ly)?|well) (?:rewarded|compensated|remunerated)\b|\bwell[- ]paid\b"
         r"|\bcompensat(?:ed|ion) (?:generously|for your (?:time|input|expertise))\b"

@@ -432,6 +432,8 @@ def test_antivirus_off_named_programs_login_notices_and_paid_favours() -> None:
     for body in run_asks:
         assert "ask.run" in sig(body), body
     assert "ask.run" not in sig("The site is built with Node.js and React.")
+    assert "ask.run" not in sig("I use some weird registry hacks and a hacked notepad.exe to get there.")
+    assert "ask.run" not in sig("From the command line, use this syntax: Rundll32.exe advapi32.dll")
     assert "ask.run" not in sig("Our firewall was switched off during the outage, IT says.")
     for body in ("We detected a login to your Telegram account from a desktop session.",
                  "This session will be terminated in 24 hours."):
@@ -450,6 +452,7 @@ def test_antivirus_off_named_programs_login_notices_and_paid_favours() -> None:
                  "This is a short, paid engagement - a one-hour phone consultation at 400-600 USD per hour."):
         assert "offer.money" in sig(body), body
     assert "offer.money" not in sig("My rate is 35 USD per hour, and I can start immediately.")
+    assert "offer.money" not in sig("Paid consultation: one hour by phone with our client.")
     assert "offer.money" not in sig("Thank you for your time and your help with the report.")
     assert "offer.travel" in sig("The round-trip flight, hotel and a daily allowance are covered by the Congress.")
     assert "offer.travel" not in sig("The hotel is booked for the whole team.")
