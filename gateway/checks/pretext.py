@@ -55,7 +55,21 @@ _RUN = (r"\bclone (?:our|the|this|my) (?:repo|repository|project)\b"
         r"|\bpaste\b[^.!?\n]{0,60}?\b(?:ctrl|cmd|command) ?\+ ?v\b"
         # Office's own button labels in Korean, which Kimsuky's documents ask for (AhnLab ASEC's reports, 2022-2024:
         # "편집 사용" Enable Editing, "콘텐츠 사용" Enable Content)
-        r"|편집\s?사용|콘텐츠\s?사용")
+        r"|편집\s?사용|콘텐츠\s?사용"
+        # the security software switched off so the lure runs ("your antivirus blocks it, switch it off for a
+        # minute": the FBI's 2026 FLASH on MOIS's Telegram-controlled malware; the 2023 US/ROK advisory on Kimsuky)
+        r"|\b(?:switch|turn|shut) (?:off|down) (?:your |the )?(?:antivirus|anti-virus|virus scanner|defender|firewall|"
+        r"security software)\b|\b(?:switch|turn) (?:it|them) off\b[^.!?\n]{0,40}?\b(?:antivirus|anti-virus|defender)\b"
+        r"|\b(?:antivirus|anti-virus|defender)\b[^.!?\n]{0,60}?\b(?:switch|turn) (?:it|them) off\b"
+        r"|\bdisable (?:your |the )?(?:antivirus|anti-virus|virus scanner|defender|firewall|security software)\b"
+        # a program named in the text to run: the "viewer in the archive (DocViewer.exe)", the messenger's
+        # "installer (TelegramDesktopSetup.exe)" (FBI FLASH, 2026; Google TAG on the fake vulnerability
+        # researchers' Visual Studio project, 2021; Kimsuky's LNK and HTA lures, AhnLab 2023-2024)
+        # (named as what to open or install, not a program a technical post talks about: "a hacked notepad.exe",
+        # "use this syntax: Rundll32.exe" in real list mail)
+        r"|\b(?:open|launch|install|double[- ]click|execute)\b" + _G + r"\b[\w-]{2,40}\.(?:exe|msi|scr|hta|lnk|vbs)\b"
+        r"|\b(?:viewer|installer|setup|launcher|player|codec)\b[^.!?\n]{0,40}?\b[\w-]{2,40}\.(?:exe|msi|scr|hta|lnk|"
+        r"vbs)\b")
 _INSTALL = (r"\b(?:download|install) (?:and (?:install|run)|the (?:client|installer|launcher|app|beta|game))\b"
             r"|\brun (?:the|our|this) (?:installer|launcher|client|script|setup file)\b")
 
@@ -155,7 +169,19 @@ FAMILIES: dict[str, tuple[str, str]] = {
         + r"\bwith your (?:work |organi[sz]ation(?:'s)? |institutional |"
         r"office |university |company |corporate |own )?(?:e-?mail|account|credentials|password)\b"
         r"|\bregister with your (?:work |organi[sz]ation(?:'s)? |institutional |office |university |company |"
-        r"corporate )(?:e-?mail|account|address)\b")),
+        r"corporate )(?:e-?mail|account|address)\b"
+        # ... or to pair a messenger account with the sender's device: a QR code "to join the group" or to "link
+        # Signal Desktop" that links the attacker's device to the account (Google Threat Intelligence on
+        # UNC5792 and UNC4221, February 2025; Microsoft on Star Blizzard's WhatsApp QR codes, January 2025)
+        r"|\bqr[- ]?(?:code|код)\w*" + _G + r"\b(?:signal|whatsapp|telegram)\b"
+        r"|\b(?:signal|whatsapp|telegram)\b" + _G + r"\bqr[- ]?(?:code|код)"
+        r"|\blink(?:ing)? (?:your )?(?:signal|whatsapp|telegram) (?:desktop|web|account|to)\b"
+        r"|\blinked devices?\b"
+        # the messenger's fake support notice: "we detected a login to your Telegram account ... this session will
+        # be terminated" (FBI FLASH on MOIS's Telegram lures, 2026; Google TAG on COLDRIVER's account alerts, 2024)
+        r"|\b(?:detected|noticed|recorded|registered) (?:a |an )?(?:new |unusual |suspicious )?(?:sign[- ]?in|log[- ]?in|"
+        r"login|session) (?:to|on|from|in)\b"
+        r"|\bsession (?:will be|has been|is being) (?:terminated|suspended|closed|locked|revoked)\b")),
     "ask.cv": ("asks for the recipient's CV or resume", (
         r"\b(?:send|share|forward|attach|reply with|respond with|e-?mail|envoyer|adresser|transmettre|schicken|"
         r"senden)\b"
@@ -199,7 +225,43 @@ FAMILIES: dict[str, tuple[str, str]] = {
         # "student" collects on a campaign (The New Yorker on Psy-Group and Black Cube, 2019)
         r"|\bwho makes (?:the )?decisions\b|\bhow (?:you|your (?:team|group|organi[sz]ation|campaign)) (?:are )?"
         r"organi[sz]e[ds]? internally\b"
-        r"|\bwho (?:the|your) (?:core|key|main) (?:people|members|staff|organi[sz]ers) are\b")),
+        r"|\bwho (?:the|your) (?:core|key|main) (?:people|members|staff|organi[sz]ers) are\b"
+        # a group's money, plans, movements and people, asked of one of its members: the private-intelligence
+        # "documentary maker" who asked campaigners who funds them, when the next actions are and which groups
+        # they work with (The Sunday Times on Hakluyt's agent, 2001; The Observer and Politico on Black Cube's
+        # approaches to NGO staff, 2018), and the community informant who asks which dissidents will come and
+        # what is planned for a leader's visit (US DoJ, the Wang Shujun case, 2022-2024; FBI and NPSA guidance on
+        # transnational repression)
+        r"|\bwho (?:finances|funds|bankrolls|pays for|is (?:financing|funding|paying for|bankrolling))\b" + _G
+        + r"\b(?:campaigns?|work|organi[sz]ation|group|groups|project|protests?|actions?|activities|movement|you)\b"
+        r"|\b(?:dates?|timing|times?|locations?|routes?|plans?) (?:of|for) (?:the|your|their) (?:next|upcoming|"
+        r"planned|coming) (?:actions?|protests?|demonstrations?|blockades?|occupations?|direct actions?)\b"
+        r"|\bwhat (?:each of them|they|the (?:other )?groups?|your (?:partners|partner groups|group|groups|campaign|"
+        r"movement|friends)) (?:is|are) planning\b"
+        r"|\bwho (?:is|are) organi[sz]ing\b" + _G + r"\bwhat (?:is|are) (?:being )?planned\b"
+        r"|\b(?:approximate|exact|current|precise|rough) (?:position|location|whereabouts)\b"
+        r"|\bwhen (?:your|the|their) (?:ship|vessel|boat|convoy|flotilla|activists?) (?:will )?(?:leaves?|departs?|"
+        r"sails?|arrives?)\b"
+        r"|\b(?:list|names|details) of (?:the |your )?(?:groups|organi[sz]ations|partners|people|contacts|activists|"
+        r"members)\b" + _G + r"\byou (?:work|are working|cooperate|collaborate) with\b"
+        r"|\bwhich of your (?:[\w-]+ ){0,3}(?:friends|contacts|fellow activists|compatriots|members)\b" + _G
+        + r"\b(?:come|attend|join|be there|take part|be involved|participate)\b"
+        r"|\bwhich (?:funders|donors|sponsors|foundations) (?:support|fund|finance|are behind|pay for)\b"
+        # who from an office travels and what it will discuss inside (Säpo, "Så värvas en agent": the favour that
+        # maps people and agendas; NPSA "Think Before You Link")
+        r"|\bwho from (?:the|your) (?:department|ministry|office|team|unit|embassy|delegation|agency|committee) will "
+        r"(?:be|attend|go|travel|join)\b"
+        r"|\b(?:internal|closed-door) agendas?\b"
+        # a colleague's number or address asked for ("give me the number of your colleague who works on ...":
+        # building the network, as the names and contacts of colleagues above)
+        r"|\b(?:number|phone number|mobile|e-?mail|address|contact|contact details) of your (?:colleague|boss|"
+        r"manager|director|assistant|secretary)\b"
+        # material not yet published, asked for inside a paper or an answer ("you may also include information
+        # you have gathered which was not published before": Shane Harris on the Tehran congress's call for papers,
+        # 2015; the Mallory case's "white papers", US DoJ 2018)
+        r"|\b(?:include|add|share|send|use)\b" + _G + r"\b(?:information|material|data|details|documents?|findings)"
+        r"\b[^.!?\n]{0,40}?\b(?:which|that) (?:was|were|has|have|had) not (?:been )?(?:published|made public|released)"
+        r"\b")),
     "ask.job": ("offers or discusses a job, a role or a position for the recipient", (
         r"\b(?:position|role|opportunity|vacancy|job|opening|post)\b" + _G + r"\b(?:interested|apply|consider|suit|fit|"
         r"open to|for you)\b|\b(?:recruiting|hiring|headhunting) (?:for|a|an)\b|\bjob description\b|\bJD\b")),
@@ -222,6 +284,16 @@ FAMILIES: dict[str, tuple[str, str]] = {
         r"happy to\s+|offer to\s+)?(?:pay|remunerate|compensate)\s+(?:you|for your|experts?|contributors?|\d|[$€£]|"
         r"usd|eur|gbp|well|generously)"
         r"|\byou(?:'ll| will| would)? (?:be|get) (?:paid|compensated|remunerated)\b"
+        # the pay praised or promised by the writer himself ("compensation is generous": the Tenet Media
+        # indictment, US DoJ 2024; "I would of course pay you for your time as a consultant", "compensate you for
+        # your trouble": Säpo's and NPSA's accounts of the paid favour), and a rate written number first ("400-600
+        # USD per hour": the fake consultancies' adverts, Reuters and FDD 2025)
+        r"|\b(?:compensation|remuneration|pay|payment|fees?) (?:is|are|will be|would be) (?:very |extremely |highly )?"
+        r"(?:generous|attractive|significant|substantial|excellent)\b"
+        r"|\bI (?:will|would|can|could|shall) (?:of course |also |gladly |happily |naturally )?(?:pay|compensate|"
+        r"remunerate|reward) you\b|\b(?:compensate|pay|reward|remunerate) you for your (?:trouble|time|help|efforts?)\b"
+        r"|\b(?:at|paid|pays|paying|offers?|offering|fee of|honorarium of)\s+(?:[a-z]+\s+)?\d[\d,.]*(?:\s*[-–]\s*"
+        r"\d[\d,.]*)?\s?(?:usd|eur|gbp|dollars|euros|pounds)\s+(?:an|per) (?:hour|session|question|call|consultation)\b"
         r"|\bpaid (?:research|consultanc\w*|column|role|advisory|collaboration|writing|contributor|"
         r"opportunit\w*|papers?|reports?|insights?|input|survey)\b|\bremunerat(?:ed|ion) (?:for|of|is)\b"
         r"|\b(?:generous(?:ly)?|well) (?:rewarded|compensated|remunerated)\b|\bwell[- ]paid\b"
@@ -271,6 +343,11 @@ FAMILIES: dict[str, tuple[str, str]] = {
         r"|\b(?:fully|generously|well)[- ]funded\b|\b(?:funded|sponsored) (?:fellowship|position|visit|trip|"
         r"programme|program|residency|research)\b|\binvest(?:ing)? in (?:you|your)\b"
         r"|\b(?:solid|generous|full) funding\b"
+        # a fund the writer's firm has set aside for causes like the recipient's (Black Cube's fake investors
+        # offering NGOs money, Politico 2018; Psy-Group's fake funders, The New Yorker 2019)
+        r"|\b(?:we|i|my firm|our firm|our foundation|my foundation) (?:have |has )?(?:recently |just )?(?:set up|set "
+        r"aside|established|created|launched|earmarked) (?:a |an )?(?:new |dedicated |special )?(?:[\w-]+ ){0,2}"
+        r"fund\b"
         r"|\b(?:research|travel|project|seed|start-?up) (?:grant|funding)s?\b|\bfellowships? (?:of|worth|with)\b"
         # an investment proposed to the recipient (the advance-fee lure's "investment plan", "an investment of a
         # substantial amount in your country", "an investment transaction with you": real phishing corpus)
@@ -285,10 +362,13 @@ FAMILIES: dict[str, tuple[str, str]] = {
         r"|\bwithin (?:the next )?\d{1,3} (?:hours|days)\b|\bas soon as possible\b|\basap\b|\burgent(?:ly)?\b"
         r"|\bdeadline\b|\btime[- ]sensitive\b|\bat (?:your )?earliest convenience\b")),
     "pressure.secrecy": ("asks for discretion: keep it confidential, off the record, away from the employer", (
-        r"\b(?:keep|treat|hold)\b" + _G + r"\b(?:confidential|between us|private|discreet)\b"
+        r"\b(?:keep|treat|hold)\b" + _G + r"\b(?:confidential|between us|between the two of us|among (?:us|ourselves|"
+        r"our circle)|private|discreet)\b"
         r"|\b(?:don't|do not|no need to|not necessary to|better not to)\b" + _G + r"\b(?:tell|inform|mention|involve|"
         # "copy in your colleagues", not "do not have a copy" (real list mail)
         r"copy (?:in|them|him|her|anyone|your|colleagues)|cc|loop in|share (?:this|it) with)\b"
+        r"|\b(?:stay|remain|be kept) between (?:us|ourselves|the two of us)\b"
+        r"|\b(?:please )?(?:do not|don't) forward (?:it|this|them|the \w+)\b"
         r"|\boff the record\b|\bstrictly confidential\b|\bin (?:strict |complete |the strictest )?confidence\b"
         r"|\b(?:be|remain|stay) discreet\b|\bdiscreetly\b|\bpersonal capacity\b"
         r"|\b(?:outside|not through) (?:the )?official "
@@ -320,12 +400,13 @@ FAMILIES: dict[str, tuple[str, str]] = {
     # target knows (Citizen Lab and Access Now, August 2024). Only first contacts make it a cue (policy).
     "approach.claimed_acquaintance": ("writes as if the recipient already knows the writer: as promised, as "
                                       "we discussed, following our conversation, the draft I mentioned", (
-        r"\bas promised\b|\bas (?:we |I )?(?:discussed|agreed)\b"
+        r"\bas (?:I |we )?promised\b|\bas (?:we |I )?(?:discussed|agreed)\b"
         r"|\bfollowing (?:up on )?our (?:recent |brief )?(?:discussion|conversation|call|chat|meeting|exchange|talk)\b"
         r"|\b(?:the|my|our) (?:[\w-]+ ){1,2}?(?:I|we) (?:mentioned|discussed|talked about|spoke about)\b"
         # a meeting the recipient is told about ("we met briefly at the Riga conference", "I think we met years ago
         # through Mark": NCSC-UK on Star Blizzard, 2023, and Google TAG on COLDRIVER, 2024: rapport first)
-        r"|\bwe (?:met|spoke) (?:briefly |once |years ago |last (?:year|autumn|spring|summer|winter) )?"
+        r"|\bwe (?:met|spoke) (?:briefly |once |years ago |recently )?(?:last (?:week|month|year|autumn|spring|"
+        r"summer|winter) )?"
         r"(?:at|in|through|during)\b")),
     "approach.vague_client": ("acts for an unnamed client, partner or principal (NPSA, BfV, FBI: the client "
                               "who 'wishes to remain anonymous')", (
@@ -401,7 +482,7 @@ _MORE: dict[str, str] = {
         + r"\b(?:will be|would be|are|is|to be) (?:fully |all )?(?:covered|paid|reimbursed|taken care of|provided|"
         r"arranged|booked|funded|sponsored)\b"
         r"|\b(?:flights?|travel|air ?fares?|accommodation|hotel|lodging|expenses)\b" + _G
-        + r"\b(?:will|would) be (?:fully |all )?(?:covered|paid for|reimbursed|taken care of)\b"),
+        + r"\b(?:(?:will|would) be|are|is) (?:fully |all )?(?:covered|paid for|reimbursed|taken care of)\b"),
     "ask.insider": (
         r"\b(?:introduce me|put me in touch|connect me|link me up) (?:to|with) (?:someone|somebody|anyone|a colleague|"
         r"colleagues|people|the (?:right |relevant )?(?:person|people|official|officials))\b"
@@ -551,17 +632,28 @@ def _only_own_cv(text: str) -> bool:
 
 
 # "Don't book a hotel!" (a friend who will put you up), "no need to arrange flights": the travel words under a
-# negation right before them are no offer to arrange travel. A sentence whose only travel phrase is negated is
-# left out; travel offered in another sentence still counts.
+# negation right before them are no offer to arrange travel; nor are the recipient's own bookings ("if you book
+# flights before January the fares are okay", "you'll need to arrange your own visa"). A sentence whose only travel
+# phrase is negated or the recipient's is left out; travel offered in another sentence still counts.
 _TRAVEL = Regex(FAMILIES["offer.travel"][1], case_insensitive=True)
-# the verb's own negation ("not only cover your flights" is none)
-_NEGATED_BEFORE = re.compile(r"\b(?:don[’']t|do not|no need to|never|needn[’']t)\s+$", re.I)
+# the verb's own negation ("not only cover your flights" is none), or the recipient as its subject
+_NEGATED_BEFORE = re.compile(r"\b(?:don[’']t|do not|no need to|never|needn[’']t|you(?:[’']ll| will| can| could| "
+                             r"should| need to| have to| must| may| might){0,2})\s+$", re.I)
 
 
 def _negated_travel(sentence: str) -> bool:
-    found = _TRAVEL.search(sentence.encode("utf-8", "replace"))
-    at = sentence.find(found) if found else -1
-    return at >= 0 and _NEGATED_BEFORE.search(sentence[max(0, at - 30):at]) is not None
+    """Every travel phrase of the sentence is negated or the recipient's own ("if you book flights before
+    January, we will reimburse the tickets" keeps the second). At most 8 phrases are looked at."""
+    rest = sentence
+    for _ in range(8):
+        found = _TRAVEL.search(rest.encode("utf-8", "replace"))
+        at = rest.find(found) if found else -1
+        if at < 0:
+            return True
+        if _NEGATED_BEFORE.search(rest[max(0, at - 30):at]) is None:
+            return False
+        rest = rest[at + len(found.split()[0]):]  # past the negated verb: the sentence's next phrase
+    return False
 
 
 # A family found by the one-pass set that the message's own words take back: the signal is dropped.

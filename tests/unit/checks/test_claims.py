@@ -577,3 +577,35 @@ def test_a_university_from_an_academic_domain_that_carries_its_acronym_is_backed
     assert "claim.backed" in got
     got = names(run([ClaimsCheck()], message("Oh Seung-hee <shoh@hufs-forum.org>", body))[0])
     assert "claim.backed" not in got
+
+
+def test_writing_for_an_office_holder_is_a_claim_of_an_official_place() -> None:
+    """"On behalf of the former Ambassador, whose office I assist" from free-mail: the Phosphorus-linked personas
+    of an ambassador's office (Check Point, 2022) and Kimsuky's assembly members' secretaries (US/ROK, 2023)."""
+    for body, title in (
+            ("I am writing on behalf of the former U.S. Ambassador, whose office I assist.",
+             "writing for the former U.S. Ambassador"),
+            ("Kind regards,\nDana Levi\nOffice of Senator Mark Hale\n", "writing for Senator"),
+            ("As personal assistant to the Minister, I would like to ask for a short call.", "writing for the Minister")):
+        raw = message("Dana Levi <dana.levi.office@gmail.com>", "Dear Mr Holloway,\n\n" + body)
+        sig, _ = run([ClaimsCheck()], raw)
+        ev = one(sig, "claim.unbacked").evidence
+        assert (ev["role"], ev["channel"]) == ("official", "freemail"), body
+        assert one(sig, "claim.institutional_role").evidence["title"] == title
+    sig, _ = run([ClaimsCheck()], message("Dana Levi <dana.levi.office@gmail.com>",
+                                          "Dear Tom,\n\nI met the former Ambassador at the dinner; he was charming."))
+    assert "claim.unbacked" not in names(sig)
+
+
+def test_a_department_above_the_organisation_its_domain_spells_is_a_unit() -> None:
+    """"Department of Social Sciences and Humanities" over "Czech Science Foundation (GA ČR)" from gacr.cz: a unit
+    of the funder the domain names by its bracketed acronym, not a ministry from a non-government domain. The
+    department alone, or over an organisation the domain does not spell, stays a government claim it cannot back."""
+    sign = "Kind regards,\n\nTereza Holubova\nDepartment of Social Sciences and Humanities\n"
+    body = "Dear Dr Keller,\n\nOne of our expert panels has suggested you as a reviewer.\n\n"
+    sig, _ = run([ClaimsCheck()], message("Tereza Holubova <tereza.holubova@gacr.cz>",
+                                          body + sign + "Czech Science Foundation (GA ČR)\n"))
+    assert "claim.unbacked" not in names(sig)
+    for tail in ("", "Office of Research Grants (ORG)\n"):
+        sig, _ = run([ClaimsCheck()], message("Tereza Holubova <tereza.holubova@gacr-review.net>", body + sign + tail))
+        assert one(sig, "claim.unbacked").evidence["kind"] == "government", tail

@@ -269,6 +269,9 @@ def test_negated_travel_is_no_offer() -> None:
     assert "offer.travel" not in sig("If you come in September you must stay with us. Don't book a hotel!")
     assert "offer.travel" not in sig("There is no need to book flights yet.")
     assert "offer.travel" in sig("Don't book a hotel. We will cover your flights and accommodation.")
+    assert "offer.travel" not in sig("Also if you book flights before end of January the Chennai fares are okay.")
+    assert "offer.travel" not in sig("You'll need to arrange your own visa, I'm afraid.")
+    assert "offer.travel" in sig("If you book flights before January, we will reimburse the tickets.")
     assert "offer.travel" in sig("We will book your hotel and flights.")
     assert "offer.travel" in sig("We will not only cover your flights but also pay an honorarium.")
 
@@ -377,3 +380,83 @@ def test_clickfix_and_a_meeting_the_recipient_is_told_about() -> None:
     assert "approach.claimed_acquaintance" in sig("We met briefly at the Riga conference last autumn.")
     assert "approach.claimed_acquaintance" in sig("I think we met years ago through Mark.")
     assert "approach.claimed_acquaintance" not in sig("We meet at the conference every year.")
+
+
+def test_a_groups_money_plans_movements_and_people() -> None:
+    """What a private-intelligence "documentary maker" or a community informant asks of a campaigner: who funds
+    them, when the next actions are, where the ship is, which groups and friends are involved (The Sunday Times on
+    Hakluyt, 2001; Politico on Black Cube, 2018; US DoJ, the Wang Shujun case, 2022-2024)."""
+    for body in ("How do you decide on your targets, and who finances the campaign?",
+                 "If you can tell me the dates of the next actions in advance, I can plan the shooting.",
+                 "I would like to understand how the groups work together and what each of them is planning.",
+                 "Could you tell me roughly when your ship will leave port?",
+                 "Even an approximate position would help.",
+                 "Could you send me a list of the groups and contact people you work with?",
+                 "I would be glad to know which of your Hong Kong friends in the UK are likely to come.",
+                 "Do you know who is organising, what is planned and who will speak?"):
+        assert "ask.insider" in sig(body), body
+    for body in ("Our campaign is financed by small donations; who funds it is on our website.",
+                 "The dates of the next meetings are on the committee page.",
+                 "We are planning a workshop in May and would love you to come.",
+                 "The ship leaves port on Monday, as the press release says.",
+                 "Which of your colleagues will attend the workshop?"):
+        assert "ask.insider" not in sig(body), body
+    assert "pressure.secrecy" in sig("Please keep this between the two of us.")
+    assert "pressure.secrecy" in sig("Of course we will keep it among our circle.")
+
+
+def test_pairing_a_messenger_account_is_a_sign_in_ask() -> None:
+    """A QR code "to join the group" or "link Signal Desktop" pairs the sender's device with the account
+    (Google Threat Intelligence on UNC5792/UNC4221, 2025; Microsoft on Star Blizzard's WhatsApp lure, 2025)."""
+    for body in ("Join via the link, or scan the QR code in Signal on your phone.",
+                 "Приєднатися можна за посиланням (або відскануйте QR-код у Signal на телефоні).",
+                 "Please link Signal Desktop as described on this page first.",
+                 "Scan the QR code with WhatsApp to join the group."):
+        assert "ask.credentials" in sig(body), body
+    assert "ask.credentials" not in sig("We can talk on Signal if you prefer; my number is below.")
+    assert "ask.credentials" not in sig("Scan the QR code on the poster to see the programme.")
+
+
+def test_a_fund_set_aside_for_causes_like_yours_is_offered_funding() -> None:
+    """Black Cube's fake investors offered NGOs money from a fund (Politico, 2018)."""
+    assert "offer.funding" in sig("We have recently set aside a fund for social-impact projects in Europe.")
+    assert "offer.funding" not in sig("The government set up a fund for flood victims last year.")
+
+
+def test_antivirus_off_named_programs_login_notices_and_paid_favours() -> None:
+    """devJ's misses, each a behaviour with a cited source in the pattern's comment."""
+    run_asks = ("Maybe your antivirus blocks it, it is normal with these files, you can switch it off for one minute.",
+                "Please disable your antivirus before opening the archive.",
+                "Open it with the viewer in the archive (DocViewer.exe), password: evin2025",
+                "There is an installer in the same folder (TelegramDesktopSetup.exe) if yours is old.")
+    for body in run_asks:
+        assert "ask.run" in sig(body), body
+    assert "ask.run" not in sig("The site is built with Node.js and React.")
+    assert "ask.run" not in sig("I use some weird registry hacks and a hacked notepad.exe to get there.")
+    assert "ask.run" not in sig("From the command line, use this syntax: Rundll32.exe advapi32.dll")
+    assert "ask.run" not in sig("Our firewall was switched off during the outage, IT says.")
+    for body in ("We detected a login to your Telegram account from a desktop session.",
+                 "This session will be terminated in 24 hours."):
+        assert "ask.credentials" in sig(body), body
+    for body in ("Our members are trying to understand who from the department will be on the autumn trade mission.",
+                 "What topics are on the internal agenda?",
+                 "Please also give me the number of your colleague who works on the detainees file.",
+                 "I am particularly interested in which funders support litigation.",
+                 "You may also include information you have gathered in your work which was not published before."):
+        assert "ask.insider" in sig(body), body
+    assert "ask.insider" not in sig("The agenda for the workshop is attached.")
+    assert "ask.insider" not in sig("Please include the data from the 2019 report, which was published in May.")
+    for body in ("Compensation is generous and entirely at market rates or above.",
+                 "I would of course pay you for your time as a consultant.",
+                 "I am happy to compensate you for your trouble, of course.",
+                 "This is a short, paid engagement - a one-hour phone consultation at 400-600 USD per hour."):
+        assert "offer.money" in sig(body), body
+    assert "offer.money" not in sig("My rate is 35 USD per hour, and I can start immediately.")
+    assert "offer.money" not in sig("Paid consultation: one hour by phone with our client.")
+    assert "offer.money" not in sig("Thank you for your time and your help with the report.")
+    assert "offer.travel" in sig("The round-trip flight, hotel and a daily allowance are covered by the Congress.")
+    assert "offer.travel" not in sig("The hotel is booked for the whole team.")
+    assert "pressure.secrecy" in sig("It would stay between us.")
+    assert "pressure.secrecy" in sig("Some of it is from phones of people inside so please do not forward it.")
+    assert "approach.claimed_acquaintance" in sig("As I promised in Berlin, here is the footage.")
+    assert "approach.claimed_acquaintance" in sig("We met briefly last week at the panel on Baltic security.")
