@@ -179,8 +179,8 @@ FAMILIES: dict[str, tuple[str, str]] = {
         r"|\blinked devices?\b"
         # the messenger's fake support notice: "we detected a login to your Telegram account ... this session will
         # be terminated" (FBI FLASH on MOIS's Telegram lures, 2026; Google TAG on COLDRIVER's account alerts, 2024)
-        r"|\b(?:detected|noticed|recorded|registered) (?:a |an )?(?:new |unusual |suspicious )?(?:sign[- ]?in|log[- ]?in|"
-        r"login|session) (?:to|on|from|in)\b"
+        r"|\b(?:detected|noticed|recorded|registered) (?:a |an )?(?:new |unusual |suspicious )?"
+        r"(?:sign[- ]?in|log[- ]?in|login|session) (?:to|on|from|in)\b"
         r"|\bsession (?:will be|has been|is being) (?:terminated|suspended|closed|locked|revoked)\b")),
     "ask.cv": ("asks for the recipient's CV or resume", (
         r"\b(?:send|share|forward|attach|reply with|respond with|e-?mail|envoyer|adresser|transmettre|schicken|"
@@ -648,7 +648,7 @@ def _negated_travel(sentence: str) -> bool:
     for _ in range(8):
         found = _TRAVEL.search(rest.encode("utf-8", "replace"))
         at = rest.find(found) if found else -1
-        if at < 0:
+        if found is None or at < 0:
             return True
         if _NEGATED_BEFORE.search(rest[max(0, at - 30):at]) is None:
             return False

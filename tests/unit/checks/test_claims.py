@@ -586,7 +586,8 @@ def test_writing_for_an_office_holder_is_a_claim_of_an_official_place() -> None:
             ("I am writing on behalf of the former U.S. Ambassador, whose office I assist.",
              "writing for the former U.S. Ambassador"),
             ("Kind regards,\nDana Levi\nOffice of Senator Mark Hale\n", "writing for Senator"),
-            ("As personal assistant to the Minister, I would like to ask for a short call.", "writing for the Minister")):
+            ("As personal assistant to the Minister, I would like to ask for a short call.",
+             "writing for the Minister")):
         raw = message("Dana Levi <dana.levi.office@gmail.com>", "Dear Mr Holloway,\n\n" + body)
         sig, _ = run([ClaimsCheck()], raw)
         ev = one(sig, "claim.unbacked").evidence
