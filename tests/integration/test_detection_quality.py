@@ -85,6 +85,8 @@ EVALSET = ROOT / "tests" / "evalset"
 # 49 of 60. dev12.yml (72 hard legitimate, blind): main flagged 8 of 72, round 42 (tuned on it) 6; floor 9 of 72.
 # devK.yml (60 approaches, blind): main c3cb580 and round 42 caught 52 of 60; floor 49 of 60. dev13.yml (72 hard
 # legitimate, blind): both flagged 7 of 72; floor 10 of 72.
+# devL.yml (60 approaches, blind): main 7069436 (round 42) caught 48 of 60; floor 45 of 60. dev14.yml (72 hard
+# legitimate, blind): main flagged 7 of 72; floor 10 of 72.
 # The third sealed split (sealed3.yml, written 2026-12-04 by four helpers who never saw the rules; evaluated in
 # aggregate only), first look on main d203f5b (detection as 8a2663f): recall 70.0 % (49 of 70), legitimate flagged
 # 7.8 % (9 of 116). Floors: three messages of slack each.
@@ -115,6 +117,8 @@ FLOORS = {
     "dev12.yml": {"false_positive_rate": 0.125, "size": 72, "labels": ("legit",)},
     "devK.yml": {"recall": 0.81, "size": 60, "labels": ("approach",)},
     "dev13.yml": {"false_positive_rate": 0.139, "size": 72, "labels": ("legit",)},
+    "devL.yml": {"recall": 0.75, "size": 60, "labels": ("approach",)},
+    "dev14.yml": {"false_positive_rate": 0.139, "size": 72, "labels": ("legit",)},
 }
 HISTORY = {"sealed2.yml": ("sent.mbox", "sent2.mbox"),
            "sealed3.yml": ("sent.mbox", "sent3s-m.mbox", "sent3s-n.mbox"),
@@ -127,7 +131,8 @@ HISTORY = {"sealed2.yml": ("sent.mbox", "sent2.mbox"),
            "dev10.yml": ("sent.mbox", "sent10-a.mbox", "sent10-b.mbox"),
            "dev11.yml": ("sent.mbox", "sent11-a.mbox", "sent11-b.mbox"),
            "dev12.yml": ("sent.mbox", "sent12-a.mbox", "sent12-b.mbox"),
-           "dev13.yml": ("sent.mbox", "sent13-a.mbox", "sent13-b.mbox")}
+           "dev13.yml": ("sent.mbox", "sent13-a.mbox", "sent13-b.mbox"),
+           "dev14.yml": ("sent.mbox", "sent14-a.mbox", "sent14-b.mbox")}
 
 
 def _replayed(labels: str) -> Evaluation:
