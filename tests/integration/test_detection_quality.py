@@ -87,6 +87,10 @@ EVALSET = ROOT / "tests" / "evalset"
 # legitimate, blind): both flagged 7 of 72; floor 10 of 72.
 # devL.yml (60 approaches, blind): main 7069436 (round 42) caught 48 of 60; floor 45 of 60. dev14.yml (72 hard
 # legitimate, blind): main flagged 7 of 72; floor 10 of 72.
+# devM.yml (60 approaches, blind, unread): main 00fea39 caught 41 of 60; floor 38 of 60. dev15.yml (72 hard
+# legitimate, blind, unread): main flagged 6 of 72; floor 9 of 72.
+# legitM.yml (72 legitimate messages from 24 senders who write to several staff or again; blind, unread): main
+# 00fea39 flagged 27 of 72 (37.5 %), the cost of the campaign cues no other set could show; floor 30 of 72.
 # The third sealed split (sealed3.yml, written 2026-12-04 by four helpers who never saw the rules; evaluated in
 # aggregate only), first look on main d203f5b (detection as 8a2663f): recall 70.0 % (49 of 70), legitimate flagged
 # 7.8 % (9 of 116). Floors: three messages of slack each.
@@ -119,6 +123,9 @@ FLOORS = {
     "dev13.yml": {"false_positive_rate": 0.139, "size": 72, "labels": ("legit",)},
     "devL.yml": {"recall": 0.75, "size": 60, "labels": ("approach",)},
     "dev14.yml": {"false_positive_rate": 0.139, "size": 72, "labels": ("legit",)},
+    "devM.yml": {"recall": 0.63, "size": 60, "labels": ("approach",)},
+    "dev15.yml": {"false_positive_rate": 0.125, "size": 72, "labels": ("legit",)},
+    "legitM.yml": {"false_positive_rate": 0.417, "size": 72, "labels": ("legit",)},
 }
 HISTORY = {"sealed2.yml": ("sent.mbox", "sent2.mbox"),
            "sealed3.yml": ("sent.mbox", "sent3s-m.mbox", "sent3s-n.mbox"),
@@ -132,7 +139,9 @@ HISTORY = {"sealed2.yml": ("sent.mbox", "sent2.mbox"),
            "dev11.yml": ("sent.mbox", "sent11-a.mbox", "sent11-b.mbox"),
            "dev12.yml": ("sent.mbox", "sent12-a.mbox", "sent12-b.mbox"),
            "dev13.yml": ("sent.mbox", "sent13-a.mbox", "sent13-b.mbox"),
-           "dev14.yml": ("sent.mbox", "sent14-a.mbox", "sent14-b.mbox")}
+           "dev14.yml": ("sent.mbox", "sent14-a.mbox", "sent14-b.mbox"),
+           "dev15.yml": ("sent.mbox", "sent15-a.mbox", "sent15-b.mbox"),
+           "legitM.yml": ("sent.mbox", "sentM-b.mbox")}
 
 
 def _replayed(labels: str) -> Evaluation:
