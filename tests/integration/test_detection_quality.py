@@ -91,6 +91,7 @@ EVALSET = ROOT / "tests" / "evalset"
 # legitimate, blind, unread): main flagged 6 of 72; floor 9 of 72.
 # legitM.yml (72 legitimate messages from 24 senders who write to several staff or again; blind, unread): main
 # 00fea39 flagged 27 of 72 (37.5 %), the cost of the campaign cues no other set could show; floor 30 of 72.
+# legitN.yml (its tuning twin, 72 more, read): main 8016711 flagged 34 of 72; floor 37 of 72.
 # The third sealed split (sealed3.yml, written 2026-12-04 by four helpers who never saw the rules; evaluated in
 # aggregate only), first look on main d203f5b (detection as 8a2663f): recall 70.0 % (49 of 70), legitimate flagged
 # 7.8 % (9 of 116). Floors: three messages of slack each.
@@ -126,6 +127,7 @@ FLOORS = {
     "devM.yml": {"recall": 0.63, "size": 60, "labels": ("approach",)},
     "dev15.yml": {"false_positive_rate": 0.125, "size": 72, "labels": ("legit",)},
     "legitM.yml": {"false_positive_rate": 0.417, "size": 72, "labels": ("legit",)},
+    "legitN.yml": {"false_positive_rate": 0.514, "size": 72, "labels": ("legit",)},
 }
 HISTORY = {"sealed2.yml": ("sent.mbox", "sent2.mbox"),
            "sealed3.yml": ("sent.mbox", "sent3s-m.mbox", "sent3s-n.mbox"),
