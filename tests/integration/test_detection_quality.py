@@ -129,20 +129,10 @@ FLOORS = {
     "legitM.yml": {"false_positive_rate": 0.417, "size": 72, "labels": ("legit",)},
     "legitN.yml": {"false_positive_rate": 0.514, "size": 72, "labels": ("legit",)},
 }
+# the sent mail each set's threads answer: dev4..dev15 were written in two halves, each with its own originals
 HISTORY = {"sealed2.yml": ("sent.mbox", "sent2.mbox"),
            "sealed3.yml": ("sent.mbox", "sent3s-m.mbox", "sent3s-n.mbox"),
-           "dev4.yml": ("sent.mbox", "sent4-a.mbox", "sent4-b.mbox"),
-           "dev5.yml": ("sent.mbox", "sent5-a.mbox", "sent5-b.mbox"),
-           "dev6.yml": ("sent.mbox", "sent6-a.mbox", "sent6-b.mbox"),
-           "dev7.yml": ("sent.mbox", "sent7-a.mbox", "sent7-b.mbox"),
-           "dev8.yml": ("sent.mbox", "sent8-a.mbox", "sent8-b.mbox"),
-           "dev9.yml": ("sent.mbox", "sent9-a.mbox", "sent9-b.mbox"),
-           "dev10.yml": ("sent.mbox", "sent10-a.mbox", "sent10-b.mbox"),
-           "dev11.yml": ("sent.mbox", "sent11-a.mbox", "sent11-b.mbox"),
-           "dev12.yml": ("sent.mbox", "sent12-a.mbox", "sent12-b.mbox"),
-           "dev13.yml": ("sent.mbox", "sent13-a.mbox", "sent13-b.mbox"),
-           "dev14.yml": ("sent.mbox", "sent14-a.mbox", "sent14-b.mbox"),
-           "dev15.yml": ("sent.mbox", "sent15-a.mbox", "sent15-b.mbox"),
+           **{f"dev{n}.yml": ("sent.mbox", f"sent{n}-a.mbox", f"sent{n}-b.mbox") for n in range(4, 16)},
            "legitM.yml": ("sent.mbox", "sentM-b.mbox")}
 
 
