@@ -92,6 +92,8 @@ EVALSET = ROOT / "tests" / "evalset"
 # legitM.yml (72 legitimate messages from 24 senders who write to several staff or again; blind, unread): main
 # 00fea39 flagged 27 of 72 (37.5 %), the cost of the campaign cues no other set could show; floor 30 of 72.
 # legitN.yml (its tuning twin, 72 more, read): main 8016711 flagged 34 of 72; floor 37 of 72.
+# devN.yml (60 approaches, blind, unread): main 58c80b7 caught 38 of 60; floor 35 of 60. legitO.yml (72 more
+# legitimate campaign messages, new kinds; blind, unread): main 58c80b7 flagged 19 of 72; floor 22 of 72.
 # The third sealed split (sealed3.yml, written 2026-12-04 by four helpers who never saw the rules; evaluated in
 # aggregate only), first look on main d203f5b (detection as 8a2663f): recall 70.0 % (49 of 70), legitimate flagged
 # 7.8 % (9 of 116). Floors: three messages of slack each.
@@ -128,12 +130,15 @@ FLOORS = {
     "dev15.yml": {"false_positive_rate": 0.125, "size": 72, "labels": ("legit",)},
     "legitM.yml": {"false_positive_rate": 0.417, "size": 72, "labels": ("legit",)},
     "legitN.yml": {"false_positive_rate": 0.514, "size": 72, "labels": ("legit",)},
+    "devN.yml": {"recall": 0.58, "size": 60, "labels": ("approach",)},
+    "legitO.yml": {"false_positive_rate": 0.306, "size": 72, "labels": ("legit",)},
 }
 # the sent mail each set's threads answer: dev4..dev15 were written in two halves, each with its own originals
 HISTORY = {"sealed2.yml": ("sent.mbox", "sent2.mbox"),
            "sealed3.yml": ("sent.mbox", "sent3s-m.mbox", "sent3s-n.mbox"),
            **{f"dev{n}.yml": ("sent.mbox", f"sent{n}-a.mbox", f"sent{n}-b.mbox") for n in range(4, 16)},
-           "legitM.yml": ("sent.mbox", "sentM-b.mbox")}
+           "legitM.yml": ("sent.mbox", "sentM-b.mbox"),
+           "legitO.yml": ("sent.mbox", "sentO-a.mbox")}
 
 
 def _replayed(labels: str) -> Evaluation:
