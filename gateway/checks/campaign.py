@@ -117,8 +117,25 @@ def own_message_key(message_id: str, sender: str) -> str:
 
 
 def flagged_key(sender: str) -> str:
-    """Remembered with a message that was judged suspicious or worse (see store/record.py)."""
+    """Remembered with a message that was judged suspicious or worse (see store/record.py), and with
+    an analyst's decision that a reported message of the sender is an approach."""
     return f"flagged:{_h(sender.lower())}"
+
+
+def cleared_key(sender: str) -> str:
+    """Remembered with an analyst's decision that a reported message of the sender is not an
+    approach: the sender's later messages no longer inherit an earlier flagged judgement (their own
+    content is still judged)."""
+    return f"cleared:{_h(sender.lower())}"
+
+
+def decision_keys(sender: str, status: str) -> tuple[str, ...]:
+    """The keys an analyst's decision on a report from `sender` is remembered under: none for a
+    social network's shared address (it relays every member: one decision must not judge them all)."""
+    sender = sender.lower()
+    if "@" not in sender or registered_domain(sender.rsplit("@", 1)[1]) in _SHARED_SENDERS:
+        return ()
+    return {"approach": (flagged_key(sender),), "not_approach": (cleared_key(sender),)}.get(status, ())
 
 
 class CampaignCheck(Check):
@@ -128,7 +145,8 @@ class CampaignCheck(Check):
                "near-identical text reached other people in the organisation", via=str, recipients=int,
                senders=int, messages=int, days=float),
         signal("campaign.follow_up_of_flagged", "the sender's earlier message (through a social network, the same "
-               "persona's) was judged suspicious or high",
+               "persona's) was judged suspicious or high, or an analyst decided a reported one was an approach; "
+               "not after an analyst decided a later report of the sender was not",
                messages=int, days=float),
         signal("campaign.self_follow_up", "replies to the sender's own earlier message to us (a follow-up), not "
                "to anything anyone here wrote", messages=int),
@@ -178,6 +196,7 @@ class CampaignCheck(Check):
         shared = registered_domain(view.from_domain) in _SHARED_SENDERS
         persona_flagged = [flagged_persona_key(k) for k in groups.get("persona", ())]
         queries.append((persona_flagged if shared and persona_flagged else [flagged_key(sender)], long_ago))
+        queries.append(([cleared_key(sender)], long_ago))  # an analyst's "not an approach" (console triage)
         if own_keys:
             queries.append((own_keys, long_ago))
         # the network's address has written here before (every member's notification comes from
@@ -191,8 +210,8 @@ class CampaignCheck(Check):
             for via, reach in zip(groups, answers[:len(groups)], strict=True):
                 if reach.messages and (best is None or reach.recipients > best[1].recipients):
                     best = (via, reach)
-            flagged = answers[len(groups)]
-            follow = answers[len(groups) + 1] if own_keys else None
+            flagged, cleared = answers[len(groups)], answers[len(groups) + 1]
+            follow = answers[len(groups) + 2] if own_keys else None
             persona_seen = answers[-1] if ask_persona else None
         except Exception as exc:  # noqa: BLE001 - a broken store must not lose the message
             return [Signal("campaign.store_error", {"error": type(exc).__name__})]
@@ -212,7 +231,9 @@ class CampaignCheck(Check):
         if persona_seen is not None and not persona_seen.messages and persona is not None:
             out.append(Signal("campaign.persona_first_contact", {
                 "network": persona.network, "persona": persona.name[:80]}))
-        if flagged.messages and (persona_flagged or not shared):
+        # the latest judgement wins: an analyst's "not an approach" after the flagged message stops the
+        # inheritance; a message flagged (or an analyst's "approach") after that clearance starts it again
+        if flagged.messages and (persona_flagged or not shared) and flagged.last_seen > cleared.last_seen:
             out.append(Signal("campaign.follow_up_of_flagged", {
                 "messages": flagged.messages, "days": round(max(0.0, now - flagged.first_seen) / 86400, 1)}))
         return out

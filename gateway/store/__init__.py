@@ -31,6 +31,10 @@ MAX_REACH_SAMPLE = 20  # local recipients `campaign_reach` names (the most recen
 MAX_RECENT = 5000  # messages `recent` returns at most
 MAX_RECENT_EXAMINE = 50_000  # messages (any direction) `recent` reads at most per call, newest first
 VERDICT_WORDS = ("clean", "caution", "suspicious", "high")
+# an analyst's verdict on a reported message (gateway/store/record.py `decision_meta`): no recipients, only
+# campaign keys, indexed like an inbound message's so that the campaign check finds it; never in `recent`
+DECISION = "decision"
+INDEXED = frozenset({"inbound", DECISION})  # the directions whose campaign keys are indexed
 
 
 class StoreUnavailable(Exception):
@@ -63,7 +67,8 @@ def cap_keys(keys: Iterable[str]) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class MessageMeta:
-    """What is remembered of one message. direction: inbound | outbound | internal."""
+    """What is remembered of one message. direction: inbound | outbound | internal, or DECISION (an
+    analyst's verdict on a reported message, remembered under campaign keys only)."""
 
     when: float
     direction: str

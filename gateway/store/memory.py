@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from gateway.store import (
+    INDEXED,
     MAX_REACH_MESSAGES,
     MAX_RECENT,
     MAX_RECENT_EXAMINE,
@@ -116,7 +117,7 @@ class MemoryStore:
         wanted = set(cap_keys(keys))
         since = max(since, time.time() - self.retention_days * DAY)  # as if purged (Redis expires it)
         found = [e for e in self.entries
-                 if e.meta.direction == "inbound" and e.meta.when >= since and wanted & set(e.meta.campaign_keys)
+                 if e.meta.direction in INDEXED and e.meta.when >= since and wanted & set(e.meta.campaign_keys)
                  and not (exclude_message_id and e.meta.message_id == cap(exclude_message_id))]
         found.sort(key=lambda e: (e.meta.when, e.seq), reverse=True)
         return reach_of(((e.meta.when, e.meta.sender, e.local_rcpts) for e in found[:MAX_REACH_MESSAGES]),

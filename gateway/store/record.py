@@ -10,14 +10,14 @@ Untrusted input: the parsed view and signals of a stranger's message (capped by 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
 from gateway.model import Decision, Envelope, Signal, Verdict
 from gateway.parse import MessageView
-from gateway.store import MessageMeta, direction_of
+from gateway.store import DECISION, MessageMeta, direction_of
 
 _OBSERVABLE_SIGNALS = ("content.offchannel_", "content.phone_number", "content.freemail_address_in_body")
 
@@ -59,6 +59,14 @@ def flagged_persona_key(persona_key: str) -> str:
     `persona:...`): through a social network's shared address (invitations@linkedin.com relays every
     member), a follow-up of a flagged message is the same persona's, not the address's."""
     return "flagged-" + persona_key
+
+
+def decision_meta(sender: str, keys: Sequence[str], when: float, report_id: str, status: str) -> MessageMeta:
+    """An analyst's verdict on a reported message from `sender`, remembered under `keys` (the campaign
+    check's `flagged_key` or `cleared_key` of the sender) so that the sender's later messages inherit
+    it: no recipients (it adds no history between anyone), never listed by `recent`."""
+    return MessageMeta(when=when, direction=DECISION, sender=sender.lower(), recipients=(),
+                       message_id=f"<triage-{report_id}>", verdict=status, campaign_keys=tuple(keys))
 
 
 def final_meta(meta: MessageMeta, decision: Decision, signals: Iterable[Signal],

@@ -35,6 +35,7 @@ from redis.exceptions import NoScriptError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gateway.store import (
+    INDEXED,
     MAX_REACH_MESSAGES,
     MAX_REACH_SAMPLE,
     MAX_RECENT,
@@ -513,7 +514,7 @@ class RedisStore:
         when = meta.when if math.isfinite(meta.when) else time.time()
         mine = local_recipients(meta, local)
         head = [meta.sender, meta.message_id, list(mine)]
-        keys = list(meta.campaign_keys) if meta.direction == "inbound" else []
+        keys = list(meta.campaign_keys) if meta.direction in INDEXED else []
         # the 10th element (the campaign keys, for `recent`) is absent from values written before it
         body = [when, meta.direction, meta.display_name, meta.verdict,
                 meta.score if math.isfinite(meta.score) else 0.0, list(meta.rule_ids), list(meta.signals),

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from gateway.store import (
+    INDEXED,
     MAX_REACH_MESSAGES,
     MAX_RECENT,
     MAX_RECENT_EXAMINE,
@@ -76,7 +77,7 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE rdap (domain TEXT PRIMARY KEY, registered REAL, fetched REAL NOT NULL);
     """,
     # 2: campaign correlation. The local recipients of each message (what campaign_reach counts)
-    # and one row per (campaign key, inbound message).
+    # and one row per (campaign key, inbound message or analyst's decision).
     """
     ALTER TABLE messages ADD COLUMN local_recipients TEXT NOT NULL DEFAULT '[]';
     CREATE TABLE campaign (
@@ -322,7 +323,7 @@ def _write_messages(db: sqlite3.Connection, items: Sequence[_Record]) -> None:
                  json.dumps(meta.recipients), meta.message_id, meta.display_name, meta.verdict,
                  meta.score, json.dumps(meta.rule_ids), json.dumps(meta.signals),
                  json.dumps(meta.observables, ensure_ascii=False), local_json))
-            if meta.direction == "inbound" and meta.campaign_keys:
+            if meta.direction in INDEXED and meta.campaign_keys:
                 db.executemany("INSERT OR IGNORE INTO campaign VALUES (?,?,?)",
                                [(k, meta.when, cur.lastrowid) for k in meta.campaign_keys])
             for local, external, outbound in pairs:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -38,15 +39,18 @@ from gateway.admin.console.auth import (
 )
 from gateway.admin.console.db import STATUSES, ConsoleDB, Report
 from gateway.admin.console.intake import find_message
+from gateway.checks.campaign import decision_keys
 from gateway.errors import DataError
 from gateway.parse import MessageView, normalize_newlines, split_header_block
 from gateway.policy.evaluate import Labelled
 from gateway.refdata import INDICATOR_KINDS, Indicator
 from gateway.smtp.upstream import release
 from gateway.store import MAX_RECENT, VERDICT_WORDS, MessageMeta
+from gateway.store.record import decision_meta
 from gateway.textsafe import terminal_text
 
 HERE = Path(__file__).resolve().parent
+log = logging.getLogger("gateway.console")
 PUBLIC = frozenset({"login", "login_post", "static"})
 DEPS = web.AppKey("console_deps", ConsoleDeps)
 DB = web.AppKey("console_db", ConsoleDB)
@@ -57,6 +61,12 @@ DONE = {
                        "(the audit log names them).",
     "deleted": "Deleted.",
     "decided": "Saved the decision.",
+    "decided_approach": "Saved the decision. Later messages from this sender that nobody here answered are now "
+                        "flagged as follow-ups of an approach (campaign.follow_up_of_flagged, 120 days).",
+    "decided_not_approach": "Saved the decision. Later messages from this sender no longer inherit an earlier "
+                            "flagged judgement; their own content is still judged.",
+    "decided_unrecorded": "Saved the decision, but the gateway's history store could not be written: later "
+                          "messages from this sender are judged as before (see the log; decide again to retry).",
     "loggedout": "You are logged out.",
 }
 MAX_UPLOAD = 12 * 1024 * 1024
@@ -340,7 +350,27 @@ async def triage_decide(request: web.Request) -> web.StreamResponse:
     note = str(form.get("note", ""))[:2000]
     await asyncio.to_thread(db_of(request).decide, r.id, status, me.user, note)
     await audit(request, "triage.decide", r.id, f"{r.status} -> {status}; {note}")
-    raise web.HTTPSeeOther(url_for(request, "triage_report", {"done": "decided"}, rid=r.id))
+    done = await _remember_decision(request, r, status)
+    raise web.HTTPSeeOther(url_for(request, "triage_report", {"done": done}, rid=r.id))
+
+
+async def _remember_decision(request: web.Request, r: Report, status: str) -> str:
+    """Tell the gateway's history store, so that the sender's later messages inherit the decision:
+    "approach" flags their follow-ups like a flagged message's, "not an approach" stops an earlier
+    flagged judgement from being inherited (gateway/checks/campaign.py). Nothing for a social
+    network's shared address or a report without a sender. Returns the DONE key to show."""
+    deps = deps_of(request)
+    keys = decision_keys(r.sender, status)
+    if not keys:
+        return "decided"
+    try:
+        await deps.store.record_message(decision_meta(r.sender, keys, time.time(), r.id, status),
+                                        deps.config.local_domains)
+    except Exception as exc:  # noqa: BLE001 - the decision is saved; the store's failure is reported
+        log.error("console: staff report %s: the decision could not be recorded in the store: %s: %s",
+                  r.id, type(exc).__name__, exc)
+        return "decided_unrecorded"
+    return f"decided_{status}"
 
 
 async def triage_indicator(request: web.Request) -> web.Response:

@@ -15,6 +15,7 @@ from gateway.checks.campaign import text_bands
 from gateway.model import Client, Envelope
 from gateway.runtime import Runtime
 from gateway.store.memory import MemoryStore
+from gateway.store.record import decision_meta
 from tests.support.messages import config, message
 
 LURE = ("Dear {name}, I am a researcher at the Centre for Contemporary World Studies. We are preparing a "
@@ -199,3 +200,47 @@ def test_first_contact_through_a_network_is_the_personas() -> None:
     direct = _signals_of(runtime, _mail("Kevin Zhao <kz@harbourline.test>", "<p4@harbourline.test>", "Hello.",
                                         "k@example.org"), "k@example.org", now + 180)
     assert "campaign.persona_first_contact" not in direct
+
+
+def _decide(runtime: Runtime, sender: str, status: str, when: float) -> None:
+    """What the console's triage does on a decision (gateway/admin/console/app.py)."""
+    keys = campaign.decision_keys(sender, status)
+    assert keys
+    assert runtime.store is not None
+    asyncio.run(runtime.store.record_message(decision_meta(sender, keys, when, "r1", status), ("example.org",)))
+
+
+def test_an_analysts_decision_is_inherited_by_the_senders_later_messages() -> None:
+    """'Not an approach' on a report stops a flagged first message's judgement passing to the sender's
+    next message; 'approach' passes it on again, even for a sender the gateway never flagged."""
+    runtime = Runtime(config(), offline=True, store=MemoryStore())
+    now = time.time()
+    sender = "Kevin Zhao <kevin.zhao.hr@gmail.com>"
+    first, _ = _verdict_of(runtime, _mail(sender, "<f1@gmail.com>", _LURE, "k@example.org"), now)
+    assert first in ("suspicious", "high")
+    _, before = _verdict_of(runtime, _mail(sender, "<f2@gmail.com>", "Did you see my note?", "k@example.org"),
+                            now + 60)
+    assert "campaign.follow_up_of_flagged" in before
+    _decide(runtime, "kevin.zhao.hr@gmail.com", "not_approach", now + 120)
+    _, cleared = _verdict_of(runtime, _mail(sender, "<f3@gmail.com>", "Any news?", "k@example.org"), now + 180)
+    assert "campaign.follow_up_of_flagged" not in cleared
+    _decide(runtime, "kevin.zhao.hr@gmail.com", "approach", now + 240)
+    _, again = _verdict_of(runtime, _mail(sender, "<f4@gmail.com>", "Any news?", "k@example.org"), now + 300)
+    assert "campaign.follow_up_of_flagged" in again
+    # a sender the gateway let through, which an analyst then judged an approach
+    quiet = "Anna Berg <anna.berg.research@gmail.com>"
+    verdict, _ = _verdict_of(runtime, _mail(quiet, "<q1@gmail.com>", "Hello, a short question.", "k@example.org"),
+                             now + 360)
+    assert verdict in ("clean", "caution")
+    _decide(runtime, "anna.berg.research@gmail.com", "approach", now + 420)
+    verdict, later = _verdict_of(runtime, _mail(quiet, "<q2@gmail.com>", "Hello again.", "k@example.org"),
+                                 now + 480)
+    assert "campaign.follow_up_of_flagged" in later and verdict in ("suspicious", "high")
+
+
+def test_no_decision_judges_a_social_networks_shared_address() -> None:
+    assert campaign.decision_keys("messages-noreply@linkedin.com", "not_approach") == ()
+    assert campaign.decision_keys("invitations@linkedin.com", "approach") == ()
+    assert campaign.decision_keys("", "approach") == ()
+    assert campaign.decision_keys("a@b.test", "new") == ()
+    assert campaign.decision_keys("A@B.test", "approach") == (campaign.flagged_key("a@b.test"),)

@@ -3,6 +3,7 @@ CSRF, sessions, the proxy header, security headers, and each action's effect and
 
 from __future__ import annotations
 
+import logging
 import re
 import sqlite3
 import time
@@ -14,10 +15,11 @@ import aiohttp
 import pytest
 
 from gateway.admin.console.db import ConsoleDB, check_password
+from gateway.checks.campaign import cleared_key, flagged_key
 from gateway.cli import main as cli_main
 from gateway.model import Decision, Envelope, RuleHit, Verdict
 from gateway.policy.evaluate import load_labels
-from gateway.store import MessageMeta
+from gateway.store import MessageMeta, StoreUnavailable
 from tests.support.console import PASSWORD, Console, console_config, csrf_of, login
 from tests.support.sink import Sink, SinkBehaviour
 
@@ -355,3 +357,45 @@ def test_cli_user_management(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     assert db.role_of("nina") is None
     assert cli_main(["console", "--config", conf, "user", "add", "../x", "--role", "admin", "--password-stdin"]) == 1
     assert [a.action for a in db.audit_log(10)][:3] == ["user.delete", "user.role", "user.add"]
+
+
+async def test_a_triage_decision_reaches_the_gateways_history(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """'Not an approach' and 'approach' are remembered in the store under the sender's keys (the campaign
+    check reads them: tests/unit/checks/test_campaign.py); a social network's shared address is not
+    judged by one decision; a store that cannot be written leaves the decision saved and says so."""
+    async with running(tmp_path) as c, aiohttp.ClientSession(cookie_jar=jar()) as s:
+        csrf = await login(s, c.base, "anna")
+        db = ConsoleDB(c.config.console.state_dir)
+
+        def report(sender: str) -> str:
+            return db.add_report(source="link", reporter="rita", message_id="<m@x>", subject="", sender=sender,
+                                 display_name="", verdict="high", score=12.0, analysis={})
+
+        async def decide(rid: str, status: str) -> str:
+            async with s.post(f"{c.base}/triage/{rid}/decide", data={"status": status, "csrf": csrf},
+                              allow_redirects=False) as r:
+                assert r.status == 303
+                return r.headers["Location"]
+
+        rid = report("Organiser@Conference.test")
+        assert "done=decided_not_approach" in await decide(rid, "not_approach")
+        assert db.report(rid).status == "not_approach"
+        cleared = await c.store.campaign_reach([cleared_key("organiser@conference.test")], 0.0)
+        assert cleared.messages == 1 and cleared.recipients == 0
+        assert (await c.store.campaign_reach([flagged_key("organiser@conference.test")], 0.0)).messages == 0
+        assert "done=decided_approach" in await decide(rid, "approach")
+        assert (await c.store.campaign_reach([flagged_key("organiser@conference.test")], 0.0)).messages == 1
+        assert await c.store.recent(0.0) == []  # decisions are no messages
+        # the network's relay address: the decision is saved, nothing is remembered for the address
+        relay = report("messages-noreply@linkedin.com")
+        assert "done=decided&" in await decide(relay, "not_approach") + "&"
+        assert (await c.store.campaign_reach([cleared_key("messages-noreply@linkedin.com")], 0.0)).messages == 0
+
+        async def down(*_: object) -> None:
+            raise StoreUnavailable("the store thread stalled")
+        c.store.record_message = down  # type: ignore[method-assign]
+        other = report("someone@else.test")
+        with caplog.at_level(logging.ERROR, logger="gateway.console"):
+            assert "done=decided_unrecorded" in await decide(other, "not_approach")
+        assert db.report(other).status == "not_approach"
+        assert any(other in r.getMessage() and "StoreUnavailable" in r.getMessage() for r in caplog.records)

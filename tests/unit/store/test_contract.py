@@ -31,6 +31,7 @@ from gateway.store import (
 )
 from gateway.store.learn import learn
 from gateway.store.memory import MemoryStore
+from gateway.store.record import decision_meta
 from gateway.store.sqlite import SqliteStore
 
 LOCAL = ("example.org",)
@@ -482,6 +483,23 @@ async def test_campaign_reach_same_text_to_six_colleagues_from_two_senders(store
     assert await store.campaign_reach([text], NOW) == Reach()
     assert await store.campaign_reach(["text:b3:ffffff"], 0.0) == Reach()
     assert await store.campaign_reach([], 0.0) == Reach()
+    await store.close()
+
+
+async def test_an_analysts_decision_is_found_by_its_keys_and_adds_no_history(store: Store) -> None:
+    """A decision on a reported message (console triage) is remembered under its campaign keys like an
+    inbound message, so the campaign check finds it; it has no recipients, teaches no pair and is not
+    one of the `recent` messages."""
+    sender = "kevin.zhao.hr@gmail.com"
+    await store.record_message(inbound(sender, "dana@example.org", when=NOW - DAY, campaign_keys=("flagged:k1",)),
+                               LOCAL)
+    await store.record_message(decision_meta(sender, ("cleared:k1",), NOW - 60, "r7", "not_approach"), LOCAL)
+    cleared = await store.campaign_reach(["cleared:k1"], NOW - 2 * DAY)
+    assert (cleared.messages, cleared.recipients, cleared.last_seen) == (1, 0, pytest.approx(NOW - 60))
+    assert (await store.campaign_reach(["flagged:k1"], NOW - 2 * DAY)).last_seen == pytest.approx(NOW - DAY)
+    assert [m.sender for m in await store.recent(NOW - 2 * DAY)] == [sender]  # the inbound message only
+    pair = await store.seen_pair(sender, "dana@example.org")
+    assert pair is not None and pair.count == 1  # the decision taught nothing
     await store.close()
 
 
