@@ -9,7 +9,10 @@ name, the claimed organisation, and locality-sensitive hashes of the stranger's 
 duplicates share a band even from different senders) -- asks the store how far earlier inbound
 messages with any of those keys went (`Store.campaign_reach`), and provides the keys so the
 message itself is remembered under them after delivery. The store holds metadata only: keys are
-hashes, never text.
+hashes, never text. An analyst's decision on a reported message (console triage) is remembered
+under the sender's `confirmed_key` or `cleared_key`: the latest decision wins; "approach" makes
+the sender's later messages follow-ups of an approach, "not an approach" silences the campaign
+signals for the sender (its messages' content is still judged by the other checks).
 
 Untrusted input: the message text and addresses (a stranger's): shingles over at most
 `MAX_TEXT` characters, a fixed number of hashes; the store bounds the work per query.
@@ -30,6 +33,7 @@ from gateway.checks.sender import local_recipients
 from gateway.checks.social import NETWORKS, Persona
 from gateway.domains import name_tokens, registered_domain
 from gateway.model import Signal
+from gateway.store import Reach
 from gateway.store.record import flagged_persona_key
 
 MAX_TEXT = 4000
@@ -117,15 +121,20 @@ def own_message_key(message_id: str, sender: str) -> str:
 
 
 def flagged_key(sender: str) -> str:
-    """Remembered with a message that was judged suspicious or worse (see store/record.py), and with
-    an analyst's decision that a reported message of the sender is an approach."""
+    """Remembered with a message that was judged suspicious or worse (see store/record.py)."""
     return f"flagged:{_h(sender.lower())}"
+
+
+def confirmed_key(sender: str) -> str:
+    """Remembered with an analyst's decision that a reported message of the sender is an approach:
+    the sender's later messages are follow-ups of an approach, flagged first message or not."""
+    return f"confirmed:{_h(sender.lower())}"
 
 
 def cleared_key(sender: str) -> str:
     """Remembered with an analyst's decision that a reported message of the sender is not an
-    approach: the sender's later messages no longer inherit an earlier flagged judgement (their own
-    content is still judged)."""
+    approach: the sender's later messages no longer inherit an earlier flagged judgement, and its
+    writing to several colleagues or again is no cue (their own content is still judged)."""
     return f"cleared:{_h(sender.lower())}"
 
 
@@ -135,7 +144,27 @@ def decision_keys(sender: str, status: str) -> tuple[str, ...]:
     sender = sender.lower()
     if "@" not in sender or registered_domain(sender.rsplit("@", 1)[1]) in _SHARED_SENDERS:
         return ()
-    return {"approach": (flagged_key(sender),), "not_approach": (cleared_key(sender),)}.get(status, ())
+    return {"approach": (confirmed_key(sender),), "not_approach": (cleared_key(sender),)}.get(status, ())
+
+
+def _widest(reaches: Iterable[tuple[str, Reach]]) -> tuple[str, Reach] | None:
+    """The (via, reach) that reached the most people here, of those that found anything."""
+    best = None
+    for via, reach in reaches:
+        if reach.messages and (best is None or reach.recipients > best[1].recipients):
+            best = (via, reach)
+    return best
+
+
+def _reach_signal(ctx: CheckContext, via: str, reach: Reach, now: float) -> Signal:
+    mine = set(local_recipients(ctx))
+    seen = set(reach.recipient_sample)
+    # this message's recipients count too ("sent to 6 colleagues"); when the earlier ones are more
+    # than the sample shows, the new ones may overlap them: count them once
+    total = reach.recipients + len(mine - seen) if reach.recipients <= len(seen) else max(reach.recipients, len(mine))
+    return Signal("campaign.reach", {
+        "via": via, "recipients": total, "senders": reach.senders,
+        "messages": reach.messages + 1, "days": round(max(0.0, now - reach.first_seen) / 86400, 1)})
 
 
 class CampaignCheck(Check):
@@ -145,8 +174,9 @@ class CampaignCheck(Check):
                "near-identical text reached other people in the organisation", via=str, recipients=int,
                senders=int, messages=int, days=float),
         signal("campaign.follow_up_of_flagged", "the sender's earlier message (through a social network, the same "
-               "persona's) was judged suspicious or high, or an analyst decided a reported one was an approach; "
-               "not after an analyst decided a later report of the sender was not",
+               "persona's) was judged suspicious or high, or an analyst decided a reported one was an approach "
+               "(console triage); none of the campaign signals after an analyst's latest decision on the sender "
+               "was 'not an approach'",
                messages=int, days=float),
         signal("campaign.self_follow_up", "replies to the sender's own earlier message to us (a follow-up), not "
                "to anything anyone here wrote", messages=int),
@@ -196,7 +226,8 @@ class CampaignCheck(Check):
         shared = registered_domain(view.from_domain) in _SHARED_SENDERS
         persona_flagged = [flagged_persona_key(k) for k in groups.get("persona", ())]
         queries.append((persona_flagged if shared and persona_flagged else [flagged_key(sender)], long_ago))
-        queries.append(([cleared_key(sender)], long_ago))  # an analyst's "not an approach" (console triage)
+        # an analyst's decisions on reports of this sender (console triage): the later one counts
+        queries += [([cleared_key(sender)], long_ago), ([confirmed_key(sender)], long_ago)]
         if own_keys:
             queries.append((own_keys, long_ago))
         # the network's address has written here before (every member's notification comes from
@@ -206,34 +237,23 @@ class CampaignCheck(Check):
             queries.append((groups["persona"], long_ago))
         try:
             answers = await ctx.store.campaign_reach_many(queries)  # one round trip
-            best = None
-            for via, reach in zip(groups, answers[:len(groups)], strict=True):
-                if reach.messages and (best is None or reach.recipients > best[1].recipients):
-                    best = (via, reach)
-            flagged, cleared = answers[len(groups)], answers[len(groups) + 1]
-            follow = answers[len(groups) + 2] if own_keys else None
+            best = _widest(zip(groups, answers[:len(groups)], strict=True))
+            flagged, cleared, confirmed = answers[len(groups):len(groups) + 3]
+            follow = answers[len(groups) + 3] if own_keys else None
             persona_seen = answers[-1] if ask_persona else None
         except Exception as exc:  # noqa: BLE001 - a broken store must not lose the message
             return [Signal("campaign.store_error", {"error": type(exc).__name__})]
+        if cleared.last_seen > confirmed.last_seen:
+            return out  # the analyst's latest word on this sender: not an approach
         if best is not None:
-            via, reach = best
-            mine = set(local_recipients(ctx))
-            seen = set(reach.recipient_sample)
-            # this message's recipients count too ("sent to 6 colleagues"); when the earlier ones
-            # are more than the sample shows, the new ones may overlap them: count them once
-            total = reach.recipients + len(mine - seen) if reach.recipients <= len(seen) else \
-                max(reach.recipients, len(mine))
-            out.append(Signal("campaign.reach", {
-                "via": via, "recipients": total, "senders": reach.senders,
-                "messages": reach.messages + 1, "days": round(max(0.0, now - reach.first_seen) / 86400, 1)}))
+            out.append(_reach_signal(ctx, *best, now))
         if follow is not None and follow.messages:
             out.append(Signal("campaign.self_follow_up", {"messages": follow.messages}))
         if persona_seen is not None and not persona_seen.messages and persona is not None:
             out.append(Signal("campaign.persona_first_contact", {
                 "network": persona.network, "persona": persona.name[:80]}))
-        # the latest judgement wins: an analyst's "not an approach" after the flagged message stops the
-        # inheritance; a message flagged (or an analyst's "approach") after that clearance starts it again
-        if flagged.messages and (persona_flagged or not shared) and flagged.last_seen > cleared.last_seen:
+        if confirmed.messages or (flagged.messages and (persona_flagged or not shared)):
+            first = min(r.first_seen for r in (flagged, confirmed) if r.messages)
             out.append(Signal("campaign.follow_up_of_flagged", {
-                "messages": flagged.messages, "days": round(max(0.0, now - flagged.first_seen) / 86400, 1)}))
+                "messages": flagged.messages + confirmed.messages, "days": round(max(0.0, now - first) / 86400, 1)}))
         return out

@@ -64,7 +64,8 @@ DONE = {
     "decided_approach": "Saved the decision. Later messages from this sender that nobody here answered are now "
                         "flagged as follow-ups of an approach (campaign.follow_up_of_flagged, 120 days).",
     "decided_not_approach": "Saved the decision. Later messages from this sender no longer inherit an earlier "
-                            "flagged judgement; their own content is still judged.",
+                            "flagged judgement, and writing to colleagues or again is no cue; their own content "
+                            "is still judged.",
     "decided_unrecorded": "Saved the decision, but the gateway's history store could not be written: later "
                           "messages from this sender are judged as before (see the log; decide again to retry).",
     "loggedout": "You are logged out.",

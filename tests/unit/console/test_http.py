@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 
 from gateway.admin.console.db import ConsoleDB, check_password
-from gateway.checks.campaign import cleared_key, flagged_key
+from gateway.checks.campaign import cleared_key, confirmed_key
 from gateway.cli import main as cli_main
 from gateway.model import Decision, Envelope, RuleHit, Verdict
 from gateway.policy.evaluate import load_labels
@@ -382,9 +382,9 @@ async def test_a_triage_decision_reaches_the_gateways_history(tmp_path: Path, ca
         assert db.report(rid).status == "not_approach"
         cleared = await c.store.campaign_reach([cleared_key("organiser@conference.test")], 0.0)
         assert cleared.messages == 1 and cleared.recipients == 0
-        assert (await c.store.campaign_reach([flagged_key("organiser@conference.test")], 0.0)).messages == 0
+        assert (await c.store.campaign_reach([confirmed_key("organiser@conference.test")], 0.0)).messages == 0
         assert "done=decided_approach" in await decide(rid, "approach")
-        assert (await c.store.campaign_reach([flagged_key("organiser@conference.test")], 0.0)).messages == 1
+        assert (await c.store.campaign_reach([confirmed_key("organiser@conference.test")], 0.0)).messages == 1
         assert await c.store.recent(0.0) == []  # decisions are no messages
         # the network's relay address: the decision is saved, nothing is remembered for the address
         relay = report("messages-noreply@linkedin.com")
