@@ -31,9 +31,9 @@ from gateway.checks import Check, CheckContext, Fact, signal
 from gateway.checks.claims import Claims, approach_text
 from gateway.checks.sender import local_recipients
 from gateway.checks.social import NETWORKS, Persona
-from gateway.domains import name_tokens, registered_domain
+from gateway.domains import Domains, name_tokens, registered_domain
 from gateway.model import Signal
-from gateway.store import Reach
+from gateway.store import Reach, cap
 from gateway.store.record import flagged_persona_key
 
 MAX_TEXT = 4000
@@ -127,22 +127,26 @@ def flagged_key(sender: str) -> str:
 
 def confirmed_key(sender: str) -> str:
     """Remembered with an analyst's decision that a reported message of the sender is an approach:
-    the sender's later messages are follow-ups of an approach, flagged first message or not."""
-    return f"confirmed:{_h(sender.lower())}"
+    the sender's later messages are follow-ups of an approach, flagged first message or not. The
+    address as the store keeps it (lower case, cut at MAX_FIELD), so a report's sender matches."""
+    return f"confirmed:{_h(cap(sender.lower()))}"
 
 
 def cleared_key(sender: str) -> str:
     """Remembered with an analyst's decision that a reported message of the sender is not an
-    approach: the sender's later messages no longer inherit an earlier flagged judgement, and its
-    writing to several colleagues or again is no cue (their own content is still judged)."""
-    return f"cleared:{_h(sender.lower())}"
+    approach: until a later flagged message or decision, the sender's messages inherit no earlier
+    flagged judgement, and its writing to several colleagues or again is no cue (their own content
+    is still judged). The address as `confirmed_key` takes it."""
+    return f"cleared:{_h(cap(sender.lower()))}"
 
 
-def decision_keys(sender: str, status: str) -> tuple[str, ...]:
+def decision_keys(sender: str, status: str, domains: Domains) -> tuple[str, ...]:
     """The keys an analyst's decision on a report from `sender` is remembered under: none for a
-    social network's shared address (it relays every member: one decision must not judge them all)."""
+    social network's shared address (it relays every member: one decision must not judge them all),
+    and none for the organisation's own addresses (the check never judges them)."""
     sender = sender.lower()
-    if "@" not in sender or registered_domain(sender.rsplit("@", 1)[1]) in _SHARED_SENDERS:
+    if "@" not in sender or domains.is_our_address(sender) or \
+            registered_domain(sender.rsplit("@", 1)[1]) in _SHARED_SENDERS:
         return ()
     return {"approach": (confirmed_key(sender),), "not_approach": (cleared_key(sender),)}.get(status, ())
 
@@ -174,10 +178,10 @@ class CampaignCheck(Check):
                "near-identical text reached other people in the organisation", via=str, recipients=int,
                senders=int, messages=int, days=float),
         signal("campaign.follow_up_of_flagged", "the sender's earlier message (through a social network, the same "
-               "persona's) was judged suspicious or high, or an analyst decided a reported one was an approach "
-               "(console triage); none of the campaign signals after an analyst's latest decision on the sender "
-               "was 'not an approach'",
-               messages=int, days=float),
+               "persona's) was judged suspicious or high, or an analyst's latest decision on a report of the sender "
+               "was 'approach' (console triage; `analyst`); after a 'not an approach' decision only a message "
+               "flagged since counts, and the sender has no campaign.reach or campaign.self_follow_up",
+               messages=int, days=float, analyst=bool),
         signal("campaign.self_follow_up", "replies to the sender's own earlier message to us (a follow-up), not "
                "to anything anyone here wrote", messages=int),
         signal("campaign.persona_first_contact", "a persona relayed by a social network that no earlier message "
@@ -225,35 +229,44 @@ class CampaignCheck(Check):
         # flagged message counts (one flagged persona made every later notification a follow-up)
         shared = registered_domain(view.from_domain) in _SHARED_SENDERS
         persona_flagged = [flagged_persona_key(k) for k in groups.get("persona", ())]
-        queries.append((persona_flagged if shared and persona_flagged else [flagged_key(sender)], long_ago))
-        # an analyst's decisions on reports of this sender (console triage): the later one counts
-        queries += [([cleared_key(sender)], long_ago), ([confirmed_key(sender)], long_ago)]
+        named: dict[str, int] = {}  # the answers after the groups', by name
+
+        def ask(name: str, keys: Sequence[str]) -> None:
+            named[name] = len(queries)
+            queries.append((keys, long_ago))
+        ask("flagged", persona_flagged if shared and persona_flagged else [flagged_key(sender)])
+        if not shared:  # an analyst's decisions on reports of this sender (console triage)
+            ask("cleared", [cleared_key(sender)])
+            ask("confirmed", [confirmed_key(sender)])
         if own_keys:
-            queries.append((own_keys, long_ago))
+            ask("follow", own_keys)
         # the network's address has written here before (every member's notification comes from
         # it), so sender.first_contact_org says nothing about the person inside: ask the persona
-        ask_persona = shared and persona is not None and "persona" in groups
-        if ask_persona:
-            queries.append((groups["persona"], long_ago))
+        if shared and persona is not None and "persona" in groups:
+            ask("persona", groups["persona"])
         try:
             answers = await ctx.store.campaign_reach_many(queries)  # one round trip
-            best = _widest(zip(groups, answers[:len(groups)], strict=True))
-            flagged, cleared, confirmed = answers[len(groups):len(groups) + 3]
-            follow = answers[len(groups) + 3] if own_keys else None
-            persona_seen = answers[-1] if ask_persona else None
         except Exception as exc:  # noqa: BLE001 - a broken store must not lose the message
             return [Signal("campaign.store_error", {"error": type(exc).__name__})]
-        if cleared.last_seen > confirmed.last_seen:
-            return out  # the analyst's latest word on this sender: not an approach
-        if best is not None:
+        got = {name: answers[i] for name, i in named.items()}
+        flagged, cleared, confirmed = (got.get(n, Reach()) for n in ("flagged", "cleared", "confirmed"))
+        # the analyst's latest word on this sender was "not an approach": no campaign cue, and a
+        # flagged judgement is inherited only from a message flagged after that decision
+        silenced = cleared.last_seen > confirmed.last_seen
+        best = _widest(zip(groups, answers[:len(groups)], strict=True))
+        if best is not None and not silenced:
             out.append(_reach_signal(ctx, *best, now))
-        if follow is not None and follow.messages:
+        follow = got.get("follow")
+        if follow is not None and follow.messages and not silenced:
             out.append(Signal("campaign.self_follow_up", {"messages": follow.messages}))
+        persona_seen = got.get("persona")
         if persona_seen is not None and not persona_seen.messages and persona is not None:
             out.append(Signal("campaign.persona_first_contact", {
                 "network": persona.network, "persona": persona.name[:80]}))
-        if confirmed.messages or (flagged.messages and (persona_flagged or not shared)):
+        inherited = flagged.messages and (persona_flagged or not shared) and flagged.last_seen > cleared.last_seen
+        if inherited or (confirmed.messages and not silenced):
             first = min(r.first_seen for r in (flagged, confirmed) if r.messages)
             out.append(Signal("campaign.follow_up_of_flagged", {
-                "messages": flagged.messages + confirmed.messages, "days": round(max(0.0, now - first) / 86400, 1)}))
+                "messages": flagged.messages, "days": round(max(0.0, now - first) / 86400, 1),
+                "analyst": bool(confirmed.messages) and not silenced}))
         return out

@@ -189,7 +189,7 @@ class Store(Protocol):
 
     async def campaign_reach_many(self, queries: Sequence[ReachQuery]) -> list[Reach]:
         """`campaign_reach(keys, since)` for each query, in ONE round trip (one worker-thread hop
-        for SQLite, one pipeline for Redis): the campaign check asks four to six at a time."""
+        for SQLite, one pipeline for Redis): the campaign check asks four to eight at a time."""
 
     async def sender_history(self, sender: str, rcpts: Sequence[str], domain: str = "") -> SenderHistory:
         """`seen_pair(sender, r)` for each of `rcpts`, `seen_sender_org(sender)` and, when `domain`

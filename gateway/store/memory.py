@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from gateway.store import (
+    DECISION,
     INDEXED,
     MAX_REACH_MESSAGES,
     MAX_RECENT,
@@ -107,7 +108,8 @@ class MemoryStore:
             if len(out) >= limit:
                 break
             m = e.meta
-            hit = hunt_match(m.sender, m.display_name, m.recipients, m.observables, wanted)
+            hit = hunt_match(m.sender, m.display_name, m.recipients, m.observables, wanted) \
+                if m.direction != DECISION else None
             if hit is not None:
                 out.append(HistoryHit(m.when, m.direction, m.sender, m.recipients, m.verdict,
                                       m.score, m.rule_ids, hit[0], hit[1]))

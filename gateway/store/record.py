@@ -63,7 +63,7 @@ def flagged_persona_key(persona_key: str) -> str:
 
 def decision_meta(sender: str, keys: Sequence[str], when: float, report_id: str, status: str) -> MessageMeta:
     """An analyst's verdict on a reported message from `sender`, remembered under `keys` (the campaign
-    check's `flagged_key` or `cleared_key` of the sender) so that the sender's later messages inherit
+    check's `confirmed_key` or `cleared_key` of the sender) so that the sender's later messages inherit
     it: no recipients (it adds no history between anyone), never listed by `recent`."""
     return MessageMeta(when=when, direction=DECISION, sender=sender.lower(), recipients=(),
                        message_id=f"<triage-{report_id}>", verdict=status, campaign_keys=tuple(keys))

@@ -35,6 +35,7 @@ from redis.exceptions import NoScriptError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gateway.store import (
+    DECISION,
     INDEXED,
     MAX_REACH_MESSAGES,
     MAX_REACH_SAMPLE,
@@ -600,7 +601,7 @@ class RedisStore:
                 sender, _mid, mine = json.loads(head)
                 when, direction, name, verdict, score, rules, _sig, obs, rcpts = json.loads(body)[:9]
                 rcpts = mine if rcpts is None else rcpts
-                hit = hunt_match(sender, name, rcpts, obs, wanted)
+                hit = hunt_match(sender, name, rcpts, obs, wanted) if direction != DECISION else None
                 if hit is not None:
                     out.append(HistoryHit(when, direction, sender, tuple(rcpts), verdict, score,
                                           tuple(rules), hit[0], hit[1]))

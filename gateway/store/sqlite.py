@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from gateway.store import (
+    DECISION,
     INDEXED,
     MAX_REACH_MESSAGES,
     MAX_RECENT,
@@ -223,8 +224,8 @@ class SqliteStore:
 
         def read(db: sqlite3.Connection) -> list[HistoryHit]:
             out: list[HistoryHit] = []
-            cur = db.execute("SELECT ts, direction, sender, recipients, verdict, score, rule_ids,"
-                             " display_name, observables FROM messages ORDER BY ts, id")
+            cur = db.execute("SELECT ts, direction, sender, recipients, verdict, score, rule_ids, display_name,"
+                             " observables FROM messages WHERE direction != ? ORDER BY ts, id", (DECISION,))
             for ts, direction, sender, rcpts, verdict, score, rules, name, obs in cur:
                 if len(out) >= limit:
                     break

@@ -40,6 +40,7 @@ from gateway.admin.console.auth import (
 from gateway.admin.console.db import STATUSES, ConsoleDB, Report
 from gateway.admin.console.intake import find_message
 from gateway.checks.campaign import decision_keys
+from gateway.domains import Domains
 from gateway.errors import DataError
 from gateway.parse import MessageView, normalize_newlines, split_header_block
 from gateway.policy.evaluate import Labelled
@@ -68,6 +69,9 @@ DONE = {
                             "is still judged.",
     "decided_unrecorded": "Saved the decision, but the gateway's history store could not be written: later "
                           "messages from this sender are judged as before (see the log; decide again to retry).",
+    "decided_untold": "Saved the decision. The gateway was not told: the reported message is not one its history "
+                      "holds (a forwarded copy, or older than the report window), so its sender is not known for "
+                      "sure; later messages are judged as before.",
     "loggedout": "You are logged out.",
 }
 MAX_UPLOAD = 12 * 1024 * 1024
@@ -359,19 +363,35 @@ async def _remember_decision(request: web.Request, r: Report, status: str) -> st
     """Tell the gateway's history store, so that the sender's later messages inherit the decision:
     "approach" flags their follow-ups like a flagged message's, "not an approach" stops an earlier
     flagged judgement from being inherited (gateway/checks/campaign.py). Nothing for a social
-    network's shared address or a report without a sender. Returns the DONE key to show."""
+    network's shared address, our own addresses or a report without a sender. The sender is the
+    one the store recorded when the message was delivered (a link report's, or the delivered copy of
+    a forwarded one), never the From of an attachment a reporter sent: anyone here can send one.
+    Returns the DONE key to show."""
     deps = deps_of(request)
-    keys = decision_keys(r.sender, status)
+    if status not in ("approach", "not_approach"):
+        return "decided"
+    sender = _delivered_sender(r)
+    if not sender:
+        return "decided_untold"
+    keys = decision_keys(sender, status, Domains(deps.config.local_domains))
     if not keys:
         return "decided"
     try:
-        await deps.store.record_message(decision_meta(r.sender, keys, time.time(), r.id, status),
+        await deps.store.record_message(decision_meta(sender, keys, time.time(), r.id, status),
                                         deps.config.local_domains)
     except Exception as exc:  # noqa: BLE001 - the decision is saved; the store's failure is reported
         log.error("console: staff report %s: the decision could not be recorded in the store: %s: %s",
                   r.id, type(exc).__name__, exc)
         return "decided_unrecorded"
     return f"decided_{status}"
+
+
+def _delivered_sender(r: Report) -> str:
+    """The sender the gateway's history recorded for the reported message, '' when it holds none."""
+    if r.source == "link" and r.analysis.get("found") == "history (metadata)":
+        return r.sender
+    delivered = r.analysis.get("delivered")
+    return str(delivered.get("sender", "")) if isinstance(delivered, dict) else ""
 
 
 async def triage_indicator(request: web.Request) -> web.Response:

@@ -150,7 +150,8 @@ async def take_report(config: Config, runtime: Runtime, raw: bytes, env: Envelop
                 if runtime.store is not None else None
             if delivered is not None:
                 analysis["delivered"] = {"verdict": delivered.verdict, "score": delivered.score,
-                                         "rules": list(delivered.rule_ids), "when": delivered.when}
+                                         "rules": list(delivered.rule_ids), "when": delivered.when,
+                                         "sender": delivered.sender}
                 analysis["reanalysed"] = {"verdict": verdict, "score": score}
                 verdict, score = delivered.verdict, delivered.score
         except Exception as exc:  # noqa: BLE001 - a hostile original: keep the report, say why

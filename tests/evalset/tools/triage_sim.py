@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from gateway.checks.campaign import decision_keys  # noqa: E402
 from gateway.config import load_config  # noqa: E402
+from gateway.domains import Domains  # noqa: E402
 from gateway.policy.evaluate import envelope_for, load_labels, message_date, read_message  # noqa: E402
 from gateway.runtime import Runtime  # noqa: E402
 from gateway.store.learn import learn  # noqa: E402
@@ -38,6 +39,7 @@ async def simulate(labels: Path, mboxes: list[Path], approach: bool, off: bool) 
     assert runtime.store is not None
     await learn(runtime.store, mboxes, runtime.config.local_domains)
     items = load_labels(labels)
+    ours = Domains(runtime.config.local_domains)
     todo = sorted(((message_date(read_message(i.file)), n, i) for n, i in enumerate(items)), key=lambda t: t[:2])
     counts: dict[str, list[int]] = {}
     try:
@@ -53,7 +55,7 @@ async def simulate(labels: Path, mboxes: list[Path], approach: bool, off: bool) 
             sender = result.meta.sender if result.meta else ""
             status = "not_approach" if item.label == "legit" and flagged else \
                 "approach" if approach and item.label == "approach" and not flagged else ""
-            keys = decision_keys(sender, status) if status and not off else ()
+            keys = decision_keys(sender, status, ours) if status and not off else ()
             if keys:
                 await runtime.store.record_message(decision_meta(sender, keys, when + 1, "sim", status),
                                                    runtime.config.local_domains)

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from gateway.checks import campaign
 from gateway.checks.campaign import text_bands
+from gateway.domains import Domains
 from gateway.model import Client, Envelope
 from gateway.runtime import Runtime
 from gateway.store.memory import MemoryStore
@@ -204,7 +205,7 @@ def test_first_contact_through_a_network_is_the_personas() -> None:
 
 def _decide(runtime: Runtime, sender: str, status: str, when: float) -> None:
     """What the console's triage does on a decision (gateway/admin/console/app.py)."""
-    keys = campaign.decision_keys(sender, status)
+    keys = campaign.decision_keys(sender, status, Domains(("example.org",)))
     assert keys
     assert runtime.store is not None
     asyncio.run(runtime.store.record_message(decision_meta(sender, keys, when, "r1", status), ("example.org",)))
@@ -239,10 +240,30 @@ def test_an_analysts_decision_is_inherited_by_the_senders_later_messages() -> No
     assert "campaign.follow_up_of_flagged" in later and verdict in ("suspicious", "high")
 
 
-def test_no_decision_judges_a_social_networks_shared_address() -> None:
-    assert campaign.decision_keys("messages-noreply@linkedin.com", "not_approach") == ()
-    assert campaign.decision_keys("invitations@linkedin.com", "approach") == ()
-    assert campaign.decision_keys("", "approach") == ()
-    assert campaign.decision_keys("a@b.test", "new") == ()
-    assert campaign.decision_keys("A@B.test", "approach") == (campaign.confirmed_key("a@b.test"),)
-    assert campaign.decision_keys("A@B.test", "not_approach") == (campaign.cleared_key("a@b.test"),)
+def test_a_clearance_does_not_hide_what_the_sender_does_after_it() -> None:
+    """A sender cleared by an analyst, whose next message is itself an approach (a taken-over
+    account): that message is flagged on its content, and its follow-up inherits it again."""
+    runtime = Runtime(config(), offline=True, store=MemoryStore())
+    now = time.time()
+    sender = "Maria Olsen <maria.olsen.events@gmail.com>"
+    _verdict_of(runtime, _mail(sender, "<c1@gmail.com>", "Hello, a question about your talk.", "k@example.org"), now)
+    _decide(runtime, "maria.olsen.events@gmail.com", "not_approach", now + 60)
+    lure, _ = _verdict_of(runtime, _mail(sender, "<c2@gmail.com>", _LURE, "k@example.org"), now + 120)
+    assert lure in ("suspicious", "high")
+    _, after = _verdict_of(runtime, _mail(sender, "<c3@gmail.com>", "Did you see my note?", "k@example.org"),
+                           now + 180)
+    assert "campaign.follow_up_of_flagged" in after
+
+
+def test_no_decision_judges_a_shared_address_or_our_own() -> None:
+    ours = Domains(("example.org",))
+    assert campaign.decision_keys("messages-noreply@linkedin.com", "not_approach", ours) == ()
+    assert campaign.decision_keys("invitations@linkedin.com", "approach", ours) == ()
+    assert campaign.decision_keys("", "approach", ours) == ()
+    assert campaign.decision_keys("rita@lists.example.org", "approach", ours) == ()
+    assert campaign.decision_keys("a@b.test", "new", ours) == ()
+    assert campaign.decision_keys("A@B.test", "approach", ours) == (campaign.confirmed_key("a@b.test"),)
+    assert campaign.decision_keys("A@B.test", "not_approach", ours) == (campaign.cleared_key("a@b.test"),)
+    # the address as the store keeps it: an over-long one is cut alike on both sides
+    long = "x" * 400 + "@b.test"
+    assert campaign.cleared_key(long) == campaign.cleared_key(long[:320]) != campaign.cleared_key("y" + long)

@@ -362,14 +362,17 @@ def test_cli_user_management(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 async def test_a_triage_decision_reaches_the_gateways_history(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """'Not an approach' and 'approach' are remembered in the store under the sender's keys (the campaign
     check reads them: tests/unit/checks/test_campaign.py); a social network's shared address is not
-    judged by one decision; a store that cannot be written leaves the decision saved and says so."""
+    judged by one decision; the sender is the one the history recorded, never an attached copy's From
+    alone; a store that cannot be written leaves the decision saved and says so."""
     async with running(tmp_path) as c, aiohttp.ClientSession(cookie_jar=jar()) as s:
         csrf = await login(s, c.base, "anna")
         db = ConsoleDB(c.config.console.state_dir)
 
-        def report(sender: str) -> str:
-            return db.add_report(source="link", reporter="rita", message_id="<m@x>", subject="", sender=sender,
-                                 display_name="", verdict="high", score=12.0, analysis={})
+        def report(sender: str, source: str = "link", analysis: dict | None = None) -> str:
+            # a link report names the message the history holds (report_post)
+            found = {"found": "history (metadata)"} if analysis is None else analysis
+            return db.add_report(source=source, reporter="rita", message_id="<m@x>", subject="", sender=sender,
+                                 display_name="", verdict="high", score=12.0, analysis=found)
 
         async def decide(rid: str, status: str) -> str:
             async with s.post(f"{c.base}/triage/{rid}/decide", data={"status": status, "csrf": csrf},
@@ -390,6 +393,17 @@ async def test_a_triage_decision_reaches_the_gateways_history(tmp_path: Path, ca
         relay = report("messages-noreply@linkedin.com")
         assert "done=decided&" in await decide(relay, "not_approach") + "&"
         assert (await c.store.campaign_reach([cleared_key("messages-noreply@linkedin.com")], 0.0)).messages == 0
+        # a forwarded copy the history does not hold: its From is whatever the reporter attached
+        forged = report("head.of.research@trusted-partner.test", "mailbox", {"found": "attached message/rfc822"})
+        assert "done=decided_untold" in await decide(forged, "approach")
+        assert db.report(forged).status == "approach"
+        assert (await c.store.campaign_reach([confirmed_key("head.of.research@trusted-partner.test")],
+                                             0.0)).messages == 0
+        # one it holds: the sender the history recorded at delivery, not the copy's From
+        copy = report("someone.else@spoofed.test", "mailbox", {"delivered": {"sender": "kz@lure.test"}})
+        assert "done=decided_approach" in await decide(copy, "approach")
+        assert (await c.store.campaign_reach([confirmed_key("kz@lure.test")], 0.0)).messages == 1
+        assert (await c.store.campaign_reach([confirmed_key("someone.else@spoofed.test")], 0.0)).messages == 0
 
         async def down(*_: object) -> None:
             raise StoreUnavailable("the store thread stalled")

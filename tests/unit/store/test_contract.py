@@ -500,6 +500,7 @@ async def test_an_analysts_decision_is_found_by_its_keys_and_adds_no_history(sto
     assert [m.sender for m in await store.recent(NOW - 2 * DAY)] == [sender]  # the inbound message only
     pair = await store.seen_pair(sender, "dana@example.org")
     assert pair is not None and pair.count == 1  # the decision taught nothing
+    assert [h.direction for h in await store.search_history([sender])] == ["inbound"]  # hunts list messages
     await store.close()
 
 
