@@ -31,6 +31,7 @@ from gateway.authres import parse_authres
 from gateway.folding import fold
 from gateway.model import Decision, Envelope, HeaderEdit, Outgoing
 from gateway.parse import header_end, header_fields, normalize_header_section
+from gateway.rfc2047 import decode_words
 
 VERDICT = "X-Approach-Verdict"
 SCORE = "X-Approach-Score"
@@ -122,9 +123,17 @@ def names_authserv_id(value: str, ids: set[str]) -> bool:
     token in the text before the first ';' (after leading ';' and whitespace), with backslashes
     removed and any case or trailing dots: `gw(c)1;`, `"gw;"`, `(a\\) gw;`, `(unterminated gw`,
     `gw\\0;`, `=?utf-8?q?gw?=;`, `gw/1;`. A field that only mentions our id in its first
-    clause's comment is removed too; no upstream writes that."""
+    clause's comment is removed too; no upstream writes that. A value with RFC 2047 encoded-words
+    is also read decoded, as readers that decode them do (Python's email.policy.default, Sieve's
+    header test): `=?utf-8?b?Z3cuZXhhbXBsZS5vcmc=?=;` is `gw.example.org;` to them."""
     if not ids:
         return False
+    if _names(value, ids):
+        return True
+    return "=?" in value and _names(decode_words(value), ids)
+
+
+def _names(value: str, ids: set[str]) -> bool:
     if authserv_id_of(value) in ids:
         return True
     head = value.lstrip(" \t;")

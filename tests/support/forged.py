@@ -7,6 +7,8 @@ Maildir behind the gateway)."""
 
 from __future__ import annotations
 
+import email
+import email.policy
 import re
 
 AUTHSERV_ID = "gw.example.org"
@@ -48,6 +50,13 @@ FORGED_AR: list[tuple[str, bytes]] = [
     ("ar-nul-id", b"Authentication-Results: gw.example.org\x00; dkim=pass header.d=bank.test"),
     ("ar-encoded-word", b"Authentication-Results: =?utf-8?q?gw.example.org?=; dkim=pass header.d=bank.test"),
     ("ar-slash-version", b"Authentication-Results: gw.example.org/1; dkim=pass header.d=bank.test"),
+    # encoded-words a decoding reader (email.policy.default, Sieve) reads as our id (attack19, 2026-12-04)
+    ("ar-encoded-b64", b"Authentication-Results: =?utf-8?b?Z3cuZXhhbXBsZS5vcmc=?=; dkim=pass header.d=bank.test"),
+    ("ar-encoded-dots", b"Authentication-Results: =?utf-8?q?gw=2Eexample=2Eorg?=; dkim=pass header.d=bank.test"),
+    ("ar-encoded-part", b"Authentication-Results: =?utf-8?q?gw?=.example.org; dkim=pass header.d=bank.test"),
+    ("ar-encoded-two", b"Authentication-Results: =?utf-8?q?gw?= =?utf-8?q?=2Eexample=2Eorg?=; dkim=pass"),
+    ("ar-encoded-whole", b"Authentication-Results: =?utf-8?q?gw=2Eexample=2Eorg=3B_dkim=3Dpass?="),
+    ("ar-encoded-lang", b"Authentication-Results: =?utf-8*en?b?Z3cuZXhhbXBsZS5vcmc=?=; dkim=pass"),
 ]
 
 ALL_FORGED = FORGED_VERDICT + FORGED_AR
@@ -93,10 +102,14 @@ def fields_named(raw: bytes, name: str) -> list[bytes]:
 
 def our_auth_results(raw: bytes) -> list[bytes]:
     """Authentication-Results fields (any spelling) whose text before the first ';' mentions
-    our authserv-id in any case."""
+    our authserv-id in any case, as written or with its encoded-words decoded the way
+    email.policy.default decodes them."""
     out = []
     for f in fields_named(raw, "Authentication-Results"):
-        value = f.split(b":", 1)[1].lstrip(b" \t\r\n;").split(b";", 1)[0].lower()
-        if AUTHSERV_ID.encode() in value:
-            out.append(f)
+        value = f.split(b":", 1)[1]
+        decoded = str(email.message_from_bytes(b"X: " + value.strip() + b"\r\n\r\n", policy=email.policy.default)["X"])
+        for text in (value.decode("utf-8", "replace"), decoded):
+            if AUTHSERV_ID in text.lstrip(" \t\r\n;").split(";", 1)[0].lower():
+                out.append(f)
+                break
     return out
