@@ -13,6 +13,7 @@ Untrusted input: the message bytes and envelope (a stranger's); the upstream's r
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -94,17 +95,44 @@ async def _deliver(state: ServerState, raw: bytes, env: Envelope, up: UpstreamSe
         fields["copy"] = f"{extra}:{code}"
     if done.delivered or done.held is not None:
         await _record(state, result)
-        await take_staff_report(state, raw if done.held is None else done.held, env)
+        start_staff_report(state, raw if done.held is None else done.held, env, result)
     return done.reply
 
 
-async def take_staff_report(state: ServerState, raw: bytes, env: Envelope) -> None:
+REPORT_INTAKES = 4  # staff reports taken into triage at once per worker; more are delivered, not triaged
+
+
+def start_staff_report(state: ServerState, raw: bytes, env: Envelope, result: Result) -> None:
     """A staff report (mail to `console.report_address`) that the upstream accepted or the quarantine
-    holds: take it into the triage queue (gateway/admin/console/intake.py). The report is already
-    delivered; a failure here is logged and never changes the client's reply."""
-    address = state.config.console.report_address
+    holds: take it into the triage queue (gateway/admin/console/intake.py) after the client has its
+    reply, in a task of its own (the intake analyses the attached original: never on the client's
+    time). Only a report that comes from inside: a client in `trusted_networks` (the organisation's
+    mail server) or a message whose DMARC passed for one of `local_domains` -- anyone outside can
+    write `MAIL FROM:<alice@example.org>`. The report is already delivered; a failure or a refusal
+    here is logged and never changes the client's reply."""
+    from gateway.smtp.server import in_networks  # (server imports this module)
+
+    config = state.config
+    address = config.console.report_address
     if not address or address not in (r.lower() for r in env.rcpt_tos):
         return
+    inside = in_networks(env.client.ip, config.trusted_networks) or any(
+        s.name == "dmarc.pass" and config.is_internal_domain(str(s.evidence.get("from_domain", "")))
+        for s in result.signals)
+    if not inside:
+        log.info("staff report %s from %r delivered, not taken into triage: its client is not in trusted_networks "
+                 "and its From did not pass DMARC for a local domain", env.queue_id, (env.mail_from or "")[:80])
+        return
+    if len(state.report_intakes) >= REPORT_INTAKES:
+        log.warning("staff report %s delivered, not taken into triage: %d reports are being taken in already",
+                    env.queue_id, len(state.report_intakes))
+        return
+    task = asyncio.ensure_future(_take_staff_report(state, raw, env))
+    state.report_intakes.add(task)  # referenced until done (the loop keeps tasks weakly)
+    task.add_done_callback(state.report_intakes.discard)
+
+
+async def _take_staff_report(state: ServerState, raw: bytes, env: Envelope) -> None:
     from gateway.admin.console.intake import take_report
 
     try:

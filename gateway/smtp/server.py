@@ -189,6 +189,7 @@ class ServerState:
         self.messages = 0
         self.observer = Observer()  # metrics hooks (gateway/smtp/observe.py); no-ops unless set
         self.turns = Turns()  # large transfers' steps, in and out (gateway/smtp/data.py)
+        self.report_intakes: set[asyncio.Future[None]] = set()  # staff reports being taken into triage
         self._quarantine: QuarantineStore | None = None
         self._arc_key: ArcKey | None = None
         fix_mmap_threshold()  # large messages' memory goes back to the system when freed

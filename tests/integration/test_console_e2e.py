@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import re
 import smtplib
+import time
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.policy import default as default_policy
@@ -55,9 +56,20 @@ def forward_as_attachment(delivered: bytes) -> bytes:
     return msg.as_bytes()
 
 
-def send(port: int, sender: str, rcpts: list[str], raw: bytes) -> None:
-    with smtplib.SMTP("127.0.0.1", port, timeout=60) as smtp:
+def send(port: int, sender: str, rcpts: list[str], raw: bytes, source: str = "127.0.0.1") -> None:
+    with smtplib.SMTP("127.0.0.1", port, timeout=60, source_address=(source, 0)) as smtp:
         smtp.sendmail(sender, rcpts, raw)  # raises unless every recipient and the data got 250
+
+
+def reports_after(state: Path, seconds: float = 20.0) -> list:
+    """The triage queue once a report is in it (the intake runs after the client's 250)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = ConsoleDB(state).reports()
+        if found:
+            return found
+        time.sleep(0.05)
+    return []
 
 
 POLICY = """\
@@ -79,8 +91,9 @@ def test_report_triage_indicator_then_high(tmp_path: Path, sink: Sink) -> None:
     policy = tmp_path / "policies" / "e2e.yml"
     policy.parent.mkdir()
     policy.write_text(POLICY)
-    config = make_config(sink.port, tmp_path, extra=f"console: {{state_dir: {state}, report_address: {REPORT}}}",
-                         policies=str(policy.parent))
+    # the organisation's mail server (127.0.0.1 here) hands staff mail to the gateway
+    config = make_config(sink.port, tmp_path, extra=f"trusted_networks: [127.0.0.1/32]\n"
+                         f"console: {{state_dir: {state}, report_address: {REPORT}}}", policies=str(policy.parent))
     ConsoleDB(state).add_user("anna", "analyst", PASSWORD)
     raw = ORIGINAL.read_bytes()
     with ThreadedGateway(config) as tg:
@@ -89,16 +102,20 @@ def test_report_triage_indicator_then_high(tmp_path: Path, sink: Sink) -> None:
         first = sink.wait_for(1)[0]
         assert verdict_of(first.data) == "caution"
 
-        # 2. the staff report, forwarded as an attachment through the gateway
+        # 2a. an outsider (not the mail server, no DMARC pass) claiming to be staff: delivered, not triaged
+        send(tg.port, STAFF, [REPORT], forward_as_attachment(first.data), source="127.0.0.9")
+        assert len(sink.wait_for(2)) == 2
+        # 2. the staff report, forwarded as an attachment through the gateway from the mail server
         send(tg.port, STAFF, [REPORT], forward_as_attachment(first.data))
-        [report] = ConsoleDB(state).reports()  # taken in before the 250
+        [report] = reports_after(state)  # taken in after the 250, in a task of its own
         assert (report.source, report.reporter, report.sender, report.verdict) == ("mailbox", STAFF, PERSONA, "caution")
         assert report.display_name == "Ahmed Al-Rashid" and report.has_original
-        got = sink.wait_for(3)
+        got = sink.wait_for(4)
         delivered = [m for m in got if m.rcpt_tos == [REPORT]]
         acks = [m for m in got if m.mail_from == "" and m.rcpt_tos == [STAFF]]
-        assert len(delivered) == 1, "the report itself is delivered"
+        assert len(delivered) == 2, "both reports themselves are delivered"
         assert len(acks) == 1 and b"Auto-Submitted: auto-replied" in acks[0].data and report.id.encode() in acks[0].data
+        assert len(ConsoleDB(state).reports()) == 1  # the outsider's is not in the queue
 
         # 3. triage in the console, on the gateway's loop
         gw = tg.gateway
@@ -117,7 +134,7 @@ def test_report_triage_indicator_then_high(tmp_path: Path, sink: Sink) -> None:
         again = raw.replace(b"213179682293.10556536.837424154829@mail.yahoo.com", b"99@mail.yahoo.com") \
                    .replace(b"Subject: Investment interest", b"Subject: Following up: investment interest")
         send(tg.port, PERSONA, [STAFF], again)
-        second = sink.wait_for(4)[-1]
+        second = sink.wait_for(5)[-1]
         assert b"99@mail.yahoo.com" in second.data
         assert verdict_of(second.data) == "high"
         assert b"indicator-match" in second.data

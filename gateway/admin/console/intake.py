@@ -120,8 +120,8 @@ async def take_report(config: Config, runtime: Runtime, raw: bytes, env: Envelop
     Raises only what the caller logs (the report itself is already delivered)."""
     limits = runtime.limits
     try:
-        view = MessageView.parse(raw[:262_144], ViewLimits(max_header_count=limits.max_header_count,
-                                                             max_header_bytes=limits.max_header_bytes))
+        view = MessageView.of_header(raw, ViewLimits(max_header_count=limits.max_header_count,
+                                                     max_header_bytes=limits.max_header_bytes))
         from_addr = view.from_address
     except ValueError:
         from_addr = ""
@@ -136,7 +136,7 @@ async def take_report(config: Config, runtime: Runtime, raw: bytes, env: Envelop
     verdict, score = "", 0.0
     if original is not None:
         try:
-            oview = MessageView.parse(original, limits)
+            oview = MessageView.of_header(original, limits)  # its headers; the runtime analyses the rest
             subject, sender, name = oview.subject, oview.from_address, oview.from_display
             mid = (oview.header("Message-ID") or "").strip()
             renv = Envelope(mail_from=oview.return_path, rcpt_tos=(reporter,), client=Client(),
