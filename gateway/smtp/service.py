@@ -304,6 +304,13 @@ class Gateway:
             await asyncio.sleep(0.05)
         for s in list(self.state.sessions):
             await s.shutdown()
+        if self.state.report_intakes:  # staff reports being taken into triage (delivered already)
+            left = max(0.1, deadline - loop.time())
+            _, pending = await asyncio.wait(set(self.state.report_intakes), timeout=left)
+            for task in pending:
+                task.cancel()
+            if pending:
+                log.warning("stopping: %d staff report(s) delivered but not taken into triage", len(pending))
         await asyncio.sleep(0)
         if self.runtime.offload is not None:  # no message is left for them
             await self.runtime.offload.close()
