@@ -170,6 +170,11 @@ class ConsoleConfig:
     proxy_user_header: str | None = None  # a reverse proxy's authenticated-user header, e.g. X-Remote-User
     trusted_proxies: tuple[Network, ...] = ()  # the only peers whose proxy_user_header is believed
     report_window_days: int = 14  # how far back a report link's Message-ID is looked up
+    login_failures: int = 5  # failed logins of one account name that lock it (any address)
+    login_failures_per_address: int = 20  # failed logins from one client address (any names) that lock it
+    login_window: float = 900.0  # seconds: failures are forgotten after this long without one
+    login_lockout: float = 60.0  # seconds of the first lock; each further failure locks again, twice as long...
+    login_lockout_max: float = 3600.0  # ...up to this many seconds
 
 
 @dataclass(frozen=True)
@@ -708,13 +713,23 @@ def _console(r: _Reader, base: Path, policies: tuple[str, ...]) -> ConsoleConfig
     if header and not proxies and r.ok(p + ("trusted_proxies",)):
         r.fail(p + ("trusted_proxies",), "is empty but proxy_user_header is set",
                "list the reverse proxy's addresses, e.g. [127.0.0.1/32], or remove proxy_user_header")
+    lockout = r.get(p + ("login_lockout",), d.login_lockout, _seconds(1, 86400))
+    lockout_max = r.get(p + ("login_lockout_max",), max(d.login_lockout_max, lockout), _seconds(1, 30 * 86400))
+    if lockout_max < lockout and r.ok(p + ("login_lockout",), p + ("login_lockout_max",)):
+        r.fail(p + ("login_lockout_max",), f"{lockout_max:g} is less than login_lockout ({lockout:g})",
+               "make it at least login_lockout: the lock doubles from login_lockout up to it")
     return ConsoleConfig(
         state_dir=state_dir, indicators_dir=indicators_dir, policy_dir=policy_dir,
         report_address=report.lower() if report else None, base_url=(base_url or "").rstrip("/"),
         session_idle=r.get(p + ("session_idle",), d.session_idle, _seconds(60, 86400)),
         session_max=r.get(p + ("session_max",), d.session_max, _seconds(60, 7 * 86400)),
         proxy_user_header=header, trusted_proxies=proxies,
-        report_window_days=r.get(p + ("report_window_days",), d.report_window_days, _int(1, 3650)))
+        report_window_days=r.get(p + ("report_window_days",), d.report_window_days, _int(1, 3650)),
+        login_failures=r.get(p + ("login_failures",), d.login_failures, _int(1, 1000)),
+        login_failures_per_address=r.get(p + ("login_failures_per_address",), d.login_failures_per_address,
+                                         _int(1, 100_000)),
+        login_window=r.get(p + ("login_window",), d.login_window, _seconds(1, 7 * 86400)),
+        login_lockout=lockout, login_lockout_max=lockout_max)
 
 
 def _signals(r: _Reader, base: Path) -> SignalsConfig:

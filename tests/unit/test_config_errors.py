@@ -179,6 +179,18 @@ BASE = "listen: 127.0.0.1:2525\nupstream: {port: 10026}\nhostname: gw.example.or
      ["gw.yml:5: policies: expected a list of paths; write e.g. [policies, /etc/gw/local.d]"]),
     ("console: {proxy_user_header: 'bad header', trusted_proxies: []}\n",
      ["gw.yml:5: console.proxy_user_header: 'bad header' is not a header name; write e.g. X-Remote-User"]),
+    # the login throttle's limits: in range, and a maximum lock not shorter than the first
+    ("console: {login_failures: 0}\n",
+     ["gw.yml:5: console.login_failures: expected an integer from 1 to 1000, got 0; write a whole number in that "
+      "range"]),
+    ("console: {login_lockout: 600, login_lockout_max: 60}\n",
+     ["gw.yml:5: console.login_lockout_max: 60 is less than login_lockout (600); make it at least login_lockout: "
+      "the lock doubles from login_lockout up to it"]),
+    ("console: {login_lockout: 0, login_lockout_max: 0.5}\n",
+     ["gw.yml:5: console.login_lockout: expected a number of seconds from 1 to 86400, got 0; write a number in "
+      "that range",
+      "gw.yml:5: console.login_lockout_max: expected a number of seconds from 1 to 2592000, got 0.5; write a "
+      "number in that range"]),
     ("limits: {max_line_length: 10.5}\n",
      ["gw.yml:5: limits.max_line_length: expected an integer from 1 to 1099511627776, got 10.5; write a whole "
       "number in that range"]),

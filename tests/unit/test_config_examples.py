@@ -78,7 +78,8 @@ arc: {selector: s1, domain: Example.org, key_file: arc.key}
 console: {state_dir: console-state, indicators_dir: /var/tmp/ind, policy_dir: policies/local.d,
           report_address: Report@Example.org, base_url: 'https://gw.example.org/console/', session_idle: 600,
           session_max: 3600, proxy_user_header: X-Remote-User, trusted_proxies: [127.0.0.1/32],
-          report_window_days: 30}
+          report_window_days: 30, login_failures: 4, login_failures_per_address: 40, login_window: 600,
+          login_lockout: 30, login_lockout_max: 1800}
 admin: {listen: '127.0.0.1:9100', console: true, probe_interval: 5}
 """
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,9 @@ from gateway.admin.console.auth import (
     IDENTITY,
     LOGIN_COOKIE,
     Identity,
+    client_address,
     cookie_path,
+    login_limits,
     middleware,
     new_login_token,
     require,
@@ -166,27 +169,57 @@ def _safe_next(request: web.Request, target: str) -> str:
     return url_for(request, "home")
 
 
+def _login_again(request: web.Request, status: int, next_page: str, error: str,
+                 headers: dict[str, str] | None = None) -> web.Response:
+    fresh = new_login_token()
+    resp = render(request, "login.html", status=status, login_token=fresh, next=next_page, error=error)
+    resp.headers.update(headers or {})
+    resp.set_cookie(LOGIN_COOKIE, fresh, path=_cookie_path(request), httponly=True, samesite="Strict", max_age=900)
+    return resp
+
+
+def _wait(seconds: int) -> str:
+    return f"{seconds} seconds" if seconds < 120 else f"{(seconds + 59) // 60} minutes"
+
+
 async def login_post(request: web.Request) -> web.Response:
     form = await request.post()
     token = str(form.get("login_token", ""))
     cookie = request.cookies.get(LOGIN_COOKIE, "")
-    if not same_site(request, deps_of(request).config.console) or not token or token != cookie:
+    cfg = deps_of(request).config.console
+    if not same_site(request, cfg) or not token or token != cookie:
         raise web.HTTPForbidden(text="login form expired or sent from another site: reload the login page")
     user, password = str(form.get("user", ""))[:64], str(form.get("password", ""))[:1024]
     db = db_of(request)
-    role = await asyncio.to_thread(db.verify, user, password) if user and password else None
+    address, limits = client_address(request, cfg), login_limits(cfg)
+    refused = await asyncio.to_thread(db.login_begin, user, address, limits)
+    if refused is not None:  # the password is not looked at: the answer is the same whether it was right
+        wait = max(1, math.ceil(refused.retry_after))
+        whose = "this account name" if refused.kind == "account" else "your address"
+        detail = f"{refused.kind} {refused.key} " + (f"locked, {wait} s left" if refused.locked else
+                                                      "has its remaining attempts in flight")
+        await asyncio.to_thread(db.audit, user or "-", "-", "login.refused", address, detail)
+        error = (f"Too many failed logins for {whose}: try again in {_wait(wait)} (an admin can lift the lock)."
+                 if refused.locked else f"Too many login attempts at once for {whose}: try again in a second.")
+        return _login_again(request, 429, str(form.get("next", "")), error, {"Retry-After": str(wait)})
+    role: str | None = None
+    outcome: bool | None = None  # None: neither (the check itself failed): the attempt is only released
+    try:
+        role = await asyncio.to_thread(db.verify, user, password) if user and password else None
+        outcome = role is not None
+    finally:
+        locks = await asyncio.to_thread(db.login_end, user, address, outcome, limits)
     if role is None:
-        await asyncio.to_thread(db.audit, user or "-", "-", "login.failed", request.remote or "")
-        fresh = new_login_token()
-        resp = render(request, "login.html", status=401, login_token=fresh, next=str(form.get("next", "")),
-                      error="Wrong account name or password.")
-        resp.set_cookie(LOGIN_COOKIE, fresh, path=_cookie_path(request), httponly=True, samesite="Strict",
-                        max_age=900)
-        return resp
-    cfg = deps_of(request).config.console
+        await asyncio.to_thread(db.audit, user or "-", "-", "login.failed", address)
+        for lock in locks:
+            log.warning("console: failed logins: %s %r locked for %g s (the last from %s)", lock.kind, lock.key,
+                        lock.retry_after, address)
+            await asyncio.to_thread(db.audit, user or "-", "-", "login.locked", address,
+                                    f"{lock.kind} {lock.key} locked for {lock.retry_after:g} s")
+        return _login_again(request, 401, str(form.get("next", "")), "Wrong account name or password.")
     await asyncio.to_thread(db.purge_sessions, cfg.session_idle, cfg.session_max)  # expired ones, everyone's
     session_token, _ = await asyncio.to_thread(db.new_session, user, role, "password")
-    await asyncio.to_thread(db.audit, user, role, "login", request.remote or "")
+    await asyncio.to_thread(db.audit, user, role, "login", address)
     resp = redirect(_safe_next(request, str(form.get("next", ""))))
     set_session_cookie(resp, request, session_token)
     resp.del_cookie(LOGIN_COOKIE, path=_cookie_path(request))

@@ -23,7 +23,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.admin.console.db import ROLES, ConsoleDB, Session
+from gateway.admin.console.db import ROLES, ConsoleDB, LoginLimits, Session, address_key
 from gateway.config import ConsoleConfig
 
 try:  # aiohttp >= 3.13: typed request storage (plain strings warn there, and work everywhere)
@@ -86,6 +86,26 @@ def peer_trusted(request: web.Request, cfg: ConsoleConfig) -> bool:
     if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
         addr = addr.ipv4_mapped
     return any(addr in net for net in cfg.trusted_proxies)
+
+
+def client_address(request: web.Request, cfg: ConsoleConfig) -> str:
+    """The login throttle's address key: the peer, or behind a reverse proxy in `trusted_proxies`
+    the last address of its X-Forwarded-For (the one the proxy itself saw; earlier ones are the
+    client's to write). IPv6 as its /64 (db.address_key)."""
+    peer = request.remote or "-"
+    if peer_trusted(request, cfg):
+        forwarded = request.headers.get("X-Forwarded-For", "").rsplit(",", 1)[-1].strip()
+        try:
+            ipaddress.ip_address(forwarded)
+        except ValueError:
+            forwarded = ""
+        peer = forwarded or peer
+    return address_key(peer)
+
+
+def login_limits(cfg: ConsoleConfig) -> LoginLimits:
+    return LoginLimits(account=cfg.login_failures, address=cfg.login_failures_per_address, window=cfg.login_window,
+                       lockout=cfg.login_lockout, lockout_max=cfg.login_lockout_max)
 
 
 def same_site(request: web.Request, cfg: ConsoleConfig | None = None) -> bool:

@@ -3,7 +3,9 @@
 Purpose: accounts are managed here, not in the browser (a stolen session cannot make itself an
 admin): `user add NAME --role ROLE` (password asked twice on the terminal, or one line on
 standard input with --password-stdin), `user passwd`, `user role`, `user delete` (each ends the
-account's sessions), `user list`; `labels --out FILE` writes the triaged reports as an
+account's sessions), `user list`; `user lockouts` lists the account names and client addresses
+with failed logins on record (locked ones first) and `user unlock NAME` / `user unlock --address
+ADDR` lifts a login throttle's lock at once; `labels --out FILE` writes the triaged reports as an
 `evaluate --labels` / `policy fit --labels` file. Every change is in the audit log.
 
 Untrusted input: none (the operator's arguments, validated).
@@ -18,6 +20,7 @@ import time
 
 from gateway.admin.console.db import ROLES, AccountError, ConsoleDB
 from gateway.config import Config
+from gateway.textsafe import terminal_text
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,6 +43,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     rm = us.add_parser("delete", help="delete an account (ends its sessions)")
     rm.add_argument("name")
     us.add_parser("list", help="accounts and roles")
+    unlock = us.add_parser("unlock", help="lift the login lock of an account name and/or a client address "
+                                          "(forgets their failed logins)")
+    unlock.add_argument("name", nargs="?", default="", help="the account name as typed at the login form")
+    unlock.add_argument("--address", default="", help="a client address (an IPv6 one lifts its /64)")
+    us.add_parser("lockouts", help="account names and addresses with failed logins on record, locked ones first")
     lab = sub.add_parser("labels", help="write the triaged reports as an evaluate --labels file")
     lab.add_argument("--out", required=True, help="file to write (YAML)")
 
@@ -70,6 +78,23 @@ def run(args: argparse.Namespace, config: Config) -> int:
         if cmd == "list":
             for name, role, created in db.users():
                 print(f"{name}\t{role}\t{time.strftime('%Y-%m-%d', time.gmtime(created))}")
+            return 0
+        if cmd == "lockouts":
+            now = time.time()
+            for lock in db.lockouts(now):
+                until = (f"locked until {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(lock.locked_until))}"
+                         if lock.locked_until > now else "not locked")
+                print(f"{lock.kind}\t{terminal_text(lock.key)}\t{lock.failures} failures\t{until}\t"
+                      f"{lock.lockouts} lockouts")
+            return 0
+        if cmd == "unlock":
+            if not args.name and not args.address:
+                raise AccountError("name an account (user unlock NAME) or an address (--address ADDR), or both")
+            n = db.unlock(args.name, args.address)
+            db.audit(operator, "cli", "user.unlock", args.name or args.address,
+                     f"address {args.address}" if args.name and args.address else "")
+            what = " and ".join(x for x in (args.name, args.address) if x)
+            print(f"unlock: {what}: " + ("done" if n else "no failed logins on record"))
             return 0
         if cmd == "add":
             db.check_name(args.name)

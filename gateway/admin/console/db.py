@@ -10,6 +10,15 @@ parameters are stored with each hash so they can be raised later); session token
 (32 bytes) and only their SHA-256 is stored. All methods are blocking: the web handlers call them
 through `asyncio.to_thread`.
 
+Failed logins are counted per account name and per client address in the same file (so every
+console process sharing `state_dir` sees them): `login_begin` refuses an attempt while its name or
+address is locked, before any password is checked, and counts it as in flight (a burst of
+concurrent guesses gets exactly as many password checks as the limit leaves); `login_end` records
+the outcome, locking a name or address that reaches its limit for `lockout` seconds, doubled at
+each further lockout up to `lockout_max`. A success clears the account name's record (not the
+address's: an attacker's own account must not reset the address). Each read-modify-write is one
+`BEGIN IMMEDIATE` transaction.
+
 Untrusted input: reported messages' metadata (a stranger's names and subjects) stored as bound
 parameters; account names and passwords from the CLI (validated).
 """
@@ -18,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import os
 import re
@@ -53,6 +63,10 @@ CREATE INDEX IF NOT EXISTS reports_time ON reports (time);
 CREATE TABLE IF NOT EXISTS audit (
     id INTEGER PRIMARY KEY, time REAL NOT NULL, user TEXT NOT NULL, role TEXT NOT NULL,
     action TEXT NOT NULL, target TEXT NOT NULL, detail TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS login_failures (
+    kind TEXT NOT NULL, key TEXT NOT NULL, failures INTEGER NOT NULL, last REAL NOT NULL,
+    locked_until REAL NOT NULL, lockouts INTEGER NOT NULL, pending INTEGER NOT NULL, pending_since REAL NOT NULL,
+    PRIMARY KEY (kind, key));
 """
 
 
@@ -82,6 +96,54 @@ def check_password(password: str, stored: str) -> bool:
 # A fixed hash to compare against when the account does not exist (same cost: no user enumeration
 # by timing).
 _DUMMY_HASH = "scrypt$32768$8$1$" + "00" * 16 + "$" + "00" * 32
+
+
+@dataclass(frozen=True)
+class LoginLimits:
+    """The login throttle (the config's console.login_* keys)."""
+
+    account: int = 5  # failures of one account name that lock it
+    address: int = 20  # failures from one client address (any names) that lock it
+    window: float = 900.0  # failures are forgotten after this long without one (or a lock ending)
+    lockout: float = 60.0  # the first lock; each further one doubles...
+    lockout_max: float = 3600.0  # ...up to this
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a login attempt is refused before its password is checked."""
+
+    kind: str  # account | address
+    key: str
+    retry_after: float  # seconds
+    locked: bool  # False: the limit's remaining attempts are all in flight (retry in a second)
+
+
+@dataclass(frozen=True)
+class Lockout:
+    kind: str  # account | address
+    key: str
+    failures: int  # counted towards the next lock
+    locked_until: float
+    lockouts: int  # locks since the record was last forgotten (the back-off exponent)
+
+
+# An attempt in flight longer than this (a process that died while checking it) no longer counts.
+STALE_PENDING = 60.0
+
+
+def address_key(address: str) -> str:
+    """The per-address throttle's key: an IPv4 address as it is, an IPv6 one as its /64 (one
+    host holds a whole /64), anything else (a Unix socket's peer) as given, cut at 100."""
+    try:
+        addr = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return address[:100]
+    if isinstance(addr, ipaddress.IPv6Address):
+        if addr.ipv4_mapped:
+            return str(addr.ipv4_mapped)
+        return str(ipaddress.IPv6Network((addr, 64), strict=False))
+    return str(addr)
 
 
 @dataclass(frozen=True)
@@ -214,6 +276,112 @@ class ConsoleDB:
             row = db.execute("SELECT role, pw_hash FROM users WHERE name = ?", (name,)).fetchone()
         ok = check_password(password, row[1] if row else _DUMMY_HASH)
         return str(row[0]) if row and ok else None
+
+    # ------------------------------------------------------------------ the login throttle
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One read-modify-write transaction, serialised with every other process's (BEGIN IMMEDIATE)."""
+        with self._db() as db:
+            db.execute("BEGIN IMMEDIATE")
+            yield db
+
+    @staticmethod
+    def _keys(name: str, address: str, limits: LoginLimits) -> list[tuple[str, str, int]]:
+        keys = [("account", name[:64], limits.account)] if name else []
+        return [*keys, ("address", address_key(address), limits.address)]
+
+    @staticmethod
+    def _row(db: sqlite3.Connection, kind: str, key: str, now: float, window: float) -> list[Any]:
+        """[failures, last, locked_until, lockouts, pending]: forgotten after a quiet window, a
+        stale attempt in flight dropped."""
+        row = db.execute("SELECT failures, last, locked_until, lockouts, pending, pending_since FROM login_failures"
+                         " WHERE kind = ? AND key = ?", (kind, key)).fetchone()
+        if row is None:
+            return [0, 0.0, 0.0, 0, 0]
+        failures, last, locked_until, lockouts, pending, since = row
+        if max(last, locked_until) < now - window:
+            failures, lockouts = 0, 0
+        if since < now - STALE_PENDING:
+            pending = 0
+        return [int(failures), float(last), float(locked_until), int(lockouts), int(pending)]
+
+    @staticmethod
+    def _put(db: sqlite3.Connection, kind: str, key: str, row: list[Any], now: float) -> None:
+        failures, last, locked_until, lockouts, pending = row
+        if not failures and not lockouts and not pending and locked_until <= now:
+            db.execute("DELETE FROM login_failures WHERE kind = ? AND key = ?", (kind, key))
+            return
+        db.execute("INSERT INTO login_failures VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (kind, key) DO UPDATE SET"
+                   " failures = excluded.failures, last = excluded.last, locked_until = excluded.locked_until,"
+                   " lockouts = excluded.lockouts, pending = excluded.pending, pending_since = excluded.pending_since",
+                   (kind, key, failures, last, locked_until, lockouts, pending, now))
+
+    def login_begin(self, name: str, address: str, limits: LoginLimits, now: float | None = None) -> Refusal | None:
+        """Before the password is checked: the refusal when the account name or the address is
+        locked (the longer wait), else None and the attempt counted as in flight (`login_end`
+        must follow)."""
+        now = time.time() if now is None else now
+        keys = self._keys(name, address, limits)
+        with self._write() as db:
+            db.execute("DELETE FROM login_failures WHERE max(last, locked_until) < ? AND"
+                       " (pending = 0 OR pending_since < ?)", (now - limits.window, now - STALE_PENDING))
+            rows = [self._row(db, kind, key, now, limits.window) for kind, key, _ in keys]
+            refusals = []
+            for (kind, key, limit), (failures, _, locked_until, _, pending) in zip(keys, rows, strict=True):
+                if locked_until > now:
+                    refusals.append(Refusal(kind, key, locked_until - now, True))
+                elif failures + pending >= limit:
+                    refusals.append(Refusal(kind, key, 1.0, False))
+            if refusals:
+                return max(refusals, key=lambda r: (r.locked, r.retry_after))
+            for (kind, key, _), row in zip(keys, rows, strict=True):
+                row[4] += 1
+                self._put(db, kind, key, row, now)
+        return None
+
+    def login_end(self, name: str, address: str, ok: bool | None, limits: LoginLimits,
+                  now: float | None = None) -> list[Refusal]:
+        """The outcome of an attempt `login_begin` let through: a success clears the account
+        name's record; a failure counts, and the locks it starts are returned (retry_after: the
+        lock's length); None (the check could not be made) only ends the attempt."""
+        now = time.time() if now is None else now
+        locks = []
+        with self._write() as db:
+            for kind, key, limit in self._keys(name, address, limits):
+                row = self._row(db, kind, key, now, limits.window)
+                row[4] = max(0, row[4] - 1)
+                if ok and kind == "account":
+                    row = [0, 0.0, 0.0, 0, row[4]]
+                elif ok is False:
+                    row[0] += 1
+                    row[1] = now
+                    if row[0] >= limit:  # locked; after the lock, one more failure locks it again, twice as long
+                        seconds = min(limits.lockout * 2.0 ** min(row[3], 60), limits.lockout_max)
+                        row[0], row[2], row[3] = limit - 1, now + seconds, row[3] + 1
+                        locks.append(Refusal(kind, key, seconds, True))
+                self._put(db, kind, key, row, now)
+        return locks
+
+    def unlock(self, name: str = "", address: str = "") -> int:
+        """Forget the failed logins of an account name and/or a client address (its lock ends)."""
+        n = 0
+        with self._write() as db:
+            if name:
+                n += db.execute("DELETE FROM login_failures WHERE kind = 'account' AND key = ?", (name,)).rowcount
+            if address:
+                n += db.execute("DELETE FROM login_failures WHERE kind = 'address' AND key = ?",
+                                (address_key(address),)).rowcount
+        return n
+
+    def lockouts(self, now: float | None = None) -> list[Lockout]:
+        """The names and addresses with failed logins on record, locked ones first."""
+        now = time.time() if now is None else now
+        with self._db() as db:
+            rows = db.execute("SELECT kind, key, failures, locked_until, lockouts FROM login_failures"
+                              " WHERE failures > 0 OR locked_until > ? ORDER BY locked_until DESC, kind, key",
+                              (now,)).fetchall()
+        return [Lockout(str(k), str(key), int(f), float(u), int(n)) for k, key, f, u, n in rows]
 
     # ------------------------------------------------------------------ sessions
 

@@ -3,6 +3,7 @@ CSRF, sessions, the proxy header, security headers, and each action's effect and
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import sqlite3
@@ -171,6 +172,134 @@ async def test_proxy_user_header_only_from_trusted_addresses(tmp_path: Path) -> 
     async with running(other, extra) as c, aiohttp.ClientSession(cookie_jar=jar()) as s:
         async with s.get(c.base + "/campaigns", headers={"X-Remote-User": "adam"}, allow_redirects=False) as r:
             assert r.status == 303  # 127.0.0.1 is not a trusted proxy: the header means nothing
+
+
+# --------------------------------------------------------------------------- the login throttle
+
+
+THROTTLE = "  login_failures: 3\n  login_failures_per_address: 6\n  login_lockout: 3600"
+
+
+async def attempt(base: str, user: str, password: str,
+                  headers: dict[str, str] | None = None) -> tuple[int, str, dict[str, str]]:
+    """One login from a fresh browser: (status, the page's error or '', the response headers)."""
+    async with aiohttp.ClientSession(cookie_jar=jar()) as s:
+        async with s.get(f"{base}/login") as r:
+            token = re.search(r'name="login_token" value="([^"]+)"', await r.text())
+        assert token
+        async with s.post(f"{base}/login", data={"login_token": token.group(1), "user": user, "password": password},
+                          headers=headers or {}, allow_redirects=False) as r:
+            error = re.search(r'<p class="error" id="login-error">([^<]*)</p>', await r.text())
+            return r.status, error.group(1) if error else "", dict(r.headers)
+
+
+def audit_details(c: Console) -> list[tuple[str, str, str, str]]:
+    return [(a.user, a.action, a.target, a.detail)
+            for a in reversed(ConsoleDB(c.config.console.state_dir).audit_log(1000))]
+
+
+async def test_an_account_is_locked_after_n_failures_whatever_the_password(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    async with running(tmp_path, THROTTLE) as c:
+        for i in range(3):
+            status, error, _ = await attempt(c.base, "anna", f"wrong password {i}")
+            assert (status, error) == (401, "Wrong account name or password.")
+        # locked: the right password is refused as a wrong one is, without being checked
+        right = await attempt(c.base, "anna", PASSWORD)
+        wrong = await attempt(c.base, "anna", "wrong password 3")
+        for status, error, headers in (right, wrong):
+            assert status == 429, (status, error)
+            assert error.startswith("Too many failed logins for this account name: try again in ")
+            assert 0 < int(headers["Retry-After"]) <= 3600
+            assert "Set-Cookie" in headers and "approach_console=" not in headers["Set-Cookie"]  # no session
+        assert right[1] == wrong[1] and set(right[2]) == set(wrong[2])
+        # another console process sharing state_dir refuses too; other accounts are not locked
+        async with running(tmp_path, THROTTLE) as other:
+            assert (await attempt(other.base, "anna", PASSWORD))[0] == 429
+            assert (await attempt(other.base, "vera", PASSWORD))[0] == 303
+        log = audit_details(c)
+        assert [(u, a) for u, a, _, _ in log] == [("anna", "login.failed")] * 3 + [
+            ("anna", "login.locked"), ("anna", "login.refused"), ("anna", "login.refused"), ("anna", "login.refused"),
+            ("vera", "login")]
+        assert log[3][2:] == ("127.0.0.1", "account anna locked for 3600 s")
+        assert log[4][3].startswith("account anna locked, ") and log[4][3].endswith(" s left")
+        assert not [e for e in log if any(PASSWORD in f or "wrong password" in f for f in e)]  # never a password
+        # an admin lifts the lock from the command line
+        conf = str(tmp_path / "gateway.yml")
+        assert cli_main(["console", "--config", conf, "user", "lockouts"]) == 0
+        listed = capsys.readouterr().out.splitlines()
+        assert listed[0].startswith("account\tanna\t2 failures\tlocked until ") and listed[0].endswith("\t1 lockouts")
+        assert cli_main(["console", "--config", conf, "user", "unlock", "anna"]) == 0
+        assert capsys.readouterr().out == "unlock: anna: done\n"
+        assert audit_actions(c)[0][1:] == ("user.unlock", "anna")
+        assert (await attempt(c.base, "anna", PASSWORD))[0] == 303
+        assert cli_main(["console", "--config", conf, "user", "unlock", "anna"]) == 0
+        assert capsys.readouterr().out == "unlock: anna: no failed logins on record\n"
+        assert cli_main(["console", "--config", conf, "user", "unlock"]) == 1
+
+
+async def test_after_a_lock_each_further_failure_locks_again_for_twice_as_long(tmp_path: Path) -> None:
+    async with running(tmp_path, THROTTLE.replace(": 6", ": 50") + "\n  login_lockout_max: 10000") as c:
+        db_file = Path(c.config.console.state_dir) / "console.sqlite3"
+        for i in range(3):
+            assert (await attempt(c.base, "anna", f"wrong password {i}"))[0] == 401
+        assert audit_details(c)[-1][3] == "account anna locked for 3600 s"
+        for expected in (7200, 10000, 10000):  # doubled, up to login_lockout_max
+            with sqlite3.connect(db_file) as db:  # the lock is over
+                db.execute("UPDATE login_failures SET locked_until = ?", (time.time() - 1,))
+            assert (await attempt(c.base, "anna", "wrong again"))[0] == 401
+            assert (await attempt(c.base, "anna", PASSWORD))[0] == 429
+            assert audit_details(c)[-2][3] == f"account anna locked for {expected} s", audit_details(c)[-3:]
+
+
+async def test_a_success_resets_the_accounts_count(tmp_path: Path) -> None:
+    async with running(tmp_path, THROTTLE) as c:
+        for _ in range(2):
+            for i in range(2):
+                assert (await attempt(c.base, "anna", f"wrong password {i}"))[0] == 401
+            assert (await attempt(c.base, "anna", PASSWORD))[0] == 303
+        assert "login.locked" not in [a for _, a, _ in audit_actions(c)]
+
+
+async def test_one_address_is_locked_across_account_names(tmp_path: Path) -> None:
+    async with running(tmp_path, THROTTLE) as c:
+        for name in ("n1", "n2", "anna"):  # one failure each: no account reaches 3
+            assert (await attempt(c.base, name, "wrong password"))[0] == 401
+        assert (await attempt(c.base, "vera", PASSWORD))[0] == 303  # a success does not reset the address
+        for name in ("n4", "n5", "n6"):
+            assert (await attempt(c.base, name, "wrong password"))[0] == 401
+        status, error, headers = await attempt(c.base, "adam", PASSWORD)
+        assert status == 429 and error.startswith("Too many failed logins for your address: try again in ")
+        assert 0 < int(headers["Retry-After"]) <= 3600
+        assert ("n6", "login.locked", "127.0.0.1", "address 127.0.0.1 locked for 3600 s") in audit_details(c)
+        conf = str(tmp_path / "gateway.yml")
+        assert cli_main(["console", "--config", conf, "user", "unlock", "--address", "127.0.0.1"]) == 0
+        assert (await attempt(c.base, "adam", PASSWORD))[0] == 303
+
+
+async def test_behind_a_trusted_proxy_the_forwarded_address_counts(tmp_path: Path) -> None:
+    extra = THROTTLE + "\n  trusted_proxies: [127.0.0.1/32]"
+    async with running(tmp_path, extra) as c:
+        for name in ("n1", "n2", "n3", "n4", "n5", "n6"):
+            hdr = {"X-Forwarded-For": "203.0.113.9, 192.0.2.7"}  # the proxy saw 192.0.2.7
+            assert (await attempt(c.base, name, "wrong password", hdr))[0] == 401
+        assert (await attempt(c.base, "anna", PASSWORD, {"X-Forwarded-For": "192.0.2.7"}))[0] == 429
+        assert (await attempt(c.base, "anna", PASSWORD, {"X-Forwarded-For": "192.0.2.8"}))[0] == 303
+    other = tmp_path / "other"
+    other.mkdir()
+    async with running(other, THROTTLE) as c:  # not a trusted proxy: the header is the client's own words
+        for name in ("n1", "n2", "n3", "n4", "n5", "n6"):
+            assert (await attempt(c.base, name, "wrong password", {"X-Forwarded-For": f"192.0.2.{len(name)}"}))[0] \
+                == 401
+        assert (await attempt(c.base, "anna", PASSWORD, {"X-Forwarded-For": "192.0.2.99"}))[0] == 429
+
+
+async def test_concurrent_guesses_get_exactly_the_limits_password_checks(tmp_path: Path) -> None:
+    async with running(tmp_path, THROTTLE) as c:
+        results = await asyncio.gather(*(attempt(c.base, "anna", f"guess {i}") for i in range(12)))
+        statuses = sorted(status for status, _, _ in results)
+        assert statuses == [401] * 3 + [429] * 9, statuses
+        assert [a for _, a, _ in audit_actions(c)].count("login.failed") == 3
 
 
 # --------------------------------------------------------------------------- campaigns

@@ -1,0 +1,76 @@
+"""The login throttle's bookkeeping (gateway/admin/console/db.py) with the clock given: the window
+that forgets, the doubling lock and its cap, an attempt left in flight by a dead process, the
+address keys; and the config's defaults. The HTTP behaviour is in test_http.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gateway.admin.console.db import ConsoleDB, LoginLimits, address_key
+from gateway.config import parse_config
+
+LIMITS = LoginLimits(account=3, address=100, window=900.0, lockout=60.0, lockout_max=200.0)
+
+
+def fail(db: ConsoleDB, now: float, name: str = "anna", address: str = "192.0.2.7") -> list[tuple[str, float]]:
+    """One wrong password at `now`: the locks it started (kind, seconds)."""
+    assert db.login_begin(name, address, LIMITS, now) is None
+    return [(r.kind, r.retry_after) for r in db.login_end(name, address, False, LIMITS, now)]
+
+
+def test_failures_lock_then_double_up_to_the_cap_and_a_quiet_window_forgets(tmp_path: Path) -> None:
+    db = ConsoleDB(tmp_path)
+    assert fail(db, 0) == [] and fail(db, 10) == []
+    assert fail(db, 10 + 901) == []  # 901 s without a failure: the two before are forgotten
+    assert fail(db, 920) == [] and fail(db, 930) == [("account", 60.0)]
+    refused = db.login_begin("anna", "192.0.2.7", LIMITS, 960)
+    assert refused is not None and (refused.kind, refused.retry_after, refused.locked) == ("account", 30.0, True)
+    assert db.login_begin("bob", "192.0.2.7", LIMITS, 960) is None  # another name from the same address
+    db.login_end("bob", "192.0.2.7", None, LIMITS, 960)  # the check could not be made: nothing counted
+    lengths = []
+    t = 930 + 60.0
+    for _ in range(4):  # after a lock, each further failure locks again
+        [(kind, seconds)] = fail(db, t)
+        lengths.append(seconds)
+        t += seconds
+    assert lengths == [120.0, 200.0, 200.0, 200.0]
+    assert [(r.kind, r.key, r.failures, r.lockouts) for r in db.lockouts(t - 1)] == [
+        ("account", "anna", 2, 5), ("address", "192.0.2.7", 7, 0)]  # the first two forgotten too
+    assert fail(db, t + 901) == []  # quiet for a window after the lock ended: back to the start
+    assert fail(db, t + 902) == [] and fail(db, t + 903) == [("account", 60.0)]
+
+
+def test_an_attempt_left_in_flight_stops_counting_after_a_minute(tmp_path: Path) -> None:
+    db = ConsoleDB(tmp_path)
+    one = LoginLimits(account=1, address=100)
+    assert db.login_begin("anna", "192.0.2.7", one, 0) is None  # the process checking it died
+    busy = db.login_begin("anna", "192.0.2.7", one, 1)
+    assert busy is not None and (busy.locked, busy.retry_after) == (False, 1.0)
+    assert db.login_begin("anna", "192.0.2.7", one, 62) is None
+
+
+def test_a_success_clears_the_account_not_the_address(tmp_path: Path) -> None:
+    db = ConsoleDB(tmp_path)
+    fail(db, 0)
+    fail(db, 1, name="eve")
+    assert db.login_begin("anna", "192.0.2.7", LIMITS, 2) is None
+    assert db.login_end("anna", "192.0.2.7", True, LIMITS, 2) == []
+    assert [(r.kind, r.key, r.failures) for r in db.lockouts(3)] == [("account", "eve", 1), ("address", "192.0.2.7", 2)]
+    assert db.unlock(address="192.0.2.7") == 1 and db.unlock("eve") == 1 and db.lockouts(3) == []
+
+
+def test_address_keys() -> None:
+    assert address_key("192.0.2.7") == "192.0.2.7"
+    assert address_key("::ffff:192.0.2.7") == "192.0.2.7"
+    assert address_key("2001:db8:1:2::5") == address_key("2001:db8:1:2:ffff::1") == "2001:db8:1:2::/64"
+    assert address_key("fe80::1%eth0") == "fe80::/64"
+    assert address_key("x" * 300) == "x" * 100
+
+
+def test_the_config_defaults_and_a_first_lock_longer_than_the_default_maximum() -> None:
+    base = "listen: 127.0.0.1:2525\nupstream: {port: 10026}\nhostname: gw.example.org\nlocal_domains: [example.org]\n"
+    c = parse_config(base, "gw.yml").console
+    assert (c.login_failures, c.login_failures_per_address, c.login_window, c.login_lockout,
+            c.login_lockout_max) == (5, 20, 900.0, 60.0, 3600.0)
+    c = parse_config(base + "console: {login_lockout: 7200}\n", "gw.yml").console
+    assert (c.login_lockout, c.login_lockout_max) == (7200.0, 7200.0)
