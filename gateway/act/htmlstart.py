@@ -5,7 +5,8 @@ Purpose: the banner must land where a reader sees it first: right after the docu
 first text or element that does not belong in the head). The scan follows the HTML tokenizer
 (WHATWG) for the part before the body: comments, doctype and bogus comments, tags with quoted
 attribute values (a `>` inside quotes does not end a tag), and the head elements whose content is
-text (`title`, `style`, `script`, `noframes`). A `<body>` inside a comment, a title, a script or a
+text (`title`, `style`, `script`, `noframes`; a script holding `<!--` is taken as content, since
+its end tag may then be hidden by the script's escaping rules). A `<body>` inside a comment, a title, a script or a
 hidden `<div>` is not the body start: the `<div>` already opened the body, so the banner goes
 before it.
 
@@ -146,7 +147,10 @@ def _token(s: str, pos: int, comments: _Comments) -> tuple[int, int]:
         return CONTENT, pos  # any other element (div, noscript, template, textarea...) opens the body
     end = _tag_end(s, name_end)
     if end > 0 and name in HEAD_TEXT:
-        end = _text_end(s, end, name)
+        close = _text_end(s, end, name)
+        if name == "script" and s.find("<!--", end, close if close > 0 else len(s)) >= 0:
+            return CONTENT, pos  # '<!--' in a script can hide its end tag (escaped script data)
+        end = close
     return (BODY if name == "body" else HEAD), end
 
 

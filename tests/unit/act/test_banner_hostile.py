@@ -35,6 +35,8 @@ INSERTED = b"\r\n" + WARN.replace("\n", "\r\n").encode()
     (b"<html><head><title><body></title></head>", b"<p>Hello</p></html>\r\n"),
     (b"<html><head><script>var a='<body>';</script></head>", b"<p>Hello</p></html>\r\n"),
     (b"<html><head><style>/*<body>*/</style></head>", b"<p>Hello</p></html>\r\n"),
+    # '<!--<script>' in a script: the first '</script>' does not end it (escaped script data)
+    (b"<html><head>", b"<script><!--<script></script><body>--></script></head><p>Hello</p>\r\n"),
     (b"<html><head><TITLE>a</titlex><body></TITLE ></head><body>", b"<p>Hello</p>\r\n"),
     (b"<html>", b"<textarea><body></textarea><p>Hello</p>\r\n"),
     (b"<html>", b"<div hidden><body></div><p>Hello</p>\r\n"),
