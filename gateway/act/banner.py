@@ -2,10 +2,12 @@
 
 Purpose: tell the reader, at the top of the message, that it looks like a covert approach, why
 (the policy's reasons in plain words) and how to report it. The banner goes at the top of the
-main text/plain part and right after `<body>` of the main text/html part (each alternative of a
-multipart/alternative once); every other byte of the message stays where it was, charsets and
-transfer encodings are kept. Signed or encrypted mail (S/MIME, PGP/MIME, inline PGP) is never
-touched, and any doubt (malformed MIME, unknown charset, broken base64, over a size cap) means
+main text/plain part and where the body of the main text/html part starts (after the real `<body>`
+tag, never inside a comment, title, script or an element before it: `gateway.act.htmlstart`; each
+alternative of a multipart/alternative once); every other byte of the message stays where it was,
+charsets and transfer encodings are kept. Signed or encrypted mail (S/MIME, PGP/MIME) is never
+touched, nor a text/plain part holding inline PGP (an armour line at the start of a line), and
+any doubt (malformed MIME, unknown charset, broken base64, over a size cap) means
 no banner rather than a damaged message.
 
 Untrusted input: the raw message and the rule reasons (which may quote a stranger's text: they
@@ -16,7 +18,6 @@ from __future__ import annotations
 
 import binascii
 import html
-import re
 import string
 import textwrap
 import unicodedata
@@ -27,6 +28,7 @@ from pathlib import Path
 
 from gateway.act import transfer
 from gateway.act.headers import clean_text
+from gateway.act.htmlstart import ascii_lower, body_start
 from gateway.errors import AdminInputError
 from gateway.mimewalk import Entity, MimeError, walk
 from gateway.model import Decision, Verdict
@@ -50,9 +52,6 @@ _STYLE = {
 }
 _INTRO = ("Take care before you reply, open links or attachments, move the conversation to "
           "another app, or share anything about your work.")
-_TAGS = (r"(?i)<body(?=[\s/>])[^>]*>", r"(?i)</head\s*>", r"(?i)<html(?=[\s>])[^>]*>")
-_TAG = tuple(re.compile(t.encode()) for t in _TAGS)  # in order of preference
-_TAG_TEXT = tuple(re.compile(t) for t in _TAGS)
 _ASCII_MAP = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"',
                             "\u2013": "-", "\u2014": "-", "\u2026": "...", "\u00a0": " "})
 
@@ -159,10 +158,27 @@ def render(templates: Templates, decision: Decision, report_link: str | None) ->
 
 # --------------------------------------------------------------------------- insertion
 
-def _protected(root: Entity, raw: bytes) -> bool:
-    if _PGP_ARMOUR in raw:
-        return True
+def _protected(root: Entity) -> bool:
     return any(e.content_type in PROTECTED_TYPES for e in root.walk())
+
+
+def inline_pgp(content: bytes) -> bool:
+    """Whether decoded text holds an OpenPGP armour header line (`-----BEGIN PGP ...-----` at
+    the start of a line), as a clear-signed or inline-encrypted message does; the string
+    anywhere else (in the middle of a line, in HTML) does not count. Linear: the candidates
+    start on different lines and each reads its own line only."""
+    start = 0 if content.startswith(_PGP_ARMOUR) else content.find(b"\n" + _PGP_ARMOUR) + 1
+    while start > 0 or (start == 0 and content.startswith(_PGP_ARMOUR)):
+        eol = content.find(b"\n", start)
+        line = content[start:eol if eol >= 0 else len(content)].rstrip(b" \t\r")
+        if line.endswith(b"-----") and len(line) > len(_PGP_ARMOUR) + 5:
+            return True
+        if eol < 0:
+            return False
+        start = content.find(b"\n" + _PGP_ARMOUR, eol) + 1  # 0: none left
+        if start == 0:
+            return False
+    return False
 
 
 def targets(entity: Entity) -> list[Entity]:
@@ -194,7 +210,7 @@ def _encode(text: str, codec: str, eol: bytes, seven_bit: bool, html_text: bool)
 def _plain_inserter(banner: Banner, codec: str, seven_bit: bool,
                     default_eol: bytes) -> transfer.Inserter:
     def insert(content: bytes) -> bytes | None:
-        if _PGP_ARMOUR in content:
+        if inline_pgp(content):
             return None
         eol = transfer.line_ending(content) if b"\n" in content[:65536] else default_eol
         data = _encode(banner.plain, codec, eol, seven_bit, False)
@@ -202,39 +218,48 @@ def _plain_inserter(banner: Banner, codec: str, seven_bit: bool,
     return insert
 
 
-def _tag_end(content: bytes) -> int | None:
-    """Where the banner goes in ASCII-compatible HTML: after <body>, </head> or <html>."""
-    for tag in _TAG:
-        m = tag.search(content)
-        if m:
-            return m.end()
-    return None
+def _ascii_point(content: bytes) -> int:
+    """Where the banner goes in ASCII-compatible HTML (`htmlstart.body_start`)."""
+    return body_start(content.lower().decode("latin-1"))[0]  # bytes.lower(): ASCII only
 
 
 def _html_position(content: bytes, codec: str) -> int | None:
     if not transfer.is_stateful(codec):
-        return _tag_end(content) or 0
+        return _ascii_point(content)
     try:
         text = content.decode(codec)
     except (UnicodeDecodeError, LookupError):
         return None
-    mt = next((m for m in (t.search(text) for t in _TAG_TEXT) if m), None)
-    prefix = text[:mt.end()].encode(codec) if mt else b""
+    prefix = text[:body_start(ascii_lower(text))[0]].encode(codec)
     return len(prefix) if content.startswith(prefix) else None
+
+
+def _bannered(content: bytes, pos: int, data: bytes) -> bool:
+    """Whether this very banner is already at `pos` (a second pass through the gateway). The
+    marker alone does not count: a sender could write it to suppress the banner."""
+    head = content[pos:pos + len(data) + 64]
+    return head.lstrip(b" \t\r\n\f").startswith(data.lstrip(b" \t\r\n\f"))
 
 
 def _html_inserter(banner: Banner, codec: str, seven_bit: bool,
                    default_eol: bytes) -> transfer.Inserter:
     def insert(content: bytes) -> bytes | None:
-        if _PGP_ARMOUR in content or HTML_MARKER.encode() in content:
-            return None
         pos = _html_position(content, codec)
         if pos is None:
             return None
         eol = transfer.line_ending(content) if b"\n" in content[:65536] else default_eol
         data = _encode(banner.html, codec, eol, seven_bit, True)
-        return content[:pos] + eol + data + content[pos:]
+        return None if _bannered(content, pos, data) else content[:pos] + eol + data + content[pos:]
     return insert
+
+
+def _decoded(body: bytes, cte: str) -> bytes | None:
+    if cte == "quoted-printable":
+        return binascii.a2b_qp(body)
+    if cte == "base64":
+        exact = transfer.b64_decode_exact(body)
+        return None if exact is None else exact[0]
+    return body
 
 
 def _edit(raw: bytes, entity: Entity, banner: Banner) -> bytes | None:
@@ -246,6 +271,9 @@ def _edit(raw: bytes, entity: Entity, banner: Banner) -> bytes | None:
     seven_bit = cte == "7bit"
     eol = transfer.line_ending(raw[entity.start:entity.body_start] or raw)
     if entity.content_type == "text/plain":
+        decoded = _decoded(body, cte)
+        if decoded is None or inline_pgp(decoded):
+            return None  # inline PGP: a banner would break the signature
         insert = _plain_inserter(banner, codec, seven_bit, eol)
         prepend = None
         if cte == "quoted-printable":
@@ -254,10 +282,15 @@ def _edit(raw: bytes, entity: Entity, banner: Banner) -> bytes | None:
                 return None
         return transfer.edit_body(body, cte, insert, prepend)
     if cte == "quoted-printable" and not transfer.is_stateful(codec):
-        pos = _tag_end(body)  # a literal tag in the encoded bytes is the same tag decoded
-        if pos is not None and _PGP_ARMOUR not in body and HTML_MARKER.encode() not in body:
-            qp_eol = transfer.line_ending(body)
-            data = _encode(banner.html, codec, qp_eol, False, True)
+        # splice into the encoded bytes when the point found there is the point of the decoded
+        # text (soft line breaks or =XX escapes inside the markup before it: re-encode instead)
+        decoded = binascii.a2b_qp(body)
+        pos, want = _ascii_point(body), _ascii_point(decoded)
+        qp_eol = transfer.line_ending(body)
+        data = _encode(banner.html, codec, qp_eol, False, True)
+        if _bannered(decoded, want, data):
+            return None
+        if binascii.a2b_qp(body[:pos]) == decoded[:want]:
             data = data[:-len(qp_eol)] if data.endswith(qp_eol) else data
             return body[:pos] + transfer.qp_encode(qp_eol + data, qp_eol) + qp_eol + body[pos:]
     return transfer.edit_body(body, cte, _html_inserter(banner, codec, seven_bit, eol), None)
@@ -280,7 +313,7 @@ def insert_banner(raw: bytes, banner: Banner, *, max_depth: int = 20, max_parts:
         return raw
     try:
         root = walk(raw, max_depth=max_depth, max_parts=max_parts)
-        if _protected(root, raw):
+        if _protected(root):
             return raw
         pieces: list[bytes] = []
         cursor = 0

@@ -1,0 +1,123 @@
+"""Banner placement against a sender who tries to hide or suppress it (attack19 item 7): a fake
+`<body>` inside a comment, the title, a script, a hidden element or a quoted attribute; the PGP
+armour string or the banner's marker written where they do not belong."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+import pytest
+
+from gateway.act.banner import HTML_MARKER, Banner, inline_pgp, insert_banner
+from gateway.act.htmlstart import body_start
+
+WARN = f'{HTML_MARKER}<div id="warn">WARNING</div>\n'
+BANNER = Banner(plain="WARNING\n", html=WARN)
+HEAD = b"From: a@ext.test\r\nTo: bob@example.org\r\nSubject: x\r\nMIME-Version: 1.0\r\n"
+
+
+def _html(body: bytes, cte: bytes = b"8bit") -> bytes:
+    return (HEAD + b"Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: " + cte
+            + b"\r\n\r\n" + body)
+
+
+def _body(raw: bytes) -> bytes:
+    return raw.split(b"\r\n\r\n", 1)[1]
+
+
+INSERTED = b"\r\n" + WARN.replace("\n", "\r\n").encode()
+
+
+@pytest.mark.parametrize(("before", "after"), [
+    # the reproducer's cases: the banner went inside the hidden div / the title / the script
+    (b'<html><head></head>', b'<div style="display:none"><body></div><p>Hello</p></html>\r\n'),
+    (b"<html><head><title><body></title></head>", b"<p>Hello</p></html>\r\n"),
+    (b"<html><head><script>var a='<body>';</script></head>", b"<p>Hello</p></html>\r\n"),
+    (b"<html><head><style>/*<body>*/</style></head>", b"<p>Hello</p></html>\r\n"),
+    # '<!--<script>' in a script: the first '</script>' does not end it (escaped script data)
+    (b"<html><head>", b"<script><!--<script></script><body>--></script></head><p>Hello</p>\r\n"),
+    (b"<html><head><TITLE>a</titlex><body></TITLE ></head><body>", b"<p>Hello</p>\r\n"),
+    (b"<html>", b"<textarea><body></textarea><p>Hello</p>\r\n"),
+    (b"<html>", b"<div hidden><body></div><p>Hello</p>\r\n"),
+    (b"<html><head>", b"<template><body></template></head><p>Hello</p>\r\n"),
+    (b"", b"<!-- <body> unterminated comment\r\n"),
+    (b"", b"Hello <body> there\r\n"),
+    # a '>' inside a quoted attribute does not end the body tag
+    (b'<html><body title="a>b" class=\'c>d\'>', b"<p>Hello</p></body></html>\r\n"),
+    # comments before the real body tag, also the forms that close at once
+    (b"<html><!-- <body> --><!--><!---><!-- x --!><body>", b"<p>Hello</p>\r\n"),
+    (b"<!DOCTYPE html><?xml x?><html lang=en><head><meta charset=utf-8></head></div>\r\n<BODY\r\nbgcolor=white>",
+     b"<p>Hello</p>\r\n"),
+    # the PGP armour string in HTML (a comment) no longer suppresses the banner
+    (b"<html><body>", b"<!-- -----BEGIN PGP SIGNATURE----- --><p>Hello</p></body></html>\r\n"),
+    # the marker alone, written by the sender, no longer suppresses it either
+    (b"<html><body>", HTML_MARKER.encode() + b"<p>Hello</p></body></html>\r\n"),
+])
+def test_html_banner_lands_where_the_body_starts(before: bytes, after: bytes) -> None:
+    out = insert_banner(_html(before + after), BANNER)
+    assert _body(out) == before + INSERTED + after
+    assert insert_banner(out, BANNER) == out  # a second pass adds nothing
+
+
+def test_quoted_printable_soft_break_cannot_hide_a_comment_from_the_splice() -> None:
+    # decoded: '<html><!-- <body> --><body><p>Hello' -- the encoded bytes split '<!--' with a
+    # soft line break, so a scan of the encoded text alone would take the first <body>
+    qp = b"<html><!-=\r\n- <body> --><body><p>Hello</p></body></html>\r\n"
+    out = insert_banner(_html(qp, b"quoted-printable"), BANNER)
+    decoded = binascii.a2b_qp(_body(out))
+    assert decoded == b"<html><!-- <body> --><body>" + INSERTED + b"<p>Hello</p></body></html>\r\n"
+
+
+def test_base64_html_hidden_div() -> None:
+    html = b'<html><head></head><div style="display:none"><body></div><p>Hello</p></html>\r\n'
+    out = insert_banner(_html(base64.encodebytes(html).replace(b"\n", b"\r\n"), b"base64"), BANNER)
+    assert base64.b64decode(_body(out)) == b"<html><head></head>" + INSERTED + html[19:]
+
+
+PLAIN = HEAD + b"Content-Type: text/plain; charset=utf-8\r\n\r\n"
+
+
+def test_pgp_string_inside_a_plain_line_does_not_suppress_the_banner() -> None:
+    raw = PLAIN + b"Hello, my key starts -----BEGIN PGP PUBLIC KEY BLOCK----- as usual\r\n"
+    assert _body(insert_banner(raw, BANNER)) == b"WARNING\r\n" + _body(raw)
+
+
+def test_real_inline_pgp_in_plain_text_is_left_alone() -> None:
+    raw = PLAIN + b"Hi\r\n-----BEGIN PGP SIGNED MESSAGE-----\r\nHash: SHA256\r\n\r\nhi\r\n"
+    assert insert_banner(raw, BANNER) == raw
+
+
+def test_signed_plain_alternative_stays_intact_and_html_alternative_gets_the_banner() -> None:
+    plain = b"-----BEGIN PGP SIGNED MESSAGE-----\r\nHash: SHA256\r\n\r\nMeet me on Telegram.\r\n"
+    html = b"<html><body><p>Meet me on Telegram.</p></body></html>\r\n"
+    raw = (HEAD + b'Content-Type: multipart/alternative; boundary="b"\r\n\r\n--b\r\n'
+           b"Content-Type: text/plain; charset=us-ascii\r\n\r\n" + plain + b"--b\r\n"
+           b"Content-Type: text/html; charset=us-ascii\r\n\r\n" + html + b"--b--\r\n")
+    out = insert_banner(raw, BANNER)
+    assert plain in out and html not in out
+    assert b"<html><body>" + INSERTED + b"<p>Meet" in out
+
+
+@pytest.mark.parametrize(("text", "armoured"), [
+    (b"-----BEGIN PGP MESSAGE-----\nhQEMA\n", True),
+    (b"x\r\n-----BEGIN PGP SIGNED MESSAGE----- \r\n", True),
+    (b"x -----BEGIN PGP MESSAGE-----\n", False),
+    (b"-----BEGIN PGP no end\n-----BEGIN PGP \n", False),
+    (b"<!-- -----BEGIN PGP SIGNATURE----- -->", False),
+])
+def test_inline_pgp_needs_an_armour_line(text: bytes, armoured: bool) -> None:
+    assert inline_pgp(text) is armoured
+
+
+def test_body_start_reports_the_real_body_tag() -> None:
+    assert body_start("<html><body class=x><p>") == (len("<html><body class=x>"), True)
+    assert body_start("<html><head></head><div><body>") == (len("<html><head></head>"), False)
+    assert body_start("<html><head") == (len("<html>"), False)  # a tag left open at the end
+
+
+def test_a_head_of_endless_tags_is_cut_at_a_visible_point() -> None:
+    from gateway.act.htmlstart import MAX_HEAD_TOKENS
+    head = "<html><head>" + "<meta>" * (MAX_HEAD_TOKENS + 50)
+    pos, real = body_start(head + '<div style="display:none"><body>')
+    assert not real and pos == len("<html><head>") + 6 * (MAX_HEAD_TOKENS - 2)  # between two metas
