@@ -25,7 +25,7 @@ from typing import Any
 
 from gateway.html_text import html_to_text
 from gateway.mailboxes import Mailbox, parse_address_fields
-from gateway.mimewalk import MimeError, walk
+from gateway.mimewalk import PARAM_HEADERS, MimeError, cap_params, walk
 from gateway.rfc2047 import decode_words
 from gateway.textsafe import visible_text
 
@@ -172,25 +172,9 @@ _NOT_FIELD_START = (b"", b" ", b"\t", b"\r", b"\n")  # the first line's (b"\n": 
 _NOT_FIELD_LINE = re.compile(rb"\n(?=[ \t\r\n]|\Z)")  # a later line's
 
 
-# MIME parameters are parsed by the stdlib's `email.message._parseparam`, quadratic in the number
-# of ';' (it re-slices the rest of the value per parameter: 640 KB of ';' in one part's
-# Content-Type took 10 s, and a folded header in a body part is bounded only by the message
-# size). A part's Content-Type / Content-Disposition is read cut after MAX_PARAMS parameters or
-# MAX_PARAM_HEADER characters; real ones have a few (RFC 2231 continuations a few dozen).
-MAX_PARAMS = 100
-MAX_PARAM_HEADER = 8192
-_PARAM_HEADERS = frozenset({"content-type", "content-disposition"})
-
-
-def _cap_params(value: str) -> str:
-    """`value` up to its MAX_PARAMS-th ';' (the type and MAX_PARAMS - 1 parameters) and
-    MAX_PARAM_HEADER characters; found by `str.split` (C speed: a part's fields are asked
-    ~10 times, a Python loop of `find` over 99 parameters cost ~0.1 ms each time)."""
-    value = value[:MAX_PARAM_HEADER]
-    pieces = value.split(";", MAX_PARAMS)
-    if len(pieces) <= MAX_PARAMS:
-        return value
-    return value[:len(value) - len(pieces[-1]) - 1]
+# MIME parameters: read capped (gateway/mimewalk.py `cap_params`, MAX_PARAMS, MAX_PARAM_HEADER).
+_PARAM_HEADERS = PARAM_HEADERS
+_cap_params = cap_params
 
 
 # message/delivery-status (RFC 3464) and message/global-delivery-status (RFC 6533) bodies are
