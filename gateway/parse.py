@@ -25,7 +25,7 @@ from typing import Any
 
 from gateway.html_text import html_to_text
 from gateway.mailboxes import Mailbox, parse_address_fields
-from gateway.mimewalk import MimeError, walk
+from gateway.mimewalk import PARAM_HEADERS, MimeError, cap_params, walk
 from gateway.rfc2047 import decode_words
 from gateway.textsafe import visible_text
 
@@ -172,24 +172,18 @@ _NOT_FIELD_START = (b"", b" ", b"\t", b"\r", b"\n")  # the first line's (b"\n": 
 _NOT_FIELD_LINE = re.compile(rb"\n(?=[ \t\r\n]|\Z)")  # a later line's
 
 
-# MIME parameters are parsed by the stdlib's `email.message._parseparam`, quadratic in the number
-# of ';' (it re-slices the rest of the value per parameter: 640 KB of ';' in one part's
-# Content-Type took 10 s, and a folded header in a body part is bounded only by the message
-# size). A part's Content-Type / Content-Disposition is read cut after MAX_PARAMS parameters or
-# MAX_PARAM_HEADER characters; real ones have a few (RFC 2231 continuations a few dozen).
-MAX_PARAMS = 100
-MAX_PARAM_HEADER = 8192
-_PARAM_HEADERS = frozenset({"content-type", "content-disposition"})
+# MIME parameters: read capped (gateway/mimewalk.py `cap_params`, MAX_PARAMS, MAX_PARAM_HEADER).
+_PARAM_HEADERS = PARAM_HEADERS
+_cap_params = cap_params
 
 
-def _cap_params(value: str) -> str:
-    value = value[:MAX_PARAM_HEADER]
-    at = -1
-    for _ in range(MAX_PARAMS):
-        at = value.find(";", at + 1)
-        if at < 0:
-            return value
-    return value[:at]
+# message/delivery-status (RFC 3464) and message/global-delivery-status (RFC 6533) bodies are
+# blocks of fields separated by blank lines. The stdlib parser makes one Message per block (and per
+# blank line), which nothing counted against max_mime_parts: 248 KB of blank lines cost ~0.9 s of
+# CPU on the event loop, ~4 s and ~250 MB per MB. Here such a body is read as one payload, like a
+# text part's (`_BoundedFeedParser._parse_headers`), and analysed as text/plain (`text_parts`), so
+# prose placed in one is still read; the entity is one leaf part.
+OPAQUE_TYPES = frozenset({"message/delivery-status", "message/global-delivery-status"})
 
 
 class _BoundedMessage(Message):
@@ -208,6 +202,14 @@ class _BoundedMessage(Message):
     # why the parser did not read this entity as a multipart ("depth", "parts"; "" when it did):
     # see _BoundedFeedParser
     cut: str = ""
+    # true only while the parser reads this OPAQUE_TYPES entity's body: the parser then sees a
+    # type whose body is one payload (see _BoundedFeedParser._parse_headers)
+    opaque: bool = False
+
+    def get_content_type(self) -> str:
+        if self.opaque:
+            return "application/octet-stream"
+        return super().get_content_type()
 
     def _first_fields(self) -> dict[str, tuple[str, Any]]:
         headers = self._headers  # type: ignore[attr-defined]
@@ -232,6 +234,23 @@ class _BoundedMessage(Message):
     def __contains__(self, name: str) -> bool:
         return name.lower() in self._first_fields()
 
+    _params: dict[tuple[str, str], Any] | None = None
+
+    def _get_params_preserve(self, failobj: Any, header: str) -> Any:
+        """The stdlib's parameter list of `header`, parsed once per value: `get_filename`,
+        `get_content_charset` and `get_param` each parsed the (capped) field again (a part with
+        99 parameters: ~0.3 ms, three times)."""
+        value = self.get(header)
+        if not isinstance(value, str):
+            return super()._get_params_preserve(failobj, header)  # type: ignore[misc]
+        cache = self._params if self._params is not None else {}
+        self._params = cache
+        key = (header.lower(), value)
+        found = cache.get(key)
+        if found is None:
+            found = cache[key] = super()._get_params_preserve(failobj, header)  # type: ignore[misc]
+        return found
+
     def replace_header(self, _name: str, _value: Any) -> None:
         self._index = None
         super().replace_header(_name, _value)
@@ -255,6 +274,7 @@ class _BoundedFeedParser(BytesFeedParser):
 
     def __init__(self, max_depth: int, max_entities: int) -> None:
         self._max_depth, self._max_entities, self._made = max_depth, max_entities, 0
+        self._opaque: list[_BoundedMessage] = []
         super().__init__(self._new, policy=email.policy.compat32)
         self._made = 0  # the stdlib's trial call of the factory made one
 
@@ -264,6 +284,22 @@ class _BoundedFeedParser(BytesFeedParser):
         self._made += 1
         msg.cut = "depth" if depth >= self._max_depth else "parts" if self._made > self._max_entities else ""
         return msg
+
+    # the stdlib parser decides how to read an entity's body from its content type right after
+    # it has parsed the entity's header block here
+    def _parse_headers(self, lines: list[str]) -> None:
+        super()._parse_headers(lines)  # type: ignore[misc]
+        cur = self._cur  # type: ignore[attr-defined]
+        if isinstance(cur, _BoundedMessage) and cur.get_content_type() in OPAQUE_TYPES:
+            cur.opaque = True
+            self._opaque.append(cur)
+
+    def close(self) -> Message:
+        try:
+            return super().close()
+        finally:
+            for msg in self._opaque:
+                msg.opaque = False
 
 
 def _parse_bytes(raw: bytes, limits: ViewLimits, *, headersonly: bool = False) -> Message:
@@ -335,20 +371,22 @@ def parse_message(readable: bytes, limits: ViewLimits, cut: int | None = None) -
     only to join the lines again as the payload of a part that is neither multipart/* nor
     message/*, and its header parse goes through the same line machinery. Here, when every
     line of the header block is a plain header line (`_plain_header_block`) and the content type
-    is not one the parser descends into, the message is built from the header block and its
+    is not one the parser descends into (OPAQUE_TYPES are not: see `_BoundedFeedParser`), the
+    message is built from the header block and its
     payload set to the rest after the blank line, which is exactly what the parser would have
     joined. Anything else is parsed whole, as before; a header block that names multipart or
-    message/ anywhere goes there directly (case-insensitively on the raw bytes: a cheap screen
+    message/ anywhere, and not delivery-status, goes there directly (case-insensitively on the raw bytes: a cheap screen
     only, the content type as the message reads it decides). Bounded like the parse: the
     header block is part of `readable`, whose header size the caller has already checked.
     `cut`: `header_end(readable)` when the caller has it."""
     cut = header_end(readable) if cut is None else cut
     head = readable[:cut]
     low = head.lower()
-    if any(word in low for word in _PARSED_PARTS):
+    if any(word in low for word in _PARSED_PARTS) and b"delivery-status" not in low:
         return _parse_bytes(readable, limits)
     msg = _plain_header_block(head.decode("ascii", "surrogateescape"))
-    if msg is None or msg.get_content_maintype() in ("multipart", "message"):
+    if msg is None or (msg.get_content_maintype() in ("multipart", "message")
+                       and msg.get_content_type() not in OPAQUE_TYPES):
         return _parse_bytes(readable, limits)
     blank = readable[cut:cut + 2]
     skip = 2 if blank == b"\r\n" else 1 if blank[:1] == b"\n" else 0  # the blank line, dropped
@@ -420,12 +458,12 @@ def from_identity(raw_from_values: list[str]) -> FromIdentity:
     return FromIdentity(first.display, first.address, mailboxes, len(raw_from_values))
 
 
-def _decode_part(part: Message) -> str:
+def _decode_part(part: Message, default_charset: str = "us-ascii") -> str:
     """Decoded text of a leaf part; bad charsets and encodings degrade, never raise."""
     payload = part.get_payload(decode=True)
     if not isinstance(payload, bytes):
         return ""
-    charset = part.get_content_charset() or "us-ascii"
+    charset = part.get_content_charset() or default_charset
     try:
         return payload.decode(charset, errors="replace")
     except LookupError:
@@ -445,8 +483,8 @@ def skeleton(raw: bytes, limits: ViewLimits) -> bytes:
     The MIME tree is walked on the bytes (`gateway.mimewalk`, bounded by the view's depth
     and part limits); a leaf part that is neither text/plain nor text/html, nor multipart/* or
     message/* (the parser descends into both), keeps its header block and loses its body; a
-    text/plain or text/html body is cut at the first line break after TEXT_BODY_FACTOR times
-    `max_text_bytes` (the checks read at most `max_text_bytes` characters of decoded text; a
+    text/plain, text/html or OPAQUE_TYPES body is cut at the first line break after
+    TEXT_BODY_FACTOR times `max_text_bytes` (the checks read at most `max_text_bytes` characters of decoded text; a
     base64 or quoted-printable body decodes to no more bytes than it has). Every boundary line
     and header block stays as it was, so the parser builds the same tree with the same headers:
     only those payloads are empty (or shorter). A structure the walk does not accept (a
@@ -461,7 +499,7 @@ def skeleton(raw: bytes, limits: ViewLimits) -> bytes:
         if entity.children or entity.body_start >= entity.end:
             continue
         ctype = entity.content_type
-        if ctype in ("text/plain", "text/html"):
+        if ctype in ("text/plain", "text/html") or ctype in OPAQUE_TYPES:
             if entity.end - entity.body_start <= text_cap:
                 continue
             cut = raw.find(b"\n", entity.body_start + text_cap, entity.end) + 1
@@ -682,10 +720,13 @@ class MessageView:
         out: list[TextPart] = []
         for part, depth in self.leaf_parts:
             ctype = part.get_content_type()
-            if ctype not in ("text/plain", "text/html") or part.get_filename():
+            opaque = ctype in OPAQUE_TYPES  # read as the text it is (see OPAQUE_TYPES)
+            if not (opaque or ctype in ("text/plain", "text/html")) or part.get_filename():
                 continue
+            if opaque:
+                ctype = "text/plain"
             try:
-                text = visible_text(_decode_part(part))
+                text = visible_text(_decode_part(part, "utf-8" if opaque else "us-ascii"))
             except Exception as exc:  # noqa: BLE001 - broken transfer encodings
                 self.defects.append(f"undecodable part: {type(exc).__name__}")
                 continue

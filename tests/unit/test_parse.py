@@ -204,3 +204,21 @@ def test_lines_beginning_with_dashes_in_a_text_message_are_all_read() -> None:
     assert not view.mime_parts_exceeded
     folded = raw.replace(b"Content-Type: text/plain", b"Content-Type:\r\n multipart/mixed; boundary=p")
     assert MessageView.parse(folded, ViewLimits(max_mime_parts=50)).mime_parts_exceeded
+
+
+def test_many_parameters_in_many_parts_are_read_once_and_capped() -> None:
+    """attack19 finding 3: 500 parts with 99 Content-Type parameters each. Every part is read, a
+    parameter within the cap (the 99th) is read, one after it is not; a field changed after a
+    read is read again (the parsed parameters are kept per field value)."""
+    filler = b"a=b; " * 98
+    parts = b"".join(b"--b\r\nContent-Type: text/plain; " + filler + b"charset=iso-8859-1; " * (i % 2)
+                     + b"a=b; charset=koi8-r\r\n\r\nx%d\r\n" % i for i in range(450))
+    raw = b"From: a@x.test\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n" + parts + b"--b--\r\n"
+    view = MessageView.parse(raw)
+    assert len(view.leaf_parts) == 450 and not view.mime_parts_exceeded
+    assert [p.text for p in view.text_parts][:3] == ["x0", "x1", "x2"] and len(view.text_parts) == 450
+    charsets = [leaf.get_content_charset() for leaf, _ in view.leaf_parts]
+    assert charsets == [None, "iso-8859-1"] * 225  # koi8-r, the 100th/101st parameter, is never read
+    leaf = view.leaf_parts[0][0]
+    leaf.replace_header("Content-Type", "text/plain; charset=utf-8")
+    assert leaf.get_content_charset() == "utf-8"
