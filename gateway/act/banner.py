@@ -22,8 +22,6 @@ import string
 import textwrap
 import unicodedata
 from dataclasses import dataclass
-from email.parser import BytesParser
-from email.policy import compat32
 from pathlib import Path
 
 from gateway.act import transfer
@@ -32,6 +30,7 @@ from gateway.act.htmlstart import ascii_lower, body_start
 from gateway.errors import AdminInputError
 from gateway.mimewalk import Entity, MimeError, walk
 from gateway.model import Decision, Verdict
+from gateway.parse import bounded_parse
 
 SHIPPED_TEMPLATES = Path(__file__).resolve().parent.parent / "data"
 HTML_MARKER = "<!--approach-gateway-banner-->"
@@ -302,8 +301,8 @@ def _qp_starts_with(qp_body: bytes, decoded_prefix: bytes) -> bool:
     return head.startswith(decoded_prefix)
 
 
-def _shape(raw: bytes) -> list[tuple[str, str | None]]:
-    msg = BytesParser(policy=compat32).parsebytes(raw)
+def _shape(raw: bytes, max_depth: int, max_parts: int) -> list[tuple[str, str | None]]:
+    msg = bounded_parse(raw, max_depth, max_parts)
     return [(p.get_content_type(), p.get_content_charset()) for p in msg.walk()]
 
 
@@ -326,6 +325,6 @@ def insert_banner(raw: bytes, banner: Banner, *, max_depth: int = 20, max_parts:
         if not pieces:
             return raw
         out = b"".join(pieces) + raw[cursor:]
-        return out if _shape(out) == _shape(raw) else raw
+        return out if _shape(out, max_depth, max_parts) == _shape(raw, max_depth, max_parts) else raw
     except (MimeError, Exception):  # noqa: BLE001 - a stranger's MIME: no banner beats a broken message
         return raw
