@@ -173,8 +173,6 @@ _NOT_FIELD_LINE = re.compile(rb"\n(?=[ \t\r\n]|\Z)")  # a later line's
 
 
 # MIME parameters: read capped (gateway/mimewalk.py `cap_params`, MAX_PARAMS, MAX_PARAM_HEADER).
-_PARAM_HEADERS = PARAM_HEADERS
-_cap_params = cap_params
 
 
 # message/delivery-status (RFC 3464) and message/global-delivery-status (RFC 6533) bodies are
@@ -227,8 +225,8 @@ class _BoundedMessage(Message):
         if found is None:
             return failobj
         value = self.policy.header_fetch_parse(*found)
-        if isinstance(value, str) and lname in _PARAM_HEADERS and len(value) > 64:
-            return _cap_params(value)
+        if isinstance(value, str) and lname in PARAM_HEADERS and len(value) > 64:
+            return cap_params(value)
         return value
 
     def __contains__(self, name: str) -> bool:

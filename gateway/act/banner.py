@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import binascii
 import html
+import re
 import string
 import textwrap
 import unicodedata
@@ -42,7 +43,7 @@ PROTECTED_TYPES = frozenset({
     "application/x-pkcs7-mime", "application/pkcs7-signature", "application/x-pkcs7-signature",
     "application/pgp-encrypted", "application/pgp-signature",
 })
-_PGP_ARMOUR = b"-----BEGIN PGP "
+_ARMOUR_LINE = re.compile(rb"(?m)^-----BEGIN PGP [^\r\n]+-----[ \t\r]*$")
 _STYLE = {
     Verdict.CAUTION: ("Caution: this message shows some signs of an unsolicited approach.",
                       "#fff4e5", "#a35a00"),
@@ -164,20 +165,9 @@ def _protected(root: Entity) -> bool:
 def inline_pgp(content: bytes) -> bool:
     """Whether decoded text holds an OpenPGP armour header line (`-----BEGIN PGP ...-----` at
     the start of a line), as a clear-signed or inline-encrypted message does; the string
-    anywhere else (in the middle of a line, in HTML) does not count. Linear: the candidates
-    start on different lines and each reads its own line only."""
-    start = 0 if content.startswith(_PGP_ARMOUR) else content.find(b"\n" + _PGP_ARMOUR) + 1
-    while start > 0 or (start == 0 and content.startswith(_PGP_ARMOUR)):
-        eol = content.find(b"\n", start)
-        line = content[start:eol if eol >= 0 else len(content)].rstrip(b" \t\r")
-        if line.endswith(b"-----") and len(line) > len(_PGP_ARMOUR) + 5:
-            return True
-        if eol < 0:
-            return False
-        start = content.find(b"\n" + _PGP_ARMOUR, eol) + 1  # 0: none left
-        if start == 0:
-            return False
-    return False
+    anywhere else (in the middle of a line, in HTML) does not count. Linear: a match starts only
+    at a line start with the armour's prefix, and reads that line only."""
+    return _ARMOUR_LINE.search(content) is not None
 
 
 def targets(entity: Entity) -> list[Entity]:
@@ -208,9 +198,7 @@ def _encode(text: str, codec: str, eol: bytes, seven_bit: bool, html_text: bool)
 
 def _plain_inserter(banner: Banner, codec: str, seven_bit: bool,
                     default_eol: bytes) -> transfer.Inserter:
-    def insert(content: bytes) -> bytes | None:
-        if inline_pgp(content):
-            return None
+    def insert(content: bytes) -> bytes | None:  # (inline PGP was ruled out by `_edit`)
         eol = transfer.line_ending(content) if b"\n" in content[:65536] else default_eol
         data = _encode(banner.plain, codec, eol, seven_bit, False)
         return None if content.startswith(data) else data + content

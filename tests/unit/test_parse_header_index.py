@@ -15,14 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.parse import (
-    _PARAM_HEADERS,
-    ViewLimits,
-    _BoundedMessage,
-    _cap_params,
-    _parse_bytes,
-    normalize_header_section,
-)
+from gateway.mimewalk import PARAM_HEADERS, cap_params
+from gateway.parse import ViewLimits, _BoundedMessage, _parse_bytes, normalize_header_section
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 
@@ -32,8 +26,8 @@ class _Scanning(_BoundedMessage):
 
     def get(self, name: str, failobj: Any = None) -> Any:
         value = Message.get(self, name, failobj)
-        if isinstance(value, str) and name.lower() in _PARAM_HEADERS and len(value) > 64:
-            return _cap_params(value)
+        if isinstance(value, str) and name.lower() in PARAM_HEADERS and len(value) > 64:
+            return cap_params(value)
         return value
 
     def __contains__(self, name: str) -> bool:

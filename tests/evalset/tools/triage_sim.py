@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -26,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 from gateway.checks.campaign import decision_keys  # noqa: E402
 from gateway.config import load_config  # noqa: E402
 from gateway.domains import Domains  # noqa: E402
-from gateway.policy.evaluate import envelope_for, load_labels, message_date, read_message  # noqa: E402
+from gateway.policy.evaluate import analysed, load_labels  # noqa: E402
 from gateway.runtime import Runtime  # noqa: E402
 from gateway.store.learn import learn  # noqa: E402
 from gateway.store.record import decision_meta  # noqa: E402
@@ -38,16 +37,13 @@ async def simulate(labels: Path, mboxes: list[Path], approach: bool, off: bool) 
     runtime = Runtime(load_config(ROOT / "tests" / "evalset" / "gateway.yml"), offline=True)
     assert runtime.store is not None
     await learn(runtime.store, mboxes, runtime.config.local_domains)
-    items = load_labels(labels)
     ours = Domains(runtime.config.local_domains)
-    todo = sorted(((message_date(read_message(i.file)), n, i) for n, i in enumerate(items)), key=lambda t: t[:2])
     counts: dict[str, list[int]] = {}
     try:
-        for when, _, item in todo:
-            raw = read_message(item.file)
-            result = await runtime.analyse(raw, replace(envelope_for(raw, item.rcpt), received_at=when),
-                                           add_received=False)
-            await runtime.record(result)
+        # evaluate --replay's loop: each message analysed and recorded in Date order; the decision
+        # goes in before the generator analyses the next one
+        async for item, result in analysed(runtime, load_labels(labels), replay=True):
+            when = result.meta.when if result.meta else 0.0
             flagged = result.decision.verdict.word in FLAGGED
             tally = counts.setdefault(item.label, [0, 0])
             tally[0] += flagged
