@@ -85,7 +85,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
                 until = (f"locked until {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(lock.locked_until))}"
                          if lock.locked_until > now else "not locked")
                 print(f"{lock.kind}\t{terminal_text(lock.key)}\t{lock.failures} failures\t{until}\t"
-                      f"{lock.lockouts} lockouts")
+                      f"{lock.lockouts} lockouts\t{lock.refused} refused")
             return 0
         if cmd == "unlock":
             if not args.name and not args.address:

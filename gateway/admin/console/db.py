@@ -25,6 +25,7 @@ parameters; account names and passwords from the CLI (validated).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import ipaddress
@@ -66,7 +67,7 @@ CREATE TABLE IF NOT EXISTS audit (
 CREATE TABLE IF NOT EXISTS login_failures (
     kind TEXT NOT NULL, key TEXT NOT NULL, failures INTEGER NOT NULL, last REAL NOT NULL,
     locked_until REAL NOT NULL, lockouts INTEGER NOT NULL, pending INTEGER NOT NULL, pending_since REAL NOT NULL,
-    PRIMARY KEY (kind, key));
+    refused INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (kind, key));
 """
 
 
@@ -117,6 +118,7 @@ class Refusal:
     key: str
     retry_after: float  # seconds
     locked: bool  # False: the limit's remaining attempts are all in flight (retry in a second)
+    refused: int = 1  # attempts refused on this record since its lock began, this one included
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,7 @@ class Lockout:
     failures: int  # counted towards the next lock
     locked_until: float
     lockouts: int  # locks since the record was last forgotten (the back-off exponent)
+    refused: int = 0  # attempts refused since the current lock began
 
 
 # An attempt in flight longer than this (a process that died while checking it) no longer counts.
@@ -197,6 +200,9 @@ class ConsoleDB:
         os.close(fd)
         with self._db() as db:
             db.executescript(SCHEMA)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(login_failures)")}
+            if "refused" not in columns:  # a state_dir written before the column existed
+                db.execute("ALTER TABLE login_failures ADD COLUMN refused INTEGER NOT NULL DEFAULT 0")
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
@@ -312,7 +318,8 @@ class ConsoleDB:
         if not failures and not lockouts and not pending and locked_until <= now:
             db.execute("DELETE FROM login_failures WHERE kind = ? AND key = ?", (kind, key))
             return
-        db.execute("INSERT INTO login_failures VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (kind, key) DO UPDATE SET"
+        db.execute("INSERT INTO login_failures (kind, key, failures, last, locked_until, lockouts, pending,"
+                   " pending_since) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (kind, key) DO UPDATE SET"
                    " failures = excluded.failures, last = excluded.last, locked_until = excluded.locked_until,"
                    " lockouts = excluded.lockouts, pending = excluded.pending, pending_since = excluded.pending_since",
                    (kind, key, failures, last, locked_until, lockouts, pending, now))
@@ -334,7 +341,12 @@ class ConsoleDB:
                 elif failures + pending >= limit:
                     refusals.append(Refusal(kind, key, 1.0, False))
             if refusals:
-                return max(refusals, key=lambda r: (r.locked, r.retry_after))
+                chosen = max(refusals, key=lambda r: (r.locked, r.retry_after))
+                db.execute("UPDATE login_failures SET refused = refused + 1 WHERE kind = ? AND key = ?",
+                           (chosen.kind, chosen.key))
+                found = db.execute("SELECT refused FROM login_failures WHERE kind = ? AND key = ?",
+                                   (chosen.kind, chosen.key)).fetchone()
+                return dataclasses.replace(chosen, refused=int(found[0]) if found else 1)
             for (kind, key, _), row in zip(keys, rows, strict=True):
                 row[4] += 1
                 self._put(db, kind, key, row, now)
@@ -359,7 +371,8 @@ class ConsoleDB:
                     if row[0] >= limit:  # locked; after the lock, one more failure locks it again, twice as long
                         seconds = min(limits.lockout * 2.0 ** min(row[3], 60), limits.lockout_max)
                         row[0], row[2], row[3] = limit - 1, now + seconds, row[3] + 1
-                        locks.append(Refusal(kind, key, seconds, True))
+                        locks.append(Refusal(kind, key, seconds, True, 0))
+                        db.execute("UPDATE login_failures SET refused = 0 WHERE kind = ? AND key = ?", (kind, key))
                 self._put(db, kind, key, row, now)
         return locks
 
@@ -378,10 +391,10 @@ class ConsoleDB:
         """The names and addresses with failed logins on record, locked ones first."""
         now = time.time() if now is None else now
         with self._db() as db:
-            rows = db.execute("SELECT kind, key, failures, locked_until, lockouts FROM login_failures"
+            rows = db.execute("SELECT kind, key, failures, locked_until, lockouts, refused FROM login_failures"
                               " WHERE failures > 0 OR locked_until > ? ORDER BY locked_until DESC, kind, key",
                               (now,)).fetchall()
-        return [Lockout(str(k), str(key), int(f), float(u), int(n)) for k, key, f, u, n in rows]
+        return [Lockout(str(k), str(key), int(f), float(u), int(n), int(r)) for k, key, f, u, n, r in rows]
 
     # ------------------------------------------------------------------ sessions
 

@@ -4,6 +4,7 @@ address keys; and the config's defaults. The HTTP behaviour is in test_http.py."
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from gateway.admin.console.db import ConsoleDB, LoginLimits, address_key
@@ -74,3 +75,24 @@ def test_the_config_defaults_and_a_first_lock_longer_than_the_default_maximum() 
             c.login_lockout_max) == (5, 20, 900.0, 60.0, 3600.0)
     c = parse_config(base + "console: {login_lockout: 7200}\n", "gw.yml").console
     assert (c.login_lockout, c.login_lockout_max) == (7200.0, 7200.0)
+
+
+def test_refusals_are_counted_per_lock_and_a_state_dir_from_before_the_count_is_migrated(tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / "console.sqlite3") as old:  # the table as the first release wrote it
+        old.execute("CREATE TABLE login_failures (kind TEXT NOT NULL, key TEXT NOT NULL, failures INTEGER NOT NULL,"
+                    " last REAL NOT NULL, locked_until REAL NOT NULL, lockouts INTEGER NOT NULL, pending INTEGER"
+                    " NOT NULL, pending_since REAL NOT NULL, PRIMARY KEY (kind, key))")
+        old.execute("INSERT INTO login_failures VALUES ('account', 'anna', 2, 0, 500, 1, 0, 0)")
+    old.close()
+    db = ConsoleDB(tmp_path)
+    counts = []
+    for t in (10, 11, 12):
+        refused = db.login_begin("anna", "192.0.2.7", LIMITS, t)
+        assert refused is not None and refused.locked
+        counts.append(refused.refused)
+    assert counts == [1, 2, 3]
+    assert [(r.kind, r.refused) for r in db.lockouts(13)] == [("account", 3)]
+    assert fail(db, 501) == [("account", 120.0)]  # the lock over, one more failure: a new lock, counted from 0
+    assert [(r.kind, r.refused) for r in db.lockouts(502)] == [("account", 0), ("address", 0)]
+    refused = db.login_begin("anna", "192.0.2.7", LIMITS, 503)
+    assert refused is not None and refused.refused == 1
