@@ -3,7 +3,8 @@
 Purpose: everything the console remembers lives in `console.state_dir/console.sqlite3` (mode
 0600, WAL) plus the reported originals in `console.state_dir/reports/ID.eml`. The gateway's store
 never holds bodies; reported originals are the exception staff chose to send to the security
-team, kept here (not in the store) so `evaluate --labels` and `policy fit` can read them.
+team, kept here (not in the store) so `evaluate --labels` and `policy fit` can read them, until
+`console.report_retention_days` (`purge_reports`, hourly in `serve`, or `console reports purge`).
 
 Passwords are hashed with scrypt (stdlib `hashlib.scrypt`, N=2^15, r=8, p=1, 16-byte salt; the
 parameters are stored with each hash so they can be raised later); session tokens are random
@@ -36,7 +37,7 @@ import secrets
 import sqlite3
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -481,6 +482,24 @@ class ConsoleDB:
                         display_name[:320], verdict, score, json.dumps(analysis, ensure_ascii=False),
                         int(original is not None)))
         return rid
+
+    def purge_reports(self, days: int, now: float | None = None) -> int:
+        """Delete the reports older than `days` days with their originals (and an original whose
+        report row was never written, a crash between the two, once it is as old); returns how many
+        reports. The audit log keeps its lines."""
+        cutoff = (time.time() if now is None else now) - days * 86400.0
+        with self._write() as db:
+            old = [str(rid) for (rid,) in db.execute("SELECT id FROM reports WHERE time < ?", (cutoff,))]
+            db.execute("DELETE FROM reports WHERE time < ?", (cutoff,))
+            kept = {str(rid) for (rid,) in db.execute("SELECT id FROM reports")}
+        for rid in old:
+            self.original_path(rid).unlink(missing_ok=True)
+        for path in self.reports_dir.glob("*.eml"):
+            if _REPORT_ID.match(path.stem) and path.stem not in kept:
+                with suppress(FileNotFoundError):
+                    if path.stat().st_mtime < cutoff:
+                        path.unlink()
+        return len(old)
 
     def original_path(self, rid: str) -> Path:
         if not _REPORT_ID.match(rid or ""):
