@@ -42,7 +42,7 @@ log = logging.getLogger("gateway.service")
 
 LISTEN_BACKLOG = 100  # asyncio's default, for a listening socket shared by worker processes too
 
-PURGE_EVERY = 3600.0  # seconds between retention purges of the quarantine
+PURGE_EVERY = 3600.0  # seconds between retention purges of the quarantine and the staff reports
 METRICS_SYNC_EVERY = 5.0  # seconds between copies of the runtime's counters into the metrics
 
 
@@ -206,7 +206,8 @@ class Gateway:
                                f"opened: {exc}; check the path and its permissions") from exc
 
     async def _purge_loop(self) -> None:
-        """Quarantine retention (`quarantine.retention_days`), hourly; the store purges itself."""
+        """Quarantine retention (`quarantine.retention_days`) and the staff reports' retention
+        (`console.report_retention_days`), hourly; the store purges itself."""
         while True:
             try:
                 if os.path.isdir(self.config.quarantine.dir):  # created by the first held message
@@ -216,6 +217,15 @@ class Gateway:
                                  self.config.quarantine.retention_days)
             except Exception:  # logged; retried at the next interval
                 log.warning("quarantine purge failed", exc_info=True)
+            try:
+                from gateway.admin.console.intake import purge_reports  # as deliver.py: console code on use
+
+                n = await asyncio.to_thread(purge_reports, self.config)
+                if n:
+                    log.info("console: purged %d staff report(s) older than %d days", n,
+                             self.config.console.report_retention_days)
+            except Exception:  # logged; retried at the next interval
+                log.warning("staff report purge failed", exc_info=True)
             await asyncio.sleep(PURGE_EVERY)
 
     async def _metrics_loop(self) -> None:

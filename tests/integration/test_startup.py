@@ -190,3 +190,25 @@ def test_serve_purges_the_quarantine_by_retention(tmp_path: Path, sink) -> None:
         while held.path(old).exists() and time.monotonic() < end:
             time.sleep(0.05)
     assert not held.path(old).exists() and [e.id for e in held.list()] == [new]
+
+
+def test_serve_purges_staff_reports_by_retention(tmp_path: Path, sink) -> None:  # type: ignore[no-untyped-def]
+    """console.report_retention_days is applied by `serve` itself (at start, then hourly): the
+    report row and its original go; a younger report stays."""
+    from gateway.admin.console.db import ConsoleDB
+    from gateway.smtp.service import ThreadedGateway
+    from tests.conftest import make_config
+
+    state = tmp_path / "console"
+    db = ConsoleDB(state)
+    kw = dict(source="mailbox", reporter="anna@example.org", message_id="<m@x>", subject="s", sender="x@y",
+              display_name="", verdict="high", score=9.0, analysis={})
+    old = db.add_report(**kw, original=b"Subject: old\r\n\r\nx\r\n", now=time.time() - 9 * 86400)  # type: ignore[arg-type]
+    new = db.add_report(**kw, original=b"Subject: new\r\n\r\nx\r\n")  # type: ignore[arg-type]
+    config = make_config(sink.port, tmp_path, f"console: {{state_dir: {state}, report_retention_days: 7}}")
+    with ThreadedGateway(config, watch_interval=None):
+        end = time.monotonic() + 10
+        while db.original_path(old).exists() and time.monotonic() < end:
+            time.sleep(0.05)
+    assert not db.original_path(old).exists() and db.original_path(new).exists()
+    assert [r.id for r in db.reports()] == [new]

@@ -78,6 +78,9 @@ DONE = {
     "loggedout": "You are logged out.",
 }
 MAX_UPLOAD = 12 * 1024 * 1024
+# refused logins on one record (a locked account name or address): the first and every hundredth are
+# audited, with the count; the rest only counted (an outsider could otherwise write a row each request)
+AUDIT_REFUSED_EVERY = 100
 SAFE_TAGS = {"a", "abbr", "b", "blockquote", "br", "caption", "code", "dd", "div", "dl", "dt", "em", "h1", "h2",
              "h3", "h4", "h5", "h6", "hr", "i", "li", "ol", "p", "pre", "s", "small", "span", "strong", "sub",
              "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "u", "ul"}
@@ -198,7 +201,9 @@ async def login_post(request: web.Request) -> web.Response:
         whose = "this account name" if refused.kind == "account" else "your address"
         detail = f"{refused.kind} {refused.key} " + (f"locked, {wait} s left" if refused.locked else
                                                       "has its remaining attempts in flight")
-        await asyncio.to_thread(db.audit, user or "-", "-", "login.refused", address, detail)
+        if refused.refused == 1 or refused.refused % AUDIT_REFUSED_EVERY == 0:  # a flood writes one line a hundred
+            await asyncio.to_thread(db.audit, user or "-", "-", "login.refused", address,
+                                    f"{detail}; {refused.refused} refused on this record since its lock began")
         error = (f"Too many failed logins for {whose}: try again in {_wait(wait)} (an admin can lift the lock)."
                  if refused.locked else f"Too many login attempts at once for {whose}: try again in a second.")
         return _login_again(request, 429, str(form.get("next", "")), error, {"Retry-After": str(wait)})

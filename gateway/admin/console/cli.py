@@ -6,7 +6,9 @@ standard input with --password-stdin), `user passwd`, `user role`, `user delete`
 account's sessions), `user list`; `user lockouts` lists the account names and client addresses
 with failed logins on record (locked ones first) and `user unlock NAME` / `user unlock --address
 ADDR` lifts a login throttle's lock at once; `labels --out FILE` writes the triaged reports as an
-`evaluate --labels` / `policy fit --labels` file. Every change is in the audit log.
+`evaluate --labels` / `policy fit --labels` file; `reports purge [--days N]` deletes the reports
+and their originals older than `console.report_retention_days` (as `serve` does hourly). Every
+change is in the audit log.
 
 Untrusted input: none (the operator's arguments, validated).
 """
@@ -50,6 +52,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     us.add_parser("lockouts", help="account names and addresses with failed logins on record, locked ones first")
     lab = sub.add_parser("labels", help="write the triaged reports as an evaluate --labels file")
     lab.add_argument("--out", required=True, help="file to write (YAML)")
+    rep = sub.add_parser("reports", help="the staff reports kept for triage")
+    rs = rep.add_subparsers(dest="reports_command", required=True)
+    purge = rs.add_parser("purge", help="delete reports and their originals older than "
+                                        "console.report_retention_days (serve does it hourly)")
+    purge.add_argument("--days", type=_days, help="older than this many days instead (at least 1)")
+
+
+def _days(value: str) -> int:
+    try:
+        days = int(value)
+    except ValueError:
+        days = 0
+    if days < 1:
+        raise argparse.ArgumentTypeError(f"{value!r}: write a whole number of days, at least 1")
+    return days
 
 
 def _password(args: argparse.Namespace) -> str:
@@ -65,6 +82,12 @@ def run(args: argparse.Namespace, config: Config) -> int:
     db = ConsoleDB(config.console.state_dir)
     operator = f"cli:{getpass.getuser()}"
     try:
+        if args.console_command == "reports":
+            days = config.console.report_retention_days if args.days is None else args.days
+            n = db.purge_reports(days)
+            db.audit(operator, "cli", "reports.purge", "", f"{n} older than {days} days")
+            print(f"purged {n} report(s) older than {days} days")
+            return 0
         if args.console_command == "labels":
             from gateway.admin.console.app import labels_yaml
 
@@ -85,7 +108,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
                 until = (f"locked until {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(lock.locked_until))}"
                          if lock.locked_until > now else "not locked")
                 print(f"{lock.kind}\t{terminal_text(lock.key)}\t{lock.failures} failures\t{until}\t"
-                      f"{lock.lockouts} lockouts")
+                      f"{lock.lockouts} lockouts\t{lock.refused} refused")
             return 0
         if cmd == "unlock":
             if not args.name and not args.address:

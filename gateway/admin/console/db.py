@@ -3,7 +3,8 @@
 Purpose: everything the console remembers lives in `console.state_dir/console.sqlite3` (mode
 0600, WAL) plus the reported originals in `console.state_dir/reports/ID.eml`. The gateway's store
 never holds bodies; reported originals are the exception staff chose to send to the security
-team, kept here (not in the store) so `evaluate --labels` and `policy fit` can read them.
+team, kept here (not in the store) so `evaluate --labels` and `policy fit` can read them, until
+`console.report_retention_days` (`purge_reports`, hourly in `serve`, or `console reports purge`).
 
 Passwords are hashed with scrypt (stdlib `hashlib.scrypt`, N=2^15, r=8, p=1, 16-byte salt; the
 parameters are stored with each hash so they can be raised later); session tokens are random
@@ -25,6 +26,7 @@ parameters; account names and passwords from the CLI (validated).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import ipaddress
@@ -35,7 +37,7 @@ import secrets
 import sqlite3
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,7 +68,7 @@ CREATE TABLE IF NOT EXISTS audit (
 CREATE TABLE IF NOT EXISTS login_failures (
     kind TEXT NOT NULL, key TEXT NOT NULL, failures INTEGER NOT NULL, last REAL NOT NULL,
     locked_until REAL NOT NULL, lockouts INTEGER NOT NULL, pending INTEGER NOT NULL, pending_since REAL NOT NULL,
-    PRIMARY KEY (kind, key));
+    refused INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (kind, key));
 """
 
 
@@ -117,6 +119,7 @@ class Refusal:
     key: str
     retry_after: float  # seconds
     locked: bool  # False: the limit's remaining attempts are all in flight (retry in a second)
+    refused: int = 1  # attempts refused on this record since its lock began, this one included
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,7 @@ class Lockout:
     failures: int  # counted towards the next lock
     locked_until: float
     lockouts: int  # locks since the record was last forgotten (the back-off exponent)
+    refused: int = 0  # attempts refused since the current lock began
 
 
 # An attempt in flight longer than this (a process that died while checking it) no longer counts.
@@ -197,6 +201,9 @@ class ConsoleDB:
         os.close(fd)
         with self._db() as db:
             db.executescript(SCHEMA)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(login_failures)")}
+            if "refused" not in columns:  # a state_dir written before the column existed
+                db.execute("ALTER TABLE login_failures ADD COLUMN refused INTEGER NOT NULL DEFAULT 0")
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
@@ -312,7 +319,8 @@ class ConsoleDB:
         if not failures and not lockouts and not pending and locked_until <= now:
             db.execute("DELETE FROM login_failures WHERE kind = ? AND key = ?", (kind, key))
             return
-        db.execute("INSERT INTO login_failures VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (kind, key) DO UPDATE SET"
+        db.execute("INSERT INTO login_failures (kind, key, failures, last, locked_until, lockouts, pending,"
+                   " pending_since) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (kind, key) DO UPDATE SET"
                    " failures = excluded.failures, last = excluded.last, locked_until = excluded.locked_until,"
                    " lockouts = excluded.lockouts, pending = excluded.pending, pending_since = excluded.pending_since",
                    (kind, key, failures, last, locked_until, lockouts, pending, now))
@@ -334,7 +342,12 @@ class ConsoleDB:
                 elif failures + pending >= limit:
                     refusals.append(Refusal(kind, key, 1.0, False))
             if refusals:
-                return max(refusals, key=lambda r: (r.locked, r.retry_after))
+                chosen = max(refusals, key=lambda r: (r.locked, r.retry_after))
+                db.execute("UPDATE login_failures SET refused = refused + 1 WHERE kind = ? AND key = ?",
+                           (chosen.kind, chosen.key))
+                found = db.execute("SELECT refused FROM login_failures WHERE kind = ? AND key = ?",
+                                   (chosen.kind, chosen.key)).fetchone()
+                return dataclasses.replace(chosen, refused=int(found[0]) if found else 1)
             for (kind, key, _), row in zip(keys, rows, strict=True):
                 row[4] += 1
                 self._put(db, kind, key, row, now)
@@ -359,7 +372,8 @@ class ConsoleDB:
                     if row[0] >= limit:  # locked; after the lock, one more failure locks it again, twice as long
                         seconds = min(limits.lockout * 2.0 ** min(row[3], 60), limits.lockout_max)
                         row[0], row[2], row[3] = limit - 1, now + seconds, row[3] + 1
-                        locks.append(Refusal(kind, key, seconds, True))
+                        locks.append(Refusal(kind, key, seconds, True, 0))
+                        db.execute("UPDATE login_failures SET refused = 0 WHERE kind = ? AND key = ?", (kind, key))
                 self._put(db, kind, key, row, now)
         return locks
 
@@ -378,10 +392,10 @@ class ConsoleDB:
         """The names and addresses with failed logins on record, locked ones first."""
         now = time.time() if now is None else now
         with self._db() as db:
-            rows = db.execute("SELECT kind, key, failures, locked_until, lockouts FROM login_failures"
+            rows = db.execute("SELECT kind, key, failures, locked_until, lockouts, refused FROM login_failures"
                               " WHERE failures > 0 OR locked_until > ? ORDER BY locked_until DESC, kind, key",
                               (now,)).fetchall()
-        return [Lockout(str(k), str(key), int(f), float(u), int(n)) for k, key, f, u, n in rows]
+        return [Lockout(str(k), str(key), int(f), float(u), int(n), int(r)) for k, key, f, u, n, r in rows]
 
     # ------------------------------------------------------------------ sessions
 
@@ -468,6 +482,24 @@ class ConsoleDB:
                         display_name[:320], verdict, score, json.dumps(analysis, ensure_ascii=False),
                         int(original is not None)))
         return rid
+
+    def purge_reports(self, days: int, now: float | None = None) -> int:
+        """Delete the reports older than `days` days with their originals (and an original whose
+        report row was never written, a crash between the two, once it is as old); returns how many
+        reports. The audit log keeps its lines."""
+        cutoff = (time.time() if now is None else now) - days * 86400.0
+        with self._write() as db:
+            old = [str(rid) for (rid,) in db.execute("SELECT id FROM reports WHERE time < ?", (cutoff,))]
+            db.execute("DELETE FROM reports WHERE time < ?", (cutoff,))
+            kept = {str(rid) for (rid,) in db.execute("SELECT id FROM reports")}
+        for rid in old:
+            self.original_path(rid).unlink(missing_ok=True)
+        for path in self.reports_dir.glob("*.eml"):
+            if _REPORT_ID.match(path.stem) and path.stem not in kept:
+                with suppress(FileNotFoundError):
+                    if path.stat().st_mtime < cutoff:
+                        path.unlink()
+        return len(old)
 
     def original_path(self, rid: str) -> Path:
         if not _REPORT_ID.match(rid or ""):

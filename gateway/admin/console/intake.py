@@ -27,6 +27,7 @@ import time
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import formatdate, make_msgid
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gateway.config import Config
@@ -113,6 +114,15 @@ def console_db(config: Config) -> ConsoleDB:
     from gateway.admin.console.db import ConsoleDB
 
     return ConsoleDB(config.console.state_dir)
+
+
+def purge_reports(config: Config, days: int | None = None) -> int:
+    """Delete the staff reports (and originals) older than `days` (default
+    `console.report_retention_days`); nothing, and nothing created, where the console has no
+    state yet. Blocking."""
+    if not (Path(config.console.state_dir) / "console.sqlite3").is_file():
+        return 0
+    return console_db(config).purge_reports(config.console.report_retention_days if days is None else days)
 
 
 async def take_report(config: Config, runtime: Runtime, raw: bytes, env: Envelope) -> str | None:

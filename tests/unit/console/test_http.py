@@ -15,6 +15,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from gateway.admin.console import app as console_app
 from gateway.admin.console.db import ConsoleDB, check_password
 from gateway.checks.campaign import cleared_key, confirmed_key
 from gateway.cli import main as cli_main
@@ -219,16 +220,17 @@ async def test_an_account_is_locked_after_n_failures_whatever_the_password(
             assert (await attempt(other.base, "vera", PASSWORD))[0] == 303
         log = audit_details(c)
         assert [(u, a) for u, a, _, _ in log] == [("anna", "login.failed")] * 3 + [
-            ("anna", "login.locked"), ("anna", "login.refused"), ("anna", "login.refused"), ("anna", "login.refused"),
-            ("vera", "login")]
+            ("anna", "login.locked"), ("anna", "login.refused"), ("vera", "login")]  # 3 refused, the first audited
         assert log[3][2:] == ("127.0.0.1", "account anna locked for 3600 s")
-        assert log[4][3].startswith("account anna locked, ") and log[4][3].endswith(" s left")
+        assert log[4][3].startswith("account anna locked, ") and log[4][3].endswith(
+            " s left; 1 refused on this record since its lock began")
         assert not [e for e in log if any(PASSWORD in f or "wrong password" in f for f in e)]  # never a password
         # an admin lifts the lock from the command line
         conf = str(tmp_path / "gateway.yml")
         assert cli_main(["console", "--config", conf, "user", "lockouts"]) == 0
         listed = capsys.readouterr().out.splitlines()
-        assert listed[0].startswith("account\tanna\t2 failures\tlocked until ") and listed[0].endswith("\t1 lockouts")
+        assert listed[0].startswith("account\tanna\t2 failures\tlocked until ") and listed[0].endswith(
+            "\t1 lockouts\t3 refused")
         assert cli_main(["console", "--config", conf, "user", "unlock", "anna"]) == 0
         assert capsys.readouterr().out == "unlock: anna: done\n"
         assert audit_actions(c)[0][1:] == ("user.unlock", "anna")
@@ -250,6 +252,20 @@ async def test_after_a_lock_each_further_failure_locks_again_for_twice_as_long(t
             assert (await attempt(c.base, "anna", "wrong again"))[0] == 401
             assert (await attempt(c.base, "anna", PASSWORD))[0] == 429
             assert audit_details(c)[-2][3] == f"account anna locked for {expected} s", audit_details(c)[-3:]
+
+
+async def test_a_flood_of_refused_logins_writes_one_audit_line_per_hundred(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(console_app, "AUDIT_REFUSED_EVERY", 3)  # the shipped 100, scaled down
+    async with running(tmp_path, THROTTLE) as c:
+        for i in range(3):
+            assert (await attempt(c.base, "anna", f"wrong password {i}"))[0] == 401
+        for i in range(7):
+            assert (await attempt(c.base, "anna", f"guess {i}"))[0] == 429
+        refused = [d for _, a, _, d in audit_details(c) if a == "login.refused"]
+        assert [d.rpartition("; ")[2] for d in refused] == [
+            f"{n} refused on this record since its lock began" for n in (1, 3, 6)]
+        assert [r.refused for r in ConsoleDB(c.config.console.state_dir).lockouts()] == [7, 0]  # account, address
 
 
 async def test_a_success_resets_the_accounts_count(tmp_path: Path) -> None:

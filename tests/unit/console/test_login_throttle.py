@@ -4,9 +4,16 @@ address keys; and the config's defaults. The HTTP behaviour is in test_http.py."
 
 from __future__ import annotations
 
+import os
+import sqlite3
+import time
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from gateway.admin.console.db import ConsoleDB, LoginLimits, address_key
+from gateway.cli import main as cli_main
 from gateway.config import parse_config
 
 LIMITS = LoginLimits(account=3, address=100, window=900.0, lockout=60.0, lockout_max=200.0)
@@ -74,3 +81,63 @@ def test_the_config_defaults_and_a_first_lock_longer_than_the_default_maximum() 
             c.login_lockout_max) == (5, 20, 900.0, 60.0, 3600.0)
     c = parse_config(base + "console: {login_lockout: 7200}\n", "gw.yml").console
     assert (c.login_lockout, c.login_lockout_max) == (7200.0, 7200.0)
+
+
+def test_refusals_are_counted_per_lock_and_a_state_dir_from_before_the_count_is_migrated(tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / "console.sqlite3") as old:  # the table as the first release wrote it
+        old.execute("CREATE TABLE login_failures (kind TEXT NOT NULL, key TEXT NOT NULL, failures INTEGER NOT NULL,"
+                    " last REAL NOT NULL, locked_until REAL NOT NULL, lockouts INTEGER NOT NULL, pending INTEGER"
+                    " NOT NULL, pending_since REAL NOT NULL, PRIMARY KEY (kind, key))")
+        old.execute("INSERT INTO login_failures VALUES ('account', 'anna', 2, 0, 500, 1, 0, 0)")
+    old.close()
+    db = ConsoleDB(tmp_path)
+    counts = []
+    for t in (10, 11, 12):
+        refused = db.login_begin("anna", "192.0.2.7", LIMITS, t)
+        assert refused is not None and refused.locked
+        counts.append(refused.refused)
+    assert counts == [1, 2, 3]
+    assert [(r.kind, r.refused) for r in db.lockouts(13)] == [("account", 3)]
+    assert fail(db, 501) == [("account", 120.0)]  # the lock over, one more failure: a new lock, counted from 0
+    assert [(r.kind, r.refused) for r in db.lockouts(502)] == [("account", 0), ("address", 0)]
+    refused = db.login_begin("anna", "192.0.2.7", LIMITS, 503)
+    assert refused is not None and refused.refused == 1
+
+
+def test_reports_older_than_the_retention_go_with_their_originals(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    db = ConsoleDB(tmp_path / "console")
+    day = 86400.0
+    kw: dict[str, Any] = dict(source="mailbox", reporter="anna@example.org", message_id="<m@x>", subject="s",
+                              sender="x@y", display_name="", verdict="high", score=9.0, analysis={})
+    now = time.time()
+    old = db.add_report(**kw, original=b"Subject: old\r\n\r\nx\r\n", now=now - 31 * day)
+    bare = db.add_report(**kw, now=now - 40 * day)  # a link report: no original
+    young = db.add_report(**kw, original=b"Subject: young\r\n\r\nx\r\n", now=now - 29 * day)
+    orphan = db.reports_dir / "20200101T000000Z-0123456789ab.eml"  # written, its row never was
+    orphan.write_bytes(b"x")
+    os.utime(orphan, (now - 31 * day, now - 31 * day))
+    fresh_orphan = db.reports_dir / "20200101T000000Z-ba9876543210.eml"
+    fresh_orphan.write_bytes(b"x")
+    os.utime(fresh_orphan, (now - day, now - day))
+    other = db.reports_dir / "notes.txt"  # not ours: never touched
+    other.write_bytes(b"x")
+    os.utime(other, (0, 0))
+    assert db.purge_reports(30, now) == 2
+    assert [r.id for r in db.reports()] == [young]
+    assert not db.original_path(old).exists() and not orphan.exists()
+    assert db.original_path(young).exists() and fresh_orphan.exists() and other.exists()
+    assert bare not in {r.id for r in db.reports()}
+    # the command line: the configured retention, or --days; audited
+    cfg = tmp_path / "gw.yml"
+    cfg.write_text("listen: 127.0.0.1:2525\nupstream: {port: 10026}\nhostname: gw.example.org\n"
+                   f"local_domains: [example.org]\nconsole: {{state_dir: {tmp_path / 'console'}, "
+                   "report_retention_days: 3650}\n")
+    assert cli_main(["console", "--config", str(cfg), "reports", "purge"]) == 0
+    assert capsys.readouterr().out == "purged 0 report(s) older than 3650 days\n"
+    assert cli_main(["console", "--config", str(cfg), "reports", "purge", "--days", "1"]) == 0
+    assert capsys.readouterr().out == "purged 1 report(s) older than 1 days\n" and db.reports() == []
+    assert [(a.action, a.detail) for a in db.audit_log()][0] == ("reports.purge", "1 older than 1 days")
+    with pytest.raises(SystemExit):
+        cli_main(["console", "--config", str(cfg), "reports", "purge", "--days", "0"])
+    assert "write a whole number of days, at least 1" in capsys.readouterr().err
