@@ -26,34 +26,104 @@ _BLANK_LINE = re.compile(rb"\n\r?\n")
 # of ';' (it re-slices the rest of the value per parameter: 640 KB of ';' in one part's
 # Content-Type took 10 s, and a folded header in a body part is bounded only by the message
 # size). A part's Content-Type / Content-Disposition is read cut after MAX_PARAMS parameters or
-# MAX_PARAM_HEADER characters, the rest of the field is not read; real ones have a few (RFC 2231
-# continuations a few dozen). Here (the walk asks a multipart's boundary) and in gateway/parse.py.
+# MAX_PARAM_HEADER characters; real ones have a few (RFC 2231 continuations a few dozen). Of the
+# rest only the parameters a reader acts on (KEPT_PARAMS: the boundary above all -- a boundary put
+# after 100 junk parameters hid a multipart's text from the analysis, while mail clients split it
+# and showed it) are kept, at most MAX_KEPT of them, in order. A field with 8-bit bytes comes from
+# the compat32 policy as an `email.header.Header`, which the stdlib reads as str(): capped alike
+# (it was not, and 160 KB of ';' in such a field cost 3 s). Here (the walk asks a multipart's
+# boundary) and in gateway/parse.py, through `capped_field`: once per field and message object.
 MAX_PARAMS = 100
 MAX_PARAM_HEADER = 8192
 PARAM_HEADERS = frozenset({"content-type", "content-disposition"})
+KEPT_PARAMS = ("boundary", "charset", "name", "filename")
+MAX_KEPT = 16
+MAX_KEPT_CHARS = 1000  # a kept parameter longer than this is left out (boundaries <= 70, names <= 255)
+# a kept parameter after the cap: ';', its name (RFC 2231: name*, name*0, name*0*), '='
+_KEPT = re.compile(r";[ \t\r\n]*(?:" + "|".join(KEPT_PARAMS) + r")(?:\*[0-9]{0,3}\*?)?[ \t\r\n]*=", re.I)
+_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
 
 
 def cap_params(value: str) -> str:
     """`value` up to its MAX_PARAMS-th ';' (the type and MAX_PARAMS - 1 parameters) and
-    MAX_PARAM_HEADER characters; found by `str.split` (C speed: a part's fields are asked
-    ~10 times, a Python loop of `find` over 99 parameters cost ~0.1 ms each time)."""
-    value = value[:MAX_PARAM_HEADER]
-    pieces = value.split(";", MAX_PARAMS)
-    if len(pieces) <= MAX_PARAMS:
+    MAX_PARAM_HEADER characters, then the KEPT_PARAMS parameters of the rest. Linear: the cut is
+    found by `str.split` (C speed), the rest read by one regex scan and a running count of the
+    quotes before each candidate (one inside a quoted string is not a parameter)."""
+    head = value[:MAX_PARAM_HEADER]
+    pieces = head.split(";", MAX_PARAMS)
+    if len(pieces) > MAX_PARAMS:
+        head = head[:len(head) - len(pieces[-1]) - 1]
+    elif len(value) <= MAX_PARAM_HEADER:
         return value
-    return value[:len(value) - len(pieces[-1]) - 1]
+    quotes, counted = head.count('"') - head.count('\\"'), len(head)
+    if quotes % 2:  # the cut fell inside a quoted string: the head ends before that parameter
+        q = head.rfind('"')
+        while q > 0 and head[q - 1] == "\\":
+            q = head.rfind('"', 0, q - 1)
+        head = head[:max(head.rfind(";", 0, q), 0)]
+        quotes, counted = head.count('"') - head.count('\\"'), len(head)
+        if quotes % 2:  # quotes that do not pair up before it: the type alone
+            head = head.split(";", 1)[0]
+            quotes, counted = head.count('"') - head.count('\\"'), len(head)
+    kept: list[str] = []
+    for m in _KEPT.finditer(value, len(head)):
+        if m.start() < counted:  # inside a parameter kept just before
+            continue
+        quotes += value.count('"', counted, m.start()) - value.count('\\"', counted, m.start())
+        counted = m.start()
+        if quotes % 2:
+            continue  # inside a quoted string
+        start = m.end()
+        while start < len(value) and value[start] in " \t\r\n":
+            start += 1
+        quoted = _QUOTED.match(value, start) if value.startswith('"', start) else None
+        if quoted is not None:
+            end = quoted.end()
+        else:
+            end = value.find(";", start)
+            end = len(value) if end < 0 else end
+        param = value[m.start() + 1:end].strip()
+        quotes += value.count('"', counted, end) - value.count('\\"', counted, end)
+        counted = end
+        if len(param) <= MAX_KEPT_CHARS:
+            kept.append(param)
+            if len(kept) == MAX_KEPT:
+                break
+    return "; ".join([head, *kept]) if kept else head
+
+
+def capped_field(owner: Message, name: str, raw: tuple[str, str]) -> Any:
+    """What `get` answers for the stored field `raw` (name as written, value) of `owner`, when
+    `name` (lower-case) is a parameter field: the policy's value capped by `cap_params` (an 8-bit
+    field, which compat32 gives as a `Header`, read as text, as the stdlib itself reads it). The
+    answer is remembered per stored value on `owner`: a part's parameter fields are asked about
+    ten times, and compat32 builds a new `Header` each time."""
+    memo: dict[str, tuple[str, Any]] | None = owner.__dict__.get("_capped")
+    if memo is None:
+        memo = owner.__dict__["_capped"] = {}
+    hit = memo.get(name)
+    if hit is not None and hit[0] is raw[1]:
+        return hit[1]
+    value = owner.policy.header_fetch_parse(*raw)
+    text = value if isinstance(value, str) else str(value)
+    answer = cap_params(text) if len(text) > 64 else value
+    memo[name] = (raw[1], answer)
+    return answer
 
 
 class _CappedMessage(Message):
-    """compat32 Message whose parameter headers are read capped (`cap_params`): a nested
+    """compat32 Message whose parameter headers are read capped (`capped_field`): a nested
     multipart with 200 KB of ';' before its boundary cost the walk ~0.4 s (the skeleton walks
     every message above 64 KB, on the event loop below offload_bytes)."""
 
     def get(self, name: str, failobj: Any = None) -> Any:
-        value = super().get(name, failobj)
-        if isinstance(value, str) and len(value) > 64 and name.lower() in PARAM_HEADERS:
-            return cap_params(value)
-        return value
+        lname = name.lower()
+        if lname not in PARAM_HEADERS:
+            return super().get(name, failobj)
+        for k, v in self._headers:  # type: ignore[attr-defined]
+            if k.lower() == lname:
+                return capped_field(self, lname, (k, v))
+        return failobj
 
 
 _PARSER = BytesHeaderParser(_CappedMessage, policy=email.policy.compat32)

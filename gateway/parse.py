@@ -25,7 +25,7 @@ from typing import Any
 
 from gateway.html_text import html_to_text
 from gateway.mailboxes import Mailbox, parse_address_fields
-from gateway.mimewalk import PARAM_HEADERS, MimeError, cap_params, walk
+from gateway.mimewalk import PARAM_HEADERS, MimeError, capped_field, walk
 from gateway.rfc2047 import decode_words
 from gateway.textsafe import visible_text
 
@@ -172,7 +172,7 @@ _NOT_FIELD_START = (b"", b" ", b"\t", b"\r", b"\n")  # the first line's (b"\n": 
 _NOT_FIELD_LINE = re.compile(rb"\n(?=[ \t\r\n]|\Z)")  # a later line's
 
 
-# MIME parameters: read capped (gateway/mimewalk.py `cap_params`, MAX_PARAMS, MAX_PARAM_HEADER).
+# MIME parameters: read capped (gateway/mimewalk.py `capped_field`, MAX_PARAMS, MAX_PARAM_HEADER, KEPT_PARAMS).
 
 
 # message/delivery-status (RFC 3464) and message/global-delivery-status (RFC 6533) bodies are
@@ -224,10 +224,9 @@ class _BoundedMessage(Message):
         found = self._first_fields().get(lname)
         if found is None:
             return failobj
-        value = self.policy.header_fetch_parse(*found)
-        if isinstance(value, str) and lname in PARAM_HEADERS and len(value) > 64:
-            return cap_params(value)
-        return value
+        if lname in PARAM_HEADERS:
+            return capped_field(self, lname, found)
+        return self.policy.header_fetch_parse(*found)
 
     def __contains__(self, name: str) -> bool:
         return name.lower() in self._first_fields()

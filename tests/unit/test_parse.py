@@ -208,8 +208,9 @@ def test_lines_beginning_with_dashes_in_a_text_message_are_all_read() -> None:
 
 def test_many_parameters_in_many_parts_are_read_once_and_capped() -> None:
     """attack19 finding 3: 500 parts with 99 Content-Type parameters each. Every part is read, a
-    parameter within the cap (the 99th) is read, one after it is not; a field changed after a
-    read is read again (the parsed parameters are kept per field value)."""
+    parameter within the cap (the 99th) is read, after it only a parameter a reader acts on (the
+    charset: the first one counts, as everywhere); a field changed after a read is read again (the
+    parsed parameters are kept per field value)."""
     filler = b"a=b; " * 98
     parts = b"".join(b"--b\r\nContent-Type: text/plain; " + filler + b"charset=iso-8859-1; " * (i % 2)
                      + b"a=b; charset=koi8-r\r\n\r\nx%d\r\n" % i for i in range(450))
@@ -218,7 +219,10 @@ def test_many_parameters_in_many_parts_are_read_once_and_capped() -> None:
     assert len(view.leaf_parts) == 450 and not view.mime_parts_exceeded
     assert [p.text for p in view.text_parts][:3] == ["x0", "x1", "x2"] and len(view.text_parts) == 450
     charsets = [leaf.get_content_charset() for leaf, _ in view.leaf_parts]
-    assert charsets == [None, "iso-8859-1"] * 225  # koi8-r, the 100th/101st parameter, is never read
+    assert charsets == ["koi8-r", "iso-8859-1"] * 225  # koi8-r, the 100th/101st parameter, read when the first
     leaf = view.leaf_parts[0][0]
+    assert leaf.get_params()[1:] == [("a", "b")] * 99 + [("charset", "koi8-r")]
+    junk = view.leaf_parts[1][0].get_params()
+    assert junk[1:] == [("a", "b")] * 98 + [("charset", "iso-8859-1"), ("charset", "koi8-r")]  # the a=b between: cut
     leaf.replace_header("Content-Type", "text/plain; charset=utf-8")
     assert leaf.get_content_charset() == "utf-8"

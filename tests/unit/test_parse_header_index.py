@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.mimewalk import PARAM_HEADERS, cap_params
+from gateway.mimewalk import PARAM_HEADERS, capped_field
 from gateway.parse import ViewLimits, _BoundedMessage, _parse_bytes, normalize_header_section
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
@@ -25,10 +25,11 @@ class _Scanning(_BoundedMessage):
     """The lookups as they were: a scan of every field per `get` and `in`."""
 
     def get(self, name: str, failobj: Any = None) -> Any:
-        value = Message.get(self, name, failobj)
-        if isinstance(value, str) and name.lower() in PARAM_HEADERS and len(value) > 64:
-            return cap_params(value)
-        return value
+        lname = name.lower()
+        if lname not in PARAM_HEADERS:
+            return Message.get(self, name, failobj)
+        found = [(k, v) for k, v in self.raw_items() if k.lower() == lname]
+        return capped_field(self, lname, found[0]) if found else failobj
 
     def __contains__(self, name: str) -> bool:
         return Message.__contains__(self, name)
