@@ -402,8 +402,10 @@ def parse_message(readable: bytes, limits: ViewLimits, cut: int | None = None) -
 @dataclass(frozen=True)
 class TextPart:
     content_type: str
-    text: str
+    text: str  # a plain part's text; an HTML part's markup
     depth: int
+    shown: str = ""  # an HTML part's visible text (html_to_text), what its share of the budget counts
+    links: tuple[str, ...] = ()  # an HTML part's link targets
 
 
 def raw_text(value: object) -> str:
@@ -482,7 +484,7 @@ SKELETON_ABOVE = 65_536
 TEXT_BODY_FACTOR = 8  # a text part's body is cut after this many times max_text_bytes
 
 
-def skeleton(raw: bytes, limits: ViewLimits) -> bytes:
+def skeleton(raw: bytes, limits: ViewLimits, text_cut: list[bool] | None = None) -> bytes:
     """`raw` with the bodies of the parts `MessageView` never reads left out, for the parser.
 
     The MIME tree is walked on the bytes (`gateway.mimewalk`, bounded by the view's depth
@@ -493,7 +495,8 @@ def skeleton(raw: bytes, limits: ViewLimits) -> bytes:
     base64 or quoted-printable body decodes to no more bytes than it has). Every boundary line
     and header block stays as it was, so the parser builds the same tree with the same headers:
     only those payloads are empty (or shorter). A structure the walk does not accept (a
-    missing close delimiter, over the limits, a bad boundary) is parsed whole, as before."""
+    missing close delimiter, over the limits, a bad boundary) is parsed whole, as before.
+    `text_cut`, when given, gets True appended when a text body was cut (text left unread)."""
     try:
         root = walk(raw, max_depth=limits.max_mime_depth, max_parts=limits.max_mime_parts)
     except (MimeError, RecursionError):
@@ -511,6 +514,8 @@ def skeleton(raw: bytes, limits: ViewLimits) -> bytes:
             if cut <= 0:
                 continue
             cuts.append((cut, entity.end))
+            if text_cut is not None:
+                text_cut.append(True)
         elif entity.maintype not in ("multipart", "message"):
             cuts.append((entity.body_start, entity.end))
     if not cuts:
@@ -537,6 +542,8 @@ class MessageView:
     defects: list[str] = field(default_factory=list)
     mime_depth_exceeded: bool = False
     mime_parts_exceeded: bool = False
+    body_cut: bool = False  # a text body longer than TEXT_BODY_FACTOR times max_text_bytes, cut before the parser
+    _budget_cut: bool = field(default=False, repr=False)  # text_parts left text unread
     _header_cache: dict[str, list[str]] = field(default_factory=dict, repr=False)
     _mailbox_cache: dict[tuple[str, ...], list[Mailbox]] = field(default_factory=dict, repr=False)
 
@@ -559,8 +566,9 @@ class MessageView:
         # parse what will be delivered: the header section as normalize_header_section ends it
         readable, notes = normalize_header_section(raw, cut)
         defects += sorted(set(notes))
+        text_cut: list[bool] = []
         if len(readable) > skeleton_above:
-            readable = skeleton(readable, limits)
+            readable = skeleton(readable, limits, text_cut)
         # the header block's end in what is parsed: `cut` again unless normalising or the skeleton made a copy
         at = cut if readable is raw else header_end(readable)
         capped = _cap_delimiter_lines(readable, min(at, len(readable)), DELIMITER_LINES_FACTOR * limits.max_mime_parts)
@@ -577,7 +585,7 @@ class MessageView:
             except Exception:  # noqa: BLE001
                 msg = Message()
         return cls(raw=raw, limits=limits, msg=msg, header_count=count, header_bytes=size, defects=defects,
-                   mime_depth_exceeded=too_deep, mime_parts_exceeded=capped is not None)
+                   mime_depth_exceeded=too_deep, mime_parts_exceeded=capped is not None, body_cut=bool(text_cut))
 
     @classmethod
     def of_header(cls, raw: bytes, limits: ViewLimits | None = None, *, within: int = 262_144) -> MessageView:
@@ -720,14 +728,22 @@ class MessageView:
 
     @cached_property
     def text_parts(self) -> list[TextPart]:
-        """Decoded text/plain and text/html parts, in order, capped at max_text_bytes total."""
+        """Decoded text/plain and text/html parts, in order, with at most max_text_bytes of text
+        for the checks to read in all: a plain part's text, an HTML part's visible text. An HTML
+        part's markup, comments, scripts and styles do not use the budget (up to TEXT_BODY_FACTOR
+        times it of markup is read): 1.3 MB of an HTML comment before an approach's text had
+        used it up and left the text unread. What is left unread: `text_cut`."""
         budget = self.limits.max_text_bytes
+        markup_cap = TEXT_BODY_FACTOR * budget
         out: list[TextPart] = []
         for part, depth in self.leaf_parts:
             ctype = part.get_content_type()
             opaque = ctype in OPAQUE_TYPES  # read as the text it is (see OPAQUE_TYPES)
             if not (opaque or ctype in ("text/plain", "text/html")) or part.get_filename():
                 continue
+            if budget <= 0:
+                self._budget_cut = True  # a text part the budget leaves unread
+                break
             if opaque:
                 ctype = "text/plain"
             try:
@@ -735,12 +751,29 @@ class MessageView:
             except Exception as exc:  # noqa: BLE001 - broken transfer encodings
                 self.defects.append(f"undecodable part: {type(exc).__name__}")
                 continue
+            if ctype == "text/html":
+                markup = text[:markup_cap]
+                shown, links = html_to_text(markup, markup_cap)  # entities decoded: &#8203; too
+                shown = visible_text(shown)
+                if len(text) > markup_cap or len(shown) > budget:
+                    self._budget_cut = True
+                shown = shown[:budget]
+                budget -= len(shown)
+                out.append(TextPart(ctype, markup, depth, shown, tuple(map(visible_text, links))))
+                continue
+            if len(text) > budget:
+                self._budget_cut = True
             text = text[:budget]
             budget -= len(text)
             out.append(TextPart(ctype, text, depth))
-            if budget <= 0:
-                break
         return out
+
+    @property
+    def text_cut(self) -> bool:
+        """Whether some of the message's text is not read by the checks: beyond max_text_bytes
+        (`text_parts`) or in a body cut before the parser (`skeleton`)."""
+        self.text_parts  # computes _budget_cut
+        return self.body_cut or self._budget_cut
 
     @cached_property
     def plain_text(self) -> str:
@@ -748,14 +781,8 @@ class MessageView:
 
     @cached_property
     def _html(self) -> tuple[str, list[str]]:
-        texts: list[str] = []
-        links: list[str] = []
-        for p in self.text_parts:
-            if p.content_type == "text/html":
-                t, h = html_to_text(p.text, self.limits.max_text_bytes)  # entities decoded: &#8203; too
-                texts.append(visible_text(t))
-                links.extend(map(visible_text, h))
-        return "\n".join(texts), links
+        parts = [p for p in self.text_parts if p.content_type == "text/html"]
+        return "\n".join(p.shown for p in parts), [link for p in parts for link in p.links]
 
     @property
     def html_text(self) -> str:

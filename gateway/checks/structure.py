@@ -1,7 +1,8 @@
 """Structure signals: what the parser noticed about the message's shape.
 
-Purpose: surface the bounded view's findings (nesting beyond the limit, too many parts, parser
-defects) as signals so policies can weigh them. Untrusted input: the parsed message view only.
+Purpose: surface the bounded view's findings (nesting beyond the limit, too many parts, more
+text than the checks read, parser defects) as signals so policies can weigh them. Untrusted
+input: the parsed message view only.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ class StructureCheck(Check):
                limit=int),
         signal("mime.parts_exceeded", "more MIME parts than limits.max_mime_parts: the rest was not analysed",
                limit=int),
+        signal("message.text_exceeded", "more text than limits.max_text_bytes (plain text, or an HTML part's visible "
+               "text), or a text body over 8 times that: the rest was not analysed", limit=int),
         signal("message.defects", "the parser found defects (malformed MIME, undecodable parts)", defects=str),
         signal("message.no_from", "the message has no usable From address"),
         signal("identity.multiple_from", "the From field holds several addresses (the first is the identity "
@@ -35,6 +38,8 @@ class StructureCheck(Check):
             out.append(Signal("mime.depth_exceeded", {"limit": view.limits.max_mime_depth}))
         if view.mime_parts_exceeded:
             out.append(Signal("mime.parts_exceeded", {"limit": view.limits.max_mime_parts}))
+        if view.text_cut:
+            out.append(Signal("message.text_exceeded", {"limit": view.limits.max_text_bytes}))
         defects = list(view.defects)
         defects += [type(d).__name__ for d in getattr(view.msg, "defects", [])]
         if defects:

@@ -117,7 +117,8 @@ def _touch(view: MessageView) -> None:
     view.reply_to
     view.mailboxes("To", "Cc")
     assert len(view.leaf_parts) <= view.limits.max_mime_parts
-    assert sum(len(p.text) for p in view.text_parts) <= view.limits.max_text_bytes
+    assert sum(len(p.shown if p.content_type == "text/html" else p.text) for p in view.text_parts) \
+        <= view.limits.max_text_bytes
     view.body_text
     view.html_text
     view.html_links

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from gateway.parse import HeaderLimitExceeded, MessageView, ViewLimits, header_stats, html_to_text
@@ -226,3 +228,40 @@ def test_many_parameters_in_many_parts_are_read_once_and_capped() -> None:
     assert junk[1:] == [("a", "b")] * 98 + [("charset", "iso-8859-1"), ("charset", "koi8-r")]  # the a=b between: cut
     leaf.replace_header("Content-Type", "text/plain; charset=utf-8")
     assert leaf.get_content_charset() == "utf-8"
+
+
+def _html_message(html: str) -> bytes:
+    return (b"From: a@x.test\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+            + html.encode())
+
+
+def test_html_markup_and_comments_do_not_use_the_text_budget() -> None:
+    """Session 20: 1.3 MB of an HTML comment before an approach's text used up max_text_bytes of
+    markup and left the text unread (the approach scanned caution). The budget counts what a
+    reader sees: comments, scripts, styles and tags do not use it."""
+    pad = "<!-- " + "lorem ipsum " * 2_000 + " --><script>" + "x" * 10_000 + "</script>" + "<b></b>" * 2_000
+    view = MessageView.parse(_html_message(f"<html><body>{pad}<p>the approach's text</p></body></html>"),
+                             ViewLimits(max_text_bytes=10_000))
+    assert view.html_text == "the approach's text" and not view.text_cut
+    assert sum(len(p.shown) for p in view.text_parts) <= 10_000
+
+
+def test_text_beyond_the_budget_is_noted() -> None:
+    limits = ViewLimits(max_text_bytes=1_000)
+    shown = MessageView.parse(_html_message("<div style=display:none>" + "word " * 400 + "</div><p>text</p>"), limits)
+    assert shown.text_cut and len(shown.html_text) == 1_000  # hidden by CSS, which the gateway does not read
+    plain = MessageView.parse(b"Content-Type: text/plain\r\n\r\n" + b"a" * 1_001, limits)
+    assert plain.text_cut and len(plain.plain_text) == 1_000
+    exact = MessageView.parse(b"Content-Type: text/plain\r\n\r\n" + b"a" * 1_000, limits)
+    assert not exact.text_cut and len(exact.plain_text) == 1_000
+    two = (b"From: a@x.test\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n"
+           + b"a" * 1_000 + b"\r\n--b\r\nContent-Type: text/plain\r\n\r\nsecond\r\n--b--\r\n")
+    second = MessageView.parse(two, limits)
+    assert second.text_cut and "second" not in second.plain_text  # a whole part left unread
+    assert not MessageView.parse(two.replace(b"a" * 1_000, b"a" * 900), limits).text_cut
+    # a body cut before the parser (over TEXT_BODY_FACTOR times the budget): base64 markup decodes
+    # to less than the markup cap, but its end was never read
+    body = base64.encodebytes(("<!--" + "x" * 9_000 + "--><p>end</p>").encode())
+    cut = MessageView.parse(b"From: a@x.test\r\nContent-Type: text/html\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+                            + body, ViewLimits(max_text_bytes=1_000), skeleton_above=0)
+    assert cut.text_cut and "end" not in cut.html_text

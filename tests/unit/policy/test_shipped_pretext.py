@@ -160,3 +160,16 @@ def test_a_stranger_asking_to_run_code_or_sending_an_account_alert() -> None:
         assert rule not in _hits(ask)  # someone the organisation knows
         assert rule not in _hits(ask, "sender.first_contact_org", "context.mailing_list")
         assert rule not in _hits(ask, "sender.first_contact_org", "claim.backed")
+
+
+def test_a_strangers_text_beyond_the_budget_is_suspicious_on_its_own() -> None:
+    """Padding until the real text lies past what the gateway reads (session 20: 1.3 MB of text
+    hidden by CSS before an approach scanned clean) is suspicious from a stranger, not from a
+    list or a known correspondent."""
+    policies = load_policies([str(ROOT / "policies")])
+    padded = ("message.text_exceeded", "sender.first_contact_org")
+    decision = policies.evaluate([Signal(n) for n in padded])
+    assert "unread-text-from-a-stranger" in {h.rule_id for h in decision.hits}
+    assert decision.verdict >= Verdict.SUSPICIOUS
+    assert "unread-text-from-a-stranger" not in _hits(*padded, "context.mailing_list")
+    assert "unread-text-from-a-stranger" not in _hits("message.text_exceeded")  # no stranger
