@@ -79,6 +79,7 @@ class LimitsConfig:
     session_timeout: float = 300.0  # Postfix smtpd_timeout: client silence, also during DATA
     session_lifetime: float = 3600.0  # one connection, however busy
     junk_command_limit: int = 100  # Postfix smtpd_junk_command_limit: NOOP, VRFY, RSET, HELO...
+    error_limit: int = 20  # Postfix smtpd_hard_error_limit: refused commands without a delivered message
     shutdown_grace: float = 30.0
     max_text_bytes: int = 1_048_576  # decoded text the checks may read
     offload_bytes: int = 262_144  # `serve`: larger messages are analysed in a child process
@@ -554,7 +555,7 @@ def _upstream(r: _Reader) -> UpstreamConfig:
 
 _INT_LIMITS = ("max_message_size", "max_recipients", "max_header_count", "max_header_bytes", "max_mime_depth",
                "max_mime_parts", "max_line_length", "max_connections", "max_connections_per_ip", "max_text_bytes",
-               "junk_command_limit", "offload_bytes")
+               "junk_command_limit", "error_limit", "offload_bytes")
 _SECONDS_LIMITS = ("analysis_timeout", "session_timeout", "session_lifetime", "shutdown_grace")
 
 

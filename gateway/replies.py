@@ -60,6 +60,7 @@ class Reply:
 
 CONNECTION_REFUSED = Reply(421, "4.7.0 {host} Error: {reason}")
 JUNK_LIMIT = Reply(421, "4.7.0 {host} Error: too many junk commands")
+ERROR_LIMIT = Reply(421, "4.7.0 {host} Error: too many errors")
 TIMEOUT = Reply(421, "4.4.2 {host} Error: timeout exceeded")
 LIFETIME_OVER = Reply(421, "4.4.2 {host} Error: session time limit exceeded")
 SHUTTING_DOWN = Reply(421, "4.3.2 {host} Service shutting down")

@@ -268,6 +268,7 @@ class GatewaySMTP(SMTP):
         self.closing = False  # a last reply was sent: nothing more is read or answered
         self.data_sender: str | None = None  # MAIL FROM of the transaction DATA ended (for its log line)
         self.junk = 0  # junk commands since the last delivered message
+        self.errors = 0  # refused commands since the last delivered message (limits.error_limit)
         # Timeouts (aiosmtpd's own timer restarts only on a recognised command, so NOOP kept a
         # session alive for ever while a steady DATA sender was cut off): `session_timeout`
         # measures the client's silence -- any byte received restarts it, time the gateway
@@ -502,6 +503,17 @@ class GatewaySMTP(SMTP):
         if code == "421":
             self.close_session()  # RFC 5321 3.8: after a 421 the session is over (the upstream's too)
             return
+        if code[:1] in ("4", "5") and status != str(replies.TOO_MANY_RECIPIENTS):
+            # As Postfix's smtpd_hard_error_limit: a client refused this often without delivering
+            # mail is cut off (one connection answered 120,985 refused RCPTs in 7 s, each a log
+            # line: 31 MB). Recipients over max_recipients are not errors (RFC 5321 4.5.3.1.8:
+            # the client delivers to those accepted and retries the rest), as in Postfix.
+            self.errors += 1
+            limit = self.state.config.limits.error_limit
+            if self.errors >= limit and self.transport is not None:
+                self.command, self.reason = "", f"error limit ({limit} refused commands without a delivered message)"
+                await self.push(replies.ERROR_LIMIT.format(host=self.hostname))
+                return
         if self._expired and self.transport is not None:
             reply = str(replies.LIFETIME_OVER.format(host=self.hostname))
             self.log_refusal("SESSION", "session lifetime exceeded", reply)
@@ -893,7 +905,7 @@ class GatewayHandler:
         if not reply.ok and up is not None:
             await up.rset()
         if reply.ok:
-            server.junk = 0  # as Postfix: the junk count restarts after a delivered message
+            server.junk = server.errors = 0  # as Postfix: both counts restart after a delivered message
         self.state.messages += 1
         fields["reply"] = f"{reply.code} {reply.text.splitlines()[0] if reply.text else ''}"[:120]
         fields["pid"] = os.getpid()  # which process: `serve` may run several workers

@@ -118,6 +118,41 @@ def test_junk_count_restarts_after_a_delivered_message(harness: Harness) -> None
     c.close()
 
 
+def test_a_client_refused_error_limit_times_is_disconnected(harness: Harness) -> None:
+    """Postfix's smtpd_hard_error_limit: attack20 had one connection pipeline 120,985 refused
+    RCPTs (a 550 and a log line each, 31 MB of log in 7 s). The 20th refusal is followed by 421
+    and the close; pipelined commands behind it are not answered."""
+    harness.start(extra=_limits(error_limit=20))
+    r = Raw(harness.port)
+    assert r.reply().startswith(b"220")
+    assert r.cmd(b"EHLO client.test").startswith(b"250")
+    assert r.cmd(b"MAIL FROM:<alice@ext.test>").startswith(b"250")
+    r.send(b"RCPT TO:<victim@foreign.test>\r\n" * 1000)
+    out = r.rest()
+    assert out.count(b"\r\n550 ") + out.startswith(b"550 ") == 20 and out.endswith(said(replies.ERROR_LIMIT)), out[-300:]
+    r.close()
+
+
+def test_recipients_over_the_limit_are_not_errors_and_a_delivery_restarts_the_count(harness: Harness) -> None:
+    """452 for recipients over max_recipients is not an error (RFC 5321 4.5.3.1.8: the client
+    delivers to the accepted ones), as in Postfix; the count restarts after a delivered message."""
+    harness.start(extra=_limits(error_limit=3, max_recipients=2))
+    c = harness.client()
+    c.mail("alice@ext.test")
+    assert [c.rcpt(f"u{i}@example.org")[0] for i in range(6)] == [250, 250, 452, 452, 452, 452]
+    assert c.data(SIMPLE)[0] == 250
+    c.mail("alice@ext.test")
+    assert [c.rcpt("x@foreign.test")[0] for _ in range(2)] == [550, 550]
+    c.rset()
+    c.mail("alice@ext.test")
+    c.rcpt("bob@example.org")
+    assert c.data(SIMPLE)[0] == 250  # delivered: the two refusals are forgotten
+    c.mail("alice@ext.test")
+    assert [c.rcpt("x@foreign.test")[0] for _ in range(3)] == [550, 550, 550]
+    assert c.noop()[0] == 421  # sent after the third refusal, with the close
+    c.close()
+
+
 def test_session_lifetime_ends_even_a_busy_session(harness: Harness) -> None:
     harness.start(extra=_limits(session_timeout=1, session_lifetime=2))
     r = Raw(harness.port)
