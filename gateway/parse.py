@@ -465,6 +465,14 @@ def from_identity(raw_from_values: list[str]) -> FromIdentity:
     return FromIdentity(first.display, first.address, mailboxes, len(raw_from_values))
 
 
+def _attached(part: Message) -> bool:
+    """A part its reader opens rather than sees: `Content-Disposition: attachment` (RFC 2183). A
+    text part with a file name but no such disposition is shown in the body (Thunderbird and
+    Apple Mail show it there; RFC 2183 2.1), so it is read: an approach's text in an inline
+    `letter.txt` behind a one-line body had scanned caution, its text never analysed."""
+    return str(part.get("Content-Disposition", "")).split(";", 1)[0].strip().lower() == "attachment"
+
+
 def _decode_part(part: Message, default_charset: str = "us-ascii") -> str:
     """Decoded text of a leaf part; bad charsets and encodings degrade, never raise."""
     payload = part.get_payload(decode=True)
@@ -739,7 +747,7 @@ class MessageView:
         for part, depth in self.leaf_parts:
             ctype = part.get_content_type()
             opaque = ctype in OPAQUE_TYPES  # read as the text it is (see OPAQUE_TYPES)
-            if not (opaque or ctype in ("text/plain", "text/html")) or part.get_filename():
+            if not (opaque or ctype in ("text/plain", "text/html")) or _attached(part):
                 continue
             if budget <= 0:
                 self._budget_cut = True  # a text part the budget leaves unread

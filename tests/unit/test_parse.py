@@ -265,3 +265,23 @@ def test_text_beyond_the_budget_is_noted() -> None:
     cut = MessageView.parse(b"From: a@x.test\r\nContent-Type: text/html\r\nContent-Transfer-Encoding: base64\r\n\r\n"
                             + body, ViewLimits(max_text_bytes=1_000), skeleton_above=0)
     assert cut.text_cut and "end" not in cut.html_text
+
+
+@pytest.mark.parametrize("fields,read", [
+    (b'Content-Type: text/plain; name="letter.txt"\r\n', True),
+    (b'Content-Type: text/plain\r\nContent-Disposition: inline; filename="letter.txt"\r\n', True),
+    (b'Content-Type: text/html; name="letter.html"\r\n', True),
+    (b'Content-Type: text/plain\r\nContent-Disposition: attachment; filename="letter.txt"\r\n', False),
+    (b'Content-Type: text/plain\r\nContent-Disposition: ATTACHMENT\r\n', False),
+])
+def test_a_named_text_part_is_read_unless_it_is_an_attachment(fields: bytes, read: bool) -> None:
+    """What the reader sees is read: a text part with a file name but no `attachment`
+    disposition is shown in the body (RFC 2183; Thunderbird, Apple Mail). Session 20: an
+    approach's text in an inline letter.txt behind a one-line body scanned caution."""
+    raw = (b"From: a@x.test\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+           b"--b\r\nContent-Type: text/plain\r\n\r\nSee my letter.\r\n--b\r\n" + fields
+           + b"\r\n<p>the letter</p>\r\n--b--\r\n")
+    view = MessageView.parse(raw)
+    texts = " ".join([view.plain_text, view.html_text])
+    assert ("the letter" in texts) is read, texts
+    assert "See my letter." in view.plain_text
