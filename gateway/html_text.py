@@ -18,7 +18,9 @@ tokenizer where it matters for text extraction:
 * character references (`&amp;`, `&#39;`, `&#x27;`, the HTML5 named set, legacy names without
   `;`) decoded in text and attribute values; a number too large becomes U+FFFD without being
   converted;
-* `href` of `a` and `area` collected as links, the first `href` of a tag counting.
+* `href` of `a` and `area` collected as links, the first `href` of a tag counting;
+* a short run of text in an element hidden by an inline style or the `hidden` attribute left
+  out (see `_HIDING`: hidden text salting); its links still collected.
 
 Cost: every character of the input is examined a bounded number of times (each search resumes
 where the previous one stopped and stops at the first terminator; lookahead is at most the
@@ -76,6 +78,47 @@ _SHOWN_RAW = frozenset({"textarea", "xmp"})
 _ENTITY_RAW = frozenset({"title", "textarea"})  # RCDATA: references decoded
 _BREAK = frozenset({"br", "p", "div", "li", "tr", "h1", "h2", "h3", "h4", "td", "table"})
 _LINK_TAGS = frozenset({"a", "area"})
+# Hidden text salting: invisible letters between the visible ones break every phrase a filter
+# looks for while the reader sees ordinary text (Cisco Talos, "Seeing the unseen: how cyber
+# criminals use hidden text salting", 2025; an approach salted with display:none spans scanned
+# clean). An element hidden by its inline style (display:none, visibility:hidden, a zero font
+# size or opacity, Outlook's mso-hide:all, a zero height or width with overflow:hidden) or by
+# the `hidden` attribute has its text left out -- when it is short (under MIN_HIDDEN_KEPT
+# characters: salt); longer hidden text is read as before, on a line of its own, because what
+# one client hides another may show (Outlook ignores some of these styles), and an approach
+# hidden from us but shown to some reader must not slip through. The hiding counts only where
+# no style sheet can undo it: the `hidden` attribute only in a document without <style>
+# (any author rule for `display` beats it), an inline style without `!important` only in a
+# document whose <style> blocks have no `!important` (which beats an inline style). Classes
+# and other selectors are not read (no CSS engine): hiding by a class is read as visible.
+# A hidden element's text ends at its end tag or at any end tag of _BLOCKS (HTML closes an
+# inline element left open there; a block nested inside ends the hiding early: more read).
+_HIDING = re.compile(
+    r"(?:^|[;\s])(?:display\s*:\s*none|visibility\s*:\s*(?:hidden|collapse)|mso-hide\s*:\s*all"
+    r"|(?:font-size|opacity)\s*:\s*[0.]+(?:px|pt|em|rem|%)?)\s*(!\s*important)?\s*(?:;|$)", re.IGNORECASE)
+_ZERO_BOX = re.compile(r"(?:^|[;\s])(?:max-)?(?:height|width)\s*:\s*[0.]+(?:px|pt|em|rem|%)?\s*"
+                       r"(!\s*important)?\s*(?:;|$)", re.IGNORECASE)
+_OVERFLOW_HIDDEN = re.compile(r"overflow\s*:\s*hidden", re.IGNORECASE)
+_VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
+                   "track", "wbr"})
+_BLOCKS = frozenset({"p", "div", "td", "th", "tr", "table", "li", "ul", "ol", "body", "html", "section", "article",
+                     "blockquote", "h1", "h2", "h3", "h4", "h5", "h6", "center", "form", "dl", "dd", "dt", "pre"})
+MAX_STYLE_CHARS = 4096  # an inline style read for hiding up to this many characters
+MIN_HIDDEN_KEPT = 40  # hidden text of at least this many characters (one element) is read after all
+
+
+def hides(style: str | None, important_only: bool = False) -> bool:
+    """Whether an inline style hides its element (with `important_only`, only by a declaration
+    marked !important)."""
+    if not style:
+        return False
+    style = style[:MAX_STYLE_CHARS]
+    for m in _HIDING.finditer(style):
+        if m.group(1) or not important_only:
+            return True
+    if not _OVERFLOW_HIDDEN.search(style):
+        return False
+    return any(m.group(1) or not important_only for m in _ZERO_BOX.finditer(style))
 _COARSE = -2  # `_Scanner.tag`: the attribute budget ran out
 _TAG_END_CHARS = "\t\n\f\r />"
 
@@ -134,6 +177,7 @@ class HtmlResult:
     links: list[str]
     steps: int = 0  # tokenizer loop iterations (tags, text runs, attributes)
     scanned: int = 0  # characters examined by searches and matches (linearity is asserted on it)
+    left_out: int = 0  # characters of hidden text left out (see _HIDING)
 
 
 class _Scanner:
@@ -148,6 +192,12 @@ class _Scanner:
         self.attributes = 0
         self.refs = MAX_REFS  # character references left to decode
         self._low: str | None = None
+        self.hidden: str | None = None  # the hidden element whose text is held back (see _HIDING)
+        self.hidden_depth = 0  # its own kind of element open inside it, plus itself
+        self.hidden_text: list[str] = []  # its text so far
+        self.hidden_chars = 0  # its length
+        self.left_out = 0  # characters of hidden text left out in all
+        self.sheets, self.sheet_important = self.style_sheets()
 
     # -- primitives that count the characters they examine
     def find(self, needle: str, start: int, hay: str | None = None) -> int:
@@ -167,6 +217,23 @@ class _Scanner:
             self._low = self.s.translate(_ASCII_LOWER)
             self.scanned += self.n
         return self._low
+
+    def style_sheets(self) -> tuple[bool, bool]:
+        """(whether the document has <style> blocks, whether one has `!important`): a linear
+        pass of finds before the tokenizer (a sheet later in the document applies too)."""
+        if "<" not in self.s:
+            return False, False
+        low, n = self.low, self.n
+        sheets = important = False
+        i = low.find("<style")
+        while 0 <= i and not important:
+            sheets = True
+            end = low.find("</style", i)
+            end = n if end < 0 else end
+            self.scanned += end - i
+            important = low.find("important", i, end) >= 0
+            i = low.find("<style", end)
+        return sheets, important
 
     # -- the tokenizer
     def run(self) -> None:
@@ -198,7 +265,17 @@ class _Scanner:
 
     def text(self, chunk: str) -> None:
         self.scanned += len(chunk)
-        self.chunks.append(self.decode(chunk))
+        if self.hidden is None:
+            self.chunks.append(self.decode(chunk))
+        elif self.hidden_chars >= MIN_HIDDEN_KEPT:  # long hidden text: read after all (see _HIDING)
+            self.chunks.append(self.decode(chunk))
+            self.hidden_chars += len(chunk)
+        else:
+            self.hidden_text.append(self.decode(chunk))
+            self.hidden_chars += len(chunk)
+            if self.hidden_chars >= MIN_HIDDEN_KEPT:  # it became long: what was held back is read
+                self.chunks += ["\n", *self.hidden_text]
+                self.hidden_text = []
 
     def decode(self, chunk: str) -> str:
         """`decode_refs` while the budget of references lasts (each is a Python call)."""
@@ -213,13 +290,15 @@ class _Scanner:
         s, n = self.s, self.n
         nxt = s[lt + 1:lt + 2]
         if _is_alpha(nxt):
-            name, href, end = self.tag(lt + 1)
+            name, href, end, hiding = self.tag(lt + 1)
             if end == _COARSE:
                 self.coarse(lt)
                 return n
             if end < 0:
                 return n  # EOF inside the tag: dropped, as a browser does
             self.start_tag(name, href)
+            if name not in _VOID:
+                self.open_element(name, hiding)
             if name in _HIDDEN_RAW or name in _SHOWN_RAW:
                 return self.raw_text(name, end)
             if name == "plaintext":
@@ -230,9 +309,10 @@ class _Scanner:
         if nxt == "/":
             after = s[lt + 2:lt + 3]
             if _is_alpha(after):
-                _name, _href, end = self.tag(lt + 2)
+                name, _href, end, _hiding = self.tag(lt + 2)
                 if end == _COARSE:
                     self.coarse(lt)
+                self.close_element(name)
                 return n if end < 0 else end  # end tags show nothing
             if after == ">":
                 return lt + 3
@@ -249,6 +329,28 @@ class _Scanner:
         self.chunks.append("<")
         return lt + 1
 
+    def open_element(self, name: str, hiding: bool) -> None:
+        if self.hidden is None and hiding:
+            self.hidden, self.hidden_depth, self.hidden_text, self.hidden_chars = name, 1, [], 0
+        elif name == self.hidden:
+            self.hidden_depth += 1
+
+    def close_element(self, name: str) -> None:
+        if self.hidden is None:
+            return
+        if name == self.hidden:
+            self.hidden_depth -= 1
+        if name in _BLOCKS or self.hidden_depth <= 0:
+            self.end_hidden()
+
+    def end_hidden(self) -> None:
+        """The hidden element ended: its text left out when short, else read (see _HIDING)."""
+        if self.hidden_chars >= MIN_HIDDEN_KEPT:
+            self.chunks.append("\n")
+        else:
+            self.left_out += self.hidden_chars
+        self.hidden, self.hidden_depth, self.hidden_text, self.hidden_chars = None, 0, [], 0
+
     def bogus(self, start: int) -> int:
         k = self.find(">", start)
         return self.n if k < 0 else k + 1
@@ -264,26 +366,30 @@ class _Scanner:
         self.scanned += end - start
         return end
 
-    def tag(self, start: int) -> tuple[str, str | None, int]:
-        """(lower-case name, first href, index after '>') of the tag whose name starts at
-        `start`; the index is -1 when the input ends inside the tag, `_COARSE` when the
-        attribute budget ran out (the caller reads the rest coarsely from the tag's '<')."""
+    def tag(self, start: int) -> tuple[str, str | None, int, bool]:
+        """(lower-case name, first href, index after '>', whether it hides its content: see
+        _HIDING) of the tag whose name starts at `start`; the index is -1 when the input ends
+        inside the tag, `_COARSE` when the attribute budget ran out (the caller reads the rest
+        coarsely from the tag's '<')."""
         s, n = self.s, self.n
         j = self.match(_TAG_NAME, start)
         name = s[start:j].translate(_ASCII_LOWER)
         href: str | None = None
         want_href = name in _LINK_TAGS
         seen_href = False
+        style: str | None = None
+        hidden_attribute = False
         while True:
             j = self.match(_SPACE_SLASH, j)
             if j >= n:
-                return name, href, -1
+                return name, href, -1, False
             if s[j] == ">":
-                return name, href, j + 1
+                hiding = (hidden_attribute and not self.sheets) or hides(style, self.sheet_important)
+                return name, href, j + 1, hiding
             self.attributes += 1
             self.steps += 1
             if self.attributes > MAX_ATTRIBUTES:  # the rest, this tag included, is read coarsely
-                return name, href, _COARSE
+                return name, href, _COARSE, False
             k = self.match(_ATTR_NAME, j)
             attr = s[j:k]
             j = self.match(_SPACE, k)
@@ -291,19 +397,24 @@ class _Scanner:
             if j < n and s[j] == "=":
                 j = self.match(_SPACE, j + 1)
                 if j >= n:
-                    return name, href, -1
+                    return name, href, -1, False
                 q = s[j]
                 if q in "\"'":
                     k = self.find(q, j + 1)
                     if k < 0:
-                        return name, href, -1
+                        return name, href, -1, False
                     value, j = s[j + 1:k], k + 1
                 elif q != ">":
                     k = self.match(_UNQUOTED, j)
                     value, j = s[j:k], k
-            if want_href and not seen_href and attr.translate(_ASCII_LOWER) == "href":
+            low = attr.translate(_ASCII_LOWER) if len(attr) <= 6 else ""
+            if want_href and not seen_href and low == "href":
                 seen_href = True
                 href = value
+            elif low == "style" and style is None:  # the first counts, as in a browser
+                style = value
+            elif low == "hidden":
+                hidden_attribute = True
 
     def start_tag(self, name: str, href: str | None) -> None:
         if name in _BREAK:
@@ -327,7 +438,7 @@ class _Scanner:
                 break
             after = s[k + len(needle):k + len(needle) + 1]
             if after and after in _TAG_END_CHARS:
-                _n, _h, resume = self.tag(k + 2)
+                _n, _h, resume, _hiding = self.tag(k + 2)
                 if resume == _COARSE:  # after this element's text
                     coarse_at = k
                 resume = n if resume < 0 else resume
@@ -339,8 +450,11 @@ class _Scanner:
             j = k + len(needle)
         if name in _SHOWN_RAW:
             body = s[start:end_text]
-            self.scanned += len(body)
-            self.chunks.append(self.decode(body) if name in _ENTITY_RAW else body)
+            if self.hidden is not None:
+                self.text(body)
+            else:
+                self.scanned += len(body)
+                self.chunks.append(self.decode(body) if name in _ENTITY_RAW else body)
         if coarse_at >= 0:
             self.coarse(coarse_at)
         return resume
@@ -353,9 +467,11 @@ def html_scan(markup: str, limit: int = MAX_HTML_CHARS) -> HtmlResult:
         scanner.run()
     except Exception:  # defensive: keep what was extracted (no known case)
         logging.getLogger("gateway.html_text").warning("HTML extraction stopped early", exc_info=True)
+    if scanner.hidden is not None:
+        scanner.end_hidden()  # the input ended inside it
     text = _HSPACE.sub(" ", "".join(scanner.chunks))
     text = _BLANK_LINES.sub("\n", text).strip()
-    return HtmlResult(text, scanner.links, scanner.steps, scanner.scanned)
+    return HtmlResult(text, scanner.links, scanner.steps, scanner.scanned, scanner.left_out)
 
 
 def html_to_text(markup: str, limit: int = MAX_HTML_CHARS) -> tuple[str, list[str]]:

@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.html_text import MAX_ATTRIBUTES, MAX_LINKS, MAX_MARKUP, MAX_REFS, html_scan, html_to_text
+from gateway.html_text import (
+    MAX_ATTRIBUTES,
+    MAX_LINKS,
+    MAX_MARKUP,
+    MAX_REFS,
+    MIN_HIDDEN_KEPT,
+    html_scan,
+    html_to_text,
+)
 
 MB = 1_000_000
 
@@ -39,6 +47,10 @@ HOSTILE = {
     "quotes_unbalanced": '<a href="' + _repeat("x'"),
     "bogus": _repeat("<?x"),
     "end_tags_open": _repeat("</a "),
+    "hidden_styles": _repeat('<span style="font-size:' + "0" * 50 + 'x; display :none">a</p>'),
+    "hidden_long_style": '<span style="' + "opacity:0." + "0" * MB + "1" + '">x</span>',
+    "hidden_nested": '<span style="display:none">' + "<span>a" * (MB // 7),
+    "style_blocks": _repeat("<style>x</style><STYLE>"),
 }
 
 
@@ -145,3 +157,61 @@ def test_at_most_max_refs_references_are_decoded() -> None:
     text, _ = html_to_text("&amp;" * (MAX_REFS + 5) + " &lt;b&gt;")
     assert text == "&" * MAX_REFS + "&amp;" * 5 + " &lt;b&gt;"
     assert html_to_text("&lt;b&gt; &#65;&#x42;&nbsp;C")[0] == "<b> AB\xa0C"
+
+
+@pytest.mark.parametrize("hidden", [
+    '<span style="display:none">', '<span style="DISPLAY : None !important">', '<span style="visibility:hidden">',
+    '<span style="font-size:0px">', "<span style='font-size: 0'>", '<span style="opacity:0.0">',
+    '<span style="mso-hide:all">', '<span hidden>', '<span style="max-height:0;overflow:hidden">',
+    '<span style="color:red;display:none">', '<font style="font-size:0pt">',
+])
+def test_hidden_text_salting_is_left_out(hidden: str) -> None:
+    """Invisible letters between the visible ones (Cisco Talos 2025, "hidden text salting"):
+    an approach salted this way scanned clean. The text a browser shows is read."""
+    end = "</font>" if hidden.startswith("<font") else "</span>"
+    salted = f"<p>we pay for{hidden}zq{end} your vi{hidden}xx{end}ews</p><p>next</p>"
+    assert html_to_text(salted)[0] == "we pay for your views\nnext"
+
+
+@pytest.mark.parametrize("visible", [
+    '<span style="font-size:10px">', '<span style="opacity:0.5">', '<span style="display:inline">',
+    '<span style="height:0">', '<span data-hidden="1">', '<span title="display:none">',
+    '<span style="x-display:none">',
+])
+def test_styles_that_do_not_hide_keep_their_text(visible: str) -> None:
+    assert html_to_text(f"<p>a{visible}b</span>c</p>")[0] == "abc"
+
+
+def test_hiding_ends_where_a_browser_ends_it_or_earlier() -> None:
+    """The same element nested inside counts; a hidden inline element left open ends at the
+    block that holds it (the browser closes it there); a void element hides nothing."""
+    assert html_to_text("<div>a<span hidden>b<span>c</span>d</span>e</div>")[0] == "ae"
+    assert html_to_text("<p>a<span hidden>b</p><p>shown</p>")[0] == "a\nshown"
+    assert html_to_text('<p>a<img style="display:none">b<br hidden>c</p>')[0] == "ab\nc"
+    assert html_to_text("<div hidden>a<div>b</div>c</div>d")[0] == "cd"  # the inner block ends it early
+    text, links = html_to_text('<span hidden><a href="https://x.example/">x</a></span>y')
+    assert text == "y" and links == ["https://x.example/"]  # links still collected
+
+
+def test_long_hidden_text_is_read_after_all() -> None:
+    """What one client hides another may show (Outlook ignores some of these styles): hidden text
+    of MIN_HIDDEN_KEPT characters or more is read, on a line of its own; salt is short."""
+    long = "we pay for your views on the ministry's plans"
+    assert len(long) >= MIN_HIDDEN_KEPT
+    assert html_to_text(f'<p>Hello<span style="display:none">{long}</span> there</p>')[0] == f"Hello\n{long}\n there"
+    result = html_scan('<p>Hel<span style="display:none">zq</span>lo</p>')
+    assert result.text == "Hello" and result.left_out == 2
+
+
+def test_hiding_that_a_style_sheet_can_undo_does_not_count() -> None:
+    """An author rule with !important beats an inline style without it, and any author rule for
+    display beats the hidden attribute: then the text a browser may show is read."""
+    salted = '<p>we pay for<span style="display:none">zq</span> your views</p>'
+    sheet = "<style>span { display: inline !important }</style>"
+    assert html_to_text(salted)[0] == "we pay for your views"
+    assert html_to_text(sheet + salted)[0] == "we pay forzq your views"
+    assert html_to_text(salted + sheet)[0] == "we pay forzq your views"  # a sheet later in the document too
+    important = salted.replace("display:none", "display:none !important")
+    assert html_to_text(sheet + important)[0] == "we pay for your views"  # inline !important wins
+    assert html_to_text("<p>a<span hidden>zq</span>b</p>")[0] == "ab"
+    assert html_to_text("<style>p{color:red}</style><p>a<span hidden>zq</span>b</p>")[0] == "azqb"
