@@ -1,0 +1,39 @@
+"""Charset labels: Python's codecs, then the WHATWG labels mail clients and browsers know; the
+analysis (body and RFC 2047 words) reads them as the readers do."""
+
+from __future__ import annotations
+
+import codecs
+
+import pytest
+
+from gateway.charsets import WHATWG_ONLY, python_codec
+from gateway.parse import MessageView
+
+
+def test_the_table_only_fills_gaps_in_python_and_names_python_text_codecs() -> None:
+    for label, codec in WHATWG_ONLY.items():
+        assert label == label.lower()
+        with pytest.raises(LookupError):
+            codecs.lookup(label)  # a label Python knows keeps Python's meaning
+        assert codecs.lookup(codec)._is_text_encoding, codec
+
+
+@pytest.mark.parametrize(("label", "codec"), [
+    ("x-cp1252", "cp1252"), (" X-Mac-Roman ", "mac-roman"), ("x-unicode20utf8", "utf-8"),
+    ("unicode-1-1-utf-8", "utf-8"), ("x-sjis", "shift_jis"), ("x-gbk", "gbk"), ("x-user-defined", "ascii"),
+    ("unicode", "utf-16-le"), ("unicodeFFFE", "utf-16-be"), ("utf-8", "utf-8"), ("UTF-16", "utf-16"),
+    ("latin1", "iso8859-1"),
+    ("x-no-such-charset", None), ("base64", None), ("", None), ("a\x00b", None), ("x" * 10_000, None),
+])
+def test_python_codec(label: str, codec: str | None) -> None:
+    assert python_codec(label) == codec
+
+
+def test_analysis_reads_whatwg_labels_as_readers_do() -> None:
+    """Before, an unknown label read as UTF-8: cp1252 quotes became U+FFFD."""
+    raw = (b"From: a@ext.test\r\nSubject: =?x-cp1252?q?=93Hi=94_Sarah?=\r\nMIME-Version: 1.0\r\n"
+           b'Content-Type: text/plain; charset="x-cp1252"\r\n\r\n\x93Let\x92s chat\x94 on WhatsApp\r\n')
+    view = MessageView.parse(raw)
+    assert "\u201cLet\u2019s chat\u201d" in view.plain_text
+    assert view.subject == "\u201cHi\u201d Sarah"
