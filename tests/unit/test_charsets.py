@@ -1,5 +1,5 @@
 """Charset labels: Python's codecs, then the WHATWG labels mail clients and browsers know; the
-analysis (body and RFC 2047 words) reads them as the readers do."""
+analysis (body and RFC 2047 words) reads them as the banner writes them."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import codecs
 
 import pytest
 
+from gateway.act import transfer
 from gateway.charsets import WHATWG_ONLY, python_codec
 from gateway.parse import MessageView
 
@@ -28,6 +29,13 @@ def test_the_table_only_fills_gaps_in_python_and_names_python_text_codecs() -> N
 ])
 def test_python_codec(label: str, codec: str | None) -> None:
     assert python_codec(label) == codec
+
+
+def test_banner_codec_kinds() -> None:
+    assert transfer.codec_name("x-cp1252") == "cp1252" and transfer.wide_codec("x-cp1252") is None
+    assert transfer.codec_name("utf-16") is None and transfer.wide_codec("utf-16") == "utf-16"
+    assert transfer.wide_codec("ucs-2") == "utf-16-le" and transfer.wide_codec("utf-32be") == "utf-32-be"
+    assert transfer.codec_name("cp037") is None and transfer.wide_codec("cp037") is None  # EBCDIC: neither
 
 
 def test_analysis_reads_whatwg_labels_as_readers_do() -> None:
