@@ -10,8 +10,8 @@ touched, nor a text/plain part holding inline PGP (an armour line at the start o
 any doubt (malformed MIME, unknown charset, broken base64, over a size cap) means
 no banner rather than a damaged message. Charsets are read as the analysis reads them
 (`gateway.charsets`: Python's codecs, then the WHATWG labels mail clients know); a UTF-16 or
-UTF-32 part (base64 or quoted-printable) gets the banner in its decoded text, encoded back in
-its byte order with its BOM.
+UTF-32 part gets the banner in its decoded text, encoded back in its byte order with its BOM
+(a raw 7bit/8bit/binary one as base64, its Content-Transfer-Encoding field changed to say so).
 
 Untrusted input: the raw message and the rule reasons (which may quote a stranger's text: they
 are cleaned to one line and HTML-escaped). Templates are admin input, validated at load.
@@ -334,7 +334,7 @@ def _base64_header(block: bytes, eol: bytes) -> bytes | None:
     field = b"Content-Transfer-Encoding: base64" + eol
     fields = header_fields(block)
     out = [field if _CTE_FIELD.match(f) else f for f in fields]
-    if out == fields:
+    if not any(_CTE_FIELD.match(f) for f in fields):
         at = next((i for i, f in enumerate(fields) if _CT_FIELD.match(f)), None)
         if at is None or not fields[at].endswith(b"\n"):
             return None

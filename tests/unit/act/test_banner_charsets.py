@@ -184,3 +184,14 @@ def test_utf16_part_is_bounded_like_any_other() -> None:
     raw, start, end = _message("text/plain", "utf-16", "base64", _lines(base64.b64encode(small.encode("utf-16"))))
     assert re.match(r"\*\*\* ", base64.b64decode(_edited(raw, insert_banner(raw, BANNER), start, end))
                     .decode("utf-16"))
+
+
+def test_raw_utf16_part_with_two_cte_fields_says_base64_in_both() -> None:
+    """Readers differ on which of two fields counts: after the edit both say base64."""
+    body = "Dear Sarah, let us chat on WhatsApp?".encode("utf-16") + b"\r\n"
+    raw = (b"From: a@ext.test\r\nContent-Transfer-Encoding: 8bit\r\nContent-Type: text/plain; charset=utf-16\r\n"
+           b"content-transfer-encoding :\r\n binary\r\n\r\n" + body)
+    head, _, new_body = insert_banner(raw, BANNER).partition(b"\r\n\r\n")
+    assert head == (b"From: a@ext.test\r\nContent-Transfer-Encoding: base64\r\nContent-Type: text/plain; "
+                    b"charset=utf-16\r\nContent-Transfer-Encoding: base64")
+    assert base64.b64decode(new_body).decode("utf-16").startswith("*** ")
