@@ -12,6 +12,8 @@ Only labels unknown to `codecs.lookup` are in the table (a unit test checks it):
 knows keeps Python's meaning, even where the standard differs (it reads `iso-8859-1` and
 `us-ascii` as windows-1252, a BOM-less `utf-16` as little-endian like Python). The "replacement"
 labels (`iso-2022-cn`, `csiso2022kr`...), which a browser shows as one U+FFFD, are not mapped.
+As the standard's decoder does, a UTF-8 or UTF-16 byte order mark at the start of a body wins
+over its label (`sniff_bom`, `decode_text`).
 
 Untrusted input: the label, from a stranger's Content-Type (any length, any characters).
 """
@@ -53,6 +55,9 @@ WHATWG_ONLY: dict[str, str] = {
 }
 
 MAX_LABEL = 64  # the longest IANA charset name has 45 characters
+WIDE = frozenset({"utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be"})  # not ASCII-compatible
+# WHATWG "decode": a byte order mark wins over the label (BOM sniffing; no UTF-32 in the standard).
+_BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_BE, "utf-16-be"), (codecs.BOM_UTF16_LE, "utf-16-le"))
 
 
 def python_codec(label: str) -> str | None:
@@ -66,3 +71,23 @@ def python_codec(label: str) -> str | None:
     except (LookupError, ValueError, TypeError):
         return None
     return info.name if getattr(info, "_is_text_encoding", True) else None
+
+
+def sniff_bom(data: bytes) -> tuple[str, int] | None:
+    """(codec, BOM length) when `data` starts with a UTF-8 or UTF-16 byte order mark: a browser
+    reads the part in that encoding whatever its label says (a body labelled us-ascii that starts
+    with FF FE is shown as UTF-16LE)."""
+    return next(((codec, len(bom)) for bom, codec in _BOMS if data.startswith(bom)), None)
+
+
+def decode_text(data: bytes, label: str, fallback: str = "utf-8") -> str:
+    """A text part's bytes as a reader shows them: a BOM first (`sniff_bom`), unless the label
+    names UTF-16/32 (Python's codec reads that BOM itself), then the label (`python_codec`),
+    then `fallback`; invalid bytes become U+FFFD."""
+    codec = python_codec(label)
+    if codec not in WIDE:
+        sniffed = sniff_bom(data)
+        if sniffed is not None:
+            codec, skip = sniffed
+            data = data[skip:]
+    return data.decode(codec or fallback, errors="replace")

@@ -23,7 +23,7 @@ from functools import cached_property
 from io import StringIO
 from typing import Any
 
-from gateway.charsets import python_codec
+from gateway.charsets import decode_text
 from gateway.html_text import html_to_text
 from gateway.mailboxes import Mailbox, parse_address_fields
 from gateway.mimewalk import PARAM_HEADERS, MimeError, capped_field, walk
@@ -469,8 +469,7 @@ def _decode_part(part: Message, default_charset: str = "us-ascii") -> str:
     payload = part.get_payload(decode=True)
     if not isinstance(payload, bytes):
         return ""
-    codec = python_codec(part.get_content_charset() or default_charset) or "utf-8"
-    return payload.decode(codec, errors="replace")  # the banner's codec too (gateway.charsets)
+    return decode_text(payload, part.get_content_charset() or default_charset)  # as the banner reads it
 
 
 # Messages above this size are parsed as their skeleton (see `skeleton`): the stdlib parser

@@ -31,6 +31,7 @@ from pathlib import Path
 from gateway.act import transfer
 from gateway.act.headers import clean_text
 from gateway.act.htmlstart import ascii_lower, body_start
+from gateway.charsets import sniff_bom
 from gateway.errors import AdminInputError
 from gateway.mimewalk import Entity, MimeError, walk
 from gateway.model import Decision, Verdict
@@ -252,15 +253,36 @@ def _decoded(body: bytes, cte: str) -> bytes | None:
     return body
 
 
+def _head(body: bytes, cte: str) -> bytes:
+    """The first decoded bytes of a body, enough for a byte order mark (a 4 KiB prefix decoded
+    leniently, as the analysis decodes: not the whole part a second time)."""
+    head = body[:4096]
+    if cte == "quoted-printable":
+        return binascii.a2b_qp(head)
+    if cte == "base64":
+        compact = transfer.compact(head)
+        try:
+            return binascii.a2b_base64(compact[:len(compact) // 4 * 4])
+        except (binascii.Error, ValueError):
+            return b""
+    return head
+
+
 def _edit(raw: bytes, entity: Entity, banner: Banner) -> tuple[int, bytes] | None:
     """(where the replaced bytes start, the new bytes up to `entity.end`) for one target part,
     or None to leave it as it is."""
     body = raw[entity.body_start:entity.end]
     if len(body) > MAX_PART_BYTES or not body.strip():
         return None  # too big, or nothing (or no header/body separator) to edit
+    wide = transfer.wide_codec(entity.charset)
+    if wide is None:  # a UTF-16 BOM wins over the label, for the analysis and for readers
+        sniffed = sniff_bom(_head(body, entity.cte))
+        wide = "utf-16" if sniffed is not None and sniffed[0] != "utf-8" else None
+    if wide is not None:
+        return _edit_wide(raw, entity, banner, body, wide)
     codec = transfer.codec_name(entity.charset)
     if codec is None:
-        return _edit_wide(raw, entity, banner, body)
+        return None  # unknown charset, or one not ASCII-compatible (EBCDIC)
     new = _edit_body(raw, entity, banner, body, codec)
     return None if new is None else (entity.body_start, new)
 
@@ -296,7 +318,7 @@ def _edit_body(raw: bytes, entity: Entity, banner: Banner, body: bytes, codec: s
     return transfer.edit_body(body, cte, _html_inserter(banner, codec, seven_bit, eol), None)
 
 
-def _edit_wide(raw: bytes, entity: Entity, banner: Banner, body: bytes) -> tuple[int, bytes] | None:
+def _edit_wide(raw: bytes, entity: Entity, banner: Banner, body: bytes, codec: str) -> tuple[int, bytes] | None:
     """A UTF-16/UTF-32 part: the usual inserters applied to its text (`transfer.wide_inserter`),
     as (where the replaced bytes start, the new bytes up to `entity.end`). A base64 or
     quoted-printable body keeps its encoding; a 7bit/8bit/binary one (NUL bytes, its CR and LF
@@ -304,10 +326,9 @@ def _edit_wide(raw: bytes, entity: Entity, banner: Banner, body: bytes) -> tuple
     base64 of the very same bytes plus the banner, and the part's Content-Transfer-Encoding
     field says so (each one there is, or one added after its Content-Type): re-encoded in
     place it could not travel, and left alone the sender would choose whether staff are warned."""
-    codec = transfer.wide_codec(entity.charset)
     cte = entity.cte
-    if codec is None or cte not in ("base64", "quoted-printable", "7bit", "8bit", "binary"):
-        return None  # unknown charset (or not ASCII-compatible nor UTF-16/32), unknown encoding
+    if cte not in ("base64", "quoted-printable", "7bit", "8bit", "binary"):
+        return None  # an unknown transfer encoding
     eol = transfer.line_ending(raw[entity.start:entity.body_start] or raw)
     insert: transfer.Inserter = _html_inserter(banner, "utf-8", False, eol)
     if entity.content_type == "text/plain":

@@ -19,12 +19,11 @@ import re
 import sys
 from collections.abc import Callable
 
-from gateway.charsets import python_codec
+from gateway.charsets import WIDE, python_codec
 
 _WS = re.compile(rb"[ \t\r\n]+")
 _STATEFUL = ("iso-2022", "iso2022", "utf-7", "utf_7", "hz")
 _PROBE = "<body>\r\n =-"
-WIDE = frozenset({"utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be"})
 
 Inserter = Callable[[bytes], "bytes | None"]
 
@@ -127,6 +126,11 @@ def qp_encode(data: bytes, eol: bytes) -> bytes:
     for line in lines:
         encoded.extend(_qp_line(line))
     return eol.join(encoded)
+
+
+def compact(data: bytes) -> bytes:
+    """`data` without spaces, tabs and line breaks (base64 text)."""
+    return _WS.sub(b"", data)
 
 
 def b64_decode_exact(body: bytes) -> tuple[bytes, int, bytes] | None:

@@ -8,7 +8,7 @@ import codecs
 import pytest
 
 from gateway.act import transfer
-from gateway.charsets import WHATWG_ONLY, python_codec
+from gateway.charsets import WHATWG_ONLY, decode_text, python_codec
 from gateway.parse import MessageView
 
 
@@ -45,3 +45,27 @@ def test_analysis_reads_whatwg_labels_as_readers_do() -> None:
     view = MessageView.parse(raw)
     assert "\u201cLet\u2019s chat\u201d" in view.plain_text
     assert view.subject == "\u201cHi\u201d Sarah"
+
+
+@pytest.mark.parametrize(("data", "label", "text"), [
+    (codecs.BOM_UTF16_LE + "Dear Sarah".encode("utf-16-le"), "us-ascii", "Dear Sarah"),
+    (codecs.BOM_UTF16_BE + "Dear Sarah".encode("utf-16-be"), "x-no-such-charset", "Dear Sarah"),
+    (codecs.BOM_UTF8 + "Caf\u00e9".encode(), "iso-8859-1", "Caf\u00e9"),
+    (codecs.BOM_UTF16_LE + "Caf\u00e9".encode("utf-16-le"), "utf-16", "Caf\u00e9"),  # Python's own BOM reading
+    ("Caf\u00e9".encode("utf-32"), "utf-32", "Caf\u00e9"),  # the standard has no UTF-32: the label's codec
+    ("Caf\u00e9".encode("cp1252"), "x-cp1252", "Caf\u00e9"),
+    (b"Caf\xc3\xa9", "x-no-such-charset", "Caf\u00e9"),  # unknown: UTF-8
+])
+def test_decode_text_a_bom_wins_over_the_label(data: bytes, label: str, text: str) -> None:
+    assert decode_text(data, label) == text
+
+
+def test_analysis_reads_a_utf16_body_behind_an_ascii_label() -> None:
+    """A browser reads a body that starts with a UTF-16 BOM as UTF-16 whatever its label: the
+    attack20-style approach labelled us-ascii scanned clean 2.6 (the analysis read NUL-strewn
+    bytes) while Chromium showed the text."""
+    import base64
+    body = base64.encodebytes("Let us continue on WhatsApp".encode("utf-16"))
+    raw = (b"From: a@ext.test\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n"
+           b"Content-Transfer-Encoding: base64\r\n\r\n" + body)
+    assert MessageView.parse(raw).plain_text.strip() == "Let us continue on WhatsApp"

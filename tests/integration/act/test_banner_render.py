@@ -128,6 +128,7 @@ async def test_banner_in_utf16_and_whatwg_labelled_parts_is_what_chromium_shows_
     plain = "Dear Sarah,\r\nCaf\u00e9 \u201cchat\u201d on WhatsApp?\r\n"
     cases = [("text/html", "utf-16", "base64", base64.encodebytes(html.encode("utf-16"))),
              ("text/plain", "utf-16le", "base64", base64.encodebytes(plain.encode("utf-16-le"))),
+             ("text/plain", "us-ascii", "base64", base64.encodebytes(plain.encode("utf-16"))),  # BOM sniffing
              ("text/html", "x-cp1252", "8bit", html.encode("cp1252")),
              ("text/plain", "x-unicode20utf8", "8bit", plain.encode("utf-8"))]
     b = await Browser().start()

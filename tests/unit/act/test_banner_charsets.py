@@ -195,3 +195,25 @@ def test_raw_utf16_part_with_two_cte_fields_says_base64_in_both() -> None:
     assert head == (b"From: a@ext.test\r\nContent-Transfer-Encoding: base64\r\nContent-Type: text/plain; "
                     b"charset=utf-16\r\nContent-Transfer-Encoding: base64")
     assert base64.b64decode(new_body).decode("utf-16").startswith("*** ")
+
+
+@pytest.mark.parametrize("ctype", ["text/plain", "text/html"])
+@pytest.mark.parametrize(("label", "cte"), [("us-ascii", "base64"), ("utf-8", "base64"),
+                                            ("x-no-such-charset", "base64"), ("us-ascii", "8bit")])
+@pytest.mark.parametrize("bom", [codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE])
+def test_utf16_bom_behind_another_label_gets_the_banner_in_utf16(ctype: str, label: str, cte: str,
+                                                                 bom: bytes) -> None:
+    """A browser reads the part by its BOM (WHATWG BOM sniffing), and so does the analysis now."""
+    text = TEXT if ctype == "text/plain" else HTML
+    data = bom + text.encode("utf-16-le" if bom == codecs.BOM_UTF16_LE else "utf-16-be")
+    body = _lines(base64.b64encode(data)) if cte == "base64" else data + b"\r\n"
+    raw = _message(ctype, label, cte, body)[0]
+    out = insert_banner(raw, BANNER)
+    assert out != raw and out.endswith(ATTACHMENT)
+    start = out.index(b"\r\n\r\n", out.index(b"--b\r\n")) + 4
+    new = base64.b64decode(out[start:out.index(b"\r\n--b\r\n", start)])
+    assert new.startswith(bom)
+    _check(ctype, text, new.decode("utf-16"))
+    if cte != "base64":
+        assert b"charset=\"us-ascii\"\r\nContent-Transfer-Encoding: base64\r\n\r\n" in out
+    assert insert_banner(out, BANNER) == out
