@@ -23,6 +23,7 @@ from functools import cached_property
 from io import StringIO
 from typing import Any
 
+from gateway.charsets import decode_text
 from gateway.html_text import html_to_text
 from gateway.mailboxes import Mailbox, parse_address_fields
 from gateway.mimewalk import PARAM_HEADERS, MimeError, capped_field, walk
@@ -478,11 +479,7 @@ def _decode_part(part: Message, default_charset: str = "us-ascii") -> str:
     payload = part.get_payload(decode=True)
     if not isinstance(payload, bytes):
         return ""
-    charset = part.get_content_charset() or default_charset
-    try:
-        return payload.decode(charset, errors="replace")
-    except LookupError:
-        return payload.decode("utf-8", errors="replace")
+    return decode_text(payload, part.get_content_charset() or default_charset)  # as the banner reads it
 
 
 # Messages above this size are parsed as their skeleton (see `skeleton`): the stdlib parser

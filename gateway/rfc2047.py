@@ -8,9 +8,10 @@ one pass over the value.
 Rules (as mail clients read them, lenient where they are): an encoded-word is decoded wherever
 it stands, also inside quoted strings and next to other text; whitespace between two adjacent
 encoded-words is dropped (RFC 2047 section 6.2); adjacent encoded-words in the same charset are
-joined as bytes before decoding, so a character split across two words survives; an unknown
-charset or a non-text codec reads as UTF-8; broken base64 is decoded as far as it goes; invalid
-bytes become U+FFFD. A charset name is at most 64 characters (RFC 2978 names are shorter).
+joined as bytes before decoding, so a character split across two words survives; a charset is
+read as the body's (`gateway.charsets`: Python's codecs, then the WHATWG labels readers know);
+an unknown one or a non-text codec reads as UTF-8; broken base64 is decoded as far as it goes;
+invalid bytes become U+FFFD. A charset name is at most 64 characters (RFC 2978 names are shorter).
 
 Untrusted input: header values of a stranger's message. Never raises.
 """
@@ -19,9 +20,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import codecs
 import functools
 import re
+
+from gateway.charsets import python_codec
 
 _ENCODED_WORD = re.compile(r"=\?([^?\s]{1,64})\?([bBqQ])\?([^?]*)\?=")
 _B64_JUNK = re.compile(r"[^A-Za-z0-9+/]")
@@ -29,12 +31,7 @@ _B64_JUNK = re.compile(r"[^A-Za-z0-9+/]")
 
 @functools.lru_cache(maxsize=64)
 def _codec(charset: str) -> str:
-    name = charset.split("*", 1)[0].strip().lower()  # RFC 2231 language suffix
-    try:
-        info = codecs.lookup(name)
-    except (LookupError, ValueError):
-        return "utf-8"
-    return info.name if getattr(info, "_is_text_encoding", True) else "utf-8"
+    return python_codec(charset.split("*", 1)[0]) or "utf-8"  # RFC 2231 language suffix
 
 
 def _payload(encoding: str, text: str) -> bytes:

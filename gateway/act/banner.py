@@ -8,7 +8,10 @@ alternative of a multipart/alternative once); every other byte of the message st
 charsets and transfer encodings are kept. Signed or encrypted mail (S/MIME, PGP/MIME) is never
 touched, nor a text/plain part holding inline PGP (an armour line at the start of a line), and
 any doubt (malformed MIME, unknown charset, broken base64, over a size cap) means
-no banner rather than a damaged message.
+no banner rather than a damaged message. Charsets are read as the analysis reads them
+(`gateway.charsets`: Python's codecs, then the WHATWG labels mail clients know); a UTF-16 or
+UTF-32 part gets the banner in its decoded text, encoded back in its byte order with its BOM
+(a raw 7bit/8bit/binary one as base64, its Content-Transfer-Encoding field changed to say so).
 
 Untrusted input: the raw message and the rule reasons (which may quote a stranger's text: they
 are cleaned to one line and HTML-escaped). Templates are admin input, validated at load.
@@ -28,10 +31,11 @@ from pathlib import Path
 from gateway.act import transfer
 from gateway.act.headers import clean_text
 from gateway.act.htmlstart import ascii_lower, body_start
+from gateway.charsets import sniff_bom
 from gateway.errors import AdminInputError
 from gateway.mimewalk import Entity, MimeError, walk
 from gateway.model import Decision, Verdict
-from gateway.parse import bounded_parse
+from gateway.parse import bounded_parse, header_fields
 
 SHIPPED_TEMPLATES = Path(__file__).resolve().parent.parent / "data"
 HTML_MARKER = "<!--approach-gateway-banner-->"
@@ -249,11 +253,42 @@ def _decoded(body: bytes, cte: str) -> bytes | None:
     return body
 
 
-def _edit(raw: bytes, entity: Entity, banner: Banner) -> bytes | None:
+def _head(body: bytes, cte: str) -> bytes:
+    """The first decoded bytes of a body, enough for a byte order mark (a 4 KiB prefix decoded
+    leniently, as the analysis decodes: not the whole part a second time)."""
+    head = body[:4096]
+    if cte == "quoted-printable":
+        return binascii.a2b_qp(head)
+    if cte == "base64":
+        compact = transfer.compact(head)
+        try:
+            return binascii.a2b_base64(compact[:len(compact) // 4 * 4])
+        except (binascii.Error, ValueError):
+            return b""
+    return head
+
+
+def _edit(raw: bytes, entity: Entity, banner: Banner) -> tuple[int, bytes] | None:
+    """(where the replaced bytes start, the new bytes up to `entity.end`) for one target part,
+    or None to leave it as it is."""
     body = raw[entity.body_start:entity.end]
+    if len(body) > MAX_PART_BYTES or not body.strip():
+        return None  # too big, or nothing (or no header/body separator) to edit
+    wide = transfer.wide_codec(entity.charset)
+    if wide is None:  # a UTF-16 BOM wins over the label, for the analysis and for readers
+        sniffed = sniff_bom(_head(body, entity.cte))
+        wide = "utf-16" if sniffed is not None and sniffed[0] != "utf-8" else None
+    if wide is not None:
+        return _edit_wide(raw, entity, banner, body, wide)
     codec = transfer.codec_name(entity.charset)
-    if codec is None or len(body) > MAX_PART_BYTES or not body.strip():
-        return None  # unknown charset, too big, or nothing (or no header/body separator) to edit
+    if codec is None:
+        return None  # unknown charset, or one not ASCII-compatible (EBCDIC)
+    new = _edit_body(raw, entity, banner, body, codec)
+    return None if new is None else (entity.body_start, new)
+
+
+def _edit_body(raw: bytes, entity: Entity, banner: Banner, body: bytes, codec: str) -> bytes | None:
+    """The new body of a part in an ASCII-compatible charset."""
     cte = entity.cte
     seven_bit = cte == "7bit"
     eol = transfer.line_ending(raw[entity.start:entity.body_start] or raw)
@@ -283,6 +318,51 @@ def _edit(raw: bytes, entity: Entity, banner: Banner) -> bytes | None:
     return transfer.edit_body(body, cte, _html_inserter(banner, codec, seven_bit, eol), None)
 
 
+def _edit_wide(raw: bytes, entity: Entity, banner: Banner, body: bytes, codec: str) -> tuple[int, bytes] | None:
+    """A UTF-16/UTF-32 part: the usual inserters applied to its text (`transfer.wide_inserter`),
+    as (where the replaced bytes start, the new bytes up to `entity.end`). A base64 or
+    quoted-printable body keeps its encoding; a 7bit/8bit/binary one (NUL bytes, its CR and LF
+    bytes no line breaks: what arrives over SMTP is only what pairs as CRLF) is written as
+    base64 of the very same bytes plus the banner, and the part's Content-Transfer-Encoding
+    field says so (each one there is, or one added after its Content-Type): re-encoded in
+    place it could not travel, and left alone the sender would choose whether staff are warned."""
+    cte = entity.cte
+    if cte not in ("base64", "quoted-printable", "7bit", "8bit", "binary"):
+        return None  # an unknown transfer encoding
+    eol = transfer.line_ending(raw[entity.start:entity.body_start] or raw)
+    insert: transfer.Inserter = _html_inserter(banner, "utf-8", False, eol)
+    if entity.content_type == "text/plain":
+        plain = _plain_inserter(banner, "utf-8", False, eol)
+        insert = lambda content: None if inline_pgp(content) else plain(content)  # noqa: E731
+    wide = transfer.wide_inserter(insert, codec)
+    if cte in ("base64", "quoted-printable"):
+        new = transfer.edit_body(body, cte, wide, None)
+        return None if new is None else (entity.body_start, new)
+    head = _base64_header(raw[entity.start:entity.body_start], eol)
+    data = wide(body)
+    if head is None or data is None:
+        return None
+    return entity.start, head + transfer.b64_encode(data, 76, eol, body.endswith(b"\n"))
+
+
+_CTE_FIELD = re.compile(rb"(?i)content-transfer-encoding[ \t]*:")
+_CT_FIELD = re.compile(rb"(?i)content-type[ \t]*:")
+
+
+def _base64_header(block: bytes, eol: bytes) -> bytes | None:
+    """A part's header block (with its blank line) saying base64: every Content-Transfer-Encoding
+    field replaced in its place, or, when there is none, one added after the first Content-Type."""
+    field = b"Content-Transfer-Encoding: base64" + eol
+    fields = header_fields(block)
+    out = [field if _CTE_FIELD.match(f) else f for f in fields]
+    if not any(_CTE_FIELD.match(f) for f in fields):
+        at = next((i for i, f in enumerate(fields) if _CT_FIELD.match(f)), None)
+        if at is None or not fields[at].endswith(b"\n"):
+            return None
+        out.insert(at + 1, field)
+    return b"".join(out)
+
+
 def _qp_starts_with(qp_body: bytes, decoded_prefix: bytes) -> bool:
     """Whether a quoted-printable body already starts with `decoded_prefix` (no double banner)."""
     head = binascii.a2b_qp(qp_body[: len(decoded_prefix) * 3 + 256])
@@ -305,10 +385,10 @@ def insert_banner(raw: bytes, banner: Banner, *, max_depth: int = 20, max_parts:
         pieces: list[bytes] = []
         cursor = 0
         for entity in sorted(targets(root), key=lambda e: e.body_start):
-            new_body = _edit(raw, entity, banner)
-            if new_body is None or entity.body_start < cursor:
+            edited = _edit(raw, entity, banner)
+            if edited is None or edited[0] < cursor:
                 continue
-            pieces += [raw[cursor:entity.body_start], new_body]
+            pieces += [raw[cursor:edited[0]], edited[1]]
             cursor = entity.end
         if not pieces:
             return raw

@@ -3,7 +3,8 @@
 Purpose: prepend or insert a few bytes into a text body while keeping its transfer encoding and
 charset: 7bit/8bit/binary bodies are spliced directly, quoted-printable bodies get the inserted
 bytes encoded and spliced without re-encoding the original where possible, base64 bodies are
-decoded and re-encoded in the original line length and line ending.
+decoded and re-encoded in the original line length and line ending. UTF-16 and UTF-32 text (not
+ASCII-compatible) is edited as UTF-8 and encoded back (`wide_inserter`).
 
 Untrusted input: the body bytes of a stranger's text part (broken base64, lying charsets, stray
 CR/LF). Anything that cannot be done exactly returns None so the caller leaves the part alone.
@@ -15,7 +16,10 @@ import base64
 import binascii
 import codecs
 import re
+import sys
 from collections.abc import Callable
+
+from gateway.charsets import WIDE, python_codec
 
 _WS = re.compile(rb"[ \t\r\n]+")
 _STATEFUL = ("iso-2022", "iso2022", "utf-7", "utf_7", "hz")
@@ -25,10 +29,10 @@ Inserter = Callable[[bytes], "bytes | None"]
 
 
 def codec_name(charset: str) -> str | None:
-    """Python's codec name for a MIME charset, or None when unknown or not ASCII-compatible."""
-    try:
-        name = codecs.lookup(charset).name
-    except (LookupError, ValueError):
+    """Python's codec name for a MIME charset (`gateway.charsets`: the analysis's), or None when
+    unknown or not ASCII-compatible."""
+    name = python_codec(charset)
+    if name is None:
         return None
     try:
         if _PROBE.encode(name) != _PROBE.encode("ascii"):
@@ -36,6 +40,51 @@ def codec_name(charset: str) -> str | None:
     except (UnicodeError, LookupError):
         return None
     return name
+
+
+def wide_codec(charset: str) -> str | None:
+    """Python's codec name for a UTF-16 or UTF-32 charset (not ASCII-compatible: the banner goes
+    into the decoded text, `wide_split`), else None."""
+    name = python_codec(charset)
+    return name if name in WIDE else None
+
+
+def wide_split(content: bytes, codec: str) -> tuple[bytes, str, bytes, bytes]:
+    """(BOM, codec with its byte order, the whole code units, a trailing partial unit) of
+    UTF-16/32 `content`, read as the analysis reads it (`bytes.decode(codec)`): for `utf-16` and
+    `utf-32` a BOM gives the byte order and without one it is the machine's (little-endian, as
+    the WHATWG standard reads a BOM-less `utf-16`); a BOM in an explicit order stays first."""
+    family = codec[:6]
+    unit = 2 if family == "utf-16" else 4
+    if codec == family:
+        boms = {"utf-16": ((codecs.BOM_UTF16_LE, "le"), (codecs.BOM_UTF16_BE, "be")),
+                "utf-32": ((codecs.BOM_UTF32_LE, "le"), (codecs.BOM_UTF32_BE, "be"))}[family]
+        order = next((o for b, o in boms if content.startswith(b)), "le" if sys.byteorder == "little" else "be")
+        codec = f"{family}-{order}"
+    bom = "\ufeff".encode(codec)
+    bom = bom if content.startswith(bom) else b""
+    whole = len(bom) + (len(content) - len(bom)) // unit * unit
+    return bom, codec, content[len(bom):whole], content[whole:]
+
+
+def wide_inserter(insert: Inserter, codec: str) -> Inserter:
+    """`insert` (which edits UTF-8) applied to UTF-16/32 content: decoded, transcoded to UTF-8,
+    edited, encoded back in the same byte order, BOM and trailing partial unit kept. Lone
+    surrogates pass through; content that does not decode exactly (a code point beyond
+    U+10FFFF in UTF-32) gives None."""
+    def wide(content: bytes) -> bytes | None:
+        bom, order, units, tail = wide_split(content, codec)
+        try:
+            text = units.decode(order, "surrogatepass")
+            if text.encode(order, "surrogatepass") != units:
+                return None
+            new = insert(text.encode("utf-8", "surrogatepass"))
+            if new is None:
+                return None
+            return bom + new.decode("utf-8", "surrogatepass").encode(order, "surrogatepass") + tail
+        except UnicodeError:
+            return None
+    return wide
 
 
 def is_stateful(codec: str) -> bool:
@@ -77,6 +126,11 @@ def qp_encode(data: bytes, eol: bytes) -> bytes:
     for line in lines:
         encoded.extend(_qp_line(line))
     return eol.join(encoded)
+
+
+def compact(data: bytes) -> bytes:
+    """`data` without spaces, tabs and line breaks (base64 text)."""
+    return _WS.sub(b"", data)
 
 
 def b64_decode_exact(body: bytes) -> tuple[bytes, int, bytes] | None:

@@ -97,3 +97,28 @@ def test_policy_lint_reports_file_and_line(tmp_path: Path) -> None:
                          cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 1
     assert f"{bad}:3" in out.stderr
+
+
+def test_scan_json_plans_the_banner_for_a_utf16_approach(tmp_path: Path) -> None:
+    """attack20 F1: a high approach in UTF-16 (base64) or under a WHATWG-only charset label was
+    planned (and delivered) without banner; the analysis and the banner now read it alike."""
+    import base64
+    src = (ROOT / "tests/corpus/approach/001-freemail-recruiter-whatsapp.eml").read_bytes()
+    src = src.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    head, _, body = src.partition(b"\r\n\r\n")
+    assert b'charset="us-ascii"' in head and b"Content-Transfer-Encoding: 7bit" in head
+    b64 = base64.b64encode(body.decode().encode("utf-16"))
+    files = {"u16": head.replace(b'charset="us-ascii"', b'charset="utf-16"')
+             .replace(b": 7bit", b": base64") + b"\r\n\r\n"
+             + b"".join(b64[i:i + 76] + b"\r\n" for i in range(0, len(b64), 76)),
+             "cp": src.replace(b'charset="us-ascii"', b'charset="x-cp1252"')}
+    files["bom"] = files["u16"].replace(b'charset="utf-16"', b'charset="us-ascii"')  # the BOM wins: clean 2.6 before
+    for name, data in files.items():
+        (tmp_path / f"{name}.eml").write_bytes(data)
+    out = subprocess.run([sys.executable, "-m", "gateway", "scan", "--config", str(_config(tmp_path)), "--json",
+                          "--offline", "--rcpt", "sarah.whitfield@example.org",
+                          *(str(tmp_path / f"{n}.eml") for n in files)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    objs = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+    assert [(o["verdict"], o["plan"]["banner"]) for o in objs] == [("high", True)] * 3, objs

@@ -94,7 +94,8 @@ def _every_import(path: Path, name: str, known: set[str]) -> set[str]:
 # What each layer must never import: the path is receive -> parse -> checks -> policy -> act ->
 # relay, and the executor (act/execute.py) drives the upstream through a protocol, not smtp/.
 _BELOW_CHECKS = ("gateway.model", "gateway.errors", "gateway.parse", "gateway.mimewalk", "gateway.authres",
-                 "gateway.folding", "gateway.rfc2047", "gateway.mailboxes", "gateway.html_text", "gateway.textsafe")
+                 "gateway.charsets", "gateway.folding", "gateway.rfc2047", "gateway.mailboxes", "gateway.html_text",
+                 "gateway.textsafe")
 _LATER = ("gateway.checks", "gateway.policy", "gateway.act", "gateway.runtime", "gateway.store", "gateway.smtp",
           "gateway.admin", "gateway.cli")
 LAYERS: dict[str, tuple[str, ...]] = {

@@ -113,3 +113,38 @@ def test_html_banner_is_visible_at_the_top() -> None:
     assert any(sum(px[0] < 90 for px in row) > 5 for row in band)  # dark text inside the banner
     without = render(_html_part(raw), "banner-control.png")  # control: the original has no band
     assert banner_rows(without) == []
+
+
+async def test_banner_in_utf16_and_whatwg_labelled_parts_is_what_chromium_shows_first() -> None:
+    """attack20 F1: each part rendered with its declared charset (a data: URL, as a mail client's
+    web view loads it): the banner's headline is the first text the browser shows, and the
+    sender's text follows. Before, these parts were delivered without banner. (No UTF-32: the
+    Encoding Standard has none; Chromium reads its BOM as UTF-16LE's, banner and text alike.)"""
+    import base64
+
+    from tests.support.cdp import Browser
+    banner = Templates.load().render(Decision(Verdict.HIGH, 50.0), None)
+    html = "<html><body><p>Dear Sarah,</p><p>Caf\u00e9 \u201cchat\u201d on WhatsApp?</p></body></html>\r\n"
+    plain = "Dear Sarah,\r\nCaf\u00e9 \u201cchat\u201d on WhatsApp?\r\n"
+    cases = [("text/html", "utf-16", "base64", base64.encodebytes(html.encode("utf-16"))),
+             ("text/plain", "utf-16le", "base64", base64.encodebytes(plain.encode("utf-16-le"))),
+             ("text/plain", "us-ascii", "base64", base64.encodebytes(plain.encode("utf-16"))),  # BOM sniffing
+             ("text/html", "x-cp1252", "8bit", html.encode("cp1252")),
+             ("text/plain", "x-unicode20utf8", "8bit", plain.encode("utf-8"))]
+    b = await Browser().start()
+    try:
+        await b.send("Page.enable")
+        for ctype, charset, cte, body in cases:
+            raw = (f"From: a@ext.test\r\nMIME-Version: 1.0\r\nContent-Type: {ctype}; charset={charset}\r\n"
+                   f"Content-Transfer-Encoding: {cte}\r\n\r\n").encode() + body.replace(b"\n", b"\r\n")
+            out = insert_banner(raw, banner)
+            assert out != raw, charset
+            part = BytesParser().parsebytes(out)
+            data = part.get_payload(decode=True)
+            assert isinstance(data, bytes)
+            await b.goto(f"data:{ctype};charset={charset};base64,{base64.b64encode(data).decode()}")
+            shown = await b.eval("document.body.innerText")
+            assert shown.lstrip().startswith(("Warning: this message is very likely", "*** Warning:")), shown[:80]
+            assert "Caf\u00e9 \u201cchat\u201d on WhatsApp?" in shown, shown
+    finally:
+        await b.close()
