@@ -26,7 +26,7 @@ from typing import Any
 from gateway.charsets import decode_text
 from gateway.html_text import html_to_text
 from gateway.mailboxes import Mailbox, parse_address_fields
-from gateway.mimewalk import PARAM_HEADERS, MimeError, capped_field, walk
+from gateway.mimewalk import MIME_FIELDS, MimeError, attached, field_name, mime_field, walk
 from gateway.rfc2047 import decode_words
 from gateway.textsafe import visible_text
 
@@ -111,6 +111,15 @@ def header_fields(block: bytes) -> list[bytes]:
     return [b"".join(f) for f in fields]
 
 
+# A MIME part's field written with white space before its colon (`Content-Type : text/plain`, RFC
+# 5322 obs-syntax): Dovecot and mail readers take it as the field, the stdlib's feed parser ends
+# the part's header block there and reads the base64 as text (attack20: an approach so written
+# scanned clean while Dovecot decoded it). For the analysis every such line after the message's
+# header block loses that white space (a body line "Note : x" reads as "Note: x", which changes no
+# signal); a boundary line (starting "--", whose boundary may hold " :") is left alone.
+_SPACED_PART_FIELD = re.compile(rb"^(?!--)([!-9;-~]+)[ \t]+:", re.MULTILINE)
+
+
 def normalize_header_section(raw: bytes, cut: int | None = None) -> tuple[bytes, list[str]]:
     """The message with an unambiguous header section, and notes on what was changed.
 
@@ -173,7 +182,7 @@ _NOT_FIELD_START = (b"", b" ", b"\t", b"\r", b"\n")  # the first line's (b"\n": 
 _NOT_FIELD_LINE = re.compile(rb"\n(?=[ \t\r\n]|\Z)")  # a later line's
 
 
-# MIME parameters: read capped (gateway/mimewalk.py `capped_field`, MAX_PARAMS, MAX_PARAM_HEADER, KEPT_PARAMS).
+# MIME fields: read as mail readers read them, parameters capped (gateway/mimewalk.py `mime_field`).
 
 
 # message/delivery-status (RFC 3464) and message/global-delivery-status (RFC 6533) bodies are
@@ -216,7 +225,7 @@ class _BoundedMessage(Message):
         if index is None or index[0] is not headers or index[1] != len(headers):
             first: dict[str, tuple[str, Any]] = {}
             for k, v in headers:
-                first.setdefault(k.lower(), (k, v))
+                first.setdefault(field_name(k), (k, v))
             index = self._index = (headers, len(headers), first)
         return index[2]
 
@@ -225,8 +234,11 @@ class _BoundedMessage(Message):
         found = self._first_fields().get(lname)
         if found is None:
             return failobj
-        if lname in PARAM_HEADERS:
-            return capped_field(self, lname, found)
+        if lname == "content-transfer-encoding":  # every copy counts (see mime_field)
+            return mime_field(self, lname, [(k, v) for k, v in self._headers  # type: ignore[attr-defined]
+                                             if field_name(k) == lname])
+        if lname in MIME_FIELDS:
+            return mime_field(self, lname, [found])
         return self.policy.header_fetch_parse(*found)
 
     def __contains__(self, name: str) -> bool:
@@ -466,14 +478,6 @@ def from_identity(raw_from_values: list[str]) -> FromIdentity:
     return FromIdentity(first.display, first.address, mailboxes, len(raw_from_values))
 
 
-def _attached(part: Message) -> bool:
-    """A part its reader opens rather than sees: `Content-Disposition: attachment` (RFC 2183). A
-    text part with a file name but no such disposition is shown in the body (Thunderbird and
-    Apple Mail show it there; RFC 2183 2.1), so it is read: an approach's text in an inline
-    `letter.txt` behind a one-line body had scanned caution, its text never analysed."""
-    return str(part.get("Content-Disposition", "")).split(";", 1)[0].strip().lower() == "attachment"
-
-
 def _decode_part(part: Message, default_charset: str = "us-ascii") -> str:
     """Decoded text of a leaf part; bad charsets and encodings degrade, never raise."""
     payload = part.get_payload(decode=True)
@@ -495,7 +499,7 @@ def skeleton(raw: bytes, limits: ViewLimits, text_cut: list[bool] | None = None)
     The MIME tree is walked on the bytes (`gateway.mimewalk`, bounded by the view's depth
     and part limits); a leaf part that is neither text/plain nor text/html, nor multipart/* or
     message/* (the parser descends into both), keeps its header block and loses its body; a
-    text/plain, text/html or OPAQUE_TYPES body is cut at the first line break after
+    text/* or OPAQUE_TYPES body is cut at the first line break after
     TEXT_BODY_FACTOR times `max_text_bytes` (the checks read at most `max_text_bytes` characters of decoded text; a
     base64 or quoted-printable body decodes to no more bytes than it has). Every boundary line
     and header block stays as it was, so the parser builds the same tree with the same headers:
@@ -576,6 +580,8 @@ class MessageView:
             readable = skeleton(readable, limits, text_cut)
         # the header block's end in what is parsed: `cut` again unless normalising or the skeleton made a copy
         at = cut if readable is raw else header_end(readable)
+        if _SPACED_PART_FIELD.search(readable, at):  # see _SPACED_PART_FIELD
+            readable = readable[:at] + _SPACED_PART_FIELD.sub(rb"\1:", readable[at:])
         capped = _cap_delimiter_lines(readable, min(at, len(readable)), DELIMITER_LINES_FACTOR * limits.max_mime_parts)
         if capped is not None:
             readable = capped
@@ -744,12 +750,12 @@ class MessageView:
         for part, depth in self.leaf_parts:
             ctype = part.get_content_type()
             opaque = ctype in OPAQUE_TYPES  # read as the text it is (see OPAQUE_TYPES)
-            if not (opaque or ctype in ("text/plain", "text/html")) or _attached(part):
+            if not (opaque or ctype.startswith("text/")) or attached(part):
                 continue
             if budget <= 0:
                 self._budget_cut = True  # a text part the budget leaves unread
                 break
-            if opaque:
+            if ctype != "text/html":  # text/enriched, text/x-anything: shown as text (attack20 finding 3)
                 ctype = "text/plain"
             try:
                 text = visible_text(_decode_part(part, "utf-8" if opaque else "us-ascii"))

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.mimewalk import PARAM_HEADERS, capped_field
+from gateway.mimewalk import MIME_FIELDS, field_name, mime_field
 from gateway.parse import ViewLimits, _BoundedMessage, _parse_bytes, normalize_header_section
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
@@ -26,13 +26,15 @@ class _Scanning(_BoundedMessage):
 
     def get(self, name: str, failobj: Any = None) -> Any:
         lname = name.lower()
-        if lname not in PARAM_HEADERS:
-            return Message.get(self, name, failobj)
-        found = [(k, v) for k, v in self.raw_items() if k.lower() == lname]
-        return capped_field(self, lname, found[0]) if found else failobj
+        found = [(k, v) for k, v in self.raw_items() if field_name(k) == lname]
+        if lname not in MIME_FIELDS:
+            return self.policy.header_fetch_parse(*found[0]) if found else failobj
+        if lname != "content-transfer-encoding":
+            found = found[:1]
+        return mime_field(self, lname, found) if found else failobj
 
     def __contains__(self, name: str) -> bool:
-        return Message.__contains__(self, name)
+        return any(field_name(k) == name.lower() for k, _ in self.raw_items())
 
     def replace_header(self, _name: str, _value: Any) -> None:
         Message.replace_header(self, _name, _value)
