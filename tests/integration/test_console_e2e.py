@@ -22,10 +22,12 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from email.policy import default as default_policy
 from pathlib import Path
+from typing import Any
 
 import aiohttp
+import pytest
 
-from gateway.admin.console import ConsoleDeps
+from gateway.admin.console import ConsoleDeps, intake
 from gateway.admin.console.app import serve
 from gateway.admin.console.db import ConsoleDB
 from gateway.smtp.service import ThreadedGateway
@@ -86,7 +88,23 @@ rules:
 """
 
 
-def test_report_triage_indicator_then_high(tmp_path: Path, sink: Sink) -> None:
+def _on_a_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def test_report_triage_indicator_then_high(tmp_path: Path, sink: Sink, monkeypatch: pytest.MonkeyPatch) -> None:
+    walked_on_a_loop: list[bool] = []  # the report's walk runs off the event loop (attack20 finding 6)
+    real_extract = intake.extract_original
+
+    def extract(*args: Any) -> Any:
+        walked_on_a_loop.append(_on_a_loop())
+        return real_extract(*args)
+
+    monkeypatch.setattr(intake, "extract_original", extract)
     state = tmp_path / "console"
     policy = tmp_path / "policies" / "e2e.yml"
     policy.parent.mkdir()
@@ -116,6 +134,7 @@ def test_report_triage_indicator_then_high(tmp_path: Path, sink: Sink) -> None:
         assert len(delivered) == 2, "both reports themselves are delivered"
         assert len(acks) == 1 and b"Auto-Submitted: auto-replied" in acks[0].data and report.id.encode() in acks[0].data
         assert len(ConsoleDB(state).reports()) == 1  # the outsider's is not in the queue
+        assert walked_on_a_loop == [False]
 
         # 3. triage in the console, on the gateway's loop
         gw = tg.gateway
