@@ -18,6 +18,8 @@ import codecs
 import re
 import sys
 from collections.abc import Callable
+from email.errors import InvalidBase64LengthDefect
+from email.message import Message
 
 from gateway.charsets import WIDE, python_codec
 
@@ -147,6 +149,32 @@ def b64_decode_exact(body: bytes) -> tuple[bytes, int, bytes] | None:
     return decoded, width, line_ending(body)
 
 
+def b64_decode_lenient(body: bytes) -> bytes | None:
+    """`body` decoded as the analysis decodes a base64 part (`gateway.parse._decode_part`: the
+    stdlib's `Message.get_payload(decode=True)`, compat32; this very function, not a copy), which
+    drops characters outside the base64 alphabet, supplies missing padding and stops at a
+    padding that ends a group. None when even that cannot read it: then the stdlib returns the
+    encoded text itself and records an InvalidBase64LengthDefect."""
+    part = Message()  # compat32, the analysis's policy (a defect is recorded, never raised)
+    part["Content-Transfer-Encoding"] = "base64"
+    part.set_payload(body.decode("ascii", "surrogateescape"))  # as BytesFeedParser stores a body
+    decoded = part.get_payload(decode=True)
+    if not isinstance(decoded, bytes) or any(isinstance(d, InvalidBase64LengthDefect) for d in part.defects):
+        return None
+    return decoded
+
+
+def b64_decode(body: bytes) -> tuple[bytes, int, bytes] | None:
+    """(decoded, line length, line ending) of a base64 body: canonical base64 keeps its line
+    length (`b64_decode_exact`); any other is read as the analysis reads it
+    (`b64_decode_lenient`) and is to be written back in 76-column lines. None when unreadable."""
+    exact = b64_decode_exact(body)
+    if exact is not None:
+        return exact
+    lenient = b64_decode_lenient(body)
+    return None if lenient is None else (lenient, 76, line_ending(body))
+
+
 def b64_encode(data: bytes, width: int, eol: bytes, trailing: bool) -> bytes:
     text = base64.b64encode(data)
     lines = [text[i:i + width] for i in range(0, len(text), width)] or [b""]
@@ -169,10 +197,10 @@ def edit_body(body: bytes, cte: str, insert: Inserter, prepend_qp: bytes | None)
         new = insert(decoded)
         return None if new is None else qp_encode(new, eol)
     if cte == "base64":
-        exact = b64_decode_exact(body)
-        if exact is None:
+        read = b64_decode(body)
+        if read is None:
             return None
-        decoded, width, eol = exact
+        decoded, width, eol = read
         new = insert(decoded)
         trailing = body.endswith(b"\n")
         return None if new is None else b64_encode(new, width, eol, trailing)
