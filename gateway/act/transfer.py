@@ -3,11 +3,14 @@
 Purpose: prepend or insert a few bytes into a text body while keeping its transfer encoding and
 charset: 7bit/8bit/binary bodies are spliced directly, quoted-printable bodies get the inserted
 bytes encoded and spliced without re-encoding the original where possible, base64 bodies are
-decoded and re-encoded in the original line length and line ending. UTF-16 and UTF-32 text (not
+decoded and re-encoded in the original line length and line ending (a body that is not canonical
+base64 -- padding missing, junk characters inside -- is read as the analysis reads it and written
+back as canonical base64 in 76-column lines: `b64_decode`). UTF-16 and UTF-32 text (not
 ASCII-compatible) is edited as UTF-8 and encoded back (`wide_inserter`).
 
 Untrusted input: the body bytes of a stranger's text part (broken base64, lying charsets, stray
-CR/LF). Anything that cannot be done exactly returns None so the caller leaves the part alone.
+CR/LF). Anything that cannot be done exactly (base64 that not even the analysis's lenient decoder
+reads) returns None so the caller leaves the part alone.
 """
 
 from __future__ import annotations
