@@ -152,12 +152,22 @@ def b64_decode_exact(body: bytes) -> tuple[bytes, int, bytes] | None:
     return decoded, width, line_ending(body)
 
 
+_NOT_B64 = re.compile(rb"[^A-Za-z0-9+/=]+")
+_B64_LETTER = re.compile(rb"[A-Za-z0-9+/]")
+
+
 def b64_decode_lenient(body: bytes) -> bytes | None:
     """`body` decoded as the analysis decodes a base64 part (`gateway.parse._decode_part`: the
     stdlib's `Message.get_payload(decode=True)`, compat32; this very function, not a copy), which
     drops characters outside the base64 alphabet, supplies missing padding and stops at a
-    padding that ends a group. None when even that cannot read it: then the stdlib returns the
-    encoded text itself and records an InvalidBase64LengthDefect."""
+    padding that ends a group. None when even that cannot read it (then the stdlib returns the
+    encoded text itself and records an InvalidBase64LengthDefect), and when base64 follows a
+    padding: the decoder stops there, and writing back what it read would drop that text from
+    the delivered message (some joined-chunk mailers write such bodies)."""
+    letters = _NOT_B64.sub(b"", body)
+    pad = letters.find(b"=")
+    if pad >= 0 and _B64_LETTER.search(letters, pad):
+        return None
     part = Message()  # compat32, the analysis's policy (a defect is recorded, never raised)
     part["Content-Transfer-Encoding"] = "base64"
     part.set_payload(body.decode("ascii", "surrogateescape"))  # as BytesFeedParser stores a body

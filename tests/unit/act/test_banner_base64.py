@@ -183,3 +183,15 @@ def test_non_canonical_base64_over_the_part_cap_stays_as_it_is() -> None:
     assert insert_banner(raw, BANNER) == raw
     small, start, end = _message("text/plain", _lines(encoded[:len(encoded) // 2 // 4 * 4] + b"QQ"))
     assert re.match(rb"\*\*\* ", _canonical(_edited(small, insert_banner(small, BANNER), start, end), b"\r\n"))
+
+
+def test_base64_after_a_padding_is_left_alone() -> None:
+    """Joined chunks (`...==` then more base64): the lenient decoder stops at the padding, so
+    writing back what it read would drop the rest from the delivered message. No banner; the
+    message stays as it was."""
+    body = base64.b64encode(b"Hello ther") + b"\r\n" + base64.b64encode(b"We pay for your views") + b"\r\n"
+    assert b"=" in body[:20]
+    assert transfer.b64_decode_lenient(body) is None
+    raw, _, _ = _message("text/plain", body)
+    assert insert_banner(raw, BANNER) == raw
+    assert transfer.b64_decode_lenient(base64.b64encode(b"Hello ther") + b"\r\n") == b"Hello ther"  # at the end: fine
