@@ -7,8 +7,11 @@ tag, never inside a comment, title, script or an element before it: `gateway.act
 alternative of a multipart/alternative once); every other byte of the message stays where it was,
 charsets and transfer encodings are kept. Signed or encrypted mail (S/MIME, PGP/MIME) is never
 touched, nor a text/plain part holding inline PGP (an armour line at the start of a line), and
-any doubt (malformed MIME, unknown charset, broken base64, over a size cap) means
-no banner rather than a damaged message. Charsets are read as the analysis reads them
+any doubt (malformed MIME, unknown charset, base64 that even the analysis's lenient decoder
+cannot read, over a size cap) means no banner rather than a damaged message. Base64 that is not
+canonical (padding missing, junk characters inside) is read as the analysis reads it and the
+part is written back as canonical base64 with the banner: else the sender would choose whether
+staff are warned. Charsets are read as the analysis reads them
 (`gateway.charsets`: Python's codecs, then the WHATWG labels mail clients know); a UTF-16 or
 UTF-32 part gets the banner in its decoded text, encoded back in its byte order with its BOM
 (a raw 7bit/8bit/binary one as base64, its Content-Transfer-Encoding field changed to say so).
@@ -248,8 +251,8 @@ def _decoded(body: bytes, cte: str) -> bytes | None:
     if cte == "quoted-printable":
         return binascii.a2b_qp(body)
     if cte == "base64":
-        exact = transfer.b64_decode_exact(body)
-        return None if exact is None else exact[0]
+        read = transfer.b64_decode(body)
+        return None if read is None else read[0]
     return body
 
 

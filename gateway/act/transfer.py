@@ -3,11 +3,14 @@
 Purpose: prepend or insert a few bytes into a text body while keeping its transfer encoding and
 charset: 7bit/8bit/binary bodies are spliced directly, quoted-printable bodies get the inserted
 bytes encoded and spliced without re-encoding the original where possible, base64 bodies are
-decoded and re-encoded in the original line length and line ending. UTF-16 and UTF-32 text (not
+decoded and re-encoded in the original line length and line ending (a body that is not canonical
+base64 -- padding missing, junk characters inside -- is read as the analysis reads it and written
+back as canonical base64 in 76-column lines: `b64_decode`). UTF-16 and UTF-32 text (not
 ASCII-compatible) is edited as UTF-8 and encoded back (`wide_inserter`).
 
 Untrusted input: the body bytes of a stranger's text part (broken base64, lying charsets, stray
-CR/LF). Anything that cannot be done exactly returns None so the caller leaves the part alone.
+CR/LF). Anything that cannot be done exactly (base64 that not even the analysis's lenient decoder
+reads) returns None so the caller leaves the part alone.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import codecs
 import re
 import sys
 from collections.abc import Callable
+from email.errors import InvalidBase64LengthDefect
+from email.message import Message
 
 from gateway.charsets import WIDE, python_codec
 
@@ -147,6 +152,42 @@ def b64_decode_exact(body: bytes) -> tuple[bytes, int, bytes] | None:
     return decoded, width, line_ending(body)
 
 
+_NOT_B64 = re.compile(rb"[^A-Za-z0-9+/=]+")
+_B64_LETTER = re.compile(rb"[A-Za-z0-9+/]")
+
+
+def b64_decode_lenient(body: bytes) -> bytes | None:
+    """`body` decoded as the analysis decodes a base64 part (`gateway.parse._decode_part`: the
+    stdlib's `Message.get_payload(decode=True)`, compat32; this very function, not a copy), which
+    drops characters outside the base64 alphabet, supplies missing padding and stops at a
+    padding that ends a group. None when even that cannot read it (then the stdlib returns the
+    encoded text itself and records an InvalidBase64LengthDefect), and when base64 follows a
+    padding: the decoder stops there, and writing back what it read would drop that text from
+    the delivered message (some joined-chunk mailers write such bodies)."""
+    letters = _NOT_B64.sub(b"", body)
+    pad = letters.find(b"=")
+    if pad >= 0 and _B64_LETTER.search(letters, pad):
+        return None
+    part = Message()  # compat32, the analysis's policy (a defect is recorded, never raised)
+    part["Content-Transfer-Encoding"] = "base64"
+    part.set_payload(body.decode("ascii", "surrogateescape"))  # as BytesFeedParser stores a body
+    decoded = part.get_payload(decode=True)
+    if not isinstance(decoded, bytes) or any(isinstance(d, InvalidBase64LengthDefect) for d in part.defects):
+        return None
+    return decoded
+
+
+def b64_decode(body: bytes) -> tuple[bytes, int, bytes] | None:
+    """(decoded, line length, line ending) of a base64 body: canonical base64 keeps its line
+    length (`b64_decode_exact`); any other is read as the analysis reads it
+    (`b64_decode_lenient`) and is to be written back in 76-column lines. None when unreadable."""
+    exact = b64_decode_exact(body)
+    if exact is not None:
+        return exact
+    lenient = b64_decode_lenient(body)
+    return None if lenient is None else (lenient, 76, line_ending(body))
+
+
 def b64_encode(data: bytes, width: int, eol: bytes, trailing: bool) -> bytes:
     text = base64.b64encode(data)
     lines = [text[i:i + width] for i in range(0, len(text), width)] or [b""]
@@ -169,10 +210,10 @@ def edit_body(body: bytes, cte: str, insert: Inserter, prepend_qp: bytes | None)
         new = insert(decoded)
         return None if new is None else qp_encode(new, eol)
     if cte == "base64":
-        exact = b64_decode_exact(body)
-        if exact is None:
+        read = b64_decode(body)
+        if read is None:
             return None
-        decoded, width, eol = exact
+        decoded, width, eol = read
         new = insert(decoded)
         trailing = body.endswith(b"\n")
         return None if new is None else b64_encode(new, width, eol, trailing)
