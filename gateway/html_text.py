@@ -104,6 +104,7 @@ _VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "
 _BLOCKS = frozenset({"p", "div", "td", "th", "tr", "table", "li", "ul", "ol", "body", "html", "section", "article",
                      "blockquote", "h1", "h2", "h3", "h4", "h5", "h6", "center", "form", "dl", "dd", "dt", "pre"})
 MAX_STYLE_CHARS = 4096  # an inline style read for hiding up to this many characters
+_STYLE_OPEN = re.compile(r"<style", re.IGNORECASE)
 MIN_HIDDEN_KEPT = 40  # hidden text of at least this many characters (one element) is read after all
 
 
@@ -221,7 +222,7 @@ class _Scanner:
     def style_sheets(self) -> tuple[bool, bool]:
         """(whether the document has <style> blocks, whether one has `!important`): a linear
         pass of finds before the tokenizer (a sheet later in the document applies too)."""
-        if "<" not in self.s:
+        if not _STYLE_OPEN.search(self.s):  # no lower-case copy (31 ms per MB of non-ASCII text)
             return False, False
         low, n = self.low, self.n
         sheets = important = False
