@@ -141,7 +141,8 @@ def clean_field(text: str) -> str:
 def field_name(name: str) -> str:
     """A stored field name as looked up: lower case, without the white space RFC 5322's obsolete
     syntax allows before the colon (`Content-Type :`, which mail readers accept)."""
-    return name.strip(" \t").lower()
+    name = name.lower()
+    return name.rstrip(" \t") if name[-1:] in (" ", "\t") else name
 
 
 def mime_field(owner: Message, name: str, fields: list[tuple[str, str]]) -> Any:

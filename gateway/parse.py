@@ -206,7 +206,8 @@ class _BoundedMessage(Message):
     `set_boundary`) or grows (`set_raw`, `__setitem__`, `add_header`); the one change in place,
     `replace_header`, drops it."""
 
-    _index: tuple[list[tuple[str, Any]], int, dict[str, tuple[str, Any]]] | None = None
+    # (the field list indexed, its length, the first field of each name, every Content-Transfer-Encoding field)
+    _index: tuple[list[tuple[str, Any]], int, dict[str, tuple[str, Any]], list[tuple[str, Any]]] | None = None
     # why the parser did not read this entity as a multipart ("depth", "parts"; "" when it did):
     # see _BoundedFeedParser
     cut: str = ""
@@ -219,15 +220,22 @@ class _BoundedMessage(Message):
             return "application/octet-stream"
         return super().get_content_type()
 
-    def _first_fields(self) -> dict[str, tuple[str, Any]]:
+    def _indexed(self) -> tuple[list[tuple[str, Any]], int, dict[str, tuple[str, Any]], list[tuple[str, Any]]]:
         headers = self._headers  # type: ignore[attr-defined]
         index = self._index
         if index is None or index[0] is not headers or index[1] != len(headers):
             first: dict[str, tuple[str, Any]] = {}
+            encodings: list[tuple[str, Any]] = []
             for k, v in headers:
-                first.setdefault(field_name(k), (k, v))
-            index = self._index = (headers, len(headers), first)
-        return index[2]
+                name = field_name(k)
+                first.setdefault(name, (k, v))
+                if name == "content-transfer-encoding":
+                    encodings.append((k, v))
+            index = self._index = (headers, len(headers), first, encodings)
+        return index
+
+    def _first_fields(self) -> dict[str, tuple[str, Any]]:
+        return self._indexed()[2]
 
     def get(self, name: str, failobj: Any = None) -> Any:
         lname = name.lower()
@@ -235,8 +243,7 @@ class _BoundedMessage(Message):
         if found is None:
             return failobj
         if lname == "content-transfer-encoding":  # every copy counts (see mime_field)
-            return mime_field(self, lname, [(k, v) for k, v in self._headers  # type: ignore[attr-defined]
-                                             if field_name(k) == lname])
+            return mime_field(self, lname, self._indexed()[3])
         if lname in MIME_FIELDS:
             return mime_field(self, lname, [found])
         return self.policy.header_fetch_parse(*found)
