@@ -82,7 +82,8 @@ _LINK_TAGS = frozenset({"a", "area"})
 # looks for while the reader sees ordinary text (Cisco Talos, "Seeing the unseen: how cyber
 # criminals use hidden text salting", 2025; an approach salted with display:none spans scanned
 # clean). An element hidden by its inline style (display:none, visibility:hidden, a zero font
-# size or opacity, Outlook's mso-hide:all, a zero height or width with overflow:hidden) or by
+# size or opacity, a zero height or width with overflow:hidden; not Outlook's mso-hide:all, which
+# every other reader shows) or by
 # the `hidden` attribute has its text left out -- when it is short (under MIN_HIDDEN_KEPT
 # characters: salt); longer hidden text is read as before, on a line of its own, because what
 # one client hides another may show (Outlook ignores some of these styles), and an approach
@@ -94,8 +95,14 @@ _LINK_TAGS = frozenset({"a", "area"})
 # A hidden element's text ends at its end tag or at any end tag of _BLOCKS (HTML closes an
 # inline element left open there; a block nested inside ends the hiding early: more read).
 _HIDING = re.compile(
-    r"(?:^|[;\s])(?:display\s*:\s*none|visibility\s*:\s*(?:hidden|collapse)|mso-hide\s*:\s*all"
+    r"(?:^|[;\s])(?:display\s*:\s*none|visibility\s*:\s*(?:hidden|collapse)"
     r"|(?:font-size|opacity)\s*:\s*[0.]+(?:px|pt|em|rem|%)?)\s*(!\s*important)?\s*(?:;|$)", re.IGNORECASE)
+# what a descendant may undo: `visibility:visible` under a hidden one, a font size under a zero one
+# (email "ghost columns": a font-size:0 wrapper round 14px inline blocks); the hiding then ends at
+# that descendant (see _Scanner.open_element: more read, never less than a browser shows)
+_REVEALING = re.compile(r"(?:^|[;\s])(?:visibility\s*:\s*visible"
+                        r"|font-size\s*:\s*(?![0.]+(?:px|pt|em|rem|%)?\s*(?:!\s*important\s*)?(?:;|$))[^;\s])",
+                        re.IGNORECASE)
 _ZERO_BOX = re.compile(r"(?:^|[;\s])(?:max-)?(?:height|width)\s*:\s*[0.]+(?:px|pt|em|rem|%)?\s*"
                        r"(!\s*important)?\s*(?:;|$)", re.IGNORECASE)
 _OVERFLOW_HIDDEN = re.compile(r"overflow\s*:\s*hidden", re.IGNORECASE)
@@ -120,6 +127,11 @@ def hides(style: str | None, important_only: bool = False) -> bool:
     if not _OVERFLOW_HIDDEN.search(style):
         return False
     return any(m.group(1) or not important_only for m in _ZERO_BOX.finditer(style))
+
+
+def reveals(style: str | None) -> bool:
+    """Whether an inline style may show what an ancestor hid (see _REVEALING)."""
+    return bool(style) and _REVEALING.search(style[:MAX_STYLE_CHARS]) is not None  # type: ignore[index]
 _COARSE = -2  # `_Scanner.tag`: the attribute budget ran out
 _TAG_END_CHARS = "\t\n\f\r />"
 
@@ -291,7 +303,7 @@ class _Scanner:
         s, n = self.s, self.n
         nxt = s[lt + 1:lt + 2]
         if _is_alpha(nxt):
-            name, href, end, hiding = self.tag(lt + 1)
+            name, href, end, effect = self.tag(lt + 1)
             if end == _COARSE:
                 self.coarse(lt)
                 return n
@@ -299,7 +311,7 @@ class _Scanner:
                 return n  # EOF inside the tag: dropped, as a browser does
             self.start_tag(name, href)
             if name not in _VOID:
-                self.open_element(name, hiding)
+                self.open_element(name, effect)
             if name in _HIDDEN_RAW or name in _SHOWN_RAW:
                 return self.raw_text(name, end)
             if name == "plaintext":
@@ -310,7 +322,7 @@ class _Scanner:
         if nxt == "/":
             after = s[lt + 2:lt + 3]
             if _is_alpha(after):
-                name, _href, end, _hiding = self.tag(lt + 2)
+                name, _href, end, _effect = self.tag(lt + 2)
                 if end == _COARSE:
                     self.coarse(lt)
                 self.close_element(name)
@@ -330,8 +342,10 @@ class _Scanner:
         self.chunks.append("<")
         return lt + 1
 
-    def open_element(self, name: str, hiding: bool) -> None:
-        if self.hidden is None and hiding:
+    def open_element(self, name: str, effect: int) -> None:
+        if self.hidden is not None and effect < 0:
+            self.end_hidden()  # a descendant that shows itself: from here on read (more, never less)
+        elif self.hidden is None and effect > 0:
             self.hidden, self.hidden_depth, self.hidden_text, self.hidden_chars = name, 1, [], 0
         elif name == self.hidden:
             self.hidden_depth += 1
@@ -367,9 +381,10 @@ class _Scanner:
         self.scanned += end - start
         return end
 
-    def tag(self, start: int) -> tuple[str, str | None, int, bool]:
-        """(lower-case name, first href, index after '>', whether it hides its content: see
-        _HIDING) of the tag whose name starts at `start`; the index is -1 when the input ends
+    def tag(self, start: int) -> tuple[str, str | None, int, int]:
+        """(lower-case name, first href, index after '>', 1 when it hides its content (see
+        _HIDING), -1 when it may show what an ancestor hid (_REVEALING), else 0) of the tag whose
+        name starts at `start`; the index is -1 when the input ends
         inside the tag, `_COARSE` when the attribute budget ran out (the caller reads the rest
         coarsely from the tag's '<')."""
         s, n = self.s, self.n
@@ -383,14 +398,15 @@ class _Scanner:
         while True:
             j = self.match(_SPACE_SLASH, j)
             if j >= n:
-                return name, href, -1, False
+                return name, href, -1, 0
             if s[j] == ">":
-                hiding = (hidden_attribute and not self.sheets) or hides(style, self.sheet_important)
-                return name, href, j + 1, hiding
+                if (hidden_attribute and not self.sheets) or hides(style, self.sheet_important):
+                    return name, href, j + 1, 1
+                return name, href, j + 1, -1 if self.hidden is not None and reveals(style) else 0
             self.attributes += 1
             self.steps += 1
             if self.attributes > MAX_ATTRIBUTES:  # the rest, this tag included, is read coarsely
-                return name, href, _COARSE, False
+                return name, href, _COARSE, 0
             k = self.match(_ATTR_NAME, j)
             attr = s[j:k]
             j = self.match(_SPACE, k)
@@ -398,12 +414,12 @@ class _Scanner:
             if j < n and s[j] == "=":
                 j = self.match(_SPACE, j + 1)
                 if j >= n:
-                    return name, href, -1, False
+                    return name, href, -1, 0
                 q = s[j]
                 if q in "\"'":
                     k = self.find(q, j + 1)
                     if k < 0:
-                        return name, href, -1, False
+                        return name, href, -1, 0
                     value, j = s[j + 1:k], k + 1
                 elif q != ">":
                     k = self.match(_UNQUOTED, j)
@@ -439,7 +455,7 @@ class _Scanner:
                 break
             after = s[k + len(needle):k + len(needle) + 1]
             if after and after in _TAG_END_CHARS:
-                _n, _h, resume, _hiding = self.tag(k + 2)
+                _n, _h, resume, _effect = self.tag(k + 2)
                 if resume == _COARSE:  # after this element's text
                     coarse_at = k
                 resume = n if resume < 0 else resume

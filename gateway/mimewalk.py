@@ -42,6 +42,17 @@ MAX_KEPT_CHARS = 1000  # a kept parameter longer than this is left out (boundari
 # a kept parameter after the cap: ';', its name (RFC 2231: name*, name*0, name*0*), '='
 _KEPT = re.compile(r";[ \t\r\n]*(?:" + "|".join(KEPT_PARAMS) + r")(?:\*[0-9]{0,3}\*?)?[ \t\r\n]*=", re.I)
 _QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
+_ANY_PAIR = re.compile(r"\\.", re.S)
+
+
+def _blank_pairs(text: str) -> str:
+    """`text` with each quoted-pair (read left to right: an escaped backslash is one) as two NULs:
+    the same length, and a quote left in it is a real one (`x="a\\\\"` ends after the a\\)."""
+    return _ANY_PAIR.sub("\0\0", text) if "\\" in text else text
+
+
+def _quotes(text: str) -> int:
+    return _blank_pairs(text).count('"')
 
 
 def cap_params(value: str) -> str:
@@ -55,21 +66,19 @@ def cap_params(value: str) -> str:
         head = head[:len(head) - len(pieces[-1]) - 1]
     elif len(value) <= MAX_PARAM_HEADER:
         return value
-    quotes, counted = head.count('"') - head.count('\\"'), len(head)
+    quotes, counted = _quotes(head), len(head)
     if quotes % 2:  # the cut fell inside a quoted string: the head ends before that parameter
-        q = head.rfind('"')
-        while q > 0 and head[q - 1] == "\\":
-            q = head.rfind('"', 0, q - 1)
+        q = _blank_pairs(head).rfind('"')
         head = head[:max(head.rfind(";", 0, q), 0)]
-        quotes, counted = head.count('"') - head.count('\\"'), len(head)
+        quotes, counted = _quotes(head), len(head)
         if quotes % 2:  # quotes that do not pair up before it: the type alone
             head = head.split(";", 1)[0]
-            quotes, counted = head.count('"') - head.count('\\"'), len(head)
+            quotes, counted = _quotes(head), len(head)
     kept: list[str] = []
     for m in _KEPT.finditer(value, len(head)):
         if m.start() < counted:  # inside a parameter kept just before
             continue
-        quotes += value.count('"', counted, m.start()) - value.count('\\"', counted, m.start())
+        quotes += _quotes(value[counted:m.start()])
         counted = m.start()
         if quotes % 2:
             continue  # inside a quoted string
@@ -83,7 +92,7 @@ def cap_params(value: str) -> str:
             end = value.find(";", start)
             end = len(value) if end < 0 else end
         param = value[m.start() + 1:end].strip()
-        quotes += value.count('"', counted, end) - value.count('\\"', counted, end)
+        quotes += _quotes(value[counted:end])
         counted = end
         if len(param) <= MAX_KEPT_CHARS:
             kept.append(param)
@@ -109,13 +118,25 @@ _FOLD = re.compile(r"\r?\n(?=[ \t])")
 _QUOTED_OR_COMMENT = re.compile(r'("(?:[^"\\]|\\.)*"?)|\((?:[^()\\]|\\.)*\)', re.S)
 _QUOTED_PAIR = re.compile(r"\\(.)", re.S)  # read left to right: an escaped backslash is one pair
 MAX_COMMENT_PASSES = 4
+MAX_DEEP_COMMENTS = 4096  # a field longer than this keeps comments nested deeper than the passes
+_SPECIAL = re.compile(r'["()\\\\]')
 
 
 def _quoted_or_space(m: re.Match[str]) -> str:
     quoted = m.group(1)
     if quoted is None:
-        return " "  # a comment reads as white space
+        return m.group(0) if _in_a_value(m.string, m.start()) else " "  # a comment reads as white space
     return _QUOTED_PAIR.sub(_pair, quoted) if "\\" in quoted else quoted
+
+
+def _in_a_value(text: str, at: int) -> bool:
+    """Whether the '(' at `at` is part of an unquoted parameter value (`boundary=a(b)c`: RFC 2046
+    boundaries may hold parentheses, and readers that split on `--a(b)c` show the parts; review20):
+    right after a value's character, with the parameter's '=' in the 200 characters before it."""
+    if at == 0 or text[at - 1] in ' \t\r\n;="':
+        return False
+    start = max(0, at - 200)
+    return "=" in text[max(text.rfind(";", start, at) + 1, start):at]
 
 
 def _pair(m: re.Match[str]) -> str:
@@ -133,9 +154,49 @@ def clean_field(text: str) -> str:
     for _ in range(MAX_COMMENT_PASSES):
         cleaned = _QUOTED_OR_COMMENT.sub(_quoted_or_space, text)
         if cleaned == text:
-            break
+            return text
         text = cleaned
+    if "(" in text and len(text) <= MAX_DEEP_COMMENTS:  # nested deeper than the passes: one counted walk
+        return _strip_deep_comments(text)
     return text
+
+
+def _strip_deep_comments(text: str) -> str:
+    """Comments at any depth dropped outside quoted strings, one walk over the special characters
+    (review20: `base64 (((((c)))))` had outlived MAX_COMMENT_PASSES). For short fields only
+    (MAX_DEEP_COMMENTS): a Python step per special character. An unterminated comment keeps the
+    field as the passes left it."""
+    out: list[str] = []
+    depth, quoted, i, n = 0, False, 0, len(text)
+    while i < n:
+        m = _SPECIAL.search(text, i)
+        j = n if m is None else m.start()
+        if depth == 0:
+            out.append(text[i:j])
+        if m is None:
+            break
+        c = text[j]
+        if c == "\\":
+            if depth == 0:
+                out.append(text[j:j + 2])
+            i = j + 2
+            continue
+        if quoted:
+            quoted = c != '"'
+            out.append(c)
+        elif c == '"' and depth == 0:
+            quoted = True
+            out.append(c)
+        elif c == "(":
+            depth += 1
+        elif c == ")" and depth:
+            depth -= 1
+            if depth == 0:
+                out.append(" ")
+        elif depth == 0:
+            out.append(c)
+        i = j + 1
+    return text if depth else "".join(out)  # an unterminated comment: the field as the passes left it
 
 
 def field_name(name: str) -> str:

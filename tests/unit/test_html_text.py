@@ -162,7 +162,7 @@ def test_at_most_max_refs_references_are_decoded() -> None:
 @pytest.mark.parametrize("hidden", [
     '<span style="display:none">', '<span style="DISPLAY : None !important">', '<span style="visibility:hidden">',
     '<span style="font-size:0px">', "<span style='font-size: 0'>", '<span style="opacity:0.0">',
-    '<span style="mso-hide:all">', '<span hidden>', '<span style="max-height:0;overflow:hidden">',
+    '<span hidden>', '<span style="max-height:0;overflow:hidden">',
     '<span style="color:red;display:none">', '<font style="font-size:0pt">',
 ])
 def test_hidden_text_salting_is_left_out(hidden: str) -> None:
@@ -176,7 +176,7 @@ def test_hidden_text_salting_is_left_out(hidden: str) -> None:
 @pytest.mark.parametrize("visible", [
     '<span style="font-size:10px">', '<span style="opacity:0.5">', '<span style="display:inline">',
     '<span style="height:0">', '<span data-hidden="1">', '<span title="display:none">',
-    '<span style="x-display:none">',
+    '<span style="x-display:none">', '<span style="mso-hide:all">',  # Outlook's alone: every other reader shows it
 ])
 def test_styles_that_do_not_hide_keep_their_text(visible: str) -> None:
     assert html_to_text(f"<p>a{visible}b</span>c</p>")[0] == "abc"
@@ -215,3 +215,15 @@ def test_hiding_that_a_style_sheet_can_undo_does_not_count() -> None:
     assert html_to_text(sheet + important)[0] == "we pay for your views"  # inline !important wins
     assert html_to_text("<p>a<span hidden>zq</span>b</p>")[0] == "ab"
     assert html_to_text("<style>p{color:red}</style><p>a<span hidden>zq</span>b</p>")[0] == "azqb"
+
+
+def test_a_descendant_that_shows_itself_ends_the_hiding() -> None:
+    """review20: a visibility:visible child of a visibility:hidden element is shown (CSS 2.1), and a
+    font-size:0 wrapper round inline blocks with their own font size (email "ghost columns") shows
+    them: the hiding ends at such a descendant (the rest is read: more, never less)."""
+    assert html_to_text('<p><span style="visibility:hidden">x<span style="visibility:visible">Add me on WhatsApp'
+                        "</span></span></p>")[0] == "Add me on WhatsApp"
+    ghost = ('<div style="font-size:0"><div style="display:inline-block;font-size:14px">Add me on WhatsApp</div>'
+             '<div style="display:inline-block;font-size:14px">+852 5550 1837</div></div>')
+    assert html_to_text(ghost)[0] == "Add me on WhatsApp\n+852 5550 1837"
+    assert html_to_text('<p>a<span style="display:none">zq<b style="font-size:0">x</b></span>b</p>')[0] == "ab"

@@ -12,7 +12,7 @@ import base64
 
 import pytest
 
-from gateway.mimewalk import MAX_COMMENT_PASSES, clean_field, walk
+from gateway.mimewalk import MAX_COMMENT_PASSES, MAX_DEEP_COMMENTS, clean_field, walk
 from gateway.parse import MessageView
 
 TEXT = b"We would pay for your views. Please reply on WhatsApp."
@@ -79,11 +79,29 @@ def test_a_body_line_like_a_spaced_field_or_a_boundary_with_a_colon_is_safe() ->
 
 
 def test_clean_field_is_bounded_on_comment_and_quote_storms() -> None:
-    """Comments nest up to MAX_COMMENT_PASSES deep (deeper ones stay as written: a reader that
-    reads them finds no type there either); an unterminated quote or comment keeps the rest."""
+    """Comments nest at any depth in a field up to MAX_DEEP_COMMENTS characters (a counted walk
+    after MAX_COMMENT_PASSES regex passes); deeper ones in a longer field stay as written (a
+    reader that reads them finds no type there either); an unterminated quote or comment keeps
+    the rest."""
     assert clean_field("text/plain" + " (x" * 50_000) == "text/plain" + " (x" * 50_000
     deep = "(" * (MAX_COMMENT_PASSES + 1) + ")" * (MAX_COMMENT_PASSES + 1)
-    assert clean_field("text/plain " + deep).startswith("text/plain (")
+    assert clean_field("text/plain " + deep).strip() == "text/plain"
+    long = "text/plain " + deep + " " * MAX_DEEP_COMMENTS
+    assert clean_field(long).startswith("text/plain (")
     assert clean_field('a; b="' + "\\" * 100_001) == 'a; b="' + "\\" * 100_001
     assert clean_field("base64 (c)").strip() == "base64"
     assert clean_field('x; boundary="a\\"b\\\\c\\d"') == 'x; boundary="a\\"b\\\\cd"'
+
+
+def test_review20_spellings_are_read() -> None:
+    """An outside review of the first version: an unquoted boundary with parentheses (the comment
+    stripping had cut it), an escaped backslash before the boundary after the parameter cap (the
+    quote count took it for an escaped quote), comments nested five deep."""
+    raw = in_mixed(b"Content-Type: text/plain\r\nContent-Transfer-Encoding: base64", b"boundary=a(b)c", b"a(b)c")
+    assert TEXT.decode() in MessageView.parse(raw).plain_text
+    param = b"a=b; " * 120 + b'x="a\\\\"; boundary=q'
+    raw = in_mixed(b"Content-Type: text/plain\r\nContent-Transfer-Encoding: base64", param, b"q")
+    assert TEXT.decode() in MessageView.parse(raw).plain_text
+    raw = in_mixed(b"Content-Type: text/plain\r\nContent-Transfer-Encoding: base64 (((((c)))))")
+    assert TEXT.decode() in MessageView.parse(raw).plain_text
+    assert clean_field("text/plain (c); name=\"f(1).txt\"") == 'text/plain  ; name="f(1).txt"'
