@@ -40,8 +40,9 @@ class AuthResHeader:
     results: tuple[AuthResult, ...] = ()
 
 
-def _strip_comments(text: str) -> str:
-    """Remove (nested) comments outside quoted strings."""
+def strip_comments(text: str) -> str:
+    """Remove (nested) comments outside quoted strings (an unterminated one: the rest). One Python
+    step per character: for header-sized text (gateway/mimewalk.py uses it for short MIME fields)."""
     out, depth, quoted, escaped = [], 0, False, False
     for ch in text:
         if escaped:
@@ -114,7 +115,7 @@ def parse_authres(value: str) -> AuthResHeader | None:
     """Parse one Authentication-Results value; None when it has no authserv-id."""
     flat = value.replace("\r", " ").replace("\n", " ")
     commented = _DMARC_COMMENT_POLICY.search(flat[:4000])
-    parts = _split_outside_quotes(_strip_comments(flat), ";")
+    parts = _split_outside_quotes(strip_comments(flat), ";")
     head = parts[0].split()
     if not head:
         return None

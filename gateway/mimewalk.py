@@ -20,6 +20,8 @@ from email.message import Message
 from email.parser import BytesHeaderParser
 from typing import Any
 
+from gateway.authres import strip_comments
+
 _BLANK_LINE = re.compile(rb"\n\r?\n")
 
 # MIME parameters are parsed by the stdlib's `email.message._parseparam`, quadratic in the number
@@ -119,7 +121,6 @@ _QUOTED_OR_COMMENT = re.compile(r'("(?:[^"\\]|\\.)*"?)|\((?:[^()\\]|\\.)*\)', re
 _QUOTED_PAIR = re.compile(r"\\(.)", re.S)  # read left to right: an escaped backslash is one pair
 MAX_COMMENT_PASSES = 4
 MAX_DEEP_COMMENTS = 4096  # a field longer than this keeps comments nested deeper than the passes
-_SPECIAL = re.compile(r'["()\\\\]')
 
 
 def _quoted_or_space(m: re.Match[str]) -> str:
@@ -156,47 +157,9 @@ def clean_field(text: str) -> str:
         if cleaned == text:
             return text
         text = cleaned
-    if "(" in text and len(text) <= MAX_DEEP_COMMENTS:  # nested deeper than the passes: one counted walk
-        return _strip_deep_comments(text)
+    if "(" in text and len(text) <= MAX_DEEP_COMMENTS:  # nested deeper than the passes (review20:
+        return strip_comments(text)  # `base64 (((((c)))))`): one counted walk, as the AR parser's
     return text
-
-
-def _strip_deep_comments(text: str) -> str:
-    """Comments at any depth dropped outside quoted strings, one walk over the special characters
-    (review20: `base64 (((((c)))))` had outlived MAX_COMMENT_PASSES). For short fields only
-    (MAX_DEEP_COMMENTS): a Python step per special character. An unterminated comment keeps the
-    field as the passes left it."""
-    out: list[str] = []
-    depth, quoted, i, n = 0, False, 0, len(text)
-    while i < n:
-        m = _SPECIAL.search(text, i)
-        j = n if m is None else m.start()
-        if depth == 0:
-            out.append(text[i:j])
-        if m is None:
-            break
-        c = text[j]
-        if c == "\\":
-            if depth == 0:
-                out.append(text[j:j + 2])
-            i = j + 2
-            continue
-        if quoted:
-            quoted = c != '"'
-            out.append(c)
-        elif c == '"' and depth == 0:
-            quoted = True
-            out.append(c)
-        elif c == "(":
-            depth += 1
-        elif c == ")" and depth:
-            depth -= 1
-            if depth == 0:
-                out.append(" ")
-        elif depth == 0:
-            out.append(c)
-        i = j + 1
-    return text if depth else "".join(out)  # an unterminated comment: the field as the passes left it
 
 
 def field_name(name: str) -> str:

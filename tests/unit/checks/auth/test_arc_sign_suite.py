@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from gateway.act.seal import ArcKey, arc_seal
-from gateway.authres import _strip_comments
+from gateway.authres import strip_comments
 from gateway.checks.auth.arc import verify_arc
 from gateway.checks.auth.engine import parse_tag_value
 from gateway.dns import Resolver
@@ -80,7 +80,7 @@ def test_arc_signing(index: int, name: str) -> None:
 
     def norm(v: str | bytes) -> str:
         text = v.decode() if isinstance(v, bytes) else v
-        return re.sub(r"\s+", "", _strip_comments(text))
+        return re.sub(r"\s+", "", strip_comments(text))
 
     assert norm(got["ARC-Authentication-Results"]) == norm(case["AAR"])
 
