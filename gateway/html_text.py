@@ -131,7 +131,7 @@ def hides(style: str | None, important_only: bool = False) -> bool:
 
 def reveals(style: str | None) -> bool:
     """Whether an inline style may show what an ancestor hid (see _REVEALING)."""
-    return bool(style) and _REVEALING.search(style[:MAX_STYLE_CHARS]) is not None  # type: ignore[index]
+    return style is not None and _REVEALING.search(style[:MAX_STYLE_CHARS]) is not None
 _COARSE = -2  # `_Scanner.tag`: the attribute budget ran out
 _TAG_END_CHARS = "\t\n\f\r />"
 

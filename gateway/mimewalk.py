@@ -224,6 +224,8 @@ class _CappedMessage(Message):
         if lname not in MIME_FIELDS:
             return super().get(name, failobj)
         fields = mime_fields_of(self, lname)
+        if lname != "content-transfer-encoding":
+            fields = fields[:1]  # the first counts, as in gateway/parse.py (only the CTE's copies are weighed)
         return mime_field(self, lname, fields) if fields else failobj
 
 

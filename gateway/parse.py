@@ -504,8 +504,8 @@ def skeleton(raw: bytes, limits: ViewLimits, text_cut: list[bool] | None = None)
     """`raw` with the bodies of the parts `MessageView` never reads left out, for the parser.
 
     The MIME tree is walked on the bytes (`gateway.mimewalk`, bounded by the view's depth
-    and part limits); a leaf part that is neither text/plain nor text/html, nor multipart/* or
-    message/* (the parser descends into both), keeps its header block and loses its body; a
+    and part limits); a leaf part that is neither text/* nor multipart/* or message/* (the
+    parser descends into both), keeps its header block and loses its body; a
     text/* or OPAQUE_TYPES body is cut at the first line break after
     TEXT_BODY_FACTOR times `max_text_bytes` (the checks read at most `max_text_bytes` characters of decoded text; a
     base64 or quoted-printable body decodes to no more bytes than it has). Every boundary line
@@ -746,7 +746,8 @@ class MessageView:
 
     @cached_property
     def text_parts(self) -> list[TextPart]:
-        """Decoded text/plain and text/html parts, in order, with at most max_text_bytes of text
+        """Decoded text parts (text/html; every other text/* and OPAQUE_TYPES read as text/plain) that
+        are not attachments, in order, with at most max_text_bytes of text
         for the checks to read in all: a plain part's text, an HTML part's visible text. An HTML
         part's markup, comments, scripts and styles do not use the budget (up to TEXT_BODY_FACTOR
         times it of markup is read): 1.3 MB of an HTML comment before an approach's text had
