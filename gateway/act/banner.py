@@ -2,9 +2,10 @@
 
 Purpose: tell the reader, at the top of the message, that it looks like a covert approach, why
 (the policy's reasons in plain words) and how to report it. The banner goes at the top of the
-main text/plain part and where the body of the main text/html part starts (after the real `<body>`
-tag, never inside a comment, title, script or an element before it: `gateway.act.htmlstart`; each
-alternative of a multipart/alternative once); every other byte of the message stays where it was,
+main plain-text part (text/plain, or a text subtype readers show as plain: RFC 2046 4.1.4) and
+where the body of the main text/html part starts (after the real `<body>` tag, never inside a
+comment, title, script or an element before it: `gateway.act.htmlstart`; each alternative of a
+multipart/alternative once); every other byte of the message stays where it was,
 charsets and transfer encodings are kept. Signed or encrypted mail (S/MIME, PGP/MIME) is never
 touched, nor a text/plain part holding inline PGP (an armour line at the start of a line), and
 any doubt (malformed MIME, unknown charset, base64 that even the analysis's lenient decoder
@@ -49,6 +50,14 @@ PROTECTED_TYPES = frozenset({
     "multipart/signed", "multipart/encrypted", "application/pkcs7-mime",
     "application/x-pkcs7-mime", "application/pkcs7-signature", "application/x-pkcs7-signature",
     "application/pgp-encrypted", "application/pgp-signature",
+})
+# text subtypes that readers show with a format of their own, or not as the message's text: every
+# other text/* part is shown as plain text (RFC 2046 4.1.4: "Unrecognized subtypes of text should be
+# treated as subtype plain"), and the analysis reads it (gateway.parse): it gets the plain banner
+FORMATTED_TEXT = frozenset({
+    "html", "enriched", "richtext", "rtf", "calendar", "x-vcalendar", "vcard", "x-vcard", "directory",
+    "csv", "tab-separated-values", "xml", "xml-external-parsed-entity", "sgml", "css", "javascript",
+    "ecmascript", "rfc822-headers", "uri-list", "troff", "vtt", "x-amp-html", "x-watch-html",
 })
 _ARMOUR_LINE = re.compile(rb"(?m)^-----BEGIN PGP [^\r\n]+-----[ \t\r]*$")
 _STYLE = {
@@ -177,12 +186,19 @@ def inline_pgp(content: bytes) -> bool:
     return _ARMOUR_LINE.search(content) is not None
 
 
+def shown_as_plain(entity: Entity) -> bool:
+    """Whether readers show this part as plain text: text/plain, and a text subtype they do not
+    recognise (text/x-note, text/markdown ...: RFC 2046 4.1.4), not one with a format of its own."""
+    return entity.maintype == "text" and entity.content_type[5:] not in FORMATTED_TEXT
+
+
 def targets(entity: Entity) -> list[Entity]:
-    """The parts a reader sees first: every text alternative of the main body."""
+    """The parts a reader sees first: every text alternative of the main body (text/html, and
+    every text part shown as plain text)."""
     if entity.is_attachment:
         return []
     ctype = entity.content_type
-    if ctype in ("text/plain", "text/html"):
+    if ctype == "text/html" or shown_as_plain(entity):
         return [entity]
     if ctype == "multipart/alternative":
         return [t for child in entity.children for t in targets(child)]
@@ -295,7 +311,7 @@ def _edit_body(raw: bytes, entity: Entity, banner: Banner, body: bytes, codec: s
     cte = entity.cte
     seven_bit = cte == "7bit"
     eol = transfer.line_ending(raw[entity.start:entity.body_start] or raw)
-    if entity.content_type == "text/plain":
+    if shown_as_plain(entity):
         decoded = _decoded(body, cte)
         if decoded is None or inline_pgp(decoded):
             return None  # inline PGP: a banner would break the signature
@@ -334,7 +350,7 @@ def _edit_wide(raw: bytes, entity: Entity, banner: Banner, body: bytes, codec: s
         return None  # an unknown transfer encoding
     eol = transfer.line_ending(raw[entity.start:entity.body_start] or raw)
     insert: transfer.Inserter = _html_inserter(banner, "utf-8", False, eol)
-    if entity.content_type == "text/plain":
+    if shown_as_plain(entity):
         plain = _plain_inserter(banner, "utf-8", False, eol)
         insert = lambda content: None if inline_pgp(content) else plain(content)  # noqa: E731
     wide = transfer.wide_inserter(insert, codec)

@@ -7,6 +7,7 @@ import email.policy
 from email.message import Message
 from email.parser import BytesParser
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 
 from gateway.act.banner import HTML_MARKER, Banner, Templates, ascii_fallback, insert_banner
@@ -207,3 +208,29 @@ def test_latin1_html_gets_character_references_for_what_it_cannot_encode() -> No
     out = insert_banner(raw, BANNER)
     assert b"&#26481;&#20140;" in out and b"Caf\xe9</body>" in out
     assert BytesParser(policy=email.policy.default).parsebytes(out).get_content_charset() == "iso-8859-1"
+
+
+@pytest.mark.parametrize("subtype", ["x-note", "markdown", "X-Whatever", "prs.fake-note"])
+def test_text_subtype_shown_as_plain_gets_the_plain_banner(subtype: str) -> None:
+    """RFC 2046 4.1.4: readers show an unrecognised text subtype as plain text, and the analysis
+    reads it: a sender must not pick a subtype to keep the warning out."""
+    for raw in (f"From: a@example.net\r\nMIME-Version: 1.0\r\nContent-Type: text/{subtype}; charset=utf-8\r\n"
+                "\r\nDear Sarah, shall we talk on WhatsApp?\r\n".encode(),
+                _mp("multipart/mixed", [f"Content-Type: text/{subtype}; charset=utf-8\r\n\r\nDear Sarah\r\n".encode(),
+                                        b"Content-Type: application/pdf\r\n\r\nJVBERi0=\r\n"])):
+        out = insert_banner(raw, BANNER)
+        assert b"*** Suspicious" in out and HTML_MARKER.encode() not in out, out
+        assert out.count(b"*** Suspicious") == 1
+        assert out.replace(out[out.index(b"*** Suspicious"):out.index(b"Dear Sarah")], b"") == raw
+
+
+@pytest.mark.parametrize("ctype", ["text/calendar", "text/enriched", "text/rtf", "text/csv", "text/vcard",
+                                   "text/x-amp-html"])
+def test_text_with_a_format_of_its_own_is_left_alone(ctype: str) -> None:
+    """Text a reader renders in its own format (an invitation, rich text, a table) would be broken
+    by a plain banner at its top: no banner there; the text/plain alternative beside it gets one."""
+    part = f"Content-Type: {ctype}; charset=utf-8\r\n\r\nBEGIN:X\r\nEND:X\r\n".encode()
+    assert insert_banner(part, BANNER) == part
+    alt = _mp("multipart/alternative", [TEXT_PART, part])
+    out = insert_banner(alt, BANNER)
+    assert out.count(b"*** Suspicious") == 1 and out.endswith(b"--XX\r\n" + part + b"\r\n--XX--\r\n")
