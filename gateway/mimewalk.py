@@ -246,6 +246,7 @@ class Entity:
     headers: Message
     depth: int
     children: list[Entity] = field(default_factory=list)
+    delimiters: list[Delimiter] = field(default_factory=list)  # of a multipart: the lines that split it
 
     @property
     def content_type(self) -> str:
@@ -286,32 +287,157 @@ def _header_end(raw: bytes, start: int, end: int) -> int:
     return m.end() if m else end
 
 
+# A MIME part's field written with white space before its colon (`Content-Type : text/plain`, RFC
+# 5322 obs-syntax): Dovecot and mail readers take it as the field, the stdlib's feed parser ends
+# the part's header block there and reads the base64 as text (attack20: an approach so written
+# scanned clean while Dovecot decoded it). For the analysis (gateway.parse) every such line after
+# the message's header block loses that white space (a body line "Note : x" reads as "Note: x",
+# which changes no signal); here, a part's header block is read so (the banner put plain text at
+# the top of its base64 body, session 21); a boundary line (starting "--", whose boundary may
+# hold " :") is left alone.
+SPACED_PART_FIELD = re.compile(rb"^(?!--)([!-9;-~]+)[ \t]+:", re.MULTILINE)
+
+
 def _entity(raw: bytes, start: int, end: int, depth: int) -> Entity:
     body_start = _header_end(raw, start, end)
-    headers = _PARSER.parsebytes(raw[start:body_start])
+    block = raw[start:body_start]
+    headers = _PARSER.parsebytes(SPACED_PART_FIELD.sub(rb"\1:", block) if SPACED_PART_FIELD.search(block) else block)
     return Entity(start=start, body_start=body_start, end=end, headers=headers, depth=depth)
 
 
-def _delimiters(raw: bytes, boundary: str, start: int, end: int) -> list[re.Match[bytes]]:
+# A delimiter line is "--" and the boundary at a line start (RFC 2046 5.1.1: "Boundary string
+# comparisons must compare the boundary value with the beginning of each candidate line. An exact
+# match of the entire candidate line is not required"); "--" after the boundary makes it the close
+# delimiter, whatever follows. Dovecot reads them so (and shows IMAP clients the parts), while the
+# stdlib parser wants nothing but white space after the boundary: a message written with
+# `--XXjunk` lines hid its text from the analysis (session 21). A line that begins with the
+# boundary of a multipart nested in the part it opens (`XX_alt` inside `XX`) is that multipart's,
+# as in Dovecot, whose innermost boundary is tried first.
+MAX_DELIMITER_LINES = 100_000
+MAX_STACK = 20
+
+
+@dataclass(frozen=True)
+class Delimiter:
+    """One delimiter line: raw[start:end] without its line break."""
+
+    start: int  # of "--"
+    end: int
+    close: bool  # "--" after the boundary
+    tail: int  # where the rest after the boundary (and its "--") starts
+    rest: bytes  # raw[tail:end]: nothing, or white space only, on an exact line
+
+    @property
+    def exact(self) -> bool:
+        """Nothing but white space after the boundary, up to the line's end; a bare CR ends the
+        line here as it does for the stdlib parser (SMTP brings none: `gateway.smtp` normalises)."""
+        return not self.rest.split(b"\r", 1)[0].strip(b" \t")
+
+
+def _delimiters(raw: bytes, boundary: str, start: int, end: int, most: int = 500) -> list[Delimiter]:
+    found = _lines(raw, boundary, start, end)
+    if all(d.exact for d in found):
+        return found
+    return _innermost(raw, boundary.encode("ascii"), found, end, most)
+
+
+def _lines(raw: bytes, boundary: str, start: int, end: int) -> list[Delimiter]:
+    """Every line in raw[start:end] that begins with "--" and `boundary`."""
     try:
         b = boundary.encode("ascii")
     except UnicodeEncodeError as exc:
         raise MimeError("non-ASCII boundary") from exc
     if not b or len(b) > 200:
         raise MimeError("bad boundary length")
-    pattern = re.compile(rb"(?m)^--" + re.escape(b) + rb"(--)?[ \t]*\r?$")
-    # = list(pattern.finditer(raw, start, end)), but the candidates are found by bytes.find (C,
-    # memchr speed) and only they are tried with the pattern: a regex scan of a 10 MB
-    # attachment took ~60 ms of the GIL; `^` still means the string's start or after an LF
-    found = []
+    # candidates found by bytes.find (C, memchr speed), then checked to be at a line start: a
+    # regex scan of a 10 MB attachment took ~60 ms of the GIL
+    found: list[Delimiter] = []
     needle = b"--" + b
     at = raw.find(needle, start, end)
     while at >= 0:
-        m = pattern.match(raw, at, end)
-        if m is not None:
-            found.append(m)
+        if at == 0 or raw[at - 1] == 0x0A:
+            eol = raw.find(b"\n", at, end)
+            eol = end if eol < 0 else eol
+            tail = at + len(needle)
+            close = raw.startswith(b"--", tail) and tail + 2 <= eol
+            tail += 2 if close else 0
+            found.append(Delimiter(at, eol, close, tail, raw[tail:eol]))
+            if len(found) > MAX_DELIMITER_LINES:
+                raise MimeError("more delimiter lines than the limit")
         at = raw.find(needle, at + 1, end)
     return found
+
+
+def _innermost(raw: bytes, b: bytes, found: list[Delimiter], end: int, most: int) -> list[Delimiter]:
+    """Of the lines that begin with `b`, those that are not a nested multipart's own. The
+    multiparts open inside the current part whose boundaries begin with `b` (`b-1` inside `b`,
+    `b-2` inside that: a real mailer's nesting) are stacked as Dovecot stacks them; a line that
+    begins with one of those (the innermost first) is that multipart's (its close delimiter
+    closes it and every one inside it), any other line is `b`'s and ends them all. Header
+    blocks are read only here, where a line is not exact: at most 4 x `most` of them (the walk
+    accepts `most` parts), and at most MAX_STACK multiparts deep."""
+    if len(found) > 4 * most:
+        raise MimeError("more delimiter lines than the limit")
+    out: list[Delimiter] = []
+    stack: list[bytes] = []  # "--" + boundary, innermost last
+    for i, d in enumerate(found):
+        owner = next((k for k in range(len(stack) - 1, -1, -1) if raw.startswith(stack[k], d.start)), None)
+        if owner is None:
+            out.append(d)
+            stack.clear()
+            if d.close:
+                break
+        elif raw.startswith(stack[owner] + b"--", d.start):
+            del stack[owner:]
+            continue
+        else:
+            del stack[owner + 1:]
+        # the part's header block ends before the next line that begins with b (bounded: no rescans)
+        nested = _boundary_at(raw, d.end + 1, found[i + 1].start if i + 1 < len(found) else end)
+        if nested is not None and len(nested) > len(b) and nested.startswith(b) and len(stack) < MAX_STACK:
+            stack.append(b"--" + nested)
+    return out
+
+
+def _boundary_at(raw: bytes, start: int, end: int) -> bytes | None:
+    """The boundary of the entity whose header block starts at `start`, if it is a multipart."""
+    if start >= end:
+        return None
+    headers = _PARSER.parsebytes(raw[start:_header_end(raw, start, end)])
+    if headers.get_content_maintype() != "multipart":
+        return None
+    boundary = headers.get_param("boundary")
+    return boundary.encode("ascii", "replace") if isinstance(boundary, str) else None
+
+
+def loose_delimiters(raw: bytes, boundary: str, start: int = 0) -> bool:
+    """Whether `raw` holds a line that begins with "--" and `boundary` but is not an exact
+    delimiter of it (cheap: the lines are found by bytes.find; for `MessageView.parse`, which
+    then asks `exact_delimiters`)."""
+    try:
+        return not all(d.exact for d in _lines(raw, boundary, start, len(raw)))
+    except MimeError:
+        return False
+
+
+def exact_delimiters(raw: bytes, *, max_depth: int = 20, max_parts: int = 500) -> bytes:
+    """`raw` with each delimiter line the walk reads written exactly (`--XXjunk` as `--XX`,
+    `--XX--junk` as `--XX--`): for the stdlib parser, which splits on exact lines only. `raw`
+    itself when the walk gives up or every line is exact already."""
+    try:
+        root = walk(raw, max_depth=max_depth, max_parts=max_parts, lenient=True)
+    except (MimeError, RecursionError):
+        return raw
+    cuts = sorted((d.tail, d.tail + len(d.rest.split(b"\r", 1)[0]))  # up to the line's end (CR kept)
+                  for e in root.walk() for d in e.delimiters if not d.exact)
+    if not cuts:
+        return raw
+    pieces, at = [], 0
+    for start, stop in cuts:
+        pieces.append(raw[at:start])
+        at = max(at, stop)
+    pieces.append(raw[at:])
+    return b"".join(pieces)
 
 
 def _line_start(raw: bytes, delim_start: int, floor: int) -> int:
@@ -323,32 +449,35 @@ def _line_start(raw: bytes, delim_start: int, floor: int) -> int:
     return delim_start
 
 
-def _split_parts(raw: bytes, entity: Entity) -> list[tuple[int, int]]:
+def _split_parts(raw: bytes, entity: Entity, lenient: bool = False, most: int = 500) -> list[tuple[int, int]]:
     boundary = entity.headers.get_param("boundary")
     if not isinstance(boundary, str):
         raise MimeError("multipart without a usable boundary")
-    found = _delimiters(raw, boundary, entity.body_start, entity.end)
+    found = _delimiters(raw, boundary, entity.body_start, entity.end, most)
     if not found:
         raise MimeError("no boundary line found")
     spans: list[tuple[int, int]] = []
-    for i, m in enumerate(found):
-        if m.group(1):  # close delimiter: the epilogue follows
+    for i, d in enumerate(found):
+        entity.delimiters.append(d)
+        if d.close:  # close delimiter: the epilogue follows
             break
-        part_start = m.end()
+        part_start = d.end
         if raw.startswith(b"\n", part_start):
             part_start += 1
         if i + 1 < len(found):
-            part_end = _line_start(raw, found[i + 1].start(), part_start)
+            part_end = _line_start(raw, found[i + 1].start, part_start)
         else:
             part_end = entity.end
         spans.append((min(part_start, part_end), part_end))
-    if not any(m.group(1) for m in found):
+    if not lenient and not any(d.close for d in found):
         raise MimeError("no close delimiter")
     return spans
 
 
-def walk(raw: bytes, *, max_depth: int = 20, max_parts: int = 500) -> Entity:
-    """The entity tree of `raw`. Descends into multipart/* only (not message/rfc822)."""
+def walk(raw: bytes, *, max_depth: int = 20, max_parts: int = 500, lenient: bool = False) -> Entity:
+    """The entity tree of `raw`. Descends into multipart/* only (not message/rfc822). `lenient`:
+    a multipart without a close delimiter ends where its parent does, as readers take it (for
+    reading; the banner, which writes, gives up there)."""
     root = _entity(raw, 0, len(raw), 0)
     count = 1
     stack = [root]
@@ -358,7 +487,7 @@ def walk(raw: bytes, *, max_depth: int = 20, max_parts: int = 500) -> Entity:
             continue
         if entity.depth >= max_depth:
             raise MimeError("MIME nesting deeper than the limit")
-        for start, end in _split_parts(raw, entity):
+        for start, end in _split_parts(raw, entity, lenient, max_parts):
             count += 1
             if count > max_parts:
                 raise MimeError("more MIME parts than the limit")

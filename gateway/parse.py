@@ -26,7 +26,17 @@ from typing import Any
 from gateway.charsets import decode_text
 from gateway.html_text import html_to_text
 from gateway.mailboxes import Mailbox, parse_address_fields
-from gateway.mimewalk import MIME_FIELDS, MimeError, attached, field_name, mime_field, walk
+from gateway.mimewalk import (
+    MIME_FIELDS,
+    SPACED_PART_FIELD,
+    MimeError,
+    attached,
+    exact_delimiters,
+    field_name,
+    loose_delimiters,
+    mime_field,
+    walk,
+)
 from gateway.rfc2047 import decode_words
 from gateway.textsafe import visible_text
 
@@ -111,13 +121,6 @@ def header_fields(block: bytes) -> list[bytes]:
     return [b"".join(f) for f in fields]
 
 
-# A MIME part's field written with white space before its colon (`Content-Type : text/plain`, RFC
-# 5322 obs-syntax): Dovecot and mail readers take it as the field, the stdlib's feed parser ends
-# the part's header block there and reads the base64 as text (attack20: an approach so written
-# scanned clean while Dovecot decoded it). For the analysis every such line after the message's
-# header block loses that white space (a body line "Note : x" reads as "Note: x", which changes no
-# signal); a boundary line (starting "--", whose boundary may hold " :") is left alone.
-_SPACED_PART_FIELD = re.compile(rb"^(?!--)([!-9;-~]+)[ \t]+:", re.MULTILINE)
 
 
 def normalize_header_section(raw: bytes, cut: int | None = None) -> tuple[bytes, list[str]]:
@@ -497,6 +500,21 @@ def _decode_part(part: Message, default_charset: str = "us-ascii") -> str:
 # materialises every part's payload as text, with a str per line on the way (about 8 bytes of
 # memory and 0.1 s of CPU per byte and 10 MB), which for a 10 MB attachment nothing ever reads.
 SKELETON_ABOVE = 65_536
+def _loose_delimiters_in(msg: Message, readable: bytes, at: int, most: int) -> bool:
+    """Whether a multipart the parser found has a line that begins with its delimiter but holds
+    more (`--XXjunk`): RFC 2046 5.1.1 and Dovecot split there, the stdlib parser does not
+    (`gateway.mimewalk.exact_delimiters` writes them for it). Cheap: bytes.find per boundary."""
+    if msg.get_content_maintype() != "multipart":
+        return False
+    for i, part in enumerate(msg.walk()):
+        if i > most:
+            break
+        boundary = part.get_boundary() if part.get_content_maintype() == "multipart" else None
+        if isinstance(boundary, str) and loose_delimiters(readable, boundary, at):
+            return True
+    return False
+
+
 TEXT_BODY_FACTOR = 8  # a text part's body is cut after this many times max_text_bytes
 
 
@@ -587,13 +605,19 @@ class MessageView:
             readable = skeleton(readable, limits, text_cut)
         # the header block's end in what is parsed: `cut` again unless normalising or the skeleton made a copy
         at = cut if readable is raw else header_end(readable)
-        if _SPACED_PART_FIELD.search(readable, at):  # see _SPACED_PART_FIELD
-            readable = readable[:at] + _SPACED_PART_FIELD.sub(rb"\1:", readable[at:])
+        if SPACED_PART_FIELD.search(readable, at):  # see SPACED_PART_FIELD
+            readable = readable[:at] + SPACED_PART_FIELD.sub(rb"\1:", readable[at:])
         capped = _cap_delimiter_lines(readable, min(at, len(readable)), DELIMITER_LINES_FACTOR * limits.max_mime_parts)
         if capped is not None:
             readable = capped
         try:
             msg = parse_message(readable, limits, at if readable is raw else None)
+            if _loose_delimiters_in(msg, readable, at, limits.max_mime_parts):
+                exact = exact_delimiters(readable, max_depth=limits.max_mime_depth, max_parts=limits.max_mime_parts)
+                if exact is not readable:  # parsed again with the delimiter lines a reader splits on
+                    readable = exact
+                    defects.append("delimiter lines with text after the boundary")
+                    msg = parse_message(readable, limits)
         except Exception as exc:  # noqa: BLE001 - stdlib parser on hostile bytes (RecursionError too)
             # Keep the headers (the body is left unparsed): From, Subject and the rest still count.
             defects.append(f"unparseable: {type(exc).__name__}")

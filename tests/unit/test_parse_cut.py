@@ -15,12 +15,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gateway.mimewalk import exact_delimiters
 from gateway.parse import (
     DELIMITER_LINES_FACTOR,
     HeaderLimitExceeded,
     MessageView,
     ViewLimits,
     _cap_delimiter_lines,
+    _loose_delimiters_in,
     _parse_bytes,
     header_end,
     header_stats,
@@ -77,6 +79,12 @@ def reference(raw: bytes, limits: ViewLimits, skeleton_above: int) -> Any:
     try:
         msg = parse_message(readable, limits)
         defects = sorted(set(notes))
+        if _loose_delimiters_in(msg, readable, header_end(readable), limits.max_mime_parts):
+            exact = exact_delimiters(readable, max_depth=limits.max_mime_depth, max_parts=limits.max_mime_parts)
+            if exact is not readable:
+                readable = exact
+                defects.append("delimiter lines with text after the boundary")
+                msg = parse_message(readable, limits)
     except Exception as exc:  # noqa: BLE001 - as the view does
         msg = _parse_bytes(readable, limits, headersonly=True)
         defects = [*sorted(set(notes)), f"unparseable: {type(exc).__name__}"]

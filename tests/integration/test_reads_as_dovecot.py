@@ -1,0 +1,176 @@
+"""The analysis reads no less of a message's text than a real mail reader does.
+
+A stranger who knows the gateway spells a message's MIME fields so that the gateway reads nothing
+while mail clients show the text (session 20's attacker: a comment after `base64`, a folded
+Content-Type, `Content-Type :`, a boundary with a quoted-pair, an unknown text subtype ...). Each
+case here is one such spelling around the same approach text; Dovecot's Pigeonhole (`sieve-test`,
+the `body :text` test, which decodes MIME as Dovecot's IMAP server shows it to clients) is the
+reader. Where Dovecot finds the text, the analysis must read it (`MessageView`) and the banner must
+go in; where the gateway reads more than Dovecot, nothing is asserted (reading more is safe).
+Known, designed differences are listed with the reason (`DESIGNED`).
+"""
+
+from __future__ import annotations
+
+import base64
+import quopri
+
+import pytest
+
+from gateway.act.banner import Templates, insert_banner
+from gateway.model import Decision, RuleHit, Verdict
+from gateway.parse import MessageView
+from tests.support.sieve import deliver
+
+TOKEN = "WhatsApp"
+SCRIPT = ('require ["body", "fileinto", "mailbox"];\n'
+          f'if body :text :contains "{TOKEN}" {{ fileinto :create "Read"; }}\n')
+HEAD = (b"From: Daniel Lee <daniel.lee.talent@gmail.com>\r\nTo: sarah@example.org\r\n"
+        b"Subject: An advisory role\r\nDate: Mon, 2 Nov 2026 10:00:00 +0000\r\nMessage-ID: <d1@gmail.com>\r\n"
+        b"MIME-Version: 1.0\r\n")
+TEXT = (b"Dear Sarah,\r\nI lead research partnerships for a consultancy in Singapore and would value your "
+        b"views on\r\nthe policy debate, for a paid advisory role. Could we continue on WhatsApp?\r\nDaniel\r\n")
+B64 = base64.encodebytes(TEXT).replace(b"\n", b"\r\n")
+QP = quopri.encodestring(TEXT.replace(b"\r\n", b"\n")).replace(b"\n", b"\r\n").replace(b"WhatsApp", b"Whats=41pp")
+BANNER = Templates.load().render(Decision(Verdict.HIGH, 50.0, (RuleHit("r", 50.0, "A stranger's approach"),)),
+                                 None)
+
+
+def _in_mixed(part_head: bytes, body: bytes = B64) -> bytes:
+    return (HEAD + b'Content-Type: multipart/mixed; boundary="XX"\r\n\r\n--XX\r\n' + part_head + b"\r\n\r\n"
+            + body + b"--XX--\r\n")
+
+
+PART = b"Content-Type: text/plain; charset=us-ascii\r\nContent-Transfer-Encoding: base64\r\n\r\n" + B64
+
+
+def _top(ctype: bytes, bnd: bytes, close: bytes | None = None) -> bytes:
+    close = bnd + b"--" if close is None else close
+    return HEAD + b"Content-Type: " + ctype + b"\r\n\r\npreamble\r\n--" + bnd + b"\r\n" + PART + b"--" + close + b"\r\n"
+
+
+MIXED = b'multipart/mixed; boundary="XX"'
+HIDDEN = (HEAD + b"Content-Type: " + MIXED + b"\r\n\r\n--XX\r\nContent-Type: text/plain\r\n\r\nSee the note.\r\n"
+          b"--XX note\r\n" + PART + b"--XX--\r\n")
+NESTED = (HEAD + b"Content-Type: " + MIXED + b"\r\n\r\n--XX\r\n"
+          b'Content-Type: multipart/alternative; boundary="XX_alt"\r\n\r\n--XX_alt\r\n' + PART
+          + b"--XX_alt\r\nContent-Type: text/html\r\n\r\n<p>Dear Sarah</p>\r\n--XX_alt--\r\n"
+          b"--XX\r\nContent-Type: application/pdf\r\n\r\nJVBERi0=\r\n--XX--\r\n")
+
+
+def _single(cte: bytes, body: bytes) -> bytes:
+    return HEAD + b"Content-Type: text/plain; charset=us-ascii\r\nContent-Transfer-Encoding: " + cte + b"\r\n\r\n" + body
+
+
+CT_B64 = b"Content-Transfer-Encoding: base64"
+CASES: dict[str, bytes] = {
+    # the text part's own fields
+    "part: plain": _in_mixed(b"Content-Type: text/plain; charset=us-ascii\r\n" + CT_B64),
+    "part: type comment": _in_mixed(b"Content-Type: text/plain (c); charset=us-ascii\r\n" + CT_B64),
+    "part: charset comment": _in_mixed(b'Content-Type: text/plain; charset="us-ascii" (c)\r\n' + CT_B64),
+    "part: CTE upper, no space": _in_mixed(b"Content-Type: text/plain\r\ncontent-transfer-encoding:BASE64"),
+    "part: CTE comment first": _in_mixed(b"Content-Type: text/plain\r\nContent-Transfer-Encoding: (c) base64"),
+    "part: CTE base64 then 7bit": _in_mixed(b"Content-Type: text/plain\r\n" + CT_B64
+                                            + b"\r\nContent-Transfer-Encoding: 7bit"),
+    "part: CTE 7bit then base64": _in_mixed(b"Content-Type: text/plain\r\nContent-Transfer-Encoding: 7bit\r\n"
+                                            + CT_B64),
+    "part: inline with a file name": _in_mixed(b"Content-Type: text/plain\r\nContent-Disposition: inline; "
+                                               b"filename=letter.txt\r\n" + CT_B64),
+    "part: disposition comment": _in_mixed(b"Content-Type: text/plain\r\nContent-Disposition: inline (c)\r\n"
+                                           + CT_B64),
+    "part: text/x-note": _in_mixed(b"Content-Type: text/x-note\r\n" + CT_B64),
+    "part: TEXT/PLAIN": _in_mixed(b"Content-Type: TEXT/PLAIN\r\n" + CT_B64),
+    "part: no type": _in_mixed(CT_B64),
+    "part: type then ;": _in_mixed(b"Content-Type: text/plain;\r\n" + CT_B64),
+    "part: folded fields": _in_mixed(b"Content-Type:\r\n text/plain\r\nContent-Transfer-Encoding:\r\n base64"),
+    "part: space before colon": _in_mixed(b"Content-Type : text/plain\r\nContent-Transfer-Encoding : base64"),
+    "part: attachment": _in_mixed(b"Content-Type: text/plain\r\nContent-Disposition: attachment; "
+                                  b"filename=a.txt\r\n" + CT_B64),
+    # the multipart's own Content-Type
+    "top: plain": _top(b'multipart/mixed; boundary="XX"', b"XX"),
+    "top: spaces around =": _top(b'multipart/mixed; boundary = "XX"', b"XX"),
+    "top: comment after": _top(b'multipart/mixed; boundary="XX" (c)', b"XX"),
+    "top: comment in type": _top(b'multipart/mixed (c); boundary="XX"', b"XX"),
+    "top: upper case": _top(b'Multipart/Mixed; BOUNDARY="XX"', b"XX"),
+    "top: RFC 2231 boundary*": _top(b"multipart/mixed; boundary*=''XX", b"XX"),
+    "top: RFC 2231 continuation": _top(b'multipart/mixed; boundary*0="X"; boundary*1="X"', b"XX"),
+    "top: folded, unquoted": _top(b"multipart/mixed;\r\n\tboundary=XX", b"XX"),
+    "top: two boundaries, first used": _top(b'multipart/mixed; boundary="XX"; boundary="YY"', b"XX"),
+    "top: two boundaries, second used": _top(b'multipart/mixed; boundary="XX"; boundary="YY"', b"YY"),
+    "top: space inside quotes": _top(b'multipart/mixed; boundary="XX "', b"XX "),
+    "top: space before ;": _top(b'multipart/mixed ; boundary="XX"', b"XX"),
+    "top: no ;": _top(b'multipart/mixed boundary="XX"', b"XX"),
+    "top: ; at the end": _top(b'multipart/mixed; boundary="XX";', b"XX"),
+    "top: quoted-pair in boundary": _top(b'multipart/mixed; boundary="X\\X"', b"XX"),
+    "top: unquoted boundary with a comment": _top(b"multipart/mixed; boundary=X(c)X", b"X(c)X"),
+    "top: unquoted boundary with a comment, lines without it": _top(b"multipart/mixed; boundary=X(c)X", b"XX"),
+    # delimiter lines with more after the boundary (RFC 2046 5.1.1: a prefix match is a delimiter)
+    "lines: text after the boundary": _top(MIXED, b"XXYY", b"XX--"),
+    "lines: text after the boundary, no close": _top(MIXED, b"XXYY", b"XXYY"),
+    "lines: text after the close": _top(MIXED, b"XX", b"XX--YY"),
+    "lines: a second part behind a loose line": HIDDEN,
+    "lines: a nested boundary that extends the outer one": NESTED,
+    "top: two Content-Types, multipart first": _top(b'multipart/mixed; boundary="XX"\r\nContent-Type: text/plain',
+                                                    b"XX"),
+    "top: two Content-Types, text first": _top(b'text/plain\r\nContent-Type: multipart/mixed; boundary="XX"',
+                                               b"XX"),
+    "top: boundary after 100 parameters": _top(b"multipart/mixed; " + b"".join(b"x%d=1; " % i for i in range(100))
+                                               + b'boundary="XX"', b"XX"),
+    # a single-part message's transfer encoding
+    "single: 7bit": _single(b"7bit", TEXT),
+    "single: base64": _single(b"base64", B64),
+    "single: 'base64 '": _single(b"base64 ", B64),
+    "single: base64 and a tab": _single(b"base64\t", B64),
+    "single: base64 (comment)": _single(b"base64 (x)", B64),
+    "single: folded base64": _single(b"\r\n base64", B64),
+    "single: 'quoted-printable '": _single(b"quoted-printable ", QP),
+    "single: 7bit (comment)": _single(b"7bit (c)", TEXT),
+}
+# Where the gateway reads less than Dovecot on purpose.
+DESIGNED = {
+    "top: unquoted boundary with a comment, lines without it":
+        "Dovecot ends an unquoted boundary at a comment (X) and so also splits on --XX; the gateway reads "
+        "the value as written (X(c)X: readers that split on --X(c)X show the parts too)",
+    "part: attachment": "a part the sender marks as an attachment is a file, not the message's text "
+                        "(Dovecot's body :text searches attachments too)",
+}
+
+# Where the analysis reads the text but the banner, which rewrites the message, stays out by design.
+NO_BANNER = {
+    "lines: text after the boundary, no close": "a multipart without a close delimiter is malformed: no banner "
+                                                "rather than a damaged message (tests/unit/act/test_banner.py)",
+}
+
+
+def _analysis_reads(raw: bytes) -> bool:
+    view = MessageView.parse(raw)
+    return any(TOKEN in p.text for p in view.text_parts) or TOKEN in view.body_text
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_the_analysis_reads_what_dovecot_reads(name: str) -> None:
+    raw = CASES[name]
+    dovecot = {folder for folder, _ in deliver(raw, SCRIPT)} == {"Read"}
+    if name in DESIGNED:
+        assert dovecot and not _analysis_reads(raw), f"no longer a designed difference: {DESIGNED[name]}"
+        return
+    if not dovecot:
+        return  # a reader does not show it either: reading more or less is the gateway's choice
+    assert _analysis_reads(raw), f"Dovecot reads the text of {name!r}, the analysis does not"
+    out = insert_banner(raw, BANNER)
+    if name in NO_BANNER:
+        assert out == raw, f"no longer without a banner: {NO_BANNER[name]}"
+        return
+    assert out != raw and BANNER.plain.splitlines()[0].encode() in _decoded_text(out), \
+        f"Dovecot shows the text of {name!r} without the gateway's banner"
+
+
+def test_most_cases_are_read_by_dovecot() -> None:
+    """The comparison means something only while the reader reads most of these spellings (the
+    cases are what clients show; a Dovecot that read none would let every assertion pass)."""
+    read = sum({f for f, _ in deliver(raw, SCRIPT)} == {"Read"} for raw in CASES.values())
+    assert read >= len(CASES) * 3 // 4, read
+
+
+def _decoded_text(raw: bytes) -> bytes:
+    return "\n".join(p.text for p in MessageView.parse(raw).text_parts).encode()
