@@ -252,9 +252,9 @@ class Claims(Fact):
 
 
 def approach_text(ctx: CheckContext, persona: Persona | None) -> str:
-    """The stranger's own words: a relayed persona's message, or the body without quoted
-    replies (lines starting with '>' and what follows an 'On ... wrote:' line). Computed once
-    per message (claims, pretext and campaign all read it)."""
+    """The stranger's own words: a relayed persona's message, or the body without what it quotes
+    of someone else (`_approach_text`). Computed once per message (claims, pretext and campaign
+    all read it)."""
     done = ctx.approach_text
     if done is not None and done[0] is persona:
         return done[1]
@@ -263,14 +263,75 @@ def approach_text(ctx: CheckContext, persona: Persona | None) -> str:
     return text
 
 
+# Where a reply's quoted history starts: an attribution line ("On <date>, <name> <address> wrote:"
+# as Gmail, Apple Mail and Outlook write it, the line ending there), Outlook's "-----Original
+# Message-----" or underscore rule, or its "From: ... / Sent: ..." block.
+_QUOTE_MARK = re.compile(r"^(?:On (?P<on>.{5,200})wrote:[ \t]*$|-{2,} ?Original Message ?-{2,}|_{10,}"
+                         r"|From: .+\nSent: )", re.M)
+_FROM_LINE = re.compile(r"^[ \t]*From:[ \t]*(?P<who>[^\n]{1,300})$", re.M)
+_ADDRESS = re.compile(r"[\w.+'-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}")
+_WORD_OF_NAME = re.compile(r"[^\W\d_]{2,}")
+_PRONOUNS = frozenset({"you", "he", "she", "they", "we", "me", "him", "her", "them", "us", "your", "my", "our"})
+MAX_QUOTE_MARKS = 20
+
+
 def _approach_text(ctx: CheckContext, persona: Persona | None) -> str:
+    """The body without what it quotes of the recipients' side: the quoted history is cut where
+    a mark names as its author one of ours or of this message's recipients (by address or by
+    name), as a reply to our staff quotes them, and '>' lines are dropped before that mark. A
+    mark that names nobody (a rule of underscores, "On LinkedIn you wrote:"), the sender
+    (a reminder over their own earlier message) or a third party (a "colleague's" message
+    passed on) is not a cut: a stranger's first message has no history with us, and what it
+    quotes of itself or others is its approach (attack21: one such line under the greeting left
+    the whole approach unread)."""
     if persona is not None:
         return persona.text[:MAX_TEXT]
     text = ctx.view.body_text[:MAX_TEXT * 2]
-    cut = re.search(r"^(?:On .{5,200}wrote:|-{2,} ?Original Message ?-{2,}|_{10,}|From: .+\nSent: )", text, re.M)
-    if cut is not None:
-        text = text[:cut.start()]
+    for i, mark in enumerate(_QUOTE_MARK.finditer(text)):
+        if i == MAX_QUOTE_MARKS:
+            break
+        if _quotes_our_side(ctx, _quoted_author(text, mark)):
+            text = text[:mark.start()]
+            break
     return "\n".join(ln for ln in text.splitlines() if not ln.lstrip().startswith(">"))[:MAX_TEXT]
+
+
+def _quoted_author(text: str, mark: re.Match[str]) -> str:
+    """Who a quote mark names as the quoted message's author: the attribution's text, or the
+    From line within the four lines after an Outlook rule ("" when none)."""
+    if mark.group("on") is not None:
+        return mark.group("on")
+    if mark.group(0).startswith("From:"):
+        return mark.group(0)[5:].split("\n", 1)[0]
+    after = text[mark.end():mark.end() + 600].split("\n")[:5]
+    line = _FROM_LINE.search("\n".join(after))
+    return line.group("who") if line else ""
+
+
+def _quotes_our_side(ctx: CheckContext, who: str) -> bool:
+    """Whether `who` (an attribution's or a From line's text) names one of ours or one of this
+    message's recipients: by address, or, with no address, by a name whose words all appear in
+    a recipient's display name or address."""
+    view = ctx.view
+    addresses = [a.lower() for a in _ADDRESS.findall(who)]
+    recipients = view.mailboxes("To", "Cc")
+    envelope = ctx.envelope.rcpt_tos if ctx.envelope else ()
+    rcpt_addresses = {m.address for m in recipients} | {r.lower() for r in envelope}
+    if addresses:
+        return any(a in rcpt_addresses or ctx.domains.is_our_address(a) for a in addresses)
+    name = re.sub(r"\[mailto:[^\]]*\]|<[^>]*>", " ", who)
+    name = name[max((i for i, c in enumerate(name) if c.isdigit()), default=-1) + 1:]  # after the date and time
+    words = {w.lower() for w in _WORD_OF_NAME.findall(name)} - {"am", "pm", "at"}
+    if not words or words & _PRONOUNS:
+        return False
+    sender = {w.lower() for w in _WORD_OF_NAME.findall(view.from_display)}
+    if words <= sender:
+        return False
+    for m in recipients:
+        known = {w.lower() for w in _WORD_OF_NAME.findall(m.display + " " + m.address.split("@", 1)[0])}
+        if words <= known:
+            return True
+    return False
 
 
 def org_kind(org: str, known: Organisation | None) -> str:

@@ -57,6 +57,34 @@ def test_quoted_replies_are_not_the_strangers_words() -> None:
     assert not sig(body) & {"offer.money", "ask.views"}
 
 
+APPROACH = "We would be grateful for your views on the sanctions regime. We offer an honorarium of USD 500.\n"
+
+
+def test_quoted_replies_to_our_side_by_name_or_address_are_cut() -> None:
+    """An attribution or Outlook block naming a recipient (address, or name words of the To
+    display name or address) or one of ours starts the quoted history: cut."""
+    for mark in ("On Mon, 2 Nov 2026 at 18:05, Dana Prof <d.prof@example.ac.uk> wrote:\n",
+                 "On Mon, Nov 2, 2026 at 6:05 PM Dana Prof wrote:\n",
+                 "________________________________\nFrom: Prof, Dana\nSent: Monday, 2 November 2026 18:05\n",
+                 "-----Original Message-----\nFrom: Someone <someone@example.org>\nSent: Monday\n"):
+        assert not sig("Thanks, that works.\n\n" + mark + "\n" + APPROACH) & {"offer.money", "ask.views"}, mark
+
+
+def test_a_mark_that_names_nobody_of_ours_does_not_hide_the_approach() -> None:
+    """A stranger's first message has no history with us: a rule under the greeting, a reminder
+    over the sender's own 'earlier message', a 'colleague's' message passed on, or a flattering
+    'On LinkedIn you wrote:' line are the approach's own framing (attack21: each left the whole
+    approach unread)."""
+    for framing in ("Dear Dana,\n__________\n\n",
+                    "Dear Dana,\n-- Original Message --\n\n",
+                    "Just following up on my message below.\n\nOn Mon, 30 Nov 2026 at 09:12, A Stranger "
+                    "<a.stranger@gmail.com> wrote:\n\n",
+                    "Following up below.\n\nFrom: \"A Stranger\" <a.stranger@gmail.com>\nSent: Monday\nTo: Dana\n\n",
+                    "Passing on my colleague's note.\n\nOn Mon, 30 Nov 2026, Lee Wong <lee.wong@gmail.com> wrote:\n",
+                    "Dear Dana,\nOn LinkedIn last month you wrote:\n\"Security matters.\" I agree.\n\n"):
+        assert {"offer.money", "ask.views"} <= sig(framing + APPROACH), framing
+
+
 def test_an_attached_draft_is_a_review_request() -> None:
     assert "ask.review" in sig("I've attached the draft - would you mind having a look and telling me what you think?")
     assert "ask.review" not in sig("The minutes are attached; the next meeting is on Monday.")
