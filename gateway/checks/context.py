@@ -41,7 +41,7 @@ class ContextCheck(Check):
     async def run(self, ctx: CheckContext) -> Iterable[Signal]:
         view = ctx.view
         out: list[Signal] = []
-        kind, name = _list_kind(ctx)
+        kind, name = list_kind(ctx)
         if kind:
             out.append(Signal("context.mailing_list", {"kind": kind, "list": name[:120]}))
         refs = {m for v in view.headers("In-Reply-To") + view.headers("References")
@@ -54,7 +54,7 @@ class ContextCheck(Check):
         return out
 
 
-def _list_kind(ctx: CheckContext) -> tuple[str, str]:
+def list_kind(ctx: CheckContext) -> tuple[str, str]:
     view = ctx.view
     for h in _LIST_HEADERS:
         value = view.header(h)
