@@ -76,10 +76,12 @@ _LEN = struct.Struct("!I")
 
 
 def bind_listeners(config: Config, reuse_port: bool = False,
-                   addresses: list[tuple[Any, ...]] | None = None) -> list[socket.socket]:
+                   addresses: list[tuple[Any, ...]] | None = None, *, listen: bool = True) -> list[socket.socket]:
     """The SMTP listening sockets for `config.listen`, bound as asyncio's create_server binds
     them (every address the name resolves to, SO_REUSEADDR; SO_REUSEPORT when asked, at the
-    `addresses` of an earlier group when given); StartupError (one line) if not."""
+    `addresses` of an earlier group when given); StartupError (one line) if not. `listen=False`:
+    bound only; the worker's server listens when it starts serving (asyncio's create_server
+    calls listen), so the kernel sends the slot no connection before a worker can take it."""
     from gateway.smtp.service import LISTEN_BACKLOG, listen_error
 
     host, port = config.listen.host, config.listen.port
@@ -102,7 +104,8 @@ def bind_listeners(config: Config, reuse_port: bool = False,
             if family == socket.AF_INET6:
                 s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             s.bind(address)
-            s.listen(LISTEN_BACKLOG)
+            if listen:
+                s.listen(LISTEN_BACKLOG)
     except OSError as exc:
         for s in socks:
             s.close()
@@ -256,6 +259,8 @@ class Supervisor:
         self._changed: asyncio.Event | None = None
         self._started = False  # every first worker said ready
         self._dead: list[Worker] = []  # workers that died during start-up
+        self._own_slots = False  # each slot has its own sockets (SO_REUSEPORT): a slot can be vacated
+        self._bound: list[tuple[Any, ...]] = []  # (family, address) of the listening sockets
 
     # ---- start-up ------------------------------------------------------------------------
 
@@ -279,6 +284,8 @@ class Supervisor:
         self._changed = asyncio.Event()
         self.slot_listeners = bind_slot_listeners(self.config, self.count)
         self.listeners = list({id(s): s for g in self.slot_listeners for s in g}.values())
+        self._own_slots = len({id(g[0]) for g in self.slot_listeners}) == self.count > 1
+        self._bound = [(s.family, s.getsockname()) for s in self.slot_listeners[0]]
         self.admin = bind_admin(self.config)
         self._setup_metrics_dir()
         if self.demo_upstream is not None:
@@ -329,6 +336,10 @@ class Supervisor:
             os.environ[MULTIPROC_ENV] = mp  # inherited by the workers
 
     def _spawn(self, slot: int) -> None:
+        if not self.slot_listeners[slot]:  # vacated (`_vacate`): fresh sockets, bound, not listening
+            self.slot_listeners[slot] = bind_listeners(self.config, reuse_port=True, addresses=self._bound,
+                                                       listen=False)
+            self.listeners += self.slot_listeners[slot]
         parent, child = socket.socketpair()
         mine = self.slot_listeners[slot]
         fds = [s.fileno() for s in mine] + [child.fileno()]
@@ -455,6 +466,8 @@ class Supervisor:
         if not self._started:  # during start-up: _wait_ready reports it
             self._dead.append(worker)
             return
+        if not worker.ready and not self.stopping:
+            self._vacate(worker.slot)
         if self.stopping:
             if worker.proc.returncode != 0:
                 log.warning("supervisor: worker %d (pid %d) %s while draining", worker.slot, worker.proc.pid,
@@ -473,13 +486,32 @@ class Supervisor:
                   worker.slot, worker.proc.pid, how_it_ended(worker.proc.returncode), lived, delay, young)
         self._restarts[worker.slot] = asyncio.get_running_loop().create_task(self._restart(worker.slot, delay))
 
+    def _vacate(self, slot: int) -> None:
+        """A slot's new worker died before it could serve (a policy or data file broken on disk, a
+        crash at start): close the slot's sockets, so that the kernel sends its share of new
+        connections to the other workers instead of a queue nobody takes (admin21: about half of
+        the sessions got no greeting while the replacement failed again and again). What waited
+        in that queue is reset: the clients try again, as after any refused connection. The next
+        replacement gets fresh sockets that listen only once it serves. Only where each slot has
+        sockets of its own (SO_REUSEPORT); a shared socket stays, taken by the others."""
+        if not self._own_slots or not self.slot_listeners[slot] or not any(
+                w.ready for w in self.workers.values() if w.slot != slot):
+            return
+        mine = self.slot_listeners[slot]
+        self.slot_listeners[slot] = []
+        self.listeners = [s for s in self.listeners if all(s is not m for m in mine)]
+        for s in mine:
+            s.close()
+        log.warning("supervisor: worker %d has no running process: its listening socket is closed, new "
+                    "connections go to the other workers until a new one serves", slot)
+
     async def _restart(self, slot: int, delay: float) -> None:
         try:
             await asyncio.sleep(delay)
             if not self.stopping:
                 try:
                     self._spawn(slot)
-                except OSError as exc:  # out of processes or file descriptors: later, with back-off
+                except (OSError, StartupError) as exc:  # out of processes, descriptors, a port: later, with back-off
                     self.failures[slot] += 1
                     again = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** (self.failures[slot] - 1))
                     log.error("supervisor: worker %d cannot be started (%s); trying again in %.1f s", slot, exc,

@@ -302,6 +302,43 @@ def test_a_worker_that_cannot_start_is_restarted_with_a_back_off(tmp_path: Path,
         _kill_all(g)
 
 
+def _greeted(port: int, timeout: float) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as c:
+            return c.recv(512).startswith(b"220")
+    except OSError:
+        return False
+
+
+def test_a_slot_whose_worker_cannot_start_gives_its_connections_to_the_others(tmp_path: Path, sink: Sink) -> None:
+    """admin21: a policy file broken on disk (the running set was kept), then a worker dies: its
+    replacements cannot start, and the connections the kernel gave that slot waited with no
+    greeting. Now the slot's socket is closed while it has no worker: every session is greeted by
+    the other worker, and the slot serves again once a replacement starts."""
+    policies = _policies(tmp_path)
+    g = _gateway(tmp_path, sink, policies=policies).start()
+    try:
+        (policies / "10-test.yml").write_text("rules: [ {id: broken, when: {nonsense: 1}, score: 1} ]\n")
+        os.kill(max(g.worker_pids()), signal.SIGKILL)
+        g.wait_log(r"worker \d has no running process: its listening socket is closed", timeout=20)
+        greeted = [_greeted(g.port, 5.0) for _ in range(16)]
+        assert all(greeted), greeted
+        (policies / "10-test.yml").write_text(NOFROM_RULE.format(v="v3"))
+        g.wait_log(r"supervisor: worker \d ready", timeout=40)
+        pids = g.worker_pids()
+        assert len(pids) == 2
+        clients = [socket.create_connection(("127.0.0.1", g.port), timeout=10) for _ in range(24)]
+        try:
+            assert all(c.recv(512).startswith(b"220") for c in clients)
+            owners = {_owner(g.port, c.getsockname()[1], pids) for c in clients}
+        finally:
+            for c in clients:
+                c.close()
+        assert owners == pids, "the new worker serves its slot again"
+    finally:
+        _kill_all(g)
+
+
 def test_workers_leave_when_the_supervisor_is_killed(gw: GatewayProcess) -> None:
     workers = gw.worker_pids()
     gw.kill(signal.SIGKILL)
