@@ -59,7 +59,8 @@ NESTED = (HEAD + b"Content-Type: " + MIXED + b"\r\n\r\n--XX\r\n"
 
 
 def _single(cte: bytes, body: bytes) -> bytes:
-    return HEAD + b"Content-Type: text/plain; charset=us-ascii\r\nContent-Transfer-Encoding: " + cte + b"\r\n\r\n" + body
+    return (HEAD + b"Content-Type: text/plain; charset=us-ascii\r\nContent-Transfer-Encoding: " + cte
+            + b"\r\n\r\n" + body)
 
 
 CT_B64 = b"Content-Transfer-Encoding: base64"

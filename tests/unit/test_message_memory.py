@@ -252,12 +252,17 @@ def test_relayed_in_drained_slices_and_every_quick_reply_is_read() -> None:
 def test_delimiter_search_equals_the_pattern_scan(raw: bytes, lo: int, hi: int) -> None:
     import re
 
-    from gateway.mimewalk import _delimiters
+    from gateway.mimewalk import _lines
 
     start, end = min(lo, len(raw)), max(min(lo, len(raw)), len(raw) - hi)
-    pattern = re.compile(rb"(?m)^--b(--)?[ \t]*\r?$")
-    expect = [(m.start(), m.end(), m.group(1)) for m in pattern.finditer(raw, start, end)]
-    assert [(m.start(), m.end(), m.group(1)) for m in _delimiters(raw, "b", start, end)] == expect
+    # every line that begins with "--b" (RFC 2046 5.1.1: a prefix match), "--" after it a close
+    pattern = re.compile(rb"(?m)^--b(--)?([^\n]*)")
+    expect = [(m.start(), m.end(), bool(m.group(1)), m.group(2)) for m in pattern.finditer(raw, start, end)]
+    found = _lines(raw, "b", start, end)
+    assert [(d.start, d.end, d.close, d.rest) for d in found] == expect
+    # the exact ones are the lines the stdlib parser splits on (a bare CR ends a line there too)
+    exact = re.compile(rb"(?m)^--b(--)?[ \t]*(?:\r|$)")
+    assert [d.start for d in found if d.exact] == [m.start() for m in exact.finditer(raw, start, end)]
 
 
 def test_mmap_threshold_is_fixed_unless_the_environment_sets_it(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -171,7 +171,9 @@ def test_through_a_network_the_flagged_message_must_be_the_same_personas() -> No
     not this one's earlier message)."""
     runtime = Runtime(config(), offline=True, store=MemoryStore())
     now = time.time()
-    first, _ = _verdict_of(runtime, _note("Maria Olsen", "Great to meet you at the conference.", "<n1@linkedin.com>"),
+    # (a plain note: since the text model was retrained on whole first messages (session 21), "Great to
+    # meet you at the conference." from a new persona reads 0.70 approach-like, just over its floor)
+    first, _ = _verdict_of(runtime, _note("Maria Olsen", "See you at the workshop on Monday.", "<n1@linkedin.com>"),
                            now)
     assert first in ("clean", "caution")  # not flagged
     flagged, _ = _verdict_of(runtime, _invitation("Kevin Zhao", _LURE, "<n2@linkedin.com>"), now + 60)
