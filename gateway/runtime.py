@@ -115,7 +115,7 @@ class Runtime:
         would outlive the message (the child is killed instead, gateway/offload.py)."""
         self.config = config
         self.data = data if data is not None else ReferenceData.load(config)
-        self.policies = policies if policies is not None else load_policies(config.policies)
+        self.policies = policies if policies is not None else load_policies(config.policies, strict=True)
         self.checks = order(list(checks) if checks is not None else [cls() for cls in discover()])
         # what several checks read (the look-alike index of the sender and link checks): one of
         # each kind they declare in `uses`, built now and rebuilt with the runtime on reload

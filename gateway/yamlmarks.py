@@ -119,9 +119,17 @@ def read_text_bounded(path: str | Path, limit: int, what: str = "file") -> str:
 
 
 def load_located(path: str | Path) -> Located:
+    """A YAML file (config, policy, labels) read as UTF-8: a file saved in another encoding is an
+    error at its line (admin21: a Latin-1 policy loaded with its 'é' replaced, so its phrase never
+    matched, while data files in the same state were refused)."""
     p = Path(path)
     data = read_bounded(p, MAX_YAML_BYTES, "YAML file")
-    return loads_located(data.decode("utf-8", errors="replace"), str(p))
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise FileError(f"{p}:{line}: not UTF-8 (byte 0x{data[exc.start]:02x}); save the file as UTF-8") from None
+    return loads_located(text, str(p))
 
 
 class _BoundedLoader(yaml.SafeLoader):

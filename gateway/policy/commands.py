@@ -100,7 +100,7 @@ def default_config(policies: Sequence[str] = ()) -> Config:
 def _runtime(config: Config, policies: Sequence[str]) -> Runtime | None:
     """The offline runtime, or None after printing every policy or reference data error."""
     try:
-        return Runtime(config, policies=load_policies(policies or config.policies), offline=True)
+        return Runtime(config, policies=load_policies(policies or config.policies, strict=True), offline=True)
     except AdminInputError as exc:  # PolicyError, DataError (an indicator file of the config)
         for err in exc.errors:
             print(f"error: {err}", file=sys.stderr)

@@ -12,6 +12,7 @@ compared; policy files are admin input validated with `file:line: problem; fix` 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -33,6 +34,8 @@ from gateway.yamlmarks import Located
 DEFAULT_THRESHOLDS = {Verdict.CAUTION: 3.0, Verdict.SUSPICIOUS: 6.0, Verdict.HIGH: 10.0}
 ORDER = (Verdict.CAUTION, Verdict.SUSPICIOUS, Verdict.HIGH)
 MAX_SCORE = 1000.0
+
+log = logging.getLogger("gateway.policy")
 
 
 class PolicyError(AdminInputError):
@@ -197,15 +200,42 @@ class PolicySet:
         return sum(r.score for r in self.rules if r.score > 0)
 
 
-def load_policies(paths: Iterable[str], texts: Mapping[Path, str] | None = None) -> PolicySet:
+def load_policies(paths: Iterable[str], texts: Mapping[Path, str] | None = None, *,
+                  strict: bool = False) -> PolicySet:
     """Load and merge policy files in order (see `gateway.policy.loader`; `texts`: edited text read
-    instead of those files); compile everything. Raises PolicyError listing every problem found."""
+    instead of those files); compile everything. Raises PolicyError listing every problem found.
+    `strict` (what the gateway serves with: `Runtime`, `policy test`): also what `_lint_at_load`
+    refuses; without it the language alone is checked (its own tests use made-up signals)."""
     problems = Problems()
     merged = read_all(paths, problems, texts)
     policies = compile_merged(merged, problems)
+    if strict and not problems.errors:
+        _lint_at_load(policies, merged.sources, problems)
     if problems.errors:
         raise PolicyError(problems.report())
     return policies
+
+
+def _lint_at_load(policies: PolicySet, sources: list[str], problems: Problems) -> None:
+    """What `policy lint` refuses, `serve` refuses too, at start and on reload (admin21: a rule on a
+    misspelt signal loaded and could never fire; an empty policy folder served every message as
+    clean): a signal or evidence key no check declares, and a set without a single rule.
+    A verdict no rule can reach stays lint's error and is a warning here (a deployment may tag
+    only `caution` on purpose)."""
+    from gateway.checks import signal_specs
+    from gateway.policy.lint import unknown_evidence, unknown_signals, unreachable
+
+    specs = {name: spec for name, (spec, _) in signal_specs().items()}
+    unknown_signals(policies, frozenset(specs), problems)
+    unknown_evidence(policies, specs, problems)
+    if not policies.rules:
+        problems.add(f"{sources[0]}:1" if sources else "(no policy files)", "no rule: every message would be "
+                     "clean", "list the shipped policies directory (or a copy) under policies:")
+        return
+    quiet = Problems()
+    unreachable(policies, sources, quiet)
+    for line in quiet.errors:
+        log.warning("policies: %s", line)
 
 
 def _resolve_composites(composites: dict[str, Condition], merged: Merged, compilers: list[Compiler],

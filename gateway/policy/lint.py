@@ -43,15 +43,15 @@ def lint(paths: Iterable[str], config: Config | None = None,
     problems = Problems()
     merged = read_all(list(paths), problems, texts)
     policies = compile_merged(merged, problems)
-    _unknown_signals(policies, frozenset(specs), problems)
-    _unknown_evidence(policies, specs, problems)
+    unknown_signals(policies, frozenset(specs), problems)
+    unknown_evidence(policies, specs, problems)
     if not problems.errors:
-        _unreachable(policies, merged.sources, problems)
+        unreachable(policies, merged.sources, problems)
     return LintReport(tuple(problems.report()), tuple(problems.warnings),
                       None if problems.errors else policies)
 
 
-def _unknown_signals(policies: PolicySet, known: frozenset[str], problems: Problems) -> None:
+def unknown_signals(policies: PolicySet, known: frozenset[str], problems: Problems) -> None:
     for ref in policies.signal_refs:
         if ref.prefix:
             if not any(k.startswith(ref.name) for k in known):
@@ -65,7 +65,7 @@ def _unknown_signals(policies: PolicySet, known: frozenset[str], problems: Probl
             problems.add(ref.where, f"unknown signal {ref.name!r}", hint)
 
 
-def _unknown_evidence(policies: PolicySet, specs: dict[str, SignalSpec], problems: Problems) -> None:
+def unknown_evidence(policies: PolicySet, specs: dict[str, SignalSpec], problems: Problems) -> None:
     for ref in policies.signal_refs:
         family = [s for n, s in specs.items() if (n.startswith(ref.name) if ref.prefix else n == ref.name)]
         if not family:
@@ -84,7 +84,7 @@ def _unknown_evidence(policies: PolicySet, specs: dict[str, SignalSpec], problem
                              "compare it with equals, in, contains or regex instead of gt/ge/lt/le")
 
 
-def _unreachable(policies: PolicySet, sources: list[str], problems: Problems) -> None:
+def unreachable(policies: PolicySet, sources: list[str], problems: Problems) -> None:
     top = policies.max_score()
     first = f"{sources[0]}:1" if sources else "(no files)"
     sets = [("thresholds", policies.thresholds, dict(policies.threshold_where))]
