@@ -70,7 +70,8 @@ def _parser() -> argparse.ArgumentParser:
                     help="envelope sender (default: the Return-Path or From header)")
     se.add_argument("--to", action="append", default=[],
                     help="envelope recipient (repeatable; default: the To and Cc addresses)")
-    se.add_argument("files", nargs="+", type=Path, help="message files (RFC 5322)")
+    se.add_argument("files", nargs="+", type=Path,
+                    help="message files (RFC 5322; LF or CRLF line ends: sent as CRLF)")
     le = sub.add_parser("learn", help="import known correspondents from sent mail (mbox or Maildir)")
     le.add_argument("--config", required=True, help="the gateway's YAML config file")
     le.add_argument("paths", nargs="+", type=Path, help="mbox files, Maildirs, or folders of them")

@@ -89,11 +89,14 @@ async def start_demo_upstream(address: HostPort, maildir: Path) -> asyncio.Serve
 def send_files(server: HostPort, files: Sequence[Path], mail_from: str | None,
                rcpts: Sequence[str], timeout: float = 60.0) -> list[tuple[Path, int, str]]:
     """Submit each file as one message; (file, reply code, reply text) for each."""
-    from gateway.parse import MessageView, addresses
+    from gateway.parse import MessageView, addresses, normalize_newlines
 
     out: list[tuple[Path, int, str]] = []
     for path in files:
-        raw = path.read_bytes()
+        # A file saved on Unix has LF line ends; SMTP wants CRLF, and smtplib converts only str,
+        # not bytes: sent as they are, a few KB of LF lines are one "line too long" (500) to
+        # the gateway. Every CR, LF or CRLF becomes CRLF, as swaks and sendmail send a file.
+        raw = normalize_newlines(path.read_bytes())
         view = MessageView.parse(raw[:262_144])
         sender = mail_from if mail_from is not None else \
             (view.header("Return-Path") or "").strip().strip("<>") or view.from_address

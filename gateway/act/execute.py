@@ -40,6 +40,7 @@ from gateway.replies import INTERNAL_ERROR, NO_RECIPIENTS, QUARANTINED
 log = logging.getLogger("gateway.smtp")
 
 QUARANTINE_WRITE_FAILED = INTERNAL_ERROR  # Postfix's wording: no internals
+QUARANTINE_FAILED = "quarantine-failed"  # the action logged when the write failed (the client heard 451)
 
 
 class Upstream(Protocol):
@@ -97,7 +98,7 @@ class Outcome:
     reply: Reply
     delivered: bool = False
     held: bytes | None = None
-    action: str | None = None  # "reject", "quarantine:<id>"
+    action: str | None = None  # "reject", "quarantine:<id>", "quarantine-failed"
     copies: tuple[tuple[str, int], ...] = ()  # (extra recipient, the upstream's code to its RCPT)
 
 
@@ -154,12 +155,12 @@ async def _quarantine(up: Upstream, relayed: Outgoing | bytes, env: Envelope, de
     out = bytes(relayed)
     if hold is None:
         log.error("quarantine write failed for %s: no quarantine store given", env.queue_id)
-        return Outcome(QUARANTINE_WRITE_FAILED)
+        return Outcome(QUARANTINE_WRITE_FAILED, action=QUARANTINE_FAILED)
     try:
         qid = await asyncio.to_thread(hold, out, env, decision)
     except Exception as exc:  # noqa: BLE001 - disk or index (sqlite3) trouble: the sender retries
         log.error("quarantine write failed for %s: %s", env.queue_id, exc)
-        return Outcome(QUARANTINE_WRITE_FAILED)
+        return Outcome(QUARANTINE_WRITE_FAILED, action=QUARANTINE_FAILED)
     await _rset(up)
     if extras:
         try:

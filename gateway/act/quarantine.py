@@ -24,7 +24,7 @@ import sqlite3
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from gateway.act.execute import Relayed
 
 DEFAULT_RETENTION_DAYS = 30
+STALE_PARTIAL = 3600  # seconds: a `<id>.tmp` this old is no write in progress (purge removes it)
 _ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{12}$")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS quarantine (
@@ -124,19 +125,28 @@ class QuarantineStore:
         tmp = final.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            view = memoryview(raw)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, final)
-        _fsync_dir(self.messages)
-        with self._db() as db:
-            db.execute("INSERT INTO quarantine VALUES (?,?,?,?,?,?,?,?,?,?)", (
-                entry_id, now, decision.verdict.word, decision.score, reasons_value(decision),
-                envelope.mail_from, json.dumps(list(envelope.rcpt_tos)), len(raw),
-                envelope.queue_id, "held"))
+            try:
+                view = memoryview(raw)
+                while view:
+                    view = view[os.write(fd, view):]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, final)
+            _fsync_dir(self.messages)
+            with self._db() as db:
+                db.execute("INSERT INTO quarantine VALUES (?,?,?,?,?,?,?,?,?,?)", (
+                    entry_id, now, decision.verdict.word, decision.score, reasons_value(decision),
+                    envelope.mail_from, json.dumps(list(envelope.rcpt_tos)), len(raw),
+                    envelope.queue_id, "held"))
+        except BaseException:
+            # Disk full, I/O or index error: the client hears 4xx and sends again, so the partial
+            # (or unindexed) file goes now, as Postfix removes a half-written queue file; else
+            # each retry on a full disk would leave one more.
+            for leftover in (tmp, final):
+                with suppress(OSError):
+                    leftover.unlink(missing_ok=True)
+            raise
         return entry_id
 
     async def put_async(self, raw: bytes, envelope: Envelope, decision: Decision) -> str:
@@ -203,7 +213,18 @@ class QuarantineStore:
             db.execute("DELETE FROM quarantine WHERE time < ?", (cutoff,))
         for eid in ids:
             self.path(eid).unlink(missing_ok=True)
+        self._purge_partial(now)
         return len(ids)
+
+    def _purge_partial(self, now: float | None) -> None:
+        """Remove `<id>.tmp` files older than STALE_PARTIAL seconds: what a `put` cut short by
+        a crash (kill -9, power loss) left; `put` itself removes its file on any error. A live
+        `put` writes for seconds, never an hour."""
+        cutoff = (time.time() if now is None else now) - STALE_PARTIAL
+        for tmp in self.messages.glob("*.tmp"):
+            with suppress(OSError):  # gone meanwhile (another worker's purge), or unreadable: next time
+                if _ID.match(tmp.stem) and tmp.stat().st_mtime < cutoff:
+                    tmp.unlink()
 
 
 # --------------------------------------------------------------------------- command line

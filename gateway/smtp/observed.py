@@ -42,8 +42,8 @@ class ObservedState(ServerState):
 
 
 class ObservedSMTP(GatewaySMTP):
-    """`GatewaySMTP` that reports sessions in flight and the stage and code of every reply
-    (`GatewaySMTP.command` names the command being answered)."""
+    """`GatewaySMTP` that reports sessions in flight and the stage and code of every reply, once
+    per reply however many lines it has (`GatewaySMTP.command` names the command being answered)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -77,7 +77,9 @@ class ObservedSMTP(GatewaySMTP):
     async def push(self, status: Any) -> None:
         if not self.closing:
             text = status.decode("ascii", "replace") if isinstance(status, bytes) else str(status)
-            if text[:3].isdigit():
+            # One reply per command: aiosmtpd pushes a multi-line reply (EHLO's six lines) line
+            # by line, and only the last one ("250 HELP", no hyphen after the code) is counted.
+            if text[:3].isdigit() and text[3:4] != "-":
                 code = int(text[:3])
                 self.state.observer.reply(self._stage(code), code)
         await super().push(status)

@@ -28,6 +28,7 @@ from aiosmtpd.smtp import SMTP, TLSSetupException, syntax
 from aiosmtpd.smtp import Envelope as SmtpEnvelope
 
 from gateway import replies
+from gateway.act.execute import QUARANTINE_FAILED
 from gateway.act.quarantine import QuarantineStore
 from gateway.act.seal import ArcKey
 from gateway.config import Config, Network
@@ -916,6 +917,7 @@ class GatewayHandler:
             verdict = str(fields.get("verdict", ""))
             server.reason = (verdict if verdict.startswith(("rejected", "tempfail")) else
                              "policy reject" if fields.get("action") == "reject" else
+                             "quarantine write failed" if fields.get("action") == QUARANTINE_FAILED else
                              "upstream connection lost" if verdict == "-" else
                              "upstream unavailable" if reply.code == 451 else "upstream refused")
         log.info(message_line(env, time.monotonic() - start, **fields))

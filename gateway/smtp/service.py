@@ -201,9 +201,17 @@ class Gateway:
             await store.purge()
         except Exception as exc:  # sqlite3/OSError/redis errors: one line, exit 2
             cfg = self.config.store
-            what = cfg.path if cfg.backend == "sqlite" else (cfg.url or cfg.backend)
+            if cfg.backend == "redis":  # the URL may hold a password: never print it
+                from gateway.store.redis import redact_url  # loaded already: the store is a RedisStore
+
+                what = redact_url(cfg.url) if cfg.url else cfg.backend
+                fix = ("check that Redis runs and answers at that address, and the URL's user, "
+                       "password and TLS settings (docs/store.md)")
+            else:
+                what = cfg.path if cfg.backend == "sqlite" else cfg.backend
+                fix = "check the path and its permissions"
             raise StartupError(f"{self.config.source}: store: the {cfg.backend} store {what} cannot be "
-                               f"opened: {exc}; check the path and its permissions") from exc
+                               f"opened: {exc}; {fix}") from exc
 
     async def _purge_loop(self) -> None:
         """Quarantine retention (`quarantine.retention_days`) and the staff reports' retention

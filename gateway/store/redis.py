@@ -97,7 +97,8 @@ class RedisTarget:
         return bool(self.sentinels)
 
 
-def _redact(url: str) -> str:
+def redact_url(url: str) -> str:
+    """The URL with any password (in the user part or a `password=` option) replaced by ***."""
     try:
         parts = urlsplit(url)
     except ValueError:  # unparseable (a broken [IPv6]): hide anything between :// and the last @
@@ -145,7 +146,7 @@ def parse_redis_url(url: str) -> RedisTarget:  # noqa: C901 - one branch per URL
     """
     if not isinstance(url, str) or not url.strip():
         raise RedisUrlError("is empty", "write e.g. redis://127.0.0.1:6379/0")
-    display = _redact(url)
+    display = redact_url(url)
     scheme, sep, rest = url.partition("://")
     scheme = scheme.lower()
     if not sep or scheme not in SCHEMES:

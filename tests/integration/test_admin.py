@@ -99,6 +99,8 @@ def test_metrics_count_what_happened(harness: Harness) -> None:
     assert value(text, "approach_gateway_smtp_replies_total", stage="data", **{"class": "3xx"}) == 2
     assert value(text, "approach_gateway_smtp_replies_total", stage="rcpt", **{"class": "5xx"}) == 1
     assert value(text, "approach_gateway_smtp_replies_total", stage="connect", **{"class": "2xx"}) == 3
+    # one per EHLO (3 sessions), not one per line of its multi-line reply (admin21: 6 each)
+    assert value(text, "approach_gateway_smtp_replies_total", stage="helo", **{"class": "2xx"}) == 3
     assert value(text, "approach_gateway_analysis_seconds_count") == 2
     assert value(text, "approach_gateway_upstream_seconds_count", stage="data") == 2
     assert value(text, "approach_gateway_upstream_errors_total") == 0

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pytest
+
+from gateway.log import MessageLine
 from gateway.smtp.service import ThreadedGateway
 from tests.conftest import ROOT, make_config
 from tests.support.sink import Sink
@@ -96,3 +100,23 @@ def test_quarantine_holds_then_cli_releases_through_the_upstream(tmp_path: Path,
     [msg] = sink.wait_for(1)
     assert msg.rcpt_tos == ["bob@example.org"] and msg.mail_from == "someone@ext.test"
     assert b"X-Approach-Verdict: high" in msg.data and msg.data.endswith(b"Hello, please reply.\r\n")
+
+
+def test_quarantine_write_failure_answers_451_and_logs_why(tmp_path: Path, sink: Sink,
+                                                           caplog: pytest.LogCaptureFixture) -> None:
+    """The quarantine cannot be written (its directory is a file: ENOTDIR, as a full or broken
+    disk would fail): the client hears 451 and nothing is delivered; the refusal line names the
+    quarantine, not the upstream (admin21 saw reason="upstream unavailable")."""
+    caplog.set_level(logging.INFO, logger="gateway")
+    gw = _start(tmp_path, sink, "  high: {quarantine: true}", 12)
+    (tmp_path / "q").write_text("not a directory")
+    try:
+        code, text = _send(gw.port, NO_FROM)
+    finally:
+        gw.stop()
+    assert (code, text) == (451, b"4.3.0 Error: queue file write error")
+    refused = [r.msg.fields for r in caplog.records
+               if isinstance(r.msg, MessageLine) and r.msg.fields.get("event") == "refused"]
+    assert [f.get("reason") for f in refused] == ["quarantine write failed"], refused
+    time.sleep(0.2)
+    assert sink.messages == []

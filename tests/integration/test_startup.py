@@ -212,3 +212,18 @@ def test_serve_purges_staff_reports_by_retention(tmp_path: Path, sink) -> None: 
             time.sleep(0.05)
     assert not db.original_path(old).exists() and db.original_path(new).exists()
     assert [r.id for r in db.reports()] == [new]
+
+
+@pytest.mark.parametrize("url", ["redis://:S3cretRedisPw@127.0.0.1:{port}/0",
+                                 "redis://127.0.0.1:{port}/0?password=S3cretRedisPw"])
+def test_redis_store_that_cannot_be_opened_keeps_its_password_out_of_the_line(tmp_path: Path, url: str) -> None:
+    """The start-up line names the store as the running warnings do (password as ***) and gives
+    a fix that fits Redis, not the SQLite one about a path and its permissions."""
+    cfg = write_config(tmp_path)
+    dead = free_port()  # nothing listens there
+    cfg.write_text(cfg.read_text().replace(f"store: {{path: {tmp_path / 'store.sqlite3'}}}",
+                                           f'store: {{backend: redis, url: "{url.format(port=dead)}"}}'))
+    proc = run(gateway_cmd("serve", "--config", str(cfg)), tmp_path)
+    assert "S3cretRedisPw" not in proc.stdout + proc.stderr
+    assert_one_line_exit_2(proc, "store:", "cannot be opened", "***", "Redis runs")
+    assert "path and its permissions" not in proc.stderr

@@ -129,3 +129,20 @@ def test_postfix_snippets_match_the_example_config(mode: str) -> None:
     assert options["smtpd_recipient_restrictions"] == "permit_mynetworks,reject"
     assert set(options["receive_override_options"].split(",")) >= {
         "no_unknown_recipient_checks", "no_header_body_checks", "no_milters"}
+
+
+def test_reject_is_documented_as_before_queue_only() -> None:
+    """After-queue, Postfix has answered 250 before the gateway sees the message: the gateway's
+    550 becomes a bounce to the envelope sender, which impostors forge (backscatter; admin21 saw
+    it on Postfix 3.7 with `high: {reject: true}`). The after-queue snippet, docs/actions.md and
+    the README's deployment section say to quarantine or tag there instead."""
+    main = (SNIPPETS / "after-queue" / "main.cf.snippet").read_text()
+    assert "backscatter" in main and "reject: false" in main and "quarantine: true" in main
+    assert "before-queue" in main
+    actions = (ROOT / "docs" / "actions.md").read_text()
+    [row] = [line for line in actions.splitlines() if line.startswith("| `reject`")]
+    assert "only before-queue" in row
+    assert "backscatter" in actions and "deploy/postfix/after-queue" in actions
+    readme = (ROOT / "README.md").read_text()
+    after_queue = readme[readme.index("* **after-queue**"):]
+    assert "backscatter" in after_queue[:after_queue.index("\n\n")]

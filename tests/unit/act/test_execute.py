@@ -156,6 +156,7 @@ async def test_quarantine_write_failure_answers_451_and_touches_nothing_upstream
                            hold=Quarantine(fail=True).put if hold == "fails" else None)
     assert done.reply == Reply(451, "4.3.0 Error: queue file write error") and done.held is None
     assert up.sent == [] and "quarantine write failed for Q1" in caplog.text
+    assert done.action == "quarantine-failed"  # the refusal line's reason says so, not "upstream unavailable"
 
 
 async def test_quarantine_copies_the_held_message_to_the_extra_recipients_only() -> None:

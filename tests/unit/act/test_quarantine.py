@@ -91,3 +91,60 @@ def test_cli_purge_uses_the_configured_retention(tmp_path: Path) -> None:
                    f"local_domains: [example.org]\nquarantine: {{dir: {qdir}, retention_days: 7}}\n")
     assert main(["quarantine", "--config", str(cfg), "purge"]) == 0
     assert [e.id for e in store.list()] == [fresh] and not store.path(ten_days).exists()
+
+
+def _enospc(*_: object) -> None:
+    raise OSError(28, "No space left on device")
+
+
+@pytest.mark.parametrize("fails_at", ["write", "fsync", "rename", "directory fsync", "index"])
+def test_a_failed_put_leaves_no_file_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fails_at: str) -> None:
+    """Disk full part-way (or the index cannot be written): the client hears 451 and sends again,
+    so nothing may stay -- neither the partial `.tmp` nor an `.eml` no index row lists; else each
+    retry on a full disk leaves one more (admin21: 2 MB per attempt)."""
+    store = q.QuarantineStore(tmp_path)
+    real_write = q.os.write
+    if fails_at == "write":  # the first chunk lands, then the disk is full (as EFBIG/ENOSPC do)
+        calls: list[int] = []
+
+        def write(fd: int, data: memoryview) -> int:
+            if calls:
+                _enospc()
+            calls.append(fd)
+            return real_write(fd, data[:10])
+        monkeypatch.setattr(q.os, "write", write)
+    elif fails_at == "fsync":
+        monkeypatch.setattr(q.os, "fsync", _enospc)
+    elif fails_at == "rename":
+        monkeypatch.setattr(q.os, "replace", _enospc)
+    elif fails_at == "directory fsync":
+        monkeypatch.setattr(q, "_fsync_dir", _enospc)
+    else:
+        monkeypatch.setattr(q, "reasons_value", _enospc)  # evaluated inside the index transaction
+    with pytest.raises(OSError, match="No space left"):
+        store.put(RAW, ENV, DEC)
+    monkeypatch.undo()
+    assert sorted(p.name for p in (tmp_path / "messages").iterdir()) == []
+    assert store.list() == []
+
+
+def test_purge_removes_partial_files_older_than_an_hour(tmp_path: Path) -> None:
+    """A `put` cut short by a crash leaves `<id>.tmp`: purge removes it once an hour old (a live
+    write never takes that long), and leaves a fresh one and files that are not ours."""
+    import os
+    import time
+
+    store = q.QuarantineStore(tmp_path)
+    kept = store.put(RAW, ENV, DEC)
+    messages = tmp_path / "messages"
+    stale = messages / "20261205T010416Z-1dbdf93e1840.tmp"
+    fresh = messages / "20261205T020416Z-2dbdf93e1840.tmp"
+    other = messages / "notes.tmp"
+    for p in (stale, fresh, other):
+        p.write_bytes(b"partial")
+    two_hours_ago = time.time() - 7200
+    for p in (stale, other):
+        os.utime(p, (two_hours_ago, two_hours_ago))
+    assert store.purge() == 0  # no message is past retention; partial files are not messages
+    assert not stale.exists() and fresh.exists() and other.exists()
+    assert store.read(kept) == RAW
