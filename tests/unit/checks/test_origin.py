@@ -8,7 +8,7 @@ no sender, identity, content, pretext or campaign check ran, and it was delivere
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -20,9 +20,12 @@ from gateway.checks.identity import IdentityCheck
 from gateway.checks.origin import OriginCheck
 from gateway.checks.pretext import PretextCheck
 from gateway.checks.thread import ThreadCheck
+from gateway.dns import Resolver
 from gateway.model import Client, Envelope, Signal
 from gateway.runtime import Runtime
 from tests.conftest import make_config
+from tests.support.dkimkeys import rsa_key
+from tests.support.dnsserver import TestDNSServer
 from tests.support.messages import config, message, names, one, run
 
 BULLETIN = message(
@@ -143,3 +146,30 @@ async def test_the_runtime_scores_it_and_remembers_it_as_a_strangers_inbound_mes
     assert outside.meta is not None and outside.meta.direction == "inbound"
     assert inside.decision.verdict.word == "clean" and not inside.decision.hits
     assert inside.meta is not None and inside.meta.direction == "internal"
+
+
+@pytest.fixture(scope="module")
+def dns() -> Iterator[TestDNSServer]:
+    with TestDNSServer() as server:
+        server.add("example.org", "TXT", "v=spf1 ip4:192.0.2.25 -all")
+        server.add("sel._domainkey.example.org", "TXT", rsa_key().txt)
+        server.add("_dmarc.example.org", "TXT", "v=DMARC1; p=none")
+        yield server
+
+
+@pytest.mark.parametrize(("signed", "client_ip", "mail_from", "spoofed"), [
+    (True, "203.0.113.9", "x@attacker.test", False),  # our DKIM signature: DMARC pass
+    (False, "192.0.2.25", "bounce@example.org", False),  # a server our SPF lists: DMARC pass
+    (False, "203.0.113.9", "x@attacker.test", True),  # neither: DMARC fail (p=none)
+])
+def test_the_gateways_own_authentication_decides_too(dns: TestDNSServer, signed: bool, client_ip: str,
+                                                      mail_from: str, spoofed: bool) -> None:
+    raw = rsa_key().sign(BULLETIN, "example.org") if signed else BULLETIN
+    resolver = Resolver(nameservers=(("127.0.0.1", dns.port),), timeout=0.5)
+    signals, _ = run([IdentityCheck(), OriginCheck(), AuthCheck()], raw, config(), offline=False,
+                     resolver=resolver, client_ip=client_ip, mail_from=mail_from)
+    assert ("identity.reply_to_freemail" in names(signals)) is spoofed
+    if spoofed:
+        assert one(signals, "identity.unauthenticated_local_from").evidence["dmarc"] == "fail"
+    else:
+        assert "identity.unauthenticated_local_from" not in names(signals)
