@@ -234,6 +234,20 @@ class Config:
         return any(d == ld or d.endswith("." + ld) for ld in self.local_domains)
 
 
+def in_networks(ip: str | None, networks: tuple[Network, ...]) -> bool:
+    """Whether the client address `ip` is in one of `networks` (an IPv4-mapped IPv6 address as
+    its IPv4 address; a zone index ignored); False for no address or an unreadable one."""
+    if not ip or not networks:
+        return False
+    try:
+        addr = ipaddress.ip_address(ip.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
+        addr = addr.ipv4_mapped
+    return any(addr in net for net in networks)
+
+
 def usable_cores() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))

@@ -37,6 +37,7 @@ from gateway.checks import Check, CheckContext, CheckRun, Fact, RunStats, Shared
 from gateway.checks.auth import AuthFacts
 from gateway.checks.auth.keys import AuthPools
 from gateway.checks.campaign import CampaignKeys, flagged_key
+from gateway.checks.origin import Origin
 from gateway.checks.social import Persona
 from gateway.config import Config
 from gateway.domains import Domains
@@ -189,8 +190,10 @@ class Runtime:
         meta = None
         try:
             keys = ctx.get(CampaignKeys)
+            origin = ctx.get(Origin)
             meta = draft_meta(view, envelope, self.config.local_domains, ctx.get(Persona),
-                              keys.keys if keys is not None else ())
+                              keys.keys if keys is not None else (),
+                              spoofed=origin is not None and origin.ours and not origin.internal)
         except Exception:  # history is a nicety; the verdict must not depend on it
             log.warning("store: no metadata for %s", envelope.queue_id, exc_info=True)
         decision = policies.evaluate(run.signals, view, envelope,

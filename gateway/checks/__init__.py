@@ -7,6 +7,9 @@ Purpose: the contract every check follows (STYLE.md rule 1), declared rather tha
 - `needs` / `provides`: typed results (`Fact` subclasses) shared between checks instead of a
   dictionary; the runtime orders checks from these declarations, runs independent ones
   concurrently, and a check sees a fact only when it declared that it needs it;
+- `waits`: facts a check may wait for only when a message asks it to (`await ctx.wait_for(Kind)`),
+  e.g. the origin check waits for the authentication outcome only for mail whose From is one of
+  ours; it orders like `needs`, but every other message runs without waiting for it;
 - `uses`: prepared state several checks read (`Shared` subclasses, e.g. the look-alike index of
   the sender and link checks): the runtime builds one of each kind per configuration, before any
   message, and a check reads it with `ctx.shared(Kind)`;
@@ -172,11 +175,22 @@ class CheckContext:
     # the stranger's own words as (persona they were read for, text): claims, pretext and campaign
     # all read them; computed once per message by gateway/checks/claims.py `approach_text`
     approach_text: tuple[object, str] | None = None
+    # the events `run_checks` sets when the provider of a fact finished (`wait_for`)
+    _ready: Mapping[type, asyncio.Event] = field(default_factory=dict)
 
     def get(self, kind: type[F]) -> F | None:
         """The fact of type `kind` if the check that provides it finished, else None."""
         found = self._facts.get(kind)
         return found if isinstance(found, kind) else None
+
+    async def wait_for(self, kind: type[F]) -> F | None:
+        """The fact of type `kind` once the check that provides it finished (a check lists it in
+        `waits`): None when it failed, timed out or gave none, and at once when no check of this
+        run provides it (a context made outside `run_checks`: tools, tests of one check)."""
+        event = self._ready.get(kind)
+        if event is not None and not event.is_set():
+            await event.wait()
+        return self.get(kind)
 
     def shared(self, kind: type[S]) -> S:
         """The runtime's one instance of the `Shared` kind (the check lists it in `uses`)."""
@@ -201,6 +215,7 @@ class Check:
     name: ClassVar[str] = ""
     signals: ClassVar[tuple[SignalSpec, ...]] = ()
     needs: ClassVar[tuple[type[Fact], ...]] = ()
+    waits: ClassVar[tuple[type[Fact], ...]] = ()  # may `ctx.wait_for` these (see the module's docstring)
     provides: ClassVar[tuple[type[Fact], ...]] = ()
     uses: ClassVar[tuple[type[Shared], ...]] = ()
     timeout_share: ClassVar[float] = 0.5
@@ -283,6 +298,8 @@ def order(checks: Sequence[Check]) -> list[Check]:
         for need in c.needs:
             if need not in providers:
                 raise CheckError(f"check {c.name} needs {need.__name__}, which no check provides")
+    after = {c.name: [providers[f] for f in c.needs + tuple(w for w in c.waits if w in providers)]
+             for c in checks}  # a fact waited for that nobody provides: `wait_for` answers None at once
     out: list[Check] = []
     state: dict[str, int] = {}
 
@@ -292,8 +309,8 @@ def order(checks: Sequence[Check]) -> list[Check]:
         if state.get(c.name) == 1:
             raise CheckError(f"checks depend on each other in a cycle: {' -> '.join(path + (c.name,))}")
         state[c.name] = 1
-        for need in c.needs:
-            visit(providers[need], path + (c.name,))
+        for provider in after[c.name]:
+            visit(provider, path + (c.name,))
         state[c.name] = 2
         out.append(c)
 
@@ -332,6 +349,7 @@ async def run_checks(checks: Sequence[Check], ctx: CheckContext, stats: RunStats
     named in `analysis.incomplete`. The signals of every check that finished are kept.
     """
     run = _Run(checks, ctx, stats if stats is not None else RunStats())
+    ctx._ready = run.ready
     loop = asyncio.get_running_loop()
     later = _after_computing(checks)
     tasks = {asyncio.create_task(run.one(c), name=f"check:{c.name}"): c for c in checks
@@ -362,7 +380,8 @@ def _after_computing(checks: Sequence[Check]) -> frozenset[str]:
     wanted: set[str] = set()
     stack = [c for c in checks if not c.io]
     while stack:
-        for need in stack.pop().needs:
+        waiting = stack.pop()
+        for need in waiting.needs + waiting.waits:
             c = providers.get(need)
             if c is not None and c.name not in wanted:
                 wanted.add(c.name)

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 from gateway.checks import Check, CheckContext, Fact, signal
 from gateway.checks.claims import Claims, approach_text
+from gateway.checks.origin import Origin, internal_sender
 from gateway.checks.sender import local_recipients
 from gateway.checks.social import NETWORKS, Persona
 from gateway.domains import Domains, name_tokens, registered_domain
@@ -190,7 +191,7 @@ class CampaignCheck(Check):
         signal("campaign.store_error", "the history store could not be asked: campaign signals are missing",
                error=str),
     )
-    needs = (Persona, Claims)
+    needs = (Persona, Claims, Origin)
     provides = (CampaignKeys,)
     timeout_share = 0.25
     overlaps = False  # waits on the store: starts after the computing checks (gateway/checks/__init__.py)
@@ -198,7 +199,7 @@ class CampaignCheck(Check):
     async def run(self, ctx: CheckContext) -> Iterable[Signal]:
         view = ctx.view
         sender = view.from_address.lower()
-        if not sender or ctx.domains.is_ours(view.from_domain):
+        if not sender or internal_sender(ctx):
             return []
         persona = ctx.get(Persona)
         claims = ctx.get(Claims)

@@ -29,6 +29,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from gateway.checks import Check, CheckContext, Fact, signal
+from gateway.checks.origin import Origin, internal_sender
 from gateway.checks.social import Persona
 from gateway.domains import registered_domain
 from gateway.model import Signal
@@ -957,12 +958,12 @@ class ClaimsCheck(Check):
                "does not resemble (weak: many organisations mail from domains unlike their names)",
                role=str, organisation=str, kind=str, sending_domain=str, where=str),
     )
-    needs = (Persona,)
+    needs = (Persona, Origin)
     provides = (Claims,)
     timeout_share = 0.2
 
     async def run(self, ctx: CheckContext) -> Iterable[Signal]:
-        if ctx.domains.is_ours(ctx.view.from_domain):
+        if internal_sender(ctx):
             ctx.put(Claims(()))
             return []
         persona = ctx.get(Persona)

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from gateway.checks import Check, CheckContext, signal
+from gateway.checks.origin import Origin, internal_sender
 from gateway.checks.social import Persona
 from gateway.model import Signal
 from gateway.regex import Prefilter
@@ -215,11 +216,11 @@ class ContentCheck(Check):
         signal("content.location_mismatch", "claims a place that the Date offset or the Received path "
                "contradicts", claimed=str, claim=str, evidence=str, expected_offsets=str),
     )
-    needs = (Persona,)
+    needs = (Persona, Origin)
 
     async def run(self, ctx: CheckContext) -> Iterable[Signal]:
         view = ctx.view
-        if ctx.domains.is_ours(view.from_domain):
+        if internal_sender(ctx):
             return []
         persona = ctx.get(Persona)
         text = (persona.text if persona else "") or view.body_text

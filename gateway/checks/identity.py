@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from gateway.checks import Check, CheckContext, signal
+from gateway.checks.origin import Origin, internal_sender
 from gateway.checks.social import Persona
 from gateway.domains import name_tokens, registered_domain, skeleton
 from gateway.model import Signal
@@ -116,7 +117,7 @@ def display_name_signals(ctx: CheckContext, display: str, from_address: str, fro
             out.append(Signal("identity.display_name_domain", {"display_name": display[:80],
                                                                "domain": dom.group(0).lower(),
                                                                "from_domain": from_domain}))
-    if not ctx.domains.is_ours(from_domain):
+    if not internal_sender(ctx):
         for who in (display, persona):
             toks_set = set(name_tokens(who))
             hit = next((p for p in ctx.data.protected_names if set(p) <= toks_set), None) if toks_set else None
@@ -202,12 +203,12 @@ class IdentityCheck(Check):
         signal("identity.reply_to_freemail", "replies go to free-mail although the sender's domain is not",
                from_domain=str, reply_to=str),
     )
-    needs = (Persona,)
+    needs = (Persona, Origin)
 
     async def run(self, ctx: CheckContext) -> Iterable[Signal]:
         view = ctx.view
         domain = view.from_domain.lower()
-        if not domain or ctx.domains.is_ours(domain):
+        if not domain or internal_sender(ctx):
             return []
         persona = ctx.get(Persona)
         out = display_name_signals(ctx, view.from_display, view.from_address, domain,

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator
 from urllib.parse import urlsplit
 
 from gateway.checks import Check, CheckContext, signal
+from gateway.checks.origin import Origin, internal_sender
 from gateway.checks.sender import Lookalikes
 from gateway.domains import registered_domain
 from gateway.model import Signal
@@ -71,11 +72,12 @@ class LinkCheck(Check):
         signal("content.link_lookalike", "links to a domain imitating a listed organisation, a service or ours",
                host=str, target=str, organisation=str, method=str),
     )
+    needs = (Origin,)
     uses = (Lookalikes,)  # the sender check's: one index and one memo per runtime
     timeout_share = 0.1
 
     async def run(self, ctx: CheckContext) -> Iterable[Signal]:
-        if ctx.domains.is_ours(ctx.view.from_domain):
+        if internal_sender(ctx):
             return []
         sender_reg = registered_domain(ctx.view.from_domain)
         lookalikes = ctx.shared(Lookalikes)

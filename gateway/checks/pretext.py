@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable
 
 from gateway.checks import Check, CheckContext, signal
 from gateway.checks.claims import approach_text, unwrap_prose
+from gateway.checks.origin import Origin, internal_sender
 from gateway.checks.social import Persona
 from gateway.model import Signal
 from gateway.regex import Regex, RegexSet
@@ -679,11 +680,11 @@ class PretextCheck(Check):
                "in one phrase, leaving out the side that is empty (\"offers a salary package\")",
                asks=str, offers=str, wants=str),
     )
-    needs = (Persona,)
+    needs = (Persona, Origin)
     timeout_share = 0.2
 
     async def run(self, ctx: CheckContext) -> Iterable[Signal]:
-        if ctx.domains.is_ours(ctx.view.from_domain):
+        if internal_sender(ctx):
             return []
         persona = ctx.get(Persona)
         text = approach_text(ctx, persona)

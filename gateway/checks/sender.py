@@ -20,6 +20,7 @@ from rapidfuzz.distance import OSA
 
 from gateway import warmup
 from gateway.checks import Check, CheckContext, Shared, signal
+from gateway.checks.origin import Origin, internal_sender
 from gateway.config import Config
 from gateway.domains import (
     edit_distance,
@@ -302,6 +303,7 @@ class SenderCheck(Check):
         signal("sender.store_error", "the history store could not be read: history signals are missing",
                error=str),
     )
+    needs = (Origin,)
     uses = (Lookalikes,)
     timeout_share = 0.25
     overlaps = False  # waits on the store: starts after the computing checks (gateway/checks/__init__.py)
@@ -310,7 +312,7 @@ class SenderCheck(Check):
         view, data = ctx.view, ctx.data
         domain = view.from_domain.lower()
         out: list[Signal] = []
-        if not domain or ctx.domains.is_ours(domain):
+        if not domain or internal_sender(ctx):
             return out
         if data.is_freemail(domain):
             out.append(Signal("sender.freemail", {"domain": domain}))

@@ -36,6 +36,7 @@ from pathlib import Path
 
 from gateway.checks import Check, CheckContext, signal
 from gateway.checks.claims import approach_text
+from gateway.checks.origin import Origin, internal_sender
 from gateway.checks.social import Persona
 from gateway.config import Config
 from gateway.model import Signal
@@ -156,7 +157,7 @@ class TextModelCheck(Check):
                "n-grams attested in at least 3 training campaigns: gateway/data/textmodel.json)",
                probability=float, ngrams=str, source=str),
     )
-    needs = (Persona,)
+    needs = (Persona, Origin)
     timeout_share = 0.2
 
     def __init__(self) -> None:
@@ -167,7 +168,7 @@ class TextModelCheck(Check):
             self.model = TextModel.load()
 
     async def run(self, ctx: CheckContext) -> Iterable[Signal]:
-        if ctx.domains.is_ours(ctx.view.from_domain):
+        if internal_sender(ctx):
             return []
         model = self.model
         if model is None:

@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterable
 
 from gateway.checks import Check, CheckContext, signal
+from gateway.checks.origin import Origin, internal_sender
 from gateway.model import Signal
 
 # "Re:" and the reply prefixes of common localised clients (Outlook, Thunderbird, Apple Mail):
@@ -35,11 +36,12 @@ class ThreadCheck(Check):
                "In-Reply-To or References: a conversation that left no trace (Rspamd: FAKE_REPLY)",
                prefix=str),
     )
+    needs = (Origin,)
     timeout_share = 0.05
 
     async def run(self, ctx: CheckContext) -> Iterable[Signal]:
         view = ctx.view
-        if ctx.domains.is_ours(view.from_domain):
+        if internal_sender(ctx):
             return []
         m = _REPLY_PREFIX.match(view.visible_subject[:64])
         if m is None or view.header("In-Reply-To") or view.header("References"):

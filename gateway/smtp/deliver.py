@@ -18,6 +18,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from gateway.act.execute import Sealer, carry_out
+from gateway.config import in_networks
 from gateway.model import Envelope
 from gateway.parse import HeaderLimitExceeded
 from gateway.replies import ANALYSIS_FAILED, BARE_NEWLINE, HEADER_TOO_LARGE, UPSTREAM_LOST
@@ -110,8 +111,6 @@ def start_staff_report(state: ServerState, raw: bytes, env: Envelope, result: Re
     mail server) or a message whose DMARC passed for one of `local_domains` -- anyone outside can
     write `MAIL FROM:<alice@example.org>`. The report is already delivered; a failure or a refusal
     here is logged and never changes the client's reply."""
-    from gateway.smtp.server import in_networks  # (server imports this module)
-
     config = state.config
     address = config.console.report_address
     if not address or address not in (r.lower() for r in env.rcpt_tos):

@@ -31,7 +31,7 @@ from gateway import replies
 from gateway.act.execute import QUARANTINE_FAILED
 from gateway.act.quarantine import QuarantineStore
 from gateway.act.seal import ArcKey
-from gateway.config import Config, Network
+from gateway.config import Config, in_networks
 from gateway.log import message_line, refusal_line, tls_fields
 from gateway.model import Client, Envelope
 from gateway.replies import Reply
@@ -55,18 +55,6 @@ _SYNTAX_ATTRS = ("__smtp_syntax__", "__smtp_syntax_when__", "__smtp_syntax_exten
 LOGGED_STAGES = frozenset({"MAIL", "RCPT", "DATA", "STARTTLS", "XFORWARD", "AUTH"})
 CLOSE_GRACE = 5.0  # seconds a closing connection may take to flush its last reply, then abort
 DATA_CHUNK = 65536  # bytes of a message handled per event-loop turn
-
-
-def in_networks(ip: str | None, networks: tuple[Network, ...]) -> bool:
-    if not ip or not networks:
-        return False
-    try:
-        addr = ipaddress.ip_address(ip.split("%", 1)[0])
-    except ValueError:
-        return False
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
-        addr = addr.ipv4_mapped
-    return any(addr in net for net in networks)
 
 
 def client_key(ip: str) -> str:

@@ -29,8 +29,10 @@ def recipients_of(view: MessageView, envelope: Envelope) -> tuple[str, ...]:
 
 
 def draft_meta(view: MessageView, envelope: Envelope, local_domains: Iterable[str],
-               persona: Any = None, campaign_keys: tuple[str, ...] = ()) -> MessageMeta:
-    """The message's metadata before the verdict is known."""
+               persona: Any = None, campaign_keys: tuple[str, ...] = (), *, spoofed: bool = False) -> MessageMeta:
+    """The message's metadata before the verdict is known. `spoofed`: a From in our domains on mail
+    from outside that nothing authenticates (gateway/checks/origin.py): remembered as inbound, a
+    stranger's message (its campaign keys indexed), never as our own internal or outbound mail."""
     sender = view.from_address or envelope.mail_from.lower()
     rcpts = recipients_of(view, envelope)
     obs = [f"reply-to:{a}" for a in view.reply_to[:5]]
@@ -49,7 +51,8 @@ def draft_meta(view: MessageView, envelope: Envelope, local_domains: Iterable[st
         if host and host not in hosts:
             hosts.append(host)
     obs += [f"link:{h}" for h in hosts[:20]]
-    return MessageMeta(when=envelope.when, direction=direction_of(sender, rcpts, local_domains),
+    direction = "inbound" if spoofed else direction_of(sender, rcpts, local_domains)
+    return MessageMeta(when=envelope.when, direction=direction,
                        sender=sender, recipients=rcpts, message_id=view.header("Message-ID") or "",
                        display_name=view.from_display, observables=tuple(obs), campaign_keys=campaign_keys)
 

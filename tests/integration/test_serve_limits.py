@@ -11,6 +11,7 @@ import pytest
 
 from gateway import replies
 from gateway.checks import Check, CheckContext, signal
+from gateway.checks.origin import OriginCheck
 from gateway.checks.sender import SenderCheck
 from gateway.model import Signal
 from tests.integration.conftest import SIMPLE, Harness, said
@@ -165,7 +166,7 @@ def test_a_slow_check_is_cut_off_and_the_others_still_decide(harness: Harness, s
     """Partial results are kept: the free-mail signal still scores, and the header says which
     check did not finish (its own share, or the overall deadline)."""
     harness.start(extra="limits: {analysis_timeout: 0.4, shutdown_grace: 2}\non_error: accept",
-                  runtime_kwargs={"checks": [slow(), SenderCheck()]})
+                  runtime_kwargs={"checks": [slow(), SenderCheck(), OriginCheck()]})  # the sender check needs origin
     c = harness.client()
     c.sendmail("someone@gmail.com", ["bob@example.org"], b"From: Someone <someone@gmail.com>\r\n" + SIMPLE)
     c.quit()

@@ -1,0 +1,175 @@
+"""A From in our own domains is internal mail only when it is (gateway/checks/origin.py).
+
+attack21 (finding 9): `From: "Staff Bulletin" <staff-news@example.org>`, Reply-To the attacker's
+free-mail, sent from an outside client with a DMARC fail (p=none), was judged as our own mail:
+no sender, identity, content, pretext or campaign check ran, and it was delivered clean (2.3).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import pytest
+
+from gateway.checks import Check, CheckContext, order
+from gateway.checks.auth import AuthCheck, AuthFacts, AuthOutcome
+from gateway.checks.auth.dmarc import DmarcResult
+from gateway.checks.identity import IdentityCheck
+from gateway.checks.origin import OriginCheck
+from gateway.checks.pretext import PretextCheck
+from gateway.checks.thread import ThreadCheck
+from gateway.dns import Resolver
+from gateway.model import Client, Envelope, Signal
+from gateway.runtime import Runtime
+from tests.conftest import make_config
+from tests.support.dkimkeys import rsa_key
+from tests.support.dnsserver import TestDNSServer
+from tests.support.messages import config, message, names, one, run
+
+BULLETIN = message(
+    '"Staff Bulletin" <staff-news@example.org>',
+    "STAFF BULLETIN - External opportunities for colleagues\n\nDear Ms Jennings,\n\nI am a Senior Fellow at "
+    "the Baltic Institute for Strategic Studies in Vienna. I have long admired your work on maritime policy.\n\n"
+    "We are preparing a confidential briefing paper on the future of Arctic shipping routes and would very much "
+    "value your views on the department's current thinking. We offer an honorarium of EUR 2,000 for a short "
+    "written consultation.\n\nFor convenience, could we continue this conversation on WhatsApp? You can reach "
+    "me at +43 660 1234567.\n\nWith best regards,\nDr. Michael Hartmann\n",
+    to='"Sarah Jennings" <sarah.jennings@example.org>', subject="Re: Staff bulletin: your views",
+    headers={"Reply-To": '"Dr. Michael Hartmann" <m.hartmann.research@outlook.com>'})
+TRUSTED = config("trusted_authserv_ids: [mx.border.example]\ntrusted_networks: [10.0.0.0/8]\n")
+OUTSIDE = "192.0.2.10"
+STRANGER = {"identity.reply_to_freemail", "thread.reply_without_thread", "offer.money"}
+CHECKS = (IdentityCheck, ThreadCheck, PretextCheck)
+
+
+def _ar(clauses: str) -> bytes:
+    return f"Authentication-Results: mx.border.example; {clauses}\r\n".encode()
+
+
+def _run(raw: bytes, client_ip: str | None, *, auth: bool = True) -> list[Signal]:
+    checks: list[Check] = [cls() for cls in CHECKS] + [OriginCheck()]
+    if auth:
+        checks.append(AuthCheck())
+    signals, _ = run(checks, raw, TRUSTED, client_ip=client_ip)
+    return signals
+
+
+@pytest.mark.parametrize(("clauses", "dmarc", "policy"), [
+    ("spf=fail smtp.mailfrom=attacker.test; dkim=none; dmarc=fail policy.dmarc=none header.from=example.org",
+     "fail", "none"),
+    ("spf=softfail smtp.mailfrom=x@attacker.test; dmarc=none header.from=example.org", "none", ""),
+    # a pass for another domain vouches for that domain, not for ours
+    ("spf=pass smtp.mailfrom=x@attacker.test; dkim=pass header.d=attacker.test", "unchecked", ""),
+])
+def test_our_domain_from_outside_without_authentication_is_judged_as_a_strangers(
+        clauses: str, dmarc: str, policy: str) -> None:
+    signals = _run(_ar(clauses) + BULLETIN, OUTSIDE)
+    assert STRANGER <= names(signals)
+    assert one(signals, "identity.unauthenticated_local_from").evidence == {
+        "from_domain": "example.org", "client_ip": OUTSIDE, "dmarc": dmarc, "policy": policy}
+
+
+def test_an_outside_client_with_no_results_at_all_is_not_internal_either() -> None:
+    """Offline, no trusted Authentication-Results: nothing authenticates it, and the client is outside."""
+    signals = _run(BULLETIN, OUTSIDE, auth=False)
+    assert STRANGER <= names(signals)
+    assert one(signals, "identity.unauthenticated_local_from").evidence["dmarc"] == "unchecked"
+
+
+@pytest.mark.parametrize(("raw", "client_ip"), [
+    (BULLETIN, "10.1.2.3"),  # the organisation's own mail server (trusted_networks)
+    (_ar("spf=fail smtp.mailfrom=attacker.test; dmarc=fail header.from=example.org") + BULLETIN, "10.1.2.3"),
+    (_ar("dmarc=pass header.from=example.org") + BULLETIN, OUTSIDE),
+    (_ar("dkim=pass header.d=mail.example.org header.s=s1") + BULLETIN, OUTSIDE),  # aligned (relaxed)
+    (_ar("spf=pass smtp.mailfrom=bounce@example.org") + BULLETIN, OUTSIDE),
+    (BULLETIN, None),  # a saved message: no client and no results say where it came from (as before)
+])
+def test_internal_mail_is_left_alone(raw: bytes, client_ip: str | None) -> None:
+    signals = _run(raw, client_ip)
+    assert not names(signals) & (STRANGER | {"identity.unauthenticated_local_from"}), names(signals)
+
+
+def test_a_stranger_from_outside_our_domains_is_unchanged() -> None:
+    raw = BULLETIN.replace(b"staff-news@example.org", b"staff-news@bulletin-mail.example.net")
+    signals = _run(raw, OUTSIDE)
+    assert STRANGER <= names(signals) and "identity.unauthenticated_local_from" not in names(signals)
+
+
+class _SlowAuth(Check):
+    """Provides the authentication outcome a while after the computing checks started."""
+
+    name = "auth"
+    provides = (AuthFacts,)
+
+    def __init__(self, result: str) -> None:
+        self.result = result
+
+    async def run(self, ctx: CheckContext) -> Iterable[Signal]:
+        for _ in range(5):
+            await asyncio.sleep(0)
+        ctx.put(AuthFacts(AuthOutcome(dmarc=DmarcResult(self.result, "example.org")), ""))
+        return []
+
+
+@pytest.mark.parametrize(("result", "spoofed"), [("pass", False), ("fail", True)])
+def test_the_origin_waits_for_the_authentication_outcome_when_the_from_is_ours(result: str, spoofed: bool) -> None:
+    signals, _ = run([IdentityCheck(), OriginCheck(), _SlowAuth(result)], BULLETIN, TRUSTED, client_ip=OUTSIDE)
+    assert ("identity.unauthenticated_local_from" in names(signals)) is spoofed
+    assert ("identity.reply_to_freemail" in names(signals)) is spoofed
+
+
+class _LateNamedAuth(_SlowAuth):
+    name = "zz-auth"  # sorts after "origin": only the declared wait puts it first
+
+
+def test_a_fact_waited_for_orders_like_a_need() -> None:
+    ordered = [c.name for c in order([ThreadCheck(), _LateNamedAuth("pass"), OriginCheck()])]
+    assert ordered == ["zz-auth", "origin", "thread"]
+
+
+RULE = "unauthenticated-local-from"
+
+
+async def test_the_runtime_scores_it_and_remembers_it_as_a_strangers_inbound_message(tmp_path: Path) -> None:
+    runtime = Runtime(make_config(1, tmp_path, extra="trusted_networks: [10.0.0.0/8]"), offline=True)
+    try:
+        outside = await runtime.analyse(BULLETIN, Envelope("x@attacker.test", ("sarah.jennings@example.org",),
+                                                           Client(ip=OUTSIDE), queue_id="Q1"))
+        inside = await runtime.analyse(BULLETIN, Envelope("staff-news@example.org", ("sarah.jennings@example.org",),
+                                                          Client(ip="10.1.2.3"), queue_id="Q2"))
+    finally:
+        await runtime.close()
+    assert RULE in {h.rule_id for h in outside.decision.hits}
+    assert outside.decision.verdict.word == "high", outside.decision.hits
+    assert outside.meta is not None and outside.meta.direction == "inbound"
+    assert inside.decision.verdict.word == "clean" and not inside.decision.hits
+    assert inside.meta is not None and inside.meta.direction == "internal"
+
+
+@pytest.fixture(scope="module")
+def dns() -> Iterator[TestDNSServer]:
+    with TestDNSServer() as server:
+        server.add("example.org", "TXT", "v=spf1 ip4:192.0.2.25 -all")
+        server.add("sel._domainkey.example.org", "TXT", rsa_key().txt)
+        server.add("_dmarc.example.org", "TXT", "v=DMARC1; p=none")
+        yield server
+
+
+@pytest.mark.parametrize(("signed", "client_ip", "mail_from", "spoofed"), [
+    (True, "203.0.113.9", "x@attacker.test", False),  # our DKIM signature: DMARC pass
+    (False, "192.0.2.25", "bounce@example.org", False),  # a server our SPF lists: DMARC pass
+    (False, "203.0.113.9", "x@attacker.test", True),  # neither: DMARC fail (p=none)
+])
+def test_the_gateways_own_authentication_decides_too(dns: TestDNSServer, signed: bool, client_ip: str,
+                                                      mail_from: str, spoofed: bool) -> None:
+    raw = rsa_key().sign(BULLETIN, "example.org") if signed else BULLETIN
+    resolver = Resolver(nameservers=(("127.0.0.1", dns.port),), timeout=0.5)
+    signals, _ = run([IdentityCheck(), OriginCheck(), AuthCheck()], raw, config(), offline=False,
+                     resolver=resolver, client_ip=client_ip, mail_from=mail_from)
+    assert ("identity.reply_to_freemail" in names(signals)) is spoofed
+    if spoofed:
+        assert one(signals, "identity.unauthenticated_local_from").evidence["dmarc"] == "fail"
+    else:
+        assert "identity.unauthenticated_local_from" not in names(signals)
