@@ -129,7 +129,7 @@ def test_scan_reads_an_approach_written_in_look_alike_letters_or_bidi_overrides(
     """attack21 findings 5/6: the same approach with Cyrillic letters that look Latin in every word
     (or in its cue words only), or with every word reversed under a right-to-left override, reads
     the same on screen; it scored clean 2.6 (caution on the cues) against high for the plain text.
-    Now each scores as the plain text does."""
+    Now each scores as the plain text does, and says what it undid."""
     src = (ROOT / "tests/corpus/approach/001-freemail-recruiter-whatsapp.eml").read_bytes().replace(b"\r\n", b"\n")
     head, _, body = src.partition(b"\n\n")
     head = head.replace(b'charset="us-ascii"', b'charset="utf-8"').replace(b": 7bit", b": 8bit")
@@ -155,6 +155,10 @@ def test_scan_reads_an_approach_written_in_look_alike_letters_or_bidi_overrides(
     assert plain["verdict"] == "high"
     for name in ("cyrillic-all", "cyrillic-cues", "bidi-all"):
         assert objs[name]["verdict"] == "high", (name, objs[name]["score"], plain["score"])
-    signals = {n: {s["name"] for s in o["signals"]} for n, o in objs.items()}
+    signals = {n: {s["name"]: s["evidence"] for s in o["signals"]} for n, o in objs.items()}
+    assert "text.confusables" not in signals["plain"] and "text.bidi_override" not in signals["plain"]
+    assert int(signals["cyrillic-all"]["text.confusables"]["words"]) > 100
+    assert signals["cyrillic-cues"]["text.confusables"]["words"] == "6"
+    assert int(signals["bidi-all"]["text.bidi_override"]["overrides"]) > 100
     for name in variants:
         assert "content.offchannel_mention" in signals[name], name

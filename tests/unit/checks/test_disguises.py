@@ -1,11 +1,12 @@
 """What the message view undoes to read a stranger's text as a reader sees it (look-alike letters,
-bidi overrides: parse.Disguises; attack21 findings 5/6)."""
+bidi overrides: parse.Disguises) and the structure check's signals for it (attack21 findings 5/6)."""
 
 from __future__ import annotations
 
 from gateway.checks.content import ContentCheck
+from gateway.checks.structure import StructureCheck
 from gateway.parse import MessageView
-from tests.support.messages import message, one, run
+from tests.support.messages import message, names, one, run
 
 _CYR = str.maketrans("aeopcxiAOC", "\u0430\u0435\u043e\u0440\u0441\u0445\u0456\u0410\u041e\u0421")
 BODY = "Dear Tom,\n\nCould we continue on WhatsApp? I am a correspondent for the Financial Chronicle.\n"
@@ -28,6 +29,20 @@ def test_the_view_reads_html_overrides_in_display_order_and_links_as_written() -
     assert "continue on WhatsApp?" in view.html_text and "work" in view.html_text
     assert view.html_links == ["https://x.example/ab"]  # a browser follows the href as written
     assert view.disguises.overrides == 2 and not view.disguises.rtl
+
+
+def test_structure_signals_the_disguises() -> None:
+    sig, _ = run([StructureCheck()], message(FROM, BODY.translate(_CYR)))
+    assert one(sig, "text.confusables").evidence == {"words": 13, "word": "Dear"}
+    assert "text.bidi_override" not in names(sig)
+    sig, _ = run([StructureCheck()], message(FROM, "on \u202eppAstahW\u202c, \u202esemit\u202c"))
+    assert one(sig, "text.bidi_override").evidence == {"overrides": 2}
+    # an override in Hebrew text may be the writer's; Russian text and plain text are no disguise
+    sig, _ = run([StructureCheck()], message(FROM, "\u05e9\u05dc\u05d5\u05dd \u202dabc\u202c"))
+    russian = ("\u0421\u043e\u0441\u0435\u0434 \u043f\u0440\u043e\u0434\u0430\u043b "
+               "\u0441\u043e\u0440\u043e\u043a \u043a\u043e\u0440\u043e\u0432")
+    sig += run([StructureCheck()], message(FROM, russian + "\n" + BODY))[0]
+    assert not names(sig) & {"text.bidi_override", "text.confusables"}
 
 
 def test_the_checks_read_the_cue_words_through_the_disguise() -> None:
