@@ -165,6 +165,8 @@ def test_read_lookalikes_reads_latin_looking_words_and_leaves_other_text() -> No
     assert fold_lookalikes(greek) == greek
     hosts = "see ch\u0430thamhouse.org, https://www.r\u0430nd.org/x and j\u043ehn@gm\u0430il.com, or @l\u0430ur\u0430_b"
     assert fold_lookalikes(hosts) == hosts.replace("@l\u0430ur\u0430_b", "@laura_b")
+    # the same in text with another script's letters (read line by line, word by word)
+    assert fold_lookalikes(hosts + " \u0434\u0430") == hosts.replace("@l\u0430ur\u0430_b", "@laura_b") + " \u0434\u0430"
     assert textsafe.read_lookalikes("plain ascii") == ("plain ascii", 0, "")
 
 
