@@ -38,7 +38,16 @@ from gateway.mimewalk import (
     walk,
 )
 from gateway.rfc2047 import decode_words
-from gateway.textsafe import visible_text
+from gateway.textsafe import (
+    MAX_FOLDED,
+    MAX_REORDERED,
+    has_lookalikes,
+    has_rtl_letters,
+    overrides_in,
+    read_lookalikes,
+    reading_order,
+    visible_text,
+)
 
 __all__ = ["HeaderLimitExceeded", "Mailbox", "MessageView", "TextPart", "ViewLimits", "addresses",
            "decode_header_value", "from_identity", "header_end", "header_fields", "header_stats", "html_to_text",
@@ -565,6 +574,47 @@ def skeleton(raw: bytes, limits: ViewLimits, text_cut: list[bool] | None = None)
 
 
 @dataclass
+class Disguises:
+    """What the view undid to read a stranger's text as a reader sees it (`textsafe`): bidi
+    overrides put in display order, look-alike Cyrillic and Greek letters read as Latin ones."""
+
+    overrides: int = 0  # U+202D/U+202E in the body's text parts and the Subject
+    rtl: bool = False  # a text holding them has letters of a right-to-left script too
+    lookalike_words: int = 0  # words of two letters or more read as Latin (`textsafe.read_lookalikes`)
+    lookalike_example: str = ""  # the first of them, as read
+    # what is left of the message's budgets: characters reordered (`textsafe.reading_order`) and
+    # characters of texts with look-alikes read (the first MAX_FOLDED: more than any check reads
+    # of the body's text, pretext and claims 20,000, content and links 60,000, policies 65,536)
+    reorder_left: int = MAX_REORDERED
+    fold_left: int = MAX_FOLDED
+
+    def read(self, text: str) -> str:
+        """`text` as the checks read it (`visible`, then `fold`)."""
+        return self.fold(self.visible(text))
+
+    def visible(self, text: str) -> str:
+        """`textsafe.visible_text(text)`, its overrides counted and read within the budget."""
+        found = overrides_in(text)
+        if found:
+            self.overrides += found
+            self.rtl = self.rtl or has_rtl_letters(text)
+            text, used = reading_order(text, self.reorder_left)
+            self.reorder_left -= used
+        return visible_text(text, bidi="drop")
+
+    def fold(self, text: str) -> str:
+        """`textsafe.read_lookalikes(text)` within the budget, its words counted (the same length)."""
+        if self.fold_left <= 0 or not has_lookalikes(text):
+            return text
+        head = text[:self.fold_left]
+        self.fold_left -= len(head)
+        head, words, example = read_lookalikes(head)
+        self.lookalike_words += words
+        self.lookalike_example = self.lookalike_example or example
+        return head + text[len(head):]
+
+
+@dataclass
 class MessageView:
     """Lazily decoded, capped view of `raw`. Build with `MessageView.parse`."""
 
@@ -578,6 +628,7 @@ class MessageView:
     mime_parts_exceeded: bool = False
     body_cut: bool = False  # a text body longer than TEXT_BODY_FACTOR times max_text_bytes, cut before the parser
     _budget_cut: bool = field(default=False, repr=False)  # text_parts left text unread
+    _disguises: Disguises = field(default_factory=Disguises, repr=False)  # filled by text_parts, visible_subject
     _header_cache: dict[str, list[str]] = field(default_factory=dict, repr=False)
     _mailbox_cache: dict[tuple[str, ...], list[Mailbox]] = field(default_factory=dict, repr=False)
 
@@ -732,8 +783,17 @@ class MessageView:
     @cached_property
     def visible_subject(self) -> str:
         """The Subject as the checks read it: without zero-width characters, soft hyphens and bidi
-        controls (`textsafe.visible_text`, as the body and the display names)."""
-        return visible_text(self.subject)
+        controls, the text an override reorders in the order a reader sees it
+        (`textsafe.visible_text`, as the body and the display names), and its look-alike letters
+        read as the Latin ones a reader takes them for (`textsafe.read_lookalikes`, as the body)."""
+        return self._disguises.read(self.subject)
+
+    @property
+    def disguises(self) -> Disguises:
+        """What reading the body's text parts and the Subject undid (`Disguises`)."""
+        self.text_parts  # fills _disguises
+        self.visible_subject
+        return self._disguises
 
     # ---------------------------------------------------------------- body
 
@@ -790,23 +850,27 @@ class MessageView:
             if ctype != "text/html":  # text/enriched, text/x-anything: shown as text (attack20 finding 3)
                 ctype = "text/plain"
             try:
-                text = visible_text(_decode_part(part, "utf-8" if opaque else "us-ascii"))
+                text = _decode_part(part, "utf-8" if opaque else "us-ascii")
             except Exception as exc:  # noqa: BLE001 - broken transfer encodings
                 self.defects.append(f"undecodable part: {type(exc).__name__}")
                 continue
             if ctype == "text/html":
+                # the bidi controls stay until the tags are gone: what an override reorders is text
+                text = visible_text(text, bidi="keep")
                 markup = text[:markup_cap]
                 shown, links = html_to_text(markup, markup_cap)  # entities decoded: &#8203; too
-                shown = visible_text(shown)
+                shown = self._disguises.visible(shown)
                 if len(text) > markup_cap or len(shown) > budget:
                     self._budget_cut = True
-                shown = shown[:budget]
+                shown = self._disguises.fold(shown[:budget])
                 budget -= len(shown)
-                out.append(TextPart(ctype, markup, depth, shown, tuple(map(visible_text, links))))
+                out.append(TextPart(ctype, markup, depth, shown,
+                                    tuple(visible_text(link, bidi="drop") for link in links)))
                 continue
+            text = self._disguises.visible(text)
             if len(text) > budget:
                 self._budget_cut = True
-            text = text[:budget]
+            text = self._disguises.fold(text[:budget])
             budget -= len(text)
             out.append(TextPart(ctype, text, depth))
         return out

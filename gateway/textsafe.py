@@ -14,16 +14,20 @@ to many line-based readers (and U+2028/9 end a JavaScript string), so one object
 characters that split a word for a matcher but not for a reader ("Chat\u200bham House"). The
 message view applies it once to the text it hands the checks (decoded text parts, the HTML's
 visible text and links, display names, and `MessageView.visible_subject`), so no check has to.
-Bidi controls go too: they reorder what a reader sees but add nothing to it ("Chatham\u202c
-House"). Not to `view.subject` itself: the subject tag writes it back into the delivered message,
-which must keep them.
+Bidi controls go too, after the text an override (U+202D, U+202E) reorders is put in the order
+a reader sees it (`reading_order`: "\u202eppastahW\u202c" shows "WhatsApp"; a link target only
+loses them, as a browser follows it as written). Not to `view.subject` itself: the subject tag
+writes it back into the delivered message, which must keep them.
 
-`fold_lookalikes` maps Cyrillic and Greek letters that render as Latin ones to those Latin letters
-where they touch a Latin letter ("Ch\u0430tham House", a mixed-script word: UTS #39 calls a
-word like that a mixed-script confusable), one character for one, so offsets stay valid. The
-view does not apply it: its text is also where the links check reads hosts, and a look-alike
-host ("ch\u0430thamhouse.org") must stay what it is there. The organisation matcher
-(`refdata.AliasMatcher`, behind claims and display names alike) applies it to what it searches.
+`read_lookalikes` maps Cyrillic and Greek letters that render as Latin ones (UTS #39 confusables)
+to those Latin letters in the words a reader takes for Latin: a mixed-script word
+("Ch\u0430tham House") and, in a line of Latin text, a word made of look-alikes only; Russian
+and Greek words and text stay as written, and so do host names and addresses (the links check
+reads hosts in the same text: a look-alike host "ch\u0430thamhouse.org" must stay what it is
+there). One character for one, so offsets stay valid. The message view applies it to the body's
+text parts and the Subject, after `visible_text`, and counts what it folded and reordered
+(`parse.Disguises`, the structure check's `text.confusables` and `text.bidi_override`); the
+organisation matcher (`refdata.AliasMatcher`) applies it to display names and other text too.
 
 Untrusted input: any text; never raises.
 """
@@ -32,6 +36,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from typing import Any
 
 # Bidi embeddings/overrides/isolates and marks, line/paragraph separators
@@ -44,63 +49,282 @@ _JSON_UNSAFE = re.compile(f"[\x7f-\x9f{_UNICODE_CONTROLS}]")
 # Zero-width space, non-joiner and joiner, word joiner, zero-width no-break space (BOM), soft
 # hyphen: no width and no glyph in running text (the soft hyphen only at a line break); the bidi
 # marks, embeddings, overrides and isolates (U+061C, U+200E/F, U+202A-E, U+2066-9).
+BIDI_CONTROLS = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 INVISIBLE = ("\u00ad\u061c\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
              "\u2060\u2066\u2067\u2068\u2069\ufeff")
+_ZERO_WIDTH = "".join(ch for ch in INVISIBLE if ch not in BIDI_CONTROLS)
 
 
-def visible_text(text: str) -> str:
+def visible_text(text: str, *, bidi: str = "read") -> str:
     """`text` without zero-width characters, soft hyphens and bidi controls (`INVISIBLE`; ASCII text
     as it is: fast path). One `in` per character and a `replace` for those present, in C: a regex
     class of them cost ~35 ms a MB of any non-ASCII text (attack_bench qp-zw-bidi-orgs: 117 ms of
-    1.3 MB), these ~1.5 ms a MB of text without them and ~65 ms with all of them, many times over."""
+    1.3 MB), these ~1.5 ms a MB of text without them and ~65 ms with all of them, many times over.
+
+    `bidi`: "read" (the default) first puts the text an override (U+202D LRO, U+202E RLO) forces
+    into the order a reader sees it (`reading_order`: "\u202eppastahW\u202c" shows "WhatsApp");
+    "drop" only drops the controls (a link target: a browser follows the href as written); "keep"
+    drops the other invisible characters and keeps the bidi controls (HTML markup, whose visible
+    text is read with "read" once the tags are gone)."""
     if text.isascii():
         return text
-    for ch in INVISIBLE:
+    if bidi == "read" and ("\u202d" in text or "\u202e" in text):
+        text = reading_order(text)[0]
+    for ch in _ZERO_WIDTH if bidi == "keep" else INVISIBLE:
         if ch in text:
             text = text.replace(ch, "")
     return text
 
 
-# Cyrillic and Greek letters a reader takes for Latin ones (Unicode confusables.txt, UTS #39,
-# the single-letter prototypes), both cases
+def overrides_in(text: str) -> int:
+    """How many bidi overrides (U+202D LRO, U+202E RLO) `text` holds (two counts in C)."""
+    return 0 if text.isascii() else text.count("\u202d") + text.count("\u202e")
+
+
+# Letters of the scripts written right to left (Hebrew, Arabic, Syriac, Thaana, NKo, Samaritan ...,
+# their presentation forms): an override in such text may be the writer's, not a disguise
+_RTL = re.compile("[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufefc\U00010800-\U00010fff\U0001e800-\U0001efff]")
+
+
+def has_rtl_letters(text: str) -> bool:
+    """Whether `text` has a letter of a script written right to left."""
+    return not text.isascii() and _RTL.search(text) is not None
+
+
+MAX_REORDERED = 20_000  # characters of lines with an override that `reading_order` reorders per text
+MAX_FOLDED = 65_536  # characters of a message's text that `parse.Disguises` reads look-alikes in (FIELD_CAP)
+_MAX_LEVEL = 15  # embedding levels followed (UAX #9 allows 125; pushes past this one are ignored)
+# LRE RLE LRO RLO LRI RLI FSI (FSI read as LRI): (odd level, override, isolate)
+_OPENERS: dict[str, tuple[bool, str | None, bool]] = {
+    "\u202a": (False, None, False), "\u202b": (True, None, False), "\u202d": (False, "L", False),
+    "\u202e": (True, "R", False), "\u2066": (False, None, True), "\u2067": (True, None, True),
+    "\u2068": (False, None, True)}
+# a paragraph (UAX #9 paragraph separators end one) holding an override; possessive: linear
+_PARAGRAPH_END = "\n\r\x1c-\x1e\x85\u2029"
+_OVERRIDE_LINE = re.compile(f"[^{_PARAGRAPH_END}\u202d\u202e]*+[\u202d\u202e][^{_PARAGRAPH_END}]*+")
+
+
+def reading_order(text: str, limit: int = MAX_REORDERED) -> tuple[str, int]:
+    """`text` with each paragraph (line) that holds a bidi override in the order a reader sees it:
+    the explicit levels of UAX #9 (X1-X8: embeddings, overrides, isolates, PDF, PDI; the line's
+    end closes them all) and its reordering of runs (L2), in a left-to-right paragraph.
+    Simplified where it does not move a word's letters: the text outside any embedding keeps its
+    logical order (a Hebrew phrase stays as written), inside an embedding strong letters and
+    digits take the implicit levels (I1/I2: Latin letters and digits even, Hebrew and Arabic
+    odd) and the rest the embedding's level. The controls stay (`visible_text` drops them).
+    Also: how many characters were reordered. At most `limit` characters of such lines are
+    reordered (a Python loop of ~1 us a character); the lines from the first one past that keep
+    their logical order."""
+    pieces: list[str] = []
+    at = used = 0
+    for m in _OVERRIDE_LINE.finditer(text):
+        line = m.group()
+        if used + len(line) > limit:
+            break
+        used += len(line)
+        pieces += (text[at:m.start()], _reorder_line(line))
+        at = m.end()
+    return ("".join(pieces) + text[at:] if pieces else text), used
+
+
+def _reorder_line(s: str) -> str:
+    """One paragraph's characters in display order (see `reading_order`)."""
+    chars, levels = list(s), _levels(s)
+    n = len(chars)
+    for at in range(max(levels, default=0), 0, -1):  # L2: reverse each run at this level or higher
+        i = 0
+        while i < n:
+            if levels[i] < at:
+                i += 1
+                continue
+            j = i
+            while j < n and levels[j] >= at:
+                j += 1
+            chars[i:j] = chars[i:j][::-1]
+            levels[i:j] = levels[i:j][::-1]
+            i = j
+    return "".join(chars)
+
+
+def _levels(s: str) -> list[int]:
+    """The embedding level of each character of one paragraph (see `reading_order`)."""
+    stack: list[tuple[int, str | None, bool]] = [(0, None, False)]
+    ignored = 0  # pushes past _MAX_LEVEL: their PDF or PDI is ignored too
+    levels: list[int] = []
+    for ch in s:
+        level, override, _isolate = stack[-1]
+        opener = _OPENERS.get(ch)
+        if opener is not None:
+            odd, kind, isolate = opener
+            new = (level + 1) | 1 if odd else (level + 2) & ~1
+            if new > _MAX_LEVEL or ignored:
+                ignored += 1
+            else:
+                stack.append((new, kind, isolate))
+        elif ch in "\u202c\u2069":  # PDF ends an embedding or override, PDI an isolate and all inside it
+            if ignored:
+                ignored -= 1
+            elif ch == "\u202c":
+                if len(stack) > 1 and not stack[-1][2]:
+                    stack.pop()
+            elif any(entry[2] for entry in stack):
+                while not stack.pop()[2]:
+                    pass
+            level = stack[-1][0]
+        elif override == "R":
+            level |= 1
+        elif override is None and level:
+            kind = unicodedata.bidirectional(ch)
+            if kind in ("L", "EN", "AN"):
+                level += level & 1
+            elif kind in ("R", "AL") and not level & 1:
+                level += 1
+        levels.append(level)
+    return levels
+
+
+# Cyrillic and Greek letters a reader takes for Latin ones, both cases: Unicode's confusables.txt
+# (UTS #39 version 14.0.0, unicode.org/Public/security), every Cyrillic or Greek letter whose
+# prototype is one ASCII letter (Latin capital I's prototype is "l": a capital maps to "I"), a
+# Latin small capital (\u0432 -> \u0299 is b, \u043d -> \u029c is h, \u0442 -> \u1d1b is t) or the kra
+# (\u043a -> \u0138 is k); and Greek chi as x, which that list leaves out.
 LOOKALIKES: dict[str, str] = {
-    "\u0430": "a", "\u0435": "e", "\u043e": "o", "\u0440": "p", "\u0441": "c", "\u0443": "y", "\u0445": "x",
-    "\u0456": "i", "\u0458": "j", "\u0455": "s", "\u04bb": "h", "\u0501": "d", "\u051b": "q", "\u051d": "w",
-    "\u04cf": "l", "\u0410": "A", "\u0412": "B", "\u0415": "E", "\u041a": "K", "\u041c": "M", "\u041d": "H",
-    "\u041e": "O", "\u0420": "P", "\u0421": "C", "\u0422": "T", "\u0425": "X", "\u0423": "Y", "\u04ae": "Y",
-    "\u0405": "S", "\u0406": "I", "\u0408": "J", "\u051a": "Q", "\u051c": "W", "\u04c0": "I",
-    "\u03bf": "o", "\u03b1": "a", "\u03bd": "v", "\u03b9": "i", "\u03ba": "k", "\u03c1": "p", "\u03c5": "u",
-    "\u03c7": "x", "\u0391": "A", "\u0392": "B", "\u0395": "E", "\u0396": "Z", "\u0397": "H", "\u0399": "I",
-    "\u039a": "K", "\u039c": "M", "\u039d": "N", "\u039f": "O", "\u03a1": "P", "\u03a4": "T", "\u03a5": "Y",
-    "\u03a7": "X",
+    "\u037f": "J", "\u0391": "A", "\u0392": "B", "\u0395": "E", "\u0396": "Z", "\u0397": "H",
+    "\u0399": "I", "\u039a": "K", "\u039c": "M", "\u039d": "N", "\u039f": "O", "\u03a1": "P", "\u03a4": "T",
+    "\u03a5": "Y", "\u03a7": "X", "\u03b1": "a", "\u03b3": "y", "\u03b9": "i", "\u03ba": "k", "\u03bd": "v",
+    "\u03bf": "o", "\u03c1": "p", "\u03c3": "o", "\u03c4": "t", "\u03c5": "u", "\u03d2": "Y", "\u03dc": "F",
+    "\u03f0": "k", "\u03f1": "p", "\u03f2": "c", "\u03f3": "j", "\u03f9": "C", "\u03fa": "M", "\u0405": "S",
+    "\u0406": "I", "\u0408": "J", "\u0410": "A", "\u0412": "B", "\u0415": "E", "\u041a": "K", "\u041c": "M",
+    "\u041d": "H", "\u041e": "O", "\u0420": "P", "\u0421": "C", "\u0422": "T", "\u0423": "Y", "\u0425": "X",
+    "\u042c": "b", "\u0430": "a", "\u0432": "b", "\u0433": "r", "\u0435": "e", "\u043a": "k", "\u043d": "h",
+    "\u043e": "o", "\u0440": "p", "\u0441": "c", "\u0442": "t", "\u0443": "y", "\u0445": "x", "\u0455": "s",
+    "\u0456": "i", "\u0458": "j", "\u0461": "w", "\u0474": "V", "\u0475": "v", "\u04ae": "Y", "\u04af": "y",
+    "\u04bb": "h", "\u04bd": "e", "\u04c0": "I", "\u04cf": "i", "\u0501": "d", "\u050c": "G", "\u050d": "g",
+    "\u051b": "q", "\u051c": "W", "\u051d": "w", "\u1d26": "r", "\u1d29": "p", "\u1fbe": "i", "\ua647": "i",
+    "\u03c7": "x",
 }
 _FOLD_LOOKALIKES = str.maketrans(LOOKALIKES)
 _L = "".join(LOOKALIKES)
-# a run of look-alikes that touches a Latin letter on either side. Linear: the first branch
-# starts only at a run's first character and the runs are possessive (no backtracking), so each
-# character is read a bounded number of times however long the run
-_MIXED_RUN = re.compile(f"(?<![{_L}])[{_L}]++(?=[A-Za-z])|(?<=[A-Za-z])[{_L}]++")
-MAX_FOLDS = 10_000  # runs folded per text (each costs a Python call); the most in a real message is far below
+_ANY_LOOKALIKE = re.compile(f"[{_L}]")
+# Latin letters with or without marks, digits and "_": with the look-alikes, what a word a reader
+# takes for Latin is made of
+_LATIN = "A-Za-z0-9_\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f\u1e00-\u1eff\u0300-\u036f"
+# a whole word of those holding a look-alike, not part of a host name, address or link (not after
+# "." or "x@", not before "@" or ".x": a look-alike host stays what it is for the links and
+# indicator checks). Linear: the prefix is possessive and stops at the first look-alike, and a
+# start inside a word fails at once on the look-behind.
+_WORD = f"(?<![\\w.])(?<!\\w@)[{_LATIN}]*+[{_L}][{_LATIN}{_L}]*+(?![\\w@]|\\.\\w)"
+_LATIN_WORD = re.compile(_WORD)
+# the same of two characters or more (what is counted), and the same mixing in a Latin letter (the
+# lazy look-ahead stops at the word's end: a space or a letter of another script is not in it)
+_COUNTED = re.compile(f"(?=\\w\\w){_WORD}")
+_MIXED_WORD = re.compile(f"(?=[{_LATIN}{_L}]*?[A-Za-z]){_WORD}")
+# a word with a look-alike in a host name or address: right after "." or "x@", right before "@" or ".x"
+_HOSTISH = re.compile(f"(?:(?<=\\.)|(?<=\\w@))[^\\W{_L}]*+[{_L}]\\w*+|(?<!\\w)[^\\W{_L}]*+[{_L}]\\w*+(?=@|\\.\\w)")
+# letters that are neither Latin nor look-alikes (a Russian "\u0434", a Greek "\u03bb", a Chinese character)
+_HOST_SCREEN = re.compile(r"[.@]\w|\w@")  # where a host name or address may be
+_FOREIGN = re.compile(f"[^\\W\\d{_LATIN}{_L}]+")
+_NOT_LETTER = re.compile(r"[\W\d_]+")
+_ASCII_LETTER = re.compile("[A-Za-z]")
+_NOT_ASCII_LETTER = re.compile("[^A-Za-z]+")
+_LOOKALIKE_LINE = re.compile(f"[^\n{_L}]*+[{_L}][^\n]*+")
+# a line with a look-alike and no Latin letter (a Russian word whose letters all look Latin)
+_NO_LATIN_LINE = re.compile(f"(?m)^[^A-Za-z\n{_L}]*+[{_L}][^A-Za-z\n]*+$")
+MAX_LINES = 1_000  # lines with a look-alike read one by one in a text with other scripts' letters
+MAX_FOLDS = 2_000  # words folded one by one (a Python call each), host names kept; real mail is far below
 
 
-# UTF-8 bytes by class, for a screen in C: an ASCII letter 'a', a Greek or Cyrillic lead byte
-# (U+0380-U+053F: 0xCE-0xD4) 'L', a continuation byte 'c', anything else ' '
-_CLASSES = bytes(ord("a") if chr(b).isascii() and chr(b).isalpha() else ord("L") if 0xCE <= b <= 0xD4
-                 else ord("c") if 0x80 <= b <= 0xBF else ord(" ") for b in range(256))
+def has_lookalikes(text: str) -> bool:
+    """Whether `text` has a look-alike letter (one search in C)."""
+    return not text.isascii() and _ANY_LOOKALIKE.search(text) is not None
 
 
 def fold_lookalikes(text: str) -> str:
-    """`text` with the look-alike letters (`LOOKALIKES`) that touch a Latin letter read as that Latin
-    letter, at most `MAX_FOLDS` runs; the same length (offsets into `text` stay valid). Pure
-    Cyrillic and Greek words are left as they are. A text where no Greek or Cyrillic letter
-    touches a Latin one (nearly all mail) is screened out by a byte translation and two
-    searches in C (the regex's character classes cost ~0.1 us a character of non-ASCII text)."""
-    if text.isascii():
-        return text
-    marks = text.encode("utf-8", "surrogatepass").translate(_CLASSES)
-    if b"aL" not in marks and b"Lca" not in marks:
-        return text
-    return _MIXED_RUN.sub(lambda m: m.group().translate(_FOLD_LOOKALIKES), text, count=MAX_FOLDS)
+    """`text` with its look-alike letters read as a reader takes them (`read_lookalikes`)."""
+    return read_lookalikes(text)[0]
+
+
+def read_lookalikes(text: str) -> tuple[str, int, str]:
+    """`text` with the look-alike letters (`LOOKALIKES`) read as the Latin letters a reader takes
+    them for, in the words that look Latin: a word mixing them with Latin letters
+    ("Wh\u0430ts\u0410pp", UTS #39's mixed-script confusable) and, in a line of Latin text (fewer
+    than one letter in 5 of another script, and more Latin letters than those), a word made of
+    them only ("\u0430", "\u0441\u043e\u0440\u0435"). A word with a letter of another script (the
+    Russian "\u0441\u043e\u0441\u0435\u0434") stays, and so does a line of Russian or Greek text (but
+    for its words mixing in Latin letters); a host name or address stays as written. Also: how
+    many words of two letters or more were read so, and the first of them as read. The same
+    length (offsets into `text` stay valid).
+
+    Cost, all linear: text without look-alikes (nearly all mail) is screened out by one search in
+    C; text without a letter of another script (nor a line of look-alikes without a Latin letter)
+    is translated whole, in C (its host names put
+    back: a Python call each, at most `MAX_FOLDS`; past that the rest stays as written). Other
+    text is read line by line (a few passes in C each) for its first `MAX_LINES` lines with a
+    look-alike, and past those only its mixed words are read; a word read alone costs a Python
+    call, at most `MAX_FOLDS` of them."""
+    if not has_lookalikes(text):
+        return text, 0, ""
+    if _FOREIGN.search(text) is None and _NO_LATIN_LINE.search(text) is None:
+        return _fold_latin(text)
+    words = folds = 0
+    example = ""
+
+    def word(m: re.Match[str]) -> str:
+        nonlocal words, folds, example
+        w = m.group()
+        folded = w.translate(_FOLD_LOOKALIKES)
+        folds += 1
+        if len(w) > 1:
+            words += 1
+            example = example or folded
+        return folded
+
+    out: list[str] = []
+    at = lines = 0
+    for m in _LOOKALIKE_LINE.finditer(text):
+        lines += 1
+        if lines > MAX_LINES:
+            break
+        line = m.group()
+        if _ASCII_LETTER.search(line) is None:  # no mixed word, no line of Latin text
+            continue
+        out.append(text[at:m.start()])
+        at = m.end()
+        letters = len(_NOT_LETTER.sub("", line))
+        foreign = len(line) - len(_FOREIGN.sub("", line))
+        # a line of Latin text: fewer than one letter in 5 of other scripts and more Latin letters
+        # than those (a Russian word alone on a line whose letters all look Latin is Russian)
+        if foreign * 5 < letters and len(_NOT_ASCII_LETTER.sub("", line)) > foreign:
+            if not foreign:
+                line, n, first = _fold_latin(line)
+                words += n
+                example = example or first
+            elif folds < MAX_FOLDS:
+                line = _LATIN_WORD.sub(word, line, count=MAX_FOLDS - folds)
+        elif folds < MAX_FOLDS:  # Russian, Greek ...: only the words mixing in Latin letters
+            line = _MIXED_WORD.sub(word, line, count=MAX_FOLDS - folds)
+        out.append(line)
+    rest = text[at:]
+    out.append(_MIXED_WORD.sub(word, rest, count=MAX_FOLDS - folds) if folds < MAX_FOLDS else rest)
+    return "".join(out), words, example
+
+
+def _fold_latin(text: str) -> tuple[str, int, str]:
+    """`read_lookalikes` of a text with no letter of another script: every look-alike read as its
+    Latin letter but in host names and addresses (past `MAX_FOLDS` of those, nothing more)."""
+    folded = text.translate(_FOLD_LOOKALIKES)
+    pieces: list[str] = []
+    at = 0
+    for kept, m in enumerate(_HOSTISH.finditer(text) if _HOST_SCREEN.search(text) else ()):
+        if kept == MAX_FOLDS:
+            folded = folded[:m.start()] + text[m.start():]
+            break
+        pieces += (folded[at:m.start()], m.group())
+        at = m.end()
+    if pieces:
+        folded = "".join(pieces) + folded[at:]
+    first = _COUNTED.search(text)
+    return folded, len(_COUNTED.findall(text)), first.group().translate(_FOLD_LOOKALIKES) if first else ""
 
 
 def _escape(m: re.Match[str]) -> str:

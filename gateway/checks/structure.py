@@ -1,7 +1,8 @@
 """Structure signals: what the parser noticed about the message's shape.
 
 Purpose: surface the bounded view's findings (nesting beyond the limit, too many parts, more
-text than the checks read, parser defects) as signals so policies can weigh them. Untrusted
+text than the checks read, parser defects, the disguises its reading undid: look-alike letters
+and bidi overrides, `parse.Disguises`) as signals so policies can weigh them. Untrusted
 input: the parsed message view only.
 """
 
@@ -25,6 +26,12 @@ class StructureCheck(Check):
                "text), or a text body over 8 times that: the rest was not analysed", limit=int),
         signal("message.defects", "the parser found defects (malformed MIME, undecodable parts)", defects=str),
         signal("message.no_from", "the message has no usable From address"),
+        signal("text.confusables", "words of the body or Subject written with Cyrillic or Greek letters that look "
+               "Latin (UTS #39 confusables: mixed into a Latin word, or making up a word in a line of Latin text); "
+               "the checks read them as the Latin letters", words=int, word=str),
+        signal("text.bidi_override", "bidi overrides (U+202D, U+202E) in the body or Subject of a text without "
+               "right-to-left letters: they reorder what a reader sees (the checks read that order)",
+               overrides=int),
         signal("identity.multiple_from", "the From field holds several addresses (the first is the identity "
                "checked)", optional=("outside_behind_internal",), addresses=str, count=int, fields=int,
                sender=str, outside_behind_internal=str),
@@ -46,6 +53,12 @@ class StructureCheck(Check):
             out.append(Signal("message.defects", {"defects": ", ".join(sorted(set(defects)))[:200]}))
         if not view.from_address:
             out.append(Signal("message.no_from"))
+        disguises = view.disguises
+        if disguises.lookalike_words:
+            out.append(Signal("text.confusables", {"words": disguises.lookalike_words,
+                                                   "word": disguises.lookalike_example[:40]}))
+        if disguises.overrides and not disguises.rtl:
+            out.append(Signal("text.bidi_override", {"overrides": disguises.overrides}))
         ident = view.from_identity
         if ident.multiple:  # here, not in IdentityCheck: that one skips internal From domains
             out.append(Signal("identity.multiple_from", multiple_from_evidence(ctx)))

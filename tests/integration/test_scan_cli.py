@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -122,3 +123,42 @@ def test_scan_json_plans_the_banner_for_a_utf16_approach(tmp_path: Path) -> None
     assert out.returncode == 0, out.stderr
     objs = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
     assert [(o["verdict"], o["plan"]["banner"]) for o in objs] == [("high", True)] * 3, objs
+
+
+def test_scan_reads_an_approach_written_in_look_alike_letters_or_bidi_overrides(tmp_path: Path) -> None:
+    """attack21 findings 5/6: the same approach with Cyrillic letters that look Latin in every word
+    (or in its cue words only), or with every word reversed under a right-to-left override, reads
+    the same on screen; it scored clean 2.6 (caution on the cues) against high for the plain text.
+    Now each scores as the plain text does, and says what it undid."""
+    src = (ROOT / "tests/corpus/approach/001-freemail-recruiter-whatsapp.eml").read_bytes().replace(b"\r\n", b"\n")
+    head, _, body = src.partition(b"\n\n")
+    head = head.replace(b'charset="us-ascii"', b'charset="utf-8"').replace(b": 7bit", b": 8bit")
+    cyrillic = str.maketrans("aeopcxiAEOPCHKMT", "\u0430\u0435\u043e\u0440\u0441\u0445\u0456\u0410\u0415\u041e"
+                                                 "\u0420\u0421\u041d\u041a\u041c\u0422")
+    text = body.decode()
+    cues = ("WhatsApp", "consultancy", "confidential", "advisor", "compensation", "reports")
+    variants = {
+        "plain": text,
+        "cyrillic-all": text.translate(cyrillic),
+        "cyrillic-cues": re.sub("|".join(cues), lambda m: m.group().translate(cyrillic), text),
+        "bidi-all": re.sub(r"[A-Za-z]{2,}", lambda m: "\u202e" + m.group()[::-1] + "\u202c", text),
+    }
+    for name, variant in variants.items():
+        (tmp_path / f"{name}.eml").write_bytes(head + b"\n\n" + variant.encode())
+    out = subprocess.run([sys.executable, "-m", "gateway", "scan", "--config", str(_config(tmp_path)), "--json",
+                          "--offline", "--rcpt", "sarah.whitfield@example.org",
+                          *(str(tmp_path / f"{n}.eml") for n in variants)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    objs = dict(zip(variants, (json.loads(line) for line in out.stdout.splitlines() if line.strip()), strict=True))
+    plain = objs["plain"]
+    assert plain["verdict"] == "high"
+    for name in ("cyrillic-all", "cyrillic-cues", "bidi-all"):
+        assert objs[name]["verdict"] == "high", (name, objs[name]["score"], plain["score"])
+    signals = {n: {s["name"]: s["evidence"] for s in o["signals"]} for n, o in objs.items()}
+    assert "text.confusables" not in signals["plain"] and "text.bidi_override" not in signals["plain"]
+    assert int(signals["cyrillic-all"]["text.confusables"]["words"]) > 100
+    assert signals["cyrillic-cues"]["text.confusables"]["words"] == "6"
+    assert int(signals["bidi-all"]["text.bidi_override"]["overrides"]) > 100
+    for name in variants:
+        assert "content.offchannel_mention" in signals[name], name

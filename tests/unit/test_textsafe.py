@@ -11,11 +11,13 @@ import os
 import re
 import subprocess
 import sys
+import unicodedata
 from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gateway import textsafe
 from gateway.act import quarantine as q
 from gateway.model import Decision, Envelope, RuleHit, Verdict
 from gateway.textsafe import INVISIBLE, LOOKALIKES, fold_lookalikes, json_line, terminal_text, visible_text
@@ -95,17 +97,77 @@ _MIX = "aZ\u00e9\u0430\u0435\u043e\u03bf\u0421 .\n\u4e2d\udc80" + INVISIBLE
 @given(st.text(alphabet=st.sampled_from(_MIX), max_size=60))
 def test_visible_text_drops_exactly_the_invisible_characters(text: str) -> None:
     """`visible_text` (an `in` and a `replace` per character, for speed) removes what one regex class
-    of `INVISIBLE` removes and nothing else; `fold_lookalikes` keeps the length (offsets stay valid)
-    and changes only look-alike letters touching a Latin one."""
-    assert visible_text(text) == re.sub(f"[{INVISIBLE}]", "", text)
+    of `INVISIBLE` removes and nothing else (reading overrides moves characters, never adds or
+    loses one); `fold_lookalikes` keeps the length (offsets stay valid) and changes only look-alike
+    letters, into their Latin letter, in words with no letter of another script."""
+    dropped = re.sub(f"[{INVISIBLE}]", "", text)
+    assert visible_text(text, bidi="drop") == dropped
+    assert sorted(visible_text(text)) == sorted(dropped)
+    if "\u202d" not in text and "\u202e" not in text:
+        assert visible_text(text) == dropped
+    assert visible_text(text, bidi="keep") == re.sub(f"[{INVISIBLE.translate(_NO_BIDI)}]", "", text)
     folded = fold_lookalikes(text)
     assert len(folded) == len(text)
     for i, (a, b) in enumerate(zip(text, folded, strict=True)):
         if a != b:
             assert LOOKALIKES[a] == b
-            near = text[i - 1:i] + text[i + 1:i + 2]
-            assert any(c.isascii() and c.isalpha() for c in near) or LOOKALIKES.get(text[i - 1:i] or " ") \
-                or LOOKALIKES.get(text[i + 1:i + 2] or " ")
+            word = re.search(r"\w*\Z", text[:i]).group() + re.match(r"\w*", text[i:]).group()  # type: ignore[union-attr]
+            assert all(c in LOOKALIKES or not c.isalpha() or unicodedata.name(c).startswith("LATIN")
+                       for c in word), word
+
+
+_NO_BIDI = str.maketrans("", "", "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def test_reading_order_puts_overridden_text_as_a_reader_sees_it() -> None:
+    """UAX #9 with a right-to-left override: the characters show in reverse (what Chromium shows:
+    attack21 bidi-all); a nested left-to-right override keeps its own order inside; the line's end
+    closes the override; text outside keeps its order, Hebrew too."""
+    assert visible_text("on \u202eppAstahW\u202c? now") == "on WhatsApp? now"
+    assert visible_text("\u202eraeD\u202c Ms \u202esgninneJ\u202c,") == "Dear Ms Jennings,"
+    assert visible_text("x \u202ecba\u202d fed \u202c ihg") == "x ghi  fed abc"
+    assert visible_text("\u202ecba\nabc") == "abc\nabc"  # a paragraph separator ends the override
+    assert visible_text("\u202dabc\u202c \u05e9\u05dc\u05d5\u05dd") == "abc \u05e9\u05dc\u05d5\u05dd"
+    assert visible_text("\u202ecba\u202c", bidi="drop") == "cba"  # a link target: as written
+    assert visible_text("\u202ecba\u202c", bidi="keep") == "\u202ecba\u202c"
+    # unbalanced PDF and PDI are ignored; an isolate closes the override opened inside it
+    assert visible_text("\u202c\u2069ab \u2066\u202edc\u2069 ef") == "ab cd ef"
+
+
+def test_reading_order_is_bounded() -> None:
+    """Past MAX_REORDERED characters of lines with an override the lines keep their logical order
+    (each costs a Python loop); nesting past _MAX_LEVEL levels is ignored, its PDFs too."""
+    line = "\u202eab\u202c" * 100 + "\n"
+    many = line * (textsafe.MAX_REORDERED // len(line) + 5)
+    out = visible_text(many).split("\n")
+    assert out[0] == "ba" * 100 and out[-2] == "ab" * 100
+    deep = "\u202b" * 40 + "\u202eab" + "\u202c" * 40 + "cd"
+    assert sorted(visible_text(deep)) == list("abcd")
+
+
+def test_read_lookalikes_reads_latin_looking_words_and_leaves_other_text() -> None:
+    """Mixed-script words (attack21 cyr-apps: "\u051ch\u0430ts\u0410\u0440\u0440") and, in a line of Latin text, words
+    made of look-alikes only (attack21 cyrillic-all: "\u0430", "\u0441\u043er\u0435"); Russian and Greek text,
+    words with another script's letter, host names and addresses stay as written."""
+    assert textsafe.read_lookalikes("on \u051ch\u0430ts\u0410\u0440\u0440?") == ("on WhatsApp?", 1, "WhatsApp")
+    text, words, example = textsafe.read_lookalikes(
+        "I am \u0430 \u0441\u043err\u0435s\u0440\u043end\u0435nt, "
+        "\u0441\u043er\u0435 t\u0435\u0430m \u0441\u043e\u0441\u0435\u0434")
+    assert text == "I am a correspondent, core team \u0441\u043e\u0441\u0435\u0434"
+    assert (words, example) == (3, "correspondent")  # "a" is folded, not counted: a lone letter (\u03c3 = 0.5)
+    russian = ("\u041a\u043e\u0440\u043e\u0442\u043a\u043e: \u0441\u043e\u0440\u043e\u043a "
+               "\u043a\u043e\u0440\u043e\u0432 \u043f\u0440\u043e\u0434\u0430\u043b\u0438 "
+               "\u0437\u0430 \u0442\u0440\u0438 \u0434\u043d\u044f")
+    assert textsafe.read_lookalikes(russian) == (russian, 0, "")
+    assert textsafe.read_lookalikes("\u041a\u043e\u0440\u043e\u0442\u043a\u043e:")[1] == 0  # a Russian word alone
+    assert fold_lookalikes(russian + " Wh\u0430tsApp") == russian + " WhatsApp"
+    greek = "\u03a4\u03bf \u03c3\u03c0\u03af\u03c4\u03b9 \u03ba\u03b1\u03b9 \u03bf \u03ba\u03ae\u03c0\u03bf\u03c2"
+    assert fold_lookalikes(greek) == greek
+    hosts = "see ch\u0430thamhouse.org, https://www.r\u0430nd.org/x and j\u043ehn@gm\u0430il.com, or @l\u0430ur\u0430_b"
+    assert fold_lookalikes(hosts) == hosts.replace("@l\u0430ur\u0430_b", "@laura_b")
+    # the same in text with another script's letters (read line by line, word by word)
+    assert fold_lookalikes(hosts + " \u0434\u0430") == hosts.replace("@l\u0430ur\u0430_b", "@laura_b") + " \u0434\u0430"
+    assert textsafe.read_lookalikes("plain ascii") == ("plain ascii", 0, "")
 
 
 def test_fold_lookalikes_reads_mixed_words_and_leaves_other_scripts() -> None:

@@ -314,8 +314,9 @@ def test_zero_width_characters_inside_the_organisation_do_not_hide_the_claim() -
 
 
 def test_bidi_controls_and_look_alike_letters_inside_the_organisation_do_not_hide_the_claim() -> None:
-    """Bidi controls reorder what a reader sees and add nothing to it: the view drops them with the
-    zero-width characters. Cyrillic and Greek letters that render as Latin ones inside a Latin word
+    """Bidi controls reorder what a reader sees and add nothing to it: the view reads an override's
+    text in the order shown ("Chat\u202emah\u202c" shows "Chatham") and drops the controls with
+    the zero-width characters. Cyrillic and Greek letters that render as Latin ones inside a Latin word
     (a mixed-script word, UTS #39) are read as those letters by the organisation matcher, the one
     place names are matched, so the claim is the listed organisation it shows; a Russian word
     stays as it is."""
@@ -323,9 +324,9 @@ def test_bidi_controls_and_look_alike_letters_inside_the_organisation_do_not_hid
                     "Dear Dr Prof,\n\nI am a Senior Fellow at Chatham House and I am writing about a study.\n")
     expected = [(c["organisation"], c["listed"]) for c in claims(plain)]
     assert ("Chatham House", True) in expected
-    for hidden in ("Chatham\u202c House", "Chat\u202eham\u202c House", "\u2066Chatham House\u2069",
+    for hidden in ("Chatham\u202c House", "Chat\u202emah\u202c House", "\u2066Chatham House\u2069",
                    "Chat\u200fham House", "Ch\u0430tham House", "\u0421hatham H\u043euse", "Chath\u03b1m House",
-                   "Ch\u0430t\u202eham Hou\u0455e"):
+                   "Ch\u0430t\u202emah\u202c Hou\u0455e"):
         raw = message("A. Whitlock <aw.policy@outlook.com>",
                       f"Dear Dr Prof,\n\nI am a Senior Fellow at {hidden} and I am writing about a study.\n")
         # the evidence quotes the name as written (look-alikes and all), the listed organisation it is

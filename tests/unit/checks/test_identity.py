@@ -173,9 +173,10 @@ def test_zero_width_characters_inside_a_display_name_do_not_hide_it() -> None:
 
 def test_bidi_controls_and_look_alike_letters_do_not_hide_an_organisation_in_a_display_name() -> None:
     """An organisation-titled display name from free-mail is a claim (`find_claims(display, whole=True)`):
-    bidi controls are dropped by the view, mixed-script look-alike letters read as Latin by the
+    bidi controls are read by the view as they show (an override's text in display order) and
+    dropped, mixed-script look-alike letters read as Latin by the
     organisation matcher, in raw UTF-8 and RFC 2047-encoded names alike."""
-    encoded = "=?utf-8?b?" + base64.b64encode("Ch\u0430tham\u202e House".encode()).decode() + "?="
+    encoded = "=?utf-8?b?" + base64.b64encode("Ch\u0430tham \u202eesuoH\u202c".encode()).decode() + "?="
     for display in ("Chatham House", "Chatham\u202c House", "\u2067Ch\u0430tham H\u043euse\u2069", encoded):
         sig, _ = run(checks(), message(f"{display} <events.chatham@gmail.com>", "Dear colleague,\n\nPlease join us.\n"))
         assert one(sig, "identity.claimed_affiliation_freemail").evidence["organisation"] == "Chatham House", display

@@ -1,0 +1,84 @@
+"""CPU of reading a stranger's text as a reader sees it (gateway/parse.py `Disguises.read`, what the
+message view does to each text part: gateway/textsafe.py `visible_text` with bidi overrides in
+display order, then `read_lookalikes`, within the message's budgets) beside dropping the invisible
+characters only (the view's reading before attack21 findings 5/6: the baseline), on 1 MB texts.
+
+    python benchmarks/disguise_bench.py            # 1 MB each, best of 5
+    python benchmarks/disguise_bench.py --mb 0.25 --repeat 3
+
+Prints milliseconds (time.process_time, best of --repeat) per text: the baseline (visible_text
+with bidi="drop"), the new reading (Disguises().read: one message's budgets), and what the new
+reading found (look-alike words read). Never a test: tests assert behaviour (tests/unit/test_textsafe.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from gateway.parse import Disguises
+from gateway.textsafe import visible_text
+
+ENGLISH = ("I am a correspondent for the Financial Chronicle working on a feature about the next round of "
+           "defence procurement. Could we continue this conversation on WhatsApp? ")
+RUSSIAN = ("\u042f \u043a\u043e\u0440\u0440\u0435\u0441\u043f\u043e\u043d\u0434\u0435\u043d\u0442 "
+           "\u0433\u0430\u0437\u0435\u0442\u044b \u0438 \u043f\u0438\u0448\u0443 \u043e "
+           "\u0437\u0430\u043a\u0443\u043f\u043a\u0430\u0445 \u043e\u0431\u043e\u0440\u043e\u043d\u044b. ")
+CYR = str.maketrans("aeopcxi", "\u0430\u0435\u043e\u0440\u0441\u0445\u0456")
+
+
+def _fill(unit: str, size: int, width: int = 76) -> str:
+    text = (unit * (size // len(unit) + 1))[:size]
+    return "\n".join(text[i:i + width] for i in range(0, len(text), width))
+
+
+def _bidi(text: str) -> str:
+    return " ".join("\u202e" + w[::-1] + "\u202c" for w in text.split(" "))
+
+
+INPUTS: dict[str, Callable[[int], str]] = {
+    "english": lambda n: _fill(ENGLISH, n),
+    "english-cyrillic-all": lambda n: _fill(ENGLISH.translate(CYR), n),
+    "english-cyrillic-1-line": lambda n: _fill(ENGLISH.translate(CYR), n, width=n),
+    "russian": lambda n: _fill(RUSSIAN, n),
+    "russian+english-cyr": lambda n: _fill(RUSSIAN + ENGLISH.translate(CYR), n),
+    "short-lines-lookalike": lambda n: "\n".join(["\u0430b"] * (n // 3)),
+    "bidi-all-words": lambda n: _fill(_bidi(ENGLISH), n),
+    "bidi-nested": lambda n: _fill("\u202b\u202e" + ENGLISH[:60] + "\u202d ab \u202c\u202c\u202c ", n),
+}
+
+
+def _best(fn: Callable[[], object], repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.process_time()
+        fn()
+        best = min(best, time.process_time() - t0)
+    return best * 1000
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--mb", type=float, default=1.0)
+    ap.add_argument("--repeat", type=int, default=5)
+    args = ap.parse_args()
+    size = int(args.mb * 1_000_000)
+    print(f"{'input':26} {'chars':>9} {'drop ms':>9} {'read ms':>9} {'words read':>11}")
+    for name, make in INPUTS.items():
+        text = make(size)
+        base = _best(lambda t=text: visible_text(t, bidi="drop"), args.repeat)  # type: ignore[misc]
+        new = _best(lambda t=text: Disguises().read(t), args.repeat)  # type: ignore[misc]
+        found = Disguises()
+        found.read(text)
+        words = found.lookalike_words
+        print(f"{name:26} {len(text):9d} {base:9.1f} {new:9.1f} {words:11d}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

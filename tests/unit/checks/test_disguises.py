@@ -1,0 +1,54 @@
+"""What the message view undoes to read a stranger's text as a reader sees it (look-alike letters,
+bidi overrides: parse.Disguises) and the structure check's signals for it (attack21 findings 5/6)."""
+
+from __future__ import annotations
+
+from gateway.checks.content import ContentCheck
+from gateway.checks.structure import StructureCheck
+from gateway.parse import MessageView
+from tests.support.messages import message, names, one, run
+
+_CYR = str.maketrans("aeopcxiAOC", "\u0430\u0435\u043e\u0440\u0441\u0445\u0456\u0410\u041e\u0421")
+BODY = "Dear Tom,\n\nCould we continue on WhatsApp? I am a correspondent for the Financial Chronicle.\n"
+FROM = "Laura <laura.b@gmail.com>"
+
+
+def test_the_view_reads_look_alike_letters_as_latin_and_keeps_the_subject_as_written() -> None:
+    subject = "Interview request".translate(_CYR)
+    view = MessageView.parse(message(FROM, BODY.translate(_CYR), subject=subject))
+    assert view.body_text.rstrip("\n") == BODY.rstrip("\n")
+    assert view.visible_subject == "Interview request" and view.subject == subject  # the tag writes back as sent
+    # 13 words of the body (not the lone "a"), 2 of the Subject; the first read: the body's
+    assert view.disguises.lookalike_words == 15 and view.disguises.lookalike_example == "Dear"
+
+
+def test_the_view_reads_html_overrides_in_display_order_and_links_as_written() -> None:
+    html = ('<p>Could we continue on \u202eppAstahW\u202c?</p>'
+            '<a href="https://x.example/\u202eab\u202c">\u202ekrow\u202c</a>')
+    view = MessageView.parse(message(FROM, "", html=html))
+    assert "continue on WhatsApp?" in view.html_text and "work" in view.html_text
+    assert view.html_links == ["https://x.example/ab"]  # a browser follows the href as written
+    assert view.disguises.overrides == 2 and not view.disguises.rtl
+
+
+def test_structure_signals_the_disguises() -> None:
+    sig, _ = run([StructureCheck()], message(FROM, BODY.translate(_CYR)))
+    assert one(sig, "text.confusables").evidence == {"words": 13, "word": "Dear"}
+    assert "text.bidi_override" not in names(sig)
+    sig, _ = run([StructureCheck()], message(FROM, "on \u202eppAstahW\u202c, \u202esemit\u202c"))
+    assert one(sig, "text.bidi_override").evidence == {"overrides": 2}
+    # an override in Hebrew text may be the writer's; Russian text and plain text are no disguise
+    sig, _ = run([StructureCheck()], message(FROM, "\u05e9\u05dc\u05d5\u05dd \u202dabc\u202c"))
+    russian = ("\u0421\u043e\u0441\u0435\u0434 \u043f\u0440\u043e\u0434\u0430\u043b "
+               "\u0441\u043e\u0440\u043e\u043a \u043a\u043e\u0440\u043e\u0432")
+    sig += run([StructureCheck()], message(FROM, russian + "\n" + BODY))[0]
+    assert not names(sig) & {"text.bidi_override", "text.confusables"}
+
+
+def test_the_checks_read_the_cue_words_through_the_disguise() -> None:
+    """The off-channel ask in look-alike letters or reversed under an override is read as written
+    in Latin (it was missed: attack21 cyr-apps, bidi-cues)."""
+    for body in ("Could we continue on \u051ch\u0430ts\u0410\u0440\u0440? +44 7700 900123",
+                 "Could we continue on \u202eppAstahW\u202c? +44 7700 900123"):
+        sig, _ = run([ContentCheck()], message(FROM, body))
+        assert one(sig, "content.offchannel_mention").evidence["apps"] == "whatsapp", body
