@@ -267,6 +267,8 @@ def pairs_of(meta: MessageMeta, local_domains: Iterable[str]) -> list[tuple[str,
     if not meta.sender or "@" not in meta.sender:
         return []
     if is_local(meta.sender):
+        if meta.direction == "inbound":  # our From on mail from outside that nothing authenticates
+            return []  # (gateway/checks/origin.py): a forger must not make itself our correspondent
         return [(meta.sender, r, True) for r in meta.recipients if "@" in r and not is_local(r)]
     return [(r, meta.sender, False) for r in meta.recipients if is_local(r)]
 

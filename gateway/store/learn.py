@@ -23,6 +23,7 @@ from pathlib import Path
 
 from gateway.parse import addresses, from_identity, raw_text
 from gateway.store import Store
+from gateway.store.record import automatic
 
 BATCH = 500
 
@@ -64,11 +65,15 @@ def iter_messages(path: Path) -> Iterator[Message]:
 
 
 def sent_pairs(msg: Message, local_domains: Iterable[str]) -> list[tuple[str, str, float]]:
-    """(local sender, outside recipient, when) for a message sent by a local address."""
+    """(local sender, outside recipient, when) for a message sent by a local address (none for an
+    automatic one: `gateway.store.record.automatic`)."""
     local = {d.lower() for d in local_domains}
     sender = from_identity([raw_text(v) for v in msg.get_all("From", [])]).address
     if "@" not in sender or sender.rsplit("@", 1)[1] not in local:
         return []
+    if automatic(msg.get("Auto-Submitted"), msg.get("Precedence"),
+                 any(msg.get(h) for h in ("X-Autoreply", "X-Autorespond"))):
+        return []  # an automatic answer (RFC 3834) is not the organisation writing back
     try:
         when = parsedate_to_datetime(str(msg.get("Date", ""))).timestamp()
     except (TypeError, ValueError, IndexError):

@@ -93,3 +93,23 @@ def final_meta(meta: MessageMeta, decision: Decision, signals: Iterable[Signal],
                    rule_ids=tuple(h.rule_id for h in decision.hits),
                    signals=tuple(sorted({s.name for s in sigs})), observables=tuple(obs),
                    campaign_keys=keys).capped()
+
+
+# RFC 3834 3.1.7: Auto-Submitted other than "no" marks a message no person wrote (auto-replied:
+# vacation and out-of-office answers; auto-generated, auto-notified); X-Autoreply / X-Autorespond
+# and Precedence: auto_reply are the older marks of the same (Sendmail vacation, cPanel, Exim).
+_AUTO_FIELDS = ("X-Autoreply", "X-Autorespond")
+
+
+def automatic(auto_submitted: str | None, precedence: str | None, other_marks: bool) -> bool:
+    """Whether header values mark a message as automatic (RFC 3834): an out-of-office answer is
+    not the organisation writing back, and must not make a stranger a known correspondent
+    (attack21: one auto-reply to an approach, and the next approach from that sender to anyone
+    here was judged as a correspondent's reply)."""
+    value = (auto_submitted or "").split(";", 1)[0].strip().lower()
+    return bool(value and value != "no") or (precedence or "").strip().lower() == "auto_reply" or other_marks
+
+
+def automatic_view(view: MessageView) -> bool:
+    return automatic(view.header("Auto-Submitted"), view.header("Precedence"),
+                     any(view.header(h) for h in _AUTO_FIELDS))

@@ -218,3 +218,15 @@ def test_fuzz_arbitrary_bytes_never_raise(data: bytes) -> None:
     ident = view.from_identity
     assert isinstance(ident.address, str) and ident.address == ident.address.lower()
     assert view.from_domain == (ident.address.rsplit("@", 1)[1].rstrip(".") if "@" in ident.address else "")
+
+
+def test_learn_skips_automatic_answers() -> None:
+    """RFC 3834: an out-of-office answer in the Sent folder is not the organisation writing back."""
+    from email.parser import BytesHeaderParser
+
+    for mark in ("Auto-Submitted: auto-replied", "Auto-Submitted: auto-generated", "Precedence: auto_reply",
+                 "X-Autoreply: yes"):
+        msg = BytesHeaderParser().parsebytes(f"From: Me <me@example.org>\r\nTo: t@else.test\r\n{mark}\r\n\r\n".encode())
+        assert sent_pairs(msg, ["example.org"]) == [], mark
+    msg = BytesHeaderParser().parsebytes(b"From: Me <me@example.org>\r\nTo: t@else.test\r\nAuto-Submitted: no\r\n\r\n")
+    assert [p[:2] for p in sent_pairs(msg, ["example.org"])] == [("me@example.org", "t@else.test")]

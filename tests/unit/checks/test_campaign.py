@@ -269,3 +269,42 @@ def test_no_decision_judges_a_shared_address_or_our_own() -> None:
     # the address as the store keeps it: an over-long one is cut alike on both sides
     long = "x" * 400 + "@b.test"
     assert campaign.cleared_key(long) == campaign.cleared_key(long[:320]) != campaign.cleared_key("y" + long)
+
+
+def test_an_automatic_answer_does_not_make_a_stranger_a_correspondent() -> None:
+    """attack21: an out-of-office answer to the stranger's first message (RFC 3834 Auto-Submitted)
+    made the stranger a known correspondent, and the next approach to anyone here, with a made-up
+    In-Reply-To, passed as a reply inside a conversation. An automatic answer teaches nothing; a
+    person's answer does."""
+    for auto, known in (("Auto-Submitted: auto-replied\r\n", False), ("", True)):
+        runtime = Runtime(config("trusted_networks: [10.0.0.0/8]\n"), offline=True, store=MemoryStore())
+        now = time.time()
+        _signals_of(runtime, _mail("Li Wei <li.wei@ccws.test>", "<a1@ccws.test>", "Hello.", "k@example.org"),
+                    "k@example.org", now)
+        answer = _mail("K <k@example.org>", "<a2@example.org>", "I am out of the office.", "li.wei@ccws.test")
+        answer = answer.replace(b"MIME-Version", auto.encode() + b"MIME-Version")
+        asyncio.run(_record_outbound(runtime, answer, now + 60))
+        later = _signals_of(runtime, _mail("Li Wei <li.wei@ccws.test>", "<a3@ccws.test>", "Hello again.",
+                                           "m@example.org"), "m@example.org", now + 3600)
+        assert ("sender.unanswered" not in later) is known, (auto, sorted(later))
+
+
+async def _record_outbound(runtime: Runtime, raw: bytes, when: float, client: str = "10.0.0.5") -> None:
+    result = await runtime.analyse(raw, Envelope("k@example.org", ("li.wei@ccws.test",), Client(ip=client),
+                                                 received_at=when), add_received=False)
+    await runtime.record(result)
+
+
+def test_our_from_forged_from_outside_does_not_make_the_forger_a_correspondent() -> None:
+    """attack21 (store poisoning): `From: k@example.org` to the stranger, sent from outside with
+    nothing authenticating it, is remembered as the stranger's inbound mail (gateway/checks/
+    origin.py), and teaches no "we wrote to them" pair: the stranger's next message is still unanswered."""
+    runtime = Runtime(config("trusted_networks: [10.0.0.0/8]\n"), offline=True, store=MemoryStore())
+    now = time.time()
+    _signals_of(runtime, _mail("Li Wei <li.wei@ccws.test>", "<f1@ccws.test>", "Hello.", "k@example.org"),
+                "k@example.org", now)
+    forged = _mail("K <k@example.org>", "<f2@example.org>", "Yes, let us talk.", "li.wei@ccws.test")
+    asyncio.run(_record_outbound(runtime, forged, now + 60, client="192.0.2.99"))
+    later = _signals_of(runtime, _mail("Li Wei <li.wei@ccws.test>", "<f3@ccws.test>", "Hello again.",
+                                       "m@example.org"), "m@example.org", now + 3600)
+    assert "sender.unanswered" in later, sorted(later)
