@@ -219,7 +219,8 @@ def load_policies(paths: Iterable[str], texts: Mapping[Path, str] | None = None,
 def _lint_at_load(policies: PolicySet, sources: list[str], problems: Problems) -> None:
     """What `policy lint` refuses, `serve` refuses too, at start and on reload (admin21: a rule on a
     misspelt signal loaded and could never fire; an empty policy folder served every message as
-    clean): a signal or evidence key no check declares, and a set without a single rule.
+    clean): a signal or evidence key no check declares, and no policy file at all (files that
+    define no rule on purpose, `rules: []`, load with a warning).
     A verdict no rule can reach stays lint's error and is a warning here (a deployment may tag
     only `caution` on purpose)."""
     from gateway.checks import signal_specs
@@ -228,9 +229,12 @@ def _lint_at_load(policies: PolicySet, sources: list[str], problems: Problems) -
     specs = {name: spec for name, (spec, _) in signal_specs().items()}
     unknown_signals(policies, frozenset(specs), problems)
     unknown_evidence(policies, specs, problems)
+    if not sources:
+        problems.add("(no policy files)", "no policy file in the listed directories: every message would be clean",
+                     "list the shipped policies directory (or a copy) under policies:")
+        return
     if not policies.rules:
-        problems.add(f"{sources[0]}:1" if sources else "(no policy files)", "no rule: every message would be "
-                     "clean", "list the shipped policies directory (or a copy) under policies:")
+        log.warning("policies: no rule in %s: every message is clean", ", ".join(sources))
         return
     quiet = Problems()
     unreachable(policies, sources, quiet)

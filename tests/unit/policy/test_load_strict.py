@@ -42,9 +42,13 @@ def test_an_unknown_evidence_key_is_a_start_error(tmp_path: Path) -> None:
         _runtime(d)
 
 
-def test_no_rule_at_all_is_a_start_error(tmp_path: Path) -> None:
-    with pytest.raises(PolicyError, match="no rule: every message would be clean"):
+def test_no_policy_file_at_all_is_a_start_error(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with pytest.raises(PolicyError, match="no policy file in the listed directories: every message would be clean"):
         _runtime(_dir(tmp_path, None))
+    with caplog.at_level(logging.WARNING, logger="gateway.policy"):  # `rules: []` on purpose: a warning
+        (tmp_path / "x").mkdir()
+        assert _runtime(_dir(tmp_path / "x", "rules: []\n")).policies.rules == ()
+    assert "no rule in " in caplog.text and "every message is clean" in caplog.text
 
 
 def test_a_policy_file_that_is_not_utf8_is_an_error_at_its_line(tmp_path: Path) -> None:
