@@ -481,9 +481,29 @@ class _Loader:
                 elif kind == "phones" and len(digits_of(str(v))) < 6:
                     self.problems.add(doc.where(("indicators", kind, i)), f"{v!r} has fewer than 6 digits",
                                       "write the full international number")
+                elif kind == "domains" and not _DOMAIN.match(_ascii_host(str(v))):
+                    # admin21: "http://evil.test/x" loaded and matched nothing, where evil.test matched
+                    self.problems.add(doc.where(("indicators", kind, i)), f"{str(v)[:80]!r} is not a domain name",
+                                      "write the host name alone (evil.test); a link goes under urls:")
+                elif kind == "addresses" and not ("@" in str(v) and str(v).count("@") == 1 and str(v).split("@")[0]
+                                                  and _DOMAIN.match(_ascii_host(str(v).split("@")[1]))):
+                    self.problems.add(doc.where(("indicators", kind, i)), f"{str(v)[:80]!r} is not a mail address",
+                                      "write it as name@domain")
                 else:
                     out.append(Indicator(kind, str(v).strip(), source))
         return out
+
+
+def _ascii_host(value: str) -> str:
+    """A host name as `_DOMAIN` checks it: lower case, no final dot, an IDN in its ASCII (punycode)
+    form ("" when it has none)."""
+    host = value.strip().lower().rstrip(".")
+    if host.isascii():
+        return host
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return ""
 
 
 def console_indicator_files(config: Config) -> tuple[str, ...]:

@@ -81,3 +81,25 @@ def test_invisible_characters_in_the_subject_do_not_hide_an_indicator(cfg):
         assert ("companies", "text") in matched(sig), hidden
         view = MessageView.parse(raw)
         assert view.subject == f"Opening at {hidden}" and view.visible_subject == "Opening at Global Talent Solutions"
+
+
+def test_indicator_domains_and_addresses_are_validated_at_load(tmp_path: Path) -> None:
+    """admin21: `domains: ["http://evil.test/x"]` loaded and matched nothing (mail from evil.test
+    scanned clean, where `evil.test` made it high): a value that is not a domain or an address is
+    an error at its line, as in the free-mail list; IDNs and upper case load."""
+    bad = tmp_path / "bad.yml"
+    bad.write_text("indicators:\n  domains:\n    - http://evil.test/x\n    - not a domain\n    - Evil.Test\n"
+                   "    - bücher.example\n  addresses:\n    - notanaddress\n    - a@b@evil.test\n"
+                   "    - Jessica.Moore@gmail.com\n")
+    with pytest.raises(DataError) as exc:
+        load_indicator_file(str(bad))
+    report = str(exc.value)
+    assert "bad.yml:3: 'http://evil.test/x' is not a domain name; write the host name alone" in report
+    assert "bad.yml:4: 'not a domain' is not a domain name" in report
+    assert "bad.yml:8: 'notanaddress' is not a mail address; write it as name@domain" in report
+    assert "bad.yml:9: 'a@b@evil.test' is not a mail address" in report
+    assert report.count("bad.yml:") == 4  # Evil.Test, bücher.example and the gmail address are fine
+    good = tmp_path / "good.yml"
+    good.write_text("indicators:\n  domains: [Evil.Test, bücher.example]\n  addresses: [Jessica.Moore@gmail.com]\n")
+    assert {i.value for i in load_indicator_file(str(good))} == {"Evil.Test", "bücher.example",
+                                                                 "Jessica.Moore@gmail.com"}
