@@ -238,7 +238,11 @@ class Runtime:
         auth = next((f for f in facts if isinstance(f, AuthFacts)), None)
         edits = self._edits(decision, envelope, with_tls, add_received, auth)
         if meta is not None:
-            meta = final_meta(meta, decision, signals, flagged_key(meta.sender) if meta.sender else "")
+            # a From that fails DMARC is not the sender's: its flagged message is not held against
+            # that address (attack21: two approaches under a newcomer's forged From made the
+            # newcomer's next honest message "a follow-up of a flagged approach", high 17.1)
+            forged = auth is not None and auth.dmarc_result == "fail"
+            meta = final_meta(meta, decision, signals, flagged_key(meta.sender) if meta.sender and not forged else "")
         return Result(decision=decision, signals=tuple(signals), edits=tuple(edits),
                       elapsed=loop.time() - start, plan=todo,
                       modified=todo is not None and (bool(todo.edits) or todo.raw != raw),

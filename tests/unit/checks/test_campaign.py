@@ -308,3 +308,34 @@ def test_our_from_forged_from_outside_does_not_make_the_forger_a_correspondent()
     later = _signals_of(runtime, _mail("Li Wei <li.wei@ccws.test>", "<f3@ccws.test>", "Hello again.",
                                        "m@example.org"), "m@example.org", now + 3600)
     assert "sender.unanswered" in later, sorted(later)
+
+
+def test_a_forged_from_does_not_hold_its_flagged_approach_against_the_address() -> None:
+    """attack21 (store poisoning): two approaches under a newcomer's forged From (DMARC fails, per
+    the trusted border MTA) made the newcomer's next honest message a follow-up of a flagged
+    approach. A From that fails DMARC is not the sender's: nothing is held against the address.
+    The same approaches under a From that passes are held against it, as before."""
+    def ar(result: str) -> str:
+        return f"mx.example.org; dmarc={result} header.from=newcomer.test"
+    for result, held in (("fail", False), ("pass", True)):
+        runtime = Runtime(config("trusted_authserv_ids: [mx.example.org]\n"), offline=True, store=MemoryStore())
+        now = time.time()
+        for i, to in enumerate(("k@example.org", "m@example.org")):
+            raw = message("Ana Ruiz <ana@newcomer.test>", _LURE, to=to, headers={"Authentication-Results": ar(result)})
+            raw = raw.replace(b"Message-ID: <t1@test>", f"Message-ID: <p{i}@newcomer.test>".encode())
+            verdict, _ = _verdict_to(runtime, raw, to, now + i)
+            assert verdict in ("suspicious", "high")
+        honest = message("Ana Ruiz <ana@newcomer.test>", "Here are the minutes of Tuesday's meeting.",
+                         to="k@example.org", headers={"Authentication-Results": ar("pass")})
+        _, later = _verdict_to(runtime, honest.replace(b"<t1@test>", b"<p9@newcomer.test>"), "k@example.org",
+                               now + 3600)
+        assert ("campaign.follow_up_of_flagged" in later) is held, (result, sorted(later))
+
+
+def _verdict_to(runtime: Runtime, raw: bytes, rcpt: str, when: float) -> tuple[str, set[str]]:
+    async def go() -> tuple[str, set[str]]:
+        result = await runtime.analyse(raw, Envelope("", (rcpt,), Client(ip="192.0.2.7"), received_at=when),
+                                       add_received=False)
+        await runtime.record(result)
+        return result.decision.verdict.word, {s.name for s in result.signals}
+    return asyncio.run(go())
