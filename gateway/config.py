@@ -534,6 +534,12 @@ def _build(doc: Located) -> Config:
     quarantine, arc, log = _quarantine(r, base), _arc(r, base), _log(r)
     policies = _policies(r, base)
     console, signals, admin = _console(r, base, policies), _signals(r, base), _admin(r)
+    if admin is not None and listen.port and admin.listen.port == listen.port and (
+            admin.listen.host == listen.host or {admin.listen.host, listen.host} & _ANY_ADDRESS):
+        # admin21: the admin listener then failed at start as "address already in use (another
+        # process listens there)", while the other listener was our own SMTP one
+        r.fail(("admin", "listen"), f"{admin.listen.host}:{admin.listen.port} is also the SMTP listen address",
+               "give the admin listener a port of its own (the default is 127.0.0.1:10027)")
     authserv_id = r.get(("authserv_id",), hostname, _hostname)
     local_domains = r.items(("local_domains",), _hostname, *_DOMAINS, nonempty=True)
     trusted_networks = r.items(("trusted_networks",), _network, *_NETWORKS)
@@ -674,6 +680,9 @@ def _policies(r: _Reader, base: Path) -> tuple[str, ...]:
         r.fail(("policies",), "expected a list of paths", "write e.g. [policies, /etc/gw/local.d]")
         return ()
     return tuple(str(p) if Path(str(p)).is_absolute() else str(base / str(p)) for p in pol)
+
+
+_ANY_ADDRESS = frozenset({"", "0.0.0.0", "::", "*"})  # noqa: S104 - compared with, never bound
 
 
 def _admin(r: _Reader) -> AdminConfig | None:

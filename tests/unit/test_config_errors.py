@@ -194,6 +194,13 @@ BASE = "listen: 127.0.0.1:2525\nupstream: {port: 10026}\nhostname: gw.example.or
     ("limits: {max_line_length: 10.5}\n",
      ["gw.yml:5: limits.max_line_length: expected an integer from 1 to 1099511627776, got 10.5; write a whole "
       "number in that range"]),
+    # admin21: the admin listener on the SMTP address failed at start as "address already in use"
+    ("admin: {listen: '127.0.0.1:2525'}\n",
+     ["gw.yml:5: admin.listen: 127.0.0.1:2525 is also the SMTP listen address; give the admin listener a port of "
+      "its own (the default is 127.0.0.1:10027)"]),
+    ("admin: {listen: '0.0.0.0:2525'}\n",
+     ["gw.yml:5: admin.listen: 0.0.0.0:2525 is also the SMTP listen address; give the admin listener a port of "
+      "its own (the default is 127.0.0.1:10027)"]),
     # a YAML syntax error stops the reading: the rest of the file cannot be trusted
     ("workers: 0\nlimits: {max_recipients: 1\n", None),
 ])
@@ -204,6 +211,11 @@ def test_one_mistake_one_error(extra: str, errors: list[str] | None) -> None:
         assert len(caught.value.errors) == 1 and "YAML syntax error" in caught.value.errors[0]
     else:
         assert caught.value.errors == errors
+
+
+def test_an_admin_listener_on_another_port_or_address_is_fine() -> None:
+    assert parse_config(BASE + "admin: {listen: '127.0.0.1:2526'}\n", "gw.yml").admin is not None
+    assert parse_config(BASE + "admin: {listen: '127.0.0.2:2525'}\n", "gw.yml").admin is not None
 
 
 def test_cross_field_rules_are_collected_with_the_rest() -> None:
