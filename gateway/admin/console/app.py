@@ -215,6 +215,9 @@ async def login_post(request: web.Request) -> web.Response:
     finally:
         locks = await asyncio.to_thread(db.login_end, user, address, outcome, limits)
     if role is None:
+        # one line per failure, as Dovecot and Postfix write them, for fail2ban and the like (admin21);
+        # bounded by the login throttle: past its limit an attempt is refused before the password
+        log.warning("console: login failed for %r from %s", user, address)
         await asyncio.to_thread(db.audit, user or "-", "-", "login.failed", address)
         for lock in locks:
             log.warning("console: failed logins: %s %r locked for %g s (the last from %s)", lock.kind, lock.key,

@@ -54,7 +54,9 @@ def audit_actions(c: Console) -> list[tuple[str, str, str]]:
 # --------------------------------------------------------------------------- authentication
 
 
-async def test_unauthenticated_requests_are_refused_and_headers_are_strict(tmp_path: Path) -> None:
+async def test_unauthenticated_requests_are_refused_and_headers_are_strict(tmp_path: Path,
+                                                                            caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="gateway.console")
     async with running(tmp_path) as c, aiohttp.ClientSession(cookie_jar=jar()) as s:
         for path in ("/campaigns", "/triage", "/policy", "/quarantine", "/audit", "/export/indicators.csv",
                      "/report?id=x", "/triage/export/labels.yml"):
@@ -76,6 +78,9 @@ async def test_unauthenticated_requests_are_refused_and_headers_are_strict(tmp_p
                                                    "password": "wrong password"}) as r:
             assert r.status == 401 and "Wrong account name or password" in await r.text()
         assert ("anna", "login.failed", "127.0.0.1") in audit_actions(c)
+        # and logged, one line per failure (fail2ban), never the password
+        assert "console: login failed for 'anna' from 127.0.0.1" in caplog.text
+        assert "wrong password" not in caplog.text
         assert (await page(s, c.base + "/campaigns"))[0] == 303
 
 
