@@ -162,7 +162,7 @@ class SqliteStore:
                 if err is None:
                     fut.set_result(None)
                 else:
-                    fut.set_exception(err)
+                    fut.set_exception(_cannot_write(err))
 
     async def learn_pair(self, local: str, external: str, when: float, outbound: bool = True) -> None:
         def write(db: sqlite3.Connection) -> None:
@@ -423,3 +423,20 @@ def migrate(db: sqlite3.Connection) -> int:
         db.execute("ROLLBACK")
         raise
     return len(MIGRATIONS)
+
+
+# SQLite's answers when the file cannot take a write now: a full disk, a read-only file or folder,
+# an I/O error. An outage of the store as Redis being down is (StoreUnavailable: one warning line
+# per message in `Runtime.record`), not a bug with a traceback (admin21: a full disk logged a
+# 40-line double traceback for every message).
+_CANNOT_WRITE = ("database or disk is full", "disk is full", "readonly database", "disk i/o error",
+                 "unable to open database file")
+
+
+def _cannot_write(exc: BaseException) -> BaseException:
+    """`exc`, or a StoreUnavailable naming it when it says the file cannot take a write now."""
+    text = str(exc).lower()
+    if isinstance(exc, sqlite3.OperationalError) and any(t in text for t in _CANNOT_WRITE):
+        return StoreUnavailable(f"the SQLite store cannot write ({exc}): free disk space or fix the permissions "
+                                "of its file and folder; this message's metadata is not recorded")
+    return exc

@@ -117,7 +117,7 @@ def test_concurrent_records_are_group_committed_and_a_bad_one_fails_alone(tmp_pa
     def counting(db, items):
         batches.append(len(items))
         if any(m.sender == "bad@outside.test" for m, _, _ in items):
-            raise sqlite3.OperationalError("simulated: disk I/O error")
+            raise sqlite3.IntegrityError("simulated: a row the database refuses")
         return real(db, items)
     monkeypatch.setattr(sq, "_write_messages", counting)
     s = SqliteStore(tmp_path / "s.sqlite3")
@@ -131,9 +131,31 @@ def test_concurrent_records_are_group_committed_and_a_bad_one_fails_alone(tmp_pa
         await s.close()
         return results, rows, seen
     results, rows, seen = asyncio.run(go())
-    assert [type(r).__name__ for r in results] == ["NoneType"] * 40 + ["OperationalError"]
+    assert [type(r).__name__ for r in results] == ["NoneType"] * 40 + ["IntegrityError"]
     assert rows == 40 and seen is not None
     assert batches[0] == 41 and batches[1:] == [1] * 41, batches  # together first, then one by one
+
+
+@pytest.mark.parametrize("error", ["database or disk is full", "attempt to write a readonly database",
+                                   "disk I/O error"])
+def test_a_file_that_cannot_take_a_write_is_an_outage_not_a_bug(tmp_path, monkeypatch, error):
+    """admin21: a full disk logged a 40-line double traceback for every message. SQLite's answers
+    for a file that cannot take a write now are StoreUnavailable (one warning line in
+    `Runtime.record`, counted like Redis being down), naming the cause and the fix."""
+    import gateway.store.sqlite as sq
+
+    def full(db, items):
+        raise sqlite3.OperationalError(error)
+    monkeypatch.setattr(sq, "_write_messages", full)
+    s = SqliteStore(tmp_path / "s.sqlite3")
+
+    async def go():
+        try:
+            await s.record_message(MessageMeta(NOW, "inbound", "a@outside.test", ("a@example.org",)), LOCAL)
+        finally:
+            await s.close()
+    with pytest.raises(StoreUnavailable, match="the SQLite store cannot write .*" + error.split()[0]):
+        asyncio.run(go())
 
 
 def test_a_full_record_queue_refuses_at_once_and_keeps_what_it_holds(tmp_path):
