@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from gateway.act.headers import reasons_value
+from gateway.durable import fsync_dir, write_new
 from gateway.model import Decision, Envelope
 from gateway.parse import split_header_block
 from gateway.textsafe import terminal_text
@@ -83,14 +84,6 @@ class Released:
         return self.entry.rcpt_tos
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class QuarantineStore:
     """A directory of `<id>.eml` files plus `index.sqlite3`."""
 
@@ -123,17 +116,10 @@ class QuarantineStore:
         entry_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now)) + "-" + secrets.token_hex(6)
         final = self.path(entry_id)
         tmp = final.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            try:
-                view = memoryview(raw)
-                while view:
-                    view = view[os.write(fd, view):]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            write_new(tmp, raw)
             os.replace(tmp, final)
-            _fsync_dir(self.messages)
+            fsync_dir(self.messages)
             with self._db() as db:
                 db.execute("INSERT INTO quarantine VALUES (?,?,?,?,?,?,?,?,?,?)", (
                     entry_id, now, decision.verdict.word, decision.score, reasons_value(decision),

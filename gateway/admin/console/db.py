@@ -42,6 +42,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gateway.durable import write_new
+
 ROLES = ("reporter", "viewer", "analyst", "admin")
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2 ** 15, 8, 1
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
@@ -465,16 +467,8 @@ class ConsoleDB:
                    original: bytes | None = None, now: float | None = None) -> str:
         now = time.time() if now is None else now
         rid = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now)) + "-" + secrets.token_hex(6)
-        if original is not None:
-            path = self.original_path(rid)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            try:
-                view = memoryview(original)
-                while view:
-                    view = view[os.write(fd, view):]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+        if original is not None:  # a partial file is removed (a full disk); the report then fails as a whole
+            write_new(self.original_path(rid), original)
         with self._db() as db:
             db.execute("INSERT INTO reports (id, time, source, reporter, message_id, subject, sender, display_name,"
                        " verdict, score, analysis, has_original) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",

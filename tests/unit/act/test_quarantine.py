@@ -118,7 +118,7 @@ def test_a_failed_put_leaves_no_file_behind(tmp_path: Path, monkeypatch: pytest.
     elif fails_at == "rename":
         monkeypatch.setattr(q.os, "replace", _enospc)
     elif fails_at == "directory fsync":
-        monkeypatch.setattr(q, "_fsync_dir", _enospc)
+        monkeypatch.setattr(q, "fsync_dir", _enospc)
     else:
         monkeypatch.setattr(q, "reasons_value", _enospc)  # evaluated inside the index transaction
     with pytest.raises(OSError, match="No space left"):

@@ -141,3 +141,19 @@ def test_reports_older_than_the_retention_go_with_their_originals(tmp_path: Path
     with pytest.raises(SystemExit):
         cli_main(["console", "--config", str(cfg), "reports", "purge", "--days", "0"])
     assert "write a whole number of days, at least 1" in capsys.readouterr().err
+
+
+def test_a_report_whose_original_cannot_be_written_leaves_no_partial_file(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full disk while the reported original is written: the report fails as a whole (the
+    intake answers 4xx and the mail is sent again) and no half-written file stays behind
+    (gateway.durable.write_new, shared with the quarantine)."""
+    db = ConsoleDB(tmp_path / "state")
+
+    def full(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OSError, match="No space left"):
+        db.add_report(source="mailbox", reporter="anna@example.org", message_id="<m@x>", subject="s", sender="x@y",
+                      display_name="", verdict="high", score=9.0, analysis={}, original=b"Subject: x\r\n\r\nx\r\n")
+    assert list(db.reports_dir.iterdir()) == []
