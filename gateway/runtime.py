@@ -49,7 +49,7 @@ from gateway.policy import PolicySet, load_policies
 from gateway.refdata import ReferenceData
 from gateway.regex import warm_sets
 from gateway.store import MessageMeta, Store, StoreUnavailable, store_from_config
-from gateway.store.record import automatic_view, draft_meta, final_meta
+from gateway.store.record import automatic, draft_meta, final_meta
 
 log = logging.getLogger("gateway.runtime")
 
@@ -194,7 +194,7 @@ class Runtime:
             meta = draft_meta(view, envelope, self.config.local_domains, ctx.get(Persona),
                               keys.keys if keys is not None else (),
                               spoofed=origin is not None and origin.ours and not origin.internal)
-            if meta.direction == "outbound" and automatic_view(view):
+            if meta.direction == "outbound" and automatic(view.header):
                 meta = None  # an automatic answer (RFC 3834) is not the organisation writing back
         except Exception:  # history is a nicety; the verdict must not depend on it
             log.warning("store: no metadata for %s", envelope.queue_id, exc_info=True)

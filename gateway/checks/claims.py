@@ -31,7 +31,7 @@ from dataclasses import dataclass, replace
 from gateway.checks import Check, CheckContext, Fact, signal
 from gateway.checks.origin import Origin, internal_sender
 from gateway.checks.social import Persona
-from gateway.domains import registered_domain
+from gateway.domains import name_tokens, registered_domain
 from gateway.model import Signal
 from gateway.refdata import Organisation, ReferenceData, ascii_runs, under_academic_suffix
 from gateway.regex import Prefilter
@@ -271,7 +271,6 @@ _QUOTE_MARK = re.compile(r"^(?:On (?P<on>.{5,200})wrote:[ \t]*$|-{2,} ?Original 
                          r"|From: .+\nSent: )", re.M)
 _FROM_LINE = re.compile(r"^[ \t]*From:[ \t]*(?P<who>[^\n]{1,300})$", re.M)
 _ADDRESS = re.compile(r"[\w.+'-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}")
-_WORD_OF_NAME = re.compile(r"[^\W\d_]{2,}")
 _PRONOUNS = frozenset({"you", "he", "she", "they", "we", "me", "him", "her", "them", "us", "your", "my", "our"})
 MAX_QUOTE_MARKS = 20
 
@@ -311,8 +310,9 @@ def _quoted_author(text: str, mark: re.Match[str]) -> str:
 
 def _quotes_our_side(ctx: CheckContext, who: str) -> bool:
     """Whether `who` (an attribution's or a From line's text) names one of ours or one of this
-    message's recipients: by address, or, with no address, by a name whose words all appear in
-    a recipient's display name or address."""
+    message's recipients: by address, or, with no address, by a name whose words (`name_tokens`,
+    look-alike letters folded; two letters or more) all appear in a recipient's display name or
+    address."""
     view = ctx.view
     addresses = [a.lower() for a in _ADDRESS.findall(who)]
     recipients = view.mailboxes("To", "Cc")
@@ -322,17 +322,14 @@ def _quotes_our_side(ctx: CheckContext, who: str) -> bool:
         return any(a in rcpt_addresses or ctx.domains.is_our_address(a) for a in addresses)
     name = re.sub(r"\[mailto:[^\]]*\]|<[^>]*>", " ", who)
     name = name[max((i for i, c in enumerate(name) if c.isdigit()), default=-1) + 1:]  # after the date and time
-    words = {w.lower() for w in _WORD_OF_NAME.findall(name)} - {"am", "pm", "at"}
-    if not words or words & _PRONOUNS:
+    words = _name_words(name) - {"am", "pm", "at"}
+    if not words or words & _PRONOUNS or words <= _name_words(view.from_display):
         return False
-    sender = {w.lower() for w in _WORD_OF_NAME.findall(view.from_display)}
-    if words <= sender:
-        return False
-    for m in recipients:
-        known = {w.lower() for w in _WORD_OF_NAME.findall(m.display + " " + m.address.split("@", 1)[0])}
-        if words <= known:
-            return True
-    return False
+    return any(words <= _name_words(m.display + " " + m.address.split("@", 1)[0]) for m in recipients)
+
+
+def _name_words(text: str) -> set[str]:
+    return {w for w in name_tokens(text) if len(w) > 1 and not w.isdigit()}
 
 
 def org_kind(org: str, known: Organisation | None) -> str:

@@ -71,8 +71,7 @@ def sent_pairs(msg: Message, local_domains: Iterable[str]) -> list[tuple[str, st
     sender = from_identity([raw_text(v) for v in msg.get_all("From", [])]).address
     if "@" not in sender or sender.rsplit("@", 1)[1] not in local:
         return []
-    if automatic(msg.get("Auto-Submitted"), msg.get("Precedence"),
-                 any(msg.get(h) for h in ("X-Autoreply", "X-Autorespond"))):
+    if automatic(msg.get):
         return []  # an automatic answer (RFC 3834) is not the organisation writing back
     try:
         when = parsedate_to_datetime(str(msg.get("Date", ""))).timestamp()

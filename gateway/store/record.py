@@ -10,7 +10,7 @@ Untrusted input: the parsed view and signals of a stranger's message (capped by 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
@@ -98,18 +98,12 @@ def final_meta(meta: MessageMeta, decision: Decision, signals: Iterable[Signal],
 # RFC 3834 3.1.7: Auto-Submitted other than "no" marks a message no person wrote (auto-replied:
 # vacation and out-of-office answers; auto-generated, auto-notified); X-Autoreply / X-Autorespond
 # and Precedence: auto_reply are the older marks of the same (Sendmail vacation, cPanel, Exim).
-_AUTO_FIELDS = ("X-Autoreply", "X-Autorespond")
-
-
-def automatic(auto_submitted: str | None, precedence: str | None, other_marks: bool) -> bool:
-    """Whether header values mark a message as automatic (RFC 3834): an out-of-office answer is
-    not the organisation writing back, and must not make a stranger a known correspondent
-    (attack21: one auto-reply to an approach, and the next approach from that sender to anyone
-    here was judged as a correspondent's reply)."""
-    value = (auto_submitted or "").split(";", 1)[0].strip().lower()
-    return bool(value and value != "no") or (precedence or "").strip().lower() == "auto_reply" or other_marks
-
-
-def automatic_view(view: MessageView) -> bool:
-    return automatic(view.header("Auto-Submitted"), view.header("Precedence"),
-                     any(view.header(h) for h in _AUTO_FIELDS))
+def automatic(header: Callable[[str], Any]) -> bool:
+    """Whether a message's header fields (`header(name)`: the value or None; a `MessageView`'s
+    `header`, an `email.message.Message`'s `get`) mark it as automatic (RFC 3834): an
+    out-of-office answer is not the organisation writing back, and must not make a stranger a
+    known correspondent (attack21: one auto-reply to an approach, and the next approach from that
+    sender to anyone here was judged as a correspondent's reply)."""
+    value = str(header("Auto-Submitted") or "").split(";", 1)[0].strip().lower()
+    return bool(value and value != "no") or str(header("Precedence") or "").strip().lower() == "auto_reply" \
+        or any(header(h) for h in ("X-Autoreply", "X-Autorespond"))
