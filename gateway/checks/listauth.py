@@ -39,8 +39,12 @@ _LOCATORS = ("List-Post", "List-Unsubscribe", "List-Subscribe", "List-Help", "Li
 
 class ListAuthCheck(Check):
     name = "listauth"
-    io = False  # computes only, from the auth check's outcome
+    # Computes only, but from the auth check's outcome, which waits on DNS: on a task of its own
+    # (io), so that the computing checks do not wait for DNS behind it (as `io = False` it held
+    # every computing check after it in the order until the auth check had answered)
+    io = True
     needs = (AuthFacts,)
+    timeout_share = 0.05
     signals = (
         signal("context.list_unauthenticated", "list or bulk headers that no authenticated domain backs (a "
                "passing DKIM signature or SPF for the list's domain; DMARC for bulk mail without list headers)",

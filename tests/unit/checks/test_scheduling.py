@@ -268,3 +268,15 @@ def test_a_late_io_check_that_a_computing_check_waits_for_starts_first(computing
 def test_the_shipped_checks_that_wait_on_the_store_do_not_overlap() -> None:
     late = {c.name for c in discover() if c.io and not c.overlaps}
     assert late == {"campaign", "sender"}
+
+
+def test_no_shipped_computing_check_needs_what_an_io_check_provides() -> None:
+    """The computing checks run one after another on the analysis task: one that `needs` a fact
+    an I/O check provides (the authentication outcome, which waits on DNS) holds every computing
+    check after it until that answer comes. Such a check runs as `io` on a task of its own, or
+    `waits` only for the messages that need it (the origin check). listauth was such a check."""
+    checks = [c() for c in discover()]
+    providers = {f: c for c in checks for f in c.provides}
+    blocking = {(c.name, n.__name__) for c in checks if not c.io for n in c.needs
+                if n in providers and providers[n].io}
+    assert blocking == set()
