@@ -9,8 +9,15 @@ sender) is the domain of a passing DKIM signature or of the SPF-passing envelope
 bulk mail without list headers, the From domain passes DMARC. Where authentication was checked
 (online, or a trusted border MTA's Authentication-Results: `AuthFacts`) and none of that holds,
 or the only domain that holds is a free-mail provider's (anyone can sign as gmail.com), this check
-says so and the policies give the headers no discount. Where authentication was not checked
-(offline without trusted results) it says nothing: unknown is not forged.
+says so and the policies give the headers no discount. A list domain is only a domain, though: an
+attacker who owns one passes SPF for it (attack22). What a domain cannot fake is where a list
+delivers: a list relays a member's post to its own address (RFC 2369 List-Post; Mailman, Google
+and Yahoo Groups all put the list in To or Cc). So a post in a free-mail member's name must be
+addressed to the list, at one of the list's domains; a free-mail person's mail "from a list" sent
+to one of ours by name is a person's mail with list headers added (of the 238 list or bulk messages
+with a free-mail From in the real ham corpus, all 238 are addressed to one of the list's domains).
+Where authentication was not checked (offline without trusted results) it says nothing: unknown is
+not forged.
 
 Conventions: DMARC's relaxed alignment (RFC 7489 3.1: same organisational domain) between the
 list's domain and an authenticated one; the List-Id is a host name (RFC 2919 2: the list
@@ -34,6 +41,7 @@ from gateway.model import Signal
 _LIST_ID = re.compile(r"<\s*([A-Za-z0-9._-]{1,253})\s*>|^\s*([A-Za-z0-9._-]{1,253})\s*$")
 _HOST = re.compile(r"(?:mailto:[^@<>\s,]{1,200}@|https?://)([A-Za-z0-9.-]{1,253})", re.I)
 _ADDRESS_DOMAIN = re.compile(r"@([A-Za-z0-9.-]{1,253})")
+MAX_RECIPIENTS = 100  # visible recipients looked at (a stranger's header)
 _LOCATORS = ("List-Post", "List-Unsubscribe", "List-Subscribe", "List-Help", "List-Owner", "List-Archive")
 
 
@@ -48,7 +56,7 @@ class ListAuthCheck(Check):
     signals = (
         signal("context.list_unauthenticated", "list or bulk headers that no authenticated domain backs (a "
                "passing DKIM signature or SPF for the list's domain; DMARC for bulk mail without list headers)",
-               kind=str, list=str, domains=str),
+               kind=str, list=str, domains=str, why=str),
     )
 
     async def run(self, ctx: CheckContext) -> Iterable[Signal]:
@@ -62,12 +70,23 @@ class ListAuthCheck(Check):
         claimed = list_domains(ctx)
         backed = {d for d in claimed & passed if not ctx.data.is_freemail(d)}
         if backed:
-            return []
+            if not ctx.data.is_freemail(ctx.view.from_domain) or _addressed_to(ctx, claimed):
+                return []
+            return [Signal("context.list_unauthenticated", {
+                "kind": kind, "list": name[:120], "domains": ", ".join(sorted(backed))[:200],
+                "why": "a free-mail person's post not addressed to the list"})]
         if kind == "bulk" and not claimed and auth.dmarc_result == "pass" \
                 and not ctx.data.is_freemail(auth.from_domain):
             return []  # an organisation's own bulk mail: Precedence only, From authenticated
         return [Signal("context.list_unauthenticated", {
-            "kind": kind, "list": name[:120], "domains": ", ".join(sorted(claimed))[:200] or "none"})]
+            "kind": kind, "list": name[:120], "domains": ", ".join(sorted(claimed))[:200] or "none",
+            "why": "no authenticated domain backs the list headers"})]
+
+
+def _addressed_to(ctx: CheckContext, domains: set[str]) -> bool:
+    """Is one of the visible recipients (To, Cc) at one of the list's domains?"""
+    return any(registered_domain(a.rpartition("@")[2]) in domains
+               for a in ctx.view.addresses("To", "Cc")[:MAX_RECIPIENTS])
 
 
 def _authenticated(auth: AuthFacts) -> set[str]:
