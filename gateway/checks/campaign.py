@@ -12,7 +12,10 @@ message itself is remembered under them after delivery. The store holds metadata
 hashes, never text. An analyst's decision on a reported message (console triage) is remembered
 under the sender's `confirmed_key` or `cleared_key`: the latest decision wins; "approach" makes
 the sender's later messages follow-ups of an approach, "not an approach" silences the campaign
-signals for the sender (its messages' content is still judged by the other checks).
+signals for the sender (its messages' content is still judged by the other checks). A reply is
+checked against the Message-IDs our people sent the sender (remembered per outside recipient by
+gateway/store/record.py `outbound_keys`) in the same round trip: answering none of them, nor one
+of the sender's own messages, while we did send them some, is `campaign.unknown_reference`.
 
 Untrusted input: the message text and addresses (a stranger's): shingles over at most
 `MAX_TEXT` characters, a fixed number of hashes; the store bounds the work per query.

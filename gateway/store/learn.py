@@ -26,6 +26,9 @@ from gateway.store import MAX_ITEMS, MessageMeta, Store
 from gateway.store.record import automatic, outbound_keys
 
 BATCH = 500
+# sent messages recorded at once: at most the Redis store's connections per process (redis.py
+# MAX_CONNECTIONS), so that none waits for a connection against store.timeout
+CONCURRENT = 32
 
 
 @dataclass
@@ -125,8 +128,8 @@ async def learn(store: Store, paths: Iterable[Path], local_domains: Iterable[str
 
     for path in paths:
         pairs, metas = await asyncio.to_thread(collect, path)
-        for i in range(0, len(metas), BATCH):  # concurrently: SQLite commits them in groups
-            await asyncio.gather(*(store.record_message(m, local) for m in metas[i:i + BATCH]))
+        for i in range(0, len(metas), CONCURRENT):  # SQLite commits them in groups; Redis within its pool
+            await asyncio.gather(*(store.record_message(m, local) for m in metas[i:i + CONCURRENT]))
         bulk = getattr(store, "learn_pairs", None)
         for i in range(0, len(pairs), BATCH):
             chunk = pairs[i:i + BATCH]
