@@ -12,7 +12,10 @@ message itself is remembered under them after delivery. The store holds metadata
 hashes, never text. An analyst's decision on a reported message (console triage) is remembered
 under the sender's `confirmed_key` or `cleared_key`: the latest decision wins; "approach" makes
 the sender's later messages follow-ups of an approach, "not an approach" silences the campaign
-signals for the sender (its messages' content is still judged by the other checks).
+signals for the sender (its messages' content is still judged by the other checks). A reply is
+checked against the Message-IDs our people sent the sender (remembered per outside recipient by
+gateway/store/record.py `outbound_keys`) in the same round trip: answering none of them, nor one
+of the sender's own messages, while we did send them some, is `campaign.unknown_reference`.
 
 Untrusted input: the message text and addresses (a stranger's): shingles over at most
 `MAX_TEXT` characters, a fixed number of hashes; the store bounds the work per query.
@@ -34,8 +37,9 @@ from gateway.checks.sender import local_recipients
 from gateway.checks.social import NETWORKS, Persona
 from gateway.domains import Domains, name_tokens, registered_domain
 from gateway.model import Signal
+from gateway.parse import MessageView
 from gateway.store import Reach, cap
-from gateway.store.record import flagged_persona_key
+from gateway.store.record import flagged_persona_key, sent_key, sent_to_key
 
 MAX_TEXT = 4000
 WINDOW_DAYS = 14.0  # how far back "sent to several colleagues" looks
@@ -121,6 +125,40 @@ def own_message_key(message_id: str, sender: str) -> str:
     return f"own:{_h(mid.group(0).lower() + ' ' + sender.lower())}" if mid and sender else ""
 
 
+MAX_THREAD_REFS = 12  # references read from a stranger's header for `campaign.unknown_reference`
+
+
+def thread_references(view: MessageView) -> list[str]:
+    """The Message-IDs a message says it answers, bounded: In-Reply-To's first two, then the first
+    two of References (the thread's root: often the message that opened it) and its last eight
+    (the newest), each once, at most MAX_THREAD_REFS, over at most 20,000 characters of each field."""
+    irt = _MSGID.findall(" ".join(view.headers("In-Reply-To"))[:20_000])
+    refs = _MSGID.findall(" ".join(view.headers("References"))[:20_000])
+    out = dict.fromkeys(m.lower() for m in irt[:2] + refs[:2] + refs[-8:])
+    return list(out)[:MAX_THREAD_REFS]
+
+
+def thread_queries(thread: Sequence[str], sender: str) -> list[tuple[Sequence[str], float]]:
+    """For the references `thread` of a message from `sender` (none: no queries): whether we sent
+    the sender any remembered ID, and whether a reference is one we sent them or one of their own
+    earlier messages here; over the whole retention (since 0: a thread may be older than
+    FOLLOW_UP_DAYS)."""
+    if not thread:
+        return []
+    known = [k for r in thread for k in (sent_key(r, sender), own_message_key(r, sender)) if k]
+    return [([sent_to_key(sender)], 0.0), (known, 0.0)]
+
+
+def unknown_reference(thread: Sequence[str], sent_to: Reach | None, known: Reach | None,
+                      silenced: bool) -> list[Signal]:
+    """`campaign.unknown_reference` from the answers to `thread_queries`: we sent this sender IDs
+    the store remembers, and none of the references is one of them or one of the sender's own
+    (`silenced`: an analyst's latest word on the sender was "not an approach": none)."""
+    if silenced or not thread or sent_to is None or known is None or not sent_to.messages or known.messages:
+        return []
+    return [Signal("campaign.unknown_reference", {"references": len(thread)})]
+
+
 def flagged_key(sender: str) -> str:
     """Remembered with a message that was judged suspicious or worse (see store/record.py)."""
     return f"flagged:{_h(sender.lower())}"
@@ -188,6 +226,11 @@ class CampaignCheck(Check):
         signal("campaign.persona_first_contact", "a persona relayed by a social network that no earlier message "
                "here carried: first contact with the person, however often the network's address wrote",
                network=str, persona=str),
+        signal("campaign.unknown_reference", "answers Message-IDs (In-Reply-To, References) none of which is one "
+               "the organisation sent to this sender or one of the sender's own earlier messages here, while the "
+               "store remembers IDs we did send them: a reply to a message we never sent (Rspamd: FAKE_REPLY). "
+               "Silent when nothing we sent them has a remembered ID (history from before IDs were kept, "
+               "or no store): unknown is not forged", references=int),
         signal("campaign.store_error", "the history store could not be asked: campaign signals are missing",
                error=str),
     )
@@ -241,6 +284,9 @@ class CampaignCheck(Check):
             ask("confirmed", [confirmed_key(sender)])
         if own_keys:
             ask("follow", own_keys)
+        thread = thread_references(view)
+        named.update({name: len(queries) + i for i, name in enumerate(("sent_to", "known_ref")) if thread})
+        queries += thread_queries(thread, sender)
         # the network's address has written here before (every member's notification comes from
         # it), so sender.first_contact_org says nothing about the person inside: ask the persona
         if shared and persona is not None and "persona" in groups:
@@ -260,6 +306,7 @@ class CampaignCheck(Check):
         follow = got.get("follow")
         if follow is not None and follow.messages and not silenced:
             out.append(Signal("campaign.self_follow_up", {"messages": follow.messages}))
+        out += unknown_reference(thread, got.get("sent_to"), got.get("known_ref"), silenced)
         persona_seen = got.get("persona")
         if persona_seen is not None and not persona_seen.messages and persona is not None:
             out.append(Signal("campaign.persona_first_contact", {

@@ -35,6 +35,18 @@ VERDICT_WORDS = ("clean", "caution", "suspicious", "high")
 # campaign keys, indexed like an inbound message's so that the campaign check finds it; never in `recent`
 DECISION = "decision"
 INDEXED = frozenset({"inbound", DECISION})  # the directions whose campaign keys are indexed
+# ... and of an outbound message, only the keys of its Message-ID per outside recipient
+# (gateway/store/record.py `outbound_keys`): what a reply's references are checked against
+SENT_KEY_PREFIXES = ("sent:", "sent-to:")
+
+
+def indexed_keys(meta: MessageMeta) -> tuple[str, ...]:
+    """The campaign keys of `meta` the store indexes (`campaign_reach` finds it by them)."""
+    if meta.direction in INDEXED:
+        return meta.campaign_keys
+    if meta.direction == "outbound":
+        return tuple(k for k in meta.campaign_keys if k.startswith(SENT_KEY_PREFIXES))
+    return ()
 
 
 class StoreUnavailable(Exception):

@@ -22,10 +22,13 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 from gateway.parse import addresses, from_identity, raw_text
-from gateway.store import Store
-from gateway.store.record import automatic
+from gateway.store import MAX_ITEMS, MessageMeta, Store
+from gateway.store.record import automatic, outbound_keys
 
 BATCH = 500
+# sent messages recorded at once: at most the Redis store's connections per process (redis.py
+# MAX_CONNECTIONS), so that none waits for a connection against store.timeout
+CONCURRENT = 32
 
 
 @dataclass
@@ -82,27 +85,51 @@ def sent_pairs(msg: Message, local_domains: Iterable[str]) -> list[tuple[str, st
     return [(sender, r, when) for r in sorted(rcpts) if r.rsplit("@", 1)[1] not in local]
 
 
+def sent_meta(msg: Message, pairs: list[tuple[str, str, float]]) -> MessageMeta | None:
+    """The message (with `pairs`, its `sent_pairs`) as `record_message` remembers it, when it has a
+    Message-ID and at most MAX_ITEMS outside recipients (all of which `record_message` keeps): its
+    pairs, and its ID per recipient (`outbound_keys`), so that a reply to it is known as one."""
+    mid = raw_text(msg.get("Message-ID", "") or "").strip()
+    if not pairs or not mid or len(pairs) > MAX_ITEMS:
+        return None
+    keys = outbound_keys(mid, [ext for _, ext, _ in pairs])
+    if not keys:
+        return None
+    return MessageMeta(when=pairs[0][2], direction="outbound", sender=pairs[0][0],
+                       recipients=tuple(ext for _, ext, _ in pairs), message_id=mid, campaign_keys=keys)
+
+
 async def learn(store: Store, paths: Iterable[Path], local_domains: Iterable[str]) -> LearnStats:
-    """Read the mailboxes (in a worker thread) and record every outbound pair in the store."""
+    """Read the mailboxes (in a worker thread) and record every outbound pair in the store: a
+    message with a Message-ID as a message (`sent_meta`: its pairs and its ID), the others' pairs
+    in bulk."""
     stats = LearnStats()
     local = tuple(local_domains)
 
-    def collect(path: Path) -> list[tuple[str, str, float]]:
+    def collect(path: Path) -> tuple[list[tuple[str, str, float]], list[MessageMeta]]:
         found: list[tuple[str, str, float]] = []
+        metas: list[MessageMeta] = []
         for msg in iter_messages(path):
             stats.messages += 1
             try:
                 pairs = sent_pairs(msg, local)
+                meta = sent_meta(msg, pairs)
             except Exception:  # noqa: BLE001 - one malformed message must not stop the import
                 stats.skipped += 1
                 continue
             if pairs:
                 stats.sent_by_local += 1
-                found.extend(pairs)
-        return found
+                stats.pairs += len(pairs)
+                if meta is not None:
+                    metas.append(meta)
+                else:
+                    found.extend(pairs)
+        return found, metas
 
     for path in paths:
-        pairs = await asyncio.to_thread(collect, path)
+        pairs, metas = await asyncio.to_thread(collect, path)
+        for i in range(0, len(metas), CONCURRENT):  # SQLite commits them in groups; Redis within its pool
+            await asyncio.gather(*(store.record_message(m, local) for m in metas[i:i + CONCURRENT]))
         bulk = getattr(store, "learn_pairs", None)
         for i in range(0, len(pairs), BATCH):
             chunk = pairs[i:i + BATCH]
@@ -111,5 +138,4 @@ async def learn(store: Store, paths: Iterable[Path], local_domains: Iterable[str
             else:
                 for local_addr, external, when in chunk:
                     await store.learn_pair(local_addr, external, when, True)
-        stats.pairs += len(pairs)
     return stats

@@ -13,7 +13,6 @@ from dataclasses import dataclass, replace
 
 from gateway.store import (
     DECISION,
-    INDEXED,
     MAX_REACH_MESSAGES,
     MAX_RECENT,
     MAX_RECENT_EXAMINE,
@@ -27,6 +26,7 @@ from gateway.store import (
     cap,
     cap_keys,
     hunt_match,
+    indexed_keys,
     local_recipients,
     pairs_of,
     reach_of,
@@ -119,7 +119,7 @@ class MemoryStore:
         wanted = set(cap_keys(keys))
         since = max(since, time.time() - self.retention_days * DAY)  # as if purged (Redis expires it)
         found = [e for e in self.entries
-                 if e.meta.direction in INDEXED and e.meta.when >= since and wanted & set(e.meta.campaign_keys)
+                 if e.meta.when >= since and wanted & set(indexed_keys(e.meta))
                  and not (exclude_message_id and e.meta.message_id == cap(exclude_message_id))]
         found.sort(key=lambda e: (e.meta.when, e.seq), reverse=True)
         return reach_of(((e.meta.when, e.meta.sender, e.local_rcpts) for e in found[:MAX_REACH_MESSAGES]),

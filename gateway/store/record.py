@@ -10,6 +10,8 @@ Untrusted input: the parsed view and signals of a stranger's message (capped by 
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any
@@ -17,7 +19,15 @@ from urllib.parse import urlsplit
 
 from gateway.model import Decision, Envelope, Signal, Verdict
 from gateway.parse import MessageView
-from gateway.store import DECISION, MessageMeta, direction_of
+from gateway.store import DECISION, MessageMeta, cap, direction_of
+
+_MSGID = re.compile(r"<[^<>\s]{1,250}>")  # as gateway/checks/campaign.py reads references
+MAX_SENT_RECIPIENTS = 16  # outside recipients an outbound message is remembered for (2 keys each)
+
+
+def _h(text: str) -> str:  # the campaign check's hash of a key (gateway/checks/campaign.py `_h`)
+    return hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=8).hexdigest()
+
 
 _OBSERVABLE_SIGNALS = ("content.offchannel_", "content.phone_number", "content.freemail_address_in_body")
 
@@ -55,6 +65,30 @@ def draft_meta(view: MessageView, envelope: Envelope, local_domains: Iterable[st
     return MessageMeta(when=envelope.when, direction=direction,
                        sender=sender, recipients=rcpts, message_id=view.header("Message-ID") or "",
                        display_name=view.from_display, observables=tuple(obs), campaign_keys=campaign_keys)
+
+
+def sent_key(message_id: str, external: str) -> str:
+    """A message our people sent to `external` (an outside address), as its Message-ID: a reply of
+    theirs that references it answers something we wrote to them. Hashed, never the ID itself."""
+    mid = _MSGID.search(message_id or "")
+    return f"sent:{_h(mid.group(0).lower() + ' ' + cap(external.lower()))}" if mid and external else ""
+
+
+def sent_to_key(external: str) -> str:
+    """Remembered with every message with a Message-ID our people sent to `external`: the store knows
+    at least one ID we sent them (pairs learned before IDs were remembered have none: no judgement)."""
+    return f"sent-to:{_h(cap(external.lower()))}"
+
+
+def outbound_keys(message_id: str, externals: Iterable[str]) -> tuple[str, ...]:
+    """The keys an outbound message (not an automatic answer) is remembered under: for each outside
+    recipient (at most MAX_SENT_RECIPIENTS), `sent_key` and `sent_to_key`; none without a Message-ID."""
+    if _MSGID.search(message_id or "") is None:
+        return ()
+    out: list[str] = []
+    for ext in list(dict.fromkeys(e.lower() for e in externals if "@" in e))[:MAX_SENT_RECIPIENTS]:
+        out += [sent_key(message_id, ext), sent_to_key(ext)]
+    return tuple(out)
 
 
 def flagged_persona_key(persona_key: str) -> str:

@@ -36,7 +36,6 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gateway.store import (
     DECISION,
-    INDEXED,
     MAX_REACH_MESSAGES,
     MAX_REACH_SAMPLE,
     MAX_RECENT,
@@ -52,6 +51,7 @@ from gateway.store import (
     cap,
     cap_keys,
     hunt_match,
+    indexed_keys,
     local_recipients,
     pairs_of,
     verdicts_at_least,
@@ -516,7 +516,7 @@ class RedisStore:
         when = meta.when if math.isfinite(meta.when) else time.time()
         mine = local_recipients(meta, local)
         head = [meta.sender, meta.message_id, list(mine)]
-        keys = list(meta.campaign_keys) if meta.direction in INDEXED else []
+        keys = list(indexed_keys(meta))
         # the 10th element (the campaign keys, for `recent`) is absent from values written before it
         body = [when, meta.direction, meta.display_name, meta.verdict,
                 meta.score if math.isfinite(meta.score) else 0.0, list(meta.rule_ids), list(meta.signals),

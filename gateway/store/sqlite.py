@@ -21,7 +21,6 @@ from typing import Any, TypeVar
 
 from gateway.store import (
     DECISION,
-    INDEXED,
     MAX_REACH_MESSAGES,
     MAX_RECENT,
     MAX_RECENT_EXAMINE,
@@ -36,6 +35,7 @@ from gateway.store import (
     cap,
     cap_keys,
     hunt_match,
+    indexed_keys,
     local_recipients,
     pairs_of,
     reach_of,
@@ -324,9 +324,10 @@ def _write_messages(db: sqlite3.Connection, items: Sequence[_Record]) -> None:
                  json.dumps(meta.recipients), meta.message_id, meta.display_name, meta.verdict,
                  meta.score, json.dumps(meta.rule_ids), json.dumps(meta.signals),
                  json.dumps(meta.observables, ensure_ascii=False), local_json))
-            if meta.direction in INDEXED and meta.campaign_keys:
+            keys = indexed_keys(meta)
+            if keys:
                 db.executemany("INSERT OR IGNORE INTO campaign VALUES (?,?,?)",
-                               [(k, meta.when, cur.lastrowid) for k in meta.campaign_keys])
+                               [(k, meta.when, cur.lastrowid) for k in keys])
             for local, external, outbound in pairs:
                 _upsert_pair(db, local, external, meta.when, outbound)
 

@@ -339,3 +339,59 @@ def _verdict_to(runtime: Runtime, raw: bytes, rcpt: str, when: float) -> tuple[s
         await runtime.record(result)
         return result.decision.verdict.word, {s.name for s in result.signals}
     return asyncio.run(go())
+
+
+def test_a_reply_to_a_message_we_never_sent_is_not_a_known_thread() -> None:
+    """attack21 F2: after K's real answer to the stranger, the stranger's approach to M "in the
+    thread" of a made-up Message-ID passed as a reply in a known conversation. The store now
+    remembers the IDs we sent the stranger: a reference to none of them (nor to one of the
+    stranger's own messages) is `campaign.unknown_reference`; a reference to K's real answer, or
+    to the stranger's own first message, is not. Without any remembered ID it says nothing."""
+    def run(answer_id: str, ref: str, *, automatic: bool = False, answered: bool = True) -> dict[str, dict]:
+        runtime = Runtime(config("trusted_networks: [10.0.0.0/8]\n"), offline=True, store=MemoryStore())
+        now = time.time()
+        _signals_of(runtime, _mail("Li Wei <li.wei@ccws.test>", "<u1@ccws.test>", "Hello.", "k@example.org"),
+                    "k@example.org", now)
+        if answered:
+            answer = _mail("K <k@example.org>", answer_id, "Happy to chat.", "li.wei@ccws.test")
+            if automatic:
+                answer = answer.replace(b"MIME-Version", b"Auto-Submitted: auto-replied\r\nMIME-Version")
+            asyncio.run(_record_outbound(runtime, answer, now + 60))
+        return _signals_of(runtime, _mail("Li Wei <li.wei@ccws.test>", "<u3@ccws.test>", "Re: our chat.",
+                                          "m@example.org", ref), "m@example.org", now + 3600)
+    assert run("<a1@example.org>", "<reply-1@example.org>")["campaign.unknown_reference"] == {"references": 1}
+    assert "campaign.unknown_reference" not in run("<a1@example.org>", "<a1@example.org>")
+    assert "campaign.unknown_reference" not in run("<a1@example.org>", "<A1@Example.org>")  # IDs fold case
+    assert "campaign.unknown_reference" not in run("<a1@example.org>", "<u1@ccws.test>")  # its own message
+    # nothing we sent them has a remembered ID: unknown is not forged
+    assert "campaign.unknown_reference" not in run("", "<reply-1@example.org>")
+    assert "campaign.unknown_reference" not in run("<a1@example.org>", "<reply-1@example.org>", automatic=True)
+    assert "campaign.unknown_reference" not in run("<a1@example.org>", "<reply-1@example.org>", answered=False)
+
+
+def test_an_id_we_sent_to_someone_else_is_not_one_we_sent_them() -> None:
+    """The ID of our message to another outside address does not make a thread with this sender."""
+    runtime = Runtime(config("trusted_networks: [10.0.0.0/8]\n"), offline=True, store=MemoryStore())
+    now = time.time()
+    answer = _mail("K <k@example.org>", "<a1@example.org>", "Happy to chat.", "li.wei@ccws.test")
+    asyncio.run(_record_outbound(runtime, answer, now))
+    other = _mail("K <k@example.org>", "<o1@example.org>", "Minutes attached.", "eve@else.test")
+
+    async def to_eve() -> None:
+        result = await runtime.analyse(other, Envelope("k@example.org", ("eve@else.test",), Client(ip="10.0.0.5"),
+                                                       received_at=now + 1), add_received=False)
+        await runtime.record(result)
+    asyncio.run(to_eve())
+    got = _signals_of(runtime, _mail("Li Wei <li.wei@ccws.test>", "<u3@ccws.test>", "Re: minutes.",
+                                     "m@example.org", "<o1@example.org>"), "m@example.org", now + 60)
+    assert "campaign.unknown_reference" in got
+
+
+def test_thread_references_are_bounded() -> None:
+    from gateway.parse import MessageView
+
+    refs = " ".join(f"<r{i}@x.test>" for i in range(500))
+    raw = message("a@x.test", headers={"In-Reply-To": "<p@x.test> <q@x.test> <z@x.test>", "References": refs})
+    got = campaign.thread_references(MessageView.parse(raw))
+    assert got[:4] == ["<p@x.test>", "<q@x.test>", "<r0@x.test>", "<r1@x.test>"]
+    assert got[-1] == "<r499@x.test>" and len(got) == campaign.MAX_THREAD_REFS

@@ -31,7 +31,7 @@ from gateway.store import (
 )
 from gateway.store.learn import learn
 from gateway.store.memory import MemoryStore
-from gateway.store.record import decision_meta
+from gateway.store.record import MAX_SENT_RECIPIENTS, decision_meta, outbound_keys, sent_key, sent_to_key
 from gateway.store.sqlite import SqliteStore
 
 LOCAL = ("example.org",)
@@ -207,6 +207,68 @@ async def test_learn_from_mbox_and_maildir(store: Store, tmp_path: Path) -> None
     assert await store.seen_sender_org("partner.test") is not None
     assert await store.search_history(["never be stored"]) == []
     await store.close()
+
+
+async def test_outbound_ids_are_found_per_outside_recipient(store: Store) -> None:
+    """attack21 F2: the IDs our people send are remembered per outside recipient (hashed keys,
+    gateway/store/record.py `outbound_keys`), so that a reply's references can be checked against
+    them; within the retention, like the pairs; an outbound message is never in `recent`."""
+    mid = "<r1@example.org>"
+    await store.record_message(MessageMeta(NOW - DAY, "outbound", "a@example.org",
+                                           ("friend@partner.test", "b@example.org", "other@ngo.test"), message_id=mid,
+                                           campaign_keys=outbound_keys(mid, ["friend@partner.test", "other@ngo.test"])),
+                               LOCAL)
+    old = "<old@example.org>"
+    await store.record_message(MessageMeta(NOW - (RETENTION + 1) * DAY, "outbound", "a@example.org", ("late@x.test",),
+                                           message_id=old, campaign_keys=outbound_keys(old, ["late@x.test"])), LOCAL)
+    asked = [[sent_to_key("friend@partner.test")], [sent_key("<R1@Example.org>", "Friend@partner.test")],
+             [sent_key(mid, "other@ngo.test")], [sent_key("<made-up@example.org>", "friend@partner.test")],
+             [sent_key(mid, "eve@else.test")], [sent_to_key("eve@else.test")],
+             [sent_to_key("late@x.test")], [sent_key(old, "late@x.test")]]
+    got = await store.campaign_reach_many([(keys, 0.0) for keys in asked])
+    assert [r.messages for r in got] == [1, 1, 1, 0, 0, 0, 0, 0]
+    assert [r.messages for r in got] == [(await store.campaign_reach(k, 0.0)).messages for k in asked]
+    pair = await store.seen_pair("friend@partner.test", "a@example.org")
+    assert pair is not None and (pair.count, pair.outbound) == (1, 1)
+    assert await store.recent(0.0) == []
+    await store.close()
+
+
+async def test_learn_remembers_the_ids_of_sent_mail(store: Store, tmp_path: Path) -> None:
+    """`learn` remembers a sent message's ID per outside recipient (its pairs once, as before); an
+    automatic answer teaches nothing, and a message to more outside recipients than a message
+    keeps still teaches every pair."""
+    def msg(to: str, mid: str, auto: bool = False) -> EmailMessage:
+        m = EmailMessage()
+        m["From"], m["To"], m["Subject"], m["Message-ID"] = "Dana <dana@example.org>", to, "hi", mid
+        m["Date"] = time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime(NOW - DAY))
+        if auto:
+            m["Auto-Submitted"] = "auto-replied"
+        m.set_content("x")
+        return m
+    box = mailbox.mbox(str(tmp_path / "Sent.mbox"))
+    box.add(msg("Friend <friend@partner.test>, col@example.org", "<s1@example.org>"))
+    box.add(msg("ooo@partner.test", "<s2@example.org>", auto=True))
+    box.add(msg(", ".join(f"p{i}@many.test" for i in range(MAX_ITEMS + 5)), "<s3@example.org>"))
+    box.flush()
+    box.close()
+    stats = await learn(store, [tmp_path / "Sent.mbox"], LOCAL)
+    assert (stats.messages, stats.sent_by_local, stats.pairs) == (3, 2, 1 + MAX_ITEMS + 5)
+    pair = await store.seen_pair("friend@partner.test", "dana@example.org")
+    assert pair is not None and (pair.count, pair.outbound) == (1, 1)
+    assert (await store.seen_sender_org("many.test")).count == MAX_ITEMS + 5  # type: ignore[union-attr]
+    got = await store.campaign_reach_many([(k, 0.0) for k in (
+        [sent_key("<s1@example.org>", "friend@partner.test")], [sent_to_key("friend@partner.test")],
+        [sent_to_key("ooo@partner.test")], [sent_key("<s1@example.org>", "col@example.org")])])
+    assert [r.messages for r in got] == [1, 1, 0, 0]
+    await store.close()
+
+
+def test_outbound_keys_are_bounded_and_need_an_id() -> None:
+    many = [f"p{i}@x.test" for i in range(100)]
+    assert len(outbound_keys("<m@example.org>", many)) == 2 * MAX_SENT_RECIPIENTS <= MAX_CAMPAIGN_KEYS
+    assert outbound_keys("", many) == () and outbound_keys("no id here", many) == ()
+    assert all("m@example.org" not in k and "p1@x.test" not in k for k in outbound_keys("<m@example.org>", many))
 
 
 # --------------------------------------------------------------------------- rdap
