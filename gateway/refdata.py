@@ -351,8 +351,8 @@ class _Loader:
             self.problems.errors.append(str(exc))
             return None
         self.files.append(path)
-        try:
-            return data.decode("utf-8")
+        try:  # a BOM (Windows editors write one) is not text: YAML and the staff names drop it too
+            return data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             line = data[:exc.start].count(b"\n") + 1
             self.problems.add(f"{path}:{line}", "not UTF-8", "save the file as UTF-8")

@@ -95,3 +95,17 @@ def test_an_admins_free_mail_list_may_cover_a_shipped_organisations_domain(tmp_p
                  freemail_extra=("nus.edu.sg",))
     assert errors(cfg) == [f"{tmp_path / 'orgs.yml'}:2: NUS Alumni: 'nus.edu.sg' is a free-mail domain (listed in "
                            "<embedded defaults>: signals.freemail_extra); remove it: anyone can have an address there"]
+
+
+def test_a_domain_list_saved_with_a_bom_and_crlf_loads(tmp_path: Path) -> None:
+    """admin21 00:57: the free-mail list loader said "'\\ufeffbom-mail.test' is not a domain name" while the
+    organisations and staff names loaders took the same file shape (BOM + CRLF)."""
+    (tmp_path / "fm.txt").write_bytes(b"\xef\xbb\xbfbom-mail.test\r\n# a comment\r\nother-mail.test\r\n")
+    (tmp_path / "staff.txt").write_bytes(b"\xef\xbb\xbfJane Roe\r\n")
+    cfg = config(tmp_path, "\ufefforganisations:\r\n  - {name: Foo Lab, domains: [foolab.example]}\r\n",
+                 freemail_files=(str(tmp_path / "fm.txt"),), disposable_files=(str(tmp_path / "fm.txt"),),
+                 staff_names_file=str(tmp_path / "staff.txt"))
+    data = ReferenceData.load(cfg)
+    assert data.is_freemail("bom-mail.test") and data.is_freemail("other-mail.test")
+    assert data.is_disposable("bom-mail.test")
+    assert data.org_owning("foolab.example") is not None and ("jane", "roe") in data.protected_names
