@@ -156,7 +156,7 @@ def test_more_errors_name_their_lines(tmp_path: Path) -> None:
         """)
     p = tmp_path / "p.yml"
     text = "\n".join(out)
-    assert f"{p}:3: cannot read phrase file" in text
+    assert f"{p}:3: phrase file " in text and "cannot read: No such file or directory" in text
     assert f"{p}:4: extend of unknown phrase list 'more'" in text
     assert f"{p}:5: phrase '--' has no letters or digits" in text
     assert f"{p}:7: group 'vip' needs a list of addresses or domains" in text
@@ -165,3 +165,34 @@ def test_more_errors_name_their_lines(tmp_path: Path) -> None:
     assert f"{p}:15: n must be a whole number from 1 to 2" in text
     assert f"{p}:17: unbalanced brace" in text
     assert "'ok'" not in text  # the phrase file list loaded fine
+
+
+def test_a_broken_phrase_list_is_one_error_with_one_fix(tmp_path: Path) -> None:
+    """admin21 00:40: an unreadable phrase file said its fix twice ("fix the path or its permissions;
+    fix the path (...)") and every rule using the list added "unknown phrase list 'mine'"."""
+    (tmp_path / "adir").mkdir()
+    out = errors(tmp_path, """
+        phrases:
+          mine: {file: nothere.txt}
+          dirs: {file: adir}
+          empty: []
+        rules:
+          - id: a
+            when: {text: {phrases: mine}}
+            score: 1
+          - id: b
+            when: {subject: {phrases: [dirs, empty]}}
+            score: 1
+          - id: c
+            when: {text: {phrases: nosuch}}
+            score: 1
+        """)
+    p = tmp_path / "p.yml"
+    assert out == [
+        f"{p}:2: phrase file {tmp_path / 'nothere.txt'}: cannot read: No such file or directory; fix the path or "
+        "its permissions (the path is relative to this policy file)",
+        f"{p}:3: phrase file {tmp_path / 'adir'}: is a directory, not a regular phrase file; name a regular file "
+        "(the path is relative to this policy file)",
+        f"{p}:4: phrase list 'empty': the phrase list is empty; fix the phrases",
+        f"{p}:13: unknown phrase list 'nosuch'; define it under phrases: (known: none defined)",
+    ]
