@@ -209,8 +209,14 @@ def _phrase_file(doc: Located, path: tuple[Any, ...], rel: Any, problems: Proble
         problems.add(doc.where(path + ("file",)), f"phrase file {target}: {exc.problem}",
                      f"{exc.fix} (the path is relative to this policy file)")
         return None
-    lines = data.decode("utf-8", "replace").splitlines()
-    return [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+    try:  # strict, as the YAML files are (admin21: a Latin-1 'café' became 'caf\ufffd' and never matched)
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        problems.add(doc.where(path + ("file",)), f"phrase file {target}:{line}: not UTF-8 (byte "
+                     f"0x{data[exc.start]:02x})", "save the file as UTF-8")
+        return None
+    return [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
 
 
 def _merge_actions(into: dict[str, Any], new: dict[Any, Any], doc: Located,

@@ -196,3 +196,20 @@ def test_a_broken_phrase_list_is_one_error_with_one_fix(tmp_path: Path) -> None:
         f"{p}:4: phrase list 'empty': the phrase list is empty; fix the phrases",
         f"{p}:13: unknown phrase list 'nosuch'; define it under phrases: (known: none defined)",
     ]
+
+
+def test_a_phrase_file_not_in_utf8_is_an_error_and_a_bom_is_dropped(tmp_path: Path) -> None:
+    """admin21 00:41: a Latin-1 phrase file loaded with 'caf\\ufffd cr\\ufffdme', which never matched
+    "café crème" (and matched any body holding U+FFFD); the YAML files already refuse it."""
+    (tmp_path / "latin1.txt").write_bytes("retainer\ncafé crème\n".encode("latin-1"))
+    (tmp_path / "bom.txt").write_bytes("\ufeffhonorarium\r\ncafé crème\r\n".encode())
+    out = errors(tmp_path, "phrases:\n  a: {file: latin1.txt}\n  b: {file: bom.txt}\n"
+                           "rules:\n  - id: r\n    when: {text: {phrases: [a, b]}}\n    score: 1\n")
+    p = tmp_path / "p.yml"
+    assert out == [f"{p}:2: phrase file {tmp_path / 'latin1.txt'}:2: not UTF-8 (byte 0xe9); save the file as UTF-8"]
+    from gateway.policy.engine import load_policies
+
+    (tmp_path / "p.yml").write_text("phrases:\n  b: {file: bom.txt}\n"
+                                    "rules:\n  - id: r\n    when: {text: {phrases: b}}\n    score: 1\n")
+    policies = load_policies([str(tmp_path / "p.yml")])
+    assert policies.phrases["b"].search(b"we offer an honorarium") is not None
