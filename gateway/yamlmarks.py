@@ -227,11 +227,12 @@ class _Builder:
             for key_node, value_node in node.value:
                 kline = key_node.start_mark.line + 1
                 if not isinstance(key_node, yaml.ScalarNode):
-                    raise yaml.YAMLError(f"line {kline}: unhashable key")
+                    raise _Limit(kline, "unhashable key (a list or a mapping)", "write a plain text key")
                 key = self.scalars.construct_object(key_node, deep=True)
+                if key in out:  # file:line: problem; fix, as every other error (admin21: "file: line 11: ...")
+                    raise _Limit(kline, f"duplicate key {key!r} (first at line {self.lines.get(path + (key,), '?')})",
+                                 "write each key once")
                 self.lines[path + (key,)] = kline
-                if key in out:
-                    raise yaml.YAMLError(f"line {kline}: duplicate key {key!r}")
                 out[key] = self.build(value_node, path + (key,))
             return out
         finally:
