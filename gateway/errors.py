@@ -49,6 +49,16 @@ class AdminInputError(GatewayError, ValueError):
         return [f"{self.kind}: {e}" for e in self.errors]
 
 
+def log_lines(error: BaseException | str) -> list[str]:
+    """What to log of `error`, one log record per item and no newline in any (admin21 00:38: a
+    reload with three config errors logged one record over three physical lines, the 2nd and 3rd
+    without timestamp or logger: syslog and grep see each line alone). An `AdminInputError`
+    gives its problems; anything else its text's lines."""
+    items = error.errors if isinstance(error, AdminInputError) else [str(error)]
+    lines = [ln.strip() for item in items for ln in str(item).splitlines() if ln.strip()]
+    return lines or [type(error).__name__ if isinstance(error, BaseException) else "(no message)"]
+
+
 class DataError(AdminInputError):
     """Reference data (organisations, domain lists, names, indicators) is invalid."""
 

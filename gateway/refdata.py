@@ -287,24 +287,39 @@ class _Loader:
         self.config = config
         self.problems = Problems()  # the collector of config and policies too (gateway/problems.py)
         self.files: list[str] = []
+        # free-mail domains the gateway's own list and the admin's name -> where each is listed
+        # (not swot's: it lists companies' domains too, facebook.com, alibaba.com, that the shipped
+        # organisations rightly own); an organisation must not list one (the shipped file's rule).
+        # The shipped organisations are held to the shipped list only: an administrator may make a
+        # university's own domain free-mail (signals.freemail_extra) and cannot edit the shipped file.
+        self.declared_free: dict[str, str] = {}
+        self.shipped_free: dict[str, str] = {}
+        self.org_names: dict[str, str] = {}  # an organisation's name, folded -> where it was first listed
 
     def load(self) -> ReferenceData:
         s = self.config.signals
         freemail = self._domain_list(_packaged("freemail.txt"), "gateway/data/freemail.txt")
-        freemail |= self._inline_domains(s.freemail_extra, "signals.freemail_extra")
+        self._declare_free(freemail, "gateway/data/freemail.txt")
+        self.shipped_free = dict(self.declared_free)
+        inline = self._inline_domains(s.freemail_extra, "signals.freemail_extra")
+        self._declare_free(inline, f"{self.config.source}: signals.freemail_extra")
+        freemail |= inline
         for f in s.freemail_files:
-            freemail |= self._domain_file(f)
+            listed = self._domain_file(f)
+            self._declare_free(listed, f)
+            freemail |= listed
         freemail |= _swot_free()
         disposable = self._domain_list(_packaged("disposable_extra.txt"), "gateway/data/disposable_extra.txt")
         disposable |= _maintained_disposable()
         disposable |= self._inline_domains(s.disposable_extra, "signals.disposable_extra")
         for f in s.disposable_files:
             disposable |= self._domain_file(f)
-        orgs = self._organisations(loads_located(_packaged("organisations.yml"), "gateway/data/organisations.yml"))
+        orgs = self._organisations(loads_located(_packaged("organisations.yml"), "gateway/data/organisations.yml"),
+                                   self.shipped_free)
         for f in s.organisations_files:
             doc = self._yaml(f)
             if doc is not None:
-                orgs += self._organisations(doc)
+                orgs += self._organisations(doc, self.declared_free)
         names = self._names(s.vip_names, s.staff_names_file)
         indicators: list[Indicator] = []
         for f in s.indicators + console_indicator_files(self.config):
@@ -323,6 +338,10 @@ class _Loader:
             notification_domains=NOTIFICATION_DOMAINS | frozenset(s.notification_domains),
             files=tuple(self.files), warnings=tuple(self.problems.warnings), _org_by_domain=by_domain)
 
+    def _declare_free(self, domains: Iterable[str], where: str) -> None:
+        for d in domains:
+            self.declared_free.setdefault(d, where)
+
     # ------------------------------------------------------------------ readers
 
     def _read(self, path: str) -> str | None:
@@ -332,8 +351,8 @@ class _Loader:
             self.problems.errors.append(str(exc))
             return None
         self.files.append(path)
-        try:
-            return data.decode("utf-8")
+        try:  # a BOM (Windows editors write one) is not text: YAML and the staff names drop it too
+            return data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             line = data[:exc.start].count(b"\n") + 1
             self.problems.add(f"{path}:{line}", "not UTF-8", "save the file as UTF-8")
@@ -393,7 +412,8 @@ class _Loader:
                 out.append(toks)
         return out
 
-    def _organisations(self, doc: Located) -> list[Organisation]:
+    def _organisations(self, doc: Located, free: dict[str, str]) -> list[Organisation]:
+        """The organisations of `doc`; `free`: the free-mail domains none may list (-> where listed)."""
         top = doc.value
         if not isinstance(top, dict) or not isinstance(top.get("organisations"), list):
             self.problems.add(doc.where(()), "expected a mapping with an 'organisations' list",
@@ -402,12 +422,21 @@ class _Loader:
         out = []
         for i, item in enumerate(top["organisations"]):
             path = ("organisations", i)
-            org = self._organisation(doc, path, item)
-            if org is not None:
-                out.append(org)
+            org = self._organisation(doc, path, item, free)
+            if org is None:
+                continue
+            key, where = " ".join(org.name.split()).casefold(), doc.where(path + ("name",))
+            first = self.org_names.get(key)
+            if first is not None:  # silently, the later entry's aliases replaced the earlier's (admin21)
+                self.problems.add(where, f"organisation {org.name!r} is listed twice (first at {first})",
+                                  "merge the two entries into one, or rename one")
+                continue
+            self.org_names[key] = where
+            out.append(org)
         return out
 
-    def _organisation(self, doc: Located, path: tuple[Any, ...], item: Any) -> Organisation | None:
+    def _organisation(self, doc: Located, path: tuple[Any, ...], item: Any,
+                      free_mail: dict[str, str]) -> Organisation | None:
         where = doc.where(path)
         if not isinstance(item, dict):
             self.problems.add(where, "expected a mapping", "write {name: Acme, domains: [acme.com]}")
@@ -427,9 +456,13 @@ class _Loader:
         clean_domains = []
         for j, d in enumerate(domains):
             dom = str(d).lower().rstrip(".")
+            free = free_mail.get(dom) or free_mail.get(registered_domain(dom) or "")
             if not _DOMAIN.match(dom):  # a TLD (gov, mil) is a domain an organisation can own
                 self.problems.add(doc.where(path + ("domains", j)), f"{dom[:60]!r} is not a domain name",
                                   "write the registered domain, e.g. acme.com")
+            elif free is not None:  # anyone can have an address there: it says nothing of the organisation
+                self.problems.add(doc.where(path + ("domains", j)), f"{name}: {dom!r} is a free-mail domain "
+                                  f"(listed in {free})", "remove it: anyone can have an address there")
             else:
                 clean_domains.append(dom)
         kind = item.get("kind", "other")

@@ -45,7 +45,13 @@ class YamlError(AdminInputError):
 
 
 class FileError(YamlError):
-    """A file that is not a regular file, is larger than its limit or cannot be read."""
+    """A file that is not a regular file, is larger than its limit or cannot be read. `problem`
+    and `fix` are the message's two halves, for a caller that names the file its own way (a
+    policy's phrase file: one fix, not two)."""
+
+    def __init__(self, path: Path, line: int | None, problem: str, fix: str) -> None:
+        super().__init__(f"{path}:{line}: {problem}; {fix}" if line is not None else f"{path}: {problem}; {fix}")
+        self.problem, self.fix = problem, fix
 
 
 @dataclass
@@ -85,17 +91,17 @@ def read_bounded(path: str | Path, limit: int, what: str = "file") -> bytes:
         fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
         if exc.errno == errno.EISDIR:
-            raise FileError(f"{p}:1: is a directory, not a {what}; name a regular file") from exc
-        raise FileError(f"{p}: cannot read: {exc.strerror or exc}; fix the path or its permissions") from exc
+            raise FileError(p, 1, f"is a directory, not a {what}", "name a regular file") from exc
+        raise FileError(p, None, f"cannot read: {exc.strerror or exc}", "fix the path or its permissions") from exc
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             kind = ("a directory" if stat.S_ISDIR(st.st_mode) else "a FIFO" if stat.S_ISFIFO(st.st_mode)
                     else "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)
                     else "a socket" if stat.S_ISSOCK(st.st_mode) else "not a regular file")
-            raise FileError(f"{p}:1: is {kind}, not a regular {what}; name a regular file")
+            raise FileError(p, 1, f"is {kind}, not a regular {what}", "name a regular file")
         if st.st_size > limit:
-            raise FileError(f"{p}:1: {what} is larger than {limit} bytes; split it or remove what is not needed")
+            raise FileError(p, 1, f"{what} is larger than {limit} bytes", "split it or remove what is not needed")
         chunks, size = [], 0
         while size <= limit:
             chunk = os.read(fd, min(1 << 20, limit + 1 - size))
@@ -104,12 +110,12 @@ def read_bounded(path: str | Path, limit: int, what: str = "file") -> bytes:
             chunks.append(chunk)
             size += len(chunk)
     except OSError as exc:
-        raise FileError(f"{p}: cannot read: {exc.strerror or exc}; fix the path or its permissions") from exc
+        raise FileError(p, None, f"cannot read: {exc.strerror or exc}", "fix the path or its permissions") from exc
     finally:
         os.close(fd)
     data = b"".join(chunks)
     if len(data) > limit:  # grew while we read it
-        raise FileError(f"{p}:1: {what} is larger than {limit} bytes; split it or remove what is not needed")
+        raise FileError(p, 1, f"{what} is larger than {limit} bytes", "split it or remove what is not needed")
     return data
 
 
@@ -128,7 +134,7 @@ def load_located(path: str | Path) -> Located:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        raise FileError(f"{p}:{line}: not UTF-8 (byte 0x{data[exc.start]:02x}); save the file as UTF-8") from None
+        raise FileError(p, line, f"not UTF-8 (byte 0x{data[exc.start]:02x})", "save the file as UTF-8") from None
     return loads_located(text, str(p))
 
 
@@ -221,11 +227,12 @@ class _Builder:
             for key_node, value_node in node.value:
                 kline = key_node.start_mark.line + 1
                 if not isinstance(key_node, yaml.ScalarNode):
-                    raise yaml.YAMLError(f"line {kline}: unhashable key")
+                    raise _Limit(kline, "unhashable key (a list or a mapping)", "write a plain text key")
                 key = self.scalars.construct_object(key_node, deep=True)
+                if key in out:  # file:line: problem; fix, as every other error (admin21: "file: line 11: ...")
+                    raise _Limit(kline, f"duplicate key {key!r} (first at line {self.lines.get(path + (key,), '?')})",
+                                 "write each key once")
                 self.lines[path + (key,)] = kline
-                if key in out:
-                    raise yaml.YAMLError(f"line {kline}: duplicate key {key!r}")
                 out[key] = self.build(value_node, path + (key,))
             return out
         finally:

@@ -54,6 +54,10 @@ class QuarantineError(LookupError):
     """Unknown or malformed quarantine id, or an entry whose file is missing."""
 
 
+class QuarantineMissing(QuarantineError):
+    """The command line named a quarantine directory that is not there (a typo, or nothing was ever held)."""
+
+
 @dataclass(frozen=True)
 class Entry:
     id: str
@@ -87,10 +91,18 @@ class Released:
 class QuarantineStore:
     """A directory of `<id>.eml` files plus `index.sqlite3`."""
 
-    def __init__(self, directory: str | Path, retention_days: int = DEFAULT_RETENTION_DAYS) -> None:
+    def __init__(self, directory: str | Path, retention_days: int = DEFAULT_RETENTION_DAYS, *,
+                 create: bool = True) -> None:
+        """`create`: make the directory when missing (`serve`); the command line passes False and
+        gets QuarantineMissing instead (a typo in `--dir` must not answer "nothing held", nor make
+        a directory, root-owned when root runs it)."""
         self.dir = Path(directory)
         self.messages = self.dir / "messages"
         self.retention_days = retention_days
+        if not create and not (self.dir / "index.sqlite3").is_file():
+            what = "no such directory" if not self.dir.exists() else "not a quarantine directory (no index.sqlite3)"
+            raise QuarantineMissing(f"{self.dir}: {what}; check --dir or the config's quarantine.dir (serve "
+                                    "creates it when a policy first holds a message)")
         self.messages.mkdir(parents=True, exist_ok=True, mode=0o700)
         with self._db() as db:
             db.executescript(_SCHEMA)
@@ -192,8 +204,10 @@ class QuarantineStore:
         self.path(entry_id).unlink(missing_ok=True)
 
     def purge(self, days: int | None = None, *, now: float | None = None) -> int:
-        """Delete entries older than `days` (default: the retention limit); returns how many."""
-        cutoff = (time.time() if now is None else now) - 86400 * (days or self.retention_days)
+        """Delete entries older than `days` (default: the retention limit; 0: every entry); returns how many."""
+        if days is not None and days < 0:
+            raise ValueError(f"days must be 0 or more, not {days}")
+        cutoff = (time.time() if now is None else now) - 86400 * (self.retention_days if days is None else days)
         with self._db() as db:
             ids = [r[0] for r in db.execute("SELECT id FROM quarantine WHERE time < ?", (cutoff,))]
             db.execute("DELETE FROM quarantine WHERE time < ?", (cutoff,))
@@ -234,12 +248,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         sub.add_parser(name, help=text).add_argument("id")
     purge = sub.add_parser("purge", help="delete entries older than the retention limit "
                            "(the config's quarantine.retention_days)")
-    purge.add_argument("--days", type=int, default=None,
-                       help="delete entries older than this many days instead")
+    purge.add_argument("--days", type=_days, default=None,
+                       help="delete entries older than this many days instead (0: every entry)")
+
+
+def _days(text: str) -> int:
+    """`purge --days`: a whole number, 0 or more (0 purges every entry, as Postfix's `postsuper -d ALL`)."""
+    try:
+        days = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of days") from None
+    if days < 0:
+        raise argparse.ArgumentTypeError(f"{days} is negative; write 0 (every entry) or more")
+    return days
 
 
 def cmd_list(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
-    entries = QuarantineStore(args.dir).list(verdict=getattr(args, "verdict", None),
+    entries = QuarantineStore(args.dir, create=False).list(verdict=getattr(args, "verdict", None),
                                              limit=getattr(args, "limit", 100))
     for e in entries:
         if getattr(args, "json", False):
@@ -252,7 +277,7 @@ def cmd_list(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
 
 
 def cmd_show(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
-    store = QuarantineStore(args.dir)
+    store = QuarantineStore(args.dir, create=False)
     entry = store.get(args.id)
     for key, value in asdict(entry).items():
         out.write(terminal_text(f"{key}: {value}") + "\n")
@@ -265,7 +290,7 @@ def cmd_show(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
 def cmd_release(args: argparse.Namespace, relay: Relay, out: TextIO = sys.stdout) -> int:
     """Hand the stored message to `relay` (the gateway's upstream path); mark it released only
     once the upstream took it. Refused (or `relay` raised): the message stays held, exit 1."""
-    store = QuarantineStore(args.dir)
+    store = QuarantineStore(args.dir, create=False)
     released = store.release(args.id)
     done = relay(released)
     if done is not None and not done.delivered:
@@ -278,26 +303,30 @@ def cmd_release(args: argparse.Namespace, relay: Relay, out: TextIO = sys.stdout
 
 
 def cmd_delete(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
-    QuarantineStore(args.dir).delete(args.id)
+    QuarantineStore(args.dir, create=False).delete(args.id)
     out.write(f"deleted {args.id}\n")
     return 0
 
 
 def cmd_purge(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     retention = getattr(args, "retention_days", None) or DEFAULT_RETENTION_DAYS
-    count = QuarantineStore(args.dir, retention).purge(getattr(args, "days", None))
+    count = QuarantineStore(args.dir, retention, create=False).purge(getattr(args, "days", None))
     out.write(f"purged {count} message(s)\n")
     return 0
 
 
 def run(args: argparse.Namespace, relay: Relay, out: TextIO = sys.stdout) -> int:
-    """Dispatch a parsed `quarantine` command; errors print one line and return 1."""
+    """Dispatch a parsed `quarantine` command; errors print one line and return 1 (2: no such
+    quarantine directory, a usage error)."""
     try:
         if args.quarantine_command == "release":
             return cmd_release(args, relay, out)
         command = {"list": cmd_list, "show": cmd_show, "delete": cmd_delete,
                    "purge": cmd_purge}[args.quarantine_command]
         return command(args, out)
+    except QuarantineMissing as exc:
+        sys.stderr.write(f"quarantine: {exc}\n")
+        return 2
     except QuarantineError as exc:
         sys.stderr.write(f"quarantine: {exc}\n")
         return 1

@@ -12,8 +12,9 @@ worker processes it runs in worker 0 only, on a socket the supervisor bound
 - `/healthz`: 200 while the process runs and its event loop answers.
 - `/readyz`: 200 only when the SMTP listener accepts (not draining), policies are loaded, the
   upstream answered recently (a transaction or a probe every `admin.probe_interval` seconds;
-  probed at once when the last answer is older than three intervals) and the store answers;
-  otherwise 503. The JSON body says which check failed and why.
+  probed at once when the last answer is older than three intervals) and the store answers a
+  read and its last write (this process's) did not fail within three intervals; otherwise
+  503. The JSON body says which check failed and why.
 - `/console/`: the security team's console (gateway/admin/console/), when `admin.console: true`.
 
 Untrusted input: HTTP requests from whoever can reach the listener (read-only routes here; the
@@ -203,7 +204,8 @@ class AdminServer:
         store = self.gateway.runtime.store
         if store is None:
             return {"ok": True, "detail": "no store configured"}
-        inner = store.inner if isinstance(store, ObservedStore) else store
+        observed = store if isinstance(store, ObservedStore) else None
+        inner = observed.inner if observed is not None else store
         cfg = self.gateway.config.store
         start = time.perf_counter()
         try:
@@ -212,4 +214,10 @@ class AdminServer:
             return {"ok": False, "detail": f"{cfg.backend} store: no answer within {STORE_PROBE_CAP:g} s"}
         except Exception as exc:  # noqa: BLE001 - any store failure means not ready; the reason is shown
             return {"ok": False, "detail": f"{cfg.backend} store: {str(exc)[:300] or type(exc).__name__}"}
+        # a store can answer reads and refuse every write (a full disk, a read-only file): the
+        # outcome of the recent writes counts too (kept as they happen: no write per probe)
+        failing = observed.writes.failing(STALE_INTERVALS * self.cfg.probe_interval, time.time()) \
+            if observed is not None else ""
+        if failing:
+            return {"ok": False, "detail": f"{cfg.backend} store answers reads but {failing}"}
         return {"ok": True, "detail": f"{cfg.backend} store answered in {1000 * (time.perf_counter() - start):.1f} ms"}

@@ -31,6 +31,7 @@ from prometheus_client import multiprocess as prom_multiprocess
 from gateway import __version__
 from gateway.errors import StartupError
 from gateway.smtp.observe import Observer
+from gateway.store import STORE_ERROR_SIGNALS
 
 if TYPE_CHECKING:
     from gateway.runtime import Runtime
@@ -48,8 +49,6 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 SLOW_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 60.0)
 STORE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
 
-# Signals the checks emit when the store could not be asked: the message was judged without history.
-STORE_ERROR_SIGNALS = {"sender.store_error": "sender", "campaign.store_error": "campaign"}
 
 
 def multiprocess_dir() -> str | None:

@@ -281,16 +281,18 @@ def _resolve_composites(composites: dict[str, Condition], merged: Merged, compil
 
 def compile_merged(merged: Merged, problems: Problems) -> PolicySet:
     phrases: dict[str, Regex] = {}
+    broken = set(merged.broken_phrases)
     for name, (items, where) in merged.phrases.items():
         try:
             phrases[name] = compile_phrases(items)
         except ValueError as exc:
             problems.add(where, f"phrase list {name!r}: {exc}", "fix the phrases")
+            broken.add(name)
     compilers: dict[int, Compiler] = {}
 
     def compiler(doc: Located) -> Compiler:
         if id(doc) not in compilers:
-            compilers[id(doc)] = Compiler(doc, phrases, problems)
+            compilers[id(doc)] = Compiler(doc, phrases, problems, frozenset(broken))
         return compilers[id(doc)]
 
     thresholds = dict(DEFAULT_THRESHOLDS)

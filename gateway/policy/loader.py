@@ -20,7 +20,7 @@ from typing import Any
 
 from gateway.policy.text import phrase_words
 from gateway.problems import Problems, key_fix
-from gateway.yamlmarks import Located, YamlError, load_located, loads_located, read_bounded
+from gateway.yamlmarks import FileError, Located, YamlError, load_located, loads_located, read_bounded
 
 TOP_KEYS = ("thresholds", "rules", "phrases", "groups", "allow", "actions", "composites")
 RULE_KEYS = ("id", "description", "when", "score", "reason", "enabled")
@@ -50,6 +50,9 @@ class Merged:
     rules: dict[str, dict[str, Origin]] = field(default_factory=dict)
     disabled: dict[str, str] = field(default_factory=dict)  # id -> where disabled
     phrases: dict[str, tuple[list[str], str]] = field(default_factory=dict)
+    # phrase lists whose definition had an error (reported there): a rule using one is not also
+    # "unknown phrase list" (admin21: an unreadable phrase file gave both errors)
+    broken_phrases: set[str] = field(default_factory=set)
     groups: dict[str, Origin] = field(default_factory=dict)
     composites: dict[str, Origin] = field(default_factory=dict)  # name -> condition (later files replace)
     allow: list[Origin] = field(default_factory=list)
@@ -169,15 +172,18 @@ def _read_phrases(doc: Located, name: str, value: Any, merged: Merged, problems:
         if extra or len(value) != 1:
             problems.add(where, f"a phrase list takes one of file or extend, got {sorted(value)}",
                          fix)
+            merged.broken_phrases.add(name)
             return
         if "file" in value:
             value = _phrase_file(doc, path, value["file"], problems)
             if value is None:
+                merged.broken_phrases.add(name)
                 return
         else:
             extend, value = True, value["extend"]
     if not isinstance(value, list) or not all(isinstance(v, (str, int)) for v in value):
         problems.add(where, f"phrase list {name!r} must be a list of text", fix)
+        merged.broken_phrases.add(name)
         return
     phrases = [str(v) for v in value]
     for i, p in enumerate(phrases):
@@ -188,21 +194,29 @@ def _read_phrases(doc: Located, name: str, value: Any, merged: Merged, problems:
         if name not in merged.phrases:
             problems.add(where, f"extend of unknown phrase list {name!r}",
                          "define the list first (a file loaded earlier) or write a plain list")
+            merged.broken_phrases.add(name)
             return
         phrases = merged.phrases[name][0] + phrases
     merged.phrases[name] = (phrases, where)
+    merged.broken_phrases.discard(name)  # a later file defined it again, and well
 
 
 def _phrase_file(doc: Located, path: tuple[Any, ...], rel: Any, problems: Problems) -> list[str] | None:
     target = Path(doc.file).parent / str(rel)
     try:  # regular files only, bounded (gateway.yamlmarks.read_bounded)
         data = read_bounded(target, MAX_PHRASE_FILE, "phrase file")
-    except YamlError as exc:
-        problems.add(doc.where(path + ("file",)), f"cannot read phrase file {target}: "
-                     f"{str(exc).split(': ', 1)[-1]}", "fix the path (relative to this policy file)")
+    except FileError as exc:  # its own problem, one fix (admin21: the fix was written twice)
+        problems.add(doc.where(path + ("file",)), f"phrase file {target}: {exc.problem}",
+                     f"{exc.fix} (the path is relative to this policy file)")
         return None
-    lines = data.decode("utf-8", "replace").splitlines()
-    return [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+    try:  # strict, as the YAML files are (admin21: a Latin-1 'café' became 'caf\ufffd' and never matched)
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        problems.add(doc.where(path + ("file",)), f"phrase file {target}:{line}: not UTF-8 (byte "
+                     f"0x{data[exc.start]:02x})", "save the file as UTF-8")
+        return None
+    return [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
 
 
 def _merge_actions(into: dict[str, Any], new: dict[Any, Any], doc: Located,

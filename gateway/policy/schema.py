@@ -96,8 +96,10 @@ def _matched(ctx: MessageContext) -> str:
 class Compiler:
     """Compiles rule parts of one file; `phrases` are the merged, compiled phrase lists."""
 
-    def __init__(self, doc: Located, phrases: Mapping[str, Regex], problems: Problems) -> None:
-        self.doc, self.phrases, self.problems = doc, phrases, problems
+    def __init__(self, doc: Located, phrases: Mapping[str, Regex], problems: Problems,
+                 broken: frozenset[str] = frozenset()) -> None:
+        """`broken`: phrase lists whose definition had an error, reported already."""
+        self.doc, self.phrases, self.problems, self.broken = doc, phrases, problems, broken
         self.signals: list[SignalRef] = []
         self.composite_refs: list[tuple[CompositeRef, str, str]] = []  # (ref, where, defining composite)
         self.owner = ""  # the composite whose definition is being compiled, "" for rules
@@ -223,18 +225,23 @@ class Compiler:
                 out.append(made)
         return out
 
+    def _phrases(self, path: tuple[Any, ...], arg: Any) -> Matcher | None:
+        names = arg if isinstance(arg, list) else [arg]
+        found = []
+        for name in names:
+            if name in self.broken and name not in self.phrases:
+                continue  # its definition's error says it (not a second "unknown phrase list")
+            if name not in self.phrases:
+                known = ", ".join(sorted(self.phrases)) or "none defined"
+                self.fail(path, f"unknown phrase list {name!r}",
+                          f"define it under phrases: (known: {known})")
+            else:
+                found.append(Phrases(str(name), self.phrases[name]))
+        return found[0] if len(found) == 1 else _AnyMatcher(found) if found else None
+
     def _matcher(self, path: tuple[Any, ...], key: Any, arg: Any) -> Matcher | None:
         if key == "phrases":
-            names = arg if isinstance(arg, list) else [arg]
-            found = []
-            for name in names:
-                if name not in self.phrases:
-                    known = ", ".join(sorted(self.phrases)) or "none defined"
-                    self.fail(path, f"unknown phrase list {name!r}",
-                              f"define it under phrases: (known: {known})")
-                else:
-                    found.append(Phrases(str(name), self.phrases[name]))
-            return found[0] if len(found) == 1 else _AnyMatcher(found) if found else None
+            return self._phrases(path, arg)
         if key == "regex":
             if not isinstance(arg, str):
                 self.fail(path, "regex must be text", "quote the pattern")

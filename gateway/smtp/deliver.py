@@ -24,6 +24,7 @@ from gateway.parse import HeaderLimitExceeded
 from gateway.replies import ANALYSIS_FAILED, BARE_NEWLINE, HEADER_TOO_LARGE, UPSTREAM_LOST
 from gateway.runtime import AnalysisFailed, Result
 from gateway.smtp.upstream import Reply, UpstreamSession, crlf_normalized, only_crlf
+from gateway.store import STORE_ERROR_SIGNALS
 
 if TYPE_CHECKING:
     from gateway.smtp.server import ServerState
@@ -84,6 +85,8 @@ async def _deliver(state: ServerState, raw: bytes, env: Envelope, up: UpstreamSe
     analysed.append(result)
     d = result.decision
     fields.update(verdict=d.verdict.word, score=d.score, reasons=tuple(h.rule_id for h in d.hits))
+    if any(s.name in STORE_ERROR_SIGNALS for s in result.signals):  # judged without (part of) its history:
+        fields["store"] = "unavailable"  # say so, or an empty `reasons` reads as "nothing seen"
     if not d.checked:
         fields["checked"] = "no"
     sealer = Sealer(config.authserv_id, state.arc_key) if config.arc is not None else None

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from gateway.admin.metrics import GatewayMetrics
 from gateway.config import Config, HostPort, load_config
-from gateway.errors import AdminInputError, StartupError
+from gateway.errors import AdminInputError, StartupError, log_lines
 from gateway.offload import Offload
 from gateway.policy.watch import PolicyWatcher
 from gateway.runtime import Runtime
@@ -58,6 +58,12 @@ def reloadable(running: Config, new: Config, warn: bool = True) -> Config:
             log.warning("reload: config key %r changed in %s: it needs a restart; the running value is kept",
                         f.name, new.source)
     return dataclasses.replace(running, **{k: getattr(new, k) for k in RELOADABLE})
+
+
+def log_reload_failure(exc: BaseException) -> None:
+    """One ERROR record per problem, each one line (`gateway.errors.log_lines`)."""
+    for line in log_lines(exc):
+        log.error("reload failed, keeping the running policies and data: %s", line)
 
 
 def watched_paths(runtime: Runtime) -> tuple[str, ...]:
@@ -248,7 +254,7 @@ class Gateway:
         try:
             runtime = self._build_reloaded()
         except (AdminInputError, OSError) as exc:
-            log.error("reload failed, keeping the running policies and data: %s", exc)
+            log_reload_failure(exc)
             self.metrics.reloaded(False)
             return False
         return self._swap(runtime)
@@ -262,7 +268,7 @@ class Gateway:
             try:
                 runtime = await asyncio.to_thread(self._build_reloaded)
             except (AdminInputError, OSError) as exc:
-                log.error("reload failed, keeping the running policies and data: %s", exc)
+                log_reload_failure(exc)
                 self.metrics.reloaded(False)
                 return False
             await runtime.warm_up()

@@ -63,7 +63,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.config import Config, load_config
-from gateway.errors import AdminInputError, StartupError
+from gateway.errors import AdminInputError, StartupError, log_lines
 
 log = logging.getLogger("gateway.supervisor")
 
@@ -439,8 +439,8 @@ class Supervisor:
         elif msg.get("error"):
             worker.error = str(msg["error"])
             if self._started:
-                log.error("supervisor: worker %d (pid %d) cannot start: %s", worker.slot, worker.proc.pid,
-                          worker.error)
+                for text in log_lines(worker.error):
+                    log.error("supervisor: worker %d (pid %d) cannot start: %s", worker.slot, worker.proc.pid, text)
         elif msg.get("reload"):
             log.info("supervisor: worker %d reloaded from the console; reloading the others", worker.slot)
             self._reload(skip=worker)
@@ -537,7 +537,8 @@ class Supervisor:
             try:
                 self.config = reloadable(self.config, load_config(self.config.source), warn=False)
             except (AdminInputError, OSError) as exc:
-                log.error("supervisor: reload: %s (the workers keep their running set)", exc)
+                for text in log_lines(exc):
+                    log.error("supervisor: reload: %s (the workers keep their running set)", text)
         for w in self.workers.values():
             if w is skip:
                 continue

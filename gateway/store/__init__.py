@@ -19,8 +19,8 @@ from typing import Protocol, runtime_checkable
 
 from gateway.config import Config
 
-__all__ = ["HistoryHit", "MessageMeta", "PairStats", "RdapRecord", "Reach", "Store", "StoreUnavailable",
-           "store_from_config", "verdicts_at_least"]
+__all__ = ["STORE_ERROR_SIGNALS", "HistoryHit", "MessageMeta", "PairStats", "RdapRecord", "Reach", "Store",
+           "StoreUnavailable", "store_from_config", "verdicts_at_least"]
 
 MAX_FIELD = 320  # characters kept of any one stored string (an address is at most 254)
 MAX_ITEMS = 40  # recipients, rule ids, signals, observables kept per message
@@ -47,6 +47,12 @@ def indexed_keys(meta: MessageMeta) -> tuple[str, ...]:
     if meta.direction == "outbound":
         return tuple(k for k in meta.campaign_keys if k.startswith(SENT_KEY_PREFIXES))
     return ()
+
+
+# The signals the checks emit when the store could not be asked (gateway/checks/sender.py, campaign.py):
+# the message was judged without (part of) its history. Signal -> the check, as the metrics label it;
+# the per-message log line says `store=unavailable` (gateway/smtp/deliver.py).
+STORE_ERROR_SIGNALS = {"sender.store_error": "sender", "campaign.store_error": "campaign"}
 
 
 class StoreUnavailable(Exception):

@@ -72,6 +72,38 @@ def test_readyz_names_the_store_when_it_does_not_answer(harness: Harness) -> Non
     assert "connection refused" in body["checks"]["store"]["detail"]
 
 
+class FullDiskStore(MemoryStore):
+    """Answers every read; refuses every write once `full` (SQLite on a full disk, admin21 00:56)."""
+
+    full = False
+
+    async def record_message(self, meta: Any, local_domains: Any) -> None:
+        if self.full:
+            raise StoreUnavailable("the SQLite store cannot write (database or disk is full): free disk space")
+        await super().record_message(meta, local_domains)
+
+
+def test_readyz_says_the_store_is_not_ready_while_its_writes_fail(harness: Harness) -> None:
+    store = FullDiskStore(30)
+    # 60 s probe interval: the write failure counts for 180 s, far longer than the test takes
+    harness.start("admin: {listen: 127.0.0.1:0, probe_interval: 60}", runtime_kwargs={"store": store})
+    url = admin_url(harness, "/readyz")
+    send(harness)  # recorded
+    assert get_json(url)[0] == 200
+    store.full = True
+    send(harness, SIMPLE.replace(b"<1@ext.test>", b"<2@ext.test>"))  # relayed, not recorded
+    send(harness, SIMPLE.replace(b"<1@ext.test>", b"<3@ext.test>"))
+    status, body = get_json(url)
+    assert status == 503 and body["failed"] == ["store"]  # though the read the probe makes answers
+    detail = body["checks"]["store"]["detail"]
+    assert "answers reads but the last write failed" in detail
+    assert "record_message: StoreUnavailable: the SQLite store cannot write (database or disk is full)" in detail
+    assert "2 failed since the last that succeeded" in detail
+    store.full = False
+    send(harness, SIMPLE.replace(b"<1@ext.test>", b"<4@ext.test>"))  # a write succeeds: ready again
+    assert get_json(url)[0] == 200
+
+
 def test_readyz_is_503_while_draining(harness: Harness) -> None:
     harness.start(ADMIN)
     assert harness.gw is not None and harness.gw.gateway is not None

@@ -8,11 +8,14 @@ import re
 import ssl
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from gateway.log import JsonFormatter, MessageLine, message_line
 from gateway.model import Client, Envelope
+from gateway.store import StoreUnavailable
+from gateway.store.memory import MemoryStore
 from tests.conftest import need_binary
 from tests.integration.conftest import SIMPLE, Harness
 
@@ -69,6 +72,39 @@ def test_json_line_has_typed_fields_and_the_received_queue_id(harness: Harness,
     assert f"queue_id={obj['queue_id']} " in text and "to=<bob@example.org>,<carol@example.org> " in text
     assert "reasons=" + ",".join(obj["reasons"]) + " " in text
     assert re.search(r" time=\d+\.\d{3}$", text)
+
+
+class HistoryDownStore(MemoryStore):
+    """Opens (the purge at start), then refuses every history read, as a stopped Redis does."""
+
+    async def sender_history(self, *args: Any, **kwargs: Any) -> Any:
+        raise StoreUnavailable("redis store redis://127.0.0.1:1/0: sender_history: connection refused")
+
+    async def campaign_reach_many(self, *args: Any, **kwargs: Any) -> Any:
+        raise StoreUnavailable("redis store redis://127.0.0.1:1/0: campaign_reach_many: connection refused")
+
+
+def test_line_says_when_the_store_could_not_be_asked(harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
+    """admin21 00:37: with the store down the line said `reasons=""` and nothing else: an admin could
+    not tell "nothing suspicious" from "history not consulted"."""
+    store = HistoryDownStore(30)
+    harness.start(runtime_kwargs={"store": store})
+    caplog.set_level(logging.INFO, logger="gateway.smtp")
+    c = harness.client()
+    c.sendmail("alice@ext.test", ["bob@example.org"], SIMPLE)
+    c.quit()
+    assert harness.sink is not None
+    harness.sink.wait_for(1)
+    text = str(_message_lines(caplog)[0].msg)
+    assert re.search(r' reasons=\S* store=unavailable ', text), text
+    # with the store back, the field is gone (it names an outage, not a default)
+    store.sender_history = MemoryStore.sender_history.__get__(store)  # type: ignore[method-assign]
+    store.campaign_reach_many = MemoryStore.campaign_reach_many.__get__(store)  # type: ignore[method-assign]
+    c = harness.client()
+    c.sendmail("alice@ext.test", ["bob@example.org"], SIMPLE.replace(b"<1@ext.test>", b"<2@ext.test>"))
+    c.quit()
+    harness.sink.wait_for(2)
+    assert "store=" not in str(_message_lines(caplog)[1].msg)
 
 
 @pytest.fixture

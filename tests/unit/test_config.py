@@ -57,6 +57,16 @@ def test_duplicate_key_is_an_error() -> None:
         parse_config(BASE + "hostname: other.example.org\n", "gw.yml")
 
 
+def test_duplicate_key_is_file_line_problem_fix() -> None:
+    """admin21 00:38: "gw.yml: line 11: duplicate key 'hostname'", unlike every other error and with no fix."""
+    first = BASE.splitlines().index(next(ln for ln in BASE.splitlines() if ln.startswith("hostname:"))) + 1
+    dup = BASE.count("\n") + 1
+    with pytest.raises(ConfigError) as caught:
+        parse_config(BASE + "hostname: other.example.org\n", "gw.yml")
+    assert caught.value.errors == [
+        f"gw.yml:{dup}: duplicate key 'hostname' (first at line {first}); write each key once"]
+
+
 @pytest.mark.parametrize("value", ["0", "-1", "257", "lots", "true", "1.5", "null", "[2]", "Auto"])
 def test_workers_must_be_a_whole_number_or_auto(value: str) -> None:
     with pytest.raises(ConfigError) as exc:

@@ -183,6 +183,27 @@ def test_signals_doc_is_generated_from_the_declarations() -> None:
         "docs/signals.md is stale: regenerate it: python -m gateway.checks.docs docs/signals.md"
 
 
+def test_reload_table_is_the_codes_list() -> None:
+    """docs/operations.md says which config keys a reload applies and which need a restart (admin21
+    00:52: documented nowhere): the two rows are RELOADABLE and every other key of the config."""
+    import dataclasses
+
+    from gateway.config import Config
+    from gateway.smtp.service import RELOADABLE
+
+    text = (ROOT / "docs" / "operations.md").read_text()
+    rows = {}
+    for line in text.splitlines():
+        m = re.match(r"^\| ((?:`\w+`(?:, )?)+) \| (applied|restart)\b", line)
+        if m:
+            rows[m.group(2)] = re.findall(r"`(\w+)`", m.group(1))
+    assert set(rows) == {"applied", "restart"}, "docs/operations.md lost its reload table"
+    keys = [f.name for f in dataclasses.fields(Config) if f.name != "source"]
+    assert rows["applied"] == list(RELOADABLE)
+    assert sorted(rows["restart"]) == sorted(k for k in keys if k not in RELOADABLE)
+    assert rows["restart"] == [k for k in keys if k not in RELOADABLE]  # in the config's order
+
+
 @pytest.mark.parametrize("block", [b for b in ALL if b.lang == "python" and b.skip is None], ids=str)
 def test_python_example_runs(block: Block) -> None:
     """A Python example is executed; a check it defines is run on a message through the same

@@ -85,3 +85,42 @@ def test_observed_store_times_every_call_and_follows_the_inner_store() -> None:
     assert value(m, "store_errors_total", op="sender_history", reason="OSError") == 1
     assert value(m, "store_seconds_count", op="purge") == 1
     assert store.inner is inner  # not an operation: the attribute itself
+
+
+def test_write_outcomes_fail_readiness_only_for_a_recent_unrecovered_write_failure() -> None:
+    from gateway.store.observed import WriteOutcomes
+
+    w = WriteOutcomes()
+    assert w.failing(30, 1000.0) == ""  # nothing written yet
+    w.note("record_message", None, 1000.0)
+    w.note("record_message", OSError("database or disk is full"), 1001.0)
+    w.note("rdap_put", OSError("database or disk is full"), 1002.0)
+    got = w.failing(30, 1010.0)
+    assert got == ("the last write failed 8.0 s ago (rdap_put: OSError: database or disk is full); "
+                   "2 failed since the last that succeeded")
+    # older than the window: ready again, so that the balancer sends mail that tries again
+    assert w.failing(30, 1032.5) == ""
+    w.note("record_message", None, 1003.0)  # a write succeeded after the failures
+    assert w.failing(30, 1004.0) == ""
+
+
+def test_the_metered_store_keeps_the_outcome_of_writes_not_of_reads() -> None:
+    class Inner:
+        async def record_message(self, meta: Any, local_domains: Any) -> None:
+            raise OSError("read-only file system")
+
+        async def seen_pair(self, sender: str, rcpt: str) -> None:
+            return None
+
+    m = GatewayMetrics()
+    store = ObservedStore(Inner(), m)
+
+    async def go() -> None:
+        with pytest.raises(OSError):
+            await store.record_message(None, ())
+        await store.seen_pair("a@x.test", "b@y.test")  # a read that answers does not clear it
+
+    asyncio.run(go())
+    assert store.writes.failed_in_a_row == 1 and store.writes.op == "record_message"
+    assert store.writes.error == "OSError: read-only file system"
+    assert store.writes.last_failed > store.writes.last_ok == 0.0

@@ -93,6 +93,39 @@ def test_cli_purge_uses_the_configured_retention(tmp_path: Path) -> None:
     assert [e.id for e in store.list()] == [fresh] and not store.path(ten_days).exists()
 
 
+def test_purge_days_0_is_every_entry_and_negative_is_refused(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """admin21 00:55: `purge --days 0` meant the default retention (`days or retention`)."""
+    store = q.QuarantineStore(tmp_path, retention_days=30)
+    ids = [store.put(RAW, ENV, DEC, now=1_000_000.0), store.put(RAW, ENV, DEC)]
+    out = io.StringIO()
+    assert q.run(_args(["--dir", str(tmp_path), "purge", "--days", "0"]), relay=lambda r: None, out=out) == 0
+    assert out.getvalue() == "purged 2 message(s)\n"
+    assert store.list() == [] and not any(store.path(i).exists() for i in ids)
+    with pytest.raises(SystemExit) as caught:  # argparse: a usage error, exit 2
+        _args(["--dir", str(tmp_path), "purge", "--days", "-1"])
+    assert caught.value.code == 2
+    assert "-1 is negative; write 0 (every entry) or more" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="0 or more"):
+        store.purge(-1)
+
+
+@pytest.mark.parametrize("command", [["list", "--json"], ["show", "20261102T101500Z-0123456789ab"],
+                                     ["delete", "20261102T101500Z-0123456789ab"], ["purge"]])
+def test_a_missing_quarantine_dir_is_an_error_naming_it(tmp_path: Path, command: list[str],
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """admin21 00:50: `quarantine --dir <typo> list --json` answered nothing, rc 0 (and made the
+    directory). Also a directory that exists but holds no quarantine (`--dir /tmp`)."""
+    typo = tmp_path / "quarantnie"
+    assert q.run(_args(["--dir", str(typo), *command]), relay=lambda r: None, out=io.StringIO()) == 2
+    assert capsys.readouterr().err == (f"quarantine: {typo}: no such directory; check --dir or the config's "
+                                       "quarantine.dir (serve creates it when a policy first holds a message)\n")
+    assert not typo.exists()
+    assert q.run(_args(["--dir", str(tmp_path), *command]), relay=lambda r: None, out=io.StringIO()) == 2
+    assert f"quarantine: {tmp_path}: not a quarantine directory (no index.sqlite3); " in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
 def _enospc(*_: object) -> None:
     raise OSError(28, "No space left on device")
 

@@ -156,7 +156,7 @@ def test_more_errors_name_their_lines(tmp_path: Path) -> None:
         """)
     p = tmp_path / "p.yml"
     text = "\n".join(out)
-    assert f"{p}:3: cannot read phrase file" in text
+    assert f"{p}:3: phrase file " in text and "cannot read: No such file or directory" in text
     assert f"{p}:4: extend of unknown phrase list 'more'" in text
     assert f"{p}:5: phrase '--' has no letters or digits" in text
     assert f"{p}:7: group 'vip' needs a list of addresses or domains" in text
@@ -165,3 +165,51 @@ def test_more_errors_name_their_lines(tmp_path: Path) -> None:
     assert f"{p}:15: n must be a whole number from 1 to 2" in text
     assert f"{p}:17: unbalanced brace" in text
     assert "'ok'" not in text  # the phrase file list loaded fine
+
+
+def test_a_broken_phrase_list_is_one_error_with_one_fix(tmp_path: Path) -> None:
+    """admin21 00:40: an unreadable phrase file said its fix twice ("fix the path or its permissions;
+    fix the path (...)") and every rule using the list added "unknown phrase list 'mine'"."""
+    (tmp_path / "adir").mkdir()
+    out = errors(tmp_path, """
+        phrases:
+          mine: {file: nothere.txt}
+          dirs: {file: adir}
+          empty: []
+        rules:
+          - id: a
+            when: {text: {phrases: mine}}
+            score: 1
+          - id: b
+            when: {subject: {phrases: [dirs, empty]}}
+            score: 1
+          - id: c
+            when: {text: {phrases: nosuch}}
+            score: 1
+        """)
+    p = tmp_path / "p.yml"
+    assert out == [
+        f"{p}:2: phrase file {tmp_path / 'nothere.txt'}: cannot read: No such file or directory; fix the path or "
+        "its permissions (the path is relative to this policy file)",
+        f"{p}:3: phrase file {tmp_path / 'adir'}: is a directory, not a regular phrase file; name a regular file "
+        "(the path is relative to this policy file)",
+        f"{p}:4: phrase list 'empty': the phrase list is empty; fix the phrases",
+        f"{p}:13: unknown phrase list 'nosuch'; define it under phrases: (known: none defined)",
+    ]
+
+
+def test_a_phrase_file_not_in_utf8_is_an_error_and_a_bom_is_dropped(tmp_path: Path) -> None:
+    """admin21 00:41: a Latin-1 phrase file loaded with 'caf\\ufffd cr\\ufffdme', which never matched
+    "café crème" (and matched any body holding U+FFFD); the YAML files already refuse it."""
+    (tmp_path / "latin1.txt").write_bytes("retainer\ncafé crème\n".encode("latin-1"))
+    (tmp_path / "bom.txt").write_bytes("\ufeffhonorarium\r\ncafé crème\r\n".encode())
+    out = errors(tmp_path, "phrases:\n  a: {file: latin1.txt}\n  b: {file: bom.txt}\n"
+                           "rules:\n  - id: r\n    when: {text: {phrases: [a, b]}}\n    score: 1\n")
+    p = tmp_path / "p.yml"
+    assert out == [f"{p}:2: phrase file {tmp_path / 'latin1.txt'}:2: not UTF-8 (byte 0xe9); save the file as UTF-8"]
+    from gateway.policy.engine import load_policies
+
+    (tmp_path / "p.yml").write_text("phrases:\n  b: {file: bom.txt}\n"
+                                    "rules:\n  - id: r\n    when: {text: {phrases: b}}\n    score: 1\n")
+    policies = load_policies([str(tmp_path / "p.yml")])
+    assert policies.phrases["b"].search(b"we offer an honorarium") is not None
