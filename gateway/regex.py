@@ -70,10 +70,11 @@ class Regex:
 
 
 class RegexSet:
-    """Many named patterns searched in one pass (RE2::Set): which of them match, and the match of
-    those only. Most texts match none of a check's phrase families, and one pass over the text
-    costs about what one pattern's search does (over the ham corpus, 21 families: about 20 us a
-    message instead of 100 us).
+    """Many named patterns searched together (RE2::Set: one pass, or one per `per_pass` members):
+    which of them match, and the match of those only. Most texts match none of a check's phrase
+    families, and one pass over the text costs about what one pattern's search does (over the ham
+    corpus, 21 families: about 20 us a message instead of 100 us; with 24 families of more
+    phrases and gaps, see `per_pass`).
 
     `screens`: for some members, a pattern the set searches in their place, which must match
     wherever the member matches (a superset: a bounded gap `{0,40}` made `*`, say). A counted

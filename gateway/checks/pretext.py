@@ -33,7 +33,7 @@ from gateway.regex import Regex, RegexSet
 
 MAX_TEXT = 20_000
 _G = r"[^.!?\n]{0,40}?"  # a bounded gap inside one sentence
-_G_SCREEN = r"[^.!?\n]*?"  # the same gap unbounded: what the one-pass set searches (see _COMPILED)
+_G_SCREEN = r"[^.!?\n]*?"  # the same gap unbounded: what the families' set searches (see _COMPILED)
 # The end of a word that may end in a non-ASCII letter ("rémunéré", "résumé", "c.v."): RE2's \b is
 # ASCII and finds no boundary after "é" or "."; this consumes the character after the word instead.
 _END = r"(?:[^\pL\pN_]|$)"
@@ -663,7 +663,7 @@ def _negated_travel(sentence: str) -> bool:
     return False
 
 
-# A family found by the one-pass set that the message's own words take back: the signal is dropped.
+# A family found by the set's passes that the message's own words take back: the signal is dropped.
 _TAKEN_BACK: dict[str, Callable[[str], bool]] = {
     "ask.insider": lambda text: _only_in(text, _INSIDER, _refuses),
     "ask.cv": _only_own_cv,
@@ -701,7 +701,7 @@ class PretextCheck(Check):
         source = "persona" if persona is not None else "body"
         data = hay.encode("utf-8", "replace")
         out = []
-        for name, found in _COMPILED.matches(data).items():  # one pass for every family
+        for name, found in _COMPILED.matches(data).items():  # PER_PASS families a pass
             taken_back = _TAKEN_BACK.get(name)
             if taken_back is not None and taken_back(hay):
                 continue
