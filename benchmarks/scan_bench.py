@@ -108,6 +108,7 @@ class TimedCheck:
     def __init__(self, inner: Any, split: Split) -> None:
         self.inner, self.split = inner, split
         self.name, self.needs, self.provides = inner.name, inner.needs, inner.provides
+        self.waits = inner.waits
         self.timeout_share, self.spec_of, self.io = inner.timeout_share, inner.spec_of, False
 
     async def run(self, ctx: CheckContext) -> Iterable[Signal]:

@@ -70,44 +70,68 @@ class Regex:
 
 
 class RegexSet:
-    """Many named patterns searched in one pass (RE2::Set): which of them match, and the match of
-    those only. Most texts match none of a check's phrase families, and one pass over the text
-    costs about what one pattern's search does (over the ham corpus, 21 families: about 20 us a
-    message instead of 100 us).
+    """Many named patterns searched together (RE2::Set: one pass, or one per `per_pass` members):
+    which of them match, and the match of those only. Most texts match none of a check's phrase
+    families, and one pass over the text costs about what one pattern's search does (over the ham
+    corpus, 21 families: about 20 us a message instead of 100 us; with 24 families of more
+    phrases and gaps, see `per_pass`).
 
     `screens`: for some members, a pattern the set searches in their place, which must match
     wherever the member matches (a superset: a bounded gap `{0,40}` made `*`, say). A counted
     repetition multiplies the states of the set's DFA, which RE2 builds per new text (and
     rebuilds once its memory is full); a screen keeps the DFA small, and a member its screen
-    finds is confirmed by the member's own search, so the answers are the members' exactly."""
+    finds is confirmed by the member's own search, so the answers are the members' exactly.
 
-    __slots__ = ("__weakref__", "_names", "_screened", "_set", "folded", "members")
+    `per_pass`: at most this many members in one RE2 set (0: all of them), the text searched
+    once per set. A state of a set's DFA is where every member stands in the text at once, so
+    members with unbounded gaps (screens) multiply each other's states: over new text the DFA of
+    many of them keeps meeting states it has not built, and once its memory is full RE2 throws
+    all of them away and starts again. Smaller sets each stay small; a pass over a DFA whose
+    states exist costs ~2 us a message. The answers do not depend on it."""
+
+    __slots__ = ("__weakref__", "_names", "_passes", "_screened", "folded", "members")
 
     def __init__(self, members: dict[str, Regex], screens: dict[str, str] | None = None, *,
-                 folded: bool = False) -> None:
+                 folded: bool = False, per_pass: int = 0) -> None:
         self.members = dict(members)
         self.folded = folded  # searched in `fold`ed text (a Prefilter's): what `warm_sets` feeds it
         _SETS.add(self)
         self._names = list(self.members)
         screens = {n: p for n, p in (screens or {}).items() if n in self.members and p != self.members[n].pattern}
         self._screened = frozenset(screens)
-        self._set = re2.Set.SearchSet(_options())
-        for name, regex in self.members.items():
-            flags = "(?i:" if regex.case_insensitive else "(?:"
-            pattern = screens.get(name, regex.pattern)
-            try:
-                self._set.Add((flags + pattern + ")").encode("utf-8"))
-            except re2.error as exc:  # every member compiled alone, so this is not expected
-                raise RegexError(f"{pattern!r} cannot join a set: {exc}") from None
-        if self.members:
-            self._set.Compile()
+        size = per_pass if per_pass > 0 else max(len(self._names), 1)
+        # (RE2 set, the index in `_names` of its members in the order added)
+        self._passes: list[tuple[Any, tuple[int, ...]]] = []
+        for first in range(0, len(self._names), size):
+            at = tuple(range(first, min(first + size, len(self._names))))
+            one = re2.Set.SearchSet(_options())
+            for i in at:
+                regex = self.members[self._names[i]]
+                flags = "(?i:" if regex.case_insensitive else "(?:"
+                pattern = screens.get(self._names[i], regex.pattern)
+                try:
+                    one.Add((flags + pattern + ")").encode("utf-8"))
+                except re2.error as exc:  # every member compiled alone, so this is not expected
+                    raise RegexError(f"{pattern!r} cannot join a set: {exc}") from None
+            one.Compile()
+            self._passes.append((one, at))
+
+    def _hits(self, data: bytes) -> list[int]:
+        """The indexes (in `_names`) of the members whose pattern or screen matches, ascending."""
+        if len(self._passes) == 1:
+            one, at = self._passes[0]
+            return sorted(at[i] for i in one.Match(data) or ())  # re2: None when none matches
+        return [at[i] for one, at in self._passes for i in sorted(one.Match(data) or ())]
+
+    def search_passes(self, data: bytes) -> None:
+        """Search `data` with every RE2 set, the answers thrown away (`warm_sets`)."""
+        for one, _at in self._passes:
+            one.Match(data)
 
     def which(self, data: bytes) -> frozenset[str]:
         """The names of the members that match somewhere in `data` (UTF-8): the set pass alone,
         without each member's search for its match (but for members found by their screen)."""
-        if not self.members:
-            return frozenset()
-        hit = self._set.Match(data)
+        hit = self._hits(data)
         if not hit:
             return frozenset()
         names = [self._names[i] for i in hit]
@@ -116,13 +140,11 @@ class RegexSet:
     def matches(self, data: bytes) -> dict[str, str]:
         """name -> first match (as `Regex.search` gives it) of every member that matches, in
         the order the members were given. `data` is UTF-8."""
-        if not self.members:
-            return {}
-        hit = self._set.Match(data)
+        hit = self._hits(data)
         if not hit:
             return {}
         out: dict[str, str] = {}
-        for i in sorted(hit):
+        for i in hit:
             name = self._names[i]
             found = self.members[name].search(data)
             if found is not None:  # a screen may find more than its member; else they agree
@@ -142,7 +164,7 @@ def warm_sets(text: str) -> None:
     (gateway/warmup.py `prose`, `Runtime.warm_up`); answers never change, only the cost."""
     for s in list(_SETS):
         if s.members:
-            s._set.Match((fold(text) if s.folded else text).encode("utf-8", "replace"))
+            s.search_passes((fold(text) if s.folded else text).encode("utf-8", "replace"))
 
 
 # ----------------------------------------------------------------------------- prefilter

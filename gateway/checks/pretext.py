@@ -33,7 +33,7 @@ from gateway.regex import Regex, RegexSet
 
 MAX_TEXT = 20_000
 _G = r"[^.!?\n]{0,40}?"  # a bounded gap inside one sentence
-_G_SCREEN = r"[^.!?\n]*?"  # the same gap unbounded: what the one-pass set searches (see _COMPILED)
+_G_SCREEN = r"[^.!?\n]*?"  # the same gap unbounded: what the families' set searches (see _COMPILED)
 # The end of a word that may end in a non-ASCII letter ("rémunéré", "résumé", "c.v."): RE2's \b is
 # ASCII and finds no boundary after "é" or "."; this consumes the character after the word instead.
 _END = r"(?:[^\pL\pN_]|$)"
@@ -541,9 +541,15 @@ FAMILIES = {name: (doc, pattern + ("|" + _MORE[name] if name in _MORE else ""))
 # The set pass searches each family with its gaps unbounded (a superset: every family it finds is
 # confirmed by the family's own pattern, gaps bounded): the counted gaps made the set's DFA so
 # large that RE2 rebuilt it for most messages (ham corpus: about 75 us a message, 9 us screened).
+# The families are searched PER_PASS at a time (`RegexSet` per_pass): in one set, the states of
+# 24 screened families' DFA multiplied so that RE2 built new ones for every new text and threw them
+# all away when its memory filled (ham corpus, 1,500 messages: ~260 us a message; in sets of four
+# ~45 us, ~20 us on text seen before; the same answers).
+PER_PASS = 4
 _COMPILED = RegexSet({name: Regex(pattern, case_insensitive=name != "topic.sensitive")
                       for name, (_doc, pattern) in FAMILIES.items()},
-                     screens={name: pattern.replace(_G, _G_SCREEN) for name, (_doc, pattern) in FAMILIES.items()})
+                     screens={name: pattern.replace(_G, _G_SCREEN) for name, (_doc, pattern) in FAMILIES.items()},
+                     per_pass=PER_PASS)
 # An ask for inside information that the sentence refuses is a compliance reminder, not an ask: expert
 # networks and research firms tell the experts they pay "please do not share material non-public or
 # confidential information about your employer" (the rule every expert network adopted after the
@@ -657,7 +663,7 @@ def _negated_travel(sentence: str) -> bool:
     return False
 
 
-# A family found by the one-pass set that the message's own words take back: the signal is dropped.
+# A family found by the set's passes that the message's own words take back: the signal is dropped.
 _TAKEN_BACK: dict[str, Callable[[str], bool]] = {
     "ask.insider": lambda text: _only_in(text, _INSIDER, _refuses),
     "ask.cv": _only_own_cv,
@@ -695,7 +701,7 @@ class PretextCheck(Check):
         source = "persona" if persona is not None else "body"
         data = hay.encode("utf-8", "replace")
         out = []
-        for name, found in _COMPILED.matches(data).items():  # one pass for every family
+        for name, found in _COMPILED.matches(data).items():  # PER_PASS families a pass
             taken_back = _TAKEN_BACK.get(name)
             if taken_back is not None and taken_back(hay):
                 continue

@@ -1,4 +1,4 @@
-"""RegexSet (one RE2::Set pass) must say exactly what searching each member alone says."""
+"""RegexSet (RE2::Set passes) must say exactly what searching each member alone says."""
 
 from __future__ import annotations
 
@@ -64,6 +64,35 @@ def test_pretext_families_are_screened() -> None:
     assert gapped and gapped <= pretext._COMPILED._screened
 
 
+_SPLIT_MEMBERS = {"d": Regex("delta"), "a": Regex("alpha", case_insensitive=True), "c": Regex(r"\bcharlie\b"),
+                  "near": Regex(r"\bask\b[^.]{0,8}?\bviews\b", case_insensitive=True), "b": Regex("BRAVO"),
+                  "e": Regex(r"echo|\d{3}")}
+_SPLIT_SCREENS = {"near": r"\bask\b[^.]*?\bviews\b"}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["delta", "ALPHA", "alpha", "charlie", "charlies", "ask", "your", "views", "bravo",
+                                 "BRAVO", "echo", "123", "12", ".", "\n", " ", "é"]), max_size=30).map(" ".join))
+def test_members_split_over_passes_say_what_one_pass_says(text: str) -> None:
+    """`per_pass` (members searched a few per RE2 set) changes the cost, never the answer nor its order."""
+    data = text.encode("utf-8")
+    whole = RegexSet(_SPLIT_MEMBERS, _SPLIT_SCREENS)
+    want = one_by_one(_SPLIT_MEMBERS, data)
+    assert list(whole.matches(data).items()) == list(want.items())
+    for per_pass in (1, 2, 4, 5, 6, 7):
+        split = RegexSet(_SPLIT_MEMBERS, _SPLIT_SCREENS, per_pass=per_pass)
+        assert len(split._passes) == -(-len(_SPLIT_MEMBERS) // per_pass)
+        assert list(split.matches(data).items()) == list(want.items())
+        assert split.which(data) == whole.which(data) == frozenset(want)
+
+
+def test_pretext_families_are_searched_a_few_per_pass() -> None:
+    # in one RE2 set their DFA is rebuilt for nearly every new text (see pretext.PER_PASS)
+    passes = pretext._COMPILED._passes
+    assert len(passes) > 1 and all(len(at) <= pretext.PER_PASS for _one, at in passes)
+    assert [i for _one, at in passes for i in at] == list(range(len(pretext.FAMILIES)))
+
+
 def test_a_pattern_re2_refuses_is_refused_before_it_can_join() -> None:
     with pytest.raises(RegexError):
         RegexSet({"bad": Regex(r"(a)\1")})
@@ -116,8 +145,8 @@ def test_warm_sets_searches_every_set_as_it_searches_and_changes_no_answer() -> 
             seen[self.name] = data
             return self.inner.Match(data)
 
-    plain._set = Spy("plain", plain._set)
-    folded._set._set = Spy("folded", folded._set._set)
+    plain._passes = [(Spy("plain", one), at) for one, at in plain._passes]
+    folded._set._passes = [(Spy("folded", one), at) for one, at in folded._set._passes]
     warm_sets("Hello WORLD, \u0130stanbul")
     assert seen["plain"] == "Hello WORLD, \u0130stanbul".encode()  # the text as the set searches it
     assert seen["folded"] == b"hello world, istanbul"  # a Prefilter searches the folded text
