@@ -49,6 +49,8 @@ INPUTS: dict[str, Callable[[int], str]] = {
     "russian+english-cyr": lambda n: _fill(RUSSIAN + ENGLISH.translate(CYR), n),
     "short-lines-lookalike": lambda n: "\n".join(["\u0430b"] * (n // 3)),
     "bidi-all-words": lambda n: _fill(_bidi(ENGLISH), n),
+    # attack22 #1: a long line without an override before one with (O(L^2) before the fix)
+    "bidi-after-long-line": lambda n: "Hello " * (n // 6) + "\n\u202eppastahW\u202c\n",
     "bidi-nested": lambda n: _fill("\u202b\u202e" + ENGLISH[:60] + "\u202d ab \u202c\u202c\u202c ", n),
 }
 

@@ -99,9 +99,13 @@ _OPENERS: dict[str, tuple[bool, str | None, bool]] = {
     "\u202a": (False, None, False), "\u202b": (True, None, False), "\u202d": (False, "L", False),
     "\u202e": (True, "R", False), "\u2066": (False, None, True), "\u2067": (True, None, True),
     "\u2068": (False, None, True)}
-# a paragraph (UAX #9 paragraph separators end one) holding an override; possessive: linear
+# a paragraph (UAX #9 paragraph separators end one) holding an override. Linear: a match starts
+# only at a paragraph's start (an attempt inside one fails at once on the look-behind, not after
+# scanning the rest of the line: attack22 #1, O(L^2) on a long line without an override), and
+# the possessive prefix stops at the first override.
 _PARAGRAPH_END = "\n\r\x1c-\x1e\x85\u2029"
-_OVERRIDE_LINE = re.compile(f"[^{_PARAGRAPH_END}\u202d\u202e]*+[\u202d\u202e][^{_PARAGRAPH_END}]*+")
+_OVERRIDE_LINE = re.compile(
+    f"(?:^|(?<=[{_PARAGRAPH_END}]))[^{_PARAGRAPH_END}\u202d\u202e]*+[\u202d\u202e][^{_PARAGRAPH_END}]*+")
 
 
 def reading_order(text: str, limit: int = MAX_REORDERED) -> tuple[str, int]:
