@@ -216,13 +216,16 @@ _LATIN = "A-Za-z0-9_\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f\u1e00-\u1eff\u0300-\
 # a whole word of those holding a look-alike, not part of a host name, address or link (not after
 # "." or "x@", not before "@" or ".x": a look-alike host stays what it is for the links and
 # indicator checks). Linear: the prefix is possessive and stops at the first look-alike, and a
-# start inside a word fails at once on the look-behind.
-_WORD = f"(?<![\\w.])(?<!\\w@)[{_LATIN}]*+[{_L}][{_LATIN}{_L}]*+(?![\\w@]|\\.\\w)"
+# start inside a word fails at once on the look-behind (a combining mark is inside a word too: not
+# \w, it let a scan of the rest of the run start after each mark, attack22 #2).
+_WORD_START = "(?<![\\w.\u0300-\u036f])(?<!\\w@)"
+_WORD = f"{_WORD_START}[{_LATIN}]*+[{_L}][{_LATIN}{_L}]*+(?![\\w@]|\\.\\w)"
 _LATIN_WORD = re.compile(_WORD)
-# the same of two characters or more (what is counted), and the same mixing in a Latin letter (the
-# lazy look-ahead stops at the word's end: a space or a letter of another script is not in it)
-_COUNTED = re.compile(f"(?=\\w\\w){_WORD}")
-_MIXED_WORD = re.compile(f"(?=[{_LATIN}{_L}]*?[A-Za-z]){_WORD}")
+# the same of two letters or more, combining marks aside (what is counted), and the same mixing in a Latin letter (the
+# lazy look-ahead stops at the word's end: a space or a letter of another script is not in it; it
+# comes after the word's start, else it scanned a run of look-alikes from each of its letters)
+_COUNTED = re.compile(f"{_WORD_START}(?=[\u0300-\u036f]*+\\w[\u0300-\u036f]*+\\w){_WORD}")
+_MIXED_WORD = re.compile(f"{_WORD_START}(?=[{_LATIN}{_L}]*?[A-Za-z]){_WORD}")
 # a word with a look-alike in a host name or address: right after "." or "x@", right before "@" or ".x"
 _HOSTISH = re.compile(f"(?:(?<=\\.)|(?<=\\w@))[^\\W{_L}]*+[{_L}]\\w*+|(?<!\\w)[^\\W{_L}]*+[{_L}]\\w*+(?=@|\\.\\w)")
 # letters that are neither Latin nor look-alikes (a Russian "\u0434", a Greek "\u03bb", a Chinese character)
@@ -231,7 +234,9 @@ _FOREIGN = re.compile(f"[^\\W\\d{_LATIN}{_L}]+")
 _NOT_LETTER = re.compile(r"[\W\d_]+")
 _ASCII_LETTER = re.compile("[A-Za-z]")
 _NOT_ASCII_LETTER = re.compile("[^A-Za-z]+")
-_LOOKALIKE_LINE = re.compile(f"[^\n{_L}]*+[{_L}][^\n]*+")
+# a line with a look-alike; a match starts only at a line's start (attack22 #2: one attempt from each
+# position of a long line without one, O(L^2))
+_LOOKALIKE_LINE = re.compile(f"(?:^|(?<=\n))[^\n{_L}]*+[{_L}][^\n]*+")
 # a line with a look-alike and no Latin letter (a Russian word whose letters all look Latin)
 _NO_LATIN_LINE = re.compile(f"(?m)^[^A-Za-z\n{_L}]*+[{_L}][^A-Za-z\n]*+$")
 MAX_LINES = 1_000  # lines with a look-alike read one by one in a text with other scripts' letters
