@@ -46,20 +46,31 @@ _TERMINAL_UNSAFE_KEEP_LF = re.compile(f"[\x00-\x09\x0b-\x1f\x7f-\x9f{_UNICODE_CO
 _JSON_UNSAFE = re.compile(f"[\x7f-\x9f{_UNICODE_CONTROLS}]")
 
 
-# Zero-width space, non-joiner and joiner, word joiner, zero-width no-break space (BOM), soft
-# hyphen: no width and no glyph in running text (the soft hyphen only at a line break); the bidi
-# marks, embeddings, overrides and isolates (U+061C, U+200E/F, U+202A-E, U+2066-9).
+# What a reader sees nothing of: Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt,
+# Unicode 14.0.0, the version of Python's unicodedata; the same ranges as perl's Unicode::UCD
+# prop_invlist), all of it dropped: the soft hyphen (a glyph only at a line break), the
+# combining grapheme joiner, zero-width space, non-joiner and joiner (emoji sequences fall apart
+# into their emoji, a Persian word's letters join differently: both read the same), word joiner,
+# invisible operators (U+2061-4), BOM, the bidi marks, embeddings, overrides and isolates, the
+# deprecated format controls (U+206A-F), Hangul fillers (U+115F/60, U+3164, U+FFA0), Khmer
+# inherent vowels, Mongolian and other variation selectors (a glyph's variant, the same letter),
+# tag characters (U+E0000-E0FFF) and the unassigned rest of those ranges. attack22 #4: U+2063,
+# U+2064, U+034F, U+FE0F, U+180E, U+E0020, U+3164 split cue words for the checks.
+_IGNORABLE = ((0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160), (0x17B4, 0x17B5),
+              (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x206F), (0x3164, 0x3164),
+              (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3),
+              (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF))
 BIDI_CONTROLS = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
-INVISIBLE = ("\u00ad\u061c\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
-             "\u2060\u2066\u2067\u2068\u2069\ufeff")
-_ZERO_WIDTH = "".join(ch for ch in INVISIBLE if ch not in BIDI_CONTROLS)
+INVISIBLE = "".join(chr(c) for first, last in _IGNORABLE for c in range(first, last + 1))
+_INVISIBLE = re.compile("[" + "".join(f"{chr(a)}-{chr(b)}" for a, b in _IGNORABLE) + "]")
+_ZERO_WIDTH = re.compile(f"(?![{BIDI_CONTROLS}]){_INVISIBLE.pattern}")  # the same but the bidi controls
 
 
 def visible_text(text: str, *, bidi: str = "read") -> str:
-    """`text` without zero-width characters, soft hyphens and bidi controls (`INVISIBLE`; ASCII text
-    as it is: fast path). One `in` per character and a `replace` for those present, in C: a regex
-    class of them cost ~35 ms a MB of any non-ASCII text (attack_bench qp-zw-bidi-orgs: 117 ms of
-    1.3 MB), these ~1.5 ms a MB of text without them and ~65 ms with all of them, many times over.
+    """`text` without the characters a reader sees nothing of (`INVISIBLE`: zero-width characters,
+    soft hyphens, variation selectors, tags, bidi controls ...; ASCII text as it is: fast path).
+    One search of a class of them in C (~6 ms a MB of non-ASCII text without them), and a `sub`
+    where there are (~13 ms a MB with one in ten words).
 
     `bidi`: "read" (the default) first puts the text an override (U+202D LRO, U+202E RLO) forces
     into the order a reader sees it (`reading_order`: "\u202eppastahW\u202c" shows "WhatsApp");
@@ -70,10 +81,9 @@ def visible_text(text: str, *, bidi: str = "read") -> str:
         return text
     if bidi == "read" and ("\u202d" in text or "\u202e" in text):
         text = reading_order(text)[0]
-    for ch in _ZERO_WIDTH if bidi == "keep" else INVISIBLE:
-        if ch in text:
-            text = text.replace(ch, "")
-    return text
+    if _INVISIBLE.search(text) is None:
+        return text
+    return (_ZERO_WIDTH if bidi == "keep" else _INVISIBLE).sub("", text)
 
 
 def overrides_in(text: str) -> int:

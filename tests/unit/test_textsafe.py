@@ -14,6 +14,7 @@ import sys
 import unicodedata
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -90,7 +91,8 @@ def test_scan_json_escapes_line_separators(tmp_path: Path) -> None:
     assert "boss@example.org x y z\x9b" in shown, shown
 
 
-_MIX = "aZ\u00e9\u0430\u0435\u043e\u03bf\u0421 .\n\u4e2d\udc80" + INVISIBLE
+_MIX = ("aZ\u00e9\u0430\u0435\u043e\u03bf\u0421 .\n\u4e2d\udc80\U0001f600"
+        + "".join(c for c in INVISIBLE if c < "\U00010000") + "\U0001bca0\U0001d17a\U000e0020\U000e0fff")
 
 
 @settings(max_examples=400, deadline=None)
@@ -114,6 +116,43 @@ def test_visible_text_drops_exactly_the_invisible_characters(text: str) -> None:
             word = re.search(r"\w*\Z", text[:i]).group() + re.match(r"\w*", text[i:]).group()  # type: ignore[union-attr]
             assert all(c in LOOKALIKES or not c.isalpha() or unicodedata.name(c).startswith("LATIN")
                        for c in word), word
+
+
+# Format characters (Cf) that are not Default_Ignorable in Unicode 14.0: prepended concatenation marks
+# (U+0600-5, U+06DD, U+070F, U+0890/1, U+08E2, U+110BD, U+110CD), interlinear annotation (U+FFF9-B),
+# Egyptian hieroglyph format controls (U+13430-8): each has a glyph or joins visible signs
+_SHOWN_FORMAT = {*"\u0600\u0601\u0602\u0603\u0604\u0605\u06dd\u070f\u0890\u0891\u08e2\U000110bd\U000110cd",
+                 *"\ufff9\ufffa\ufffb",
+                 *(chr(c) for c in range(0x13430, 0x13439))}
+
+
+def test_invisible_is_the_default_ignorable_set() -> None:
+    """attack22 #4: every code point Unicode calls Default_Ignorable goes (U+2063, U+2064, U+034F, U+FE0F,
+    U+180E, U+E0020 and U+3164 split "WhatsApp" for the checks, a reader sees the word): all format
+    characters but the visible ones, the variation selectors, the Hangul fillers, the tags."""
+    hidden = "\u2063\u2064\u034f\ufe0f\u180e\U000e0020\u3164\u200b\U000e0101"
+    assert visible_text("".join(f"{a}{h}" for a, h in zip("WhatsApp!", hidden, strict=True))) == "WhatsApp!"
+    assert visible_text("\u202eppA\u2063stahW\u202c", bidi="keep") == "\u202eppAstahW\u202c"
+    formats = {chr(c) for c in range(0x110000) if unicodedata.category(chr(c)) == "Cf"}
+    assert formats - set(INVISIBLE) == _SHOWN_FORMAT
+    assert {chr(c) for c in range(0xfe00, 0xfe10)} | {chr(c) for c in range(0xe0100, 0xe01f0)} <= set(INVISIBLE)
+    assert not any(c.isspace() or unicodedata.category(c) in ("Lu", "Ll", "Nd", "Zs") for c in INVISIBLE)
+
+
+def test_invisible_matches_perl_unicode_data() -> None:
+    """The ranges are DerivedCoreProperties' Default_Ignorable_Code_Point where perl's Unicode::UCD
+    has the same Unicode version (14.0.0, Debian bookworm's perl 5.36)."""
+    script = ('use Unicode::UCD qw(prop_invlist); print Unicode::UCD::UnicodeVersion(), "\\n";'
+              ' print join(" ", prop_invlist("Default_Ignorable_Code_Point")), "\\n";')
+    try:
+        out = subprocess.run(["perl", "-e", script], capture_output=True, text=True, timeout=30, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        pytest.skip("perl with Unicode::UCD is not installed")
+    version, bounds = out.splitlines()
+    if version != unicodedata.unidata_version:
+        pytest.skip(f"perl has Unicode {version}, Python {unicodedata.unidata_version}")
+    edges = [int(b) for b in bounds.split()]
+    assert set(INVISIBLE) == {chr(c) for a, b in zip(edges[::2], edges[1::2], strict=True) for c in range(a, b)}
 
 
 _NO_BIDI = str.maketrans("", "", "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
