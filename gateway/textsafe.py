@@ -120,14 +120,16 @@ _OVERRIDE_LINE = re.compile(
 
 def reading_order(text: str, limit: int = MAX_REORDERED) -> tuple[str, int]:
     """`text` with each paragraph (line) that holds a bidi override in the order a reader sees it:
-    the explicit levels of UAX #9 (X1-X8: embeddings, overrides, isolates, PDF, PDI; the line's
-    end closes them all) and its reordering of runs (L2), in a left-to-right paragraph.
-    Simplified where it does not move a word's letters: the text outside any embedding keeps its
-    logical order (a Hebrew phrase stays as written), inside an embedding strong letters and
-    digits take the implicit levels (I1/I2: Latin letters and digits even, Hebrew and Arabic
-    odd) and the rest the embedding's level. The controls stay (`visible_text` drops them).
+    UAX #9 in a left-to-right paragraph: the explicit levels (X1-X8: embeddings, overrides,
+    isolates, PDF, PDI; the line's end closes them all), X9/X10 (the embedding and override
+    controls take no part, runs joined across isolates), the weak and neutral types (W1, W4, W5,
+    W7, N1, N2), the implicit levels (I1/I2), L1 and the reordering of runs (L2): what libfribidi
+    shows (tests/unit/test_textsafe.py compares them). Simplified: a letter of a right-to-left
+    script outside any embedding stays at level 0, so a Hebrew phrase keeps its logical order
+    (the order its reader reads it in); the other weak rules (W2, W3, W6) are not needed by text a
+    reader reads left to right. The controls stay (`visible_text` drops them).
     Also: how many characters were reordered. At most `limit` characters of such lines are
-    reordered (a Python loop of ~1 us a character); the lines from the first one past that keep
+    reordered (Python loops of ~2 us a character); the lines from the first one past that keep
     their logical order."""
     pieces: list[str] = []
     at = used = 0
@@ -161,12 +163,23 @@ def _reorder_line(s: str) -> str:
 
 
 def _levels(s: str) -> list[int]:
-    """The embedding level of each character of one paragraph (see `reading_order`)."""
-    stack: list[tuple[int, str | None, bool]] = [(0, None, False)]
+    """The embedding level of each character of one paragraph (see `reading_order`): UAX #9 X1-X8
+    (the explicit levels, each character's type under an override), X9 (embeddings, overrides, PDF
+    and boundary-neutral characters take no part: they get the level of the character before
+    them, so "RLO ppAs PDF RLO tahW PDF" is one run at level 1 and shows "WhatsApp", attack22 #5),
+    X10 (level runs; their sos and eos from the higher of the levels on either side), and within
+    each run above level 0 W1 (a mark takes the type before it), W7 (a digit after L or an sos of
+    L is L), N1/N2 (neutrals between two of one direction take it, others the run's direction),
+    I1/I2. A run at level 0 keeps its logical order (see `reading_order`); a segment separator
+    (tab) and the whitespace before it or at the line's end go to level 0 (L1)."""
+    stack: list[tuple[int, str | None, bool, int]] = [(0, None, False, -1)]  # ..., where an isolate opened
     ignored = 0  # pushes past _MAX_LEVEL: their PDF or PDI is ignored too
+    isolates: dict[int, int] = {}  # an isolate's initiator: its PDI (-1: none)
     levels: list[int] = []
-    for ch in s:
-        level, override, _isolate = stack[-1]
+    kinds: list[str] = []  # "L", "R", "E" (a digit), "N" (neutral), "M" (a mark), "X" (X9: no part)
+    spaces: list[str] = []  # for L1, by the type before any override: "S" a tab, "W" whitespace or a control
+    for at, ch in enumerate(s):
+        level, override, _isolate, _opened = stack[-1]
         opener = _OPENERS.get(ch)
         if opener is not None:
             odd, kind, isolate = opener
@@ -174,27 +187,138 @@ def _levels(s: str) -> list[int]:
             if new > _MAX_LEVEL or ignored:
                 ignored += 1
             else:
-                stack.append((new, kind, isolate))
-        elif ch in "\u202c\u2069":  # PDF ends an embedding or override, PDI an isolate and all inside it
+                stack.append((new, kind, isolate, at))
+            if isolate:
+                isolates[at] = -1
+            levels.append(level)  # X5a-c: an isolate's initiator is at the level outside it
+            kinds.append((override or "N") if isolate else "X")
+            spaces.append("W")
+            continue
+        if ch in "\u202c\u2069":  # PDF ends an embedding or override, PDI an isolate and all inside it
             if ignored:
                 ignored -= 1
             elif ch == "\u202c":
                 if len(stack) > 1 and not stack[-1][2]:
                     stack.pop()
             elif any(entry[2] for entry in stack):
-                while not stack.pop()[2]:
-                    pass
-            level = stack[-1][0]
-        elif override == "R":
-            level |= 1
-        elif override is None and level:
-            kind = unicodedata.bidirectional(ch)
-            if kind in ("L", "EN", "AN"):
-                level += level & 1
-            elif kind in ("R", "AL") and not level & 1:
-                level += 1
+                while not stack[-1][2]:
+                    stack.pop()
+                isolates[stack.pop()[3]] = at
+            level, override = stack[-1][0], stack[-1][1]
+            levels.append(level)
+            kinds.append("X" if ch == "\u202c" else (override or "N"))
+            spaces.append("W")
+            continue
+        bidi = unicodedata.bidirectional(ch)
         levels.append(level)
+        kinds.append("X" if bidi == "BN" else override or _KINDS.get(bidi, "N"))
+        spaces.append("S" if bidi in ("S", "B") else "W" if bidi in ("WS", "BN") else "")
+    _resolve(levels, kinds, spaces, isolates)
     return levels
+
+
+# bidi classes (unicodedata.bidirectional) as `_levels` reads them; the rest are neutral
+_KINDS = {"L": "L", "R": "R", "AL": "R", "EN": "E", "AN": "E", "NSM": "M", "ES": "s", "CS": "c", "ET": "t"}
+
+
+def _resolve(levels: list[int], kinds: list[str], spaces: list[str], isolates: dict[int, int]) -> None:
+    """`_levels`' X9, X10, W1, W4, W5, W7, N1/N2, I1/I2 and L1 over the explicit levels and types,
+    in place."""
+    explicit = levels[:]
+    for run, sos, eos in _sequences(explicit, kinds, isolates):
+        level = explicit[run[0]]
+        types = _weak([kinds[i] for i in run], sos)
+        _neutrals(types, sos, eos, "R" if level & 1 else "L")
+        for i, kind in zip(run, types, strict=True):  # I1/I2 (a letter of a right-to-left script
+            if kind == "E":                              # outside any embedding stays at level 0)
+                levels[i] = level + 1 if level & 1 else level + 2
+            elif (kind == "R") != bool(level & 1) and (level or kinds[i] != "R"):
+                levels[i] = level + 1
+    previous = 0
+    for i, kind in enumerate(kinds):  # X9: the removed characters join the character before them
+        if kind == "X":
+            levels[i] = previous
+        previous = levels[i]
+    trailing = True  # L1: a tab, and the whitespace before it or at the line's end, at level 0
+    for i in range(len(spaces) - 1, -1, -1):
+        if spaces[i] == "S":
+            levels[i], trailing = 0, True
+        elif trailing and spaces[i] == "W":
+            levels[i] = 0
+        else:
+            trailing = False
+
+
+def _sequences(levels: list[int], kinds: list[str], isolates: dict[int, int]) -> list[tuple[list[int], str, str]]:
+    """X10: the isolating run sequences (level runs of the characters X9 keeps, joined from an
+    isolate's initiator to its PDI), each with its sos and eos."""
+    kept = [i for i, kind in enumerate(kinds) if kind != "X"]
+    runs: list[tuple[int, int]] = []  # positions in `kept`
+    at = 0
+    while at < len(kept):
+        end = at
+        while end < len(kept) and levels[kept[end]] == levels[kept[at]]:
+            end += 1
+        runs.append((at, end))
+        at = end
+    starts = {kept[first]: n for n, (first, _last) in enumerate(runs)}
+    pdis = set(isolates.values())
+    out = []
+    for first, last in runs:
+        if first and kept[first] in pdis:  # continues the sequence of its isolate's initiator
+            continue
+        run = kept[first:last]
+        while run[-1] in isolates and isolates[run[-1]] in starts:
+            first_more, last = runs[starts[isolates[run[-1]]]]
+            run += kept[first_more:last]
+        level = levels[run[0]]
+        before = levels[kept[first - 1]] if first else 0
+        after = 0 if run[-1] in isolates or last == len(kept) else levels[kept[last]]
+        out.append((run, "R" if max(level, before) & 1 else "L", "R" if max(level, after) & 1 else "L"))
+    return out
+
+
+def _weak(types: list[str], sos: str) -> list[str]:
+    """W1 (a mark takes the type before it), W4 (one separator between two digits), W5 (number
+    terminators next to a digit), W7 (a digit after L is L) of one sequence's types."""
+    for k, kind in enumerate(types):
+        if kind == "M":
+            types[k] = types[k - 1] if k else sos
+    for k in range(1, len(types) - 1):
+        if types[k] in "sc" and types[k - 1] == types[k + 1] == "E":
+            types[k] = "E"
+    k = 0
+    while k < len(types):  # each stretch of terminators once
+        m = k
+        while m < len(types) and types[m] == "t":
+            m += 1
+        if m > k and ((k and types[k - 1] == "E") or (m < len(types) and types[m] == "E")):
+            types[k:m] = ["E"] * (m - k)
+        k = max(m, k + 1)
+    strong = sos
+    for k, kind in enumerate(types):
+        if kind == "E" and strong == "L":
+            types[k] = "L"
+        elif kind in "LR":
+            strong = kind
+    return types
+
+
+def _neutrals(types: list[str], sos: str, eos: str, embedding: str) -> None:
+    """N1/N2: a stretch of neutrals takes the direction on both its sides (a digit counts as R), or
+    else the embedding's, in place."""
+    n = 0
+    while n < len(types):
+        if types[n] in "LRE":
+            n += 1
+            continue
+        m = n
+        while m < len(types) and types[m] not in "LRE":
+            m += 1
+        left = ("R" if types[n - 1] == "E" else types[n - 1]) if n else sos
+        right = ("R" if types[m] == "E" else types[m]) if m < len(types) else eos
+        types[n:m] = [left if left == right else embedding] * (m - n)
+        n = m
 
 
 # Cyrillic and Greek letters a reader takes for Latin ones, both cases: Unicode's confusables.txt

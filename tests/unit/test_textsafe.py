@@ -8,11 +8,13 @@ import base64
 import io
 import json
 import os
+import random
 import re
 import subprocess
 import sys
 import unicodedata
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -182,6 +184,57 @@ def test_reading_order_is_bounded() -> None:
     assert out[0] == "ba" * 100 and out[-2] == "ab" * 100
     deep = "\u202b" * 40 + "\u202eab" + "\u202c" * 40 + "cd"
     assert sorted(visible_text(deep)) == list("abcd")
+
+
+def test_reading_order_joins_adjacent_overrides() -> None:
+    """attack22 #5: UAX #9 X9 takes the PDF and the next RLO out, so two adjacent overrides are one run
+    reversed as a whole (a reader sees "WhatsApp", not "sAppWhat"); a space between two overrides is
+    a neutral between right-to-left text and joins them too (N1), a digit after an override is not
+    Latin (W7)."""
+    assert visible_text("on \u202eppAs\u202c\u202etahW\u202c now") == "on WhatsApp now"
+    assert visible_text("\u202elegr\u202c\u202emaeT\u202c") == "Teamrgel"
+    assert visible_text("x \u202eb\u202c \u202ea\u202c y") == "x a b y"
+    assert visible_text("\u202edc\u202c, \u202eba\u202c!") == "ab ,cd!"
+    assert visible_text("\u202eab\u202c 12") == "12 ba"
+    assert visible_text("\u202ema\u2067 x\u2069rg\u202c") == "grx am"  # an isolate inside an override
+
+
+def _fribidi() -> Any:
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("fribidi")
+    if name is None:
+        pytest.skip("libfribidi is not installed (Debian: libfribidi0)")
+    return ctypes.CDLL(name)
+
+
+def _fribidi_reading(lib: Any, text: str) -> str:
+    """What libfribidi shows of one line in a left-to-right paragraph, its controls dropped."""
+    import ctypes
+
+    n = len(text)
+    to_logical = (ctypes.c_int * n)()
+    base = ctypes.c_uint32(0x110)  # FRIBIDI_PAR_LTR
+    assert lib.fribidi_log2vis((ctypes.c_uint32 * n)(*map(ord, text)), n, ctypes.byref(base), None, None,
+                               to_logical, None)
+    return visible_text("".join(text[to_logical[i]] for i in range(n)), bidi="drop")
+
+
+def test_reading_order_agrees_with_libfribidi() -> None:
+    """Lines of Latin letters, digits, spaces and punctuation with overrides, embeddings and PDFs (seeded
+    random, 3,000) read the same as libfribidi shows them; so do the attack21/22 cases."""
+    lib = _fribidi()
+    rnd = random.Random(22)
+    alphabet = [*"abc  .,!12%$+-", "\u202e", "\u202d", "\u202b", "\u202a", "\u202c"]
+    cases = ["on \u202eppAs\u202c\u202etahW\u202c now", "\u202eraeD\u202c Ms \u202esgninneJ\u202c,",
+             "x \u202ecba\u202d fed \u202c ihg", "\u202ema\u2067 x\u2069rg\u202c", "a\tb \u202ecba\u202c\tc"]
+    while len(cases) < 3_000:
+        text = "".join(rnd.choice(alphabet) for _ in range(rnd.randint(1, 16)))
+        if "\u202d" in text or "\u202e" in text:
+            cases.append(text)
+    wrong = [t for t in cases if visible_text(t) != _fribidi_reading(lib, t)]
+    assert not wrong, wrong[:5]
 
 
 def test_reading_order_scans_each_line_once() -> None:
