@@ -341,6 +341,22 @@ LOOKALIKES: dict[str, str] = {
     "\u051b": "q", "\u051c": "W", "\u051d": "w", "\u1d26": "r", "\u1d29": "p", "\u1fbe": "i", "\ua647": "i",
     "\u03c7": "x",
 }
+# attack22 #10, look-alikes outside Cyrillic and Greek: the compatibility forms of Latin letters
+# (NFKC makes each one ASCII letter: fullwidth "\uff41", mathematical "\U0001d41a", letterlike
+# "\u210e"), and the letters of Latin's extensions outside `_LATIN` (no language's alphabet there
+# uses them) that confusables.txt reads as one ASCII letter: IPA alpha "\u0251", small capitals
+# "\u1d04" ...; not "\u028b" and "\u0263" (Ewe, Akan and others write them).
+LOOKALIKES.update({c: n for first, last in ((0x2100, 0x214F), (0xFF21, 0xFF5A), (0x1D400, 0x1D7FF))
+                   for c in map(chr, range(first, last + 1))
+                   if unicodedata.category(c) in ("Lu", "Ll") and len(n := unicodedata.normalize("NFKC", c)) == 1
+                   and n.isascii() and n.isalpha()})
+LOOKALIKES.update({
+    "\u0251": "a", "\u0261": "g", "\u0269": "i", "\u026a": "i", "\u026f": "w", "\u028f": "y", "\u1d04": "c",
+    "\u1d0f": "o", "\u1d11": "o", "\u1d1c": "u", "\u1d20": "v", "\u1d21": "w", "\u1d22": "z", "\u1d83": "g",
+    "\u1d8c": "y", "\ua731": "s", "\ua798": "F", "\ua799": "f", "\ua79f": "u", "\ua7b2": "J", "\ua7b3": "X",
+    "\ua7b4": "B", "\uab32": "e", "\uab35": "f", "\uab3d": "o", "\uab47": "r", "\uab48": "r", "\uab4e": "u",
+    "\uab52": "u", "\uab5a": "y",
+})
 _FOLD_LOOKALIKES = str.maketrans(LOOKALIKES)
 _L = "".join(LOOKALIKES)
 _ANY_LOOKALIKE = re.compile(f"[{_L}]")

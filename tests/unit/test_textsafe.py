@@ -296,6 +296,19 @@ def test_read_lookalikes_scans_each_line_and_word_once() -> None:
     assert textsafe.read_lookalikes("on \u0301\u0430b")[1:] == (1, "\u0301ab")
 
 
+def test_read_lookalikes_reads_compatibility_forms_and_latin_lookalikes() -> None:
+    """attack22 #10: fullwidth, mathematical (NFKC) and Latin-extension look-alikes (TR39: IPA alpha) read
+    as the letter, on the same conditions as Cyrillic ones; Latin letters of real alphabets (Turkish
+    dotless i, Ewe's v with hook), hosts and a line of them alone stay."""
+    for a in ("\u0251", "\uff41", "\U0001d41a", "\U0001d68a"):
+        assert textsafe.read_lookalikes(f"on Wh{a}tsApp?") == ("on WhatsApp?", 1, "WhatsApp")
+    assert fold_lookalikes("on \uff37\uff48\uff41\uff54\uff53\uff21\uff50\uff50 now") == "on WhatsApp now"
+    assert fold_lookalikes("\u1d04\u029c\u1d00\u1d1b") == "\u1d04\u029c\u1d00\u1d1b"  # a word of them alone
+    for kept in ("k\u0131rm\u0131z\u0131 elma", "E\u028begbe", "see ch\uff41thamhouse.org",
+                 "\uff30\uff24\uff26 \u30d5\u30a1"):
+        assert textsafe.read_lookalikes(kept) == (kept, 0, ""), kept
+
+
 def test_fold_lookalikes_reads_mixed_words_and_leaves_other_scripts() -> None:
     assert fold_lookalikes("Ch\u0430tham H\u043euse") == "Chatham House"
     assert fold_lookalikes("\u0421\u043e\u0441\u0435\u0434 \u03bf\u03b9\u03ba\u03bf\u03c2") == \
