@@ -374,7 +374,11 @@ _LATIN_WORD = re.compile(_WORD)
 # the same of two letters or more, combining marks aside (what is counted), and the same mixing in a Latin letter (the
 # lazy look-ahead stops at the word's end: a space or a letter of another script is not in it; it
 # comes after the word's start, else it scanned a run of look-alikes from each of its letters)
-_COUNTED = re.compile(f"{_WORD_START}(?=[\u0300-\u036f]*+\\w[\u0300-\u036f]*+\\w){_WORD}")
+_TWO_LETTERS = "(?=[\u0300-\u036f]*+\\w[\u0300-\u036f]*+\\w)"
+_COUNTED = re.compile(f"{_WORD_START}{_TWO_LETTERS}{_WORD}")
+# a counted word mixing in a Latin letter (attack22 #14: a word of look-alikes only,
+# "\u041c\u041e\u0421\u041a\u0412\u0410", counts only in a text that has one of these)
+_COUNTED_MIXED = re.compile(f"{_WORD_START}{_TWO_LETTERS}(?=[{_LATIN}{_L}]*?[A-Za-z]){_WORD}")
 _MIXED_WORD = re.compile(f"{_WORD_START}(?=[{_LATIN}{_L}]*?[A-Za-z]){_WORD}")
 # a word with a look-alike in a host name or address: right after "." or "x@", right before "@" or ".x"
 _HOSTISH = re.compile(f"(?:(?<=\\.)|(?<=\\w@))[^\\W{_L}]*+[{_L}]\\w*+|(?<!\\w)[^\\W{_L}]*+[{_L}]\\w*+(?=@|\\.\\w)")
@@ -411,8 +415,11 @@ def read_lookalikes(text: str) -> tuple[str, int, str]:
     them only ("\u0430", "\u0441\u043e\u0440\u0435"). A word with a letter of another script (the
     Russian "\u0441\u043e\u0441\u0435\u0434") stays, and so does a line of Russian or Greek text (but
     for its words mixing in Latin letters); a host name or address stays as written. Also: how
-    many words of two letters or more were read so, and the first of them as read. The same
-    length (offsets into `text` stay valid).
+    many words of two letters or more were read so, and the first of them as read: the words mixing
+    in a Latin letter, and the words of look-alikes only where the text has such a mixed word too
+    (attack22 #14: alone, "\u041c\u041e\u0421\u041a\u0412\u0410" or "\u0412\u0435\u0440\u0430"
+    in an English line is how Russian writes them, read as Latin but no sign of a disguise). The
+    same length (offsets into `text` stay valid).
 
     Cost, all linear: text without look-alikes (nearly all mail) is screened out by one search in
     C; text without a letter of another script (nor a line of look-alikes without a Latin letter)
@@ -424,17 +431,19 @@ def read_lookalikes(text: str) -> tuple[str, int, str]:
     if not has_lookalikes(text):
         return text, 0, ""
     if _FOREIGN.search(text) is None and _NO_LATIN_LINE.search(text) is None:
-        return _fold_latin(text)
-    words = folds = 0
+        folded, words, mixed, example = _fold_latin(text)
+        return (folded, words, example) if mixed else (folded, 0, "")
+    words = mixed = folds = 0
     example = ""
 
     def word(m: re.Match[str]) -> str:
-        nonlocal words, folds, example
+        nonlocal words, mixed, folds, example
         w = m.group()
         folded = w.translate(_FOLD_LOOKALIKES)
         folds += 1
         if len(w) > 1:
             words += 1
+            mixed += _ASCII_LETTER.search(w) is not None
             example = example or folded
         return folded
 
@@ -455,8 +464,9 @@ def read_lookalikes(text: str) -> tuple[str, int, str]:
         # than those (a Russian word alone on a line whose letters all look Latin is Russian)
         if foreign * 5 < letters and len(_NOT_ASCII_LETTER.sub("", line)) > foreign:
             if not foreign:
-                line, n, first = _fold_latin(line)
+                line, n, n_mixed, first = _fold_latin(line)
                 words += n
+                mixed += n_mixed
                 example = example or first
             elif folds < MAX_FOLDS:
                 line = _LATIN_WORD.sub(word, line, count=MAX_FOLDS - folds)
@@ -465,10 +475,10 @@ def read_lookalikes(text: str) -> tuple[str, int, str]:
         out.append(line)
     rest = text[at:]
     out.append(_MIXED_WORD.sub(word, rest, count=MAX_FOLDS - folds) if folds < MAX_FOLDS else rest)
-    return "".join(out), words, example
+    return ("".join(out), words, example) if mixed else ("".join(out), 0, "")
 
 
-def _fold_latin(text: str) -> tuple[str, int, str]:
+def _fold_latin(text: str) -> tuple[str, int, int, str]:
     """`read_lookalikes` of a text with no letter of another script: every look-alike read as its
     Latin letter but in host names and addresses (past `MAX_FOLDS` of those, nothing more)."""
     folded = text.translate(_FOLD_LOOKALIKES)
@@ -483,7 +493,8 @@ def _fold_latin(text: str) -> tuple[str, int, str]:
     if pieces:
         folded = "".join(pieces) + folded[at:]
     first = _COUNTED.search(text)
-    return folded, len(_COUNTED.findall(text)), first.group().translate(_FOLD_LOOKALIKES) if first else ""
+    return (folded, len(_COUNTED.findall(text)), len(_COUNTED_MIXED.findall(text)),
+            first.group().translate(_FOLD_LOOKALIKES) if first else "")
 
 
 def _escape(m: re.Match[str]) -> str:

@@ -309,6 +309,22 @@ def test_read_lookalikes_reads_compatibility_forms_and_latin_lookalikes() -> Non
         assert textsafe.read_lookalikes(kept) == (kept, 0, ""), kept
 
 
+def test_read_lookalikes_counts_whole_lookalike_words_only_beside_a_mixed_one() -> None:
+    """attack22 #14: Russian and Greek words whose letters all look Latin, in Latin mail (Moscow, Vera,
+    "to metro") are read as Latin but not counted (no text.confusables); beside a word mixing in a
+    Latin letter (a disguise) they count as before."""
+    caps = ("MOSCOW / \u041c\u041e\u0421\u041a\u0412\u0410 \u2014 \u0422\u0415\u0410\u0422\u0420 "
+            "\u041a\u041e\u041c\u0415\u0414\u0418\u0418, Apple TV")
+    assert textsafe.read_lookalikes(caps) == (caps.replace("\u041c\u041e\u0421\u041a\u0412\u0410", "MOCKBA")
+                                              .replace("\u0422\u0415\u0410\u0422\u0420", "TEATP"), 0, "")
+    name = "Her name is \u0412\u0435\u0440\u0430, and she works at \u041c\u0425\u0422."
+    assert textsafe.read_lookalikes(name) == ("Her name is Bepa, and she works at MXT.", 0, "")
+    greek = "\u03a4\u039f \u039c\u0395\u03a4\u03a1\u039f \u039a\u0391\u0399 \u0397 AEGEAN"
+    assert textsafe.read_lookalikes(greek)[1:] == (0, "")
+    assert textsafe.read_lookalikes(name + " On Wh\u0430tsApp") == (
+        "Her name is Bepa, and she works at MXT. On WhatsApp", 3, "Bepa")
+
+
 def test_fold_lookalikes_reads_mixed_words_and_leaves_other_scripts() -> None:
     assert fold_lookalikes("Ch\u0430tham H\u043euse") == "Chatham House"
     assert fold_lookalikes("\u0421\u043e\u0441\u0435\u0434 \u03bf\u03b9\u03ba\u03bf\u03c2") == \
