@@ -49,6 +49,13 @@ INPUTS: dict[str, Callable[[int], str]] = {
     "russian+english-cyr": lambda n: _fill(RUSSIAN + ENGLISH.translate(CYR), n),
     "short-lines-lookalike": lambda n: "\n".join(["\u0430b"] * (n // 3)),
     "bidi-all-words": lambda n: _fill(_bidi(ENGLISH), n),
+    # attack22 #1: a long line without an override before one with (O(L^2) before the fix)
+    "bidi-after-long-line": lambda n: "Hello " * (n // 6) + "\n\u202eppastahW\u202c\n",
+    # attack22 #2: a long line without a look-alike, a run of letters with combining marks, a run of
+    # look-alikes, each before a line with another script's letter (O(L^2) before the fix)
+    "lookalike-after-long-line": lambda n: "x" * n + "\n\u0434\u0430\n",
+    "marks-run": lambda n: "ab\u0301" * (n // 3) + " \u0434\n\u0430b\n",
+    "lookalike-run": lambda n: "\u0430" * n + " \u0434",
     "bidi-nested": lambda n: _fill("\u202b\u202e" + ENGLISH[:60] + "\u202d ab \u202c\u202c\u202c ", n),
 }
 

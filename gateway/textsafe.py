@@ -46,20 +46,31 @@ _TERMINAL_UNSAFE_KEEP_LF = re.compile(f"[\x00-\x09\x0b-\x1f\x7f-\x9f{_UNICODE_CO
 _JSON_UNSAFE = re.compile(f"[\x7f-\x9f{_UNICODE_CONTROLS}]")
 
 
-# Zero-width space, non-joiner and joiner, word joiner, zero-width no-break space (BOM), soft
-# hyphen: no width and no glyph in running text (the soft hyphen only at a line break); the bidi
-# marks, embeddings, overrides and isolates (U+061C, U+200E/F, U+202A-E, U+2066-9).
+# What a reader sees nothing of: Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt,
+# Unicode 14.0.0, the version of Python's unicodedata; the same ranges as perl's Unicode::UCD
+# prop_invlist), all of it dropped: the soft hyphen (a glyph only at a line break), the
+# combining grapheme joiner, zero-width space, non-joiner and joiner (emoji sequences fall apart
+# into their emoji, a Persian word's letters join differently: both read the same), word joiner,
+# invisible operators (U+2061-4), BOM, the bidi marks, embeddings, overrides and isolates, the
+# deprecated format controls (U+206A-F), Hangul fillers (U+115F/60, U+3164, U+FFA0), Khmer
+# inherent vowels, Mongolian and other variation selectors (a glyph's variant, the same letter),
+# tag characters (U+E0000-E0FFF) and the unassigned rest of those ranges. attack22 #4: U+2063,
+# U+2064, U+034F, U+FE0F, U+180E, U+E0020, U+3164 split cue words for the checks.
+_IGNORABLE = ((0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160), (0x17B4, 0x17B5),
+              (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x206F), (0x3164, 0x3164),
+              (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3),
+              (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF))
 BIDI_CONTROLS = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
-INVISIBLE = ("\u00ad\u061c\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
-             "\u2060\u2066\u2067\u2068\u2069\ufeff")
-_ZERO_WIDTH = "".join(ch for ch in INVISIBLE if ch not in BIDI_CONTROLS)
+INVISIBLE = "".join(chr(c) for first, last in _IGNORABLE for c in range(first, last + 1))
+_INVISIBLE = re.compile("[" + "".join(f"{chr(a)}-{chr(b)}" for a, b in _IGNORABLE) + "]")
+_ZERO_WIDTH = re.compile(f"(?![{BIDI_CONTROLS}]){_INVISIBLE.pattern}")  # the same but the bidi controls
 
 
 def visible_text(text: str, *, bidi: str = "read") -> str:
-    """`text` without zero-width characters, soft hyphens and bidi controls (`INVISIBLE`; ASCII text
-    as it is: fast path). One `in` per character and a `replace` for those present, in C: a regex
-    class of them cost ~35 ms a MB of any non-ASCII text (attack_bench qp-zw-bidi-orgs: 117 ms of
-    1.3 MB), these ~1.5 ms a MB of text without them and ~65 ms with all of them, many times over.
+    """`text` without the characters a reader sees nothing of (`INVISIBLE`: zero-width characters,
+    soft hyphens, variation selectors, tags, bidi controls ...; ASCII text as it is: fast path).
+    One search of a class of them in C (~6 ms a MB of non-ASCII text without them), and a `sub`
+    where there are (~13 ms a MB with one in ten words).
 
     `bidi`: "read" (the default) first puts the text an override (U+202D LRO, U+202E RLO) forces
     into the order a reader sees it (`reading_order`: "\u202eppastahW\u202c" shows "WhatsApp");
@@ -70,10 +81,9 @@ def visible_text(text: str, *, bidi: str = "read") -> str:
         return text
     if bidi == "read" and ("\u202d" in text or "\u202e" in text):
         text = reading_order(text)[0]
-    for ch in _ZERO_WIDTH if bidi == "keep" else INVISIBLE:
-        if ch in text:
-            text = text.replace(ch, "")
-    return text
+    if _INVISIBLE.search(text) is None:
+        return text
+    return (_ZERO_WIDTH if bidi == "keep" else _INVISIBLE).sub("", text)
 
 
 def overrides_in(text: str) -> int:
@@ -99,21 +109,27 @@ _OPENERS: dict[str, tuple[bool, str | None, bool]] = {
     "\u202a": (False, None, False), "\u202b": (True, None, False), "\u202d": (False, "L", False),
     "\u202e": (True, "R", False), "\u2066": (False, None, True), "\u2067": (True, None, True),
     "\u2068": (False, None, True)}
-# a paragraph (UAX #9 paragraph separators end one) holding an override; possessive: linear
+# a paragraph (UAX #9 paragraph separators end one) holding an override. Linear: a match starts
+# only at a paragraph's start (an attempt inside one fails at once on the look-behind, not after
+# scanning the rest of the line: attack22 #1, O(L^2) on a long line without an override), and
+# the possessive prefix stops at the first override.
 _PARAGRAPH_END = "\n\r\x1c-\x1e\x85\u2029"
-_OVERRIDE_LINE = re.compile(f"[^{_PARAGRAPH_END}\u202d\u202e]*+[\u202d\u202e][^{_PARAGRAPH_END}]*+")
+_OVERRIDE_LINE = re.compile(
+    f"(?:^|(?<=[{_PARAGRAPH_END}]))[^{_PARAGRAPH_END}\u202d\u202e]*+[\u202d\u202e][^{_PARAGRAPH_END}]*+")
 
 
 def reading_order(text: str, limit: int = MAX_REORDERED) -> tuple[str, int]:
     """`text` with each paragraph (line) that holds a bidi override in the order a reader sees it:
-    the explicit levels of UAX #9 (X1-X8: embeddings, overrides, isolates, PDF, PDI; the line's
-    end closes them all) and its reordering of runs (L2), in a left-to-right paragraph.
-    Simplified where it does not move a word's letters: the text outside any embedding keeps its
-    logical order (a Hebrew phrase stays as written), inside an embedding strong letters and
-    digits take the implicit levels (I1/I2: Latin letters and digits even, Hebrew and Arabic
-    odd) and the rest the embedding's level. The controls stay (`visible_text` drops them).
+    UAX #9 in a left-to-right paragraph: the explicit levels (X1-X8: embeddings, overrides,
+    isolates, PDF, PDI; the line's end closes them all), X9/X10 (the embedding and override
+    controls take no part, runs joined across isolates), the weak and neutral types (W1, W4, W5,
+    W7, N1, N2), the implicit levels (I1/I2), L1 and the reordering of runs (L2): what libfribidi
+    shows (tests/unit/test_textsafe.py compares them). Simplified: a letter of a right-to-left
+    script outside any embedding stays at level 0, so a Hebrew phrase keeps its logical order
+    (the order its reader reads it in); the other weak rules (W2, W3, W6) are not needed by text a
+    reader reads left to right. The controls stay (`visible_text` drops them).
     Also: how many characters were reordered. At most `limit` characters of such lines are
-    reordered (a Python loop of ~1 us a character); the lines from the first one past that keep
+    reordered (Python loops of ~2 us a character); the lines from the first one past that keep
     their logical order."""
     pieces: list[str] = []
     at = used = 0
@@ -147,12 +163,23 @@ def _reorder_line(s: str) -> str:
 
 
 def _levels(s: str) -> list[int]:
-    """The embedding level of each character of one paragraph (see `reading_order`)."""
-    stack: list[tuple[int, str | None, bool]] = [(0, None, False)]
+    """The embedding level of each character of one paragraph (see `reading_order`): UAX #9 X1-X8
+    (the explicit levels, each character's type under an override), X9 (embeddings, overrides, PDF
+    and boundary-neutral characters take no part: they get the level of the character before
+    them, so "RLO ppAs PDF RLO tahW PDF" is one run at level 1 and shows "WhatsApp", attack22 #5),
+    X10 (level runs; their sos and eos from the higher of the levels on either side), and within
+    each run above level 0 W1 (a mark takes the type before it), W7 (a digit after L or an sos of
+    L is L), N1/N2 (neutrals between two of one direction take it, others the run's direction),
+    I1/I2. A run at level 0 keeps its logical order (see `reading_order`); a segment separator
+    (tab) and the whitespace before it or at the line's end go to level 0 (L1)."""
+    stack: list[tuple[int, str | None, bool, int]] = [(0, None, False, -1)]  # ..., where an isolate opened
     ignored = 0  # pushes past _MAX_LEVEL: their PDF or PDI is ignored too
+    isolates: dict[int, int] = {}  # an isolate's initiator: its PDI (-1: none)
     levels: list[int] = []
-    for ch in s:
-        level, override, _isolate = stack[-1]
+    kinds: list[str] = []  # "L", "R", "E" (a digit), "N" (neutral), "M" (a mark), "X" (X9: no part)
+    spaces: list[str] = []  # for L1, by the type before any override: "S" a tab, "W" whitespace or a control
+    for at, ch in enumerate(s):
+        level, override, _isolate, _opened = stack[-1]
         opener = _OPENERS.get(ch)
         if opener is not None:
             odd, kind, isolate = opener
@@ -160,27 +187,138 @@ def _levels(s: str) -> list[int]:
             if new > _MAX_LEVEL or ignored:
                 ignored += 1
             else:
-                stack.append((new, kind, isolate))
-        elif ch in "\u202c\u2069":  # PDF ends an embedding or override, PDI an isolate and all inside it
+                stack.append((new, kind, isolate, at))
+            if isolate:
+                isolates[at] = -1
+            levels.append(level)  # X5a-c: an isolate's initiator is at the level outside it
+            kinds.append((override or "N") if isolate else "X")
+            spaces.append("W")
+            continue
+        if ch in "\u202c\u2069":  # PDF ends an embedding or override, PDI an isolate and all inside it
             if ignored:
                 ignored -= 1
             elif ch == "\u202c":
                 if len(stack) > 1 and not stack[-1][2]:
                     stack.pop()
             elif any(entry[2] for entry in stack):
-                while not stack.pop()[2]:
-                    pass
-            level = stack[-1][0]
-        elif override == "R":
-            level |= 1
-        elif override is None and level:
-            kind = unicodedata.bidirectional(ch)
-            if kind in ("L", "EN", "AN"):
-                level += level & 1
-            elif kind in ("R", "AL") and not level & 1:
-                level += 1
+                while not stack[-1][2]:
+                    stack.pop()
+                isolates[stack.pop()[3]] = at
+            level, override = stack[-1][0], stack[-1][1]
+            levels.append(level)
+            kinds.append("X" if ch == "\u202c" else (override or "N"))
+            spaces.append("W")
+            continue
+        bidi = unicodedata.bidirectional(ch)
         levels.append(level)
+        kinds.append("X" if bidi == "BN" else override or _KINDS.get(bidi, "N"))
+        spaces.append("S" if bidi in ("S", "B") else "W" if bidi in ("WS", "BN") else "")
+    _resolve(levels, kinds, spaces, isolates)
     return levels
+
+
+# bidi classes (unicodedata.bidirectional) as `_levels` reads them; the rest are neutral
+_KINDS = {"L": "L", "R": "R", "AL": "R", "EN": "E", "AN": "E", "NSM": "M", "ES": "s", "CS": "c", "ET": "t"}
+
+
+def _resolve(levels: list[int], kinds: list[str], spaces: list[str], isolates: dict[int, int]) -> None:
+    """`_levels`' X9, X10, W1, W4, W5, W7, N1/N2, I1/I2 and L1 over the explicit levels and types,
+    in place."""
+    explicit = levels[:]
+    for run, sos, eos in _sequences(explicit, kinds, isolates):
+        level = explicit[run[0]]
+        types = _weak([kinds[i] for i in run], sos)
+        _neutrals(types, sos, eos, "R" if level & 1 else "L")
+        for i, kind in zip(run, types, strict=True):  # I1/I2 (a letter of a right-to-left script
+            if kind == "E":                              # outside any embedding stays at level 0)
+                levels[i] = level + 1 if level & 1 else level + 2
+            elif (kind == "R") != bool(level & 1) and (level or kinds[i] != "R"):
+                levels[i] = level + 1
+    previous = 0
+    for i, kind in enumerate(kinds):  # X9: the removed characters join the character before them
+        if kind == "X":
+            levels[i] = previous
+        previous = levels[i]
+    trailing = True  # L1: a tab, and the whitespace before it or at the line's end, at level 0
+    for i in range(len(spaces) - 1, -1, -1):
+        if spaces[i] == "S":
+            levels[i], trailing = 0, True
+        elif trailing and spaces[i] == "W":
+            levels[i] = 0
+        else:
+            trailing = False
+
+
+def _sequences(levels: list[int], kinds: list[str], isolates: dict[int, int]) -> list[tuple[list[int], str, str]]:
+    """X10: the isolating run sequences (level runs of the characters X9 keeps, joined from an
+    isolate's initiator to its PDI), each with its sos and eos."""
+    kept = [i for i, kind in enumerate(kinds) if kind != "X"]
+    runs: list[tuple[int, int]] = []  # positions in `kept`
+    at = 0
+    while at < len(kept):
+        end = at
+        while end < len(kept) and levels[kept[end]] == levels[kept[at]]:
+            end += 1
+        runs.append((at, end))
+        at = end
+    starts = {kept[first]: n for n, (first, _last) in enumerate(runs)}
+    pdis = set(isolates.values())
+    out = []
+    for first, last in runs:
+        if first and kept[first] in pdis:  # continues the sequence of its isolate's initiator
+            continue
+        run = kept[first:last]
+        while run[-1] in isolates and isolates[run[-1]] in starts:
+            first_more, last = runs[starts[isolates[run[-1]]]]
+            run += kept[first_more:last]
+        level = levels[run[0]]
+        before = levels[kept[first - 1]] if first else 0
+        after = 0 if run[-1] in isolates or last == len(kept) else levels[kept[last]]
+        out.append((run, "R" if max(level, before) & 1 else "L", "R" if max(level, after) & 1 else "L"))
+    return out
+
+
+def _weak(types: list[str], sos: str) -> list[str]:
+    """W1 (a mark takes the type before it), W4 (one separator between two digits), W5 (number
+    terminators next to a digit), W7 (a digit after L is L) of one sequence's types."""
+    for k, kind in enumerate(types):
+        if kind == "M":
+            types[k] = types[k - 1] if k else sos
+    for k in range(1, len(types) - 1):
+        if types[k] in "sc" and types[k - 1] == types[k + 1] == "E":
+            types[k] = "E"
+    k = 0
+    while k < len(types):  # each stretch of terminators once
+        m = k
+        while m < len(types) and types[m] == "t":
+            m += 1
+        if m > k and ((k and types[k - 1] == "E") or (m < len(types) and types[m] == "E")):
+            types[k:m] = ["E"] * (m - k)
+        k = max(m, k + 1)
+    strong = sos
+    for k, kind in enumerate(types):
+        if kind == "E" and strong == "L":
+            types[k] = "L"
+        elif kind in "LR":
+            strong = kind
+    return types
+
+
+def _neutrals(types: list[str], sos: str, eos: str, embedding: str) -> None:
+    """N1/N2: a stretch of neutrals takes the direction on both its sides (a digit counts as R), or
+    else the embedding's, in place."""
+    n = 0
+    while n < len(types):
+        if types[n] in "LRE":
+            n += 1
+            continue
+        m = n
+        while m < len(types) and types[m] not in "LRE":
+            m += 1
+        left = ("R" if types[n - 1] == "E" else types[n - 1]) if n else sos
+        right = ("R" if types[m] == "E" else types[m]) if m < len(types) else eos
+        types[n:m] = [left if left == right else embedding] * (m - n)
+        n = m
 
 
 # Cyrillic and Greek letters a reader takes for Latin ones, both cases: Unicode's confusables.txt
@@ -203,6 +341,22 @@ LOOKALIKES: dict[str, str] = {
     "\u051b": "q", "\u051c": "W", "\u051d": "w", "\u1d26": "r", "\u1d29": "p", "\u1fbe": "i", "\ua647": "i",
     "\u03c7": "x",
 }
+# attack22 #10, look-alikes outside Cyrillic and Greek: the compatibility forms of Latin letters
+# (NFKC makes each one ASCII letter: fullwidth "\uff41", mathematical "\U0001d41a", letterlike
+# "\u210e"), and the letters of Latin's extensions outside `_LATIN` (no language's alphabet there
+# uses them) that confusables.txt reads as one ASCII letter: IPA alpha "\u0251", small capitals
+# "\u1d04" ...; not "\u028b" and "\u0263" (Ewe, Akan and others write them).
+LOOKALIKES.update({c: n for first, last in ((0x2100, 0x214F), (0xFF21, 0xFF5A), (0x1D400, 0x1D7FF))
+                   for c in map(chr, range(first, last + 1))
+                   if unicodedata.category(c) in ("Lu", "Ll") and len(n := unicodedata.normalize("NFKC", c)) == 1
+                   and n.isascii() and n.isalpha()})
+LOOKALIKES.update({
+    "\u0251": "a", "\u0261": "g", "\u0269": "i", "\u026a": "i", "\u026f": "w", "\u028f": "y", "\u1d04": "c",
+    "\u1d0f": "o", "\u1d11": "o", "\u1d1c": "u", "\u1d20": "v", "\u1d21": "w", "\u1d22": "z", "\u1d83": "g",
+    "\u1d8c": "y", "\ua731": "s", "\ua798": "F", "\ua799": "f", "\ua79f": "u", "\ua7b2": "J", "\ua7b3": "X",
+    "\ua7b4": "B", "\uab32": "e", "\uab35": "f", "\uab3d": "o", "\uab47": "r", "\uab48": "r", "\uab4e": "u",
+    "\uab52": "u", "\uab5a": "y",
+})
 _FOLD_LOOKALIKES = str.maketrans(LOOKALIKES)
 _L = "".join(LOOKALIKES)
 _ANY_LOOKALIKE = re.compile(f"[{_L}]")
@@ -212,13 +366,20 @@ _LATIN = "A-Za-z0-9_\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f\u1e00-\u1eff\u0300-\
 # a whole word of those holding a look-alike, not part of a host name, address or link (not after
 # "." or "x@", not before "@" or ".x": a look-alike host stays what it is for the links and
 # indicator checks). Linear: the prefix is possessive and stops at the first look-alike, and a
-# start inside a word fails at once on the look-behind.
-_WORD = f"(?<![\\w.])(?<!\\w@)[{_LATIN}]*+[{_L}][{_LATIN}{_L}]*+(?![\\w@]|\\.\\w)"
+# start inside a word fails at once on the look-behind (a combining mark is inside a word too: not
+# \w, it let a scan of the rest of the run start after each mark, attack22 #2).
+_WORD_START = "(?<![\\w.\u0300-\u036f])(?<!\\w@)"
+_WORD = f"{_WORD_START}[{_LATIN}]*+[{_L}][{_LATIN}{_L}]*+(?![\\w@]|\\.\\w)"
 _LATIN_WORD = re.compile(_WORD)
-# the same of two characters or more (what is counted), and the same mixing in a Latin letter (the
-# lazy look-ahead stops at the word's end: a space or a letter of another script is not in it)
-_COUNTED = re.compile(f"(?=\\w\\w){_WORD}")
-_MIXED_WORD = re.compile(f"(?=[{_LATIN}{_L}]*?[A-Za-z]){_WORD}")
+# the same of two letters or more, combining marks aside (what is counted), and the same mixing in a Latin letter (the
+# lazy look-ahead stops at the word's end: a space or a letter of another script is not in it; it
+# comes after the word's start, else it scanned a run of look-alikes from each of its letters)
+_TWO_LETTERS = "(?=[\u0300-\u036f]*+\\w[\u0300-\u036f]*+\\w)"
+_COUNTED = re.compile(f"{_WORD_START}{_TWO_LETTERS}{_WORD}")
+# a counted word mixing in a Latin letter (attack22 #14: a word of look-alikes only,
+# "\u041c\u041e\u0421\u041a\u0412\u0410", counts only in a text that has one of these)
+_COUNTED_MIXED = re.compile(f"{_WORD_START}{_TWO_LETTERS}(?=[{_LATIN}{_L}]*?[A-Za-z]){_WORD}")
+_MIXED_WORD = re.compile(f"{_WORD_START}(?=[{_LATIN}{_L}]*?[A-Za-z]){_WORD}")
 # a word with a look-alike in a host name or address: right after "." or "x@", right before "@" or ".x"
 _HOSTISH = re.compile(f"(?:(?<=\\.)|(?<=\\w@))[^\\W{_L}]*+[{_L}]\\w*+|(?<!\\w)[^\\W{_L}]*+[{_L}]\\w*+(?=@|\\.\\w)")
 # letters that are neither Latin nor look-alikes (a Russian "\u0434", a Greek "\u03bb", a Chinese character)
@@ -227,7 +388,9 @@ _FOREIGN = re.compile(f"[^\\W\\d{_LATIN}{_L}]+")
 _NOT_LETTER = re.compile(r"[\W\d_]+")
 _ASCII_LETTER = re.compile("[A-Za-z]")
 _NOT_ASCII_LETTER = re.compile("[^A-Za-z]+")
-_LOOKALIKE_LINE = re.compile(f"[^\n{_L}]*+[{_L}][^\n]*+")
+# a line with a look-alike; a match starts only at a line's start (attack22 #2: one attempt from each
+# position of a long line without one, O(L^2))
+_LOOKALIKE_LINE = re.compile(f"(?:^|(?<=\n))[^\n{_L}]*+[{_L}][^\n]*+")
 # a line with a look-alike and no Latin letter (a Russian word whose letters all look Latin)
 _NO_LATIN_LINE = re.compile(f"(?m)^[^A-Za-z\n{_L}]*+[{_L}][^A-Za-z\n]*+$")
 MAX_LINES = 1_000  # lines with a look-alike read one by one in a text with other scripts' letters
@@ -252,8 +415,11 @@ def read_lookalikes(text: str) -> tuple[str, int, str]:
     them only ("\u0430", "\u0441\u043e\u0440\u0435"). A word with a letter of another script (the
     Russian "\u0441\u043e\u0441\u0435\u0434") stays, and so does a line of Russian or Greek text (but
     for its words mixing in Latin letters); a host name or address stays as written. Also: how
-    many words of two letters or more were read so, and the first of them as read. The same
-    length (offsets into `text` stay valid).
+    many words of two letters or more were read so, and the first of them as read: the words mixing
+    in a Latin letter, and the words of look-alikes only where the text has such a mixed word too
+    (attack22 #14: alone, "\u041c\u041e\u0421\u041a\u0412\u0410" or "\u0412\u0435\u0440\u0430"
+    in an English line is how Russian writes them, read as Latin but no sign of a disguise). The
+    same length (offsets into `text` stay valid).
 
     Cost, all linear: text without look-alikes (nearly all mail) is screened out by one search in
     C; text without a letter of another script (nor a line of look-alikes without a Latin letter)
@@ -265,17 +431,19 @@ def read_lookalikes(text: str) -> tuple[str, int, str]:
     if not has_lookalikes(text):
         return text, 0, ""
     if _FOREIGN.search(text) is None and _NO_LATIN_LINE.search(text) is None:
-        return _fold_latin(text)
-    words = folds = 0
+        folded, words, mixed, example = _fold_latin(text)
+        return (folded, words, example) if mixed else (folded, 0, "")
+    words = mixed = folds = 0
     example = ""
 
     def word(m: re.Match[str]) -> str:
-        nonlocal words, folds, example
+        nonlocal words, mixed, folds, example
         w = m.group()
         folded = w.translate(_FOLD_LOOKALIKES)
         folds += 1
         if len(w) > 1:
             words += 1
+            mixed += _ASCII_LETTER.search(w) is not None
             example = example or folded
         return folded
 
@@ -296,8 +464,9 @@ def read_lookalikes(text: str) -> tuple[str, int, str]:
         # than those (a Russian word alone on a line whose letters all look Latin is Russian)
         if foreign * 5 < letters and len(_NOT_ASCII_LETTER.sub("", line)) > foreign:
             if not foreign:
-                line, n, first = _fold_latin(line)
+                line, n, n_mixed, first = _fold_latin(line)
                 words += n
+                mixed += n_mixed
                 example = example or first
             elif folds < MAX_FOLDS:
                 line = _LATIN_WORD.sub(word, line, count=MAX_FOLDS - folds)
@@ -306,10 +475,10 @@ def read_lookalikes(text: str) -> tuple[str, int, str]:
         out.append(line)
     rest = text[at:]
     out.append(_MIXED_WORD.sub(word, rest, count=MAX_FOLDS - folds) if folds < MAX_FOLDS else rest)
-    return "".join(out), words, example
+    return ("".join(out), words, example) if mixed else ("".join(out), 0, "")
 
 
-def _fold_latin(text: str) -> tuple[str, int, str]:
+def _fold_latin(text: str) -> tuple[str, int, int, str]:
     """`read_lookalikes` of a text with no letter of another script: every look-alike read as its
     Latin letter but in host names and addresses (past `MAX_FOLDS` of those, nothing more)."""
     folded = text.translate(_FOLD_LOOKALIKES)
@@ -324,7 +493,8 @@ def _fold_latin(text: str) -> tuple[str, int, str]:
     if pieces:
         folded = "".join(pieces) + folded[at:]
     first = _COUNTED.search(text)
-    return folded, len(_COUNTED.findall(text)), first.group().translate(_FOLD_LOOKALIKES) if first else ""
+    return (folded, len(_COUNTED.findall(text)), len(_COUNTED_MIXED.findall(text)),
+            first.group().translate(_FOLD_LOOKALIKES) if first else "")
 
 
 def _escape(m: re.Match[str]) -> str:

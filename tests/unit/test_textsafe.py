@@ -8,12 +8,15 @@ import base64
 import io
 import json
 import os
+import random
 import re
 import subprocess
 import sys
 import unicodedata
 from pathlib import Path
+from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -90,7 +93,8 @@ def test_scan_json_escapes_line_separators(tmp_path: Path) -> None:
     assert "boss@example.org x y z\x9b" in shown, shown
 
 
-_MIX = "aZ\u00e9\u0430\u0435\u043e\u03bf\u0421 .\n\u4e2d\udc80" + INVISIBLE
+_MIX = ("aZ\u00e9\u0430\u0435\u043e\u03bf\u0421 .\n\u4e2d\udc80\U0001f600"
+        + "".join(c for c in INVISIBLE if c < "\U00010000") + "\U0001bca0\U0001d17a\U000e0020\U000e0fff")
 
 
 @settings(max_examples=400, deadline=None)
@@ -114,6 +118,43 @@ def test_visible_text_drops_exactly_the_invisible_characters(text: str) -> None:
             word = re.search(r"\w*\Z", text[:i]).group() + re.match(r"\w*", text[i:]).group()  # type: ignore[union-attr]
             assert all(c in LOOKALIKES or not c.isalpha() or unicodedata.name(c).startswith("LATIN")
                        for c in word), word
+
+
+# Format characters (Cf) that are not Default_Ignorable in Unicode 14.0: prepended concatenation marks
+# (U+0600-5, U+06DD, U+070F, U+0890/1, U+08E2, U+110BD, U+110CD), interlinear annotation (U+FFF9-B),
+# Egyptian hieroglyph format controls (U+13430-8): each has a glyph or joins visible signs
+_SHOWN_FORMAT = {*"\u0600\u0601\u0602\u0603\u0604\u0605\u06dd\u070f\u0890\u0891\u08e2\U000110bd\U000110cd",
+                 *"\ufff9\ufffa\ufffb",
+                 *(chr(c) for c in range(0x13430, 0x13439))}
+
+
+def test_invisible_is_the_default_ignorable_set() -> None:
+    """attack22 #4: every code point Unicode calls Default_Ignorable goes (U+2063, U+2064, U+034F, U+FE0F,
+    U+180E, U+E0020 and U+3164 split "WhatsApp" for the checks, a reader sees the word): all format
+    characters but the visible ones, the variation selectors, the Hangul fillers, the tags."""
+    hidden = "\u2063\u2064\u034f\ufe0f\u180e\U000e0020\u3164\u200b\U000e0101"
+    assert visible_text("".join(f"{a}{h}" for a, h in zip("WhatsApp!", hidden, strict=True))) == "WhatsApp!"
+    assert visible_text("\u202eppA\u2063stahW\u202c", bidi="keep") == "\u202eppAstahW\u202c"
+    formats = {chr(c) for c in range(0x110000) if unicodedata.category(chr(c)) == "Cf"}
+    assert formats - set(INVISIBLE) == _SHOWN_FORMAT
+    assert {chr(c) for c in range(0xfe00, 0xfe10)} | {chr(c) for c in range(0xe0100, 0xe01f0)} <= set(INVISIBLE)
+    assert not any(c.isspace() or unicodedata.category(c) in ("Lu", "Ll", "Nd", "Zs") for c in INVISIBLE)
+
+
+def test_invisible_matches_perl_unicode_data() -> None:
+    """The ranges are DerivedCoreProperties' Default_Ignorable_Code_Point where perl's Unicode::UCD
+    has the same Unicode version (14.0.0, Debian bookworm's perl 5.36)."""
+    script = ('use Unicode::UCD qw(prop_invlist); print Unicode::UCD::UnicodeVersion(), "\\n";'
+              ' print join(" ", prop_invlist("Default_Ignorable_Code_Point")), "\\n";')
+    try:
+        out = subprocess.run(["perl", "-e", script], capture_output=True, text=True, timeout=30, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        pytest.skip("perl with Unicode::UCD is not installed")
+    version, bounds = out.splitlines()
+    if version != unicodedata.unidata_version:
+        pytest.skip(f"perl has Unicode {version}, Python {unicodedata.unidata_version}")
+    edges = [int(b) for b in bounds.split()]
+    assert set(INVISIBLE) == {chr(c) for a, b in zip(edges[::2], edges[1::2], strict=True) for c in range(a, b)}
 
 
 _NO_BIDI = str.maketrans("", "", "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
@@ -145,6 +186,70 @@ def test_reading_order_is_bounded() -> None:
     assert sorted(visible_text(deep)) == list("abcd")
 
 
+def test_reading_order_joins_adjacent_overrides() -> None:
+    """attack22 #5: UAX #9 X9 takes the PDF and the next RLO out, so two adjacent overrides are one run
+    reversed as a whole (a reader sees "WhatsApp", not "sAppWhat"); a space between two overrides is
+    a neutral between right-to-left text and joins them too (N1), a digit after an override is not
+    Latin (W7)."""
+    assert visible_text("on \u202eppAs\u202c\u202etahW\u202c now") == "on WhatsApp now"
+    assert visible_text("\u202elegr\u202c\u202emaeT\u202c") == "Teamrgel"
+    assert visible_text("x \u202eb\u202c \u202ea\u202c y") == "x a b y"
+    assert visible_text("\u202edc\u202c, \u202eba\u202c!") == "ab ,cd!"
+    assert visible_text("\u202eab\u202c 12") == "12 ba"
+    assert visible_text("\u202ema\u2067 x\u2069rg\u202c") == "grx am"  # an isolate inside an override
+
+
+def _fribidi() -> Any:
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("fribidi")
+    if name is None:
+        pytest.skip("libfribidi is not installed (Debian: libfribidi0)")
+    return ctypes.CDLL(name)
+
+
+def _fribidi_reading(lib: Any, text: str) -> str:
+    """What libfribidi shows of one line in a left-to-right paragraph, its controls dropped."""
+    import ctypes
+
+    n = len(text)
+    to_logical = (ctypes.c_int * n)()
+    base = ctypes.c_uint32(0x110)  # FRIBIDI_PAR_LTR
+    assert lib.fribidi_log2vis((ctypes.c_uint32 * n)(*map(ord, text)), n, ctypes.byref(base), None, None,
+                               to_logical, None)
+    return visible_text("".join(text[to_logical[i]] for i in range(n)), bidi="drop")
+
+
+def test_reading_order_agrees_with_libfribidi() -> None:
+    """Lines of Latin letters, digits, spaces and punctuation with overrides, embeddings and PDFs (seeded
+    random, 3,000) read the same as libfribidi shows them; so do the attack21/22 cases."""
+    lib = _fribidi()
+    rnd = random.Random(22)
+    alphabet = [*"abc  .,!12%$+-", "\u202e", "\u202d", "\u202b", "\u202a", "\u202c"]
+    cases = ["on \u202eppAs\u202c\u202etahW\u202c now", "\u202eraeD\u202c Ms \u202esgninneJ\u202c,",
+             "x \u202ecba\u202d fed \u202c ihg", "\u202ema\u2067 x\u2069rg\u202c", "a\tb \u202ecba\u202c\tc"]
+    while len(cases) < 3_000:
+        text = "".join(rnd.choice(alphabet) for _ in range(rnd.randint(1, 16)))
+        if "\u202d" in text or "\u202e" in text:
+            cases.append(text)
+    wrong = [t for t in cases if visible_text(t) != _fribidi_reading(lib, t)]
+    assert not wrong, wrong[:5]
+
+
+def test_reading_order_scans_each_line_once() -> None:
+    """attack22 #1: a match attempt inside a paragraph fails at once (it starts only at a paragraph's
+    start), so a long line without an override is scanned once, not again from each of its
+    positions (O(L^2): 12.7 s for a 137 KB message); the line with the override is still found."""
+    text = "Hello " * 50 + "\n\u202eppastahW\u202c\r\x85x\u202ey"
+    starts = {0} | {i + 1 for i, c in enumerate(text) if c in "\n\r\x1c\x1d\x1e\x85\u2029"}
+    for i in range(len(text)):
+        if i not in starts:
+            assert textsafe._OVERRIDE_LINE.match(text, i) is None, i
+    assert [m.group() for m in textsafe._OVERRIDE_LINE.finditer(text)] == ["\u202eppastahW\u202c", "x\u202ey"]
+    assert visible_text(text).split("\n")[1] == "Whatsapp\r\x85xy"
+
+
 def test_read_lookalikes_reads_latin_looking_words_and_leaves_other_text() -> None:
     """Mixed-script words (attack21 cyr-apps: "\u051ch\u0430ts\u0410\u0440\u0440") and, in a line of Latin text, words
     made of look-alikes only (attack21 cyrillic-all: "\u0430", "\u0441\u043er\u0435"); Russian and Greek text,
@@ -168,6 +273,56 @@ def test_read_lookalikes_reads_latin_looking_words_and_leaves_other_text() -> No
     # the same in text with another script's letters (read line by line, word by word)
     assert fold_lookalikes(hosts + " \u0434\u0430") == hosts.replace("@l\u0430ur\u0430_b", "@laura_b") + " \u0434\u0430"
     assert textsafe.read_lookalikes("plain ascii") == ("plain ascii", 0, "")
+
+
+def test_read_lookalikes_scans_each_line_and_word_once() -> None:
+    """attack22 #2: an attempt inside a line (_LOOKALIKE_LINE) or inside a word, after a combining mark
+    too (_LATIN_WORD, _MIXED_WORD, _COUNTED), fails at once, and _MIXED_WORD's look-ahead comes after
+    that test: a long line or run was scanned again from each position or mark (O(L^2): 6.1 s for an
+    89 KB message). What is read stays: a word with marks, one starting with a mark, is one word."""
+    text = "x" * 40 + "\n\u0434\u0430 " + "ab\u0301" * 20 + "\u0430b \u0301\u0430b\n"
+    line_starts = {0} | {i + 1 for i, c in enumerate(text) if c == "\n"}
+    for i in range(len(text)):
+        if i not in line_starts:
+            assert textsafe._LOOKALIKE_LINE.match(text, i) is None, i
+        if text[i - 1] in "ab\u0301\u0430" and i:  # inside a word
+            for pattern in (textsafe._LATIN_WORD, textsafe._MIXED_WORD, textsafe._COUNTED):
+                assert pattern.match(text, i) is None, (pattern, i)
+    for pattern in (textsafe._MIXED_WORD, textsafe._COUNTED):
+        assert pattern.pattern.startswith(textsafe._WORD_START)  # the look-aheads run only at a word's start
+    folded, words, example = textsafe.read_lookalikes(text)
+    assert folded == text.replace("\u0301\u0430b", "\u0301ab").replace("\u0301\u0430", "\u0301a")
+    assert (words, example) == (2, "ab\u0301" * 20 + "ab")
+    assert textsafe.read_lookalikes("on \u0301\u0430b")[1:] == (1, "\u0301ab")
+
+
+def test_read_lookalikes_reads_compatibility_forms_and_latin_lookalikes() -> None:
+    """attack22 #10: fullwidth, mathematical (NFKC) and Latin-extension look-alikes (TR39: IPA alpha) read
+    as the letter, on the same conditions as Cyrillic ones; Latin letters of real alphabets (Turkish
+    dotless i, Ewe's v with hook), hosts and a line of them alone stay."""
+    for a in ("\u0251", "\uff41", "\U0001d41a", "\U0001d68a"):
+        assert textsafe.read_lookalikes(f"on Wh{a}tsApp?") == ("on WhatsApp?", 1, "WhatsApp")
+    assert fold_lookalikes("on \uff37\uff48\uff41\uff54\uff53\uff21\uff50\uff50 now") == "on WhatsApp now"
+    assert fold_lookalikes("\u1d04\u029c\u1d00\u1d1b") == "\u1d04\u029c\u1d00\u1d1b"  # a word of them alone
+    for kept in ("k\u0131rm\u0131z\u0131 elma", "E\u028begbe", "see ch\uff41thamhouse.org",
+                 "\uff30\uff24\uff26 \u30d5\u30a1"):
+        assert textsafe.read_lookalikes(kept) == (kept, 0, ""), kept
+
+
+def test_read_lookalikes_counts_whole_lookalike_words_only_beside_a_mixed_one() -> None:
+    """attack22 #14: Russian and Greek words whose letters all look Latin, in Latin mail (Moscow, Vera,
+    "to metro") are read as Latin but not counted (no text.confusables); beside a word mixing in a
+    Latin letter (a disguise) they count as before."""
+    caps = ("MOSCOW / \u041c\u041e\u0421\u041a\u0412\u0410 \u2014 \u0422\u0415\u0410\u0422\u0420 "
+            "\u041a\u041e\u041c\u0415\u0414\u0418\u0418, Apple TV")
+    assert textsafe.read_lookalikes(caps) == (caps.replace("\u041c\u041e\u0421\u041a\u0412\u0410", "MOCKBA")
+                                              .replace("\u0422\u0415\u0410\u0422\u0420", "TEATP"), 0, "")
+    name = "Her name is \u0412\u0435\u0440\u0430, and she works at \u041c\u0425\u0422."
+    assert textsafe.read_lookalikes(name) == ("Her name is Bepa, and she works at MXT.", 0, "")
+    greek = "\u03a4\u039f \u039c\u0395\u03a4\u03a1\u039f \u039a\u0391\u0399 \u0397 AEGEAN"
+    assert textsafe.read_lookalikes(greek)[1:] == (0, "")
+    assert textsafe.read_lookalikes(name + " On Wh\u0430tsApp") == (
+        "Her name is Bepa, and she works at MXT. On WhatsApp", 3, "Bepa")
 
 
 def test_fold_lookalikes_reads_mixed_words_and_leaves_other_scripts() -> None:

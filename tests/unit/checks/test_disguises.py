@@ -23,8 +23,10 @@ def test_the_view_reads_look_alike_letters_as_latin_and_keeps_the_subject_as_wri
 
 
 def test_the_view_reads_html_overrides_in_display_order_and_links_as_written() -> None:
+    # the link in a paragraph of its own: on one line, UAX #9 joins the two overrides across the "?"
+    # (N1) and a reader sees "work?WhatsApp" (attack22 #5)
     html = ('<p>Could we continue on \u202eppAstahW\u202c?</p>'
-            '<a href="https://x.example/\u202eab\u202c">\u202ekrow\u202c</a>')
+            '<p><a href="https://x.example/\u202eab\u202c">\u202ekrow\u202c</a></p>')
     view = MessageView.parse(message(FROM, "", html=html))
     assert "continue on WhatsApp?" in view.html_text and "work" in view.html_text
     assert view.html_links == ["https://x.example/ab"]  # a browser follows the href as written
@@ -48,7 +50,9 @@ def test_structure_signals_the_disguises() -> None:
 def test_the_checks_read_the_cue_words_through_the_disguise() -> None:
     """The off-channel ask in look-alike letters or reversed under an override is read as written
     in Latin (it was missed: attack21 cyr-apps, bidi-cues)."""
+    # "? Call": a digit right after the override would join it (UAX #9 W7, N1: a reader sees the number
+    # before the word), a Latin word ends it (attack22 #5)
     for body in ("Could we continue on \u051ch\u0430ts\u0410\u0440\u0440? +44 7700 900123",
-                 "Could we continue on \u202eppAstahW\u202c? +44 7700 900123"):
+                 "Could we continue on \u202eppAstahW\u202c? Call +44 7700 900123"):
         sig, _ = run([ContentCheck()], message(FROM, body))
         assert one(sig, "content.offchannel_mention").evidence["apps"] == "whatsapp", body
