@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import email.policy
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from email.message import Message
 from email.parser import BytesHeaderParser
@@ -410,14 +411,42 @@ def _boundary_at(raw: bytes, start: int, end: int) -> bytes | None:
     return boundary.encode("ascii", "replace") if isinstance(boundary, str) else None
 
 
-def loose_delimiters(raw: bytes, boundary: str, start: int = 0) -> bool:
-    """Whether `raw` holds a line that begins with "--" and `boundary` but is not an exact
-    delimiter of it (cheap: the lines are found by bytes.find; for `MessageView.parse`, which
-    then asks `exact_delimiters`)."""
-    try:
-        return not all(d.exact for d in _lines(raw, boundary, start, len(raw)))
-    except MimeError:
+def loose_delimiters(raw: bytes, boundaries: Iterable[str], start: int = 0) -> bool:
+    """Whether `raw` (from `start`) holds a line that begins with "--" and one of `boundaries` but
+    is not an exact delimiter of it (for `MessageView.parse`, which then asks `exact_delimiters`).
+    One pass over the lines that begin with "--" (found by bytes.find) for all the boundaries at
+    once; per line, one set look-up per distinct boundary length (at most 200): a scan per
+    boundary cost a Python step per "--"+boundary in the whole message for each multipart
+    (boundary "-", 450 multiparts, 224 KB: 9 s, attack22). A boundary `_lines` refuses (not
+    ASCII, empty, longer than 200) is skipped as it refused it."""
+    wanted: set[bytes] = set()
+    for boundary in boundaries:
+        try:
+            b = boundary.encode("ascii")
+        except UnicodeEncodeError:
+            continue
+        if b and len(b) <= 200:
+            wanted.add(b)
+    if not wanted:
         return False
+    lengths = sorted({len(b) for b in wanted})
+    end = len(raw)
+    at = start if raw.startswith(b"--", start) and (start == 0 or raw[start - 1] == 0x0A) else raw.find(b"\n--", start)
+    while 0 <= at < end:
+        if raw[at] == 0x0A:
+            at += 1
+        eol = raw.find(b"\n", at)
+        eol = end if eol < 0 else eol
+        for n in lengths:
+            if at + 2 + n > eol:
+                break
+            if raw[at + 2:at + 2 + n] in wanted:
+                tail = at + 2 + n
+                tail += 2 if raw.startswith(b"--", tail) and tail + 2 <= eol else 0
+                if raw[tail:eol].split(b"\r", 1)[0].strip(b" \t"):
+                    return True
+        at = raw.find(b"\n--", eol)
+    return False
 
 
 def exact_delimiters(raw: bytes, *, max_depth: int = 20, max_parts: int = 500) -> bytes:

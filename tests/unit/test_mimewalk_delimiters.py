@@ -1,0 +1,75 @@
+"""Delimiter lines with more after the boundary (`--XX note`, RFC 2046 5.1.1, as Dovecot reads
+them): found in one bounded pass (`gateway.mimewalk.loose_delimiters`) and written exactly for the
+parser (`exact_delimiters`). The differential test against Dovecot is
+tests/integration/test_reads_as_dovecot.py; these are the unit-level bounds and spellings."""
+
+from __future__ import annotations
+
+import pytest
+
+import gateway.parse
+from gateway import mimewalk
+from gateway.mimewalk import loose_delimiters
+from gateway.parse import MessageView
+
+HEAD = b"From: a@example.com\r\nTo: b@example.org\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
+
+
+def _loose_scan_message(k: int, boundary: bytes) -> bytes:
+    """attack22 finding 3's shape: k empty multiparts with `boundary` and lines full of dashes."""
+    out = [HEAD + b'Content-Type: multipart/mixed; boundary="Q"\r\n\r\n--Q\r\nContent-Type: text/plain\r\n\r\nHi\r\n']
+    out += [b"x" + b"-" * 97 + b"\r\n"] * 50
+    out += [b'--Q\r\nContent-Type: multipart/mixed; boundary="' + boundary + b'"\r\n\r\n'] * k
+    out.append(b"--Q--\r\n")
+    return b"".join(out)
+
+
+def test_the_lines_are_scanned_once_for_all_the_multiparts(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+
+    def counted(raw: bytes, boundaries: object, start: int = 0) -> bool:
+        calls.append(start)
+        return loose_delimiters(raw, boundaries, start)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(gateway.parse, "loose_delimiters", counted)
+    MessageView.parse(_loose_scan_message(40, b"-"))
+    assert len(calls) == 1
+
+
+def test_a_line_costs_one_lookup_per_boundary_length_not_per_boundary(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scan's Python steps: one per line beginning with "--" and distinct boundary length."""
+    steps = [0]
+
+    class Counted(set[bytes]):
+        def __contains__(self, item: object) -> bool:
+            steps[0] += 1
+            return super().__contains__(item)
+
+    monkeypatch.setattr(mimewalk, "set", Counted, raising=False)
+    raw = HEAD + b"\r\n" + b"".join(b"--" + b"x" * 60 + b"\r\n" for _ in range(100))
+    assert not loose_delimiters(raw, [f"b{i:03d}" for i in range(300)] + ["y", "yy"], len(HEAD) + 2)
+    assert steps[0] <= 100 * 3  # three lengths (4, 1, 2) per line; was a step per boundary per "--"+boundary
+
+
+@pytest.mark.parametrize(("body", "boundaries", "loose"), [
+    (b"--XX\r\nx\r\n--XX--\r\n", ["XX"], False),
+    (b"--XX \t\r\nx\r\n--XX--  \r\n", ["XX"], False),
+    (b"--XX note\r\nx\r\n--XX--\r\n", ["XX"], True),
+    (b"--XX\r\nx\r\n--XX--junk\r\n", ["XX"], True),
+    (b"--XX\r\nx\r\n--XX_alt\r\n", ["XX", "XX_alt"], True),  # loose for XX (the walk decides whose it is)
+    (b"--YY note\r\n", ["XX"], False),
+    (b"x--XX note\r\n", ["XX"], False),  # not at a line start
+    (b"--XX note\r\n", ["X\u00e9", "", "X" * 201], False),  # boundaries the walk refuses are skipped
+    (b"--XXX note\r\n", ["X" * 201, "XX"], True),
+    (b"--XX\r note\n", ["XX"], False),  # a bare CR ends the line as it does for the parser
+    (b"--XX note", ["XX"], True),  # the last line without a line break
+])
+def test_loose_lines(body: bytes, boundaries: list[str], loose: bool) -> None:
+    raw = HEAD + b"\r\n" + body
+    assert loose_delimiters(raw, boundaries, len(HEAD) + 2) is loose
+    assert loose_delimiters(raw, boundaries[::-1], len(HEAD) + 2) is loose
+
+
+def test_the_first_body_line_counts_only_at_a_line_start() -> None:
+    assert loose_delimiters(b"--XX note\n", ["XX"], 0)
+    assert not loose_delimiters(b"a--XX note\n", ["XX"], 1)
