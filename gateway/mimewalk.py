@@ -237,6 +237,12 @@ class MimeError(ValueError):
     """The structure could not be walked within the limits; the caller leaves the body alone."""
 
 
+class UnsplittableError(MimeError):
+    """One multipart cannot be split (no usable boundary, a boundary the walk refuses, no
+    delimiter line): below the top, `walk` reads it as one opaque part, as Dovecot reads it, and
+    goes on with the rest (a decoy part once made the walk give up on the whole message: attack22)."""
+
+
 @dataclass
 class Entity:
     """One MIME entity: raw[start:body_start] is its header block, raw[body_start:end] its body."""
@@ -347,9 +353,9 @@ def _lines(raw: bytes, boundary: str, start: int, end: int) -> list[Delimiter]:
     try:
         b = boundary.encode("ascii")
     except UnicodeEncodeError as exc:
-        raise MimeError("non-ASCII boundary") from exc
+        raise UnsplittableError("non-ASCII boundary") from exc
     if not b or len(b) > 200:
-        raise MimeError("bad boundary length")
+        raise UnsplittableError("bad boundary length")
     # candidates found by bytes.find (C, memchr speed), then checked to be at a line start: a
     # regex scan of a 10 MB attachment took ~60 ms of the GIL
     found: list[Delimiter] = []
@@ -481,10 +487,10 @@ def _line_start(raw: bytes, delim_start: int, floor: int) -> int:
 def _split_parts(raw: bytes, entity: Entity, lenient: bool = False, most: int = 500) -> list[tuple[int, int]]:
     boundary = entity.headers.get_param("boundary")
     if not isinstance(boundary, str):
-        raise MimeError("multipart without a usable boundary")
+        raise UnsplittableError("multipart without a usable boundary")
     found = _delimiters(raw, boundary, entity.body_start, entity.end, most)
     if not found:
-        raise MimeError("no boundary line found")
+        raise UnsplittableError("no boundary line found")
     spans: list[tuple[int, int]] = []
     for i, d in enumerate(found):
         entity.delimiters.append(d)
@@ -516,7 +522,13 @@ def walk(raw: bytes, *, max_depth: int = 20, max_parts: int = 500, lenient: bool
             continue
         if entity.depth >= max_depth:
             raise MimeError("MIME nesting deeper than the limit")
-        for start, end in _split_parts(raw, entity, lenient, max_parts):
+        try:
+            spans = _split_parts(raw, entity, lenient, max_parts)
+        except UnsplittableError:
+            if entity is root:
+                raise
+            continue  # this multipart's body stays one opaque part; its siblings are walked
+        for start, end in spans:
             count += 1
             if count > max_parts:
                 raise MimeError("more MIME parts than the limit")

@@ -57,6 +57,25 @@ NESTED = (HEAD + b"Content-Type: " + MIXED + b"\r\n\r\n--XX\r\n"
           + b"--XX_alt\r\nContent-Type: text/html\r\n\r\n<p>Dear Sarah</p>\r\n--XX_alt--\r\n"
           b"--XX\r\nContent-Type: application/pdf\r\n\r\nJVBERi0=\r\n--XX--\r\n")
 
+# a decoy part the byte walk cannot split (gateway.mimewalk.UnsplittableError) beside HIDDEN's
+# loose line: the walk once gave up on the whole message there, and the loose line hid the text
+# again (attack22 finding 8)
+BENIGN = b"Content-Type: text/plain\r\n\r\nSee the note.\r\n"
+DECOYS = {
+    "empty multipart": b'Content-Type: multipart/mixed; boundary="ZZ"\r\n\r\nnothing here\r\n',
+    "non-ASCII boundary": b'Content-Type: multipart/mixed; boundary="Z\xc3\xa9"\r\n\r\n--Z\xc3\xa9\r\n'
+                          + BENIGN + b"--Z\xc3\xa9--\r\n",
+    "201-character boundary": b'Content-Type: multipart/mixed; boundary="' + b"Z" * 201 + b'"\r\n\r\n--'
+                              + b"Z" * 201 + b"\r\n" + BENIGN + b"--" + b"Z" * 201 + b"--\r\n",
+    "multipart without a boundary": b"Content-Type: multipart/mixed\r\n\r\nnothing\r\n",
+}
+
+
+def _hidden_with(decoy: bytes, first: bool) -> bytes:
+    if first:
+        return HEAD + b"Content-Type: " + MIXED + b"\r\n\r\n--XX\r\n" + decoy + HIDDEN.split(b"\r\n\r\n", 1)[1]
+    return HIDDEN.replace(b"--XX--\r\n", b"--XX\r\n" + decoy + b"--XX--\r\n")
+
 
 def _single(cte: bytes, body: bytes) -> bytes:
     return (HEAD + b"Content-Type: text/plain; charset=us-ascii\r\nContent-Transfer-Encoding: " + cte
@@ -111,6 +130,8 @@ CASES: dict[str, bytes] = {
     "lines: text after the close": _top(MIXED, b"XX", b"XX--YY"),
     "lines: a second part behind a loose line": HIDDEN,
     "lines: a nested boundary that extends the outer one": NESTED,
+    **{f"lines: a loose line and a decoy {name} ({where})": _hidden_with(decoy, where == "first")
+       for name, decoy in DECOYS.items() for where in ("first", "last")},
     "top: two Content-Types, multipart first": _top(b'multipart/mixed; boundary="XX"\r\nContent-Type: text/plain',
                                                     b"XX"),
     "top: two Content-Types, text first": _top(b'text/plain\r\nContent-Type: multipart/mixed; boundary="XX"',

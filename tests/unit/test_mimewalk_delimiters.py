@@ -73,3 +73,34 @@ def test_loose_lines(body: bytes, boundaries: list[str], loose: bool) -> None:
 def test_the_first_body_line_counts_only_at_a_line_start() -> None:
     assert loose_delimiters(b"--XX note\n", ["XX"], 0)
     assert not loose_delimiters(b"a--XX note\n", ["XX"], 1)
+
+
+HIDDEN = (HEAD + b'Content-Type: multipart/mixed; boundary="XX"\r\n\r\n--XX\r\nContent-Type: text/plain\r\n\r\n'
+          b"See the note.\r\n--XX note\r\nContent-Type: text/plain\r\n\r\nCould we continue on WhatsApp?\r\n")
+UNSPLITTABLE = {
+    "empty": b'Content-Type: multipart/mixed; boundary="ZZ"\r\n\r\nnothing here\r\n',
+    "non-ASCII": b'Content-Type: multipart/mixed; boundary="Z\xc3\xa9"\r\n\r\n--Z\xc3\xa9\r\n'
+                 b'\r\nx\r\n--Z\xc3\xa9--\r\n',
+    "201": b'Content-Type: multipart/mixed; boundary="' + b"Z" * 201 + b'"\r\n\r\n--' + b"Z" * 201 + b"\r\n\r\nx\r\n",
+    "no boundary": b"Content-Type: multipart/mixed\r\n\r\nnothing\r\n",
+}
+
+
+@pytest.mark.parametrize("decoy", sorted(UNSPLITTABLE))
+@pytest.mark.parametrize("first", [True, False])
+def test_a_multipart_the_walk_cannot_split_is_one_part_and_the_rest_is_read(decoy: str, first: bool) -> None:
+    d = b"--XX\r\n" + UNSPLITTABLE[decoy]
+    raw = (HIDDEN.replace(b"--XX\r\n", b"--XX\r\n" + UNSPLITTABLE[decoy] + b"--XX\r\n", 1) if first
+           else HIDDEN + d) + b"--XX--\r\n"
+    root = mimewalk.walk(raw, lenient=True)
+    assert [c.content_type for c in root.children] == (["multipart/mixed", "text/plain", "text/plain"] if first
+                                                        else ["text/plain", "text/plain", "multipart/mixed"])
+    assert not [c for c in root.children if c.maintype == "multipart"][0].children
+    assert b"--XX note" not in mimewalk.exact_delimiters(raw)
+    view = MessageView.parse(raw)
+    assert any("WhatsApp" in p.text for p in view.text_parts)
+
+
+def test_the_top_multipart_unsplittable_still_gives_up() -> None:
+    with pytest.raises(mimewalk.MimeError):
+        mimewalk.walk(HEAD + UNSPLITTABLE["no boundary"])
