@@ -343,9 +343,13 @@ class Delimiter:
 
 def _delimiters(raw: bytes, boundary: str, start: int, end: int, most: int = 500) -> list[Delimiter]:
     found = _lines(raw, boundary, start, end)
-    if all(d.exact for d in found):
+    b = boundary.encode("ascii")
+    # the boundary written elsewhere than in its delimiter lines (a nested multipart naming it,
+    # or one that extends it: `XX` or `XX--` inside `XX`, attack22) makes the nesting matter;
+    # otherwise exact lines are all the multipart's own (bytes.count: no header block is read)
+    if all(d.exact for d in found) and raw.count(b, start, end) <= len(found):
         return found
-    return _innermost(raw, boundary.encode("ascii"), found, end, most)
+    return _innermost(raw, b, found, end, most)
 
 
 def _lines(raw: bytes, boundary: str, start: int, end: int) -> list[Delimiter]:
@@ -378,7 +382,7 @@ def _lines(raw: bytes, boundary: str, start: int, end: int) -> list[Delimiter]:
 def _innermost(raw: bytes, b: bytes, found: list[Delimiter], end: int, most: int) -> list[Delimiter]:
     """Of the lines that begin with `b`, those that are not a nested multipart's own. The
     multiparts open inside the current part whose boundaries begin with `b` (`b-1` inside `b`,
-    `b-2` inside that: a real mailer's nesting) are stacked as Dovecot stacks them; a line that
+    `b-2` inside that: a real mailer's nesting; `b` itself, `b--`) are stacked as Dovecot stacks them; a line that
     begins with one of those (the innermost first) is that multipart's (its close delimiter
     closes it and every one inside it), any other line is `b`'s and ends them all. Header
     blocks are read only here, where a line is not exact: at most 4 x `most` of them (the walk
@@ -401,7 +405,7 @@ def _innermost(raw: bytes, b: bytes, found: list[Delimiter], end: int, most: int
             del stack[owner + 1:]
         # the part's header block ends before the next line that begins with b (bounded: no rescans)
         nested = _boundary_at(raw, d.end + 1, found[i + 1].start if i + 1 < len(found) else end)
-        if nested is not None and len(nested) > len(b) and nested.startswith(b) and len(stack) < MAX_STACK:
+        if nested is not None and nested.startswith(b) and len(stack) < MAX_STACK:  # `b` itself too, as Dovecot
             stack.append(b"--" + nested)
     return out
 
@@ -457,22 +461,52 @@ def loose_delimiters(raw: bytes, boundaries: Iterable[str], start: int = 0) -> b
 
 def exact_delimiters(raw: bytes, *, max_depth: int = 20, max_parts: int = 500) -> bytes:
     """`raw` with each delimiter line the walk reads written exactly (`--XXjunk` as `--XX`,
-    `--XX--junk` as `--XX--`): for the stdlib parser, which splits on exact lines only. `raw`
-    itself when the walk gives up or every line is exact already."""
+    `--XX--junk` as `--XX--`): for the stdlib parser, which splits on exact lines only. A nested
+    multipart whose exact lines the parser would take for an enclosing one's (its boundary the
+    same, or the enclosing one's plus "--": Dovecot, like the walk, tries the innermost boundary
+    first) gets a boundary of its own, in a Content-Type field put first in its header block
+    (the parser reads the first) and in its delimiter lines (attack22). `raw` itself when the
+    walk gives up or nothing is to be written."""
     try:
         root = walk(raw, max_depth=max_depth, max_parts=max_parts, lenient=True)
     except (MimeError, RecursionError):
         return raw
-    cuts = sorted((d.tail, d.tail + len(d.rest.split(b"\r", 1)[0]))  # up to the line's end (CR kept)
-                  for e in root.walk() for d in e.delimiters if not d.exact)
-    if not cuts:
+    edits: list[tuple[int, int, bytes]] = []  # (start, stop, written instead), none overlapping
+    renamed = 0
+    todo: list[tuple[Entity, tuple[bytes, ...]]] = [(root, ())]
+    while todo:
+        entity, outer = todo.pop()
+        own = entity.headers.get_param("boundary") if entity.children else None
+        b = own.encode("ascii", "replace") if isinstance(own, str) else b""
+        if b and any(b in (a, a + b"--") for a in outer):
+            renamed += 1
+            b = _fresh_boundary(raw, renamed)
+            eol = b"\r\n" if raw[entity.start:entity.body_start].endswith(b"\r\n") else b"\n"
+            edits.append((entity.start, entity.start,
+                          b"Content-Type: " + entity.content_type.encode("ascii", "replace") + b'; boundary="' + b
+                          + b'"' + eol))
+            edits += [(d.start, d.tail + len(d.rest.split(b"\r", 1)[0]), b"--" + b + (b"--" if d.close else b""))
+                      for d in entity.delimiters]
+        else:
+            edits += [(d.tail, d.tail + len(d.rest.split(b"\r", 1)[0]), b"")  # up to the line's end (CR kept)
+                      for d in entity.delimiters if not d.exact]
+        todo += [(child, (*outer, b) if b else outer) for child in entity.children]
+    if not edits:
         return raw
     pieces, at = [], 0
-    for start, stop in cuts:
-        pieces.append(raw[at:start])
+    for start, stop, text in sorted(edits):
+        pieces += [raw[at:start], text]
         at = max(at, stop)
     pieces.append(raw[at:])
     return b"".join(pieces)
+
+
+def _fresh_boundary(raw: bytes, n: int) -> bytes:
+    """A boundary found nowhere in `raw` (so no line of it begins with it)."""
+    b = b"=_gateway_nested_%d_" % n
+    while b in raw:
+        b += b"x"
+    return b
 
 
 def _line_start(raw: bytes, delim_start: int, floor: int) -> int:

@@ -522,6 +522,9 @@ def _loose_delimiters_in(msg: Message, readable: bytes, at: int, most: int) -> b
             break
         boundary = part.get_boundary() if part.get_content_maintype() == "multipart" else None
         if isinstance(boundary, str):
+            if boundary in boundaries or boundary + "--" in boundaries or boundary.endswith("--") \
+                    and boundary[:-2] in boundaries:
+                return True  # a boundary that (nearly) repeats another: the walk reads the nesting
             boundaries.add(boundary)
     return loose_delimiters(readable, boundaries, at)
 

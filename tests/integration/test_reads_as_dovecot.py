@@ -76,6 +76,13 @@ def _hidden_with(decoy: bytes, first: bool) -> bytes:
         return HEAD + b"Content-Type: " + MIXED + b"\r\n\r\n--XX\r\n" + decoy + HIDDEN.split(b"\r\n\r\n", 1)[1]
     return HIDDEN.replace(b"--XX--\r\n", b"--XX\r\n" + decoy + b"--XX--\r\n")
 
+# a nested multipart with the outer boundary, or the outer one plus "--" (whose lines "--XX--" are
+# exact closes of the outer): Dovecot tries the innermost boundary first (attack22 finding 8)
+SAME = (HEAD + b"Content-Type: " + MIXED + b'\r\n\r\n--XX\r\nContent-Type: multipart/alternative; boundary="XX"'
+        b"\r\n\r\n--XX\r\n" + BENIGN + b"--XX--\r\n--XX\r\n" + PART + b"--XX--\r\n")
+DASHED = (HEAD + b"Content-Type: " + MIXED + b'\r\n\r\n--XX\r\nContent-Type: multipart/mixed; boundary="XX--"'
+          b"\r\n\r\n--XX--\r\n" + BENIGN + b"--XX--\r\n" + PART + b"--XX----\r\n--XX\r\n" + BENIGN + b"--XX--\r\n")
+
 
 def _single(cte: bytes, body: bytes) -> bytes:
     return (HEAD + b"Content-Type: text/plain; charset=us-ascii\r\nContent-Transfer-Encoding: " + cte
@@ -132,6 +139,8 @@ CASES: dict[str, bytes] = {
     "lines: a nested boundary that extends the outer one": NESTED,
     **{f"lines: a loose line and a decoy {name} ({where})": _hidden_with(decoy, where == "first")
        for name, decoy in DECOYS.items() for where in ("first", "last")},
+    "lines: a nested multipart with the same boundary": SAME,
+    "lines: a nested boundary that is the outer one and '--'": DASHED,
     "top: two Content-Types, multipart first": _top(b'multipart/mixed; boundary="XX"\r\nContent-Type: text/plain',
                                                     b"XX"),
     "top: two Content-Types, text first": _top(b'text/plain\r\nContent-Type: multipart/mixed; boundary="XX"',

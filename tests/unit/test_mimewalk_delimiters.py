@@ -16,10 +16,11 @@ HEAD = b"From: a@example.com\r\nTo: b@example.org\r\nSubject: s\r\nMIME-Version:
 
 
 def _loose_scan_message(k: int, boundary: bytes) -> bytes:
-    """attack22 finding 3's shape: k empty multiparts with `boundary` and lines full of dashes."""
+    """attack22 finding 3's shape: k empty multiparts with `boundary` (numbered: the same boundary
+    twice sends the message to the walk at once) and lines full of dashes."""
     out = [HEAD + b'Content-Type: multipart/mixed; boundary="Q"\r\n\r\n--Q\r\nContent-Type: text/plain\r\n\r\nHi\r\n']
     out += [b"x" + b"-" * 97 + b"\r\n"] * 50
-    out += [b'--Q\r\nContent-Type: multipart/mixed; boundary="' + boundary + b'"\r\n\r\n'] * k
+    out += [b'--Q\r\nContent-Type: multipart/mixed; boundary="' + boundary + b'%d"\r\n\r\n' % i for i in range(k)]
     out.append(b"--Q--\r\n")
     return b"".join(out)
 
@@ -104,3 +105,29 @@ def test_a_multipart_the_walk_cannot_split_is_one_part_and_the_rest_is_read(deco
 def test_the_top_multipart_unsplittable_still_gives_up() -> None:
     with pytest.raises(mimewalk.MimeError):
         mimewalk.walk(HEAD + UNSPLITTABLE["no boundary"])
+
+
+TEXT = b"Content-Type: text/plain\r\n\r\nCould we continue on WhatsApp?\r\n"
+NOTE = b"Content-Type: text/plain\r\n\r\nSee the note.\r\n"
+NESTED_SAME = (HEAD + b'Content-Type: multipart/mixed; boundary="XX"\r\n\r\n--XX\r\n'
+               b'Content-Type: multipart/alternative; boundary="XX"\r\n\r\n--XX\r\n' + NOTE
+               + b"--XX--\r\n--XX\r\n" + TEXT + b"--XX--\r\n")
+NESTED_DASHED = (HEAD + b'Content-Type: multipart/mixed; boundary="XX"\r\n\r\n--XX\r\nContent-Type: multipart/mixed;'
+                 b' boundary="XX--"\r\n\r\n--XX--\r\n' + NOTE + b"--XX--\r\n" + TEXT + b"--XX----\r\n--XX\r\n" + NOTE
+                 + b"--XX--\r\n")
+
+
+@pytest.mark.parametrize("raw", [NESTED_SAME, NESTED_DASHED, NESTED_SAME.replace(b"\r\n", b"\n")])
+def test_a_nested_boundary_that_repeats_the_outer_one_is_read_innermost_first(raw: bytes) -> None:
+    root = mimewalk.walk(raw, lenient=True)
+    assert [c.content_type for c in root.children][0].startswith("multipart/")
+    assert [len(c.children) for c in root.children] == [2 if raw is NESTED_DASHED else 1, 0]
+    exact = mimewalk.exact_delimiters(raw)
+    assert exact != raw and b"=_gateway_nested_1_" in exact
+    view = MessageView.parse(raw)
+    assert any("WhatsApp" in p.text for p in view.text_parts)
+
+
+def test_a_fresh_boundary_is_not_in_the_message() -> None:
+    raw = NESTED_SAME.replace(b"See the note.", b"=_gateway_nested_1_ =_gateway_nested_1_x")
+    assert b"=_gateway_nested_1_xx" in mimewalk.exact_delimiters(raw)
