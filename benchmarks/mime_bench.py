@@ -34,9 +34,25 @@ def loose_scan(k: int = 450, lines: int = 2000, inner: bytes = b"-") -> bytes:
     return b"".join(out)
 
 
+def prefix_nested(depth: int, loose: int = 400) -> bytes:
+    """attack22 finding 13: `depth` multiparts whose boundaries each extend the one around them,
+    the innermost opened by `loose` lines '--B1..1 note' (depth 2: the baseline)."""
+    bs = [b"B" + b"1" * i for i in range(depth)]
+    out = [HEAD + b'Content-Type: multipart/mixed; boundary="B"\r\n\r\n']
+    out += [b"--" + bs[i] + b'\r\nContent-Type: multipart/mixed; boundary="' + bs[i + 1] + b'"\r\n\r\n'
+            for i in range(depth - 1)]
+    out += [b"--" + bs[-1] + b" note %d\r\nContent-Type: text/plain\r\n\r\nline of text for the part\r\n" % i
+            for i in range(loose)]
+    out += [b"--" + b + b"--\r\n" for b in reversed(bs)]
+    return b"".join(out)
+
+
 MESSAGES: dict[str, Callable[[], bytes]] = {
     "loose-scan boundary '-' (attack)": lambda: loose_scan(),
     "loose-scan boundary 'zzz' (baseline)": lambda: loose_scan(inner=b"zzz"),
+    "prefix-nested depth 20, 400 loose lines": lambda: prefix_nested(20),
+    "prefix-nested depth 10, 400 loose lines": lambda: prefix_nested(10),
+    "prefix-nested depth 2 (baseline)": lambda: prefix_nested(2),
 }
 
 

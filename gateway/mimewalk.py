@@ -341,7 +341,14 @@ class Delimiter:
         return not self.rest.split(b"\r", 1)[0].strip(b" \t")
 
 
-def _delimiters(raw: bytes, boundary: str, start: int, end: int, most: int = 500) -> list[Delimiter]:
+# A nested multipart's header block as _innermost reads it, by (start, end): the walk reads the
+# same block once for every enclosing multipart whose boundary the nested ones extend (20 levels
+# of prefix boundaries read each of 400 blocks 20 times: 110 ms for 39 KB, attack22)
+HeaderCache = dict[tuple[int, int], bytes | None]
+
+
+def _delimiters(raw: bytes, boundary: str, start: int, end: int, most: int = 500,
+                cache: HeaderCache | None = None) -> list[Delimiter]:
     found = _lines(raw, boundary, start, end)
     b = boundary.encode("ascii")
     # the boundary written elsewhere than in its delimiter lines (a nested multipart naming it,
@@ -349,7 +356,7 @@ def _delimiters(raw: bytes, boundary: str, start: int, end: int, most: int = 500
     # otherwise exact lines are all the multipart's own (bytes.count: no header block is read)
     if all(d.exact for d in found) and raw.count(b, start, end) <= len(found):
         return found
-    return _innermost(raw, b, found, end, most)
+    return _innermost(raw, b, found, end, most, {} if cache is None else cache)
 
 
 def _lines(raw: bytes, boundary: str, start: int, end: int) -> list[Delimiter]:
@@ -379,7 +386,8 @@ def _lines(raw: bytes, boundary: str, start: int, end: int) -> list[Delimiter]:
     return found
 
 
-def _innermost(raw: bytes, b: bytes, found: list[Delimiter], end: int, most: int) -> list[Delimiter]:
+def _innermost(raw: bytes, b: bytes, found: list[Delimiter], end: int, most: int,
+               cache: HeaderCache) -> list[Delimiter]:
     """Of the lines that begin with `b`, those that are not a nested multipart's own. The
     multiparts open inside the current part whose boundaries begin with `b` (`b-1` inside `b`,
     `b-2` inside that: a real mailer's nesting; `b` itself, `b--`) are stacked as Dovecot stacks them; a line that
@@ -404,7 +412,8 @@ def _innermost(raw: bytes, b: bytes, found: list[Delimiter], end: int, most: int
         else:
             del stack[owner + 1:]
         # the part's header block ends before the next line that begins with b (bounded: no rescans)
-        nested = _boundary_at(raw, d.end + 1, found[i + 1].start if i + 1 < len(found) else end)
+        span = (d.end + 1, found[i + 1].start if i + 1 < len(found) else end)
+        nested = cache[span] if span in cache else cache.setdefault(span, _boundary_at(raw, *span))
         if nested is not None and nested.startswith(b) and len(stack) < MAX_STACK:  # `b` itself too, as Dovecot
             stack.append(b"--" + nested)
     return out
@@ -518,11 +527,12 @@ def _line_start(raw: bytes, delim_start: int, floor: int) -> int:
     return delim_start
 
 
-def _split_parts(raw: bytes, entity: Entity, lenient: bool = False, most: int = 500) -> list[tuple[int, int]]:
+def _split_parts(raw: bytes, entity: Entity, lenient: bool = False, most: int = 500,
+                 cache: HeaderCache | None = None) -> list[tuple[int, int]]:
     boundary = entity.headers.get_param("boundary")
     if not isinstance(boundary, str):
         raise UnsplittableError("multipart without a usable boundary")
-    found = _delimiters(raw, boundary, entity.body_start, entity.end, most)
+    found = _delimiters(raw, boundary, entity.body_start, entity.end, most, cache)
     if not found:
         raise UnsplittableError("no boundary line found")
     spans: list[tuple[int, int]] = []
@@ -549,6 +559,7 @@ def walk(raw: bytes, *, max_depth: int = 20, max_parts: int = 500, lenient: bool
     reading; the banner, which writes, gives up there)."""
     root = _entity(raw, 0, len(raw), 0)
     count = 1
+    cache: HeaderCache = {}  # each nested header block read once (see HeaderCache)
     stack = [root]
     while stack:
         entity = stack.pop()
@@ -557,7 +568,7 @@ def walk(raw: bytes, *, max_depth: int = 20, max_parts: int = 500, lenient: bool
         if entity.depth >= max_depth:
             raise MimeError("MIME nesting deeper than the limit")
         try:
-            spans = _split_parts(raw, entity, lenient, max_parts)
+            spans = _split_parts(raw, entity, lenient, max_parts, cache)
         except UnsplittableError:
             if entity is root:
                 raise

@@ -131,3 +131,32 @@ def test_a_nested_boundary_that_repeats_the_outer_one_is_read_innermost_first(ra
 def test_a_fresh_boundary_is_not_in_the_message() -> None:
     raw = NESTED_SAME.replace(b"See the note.", b"=_gateway_nested_1_ =_gateway_nested_1_x")
     assert b"=_gateway_nested_1_xx" in mimewalk.exact_delimiters(raw)
+
+
+def _prefix_nested(depth: int, loose: int) -> bytes:
+    """attack22 finding 13's shape: `depth` multiparts whose boundaries each extend the one
+    around them (B, B1, B11 ...), the innermost opened by `loose` lines '--B1..1 note'."""
+    bs = [b"B" + b"1" * i for i in range(depth)]
+    out = [HEAD + b'Content-Type: multipart/mixed; boundary="B"\r\n\r\n']
+    out += [b"--" + bs[i] + b'\r\nContent-Type: multipart/mixed; boundary="' + bs[i + 1] + b'"\r\n\r\n'
+            for i in range(depth - 1)]
+    out += [b"--" + bs[-1] + b" note\r\nContent-Type: text/plain\r\n\r\ntext %d\r\n" % i for i in range(loose)]
+    out += [b"--" + b + b"--\r\n" for b in reversed(bs)]
+    return b"".join(out)
+
+
+def test_each_nested_header_block_is_read_once_whatever_the_depth(monkeypatch: pytest.MonkeyPatch) -> None:
+    reads = [0]
+    parse = mimewalk._PARSER.parsebytes
+
+    def counted(text: bytes, headersonly: bool = False) -> object:
+        reads[0] += 1
+        return parse(text, headersonly)
+
+    monkeypatch.setattr(mimewalk._PARSER, "parsebytes", counted)
+    for depth in (2, 20):
+        reads[0] = 0
+        root = mimewalk.walk(_prefix_nested(depth, 200), lenient=True)
+        assert len(root.walk()) == depth + 200
+        # a block per entity and per line the innermost-first reading looks behind: not per level
+        assert reads[0] <= 2 * (depth + 200) + depth, (depth, reads[0])
