@@ -341,6 +341,25 @@ class Delimiter:
         return not self.rest.split(b"\r", 1)[0].strip(b" \t")
 
 
+# Dovecot cuts a boundary to its first 80 characters (message-parser's BOUNDARY_STRING_MAX_LEN,
+# 70 + 10) and matches lines by that prefix: a 100-character boundary's parts open at any line
+# "--" and its first 80 characters (attack22: an approach behind such a line, or in a part of a
+# 201-character boundary the walk refused, scanned unread). The walk reads lines so;
+# `exact_delimiters` writes them with the whole boundary for the stdlib parser.
+DOVECOT_BOUNDARY = 80
+
+
+def _matched(boundary: str) -> bytes:
+    """The bytes a delimiter line begins with after "--", as Dovecot matches them."""
+    try:
+        b = boundary.encode("ascii")
+    except UnicodeEncodeError as exc:
+        raise UnsplittableError("non-ASCII boundary") from exc
+    if not b:
+        raise UnsplittableError("empty boundary")
+    return b[:DOVECOT_BOUNDARY]
+
+
 # A nested multipart's header block as _innermost reads it, by (start, end): the walk reads the
 # same block once for every enclosing multipart whose boundary the nested ones extend (20 levels
 # of prefix boundaries read each of 400 blocks 20 times: 110 ms for 39 KB, attack22)
@@ -350,7 +369,7 @@ HeaderCache = dict[tuple[int, int], bytes | None]
 def _delimiters(raw: bytes, boundary: str, start: int, end: int, most: int = 500,
                 cache: HeaderCache | None = None) -> list[Delimiter]:
     found = _lines(raw, boundary, start, end)
-    b = boundary.encode("ascii")
+    b = _matched(boundary)
     # the boundary written elsewhere than in its delimiter lines (a nested multipart naming it,
     # or one that extends it: `XX` or `XX--` inside `XX`, attack22) makes the nesting matter;
     # otherwise exact lines are all the multipart's own (bytes.count: no header block is read)
@@ -360,13 +379,9 @@ def _delimiters(raw: bytes, boundary: str, start: int, end: int, most: int = 500
 
 
 def _lines(raw: bytes, boundary: str, start: int, end: int) -> list[Delimiter]:
-    """Every line in raw[start:end] that begins with "--" and `boundary`."""
-    try:
-        b = boundary.encode("ascii")
-    except UnicodeEncodeError as exc:
-        raise UnsplittableError("non-ASCII boundary") from exc
-    if not b or len(b) > 200:
-        raise UnsplittableError("bad boundary length")
+    """Every line in raw[start:end] that begins with "--" and `boundary` (its first 80
+    characters, as Dovecot reads it: `DOVECOT_BOUNDARY`)."""
+    b = _matched(boundary)
     # candidates found by bytes.find (C, memchr speed), then checked to be at a line start: a
     # regex scan of a 10 MB attachment took ~60 ms of the GIL
     found: list[Delimiter] = []
@@ -427,25 +442,30 @@ def _boundary_at(raw: bytes, start: int, end: int) -> bytes | None:
     if headers.get_content_maintype() != "multipart":
         return None
     boundary = headers.get_param("boundary")
-    return boundary.encode("ascii", "replace") if isinstance(boundary, str) else None
+    if not isinstance(boundary, str):
+        return None
+    try:
+        return _matched(boundary)
+    except UnsplittableError:
+        return None
 
 
 def loose_delimiters(raw: bytes, boundaries: Iterable[str], start: int = 0) -> bool:
     """Whether `raw` (from `start`) holds a line that begins with "--" and one of `boundaries` but
     is not an exact delimiter of it (for `MessageView.parse`, which then asks `exact_delimiters`).
     One pass over the lines that begin with "--" (found by bytes.find) for all the boundaries at
-    once; per line, one set look-up per distinct boundary length (at most 200): a scan per
+    once; per line, one set look-up per distinct boundary length (at most 80): a scan per
     boundary cost a Python step per "--"+boundary in the whole message for each multipart
     (boundary "-", 450 multiparts, 224 KB: 9 s, attack22). A boundary `_lines` refuses (not
-    ASCII, empty, longer than 200) is skipped as it refused it."""
+    ASCII, empty) is skipped as it refused it; a boundary longer than `DOVECOT_BOUNDARY` is
+    matched by its prefix as the walk matches it (its whole lines then read as loose: the walk
+    decides)."""
     wanted: set[bytes] = set()
     for boundary in boundaries:
         try:
-            b = boundary.encode("ascii")
-        except UnicodeEncodeError:
+            wanted.add(_matched(boundary))
+        except UnsplittableError:
             continue
-        if b and len(b) <= 200:
-            wanted.add(b)
     if not wanted:
         return False
     lengths = sorted({len(b) for b in wanted})
@@ -496,10 +516,14 @@ def exact_delimiters(raw: bytes, *, max_depth: int = 20, max_parts: int = 500) -
                           + b'"' + eol))
             edits += [(d.start, d.tail + len(d.rest.split(b"\r", 1)[0]), b"--" + b + (b"--" if d.close else b""))
                       for d in entity.delimiters]
+        elif len(b) > DOVECOT_BOUNDARY:  # lines matched by the prefix: the parser wants the whole boundary
+            edits += [(d.start, d.tail + len(d.rest.split(b"\r", 1)[0]), b"--" + b + (b"--" if d.close else b""))
+                      for d in entity.delimiters]
         else:
             edits += [(d.tail, d.tail + len(d.rest.split(b"\r", 1)[0]), b"")  # up to the line's end (CR kept)
                       for d in entity.delimiters if not d.exact]
         todo += [(child, (*outer, b) if b else outer) for child in entity.children]
+    edits = [e for e in edits if raw[e[0]:e[1]] != e[2]]  # a line already written so stays
     if not edits:
         return raw
     pieces, at = [], 0
@@ -535,6 +559,12 @@ def _split_parts(raw: bytes, entity: Entity, lenient: bool = False, most: int = 
     found = _delimiters(raw, boundary, entity.body_start, entity.end, most, cache)
     if not found:
         raise UnsplittableError("no boundary line found")
+    if not lenient and len(boundary) > DOVECOT_BOUNDARY:
+        # the banner (which writes) ends a long boundary's multipart where the stdlib parser, whose
+        # reading its edit is checked against, ends it: at the whole boundary and "--"
+        close = b"--" + boundary.encode("ascii") + b"--"
+        found = [Delimiter(d.start, d.end, True, d.start + len(close), raw[d.start + len(close):d.end])
+                 if not d.close and raw.startswith(close, d.start) else d for d in found]
     spans: list[tuple[int, int]] = []
     for i, d in enumerate(found):
         entity.delimiters.append(d)

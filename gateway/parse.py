@@ -27,6 +27,7 @@ from gateway.charsets import decode_text
 from gateway.html_text import html_to_text
 from gateway.mailboxes import Mailbox, parse_address_fields
 from gateway.mimewalk import (
+    DOVECOT_BOUNDARY,
     MIME_FIELDS,
     SPACED_PART_FIELD,
     MimeError,
@@ -523,8 +524,9 @@ def _loose_delimiters_in(msg: Message, readable: bytes, at: int, most: int) -> b
         boundary = part.get_boundary() if part.get_content_maintype() == "multipart" else None
         if isinstance(boundary, str):
             if boundary in boundaries or boundary + "--" in boundaries or boundary.endswith("--") \
-                    and boundary[:-2] in boundaries:
-                return True  # a boundary that (nearly) repeats another: the walk reads the nesting
+                    and boundary[:-2] in boundaries or len(boundary) > DOVECOT_BOUNDARY:
+                # a boundary that (nearly) repeats another, or one Dovecot matches by its prefix
+                return True
             boundaries.add(boundary)
     return loose_delimiters(readable, boundaries, at)
 

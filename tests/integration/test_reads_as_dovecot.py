@@ -83,6 +83,21 @@ SAME = (HEAD + b"Content-Type: " + MIXED + b'\r\n\r\n--XX\r\nContent-Type: multi
 DASHED = (HEAD + b"Content-Type: " + MIXED + b'\r\n\r\n--XX\r\nContent-Type: multipart/mixed; boundary="XX--"'
           b"\r\n\r\n--XX--\r\n" + BENIGN + b"--XX--\r\n" + PART + b"--XX----\r\n--XX\r\n" + BENIGN + b"--XX--\r\n")
 
+# Dovecot matches a boundary by its first 80 characters (attack22): lines that begin with them open
+# a part, at the top or in a nested multipart (the walk had refused a boundary over 200)
+LONG = b"Y" * 100
+
+
+def _long_top(line: bytes) -> bytes:
+    return (HEAD + b'Content-Type: multipart/mixed; boundary="' + LONG + b'"\r\n\r\n--' + LONG + b"\r\n" + BENIGN
+            + b"--" + line + b"\r\n" + PART + b"--" + LONG + b"--\r\n")
+
+
+def _long_nested(bnd: bytes) -> bytes:
+    return (HEAD + b"Content-Type: " + MIXED + b'\r\n\r\n--XX\r\nContent-Type: multipart/mixed; boundary="' + bnd
+            + b'"\r\n\r\n--' + bnd + b"\r\n" + BENIGN + b"--" + bnd + b" note\r\n" + PART + b"--" + bnd
+            + b"--\r\n--XX--\r\n")
+
 
 def _single(cte: bytes, body: bytes) -> bytes:
     return (HEAD + b"Content-Type: text/plain; charset=us-ascii\r\nContent-Transfer-Encoding: " + cte
@@ -141,6 +156,9 @@ CASES: dict[str, bytes] = {
        for name, decoy in DECOYS.items() for where in ("first", "last")},
     "lines: a nested multipart with the same boundary": SAME,
     "lines: a nested boundary that is the outer one and '--'": DASHED,
+    "lines: a 100-character boundary, a line with its first 80": _long_top(LONG[:80]),
+    "lines: a 100-character boundary, a line with its first 80 and more": _long_top(LONG[:80] + b"X note"),
+    "lines: a loose line in a nested multipart with a 201-character boundary": _long_nested(b"Z" * 201),
     "top: two Content-Types, multipart first": _top(b'multipart/mixed; boundary="XX"\r\nContent-Type: text/plain',
                                                     b"XX"),
     "top: two Content-Types, text first": _top(b'text/plain\r\nContent-Type: multipart/mixed; boundary="XX"',
