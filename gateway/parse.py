@@ -27,6 +27,7 @@ from gateway.charsets import decode_text
 from gateway.html_text import html_to_text
 from gateway.mailboxes import Mailbox, parse_address_fields
 from gateway.mimewalk import (
+    DOVECOT_BOUNDARY,
     MIME_FIELDS,
     SPACED_PART_FIELD,
     MimeError,
@@ -512,16 +513,22 @@ SKELETON_ABOVE = 65_536
 def _loose_delimiters_in(msg: Message, readable: bytes, at: int, most: int) -> bool:
     """Whether a multipart the parser found has a line that begins with its delimiter but holds
     more (`--XXjunk`): RFC 2046 5.1.1 and Dovecot split there, the stdlib parser does not
-    (`gateway.mimewalk.exact_delimiters` writes them for it). Cheap: bytes.find per boundary."""
+    (`gateway.mimewalk.exact_delimiters` writes them for it). One pass over the lines beginning
+    with "--" for all the boundaries (`loose_delimiters`), not one per multipart (attack22)."""
     if msg.get_content_maintype() != "multipart":
         return False
+    boundaries: set[str] = set()
     for i, part in enumerate(msg.walk()):
         if i > most:
             break
         boundary = part.get_boundary() if part.get_content_maintype() == "multipart" else None
-        if isinstance(boundary, str) and loose_delimiters(readable, boundary, at):
-            return True
-    return False
+        if isinstance(boundary, str):
+            if boundary in boundaries or boundary + "--" in boundaries or boundary.endswith("--") \
+                    and boundary[:-2] in boundaries or len(boundary) > DOVECOT_BOUNDARY:
+                # a boundary that (nearly) repeats another, or one Dovecot matches by its prefix
+                return True
+            boundaries.add(boundary)
+    return loose_delimiters(readable, boundaries, at)
 
 
 TEXT_BODY_FACTOR = 8  # a text part's body is cut after this many times max_text_bytes

@@ -203,7 +203,10 @@ def targets(entity: Entity) -> list[Entity]:
     if ctype == "multipart/alternative":
         return [t for child in entity.children for t in targets(child)]
     if entity.maintype == "multipart" and entity.children:
-        return targets(entity.children[0])  # mixed, related, report...: the first part
+        # mixed, related, report...: the first part, passing over a multipart the walk read as one
+        # opaque part (no usable boundary: a reader shows nothing of it, attack22)
+        first = next((c for c in entity.children if c.maintype != "multipart" or c.children), entity.children[0])
+        return targets(first)
     return []
 
 

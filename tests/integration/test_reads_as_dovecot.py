@@ -57,6 +57,47 @@ NESTED = (HEAD + b"Content-Type: " + MIXED + b"\r\n\r\n--XX\r\n"
           + b"--XX_alt\r\nContent-Type: text/html\r\n\r\n<p>Dear Sarah</p>\r\n--XX_alt--\r\n"
           b"--XX\r\nContent-Type: application/pdf\r\n\r\nJVBERi0=\r\n--XX--\r\n")
 
+# a decoy part the byte walk cannot split (gateway.mimewalk.UnsplittableError) beside HIDDEN's
+# loose line: the walk once gave up on the whole message there, and the loose line hid the text
+# again (attack22 finding 8)
+BENIGN = b"Content-Type: text/plain\r\n\r\nSee the note.\r\n"
+DECOYS = {
+    "empty multipart": b'Content-Type: multipart/mixed; boundary="ZZ"\r\n\r\nnothing here\r\n',
+    "non-ASCII boundary": b'Content-Type: multipart/mixed; boundary="Z\xc3\xa9"\r\n\r\n--Z\xc3\xa9\r\n'
+                          + BENIGN + b"--Z\xc3\xa9--\r\n",
+    "201-character boundary": b'Content-Type: multipart/mixed; boundary="' + b"Z" * 201 + b'"\r\n\r\n--'
+                              + b"Z" * 201 + b"\r\n" + BENIGN + b"--" + b"Z" * 201 + b"--\r\n",
+    "multipart without a boundary": b"Content-Type: multipart/mixed\r\n\r\nnothing\r\n",
+}
+
+
+def _hidden_with(decoy: bytes, first: bool) -> bytes:
+    if first:
+        return HEAD + b"Content-Type: " + MIXED + b"\r\n\r\n--XX\r\n" + decoy + HIDDEN.split(b"\r\n\r\n", 1)[1]
+    return HIDDEN.replace(b"--XX--\r\n", b"--XX\r\n" + decoy + b"--XX--\r\n")
+
+# a nested multipart with the outer boundary, or the outer one plus "--" (whose lines "--XX--" are
+# exact closes of the outer): Dovecot tries the innermost boundary first (attack22 finding 8)
+SAME = (HEAD + b"Content-Type: " + MIXED + b'\r\n\r\n--XX\r\nContent-Type: multipart/alternative; boundary="XX"'
+        b"\r\n\r\n--XX\r\n" + BENIGN + b"--XX--\r\n--XX\r\n" + PART + b"--XX--\r\n")
+DASHED = (HEAD + b"Content-Type: " + MIXED + b'\r\n\r\n--XX\r\nContent-Type: multipart/mixed; boundary="XX--"'
+          b"\r\n\r\n--XX--\r\n" + BENIGN + b"--XX--\r\n" + PART + b"--XX----\r\n--XX\r\n" + BENIGN + b"--XX--\r\n")
+
+# Dovecot matches a boundary by its first 80 characters (attack22): lines that begin with them open
+# a part, at the top or in a nested multipart (the walk had refused a boundary over 200)
+LONG = b"Y" * 100
+
+
+def _long_top(line: bytes) -> bytes:
+    return (HEAD + b'Content-Type: multipart/mixed; boundary="' + LONG + b'"\r\n\r\n--' + LONG + b"\r\n" + BENIGN
+            + b"--" + line + b"\r\n" + PART + b"--" + LONG + b"--\r\n")
+
+
+def _long_nested(bnd: bytes) -> bytes:
+    return (HEAD + b"Content-Type: " + MIXED + b'\r\n\r\n--XX\r\nContent-Type: multipart/mixed; boundary="' + bnd
+            + b'"\r\n\r\n--' + bnd + b"\r\n" + BENIGN + b"--" + bnd + b" note\r\n" + PART + b"--" + bnd
+            + b"--\r\n--XX--\r\n")
+
 
 def _single(cte: bytes, body: bytes) -> bytes:
     return (HEAD + b"Content-Type: text/plain; charset=us-ascii\r\nContent-Transfer-Encoding: " + cte
@@ -111,6 +152,13 @@ CASES: dict[str, bytes] = {
     "lines: text after the close": _top(MIXED, b"XX", b"XX--YY"),
     "lines: a second part behind a loose line": HIDDEN,
     "lines: a nested boundary that extends the outer one": NESTED,
+    **{f"lines: a loose line and a decoy {name} ({where})": _hidden_with(decoy, where == "first")
+       for name, decoy in DECOYS.items() for where in ("first", "last")},
+    "lines: a nested multipart with the same boundary": SAME,
+    "lines: a nested boundary that is the outer one and '--'": DASHED,
+    "lines: a 100-character boundary, a line with its first 80": _long_top(LONG[:80]),
+    "lines: a 100-character boundary, a line with its first 80 and more": _long_top(LONG[:80] + b"X note"),
+    "lines: a loose line in a nested multipart with a 201-character boundary": _long_nested(b"Z" * 201),
     "top: two Content-Types, multipart first": _top(b'multipart/mixed; boundary="XX"\r\nContent-Type: text/plain',
                                                     b"XX"),
     "top: two Content-Types, text first": _top(b'text/plain\r\nContent-Type: multipart/mixed; boundary="XX"',

@@ -1,0 +1,181 @@
+"""Delimiter lines with more after the boundary (`--XX note`, RFC 2046 5.1.1, as Dovecot reads
+them): found in one bounded pass (`gateway.mimewalk.loose_delimiters`) and written exactly for the
+parser (`exact_delimiters`). The differential test against Dovecot is
+tests/integration/test_reads_as_dovecot.py; these are the unit-level bounds and spellings."""
+
+from __future__ import annotations
+
+import pytest
+
+import gateway.parse
+from gateway import mimewalk
+from gateway.mimewalk import loose_delimiters
+from gateway.parse import MessageView
+
+HEAD = b"From: a@example.com\r\nTo: b@example.org\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
+
+
+def _loose_scan_message(k: int, boundary: bytes) -> bytes:
+    """attack22 finding 3's shape: k empty multiparts with `boundary` (numbered: the same boundary
+    twice sends the message to the walk at once) and lines full of dashes."""
+    out = [HEAD + b'Content-Type: multipart/mixed; boundary="Q"\r\n\r\n--Q\r\nContent-Type: text/plain\r\n\r\nHi\r\n']
+    out += [b"x" + b"-" * 97 + b"\r\n"] * 50
+    out += [b'--Q\r\nContent-Type: multipart/mixed; boundary="' + boundary + b'%d"\r\n\r\n' % i for i in range(k)]
+    out.append(b"--Q--\r\n")
+    return b"".join(out)
+
+
+def test_the_lines_are_scanned_once_for_all_the_multiparts(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+
+    def counted(raw: bytes, boundaries: object, start: int = 0) -> bool:
+        calls.append(start)
+        return loose_delimiters(raw, boundaries, start)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(gateway.parse, "loose_delimiters", counted)
+    MessageView.parse(_loose_scan_message(40, b"-"))
+    assert len(calls) == 1
+
+
+def test_a_line_costs_one_lookup_per_boundary_length_not_per_boundary(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scan's Python steps: one per line beginning with "--" and distinct boundary length."""
+    steps = [0]
+
+    class Counted(set[bytes]):
+        def __contains__(self, item: object) -> bool:
+            steps[0] += 1
+            return super().__contains__(item)
+
+    monkeypatch.setattr(mimewalk, "set", Counted, raising=False)
+    raw = HEAD + b"\r\n" + b"".join(b"--" + b"x" * 60 + b"\r\n" for _ in range(100))
+    assert not loose_delimiters(raw, [f"b{i:03d}" for i in range(300)] + ["y", "yy"], len(HEAD) + 2)
+    assert steps[0] <= 100 * 3  # three lengths (4, 1, 2) per line; was a step per boundary per "--"+boundary
+
+
+@pytest.mark.parametrize(("body", "boundaries", "loose"), [
+    (b"--XX\r\nx\r\n--XX--\r\n", ["XX"], False),
+    (b"--XX \t\r\nx\r\n--XX--  \r\n", ["XX"], False),
+    (b"--XX note\r\nx\r\n--XX--\r\n", ["XX"], True),
+    (b"--XX\r\nx\r\n--XX--junk\r\n", ["XX"], True),
+    (b"--XX\r\nx\r\n--XX_alt\r\n", ["XX", "XX_alt"], True),  # loose for XX (the walk decides whose it is)
+    (b"--YY note\r\n", ["XX"], False),
+    (b"x--XX note\r\n", ["XX"], False),  # not at a line start
+    (b"--XX note\r\n", ["X\u00e9", "", "X" * 201], False),  # boundaries the walk refuses are skipped
+    (b"--XXX note\r\n", ["X" * 201, "XX"], True),
+    (b"--XX\r note\n", ["XX"], False),  # a bare CR ends the line as it does for the parser
+    (b"--XX note", ["XX"], True),  # the last line without a line break
+])
+def test_loose_lines(body: bytes, boundaries: list[str], loose: bool) -> None:
+    raw = HEAD + b"\r\n" + body
+    assert loose_delimiters(raw, boundaries, len(HEAD) + 2) is loose
+    assert loose_delimiters(raw, boundaries[::-1], len(HEAD) + 2) is loose
+
+
+def test_the_first_body_line_counts_only_at_a_line_start() -> None:
+    assert loose_delimiters(b"--XX note\n", ["XX"], 0)
+    assert not loose_delimiters(b"a--XX note\n", ["XX"], 1)
+
+
+HIDDEN = (HEAD + b'Content-Type: multipart/mixed; boundary="XX"\r\n\r\n--XX\r\nContent-Type: text/plain\r\n\r\n'
+          b"See the note.\r\n--XX note\r\nContent-Type: text/plain\r\n\r\nCould we continue on WhatsApp?\r\n")
+UNSPLITTABLE = {
+    "empty": b'Content-Type: multipart/mixed; boundary="ZZ"\r\n\r\nnothing here\r\n',
+    "non-ASCII": b'Content-Type: multipart/mixed; boundary="Z\xc3\xa9"\r\n\r\n--Z\xc3\xa9\r\n'
+                 b'\r\nx\r\n--Z\xc3\xa9--\r\n',
+    "no boundary": b"Content-Type: multipart/mixed\r\n\r\nnothing\r\n",
+}
+
+
+@pytest.mark.parametrize("decoy", sorted(UNSPLITTABLE))
+@pytest.mark.parametrize("first", [True, False])
+def test_a_multipart_the_walk_cannot_split_is_one_part_and_the_rest_is_read(decoy: str, first: bool) -> None:
+    d = b"--XX\r\n" + UNSPLITTABLE[decoy]
+    raw = (HIDDEN.replace(b"--XX\r\n", b"--XX\r\n" + UNSPLITTABLE[decoy] + b"--XX\r\n", 1) if first
+           else HIDDEN + d) + b"--XX--\r\n"
+    root = mimewalk.walk(raw, lenient=True)
+    assert [c.content_type for c in root.children] == (["multipart/mixed", "text/plain", "text/plain"] if first
+                                                        else ["text/plain", "text/plain", "multipart/mixed"])
+    assert not [c for c in root.children if c.maintype == "multipart"][0].children
+    assert b"--XX note" not in mimewalk.exact_delimiters(raw)
+    view = MessageView.parse(raw)
+    assert any("WhatsApp" in p.text for p in view.text_parts)
+
+
+def test_the_top_multipart_unsplittable_still_gives_up() -> None:
+    with pytest.raises(mimewalk.MimeError):
+        mimewalk.walk(HEAD + UNSPLITTABLE["no boundary"])
+
+
+TEXT = b"Content-Type: text/plain\r\n\r\nCould we continue on WhatsApp?\r\n"
+NOTE = b"Content-Type: text/plain\r\n\r\nSee the note.\r\n"
+NESTED_SAME = (HEAD + b'Content-Type: multipart/mixed; boundary="XX"\r\n\r\n--XX\r\n'
+               b'Content-Type: multipart/alternative; boundary="XX"\r\n\r\n--XX\r\n' + NOTE
+               + b"--XX--\r\n--XX\r\n" + TEXT + b"--XX--\r\n")
+NESTED_DASHED = (HEAD + b'Content-Type: multipart/mixed; boundary="XX"\r\n\r\n--XX\r\nContent-Type: multipart/mixed;'
+                 b' boundary="XX--"\r\n\r\n--XX--\r\n' + NOTE + b"--XX--\r\n" + TEXT + b"--XX----\r\n--XX\r\n" + NOTE
+                 + b"--XX--\r\n")
+
+
+@pytest.mark.parametrize("raw", [NESTED_SAME, NESTED_DASHED, NESTED_SAME.replace(b"\r\n", b"\n")])
+def test_a_nested_boundary_that_repeats_the_outer_one_is_read_innermost_first(raw: bytes) -> None:
+    root = mimewalk.walk(raw, lenient=True)
+    assert [c.content_type for c in root.children][0].startswith("multipart/")
+    assert [len(c.children) for c in root.children] == [2 if raw is NESTED_DASHED else 1, 0]
+    exact = mimewalk.exact_delimiters(raw)
+    assert exact != raw and b"=_gateway_nested_1_" in exact
+    view = MessageView.parse(raw)
+    assert any("WhatsApp" in p.text for p in view.text_parts)
+
+
+def test_a_fresh_boundary_is_not_in_the_message() -> None:
+    raw = NESTED_SAME.replace(b"See the note.", b"=_gateway_nested_1_ =_gateway_nested_1_x")
+    assert b"=_gateway_nested_1_xx" in mimewalk.exact_delimiters(raw)
+
+
+def _prefix_nested(depth: int, loose: int) -> bytes:
+    """attack22 finding 13's shape: `depth` multiparts whose boundaries each extend the one
+    around them (B, B1, B11 ...), the innermost opened by `loose` lines '--B1..1 note'."""
+    bs = [b"B" + b"1" * i for i in range(depth)]
+    out = [HEAD + b'Content-Type: multipart/mixed; boundary="B"\r\n\r\n']
+    out += [b"--" + bs[i] + b'\r\nContent-Type: multipart/mixed; boundary="' + bs[i + 1] + b'"\r\n\r\n'
+            for i in range(depth - 1)]
+    out += [b"--" + bs[-1] + b" note\r\nContent-Type: text/plain\r\n\r\ntext %d\r\n" % i for i in range(loose)]
+    out += [b"--" + b + b"--\r\n" for b in reversed(bs)]
+    return b"".join(out)
+
+
+def test_each_nested_header_block_is_read_once_whatever_the_depth(monkeypatch: pytest.MonkeyPatch) -> None:
+    reads = [0]
+    parse = mimewalk._PARSER.parsebytes
+
+    def counted(text: bytes, headersonly: bool = False) -> object:
+        reads[0] += 1
+        return parse(text, headersonly)
+
+    monkeypatch.setattr(mimewalk._PARSER, "parsebytes", counted)
+    for depth in (2, 20):
+        reads[0] = 0
+        root = mimewalk.walk(_prefix_nested(depth, 200), lenient=True)
+        assert len(root.walk()) == depth + 200
+        # a block per entity and per line the innermost-first reading looks behind: not per level
+        assert reads[0] <= 2 * (depth + 200) + depth, (depth, reads[0])
+
+
+LONG = b"Y" * 100
+
+
+@pytest.mark.parametrize("line", [LONG[:80], LONG[:80] + b"X note", LONG + b" note"])
+def test_a_long_boundary_is_matched_by_its_first_80_characters_as_dovecot_does(line: bytes) -> None:
+    raw = (HEAD + b'Content-Type: multipart/mixed; boundary="' + LONG + b'"\r\n\r\n--' + LONG + b"\r\n" + NOTE
+           + b"--" + line + b"\r\n" + TEXT + b"--" + LONG + b"--\r\n")
+    assert len(mimewalk.walk(raw, lenient=True).children) == 3  # the close line opens a part in Dovecot too
+    exact = mimewalk.exact_delimiters(raw)
+    assert exact.count(b"--" + LONG + b"\r\n") == 3  # every line written whole for the parser
+    assert any("WhatsApp" in p.text for p in MessageView.parse(raw).text_parts)
+
+
+def test_a_long_boundary_written_whole_is_left_as_it_is() -> None:
+    raw = (HEAD + b'Content-Type: multipart/mixed; boundary="' + LONG + b'"\r\n\r\n--' + LONG + b"\r\n" + NOTE
+           + b"--" + LONG + b"\r\n" + TEXT)
+    assert mimewalk.exact_delimiters(raw) is raw
+    assert MessageView.parse(raw).defects == []
