@@ -449,6 +449,8 @@ def _hostile(only: str = "") -> dict[str, bytes]:
         "html-bomb": lambda: _message(_b64(html_bomb), ctype=b"text/html; charset=utf-8"),
         "html-links-20k": lambda: _message(_b64(links_html), ctype=b"text/html; charset=utf-8"),
         "text-urls-25k": lambda: _text("\n".join(f"see http://{d}/x and www.{d}" for d in domains)),
+        "text-idn-urls": lambda: _text("".join("https://" + "\u0430" * 60 + f"{i:03d}." + "\u0430" * 63 + ".org/x "
+                                               for i in range(4000))),  # attack22 #8: IDN hosts (MAX_IDN)
         "to-many": lambda: _message(_b64("hello"), extra=many_to),
         "rfc2047-broken-subject": lambda: _message(_b64("hello"), subject=subject_storm),
         "rfc2047-broken-from": lambda: _message(_b64("hello"), extra=from_storm).replace(

@@ -15,12 +15,18 @@ labels (`iso-2022-cn`, `csiso2022kr`...), which a browser shows as one U+FFFD, a
 As the standard's decoder does, a UTF-8 or UTF-16 byte order mark at the start of a body wins
 over its label (`sniff_bom`, `decode_text`).
 
+Decoded text never holds a surrogate code point (`no_surrogates`): `errors="replace"` does not
+cover every codec (UTF-7 `+2D0-`, `unicode_escape` `\\ud83d` and `punycode` yield a lone U+D83D),
+and such a str cannot be encoded as UTF-8 (a subject tag, the store, `scan --json` raised); a
+reader shows U+FFFD there, and so does the text the checks read.
+
 Untrusted input: the label, from a stranger's Content-Type (any length, any characters).
 """
 
 from __future__ import annotations
 
 import codecs
+import re
 
 # WHATWG label (lower case) -> Python codec, for the labels Python's codecs do not know.
 WHATWG_ONLY: dict[str, str] = {
@@ -57,6 +63,7 @@ WHATWG_ONLY: dict[str, str] = {
 MAX_LABEL = 64  # the longest IANA charset name has 45 characters
 WIDE = frozenset({"utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be"})  # not ASCII-compatible
 # WHATWG "decode": a byte order mark wins over the label (BOM sniffing; no UTF-32 in the standard).
+_SURROGATES = re.compile("[\ud800-\udfff]")
 _BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_BE, "utf-16-be"), (codecs.BOM_UTF16_LE, "utf-16-le"))
 
 
@@ -73,6 +80,12 @@ def python_codec(label: str) -> str | None:
     return info.name if getattr(info, "_is_text_encoding", True) else None
 
 
+def no_surrogates(text: str) -> str:
+    """`text` with every surrogate code point (U+D800-U+DFFF, which only a lone surrogate from a
+    decoder can be in a str) replaced by U+FFFD, as a reader shows it; one C-speed pass."""
+    return text if text.isascii() else _SURROGATES.sub("\ufffd", text)
+
+
 def sniff_bom(data: bytes) -> tuple[str, int] | None:
     """(codec, BOM length) when `data` starts with a UTF-8 or UTF-16 byte order mark: a browser
     reads the part in that encoding whatever its label says (a body labelled us-ascii that starts
@@ -83,11 +96,11 @@ def sniff_bom(data: bytes) -> tuple[str, int] | None:
 def decode_text(data: bytes, label: str, fallback: str = "utf-8") -> str:
     """A text part's bytes as a reader shows them: a BOM first (`sniff_bom`), unless the label
     names UTF-16/32 (Python's codec reads that BOM itself), then the label (`python_codec`),
-    then `fallback`; invalid bytes become U+FFFD."""
+    then `fallback`; invalid bytes and lone surrogates become U+FFFD."""
     codec = python_codec(label)
     if codec not in WIDE:
         sniffed = sniff_bom(data)
         if sniffed is not None:
             codec, skip = sniffed
             data = data[skip:]
-    return data.decode(codec or fallback, errors="replace")
+    return no_surrogates(data.decode(codec or fallback, errors="replace"))

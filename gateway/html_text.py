@@ -20,7 +20,12 @@ tokenizer where it matters for text extraction:
   converted;
 * `href` of `a` and `area` collected as links, the first `href` of a tag counting;
 * a short run of text in an element hidden by an inline style or the `hidden` attribute left
-  out (see `_HIDING`: hidden text salting); its links still collected.
+  out (see `_HIDING`: hidden text salting); its links still collected;
+* HTML's own bidi override, `<bdo dir="rtl">` or an inline style `unicode-bidi: bidi-override`
+  (or `isolate-override`) with `direction: rtl` (or `dir="rtl"`), which a reader shows reversed,
+  written as the Unicode override it is: U+202E ... U+202C around the element's text (again after
+  each line break inside it), so the text is read in reading order and flagged like a plain
+  U+202E (`gateway.textsafe.reading_order`, `text.bidi_override`; attack22 #6).
 
 Cost: every character of the input is examined a bounded number of times (each search resumes
 where the previous one stopped and stops at the first terminator; lookahead is at most the
@@ -78,6 +83,10 @@ _SHOWN_RAW = frozenset({"textarea", "xmp"})
 _ENTITY_RAW = frozenset({"title", "textarea"})  # RCDATA: references decoded
 _BREAK = frozenset({"br", "p", "div", "li", "tr", "h1", "h2", "h3", "h4", "td", "table"})
 _LINK_TAGS = frozenset({"a", "area"})
+# HTML/CSS bidi override (see the module docstring): a reader shows the element's text reversed
+_OVERRIDE_STYLE = re.compile(r"unicode-bidi\s*:\s*(?:bidi|isolate)-override", re.IGNORECASE)
+_RTL_STYLE = re.compile(r"(?:^|[;\s])direction\s*:\s*rtl", re.IGNORECASE)
+MAX_OVERRIDES = 64  # overriding elements open at once that are written out (deeper ones are not)
 # Hidden text salting: invisible letters between the visible ones break every phrase a filter
 # looks for while the reader sees ordinary text (Cisco Talos, "Seeing the unseen: how cyber
 # criminals use hidden text salting", 2025; an approach salted with display:none spans scanned
@@ -211,6 +220,8 @@ class _Scanner:
         self.hidden_chars = 0  # its length
         self.left_out = 0  # characters of hidden text left out in all
         self.sheets, self.sheet_important = self.style_sheets()
+        self.overrides: list[str] = []  # the open elements that override to RTL (innermost last)
+        self.override_tag = False  # the last start tag `tag` read overrides to RTL
 
     # -- primitives that count the characters they examine
     def find(self, needle: str, start: int, hay: str | None = None) -> int:
@@ -277,6 +288,8 @@ class _Scanner:
         self.chunks.append(self.decode(_REST_MARKUP.sub(" ", rest)))
 
     def text(self, chunk: str) -> None:
+        if self.overrides and "\n" in chunk:  # a line break ends an override: it goes on
+            chunk = chunk.replace("\n", "\n\u202e")
         self.scanned += len(chunk)
         if self.hidden is None:
             self.chunks.append(self.decode(chunk))
@@ -343,6 +356,9 @@ class _Scanner:
         return lt + 1
 
     def open_element(self, name: str, effect: int) -> None:
+        if self.override_tag and len(self.overrides) < MAX_OVERRIDES:
+            self.overrides.append(name)
+            self.text("\u202e")
         if self.hidden is not None and effect < 0:
             self.end_hidden()  # a descendant that shows itself: from here on read (more, never less)
         elif self.hidden is None and effect > 0:
@@ -351,6 +367,10 @@ class _Scanner:
             self.hidden_depth += 1
 
     def close_element(self, name: str) -> None:
+        if name in self.overrides:  # it ends, and the elements left open inside it (at most MAX_OVERRIDES)
+            while self.overrides and self.overrides.pop() != name:
+                self.text("\u202c")
+            self.text("\u202c")
         if self.hidden is None:
             return
         if name == self.hidden:
@@ -395,11 +415,14 @@ class _Scanner:
         seen_href = False
         style: str | None = None
         hidden_attribute = False
+        rtl = False  # a dir="rtl" attribute
+        self.override_tag = False
         while True:
             j = self.match(_SPACE_SLASH, j)
             if j >= n:
                 return name, href, -1, 0
             if s[j] == ">":
+                self.override_tag = _overrides(name, rtl, style)
                 if (hidden_attribute and not self.sheets) or hides(style, self.sheet_important):
                     return name, href, j + 1, 1
                 return name, href, j + 1, -1 if self.hidden is not None and reveals(style) else 0
@@ -432,10 +455,12 @@ class _Scanner:
                 style = value
             elif low == "hidden":
                 hidden_attribute = True
+            elif low == "dir":
+                rtl = value.strip().lower() == "rtl"
 
     def start_tag(self, name: str, href: str | None) -> None:
         if name in _BREAK:
-            self.chunks.append("\n")
+            self.chunks.append("\n\u202e" if self.overrides else "\n")
         if href is not None and len(self.links) < MAX_LINKS:
             link = (_CHARREF.sub(_attr_ref, href) if "&" in href else href).strip()
             if link:
@@ -475,6 +500,17 @@ class _Scanner:
         if coarse_at >= 0:
             self.coarse(coarse_at)
         return resume
+
+
+def _overrides(name: str, rtl: bool, style: str | None) -> bool:
+    """Whether a start tag overrides its text to right-to-left as a reader shows it: `<bdo dir=rtl>`,
+    or an inline style `unicode-bidi: bidi-override` with `direction: rtl` (or `dir="rtl"`)."""
+    if name == "bdo" and rtl:
+        return True
+    if not style or "override" not in style[:MAX_STYLE_CHARS].lower():
+        return False
+    style = style[:MAX_STYLE_CHARS]
+    return _OVERRIDE_STYLE.search(style) is not None and (rtl or _RTL_STYLE.search(style) is not None)
 
 
 def html_scan(markup: str, limit: int = MAX_HTML_CHARS) -> HtmlResult:

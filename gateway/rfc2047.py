@@ -11,7 +11,7 @@ encoded-words is dropped (RFC 2047 section 6.2); adjacent encoded-words in the s
 joined as bytes before decoding, so a character split across two words survives; a charset is
 read as the body's (`gateway.charsets`: Python's codecs, then the WHATWG labels readers know);
 an unknown one or a non-text codec reads as UTF-8; broken base64 is decoded as far as it goes;
-invalid bytes become U+FFFD. A charset name is at most 64 characters (RFC 2978 names are shorter).
+invalid bytes and lone surrogates become U+FFFD. A charset name is at most 64 characters (RFC 2978 names are shorter).
 
 Untrusted input: header values of a stranger's message. Never raises.
 """
@@ -23,7 +23,7 @@ import binascii
 import functools
 import re
 
-from gateway.charsets import python_codec
+from gateway.charsets import no_surrogates, python_codec
 
 _ENCODED_WORD = re.compile(r"=\?([^?\s]{1,64})\?([bBqQ])\?([^?]*)\?=")
 _B64_JUNK = re.compile(r"[^A-Za-z0-9+/]")
@@ -49,7 +49,7 @@ def _payload(encoding: str, text: str) -> bytes:
 
 def _decode(data: bytes, charset: str) -> str:
     try:
-        return data.decode(_codec(charset), "replace")
+        return no_surrogates(data.decode(_codec(charset), "replace"))  # UTF-7 "+2D0-": a lone U+D83D
     except Exception:  # noqa: BLE001 - exotic codecs: read as UTF-8
         return data.decode("utf-8", "replace")
 

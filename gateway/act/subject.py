@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 
+from gateway.charsets import no_surrogates
 from gateway.folding import fold
 from gateway.model import HeaderEdit
 from gateway.parse import MessageView, split_header_block
@@ -47,5 +48,6 @@ def subject_edits(raw: bytes, view: MessageView, tag: str) -> tuple[HeaderEdit, 
         if "\r\n" not in value:
             value = fold("Subject", value)
     else:
-        value = fold("Subject", f"{tag} {decoded[:_MAX_SUBJECT]}".strip())
+        # a lone surrogate cannot be encoded (UnicodeEncodeError: "analysis failed", no tag)
+        value = fold("Subject", no_surrogates(f"{tag} {decoded[:_MAX_SUBJECT]}").strip())
     return (HeaderEdit("Subject"), HeaderEdit("Subject", value))

@@ -10,6 +10,7 @@ import pytest
 from gateway.act import transfer
 from gateway.charsets import WHATWG_ONLY, decode_text, python_codec
 from gateway.parse import MessageView
+from gateway.rfc2047 import decode_words
 
 
 def test_the_table_only_fills_gaps_in_python_and_names_python_text_codecs() -> None:
@@ -69,3 +70,27 @@ def test_analysis_reads_a_utf16_body_behind_an_ascii_label() -> None:
     raw = (b"From: a@ext.test\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n"
            b"Content-Transfer-Encoding: base64\r\n\r\n" + body)
     assert MessageView.parse(raw).plain_text.strip() == "Let us continue on WhatsApp"
+
+
+# attack22 #12: codecs where errors="replace" lets a lone surrogate out (UTF-7 "+2D0-" -> U+D83D)
+@pytest.mark.parametrize(("data", "label"), [
+    (b"hi +2D0- there", "utf-7"), (b"hi \\ud83d there", "unicode_escape"), (b"a +2D3-+2D0- b", "utf-7"),
+    (b"hi \\udc80 there", "raw_unicode_escape"),
+])
+def test_decoded_text_holds_no_lone_surrogate(data: bytes, label: str) -> None:
+    text = decode_text(data, label)
+    assert "\ufffd" in text and text.startswith(("hi ", "a ")) and text.encode("utf-8")
+
+
+def test_rfc2047_words_and_headers_hold_no_lone_surrogate() -> None:
+    assert decode_words("=?utf-7?Q?Daniel_Lee_+2D0-?=") == "Daniel Lee \ufffd"
+    assert decode_words("=?utf-7?B?KzJEMC0=?= x") == "\ufffd x"
+    assert decode_words("=?utf-7?Q?a+2D0-?= =?utf-7?Q?+3gA-b?=") == "a\ufffd\ufffdb"  # split pair: two lone ones
+    # surrogateescape path: raw 8-bit header bytes that spell a surrogate in UTF-8 (CESU-style)
+    raw = (b"From: =?utf-7?Q?Dan+2D0-?= <d@example.net>\r\nSubject: x \xed\xa0\xbd y =?utf-7?Q?+2D0-?=\r\n"
+           b"Content-Type: text/plain; charset=utf-7\r\n\r\nbody +2D0- here\r\n")
+    view = MessageView.parse(raw)
+    for text in (view.subject, view.visible_subject, view.from_identity.display, view.plain_text):
+        text.encode("utf-8")
+    assert view.subject == "x \ufffd\ufffd\ufffd y \ufffd"
+    assert view.from_identity.display == "Dan\ufffd"

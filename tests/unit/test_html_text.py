@@ -227,3 +227,23 @@ def test_a_descendant_that_shows_itself_ends_the_hiding() -> None:
              '<div style="display:inline-block;font-size:14px">+852 5550 1837</div></div>')
     assert html_to_text(ghost)[0] == "Add me on WhatsApp\n+852 5550 1837"
     assert html_to_text('<p>a<span style="display:none">zq<b style="font-size:0">x</b></span>b</p>')[0] == "ab"
+
+
+@pytest.mark.parametrize(("markup", "text"), [
+    ('<p>on <bdo dir="rtl">ppAstahW</bdo>?</p>', "on \u202eppAstahW\u202c?"),
+    ('<p>on <bdo DIR=RTL><b>ppAstahW</bdo> now</p>', "on \u202eppAstahW\u202c now"),  # inner left open
+    ('<span style="unicode-bidi:bidi-override;direction:rtl">ppAstahW</span>', "\u202eppAstahW\u202c"),
+    ('<span dir="rtl" style="unicode-bidi: isolate-override">x</span>', "\u202ex\u202c"),
+    ('<div style="direction: rtl; unicode-bidi: bidi-override">ppAstahW<br>margeleT</div>',
+     "\u202eppAstahW\n\u202emargeleT\u202c"),  # a line break ends an override: it goes on
+    ('<bdo dir="ltr">abc</bdo> <span style="direction:rtl">abc</span> <span dir=rtl>abc</span>', "abc abc abc"),
+])
+def test_html_bidi_override_is_written_as_the_unicode_override(markup: str, text: str) -> None:
+    """attack22 #6: <bdo dir=rtl> and CSS bidi-override, which a reader shows reversed, were read as
+    the reversed letters with no signal; they are now the U+202E the reading order undoes."""
+    assert html_to_text(markup)[0] == text
+
+
+def test_html_bidi_overrides_are_bounded() -> None:
+    result = html_scan('<bdo dir="rtl">x' * 10_000)
+    assert result.text.count("\u202e") == 64 and result.steps < 30_000

@@ -93,6 +93,25 @@ def test_scan_json_escapes_line_separators(tmp_path: Path) -> None:
     assert "boss@example.org x y z\x9b" in shown, shown
 
 
+def test_scan_json_prints_a_utf7_display_name_with_a_lone_surrogate(tmp_path: Path) -> None:
+    """attack22 #13: a display name decoding to a lone U+D83D (UTF-7 "+2D0-"), quoted by a reason,
+    made `scan --json` die printing it; the files after it were never scanned."""
+    first, second = tmp_path / "a.eml", tmp_path / "b.eml"
+    first.write_bytes(b"From: =?utf-7?Q?Chatham_House+2D0-_Research?= <d@gmail.com>\r\nTo: bob@example.org\r\n"
+                      b"Subject: x\r\n\r\nCould we continue this on WhatsApp? Please keep this between us.\r\n")
+    second.write_bytes(b"From: a@gmail.com\r\nTo: bob@example.org\r\nSubject: y\r\n\r\nhello\r\n")
+    cfg = tmp_path / "gw.yml"
+    cfg.write_text(f"listen: 127.0.0.1:2525\nupstream: {{port: 10026}}\nhostname: gw.example.org\n"
+                   f"local_domains: [example.org]\npolicies: [{ROOT / 'policies'}]\nstore: {{backend: memory}}\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONIOENCODING": "utf-8"}
+    out = subprocess.run([sys.executable, "-m", "gateway", "scan", "--config", str(cfg), "--json", "--offline",
+                          str(first), str(second)], cwd=tmp_path, env=env, capture_output=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    objs = [json.loads(line) for line in out.stdout.decode("utf-8").splitlines()]
+    assert [o["file"] for o in objs] == [str(first), str(second)]
+    assert "Chatham House\ufffd Research" in json.dumps(objs[0], ensure_ascii=False)
+
+
 _MIX = ("aZ\u00e9\u0430\u0435\u043e\u03bf\u0421 .\n\u4e2d\udc80\U0001f600"
         + "".join(c for c in INVISIBLE if c < "\U00010000") + "\U0001bca0\U0001d17a\U000e0020\U000e0fff")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import email.policy
 from email.parser import BytesParser
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -72,3 +73,13 @@ def test_any_subject_is_tagged_exactly_once(subject: str) -> None:
         assert after.startswith("[SUSPICIOUS]") and after.count("[SUSPICIOUS]") == 1
         assert " ".join(after[len("[SUSPICIOUS]"):].split()) == " ".join(before.split())
     assert _tag(out) == out
+
+
+def test_a_lone_surrogate_in_the_subject_is_tagged(monkeypatch: pytest.MonkeyPatch) -> None:
+    # attack22 #12: UTF-7 "+2D0-" decodes to a lone U+D83D; encoding it raised, no tag was written
+    raw = b"Subject: =?utf-7?Q?A_research_question_+2D0-?=\r\n\r\nbody\r\n"
+    assert _subject(_tag(raw)) == "[SUSPICIOUS] A research question \ufffd"
+    # whatever a decoder lets out, the edit still encodes
+    monkeypatch.setattr(MessageView, "subject", property(lambda self: "odd \ud83d text"))
+    edits = subject_edits(raw, MessageView.parse(raw), "[SUSPICIOUS]")
+    assert _subject(apply_edits(raw, edits)) == "[SUSPICIOUS] odd \ufffd text"

@@ -56,3 +56,15 @@ def test_the_checks_read_the_cue_words_through_the_disguise() -> None:
                  "Could we continue on \u202eppAstahW\u202c? Call +44 7700 900123"):
         sig, _ = run([ContentCheck()], message(FROM, body))
         assert one(sig, "content.offchannel_mention").evidence["apps"] == "whatsapp", body
+
+
+def test_html_bdo_and_css_overrides_are_read_in_reading_order_and_signalled() -> None:
+    """attack22 #6: cue words reversed in <bdo dir="rtl"> or a CSS bidi-override were read reversed
+    (an approach scanned clean 2.6) and raised no text.bidi_override."""
+    for html in ('<p>Could we continue on <bdo dir="rtl">ppAstahW</bdo>?</p>',
+                 '<p>Could we continue on <span style="unicode-bidi:bidi-override; direction:rtl">'
+                 'ppAstahW</span>?</p>'):
+        msg = message(FROM, "", html=html)
+        assert "continue on WhatsApp?" in MessageView.parse(msg).html_text
+        sig, _ = run([StructureCheck()], msg)
+        assert one(sig, "text.bidi_override").evidence == {"overrides": 1}, html

@@ -48,3 +48,28 @@ def test_a_file_sharing_services_name_inside_another_domain() -> None:
     real = ("https://www.dropbox.com/s/x https://dl.dropboxusercontent.com/s/x https://wetransfer.com/downloads/x "
             "https://na3.docusign.net/Signing/x https://www.w3.org/TR/html5/ https://we.tl/t-x")
     assert "content.link_lookalike" not in names(run([LinkCheck()], message("S <s@gmail.com>", real))[0])
+
+
+def test_a_look_alike_idn_host_written_in_the_text() -> None:
+    """attack22 #8: _URL read ASCII hosts only, so "https://ch\u0430thamhouse.org/" (a Cyrillic a) in
+    plain text was read as the host "ch" (clean), while the same link as an href or in punycode was
+    a look-alike. Its punycode form is checked now; an ASCII host followed by CJK text keeps its
+    old reading too."""
+    body = "Please register for the roundtable here:\nhttps://ch\u0430thamhouse.org/events/register\n"
+    sig, _ = run([LinkCheck()], message("A <a@policy-forum.test>", body))
+    ev = one(sig, "content.link_lookalike").evidence
+    assert ev["host"] == "xn--chthamhouse-zij.org" and ev["organisation"] == "Chatham House"
+    assert hosts_of([], "see https://www.example.com\u4e2d\u6587 and http://b\u00fccher.test/x") == [
+        "www.example.com", "www.example.xn--com-x68do18h", "b", "xn--bcher-kva.test"]
+    assert hosts_of([], "https://" + "\u0430" * 300) == [("\u0430" * 253)]  # bounded; IDNA refuses: as written
+
+
+def test_idn_hosts_folded_are_bounded(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from gateway.checks import links
+    calls: list[str] = []
+    real = links._ascii_host
+    monkeypatch.setattr(links, "_ascii_host", lambda host: calls.append(host) or real(host))
+    text = " ".join(f"https://\u0430{i}.test/ https://\u0430{i}.test/" for i in range(100))
+    hosts = hosts_of([], text)
+    assert len(calls) == links.MAX_IDN and len(hosts) == 100
+    assert hosts[0] == "xn--0-7sb.test" and hosts[-1] == "\u043099.test"  # the rest as written, as hrefs are

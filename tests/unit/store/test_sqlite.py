@@ -230,3 +230,26 @@ def test_several_openers_of_a_new_file_all_open_it(tmp_path) -> None:  # type: i
         for t in threads:
             t.join()
     assert errors == []
+
+
+def test_a_utf7_display_name_with_a_lone_surrogate_is_recorded(tmp_path):
+    """attack22 #13: a display name decoding to a lone U+D83D (UTF-7 "+2D0-") made every record of
+    the message raise UnicodeEncodeError (never recorded: no follow-up-of-a-flagged-approach)."""
+    from gateway.model import Envelope
+    from gateway.parse import MessageView
+    from gateway.store.record import draft_meta
+
+    raw = (b"From: =?utf-7?Q?Daniel_Lee_+2D0-?= <daniel@gmail.com>\r\nTo: a@example.org\r\n"
+           b"Subject: =?utf-7?Q?hi_+2D0-?=\r\nMessage-ID: <m1@gmail.com>\r\n\r\nhello\r\n")
+    meta = draft_meta(MessageView.parse(raw), Envelope("daniel@gmail.com", ("a@example.org",), received_at=NOW),
+                      LOCAL, campaign_keys=("persona:daniel lee \ufffd",))
+    s = SqliteStore(tmp_path / "s.sqlite3")
+
+    async def go():
+        await s.record_message(meta, LOCAL)
+        try:
+            return await s.recent(NOW - 60)
+        finally:
+            await s.close()
+    rows = asyncio.run(go())
+    assert [(m.sender, m.display_name) for m in rows] == [("daniel@gmail.com", "Daniel Lee \ufffd")]
