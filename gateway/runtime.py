@@ -33,6 +33,7 @@ from typing import Any
 from gateway import warmup
 from gateway.act.actions import ActionPlan, plan
 from gateway.act.headers import edited, received_value, removal_edits, verdict_edits
+from gateway.charsets import python_codec
 from gateway.checks import Check, CheckContext, CheckRun, Fact, RunStats, SharedState, discover, order, run_checks
 from gateway.checks.auth import AuthFacts
 from gateway.checks.auth.keys import AuthPools
@@ -311,27 +312,26 @@ class Runtime:
 
     async def warm_up(self, budget: float = WARM_UP_BUDGET) -> None:
         """Feed English prose to the RE2 sets (`gateway.warmup.prose`, then `gateway.warmup.licences`, then
-        `gateway.warmup.system_docs`), analyse the built-in messages of `gateway.warmup` `WARM_UP_ROUNDS` times,
-        then let each check and each piece of shared state fill its memos (`Check.warm`, `Shared.warm`), and
-        each piece of shared state those of the sender domains of the mail the store remembers
-        (`Shared.warm_seen`, `gateway.warmup.seen_domains`), so that the first real message costs close to what
-        the tenth does (benchmarks/first_message.py --instructions, first/tenth per group: 1.010, 1.024, 1.023,
+        `gateway.warmup.system_docs`), look up the codecs of `gateway.warmup.CHARSETS`, analyse the built-in messages of
+        `gateway.warmup` `WARM_UP_ROUNDS` times, then let each check and each piece of shared state fill its memos
+        (`Check.warm`, `Shared.warm`), and each piece of shared state those of the sender domains of the mail the store
+        remembers (`Shared.warm_seen`, `gateway.warmup.seen_domains`), so that the first real message costs close to
+        what the tenth does (benchmarks/first_message.py --instructions, first/tenth per group: 1.010, 1.024, 1.023,
         1.017, median 1.020 with a new store, as before `warm_seen`; 3.5x cold). What remains was measured
-        (--keep-callgrind, callgrind_annotate first against tenth): what the nine earlier messages left for the
-        tenth, 0.11-0.24 M instructions of 6.4-13.2 M: the RE2 DFA states of their mailing lists' text
-        (RE2::Set::Match 44 k, 127 k, 58 k, 71 k instructions more; the list's own footer fed ahead takes a
-        third of group 1's, the packages' changelog.Debian.gz files, 300,000 characters fed ahead, took 127 k
-        and 132 k off first and tenth alike in group 0, 36 k and 38 k in group 1: not adopted), and the look-
-        alike search and public-suffix look-ups of the lists' domain (one search per group; lru_cache'd look-ups
-        22-48 k and the search's Python), which no shipped text can know and the store can: when it holds the
-        nine (--recorded), first/tenth after a reload is 1.000, 0.998, 1.006, 0.995, median 0.999 (1.002, 1.005,
-        1.009, 1.002, median 1.004 without `warm_seen`), after a restart 1.001, 1.021, 1.024, 1.009, median
-        1.015 (1.008, 1.023, 1.024, 1.021, median 1.022): a new process still builds the lists' DFA states,
-        which the store does not keep. Offline, without the run statistics, reading the store (its prepared
-        statements and code paths warm up too) but never writing to it. Bounded by `budget` seconds in all: an
-        unreachable store must not hold up the start, and warming up never fails it. The store is read directly,
-        not through the metered wrapper `Gateway` puts around it (`ObservedStore`): the store calls and errors
-        an admin sees are the mail's."""
+        (--keep-callgrind, callgrind_annotate first against tenth): what the nine earlier messages left for the tenth,
+        0.11-0.24 M instructions of 6.4-13.2 M: the RE2 DFA states of their mailing lists' text (RE2::Set::Match 44 k,
+        127 k, 58 k, 71 k instructions more; the list's own footer fed ahead takes a third of group 1's, the packages'
+        changelog.Debian.gz files, 300,000 characters fed ahead, took 127 k and 132 k off first and tenth alike in group
+        0, 36 k and 38 k in group 1: not adopted), and the look- alike search and public-suffix look-ups of the lists'
+        domain (one search per group; lru_cache'd look-ups 22-48 k and the search's Python), which no shipped text can
+        know and the store can: when it holds the nine (--recorded), first/tenth after a reload is 1.000, 0.998, 1.006,
+        0.995, median 0.999 (1.002, 1.005, 1.009, 1.002, median 1.004 without `warm_seen`), after a restart 1.001,
+        1.021, 1.024, 1.009, median 1.015 (1.008, 1.023, 1.024, 1.021, median 1.022): a new process still builds the
+        lists' DFA states, which the store does not keep. Offline, without the run statistics, reading the store (its
+        prepared statements and code paths warm up too) but never writing to it. Bounded by `budget` seconds in all: an
+        unreachable store must not hold up the start, and warming up never fails it. The store is read directly, not
+        through the metered wrapper `Gateway` puts around it (`ObservedStore`): the store calls and errors an admin sees
+        are the mail's."""
         saved = (self.offline, self.store, self.resolver, self.stats)
         self.offline, self.resolver, self.stats = True, None, RunStats()
         self.store = getattr(self.store, "inner", self.store)
@@ -340,6 +340,8 @@ class Runtime:
                 for text in itertools.chain(warmup.prose(), warmup.licences(), warmup.system_docs()):
                     warm_sets(text)  # 32 + 14 + 12 ms of CPU; the loop runs between pieces (a reload)
                     await asyncio.sleep(0)
+                for label in warmup.CHARSETS:  # the codecs' modules, imported on first lookup
+                    python_codec(label)
                 for raw in warmup.messages() * WARM_UP_ROUNDS:
                     env = Envelope(mail_from="warm-up@example.net", rcpt_tos=("someone@example.org",),
                                    client=Client(ip="192.0.2.1"), queue_id="warm-up")

@@ -219,6 +219,20 @@ def messages() -> list[bytes]:
     return [build().as_bytes() for build in BUILDERS]
 
 
+# The charset labels mail declares most (the ham and phish corpora of ../shared/corpora, 2026-12-05:
+# us-ascii 2,016 parts, utf-8 1,096, iso-8859-1 819, iso-8859-15 79, windows-1252 64, windows-1251 9,
+# then iso-2022-jp, windows-1250, koi8-r, iso-8859-2, iso-8859-5, koi8-u), plus the other common East
+# Asian and Unicode labels. Python imports a codec's module on the first lookup of its name (the
+# first us-ascii part after start imported encodings/ascii.py inside that message's analysis,
+# benchmarks/first_message.py with cProfile, first against tenth): `Runtime.warm_up` looks each up
+# ahead through `gateway.charsets.python_codec`, as the analysis does.
+CHARSETS = (
+    "us-ascii", "utf-8", "iso-8859-1", "iso-8859-15", "windows-1252", "windows-1251", "windows-1250",
+    "iso-8859-2", "iso-8859-5", "koi8-r", "koi8-u", "iso-2022-jp", "shift_jis", "euc-jp", "euc-kr",
+    "gb2312", "gbk", "gb18030", "big5", "utf-16", "utf-7",
+)
+
+
 # Domains that mail everywhere comes from or links to, whatever the organisation: the large
 # free-mail providers and the services that send or host on others' behalf. `Runtime.warm_up`
 # has the look-alike index the sender and link checks share look each up (`Shared.warm`): its

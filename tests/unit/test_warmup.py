@@ -6,7 +6,11 @@ the start beyond the warm-up's budget."""
 from __future__ import annotations
 
 import asyncio
+import codecs
 import logging
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +24,7 @@ from gateway.runtime import Runtime
 from gateway.smtp.service import Gateway
 from gateway.store.memory import MemoryStore
 from gateway.store.sqlite import SqliteStore
-from tests.conftest import make_config
+from tests.conftest import ROOT, make_config
 from tests.support.messages import config
 
 ENV = Envelope(mail_from="w@example.net", rcpt_tos=("someone@example.org",), client=Client(ip="192.0.2.1"),
@@ -147,6 +151,27 @@ def test_warm_up_feeds_the_prose_to_the_regex_sets(monkeypatch: pytest.MonkeyPat
     asyncio.run(runtime.warm_up())
     assert runtime.warmed_up
     assert fed == list(warmup.prose()) + list(warmup.licences()) + list(warmup.system_docs())
+
+
+def test_warm_up_imports_the_codecs_of_the_common_charsets_ahead() -> None:
+    """Python imports a codec's module on the first lookup of its name: without the warm-up's
+    lookups the first us-ascii part after start imported encodings/ascii.py inside its analysis.
+    In a fresh interpreter, every codec module of `warmup.CHARSETS` is loaded once the warm-up is
+    done, and encodings.ascii (the most declared charset) was not loaded before it."""
+    modules = sorted({codecs.lookup(label).incrementalencoder.__module__ for label in warmup.CHARSETS})
+    assert "encodings.ascii" in modules
+    code = ("import asyncio, sys\n"
+            "from gateway.runtime import Runtime\n"
+            "from gateway.store.memory import MemoryStore\n"
+            "from tests.support.messages import config\n"
+            f"modules = {modules!r}\n"
+            "runtime = Runtime(config(), offline=True, store=MemoryStore())\n"
+            "before = [m for m in modules if m in sys.modules]\n"
+            "asyncio.run(runtime.warm_up())\n"
+            "print(runtime.warmed_up, 'encodings.ascii' in before, [m for m in modules if m not in sys.modules])\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    assert done.stdout.split() == ["True", "False", "[]"], done.stdout + done.stderr
 
 
 def test_the_licences_are_read_once_each_in_pieces_and_bounded(tmp_path: Path) -> None:
