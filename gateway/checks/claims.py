@@ -273,6 +273,7 @@ _FROM_LINE = re.compile(r"^[ \t]*From:[ \t]*(?P<who>[^\n]{1,300})$", re.M)
 _ADDRESS = re.compile(r"[\w.+'-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}")
 _PRONOUNS = frozenset({"you", "he", "she", "they", "we", "me", "him", "her", "them", "us", "your", "my", "our"})
 MAX_QUOTE_MARKS = 20
+_UNQUOTE = re.compile(r"^[ \t]*(?:>[ \t]?){1,20}")  # a quoted line's markers ("> ", ">> ")
 
 
 def _approach_text(ctx: CheckContext, persona: Persona | None) -> str:
@@ -287,6 +288,11 @@ def _approach_text(ctx: CheckContext, persona: Persona | None) -> str:
     if persona is not None:
         return persona.text[:MAX_TEXT]
     text = ctx.view.body_text[:MAX_TEXT * 2]
+    if not (ctx.view.header("In-Reply-To") or ctx.view.header("References")):
+        # not a reply (RFC 5322 3.6.4: a reply carries In-Reply-To or References): nothing in it
+        # answers us, so what it quotes is its own words, '>' or not (attack22: an approach with
+        # '>' before every line, or under a made-up attribution naming the recipient, read as empty)
+        return "\n".join(_UNQUOTE.sub("", ln) for ln in text.splitlines())[:MAX_TEXT]
     for i, mark in enumerate(_QUOTE_MARK.finditer(text)):
         if i == MAX_QUOTE_MARKS:
             break

@@ -15,8 +15,10 @@ from tests.support.messages import config, message
 
 def _ctx(body: str) -> CheckContext:
     cfg = config()
-    return CheckContext(view=MessageView.parse(message("A <a@b.test>", body)), envelope=Envelope("", (), Client()),
-                        config=cfg, data=ReferenceData.load(cfg), domains=Domains(cfg.local_domains))
+    reply = {"In-Reply-To": "<ours-1@example.org>"}  # only a reply's quotes are cut
+    return CheckContext(view=MessageView.parse(message("A <a@b.test>", body, headers=reply)),
+                        envelope=Envelope("", (), Client()), config=cfg, data=ReferenceData.load(cfg),
+                        domains=Domains(cfg.local_domains))
 
 
 def test_computed_once_per_message_and_the_same_for_every_reader() -> None:

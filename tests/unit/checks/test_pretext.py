@@ -6,8 +6,12 @@ from gateway.checks.pretext import PretextCheck
 from tests.support.messages import message, names, one, run
 
 
-def sig(body: str, from_: str = "A Stranger <a.stranger@gmail.com>") -> set[str]:
-    return names(run([PretextCheck()], message(from_, body))[0])
+def sig(body: str, from_: str = "A Stranger <a.stranger@gmail.com>", headers: dict[str, str] | None = None) -> set[str]:
+    return names(run([PretextCheck()], message(from_, body, headers=headers))[0])
+
+
+# a reply carries In-Reply-To or References (RFC 5322 3.6.4): only a reply quotes us
+REPLY = {"In-Reply-To": "<ours-1@example.org>"}
 
 
 def test_the_benign_opener_is_an_ask() -> None:
@@ -54,7 +58,7 @@ def test_internal_mail_is_not_read_for_pretexts() -> None:
 def test_quoted_replies_are_not_the_strangers_words() -> None:
     body = ("Thanks, that works.\n\nOn Mon, 2 Nov 2026, Me <me@example.org> wrote:\n"
             "> We pay an honorarium for your views.")
-    assert not sig(body) & {"offer.money", "ask.views"}
+    assert not sig(body, headers=REPLY) & {"offer.money", "ask.views"}
 
 
 APPROACH = "We would be grateful for your views on the sanctions regime. We offer an honorarium of USD 500.\n"
@@ -67,7 +71,8 @@ def test_quoted_replies_to_our_side_by_name_or_address_are_cut() -> None:
                  "On Mon, Nov 2, 2026 at 6:05 PM Dana Prof wrote:\n",
                  "________________________________\nFrom: Prof, Dana\nSent: Monday, 2 November 2026 18:05\n",
                  "-----Original Message-----\nFrom: Someone <someone@example.org>\nSent: Monday\n"):
-        assert not sig("Thanks, that works.\n\n" + mark + "\n" + APPROACH) & {"offer.money", "ask.views"}, mark
+        cues = sig("Thanks, that works.\n\n" + mark + "\n" + APPROACH, headers=REPLY)
+        assert not cues & {"offer.money", "ask.views"}, mark
 
 
 def test_a_mark_that_names_nobody_of_ours_does_not_hide_the_approach() -> None:
@@ -83,6 +88,17 @@ def test_a_mark_that_names_nobody_of_ours_does_not_hide_the_approach() -> None:
                     "Passing on my colleague's note.\n\nOn Mon, 30 Nov 2026, Lee Wong <lee.wong@gmail.com> wrote:\n",
                     "Dear Dana,\nOn LinkedIn last month you wrote:\n\"Security matters.\" I agree.\n\n"):
         assert {"offer.money", "ask.views"} <= sig(framing + APPROACH), framing
+
+
+def test_a_message_that_answers_nothing_quotes_only_itself() -> None:
+    """Without In-Reply-To or References a message is no reply: what it quotes, '>' lines or under
+    an attribution naming one of ours, is its own words (attack22: an approach with '>' before every
+    line, or under a made-up attribution naming the recipient, was read as empty)."""
+    quoted = "".join("> " + line + "\n" for line in APPROACH.splitlines())
+    attributed = "Thanks, as promised.\n\nOn Mon, 2 Nov 2026 at 18:05, Dana Prof <d.prof@example.ac.uk> wrote:\n\n"
+    for body in (quoted, ">> " + APPROACH, attributed + APPROACH, attributed + quoted):
+        assert {"offer.money", "ask.views"} <= sig(body), body
+        assert not sig(body, headers=REPLY) & {"offer.money", "ask.views"}, body
 
 
 def test_an_attached_draft_is_a_review_request() -> None:
