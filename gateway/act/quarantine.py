@@ -102,7 +102,7 @@ class QuarantineStore:
         if not create and not (self.dir / "index.sqlite3").is_file():
             what = "no such directory" if not self.dir.exists() else "not a quarantine directory (no index.sqlite3)"
             raise QuarantineMissing(f"{self.dir}: {what}; check --dir or the config's quarantine.dir (serve "
-                                    "creates it when a policy first holds a message)")
+                                    "creates it at start when a policy holds messages)")
         self.messages.mkdir(parents=True, exist_ok=True, mode=0o700)
         with self._db() as db:
             db.executescript(_SCHEMA)

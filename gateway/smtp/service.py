@@ -18,6 +18,7 @@ import logging
 import os
 import signal
 import socket
+import sqlite3
 import ssl
 import threading
 from collections.abc import Sequence
@@ -160,6 +161,7 @@ class Gateway:
             raise StartupError(f"{self.config.source}: tls: cannot load the certificate or key: "
                                f"{getattr(exc, 'strerror', None) or exc}; check the PEM files") from exc
         await self._open_store()
+        await self._open_quarantine()
         await self.runtime.warm_up()
         self.metrics.policies_loaded(self.runtime)
         if self.admin is not None:
@@ -218,6 +220,20 @@ class Gateway:
                 fix = "check the path and its permissions"
             raise StartupError(f"{self.config.source}: store: the {cfg.backend} store {what} cannot be "
                                f"opened: {exc}; {fix}") from exc
+
+    async def _open_quarantine(self) -> None:
+        """When a policy holds messages (`quarantine: true` for a verdict), open the quarantine now
+        (creating its directory and index): a directory that cannot be written is a start-up error,
+        as Postfix checks its queue directories at start, not a 451 for every held message."""
+        actions = self.runtime.policies.actions
+        if not any(v.quarantine for v in (actions.caution, actions.suspicious, actions.high)):
+            return
+        try:
+            await asyncio.to_thread(lambda: self.state.quarantine)
+        except (OSError, sqlite3.Error) as exc:
+            raise StartupError(f"{self.config.source}: quarantine.dir: {self.config.quarantine.dir} cannot be "
+                               f"opened: {getattr(exc, 'strerror', None) or exc}; check the path and its permissions "
+                               "(a policy holds messages there)") from exc
 
     async def _purge_loop(self) -> None:
         """Quarantine retention (`quarantine.retention_days`) and the staff reports' retention

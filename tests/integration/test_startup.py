@@ -163,6 +163,19 @@ def test_store_that_cannot_be_opened(tmp_path: Path) -> None:
     assert_one_line_exit_2(proc, "store:", "cannot be opened")
 
 
+def test_quarantine_dir_that_cannot_be_opened_when_a_policy_holds_messages(tmp_path: Path) -> None:
+    """admin21: a quarantine directory that cannot be written answered 451 for every held message,
+    found only then; now it is a start-up error (Postfix checks its queue directories at start)."""
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    pol = tmp_path / "hold.yml"
+    pol.write_text("actions:\n  high: {quarantine: true}\n")
+    quarantine = f"quarantine: {{dir: {blocker / 'q'}}}\n"
+    held = write_config(tmp_path, quarantine + f"policies: [{ROOT / 'policies'}, {pol}]\n")
+    proc = run(gateway_cmd("serve", "--config", str(held)), tmp_path)
+    assert_one_line_exit_2(proc, "quarantine.dir:", "cannot be opened", str(blocker / "q"))
+
+
 def test_unknown_store_backend(tmp_path: Path) -> None:
     cfg = write_config(tmp_path)
     store_line = f"store: {{path: {tmp_path / 'store.sqlite3'}}}"

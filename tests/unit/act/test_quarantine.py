@@ -119,7 +119,7 @@ def test_a_missing_quarantine_dir_is_an_error_naming_it(tmp_path: Path, command:
     typo = tmp_path / "quarantnie"
     assert q.run(_args(["--dir", str(typo), *command]), relay=lambda r: None, out=io.StringIO()) == 2
     assert capsys.readouterr().err == (f"quarantine: {typo}: no such directory; check --dir or the config's "
-                                       "quarantine.dir (serve creates it when a policy first holds a message)\n")
+                                       "quarantine.dir (serve creates it at start when a policy holds messages)\n")
     assert not typo.exists()
     assert q.run(_args(["--dir", str(tmp_path), *command]), relay=lambda r: None, out=io.StringIO()) == 2
     assert f"quarantine: {tmp_path}: not a quarantine directory (no index.sqlite3); " in capsys.readouterr().err
