@@ -24,7 +24,6 @@ Untrusted input: the message text and addresses (a stranger's): shingles over at
 from __future__ import annotations
 
 import bisect
-import hashlib
 import re
 import zlib
 from collections.abc import Iterable, Sequence
@@ -39,7 +38,8 @@ from gateway.domains import Domains, name_tokens, registered_domain
 from gateway.model import Signal
 from gateway.parse import MessageView
 from gateway.store import Reach, cap
-from gateway.store.record import flagged_persona_key, sent_key, sent_to_key
+from gateway.store.record import MSGID, flagged_persona_key, sent_key, sent_to_key
+from gateway.store.record import key_hash as _h
 
 MAX_TEXT = 4000
 WINDOW_DAYS = 14.0  # how far back "sent to several colleagues" looks
@@ -61,10 +61,6 @@ class CampaignKeys(Fact):
 
     keys: tuple[str, ...]
     sender_key: str
-
-
-def _h(text: str) -> str:
-    return hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=8).hexdigest()
 
 
 _BIN_SHIFT = 32 - (BANDS * ROWS - 1).bit_length()  # the top bits of a shingle's CRC-32 pick its bin
@@ -114,14 +110,13 @@ def text_bands(text: str) -> list[str]:
     return out
 
 
-_MSGID = re.compile(r"<[^<>\s]{1,250}>")
 MAX_REFS = 10
 
 
 def own_message_key(message_id: str, sender: str) -> str:
     """A message as sent by one sender: a reply's references match it only when they point at
     that same sender's earlier message."""
-    mid = _MSGID.search(message_id or "")
+    mid = MSGID.search(message_id or "")
     return f"own:{_h(mid.group(0).lower() + ' ' + sender.lower())}" if mid and sender else ""
 
 
@@ -132,8 +127,8 @@ def thread_references(view: MessageView) -> list[str]:
     """The Message-IDs a message says it answers, bounded: In-Reply-To's first two, then the first
     two of References (the thread's root: often the message that opened it) and its last eight
     (the newest), each once, at most MAX_THREAD_REFS, over at most 20,000 characters of each field."""
-    irt = _MSGID.findall(" ".join(view.headers("In-Reply-To"))[:20_000])
-    refs = _MSGID.findall(" ".join(view.headers("References"))[:20_000])
+    irt = MSGID.findall(" ".join(view.headers("In-Reply-To"))[:20_000])
+    refs = MSGID.findall(" ".join(view.headers("References"))[:20_000])
     out = dict.fromkeys(m.lower() for m in irt[:2] + refs[:2] + refs[-8:])
     return list(out)[:MAX_THREAD_REFS]
 
@@ -266,7 +261,7 @@ class CampaignCheck(Check):
         since = now - WINDOW_DAYS * 86400
         out: list[Signal] = []
         long_ago = now - FOLLOW_UP_DAYS * 86400
-        refs = _MSGID.findall(" ".join(view.headers("In-Reply-To") + view.headers("References"))[:20_000])
+        refs = MSGID.findall(" ".join(view.headers("In-Reply-To") + view.headers("References"))[:20_000])
         own_keys = [k for k in (own_message_key(r, sender) for r in refs[-MAX_REFS:]) if k]
         queries: list[tuple[Sequence[str], float]] = [(ks, since) for ks in groups.values()]
         # through a social network's address, which relays every member, only the same persona's

@@ -19,12 +19,12 @@ from collections.abc import Iterable
 
 from gateway.checks import Check, CheckContext, signal
 from gateway.model import Signal
+from gateway.store.record import MSGID as _MSGID
 
 _LIST_HEADERS = ("List-Id", "List-Post", "List-Unsubscribe", "List-Subscribe", "Mailing-List", "X-Mailing-List",
                  "X-BeenThere", "X-Mailman-Version", "X-List", "X-Loop")
 _LIST_SENDER = re.compile(r"(?:^|<|\s)(?:owner-[^@\s>]+|"
                           r"[^@\s<>]+-(?:bounces|request|owner|admin)(?:\+[^@\s>]*)?)@", re.I)
-_MSGID = re.compile(r"<[^<>\s]{1,250}>")
 MAX_REFERENCES = 50
 
 

@@ -21,12 +21,15 @@ from gateway.model import Decision, Envelope, Signal, Verdict
 from gateway.parse import MessageView
 from gateway.store import DECISION, MessageMeta, cap, direction_of
 
-_MSGID = re.compile(r"<[^<>\s]{1,250}>")  # as gateway/checks/campaign.py reads references
+MSGID = re.compile(r"<[^<>\s]{1,250}>")  # a Message-ID as the store's keys and the reply checks read it
 MAX_SENT_RECIPIENTS = 16  # outside recipients an outbound message is remembered for (2 keys each)
 
 
-def _h(text: str) -> str:  # the campaign check's hash of a key (gateway/checks/campaign.py `_h`)
+def key_hash(text: str) -> str:
+    """The hash under which a campaign key holds an address, ID or text (never the text itself)."""
     return hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=8).hexdigest()
+
+
 
 
 _OBSERVABLE_SIGNALS = ("content.offchannel_", "content.phone_number", "content.freemail_address_in_body")
@@ -70,20 +73,20 @@ def draft_meta(view: MessageView, envelope: Envelope, local_domains: Iterable[st
 def sent_key(message_id: str, external: str) -> str:
     """A message our people sent to `external` (an outside address), as its Message-ID: a reply of
     theirs that references it answers something we wrote to them. Hashed, never the ID itself."""
-    mid = _MSGID.search(message_id or "")
-    return f"sent:{_h(mid.group(0).lower() + ' ' + cap(external.lower()))}" if mid and external else ""
+    mid = MSGID.search(message_id or "")
+    return f"sent:{key_hash(mid.group(0).lower() + ' ' + cap(external.lower()))}" if mid and external else ""
 
 
 def sent_to_key(external: str) -> str:
     """Remembered with every message with a Message-ID our people sent to `external`: the store knows
     at least one ID we sent them (pairs learned before IDs were remembered have none: no judgement)."""
-    return f"sent-to:{_h(cap(external.lower()))}"
+    return f"sent-to:{key_hash(cap(external.lower()))}"
 
 
 def outbound_keys(message_id: str, externals: Iterable[str]) -> tuple[str, ...]:
     """The keys an outbound message (not an automatic answer) is remembered under: for each outside
     recipient (at most MAX_SENT_RECIPIENTS), `sent_key` and `sent_to_key`; none without a Message-ID."""
-    if _MSGID.search(message_id or "") is None:
+    if MSGID.search(message_id or "") is None:
         return ()
     out: list[str] = []
     for ext in list(dict.fromkeys(e.lower() for e in externals if "@" in e))[:MAX_SENT_RECIPIENTS]:
