@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import email.policy
 import re
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from email.message import Message
@@ -535,10 +536,13 @@ def exact_delimiters(raw: bytes, *, max_depth: int = 20, max_parts: int = 500) -
 
 
 def _fresh_boundary(raw: bytes, n: int) -> bytes:
-    """A boundary found nowhere in `raw` (so no line of it begins with it)."""
+    """A boundary found nowhere in `raw` (so no line of it begins with it): a readable one, or, when
+    the message holds it, one with a random tail a sender cannot foresee. (Growing the name by a
+    letter until it is not found let a message holding the name and a long run of that letter
+    cost one scan of the whole message per letter.)"""
     b = b"=_gateway_nested_%d_" % n
-    while b in raw:
-        b += b"x"
+    while b in raw:  # a random 64-bit tail: found in the message by chance, practically never
+        b = b"=_gateway_nested_%d_%s" % (n, secrets.token_hex(8).encode())
     return b
 
 

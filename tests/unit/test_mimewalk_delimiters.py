@@ -5,6 +5,8 @@ tests/integration/test_reads_as_dovecot.py; these are the unit-level bounds and 
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 import gateway.parse
@@ -128,8 +130,15 @@ def test_a_nested_boundary_that_repeats_the_outer_one_is_read_innermost_first(ra
 
 
 def test_a_fresh_boundary_is_not_in_the_message() -> None:
-    raw = NESTED_SAME.replace(b"See the note.", b"=_gateway_nested_1_ =_gateway_nested_1_x")
-    assert b"=_gateway_nested_1_xx" in mimewalk.exact_delimiters(raw)
+    """The renamed boundary occurs nowhere in the message, also when the message holds the readable
+    name followed by a long run of one letter (growing the name letter by letter scanned the whole
+    message once per letter of the run)."""
+    for text in (b"=_gateway_nested_1_ =_gateway_nested_1_x", b"=_gateway_nested_1_" + b"x" * 50_000):
+        raw = NESTED_SAME.replace(b"See the note.", text)
+        exact = mimewalk.exact_delimiters(raw)
+        fresh = re.findall(rb"=_gateway_nested_1_[0-9a-f]{16}", exact)
+        assert fresh and all(f not in raw for f in fresh), fresh[:2]
+        assert not re.search(rb"=_gateway_nested_1_x{2}", exact.replace(text, b""))
 
 
 def _prefix_nested(depth: int, loose: int) -> bytes:
