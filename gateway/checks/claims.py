@@ -266,8 +266,9 @@ def approach_text(ctx: CheckContext, persona: Persona | None) -> str:
 
 # Where a reply's quoted history starts: an attribution line ("On <date>, <name> <address> wrote:"
 # as Gmail, Apple Mail and Outlook write it, the line ending there), Outlook's "-----Original
-# Message-----" or underscore rule, or its "From: ... / Sent: ..." block.
-_QUOTE_MARK = re.compile(r"^(?:On (?P<on>.{5,200})wrote:[ \t]*$|-{2,} ?Original Message ?-{2,}|_{10,}"
+# Message-----" or underscore rule, or its "From: ... / Sent: ..." block. A line may end in "\r\n"
+# (SMTP mail is CRLF, and so is its decoded text): "$" in re.M matches before "\n" only.
+_QUOTE_MARK = re.compile(r"^(?:On (?P<on>.{5,200})wrote:[ \t\r]*$|-{2,} ?Original Message ?-{2,}|_{10,}"
                          r"|From: .+\nSent: )", re.M)
 _FROM_LINE = re.compile(r"^[ \t]*From:[ \t]*(?P<who>[^\n]{1,300})$", re.M)
 _ADDRESS = re.compile(r"[\w.+'-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}")

@@ -36,3 +36,16 @@ def test_a_persona_gets_its_own_text_not_the_cached_body() -> None:
     assert approach_text(ctx, persona) == "The persona's message."
     assert approach_text(ctx, persona) == "The persona's message."
     assert approach_text(ctx, None) == "The notification's body."
+
+
+def test_crlf_text_is_cut_where_lf_text_is() -> None:
+    """attack22 #15: SMTP mail is CRLF and so is its decoded text; the attribution "On ... wrote:"
+    ended in "\\r" before "$" and never matched, so a real reply's quoted history was never cut."""
+    for body in ("Thanks, that works.\n\nOn Mon, 2 Nov 2026 at 18:05, Dana Prof <d.prof@example.ac.uk> wrote:\n"
+                 "Our side's words.\n",
+                 "Thanks.\n\nOn Mon, Nov 2, 2026 at 6:05 PM Dana Prof wrote:  \nOur side's words.\n",
+                 "Thanks.\n-----Original Message-----\nFrom: Dana Prof <d.prof@example.ac.uk>\n"
+                 "Sent: Monday\n\nOurs.\n"):
+        lf = approach_text(_ctx(body), None)
+        assert lf.startswith("Thanks") and "Our" not in lf, body
+        assert approach_text(_ctx(body.replace("\n", "\r\n")), None) == lf, body
