@@ -100,7 +100,11 @@ def test_a_message_that_answers_nothing_quotes_only_itself() -> None:
     attributed = "Thanks, as promised.\n\nOn Mon, 2 Nov 2026 at 18:05, Dana Prof <d.prof@example.ac.uk> wrote:\n\n"
     for body in (quoted, ">> " + APPROACH, attributed + APPROACH, attributed + quoted):
         assert {"offer.money", "ask.views"} <= sig(body), body
-        assert not sig(body, headers=REPLY) & {"offer.money", "ask.views"}, body
+    # a reply cuts only the '>' block under an attribution naming our side (attack22 #7): an
+    # unattributed block, or unquoted text under the attribution, is still read
+    for body in (quoted, ">> " + APPROACH, attributed + APPROACH):
+        assert {"offer.money", "ask.views"} <= sig(body, headers=REPLY), body
+    assert not sig(attributed + quoted, headers=REPLY) & {"offer.money", "ask.views"}
 
 
 def test_an_attached_draft_is_a_review_request() -> None:
