@@ -13,9 +13,11 @@ touches the network.
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import os
 import re
+import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -675,11 +677,47 @@ def _log(r: _Reader) -> LogConfig:
 
 def _policies(r: _Reader, base: Path) -> tuple[str, ...]:
     pol = r.raw(("policies",), [shipped_policies()])
-    pol = [pol] if isinstance(pol, str) else pol
+    one = isinstance(pol, str)
+    pol = [pol] if one else pol
     if not isinstance(pol, list):
         r.fail(("policies",), "expected a list of paths", "write e.g. [policies, /etc/gw/local.d]")
         return ()
-    return tuple(str(p) if Path(str(p)).is_absolute() else str(base / str(p)) for p in pol)
+    out = tuple(str(p) if Path(str(p)).is_absolute() else str(base / str(p)) for p in pol)
+    for i, full in enumerate(out):
+        # ops23: a missing or unreadable path was reported by the policy loader as
+        # "/etc/gw/x: policy path does not exist", naming neither the config file nor its line
+        problem = _policy_path_problem(Path(full))
+        if problem:
+            r.fail(("policies",) if one else ("policies", i), f"{full!r} {problem}",
+                   "give a folder of *.yml policy files or one *.yml file (relative paths start at the "
+                   "config file's folder)")
+    return out
+
+
+def _policy_path_problem(path: Path) -> str | None:
+    """Why `path` cannot be a `policies` entry, or None: a listable folder (its local.d, when
+    there is one, too) or a readable regular *.yml/*.yaml file (what the loader reads)."""
+    try:
+        st = path.stat()
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return "does not exist"
+        if exc.errno == errno.ENOTDIR:
+            return "does not exist (a file stands where its path needs a folder)"
+        return f"cannot be read ({exc.strerror or exc})"
+    if stat.S_ISDIR(st.st_mode):
+        local = path / "local.d"
+        if local.exists() and not local.is_dir():
+            return "has a local.d that is not a folder"
+        for d in (path, local) if local.exists() else (path,):
+            try:
+                os.listdir(d)
+            except OSError as exc:
+                return f"cannot be listed ({d}: {exc.strerror or exc})"
+        return None
+    if stat.S_ISREG(st.st_mode) and path.suffix not in (".yml", ".yaml"):
+        return "is a file, not a folder of policy files nor a *.yml policy file"
+    return _unreadable(path)
 
 
 _ANY_ADDRESS = frozenset({"", "0.0.0.0", "::", "*"})  # noqa: S104 - compared with, never bound

@@ -48,11 +48,64 @@ class Mailbox:
 
     display: str
     address: str
+    # an addr-spec written in the display name outside quotes (`a@x.example <b@y.example>`):
+    # invalid (RFC 5322 phrase has no '@'), and Dovecot's Sieve reads that one as the address
+    display_spec: str = ""
 
     @property
     def domain(self) -> str:
         """The part after the last `@`, without a trailing dot ("" when there is none)."""
         return self.address.rsplit("@", 1)[1].rstrip(".") if "@" in self.address else ""
+
+    @property
+    def malformed(self) -> str:
+        """Why the address is not an RFC 5322 addr-spec that every reader reads alike ("" when
+        it is; an address without any '@', e.g. MAILER-DAEMON, is left to the callers)."""
+        if self.display_spec:
+            return "an address in the display name outside quotes"
+        local, at, domain = _split_spec(self.address)
+        if not at:
+            return ""
+        if "@" in domain:
+            return "several @"
+        if "\\" in local and not local.startswith('"'):
+            return "a backslash outside quotes"
+        if not local:
+            return "nothing before the @"
+        if not domain:
+            return "nothing after the @"
+        if not domain.startswith("[") and "" in domain.split("."):
+            return "an empty part in the domain (a dot at its start or end, or two dots)"
+        return ""
+
+    @property
+    def domain_readings(self) -> tuple[str, ...]:
+        """Every domain a reader may take from this mailbox: the gateway's (`domain`: after the
+        last '@'), then, for a malformed one, what others read (session 23: for
+        `a@example.org@evil.example` Dovecot's Sieve reads example.org, the gateway
+        evil.example; for `a@x.example <b@y.example>` Dovecot reads x.example)."""
+        out = [self.domain]
+        _local, _at, domain = _split_spec(self.address)
+        if "@" in domain:  # several '@': the first domain (Dovecot, Sieve) besides the last
+            out.append(domain.split("@", 1)[0].rstrip("."))
+        if self.display_spec:
+            out.append(Mailbox("", self.display_spec).domain)
+        return tuple(dict.fromkeys(d for d in out if d))
+
+
+def _split_spec(address: str) -> tuple[str, str, str]:
+    """(local part, '@' or '', the rest) of an address as written: the first '@' outside a
+    leading quoted local part."""
+    start = 0
+    if address.startswith('"'):
+        end = address.find('"', 1)
+        while end > 0 and address[end - 1] == "\\":
+            end = address.find('"', end + 1)
+        start = end + 1 if end > 0 else len(address)
+    at = address.find("@", start)
+    if at < 0:
+        return address, "", ""
+    return address[:at], "@", address[at + 1:]
 
 
 @dataclass
@@ -204,7 +257,8 @@ def _mailbox(toks: list[_Tok]) -> Mailbox | None:
     if lt is None:
         return _bare(toks)
     inner, _after = _angle(toks, lt)
-    return Mailbox(_phrase(toks[:lt]), _spec(inner))
+    shown = _bare(toks[:lt]) if any(t.kind == "@" for t in toks[:lt]) else None
+    return Mailbox(_phrase(toks[:lt]), _spec(inner), shown.address if shown is not None else "")
 
 
 def parse_mailboxes(value: str) -> list[Mailbox]:

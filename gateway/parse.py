@@ -474,6 +474,19 @@ class FromIdentity:
         return self.mailboxes[0].domain if self.mailboxes else ""
 
     @property
+    def malformed(self) -> str:
+        """Why the identity's address is not a valid addr-spec ("" when it is): readers then
+        disagree on its domain (`domain_readings`, gateway.mailboxes.Mailbox.malformed)."""
+        return self.mailboxes[0].malformed if self.mailboxes else ""
+
+    @property
+    def domain_readings(self) -> tuple[str, ...]:
+        """Every domain a reader may take from the identity's address: `domain` first, then the
+        others' readings of a malformed one (the origin check applies our own-domain rule when
+        any of them is ours)."""
+        return self.mailboxes[0].domain_readings if self.mailboxes else ()
+
+    @property
     def multiple(self) -> bool:
         """More than one From address (or From field): RFC 5322 then requires Sender."""
         return len(self.mailboxes) > 1 or self.fields > 1

@@ -6,7 +6,9 @@ links, thread, the text model) leave the organisation's own mail alone. "From is
 This check decides it once, as a Postfix or Rspamd admin would (Postfix: `permit_mynetworks`
 before an own-domain sender check; Rspamd: a local or authenticated client, or
 `DMARC_POLICY_ALLOW` for the domain), and provides `Origin`:
-- From outside our domains: a stranger's (`internal` False), nothing waited for;
+- From outside our domains: a stranger's (`internal` False), nothing waited for; a malformed
+  From address (`identity.malformed_from`) is ours when ANY reader's reading of its domain is
+  (`FromIdentity.domain_readings`: Dovecot reads `a@example.org@evil.example` as example.org);
 - From one of ours, and the client is in `trusted_networks` (the organisation's mail server):
   internal;
 - else, by authentication (the trusted border MTA's Authentication-Results or the gateway's own
@@ -81,8 +83,12 @@ class OriginCheck(Check):
     timeout_share = 0.05
 
     async def run(self, ctx: CheckContext) -> Iterable[Signal]:
-        domain = ctx.view.from_domain.lower().rstrip(".")
-        if not domain or not ctx.domains.is_ours(domain):
+        # ops23: a malformed From is read differently by different readers (the gateway reads
+        # evil.example in `a@example.org@evil.example`, Dovecot's Sieve example.org): when any
+        # reading is ours, the mail is judged as From ours (that domain must be authenticated)
+        readings = [d.lower().rstrip(".") for d in ctx.view.from_identity.domain_readings]
+        domain = next((d for d in readings if d and ctx.domains.is_ours(d)), "")
+        if not domain:
             ctx.put(Origin(ours=False, internal=False))
             return []
         client_ip = ctx.envelope.client.ip or ""

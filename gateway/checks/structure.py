@@ -35,6 +35,11 @@ class StructureCheck(Check):
         signal("identity.multiple_from", "the From field holds several addresses (the first is the identity "
                "checked)", optional=("outside_behind_internal",), addresses=str, count=int, fields=int,
                sender=str, outside_behind_internal=str),
+        signal("identity.malformed_from", "the From address is not a valid addr-spec (several @, an address in the "
+               "display name outside quotes, an empty local part, domain or domain label): readers disagree on "
+               "its domain (`domains`: the gateway's reading first, then the others', e.g. Dovecot's Sieve; "
+               "the origin check applies the own-domain rule when any of them is ours)",
+               address=str, problem=str, domains=str),
     )
 
     async def run(self, ctx: CheckContext) -> Iterable[Signal]:
@@ -60,6 +65,10 @@ class StructureCheck(Check):
         if disguises.overrides and not disguises.rtl:
             out.append(Signal("text.bidi_override", {"overrides": disguises.overrides}))
         ident = view.from_identity
+        if ident.malformed:  # here too: it matters most when one reading is ours
+            out.append(Signal("identity.malformed_from", {
+                "address": ident.address[:200], "problem": ident.malformed,
+                "domains": ", ".join(ident.domain_readings)[:300]}))
         if ident.multiple:  # here, not in IdentityCheck: that one skips internal From domains
             out.append(Signal("identity.multiple_from", multiple_from_evidence(ctx)))
         return out

@@ -72,8 +72,13 @@ def policy_files(paths: Iterable[str], problems: Problems, extra: Iterable[Path]
             problems.add(str(p), "policy path does not exist", "fix 'policies' in the config")
         elif p.is_dir():
             for d in (p, p / "local.d"):
-                found = {f for f in d.iterdir() if f.suffix in (".yml", ".yaml") and f.is_file()} \
-                    if d.is_dir() else set()
+                try:  # the config checks it at start; on a reload it may have changed since
+                    found = {f for f in d.iterdir() if f.suffix in (".yml", ".yaml") and f.is_file()} \
+                        if d.is_dir() else set()
+                except OSError as exc:
+                    problems.add(str(d), f"policy folder cannot be listed ({exc.strerror or exc})",
+                                 "fix its permissions")
+                    continue
                 found |= {f for f in more if f.parent == d and f.suffix in (".yml", ".yaml")}
                 out += sorted(found)
         else:

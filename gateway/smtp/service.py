@@ -164,29 +164,38 @@ class Gateway:
         await self._open_quarantine()
         await self.runtime.warm_up()
         self.metrics.policies_loaded(self.runtime)
-        if self.admin is not None:
-            try:
-                await self.admin.start()
-            except OSError as exc:
-                assert self.config.admin is not None
-                raise listen_error(self.config, exc, "admin.listen", self.config.admin.listen) from exc
         loop = asyncio.get_running_loop()
 
         def session() -> ObservedSMTP:
             return ObservedSMTP(GatewayHandler(self.state), self.state, tls)
+        # ops23: the SMTP address is bound (not yet accepting) before the admin listener starts:
+        # with the SMTP port taken, `serve` logged "admin listening on ..." for a process that then
+        # exited 2. Either bind failing closes what was bound; connections are accepted, and the
+        # "listening" lines logged, only once both are bound.
         try:
             if self.sockets:  # bound once by the supervisor, shared by every worker
-                self.servers = [await loop.create_server(session, sock=s, backlog=LISTEN_BACKLOG)
-                                for s in self.sockets]
+                for s in self.sockets:
+                    self.servers.append(await loop.create_server(session, sock=s, backlog=LISTEN_BACKLOG,
+                                                                 start_serving=False))
             else:
-                self.servers = [await loop.create_server(session, host=self.config.listen.host,
-                                                         port=self.config.listen.port, reuse_address=True)]
+                self.servers.append(await loop.create_server(session, host=self.config.listen.host,
+                                                             port=self.config.listen.port, reuse_address=True,
+                                                             start_serving=False))
         except OSError as exc:
-            for server in self.servers:
-                server.close()
-            if self.admin is not None:
-                await self.admin.stop()
+            self._close_servers()
             raise listen_error(self.config, exc) from exc
+        if self.admin is not None:
+            try:
+                await self.admin.start()
+            except OSError as exc:
+                self._close_servers()
+                assert self.config.admin is not None
+                raise listen_error(self.config, exc, "admin.listen", self.config.admin.listen) from exc
+            except BaseException:
+                self._close_servers()
+                raise
+        for server in self.servers:
+            await server.start_serving()
         self.server = self.servers[0]
         self.port = self.server.sockets[0].getsockname()[1]
         if self.runtime.offload is not None:  # after the warm-up: the start is no slower; a large
@@ -198,6 +207,12 @@ class Gateway:
             self._watch_task = asyncio.create_task(self.watcher.run(self.reload_async))
         log.info("listening on %s:%d, upstream %s:%d", self.config.listen.host, self.port,
                  self.config.upstream.host, self.config.upstream.port)
+
+    def _close_servers(self) -> None:
+        """Close the SMTP listeners of a start that failed (their addresses are free again)."""
+        for server in self.servers:
+            server.close()
+        self.servers = []
 
     async def _open_store(self) -> None:
         """Open the store now (and purge what is past retention): a store that cannot be opened

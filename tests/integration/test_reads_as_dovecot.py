@@ -223,3 +223,32 @@ def test_most_cases_are_read_by_dovecot() -> None:
 
 def _decoded_text(raw: bytes) -> bytes:
     return "\n".join(p.text for p in MessageView.parse(raw).text_parts).encode()
+
+
+# ops23: whose mail is it, read from the raw From. Dovecot's Sieve `address :domain` is one reader
+# (what a user's "From my colleagues" rule matches); the gateway's readings of the identity
+# (`FromIdentity.domain_readings`, the origin check applies our own-domain rule to each) must
+# include whatever domain Dovecot reads, and every spelling where the two could differ is
+# flagged malformed (identity.malformed_from).
+FROM_SCRIPT = ('require ["fileinto", "mailbox", "variables"];\n'
+               'if address :domain :matches "from" "*" { fileinto :create "d-${1}"; }\n')
+MALFORMED_FROMS = [
+    "a@example.org@evil.example", "a@evil.example@example.org", "Boss <a@example.org@evil.example>",
+    "a@example.org <b@evil.example>", "b@evil.example <a@example.org>", "a\\@example.org@evil.example",
+    "a@@example.org", "a@example.org.", "@example.org", "a@example..org",
+]
+WELL_FORMED_FROMS = ['"a@example.org"@evil.example', '"a@example.org" <b@evil.example>', "a @ example.org",
+                     "a@example.org (x) @evil.example", "<a@example.org>@evil.example"]
+
+
+@pytest.mark.parametrize("from_", MALFORMED_FROMS + WELL_FORMED_FROMS)
+def test_the_from_domain_dovecot_reads_is_one_the_gateway_weighs(from_: str) -> None:
+    raw = HEAD.replace(b"Daniel Lee <daniel.lee.talent@gmail.com>", from_.encode()) + b"\r\n" + TEXT
+    ident = MessageView.parse(raw).from_identity
+    folders = [f for f, _ in deliver(raw, FROM_SCRIPT)]
+    dovecot = folders[0][2:] if folders and folders[0].startswith("d-") else ""
+    assert not dovecot or dovecot in ident.domain_readings, (dovecot, ident.domain_readings)
+    if from_ in MALFORMED_FROMS:
+        assert ident.malformed, from_
+    else:
+        assert not ident.malformed and ident.domain_readings == (dovecot,), (from_, ident.domain_readings)

@@ -240,3 +240,57 @@ def test_redis_store_that_cannot_be_opened_keeps_its_password_out_of_the_line(tm
     assert "S3cretRedisPw" not in proc.stdout + proc.stderr
     assert_one_line_exit_2(proc, "store:", "cannot be opened", "***", "Redis runs")
     assert "path and its permissions" not in proc.stderr
+
+
+def _bound_to(port: int) -> bool:
+    """Something holds 127.0.0.1:`port` (our own bind fails)."""
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+@pytest.mark.parametrize("taken", ["listen", "admin.listen"])
+def test_a_failed_start_announces_no_listener_and_keeps_neither_port(
+        tmp_path: Path, taken: str, caplog: pytest.LogCaptureFixture) -> None:
+    """ops23: `serve` with workers: 1 and the SMTP port taken logged 'admin listening on ...'
+    before it exited 2. Now the SMTP address is bound first; whichever bind fails, nothing is
+    announced as listening and the other port is free again."""
+    import asyncio
+    import dataclasses
+    import logging
+
+    from gateway.config import AdminConfig, HostPort
+    from gateway.errors import StartupError
+    from gateway.smtp.service import Gateway
+    from tests.conftest import make_config
+
+    smtp_port, admin_port = free_port(), free_port()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", smtp_port if taken == "listen" else admin_port))
+        busy.listen()
+        config = dataclasses.replace(make_config(9, tmp_path),
+                                     listen=HostPort("127.0.0.1", smtp_port),
+                                     admin=AdminConfig(listen=HostPort("127.0.0.1", admin_port), console=False))
+        gateway = Gateway(config, watch_interval=None)
+        with caplog.at_level(logging.INFO), pytest.raises(StartupError) as caught:
+            asyncio.run(gateway.start())
+        assert f"{taken}: 127.0.0.1:" in str(caught.value) and "address already in use" in str(caught.value)
+        assert "listening on" not in caplog.text, caplog.text
+        other = admin_port if taken == "listen" else smtp_port
+        assert not _bound_to(other), f"127.0.0.1:{other} still bound after the failed start"
+
+
+def test_serve_with_one_worker_and_the_smtp_port_taken_logs_no_admin_listener(tmp_path: Path) -> None:
+    """The same through `serve` (workers: 1 and, with a supervisor, workers: 2)."""
+    for workers in ("1", "2"):
+        with socket.socket() as busy:
+            busy.bind(("127.0.0.1", 0))
+            busy.listen()
+            port = busy.getsockname()[1]
+            cfg = write_config(tmp_path, f"admin: {{listen: 127.0.0.1:{free_port()}}}\n", listen=f"127.0.0.1:{port}")
+            proc = run(gateway_cmd("serve", "--config", str(cfg), "--workers", workers), tmp_path)
+        assert_one_line_exit_2(proc, "gateway.yml: listen:", "address already in use")
+        assert "listening on" not in proc.stderr, proc.stderr

@@ -3,8 +3,10 @@ own line, as `file:line: key: problem; fix`, in line order (gateway/problems.py)
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -258,3 +260,38 @@ def test_the_readme_example_prints_what_the_readme_says() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config(example.text, "/etc/approach-gateway/gateway.yml")
     assert output.text.splitlines() == [f"config error: {e}" for e in caught.value.errors]
+
+
+def test_a_bad_policies_path_is_named_at_its_config_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ops23: a missing, misplaced or unreadable `policies` entry was reported by the policy loader
+    as '/x/nosuchdir: policy path does not exist' (no config file, no line), a file named where a
+    folder was meant was loaded as a policy, and an unlistable folder crashed the loader."""
+    (tmp_path / "notes").write_text("")  # a plain file, not a policy
+    (tmp_path / "odd").mkdir()
+    (tmp_path / "odd" / "local.d").write_text("")  # local.d as a file
+    (tmp_path / "locked").mkdir()
+    (tmp_path / "ok").mkdir()
+    (tmp_path / "one.yml").write_text("")
+    real = os.listdir
+
+    def listdir(path: Any) -> list[str]:  # root reads every folder: refuse this one as a mode 000 would
+        if Path(path) == tmp_path / "locked":
+            raise PermissionError(13, "Permission denied")
+        return real(path)
+
+    monkeypatch.setattr(os, "listdir", listdir)
+    errors = _errors(tmp_path, BASE + "policies:\n  - ok\n  - one.yml\n  - nosuchdir\n  - notes\n"
+                     "  - notes/local.d\n  - odd\n  - locked\n")
+    fix = "give a folder of *.yml policy files or one *.yml file (relative paths start at the config file's folder)"
+    t = str(tmp_path)
+    assert errors == [
+        f"gw.yml:8: policies.2: '{t}/nosuchdir' does not exist; {fix}",
+        f"gw.yml:9: policies.3: '{t}/notes' is a file, not a folder of policy files nor a *.yml policy file; "
+        f"{fix}",
+        f"gw.yml:10: policies.4: '{t}/notes/local.d' does not exist (a file stands where its path needs a "
+        f"folder); {fix}",
+        f"gw.yml:11: policies.5: '{t}/odd' has a local.d that is not a folder; {fix}",
+        f"gw.yml:12: policies.6: '{t}/locked' cannot be listed ({t}/locked: Permission denied); {fix}",
+    ]
+    assert _errors(tmp_path, BASE + "policies: nosuchdir\n") == [
+        f"gw.yml:5: policies: '{t}/nosuchdir' does not exist; {fix}"]

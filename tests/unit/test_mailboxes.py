@@ -230,3 +230,25 @@ def test_learn_skips_automatic_answers() -> None:
         assert sent_pairs(msg, ["example.org"]) == [], mark
     msg = BytesHeaderParser().parsebytes(b"From: Me <me@example.org>\r\nTo: t@else.test\r\nAuto-Submitted: no\r\n\r\n")
     assert [p[:2] for p in sent_pairs(msg, ["example.org"])] == [("me@example.org", "t@else.test")]
+
+
+@pytest.mark.parametrize(("value", "problem", "readings"), [
+    # ops23: Dovecot's Sieve reads example.org in the first, the gateway evil.example
+    ("a@example.org@evil.example", "several @", ("evil.example", "example.org")),
+    ("Boss <a@example.org@evil.example>", "several @", ("evil.example", "example.org")),
+    ("b@example.org <a@evil.example>", "an address in the display name outside quotes",
+     ("evil.example", "example.org")),
+    ("@example.org", "nothing before the @", ("example.org",)),
+    ("a@", "nothing after the @", ()),
+    ("a@example..org", "an empty part in the domain (a dot at its start or end, or two dots)", ("example..org",)),
+    ("a@example.org.", "an empty part in the domain (a dot at its start or end, or two dots)", ("example.org",)),
+    # valid: a quoted local part may hold '@', a quoted display name an address
+    ('"a@example.org"@evil.example', "", ("evil.example",)),
+    ('"b@example.org" <a@evil.example>', "", ("evil.example",)),
+    ("a@[192.0.2.1]", "", ("[192.0.2.1]",)),
+    ("MAILER-DAEMON", "", ()),
+])
+def test_a_malformed_addr_spec_and_every_domain_readers_take_from_it(
+        value: str, problem: str, readings: tuple[str, ...]) -> None:
+    mb = parse_mailboxes(value)[0]
+    assert (mb.malformed, mb.domain_readings) == (problem, readings)

@@ -173,3 +173,40 @@ def test_the_gateways_own_authentication_decides_too(dns: TestDNSServer, signed:
         assert one(signals, "identity.unauthenticated_local_from").evidence["dmarc"] == "fail"
     else:
         assert "identity.unauthenticated_local_from" not in names(signals)
+
+
+# ops23: a malformed From address that one reader reads as ours and another as a stranger's
+# (Dovecot's Sieve reads the first '@' domain, the gateway the last; Dovecot reads an address
+# written unquoted in the display name): any reading in local_domains makes it From ours
+@pytest.mark.parametrize(("from_", "problem", "domains"), [
+    ("a@example.org@evil.example", "several @", "evil.example, example.org"),
+    ("Staff <staff-news@example.org@evil.example>", "several @", "evil.example, example.org"),
+    ("staff-news@example.org <m.hartmann@evil.example>", "an address in the display name outside quotes",
+     "evil.example, example.org"),
+    ("a@evil.example@example.org", "several @", "example.org, evil.example"),
+])
+def test_a_malformed_from_read_as_ours_by_any_reader_is_judged_as_from_ours(
+        from_: str, problem: str, domains: str) -> None:
+    from gateway.checks.structure import StructureCheck
+
+    raw = BULLETIN.replace(b'"Staff Bulletin" <staff-news@example.org>', from_.encode())
+    checks: list[Check] = [cls() for cls in CHECKS] + [OriginCheck(), AuthCheck(), StructureCheck()]
+    signals, _ = run(checks, raw, TRUSTED, client_ip=OUTSIDE)
+    assert one(signals, "identity.malformed_from").evidence == {
+        "address": from_.split("<")[-1].rstrip(">").lower() if "<" in from_ else from_, "problem": problem,
+        "domains": domains}
+    assert one(signals, "identity.unauthenticated_local_from").evidence["from_domain"] == "example.org"
+    assert STRANGER <= names(signals)
+    # from our own server it is internal, as a well-formed From of ours is
+    signals, _ = run(checks, raw, TRUSTED, client_ip="10.1.2.3")
+    assert "identity.unauthenticated_local_from" not in names(signals)
+    assert "identity.malformed_from" in names(signals)
+
+
+def test_a_malformed_from_with_no_reading_of_ours_is_only_flagged() -> None:
+    from gateway.checks.structure import StructureCheck
+
+    raw = BULLETIN.replace(b'"Staff Bulletin" <staff-news@example.org>', b"a@evil.example@other.example")
+    signals, _ = run([OriginCheck(), StructureCheck()], raw, TRUSTED, client_ip=OUTSIDE)
+    assert one(signals, "identity.malformed_from").evidence["domains"] == "other.example, evil.example"
+    assert "identity.unauthenticated_local_from" not in names(signals)
