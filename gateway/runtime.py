@@ -115,6 +115,8 @@ class Runtime:
         """`threads`: parse and banner large messages in the worker threads (`big`); False in an
         analysis child, which runs everything on its loop: a thread its parent's deadline cannot stop
         would outlive the message (the child is killed instead, gateway/offload.py)."""
+        # before anything is read: a watched file changed since (its mtime) may not be what runs
+        self.loaded_ns = time.time_ns()
         self.config = config
         self.data = data if data is not None else ReferenceData.load(config)
         self.policies = policies if policies is not None else load_policies(config.policies, strict=True)

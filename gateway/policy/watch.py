@@ -44,32 +44,42 @@ def snapshot(paths: Iterable[str]) -> Snapshot:
 class PolicyWatcher:
     """`await watcher.run(reload)` polls until cancelled; `reload` validates and swaps."""
 
-    __slots__ = ("paths", "interval", "_last")
+    __slots__ = ("paths", "interval", "since_ns", "_last")
 
-    def __init__(self, paths: Iterable[str], interval: float = 2.0) -> None:
+    def __init__(self, paths: Iterable[str], interval: float = 2.0, since_ns: int | None = None) -> None:
+        """`since_ns`: when the running files were read (`Runtime.loaded_ns`). The first poll is
+        the baseline, taken once serving, seconds later (reference data, warm-up): a file it finds
+        modified after `since_ns` was saved in between and is reloaded, not taken as the baseline.
+        Strictly after: an mtime comes from the kernel's coarse clock, never ahead of
+        time.time_ns(), so a file written before the read (a config written just before the
+        start) never causes a reload; one written within the clock's tick after it was read too."""
         self.paths = tuple(os.fspath(p) for p in paths)
         self.interval = interval
+        self.since_ns = since_ns
         self._last: Snapshot | None = None
 
     async def changed(self) -> bool:
         now = await asyncio.to_thread(snapshot, self.paths)
         if self._last is None:
             self._last = now
-            return False
+            since = self.since_ns
+            return since is not None and any(mtime > since for _, mtime, _ in now)
         if now == self._last:
             return False
         self._last = now
         return True
 
     async def run(self, reload: Callable[[], Awaitable[bool]]) -> None:
-        await self.changed()  # baseline
+        first = True  # the baseline, unless a file changed since it was read
         while True:
-            await asyncio.sleep(self.interval)
+            if not first:
+                await asyncio.sleep(self.interval)
             try:
                 if await self.changed():
-                    log.info("policy files changed; reloading")
+                    log.info("policy files changed%s; reloading", " while starting" if first else "")
                     await reload()
             except asyncio.CancelledError:
                 raise
             except Exception:  # the watcher must outlive one bad poll
                 log.exception("policy watcher poll failed")
+            first = False

@@ -134,7 +134,8 @@ class Gateway:
         if self.runtime.store is not None and not isinstance(self.runtime.store, ObservedStore):
             # timed and counted; reloads share the store, so the wrapper stays
             self.runtime.store = cast(Store, ObservedStore(self.runtime.store, self.metrics))
-        self.watcher = PolicyWatcher(watched_paths(self.runtime), watch_interval) if watch_interval else None
+        self.watcher = PolicyWatcher(watched_paths(self.runtime), watch_interval,
+                                     since_ns=self.runtime.loaded_ns) if watch_interval else None
         self._watch_task: asyncio.Task[None] | None = None
         self._purge_task: asyncio.Task[None] | None = None
         self._reload_task: asyncio.Task[bool] | None = None

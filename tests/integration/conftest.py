@@ -14,6 +14,7 @@ from gateway.replies import Reply
 from gateway.runtime import Runtime
 from gateway.smtp.service import ThreadedGateway
 from tests.conftest import make_config, need_binary
+from tests.support.http import wait_until
 from tests.support.sink import Sink, SinkBehaviour
 
 HOST = "gw.example.org"  # the gateway's hostname in tests/conftest.py make_config
@@ -62,6 +63,17 @@ class Harness:
         c = smtplib.SMTP("127.0.0.1", self.port, timeout=10)
         c.ehlo(helo)
         return c
+
+    def sessions(self) -> int:
+        """The client sessions the gateway counts now (the connection limits count these)."""
+        assert self.gw is not None and self.gw.gateway is not None
+        return len(self.gw.gateway.state.sessions)
+
+    def wait_sessions(self, count: int, timeout: float = 10.0) -> bool:
+        """Wait until the gateway counts `count` sessions; True when reached. A client's close
+        reaches the gateway a loop turn or more later (it counts the session until then), so a
+        test that needs the slot back waits for this, not for a fixed time."""
+        return wait_until(lambda: self.sessions() == count, timeout, interval=0.02)
 
     def stop(self) -> None:
         if self.gw is not None:

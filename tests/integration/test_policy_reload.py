@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from gateway.parse import MessageView
+from gateway.runtime import Runtime
 from gateway.smtp.service import ThreadedGateway
 from tests.conftest import make_config
 from tests.support.sink import Sink
@@ -50,6 +51,23 @@ def wait_until(predicate: object, timeout: float = 15.0) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+def test_an_edit_saved_while_the_gateway_starts_is_applied(tmp_path: Path, sink: Sink) -> None:
+    """The watcher's first look was its baseline, taken once serving: after the policies were read,
+    the reference data loaded and the warm-up run (seconds). An edit saved in between was part of
+    that baseline, so the gateway ran the old policies until the next edit."""
+    pol = tmp_path / "policies"
+    pol.mkdir()
+    (pol / "10-test.yml").write_text(V1)
+    config = make_config(sink.port, tmp_path, policies=str(pol))
+    runtime = Runtime(config)  # the start reads V1 ...
+    (pol / "10-test.yml").write_text(V2)  # ... and the admin saves V2 before the gateway serves
+    with ThreadedGateway(config, runtime=runtime, watch_interval=0.1) as gw:
+        assert gw.gateway is not None
+        assert wait_until(lambda: gw.gateway.runtime is not runtime)  # type: ignore[union-attr]
+        send(gw.port)
+        assert header(sink.wait_for(1)[-1].data, "X-Approach-Verdict") == "suspicious"
 
 
 def test_edit_applies_and_broken_edit_keeps_running_policies(

@@ -18,6 +18,7 @@ import pytest
 
 from tests.conftest import ROOT, free_port, loopback_dns
 from tests.integration.conftest import SIMPLE
+from tests.support.gwproc import PORT_TRIES, START_WAIT
 from tests.support.sink import Sink
 
 
@@ -41,18 +42,34 @@ dns: {{nameservers: ["127.0.0.1:{loopback_dns().port}"], timeout: 1}}
 store: {{path: {tmp_path / 'store.sqlite3'}}}
 """)
         self.log = tmp_path / "gateway.log"
+        for attempt in range(1, PORT_TRIES + 1):
+            if self._started():
+                return
+            if "address already in use" not in self.log.read_text() or attempt == PORT_TRIES:
+                break
+            # free_port() does not hold the port it picked: another process took it meanwhile
+            port = free_port()
+            self.config.write_text(self.config.read_text().replace(f"\nlisten: 127.0.0.1:{self.port}\n",
+                                                                   f"\nlisten: 127.0.0.1:{port}\n", 1))
+            self.port = port
+        raise AssertionError("gateway did not start: " + self.log.read_text())
+
+    def _started(self) -> bool:
+        """Start the process and wait until it answers on its port; False when it exited or never
+        answered (then killed)."""
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gateway", "serve", "--config", str(self.config)],
             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=self.log.open("wb"))
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
+        deadline = time.monotonic() + START_WAIT
+        while time.monotonic() < deadline and self.proc.poll() is None:
             try:
                 smtplib.SMTP("127.0.0.1", self.port, timeout=2).quit()
-                return
+                return True
             except OSError:
                 time.sleep(0.1)
         self.proc.kill()
-        raise AssertionError("gateway did not start: " + self.log.read_text())
+        self.proc.wait(10)
+        return False
 
     def client(self) -> smtplib.SMTP:
         c = smtplib.SMTP("127.0.0.1", self.port, timeout=10)

@@ -24,6 +24,7 @@ from tests.conftest import ROOT, free_port, loopback_dns
 from tests.support.http import get
 
 START_WAIT = 60.0  # seconds a gateway may take to become ready (a bound for a loaded machine)
+PORT_TRIES = 3  # starts with new ports when another process took one of ours (see `start`)
 
 
 class GatewayProcess:
@@ -61,6 +62,32 @@ workers: {workers}
         return f"http://127.0.0.1:{self.admin_port}{path}"
 
     def start(self) -> GatewayProcess:
+        """Start and wait until ready. The ports came from `free_port()`, free when picked but not
+        held: another process may bind one before the gateway does (CI saw admin.listen "address
+        already in use"). Then new ports and another start, up to PORT_TRIES in all; the failed
+        start's log is kept beside (gateway.log.N), so the log read by the test is this start's."""
+        for attempt in range(1, PORT_TRIES + 1):
+            try:
+                return self._start_once()
+            except AssertionError as exc:
+                if "address already in use" not in str(exc) or attempt == PORT_TRIES:
+                    raise
+            self.log.rename(self.log.with_name(f"{self.log.name}.{attempt}"))
+            self._new_ports()
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+    def _new_ports(self) -> None:
+        text = self.config.read_text()
+        port, admin_port = free_port(), free_port()
+        for form, old, new in (("\nlisten: 127.0.0.1:{}\n", self.port, port),
+                               ("admin: {{listen: 127.0.0.1:{},", self.admin_port, admin_port)):
+            if form.format(old) not in text:  # pragma: no cover - a test wrote its own listeners
+                raise AssertionError(f"no {form.format(old)!r} in {self.config}: cannot pick new ports")
+            text = text.replace(form.format(old), form.format(new), 1)
+        self.port, self.admin_port = port, admin_port
+        self.config.write_text(text)
+
+    def _start_once(self) -> GatewayProcess:
         self.proc = subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--config", str(self.config),
                                       *self.args],
                                      cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,

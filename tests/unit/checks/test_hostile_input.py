@@ -33,14 +33,22 @@ def test_checks_finish_on_pathological_text(name):
 INTRO_RUNS = {"i am": "I am ", "as the": "As the ", "i lead": "I lead the ", "my name is": "My name is Ana, and I am "}
 
 
-@pytest.mark.timeout(5)
-@pytest.mark.parametrize("cue", sorted(INTRO_RUNS))
-def test_intro_claims_finish_on_a_cue_followed_by_a_run_of_spaces(cue):
-    from gateway.checks.claims import intro_claims
+@pytest.fixture(scope="module")
+def refdata():
+    """The shipped reference data, loaded once, outside the guards' time (1.4-2.0 s a load on a
+    busy 2-core machine: inside a 5 s guard it left the pattern less than half of it)."""
     from gateway.refdata import ReferenceData
 
+    return ReferenceData.load(config())
+
+
+@pytest.mark.timeout(5, func_only=True)  # the guard times the patterns, not the fixture's load
+@pytest.mark.parametrize("cue", sorted(INTRO_RUNS))
+def test_intro_claims_finish_on_a_cue_followed_by_a_run_of_spaces(cue, refdata):
+    from gateway.checks.claims import intro_claims
+
     text = INTRO_RUNS[cue] + " " * 3_500 + "director at the Example Institute"
-    found = intro_claims(text, ReferenceData.load(config()))
+    found = intro_claims(text, refdata)
     assert [c.organisation for c in found] == ["Example Institute"]
 
 
