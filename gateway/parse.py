@@ -647,6 +647,7 @@ class MessageView:
     mime_depth_exceeded: bool = False
     mime_parts_exceeded: bool = False
     body_cut: bool = False  # a text body longer than TEXT_BODY_FACTOR times max_text_bytes, cut before the parser
+    header_normal: bool = False  # normalize_header_section left `raw`'s header section as it is
     _budget_cut: bool = field(default=False, repr=False)  # text_parts left text unread
     _disguises: Disguises = field(default_factory=Disguises, repr=False)  # filled by text_parts, visible_subject
     _header_cache: dict[str, list[str]] = field(default_factory=dict, repr=False)
@@ -698,7 +699,8 @@ class MessageView:
             except Exception:  # noqa: BLE001
                 msg = Message()
         return cls(raw=raw, limits=limits, msg=msg, header_count=count, header_bytes=size, defects=defects,
-                   mime_depth_exceeded=too_deep, mime_parts_exceeded=capped is not None, body_cut=bool(text_cut))
+                   mime_depth_exceeded=too_deep, mime_parts_exceeded=capped is not None, body_cut=bool(text_cut),
+                   header_normal=not notes)
 
     @classmethod
     def of_header(cls, raw: bytes, limits: ViewLimits | None = None, *, within: int = 262_144) -> MessageView:

@@ -81,6 +81,7 @@ class Result:
     modified: bool = False  # the act step changed the body or a signed header (ARC seal worth adding)
     auth_header: str | None = None  # our Authentication-Results value, when authentication ran
     meta: MessageMeta | None = None  # what the store remembers once the message is delivered
+    header_normal: bool = False  # the analysed bytes' header section needs no normalising (MessageView.header_normal)
 
     def apply(self, raw: bytes) -> bytes:
         """The bytes to relay: the (possibly bannered) body with every header edit applied."""
@@ -89,8 +90,8 @@ class Result:
     def outgoing(self, raw: bytes) -> Outgoing:
         """`apply` as pieces that share `raw` (or the bannered copy), so relaying copies no body."""
         if self.plan is None:
-            return edited(raw, self.edits)
-        return edited(self.plan.raw, self.edits + self.plan.edits)
+            return edited(raw, self.edits, normal=self.header_normal)
+        return edited(self.plan.raw, self.edits + self.plan.edits, normal=self.header_normal and self.plan.raw is raw)
 
     @property
     def added_headers(self) -> list[tuple[str, str]]:
@@ -182,8 +183,8 @@ class Runtime:
         return await run_checks(self.checks, self.context(view, envelope, deadline), self.stats)
 
     async def _decide(self, raw: bytes, envelope: Envelope, start: float, timeout: float, cut: int | None) -> tuple[
-            Decision, list[Signal], list[Fact], ActionPlan, MessageMeta | None]:
-        """`cut`: `header_end(raw)` when the caller has it."""
+            Decision, list[Signal], list[Fact], ActionPlan, MessageMeta | None, bool]:
+        """`cut`: `header_end(raw)` when the caller has it. Last: `MessageView.header_normal`."""
         policies = self.policies  # one consistent snapshot for this message
         big = len(raw) > INLINE_BYTES
         view = await self._in_thread(big, functools.partial(MessageView.parse, raw, self.limits, cut=cut))
@@ -211,7 +212,7 @@ class Runtime:
             decision = Decision(decision.verdict, decision.score, decision.hits, checked=True,
                                 note=f"did not finish: {', '.join(sorted(cut_off))}")
         todo = await self._in_thread(big, plan, decision, view, raw, policies.actions)
-        return decision, run.signals, facts, todo, meta
+        return decision, run.signals, facts, todo, meta, view.header_normal
 
     async def analyse(self, raw: bytes, envelope: Envelope, *, with_tls: bool = False,
                       add_received: bool = True, timeout: float | None = None) -> Result:
@@ -232,9 +233,10 @@ class Runtime:
         facts: list[Fact] = []
         todo: ActionPlan | None = None
         meta: MessageMeta | None = None
+        normal = False
         try:
             async with asyncio.timeout_at(start + timeout):
-                decision, signals, facts, todo, meta = await self._decide(raw, envelope, start, timeout, cut)
+                decision, signals, facts, todo, meta, normal = await self._decide(raw, envelope, start, timeout, cut)
         except HeaderLimitExceeded:
             raise
         except (TimeoutError, Exception) as exc:  # noqa: BLE001 - logged by _failed; on_error decides
@@ -252,7 +254,7 @@ class Runtime:
         return Result(decision=decision, signals=tuple(signals), edits=tuple(edits),
                       elapsed=loop.time() - start, plan=todo,
                       modified=todo is not None and (bool(todo.edits) or todo.raw != raw),
-                      auth_header=auth.header_value if auth is not None else None, meta=meta)
+                      auth_header=auth.header_value if auth is not None else None, meta=meta, header_normal=normal)
 
     def _edits(self, decision: Decision, envelope: Envelope, with_tls: bool, add_received: bool,
                auth: AuthFacts | None) -> list[HeaderEdit]:

@@ -178,9 +178,11 @@ def apply_edits(raw: bytes, edits: Iterable[HeaderEdit]) -> bytes:
     return bytes(edited(raw, edits))
 
 
-def edited(raw: bytes, edits: Iterable[HeaderEdit]) -> Outgoing:
+def edited(raw: bytes, edits: Iterable[HeaderEdit], *, normal: bool = False) -> Outgoing:
     """`apply_edits` without copying the body: the new header block, then `raw`'s (or, when the
-    header section had to be normalised, its normalised copy's) bytes from the blank line on."""
+    header section had to be normalised, its normalised copy's) bytes from the blank line on.
+    `normal`: `normalize_header_section(raw)` is known to leave `raw` as it is (the analysis'
+    parse found so, `MessageView.header_normal`): not read again line by line."""
     removals: set[str] = set()
     ar_ids: set[str] = set()
     additions: list[HeaderEdit] = []
@@ -191,7 +193,7 @@ def edited(raw: bytes, edits: Iterable[HeaderEdit]) -> Outgoing:
             ar_ids.add(e.name.split(":", 1)[1].lower())
         else:
             removals.add(e.name.lower())
-    if removals or ar_ids:  # the strip: always on relayed mail (pipeline's removal_edits)
+    if (removals or ar_ids) and not normal:  # the strip: always on relayed mail (pipeline's removal_edits)
         raw, _notes = normalize_header_section(raw)
     cut = header_end(raw)
     block = raw[:cut]

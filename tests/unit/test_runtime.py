@@ -47,3 +47,37 @@ async def test_a_runtime_built_without_threads_analyses_large_messages_on_its_lo
     finally:
         await threaded.close()
         await inline.close()
+
+
+@pytest.mark.parametrize("head, normal", [
+    (b"From: a@example.net\r\nSubject: hi\r\n", True),
+    (b"From: a@example.net\r\nSubject : hi\r\n", False),  # white space before the colon
+    (b"From: a@example.net\r\nX-Approach-Verdict: high\r\nBad line\r\nSubject: hi\r\n", False),
+])
+async def test_the_relayed_header_section_is_read_line_by_line_once_unless_the_parse_changed_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, head: bytes, normal: bool) -> None:
+    """`normalize_header_section` reads a header section line by line for the parse; the edits of
+    the relayed bytes read it again only when the parse found something to change
+    (`Result.header_normal`), and the relayed bytes are those of normalising it anew."""
+    import gateway.act.headers
+    from gateway.act.headers import edited
+    from gateway.parse import normalize_header_section
+
+    raw = head + b"\r\nHello.\r\n"
+    calls: list[bytes] = []
+
+    def counted(data: bytes, cut: int | None = None) -> tuple[bytes, list[str]]:
+        calls.append(data)
+        return normalize_header_section(data, cut)
+    monkeypatch.setattr(gateway.act.headers, "normalize_header_section", counted)
+    runtime = Runtime(make_config(1, tmp_path), offline=True)
+    try:
+        result = await runtime.analyse(raw, ENV)
+        assert result.header_normal is normal
+        out = bytes(result.outgoing(raw))
+        assert len(calls) == (0 if normal else 1)
+        monkeypatch.setattr(gateway.act.headers, "normalize_header_section", normalize_header_section)
+        assert out == bytes(edited(raw, result.edits))  # the bytes of the full reading
+        assert b"Subject: hi\r\n" in out and (normal or b"X-Approach-Verdict: high" not in out.split(b"\r\n\r\n")[0])
+    finally:
+        await runtime.close()
