@@ -36,9 +36,8 @@ from gateway.checks.sender import local_recipients
 from gateway.checks.social import NETWORKS, Persona
 from gateway.domains import Domains, name_tokens, registered_domain
 from gateway.model import Signal
-from gateway.parse import MessageView
 from gateway.store import Reach, cap
-from gateway.store.record import MSGID, flagged_persona_key, sent_key, sent_to_key
+from gateway.store.record import MSGID, flagged_persona_key, sent_key, sent_to_key, thread_references
 from gateway.store.record import key_hash as _h
 
 MAX_TEXT = 4000
@@ -110,27 +109,11 @@ def text_bands(text: str) -> list[str]:
     return out
 
 
-MAX_REFS = 10
-
-
 def own_message_key(message_id: str, sender: str) -> str:
     """A message as sent by one sender: a reply's references match it only when they point at
     that same sender's earlier message."""
     mid = MSGID.search(message_id or "")
     return f"own:{_h(mid.group(0).lower() + ' ' + sender.lower())}" if mid and sender else ""
-
-
-MAX_THREAD_REFS = 12  # references read from a stranger's header for `campaign.unknown_reference`
-
-
-def thread_references(view: MessageView) -> list[str]:
-    """The Message-IDs a message says it answers, bounded: In-Reply-To's first two, then the first
-    two of References (the thread's root: often the message that opened it) and its last eight
-    (the newest), each once, at most MAX_THREAD_REFS, over at most 20,000 characters of each field."""
-    irt = MSGID.findall(" ".join(view.headers("In-Reply-To"))[:20_000])
-    refs = MSGID.findall(" ".join(view.headers("References"))[:20_000])
-    out = dict.fromkeys(m.lower() for m in irt[:2] + refs[:2] + refs[-8:])
-    return list(out)[:MAX_THREAD_REFS]
 
 
 def thread_queries(thread: Sequence[str], sender: str) -> list[tuple[Sequence[str], float]]:
@@ -261,8 +244,8 @@ class CampaignCheck(Check):
         since = now - WINDOW_DAYS * 86400
         out: list[Signal] = []
         long_ago = now - FOLLOW_UP_DAYS * 86400
-        refs = MSGID.findall(" ".join(view.headers("In-Reply-To") + view.headers("References"))[:20_000])
-        own_keys = [k for k in (own_message_key(r, sender) for r in refs[-MAX_REFS:]) if k]
+        thread = thread_references(view)
+        own_keys = [k for k in (own_message_key(r, sender) for r in thread) if k]
         queries: list[tuple[Sequence[str], float]] = [(ks, since) for ks in groups.values()]
         # through a social network's address, which relays every member, only the same persona's
         # flagged message counts (one flagged persona made every later notification a follow-up)
@@ -279,7 +262,6 @@ class CampaignCheck(Check):
             ask("confirmed", [confirmed_key(sender)])
         if own_keys:
             ask("follow", own_keys)
-        thread = thread_references(view)
         named.update({name: len(queries) + i for i, name in enumerate(("sent_to", "known_ref")) if thread})
         queries += thread_queries(thread, sender)
         # the network's address has written here before (every member's notification comes from

@@ -30,6 +30,35 @@ def key_hash(text: str) -> str:
     return hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=8).hexdigest()
 
 
+MAX_THREAD_REFS = 12  # references of a message's thread read (`thread_references`)
+MAX_REF_FIELD = 20_000  # characters read of each In-Reply-To or References field
+MAX_REF_TEXT = 100_000  # ... and of all of them together (the first fields first)
+
+
+def _ref_ids(fields: Sequence[str], budget: int) -> tuple[list[str], int]:
+    out: list[str] = []
+    for value in fields:
+        text = value[:min(MAX_REF_FIELD, budget)]
+        budget -= len(text)
+        out += MSGID.findall(text)
+        if budget <= 0:
+            break
+    return out, budget
+
+
+def thread_references(view: MessageView) -> list[str]:
+    """The Message-IDs a message says it answers (RFC 5322 3.6.4: the msg-ids of In-Reply-To and
+    References), lower case, each once: the ONE reading of them for the reply check (context.reply)
+    and the thread memory (campaign.unknown_reference), so the two never see different threads.
+    Each field is read on its own, cut at MAX_REF_FIELD characters, at most MAX_REF_TEXT in all;
+    several fields of either (malformed: RFC 5322 3.6 allows one) are all read, In-Reply-To's
+    first, so an ID in any field counts for both checks. Kept: In-Reply-To's first two, then the
+    first two of References (the thread's root: often the message that opened it) and its last
+    eight (the newest), at most MAX_THREAD_REFS."""
+    irt, budget = _ref_ids(view.headers("In-Reply-To"), MAX_REF_TEXT)
+    refs, _ = _ref_ids(view.headers("References"), budget)
+    out = dict.fromkeys(m.lower() for m in irt[:2] + refs[:2] + refs[-8:])
+    return list(out)[:MAX_THREAD_REFS]
 
 
 _OBSERVABLE_SIGNALS = ("content.offchannel_", "content.phone_number", "content.freemail_address_in_body")

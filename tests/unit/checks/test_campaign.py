@@ -16,7 +16,7 @@ from gateway.domains import Domains
 from gateway.model import Client, Envelope
 from gateway.runtime import Runtime
 from gateway.store.memory import MemoryStore
-from gateway.store.record import decision_meta
+from gateway.store.record import MAX_THREAD_REFS, decision_meta, thread_references
 from tests.support.messages import config, message
 
 LURE = ("Dear {name}, I am a researcher at the Centre for Contemporary World Studies. We are preparing a "
@@ -392,6 +392,31 @@ def test_thread_references_are_bounded() -> None:
 
     refs = " ".join(f"<r{i}@x.test>" for i in range(500))
     raw = message("a@x.test", headers={"In-Reply-To": "<p@x.test> <q@x.test> <z@x.test>", "References": refs})
-    got = campaign.thread_references(MessageView.parse(raw))
+    got = thread_references(MessageView.parse(raw))
     assert got[:4] == ["<p@x.test>", "<q@x.test>", "<r0@x.test>", "<r1@x.test>"]
-    assert got[-1] == "<r499@x.test>" and len(got) == campaign.MAX_THREAD_REFS
+    assert got[-1] == "<r499@x.test>" and len(got) == MAX_THREAD_REFS
+
+
+# a first field over MAX_REF_FIELD characters without an ID, folded like a real header
+_JUNK = "\r\n ".join(("(" + " ".join(["x" * 70] * 290) + ")")[i:i + 900] for i in range(0, 20_600, 900))
+
+
+def test_a_reference_in_a_second_field_counts_for_both_readers() -> None:
+    """attack23 T1: a first In-Reply-To (or References) longer than the reading cut, then a second
+    field naming a made-up ID: the thread memory read the fields joined and cut (nothing: no
+    question asked) while context.reply read each field (the ID: a reply): the discount stayed.
+    Both now take `thread_references`: each field cut on its own, every field read."""
+    from gateway.parse import MessageView
+
+    for field in ("In-Reply-To", "References"):
+        raw = _mail("Li Wei <li.wei@ccws.test>", "<u3@ccws.test>", "Re: our chat.", "m@example.org")
+        raw = raw.replace(b"MIME-Version", f"{field}: {_JUNK}\r\n{field}: <Reply-1@example.org>\r\n"
+                          "MIME-Version".encode())
+        assert thread_references(MessageView.parse(raw)) == ["<reply-1@example.org>"]
+        runtime = Runtime(config("trusted_networks: [10.0.0.0/8]\n"), offline=True, store=MemoryStore())
+        now = time.time()
+        asyncio.run(_record_outbound(runtime, _mail("K <k@example.org>", "<a1@example.org>", "Happy to chat.",
+                                                    "li.wei@ccws.test"), now))
+        got = _signals_of(runtime, raw, "m@example.org", now + 60)
+        assert got["context.reply"]["references"] == 1, field
+        assert got["campaign.unknown_reference"] == {"references": 1}, field
