@@ -362,11 +362,44 @@ def test_a_reply_to_a_message_we_never_sent_is_not_a_known_thread() -> None:
     assert run("<a1@example.org>", "<reply-1@example.org>")["campaign.unknown_reference"] == {"references": 1}
     assert "campaign.unknown_reference" not in run("<a1@example.org>", "<a1@example.org>")
     assert "campaign.unknown_reference" not in run("<a1@example.org>", "<A1@Example.org>")  # IDs fold case
-    assert "campaign.unknown_reference" not in run("<a1@example.org>", "<u1@ccws.test>")  # its own message
+    own = run("<a1@example.org>", "<u1@ccws.test>")  # its own message: a follow-up, not an unknown ID
+    assert "campaign.unknown_reference" not in own and "campaign.self_follow_up" in own
     # nothing we sent them has a remembered ID: unknown is not forged
     assert "campaign.unknown_reference" not in run("", "<reply-1@example.org>")
     assert "campaign.unknown_reference" not in run("<a1@example.org>", "<reply-1@example.org>", automatic=True)
     assert "campaign.unknown_reference" not in run("<a1@example.org>", "<reply-1@example.org>", answered=False)
+
+
+def test_a_reply_to_only_the_senders_own_message_is_a_follow_up_not_a_reply_to_us() -> None:
+    """attack23 T2: the sender writes its own Message-IDs: under a correspondent's address, one
+    harmless message, then the approach "in reply" to it kept the reply discount. Answering only the
+    sender's own earlier mail answers nobody here: `campaign.self_follow_up`, no reply discount
+    (expected_context), and no `campaign.unknown_reference`; a reply naming an ID we sent them
+    (beside its own) keeps the discount."""
+    runtime = Runtime(config("trusted_networks: [10.0.0.0/8]\n"), offline=True, store=MemoryStore())
+    now = time.time()
+    _signals_of(runtime, _mail("Li Wei <li.wei@ccws.test>", "<u1@ccws.test>", "Hello.", "k@example.org"),
+                "k@example.org", now)
+    asyncio.run(_record_outbound(runtime, _mail("K <k@example.org>", "<a1@example.org>", "Happy to chat.",
+                                                "li.wei@ccws.test"), now + 60))
+    _signals_of(runtime, _mail("Li Wei <li.wei@ccws.test>", "<o2@ccws.test>", "The report is out.",
+                               "k@example.org"), "k@example.org", now + 120)
+
+    def reply(refs: str) -> tuple[dict[str, dict], set[str]]:
+        async def go() -> tuple[dict[str, dict], set[str]]:
+            raw = _mail("Li Wei <li.wei@ccws.test>", f"<r{len(refs)}@ccws.test>", "Re: the report.",
+                        "k@example.org", refs)
+            result = await runtime.analyse(raw, Envelope("", ("k@example.org",), Client(ip="192.0.2.7"),
+                                                         received_at=now + 3600), add_received=False)
+            return {s.name: s.evidence for s in result.signals}, {h.rule_id for h in result.decision.hits}
+        return asyncio.run(go())
+    got, rules = reply("<o2@ccws.test>")
+    assert got["campaign.self_follow_up"] == {"messages": 1} and "campaign.unknown_reference" not in got
+    assert "context.reply" in got and "expected-context" not in rules
+    got, rules = reply("<a1@example.org>")
+    assert "campaign.self_follow_up" not in got and "expected-context" in rules
+    got, rules = reply("<o2@ccws.test> <a1@example.org>")  # their own and ours: a reply to us
+    assert "campaign.self_follow_up" not in got and "expected-context" in rules
 
 
 def test_an_id_we_sent_to_someone_else_is_not_one_we_sent_them() -> None:
