@@ -38,7 +38,7 @@ from gateway.checks.sender import local_recipients
 from gateway.checks.social import NETWORKS, Persona
 from gateway.domains import Domains, name_tokens, registered_domain
 from gateway.model import Signal
-from gateway.store import Reach, cap
+from gateway.store import MAX_CAMPAIGN_KEYS, Reach, cap
 from gateway.store.record import MSGID, flagged_persona_key, sent_key, sent_to_key, thread_references
 from gateway.store.record import key_hash as _h
 
@@ -118,34 +118,45 @@ def own_message_key(message_id: str, sender: str) -> str:
     return f"own:{_h(mid.group(0).lower() + ' ' + sender.lower())}" if mid and sender else ""
 
 
-THREAD_ANSWERS = ("sent_to", "ours", "own")  # the answers to `thread_queries`, in order
+def _thread_keys(thread: Sequence[str], sender: str) -> tuple[list[Sequence[str]], list[Sequence[str]]]:
+    """The keys of `thread` we may have sent `sender`, and of the sender's own earlier messages,
+    each in groups of at most MAX_CAMPAIGN_KEYS (what one `campaign_reach` looks up)."""
+    def groups(keys: list[str]) -> list[Sequence[str]]:
+        return [keys[i:i + MAX_CAMPAIGN_KEYS] for i in range(0, len(keys), MAX_CAMPAIGN_KEYS)]
+    return (groups([k for k in (sent_key(r, sender) for r in thread) if k]),
+            groups([k for k in (own_message_key(r, sender) for r in thread) if k]))
 
 
 def thread_queries(thread: Sequence[str], sender: str) -> list[tuple[Sequence[str], float]]:
-    """For the references `thread` of a message from `sender` (none: no queries), THREAD_ANSWERS:
-    whether we sent the sender any remembered ID, whether a reference is one we sent them, and
-    whether one is the sender's own earlier message here; over the whole retention (since 0: a
-    thread may be older than FOLLOW_UP_DAYS)."""
+    """For the references `thread` of a message from `sender` (none: no queries; at most
+    MAX_THREAD_REFS: 1 + 2 x 3 queries, in the campaign check's one round trip): whether we sent
+    the sender any remembered ID, whether a reference is one we sent them, and whether one is the
+    sender's own earlier message here; over the whole retention (since 0: a thread may be older
+    than FOLLOW_UP_DAYS). `thread_signals` reads the answers."""
     if not thread:
         return []
-    ours = [k for k in (sent_key(r, sender) for r in thread) if k]
-    own = [k for k in (own_message_key(r, sender) for r in thread) if k]
-    return [([sent_to_key(sender)], 0.0), (ours, 0.0), (own, 0.0)]
+    ours, own = _thread_keys(thread, sender)
+    return [([sent_to_key(sender)], 0.0)] + [(ks, 0.0) for ks in ours + own]
 
 
-def thread_signals(thread: Sequence[str], sent_to: Reach | None, ours: Reach | None, own: Reach | None,
-                   silenced: bool) -> list[Signal]:
-    """From the answers to `thread_queries` (`silenced`: an analyst's latest word on the sender was
-    "not an approach": none). `campaign.self_follow_up`: a reference is one of the sender's own
-    earlier messages and none is one we sent them: a follow-up of their own mail answers nobody
-    here (the sender writes its own Message-IDs: one harmless message, then the approach "in
-    reply" to it, borrowed a reply's standing: attack23 T2). `campaign.unknown_reference`: we sent
-    this sender IDs the store remembers, and no reference is one of them or one of their own."""
-    if silenced or not thread or ours is None or ours.messages:
+def thread_signals(thread: Sequence[str], sender: str, answers: Sequence[Reach], silenced: bool) -> list[Signal]:
+    """From the `answers` to `thread_queries(thread, sender)` (`silenced`: an analyst's latest word
+    on the sender was "not an approach": none). `campaign.self_follow_up`: a reference is one of the
+    sender's own earlier messages and none is one we sent them: a follow-up of their own mail
+    answers nobody here (the sender writes its own Message-IDs: one harmless message, then the
+    approach "in reply" to it, borrowed a reply's standing: attack23 T2).
+    `campaign.unknown_reference`: we sent this sender IDs the store remembers, and no reference is
+    one of them or one of their own."""
+    if silenced or not thread or not answers:
         return []
-    if own is not None and own.messages:
-        return [Signal("campaign.self_follow_up", {"messages": own.messages})]
-    if sent_to is None or not sent_to.messages:
+    ours, _own = _thread_keys(thread, sender)
+    sent_to, found_ours, found_own = answers[0], answers[1:1 + len(ours)], answers[1 + len(ours):]
+    if any(r.messages for r in found_ours):
+        return []
+    own_messages = sum(r.messages for r in found_own)
+    if own_messages:
+        return [Signal("campaign.self_follow_up", {"messages": own_messages})]
+    if not sent_to.messages:
         return []
     return [Signal("campaign.unknown_reference", {"references": len(thread)})]
 
@@ -273,8 +284,9 @@ class CampaignCheck(Check):
         if not shared:  # an analyst's decisions on reports of this sender (console triage)
             ask("cleared", [cleared_key(sender)])
             ask("confirmed", [confirmed_key(sender)])
-        named.update({name: len(queries) + i for i, name in enumerate(THREAD_ANSWERS) if thread})
-        queries += thread_queries(thread, sender)
+        asked_thread = thread_queries(thread, sender)
+        first_thread = len(queries)
+        queries += asked_thread
         # the network's address has written here before (every member's notification comes from
         # it), so sender.first_contact_org says nothing about the person inside: ask the persona
         if shared and persona is not None and "persona" in groups:
@@ -291,7 +303,7 @@ class CampaignCheck(Check):
         best = _widest(zip(groups, answers[:len(groups)], strict=True))
         if best is not None and not silenced:
             out.append(_reach_signal(ctx, *best, now))
-        out += thread_signals(thread, got.get("sent_to"), got.get("ours"), got.get("own"), silenced)
+        out += thread_signals(thread, sender, answers[first_thread:first_thread + len(asked_thread)], silenced)
         persona_seen = got.get("persona")
         if persona_seen is not None and not persona_seen.messages and persona is not None:
             out.append(Signal("campaign.persona_first_contact", {

@@ -30,7 +30,7 @@ def key_hash(text: str) -> str:
     return hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=8).hexdigest()
 
 
-MAX_THREAD_REFS = 12  # references of a message's thread read (`thread_references`)
+MAX_THREAD_REFS = 96  # references of a message's thread read (`thread_references`): 3 x MAX_CAMPAIGN_KEYS
 MAX_REF_FIELD = 20_000  # characters read of each In-Reply-To or References field
 MAX_REF_TEXT = 100_000  # ... and of all of them together (the first fields first)
 
@@ -53,12 +53,14 @@ def thread_references(view: MessageView) -> list[str]:
     Each field is read on its own, cut at MAX_REF_FIELD characters, at most MAX_REF_TEXT in all;
     several fields of either (malformed: RFC 5322 3.6 allows one) are all read, In-Reply-To's
     first, so an ID in any field counts for both checks. Kept: In-Reply-To's first two, then the
-    first two of References (the thread's root: often the message that opened it) and its last
-    eight (the newest), at most MAX_THREAD_REFS."""
+    first two of References (the thread's root: often the message that opened it) and as many of
+    its last (the newest) as make MAX_THREAD_REFS: a long thread with several parties names our
+    message anywhere in References (RFC 5322 3.6.4: each reply adds its parent's ID)."""
     irt, budget = _ref_ids(view.headers("In-Reply-To"), MAX_REF_TEXT)
     refs, _ = _ref_ids(view.headers("References"), budget)
-    out = dict.fromkeys(m.lower() for m in irt[:2] + refs[:2] + refs[-8:])
-    return list(out)[:MAX_THREAD_REFS]
+    head = list(dict.fromkeys(m.lower() for m in irt[:2] + refs[:2]))
+    rest = [m for m in dict.fromkeys(m.lower() for m in refs[2:]) if m not in head]
+    return head + rest[-(MAX_THREAD_REFS - len(head)):]
 
 
 _OBSERVABLE_SIGNALS = ("content.offchannel_", "content.phone_number", "content.freemail_address_in_body")

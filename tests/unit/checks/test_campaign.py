@@ -15,6 +15,7 @@ from gateway.checks.campaign import text_bands
 from gateway.domains import Domains
 from gateway.model import Client, Envelope
 from gateway.runtime import Runtime
+from gateway.store import MAX_CAMPAIGN_KEYS
 from gateway.store.memory import MemoryStore
 from gateway.store.record import MAX_THREAD_REFS, decision_meta, thread_references
 from tests.support.messages import config, message
@@ -428,6 +429,30 @@ def test_thread_references_are_bounded() -> None:
     got = thread_references(MessageView.parse(raw))
     assert got[:4] == ["<p@x.test>", "<q@x.test>", "<r0@x.test>", "<r1@x.test>"]
     assert got[-1] == "<r499@x.test>" and len(got) == MAX_THREAD_REFS
+
+
+def test_our_message_deep_in_a_long_thread_is_found_with_bounded_work() -> None:
+    """attack23 T3: a genuine reply in a long three-party thread, our ID the 5th of 14 References and
+    In-Reply-To a third party's: only the first two and the last eight References were read, so it
+    was "a reply to a message we never sent". Now up to MAX_THREAD_REFS references are read, in
+    groups of at most MAX_CAMPAIGN_KEYS keys, 1 + 2 x 3 queries at most (one round trip)."""
+    def thread(n: int, ours_at: int) -> str:
+        return " ".join("<a1@example.org>" if i == ours_at else f"<t{i}@third.test>" for i in range(1, n + 1))
+
+    for n, ours_at in ((14, 5), (MAX_THREAD_REFS, 40), (MAX_THREAD_REFS, MAX_THREAD_REFS - 1)):
+        runtime = Runtime(config("trusted_networks: [10.0.0.0/8]\n"), offline=True, store=MemoryStore())
+        now = time.time()
+        asyncio.run(_record_outbound(runtime, _mail("K <k@example.org>", "<a1@example.org>", "Happy to chat.",
+                                                    "li.wei@ccws.test"), now))
+        raw = _mail("Li Wei <li.wei@ccws.test>", "<u3@ccws.test>", "Re: our chat.", "m@example.org")
+        raw = raw.replace(b"MIME-Version", f"In-Reply-To: <t{n}@third.test>\r\nReferences: {thread(n, ours_at)}"
+                          "\r\nMIME-Version".encode())
+        got = _signals_of(runtime, raw, "m@example.org", now + 60)
+        assert "campaign.unknown_reference" not in got and "context.reply" in got, (n, ours_at)
+        made_up = raw.replace(b"<a1@example.org>", b"<a2@example.org>")
+        assert "campaign.unknown_reference" in _signals_of(runtime, made_up, "m@example.org", now + 120)
+    asked = campaign.thread_queries([f"<t{i}@x.test>" for i in range(MAX_THREAD_REFS)], "li.wei@ccws.test")
+    assert len(asked) == 7 and all(len(keys) <= MAX_CAMPAIGN_KEYS for keys, _ in asked)
 
 
 # a first field over MAX_REF_FIELD characters without an ID, folded like a real header
