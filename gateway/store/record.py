@@ -19,10 +19,10 @@ from urllib.parse import urlsplit
 
 from gateway.model import Decision, Envelope, Signal, Verdict
 from gateway.parse import MessageView
-from gateway.store import DECISION, MessageMeta, cap, direction_of
+from gateway.store import DECISION, MAX_SENT_KEYS, MessageMeta, cap, direction_of
 
 MSGID = re.compile(r"<[^<>\s]{1,250}>")  # a Message-ID as the store's keys and the reply checks read it
-MAX_SENT_RECIPIENTS = 16  # outside recipients an outbound message is remembered for (2 keys each)
+MAX_SENT_RECIPIENTS = MAX_SENT_KEYS // 2  # outside recipients an outbound message is remembered for (2 keys each)
 
 
 def key_hash(text: str) -> str:
