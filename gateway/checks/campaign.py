@@ -14,8 +14,10 @@ under the sender's `confirmed_key` or `cleared_key`: the latest decision wins; "
 the sender's later messages follow-ups of an approach, "not an approach" silences the campaign
 signals for the sender (its messages' content is still judged by the other checks). A reply is
 checked against the Message-IDs our people sent the sender (remembered per outside recipient by
-gateway/store/record.py `outbound_keys`) in the same round trip: answering none of them, nor one
-of the sender's own messages, while we did send them some, is `campaign.unknown_reference`.
+gateway/store/record.py `outbound_keys`) in the same round trip: answering one of the sender's own
+earlier messages and none of ours is `campaign.self_follow_up` (a follow-up, not a reply to us);
+answering none of them, nor one of the sender's own, while we did send them some, is
+`campaign.unknown_reference`.
 
 Untrusted input: the message text and addresses (a stranger's): shingles over at most
 `MAX_TEXT` characters, a fixed number of hashes; the store bounds the work per query.
@@ -36,9 +38,8 @@ from gateway.checks.sender import local_recipients
 from gateway.checks.social import NETWORKS, Persona
 from gateway.domains import Domains, name_tokens, registered_domain
 from gateway.model import Signal
-from gateway.parse import MessageView
-from gateway.store import Reach, cap
-from gateway.store.record import MSGID, flagged_persona_key, sent_key, sent_to_key
+from gateway.store import MAX_CAMPAIGN_KEYS, Reach, cap
+from gateway.store.record import MSGID, flagged_persona_key, sent_key, sent_to_key, thread_references
 from gateway.store.record import key_hash as _h
 
 MAX_TEXT = 4000
@@ -110,9 +111,6 @@ def text_bands(text: str) -> list[str]:
     return out
 
 
-MAX_REFS = 10
-
-
 def own_message_key(message_id: str, sender: str) -> str:
     """A message as sent by one sender: a reply's references match it only when they point at
     that same sender's earlier message."""
@@ -120,36 +118,45 @@ def own_message_key(message_id: str, sender: str) -> str:
     return f"own:{_h(mid.group(0).lower() + ' ' + sender.lower())}" if mid and sender else ""
 
 
-MAX_THREAD_REFS = 12  # references read from a stranger's header for `campaign.unknown_reference`
-
-
-def thread_references(view: MessageView) -> list[str]:
-    """The Message-IDs a message says it answers, bounded: In-Reply-To's first two, then the first
-    two of References (the thread's root: often the message that opened it) and its last eight
-    (the newest), each once, at most MAX_THREAD_REFS, over at most 20,000 characters of each field."""
-    irt = MSGID.findall(" ".join(view.headers("In-Reply-To"))[:20_000])
-    refs = MSGID.findall(" ".join(view.headers("References"))[:20_000])
-    out = dict.fromkeys(m.lower() for m in irt[:2] + refs[:2] + refs[-8:])
-    return list(out)[:MAX_THREAD_REFS]
+def _thread_keys(thread: Sequence[str], sender: str) -> tuple[list[Sequence[str]], list[Sequence[str]]]:
+    """The keys of `thread` we may have sent `sender`, and of the sender's own earlier messages,
+    each in groups of at most MAX_CAMPAIGN_KEYS (what one `campaign_reach` looks up)."""
+    def groups(keys: list[str]) -> list[Sequence[str]]:
+        return [keys[i:i + MAX_CAMPAIGN_KEYS] for i in range(0, len(keys), MAX_CAMPAIGN_KEYS)]
+    return (groups([k for k in (sent_key(r, sender) for r in thread) if k]),
+            groups([k for k in (own_message_key(r, sender) for r in thread) if k]))
 
 
 def thread_queries(thread: Sequence[str], sender: str) -> list[tuple[Sequence[str], float]]:
-    """For the references `thread` of a message from `sender` (none: no queries): whether we sent
-    the sender any remembered ID, and whether a reference is one we sent them or one of their own
-    earlier messages here; over the whole retention (since 0: a thread may be older than
-    FOLLOW_UP_DAYS)."""
+    """For the references `thread` of a message from `sender` (none: no queries; at most
+    MAX_THREAD_REFS: 1 + 2 x 3 queries, in the campaign check's one round trip): whether we sent
+    the sender any remembered ID, whether a reference is one we sent them, and whether one is the
+    sender's own earlier message here; over the whole retention (since 0: a thread may be older
+    than FOLLOW_UP_DAYS). `thread_signals` reads the answers."""
     if not thread:
         return []
-    known = [k for r in thread for k in (sent_key(r, sender), own_message_key(r, sender)) if k]
-    return [([sent_to_key(sender)], 0.0), (known, 0.0)]
+    ours, own = _thread_keys(thread, sender)
+    return [([sent_to_key(sender)], 0.0)] + [(ks, 0.0) for ks in ours + own]
 
 
-def unknown_reference(thread: Sequence[str], sent_to: Reach | None, known: Reach | None,
-                      silenced: bool) -> list[Signal]:
-    """`campaign.unknown_reference` from the answers to `thread_queries`: we sent this sender IDs
-    the store remembers, and none of the references is one of them or one of the sender's own
-    (`silenced`: an analyst's latest word on the sender was "not an approach": none)."""
-    if silenced or not thread or sent_to is None or known is None or not sent_to.messages or known.messages:
+def thread_signals(thread: Sequence[str], sender: str, answers: Sequence[Reach], silenced: bool) -> list[Signal]:
+    """From the `answers` to `thread_queries(thread, sender)` (`silenced`: an analyst's latest word
+    on the sender was "not an approach": none). `campaign.self_follow_up`: a reference is one of the
+    sender's own earlier messages and none is one we sent them: a follow-up of their own mail
+    answers nobody here (the sender writes its own Message-IDs: one harmless message, then the
+    approach "in reply" to it, borrowed a reply's standing: attack23 T2).
+    `campaign.unknown_reference`: we sent this sender IDs the store remembers, and no reference is
+    one of them or one of their own."""
+    if silenced or not thread or not answers:
+        return []
+    ours, _own = _thread_keys(thread, sender)
+    sent_to, found_ours, found_own = answers[0], answers[1:1 + len(ours)], answers[1 + len(ours):]
+    if any(r.messages for r in found_ours):
+        return []
+    own_messages = sum(r.messages for r in found_own)
+    if own_messages:
+        return [Signal("campaign.self_follow_up", {"messages": own_messages})]
+    if not sent_to.messages:
         return []
     return [Signal("campaign.unknown_reference", {"references": len(thread)})]
 
@@ -217,7 +224,8 @@ class CampaignCheck(Check):
                "flagged since counts, and the sender has no campaign.reach or campaign.self_follow_up",
                messages=int, days=float, analyst=bool),
         signal("campaign.self_follow_up", "replies to the sender's own earlier message to us (a follow-up), not "
-               "to anything anyone here wrote", messages=int),
+               "to anything anyone here wrote: none of its references is a message we sent them; no reply "
+               "discount (expected_context)", messages=int),
         signal("campaign.persona_first_contact", "a persona relayed by a social network that no earlier message "
                "here carried: first contact with the person, however often the network's address wrote",
                network=str, persona=str),
@@ -261,8 +269,7 @@ class CampaignCheck(Check):
         since = now - WINDOW_DAYS * 86400
         out: list[Signal] = []
         long_ago = now - FOLLOW_UP_DAYS * 86400
-        refs = MSGID.findall(" ".join(view.headers("In-Reply-To") + view.headers("References"))[:20_000])
-        own_keys = [k for k in (own_message_key(r, sender) for r in refs[-MAX_REFS:]) if k]
+        thread = thread_references(view)
         queries: list[tuple[Sequence[str], float]] = [(ks, since) for ks in groups.values()]
         # through a social network's address, which relays every member, only the same persona's
         # flagged message counts (one flagged persona made every later notification a follow-up)
@@ -277,11 +284,9 @@ class CampaignCheck(Check):
         if not shared:  # an analyst's decisions on reports of this sender (console triage)
             ask("cleared", [cleared_key(sender)])
             ask("confirmed", [confirmed_key(sender)])
-        if own_keys:
-            ask("follow", own_keys)
-        thread = thread_references(view)
-        named.update({name: len(queries) + i for i, name in enumerate(("sent_to", "known_ref")) if thread})
-        queries += thread_queries(thread, sender)
+        asked_thread = thread_queries(thread, sender)
+        first_thread = len(queries)
+        queries += asked_thread
         # the network's address has written here before (every member's notification comes from
         # it), so sender.first_contact_org says nothing about the person inside: ask the persona
         if shared and persona is not None and "persona" in groups:
@@ -298,10 +303,7 @@ class CampaignCheck(Check):
         best = _widest(zip(groups, answers[:len(groups)], strict=True))
         if best is not None and not silenced:
             out.append(_reach_signal(ctx, *best, now))
-        follow = got.get("follow")
-        if follow is not None and follow.messages and not silenced:
-            out.append(Signal("campaign.self_follow_up", {"messages": follow.messages}))
-        out += unknown_reference(thread, got.get("sent_to"), got.get("known_ref"), silenced)
+        out += thread_signals(thread, sender, answers[first_thread:first_thread + len(asked_thread)], silenced)
         persona_seen = got.get("persona")
         if persona_seen is not None and not persona_seen.messages and persona is not None:
             out.append(Signal("campaign.persona_first_contact", {

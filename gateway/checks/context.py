@@ -19,7 +19,7 @@ from collections.abc import Iterable
 
 from gateway.checks import Check, CheckContext, signal
 from gateway.model import Signal
-from gateway.store.record import MSGID as _MSGID
+from gateway.store.record import thread_references
 
 _LIST_HEADERS = ("List-Id", "List-Post", "List-Unsubscribe", "List-Subscribe", "Mailing-List", "X-Mailing-List",
                  "X-BeenThere", "X-Mailman-Version", "X-List", "X-Loop")
@@ -44,8 +44,7 @@ class ContextCheck(Check):
         kind, name = list_kind(ctx)
         if kind:
             out.append(Signal("context.mailing_list", {"kind": kind, "list": name[:120]}))
-        refs = {m for v in view.headers("In-Reply-To") + view.headers("References")
-                for m in _MSGID.findall(v[:20_000])}
+        refs = thread_references(view)  # the same reading as the thread memory (campaign.py)
         if refs:
             subject = view.visible_subject.lstrip().lower()
             out.append(Signal("context.reply", {

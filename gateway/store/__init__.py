@@ -38,6 +38,9 @@ INDEXED = frozenset({"inbound", DECISION})  # the directions whose campaign keys
 # ... and of an outbound message, only the keys of its Message-ID per outside recipient
 # (gateway/store/record.py `outbound_keys`): what a reply's references are checked against
 SENT_KEY_PREFIXES = ("sent:", "sent-to:")
+# ... of which an outbound message keeps at most this many (2 per outside recipient: an invitation
+# to a hundred guests), beside its MAX_CAMPAIGN_KEYS others: a reply from its last guest is known
+MAX_SENT_KEYS = 200
 
 
 def indexed_keys(meta: MessageMeta) -> tuple[str, ...]:
@@ -114,7 +117,10 @@ class MessageMeta:
                        recipients=tuple(r.lower() for r in cut(self.recipients)),
                        message_id=self.message_id[:MAX_FIELD], display_name=self.display_name[:MAX_FIELD],
                        rule_ids=cut(self.rule_ids), signals=cut(self.signals),
-                       observables=cut(self.observables), campaign_keys=cap_keys(self.campaign_keys))
+                       observables=cut(self.observables), campaign_keys=cap_keys(
+                           k for k in self.campaign_keys if not k.startswith(SENT_KEY_PREFIXES)) + tuple(
+                           dict.fromkeys(cap(k) for k in self.campaign_keys if k.startswith(SENT_KEY_PREFIXES)))[
+                           :MAX_SENT_KEYS])
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,10 @@ from urllib.parse import urlsplit
 
 from gateway.model import Decision, Envelope, Signal, Verdict
 from gateway.parse import MessageView
-from gateway.store import DECISION, MessageMeta, cap, direction_of
+from gateway.store import DECISION, MAX_SENT_KEYS, MessageMeta, cap, direction_of
 
 MSGID = re.compile(r"<[^<>\s]{1,250}>")  # a Message-ID as the store's keys and the reply checks read it
-MAX_SENT_RECIPIENTS = 16  # outside recipients an outbound message is remembered for (2 keys each)
+MAX_SENT_RECIPIENTS = MAX_SENT_KEYS // 2  # outside recipients an outbound message is remembered for (2 keys each)
 
 
 def key_hash(text: str) -> str:
@@ -30,6 +30,37 @@ def key_hash(text: str) -> str:
     return hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=8).hexdigest()
 
 
+MAX_THREAD_REFS = 96  # references of a message's thread read (`thread_references`): 3 x MAX_CAMPAIGN_KEYS
+MAX_REF_FIELD = 20_000  # characters read of each In-Reply-To or References field
+MAX_REF_TEXT = 100_000  # ... and of all of them together (the first fields first)
+
+
+def _ref_ids(fields: Sequence[str], budget: int) -> tuple[list[str], int]:
+    out: list[str] = []
+    for value in fields:
+        text = value[:min(MAX_REF_FIELD, budget)]
+        budget -= len(text)
+        out += MSGID.findall(text)
+        if budget <= 0:
+            break
+    return out, budget
+
+
+def thread_references(view: MessageView) -> list[str]:
+    """The Message-IDs a message says it answers (RFC 5322 3.6.4: the msg-ids of In-Reply-To and
+    References), lower case, each once: the ONE reading of them for the reply check (context.reply)
+    and the thread memory (campaign.unknown_reference), so the two never see different threads.
+    Each field is read on its own, cut at MAX_REF_FIELD characters, at most MAX_REF_TEXT in all;
+    several fields of either (malformed: RFC 5322 3.6 allows one) are all read, In-Reply-To's
+    first, so an ID in any field counts for both checks. Kept: In-Reply-To's first two, then the
+    first two of References (the thread's root: often the message that opened it) and as many of
+    its last (the newest) as make MAX_THREAD_REFS: a long thread with several parties names our
+    message anywhere in References (RFC 5322 3.6.4: each reply adds its parent's ID)."""
+    irt, budget = _ref_ids(view.headers("In-Reply-To"), MAX_REF_TEXT)
+    refs, _ = _ref_ids(view.headers("References"), budget)
+    head = list(dict.fromkeys(m.lower() for m in irt[:2] + refs[:2]))
+    rest = [m for m in dict.fromkeys(m.lower() for m in refs[2:]) if m not in head]
+    return head + rest[-(MAX_THREAD_REFS - len(head)):]
 
 
 _OBSERVABLE_SIGNALS = ("content.offchannel_", "content.phone_number", "content.freemail_address_in_body")

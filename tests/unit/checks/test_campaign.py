@@ -15,8 +15,9 @@ from gateway.checks.campaign import text_bands
 from gateway.domains import Domains
 from gateway.model import Client, Envelope
 from gateway.runtime import Runtime
+from gateway.store import MAX_CAMPAIGN_KEYS
 from gateway.store.memory import MemoryStore
-from gateway.store.record import decision_meta
+from gateway.store.record import MAX_THREAD_REFS, decision_meta, thread_references
 from tests.support.messages import config, message
 
 LURE = ("Dear {name}, I am a researcher at the Centre for Contemporary World Studies. We are preparing a "
@@ -362,11 +363,44 @@ def test_a_reply_to_a_message_we_never_sent_is_not_a_known_thread() -> None:
     assert run("<a1@example.org>", "<reply-1@example.org>")["campaign.unknown_reference"] == {"references": 1}
     assert "campaign.unknown_reference" not in run("<a1@example.org>", "<a1@example.org>")
     assert "campaign.unknown_reference" not in run("<a1@example.org>", "<A1@Example.org>")  # IDs fold case
-    assert "campaign.unknown_reference" not in run("<a1@example.org>", "<u1@ccws.test>")  # its own message
+    own = run("<a1@example.org>", "<u1@ccws.test>")  # its own message: a follow-up, not an unknown ID
+    assert "campaign.unknown_reference" not in own and "campaign.self_follow_up" in own
     # nothing we sent them has a remembered ID: unknown is not forged
     assert "campaign.unknown_reference" not in run("", "<reply-1@example.org>")
     assert "campaign.unknown_reference" not in run("<a1@example.org>", "<reply-1@example.org>", automatic=True)
     assert "campaign.unknown_reference" not in run("<a1@example.org>", "<reply-1@example.org>", answered=False)
+
+
+def test_a_reply_to_only_the_senders_own_message_is_a_follow_up_not_a_reply_to_us() -> None:
+    """attack23 T2: the sender writes its own Message-IDs: under a correspondent's address, one
+    harmless message, then the approach "in reply" to it kept the reply discount. Answering only the
+    sender's own earlier mail answers nobody here: `campaign.self_follow_up`, no reply discount
+    (expected_context), and no `campaign.unknown_reference`; a reply naming an ID we sent them
+    (beside its own) keeps the discount."""
+    runtime = Runtime(config("trusted_networks: [10.0.0.0/8]\n"), offline=True, store=MemoryStore())
+    now = time.time()
+    _signals_of(runtime, _mail("Li Wei <li.wei@ccws.test>", "<u1@ccws.test>", "Hello.", "k@example.org"),
+                "k@example.org", now)
+    asyncio.run(_record_outbound(runtime, _mail("K <k@example.org>", "<a1@example.org>", "Happy to chat.",
+                                                "li.wei@ccws.test"), now + 60))
+    _signals_of(runtime, _mail("Li Wei <li.wei@ccws.test>", "<o2@ccws.test>", "The report is out.",
+                               "k@example.org"), "k@example.org", now + 120)
+
+    def reply(refs: str) -> tuple[dict[str, dict], set[str]]:
+        async def go() -> tuple[dict[str, dict], set[str]]:
+            raw = _mail("Li Wei <li.wei@ccws.test>", f"<r{len(refs)}@ccws.test>", "Re: the report.",
+                        "k@example.org", refs)
+            result = await runtime.analyse(raw, Envelope("", ("k@example.org",), Client(ip="192.0.2.7"),
+                                                         received_at=now + 3600), add_received=False)
+            return {s.name: s.evidence for s in result.signals}, {h.rule_id for h in result.decision.hits}
+        return asyncio.run(go())
+    got, rules = reply("<o2@ccws.test>")
+    assert got["campaign.self_follow_up"] == {"messages": 1} and "campaign.unknown_reference" not in got
+    assert "context.reply" in got and "expected-context" not in rules
+    got, rules = reply("<a1@example.org>")
+    assert "campaign.self_follow_up" not in got and "expected-context" in rules
+    got, rules = reply("<o2@ccws.test> <a1@example.org>")  # their own and ours: a reply to us
+    assert "campaign.self_follow_up" not in got and "expected-context" in rules
 
 
 def test_an_id_we_sent_to_someone_else_is_not_one_we_sent_them() -> None:
@@ -392,6 +426,55 @@ def test_thread_references_are_bounded() -> None:
 
     refs = " ".join(f"<r{i}@x.test>" for i in range(500))
     raw = message("a@x.test", headers={"In-Reply-To": "<p@x.test> <q@x.test> <z@x.test>", "References": refs})
-    got = campaign.thread_references(MessageView.parse(raw))
+    got = thread_references(MessageView.parse(raw))
     assert got[:4] == ["<p@x.test>", "<q@x.test>", "<r0@x.test>", "<r1@x.test>"]
-    assert got[-1] == "<r499@x.test>" and len(got) == campaign.MAX_THREAD_REFS
+    assert got[-1] == "<r499@x.test>" and len(got) == MAX_THREAD_REFS
+
+
+def test_our_message_deep_in_a_long_thread_is_found_with_bounded_work() -> None:
+    """attack23 T3: a genuine reply in a long three-party thread, our ID the 5th of 14 References and
+    In-Reply-To a third party's: only the first two and the last eight References were read, so it
+    was "a reply to a message we never sent". Now up to MAX_THREAD_REFS references are read, in
+    groups of at most MAX_CAMPAIGN_KEYS keys, 1 + 2 x 3 queries at most (one round trip)."""
+    def thread(n: int, ours_at: int) -> str:
+        return " ".join("<a1@example.org>" if i == ours_at else f"<t{i}@third.test>" for i in range(1, n + 1))
+
+    for n, ours_at in ((14, 5), (MAX_THREAD_REFS, 40), (MAX_THREAD_REFS, MAX_THREAD_REFS - 1)):
+        runtime = Runtime(config("trusted_networks: [10.0.0.0/8]\n"), offline=True, store=MemoryStore())
+        now = time.time()
+        asyncio.run(_record_outbound(runtime, _mail("K <k@example.org>", "<a1@example.org>", "Happy to chat.",
+                                                    "li.wei@ccws.test"), now))
+        raw = _mail("Li Wei <li.wei@ccws.test>", "<u3@ccws.test>", "Re: our chat.", "m@example.org")
+        raw = raw.replace(b"MIME-Version", f"In-Reply-To: <t{n}@third.test>\r\nReferences: {thread(n, ours_at)}"
+                          "\r\nMIME-Version".encode())
+        got = _signals_of(runtime, raw, "m@example.org", now + 60)
+        assert "campaign.unknown_reference" not in got and "context.reply" in got, (n, ours_at)
+        made_up = raw.replace(b"<a1@example.org>", b"<a2@example.org>")
+        assert "campaign.unknown_reference" in _signals_of(runtime, made_up, "m@example.org", now + 120)
+    asked = campaign.thread_queries([f"<t{i}@x.test>" for i in range(MAX_THREAD_REFS)], "li.wei@ccws.test")
+    assert len(asked) == 7 and all(len(keys) <= MAX_CAMPAIGN_KEYS for keys, _ in asked)
+
+
+# a first field over MAX_REF_FIELD characters without an ID, folded like a real header
+_JUNK = "\r\n ".join(("(" + " ".join(["x" * 70] * 290) + ")")[i:i + 900] for i in range(0, 20_600, 900))
+
+
+def test_a_reference_in_a_second_field_counts_for_both_readers() -> None:
+    """attack23 T1: a first In-Reply-To (or References) longer than the reading cut, then a second
+    field naming a made-up ID: the thread memory read the fields joined and cut (nothing: no
+    question asked) while context.reply read each field (the ID: a reply): the discount stayed.
+    Both now take `thread_references`: each field cut on its own, every field read."""
+    from gateway.parse import MessageView
+
+    for field in ("In-Reply-To", "References"):
+        raw = _mail("Li Wei <li.wei@ccws.test>", "<u3@ccws.test>", "Re: our chat.", "m@example.org")
+        raw = raw.replace(b"MIME-Version", f"{field}: {_JUNK}\r\n{field}: <Reply-1@example.org>\r\n"
+                          "MIME-Version".encode())
+        assert thread_references(MessageView.parse(raw)) == ["<reply-1@example.org>"]
+        runtime = Runtime(config("trusted_networks: [10.0.0.0/8]\n"), offline=True, store=MemoryStore())
+        now = time.time()
+        asyncio.run(_record_outbound(runtime, _mail("K <k@example.org>", "<a1@example.org>", "Happy to chat.",
+                                                    "li.wei@ccws.test"), now))
+        got = _signals_of(runtime, raw, "m@example.org", now + 60)
+        assert got["context.reply"]["references"] == 1, field
+        assert got["campaign.unknown_reference"] == {"references": 1}, field

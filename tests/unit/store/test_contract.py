@@ -24,6 +24,7 @@ from gateway.store import (
     MAX_ITEMS,
     MAX_REACH_MESSAGES,
     MAX_REACH_SAMPLE,
+    MAX_SENT_KEYS,
     MessageMeta,
     RdapRecord,
     Reach,
@@ -264,9 +265,29 @@ async def test_learn_remembers_the_ids_of_sent_mail(store: Store, tmp_path: Path
     await store.close()
 
 
+async def test_an_invitation_to_many_guests_is_remembered_for_each(store: Store) -> None:
+    """attack23 T4: an invitation to 20 outside guests was remembered for the first 16 only (the
+    message's MAX_CAMPAIGN_KEYS), so the 20th guest's genuine reply answered "a message we never
+    sent". Up to MAX_SENT_RECIPIENTS guests (MAX_SENT_KEYS keys) are kept beside the others."""
+    mid = "<invite@example.org>"
+    guests = [f"g{i:03d}@partner{i}.test" for i in range(MAX_SENT_RECIPIENTS + 5)]
+    keys = ("x:own-key",) * 3 + outbound_keys(mid, guests)
+    await store.record_message(MessageMeta(NOW - DAY, "outbound", "a@example.org", tuple(guests), message_id=mid,
+                                           campaign_keys=keys), LOCAL)
+    last, past = guests[MAX_SENT_RECIPIENTS - 1], guests[MAX_SENT_RECIPIENTS]
+    asked = [[sent_key(mid, guests[19])], [sent_to_key(guests[19])], [sent_key(mid, last)], [sent_to_key(last)],
+             [sent_key(mid, past)], [sent_to_key(past)]]
+    got = await store.campaign_reach_many([(k, 0.0) for k in asked])
+    assert [r.messages for r in got] == [1, 1, 1, 1, 0, 0]
+    await store.close()
+
+
 def test_outbound_keys_are_bounded_and_need_an_id() -> None:
-    many = [f"p{i}@x.test" for i in range(100)]
-    assert len(outbound_keys("<m@example.org>", many)) == 2 * MAX_SENT_RECIPIENTS <= MAX_CAMPAIGN_KEYS
+    many = [f"p{i}@x.test" for i in range(MAX_SENT_RECIPIENTS + 50)]
+    assert len(outbound_keys("<m@example.org>", many)) == 2 * MAX_SENT_RECIPIENTS == MAX_SENT_KEYS
+    meta = MessageMeta(NOW, "outbound", "a@example.org", (), campaign_keys=tuple(f"k{i}" for i in range(500))
+                       + outbound_keys("<m@example.org>", many) + tuple(f"sent:{i}" for i in range(500)))
+    assert len(meta.capped().campaign_keys) == MAX_CAMPAIGN_KEYS + MAX_SENT_KEYS
     assert outbound_keys("", many) == () and outbound_keys("no id here", many) == ()
     assert all("m@example.org" not in k and "p1@x.test" not in k for k in outbound_keys("<m@example.org>", many))
 
