@@ -38,6 +38,7 @@ from gateway.checks import Check, CheckContext, CheckRun, Fact, RunStats, Shared
 from gateway.checks.auth import AuthFacts
 from gateway.checks.auth.keys import AuthPools
 from gateway.checks.campaign import CampaignKeys, flagged_key
+from gateway.checks.listauth import ListKey
 from gateway.checks.origin import Origin
 from gateway.checks.social import Persona
 from gateway.config import Config
@@ -194,9 +195,10 @@ class Runtime:
         meta = None
         try:
             keys = ctx.get(CampaignKeys)
+            listed = ctx.get(ListKey)  # backed list mail: the list's history (gateway/checks/listauth.py)
             origin = ctx.get(Origin)
             meta = draft_meta(view, envelope, self.config.local_domains, ctx.get(Persona),
-                              keys.keys if keys is not None else (),
+                              (keys.keys if keys is not None else ()) + ((listed.key,) if listed is not None else ()),
                               spoofed=origin is not None and origin.ours and not origin.internal)
             if meta.direction == "outbound" and automatic(view.header):
                 meta = None  # an automatic answer (RFC 3834) is not the organisation writing back
