@@ -158,8 +158,11 @@ async def _unestablished(ctx: CheckContext, key: str, to_list: list[str], backed
     except Exception:  # noqa: BLE001 - a broken store must not lose the message: as without a store
         return ""
     seen = answers[0]
-    if any(r.messages for r in answers[1:]) or \
-            (seen.messages and seen.first_seen <= ctx.envelope.when - ESTABLISHED_SECONDS):
+    # `truncated`: more of the list's mail than the store reads per key (MAX_REACH_MESSAGES, the
+    # newest first): a list busier than that in a day (a kernel or distribution list) has history
+    # beyond what was read; an attacker would have to deliver more than that much list mail first
+    if any(r.messages for r in answers[1:]) or (seen.messages and (
+            seen.truncated or seen.first_seen <= ctx.envelope.when - ESTABLISHED_SECONDS)):
         return ""
     return "a free-mail person's post through a list with no earlier day here, which we never wrote to"
 

@@ -12,9 +12,9 @@ from gateway.checks.listauth import ListAuthCheck
 from gateway.config import Config
 from gateway.model import Client, Envelope, Verdict
 from gateway.runtime import Runtime
-from gateway.store import MessageMeta, Reach, StoreUnavailable
+from gateway.store import MAX_REACH_MESSAGES, MessageMeta, Reach, StoreUnavailable
 from gateway.store.memory import MemoryStore
-from gateway.store.record import outbound_keys
+from gateway.store.record import key_hash, outbound_keys
 from tests.conftest import ROOT, make_config
 from tests.support.messages import config, message, names, run
 
@@ -222,3 +222,26 @@ async def test_another_lists_list_id_names_no_history(tmp_path: Path) -> None:
     # its own List-Id under the backed domain, with that list's history: list mail
     verdict, signals = await _post_after(config, _NOW - 3 * 86400, _notice("news-mailer.example"))
     assert verdict < Verdict.SUSPICIOUS and "context.list_unauthenticated" not in signals
+
+
+async def test_a_list_busier_than_the_store_reads_is_established(tmp_path: Path) -> None:
+    """A busy list (a kernel or distribution list sends hundreds a day) has more mail here than the
+    store reads per key (MAX_REACH_MESSAGES, newest first), all of it from today: its earliest day
+    is beyond what was read, so it counts as established; as many but one is a new list's first day."""
+    config = make_config(1, tmp_path, "trusted_authserv_ids: [mx.example.org]")
+    key = f"list:{key_hash('research.news-mailer.example')}"
+    for count, established in ((MAX_REACH_MESSAGES, False), (MAX_REACH_MESSAGES + 1, True)):
+        runtime = Runtime(config, offline=True, store=MemoryStore(30))
+        store = runtime.store
+        assert store is not None
+        try:
+            for i in range(count):
+                await store.record_message(MessageMeta(
+                    when=_NOW - 3600 + i, direction="inbound", sender="research@news-mailer.example",
+                    recipients=("sarah@example.org",), message_id=f"<n{i}@news-mailer.example>",
+                    campaign_keys=(key,)), ["example.org"])
+            result = await runtime.analyse(_POST, _env(_NOW))
+        finally:
+            await runtime.close()
+        signals = {s.name for s in result.signals}
+        assert ("context.list_unauthenticated" not in signals) is established, count
