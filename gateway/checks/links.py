@@ -28,30 +28,36 @@ MAX_LINKS = 200
 MAX_TEXT = 60_000
 MAX_IDN = 20  # IDN hosts of the text folded to punycode (the rest are checked as written, as hrefs are)
 # A host: ASCII letters, digits, dots and hyphens, or any non-ASCII letter or digit (an IDN as
-# written: "https://ch\u0430thamhouse.org/" is the same link as its href or punycode form).
-_URL = re.compile(r"\bhttps?://((?:[A-Za-z0-9.-]|[^\x00-\x7f\W]){1,253})(?::\d{1,5})?(?:[/?#][^\s<>\"']{0,300})?",
-                  re.I)
+# written: "https://ch\u0430thamhouse.org/" is the same link as its href or punycode form), after
+# "http(s)://" or from a "www." without a scheme, which mail readers link too (Gmail, Outlook,
+# Thunderbird): "www." starting a word, not inside a host name, a path or an address.
+_URL = re.compile(r"(?:\bhttps?://|(?<![\w.@/-])(?=www\.))((?:[A-Za-z0-9.-]|[^\x00-\x7f\W]){1,253})"
+                  r"(?::\d{1,5})?(?:[/?#][^\s<>\"']{0,300})?", re.I)
+_STARTS = ("http", "www.")  # where a match of _URL starts (lower-cased)
 _ASCII_HOST = re.compile(r"[a-z0-9.-]+")
 
 
 def urls_in(text: str) -> Iterator[re.Match[str]]:
-    """`_URL.finditer(text)`, trying the pattern only where an "http" starts (a `str.find` on the
-    lower-cased text) instead of at every position of up to 60,000 characters. The same matches:
-    `_URL` can only match where "http" starts (case-insensitively: only ASCII letters fold to h,
-    t or p), and lower() keeps every index unless the text holds a U+0130 (lower-cased to two
-    characters), which is left to `finditer`."""
+    """`_URL.finditer(text)`, trying the pattern only where an "http" or a "www." starts (`str.find`
+    on the lower-cased text) instead of at every position of up to 60,000 characters. The same
+    matches: `_URL` can only match where one starts (case-insensitively: only ASCII letters fold to
+    h, t, p or w), and lower() keeps every index unless the text holds a U+0130 (lower-cased to two
+    characters), which is left to `finditer`. Each find moves forward only: linear."""
     if "\u0130" in text:
         yield from _URL.finditer(text)
         return
     low = text.lower()
-    at = low.find("http")
-    while at >= 0:
+    nxt = [low.find(s) for s in _STARTS]
+    while True:
+        found = [i for i in nxt if i >= 0]
+        if not found:
+            return
+        at = min(found)
         m = _URL.match(text, at)
-        if m is None:
-            at = low.find("http", at + 1)
-        else:
+        if m is not None:
             yield m
-            at = low.find("http", m.end())
+        end = at + 1 if m is None else m.end()
+        nxt = [low.find(s, end) if 0 <= i < end else i for s, i in zip(_STARTS, nxt, strict=True)]
 
 
 def hosts_of(links: Iterable[str], text: str) -> list[str]:

@@ -73,3 +73,14 @@ def test_idn_hosts_folded_are_bounded(monkeypatch) -> None:  # type: ignore[no-u
     hosts = hosts_of([], text)
     assert len(calls) == links.MAX_IDN and len(hosts) == 100
     assert hosts[0] == "xn--0-7sb.test" and hosts[-1] == "\u043099.test"  # the rest as written, as hrefs are
+
+
+def test_a_www_link_without_a_scheme_is_read() -> None:
+    """attack23 K1: "www.chathamhouse-events.org/..." without "https://" was not read (clean 2.6; suspicious
+    6.8 with the scheme) although Gmail, Outlook and Thunderbird link "www." text. It is read as a link
+    when "www." starts a word (not inside a host name, a path or an address)."""
+    body = "Please register for the roundtable here:\nwww.chathamhouse-events.org/events/register\n"
+    ev = one(run([LinkCheck()], message("A <a@policy-forum.test>", body))[0], "content.link_lookalike").evidence
+    assert ev["host"] == "www.chathamhouse-events.org" and ev["organisation"] == "Chatham House"
+    assert hosts_of([], "see (WWW.Example.com), a@www.b.test, c.www.d.test, /www.e.test, xwww.f.test, "
+                        "https://www.g.test/www.h.test") == ["www.example.com", "www.g.test"]
