@@ -84,3 +84,18 @@ def test_a_www_link_without_a_scheme_is_read() -> None:
     assert ev["host"] == "www.chathamhouse-events.org" and ev["organisation"] == "Chatham House"
     assert hosts_of([], "see (WWW.Example.com), a@www.b.test, c.www.d.test, /www.e.test, xwww.f.test, "
                         "https://www.g.test/www.h.test") == ["www.example.com", "www.g.test"]
+
+
+def test_a_percent_encoded_host_is_read_as_a_browser_reads_it() -> None:
+    """attack23 K2: "https://ch%D0%B0thamhouse.org/" was read as the host "ch" in the text and as
+    "ch%d0%b0thamhouse.org" in an href (clean 2.6); a browser percent-decodes the host, reads the bytes
+    as UTF-8 and goes to "ch\u0430thamhouse.org" (WHATWG URL, host parsing)."""
+    body = "Please register for the roundtable here:\nhttps://ch%D0%B0thamhouse.org/events/register\n"
+    ev = one(run([LinkCheck()], message("A <a@policy-forum.test>", body))[0], "content.link_lookalike").evidence
+    assert ev["host"] == "xn--chthamhouse-zij.org" and ev["organisation"] == "Chatham House"
+    html = '<p>Register <a href="https://ch%D0%B0thamhouse.org/events">here</a>.</p>'
+    ev = one(run([LinkCheck()], message("A <a@policy-forum.test>", "Register here.", html=html))[0],
+             "content.link_lookalike").evidence
+    assert ev["host"] == "ch\u0430thamhouse.org"
+    assert hosts_of(["http://a%2Eb%2dc.test/%41"], "http://%41%2E%ff.test/ https://d.test%zz") == [
+        "a.b-c.test", "a", "a.\ufffd.test", "d.test"]  # invalid UTF-8: U+FFFD, as a browser reads it
