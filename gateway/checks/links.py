@@ -31,12 +31,15 @@ MAX_IDN = 20  # IDN hosts of the text folded to punycode (the rest are checked a
 # written: "https://ch\u0430thamhouse.org/" is the same link as its href or punycode form), after
 # "http(s)://" or from a "www." without a scheme, which mail readers link too (Gmail, Outlook,
 # Thunderbird): "www." starting a word, not inside a host name, a path or an address. A "%XX" in
-# the host is part of it: browsers percent-decode a host before IDNA (WHATWG URL, host parsing).
+# the host is part of it: browsers percent-decode a host before IDNA (WHATWG URL, host parsing);
+# so are the ideographic and full-width full stops U+3002, U+FF0E, U+FF61, which IDNA reads as dots
+# (UTS #46 maps them to "."; RFC 3490 section 3.1).
 _URL = re.compile(r"(?:\bhttps?://|(?<![\w.@/-])(?=www\.))"
-                  r"((?:[A-Za-z0-9.-]|%[0-9A-Fa-f]{2}|[^\x00-\x7f\W]){1,253})"
+                  r"((?:[A-Za-z0-9.-]|%[0-9A-Fa-f]{2}|[^\x00-\x7f\W]|[\u3002\uff0e\uff61]){1,253})"
                   r"(?::\d{1,5})?(?:[/?#][^\s<>\"']{0,300})?", re.I)
 _STARTS = ("http", "www.")  # where a match of _URL starts (lower-cased)
 _ASCII_HOST = re.compile(r"[a-z0-9.-]+")
+_DOTS = str.maketrans("\u3002\uff0e\uff61", "...")  # label separators to IDNA (UTS #46 maps them to ".")
 
 
 def urls_in(text: str) -> Iterator[re.Match[str]]:
@@ -91,11 +94,13 @@ def hosts_of(links: Iterable[str], text: str) -> list[str]:
 
 def _browser_host(host: str) -> str:
     """A link's host as a browser goes to it (WHATWG URL standard, host parsing): percent-decoded,
-    the bytes read as UTF-8 (an invalid sequence as U+FFFD), then lower-cased; IDNA comes after.
-    "https://ch%D0%B0thamhouse.org/" goes to "ch\u0430thamhouse.org". Linear in the host."""
+    the bytes read as UTF-8 (an invalid sequence as U+FFFD), then lower-cased and the ideographic
+    and full-width full stops read as the dots they are to IDNA; IDNA comes after.
+    "https://ch%D0%B0thamhouse.org/" and "https://ch\u0430thamhouse\u3002org/" go to
+    "ch\u0430thamhouse.org". Linear in the host."""
     if "%" in host:
         host = unquote(host, errors="replace")
-    return host.lower()
+    return host.lower().translate(_DOTS)
 
 
 def _ascii_host(host: str) -> str:

@@ -99,3 +99,20 @@ def test_a_percent_encoded_host_is_read_as_a_browser_reads_it() -> None:
     assert ev["host"] == "ch\u0430thamhouse.org"
     assert hosts_of(["http://a%2Eb%2dc.test/%41"], "http://%41%2E%ff.test/ https://d.test%zz") == [
         "a.b-c.test", "a", "a.\ufffd.test", "d.test"]  # invalid UTF-8: U+FFFD, as a browser reads it
+
+
+def test_ideographic_and_full_width_dots_in_a_host_are_dots() -> None:
+    """attack23 K3: "https://chathamhouse-events\u3002org/" (U+3002; also U+FF0E, U+FF61) was read as the
+    host "chathamhouse-events" with no top-level domain; IDNA reads those full stops as dots (UTS #46
+    maps them to "."), so the browser goes to "chathamhouse-events.org"."""
+    for dot in "\u3002\uff0e\uff61":
+        body = f"Please register for the roundtable here:\nhttps://chathamhouse-events{dot}org/events/register\n"
+        ev = one(run([LinkCheck()], message("A <a@policy-forum.test>", body))[0], "content.link_lookalike").evidence
+        assert ev["host"] == "chathamhouse-events.org" and ev["organisation"] == "Chatham House"
+    html = '<p>Register <a href="https://ch\u0430thamhouse\uff61org/events">here</a>.</p>'
+    ev = one(run([LinkCheck()], message("A <a@policy-forum.test>", "Register here.", html=html))[0],
+             "content.link_lookalike").evidence
+    assert ev["host"] == "ch\u0430thamhouse.org"
+    assert hosts_of([], "https://ch\u0430thamhouse\u3002org/") == ["ch", "xn--chthamhouse-zij.org"]
+    # a full stop of CJK text right after a link ends it
+    assert hosts_of([], "https://www.example.com\u3002 https://a%E3%80%82b.test/") == ["www.example.com", "a.b.test"]

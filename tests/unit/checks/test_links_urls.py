@@ -22,7 +22,8 @@ def spans(matches: Iterable[re.Match[str]]) -> list[tuple[int, int, str]]:
 @settings(max_examples=1500, deadline=None)
 @given(st.lists(st.sampled_from(["http://", "HTTPS://", "hTtP://", "http", "https:/", "x.org", "a", "_", ".", ":80",
                                  "/p?q=1", " ", "\n", "İ", "ı", "é", "<", "\"", "://", "h", "ttp://",
-                                 "www.", "WwW.", "ww", "w.", "@", "/", "-", "%", "%d0", "%B", "%2e"]), max_size=20)
+                                 "www.", "WwW.", "ww", "w.", "@", "/", "-", "%", "%d0", "%B", "%2e",
+                                 "\u3002", "\uff0e", "\uff61"]), max_size=20)
        .map("".join))
 def test_the_same_matches_as_finditer(text: str) -> None:
     assert spans(urls_in(text)) == spans(_URL.finditer(text))
