@@ -116,3 +116,17 @@ def test_ideographic_and_full_width_dots_in_a_host_are_dots() -> None:
     assert hosts_of([], "https://ch\u0430thamhouse\u3002org/") == ["ch", "xn--chthamhouse-zij.org"]
     # a full stop of CJK text right after a link ends it
     assert hosts_of([], "https://www.example.com\u3002 https://a%E3%80%82b.test/") == ["www.example.com", "a.b.test"]
+
+
+def test_a_look_alike_idn_host_with_ideographic_dots_stays_as_written_for_the_link_check() -> None:
+    """attack23 K3 (ideo-dot): the view read the Cyrillic letter of "ch\u0430thamhouse\u3002org" as Latin
+    (textsafe keeps host names as written, but knew only "." as their dot), so the link check saw the
+    real "chathamhouse.org" (caution 4.6). IDNA's dots are host dots to the look-alike reading too."""
+    from gateway.textsafe import read_lookalikes
+    for dot in "\u3002\uff0e\uff61":
+        body = f"Please register for the roundtable here:\nhttps://ch\u0430thamhouse{dot}org/events/register\n"
+        ev = one(run([LinkCheck()], message("A <a@policy-forum.test>", body))[0], "content.link_lookalike").evidence
+        assert ev["host"] == "xn--chthamhouse-zij.org" and ev["organisation"] == "Chatham House"
+    text = "Our p\u0430rtners\u3002 See ch\u0430thamhouse\uff0eorg or wh\u0430tsapp\uff61"
+    want = "Our partners\u3002 See ch\u0430thamhouse\uff0eorg or whatsapp\uff61"  # the host as written, dots kept
+    assert read_lookalikes(text) == (want, 2, "partners")
