@@ -433,6 +433,12 @@ def fold_lookalikes(text: str) -> str:
     return read_lookalikes(text)[0]
 
 
+# the ideographic and full-width full stops, which IDNA reads as the dots of a host name (UTS #46
+# maps them to "."): "ch\u0430thamhouse\u3002org" is a host name, the links check's (attack23 K3)
+_IDEO_DOT = re.compile("[\u3002\uff0e\uff61]")
+_DOTS = str.maketrans("\u3002\uff0e\uff61", "...")
+
+
 def read_lookalikes(text: str) -> tuple[str, int, str]:
     """`text` with the look-alike letters (`LOOKALIKES`) read as the Latin letters a reader takes
     them for, in the words that look Latin: a word mixing them with Latin letters
@@ -456,6 +462,14 @@ def read_lookalikes(text: str) -> tuple[str, int, str]:
     call, at most `MAX_FOLDS` of them."""
     if not has_lookalikes(text):
         return text, 0, ""
+    if _IDEO_DOT.search(text) is not None:  # read with those as dots (a host name stays), then put back
+        folded, words, example = read_lookalikes(text.translate(_DOTS))
+        pieces: list[str] = []
+        at = 0
+        for m in _IDEO_DOT.finditer(text):
+            pieces += (folded[at:m.start()], m.group())
+            at = m.end()
+        return "".join(pieces) + folded[at:], words, example
     if _FOREIGN.search(text) is None and _NO_LATIN_LINE.search(text) is None:
         folded, words, mixed, example = _fold_latin(text)
         return (folded, words, example) if mixed else (folded, 0, "")

@@ -73,3 +73,60 @@ def test_idn_hosts_folded_are_bounded(monkeypatch) -> None:  # type: ignore[no-u
     hosts = hosts_of([], text)
     assert len(calls) == links.MAX_IDN and len(hosts) == 100
     assert hosts[0] == "xn--0-7sb.test" and hosts[-1] == "\u043099.test"  # the rest as written, as hrefs are
+
+
+def test_a_www_link_without_a_scheme_is_read() -> None:
+    """attack23 K1: "www.chathamhouse-events.org/..." without "https://" was not read (clean 2.6; suspicious
+    6.8 with the scheme) although Gmail, Outlook and Thunderbird link "www." text. It is read as a link
+    when "www." starts a word (not inside a host name, a path or an address)."""
+    body = "Please register for the roundtable here:\nwww.chathamhouse-events.org/events/register\n"
+    ev = one(run([LinkCheck()], message("A <a@policy-forum.test>", body))[0], "content.link_lookalike").evidence
+    assert ev["host"] == "www.chathamhouse-events.org" and ev["organisation"] == "Chatham House"
+    assert hosts_of([], "see (WWW.Example.com), a@www.b.test, c.www.d.test, /www.e.test, xwww.f.test, "
+                        "https://www.g.test/www.h.test") == ["www.example.com", "www.g.test"]
+
+
+def test_a_percent_encoded_host_is_read_as_a_browser_reads_it() -> None:
+    """attack23 K2: "https://ch%D0%B0thamhouse.org/" was read as the host "ch" in the text and as
+    "ch%d0%b0thamhouse.org" in an href (clean 2.6); a browser percent-decodes the host, reads the bytes
+    as UTF-8 and goes to "ch\u0430thamhouse.org" (WHATWG URL, host parsing)."""
+    body = "Please register for the roundtable here:\nhttps://ch%D0%B0thamhouse.org/events/register\n"
+    ev = one(run([LinkCheck()], message("A <a@policy-forum.test>", body))[0], "content.link_lookalike").evidence
+    assert ev["host"] == "xn--chthamhouse-zij.org" and ev["organisation"] == "Chatham House"
+    html = '<p>Register <a href="https://ch%D0%B0thamhouse.org/events">here</a>.</p>'
+    ev = one(run([LinkCheck()], message("A <a@policy-forum.test>", "Register here.", html=html))[0],
+             "content.link_lookalike").evidence
+    assert ev["host"] == "ch\u0430thamhouse.org"
+    assert hosts_of(["http://a%2Eb%2dc.test/%41"], "http://%41%2E%ff.test/ https://d.test%zz") == [
+        "a.b-c.test", "a", "a.\ufffd.test", "d.test"]  # invalid UTF-8: U+FFFD, as a browser reads it
+
+
+def test_ideographic_and_full_width_dots_in_a_host_are_dots() -> None:
+    """attack23 K3: "https://chathamhouse-events\u3002org/" (U+3002; also U+FF0E, U+FF61) was read as the
+    host "chathamhouse-events" with no top-level domain; IDNA reads those full stops as dots (UTS #46
+    maps them to "."), so the browser goes to "chathamhouse-events.org"."""
+    for dot in "\u3002\uff0e\uff61":
+        body = f"Please register for the roundtable here:\nhttps://chathamhouse-events{dot}org/events/register\n"
+        ev = one(run([LinkCheck()], message("A <a@policy-forum.test>", body))[0], "content.link_lookalike").evidence
+        assert ev["host"] == "chathamhouse-events.org" and ev["organisation"] == "Chatham House"
+    html = '<p>Register <a href="https://ch\u0430thamhouse\uff61org/events">here</a>.</p>'
+    ev = one(run([LinkCheck()], message("A <a@policy-forum.test>", "Register here.", html=html))[0],
+             "content.link_lookalike").evidence
+    assert ev["host"] == "ch\u0430thamhouse.org"
+    assert hosts_of([], "https://ch\u0430thamhouse\u3002org/") == ["ch", "xn--chthamhouse-zij.org"]
+    # a full stop of CJK text right after a link ends it
+    assert hosts_of([], "https://www.example.com\u3002 https://a%E3%80%82b.test/") == ["www.example.com", "a.b.test"]
+
+
+def test_a_look_alike_idn_host_with_ideographic_dots_stays_as_written_for_the_link_check() -> None:
+    """attack23 K3 (ideo-dot): the view read the Cyrillic letter of "ch\u0430thamhouse\u3002org" as Latin
+    (textsafe keeps host names as written, but knew only "." as their dot), so the link check saw the
+    real "chathamhouse.org" (caution 4.6). IDNA's dots are host dots to the look-alike reading too."""
+    from gateway.textsafe import read_lookalikes
+    for dot in "\u3002\uff0e\uff61":
+        body = f"Please register for the roundtable here:\nhttps://ch\u0430thamhouse{dot}org/events/register\n"
+        ev = one(run([LinkCheck()], message("A <a@policy-forum.test>", body))[0], "content.link_lookalike").evidence
+        assert ev["host"] == "xn--chthamhouse-zij.org" and ev["organisation"] == "Chatham House"
+    text = "Our p\u0430rtners\u3002 See ch\u0430thamhouse\uff0eorg or wh\u0430tsapp\uff61"
+    want = "Our partners\u3002 See ch\u0430thamhouse\uff0eorg or whatsapp\uff61"  # the host as written, dots kept
+    assert read_lookalikes(text) == (want, 2, "partners")
