@@ -368,7 +368,7 @@ HeaderCache = dict[tuple[int, int], bytes | None]
 
 
 def _delimiters(raw: bytes, boundary: str, start: int, end: int, most: int = 500,
-                cache: HeaderCache | None = None) -> list[Delimiter]:
+                cache: HeaderCache | None = None, lenient: bool = True) -> list[Delimiter]:
     found = _lines(raw, boundary, start, end)
     b = _matched(boundary)
     # the boundary written elsewhere than in its delimiter lines (a nested multipart naming it,
@@ -376,7 +376,7 @@ def _delimiters(raw: bytes, boundary: str, start: int, end: int, most: int = 500
     # otherwise exact lines are all the multipart's own (bytes.count: no header block is read)
     if all(d.exact for d in found) and raw.count(b, start, end) <= len(found):
         return found
-    return _innermost(raw, b, found, end, most, {} if cache is None else cache)
+    return _innermost(raw, b, found, end, most, {} if cache is None else cache, lenient)
 
 
 def _lines(raw: bytes, boundary: str, start: int, end: int) -> list[Delimiter]:
@@ -403,40 +403,46 @@ def _lines(raw: bytes, boundary: str, start: int, end: int) -> list[Delimiter]:
 
 
 def _innermost(raw: bytes, b: bytes, found: list[Delimiter], end: int, most: int,
-               cache: HeaderCache) -> list[Delimiter]:
+               cache: HeaderCache, lenient: bool = True) -> list[Delimiter]:
     """Of the lines that begin with `b`, those that are not a nested multipart's own. The
     multiparts open inside the current part whose boundaries begin with `b` (`b-1` inside `b`,
     `b-2` inside that: a real mailer's nesting; `b` itself, `b--`) are stacked as Dovecot stacks them; a line that
     begins with one of those (the innermost first) is that multipart's (its close delimiter
     closes it and every one inside it), any other line is `b`'s and ends them all. Header
     blocks are read only here, where a line is not exact: at most 4 x `most` of them (the walk
-    accepts `most` parts), and at most MAX_STACK multiparts deep."""
+    accepts `most` parts), and at most MAX_STACK multiparts deep. Not `lenient` (the banner,
+    whose edit the stdlib parser checks), a nested boundary longer than `DOVECOT_BOUNDARY` is
+    also closed by its whole close delimiter, as `_split_parts` closes that multipart itself:
+    else the lines after it, the enclosing one's, were read as the nested one's, and the
+    enclosing multipart had no close delimiter (no banner, attack23 B1)."""
     if len(found) > 4 * most:
         raise MimeError("more delimiter lines than the limit")
     out: list[Delimiter] = []
-    stack: list[bytes] = []  # "--" + boundary, innermost last
+    stack: list[tuple[bytes, bytes]] = []  # ("--" + boundary as matched, its close delimiter), innermost last
     for i, d in enumerate(found):
-        owner = next((k for k in range(len(stack) - 1, -1, -1) if raw.startswith(stack[k], d.start)), None)
+        owner = next((k for k in range(len(stack) - 1, -1, -1) if raw.startswith(stack[k][0], d.start)), None)
         if owner is None:
             out.append(d)
             stack.clear()
             if d.close:
                 break
-        elif raw.startswith(stack[owner] + b"--", d.start):
+        elif raw.startswith(stack[owner][0] + b"--", d.start) or raw.startswith(stack[owner][1], d.start):
             del stack[owner:]
             continue
         else:
             del stack[owner + 1:]
         # the part's header block ends before the next line that begins with b (bounded: no rescans)
         span = (d.end + 1, found[i + 1].start if i + 1 < len(found) else end)
-        nested = cache[span] if span in cache else cache.setdefault(span, _boundary_at(raw, *span))
-        if nested is not None and nested.startswith(b) and len(stack) < MAX_STACK:  # `b` itself too, as Dovecot
-            stack.append(b"--" + nested)
+        whole = cache[span] if span in cache else cache.setdefault(span, _boundary_at(raw, *span))
+        if whole is not None and whole.startswith(b) and len(stack) < MAX_STACK:  # `b` itself too, as Dovecot
+            nested = whole[:DOVECOT_BOUNDARY]
+            stack.append((b"--" + nested, b"--" + (nested if lenient else whole) + b"--"))
     return out
 
 
 def _boundary_at(raw: bytes, start: int, end: int) -> bytes | None:
-    """The boundary of the entity whose header block starts at `start`, if it is a multipart."""
+    """The boundary of the entity whose header block starts at `start`, if it is a multipart
+    (whole: the caller cuts it to `DOVECOT_BOUNDARY`)."""
     if start >= end:
         return None
     headers = _PARSER.parsebytes(raw[start:_header_end(raw, start, end)])
@@ -446,9 +452,10 @@ def _boundary_at(raw: bytes, start: int, end: int) -> bytes | None:
     if not isinstance(boundary, str):
         return None
     try:
-        return _matched(boundary)
+        _matched(boundary)
     except UnsplittableError:
         return None
+    return boundary.encode("ascii")
 
 
 def loose_delimiters(raw: bytes, boundaries: Iterable[str], start: int = 0) -> bool:
@@ -560,7 +567,7 @@ def _split_parts(raw: bytes, entity: Entity, lenient: bool = False, most: int = 
     boundary = entity.headers.get_param("boundary")
     if not isinstance(boundary, str):
         raise UnsplittableError("multipart without a usable boundary")
-    found = _delimiters(raw, boundary, entity.body_start, entity.end, most, cache)
+    found = _delimiters(raw, boundary, entity.body_start, entity.end, most, cache, lenient)
     if not found:
         raise UnsplittableError("no boundary line found")
     if not lenient and len(boundary) > DOVECOT_BOUNDARY:

@@ -11,6 +11,7 @@ import pytest
 
 import gateway.parse
 from gateway import mimewalk
+from gateway.act.banner import Banner, insert_banner
 from gateway.mimewalk import loose_delimiters
 from gateway.parse import MessageView
 
@@ -188,3 +189,26 @@ def test_a_long_boundary_written_whole_is_left_as_it_is() -> None:
            + b"--" + LONG + b"\r\n" + TEXT)
     assert mimewalk.exact_delimiters(raw) is raw
     assert MessageView.parse(raw).defects == []
+
+
+def _long_shared(outer: bytes, inner: bytes) -> bytes:
+    """attack23 B1: a nested multipart whose 100-character boundary shares its first 80 with the
+    enclosing one's; the text after the nested one's close delimiter."""
+    return (HEAD + b'Content-Type: multipart/mixed; boundary="' + outer + b'"\r\n\r\n--' + outer + b"\r\n"
+            + b'Content-Type: multipart/mixed; boundary="' + inner + b'"\r\n\r\n--' + inner + b"\r\n" + NOTE
+            + b"--" + inner + b"--\r\n--" + outer + b"\r\n" + TEXT + b"--" + outer + b"--\r\n")
+
+
+def test_a_nested_long_boundary_sharing_80_characters_is_closed_whole_for_the_banner() -> None:
+    """The banner's walk (not lenient: the stdlib parser checks its edit) closes a long boundary's
+    multipart at its whole close delimiter; a nested one's too, so the enclosing multipart keeps
+    the lines after it and its own close (it had none: no banner, while Dovecot and the analysis
+    read the text)."""
+    raw = _long_shared(LONG[:80] + b"A" * 20, LONG[:80] + b"B" * 20)
+    root = mimewalk.walk(raw)
+    assert [c.content_type for c in root.children] == ["multipart/mixed", "text/plain"]
+    assert len(root.children[0].children) == 1
+    assert len(mimewalk.walk(raw, lenient=True).children) == 1  # Dovecot's reading: every line the nested one's
+    assert any("WhatsApp" in p.text for p in MessageView.parse(raw).text_parts)
+    out = insert_banner(raw, Banner(plain="WARNING\n", html="<p>WARNING</p>\n"))
+    assert out.replace(b"\r\n\r\nWARNING\r\n", b"\r\n\r\n", 1) == raw != out
