@@ -184,6 +184,7 @@ CASES: dict[str, bytes] = {
     "single: folded base64": _single(b"\r\n base64", B64),
     "single: 'quoted-printable '": _single(b"quoted-printable ", QP),
     "single: 7bit (comment)": _single(b"7bit (c)", TEXT),
+    "single: an unknown charset label": _single(b"7bit", TEXT).replace(b"charset=us-ascii", b"charset=x-unknown-foo"),
 }
 # Where the gateway reads less than Dovecot on purpose.
 DESIGNED = {
