@@ -13,6 +13,7 @@ and part count and raises `MimeError` (never anything else) when it gives up.
 
 from __future__ import annotations
 
+import bisect
 import email.policy
 import re
 import secrets
@@ -367,9 +368,41 @@ def _matched(boundary: str) -> bytes:
 HeaderCache = dict[tuple[int, int], bytes | None]
 
 
+# The lines found for one matched boundary, by that boundary: (start, end, the lines in
+# raw[start:end]). Nested multiparts whose boundaries share their first 80 characters (or are the
+# same) all match the same lines: each one's range lies inside the one found before it (the walk
+# splits an enclosing multipart first), and its lines are a slice of those, found by bisection,
+# instead of a new scan and a new Delimiter per line and level (19 levels of 100-character
+# boundaries sharing 80 over 1,500 parts cost 19 scans of every line: 57 ms of a 92 ms walk, attack23 C1)
+LineCache = dict[bytes, tuple[int, int, list[Delimiter]]]
+
+
+def _cached_lines(raw: bytes, boundary: str, start: int, end: int, lines: LineCache | None) -> list[Delimiter]:
+    """`_lines(raw, boundary, start, end)`, from `lines` when an earlier range held this one."""
+    if lines is None:
+        return _lines(raw, boundary, start, end)
+    b = _matched(boundary)
+    hit = lines.get(b)
+    if hit is None or not hit[0] <= start <= end <= hit[1]:
+        found = _lines(raw, boundary, start, end)
+        lines[b] = (start, end, found)
+        return found
+    whole = hit[2]
+    first = bisect.bisect_left(whole, start, key=lambda d: d.start)
+    last = bisect.bisect_left(whole, end - 2 - len(b) + 1, lo=first, key=lambda d: d.start)
+    found = whole[first:last]
+    if found and found[-1].end > end:  # the range ends inside its last line: cut there, as `_lines` does
+        d = found[-1]
+        close = raw.startswith(b"--", d.start + 2 + len(b)) and d.start + 2 + len(b) + 2 <= end
+        tail = d.start + 2 + len(b) + (2 if close else 0)
+        found[-1] = Delimiter(d.start, end, close, tail, raw[tail:end])
+    return found
+
+
 def _delimiters(raw: bytes, boundary: str, start: int, end: int, most: int = 500,
-                cache: HeaderCache | None = None, lenient: bool = True) -> list[Delimiter]:
-    found = _lines(raw, boundary, start, end)
+                cache: HeaderCache | None = None, lenient: bool = True,
+                lines: LineCache | None = None) -> list[Delimiter]:
+    found = _cached_lines(raw, boundary, start, end, lines)
     b = _matched(boundary)
     # the boundary written elsewhere than in its delimiter lines (a nested multipart naming it,
     # or one that extends it: `XX` or `XX--` inside `XX`, attack22) makes the nesting matter;
@@ -418,15 +451,19 @@ def _innermost(raw: bytes, b: bytes, found: list[Delimiter], end: int, most: int
     if len(found) > 4 * most:
         raise MimeError("more delimiter lines than the limit")
     out: list[Delimiter] = []
-    stack: list[tuple[bytes, bytes]] = []  # ("--" + boundary as matched, its close delimiter), innermost last
+    # ("--" + boundary as matched, that and "--", its whole close delimiter), innermost last
+    stack: list[tuple[bytes, bytes, bytes]] = []
     for i, d in enumerate(found):
-        owner = next((k for k in range(len(stack) - 1, -1, -1) if raw.startswith(stack[k][0], d.start)), None)
+        if stack and raw.startswith(stack[-1][0], d.start):  # the innermost: most lines, one look
+            owner: int | None = len(stack) - 1
+        else:
+            owner = next((k for k in range(len(stack) - 2, -1, -1) if raw.startswith(stack[k][0], d.start)), None)
         if owner is None:
             out.append(d)
             stack.clear()
             if d.close:
                 break
-        elif raw.startswith(stack[owner][0] + b"--", d.start) or raw.startswith(stack[owner][1], d.start):
+        elif raw.startswith(stack[owner][1], d.start) or raw.startswith(stack[owner][2], d.start):
             del stack[owner:]
             continue
         else:
@@ -436,7 +473,7 @@ def _innermost(raw: bytes, b: bytes, found: list[Delimiter], end: int, most: int
         whole = cache[span] if span in cache else cache.setdefault(span, _boundary_at(raw, *span))
         if whole is not None and whole.startswith(b) and len(stack) < MAX_STACK:  # `b` itself too, as Dovecot
             nested = whole[:DOVECOT_BOUNDARY]
-            stack.append((b"--" + nested, b"--" + (nested if lenient else whole) + b"--"))
+            stack.append((b"--" + nested, b"--" + nested + b"--", b"--" + (nested if lenient else whole) + b"--"))
     return out
 
 
@@ -563,11 +600,11 @@ def _line_start(raw: bytes, delim_start: int, floor: int) -> int:
 
 
 def _split_parts(raw: bytes, entity: Entity, lenient: bool = False, most: int = 500,
-                 cache: HeaderCache | None = None) -> list[tuple[int, int]]:
+                 cache: HeaderCache | None = None, lines: LineCache | None = None) -> list[tuple[int, int]]:
     boundary = entity.headers.get_param("boundary")
     if not isinstance(boundary, str):
         raise UnsplittableError("multipart without a usable boundary")
-    found = _delimiters(raw, boundary, entity.body_start, entity.end, most, cache, lenient)
+    found = _delimiters(raw, boundary, entity.body_start, entity.end, most, cache, lenient, lines)
     if not found:
         raise UnsplittableError("no boundary line found")
     if not lenient and len(boundary) > DOVECOT_BOUNDARY:
@@ -601,6 +638,7 @@ def walk(raw: bytes, *, max_depth: int = 20, max_parts: int = 500, lenient: bool
     root = _entity(raw, 0, len(raw), 0)
     count = 1
     cache: HeaderCache = {}  # each nested header block read once (see HeaderCache)
+    lines: LineCache = {}  # each delimiter line found once (see LineCache)
     stack = [root]
     while stack:
         entity = stack.pop()
@@ -609,7 +647,7 @@ def walk(raw: bytes, *, max_depth: int = 20, max_parts: int = 500, lenient: bool
         if entity.depth >= max_depth:
             raise MimeError("MIME nesting deeper than the limit")
         try:
-            spans = _split_parts(raw, entity, lenient, max_parts, cache)
+            spans = _split_parts(raw, entity, lenient, max_parts, cache, lines)
         except UnsplittableError:
             if entity is root:
                 raise

@@ -212,3 +212,47 @@ def test_a_nested_long_boundary_sharing_80_characters_is_closed_whole_for_the_ba
     assert any("WhatsApp" in p.text for p in MessageView.parse(raw).text_parts)
     out = insert_banner(raw, Banner(plain="WARNING\n", html="<p>WARNING</p>\n"))
     assert out.replace(b"\r\n\r\nWARNING\r\n", b"\r\n\r\n", 1) == raw != out
+
+
+def _shared_nested(levels: int, parts: int) -> bytes:
+    """attack23 C1: nested multiparts whose 100-character boundaries share their first 80."""
+    bs = [LONG[:80] + b"%020d" % i for i in range(levels + 1)]
+    out = [HEAD + b'Content-Type: multipart/mixed; boundary="' + bs[0] + b'"\r\n\r\n']
+    out += [b"--" + bs[i] + b'\r\nContent-Type: multipart/mixed; boundary="' + bs[i + 1] + b'"\r\n\r\n'
+            for i in range(levels)]
+    out += [b"--" + bs[levels] + b"\r\n" + NOTE] * parts
+    out += [b"--" + b + b"--\r\n" for b in reversed(bs)]
+    return b"".join(out)
+
+
+def test_lines_shared_by_nested_boundaries_are_found_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every level's boundary matches every line below it (the same 80 characters): the lines are
+    found by one scan and each level takes its slice, not one scan (and a Delimiter per line) per level."""
+    scans: list[int] = []
+    lines = mimewalk._lines
+
+    def counted(raw: bytes, boundary: str, start: int, end: int) -> list[mimewalk.Delimiter]:
+        found = lines(raw, boundary, start, end)
+        scans.append(len(found))
+        return found
+
+    monkeypatch.setattr(mimewalk, "_lines", counted)
+    raw = _shared_nested(19, 200)
+    for lenient in (True, False):
+        scans.clear()
+        root = mimewalk.walk(raw, lenient=lenient)
+        assert len(root.walk()) == 20 + 200 + (20 if lenient else 0)  # Dovecot: the close lines open parts
+        assert len(scans) == 1 and scans[0] == 19 + 200 + 20, scans  # openers, parts, close lines
+
+
+@pytest.mark.parametrize("cut", [0, 1, 2, 3, 50])
+def test_a_slice_of_the_lines_found_is_what_a_scan_of_the_range_finds(cut: int) -> None:
+    raw = _shared_nested(3, 5)
+    b = (LONG[:80] + b"%020d" % 0).decode()
+    everything = mimewalk._lines(raw, b, 0, len(raw))
+    cache: mimewalk.LineCache = {}
+    mimewalk._cached_lines(raw, b, 0, len(raw), cache)
+    for d in everything:
+        for start, end in ((d.start, len(raw)), (d.start + 1, d.end - cut), (0, d.start + 82 + cut), (d.start, d.end)):
+            if start <= end:
+                assert mimewalk._cached_lines(raw, b, start, end, cache) == mimewalk._lines(raw, b, start, end)
