@@ -49,12 +49,29 @@ def prefix_nested(depth: int, loose: int = 400) -> bytes:
     return b"".join(out)
 
 
+def shared_nested(levels: int = 19, parts: int = 1500, prefix: bytes = b"Y" * 80) -> bytes:
+    """attack23 C1: `levels` nested multiparts whose boundaries are `prefix` and a 20-digit number
+    (100 characters sharing their first 80: Dovecot and the walk match all by the prefix), the
+    innermost holding `parts` text parts; prefix b"Q" and a short number: distinct boundaries."""
+    bs = [prefix + (b"%020d" % i if len(prefix) >= 80 else b"%02dx" % i) for i in range(levels + 1)]
+    out = [HEAD + b'Content-Type: multipart/mixed; boundary="' + bs[0] + b'"\r\n\r\n']
+    out += [b"--" + bs[i] + b'\r\nContent-Type: multipart/mixed; boundary="' + bs[i + 1] + b'"\r\n\r\n'
+            for i in range(levels)]
+    text = b"x" * (1 + 100 - len(bs[0]))  # the same size either way
+    out += [b"--" + bs[levels] + b"\r\nContent-Type: text/plain\r\n\r\n" + text + b"\r\n"] * parts
+    return b"".join(out)
+
+
 MESSAGES: dict[str, Callable[[], bytes]] = {
     "loose-scan boundary '-' (attack)": lambda: loose_scan(),
     "loose-scan boundary 'zzz' (baseline)": lambda: loose_scan(inner=b"zzz"),
     "prefix-nested depth 20, 400 loose lines": lambda: prefix_nested(20),
     "prefix-nested depth 10, 400 loose lines": lambda: prefix_nested(10),
     "prefix-nested depth 2 (baseline)": lambda: prefix_nested(2),
+    "19 nested, 100-char boundaries sharing 80, 1500 parts (attack)": lambda: shared_nested(),
+    "19 nested, distinct short boundaries, 1500 parts (baseline)": lambda: shared_nested(prefix=b"Q"),
+    "one text part of the same size (baseline)": lambda: HEAD + b"Content-Type: text/plain\r\n\r\n"
+    + (b"x" * 98 + b"\r\n") * 2070,
 }
 
 
@@ -65,7 +82,7 @@ def main() -> int:
     for name, make in MESSAGES.items():
         raw = make()
         ms = _best(lambda: MessageView.parse(raw), args.repeat)  # noqa: B023 - called at once
-        print(f"{name:45} {len(raw) / 1024:7.1f} KB {ms:9.1f} ms")
+        print(f"{name:64} {len(raw) / 1024:7.1f} KB {ms:9.1f} ms")
     return 0
 
 

@@ -8,12 +8,13 @@ comment, title, script or an element before it: `gateway.act.htmlstart`; each al
 multipart/alternative once); every other byte of the message stays where it was,
 charsets and transfer encodings are kept. Signed or encrypted mail (S/MIME, PGP/MIME) is never
 touched, nor a text/plain part holding inline PGP (an armour line at the start of a line), and
-any doubt (malformed MIME, unknown charset, base64 that even the analysis's lenient decoder
+any doubt (malformed MIME, a charset not ASCII-compatible, base64 that even the analysis's lenient decoder
 cannot read, over a size cap) means no banner rather than a damaged message. Base64 that is not
 canonical (padding missing, junk characters inside) is read as the analysis reads it and the
 part is written back as canonical base64 with the banner: else the sender would choose whether
 staff are warned. Charsets are read as the analysis reads them
-(`gateway.charsets`: Python's codecs, then the WHATWG labels mail clients know); a UTF-16 or
+(`gateway.charsets`: Python's codecs, then the WHATWG labels mail clients know; a label neither
+knows gets the banner in ASCII, which every reader's fallback charset reads); a UTF-16 or
 UTF-32 part gets the banner in its decoded text, encoded back in its byte order with its BOM
 (a raw 7bit/8bit/binary one as base64, its Content-Transfer-Encoding field changed to say so).
 
@@ -35,7 +36,7 @@ from pathlib import Path
 from gateway.act import transfer
 from gateway.act.headers import clean_text
 from gateway.act.htmlstart import ascii_lower, body_start
-from gateway.charsets import sniff_bom
+from gateway.charsets import python_codec, sniff_bom
 from gateway.errors import AdminInputError
 from gateway.mimewalk import Entity, MimeError, walk
 from gateway.model import Decision, Verdict
@@ -303,8 +304,14 @@ def _edit(raw: bytes, entity: Entity, banner: Banner) -> tuple[int, bytes] | Non
     if wide is not None:
         return _edit_wide(raw, entity, banner, body, wide)
     codec = transfer.codec_name(entity.charset)
+    if codec is None and python_codec(entity.charset) is None:
+        # a label nobody knows (`x-unknown-foo`: the sender chooses it, attack23 B2): the analysis
+        # reads the part as UTF-8 (`gateway.charsets.decode_text`) and a reader in its fallback
+        # charset, ASCII-compatible in every mail client (Thunderbird's windows-1252 or detector,
+        # WHATWG's default); a banner in ASCII reads the same in any of them
+        codec = "ascii"
     if codec is None:
-        return None  # unknown charset, or one not ASCII-compatible (EBCDIC)
+        return None  # a known charset that is not ASCII-compatible (EBCDIC)
     new = _edit_body(raw, entity, banner, body, codec)
     return None if new is None else (entity.body_start, new)
 

@@ -99,6 +99,15 @@ def _long_nested(bnd: bytes) -> bytes:
             + b"--\r\n--XX--\r\n")
 
 
+def _long_shared() -> bytes:
+    """A nested multipart whose 100-character boundary shares its first 80 with the enclosing one's
+    (attack23 B1): Dovecot reads every line as the nested one's."""
+    outer, inner = LONG[:80] + b"A" * 20, LONG[:80] + b"B" * 20
+    return (HEAD + b'Content-Type: multipart/mixed; boundary="' + outer + b'"\r\n\r\n--' + outer
+            + b'\r\nContent-Type: multipart/mixed; boundary="' + inner + b'"\r\n\r\n--' + inner + b"\r\n" + BENIGN
+            + b"--" + inner + b"--\r\n--" + outer + b"\r\n" + PART + b"--" + outer + b"--\r\n")
+
+
 def _single(cte: bytes, body: bytes) -> bytes:
     return (HEAD + b"Content-Type: text/plain; charset=us-ascii\r\nContent-Transfer-Encoding: " + cte
             + b"\r\n\r\n" + body)
@@ -159,6 +168,7 @@ CASES: dict[str, bytes] = {
     "lines: a 100-character boundary, a line with its first 80": _long_top(LONG[:80]),
     "lines: a 100-character boundary, a line with its first 80 and more": _long_top(LONG[:80] + b"X note"),
     "lines: a loose line in a nested multipart with a 201-character boundary": _long_nested(b"Z" * 201),
+    "lines: nested 100-character boundaries sharing their first 80": _long_shared(),
     "top: two Content-Types, multipart first": _top(b'multipart/mixed; boundary="XX"\r\nContent-Type: text/plain',
                                                     b"XX"),
     "top: two Content-Types, text first": _top(b'text/plain\r\nContent-Type: multipart/mixed; boundary="XX"',
@@ -174,6 +184,7 @@ CASES: dict[str, bytes] = {
     "single: folded base64": _single(b"\r\n base64", B64),
     "single: 'quoted-printable '": _single(b"quoted-printable ", QP),
     "single: 7bit (comment)": _single(b"7bit (c)", TEXT),
+    "single: an unknown charset label": _single(b"7bit", TEXT).replace(b"charset=us-ascii", b"charset=x-unknown-foo"),
 }
 # Where the gateway reads less than Dovecot on purpose.
 DESIGNED = {

@@ -5,12 +5,14 @@ tests/integration/test_reads_as_dovecot.py; these are the unit-level bounds and 
 
 from __future__ import annotations
 
+import random
 import re
 
 import pytest
 
 import gateway.parse
 from gateway import mimewalk
+from gateway.act.banner import Banner, insert_banner
 from gateway.mimewalk import loose_delimiters
 from gateway.parse import MessageView
 
@@ -188,3 +190,141 @@ def test_a_long_boundary_written_whole_is_left_as_it_is() -> None:
            + b"--" + LONG + b"\r\n" + TEXT)
     assert mimewalk.exact_delimiters(raw) is raw
     assert MessageView.parse(raw).defects == []
+
+
+def _long_shared(outer: bytes, inner: bytes) -> bytes:
+    """attack23 B1: a nested multipart whose 100-character boundary shares its first 80 with the
+    enclosing one's; the text after the nested one's close delimiter."""
+    return (HEAD + b'Content-Type: multipart/mixed; boundary="' + outer + b'"\r\n\r\n--' + outer + b"\r\n"
+            + b'Content-Type: multipart/mixed; boundary="' + inner + b'"\r\n\r\n--' + inner + b"\r\n" + NOTE
+            + b"--" + inner + b"--\r\n--" + outer + b"\r\n" + TEXT + b"--" + outer + b"--\r\n")
+
+
+def test_a_nested_long_boundary_sharing_80_characters_is_closed_whole_for_the_banner() -> None:
+    """The banner's walk (not lenient: the stdlib parser checks its edit) closes a long boundary's
+    multipart at its whole close delimiter; a nested one's too, so the enclosing multipart keeps
+    the lines after it and its own close (it had none: no banner, while Dovecot and the analysis
+    read the text)."""
+    raw = _long_shared(LONG[:80] + b"A" * 20, LONG[:80] + b"B" * 20)
+    root = mimewalk.walk(raw)
+    assert [c.content_type for c in root.children] == ["multipart/mixed", "text/plain"]
+    assert len(root.children[0].children) == 1
+    assert len(mimewalk.walk(raw, lenient=True).children) == 1  # Dovecot's reading: every line the nested one's
+    assert any("WhatsApp" in p.text for p in MessageView.parse(raw).text_parts)
+    out = insert_banner(raw, Banner(plain="WARNING\n", html="<p>WARNING</p>\n"))
+    assert out.replace(b"\r\n\r\nWARNING\r\n", b"\r\n\r\n", 1) == raw != out
+
+
+def _shared_nested(levels: int, parts: int) -> bytes:
+    """attack23 C1: nested multiparts whose 100-character boundaries share their first 80."""
+    bs = [LONG[:80] + b"%020d" % i for i in range(levels + 1)]
+    out = [HEAD + b'Content-Type: multipart/mixed; boundary="' + bs[0] + b'"\r\n\r\n']
+    out += [b"--" + bs[i] + b'\r\nContent-Type: multipart/mixed; boundary="' + bs[i + 1] + b'"\r\n\r\n'
+            for i in range(levels)]
+    out += [b"--" + bs[levels] + b"\r\n" + NOTE] * parts
+    out += [b"--" + b + b"--\r\n" for b in reversed(bs)]
+    return b"".join(out)
+
+
+def test_lines_shared_by_nested_boundaries_are_found_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every level's boundary matches every line below it (the same 80 characters): the lines are
+    found by one scan and each level takes its slice, not one scan (and a Delimiter per line) per level."""
+    scans: list[int] = []
+    lines = mimewalk._lines
+
+    def counted(raw: bytes, boundary: str, start: int, end: int) -> list[mimewalk.Delimiter]:
+        found = lines(raw, boundary, start, end)
+        scans.append(len(found))
+        return found
+
+    monkeypatch.setattr(mimewalk, "_lines", counted)
+    raw = _shared_nested(19, 200)
+    for lenient in (True, False):
+        scans.clear()
+        root = mimewalk.walk(raw, lenient=lenient)
+        assert len(root.walk()) == 20 + 200 + (20 if lenient else 0)  # Dovecot: the close lines open parts
+        assert len(scans) == 1 and scans[0] == 19 + 200 + 20, scans  # openers, parts, close lines
+
+
+@pytest.mark.parametrize("cut", [0, 1, 2, 3, 50])
+def test_a_slice_of_the_lines_found_is_what_a_scan_of_the_range_finds(cut: int) -> None:
+    raw = _shared_nested(3, 5)
+    b = (LONG[:80] + b"%020d" % 0).decode()
+    everything = mimewalk._lines(raw, b, 0, len(raw))
+    cache: mimewalk.LineCache = {}
+    mimewalk._cached_lines(raw, b, 0, len(raw), cache)
+    for d in everything:
+        for start, end in ((d.start, len(raw)), (d.start + 1, d.end - cut), (0, d.start + 82 + cut), (d.start, d.end)):
+            if start <= end:
+                assert mimewalk._cached_lines(raw, b, start, end, cache) == mimewalk._lines(raw, b, start, end)
+
+
+def _reading(raw: bytes, lenient: bool) -> object:
+    try:
+        root = mimewalk.walk(raw, lenient=lenient)
+    except mimewalk.MimeError as exc:
+        return str(exc)
+    return [(e.start, e.body_start, e.end, e.delimiters) for e in root.walk()]
+
+
+def _random_nested(rng: random.Random, b: bytes, depth: int) -> bytes:
+    """Lines that begin with `b`, its first 80 characters or a shared prefix, loose and close,
+    part headers opening multiparts whose boundaries share `b`'s prefix (one spelled with a
+    space before the colon: read differently by the two header readers)."""
+    out = []
+    for _ in range(rng.randint(0, 5)):
+        line = rng.choice([b, b[:80], LONG[:80], LONG[:80] + b"A" * 20])
+        out.append(b"--" + line + rng.choice([b"", b"", b" note", b"--", b"--x"]) + rng.choice([b"\r\n", b"\n"]))
+        if rng.random() < 0.35 and depth < 5:
+            nb = rng.choice([LONG[:80] + rng.choice([b"A", b"B", b""]) * rng.randint(0, 20), LONG[:rng.randint(1, 80)]])
+            field = rng.choice([b"Content-Type: ", b"Content-Type : "])
+            out.append(field + b'multipart/mixed; boundary="' + nb + b'"\r\n' + rng.choice([b"\r\n", b""]))
+            out.append(_random_nested(rng, nb, depth + 1))
+        else:
+            out.append(NOTE)
+    if rng.random() < 0.7:
+        out.append(b"--" + rng.choice([b, b[:80]]) + b"--\r\n")
+    return b"".join(out)
+
+
+def test_the_lines_kept_from_an_enclosing_reading_read_as_the_nested_ones_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A nested multipart whose boundary as matched is the enclosing one's takes the lines the
+    enclosing one's innermost-first reading gave it (`OwnedLines`): the walk reads every message
+    as it does reading each level again (the reading without them, `_innermost` given no
+    `owned`), shared-prefix shapes, deep stacks past MAX_STACK, and random spellings."""
+    cases = [_shared_nested(levels, 30) for levels in (3, 19, 21, 25)]
+    cases += [_shared_nested(19, 30).rsplit(b"--" + LONG[:80], 3)[0], _long_shared(LONG, LONG[:80] + b"B" * 20)]
+    for seed in range(300):
+        rng = random.Random(seed)
+        b = rng.choice([LONG, LONG[:80] + b"A" * 20, LONG[:40]])
+        cases.append(HEAD + b'Content-Type: multipart/mixed; boundary="' + b + b'"\r\n\r\n' + _random_nested(rng, b, 0))
+    kept = [_reading(raw, lenient) for raw in cases for lenient in (True, False)]
+    innermost = mimewalk._innermost
+    monkeypatch.setattr(mimewalk, "_innermost", lambda *a: innermost(*a[:7]))  # no `owned`: each level read
+    assert [_reading(raw, lenient) for raw in cases for lenient in (True, False)] == kept
+
+
+def test_each_line_is_read_once_by_the_innermost_first_reading(monkeypatch: pytest.MonkeyPatch) -> None:
+    """attack23 C1: with 19 levels sharing one 80-character prefix, each level's innermost-first
+    reading went through every line below it (19 x 1,500 lines), and read each text part's
+    header with the stdlib parser to learn it opens no multipart."""
+    read: list[int] = []
+    innermost = mimewalk._innermost
+    parses = [0]
+    parse = mimewalk._PARSER.parsebytes
+
+    def counted(*a: object) -> list[mimewalk.Delimiter]:
+        read.append(len(a[2]))  # type: ignore[arg-type]
+        return innermost(*a)  # type: ignore[arg-type]
+
+    def parsed(text: bytes, headersonly: bool = False) -> object:
+        parses[0] += 1
+        return parse(text, headersonly)
+
+    monkeypatch.setattr(mimewalk, "_innermost", counted)
+    monkeypatch.setattr(mimewalk._PARSER, "parsebytes", parsed)
+    raw = _shared_nested(19, 400)
+    root = mimewalk.walk(raw, lenient=True)
+    assert len(root.walk()) == 20 + 400 + 20
+    assert sum(read) <= 19 + 400 + 20, read  # the lines once (was 19 levels of them: 8,000)
+    assert parses[0] <= 2 * 20 + 440, parses  # each entity's own block, and the multiparts' once more

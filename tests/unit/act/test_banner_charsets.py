@@ -117,6 +117,28 @@ def test_x_user_defined_reads_as_ascii() -> None:
     assert _edited(raw, insert_banner(raw, BANNER), start, end).decode("ascii").startswith("*** ")
 
 
+@pytest.mark.parametrize("ctype", ["text/plain", "text/html"])
+@pytest.mark.parametrize("cte", ["7bit", "8bit", "quoted-printable", "base64"])
+@pytest.mark.parametrize("written", ["ascii", "utf-8", "cp1252"])
+def test_an_unknown_label_gets_the_banner_in_ascii(ctype: str, cte: str, written: str) -> None:
+    """attack23 B2: `charset=x-unknown-foo` is the sender's choice; the analysis reads the part as
+    UTF-8, a reader in its ASCII-compatible fallback charset: the banner goes in as ASCII, which
+    reads the same in any of them (whatever the bytes are: one stray byte must not keep it out)."""
+    text = TEXT if ctype == "text/plain" else HTML
+    text = text.encode("ascii", "replace").decode() if written == "ascii" else text
+    data = text.encode(written)
+    encoded = {"base64": _lines(base64.b64encode(data)), "quoted-printable": binascii.b2a_qp(data) + b"\r\n"}
+    body = encoded.get(cte, data)
+    raw, start, end = _message(ctype, "x-unknown-foo", cte, body)
+    new = _edited(raw, insert_banner(raw, BANNER), start, end)
+    new = {"base64": base64.b64decode, "quoted-printable": binascii.a2b_qp}.get(cte, bytes)(new)
+    new = new.removesuffix(b"\r\n") if cte == "quoted-printable" else new
+    assert new.endswith(data[data.index(b"<p>"):] if ctype == "text/html" else data)
+    banner = new[:len(new) - len(data)] if ctype == "text/plain" else new[:new.index(b"<p>Dear")]
+    assert banner.isascii()
+    _check(ctype, text, new.decode(written))
+
+
 def test_odd_trailing_byte_and_lone_surrogate_are_kept() -> None:
     """A browser shows U+FFFD for them and the rest of the text: so must the banner go in."""
     data = codecs.BOM_UTF16_LE + "Dear \ud800Sarah\r\n".encode("utf-16-le", "surrogatepass") + b"\x41"
