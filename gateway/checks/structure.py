@@ -30,6 +30,9 @@ class StructureCheck(Check):
                "Greek, NFKC forms such as circled or superscript letters, small capitals: UTS #39 confusables, "
                "mixed into a Latin word, or making up a word in a line of Latin text); "
                "the checks read them as the Latin letters", words=int, word=str),
+        signal("text.split_words", "words of the body or Subject split between two letters by a space narrower "
+               "than a word space (thin, hair, six-per-em, punctuation, narrow no-break) or the braille blank: "
+               "a reader reads one word; the checks read it joined", splits=int, word=str),
         signal("text.bidi_override", "bidi overrides (U+202D, U+202E) in the body or Subject of a text without "
                "right-to-left letters: they reorder what a reader sees (the checks read that order)",
                overrides=int),
@@ -58,6 +61,9 @@ class StructureCheck(Check):
         if disguises.lookalike_words:
             out.append(Signal("text.confusables", {"words": disguises.lookalike_words,
                                                    "word": disguises.lookalike_example[:40]}))
+        if disguises.split_words:
+            out.append(Signal("text.split_words", {"splits": disguises.split_words,
+                                                   "word": disguises.split_example[:40]}))
         if disguises.overrides and not disguises.rtl:
             out.append(Signal("text.bidi_override", {"overrides": disguises.overrides}))
         ident = view.from_identity
