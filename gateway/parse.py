@@ -24,7 +24,7 @@ from io import StringIO
 from typing import Any
 
 from gateway.charsets import decode_text
-from gateway.html_text import html_to_text
+from gateway.html_text import html_scan, html_to_text
 from gateway.mailboxes import Mailbox, parse_address_fields
 from gateway.mimewalk import (
     DOVECOT_BOUNDARY,
@@ -874,8 +874,12 @@ class MessageView:
                 # the bidi controls stay until the tags are gone: what an override reorders is text
                 text = visible_text(text, bidi="keep")
                 markup = text[:markup_cap]
-                shown, links = html_to_text(markup, markup_cap)  # entities decoded: &#8203; too
+                result = html_scan(markup, markup_cap)  # entities decoded: &#8203; too
+                shown, links = result.text, result.links
                 shown = self._disguises.visible(shown)
+                if result.unapplied:  # style-block bidi overrides not applied: counted (attack23 H1)
+                    self._disguises.overrides += result.unapplied
+                    self._disguises.rtl = self._disguises.rtl or has_rtl_letters(shown)
                 if len(text) > markup_cap or len(shown) > budget:
                     self._budget_cut = True
                 shown = self._disguises.fold(shown[:budget])
