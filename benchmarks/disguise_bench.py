@@ -8,7 +8,8 @@ characters only (the view's reading before attack21 findings 5/6: the baseline),
 
 Prints milliseconds (time.process_time, best of --repeat) per text: the baseline (visible_text
 with bidi="drop"), the new reading (Disguises().read: one message's budgets), and what the new
-reading found (look-alike words read). Never a test: tests assert behaviour (tests/unit/test_textsafe.py).
+reading found (look-alike words read, words split by a narrow space joined). Never a test: tests
+assert behaviour (tests/unit/test_textsafe.py).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ RUSSIAN = ("\u042f \u043a\u043e\u0440\u0440\u0435\u0441\u043f\u043e\u043d\u0434\
            "\u0433\u0430\u0437\u0435\u0442\u044b \u0438 \u043f\u0438\u0448\u0443 \u043e "
            "\u0437\u0430\u043a\u0443\u043f\u043a\u0430\u0445 \u043e\u0431\u043e\u0440\u043e\u043d\u044b. ")
 CYR = str.maketrans("aeopcxi", "\u0430\u0435\u043e\u0440\u0441\u0445\u0456")
+CIRCLED = str.maketrans("aeo", "\u24d0\u24d4\u24de")
 
 
 def _fill(unit: str, size: int, width: int = 76) -> str:
@@ -57,6 +59,10 @@ INPUTS: dict[str, Callable[[int], str]] = {
     "marks-run": lambda n: "ab\u0301" * (n // 3) + " \u0434\n\u0430b\n",
     "lookalike-run": lambda n: "\u0430" * n + " \u0434",
     "bidi-nested": lambda n: _fill("\u202b\u202e" + ENGLISH[:60] + "\u202d ab \u202c\u202c\u202c ", n),
+    # attack23 N1/N2: circled look-alikes; every word split by a hair space; narrow spaces beside digits only
+    "english-circled-all": lambda n: _fill(ENGLISH.translate(CIRCLED), n),
+    "hair-space-splits": lambda n: _fill(" ".join(w[:2] + "\u200a" + w[2:] for w in ENGLISH.split(" ")), n),
+    "narrow-spaces-digits": lambda n: _fill("Le prix est de 1\u202f000\u202fEUR\u202f! ", n),
 }
 
 
@@ -82,7 +88,7 @@ def main() -> int:
         new = _best(lambda t=text: Disguises().read(t), args.repeat)  # type: ignore[misc]
         found = Disguises()
         found.read(text)
-        words = found.lookalike_words
+        words = found.lookalike_words + found.split_words
         print(f"{name:26} {len(text):9d} {base:9.1f} {new:9.1f} {words:11d}")
     return 0
 

@@ -48,6 +48,12 @@ INPUTS: dict[str, Callable[[int], str]] = {
     "&# flood": lambda n: _repeat("&#", n),
     "&#999... long number": lambda n: "&#" + "9" * (n - 2),
     "</ script-like end tags": lambda n: "<script>" + _repeat("</scrip", n - 8),
+    # attack23 H1: the CSS read for bidi (comments, escapes, style-block rules, inherited direction)
+    "styled spans (CSS read)": lambda n: _repeat('<span style="color:#333;direction:ltr;font-size:14px">w</span> ', n),
+    "CSS escapes and comments": lambda n: _repeat('<b style="c\\6f lor:red/* x */;direction:r\\74 l">w</b>', n),
+    "style block of rules": lambda n: "<style>" + _repeat(".c{direction:rtl}", n // 2) + "</style>"
+                                      + _repeat('<i class="c">w</i>', n // 2),
+    "/* in a style block": lambda n: "<style>" + _repeat("/*{", n - 7),
 }
 
 

@@ -25,7 +25,11 @@ tokenizer where it matters for text extraction:
   (or `isolate-override`) with `direction: rtl` (or `dir="rtl"`), which a reader shows reversed,
   written as the Unicode override it is: U+202E ... U+202C around the element's text (again after
   each line break inside it), so the text is read in reading order and flagged like a plain
-  U+202E (`gateway.textsafe.reading_order`, `text.bidi_override`; attack22 #6).
+  U+202E (`gateway.textsafe.reading_order`, `text.bidi_override`; attack22 #6). The CSS read as
+  a browser reads it (attack23 H1): comments and escapes (`css_text`), character references in
+  the attribute, the direction inherited from the open elements that set one, and a <style>
+  block's rules for a class; a block's override rule for other selectors is not applied (no CSS
+  engine) but counted (`HtmlResult.unapplied`, `text.bidi_override`) when the document says rtl.
 
 Cost: every character of the input is examined a bounded number of times (each search resumes
 where the previous one stopped and stops at the first terminator; lookahead is at most the
@@ -85,8 +89,47 @@ _BREAK = frozenset({"br", "p", "div", "li", "tr", "h1", "h2", "h3", "h4", "td", 
 _LINK_TAGS = frozenset({"a", "area"})
 # HTML/CSS bidi override (see the module docstring): a reader shows the element's text reversed
 _OVERRIDE_STYLE = re.compile(r"unicode-bidi\s*:\s*(?:bidi|isolate)-override", re.IGNORECASE)
-_RTL_STYLE = re.compile(r"(?:^|[;\s])direction\s*:\s*rtl", re.IGNORECASE)
+_RTL_STYLE = re.compile(r"(?:^|[;\s{])direction\s*:\s*rtl", re.IGNORECASE)
+_LTR_STYLE = re.compile(r"(?:^|[;\s{])direction\s*:\s*ltr", re.IGNORECASE)
 MAX_OVERRIDES = 64  # overriding elements open at once that are written out (deeper ones are not)
+# attack23 H1: CSS as a browser reads it before matching (CSS Syntax Level 3, 4.3): comments removed
+# ("unicode-bidi:/**/bidi-override"; one left open runs to the end), then escapes decoded
+# ("direction:\\72 tl" is rtl: up to six hex digits and one white space, or the character itself).
+# Both linear: a comment match consumes to its end, an escape is at most 8 characters.
+_CSS_COMMENT = re.compile(r"/\*[\s\S]*?(?:\*/|\Z)")
+_CSS_ESCAPE = re.compile(r"\\(?:([0-9a-fA-F]{1,6})[ \t\n\r\f]?|([^\n\r\f0-9a-fA-F]))")
+# a rule of a style block: selectors and declarations. Linear: a match starts only after a brace or at
+# the start (an at-rule's block holds rules: "@media x { .r{...} }" reads ".r"), the prefix is possessive
+_CSS_RULE = re.compile(r"(?:^|(?<=[{}]))([^{}]*+)\{([^{}]*+)\}")
+_CLASS_SUBJECT = re.compile(r"\.(-?[_a-zA-Z][-\w]*)\s*\Z")  # the class of a selector's subject element
+MAX_SHEET_CHARS = 65_536  # characters of <style> blocks read for bidi rules
+MAX_CLASSES = 256  # classes with a bidi rule kept
+
+
+def css_text(css: str) -> str:
+    """`css` with its comments removed and its escapes decoded (CSS Syntax Level 3)."""
+    if "/*" in css:
+        css = _CSS_COMMENT.sub("", css)
+    return _CSS_ESCAPE.sub(_css_unescape, css) if "\\" in css else css
+
+
+def _css_unescape(m: re.Match[str]) -> str:
+    if m.group(2) is not None:
+        return m.group(2)
+    num = int(m.group(1), 16)
+    return "\ufffd" if num == 0 or 0xD800 <= num <= 0xDFFF or num > 0x10FFFF else chr(num)
+
+
+def _bidi_of(css: str) -> tuple[bool, bool | None]:
+    """(whether declarations `css` (comments and escapes read) override bidi, the direction they
+    set: True for rtl, False for ltr, None for none)."""
+    low = css.lower()  # two finds in C screen out nearly every style
+    override = "override" in low and _OVERRIDE_STYLE.search(css) is not None
+    if "direction" not in low:
+        return override, None
+    return override, True if _RTL_STYLE.search(css) else False if _LTR_STYLE.search(css) else None
+
+
 # Hidden text salting: invisible letters between the visible ones break every phrase a filter
 # looks for while the reader sees ordinary text (Cisco Talos, "Seeing the unseen: how cyber
 # criminals use hidden text salting", 2025; an approach salted with display:none spans scanned
@@ -200,6 +243,7 @@ class HtmlResult:
     steps: int = 0  # tokenizer loop iterations (tags, text runs, attributes)
     scanned: int = 0  # characters examined by searches and matches (linearity is asserted on it)
     left_out: int = 0  # characters of hidden text left out (see _HIDING)
+    unapplied: int = 0  # style-block rules overriding bidi that could not be applied (`_Scanner.read_sheet`)
 
 
 class _Scanner:
@@ -219,9 +263,16 @@ class _Scanner:
         self.hidden_text: list[str] = []  # its text so far
         self.hidden_chars = 0  # its length
         self.left_out = 0  # characters of hidden text left out in all
-        self.sheets, self.sheet_important = self.style_sheets()
         self.overrides: list[str] = []  # the open elements that override to RTL (innermost last)
         self.override_tag = False  # the last start tag `tag` read overrides to RTL
+        # the open elements that set a direction (dir, style, a class's rule), innermost last, and
+        # the last start tag's (CSS `direction` inherits; `unicode-bidi` does not: attack23 H1)
+        self.directions: list[tuple[str, bool]] = []
+        self.direction_tag: bool | None = None
+        self.classes: dict[str, tuple[bool, bool | None]] = {}  # class: a style block's `_bidi_of` for it
+        self.unapplied = 0  # style-block rules that override bidi, for elements not read by class
+        self._rtl: bool | None = None  # `rtl_anywhere`
+        self.sheets, self.sheet_important = self.style_sheets()
 
     # -- primitives that count the characters they examine
     def find(self, needle: str, start: int, hay: str | None = None) -> int:
@@ -249,15 +300,51 @@ class _Scanner:
             return False, False
         low, n = self.low, self.n
         sheets = important = False
+        budget = MAX_SHEET_CHARS
         i = low.find("<style")
-        while 0 <= i and not important:
+        while 0 <= i and (not important or budget > 0):
             sheets = True
             end = low.find("</style", i)
             end = n if end < 0 else end
             self.scanned += end - i
-            important = low.find("important", i, end) >= 0
+            important = important or low.find("important", i, end) >= 0
+            if budget > 0:
+                self.read_sheet(low[i:min(end, i + budget)])
+                budget -= end - i
             i = low.find("<style", end)
         return sheets, important
+
+    @property
+    def rtl_anywhere(self) -> bool:
+        """Whether "rtl" is anywhere in the document (one search, the first time asked)."""
+        if self._rtl is None:
+            self._rtl = "rtl" in self.low
+            self.scanned += self.n
+        return self._rtl
+
+    def read_sheet(self, sheet: str) -> None:
+        """The bidi rules of one style block (attack23 H1; no CSS engine): a rule whose selectors'
+        subjects are all a class (".r", "span.r", "div .r") applies to the elements of that class,
+        as their own declarations (descendant selectors read as the class alone); a rule that
+        overrides bidi for anything else cannot be applied and is counted (`unapplied`) when the
+        document sets a right-to-left direction somewhere (`text.bidi_override`)."""
+        if "bidi" not in sheet and "direction" not in sheet and "\\" not in sheet:
+            return
+        sheet = css_text(sheet)
+        self.scanned += len(sheet)
+        for m in _CSS_RULE.finditer(sheet):
+            override, direction = _bidi_of(m.group(2))
+            if not override and direction is None:
+                continue
+            subjects = [_CLASS_SUBJECT.search(selector) for selector in m.group(1).split(",")]
+            if all(subjects):
+                for subject in subjects:
+                    if subject is not None and len(self.classes) < MAX_CLASSES:
+                        name = subject.group(1)
+                        was, was_direction = self.classes.get(name, (False, None))
+                        self.classes[name] = (was or override, direction if direction is not None else was_direction)
+            elif override and (direction or self.rtl_anywhere):
+                self.unapplied += 1
 
     # -- the tokenizer
     def run(self) -> None:
@@ -356,6 +443,8 @@ class _Scanner:
         return lt + 1
 
     def open_element(self, name: str, effect: int) -> None:
+        if self.direction_tag is not None and len(self.directions) < MAX_OVERRIDES:
+            self.directions.append((name, self.direction_tag))
         if self.override_tag and len(self.overrides) < MAX_OVERRIDES:
             self.overrides.append(name)
             self.text("\u202e")
@@ -367,6 +456,9 @@ class _Scanner:
             self.hidden_depth += 1
 
     def close_element(self, name: str) -> None:
+        if any(entry[0] == name for entry in self.directions):  # it ends, and those left open inside it
+            while self.directions and self.directions.pop()[0] != name:
+                pass
         if name in self.overrides:  # it ends, and the elements left open inside it (at most MAX_OVERRIDES)
             while self.overrides and self.overrides.pop() != name:
                 self.text("\u202c")
@@ -415,14 +507,16 @@ class _Scanner:
         seen_href = False
         style: str | None = None
         hidden_attribute = False
-        rtl = False  # a dir="rtl" attribute
+        bidi: dict[str, str] = {}  # the first dir and class attributes (a browser ignores repeats)
         self.override_tag = False
+        self.direction_tag = None
         while True:
             j = self.match(_SPACE_SLASH, j)
             if j >= n:
                 return name, href, -1, 0
             if s[j] == ">":
-                self.override_tag = _overrides(name, rtl, style)
+                self.override_tag, self.direction_tag = self.bidi(
+                    name, bidi.get("dir", "").strip().lower(), style, bidi.get("class"))
                 if (hidden_attribute and not self.sheets) or hides(style, self.sheet_important):
                     return name, href, j + 1, 1
                 return name, href, j + 1, -1 if self.hidden is not None and reveals(style) else 0
@@ -455,8 +549,8 @@ class _Scanner:
                 style = value
             elif low == "hidden":
                 hidden_attribute = True
-            elif low == "dir":
-                rtl = value.strip().lower() == "rtl"
+            elif low in ("dir", "class"):
+                bidi.setdefault(low, value)
 
     def start_tag(self, name: str, href: str | None) -> None:
         if name in _BREAK:
@@ -502,15 +596,30 @@ class _Scanner:
         return resume
 
 
-def _overrides(name: str, rtl: bool, style: str | None) -> bool:
-    """Whether a start tag overrides its text to right-to-left as a reader shows it: `<bdo dir=rtl>`,
-    or an inline style `unicode-bidi: bidi-override` with `direction: rtl` (or `dir="rtl"`)."""
-    if name == "bdo" and rtl:
-        return True
-    if not style or "override" not in style[:MAX_STYLE_CHARS].lower():
-        return False
-    style = style[:MAX_STYLE_CHARS]
-    return _OVERRIDE_STYLE.search(style) is not None and (rtl or _RTL_STYLE.search(style) is not None)
+    def bidi(self, name: str, dir_attribute: str, style: str | None, classes: str | None) -> tuple[bool, bool | None]:
+        """(whether a start tag overrides its text to right-to-left as a reader shows it, the direction
+        it sets or None): `<bdo dir=rtl>`, or `unicode-bidi: bidi-override` (or isolate-override)
+        from its inline style or a style block's rule for one of its classes, with the direction
+        from the style, else the class's rule, else its `dir`, else its parent's (CSS `direction`
+        inherits); the style read as CSS (comments, escapes, character references: attack23 H1)."""
+        rtl = dir_attribute == "rtl"
+        override, direction = False, True if rtl else False if dir_attribute == "ltr" else None
+        if classes and self.classes:
+            for klass in classes.lower().split()[:32]:
+                by_class, class_direction = self.classes.get(klass, (False, None))
+                override = override or by_class
+                direction = class_direction if class_direction is not None else direction
+        if style:
+            style = style[:MAX_STYLE_CHARS]
+            if "&" in style:
+                style = _CHARREF.sub(_attr_ref, style)
+            by_style, style_direction = _bidi_of(css_text(style))
+            override = override or by_style
+            direction = style_direction if style_direction is not None else direction
+        if name == "bdo" and rtl:
+            return True, True
+        inherited = direction if direction is not None else bool(self.directions and self.directions[-1][1])
+        return override and inherited, direction
 
 
 def html_scan(markup: str, limit: int = MAX_HTML_CHARS) -> HtmlResult:
@@ -524,7 +633,7 @@ def html_scan(markup: str, limit: int = MAX_HTML_CHARS) -> HtmlResult:
         scanner.end_hidden()  # the input ended inside it
     text = _HSPACE.sub(" ", "".join(scanner.chunks))
     text = _BLANK_LINES.sub("\n", text).strip()
-    return HtmlResult(text, scanner.links, scanner.steps, scanner.scanned, scanner.left_out)
+    return HtmlResult(text, scanner.links, scanner.steps, scanner.scanned, scanner.left_out, scanner.unapplied)
 
 
 def html_to_text(markup: str, limit: int = MAX_HTML_CHARS) -> tuple[str, list[str]]:

@@ -24,7 +24,7 @@ from io import StringIO
 from typing import Any
 
 from gateway.charsets import decode_text
-from gateway.html_text import html_to_text
+from gateway.html_text import html_scan, html_to_text
 from gateway.mailboxes import Mailbox, parse_address_fields
 from gateway.mimewalk import (
     DOVECOT_BOUNDARY,
@@ -44,6 +44,7 @@ from gateway.textsafe import (
     MAX_REORDERED,
     has_lookalikes,
     has_rtl_letters,
+    join_split_words,
     overrides_in,
     read_lookalikes,
     reading_order,
@@ -596,12 +597,15 @@ def skeleton(raw: bytes, limits: ViewLimits, text_cut: list[bool] | None = None)
 @dataclass
 class Disguises:
     """What the view undid to read a stranger's text as a reader sees it (`textsafe`): bidi
-    overrides put in display order, look-alike Cyrillic and Greek letters read as Latin ones."""
+    overrides put in display order, look-alike Cyrillic and Greek letters read as Latin ones,
+    words split by a narrow space read joined."""
 
     overrides: int = 0  # U+202D/U+202E in the body's text parts and the Subject
     rtl: bool = False  # a text holding them has letters of a right-to-left script too
     lookalike_words: int = 0  # words of two letters or more read as Latin (`textsafe.read_lookalikes`)
     lookalike_example: str = ""  # the first of them, as read
+    split_words: int = 0  # narrow spaces between two letters dropped (`textsafe.join_split_words`)
+    split_example: str = ""  # the first word so joined
     # what is left of the message's budgets: characters reordered (`textsafe.reading_order`) and
     # characters of texts with look-alikes read (the first MAX_FOLDED: more than any check reads
     # of the body's text, pretext and claims 20,000, content and links 60,000, policies 65,536)
@@ -613,14 +617,19 @@ class Disguises:
         return self.fold(self.visible(text))
 
     def visible(self, text: str) -> str:
-        """`textsafe.visible_text(text)`, its overrides counted and read within the budget."""
+        """`textsafe.visible_text(text)`, its overrides counted and read within the budget, and
+        its words split by a narrow space joined and counted (`textsafe.join_split_words`)."""
         found = overrides_in(text)
         if found:
             self.overrides += found
             self.rtl = self.rtl or has_rtl_letters(text)
             text, used = reading_order(text, self.reorder_left)
             self.reorder_left -= used
-        return visible_text(text, bidi="drop")
+        text, split, example = join_split_words(visible_text(text, bidi="drop"))
+        if split:
+            self.split_words += split
+            self.split_example = self.split_example or example
+        return text
 
     def fold(self, text: str) -> str:
         """`textsafe.read_lookalikes(text)` within the budget, its words counted (the same length)."""
@@ -880,8 +889,12 @@ class MessageView:
                 # the bidi controls stay until the tags are gone: what an override reorders is text
                 text = visible_text(text, bidi="keep")
                 markup = text[:markup_cap]
-                shown, links = html_to_text(markup, markup_cap)  # entities decoded: &#8203; too
+                result = html_scan(markup, markup_cap)  # entities decoded: &#8203; too
+                shown, links = result.text, result.links
                 shown = self._disguises.visible(shown)
+                if result.unapplied:  # style-block bidi overrides not applied: counted (attack23 H1)
+                    self._disguises.overrides += result.unapplied
+                    self._disguises.rtl = self._disguises.rtl or has_rtl_letters(shown)
                 if len(text) > markup_cap or len(shown) > budget:
                     self._budget_cut = True
                 shown = self._disguises.fold(shown[:budget])

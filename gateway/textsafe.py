@@ -87,6 +87,34 @@ def visible_text(text: str, *, bidi: str = "read") -> str:
     return (_ZERO_WIDTH if bidi == "keep" else _INVISIBLE).sub("", text)
 
 
+# Spaces narrower than a word space and the braille blank (attack23 N2): between two letters a reader
+# reads one word ("Wh\u200aatsApp", a hair space of about 1/10 em, shows as WhatsApp): U+2006 six-per-em,
+# U+2008 punctuation, U+2009 thin, U+200A hair, U+202F narrow no-break space (French puts it before
+# "!?;:" and between digits: not between two letters), U+2800 braille pattern blank. Not U+0020, the
+# no-break space or the wider en/em spaces: word breaks.
+NARROW_SPACES = "\u2006\u2008\u2009\u200a\u202f\u2800"
+# a run of them between two letters. Linear: a start inside a run fails at once on the look-behind
+_SPLIT = re.compile(f"(?<=[^\\W\\d_])[{NARROW_SPACES}]++(?=[^\\W\\d_])")
+_NARROW = re.compile(f"[{NARROW_SPACES}]")
+_WORD_BEFORE = re.compile(r"\w{1,40}\Z")
+_WORD_AFTER = re.compile(r"\w{1,40}")
+
+
+def join_split_words(text: str) -> tuple[str, int, str]:
+    """`text` with the narrow spaces (`NARROW_SPACES`) between two letters dropped: the word a reader
+    reads. Also: how many were dropped, and the first word so joined (at most 40 letters each side
+    of the first split). Two searches in C (none for ASCII text)."""
+    if text.isascii() or _NARROW.search(text) is None:
+        return text, 0, ""
+    first = _SPLIT.search(text)
+    if first is None:
+        return text, 0, ""
+    joined, n = _SPLIT.subn("", text)
+    before = _WORD_BEFORE.search(text, max(0, first.start() - 40), first.start())
+    after = _WORD_AFTER.match(text, first.end())
+    return joined, n, (before.group() if before else "") + (after.group() if after else "")
+
+
 def overrides_in(text: str) -> int:
     """How many bidi overrides (U+202D LRO, U+202E RLO) `text` holds (two counts in C)."""
     return 0 if text.isascii() else text.count("\u202d") + text.count("\u202e")
@@ -358,6 +386,22 @@ LOOKALIKES.update({
     "\ua7b4": "B", "\uab32": "e", "\uab35": "f", "\uab3d": "o", "\uab47": "r", "\uab48": "r", "\uab4e": "u",
     "\uab52": "u", "\uab5a": "y",
 })
+# attack23 N1, more letters NFKC makes one ASCII letter (UAX #15 compatibility decompositions, Unicode
+# 14.0.0 as Python's unicodedata): circled "\u24d0" and squared "\U0001f130" letters (So), modifier
+# (superscript) "\u1d43" and subscript "\u2090" letters (Lm), roman numerals "\u2170" (Nl); not the
+# ordinal indicators "\u00aa" "\u00ba" ("1\u00ba", "n\u00ba" are how Spanish and Portuguese write) nor the
+# long s "\u017f" (a Latin letter of `_LATIN`). And the Latin small capitals of one letter (UnicodeData.txt
+# names "LATIN LETTER SMALL CAPITAL A" ...: confusables.txt reads them as that letter, "\u1d00" A), which
+# have no NFKC form.
+LOOKALIKES.update({c: n for first, last in ((0x02B0, 0x02FF), (0x1D00, 0x1DBF), (0x2070, 0x209F), (0x2150, 0x218F),
+                                            (0x2460, 0x24FF), (0x2C7C, 0x2C7D), (0xA7F0, 0xA7FF), (0x10780, 0x107BF),
+                                            (0x1F100, 0x1F1FF))
+                   for c in map(chr, range(first, last + 1))
+                   if unicodedata.category(c) in ("Lm", "Nl", "So") and len(n := unicodedata.normalize("NFKC", c)) == 1
+                   and n.isascii() and n.isalpha()})
+LOOKALIKES.update({c: name[-1].lower() for first, last in ((0x0250, 0x02AF), (0x1D00, 0x1D2B), (0xA730, 0xA7FF))
+                   for c in map(chr, range(first, last + 1))
+                   if len(name := unicodedata.name(c, "")) == 28 and name.startswith("LATIN LETTER SMALL CAPITAL ")})
 _FOLD_LOOKALIKES = str.maketrans(LOOKALIKES)
 
 
@@ -390,20 +434,22 @@ _LATIN = "A-Za-z0-9_\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f\u1e00-\u1eff\u0300-\
 # indicator checks). Linear: the prefix is possessive and stops at the first look-alike, and a
 # start inside a word fails at once on the look-behind (a combining mark is inside a word too: not
 # \w, it let a scan of the rest of the run start after each mark, attack22 #2).
-_WORD_START = "(?<![\\w.\u0300-\u036f])(?<!\\w@)"
+# (circled and squared letters are not \w: "p\u24d0rtners" is one word, attack23 N1)
+_WORD_START = f"(?<![\\w.{_L}\u0300-\u036f])(?<!\\w@)"
 _WORD = f"{_WORD_START}[{_LATIN}]*+[{_L}][{_LATIN}{_L}]*+(?![\\w@]|\\.\\w)"
 _LATIN_WORD = re.compile(_WORD)
 # the same of two letters or more, combining marks aside (what is counted), and the same mixing in a Latin letter (the
 # lazy look-ahead stops at the word's end: a space or a letter of another script is not in it; it
 # comes after the word's start, else it scanned a run of look-alikes from each of its letters)
-_TWO_LETTERS = "(?=[\u0300-\u036f]*+\\w[\u0300-\u036f]*+\\w)"
+_TWO_LETTERS = f"(?=[\u0300-\u036f]*+[\\w{_L}][\u0300-\u036f]*+[\\w{_L}])"
 _COUNTED = re.compile(f"{_WORD_START}{_TWO_LETTERS}{_WORD}")
 # a counted word mixing in a Latin letter (attack22 #14: a word of look-alikes only,
 # "\u041c\u041e\u0421\u041a\u0412\u0410", counts only in a text that has one of these)
 _COUNTED_MIXED = re.compile(f"{_WORD_START}{_TWO_LETTERS}(?=[{_LATIN}{_L}]*?[A-Za-z]){_WORD}")
 _MIXED_WORD = re.compile(f"{_WORD_START}(?=[{_LATIN}{_L}]*?[A-Za-z]){_WORD}")
 # a word with a look-alike in a host name or address: right after "." or "x@", right before "@" or ".x"
-_HOSTISH = re.compile(f"(?:(?<=\\.)|(?<=\\w@))[^\\W{_L}]*+[{_L}]\\w*+|(?<!\\w)[^\\W{_L}]*+[{_L}]\\w*+(?=@|\\.\\w)")
+_HOSTISH = re.compile(f"(?:(?<=\\.)|(?<=\\w@))[^\\W{_L}]*+[{_L}][\\w{_L}]*+"
+                      f"|(?<!\\w)[^\\W{_L}]*+[{_L}][\\w{_L}]*+(?=@|\\.\\w)")
 # letters that are neither Latin nor look-alikes (a Russian "\u0434", a Greek "\u03bb", a Chinese character)
 _HOST_SCREEN = re.compile(r"[.@]\w|\w@")  # where a host name or address may be
 _FOREIGN = re.compile(f"[^\\W\\d{_LATIN}{_L}]+")

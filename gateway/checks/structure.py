@@ -26,9 +26,13 @@ class StructureCheck(Check):
                "text), or a text body over 8 times that: the rest was not analysed", limit=int),
         signal("message.defects", "the parser found defects (malformed MIME, undecodable parts)", defects=str),
         signal("message.no_from", "the message has no usable From address"),
-        signal("text.confusables", "words of the body or Subject written with Cyrillic or Greek letters that look "
-               "Latin (UTS #39 confusables: mixed into a Latin word, or making up a word in a line of Latin text); "
+        signal("text.confusables", "words of the body or Subject written with letters that look Latin (Cyrillic, "
+               "Greek, NFKC forms such as circled or superscript letters, small capitals: UTS #39 confusables, "
+               "mixed into a Latin word, or making up a word in a line of Latin text); "
                "the checks read them as the Latin letters", words=int, word=str),
+        signal("text.split_words", "words of the body or Subject split between two letters by a space narrower "
+               "than a word space (thin, hair, six-per-em, punctuation, narrow no-break) or the braille blank: "
+               "a reader reads one word; the checks read it joined", splits=int, word=str),
         signal("text.bidi_override", "bidi overrides (U+202D, U+202E) in the body or Subject of a text without "
                "right-to-left letters: they reorder what a reader sees (the checks read that order)",
                overrides=int),
@@ -62,6 +66,9 @@ class StructureCheck(Check):
         if disguises.lookalike_words:
             out.append(Signal("text.confusables", {"words": disguises.lookalike_words,
                                                    "word": disguises.lookalike_example[:40]}))
+        if disguises.split_words:
+            out.append(Signal("text.split_words", {"splits": disguises.split_words,
+                                                   "word": disguises.split_example[:40]}))
         if disguises.overrides and not disguises.rtl:
             out.append(Signal("text.bidi_override", {"overrides": disguises.overrides}))
         ident = view.from_identity

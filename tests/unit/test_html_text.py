@@ -14,6 +14,7 @@ from gateway.html_text import (
     MAX_MARKUP,
     MAX_REFS,
     MIN_HIDDEN_KEPT,
+    css_text,
     html_scan,
     html_to_text,
 )
@@ -247,3 +248,44 @@ def test_html_bidi_override_is_written_as_the_unicode_override(markup: str, text
 def test_html_bidi_overrides_are_bounded() -> None:
     result = html_scan('<bdo dir="rtl">x' * 10_000)
     assert result.text.count("\u202e") == 64 and result.steps < 30_000
+
+
+_R = '<span style="unicode-bidi:bidi-override">ppAstahW</span>'
+
+
+@pytest.mark.parametrize(("markup", "text"), [
+    ('<style>.r{unicode-bidi:bidi-override;direction:rtl}</style><p>on <span class="x r">ppAstahW</span></p>',
+     "on \u202eppAstahW\u202c"),  # a style block's rule for a class
+    ('<style>@media all { span.R, div .r { unicode-bidi: bidi-override } .d{direction:rtl} }</style>'
+     '<p class=d>on <span class="r">ppAstahW</span></p>', "on \u202eppAstahW\u202c"),
+    (f'<div style="direction:rtl"><p>on {_R}</p></div>', "on \u202eppAstahW\u202c"),  # direction inherits
+    (f'<div dir="rtl"><span>on {_R}</span></div>', "on \u202eppAstahW\u202c"),
+    (f'<div dir="rtl"><p dir="ltr">on {_R}</p></div> {_R}', "on ppAstahW ppAstahW"),
+    (f'<div style="direction:rtl">x</div><p>on {_R}</p>', "x\non ppAstahW"),  # it ended: no longer inherited
+    ('<span style="unicode-bidi:/**/bidi-override;direction:rtl">ppAstahW</span>', "\u202eppAstahW\u202c"),
+    ('<span style="unicode-bidi:bidi-override;direction:\\72 tl">ppAstahW</span>', "\u202eppAstahW\u202c"),
+    ('<span style="unicode-bidi:bidi-ov\\65rride;direction:r\\tl">ppAstahW</span>', "\u202eppAstahW\u202c"),
+    ('<span style="unicode-bidi:bidi-override;direction:&#114;tl">ppAstahW</span>', "\u202eppAstahW\u202c"),
+    ('<span style="unicode-bidi:bidi-override;/* direction:rtl */">abc</span>', "abc"),
+    ('<style>.r{direction:rtl}</style><span class="r">abc</span>', "abc"),  # direction alone reverses nothing
+])
+def test_html_css_bidi_override_is_read_as_a_browser_reads_it(markup: str, text: str) -> None:
+    """attack23 H1: an override from a style block's class rule, a direction inherited from an ancestor,
+    CSS comments and escapes and character references in the style were not read: cue words written
+    backwards scanned clean."""
+    assert html_to_text(markup)[0] == text
+
+
+def test_html_style_block_override_not_applied_is_counted() -> None:
+    """A style block's override for a selector not read (no CSS engine) is counted, when the document
+    says rtl somewhere, so the disguise is signalled even unread; css_text reads comments and escapes
+    in linear time."""
+    doc = '<style>p > span{unicode-bidi:bidi-override}</style><div dir="rtl"><p><span>ppAstahW</span></p></div>'
+    assert html_scan(doc).unapplied == 1
+    assert html_scan(doc.replace('dir="rtl"', "")).unapplied == 0
+    assert html_scan("<style>span{unicode-bidi:bidi-override;direction:rtl}</style><span>x</span>").unapplied == 1
+    assert css_text("a/**/b/* c */d /* open") == "abd "
+    assert css_text("\\72 tl \\000072tl \\;x \\0 ") == "rtl rtl ;x \ufffd"
+    sheet = "<style>" + "/*" * 20_000 + "</style>" + "{" * 20_000 + "}" * 20_000
+    result = html_scan(sheet + "<style>" + "a{" * 20_000 + "</style>")
+    assert result.steps < 100 and result.scanned < 40 * len(sheet)

@@ -349,3 +349,29 @@ def test_fold_lookalikes_reads_mixed_words_and_leaves_other_scripts() -> None:
     assert fold_lookalikes("\u0421\u043e\u0441\u0435\u0434 \u03bf\u03b9\u03ba\u03bf\u03c2") == \
         "\u0421\u043e\u0441\u0435\u0434 \u03bf\u03b9\u03ba\u03bf\u03c2"  # Russian and Greek words stay
     assert fold_lookalikes("RAND \u0421orporation") == "RAND Corporation"
+
+
+def test_read_lookalikes_reads_nfkc_letters_and_small_capitals() -> None:
+    """attack23 N1: circled, squared, modifier (superscript) and subscript letters (NFKC: one ASCII
+    letter) and the Latin small capitals (confusables) read as the letter and count as a disguise
+    (text.confusables), a circled letter inside a word too (not \\w); the ordinal indicators stay."""
+    for a, e in (("\u24d0", "\u24d4"), ("\U0001f130", "\U0001f134"), ("\u1d43", "\u1d49"), ("\u2090", "\u2091"),
+                 ("\u1d00", "\u1d07")):
+        text = f"on Wh{a}tsApp or T{e}l{e}gr{a}m, p{a}rtn{e}rs"
+        folded, words, example = textsafe.read_lookalikes(text)
+        assert folded.lower() == "on whatsapp or telegram, partners", (a, folded)
+        assert (words, example.lower()) == (3, "whatsapp"), (a, words, example)
+    assert fold_lookalikes("tel\u1d0f\u1d0d\u1d07") == "telome"
+    assert textsafe.read_lookalikes("el 1\u00ba de mayo, n\u00ba 5, 2\u00aa planta") == (
+        "el 1\u00ba de mayo, n\u00ba 5, 2\u00aa planta", 0, "")
+    assert textsafe.read_lookalikes("see ch\u24d0tham\u24d7ouse.org") == ("see ch\u24d0tham\u24d7ouse.org", 0, "")
+
+
+def test_the_lookalike_class_is_ranges_and_holds_exactly_the_lookalikes() -> None:
+    """`re` tests a character against a class of non-BMP characters entry by entry: the look-alike
+    class is written as ranges (~160 entries, not ~1,000: 25x less CPU on non-ASCII text without a
+    look-alike, benchmarks/disguise_bench.py) and matches exactly the LOOKALIKES letters."""
+    assert textsafe._L.count("-") > 20 and len(textsafe._L) < 3 * 200
+    any_lookalike = re.compile(f"[{textsafe._L}]")
+    found = {c for c in map(chr, range(0x80, 0x20000)) if any_lookalike.match(c)}
+    assert found == set(LOOKALIKES)

@@ -68,3 +68,40 @@ def test_html_bdo_and_css_overrides_are_read_in_reading_order_and_signalled() ->
         assert "continue on WhatsApp?" in MessageView.parse(msg).html_text
         sig, _ = run([StructureCheck()], msg)
         assert one(sig, "text.bidi_override").evidence == {"overrides": 1}, html
+
+
+def test_words_split_by_a_narrow_space_are_read_joined_and_signalled() -> None:
+    """attack23 N2: cue words split between two letters by a hair, thin, six-per-em or narrow no-break
+    space or the braille blank read as one word (a reader sees one) and raise text.split_words; a word
+    space, a no-break space and French typography (a narrow space before "!" and in numbers) do not."""
+    for sep in "\u200a\u2009\u2006\u202f\u2800":
+        body = f"Could we continue on Wh{sep}atsApp? Please keep this be{sep}{sep}tween us."
+        msg = message(FROM, body, subject=f"Te{sep}legram")
+        view = MessageView.parse(msg)
+        assert "continue on WhatsApp? Please keep this between us." in view.body_text, repr(sep)
+        assert view.visible_subject == "Telegram"
+        sig, _ = run([StructureCheck()], msg)
+        assert one(sig, "text.split_words").evidence == {"splits": 3, "word": "WhatsApp"}, repr(sep)
+        sig, _ = run([ContentCheck()], msg)
+        assert one(sig, "content.offchannel_mention").evidence["apps"] == "whatsapp", repr(sep)
+    french = "Bonjour\u202f! Le prix est de 1\u202f000\u202fEUR, voir p.\u2009ex. Wh atsApp, Wh\u00a0atsApp."
+    view = MessageView.parse(message(FROM, french))
+    assert view.body_text.rstrip("\n") == french and view.disguises.split_words == 0
+
+
+def test_css_overrides_from_a_style_block_inheritance_comments_and_escapes_are_signalled() -> None:
+    """attack23 H1: cue words reversed under an override from a style block's class, a direction
+    inherited from an ancestor, a CSS comment or escape were read reversed, no signal; a style
+    block's override that cannot be applied (a selector not read) is still signalled."""
+    for html in ('<style>.r{unicode-bidi:bidi-override;direction:rtl}</style>'
+                 '<p>on <span class="r">ppAstahW</span></p>',
+                 '<p>on <span style="direction:rtl"><span style="unicode-bidi:bidi-override">ppAstahW</span></span>'
+                 '</p>',
+                 '<p>on <span style="unicode-bidi:/**/bidi-override;direction:\\72 tl">ppAstahW</span></p>'):
+        msg = message(FROM, "", html=html)
+        assert "on WhatsApp" in MessageView.parse(msg).html_text, html
+        sig, _ = run([StructureCheck()], msg)
+        assert one(sig, "text.bidi_override").evidence == {"overrides": 1}, html
+    unread = '<style>p span{unicode-bidi:bidi-override;direction:rtl}</style><p>on <span>ppAstahW</span></p>'
+    sig, _ = run([StructureCheck()], message(FROM, "", html=unread))
+    assert one(sig, "text.bidi_override").evidence == {"overrides": 1}

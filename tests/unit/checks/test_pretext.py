@@ -74,7 +74,8 @@ def test_quoted_replies_to_our_side_by_name_or_address_are_cut() -> None:
                            APPROACH),
                           ("-----Original Message-----\nFrom: Someone <someone@example.org>\nSent: Monday\n",
                            APPROACH)):
-        assert not sig("Thanks, that works.\n\n" + mark + "\n" + history, headers=REPLY) & {"offer.money", "ask.views"}, mark
+        cues = sig("Thanks, that works.\n\n" + mark + "\n" + history, headers=REPLY)
+        assert not cues & {"offer.money", "ask.views"}, mark
 
 
 def test_a_mark_that_names_nobody_of_ours_does_not_hide_the_approach() -> None:
