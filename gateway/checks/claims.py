@@ -266,9 +266,8 @@ def approach_text(ctx: CheckContext, persona: Persona | None) -> str:
 
 # Where a reply's quoted history starts: an attribution line ("On <date>, <name> <address> wrote:"
 # as Gmail, Apple Mail and Outlook write it, the line ending there), Outlook's "-----Original
-# Message-----" or underscore rule, or its "From: ... / Sent: ..." block. A line may end in "\r\n"
-# (SMTP mail is CRLF, and so is its decoded text): "$" in re.M matches before "\n" only.
-_QUOTE_MARK = re.compile(r"^(?:On (?P<on>.{5,200})wrote:[ \t\r]*$|-{2,} ?Original Message ?-{2,}|_{10,}"
+# Message-----" or underscore rule, or its "From: ... / Sent: ..." block.
+_QUOTE_MARK = re.compile(r"^(?:On (?P<on>.{5,200})wrote:[ \t]*$|-{2,} ?Original Message ?-{2,}|_{10,}"
                          r"|From: .+\nSent: )", re.M)
 _FROM_LINE = re.compile(r"^[ \t]*From:[ \t]*(?P<who>[^\n]{1,300})$", re.M)
 _ADDRESS = re.compile(r"[\w.+'-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}")
@@ -278,19 +277,14 @@ _UNQUOTE = re.compile(r"^[ \t]*(?:>[ \t]?){1,20}")  # a quoted line's markers ("
 
 
 def _approach_text(ctx: CheckContext, persona: Persona | None) -> str:
-    """The body without what it quotes of the recipients' side. Only a quoted region attributed
-    to one of ours or of this message's recipients (by address or by name, `_quotes_our_side`),
-    as a reply to our staff quotes them, is cut: a block of '>' lines under an attribution line
-    ("On <date>, <name> wrote:", any line ending in ':') that names them (`_without_our_quotes`),
-    or from an Outlook mark ("-----Original Message-----", a rule, a "From: / Sent:" block, whose
-    quoted history is not marked) naming them to the end. A mark that names nobody (a rule of
-    underscores, "On LinkedIn you wrote:"), the sender (a reminder over their own earlier
-    message) or a third party (a "colleague's" message passed on) is not a cut: a stranger's
-    first message has no history with us, and what it quotes of itself or others is its approach
-    (attack21: one such line under the greeting left the whole approach unread). Unquoted text
-    under an attribution is read, and so is an unattributed '>' block or a message that is
-    nothing but quote (attack22 #7: '> ' on every line, or a fake attribution over the approach,
-    left it unread)."""
+    """The body without what it quotes of the recipients' side: the quoted history is cut where
+    a mark names as its author one of ours or of this message's recipients (by address or by
+    name), as a reply to our staff quotes them, and '>' lines are dropped before that mark. A
+    mark that names nobody (a rule of underscores, "On LinkedIn you wrote:"), the sender
+    (a reminder over their own earlier message) or a third party (a "colleague's" message
+    passed on) is not a cut: a stranger's first message has no history with us, and what it
+    quotes of itself or others is its approach (attack21: one such line under the greeting left
+    the whole approach unread)."""
     if persona is not None:
         return persona.text[:MAX_TEXT]
     text = ctx.view.body_text[:MAX_TEXT * 2]
@@ -302,60 +296,10 @@ def _approach_text(ctx: CheckContext, persona: Persona | None) -> str:
     for i, mark in enumerate(_QUOTE_MARK.finditer(text)):
         if i == MAX_QUOTE_MARKS:
             break
-        if mark.group("on") is None and _quotes_our_side(ctx, _quoted_author(text, mark)):
+        if _quotes_our_side(ctx, _quoted_author(text, mark)):
             text = text[:mark.start()]
             break
-    return _without_our_quotes(ctx, text)[:MAX_TEXT]
-
-
-def _is_quoted(line: str) -> bool:
-    return line.lstrip().startswith(">")
-
-
-def _attribution_author(line: str) -> str:
-    """Who an attribution line names: the line without its leading "On " and its last word and
-    colon ("wrote:", "schrieb:", "a écrit :"); "" for a line that does not end in ':'."""
-    line = line.strip()[:300]
-    if not line.endswith(":"):
-        return ""
-    words = line[:-1].split()
-    if words and words[0] == "On":
-        words = words[1:]
-    return " ".join(words[:-1])
-
-
-def _without_our_quotes(ctx: CheckContext, text: str) -> str:
-    """`text` without the '>' blocks attributed to our side: a block is cut with its attribution
-    when the nearest non-blank line above it (at most two blank lines up) ends in ':' and names
-    one of ours or a recipient; once one has, every later '>' block is that history too (inline
-    replies). Other blocks are read. One pass; at most MAX_QUOTE_MARKS attributions are looked up."""
-    lines = text.splitlines()
-    kept: list[str] = []
-    ours = False
-    lookups = 0
-    i = 0
-    while i < len(lines):
-        if not _is_quoted(lines[i]):
-            kept.append(lines[i])
-            i += 1
-            continue
-        end = i
-        while end < len(lines) and _is_quoted(lines[end]):
-            end += 1
-        if not ours and lookups < MAX_QUOTE_MARKS:
-            above = len(kept) - 1
-            while above >= 0 and above >= len(kept) - 3 and not kept[above].strip():
-                above -= 1
-            who = _attribution_author(kept[above]) if above >= 0 else ""
-            if who:
-                lookups += 1
-                if _quotes_our_side(ctx, who):
-                    ours = True
-                    del kept[above:]
-        if not ours:
-            kept += lines[i:end]
-        i = end
-    return "\n".join(kept)
+    return "\n".join(ln for ln in text.splitlines() if not ln.lstrip().startswith(">"))[:MAX_TEXT]
 
 
 def _quoted_author(text: str, mark: re.Match[str]) -> str:

@@ -65,16 +65,13 @@ APPROACH = "We would be grateful for your views on the sanctions regime. We offe
 
 
 def test_quoted_replies_to_our_side_by_name_or_address_are_cut() -> None:
-    """An attribution over a '>' block, or an Outlook block, naming a recipient (address, or name
-    words of the To display name or address) or one of ours starts the quoted history: cut."""
-    quoted = "".join("> " + ln + "\n" for ln in APPROACH.splitlines())
-    for mark, history in (("On Mon, 2 Nov 2026 at 18:05, Dana Prof <d.prof@example.ac.uk> wrote:\n", quoted),
-                          ("On Mon, Nov 2, 2026 at 6:05 PM Dana Prof wrote:\n", quoted),
-                          ("________________________________\nFrom: Prof, Dana\nSent: Monday, 2 November 2026 18:05\n",
-                           APPROACH),
-                          ("-----Original Message-----\nFrom: Someone <someone@example.org>\nSent: Monday\n",
-                           APPROACH)):
-        cues = sig("Thanks, that works.\n\n" + mark + "\n" + history, headers=REPLY)
+    """An attribution or Outlook block naming a recipient (address, or name words of the To
+    display name or address) or one of ours starts the quoted history: cut."""
+    for mark in ("On Mon, 2 Nov 2026 at 18:05, Dana Prof <d.prof@example.ac.uk> wrote:\n",
+                 "On Mon, Nov 2, 2026 at 6:05 PM Dana Prof wrote:\n",
+                 "________________________________\nFrom: Prof, Dana\nSent: Monday, 2 November 2026 18:05\n",
+                 "-----Original Message-----\nFrom: Someone <someone@example.org>\nSent: Monday\n"):
+        cues = sig("Thanks, that works.\n\n" + mark + "\n" + APPROACH, headers=REPLY)
         assert not cues & {"offer.money", "ask.views"}, mark
 
 
@@ -101,11 +98,7 @@ def test_a_message_that_answers_nothing_quotes_only_itself() -> None:
     attributed = "Thanks, as promised.\n\nOn Mon, 2 Nov 2026 at 18:05, Dana Prof <d.prof@example.ac.uk> wrote:\n\n"
     for body in (quoted, ">> " + APPROACH, attributed + APPROACH, attributed + quoted):
         assert {"offer.money", "ask.views"} <= sig(body), body
-    # a reply cuts only the '>' block under an attribution naming our side (attack22 #7): an
-    # unattributed block, or unquoted text under the attribution, is still read
-    for body in (quoted, ">> " + APPROACH, attributed + APPROACH):
-        assert {"offer.money", "ask.views"} <= sig(body, headers=REPLY), body
-    assert not sig(attributed + quoted, headers=REPLY) & {"offer.money", "ask.views"}
+        assert not sig(body, headers=REPLY) & {"offer.money", "ask.views"}, body
 
 
 def test_an_attached_draft_is_a_review_request() -> None:
