@@ -113,20 +113,3 @@ def test_evidence_prefers_content_words_and_no_repeats() -> None:
     present = [("would you", 3.0), ("honorarium", 2.0), ("an honorarium", 2.5), ("short call", 1.0),
                ("call", 0.9), ("the", -1.0)]
     assert top_ngrams(present) == ["an honorarium", "short call"]
-
-
-def test_a_reply_attribution_line_is_no_evidence_of_legitimate_mail() -> None:
-    """Appending a reply's attribution line to an approach barely moves the model (session 23: the
-    model trained while the CRLF bug left legitimate replies' "On ..., <name> wrote:" lines in their
-    text weighed "wrote" at -14.3; one such line lowered every training approach's logit, median
-    2.89 -> 1.49). The approach texts of the training split, three ways clients write the line."""
-    model = TextModel.load()
-    approaches = [d.text for d in _tool().load() if d.positive]
-    assert len(approaches) > 100
-    lines = ("On Mon, 3 Feb 2025 at 11:00, Helen Marsh <h.marsh@example.ac.uk> wrote:",
-             "On 3 Feb 2025, at 11:00, Helen Marsh wrote:",
-             "Helen Marsh <h.marsh@example.ac.uk> schrieb am Mo., 3. Feb. 2025, 11:00:")
-    for line in lines:
-        shifts = sorted(model.score(ngrams(text + "\n\n" + line + "\n"))[0] - model.score(ngrams(text))[0]
-                        for text in approaches)
-        assert abs(shifts[len(shifts) // 2]) < 0.5, (line, shifts[len(shifts) // 2])
