@@ -481,8 +481,9 @@ def fold_lookalikes(text: str) -> str:
 
 # the ideographic and full-width full stops, which IDNA reads as the dots of a host name (UTS #46
 # maps them to "."): "ch\u0430thamhouse\u3002org" is a host name, the links check's (attack23 K3)
-_IDEO_DOT = re.compile("[\u3002\uff0e\uff61]")
-_DOTS = str.maketrans("\u3002\uff0e\uff61", "...")
+IDEOGRAPHIC_DOTS = "\u3002\uff0e\uff61"
+_IDEO_DOT = re.compile(f"[{IDEOGRAPHIC_DOTS}]")
+DOTS_TO_ASCII = str.maketrans(IDEOGRAPHIC_DOTS, "...")  # also the links check's host reading
 
 
 def read_lookalikes(text: str) -> tuple[str, int, str]:
@@ -509,7 +510,7 @@ def read_lookalikes(text: str) -> tuple[str, int, str]:
     if not has_lookalikes(text):
         return text, 0, ""
     if _IDEO_DOT.search(text) is not None:  # read with those as dots (a host name stays), then put back
-        folded, words, example = read_lookalikes(text.translate(_DOTS))
+        folded, words, example = read_lookalikes(text.translate(DOTS_TO_ASCII))
         pieces: list[str] = []
         at = 0
         for m in _IDEO_DOT.finditer(text):

@@ -23,6 +23,7 @@ from gateway.checks.origin import Origin, internal_sender
 from gateway.checks.sender import Lookalikes
 from gateway.domains import registered_domain
 from gateway.model import Signal
+from gateway.textsafe import DOTS_TO_ASCII, IDEOGRAPHIC_DOTS
 
 MAX_LINKS = 200
 MAX_TEXT = 60_000
@@ -35,11 +36,10 @@ MAX_IDN = 20  # IDN hosts of the text folded to punycode (the rest are checked a
 # so are the ideographic and full-width full stops U+3002, U+FF0E, U+FF61, which IDNA reads as dots
 # (UTS #46 maps them to "."; RFC 3490 section 3.1).
 _URL = re.compile(r"(?:\bhttps?://|(?<![\w.@/-])(?=www\.))"
-                  r"((?:[A-Za-z0-9.-]|%[0-9A-Fa-f]{2}|[^\x00-\x7f\W]|[\u3002\uff0e\uff61]){1,253})"
+                  f"((?:[A-Za-z0-9.-]|%[0-9A-Fa-f]{{2}}|[^\\x00-\\x7f\\W]|[{IDEOGRAPHIC_DOTS}]){{1,253}})"
                   r"(?::\d{1,5})?(?:[/?#][^\s<>\"']{0,300})?", re.I)
 _STARTS = ("http", "www.")  # where a match of _URL starts (lower-cased)
 _ASCII_HOST = re.compile(r"[a-z0-9.-]+")
-_DOTS = str.maketrans("\u3002\uff0e\uff61", "...")  # label separators to IDNA (UTS #46 maps them to ".")
 
 
 def urls_in(text: str) -> Iterator[re.Match[str]]:
@@ -100,7 +100,7 @@ def _browser_host(host: str) -> str:
     "ch\u0430thamhouse.org". Linear in the host."""
     if "%" in host:
         host = unquote(host, errors="replace")
-    return host.lower().translate(_DOTS)
+    return host.lower().translate(DOTS_TO_ASCII)
 
 
 def _ascii_host(host: str) -> str:
