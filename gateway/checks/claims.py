@@ -288,10 +288,10 @@ def _approach_text(ctx: CheckContext, persona: Persona | None) -> str:
     if persona is not None:
         return persona.text[:MAX_TEXT]
     text = ctx.view.body_text[:MAX_TEXT * 2]
-    if not (ctx.view.header("In-Reply-To") or ctx.view.header("References")):
-        # not a reply (RFC 5322 3.6.4: a reply carries In-Reply-To or References): nothing in it
-        # answers us, so what it quotes is its own words, '>' or not (attack22: an approach with
-        # '>' before every line, or under a made-up attribution naming the recipient, read as empty)
+    if answers_nothing(ctx):
+        # nothing in it answers us, so what it quotes is its own words, '>' or not (attack22: an
+        # approach with '>' before every line, or under a made-up attribution naming the
+        # recipient, read as empty)
         return "\n".join(_UNQUOTE.sub("", ln) for ln in text.splitlines())[:MAX_TEXT]
     for i, mark in enumerate(_QUOTE_MARK.finditer(text)):
         if i == MAX_QUOTE_MARKS:
@@ -300,6 +300,13 @@ def _approach_text(ctx: CheckContext, persona: Persona | None) -> str:
             text = text[:mark.start()]
             break
     return "\n".join(ln for ln in text.splitlines() if not ln.lstrip().startswith(">"))[:MAX_TEXT]
+
+
+def answers_nothing(ctx: CheckContext) -> bool:
+    """Whether the message is no reply (RFC 5322 3.6.4: a reply carries In-Reply-To or
+    References): what it quotes, and the lines a mail client writes above quoted history, are the
+    sender's own (`_approach_text`, and the text model's reading: `textmodel.without_client_lines`)."""
+    return not (ctx.view.header("In-Reply-To") or ctx.view.header("References"))
 
 
 def _quoted_author(text: str, mark: re.Match[str]) -> str:

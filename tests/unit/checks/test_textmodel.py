@@ -17,6 +17,7 @@ from gateway.checks.textmodel import (
     ngrams,
     tokens,
     top_ngrams,
+    without_client_lines,
 )
 from tests.support.messages import message, run
 
@@ -113,3 +114,52 @@ def test_evidence_prefers_content_words_and_no_repeats() -> None:
     present = [("would you", 3.0), ("honorarium", 2.0), ("an honorarium", 2.5), ("short call", 1.0),
                ("call", 0.9), ("the", -1.0)]
     assert top_ngrams(present) == ["an honorarium", "short call"]
+
+
+_ATTRIBUTIONS = ("On Mon, 3 Feb 2025 at 11:00, Helen Marsh <h.marsh@example.ac.uk> wrote:",
+                 "On 3 Feb 2025, at 11:00, Helen Marsh wrote:",
+                 "Helen Marsh <h.marsh@example.ac.uk> schrieb am Mo., 3. Feb. 2025, 11:00:",
+                 "-----Original Message-----\r\nFrom: Helen Marsh <h.marsh@example.ac.uk>\r\n"
+                 "Sent: Monday, February 3, 2025 11:00 AM")
+
+
+def test_client_lines_of_a_message_that_answers_nothing_are_no_evidence() -> None:
+    """A message without reply headers has no history: the lines a client writes above quoted
+    history are not read, so appending one to an approach does not move the model (session 23: the
+    shipped model weighs "wrote" at -14.3; one such line lowered the training approaches' median
+    logit 2.89 -> 1.49). The training split's approach texts, in CRLF as served mail is."""
+    model = TextModel.load()
+    approaches = [d.text for d in _tool().load() if d.positive]
+    assert len(approaches) > 100
+    for line in _ATTRIBUTIONS:
+        crlf = [text.replace("\n", "\r\n") for text in approaches]
+        shifts = sorted(model.score(ngrams(without_client_lines(text + "\r\n\r\n" + line + "\r\n")))[0]
+                        - model.score(ngrams(text))[0] for text in crlf)
+        assert abs(shifts[len(shifts) // 2]) < 0.5, (line, shifts[len(shifts) // 2])
+    # what is not a client's line stays: prose with a colon, one header-like line, a long line
+    prose = "Dear Helen,\nTo: the point. We wrote to you:\nOn reflection I wrote:\nSubject: a call.\nThanks"
+    assert without_client_lines(prose) == "Dear Helen,\nTo: the point. We wrote to you:\nSubject: a call.\nThanks"
+    long = "On " + "x" * 500 + " wrote:"
+    assert without_client_lines(long) == long
+
+
+def test_the_check_reads_client_lines_only_in_a_reply() -> None:
+    """Served end to end: without In-Reply-To/References an appended attribution changes nothing;
+    in a reply the text is read as in training (the line counts, as before)."""
+    check = TextModelCheck()
+    opener = ("Dear Dr Rahman,\n\nWould you be open to a short call next week about the regional outlook?\n\n"
+              "Kind regards,\nJulia")
+    line = "On Mon, 3 Feb 2025 at 11:00, Helen Marsh <h.marsh@uni-bonn.example> wrote:"  # not our side: no cut
+
+    def probability(body: str, headers: dict[str, str] | None = None) -> float:
+        sigs = run([check], message("Julia <julia@advisory.example>", body, headers=headers))[0]
+        found = [s.evidence["probability"] for s in sigs if s.name == "text.approach_register"]
+        return float(found[0]) if found else 0.0  # type: ignore[arg-type]
+
+    quoted = opener + "\n\n" + line + "\n"
+    base = probability(opener)
+    assert base >= 0.75
+    assert probability(quoted) == base
+    reply = {"In-Reply-To": "<a1@advisory.example>"}
+    assert probability(opener, reply) == base
+    assert probability(quoted, reply) < base
