@@ -50,8 +50,8 @@ from gateway.parse import HeaderLimitExceeded, MessageView, ViewLimits, header_e
 from gateway.policy import PolicySet, load_policies
 from gateway.refdata import ReferenceData
 from gateway.regex import warm_sets
-from gateway.store import MessageMeta, Store, StoreUnavailable, pairs_of, store_from_config
-from gateway.store.record import automatic, draft_meta, final_meta, outbound_keys
+from gateway.store import MessageMeta, Store, StoreUnavailable, store_from_config
+from gateway.store.record import automatic, draft_meta, final_meta, with_sent_keys
 
 log = logging.getLogger("gateway.runtime")
 
@@ -203,8 +203,7 @@ class Runtime:
             if meta.direction == "outbound" and automatic(view.header):
                 meta = None  # an automatic answer (RFC 3834) is not the organisation writing back
             elif meta.direction == "outbound":  # its Message-ID, per outside recipient: what a reply may answer
-                meta = dataclasses.replace(meta, campaign_keys=meta.campaign_keys + outbound_keys(
-                    meta.message_id, (ext for _, ext, _out in pairs_of(meta, self.config.local_domains))))
+                meta = with_sent_keys(meta, self.config.local_domains)
         except Exception:  # history is a nicety; the verdict must not depend on it
             log.warning("store: no metadata for %s", envelope.queue_id, exc_info=True)
         decision = policies.evaluate(run.signals, view, envelope,

@@ -93,17 +93,24 @@ def visible_text(text: str, *, bidi: str = "read") -> str:
 # "!?;:" and between digits: not between two letters), U+2800 braille pattern blank. Not U+0020, the
 # no-break space or the wider en/em spaces: word breaks.
 NARROW_SPACES = "\u2006\u2008\u2009\u200a\u202f\u2800"
-# a run of them between two letters. Linear: a start inside a run fails at once on the look-behind
-_SPLIT = re.compile(f"(?<=[^\\W\\d_])[{NARROW_SPACES}]++(?=[^\\W\\d_])")
+# Except one U+202F between two letters of the Mongolian script (U+1800-18AF, Mongolian Supplement
+# U+11660-1167F): there it is the standard separator between a word and its case suffix or particle
+# (The Unicode Standard, ch. 13.5 "Mongolian"; UAX #14: NNBSP "is regularly used in Mongolian ...
+# before a particle", L2/07-209R), not a split: real Mongolian text raised text.split_words.
+MONGOLIAN = "\u1800-\u18af\U00011660-\U0001167f"
+# a run of them between two letters, but not that one. Linear: a start inside a run fails at once on
+# the look-behind; the exception is one look each way (a character) at a run's start
+_SPLIT = re.compile(f"(?<=[^\\W\\d_])(?!(?<=[{MONGOLIAN}])\u202f[{MONGOLIAN}])[{NARROW_SPACES}]++(?=[^\\W\\d_])")
 _NARROW = re.compile(f"[{NARROW_SPACES}]")
 _WORD_BEFORE = re.compile(r"\w{1,40}\Z")
 _WORD_AFTER = re.compile(r"\w{1,40}")
 
 
 def join_split_words(text: str) -> tuple[str, int, str]:
-    """`text` with the narrow spaces (`NARROW_SPACES`) between two letters dropped: the word a reader
-    reads. Also: how many were dropped, and the first word so joined (at most 40 letters each side
-    of the first split). Two searches in C (none for ASCII text)."""
+    """`text` with the narrow spaces (`NARROW_SPACES`) between two letters dropped (not a Mongolian
+    suffix's U+202F: `MONGOLIAN`): the word a reader reads. Also: how many were dropped, and the
+    first word so joined (at most 40 letters each side of the first split). Two searches in C (none
+    for ASCII text)."""
     if text.isascii() or _NARROW.search(text) is None:
         return text, 0, ""
     first = _SPLIT.search(text)

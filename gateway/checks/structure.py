@@ -31,7 +31,8 @@ class StructureCheck(Check):
                "mixed into a Latin word, or making up a word in a line of Latin text); "
                "the checks read them as the Latin letters", words=int, word=str),
         signal("text.split_words", "words of the body or Subject split between two letters by a space narrower "
-               "than a word space (thin, hair, six-per-em, punctuation, narrow no-break) or the braille blank: "
+               "than a word space (thin, hair, six-per-em, punctuation, narrow no-break: not the one between two "
+               "Mongolian letters, the script's suffix separator) or the braille blank: "
                "a reader reads one word; the checks read it joined", splits=int, word=str),
         signal("text.bidi_override", "bidi overrides (U+202D, U+202E) in the body or Subject of a text without "
                "right-to-left letters: they reorder what a reader sees (the checks read that order)",

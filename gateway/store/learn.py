@@ -22,8 +22,8 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 from gateway.parse import addresses, from_identity, raw_text
-from gateway.store import MAX_ITEMS, MessageMeta, Store
-from gateway.store.record import automatic, outbound_keys
+from gateway.store import MessageMeta, Store
+from gateway.store.record import automatic, with_sent_keys
 
 BATCH = 500
 # sent messages recorded at once: at most the Redis store's connections per process (redis.py
@@ -85,24 +85,23 @@ def sent_pairs(msg: Message, local_domains: Iterable[str]) -> list[tuple[str, st
     return [(sender, r, when) for r in sorted(rcpts) if r.rsplit("@", 1)[1] not in local]
 
 
-def sent_meta(msg: Message, pairs: list[tuple[str, str, float]]) -> MessageMeta | None:
-    """The message (with `pairs`, its `sent_pairs`) as `record_message` remembers it, when it has a
-    Message-ID and at most MAX_ITEMS outside recipients (all of which `record_message` keeps): its
-    pairs, and its ID per recipient (`outbound_keys`), so that a reply to it is known as one."""
+def sent_meta(msg: Message, pairs: list[tuple[str, str, float]], local_domains: Iterable[str]) -> MessageMeta | None:
+    """The message (with `pairs`, its `sent_pairs`) as serve remembers an outbound message
+    (`with_sent_keys`: its ID per outside recipient, for the first MAX_SENT_RECIPIENTS, so that a
+    reply to it is known as one), when it has a Message-ID; `record_message` keeps the pairs of
+    its first MAX_ITEMS recipients (`MessageMeta.capped`), `learn` the others in bulk."""
     mid = raw_text(msg.get("Message-ID", "") or "").strip()
-    if not pairs or not mid or len(pairs) > MAX_ITEMS:
+    if not pairs or not mid:
         return None
-    keys = outbound_keys(mid, [ext for _, ext, _ in pairs])
-    if not keys:
-        return None
-    return MessageMeta(when=pairs[0][2], direction="outbound", sender=pairs[0][0],
-                       recipients=tuple(ext for _, ext, _ in pairs), message_id=mid, campaign_keys=keys)
+    meta = with_sent_keys(MessageMeta(when=pairs[0][2], direction="outbound", sender=pairs[0][0],
+                                      recipients=tuple(ext for _, ext, _ in pairs), message_id=mid), local_domains)
+    return meta if meta.campaign_keys else None
 
 
 async def learn(store: Store, paths: Iterable[Path], local_domains: Iterable[str]) -> LearnStats:
     """Read the mailboxes (in a worker thread) and record every outbound pair in the store: a
     message with a Message-ID as a message (`sent_meta`: its pairs and its ID), the others' pairs
-    in bulk."""
+    (and a message's pairs past those its record keeps) in bulk."""
     stats = LearnStats()
     local = tuple(local_domains)
 
@@ -113,7 +112,7 @@ async def learn(store: Store, paths: Iterable[Path], local_domains: Iterable[str
             stats.messages += 1
             try:
                 pairs = sent_pairs(msg, local)
-                meta = sent_meta(msg, pairs)
+                meta = sent_meta(msg, pairs, local)
             except Exception:  # noqa: BLE001 - one malformed message must not stop the import
                 stats.skipped += 1
                 continue
@@ -122,6 +121,7 @@ async def learn(store: Store, paths: Iterable[Path], local_domains: Iterable[str
                 stats.pairs += len(pairs)
                 if meta is not None:
                     metas.append(meta)
+                    found.extend(pairs[len(meta.capped().recipients):])  # those the record does not keep
                 else:
                     found.extend(pairs)
         return found, metas

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from gateway.model import Decision, Envelope, Signal, Verdict
 from gateway.parse import MessageView
-from gateway.store import DECISION, MAX_SENT_KEYS, MessageMeta, cap, direction_of
+from gateway.store import DECISION, MAX_SENT_KEYS, MessageMeta, cap, direction_of, pairs_of
 
 MSGID = re.compile(r"<[^<>\s]{1,250}>")  # a Message-ID as the store's keys and the reply checks read it
 MAX_SENT_RECIPIENTS = MAX_SENT_KEYS // 2  # outside recipients an outbound message is remembered for (2 keys each)
@@ -123,6 +123,15 @@ def outbound_keys(message_id: str, externals: Iterable[str]) -> tuple[str, ...]:
     for ext in list(dict.fromkeys(e.lower() for e in externals if "@" in e))[:MAX_SENT_RECIPIENTS]:
         out += [sent_key(message_id, ext), sent_to_key(ext)]
     return tuple(out)
+
+
+def with_sent_keys(meta: MessageMeta, local_domains: Iterable[str]) -> MessageMeta:
+    """An outbound message (not an automatic answer) as it is remembered: `meta` with its
+    Message-ID's `outbound_keys` for its outside recipients (the first MAX_SENT_RECIPIENTS of
+    them; `MessageMeta.capped` keeps them beside its other keys), so that a reply to it is known
+    as one. The one way serve (`Runtime`) and `learn` (sent mailboxes) remember sent mail."""
+    externals = (ext for _, ext, _out in pairs_of(meta, local_domains))
+    return replace(meta, campaign_keys=meta.campaign_keys + outbound_keys(meta.message_id, externals))
 
 
 def flagged_persona_key(persona_key: str) -> str:

@@ -89,6 +89,25 @@ def test_words_split_by_a_narrow_space_are_read_joined_and_signalled() -> None:
     assert view.body_text.rstrip("\n") == french and view.disguises.split_words == 0
 
 
+def test_mongolian_suffixes_after_a_narrow_no_break_space_are_not_split_words() -> None:
+    """In Mongolian script U+202F NARROW NO-BREAK SPACE is the standard separator before a case
+    suffix or particle (The Unicode Standard ch. 13.5; UAX #14): real Mongolian text raised
+    text.split_words (and rule split-words, 2 pt). One U+202F between two Mongolian letters is not a
+    split; the same space between Latin or Cyrillic letters, a run of them, or another narrow space
+    between Mongolian letters still is (attack23 N2)."""
+    # mongɣol-un bičig-i ("the Mongolian script", genitive and accusative suffixes), ulus-tu ("to the state")
+    mongolian = ("\u182e\u1823\u1829\u182d\u1823\u182f\u202f\u1824\u1828 \u182a\u1822\u1834\u1822\u182d\u202f\u1822 "
+                 "\u1824\u182f\u1824\u1830\u202f\u1832\u1824\u1803")
+    msg = message(FROM, mongolian, subject="\u182e\u1823\u1829\u182d\u1823\u182f\u202f\u1824\u1828")
+    view = MessageView.parse(msg)
+    assert view.body_text.rstrip("\n") == mongolian and view.disguises.split_words == 0
+    assert "text.split_words" not in names(run([StructureCheck()], msg)[0])
+    mixed = (mongolian + " Wh\u202fatsApp \u0422\u0435\u043b\u0435\u202f\u0433\u0440\u0430\u043c"
+             " \u182e\u202f\u202f\u1824 \u182e\u2009\u1824")
+    sig, _ = run([StructureCheck()], message(FROM, mixed))
+    assert one(sig, "text.split_words").evidence == {"splits": 4, "word": "WhatsApp"}
+
+
 def test_css_overrides_from_a_style_block_inheritance_comments_and_escapes_are_signalled() -> None:
     """attack23 H1: cue words reversed under an override from a style block's class, a direction
     inherited from an ancestor, a CSS comment or escape were read reversed, no signal; a style

@@ -29,7 +29,11 @@ def test_checks_finish_on_pathological_text(name):
 
 # The intro patterns (gateway/checks/claims.py) put a whitespace quantifier on each side of a
 # lazy role: a cue followed by a long run of spaces made them backtrack quadratically over the
-# 4,000 characters they read (about 11 s for "I am", 12 s for "As the" + 4,000 spaces).
+# 4,000 characters they read (about 11 s for "I am", 12 s for "As the" + 4,000 spaces). The fix
+# (b56b941) is a bound on their input: intro_claims reads the text with each whitespace run squeezed
+# to one character. A timed guard did not catch its removal: a run followed by "director at the
+# Example Institute" matches at once without the squeeze too (session 23), while a cue and a run with
+# no organisation after it still took 12-14 s for "I am" and "My name is Ana, and I am" (session 24).
 INTRO_RUNS = {"i am": "I am ", "as the": "As the ", "i lead": "I lead the ", "my name is": "My name is Ana, and I am "}
 
 
@@ -42,14 +46,29 @@ def refdata():
     return ReferenceData.load(config())
 
 
-@pytest.mark.timeout(5, func_only=True)  # the guard times the patterns, not the fixture's load
+@pytest.mark.timeout(5, func_only=True)  # a hang guard only; what is asserted is the bound on the work
+@pytest.mark.parametrize("tail", ["", "director at the Example Institute"])
 @pytest.mark.parametrize("cue", sorted(INTRO_RUNS))
-def test_intro_claims_finish_on_a_cue_followed_by_a_run_of_spaces(cue, refdata):
-    from gateway.checks.claims import intro_claims
+def test_intro_patterns_read_a_run_of_spaces_as_one_position(cue, tail, refdata, monkeypatch):
+    """The work bound, not a time: the text the intro patterns examine (the one intro_claims hands
+    their RE2 prefilter, then scans) holds the cue and the tail with the 3,900 spaces as ONE position,
+    so no whitespace quantifier there can backtrack over a run."""
+    from gateway.checks import claims
 
-    text = INTRO_RUNS[cue] + " " * 3_500 + "director at the Example Institute"
-    found = intro_claims(text, refdata)
-    assert [c.organisation for c in found] == ["Example Institute"]
+    bounded = INTRO_RUNS[cue] + tail  # len(cue) + len(tail) positions, not 3,900 more
+    examined: list[int] = []
+    prefilter = claims._INTRO_PREFILTER
+
+    class Seen:
+        def possible(self, text: str) -> frozenset[str]:
+            examined.append(len(text))  # checked before the patterns scan it (unbounded, for 12 s)
+            assert text == bounded, f"the intro patterns would examine {len(text)} positions, not {len(bounded)}"
+            return prefilter.possible(text)
+
+    monkeypatch.setattr(claims, "_INTRO_PREFILTER", Seen())
+    found = claims.intro_claims(INTRO_RUNS[cue] + " " * 3_900 + tail, refdata)
+    assert examined == [len(bounded)]
+    assert [c.organisation for c in found] == (["Example Institute"] if tail else [])
 
 
 def test_intro_claims_read_through_runs_of_whitespace():
@@ -66,7 +85,8 @@ def test_intro_claims_read_through_runs_of_whitespace():
 # Python's `re` backtracks through the name when that fails. Each word could be read two ways (_CAP's
 # second alternative, [A-Z]{2,}, matched only what its first did): a line of ten capitals words before a
 # near miss was tried 2^10 times over (~5 ms a line, ~150 ms a message in the 1,500 characters
-# intro_claims gives it; ~40 s here before the fix). The guard is not a measurement.
+# intro_claims gives it; ~40 s here before the fix, 3.1 ms a line and ~19 s in session 24). The guard
+# is not a measurement: test_one_reading_of_capitals_same_matches_as_two fails at once without the fix.
 @pytest.mark.timeout(10)
 def test_self_introduction_reads_a_name_of_capitals_one_way():
     from gateway.checks import claims

@@ -265,6 +265,33 @@ async def test_learn_remembers_the_ids_of_sent_mail(store: Store, tmp_path: Path
     await store.close()
 
 
+async def test_learn_remembers_a_sent_message_to_many_as_serve_does(store: Store, tmp_path: Path) -> None:
+    """`learn` remembered no ID at all of a sent message to more than MAX_ITEMS (40) outside
+    recipients (only its pairs), where serve keeps it for the first MAX_SENT_RECIPIENTS (100): a
+    reply from any guest of a learned invitation to 41 or more answered "a message we never sent". Now
+    both keep the same keys, and every pair is still learned once."""
+    mid = "<invite@example.org>"
+    guests = [f"g{i:03d}@partner{i}.test" for i in range(MAX_SENT_RECIPIENTS + 5)]
+    m = EmailMessage()
+    m["From"], m["To"], m["Subject"], m["Message-ID"] = "Dana <dana@example.org>", ", ".join(guests), "party", mid
+    m["Date"] = time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime(NOW - DAY))
+    m.set_content("x")
+    box = mailbox.mbox(str(tmp_path / "Sent.mbox"))
+    box.add(m)
+    box.flush()
+    box.close()
+    stats = await learn(store, [tmp_path / "Sent.mbox"], LOCAL)
+    assert (stats.sent_by_local, stats.pairs) == (1, len(guests))
+    which = [guests[0], guests[MAX_ITEMS], guests[MAX_SENT_RECIPIENTS - 1], guests[MAX_SENT_RECIPIENTS]]
+    got = await store.campaign_reach_many([(k, 0.0) for g in which for k in ([sent_key(mid, g)], [sent_to_key(g)])])
+    assert [r.messages for r in got] == [1, 1, 1, 1, 1, 1, 0, 0]
+    for g in (guests[0], guests[MAX_ITEMS - 1], guests[MAX_ITEMS], guests[-1]):  # each pair once, recorded or bulk
+        pair = await store.seen_pair(g, "dana@example.org")
+        assert pair is not None and (pair.count, pair.outbound) == (1, 1), g
+    assert (await store.seen_sender_org("partner0.test")).count == 1  # type: ignore[union-attr]
+    await store.close()
+
+
 async def test_an_invitation_to_many_guests_is_remembered_for_each(store: Store) -> None:
     """attack23 T4: an invitation to 20 outside guests was remembered for the first 16 only (the
     message's MAX_CAMPAIGN_KEYS), so the 20th guest's genuine reply answered "a message we never
