@@ -3,7 +3,7 @@ after start costs no more than the tenth").
 
 Usage: python benchmarks/first_message.py [--processes 40] [--cold] [--corpus DIR]
        python benchmarks/first_message.py --instructions [--groups 4] [--corpus DIR]
-           [--keep-callgrind DIR] [--warm-up-cost] [--recorded restart|reload]
+           [--keep-callgrind DIR] [--warm-up-cost] [--recorded restart|reload] [--others DIR]
 
 Each of --processes fresh interpreters builds the runtime the way `serve` does (shipped policies,
 reference data, SQLite store in a temporary directory, offline: no DNS) and prepares it as
@@ -38,6 +38,9 @@ store holds the group's nine other messages, recorded as `serve` records relayed
 what the warm-up reads from the store (`Shared.warm_seen`) counts: the tenth after the nine in its
 own runtime, the first in a new process over that store (restart) or in a new runtime of the
 process that analysed them (reload: the RE2 sets, module constants, keep their DFA states).
+`--others DIR`: the nine analysed before the tenth come from another corpus (spread the same way), so
+that the tenth has the process's experience of mail but none of its own corpus's text: what remains
+of first/tenth then is what being first costs, not what the nine's shared text left behind.
 
 Untrusted input: the corpus messages.
 """
@@ -125,7 +128,7 @@ UNDER_VALGRIND_BUDGET = 3600.0
 HARNESS_RUNS = 10
 
 
-def child_counted(group: int, groups: int, corpus: str, place: str, recorded: str = "") -> None:
+def child_counted(group: int, groups: int, corpus: str, place: str, recorded: str = "", others: str = "") -> None:
     """Under callgrind with --toggle-collect=_PyEval_CallTracing: only the call run through
     sys.call_tracing is counted (the C function exists for that call alone): the analysis of the
     group's first message (`place` "first" or "tenth"), or `Runtime.warm_up` itself ("warm-up").
@@ -161,7 +164,7 @@ def child_counted(group: int, groups: int, corpus: str, place: str, recorded: st
         return
     tenth = place == "tenth"
     if tenth:
-        for raw in chosen[1:]:
+        for raw in (_group(group, groups, others)[1:] if others else chosen[1:]):
             result = loop.run_until_complete(runtime.analyse(raw, sb.envelope(raw)))
             if recorded:
                 loop.run_until_complete(runtime.record(result))
@@ -172,7 +175,8 @@ def child_counted(group: int, groups: int, corpus: str, place: str, recorded: st
     loop.close()
 
 
-def _counted(group: int, groups: int, corpus: str, place: str, keep: Path | None, recorded: str = "") -> int:
+def _counted(group: int, groups: int, corpus: str, place: str, keep: Path | None, recorded: str = "",
+             others: str = "") -> int:
     """The instructions callgrind counted in one child; its output file kept in `keep` (as
     callgrind.<place>.g<group>.out, for callgrind_annotate) when given."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -181,7 +185,8 @@ def _counted(group: int, groups: int, corpus: str, place: str, keep: Path | None
                                "--toggle-collect=_PyEval_CallTracing", f"--callgrind-out-file={out}",
                                sys.executable, __file__, "--child-counted", str(group), place,
                                "--groups", str(groups), "--corpus", corpus]
-                              + (["--recorded", recorded] if recorded else []),
+                              + (["--recorded", recorded] if recorded else [])
+                              + (["--others", others] if others else []),
                               env={**os.environ, "PYTHONHASHSEED": "0"}, capture_output=True, check=True)
         cut = [line for line in proc.stderr.decode(errors="replace").splitlines()  # valgrind's own: "==pid=="
                if not line.startswith("==") and ("timed out" in line or "warm-up" in line)]
@@ -192,17 +197,18 @@ def _counted(group: int, groups: int, corpus: str, place: str, keep: Path | None
 
 
 def instructions(groups: int, corpus: str, keep: Path | None = None, warm_up: bool = False,
-                 recorded: str = "") -> int:
+                 recorded: str = "", others: str = "") -> int:
     if shutil.which("valgrind") is None:
         raise SystemExit("--instructions needs valgrind (Debian: apt-get install valgrind)")
     if keep is not None:
         keep.mkdir(parents=True, exist_ok=True)
     ratios = []
     print(f"{groups} groups: instructions of one analysis (callgrind), analysed first and tenth after the warm-up"
-          + (f", the nine others recorded in the store (first: after a {recorded})" if recorded else ""))
+          + (f", the nine others recorded in the store (first: after a {recorded})" if recorded else "")
+          + (f", the nine before the tenth from {others}" if others else ""))
     print("group        first        tenth  first/tenth")
     for g in range(groups):
-        counts = [_counted(g, groups, corpus, place, keep, recorded) for place in ("first", "tenth")]
+        counts = [_counted(g, groups, corpus, place, keep, recorded, others) for place in ("first", "tenth")]
         ratios.append(counts[0] / counts[1])
         print(f"{g:5} {counts[0]:12,} {counts[1]:12,} {ratios[-1]:12.3f}", flush=True)
     print(f"first / tenth (median over groups): {statistics.median(ratios):.3f}")
@@ -229,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="with --instructions: the store holds the nine other messages, recorded as serve records "
                          "relayed mail; the first place is the first message after a restart (a new process) or "
                          "a reload (a new runtime in the process that analysed the nine)")
+    ap.add_argument("--others", default="", metavar="DIR",
+                    help="with --instructions: the nine analysed before the tenth come from this corpus instead")
     ap.add_argument("--child-record", nargs=2, metavar=("GROUP", "CONFIG"), help=argparse.SUPPRESS)
     ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--child-counted", nargs=2, metavar=("GROUP", "PLACE"), help=argparse.SUPPRESS)
@@ -241,10 +249,12 @@ def main(argv: list[str] | None = None) -> int:
                     asyncio.new_event_loop())
         return 0
     if args.child_counted is not None:
-        child_counted(int(args.child_counted[0]), args.groups, args.corpus, args.child_counted[1], args.recorded)
+        child_counted(int(args.child_counted[0]), args.groups, args.corpus, args.child_counted[1], args.recorded,
+                      args.others)
         return 0
     if args.instructions:
-        return instructions(args.groups, args.corpus, args.keep_callgrind, args.warm_up_cost, args.recorded)
+        return instructions(args.groups, args.corpus, args.keep_callgrind, args.warm_up_cost, args.recorded,
+                            args.others)
     if args.processes < 10 or args.processes % 10:
         ap.error("--processes must be a multiple of ten")
     rows = []
