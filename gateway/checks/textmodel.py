@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gateway.checks import Check, CheckContext, signal
-from gateway.checks.claims import approach_text
+from gateway.checks.claims import QuotedHistory, own_words
 from gateway.checks.origin import Origin, internal_sender
 from gateway.checks.social import Persona
 from gateway.config import Config
@@ -158,6 +158,7 @@ class TextModelCheck(Check):
                probability=float, ngrams=str, source=str),
     )
     needs = (Persona, Origin)
+    waits = (QuotedHistory,)  # a reply that quotes: may its quotes be ours? (claims.own_words)
     timeout_share = 0.2
 
     def __init__(self) -> None:
@@ -174,7 +175,7 @@ class TextModelCheck(Check):
         if model is None:
             model = self.model = TextModel.load()
         persona = ctx.get(Persona)
-        text = approach_text(ctx, persona)
+        text = await own_words(ctx, persona)
         subject = "" if persona is not None else ctx.view.visible_subject
         logit, present = model.score(ngrams((subject + "\n" + text)[:MAX_TEXT], model.n_max))
         probability = 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, logit))))
