@@ -32,7 +32,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from gateway.checks import Check, CheckContext, Fact, signal
-from gateway.checks.claims import Claims, approach_text
+from gateway.checks.claims import Claims, QuotedHistory, own_words
 from gateway.checks.origin import Origin, internal_sender
 from gateway.checks.sender import local_recipients
 from gateway.checks.social import NETWORKS, Persona
@@ -238,6 +238,7 @@ class CampaignCheck(Check):
                error=str),
     )
     needs = (Persona, Claims, Origin)
+    waits = (QuotedHistory,)  # read by claims first: `own_words` answers from what it read
     provides = (CampaignKeys,)
     timeout_share = 0.25
     overlaps = False  # waits on the store: starts after the computing checks (gateway/checks/__init__.py)
@@ -257,7 +258,7 @@ class CampaignCheck(Check):
         orgs = [c.organisation for c in (claims.items if claims else ()) if c.organisation and c.staff]
         if orgs:
             groups["organisation"] = [f"org:{_h(' '.join(name_tokens(o)))}" for o in orgs[:2]]
-        bands = text_bands(approach_text(ctx, persona))
+        bands = text_bands(await own_words(ctx, persona))
         if bands:
             groups["text"] = bands
         own = own_message_key(view.header("Message-ID") or "", sender)

@@ -252,16 +252,52 @@ class Claims(Fact):
     items: tuple[Claim, ...]
 
 
+@dataclass(frozen=True)
+class QuotedHistory(Fact):
+    """Whether a reply's quoted history may be ours: the store's answer (gateway/checks/quoting.py)
+    for a message with In-Reply-To or References whose reading as a reply cuts something
+    (`reply_cuts`). `ours` when a reference is a message we sent the sender or another outside
+    party of the message (`why` "sent"), or we have written to the sender or, not at a free-mail
+    provider, to its domain ("correspondent"): what it quotes may be our side's, cut as a reply's.
+    Otherwise ("first_contact"; "no_store" or "store_error": nothing known) the message answers
+    nothing here: it quotes only itself."""
+
+    ours: bool
+    why: str
+
+
 def approach_text(ctx: CheckContext, persona: Persona | None) -> str:
     """The stranger's own words: a relayed persona's message, or the body without what it quotes
     of someone else (`_approach_text`). Computed once per message (claims, pretext and campaign
-    all read it)."""
+    all read it); a check reads it with `own_words`, which first waits for the store's
+    `QuotedHistory` when the message asks. Read here without that answer (outside a check run:
+    the text model's training, tools), a reply's quotes are cut as a reply to us (the reading the
+    shipped model was trained on)."""
     done = ctx.approach_text
     if done is not None and done[0] is persona:
         return done[1]
-    text = _approach_text(ctx, persona)
+    standing = ctx.get(QuotedHistory)
+    text = _approach_text(ctx, persona, ours=standing is None or standing.ours)
     ctx.approach_text = (persona, text)
     return text
+
+
+async def own_words(ctx: CheckContext, persona: Persona | None) -> str:
+    """`approach_text` for a check (which lists `QuotedHistory` in `waits`): for a reply whose
+    reading cuts something (`reply_cuts`) it waits for the store's answer first, and with none
+    (no store, the store failed or was too slow: `QuotedHistory` says so, or is missing) reads the
+    message as quoting only itself: a made-up In-Reply-To must not hide a stranger's approach
+    (attack23 Q1), and what the gateway cannot tell from its history it does not cut. Any other
+    message is read at once, no wait (nothing is cut either way)."""
+    done = ctx.approach_text
+    if done is not None and done[0] is persona:
+        return done[1]
+    if persona is None and ctx.get(QuotedHistory) is None and reply_cuts(ctx):
+        standing = await ctx.wait_for(QuotedHistory)
+        text = _approach_text(ctx, persona, ours=standing is not None and standing.ours)
+        ctx.approach_text = (persona, text)
+        return text
+    return approach_text(ctx, persona)
 
 
 # Where a reply's quoted history starts: an attribution line ("On <date>, <name> <address> wrote:"
@@ -276,7 +312,30 @@ MAX_QUOTE_MARKS = 20
 _UNQUOTE = re.compile(r"^[ \t]*(?:>[ \t]?){1,20}")  # a quoted line's markers ("> ", ">> ")
 
 
-def _approach_text(ctx: CheckContext, persona: Persona | None) -> str:
+def _our_side_mark(ctx: CheckContext, text: str) -> re.Match[str] | None:
+    """The first quote mark (of the first MAX_QUOTE_MARKS) that names our side (`_quotes_our_side`)."""
+    for i, mark in enumerate(_QUOTE_MARK.finditer(text)):
+        if i == MAX_QUOTE_MARKS:
+            break
+        if _quotes_our_side(ctx, _quoted_author(text, mark)):
+            return mark
+    return None
+
+
+def reply_cuts(ctx: CheckContext) -> bool:
+    """Whether reading the body as a reply to us would cut anything from it: the message carries
+    In-Reply-To or References, and a line starts with '>' or a quote mark names our side. Only
+    then does it matter whether the reply answers a thread here (`QuotedHistory`): for any other
+    message the store is not asked and nobody waits."""
+    if answers_nothing(ctx):
+        return False
+    text = ctx.view.body_text[:MAX_TEXT * 2]
+    if ">" in text and any(ln.lstrip().startswith(">") for ln in text.splitlines()):  # as the reading drops them
+        return True
+    return _our_side_mark(ctx, text) is not None
+
+
+def _approach_text(ctx: CheckContext, persona: Persona | None, *, ours: bool) -> str:
     """The body without what it quotes of the recipients' side: the quoted history is cut where
     a mark names as its author one of ours or of this message's recipients (by address or by
     name), as a reply to our staff quotes them, and '>' lines are dropped before that mark. A
@@ -284,21 +343,22 @@ def _approach_text(ctx: CheckContext, persona: Persona | None) -> str:
     (a reminder over their own earlier message) or a third party (a "colleague's" message
     passed on) is not a cut: a stranger's first message has no history with us, and what it
     quotes of itself or others is its approach (attack21: one such line under the greeting left
-    the whole approach unread)."""
+    the whole approach unread). Only a reply that may answer us (`ours`: `QuotedHistory`) is cut:
+    a message without In-Reply-To or References, or one whose references and sender the store
+    does not know, quotes only itself ('>' markers removed, nothing cut)."""
     if persona is not None:
         return persona.text[:MAX_TEXT]
     text = ctx.view.body_text[:MAX_TEXT * 2]
-    if answers_nothing(ctx):
-        # nothing in it answers us, so what it quotes is its own words, '>' or not (attack22: an
-        # approach with '>' before every line, or under a made-up attribution naming the
-        # recipient, read as empty)
+    if not ours or answers_nothing(ctx):
+        # not a reply (RFC 5322 3.6.4: a reply carries In-Reply-To or References), or one that answers
+        # nothing we know from a sender we never wrote to: nothing in it answers us, so what it quotes
+        # is its own words, '>' or not (attack22: an approach with '>' before every line, or under a
+        # made-up attribution naming the recipient, read as empty; attack23 Q1: the same with a made-up
+        # In-Reply-To)
         return "\n".join(_UNQUOTE.sub("", ln) for ln in text.splitlines())[:MAX_TEXT]
-    for i, mark in enumerate(_QUOTE_MARK.finditer(text)):
-        if i == MAX_QUOTE_MARKS:
-            break
-        if _quotes_our_side(ctx, _quoted_author(text, mark)):
-            text = text[:mark.start()]
-            break
+    mark = _our_side_mark(ctx, text)
+    if mark is not None:
+        text = text[:mark.start()]
     return "\n".join(ln for ln in text.splitlines() if not ln.lstrip().startswith(">"))[:MAX_TEXT]
 
 
@@ -969,6 +1029,7 @@ class ClaimsCheck(Check):
                role=str, organisation=str, kind=str, sending_domain=str, where=str),
     )
     needs = (Persona, Origin)
+    waits = (QuotedHistory,)  # a reply that quotes: may its quotes be ours? (`own_words`)
     provides = (Claims,)
     timeout_share = 0.2
 
@@ -977,6 +1038,7 @@ class ClaimsCheck(Check):
             ctx.put(Claims(()))
             return []
         persona = ctx.get(Persona)
+        await own_words(ctx, persona)  # the stranger's words, read once: `find_all` reads them from here
         claims = find_all(ctx, persona)
         ctx.put(Claims(tuple(claims)))
         out: list[Signal] = []

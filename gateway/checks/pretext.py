@@ -25,7 +25,7 @@ import re
 from collections.abc import Callable, Iterable
 
 from gateway.checks import Check, CheckContext, signal
-from gateway.checks.claims import approach_text, unwrap_prose
+from gateway.checks.claims import QuotedHistory, own_words, unwrap_prose
 from gateway.checks.origin import Origin, internal_sender
 from gateway.checks.social import Persona
 from gateway.model import Signal
@@ -687,13 +687,14 @@ class PretextCheck(Check):
                asks=str, offers=str, wants=str),
     )
     needs = (Persona, Origin)
+    waits = (QuotedHistory,)  # a reply that quotes: may its quotes be ours? (claims.own_words)
     timeout_share = 0.2
 
     async def run(self, ctx: CheckContext) -> Iterable[Signal]:
         if internal_sender(ctx):
             return []
         persona = ctx.get(Persona)
-        text = approach_text(ctx, persona)
+        text = await own_words(ctx, persona)
         subject = "" if persona is not None else ctx.view.visible_subject
         # the body's hard-wrapped lines read as the sentences they are (plain-text mail wraps at 72-78
         # columns: "please allow\ninstallation from unknown sources" is one phrase), as the claims read them

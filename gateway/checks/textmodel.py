@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gateway.checks import Check, CheckContext, signal
-from gateway.checks.claims import answers_nothing, approach_text
+from gateway.checks.claims import QuotedHistory, answers_nothing, own_words
 from gateway.checks.origin import Origin, internal_sender
 from gateway.checks.social import Persona
 from gateway.config import Config
@@ -204,6 +204,7 @@ class TextModelCheck(Check):
                probability=float, ngrams=str, source=str),
     )
     needs = (Persona, Origin)
+    waits = (QuotedHistory,)  # a reply that quotes: may its quotes be ours? (claims.own_words)
     timeout_share = 0.2
 
     def __init__(self) -> None:
@@ -220,7 +221,7 @@ class TextModelCheck(Check):
         if model is None:
             model = self.model = TextModel.load()
         persona = ctx.get(Persona)
-        text = approach_text(ctx, persona)
+        text = await own_words(ctx, persona)
         if persona is None and answers_nothing(ctx):
             text = without_client_lines(text)
         subject = "" if persona is not None else ctx.view.visible_subject

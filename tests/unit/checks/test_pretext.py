@@ -2,16 +2,35 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 from gateway.checks.pretext import PretextCheck
+from gateway.checks.quoting import QuotingCheck
+from gateway.store import MessageMeta
+from gateway.store.memory import MemoryStore
+from gateway.store.record import outbound_keys
 from tests.support.messages import message, names, one, run
 
 
 def sig(body: str, from_: str = "A Stranger <a.stranger@gmail.com>", headers: dict[str, str] | None = None) -> set[str]:
-    return names(run([PretextCheck()], message(from_, body, headers=headers))[0])
+    store = _replied_to() if headers == REPLY else None
+    return names(run([PretextCheck(), QuotingCheck()], message(from_, body, headers=headers), store=store)[0])
 
 
-# a reply carries In-Reply-To or References (RFC 5322 3.6.4): only a reply quotes us
+# a reply carries In-Reply-To or References (RFC 5322 3.6.4): only a reply quotes us, and only a reply
+# to a message we sent (the store remembers it: `_replied_to`) or from someone we wrote to may quote us
 REPLY = {"In-Reply-To": "<ours-1@example.org>"}
+
+
+def _replied_to() -> MemoryStore:
+    """A store that remembers our message REPLY answers, sent to the default sender."""
+    store = MemoryStore()
+    meta = MessageMeta(when=time.time() - 86400, direction="outbound", sender="d.prof@example.ac.uk",
+                       recipients=("a.stranger@gmail.com",), message_id="<ours-1@example.org>",
+                       campaign_keys=outbound_keys("<ours-1@example.org>", ["a.stranger@gmail.com"]))
+    asyncio.run(store.record_message(meta, ("example.org", "example.ac.uk")))
+    return store
 
 
 def test_the_benign_opener_is_an_ask() -> None:
@@ -99,6 +118,20 @@ def test_a_message_that_answers_nothing_quotes_only_itself() -> None:
     for body in (quoted, ">> " + APPROACH, attributed + APPROACH, attributed + quoted):
         assert {"offer.money", "ask.views"} <= sig(body), body
         assert not sig(body, headers=REPLY) & {"offer.money", "ask.views"}, body
+
+
+def test_a_made_up_reply_from_a_first_contact_quotes_only_itself() -> None:
+    """attack23 Q1: the same with an In-Reply-To that names nothing we sent, from a sender we never
+    wrote to (the store knows neither; or there is no store): read, not cut as quoted history."""
+    quoted = "".join("> " + line + "\n" for line in APPROACH.splitlines())
+    outlook = ("Following up below.\n\n________________________________\nFrom: Dana Prof <d.prof@example.ac.uk>\n"
+               "Sent: Monday, 2 November 2026 09:12\nTo: A Stranger\n\n")
+    made_up = {"In-Reply-To": "<CAF3xq9Yh2m@mail.gmail.com>"}
+    for body in (quoted, outlook + APPROACH):
+        for store in (MemoryStore(), None):
+            cues = names(run([PretextCheck(), QuotingCheck()], message("A Stranger <a.stranger@gmail.com>", body,
+                                                                        headers=made_up), store=store)[0])
+            assert {"offer.money", "ask.views"} <= cues, (body, store)
 
 
 def test_an_attached_draft_is_a_review_request() -> None:
