@@ -482,10 +482,14 @@ class FromIdentity:
 
     @property
     def domain_readings(self) -> tuple[str, ...]:
-        """Every domain a reader may take from the identity's address: `domain` first, then the
-        others' readings of a malformed one (the origin check applies our own-domain rule when
-        any of them is ours)."""
-        return self.mailboxes[0].domain_readings if self.mailboxes else ()
+        """Every domain a reader may take from the From fields: `domain` first, then the others'
+        readings of a malformed address, then those of every other From mailbox of every From
+        field (the origin check applies our own-domain rule when any of them is ours). A reader
+        does not stop at the first: Dovecot's Sieve `address :domain "from"` matches any address
+        of any From field (attack24: `From: a@gmail.com, b@example.org`, a group, a second From
+        field). RFC 5322 3.6 allows one From field, and several mailboxes in it only with a
+        Sender: none of these is a single author's plain From (`multiple` says so)."""
+        return tuple(dict.fromkeys(d for m in self.mailboxes for d in m.domain_readings))
 
     @property
     def multiple(self) -> bool:

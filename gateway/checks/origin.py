@@ -8,7 +8,10 @@ before an own-domain sender check; Rspamd: a local or authenticated client, or
 `DMARC_POLICY_ALLOW` for the domain), and provides `Origin`:
 - From outside our domains: a stranger's (`internal` False), nothing waited for; a malformed
   From address (`identity.malformed_from`) is ours when ANY reader's reading of its domain is
-  (`FromIdentity.domain_readings`: Dovecot reads `a@example.org@evil.example` as example.org);
+  (`FromIdentity.domain_readings`: Dovecot reads `a@example.org@evil.example` as example.org),
+  and so is a From with ours in ANY of its mailboxes, of any From field (a list, a group, a
+  second From field: Dovecot's Sieve `address :domain "from"` matches any of them; RFC 5322 3.6
+  allows one From field, 3.6.2 several mailboxes only with a Sender: `identity.multiple_from`);
 - From one of ours, and the client is in `trusted_networks` (the organisation's mail server):
   internal;
 - else, by authentication (the trusted border MTA's Authentication-Results or the gateway's own
@@ -38,7 +41,8 @@ from gateway.model import Signal
 
 @dataclass(frozen=True)
 class Origin(Fact):
-    """`ours`: the From domain is one of `local_domains` (or a subdomain of one); `internal`: and
+    """`ours`: a From domain (any reading of any From mailbox) is one of `local_domains` (or a
+    subdomain of one); `internal`: and
     the mail is the organisation's own (`how`: trusted_network, dmarc, dkim, spf, or unknown for
     a saved message with no client and no results), so the stranger checks leave it alone."""
 
@@ -73,7 +77,8 @@ class OriginCheck(Check):
     name = "origin"
     io = False  # computes; waits for the authentication outcome only for mail From one of ours
     signals = (
-        signal("identity.unauthenticated_local_from", "the From domain is one of ours, but the mail came "
+        signal("identity.unauthenticated_local_from", "a From domain is one of ours (any reader's reading of "
+               "any From address, of any From field), but the mail came "
                "from outside (a client not in trusted_networks) and nothing authenticates it for that "
                "domain (no DMARC pass, no aligned DKIM or SPF pass): judged as a stranger's",
                from_domain=str, client_ip=str, dmarc=str, policy=str),
@@ -84,8 +89,10 @@ class OriginCheck(Check):
 
     async def run(self, ctx: CheckContext) -> Iterable[Signal]:
         # ops23: a malformed From is read differently by different readers (the gateway reads
-        # evil.example in `a@example.org@evil.example`, Dovecot's Sieve example.org): when any
-        # reading is ours, the mail is judged as From ours (that domain must be authenticated)
+        # evil.example in `a@example.org@evil.example`, Dovecot's Sieve example.org); attack24: so
+        # is a From with several mailboxes or fields (Sieve matches ours in second place): when
+        # any reading of any From mailbox is ours, the mail is judged as From ours (that domain
+        # must be authenticated)
         readings = [d.lower().rstrip(".") for d in ctx.view.from_identity.domain_readings]
         domain = next((d for d in readings if d and ctx.domains.is_ours(d)), "")
         if not domain:

@@ -215,6 +215,13 @@ class Store(Protocol):
         """`campaign_reach(keys, since)` for each query, in ONE round trip (one worker-thread hop
         for SQLite, one pipeline for Redis): the campaign check asks four to eight at a time."""
 
+    async def campaign_first_seen(self, keys: Iterable[str]) -> float:
+        """The time of the earliest remembered message indexed under any of `keys` (at most
+        MAX_CAMPAIGN_KEYS looked up), however many came after it; 0.0 when none. Bounded: one index
+        seek per key. SQLite and memory: within the retention; Redis keeps each key's earliest
+        entry beside its newest ones while the key lives (it expires a retention after its newest
+        entry), so it may be older. `listauth` asks it of a list busier than `campaign_reach` reads."""
+
     async def sender_history(self, sender: str, rcpts: Sequence[str], domain: str = "") -> SenderHistory:
         """`seen_pair(sender, r)` for each of `rcpts`, `seen_sender_org(sender)` and, when `domain`
         is given, `seen_sender_org(domain)`, in ONE round trip."""

@@ -128,6 +128,12 @@ class MemoryStore:
     async def campaign_reach_many(self, queries: Sequence[ReachQuery]) -> list[Reach]:
         return [await self.campaign_reach(keys, since) for keys, since in queries]
 
+    async def campaign_first_seen(self, keys: Iterable[str]) -> float:
+        wanted = set(cap_keys(keys))
+        since = time.time() - self.retention_days * DAY  # as if purged
+        return min((e.meta.when for e in self.entries
+                    if e.meta.when >= since and wanted & set(indexed_keys(e.meta))), default=0.0)
+
     async def sender_history(self, sender: str, rcpts: Sequence[str], domain: str = "") -> SenderHistory:
         return SenderHistory(tuple([await self.seen_pair(sender, r) for r in rcpts]),
                              await self.seen_sender_org(sender),

@@ -67,7 +67,8 @@ class ObservedStore:
     (`StoreUnavailable`, ...) still reaches the caller, which decides what it means."""
 
     OPS = ("record_message", "learn_pair", "learn_pairs", "seen_pair", "seen_sender_org", "rdap_get", "rdap_put",
-           "search_history", "campaign_reach", "campaign_reach_many", "sender_history", "purge")
+           "search_history", "campaign_reach", "campaign_reach_many", "campaign_first_seen",
+           "sender_history", "purge")
 
     def __init__(self, inner: Any, observer: StoreObserver) -> None:
         self.inner = inner

@@ -249,7 +249,7 @@ if msg ~= '' and tonumber(mwhen) >= cutoff then
   for k = i, i + ncamp - 1 do
     local ck = P .. 'c:' .. ARGV[k]
     redis.call('ZADD', ck, mwhen, id)
-    redis.call('ZREMRANGEBYRANK', ck, 0, -(CAP + 1))
+    redis.call('ZREMRANGEBYRANK', ck, 1, -(CAP + 1))  -- the newest CAP, and the earliest (campaign_first_seen)
     local newest = redis.call('ZRANGE', ck, -1, -1, 'WITHSCORES')
     redis.call('EXPIREAT', ck, expiry(tonumber(newest[2])))
   end
@@ -680,6 +680,19 @@ class RedisStore:
             raise AssertionError("unreachable")
         rows = iter(await self._do("campaign_reach", run))
         return [Reach() if a is None else _reach_row(next(rows)) for a in asked]
+
+    async def campaign_first_seen(self, keys: Iterable[str]) -> float:
+        wanted = list(cap_keys(keys))
+        if not wanted:
+            return 0.0
+
+        async def run(c: Any) -> list[Any]:
+            pipe = c.pipeline(transaction=False)
+            for key in wanted:  # each key's index keeps its earliest entry beside the newest (WRITE)
+                pipe.zrange(self._key("c", key), 0, 0, withscores=True)
+            return list(await pipe.execute())
+        rows = await self._do("campaign_first_seen", run)
+        return min((float(r[0][1]) for r in rows if r), default=0.0)
 
     async def sender_history(self, sender: str, rcpts: Sequence[str], domain: str = "") -> SenderHistory:
         who = cap(sender.lower())

@@ -252,6 +252,15 @@ class SqliteStore:
             return []
         return await self._run(lambda db: [_reach(db, *a) for a in asked])
 
+    async def campaign_first_seen(self, keys: Iterable[str]) -> float:
+        wanted, since, _ = self._reach_args(keys, 0.0, "")
+
+        def read(db: sqlite3.Connection) -> float:
+            # one seek of the (key, ts) primary key per key: the earliest entry at or after `since`
+            times = [row[0] for key in wanted for row in db.execute(_FIRST_SEEN, (key, since))]
+            return min(times, default=0.0)
+        return await self._run(read)
+
     async def recent(self, since: float, limit: int = 500, min_verdict: str = "") -> list[MessageMeta]:
         allowed = verdicts_at_least(min_verdict)
         limit = min(limit, MAX_RECENT)
@@ -345,6 +354,9 @@ _REACH_PER_KEY = (
 # `messages` read per entry (the outer query reads the ones it keeps)
 _REACH_PER_KEY_ALL = (
     "SELECT msg FROM (SELECT msg FROM campaign WHERE key = ? AND ts >= ? ORDER BY ts DESC, msg DESC LIMIT ?)")
+
+
+_FIRST_SEEN = "SELECT ts FROM campaign WHERE key = ? AND ts >= ? ORDER BY ts LIMIT 1"
 
 
 def _reach(db: sqlite3.Connection, wanted: Sequence[str], since: float, exclude: str) -> Reach:

@@ -263,3 +263,24 @@ def test_the_from_domain_dovecot_reads_is_one_the_gateway_weighs(from_: str) -> 
         assert ident.malformed, from_
     else:
         assert not ident.malformed and ident.domain_readings == (dovecot,), (from_, ident.domain_readings)
+
+
+# attack24: ours not first. Sieve's `address :domain :is "from"` matches any address of any From
+# field; the gateway's readings of the From (`FromIdentity.domain_readings`) must include it
+OURS_SCRIPT = ('require ["fileinto", "mailbox"];\n'
+               'if address :domain :is "from" "example.org" { fileinto :create "ours"; }\n')
+SEVERAL_FROMS = [
+    ["Daniel Lee <daniel.lee.talent@gmail.com>, Board Office <board@example.org>"],
+    ["Board: daniel.lee.talent@gmail.com, board@example.org;"],
+    ["Daniel Lee <daniel.lee.talent@gmail.com>", "Board Office <board@example.org>"],
+]
+
+
+@pytest.mark.parametrize("froms", SEVERAL_FROMS)
+def test_our_domain_dovecot_finds_in_any_from_mailbox_is_weighed(froms: list[str]) -> None:
+    head = HEAD.replace(b"From: Daniel Lee <daniel.lee.talent@gmail.com>\r\n",
+                        b"".join(b"From: " + f.encode() + b"\r\n" for f in froms))
+    raw = head + b"\r\n" + TEXT
+    assert [f for f, _ in deliver(raw, OURS_SCRIPT)] == ["ours"]
+    ident = MessageView.parse(raw).from_identity
+    assert ident.domain == "gmail.com" and "example.org" in ident.domain_readings, ident.domain_readings

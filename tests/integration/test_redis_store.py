@@ -145,6 +145,7 @@ def test_round_trips_per_operation(server: RedisServer, monkeypatch: pytest.Monk
             "rdap_put": lambda: s.rdap_put(RdapRecord("a.test", 1.0, time.time())),
             "rdap_get": lambda: s.rdap_get("a.test"),
             "campaign_reach": lambda: s.campaign_reach(["a", "b", "c", "d"], 0.0),
+            "campaign_first_seen (4 keys)": lambda: s.campaign_first_seen(["a", "b", "c", "d"]),
             "campaign_reach_many (5 queries)": lambda: s.campaign_reach_many(
                 [(["a"], 0.0), (["b", "c"], 0.0), (["d"], 0.0), (["e"], 0.0), (["f"], 0.0)]),
             "sender_history (3 recipients + domain)": lambda: s.sender_history(

@@ -22,6 +22,7 @@ from gateway.checks.pretext import PretextCheck
 from gateway.checks.thread import ThreadCheck
 from gateway.dns import Resolver
 from gateway.model import Client, Envelope, Signal
+from gateway.parse import MessageView
 from gateway.runtime import Runtime
 from tests.conftest import make_config
 from tests.support.dkimkeys import rsa_key
@@ -201,6 +202,26 @@ def test_a_malformed_from_read_as_ours_by_any_reader_is_judged_as_from_ours(
     signals, _ = run(checks, raw, TRUSTED, client_ip="10.1.2.3")
     assert "identity.unauthenticated_local_from" not in names(signals)
     assert "identity.malformed_from" in names(signals)
+
+
+# attack24: ours behind a stranger's address, in a From list, a group or a second From field:
+# Dovecot's Sieve `address :domain :is "from" "example.org"` matches any of them (a user's "From my
+# colleagues" rule files it as ours), so every From mailbox of every From field is weighed
+@pytest.mark.parametrize(("from_", "second"), [
+    ('Michael Hartmann <m.hartmann.research@outlook.com>, "Staff Bulletin" <staff-news@example.org>', ""),
+    ("Staff: m.hartmann.research@outlook.com, staff-news@example.org;", ""),
+    ("Michael Hartmann <m.hartmann.research@outlook.com>", '"Staff Bulletin" <staff-news@example.org>'),
+])
+def test_our_domain_in_any_from_mailbox_is_judged_as_from_ours(from_: str, second: str) -> None:
+    raw = message(from_, "Dear Ms Jennings, could we continue on WhatsApp?", to="sarah.jennings@example.org",
+                  headers={"From": second} if second else {})
+    assert [line[:5] for line in raw.split(b"\r\n\r\n")[0].split(b"\r\n")].count(b"From:") == (2 if second else 1)
+    ident = MessageView.parse(raw).from_identity
+    assert ident.domain == "outlook.com" and "example.org" in ident.domain_readings
+    signals = _run(raw, OUTSIDE)
+    assert one(signals, "identity.unauthenticated_local_from").evidence["from_domain"] == "example.org"
+    # from our own server it is internal mail, as with ours first
+    assert "identity.unauthenticated_local_from" not in names(_run(raw, "10.1.2.3"))
 
 
 def test_a_malformed_from_with_no_reading_of_ours_is_only_flagged() -> None:

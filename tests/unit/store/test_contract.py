@@ -632,6 +632,28 @@ async def test_campaign_reach_sample_and_examination_are_bounded(store: Store) -
     await store.close()
 
 
+async def test_campaign_first_seen_is_the_earliest_however_many_came_after(store: Store) -> None:
+    """listauth asks a list busier than campaign_reach reads for its earliest message: it is kept
+    (Redis trims each key's index to its newest entries, and keeps the earliest beside them)."""
+    key = "list:busy"
+    await store.record_message(inbound("n@list.test", "a@example.org", when=NOW - 5 * DAY, campaign_keys=(key,)),
+                               LOCAL)
+    for i in range(MAX_REACH_MESSAGES + 40):
+        await store.record_message(inbound("n@list.test", "a@example.org", when=NOW - 1000 + i,
+                                           campaign_keys=(key,)), LOCAL)
+    reach = await store.campaign_reach([key], 0.0)
+    assert reach.truncated and reach.first_seen > NOW - 1000
+    assert await store.campaign_first_seen([key]) == pytest.approx(NOW - 5 * DAY)
+    # a message older than every other, remembered later (learn), becomes the earliest
+    await store.record_message(inbound("n@list.test", "a@example.org", when=NOW - 9 * DAY,
+                                       campaign_keys=(key, "other")), LOCAL)
+    assert await store.campaign_first_seen([key]) == pytest.approx(NOW - 9 * DAY)
+    assert await store.campaign_first_seen(["other", "absent"]) == pytest.approx(NOW - 9 * DAY)
+    assert await store.campaign_first_seen(["absent"]) == 0.0
+    assert await store.campaign_first_seen([]) == 0.0
+    await store.close()
+
+
 async def test_batched_lookups_answer_as_the_single_ones(store: Store) -> None:
     """campaign_reach_many and sender_history are one round trip each (the checks' hot path):
     they must answer exactly what the single calls answer, in order, absent keys and all."""

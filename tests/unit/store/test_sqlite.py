@@ -11,6 +11,7 @@ import pytest
 
 from gateway.store import MessageMeta, StoreUnavailable
 from gateway.store.sqlite import (
+    _FIRST_SEEN,
     MIGRATIONS,
     WAL_CHECKPOINT_PAGES,
     WAL_KEEP_BYTES,
@@ -253,3 +254,12 @@ def test_a_utf7_display_name_with_a_lone_surrogate_is_recorded(tmp_path):
             await s.close()
     rows = asyncio.run(go())
     assert [(m.sender, m.display_name) for m in rows] == [("daniel@gmail.com", "Daniel Lee \ufffd")]
+
+
+def test_campaign_first_seen_is_one_index_seek_per_key() -> None:
+    """A list's earliest message (listauth) costs one seek of the campaign index's (key, ts) primary
+    key, however much mail the key has: no scan, no sort."""
+    db = sqlite3.connect(":memory:")
+    migrate(db)
+    plan = [row[3] for row in db.execute("EXPLAIN QUERY PLAN " + _FIRST_SEEN, ("list:x", 0.0))]
+    assert plan == ["SEARCH campaign USING PRIMARY KEY (key=? AND ts>?)"], plan
