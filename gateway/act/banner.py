@@ -13,8 +13,9 @@ cannot read, over a size cap) means no banner rather than a damaged message. Bas
 canonical (padding missing, junk characters inside) is read as the analysis reads it and the
 part is written back as canonical base64 with the banner: else the sender would choose whether
 staff are warned. Charsets are read as the analysis reads them
-(`gateway.charsets`: Python's codecs, then the WHATWG labels mail clients know; a label neither
-knows gets the banner in ASCII, which every reader's fallback charset reads); a UTF-16 or
+(`gateway.charsets`: the WHATWG and IANA labels mail readers know, with Python's codecs; a label
+no reader knows, `idna` or `undefined` too, gets the banner in ASCII, which every reader's fallback
+charset reads); a UTF-16 or
 UTF-32 part gets the banner in its decoded text, encoded back in its byte order with its BOM
 (a raw 7bit/8bit/binary one as base64, its Content-Transfer-Encoding field changed to say so).
 
