@@ -45,6 +45,10 @@ WHATWG_ONLY: dict[str, str] = {
     "iso-8859-8-e": "iso8859-8", "visual": "iso8859-8", "csiso88598i": "iso8859-8",
     "iso-8859-8-i": "iso8859-8", "logical": "iso8859-8", "csisolatin9": "iso8859-15",
     "koi": "koi8-r", "koi8": "koi8-r", "koi8-ru": "koi8-u",
+    "iso88591": "cp1252", "iso88592": "iso8859-2", "iso88593": "iso8859-3", "iso88594": "iso8859-4",
+    "iso88595": "iso8859-5", "iso88596": "iso8859-6", "iso88597": "iso8859-7", "iso88598": "iso8859-8",
+    "iso88599": "cp1254", "iso885910": "iso8859-10", "iso885913": "iso8859-13", "iso885914": "iso8859-14",
+    "iso885915": "iso8859-15",
     "csmacintosh": "mac-roman", "mac": "mac-roman", "x-mac-roman": "mac-roman",
     "x-mac-cyrillic": "mac-cyrillic", "x-mac-ukrainian": "mac-cyrillic",
     "dos-874": "cp874", "windows-874": "cp874", "iso885911": "cp874",
@@ -57,7 +61,7 @@ WHATWG_ONLY: dict[str, str] = {
     "cseucpkdfmtjapanese": "euc-jp", "x-euc-jp": "euc-jp",
     "x-sjis": "shift_jis", "windows-31j": "cp932",
     "cseuckr": "cp949", "csksc56011987": "cp949", "ks_c_5601-1989": "cp949",
-    "windows-949": "cp949",
+    "windows-949": "cp949", "iso-ir-149": "cp949", "ksc_5601": "cp949",
     # x-user-defined: bytes 00-7F are ASCII, 80-FF private-use code points no reader can read
     # either; as ASCII those decode to U+FFFD and the banner (ASCII) reads the same.
     "x-user-defined": "ascii",

@@ -26,6 +26,7 @@ def test_the_table_only_fills_gaps_in_python_and_names_python_text_codecs() -> N
     ("unicode-1-1-utf-8", "utf-8"), ("x-sjis", "shift_jis"), ("x-gbk", "gbk"), ("x-user-defined", "ascii"),
     ("unicode", "utf-16-le"), ("unicodeFFFE", "utf-16-be"), ("utf-8", "utf-8"), ("UTF-16", "utf-16"),
     ("latin1", "iso8859-1"),
+    ("iso88595", "iso8859-5"), ("ISO88591", "cp1252"), ("iso88599", "cp1254"), ("ksc_5601", "cp949"),
     ("x-no-such-charset", None), ("base64", None), ("", None), ("a\x00b", None), ("x" * 10_000, None),
     ("IBM037", "cp037"), ("utf-7", "utf-7"), ("hz-gb-2312", "hz"), ("ISO-2022-JP-2", "iso2022_jp_2"),
     # Python's own codecs and aliases, which no reader knows (attack24 4): unknown
@@ -75,6 +76,19 @@ def test_analysis_reads_a_utf16_body_behind_an_ascii_label() -> None:
     raw = (b"From: a@ext.test\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n"
            b"Content-Transfer-Encoding: base64\r\n\r\n" + body)
     assert MessageView.parse(raw).plain_text.strip() == "Let us continue on WhatsApp"
+
+
+def test_every_whatwg_label_but_the_replacement_ones_names_a_codec() -> None:
+    """The WHATWG labels without a hyphen (`iso88595`, `iso885915`) or with an underscore
+    (`ksc_5601`), which Python does not know, read as UTF-8 before while a browser showed the
+    Cyrillic, Greek or Korean text (the labels of encodings.json, 2026-05, Python lacks)."""
+    for label in ("iso88591", "iso88592", "iso88593", "iso88594", "iso88595", "iso88596", "iso88597",
+                  "iso88598", "iso88599", "iso885910", "iso885913", "iso885914", "iso885915", "iso-ir-149",
+                  "ksc_5601"):
+        assert python_codec(label) is not None, label
+    word = "\u0414\u043e\u0431\u0440\u044b\u0439"
+    assert decode_text(word.encode("iso8859-5"), "iso88595") == word
+    assert python_codec("iso-2022-cn") is None  # "replacement": a browser shows one U+FFFD
 
 
 def test_every_mail_label_names_a_python_text_codec() -> None:
