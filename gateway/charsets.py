@@ -6,7 +6,10 @@ same text. Python's own names come first; a label Python does not know but the W
 Standard does (https://encoding.spec.whatwg.org/, the "Encodings" table of labels, which
 Chromium, Firefox and Thunderbird follow) is mapped to the Python codec of that encoding.
 `x-cp1252`, `x-mac-roman`, `x-unicode20utf8` or `unicode` are shown fine by a reader, so they
-must not read as "unknown" here.
+must not read as "unknown" here. The other way round, a label only Python knows (`idna`,
+`undefined`, `punycode`, `unicode_escape`, `utf-8-sig`: its own codecs and aliases) is no
+reader's: only a label of the standard or of the IANA registry names a codec (`MAIL_LABELS`),
+any other reads as unknown, for the analysis and the banner alike.
 
 Only labels unknown to `codecs.lookup` are in the table (a unit test checks it): a label Python
 knows keeps Python's meaning, even where the standard differs (it reads `iso-8859-1` and
@@ -42,6 +45,10 @@ WHATWG_ONLY: dict[str, str] = {
     "iso-8859-8-e": "iso8859-8", "visual": "iso8859-8", "csiso88598i": "iso8859-8",
     "iso-8859-8-i": "iso8859-8", "logical": "iso8859-8", "csisolatin9": "iso8859-15",
     "koi": "koi8-r", "koi8": "koi8-r", "koi8-ru": "koi8-u",
+    "iso88591": "cp1252", "iso88592": "iso8859-2", "iso88593": "iso8859-3", "iso88594": "iso8859-4",
+    "iso88595": "iso8859-5", "iso88596": "iso8859-6", "iso88597": "iso8859-7", "iso88598": "iso8859-8",
+    "iso88599": "cp1254", "iso885910": "iso8859-10", "iso885913": "iso8859-13", "iso885914": "iso8859-14",
+    "iso885915": "iso8859-15",
     "csmacintosh": "mac-roman", "mac": "mac-roman", "x-mac-roman": "mac-roman",
     "x-mac-cyrillic": "mac-cyrillic", "x-mac-ukrainian": "mac-cyrillic",
     "dos-874": "cp874", "windows-874": "cp874", "iso885911": "cp874",
@@ -54,11 +61,48 @@ WHATWG_ONLY: dict[str, str] = {
     "cseucpkdfmtjapanese": "euc-jp", "x-euc-jp": "euc-jp",
     "x-sjis": "shift_jis", "windows-31j": "cp932",
     "cseuckr": "cp949", "csksc56011987": "cp949", "ks_c_5601-1989": "cp949",
-    "windows-949": "cp949",
+    "windows-949": "cp949", "iso-ir-149": "cp949", "ksc_5601": "cp949",
     # x-user-defined: bytes 00-7F are ASCII, 80-FF private-use code points no reader can read
     # either; as ASCII those decode to U+FFFD and the banner (ASCII) reads the same.
     "x-user-defined": "ascii",
 }
+
+# Every other label a mail reader knows, Python's codec names it (the labels above are added to it):
+# the WHATWG Encoding Standard's labels (encodings.json, 2026-05), then the names and aliases of the
+# IANA Character Sets registry (RFC 2978; the names MIME mail uses, and Apple Mail, Outlook and the
+# MIME libraries read) that Python has a codec for. A label only Python knows is no reader's: its
+# own aliases and codecs (`undefined`, `idna`, `punycode`, `unicode_escape`, `utf-8-sig`, `utf_8`,
+# `hz`, `iso2022_jp`, `cp949`, `mbcs`, `charmap`...) are unknown here as they are to a reader
+# (attack24 4: charset=idna or undefined read nothing while Dovecot and Thunderbird showed the text).
+MAIL_LABELS: frozenset[str] = frozenset(WHATWG_ONLY) | frozenset("""
+    866 ansi_x3.4-1968 arabic ascii asmo-708 big5 big5-hkscs chinese cp1250 cp1251 cp1252 cp1253 cp1254
+    cp1255 cp1256 cp1257 cp1258 cp819 cp866 csbig5 csibm866 csiso2022jp csiso2022kr csiso58gb231280
+    csisolatin1 csisolatin2 csisolatin3 csisolatin4 csisolatin5 csisolatin6 csisolatinarabic
+    csisolatincyrillic csisolatingreek csisolatinhebrew cskoi8r csshiftjis cyrillic ecma-114 ecma-118
+    elot_928 euc-jp euc-kr gb18030 gb2312 gbk greek greek8 hebrew hz-gb-2312 ibm819 ibm866 iso-2022-jp
+    iso-2022-kr iso-8859-1 iso-8859-10 iso-8859-11 iso-8859-13 iso-8859-14 iso-8859-15 iso-8859-16
+    iso-8859-2 iso-8859-3 iso-8859-4 iso-8859-5 iso-8859-6 iso-8859-7 iso-8859-8 iso-8859-9 iso-ir-100
+    iso-ir-101 iso-ir-109 iso-ir-110 iso-ir-126 iso-ir-127 iso-ir-138 iso-ir-144 iso-ir-148 iso-ir-157
+    iso-ir-58 iso8859-1 iso8859-10 iso8859-11 iso8859-13 iso8859-14 iso8859-15 iso8859-2 iso8859-3
+    iso8859-4 iso8859-5 iso8859-6 iso8859-7 iso8859-8 iso8859-9 iso_8859-1 iso_8859-15 iso_8859-1:1987
+    iso_8859-2 iso_8859-2:1987 iso_8859-3 iso_8859-3:1988 iso_8859-4 iso_8859-4:1988 iso_8859-5
+    iso_8859-5:1988 iso_8859-6 iso_8859-6:1987 iso_8859-7 iso_8859-7:1987 iso_8859-8 iso_8859-8:1988
+    iso_8859-9 iso_8859-9:1989 koi8-r koi8-u koi8_r korean ks_c_5601-1987 ksc5601 l1 l2 l3 l4 l5 l6 l9
+    latin1 latin2 latin3 latin4 latin5 latin6 macintosh ms932 ms_kanji shift-jis shift_jis sjis tis-620
+    us-ascii utf-16 utf-16be utf-16le utf-8 utf8 windows-1250 windows-1251 windows-1252 windows-1253
+    windows-1254 windows-1255 windows-1256 windows-1257 windows-1258
+""".split()) | frozenset("""
+    437 850 852 855 857 860 861 862 863 865 869 ansi_x3.4-1986 cp-gr cp-is cp037 cp1026 cp154 cp273
+    cp367 cp424 cp437 cp500 cp775 cp850 cp852 cp855 cp857 cp860 cp861 cp862 cp863 cp864 cp865 cp869
+    cp936 csascii csibm037 csibm1026 csibm273 csibm424 csibm500 csibm855 csibm857 csibm860 csibm861
+    csibm863 csibm864 csibm865 csibm869 cspc775baltic cspc850multilingual cspc862latinhebrew
+    cspc8codepage437 cspcp852 csptcp154 cyrillic-asian ebcdic-cp-be ebcdic-cp-ca ebcdic-cp-ch
+    ebcdic-cp-he ebcdic-cp-nl ebcdic-cp-us ebcdic-cp-wt hp-roman8 ibm037 ibm1026 ibm273 ibm367 ibm424
+    ibm437 ibm500 ibm775 ibm850 ibm852 ibm855 ibm857 ibm860 ibm861 ibm862 ibm863 ibm864 ibm865 ibm869
+    iso-2022-jp-2 iso-celtic iso-ir-199 iso-ir-226 iso-ir-6 iso646-us iso_646.irv:1991 iso_8859-10:1992
+    iso_8859-14 iso_8859-14:1998 iso_8859-16 iso_8859-16:2001 kz-1048 l10 l8 latin10 latin8 ms936 pt154
+    ptcp154 r8 rk1048 roman8 strk1048-2002 unicode-1-1-utf-7 us utf-32 utf-32be utf-32le utf-7
+""".split())
 
 MAX_LABEL = 64  # the longest IANA charset name has 45 characters
 WIDE = frozenset({"utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be"})  # not ASCII-compatible
@@ -68,10 +112,12 @@ _BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_BE, "utf-16-be"), (codecs
 
 
 def python_codec(label: str) -> str | None:
-    """Python's name of the text codec for a MIME charset label, None when neither Python nor
-    the WHATWG table knows it (or it names a bytes-to-bytes codec such as `base64`)."""
+    """Python's name of the text codec for a MIME charset label, None when no mail reader knows
+    it (`MAIL_LABELS`: a WHATWG or IANA label; not one only Python knows, such as `idna`) or it
+    names a bytes-to-bytes codec such as `base64`. None is "unknown" everywhere: the analysis
+    reads the part as UTF-8 (`decode_text`, RFC 2047 words), the banner is written in ASCII."""
     key = label.strip(" \t\r\n\f").lower()  # the standard strips ASCII white space
-    if not key or len(key) > MAX_LABEL:
+    if not key or len(key) > MAX_LABEL or key not in MAIL_LABELS:
         return None
     try:
         info = codecs.lookup(WHATWG_ONLY.get(key, key))

@@ -13,10 +13,14 @@ cannot read, over a size cap) means no banner rather than a damaged message. Bas
 canonical (padding missing, junk characters inside) is read as the analysis reads it and the
 part is written back as canonical base64 with the banner: else the sender would choose whether
 staff are warned. Charsets are read as the analysis reads them
-(`gateway.charsets`: Python's codecs, then the WHATWG labels mail clients know; a label neither
-knows gets the banner in ASCII, which every reader's fallback charset reads); a UTF-16 or
+(`gateway.charsets`: the WHATWG and IANA labels mail readers know, with Python's codecs; a label
+no reader knows, `idna` or `undefined` too, gets the banner in ASCII, which every reader's fallback
+charset reads); a UTF-16 or
 UTF-32 part gets the banner in its decoded text, encoded back in its byte order with its BOM
 (a raw 7bit/8bit/binary one as base64, its Content-Transfer-Encoding field changed to say so).
+
+The HTML banner's inline styles are `!important` after `all:revert` (`_pinned`, the shipped
+template): the sender's `<style>` cannot hide, move or recolour it (attack24 1b).
 
 Untrusted input: the raw message and the rule reasons (which may quote a stranger's text: they
 are cleaned to one line and HTML-escaped). Templates are admin input, validated at load.
@@ -151,21 +155,35 @@ def _fill(template: str, values: dict[str, str]) -> str:
                             f"use {', '.join('$' + k for k in sorted(values))}") from None
 
 
+def _pinned(style: str) -> str:
+    """An inline style for an element inside the HTML banner that no style sheet of the sender's
+    can change: `style` as written (for readers that drop `!important` declarations), then every
+    property reverted to the reader's defaults and `style` again, all `!important`. An important
+    declaration in a style attribute beats every important rule of a sheet (CSS Cascade 4, 6.1:
+    element-attached styles), `all` covers every property but `direction` and `unicode-bidi`,
+    which are set too; inherited ones come from the banner's table, which starts from `all:initial`
+    (`gateway/data/banner.html`): a `<style>` in the message cannot hide, move, shrink or recolour
+    the banner while the sender's own text stays (attack24 1b)."""
+    important = "".join(f"{d.strip()}!important;" for d in style.split(";") if d.strip())
+    return f"{style}all:revert!important;{important}direction:ltr!important;unicode-bidi:normal!important;"
+
+
 def render(templates: Templates, decision: Decision, report_link: str | None) -> Banner:
     headline, background, accent = _STYLE.get(decision.verdict, _STYLE[Verdict.CAUTION])
     reasons = _reasons(decision)
     plain_reasons = "\n".join(textwrap.fill(r, 72, initial_indent=" - ", subsequent_indent="   ")
                               for r in reasons)
     esc = html.escape
-    html_reasons = ('<ul style="margin:6px 0 6px 20px;padding:0;">'
-                    + "".join(f'<li style="margin:0;">{esc(r)}</li>' for r in reasons) + "</ul>")
+    # one reason a line: the pinned styles would take six reasons past a line's 998 octets (RFC 5322 2.1.1)
+    html_reasons = (f'<ul style="{_pinned("margin:6px 0 6px 20px;padding:0;")}">\n'
+                    + "\n".join(f'<li style="{_pinned("margin:0;")}">{esc(r)}</li>' for r in reasons) + "</ul>")
     link = report_link or ""
     common = {"verdict": decision.verdict.word, "VERDICT": decision.verdict.word.upper(),
               "headline": headline, "intro": textwrap.fill(_INTRO, 72), "link": link,
               "background": background, "accent": accent}
     plain = _fill(templates.plain, {**common, "reasons": plain_reasons,
                                     "report": f"Report it: {link}" if link else ""})
-    html_report = (f'<a href="{esc(link, quote=True)}" style="color:{accent};font-weight:bold;">'
+    html_report = (f'<a href="{esc(link, quote=True)}" style="{_pinned(f"color:{accent};font-weight:bold;")}">'
                    "Report this message</a>" if link else "")
     markup = _fill(templates.html, {**common, "headline": esc(headline), "intro": esc(_INTRO),
                                     "reasons": html_reasons, "report": html_report,

@@ -8,7 +8,7 @@ import codecs
 import pytest
 
 from gateway.act import transfer
-from gateway.charsets import WHATWG_ONLY, decode_text, python_codec
+from gateway.charsets import MAIL_LABELS, WHATWG_ONLY, decode_text, python_codec
 from gateway.parse import MessageView
 from gateway.rfc2047 import decode_words
 
@@ -26,7 +26,13 @@ def test_the_table_only_fills_gaps_in_python_and_names_python_text_codecs() -> N
     ("unicode-1-1-utf-8", "utf-8"), ("x-sjis", "shift_jis"), ("x-gbk", "gbk"), ("x-user-defined", "ascii"),
     ("unicode", "utf-16-le"), ("unicodeFFFE", "utf-16-be"), ("utf-8", "utf-8"), ("UTF-16", "utf-16"),
     ("latin1", "iso8859-1"),
+    ("iso88595", "iso8859-5"), ("ISO88591", "cp1252"), ("iso88599", "cp1254"), ("ksc_5601", "cp949"),
     ("x-no-such-charset", None), ("base64", None), ("", None), ("a\x00b", None), ("x" * 10_000, None),
+    ("IBM037", "cp037"), ("utf-7", "utf-7"), ("hz-gb-2312", "hz"), ("ISO-2022-JP-2", "iso2022_jp_2"),
+    # Python's own codecs and aliases, which no reader knows (attack24 4): unknown
+    ("undefined", None), ("idna", None), ("punycode", None), ("unicode_escape", None), ("utf-8-sig", None),
+    ("raw_unicode_escape", None), ("utf_8", None), ("iso2022_jp", None), ("hz", None), ("cp949", None),
+    ("charmap", None), ("mbcs", None), ("rot13", None),
 ])
 def test_python_codec(label: str, codec: str | None) -> None:
     assert python_codec(label) == codec
@@ -72,10 +78,48 @@ def test_analysis_reads_a_utf16_body_behind_an_ascii_label() -> None:
     assert MessageView.parse(raw).plain_text.strip() == "Let us continue on WhatsApp"
 
 
-# attack22 #12: codecs where errors="replace" lets a lone surrogate out (UTF-7 "+2D0-" -> U+D83D)
+def test_every_whatwg_label_but_the_replacement_ones_names_a_codec() -> None:
+    """The WHATWG labels without a hyphen (`iso88595`, `iso885915`) or with an underscore
+    (`ksc_5601`), which Python does not know, read as UTF-8 before while a browser showed the
+    Cyrillic, Greek or Korean text (the labels of encodings.json, 2026-05, Python lacks)."""
+    for label in ("iso88591", "iso88592", "iso88593", "iso88594", "iso88595", "iso88596", "iso88597",
+                  "iso88598", "iso88599", "iso885910", "iso885913", "iso885914", "iso885915", "iso-ir-149",
+                  "ksc_5601"):
+        assert python_codec(label) is not None, label
+    word = "\u0414\u043e\u0431\u0440\u044b\u0439"
+    assert decode_text(word.encode("iso8859-5"), "iso88595") == word
+    assert python_codec("iso-2022-cn") is None  # "replacement": a browser shows one U+FFFD
+
+
+def test_every_mail_label_names_a_python_text_codec() -> None:
+    for label in MAIL_LABELS:
+        assert label == label.lower() and python_codec(label) is not None, label
+
+
+@pytest.mark.parametrize("label", ["undefined", "idna", "punycode", "unicode_escape", "utf-8-sig"])
+def test_labels_only_python_knows_read_as_unknown_for_analysis_and_banner(label: str) -> None:
+    """attack24 4: Python's codecs `undefined`/`idna` read nothing of an ASCII approach (clean 2.6)
+    and `punycode` garbled it, while Dovecot and Thunderbird show its text; `unicode_escape` and
+    `utf-8-sig` parts got no banner. As an unknown label they read as UTF-8 and get the ASCII banner."""
+    from gateway.act.banner import Templates, insert_banner
+    from gateway.model import Decision, Verdict
+    text = "Dear Sarah, could we continue on WhatsApp? 100% discreet \\o/"
+    for ctype in ("text/plain", "text/html"):
+        raw = (f"From: a@ext.test\r\nSubject: =?{label}?q?Hello_there?=\r\nMIME-Version: 1.0\r\n"
+               f"Content-Type: {ctype}; charset={label}\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+               f"<html><body><p>{text}</p></body></html>\r\n").encode()
+        view = MessageView.parse(raw)
+        assert text in (view.plain_text if ctype == "text/plain" else view.html_text), (label, ctype)
+        assert view.subject == "Hello there"
+        banner = Templates.load().render(Decision(Verdict.HIGH, 30.0), None)
+        out = insert_banner(raw, banner)
+        assert b"Warning: this message is very likely" in out and out.isascii(), (label, ctype)
+
+
+# attack22 #12: codecs where errors="replace" lets a lone surrogate out (UTF-7 "+2D0-" -> U+D83D);
+# `unicode_escape` and `raw_unicode_escape` did too, and are no reader's labels now (read as UTF-8)
 @pytest.mark.parametrize(("data", "label"), [
-    (b"hi +2D0- there", "utf-7"), (b"hi \\ud83d there", "unicode_escape"), (b"a +2D3-+2D0- b", "utf-7"),
-    (b"hi \\udc80 there", "raw_unicode_escape"),
+    (b"hi +2D0- there", "utf-7"), (b"a +2D3-+2D0- b", "utf-7"), (b"hi +2D0- there", "unicode-1-1-utf-7"),
 ])
 def test_decoded_text_holds_no_lone_surrogate(data: bytes, label: str) -> None:
     text = decode_text(data, label)

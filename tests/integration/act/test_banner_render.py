@@ -148,3 +148,118 @@ async def test_banner_in_utf16_and_whatwg_labelled_parts_is_what_chromium_shows_
             assert "Caf\u00e9 \u201cchat\u201d on WhatsApp?" in shown, shown
     finally:
         await b.close()
+
+
+# What a reader sees of the banner: each piece (headline, intro, every reason, the report link)
+# a readable box at the top, above the sender's first paragraph, not covered, not styled away.
+_SHOWN_JS = r"""(() => {
+  const it = document.createNodeIterator(document.body, NodeFilter.SHOW_COMMENT);
+  let c; while ((c = it.nextNode()) && !c.data.includes('approach-gateway-banner')) {}
+  if (!c) return ['no marker'];
+  let t = c.nextSibling; while (t && t.nodeType !== 1) t = t.nextSibling;
+  if (!t) return ['no banner element'];
+  const td = t.querySelector('td'), bad = [];
+  const sender = [...document.querySelectorAll('p')].find(p => !t.contains(p));
+  const rgb = s => (s.match(/[\d.]+/g) || []).map(Number);
+  const items = [...t.querySelectorAll('strong, li, a')].map(e => [e.tagName, e, e]);
+  for (const n of td.childNodes) if (n.nodeType === 3 && n.data.trim()) {
+    const r = document.createRange(); r.selectNodeContents(n); items.push(['intro', r, td]);
+  }
+  if (items.length < 5) bad.push('only ' + items.length + ' pieces');
+  for (const [label, box, el] of items) {
+    const r = [...box.getClientRects()].find(q => q.width > 0 && q.height > 0) || box.getBoundingClientRect();
+    if (!(r.width > 20 && r.height >= 12)) { bad.push(label + ' size ' + r.width + 'x' + r.height); continue; }
+    if (r.top < 0 || r.left < 0 || r.right > innerWidth + 1 || r.top > 600)
+      bad.push(label + ' at ' + r.left + ',' + r.top);
+    if (r.top >= sender.getBoundingClientRect().top) bad.push(label + ' below the sender text');
+    const hit = document.elementFromPoint(r.left + Math.min(4, r.width / 2), r.top + r.height / 2);
+    if (!hit || !t.contains(hit)) bad.push(label + ' covered');
+    for (let x = el; x && x !== t.parentNode; x = x.parentElement) {
+      const s = getComputedStyle(x);
+      if (s.opacity !== '1' || s.visibility !== 'visible' || s.filter !== 'none' || s.clipPath !== 'none'
+          || s.maskImage !== 'none' || s.contentVisibility !== 'visible' || s.zoom !== '1')
+        bad.push(label + ' in ' + x.tagName + ' styled away');
+    }
+    const s = getComputedStyle(el), col = rgb(s.color), bg = rgb(getComputedStyle(td).backgroundColor);
+    if (parseFloat(s.fontSize) < 12) bad.push(label + ' font ' + s.fontSize);
+    if ((col.length > 3 && col[3] < 0.9) || s.webkitTextFillColor !== s.color) bad.push(label + ' colour');
+    if (Math.abs(col[0] - bg[0]) + Math.abs(col[1] - bg[1]) + Math.abs(col[2] - bg[2]) < 200)
+      bad.push(label + ' contrast');
+    if (s.webkitTextStrokeWidth !== '0px' || s.webkitTextSecurity !== 'none' || s.textShadow !== 'none')
+      bad.push(label + ' glyphs');
+    if (s.direction !== 'ltr' || s.unicodeBidi === 'bidi-override' || s.writingMode !== 'horizontal-tb')
+      bad.push(label + ' bidi');
+    if (parseFloat(s.letterSpacing) < 0 || parseFloat(s.wordSpacing) < 0 || parseFloat(s.lineHeight) < 12)
+      bad.push(label + ' spacing');
+  }
+  return [...new Set(bad)];
+})()"""
+_ANY = "table,tbody,tr,td,strong,br,ul,li,a"
+HOSTILE_SHEETS = {
+    "none": "",
+    # attack24 1b: the sender's sheet aimed at the banner's markup
+    "role": "table[role=presentation]{display:none!important}",
+    "first-table": "body>table:first-child{display:none}",
+    "bgcolor": "td[bgcolor]{display:none}",
+    "has": "table:has(td[bgcolor]){display:none}",
+    "tbody": "tbody{display:none!important}",
+    "layer": "@layer a{table{display:none!important}}",
+    "visibility": _ANY + "{visibility:hidden!important}",
+    "visibility-inherited": "body{visibility:hidden!important} p{visibility:visible!important}",
+    "opacity": _ANY + "{opacity:0!important;filter:opacity(0)!important}",
+    "position": "table{position:absolute!important;left:-9999px!important;top:-9999px!important}",
+    "transform": _ANY + "{transform:translateX(-9999px)!important}",
+    "scale": _ANY + "{scale:0!important}",
+    "height": _ANY + "{height:0!important;max-height:0!important;overflow:hidden!important;line-height:0!important}",
+    "width": _ANY + "{width:0!important;max-width:0!important;overflow:hidden!important}",
+    "font-size": _ANY + "{font-size:0!important}",
+    "colour": _ANY + "{color:transparent!important}",
+    "colour-inherited": "body{color:#f9d2d0!important} p{color:#000!important}",
+    "background": _ANY + "{background-color:#1f1f1f!important}",
+    "fill": _ANY + "{-webkit-text-fill-color:transparent!important}",
+    "stroke-inherited": "body{-webkit-text-stroke:30px #f9d2d0!important} p{-webkit-text-stroke:0!important}",
+    "clip": "table{position:absolute!important;clip:rect(0 0 0 0)!important}",
+    "clip-path": _ANY + "{clip-path:inset(50%)!important}",
+    "content-visibility": _ANY + "{content-visibility:hidden!important}",
+    "margin": "table{margin-top:-9999px!important}",
+    "indent": _ANY + "{text-indent:-9999px!important}",
+    "zoom": _ANY + "{zoom:0.01!important}",
+    "float": "table{float:left!important;width:1px!important}",
+    "order": "body{display:flex!important;flex-direction:column!important} table{order:9!important}",
+    "bidi": "td,strong,li,a{unicode-bidi:bidi-override!important;direction:rtl!important}",
+    "spacing": _ANY + "{letter-spacing:-1em!important;word-spacing:-1em!important}",
+}
+
+
+async def test_the_senders_style_sheet_cannot_hide_the_html_banner() -> None:
+    """attack24 1b: a `<style>` in the message that hides, moves, shrinks or recolours the banner's
+    elements (by its role, bgcolor, position in the body, or every table element) and leaves the
+    sender's text alone. Before, each of these (but the control) lost the banner in Chromium;
+    the banner's inline declarations are now all `!important` after `all:revert` (`all:initial` on
+    its table), which beats every rule of a sheet (CSS Cascade 4, element-attached styles)."""
+    import base64
+
+    from tests.support.cdp import Browser
+    banner = Templates.load().render(Decision(Verdict.HIGH, 29.8, (
+        RuleHit("off-channel", 3, "Asks to move to WhatsApp"), RuleHit("money", 3, "Offers money"))),
+        "mailto:security@example.org")
+    text = "<p>Dear Sarah,</p><p>Could we continue this on WhatsApp? Please keep this between us.</p>"
+    b = await Browser().start()
+    lost = {}
+    try:
+        await b.send("Page.enable")
+        for name, sheet in HOSTILE_SHEETS.items():
+            head = f"<head><style>{sheet}</style></head>" if sheet else ""
+            raw = ("From: a@ext.test\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n"
+                   f"Content-Transfer-Encoding: 8bit\r\n\r\n<html>{head}<body>{text}</body></html>\r\n").encode()
+            out = insert_banner(raw, banner)
+            assert out != raw, name
+            data = BytesParser().parsebytes(out).get_payload(decode=True)
+            assert isinstance(data, bytes)
+            await b.goto(f"data:text/html;charset=utf-8;base64,{base64.b64encode(data).decode()}")
+            problems = await b.eval(_SHOWN_JS)
+            if problems:
+                lost[name] = problems[:3]
+    finally:
+        await b.close()
+    assert lost == {}

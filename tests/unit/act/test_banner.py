@@ -118,6 +118,40 @@ def test_html_banner_escapes_reasons_and_has_report_link() -> None:
     assert "<wa.me>" not in BANNER.html
 
 
+def test_every_element_of_the_html_banner_is_pinned_against_the_senders_style_sheet() -> None:
+    """attack24 1b: each element the banner adds carries `all:revert` (its table `all:initial`)
+    and then its own declarations, all `!important` (an inline important declaration beats any
+    rule of the sender's `<style>`, CSS Cascade 4), plus `direction`/`unicode-bidi`, which `all`
+    leaves out; the table's `tbody` is written, not left for the parser to add unstyled."""
+    from html.parser import HTMLParser
+
+    tags: list[tuple[str, str]] = []
+
+    class Tags(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            tags.append((tag, dict(attrs).get("style") or ""))
+
+    Tags().feed(BANNER.html)
+    assert [t for t, _ in tags[:4]] == ["table", "tbody", "tr", "td"]
+    assert {t for t, _ in tags} >= {"strong", "br", "ul", "li", "a"}
+    for tag, style in tags:
+        reset = "all:initial!important;" if tag == "table" else "all:revert!important;"
+        assert reset in style, tag
+        pinned = [d.strip() for d in style.split(reset, 1)[1].split(";") if d.strip()]
+        assert all(d.endswith("!important") for d in pinned), (tag, style)
+        if tag != "br":
+            assert {"direction:ltr!important", "unicode-bidi:normal!important"} & set(pinned), tag
+
+
+def test_html_banner_lines_stay_within_998_octets_with_the_longest_reasons() -> None:
+    """RFC 5322 2.1.1: a line of an 8bit part holds at most 998 octets; the banner's reasons are one
+    a line (six 160-character reasons with their pinned styles on one line were over 1,700)."""
+    hits = tuple(RuleHit(f"r{i}", 1, f"{i} " + "x" * 170) for i in range(9))
+    banner = Templates.load().render(Decision(Verdict.HIGH, 20.0, hits), "mailto:security@example.org")
+    assert banner.html.count("<li") == 6
+    assert max(len(line) for line in banner.html.splitlines()) <= 998
+
+
 def _mp(ctype: str, parts: list[bytes], extra: str = "") -> bytes:
     out = f'MIME-Version: 1.0\r\nContent-Type: {ctype}; boundary="XX"{extra}\r\n\r\n'.encode()
     for p in parts:
