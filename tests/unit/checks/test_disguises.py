@@ -89,6 +89,23 @@ def test_words_split_by_a_narrow_space_are_read_joined_and_signalled() -> None:
     assert view.body_text.rstrip("\n") == french and view.disguises.split_words == 0
 
 
+def test_a_narrow_space_next_to_a_circled_or_squared_look_alike_is_read_joined() -> None:
+    """attack24 #8: "Wh\u200a\u24d0tsApp" (a hair space before a circled a) scored caution 4.6, each trick
+    alone high 31.8: the join needs a letter each side (a circled letter is So) and ran before the
+    look-alikes were read. It runs again after: both tricks read as a reader sees them."""
+    for word in ("Wh\u200a\u24d0tsApp", "W\u24d7\u200aatsApp", "Wh\u200a\U0001f130tsApp", "Wh\u2009\u0430tsApp"):
+        msg = message(FROM, f"Could we continue on {word}? Please keep this between us.", subject=word,
+                      html=f"<p>Could we continue on {word}?</p>")
+        view = MessageView.parse(msg)
+        assert "continue on WhatsApp?" in view.body_text.replace("WhA", "Wha"), repr(word)
+        assert "continue on WhatsApp?" in view.html_text.replace("WhA", "Wha"), repr(word)
+        assert view.visible_subject.lower() == "whatsapp", repr(word)
+        sig, _ = run([StructureCheck()], msg)
+        assert one(sig, "text.split_words").evidence["splits"] == 3, repr(word)  # text, HTML, Subject
+        sig, _ = run([ContentCheck()], msg)
+        assert one(sig, "content.offchannel_mention").evidence["apps"] == "whatsapp", repr(word)
+
+
 def test_css_overrides_from_a_style_block_inheritance_comments_and_escapes_are_signalled() -> None:
     """attack23 H1: cue words reversed under an override from a style block's class, a direction
     inherited from an ancestor, a CSS comment or escape were read reversed, no signal; a style
