@@ -122,3 +122,24 @@ def test_css_overrides_from_a_style_block_inheritance_comments_and_escapes_are_s
     unread = '<style>p span{unicode-bidi:bidi-override;direction:rtl}</style><p>on <span>ppAstahW</span></p>'
     sig, _ = run([StructureCheck()], message(FROM, "", html=unread))
     assert one(sig, "text.bidi_override").evidence == {"overrides": 1}
+
+
+def test_cue_words_are_read_through_marks_and_latin_look_alikes() -> None:
+    """attack24 #9: cue words written with Latin letters the look-alike reading keeps as Latin (dotless
+    i, dental click for l, kra for k, tone six for b) or with a dot below their vowels (precomposed or
+    U+0323) scored clean 2.6; the pretext and off-channel matchers read them on a UTS #39 skeleton with
+    the marks dropped too (textsafe.cue_skeleton), without counting a disguise."""
+    from gateway.checks.pretext import PretextCheck
+    plain = ("We offer an honorarium for your views on the sanctions regime, paid discreetly. "
+             "Could we continue on WhatsApp?")
+    for table in ({"i": "\u0131", "l": "\u01c0", "k": "\u0138", "b": "\u0185"},
+                  {"a": "\u1ea1", "e": "\u1eb9", "o": "\u1ecd", "i": "\u1ecb", "u": "\u1ee5"},
+                  {"a": "a\u0323", "e": "e\u0323", "o": "o\u0323"}):
+        sig, _ = run([PretextCheck(), ContentCheck(), StructureCheck()],
+                     message(FROM, "".join(table.get(c, c) for c in plain)))
+        assert {"offer.money", "ask.views", "pressure.secrecy", "content.offchannel_mention"} <= names(sig), table
+        assert "text.confusables" not in names(sig)
+    from gateway.textsafe import cue_skeleton
+    russian = "\u0441\u043e\u0441\u0435\u0434"  # another script's letters stay
+    assert cue_skeleton(f"Se\u00f1or J\u00f8rgen, \u0130stanbul \u0131\u015f\u0131k, {russian}") == (
+        f"Senor Jorgen, Istanbul isik, {russian}")
