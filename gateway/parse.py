@@ -636,15 +636,26 @@ class Disguises:
         return text
 
     def fold(self, text: str) -> str:
-        """`textsafe.read_lookalikes(text)` within the budget, its words counted (the same length)."""
+        """`textsafe.read_lookalikes(text)` within the budget, its words counted, then its words split
+        by a narrow space next to a look-alike joined (`textsafe.join_split_words` again): a circled
+        or squared letter is no letter to the first join (So), so "Wh\u200a\u24d0tsApp" was neither
+        joined nor, read as "Wh\u200aatsApp", one word (attack24 #8); a reader sees "WhatsApp". Joining
+        before folding and again after it reads both tricks together as each alone: the first join
+        makes "Whats\u200a\u0410\u0440\u0440" a word mixing in Latin letters, which a line of
+        Russian folds too."""
         if self.fold_left <= 0 or not has_lookalikes(text):
             return text
         head = text[:self.fold_left]
         self.fold_left -= len(head)
+        cut = len(head)
         head, words, example = read_lookalikes(head)
         self.lookalike_words += words
         self.lookalike_example = self.lookalike_example or example
-        return head + text[len(head):]
+        head, split, joined = join_split_words(head)
+        if split:
+            self.split_words += split
+            self.split_example = self.split_example or joined
+        return head + text[cut:]
 
 
 @dataclass

@@ -493,6 +493,41 @@ _IDEO_DOT = re.compile(f"[{IDEOGRAPHIC_DOTS}]")
 DOTS_TO_ASCII = str.maketrans(IDEOGRAPHIC_DOTS, "...")  # also the links check's host reading
 
 
+# attack24 #9: Latin letters the look-alike reading keeps as Latin (they are letters of some language's
+# alphabet: Turkish "\u0131", Polish "\u0142", Danish "\u00f8", the dental click "\u01c0"), which a reader
+# of an English word takes for the ASCII letter they resemble: "d\u0131screetly", "Te\u01c0egram". For
+# the cue-word matchers only (`cue_skeleton`), never counted as a disguise. The letters of `_LATIN`
+# whose confusables.txt prototype (UTS #39, Unicode 14.0.0; through `LOOKALIKES` when it is a Cyrillic
+# letter) is one ASCII letter once its marks are dropped; and the kra "\u0138" and tone six "\u0185",
+# themselves the prototypes of the Cyrillic "\u043a" and "\u044c", read as the k and b
+# `LOOKALIKES` reads those as.
+CUE_SKELETON: dict[str, str] = {
+    "\u00d0": "D", "\u00d8": "O", "\u00f8": "o", "\u0110": "D", "\u0111": "d", "\u0126": "H", "\u0127": "h",
+    "\u0131": "i", "\u0138": "k", "\u0141": "L", "\u0142": "l", "\u0166": "T", "\u0167": "t", "\u017f": "f",
+    "\u0180": "b", "\u0182": "b", "\u0183": "b", "\u0184": "b", "\u0185": "b", "\u0189": "D", "\u018c": "d",
+    "\u018d": "g", "\u0191": "F", "\u0192": "f", "\u0196": "l", "\u0197": "l", "\u0199": "k", "\u019a": "l",
+    "\u019d": "N", "\u019e": "n", "\u019f": "O", "\u01a5": "p", "\u01a6": "R", "\u01ad": "t", "\u01ae": "T",
+    "\u01b4": "y", "\u01b5": "Z", "\u01b6": "z", "\u01bd": "s", "\u01c0": "l", "\u01e4": "G", "\u01e5": "g",
+    "\u0224": "Z", "\u0225": "z", "\u023c": "c", "\u023e": "T", "\u0244": "U", "\u0246": "E", "\u0247": "e",
+    "\u0248": "J", "\u0249": "j", "\u024d": "r", "\u024e": "Y", "\u024f": "y", "\u1e9a": "a", "\u1e9d": "f",
+    "\u1eff": "y",
+}
+_CUE_FOLD = str.maketrans(CUE_SKELETON)
+# combining marks: diacritical marks, their extended and supplement blocks, for symbols, half marks
+_MARKS = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+")
+
+
+def cue_skeleton(text: str) -> str:
+    """`text` as the cue-word matchers read it besides as written: canonically decomposed (NFD), its
+    combining marks dropped ("\u1ea1" and "a\u0323", an a with a dot below, read "a"), and the Latin
+    letters of `CUE_SKELETON` read as their ASCII letters: a UTS #39 skeleton with the marks dropped,
+    for English cue words a reader reads through a mark or a Latin look-alike ("h\u1ecdn\u1ecdr\u1ea1rium",
+    "d\u0131screetly"). Not the same length; ASCII text is returned as it is. Linear, in C."""
+    if text.isascii():
+        return text
+    return _MARKS.sub("", unicodedata.normalize("NFD", text)).translate(_CUE_FOLD)
+
+
 def read_lookalikes(text: str) -> tuple[str, int, str]:
     """`text` with the look-alike letters (`LOOKALIKES`) read as the Latin letters a reader takes
     them for, in the words that look Latin: a word mixing them with Latin letters

@@ -21,6 +21,7 @@ from gateway.checks.origin import Origin, internal_sender
 from gateway.checks.social import Persona
 from gateway.model import Signal
 from gateway.regex import Prefilter
+from gateway.textsafe import cue_skeleton
 
 MAX_TEXT = 60_000
 MAX_EVIDENCE = 5
@@ -229,6 +230,11 @@ class ContentCheck(Check):
         hay = _haystack(text, links)  # text[:MAX_TEXT] is its start: one prefilter pass for both
         possible = _possible(hay)
         out = _offchannel(hay, possible, source)
+        skeleton = cue_skeleton(hay)
+        if skeleton != hay and not any(s.name == "content.offchannel_mention" for s in out):
+            # an app named through marks or Latin look-alikes ("Wh\u1ea1tsApp", attack24 #9); handles as written
+            out += [s for s in _offchannel(skeleton, _possible(skeleton), source)
+                    if s.name == "content.offchannel_mention"]
         phones = []
         for m in _PHONE.finditer(text[:MAX_TEXT]) if "phone" in possible else ():
             num = re.sub(r"[\s().-]", "", m.group(0))

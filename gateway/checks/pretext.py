@@ -30,6 +30,7 @@ from gateway.checks.origin import Origin, internal_sender
 from gateway.checks.social import Persona
 from gateway.model import Signal
 from gateway.regex import Regex, RegexSet
+from gateway.textsafe import cue_skeleton
 
 MAX_TEXT = 20_000
 _G = r"[^.!?\n]{0,40}?"  # a bounded gap inside one sentence
@@ -701,10 +702,15 @@ class PretextCheck(Check):
         hay = (subject + "\n" + unwrap_prose(text))[:MAX_TEXT]
         source = "persona" if persona is not None else "body"
         data = hay.encode("utf-8", "replace")
+        found_in = {name: (found, hay) for name, found in _COMPILED.matches(data).items()}  # PER_PASS a pass
+        skeleton = cue_skeleton(hay)
+        if skeleton != hay:  # also as read through marks and Latin look-alikes (attack24 #9)
+            for name, found in _COMPILED.matches(skeleton.encode("utf-8", "replace")).items():
+                found_in.setdefault(name, (found, skeleton))
         out = []
-        for name, found in _COMPILED.matches(data).items():  # PER_PASS families a pass
+        for name, (found, read) in found_in.items():
             taken_back = _TAKEN_BACK.get(name)
-            if taken_back is not None and taken_back(hay):
+            if taken_back is not None and taken_back(read):
                 continue
             out.append(Signal(name, {"phrase": re.sub(r"\s+", " ", found).rstrip()[:80], "source": source}))
         questions = _NUMBERED_QUESTIONS.count(text.encode("utf-8", "replace"))

@@ -108,6 +108,23 @@ def test_mongolian_suffixes_after_a_narrow_no_break_space_are_not_split_words() 
     assert one(sig, "text.split_words").evidence == {"splits": 4, "word": "WhatsApp"}
 
 
+def test_a_narrow_space_next_to_a_circled_or_squared_look_alike_is_read_joined() -> None:
+    """attack24 #8: "Wh\u200a\u24d0tsApp" (a hair space before a circled a) scored caution 4.6, each trick
+    alone high 31.8: the join needs a letter each side (a circled letter is So) and ran before the
+    look-alikes were read. It runs again after: both tricks read as a reader sees them."""
+    for word in ("Wh\u200a\u24d0tsApp", "W\u24d7\u200aatsApp", "Wh\u200a\U0001f130tsApp", "Wh\u2009\u0430tsApp"):
+        msg = message(FROM, f"Could we continue on {word}? Please keep this between us.", subject=word,
+                      html=f"<p>Could we continue on {word}?</p>")
+        view = MessageView.parse(msg)
+        assert "continue on WhatsApp?" in view.body_text.replace("WhA", "Wha"), repr(word)
+        assert "continue on WhatsApp?" in view.html_text.replace("WhA", "Wha"), repr(word)
+        assert view.visible_subject.lower() == "whatsapp", repr(word)
+        sig, _ = run([StructureCheck()], msg)
+        assert one(sig, "text.split_words").evidence["splits"] == 3, repr(word)  # text, HTML, Subject
+        sig, _ = run([ContentCheck()], msg)
+        assert one(sig, "content.offchannel_mention").evidence["apps"] == "whatsapp", repr(word)
+
+
 def test_css_overrides_from_a_style_block_inheritance_comments_and_escapes_are_signalled() -> None:
     """attack23 H1: cue words reversed under an override from a style block's class, a direction
     inherited from an ancestor, a CSS comment or escape were read reversed, no signal; a style
@@ -124,3 +141,24 @@ def test_css_overrides_from_a_style_block_inheritance_comments_and_escapes_are_s
     unread = '<style>p span{unicode-bidi:bidi-override;direction:rtl}</style><p>on <span>ppAstahW</span></p>'
     sig, _ = run([StructureCheck()], message(FROM, "", html=unread))
     assert one(sig, "text.bidi_override").evidence == {"overrides": 1}
+
+
+def test_cue_words_are_read_through_marks_and_latin_look_alikes() -> None:
+    """attack24 #9: cue words written with Latin letters the look-alike reading keeps as Latin (dotless
+    i, dental click for l, kra for k, tone six for b) or with a dot below their vowels (precomposed or
+    U+0323) scored clean 2.6; the pretext and off-channel matchers read them on a UTS #39 skeleton with
+    the marks dropped too (textsafe.cue_skeleton), without counting a disguise."""
+    from gateway.checks.pretext import PretextCheck
+    plain = ("We offer an honorarium for your views on the sanctions regime, paid discreetly. "
+             "Could we continue on WhatsApp?")
+    for table in ({"i": "\u0131", "l": "\u01c0", "k": "\u0138", "b": "\u0185"},
+                  {"a": "\u1ea1", "e": "\u1eb9", "o": "\u1ecd", "i": "\u1ecb", "u": "\u1ee5"},
+                  {"a": "a\u0323", "e": "e\u0323", "o": "o\u0323"}):
+        sig, _ = run([PretextCheck(), ContentCheck(), StructureCheck()],
+                     message(FROM, "".join(table.get(c, c) for c in plain)))
+        assert {"offer.money", "ask.views", "pressure.secrecy", "content.offchannel_mention"} <= names(sig), table
+        assert "text.confusables" not in names(sig)
+    from gateway.textsafe import cue_skeleton
+    russian = "\u0441\u043e\u0441\u0435\u0434"  # another script's letters stay
+    assert cue_skeleton(f"Se\u00f1or J\u00f8rgen, \u0130stanbul \u0131\u015f\u0131k, {russian}") == (
+        f"Senor Jorgen, Istanbul isik, {russian}")

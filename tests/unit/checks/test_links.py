@@ -130,3 +130,22 @@ def test_a_look_alike_idn_host_with_ideographic_dots_stays_as_written_for_the_li
     text = "Our p\u0430rtners\u3002 See ch\u0430thamhouse\uff0eorg or wh\u0430tsapp\uff61"
     want = "Our partners\u3002 See ch\u0430thamhouse\uff0eorg or whatsapp\uff61"  # the host as written, dots kept
     assert read_lookalikes(text) == (want, 2, "partners")
+
+
+def test_hrefs_are_read_as_a_browser_parses_them() -> None:
+    r"""attack24 #7: Chromium goes to chathamhouse-events.org for "https:\\host\r", "https:host/r",
+    "https:/host/r" (WHATWG URL: for a special scheme "\" is "/" and any run of slashes leads to the
+    host) and "https://host\@chathamhouse.org/" ("\" ends the authority: no userinfo); urlsplit read no
+    host, or the real organisation's (suspicious 6.8 -> clean 2.6)."""
+    look = "chathamhouse-events.org"
+    for href in (f"https:\\\\{look}\\r", f"https:{look}/r", f"https:/{look}/r", f"https://{look}\\@chathamhouse.org/",
+                 f"HTTPS:\\/\\{look}", f"https:///{look}:443?x", f"\\\\{look}/r", f" https://{look[:4]}\t{look[4:]}/"):
+        html = f'<p>Register <a href="{href}">here</a>.</p>'
+        ev = one(run([LinkCheck()], message("A <a@policy-forum.test>", "Register here.", html=html))[0],
+                 "content.link_lookalike").evidence
+        assert ev["host"] == look, href
+    from gateway.checks.links import href_host
+    assert [href_host(h) for h in ("https://u:p@a@B.test:8080/x", "http://[::1]:80/", "//a.test/x", "/a.test/x",
+                                   "a.test/x", "mailto:x@y.test", "javascript:x//a.test", "git://h.test\\x/",
+                                   "file://srv.test/x", "file:/srv.test/x", "https://u@/", "https:")] == [
+        "b.test", "::1", "a.test", "", "", "", "", "h.test\\x", "srv.test", "", "", ""]
