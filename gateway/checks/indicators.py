@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from urllib.parse import urlsplit
 
 from gateway.checks import Check, CheckContext, signal
+from gateway.checks.links import href_host
 from gateway.checks.social import Persona
 from gateway.model import Signal
 from gateway.refdata import Indicator, digits_of
@@ -78,7 +78,7 @@ class IndicatorCheck(Check):
             addresses.append(ctx.envelope.mail_from.lower())
         addresses += view.addresses("Sender")
         domains = sorted({a.rsplit("@", 1)[1] for a in addresses if "@" in a} |
-                         {(urlsplit(u).hostname or "").lower() for u in view.html_links[:500]} - {""})
+                         {href_host(u) for u in view.html_links[:500]} - {""})  # as a browser goes
         names = [view.from_display] + ([persona.name, persona.headline] if persona else [])
         text = "\n".join([view.visible_subject, view.body_text, persona.text if persona else ""])
         hits = match(indicators, names=names, addresses=addresses, domains=domains,

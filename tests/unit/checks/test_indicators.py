@@ -103,3 +103,14 @@ def test_indicator_domains_and_addresses_are_validated_at_load(tmp_path: Path) -
     good.write_text("indicators:\n  domains: [Evil.Test, bücher.example]\n  addresses: [Jessica.Moore@gmail.com]\n")
     assert {i.value for i in load_indicator_file(str(good))} == {"Evil.Test", "bücher.example",
                                                                  "Jessica.Moore@gmail.com"}
+
+
+def test_link_domains_are_read_as_a_browser_goes(cfg):
+    """attack24 #8's spellings (fix24links reads them in the links check): a browser follows
+    "https:\\host\\r", "https:host/r" and "https://x\\@real.org/" to the host, where urllib read no host
+    or the wrong one, so a published alert's domain in such an href went unmatched."""
+    for href in ("https:\\\\mail.harbourline-consulting.test\\doc", "https:mail.harbourline-consulting.test/doc",
+                 "https://mail.harbourline-consulting.test\\@brief.other.test/"):
+        raw = message("A <a@other.test>", "See the brief.", html=f'<a href="{href}">brief</a>')
+        sig, _ = run([IndicatorCheck()], raw, cfg)
+        assert ("domains", "domain mail.harbourline-consulting.test") in matched(sig), href
