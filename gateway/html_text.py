@@ -20,7 +20,7 @@ tokenizer where it matters for text extraction:
   converted;
 * `href` of `a` and `area` collected as links, the first `href` of a tag counting;
 * a short run of text in an element hidden by an inline style or the `hidden` attribute left
-  out (see `_HIDING`: hidden text salting); its links still collected;
+  out (see `hides`: hidden text salting); its links still collected;
 * HTML's own bidi override, `<bdo dir="rtl">` or an inline style `unicode-bidi: bidi-override`
   (or `isolate-override`) with `direction: rtl` (or `dir="rtl"`), which a reader shows reversed,
   written as the Unicode override it is: U+202E ... U+202C around the element's text (again after
@@ -146,18 +146,14 @@ def _bidi_of(css: str) -> tuple[bool, bool | None]:
 # and other selectors are not read (no CSS engine): hiding by a class is read as visible.
 # A hidden element's text ends at its end tag or at any end tag of _BLOCKS (HTML closes an
 # inline element left open there; a block nested inside ends the hiding early: more read).
-_HIDING = re.compile(
-    r"(?:^|[;\s])(?:display\s*:\s*none|visibility\s*:\s*(?:hidden|collapse)"
-    r"|(?:font-size|opacity)\s*:\s*[0.]+(?:px|pt|em|rem|%)?)\s*(!\s*important)?\s*(?:;|$)", re.IGNORECASE)
-# what a descendant may undo: `visibility:visible` under a hidden one, a font size under a zero one
-# (email "ghost columns": a font-size:0 wrapper round 14px inline blocks); the hiding then ends at
-# that descendant (see _Scanner.open_element: more read, never less than a browser shows)
-_REVEALING = re.compile(r"(?:^|[;\s])(?:visibility\s*:\s*visible"
-                        r"|font-size\s*:\s*(?![0.]+(?:px|pt|em|rem|%)?\s*(?:!\s*important\s*)?(?:;|$))[^;\s])",
-                        re.IGNORECASE)
-_ZERO_BOX = re.compile(r"(?:^|[;\s])(?:max-)?(?:height|width)\s*:\s*[0.]+(?:px|pt|em|rem|%)?\s*"
-                       r"(!\s*important)?\s*(?:;|$)", re.IGNORECASE)
-_OVERFLOW_HIDDEN = re.compile(r"overflow\s*:\s*hidden", re.IGNORECASE)
+# An inline style is read declaration by declaration (CSS Syntax Level 3, 5.4.5: split at ';' outside
+# strings, brackets and escapes; the name ASCII lower-case, an ending `!important` taken off the value),
+# with str methods and a search for the few delimiters, every character a bounded number of times: the
+# patterns before (attack24 #1) backtracked over white space after a zero value (`font-size:0` and
+# 4000 spaces: 167 ms a tag, 5 s of event loop for a 198 KB message).
+_ZERO_SIZE = re.compile(r"[0.]++(?:px|pt|em|rem|%)?", re.IGNORECASE)  # matched whole on a stripped value
+_STYLE_DELIMITER = re.compile(r"[;\"'()\\]")
+MAX_STYLE_DELIMITERS = 64  # quotes, brackets and escapes followed in one style (more: read as not hiding)
 _VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
                    "track", "wbr"})
 _BLOCKS = frozenset({"p", "div", "td", "th", "tr", "table", "li", "ul", "ol", "body", "html", "section", "article",
@@ -167,23 +163,87 @@ _STYLE_OPEN = re.compile(r"<style", re.IGNORECASE)
 MIN_HIDDEN_KEPT = 40  # hidden text of at least this many characters (one element) is read after all
 
 
+def declarations(style: str) -> list[tuple[str, str, bool]] | None:
+    """(ASCII lower-case name, value, whether !important) of the declarations of an inline style
+    (its first MAX_STYLE_CHARS characters), or None when it has more than MAX_STYLE_DELIMITERS
+    quotes, brackets and escapes (no reader's style: not followed, read as not hiding)."""
+    style = style[:MAX_STYLE_CHARS]
+    if not any(c in style for c in "\"'(\\"):
+        parts = style.split(";")
+    else:
+        parts = []
+        start = depth = 0
+        skip = -1
+        quote = ""
+        budget = MAX_STYLE_DELIMITERS
+        for m in _STYLE_DELIMITER.finditer(style):
+            c, k = m.group(), m.start()
+            if c != ";":
+                budget -= 1
+                if budget < 0:
+                    return None
+            if k < skip:  # escaped
+                continue
+            if c == "\\":
+                skip = k + 2
+            elif quote:
+                quote = "" if c == quote else quote
+            elif c in "\"'":
+                quote = c
+            elif c == "(":
+                depth += 1
+            elif c == ")":
+                depth = max(0, depth - 1)
+            elif depth == 0:  # ';'
+                parts.append(style[start:k])
+                start = k + 1
+        parts.append(style[start:])
+    out = []
+    for part in parts:
+        name, colon, value = part.partition(":")
+        if not colon:
+            continue
+        value = value.strip()
+        important = False
+        if value[-9:].translate(_ASCII_LOWER) == "important" and value[:-9].rstrip().endswith("!"):
+            important, value = True, value[:-9].rstrip()[:-1].rstrip()
+        out.append((name.strip().translate(_ASCII_LOWER), value, important))
+    return out
+
+
 def hides(style: str | None, important_only: bool = False) -> bool:
     """Whether an inline style hides its element (with `important_only`, only by a declaration
     marked !important)."""
-    if not style:
+    decls = declarations(style) if style else None
+    if not decls:
         return False
-    style = style[:MAX_STYLE_CHARS]
-    for m in _HIDING.finditer(style):
-        if m.group(1) or not important_only:
+    box = overflow = False
+    for name, value, important in decls:
+        low = value.translate(_ASCII_LOWER)
+        if name == "overflow" and low == "hidden":
+            overflow = True
+        if important_only and not important:
+            continue
+        if (name == "display" and low == "none" or name == "visibility" and low in ("hidden", "collapse")
+                or name in ("font-size", "opacity") and _ZERO_SIZE.fullmatch(value)):
             return True
-    if not _OVERFLOW_HIDDEN.search(style):
-        return False
-    return any(m.group(1) or not important_only for m in _ZERO_BOX.finditer(style))
+        if name in ("height", "width", "max-height", "max-width") and _ZERO_SIZE.fullmatch(value):
+            box = True
+    return box and overflow
 
 
 def reveals(style: str | None) -> bool:
-    """Whether an inline style may show what an ancestor hid (see _REVEALING)."""
-    return style is not None and _REVEALING.search(style[:MAX_STYLE_CHARS]) is not None
+    """Whether an inline style may show what an ancestor hid: `visibility:visible` under a hidden
+    one, a font size under a zero one (email "ghost columns": a font-size:0 wrapper round 14px inline
+    blocks); the hiding then ends at that descendant (see _Scanner.open_element: more read, never
+    less than a browser shows)."""
+    for name, value, _important in (declarations(style) if style else None) or ():
+        if (name == "visibility" and value.translate(_ASCII_LOWER) == "visible"
+                or name == "font-size" and value and not _ZERO_SIZE.fullmatch(value)):
+            return True
+    return False
+
+
 _COARSE = -2  # `_Scanner.tag`: the attribute budget ran out
 _TAG_END_CHARS = "\t\n\f\r />"
 
@@ -242,7 +302,7 @@ class HtmlResult:
     links: list[str]
     steps: int = 0  # tokenizer loop iterations (tags, text runs, attributes)
     scanned: int = 0  # characters examined by searches and matches (linearity is asserted on it)
-    left_out: int = 0  # characters of hidden text left out (see _HIDING)
+    left_out: int = 0  # characters of hidden text left out (see hides)
     unapplied: int = 0  # style-block rules overriding bidi that could not be applied (`_Scanner.read_sheet`)
 
 
@@ -258,7 +318,7 @@ class _Scanner:
         self.attributes = 0
         self.refs = MAX_REFS  # character references left to decode
         self._low: str | None = None
-        self.hidden: str | None = None  # the hidden element whose text is held back (see _HIDING)
+        self.hidden: str | None = None  # the hidden element whose text is held back (see hides)
         self.hidden_depth = 0  # its own kind of element open inside it, plus itself
         self.hidden_text: list[str] = []  # its text so far
         self.hidden_chars = 0  # its length
@@ -380,7 +440,7 @@ class _Scanner:
         self.scanned += len(chunk)
         if self.hidden is None:
             self.chunks.append(self.decode(chunk))
-        elif self.hidden_chars >= MIN_HIDDEN_KEPT:  # long hidden text: read after all (see _HIDING)
+        elif self.hidden_chars >= MIN_HIDDEN_KEPT:  # long hidden text: read after all (see hides)
             self.chunks.append(self.decode(chunk))
             self.hidden_chars += len(chunk)
         else:
@@ -471,7 +531,7 @@ class _Scanner:
             self.end_hidden()
 
     def end_hidden(self) -> None:
-        """The hidden element ended: its text left out when short, else read (see _HIDING)."""
+        """The hidden element ended: its text left out when short, else read (see hides)."""
         if self.hidden_chars >= MIN_HIDDEN_KEPT:
             self.chunks.append("\n")
         else:
@@ -494,9 +554,9 @@ class _Scanner:
         return end
 
     def tag(self, start: int) -> tuple[str, str | None, int, int]:
-        """(lower-case name, first href, index after '>', 1 when it hides its content (see
-        _HIDING), -1 when it may show what an ancestor hid (_REVEALING), else 0) of the tag whose
-        name starts at `start`; the index is -1 when the input ends
+        """(lower-case name, first href, index after '>', 1 when it hides its content (see `hides`),
+        -1 when it may show what an ancestor hid (`reveals`), else 0) of the tag whose name starts
+        at `start`; the index is -1 when the input ends
         inside the tag, `_COARSE` when the attribute budget ran out (the caller reads the rest
         coarsely from the tag's '<')."""
         s, n = self.s, self.n
@@ -517,9 +577,7 @@ class _Scanner:
             if s[j] == ">":
                 self.override_tag, self.direction_tag = self.bidi(
                     name, bidi.get("dir", "").strip().lower(), style, bidi.get("class"))
-                if (hidden_attribute and not self.sheets) or hides(style, self.sheet_important):
-                    return name, href, j + 1, 1
-                return name, href, j + 1, -1 if self.hidden is not None and reveals(style) else 0
+                return name, href, j + 1, self.hiding(style, hidden_attribute)
             self.attributes += 1
             self.steps += 1
             if self.attributes > MAX_ATTRIBUTES:  # the rest, this tag included, is read coarsely
@@ -551,6 +609,14 @@ class _Scanner:
                 hidden_attribute = True
             elif low in ("dir", "class"):
                 bidi.setdefault(low, value)
+
+    def hiding(self, style: str | None, hidden_attribute: bool) -> int:
+        """`tag`'s last value for a start tag with this inline style and `hidden` attribute."""
+        if style:  # read declaration by declaration (`declarations`)
+            self.scanned += min(len(style), MAX_STYLE_CHARS)
+        if (hidden_attribute and not self.sheets) or hides(style, self.sheet_important):
+            return 1
+        return -1 if self.hidden is not None and reveals(style) else 0
 
     def start_tag(self, name: str, href: str | None) -> None:
         if name in _BREAK:
