@@ -20,16 +20,17 @@ tokenizer where it matters for text extraction:
   converted;
 * `href` of `a` and `area` collected as links, the first `href` of a tag counting;
 * a short run of text in an element hidden by an inline style or the `hidden` attribute left
-  out (see `_HIDING`: hidden text salting); its links still collected;
+  out (see `hides`: hidden text salting); its links still collected;
 * HTML's own bidi override, `<bdo dir="rtl">` or an inline style `unicode-bidi: bidi-override`
   (or `isolate-override`) with `direction: rtl` (or `dir="rtl"`), which a reader shows reversed,
   written as the Unicode override it is: U+202E ... U+202C around the element's text (again after
   each line break inside it), so the text is read in reading order and flagged like a plain
   U+202E (`gateway.textsafe.reading_order`, `text.bidi_override`; attack22 #6). The CSS read as
   a browser reads it (attack23 H1): comments and escapes (`css_text`), character references in
-  the attribute, the direction inherited from the open elements that set one, and a <style>
-  block's rules for a class; a block's override rule for other selectors is not applied (no CSS
-  engine) but counted (`HtmlResult.unapplied`, `text.bidi_override`) when the document says rtl.
+  the attribute, the direction inherited from the open elements that set one, and both properties
+  cascaded from <style> blocks and the style attribute (attack24 #2: `_Scanner.cascade`); a block's
+  override rule for a selector not read (pseudo-classes, siblings) is not applied but counted
+  (`HtmlResult.unapplied`, `text.bidi_override`) when the document says rtl.
 
 Cost: every character of the input is examined a bounded number of times (each search resumes
 where the previous one stopped and stops at the first terminator; lookahead is at most the
@@ -88,9 +89,6 @@ _ENTITY_RAW = frozenset({"title", "textarea"})  # RCDATA: references decoded
 _BREAK = frozenset({"br", "p", "div", "li", "tr", "h1", "h2", "h3", "h4", "td", "table"})
 _LINK_TAGS = frozenset({"a", "area"})
 # HTML/CSS bidi override (see the module docstring): a reader shows the element's text reversed
-_OVERRIDE_STYLE = re.compile(r"unicode-bidi\s*:\s*(?:bidi|isolate)-override", re.IGNORECASE)
-_RTL_STYLE = re.compile(r"(?:^|[;\s{])direction\s*:\s*rtl", re.IGNORECASE)
-_LTR_STYLE = re.compile(r"(?:^|[;\s{])direction\s*:\s*ltr", re.IGNORECASE)
 MAX_OVERRIDES = 64  # overriding elements open at once that are written out (deeper ones are not)
 # attack23 H1: CSS as a browser reads it before matching (CSS Syntax Level 3, 4.3): comments removed
 # ("unicode-bidi:/**/bidi-override"; one left open runs to the end), then escapes decoded
@@ -100,10 +98,142 @@ _CSS_COMMENT = re.compile(r"/\*[\s\S]*?(?:\*/|\Z)")
 _CSS_ESCAPE = re.compile(r"\\(?:([0-9a-fA-F]{1,6})[ \t\n\r\f]?|([^\n\r\f0-9a-fA-F]))")
 # a rule of a style block: selectors and declarations. Linear: a match starts only after a brace or at
 # the start (an at-rule's block holds rules: "@media x { .r{...} }" reads ".r"), the prefix is possessive
-_CSS_RULE = re.compile(r"(?:^|(?<=[{}]))([^{}]*+)\{([^{}]*+)\}")
-_CLASS_SUBJECT = re.compile(r"\.(-?[_a-zA-Z][-\w]*)\s*\Z")  # the class of a selector's subject element
 MAX_SHEET_CHARS = 65_536  # characters of <style> blocks read for bidi rules
-MAX_CLASSES = 256  # classes with a bidi rule kept
+MAX_CLASSES = 256  # keys of `_Scanner.undo` kept
+# attack24 #2: the cascade of `direction` and `unicode-bidi` (CSS Cascade 4, 6.1): author rules that
+# apply on screen (@media screen/all; print and other media not), ordered by importance, the style
+# attribute over any selector, specificity, then source order; the dir attribute and <bdo> as the
+# user agent's rules (HTML Rendering 15.3.5) under them. Selectors read: type, #id, .class, [attr],
+# [attr=value], *, descendant and child combinators; others (pseudo-classes, siblings) are not applied
+# but an override among them is counted (`HtmlResult.unapplied`).
+_BRACE = re.compile(r"[{}]")
+_COMPOUND_PART = re.compile(r"#([-\w]++)|\.([-\w]++)|(\*)|\[\s*+([-\w]++)\s*+"
+                            r"(?:=\s*+(?:\"([^\"]*+)\"|'([^']*+)'|([-\w]++))\s*+)?\]")
+_TAG_PART = re.compile(r"[a-z][-\w]*+")
+_AT_NAME = re.compile(r"@[-\w]*+")
+_IS_ONE = re.compile(r":(?:is|matches|-webkit-any|-moz-any)\(\s*+([^()\s,:>+~]++)\s*+\)")
+MAX_BIDI_RULES = 256  # selectors with a bidi declaration kept
+MAX_SELECTOR_WORK = 100_000  # compound selectors compared with elements in one document
+MAX_OPEN = 64  # open elements kept as ancestors for selectors
+Compound = tuple[str, str, tuple[str, ...], tuple[tuple[str, str | None], ...]]  # tag, id, classes, attributes
+Element = tuple[str, str, frozenset[str], dict[str, str]]  # name, id, classes, attributes (lower case)
+
+
+def _screen_rules(sheet: str) -> list[tuple[str, str]]:
+    """(selectors, declarations) of a style sheet's style rules that apply on a screen: at top level or
+    inside @media (screen, all, or a feature alone), @supports, @layer, @container; one pass over the
+    braces."""
+    rules = []
+    stack: list[tuple[str, int, str]] = []  # each open block: kind ("group", "style", "skip"), start, prelude
+    start = 0
+    for m in _BRACE.finditer(sheet):
+        k = m.start()
+        if m.group() == "{":
+            prelude = sheet[start:k]
+            prelude = prelude[prelude.rfind(";") + 1:].strip()
+            if stack and stack[-1][0] != "group":
+                kind = "skip"
+            elif prelude.startswith("@"):
+                kind = "group" if _at_rule_applies(prelude) else "skip"
+            else:
+                kind = "style"
+            stack.append((kind, k + 1, prelude))
+        elif stack:
+            kind, body, prelude = stack.pop()
+            if kind == "style":
+                rules.append((prelude, sheet[body:k]))
+        start = k + 1
+    for kind, body, prelude in stack:  # a block left open ends with the sheet (CSS Syntax 3, 5.4.3)
+        if kind == "style":
+            rules.append((prelude, sheet[body:]))
+    return rules
+
+
+def _at_rule_applies(prelude: str) -> bool:
+    """Whether the rules inside an at-rule's block apply on a screen."""
+    name = _AT_NAME.match(prelude)
+    query = prelude[name.end():] if name else ""
+    if name is None or name.group() in ("@supports", "@layer", "@container"):
+        return name is not None
+    name_text = name.group()
+    if name_text != "@media":
+        return False
+    for q in query.split(","):
+        words = q.replace("(", " (").split()
+        if words and words[0] == "only":
+            words = words[1:]
+        negated = bool(words) and words[0] == "not"
+        words = words[1:] if negated else words
+        media = words[0] if words and not words[0].startswith("(") else "all"
+        if (media in ("screen", "all")) != negated:
+            return True
+    return not query.strip()
+
+
+def _compound(text: str) -> Compound | None:
+    """A compound selector read (None: a part not read)."""
+    m = _TAG_PART.match(text)
+    tag = m.group() if m else ""
+    i = m.end() if m else 0
+    element_id = ""
+    classes: list[str] = []
+    attributes: list[tuple[str, str | None]] = []
+    while i < len(text):
+        part = _COMPOUND_PART.match(text, i)
+        if not part:
+            return None
+        if part.group(1):
+            element_id = part.group(1)
+        elif part.group(2):
+            classes.append(part.group(2))
+        elif part.group(4):
+            value = part.group(5) if part.group(5) is not None else part.group(6) if part.group(6) is not None \
+                else part.group(7)
+            attributes.append((part.group(4), value))
+        i = part.end()
+    return tag, element_id, tuple(classes), tuple(attributes)
+
+
+def _selector(text: str) -> tuple[tuple[int, int, int], list[tuple[str, Compound]]] | None:
+    """(specificity, [(combinator before it, compound)] left to right) of a selector; None when it is not
+    read (pseudo-classes, sibling combinators, namespaces, escapes, quoted spaces)."""
+    text = text.strip()
+    if ":" in text:  # `:is(.r)` with one compound: that compound (the same specificity)
+        text = _IS_ONE.sub(r"\1", text)
+    if not text or any(c in text for c in ":+~(|\\"):
+        return None
+    out: list[tuple[str, Compound]] = []
+    combinator = " "
+    for word in text.replace(">", " > ").split():
+        if word == ">":
+            combinator = ">"
+            continue
+        compound = _compound(word)
+        if compound is None:
+            return None
+        out.append((combinator, compound))
+        combinator = " "
+    if not out or combinator == ">":
+        return None
+    ids = sum(1 for _c, compound in out if compound[1])
+    classes = sum(len(compound[2]) + len(compound[3]) for _c, compound in out)
+    tags = sum(1 for _c, compound in out if compound[0])
+    return (ids, classes, tags), out
+
+
+def _compound_matches(compound: Compound, element: Element) -> bool:
+    tag, element_id, classes, attributes = compound
+    name, own_id, own_classes, own_attributes = element
+    if (tag and tag != name) or (element_id and element_id != own_id):
+        return False
+    if any(klass not in own_classes for klass in classes):
+        return False
+    return all(a in own_attributes and (v is None or own_attributes[a] == v) for a, v in attributes)
+
+
+def _subject_key(compound: Compound) -> str:
+    return "#" + compound[1] if compound[1] else "." + compound[2][0] if compound[2] else compound[0] or "*"
+_SUBJECT_KEY = re.compile(r"#-?+[_a-z\x80-\uffff][-\w]*+|\.-?+[_a-z\x80-\uffff][-\w]*+|\A[a-z][-\w]*+")
 
 
 def css_text(css: str) -> str:
@@ -120,44 +250,43 @@ def _css_unescape(m: re.Match[str]) -> str:
     return "\ufffd" if num == 0 or 0xD800 <= num <= 0xDFFF or num > 0x10FFFF else chr(num)
 
 
-def _bidi_of(css: str) -> tuple[bool, bool | None]:
-    """(whether declarations `css` (comments and escapes read) override bidi, the direction they
-    set: True for rtl, False for ltr, None for none)."""
-    low = css.lower()  # two finds in C screen out nearly every style
-    override = "override" in low and _OVERRIDE_STYLE.search(css) is not None
-    if "direction" not in low:
-        return override, None
-    return override, True if _RTL_STYLE.search(css) else False if _LTR_STYLE.search(css) else None
-
-
 # Hidden text salting: invisible letters between the visible ones break every phrase a filter
 # looks for while the reader sees ordinary text (Cisco Talos, "Seeing the unseen: how cyber
 # criminals use hidden text salting", 2025; an approach salted with display:none spans scanned
 # clean). An element hidden by its inline style (display:none, visibility:hidden, a zero font
-# size or opacity, a zero height or width with overflow:hidden; not Outlook's mso-hide:all, which
-# every other reader shows) or by
+# size or opacity, a zero height or width with overflow:hidden, a clipped or zero-scaled box: see
+# `hides`; not Outlook's mso-hide:all, which every other reader shows) or by
 # the `hidden` attribute has its text left out -- when it is short (under MIN_HIDDEN_KEPT
 # characters: salt); longer hidden text is read as before, on a line of its own, because what
 # one client hides another may show (Outlook ignores some of these styles), and an approach
 # hidden from us but shown to some reader must not slip through. The hiding counts only where
-# no style sheet can undo it: the `hidden` attribute only in a document without <style>
-# (any author rule for `display` beats it), an inline style without `!important` only in a
-# document whose <style> blocks have no `!important` (which beats an inline style). Classes
-# and other selectors are not read (no CSS engine): hiding by a class is read as visible.
+# no style sheet can undo it: the `hidden` attribute unless a style-block rule for `display` may
+# match the element (any author rule beats it), an inline style without `!important` unless a
+# style block's !important rule for a hiding property may match it (`_Scanner.undo`: by the
+# subject's id, class or tag name). Hiding by a class is read as visible.
 # A hidden element's text ends at its end tag or at any end tag of _BLOCKS (HTML closes an
 # inline element left open there; a block nested inside ends the hiding early: more read).
-_HIDING = re.compile(
-    r"(?:^|[;\s])(?:display\s*:\s*none|visibility\s*:\s*(?:hidden|collapse)"
-    r"|(?:font-size|opacity)\s*:\s*[0.]+(?:px|pt|em|rem|%)?)\s*(!\s*important)?\s*(?:;|$)", re.IGNORECASE)
-# what a descendant may undo: `visibility:visible` under a hidden one, a font size under a zero one
-# (email "ghost columns": a font-size:0 wrapper round 14px inline blocks); the hiding then ends at
-# that descendant (see _Scanner.open_element: more read, never less than a browser shows)
-_REVEALING = re.compile(r"(?:^|[;\s])(?:visibility\s*:\s*visible"
-                        r"|font-size\s*:\s*(?![0.]+(?:px|pt|em|rem|%)?\s*(?:!\s*important\s*)?(?:;|$))[^;\s])",
-                        re.IGNORECASE)
-_ZERO_BOX = re.compile(r"(?:^|[;\s])(?:max-)?(?:height|width)\s*:\s*[0.]+(?:px|pt|em|rem|%)?\s*"
-                       r"(!\s*important)?\s*(?:;|$)", re.IGNORECASE)
-_OVERFLOW_HIDDEN = re.compile(r"overflow\s*:\s*hidden", re.IGNORECASE)
+# An inline style is read declaration by declaration (CSS Syntax Level 3, 5.4.5: split at ';' outside
+# strings, brackets and escapes; the name ASCII lower-case, an ending `!important` taken off the value),
+# with str methods and a search for the few delimiters, every character a bounded number of times: the
+# patterns before (attack24 #1) backtracked over white space after a zero value (`font-size:0` and
+# 4000 spaces: 167 ms a tag, 5 s of event loop for a 198 KB message).
+# attack24 #3: the values a reader hides by, as CSS Values 4 reads them (matched whole on a stripped
+# value, possessive: linear): a zero length in any unit (0q, 0vw, 0mm, 0e0px, -0) or in calc()/min()/
+# max(), the font shorthand's size (`font:0/0 a`, the email-template idiom), an opacity of 0 or less
+# (clamped), a box clipped to nothing (`clip:rect(0 0 0 0)` with position absolute or fixed), a scale
+# of 0 (`transform:scale(0)`, `scale:0`; transforms and sizes apply to an element that is not inline).
+_NUMBER = r"[+-]?+(?:\d++\.?+\d*+|\.\d++)(?:e[+-]?+\d++)?+"
+_ZERO_SIZE = re.compile(r"[+-]?+(?:0++\.?+0*+|\.0++)(?:e[+-]?+\d++)?+(?:[a-z]++|%)?+", re.IGNORECASE)
+_OPACITY = re.compile(f"({_NUMBER})(%?+)", re.IGNORECASE)
+_RECT = re.compile(r"rect\(([^()]*+)\)", re.IGNORECASE)
+_SCALE = re.compile(r"scale[xyz3d]*+\(([^()]*+)\)", re.IGNORECASE)
+_LENGTH = re.compile(f"({_NUMBER})(px|)", re.IGNORECASE)
+_HIDING_PROPERTIES = frozenset({  # a sheet's !important rule for one of these may undo an inline hiding
+    "display", "visibility", "font", "font-size", "opacity", "height", "width", "max-height", "max-width",
+    "overflow", "overflow-x", "overflow-y", "clip", "clip-path", "position", "transform", "scale", "all"})
+_STYLE_DELIMITER = re.compile(r"[;\"'()\\]")
+MAX_STYLE_DELIMITERS = 64  # quotes, brackets and escapes followed in one style (more: read as not hiding)
 _VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
                    "track", "wbr"})
 _BLOCKS = frozenset({"p", "div", "td", "th", "tr", "table", "li", "ul", "ol", "body", "html", "section", "article",
@@ -167,23 +296,156 @@ _STYLE_OPEN = re.compile(r"<style", re.IGNORECASE)
 MIN_HIDDEN_KEPT = 40  # hidden text of at least this many characters (one element) is read after all
 
 
-def hides(style: str | None, important_only: bool = False) -> bool:
-    """Whether an inline style hides its element (with `important_only`, only by a declaration
-    marked !important)."""
-    if not style:
-        return False
+def _split_declarations(style: str) -> list[str] | None:
+    """`style` split at ';' outside strings, brackets and escapes (None: too many delimiters)."""
+    parts = []
+    start = depth = 0
+    skip = -1
+    quote = ""
+    budget = MAX_STYLE_DELIMITERS
+    for m in _STYLE_DELIMITER.finditer(style):
+        c, k = m.group(), m.start()
+        if c != ";":
+            budget -= 1
+            if budget < 0:
+                return None
+        if k < skip:  # escaped
+            continue
+        if c == "\\":
+            skip = k + 2
+        elif quote:
+            quote = "" if c == quote else quote
+        elif c in "\"'":
+            quote = c
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth = max(0, depth - 1)
+        elif depth == 0:  # ';'
+            parts.append(style[start:k])
+            start = k + 1
+    parts.append(style[start:])
+    return parts
+
+
+def declarations(style: str) -> list[tuple[str, str, bool]] | None:
+    """(ASCII lower-case name, value, whether !important) of the declarations of an inline style
+    (its first MAX_STYLE_CHARS characters), or None when it has more than MAX_STYLE_DELIMITERS
+    quotes, brackets and escapes (no reader's style: not followed, read as not hiding)."""
     style = style[:MAX_STYLE_CHARS]
-    for m in _HIDING.finditer(style):
-        if m.group(1) or not important_only:
-            return True
-    if not _OVERFLOW_HIDDEN.search(style):
+    if "/*" in style:
+        style = _CSS_COMMENT.sub("", style)
+    parts = style.split(";") if not any(c in style for c in "\"'(\\") else _split_declarations(style)
+    if parts is None:
+        return None
+    out = []
+    for part in parts:
+        if "\\" in part:
+            part = _CSS_ESCAPE.sub(_css_unescape, part)
+        name, colon, value = part.partition(":")
+        if not colon:
+            continue
+        value = value.strip()
+        important = False
+        if value[-9:].translate(_ASCII_LOWER) == "important" and value[:-9].rstrip().endswith("!"):
+            important, value = True, value[:-9].rstrip()[:-1].rstrip()
+        out.append((name.strip().translate(_ASCII_LOWER), value, important))
+    return out
+
+
+def _zero_length(value: str) -> bool:
+    """Whether a CSS value is a zero length (any unit), also in calc() or as an argument of min()."""
+    value = value[:256]
+    for _ in range(8):  # calc(calc(0px)): a few wrappers taken off
+        head = value[:5].translate(_ASCII_LOWER)
+        if not value.endswith(")") or head[:4] not in ("calc", "min("):
+            break
+        value = value[5 if head == "calc(" else 4:-1].strip()
+        if head[:4] == "min(" and "," in value:
+            return any(_zero_length(arg.strip()) for arg in value.split(",")[:8])
+    return _ZERO_SIZE.fullmatch(value) is not None
+
+
+def _font_size_zero(value: str) -> bool:
+    """Whether the font shorthand's size is zero (`font:0/0 a`): the tokens before the family, the
+    one after a '/' being the line height (no font weight or keyword is a zero length)."""
+    tokens = value[:256].replace("/", " / ").split()
+    return any(_zero_length(tok) and (k == 0 or tokens[k - 1] != "/") for k, tok in enumerate(tokens))
+
+
+def _opacity_zero(value: str) -> bool:
+    m = _OPACITY.fullmatch(value[:64])
+    return m is not None and float(m.group(1)) <= 0
+
+
+def _rect_empty(value: str) -> bool:
+    """`clip: rect(top right bottom left)` that leaves nothing (bottom <= top or right <= left)."""
+    m = _RECT.fullmatch(value[:256])
+    if not m:
         return False
-    return any(m.group(1) or not important_only for m in _ZERO_BOX.finditer(style))
+    sides = [_LENGTH.fullmatch(side) for side in m.group(1).replace(",", " ").split()]
+    if len(sides) != 4:
+        return False
+    t, r, b, left = (float(side.group(1)) if side else None for side in sides)
+    return (t is not None and b is not None and b <= t) or (r is not None and left is not None and r <= left)
+
+
+def _scale_zero(value: str) -> bool:
+    """A scale of 0 in a transform (`scale(0)`, `scaleX(0)`, `scale(1, 0)`) or the scale property."""
+    low = value[:256]
+    if _zero_length(low.split()[0] if low.split() else ""):  # the `scale` property: 0 or `0 1`
+        return True
+    return any(any(_zero_length(arg.strip()) for arg in m.group(1).split(",")) for m in _SCALE.finditer(low))
+
+
+def hides(style: str | None, important_only: bool = False, block: bool = False) -> bool:
+    """Whether an inline style hides its element (with `important_only`, only by a declaration
+    marked !important; `block`: the element is not inline by default, so sizes and transforms
+    apply to it unless the style makes it inline)."""
+    decls = declarations(style) if style else None
+    if not decls:
+        return False
+    box = overflow = clipped = positioned = False
+    for name, value, important in decls:
+        low = value.translate(_ASCII_LOWER)
+        if name == "overflow" and low == "hidden":
+            overflow = True
+        elif name == "position" and low in ("absolute", "fixed"):
+            positioned = True
+        elif name == "display":
+            block = low not in ("inline", "contents")
+        if important_only and not important:
+            continue
+        if (name == "display" and low == "none" or name == "visibility" and low in ("hidden", "collapse")
+                or name == "font-size" and _zero_length(value) or name == "font" and _font_size_zero(value)
+                or name == "opacity" and _opacity_zero(value)):
+            return True
+        if name in ("height", "width", "max-height", "max-width") and _zero_length(value):
+            box = True
+        elif name == "clip" and _rect_empty(value):
+            clipped = True
+        elif name in ("transform", "scale") and _scale_zero(low):
+            box = overflow = True
+    return (box and overflow and (block or positioned)) or (clipped and positioned)
+
+
+def sets_display(style: str | None) -> bool:
+    """Whether an inline style sets `display` (it then decides over the `hidden` attribute)."""
+    return any(name == "display" for name, _v, _i in (declarations(style) if style else None) or ())
 
 
 def reveals(style: str | None) -> bool:
-    """Whether an inline style may show what an ancestor hid (see _REVEALING)."""
-    return style is not None and _REVEALING.search(style[:MAX_STYLE_CHARS]) is not None
+    """Whether an inline style may show what an ancestor hid: `visibility:visible` under a hidden
+    one, a font size under a zero one (email "ghost columns": a font-size:0 wrapper round 14px inline
+    blocks); the hiding then ends at that descendant (see _Scanner.open_element: more read, never
+    less than a browser shows)."""
+    for name, value, _important in (declarations(style) if style else None) or ():
+        if (name == "visibility" and value.translate(_ASCII_LOWER) == "visible"
+                or name == "font-size" and value and not _zero_length(value)):
+            return True
+    return False
+
+
 _COARSE = -2  # `_Scanner.tag`: the attribute budget ran out
 _TAG_END_CHARS = "\t\n\f\r />"
 
@@ -242,7 +504,7 @@ class HtmlResult:
     links: list[str]
     steps: int = 0  # tokenizer loop iterations (tags, text runs, attributes)
     scanned: int = 0  # characters examined by searches and matches (linearity is asserted on it)
-    left_out: int = 0  # characters of hidden text left out (see _HIDING)
+    left_out: int = 0  # characters of hidden text left out (see hides)
     unapplied: int = 0  # style-block rules overriding bidi that could not be applied (`_Scanner.read_sheet`)
 
 
@@ -258,7 +520,7 @@ class _Scanner:
         self.attributes = 0
         self.refs = MAX_REFS  # character references left to decode
         self._low: str | None = None
-        self.hidden: str | None = None  # the hidden element whose text is held back (see _HIDING)
+        self.hidden: str | None = None  # the hidden element whose text is held back (see hides)
         self.hidden_depth = 0  # its own kind of element open inside it, plus itself
         self.hidden_text: list[str] = []  # its text so far
         self.hidden_chars = 0  # its length
@@ -269,10 +531,20 @@ class _Scanner:
         # the last start tag's (CSS `direction` inherits; `unicode-bidi` does not: attack23 H1)
         self.directions: list[tuple[str, bool]] = []
         self.direction_tag: bool | None = None
-        self.classes: dict[str, tuple[bool, bool | None]] = {}  # class: a style block's `_bidi_of` for it
+        # style-block declarations of direction and unicode-bidi (attack24 #2): (specificity, order,
+        # important, property, value, selector) by the key of the selector's subject (`_subject_key`)
+        self.rules: dict[str, list[tuple[tuple[int, int, int], int, bool, str, str, list[tuple[str, Compound]]]]] = {}
+        self.rule_count = 0
+        self.selector_work = 0
+        self.open: list[Element] = []  # the open elements, when there are rules (innermost last)
+        self.element: Element | None = None  # the last start tag's
         self.unapplied = 0  # style-block rules that override bidi, for elements not read by class
         self._rtl: bool | None = None  # `rtl_anywhere`
-        self.sheets, self.sheet_important = self.style_sheets()
+        # attack24 #3: what a style block may undo, by the key of its rules' subjects (a tag name, "#id",
+        # ".class" or "*" for any element): 1 an !important rule for a hiding property (it beats an inline
+        # declaration without !important), 2 a rule for `display` (it beats the `hidden` attribute)
+        self.undo: dict[str, int] = {}
+        self.style_sheets()
 
     # -- primitives that count the characters they examine
     def find(self, needle: str, start: int, hay: str | None = None) -> int:
@@ -293,26 +565,27 @@ class _Scanner:
             self.scanned += self.n
         return self._low
 
-    def style_sheets(self) -> tuple[bool, bool]:
-        """(whether the document has <style> blocks, whether one has `!important`): a linear
-        pass of finds before the tokenizer (a sheet later in the document applies too)."""
+    def style_sheets(self) -> None:
+        """The <style> blocks read (`read_sheet`, up to MAX_SHEET_CHARS; past it a block with
+        `!important` or `display` may undo any hiding): a linear pass of finds before the tokenizer
+        (a sheet later in the document applies too)."""
         if not _STYLE_OPEN.search(self.s):  # no lower-case copy (31 ms per MB of non-ASCII text)
-            return False, False
+            return
         low, n = self.low, self.n
-        sheets = important = False
         budget = MAX_SHEET_CHARS
         i = low.find("<style")
-        while 0 <= i and (not important or budget > 0):
-            sheets = True
+        while 0 <= i:
             end = low.find("</style", i)
             end = n if end < 0 else end
             self.scanned += end - i
-            important = important or low.find("important", i, end) >= 0
             if budget > 0:
                 self.read_sheet(low[i:min(end, i + budget)])
-                budget -= end - i
+            if end - i > budget:  # not read
+                unread = 1 if low.find("important", i + max(budget, 0), end) >= 0 else 0
+                unread |= 2 if low.find("display", i + max(budget, 0), end) >= 0 else 0
+                self.undo["*"] = self.undo.get("*", 0) | unread
+            budget -= end - i
             i = low.find("<style", end)
-        return sheets, important
 
     @property
     def rtl_anywhere(self) -> bool:
@@ -323,28 +596,114 @@ class _Scanner:
         return self._rtl
 
     def read_sheet(self, sheet: str) -> None:
-        """The bidi rules of one style block (attack23 H1; no CSS engine): a rule whose selectors'
-        subjects are all a class (".r", "span.r", "div .r") applies to the elements of that class,
-        as their own declarations (descendant selectors read as the class alone); a rule that
-        overrides bidi for anything else cannot be applied and is counted (`unapplied`) when the
-        document sets a right-to-left direction somewhere (`text.bidi_override`)."""
-        if "bidi" not in sheet and "direction" not in sheet and "\\" not in sheet:
+        """The rules of one style block that apply on a screen (`_screen_rules`): what they may undo
+        of a hiding (`read_undo`), and their direction and unicode-bidi declarations by selector
+        (`rules`, for `cascade`); an override rule whose selector is not read (`_selector`), or past
+        MAX_BIDI_RULES, is counted (`unapplied`) when the document sets a right-to-left direction
+        somewhere (`text.bidi_override`)."""
+        if "bidi" not in sheet and "direction" not in sheet and "\\" not in sheet and "display" not in sheet \
+                and "important" not in sheet:
             return
+        if sheet.startswith("<style"):
+            sheet = sheet[sheet.find(">") + 1:]
         sheet = css_text(sheet)
-        self.scanned += len(sheet)
-        for m in _CSS_RULE.finditer(sheet):
-            override, direction = _bidi_of(m.group(2))
-            if not override and direction is None:
+        self.scanned += 2 * len(sheet)
+        for selectors, block in _screen_rules(sheet):
+            self.read_undo(selectors, block)
+            if "bidi" not in block and "direction" not in block:
                 continue
-            subjects = [_CLASS_SUBJECT.search(selector) for selector in m.group(1).split(",")]
-            if all(subjects):
-                for subject in subjects:
-                    if subject is not None and len(self.classes) < MAX_CLASSES:
-                        name = subject.group(1)
-                        was, was_direction = self.classes.get(name, (False, None))
-                        self.classes[name] = (was or override, direction if direction is not None else was_direction)
-            elif override and (direction or self.rtl_anywhere):
-                self.unapplied += 1
+            decls = [(name, value.lower(), important) for name, value, important in declarations(block) or ()
+                     if name in ("direction", "unicode-bidi")]
+            if not decls:
+                continue
+            self.rule_count += 1
+            override = any(name == "unicode-bidi" and value.endswith("-override") for name, value, _i in decls)
+            for text in selectors.split(","):
+                selector = _selector(text)
+                if selector is None or sum(map(len, self.rules.values())) >= MAX_BIDI_RULES:
+                    if override and (any(v == "rtl" for _n, v, _i in decls) or self.rtl_anywhere):
+                        self.unapplied += 1
+                    continue
+                specificity, compounds = selector
+                entries = self.rules.setdefault(_subject_key(compounds[-1][1]), [])
+                entries += [(specificity, self.rule_count, important, name, value, compounds)
+                            for name, value, important in decls]
+
+    def read_undo(self, selectors: str, block: str) -> None:
+        """`undo` from one rule: its !important declarations of hiding properties and its `display`,
+        under the key of each selector's subject (the compound after the last combinator: its id,
+        else its first class, else its tag name; "*" when it has none or holds brackets)."""
+        if "important" not in block and "display" not in block:
+            return
+        decls = declarations(block) or [("all", "", True)]  # not followed: may undo anything
+        bits = 0
+        for name, _value, important in decls:
+            bits |= (1 if important and name in _HIDING_PROPERTIES else 0) | (2 if name in ("display", "all") else 0)
+        if not bits:
+            return
+        for selector in selectors.split(","):
+            selector = selector.strip()
+            cut = max(selector.rfind(c) for c in " \t\n\r\f>+~")
+            subject = selector[cut + 1:]
+            m = None if "(" in selector else _SUBJECT_KEY.search(subject)
+            key = m.group() if m else "*"
+            if len(self.undo) >= MAX_CLASSES:
+                key = "*"
+            self.undo[key] = self.undo.get(key, 0) | bits
+
+    def matches(self, compounds: list[tuple[str, Compound]], element: Element) -> bool:
+        """Whether a selector matches the element (its ancestors: `open`; html and body always are)."""
+        if not _compound_matches(compounds[-1][1], element):
+            return False
+        pos = len(self.open)
+        for i in range(len(compounds) - 1, 0, -1):
+            want = compounds[i - 1][1]
+            while True:
+                self.selector_work += 1
+                self.scanned += 1
+                if pos == 0:
+                    return want[0] in ("html", "body") and not want[1] and not want[2] and not want[3]
+                pos -= 1
+                if _compound_matches(want, self.open[pos]):
+                    break
+                if compounds[i][0] == ">":
+                    return False
+        return True
+
+    def cascade(self, element: Element, style: str | None) -> dict[str, str]:
+        """The cascaded direction and unicode-bidi of an element from the style blocks' rules and its
+        inline style (CSS Cascade 4: importance, the style attribute, specificity, order)."""
+        best: dict[str, tuple[tuple[bool, bool, tuple[int, int, int], int], str]] = {}
+        if self.rules:
+            name, element_id, classes, _attributes = element
+            keys = [name, "*", *(("#" + element_id,) if element_id else ()), *("." + k for k in classes)]
+            for key in keys[:34]:
+                for specificity, order, important, prop, value, compounds in self.rules.get(key, ()):
+                    if self.selector_work > MAX_SELECTOR_WORK:
+                        break
+                    rank = (important, False, specificity, order)
+                    if (prop not in best or best[prop][0] < rank) and self.matches(compounds, element):
+                        best[prop] = (rank, value)
+        low = style.lower() if style else ""
+        if style and ("direction" in low or "bidi" in low or "\\" in low):
+            for prop, value, important in declarations(style) or ():
+                rank = (important, True, (0, 0, 0), 0)
+                if prop in ("direction", "unicode-bidi") and (prop not in best or best[prop][0] < rank):
+                    best[prop] = (rank, value.translate(_ASCII_LOWER))
+        return {prop: value for prop, (_rank, value) in best.items()}
+
+    def undone(self, bits: int, name: str, key_attributes: dict[str, str]) -> bool:
+        """Whether a style block may undo (`undo` bits) a hiding of this element."""
+        undo = self.undo
+        if not undo:
+            return False
+        found = undo.get("*", 0) | undo.get(name, 0)
+        element_id = key_attributes.get("id")
+        if element_id:
+            found |= undo.get("#" + element_id.strip().lower(), 0)
+        for klass in key_attributes.get("class", "").lower().split()[:32]:
+            found |= undo.get("." + klass, 0)
+        return bool(found & bits)
 
     # -- the tokenizer
     def run(self) -> None:
@@ -380,7 +739,7 @@ class _Scanner:
         self.scanned += len(chunk)
         if self.hidden is None:
             self.chunks.append(self.decode(chunk))
-        elif self.hidden_chars >= MIN_HIDDEN_KEPT:  # long hidden text: read after all (see _HIDING)
+        elif self.hidden_chars >= MIN_HIDDEN_KEPT:  # long hidden text: read after all (see hides)
             self.chunks.append(self.decode(chunk))
             self.hidden_chars += len(chunk)
         else:
@@ -443,6 +802,8 @@ class _Scanner:
         return lt + 1
 
     def open_element(self, name: str, effect: int) -> None:
+        if self.rules and self.element is not None and len(self.open) < MAX_OPEN:
+            self.open.append(self.element)
         if self.direction_tag is not None and len(self.directions) < MAX_OVERRIDES:
             self.directions.append((name, self.direction_tag))
         if self.override_tag and len(self.overrides) < MAX_OVERRIDES:
@@ -456,6 +817,9 @@ class _Scanner:
             self.hidden_depth += 1
 
     def close_element(self, name: str) -> None:
+        if self.open and any(entry[0] == name for entry in self.open):  # it ends, and those left open inside it
+            while self.open and self.open.pop()[0] != name:
+                pass
         if any(entry[0] == name for entry in self.directions):  # it ends, and those left open inside it
             while self.directions and self.directions.pop()[0] != name:
                 pass
@@ -471,7 +835,7 @@ class _Scanner:
             self.end_hidden()
 
     def end_hidden(self) -> None:
-        """The hidden element ended: its text left out when short, else read (see _HIDING)."""
+        """The hidden element ended: its text left out when short, else read (see hides)."""
         if self.hidden_chars >= MIN_HIDDEN_KEPT:
             self.chunks.append("\n")
         else:
@@ -494,9 +858,9 @@ class _Scanner:
         return end
 
     def tag(self, start: int) -> tuple[str, str | None, int, int]:
-        """(lower-case name, first href, index after '>', 1 when it hides its content (see
-        _HIDING), -1 when it may show what an ancestor hid (_REVEALING), else 0) of the tag whose
-        name starts at `start`; the index is -1 when the input ends
+        """(lower-case name, first href, index after '>', 1 when it hides its content (see `hides`),
+        -1 when it may show what an ancestor hid (`reveals`), else 0) of the tag whose name starts
+        at `start`; the index is -1 when the input ends
         inside the tag, `_COARSE` when the attribute budget ran out (the caller reads the rest
         coarsely from the tag's '<')."""
         s, n = self.s, self.n
@@ -507,7 +871,7 @@ class _Scanner:
         seen_href = False
         style: str | None = None
         hidden_attribute = False
-        bidi: dict[str, str] = {}  # the first dir and class attributes (a browser ignores repeats)
+        attrs: dict[str, str] = {}  # the first of each attribute (a browser ignores repeats), by lower-case name
         self.override_tag = False
         self.direction_tag = None
         while True:
@@ -515,11 +879,8 @@ class _Scanner:
             if j >= n:
                 return name, href, -1, 0
             if s[j] == ">":
-                self.override_tag, self.direction_tag = self.bidi(
-                    name, bidi.get("dir", "").strip().lower(), style, bidi.get("class"))
-                if (hidden_attribute and not self.sheets) or hides(style, self.sheet_important):
-                    return name, href, j + 1, 1
-                return name, href, j + 1, -1 if self.hidden is not None and reveals(style) else 0
+                self.override_tag, self.direction_tag = self.bidi(name, attrs, style)
+                return name, href, j + 1, self.hiding(name, style, hidden_attribute, attrs)
             self.attributes += 1
             self.steps += 1
             if self.attributes > MAX_ATTRIBUTES:  # the rest, this tag included, is read coarsely
@@ -541,7 +902,7 @@ class _Scanner:
                 elif q != ">":
                     k = self.match(_UNQUOTED, j)
                     value, j = s[j:k], k
-            low = attr.translate(_ASCII_LOWER) if len(attr) <= 6 else ""
+            low = attr.translate(_ASCII_LOWER)
             if want_href and not seen_href and low == "href":
                 seen_href = True
                 href = value
@@ -549,8 +910,21 @@ class _Scanner:
                 style = value
             elif low == "hidden":
                 hidden_attribute = True
-            elif low in ("dir", "class"):
-                bidi.setdefault(low, value)
+            if len(attrs) < 64:
+                attrs.setdefault(low, value)
+
+    def hiding(self, name: str, style: str | None, hidden_attribute: bool, key_attributes: dict[str, str]) -> int:
+        """`tag`'s last value for a start tag with this inline style, `hidden` attribute, id and class:
+        the hidden attribute unless the style or a style block's rule may set `display`; the style's
+        hiding, only by !important where a style block's !important rule may undo it."""
+        if style:  # read declaration by declaration (`declarations`), its character references decoded
+            self.scanned += min(len(style), MAX_STYLE_CHARS)
+            style = _CHARREF.sub(_attr_ref, style[:MAX_STYLE_CHARS]) if "&" in style else style
+        if hidden_attribute and not sets_display(style) and not self.undone(2, name, key_attributes):
+            return 1
+        if style and hides(style, self.undone(1, name, key_attributes), name in _BLOCKS):
+            return 1
+        return -1 if self.hidden is not None and reveals(style) else 0
 
     def start_tag(self, name: str, href: str | None) -> None:
         if name in _BREAK:
@@ -596,28 +970,30 @@ class _Scanner:
         return resume
 
 
-    def bidi(self, name: str, dir_attribute: str, style: str | None, classes: str | None) -> tuple[bool, bool | None]:
+    def bidi(self, name: str, attrs: dict[str, str], style: str | None) -> tuple[bool, bool | None]:
         """(whether a start tag overrides its text to right-to-left as a reader shows it, the direction
-        it sets or None): `<bdo dir=rtl>`, or `unicode-bidi: bidi-override` (or isolate-override)
-        from its inline style or a style block's rule for one of its classes, with the direction
-        from the style, else the class's rule, else its `dir`, else its parent's (CSS `direction`
-        inherits); the style read as CSS (comments, escapes, character references: attack23 H1)."""
-        rtl = dir_attribute == "rtl"
-        override, direction = False, True if rtl else False if dir_attribute == "ltr" else None
-        if classes and self.classes:
-            for klass in classes.lower().split()[:32]:
-                by_class, class_direction = self.classes.get(klass, (False, None))
-                override = override or by_class
-                direction = class_direction if class_direction is not None else direction
+        it sets or None): `unicode-bidi: bidi-override` (or isolate-override; <bdo> by default) and
+        `direction` as cascaded (`cascade`), the direction else from its `dir` attribute, else its
+        parent's (CSS `direction` inherits); the style read as CSS (comments, escapes, character
+        references: attack23 H1), attribute values with their character references decoded."""
         if style:
             style = style[:MAX_STYLE_CHARS]
             if "&" in style:
                 style = _CHARREF.sub(_attr_ref, style)
-            by_style, style_direction = _bidi_of(css_text(style))
-            override = override or by_style
-            direction = style_direction if style_direction is not None else direction
-        if name == "bdo" and rtl:
-            return True, True
+        dir_attribute = attrs.get("dir", "")
+        if "&" in dir_attribute:
+            dir_attribute = _CHARREF.sub(_attr_ref, dir_attribute)
+        dir_attribute = dir_attribute.strip().translate(_ASCII_LOWER)
+        element: Element = (name, "", frozenset(), {})
+        if self.rules:
+            classes = frozenset(attrs.get("class", "").lower().split()[:32])
+            element = (name, attrs.get("id", "").strip().lower(), classes, {k: v.lower() for k, v in attrs.items()})
+        self.element = element
+        cascaded = self.cascade(element, style)
+        bidi_value = cascaded.get("unicode-bidi")
+        override = bidi_value.endswith("-override") if bidi_value is not None else name == "bdo"
+        own = cascaded.get("direction", dir_attribute)
+        direction = True if own == "rtl" else False if own in ("ltr", "initial") else None
         inherited = direction if direction is not None else bool(self.directions and self.directions[-1][1])
         return override and inherited, direction
 

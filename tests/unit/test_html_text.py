@@ -15,6 +15,7 @@ from gateway.html_text import (
     MAX_REFS,
     MIN_HIDDEN_KEPT,
     css_text,
+    declarations,
     html_scan,
     html_to_text,
 )
@@ -163,7 +164,7 @@ def test_at_most_max_refs_references_are_decoded() -> None:
 @pytest.mark.parametrize("hidden", [
     '<span style="display:none">', '<span style="DISPLAY : None !important">', '<span style="visibility:hidden">',
     '<span style="font-size:0px">', "<span style='font-size: 0'>", '<span style="opacity:0.0">',
-    '<span hidden>', '<span style="max-height:0;overflow:hidden">',
+    '<span hidden>', '<span style="display:inline-block;max-height:0;overflow:hidden">',
     '<span style="color:red;display:none">', '<font style="font-size:0pt">',
 ])
 def test_hidden_text_salting_is_left_out(hidden: str) -> None:
@@ -176,11 +177,37 @@ def test_hidden_text_salting_is_left_out(hidden: str) -> None:
 
 @pytest.mark.parametrize("visible", [
     '<span style="font-size:10px">', '<span style="opacity:0.5">', '<span style="display:inline">',
-    '<span style="height:0">', '<span data-hidden="1">', '<span title="display:none">',
+    '<span style="height:0">', '<span style="height:0;overflow:hidden">',
+    '<span style="transform:scale(0)">', '<span style="clip:rect(0 0 0 0)">', '<span data-hidden="1">',
+    '<span title="display:none">',
     '<span style="x-display:none">', '<span style="mso-hide:all">',  # Outlook's alone: every other reader shows it
 ])
 def test_styles_that_do_not_hide_keep_their_text(visible: str) -> None:
     assert html_to_text(f"<p>a{visible}b</span>c</p>")[0] == "abc"
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("style", ["font-size:0", "opacity:0", "display:none", "overflow:hidden;height:0",
+                                   "color:red", "font-size:12px"])
+def test_a_style_with_a_long_white_space_run_is_read_in_linear_work(style: str) -> None:
+    """attack24 #1: the hiding patterns backtracked over the white space after a zero value
+    (`font-size:0` and 4000 spaces: 167 ms a tag; 250 such tags in 1 MB were ~40 s of event loop).
+    Styles are now read declaration by declaration (str methods): the work is the style's length."""
+    tag = f'<span style="{style}{" " * 4000}x">a</span>'
+    markup = tag * (MB // len(tag))
+    result = html_scan(markup)
+    assert result.text == "a" * (MB // len(tag))  # the junk value after the spaces: not a hiding declaration
+    assert result.scanned <= 4 * len(markup) and result.steps <= 3 * (MB // len(tag)) + 10
+
+
+def test_inline_style_declarations_are_read_as_css() -> None:
+    """CSS Syntax: split at ';' outside strings, brackets and escapes; `!important` taken off."""
+    assert declarations(" Font-Size : 0 ! IMPORTANT ;color:red;;x") == [
+        ("font-size", "0", True), ("color", "red", False)]
+    assert declarations('font-family:"a;display:none";b:url(x;y)\\;c:d') == [
+        ("font-family", '"a;display:none"', False), ("b", "url(x;y);c:d", False)]
+    assert declarations("a:'" + "(" * 100) is None  # more delimiters than a reader's style: not followed
+    assert html_to_text('<p>a<span style="font-family:\'x;font-size:0\'">WhatsApp</span>b</p>')[0] == "aWhatsAppb"
 
 
 def test_hiding_ends_where_a_browser_ends_it_or_earlier() -> None:
@@ -215,7 +242,56 @@ def test_hiding_that_a_style_sheet_can_undo_does_not_count() -> None:
     important = salted.replace("display:none", "display:none !important")
     assert html_to_text(sheet + important)[0] == "we pay for your views"  # inline !important wins
     assert html_to_text("<p>a<span hidden>zq</span>b</p>")[0] == "ab"
-    assert html_to_text("<style>p{color:red}</style><p>a<span hidden>zq</span>b</p>")[0] == "azqb"
+    assert html_to_text("<style>span{display:inline}</style><p>a<span hidden>zq</span>b</p>")[0] == "azqb"
+    assert html_to_text('<p>a<span hidden style="display:inline">zq</span>b</p>')[0] == "azqb"
+
+
+@pytest.mark.parametrize("hidden", [
+    '<span style="font:0/0 a">', '<span style="font: italic bold 0/0 Arial, sans-serif">',
+    '<span style="font-size:0q">', '<span style="font-size:0vw">', '<span style="font-size:0mm">',
+    '<span style="font-size:-0E3PX">', '<span style="font-size:calc(0px)">', '<span style="font-size:min(0px, 1em)">',
+    '<span style="opacity:-1">', '<span style="opacity:0e0">', '<span style="opacity:0%">',
+    '<span style="display:inline-block;max-height:0q;overflow:hidden">',
+    '<span style="position:absolute;clip:rect(0 0 0 0)">', '<span style="position:fixed;clip:rect(1px,1px,1px,1px)">',
+    '<span style="display:inline-block;transform:scale(0)">', '<span style="display:block;transform:scaleY(0)">',
+    '<span style="position:absolute;scale:0">', '<span style="font-size:/**/0">', '<span style="font-size:&#48;">',
+    '<span style="f\\6fnt-size:0">',
+])
+def test_hiding_spellings_a_reader_hides_by_are_read(hidden: str) -> None:
+    """attack24 #3a: hiding the reader applies but the check did not recognise (any length unit, calc,
+    the font shorthand, a clipped or zero-scaled box): salt inside every cue word scanned clean."""
+    assert html_to_text(f"<p>we pay for{hidden}zq</span> your vi{hidden}xx</span>ews</p>")[0] == "we pay for your views"
+
+
+@pytest.mark.parametrize("visible", [
+    '<span style="font:12px/0 a">', '<span style="font-size:0.5em">', '<span style="opacity:0.01">',
+    '<span style="clip:rect(0 0 0 0)">', '<span style="position:absolute;clip:rect(0 10px 10px 0)">',
+    '<span style="transform:scale(0)">', '<span style="display:inline;transform:scale(0)">',  # inline: no transform
+    '<span style="transform:scale(1)">', '<span style="font-size:calc(0px + 12px)">',
+])
+def test_spellings_that_do_not_hide_keep_their_text(visible: str) -> None:
+    assert html_to_text(f"<p>a{visible}b</span>c</p>")[0] == "abc"
+
+
+@pytest.mark.parametrize(("sheet", "text", "hidden_text"), [
+    ("<style>/* important */</style>", "ab", "ab"),  # a comment: no rule
+    ("<style>.x{color:#333!important}</style>", "ab", "ab"),  # not a hiding property
+    ("<style>.x{display:inline!important}</style>", "ab", "ab"),  # another class
+    ("<style>p{display:block!important}</style>", "ab", "ab"),  # another element
+    ("<style>span{display:inline!important}</style>", "azqb", "azqb"),
+    ("<style>.s{font-size:12px!important}</style>", "azqb", "ab"),
+    ("<style>.s{display:inline}</style>", "ab", "azqb"),  # any display rule beats the hidden attribute
+    ("<style>#i{display:inline!important}</style>", "azqb", "azqb"),
+    ("<style>[data-x]{display:inline!important}</style>", "azqb", "azqb"),  # not read: may match anything
+    ("<style>:is(p) span{display:inline!important}</style>", "azqb", "azqb"),
+])
+def test_only_a_rule_that_may_undo_the_hiding_counts(sheet: str, text: str, hidden_text: str) -> None:
+    """attack24 #3b: any "important" in a style block (a comment, another property, another class)
+    switched the inline hiding off, and any <style> block the hidden attribute: salt read. Now only an
+    !important rule for a hiding property whose subject may be the element counts (for the hidden
+    attribute, any rule for display)."""
+    assert html_to_text(f'{sheet}<p>a<span class="s t" id="i" style="display:none">zq</span>b</p>')[0] == text
+    assert html_to_text(f'{sheet}<p>a<span class="s" id="i" hidden>zq</span>b</p>')[0] == hidden_text
 
 
 def test_a_descendant_that_shows_itself_ends_the_hiding() -> None:
@@ -276,14 +352,62 @@ def test_html_css_bidi_override_is_read_as_a_browser_reads_it(markup: str, text:
     assert html_to_text(markup)[0] == text
 
 
+_OVR = "unicode-bidi:bidi-override"
+
+
+@pytest.mark.parametrize(("sheet", "attrs", "reversed_"), [
+    (".r{direction:rtl!important}", f'class="r" style="direction:ltr;{_OVR}"', True),  # !important beats inline
+    (f".b{{direction:ltr}} .a{{direction:rtl;{_OVR}}}", 'class="a b"', True),  # the later rule, not attribute order
+    (f".a{{direction:rtl;{_OVR}}} .b{{direction:ltr}}", 'class="a b"', False),
+    (f"#x{{direction:ltr}} .a{{direction:rtl;{_OVR}}}", 'id="x" class="a"', False),  # specificity beats order
+    ("#x{direction:rtl}", f'id="x" style="{_OVR}"', True),
+    ("span{direction:rtl}", f'style="{_OVR}"', True),
+    ("[data-r]{direction:rtl}", f'data-r="" style="{_OVR}"', True),
+    (f"[data-r]{{direction:rtl;{_OVR}}}", 'data-r=""', True),
+    (f"p > span{{direction:rtl;{_OVR}}}", "", True),
+    (f":is(.r){{direction:rtl;{_OVR}}}", 'class="r"', True),
+    (f"span:is(.q){{direction:rtl;{_OVR}}}", 'class="r"', False),
+    (f"body .r{{direction:rtl;{_OVR}}}", 'class="r"', True),  # no <body> tag: a browser has one
+    ("", f'dir="&#114;tl" style="{_OVR}"', True),
+    ("", f'dir="RTL" style="{_OVR}"', True),
+    (f"@media print{{.r{{direction:rtl;{_OVR}}}}}", 'class="r"', False),  # not on a screen
+    (f"@media screen and (min-width:1px){{.r{{direction:rtl;{_OVR}}}}}", 'class="r"', True),
+    (f"@media(min-width:1px){{.r{{direction:rtl;{_OVR}}}}}", 'class="r"', True),
+    (f"@media not print{{.r{{direction:rtl;{_OVR}}}}}", 'class="r"', True),
+    (f"@font-face{{x:y}} .r{{direction:rtl;{_OVR}", 'class="r"', True),  # a block left open ends with the sheet
+    (f".zz .r{{direction:rtl;{_OVR}}}", 'class="r"', False),  # no .zz ancestor
+    (f"div.r{{direction:rtl;{_OVR}}}", 'class="r"', False),  # not a div
+    (f".r{{direction:rtl;{_OVR}}}", 'class="r" style="unicode-bidi:normal"', False),  # inline beats the rule
+    (f".r{{direction:rtl;{_OVR}}} .r{{unicode-bidi:normal}}", 'class="r"', False),  # a later rule cancels
+    (f".r{{direction:rtl;{_OVR}}}", 'class="r" style="direction:ltr"', False),
+])
+def test_bidi_css_is_cascaded_as_a_browser_cascades_it(sheet: str, attrs: str, reversed_: bool) -> None:
+    """attack24 #2: direction and unicode-bidi as the cascade gives them (CSS Cascade 4: importance, the
+    style attribute, specificity, order; screen media; type, id, attribute, descendant and child
+    selectors): cue words Chromium shows in reading order were read reversed, and the other way."""
+    head = f"<style>{sheet}</style>" if sheet else ""
+    text = html_to_text(f"{head}<p>on <span {attrs}>ppAstahW</span></p>")[0]
+    assert text == ("on \u202eppAstahW\u202c" if reversed_ else "on ppAstahW")
+
+
+def test_bidi_selector_matching_is_bounded() -> None:
+    """Rules with long descendant chains against deep nesting: the comparisons stop at MAX_SELECTOR_WORK."""
+    sheet = "<style>" + "".join(f"{'div ' * 30}.r{{direction:rtl;{_OVR}}}" for _ in range(300)) + "</style>"
+    markup = sheet + "<div>" * 60 + '<span class="r">x</span>' * 20_000
+    result = html_scan(markup)
+    assert result.scanned <= 4 * len(markup) + 100_000 + 60 * 20_000 // 10, result.scanned
+    assert result.steps <= 3 * 20_000 + 200
+
+
 def test_html_style_block_override_not_applied_is_counted() -> None:
     """A style block's override for a selector not read (no CSS engine) is counted, when the document
     says rtl somewhere, so the disguise is signalled even unread; css_text reads comments and escapes
     in linear time."""
-    doc = '<style>p > span{unicode-bidi:bidi-override}</style><div dir="rtl"><p><span>ppAstahW</span></p></div>'
+    doc = '<style>p ~ span{unicode-bidi:bidi-override}</style><div dir="rtl"><p><span>ppAstahW</span></p></div>'
     assert html_scan(doc).unapplied == 1
     assert html_scan(doc.replace('dir="rtl"', "")).unapplied == 0
-    assert html_scan("<style>span{unicode-bidi:bidi-override;direction:rtl}</style><span>x</span>").unapplied == 1
+    where = "<style>:where(span){unicode-bidi:bidi-override;direction:rtl}</style><span>x</span>"
+    assert html_scan(where).unapplied == 1
     assert css_text("a/**/b/* c */d /* open") == "abd "
     assert css_text("\\72 tl \\000072tl \\;x \\0 ") == "rtl rtl ;x \ufffd"
     sheet = "<style>" + "/*" * 20_000 + "</style>" + "{" * 20_000 + "}" * 20_000
