@@ -30,6 +30,7 @@ from collections.abc import Iterable
 from gateway.checks import Check, CheckContext
 from gateway.checks.claims import QuotedHistory, reply_cuts
 from gateway.checks.origin import Origin, internal_sender
+from gateway.domains import registered_domain
 from gateway.model import Signal
 from gateway.store import MAX_CAMPAIGN_KEYS, Reach, SenderHistory
 from gateway.store.record import sent_key, thread_references
@@ -67,11 +68,16 @@ class QuotingCheck(Check):
         if ctx.store is None or "@" not in sender:
             ctx.put(QuotedHistory(ours=False, why="no_store" if ctx.store is None else "first_contact"))
             return []
+        domain = sender.rsplit("@", 1)[1]
+        # another party counts only as the sender's colleague: the same registered domain, not a
+        # free-mail provider's. The header's To and Cc are the sender's words, and our Message-IDs
+        # sent to a public list are public (review24: `Cc: list@...` over a list archive's ID)
+        org = "" if ctx.data.is_freemail(domain) else registered_domain(domain)
         others = [a for a in dict.fromkeys(a.lower() for a in view.addresses("To", "Cc"))
-                  if "@" in a and a != sender and not ctx.domains.is_our_address(a)]
+                  if "@" in a and a != sender and org and registered_domain(a.rsplit("@", 1)[1]) == org
+                  and not ctx.domains.is_our_address(a)]
         keys = sent_keys(thread_references(view), [sender] + others[:MAX_PARTIES - 1])
         groups = [keys[i:i + MAX_CAMPAIGN_KEYS] for i in range(0, len(keys), MAX_CAMPAIGN_KEYS)]
-        domain = sender.rsplit("@", 1)[1]
         # both at once (each its own store call); a failure of either is "store_error" (the store's own
         # signals, sender.store_error and campaign.store_error, say it), never an unhandled one
         history: SenderHistory | BaseException

@@ -126,10 +126,16 @@ def test_a_correspondent_with_an_unknown_reference_is_cut_as_before() -> None:
 def test_a_reply_all_to_our_message_sent_to_another_party_is_cut() -> None:
     """A newcomer copied into a thread answers our message to a colleague of theirs in Cc."""
     store = _store(sent_to="al@partner.test")
-    names, standing, _ = _read("Adding my view.\n\n" + GT, store=store, irt=OURS, cc="Al <al@partner.test>")
+    newcomer = "Bo Lin <bo.lin@mail.partner.test>"
+    names, standing, _ = _read("Adding my view.\n\n" + GT, store=store, irt=OURS, cc="Al <al@partner.test>",
+                               from_=newcomer)
     assert not names & CUES and standing == QuotedHistory(ours=True, why="sent")
     # the same reference without that party among the message's addresses: not ours to cut
-    names, standing, _ = _read("Adding my view.\n\n" + GT, store=store, irt=OURS)
+    names, standing, _ = _read("Adding my view.\n\n" + GT, store=store, irt=OURS, from_=newcomer)
+    assert CUES <= names and standing == QuotedHistory(ours=False, why="first_contact")
+    # review24: a stranger who names that party in Cc (our Message-ID to a list is public in its
+    # archive) is no colleague of theirs: not ours to cut
+    names, standing, _ = _read("Adding my view.\n\n" + GT, store=store, irt=OURS, cc="Al <al@partner.test>")
     assert CUES <= names and standing == QuotedHistory(ours=False, why="first_contact")
 
 
