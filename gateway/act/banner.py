@@ -168,6 +168,25 @@ def _pinned(style: str) -> str:
     return f"{style}all:revert!important;{important}direction:ltr!important;unicode-bidi:normal!important;"
 
 
+MAX_ESCAPED_REASON = 640  # octets of one reason in the HTML banner, its <li> line then stays under 998
+
+
+def _escaped_within(reason: str, budget: int = MAX_ESCAPED_REASON) -> str:
+    """`reason` HTML-escaped, cut to at most `budget` octets as it may end up in a part: escaping
+    multiplies a quote sixfold, and a non-ASCII letter in a part whose charset lacks it becomes a
+    character reference of up to 10 octets (review24: 160 quotes of a stranger's address list put
+    the <li> line at 1,068). One pass over at most 160 characters."""
+    out: list[str] = []
+    used = 0
+    for ch in reason:
+        piece = html.escape(ch)
+        used += len(piece) if ch.isascii() else 10
+        if used > budget:
+            out.append("...")
+            break
+        out.append(piece)
+    return "".join(out)
+
 def render(templates: Templates, decision: Decision, report_link: str | None) -> Banner:
     headline, background, accent = _STYLE.get(decision.verdict, _STYLE[Verdict.CAUTION])
     reasons = _reasons(decision)
@@ -176,7 +195,8 @@ def render(templates: Templates, decision: Decision, report_link: str | None) ->
     esc = html.escape
     # one reason a line: the pinned styles would take six reasons past a line's 998 octets (RFC 5322 2.1.1)
     html_reasons = (f'<ul style="{_pinned("margin:6px 0 6px 20px;padding:0;")}">\n'
-                    + "\n".join(f'<li style="{_pinned("margin:0;")}">{esc(r)}</li>' for r in reasons) + "</ul>")
+                    + "\n".join(f'<li style="{_pinned("margin:0;")}">{_escaped_within(r)}</li>' for r in reasons)
+                    + "</ul>")
     link = report_link or ""
     common = {"verdict": decision.verdict.word, "VERDICT": decision.verdict.word.upper(),
               "headline": headline, "intro": textwrap.fill(_INTRO, 72), "link": link,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import email.policy
+import html
 from email.message import Message
 from email.parser import BytesParser
 
@@ -150,6 +151,14 @@ def test_html_banner_lines_stay_within_998_octets_with_the_longest_reasons() -> 
     banner = Templates.load().render(Decision(Verdict.HIGH, 20.0, hits), "mailto:security@example.org")
     assert banner.html.count("<li") == 6
     assert max(len(line) for line in banner.html.splitlines()) <= 998
+    # review24: a stranger's text in a reason (an address list of quotes), escaped; and non-ASCII letters
+    # that a part without them carries as character references
+    for filler in ('"', "\u0416"):
+        hits = (RuleHit("r0", 1, filler * 200),)
+        banner = Templates.load().render(Decision(Verdict.HIGH, 20.0, hits), "mailto:security@example.org")
+        lines = banner.html.encode("ascii", "xmlcharrefreplace").splitlines()
+        assert max(len(line) for line in lines) <= 998, filler
+        assert 20 < banner.html.count(html.escape(filler)) < 160  # the reason is there, cut
 
 
 def _mp(ctype: str, parts: list[bytes], extra: str = "") -> bytes:
