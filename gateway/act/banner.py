@@ -20,7 +20,8 @@ UTF-32 part gets the banner in its decoded text, encoded back in its byte order 
 (a raw 7bit/8bit/binary one as base64, its Content-Transfer-Encoding field changed to say so).
 
 The HTML banner's inline styles are `!important` after `all:revert` (`_pinned`, the shipped
-template): the sender's `<style>` cannot hide, move or recolour it (attack24 1b).
+template): the sender's `<style>` cannot hide, shrink or recolour it (attack24 1b). It can still
+lay a box over it or reorder the `<body>` (flex/grid) to show it below its text (docs/actions.md).
 
 Untrusted input: the raw message and the rule reasons (which may quote a stranger's text: they
 are cleaned to one line and HTML-escaped). Templates are admin input, validated at load.
@@ -162,8 +163,8 @@ def _pinned(style: str) -> str:
     declaration in a style attribute beats every important rule of a sheet (CSS Cascade 4, 6.1:
     element-attached styles), `all` covers every property but `direction` and `unicode-bidi`,
     which are set too; inherited ones come from the banner's table, which starts from `all:initial`
-    (`gateway/data/banner.html`): a `<style>` in the message cannot hide, move, shrink or recolour
-    the banner while the sender's own text stays (attack24 1b)."""
+    (`gateway/data/banner.html`): a `<style>` in the message cannot hide, shrink or recolour the
+    banner while the sender's own text stays (attack24 1b); a reordered `<body>` can move it below."""
     important = "".join(f"{d.strip()}!important;" for d in style.split(";") if d.strip())
     return f"{style}all:revert!important;{important}direction:ltr!important;unicode-bidi:normal!important;"
 
