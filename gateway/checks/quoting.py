@@ -12,10 +12,15 @@ when we have written to the sender or, for a sender not at a free-mail provider,
 (a colleague answering in a thread we had with their organisation). Otherwise the sender is a
 first contact answering nothing we know, and the message is read as quoting only itself.
 
+The text model asks the same question of a reply whose text holds the lines a mail client writes
+above quoted history (claims.py `has_client_lines`): it reads them only in a reply the store
+vouches for (`reads_without_client_lines`).
+
 Bounded: the store is asked only for a message from outside (not `internal_sender`) with
-In-Reply-To or References whose reading as a reply would cut something (claims.py `reply_cuts`);
-every other message gets no answer, and nobody waits for one. One `sender_history` and one
-`campaign_reach_many` (at most MAX_REF_GROUPS groups of MAX_CAMPAIGN_KEYS keys) at the same time.
+In-Reply-To or References whose reading as a reply would cut something (claims.py `reply_cuts`)
+or whose text holds client lines; every other message gets no answer, and nobody waits for one.
+One `sender_history` and one `campaign_reach_many` (at most MAX_REF_GROUPS groups of
+MAX_CAMPAIGN_KEYS keys) at the same time.
 No store, a store error or no answer in time (the readers then have none) all read the message as
 quoting only itself: what the gateway cannot tell from its history it does not cut.
 
@@ -28,7 +33,7 @@ import asyncio
 from collections.abc import Iterable
 
 from gateway.checks import Check, CheckContext
-from gateway.checks.claims import QuotedHistory, reply_cuts
+from gateway.checks.claims import QuotedHistory, answers_nothing, has_client_lines, reply_cuts
 from gateway.checks.origin import Origin, internal_sender
 from gateway.domains import registered_domain
 from gateway.model import Signal
@@ -63,7 +68,7 @@ class QuotingCheck(Check):
     async def run(self, ctx: CheckContext) -> Iterable[Signal]:
         view = ctx.view
         sender = view.from_address.lower()
-        if internal_sender(ctx) or not reply_cuts(ctx):
+        if internal_sender(ctx) or answers_nothing(ctx) or not (reply_cuts(ctx) or has_client_lines(ctx)):
             return []
         if ctx.store is None or "@" not in sender:
             ctx.put(QuotedHistory(ours=False, why="no_store" if ctx.store is None else "first_contact"))

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gateway.checks import Check, CheckContext, signal
-from gateway.checks.claims import QuotedHistory, answers_nothing, own_words
+from gateway.checks.claims import QuotedHistory, own_words, reads_without_client_lines, without_client_lines
 from gateway.checks.origin import Origin, internal_sender
 from gateway.checks.social import Persona
 from gateway.config import Config
@@ -65,52 +65,6 @@ def is_word(token: str) -> bool:
     """A word of letters (and inner apostrophes): what the vocabulary may hold; not a break, not
     an identifier with underscores."""
     return token.replace("'", "").isalpha()
-
-
-# The lines a mail client writes above quoted history: an attribution ("On <date>, <name> wrote:",
-# "<name> schrieb am <date>:", "Le <date>, <name> a écrit :"), Outlook's "-----Original
-# Message-----", and a run of two or more of its header lines (From:/Sent:/To:/Cc:/Subject:/Date:).
-# '>' markers, blanks and a CR around them do not count. A line longer than MAX_CLIENT_LINE is prose.
-_CLIENT_HEADERS = frozenset({"from", "sent", "to", "cc", "subject", "date"})
-MAX_CLIENT_LINE = 400
-
-
-def _attribution(line: str) -> bool:
-    s = line.strip(" \t\r>").lower()
-    if len(s) > MAX_CLIENT_LINE:
-        return False
-    if s.endswith(":") and ((s.startswith("on ") and s.endswith("wrote:")) or "schrieb" in s or "a écrit" in s):
-        return True
-    return s.startswith("--") and s.strip("- ") == "original message"
-
-
-def _client_header(line: str) -> bool:
-    head, colon, _ = line.strip(" \t\r>").partition(":")
-    return bool(colon) and len(head) < 8 and head.lower() in _CLIENT_HEADERS
-
-
-def without_client_lines(text: str) -> str:
-    """`text` without the lines a mail client writes above quoted history (attributions, "Original
-    Message", runs of two or more Outlook header lines). The text model reads a message that answers
-    nothing (`claims.answers_nothing`) this way: it has no history, so such lines are no sign of a
-    reply, while the shipped model, trained where legitimate replies kept them, weighs "wrote" at
-    -14.3 (session 23: one attribution line appended to each training approach lowered the median
-    logit 2.89 -> 1.49). A reply is read as in training. One pass over the lines."""
-    lines = text.split("\n")
-    keep = [not _attribution(ln) for ln in lines]
-    headers = [_client_header(ln) for ln in lines]
-    i = 0
-    while i < len(lines):
-        if not headers[i]:
-            i += 1
-            continue
-        j = i
-        while j < len(lines) and headers[j]:
-            j += 1
-        if j - i >= 2:
-            keep[i:j] = [False] * (j - i)
-        i = j
-    return "\n".join(ln for ln, k in zip(lines, keep, strict=True) if k)
 
 
 def ngrams(text: str, n_max: int = MAX_NGRAM) -> set[str]:
@@ -204,7 +158,8 @@ class TextModelCheck(Check):
                probability=float, ngrams=str, source=str),
     )
     needs = (Persona, Origin)
-    waits = (QuotedHistory,)  # a reply that quotes: may its quotes be ours? (claims.own_words)
+    waits = (QuotedHistory,)  # a reply that quotes: may its quotes be ours? (claims.own_words,
+    # claims.reads_without_client_lines)
     timeout_share = 0.2
 
     def __init__(self) -> None:
@@ -222,8 +177,10 @@ class TextModelCheck(Check):
             model = self.model = TextModel.load()
         persona = ctx.get(Persona)
         text = await own_words(ctx, persona)
-        if persona is None and answers_nothing(ctx):
-            text = without_client_lines(text)
+        if persona is None:
+            bare = without_client_lines(text)
+            if bare != text and await reads_without_client_lines(ctx):
+                text = bare
         subject = "" if persona is not None else ctx.view.visible_subject
         logit, present = model.score(ngrams((subject + "\n" + text)[:MAX_TEXT], model.n_max))
         probability = 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, logit))))

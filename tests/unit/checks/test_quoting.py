@@ -14,6 +14,7 @@ from gateway.checks import CheckContext, SharedState, run_checks
 from gateway.checks.claims import QuotedHistory, approach_text
 from gateway.checks.pretext import PretextCheck
 from gateway.checks.quoting import MAX_REF_GROUPS, QuotingCheck, sent_keys
+from gateway.checks.textmodel import TextModelCheck
 from gateway.domains import Domains
 from gateway.model import Client, Envelope
 from gateway.parse import MessageView
@@ -153,11 +154,15 @@ def test_the_store_is_asked_only_when_a_reply_would_cut_something() -> None:
     no store call, no answer, nobody waits."""
     plain = "\n".join(APPROACH) + "\n"
     third = "Passing on a note.\n\nOn Mon, 30 Nov 2026, Lee Wong <lee.wong@gmail.com> wrote:\n" + plain
-    for body, irt in ((GT, None), (BLOCK, None), (plain, "<made-up-1@mail.gmail.com>"),
-                      (third, "<made-up-1@mail.gmail.com>")):
+    for body, irt in ((GT, None), (BLOCK, None), (plain, "<made-up-1@mail.gmail.com>"), (third, None)):
         store = _Counting()
         names, standing, _ = _read(body, store=store, irt=irt)
         assert CUES <= names and standing is None and store.calls == 0, body
+    # a reply whose text holds a client's line above quoted history: asked (round 55: may the text
+    # model read that line?), though nothing is cut
+    store = _Counting()
+    names, standing, _ = _read(third, store=store)
+    assert CUES <= names and standing == QuotedHistory(ours=False, why="first_contact") and store.calls == 2
     store = _Counting()
     _read(GT, store=store, from_="Colleague <c@example.org>", client_ip="")  # internal mail: not asked
     assert store.calls == 0
@@ -207,3 +212,35 @@ def test_through_the_runtime_a_made_up_reply_is_flagged_and_a_real_one_is_not() 
     (genuine, genuine_signals), (made_up, made_up_signals) = asyncio.run(go())
     assert genuine == "clean" and not genuine_signals & CUES, sorted(genuine_signals)
     assert made_up in ("suspicious", "high") and CUES <= made_up_signals
+
+
+def _probability(body: str, *, store: Any, irt: str = "<made-up-1@mail.gmail.com>") -> float:
+    """The text model's probability for the message (0.0 below its floor), run with the quoting check."""
+    cfg = config()
+    data = ReferenceData.load(cfg)
+    checks = with_providers([TextModelCheck(), QuotingCheck()])
+    ctx = CheckContext(view=MessageView.parse(message("Julia <julia.w@gmail.com>", body, headers={"In-Reply-To": irt})),
+                       envelope=Envelope("", (), Client(ip="192.0.2.7")), config=cfg, data=data,
+                       domains=Domains(cfg.local_domains), offline=True, store=store,
+                       state=SharedState.for_checks(cfg, data, checks))
+    result = asyncio.run(run_checks(checks, ctx))
+    found = [s.evidence["probability"] for s in result.signals if s.name == "text.approach_register"]
+    return float(found[0]) if found else 0.0  # type: ignore[arg-type]
+
+
+def test_a_reply_nobody_here_vouches_for_gets_no_credit_for_its_client_lines() -> None:
+    """Round 55: a made-up In-Reply-To over an approach with an attribution line appended (naming a
+    third party, so nothing is cut) had the text model read "wrote" (weighed -14.3 by the shipped
+    model): the line lowered the approach's score. In a reply the store does not call ours (a first
+    contact, no store) the model reads the stranger's words without it; in a reply to our message it
+    reads them as in training."""
+    opener = ("Dear Dr Rahman,\n\nWould you be open to a short call next week about the regional outlook?\n\n"
+              "Kind regards,\nJulia")
+    quoted = opener + "\n\nOn Mon, 3 Feb 2025 at 11:00, Helen Marsh <h.marsh@uni-bonn.example> wrote:\n"
+    base = _probability(opener, store=_store())
+    assert base >= 0.75
+    assert _probability(quoted, store=_store()) == base  # a first contact
+    assert _probability(quoted, store=None) == base  # nothing known: no credit either
+    vouched = _store(sent_to="julia.w@gmail.com")
+    assert _probability(opener, store=vouched, irt=OURS) == base
+    assert _probability(quoted, store=vouched, irt=OURS) < base  # a reply to us: read as in training

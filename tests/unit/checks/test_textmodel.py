@@ -143,9 +143,10 @@ def test_client_lines_of_a_message_that_answers_nothing_are_no_evidence() -> Non
     assert without_client_lines(long) == long
 
 
-def test_the_check_reads_client_lines_only_in_a_reply() -> None:
-    """Served end to end: without In-Reply-To/References an appended attribution changes nothing;
-    in a reply the text is read as in training (the line counts, as before)."""
+def test_the_check_reads_client_lines_only_in_a_reply_the_store_vouches_for() -> None:
+    """Served end to end: without In-Reply-To/References an appended attribution changes nothing,
+    nor in a reply nobody here can vouch for (no store: round 55); a reply to our message reads as
+    in training (tests/unit/checks/test_quoting.py, with a store)."""
     check = TextModelCheck()
     opener = ("Dear Dr Rahman,\n\nWould you be open to a short call next week about the regional outlook?\n\n"
               "Kind regards,\nJulia")
@@ -162,4 +163,4 @@ def test_the_check_reads_client_lines_only_in_a_reply() -> None:
     assert probability(quoted) == base
     reply = {"In-Reply-To": "<a1@advisory.example>"}
     assert probability(opener, reply) == base
-    assert probability(quoted, reply) < base
+    assert probability(quoted, reply) == base
