@@ -141,6 +141,14 @@ def test_client_lines_of_a_message_that_answers_nothing_are_no_evidence() -> Non
     assert without_client_lines(prose) == "Dear Helen,\nTo: the point. We wrote to you:\nSubject: a call.\nThanks"
     long = "On " + "x" * 500 + " wrote:"
     assert without_client_lines(long) == long
+    # review24 #12: the sender's own lines behind header names are text, not a client's block: a run that
+    # does not start with From:, or longer than a client writes
+    own = "To: our partners in the region.\nSubject: a paid advisory role.\nDate: at your convenience."
+    assert without_client_lines(own) == own
+    many = "\n".join(["From: us"] + ["To: you, for a paid role"] * 8)
+    assert without_client_lines(many) == many
+    block = "Thanks.\nFrom: Helen Marsh\nSent: Monday\nTo: Dana\nSubject: Re: call\n\nOld text"
+    assert without_client_lines(block) == "Thanks.\n\nOld text"
 
 
 def test_the_check_reads_client_lines_only_in_a_reply_the_store_vouches_for() -> None:
