@@ -681,6 +681,8 @@ class _Scanner:
                 for specificity, order, important, prop, value, compounds in self.rules.get(key, ()):
                     if self.selector_work > MAX_SELECTOR_WORK:
                         break
+                    self.selector_work += 1  # every rule checked, its subject compared (review24 #1)
+                    self.scanned += 1
                     rank = (important, False, specificity, order)
                     if (prop not in best or best[prop][0] < rank) and self.matches(compounds, element):
                         best[prop] = (rank, value)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from gateway import html_text
 from gateway.html_text import (
     MAX_ATTRIBUTES,
     MAX_LINKS,
@@ -397,6 +398,23 @@ def test_bidi_selector_matching_is_bounded() -> None:
     result = html_scan(markup)
     assert result.scanned <= 4 * len(markup) + 100_000 + 60 * 20_000 // 10, result.scanned
     assert result.steps <= 3 * 20_000 + 200
+
+
+def test_every_selector_comparison_counts_toward_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """review24 #1: a rule's subject compared with each element was not counted: 256 `*[xN]` rules
+    and 10,000 tags were 2.56 million comparisons (2.4 s of event loop). Each rule checked counts."""
+    calls = 0
+    real = html_text._compound_matches
+
+    def counting(compound: html_text.Compound, element: html_text.Element) -> bool:
+        nonlocal calls
+        calls += 1
+        return real(compound, element)
+
+    monkeypatch.setattr(html_text, "_compound_matches", counting)
+    rules = "".join(f'*[x{i}="1"]{{direction:ltr}}' for i in range(256))
+    html_scan(f"<style>{rules}</style>" + "<i>a</i>" * 10_000)
+    assert calls <= html_text.MAX_SELECTOR_WORK + 300, calls
 
 
 def test_html_style_block_override_not_applied_is_counted() -> None:
