@@ -536,6 +536,7 @@ class _Scanner:
         self.rules: dict[str, list[tuple[tuple[int, int, int], int, bool, str, str, list[tuple[str, Compound]]]]] = {}
         self.rule_count = 0
         self.selector_work = 0
+        self.work_spent = False  # MAX_SELECTOR_WORK reached (`out_of_work`)
         self.open: list[Element] = []  # the open elements, when there are rules (innermost last)
         self.element: Element | None = None  # the last start tag's
         self.unapplied = 0  # style-block rules that override bidi, for elements not read by class
@@ -670,6 +671,17 @@ class _Scanner:
                     return False
         return True
 
+    def out_of_work(self) -> None:
+        """MAX_SELECTOR_WORK spent: the rules are no longer compared, so every override rule is counted
+        as not applied (`unapplied`, once; the safe side), when it or the document says rtl."""
+        if self.work_spent:
+            return
+        self.work_spent = True
+        entries = [(order, prop, value) for kept in self.rules.values() for _s, order, _i, prop, value, _c in kept]
+        orders = {order for order, prop, value in entries if prop == "unicode-bidi" and value.endswith("-override")}
+        rtl_rules = {order for order, prop, value in entries if prop == "direction" and value == "rtl"}
+        self.unapplied += sum(1 for order in orders if order in rtl_rules or self.rtl_anywhere)
+
     def cascade(self, element: Element, style: str | None) -> dict[str, str]:
         """The cascaded direction and unicode-bidi of an element from the style blocks' rules and its
         inline style (CSS Cascade 4: importance, the style attribute, specificity, order)."""
@@ -680,6 +692,7 @@ class _Scanner:
             for key in keys[:34]:
                 for specificity, order, important, prop, value, compounds in self.rules.get(key, ()):
                     if self.selector_work > MAX_SELECTOR_WORK:
+                        self.out_of_work()
                         break
                     self.selector_work += 1  # every rule checked, its subject compared (review24 #1)
                     self.scanned += 1

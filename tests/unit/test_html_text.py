@@ -417,6 +417,15 @@ def test_every_selector_comparison_counts_toward_the_budget(monkeypatch: pytest.
     assert calls <= html_text.MAX_SELECTOR_WORK + 300, calls
 
 
+def test_override_rules_past_the_selector_budget_are_counted() -> None:
+    """review24 #2: once MAX_SELECTOR_WORK was spent, a later override rule was skipped silently (250
+    `qN div` rules against 64 nested divs spend it): every override rule is then counted unapplied."""
+    sheet = "".join(f"q{i} div{{direction:ltr}}" for i in range(250)) + ".r{unicode-bidi:bidi-override;direction:rtl}"
+    body = "<div>" * 64 + "x" + "</div>" * 64 + '<p class="r">ppAstahW</p>'
+    assert html_scan(f"<style>{sheet}</style>{body}").unapplied == 1
+    assert html_scan(f"<style>{sheet}</style>" + '<p class="r">ppAstahW</p>').unapplied == 0  # applied: read
+
+
 def test_html_style_block_override_not_applied_is_counted() -> None:
     """A style block's override for a selector not read (no CSS engine) is counted, when the document
     says rtl somewhere, so the disguise is signalled even unread; css_text reads comments and escapes
