@@ -243,6 +243,29 @@ def css_text(css: str) -> str:
     return _CSS_ESCAPE.sub(_css_unescape, css) if "\\" in css else css
 
 
+# review24 #3: strings and escapes read before the sheet is split into rules (CSS Syntax Level 3, 4.3.5 and
+# 4.3.7): a brace, ';' or "/*" inside a string (`p{font-family:"{"}`) or escaped (`\\{`) is not a delimiter.
+# One linear pass (the alternatives start with different characters; a string ends at its quote, a newline
+# or the end, possessively): comments removed, those characters in strings and escapes written as hex
+# escapes (decoded per rule after the split, `_css_escapes`).
+_CSS_TOKEN = re.compile(r"\"(?:[^\"\\\n]|\\[\s\S])*+\"?|'(?:[^'\\\n]|\\[\s\S])*+'?"
+                        r"|/\*[\s\S]*?(?:\*/|\Z)|\\[{};\"'/*\\]")
+_CSS_PROTECT = str.maketrans({c: f"\\{ord(c):x} " for c in "{};"})
+
+
+def _css_structure(m: re.Match[str]) -> str:
+    token = m.group()
+    if token.startswith("/*"):
+        return ""
+    if token[0] == "\\":
+        return f"\\{ord(token[1]):x} "
+    return token.translate(_CSS_PROTECT)
+
+
+def _css_escapes(css: str) -> str:
+    return _CSS_ESCAPE.sub(_css_unescape, css) if "\\" in css else css
+
+
 def _css_unescape(m: re.Match[str]) -> str:
     if m.group(2) is not None:
         return m.group(2)
@@ -607,9 +630,11 @@ class _Scanner:
             return
         if sheet.startswith("<style"):
             sheet = sheet[sheet.find(">") + 1:]
-        sheet = css_text(sheet)
+        if any(c in sheet for c in "\"'/\\"):
+            sheet = _CSS_TOKEN.sub(_css_structure, sheet)
         self.scanned += 2 * len(sheet)
         for selectors, block in _screen_rules(sheet):
+            selectors, block = _css_escapes(selectors), _css_escapes(block)
             self.read_undo(selectors, block)
             if "bidi" not in block and "direction" not in block:
                 continue

@@ -295,6 +295,16 @@ def test_only_a_rule_that_may_undo_the_hiding_counts(sheet: str, text: str, hidd
     assert html_to_text(f'{sheet}<p>a<span class="s" id="i" hidden>zq</span>b</p>')[0] == hidden_text
 
 
+@pytest.mark.parametrize("before", ['p{font-family:"{"}', "p{font-family:'/*'}", 'p{content:"}"}', "p{a:\\{}",
+                                    'p{font-family:"a;b"}', '@import "x{";'])
+def test_braces_and_comments_in_css_strings_do_not_split_rules(before: str) -> None:
+    """review24 #3: a brace or "/*" in a CSS string or escaped (CSS Syntax 3, 4.3.5) split the sheet there,
+    so the rule after it (an !important undo of the inline hiding) was lost and the text left out."""
+    salted = '<p>Hello <span style="opacity:0">please wire</span> <span style="opacity:0">the money</span></p>'
+    assert html_to_text(f"<style>{before} span{{opacity:1!important}}</style>{salted}")[0] == \
+        "Hello please wire the money"
+
+
 def test_a_descendant_that_shows_itself_ends_the_hiding() -> None:
     """review20: a visibility:visible child of a visibility:hidden element is shown (CSS 2.1), and a
     font-size:0 wrapper round inline blocks with their own font size (email "ghost columns") shows
