@@ -568,6 +568,7 @@ class _Scanner:
         # ".class" or "*" for any element): 1 an !important rule for a hiding property (it beats an inline
         # declaration without !important), 2 a rule for `display` (it beats the `hidden` attribute)
         self.undo: dict[str, int] = {}
+        self.undo_classes = 0  # the bits of `undo` under all class keys
         self.style_sheets()
 
     # -- primitives that count the characters they examine
@@ -671,11 +672,14 @@ class _Scanner:
             selector = selector.strip()
             cut = max(selector.rfind(c) for c in " \t\n\r\f>+~")
             subject = selector[cut + 1:]
-            m = None if "(" in selector else _SUBJECT_KEY.search(subject)
+            # brackets (review24 #4): a space or combinator inside `[title="a b"]` is no cut: any element
+            m = None if "(" in selector or "[" in selector else _SUBJECT_KEY.search(subject)
             key = m.group() if m else "*"
             if len(self.undo) >= MAX_CLASSES:
                 key = "*"
             self.undo[key] = self.undo.get(key, 0) | bits
+            if key.startswith("."):
+                self.undo_classes |= bits
 
     def matches(self, compounds: list[tuple[str, Compound]], element: Element) -> bool:
         """Whether a selector matches the element (its ancestors: `open`; html and body always are)."""
@@ -741,7 +745,10 @@ class _Scanner:
         element_id = key_attributes.get("id")
         if element_id:
             found |= undo.get("#" + element_id.strip().lower(), 0)
-        for klass in key_attributes.get("class", "").lower().split()[:32]:
+        classes = key_attributes.get("class", "").lower().split()
+        if len(classes) > 32:  # review24 #4: past 32 classes, any class's rule may undo it
+            found |= self.undo_classes
+        for klass in classes[:32]:
             found |= undo.get("." + klass, 0)
         return bool(found & bits)
 

@@ -305,6 +305,17 @@ def test_braces_and_comments_in_css_strings_do_not_split_rules(before: str) -> N
         "Hello please wire the money"
 
 
+def test_an_undo_rule_is_keyed_by_its_whole_subject() -> None:
+    """review24 #4: the subject was cut at the last space, also inside `[title="a b"]` (key "b"]"), and only
+    an element's first 32 classes were looked up: an undo rule for either was missed, the text left out."""
+    salted = '<p>a<span {} style="opacity:0">zq</span>b</p>'
+    sheet = '<style>span[title="a b"]{opacity:1!important}</style>'
+    assert html_to_text(sheet + salted.format('title="a b"'))[0] == "azqb"
+    classes = " ".join(f"c{k}" for k in range(32))
+    assert html_to_text("<style>.u{opacity:1!important}</style>" + salted.format(f'class="{classes} u"'))[0] == "azqb"
+    assert html_to_text("<style>.u{opacity:1!important}</style>" + salted.format(f'class="{classes}"'))[0] == "ab"
+
+
 def test_a_descendant_that_shows_itself_ends_the_hiding() -> None:
     """review20: a visibility:visible child of a visibility:hidden element is shown (CSS 2.1), and a
     font-size:0 wrapper round inline blocks with their own font size (email "ghost columns") shows
