@@ -561,6 +561,7 @@ class _Scanner:
         self.selector_work = 0
         self.work_spent = False  # MAX_SELECTOR_WORK reached (`out_of_work`)
         self.open: list[Element] = []  # the open elements, when there are rules (innermost last)
+        self.open_skipped = 0  # open elements past MAX_OPEN, not kept in `open`
         self.element: Element | None = None  # the last start tag's
         self.unapplied = 0  # style-block rules that override bidi, for elements not read by class
         self._rtl: bool | None = None  # `rtl_anywhere`
@@ -849,8 +850,11 @@ class _Scanner:
         return lt + 1
 
     def open_element(self, name: str, effect: int) -> None:
-        if self.rules and self.element is not None and len(self.open) < MAX_OPEN:
-            self.open.append(self.element)
+        if self.rules and self.element is not None:
+            if len(self.open) < MAX_OPEN:
+                self.open.append(self.element)
+            else:
+                self.open_skipped += 1
         if self.direction_tag is not None and len(self.directions) < MAX_OVERRIDES:
             self.directions.append((name, self.direction_tag))
         if self.override_tag and len(self.overrides) < MAX_OVERRIDES:
@@ -864,7 +868,9 @@ class _Scanner:
             self.hidden_depth += 1
 
     def close_element(self, name: str) -> None:
-        if self.open and any(entry[0] == name for entry in self.open):  # it ends, and those left open inside it
+        if self.open_skipped:  # review24 #5: the close of one not kept (the innermost): the kept ones stay open
+            self.open_skipped -= 1
+        elif self.open and any(entry[0] == name for entry in self.open):  # it ends, and those left open inside it
             while self.open and self.open.pop()[0] != name:
                 pass
         if any(entry[0] == name for entry in self.directions):  # it ends, and those left open inside it

@@ -447,6 +447,15 @@ def test_override_rules_past_the_selector_budget_are_counted() -> None:
     assert html_scan(f"<style>{sheet}</style>" + '<p class="r">ppAstahW</p>').unapplied == 0  # applied: read
 
 
+def test_closing_elements_past_max_open_keeps_the_ancestors() -> None:
+    """review24 #5: elements past MAX_OPEN were not kept but their end tags popped kept ancestors, so
+    `.r span` no longer matched after 70 nested divs and the override was read in display order."""
+    sheet = f"<style>.r span{{direction:rtl;{_OVR}}}</style>"
+    for n in (0, 70):
+        doc = sheet + '<div class="r">' + "<div>" * n + "x" + "</div>" * n + "<p><span>ppAstahW</span></p></div>"
+        assert html_to_text(doc)[0] == "x\n\u202eppAstahW\u202c", n
+
+
 def test_html_style_block_override_not_applied_is_counted() -> None:
     """A style block's override for a selector not read (no CSS engine) is counted, when the document
     says rtl somewhere, so the disguise is signalled even unread; css_text reads comments and escapes
