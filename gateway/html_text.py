@@ -391,9 +391,14 @@ def _zero_length(value: str) -> bool:
 
 def _font_size_zero(value: str) -> bool:
     """Whether the font shorthand's size is zero (`font:0/0 a`): the tokens before the family, the
-    one after a '/' being the line height (no font weight or keyword is a zero length)."""
+    one after a '/' being the line height (no font weight or keyword is a zero length); a family must
+    follow the size (CSS Fonts 4, 3.7: `font:0` is invalid, ignored: review24 #6)."""
     tokens = value[:256].replace("/", " / ").split()
-    return any(_zero_length(tok) and (k == 0 or tokens[k - 1] != "/") for k, tok in enumerate(tokens))
+    for k, tok in enumerate(tokens):
+        if _zero_length(tok) and (k == 0 or tokens[k - 1] != "/"):
+            family = k + 3 if k + 1 < len(tokens) and tokens[k + 1] == "/" else k + 1
+            return family < len(tokens)
+    return False
 
 
 def _opacity_zero(value: str) -> bool:
@@ -413,12 +418,30 @@ def _rect_empty(value: str) -> bool:
     return (t is not None and b is not None and b <= t) or (r is not None and left is not None and r <= left)
 
 
-def _scale_zero(value: str) -> bool:
-    """A scale of 0 in a transform (`scale(0)`, `scaleX(0)`, `scale(1, 0)`) or the scale property."""
-    low = value[:256]
-    if _zero_length(low.split()[0] if low.split() else ""):  # the `scale` property: 0 or `0 1`
-        return True
-    return any(any(_zero_length(arg.strip()) for arg in m.group(1).split(",")) for m in _SCALE.finditer(low))
+_TRANSFORM = re.compile(r"(?:\s*+[-a-z\d]++\([^()]*+\))++\s*+", re.IGNORECASE)
+_TRANSFORM_FUNCTION = re.compile(r"([-a-z\d]++)\(([^()]*+)\)", re.IGNORECASE)
+_ZERO_NUMBER = re.compile(r"[+-]?+(?:0++\.?+0*+|\.0++)(?:e[+-]?+\d++)?+%?+", re.IGNORECASE)
+
+
+def _scale_zero(name: str, value: str) -> bool:
+    """A zero x or y scale (CSS Transforms 2: the element then covers nothing; a zero z scale hides
+    nothing): the `scale` property (`0`, `1 0`) or a transform list of valid syntax holding `scale(0)`,
+    `scale(1, 0)`, `scaleX(0)`, `scaleY(0)`, `scale3d(0, 1, 1)` (review24 #6: `transform:0`, `scaleZ(0)`
+    and `scale3d(1,1,0)` were read as hiding)."""
+    low = value[:256].translate(_ASCII_LOWER)
+    if name == "scale":
+        factors = low.split()
+        return 1 <= len(factors) <= 3 and any(_ZERO_NUMBER.fullmatch(f) for f in factors[:2])
+    if not _TRANSFORM.fullmatch(low):
+        return False
+    for m in _TRANSFORM_FUNCTION.finditer(low):
+        function, args = m.group(1), [arg.strip() for arg in m.group(2).split(",")]
+        xy = {"scale": args[:2], "scalex": args[:1], "scaley": args[:1], "scale3d": args[:2]}.get(function, [])
+        if function == "scale3d" and len(args) != 3 or function == "scale" and len(args) > 2:
+            continue
+        if any(_ZERO_NUMBER.fullmatch(arg) for arg in xy):
+            return True
+    return False
 
 
 def hides(style: str | None, important_only: bool = False, block: bool = False) -> bool:
@@ -447,7 +470,7 @@ def hides(style: str | None, important_only: bool = False, block: bool = False) 
             box = True
         elif name == "clip" and _rect_empty(value):
             clipped = True
-        elif name in ("transform", "scale") and _scale_zero(low):
+        elif name in ("transform", "scale") and _scale_zero(name, low):
             box = overflow = True
     return (box and overflow and (block or positioned)) or (clipped and positioned)
 

@@ -256,7 +256,8 @@ def test_hiding_that_a_style_sheet_can_undo_does_not_count() -> None:
     '<span style="position:absolute;clip:rect(0 0 0 0)">', '<span style="position:fixed;clip:rect(1px,1px,1px,1px)">',
     '<span style="display:inline-block;transform:scale(0)">', '<span style="display:block;transform:scaleY(0)">',
     '<span style="position:absolute;scale:0">', '<span style="font-size:/**/0">', '<span style="font-size:&#48;">',
-    '<span style="f\\6fnt-size:0">',
+    '<span style="f\\6fnt-size:0">', '<span style="display:block;transform:scale3d(1,0,1)">',
+    '<span style="position:absolute;scale:1 0">', '<span style="display:block;transform:rotate(9deg) scaleX(0)">',
 ])
 def test_hiding_spellings_a_reader_hides_by_are_read(hidden: str) -> None:
     """attack24 #3a: hiding the reader applies but the check did not recognise (any length unit, calc,
@@ -269,6 +270,10 @@ def test_hiding_spellings_a_reader_hides_by_are_read(hidden: str) -> None:
     '<span style="clip:rect(0 0 0 0)">', '<span style="position:absolute;clip:rect(0 10px 10px 0)">',
     '<span style="transform:scale(0)">', '<span style="display:inline;transform:scale(0)">',  # inline: no transform
     '<span style="transform:scale(1)">', '<span style="font-size:calc(0px + 12px)">',
+    # review24 #6: invalid (Chromium ignores them) or not hiding: no family, not a transform, a zero z scale
+    '<span style="font:0">', '<span style="font:0/0">', '<span style="display:block;transform:0;overflow:hidden">',
+    '<span style="display:block;transform:scaleZ(0)">', '<span style="display:block;transform:scale3d(1,1,0)">',
+    '<span style="position:absolute;scale:1 1 0">',
 ])
 def test_spellings_that_do_not_hide_keep_their_text(visible: str) -> None:
     assert html_to_text(f"<p>a{visible}b</span>c</p>")[0] == "abc"
