@@ -451,15 +451,25 @@ def hides(style: str | None, important_only: bool = False, block: bool = False) 
     decls = declarations(style) if style else None
     if not decls:
         return False
-    box = overflow = clipped = positioned = False
+    # review24 #7: within a style the last declaration of a property wins, an !important one over normal
+    # ones (CSS Cascade 4, 6.1; the font shorthand sets font-size: one slot): `display:none;display:inline`
+    # shows the element
+    winners: dict[str, tuple[str, str, bool]] = {}
     for name, value, important in decls:
+        slot = "font-size" if name == "font" else name
+        if not (slot in winners and winners[slot][2] and not important):
+            winners.pop(slot, None)
+            winners[slot] = (name, value, important)
+    display = winners.get("display")
+    if display is not None:
+        block = display[1].translate(_ASCII_LOWER) not in ("inline", "contents")
+    box = overflow = clipped = positioned = False
+    for name, value, important in winners.values():
         low = value.translate(_ASCII_LOWER)
         if name == "overflow" and low == "hidden":
             overflow = True
         elif name == "position" and low in ("absolute", "fixed"):
             positioned = True
-        elif name == "display":
-            block = low not in ("inline", "contents")
         if important_only and not important:
             continue
         if (name == "display" and low == "none" or name == "visibility" and low in ("hidden", "collapse")

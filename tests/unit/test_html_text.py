@@ -257,7 +257,9 @@ def test_hiding_that_a_style_sheet_can_undo_does_not_count() -> None:
     '<span style="display:inline-block;transform:scale(0)">', '<span style="display:block;transform:scaleY(0)">',
     '<span style="position:absolute;scale:0">', '<span style="font-size:/**/0">', '<span style="font-size:&#48;">',
     '<span style="f\\6fnt-size:0">', '<span style="display:block;transform:scale3d(1,0,1)">',
-    '<span style="position:absolute;scale:1 0">', '<span style="display:block;transform:rotate(9deg) scaleX(0)">',
+    '<span style="position:absolute;scale:1 0">', '<span style="display:inline;display:none">',
+    '<span style="display:none!important;display:inline">', '<span style="font:12px a;font-size:0">',
+    '<span style="display:block;transform:rotate(9deg) scaleX(0)">',
 ])
 def test_hiding_spellings_a_reader_hides_by_are_read(hidden: str) -> None:
     """attack24 #3a: hiding the reader applies but the check did not recognise (any length unit, calc,
@@ -274,6 +276,9 @@ def test_hiding_spellings_a_reader_hides_by_are_read(hidden: str) -> None:
     '<span style="font:0">', '<span style="font:0/0">', '<span style="display:block;transform:0;overflow:hidden">',
     '<span style="display:block;transform:scaleZ(0)">', '<span style="display:block;transform:scale3d(1,1,0)">',
     '<span style="position:absolute;scale:1 1 0">',
+    # review24 #7: the last declaration wins, !important over normal
+    '<span style="display:none;display:inline">', '<span style="opacity:0;opacity:1">',
+    '<span style="font-size:0;font:12px a">', '<span style="display:none;display:inline!important">',
 ])
 def test_spellings_that_do_not_hide_keep_their_text(visible: str) -> None:
     assert html_to_text(f"<p>a{visible}b</span>c</p>")[0] == "abc"
