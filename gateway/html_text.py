@@ -111,6 +111,7 @@ _COMPOUND_PART = re.compile(r"#([-\w]++)|\.([-\w]++)|(\*)|\[\s*+([-\w]++)\s*+"
                             r"(?:=\s*+(?:\"([^\"]*+)\"|'([^']*+)'|([-\w]++))\s*+)?\]")
 _TAG_PART = re.compile(r"[a-z][-\w]*+")
 _AT_NAME = re.compile(r"@[-\w]*+")
+_MEDIA_ATTRIBUTE = re.compile(r"[\s/\"']media\s*+=\s*+(?:\"([^\"]*+)\"|'([^']*+)'|([^\s>]*+))")
 _IS_ONE = re.compile(r":(?:is|matches|-webkit-any|-moz-any)\(\s*+([^()\s,:>+~]++)\s*+\)")
 MAX_BIDI_RULES = 256  # selectors with a bidi declaration kept
 MAX_SELECTOR_WORK = 100_000  # compound selectors compared with elements in one document
@@ -119,45 +120,54 @@ Compound = tuple[str, str, tuple[str, ...], tuple[tuple[str, str | None], ...]] 
 Element = tuple[str, str, frozenset[str], dict[str, str]]  # name, id, classes, attributes (lower case)
 
 
-def _screen_rules(sheet: str) -> list[tuple[str, str]]:
-    """(selectors, declarations) of a style sheet's style rules that apply on a screen: at top level or
-    inside @media (screen, all, or a feature alone), @supports, @layer, @container; one pass over the
-    braces."""
+def _screen_rules(sheet: str, conditional: bool = False) -> list[tuple[str, str, bool]]:
+    """(selectors, declarations, whether conditional) of a style sheet's style rules that apply on a screen:
+    at top level or inside @media (screen, all), @supports, @layer, @container; one pass over the braces.
+    A rule inside a condition not evaluated (a media feature, @supports, @container: review24 #8) is
+    conditional: it may not apply."""
     rules = []
-    stack: list[tuple[str, int, str]] = []  # each open block: kind ("group", "style", "skip"), start, prelude
+    stack: list[tuple[str, int, str]] = []  # each open block: kind ("group", "cond", "style", "skip"), start, prelude
     start = 0
     for m in _BRACE.finditer(sheet):
         k = m.start()
         if m.group() == "{":
             prelude = sheet[start:k]
             prelude = prelude[prelude.rfind(";") + 1:].strip()
-            if stack and stack[-1][0] != "group":
+            outer = stack[-1][0] if stack else "cond" if conditional else "group"
+            if outer not in ("group", "cond"):
                 kind = "skip"
             elif prelude.startswith("@"):
-                kind = "group" if _at_rule_applies(prelude) else "skip"
+                applies = _at_rule_applies(prelude)
+                kind = "skip" if not applies else "cond" if applies == 2 or outer == "cond" else "group"
             else:
-                kind = "style"
+                kind = "style" if outer == "group" else "cstyle"
             stack.append((kind, k + 1, prelude))
         elif stack:
             kind, body, prelude = stack.pop()
-            if kind == "style":
-                rules.append((prelude, sheet[body:k]))
+            if kind in ("style", "cstyle"):
+                rules.append((prelude, sheet[body:k], kind == "cstyle"))
         start = k + 1
     for kind, body, prelude in stack:  # a block left open ends with the sheet (CSS Syntax 3, 5.4.3)
-        if kind == "style":
-            rules.append((prelude, sheet[body:]))
+        if kind in ("style", "cstyle"):
+            rules.append((prelude, sheet[body:], kind == "cstyle"))
     return rules
 
 
-def _at_rule_applies(prelude: str) -> bool:
-    """Whether the rules inside an at-rule's block apply on a screen."""
+def _at_rule_applies(prelude: str) -> int:
+    """Whether the rules inside an at-rule's block apply on a screen: 0 not, 1 yes, 2 under a condition
+    not evaluated (a media feature, @supports, @container)."""
     name = _AT_NAME.match(prelude)
     query = prelude[name.end():] if name else ""
-    if name is None or name.group() in ("@supports", "@layer", "@container"):
-        return name is not None
+    if name is None:
+        return 0
+    if name.group() in ("@supports", "@container"):
+        return 2
+    if name.group() == "@layer":
+        return 1
     name_text = name.group()
     if name_text != "@media":
-        return False
+        return 0
+    found = 0
     for q in query.split(","):
         words = q.replace("(", " (").split()
         if words and words[0] == "only":
@@ -166,8 +176,10 @@ def _at_rule_applies(prelude: str) -> bool:
         words = words[1:] if negated else words
         media = words[0] if words and not words[0].startswith("(") else "all"
         if (media in ("screen", "all")) != negated:
-            return True
-    return not query.strip()
+            if "(" not in q:
+                return 1
+            found = 2
+    return found or (1 if not query.strip() else 0)
 
 
 def _compound(text: str) -> Compound | None:
@@ -663,12 +675,19 @@ class _Scanner:
         if "bidi" not in sheet and "direction" not in sheet and "\\" not in sheet and "display" not in sheet \
                 and "important" not in sheet:
             return
+        conditional = False
         if sheet.startswith("<style"):
+            media = _MEDIA_ATTRIBUTE.search(sheet, 0, max(sheet.find(">"), 0))  # review24 #8: <style media=print>
+            if media:
+                applies = _at_rule_applies("@media " + (media.group(1) or media.group(2) or media.group(3) or ""))
+                if not applies:
+                    return
+                conditional = applies == 2
             sheet = sheet[sheet.find(">") + 1:]
         if any(c in sheet for c in "\"'/\\"):
             sheet = _CSS_TOKEN.sub(_css_structure, sheet)
         self.scanned += 2 * len(sheet)
-        for selectors, block in _screen_rules(sheet):
+        for selectors, block, conditional_rule in _screen_rules(sheet, conditional):
             selectors, block = _css_escapes(selectors), _css_escapes(block)
             self.read_undo(selectors, block)
             if "bidi" not in block and "direction" not in block:
@@ -680,7 +699,7 @@ class _Scanner:
             self.rule_count += 1
             override = any(name == "unicode-bidi" and value.endswith("-override") for name, value, _i in decls)
             for text in selectors.split(","):
-                selector = _selector(text)
+                selector = None if conditional_rule else _selector(text)  # may not apply: counted, not applied
                 if selector is None or sum(map(len, self.rules.values())) >= MAX_BIDI_RULES:
                     if override and (any(v == "rtl" for _n, v, _i in decls) or self.rtl_anywhere):
                         self.unapplied += 1

@@ -403,8 +403,6 @@ _OVR = "unicode-bidi:bidi-override"
     ("", f'dir="&#114;tl" style="{_OVR}"', True),
     ("", f'dir="RTL" style="{_OVR}"', True),
     (f"@media print{{.r{{direction:rtl;{_OVR}}}}}", 'class="r"', False),  # not on a screen
-    (f"@media screen and (min-width:1px){{.r{{direction:rtl;{_OVR}}}}}", 'class="r"', True),
-    (f"@media(min-width:1px){{.r{{direction:rtl;{_OVR}}}}}", 'class="r"', True),
     (f"@media not print{{.r{{direction:rtl;{_OVR}}}}}", 'class="r"', True),
     (f"@font-face{{x:y}} .r{{direction:rtl;{_OVR}", 'class="r"', True),  # a block left open ends with the sheet
     (f".zz .r{{direction:rtl;{_OVR}}}", 'class="r"', False),  # no .zz ancestor
@@ -464,6 +462,29 @@ def test_closing_elements_past_max_open_keeps_the_ancestors() -> None:
     for n in (0, 70):
         doc = sheet + '<div class="r">' + "<div>" * n + "x" + "</div>" * n + "<p><span>ppAstahW</span></p></div>"
         assert html_to_text(doc)[0] == "x\n\u202eppAstahW\u202c", n
+
+
+@pytest.mark.parametrize("sheet", [
+    f"<style>@media screen and (max-width:1px){{.r{{direction:rtl;{_OVR}}}}}</style>",
+    f"<style>@media(min-width:1px){{.r{{direction:rtl;{_OVR}}}}}</style>",
+    f"<style>@supports (display:nonsense){{.r{{direction:rtl;{_OVR}}}}}</style>",
+    f"<style>@media print, (min-width:1px){{@layer x{{.r{{direction:rtl;{_OVR}}}}}}}</style>",
+    f'<style media="screen and (max-width:1px)">.r{{direction:rtl;{_OVR}}}</style>',
+])
+def test_override_rules_under_a_condition_not_evaluated_are_counted_not_applied(sheet: str) -> None:
+    """review24 #8: a media feature or @supports condition is not evaluated: its override rule was applied
+    (the text read reversed where a reader may show it as written); now counted unapplied instead."""
+    result = html_scan(f'{sheet}<p>on <span class="r">WhatsApp</span></p>')
+    assert result.text == "on WhatsApp" and result.unapplied == 1
+
+
+def test_a_style_block_for_print_is_not_applied() -> None:
+    """review24 #8: <style media=print> was applied on screen (as @media print is not)."""
+    for media in ("print", '"print"', "'print, speech'"):
+        result = html_scan(f'<style media={media}>.r{{direction:rtl;{_OVR}}}</style><p>on <span class="r">x</span></p>')
+        assert result.text == "on x" and result.unapplied == 0
+    assert html_scan(f'<style media="screen">.r{{direction:rtl;{_OVR}}}</style><p><span class="r">x</span></p>').text \
+        == "\u202ex\u202c"
 
 
 def test_html_style_block_override_not_applied_is_counted() -> None:
