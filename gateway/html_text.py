@@ -114,7 +114,7 @@ _AT_NAME = re.compile(r"@[-\w]*+")
 _MEDIA_ATTRIBUTE = re.compile(r"[\s/\"']media\s*+=\s*+(?:\"([^\"]*+)\"|'([^']*+)'|([^\s>]*+))")
 _IS_ONE = re.compile(r":(?:is|matches|-webkit-any|-moz-any)\(\s*+([^()\s,:>+~]++)\s*+\)")
 MAX_BIDI_RULES = 256  # selectors with a bidi declaration kept
-MAX_SELECTOR_WORK = 25_000  # compound selectors compared with elements in one document (review24 #1)
+MAX_SELECTOR_WORK = 100_000  # compound selectors compared with elements in one document
 MAX_OPEN = 64  # open elements kept as ancestors for selectors
 Compound = tuple[str, str, tuple[str, ...], tuple[tuple[str, str | None], ...]]  # tag, id, classes, attributes
 Element = tuple[str, str, frozenset[str], dict[str, str]]  # name, id, classes, attributes (lower case)
