@@ -111,7 +111,6 @@ _COMPOUND_PART = re.compile(r"#([-\w]++)|\.([-\w]++)|(\*)|\[\s*+([-\w]++)\s*+"
                             r"(?:=\s*+(?:\"([^\"]*+)\"|'([^']*+)'|([-\w]++))\s*+)?\]")
 _TAG_PART = re.compile(r"[a-z][-\w]*+")
 _AT_NAME = re.compile(r"@[-\w]*+")
-_MEDIA_ATTRIBUTE = re.compile(r"[\s/\"']media\s*+=\s*+(?:\"([^\"]*+)\"|'([^']*+)'|([^\s>]*+))")
 _IS_ONE = re.compile(r":(?:is|matches|-webkit-any|-moz-any)\(\s*+([^()\s,:>+~]++)\s*+\)")
 MAX_BIDI_RULES = 256  # selectors with a bidi declaration kept
 MAX_SELECTOR_WORK = 100_000  # compound selectors compared with elements in one document
@@ -120,54 +119,45 @@ Compound = tuple[str, str, tuple[str, ...], tuple[tuple[str, str | None], ...]] 
 Element = tuple[str, str, frozenset[str], dict[str, str]]  # name, id, classes, attributes (lower case)
 
 
-def _screen_rules(sheet: str, conditional: bool = False) -> list[tuple[str, str, bool]]:
-    """(selectors, declarations, whether conditional) of a style sheet's style rules that apply on a screen:
-    at top level or inside @media (screen, all), @supports, @layer, @container; one pass over the braces.
-    A rule inside a condition not evaluated (a media feature, @supports, @container: review24 #8) is
-    conditional: it may not apply."""
+def _screen_rules(sheet: str) -> list[tuple[str, str]]:
+    """(selectors, declarations) of a style sheet's style rules that apply on a screen: at top level or
+    inside @media (screen, all, or a feature alone), @supports, @layer, @container; one pass over the
+    braces."""
     rules = []
-    stack: list[tuple[str, int, str]] = []  # each open block: kind ("group", "cond", "style", "skip"), start, prelude
+    stack: list[tuple[str, int, str]] = []  # each open block: kind ("group", "style", "skip"), start, prelude
     start = 0
     for m in _BRACE.finditer(sheet):
         k = m.start()
         if m.group() == "{":
             prelude = sheet[start:k]
             prelude = prelude[prelude.rfind(";") + 1:].strip()
-            outer = stack[-1][0] if stack else "cond" if conditional else "group"
-            if outer not in ("group", "cond"):
+            if stack and stack[-1][0] != "group":
                 kind = "skip"
             elif prelude.startswith("@"):
-                applies = _at_rule_applies(prelude)
-                kind = "skip" if not applies else "cond" if applies == 2 or outer == "cond" else "group"
+                kind = "group" if _at_rule_applies(prelude) else "skip"
             else:
-                kind = "style" if outer == "group" else "cstyle"
+                kind = "style"
             stack.append((kind, k + 1, prelude))
         elif stack:
             kind, body, prelude = stack.pop()
-            if kind in ("style", "cstyle"):
-                rules.append((prelude, sheet[body:k], kind == "cstyle"))
+            if kind == "style":
+                rules.append((prelude, sheet[body:k]))
         start = k + 1
     for kind, body, prelude in stack:  # a block left open ends with the sheet (CSS Syntax 3, 5.4.3)
-        if kind in ("style", "cstyle"):
-            rules.append((prelude, sheet[body:], kind == "cstyle"))
+        if kind == "style":
+            rules.append((prelude, sheet[body:]))
     return rules
 
 
-def _at_rule_applies(prelude: str) -> int:
-    """Whether the rules inside an at-rule's block apply on a screen: 0 not, 1 yes, 2 under a condition
-    not evaluated (a media feature, @supports, @container)."""
+def _at_rule_applies(prelude: str) -> bool:
+    """Whether the rules inside an at-rule's block apply on a screen."""
     name = _AT_NAME.match(prelude)
     query = prelude[name.end():] if name else ""
-    if name is None:
-        return 0
-    if name.group() in ("@supports", "@container"):
-        return 2
-    if name.group() == "@layer":
-        return 1
+    if name is None or name.group() in ("@supports", "@layer", "@container"):
+        return name is not None
     name_text = name.group()
     if name_text != "@media":
-        return 0
-    found = 0
+        return False
     for q in query.split(","):
         words = q.replace("(", " (").split()
         if words and words[0] == "only":
@@ -176,10 +166,8 @@ def _at_rule_applies(prelude: str) -> int:
         words = words[1:] if negated else words
         media = words[0] if words and not words[0].startswith("(") else "all"
         if (media in ("screen", "all")) != negated:
-            if "(" not in q:
-                return 1
-            found = 2
-    return found or (1 if not query.strip() else 0)
+            return True
+    return not query.strip()
 
 
 def _compound(text: str) -> Compound | None:
@@ -252,29 +240,6 @@ def css_text(css: str) -> str:
     """`css` with its comments removed and its escapes decoded (CSS Syntax Level 3)."""
     if "/*" in css:
         css = _CSS_COMMENT.sub("", css)
-    return _CSS_ESCAPE.sub(_css_unescape, css) if "\\" in css else css
-
-
-# review24 #3: strings and escapes read before the sheet is split into rules (CSS Syntax Level 3, 4.3.5 and
-# 4.3.7): a brace, ';' or "/*" inside a string (`p{font-family:"{"}`) or escaped (`\\{`) is not a delimiter.
-# One linear pass (the alternatives start with different characters; a string ends at its quote, a newline
-# or the end, possessively): comments removed, those characters in strings and escapes written as hex
-# escapes (decoded per rule after the split, `_css_escapes`).
-_CSS_TOKEN = re.compile(r"\"(?:[^\"\\\n]|\\[\s\S])*+\"?|'(?:[^'\\\n]|\\[\s\S])*+'?"
-                        r"|/\*[\s\S]*?(?:\*/|\Z)|\\[{};\"'/*\\]")
-_CSS_PROTECT = str.maketrans({c: f"\\{ord(c):x} " for c in "{};"})
-
-
-def _css_structure(m: re.Match[str]) -> str:
-    token = m.group()
-    if token.startswith("/*"):
-        return ""
-    if token[0] == "\\":
-        return f"\\{ord(token[1]):x} "
-    return token.translate(_CSS_PROTECT)
-
-
-def _css_escapes(css: str) -> str:
     return _CSS_ESCAPE.sub(_css_unescape, css) if "\\" in css else css
 
 
@@ -403,14 +368,9 @@ def _zero_length(value: str) -> bool:
 
 def _font_size_zero(value: str) -> bool:
     """Whether the font shorthand's size is zero (`font:0/0 a`): the tokens before the family, the
-    one after a '/' being the line height (no font weight or keyword is a zero length); a family must
-    follow the size (CSS Fonts 4, 3.7: `font:0` is invalid, ignored: review24 #6)."""
+    one after a '/' being the line height (no font weight or keyword is a zero length)."""
     tokens = value[:256].replace("/", " / ").split()
-    for k, tok in enumerate(tokens):
-        if _zero_length(tok) and (k == 0 or tokens[k - 1] != "/"):
-            family = k + 3 if k + 1 < len(tokens) and tokens[k + 1] == "/" else k + 1
-            return family < len(tokens)
-    return False
+    return any(_zero_length(tok) and (k == 0 or tokens[k - 1] != "/") for k, tok in enumerate(tokens))
 
 
 def _opacity_zero(value: str) -> bool:
@@ -430,30 +390,12 @@ def _rect_empty(value: str) -> bool:
     return (t is not None and b is not None and b <= t) or (r is not None and left is not None and r <= left)
 
 
-_TRANSFORM = re.compile(r"(?:\s*+[-a-z\d]++\([^()]*+\))++\s*+", re.IGNORECASE)
-_TRANSFORM_FUNCTION = re.compile(r"([-a-z\d]++)\(([^()]*+)\)", re.IGNORECASE)
-_ZERO_NUMBER = re.compile(r"[+-]?+(?:0++\.?+0*+|\.0++)(?:e[+-]?+\d++)?+%?+", re.IGNORECASE)
-
-
-def _scale_zero(name: str, value: str) -> bool:
-    """A zero x or y scale (CSS Transforms 2: the element then covers nothing; a zero z scale hides
-    nothing): the `scale` property (`0`, `1 0`) or a transform list of valid syntax holding `scale(0)`,
-    `scale(1, 0)`, `scaleX(0)`, `scaleY(0)`, `scale3d(0, 1, 1)` (review24 #6: `transform:0`, `scaleZ(0)`
-    and `scale3d(1,1,0)` were read as hiding)."""
-    low = value[:256].translate(_ASCII_LOWER)
-    if name == "scale":
-        factors = low.split()
-        return 1 <= len(factors) <= 3 and any(_ZERO_NUMBER.fullmatch(f) for f in factors[:2])
-    if not _TRANSFORM.fullmatch(low):
-        return False
-    for m in _TRANSFORM_FUNCTION.finditer(low):
-        function, args = m.group(1), [arg.strip() for arg in m.group(2).split(",")]
-        xy = {"scale": args[:2], "scalex": args[:1], "scaley": args[:1], "scale3d": args[:2]}.get(function, [])
-        if function == "scale3d" and len(args) != 3 or function == "scale" and len(args) > 2:
-            continue
-        if any(_ZERO_NUMBER.fullmatch(arg) for arg in xy):
-            return True
-    return False
+def _scale_zero(value: str) -> bool:
+    """A scale of 0 in a transform (`scale(0)`, `scaleX(0)`, `scale(1, 0)`) or the scale property."""
+    low = value[:256]
+    if _zero_length(low.split()[0] if low.split() else ""):  # the `scale` property: 0 or `0 1`
+        return True
+    return any(any(_zero_length(arg.strip()) for arg in m.group(1).split(",")) for m in _SCALE.finditer(low))
 
 
 def hides(style: str | None, important_only: bool = False, block: bool = False) -> bool:
@@ -463,25 +405,15 @@ def hides(style: str | None, important_only: bool = False, block: bool = False) 
     decls = declarations(style) if style else None
     if not decls:
         return False
-    # review24 #7: within a style the last declaration of a property wins, an !important one over normal
-    # ones (CSS Cascade 4, 6.1; the font shorthand sets font-size: one slot): `display:none;display:inline`
-    # shows the element
-    winners: dict[str, tuple[str, str, bool]] = {}
-    for name, value, important in decls:
-        slot = "font-size" if name == "font" else name
-        if not (slot in winners and winners[slot][2] and not important):
-            winners.pop(slot, None)
-            winners[slot] = (name, value, important)
-    display = winners.get("display")
-    if display is not None:
-        block = display[1].translate(_ASCII_LOWER) not in ("inline", "contents")
     box = overflow = clipped = positioned = False
-    for name, value, important in winners.values():
+    for name, value, important in decls:
         low = value.translate(_ASCII_LOWER)
         if name == "overflow" and low == "hidden":
             overflow = True
         elif name == "position" and low in ("absolute", "fixed"):
             positioned = True
+        elif name == "display":
+            block = low not in ("inline", "contents")
         if important_only and not important:
             continue
         if (name == "display" and low == "none" or name == "visibility" and low in ("hidden", "collapse")
@@ -492,7 +424,7 @@ def hides(style: str | None, important_only: bool = False, block: bool = False) 
             box = True
         elif name == "clip" and _rect_empty(value):
             clipped = True
-        elif name in ("transform", "scale") and _scale_zero(name, low):
+        elif name in ("transform", "scale") and _scale_zero(low):
             box = overflow = True
     return (box and overflow and (block or positioned)) or (clipped and positioned)
 
@@ -604,9 +536,7 @@ class _Scanner:
         self.rules: dict[str, list[tuple[tuple[int, int, int], int, bool, str, str, list[tuple[str, Compound]]]]] = {}
         self.rule_count = 0
         self.selector_work = 0
-        self.work_spent = False  # MAX_SELECTOR_WORK reached (`out_of_work`)
         self.open: list[Element] = []  # the open elements, when there are rules (innermost last)
-        self.open_skipped = 0  # open elements past MAX_OPEN, not kept in `open`
         self.element: Element | None = None  # the last start tag's
         self.unapplied = 0  # style-block rules that override bidi, for elements not read by class
         self._rtl: bool | None = None  # `rtl_anywhere`
@@ -614,7 +544,6 @@ class _Scanner:
         # ".class" or "*" for any element): 1 an !important rule for a hiding property (it beats an inline
         # declaration without !important), 2 a rule for `display` (it beats the `hidden` attribute)
         self.undo: dict[str, int] = {}
-        self.undo_classes = 0  # the bits of `undo` under all class keys
         self.style_sheets()
 
     # -- primitives that count the characters they examine
@@ -675,20 +604,11 @@ class _Scanner:
         if "bidi" not in sheet and "direction" not in sheet and "\\" not in sheet and "display" not in sheet \
                 and "important" not in sheet:
             return
-        conditional = False
         if sheet.startswith("<style"):
-            media = _MEDIA_ATTRIBUTE.search(sheet, 0, max(sheet.find(">"), 0))  # review24 #8: <style media=print>
-            if media:
-                applies = _at_rule_applies("@media " + (media.group(1) or media.group(2) or media.group(3) or ""))
-                if not applies:
-                    return
-                conditional = applies == 2
             sheet = sheet[sheet.find(">") + 1:]
-        if any(c in sheet for c in "\"'/\\"):
-            sheet = _CSS_TOKEN.sub(_css_structure, sheet)
+        sheet = css_text(sheet)
         self.scanned += 2 * len(sheet)
-        for selectors, block, conditional_rule in _screen_rules(sheet, conditional):
-            selectors, block = _css_escapes(selectors), _css_escapes(block)
+        for selectors, block in _screen_rules(sheet):
             self.read_undo(selectors, block)
             if "bidi" not in block and "direction" not in block:
                 continue
@@ -699,7 +619,7 @@ class _Scanner:
             self.rule_count += 1
             override = any(name == "unicode-bidi" and value.endswith("-override") for name, value, _i in decls)
             for text in selectors.split(","):
-                selector = None if conditional_rule else _selector(text)  # may not apply: counted, not applied
+                selector = _selector(text)
                 if selector is None or sum(map(len, self.rules.values())) >= MAX_BIDI_RULES:
                     if override and (any(v == "rtl" for _n, v, _i in decls) or self.rtl_anywhere):
                         self.unapplied += 1
@@ -725,14 +645,11 @@ class _Scanner:
             selector = selector.strip()
             cut = max(selector.rfind(c) for c in " \t\n\r\f>+~")
             subject = selector[cut + 1:]
-            # brackets (review24 #4): a space or combinator inside `[title="a b"]` is no cut: any element
-            m = None if "(" in selector or "[" in selector else _SUBJECT_KEY.search(subject)
+            m = None if "(" in selector else _SUBJECT_KEY.search(subject)
             key = m.group() if m else "*"
             if len(self.undo) >= MAX_CLASSES:
                 key = "*"
             self.undo[key] = self.undo.get(key, 0) | bits
-            if key.startswith("."):
-                self.undo_classes |= bits
 
     def matches(self, compounds: list[tuple[str, Compound]], element: Element) -> bool:
         """Whether a selector matches the element (its ancestors: `open`; html and body always are)."""
@@ -753,17 +670,6 @@ class _Scanner:
                     return False
         return True
 
-    def out_of_work(self) -> None:
-        """MAX_SELECTOR_WORK spent: the rules are no longer compared, so every override rule is counted
-        as not applied (`unapplied`, once; the safe side), when it or the document says rtl."""
-        if self.work_spent:
-            return
-        self.work_spent = True
-        entries = [(order, prop, value) for kept in self.rules.values() for _s, order, _i, prop, value, _c in kept]
-        orders = {order for order, prop, value in entries if prop == "unicode-bidi" and value.endswith("-override")}
-        rtl_rules = {order for order, prop, value in entries if prop == "direction" and value == "rtl"}
-        self.unapplied += sum(1 for order in orders if order in rtl_rules or self.rtl_anywhere)
-
     def cascade(self, element: Element, style: str | None) -> dict[str, str]:
         """The cascaded direction and unicode-bidi of an element from the style blocks' rules and its
         inline style (CSS Cascade 4: importance, the style attribute, specificity, order)."""
@@ -774,10 +680,7 @@ class _Scanner:
             for key in keys[:34]:
                 for specificity, order, important, prop, value, compounds in self.rules.get(key, ()):
                     if self.selector_work > MAX_SELECTOR_WORK:
-                        self.out_of_work()
                         break
-                    self.selector_work += 1  # every rule checked, its subject compared (review24 #1)
-                    self.scanned += 1
                     rank = (important, False, specificity, order)
                     if (prop not in best or best[prop][0] < rank) and self.matches(compounds, element):
                         best[prop] = (rank, value)
@@ -798,10 +701,7 @@ class _Scanner:
         element_id = key_attributes.get("id")
         if element_id:
             found |= undo.get("#" + element_id.strip().lower(), 0)
-        classes = key_attributes.get("class", "").lower().split()
-        if len(classes) > 32:  # review24 #4: past 32 classes, any class's rule may undo it
-            found |= self.undo_classes
-        for klass in classes[:32]:
+        for klass in key_attributes.get("class", "").lower().split()[:32]:
             found |= undo.get("." + klass, 0)
         return bool(found & bits)
 
@@ -902,11 +802,8 @@ class _Scanner:
         return lt + 1
 
     def open_element(self, name: str, effect: int) -> None:
-        if self.rules and self.element is not None:
-            if len(self.open) < MAX_OPEN:
-                self.open.append(self.element)
-            else:
-                self.open_skipped += 1
+        if self.rules and self.element is not None and len(self.open) < MAX_OPEN:
+            self.open.append(self.element)
         if self.direction_tag is not None and len(self.directions) < MAX_OVERRIDES:
             self.directions.append((name, self.direction_tag))
         if self.override_tag and len(self.overrides) < MAX_OVERRIDES:
@@ -920,9 +817,7 @@ class _Scanner:
             self.hidden_depth += 1
 
     def close_element(self, name: str) -> None:
-        if self.open_skipped:  # review24 #5: the close of one not kept (the innermost): the kept ones stay open
-            self.open_skipped -= 1
-        elif self.open and any(entry[0] == name for entry in self.open):  # it ends, and those left open inside it
+        if self.open and any(entry[0] == name for entry in self.open):  # it ends, and those left open inside it
             while self.open and self.open.pop()[0] != name:
                 pass
         if any(entry[0] == name for entry in self.directions):  # it ends, and those left open inside it

