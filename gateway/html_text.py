@@ -111,7 +111,6 @@ _COMPOUND_PART = re.compile(r"#([-\w]++)|\.([-\w]++)|(\*)|\[\s*+([-\w]++)\s*+"
                             r"(?:=\s*+(?:\"([^\"]*+)\"|'([^']*+)'|([-\w]++))\s*+)?\]")
 _TAG_PART = re.compile(r"[a-z][-\w]*+")
 _AT_NAME = re.compile(r"@[-\w]*+")
-_IS_ONE = re.compile(r":(?:is|matches|-webkit-any|-moz-any)\(\s*+([^()\s,:>+~]++)\s*+\)")
 MAX_BIDI_RULES = 256  # selectors with a bidi declaration kept
 MAX_SELECTOR_WORK = 100_000  # compound selectors compared with elements in one document
 MAX_OPEN = 64  # open elements kept as ancestors for selectors
@@ -198,8 +197,6 @@ def _selector(text: str) -> tuple[tuple[int, int, int], list[tuple[str, Compound
     """(specificity, [(combinator before it, compound)] left to right) of a selector; None when it is not
     read (pseudo-classes, sibling combinators, namespaces, escapes, quoted spaces)."""
     text = text.strip()
-    if ":" in text:  # `:is(.r)` with one compound: that compound (the same specificity)
-        text = _IS_ONE.sub(r"\1", text)
     if not text or any(c in text for c in ":+~(|\\"):
         return None
     out: list[tuple[str, Compound]] = []

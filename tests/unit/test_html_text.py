@@ -365,8 +365,6 @@ _OVR = "unicode-bidi:bidi-override"
     ("[data-r]{direction:rtl}", f'data-r="" style="{_OVR}"', True),
     (f"[data-r]{{direction:rtl;{_OVR}}}", 'data-r=""', True),
     (f"p > span{{direction:rtl;{_OVR}}}", "", True),
-    (f":is(.r){{direction:rtl;{_OVR}}}", 'class="r"', True),
-    (f"span:is(.q){{direction:rtl;{_OVR}}}", 'class="r"', False),
     (f"body .r{{direction:rtl;{_OVR}}}", 'class="r"', True),  # no <body> tag: a browser has one
     ("", f'dir="&#114;tl" style="{_OVR}"', True),
     ("", f'dir="RTL" style="{_OVR}"', True),
@@ -406,8 +404,7 @@ def test_html_style_block_override_not_applied_is_counted() -> None:
     doc = '<style>p ~ span{unicode-bidi:bidi-override}</style><div dir="rtl"><p><span>ppAstahW</span></p></div>'
     assert html_scan(doc).unapplied == 1
     assert html_scan(doc.replace('dir="rtl"', "")).unapplied == 0
-    where = "<style>:where(span){unicode-bidi:bidi-override;direction:rtl}</style><span>x</span>"
-    assert html_scan(where).unapplied == 1
+    assert html_scan("<style>:is(span){unicode-bidi:bidi-override;direction:rtl}</style><span>x</span>").unapplied == 1
     assert css_text("a/**/b/* c */d /* open") == "abd "
     assert css_text("\\72 tl \\000072tl \\;x \\0 ") == "rtl rtl ;x \ufffd"
     sheet = "<style>" + "/*" * 20_000 + "</style>" + "{" * 20_000 + "}" * 20_000
