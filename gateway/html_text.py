@@ -27,10 +27,9 @@ tokenizer where it matters for text extraction:
   each line break inside it), so the text is read in reading order and flagged like a plain
   U+202E (`gateway.textsafe.reading_order`, `text.bidi_override`; attack22 #6). The CSS read as
   a browser reads it (attack23 H1): comments and escapes (`css_text`), character references in
-  the attribute, the direction inherited from the open elements that set one, and both properties
-  cascaded from <style> blocks and the style attribute (attack24 #2: `_Scanner.cascade`); a block's
-  override rule for a selector not read (pseudo-classes, siblings) is not applied but counted
-  (`HtmlResult.unapplied`, `text.bidi_override`) when the document says rtl.
+  the attribute, the direction inherited from the open elements that set one, and a <style>
+  block's rules for a class; a block's override rule for other selectors is not applied (no CSS
+  engine) but counted (`HtmlResult.unapplied`, `text.bidi_override`) when the document says rtl.
 
 Cost: every character of the input is examined a bounded number of times (each search resumes
 where the previous one stopped and stops at the first terminator; lookahead is at most the
@@ -89,6 +88,9 @@ _ENTITY_RAW = frozenset({"title", "textarea"})  # RCDATA: references decoded
 _BREAK = frozenset({"br", "p", "div", "li", "tr", "h1", "h2", "h3", "h4", "td", "table"})
 _LINK_TAGS = frozenset({"a", "area"})
 # HTML/CSS bidi override (see the module docstring): a reader shows the element's text reversed
+_OVERRIDE_STYLE = re.compile(r"unicode-bidi\s*:\s*(?:bidi|isolate)-override", re.IGNORECASE)
+_RTL_STYLE = re.compile(r"(?:^|[;\s{])direction\s*:\s*rtl", re.IGNORECASE)
+_LTR_STYLE = re.compile(r"(?:^|[;\s{])direction\s*:\s*ltr", re.IGNORECASE)
 MAX_OVERRIDES = 64  # overriding elements open at once that are written out (deeper ones are not)
 # attack23 H1: CSS as a browser reads it before matching (CSS Syntax Level 3, 4.3): comments removed
 # ("unicode-bidi:/**/bidi-override"; one left open runs to the end), then escapes decoded
@@ -98,138 +100,10 @@ _CSS_COMMENT = re.compile(r"/\*[\s\S]*?(?:\*/|\Z)")
 _CSS_ESCAPE = re.compile(r"\\(?:([0-9a-fA-F]{1,6})[ \t\n\r\f]?|([^\n\r\f0-9a-fA-F]))")
 # a rule of a style block: selectors and declarations. Linear: a match starts only after a brace or at
 # the start (an at-rule's block holds rules: "@media x { .r{...} }" reads ".r"), the prefix is possessive
+_CSS_RULE = re.compile(r"(?:^|(?<=[{}]))([^{}]*+)\{([^{}]*+)\}")
+_CLASS_SUBJECT = re.compile(r"\.(-?[_a-zA-Z][-\w]*)\s*\Z")  # the class of a selector's subject element
 MAX_SHEET_CHARS = 65_536  # characters of <style> blocks read for bidi rules
-MAX_CLASSES = 256  # keys of `_Scanner.undo` kept
-# attack24 #2: the cascade of `direction` and `unicode-bidi` (CSS Cascade 4, 6.1): author rules that
-# apply on screen (@media screen/all; print and other media not), ordered by importance, the style
-# attribute over any selector, specificity, then source order; the dir attribute and <bdo> as the
-# user agent's rules (HTML Rendering 15.3.5) under them. Selectors read: type, #id, .class, [attr],
-# [attr=value], *, descendant and child combinators; others (pseudo-classes, siblings) are not applied
-# but an override among them is counted (`HtmlResult.unapplied`).
-_BRACE = re.compile(r"[{}]")
-_COMPOUND_PART = re.compile(r"#([-\w]++)|\.([-\w]++)|(\*)|\[\s*+([-\w]++)\s*+"
-                            r"(?:=\s*+(?:\"([^\"]*+)\"|'([^']*+)'|([-\w]++))\s*+)?\]")
-_TAG_PART = re.compile(r"[a-z][-\w]*+")
-_AT_NAME = re.compile(r"@[-\w]*+")
-MAX_BIDI_RULES = 256  # selectors with a bidi declaration kept
-MAX_SELECTOR_WORK = 100_000  # compound selectors compared with elements in one document
-MAX_OPEN = 64  # open elements kept as ancestors for selectors
-Compound = tuple[str, str, tuple[str, ...], tuple[tuple[str, str | None], ...]]  # tag, id, classes, attributes
-Element = tuple[str, str, frozenset[str], dict[str, str]]  # name, id, classes, attributes (lower case)
-
-
-def _screen_rules(sheet: str) -> list[tuple[str, str]]:
-    """(selectors, declarations) of a style sheet's style rules that apply on a screen: at top level or
-    inside @media (screen, all, or a feature alone), @supports, @layer, @container; one pass over the
-    braces."""
-    rules = []
-    stack: list[tuple[str, int, str]] = []  # each open block: kind ("group", "style", "skip"), start, prelude
-    start = 0
-    for m in _BRACE.finditer(sheet):
-        k = m.start()
-        if m.group() == "{":
-            prelude = sheet[start:k]
-            prelude = prelude[prelude.rfind(";") + 1:].strip()
-            if stack and stack[-1][0] != "group":
-                kind = "skip"
-            elif prelude.startswith("@"):
-                kind = "group" if _at_rule_applies(prelude) else "skip"
-            else:
-                kind = "style"
-            stack.append((kind, k + 1, prelude))
-        elif stack:
-            kind, body, prelude = stack.pop()
-            if kind == "style":
-                rules.append((prelude, sheet[body:k]))
-        start = k + 1
-    for kind, body, prelude in stack:  # a block left open ends with the sheet (CSS Syntax 3, 5.4.3)
-        if kind == "style":
-            rules.append((prelude, sheet[body:]))
-    return rules
-
-
-def _at_rule_applies(prelude: str) -> bool:
-    """Whether the rules inside an at-rule's block apply on a screen."""
-    name = _AT_NAME.match(prelude)
-    query = prelude[name.end():] if name else ""
-    if name is None or name.group() in ("@supports", "@layer", "@container"):
-        return name is not None
-    name_text = name.group()
-    if name_text != "@media":
-        return False
-    for q in query.split(","):
-        words = q.replace("(", " (").split()
-        if words and words[0] == "only":
-            words = words[1:]
-        negated = bool(words) and words[0] == "not"
-        words = words[1:] if negated else words
-        media = words[0] if words and not words[0].startswith("(") else "all"
-        if (media in ("screen", "all")) != negated:
-            return True
-    return not query.strip()
-
-
-def _compound(text: str) -> Compound | None:
-    """A compound selector read (None: a part not read)."""
-    m = _TAG_PART.match(text)
-    tag = m.group() if m else ""
-    i = m.end() if m else 0
-    element_id = ""
-    classes: list[str] = []
-    attributes: list[tuple[str, str | None]] = []
-    while i < len(text):
-        part = _COMPOUND_PART.match(text, i)
-        if not part:
-            return None
-        if part.group(1):
-            element_id = part.group(1)
-        elif part.group(2):
-            classes.append(part.group(2))
-        elif part.group(4):
-            value = part.group(5) if part.group(5) is not None else part.group(6) if part.group(6) is not None \
-                else part.group(7)
-            attributes.append((part.group(4), value))
-        i = part.end()
-    return tag, element_id, tuple(classes), tuple(attributes)
-
-
-def _selector(text: str) -> tuple[tuple[int, int, int], list[tuple[str, Compound]]] | None:
-    """(specificity, [(combinator before it, compound)] left to right) of a selector; None when it is not
-    read (pseudo-classes, sibling combinators, namespaces, escapes, quoted spaces)."""
-    text = text.strip()
-    if not text or any(c in text for c in ":+~(|\\"):
-        return None
-    out: list[tuple[str, Compound]] = []
-    combinator = " "
-    for word in text.replace(">", " > ").split():
-        if word == ">":
-            combinator = ">"
-            continue
-        compound = _compound(word)
-        if compound is None:
-            return None
-        out.append((combinator, compound))
-        combinator = " "
-    if not out or combinator == ">":
-        return None
-    ids = sum(1 for _c, compound in out if compound[1])
-    classes = sum(len(compound[2]) + len(compound[3]) for _c, compound in out)
-    tags = sum(1 for _c, compound in out if compound[0])
-    return (ids, classes, tags), out
-
-
-def _compound_matches(compound: Compound, element: Element) -> bool:
-    tag, element_id, classes, attributes = compound
-    name, own_id, own_classes, own_attributes = element
-    if (tag and tag != name) or (element_id and element_id != own_id):
-        return False
-    if any(klass not in own_classes for klass in classes):
-        return False
-    return all(a in own_attributes and (v is None or own_attributes[a] == v) for a, v in attributes)
-
-
-def _subject_key(compound: Compound) -> str:
-    return "#" + compound[1] if compound[1] else "." + compound[2][0] if compound[2] else compound[0] or "*"
+MAX_CLASSES = 256  # classes with a bidi rule kept (and keys of `_Scanner.undo`)
 _SUBJECT_KEY = re.compile(r"#-?+[_a-z\x80-\uffff][-\w]*+|\.-?+[_a-z\x80-\uffff][-\w]*+|\A[a-z][-\w]*+")
 
 
@@ -245,6 +119,16 @@ def _css_unescape(m: re.Match[str]) -> str:
         return m.group(2)
     num = int(m.group(1), 16)
     return "\ufffd" if num == 0 or 0xD800 <= num <= 0xDFFF or num > 0x10FFFF else chr(num)
+
+
+def _bidi_of(css: str) -> tuple[bool, bool | None]:
+    """(whether declarations `css` (comments and escapes read) override bidi, the direction they
+    set: True for rtl, False for ltr, None for none)."""
+    low = css.lower()  # two finds in C screen out nearly every style
+    override = "override" in low and _OVERRIDE_STYLE.search(css) is not None
+    if "direction" not in low:
+        return override, None
+    return override, True if _RTL_STYLE.search(css) else False if _LTR_STYLE.search(css) else None
 
 
 # Hidden text salting: invisible letters between the visible ones break every phrase a filter
@@ -528,13 +412,7 @@ class _Scanner:
         # the last start tag's (CSS `direction` inherits; `unicode-bidi` does not: attack23 H1)
         self.directions: list[tuple[str, bool]] = []
         self.direction_tag: bool | None = None
-        # style-block declarations of direction and unicode-bidi (attack24 #2): (specificity, order,
-        # important, property, value, selector) by the key of the selector's subject (`_subject_key`)
-        self.rules: dict[str, list[tuple[tuple[int, int, int], int, bool, str, str, list[tuple[str, Compound]]]]] = {}
-        self.rule_count = 0
-        self.selector_work = 0
-        self.open: list[Element] = []  # the open elements, when there are rules (innermost last)
-        self.element: Element | None = None  # the last start tag's
+        self.classes: dict[str, tuple[bool, bool | None]] = {}  # class: a style block's `_bidi_of` for it
         self.unapplied = 0  # style-block rules that override bidi, for elements not read by class
         self._rtl: bool | None = None  # `rtl_anywhere`
         # attack24 #3: what a style block may undo, by the key of its rules' subjects (a tag name, "#id",
@@ -593,38 +471,30 @@ class _Scanner:
         return self._rtl
 
     def read_sheet(self, sheet: str) -> None:
-        """The rules of one style block that apply on a screen (`_screen_rules`): what they may undo
-        of a hiding (`read_undo`), and their direction and unicode-bidi declarations by selector
-        (`rules`, for `cascade`); an override rule whose selector is not read (`_selector`), or past
-        MAX_BIDI_RULES, is counted (`unapplied`) when the document sets a right-to-left direction
-        somewhere (`text.bidi_override`)."""
+        """The bidi rules of one style block (attack23 H1; no CSS engine): a rule whose selectors'
+        subjects are all a class (".r", "span.r", "div .r") applies to the elements of that class,
+        as their own declarations (descendant selectors read as the class alone); a rule that
+        overrides bidi for anything else cannot be applied and is counted (`unapplied`) when the
+        document sets a right-to-left direction somewhere (`text.bidi_override`)."""
         if "bidi" not in sheet and "direction" not in sheet and "\\" not in sheet and "display" not in sheet \
                 and "important" not in sheet:
             return
-        if sheet.startswith("<style"):
-            sheet = sheet[sheet.find(">") + 1:]
         sheet = css_text(sheet)
-        self.scanned += 2 * len(sheet)
-        for selectors, block in _screen_rules(sheet):
-            self.read_undo(selectors, block)
-            if "bidi" not in block and "direction" not in block:
+        self.scanned += len(sheet)
+        for m in _CSS_RULE.finditer(sheet):
+            self.read_undo(m.group(1), m.group(2))
+            override, direction = _bidi_of(m.group(2))
+            if not override and direction is None:
                 continue
-            decls = [(name, value.lower(), important) for name, value, important in declarations(block) or ()
-                     if name in ("direction", "unicode-bidi")]
-            if not decls:
-                continue
-            self.rule_count += 1
-            override = any(name == "unicode-bidi" and value.endswith("-override") for name, value, _i in decls)
-            for text in selectors.split(","):
-                selector = _selector(text)
-                if selector is None or sum(map(len, self.rules.values())) >= MAX_BIDI_RULES:
-                    if override and (any(v == "rtl" for _n, v, _i in decls) or self.rtl_anywhere):
-                        self.unapplied += 1
-                    continue
-                specificity, compounds = selector
-                entries = self.rules.setdefault(_subject_key(compounds[-1][1]), [])
-                entries += [(specificity, self.rule_count, important, name, value, compounds)
-                            for name, value, important in decls]
+            subjects = [_CLASS_SUBJECT.search(selector) for selector in m.group(1).split(",")]
+            if all(subjects):
+                for subject in subjects:
+                    if subject is not None and len(self.classes) < MAX_CLASSES:
+                        name = subject.group(1)
+                        was, was_direction = self.classes.get(name, (False, None))
+                        self.classes[name] = (was or override, direction if direction is not None else was_direction)
+            elif override and (direction or self.rtl_anywhere):
+                self.unapplied += 1
 
     def read_undo(self, selectors: str, block: str) -> None:
         """`undo` from one rule: its !important declarations of hiding properties and its `display`,
@@ -647,47 +517,6 @@ class _Scanner:
             if len(self.undo) >= MAX_CLASSES:
                 key = "*"
             self.undo[key] = self.undo.get(key, 0) | bits
-
-    def matches(self, compounds: list[tuple[str, Compound]], element: Element) -> bool:
-        """Whether a selector matches the element (its ancestors: `open`; html and body always are)."""
-        if not _compound_matches(compounds[-1][1], element):
-            return False
-        pos = len(self.open)
-        for i in range(len(compounds) - 1, 0, -1):
-            want = compounds[i - 1][1]
-            while True:
-                self.selector_work += 1
-                self.scanned += 1
-                if pos == 0:
-                    return want[0] in ("html", "body") and not want[1] and not want[2] and not want[3]
-                pos -= 1
-                if _compound_matches(want, self.open[pos]):
-                    break
-                if compounds[i][0] == ">":
-                    return False
-        return True
-
-    def cascade(self, element: Element, style: str | None) -> dict[str, str]:
-        """The cascaded direction and unicode-bidi of an element from the style blocks' rules and its
-        inline style (CSS Cascade 4: importance, the style attribute, specificity, order)."""
-        best: dict[str, tuple[tuple[bool, bool, tuple[int, int, int], int], str]] = {}
-        if self.rules:
-            name, element_id, classes, _attributes = element
-            keys = [name, "*", *(("#" + element_id,) if element_id else ()), *("." + k for k in classes)]
-            for key in keys[:34]:
-                for specificity, order, important, prop, value, compounds in self.rules.get(key, ()):
-                    if self.selector_work > MAX_SELECTOR_WORK:
-                        break
-                    rank = (important, False, specificity, order)
-                    if (prop not in best or best[prop][0] < rank) and self.matches(compounds, element):
-                        best[prop] = (rank, value)
-        low = style.lower() if style else ""
-        if style and ("direction" in low or "bidi" in low or "\\" in low):
-            for prop, value, important in declarations(style) or ():
-                rank = (important, True, (0, 0, 0), 0)
-                if prop in ("direction", "unicode-bidi") and (prop not in best or best[prop][0] < rank):
-                    best[prop] = (rank, value.translate(_ASCII_LOWER))
-        return {prop: value for prop, (_rank, value) in best.items()}
 
     def undone(self, bits: int, name: str, key_attributes: dict[str, str]) -> bool:
         """Whether a style block may undo (`undo` bits) a hiding of this element."""
@@ -799,8 +628,6 @@ class _Scanner:
         return lt + 1
 
     def open_element(self, name: str, effect: int) -> None:
-        if self.rules and self.element is not None and len(self.open) < MAX_OPEN:
-            self.open.append(self.element)
         if self.direction_tag is not None and len(self.directions) < MAX_OVERRIDES:
             self.directions.append((name, self.direction_tag))
         if self.override_tag and len(self.overrides) < MAX_OVERRIDES:
@@ -814,9 +641,6 @@ class _Scanner:
             self.hidden_depth += 1
 
     def close_element(self, name: str) -> None:
-        if self.open and any(entry[0] == name for entry in self.open):  # it ends, and those left open inside it
-            while self.open and self.open.pop()[0] != name:
-                pass
         if any(entry[0] == name for entry in self.directions):  # it ends, and those left open inside it
             while self.directions and self.directions.pop()[0] != name:
                 pass
@@ -868,7 +692,7 @@ class _Scanner:
         seen_href = False
         style: str | None = None
         hidden_attribute = False
-        attrs: dict[str, str] = {}  # the first of each attribute (a browser ignores repeats), by lower-case name
+        bidi: dict[str, str] = {}  # the first dir, class and id attributes (a browser ignores repeats)
         self.override_tag = False
         self.direction_tag = None
         while True:
@@ -876,8 +700,9 @@ class _Scanner:
             if j >= n:
                 return name, href, -1, 0
             if s[j] == ">":
-                self.override_tag, self.direction_tag = self.bidi(name, attrs, style)
-                return name, href, j + 1, self.hiding(name, style, hidden_attribute, attrs)
+                self.override_tag, self.direction_tag = self.bidi(
+                    name, bidi.get("dir", "").strip().lower(), style, bidi.get("class"))
+                return name, href, j + 1, self.hiding(name, style, hidden_attribute, bidi)
             self.attributes += 1
             self.steps += 1
             if self.attributes > MAX_ATTRIBUTES:  # the rest, this tag included, is read coarsely
@@ -899,7 +724,7 @@ class _Scanner:
                 elif q != ">":
                     k = self.match(_UNQUOTED, j)
                     value, j = s[j:k], k
-            low = attr.translate(_ASCII_LOWER)
+            low = attr.translate(_ASCII_LOWER) if len(attr) <= 6 else ""
             if want_href and not seen_href and low == "href":
                 seen_href = True
                 href = value
@@ -907,8 +732,8 @@ class _Scanner:
                 style = value
             elif low == "hidden":
                 hidden_attribute = True
-            if len(attrs) < 64:
-                attrs.setdefault(low, value)
+            elif low in ("dir", "class", "id"):
+                bidi.setdefault(low, value)
 
     def hiding(self, name: str, style: str | None, hidden_attribute: bool, key_attributes: dict[str, str]) -> int:
         """`tag`'s last value for a start tag with this inline style, `hidden` attribute, id and class:
@@ -967,30 +792,28 @@ class _Scanner:
         return resume
 
 
-    def bidi(self, name: str, attrs: dict[str, str], style: str | None) -> tuple[bool, bool | None]:
+    def bidi(self, name: str, dir_attribute: str, style: str | None, classes: str | None) -> tuple[bool, bool | None]:
         """(whether a start tag overrides its text to right-to-left as a reader shows it, the direction
-        it sets or None): `unicode-bidi: bidi-override` (or isolate-override; <bdo> by default) and
-        `direction` as cascaded (`cascade`), the direction else from its `dir` attribute, else its
-        parent's (CSS `direction` inherits); the style read as CSS (comments, escapes, character
-        references: attack23 H1), attribute values with their character references decoded."""
+        it sets or None): `<bdo dir=rtl>`, or `unicode-bidi: bidi-override` (or isolate-override)
+        from its inline style or a style block's rule for one of its classes, with the direction
+        from the style, else the class's rule, else its `dir`, else its parent's (CSS `direction`
+        inherits); the style read as CSS (comments, escapes, character references: attack23 H1)."""
+        rtl = dir_attribute == "rtl"
+        override, direction = False, True if rtl else False if dir_attribute == "ltr" else None
+        if classes and self.classes:
+            for klass in classes.lower().split()[:32]:
+                by_class, class_direction = self.classes.get(klass, (False, None))
+                override = override or by_class
+                direction = class_direction if class_direction is not None else direction
         if style:
             style = style[:MAX_STYLE_CHARS]
             if "&" in style:
                 style = _CHARREF.sub(_attr_ref, style)
-        dir_attribute = attrs.get("dir", "")
-        if "&" in dir_attribute:
-            dir_attribute = _CHARREF.sub(_attr_ref, dir_attribute)
-        dir_attribute = dir_attribute.strip().translate(_ASCII_LOWER)
-        element: Element = (name, "", frozenset(), {})
-        if self.rules:
-            classes = frozenset(attrs.get("class", "").lower().split()[:32])
-            element = (name, attrs.get("id", "").strip().lower(), classes, {k: v.lower() for k, v in attrs.items()})
-        self.element = element
-        cascaded = self.cascade(element, style)
-        bidi_value = cascaded.get("unicode-bidi")
-        override = bidi_value.endswith("-override") if bidi_value is not None else name == "bdo"
-        own = cascaded.get("direction", dir_attribute)
-        direction = True if own == "rtl" else False if own in ("ltr", "initial") else None
+            by_style, style_direction = _bidi_of(css_text(style))
+            override = override or by_style
+            direction = style_direction if style_direction is not None else direction
+        if name == "bdo" and rtl:
+            return True, True
         inherited = direction if direction is not None else bool(self.directions and self.directions[-1][1])
         return override and inherited, direction
 

@@ -352,59 +352,14 @@ def test_html_css_bidi_override_is_read_as_a_browser_reads_it(markup: str, text:
     assert html_to_text(markup)[0] == text
 
 
-_OVR = "unicode-bidi:bidi-override"
-
-
-@pytest.mark.parametrize(("sheet", "attrs", "reversed_"), [
-    (".r{direction:rtl!important}", f'class="r" style="direction:ltr;{_OVR}"', True),  # !important beats inline
-    (f".b{{direction:ltr}} .a{{direction:rtl;{_OVR}}}", 'class="a b"', True),  # the later rule, not attribute order
-    (f".a{{direction:rtl;{_OVR}}} .b{{direction:ltr}}", 'class="a b"', False),
-    (f"#x{{direction:ltr}} .a{{direction:rtl;{_OVR}}}", 'id="x" class="a"', False),  # specificity beats order
-    ("#x{direction:rtl}", f'id="x" style="{_OVR}"', True),
-    ("span{direction:rtl}", f'style="{_OVR}"', True),
-    ("[data-r]{direction:rtl}", f'data-r="" style="{_OVR}"', True),
-    (f"[data-r]{{direction:rtl;{_OVR}}}", 'data-r=""', True),
-    (f"p > span{{direction:rtl;{_OVR}}}", "", True),
-    (f"body .r{{direction:rtl;{_OVR}}}", 'class="r"', True),  # no <body> tag: a browser has one
-    ("", f'dir="&#114;tl" style="{_OVR}"', True),
-    ("", f'dir="RTL" style="{_OVR}"', True),
-    (f"@media print{{.r{{direction:rtl;{_OVR}}}}}", 'class="r"', False),  # not on a screen
-    (f"@media screen and (min-width:1px){{.r{{direction:rtl;{_OVR}}}}}", 'class="r"', True),
-    (f"@media(min-width:1px){{.r{{direction:rtl;{_OVR}}}}}", 'class="r"', True),
-    (f"@media not print{{.r{{direction:rtl;{_OVR}}}}}", 'class="r"', True),
-    (f"@font-face{{x:y}} .r{{direction:rtl;{_OVR}", 'class="r"', True),  # a block left open ends with the sheet
-    (f".zz .r{{direction:rtl;{_OVR}}}", 'class="r"', False),  # no .zz ancestor
-    (f"div.r{{direction:rtl;{_OVR}}}", 'class="r"', False),  # not a div
-    (f".r{{direction:rtl;{_OVR}}}", 'class="r" style="unicode-bidi:normal"', False),  # inline beats the rule
-    (f".r{{direction:rtl;{_OVR}}} .r{{unicode-bidi:normal}}", 'class="r"', False),  # a later rule cancels
-    (f".r{{direction:rtl;{_OVR}}}", 'class="r" style="direction:ltr"', False),
-])
-def test_bidi_css_is_cascaded_as_a_browser_cascades_it(sheet: str, attrs: str, reversed_: bool) -> None:
-    """attack24 #2: direction and unicode-bidi as the cascade gives them (CSS Cascade 4: importance, the
-    style attribute, specificity, order; screen media; type, id, attribute, descendant and child
-    selectors): cue words Chromium shows in reading order were read reversed, and the other way."""
-    head = f"<style>{sheet}</style>" if sheet else ""
-    text = html_to_text(f"{head}<p>on <span {attrs}>ppAstahW</span></p>")[0]
-    assert text == ("on \u202eppAstahW\u202c" if reversed_ else "on ppAstahW")
-
-
-def test_bidi_selector_matching_is_bounded() -> None:
-    """Rules with long descendant chains against deep nesting: the comparisons stop at MAX_SELECTOR_WORK."""
-    sheet = "<style>" + "".join(f"{'div ' * 30}.r{{direction:rtl;{_OVR}}}" for _ in range(300)) + "</style>"
-    markup = sheet + "<div>" * 60 + '<span class="r">x</span>' * 20_000
-    result = html_scan(markup)
-    assert result.scanned <= 4 * len(markup) + 100_000 + 60 * 20_000 // 10, result.scanned
-    assert result.steps <= 3 * 20_000 + 200
-
-
 def test_html_style_block_override_not_applied_is_counted() -> None:
     """A style block's override for a selector not read (no CSS engine) is counted, when the document
     says rtl somewhere, so the disguise is signalled even unread; css_text reads comments and escapes
     in linear time."""
-    doc = '<style>p ~ span{unicode-bidi:bidi-override}</style><div dir="rtl"><p><span>ppAstahW</span></p></div>'
+    doc = '<style>p > span{unicode-bidi:bidi-override}</style><div dir="rtl"><p><span>ppAstahW</span></p></div>'
     assert html_scan(doc).unapplied == 1
     assert html_scan(doc.replace('dir="rtl"', "")).unapplied == 0
-    assert html_scan("<style>:is(span){unicode-bidi:bidi-override;direction:rtl}</style><span>x</span>").unapplied == 1
+    assert html_scan("<style>span{unicode-bidi:bidi-override;direction:rtl}</style><span>x</span>").unapplied == 1
     assert css_text("a/**/b/* c */d /* open") == "abd "
     assert css_text("\\72 tl \\000072tl \\;x \\0 ") == "rtl rtl ;x \ufffd"
     sheet = "<style>" + "/*" * 20_000 + "</style>" + "{" * 20_000 + "}" * 20_000
