@@ -103,8 +103,7 @@ _CSS_ESCAPE = re.compile(r"\\(?:([0-9a-fA-F]{1,6})[ \t\n\r\f]?|([^\n\r\f0-9a-fA-
 _CSS_RULE = re.compile(r"(?:^|(?<=[{}]))([^{}]*+)\{([^{}]*+)\}")
 _CLASS_SUBJECT = re.compile(r"\.(-?[_a-zA-Z][-\w]*)\s*\Z")  # the class of a selector's subject element
 MAX_SHEET_CHARS = 65_536  # characters of <style> blocks read for bidi rules
-MAX_CLASSES = 256  # classes with a bidi rule kept (and keys of `_Scanner.undo`)
-_SUBJECT_KEY = re.compile(r"#-?+[_a-z\x80-\uffff][-\w]*+|\.-?+[_a-z\x80-\uffff][-\w]*+|\A[a-z][-\w]*+")
+MAX_CLASSES = 256  # classes with a bidi rule kept
 
 
 def css_text(css: str) -> str:
@@ -135,16 +134,16 @@ def _bidi_of(css: str) -> tuple[bool, bool | None]:
 # looks for while the reader sees ordinary text (Cisco Talos, "Seeing the unseen: how cyber
 # criminals use hidden text salting", 2025; an approach salted with display:none spans scanned
 # clean). An element hidden by its inline style (display:none, visibility:hidden, a zero font
-# size or opacity, a zero height or width with overflow:hidden, a clipped or zero-scaled box: see
-# `hides`; not Outlook's mso-hide:all, which every other reader shows) or by
+# size or opacity, a zero height or width with overflow:hidden; not Outlook's mso-hide:all, which
+# every other reader shows) or by
 # the `hidden` attribute has its text left out -- when it is short (under MIN_HIDDEN_KEPT
 # characters: salt); longer hidden text is read as before, on a line of its own, because what
 # one client hides another may show (Outlook ignores some of these styles), and an approach
 # hidden from us but shown to some reader must not slip through. The hiding counts only where
-# no style sheet can undo it: the `hidden` attribute unless a style-block rule for `display` may
-# match the element (any author rule beats it), an inline style without `!important` unless a
-# style block's !important rule for a hiding property may match it (`_Scanner.undo`: by the
-# subject's id, class or tag name). Hiding by a class is read as visible.
+# no style sheet can undo it: the `hidden` attribute only in a document without <style>
+# (any author rule for `display` beats it), an inline style without `!important` only in a
+# document whose <style> blocks have no `!important` (which beats an inline style). Classes
+# and other selectors are not read (no CSS engine): hiding by a class is read as visible.
 # A hidden element's text ends at its end tag or at any end tag of _BLOCKS (HTML closes an
 # inline element left open there; a block nested inside ends the hiding early: more read).
 # An inline style is read declaration by declaration (CSS Syntax Level 3, 5.4.5: split at ';' outside
@@ -152,20 +151,7 @@ def _bidi_of(css: str) -> tuple[bool, bool | None]:
 # with str methods and a search for the few delimiters, every character a bounded number of times: the
 # patterns before (attack24 #1) backtracked over white space after a zero value (`font-size:0` and
 # 4000 spaces: 167 ms a tag, 5 s of event loop for a 198 KB message).
-# attack24 #3: the values a reader hides by, as CSS Values 4 reads them (matched whole on a stripped
-# value, possessive: linear): a zero length in any unit (0q, 0vw, 0mm, 0e0px, -0) or in calc()/min()/
-# max(), the font shorthand's size (`font:0/0 a`, the email-template idiom), an opacity of 0 or less
-# (clamped), a box clipped to nothing (`clip:rect(0 0 0 0)` with position absolute or fixed), a scale
-# of 0 (`transform:scale(0)`, `scale:0`; transforms and sizes apply to an element that is not inline).
-_NUMBER = r"[+-]?+(?:\d++\.?+\d*+|\.\d++)(?:e[+-]?+\d++)?+"
-_ZERO_SIZE = re.compile(r"[+-]?+(?:0++\.?+0*+|\.0++)(?:e[+-]?+\d++)?+(?:[a-z]++|%)?+", re.IGNORECASE)
-_OPACITY = re.compile(f"({_NUMBER})(%?+)", re.IGNORECASE)
-_RECT = re.compile(r"rect\(([^()]*+)\)", re.IGNORECASE)
-_SCALE = re.compile(r"scale[xyz3d]*+\(([^()]*+)\)", re.IGNORECASE)
-_LENGTH = re.compile(f"({_NUMBER})(px|)", re.IGNORECASE)
-_HIDING_PROPERTIES = frozenset({  # a sheet's !important rule for one of these may undo an inline hiding
-    "display", "visibility", "font", "font-size", "opacity", "height", "width", "max-height", "max-width",
-    "overflow", "overflow-x", "overflow-y", "clip", "clip-path", "position", "transform", "scale", "all"})
+_ZERO_SIZE = re.compile(r"[0.]++(?:px|pt|em|rem|%)?", re.IGNORECASE)  # matched whole on a stripped value
 _STYLE_DELIMITER = re.compile(r"[;\"'()\\]")
 MAX_STYLE_DELIMITERS = 64  # quotes, brackets and escapes followed in one style (more: read as not hiding)
 _VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
@@ -177,52 +163,43 @@ _STYLE_OPEN = re.compile(r"<style", re.IGNORECASE)
 MIN_HIDDEN_KEPT = 40  # hidden text of at least this many characters (one element) is read after all
 
 
-def _split_declarations(style: str) -> list[str] | None:
-    """`style` split at ';' outside strings, brackets and escapes (None: too many delimiters)."""
-    parts = []
-    start = depth = 0
-    skip = -1
-    quote = ""
-    budget = MAX_STYLE_DELIMITERS
-    for m in _STYLE_DELIMITER.finditer(style):
-        c, k = m.group(), m.start()
-        if c != ";":
-            budget -= 1
-            if budget < 0:
-                return None
-        if k < skip:  # escaped
-            continue
-        if c == "\\":
-            skip = k + 2
-        elif quote:
-            quote = "" if c == quote else quote
-        elif c in "\"'":
-            quote = c
-        elif c == "(":
-            depth += 1
-        elif c == ")":
-            depth = max(0, depth - 1)
-        elif depth == 0:  # ';'
-            parts.append(style[start:k])
-            start = k + 1
-    parts.append(style[start:])
-    return parts
-
-
 def declarations(style: str) -> list[tuple[str, str, bool]] | None:
     """(ASCII lower-case name, value, whether !important) of the declarations of an inline style
     (its first MAX_STYLE_CHARS characters), or None when it has more than MAX_STYLE_DELIMITERS
     quotes, brackets and escapes (no reader's style: not followed, read as not hiding)."""
     style = style[:MAX_STYLE_CHARS]
-    if "/*" in style:
-        style = _CSS_COMMENT.sub("", style)
-    parts = style.split(";") if not any(c in style for c in "\"'(\\") else _split_declarations(style)
-    if parts is None:
-        return None
+    if not any(c in style for c in "\"'(\\"):
+        parts = style.split(";")
+    else:
+        parts = []
+        start = depth = 0
+        skip = -1
+        quote = ""
+        budget = MAX_STYLE_DELIMITERS
+        for m in _STYLE_DELIMITER.finditer(style):
+            c, k = m.group(), m.start()
+            if c != ";":
+                budget -= 1
+                if budget < 0:
+                    return None
+            if k < skip:  # escaped
+                continue
+            if c == "\\":
+                skip = k + 2
+            elif quote:
+                quote = "" if c == quote else quote
+            elif c in "\"'":
+                quote = c
+            elif c == "(":
+                depth += 1
+            elif c == ")":
+                depth = max(0, depth - 1)
+            elif depth == 0:  # ';'
+                parts.append(style[start:k])
+                start = k + 1
+        parts.append(style[start:])
     out = []
     for part in parts:
-        if "\\" in part:
-            part = _CSS_ESCAPE.sub(_css_unescape, part)
         name, colon, value = part.partition(":")
         if not colon:
             continue
@@ -234,85 +211,25 @@ def declarations(style: str) -> list[tuple[str, str, bool]] | None:
     return out
 
 
-def _zero_length(value: str) -> bool:
-    """Whether a CSS value is a zero length (any unit), also in calc() or as an argument of min()."""
-    value = value[:256]
-    for _ in range(8):  # calc(calc(0px)): a few wrappers taken off
-        head = value[:5].translate(_ASCII_LOWER)
-        if not value.endswith(")") or head[:4] not in ("calc", "min("):
-            break
-        value = value[5 if head == "calc(" else 4:-1].strip()
-        if head[:4] == "min(" and "," in value:
-            return any(_zero_length(arg.strip()) for arg in value.split(",")[:8])
-    return _ZERO_SIZE.fullmatch(value) is not None
-
-
-def _font_size_zero(value: str) -> bool:
-    """Whether the font shorthand's size is zero (`font:0/0 a`): the tokens before the family, the
-    one after a '/' being the line height (no font weight or keyword is a zero length)."""
-    tokens = value[:256].replace("/", " / ").split()
-    return any(_zero_length(tok) and (k == 0 or tokens[k - 1] != "/") for k, tok in enumerate(tokens))
-
-
-def _opacity_zero(value: str) -> bool:
-    m = _OPACITY.fullmatch(value[:64])
-    return m is not None and float(m.group(1)) <= 0
-
-
-def _rect_empty(value: str) -> bool:
-    """`clip: rect(top right bottom left)` that leaves nothing (bottom <= top or right <= left)."""
-    m = _RECT.fullmatch(value[:256])
-    if not m:
-        return False
-    sides = [_LENGTH.fullmatch(side) for side in m.group(1).replace(",", " ").split()]
-    if len(sides) != 4:
-        return False
-    t, r, b, left = (float(side.group(1)) if side else None for side in sides)
-    return (t is not None and b is not None and b <= t) or (r is not None and left is not None and r <= left)
-
-
-def _scale_zero(value: str) -> bool:
-    """A scale of 0 in a transform (`scale(0)`, `scaleX(0)`, `scale(1, 0)`) or the scale property."""
-    low = value[:256]
-    if _zero_length(low.split()[0] if low.split() else ""):  # the `scale` property: 0 or `0 1`
-        return True
-    return any(any(_zero_length(arg.strip()) for arg in m.group(1).split(",")) for m in _SCALE.finditer(low))
-
-
-def hides(style: str | None, important_only: bool = False, block: bool = False) -> bool:
+def hides(style: str | None, important_only: bool = False) -> bool:
     """Whether an inline style hides its element (with `important_only`, only by a declaration
-    marked !important; `block`: the element is not inline by default, so sizes and transforms
-    apply to it unless the style makes it inline)."""
+    marked !important)."""
     decls = declarations(style) if style else None
     if not decls:
         return False
-    box = overflow = clipped = positioned = False
+    box = overflow = False
     for name, value, important in decls:
         low = value.translate(_ASCII_LOWER)
         if name == "overflow" and low == "hidden":
             overflow = True
-        elif name == "position" and low in ("absolute", "fixed"):
-            positioned = True
-        elif name == "display":
-            block = low not in ("inline", "contents")
         if important_only and not important:
             continue
         if (name == "display" and low == "none" or name == "visibility" and low in ("hidden", "collapse")
-                or name == "font-size" and _zero_length(value) or name == "font" and _font_size_zero(value)
-                or name == "opacity" and _opacity_zero(value)):
+                or name in ("font-size", "opacity") and _ZERO_SIZE.fullmatch(value)):
             return True
-        if name in ("height", "width", "max-height", "max-width") and _zero_length(value):
+        if name in ("height", "width", "max-height", "max-width") and _ZERO_SIZE.fullmatch(value):
             box = True
-        elif name == "clip" and _rect_empty(value):
-            clipped = True
-        elif name in ("transform", "scale") and _scale_zero(low):
-            box = overflow = True
-    return (box and overflow and (block or positioned)) or (clipped and positioned)
-
-
-def sets_display(style: str | None) -> bool:
-    """Whether an inline style sets `display` (it then decides over the `hidden` attribute)."""
-    return any(name == "display" for name, _v, _i in (declarations(style) if style else None) or ())
+    return box and overflow
 
 
 def reveals(style: str | None) -> bool:
@@ -322,7 +239,7 @@ def reveals(style: str | None) -> bool:
     less than a browser shows)."""
     for name, value, _important in (declarations(style) if style else None) or ():
         if (name == "visibility" and value.translate(_ASCII_LOWER) == "visible"
-                or name == "font-size" and value and not _zero_length(value)):
+                or name == "font-size" and value and not _ZERO_SIZE.fullmatch(value)):
             return True
     return False
 
@@ -415,11 +332,7 @@ class _Scanner:
         self.classes: dict[str, tuple[bool, bool | None]] = {}  # class: a style block's `_bidi_of` for it
         self.unapplied = 0  # style-block rules that override bidi, for elements not read by class
         self._rtl: bool | None = None  # `rtl_anywhere`
-        # attack24 #3: what a style block may undo, by the key of its rules' subjects (a tag name, "#id",
-        # ".class" or "*" for any element): 1 an !important rule for a hiding property (it beats an inline
-        # declaration without !important), 2 a rule for `display` (it beats the `hidden` attribute)
-        self.undo: dict[str, int] = {}
-        self.style_sheets()
+        self.sheets, self.sheet_important = self.style_sheets()
 
     # -- primitives that count the characters they examine
     def find(self, needle: str, start: int, hay: str | None = None) -> int:
@@ -440,27 +353,26 @@ class _Scanner:
             self.scanned += self.n
         return self._low
 
-    def style_sheets(self) -> None:
-        """The <style> blocks read (`read_sheet`, up to MAX_SHEET_CHARS; past it a block with
-        `!important` or `display` may undo any hiding): a linear pass of finds before the tokenizer
-        (a sheet later in the document applies too)."""
+    def style_sheets(self) -> tuple[bool, bool]:
+        """(whether the document has <style> blocks, whether one has `!important`): a linear
+        pass of finds before the tokenizer (a sheet later in the document applies too)."""
         if not _STYLE_OPEN.search(self.s):  # no lower-case copy (31 ms per MB of non-ASCII text)
-            return
+            return False, False
         low, n = self.low, self.n
+        sheets = important = False
         budget = MAX_SHEET_CHARS
         i = low.find("<style")
-        while 0 <= i:
+        while 0 <= i and (not important or budget > 0):
+            sheets = True
             end = low.find("</style", i)
             end = n if end < 0 else end
             self.scanned += end - i
+            important = important or low.find("important", i, end) >= 0
             if budget > 0:
                 self.read_sheet(low[i:min(end, i + budget)])
-            if end - i > budget:  # not read
-                unread = 1 if low.find("important", i + max(budget, 0), end) >= 0 else 0
-                unread |= 2 if low.find("display", i + max(budget, 0), end) >= 0 else 0
-                self.undo["*"] = self.undo.get("*", 0) | unread
-            budget -= end - i
+                budget -= end - i
             i = low.find("<style", end)
+        return sheets, important
 
     @property
     def rtl_anywhere(self) -> bool:
@@ -476,13 +388,11 @@ class _Scanner:
         as their own declarations (descendant selectors read as the class alone); a rule that
         overrides bidi for anything else cannot be applied and is counted (`unapplied`) when the
         document sets a right-to-left direction somewhere (`text.bidi_override`)."""
-        if "bidi" not in sheet and "direction" not in sheet and "\\" not in sheet and "display" not in sheet \
-                and "important" not in sheet:
+        if "bidi" not in sheet and "direction" not in sheet and "\\" not in sheet:
             return
         sheet = css_text(sheet)
         self.scanned += len(sheet)
         for m in _CSS_RULE.finditer(sheet):
-            self.read_undo(m.group(1), m.group(2))
             override, direction = _bidi_of(m.group(2))
             if not override and direction is None:
                 continue
@@ -495,41 +405,6 @@ class _Scanner:
                         self.classes[name] = (was or override, direction if direction is not None else was_direction)
             elif override and (direction or self.rtl_anywhere):
                 self.unapplied += 1
-
-    def read_undo(self, selectors: str, block: str) -> None:
-        """`undo` from one rule: its !important declarations of hiding properties and its `display`,
-        under the key of each selector's subject (the compound after the last combinator: its id,
-        else its first class, else its tag name; "*" when it has none or holds brackets)."""
-        if "important" not in block and "display" not in block:
-            return
-        decls = declarations(block) or [("all", "", True)]  # not followed: may undo anything
-        bits = 0
-        for name, _value, important in decls:
-            bits |= (1 if important and name in _HIDING_PROPERTIES else 0) | (2 if name in ("display", "all") else 0)
-        if not bits:
-            return
-        for selector in selectors.split(","):
-            selector = selector.strip()
-            cut = max(selector.rfind(c) for c in " \t\n\r\f>+~")
-            subject = selector[cut + 1:]
-            m = None if "(" in selector else _SUBJECT_KEY.search(subject)
-            key = m.group() if m else "*"
-            if len(self.undo) >= MAX_CLASSES:
-                key = "*"
-            self.undo[key] = self.undo.get(key, 0) | bits
-
-    def undone(self, bits: int, name: str, key_attributes: dict[str, str]) -> bool:
-        """Whether a style block may undo (`undo` bits) a hiding of this element."""
-        undo = self.undo
-        if not undo:
-            return False
-        found = undo.get("*", 0) | undo.get(name, 0)
-        element_id = key_attributes.get("id")
-        if element_id:
-            found |= undo.get("#" + element_id.strip().lower(), 0)
-        for klass in key_attributes.get("class", "").lower().split()[:32]:
-            found |= undo.get("." + klass, 0)
-        return bool(found & bits)
 
     # -- the tokenizer
     def run(self) -> None:
@@ -692,7 +567,7 @@ class _Scanner:
         seen_href = False
         style: str | None = None
         hidden_attribute = False
-        bidi: dict[str, str] = {}  # the first dir, class and id attributes (a browser ignores repeats)
+        bidi: dict[str, str] = {}  # the first dir and class attributes (a browser ignores repeats)
         self.override_tag = False
         self.direction_tag = None
         while True:
@@ -702,7 +577,7 @@ class _Scanner:
             if s[j] == ">":
                 self.override_tag, self.direction_tag = self.bidi(
                     name, bidi.get("dir", "").strip().lower(), style, bidi.get("class"))
-                return name, href, j + 1, self.hiding(name, style, hidden_attribute, bidi)
+                return name, href, j + 1, self.hiding(style, hidden_attribute)
             self.attributes += 1
             self.steps += 1
             if self.attributes > MAX_ATTRIBUTES:  # the rest, this tag included, is read coarsely
@@ -732,19 +607,14 @@ class _Scanner:
                 style = value
             elif low == "hidden":
                 hidden_attribute = True
-            elif low in ("dir", "class", "id"):
+            elif low in ("dir", "class"):
                 bidi.setdefault(low, value)
 
-    def hiding(self, name: str, style: str | None, hidden_attribute: bool, key_attributes: dict[str, str]) -> int:
-        """`tag`'s last value for a start tag with this inline style, `hidden` attribute, id and class:
-        the hidden attribute unless the style or a style block's rule may set `display`; the style's
-        hiding, only by !important where a style block's !important rule may undo it."""
-        if style:  # read declaration by declaration (`declarations`), its character references decoded
+    def hiding(self, style: str | None, hidden_attribute: bool) -> int:
+        """`tag`'s last value for a start tag with this inline style and `hidden` attribute."""
+        if style:  # read declaration by declaration (`declarations`)
             self.scanned += min(len(style), MAX_STYLE_CHARS)
-            style = _CHARREF.sub(_attr_ref, style[:MAX_STYLE_CHARS]) if "&" in style else style
-        if hidden_attribute and not sets_display(style) and not self.undone(2, name, key_attributes):
-            return 1
-        if style and hides(style, self.undone(1, name, key_attributes), name in _BLOCKS):
+        if (hidden_attribute and not self.sheets) or hides(style, self.sheet_important):
             return 1
         return -1 if self.hidden is not None and reveals(style) else 0
 
