@@ -257,9 +257,10 @@ class QuotedHistory(Fact):
     """Whether a reply's quoted history may be ours: the store's answer (gateway/checks/quoting.py)
     for a message with In-Reply-To or References whose reading as a reply cuts something
     (`reply_cuts`) or whose text holds client lines (`has_client_lines`). `ours` when a reference
-    is a message we sent the sender or another outside party of the message (`why` "sent"), or we
-    have written to the sender or, not at a free-mail provider, to its domain ("correspondent"):
-    what it quotes may be our side's, cut as a reply's.
+    is a message we sent the sender or a colleague of theirs among the message's parties (same
+    registered domain, not free-mail; `why` "sent"), or we have written to the sender or, not at a
+    free-mail provider, to its domain ("correspondent"): what it quotes may be our side's, cut as a
+    reply's.
     Otherwise ("first_contact"; "no_store" or "store_error": nothing known) the message answers
     nothing here: it quotes only itself."""
 
@@ -310,7 +311,7 @@ _FROM_LINE = re.compile(r"^[ \t]*From:[ \t]*(?P<who>[^\n]{1,300})$", re.M)
 _ADDRESS = re.compile(r"[\w.+'-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}")
 _PRONOUNS = frozenset({"you", "he", "she", "they", "we", "me", "him", "her", "them", "us", "your", "my", "our"})
 MAX_QUOTE_MARKS = 20
-MAX_CLIENT_TEXT = 4_000  # the text model reads 2,000 characters of the stranger's words
+MAX_CLIENT_TEXT = 4_000  # where client lines are looked for: the text model reads 2,000 characters
 _UNQUOTE = re.compile(r"^[ \t]*(?:>[ \t]?){1,20}")  # a quoted line's markers ("> ", ">> ")
 
 

@@ -35,7 +35,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gateway.checks import Check, CheckContext, signal
-from gateway.checks.claims import QuotedHistory, own_words, reads_without_client_lines, without_client_lines
+from gateway.checks.claims import (
+    MAX_CLIENT_TEXT,
+    QuotedHistory,
+    own_words,
+    reads_without_client_lines,
+    without_client_lines,
+)
 from gateway.checks.origin import Origin, internal_sender
 from gateway.checks.social import Persona
 from gateway.config import Config
@@ -177,9 +183,10 @@ class TextModelCheck(Check):
             model = self.model = TextModel.load()
         persona = ctx.get(Persona)
         text = await own_words(ctx, persona)
-        if persona is None:
-            bare = without_client_lines(text)
-            if bare != text and await reads_without_client_lines(ctx):
+        if persona is None:  # the client's lines looked for where the model reads, not in all 20,000 characters
+            head = text[:MAX_CLIENT_TEXT]
+            bare = without_client_lines(head)
+            if bare != head and await reads_without_client_lines(ctx):
                 text = bare
         subject = "" if persona is not None else ctx.view.visible_subject
         logit, present = model.score(ngrams((subject + "\n" + text)[:MAX_TEXT], model.n_max))
