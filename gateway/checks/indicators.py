@@ -15,10 +15,10 @@ import re
 from collections.abc import Iterable
 
 from gateway.checks import Check, CheckContext, signal
-from gateway.checks.links import href_host
 from gateway.checks.social import Persona
 from gateway.model import Signal
 from gateway.refdata import Indicator, digits_of
+from gateway.urlhost import href_host
 
 MAX_TEXT = 100_000
 

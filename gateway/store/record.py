@@ -15,11 +15,11 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any
-from urllib.parse import urlsplit
 
 from gateway.model import Decision, Envelope, Signal, Verdict
 from gateway.parse import MessageView
 from gateway.store import DECISION, MAX_SENT_KEYS, MessageMeta, cap, direction_of, pairs_of
+from gateway.urlhost import href_host
 
 MSGID = re.compile(r"<[^<>\s]{1,250}>")  # a Message-ID as the store's keys and the reply checks read it
 MAX_SENT_RECIPIENTS = MAX_SENT_KEYS // 2  # outside recipients an outbound message is remembered for (2 keys each)
@@ -86,15 +86,12 @@ def draft_meta(view: MessageView, envelope: Envelope, local_domains: Iterable[st
         obs.append(f"persona:{persona.name}")
         if persona.headline:
             obs.append(f"headline:{persona.headline}")
-    hosts = []
+    hosts: dict[str, None] = {}  # where each link goes as a browser reads it (the link check's reading)
     for link in view.html_links[:200]:
-        try:
-            host = (urlsplit(link).hostname or "").lower()
-        except ValueError:
-            host = ""
-        if host and host not in hosts:
-            hosts.append(host)
-    obs += [f"link:{h}" for h in hosts[:20]]
+        host = href_host(link)
+        if host:
+            hosts[host] = None
+    obs += [f"link:{h}" for h in list(hosts)[:20]]
     direction = "inbound" if spoofed else direction_of(sender, rcpts, local_domains)
     return MessageMeta(when=envelope.when, direction=direction,
                        sender=sender, recipients=rcpts, message_id=view.header("Message-ID") or "",

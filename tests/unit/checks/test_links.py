@@ -144,7 +144,7 @@ def test_hrefs_are_read_as_a_browser_parses_them() -> None:
         ev = one(run([LinkCheck()], message("A <a@policy-forum.test>", "Register here.", html=html))[0],
                  "content.link_lookalike").evidence
         assert ev["host"] == look, href
-    from gateway.checks.links import href_host
+    from gateway.urlhost import href_host
     assert [href_host(h) for h in ("https://u:p@a@B.test:8080/x", "http://[::1]:80/", "//a.test/x", "/a.test/x",
                                    "a.test/x", "mailto:x@y.test", "javascript:x//a.test", "git://h.test\\x/",
                                    "file://srv.test/x", "file:/srv.test/x", "https://u@/", "https:")] == [

@@ -263,3 +263,32 @@ def test_campaign_first_seen_is_one_index_seek_per_key() -> None:
     migrate(db)
     plan = [row[3] for row in db.execute("EXPLAIN QUERY PLAN " + _FIRST_SEEN, ("list:x", 0.0))]
     assert plan == ["SEARCH campaign USING PRIMARY KEY (key=? AND ts>?)"], plan
+
+
+def test_link_observations_read_hosts_as_a_browser_goes(tmp_path):
+    """The hunt finds a message by the host its links go to however the href is spelt: the store
+    remembers `link:` hosts with the link check's WHATWG reading (gateway/urlhost.py). urllib read no
+    host from "https:\\\\host" or "https:host" and "real.org" from "https://host\\@real.org/", so a hunt
+    for the stranger's host missed the message, and one for the decoy's found it."""
+    from gateway.model import Envelope
+    from gateway.parse import MessageView
+    from gateway.store.record import draft_meta
+
+    hrefs = ("https:\\\\files-one.test\\d", "https:files-two.test/d", "https://files-three.test\\@decoy.org/",
+             "HTTPS://Files-Four.TEST:8443/x")
+    html = "".join(f'<a href="{h}">the draft</a> ' for h in hrefs)
+    raw = ("From: Ann <ann@gmail.com>\r\nTo: a@example.org\r\nSubject: the draft\r\nMessage-ID: <m2@gmail.com>\r\n"
+           f"MIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>{html}</p>\r\n").encode()
+    meta = draft_meta(MessageView.parse(raw), Envelope("ann@gmail.com", ("a@example.org",), received_at=NOW), LOCAL)
+    assert [o for o in meta.observables if o.startswith("link:")] == [
+        "link:files-one.test", "link:files-two.test", "link:files-three.test", "link:files-four.test"]
+    s = SqliteStore(tmp_path / "s.sqlite3")
+
+    async def go():
+        await s.record_message(meta, LOCAL)
+        try:
+            return ([len(await s.search_history([f"files-{n}.test"])) for n in ("one", "two", "three", "four")],
+                    len(await s.search_history(["decoy.org"])))
+        finally:
+            await s.close()
+    assert asyncio.run(go()) == ([1, 1, 1, 1], 0)
