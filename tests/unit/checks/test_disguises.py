@@ -162,3 +162,55 @@ def test_cue_words_are_read_through_marks_and_latin_look_alikes() -> None:
     russian = "\u0441\u043e\u0441\u0435\u0434"  # another script's letters stay
     assert cue_skeleton(f"Se\u00f1or J\u00f8rgen, \u0130stanbul \u0131\u015f\u0131k, {russian}") == (
         f"Senor Jorgen, Istanbul isik, {russian}")
+
+
+APPROACH = ("Dear Tom, I am a correspondent for the Financial Chronicle. We offer an honorarium for your views "
+            "on the sanctions regime, paid discreetly, and would cover your travel to Vienna for a private "
+            "round table. Could we continue on WhatsApp? My number is +44 7700 900123.")
+
+
+def test_an_html_alternative_that_says_what_its_plain_part_does_not_is_read() -> None:
+    """A reader shows the HTML alternative (RFC 2046 5.1.4); the checks read the plain one. An approach
+    written only in the HTML behind a plain "Thank you, I will be in touch soon." was read as that
+    sentence (12 training approaches rebuilt so: 11 went from suspicious/high to clean 0.5). Now the
+    HTML alternative that shows 12 or more words its plain part lacks is read instead, and signalled
+    (text.parts_differ); an HTML part that says what the plain one says leaves the plain one read."""
+    from gateway.checks.pretext import PretextCheck
+    html = f"<html><body><p>{APPROACH}</p></body></html>"
+    decoy = message(FROM, "Thank you, I will be in touch soon.", html=html)
+    view = MessageView.parse(decoy)
+    assert "WhatsApp" in view.body_text and "in touch soon" not in view.body_text
+    sig, _ = run([PretextCheck(), ContentCheck(), StructureCheck()], decoy)
+    assert {"offer.money", "ask.views", "pressure.secrecy", "content.offchannel_mention"} <= names(sig)
+    words = one(sig, "text.parts_differ").evidence
+    assert words["of"] >= words["words"] >= 12
+    # the same words in both parts (a client writes its plain alternative from the HTML): plain read
+    same = MessageView.parse(message(FROM, APPROACH + "\n-- \nTom's mail client", html=html))
+    assert same.body_text.startswith("Dear Tom") and "mail client" in same.body_text and not same.parts_differ
+    sig, _ = run([StructureCheck()], message(FROM, APPROACH, html=html))
+    assert "text.parts_differ" not in names(sig)
+    # an HTML alternative with fewer than 12 words the plain one lacks: the plain one is read
+    short = MessageView.parse(message(FROM, APPROACH, html=f"<p>{APPROACH} View this email in your browser.</p>"))
+    assert short.body_text.startswith("Dear Tom") and "browser" not in short.body_text
+
+
+def test_the_html_alternative_inside_a_related_part_and_plain_parts_outside_alternatives() -> None:
+    """Apple Mail and Outlook nest the HTML in multipart/related inside the alternative: still the
+    plain part's alternative. A plain part outside any alternative (a multipart/mixed's body) is read
+    as before, and an HTML part outside an alternative is not compared."""
+    raw = "\r\n".join([
+        f"From: {FROM}", "To: Tom <tom@example.ac.uk>", "Subject: hello", "Message-ID: <n1@test>",
+        "MIME-Version: 1.0", 'Content-Type: multipart/mixed; boundary="m"', "",
+        "--m", 'Content-Type: multipart/alternative; boundary="a"', "",
+        "--a", "Content-Type: text/plain", "", "Thank you, I will be in touch soon.",
+        "--a", 'Content-Type: multipart/related; boundary="r"', "",
+        "--r", "Content-Type: text/html", "", f"<p>{APPROACH}</p>",
+        "--r", "Content-Type: image/png", "Content-Transfer-Encoding: base64", "", "iVBORw0KGgo=",
+        "--r--", "--a--",
+        "--m", "Content-Type: text/plain", "", "Sent from the road.",
+        "--m", "Content-Type: text/html", "", "<p>An unrelated part that is not an alternative of anything "
+        "here, with plenty of words nobody compares with the plain text at all, really none.</p>",
+        "--m--", ""]).encode()
+    view = MessageView.parse(raw)
+    assert view.body_text == f"{APPROACH}\nSent from the road."  # not the decoy, not the unrelated HTML
+    assert list(view.parts_differ.values())[0][0] >= 12
