@@ -551,12 +551,18 @@ def _loose_delimiters_in(msg: Message, readable: bytes, at: int, most: int) -> b
 
 
 TEXT_BODY_FACTOR = 8  # a text part's body is cut after this many times max_text_bytes
-# `MessageView.parts_differ`: an HTML alternative showing this many distinct words (runs of three or more
-# letters) that its plain alternative lacks is read instead of it; each side's first PARTS_COMPARE_CHARS
-# characters compared (set lookups, linear; the same words as an attacker's plain decoy could repeat)
-PARTS_DIFFER_WORDS = 12
+# `MessageView.parts_differ`: an HTML alternative showing this many distinct runs of three words (words:
+# three letters or more) that its plain alternative lacks is read instead of it. Runs, not words: a plain
+# decoy holding the same words in another order shares the words but not the runs. Each side's first
+# PARTS_COMPARE_CHARS characters are compared (set lookups, linear).
+PARTS_DIFFER_RUNS = 12
 PARTS_COMPARE_CHARS = 100_000
 _WORD = re.compile(r"[^\W\d_]{3,}")
+
+
+def _word_runs(texts: list[str]) -> set[tuple[str, str, str]]:
+    words = _WORD.findall("\n".join(texts)[:PARTS_COMPARE_CHARS].casefold())
+    return set(zip(words, words[1:], words[2:], strict=False))
 
 
 def skeleton(raw: bytes, limits: ViewLimits, text_cut: list[bool] | None = None) -> bytes:
@@ -966,15 +972,15 @@ class MessageView:
 
     @cached_property
     def parts_differ(self) -> dict[int, tuple[int, int]]:
-        """The multipart/alternatives whose HTML shows words their plain alternative lacks
-        (`PARTS_DIFFER_WORDS` distinct words or more): alternative -> (distinct words of the HTML
-        not in the plain text, distinct words of the HTML). A reader shows the HTML alternative
-        (RFC 2046 section 5.1.4: the last, the richest, is preferred, and every current mail client
-        shows it), so a plain part that says something else is read by the checks only: "Thank you,
-        I will be in touch" over an approach written in the HTML hid the approach from every text
-        check. Rspamd's R_PARTS_DIFFER and SpamAssassin's MPART_ALT_DIFF compare the same two parts.
-        Words: runs of three or more letters, case-folded, in the first `PARTS_COMPARE_CHARS`
-        characters of each side; linear."""
+        """The multipart/alternatives whose HTML shows what their plain alternative does not
+        (`PARTS_DIFFER_RUNS` distinct runs of three words or more): alternative -> (distinct runs of
+        the HTML not in the plain text, distinct runs of the HTML). A reader shows the HTML
+        alternative (RFC 2046 section 5.1.4: the last, the richest, is preferred, and every current
+        mail client shows it), so a plain part that says something else is read by the checks only:
+        "Thank you, I will be in touch" over an approach written in the HTML hid the approach from
+        every text check. Rspamd's R_PARTS_DIFFER and SpamAssassin's MPART_ALT_DIFF compare the same
+        two parts. Words: runs of three or more letters, case-folded, in the first
+        `PARTS_COMPARE_CHARS` characters of each side; linear."""
         sides: dict[int, tuple[list[str], list[str]]] = {}
         for p in self.text_parts:
             if p.alternative:
@@ -984,11 +990,10 @@ class MessageView:
         for group, (plain, shown) in sides.items():
             if not plain or not shown:
                 continue
-            html_words = set(_WORD.findall("\n".join(shown)[:PARTS_COMPARE_CHARS].casefold()))
-            plain_words = set(_WORD.findall("\n".join(plain)[:PARTS_COMPARE_CHARS].casefold()))
-            only = len(html_words - plain_words)
-            if only >= PARTS_DIFFER_WORDS:
-                out[group] = (only, len(html_words))
+            html_runs = _word_runs(shown)
+            only = len(html_runs - _word_runs(plain))
+            if only >= PARTS_DIFFER_RUNS:
+                out[group] = (only, len(html_runs))
         return out
 
     @cached_property

@@ -38,9 +38,10 @@ class StructureCheck(Check):
         signal("text.bidi_override", "bidi overrides (U+202D, U+202E) in the body or Subject of a text without "
                "right-to-left letters: they reorder what a reader sees (the checks read that order)",
                overrides=int),
-        signal("text.parts_differ", "an HTML alternative shows words its plain-text alternative lacks (12 or more "
-               "distinct words of three letters or more): the reader sees the HTML, so the checks read it instead "
-               "of the plain text (Rspamd R_PARTS_DIFFER, SpamAssassin MPART_ALT_DIFF)", words=int, of=int),
+        signal("text.parts_differ", "an HTML alternative shows what its plain-text alternative does not (`runs`: "
+               "distinct runs of three words, of three letters or more, that the plain text lacks, 12 or more, of the "
+               "HTML's `of`): the reader sees the HTML, so the checks read it instead of the plain text (Rspamd "
+               "R_PARTS_DIFFER, SpamAssassin MPART_ALT_DIFF)", runs=int, of=int),
         signal("identity.multiple_from", "the From field holds several addresses (the first is the identity "
                "checked)", optional=("outside_behind_internal",), addresses=str, count=int, fields=int,
                sender=str, outside_behind_internal=str),
@@ -77,8 +78,8 @@ class StructureCheck(Check):
         if disguises.overrides and not disguises.rtl:
             out.append(Signal("text.bidi_override", {"overrides": disguises.overrides}))
         if view.parts_differ:
-            words, of = next(iter(view.parts_differ.values()))
-            out.append(Signal("text.parts_differ", {"words": words, "of": of}))
+            runs, of = next(iter(view.parts_differ.values()))
+            out.append(Signal("text.parts_differ", {"runs": runs, "of": of}))
         ident = view.from_identity
         if ident.malformed:  # here too: it matters most when one reading is ours
             out.append(Signal("identity.malformed_from", {

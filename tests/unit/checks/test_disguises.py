@@ -173,8 +173,9 @@ def test_an_html_alternative_that_says_what_its_plain_part_does_not_is_read() ->
     """A reader shows the HTML alternative (RFC 2046 5.1.4); the checks read the plain one. An approach
     written only in the HTML behind a plain "Thank you, I will be in touch soon." was read as that
     sentence (12 training approaches rebuilt so: 11 went from suspicious/high to clean 0.5). Now the
-    HTML alternative that shows 12 or more words its plain part lacks is read instead, and signalled
-    (text.parts_differ); an HTML part that says what the plain one says leaves the plain one read."""
+    HTML alternative that shows 12 or more runs of three words its plain part lacks is read instead, and
+    signalled (text.parts_differ), also behind a plain part holding the same words in another order; an
+    HTML part that says what the plain one says leaves the plain one read."""
     from gateway.checks.pretext import PretextCheck
     html = f"<html><body><p>{APPROACH}</p></body></html>"
     decoy = message(FROM, "Thank you, I will be in touch soon.", html=html)
@@ -182,14 +183,18 @@ def test_an_html_alternative_that_says_what_its_plain_part_does_not_is_read() ->
     assert "WhatsApp" in view.body_text and "in touch soon" not in view.body_text
     sig, _ = run([PretextCheck(), ContentCheck(), StructureCheck()], decoy)
     assert {"offer.money", "ask.views", "pressure.secrecy", "content.offchannel_mention"} <= names(sig)
-    words = one(sig, "text.parts_differ").evidence
-    assert words["of"] >= words["words"] >= 12
+    runs = one(sig, "text.parts_differ").evidence
+    assert runs["of"] >= runs["runs"] >= 12
+    # a decoy of the same words in another order shares the words, not the runs
+    salad = " ".join(sorted(APPROACH.split(), key=str.casefold))
+    view = MessageView.parse(message(FROM, salad, html=html))
+    assert view.body_text.startswith("Dear Tom, I am a correspondent") and view.parts_differ
     # the same words in both parts (a client writes its plain alternative from the HTML): plain read
     same = MessageView.parse(message(FROM, APPROACH + "\n-- \nTom's mail client", html=html))
     assert same.body_text.startswith("Dear Tom") and "mail client" in same.body_text and not same.parts_differ
     sig, _ = run([StructureCheck()], message(FROM, APPROACH, html=html))
     assert "text.parts_differ" not in names(sig)
-    # an HTML alternative with fewer than 12 words the plain one lacks: the plain one is read
+    # an HTML alternative with fewer than 12 runs the plain one lacks: the plain one is read
     short = MessageView.parse(message(FROM, APPROACH, html=f"<p>{APPROACH} View this email in your browser.</p>"))
     assert short.body_text.startswith("Dear Tom") and "browser" not in short.body_text
 
