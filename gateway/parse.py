@@ -998,17 +998,20 @@ class MessageView:
 
     @cached_property
     def body_text(self) -> str:
-        """Plain text if the message has any, else the visible text of its HTML; in an alternative
-        whose HTML shows what its plain text does not (`parts_differ`), the HTML's text instead of
-        the plain one: what the reader sees."""
+        """What a reader sees of the text parts: plain text if the message has any, else the visible
+        text of its HTML; in an alternative whose HTML shows what its plain text does not
+        (`parts_differ`), the HTML's text instead of the plain one; and an HTML part outside any
+        alternative (a multipart/mixed's inline part beside a plain one: readers show both, in
+        order) besides the plain text."""
         plain = self.plain_text
         if not plain.strip():
             return self.html_text
         differ = self.parts_differ
-        if not differ:
+        if not differ and all(p.alternative for p in self.text_parts if p.content_type == "text/html"):
             return plain
         return "\n".join(p.shown if p.content_type == "text/html" else p.text for p in self.text_parts
-                         if (p.content_type == "text/html") == (p.alternative in differ))
+                         if p.content_type != "text/html" and p.alternative not in differ
+                         or p.content_type == "text/html" and (p.alternative in differ or not p.alternative))
 
     @cached_property
     def content_type(self) -> str:

@@ -201,8 +201,9 @@ def test_an_html_alternative_that_says_what_its_plain_part_does_not_is_read() ->
 
 def test_the_html_alternative_inside_a_related_part_and_plain_parts_outside_alternatives() -> None:
     """Apple Mail and Outlook nest the HTML in multipart/related inside the alternative: still the
-    plain part's alternative. A plain part outside any alternative (a multipart/mixed's body) is read
-    as before, and an HTML part outside an alternative is not compared."""
+    plain part's alternative. Parts outside any alternative (a multipart/mixed's inline parts) are
+    all shown by a reader, in order, and all read: a plain one as before, and an HTML one too (it was
+    left unread beside a plain part: "Hi" in text/plain, then the approach in text/html)."""
     raw = "\r\n".join([
         f"From: {FROM}", "To: Tom <tom@example.ac.uk>", "Subject: hello", "Message-ID: <n1@test>",
         "MIME-Version: 1.0", 'Content-Type: multipart/mixed; boundary="m"', "",
@@ -213,9 +214,22 @@ def test_the_html_alternative_inside_a_related_part_and_plain_parts_outside_alte
         "--r", "Content-Type: image/png", "Content-Transfer-Encoding: base64", "", "iVBORw0KGgo=",
         "--r--", "--a--",
         "--m", "Content-Type: text/plain", "", "Sent from the road.",
-        "--m", "Content-Type: text/html", "", "<p>An unrelated part that is not an alternative of anything "
-        "here, with plenty of words nobody compares with the plain text at all, really none.</p>",
+        "--m", "Content-Type: text/html", "", "<p>A postscript in HTML.</p>",
         "--m--", ""]).encode()
     view = MessageView.parse(raw)
-    assert view.body_text == f"{APPROACH}\nSent from the road."  # not the decoy, not the unrelated HTML
+    assert view.body_text == f"{APPROACH}\nSent from the road.\nA postscript in HTML."  # not the decoy
     assert list(view.parts_differ.values())[0][0] >= 12
+
+
+def test_an_html_part_beside_a_plain_one_in_a_mixed_message_is_read() -> None:
+    """multipart/mixed with an inline text/plain "Hi" and then the approach in an inline text/html part:
+    Thunderbird, Apple Mail and Gmail show both in order; the checks read only the plain "Hi"."""
+    from gateway.checks.pretext import PretextCheck
+    raw = "\r\n".join([
+        f"From: {FROM}", "To: Tom <tom@example.ac.uk>", "Subject: hello", "Message-ID: <n2@test>",
+        "MIME-Version: 1.0", 'Content-Type: multipart/mixed; boundary="m"', "",
+        "--m", "Content-Type: text/plain", "", "Hi Tom,",
+        "--m", "Content-Type: text/html", "", f"<p>{APPROACH}</p>", "--m--", ""]).encode()
+    assert MessageView.parse(raw).body_text == f"Hi Tom,\n{APPROACH}"
+    sig, _ = run([PretextCheck(), ContentCheck()], raw)
+    assert {"offer.money", "ask.views", "pressure.secrecy", "content.offchannel_mention"} <= names(sig)
