@@ -39,8 +39,8 @@ class StructureCheck(Check):
                "right-to-left letters: they reorder what a reader sees (the checks read that order)",
                overrides=int),
         signal("text.parts_differ", "an HTML alternative shows what its plain-text alternative does not (`runs`: "
-               "distinct runs of three words, of three letters or more, that the plain text lacks, 12 or more, of the "
-               "HTML's `of`): the reader sees the HTML, so the checks read it instead of the plain text (Rspamd "
+               "distinct runs of three words that the plain text lacks, 12 or more or a quarter of the HTML's `of`, "
+               "at least 3): the reader sees the HTML, so the checks read it instead of the plain text (Rspamd "
                "R_PARTS_DIFFER, SpamAssassin MPART_ALT_DIFF)", runs=int, of=int),
         signal("identity.multiple_from", "the From field holds several addresses (the first is the identity "
                "checked)", optional=("outside_behind_internal",), addresses=str, count=int, fields=int,

@@ -180,7 +180,8 @@ def test_an_html_alternative_that_says_what_its_plain_part_does_not_is_read() ->
     html = f"<html><body><p>{APPROACH}</p></body></html>"
     decoy = message(FROM, "Thank you, I will be in touch soon.", html=html)
     view = MessageView.parse(decoy)
-    assert "WhatsApp" in view.body_text and "in touch soon" not in view.body_text
+    # the HTML first, then the plain part (what a reader preferring plain text sees)
+    assert view.body_text == f"{APPROACH}\nThank you, I will be in touch soon."
     sig, _ = run([PretextCheck(), ContentCheck(), StructureCheck()], decoy)
     assert {"offer.money", "ask.views", "pressure.secrecy", "content.offchannel_mention"} <= names(sig)
     runs = one(sig, "text.parts_differ").evidence
@@ -188,7 +189,11 @@ def test_an_html_alternative_that_says_what_its_plain_part_does_not_is_read() ->
     # a decoy of the same words in another order shares the words, not the runs
     salad = " ".join(sorted(APPROACH.split(), key=str.casefold))
     view = MessageView.parse(message(FROM, salad, html=html))
-    assert view.body_text.startswith("Dear Tom, I am a correspondent") and view.parts_differ
+    assert view.body_text == f"{APPROACH}\n{salad}" and view.parts_differ
+    # ... and so does one of the same words glued together by a character that is not a space (attack25 F3)
+    for glue in ("_", "0"):
+        view = MessageView.parse(message(FROM, glue.join(APPROACH.split()), html=html))
+        assert view.body_text.startswith(APPROACH) and view.parts_differ, glue
     # the same words in both parts (a client writes its plain alternative from the HTML): plain read
     same = MessageView.parse(message(FROM, APPROACH + "\n-- \nTom's mail client", html=html))
     assert same.body_text.startswith("Dear Tom") and "mail client" in same.body_text and not same.parts_differ
@@ -217,7 +222,8 @@ def test_the_html_alternative_inside_a_related_part_and_plain_parts_outside_alte
         "--m", "Content-Type: text/html", "", "<p>A postscript in HTML.</p>",
         "--m--", ""]).encode()
     view = MessageView.parse(raw)
-    assert view.body_text == f"{APPROACH}\nSent from the road.\nA postscript in HTML."  # not the decoy
+    assert view.body_text == (f"{APPROACH}\nThank you, I will be in touch soon.\nSent from the road.\n"
+                              "A postscript in HTML.")
     assert list(view.parts_differ.values())[0][0] >= 12
 
 
@@ -233,3 +239,38 @@ def test_an_html_part_beside_a_plain_one_in_a_mixed_message_is_read() -> None:
     assert MessageView.parse(raw).body_text == f"Hi Tom,\n{APPROACH}"
     sig, _ = run([PretextCheck(), ContentCheck()], raw)
     assert {"offer.money", "ask.views", "pressure.secrecy", "content.offchannel_mention"} <= names(sig)
+
+
+def test_an_html_part_no_plain_part_stands_in_for_is_read_and_an_alternative_whatever_its_disposition() -> None:
+    """attack25 F1, F2, F4, F5, F7: the HTML of a nested alternative next to a plain decoy, of an alternative
+    holding only HTML after a plain part in a mixed message, an alternative marked as an attachment (a
+    reader shows the chosen alternative inline), a short approach (fewer than 12 runs, all new) behind a
+    decoy, and a plain approach whose HTML shows it only through CSS generated content: each was read
+    as the decoy (or as the HTML's footer) and scored clean 2.6 without its Subject."""
+    from gateway.checks.pretext import PretextCheck
+    head = [f"From: {FROM}", "To: Tom <tom@example.ac.uk>", "Subject: hello", "Message-ID: <n3@test>",
+            "MIME-Version: 1.0"]
+    html = f"<p>{APPROACH}</p>"
+    decoy = "Thank you, I will be in touch soon."
+    nested = head + ['Content-Type: multipart/alternative; boundary="a"', "", "--a", "Content-Type: text/plain", "",
+                     decoy, "--a", 'Content-Type: multipart/alternative; boundary="b"', "", "--b",
+                     "Content-Type: text/html", "", html, "--b--", "--a--", ""]
+    mixed = head + ['Content-Type: multipart/mixed; boundary="m"', "", "--m", "Content-Type: text/plain", "", decoy,
+                    "--m", 'Content-Type: multipart/alternative; boundary="b"', "", "--b", "Content-Type: text/html",
+                    "", html, "--b--", "--m--", ""]
+    attached = head + ['Content-Type: multipart/alternative; boundary="a"', "", "--a", "Content-Type: text/plain", "",
+                       decoy, "--a", "Content-Type: text/html", "Content-Disposition: attachment; filename=m.htm", "",
+                       html, "--a--", ""]
+    short = "We pay for your views, discreetly. Can we talk on WhatsApp?"
+    brief = head + ['Content-Type: multipart/alternative; boundary="a"', "", "--a", "Content-Type: text/plain", "",
+                    decoy, "--a", "Content-Type: text/html", "", f"<p>{short}</p>", "--a--", ""]
+    css = head + ['Content-Type: multipart/alternative; boundary="a"', "", "--a", "Content-Type: text/plain", "",
+                  APPROACH, "--a", "Content-Type: text/html", "", f'<style>p::before{{content:"{APPROACH}"}}</style>'
+                  "<p></p><footer>Sent from my phone. Please consider the environment before printing this "
+                  "email and all of its attachments today.</footer>", "--a--", ""]
+    for name, lines, want in (("nested", nested, APPROACH), ("mixed", mixed, APPROACH),
+                              ("attached", attached, APPROACH), ("short", brief, short), ("css", css, APPROACH)):
+        raw = "\r\n".join(lines).encode()
+        assert want in MessageView.parse(raw).body_text, name
+        sig, _ = run([PretextCheck(), ContentCheck()], raw)
+        assert {"offer.money", "content.offchannel_mention"} <= names(sig), name
