@@ -562,11 +562,22 @@ PARTS_DIFFER_RUNS = 12
 PARTS_DIFFER_MIN = 3
 PARTS_COMPARE_CHARS = 200_000
 _WORD_EDGE = "\"'()[]{}<>*.,;:!?\u2018\u2019\u201c\u201d"
+# how a plain alternative writes a link (Outlook "word<https://...>", "[https://...]", a bare URL): not words
+_LINK_WRITTEN = re.compile(r"<[^<>\s]{0,2048}>|\[[^\[\]\s]{0,2048}\]|(?:https?://|www\.|mailto:)\S{0,2048}", re.I)
+HEAD_CHARS = 2000  # both sides of a differing alternative: each one's first this many characters come first
 
 
 def _word_runs(text: str) -> set[tuple[str, str, str]]:
-    words = [w for w in (w.strip(_WORD_EDGE) for w in text.casefold().split()) if w]
+    words = [w for w in (w.strip(_WORD_EDGE) for w in _LINK_WRITTEN.sub(" ", text).casefold().split()) if w]
     return set(zip(words, words[1:], words[2:], strict=False))
+
+
+def _head(text: str) -> int:
+    """Where `text`'s first HEAD_CHARS characters end, at a line break or a space when one is near."""
+    if len(text) <= HEAD_CHARS:
+        return len(text)
+    cut = max(text.rfind("\n", 0, HEAD_CHARS), text.rfind(" ", 0, HEAD_CHARS))
+    return cut if cut >= HEAD_CHARS // 2 else HEAD_CHARS
 
 
 def skeleton(raw: bytes, limits: ViewLimits, text_cut: list[bool] | None = None) -> bytes:
@@ -692,6 +703,7 @@ class MessageView:
     _budget_cut: bool = field(default=False, repr=False)  # text_parts left text unread
     _disguises: Disguises = field(default_factory=Disguises, repr=False)  # filled by text_parts, visible_subject
     _alternatives: dict[int, int] = field(default_factory=dict, repr=False)  # filled by leaf_parts
+    _alternative_children: set[int] = field(default_factory=set, repr=False)  # filled by leaf_parts
     _header_cache: dict[str, list[str]] = field(default_factory=dict, repr=False)
     _mailbox_cache: dict[tuple[str, ...], list[Mailbox]] = field(default_factory=dict, repr=False)
 
@@ -866,10 +878,10 @@ class MessageView:
         """Leaf parts with their depth, within the depth and part-count limits (and, in
         `_alternatives`, each leaf's nearest multipart/alternative ancestor, numbered from 1)."""
         out: list[tuple[Message, int]] = []
-        stack: list[tuple[Message, int, int]] = [(self.msg, 0, 0)]
+        stack: list[tuple[Message, int, int, bool]] = [(self.msg, 0, 0, False)]
         seen = groups = 0
         while stack:
-            part, depth, group = stack.pop()
+            part, depth, group, direct = stack.pop()
             seen += 1
             if seen > self.limits.max_mime_parts:
                 self.mime_parts_exceeded = True
@@ -879,11 +891,13 @@ class MessageView:
                     self.mime_depth_exceeded = True
                     continue
                 children = part.get_payload()
-                if part.get_content_subtype() == "alternative":
+                alternative = part.get_content_subtype() == "alternative"
+                if alternative:
                     groups += 1
                     group = groups
                 if isinstance(children, list):
-                    stack.extend((c, depth + 1, group) for c in reversed(children) if isinstance(c, Message))
+                    stack.extend((c, depth + 1, group, alternative) for c in reversed(children)
+                                 if isinstance(c, Message))
             else:
                 # a multipart the parser did not split: the parser marks every entity it makes past
                 # a limit, but only a multipart's reading is cut (a text leaf at the depth limit is read)
@@ -896,6 +910,8 @@ class MessageView:
                 out.append((part, depth))
                 if group:
                     self._alternatives[id(part)] = group
+                if direct:
+                    self._alternative_children.add(id(part))
         return out
 
     @cached_property
@@ -913,8 +929,10 @@ class MessageView:
             ctype = part.get_content_type()
             opaque = ctype in OPAQUE_TYPES  # read as the text it is (see OPAQUE_TYPES)
             # an alternative is shown inline whatever its disposition says (Thunderbird forces the chosen
-            # one inline, mimemalt.cpp; RFC 2046 5.1.4 offers no other reading): attack25 F7
-            if not (opaque or ctype.startswith("text/")) or attached(part) and not self._alternatives.get(id(part)):
+            # one inline, mimemalt.cpp; RFC 2046 5.1.4 offers no other reading): attack25 F7. Only the
+            # alternative itself: an attachment of a multipart/mixed inside one (Apple Mail) stays one.
+            shown_anyway = id(part) in self._alternative_children
+            if not (opaque or ctype.startswith("text/")) or attached(part) and not shown_anyway:
                 continue
             if budget <= 0:
                 self._budget_cut = True  # a text part the budget leaves unread
@@ -980,12 +998,13 @@ class MessageView:
     def parts_differ(self) -> dict[int, tuple[int, int]]:
         """The multipart/alternatives whose HTML shows what their plain alternative does not (runs of
         three words the plain text lacks: `PARTS_DIFFER_RUNS`, or a quarter of the HTML's): alternative
-        -> (distinct runs of the HTML not in the plain text, distinct runs of the HTML). A reader shows the HTML
-        alternative (RFC 2046 section 5.1.4: the last, the richest, is preferred, and every current
-        mail client shows it), so a plain part that says something else is read by the checks only:
-        "Thank you, I will be in touch" over an approach written in the HTML hid the approach from
-        every text check. Rspamd's R_PARTS_DIFFER and SpamAssassin's MPART_ALT_DIFF compare the same
-        two parts. Words and the budget: see PARTS_DIFFER_RUNS; linear."""
+        -> (distinct runs of the HTML not in the plain text, distinct runs of the HTML); (0, 0) for one
+        the budget left compared in part only or not at all (both sides are read). A reader shows the
+        HTML alternative (RFC 2046 section 5.1.4 prefers the last one a reader can show, which senders
+        make the HTML; clients prefer HTML wherever it stands), so a plain part that says something
+        else is read by the checks only: "Thank you, I will be in touch" over an approach written in
+        the HTML hid the approach from every text check. Rspamd's R_PARTS_DIFFER and SpamAssassin's
+        MPART_ALT_DIFF compare the same two parts. Words and the budget: see PARTS_DIFFER_RUNS; linear."""
         sides: dict[int, tuple[list[str], list[str]]] = {}
         for p in self.text_parts:
             if p.alternative:
@@ -997,14 +1016,20 @@ class MessageView:
         out: dict[int, tuple[int, int]] = {}
         budget = PARTS_COMPARE_CHARS
         for group, (plain, shown) in sides.items():
-            if not plain or not shown or budget <= 0:
+            if not plain or not shown:
                 continue
-            html_text, plain_text = "\n".join(shown)[:budget // 2], "\n".join(plain)[:budget // 2]
+            if budget <= 0:  # not compared: read both sides (review25 #2: leading alternatives used it up)
+                out[group] = (0, 0)
+                continue
+            html_all, plain_all = "\n".join(shown), "\n".join(plain)
+            html_text, plain_text = html_all[:budget // 2], plain_all[:budget // 2]
             budget -= len(html_text) + len(plain_text)
             html_runs = _word_runs(html_text)
             only = len(html_runs - _word_runs(plain_text))
             if only >= PARTS_DIFFER_RUNS or only >= PARTS_DIFFER_MIN and 4 * only >= len(html_runs):
                 out[group] = (only, len(html_runs))
+            elif len(html_text) < len(html_all) or len(plain_text) < len(plain_all):
+                out[group] = (0, 0)  # compared in part only: read both sides (review25 #2)
         return out
 
     @cached_property
@@ -1024,8 +1049,10 @@ class MessageView:
                  or p.alternative in differ or p.alternative not in with_plain]
         if all(p.content_type != "text/html" for p in shown):
             return plain
-        # a differing alternative: its HTML first, then its plain part (what a reader who prefers plain
-        # text sees, and what an HTML hiding it behind CSS content would not show the checks: attack25 F5)
+        # a differing alternative: both sides (the plain one is what a reader preferring plain text sees,
+        # and what an HTML hiding it behind CSS content would not show the checks: attack25 F5), each one's
+        # first HEAD_CHARS characters before the rest of either, the HTML's first: a long side no longer
+        # pushes the other past the readers' windows (the text model's 4,000 characters, review25 #1)
         out: list[str] = []
         done: set[int] = set()
         for p in shown:
@@ -1034,8 +1061,10 @@ class MessageView:
             elif p.alternative not in done:
                 done.add(p.alternative)
                 group = [q for q in shown if q.alternative == p.alternative]
-                out += [q.shown for q in group if q.content_type == "text/html"]
-                out += [q.text for q in group if q.content_type != "text/html"]
+                html = "\n".join(q.shown for q in group if q.content_type == "text/html")
+                text = "\n".join(q.text for q in group if q.content_type != "text/html")
+                h, t = _head(html), _head(text)  # both beginnings within every reader's reach (review25 #1)
+                out += [x for x in (html[:h], text[:t], html[h:], text[t:]) if x]
         return "\n".join(out)
 
     @cached_property

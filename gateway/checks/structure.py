@@ -39,8 +39,9 @@ class StructureCheck(Check):
                "right-to-left letters: they reorder what a reader sees (the checks read that order)",
                overrides=int),
         signal("text.parts_differ", "an HTML alternative shows what its plain-text alternative does not (`runs`: "
-               "distinct runs of three words that the plain text lacks, 12 or more or a quarter of the HTML's `of`, "
-               "at least 3): the reader sees the HTML, so the checks read it instead of the plain text (Rspamd "
+               "distinct runs of three words the plain text lacks, 12 or more or a quarter of the HTML's `of`, at "
+               "least 3, summed over such alternatives; links as written not counted): the reader sees the HTML, "
+               "so the checks read it besides the plain text, each one's first 2,000 characters first (Rspamd "
                "R_PARTS_DIFFER, SpamAssassin MPART_ALT_DIFF)", runs=int, of=int),
         signal("identity.multiple_from", "the From field holds several addresses (the first is the identity "
                "checked)", optional=("outside_behind_internal",), addresses=str, count=int, fields=int,
@@ -78,8 +79,9 @@ class StructureCheck(Check):
         if disguises.overrides and not disguises.rtl:
             out.append(Signal("text.bidi_override", {"overrides": disguises.overrides}))
         if view.parts_differ:
-            runs, of = next(iter(view.parts_differ.values()))
-            out.append(Signal("text.parts_differ", {"runs": runs, "of": of}))
+            groups = view.parts_differ.values()  # every differing alternative's (review25 #7)
+            out.append(Signal("text.parts_differ", {"runs": sum(g[0] for g in groups),
+                                                    "of": sum(g[1] for g in groups)}))
         ident = view.from_identity
         if ident.malformed:  # here too: it matters most when one reading is ours
             out.append(Signal("identity.malformed_from", {

@@ -274,3 +274,64 @@ def test_an_html_part_no_plain_part_stands_in_for_is_read_and_an_alternative_wha
         assert want in MessageView.parse(raw).body_text, name
         sig, _ = run([PretextCheck(), ContentCheck()], raw)
         assert {"offer.money", "content.offchannel_mention"} <= names(sig), name
+
+
+def _alternative(plain: str, html: str, boundary: str = "a") -> list[str]:
+    return [f'Content-Type: multipart/alternative; boundary="{boundary}"', "", f"--{boundary}",
+            "Content-Type: text/plain", "", plain, f"--{boundary}", "Content-Type: text/html", "", html,
+            f"--{boundary}--"]
+
+
+HEAD = [f"From: {FROM}", "To: Tom <tom@example.ac.uk>", "Subject: hello", "Message-ID: <n4@test>", "MIME-Version: 1.0"]
+
+
+def test_both_sides_of_a_differing_alternative_start_within_the_readers_reach() -> None:
+    """review25 #1: read HTML first, a plain approach behind 45 KB of visible HTML (the approach shown
+    through CSS content) fell past the text model's 4,000 characters and the pretext readers' 40,000
+    (high 48.9 on dc9ac97, clean 2.6). Each side's first 2,000 characters now come first."""
+    filler = "<p>" + "Our quarterly newsletter brings the latest news from the regional office. " * 600 + "</p>"
+    raw = "\r\n".join(HEAD + _alternative(APPROACH, filler) + [""]).encode()
+    view = MessageView.parse(raw)
+    assert view.parts_differ and len(view.body_text) > 40_000
+    assert 0 < view.body_text.index(APPROACH) < 2_100
+
+
+def test_alternatives_the_comparison_budget_leaves_uncompared_are_read_both_ways() -> None:
+    """review25 #2: 17 leading alternatives of long plain text (HTML showing nothing) used up the
+    200,000-character budget and the next alternative, a plain decoy over an HTML approach, was read
+    as the decoy (high 48.9 alone, clean 2.6 behind them)."""
+    from gateway.parse import PARTS_COMPARE_CHARS
+    long_plain = "Minutes of the meeting, item by item, as agreed. " * 240  # ~12,000 characters
+    lines = ['Content-Type: multipart/mixed; boundary="m"', ""]
+    fillers = PARTS_COMPARE_CHARS // len(long_plain) + 10  # the budget is all but gone at the last alternative
+    for i in range(fillers):
+        lines += ["--m", *_alternative(long_plain, "<p>Minutes of the meeting, item by item, as agreed.</p>", f"f{i}")]
+    lines += ["--m", *_alternative("Thank you, I will be in touch soon.", f"<p>{APPROACH}</p>", "z"), "--m--", ""]
+    view = MessageView.parse("\r\n".join(HEAD + lines).encode())
+    assert APPROACH in view.body_text and not view.mime_parts_exceeded
+
+
+def test_links_written_the_plain_way_do_not_make_an_alternative_differ() -> None:
+    """review25 #4: Outlook writes a plain alternative's links as "word<https://...>", one word where
+    the HTML shows one: four links made an ordinary message 'differ' and be read twice."""
+    links = [("the report", "https://www.example.net/2026/report"), ("the annex", "https://www.example.net/annex"),
+             ("the data", "https://www.example.net/data"), ("the event page", "https://www.example.net/events/1"),
+             ("my page", "https://www.example.net/people/ann")]
+    plain = "Thanks, that works for me. " + " ".join(f"See {t}<{u}> for more." for t, u in links)
+    html = "<p>Thanks, that works for me. " + " ".join(f'See <a href="{u}">{t}</a> for more.' for t, u in links)
+    view = MessageView.parse(message(FROM, plain, html=html))
+    assert not view.parts_differ and view.body_text == plain
+
+
+def test_an_attachment_of_a_mixed_part_inside_an_alternative_stays_an_attachment() -> None:
+    """review25 #5: Apple Mail puts an HTML message's attachments in alternative > mixed > (html,
+    attachment, html). Only the alternative's own parts are read whatever their disposition says."""
+    csv = "name,email\r\nJane Li,jane.li@gmail.com,prefers WhatsApp"
+    lines = ['Content-Type: multipart/alternative; boundary="a"', "", "--a", "Content-Type: text/plain", "",
+             "Hi Tom, here is the list.", "--a", 'Content-Type: multipart/mixed; boundary="m"', "",
+             "--m", "Content-Type: text/html", "", "<p>Hi Tom, here is the list.</p>",
+             "--m", "Content-Type: text/csv", 'Content-Disposition: attachment; filename="s.csv"', "", csv,
+             "--m--", "--a--", ""]
+    view = MessageView.parse("\r\n".join(HEAD + lines).encode())
+    assert [p.content_type for p in view.text_parts] == ["text/plain", "text/html"]
+    assert "WhatsApp" not in view.body_text
