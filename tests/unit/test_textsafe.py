@@ -315,6 +315,20 @@ def test_read_lookalikes_scans_each_line_and_word_once() -> None:
     assert textsafe.read_lookalikes("on \u0301\u0430b")[1:] == (1, "\u0301ab")
 
 
+def test_read_lookalikes_reads_the_rest_past_max_lines_for_its_mixed_words() -> None:
+    """Past the first MAX_LINES lines with a look-alike, the rest is read for its words mixing in a Latin
+    letter only; before that the loop has read every line that can hold one (a look-alike and a Latin
+    letter on one line), and the rest of a Russian or Armenian text is not searched again (fix25look:
+    1.0 of the 1.5 ms of 20 KB of either without a Latin word)."""
+    armenian = "\u0561\u057d\u0561 \u0574\u0565\u0580"  # look-alikes, no Latin letter
+    last = "on Wh\u0430tsApp and \u0441\u043e\u0440\u0435"
+    text = "\n".join([armenian] * textsafe.MAX_LINES + [last, armenian])
+    assert textsafe.read_lookalikes(text) == (text.replace("Wh\u0430tsApp", "WhatsApp"), 1, "WhatsApp")
+    text = "\n".join([armenian] * (textsafe.MAX_LINES - 1) + [last, armenian])  # a line of Latin text
+    assert textsafe.read_lookalikes(text) == (text.replace(last, "on WhatsApp and cope"), 2, "WhatsApp")
+    assert textsafe.read_lookalikes("\n".join([armenian] * 3)) == ("\n".join([armenian] * 3), 0, "")
+
+
 def test_read_lookalikes_reads_compatibility_forms_and_latin_lookalikes() -> None:
     """attack22 #10: fullwidth, mathematical (NFKC) and Latin-extension look-alikes (TR39: IPA alpha) read
     as the letter, on the same conditions as Cyrillic ones; Latin letters of real alphabets (Turkish
