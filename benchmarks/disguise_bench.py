@@ -30,6 +30,11 @@ ENGLISH = ("I am a correspondent for the Financial Chronicle working on a featur
 RUSSIAN = ("\u042f \u043a\u043e\u0440\u0440\u0435\u0441\u043f\u043e\u043d\u0434\u0435\u043d\u0442 "
            "\u0433\u0430\u0437\u0435\u0442\u044b \u0438 \u043f\u0438\u0448\u0443 \u043e "
            "\u0437\u0430\u043a\u0443\u043f\u043a\u0430\u0445 \u043e\u0431\u043e\u0440\u043e\u043d\u044b. ")
+# fix25look: ayb, seh, vo, ho and yiwn are look-alikes (textsafe.LOOKALIKES), and most Cherokee letters
+ARMENIAN = ("\u0535\u057d \u0578\u0582\u057d\u0561\u0576\u0578\u0572 \u0565\u0574 "
+            "\u0535\u0580\u0587\u0561\u0576\u056b \u057a\u0565\u057f\u0561\u056f\u0561\u0576 "
+            "\u0570\u0561\u0574\u0561\u056c\u057d\u0561\u0580\u0561\u0576\u0578\u0582\u0574\u0589 ")
+CHEROKEE = "\u13e3\u13b3\u13a9 \u13a6\u13ec\u13c2\u13af\u13cd\u13d7: \u13cc\u13ca, \u13d4\u13b5, \u13e6\u13a2. "
 CYR = str.maketrans("aeopcxi", "\u0430\u0435\u043e\u0440\u0441\u0445\u0456")
 CIRCLED = str.maketrans("aeo", "\u24d0\u24d4\u24de")
 
@@ -49,6 +54,9 @@ INPUTS: dict[str, Callable[[int], str]] = {
     "english-cyrillic-1-line": lambda n: _fill(ENGLISH.translate(CYR), n, width=n),
     "russian": lambda n: _fill(RUSSIAN, n),
     "russian+english-cyr": lambda n: _fill(RUSSIAN + ENGLISH.translate(CYR), n),
+    "armenian": lambda n: _fill(ARMENIAN, n),
+    "armenian+english": lambda n: _fill(ARMENIAN * 3 + ENGLISH, n),
+    "cherokee": lambda n: _fill(CHEROKEE, n),
     "short-lines-lookalike": lambda n: "\n".join(["\u0430b"] * (n // 3)),
     "bidi-all-words": lambda n: _fill(_bidi(ENGLISH), n),
     # attack22 #1: a long line without an override before one with (O(L^2) before the fix)

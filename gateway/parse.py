@@ -629,7 +629,7 @@ def skeleton(raw: bytes, limits: ViewLimits, text_cut: list[bool] | None = None)
 @dataclass
 class Disguises:
     """What the view undid to read a stranger's text as a reader sees it (`textsafe`): bidi
-    overrides put in display order, look-alike Cyrillic and Greek letters read as Latin ones,
+    overrides put in display order, look-alike letters (Cyrillic, Greek ...) read as Latin ones,
     words split by a narrow space read joined."""
 
     overrides: int = 0  # U+202D/U+202E in the body's text parts and the Subject

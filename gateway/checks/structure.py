@@ -28,7 +28,8 @@ class StructureCheck(Check):
         signal("message.defects", "the parser found defects (malformed MIME, undecodable parts)", defects=str),
         signal("message.no_from", "the message has no usable From address"),
         signal("text.confusables", "words of the body or Subject written with letters that look Latin (Cyrillic, "
-               "Greek, NFKC forms such as circled or superscript letters, small capitals: UTS #39 confusables, "
+               "Greek, Armenian, Cherokee, Coptic, NFKC forms such as circled or superscript letters, small "
+               "capitals: UTS #39 confusables, "
                "mixed into a Latin word, or making up a word in a line of Latin text); "
                "the checks read them as the Latin letters", words=int, word=str),
         signal("text.split_words", "words of the body or Subject split between two letters by a space narrower "

@@ -112,7 +112,7 @@ def test_scan_json_prints_a_utf7_display_name_with_a_lone_surrogate(tmp_path: Pa
     assert "Chatham House\ufffd Research" in json.dumps(objs[0], ensure_ascii=False)
 
 
-_MIX = ("aZ\u00e9\u0430\u0435\u043e\u03bf\u0421 .\n\u4e2d\udc80\U0001f600"
+_MIX = ("aZ\u00e9\u0430\u0435\u043e\u03bf\u0421\u0585\u0574\u13aa\u13a3\u2c9f .\n\u4e2d\udc80\U0001f600"
         + "".join(c for c in INVISIBLE if c < "\U00010000") + "\U0001bca0\U0001d17a\U000e0020\U000e0fff")
 
 
@@ -315,6 +315,20 @@ def test_read_lookalikes_scans_each_line_and_word_once() -> None:
     assert textsafe.read_lookalikes("on \u0301\u0430b")[1:] == (1, "\u0301ab")
 
 
+def test_read_lookalikes_reads_the_rest_past_max_lines_for_its_mixed_words() -> None:
+    """Past the first MAX_LINES lines with a look-alike, the rest is read for its words mixing in a Latin
+    letter only; before that the loop has read every line that can hold one (a look-alike and a Latin
+    letter on one line), and the rest of a Russian or Armenian text is not searched again (fix25look:
+    1.0 of the 1.5 ms of 20 KB of either without a Latin word)."""
+    armenian = "\u0561\u057d\u0561 \u0574\u0565\u0580"  # look-alikes, no Latin letter
+    last = "on Wh\u0430tsApp and \u0441\u043e\u0440\u0435"
+    text = "\n".join([armenian] * textsafe.MAX_LINES + [last, armenian])
+    assert textsafe.read_lookalikes(text) == (text.replace("Wh\u0430tsApp", "WhatsApp"), 1, "WhatsApp")
+    text = "\n".join([armenian] * (textsafe.MAX_LINES - 1) + [last, armenian])  # a line of Latin text
+    assert textsafe.read_lookalikes(text) == (text.replace(last, "on WhatsApp and cope"), 2, "WhatsApp")
+    assert textsafe.read_lookalikes("\n".join([armenian] * 3)) == ("\n".join([armenian] * 3), 0, "")
+
+
 def test_read_lookalikes_reads_compatibility_forms_and_latin_lookalikes() -> None:
     """attack22 #10: fullwidth, mathematical (NFKC) and Latin-extension look-alikes (TR39: IPA alpha) read
     as the letter, on the same conditions as Cyrillic ones; Latin letters of real alphabets (Turkish
@@ -365,6 +379,48 @@ def test_read_lookalikes_reads_nfkc_letters_and_small_capitals() -> None:
     assert textsafe.read_lookalikes("el 1\u00ba de mayo, n\u00ba 5, 2\u00aa planta") == (
         "el 1\u00ba de mayo, n\u00ba 5, 2\u00aa planta", 0, "")
     assert textsafe.read_lookalikes("see ch\u24d0tham\u24d7ouse.org") == ("see ch\u24d0tham\u24d7ouse.org", 0, "")
+
+
+def test_read_lookalikes_reads_armenian_cherokee_and_coptic_lookalikes() -> None:
+    """fix25look: cue words written with the Armenian, Cherokee or Coptic letters confusables.txt reads
+    as one Latin letter scored clean 2.6 (their Cyrillic spelling high): read as the Latin word and
+    counted, as Cyrillic ones; a letter whose prototype is a Latin small capital, the kra or Greek chi
+    ("\uab72" -> "\u1d1b", "\u2c95" -> "\u0138", "\u2cad" -> "\u03c7") reads as that letter, a capital whose
+    prototype is "l" as "I"."""
+    for word, read in (("\u0570\u0585n\u0585rarium", "honorarium"), ("Si\u0581nal", "Signal"),  # Armenian
+                       ("\u054fignal", "Signal"), ("c\u0585nfidential", "confidential"),
+                       ("\u13b3hatsApp", "WhatsApp"), ("\u13a2ele\u13c0ram", "TeleGram"),  # Cherokee
+                       ("conf\u13a5\u13e7ential", "confidential"), ("\uab72elegram", "telegram"),
+                       ("c\u2c9fnfidential", "confidential"), ("\u2ca6elegram", "Telegram"),  # Coptic
+                       ("\u2c95ind", "kind"), ("e\u2cadpenses", "expenses"), ("\u2c92nsights", "Insights"),
+                       ("\u2ca7elegram", "telegram")):
+        assert textsafe.read_lookalikes(f"on {word} now") == (f"on {read} now", 1, read), word
+    cue = "Please keep this c\u0585nfidential and write on \u13b3hatsApp or \u2ca6elegram."
+    assert textsafe.read_lookalikes(cue) == (
+        "Please keep this confidential and write on WhatsApp or Telegram.", 3, "confidential")
+
+
+def test_read_lookalikes_keeps_armenian_cherokee_and_coptic_text() -> None:
+    """fix25look: Armenian, Cherokee and Coptic text stays as written, as Russian does: their look-alikes
+    ("\u0561", "\u057d", "\u0585"; most Cherokee letters) are letters of those alphabets. It is read (not
+    screened out), and only a word mixing in Latin letters is read as Latin; a word of look-alikes only
+    ("\u054d\u0561", "\u0561\u057d\u0561"; Cherokee "\u13e6\u13a2", three) stays in a line of its script, and a
+    word with a letter of the script that is no look-alike stays in a line of Latin text too."""
+    armenian = ("\u054d\u0561 \u056b\u0574 \u0568\u0576\u056f\u0565\u0580\u0576 \u0567, \u0561\u057d\u0561 "
+                "\u0576\u0580\u0561\u0576 \u0562\u0561\u0580\u0587\u0589 "
+                "\u0535\u057d \u0578\u0582\u057d\u0561\u0576\u0578\u0572 "
+                "\u0565\u0574 \u0535\u0580\u0587\u0561\u0576\u056b \u057a\u0565\u057f\u0561\u056f\u0561\u0576 "
+                "\u0570\u0561\u0574\u0561\u056c\u057d\u0561\u0580\u0561\u0576\u0578\u0582\u0574\u0589")
+    cherokee = ("\u13e3\u13b3\u13a9 \u13a6\u13ec\u13c2\u13af\u13cd\u13d7: \u13cc\u13ca, \u13d4\u13b5, "
+                "\u13e6\u13a2, \u13c5\u13a9, \u13af\u13cd\u13a9.")
+    coptic = "\u2ca0\u2c93\u2cac\u2ca3\u2c93\u2ca5\u2ca7\u2c9f\u2ca5 \u2c81\u03e5\u2ca7\u2cb1\u2c9b\u03e5"
+    for text in (armenian, cherokee, coptic):
+        assert textsafe.has_lookalikes(text), text
+        assert textsafe.read_lookalikes(text) == (text, 0, ""), text
+        assert textsafe.read_lookalikes(f"{text}\n{text}") == (f"{text}\n{text}", 0, ""), text
+        assert textsafe.read_lookalikes(f"{text} Si\u0581nal") == (f"{text} Signal", 1, "Signal"), text
+    mixed = f"Her name is \u0540\u0561\u057d\u0574\u056b\u056f, the word is {cherokee[:3]}."
+    assert textsafe.read_lookalikes(mixed) == (mixed, 0, "")
 
 
 def test_the_lookalike_class_is_ranges_and_holds_exactly_the_lookalikes() -> None:

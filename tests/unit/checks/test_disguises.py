@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from gateway.checks.content import ContentCheck
 from gateway.checks.structure import StructureCheck
+from gateway.model import Client, Envelope, Verdict
 from gateway.parse import MessageView
-from tests.support.messages import message, names, one, run
+from gateway.runtime import Runtime
+from tests.support.messages import config, message, names, one, run
 
 _CYR = str.maketrans("aeopcxiAOC", "\u0430\u0435\u043e\u0440\u0441\u0445\u0456\u0410\u041e\u0421")
 BODY = "Dear Tom,\n\nCould we continue on WhatsApp? I am a correspondent for the Financial Chronicle.\n"
@@ -335,3 +337,40 @@ def test_an_attachment_of_a_mixed_part_inside_an_alternative_stays_an_attachment
     view = MessageView.parse("\r\n".join(HEAD + lines).encode())
     assert [p.content_type for p in view.text_parts] == ["text/plain", "text/html"]
     assert "WhatsApp" not in view.body_text
+
+
+# fix25look: the letters each script has for the cue words' letters (confusables.txt prototypes)
+_SPELLINGS = {
+    "cyrillic": {"a": "\u0430", "o": "\u043e", "e": "\u0435", "p": "\u0440", "c": "\u0441"},
+    "armenian": {"o": "\u0585", "u": "\u057d", "h": "\u0570", "n": "\u0578", "g": "\u0581", "S": "\u054f"},
+    "cherokee": {"W": "\u13b3", "A": "\u13aa", "S": "\u13da", "h": "\u13c2", "i": "\u13a5", "d": "\u13e7"},
+    "coptic": {"o": "\u2c9f", "p": "\u2ca3", "c": "\u2ca5", "r": "\u2c85", "w": "\u2cbd", "l": "\u2cd1"},
+}
+
+
+async def test_an_approach_in_armenian_cherokee_or_coptic_look_alikes_scores_as_in_cyrillic_ones() -> None:
+    """fix25look: an approach (an honorarium for views, kept confidential, WhatsApp or Signal) with its
+    words written with Armenian, Cherokee or Coptic look-alikes scored clean 2.6 through the runtime and
+    the shipped policies, the same with Cyrillic ones high: it now reads as the Cyrillic spelling does,
+    the same signals, the same apps and verdict."""
+    plain = ("Dear Dr Prof,\n\nI lead research at a consultancy advising on sanctions policy. We offer an "
+             "honorarium for your views on the sanctions regime; this is confidential. Could we continue on "
+             "WhatsApp or Signal?\n\nBest,\nLaura\n")
+    env = Envelope(mail_from="laura.b@gmail.com", rcpt_tos=("d.prof@example.ac.uk",),
+                   client=Client(ip="203.0.113.89"), queue_id="Q1")
+    runtime = Runtime(config(), offline=True, store=None)
+    read = {}
+    try:
+        for script, table in _SPELLINGS.items():
+            body = plain.translate(str.maketrans(table))
+            assert body != plain and all(c in body for c in table.values()), script
+            result = await runtime.analyse(message(FROM, body), env)
+            apps = next((s.evidence["apps"] for s in result.signals if s.name == "content.offchannel_mention"), "")
+            read[script] = (result.decision.verdict, {s.name for s in result.signals}, apps)
+    finally:
+        await runtime.close()
+    verdict, signals, apps = read["cyrillic"]
+    assert verdict == Verdict.HIGH and "text.confusables" in signals and "whatsapp" in apps
+    assert {"offer.money", "ask.views", "content.offchannel_mention"} <= signals
+    for script in ("armenian", "cherokee", "coptic"):
+        assert read[script] == read["cyrillic"], script
