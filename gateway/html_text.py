@@ -214,7 +214,11 @@ def declarations(style: str) -> list[tuple[str, str, bool]] | None:
 def hides(style: str | None, important_only: bool = False) -> bool:
     """Whether an inline style hides its element (with `important_only`, only by a declaration
     marked !important)."""
-    decls = declarations(style) if style else None
+    return hides_declarations(declarations(style) if style else None, important_only)
+
+
+def hides_declarations(decls: list[tuple[str, str, bool]] | None, important_only: bool = False) -> bool:
+    """`hides` of a style's `declarations`."""
     if not decls:
         return False
     box = overflow = False
@@ -244,8 +248,54 @@ def reveals(style: str | None) -> bool:
     return False
 
 
+# `may_hide`: what may hide an element, read wide (hidden-text salting, attack24 #3; Cisco Talos, "Seasoning
+# email threats with hidden text salting", 2025): any zero size in any unit or calc(), the font shorthand, a
+# zero scale, a clip, a transparent colour, a far negative offset, whatever !important or a sheet says after.
+_ZERO_ANY = re.compile(r"(?:calc\(\s*)?[+-]?(?:0+\.?0*|\.0+)(?:[a-z]{1,4}|%)?\s*\)?", re.IGNORECASE)
+_FAR_OFF = re.compile(r"-\s*\d{3,}", re.IGNORECASE)
+_SIZES = frozenset({"font-size", "height", "width", "max-height", "max-width", "line-height", "opacity"})
+_OFFSETS = frozenset({"left", "top", "text-indent", "margin-left", "margin-top"})
+_CLASS_TOKEN = re.compile(r"\.(-?[_a-zA-Z][-\w]{0,63})")
+_ID_TOKEN = re.compile(r"#(-?[_a-zA-Z][-\w]{0,63})")
+_COMBINATORS = re.compile(r"[\s>+~]+")
+_TYPE_NAME = re.compile(r"[a-zA-Z][a-zA-Z0-9-]{0,31}")
+_SCALE_ZERO = re.compile(r"scale[xyz3d]{0,2}\(\s*[+-]?(?:0+\.?0*|\.0+)\s*[,)]")
+MAX_HIDING_NAMES = 256  # classes, ids and element types a style block's hiding rules name, kept
+
+
+def may_hide(style: str | None) -> bool:
+    """Whether a style may hide its element, read wide (see `_ZERO_ANY`): for the second reading of a
+    salted text (`HtmlResult.salted`), never for the first, which `hides` decides."""
+    return may_hide_declarations(declarations(style) if style else None)
+
+
+_MAY_HIDE_NAMES = frozenset({"display", "visibility", "font", "transform", "clip", "clip-path", "color"}) | _SIZES \
+    | _OFFSETS
+
+
+def may_hide_declarations(decls: list[tuple[str, str, bool]] | None) -> bool:
+    """`may_hide` of a style's `declarations`."""
+    for name, value, _important in decls or ():
+        if name not in _MAY_HIDE_NAMES:
+            continue
+        low = value.translate(_ASCII_LOWER).strip()
+        if (name == "display" and low == "none" or name == "visibility" and low in ("hidden", "collapse")
+                or name in _SIZES and _ZERO_ANY.fullmatch(low) is not None
+                or name == "font" and any(_ZERO_ANY.fullmatch(t) for t in low.replace("/", " ").split()[:8])
+                or name == "transform" and _SCALE_ZERO.search(low) is not None
+                or name in ("clip", "clip-path") and low not in ("auto", "none", "")
+                or name == "color" and low == "transparent"
+                or name in _OFFSETS and _FAR_OFF.match(low) is not None):
+            return True
+    return False
+
+
 _COARSE = -2  # `_Scanner.tag`: the attribute budget ran out
 _TAG_END_CHARS = "\t\n\f\r />"
+
+
+def _is_word_char(c: str) -> bool:
+    return c.isalnum()
 
 
 def _is_alpha(c: str) -> bool:
@@ -304,6 +354,8 @@ class HtmlResult:
     scanned: int = 0  # characters examined by searches and matches (linearity is asserted on it)
     left_out: int = 0  # characters of hidden text left out (see hides)
     unapplied: int = 0  # style-block rules overriding bidi that could not be applied (`_Scanner.read_sheet`)
+    salted: int = 0  # runs of text a style may hide between two letters of a word (hidden-text salting)
+    salt_free: str = ""  # with `salted`: the text without what any style may hide (`may_hide`, style blocks too)
 
 
 class _Scanner:
@@ -332,6 +384,17 @@ class _Scanner:
         self.classes: dict[str, tuple[bool, bool | None]] = {}  # class: a style block's `_bidi_of` for it
         self.unapplied = 0  # style-block rules that override bidi, for elements not read by class
         self._rtl: bool | None = None  # `rtl_anywhere`
+        # the second reading (hidden-text salting): the element whose text a style may hide, read wide
+        # (`may_hide`, a style block's hiding rules for a class, id or element type), the chunks it put in
+        # `chunks`, and the runs of it between two letters of a word
+        self.maybe: str | None = None
+        self.maybe_depth = 0
+        self.maybe_tag = False  # the last start tag `tag` read may hide its content
+        self.maybe_chunks: set[int] = set()
+        self.maybe_text = False  # it held text (not only white space) since the last letter shown
+        self.last_shown = ""  # the last character of text shown outside it
+        self.salted = 0
+        self.hide_names: set[str] = set()  # ".class", "#id" and element names a style block may hide
         self.sheets, self.sheet_important = self.style_sheets()
 
     # -- primitives that count the characters they examine
@@ -370,6 +433,7 @@ class _Scanner:
             important = important or low.find("important", i, end) >= 0
             if budget > 0:
                 self.read_sheet(low[i:min(end, i + budget)])
+                self.read_hiding(low[i:min(end, i + budget)])
                 budget -= end - i
             i = low.find("<style", end)
         return sheets, important
@@ -406,6 +470,41 @@ class _Scanner:
             elif override and (direction or self.rtl_anywhere):
                 self.unapplied += 1
 
+    def read_hiding(self, sheet: str) -> None:
+        """The classes, ids and element types one style block's rules may hide (`may_hide`), read wide:
+        every class and id a hiding rule's selectors name and each selector's element type; no cascade,
+        for the second reading only."""
+        if not any(w in sheet for w in ("none", "hidden", "0", "clip", "transparent", "-", "\\")):
+            return
+        sheet = css_text(sheet)
+        self.scanned += len(sheet)
+        for m in _CSS_RULE.finditer(sheet):
+            if len(self.hide_names) >= MAX_HIDING_NAMES or not may_hide(m.group(2)):
+                continue
+            for selector in m.group(1).split(",")[:64]:
+                self.scanned += len(selector)
+                names = ["." + c for c in _CLASS_TOKEN.findall(selector)]
+                names += ["#" + i for i in _ID_TOKEN.findall(selector)]
+                subject = _TYPE_NAME.match(_COMBINATORS.split(selector.strip())[-1])  # the subject's element type
+                if subject is not None:
+                    names.append(subject.group().lower())
+                for name in names[:16]:
+                    if len(self.hide_names) < MAX_HIDING_NAMES:
+                        self.hide_names.add(name)
+
+    def may_hide_tag(self, name: str, decls: list[tuple[str, str, bool]] | None, hidden_attribute: bool,
+                     classes: str | None, ident: str | None) -> bool:
+        """Whether a start tag's element may hide its text, read wide (the second reading)."""
+        if hidden_attribute or may_hide_declarations(decls):
+            return True
+        if not self.hide_names:
+            return False
+        if name in self.hide_names or ident and "#" + ident.strip().lower() in self.hide_names:
+            return True
+        if not classes:
+            return False
+        return any("." + c in self.hide_names for c in classes.lower().split()[:32])
+
     # -- the tokenizer
     def run(self) -> None:
         s, n = self.s, self.n
@@ -438,6 +537,20 @@ class _Scanner:
         if self.overrides and "\n" in chunk:  # a line break ends an override: it goes on
             chunk = chunk.replace("\n", "\n\u202e")
         self.scanned += len(chunk)
+        if self.maybe is not None:
+            first = len(self.chunks)
+            self.maybe_text = self.maybe_text or not chunk.isspace()
+            self.read_text(chunk)
+            self.maybe_chunks.update(range(first, len(self.chunks)))
+            return
+        if chunk:
+            if self.maybe_text and _is_word_char(self.last_shown) and _is_word_char(chunk[0]):
+                self.salted += 1
+            self.maybe_text = False
+            self.last_shown = chunk[-1]
+        self.read_text(chunk)
+
+    def read_text(self, chunk: str) -> None:
         if self.hidden is None:
             self.chunks.append(self.decode(chunk))
         elif self.hidden_chars >= MIN_HIDDEN_KEPT:  # long hidden text: read after all (see hides)
@@ -508,6 +621,12 @@ class _Scanner:
         if self.override_tag and len(self.overrides) < MAX_OVERRIDES:
             self.overrides.append(name)
             self.text("\u202e")
+        if self.maybe is None and self.maybe_tag:
+            self.maybe, self.maybe_depth = name, 1
+        elif self.maybe is not None and effect < 0:
+            self.maybe, self.maybe_depth = None, 0  # a descendant that shows itself (see `reveals`)
+        elif name == self.maybe:
+            self.maybe_depth += 1
         if self.hidden is not None and effect < 0:
             self.end_hidden()  # a descendant that shows itself: from here on read (more, never less)
         elif self.hidden is None and effect > 0:
@@ -523,6 +642,11 @@ class _Scanner:
             while self.overrides and self.overrides.pop() != name:
                 self.text("\u202c")
             self.text("\u202c")
+        if self.maybe is not None:
+            if name == self.maybe:
+                self.maybe_depth -= 1
+            if name in _BLOCKS or self.maybe_depth <= 0:
+                self.maybe, self.maybe_depth = None, 0
         if self.hidden is None:
             return
         if name == self.hidden:
@@ -570,6 +694,7 @@ class _Scanner:
         bidi: dict[str, str] = {}  # the first dir and class attributes (a browser ignores repeats)
         self.override_tag = False
         self.direction_tag = None
+        self.maybe_tag = False
         while True:
             j = self.match(_SPACE_SLASH, j)
             if j >= n:
@@ -577,7 +702,9 @@ class _Scanner:
             if s[j] == ">":
                 self.override_tag, self.direction_tag = self.bidi(
                     name, bidi.get("dir", "").strip().lower(), style, bidi.get("class"))
-                return name, href, j + 1, self.hiding(style, hidden_attribute)
+                decls = declarations(style) if style else None
+                self.maybe_tag = self.may_hide_tag(name, decls, hidden_attribute, bidi.get("class"), bidi.get("id"))
+                return name, href, j + 1, self.hiding(style, decls, hidden_attribute)
             self.attributes += 1
             self.steps += 1
             if self.attributes > MAX_ATTRIBUTES:  # the rest, this tag included, is read coarsely
@@ -607,20 +734,22 @@ class _Scanner:
                 style = value
             elif low == "hidden":
                 hidden_attribute = True
-            elif low in ("dir", "class"):
+            elif low in ("dir", "class", "id"):
                 bidi.setdefault(low, value)
 
-    def hiding(self, style: str | None, hidden_attribute: bool) -> int:
-        """`tag`'s last value for a start tag with this inline style and `hidden` attribute."""
+    def hiding(self, style: str | None, decls: list[tuple[str, str, bool]] | None, hidden_attribute: bool) -> int:
+        """`tag`'s last value for a start tag with this inline style (and its `declarations`) and `hidden`
+        attribute."""
         if style:  # read declaration by declaration (`declarations`)
             self.scanned += min(len(style), MAX_STYLE_CHARS)
-        if (hidden_attribute and not self.sheets) or hides(style, self.sheet_important):
+        if (hidden_attribute and not self.sheets) or hides_declarations(decls, self.sheet_important):
             return 1
-        return -1 if self.hidden is not None and reveals(style) else 0
+        return -1 if (self.hidden is not None or self.maybe is not None) and reveals(style) else 0
 
     def start_tag(self, name: str, href: str | None) -> None:
         if name in _BREAK:
             self.chunks.append("\n\u202e" if self.overrides else "\n")
+            self.last_shown, self.maybe_text = "\n", False
         if href is not None and len(self.links) < MAX_LINKS:
             link = (_CHARREF.sub(_attr_ref, href) if "&" in href else href).strip()
             if link:
@@ -699,7 +828,12 @@ def html_scan(markup: str, limit: int = MAX_HTML_CHARS) -> HtmlResult:
         scanner.end_hidden()  # the input ended inside it
     text = _HSPACE.sub(" ", "".join(scanner.chunks))
     text = _BLANK_LINES.sub("\n", text).strip()
-    return HtmlResult(text, scanner.links, scanner.steps, scanner.scanned, scanner.left_out, scanner.unapplied)
+    salt_free = ""
+    if scanner.salted:  # the second reading: without what any style may hide (read wide)
+        kept = "".join(c for i, c in enumerate(scanner.chunks) if i not in scanner.maybe_chunks)
+        salt_free = _BLANK_LINES.sub("\n", _HSPACE.sub(" ", kept)).strip()
+    return HtmlResult(text, scanner.links, scanner.steps, scanner.scanned, scanner.left_out, scanner.unapplied,
+                      scanner.salted, salt_free)
 
 
 def html_to_text(markup: str, limit: int = MAX_HTML_CHARS) -> tuple[str, list[str]]:

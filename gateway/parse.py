@@ -638,6 +638,7 @@ class Disguises:
     lookalike_example: str = ""  # the first of them, as read
     split_words: int = 0  # narrow spaces between two letters dropped (`textsafe.join_split_words`)
     split_example: str = ""  # the first word so joined
+    salted: int = 0  # runs of text a style may hide between two letters of a word (html_text: hidden-text salting)
     # what is left of the message's budgets: characters reordered (`textsafe.reading_order`) and
     # characters of texts with look-alikes read (the first MAX_FOLDED: more than any check reads
     # of the body's text, pretext and claims 20,000, content and links 60,000, policies 65,536)
@@ -950,6 +951,9 @@ class MessageView:
                 markup = text[:markup_cap]
                 result = html_scan(markup, markup_cap)  # entities decoded: &#8203; too
                 shown, links = result.text, result.links
+                if result.salted:  # hidden-text salting: the reading without what a style may hide, too
+                    self._disguises.salted += result.salted
+                    shown = f"{shown}\n{result.salt_free}"
                 shown = self._disguises.visible(shown)
                 if result.unapplied:  # style-block bidi overrides not applied: counted (attack23 H1)
                     self._disguises.overrides += result.unapplied

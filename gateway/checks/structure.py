@@ -39,6 +39,10 @@ class StructureCheck(Check):
         signal("text.bidi_override", "bidi overrides (U+202D, U+202E) in the body or Subject of a text without "
                "right-to-left letters: they reorder what a reader sees (the checks read that order)",
                overrides=int),
+        signal("text.hidden_in_words", "runs of HTML text that a style may hide (any zero size, the font "
+               "shorthand, a zero scale, a clip, a transparent colour, a far offset, the hidden attribute, or a "
+               "style block's rule for a class, id or element type) between two letters of a word: hidden-text "
+               "salting; the checks read the HTML also without them", runs=int),
         signal("text.parts_differ", "an HTML alternative shows what its plain-text alternative does not (`runs`: "
                "distinct runs of three words the plain text lacks, 12 or more or a quarter of the HTML's `of`, at "
                "least 3, summed over such alternatives; links as written not counted): the reader sees the HTML, "
@@ -79,6 +83,8 @@ class StructureCheck(Check):
                                                    "word": disguises.split_example[:40]}))
         if disguises.overrides and not disguises.rtl:
             out.append(Signal("text.bidi_override", {"overrides": disguises.overrides}))
+        if disguises.salted:
+            out.append(Signal("text.hidden_in_words", {"runs": disguises.salted}))
         if view.parts_differ:
             groups = view.parts_differ.values()  # every differing alternative's (review25 #7)
             out.append(Signal("text.parts_differ", {"runs": sum(g[0] for g in groups),

@@ -374,3 +374,48 @@ async def test_an_approach_in_armenian_cherokee_or_coptic_look_alikes_scores_as_
     assert {"offer.money", "ask.views", "content.offchannel_mention"} <= signals
     for script in ("armenian", "cherokee", "coptic"):
         assert read[script] == read["cyrillic"], script
+
+
+SALTED = ("Could we continue on Wh{s}atsApp? We offer an hon{s}orarium for your views, paid disc{s}reetly.")
+
+
+def test_salted_cue_words_are_read_without_what_a_style_may_hide() -> None:
+    """attack24 #3, hidden-text salting (Cisco Talos, 2025): junk letters inside cue words, hidden by
+    styles the first reading does not take as hiding (the font shorthand, other units, calc, a clip,
+    a zero scale, a transparent colour, a far offset) or does not apply (any '!important' in a style
+    block; a style block's rule for a class, id or element type), scored clean 2.6. The HTML is now
+    also read without what any style may hide, and the salting signalled (text.hidden_in_words)."""
+    from gateway.checks.pretext import PretextCheck
+    spans = {
+        "font": '<span style="font:0/0 a">zq</span>', "q": '<span style="font-size:0q">zq</span>',
+        "vw": '<span style="width:0vw;overflow:hidden;display:inline-block">zq</span>',
+        "calc": '<span style="font-size:calc(0px)">zq</span>', "clip": '<span style="clip-path:inset(50%)">zq</span>',
+        "scale": '<span style="transform:scale(0);position:absolute">zq</span>',
+        "colour": '<span style="color:transparent">zq</span>',
+        "offset": '<span style="position:absolute;left:-9999px">zq</span>',
+        "important": '<span style="font-size:0">zq</span>',
+        "class": '<span class="S">zq</span>', "id": '<b id="q1">zq</b>', "type": "<i>zq</i>",
+    }
+    sheets = {"important": "<style>p{color:#222!important}</style>", "class": "<style>.s{font-size:0}</style>",
+              "id": "<style>#Q1{display:none}</style>", "type": "<style>p i{font-size:0}</style>"}
+    for name, span in spans.items():
+        html = sheets.get(name, "") + "<p>" + SALTED.format(s=span) + "</p>"
+        raw = message(FROM, "", html=html)
+        sig, _ = run([PretextCheck(), ContentCheck(), StructureCheck()], raw)
+        assert {"offer.money", "pressure.secrecy", "content.offchannel_mention"} <= names(sig), name
+        assert one(sig, "text.hidden_in_words").evidence == {"runs": 3}, name
+
+
+def test_hiding_styles_that_hide_no_part_of_a_word_are_not_salting() -> None:
+    """Email templates hide whole blocks (a preheader, a mobile-only column, ghost-column wrappers with a
+    zero font size round sized text): no word is salted, nothing is read twice."""
+    for html in ('<div style="display:none">A preview of this month\'s news</div><p>Hello Tom, the agenda.</p>',
+                 '<style>@media (max-width:600px){.mob{display:none}}</style><p>Hello <span class="mob">desktop '
+                 'readers</span> and the rest.</p>',
+                 '<div style="font-size:0"><div style="display:inline-block;font-size:14px">Column one</div>'
+                 '<div style="display:inline-block;font-size:14px">Column two</div></div>',
+                 "<p>Prices from 0<span style=\"font-size:0\"> </span>9 Euro.</p>"):
+        view = MessageView.parse(message(FROM, "", html=html))
+        assert view.disguises.salted == 0, html
+        sig, _ = run([StructureCheck()], message(FROM, "", html=html))
+        assert "text.hidden_in_words" not in names(sig), html
