@@ -251,20 +251,41 @@ def reveals(style: str | None) -> bool:
 # `may_hide`: what may hide an element, read wide (hidden-text salting, attack24 #3; Cisco Talos, "Seasoning
 # email threats with hidden text salting", 2025): any zero size in any unit or calc(), the font shorthand, a
 # zero scale, a clip, a transparent colour, a far negative offset, whatever !important or a sheet says after.
-_ZERO_ANY = re.compile(r"(?:calc\(\s*)?[+-]?(?:0+\.?0*|\.0+)(?:[a-z]{1,4}|%)?\s*\)?", re.IGNORECASE)
 _FAR_OFF = re.compile(r"-\s*\d{3,}", re.IGNORECASE)
+_UNIT_CHARS = "abcdefghijklmnopqrstuvwxyz%"
+
+
+def _is_zero(value: str) -> bool:
+    """A (lower-case) length, number or calc() of one that is zero: "0", "0.0em", "-.0q", "calc( 0px )", with str
+    methods, at most 64 characters (review25b #1: a pattern for it backtracked quadratically on a run of
+    zeros, 44 s for 242 KB of inline styles)."""
+    v = value.strip()
+    if len(v) > 64:  # no length is written so
+        return False
+    if v.startswith("calc(") and v.endswith(")"):
+        v = v[5:-1].strip()
+    v = v.lstrip("+-").rstrip(_UNIT_CHARS)
+    return bool(v) and v.count(".") <= 1 and "0" in v and not v.strip("0.")
+
+
+def _scales_to_zero(value: str) -> bool:
+    """A transform with a scale function whose first argument is zero (`_is_zero`)."""
+    at = value.find("scale", 0, 256)
+    if at < 0:
+        return False
+    arg = value[at:at + 80].partition("(")[2]
+    return _is_zero(arg.split(",")[0].split(")")[0])
 _SIZES = frozenset({"font-size", "height", "width", "max-height", "max-width", "line-height", "opacity"})
 _OFFSETS = frozenset({"left", "top", "text-indent", "margin-left", "margin-top"})
 _CLASS_TOKEN = re.compile(r"\.(-?[_a-zA-Z][-\w]{0,63})")
 _ID_TOKEN = re.compile(r"#(-?[_a-zA-Z][-\w]{0,63})")
 _COMBINATORS = re.compile(r"[\s>+~]+")
 _TYPE_NAME = re.compile(r"[a-zA-Z][a-zA-Z0-9-]{0,31}")
-_SCALE_ZERO = re.compile(r"scale[xyz3d]{0,2}\(\s*[+-]?(?:0+\.?0*|\.0+)\s*[,)]")
 MAX_HIDING_NAMES = 256  # classes, ids and element types a style block's hiding rules name, kept
 
 
 def may_hide(style: str | None) -> bool:
-    """Whether a style may hide its element, read wide (see `_ZERO_ANY`): for the second reading of a
+    """Whether a style may hide its element, read wide (see `_is_zero`): for the second reading of a
     salted text (`HtmlResult.salted`), never for the first, which `hides` decides."""
     return may_hide_declarations(declarations(style) if style else None)
 
@@ -280,9 +301,9 @@ def may_hide_declarations(decls: list[tuple[str, str, bool]] | None) -> bool:
             continue
         low = value.translate(_ASCII_LOWER).strip()
         if (name == "display" and low == "none" or name == "visibility" and low in ("hidden", "collapse")
-                or name in _SIZES and _ZERO_ANY.fullmatch(low) is not None
-                or name == "font" and any(_ZERO_ANY.fullmatch(t) for t in low.replace("/", " ").split()[:8])
-                or name == "transform" and _SCALE_ZERO.search(low) is not None
+                or name in _SIZES and _is_zero(low)
+                or name == "font" and any(_is_zero(t) for t in low[:256].replace("/", " ").split()[:8])
+                or name == "transform" and _scales_to_zero(low)
                 or name in ("clip", "clip-path") and low not in ("auto", "none", "")
                 or name == "color" and low == "transparent"
                 or name in _OFFSETS and _FAR_OFF.match(low) is not None):
@@ -295,7 +316,13 @@ _TAG_END_CHARS = "\t\n\f\r />"
 
 
 def _is_word_char(c: str) -> bool:
-    return c.isalnum()
+    """A letter of the Latin words salting breaks up (the cue words are English): not a digit ("0<hidden>9"
+    prices), CJK (no spaces between words) or punctuation."""
+    return c.isascii() and c.isalpha()
+
+
+# white space and format characters a hidden run may hold without salting anything
+_BLANK = " \t\n\r\f\v\u00a0\u200b\u200c\u200d\u2060\ufeff\u202e\u202c"
 
 
 def _is_alpha(c: str) -> bool:
@@ -355,7 +382,8 @@ class HtmlResult:
     left_out: int = 0  # characters of hidden text left out (see hides)
     unapplied: int = 0  # style-block rules overriding bidi that could not be applied (`_Scanner.read_sheet`)
     salted: int = 0  # runs of text a style may hide between two letters of a word (hidden-text salting)
-    salt_free: str = ""  # with `salted`: the text without what any style may hide (`may_hide`, style blocks too)
+    salt_free: str = ""  # with `salted`: the lines of the text without what any style may hide (`may_hide`, style
+    # blocks too) that the first reading does not have
 
 
 class _Scanner:
@@ -485,9 +513,9 @@ class _Scanner:
                 self.scanned += len(selector)
                 names = ["." + c for c in _CLASS_TOKEN.findall(selector)]
                 names += ["#" + i for i in _ID_TOKEN.findall(selector)]
-                subject = _TYPE_NAME.match(_COMBINATORS.split(selector.strip())[-1])  # the subject's element type
-                if subject is not None:
-                    names.append(subject.group().lower())
+                subject = _COMBINATORS.split(selector.strip())[-1]  # a subject that is an element type alone
+                if _TYPE_NAME.fullmatch(subject) is not None:
+                    names.append(subject.lower())
                 for name in names[:16]:
                     if len(self.hide_names) < MAX_HIDING_NAMES:
                         self.hide_names.add(name)
@@ -537,28 +565,30 @@ class _Scanner:
         if self.overrides and "\n" in chunk:  # a line break ends an override: it goes on
             chunk = chunk.replace("\n", "\n\u202e")
         self.scanned += len(chunk)
+        text = self.decode(chunk)  # a letter written as a reference is a letter (review25b #3)
         if self.maybe is not None:
             first = len(self.chunks)
-            self.maybe_text = self.maybe_text or not chunk.isspace()
-            self.read_text(chunk)
+            self.maybe_text = self.maybe_text or bool(text.strip(_BLANK))
+            self.read_text(text, len(chunk))
             self.maybe_chunks.update(range(first, len(self.chunks)))
             return
-        if chunk:
-            if self.maybe_text and _is_word_char(self.last_shown) and _is_word_char(chunk[0]):
+        if text:
+            if self.maybe_text and _is_word_char(self.last_shown) and _is_word_char(text[0]):
                 self.salted += 1
             self.maybe_text = False
-            self.last_shown = chunk[-1]
-        self.read_text(chunk)
+            self.last_shown = text[-1]
+        self.read_text(text, len(chunk))
 
-    def read_text(self, chunk: str) -> None:
+    def read_text(self, text: str, size: int) -> None:
+        """Decoded `text` (`size` characters as written) into the first reading (see hides)."""
         if self.hidden is None:
-            self.chunks.append(self.decode(chunk))
+            self.chunks.append(text)
         elif self.hidden_chars >= MIN_HIDDEN_KEPT:  # long hidden text: read after all (see hides)
-            self.chunks.append(self.decode(chunk))
-            self.hidden_chars += len(chunk)
+            self.chunks.append(text)
+            self.hidden_chars += size
         else:
-            self.hidden_text.append(self.decode(chunk))
-            self.hidden_chars += len(chunk)
+            self.hidden_text.append(text)
+            self.hidden_chars += size
             if self.hidden_chars >= MIN_HIDDEN_KEPT:  # it became long: what was held back is read
                 self.chunks += ["\n", *self.hidden_text]
                 self.hidden_text = []
@@ -642,6 +672,8 @@ class _Scanner:
             while self.overrides and self.overrides.pop() != name:
                 self.text("\u202c")
             self.text("\u202c")
+        if name in _BLOCKS or name in _BREAK:  # the end of a block or cell ends a word too
+            self.last_shown, self.maybe_text = "\n", False
         if self.maybe is not None:
             if name == self.maybe:
                 self.maybe_depth -= 1
@@ -829,9 +861,11 @@ def html_scan(markup: str, limit: int = MAX_HTML_CHARS) -> HtmlResult:
     text = _HSPACE.sub(" ", "".join(scanner.chunks))
     text = _BLANK_LINES.sub("\n", text).strip()
     salt_free = ""
-    if scanner.salted:  # the second reading: without what any style may hide (read wide)
+    if scanner.salted:  # the second reading: without what any style may hide (read wide), its lines that differ
         kept = "".join(c for i, c in enumerate(scanner.chunks) if i not in scanner.maybe_chunks)
-        salt_free = _BLANK_LINES.sub("\n", _HSPACE.sub(" ", kept)).strip()
+        first = set(text.split("\n"))  # only those: a long part read twice pushed a later part's cues past the
+        salt_free = "\n".join(line for line in _BLANK_LINES.sub("\n", _HSPACE.sub(" ", kept)).strip().split("\n")
+                              if line not in first)  # readers' windows (review25b #2)
     return HtmlResult(text, scanner.links, scanner.steps, scanner.scanned, scanner.left_out, scanner.unapplied,
                       scanner.salted, salt_free)
 

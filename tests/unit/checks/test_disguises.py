@@ -395,11 +395,14 @@ def test_salted_cue_words_are_read_without_what_a_style_may_hide() -> None:
         "offset": '<span style="position:absolute;left:-9999px">zq</span>',
         "important": '<span style="font-size:0">zq</span>',
         "class": '<span class="S">zq</span>', "id": '<b id="q1">zq</b>', "type": "<i>zq</i>",
+        "entity": '<span style="font-size:0px">zq</span>',  # review25b #3: the letter after it a reference
     }
     sheets = {"important": "<style>p{color:#222!important}</style>", "class": "<style>.s{font-size:0}</style>",
               "id": "<style>#Q1{display:none}</style>", "type": "<style>p i{font-size:0}</style>"}
     for name, span in spans.items():
-        html = sheets.get(name, "") + "<p>" + SALTED.format(s=span) + "</p>"
+        salted = SALTED if name != "entity" else SALTED.replace("{s}a", "{s}&#97;").replace("{s}o", "{s}&#x6f;") \
+            .replace("{s}r", "{s}&#114;")
+        html = sheets.get(name, "") + "<p>" + salted.format(s=span) + "</p>"
         raw = message(FROM, "", html=html)
         sig, _ = run([PretextCheck(), ContentCheck(), StructureCheck()], raw)
         assert {"offer.money", "pressure.secrecy", "content.offchannel_mention"} <= names(sig), name
@@ -414,8 +417,25 @@ def test_hiding_styles_that_hide_no_part_of_a_word_are_not_salting() -> None:
                  'readers</span> and the rest.</p>',
                  '<div style="font-size:0"><div style="display:inline-block;font-size:14px">Column one</div>'
                  '<div style="display:inline-block;font-size:14px">Column two</div></div>',
-                 "<p>Prices from 0<span style=\"font-size:0\"> </span>9 Euro.</p>"):
+                 "<p>Prices from 0<span style=\"font-size:0\"> </span>9 Euro.</p>",
+                 # review25b #6: a blank written as a reference, a cell's end, a style block naming span.x
+                 '<p>Hello<span style="font-size:0">&nbsp;&#8203;</span>world</p>',
+                 '<table><tr><th>Price</th><th style="font-size:0">x</th><th>Total</th></tr></table>',
+                 '<style>span.x{display:none}</style><p>Hel<span>lo</span> wor<span>ld</span></p>'):
         view = MessageView.parse(message(FROM, "", html=html))
         assert view.disguises.salted == 0, html
         sig, _ = run([StructureCheck()], message(FROM, "", html=html))
         assert "text.hidden_in_words" not in names(sig), html
+
+
+def test_the_second_reading_adds_only_its_differing_lines_and_reads_zeros_with_string_methods() -> None:
+    """review25b #2: the whole second reading appended after a long part pushed a later part's cues past
+    the readers' windows (high 19.5 -> suspicious 5.8); only the lines it reads differently are added.
+    review25b #1: zero sizes are read with str methods (a pattern backtracked: 44 s for 242 KB)."""
+    from gateway.html_text import _is_zero, html_scan
+    html = ("<p>Ordinary line of the newsletter.</p>" * 2000
+            + "<p>Call me on Wh<span style='font:0/0 a'>zq</span>atsApp</p>")
+    result = html_scan(html)
+    assert result.salted == 1 and result.salt_free == "Call me on WhatsApp"
+    assert [_is_zero(v) for v in ("0", "0.0em", "-.0q", "calc( 0px )", "00", "0.5em", "10px", ".", "0" * 4000 + "!",
+                                  "0px 0px")] == [True, True, True, True, True, False, False, False, False, False]
