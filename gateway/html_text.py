@@ -55,6 +55,7 @@ import logging
 import re
 from dataclasses import dataclass
 from html.entities import html5 as _HTML5
+from typing import Any
 
 MAX_HTML_CHARS = 1_048_576
 MAX_LINKS = 1000
@@ -250,9 +251,40 @@ def reveals(style: str | None) -> bool:
 
 # `may_hide`: what may hide an element, read wide (hidden-text salting, attack24 #3; Cisco Talos, "Seasoning
 # email threats with hidden text salting", 2025): any zero size in any unit or calc(), the font shorthand, a
-# zero scale, a clip, a transparent colour, a far negative offset, whatever !important or a sheet says after.
+# zero scale, a clip, a transparent colour, a far negative offset, whatever !important or a sheet says after;
+# and (review25b #5) sizes and opacities too small to read, colours transparent by their alpha (CSS Color 4:
+# `rgba(0,0,0,0)`, `#0000`), `-webkit-text-fill-color` (Compat Standard: it paints the glyphs over `color`),
+# `filter: opacity()`, far offsets in any direction or by `translate`, exponents (CSS Values 4 numbers take
+# them: `-1e4px`), a box of at most 1px that clips what overflows, text coloured as its own background,
+# `content-visibility: hidden` and Outlook's `mso-hide: all`.
 _FAR_OFF = re.compile(r"-\s*\d{3,}", re.IGNORECASE)
 _UNIT_CHARS = "abcdefghijklmnopqrstuvwxyz%"
+# the largest font size in each unit that no one reads (1px; an em or a % of a 16px default)
+_TINY_FONT = {"": 1.0, "px": 1.0, "pt": 0.75, "pc": 0.0625, "q": 1.0, "mm": 0.26, "cm": 0.026, "in": 0.0104,
+              "em": 0.0625, "rem": 0.0625, "ex": 0.125, "ch": 0.125, "%": 6.25, "vw": 0.05, "vh": 0.05,
+              "vmin": 0.05, "vmax": 0.05}
+_FAR = {"": 500.0, "px": 500.0, "pt": 375.0, "em": 30.0, "rem": 30.0, "vw": 100.0, "vh": 100.0, "%": 100.0,
+        "cm": 13.0, "mm": 130.0, "in": 5.0}
+TINY_ALPHA = 0.05  # an opacity or a colour's alpha below this shows nothing a reader can read
+
+
+def _number(value: str) -> tuple[float, str] | None:
+    """(number, lower-case unit) of a (lower-case) length, number or calc() of one: "1e-9px", "calc(.5em)",
+    with str methods, at most 64 characters (see `_is_zero`); None when it is not one."""
+    v = value.strip()
+    if len(v) > 64:
+        return None
+    if v.startswith("calc(") and v.endswith(")"):
+        v = v[5:-1].strip()
+    num = v.rstrip(_UNIT_CHARS)  # "1e-9px": 1e-9 px; "1em": 1 em
+    unit = v[len(num):]
+    if not num or "_" in num or num[-1] not in "0123456789.":
+        return None
+    try:
+        number = float(num)
+    except ValueError:
+        return None
+    return (number, unit) if number == number and abs(number) != float("inf") else None
 
 
 def _is_zero(value: str) -> bool:
@@ -268,20 +300,114 @@ def _is_zero(value: str) -> bool:
     return bool(v) and v.count(".") <= 1 and "0" in v and not v.strip("0.")
 
 
+def _is_tiny_font(value: str, unitless: bool = True) -> bool:
+    """A font size no one reads: zero, or under 1px in its unit (`_TINY_FONT`; unitless as px, as quirks mode
+    reads it, unless not `unitless`: a line height in the font shorthand)."""
+    if _is_zero(value):
+        return True
+    parsed = _number(value)
+    if parsed is None or (not unitless and not parsed[1]):
+        return False
+    number, unit = parsed
+    return 0 <= number <= _TINY_FONT.get(unit, -1.0)
+
+
+def _is_tiny_alpha(value: str) -> bool:
+    """An opacity or alpha that shows nearly nothing (`TINY_ALPHA`; a negative one is clamped to 0)."""
+    parsed = _number(value)
+    if parsed is None or parsed[1] not in ("", "%"):
+        return False
+    number, unit = parsed
+    return number < (TINY_ALPHA * 100 if unit == "%" else TINY_ALPHA)
+
+
+def _is_far(value: str) -> bool:
+    """An offset that moves text out of any window: three or more digits negative (as before), or a length
+    as far in either direction (`_FAR`)."""
+    if _FAR_OFF.match(value) is not None:
+        return True
+    parsed = _number(value)
+    return parsed is not None and abs(parsed[0]) >= _FAR.get(parsed[1], float("inf"))
+
+
+def _function_args(value: str, name: str) -> list[str]:
+    """The arguments of the first `name(` function in a (lower-case) value, split at commas, slashes and white
+    space, at most 8 of 80 characters."""
+    at = value.find(name + "(", 0, 256)
+    if at < 0:
+        return []
+    inner = value[at + len(name) + 1:at + len(name) + 81].partition(")")[0]
+    return inner.replace(",", " ").replace("/", " ").split()[:8]
+
+
 def _scales_to_zero(value: str) -> bool:
-    """A transform with a scale function whose first argument is zero (`_is_zero`)."""
+    """A transform with a scale function whose first argument is zero (`_is_zero`) or under `TINY_ALPHA`."""
     at = value.find("scale", 0, 256)
     if at < 0:
         return False
     arg = value[at:at + 80].partition("(")[2]
-    return _is_zero(arg.split(",")[0].split(")")[0])
+    first = arg.split(",")[0].split(")")[0]
+    parsed = _number(first)
+    return _is_zero(first) or parsed is not None and not parsed[1] and abs(parsed[0]) < TINY_ALPHA
+
+
+def _translates_far(value: str) -> bool:
+    """A transform that translates by a far offset (`_is_far`)."""
+    for name in ("translate3d", "translatex", "translatey", "translate"):
+        if any(_is_far(arg) for arg in _function_args(value, name)):
+            return True
+    return False
+
+
+def _is_transparent(value: str) -> bool:
+    """A (lower-case) colour a reader cannot see: `transparent`, an alpha under `TINY_ALPHA` in a colour function
+    (`rgba(0,0,0,0)`, `rgb(0 0 0 / 0%)`, hsl, hwb, lab, lch, oklab, oklch, color()) or a hex colour with one
+    (`#0000`, `#00000000`)."""
+    v = value.strip()
+    if v == "transparent":
+        return True
+    if v.startswith("#"):
+        digits = v[1:]
+        if len(digits) in (4, 8) and all(c in "0123456789abcdef" for c in digits):
+            level = int(digits[3:], 16) / 15 if len(digits) == 4 else int(digits[6:], 16) / 255
+            return level < TINY_ALPHA
+        return False
+    paren = v.find("(", 0, 12)
+    if paren < 0 or v[:paren] not in ("rgb", "rgba", "hsl", "hsla", "hwb", "lab", "lch", "oklab", "oklch",
+                                       "color"):
+        return False
+    inner = v[paren + 1:paren + 121].partition(")")[0]
+    if "/" in inner:
+        alpha = inner.rpartition("/")[2]
+    else:
+        args = inner.split(",")
+        if len(args) != 4:
+            return False
+        alpha = args[3]
+    return _is_tiny_alpha(alpha)
+
+
+def _colour_key(value: str) -> str:
+    """A (lower-case) colour written one way: white and black by name or hex, #abc as #aabbcc."""
+    v = value.strip().replace(" ", "")
+    v = {"white": "#ffffff", "black": "#000000", "rgb(255,255,255)": "#ffffff", "rgb(0,0,0)": "#000000"}.get(v, v)
+    if len(v) == 4 and v.startswith("#"):
+        v = "#" + "".join(c * 2 for c in v[1:])
+    return v
+
+
 _SIZES = frozenset({"font-size", "height", "width", "max-height", "max-width", "line-height", "opacity"})
-_OFFSETS = frozenset({"left", "top", "text-indent", "margin-left", "margin-top"})
+_BOXES = frozenset({"height", "width", "max-height", "max-width"})
+_OFFSETS = frozenset({"left", "top", "right", "bottom", "inset", "text-indent", "margin-left", "margin-top"})
 _CLASS_TOKEN = re.compile(r"\.(-?[_a-zA-Z][-\w]{0,63})")
 _ID_TOKEN = re.compile(r"#(-?[_a-zA-Z][-\w]{0,63})")
 _COMBINATORS = re.compile(r"[\s>+~]+")
 _TYPE_NAME = re.compile(r"[a-zA-Z][a-zA-Z0-9-]{0,31}")
+# an attribute selector: its name, its operator and value when it names one class or id (`[class~=x]`)
+_ATTR_SELECTOR = re.compile(r"\[\s*([-\w]{1,64})\s*(?:([~|^$*]?=)\s*[\"']?([-\w]{0,64}))?")
 MAX_HIDING_NAMES = 256  # classes, ids and element types a style block's hiding rules name, kept
+# elements a universal selector (`p > *`) is not read as hiding: blocks (salt is inline) and the document's frame
+_NOT_INLINE = _BLOCKS | _BREAK | _HIDDEN_RAW | _SHOWN_RAW | _VOID | {"head", "html", "body", "meta", "link"}
 
 
 def may_hide(style: str | None) -> bool:
@@ -290,25 +416,47 @@ def may_hide(style: str | None) -> bool:
     return may_hide_declarations(declarations(style) if style else None)
 
 
-_MAY_HIDE_NAMES = frozenset({"display", "visibility", "font", "transform", "clip", "clip-path", "color"}) | _SIZES \
-    | _OFFSETS
+_MAY_HIDE_NAMES = frozenset({"display", "visibility", "font", "transform", "translate", "scale", "zoom", "clip",
+                             "clip-path", "color", "-webkit-text-fill-color", "filter", "content-visibility",
+                             "mso-hide", "overflow", "background", "background-color"}) | _SIZES | _OFFSETS
 
 
 def may_hide_declarations(decls: list[tuple[str, str, bool]] | None) -> bool:
     """`may_hide` of a style's `declarations`."""
+    colour = background = ""
+    tiny_box = clipped = False
     for name, value, _important in decls or ():
         if name not in _MAY_HIDE_NAMES:
             continue
         low = value.translate(_ASCII_LOWER).strip()
         if (name == "display" and low == "none" or name == "visibility" and low in ("hidden", "collapse")
+                or name == "font-size" and _is_tiny_font(low)
+                or name == "opacity" and (_is_zero(low) or _is_tiny_alpha(low))
                 or name in _SIZES and _is_zero(low)
-                or name == "font" and any(_is_zero(t) for t in low[:256].replace("/", " ").split()[:8])
-                or name == "transform" and _scales_to_zero(low)
+                or name == "font" and any(_is_tiny_font(t, unitless=False) or _is_zero(t)
+                                          for t in low[:256].replace("/", " ").split()[:8])
+                or name == "transform" and (_scales_to_zero(low) or _translates_far(low))
+                or name == "scale" and _scales_to_zero(f"scale({low.split(' ')[0]})")
+                or name == "translate" and any(_is_far(t) for t in low[:256].split()[:3])
+                or name == "zoom" and (parsed := _number(low)) is not None and 0 < parsed[0] < TINY_ALPHA
+                and parsed[1] == ""
                 or name in ("clip", "clip-path") and low not in ("auto", "none", "")
-                or name == "color" and low == "transparent"
-                or name in _OFFSETS and _FAR_OFF.match(low) is not None):
+                or name in ("color", "-webkit-text-fill-color") and _is_transparent(low)
+                or name == "filter" and any(_is_tiny_alpha(a) for a in _function_args(low, "opacity")[:1])
+                or name == "content-visibility" and low == "hidden"
+                or name == "mso-hide" and low == "all"
+                or name in _OFFSETS and _is_far(low)):
             return True
-    return False
+        if name in _BOXES and (parsed := _number(low)) is not None and parsed[1] in ("", "px") \
+                and 0 <= parsed[0] <= 1:
+            tiny_box = True
+        elif name == "overflow" and low in ("hidden", "clip"):
+            clipped = True
+        elif name == "color":
+            colour = _colour_key(low)
+        elif name in ("background", "background-color") and low:
+            background = _colour_key(low.split()[0])
+    return tiny_box and clipped or bool(colour) and colour == background
 
 
 _COARSE = -2  # `_Scanner.tag`: the attribute budget ran out
@@ -422,7 +570,12 @@ class _Scanner:
         self.maybe_text = False  # it held text (not only white space) since the last letter shown
         self.last_shown = ""  # the last character of text shown outside it
         self.salted = 0
-        self.hide_names: set[str] = set()  # ".class", "#id" and element names a style block may hide
+        self.open_blocks: dict[str, int] = {}  # _BLOCKS elements open now, by name
+        self.maybe_blocks: dict[str, int] = {}  # those open round the `maybe` element when it began
+        self.paused: list[Any] | None = None  # [revealing descendant, its depth, the `maybe` and depth it paused]
+        self.hide_names: set[str] = set()  # ".class", "#id", element names, "*" and "@attribute" a style block may hide
+        self.hide_attributes: set[str] = set()  # the attributes among them
+        self.hide_any_named = False  # more names than MAX_HIDING_NAMES: any element with a class or id may hide
         self.sheets, self.sheet_important = self.style_sheets()
 
     # -- primitives that count the characters they examine
@@ -499,35 +652,52 @@ class _Scanner:
                 self.unapplied += 1
 
     def read_hiding(self, sheet: str) -> None:
-        """The classes, ids and element types one style block's rules may hide (`may_hide`), read wide:
-        every class and id a hiding rule's selectors name and each selector's element type; no cascade,
-        for the second reading only."""
-        if not any(w in sheet for w in ("none", "hidden", "0", "clip", "transparent", "-", "\\")):
-            return
+        """The classes, ids, element types and attributes one style block's rules may hide (`may_hide`), read
+        wide: every class and id a hiding rule's selectors name, each selector's element type (its subject's,
+        pseudo-classes aside; `*` for any inline element) and its subject's attribute selectors (review25b #5:
+        `[title=x]`, `p>*`); no cascade, for the second reading only. Past MAX_HIDING_NAMES names, any element
+        with a class or id may hide (`hide_any_named`)."""
         sheet = css_text(sheet)
         self.scanned += len(sheet)
         for m in _CSS_RULE.finditer(sheet):
-            if len(self.hide_names) >= MAX_HIDING_NAMES or not may_hide(m.group(2)):
+            if self.hide_any_named and len(self.hide_names) >= MAX_HIDING_NAMES or not may_hide(m.group(2)):
                 continue
             for selector in m.group(1).split(",")[:64]:
                 self.scanned += len(selector)
                 names = ["." + c for c in _CLASS_TOKEN.findall(selector)]
                 names += ["#" + i for i in _ID_TOKEN.findall(selector)]
-                subject = _COMBINATORS.split(selector.strip())[-1]  # a subject that is an element type alone
-                if _TYPE_NAME.fullmatch(subject) is not None:
-                    names.append(subject.lower())
+                subject = _COMBINATORS.split(selector.strip())[-1]  # the subject's compound selector
+                element = _TYPE_NAME.match(subject)
+                if element is not None and subject[element.end():element.end() + 1] in ("", "[", ":", ".", "#"):
+                    names.append(element.group().lower())
+                elif not names and (subject in ("*", "") or subject.startswith(("*:", ":"))):
+                    names.append("*")  # any element (`p > *`); a class or id named in it or round it is enough
+                for attr, operator, value in _ATTR_SELECTOR.findall(subject[:256])[:8]:
+                    attr = attr.lower()
+                    if attr in ("class", "id") and operator in ("=", "~=") and value:
+                        names.append(("." if attr == "class" else "#") + value.lower())
+                    else:
+                        names.append("@" + attr)
                 for name in names[:16]:
                     if len(self.hide_names) < MAX_HIDING_NAMES:
                         self.hide_names.add(name)
+                        if name.startswith("@"):
+                            self.hide_attributes.add(name[1:])
+                    elif name not in self.hide_names:
+                        self.hide_any_named = True
 
     def may_hide_tag(self, name: str, decls: list[tuple[str, str, bool]] | None, hidden_attribute: bool,
-                     classes: str | None, ident: str | None) -> bool:
+                     classes: str | None, ident: str | None, attribute_hit: bool) -> bool:
         """Whether a start tag's element may hide its text, read wide (the second reading)."""
-        if hidden_attribute or may_hide_declarations(decls):
+        if hidden_attribute or attribute_hit or name == "template" or may_hide_declarations(decls):
             return True
         if not self.hide_names:
             return False
         if name in self.hide_names or ident and "#" + ident.strip().lower() in self.hide_names:
+            return True
+        if "*" in self.hide_names and name not in _NOT_INLINE:
+            return True
+        if self.hide_any_named and (classes or ident):
             return True
         if not classes:
             return False
@@ -651,10 +821,18 @@ class _Scanner:
         if self.override_tag and len(self.overrides) < MAX_OVERRIDES:
             self.overrides.append(name)
             self.text("\u202e")
-        if self.maybe is None and self.maybe_tag:
-            self.maybe, self.maybe_depth = name, 1
-        elif self.maybe is not None and effect < 0:
-            self.maybe, self.maybe_depth = None, 0  # a descendant that shows itself (see `reveals`)
+        if name in _BLOCKS:
+            self.open_blocks[name] = self.open_blocks.get(name, 0) + 1
+        if self.paused is not None and name == self.paused[0]:
+            self.paused[1] += 1
+        if self.maybe is None and self.maybe_tag and name not in _HIDDEN_RAW and name not in _SHOWN_RAW:
+            # (a raw-text element's end tag is read by `raw_text`, not `close_element`: it would never end)
+            self.maybe, self.maybe_depth, self.maybe_blocks = name, 1, dict(self.open_blocks)
+            if name in _BLOCKS:  # the element itself is not an ancestor of what it hides
+                self.maybe_blocks[name] -= 1
+        elif self.maybe is not None and effect < 0:  # a descendant that shows itself (see `reveals`): until it
+            self.paused = [name, 1, self.maybe, self.maybe_depth]  # ends (review25b #4: an empty one first)
+            self.maybe, self.maybe_depth = None, 0
         elif name == self.maybe:
             self.maybe_depth += 1
         if self.hidden is not None and effect < 0:
@@ -672,19 +850,37 @@ class _Scanner:
             while self.overrides and self.overrides.pop() != name:
                 self.text("\u202c")
             self.text("\u202c")
-        if name in _BLOCKS or name in _BREAK:  # the end of a block or cell ends a word too
+        # an end tag of a block none is open of is ignored (HTML, "in body": any other end tag), save </p>, which
+        # makes an empty paragraph (a line break); it ends neither a word nor the second reading's run (review25b #4)
+        open_before = self.open_blocks.get(name, 0)
+        stray = name in _BLOCKS and name != "p" and not open_before
+        if open_before:
+            self.open_blocks[name] = open_before - 1
+        if (name in _BLOCKS or name in _BREAK) and not stray:  # the end of a block or cell ends a word too
             self.last_shown, self.maybe_text = "\n", False
-        if self.maybe is not None:
-            if name == self.maybe:
-                self.maybe_depth -= 1
-            if name in _BLOCKS or self.maybe_depth <= 0:
-                self.maybe, self.maybe_depth = None, 0
+        self.close_maybe(name, stray)
         if self.hidden is None:
             return
         if name == self.hidden:
             self.hidden_depth -= 1
         if name in _BLOCKS or self.hidden_depth <= 0:
             self.end_hidden()
+
+    def close_maybe(self, name: str, stray: bool) -> None:
+        """`close_element` for the second reading (`stray`: an end tag a browser ignores)."""
+        if self.paused is not None:
+            if name == self.paused[0]:
+                self.paused[1] -= 1
+                if self.paused[1] <= 0:  # the revealing descendant ended: the run it interrupted goes on
+                    self.maybe, self.maybe_depth, self.paused = self.paused[2], self.paused[3], None
+            elif name == self.paused[2] or name in _BLOCKS and not stray:
+                self.paused = None
+        if self.maybe is not None:
+            if name == self.maybe:
+                self.maybe_depth -= 1
+            if self.maybe_depth <= 0 or (name in _BLOCKS and not stray
+                                         and self.open_blocks.get(name, 0) < self.maybe_blocks.get(name, 0)):
+                self.maybe, self.maybe_depth = None, 0  # it ended, or a block round it did
 
     def end_hidden(self) -> None:
         """The hidden element ended: its text left out when short, else read (see hides)."""
@@ -722,7 +918,7 @@ class _Scanner:
         want_href = name in _LINK_TAGS
         seen_href = False
         style: str | None = None
-        hidden_attribute = False
+        hidden_attribute = attribute_hit = False
         bidi: dict[str, str] = {}  # the first dir and class attributes (a browser ignores repeats)
         self.override_tag = False
         self.direction_tag = None
@@ -732,11 +928,7 @@ class _Scanner:
             if j >= n:
                 return name, href, -1, 0
             if s[j] == ">":
-                self.override_tag, self.direction_tag = self.bidi(
-                    name, bidi.get("dir", "").strip().lower(), style, bidi.get("class"))
-                decls = declarations(style) if style else None
-                self.maybe_tag = self.may_hide_tag(name, decls, hidden_attribute, bidi.get("class"), bidi.get("id"))
-                return name, href, j + 1, self.hiding(style, decls, hidden_attribute)
+                return name, href, j + 1, self.tag_end(name, style, hidden_attribute, attribute_hit, bidi)
             self.attributes += 1
             self.steps += 1
             if self.attributes > MAX_ATTRIBUTES:  # the rest, this tag included, is read coarsely
@@ -759,6 +951,8 @@ class _Scanner:
                     k = self.match(_UNQUOTED, j)
                     value, j = s[j:k], k
             low = attr.translate(_ASCII_LOWER) if len(attr) <= 6 else ""
+            if self.hide_attributes and not attribute_hit and len(attr) <= 64:
+                attribute_hit = attr.translate(_ASCII_LOWER) in self.hide_attributes
             if want_href and not seen_href and low == "href":
                 seen_href = True
                 href = value
@@ -768,6 +962,21 @@ class _Scanner:
                 hidden_attribute = True
             elif low in ("dir", "class", "id"):
                 bidi.setdefault(low, value)
+
+    def tag_end(self, name: str, style: str | None, hidden_attribute: bool, attribute_hit: bool,
+                bidi: dict[str, str]) -> int:
+        """At a start tag's '>': its bidi state, whether it may hide (the second reading) and `tag`'s last value."""
+        read = None  # the style as CSS reads it: references, comments and escapes decoded
+        if style:
+            read = style[:MAX_STYLE_CHARS]
+            read = css_text(_CHARREF.sub(_attr_ref, read) if "&" in read else read)
+        self.override_tag, self.direction_tag = self.bidi(
+            name, bidi.get("dir", "").strip().lower(), read, bidi.get("class"))
+        decls = declarations(style) if style else None
+        wide = decls if read is None or read == style else declarations(read)  # the second reading's
+        self.maybe_tag = self.may_hide_tag(name, wide, hidden_attribute, bidi.get("class"), bidi.get("id"),
+                                           attribute_hit)
+        return self.hiding(style, decls, hidden_attribute)
 
     def hiding(self, style: str | None, decls: list[tuple[str, str, bool]] | None, hidden_attribute: bool) -> int:
         """`tag`'s last value for a start tag with this inline style (and its `declarations`) and `hidden`
@@ -781,7 +990,10 @@ class _Scanner:
     def start_tag(self, name: str, href: str | None) -> None:
         if name in _BREAK:
             self.chunks.append("\n\u202e" if self.overrides else "\n")
-            self.last_shown, self.maybe_text = "\n", False
+            if name == "br" and self.maybe_tag:  # a <br> a style may hide breaks no word in the second reading
+                self.maybe_chunks.add(len(self.chunks) - 1)  # (review25b #4; the first reading breaks it)
+            else:
+                self.last_shown, self.maybe_text = "\n", False
         if href is not None and len(self.links) < MAX_LINKS:
             link = (_CHARREF.sub(_attr_ref, href) if "&" in href else href).strip()
             if link:
@@ -836,11 +1048,8 @@ class _Scanner:
                 by_class, class_direction = self.classes.get(klass, (False, None))
                 override = override or by_class
                 direction = class_direction if class_direction is not None else direction
-        if style:
-            style = style[:MAX_STYLE_CHARS]
-            if "&" in style:
-                style = _CHARREF.sub(_attr_ref, style)
-            by_style, style_direction = _bidi_of(css_text(style))
+        if style:  # (already read as CSS by `tag`)
+            by_style, style_direction = _bidi_of(style)
             override = override or by_style
             direction = style_direction if style_direction is not None else direction
         if name == "bdo" and rtl:

@@ -409,6 +409,63 @@ def test_salted_cue_words_are_read_without_what_a_style_may_hide() -> None:
         assert one(sig, "text.hidden_in_words").evidence == {"runs": 3}, name
 
 
+def test_salting_by_near_invisible_styles_attribute_selectors_and_broken_structure_is_read() -> None:
+    """review25b #4 and #5: spellings the second reading did not take as hiding, though every browser hides
+    the junk (tiny sizes and opacities, alpha colours, text-fill-color, filter, far offsets in any direction or
+    by translate, exponents, a 1px clipping box, a colour as its own background, content-visibility, mso-hide,
+    <template>, escapes and references in the style, a style block's attribute or universal selector, its
+    257th name), and structures that ended or reset the run (a stray end tag, an empty revealing child, a
+    hidden <br>): each scored clean or lower, the cue words read salted."""
+    from gateway.checks.pretext import PretextCheck
+    spans = {
+        "tiny font": '<span style="font-size:0.01px">zq</span>', "exponent": '<span style="font-size:1e-9px">zq</span>',
+        "one px": '<span style="font-size:1px;letter-spacing:-1px">zq</span>',
+        "opacity": '<span style="opacity:0.001">zq</span>', "rgba": '<span style="color:rgba(0,0,0,0)">zq</span>',
+        "hex alpha": '<span style="color:#0000">zq</span>',
+        "slash alpha": '<span style="color:rgb(0 0 0 / 0%)">zq</span>',
+        "fill": '<span style="-webkit-text-fill-color:transparent">zq</span>',
+        "filter": '<span style="filter:opacity(0);display:inline-block">zq</span>',
+        "exp offset": '<span style="position:absolute;left:-1e4px">zq</span>',
+        "right": '<span style="position:absolute;right:99999px">zq</span>',
+        "translate": '<span style="position:absolute;transform:translateX(-9999px)">zq</span>',
+        "tiny scale": '<span style="position:absolute;transform:scale(.001)">zq</span>',
+        "box": '<span style="display:inline-block;width:1px;height:1px;overflow:hidden">zq</span>',
+        "own background": '<span style="color:#fff;background-color:white">zq</span>',
+        "content-visibility": '<span style="display:inline-block;content-visibility:hidden">zq</span>',
+        "mso-hide": '<span style="mso-hide:all">zq</span>', "template": "<template>zq</template>",
+        "escape": '<span style="font-\\73ize:0">zq</span>', "reference": '<span style="font-size&#58;0">zq</span>',
+        "comment": '<span style="font-size:/**/0">zq</span>',
+        "attribute": '<span title="x">zq</span>', "universal": "<span>zq</span>", "cap": '<span class="s">zq</span>',
+        "stray end": '<span style="font:0/0 a"></div>zq</span>',
+        "revealing child": '<span style="font:0/0 a"><b style="font-size:12px"></b>zq</span>',
+        "hidden br": '<span style="font:0/0 a">zq</span><br style="display:none">',
+    }
+    sheets = {"attribute": "<style>[title=x]{display:none}</style>", "universal": "<style>p>*{font-size:0}</style>",
+              "cap": "<style>" + "".join(f".c{i}{{display:none}}" for i in range(256)) + ".s{display:none}</style>"}
+    for name, span in spans.items():
+        html = sheets.get(name, "") + "<p>" + SALTED.format(s=span) + "</p>"
+        raw = message(FROM, "", html=html)
+        sig, _ = run([PretextCheck(), ContentCheck(), StructureCheck()], raw)
+        assert {"offer.money", "pressure.secrecy", "content.offchannel_mention"} <= names(sig), name
+        assert one(sig, "text.hidden_in_words").evidence == {"runs": 3}, name
+
+
+def test_wider_hiding_reads_no_salting_into_ordinary_templates() -> None:
+    """The wider reading's own false salting, measured on newsletter shapes (phishing_pot's nl2go and casino
+    mail): white text on a dark cell, a footer's `.x *` rule, `*[class=x]` for one class, a font shorthand's
+    line height, a centring translate, a 1px spacer: no word is salted."""
+    for html in ('<td bgcolor="#000"><span style="color:#69b32f">Bonus on Starburst</span><span style="color:#ffffff">'
+                 '. Use the code</span><span style="color:#69b32f">AUTUMN</span></td>',
+                 '<style>.footer-area *{color:#ffffff}</style><p class="footer-area">Manage <a>preferences</a>or '
+                 '<span>stop</span>all</p>',
+                 '<style>*[class="gmail-fix"]{display:none !important}</style><p>pre<b>ferences</b>stop</p>',
+                 '<p>Hel<span style="font:14px/0.9 Arial">lo</span>there</p>',
+                 '<p>Wel<span style="position:relative;transform:translateX(-50%)">co</span>me</p>',
+                 '<p>Ti<span style="display:inline-block;width:1px">ny</span>gap</p>'):
+        view = MessageView.parse(message(FROM, "", html=html))
+        assert view.disguises.salted == 0, html
+
+
 def test_hiding_styles_that_hide_no_part_of_a_word_are_not_salting() -> None:
     """Email templates hide whole blocks (a preheader, a mobile-only column, ghost-column wrappers with a
     zero font size round sized text): no word is salted, nothing is read twice."""
