@@ -1015,8 +1015,8 @@ class MessageView:
                 plain, shown = sides.setdefault(p.alternative, ([], []))
                 if p.content_type == "text/html":
                     shown.append(p.shown)  # its visible text only, never its markup
-                else:
-                    plain.append(p.text)
+                elif p.text.strip():  # a blank plain part stands in for nothing (Rspamd compares two non-empty
+                    plain.append(p.text)  # parts): its HTML is read as one no plain part stands in for
         out: dict[int, tuple[int, int]] = {}
         budget = PARTS_COMPARE_CHARS
         for group, (plain, shown) in sides.items():
@@ -1048,7 +1048,8 @@ class MessageView:
         if not plain.strip():
             return self.html_text
         differ = self.parts_differ
-        with_plain = {p.alternative for p in self.text_parts if p.alternative and p.content_type != "text/html"}
+        with_plain = {p.alternative for p in self.text_parts
+                      if p.alternative and p.content_type != "text/html" and p.text.strip()}
         shown = [p for p in self.text_parts if p.content_type != "text/html"
                  or p.alternative in differ or p.alternative not in with_plain]
         if all(p.content_type != "text/html" for p in shown):

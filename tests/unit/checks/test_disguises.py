@@ -287,6 +287,21 @@ def _alternative(plain: str, html: str, boundary: str = "a") -> list[str]:
 HEAD = [f"From: {FROM}", "To: Tom <tom@example.ac.uk>", "Subject: hello", "Message-ID: <n4@test>", "MIME-Version: 1.0"]
 
 
+def test_an_alternative_with_a_blank_plain_part_is_read_as_its_html_without_the_differing_signal() -> None:
+    """Session 25's wart: an alternative whose plain part is blank (mailers that write an empty one) made
+    `text.parts_differ` fire, though nothing was hidden; Rspamd's R_PARTS_DIFFER compares two non-empty parts
+    only. Its HTML is still read, beside the message's other plain text."""
+    from gateway.checks.pretext import PretextCheck
+    lines = HEAD + ['Content-Type: multipart/mixed; boundary="m"', "", "--m", "Content-Type: text/plain", "",
+                    "Forwarded below.", "--m", *_alternative("  ", f"<p>{APPROACH}</p>", "b"), "--m--", ""]
+    raw = "\r\n".join(lines).encode()
+    view = MessageView.parse(raw)
+    assert view.parts_differ == {} and APPROACH in view.body_text and "Forwarded below." in view.body_text
+    sig, _ = run([PretextCheck(), ContentCheck(), StructureCheck()], raw)
+    assert {"offer.money", "content.offchannel_mention"} <= names(sig)
+    assert "text.parts_differ" not in names(sig)
+
+
 def test_both_sides_of_a_differing_alternative_start_within_the_readers_reach() -> None:
     """review25 #1: read HTML first, a plain approach behind 45 KB of visible HTML (the approach shown
     through CSS content) fell past the text model's 4,000 characters and the pretext readers' 40,000
