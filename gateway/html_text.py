@@ -28,8 +28,9 @@ tokenizer where it matters for text extraction:
   U+202E (`gateway.textsafe.reading_order`, `text.bidi_override`; attack22 #6). The CSS read as
   a browser reads it (attack23 H1): comments and escapes (`css_text`), character references in
   the attribute, the direction inherited from the open elements that set one, and a <style>
-  block's rules for a class; a block's override rule for other selectors is not applied (no CSS
-  engine) but counted (`HtmlResult.unapplied`, `text.bidi_override`) when the document says rtl.
+  block's rules for a class, an id or an element type; a block's override rule for other selectors
+  is not applied (no CSS engine) but counted (`HtmlResult.unapplied`, `text.bidi_override`) when
+  the document says rtl.
 
 Cost: every character of the input is examined a bounded number of times (each search resumes
 where the previous one stopped and stops at the first terminator; lookahead is at most the
@@ -102,9 +103,11 @@ _CSS_ESCAPE = re.compile(r"\\(?:([0-9a-fA-F]{1,6})[ \t\n\r\f]?|([^\n\r\f0-9a-fA-
 # a rule of a style block: selectors and declarations. Linear: a match starts only after a brace or at
 # the start (an at-rule's block holds rules: "@media x { .r{...} }" reads ".r"), the prefix is possessive
 _CSS_RULE = re.compile(r"(?:^|(?<=[{}]))([^{}]*+)\{([^{}]*+)\}")
-_CLASS_SUBJECT = re.compile(r"\.(-?[_a-zA-Z][-\w]*)\s*\Z")  # the class of a selector's subject element
+# a selector's subject element by its class or id (".r", "span.r", "div .r", "#x") or its element type alone
+# ("span", "td span"): each word is consumed once from a '.', '#', combinator or the start (linear)
+_BIDI_SUBJECT = re.compile(r"([.#]-?[_a-zA-Z][-\w]*)\s*\Z|(?:^|[\s>+~])([a-zA-Z][a-zA-Z0-9-]{0,31})\s*\Z")
 MAX_SHEET_CHARS = 65_536  # characters of <style> blocks read for bidi rules
-MAX_CLASSES = 256  # classes with a bidi rule kept
+MAX_CLASSES = 256  # classes, ids and element types with a bidi rule kept
 
 
 def css_text(css: str) -> str:
@@ -557,7 +560,8 @@ class _Scanner:
         # the last start tag's (CSS `direction` inherits; `unicode-bidi` does not: attack23 H1)
         self.directions: list[tuple[str, bool]] = []
         self.direction_tag: bool | None = None
-        self.classes: dict[str, tuple[bool, bool | None]] = {}  # class: a style block's `_bidi_of` for it
+        # ".class", "#id" or element type: a style block's `_bidi_of` for it
+        self.classes: dict[str, tuple[bool, bool | None]] = {}
         self.unapplied = 0  # style-block rules that override bidi, for elements not read by class
         self._rtl: bool | None = None  # `rtl_anywhere`
         # the second reading (hidden-text salting): the element whose text a style may hide, read wide
@@ -629,10 +633,12 @@ class _Scanner:
 
     def read_sheet(self, sheet: str) -> None:
         """The bidi rules of one style block (attack23 H1; no CSS engine): a rule whose selectors'
-        subjects are all a class (".r", "span.r", "div .r") applies to the elements of that class,
-        as their own declarations (descendant selectors read as the class alone); a rule that
-        overrides bidi for anything else cannot be applied and is counted (`unapplied`) when the
-        document sets a right-to-left direction somewhere (`text.bidi_override`)."""
+        subjects are all a class (".r", "span.r", "div .r"), an id ("#x") or an element type alone ("span",
+        "td span"; attack24 #2) applies to those elements as their own declarations (descendant selectors
+        read as the subject alone; an element's type, then class, then id, then inline style set its
+        direction, as specificity orders them); a rule that overrides bidi for anything else (pseudo-classes,
+        attributes, `*`) cannot be applied and is counted (`unapplied`) when the document sets a
+        right-to-left direction somewhere (`text.bidi_override`)."""
         if "bidi" not in sheet and "direction" not in sheet and "\\" not in sheet:
             return
         sheet = css_text(sheet)
@@ -641,11 +647,11 @@ class _Scanner:
             override, direction = _bidi_of(m.group(2))
             if not override and direction is None:
                 continue
-            subjects = [_CLASS_SUBJECT.search(selector) for selector in m.group(1).split(",")]
+            subjects = [_BIDI_SUBJECT.search(selector) for selector in m.group(1).split(",")]
             if all(subjects):
                 for subject in subjects:
                     if subject is not None and len(self.classes) < MAX_CLASSES:
-                        name = subject.group(1)
+                        name = subject.group(1) or subject.group(2)
                         was, was_direction = self.classes.get(name, (False, None))
                         self.classes[name] = (was or override, direction if direction is not None else was_direction)
             elif override and (direction or self.rtl_anywhere):
@@ -971,7 +977,7 @@ class _Scanner:
             read = style[:MAX_STYLE_CHARS]
             read = css_text(_CHARREF.sub(_attr_ref, read) if "&" in read else read)
         self.override_tag, self.direction_tag = self.bidi(
-            name, bidi.get("dir", "").strip().lower(), read, bidi.get("class"))
+            name, bidi.get("dir", "").strip().lower(), read, bidi.get("class"), bidi.get("id"))
         decls = declarations(style) if style else None
         wide = decls if read is None or read == style else declarations(read)  # the second reading's
         self.maybe_tag = self.may_hide_tag(name, wide, hidden_attribute, bidi.get("class"), bidi.get("id"),
@@ -1035,7 +1041,8 @@ class _Scanner:
         return resume
 
 
-    def bidi(self, name: str, dir_attribute: str, style: str | None, classes: str | None) -> tuple[bool, bool | None]:
+    def bidi(self, name: str, dir_attribute: str, style: str | None, classes: str | None,
+             ident: str | None = None) -> tuple[bool, bool | None]:
         """(whether a start tag overrides its text to right-to-left as a reader shows it, the direction
         it sets or None): `<bdo dir=rtl>`, or `unicode-bidi: bidi-override` (or isolate-override)
         from its inline style or a style block's rule for one of its classes, with the direction
@@ -1043,11 +1050,14 @@ class _Scanner:
         inherits); the style read as CSS (comments, escapes, character references: attack23 H1)."""
         rtl = dir_attribute == "rtl"
         override, direction = False, True if rtl else False if dir_attribute == "ltr" else None
-        if classes and self.classes:
-            for klass in classes.lower().split()[:32]:
-                by_class, class_direction = self.classes.get(klass, (False, None))
-                override = override or by_class
-                direction = class_direction if class_direction is not None else direction
+        if self.classes:  # by specificity: the type's rule, the classes', the id's
+            keys = [name, *("." + klass for klass in (classes or "").lower().split()[:32])]
+            if ident:
+                keys.append("#" + ident.strip().lower())
+            for key in keys:
+                by_rule, rule_direction = self.classes.get(key, (False, None))
+                override = override or by_rule
+                direction = rule_direction if rule_direction is not None else direction
         if style:  # (already read as CSS by `tag`)
             by_style, style_direction = _bidi_of(style)
             override = override or by_style

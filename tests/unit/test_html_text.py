@@ -293,6 +293,13 @@ _R = '<span style="unicode-bidi:bidi-override">ppAstahW</span>'
     ('<span style="unicode-bidi:bidi-override;direction:&#114;tl">ppAstahW</span>', "\u202eppAstahW\u202c"),
     ('<span style="unicode-bidi:bidi-override;/* direction:rtl */">abc</span>', "abc"),
     ('<style>.r{direction:rtl}</style><span class="r">abc</span>', "abc"),  # direction alone reverses nothing
+    # attack24 #2: a block's rule for an element type or an id
+    ('<style>td span{unicode-bidi:bidi-override;direction:rtl}</style><p>on <span>ppAstahW</span></p>',
+     "on \u202eppAstahW\u202c"),
+    ('<style>#q{unicode-bidi:bidi-override}</style><div dir="rtl"><b id="Q">ppAstahW</b></div>',
+     "\u202eppAstahW\u202c"),
+    ('<style>b{unicode-bidi:bidi-override;direction:rtl} .l{direction:ltr}</style><b class="l">WhatsApp</b>',
+     "WhatsApp"),  # the class's direction beats the type's: overridden left to right, as written
 ])
 def test_html_css_bidi_override_is_read_as_a_browser_reads_it(markup: str, text: str) -> None:
     """attack23 H1: an override from a style block's class rule, a direction inherited from an ancestor,
@@ -305,10 +312,12 @@ def test_html_style_block_override_not_applied_is_counted() -> None:
     """A style block's override for a selector not read (no CSS engine) is counted, when the document
     says rtl somewhere, so the disguise is signalled even unread; css_text reads comments and escapes
     in linear time."""
-    doc = '<style>p > span{unicode-bidi:bidi-override}</style><div dir="rtl"><p><span>ppAstahW</span></p></div>'
+    doc = ('<style>p > span:first-child{unicode-bidi:bidi-override}</style><div dir="rtl"><p><span>ppAstahW</span>'
+           '</p></div>')
     assert html_scan(doc).unapplied == 1
     assert html_scan(doc.replace('dir="rtl"', "")).unapplied == 0
-    assert html_scan("<style>span{unicode-bidi:bidi-override;direction:rtl}</style><span>x</span>").unapplied == 1
+    assert html_scan("<style>[title]{unicode-bidi:bidi-override;direction:rtl}</style><span>x</span>").unapplied == 1
+    assert html_scan("<style>span{unicode-bidi:bidi-override;direction:rtl}</style><span>x</span>").unapplied == 0
     assert css_text("a/**/b/* c */d /* open") == "abd "
     assert css_text("\\72 tl \\000072tl \\;x \\0 ") == "rtl rtl ;x \ufffd"
     sheet = "<style>" + "/*" * 20_000 + "</style>" + "{" * 20_000 + "}" * 20_000

@@ -481,6 +481,21 @@ def test_wider_hiding_reads_no_salting_into_ordinary_templates() -> None:
         assert view.disguises.salted == 0, html
 
 
+def test_cue_words_reversed_by_a_style_blocks_rule_for_an_element_type_or_id_are_read_in_display_order() -> None:
+    """attack24 #2: a style block's bidi override for an element type ("td span") or an id was counted
+    (text.bidi_override) but not applied, so cue words written backwards were read backwards and lost;
+    a class's rule was already applied."""
+    from gateway.checks.pretext import PretextCheck
+    for sheet, attr in (("td span", ""), ("#x1", ' id="x1"'), (".r", ' class="r"')):
+        words = [f"<span{attr}>{w[::-1]}</span>" for w in ("WhatsApp", "honorarium", "discreetly")]
+        html = (f"<style>{sheet}{{unicode-bidi:bidi-override;direction:rtl}}</style><table><tr><td><p>Could we "
+                f"continue on {words[0]}? We offer an {words[1]} for your views, paid {words[2]}.</p>"
+                "</td></tr></table>")
+        sig, _ = run([PretextCheck(), ContentCheck(), StructureCheck()], message(FROM, "", html=html))
+        want = {"offer.money", "pressure.secrecy", "content.offchannel_mention", "text.bidi_override"}
+        assert want <= names(sig), sheet
+
+
 def test_hiding_styles_that_hide_no_part_of_a_word_are_not_salting() -> None:
     """Email templates hide whole blocks (a preheader, a mobile-only column, ghost-column wrappers with a
     zero font size round sized text): no word is salted, nothing is read twice."""
