@@ -165,6 +165,10 @@ _BLOCKS = frozenset({"p", "div", "td", "th", "tr", "table", "li", "ul", "ol", "b
 MAX_STYLE_CHARS = 4096  # an inline style read for hiding up to this many characters
 _STYLE_OPEN = re.compile(r"<style", re.IGNORECASE)
 MIN_HIDDEN_KEPT = 40  # hidden text of at least this many characters (one element) is read after all
+# ... in its place up to this many characters (per part; `html_scan`'s caller may allow fewer), the rest after
+# the visible text (`HtmlResult.unseen`): 200 KB of hidden text ahead of an approach pushed it past the readers'
+# windows (review25 #2's shape; the text model reads the first 2,000 characters). Preheaders are shorter.
+MAX_UNSEEN_IN_PLACE = 500
 
 
 def declarations(style: str) -> list[tuple[str, str, bool]] | None:
@@ -535,11 +539,15 @@ class HtmlResult:
     salted: int = 0  # runs of text a style may hide between two letters of a word (hidden-text salting)
     salt_free: str = ""  # with `salted`: the lines of the text without what any style may hide (`may_hide`, style
     # blocks too) that the first reading does not have
+    unseen: str = ""  # long hidden text past what is read in its place (MAX_UNSEEN_IN_PLACE): read after `text`
+    unseen_in_place: int = 0  # characters of long hidden text read in their place
 
 
 class _Scanner:
-    def __init__(self, markup: str) -> None:
+    def __init__(self, markup: str, in_place: int = MAX_UNSEEN_IN_PLACE) -> None:
         self.s = markup
+        self.in_place = self.in_place_at_start = in_place  # long hidden text still read in its place
+        self.unseen: list[str] = []  # long hidden text past that
         self.n = len(markup)
         self.chunks: list[str] = []
         self.links: list[str] = []
@@ -760,14 +768,24 @@ class _Scanner:
         if self.hidden is None:
             self.chunks.append(text)
         elif self.hidden_chars >= MIN_HIDDEN_KEPT:  # long hidden text: read after all (see hides)
-            self.chunks.append(text)
+            self.keep_hidden(text)
             self.hidden_chars += size
         else:
             self.hidden_text.append(text)
             self.hidden_chars += size
             if self.hidden_chars >= MIN_HIDDEN_KEPT:  # it became long: what was held back is read
-                self.chunks += ["\n", *self.hidden_text]
+                self.keep_hidden("\n" + "".join(self.hidden_text))
                 self.hidden_text = []
+
+    def keep_hidden(self, text: str) -> None:
+        """Long hidden text read: in its place while `in_place` lasts, then after the visible text."""
+        if self.in_place > 0:
+            head = text[:self.in_place]
+            self.chunks.append(head)
+            self.in_place -= len(head)
+            text = text[len(head):]
+        if text:
+            self.unseen.append(text)
 
     def decode(self, chunk: str) -> str:
         """`decode_refs` while the budget of references lasts (each is a Python call)."""
@@ -892,6 +910,8 @@ class _Scanner:
         """The hidden element ended: its text left out when short, else read (see hides)."""
         if self.hidden_chars >= MIN_HIDDEN_KEPT:
             self.chunks.append("\n")
+            if self.unseen:
+                self.unseen.append("\n")
         else:
             self.left_out += self.hidden_chars
         self.hidden, self.hidden_depth, self.hidden_text, self.hidden_chars = None, 0, [], 0
@@ -1068,9 +1088,10 @@ class _Scanner:
         return override and inherited, direction
 
 
-def html_scan(markup: str, limit: int = MAX_HTML_CHARS) -> HtmlResult:
-    """`html_to_text` with the work counters (for tests and benchmarks)."""
-    scanner = _Scanner(markup[:limit])
+def html_scan(markup: str, limit: int = MAX_HTML_CHARS, in_place: int = MAX_UNSEEN_IN_PLACE) -> HtmlResult:
+    """The visible text of an HTML fragment (long hidden text past `in_place` characters apart, in `unseen`),
+    its links, its second reading and the work counters."""
+    scanner = _Scanner(markup[:limit], in_place)
     try:
         scanner.run()
     except Exception:  # defensive: keep what was extracted (no known case)
@@ -1085,11 +1106,13 @@ def html_scan(markup: str, limit: int = MAX_HTML_CHARS) -> HtmlResult:
         first = set(text.split("\n"))  # only those: a long part read twice pushed a later part's cues past the
         salt_free = "\n".join(line for line in _BLANK_LINES.sub("\n", _HSPACE.sub(" ", kept)).strip().split("\n")
                               if line not in first)  # readers' windows (review25b #2)
+    unseen = _BLANK_LINES.sub("\n", _HSPACE.sub(" ", "".join(scanner.unseen))).strip() if scanner.unseen else ""
     return HtmlResult(text, scanner.links, scanner.steps, scanner.scanned, scanner.left_out, scanner.unapplied,
-                      scanner.salted, salt_free)
+                      scanner.salted, salt_free, unseen, scanner.in_place_at_start - scanner.in_place)
 
 
 def html_to_text(markup: str, limit: int = MAX_HTML_CHARS) -> tuple[str, list[str]]:
-    """Visible text and link targets of an HTML fragment (never raises; linear time)."""
+    """Visible text and link targets of an HTML fragment, long hidden text past MAX_UNSEEN_IN_PLACE characters
+    after it (never raises; linear time)."""
     result = html_scan(markup, limit)
-    return result.text, result.links
+    return (f"{result.text}\n{result.unseen}" if result.unseen else result.text), result.links

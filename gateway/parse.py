@@ -24,7 +24,7 @@ from io import StringIO
 from typing import Any
 
 from gateway.charsets import decode_text
-from gateway.html_text import html_scan, html_to_text
+from gateway.html_text import MAX_UNSEEN_IN_PLACE, html_scan, html_to_text
 from gateway.mailboxes import Mailbox, parse_address_fields
 from gateway.mimewalk import (
     DOVECOT_BOUNDARY,
@@ -441,6 +441,7 @@ class TextPart:
     shown: str = ""  # an HTML part's visible text (html_to_text), what its share of the budget counts
     links: tuple[str, ...] = ()  # an HTML part's link targets
     alternative: int = 0  # its nearest multipart/alternative ancestor (a number per message; 0: none)
+    unseen: str = ""  # an HTML part's long hidden text past what is read in its place (html_text.MAX_UNSEEN_IN_PLACE)
 
 
 def raw_text(value: object) -> str:
@@ -702,6 +703,7 @@ class MessageView:
     body_cut: bool = False  # a text body longer than TEXT_BODY_FACTOR times max_text_bytes, cut before the parser
     header_normal: bool = False  # normalize_header_section left `raw`'s header section as it is
     _budget_cut: bool = field(default=False, repr=False)  # text_parts left text unread
+    _in_place_left: int = field(default=MAX_UNSEEN_IN_PLACE, repr=False)  # text_parts: see body_text
     _disguises: Disguises = field(default_factory=Disguises, repr=False)  # filled by text_parts, visible_subject
     _alternatives: dict[int, int] = field(default_factory=dict, repr=False)  # filled by leaf_parts
     _alternative_children: set[int] = field(default_factory=set, repr=False)  # filled by leaf_parts
@@ -925,6 +927,7 @@ class MessageView:
         used it up and left the text unread. What is left unread: `text_cut`."""
         budget = self.limits.max_text_bytes
         markup_cap = TEXT_BODY_FACTOR * budget
+        in_place = MAX_UNSEEN_IN_PLACE  # the message's text a reader may not see, read in its place (body_text)
         out: list[TextPart] = []
         for part, depth in self.leaf_parts:
             ctype = part.get_content_type()
@@ -949,7 +952,8 @@ class MessageView:
                 # the bidi controls stay until the tags are gone: what an override reorders is text
                 text = visible_text(text, bidi="keep")
                 markup = text[:markup_cap]
-                result = html_scan(markup, markup_cap)  # entities decoded: &#8203; too
+                result = html_scan(markup, markup_cap, in_place)  # entities decoded: &#8203; too
+                in_place -= result.unseen_in_place
                 shown, links = result.text, result.links
                 if result.salted:  # hidden-text salting: the reading without what a style may hide, too
                     self._disguises.salted += result.salted
@@ -958,13 +962,17 @@ class MessageView:
                 if result.unapplied:  # style-block bidi overrides not applied: counted (attack23 H1)
                     self._disguises.overrides += result.unapplied
                     self._disguises.rtl = self._disguises.rtl or has_rtl_letters(shown)
-                if len(text) > markup_cap or len(shown) > budget:
+                unseen = self._disguises.visible(result.unseen) if result.unseen else ""
+                if len(text) > markup_cap or len(shown) + len(unseen) + bool(unseen) > budget:
                     self._budget_cut = True
                 shown = self._disguises.fold(shown[:budget])
                 budget -= len(shown)
+                if unseen:  # read after the visible text, on a line of its own (the line break counted)
+                    unseen = self._disguises.fold(unseen[:max(0, budget - 1)])
+                    budget -= len(unseen) + 1 if unseen else 0
                 out.append(TextPart(ctype, markup, depth, shown,
                                     tuple(visible_text(link, bidi="drop") for link in links),
-                                    self._alternatives.get(id(part), 0)))
+                                    self._alternatives.get(id(part), 0), unseen))
                 continue
             text = self._disguises.visible(text)
             if len(text) > budget:
@@ -972,6 +980,7 @@ class MessageView:
             text = self._disguises.fold(text[:budget])
             budget -= len(text)
             out.append(TextPart(ctype, text, depth, alternative=self._alternatives.get(id(part), 0)))
+        self._in_place_left = in_place
         return out
 
     @property
@@ -988,7 +997,8 @@ class MessageView:
     @cached_property
     def _html(self) -> tuple[str, list[str]]:
         parts = [p for p in self.text_parts if p.content_type == "text/html"]
-        return "\n".join(p.shown for p in parts), [link for p in parts for link in p.links]
+        text = "\n".join([p.shown for p in parts] + [p.unseen for p in parts if p.unseen])  # what is hidden last
+        return text, [link for p in parts for link in p.links]
 
     @property
     def html_text(self) -> str:
@@ -1052,8 +1062,15 @@ class MessageView:
                       if p.alternative and p.content_type != "text/html" and p.text.strip()}
         shown = [p for p in self.text_parts if p.content_type != "text/html"
                  or p.alternative in differ or p.alternative not in with_plain]
-        if all(p.content_type != "text/html" for p in shown):
+        thin = self._thin_alternatives(with_plain)
+        if not thin and all(p.content_type != "text/html" for p in shown):
             return plain
+        # what a reader may not see is read after all that it does, past MAX_UNSEEN_IN_PLACE characters in its
+        # place: long hidden HTML text (`TextPart.unseen`) and the plain side of an alternative whose HTML shows
+        # far less (`_thin_alternatives`); 200 KB of either ahead of an approach pushed it past the readers'
+        # windows (review25 #2's shape)
+        later: list[str] = [p.unseen for p in shown if p.content_type == "text/html" and p.unseen]
+        left = self._in_place_left
         # a differing alternative: both sides (the plain one is what a reader preferring plain text sees,
         # and what an HTML hiding it behind CSS content would not show the checks: attack25 F5), each one's
         # first HEAD_CHARS characters before the rest of either, the HTML's first: a long side no longer
@@ -1061,7 +1078,15 @@ class MessageView:
         out: list[str] = []
         done: set[int] = set()
         for p in shown:
-            if p.alternative not in differ:
+            if p.alternative in thin and p.content_type == "text/html":
+                out.append(p.shown)
+            elif p.alternative in thin:
+                cut = len(p.text) if len(p.text) <= left else max(p.text.rfind("\n", 0, left) + 1,
+                                                                  p.text.rfind(" ", 0, left) + 1)
+                out.append(p.text[:cut])  # (at a line break or a space: no word split)
+                later.append(p.text[cut:])
+                left = max(0, left - cut)
+            elif p.alternative not in differ:
                 out.append(p.shown if p.content_type == "text/html" else p.text)
             elif p.alternative not in done:
                 done.add(p.alternative)
@@ -1070,7 +1095,23 @@ class MessageView:
                 text = "\n".join(q.text for q in group if q.content_type != "text/html")
                 h, t = _head(html), _head(text)  # both beginnings within every reader's reach (review25 #1)
                 out += [x for x in (html[:h], text[:t], html[h:], text[t:]) if x]
-        return "\n".join(out)
+        return "\n".join([x for x in out if x] + [x for x in later if x])
+
+    def _thin_alternatives(self, alternatives: set[int]) -> set[int]:
+        """Of these alternatives (with a plain side), those whose HTML shows less than a quarter
+        of what their plain side says, and the plain side is longer than MAX_UNSEEN_IN_PLACE: a reader of the
+        HTML sees little of it."""
+        if not alternatives:
+            return set()
+        plain: dict[int, int] = {}
+        html: dict[int, int] = {}
+        for p in self.text_parts:
+            if p.alternative in alternatives:
+                if p.content_type == "text/html":
+                    html[p.alternative] = html.get(p.alternative, 0) + len(p.shown.strip())
+                else:
+                    plain[p.alternative] = plain.get(p.alternative, 0) + len(p.text.strip())
+        return {a for a, n in plain.items() if a in html and n > MAX_UNSEEN_IN_PLACE and 4 * html[a] < n}
 
     @cached_property
     def content_type(self) -> str:

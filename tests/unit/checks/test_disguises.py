@@ -302,6 +302,38 @@ def test_an_alternative_with_a_blank_plain_part_is_read_as_its_html_without_the_
     assert "text.parts_differ" not in names(sig)
 
 
+def test_text_a_reader_does_not_see_is_read_after_what_it_does() -> None:
+    """README Known limits (review25 #2's shape): 200 KB of text a reader does not see ahead of an approach
+    pushed it past the readers' windows (clean 2.6; high 48.9 alone): hidden HTML text, and the plain sides of
+    alternatives whose HTML shows nothing. Past 500 characters in its place, such text is now read after all
+    that a reader sees; none of it is dropped."""
+    from gateway.checks.pretext import PretextCheck
+    fill = "Thank you for your note, I will reply in due course. "
+    hidden = HEAD + ["Content-Type: text/html", "", f'<div style="display:none">{fill * 4000}</div><p>{APPROACH}</p>',
+                     ""]
+    alternatives = HEAD + ['Content-Type: multipart/mixed; boundary="m"', ""]
+    for k in range(16):
+        alternatives += ["--m", *_alternative(fill * 230, "<br>", f"f{k}")]
+    alternatives += ["--m", *_alternative("Thank you, I will be in touch soon.", f"<p>{APPROACH}</p>", "z"), "--m--",
+                     ""]
+    for name, lines in (("hidden", hidden), ("alternatives", alternatives)):
+        raw = "\r\n".join(lines).encode()
+        view = MessageView.parse(raw)
+        text = view.body_text
+        assert len(text) > 190_000 and text.count(fill.strip()) >= 3_600, name  # all of it read
+        assert text.index(APPROACH) < 2_000, name
+        sig, _ = run([PretextCheck(), ContentCheck()], raw)
+        assert {"offer.money", "content.offchannel_mention"} <= names(sig), name
+    # a short preheader stays where it stands; an image-only HTML's plain side is read, all of it
+    pre = "Our quarterly news: the agenda for the spring meeting inside"
+    view = MessageView.parse("\r\n".join(HEAD + ["Content-Type: text/html", "", f'<div style="display:none">{pre}'
+                                                   f"</div><p>{APPROACH}</p>", ""]).encode())
+    assert view.body_text.index(pre) < view.body_text.index(APPROACH)
+    letter = "Dear members, the spring meeting is on 4 May in the main hall. " * 20
+    view = MessageView.parse("\r\n".join(HEAD + _alternative(letter, '<img src="cid:x">') + [""]).encode())
+    assert view.body_text.split() == letter.split()
+
+
 def test_both_sides_of_a_differing_alternative_start_within_the_readers_reach() -> None:
     """review25 #1: read HTML first, a plain approach behind 45 KB of visible HTML (the approach shown
     through CSS content) fell past the text model's 4,000 characters and the pretext readers' 40,000
