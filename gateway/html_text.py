@@ -413,6 +413,8 @@ _TYPE_NAME = re.compile(r"[a-zA-Z][a-zA-Z0-9-]{0,31}")
 # an attribute selector: its name, its operator and value when it names one class or id (`[class~=x]`)
 _ATTR_SELECTOR = re.compile(r"\[\s*([-\w]{1,64})\s*(?:([~|^$*]?=)\s*[\"']?([-\w]{0,64}))?")
 MAX_HIDING_NAMES = 256  # classes, ids and element types a style block's hiding rules name, kept
+MAX_GENERATED = 8000  # characters of CSS generated content (`content: "..."`) read from style blocks
+_CSS_STRING = re.compile(r'"([^"\n]*)"|\'([^\'\n]*)\'')
 # elements a universal selector (`p > *`) is not read as hiding: blocks (salt is inline) and the document's frame
 _NOT_INLINE = _BLOCKS | _BREAK | _HIDDEN_RAW | _SHOWN_RAW | _VOID | {"head", "html", "body", "meta", "link"}
 
@@ -539,7 +541,8 @@ class HtmlResult:
     salted: int = 0  # runs of text a style may hide between two letters of a word (hidden-text salting)
     salt_free: str = ""  # with `salted`: the lines of the text without what any style may hide (`may_hide`, style
     # blocks too) that the first reading does not have
-    unseen: str = ""  # long hidden text past what is read in its place (MAX_UNSEEN_IN_PLACE): read after `text`
+    unseen: str = ""  # long hidden text past what is read in its place (MAX_UNSEEN_IN_PLACE) and CSS generated
+    # content: read after `text`
     unseen_in_place: int = 0  # characters of long hidden text read in their place
 
 
@@ -548,6 +551,8 @@ class _Scanner:
         self.s = markup
         self.in_place = self.in_place_at_start = in_place  # long hidden text still read in its place
         self.unseen: list[str] = []  # long hidden text past that
+        self.generated: list[str] = []  # style blocks' ::before/::after strings (`read_generated`)
+        self.generated_chars = 0
         self.n = len(markup)
         self.chunks: list[str] = []
         self.links: list[str] = []
@@ -627,6 +632,8 @@ class _Scanner:
             if budget > 0:
                 self.read_sheet(low[i:min(end, i + budget)])
                 self.read_hiding(low[i:min(end, i + budget)])
+                if low.find("content", i, min(end, i + budget)) >= 0:
+                    self.read_generated(self.s[i:min(end, i + budget)])
                 budget -= end - i
             i = low.find("<style", end)
         return sheets, important
@@ -664,6 +671,25 @@ class _Scanner:
                         self.classes[name] = (was or override, direction if direction is not None else was_direction)
             elif override and (direction or self.rtl_anywhere):
                 self.unapplied += 1
+
+    def read_generated(self, sheet: str) -> None:
+        """The strings a style block's `::before` and `::after` rules show (CSS generated content: README Known
+        limits, attack25 F5 in an HTML-only message), at most MAX_GENERATED characters: read after the visible
+        text (where a browser puts them needs selector matching, which is not done)."""
+        sheet = css_text(sheet)
+        self.scanned += len(sheet)
+        for m in _CSS_RULE.finditer(sheet):
+            if self.generated_chars >= MAX_GENERATED:
+                return
+            selectors = m.group(1).lower()
+            if "before" not in selectors and "after" not in selectors:
+                continue
+            for name, value, _important in declarations(m.group(2)) or ():
+                if name == "content":  # its strings, concatenated as CSS shows them
+                    text = "".join(a or b for a, b in _CSS_STRING.findall(value))[:MAX_GENERATED - self.generated_chars]
+                    if text.strip():
+                        self.generated.append(text)
+                        self.generated_chars += len(text)
 
     def read_hiding(self, sheet: str) -> None:
         """The classes, ids, element types and attributes one style block's rules may hide (`may_hide`), read
@@ -1107,6 +1133,8 @@ def html_scan(markup: str, limit: int = MAX_HTML_CHARS, in_place: int = MAX_UNSE
         salt_free = "\n".join(line for line in _BLANK_LINES.sub("\n", _HSPACE.sub(" ", kept)).strip().split("\n")
                               if line not in first)  # readers' windows (review25b #2)
     unseen = _BLANK_LINES.sub("\n", _HSPACE.sub(" ", "".join(scanner.unseen))).strip() if scanner.unseen else ""
+    if scanner.generated:  # CSS generated content: shown by a reader, read after the rest
+        unseen = "\n".join([unseen, *(" ".join(g.split()) for g in scanner.generated)]).strip()
     return HtmlResult(text, scanner.links, scanner.steps, scanner.scanned, scanner.left_out, scanner.unapplied,
                       scanner.salted, salt_free, unseen, scanner.in_place_at_start - scanner.in_place)
 

@@ -334,6 +334,20 @@ def test_text_a_reader_does_not_see_is_read_after_what_it_does() -> None:
     assert view.body_text.split() == letter.split()
 
 
+def test_css_generated_content_of_an_html_only_message_is_read() -> None:
+    """README Known limits (attack25 F5 without a plain part): an approach shown only through a style block's
+    `::before`/`::after` content was not read at all (clean). Those strings are now read after the visible
+    text, concatenated as CSS shows them."""
+    from gateway.checks.pretext import PretextCheck
+    half = len(APPROACH) // 2
+    html = (f'<style>p.a::before{{content:"{APPROACH[:half]}" "{APPROACH[half:]}"}} li:after{{content:"\\2022"}}'
+            "</style><p class=a></p><footer>Sent from my phone.</footer>")
+    raw = "\r\n".join(HEAD + ["Content-Type: text/html", "", html, ""]).encode()
+    assert APPROACH in MessageView.parse(raw).body_text
+    sig, _ = run([PretextCheck(), ContentCheck()], raw)
+    assert {"offer.money", "content.offchannel_mention"} <= names(sig)
+
+
 def test_both_sides_of_a_differing_alternative_start_within_the_readers_reach() -> None:
     """review25 #1: read HTML first, a plain approach behind 45 KB of visible HTML (the approach shown
     through CSS content) fell past the text model's 4,000 characters and the pretext readers' 40,000
