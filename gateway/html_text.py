@@ -165,10 +165,11 @@ _BLOCKS = frozenset({"p", "div", "td", "th", "tr", "table", "li", "ul", "ol", "b
 MAX_STYLE_CHARS = 4096  # an inline style read for hiding up to this many characters
 _STYLE_OPEN = re.compile(r"<style", re.IGNORECASE)
 MIN_HIDDEN_KEPT = 40  # hidden text of at least this many characters (one element) is read after all
-# ... in its place up to this many characters (per part; `html_scan`'s caller may allow fewer), the rest after
-# the visible text (`HtmlResult.unseen`): 200 KB of hidden text ahead of an approach pushed it past the readers'
-# windows (review25 #2's shape; the text model reads the first 2,000 characters). Preheaders are shorter.
-MAX_UNSEEN_IN_PLACE = 500
+# When more than this many characters are text any style may hide (read wide, `may_hide`), the reading without
+# them is offered too (`HtmlResult.visible`), for its beginning to be read first (parse.py, `MessageView.body_text`):
+# 200 KB of hidden text ahead of an approach pushed it past the readers' windows (review25 #2's shape). The first
+# reading keeps all of it in place: what one reader hides another may show (review26c #1).
+MAX_HIDDEN_AHEAD = 500
 
 
 def declarations(style: str) -> list[tuple[str, str, bool]] | None:
@@ -413,7 +414,6 @@ _TYPE_NAME = re.compile(r"[a-zA-Z][a-zA-Z0-9-]{0,31}")
 # an attribute selector: its name, its operator and value when it names one class or id (`[class~=x]`)
 _ATTR_SELECTOR = re.compile(r"\[\s*([-\w]{1,64})\s*(?:([~|^$*]?=)\s*[\"']?([-\w]{0,64}))?")
 MAX_HIDING_NAMES = 256  # classes, ids and element types a style block's hiding rules name, kept
-MAX_GENERATED = 8000  # characters of CSS generated content (`content: "..."`) read from style blocks
 _CSS_STRING = re.compile(r'"([^"\n]*)"|\'([^\'\n]*)\'')
 # elements a universal selector (`p > *`) is not read as hiding: blocks (salt is inline) and the document's frame
 _NOT_INLINE = _BLOCKS | _BREAK | _HIDDEN_RAW | _SHOWN_RAW | _VOID | {"head", "html", "body", "meta", "link"}
@@ -541,18 +541,18 @@ class HtmlResult:
     salted: int = 0  # runs of text a style may hide between two letters of a word (hidden-text salting)
     salt_free: str = ""  # with `salted`: the lines of the text without what any style may hide (`may_hide`, style
     # blocks too) that the first reading does not have
-    unseen: str = ""  # long hidden text past what is read in its place (MAX_UNSEEN_IN_PLACE) and CSS generated
-    # content: read after `text`
-    unseen_in_place: int = 0  # characters of long hidden text read in their place
+    visible: str = ""  # with more than MAX_HIDDEN_AHEAD characters any style may hide: the text without them
+    generated: str = ""  # the strings of style blocks' ::before/::after rules (CSS generated content)
+    bidi_free: str = ""  # with a style block's bidi override applied: the lines read without them that differ
 
 
 class _Scanner:
-    def __init__(self, markup: str, in_place: int = MAX_UNSEEN_IN_PLACE) -> None:
+    def __init__(self, markup: str, sheet_bidi: bool = True) -> None:
         self.s = markup
-        self.in_place = self.in_place_at_start = in_place  # long hidden text still read in its place
-        self.unseen: list[str] = []  # long hidden text past that
+        self.sheet_bidi = sheet_bidi  # apply style blocks' bidi rules (False: the reading without them)
+        self.sheet_bidi_applied = False  # one was applied to an element
         self.generated: list[str] = []  # style blocks' ::before/::after strings (`read_generated`)
-        self.generated_chars = 0
+        self.maybe_chars = 0  # characters of text any style may hide (the second reading)
         self.n = len(markup)
         self.chunks: list[str] = []
         self.links: list[str] = []
@@ -663,33 +663,30 @@ class _Scanner:
             if not override and direction is None:
                 continue
             subjects = [_BIDI_SUBJECT.search(selector) for selector in m.group(1).split(",")]
-            if all(subjects):
+            if all(subjects) and len(self.classes) + len(subjects) <= MAX_CLASSES:
                 for subject in subjects:
-                    if subject is not None and len(self.classes) < MAX_CLASSES:
+                    if subject is not None:
                         name = subject.group(1) or subject.group(2)
                         was, was_direction = self.classes.get(name, (False, None))
                         self.classes[name] = (was or override, direction if direction is not None else was_direction)
-            elif override and (direction or self.rtl_anywhere):
+            elif override and (direction or self.rtl_anywhere):  # (past MAX_CLASSES too: review26c #6)
                 self.unapplied += 1
 
     def read_generated(self, sheet: str) -> None:
         """The strings a style block's `::before` and `::after` rules show (CSS generated content: README Known
-        limits, attack25 F5 in an HTML-only message), at most MAX_GENERATED characters: read after the visible
-        text (where a browser puts them needs selector matching, which is not done)."""
+        limits, attack25 F5 in an HTML-only message; bounded by MAX_SHEET_CHARS): read after the visible text
+        (where a browser puts them needs selector matching, which is not done)."""
         sheet = css_text(sheet)
         self.scanned += len(sheet)
         for m in _CSS_RULE.finditer(sheet):
-            if self.generated_chars >= MAX_GENERATED:
-                return
             selectors = m.group(1).lower()
             if "before" not in selectors and "after" not in selectors:
                 continue
             for name, value, _important in declarations(m.group(2)) or ():
                 if name == "content":  # its strings, concatenated as CSS shows them
-                    text = "".join(a or b for a, b in _CSS_STRING.findall(value))[:MAX_GENERATED - self.generated_chars]
+                    text = "".join(a or b for a, b in _CSS_STRING.findall(value))
                     if text.strip():
                         self.generated.append(text)
-                        self.generated_chars += len(text)
 
     def read_hiding(self, sheet: str) -> None:
         """The classes, ids, element types and attributes one style block's rules may hide (`may_hide`), read
@@ -779,6 +776,7 @@ class _Scanner:
         if self.maybe is not None:
             first = len(self.chunks)
             self.maybe_text = self.maybe_text or bool(text.strip(_BLANK))
+            self.maybe_chars += len(text)
             self.read_text(text, len(chunk))
             self.maybe_chunks.update(range(first, len(self.chunks)))
             return
@@ -794,24 +792,14 @@ class _Scanner:
         if self.hidden is None:
             self.chunks.append(text)
         elif self.hidden_chars >= MIN_HIDDEN_KEPT:  # long hidden text: read after all (see hides)
-            self.keep_hidden(text)
+            self.chunks.append(text)
             self.hidden_chars += size
         else:
             self.hidden_text.append(text)
             self.hidden_chars += size
             if self.hidden_chars >= MIN_HIDDEN_KEPT:  # it became long: what was held back is read
-                self.keep_hidden("\n" + "".join(self.hidden_text))
+                self.chunks += ["\n", *self.hidden_text]
                 self.hidden_text = []
-
-    def keep_hidden(self, text: str) -> None:
-        """Long hidden text read: in its place while `in_place` lasts, then after the visible text."""
-        if self.in_place > 0:
-            head = text[:self.in_place]
-            self.chunks.append(head)
-            self.in_place -= len(head)
-            text = text[len(head):]
-        if text:
-            self.unseen.append(text)
 
     def decode(self, chunk: str) -> str:
         """`decode_refs` while the budget of references lasts (each is a Python call)."""
@@ -936,8 +924,6 @@ class _Scanner:
         """The hidden element ended: its text left out when short, else read (see hides)."""
         if self.hidden_chars >= MIN_HIDDEN_KEPT:
             self.chunks.append("\n")
-            if self.unseen:
-                self.unseen.append("\n")
         else:
             self.left_out += self.hidden_chars
         self.hidden, self.hidden_depth, self.hidden_text, self.hidden_chars = None, 0, [], 0
@@ -1096,12 +1082,14 @@ class _Scanner:
         inherits); the style read as CSS (comments, escapes, character references: attack23 H1)."""
         rtl = dir_attribute == "rtl"
         override, direction = False, True if rtl else False if dir_attribute == "ltr" else None
-        if self.classes:  # by specificity: the type's rule, the classes', the id's
+        if self.classes and self.sheet_bidi:  # by specificity: the type's rule, the classes', the id's
             keys = [name, *("." + klass for klass in (classes or "").lower().split()[:32])]
             if ident:
                 keys.append("#" + ident.strip().lower())
             for key in keys:
                 by_rule, rule_direction = self.classes.get(key, (False, None))
+                if by_rule or rule_direction is not None:
+                    self.sheet_bidi_applied = True  # (`html_scan` reads the text without them too)
                 override = override or by_rule
                 direction = rule_direction if rule_direction is not None else direction
         if style:  # (already read as CSS by `tag`)
@@ -1114,10 +1102,10 @@ class _Scanner:
         return override and inherited, direction
 
 
-def html_scan(markup: str, limit: int = MAX_HTML_CHARS, in_place: int = MAX_UNSEEN_IN_PLACE) -> HtmlResult:
-    """The visible text of an HTML fragment (long hidden text past `in_place` characters apart, in `unseen`),
-    its links, its second reading and the work counters."""
-    scanner = _Scanner(markup[:limit], in_place)
+def html_scan(markup: str, limit: int = MAX_HTML_CHARS, sheet_bidi: bool = True) -> HtmlResult:
+    """`html_to_text` with the other readings (`salt_free`, `visible`, `generated`, `bidi_free`) and the work
+    counters."""
+    scanner = _Scanner(markup[:limit], sheet_bidi)
     try:
         scanner.run()
     except Exception:  # defensive: keep what was extracted (no known case)
@@ -1132,15 +1120,21 @@ def html_scan(markup: str, limit: int = MAX_HTML_CHARS, in_place: int = MAX_UNSE
         first = set(text.split("\n"))  # only those: a long part read twice pushed a later part's cues past the
         salt_free = "\n".join(line for line in _BLANK_LINES.sub("\n", _HSPACE.sub(" ", kept)).strip().split("\n")
                               if line not in first)  # readers' windows (review25b #2)
-    unseen = _BLANK_LINES.sub("\n", _HSPACE.sub(" ", "".join(scanner.unseen))).strip() if scanner.unseen else ""
-    if scanner.generated:  # CSS generated content: shown by a reader, read after the rest
-        unseen = "\n".join([unseen, *(" ".join(g.split()) for g in scanner.generated)]).strip()
+    visible = ""
+    if scanner.maybe_chars > MAX_HIDDEN_AHEAD:  # much text a style may hide: the reading without it, to read first
+        kept = "".join(c for i, c in enumerate(scanner.chunks) if i not in scanner.maybe_chunks)
+        visible = _BLANK_LINES.sub("\n", _HSPACE.sub(" ", kept)).strip()
+    generated = "\n".join(" ".join(g.split()) for g in scanner.generated) if scanner.generated else ""
+    bidi_free = ""
+    if scanner.sheet_bidi_applied:  # a style block's override may not apply where it was applied (no selector
+        plain = html_scan(markup, limit, sheet_bidi=False).text  # matching, review26c #5): read without them too
+        first = set(text.split("\n"))
+        bidi_free = "\n".join(line for line in plain.split("\n") if line not in first)
     return HtmlResult(text, scanner.links, scanner.steps, scanner.scanned, scanner.left_out, scanner.unapplied,
-                      scanner.salted, salt_free, unseen, scanner.in_place_at_start - scanner.in_place)
+                      scanner.salted, salt_free, visible, generated, bidi_free)
 
 
 def html_to_text(markup: str, limit: int = MAX_HTML_CHARS) -> tuple[str, list[str]]:
-    """Visible text and link targets of an HTML fragment, long hidden text past MAX_UNSEEN_IN_PLACE characters
-    after it (never raises; linear time)."""
+    """Visible text and link targets of an HTML fragment (never raises; linear time)."""
     result = html_scan(markup, limit)
-    return (f"{result.text}\n{result.unseen}" if result.unseen else result.text), result.links
+    return result.text, result.links

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import email.policy
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.feedparser import BytesFeedParser
 from email.message import Message
 from functools import cached_property
@@ -24,7 +24,7 @@ from io import StringIO
 from typing import Any
 
 from gateway.charsets import decode_text
-from gateway.html_text import MAX_UNSEEN_IN_PLACE, html_scan, html_to_text
+from gateway.html_text import html_scan, html_to_text
 from gateway.mailboxes import Mailbox, parse_address_fields
 from gateway.mimewalk import (
     DOVECOT_BOUNDARY,
@@ -441,7 +441,19 @@ class TextPart:
     shown: str = ""  # an HTML part's visible text (html_to_text), what its share of the budget counts
     links: tuple[str, ...] = ()  # an HTML part's link targets
     alternative: int = 0  # its nearest multipart/alternative ancestor (a number per message; 0: none)
-    unseen: str = ""  # an HTML part's long hidden text past what is read in its place (html_text.MAX_UNSEEN_IN_PLACE)
+    ahead: str = ""  # an HTML part with much text a style may hide: the beginning of its text without it (see reading)
+    seen: int = -1  # an HTML part's characters of text no style may hide (-1: as `shown`)
+
+    @property
+    def reading(self) -> str:
+        """An HTML part's text as the checks read it: `shown`, and with `ahead`, the first AHEAD_CHARS of each
+        reading before the rest (the text a style may hide stays in place: what one reader hides another may
+        show, review26c #1; read ahead of it, the text no style hides still starts within the readers' windows
+        when 200 KB of hidden text stands before it)."""
+        if not self.ahead:
+            return self.shown
+        cut = _head(self.shown, AHEAD_CHARS)
+        return "\n".join(x for x in (self.shown[:cut], self.ahead, self.shown[cut:]) if x)
 
 
 def raw_text(value: object) -> str:
@@ -566,6 +578,10 @@ _WORD_EDGE = "\"'()[]{}<>*.,;:!?\u2018\u2019\u201c\u201d"
 # how a plain alternative writes a link (Outlook "word<https://...>", "[https://...]", a bare URL): not words
 _LINK_WRITTEN = re.compile(r"<[^<>\s]{0,2048}>|\[[^\[\]\s]{0,2048}\]|(?:https?://|www\.|mailto:)\S{0,2048}", re.I)
 HEAD_CHARS = 2000  # both sides of a differing alternative: each one's first this many characters come first
+AHEAD_CHARS = 1000  # an HTML part with much hidden text: each reading's first this many characters first (`reading`)
+# the plain sides of alternatives whose HTML shows under a quarter of them (`_thin_alternatives`: a reader of the
+# HTML sees little of them) are read in their place up to this many characters in all, the rest after the rest
+THIN_IN_PLACE = 2000
 
 
 def _word_runs(text: str) -> set[tuple[str, str, str]]:
@@ -573,12 +589,17 @@ def _word_runs(text: str) -> set[tuple[str, str, str]]:
     return set(zip(words, words[1:], words[2:], strict=False))
 
 
-def _head(text: str) -> int:
-    """Where `text`'s first HEAD_CHARS characters end, at a line break or a space when one is near."""
-    if len(text) <= HEAD_CHARS:
+def _has_text(text: str) -> bool:
+    """Whether a text holds a letter or digit (a part of blanks, braille blanks or rules says nothing)."""
+    return any(c.isalnum() for c in text)
+
+
+def _head(text: str, size: int = HEAD_CHARS) -> int:
+    """Where `text`'s first `size` characters end, at a line break or a space when one is near."""
+    if len(text) <= size:
         return len(text)
-    cut = max(text.rfind("\n", 0, HEAD_CHARS), text.rfind(" ", 0, HEAD_CHARS))
-    return cut if cut >= HEAD_CHARS // 2 else HEAD_CHARS
+    cut = max(text.rfind("\n", 0, size), text.rfind(" ", 0, size))
+    return cut if cut >= size // 2 else size
 
 
 def skeleton(raw: bytes, limits: ViewLimits, text_cut: list[bool] | None = None) -> bytes:
@@ -703,7 +724,6 @@ class MessageView:
     body_cut: bool = False  # a text body longer than TEXT_BODY_FACTOR times max_text_bytes, cut before the parser
     header_normal: bool = False  # normalize_header_section left `raw`'s header section as it is
     _budget_cut: bool = field(default=False, repr=False)  # text_parts left text unread
-    _in_place_left: int = field(default=MAX_UNSEEN_IN_PLACE, repr=False)  # text_parts: see body_text
     _disguises: Disguises = field(default_factory=Disguises, repr=False)  # filled by text_parts, visible_subject
     _alternatives: dict[int, int] = field(default_factory=dict, repr=False)  # filled by leaf_parts
     _alternative_children: set[int] = field(default_factory=set, repr=False)  # filled by leaf_parts
@@ -927,7 +947,6 @@ class MessageView:
         used it up and left the text unread. What is left unread: `text_cut`."""
         budget = self.limits.max_text_bytes
         markup_cap = TEXT_BODY_FACTOR * budget
-        in_place = MAX_UNSEEN_IN_PLACE  # the message's text a reader may not see, read in its place (body_text)
         out: list[TextPart] = []
         for part, depth in self.leaf_parts:
             ctype = part.get_content_type()
@@ -952,27 +971,31 @@ class MessageView:
                 # the bidi controls stay until the tags are gone: what an override reorders is text
                 text = visible_text(text, bidi="keep")
                 markup = text[:markup_cap]
-                result = html_scan(markup, markup_cap, in_place)  # entities decoded: &#8203; too
-                in_place -= result.unseen_in_place
+                result = html_scan(markup, markup_cap)  # entities decoded: &#8203; too
                 shown, links = result.text, result.links
                 if result.salted:  # hidden-text salting: the reading without what a style may hide, too
                     self._disguises.salted += result.salted
-                    shown = f"{shown}\n{result.salt_free}"
+                # and the lines read without a style block's bidi rules (which may not apply where they were
+                # applied) and CSS generated content, after the rest
+                shown = "\n".join(x for x in (shown, result.salt_free, result.bidi_free, result.generated) if x)
                 shown = self._disguises.visible(shown)
                 if result.unapplied:  # style-block bidi overrides not applied: counted (attack23 H1)
                     self._disguises.overrides += result.unapplied
                     self._disguises.rtl = self._disguises.rtl or has_rtl_letters(shown)
-                unseen = self._disguises.visible(result.unseen) if result.unseen else ""
-                if len(text) > markup_cap or len(shown) + len(unseen) + bool(unseen) > budget:
+                if len(text) > markup_cap or len(shown) > budget:
                     self._budget_cut = True
                 shown = self._disguises.fold(shown[:budget])
                 budget -= len(shown)
-                if unseen:  # read after the visible text, on a line of its own (the line break counted)
-                    unseen = self._disguises.fold(unseen[:max(0, budget - 1)])
-                    budget -= len(unseen) + 1 if unseen else 0
+                ahead = ""
+                if result.visible:  # its beginning (the rest is in `shown`, its disguises counted there): in the
+                    scratch = replace(self._disguises)  # budget, not counted twice
+                    ahead = scratch.visible(result.visible[:2 * AHEAD_CHARS])
+                    ahead = scratch.fold(ahead[:_head(ahead, AHEAD_CHARS)][:budget])
+                    budget -= len(ahead)
                 out.append(TextPart(ctype, markup, depth, shown,
                                     tuple(visible_text(link, bidi="drop") for link in links),
-                                    self._alternatives.get(id(part), 0), unseen))
+                                    self._alternatives.get(id(part), 0), ahead,
+                                    len(result.visible) + len(result.generated) if result.visible else -1))
                 continue
             text = self._disguises.visible(text)
             if len(text) > budget:
@@ -980,7 +1003,6 @@ class MessageView:
             text = self._disguises.fold(text[:budget])
             budget -= len(text)
             out.append(TextPart(ctype, text, depth, alternative=self._alternatives.get(id(part), 0)))
-        self._in_place_left = in_place
         return out
 
     @property
@@ -997,8 +1019,7 @@ class MessageView:
     @cached_property
     def _html(self) -> tuple[str, list[str]]:
         parts = [p for p in self.text_parts if p.content_type == "text/html"]
-        text = "\n".join([p.shown for p in parts] + [p.unseen for p in parts if p.unseen])  # what is hidden last
-        return text, [link for p in parts for link in p.links]
+        return "\n".join(p.reading for p in parts), [link for p in parts for link in p.links]
 
     @property
     def html_text(self) -> str:
@@ -1025,8 +1046,8 @@ class MessageView:
                 plain, shown = sides.setdefault(p.alternative, ([], []))
                 if p.content_type == "text/html":
                     shown.append(p.shown)  # its visible text only, never its markup
-                elif p.text.strip():  # a blank plain part stands in for nothing (Rspamd compares two non-empty
-                    plain.append(p.text)  # parts): its HTML is read as one no plain part stands in for
+                elif _has_text(p.text):  # a blank plain part stands in for nothing (Rspamd compares two
+                    plain.append(p.text)  # non-empty parts): its HTML is read as one no plain part stands in for
         out: dict[int, tuple[int, int]] = {}
         budget = PARTS_COMPARE_CHARS
         for group, (plain, shown) in sides.items():
@@ -1055,22 +1076,21 @@ class MessageView:
         F2), or outside any alternative (a multipart/mixed's inline part: readers show them all, in
         order), besides the plain text."""
         plain = self.plain_text
-        if not plain.strip():
+        if not _has_text(plain):
             return self.html_text
         differ = self.parts_differ
         with_plain = {p.alternative for p in self.text_parts
-                      if p.alternative and p.content_type != "text/html" and p.text.strip()}
+                      if p.alternative and p.content_type != "text/html" and _has_text(p.text)}
         shown = [p for p in self.text_parts if p.content_type != "text/html"
                  or p.alternative in differ or p.alternative not in with_plain]
         thin = self._thin_alternatives(with_plain)
         if not thin and all(p.content_type != "text/html" for p in shown):
             return plain
-        # what a reader may not see is read after all that it does, past MAX_UNSEEN_IN_PLACE characters in its
-        # place: long hidden HTML text (`TextPart.unseen`) and the plain side of an alternative whose HTML shows
-        # far less (`_thin_alternatives`); 200 KB of either ahead of an approach pushed it past the readers'
-        # windows (review25 #2's shape)
-        later: list[str] = [p.unseen for p in shown if p.content_type == "text/html" and p.unseen]
-        left = self._in_place_left
+        # the plain side of an alternative whose HTML shows far less (`_thin_alternatives`): THIN_IN_PLACE
+        # characters of all such sides in their place, the rest after the rest: 200 KB of plain parts under an
+        # empty HTML ahead of an approach pushed it past the readers' windows (review25 #2's shape)
+        later: list[str] = []
+        left = THIN_IN_PLACE
         # a differing alternative: both sides (the plain one is what a reader preferring plain text sees,
         # and what an HTML hiding it behind CSS content would not show the checks: attack25 F5), each one's
         # first HEAD_CHARS characters before the rest of either, the HTML's first: a long side no longer
@@ -1078,29 +1098,27 @@ class MessageView:
         out: list[str] = []
         done: set[int] = set()
         for p in shown:
-            if p.alternative in thin and p.content_type == "text/html":
-                out.append(p.shown)
-            elif p.alternative in thin:
+            if p.alternative in thin and p.content_type != "text/html":
                 cut = len(p.text) if len(p.text) <= left else max(p.text.rfind("\n", 0, left) + 1,
                                                                   p.text.rfind(" ", 0, left) + 1)
                 out.append(p.text[:cut])  # (at a line break or a space: no word split)
                 later.append(p.text[cut:])
-                left = max(0, left - cut)
-            elif p.alternative not in differ:
-                out.append(p.shown if p.content_type == "text/html" else p.text)
+                left -= cut
+            elif p.alternative in thin or p.alternative not in differ:
+                out.append(p.reading if p.content_type == "text/html" else p.text)
             elif p.alternative not in done:
                 done.add(p.alternative)
                 group = [q for q in shown if q.alternative == p.alternative]
-                html = "\n".join(q.shown for q in group if q.content_type == "text/html")
+                html = "\n".join(q.reading for q in group if q.content_type == "text/html")
                 text = "\n".join(q.text for q in group if q.content_type != "text/html")
                 h, t = _head(html), _head(text)  # both beginnings within every reader's reach (review25 #1)
                 out += [x for x in (html[:h], text[:t], html[h:], text[t:]) if x]
         return "\n".join([x for x in out if x] + [x for x in later if x])
 
     def _thin_alternatives(self, alternatives: set[int]) -> set[int]:
-        """Of these alternatives (with a plain side), those whose HTML shows less than a quarter
-        of what their plain side says, and the plain side is longer than MAX_UNSEEN_IN_PLACE: a reader of the
-        HTML sees little of it."""
+        """Of these alternatives (with a plain side), those whose HTML shows less than a quarter of what their
+        plain side says (`TextPart.seen`: without what a style may hide; CSS generated content counts): a reader
+        of the HTML sees little of it."""
         if not alternatives:
             return set()
         plain: dict[int, int] = {}
@@ -1108,10 +1126,11 @@ class MessageView:
         for p in self.text_parts:
             if p.alternative in alternatives:
                 if p.content_type == "text/html":
-                    html[p.alternative] = html.get(p.alternative, 0) + len(p.shown.strip())
+                    html[p.alternative] = html.get(p.alternative, 0) + (p.seen if p.seen >= 0 else
+                                                                        len(p.shown.strip()))
                 else:
                     plain[p.alternative] = plain.get(p.alternative, 0) + len(p.text.strip())
-        return {a for a, n in plain.items() if a in html and n > MAX_UNSEEN_IN_PLACE and 4 * html[a] < n}
+        return {a for a, n in plain.items() if a in html and 4 * html[a] < n}
 
     @cached_property
     def content_type(self) -> str:

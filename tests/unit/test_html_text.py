@@ -294,8 +294,8 @@ _R = '<span style="unicode-bidi:bidi-override">ppAstahW</span>'
     ('<span style="unicode-bidi:bidi-override;/* direction:rtl */">abc</span>', "abc"),
     ('<style>.r{direction:rtl}</style><span class="r">abc</span>', "abc"),  # direction alone reverses nothing
     # attack24 #2: a block's rule for an element type or an id
-    ('<style>td span{unicode-bidi:bidi-override;direction:rtl}</style><p>on <span>ppAstahW</span></p>',
-     "on \u202eppAstahW\u202c"),
+    ('<style>td span{unicode-bidi:bidi-override;direction:rtl}</style><table><tr><td>on <span>ppAstahW</span>'
+     "</td></tr></table>", "on \u202eppAstahW\u202c"),
     ('<style>#q{unicode-bidi:bidi-override}</style><div dir="rtl"><b id="Q">ppAstahW</b></div>',
      "\u202eppAstahW\u202c"),
     ('<style>b{unicode-bidi:bidi-override;direction:rtl} .l{direction:ltr}</style><b class="l">WhatsApp</b>',
@@ -306,6 +306,14 @@ def test_html_css_bidi_override_is_read_as_a_browser_reads_it(markup: str, text:
     CSS comments and escapes and character references in the style were not read: cue words written
     backwards scanned clean."""
     assert html_to_text(markup)[0] == text
+
+
+def test_text_a_style_blocks_bidi_rule_reverses_is_read_as_written_too() -> None:
+    """review26c #5: selectors are not matched (`td span` applies to every span), so the lines a style block's
+    bidi rules change are also read without them (`bidi_free`); an inline override is certain and is not."""
+    result = html_scan('<style>td span{unicode-bidi:bidi-override;direction:rtl}</style><p>on <span>WhatsApp</span>')
+    assert result.text == "on \u202eWhatsApp\u202c" and result.bidi_free == "on WhatsApp"
+    assert html_scan(f"<p>on {_R}</p>").bidi_free == ""
 
 
 def test_html_style_block_override_not_applied_is_counted() -> None:

@@ -302,36 +302,79 @@ def test_an_alternative_with_a_blank_plain_part_is_read_as_its_html_without_the_
     assert "text.parts_differ" not in names(sig)
 
 
-def test_text_a_reader_does_not_see_is_read_after_what_it_does() -> None:
-    """README Known limits (review25 #2's shape): 200 KB of text a reader does not see ahead of an approach
-    pushed it past the readers' windows (clean 2.6; high 48.9 alone): hidden HTML text, and the plain sides of
-    alternatives whose HTML shows nothing. Past 500 characters in its place, such text is now read after all
-    that a reader sees; none of it is dropped."""
+def _scores(raw: bytes) -> set[str]:
     from gateway.checks.pretext import PretextCheck
-    fill = "Thank you for your note, I will reply in due course. "
-    hidden = HEAD + ["Content-Type: text/html", "", f'<div style="display:none">{fill * 4000}</div><p>{APPROACH}</p>',
-                     ""]
+    sig, _ = run([PretextCheck(), ContentCheck(), StructureCheck()], raw)
+    return names(sig)
+
+
+FILL = "Thank you for your note, I will reply in due course. "
+APPROACH_CUES = {"offer.money", "content.offchannel_mention"}
+
+
+def test_text_a_reader_may_not_see_does_not_push_an_approach_past_the_readers_windows() -> None:
+    """README Known limits (review25 #2's shape): 200 KB of text a reader does not see ahead of an approach
+    pushed it past the readers' windows (clean 2.6; high 48.9 alone): hidden HTML text, and the plain sides
+    of alternatives whose HTML shows nothing. With more than 500 characters a style may hide, an HTML part's
+    text without them is read too, its first 1,000 characters after the first 1,000 of the part; the plain
+    sides of such thin alternatives are read in place up to 2,000 characters in all, the rest after the rest.
+    Nothing is dropped."""
+    spellings = {"inline": '<div style="display:none">{}</div>', "class": '<div class="h">{}</div>',
+                 "attribute": "<div hidden>{}</div>", "template": "<template>{}</template>",
+                 "tiny": '<div style="font-size:1px">{}</div>'}
+    for name, wrap in spellings.items():  # review26c #7: the spellings the first reading does not take as hiding
+        html = ("<style>.h{display:none} p{color:#222!important}</style>" + wrap.format(FILL * 4000)
+                + f"<p>{APPROACH}</p>")
+        raw = "\r\n".join(HEAD + ["Content-Type: text/html", "", html, ""]).encode()
+        text = MessageView.parse(raw).body_text
+        assert text.split().count("note,") == 4_000, name  # all of it read, in place
+        assert text.index(APPROACH) < 2_100, name
+        assert APPROACH_CUES <= _scores(raw), name
     alternatives = HEAD + ['Content-Type: multipart/mixed; boundary="m"', ""]
-    for k in range(16):
-        alternatives += ["--m", *_alternative(fill * 230, "<br>", f"f{k}")]
+    for k in range(150):  # review26c #7: many short ones
+        alternatives += ["--m", *_alternative(FILL * 9, "<br>", f"f{k}")]
     alternatives += ["--m", *_alternative("Thank you, I will be in touch soon.", f"<p>{APPROACH}</p>", "z"), "--m--",
                      ""]
-    for name, lines in (("hidden", hidden), ("alternatives", alternatives)):
-        raw = "\r\n".join(lines).encode()
-        view = MessageView.parse(raw)
-        text = view.body_text
-        assert len(text) > 190_000 and text.count(fill.strip()) >= 3_600, name  # all of it read
-        assert text.index(APPROACH) < 2_000, name
-        sig, _ = run([PretextCheck(), ContentCheck()], raw)
-        assert {"offer.money", "content.offchannel_mention"} <= names(sig), name
-    # a short preheader stays where it stands; an image-only HTML's plain side is read, all of it
+    raw = "\r\n".join(alternatives).encode()
+    text = MessageView.parse(raw).body_text
+    assert text.split().count("note,") == 150 * 9 and text.index(APPROACH) < 2_100  # every word read
+    assert APPROACH_CUES <= _scores(raw)
+
+
+def test_what_a_reader_may_see_is_not_moved_behind_what_it_sees_later() -> None:
+    """review26c #1-#3: moving text a style may hide after all the visible text lost approaches a reader sees
+    at the top (an inline span with height:0 is shown; Outlook shows a max-height:0 block): high 49.9 ->
+    clean 2.6 behind 60 KB of visible filler; so did moving a thin alternative's plain side (the HTML shows
+    the letter as an image) behind later inline parts, and a hidden preheader in an unread HTML alternative
+    that used up the allowance. The first reading keeps hidden text in place; a thin plain side's first
+    2,000 characters stay in place, counted over the parts read."""
+    visible_filler = "<p>" + FILL * 1200 + "</p>"
+    letter = FILL * 12 + APPROACH  # (past the 500 characters 9e76ed4 kept in place)
+    for wrap in ('<span style="height:0;overflow:hidden">{}</span>',
+                 '<div style="max-height:0;overflow:hidden">{}</div>'):
+        html = wrap.format(letter) + visible_filler
+        raw = "\r\n".join(HEAD + ["Content-Type: text/html", "", html, ""]).encode()
+        assert MessageView.parse(raw).body_text.index(APPROACH) < 2_100, wrap  # behind 60 KB on 9e76ed4
+        assert APPROACH_CUES <= _scores(raw), wrap
+    image = ['Content-Type: multipart/mixed; boundary="m"', "", "--m",
+             *_alternative(letter, '<img src="cid:letter">', "a"),
+             "--m", "Content-Type: text/plain", "", FILL * 1200, "--m--", ""]
+    preheader = ['Content-Type: multipart/mixed; boundary="m"', "", "--m",
+                 *_alternative("Hello Tom.", f'<div style="display:none">{FILL * 20}</div><p>Hello Tom.</p>', "p"),
+                 "--m", *_alternative(letter, '<img src="cid:letter">', "a"),
+                 "--m", "Content-Type: text/plain", "", FILL * 1200, "--m--", ""]
+    for name, lines in (("image", image), ("preheader", preheader)):
+        raw = "\r\n".join(HEAD + lines).encode()
+        assert MessageView.parse(raw).body_text.index(APPROACH) < 2_100, name  # behind 60 KB on 9e76ed4
+        assert APPROACH_CUES <= _scores(raw), name
+    # a short preheader stays where it stands; an image-only HTML's plain side is read, all of it, in place
     pre = "Our quarterly news: the agenda for the spring meeting inside"
     view = MessageView.parse("\r\n".join(HEAD + ["Content-Type: text/html", "", f'<div style="display:none">{pre}'
                                                    f"</div><p>{APPROACH}</p>", ""]).encode())
     assert view.body_text.index(pre) < view.body_text.index(APPROACH)
-    letter = "Dear members, the spring meeting is on 4 May in the main hall. " * 20
-    view = MessageView.parse("\r\n".join(HEAD + _alternative(letter, '<img src="cid:x">') + [""]).encode())
-    assert view.body_text.split() == letter.split()
+    notice = "Dear members, the spring meeting is on 4 May in the main hall. " * 20
+    view = MessageView.parse("\r\n".join(HEAD + _alternative(notice, '<img src="cid:x">') + [""]).encode())
+    assert view.body_text.split() == notice.split()
 
 
 def test_css_generated_content_of_an_html_only_message_is_read() -> None:
@@ -534,12 +577,39 @@ def test_cue_words_reversed_by_a_style_blocks_rule_for_an_element_type_or_id_are
     from gateway.checks.pretext import PretextCheck
     for sheet, attr in (("td span", ""), ("#x1", ' id="x1"'), (".r", ' class="r"')):
         words = [f"<span{attr}>{w[::-1]}</span>" for w in ("WhatsApp", "honorarium", "discreetly")]
+        # (and review26c #5: the forward reading is kept where the rule may not apply, below)
         html = (f"<style>{sheet}{{unicode-bidi:bidi-override;direction:rtl}}</style><table><tr><td><p>Could we "
                 f"continue on {words[0]}? We offer an {words[1]} for your views, paid {words[2]}.</p>"
                 "</td></tr></table>")
         sig, _ = run([PretextCheck(), ContentCheck(), StructureCheck()], message(FROM, "", html=html))
         want = {"offer.money", "pressure.secrecy", "content.offchannel_mention", "text.bidi_override"}
         assert want <= names(sig), sheet
+
+
+def test_a_style_blocks_bidi_rule_that_may_not_apply_loses_no_cue_and_one_past_the_cap_is_counted() -> None:
+    """review26c #5: a rule applied where a browser would not (no matching context, @media print, :hover
+    elsewhere, an id of another case) read an approach written in order reversed: high 50.9 -> caution 4.6.
+    The text is also read without the style blocks' bidi rules. #6: 256 decoy class rules first made the
+    real override neither applied nor counted (text.bidi_override lost)."""
+    for sheet in ("div p{unicode-bidi:bidi-override;direction:rtl}", "@media print{p{unicode-bidi:bidi-override;"
+                  "direction:rtl}}", "ul > p{unicode-bidi:bidi-override;direction:rtl}"):
+        raw = message(FROM, "", html=f"<style>{sheet}</style><p>{APPROACH}</p>")
+        assert {"offer.money", "content.offchannel_mention"} <= _scores(raw), sheet
+    decoys = "".join(f".d{i}{{direction:ltr}}" for i in range(256))
+    html = f"<style>{decoys} p{{unicode-bidi:bidi-override;direction:rtl}}</style><p>ppAstahW</p>"
+    assert "text.bidi_override" in _scores(message(FROM, "", html=html))
+
+
+def test_generated_content_makes_an_alternative_differ_and_a_braille_blank_plain_part_is_blank() -> None:
+    """review26c #8: an approach shown through CSS content under an innocuous plain part that does not
+    differ was never read; the generated strings are part of what the HTML shows. #10: a plain part of
+    braille blanks (U+2800) still made its alternative differ."""
+    html = f'<style>p.a::before{{content:"{APPROACH}"}}</style><p class=a>Thank you, I will be in touch soon.</p>'
+    raw = "\r\n".join(HEAD + _alternative("Thank you, I will be in touch soon.", html) + [""]).encode()
+    assert APPROACH in MessageView.parse(raw).body_text and APPROACH_CUES <= _scores(raw)
+    raw = "\r\n".join(HEAD + _alternative("\u2800 \u2800", f"<p>{APPROACH}</p>") + [""]).encode()
+    view = MessageView.parse(raw)
+    assert view.parts_differ == {} and APPROACH in view.body_text
 
 
 def test_hiding_styles_that_hide_no_part_of_a_word_are_not_salting() -> None:
