@@ -404,7 +404,8 @@ def _colour_key(value: str) -> str:
     return v
 
 
-_SIZES = frozenset({"font-size", "height", "width", "max-height", "max-width", "line-height", "opacity"})
+_SIZES = frozenset({"font-size", "height", "width", "max-height", "max-width", "opacity"})  # (a zero line height
+# hides nothing: text overflows it, sub/sup templates use it, review26 #9)
 _BOXES = frozenset({"height", "width", "max-height", "max-width"})
 _OFFSETS = frozenset({"left", "top", "right", "bottom", "inset", "text-indent", "margin-left", "margin-top"})
 _CLASS_TOKEN = re.compile(r"\.(-?[_a-zA-Z][-\w]{0,63})")
@@ -413,8 +414,17 @@ _COMBINATORS = re.compile(r"[\s>+~]+")
 _TYPE_NAME = re.compile(r"[a-zA-Z][a-zA-Z0-9-]{0,31}")
 # an attribute selector: its name, its operator and value when it names one class or id (`[class~=x]`)
 _ATTR_SELECTOR = re.compile(r"\[\s*([-\w]{1,64})\s*(?:([~|^$*]?=)\s*[\"']?([-\w]{0,64}))?")
-MAX_HIDING_NAMES = 256  # classes, ids and element types a style block's hiding rules name, kept
+MAX_HIDING_NAMES = 32_768  # names the style blocks' hiding rules name (each takes 2 of MAX_SHEET_CHARS: never met)
+_ATTR_BRACKETS = re.compile(r"\[[^\]]{0,256}\]")
 _CSS_STRING = re.compile(r'"([^"\n]*)"|\'([^\'\n]*)\'')
+# a start tag that ends an open element of these without its end tag (HTML, "in body" / "in row": li, dd, dt,
+# p, and table cells and rows); the count of open blocks follows, for stray end tags (`close_element`)
+_IMPLIED_END = {"li": ("li",), "dd": ("dd", "dt"), "dt": ("dd", "dt"), "td": ("td", "th"), "th": ("td", "th"),
+                "tr": ("tr", "td", "th"), "p": ("p",)}
+_ENDS_INSIDE = {"ul": ("li",), "ol": ("li",), "dl": ("dd", "dt"), "table": ("tr", "td", "th"), "tr": ("td", "th")}
+# elements whose text a browser does not show (a template's content, ruby fallback, media and canvas fallback, a
+# datalist, a closed dialog: review26 #6)
+_NEVER_SHOWN = frozenset({"template", "rp", "audio", "video", "canvas", "datalist", "dialog", "object"})
 # elements a universal selector (`p > *`) is not read as hiding: blocks (salt is inline) and the document's frame
 _NOT_INLINE = _BLOCKS | _BREAK | _HIDDEN_RAW | _SHOWN_RAW | _VOID | {"head", "html", "body", "meta", "link"}
 
@@ -479,7 +489,10 @@ def _is_word_char(c: str) -> bool:
 
 
 # white space and format characters a hidden run may hold without salting anything
-_BLANK = " \t\n\r\f\v\u00a0\u200b\u200c\u200d\u2060\ufeff\u202e\u202c"
+_BLANK = " \t\n\r\f\v\u00a0\u200b\u200c\u200d\u2060\ufeff\u202e\u202c\u00ad\u034f"
+# characters the view removes or joins across (parse.py: invisible code points, narrow spaces): no word ends at
+# them (review26 #4: a soft hyphen or a zero-width space beside the junk hid the salting)
+_IGNORED = "\u00ad\u034f\u200b\u200c\u200d\u2060\ufeff\u200a\u2009\u202f\u180e"
 
 
 def _is_alpha(c: str) -> bool:
@@ -583,8 +596,12 @@ class _Scanner:
         self.maybe: str | None = None
         self.maybe_depth = 0
         self.maybe_tag = False  # the last start tag `tag` read may hide its content
+        self.boxless_tag = False  # ... and makes no box at all (display:none, `hidden`, `_NEVER_SHOWN`)
+        self.maybe_boxless = False  # the `maybe` element makes no box
         self.maybe_chunks: set[int] = set()
-        self.maybe_text = False  # it held text (not only white space) since the last letter shown
+        self.maybe_text = False  # it held letters since the last character shown
+        self.maybe_run = ""  # its first characters
+        self.glued = 0  # runs of one word glued to a shown word on one side (`settle`)
         self.last_shown = ""  # the last character of text shown outside it
         self.salted = 0
         self.open_blocks: dict[str, int] = {}  # _BLOCKS elements open now, by name
@@ -592,7 +609,6 @@ class _Scanner:
         self.paused: list[Any] | None = None  # [revealing descendant, its depth, the `maybe` and depth it paused]
         self.hide_names: set[str] = set()  # ".class", "#id", element names, "*" and "@attribute" a style block may hide
         self.hide_attributes: set[str] = set()  # the attributes among them
-        self.hide_any_named = False  # more names than MAX_HIDING_NAMES: any element with a class or id may hide
         self.sheets, self.sheet_important = self.style_sheets()
 
     # -- primitives that count the characters they examine
@@ -692,49 +708,48 @@ class _Scanner:
         """The classes, ids, element types and attributes one style block's rules may hide (`may_hide`), read
         wide: every class and id a hiding rule's selectors name, each selector's element type (its subject's,
         pseudo-classes aside; `*` for any inline element) and its subject's attribute selectors (review25b #5:
-        `[title=x]`, `p>*`); no cascade, for the second reading only. Past MAX_HIDING_NAMES names, any element
-        with a class or id may hide (`hide_any_named`)."""
+        `[title=x]`, `p>*`); no cascade, for the second reading only. MAX_HIDING_NAMES bounds them (MAX_SHEET_CHARS
+        keeps it from being reached)."""
         sheet = css_text(sheet)
         self.scanned += len(sheet)
         for m in _CSS_RULE.finditer(sheet):
-            if self.hide_any_named and len(self.hide_names) >= MAX_HIDING_NAMES or not may_hide(m.group(2)):
+            if len(self.hide_names) >= MAX_HIDING_NAMES or not may_hide(m.group(2)):
                 continue
             for selector in m.group(1).split(",")[:64]:
                 self.scanned += len(selector)
                 names = ["." + c for c in _CLASS_TOKEN.findall(selector)]
                 names += ["#" + i for i in _ID_TOKEN.findall(selector)]
-                subject = _COMBINATORS.split(selector.strip())[-1]  # the subject's compound selector
+                attributes = _ATTR_SELECTOR.findall(selector)[:8]
+                bare = _ATTR_BRACKETS.sub("", selector) if attributes else selector  # ("[class~=x]": no combinator)
+                subject = _COMBINATORS.split(bare.strip())[-1]  # the subject's compound selector
                 element = _TYPE_NAME.match(subject)
-                if element is not None and subject[element.end():element.end() + 1] in ("", "[", ":", ".", "#"):
-                    names.append(element.group().lower())
-                elif not names and (subject in ("*", "") or subject.startswith(("*:", ":"))):
-                    names.append("*")  # any element (`p > *`); a class or id named in it or round it is enough
-                for attr, operator, value in _ATTR_SELECTOR.findall(subject[:256])[:8]:
+                if element is not None and subject[element.end():element.end() + 1] in ("", ":") \
+                        and not (attributes and selector.rstrip().endswith("]")):  # (`span[title]` names @title)
+                    names.append(element.group().lower())  # the type alone: `span.x` names .x (review26 #16)
+                for attr, operator, value in attributes:
                     attr = attr.lower()
                     if attr in ("class", "id") and operator in ("=", "~=") and value:
                         names.append(("." if attr == "class" else "#") + value.lower())
                     else:
                         names.append("@" + attr)
+                if not names and not attributes and (subject in ("*", "") or subject.startswith(("*:", ":"))):
+                    names.append("*")  # any element (`p > *`); a class or id named in it or round it is enough
                 for name in names[:16]:
-                    if len(self.hide_names) < MAX_HIDING_NAMES:
-                        self.hide_names.add(name)
-                        if name.startswith("@"):
-                            self.hide_attributes.add(name[1:])
-                    elif name not in self.hide_names:
-                        self.hide_any_named = True
+                    self.hide_names.add(name)
+                    if name.startswith("@"):
+                        self.hide_attributes.add(name[1:])
 
     def may_hide_tag(self, name: str, decls: list[tuple[str, str, bool]] | None, hidden_attribute: bool,
-                     classes: str | None, ident: str | None, attribute_hit: bool) -> bool:
-        """Whether a start tag's element may hide its text, read wide (the second reading)."""
-        if hidden_attribute or attribute_hit or name == "template" or may_hide_declarations(decls):
+                     classes: str | None, ident: str | None, attribute_hit: bool, unread_style: bool = False) -> bool:
+        """Whether a start tag's element may hide its text, read wide (the second reading; `unread_style`: an
+        inline style not read to its end, past MAX_STYLE_CHARS or MAX_STYLE_DELIMITERS, review26 #3)."""
+        if hidden_attribute or attribute_hit or unread_style or name in _NEVER_SHOWN or may_hide_declarations(decls):
             return True
         if not self.hide_names:
             return False
         if name in self.hide_names or ident and "#" + ident.strip().lower() in self.hide_names:
             return True
         if "*" in self.hide_names and name not in _NOT_INLINE:
-            return True
-        if self.hide_any_named and (classes or ident):
             return True
         if not classes:
             return False
@@ -775,17 +790,33 @@ class _Scanner:
         text = self.decode(chunk)  # a letter written as a reference is a letter (review25b #3)
         if self.maybe is not None:
             first = len(self.chunks)
-            self.maybe_text = self.maybe_text or bool(text.strip(_BLANK))
-            self.maybe_chars += len(text)
+            self.maybe_text = self.maybe_text or any(c.isalpha() for c in text)  # (junk letters: a hidden " | "
+            self.maybe_chars += len(text)  # between two links is a mobile layout's, review26 #9)
+            if len(self.maybe_run) < 64:
+                self.maybe_run += text[:64]
             self.read_text(text, len(chunk))
             self.maybe_chunks.update(range(first, len(self.chunks)))
             return
-        if text:
-            if self.maybe_text and _is_word_char(self.last_shown) and _is_word_char(text[0]):
-                self.salted += 1
-            self.maybe_text = False
-            self.last_shown = text[-1]
+        seen = text.strip(_IGNORED) if text else ""
+        if seen:
+            self.settle(seen[0])
+            self.last_shown = seen[-1]
         self.read_text(text, len(chunk))
+
+    def settle(self, after: str) -> None:
+        """A run of text a style may hide ended, before `after` (a shown character, or a line break): salting when
+        it held letters between two letters of a word; glued when it is one word of letters glued to a word on
+        one side only (review26 #2: junk before or after a word, "zq" + "WhatsApp"; not signalled, as a screen
+        reader's "Mon<span class=sr-only>day</span>" is the same shape, but read without it too)."""
+        if self.maybe_text:
+            run = self.maybe_run.strip(_IGNORED)
+            before, following = _is_word_char(self.last_shown), _is_word_char(after)
+            token = 0 < len(run) < 64 and all(_is_word_char(c) for c in run)
+            if before and following:
+                self.salted += 1
+            elif token and (before and _is_word_char(run[0])) != (following and _is_word_char(run[-1])):
+                self.glued += 1
+        self.maybe_text, self.maybe_run = False, ""
 
     def read_text(self, text: str, size: int) -> None:
         """Decoded `text` (`size` characters as written) into the first reading (see hides)."""
@@ -860,12 +891,16 @@ class _Scanner:
             self.overrides.append(name)
             self.text("\u202e")
         if name in _BLOCKS:
+            for closed in _IMPLIED_END.get(name, ()):  # HTML ends an open one of these here (review26 #15)
+                if self.open_blocks.get(closed):
+                    self.open_blocks[closed] -= 1
             self.open_blocks[name] = self.open_blocks.get(name, 0) + 1
         if self.paused is not None and name == self.paused[0]:
             self.paused[1] += 1
         if self.maybe is None and self.maybe_tag and name not in _HIDDEN_RAW and name not in _SHOWN_RAW:
             # (a raw-text element's end tag is read by `raw_text`, not `close_element`: it would never end)
             self.maybe, self.maybe_depth, self.maybe_blocks = name, 1, dict(self.open_blocks)
+            self.maybe_boxless = self.boxless_tag
             if name in _BLOCKS:  # the element itself is not an ancestor of what it hides
                 self.maybe_blocks[name] -= 1
         elif self.maybe is not None and effect < 0:  # a descendant that shows itself (see `reveals`): until it
@@ -894,8 +929,13 @@ class _Scanner:
         stray = name in _BLOCKS and name != "p" and not open_before
         if open_before:
             self.open_blocks[name] = open_before - 1
-        if (name in _BLOCKS or name in _BREAK) and not stray:  # the end of a block or cell ends a word too
-            self.last_shown, self.maybe_text = "\n", False
+            if open_before == 1:  # the last one: the items and cells left open inside it end with it
+                for inner in _ENDS_INSIDE.get(name, ()):
+                    self.open_blocks[inner] = 0
+        boxless_end = self.maybe_boxless and name == self.maybe and self.maybe_depth <= 1
+        if (name in _BLOCKS or name in _BREAK) and not stray and not boxless_end:
+            self.settle("\n")  # the end of a block or cell ends a word too
+            self.last_shown = "\n"
         self.close_maybe(name, stray)
         if self.hidden is None:
             return
@@ -1012,8 +1052,11 @@ class _Scanner:
             name, bidi.get("dir", "").strip().lower(), read, bidi.get("class"), bidi.get("id"))
         decls = declarations(style) if style else None
         wide = decls if read is None or read == style else declarations(read)  # the second reading's
+        unread = style is not None and (wide is None or len(style) > MAX_STYLE_CHARS)
         self.maybe_tag = self.may_hide_tag(name, wide, hidden_attribute, bidi.get("class"), bidi.get("id"),
-                                           attribute_hit)
+                                           attribute_hit, unread)
+        self.boxless_tag = self.maybe_tag and (hidden_attribute or name in _NEVER_SHOWN or any(
+            n == "display" and v.strip().lower() == "none" for n, v, _i in wide or ()))
         return self.hiding(style, decls, hidden_attribute)
 
     def hiding(self, style: str | None, decls: list[tuple[str, str, bool]] | None, hidden_attribute: bool) -> int:
@@ -1028,10 +1071,11 @@ class _Scanner:
     def start_tag(self, name: str, href: str | None) -> None:
         if name in _BREAK:
             self.chunks.append("\n\u202e" if self.overrides else "\n")
-            if name == "br" and self.maybe_tag:  # a <br> a style may hide breaks no word in the second reading
-                self.maybe_chunks.add(len(self.chunks) - 1)  # (review25b #4; the first reading breaks it)
-            else:
-                self.last_shown, self.maybe_text = "\n", False
+            if self.boxless_tag or name == "br" and self.maybe_tag:  # a break that makes no box (display:none)
+                self.maybe_chunks.add(len(self.chunks) - 1)  # breaks no word in the second reading (review25b #4,
+            else:  # review26 #17; the first reading breaks it)
+                self.settle("\n")
+                self.last_shown = "\n"
         if href is not None and len(self.links) < MAX_LINKS:
             link = (_CHARREF.sub(_attr_ref, href) if "&" in href else href).strip()
             if link:
@@ -1102,6 +1146,37 @@ class _Scanner:
         return override and inherited, direction
 
 
+SALT_CONTEXT = 8  # words read on either side of a word the second reading reads differently
+
+
+def _differing_words(first: str, second: str) -> str:
+    """The passages of `second` round its words (or pairs of words) that `first` does not have, SALT_CONTEXT words
+    either side, one per line: a long part read twice pushed a later part's cues past the readers' windows
+    (review25b #2), and so did one salted word in a long paragraph read again whole (review26 #1: 66,019 of 66,021
+    characters)."""
+    all_words = first.split()
+    first_lines, first_words = set(first.split("\n")), set(all_words)
+    first_pairs = set(zip(all_words, all_words[1:], strict=False))  # ("paid discreetly" salted, "discreetly" elsewhere)
+    out: list[str] = []
+    for line in second.split("\n"):
+        if line in first_lines:
+            continue
+        words = line.split()
+        start = end = -1
+        for i, word in enumerate(words):
+            if word in first_words and (i == 0 or (words[i - 1], word) in first_pairs):
+                continue
+            if start >= 0 and i - SALT_CONTEXT <= end:
+                end = i + SALT_CONTEXT
+                continue
+            if start >= 0:
+                out.append(" ".join(words[start:end + 1]))
+            start, end = max(0, i - SALT_CONTEXT), i + SALT_CONTEXT
+        if start >= 0:
+            out.append(" ".join(words[start:end + 1]))
+    return "\n".join(out)
+
+
 def html_scan(markup: str, limit: int = MAX_HTML_CHARS, sheet_bidi: bool = True) -> HtmlResult:
     """`html_to_text` with the other readings (`salt_free`, `visible`, `generated`, `bidi_free`) and the work
     counters."""
@@ -1115,11 +1190,10 @@ def html_scan(markup: str, limit: int = MAX_HTML_CHARS, sheet_bidi: bool = True)
     text = _HSPACE.sub(" ", "".join(scanner.chunks))
     text = _BLANK_LINES.sub("\n", text).strip()
     salt_free = ""
-    if scanner.salted:  # the second reading: without what any style may hide (read wide), its lines that differ
-        kept = "".join(c for i, c in enumerate(scanner.chunks) if i not in scanner.maybe_chunks)
-        first = set(text.split("\n"))  # only those: a long part read twice pushed a later part's cues past the
-        salt_free = "\n".join(line for line in _BLANK_LINES.sub("\n", _HSPACE.sub(" ", kept)).strip().split("\n")
-                              if line not in first)  # readers' windows (review25b #2)
+    if scanner.salted or scanner.glued:  # the second reading: without what any style may hide (read wide), only
+        kept = "".join(c for i, c in enumerate(scanner.chunks) if i not in scanner.maybe_chunks)  # the words round
+        salt_free = _differing_words(text, _BLANK_LINES.sub("\n", _HSPACE.sub(" ", kept)).strip())  # those it
+        # reads differently
     visible = ""
     if scanner.maybe_chars > MAX_HIDDEN_AHEAD:  # much text a style may hide: the reading without it, to read first
         kept = "".join(c for i, c in enumerate(scanner.chunks) if i not in scanner.maybe_chunks)

@@ -39,11 +39,14 @@ class StructureCheck(Check):
         signal("text.bidi_override", "bidi overrides (U+202D, U+202E) in the body or Subject of a text without "
                "right-to-left letters: they reorder what a reader sees (the checks read that order)",
                overrides=int),
-        signal("text.hidden_in_words", "runs of HTML text that a style may hide (a zero or unreadably small size "
-               "or opacity, the font shorthand, a tiny scale, a clip, a colour transparent or alpha-transparent or "
-               "its own background, a far offset, content-visibility, mso-hide, <template>, the hidden attribute, "
-               "or a style block's rule for a class, id, element type, attribute or any element) between two "
-               "letters of a word: hidden-text salting; the checks read the HTML also without them", runs=int),
+        signal("text.hidden_in_words", "runs of HTML text holding letters that a style may hide (read wide: a "
+               "zero or unreadably small size or opacity, the font shorthand, a tiny scale, a clip, a colour "
+               "transparent or alpha-transparent or its own background, a far offset, content-visibility, Outlook's "
+               "mso-hide, elements never shown such as <template> or <rp>, the hidden attribute, a style the reader "
+               "gave up on, or a style block's rule for a class, id, element type alone, attribute or any element) "
+               "between two ASCII letters of a word: hidden-text salting; the checks read the words round them "
+               "also without them (and without a one-word run glued to a word on one side, not counted here)",
+               runs=int),
         signal("text.parts_differ", "an HTML alternative shows what its plain-text alternative does not (`runs`: "
                "distinct runs of three words the plain text lacks, 12 or more or a quarter of the HTML's `of`, at "
                "least 3, summed over such alternatives; links as written not counted): the reader sees the HTML, "

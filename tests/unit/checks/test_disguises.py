@@ -514,12 +514,12 @@ def test_salted_cue_words_are_read_without_what_a_style_may_hide() -> None:
 
 
 def test_salting_by_near_invisible_styles_attribute_selectors_and_broken_structure_is_read() -> None:
-    """review25b #4 and #5: spellings the second reading did not take as hiding, though every browser hides
-    the junk (tiny sizes and opacities, alpha colours, text-fill-color, filter, far offsets in any direction or
-    by translate, exponents, a 1px clipping box, a colour as its own background, content-visibility, mso-hide,
-    <template>, escapes and references in the style, a style block's attribute or universal selector, its
-    257th name), and structures that ended or reset the run (a stray end tag, an empty revealing child, a
-    hidden <br>): each scored clean or lower, the cue words read salted."""
+    """review25b #4 and #5: spellings the second reading did not take as hiding, though browsers hide the
+    junk (Outlook, for mso-hide): tiny sizes and opacities, alpha colours, text-fill-color, filter, far
+    offsets in any direction or by translate, exponents, a 1px clipping box, a colour as its own background,
+    content-visibility, mso-hide, <template>, escapes and references in the style, a style block's attribute
+    or universal selector, its 257th name; and structures that ended or reset the run (a stray end tag, an
+    empty revealing child, a hidden <br>): each scored clean or lower, the cue words read salted."""
     from gateway.checks.pretext import PretextCheck
     spans = {
         "tiny font": '<span style="font-size:0.01px">zq</span>', "exponent": '<span style="font-size:1e-9px">zq</span>',
@@ -554,6 +554,45 @@ def test_salting_by_near_invisible_styles_attribute_selectors_and_broken_structu
         assert one(sig, "text.hidden_in_words").evidence == {"runs": 3}, name
 
 
+def test_salting_review26_found_is_read() -> None:
+    """review26: shapes that scored clean 0.5 (the plain salting high 24.0): an invisible character beside the
+    junk (#4), an element a browser never shows (#6), a style the declaration reader gave up on (#3: 65 quotes,
+    a hiding declaration past 4,096 characters), stray end tags after lists and cells a browser closed (#15),
+    `[class~=x]` (#17), a hidden empty block between letters (#17), and junk glued before or after a word (#2:
+    read without it, not signalled: a screen reader's "Mon<span class=sr-only>day</span>" is the same shape)."""
+    from gateway.checks.pretext import PretextCheck
+    quotes = "display:none;font-family:" + ",".join(["'a'"] * 33)
+    spans = {"shy": '&shy;<span style="font:0/0 a">zq</span>', "rp": "<rp>zq</rp>",
+             "quotes": f'<span style="{quotes}">zq</span>',
+             "long": f'<span style="color:red;{"x:y;" * 1100}display:none">zq</span>',
+             "stale": '<span style="font:0/0 a">zq</span></li>', "attribute": '<span class="t s">zq</span>',
+             "empty block": '<b>zq</b><div style="display:none"></div>'}
+    sheets = {"stale": '<ul style="display:none"><li><li><li></ul>', "attribute": "<style>[class~=s]{display:none}"
+              "</style>", "empty block": "<style>b{font-size:0}</style>"}
+    for name, span in spans.items():
+        raw = message(FROM, "", html=sheets.get(name, "") + "<p>" + SALTED.format(s=span) + "</p>")
+        sig, _ = run([PretextCheck(), ContentCheck(), StructureCheck()], raw)
+        assert {"offer.money", "pressure.secrecy", "content.offchannel_mention"} <= names(sig), name
+        assert one(sig, "text.hidden_in_words").evidence == {"runs": 3}, name
+    for name, html in (("prefix", "Could we continue on {s}WhatsApp? We offer an {s}honorarium, paid {s}discreetly."),
+                       ("suffix", "Could we continue on WhatsApp{s}? We offer an honorarium{s}, paid discreetly{s}.")):
+        raw = message(FROM, "", html="<p>" + html.format(s='<span style="font:0/0 a">zq</span>') + "</p>")
+        sig, _ = run([PretextCheck(), ContentCheck(), StructureCheck()], raw)
+        assert {"offer.money", "pressure.secrecy", "content.offchannel_mention"} <= names(sig), name
+        assert "text.hidden_in_words" not in names(sig), name
+
+
+def test_one_salted_word_in_a_long_paragraph_adds_only_the_words_round_it() -> None:
+    """review26 #1 (review25b #2 again): one salted word in a 66 KB paragraph added the whole paragraph again
+    and pushed a later part's cues past the readers' windows (high 19.5 -> suspicious 5.8)."""
+    from gateway.html_text import html_scan
+    html = ("<p>" + FILL * 1200 + "Call me on Wh<span style='font:0/0 a'>zq</span>atsApp today. " + FILL * 50
+            + "</p>")
+    result = html_scan(html)
+    assert result.salted == 1 and "Call me on WhatsApp today." in result.salt_free
+    assert len(result.salt_free) < 200
+
+
 def test_wider_hiding_reads_no_salting_into_ordinary_templates() -> None:
     """The wider reading's own false salting, measured on newsletter shapes (phishing_pot's nl2go and casino
     mail): white text on a dark cell, a footer's `.x *` rule, `*[class=x]` for one class, a font shorthand's
@@ -565,7 +604,15 @@ def test_wider_hiding_reads_no_salting_into_ordinary_templates() -> None:
                  '<style>*[class="gmail-fix"]{display:none !important}</style><p>pre<b>ferences</b>stop</p>',
                  '<p>Hel<span style="font:14px/0.9 Arial">lo</span>there</p>',
                  '<p>Wel<span style="position:relative;transform:translateX(-50%)">co</span>me</p>',
-                 '<p>Ti<span style="display:inline-block;width:1px">ny</span>gap</p>'):
+                 '<p>Ti<span style="display:inline-block;width:1px">ny</span>gap</p>',
+                 # review26 #9, #16: a mobile rule hiding nav separators, sub/sup with line-height:0, a rule for
+                 # span.x beside a word Word split in spans, a screen reader's expansion
+                 '<style>@media (max-width:480px){.mobile-hide{display:none!important}}</style><p><a>Unsubscribe'
+                 '</a><span class="mobile-hide">&nbsp;|&nbsp;</span><a>Preferences</a></p>',
+                 '<style>sub,sup{line-height:0}</style><p>H<sub>2</sub>O and E=mc<sup>2</sup>, the 1<sup>st</sup>of'
+                 ' May</p>', '<style>span.x{display:none}</style><p>re<span>al</span>ly</p>',
+                 '<style>.sr-only{position:absolute;clip:rect(0 0 0 0)}</style><p>Mon<span class="sr-only">day'
+                 '</span>, 3 March</p>'):
         view = MessageView.parse(message(FROM, "", html=html))
         assert view.disguises.salted == 0, html
 
