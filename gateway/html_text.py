@@ -1044,6 +1044,10 @@ class _Scanner:
     def tag_end(self, name: str, style: str | None, hidden_attribute: bool, attribute_hit: bool,
                 bidi: dict[str, str]) -> int:
         """At a start tag's '>': its bidi state, whether it may hide (the second reading) and `tag`'s last value."""
+        if not (style or bidi or hidden_attribute or attribute_hit or self.classes or self.hide_names) \
+                and name not in _NEVER_SHOWN:  # (most tags: nothing to read)
+            self.override_tag, self.direction_tag, self.maybe_tag, self.boxless_tag = False, None, False, False
+            return 0
         read = None  # the style as CSS reads it: references, comments and escapes decoded
         if style:
             read = style[:MAX_STYLE_CHARS]
