@@ -483,13 +483,23 @@ async def test_an_approach_in_armenian_cherokee_or_coptic_look_alikes_scores_as_
 SALTED = ("Could we continue on Wh{s}atsApp? We offer an hon{s}orarium for your views, paid disc{s}reetly.")
 
 
+def _assert_salted_cues_read(spans: dict[str, str], sheets: dict[str, str], sentence: str = SALTED) -> None:
+    """Each span salts the three cue words of `sentence` (with its style block): the cues are read and the
+    three runs signalled."""
+    from gateway.checks.pretext import PretextCheck
+    for name, span in spans.items():
+        raw = message(FROM, "", html=sheets.get(name, "") + "<p>" + sentence.format(s=span) + "</p>")
+        sig, _ = run([PretextCheck(), ContentCheck(), StructureCheck()], raw)
+        assert {"offer.money", "pressure.secrecy", "content.offchannel_mention"} <= names(sig), name
+        assert one(sig, "text.hidden_in_words").evidence == {"runs": 3}, name
+
+
 def test_salted_cue_words_are_read_without_what_a_style_may_hide() -> None:
     """attack24 #3, hidden-text salting (Cisco Talos, 2025): junk letters inside cue words, hidden by
     styles the first reading does not take as hiding (the font shorthand, other units, calc, a clip,
     a zero scale, a transparent colour, a far offset) or does not apply (any '!important' in a style
     block; a style block's rule for a class, id or element type), scored clean 2.6. The HTML is now
     also read without what any style may hide, and the salting signalled (text.hidden_in_words)."""
-    from gateway.checks.pretext import PretextCheck
     spans = {
         "font": '<span style="font:0/0 a">zq</span>', "q": '<span style="font-size:0q">zq</span>',
         "vw": '<span style="width:0vw;overflow:hidden;display:inline-block">zq</span>',
@@ -503,14 +513,10 @@ def test_salted_cue_words_are_read_without_what_a_style_may_hide() -> None:
     }
     sheets = {"important": "<style>p{color:#222!important}</style>", "class": "<style>.s{font-size:0}</style>",
               "id": "<style>#Q1{display:none}</style>", "type": "<style>p i{font-size:0}</style>"}
-    for name, span in spans.items():
-        salted = SALTED if name != "entity" else SALTED.replace("{s}a", "{s}&#97;").replace("{s}o", "{s}&#x6f;") \
-            .replace("{s}r", "{s}&#114;")
-        html = sheets.get(name, "") + "<p>" + salted.format(s=span) + "</p>"
-        raw = message(FROM, "", html=html)
-        sig, _ = run([PretextCheck(), ContentCheck(), StructureCheck()], raw)
-        assert {"offer.money", "pressure.secrecy", "content.offchannel_mention"} <= names(sig), name
-        assert one(sig, "text.hidden_in_words").evidence == {"runs": 3}, name
+    entity = spans.pop("entity")
+    _assert_salted_cues_read(spans, sheets)
+    _assert_salted_cues_read({"entity": entity}, {}, SALTED.replace("{s}a", "{s}&#97;").replace("{s}o", "{s}&#x6f;")
+                             .replace("{s}r", "{s}&#114;"))
 
 
 def test_salting_by_near_invisible_styles_attribute_selectors_and_broken_structure_is_read() -> None:
@@ -520,7 +526,6 @@ def test_salting_by_near_invisible_styles_attribute_selectors_and_broken_structu
     content-visibility, mso-hide, <template>, escapes and references in the style, a style block's attribute
     or universal selector, its 257th name; and structures that ended or reset the run (a stray end tag, an
     empty revealing child, a hidden <br>): each scored clean or lower, the cue words read salted."""
-    from gateway.checks.pretext import PretextCheck
     spans = {
         "tiny font": '<span style="font-size:0.01px">zq</span>', "exponent": '<span style="font-size:1e-9px">zq</span>',
         "one px": '<span style="font-size:1px;letter-spacing:-1px">zq</span>',
@@ -546,12 +551,7 @@ def test_salting_by_near_invisible_styles_attribute_selectors_and_broken_structu
     }
     sheets = {"attribute": "<style>[title=x]{display:none}</style>", "universal": "<style>p>*{font-size:0}</style>",
               "cap": "<style>" + "".join(f".c{i}{{display:none}}" for i in range(256)) + ".s{display:none}</style>"}
-    for name, span in spans.items():
-        html = sheets.get(name, "") + "<p>" + SALTED.format(s=span) + "</p>"
-        raw = message(FROM, "", html=html)
-        sig, _ = run([PretextCheck(), ContentCheck(), StructureCheck()], raw)
-        assert {"offer.money", "pressure.secrecy", "content.offchannel_mention"} <= names(sig), name
-        assert one(sig, "text.hidden_in_words").evidence == {"runs": 3}, name
+    _assert_salted_cues_read(spans, sheets)
 
 
 def test_salting_review26_found_is_read() -> None:
@@ -569,11 +569,7 @@ def test_salting_review26_found_is_read() -> None:
              "empty block": '<b>zq</b><div style="display:none"></div>'}
     sheets = {"stale": '<ul style="display:none"><li><li><li></ul>', "attribute": "<style>[class~=s]{display:none}"
               "</style>", "empty block": "<style>b{font-size:0}</style>"}
-    for name, span in spans.items():
-        raw = message(FROM, "", html=sheets.get(name, "") + "<p>" + SALTED.format(s=span) + "</p>")
-        sig, _ = run([PretextCheck(), ContentCheck(), StructureCheck()], raw)
-        assert {"offer.money", "pressure.secrecy", "content.offchannel_mention"} <= names(sig), name
-        assert one(sig, "text.hidden_in_words").evidence == {"runs": 3}, name
+    _assert_salted_cues_read(spans, sheets)
     for name, html in (("prefix", "Could we continue on {s}WhatsApp? We offer an {s}honorarium, paid {s}discreetly."),
                        ("suffix", "Could we continue on WhatsApp{s}? We offer an honorarium{s}, paid discreetly{s}.")):
         raw = message(FROM, "", html="<p>" + html.format(s='<span style="font:0/0 a">zq</span>') + "</p>")
