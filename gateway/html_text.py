@@ -492,7 +492,7 @@ def _is_word_char(c: str) -> bool:
 _BLANK = " \t\n\r\f\v\u00a0\u200b\u200c\u200d\u2060\ufeff\u202e\u202c\u00ad\u034f"
 # characters the view removes or joins across (parse.py: invisible code points, narrow spaces): no word ends at
 # them (review26 #4: a soft hyphen or a zero-width space beside the junk hid the salting)
-_IGNORED = "\u00ad\u034f\u200b\u200c\u200d\u2060\ufeff\u200a\u2009\u202f\u180e"
+_IGNORED = "\u00ad\u034f\u200b\u200c\u200d\u2060\ufeff\u180e"  # (not the narrow spaces French writes: review26d #7)
 
 
 def _is_alpha(c: str) -> bool:
@@ -790,8 +790,8 @@ class _Scanner:
         text = self.decode(chunk)  # a letter written as a reference is a letter (review25b #3)
         if self.maybe is not None:
             first = len(self.chunks)
-            self.maybe_text = self.maybe_text or any(c.isalpha() for c in text)  # (junk letters: a hidden " | "
-            self.maybe_chars += len(text)  # between two links is a mobile layout's, review26 #9)
+            self.maybe_text = self.maybe_text or bool(text.strip(_BLANK))
+            self.maybe_chars += len(text)
             if len(self.maybe_run) < 64:
                 self.maybe_run += text[:64]
             self.read_text(text, len(chunk))
@@ -812,7 +812,9 @@ class _Scanner:
             run = self.maybe_run.strip(_IGNORED)
             before, following = _is_word_char(self.last_shown), _is_word_char(after)
             token = 0 < len(run) < 64 and all(_is_word_char(c) for c in run)
-            if before and following:
+            # junk of letters, or of anything glued without a blank ("7", "."; review26d #1); a hidden " | "
+            # between two links is a mobile layout's separator, not salting (review26 #9)
+            if before and following and (any(c.isalpha() for c in run) or not any(c in _BLANK for c in run)):
                 self.salted += 1
             elif token and (before and _is_word_char(run[0])) != (following and _is_word_char(run[-1])):
                 self.glued += 1

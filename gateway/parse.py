@@ -578,10 +578,11 @@ _WORD_EDGE = "\"'()[]{}<>*.,;:!?\u2018\u2019\u201c\u201d"
 # how a plain alternative writes a link (Outlook "word<https://...>", "[https://...]", a bare URL): not words
 _LINK_WRITTEN = re.compile(r"<[^<>\s]{0,2048}>|\[[^\[\]\s]{0,2048}\]|(?:https?://|www\.|mailto:)\S{0,2048}", re.I)
 HEAD_CHARS = 2000  # both sides of a differing alternative: each one's first this many characters come first
-AHEAD_CHARS = 1000  # an HTML part with much hidden text: each reading's first this many characters first (`reading`)
+AHEAD_CHARS = 2000  # an HTML part's other readings: each one's first this many characters first (`reading`)
 # the plain sides of alternatives whose HTML shows under a quarter of them (`_thin_alternatives`: a reader of the
 # HTML sees little of them) are read in their place up to this many characters in all, the rest after the rest
-THIN_IN_PLACE = 2000
+THIN_IN_PLACE = 10_000  # (review26d #3: an approach past 2,000 characters of such a side went behind later parts;
+# past 10,000 it still does. The readers' windows are 20,000-60,000 characters, the text model's 2,000-4,000)
 
 
 def _word_runs(text: str) -> set[tuple[str, str, str]]:
@@ -975,9 +976,15 @@ class MessageView:
                 shown, links = result.text, result.links
                 if result.salted:  # hidden-text salting: the reading without what a style may hide, too
                     self._disguises.salted += result.salted
-                # and the lines read without a style block's bidi rules (which may not apply where they were
-                # applied) and CSS generated content, after the rest
-                shown = "\n".join(x for x in (shown, result.salt_free, result.bidi_free, result.generated) if x)
+                # and the words read without what a style may hide, the lines read without a style block's bidi
+                # rules (which may not apply where they were applied), each reading's first AHEAD_CHARS characters
+                # first (review26d #2, #5: after a long part they were past the readers' windows); CSS generated
+                # content after the rest
+                extra = "\n".join(x for x in (result.salt_free, result.bidi_free) if x)
+                if extra:
+                    h, e = _head(shown, AHEAD_CHARS), _head(extra, AHEAD_CHARS)
+                    shown = "\n".join(x for x in (shown[:h], extra[:e], shown[h:], extra[e:]) if x)
+                shown = "\n".join(x for x in (shown, result.generated) if x)
                 shown = self._disguises.visible(shown)
                 if result.unapplied:  # style-block bidi overrides not applied: counted (attack23 H1)
                     self._disguises.overrides += result.unapplied

@@ -6,7 +6,7 @@ from __future__ import annotations
 from gateway.checks.content import ContentCheck
 from gateway.checks.structure import StructureCheck
 from gateway.model import Client, Envelope, Verdict
-from gateway.parse import MessageView
+from gateway.parse import AHEAD_CHARS, THIN_IN_PLACE, MessageView
 from gateway.runtime import Runtime
 from tests.support.messages import config, message, names, one, run
 
@@ -316,9 +316,9 @@ def test_text_a_reader_may_not_see_does_not_push_an_approach_past_the_readers_wi
     """README Known limits (review25 #2's shape): 200 KB of text a reader does not see ahead of an approach
     pushed it past the readers' windows (clean 2.6; high 48.9 alone): hidden HTML text, and the plain sides
     of alternatives whose HTML shows nothing. With more than 500 characters a style may hide, an HTML part's
-    text without them is read too, its first 1,000 characters after the first 1,000 of the part; the plain
-    sides of such thin alternatives are read in place up to 2,000 characters in all, the rest after the rest.
-    Nothing is dropped."""
+    text without them is read too, its first AHEAD_CHARS characters after the first AHEAD_CHARS of the part; the
+    plain sides of such thin alternatives are read in place up to THIN_IN_PLACE characters in all, the rest after
+    the rest. Nothing is dropped."""
     spellings = {"inline": '<div style="display:none">{}</div>', "class": '<div class="h">{}</div>',
                  "attribute": "<div hidden>{}</div>", "template": "<template>{}</template>",
                  "tiny": '<div style="font-size:1px">{}</div>'}
@@ -328,7 +328,7 @@ def test_text_a_reader_may_not_see_does_not_push_an_approach_past_the_readers_wi
         raw = "\r\n".join(HEAD + ["Content-Type: text/html", "", html, ""]).encode()
         text = MessageView.parse(raw).body_text
         assert text.split().count("note,") == 4_000, name  # all of it read, in place
-        assert text.index(APPROACH) < 2_100, name
+        assert text.index(APPROACH) < AHEAD_CHARS + 100, name
         assert APPROACH_CUES <= _scores(raw), name
     alternatives = HEAD + ['Content-Type: multipart/mixed; boundary="m"', ""]
     for k in range(150):  # review26c #7: many short ones
@@ -337,7 +337,7 @@ def test_text_a_reader_may_not_see_does_not_push_an_approach_past_the_readers_wi
                      ""]
     raw = "\r\n".join(alternatives).encode()
     text = MessageView.parse(raw).body_text
-    assert text.split().count("note,") == 150 * 9 and text.index(APPROACH) < 2_100  # every word read
+    assert text.split().count("note,") == 150 * 9 and text.index(APPROACH) < THIN_IN_PLACE + 100  # every word read
     assert APPROACH_CUES <= _scores(raw)
 
 
@@ -587,6 +587,30 @@ def test_one_salted_word_in_a_long_paragraph_adds_only_the_words_round_it() -> N
     result = html_scan(html)
     assert result.salted == 1 and "Call me on WhatsApp today." in result.salt_free
     assert len(result.salt_free) < 200
+
+
+def test_review26d_junk_of_digits_other_readings_near_the_top_and_late_thin_approaches() -> None:
+    """review26d #1: junk of digits or punctuation glued inside a word was no longer salting (high 31.8 ->
+    caution 5.1, clean 2.6); #2, #5: the reading without a style block's bidi rules, or without the salt, came
+    after the whole part, behind 26 KB of visible text (high 48.4 -> caution 4.6); #3: an approach past 2,000
+    characters of a thin alternative's plain side went behind later parts (high 49.9 -> clean 2.6); #7: a
+    French narrow no-break space was read as no space (clean 2.5 -> caution 4.5)."""
+    _assert_salted_cues_read({"digit": '<span style="font:0/0 a">7</span>', "dot": '<span style="font:0/0 a">.</span>'},
+                             {})
+    filler = "<p>" + FILL * 500 + "</p>"
+    raw = message(FROM, "", html=f"<style>div p{{unicode-bidi:bidi-override;direction:rtl}}</style><p>{APPROACH}</p>"
+                  + filler)
+    assert MessageView.parse(raw).body_text.index(APPROACH) < 2 * AHEAD_CHARS and APPROACH_CUES <= _scores(raw)
+    salted = APPROACH.replace("WhatsApp", 'Whats<span style="font:0/0 a">zq</span>App')
+    raw = message(FROM, "", html=f"<p>{salted}</p>" + filler)
+    assert "WhatsApp" in MessageView.parse(raw).body_text[:2 * AHEAD_CHARS + 500]
+    late = FILL * 40 + APPROACH  # 2,100 characters before the approach
+    lines = ['Content-Type: multipart/mixed; boundary="m"', "", "--m", *_alternative(late, '<img src="cid:x">', "a"),
+             "--m", "Content-Type: text/plain", "", FILL * 1200, "--m--", ""]
+    raw = "\r\n".join(HEAD + lines).encode()
+    assert MessageView.parse(raw).body_text.index(APPROACH) < THIN_IN_PLACE and APPROACH_CUES <= _scores(raw)
+    french = '<p>Merci\u202f<span style="font-size:0">x</span>beaucoup</p>'  # (a hidden x: a template's spacer)
+    assert MessageView.parse(message(FROM, "", html=french)).disguises.salted == 0
 
 
 def test_wider_hiding_reads_no_salting_into_ordinary_templates() -> None:
