@@ -601,7 +601,8 @@ class _Scanner:
         self.maybe_chunks: set[int] = set()
         self.maybe_text = False  # it held letters since the last character shown
         self.maybe_run = ""  # its first characters
-        self.glued = 0  # runs of one word glued to a shown word on one side (`settle`)
+        self.maybe_last = ""  # its last character the view keeps (`_IGNORED` aside)
+        self.glued = 0  # runs glued to a shown word on one side (`settle`)
         self.last_shown = ""  # the last character of text shown outside it
         self.salted = 0
         self.open_blocks: dict[str, int] = {}  # _BLOCKS elements open now, by name
@@ -794,6 +795,9 @@ class _Scanner:
             self.maybe_chars += len(text)
             if len(self.maybe_run) < 64:
                 self.maybe_run += text[:64]
+            tail = text.rstrip(_IGNORED)
+            if tail:
+                self.maybe_last = tail[-1]
             self.read_text(text, len(chunk))
             self.maybe_chunks.update(range(first, len(self.chunks)))
             return
@@ -805,20 +809,20 @@ class _Scanner:
 
     def settle(self, after: str) -> None:
         """A run of text a style may hide ended, before `after` (a shown character, or a line break): salting when
-        it held letters between two letters of a word; glued when it is one word of letters glued to a word on
-        one side only (review26 #2: junk before or after a word, "zq" + "WhatsApp"; not signalled, as a screen
-        reader's "Mon<span class=sr-only>day</span>" is the same shape, but read without it too)."""
+        it held letters between two letters of a word; glued when it is glued to a word on one side only, by a
+        character that is not blank (review26 #2: junk before or after a word, "zq" + "WhatsApp"; review26d #4:
+        "zq1", "zé", "zq zq", 64 letters; not signalled, as a screen reader's "Mon<span class=sr-only>day</span>"
+        is the same shape, but read without it too)."""
         if self.maybe_text:
             run = self.maybe_run.strip(_IGNORED)
             before, following = _is_word_char(self.last_shown), _is_word_char(after)
-            token = 0 < len(run) < 64 and all(_is_word_char(c) for c in run)
             # junk of letters, or of anything glued without a blank ("7", "."; review26d #1); a hidden " | "
             # between two links is a mobile layout's separator, not salting (review26 #9)
             if before and following and (any(c.isalpha() for c in run) or not any(c in _BLANK for c in run)):
                 self.salted += 1
-            elif token and (before and _is_word_char(run[0])) != (following and _is_word_char(run[-1])):
+            elif run and (before and run[0] not in _BLANK or following and self.maybe_last not in _BLANK):
                 self.glued += 1
-        self.maybe_text, self.maybe_run = False, ""
+        self.maybe_text, self.maybe_run, self.maybe_last = False, "", ""
 
     def read_text(self, text: str, size: int) -> None:
         """Decoded `text` (`size` characters as written) into the first reading (see hides)."""

@@ -560,7 +560,6 @@ def test_salting_review26_found_is_read() -> None:
     a hiding declaration past 4,096 characters), stray end tags after lists and cells a browser closed (#15),
     `[class~=x]` (#17), a hidden empty block between letters (#17), and junk glued before or after a word (#2:
     read without it, not signalled: a screen reader's "Mon<span class=sr-only>day</span>" is the same shape)."""
-    from gateway.checks.pretext import PretextCheck
     quotes = "display:none;font-family:" + ",".join(["'a'"] * 33)
     spans = {"shy": '&shy;<span style="font:0/0 a">zq</span>', "rp": "<rp>zq</rp>",
              "quotes": f'<span style="{quotes}">zq</span>',
@@ -570,12 +569,28 @@ def test_salting_review26_found_is_read() -> None:
     sheets = {"stale": '<ul style="display:none"><li><li><li></ul>', "attribute": "<style>[class~=s]{display:none}"
               "</style>", "empty block": "<style>b{font-size:0}</style>"}
     _assert_salted_cues_read(spans, sheets)
+    _assert_glued_cues_read("zq")
+
+
+def _assert_glued_cues_read(junk: str) -> None:
+    """Hidden `junk` glued before, then after, each of three cue words: the cues are read, and nothing is
+    signalled (a screen reader's "Mon<span class=sr-only>day</span>" is the same shape)."""
+    from gateway.checks.pretext import PretextCheck
     for name, html in (("prefix", "Could we continue on {s}WhatsApp? We offer an {s}honorarium, paid {s}discreetly."),
                        ("suffix", "Could we continue on WhatsApp{s}? We offer an honorarium{s}, paid discreetly{s}.")):
-        raw = message(FROM, "", html="<p>" + html.format(s='<span style="font:0/0 a">zq</span>') + "</p>")
+        raw = message(FROM, "", html="<p>" + html.format(s=f'<span style="font:0/0 a">{junk}</span>') + "</p>")
         sig, _ = run([PretextCheck(), ContentCheck(), StructureCheck()], raw)
-        assert {"offer.money", "pressure.secrecy", "content.offchannel_mention"} <= names(sig), name
-        assert "text.hidden_in_words" not in names(sig), name
+        assert {"offer.money", "pressure.secrecy", "content.offchannel_mention"} <= names(sig), (junk, name)
+        assert "text.hidden_in_words" not in names(sig), (junk, name)
+
+
+def test_junk_glued_to_a_word_is_read_without_it_whatever_it_holds() -> None:
+    """review26d #4: the reading without junk glued before or after a word held only for one ASCII word under 64
+    letters; junk with a digit, an underscore, a letter outside ASCII or a space, or 64 letters long, hid the cue
+    word ("zq1WhatsApp": caution 5.1, as on fd5fc3f). The run now counts as glued when the character on the glued
+    side is not blank."""
+    for junk in ("zq1", "q_7", "zé", "zq zq", "z" * 64, "x" * 200 + " y"):
+        _assert_glued_cues_read(junk)
 
 
 def test_one_salted_word_in_a_long_paragraph_adds_only_the_words_round_it() -> None:
