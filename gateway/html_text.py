@@ -417,14 +417,17 @@ _ATTR_SELECTOR = re.compile(r"\[\s*([-\w]{1,64})\s*(?:([~|^$*]?=)\s*[\"']?([-\w]
 MAX_HIDING_NAMES = 32_768  # names the style blocks' hiding rules name (each takes 2 of MAX_SHEET_CHARS: never met)
 _ATTR_BRACKETS = re.compile(r"\[[^\]]{0,256}\]")
 _CSS_STRING = re.compile(r'"([^"\n]*)"|\'([^\'\n]*)\'')
+_CSS_ATTR = re.compile(r"attr\(\s*([-\w]{1,64})")  # `content: attr(data-x)`: the attribute's value is shown
+MAX_GENERATED_ATTRIBUTES = 16  # attributes whose values generated content shows, read (review26c G1)
 # a start tag that ends an open element of these without its end tag (HTML, "in body" / "in row": li, dd, dt,
 # p, and table cells and rows); the count of open blocks follows, for stray end tags (`close_element`)
 _IMPLIED_END = {"li": ("li",), "dd": ("dd", "dt"), "dt": ("dd", "dt"), "td": ("td", "th"), "th": ("td", "th"),
                 "tr": ("tr", "td", "th"), "p": ("p",)}
 _ENDS_INSIDE = {"ul": ("li",), "ol": ("li",), "dl": ("dd", "dt"), "table": ("tr", "td", "th"), "tr": ("td", "th")}
 # elements whose text a browser does not show (a template's content, ruby fallback, media and canvas fallback, a
-# datalist, a closed dialog: review26 #6)
-_NEVER_SHOWN = frozenset({"template", "rp", "audio", "video", "canvas", "datalist", "dialog", "object"})
+# datalist, a closed dialog: review26 #6), or may not (noscript: shown where scripts are off, as in most mail
+# readers, but webmail may drop it: review26c E08)
+_NEVER_SHOWN = frozenset({"template", "rp", "audio", "video", "canvas", "datalist", "dialog", "object", "noscript"})
 # elements a universal selector (`p > *`) is not read as hiding: blocks (salt is inline) and the document's frame
 _NOT_INLINE = _BLOCKS | _BREAK | _HIDDEN_RAW | _SHOWN_RAW | _VOID | {"head", "html", "body", "meta", "link"}
 
@@ -565,6 +568,8 @@ class _Scanner:
         self.sheet_bidi = sheet_bidi  # apply style blocks' bidi rules (False: the reading without them)
         self.sheet_bidi_applied = False  # one was applied to an element
         self.generated: list[str] = []  # style blocks' ::before/::after strings (`read_generated`)
+        self.generated_attributes: set[str] = set()  # the attributes they show (`attr()`)
+        self.generated_left = MAX_SHEET_CHARS  # characters of such attributes' values left to read
         self.maybe_chars = 0  # characters of text any style may hide (the second reading)
         self.n = len(markup)
         self.chunks: list[str] = []
@@ -691,8 +696,9 @@ class _Scanner:
 
     def read_generated(self, sheet: str) -> None:
         """The strings a style block's `::before` and `::after` rules show (CSS generated content: README Known
-        limits, attack25 F5 in an HTML-only message; bounded by MAX_SHEET_CHARS): read after the visible text
-        (where a browser puts them needs selector matching, which is not done)."""
+        limits, attack25 F5 in an HTML-only message; bounded by MAX_SHEET_CHARS), and the attributes `attr()` shows
+        (every element's, their values read by `tag`: review26c G1): read after the visible text (where a browser
+        puts them needs selector matching, which is not done)."""
         sheet = css_text(sheet)
         self.scanned += len(sheet)
         for m in _CSS_RULE.finditer(sheet):
@@ -704,6 +710,9 @@ class _Scanner:
                     text = "".join(a or b for a, b in _CSS_STRING.findall(value))
                     if text.strip():
                         self.generated.append(text)
+                    for attribute in _CSS_ATTR.findall(value):  # and the attributes it shows (read by `tag`)
+                        if len(self.generated_attributes) < MAX_GENERATED_ATTRIBUTES:
+                            self.generated_attributes.add(attribute.lower())
 
     def read_hiding(self, sheet: str) -> None:
         """The classes, ids, element types and attributes one style block's rules may hide (`may_hide`), read
@@ -1035,8 +1044,8 @@ class _Scanner:
                     k = self.match(_UNQUOTED, j)
                     value, j = s[j:k], k
             low = attr.translate(_ASCII_LOWER) if len(attr) <= 6 else ""
-            if self.hide_attributes and not attribute_hit and len(attr) <= 64:
-                attribute_hit = attr.translate(_ASCII_LOWER) in self.hide_attributes
+            if (self.hide_attributes or self.generated_attributes) and len(attr) <= 64:
+                attribute_hit = self.attribute_read(attr.translate(_ASCII_LOWER), value) or attribute_hit
             if want_href and not seen_href and low == "href":
                 seen_href = True
                 href = value
@@ -1046,6 +1055,17 @@ class _Scanner:
                 hidden_attribute = True
             elif low in ("dir", "class", "id"):
                 bidi.setdefault(low, value)
+
+    def attribute_read(self, attr: str, value: str) -> bool:
+        """Whether a style block's hiding rule names this (lower-case) attribute; its value read if generated
+        content shows it (`content: attr(x)`, `read_generated`)."""
+        if attr in self.generated_attributes and self.generated_left > 0:
+            value = value[:self.generated_left]
+            self.generated_left -= len(value)
+            shown = _CHARREF.sub(_attr_ref, value) if "&" in value else value
+            if shown.strip():
+                self.generated.append(shown)
+        return attr in self.hide_attributes
 
     def tag_end(self, name: str, style: str | None, hidden_attribute: bool, attribute_hit: bool,
                 bidi: dict[str, str]) -> int:

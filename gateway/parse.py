@@ -728,6 +728,7 @@ class MessageView:
     _disguises: Disguises = field(default_factory=Disguises, repr=False)  # filled by text_parts, visible_subject
     _alternatives: dict[int, int] = field(default_factory=dict, repr=False)  # filled by leaf_parts
     _alternative_children: set[int] = field(default_factory=set, repr=False)  # filled by leaf_parts
+    _outer_alternatives: dict[int, int] = field(default_factory=dict, repr=False)  # a nested one's: by leaf_parts
     _header_cache: dict[str, list[str]] = field(default_factory=dict, repr=False)
     _mailbox_cache: dict[tuple[str, ...], list[Mailbox]] = field(default_factory=dict, repr=False)
 
@@ -918,6 +919,8 @@ class MessageView:
                 alternative = part.get_content_subtype() == "alternative"
                 if alternative:
                     groups += 1
+                    if group:
+                        self._outer_alternatives[groups] = group
                     group = groups
                 if isinstance(children, list):
                     stack.extend((c, depth + 1, group, alternative) for c in reversed(children)
@@ -1125,18 +1128,23 @@ class MessageView:
     def _thin_alternatives(self, alternatives: set[int]) -> set[int]:
         """Of these alternatives (with a plain side), those whose HTML shows less than a quarter of what their
         plain side says (`TextPart.seen`: without what a style may hide; CSS generated content counts): a reader
-        of the HTML sees little of it."""
+        of the HTML sees little of it. A nested alternative is its outer one's HTML side: what any of its parts
+        shows counts (review26c E12: 200 KB of plain text beside a nested alternative pushed its approach out)."""
         if not alternatives:
             return set()
         plain: dict[int, int] = {}
         html: dict[int, int] = {}
         for p in self.text_parts:
+            size = (p.seen if p.seen >= 0 else len(p.shown.strip())) if p.content_type == "text/html" else \
+                len(p.text.strip())
             if p.alternative in alternatives:
-                if p.content_type == "text/html":
-                    html[p.alternative] = html.get(p.alternative, 0) + (p.seen if p.seen >= 0 else
-                                                                        len(p.shown.strip()))
-                else:
-                    plain[p.alternative] = plain.get(p.alternative, 0) + len(p.text.strip())
+                side = html if p.content_type == "text/html" else plain
+                side[p.alternative] = side.get(p.alternative, 0) + size
+            outer = self._outer_alternatives.get(p.alternative, 0)
+            while outer:  # (a chain as deep as the MIME depth limit)
+                if outer in alternatives:
+                    html[outer] = html.get(outer, 0) + size
+                outer = self._outer_alternatives.get(outer, 0)
         return {a for a, n in plain.items() if a in html and 4 * html[a] < n}
 
     @cached_property

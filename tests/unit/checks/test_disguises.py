@@ -724,3 +724,23 @@ def test_the_second_reading_adds_only_its_differing_lines_and_reads_zeros_with_s
     assert result.salted == 1 and result.salt_free == "Call me on WhatsApp"
     assert [_is_zero(v) for v in ("0", "0.0em", "-.0q", "calc( 0px )", "00", "0.5em", "10px", ".", "0" * 4000 + "!",
                                   "0px 0px")] == [True, True, True, True, True, False, False, False, False, False]
+
+
+def test_noscript_nested_alternatives_and_attr_content_are_read_as_a_reader_may_see_them() -> None:
+    """review26c E08, E12, G1 (each clean 2.6; high 48.9 alone): 200 KB in `<noscript>` (which webmail may drop)
+    ahead of an approach; an alternative whose plain side is 200 KB and whose other side is a nested alternative
+    showing the approach (a reader shows the nested one); an approach shown only by `content: attr(data-t)`."""
+    html = f"<noscript>{FILL * 4000}</noscript><p>{APPROACH}</p>"
+    raw = "\r\n".join(HEAD + ["Content-Type: text/html", "", html, ""]).encode()
+    text = MessageView.parse(raw).body_text
+    assert text.split().count("note,") == 4_000 and text.index(APPROACH) < AHEAD_CHARS + 100
+    assert APPROACH_CUES <= _scores(raw)
+    outer = _alternative(FILL * 4000, "", "o")
+    raw = "\r\n".join(HEAD + outer[:6] + ["--o", *_alternative("Thank you, I will be in touch.", f"<p>{APPROACH}</p>",
+                                                              "i"), "--o--", ""]).encode()
+    text = MessageView.parse(raw).body_text
+    assert text.split().count("note,") == 4_000 and text.index(APPROACH) < THIN_IN_PLACE + 100
+    assert APPROACH_CUES <= _scores(raw)
+    html = (f'<style>p.a::before{{content:attr(data-t) " "}}</style><p class=a data-t="{APPROACH}"></p>'
+            "<p>Sent from my phone.</p>")
+    assert APPROACH_CUES <= _scores(message(FROM, "", html=html))
