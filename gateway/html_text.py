@@ -566,7 +566,8 @@ class _Scanner:
     def __init__(self, markup: str, sheet_bidi: bool = True) -> None:
         self.s = markup
         self.sheet_bidi = sheet_bidi  # apply style blocks' bidi rules (False: the reading without them)
-        self.sheet_bidi_applied = False  # one was applied to an element
+        self.sheet_bidi_applied = False  # one was applied to an element that overrides (`bidi`)
+        self.sheet_direction = False  # one set an element's direction
         self.generated: list[str] = []  # style blocks' ::before/::after strings (`read_generated`)
         self.generated_attributes: set[str] = set()  # the attributes they show (`attr()`)
         self.generated_left = MAX_SHEET_CHARS  # characters of such attributes' values left to read
@@ -1156,14 +1157,15 @@ class _Scanner:
         inherits); the style read as CSS (comments, escapes, character references: attack23 H1)."""
         rtl = dir_attribute == "rtl"
         override, direction = False, True if rtl else False if dir_attribute == "ltr" else None
+        sheet = False  # a style block's override applies to it
         if self.classes and self.sheet_bidi:  # by specificity: the type's rule, the classes', the id's
             keys = [name, *("." + klass for klass in (classes or "").lower().split()[:32])]
             if ident:
                 keys.append("#" + ident.strip().lower())
             for key in keys:
                 by_rule, rule_direction = self.classes.get(key, (False, None))
-                if by_rule or rule_direction is not None:
-                    self.sheet_bidi_applied = True  # (`html_scan` reads the text without them too)
+                self.sheet_direction = self.sheet_direction or rule_direction is not None
+                sheet = sheet or by_rule
                 override = override or by_rule
                 direction = rule_direction if rule_direction is not None else direction
         if style:  # (already read as CSS by `tag`)
@@ -1173,7 +1175,9 @@ class _Scanner:
         if name == "bdo" and rtl:
             return True, True
         inherited = direction if direction is not None else bool(self.directions and self.directions[-1][1])
-        return override and inherited, direction
+        if override and inherited and (sheet or self.sheet_direction):  # (`html_scan` then reads the text
+            self.sheet_bidi_applied = True  # without style-block rules too; with no element overriding the text
+        return override and inherited, direction  # is the same: a page of direction rules costs no second scan)
 
 
 SALT_CONTEXT = 8  # words read on either side of a word the second reading reads differently

@@ -316,6 +316,30 @@ def test_text_a_style_blocks_bidi_rule_reverses_is_read_as_written_too() -> None
     assert html_scan(f"<p>on {_R}</p>").bidi_free == ""
 
 
+def test_the_text_is_read_again_without_bidi_rules_only_when_one_reverses_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Session 26's cost: a style block's `direction` rule applied to any element read the whole part a second
+    time, though with no element overriding bidi both readings are the same text (html_bench "style block of
+    rules": 0.068 -> 0.217 s at 160 KB). A second reading is made when a rule's override, or a rule's direction
+    under an inline override, reverses text."""
+    import gateway.html_text as module
+    calls: list[bool] = []
+    scan = module.html_scan
+
+    def counted(markup: str, limit: int = module.MAX_HTML_CHARS, sheet_bidi: bool = True) -> module.HtmlResult:
+        calls.append(sheet_bidi)
+        return scan(markup, limit, sheet_bidi)
+
+    monkeypatch.setattr(module, "html_scan", counted)
+    cases = [('<style>.c{direction:rtl}</style><p><i class="c">on WhatsApp</i></p>', 1, "on WhatsApp"),
+             ('<style>.c{unicode-bidi:bidi-override;direction:rtl}</style><p>on <i class="c">WhatsApp</i></p>', 2,
+              "on \u202eWhatsApp\u202c"),
+             ('<style>.c{direction:rtl}</style><p class="c">on <b style="unicode-bidi:bidi-override">WhatsApp</b>',
+              2, "on \u202eWhatsApp\u202c")]
+    for markup, readings, text in cases:
+        calls.clear()
+        assert module.html_scan(markup).text == text and len(calls) == readings, markup
+
+
 def test_html_style_block_override_not_applied_is_counted() -> None:
     """A style block's override for a selector not read (no CSS engine) is counted, when the document
     says rtl somewhere, so the disguise is signalled even unread; css_text reads comments and escapes
