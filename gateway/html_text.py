@@ -1223,15 +1223,14 @@ def html_scan(markup: str, limit: int = MAX_HTML_CHARS, sheet_bidi: bool = True)
         scanner.end_hidden()  # the input ended inside it
     text = _HSPACE.sub(" ", "".join(scanner.chunks))
     text = _BLANK_LINES.sub("\n", text).strip()
-    salt_free = ""
-    if scanner.salted or scanner.glued:  # the second reading: without what any style may hide (read wide), only
-        kept = "".join(c for i, c in enumerate(scanner.chunks) if i not in scanner.maybe_chunks)  # the words round
-        salt_free = _differing_words(text, _BLANK_LINES.sub("\n", _HSPACE.sub(" ", kept)).strip())  # those it
-        # reads differently
-    visible = ""
-    if scanner.maybe_chars > MAX_HIDDEN_AHEAD:  # much text a style may hide: the reading without it, to read first
-        kept = "".join(c for i, c in enumerate(scanner.chunks) if i not in scanner.maybe_chunks)
-        visible = _BLANK_LINES.sub("\n", _HSPACE.sub(" ", kept)).strip()
+    salt_free = visible = ""
+    if scanner.salted or scanner.glued or scanner.maybe_chars > MAX_HIDDEN_AHEAD:  # the text without what any
+        kept = "".join(c for i, c in enumerate(scanner.chunks) if i not in scanner.maybe_chunks)  # style may hide
+        kept = _BLANK_LINES.sub("\n", _HSPACE.sub(" ", kept)).strip()  # (read wide): the second reading
+        if scanner.salted or scanner.glued:  # salting: the words round those it reads differently
+            salt_free = _differing_words(text, kept)
+        if scanner.maybe_chars > MAX_HIDDEN_AHEAD:  # much text a style may hide: the reading without it, to read
+            visible = kept  # first
     generated = "\n".join(" ".join(g.split()) for g in scanner.generated) if scanner.generated else ""
     bidi_free = ""
     if scanner.sheet_bidi_applied:  # a style block's override may not apply where it was applied (no selector
