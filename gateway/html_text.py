@@ -604,6 +604,8 @@ class _Scanner:
         self.maybe_tag = False  # the last start tag `tag` read may hide its content
         self.boxless_tag = False  # ... and makes no box at all (display:none, `hidden`, `_NEVER_SHOWN`)
         self.maybe_boxless = False  # the `maybe` element makes no box
+        self.sealed_tag = False  # the last start tag `tag` read hides all its content (no box, opacity 0)
+        self.maybe_sealed = False  # the `maybe` element does: no descendant shows itself (review26 #7)
         self.maybe_chunks: set[int] = set()
         self.maybe_text = False  # it held letters since the last character shown
         self.maybe_run = ""  # its first characters
@@ -916,10 +918,11 @@ class _Scanner:
         if self.maybe is None and self.maybe_tag and name not in _HIDDEN_RAW and name not in _SHOWN_RAW:
             # (a raw-text element's end tag is read by `raw_text`, not `close_element`: it would never end)
             self.maybe, self.maybe_depth, self.maybe_blocks = name, 1, dict(self.open_blocks)
-            self.maybe_boxless = self.boxless_tag
+            self.maybe_boxless, self.maybe_sealed = self.boxless_tag, self.sealed_tag
             if name in _BLOCKS:  # the element itself is not an ancestor of what it hides
                 self.maybe_blocks[name] -= 1
-        elif self.maybe is not None and effect < 0:  # a descendant that shows itself (see `reveals`): until it
+        elif self.maybe is not None and effect < 0 and not self.maybe_sealed:  # a descendant that shows itself
+            # (see `reveals`; under display:none or opacity:0 none does, review26 #7): until it
             self.paused = [name, 1, self.maybe, self.maybe_depth]  # ends (review25b #4: an empty one first)
             self.maybe, self.maybe_depth = None, 0
         elif name == self.maybe:
@@ -1074,6 +1077,7 @@ class _Scanner:
         if not (style or bidi or hidden_attribute or attribute_hit or self.classes or self.hide_names) \
                 and name not in _NEVER_SHOWN:  # (most tags: nothing to read)
             self.override_tag, self.direction_tag, self.maybe_tag, self.boxless_tag = False, None, False, False
+            self.sealed_tag = False
             return 0
         read = None  # the style as CSS reads it: references, comments and escapes decoded
         if style:
@@ -1088,6 +1092,8 @@ class _Scanner:
                                            attribute_hit, unread)
         self.boxless_tag = self.maybe_tag and (hidden_attribute or name in _NEVER_SHOWN or any(
             n == "display" and v.strip().lower() == "none" for n, v, _i in wide or ()))
+        self.sealed_tag = self.boxless_tag or self.maybe_tag and any(
+            n == "opacity" and _is_tiny_alpha(v.strip()) for n, v, _i in wide or ())
         return self.hiding(style, decls, hidden_attribute)
 
     def hiding(self, style: str | None, decls: list[tuple[str, str, bool]] | None, hidden_attribute: bool) -> int:

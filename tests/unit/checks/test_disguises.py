@@ -744,3 +744,16 @@ def test_noscript_nested_alternatives_and_attr_content_are_read_as_a_reader_may_
     html = (f'<style>p.a::before{{content:attr(data-t) " "}}</style><p class=a data-t="{APPROACH}"></p>'
             "<p>Sent from my phone.</p>")
     assert APPROACH_CUES <= _scores(message(FROM, "", html=html))
+
+
+def test_a_child_that_shows_itself_does_not_end_a_run_nothing_inside_can_show() -> None:
+    """review26 #7 (README Known limits): a child with its own font size or `visibility:visible` inside a
+    `display:none` or `opacity:0` run ended the run, though nothing inside such an element shows (clean 0.5; the
+    plain salting high 24.0). Under a zero font size such a child does show (email "ghost columns"), and its
+    letters are read as shown."""
+    _assert_salted_cues_read({"none": '<span style="display:none"><b style="font-size:14px">zq</b></span>',
+                              "hidden": '<span hidden><b style="visibility:visible">zq</b></span>',
+                              "opacity": '<span style="opacity:0"><b style="visibility:visible;font-size:9pt">zq</b>'
+                                         "</span>"}, {})
+    ghost = '<p>Wh<span style="font-size:0"><b style="font-size:14px">zq</b></span>atsApp</p>'
+    assert MessageView.parse(message(FROM, "", html=ghost)).disguises.salted == 0
