@@ -252,9 +252,16 @@ def reveals(style: str | None) -> bool:
     less than a browser shows)."""
     for name, value, _important in (declarations(style) if style else None) or ():
         if (name == "visibility" and value.translate(_ASCII_LOWER) == "visible"
-                or name == "font-size" and value and not _ZERO_SIZE.fullmatch(value)):
+                or name == "font-size" and value and not _ZERO_SIZE.fullmatch(value)
+                and not _RELATIVE_SIZE.search(value.translate(_ASCII_LOWER))):
             return True
     return False
+
+
+# a font size relative to the parent's: of a zero size, zero (review26 #7: `1em`, `100%`, `inherit`)
+_RELATIVE_SIZE = re.compile(r"[\d.](?:em|ex|ch|%)|^\s*(?:inherit|unset|revert|revert-layer|smaller|larger)\s*$")
+# what only a child's own font size or visibility can undo: any other hiding holds for every descendant
+_UNDONE_BY_A_CHILD = frozenset({"font-size", "font", "visibility"})
 
 
 # `may_hide`: what may hide an element, read wide (hidden-text salting, attack24 #3; Cisco Talos, "Seasoning
@@ -604,7 +611,8 @@ class _Scanner:
         self.maybe_tag = False  # the last start tag `tag` read may hide its content
         self.boxless_tag = False  # ... and makes no box at all (display:none, `hidden`, `_NEVER_SHOWN`)
         self.maybe_boxless = False  # the `maybe` element makes no box
-        self.sealed_tag = False  # the last start tag `tag` read hides all its content (no box, opacity 0)
+        self.sealed_tag = False  # the last start tag `tag` read hides all its content (no box, opacity 0, an
+        # offset, a clip: anything but a font size or visibility, which a child may set again)
         self.maybe_sealed = False  # the `maybe` element does: no descendant shows itself (review26 #7)
         self.maybe_chunks: set[int] = set()
         self.maybe_text = False  # it held letters since the last character shown
@@ -922,7 +930,7 @@ class _Scanner:
             if name in _BLOCKS:  # the element itself is not an ancestor of what it hides
                 self.maybe_blocks[name] -= 1
         elif self.maybe is not None and effect < 0 and not self.maybe_sealed:  # a descendant that shows itself
-            # (see `reveals`; under display:none or opacity:0 none does, review26 #7): until it
+            # (see `reveals`; under display:none, opacity:0, an offset none does: review26 #7): until it
             self.paused = [name, 1, self.maybe, self.maybe_depth]  # ends (review25b #4: an empty one first)
             self.maybe, self.maybe_depth = None, 0
         elif name == self.maybe:
@@ -1092,8 +1100,8 @@ class _Scanner:
                                            attribute_hit, unread)
         self.boxless_tag = self.maybe_tag and (hidden_attribute or name in _NEVER_SHOWN or any(
             n == "display" and v.strip().lower() == "none" for n, v, _i in wide or ()))
-        self.sealed_tag = self.boxless_tag or self.maybe_tag and any(
-            n == "opacity" and _is_tiny_alpha(v.strip()) for n, v, _i in wide or ())
+        self.sealed_tag = self.boxless_tag or self.maybe_tag and wide is not None and may_hide_declarations(
+            [d for d in wide if d[0] not in _UNDONE_BY_A_CHILD])
         return self.hiding(style, decls, hidden_attribute)
 
     def hiding(self, style: str | None, decls: list[tuple[str, str, bool]] | None, hidden_attribute: bool) -> int:

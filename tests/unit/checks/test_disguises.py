@@ -748,12 +748,18 @@ def test_noscript_nested_alternatives_and_attr_content_are_read_as_a_reader_may_
 
 def test_a_child_that_shows_itself_does_not_end_a_run_nothing_inside_can_show() -> None:
     """review26 #7 (README Known limits): a child with its own font size or `visibility:visible` inside a
-    `display:none` or `opacity:0` run ended the run, though nothing inside such an element shows (clean 0.5; the
-    plain salting high 24.0). Under a zero font size such a child does show (email "ghost columns"), and its
+    `display:none`, `opacity:0` or far-offset run ended the run, though nothing inside such an element shows, and
+    so did a font size relative to a zero one (`1em`, `100%`, `inherit`: zero too) (clean 0.5; the plain salting
+    high 24.0). Under a zero font size a child with its own size does show (email "ghost columns"), and its
     letters are read as shown."""
     _assert_salted_cues_read({"none": '<span style="display:none"><b style="font-size:14px">zq</b></span>',
                               "hidden": '<span hidden><b style="visibility:visible">zq</b></span>',
                               "opacity": '<span style="opacity:0"><b style="visibility:visible;font-size:9pt">zq</b>'
-                                         "</span>"}, {})
+                                         "</span>",
+                              "offset": '<span style="position:absolute;left:-9999px"><b style="font-size:14px">zq'
+                                        "</b></span>",
+                              "em": '<span style="font-size:0"><b style="font-size:1em">zq</b></span>',
+                              "percent": '<span style="font:0/0 a"><b style="font-size:100%">zq</b></span>',
+                              "inherit": '<span style="font-size:0"><b style="font-size:inherit">zq</b></span>'}, {})
     ghost = '<p>Wh<span style="font-size:0"><b style="font-size:14px">zq</b></span>atsApp</p>'
     assert MessageView.parse(message(FROM, "", html=ghost)).disguises.salted == 0
