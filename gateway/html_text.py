@@ -170,6 +170,7 @@ MIN_HIDDEN_KEPT = 40  # hidden text of at least this many characters (one elemen
 # 200 KB of hidden text ahead of an approach pushed it past the readers' windows (review25 #2's shape). The first
 # reading keeps all of it in place: what one reader hides another may show (review26c #1).
 MAX_HIDDEN_AHEAD = 500
+MAX_WRAPPERS = 4096  # elements that may hide and hold another that may, read as shown by one more scan (`html_scan`)
 
 
 def declarations(style: str) -> list[tuple[str, str, bool]] | None:
@@ -256,6 +257,15 @@ def reveals(style: str | None) -> bool:
                 and not _RELATIVE_SIZE.search(value.translate(_ASCII_LOWER))):
             return True
     return False
+
+
+def _seals(decls: list[tuple[str, str, bool]]) -> bool:
+    """Whether these declarations (`may_hide` ones) hide all an element holds, whatever a child sets: not a font
+    size or visibility, which a child may set again, nor a zero box that does not clip (its text overflows)."""
+    decls = [d for d in decls if d[0] not in _UNDONE_BY_A_CHILD]
+    if not any(n == "overflow" and v.strip().lower() in ("hidden", "clip") for n, v, _i in decls):
+        decls = [d for d in decls if d[0] not in _BOXES]
+    return may_hide_declarations(decls)
 
 
 # a font size relative to the parent's: of a zero size, zero (review26 #7: `1em`, `100%`, `inherit`)
@@ -570,8 +580,13 @@ class HtmlResult:
 
 
 class _Scanner:
-    def __init__(self, markup: str, sheet_bidi: bool = True) -> None:
+    def __init__(self, markup: str, sheet_bidi: bool = True, shown: frozenset[int] = frozenset()) -> None:
         self.s = markup
+        self.shown = shown  # where the start tags of elements that may hide but are read as shown begin (`html_scan`)
+        self.tag_at = 0  # where the start tag being opened begins
+        self.maybe_open: list[tuple[str, int, bool]] = []  # elements that may hide open now, innermost last: name,
+        # where its start tag begins, whether it is sealed (`sealed_tag`)
+        self.wrappers: set[int] = set()  # where the start tags of those holding another begin (unsealed ones)
         self.sheet_bidi = sheet_bidi  # apply style blocks' bidi rules (False: the reading without them)
         self.sheet_bidi_applied = False  # one was applied to an element that overrides (`bidi`)
         self.sheet_direction = False  # one set an element's direction
@@ -879,6 +894,7 @@ class _Scanner:
                 return n  # EOF inside the tag: dropped, as a browser does
             self.start_tag(name, href)
             if name not in _VOID:
+                self.tag_at = lt
                 self.open_element(name, effect)
             if name in _HIDDEN_RAW or name in _SHOWN_RAW:
                 return self.raw_text(name, end)
@@ -923,7 +939,10 @@ class _Scanner:
             self.open_blocks[name] = self.open_blocks.get(name, 0) + 1
         if self.paused is not None and name == self.paused[0]:
             self.paused[1] += 1
-        if self.maybe is None and self.maybe_tag and name not in _HIDDEN_RAW and name not in _SHOWN_RAW:
+        if self.maybe_tag and name not in _HIDDEN_RAW and name not in _SHOWN_RAW:
+            self.open_wrapped(name)
+        if self.maybe is None and self.maybe_tag and name not in _HIDDEN_RAW and name not in _SHOWN_RAW \
+                and self.tag_at not in self.shown:
             # (a raw-text element's end tag is read by `raw_text`, not `close_element`: it would never end)
             self.maybe, self.maybe_depth, self.maybe_blocks = name, 1, dict(self.open_blocks)
             self.maybe_boxless, self.maybe_sealed = self.boxless_tag, self.sealed_tag
@@ -942,7 +961,18 @@ class _Scanner:
         elif name == self.hidden:
             self.hidden_depth += 1
 
+    def open_wrapped(self, name: str) -> None:
+        """An element that may hide opens: the innermost one open round it, unless sealed, is a wrapper that may
+        show what it holds (review26 #8: a salted sentence inside an inline `width:0`; `html_scan`)."""
+        if self.maybe_open and not self.maybe_open[-1][2] and len(self.wrappers) < MAX_WRAPPERS:
+            self.wrappers.add(self.maybe_open[-1][1])
+        if len(self.maybe_open) < MAX_OVERRIDES:
+            self.maybe_open.append((name, self.tag_at, self.sealed_tag))
+
     def close_element(self, name: str) -> None:
+        if any(entry[0] == name for entry in self.maybe_open):  # it ends, and those left open inside it
+            while self.maybe_open and self.maybe_open.pop()[0] != name:
+                pass
         if any(entry[0] == name for entry in self.directions):  # it ends, and those left open inside it
             while self.directions and self.directions.pop()[0] != name:
                 pass
@@ -1100,8 +1130,7 @@ class _Scanner:
                                            attribute_hit, unread)
         self.boxless_tag = self.maybe_tag and (hidden_attribute or name in _NEVER_SHOWN or any(
             n == "display" and v.strip().lower() == "none" for n, v, _i in wide or ()))
-        self.sealed_tag = self.boxless_tag or self.maybe_tag and wide is not None and may_hide_declarations(
-            [d for d in wide if d[0] not in _UNDONE_BY_A_CHILD])
+        self.sealed_tag = self.boxless_tag or self.maybe_tag and wide is not None and _seals(wide)
         return self.hiding(style, decls, hidden_attribute)
 
     def hiding(self, style: str | None, decls: list[tuple[str, str, bool]] | None, hidden_attribute: bool) -> int:
@@ -1225,34 +1254,53 @@ def _differing_words(first: str, second: str) -> str:
     return "\n".join(out)
 
 
-def html_scan(markup: str, limit: int = MAX_HTML_CHARS, sheet_bidi: bool = True) -> HtmlResult:
-    """`html_to_text` with the other readings (`salt_free`, `visible`, `generated`, `bidi_free`) and the work
-    counters."""
-    scanner = _Scanner(markup[:limit], sheet_bidi)
+def _scanned(markup: str, sheet_bidi: bool = True, shown: frozenset[int] = frozenset()) -> _Scanner:
+    scanner = _Scanner(markup, sheet_bidi, shown)
     try:
         scanner.run()
     except Exception:  # defensive: keep what was extracted (no known case)
         logging.getLogger("gateway.html_text").warning("HTML extraction stopped early", exc_info=True)
     if scanner.hidden is not None:
         scanner.end_hidden()  # the input ended inside it
+    return scanner
+
+
+def _without_maybe(scanner: _Scanner) -> str:
+    """The text without what any style may hide (read wide): the second reading."""
+    kept = "".join(c for i, c in enumerate(scanner.chunks) if i not in scanner.maybe_chunks)
+    return _BLANK_LINES.sub("\n", _HSPACE.sub(" ", kept)).strip()
+
+
+def html_scan(markup: str, limit: int = MAX_HTML_CHARS, sheet_bidi: bool = True) -> HtmlResult:
+    """`html_to_text` with the other readings (`salt_free`, `visible`, `generated`, `bidi_free`) and the work
+    counters."""
+    scanner = _scanned(markup[:limit], sheet_bidi)
     text = _HSPACE.sub(" ", "".join(scanner.chunks))
     text = _BLANK_LINES.sub("\n", text).strip()
     salt_free = visible = ""
-    if scanner.salted or scanner.glued or scanner.maybe_chars > MAX_HIDDEN_AHEAD:  # the text without what any
-        kept = "".join(c for i, c in enumerate(scanner.chunks) if i not in scanner.maybe_chunks)  # style may hide
-        kept = _BLANK_LINES.sub("\n", _HSPACE.sub(" ", kept)).strip()  # (read wide): the second reading
+    if scanner.salted or scanner.glued or scanner.maybe_chars > MAX_HIDDEN_AHEAD:
+        kept = _without_maybe(scanner)
         if scanner.salted or scanner.glued:  # salting: the words round those it reads differently
             salt_free = _differing_words(text, kept)
         if scanner.maybe_chars > MAX_HIDDEN_AHEAD:  # much text a style may hide: the reading without it, to read
             visible = kept  # first
+    salted, steps, scanned = scanner.salted, scanner.steps, scanner.scanned
+    if scanner.wrappers:  # elements that may hide but may show what they hold, round others that may: read once
+        peeled = _scanned(markup[:limit], sheet_bidi, frozenset(scanner.wrappers))  # more as shown, for the
+        steps, scanned = steps + peeled.steps, scanned + peeled.scanned  # salting inside them (review26 #8)
+        if peeled.salted or peeled.glued:
+            have = set(salt_free.split("\n"))
+            more = [line for line in _differing_words(text, _without_maybe(peeled)).split("\n") if line not in have]
+            salt_free = "\n".join(x for x in (salt_free, *more) if x)
+        salted = max(salted, peeled.salted)
     generated = "\n".join(" ".join(g.split()) for g in scanner.generated) if scanner.generated else ""
     bidi_free = ""
     if scanner.sheet_bidi_applied:  # a style block's override may not apply where it was applied (no selector
         plain = html_scan(markup, limit, sheet_bidi=False).text  # matching, review26c #5): read without them too
         first = set(text.split("\n"))
         bidi_free = "\n".join(line for line in plain.split("\n") if line not in first)
-    return HtmlResult(text, scanner.links, scanner.steps, scanner.scanned, scanner.left_out, scanner.unapplied,
-                      scanner.salted, salt_free, visible, generated, bidi_free)
+    return HtmlResult(text, scanner.links, steps, scanned, scanner.left_out, scanner.unapplied,
+                      salted, salt_free, visible, generated, bidi_free)
 
 
 def html_to_text(markup: str, limit: int = MAX_HTML_CHARS) -> tuple[str, list[str]]:

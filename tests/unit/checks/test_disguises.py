@@ -763,3 +763,22 @@ def test_a_child_that_shows_itself_does_not_end_a_run_nothing_inside_can_show() 
                               "inherit": '<span style="font-size:0"><b style="font-size:inherit">zq</b></span>'}, {})
     ghost = '<p>Wh<span style="font-size:0"><b style="font-size:14px">zq</b></span>atsApp</p>'
     assert MessageView.parse(message(FROM, "", html=ghost)).disguises.salted == 0
+
+
+def test_salting_inside_a_wrapper_that_may_hide_but_shows_is_read() -> None:
+    """review26 #8 (README Known limits): a salted sentence wholly inside an element that may hide but shows (an
+    inline `width:0`, a transform, a style block's rule naming its type, as Cerberus's `img.g-img + div` names
+    every div) had no letter read as shown, so no run lay between two (clean 0.5; high 24.0 unwrapped). Such
+    wrappers are read once more as shown. Under `display:none` nothing is read as shown (nothing shows)."""
+    from gateway.checks.pretext import PretextCheck
+    wrappers = {"width": '<span style="width:0">{}</span>', "transform": '<span style="transform:rotate(1deg)">{}</span>',
+                "cerberus": "<div><div>{}</div></div>"}
+    for name, wrapper in wrappers.items():
+        sheet = "<style>img.g-img + div{display:none !important}</style>" if name == "cerberus" else ""
+        sentence = SALTED.format(s='<span style="font:0/0 a">zq</span>')
+        raw = message(FROM, "", html=f"{sheet}<p>{wrapper.format(sentence)}</p>")
+        sig, _ = run([PretextCheck(), ContentCheck(), StructureCheck()], raw)
+        assert {"offer.money", "pressure.secrecy", "content.offchannel_mention"} <= names(sig), name
+        assert one(sig, "text.hidden_in_words").evidence == {"runs": 3}, name
+    hidden = f'<p><span style="display:none">{SALTED.format(s="<span style=font-size:0>zq</span>")}</span></p>'
+    assert MessageView.parse(message(FROM, "", html=hidden)).disguises.salted == 0
