@@ -1218,9 +1218,10 @@ class _Scanner:
         if name == "bdo" and rtl:
             return True, True
         inherited = direction if direction is not None else bool(self.directions and self.directions[-1][1])
-        if override and inherited and (sheet or self.sheet_direction):  # (`html_scan` then reads the text
-            self.sheet_bidi_applied = True  # without style-block rules too; with no element overriding the text
-        return override and inherited, direction  # is the same: a page of direction rules costs no second scan)
+        if override and (sheet or self.sheet_direction):  # (`html_scan` then reads the text without style-block
+            self.sheet_bidi_applied = True  # rules too, also where a rule's direction stops a reversal (review27
+        return override and inherited, direction  # #1); with no override anywhere it is the same text: a page of
+        # direction rules costs no second scan)
 
 
 SALT_CONTEXT = 8  # words read on either side of a word the second reading reads differently

@@ -319,8 +319,8 @@ def test_text_a_style_blocks_bidi_rule_reverses_is_read_as_written_too() -> None
 def test_the_text_is_read_again_without_bidi_rules_only_when_one_reverses_it(monkeypatch: pytest.MonkeyPatch) -> None:
     """Session 26's cost: a style block's `direction` rule applied to any element read the whole part a second
     time, though with no element overriding bidi both readings are the same text (html_bench "style block of
-    rules": 0.068 -> 0.217 s at 160 KB). A second reading is made when a rule's override, or a rule's direction
-    under an inline override, reverses text."""
+    rules": 0.068 -> 0.217 s at 160 KB). A second reading is made when an element overrides bidi and a rule's
+    override or direction applies to it or an ancestor (review27 #1: a direction that stops a reversal)."""
     import gateway.html_text as module
     calls: list[bool] = []
     scan = module.html_scan
@@ -334,7 +334,10 @@ def test_the_text_is_read_again_without_bidi_rules_only_when_one_reverses_it(mon
              ('<style>.c{unicode-bidi:bidi-override;direction:rtl}</style><p>on <i class="c">WhatsApp</i></p>', 2,
               "on \u202eWhatsApp\u202c"),
              ('<style>.c{direction:rtl}</style><p class="c">on <b style="unicode-bidi:bidi-override">WhatsApp</b>',
-              2, "on \u202eWhatsApp\u202c")]
+              2, "on \u202eWhatsApp\u202c"),
+             # review27 #1: a rule's direction that stops an inline reversal (under @media print: not on screen)
+             ('<style>@media print{.m{direction:ltr}}</style><p>on <b class="m" dir="rtl" style="unicode-bidi:'
+              'bidi-override">ppAstahW</b>', 2, "on ppAstahW")]
     for markup, readings, text in cases:
         calls.clear()
         assert module.html_scan(markup).text == text and len(calls) == readings, markup

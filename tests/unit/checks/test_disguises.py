@@ -771,8 +771,8 @@ def test_salting_inside_a_wrapper_that_may_hide_but_shows_is_read() -> None:
     every div) had no letter read as shown, so no run lay between two (clean 0.5; high 24.0 unwrapped). Such
     wrappers are read once more as shown. Under `display:none` nothing is read as shown (nothing shows)."""
     from gateway.checks.pretext import PretextCheck
-    wrappers = {"width": '<span style="width:0">{}</span>', "transform": '<span style="transform:rotate(1deg)">{}</span>',
-                "cerberus": "<div><div>{}</div></div>"}
+    wrappers = {"width": '<span style="width:0">{}</span>',
+                "transform": '<span style="transform:rotate(1deg)">{}</span>', "cerberus": "<div><div>{}</div></div>"}
     for name, wrapper in wrappers.items():
         sheet = "<style>img.g-img + div{display:none !important}</style>" if name == "cerberus" else ""
         sentence = SALTED.format(s='<span style="font:0/0 a">zq</span>')
