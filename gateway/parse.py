@@ -1128,24 +1128,25 @@ class MessageView:
     def _thin_alternatives(self, alternatives: set[int]) -> set[int]:
         """Of these alternatives (with a plain side), those whose HTML shows less than a quarter of what their
         plain side says (`TextPart.seen`: without what a style may hide; CSS generated content counts): a reader
-        of the HTML sees little of it. A nested alternative is its outer one's HTML side: what any of its parts
-        shows counts (review26c E12: 200 KB of plain text beside a nested alternative pushed its approach out)."""
+        of the HTML sees little of it. A nested alternative is its outer one's HTML side: what its HTML shows
+        counts, its plain side only when it has no HTML (review26c E12: 200 KB of plain text beside a nested
+        alternative pushed its approach out; review27 #2: a nested plain side no reader of the HTML sees)."""
         if not alternatives:
             return set()
         plain: dict[int, int] = {}
         html: dict[int, int] = {}
         for p in self.text_parts:
-            size = (p.seen if p.seen >= 0 else len(p.shown.strip())) if p.content_type == "text/html" else \
-                len(p.text.strip())
-            if p.alternative in alternatives:
-                side = html if p.content_type == "text/html" else plain
-                side[p.alternative] = side.get(p.alternative, 0) + size
-            outer = self._outer_alternatives.get(p.alternative, 0)
-            while outer:  # (a chain as deep as the MIME depth limit)
-                if outer in alternatives:
-                    html[outer] = html.get(outer, 0) + size
-                outer = self._outer_alternatives.get(outer, 0)
-        return {a for a, n in plain.items() if a in html and 4 * html[a] < n}
+            side = html if p.content_type == "text/html" else plain
+            side[p.alternative] = side.get(p.alternative, 0) + (
+                (p.seen if p.seen >= 0 else len(p.shown.strip())) if side is html else len(p.text.strip()))
+        shows: dict[int, int] = {}  # what each alternative's nested ones show, the innermost first (numbered
+        for nested in sorted(self._outer_alternatives, reverse=True):  # after their outer ones)
+            outer = self._outer_alternatives[nested]
+            shown = nested in html or nested in shows
+            size = html.get(nested, 0) + shows.get(nested, 0) if shown else plain.get(nested, 0)
+            shows[outer] = shows.get(outer, 0) + size
+        return {a for a in alternatives if a in plain and (a in html or a in shows)
+                and 4 * (html.get(a, 0) + shows.get(a, 0)) < plain[a]}
 
     @cached_property
     def content_type(self) -> str:
