@@ -845,7 +845,7 @@ class _Scanner:
     def settle(self, after: str) -> None:
         """A run of text a style may hide ended, before `after` (a shown character, or a line break): salting when
         it held letters between two letters of a word; glued when it is glued to a word on one side only, by a
-        character that is not blank (review26 #2: junk before or after a word, "zq" + "WhatsApp"; review26d #4:
+        letter or digit (review26 #2: junk before or after a word, "zq" + "WhatsApp"; review26d #4:
         "zq1", "zé", "zq zq", 64 letters; not signalled, as a screen reader's "Mon<span class=sr-only>day</span>"
         is the same shape, but read without it too)."""
         if self.maybe_text:
@@ -855,8 +855,8 @@ class _Scanner:
             # between two links is a mobile layout's separator, not salting (review26 #9)
             if before and following and (any(c.isalpha() for c in run) or not any(c in _BLANK for c in run)):
                 self.salted += 1
-            elif run and (before and run[0] not in _BLANK or following and self.maybe_last not in _BLANK):
-                self.glued += 1
+            elif run and (before and run[0].isalnum() or following and self.maybe_last.isalnum()):
+                self.glued += 1  # (by a letter or digit: a mobile layout hides ", " after a word, review27 #5)
         self.maybe_text, self.maybe_run, self.maybe_last = False, "", ""
 
     def read_text(self, text: str, size: int) -> None:

@@ -591,6 +591,9 @@ def test_junk_glued_to_a_word_is_read_without_it_whatever_it_holds() -> None:
     side is not blank."""
     for junk in ("zq1", "q_7", "zé", "zq zq", "z" * 64, "x" * 200 + " y"):
         _assert_glued_cues_read(junk)
+    from gateway.html_text import html_scan  # a separator a mobile layout hides is not junk (review27 #5: its
+    footer = '<style>@media (max-width:480px){.m{display:none}}</style><p>Seattle, WA<span class="m">, </span>USA'
+    assert html_scan(footer).salt_free == ""  # reading joined words that text.parts_differ then counted)
 
 
 def test_one_salted_word_in_a_long_paragraph_adds_only_the_words_round_it() -> None:
