@@ -268,6 +268,28 @@ def _seals(decls: list[tuple[str, str, bool]]) -> bool:
     return may_hide_declarations(decls)
 
 
+def _sheet_selector(selector: str) -> str:
+    """A selector as a style block's first rule holds it, without the `<style ...>` tag and `<!--` before it."""
+    selector = selector.strip()
+    while selector.startswith("<"):  # (each turn takes at least one character)
+        end = 4 if selector.startswith("<!--") else selector.find(">") + 1
+        if end <= 0:
+            return ""
+        selector = selector[end:].lstrip()
+    return selector
+
+
+def _named(names: set[str], name: str, classes: str | None, ident: str | None) -> bool:
+    """Whether an element of this type, classes and id is among a style block's `names` (`read_hiding`)."""
+    if not names:
+        return False
+    if name in names or ident and "#" + ident.strip().lower() in names:
+        return True
+    if "*" in names and name not in _NOT_INLINE:
+        return True
+    return bool(classes) and any("." + c in names for c in (classes or "").lower().split()[:32])
+
+
 # a font size relative to the parent's: of a zero size, zero (review26 #7: `1em`, `100%`, `inherit`)
 _RELATIVE_SIZE = re.compile(r"[\d.](?:em|ex|ch|%)|^\s*(?:inherit|unset|revert|revert-layer|smaller|larger)\s*$")
 # what only a child's own font size or visibility can undo: any other hiding holds for every descendant
@@ -641,6 +663,7 @@ class _Scanner:
         self.paused: list[Any] | None = None  # [revealing descendant, its depth, the `maybe` and depth it paused]
         self.hide_names: set[str] = set()  # ".class", "#id", element names, "*" and "@attribute" a style block may hide
         self.hide_attributes: set[str] = set()  # the attributes among them
+        self.seal_names: set[str] = set()  # the subjects' names of those rules that hide all (`_seals`)
         self.sheets, self.sheet_important = self.style_sheets()
 
     # -- primitives that count the characters they examine
@@ -751,6 +774,8 @@ class _Scanner:
         for m in _CSS_RULE.finditer(sheet):
             if len(self.hide_names) >= MAX_HIDING_NAMES or not may_hide(m.group(2)):
                 continue
+            decls = declarations(m.group(2))
+            seals = decls is not None and _seals(decls)  # (display:none, opacity:0: review27 #7)
             for selector in m.group(1).split(",")[:64]:
                 self.scanned += len(selector)
                 names = ["." + c for c in _CLASS_TOKEN.findall(selector)]
@@ -774,6 +799,12 @@ class _Scanner:
                     self.hide_names.add(name)
                     if name.startswith("@"):
                         self.hide_attributes.add(name[1:])
+                if seals and subject == _sheet_selector(bare) and ":" not in subject:  # a compound alone (not
+                    # Cerberus's `img.g-img + div`, nor `:hover`): its class, id or type; nothing such an element
+                    # holds shows
+                    self.seal_names.update((["." + c for c in _CLASS_TOKEN.findall(subject)]
+                                            + ["#" + i for i in _ID_TOKEN.findall(subject)]
+                                            + ([element.group().lower()] if element is not None else []))[:16])
 
     def may_hide_tag(self, name: str, decls: list[tuple[str, str, bool]] | None, hidden_attribute: bool,
                      classes: str | None, ident: str | None, attribute_hit: bool, unread_style: bool = False) -> bool:
@@ -781,15 +812,7 @@ class _Scanner:
         inline style not read to its end, past MAX_STYLE_CHARS or MAX_STYLE_DELIMITERS, review26 #3)."""
         if hidden_attribute or attribute_hit or unread_style or name in _NEVER_SHOWN or may_hide_declarations(decls):
             return True
-        if not self.hide_names:
-            return False
-        if name in self.hide_names or ident and "#" + ident.strip().lower() in self.hide_names:
-            return True
-        if "*" in self.hide_names and name not in _NOT_INLINE:
-            return True
-        if not classes:
-            return False
-        return any("." + c in self.hide_names for c in classes.lower().split()[:32])
+        return _named(self.hide_names, name, classes, ident)
 
     # -- the tokenizer
     def run(self) -> None:
@@ -1126,11 +1149,14 @@ class _Scanner:
         decls = declarations(style) if style else None
         wide = decls if read is None or read == style else declarations(read)  # the second reading's
         unread = style is not None and (wide is None or len(style) > MAX_STYLE_CHARS)
+        if hidden_attribute and any(n == "display" and v.strip().lower() != "none" for n, v, _i in wide or ()):
+            hidden_attribute = False  # a style's display beats `hidden` (HTML: a UA style; review27 #7, S5)
         self.maybe_tag = self.may_hide_tag(name, wide, hidden_attribute, bidi.get("class"), bidi.get("id"),
                                            attribute_hit, unread)
         self.boxless_tag = self.maybe_tag and (hidden_attribute or name in _NEVER_SHOWN or any(
             n == "display" and v.strip().lower() == "none" for n, v, _i in wide or ()))
-        self.sealed_tag = self.boxless_tag or self.maybe_tag and wide is not None and _seals(wide)
+        self.sealed_tag = self.boxless_tag or self.maybe_tag and (
+            wide is not None and _seals(wide) or _named(self.seal_names, name, bidi.get("class"), bidi.get("id")))
         return self.hiding(style, decls, hidden_attribute)
 
     def hiding(self, style: str | None, decls: list[tuple[str, str, bool]] | None, hidden_attribute: bool) -> int:

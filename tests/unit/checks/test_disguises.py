@@ -754,8 +754,9 @@ def test_a_child_that_shows_itself_does_not_end_a_run_nothing_inside_can_show() 
     """review26 #7 (README Known limits): a child with its own font size or `visibility:visible` inside a
     `display:none`, `opacity:0` or far-offset run ended the run, though nothing inside such an element shows, and
     so did a font size relative to a zero one (`1em`, `100%`, `inherit`: zero too) (clean 0.5; the plain salting
-    high 24.0). Under a zero font size a child with its own size does show (email "ghost columns"), and its
-    letters are read as shown."""
+    high 24.0); review27 #7: so did such a child under a style block's `display:none` or `opacity:0`. Under a zero
+    font size a child with its own size does show (email "ghost columns"), and its letters are read as shown; so
+    does an element with `hidden` whose style sets its display."""
     _assert_salted_cues_read({"none": '<span style="display:none"><b style="font-size:14px">zq</b></span>',
                               "hidden": '<span hidden><b style="visibility:visible">zq</b></span>',
                               "opacity": '<span style="opacity:0"><b style="visibility:visible;font-size:9pt">zq</b>'
@@ -764,9 +765,14 @@ def test_a_child_that_shows_itself_does_not_end_a_run_nothing_inside_can_show() 
                                         "</b></span>",
                               "em": '<span style="font-size:0"><b style="font-size:1em">zq</b></span>',
                               "percent": '<span style="font:0/0 a"><b style="font-size:100%">zq</b></span>',
-                              "inherit": '<span style="font-size:0"><b style="font-size:inherit">zq</b></span>'}, {})
-    ghost = '<p>Wh<span style="font-size:0"><b style="font-size:14px">zq</b></span>atsApp</p>'
-    assert MessageView.parse(message(FROM, "", html=ghost)).disguises.salted == 0
+                              "inherit": '<span style="font-size:0"><b style="font-size:inherit">zq</b></span>',
+                              "class": '<span class="h"><b style="font-size:14px">zq</b></span>',
+                              "class opacity": '<span class="o"><b style="font-size:14px">zq</b></span>'},
+                             {"class": "<style>.h{display:none}</style>",
+                              "class opacity": "<style>.o{opacity:0}</style>"})
+    for shown in ('<p>Wh<span style="font-size:0"><b style="font-size:14px">zq</b></span>atsApp</p>',  # (review27
+                  '<p>Wh<span hidden style="display:inline">zq</span>atsApp</p>'):  # #7: a style's display beats
+        assert MessageView.parse(message(FROM, "", html=shown)).disguises.salted == 0, shown  # `hidden`)
 
 
 def test_salting_inside_a_wrapper_that_may_hide_but_shows_is_read() -> None:
