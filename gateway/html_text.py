@@ -279,6 +279,18 @@ def _sheet_selector(selector: str) -> str:
     return selector
 
 
+def _subject_name(selector: str) -> str:
+    """What a (lower-case) selector's subject names, read wide: a class, else an id, else an element type, else
+    "" (any element): `p.a::before` names ".a", `td::before` "td", `[data-t]::before` ""."""
+    subject = _COMBINATORS.split(_ATTR_BRACKETS.sub("", _sheet_selector(selector)).strip())[-1].split(":")[0]
+    for token, prefix in ((_CLASS_TOKEN, "."), (_ID_TOKEN, "#")):
+        found = token.search(subject)
+        if found is not None:
+            return prefix + found.group(1)
+    element = _TYPE_NAME.match(subject)
+    return element.group() if element is not None else ""
+
+
 def _named(names: set[str], name: str, classes: str | None, ident: str | None) -> bool:
     """Whether an element of this type, classes and id is among a style block's `names` (`read_hiding`)."""
     if not names:
@@ -457,7 +469,7 @@ MAX_HIDING_NAMES = 32_768  # names the style blocks' hiding rules name (each tak
 _ATTR_BRACKETS = re.compile(r"\[[^\]]{0,256}\]")
 _CSS_STRING = re.compile(r'"([^"\n]*)"|\'([^\'\n]*)\'')
 _CSS_ATTR = re.compile(r"attr\(\s*([-\w]{1,64})")  # `content: attr(data-x)`: the attribute's value is shown
-MAX_GENERATED_ATTRIBUTES = 16  # attributes whose values generated content shows, read (review26c G1)
+MAX_GENERATED_ATTRIBUTES = 256  # attributes whose values generated content shows, read (review26c G1)
 # a start tag that ends an open element of these without its end tag (HTML, "in body" / "in row": li, dd, dt,
 # p, and table cells and rows); the count of open blocks follows, for stray end tags (`close_element`)
 _IMPLIED_END = {"li": ("li",), "dd": ("dd", "dt"), "dt": ("dd", "dt"), "td": ("td", "th"), "th": ("td", "th"),
@@ -613,7 +625,9 @@ class _Scanner:
         self.sheet_bidi_applied = False  # one was applied to an element that overrides (`bidi`)
         self.sheet_direction = False  # one set an element's direction
         self.generated: list[str] = []  # style blocks' ::before/::after strings (`read_generated`)
-        self.generated_attributes: set[str] = set()  # the attributes they show (`attr()`)
+        self.generated_attributes: dict[str, set[str]] = {}  # the attributes they show (`attr()`): the names of
+        # the elements they show them for (".class", "#id", a type; "": any)
+        self.pending: list[tuple[str, str]] = []  # the last start tag's such attributes and values (`tag`)
         self.generated_left = MAX_SHEET_CHARS  # characters of such attributes' values left to read
         self.maybe_chars = 0  # characters of text any style may hide (the second reading)
         self.n = len(markup)
@@ -746,8 +760,8 @@ class _Scanner:
     def read_generated(self, sheet: str) -> None:
         """The strings a style block's `::before` and `::after` rules show (CSS generated content: README Known
         limits, attack25 F5 in an HTML-only message; bounded by MAX_SHEET_CHARS), and the attributes `attr()` shows
-        (every element's, their values read by `tag`: review26c G1): read after the visible text (where a browser
-        puts them needs selector matching, which is not done)."""
+        (review26c G1; the values of the elements its selectors' subjects name, read wide by `tag_end`): read after
+        the visible text (where a browser puts them needs selector matching, which is not done)."""
         sheet = css_text(sheet)
         self.scanned += len(sheet)
         for m in _CSS_RULE.finditer(sheet):
@@ -759,9 +773,14 @@ class _Scanner:
                     text = "".join(a or b for a, b in _CSS_STRING.findall(value))
                     if text.strip():
                         self.generated.append(text)
-                    for attribute in _CSS_ATTR.findall(value):  # and the attributes it shows (read by `tag`)
-                        if len(self.generated_attributes) < MAX_GENERATED_ATTRIBUTES:
-                            self.generated_attributes.add(attribute.lower())
+                    for attribute in _CSS_ATTR.findall(value):  # and the attributes it shows, for the elements
+                        attribute = attribute.lower()  # its selectors' subjects name (read by `tag`, review27 #4)
+                        if attribute in self.generated_attributes or \
+                                len(self.generated_attributes) < MAX_GENERATED_ATTRIBUTES:
+                            subjects = self.generated_attributes.setdefault(attribute, set())
+                            for selector in selectors.split(",")[:64]:
+                                if ("before" in selector or "after" in selector) and len(subjects) < 64:
+                                    subjects.add(_subject_name(selector))
 
     def read_hiding(self, sheet: str) -> None:
         """The classes, ids, element types and attributes one style block's rules may hide (`may_hide`), read
@@ -1077,6 +1096,7 @@ class _Scanner:
         seen_href = False
         style: str | None = None
         hidden_attribute = attribute_hit = False
+        self.pending = []
         bidi: dict[str, str] = {}  # the first dir and class attributes (a browser ignores repeats)
         self.override_tag = False
         self.direction_tag = None
@@ -1122,19 +1142,33 @@ class _Scanner:
                 bidi.setdefault(low, value)
 
     def attribute_read(self, attr: str, value: str) -> bool:
-        """Whether a style block's hiding rule names this (lower-case) attribute; its value read if generated
-        content shows it (`content: attr(x)`, `read_generated`)."""
+        """Whether a style block's hiding rule names this (lower-case) attribute; kept for `tag_end` if generated
+        content may show it (`content: attr(x)`, `read_generated`)."""
         if attr in self.generated_attributes and self.generated_left > 0:
-            value = value[:self.generated_left]
-            self.generated_left -= len(value)
-            shown = _CHARREF.sub(_attr_ref, value) if "&" in value else value
-            if shown.strip():
-                self.generated.append(shown)
+            self.pending.append((attr, value))
         return attr in self.hide_attributes
+
+    def read_shown_attributes(self, name: str, classes: str | None, ident: str | None) -> None:
+        """The values of the start tag's attributes that generated content shows for an element with its type,
+        classes or id (the rule's subject's, read wide: `p.a` for any p or .a; review27 #3, #4: every element's
+        values were read)."""
+        keys = {"", name, *("." + c for c in (classes or "").lower().split()[:32])}
+        if ident:
+            keys.add("#" + ident.strip().lower())
+        for attr, value in self.pending:
+            if self.generated_left > 0 and not keys.isdisjoint(self.generated_attributes[attr]):
+                value = value[:self.generated_left]
+                self.generated_left -= len(value)
+                shown = _CHARREF.sub(_attr_ref, value) if "&" in value else value
+                if shown.strip():
+                    self.generated.append(shown)
+        self.pending = []
 
     def tag_end(self, name: str, style: str | None, hidden_attribute: bool, attribute_hit: bool,
                 bidi: dict[str, str]) -> int:
         """At a start tag's '>': its bidi state, whether it may hide (the second reading) and `tag`'s last value."""
+        if self.pending:
+            self.read_shown_attributes(name, bidi.get("class"), bidi.get("id"))
         if not (style or bidi or hidden_attribute or attribute_hit or self.classes or self.hide_names) \
                 and name not in _NEVER_SHOWN:  # (most tags: nothing to read)
             self.override_tag, self.direction_tag, self.maybe_tag, self.boxless_tag = False, None, False, False
