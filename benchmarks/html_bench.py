@@ -54,6 +54,8 @@ INPUTS: dict[str, Callable[[int], str]] = {
     "style block of rules": lambda n: "<style>" + _repeat(".c{direction:rtl}", n // 2) + "</style>"
                                       + _repeat('<i class="c">w</i>', n // 2),
     "/* in a style block": lambda n: "<style>" + _repeat("/*{", n - 7),
+    # review26 #8: salting inside wrappers that may hide but show is read by a second scan
+    "salted wrappers (two scans)": lambda n: _repeat('<span style="width:0">w<b style="font-size:0">x</b>w</span> ', n),
 }
 
 

@@ -302,6 +302,11 @@ def _named(names: set[str], name: str, classes: str | None, ident: str | None) -
     return bool(classes) and any("." + c in names for c in (classes or "").lower().split()[:32])
 
 
+def _hides_by_font(decls: list[tuple[str, str, bool]]) -> bool:
+    """Whether these declarations hide an element's own text by a zero font size or by visibility."""
+    return may_hide_declarations([d for d in decls if d[0] in _UNDONE_BY_A_CHILD])
+
+
 # a font size relative to the parent's: of a zero size, zero (review26 #7: `1em`, `100%`, `inherit`)
 _RELATIVE_SIZE = re.compile(r"[\d.](?:em|ex|ch|%)|^\s*(?:inherit|unset|revert|revert-layer|smaller|larger)\s*$")
 # what only a child's own font size or visibility can undo: any other hiding holds for every descendant
@@ -619,7 +624,7 @@ class _Scanner:
         self.shown = shown  # where the start tags of elements that may hide but are read as shown begin (`html_scan`)
         self.tag_at = 0  # where the start tag being opened begins
         self.maybe_open: list[tuple[str, int, bool]] = []  # elements that may hide open now, innermost last: name,
-        # where its start tag begins, whether it is sealed (`sealed_tag`)
+        # where its start tag begins, whether it hides its own text for certain (`firm_tag`)
         self.wrappers: set[int] = set()  # where the start tags of those holding another begin (unsealed ones)
         self.sheet_bidi = sheet_bidi  # apply style blocks' bidi rules (False: the reading without them)
         self.sheet_bidi_applied = False  # one was applied to an element that overrides (`bidi`)
@@ -662,6 +667,7 @@ class _Scanner:
         self.maybe_tag = False  # the last start tag `tag` read may hide its content
         self.boxless_tag = False  # ... and makes no box at all (display:none, `hidden`, `_NEVER_SHOWN`)
         self.maybe_boxless = False  # the `maybe` element makes no box
+        self.firm_tag = False  # ... or hides its own text by a font size or visibility (not a wrapper that shows)
         self.sealed_tag = False  # the last start tag `tag` read hides all its content (no box, opacity 0, an
         # offset, a clip: anything but a font size or visibility, which a child may set again)
         self.maybe_sealed = False  # the `maybe` element does: no descendant shows itself (review26 #7)
@@ -678,6 +684,7 @@ class _Scanner:
         self.hide_names: set[str] = set()  # ".class", "#id", element names, "*" and "@attribute" a style block may hide
         self.hide_attributes: set[str] = set()  # the attributes among them
         self.seal_names: set[str] = set()  # the subjects' names of those rules that hide all (`_seals`)
+        self.firm_names: set[str] = set()  # ... or that hide by a font size or visibility (`_hides_by_font`)
         self.sheets, self.sheet_important = self.style_sheets()
 
     # -- primitives that count the characters they examine
@@ -795,6 +802,7 @@ class _Scanner:
                 continue
             decls = declarations(m.group(2))
             seals = decls is not None and _seals(decls)  # (display:none, opacity:0: review27 #7)
+            firm = decls is not None and _hides_by_font(decls)
             for selector in m.group(1).split(",")[:64]:
                 self.scanned += len(selector)
                 names = ["." + c for c in _CLASS_TOKEN.findall(selector)]
@@ -818,12 +826,14 @@ class _Scanner:
                     self.hide_names.add(name)
                     if name.startswith("@"):
                         self.hide_attributes.add(name[1:])
-                if seals and subject == _sheet_selector(bare) and ":" not in subject:  # a compound alone (not
-                    # Cerberus's `img.g-img + div`, nor `:hover`): its class, id or type; nothing such an element
-                    # holds shows
-                    self.seal_names.update((["." + c for c in _CLASS_TOKEN.findall(subject)]
-                                            + ["#" + i for i in _ID_TOKEN.findall(subject)]
-                                            + ([element.group().lower()] if element is not None else []))[:16])
+                own = (["." + c for c in _CLASS_TOKEN.findall(subject)] + ["#" + i for i in _ID_TOKEN.findall(subject)]
+                       + ([element.group().lower()] if element is not None else []))[:16]
+                # a compound alone (not Cerberus's `img.g-img + div`, nor `:hover`): its class, id or type
+                sealing = seals and subject == _sheet_selector(bare) and ":" not in subject
+                if sealing:  # nothing such an element holds shows
+                    self.seal_names.update(own)
+                if firm or sealing:  # its own text hidden, not a wrapper to read as shown (`open_wrapped`)
+                    self.firm_names.update(own)
 
     def may_hide_tag(self, name: str, decls: list[tuple[str, str, bool]] | None, hidden_attribute: bool,
                      classes: str | None, ident: str | None, attribute_hit: bool, unread_style: bool = False) -> bool:
@@ -1005,11 +1015,14 @@ class _Scanner:
 
     def open_wrapped(self, name: str) -> None:
         """An element that may hide opens: the innermost one open round it, unless sealed, is a wrapper that may
-        show what it holds (review26 #8: a salted sentence inside an inline `width:0`; `html_scan`)."""
-        if self.maybe_open and not self.maybe_open[-1][2] and len(self.wrappers) < MAX_WRAPPERS:
-            self.wrappers.add(self.maybe_open[-1][1])
+        show what it holds (review26 #8: a salted sentence inside an inline `width:0`; `html_scan`), when a letter
+        of a word comes just before it (salting; no second scan for the rest)."""
+        if self.maybe_open and len(self.wrappers) < MAX_WRAPPERS \
+                and _is_word_char(self.maybe_last if self.maybe is not None else self.last_shown) \
+                and not any(firm for _name, _at, firm in self.maybe_open):  # (all open round it: each may show)
+            self.wrappers.update(at for _name, at, _firm in self.maybe_open)
         if len(self.maybe_open) < MAX_OVERRIDES:
-            self.maybe_open.append((name, self.tag_at, self.sealed_tag))
+            self.maybe_open.append((name, self.tag_at, self.firm_tag))
 
     def close_element(self, name: str) -> None:
         if any(entry[0] == name for entry in self.maybe_open):  # it ends, and those left open inside it
@@ -1172,7 +1185,7 @@ class _Scanner:
         if not (style or bidi or hidden_attribute or attribute_hit or self.classes or self.hide_names) \
                 and name not in _NEVER_SHOWN:  # (most tags: nothing to read)
             self.override_tag, self.direction_tag, self.maybe_tag, self.boxless_tag = False, None, False, False
-            self.sealed_tag = False
+            self.sealed_tag = self.firm_tag = False
             return 0
         read = None  # the style as CSS reads it: references, comments and escapes decoded
         if style:
@@ -1191,6 +1204,9 @@ class _Scanner:
             n == "display" and v.strip().lower() == "none" for n, v, _i in wide or ()))
         self.sealed_tag = self.boxless_tag or self.maybe_tag and (
             wide is not None and _seals(wide) or _named(self.seal_names, name, bidi.get("class"), bidi.get("id")))
+        self.firm_tag = self.sealed_tag or self.maybe_tag and (  # (hides its own text for certain: `open_wrapped`)
+            wide is not None and _hides_by_font(wide) or _named(self.firm_names, name, bidi.get("class"),
+                                                                bidi.get("id")))
         return self.hiding(style, decls, hidden_attribute)
 
     def hiding(self, style: str | None, decls: list[tuple[str, str, bool]] | None, hidden_attribute: bool) -> int:

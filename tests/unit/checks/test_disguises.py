@@ -791,7 +791,8 @@ def test_salting_inside_a_wrapper_that_may_hide_but_shows_is_read() -> None:
     """review26 #8 (README Known limits): a salted sentence wholly inside an element that may hide but shows (an
     inline `width:0`, a transform, a style block's rule naming its type, as Cerberus's `img.g-img + div` names
     every div) had no letter read as shown, so no run lay between two (clean 0.5; high 24.0 unwrapped). Such
-    wrappers are read once more as shown. Under `display:none` nothing is read as shown (nothing shows)."""
+    wrappers are read once more as shown. Under `display:none` nothing is read as shown (nothing shows), nor in an
+    element that hides its own text by a zero font size or visibility."""
     from gateway.checks.pretext import PretextCheck
     wrappers = {"width": '<span style="width:0">{}</span>',
                 "transform": '<span style="transform:rotate(1deg)">{}</span>', "cerberus": "<div><div>{}</div></div>"}
@@ -802,5 +803,8 @@ def test_salting_inside_a_wrapper_that_may_hide_but_shows_is_read() -> None:
         sig, _ = run([PretextCheck(), ContentCheck(), StructureCheck()], raw)
         assert {"offer.money", "pressure.secrecy", "content.offchannel_mention"} <= names(sig), name
         assert one(sig, "text.hidden_in_words").evidence == {"runs": 3}, name
-    hidden = f'<p><span style="display:none">{SALTED.format(s="<span style=font-size:0>zq</span>")}</span></p>'
-    assert MessageView.parse(message(FROM, "", html=hidden)).disguises.salted == 0
+    salted = SALTED.format(s="<span style=font-size:0>zq</span>")
+    for hidden in (f'<span style="display:none">{salted}</span>', f'<span style="font-size:0">{salted}</span>',
+                   f'<style>.h{{visibility:hidden}}</style><span class="h">{salted}</span>'):  # (its own text hidden:
+        assert MessageView.parse(message(FROM, "", html=f"<p>{hidden}</p>")).disguises.salted == 0, hidden  # no
+        # wrapper; phishing_pot hides junk so, junk inside junk)
