@@ -311,6 +311,7 @@ def _hides_by_font(decls: list[tuple[str, str, bool]]) -> bool:
 _RELATIVE_SIZE = re.compile(r"[\d.](?:em|ex|ch|%)|^\s*(?:inherit|unset|revert|revert-layer|smaller|larger)\s*$")
 # what only a child's own font size or visibility can undo: any other hiding holds for every descendant
 _UNDONE_BY_A_CHILD = frozenset({"font-size", "font", "visibility"})
+_SET_AGAIN = _UNDONE_BY_A_CHILD | {"display", "opacity"}  # an inline style's, beating a style block's rule
 
 
 # `may_hide`: what may hide an element, read wide (hidden-text salting, attack24 #3; Cisco Talos, "Seasoning
@@ -472,9 +473,11 @@ _TYPE_NAME = re.compile(r"[a-zA-Z][a-zA-Z0-9-]{0,31}")
 _ATTR_SELECTOR = re.compile(r"\[\s*([-\w]{1,64})\s*(?:([~|^$*]?=)\s*[\"']?([-\w]{0,64}))?")
 MAX_HIDING_NAMES = 32_768  # names the style blocks' hiding rules name (each takes 2 of MAX_SHEET_CHARS: never met)
 _ATTR_BRACKETS = re.compile(r"\[[^\]]{0,256}\]")
+_BRACE = re.compile(r"[{}]")
 _CSS_STRING = re.compile(r'"([^"\n]*)"|\'([^\'\n]*)\'')
 _CSS_ATTR = re.compile(r"attr\(\s*([-\w]{1,64})")  # `content: attr(data-x)`: the attribute's value is shown
-MAX_GENERATED_ATTRIBUTES = 256  # attributes whose values generated content shows, read (review26c G1)
+MAX_GENERATED_ATTRIBUTES = 4096  # attributes whose values generated content shows, and the subjects each is
+# shown for, read (review26c G1; the 64 KB sheet budget bounds both: review27b #4)
 # a start tag that ends an open element of these without its end tag (HTML, "in body" / "in row": li, dd, dt,
 # p, and table cells and rows); the count of open blocks follows, for stray end tags (`close_element`)
 _IMPLIED_END = {"li": ("li",), "dd": ("dd", "dt"), "dt": ("dd", "dt"), "td": ("td", "th"), "th": ("td", "th"),
@@ -552,6 +555,15 @@ _BLANK = " \t\n\r\f\v\u00a0\u200b\u200c\u200d\u2060\ufeff\u202e\u202c\u00ad\u034
 # characters the view removes or joins across (parse.py: invisible code points, narrow spaces): no word ends at
 # them (review26 #4: a soft hyphen or a zero-width space beside the junk hid the salting)
 _IGNORED = "\u00ad\u034f\u200b\u200c\u200d\u2060\ufeff\u180e"  # (not the narrow spaces French writes: review26d #7)
+
+
+_SEPARATORS = frozenset(",;:.!?|/()[]{}<>\"\u00ab\u00bb\u00b7\u2022\u2013\u2014")
+
+
+def _glues(c: str) -> bool:
+    """Whether junk ending in `c` reads as one word with the word beside it: not a blank or a separator (a letter,
+    digit, `_`, a combining mark, an apostrophe or hyphen: review27b #5)."""
+    return bool(c) and c not in _BLANK and c not in _SEPARATORS
 
 
 def _is_alpha(c: str) -> bool:
@@ -786,7 +798,8 @@ class _Scanner:
                                 len(self.generated_attributes) < MAX_GENERATED_ATTRIBUTES:
                             subjects = self.generated_attributes.setdefault(attribute, set())
                             for selector in selectors.split(",")[:64]:
-                                if ("before" in selector or "after" in selector) and len(subjects) < 64:
+                                if ("before" in selector or "after" in selector) and \
+                                        len(subjects) < MAX_GENERATED_ATTRIBUTES:
                                     subjects.add(_subject_name(selector))
 
     def read_hiding(self, sheet: str) -> None:
@@ -797,11 +810,16 @@ class _Scanner:
         keeps it from being reached)."""
         sheet = css_text(sheet)
         self.scanned += len(sheet)
+        braces = _BRACE.finditer(sheet)  # (how deep each rule is: one inside @media may not apply, review27b #2)
+        depth, brace = 0, next(braces, None)
         for m in _CSS_RULE.finditer(sheet):
+            while brace is not None and brace.start() < m.start(1):
+                depth = depth + 1 if brace.group() == "{" else max(0, depth - 1)
+                brace = next(braces, None)
             if len(self.hide_names) >= MAX_HIDING_NAMES or not may_hide(m.group(2)):
                 continue
             decls = declarations(m.group(2))
-            seals = decls is not None and _seals(decls)  # (display:none, opacity:0: review27 #7)
+            seals = depth == 0 and decls is not None and _seals(decls)  # (display:none, opacity:0: review27 #7)
             firm = decls is not None and _hides_by_font(decls)
             for selector in m.group(1).split(",")[:64]:
                 self.scanned += len(selector)
@@ -826,14 +844,13 @@ class _Scanner:
                     self.hide_names.add(name)
                     if name.startswith("@"):
                         self.hide_attributes.add(name[1:])
-                own = (["." + c for c in _CLASS_TOKEN.findall(subject)] + ["#" + i for i in _ID_TOKEN.findall(subject)]
-                       + ([element.group().lower()] if element is not None else []))[:16]
-                # a compound alone (not Cerberus's `img.g-img + div`, nor `:hover`): its class, id or type
-                sealing = seals and subject == _sheet_selector(bare) and ":" not in subject
+                own = _subject_name(subject)  # its class, else id, else type (`div.preheader`: .preheader alone,
+                # review27b #1), of a compound alone (not Cerberus's `img.g-img + div`, nor `:hover`)
+                sealing = seals and own != "" and subject == _sheet_selector(bare) and ":" not in subject
                 if sealing:  # nothing such an element holds shows
-                    self.seal_names.update(own)
-                if firm or sealing:  # its own text hidden, not a wrapper to read as shown (`open_wrapped`)
-                    self.firm_names.update(own)
+                    self.seal_names.add(own)
+                if own and (firm or sealing):  # its own text hidden, not a wrapper to read as shown (`open_wrapped`)
+                    self.firm_names.add(own)
 
     def may_hide_tag(self, name: str, decls: list[tuple[str, str, bool]] | None, hidden_attribute: bool,
                      classes: str | None, ident: str | None, attribute_hit: bool, unread_style: bool = False) -> bool:
@@ -897,9 +914,9 @@ class _Scanner:
     def settle(self, after: str) -> None:
         """A run of text a style may hide ended, before `after` (a shown character, or a line break): salting when
         it held letters between two letters of a word; glued when it is glued to a word on one side only, by a
-        letter or digit (review26 #2: junk before or after a word, "zq" + "WhatsApp"; review26d #4:
-        "zq1", "zé", "zq zq", 64 letters; not signalled, as a screen reader's "Mon<span class=sr-only>day</span>"
-        is the same shape, but read without it too)."""
+        character that is neither blank nor a separator (`_glues`; review26 #2: junk before or after a word, "zq" +
+        "WhatsApp"; review26d #4: "zq1", "zé", "zq zq", 64 letters; not signalled, as a screen reader's
+        "Mon<span class=sr-only>day</span>" is the same shape, but read without it too)."""
         if self.maybe_text:
             run = self.maybe_run.strip(_IGNORED)
             before, following = _is_word_char(self.last_shown), _is_word_char(after)
@@ -907,8 +924,8 @@ class _Scanner:
             # between two links is a mobile layout's separator, not salting (review26 #9)
             if before and following and (any(c.isalpha() for c in run) or not any(c in _BLANK for c in run)):
                 self.salted += 1
-            elif run and (before and run[0].isalnum() or following and self.maybe_last.isalnum()):
-                self.glued += 1  # (by a letter or digit: a mobile layout hides ", " after a word, review27 #5)
+            elif run and (before and _glues(run[0]) or following and _glues(self.maybe_last)):
+                self.glued += 1  # (not by a separator: a mobile layout hides ", " after a word, review27 #5)
         self.maybe_text, self.maybe_run, self.maybe_last = False, "", ""
 
     def read_text(self, text: str, size: int) -> None:
@@ -1198,15 +1215,16 @@ class _Scanner:
         unread = style is not None and (wide is None or len(style) > MAX_STYLE_CHARS)
         if hidden_attribute and any(n == "display" and v.strip().lower() != "none" for n, v, _i in wide or ()):
             hidden_attribute = False  # a style's display beats `hidden` (HTML: a UA style; review27 #7, S5)
-        self.maybe_tag = self.may_hide_tag(name, wide, hidden_attribute, bidi.get("class"), bidi.get("id"),
-                                           attribute_hit, unread)
+        classes, ident = bidi.get("class"), bidi.get("id")
+        self.maybe_tag = self.may_hide_tag(name, wide, hidden_attribute, classes, ident, attribute_hit, unread)
         self.boxless_tag = self.maybe_tag and (hidden_attribute or name in _NEVER_SHOWN or any(
             n == "display" and v.strip().lower() == "none" for n, v, _i in wide or ()))
-        self.sealed_tag = self.boxless_tag or self.maybe_tag and (
-            wide is not None and _seals(wide) or _named(self.seal_names, name, bidi.get("class"), bidi.get("id")))
+        # (a rule's display, opacity, font size or visibility that its own style sets again does not count)
+        by_rule = not any(n in _SET_AGAIN for n, _v, _i in wide or ())
+        self.sealed_tag = self.boxless_tag or self.maybe_tag and (wide is not None and _seals(wide) or by_rule and
+                                                                  _named(self.seal_names, name, classes, ident))
         self.firm_tag = self.sealed_tag or self.maybe_tag and (  # (hides its own text for certain: `open_wrapped`)
-            wide is not None and _hides_by_font(wide) or _named(self.firm_names, name, bidi.get("class"),
-                                                                bidi.get("id")))
+            wide is not None and _hides_by_font(wide) or by_rule and _named(self.firm_names, name, classes, ident))
         return self.hiding(style, decls, hidden_attribute)
 
     def hiding(self, style: str | None, decls: list[tuple[str, str, bool]] | None, hidden_attribute: bool) -> int:
@@ -1373,7 +1391,8 @@ def html_scan(markup: str, limit: int = MAX_HTML_CHARS, sheet_bidi: bool = True)
     generated = "\n".join(" ".join(g.split()) for g in scanner.generated) if scanner.generated else ""
     bidi_free = ""
     if scanner.sheet_bidi_applied:  # a style block's override may not apply where it was applied (no selector
-        plain = html_scan(markup, limit, sheet_bidi=False).text  # matching, review26c #5): read without them too
+        plain = _BLANK_LINES.sub("\n", _HSPACE.sub(" ", "".join(_scanned(markup[:limit], False).chunks))).strip()
+        # matching, review26c #5): read without them too (one scan: review27b #6)
         first = set(text.split("\n"))
         bidi_free = "\n".join(line for line in plain.split("\n") if line not in first)
     return HtmlResult(text, scanner.links, steps, scanned, scanner.left_out, scanner.unapplied,

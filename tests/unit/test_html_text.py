@@ -323,13 +323,13 @@ def test_the_text_is_read_again_without_bidi_rules_only_when_one_reverses_it(mon
     override or direction applies to it or an ancestor (review27 #1: a direction that stops a reversal)."""
     import gateway.html_text as module
     calls: list[bool] = []
-    scan = module.html_scan
+    scan = module._scanned
 
-    def counted(markup: str, limit: int = module.MAX_HTML_CHARS, sheet_bidi: bool = True) -> module.HtmlResult:
+    def counted(markup: str, sheet_bidi: bool = True, shown: frozenset[int] = frozenset()) -> module._Scanner:
         calls.append(sheet_bidi)
-        return scan(markup, limit, sheet_bidi)
+        return scan(markup, sheet_bidi, shown)
 
-    monkeypatch.setattr(module, "html_scan", counted)
+    monkeypatch.setattr(module, "_scanned", counted)
     cases = [('<style>.c{direction:rtl}</style><p><i class="c">on WhatsApp</i></p>', 1, "on WhatsApp"),
              ('<style>.c{unicode-bidi:bidi-override;direction:rtl}</style><p>on <i class="c">WhatsApp</i></p>', 2,
               "on \u202eWhatsApp\u202c"),

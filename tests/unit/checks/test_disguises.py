@@ -3,6 +3,8 @@ bidi overrides: parse.Disguises) and the structure check's signals for it (attac
 
 from __future__ import annotations
 
+import pytest
+
 from gateway.checks.content import ContentCheck
 from gateway.checks.structure import StructureCheck
 from gateway.model import Client, Envelope, Verdict
@@ -808,3 +810,46 @@ def test_salting_inside_a_wrapper_that_may_hide_but_shows_is_read() -> None:
                    f'<style>.h{{visibility:hidden}}</style><span class="h">{salted}</span>'):  # (its own text hidden:
         assert MessageView.parse(message(FROM, "", html=f"<p>{hidden}</p>")).disguises.salted == 0, hidden  # no
         # wrapper; phishing_pot hides junk so, junk inside junk)
+
+
+def test_a_style_blocks_rule_seals_only_what_it_surely_hides() -> None:
+    """review27b #1-#3, worse than f3284d2 at db58618 (high 31.8 -> caution 5.1): `div.preheader{display:none}`
+    sealed every div, so a hybrid layout's font-size:0 wrapper round a column that sets its size read as all
+    hidden; a `display:none` rule under `@media` (mobile, print) sealed what a desktop shows; a rule's display or
+    opacity that the element's own style sets again sealed it too. Salting in each is read."""
+    salted = SALTED.format(s="<span style='font:0/0 a'>zq</span>")
+    shapes = {"preheader": "<style>div.preheader{display:none!important}</style><div class=preheader>Our spring "
+                           "issue</div><div style='font-size:0'><div style='display:inline-block;font-size:15px'>"
+                           f"<p>{salted}</p></div></div>",
+              "mobile": "<style>@media only screen and (max-width:480px){.w{display:none!important}}</style><p><span "
+                        f"class=w>{salted}</span></p>",
+              "print": f"<style>@media print{{.w{{display:none}}}}</style><p><span class=w>{salted}</span></p>",
+              "opacity": f"<style>.w{{opacity:0}}</style><p><span class=w style='opacity:1'>{salted}</span></p>",
+              "display": f"<style>.w{{display:none}}</style><p><span class=w style='display:inline'>{salted}</span>"}
+    for name, html in shapes.items():
+        assert MessageView.parse(message(FROM, "", html=html)).disguises.salted == 3, name
+
+
+def test_junk_glued_by_an_underscore_mark_apostrophe_or_hyphen_is_read_without_it() -> None:
+    """review27b #5: 7997ec5 took only a letter or digit as glue, so junk ending in `_`, a combining mark, `'` or
+    `-` hid the cue word again (high 29.8 -> caution 5.1). Only blanks and separators do not glue."""
+    for junk in ("zq_", "zq\u0301", "zq'", "zq-"):
+        _assert_glued_cues_read(junk)
+
+
+def test_one_part_is_scanned_at_most_three_times(monkeypatch: pytest.MonkeyPatch) -> None:
+    """review27b #6: the reading without style-block bidi rules called html_scan, which made its own wrapper
+    rescan: four scans of one part. It is one scan now: at most the first, the wrappers' and the bidi one."""
+    import gateway.html_text as module
+    scans: list[int] = []
+    scanner = module._Scanner
+
+    def counted(*args: object, **kwargs: object) -> module._Scanner:
+        scans.append(1)
+        return scanner(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(module, "_Scanner", counted)
+    html = ("<style>.r{unicode-bidi:bidi-override;direction:rtl}</style><p>ppAstahW <span class=r>x</span> "
+            "<span style='width:0'>Wh<span style='font:0/0 a'>zq</span>atsApp</span></p>")
+    result = module.html_scan(html)
+    assert len(scans) == 3 and result.salted == 1 and result.bidi_free
