@@ -1031,9 +1031,10 @@ class _Scanner:
             self.hidden_depth += 1
 
     def open_wrapped(self, name: str) -> None:
-        """An element that may hide opens: the innermost one open round it, unless sealed, is a wrapper that may
-        show what it holds (review26 #8: a salted sentence inside an inline `width:0`; `html_scan`), when a letter
-        of a word comes just before it (salting; no second scan for the rest)."""
+        """An element that may hide opens: when a letter of a word comes just before it (salting; no second scan
+        for the rest), those open round it are wrappers that may show what they hold (review26 #8: a salted
+        sentence inside an inline `width:0`; `html_scan`), unless one hides its own text for certain (`firm_tag`:
+        nothing in it shows, or its own text does not)."""
         if self.maybe_open and len(self.wrappers) < MAX_WRAPPERS \
                 and _is_word_char(self.maybe_last if self.maybe is not None else self.last_shown) \
                 and not any(firm for _name, _at, firm in self.maybe_open):  # (all open round it: each may show)
@@ -1180,8 +1181,8 @@ class _Scanner:
 
     def read_shown_attributes(self, name: str, classes: str | None, ident: str | None) -> None:
         """The values of the start tag's attributes that generated content shows for an element with its type,
-        classes or id (the rule's subject's, read wide: `p.a` for any p or .a; review27 #3, #4: every element's
-        values were read)."""
+        classes or id (a rule's subject's class, else id, else type, `_subject_name`: `p.a` for any .a; review27 #3,
+        #4: every element's values were read)."""
         keys = {"", name, *("." + c for c in (classes or "").lower().split()[:32])}
         if ident:
             keys.add("#" + ident.strip().lower())
