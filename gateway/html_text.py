@@ -261,8 +261,9 @@ def reveals(style: str | None) -> bool:
 
 def _seals(decls: list[tuple[str, str, bool]]) -> bool:
     """Whether these declarations (`may_hide` ones) hide all an element holds, whatever a child sets: not a font
-    size or visibility, which a child may set again, nor a zero box that does not clip (its text overflows)."""
-    decls = [d for d in decls if d[0] not in _UNDONE_BY_A_CHILD]
+    size, visibility or colour, which a child may set again (review27c: a red row in a white-on-white table), nor
+    a zero box that does not clip (its text overflows)."""
+    decls = [d for d in decls if d[0] not in _UNDONE_BY_A_CHILD and d[0] not in _COLOURS]
     if not any(n == "overflow" and v.strip().lower() in ("hidden", "clip") for n, v, _i in decls):
         decls = [d for d in decls if d[0] not in _BOXES]
     return may_hide_declarations(decls)
@@ -312,6 +313,7 @@ _RELATIVE_SIZE = re.compile(r"[\d.](?:em|ex|ch|%)|^\s*(?:inherit|unset|revert|re
 # what only a child's own font size or visibility can undo: any other hiding holds for every descendant
 _UNDONE_BY_A_CHILD = frozenset({"font-size", "font", "visibility"})
 _SET_AGAIN = _UNDONE_BY_A_CHILD | {"display", "opacity"}  # an inline style's, beating a style block's rule
+_COLOURS = frozenset({"color", "-webkit-text-fill-color", "background", "background-color"})
 
 
 # `may_hide`: what may hide an element, read wide (hidden-text salting, attack24 #3; Cisco Talos, "Seasoning
@@ -554,7 +556,9 @@ def _is_word_char(c: str) -> bool:
 _BLANK = " \t\n\r\f\v\u00a0\u200b\u200c\u200d\u2060\ufeff\u202e\u202c\u00ad\u034f"
 # characters the view removes or joins across (parse.py: invisible code points, narrow spaces): no word ends at
 # them (review26 #4: a soft hyphen or a zero-width space beside the junk hid the salting)
-_IGNORED = "\u00ad\u034f\u200b\u200c\u200d\u2060\ufeff\u180e"  # (not the narrow spaces French writes: review26d #7)
+# (not the narrow spaces French writes: review26d #7; the bidi marks and invisible operators a character reference
+# writes: review27c #4)
+_IGNORED = "\u00ad\u034f\u200b\u200c\u200d\u2060\ufeff\u180e\u200e\u200f\u061c\u2061\u2062\u2063\u2064"
 
 
 _SEPARATORS = frozenset(",;:.!?|/()[]{}<>\"\u00ab\u00bb\u00b7\u2022\u2013\u2014")
@@ -695,8 +699,7 @@ class _Scanner:
         self.paused: list[Any] | None = None  # [revealing descendant, its depth, the `maybe` and depth it paused]
         self.hide_names: set[str] = set()  # ".class", "#id", element names, "*" and "@attribute" a style block may hide
         self.hide_attributes: set[str] = set()  # the attributes among them
-        self.seal_names: set[str] = set()  # the subjects' names of those rules that hide all (`_seals`)
-        self.firm_names: set[str] = set()  # ... or that hide by a font size or visibility (`_hides_by_font`)
+        self.firm_names: set[str] = set()  # the subjects' names of those rules that hide their own text (firm_tag)
         self.sheets, self.sheet_important = self.style_sheets()
 
     # -- primitives that count the characters they examine
@@ -819,8 +822,8 @@ class _Scanner:
             if len(self.hide_names) >= MAX_HIDING_NAMES or not may_hide(m.group(2)):
                 continue
             decls = declarations(m.group(2))
-            seals = depth == 0 and decls is not None and _seals(decls)  # (display:none, opacity:0: review27 #7)
-            firm = decls is not None and _hides_by_font(decls)
+            firm = depth == 0 and decls is not None and (_hides_by_font(decls) or _seals(decls))  # (not under
+            # @media: it may not apply, review27c #3)
             for selector in m.group(1).split(",")[:64]:
                 self.scanned += len(selector)
                 names = ["." + c for c in _CLASS_TOKEN.findall(selector)]
@@ -845,12 +848,9 @@ class _Scanner:
                     if name.startswith("@"):
                         self.hide_attributes.add(name[1:])
                 own = _subject_name(subject)  # its class, else id, else type (`div.preheader`: .preheader alone,
-                # review27b #1), of a compound alone (not Cerberus's `img.g-img + div`, nor `:hover`)
-                sealing = seals and own != "" and subject == _sheet_selector(bare) and ":" not in subject
-                if sealing:  # nothing such an element holds shows
-                    self.seal_names.add(own)
-                if own and (firm or sealing):  # its own text hidden, not a wrapper to read as shown (`open_wrapped`)
-                    self.firm_names.add(own)
+                # review27b #1) of a compound alone (not Cerberus's `img.g-img + div`, nor `:hover`): its own text
+                if firm and own and subject == _sheet_selector(bare) and ":" not in subject:  # hidden, not a
+                    self.firm_names.add(own)  # wrapper to read as shown (`open_wrapped`)
 
     def may_hide_tag(self, name: str, decls: list[tuple[str, str, bool]] | None, hidden_attribute: bool,
                      classes: str | None, ident: str | None, attribute_hit: bool, unread_style: bool = False) -> bool:
@@ -1220,12 +1220,12 @@ class _Scanner:
         self.maybe_tag = self.may_hide_tag(name, wide, hidden_attribute, classes, ident, attribute_hit, unread)
         self.boxless_tag = self.maybe_tag and (hidden_attribute or name in _NEVER_SHOWN or any(
             n == "display" and v.strip().lower() == "none" for n, v, _i in wide or ()))
-        # (a rule's display, opacity, font size or visibility that its own style sets again does not count)
-        by_rule = not any(n in _SET_AGAIN for n, _v, _i in wide or ())
-        self.sealed_tag = self.boxless_tag or self.maybe_tag and (wide is not None and _seals(wide) or by_rule and
-                                                                  _named(self.seal_names, name, classes, ident))
-        self.firm_tag = self.sealed_tag or self.maybe_tag and (  # (hides its own text for certain: `open_wrapped`)
-            wide is not None and _hides_by_font(wide) or by_rule and _named(self.firm_names, name, classes, ident))
+        # (by its own style only: a style block's rule may not apply, review27c #1, #2; selectors are not matched)
+        self.sealed_tag = self.boxless_tag or self.maybe_tag and wide is not None and _seals(wide)
+        self.firm_tag = self.sealed_tag or self.maybe_tag and (  # (hides its own text for certain: `open_wrapped`;
+            wide is not None and _hides_by_font(wide) or _named(self.firm_names, name, classes, ident)  # a style
+            and not any(n in _SET_AGAIN for n, _v, _i in wide or ()))  # block's rule counts, unless its own style
+        # sets the like again: the wrapper's second scan could count false salting in hidden junk)
         return self.hiding(style, decls, hidden_attribute)
 
     def hiding(self, style: str | None, decls: list[tuple[str, str, bool]] | None, hidden_attribute: bool) -> int:
@@ -1392,8 +1392,9 @@ def html_scan(markup: str, limit: int = MAX_HTML_CHARS, sheet_bidi: bool = True)
     generated = "\n".join(" ".join(g.split()) for g in scanner.generated) if scanner.generated else ""
     bidi_free = ""
     if scanner.sheet_bidi_applied:  # a style block's override may not apply where it was applied (no selector
-        plain = _BLANK_LINES.sub("\n", _HSPACE.sub(" ", "".join(_scanned(markup[:limit], False).chunks))).strip()
-        # matching, review26c #5): read without them too (one scan: review27b #6)
+        free = _scanned(markup[:limit], False)  # matching, review26c #5): read without them too (one scan:
+        steps, scanned = steps + free.steps, scanned + free.scanned  # review27b #6)
+        plain = _BLANK_LINES.sub("\n", _HSPACE.sub(" ", "".join(free.chunks))).strip()
         first = set(text.split("\n"))
         bidi_free = "\n".join(line for line in plain.split("\n") if line not in first)
     return HtmlResult(text, scanner.links, steps, scanned, scanner.left_out, scanner.unapplied,
