@@ -54,6 +54,7 @@ from __future__ import annotations
 import html
 import logging
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from html.entities import html5 as _HTML5
 from typing import Any
@@ -641,7 +642,7 @@ class _Scanner:
         self.tag_at = 0  # where the start tag being opened begins
         self.maybe_open: list[tuple[str, int, bool]] = []  # elements that may hide open now, innermost last: name,
         # where its start tag begins, whether it hides its own text for certain (`firm_tag`)
-        self.wrappers: set[int] = set()  # where the start tags of those holding another begin (unsealed ones)
+        self.wrappers: set[int] = set()  # where the start tags of those holding another begin (`open_wrapped`)
         self.sheet_bidi = sheet_bidi  # apply style blocks' bidi rules (False: the reading without them)
         self.sheet_bidi_applied = False  # one was applied to an element that overrides (`bidi`)
         self.sheet_direction = False  # one set an element's direction
@@ -685,7 +686,7 @@ class _Scanner:
         self.maybe_boxless = False  # the `maybe` element makes no box
         self.firm_tag = False  # ... or hides its own text by a font size or visibility (not a wrapper that shows)
         self.sealed_tag = False  # the last start tag `tag` read hides all its content (no box, opacity 0, an
-        # offset, a clip: anything but a font size or visibility, which a child may set again)
+        # offset, a clip: anything but a font size, visibility or colour, which a child may set again: `_seals`)
         self.maybe_sealed = False  # the `maybe` element does: no descendant shows itself (review26 #7)
         self.maybe_chunks: set[int] = set()
         self.maybe_text = False  # it held letters since the last character shown
@@ -1361,18 +1362,21 @@ def _scanned(markup: str, sheet_bidi: bool = True, shown: frozenset[int] = froze
     return scanner
 
 
+def _joined(chunks: Iterable[str]) -> str:
+    """A reading's chunks as one text: runs of blanks one space, blank lines one line break."""
+    return _BLANK_LINES.sub("\n", _HSPACE.sub(" ", "".join(chunks))).strip()
+
+
 def _without_maybe(scanner: _Scanner) -> str:
     """The text without what any style may hide (read wide): the second reading."""
-    kept = "".join(c for i, c in enumerate(scanner.chunks) if i not in scanner.maybe_chunks)
-    return _BLANK_LINES.sub("\n", _HSPACE.sub(" ", kept)).strip()
+    return _joined(c for i, c in enumerate(scanner.chunks) if i not in scanner.maybe_chunks)
 
 
-def html_scan(markup: str, limit: int = MAX_HTML_CHARS, sheet_bidi: bool = True) -> HtmlResult:
+def html_scan(markup: str, limit: int = MAX_HTML_CHARS) -> HtmlResult:
     """`html_to_text` with the other readings (`salt_free`, `visible`, `generated`, `bidi_free`) and the work
     counters."""
-    scanner = _scanned(markup[:limit], sheet_bidi)
-    text = _HSPACE.sub(" ", "".join(scanner.chunks))
-    text = _BLANK_LINES.sub("\n", text).strip()
+    scanner = _scanned(markup[:limit])
+    text = _joined(scanner.chunks)
     salt_free = visible = ""
     if scanner.salted or scanner.glued or scanner.maybe_chars > MAX_HIDDEN_AHEAD:
         kept = _without_maybe(scanner)
@@ -1382,7 +1386,7 @@ def html_scan(markup: str, limit: int = MAX_HTML_CHARS, sheet_bidi: bool = True)
             visible = kept  # first
     salted, steps, scanned = scanner.salted, scanner.steps, scanner.scanned
     if scanner.wrappers:  # elements that may hide but may show what they hold, round others that may: read once
-        peeled = _scanned(markup[:limit], sheet_bidi, frozenset(scanner.wrappers))  # more as shown, for the
+        peeled = _scanned(markup[:limit], shown=frozenset(scanner.wrappers))  # more as shown, for the
         steps, scanned = steps + peeled.steps, scanned + peeled.scanned  # salting inside them (review26 #8)
         if peeled.salted or peeled.glued:
             have = set(salt_free.split("\n"))
@@ -1394,7 +1398,7 @@ def html_scan(markup: str, limit: int = MAX_HTML_CHARS, sheet_bidi: bool = True)
     if scanner.sheet_bidi_applied:  # a style block's override may not apply where it was applied (no selector
         free = _scanned(markup[:limit], False)  # matching, review26c #5): read without them too (one scan:
         steps, scanned = steps + free.steps, scanned + free.scanned  # review27b #6)
-        plain = _BLANK_LINES.sub("\n", _HSPACE.sub(" ", "".join(free.chunks))).strip()
+        plain = _joined(free.chunks)
         first = set(text.split("\n"))
         bidi_free = "\n".join(line for line in plain.split("\n") if line not in first)
     return HtmlResult(text, scanner.links, steps, scanned, scanner.left_out, scanner.unapplied,

@@ -450,10 +450,7 @@ class TextPart:
         reading before the rest (the text a style may hide stays in place: what one reader hides another may
         show, review26c #1; read ahead of it, the text no style hides still starts within the readers' windows
         when 200 KB of hidden text stands before it)."""
-        if not self.ahead:
-            return self.shown
-        cut = _head(self.shown, AHEAD_CHARS)
-        return "\n".join(x for x in (self.shown[:cut], self.ahead, self.shown[cut:]) if x)
+        return "\n".join(_heads_first(self.shown, self.ahead, AHEAD_CHARS)) if self.ahead else self.shown
 
 
 def raw_text(value: object) -> str:
@@ -601,6 +598,14 @@ def _head(text: str, size: int = HEAD_CHARS) -> int:
         return len(text)
     cut = max(text.rfind("\n", 0, size), text.rfind(" ", 0, size))
     return cut if cut >= size // 2 else size
+
+
+def _heads_first(first: str, second: str, size: int = HEAD_CHARS) -> list[str]:
+    """Two readings' non-empty pieces in reading order: each one's first `size` characters (`_head`), then the rest
+    of the first, then the rest of the second: a long first reading no longer pushes the second past the readers'
+    windows (review25 #1, review26d #2)."""
+    h, e = _head(first, size), _head(second, size)
+    return [x for x in (first[:h], second[:e], first[h:], second[e:]) if x]
 
 
 def skeleton(raw: bytes, limits: ViewLimits, text_cut: list[bool] | None = None) -> bytes:
@@ -985,8 +990,7 @@ class MessageView:
                 # content after the rest
                 extra = "\n".join(x for x in (result.salt_free, result.bidi_free) if x)
                 if extra:
-                    h, e = _head(shown, AHEAD_CHARS), _head(extra, AHEAD_CHARS)
-                    shown = "\n".join(x for x in (shown[:h], extra[:e], shown[h:], extra[e:]) if x)
+                    shown = "\n".join(_heads_first(shown, extra, AHEAD_CHARS))
                 shown = "\n".join(x for x in (shown, result.generated) if x)
                 shown = self._disguises.visible(shown)
                 if result.unapplied:  # style-block bidi overrides not applied: counted (attack23 H1)
@@ -1121,8 +1125,7 @@ class MessageView:
                 group = [q for q in shown if q.alternative == p.alternative]
                 html = "\n".join(q.reading for q in group if q.content_type == "text/html")
                 text = "\n".join(q.text for q in group if q.content_type != "text/html")
-                h, t = _head(html), _head(text)  # both beginnings within every reader's reach (review25 #1)
-                out += [x for x in (html[:h], text[:t], html[h:], text[t:]) if x]
+                out += _heads_first(html, text)  # both beginnings within every reader's reach (review25 #1)
         return "\n".join([x for x in out if x] + [x for x in later if x])
 
     def _thin_alternatives(self, alternatives: set[int]) -> set[int]:

@@ -791,16 +791,12 @@ def test_salting_inside_a_wrapper_that_may_hide_but_shows_is_read() -> None:
     every div) had no letter read as shown, so no run lay between two (clean 0.5; high 24.0 unwrapped). Such
     wrappers are read once more as shown. Under `display:none` nothing is read as shown (nothing shows), nor in an
     element that hides its own text by a zero font size or visibility."""
-    from gateway.checks.pretext import PretextCheck
     wrappers = {"width": '<span style="width:0">{}</span>',
                 "transform": '<span style="transform:rotate(1deg)">{}</span>', "cerberus": "<div><div>{}</div></div>"}
     for name, wrapper in wrappers.items():
-        sheet = "<style>img.g-img + div{display:none !important}</style>" if name == "cerberus" else ""
-        sentence = SALTED.format(s='<span style="font:0/0 a">zq</span>')
-        raw = message(FROM, "", html=f"{sheet}<p>{wrapper.format(sentence)}</p>")
-        sig, _ = run([PretextCheck(), ContentCheck(), StructureCheck()], raw)
-        assert {"offer.money", "pressure.secrecy", "content.offchannel_mention"} <= names(sig), name
-        assert one(sig, "text.hidden_in_words").evidence == {"runs": 3}, name
+        _assert_salted_cues_read({name: '<span style="font:0/0 a">zq</span>'},
+                                 {"cerberus": "<style>img.g-img + div{display:none !important}</style>"},
+                                 wrapper.replace("{}", SALTED))
     salted = SALTED.format(s="<span style=font-size:0>zq</span>")
     for hidden in (f'<span style="display:none">{salted}</span>', f'<span style="font-size:0">{salted}</span>',
                    f'<style>.h{{visibility:hidden}}</style><span class="h">{salted}</span>'):  # (its own text hidden:
