@@ -270,6 +270,48 @@ def _seals(decls: list[tuple[str, str, bool]]) -> bool:
     return may_hide_declarations(decls)
 
 
+# Media queries (Media Queries Level 4, 2): rules for print or speech alone do not apply on a screen; a print style
+# sheet's `a[href]::after { content: " (" attr(href) ")" }` shows every link's address on paper only (review27 #6)
+_MEDIA_BLOCK = re.compile(r"@media(?![-\w])([^{};@]{0,1024})\{", re.IGNORECASE)
+_NOT_ON_SCREEN = re.compile(r"\s*(?:only\s+)?(?:print|speech)(?![-\w])", re.IGNORECASE)
+_MEDIA_ATTRIBUTE = re.compile(r"\smedia\s*=\s*(?:\"([^\"]{0,1024})\"|'([^']{0,1024})'|([^\s>\"']{1,1024}))")
+
+
+def _not_on_screen(queries: str) -> bool:
+    """Whether a media query list applies to no screen: each query is for print or speech (`print`, `only print and
+    (orientation: landscape)`; `not print`, `screen, print` and an unknown type are not)."""
+    return all(_NOT_ON_SCREEN.match(query) for query in queries.split(",")[:64])
+
+
+def _print_only(low: str, start: int, end: int) -> bool:
+    """Whether the `<style` start tag at `low[start:end]` (lower case) has a `media` attribute for print or speech
+    alone (`<style media="print">`)."""
+    close = low.find(">", start, min(end, start + 2048))
+    found = _MEDIA_ATTRIBUTE.search(low, start, close) if close > 0 else None
+    return found is not None and _not_on_screen(found.group(1) or found.group(2) or found.group(3) or "")
+
+
+def _for_screen(sheet: str) -> str:
+    """A (decoded) style block without its `@media` blocks for print or speech alone (each removed block's braces
+    counted once: linear; one left open runs to the end)."""
+    kept: list[str] = []
+    at = 0  # where the text kept next starts
+    for m in _MEDIA_BLOCK.finditer(sheet):
+        if m.start() < at or not _not_on_screen(m.group(1)):
+            continue
+        kept.append(sheet[at:m.start()])
+        depth, at = 1, len(sheet)
+        for brace in _BRACE.finditer(sheet, m.end()):
+            depth += 1 if brace.group() == "{" else -1
+            if depth == 0:
+                at = brace.end()
+                break
+    if not kept:
+        return sheet
+    kept.append(sheet[at:])
+    return "".join(kept)
+
+
 def _sheet_selector(selector: str) -> str:
     """A selector as a style block's first rule holds it, without the `<style ...>` tag and `<!--` before it."""
     selector = selector.strip()
@@ -475,7 +517,9 @@ _TYPE_NAME = re.compile(r"[a-zA-Z][a-zA-Z0-9-]{0,31}")
 # an attribute selector: its name, its operator and value when it names one class or id (`[class~=x]`)
 _ATTR_SELECTOR = re.compile(r"\[\s*([-\w]{1,64})\s*(?:([~|^$*]?=)\s*[\"']?([-\w]{0,64}))?")
 MAX_HIDING_NAMES = 32_768  # names the style blocks' hiding rules name (each takes 2 of MAX_SHEET_CHARS: never met)
-_ATTR_BRACKETS = re.compile(r"\[[^\]]{0,256}\]")
+# an attribute selector's brackets, a quoted value whole (`[title="] .x"]`, review27b #4 A6); linear: the three
+# alternatives start with different characters, and a `[` inside ends the attempt
+_ATTR_BRACKETS = re.compile(r"\[(?:\"[^\"\n]{0,64}\"|'[^'\n]{0,64}'|[^\]\[\"']){0,64}\]")
 _BRACE = re.compile(r"[{}]")
 _CSS_STRING = re.compile(r'"([^"\n]*)"|\'([^\'\n]*)\'')
 _CSS_ATTR = re.compile(r"attr\(\s*([-\w]{1,64})")  # `content: attr(data-x)`: the attribute's value is shown
@@ -737,12 +781,14 @@ class _Scanner:
             end = n if end < 0 else end
             self.scanned += end - i
             important = important or low.find("important", i, end) >= 0
-            if budget > 0:
-                self.read_sheet(low[i:min(end, i + budget)])
-                self.read_hiding(low[i:min(end, i + budget)])
-                if low.find("content", i, min(end, i + budget)) >= 0:
-                    self.read_generated(self.s[i:min(end, i + budget)])
-                budget -= end - i
+            if budget > 0 and not _print_only(low, i, min(end, i + budget)):
+                sheet = _for_screen(css_text(self.s[i:min(end, i + budget)]))  # decoded once for the three readers
+                low_sheet = sheet.translate(_ASCII_LOWER)
+                self.read_sheet(low_sheet)
+                self.read_hiding(low_sheet)
+                if "content" in low_sheet:
+                    self.read_generated(sheet)
+            budget -= end - i
             i = low.find("<style", end)
         return sheets, important
 
@@ -762,9 +808,8 @@ class _Scanner:
         direction, as specificity orders them); a rule that overrides bidi for anything else (pseudo-classes,
         attributes, `*`) cannot be applied and is counted (`unapplied`) when the document sets a
         right-to-left direction somewhere (`text.bidi_override`)."""
-        if "bidi" not in sheet and "direction" not in sheet and "\\" not in sheet:
+        if "bidi" not in sheet and "direction" not in sheet:
             return
-        sheet = css_text(sheet)
         self.scanned += len(sheet)
         for m in _CSS_RULE.finditer(sheet):
             override, direction = _bidi_of(m.group(2))
@@ -785,7 +830,6 @@ class _Scanner:
         limits, attack25 F5 in an HTML-only message; bounded by MAX_SHEET_CHARS), and the attributes `attr()` shows
         (review26c G1; the values of the elements its selectors' subjects name, read wide by `tag_end`): read after
         the visible text (where a browser puts them needs selector matching, which is not done)."""
-        sheet = css_text(sheet)
         self.scanned += len(sheet)
         for m in _CSS_RULE.finditer(sheet):
             selectors = m.group(1).lower()
@@ -812,7 +856,6 @@ class _Scanner:
         pseudo-classes aside; `*` for any inline element) and its subject's attribute selectors (review25b #5:
         `[title=x]`, `p>*`); no cascade, for the second reading only. MAX_HIDING_NAMES bounds them (MAX_SHEET_CHARS
         keeps it from being reached)."""
-        sheet = css_text(sheet)
         self.scanned += len(sheet)
         braces = _BRACE.finditer(sheet)  # (how deep each rule is: one inside @media may not apply, review27b #2)
         depth, brace = 0, next(braces, None)

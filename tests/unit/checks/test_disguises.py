@@ -832,6 +832,27 @@ def test_junk_glued_by_an_underscore_mark_apostrophe_or_hyphen_is_read_without_i
         _assert_glued_cues_read(junk)
 
 
+def test_print_only_rules_are_not_read_and_a_quoted_bracket_does_not_hide_a_rules_subject() -> None:
+    """review27 #6: a print style sheet's `a[href]::after { content: " (" attr(href) ")" }` put every link's address
+    into the text (text.parts_differ none -> 16 on a newsletter); rules for print or speech alone (an `@media`
+    block, `<style media=print>`) do not apply on a screen and are not read. review27b #4 A6: a `]` inside a quoted
+    attribute value misread the subject (`.m[title="] .x"]::after` read as `.x`: clean 2.6, high 48.9 without)."""
+    from gateway.html_text import html_scan
+    rule = 'a[href]::after{content:" (" attr(href) ")"}'
+    link = '<p><a href="https://n.example/story">Read the story</a></p>'
+    for sheet in (f"<style>@media print{{{rule}}}</style>", f"<style>@media only print and (color){{{rule}}}</style>",
+                  f'<style media="print">{rule}</style>', f"<style>@\\6d edia print{{{rule}}}</style>"):
+        assert html_scan(sheet + link).generated == "", sheet
+    for sheet in (f"<style>{rule}</style>", f"<style>@media screen, print{{{rule}}}</style>",
+                  f"<style>@media not print{{{rule}}}</style>", f'<style media="all">{rule}</style>'):
+        assert "https://n.example/story" in html_scan(sheet + link).generated, sheet
+    print_hidden = "<style>@media print{.w{display:none}}</style><p>Wh<span class=w>zq</span>atsApp</p>"
+    assert html_scan(print_hidden).salted == 0  # (shown on a screen: text, not salting)
+    html = f'<style>.m[title="] .x"]::after{{content:attr(data-t)}}</style><i class="m" data-t="{APPROACH}"></i>'
+    assert html_scan(html).generated == APPROACH
+    assert APPROACH_CUES <= _scores(message(FROM, "", html=html + "<p>Sent from my phone.</p>"))
+
+
 def test_one_part_is_scanned_at_most_three_times(monkeypatch: pytest.MonkeyPatch) -> None:
     """review27b #6: the reading without style-block bidi rules called html_scan, which made its own wrapper
     rescan: four scans of one part. It is one scan now: at most the first, the wrappers' and the bidi one."""
