@@ -54,6 +54,7 @@ from __future__ import annotations
 import html
 import logging
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from html.entities import html5 as _HTML5
@@ -606,13 +607,30 @@ _BLANK = " \t\n\r\f\v\u00a0\u200b\u200c\u200d\u2060\ufeff\u202e\u202c\u00ad\u034
 _IGNORED = "\u00ad\u034f\u200b\u200c\u200d\u2060\ufeff\u180e\u200e\u200f\u061c\u2061\u2062\u2063\u2064"
 
 
+_DROPPED = frozenset({"Mn", "Me", "Cf"})  # what phrase matching drops: a mark, an invisible format character
+_JOINERS = frozenset("\u2019\u2010\u2011")  # a typographic apostrophe, Unicode hyphens: inside a word
 _SEPARATORS = frozenset(",;:.!?|/()[]{}<>\"\u00ab\u00bb\u00b7\u2022\u2013\u2014")
 
 
-def _glues(c: str) -> bool:
-    """Whether junk ending in `c` reads as one word with the word beside it: not a blank or a separator (a letter,
-    digit, `_`, a combining mark, an apostrophe or hyphen: review27b #5)."""
-    return bool(c) and c not in _BLANK and c not in _SEPARATORS
+def _glues(c: str, after_word: bool) -> bool:
+    """Whether junk whose edge beside a word is `c` changes how the words round it read. Before a word anything but
+    a blank does: a hidden "zq." or "zq›" before "WhatsApp" keeps "on WhatsApp" from reading as a phrase. After a
+    word a separator does not (a letter, digit, `_`, a combining mark, an apostrophe or hyphen does: review27b #5):
+    a mobile layout hides ", " after a word (review27 #5) or a `›` or `→` after a link's text (review27c #5). A
+    character beyond ASCII is a separator when phrase matching reads it as one (its compatibility form is
+    punctuation, symbols or spaces alone, as `policy.text.words_utf8` reads them), unless it joins a word (`’`, a
+    Unicode hyphen); "℡" reads "tel" and glues."""
+    if not c or c in _BLANK:
+        return False
+    if not after_word:
+        return True
+    if c in _SEPARATORS:
+        return False
+    if c.isascii() or c in _JOINERS:
+        return True
+    kinds = [unicodedata.category(x) for x in unicodedata.normalize("NFKD", c.casefold())]
+    kinds = [k for k in kinds if k not in _DROPPED]
+    return not kinds or any(k[0] not in "PSZ" and k != "Cc" for k in kinds)
 
 
 def _is_alpha(c: str) -> bool:
@@ -957,10 +975,10 @@ class _Scanner:
 
     def settle(self, after: str) -> None:
         """A run of text a style may hide ended, before `after` (a shown character, or a line break): salting when
-        it held letters between two letters of a word; glued when it is glued to a word on one side only, by a
-        character that is neither blank nor a separator (`_glues`; review26 #2: junk before or after a word, "zq" +
-        "WhatsApp"; review26d #4: "zq1", "zé", "zq zq", 64 letters; not signalled, as a screen reader's
-        "Mon<span class=sr-only>day</span>" is the same shape, but read without it too)."""
+        it held letters between two letters of a word; glued when it is glued to a word on one side only, before
+        it by anything but a blank, after it by neither a blank nor a separator (`_glues`; review26 #2: junk before
+        or after a word, "zq" + "WhatsApp"; review26d #4: "zq1", "zé", "zq zq", 64 letters; not signalled, as a
+        screen reader's "Mon<span class=sr-only>day</span>" is the same shape, but read without it too)."""
         if self.maybe_text:
             run = self.maybe_run.strip(_IGNORED)
             before, following = _is_word_char(self.last_shown), _is_word_char(after)
@@ -968,8 +986,8 @@ class _Scanner:
             # between two links is a mobile layout's separator, not salting (review26 #9)
             if before and following and (any(c.isalpha() for c in run) or not any(c in _BLANK for c in run)):
                 self.salted += 1
-            elif run and (before and _glues(run[0]) or following and _glues(self.maybe_last)):
-                self.glued += 1  # (not by a separator: a mobile layout hides ", " after a word, review27 #5)
+            elif run and (before and _glues(run[0], True) or following and _glues(self.maybe_last, False)):
+                self.glued += 1
         self.maybe_text, self.maybe_run, self.maybe_last = False, "", ""
 
     def read_text(self, text: str, size: int) -> None:

@@ -832,6 +832,22 @@ def test_junk_glued_by_an_underscore_mark_apostrophe_or_hyphen_is_read_without_i
         _assert_glued_cues_read(junk)
 
 
+def test_a_symbol_hidden_after_a_link_is_not_junk_and_junk_ending_in_a_separator_before_a_word_is() -> None:
+    """review27c #5: a mobile layout that hides a `›` or `→` after a link's text was read as junk glued to the
+    word (parts_differ runs 16 -> 32 on its newsletter): after a word, a character phrase matching reads as
+    punctuation or a symbol separates, as the ASCII separators do; one it reads as letters (`℡` is "tel") or drops
+    (an isolate mark) still glues. Before a word, junk ending in a separator ("zq." or "zq›" + "WhatsApp") kept
+    "on WhatsApp" from reading as a phrase (content.offchannel_mention lost, as on 143eec0): it glues too."""
+    from gateway.html_text import html_scan
+    for arrow in ("\u203a", "\u2192", " \u00bb", "\U0001f449"):
+        html = (f'<style>@media (max-width:480px){{.m{{display:none}}}}</style><p><a href="https://n.example/a">Read '
+                f'the story</a><span class="m">{arrow}</span></p><p>Next<span class="m">{arrow}</span> item</p>')
+        assert html_scan(html).salt_free == "", repr(arrow)
+    for junk in ("zq.", "zq,", "zq\u203a", "zq\u2192", "zq\u2122", "zq\u2121", "zq\u2066", "zq\u2019"):
+        _assert_glued_cues_read(junk)
+    assert html_scan('<p>Whats<span style="font:0/0 a">zq\u2121</span>App</p>').salted == 1
+
+
 def test_print_only_rules_are_not_read_and_a_quoted_bracket_does_not_hide_a_rules_subject() -> None:
     """review27 #6: a print style sheet's `a[href]::after { content: " (" attr(href) ")" }` put every link's address
     into the text (text.parts_differ none -> 16 on a newsletter); rules for print or speech alone (an `@media`
