@@ -755,6 +755,7 @@ class _Scanner:
         self.maybe_run = ""  # its first characters
         self.maybe_last = ""  # its last character the view keeps (`_IGNORED` aside)
         self.glued = 0  # runs glued to a shown word on one side (`settle`)
+        self.between = 0  # runs of words between shown words of one line (`settle`)
         self.last_shown = ""  # the last character of text shown outside it
         self.salted = 0
         self.open_blocks: dict[str, int] = {}  # _BLOCKS elements open now, by name
@@ -978,7 +979,9 @@ class _Scanner:
         it held letters between two letters of a word; glued when it is glued to a word on one side only, before
         it by anything but a blank, after it by neither a blank nor a separator (`_glues`; review26 #2: junk before
         or after a word, "zq" + "WhatsApp"; review26d #4: "zq1", "zé", "zq zq", 64 letters; not signalled, as a
-        screen reader's "Mon<span class=sr-only>day</span>" is the same shape, but read without it too)."""
+        screen reader's "Mon<span class=sr-only>day</span>" is the same shape, but read without it too); between
+        when it holds a letter between blanks inside a line of shown text (junk words between the words of a phrase,
+        "on <span class=h>zq</span> WhatsApp": read without it too, not signalled: a mobile layout hides words)."""
         if self.maybe_text:
             run = self.maybe_run.strip(_IGNORED)
             before, following = _is_word_char(self.last_shown), _is_word_char(after)
@@ -988,6 +991,8 @@ class _Scanner:
                 self.salted += 1
             elif run and (before and _glues(run[0], True) or following and _glues(self.maybe_last, False)):
                 self.glued += 1
+            elif self.last_shown not in ("", "\n") and after != "\n" and any(c.isalpha() for c in run):
+                self.between += 1
         self.maybe_text, self.maybe_run, self.maybe_last = False, "", ""
 
     def read_text(self, text: str, size: int) -> None:
@@ -1439,9 +1444,9 @@ def html_scan(markup: str, limit: int = MAX_HTML_CHARS) -> HtmlResult:
     scanner = _scanned(markup[:limit])
     text = _joined(scanner.chunks)
     salt_free = visible = ""
-    if scanner.salted or scanner.glued or scanner.maybe_chars > MAX_HIDDEN_AHEAD:
+    if scanner.salted or scanner.glued or scanner.between or scanner.maybe_chars > MAX_HIDDEN_AHEAD:
         kept = _without_maybe(scanner)
-        if scanner.salted or scanner.glued:  # salting: the words round those it reads differently
+        if scanner.salted or scanner.glued or scanner.between:  # salting: the words round those it reads differently
             salt_free = _differing_words(text, kept)
         if scanner.maybe_chars > MAX_HIDDEN_AHEAD:  # much text a style may hide: the reading without it, to read
             visible = kept  # first
@@ -1449,7 +1454,7 @@ def html_scan(markup: str, limit: int = MAX_HTML_CHARS) -> HtmlResult:
     if scanner.wrappers:  # elements that may hide but may show what they hold, round others that may: read once
         peeled = _scanned(markup[:limit], shown=frozenset(scanner.wrappers))  # more as shown, for the
         steps, scanned = steps + peeled.steps, scanned + peeled.scanned  # salting inside them (review26 #8)
-        if peeled.salted or peeled.glued:
+        if peeled.salted or peeled.glued or peeled.between:
             have = set(salt_free.split("\n"))
             more = [line for line in _differing_words(text, _without_maybe(peeled)).split("\n") if line not in have]
             salt_free = "\n".join(x for x in (salt_free, *more) if x)

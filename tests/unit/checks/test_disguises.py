@@ -848,6 +848,22 @@ def test_a_symbol_hidden_after_a_link_is_not_junk_and_junk_ending_in_a_separator
     assert html_scan('<p>Whats<span style="font:0/0 a">zq\u2121</span>App</p>').salted == 1
 
 
+def test_junk_words_a_style_block_hides_between_the_words_of_a_line_are_read_without() -> None:
+    """Found this session: junk words a style block's class hides, one between every two words ("on <span
+    class=h>zq</span> WhatsApp"), broke every phrase: ask.views, content.offchannel_mention and _whatsapp and
+    content.phone_number were lost (an inline style's short hidden run is left out of the first reading; a rule is
+    not applied there, no cascade). A run with a letter between blanks inside a line of shown text is read without
+    too, and not signalled (a mobile layout hides words: "Hello <span class=mob>desktop readers</span> and all")."""
+    plain = _scores(message(FROM, "", html=f"<p>{APPROACH}</p>"))
+    interleaved = " ".join(word + ' <span class="h">zq</span>' for word in APPROACH.split())
+    raw = message(FROM, "", html=f"<style>.h{{display:none}}</style><p>{interleaved}</p>")
+    assert plain <= _scores(raw) and "text.hidden_in_words" not in _scores(raw)
+    from gateway.html_text import html_scan
+    mobile = html_scan('<style>@media (max-width:600px){.m{display:none}}</style><p>Hello <span class="m">desktop '
+                       'readers</span> and all.</p><p><span class="m">Desktop only</span></p>')
+    assert (mobile.salted, mobile.salt_free) == (0, "Hello and all.")
+
+
 def test_print_only_rules_are_not_read_and_a_quoted_bracket_does_not_hide_a_rules_subject() -> None:
     """review27 #6: a print style sheet's `a[href]::after { content: " (" attr(href) ")" }` put every link's address
     into the text (text.parts_differ none -> 16 on a newsletter); rules for print or speech alone (an `@media`
