@@ -757,6 +757,7 @@ class _Scanner:
         self.glued = 0  # runs glued to a shown word on one side (`settle`)
         self.between = 0  # runs of words between shown words of one line (`settle`)
         self.last_shown = ""  # the last character of text shown outside it
+        self.last_word = ""  # the last character of text, shown or not, that is not blank (`open_wrapped`)
         self.salted = 0
         self.open_blocks: dict[str, int] = {}  # _BLOCKS elements open now, by name
         self.maybe_blocks: dict[str, int] = {}  # those open round the `maybe` element when it began
@@ -965,6 +966,7 @@ class _Scanner:
             tail = text.rstrip(_IGNORED)
             if tail:
                 self.maybe_last = tail[-1]
+                self.note_word(tail)
             self.read_text(text, len(chunk))
             self.maybe_chunks.update(range(first, len(self.chunks)))
             return
@@ -972,7 +974,13 @@ class _Scanner:
         if seen:
             self.settle(seen[0])
             self.last_shown = seen[-1]
+            self.note_word(seen)
         self.read_text(text, len(chunk))
+
+    def note_word(self, text: str) -> None:
+        word = text.rstrip(_BLANK)
+        if word:
+            self.last_word = word[-1]
 
     def settle(self, after: str) -> None:
         """A run of text a style may hide ended, before `after` (a shown character, or a line break): salting when
@@ -1098,12 +1106,14 @@ class _Scanner:
             self.hidden_depth += 1
 
     def open_wrapped(self, name: str) -> None:
-        """An element that may hide opens: when a letter of a word comes just before it (salting; no second scan
-        for the rest), those open round it are wrappers that may show what they hold (review26 #8: a salted
-        sentence inside an inline `width:0`; `html_scan`), unless one hides its own text for certain (`firm_tag`:
-        nothing in it shows, or its own text does not)."""
+        """An element that may hide opens: when a letter of a word comes just before it, or a blank after one
+        (salting, junk glued to a word or between words; no second scan for the rest), those open round it are
+        wrappers that may show what they hold (review26 #8: a salted sentence inside an inline `width:0`;
+        `html_scan`), unless one hides its own text for certain (`firm_tag`: nothing in it shows, or its own text
+        does not)."""
+        before = self.maybe_last if self.maybe is not None else self.last_shown
         if self.maybe_open and len(self.wrappers) < MAX_WRAPPERS \
-                and _is_word_char(self.maybe_last if self.maybe is not None else self.last_shown) \
+                and (_is_word_char(before) or before != "" and before in _BLANK and _is_word_char(self.last_word)) \
                 and not any(firm for _name, _at, firm in self.maybe_open):  # (all open round it: each may show)
             self.wrappers.update(at for _name, at, _firm in self.maybe_open)
         if len(self.maybe_open) < MAX_OVERRIDES:
@@ -1132,7 +1142,7 @@ class _Scanner:
         boxless_end = self.maybe_boxless and name == self.maybe and self.maybe_depth <= 1
         if (name in _BLOCKS or name in _BREAK) and not stray and not boxless_end:
             self.settle("\n")  # the end of a block or cell ends a word too
-            self.last_shown = "\n"
+            self.last_shown = self.last_word = "\n"
         self.close_maybe(name, stray)
         if self.hidden is None:
             return
@@ -1311,7 +1321,7 @@ class _Scanner:
                 self.maybe_chunks.add(len(self.chunks) - 1)  # breaks no word in the second reading (review25b #4,
             else:  # review26 #17; the first reading breaks it)
                 self.settle("\n")
-                self.last_shown = "\n"
+                self.last_shown = self.last_word = "\n"
         if href is not None and len(self.links) < MAX_LINKS:
             link = (_CHARREF.sub(_attr_ref, href) if "&" in href else href).strip()
             if link:

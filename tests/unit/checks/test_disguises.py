@@ -858,6 +858,9 @@ def test_junk_words_a_style_block_hides_between_the_words_of_a_line_are_read_wit
     interleaved = " ".join(word + ' <span class="h">zq</span>' for word in APPROACH.split())
     raw = message(FROM, "", html=f"<style>.h{{display:none}}</style><p>{interleaved}</p>")
     assert plain <= _scores(raw) and "text.hidden_in_words" not in _scores(raw)
+    for wrapper in ('<span style="width:0">{}</span>', '<span style="transform:scale(1.01)">{}</span>'):  # (read
+        raw = message(FROM, "", html=f"<style>.h{{display:none}}</style><p>{wrapper.format(interleaved)}</p>")  # as
+        assert plain <= _scores(raw), wrapper  # shown once more: a hidden element after a blank after a letter)
     from gateway.html_text import html_scan
     mobile = html_scan('<style>@media (max-width:600px){.m{display:none}}</style><p>Hello <span class="m">desktop '
                        'readers</span> and all.</p><p><span class="m">Desktop only</span></p>')
