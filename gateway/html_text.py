@@ -54,7 +54,6 @@ from __future__ import annotations
 import html
 import logging
 import re
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from html.entities import html5 as _HTML5
@@ -100,7 +99,10 @@ MAX_OVERRIDES = 64  # overriding elements open at once that are written out (dee
 # ("unicode-bidi:/**/bidi-override"; one left open runs to the end), then escapes decoded
 # ("direction:\\72 tl" is rtl: up to six hex digits and one white space, or the character itself).
 # Both linear: a comment match consumes to its end, an escape is at most 8 characters.
-_CSS_COMMENT = re.compile(r"/\*[\s\S]*?(?:\*/|\Z)")
+# a string, an escape or a comment, whole (review28 #5: "/*" inside a string is not a comment); linear: each
+# alternative starts with its own character and consumes to its end
+_CSS_STRING_OR_COMMENT = re.compile(r"\"(?:[^\"\\\n]|\\[\s\S])*\"?|'(?:[^'\\\n]|\\[\s\S])*'?|\\[\s\S]"
+                                    r"|/\*[\s\S]*?(?:\*/|\Z)")
 _CSS_ESCAPE = re.compile(r"\\(?:([0-9a-fA-F]{1,6})[ \t\n\r\f]?|([^\n\r\f0-9a-fA-F]))")
 # a rule of a style block: selectors and declarations. Linear: a match starts only after a brace or at
 # the start (an at-rule's block holds rules: "@media x { .r{...} }" reads ".r"), the prefix is possessive
@@ -115,8 +117,12 @@ MAX_CLASSES = 256  # classes, ids and element types with a bidi rule kept
 def css_text(css: str) -> str:
     """`css` with its comments removed and its escapes decoded (CSS Syntax Level 3)."""
     if "/*" in css:
-        css = _CSS_COMMENT.sub("", css)
+        css = _CSS_STRING_OR_COMMENT.sub(_uncommented, css)
     return _CSS_ESCAPE.sub(_css_unescape, css) if "\\" in css else css
+
+
+def _uncommented(m: re.Match[str]) -> str:
+    return "" if m.group().startswith("/*") else m.group()
 
 
 def _css_unescape(m: re.Match[str]) -> str:
@@ -273,9 +279,15 @@ def _seals(decls: list[tuple[str, str, bool]]) -> bool:
 
 # Media queries (Media Queries Level 4, 2): rules for print or speech alone do not apply on a screen; a print style
 # sheet's `a[href]::after { content: " (" attr(href) ")" }` shows every link's address on paper only (review27 #6)
-_MEDIA_BLOCK = re.compile(r"@media(?![-\w])([^{};@]{0,1024})\{", re.IGNORECASE)
+# a style block's structure read before its escapes are decoded: a string, an escape (`\7b` is no brace, `\@media`
+# no at-rule), a comment, an at-keyword, a brace or a semicolon (review28 #1: "@media print{" in a string or an
+# escape opened a block that never closed); linear: each alternative starts with its own character
+_CSS_STRUCTURE = re.compile(r"\"(?:[^\"\\\n]|\\[\s\S])*\"?|'(?:[^'\\\n]|\\[\s\S])*'?|\\[\s\S]|/\*[\s\S]*?(?:\*/|\Z)"
+                            r"|@(?:[-\w]|\\[0-9a-fA-F]{1,6}\s?|\\[^\n0-9a-fA-F])+|[{};]")
 _NOT_ON_SCREEN = re.compile(r"\s*(?:only\s+)?(?:print|speech)(?![-\w])", re.IGNORECASE)
-_MEDIA_ATTRIBUTE = re.compile(r"\smedia\s*=\s*(?:\"([^\"]{0,1024})\"|'([^']{0,1024})'|([^\s>\"']{1,1024}))")
+# a start tag's attribute: its name, then its value quoted or not (HTML's tokenizer; review28 #2: " media=print"
+# inside another attribute's quoted value is no attribute)
+_TAG_ATTRIBUTE = re.compile(r"""[\s/]*(?:([^\s/>][^\s/>=]*)(?:\s*=\s*(?:"([^"]*)"?|'([^']*)'?|([^\s>]*)))?)?""")
 
 
 def _not_on_screen(queries: str) -> bool:
@@ -284,29 +296,50 @@ def _not_on_screen(queries: str) -> bool:
     return all(_NOT_ON_SCREEN.match(query) for query in queries.split(",")[:64])
 
 
-def _print_only(low: str, start: int, end: int) -> bool:
-    """Whether the `<style` start tag at `low[start:end]` (lower case) has a `media` attribute for print or speech
-    alone (`<style media="print">`)."""
-    close = low.find(">", start, min(end, start + 2048))
-    found = _MEDIA_ATTRIBUTE.search(low, start, close) if close > 0 else None
-    return found is not None and _not_on_screen(found.group(1) or found.group(2) or found.group(3) or "")
+def _style_tag(low: str, start: int, end: int) -> tuple[int, bool]:
+    """(where the `<style` start tag at `low[start:end]` (lower case) ends, whether its `media` attribute is for
+    print or speech alone: `<style media="print">`). A block holding another `<style` is not (review28 #3: the
+    first may be text a browser shows no tag for, a comment or an attribute value, and the block the real one)."""
+    at, media = start + len("<style"), None
+    while at < end and low[at] != ">":
+        m = _TAG_ATTRIBUTE.match(low, at, end)
+        if m is None or m.end() == at:
+            break
+        if m.group(1) == "media" and media is None:
+            media = m.group(2) or m.group(3) or m.group(4) or ""
+        at = m.end()
+    at = min(at + 1, end)
+    return at, media is not None and _not_on_screen(media) and low.find("<style", at, end) < 0
 
 
 def _for_screen(sheet: str) -> str:
-    """A (decoded) style block without its `@media` blocks for print or speech alone (each removed block's braces
-    counted once: linear; one left open runs to the end)."""
+    """A style block (not yet decoded) without its `@media` blocks for print or speech alone; read by its
+    structure (`_CSS_STRUCTURE`: not inside strings, escapes or comments); one left open runs to the end."""
+    if "@" not in sheet:
+        return sheet
     kept: list[str] = []
-    at = 0  # where the text kept next starts
-    for m in _MEDIA_BLOCK.finditer(sheet):
-        if m.start() < at or not _not_on_screen(m.group(1)):
-            continue
-        kept.append(sheet[at:m.start()])
-        depth, at = 1, len(sheet)
-        for brace in _BRACE.finditer(sheet, m.end()):
-            depth += 1 if brace.group() == "{" else -1
-            if depth == 0:
-                at = brace.end()
-                break
+    at = depth = 0  # where the text kept next starts; how deep in blocks
+    media: tuple[int, int] | None = None  # an @media rule's start and its prelude's
+    skip: int | None = None  # the depth a removed block started at
+    for m in _CSS_STRUCTURE.finditer(sheet):
+        c = m.group()[0]
+        if c == "{":
+            if media is not None and _not_on_screen(css_text(sheet[media[1]:m.start()])):
+                kept.append(sheet[at:media[0]])
+                skip = depth
+            media = None
+            depth += 1
+        elif c == "}":
+            depth = max(0, depth - 1)
+            if skip is not None and depth == skip:
+                at, skip = m.end(), None
+            media = None
+        elif c == ";":
+            media = None
+        elif c == "@" and skip is None:
+            media = (m.start(), m.end()) if css_text(m.group()).lower() == "@media" else None
+    if skip is not None:
+        at = len(sheet)
     if not kept:
         return sheet
     kept.append(sheet[at:])
@@ -518,9 +551,9 @@ _TYPE_NAME = re.compile(r"[a-zA-Z][a-zA-Z0-9-]{0,31}")
 # an attribute selector: its name, its operator and value when it names one class or id (`[class~=x]`)
 _ATTR_SELECTOR = re.compile(r"\[\s*([-\w]{1,64})\s*(?:([~|^$*]?=)\s*[\"']?([-\w]{0,64}))?")
 MAX_HIDING_NAMES = 32_768  # names the style blocks' hiding rules name (each takes 2 of MAX_SHEET_CHARS: never met)
-# an attribute selector's brackets, a quoted value whole (`[title="] .x"]`, review27b #4 A6); linear: the three
-# alternatives start with different characters, and a `[` inside ends the attempt
-_ATTR_BRACKETS = re.compile(r"\[(?:\"[^\"\n]{0,64}\"|'[^'\n]{0,64}'|[^\]\[\"']){0,64}\]")
+# an attribute selector's brackets, a quoted value whole (`[title="] .x"]`, review27b #4 A6; up to 1,024 characters,
+# review28 #4); linear: the three alternatives start with different characters, and a `[` inside ends the attempt
+_ATTR_BRACKETS = re.compile(r"\[(?:\"[^\"\n]{0,1024}\"|'[^'\n]{0,1024}'|[^\]\[\"']){0,256}\]")
 _BRACE = re.compile(r"[{}]")
 _CSS_STRING = re.compile(r'"([^"\n]*)"|\'([^\'\n]*)\'')
 _CSS_ATTR = re.compile(r"attr\(\s*([-\w]{1,64})")  # `content: attr(data-x)`: the attribute's value is shown
@@ -607,30 +640,36 @@ _BLANK = " \t\n\r\f\v\u00a0\u200b\u200c\u200d\u2060\ufeff\u202e\u202c\u00ad\u034
 _IGNORED = "\u00ad\u034f\u200b\u200c\u200d\u2060\ufeff\u180e\u200e\u200f\u061c\u2061\u2062\u2063\u2064"
 
 
-_DROPPED = frozenset({"Mn", "Me", "Cf"})  # what phrase matching drops: a mark, an invisible format character
 _JOINERS = frozenset("\u2019\u2010\u2011")  # a typographic apostrophe, Unicode hyphens: inside a word
 _SEPARATORS = frozenset(",;:.!?|/()[]{}<>\"\u00ab\u00bb\u00b7\u2022\u2013\u2014")
 
 
-def _glues(c: str, after_word: bool) -> bool:
-    """Whether junk whose edge beside a word is `c` changes how the words round it read. Before a word anything but
-    a blank does: a hidden "zq." or "zq›" before "WhatsApp" keeps "on WhatsApp" from reading as a phrase. After a
-    word a separator does not (a letter, digit, `_`, a combining mark, an apostrophe or hyphen does: review27b #5):
-    a mobile layout hides ", " after a word (review27 #5) or a `›` or `→` after a link's text (review27c #5). A
-    character beyond ASCII is a separator when phrase matching reads it as one (its compatibility form is
-    punctuation, symbols or spaces alone, as `policy.text.words_utf8` reads them), unless it joins a word (`’`, a
-    Unicode hyphen); "℡" reads "tel" and glues."""
+def _separates(c: str) -> bool:
+    """Whether phrase matching reads `c` as a word break (`policy.text.words`: punctuation, symbols and spaces as it
+    reads them; in ASCII the listed separators, not `'`, `-` or `_`, which join the words of a claim), save a
+    typographic apostrophe or Unicode hyphen; "℡" reads "tel", and what it drops (a mark, an isolate) joins."""
+    if c.isascii():
+        return c in _SEPARATORS
+    if c in _JOINERS:
+        return False
+    from gateway.policy.text import fold, words  # (at call time: the policy package imports this module)
+    folded = fold(c)
+    return folded != "" and words(folded) == ""
+
+
+def _glues(c: str, after_word: bool, after: str) -> bool:
+    """Whether a hidden run whose edge beside a word is `c` changes how the words round it read, so that it is
+    read without too (`settle`; `after`: the shown character after it). Before a word anything but a blank does
+    ("zq." or "zq›" + "WhatsApp" kept "on WhatsApp" from reading as a phrase; so does a navigation bar's hidden "|"
+    right before each link, review28 #7, a reading more). After a word anything but a blank does ("on" + "›" + "
+    WhatsApp", review28 #6), save a separator where reading without it would join two words (a mobile layout hides
+    ", " in "Seattle, WA, USA", review27 #5) or where the line ends (a `›` or `→` hidden after a link's text,
+    review27c #5)."""
     if not c or c in _BLANK:
         return False
-    if not after_word:
+    if not _separates(c):
         return True
-    if c in _SEPARATORS:
-        return False
-    if c.isascii() or c in _JOINERS:
-        return True
-    kinds = [unicodedata.category(x) for x in unicodedata.normalize("NFKD", c.casefold())]
-    kinds = [k for k in kinds if k not in _DROPPED]
-    return not kinds or any(k[0] not in "PSZ" and k != "Cc" for k in kinds)
+    return not after_word or after != "\n" and not _is_word_char(after)
 
 
 def _is_alpha(c: str) -> bool:
@@ -801,8 +840,9 @@ class _Scanner:
             end = n if end < 0 else end
             self.scanned += end - i
             important = important or low.find("important", i, end) >= 0
-            if budget > 0 and not _print_only(low, i, min(end, i + budget)):
-                sheet = _for_screen(css_text(self.s[i:min(end, i + budget)]))  # decoded once for the three readers
+            tag_end, print_only = _style_tag(low, i, min(end, i + budget)) if budget > 0 else (i, True)
+            if not print_only:
+                sheet = css_text(_for_screen(self.s[tag_end:min(end, i + budget)]))  # decoded once for the readers
                 low_sheet = sheet.translate(_ASCII_LOWER)
                 self.read_sheet(low_sheet)
                 self.read_hiding(low_sheet)
@@ -997,9 +1037,10 @@ class _Scanner:
             # between two links is a mobile layout's separator, not salting (review26 #9)
             if before and following and (any(c.isalpha() for c in run) or not any(c in _BLANK for c in run)):
                 self.salted += 1
-            elif run and (before and _glues(run[0], True) or following and _glues(self.maybe_last, False)):
+            elif run and (before and _glues(run[0], True, after)
+                          or following and _glues(self.maybe_last, False, after)):
                 self.glued += 1
-            elif self.last_shown not in ("", "\n") and after != "\n" and any(c.isalpha() for c in run):
+            elif self.last_shown not in ("", "\n") and after != "\n" and any(c.isalnum() for c in run):
                 self.between += 1
         self.maybe_text, self.maybe_run, self.maybe_last = False, "", ""
 

@@ -832,20 +832,26 @@ def test_junk_glued_by_an_underscore_mark_apostrophe_or_hyphen_is_read_without_i
         _assert_glued_cues_read(junk)
 
 
-def test_a_symbol_hidden_after_a_link_is_not_junk_and_junk_ending_in_a_separator_before_a_word_is() -> None:
-    """review27c #5: a mobile layout that hides a `›` or `→` after a link's text was read as junk glued to the
-    word (parts_differ runs 16 -> 32 on its newsletter): after a word, a character phrase matching reads as
-    punctuation or a symbol separates, as the ASCII separators do; one it reads as letters (`℡` is "tel") or drops
-    (an isolate mark) still glues. Before a word, junk ending in a separator ("zq." or "zq›" + "WhatsApp") kept
-    "on WhatsApp" from reading as a phrase (content.offchannel_mention lost, as on 143eec0): it glues too."""
+def test_a_symbol_hidden_at_a_links_end_is_not_junk_and_separators_beside_a_word_are_read_without() -> None:
+    """review27c #5: a mobile layout that hides a `›` or `→` after a link's text, at the end of its line, was read
+    as junk glued to the word (parts_differ runs 16 -> 32 on its newsletter): a character phrase matching reads as
+    punctuation or a symbol does not glue there, nor where reading without it would join two words (", " in
+    "Seattle, WA, USA"). Elsewhere it does: junk ending in a separator before a word ("zq." or "zq›" + "WhatsApp")
+    and a symbol hidden between a word and a blank ("on" + "›" + " WhatsApp", review28 #6) kept "on WhatsApp" from
+    reading as a phrase (content.offchannel_mention lost); a symbol phrase matching reads as letters (`℡` is "tel",
+    an emoji) or drops (an isolate mark) glues everywhere."""
     from gateway.html_text import html_scan
-    for arrow in ("\u203a", "\u2192", " \u00bb", "\U0001f449"):
+    for arrow in ("\u203a", "\u2192", " \u00bb", ","):
         html = (f'<style>@media (max-width:480px){{.m{{display:none}}}}</style><p><a href="https://n.example/a">Read '
-                f'the story</a><span class="m">{arrow}</span></p><p>Next<span class="m">{arrow}</span> item</p>')
+                f'the story</a><span class="m">{arrow}</span></p>')
         assert html_scan(html).salt_free == "", repr(arrow)
-    for junk in ("zq.", "zq,", "zq\u203a", "zq\u2192", "zq\u2122", "zq\u2121", "zq\u2066", "zq\u2019"):
+    for junk in ("zq.", "zq,", "zq\u203a", "zq\u2192", "zq\u2122", "zq\u2121", "zq\u2066", "zq\u2019", "\u203a",
+                 "\u2192zq", "\U0001f4f1", "\u2026"):
         _assert_glued_cues_read(junk)
     assert html_scan('<p>Whats<span style="font:0/0 a">zq\u2121</span>App</p>').salted == 1
+    for symbol in ("\u203a", "\u2192", ",", "\U0001f4f1", "\u2e2e"):  # (review28 #6: between a word and a blank)
+        html = f'<p>Could we continue on<span style="font:0/0 a">{symbol}</span> WhatsApp, about your views?</p>'
+        assert "content.offchannel_mention" in _scores(message(FROM, "", html=html)), repr(symbol)
 
 
 def test_junk_words_a_style_block_hides_between_the_words_of_a_line_are_read_without() -> None:
@@ -886,6 +892,28 @@ def test_print_only_rules_are_not_read_and_a_quoted_bracket_does_not_hide_a_rule
     html = f'<style>.m[title="] .x"]::after{{content:attr(data-t)}}</style><i class="m" data-t="{APPROACH}"></i>'
     assert html_scan(html).generated == APPROACH
     assert APPROACH_CUES <= _scores(message(FROM, "", html=html + "<p>Sent from my phone.</p>"))
+
+
+def test_a_rule_that_applies_on_a_screen_is_read_however_print_is_spelt_round_it() -> None:
+    """review28 #1-#5, high 48.4-50.9 -> clean 2.6 on ca94176: "@media print{" in a CSS string, an escape or the
+    style tag opened a print block that never closed, a " media=print" inside another attribute's value, and a
+    `<style media=print>` in a comment ahead of the real block each dropped the rules a screen applies (hiding,
+    bidi, generated content); a quoted attribute value over 64 characters misread a rule's subject; and "/*" in a
+    string dropped the rest of the block (as on 143eec0). Each is read."""
+    from gateway.html_text import html_scan
+    rules = '.h{display:none} p.a::after{content:"' + APPROACH + '"}'
+    for sheet in ("<style>x{font-family:'@media print{{'} " + rules + "</style>",
+                  "<style>.x\\@media print\\7b {color:red} " + rules + "</style>",
+                  "<style>@media print{p::after{content:'}'}} " + rules + "</style>",
+                  "<style title='@media print{'>" + rules + "</style>",
+                  "<style title=' media=print'>" + rules + "</style>",
+                  "<!-- <style media=print> --><style>" + rules + "</style>",
+                  "<style>x{font-family:'/*'} " + rules + "</style>"):
+        result = html_scan(sheet + "<p class=a>Wh<span class=h>zq</span>atsApp</p>")
+        assert result.generated == APPROACH and result.salted == 1, sheet
+    title = "x" * 300 + " .y"  # (the subject is .m; a value of 300 characters with a space)
+    html = f'<style>.m[title="{title}"]::after{{content:attr(data-t)}}</style><i class="m" data-t="{APPROACH}"></i>'
+    assert html_scan(html).generated == APPROACH
 
 
 def test_one_part_is_scanned_at_most_three_times(monkeypatch: pytest.MonkeyPatch) -> None:
