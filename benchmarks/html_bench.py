@@ -56,6 +56,10 @@ INPUTS: dict[str, Callable[[int], str]] = {
     "/* in a style block": lambda n: "<style>" + _repeat("/*{", n - 7),
     # review26 #8: salting inside wrappers that may hide but show is read by a second scan
     "salted wrappers (two scans)": lambda n: _repeat('<span style="width:0">w<b style="font-size:0">x</b>w</span> ', n),
+    # review28: print blocks found by the sheet's structure (strings, escapes, comments); junk between words
+    "print blocks and strings": lambda n: "<style>" + _repeat("@media print{a::after{content:'{/*'}}.x\\7b{}", n // 2)
+                                          + "</style>" + _repeat("w ", n // 2),
+    "junk between words": lambda n: "<style>.h{display:none}</style>" + _repeat('on <i class="h">zq</i> w ', n),
 }
 
 
