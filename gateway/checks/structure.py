@@ -45,7 +45,8 @@ class StructureCheck(Check):
                "mso-hide, elements never shown such as <template> or <rp>, the hidden attribute, a style the reader "
                "gave up on, or a style block's rule for a class, id, element type alone, attribute or any element) "
                "between two ASCII letters of a word: hidden-text salting; the checks read the words round them "
-               "also without them (and without a run glued to a word on one side, not counted here)",
+               "also without them (and without a run glued to a word on one side or one between the words of a "
+               "line, not counted here)",
                runs=int),
         signal("text.parts_differ", "an HTML alternative shows what its plain-text alternative does not (`runs`: "
                "distinct runs of three words the plain text lacks, 12 or more or a quarter of the HTML's `of`, at "
