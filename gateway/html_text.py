@@ -101,8 +101,8 @@ MAX_OVERRIDES = 64  # overriding elements open at once that are written out (dee
 # Both linear: a comment match consumes to its end, an escape is at most 8 characters.
 # a string, an escape or a comment, whole (review28 #5: "/*" inside a string is not a comment); linear: each
 # alternative starts with its own character and consumes to its end
-_CSS_STRING_OR_COMMENT = re.compile(r"\"(?:[^\"\\\n]|\\[\s\S])*\"?|'(?:[^'\\\n]|\\[\s\S])*'?|\\[\s\S]"
-                                    r"|/\*[\s\S]*?(?:\*/|\Z)")
+_STRING_ESCAPE_OR_COMMENT = r"\"(?:[^\"\\\n]|\\[\s\S])*\"?|'(?:[^'\\\n]|\\[\s\S])*'?|\\[\s\S]|/\*[\s\S]*?(?:\*/|\Z)"
+_CSS_STRING_OR_COMMENT = re.compile(_STRING_ESCAPE_OR_COMMENT)
 _CSS_ESCAPE = re.compile(r"\\(?:([0-9a-fA-F]{1,6})[ \t\n\r\f]?|([^\n\r\f0-9a-fA-F]))")
 # a rule of a style block: selectors and declarations. Linear: a match starts only after a brace or at
 # the start (an at-rule's block holds rules: "@media x { .r{...} }" reads ".r"), the prefix is possessive
@@ -278,12 +278,11 @@ def _seals(decls: list[tuple[str, str, bool]]) -> bool:
 
 
 # Media queries (Media Queries Level 4, 2): rules for print or speech alone do not apply on a screen; a print style
-# sheet's `a[href]::after { content: " (" attr(href) ")" }` shows every link's address on paper only (review27 #6)
-# a style block's structure read before its escapes are decoded: a string, an escape (`\7b` is no brace, `\@media`
-# no at-rule), a comment, an at-keyword, a brace or a semicolon (review28 #1: "@media print{" in a string or an
-# escape opened a block that never closed); linear: each alternative starts with its own character
-_CSS_STRUCTURE = re.compile(r"\"(?:[^\"\\\n]|\\[\s\S])*\"?|'(?:[^'\\\n]|\\[\s\S])*'?|\\[\s\S]|/\*[\s\S]*?(?:\*/|\Z)"
-                            r"|@(?:[-\w]|\\[0-9a-fA-F]{1,6}\s?|\\[^\n0-9a-fA-F])+|[{};]")
+# sheet's `a[href]::after { content: " (" attr(href) ")" }` shows every link's address on paper only (review27 #6).
+# A style block's structure is read before its escapes are decoded: a string, an escape (`\7b` is no brace,
+# `\@media` no at-rule) or a comment, whole, an at-keyword, a brace or a semicolon (review28 #1: "@media print{" in
+# a string or an escape opened a block that never closed); linear: each alternative starts with its own character
+_CSS_STRUCTURE = re.compile(_STRING_ESCAPE_OR_COMMENT + r"|@(?:[-\w]|\\[0-9a-fA-F]{1,6}\s?|\\[^\n0-9a-fA-F])+|[{};]")
 _NOT_ON_SCREEN = re.compile(r"\s*(?:only\s+)?(?:print|speech)(?![-\w])", re.IGNORECASE)
 # a start tag's attribute: its name, then its value quoted or not (HTML's tokenizer; review28 #2: " media=print"
 # inside another attribute's quoted value is no attribute)
@@ -1024,12 +1023,13 @@ class _Scanner:
 
     def settle(self, after: str) -> None:
         """A run of text a style may hide ended, before `after` (a shown character, or a line break): salting when
-        it held letters between two letters of a word; glued when it is glued to a word on one side only, before
-        it by anything but a blank, after it by neither a blank nor a separator (`_glues`; review26 #2: junk before
-        or after a word, "zq" + "WhatsApp"; review26d #4: "zq1", "zé", "zq zq", 64 letters; not signalled, as a
-        screen reader's "Mon<span class=sr-only>day</span>" is the same shape, but read without it too); between
-        when it holds a letter between blanks inside a line of shown text (junk words between the words of a phrase,
-        "on <span class=h>zq</span> WhatsApp": read without it too, not signalled: a mobile layout hides words)."""
+        it held letters between two letters of a word; glued when it is glued to a word on one side only, by
+        anything but a blank, save a separator after a word where the line ends or reading without it would join
+        two words (`_glues`; review26 #2: junk before or after a word, "zq" + "WhatsApp"; review26d #4: "zq1",
+        "zé", "zq zq", 64 letters; not signalled, as a screen reader's "Mon<span class=sr-only>day</span>" is the
+        same shape, but read without it too); between when it holds a letter or digit between blanks inside a line
+        of shown text (junk words between the words of a phrase, "on <span class=h>zq</span> WhatsApp": read
+        without it too, not signalled: a mobile layout hides words)."""
         if self.maybe_text:
             run = self.maybe_run.strip(_IGNORED)
             before, following = _is_word_char(self.last_shown), _is_word_char(after)
