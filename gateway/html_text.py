@@ -99,9 +99,11 @@ MAX_OVERRIDES = 64  # overriding elements open at once that are written out (dee
 # ("unicode-bidi:/**/bidi-override"; one left open runs to the end), then escapes decoded
 # ("direction:\\72 tl" is rtl: up to six hex digits and one white space, or the character itself).
 # Both linear: a comment match consumes to its end, an escape is at most 8 characters.
-# a string, an escape or a comment, whole (review28 #5: "/*" inside a string is not a comment); linear: each
-# alternative starts with its own character and consumes to its end
-_STRING_ESCAPE_OR_COMMENT = r"\"(?:[^\"\\\n]|\\[\s\S])*\"?|'(?:[^'\\\n]|\\[\s\S])*'?|\\[\s\S]|/\*[\s\S]*?(?:\*/|\Z)"
+# an unquoted url(), a string, an escape or a comment, whole (review28 #5: "/*" inside a string is not a comment;
+# review28b #1, #5: nor a brace or "/*" inside `url(x{)`); linear: each alternative starts with its own characters
+# and consumes to its end
+_STRING_ESCAPE_OR_COMMENT = (r"[uU][rR][lL]\((?![ \t\n\r\f]*[\"'])(?:[^)\\]|\\[\s\S])*\)?"
+                             r"|\"(?:[^\"\\\n]|\\[\s\S])*\"?|'(?:[^'\\\n]|\\[\s\S])*'?|\\[\s\S]|/\*[\s\S]*?(?:\*/|\Z)")
 _CSS_STRING_OR_COMMENT = re.compile(_STRING_ESCAPE_OR_COMMENT)
 _CSS_ESCAPE = re.compile(r"\\(?:([0-9a-fA-F]{1,6})[ \t\n\r\f]?|([^\n\r\f0-9a-fA-F]))")
 # a rule of a style block: selectors and declarations. Linear: a match starts only after a brace or at
@@ -284,9 +286,10 @@ def _seals(decls: list[tuple[str, str, bool]]) -> bool:
 # a string or an escape opened a block that never closed); linear: each alternative starts with its own character
 _CSS_STRUCTURE = re.compile(_STRING_ESCAPE_OR_COMMENT + r"|@(?:[-\w]|\\[0-9a-fA-F]{1,6}\s?|\\[^\n0-9a-fA-F])+|[{};]")
 _NOT_ON_SCREEN = re.compile(r"\s*(?:only\s+)?(?:print|speech)(?![-\w])", re.IGNORECASE)
-# a start tag's attribute: its name, then its value quoted or not (HTML's tokenizer; review28 #2: " media=print"
-# inside another attribute's quoted value is no attribute)
-_TAG_ATTRIBUTE = re.compile(r"""[\s/]*(?:([^\s/>][^\s/>=]*)(?:\s*=\s*(?:"([^"]*)"?|'([^']*)'?|([^\s>]*)))?)?""")
+# a start tag's attribute: its name, then its value quoted or not (HTML's tokenizer and its five blanks; review28 #2:
+# " media=print" inside another attribute's quoted value is no attribute; review28b #2: nor after a no-break space)
+_TAG_ATTRIBUTE = re.compile(r"""[\t\n\f\r /]*(?:([^\t\n\f\r />][^\t\n\f\r />=]*)(?:[\t\n\f\r ]*=[\t\n\f\r ]*"""
+                            r"""(?:"([^"]*)"?|'([^']*)'?|([^\t\n\f\r >]*)))?)?""")
 
 
 def _not_on_screen(queries: str) -> bool:
@@ -1010,9 +1013,9 @@ class _Scanner:
             self.maybe_chunks.update(range(first, len(self.chunks)))
             return
         seen = text.strip(_IGNORED) if text else ""
-        if seen:
-            self.settle(seen[0])
-            self.last_shown = seen[-1]
+        if seen:  # (a line break in the source shows as a space: not the end of a line, review28b #4)
+            self.settle(" " if seen[0] in "\r\n" else seen[0])
+            self.last_shown = " " if seen[-1] in "\r\n" else seen[-1]
             self.note_word(seen)
         self.read_text(text, len(chunk))
 
