@@ -84,6 +84,7 @@ _REST_HREF = re.compile(r"\bhref[\t\n\f\r ]*=[\t\n\f\r ]*"
                         r"""(?:"([^"]{0,8192})|'([^']{0,8192})|([^\t\n\f\r >]{1,8192}))""", re.IGNORECASE)
 _HSPACE = re.compile(r"[ \t\r\f\v]+")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
+_SOURCE_BREAKS = str.maketrans("\r\n", "  ")
 
 _HIDDEN_RAW = frozenset({"script", "style", "title", "iframe", "noembed", "noframes"})
 _SHOWN_RAW = frozenset({"textarea", "xmp"})
@@ -995,6 +996,9 @@ class _Scanner:
         self.chunks.append(self.decode(_REST_MARKUP.sub(" ", rest)))
 
     def text(self, chunk: str) -> None:
+        if ("\n" in chunk or "\r" in chunk) and not self.open_blocks.get("pre"):  # a browser shows a line break in
+            chunk = chunk.translate(_SOURCE_BREAKS)  # the source as a space, save in <pre> (review28b #4: "your\n
+            # views" read as two lines lost ask.views, whose sentences end at a line's end)
         if self.overrides and "\n" in chunk:  # a line break ends an override: it goes on
             chunk = chunk.replace("\n", "\n\u202e")
         self.scanned += len(chunk)
