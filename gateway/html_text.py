@@ -89,7 +89,7 @@ _SOURCE_BREAKS = str.maketrans("\r\n", "  ")
 _HIDDEN_RAW = frozenset({"script", "style", "title", "iframe", "noembed", "noframes"})
 _SHOWN_RAW = frozenset({"textarea", "xmp"})
 _ENTITY_RAW = frozenset({"title", "textarea"})  # RCDATA: references decoded
-_BREAK = frozenset({"br", "p", "div", "li", "tr", "h1", "h2", "h3", "h4", "td", "table"})
+_BREAK = frozenset({"br", "p", "div", "li", "tr", "h1", "h2", "h3", "h4", "td", "table", "pre"})
 _LINK_TAGS = frozenset({"a", "area"})
 # HTML/CSS bidi override (see the module docstring): a reader shows the element's text reversed
 _OVERRIDE_STYLE = re.compile(r"unicode-bidi\s*:\s*(?:bidi|isolate)-override", re.IGNORECASE)

@@ -873,6 +873,17 @@ def test_junk_words_a_style_block_hides_between_the_words_of_a_line_are_read_wit
     assert (mobile.salted, mobile.salt_free) == (0, "Hello and all.")
 
 
+def test_a_line_break_in_the_html_source_is_a_space_outside_pre() -> None:
+    """review28b #4: a browser shows a line break in the HTML source as a space, but it was read as a line's end,
+    and the pretext readers' sentences end there: "your\nviews" lost ask.views (high 48.9 -> 37.6; Word's HTML
+    wraps its source lines). Inside <pre> the lines stay."""
+    from gateway.html_text import html_scan
+    plain = _scores(message(FROM, "", html=f"<p>{APPROACH}</p>"))
+    wrapped = APPROACH.replace("your views", "your\r\nviews").replace("continue on", "continue\non")
+    assert plain <= _scores(message(FROM, "", html=f"<p>{wrapped}</p>"))
+    assert html_scan("<p>share your\nviews</p><pre>Jane Doe\nFellow</pre>").text == "share your views\nJane Doe\nFellow"
+
+
 def test_print_only_rules_are_not_read_and_a_quoted_bracket_does_not_hide_a_rules_subject() -> None:
     """review27 #6: a print style sheet's `a[href]::after { content: " (" attr(href) ")" }` put every link's address
     into the text (text.parts_differ none -> 16 on a newsletter); rules for print or speech alone (an `@media`
