@@ -85,6 +85,9 @@ _REST_HREF = re.compile(r"\bhref[\t\n\f\r ]*=[\t\n\f\r ]*"
 _HSPACE = re.compile(r"[ \t\r\f\v]+")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
 _SOURCE_BREAKS = str.maketrans("\r\n", "  ")
+# a style that keeps the source's line breaks (CSS Text 3 `white-space`, Text 4 `white-space-collapse`)
+_WHITE_SPACE = frozenset({"white-space", "white-space-collapse"})
+_KEEP_BREAKS = [[v] for v in ("pre", "pre-wrap", "pre-line", "break-spaces", "preserve", "preserve-breaks")]
 
 _HIDDEN_RAW = frozenset({"script", "style", "title", "iframe", "noembed", "noframes"})
 _SHOWN_RAW = frozenset({"textarea", "xmp"})
@@ -675,6 +678,18 @@ def _glues(c: str, after_word: bool, after: str) -> bool:
     return not after_word or after != "\n" and not _is_word_char(after)
 
 
+def _pop_to(stack: list[Any], name: str) -> None:
+    """A stack of open elements (names, or tuples that start with one) without the innermost `name` and those above
+    it, if it holds one."""
+    if any(_entry_name(entry) == name for entry in stack):
+        while stack and _entry_name(stack.pop()) != name:
+            pass
+
+
+def _entry_name(entry: str | tuple[Any, ...]) -> str:
+    return entry if isinstance(entry, str) else str(entry[0])
+
+
 def _is_alpha(c: str) -> bool:
     return ("a" <= c <= "z") or ("A" <= c <= "Z")
 
@@ -800,6 +815,8 @@ class _Scanner:
         self.between = 0  # runs of words between shown words of one line (`settle`)
         self.last_shown = ""  # the last character of text shown outside it
         self.last_word = ""  # the last character of text, shown or not, that is not blank (`open_wrapped`)
+        self.keeps_breaks: list[str] = []  # elements open now whose inline style keeps line breaks (`text`)
+        self.breaks_tag = False  # whether the start tag's does
         self.salted = 0
         self.open_blocks: dict[str, int] = {}  # _BLOCKS elements open now, by name
         self.maybe_blocks: dict[str, int] = {}  # those open round the `maybe` element when it began
@@ -996,9 +1013,10 @@ class _Scanner:
         self.chunks.append(self.decode(_REST_MARKUP.sub(" ", rest)))
 
     def text(self, chunk: str) -> None:
-        if ("\n" in chunk or "\r" in chunk) and not self.open_blocks.get("pre"):  # a browser shows a line break in
-            chunk = chunk.translate(_SOURCE_BREAKS)  # the source as a space, save in <pre> (review28b #4: "your\n
-            # views" read as two lines lost ask.views, whose sentences end at a line's end)
+        if ("\n" in chunk or "\r" in chunk) and not self.open_blocks.get("pre") and not self.keeps_breaks:
+            chunk = chunk.translate(_SOURCE_BREAKS)  # a browser shows a line break in the source as a space, save
+            # in <pre> or under an inline `white-space: pre` (review28b #4: "your\nviews" read as two lines lost
+            # ask.views, whose sentences end at a line's end)
         if self.overrides and "\n" in chunk:  # a line break ends an override: it goes on
             chunk = chunk.replace("\n", "\n\u202e")
         self.scanned += len(chunk)
@@ -1119,11 +1137,7 @@ class _Scanner:
         return lt + 1
 
     def open_element(self, name: str, effect: int) -> None:
-        if self.direction_tag is not None and len(self.directions) < MAX_OVERRIDES:
-            self.directions.append((name, self.direction_tag))
-        if self.override_tag and len(self.overrides) < MAX_OVERRIDES:
-            self.overrides.append(name)
-            self.text("\u202e")
+        self.open_stacks(name)
         if name in _BLOCKS:
             for closed in _IMPLIED_END.get(name, ()):  # HTML ends an open one of these here (review26 #15)
                 if self.open_blocks.get(closed):
@@ -1167,13 +1181,19 @@ class _Scanner:
         if len(self.maybe_open) < MAX_OVERRIDES:
             self.maybe_open.append((name, self.tag_at, self.firm_tag))
 
+    def open_stacks(self, name: str) -> None:
+        """The element on the stacks of open elements its start tag puts it on (each at most MAX_OVERRIDES)."""
+        if self.breaks_tag and len(self.keeps_breaks) < MAX_OVERRIDES:
+            self.keeps_breaks.append(name)
+        if self.direction_tag is not None and len(self.directions) < MAX_OVERRIDES:
+            self.directions.append((name, self.direction_tag))
+        if self.override_tag and len(self.overrides) < MAX_OVERRIDES:
+            self.overrides.append(name)
+            self.text("\u202e")
+
     def close_element(self, name: str) -> None:
-        if any(entry[0] == name for entry in self.maybe_open):  # it ends, and those left open inside it
-            while self.maybe_open and self.maybe_open.pop()[0] != name:
-                pass
-        if any(entry[0] == name for entry in self.directions):  # it ends, and those left open inside it
-            while self.directions and self.directions.pop()[0] != name:
-                pass
+        for stack in (self.keeps_breaks, self.maybe_open, self.directions):  # it ends, and those left open inside
+            _pop_to(stack, name)
         if name in self.overrides:  # it ends, and the elements left open inside it (at most MAX_OVERRIDES)
             while self.overrides and self.overrides.pop() != name:
                 self.text("\u202c")
@@ -1328,7 +1348,7 @@ class _Scanner:
         if not (style or bidi or hidden_attribute or attribute_hit or self.classes or self.hide_names) \
                 and name not in _NEVER_SHOWN:  # (most tags: nothing to read)
             self.override_tag, self.direction_tag, self.maybe_tag, self.boxless_tag = False, None, False, False
-            self.sealed_tag = self.firm_tag = False
+            self.sealed_tag = self.firm_tag = self.breaks_tag = False
             return 0
         read = None  # the style as CSS reads it: references, comments and escapes decoded
         if style:
@@ -1338,6 +1358,8 @@ class _Scanner:
             name, bidi.get("dir", "").strip().lower(), read, bidi.get("class"), bidi.get("id"))
         decls = declarations(style) if style else None
         wide = decls if read is None or read == style else declarations(read)  # the second reading's
+        self.breaks_tag = wide is not None and any(n in _WHITE_SPACE and v.lower().split()[:1] in _KEEP_BREAKS
+                                                   for n, v, _i in wide)
         unread = style is not None and (wide is None or len(style) > MAX_STYLE_CHARS)
         if hidden_attribute and any(n == "display" and v.strip().lower() != "none" for n, v, _i in wide or ()):
             hidden_attribute = False  # a style's display beats `hidden` (HTML: a UA style; review27 #7, S5)

@@ -876,12 +876,14 @@ def test_junk_words_a_style_block_hides_between_the_words_of_a_line_are_read_wit
 def test_a_line_break_in_the_html_source_is_a_space_outside_pre() -> None:
     """review28b #4: a browser shows a line break in the HTML source as a space, but it was read as a line's end,
     and the pretext readers' sentences end there: "your\nviews" lost ask.views (high 48.9 -> 37.6; Word's HTML
-    wraps its source lines). Inside <pre> the lines stay."""
+    wraps its source lines). Inside <pre> or an inline `white-space: pre*` the lines stay."""
     from gateway.html_text import html_scan
     plain = _scores(message(FROM, "", html=f"<p>{APPROACH}</p>"))
     wrapped = APPROACH.replace("your views", "your\r\nviews").replace("continue on", "continue\non")
     assert plain <= _scores(message(FROM, "", html=f"<p>{wrapped}</p>"))
     assert html_scan("<p>share your\nviews</p><pre>Jane Doe\nFellow</pre>").text == "share your views\nJane Doe\nFellow"
+    kept = '<div style="white-space: pre-wrap">Jane Doe\n<b>Fellow</b>\nInstitute</div><p>Regards\nJ.</p>'
+    assert html_scan(kept).text == "Jane Doe\nFellow\nInstitute\nRegards J."
 
 
 def test_print_only_rules_are_not_read_and_a_quoted_bracket_does_not_hide_a_rules_subject() -> None:
