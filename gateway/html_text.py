@@ -54,7 +54,7 @@ from __future__ import annotations
 import html
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from html.entities import html5 as _HTML5
 from typing import Any
@@ -92,7 +92,8 @@ _KEEP_BREAKS = [[v] for v in ("pre", "pre-wrap", "pre-line", "break-spaces", "pr
 _HIDDEN_RAW = frozenset({"script", "style", "title", "iframe", "noembed", "noframes"})
 _SHOWN_RAW = frozenset({"textarea", "xmp"})
 _ENTITY_RAW = frozenset({"title", "textarea"})  # RCDATA: references decoded
-_BREAK = frozenset({"br", "p", "div", "li", "tr", "h1", "h2", "h3", "h4", "td", "table", "pre"})
+_BREAK_ALONE = frozenset({"br", "hr"})  # with _BLOCKS: where a line starts (review28c #3: a blockquote, a centre or a
+# definition list's start had not started one, so a short line ran into the next block's sentence)
 _LINK_TAGS = frozenset({"a", "area"})
 # HTML/CSS bidi override (see the module docstring): a reader shows the element's text reversed
 _OVERRIDE_STYLE = re.compile(r"unicode-bidi\s*:\s*(?:bidi|isolate)-override", re.IGNORECASE)
@@ -103,12 +104,16 @@ MAX_OVERRIDES = 64  # overriding elements open at once that are written out (dee
 # ("unicode-bidi:/**/bidi-override"; one left open runs to the end), then escapes decoded
 # ("direction:\\72 tl" is rtl: up to six hex digits and one white space, or the character itself).
 # Both linear: a comment match consumes to its end, an escape is at most 8 characters.
-# an unquoted url(), a string, an escape or a comment, whole (review28 #5: "/*" inside a string is not a comment;
-# review28b #1, #5: nor a brace or "/*" inside `url(x{)`); linear: each alternative starts with its own characters
-# and consumes to its end
-_STRING_ESCAPE_OR_COMMENT = (r"[uU][rR][lL]\((?![ \t\n\r\f]*[\"'])(?:[^)\\]|\\[\s\S])*\)?"
-                             r"|\"(?:[^\"\\\n]|\\[\s\S])*\"?|'(?:[^'\\\n]|\\[\s\S])*'?|\\[\s\S]|/\*[\s\S]*?(?:\*/|\Z)")
-_CSS_STRING_OR_COMMENT = re.compile(_STRING_ESCAPE_OR_COMMENT)
+# CSS tokens read whole (CSS Syntax Level 3, 4.3): a function's name with its "(" (`url(` unquoted, its name
+# escaped or not, takes the rest to its ")": `_css_tokens`), a string, an escape or a comment (review28 #5: "/*"
+# inside a string is not a comment; review28b #1, #5 and review28c #1: nor a brace or "/*" inside `url(x{)` or
+# `\75 rl(x{)`); linear: a name is read whole, function or not, possessively, and each alternative starts with its
+# own characters and consumes to its end
+_CSS_IDENT = r"(?:[-\w]|\\[0-9a-fA-F]{1,6}[ \t\n\r\f]?|\\[^\n\r\f0-9a-fA-F])"
+_LITERALS = (r"(?P<f>" + _CSS_IDENT + r"++)(?P<p>\()?"
+             r"|\"(?:[^\"\\\n]|\\[\s\S])*+\"?|'(?:[^'\\\n]|\\[\s\S])*+'?|\\[\s\S]|/\*[\s\S]*?(?:\*/|\Z)")
+_CSS_LITERAL = re.compile(_LITERALS)
+_URL_REST = re.compile(r"(?![ \t\n\r\f]*[\"'])(?:[^)\\]|\\[\s\S])*+\)?")  # an unquoted url's address and ")"
 _CSS_ESCAPE = re.compile(r"\\(?:([0-9a-fA-F]{1,6})[ \t\n\r\f]?|([^\n\r\f0-9a-fA-F]))")
 # a rule of a style block: selectors and declarations. Linear: a match starts only after a brace or at
 # the start (an at-rule's block holds rules: "@media x { .r{...} }" reads ".r"), the prefix is possessive
@@ -123,12 +128,28 @@ MAX_CLASSES = 256  # classes, ids and element types with a bidi rule kept
 def css_text(css: str) -> str:
     """`css` with its comments removed and its escapes decoded (CSS Syntax Level 3)."""
     if "/*" in css:
-        css = _CSS_STRING_OR_COMMENT.sub(_uncommented, css)
+        kept: list[str] = []
+        at = 0
+        for kind, start, end in _css_tokens(css, _CSS_LITERAL):
+            if kind == "/":
+                kept.append(css[at:start])
+                at = end
+        css = "".join(kept) + css[at:] if kept else css
     return _CSS_ESCAPE.sub(_css_unescape, css) if "\\" in css else css
 
 
-def _uncommented(m: re.Match[str]) -> str:
-    return "" if m.group().startswith("/*") else m.group()
+def _css_tokens(css: str, pattern: re.Pattern[str]) -> Iterator[tuple[str, int, int]]:
+    """(first character, start, end) of each token `pattern` finds (`_CSS_LITERAL`, `_CSS_STRUCTURE`): an unquoted
+    `url(...)` whole, as "u"; other names (a function's or not) are passed over."""
+    at = 0
+    while (m := pattern.search(css, at)) is not None:
+        start, at = m.span()
+        if m.group("f") is None:
+            yield m.group()[0], start, at
+        elif m.group("p") is not None and _CSS_ESCAPE.sub(_css_unescape, m.group("f")).lower() == "url":
+            rest = _URL_REST.match(css, at)
+            at = rest.end() if rest is not None else at
+            yield "u", start, at
 
 
 def _css_unescape(m: re.Match[str]) -> str:
@@ -175,7 +196,9 @@ MAX_STYLE_DELIMITERS = 64  # quotes, brackets and escapes followed in one style 
 _VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
                    "track", "wbr"})
 _BLOCKS = frozenset({"p", "div", "td", "th", "tr", "table", "li", "ul", "ol", "body", "html", "section", "article",
-                     "blockquote", "h1", "h2", "h3", "h4", "h5", "h6", "center", "form", "dl", "dd", "dt", "pre"})
+                     "blockquote", "h1", "h2", "h3", "h4", "h5", "h6", "center", "form", "dl", "dd", "dt", "pre",
+                     "listing"})
+_BREAK = _BLOCKS | _BREAK_ALONE
 MAX_STYLE_CHARS = 4096  # an inline style read for hiding up to this many characters
 _STYLE_OPEN = re.compile(r"<style", re.IGNORECASE)
 MIN_HIDDEN_KEPT = 40  # hidden text of at least this many characters (one element) is read after all
@@ -288,7 +311,7 @@ def _seals(decls: list[tuple[str, str, bool]]) -> bool:
 # A style block's structure is read before its escapes are decoded: a string, an escape (`\7b` is no brace,
 # `\@media` no at-rule) or a comment, whole, an at-keyword, a brace or a semicolon (review28 #1: "@media print{" in
 # a string or an escape opened a block that never closed); linear: each alternative starts with its own character
-_CSS_STRUCTURE = re.compile(_STRING_ESCAPE_OR_COMMENT + r"|@(?:[-\w]|\\[0-9a-fA-F]{1,6}\s?|\\[^\n0-9a-fA-F])+|[{};]")
+_CSS_STRUCTURE = re.compile(_LITERALS + r"|@" + _CSS_IDENT + r"++|[{};]")
 _NOT_ON_SCREEN = re.compile(r"\s*(?:only\s+)?(?:print|speech)(?![-\w])", re.IGNORECASE)
 # a start tag's attribute: its name, then its value quoted or not (HTML's tokenizer and its five blanks; review28 #2:
 # " media=print" inside another attribute's quoted value is no attribute; review28b #2: nor after a no-break space)
@@ -311,8 +334,9 @@ def _style_tag(low: str, start: int, end: int) -> tuple[int, bool]:
         m = _TAG_ATTRIBUTE.match(low, at, end)
         if m is None or m.end() == at:
             break
-        if m.group(1) == "media" and media is None:
+        if m.group(1) == "media" and media is None:  # (references decoded: "print&#44;screen", review28c #2)
             media = m.group(2) or m.group(3) or m.group(4) or ""
+            media = _CHARREF.sub(_attr_ref, media) if "&" in media else media
         at = m.end()
     at = min(at + 1, end)
     return at, media is not None and _not_on_screen(media) and low.find("<style", at, end) < 0
@@ -327,10 +351,9 @@ def _for_screen(sheet: str) -> str:
     at = depth = 0  # where the text kept next starts; how deep in blocks
     media: tuple[int, int] | None = None  # an @media rule's start and its prelude's
     skip: int | None = None  # the depth a removed block started at
-    for m in _CSS_STRUCTURE.finditer(sheet):
-        c = m.group()[0]
+    for c, start, end in _css_tokens(sheet, _CSS_STRUCTURE):
         if c == "{":
-            if media is not None and _not_on_screen(css_text(sheet[media[1]:m.start()])):
+            if media is not None and _not_on_screen(css_text(sheet[media[1]:start])):
                 kept.append(sheet[at:media[0]])
                 skip = depth
             media = None
@@ -338,12 +361,12 @@ def _for_screen(sheet: str) -> str:
         elif c == "}":
             depth = max(0, depth - 1)
             if skip is not None and depth == skip:
-                at, skip = m.end(), None
+                at, skip = end, None
             media = None
         elif c == ";":
             media = None
         elif c == "@" and skip is None:
-            media = (m.start(), m.end()) if css_text(m.group()).lower() == "@media" else None
+            media = (start, end) if css_text(sheet[start:end]).lower() == "@media" else None
     if skip is not None:
         at = len(sheet)
     if not kept:
@@ -1013,14 +1036,18 @@ class _Scanner:
         self.chunks.append(self.decode(_REST_MARKUP.sub(" ", rest)))
 
     def text(self, chunk: str) -> None:
-        if ("\n" in chunk or "\r" in chunk) and not self.open_blocks.get("pre") and not self.keeps_breaks:
-            chunk = chunk.translate(_SOURCE_BREAKS)  # a browser shows a line break in the source as a space, save
-            # in <pre> or under an inline `white-space: pre` (review28b #4: "your\nviews" read as two lines lost
-            # ask.views, whose sentences end at a line's end)
+        # a browser shows a line break in the source as a space, save in <pre> or <listing> or under an inline
+        # `white-space: pre` (review28b #4: "your\nviews" read as two lines lost ask.views, whose sentences end at a
+        # line's end), one written as a reference too (review28c #5)
+        joins = not self.open_blocks.get("pre") and not self.open_blocks.get("listing") and not self.keeps_breaks
+        if joins and ("\n" in chunk or "\r" in chunk):
+            chunk = chunk.translate(_SOURCE_BREAKS)
         if self.overrides and "\n" in chunk:  # a line break ends an override: it goes on
             chunk = chunk.replace("\n", "\n\u202e")
         self.scanned += len(chunk)
         text = self.decode(chunk)  # a letter written as a reference is a letter (review25b #3)
+        if joins and text is not chunk and ("\n" in text or "\r" in text):
+            text = text.translate(_SOURCE_BREAKS)
         if self.maybe is not None:
             first = len(self.chunks)
             self.maybe_text = self.maybe_text or bool(text.strip(_BLANK))
@@ -1208,9 +1235,10 @@ class _Scanner:
                 for inner in _ENDS_INSIDE.get(name, ()):
                     self.open_blocks[inner] = 0
         boxless_end = self.maybe_boxless and name == self.maybe and self.maybe_depth <= 1
-        if (name in _BLOCKS or name in _BREAK) and not stray and not boxless_end:
-            self.settle("\n")  # the end of a block or cell ends a word too
-            self.last_shown = self.last_word = "\n"
+        if name in _BREAK and not stray and not boxless_end:
+            self.settle("\n")  # the end of a block or cell ends a word too, and its line ("<div>Fellow</div>
+            self.last_shown = self.last_word = "\n"  # Regards" read "FellowRegards": the source's line break
+            self.chunks.append("\n\u202e" if self.overrides else "\n")  # after it had read as one)
         self.close_maybe(name, stray)
         if self.hidden is None:
             return

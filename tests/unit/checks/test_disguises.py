@@ -882,8 +882,16 @@ def test_a_line_break_in_the_html_source_is_a_space_outside_pre() -> None:
     wrapped = APPROACH.replace("your views", "your\r\nviews").replace("continue on", "continue\non")
     assert plain <= _scores(message(FROM, "", html=f"<p>{wrapped}</p>"))
     assert html_scan("<p>share your\nviews</p><pre>Jane Doe\nFellow</pre>").text == "share your views\nJane Doe\nFellow"
-    kept = '<div style="white-space: pre-wrap">Jane Doe\n<b>Fellow</b>\nInstitute</div><p>Regards\nJ.</p>'
+    referenced = APPROACH.replace("your views", "your <span style='font:0/0 a'>zq</span>&#10;views")  # (review28c
+    # #5: a line break written as a reference, beside a hidden run)
+    assert plain <= _scores(message(FROM, "", html=f"<p>{referenced}</p>"))
+    # review28c #3: a block's start starts a line (a blockquote's had not: a short line ran into its sentence)
+    blocks = "<p>No.</p><blockquote>a</blockquote><center>b</center><dl><dt>c</dt></dl>d"
+    assert html_scan(blocks).text == "No.\na\nb\nc\nd"
+    kept = '<div style="white-space: pre-wrap">Jane Doe\n<b>Fellow</b>\nInstitute</div>Regards\nJ.'
     assert html_scan(kept).text == "Jane Doe\nFellow\nInstitute\nRegards J."
+    # the end of a block ends its line, which the source's line break after it had done ("FellowRegards", "bc")
+    assert html_scan("<div>Jane Doe</div>Fellow<table><tr><td>a</td></tr></table>b").text == "Jane Doe\nFellow\na\nb"
 
 
 def test_print_only_rules_are_not_read_and_a_quoted_bracket_does_not_hide_a_rules_subject() -> None:
@@ -921,7 +929,14 @@ def test_a_rule_that_applies_on_a_screen_is_read_however_print_is_spelt_round_it
                   "<style title='@media print{'>" + rules + "</style>",
                   "<style title=' media=print'>" + rules + "</style>",
                   "<!-- <style media=print> --><style>" + rules + "</style>",
-                  "<style>x{font-family:'/*'} " + rules + "</style>"):
+                  "<style>x{font-family:'/*'} " + rules + "</style>",
+                  # review28b #1, #5, review28c #1, #2: a brace or "/*" inside url(), its name escaped or not; a
+                  # media attribute written with a reference ("print,screen" applies on a screen)
+                  "<style>@media print{.p{background:url(x{)}} " + rules + "</style>",
+                  "<style>@media print{.p{background:\\75 rl(x{)}} " + rules + "</style>",
+                  "<style>.p{background:u\\rl(/*)} " + rules + "</style>",
+                  "<style media='print&#44;screen'>" + rules + "</style>",
+                  "<style title=x\u00a0media=print>" + rules + "</style>"):
         result = html_scan(sheet + "<p class=a>Wh<span class=h>zq</span>atsApp</p>")
         assert result.generated == APPROACH and result.salted == 1, sheet
     title = "x" * 300 + " .y"  # (the subject is .m; a value of 300 characters with a space)
