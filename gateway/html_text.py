@@ -838,8 +838,10 @@ class _Scanner:
         self.between = 0  # runs of words between shown words of one line (`settle`)
         self.last_shown = ""  # the last character of text shown outside it
         self.last_word = ""  # the last character of text, shown or not, that is not blank (`open_wrapped`)
-        self.keeps_breaks: list[str] = []  # elements open now whose inline style keeps line breaks (`text`)
+        self.keeps_breaks: list[tuple[str, int]] = []  # elements open now whose inline style keeps line breaks
+        # (`text`), with the blocks open round them
         self.breaks_tag = False  # whether the start tag's does
+        self.inline_tag = False  # whether the start tag's style shows it inline (`start_tag`)
         self.salted = 0
         self.open_blocks: dict[str, int] = {}  # _BLOCKS elements open now, by name
         self.maybe_blocks: dict[str, int] = {}  # those open round the `maybe` element when it began
@@ -1211,7 +1213,7 @@ class _Scanner:
     def open_stacks(self, name: str) -> None:
         """The element on the stacks of open elements its start tag puts it on (each at most MAX_OVERRIDES)."""
         if self.breaks_tag and len(self.keeps_breaks) < MAX_OVERRIDES:
-            self.keeps_breaks.append(name)
+            self.keeps_breaks.append((name, sum(self.open_blocks.values())))
         if self.direction_tag is not None and len(self.directions) < MAX_OVERRIDES:
             self.directions.append((name, self.direction_tag))
         if self.override_tag and len(self.overrides) < MAX_OVERRIDES:
@@ -1221,6 +1223,10 @@ class _Scanner:
     def close_element(self, name: str) -> None:
         for stack in (self.keeps_breaks, self.maybe_open, self.directions):  # it ends, and those left open inside
             _pop_to(stack, name)
+        if name in _BLOCKS and self.keeps_breaks and self.open_blocks.get(name):  # an element left open inside a
+            blocks = sum(self.open_blocks.values()) - 1  # block ends with it (review28d #3: a span left open kept
+            while self.keeps_breaks and self.keeps_breaks[-1][1] > blocks:  # every later line break)
+                self.keeps_breaks.pop()
         if name in self.overrides:  # it ends, and the elements left open inside it (at most MAX_OVERRIDES)
             while self.overrides and self.overrides.pop() != name:
                 self.text("\u202c")
@@ -1236,9 +1242,8 @@ class _Scanner:
                     self.open_blocks[inner] = 0
         boxless_end = self.maybe_boxless and name == self.maybe and self.maybe_depth <= 1
         if name in _BREAK and not stray and not boxless_end:
-            self.settle("\n")  # the end of a block or cell ends a word too, and its line ("<div>Fellow</div>
-            self.last_shown = self.last_word = "\n"  # Regards" read "FellowRegards": the source's line break
-            self.chunks.append("\n\u202e" if self.overrides else "\n")  # after it had read as one)
+            self.settle("\n")  # the end of a block or cell ends a word too (not its line: a block a style shows
+            self.last_shown = self.last_word = "\n"  # inline, an end tag HTML ignores, review28d #1, #2)
         self.close_maybe(name, stray)
         if self.hidden is None:
             return
@@ -1376,7 +1381,7 @@ class _Scanner:
         if not (style or bidi or hidden_attribute or attribute_hit or self.classes or self.hide_names) \
                 and name not in _NEVER_SHOWN:  # (most tags: nothing to read)
             self.override_tag, self.direction_tag, self.maybe_tag, self.boxless_tag = False, None, False, False
-            self.sealed_tag = self.firm_tag = self.breaks_tag = False
+            self.sealed_tag = self.firm_tag = self.breaks_tag = self.inline_tag = False
             return 0
         read = None  # the style as CSS reads it: references, comments and escapes decoded
         if style:
@@ -1386,8 +1391,10 @@ class _Scanner:
             name, bidi.get("dir", "").strip().lower(), read, bidi.get("class"), bidi.get("id"))
         decls = declarations(style) if style else None
         wide = decls if read is None or read == style else declarations(read)  # the second reading's
-        self.breaks_tag = wide is not None and any(n in _WHITE_SPACE and v.lower().split()[:1] in _KEEP_BREAKS
-                                                   for n, v, _i in wide)
+        spaces = [v.lower().split()[:1] for n, v, _i in wide or () if n in _WHITE_SPACE]
+        self.breaks_tag = bool(spaces) and spaces[-1] in _KEEP_BREAKS  # (the last one: review28d #3)
+        self.inline_tag = any(n == "display" and v.strip().lower() in ("inline", "contents") for n, v, _i in wide or ())
+        # (not inline-block: email "ghost columns" are boxes side by side, each its own line of text)
         unread = style is not None and (wide is None or len(style) > MAX_STYLE_CHARS)
         if hidden_attribute and any(n == "display" and v.strip().lower() != "none" for n, v, _i in wide or ()):
             hidden_attribute = False  # a style's display beats `hidden` (HTML: a UA style; review27 #7, S5)
@@ -1413,7 +1420,8 @@ class _Scanner:
         return -1 if (self.hidden is not None or self.maybe is not None) and reveals(style) else 0
 
     def start_tag(self, name: str, href: str | None) -> None:
-        if name in _BREAK:
+        if name in _BREAK and not (self.inline_tag and name not in _BREAK_ALONE):  # (a block its own style shows
+            # inline starts no line: "hon<div style='display:inline'>or</div>arium", review28d #1)
             self.chunks.append("\n\u202e" if self.overrides else "\n")
             if self.boxless_tag or name == "br" and self.maybe_tag:  # a break that makes no box (display:none)
                 self.maybe_chunks.add(len(self.chunks) - 1)  # breaks no word in the second reading (review25b #4,

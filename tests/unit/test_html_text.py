@@ -285,7 +285,7 @@ _R = '<span style="unicode-bidi:bidi-override">ppAstahW</span>'
      '<p class=d>on <span class="r">ppAstahW</span></p>', "on \u202eppAstahW\u202c"),
     (f'<div style="direction:rtl"><p>on {_R}</p></div>', "on \u202eppAstahW\u202c"),  # direction inherits
     (f'<div dir="rtl"><span>on {_R}</span></div>', "on \u202eppAstahW\u202c"),
-    (f'<div dir="rtl"><p dir="ltr">on {_R}</p></div> {_R}', "on ppAstahW\n ppAstahW"),  # (a block ends its line)
+    (f'<div dir="rtl"><p dir="ltr">on {_R}</p></div> {_R}', "on ppAstahW ppAstahW"),
     (f'<div style="direction:rtl">x</div><p>on {_R}</p>', "x\non ppAstahW"),  # it ended: no longer inherited
     ('<span style="unicode-bidi:/**/bidi-override;direction:rtl">ppAstahW</span>', "\u202eppAstahW\u202c"),
     ('<span style="unicode-bidi:bidi-override;direction:\\72 tl">ppAstahW</span>', "\u202eppAstahW\u202c"),

@@ -886,12 +886,15 @@ def test_a_line_break_in_the_html_source_is_a_space_outside_pre() -> None:
     # #5: a line break written as a reference, beside a hidden run)
     assert plain <= _scores(message(FROM, "", html=f"<p>{referenced}</p>"))
     # review28c #3: a block's start starts a line (a blockquote's had not: a short line ran into its sentence)
-    blocks = "<p>No.</p><blockquote>a</blockquote><center>b</center><dl><dt>c</dt></dl>d"
+    blocks = "<p>No.</p><blockquote>a</blockquote><center>b</center><dl><dt>c</dt></dl><p>d"
     assert html_scan(blocks).text == "No.\na\nb\nc\nd"
-    kept = '<div style="white-space: pre-wrap">Jane Doe\n<b>Fellow</b>\nInstitute</div>Regards\nJ.'
+    kept = '<div style="white-space: pre-wrap">Jane Doe\n<b>Fellow</b>\nInstitute</div><p>Regards\nJ.'
     assert html_scan(kept).text == "Jane Doe\nFellow\nInstitute\nRegards J."
-    # the end of a block ends its line, which the source's line break after it had done ("FellowRegards", "bc")
-    assert html_scan("<div>Jane Doe</div>Fellow<table><tr><td>a</td></tr></table>b").text == "Jane Doe\nFellow\na\nb"
+    # review28d #1, #3: a block its own style shows inline starts no line; the last white-space wins; an element
+    # left open inside a block ends with it
+    assert html_scan("<p>an <div style='display:inline'>hon</div>orarium</p>").text == "an honorarium"
+    assert html_scan('<div style="white-space:pre;white-space:normal">your\nviews</div>').text == "your views"
+    assert html_scan('<div><span style="white-space:pre-line">a\nb</div><p>your\nviews</p>').text == "a\nb\nyour views"
 
 
 def test_print_only_rules_are_not_read_and_a_quoted_bracket_does_not_hide_a_rules_subject() -> None:
