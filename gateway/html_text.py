@@ -88,6 +88,7 @@ _SOURCE_BREAKS = str.maketrans("\r\n", "  ")
 # a style that keeps the source's line breaks (CSS Text 3 `white-space`, Text 4 `white-space-collapse`)
 _WHITE_SPACE = frozenset({"white-space", "white-space-collapse"})
 _KEEP_BREAKS = [[v] for v in ("pre", "pre-wrap", "pre-line", "break-spaces", "preserve", "preserve-breaks")]
+_DISPLAY, _FLOAT, _POSITION = frozenset({"display"}), frozenset({"float"}), frozenset({"position"})
 
 _HIDDEN_RAW = frozenset({"script", "style", "title", "iframe", "noembed", "noframes"})
 _SHOWN_RAW = frozenset({"textarea", "xmp"})
@@ -701,6 +702,16 @@ def _glues(c: str, after_word: bool, after: str) -> bool:
     return not after_word or after != "\n" and not _is_word_char(after)
 
 
+def _winning(decls: list[tuple[str, str, bool]], names: frozenset[str]) -> str:
+    """The (lower-case) value of the declaration of `names` that wins in an inline style: the last `!important`
+    one, else the last ("" for none)."""
+    value, important = "", False
+    for name, v, imp in decls:
+        if name in names and (imp or not important):
+            value, important = v.strip().lower(), imp
+    return value
+
+
 def _pop_to(stack: list[Any], name: str) -> None:
     """A stack of open elements (names, or tuples that start with one) without the innermost `name` and those above
     it, if it holds one."""
@@ -1041,7 +1052,8 @@ class _Scanner:
         # a browser shows a line break in the source as a space, save in <pre> or <listing> or under an inline
         # `white-space: pre` (review28b #4: "your\nviews" read as two lines lost ask.views, whose sentences end at a
         # line's end), one written as a reference too (review28c #5)
-        joins = not self.open_blocks.get("pre") and not self.open_blocks.get("listing") and not self.keeps_breaks
+        joins = ("\n" in chunk or "\r" in chunk or "&" in chunk) and not self.keeps_breaks \
+            and not self.open_blocks.get("pre") and not self.open_blocks.get("listing")
         if joins and ("\n" in chunk or "\r" in chunk):
             chunk = chunk.translate(_SOURCE_BREAKS)
         if self.overrides and "\n" in chunk:  # a line break ends an override: it goes on
@@ -1222,7 +1234,8 @@ class _Scanner:
 
     def close_element(self, name: str) -> None:
         for stack in (self.keeps_breaks, self.maybe_open, self.directions):  # it ends, and those left open inside
-            _pop_to(stack, name)
+            if stack:
+                _pop_to(stack, name)
         if name in _BLOCKS and self.keeps_breaks and self.open_blocks.get(name):  # an element left open inside a
             blocks = sum(self.open_blocks.values()) - 1  # block ends with it (review28d #3: a span left open kept
             while self.keeps_breaks and self.keeps_breaks[-1][1] > blocks:  # every later line break)
@@ -1391,10 +1404,14 @@ class _Scanner:
             name, bidi.get("dir", "").strip().lower(), read, bidi.get("class"), bidi.get("id"))
         decls = declarations(style) if style else None
         wide = decls if read is None or read == style else declarations(read)  # the second reading's
-        spaces = [v.lower().split()[:1] for n, v, _i in wide or () if n in _WHITE_SPACE]
-        self.breaks_tag = bool(spaces) and spaces[-1] in _KEEP_BREAKS  # (the last one: review28d #3)
-        self.inline_tag = any(n == "display" and v.strip().lower() in ("inline", "contents") for n, v, _i in wide or ())
-        # (not inline-block: email "ghost columns" are boxes side by side, each its own line of text)
+        self.breaks_tag = self.inline_tag = False
+        if wide and read is not None and ("white" in (lowered := read.lower()) or "display" in lowered):  # (finds
+            # in C first; the declaration that wins, review28d #3, review28e #1, #3)
+            self.breaks_tag = _winning(wide, _WHITE_SPACE).split()[:1] in _KEEP_BREAKS
+            self.inline_tag = _winning(wide, _DISPLAY) in ("inline", "contents") and not self.sheet_important \
+                and _winning(wide, _FLOAT) in ("", "none") and _winning(wide, _POSITION) not in ("absolute", "fixed")
+            # (not inline-block: email "ghost columns" are boxes side by side, each its own line of text; a float or
+            # an absolute position makes a block, and a style block's !important rule may set it again)
         unread = style is not None and (wide is None or len(style) > MAX_STYLE_CHARS)
         if hidden_attribute and any(n == "display" and v.strip().lower() != "none" for n, v, _i in wide or ()):
             hidden_attribute = False  # a style's display beats `hidden` (HTML: a UA style; review27 #7, S5)

@@ -890,9 +890,14 @@ def test_a_line_break_in_the_html_source_is_a_space_outside_pre() -> None:
     assert html_scan(blocks).text == "No.\na\nb\nc\nd"
     kept = '<div style="white-space: pre-wrap">Jane Doe\n<b>Fellow</b>\nInstitute</div><p>Regards\nJ.'
     assert html_scan(kept).text == "Jane Doe\nFellow\nInstitute\nRegards J."
-    # review28d #1, #3: a block its own style shows inline starts no line; the last white-space wins; an element
-    # left open inside a block ends with it
+    # review28d #1, #3, review28e #1, #3: a block its own style shows inline starts no line; the white-space and
+    # display that win (the last, an !important one first; a float is a block); an element left open inside a
+    # block ends with it
     assert html_scan("<p>an <div style='display:inline'>hon</div>orarium</p>").text == "an honorarium"
+    for block in ("display:inline;display:block", "display:inline;float:left",
+                  "display:block!important;display:inline"):
+        assert html_scan(f"<p>an <div style='{block}'>hon</div>orarium</p>").text == "an \nhonorarium", block
+    assert html_scan('<div style="white-space:pre-line!important;white-space:normal">a\nb</div>').text == "a\nb"
     assert html_scan('<div style="white-space:pre;white-space:normal">your\nviews</div>').text == "your views"
     assert html_scan('<div><span style="white-space:pre-line">a\nb</div><p>your\nviews</p>').text == "a\nb\nyour views"
 
