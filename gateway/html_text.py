@@ -1052,16 +1052,13 @@ class _Scanner:
         # a browser shows a line break in the source as a space, save in <pre> or <listing> or under an inline
         # `white-space: pre` (review28b #4: "your\nviews" read as two lines lost ask.views, whose sentences end at a
         # line's end), one written as a reference too (review28c #5)
-        joins = ("\n" in chunk or "\r" in chunk or "&" in chunk) and not self.keeps_breaks \
-            and not self.open_blocks.get("pre") and not self.open_blocks.get("listing")
-        if joins and ("\n" in chunk or "\r" in chunk):
-            chunk = chunk.translate(_SOURCE_BREAKS)
-        if self.overrides and "\n" in chunk:  # a line break ends an override: it goes on
-            chunk = chunk.replace("\n", "\n\u202e")
         self.scanned += len(chunk)
         text = self.decode(chunk)  # a letter written as a reference is a letter (review25b #3)
-        if joins and text is not chunk and ("\n" in text or "\r" in text):
+        if ("\n" in text or "\r" in text) and not self.keeps_breaks and not self.open_blocks.get("pre") \
+                and not self.open_blocks.get("listing"):
             text = text.translate(_SOURCE_BREAKS)
+        if self.overrides and "\n" in text:  # a line break ends an override: it goes on
+            text = text.replace("\n", "\n\u202e")
         if self.maybe is not None:
             first = len(self.chunks)
             self.maybe_text = self.maybe_text or bool(text.strip(_BLANK))
