@@ -54,6 +54,7 @@ from __future__ import annotations
 import html
 import logging
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from html.entities import html5 as _HTML5
@@ -670,6 +671,7 @@ _BLANK = " \t\n\r\f\v\u00a0\u200b\u200c\u200d\u2060\ufeff\u202e\u202c\u00ad\u034
 _IGNORED = "\u00ad\u034f\u200b\u200c\u200d\u2060\ufeff\u180e\u200e\u200f\u061c\u2061\u2062\u2063\u2064"
 
 
+_DROPPED = frozenset({"Mn", "Me", "Cf"})  # what phrase matching drops: a mark, an invisible format character
 _JOINERS = frozenset("\u2019\u2010\u2011")  # a typographic apostrophe, Unicode hyphens: inside a word
 _SEPARATORS = frozenset(",;:.!?|/()[]{}<>\"\u00ab\u00bb\u00b7\u2022\u2013\u2014")
 
@@ -682,9 +684,25 @@ def _separates(c: str) -> bool:
         return c in _SEPARATORS
     if c in _JOINERS:
         return False
-    from gateway.policy.text import fold, words  # (at call time: the policy package imports this module)
-    folded = fold(c)
-    return folded != "" and words(folded) == ""
+    # (policy.text is a layer above this module: its reading is repeated here, and a test holds the two together)
+    kept = "".join(x for x in unicodedata.normalize("NFKD", c.casefold())
+                   if not (_classed(x) and unicodedata.category(x) in _DROPPED)).casefold()
+    return kept != "" and all(_separator_char(x) for x in kept)
+
+
+def _classed(x: str) -> bool:
+    """Whether `policy.text`'s character classes cover this character (beyond ASCII, in its ranges)."""
+    cp = ord(x)
+    return 0x80 <= cp < 0x2C00 or 0x3000 <= cp < 0x3040 or 0xFE00 <= cp < 0x10000
+
+
+def _separator_char(x: str) -> bool:
+    """Whether `policy.text.words` reads this folded character as a word break: in ASCII anything but a letter or
+    digit; beyond, punctuation, symbols, spaces and controls of the ranges its character class covers."""
+    if x.isascii():
+        return not x.isalnum()
+    kind = unicodedata.category(x)
+    return _classed(x) and (kind[0] in "PSZ" or kind == "Cc")
 
 
 def _glues(c: str, after_word: bool, after: str) -> bool:

@@ -902,6 +902,16 @@ def test_a_line_break_in_the_html_source_is_a_space_outside_pre() -> None:
     assert html_scan('<div><span style="white-space:pre-line">a\nb</div><p>your\nviews</p>').text == "a\nb\nyour views"
 
 
+def test_what_separates_hidden_junk_from_a_word_is_what_phrase_matching_reads_as_a_break() -> None:
+    """`html_text._separates` repeats `policy.text.words`' reading (a layer above it, not imported): the two agree
+    on every character of the Basic Multilingual Plane and on emoji, save the apostrophe and hyphens that join."""
+    from gateway.html_text import _JOINERS, _separates
+    from gateway.policy.text import fold, words
+    chars = [chr(cp) for cp in (*range(0x80, 0xD800), *range(0xE000, 0x10000), *range(0x1F300, 0x1F700))]
+    differ = [c for c in chars if c not in _JOINERS and _separates(c) != (fold(c) != "" and words(fold(c)) == "")]
+    assert differ == []
+
+
 def test_print_only_rules_are_not_read_and_a_quoted_bracket_does_not_hide_a_rules_subject() -> None:
     """review27 #6: a print style sheet's `a[href]::after { content: " (" attr(href) ")" }` put every link's address
     into the text (text.parts_differ none -> 16 on a newsletter); rules for print or speech alone (an `@media`
