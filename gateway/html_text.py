@@ -730,16 +730,12 @@ def _winning(decls: list[tuple[str, str, bool]], names: frozenset[str]) -> str:
     return value
 
 
-def _pop_to(stack: list[Any], name: str) -> None:
-    """A stack of open elements (names, or tuples that start with one) without the innermost `name` and those above
-    it, if it holds one."""
-    if any(_entry_name(entry) == name for entry in stack):
-        while stack and _entry_name(stack.pop()) != name:
+def _pop_to(stack: list[tuple[Any, ...]], name: str) -> None:
+    """A stack of open elements (tuples that start with the name) without the innermost `name` and those above it,
+    if it holds one."""
+    if any(entry[0] == name for entry in stack):
+        while stack and stack.pop()[0] != name:
             pass
-
-
-def _entry_name(entry: str | tuple[Any, ...]) -> str:
-    return entry if isinstance(entry, str) else str(entry[0])
 
 
 def _is_alpha(c: str) -> bool:
@@ -1091,9 +1087,9 @@ class _Scanner:
             self.maybe_chunks.update(range(first, len(self.chunks)))
             return
         seen = text.strip(_IGNORED) if text else ""
-        if seen:  # (a line break in the source shows as a space: not the end of a line, review28b #4)
-            self.settle(" " if seen[0] in "\r\n" else seen[0])
-            self.last_shown = " " if seen[-1] in "\r\n" else seen[-1]
+        if seen:  # (a line break left here is one a reader sees: in <pre> or under `white-space: pre`)
+            self.settle(seen[0])
+            self.last_shown = seen[-1]
             self.note_word(seen)
         self.read_text(text, len(chunk))
 
