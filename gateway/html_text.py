@@ -595,6 +595,23 @@ MAX_GENERATED_ATTRIBUTES = 4096  # attributes whose values generated content sho
 _IMPLIED_END = {"li": ("li",), "dd": ("dd", "dt"), "dt": ("dd", "dt"), "td": ("td", "th"), "th": ("td", "th"),
                 "tr": ("tr", "td", "th"), "p": ("p",)}
 _ENDS_INSIDE = {"ul": ("li",), "ol": ("li",), "dl": ("dd", "dt"), "table": ("tr", "td", "th"), "tr": ("td", "th")}
+# HTML's tree construction for the _BLOCKS elements alone (WHATWG HTML, "in body", "in table", "in row", "in cell",
+# and "has an element in scope"): which end tag really ends an open block, so that text right after it starts a line,
+# as a reader shows it (review28e #2: "<div>Laura</div>WhatsApp" read "LauraWhatsApp"), while an end tag HTML ignores
+# (a div the cell round it closed, an li its div closed: review26d #8, review28d #2) or a block shown inline (review28d
+# #1) breaks nothing (`_OpenBlocks`)
+_SCOPE = frozenset({"table", "td", "th"})  # where a search for an open element in scope stops, among _BLOCKS
+_LIST_SCOPE = _SCOPE | {"ol", "ul"}
+_TABLE_SCOPE = frozenset({"table"})
+_HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
+_END_SEARCH = {name: (frozenset({name}), _SCOPE) for name in _BLOCKS} | {h: (_HEADINGS, _SCOPE) for h in _HEADINGS} \
+    | {"li": (frozenset({"li"}), _LIST_SCOPE)} | {t: (frozenset({t}), _TABLE_SCOPE) for t in ("td", "th", "tr", "table")}
+_CLOSES_P = _BLOCKS - {"td", "th", "tr", "table", "body", "html"}  # start tags that end an open <p> (a table may not:
+# in quirks mode, an email without a doctype, it does not)
+_P, _FORM, _CELLS, _ROW = frozenset({"p"}), frozenset({"form"}), frozenset({"td", "th"}), frozenset({"tr"})
+_ITEMS = {"li": frozenset({"li"}), "dd": frozenset({"dd", "dt"}), "dt": frozenset({"dd", "dt"})}
+_ITEM_PASSES = frozenset({"div", "p"})  # an li, dd or dt start ends an open one across these, not other blocks
+MAX_BLOCKS_OPEN = 256  # blocks open at once followed (deeper: no end tag starts a line from there on)
 # elements whose text a browser does not show (a template's content, ruby fallback, media and canvas fallback, a
 # datalist, a closed dialog: review26 #6), or may not (noscript: shown where scripts are off, as in most mail
 # readers, but webmail may drop it: review26c E08)
@@ -738,6 +755,94 @@ def _pop_to(stack: list[tuple[Any, ...]], name: str) -> None:
             pass
 
 
+def _line(first: int, second: int) -> int:
+    """Two line breaks in one place (0 none, 1 in both readings, 2 in the first alone): the one that breaks more."""
+    return 1 if 1 in (first, second) else max(first, second)
+
+
+class _OpenBlocks:
+    """The _BLOCKS elements open now, as HTML's tree construction keeps them (see _END_SEARCH), innermost last, each
+    with how its start tag broke the line: 0 not (shown inline), 1 in both readings, 2 in the first alone (it makes
+    no box). `start` and `end` return how the blocks they end break the line after them (1 wins over 2). Bounded:
+    at most MAX_BLOCKS_OPEN entries, a search walks at most MAX_OVERRIDES of them; past either the reading of ends
+    is given up (`lost`: no end breaks a line from there on, as before this was read)."""
+
+    __slots__ = ("stack", "counts", "lost")
+
+    def __init__(self) -> None:
+        self.stack: list[tuple[str, int]] = []
+        self.counts: dict[str, int] = {}  # open, by name (a search for none open walks nothing)
+        self.lost = False
+
+    def find(self, names: frozenset[str], scope: frozenset[str], passes: frozenset[str] | None = None) -> int:
+        """Where the innermost open element named `names` is, if none of `scope` (or, with `passes`, none but
+        those) is open inside it; else -1."""
+        stack = self.stack
+        if not any(self.counts.get(name) for name in names):
+            return -1
+        i = len(stack) - 1
+        stop = max(-1, i - MAX_OVERRIDES)
+        while i > stop:
+            name = stack[i][0]
+            if name in names:
+                return i
+            if name in scope if passes is None else name not in passes:
+                return -1
+            i -= 1
+        if i >= 0:
+            self.lost = True
+        return -1
+
+    def pop_from(self, at: int) -> int:
+        """The blocks from `at` on end: how they break the line."""
+        if at < 0:
+            return 0
+        kind = 0
+        for name, each in self.stack[at:]:
+            kind = _line(kind, each)
+            self.counts[name] -= 1
+        del self.stack[at:]
+        return kind
+
+    def start(self, name: str, kind: int) -> int:
+        """A block's start tag (`kind` as in the stack): the blocks HTML ends there end."""
+        if self.lost or name in ("body", "html"):  # (a second <body> adds attributes; neither end pops)
+            return 0
+        ended = 0
+        if name in _ITEMS:  # an open item ends, across a div or p only
+            ended = self.pop_from(self.find(_ITEMS[name], frozenset(), _ITEM_PASSES))
+        elif name in _CELLS or name == "tr":  # a cell ends (and a row, at a row's start)
+            ended = self.pop_from(self.find(_CELLS, _TABLE_SCOPE))
+            if name == "tr":
+                ended = _line(ended, self.pop_from(self.find(_ROW, _TABLE_SCOPE)))
+        elif name in _HEADINGS and self.stack and self.stack[-1][0] in _HEADINGS:
+            ended = self.pop_from(len(self.stack) - 1)
+        if name in _CLOSES_P:
+            ended = _line(ended, self.pop_from(self.find(_P, _SCOPE)))
+        if name == "form" and self.counts.get("form"):
+            return ended  # a form inside a form is ignored
+        if len(self.stack) >= MAX_BLOCKS_OPEN:
+            self.lost = True
+        else:
+            self.stack.append((name, kind))
+            self.counts[name] = self.counts.get(name, 0) + 1
+        return ended
+
+    def end(self, name: str) -> int:
+        """A block's end tag: the blocks it ends end (none when HTML ignores it)."""
+        if self.lost or name in ("body", "html"):  # (text after </body> joins the body's last text)
+            return 0
+        names, scope = _END_SEARCH[name]
+        at = self.find(names, scope)
+        if name == "p" and at < 0:
+            return 0 if self.lost else 1  # no <p> open: HTML makes an empty one, a line
+        if name == "form" and 0 <= at < len(self.stack) - 1:  # HTML takes the form out, those inside stay open
+            del self.stack[at]
+            self.counts[name] -= 1
+            return 0
+        return self.pop_from(at)
+
+
 def _is_alpha(c: str) -> bool:
     return ("a" <= c <= "z") or ("A" <= c <= "Z")
 
@@ -869,6 +974,9 @@ class _Scanner:
         self.inline_tag = False  # whether the start tag's style shows it inline (`start_tag`)
         self.salted = 0
         self.open_blocks: dict[str, int] = {}  # _BLOCKS elements open now, by name
+        self.blocks = _OpenBlocks()  # ... as HTML keeps them, for the line after an end tag
+        self.line_after = 0  # a line break owed before the next text shown (`_line`: blocks ended since)
+        self.line_word = False  # ... after a letter or digit (`new_line`)
         self.maybe_blocks: dict[str, int] = {}  # those open round the `maybe` element when it began
         self.paused: list[Any] | None = None  # [revealing descendant, its depth, the `maybe` and depth it paused]
         self.hide_names: set[str] = set()  # ".class", "#id", element names, "*" and "@attribute" a style block may hide
@@ -1073,6 +1181,8 @@ class _Scanner:
             text = text.translate(_SOURCE_BREAKS)
         if self.overrides and "\n" in text:  # a line break ends an override: it goes on
             text = text.replace("\n", "\n\u202e")
+        if self.line_after and self.hidden is None and text.strip(_BLANK):
+            self.new_line(text)
         if self.maybe is not None:
             first = len(self.chunks)
             self.maybe_text = self.maybe_text or bool(text.strip(_BLANK))
@@ -1092,6 +1202,18 @@ class _Scanner:
             self.last_shown = seen[-1]
             self.note_word(seen)
         self.read_text(text, len(chunk))
+
+    def new_line(self, text: str) -> None:
+        """The line break owed after the blocks that ended (`line_after`), before `text`, shown or that may be. One
+        that splits a word ("hon</div>orarium": a letter or digit before, a small letter after) is glued in the second
+        reading, as junk glued to a word is (`settle`): a reader shows the two lines, but the word is read too."""
+        self.chunks.append("\n\u202e" if self.overrides else "\n")
+        if self.line_after == 2:  # (only blocks that make no box ended: the second reading breaks nothing)
+            self.maybe_chunks.add(len(self.chunks) - 1)
+        elif self.line_word and text.lstrip(_IGNORED)[:1].islower():
+            self.maybe_chunks.add(len(self.chunks) - 1)
+            self.glued += 1
+        self.line_after, self.line_word = 0, False
 
     def note_word(self, text: str) -> None:
         word = text.rstrip(_BLANK)
@@ -1195,6 +1317,11 @@ class _Scanner:
                 if self.open_blocks.get(closed):
                     self.open_blocks[closed] -= 1
             self.open_blocks[name] = self.open_blocks.get(name, 0) + 1
+            kind = 0 if self.inline_tag else 2 if self.boxless_tag else 1  # (how `start_tag` broke the line)
+            ended = self.blocks.start(name, kind)
+            if kind != 1 and ended:  # the text after the blocks it ended starts a line, if its own start did not
+                self.line_after = _line(self.line_after, 2 if kind == 2 else ended)  # (one that makes no box ends
+                # them in the first reading alone: the second reads it as absent, "<p>Wh<div hidden></div>atsApp")
         if self.paused is not None and name == self.paused[0]:
             self.paused[1] += 1
         if self.maybe_tag and name not in _HIDDEN_RAW and name not in _SHOWN_RAW:
@@ -1259,6 +1386,10 @@ class _Scanner:
         # makes an empty paragraph (a line break); it ends neither a word nor the second reading's run (review25b #4)
         open_before = self.open_blocks.get(name, 0)
         stray = name in _BLOCKS and name != "p" and not open_before
+        if name in _BLOCKS:  # the text after a block a reader shows as a block starts a line (`_OpenBlocks`)
+            if not self.line_after:
+                self.line_word = _is_word_char(self.last_shown)
+            self.line_after = _line(self.line_after, self.blocks.end(name))
         if open_before:
             self.open_blocks[name] = open_before - 1
             if open_before == 1:  # the last one: the items and cells left open inside it end with it
@@ -1453,7 +1584,9 @@ class _Scanner:
             self.chunks.append("\n\u202e" if self.overrides else "\n")
             if self.boxless_tag or name == "br" and self.maybe_tag:  # a break that makes no box (display:none)
                 self.maybe_chunks.add(len(self.chunks) - 1)  # breaks no word in the second reading (review25b #4,
-            else:  # review26 #17; the first reading breaks it)
+                self.line_after = 0 if self.line_after == 2 else self.line_after  # review26 #17; the first
+            else:  # reading breaks it)
+                self.line_after, self.line_word = 0, False
                 self.settle("\n")
                 self.last_shown = self.last_word = "\n"
         if href is not None and len(self.links) < MAX_LINKS:
@@ -1490,6 +1623,8 @@ class _Scanner:
             if self.hidden is not None:
                 self.text(body)
             else:
+                if self.line_after and body.strip(_BLANK):
+                    self.new_line(body)
                 self.scanned += len(body)
                 self.chunks.append(self.decode(body) if name in _ENTITY_RAW else body)
         if coarse_at >= 0:

@@ -214,7 +214,7 @@ def test_hiding_ends_where_a_browser_ends_it_or_earlier() -> None:
     assert html_to_text("<div>a<span hidden>b<span>c</span>d</span>e</div>")[0] == "ae"
     assert html_to_text("<p>a<span hidden>b</p><p>shown</p>")[0] == "a\nshown"
     assert html_to_text('<p>a<img style="display:none">b<br hidden>c</p>')[0] == "ab\nc"
-    assert html_to_text("<div hidden>a<div>b</div>c</div>d")[0] == "cd"  # the inner block ends it early
+    assert html_to_text("<div hidden>a<div>b</div>c</div>d")[0] == "c\nd"  # the inner block ends it early
     text, links = html_to_text('<span hidden><a href="https://x.example/">x</a></span>y')
     assert text == "y" and links == ["https://x.example/"]  # links still collected
 
@@ -285,7 +285,7 @@ _R = '<span style="unicode-bidi:bidi-override">ppAstahW</span>'
      '<p class=d>on <span class="r">ppAstahW</span></p>', "on \u202eppAstahW\u202c"),
     (f'<div style="direction:rtl"><p>on {_R}</p></div>', "on \u202eppAstahW\u202c"),  # direction inherits
     (f'<div dir="rtl"><span>on {_R}</span></div>', "on \u202eppAstahW\u202c"),
-    (f'<div dir="rtl"><p dir="ltr">on {_R}</p></div> {_R}', "on ppAstahW ppAstahW"),
+    (f'<div dir="rtl"><p dir="ltr">on {_R}</p></div> {_R}', "on ppAstahW \nppAstahW"),
     (f'<div style="direction:rtl">x</div><p>on {_R}</p>', "x\non ppAstahW"),  # it ended: no longer inherited
     ('<span style="unicode-bidi:/**/bidi-override;direction:rtl">ppAstahW</span>', "\u202eppAstahW\u202c"),
     ('<span style="unicode-bidi:bidi-override;direction:\\72 tl">ppAstahW</span>', "\u202eppAstahW\u202c"),

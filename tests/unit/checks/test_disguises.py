@@ -893,13 +893,68 @@ def test_a_line_break_in_the_html_source_is_a_space_outside_pre() -> None:
     # review28d #1, #3, review28e #1, #3: a block its own style shows inline starts no line; the white-space and
     # display that win (the last, an !important one first; a float is a block); an element left open inside a
     # block ends with it
-    assert html_scan("<p>an <div style='display:inline'>hon</div>orarium</p>").text == "an honorarium"
+    assert html_scan("<div>an <div style='display:inline'>hon</div>orarium</div>").text == "an honorarium"
     for block in ("display:inline;display:block", "display:inline;float:left",
                   "display:block!important;display:inline"):
-        assert html_scan(f"<p>an <div style='{block}'>hon</div>orarium</p>").text == "an \nhonorarium", block
+        reading = html_scan(f"<div>an <div style='{block}'>hon</div>orarium</div>")  # (a reader shows 3 lines)
+        assert (reading.text, reading.salt_free) == ("an \nhon\norarium", "honorarium"), block
     assert html_scan('<div style="white-space:pre-line!important;white-space:normal">a\nb</div>').text == "a\nb"
     assert html_scan('<div style="white-space:pre;white-space:normal">your\nviews</div>').text == "your views"
     assert html_scan('<div><span style="white-space:pre-line">a\nb</div><p>your\nviews</p>').text == "a\nb\nyour views"
+
+
+def test_text_right_after_a_blocks_end_starts_a_line_unless_html_ignores_the_end_tag() -> None:
+    """review28e #2: text written straight after a block's end tag ran into the block's last word ("<div>Laura</div>
+    WhatsApp" read "LauraWhatsApp": content.offchannel_whatsapp lost; a refusal line then an insider ask read as one
+    sentence). A reader starts a line there. An end tag HTML ignores (the cell round a div closed it, the div round an
+    li closed it: review26d #8, review28d #2), or a block shown inline (review28d #1), breaks no word."""
+    from gateway.html_text import html_scan
+    intro = "<p>Dear Tom, I am a correspondent for the Financial Chronicle.</p>"
+    whatsapp = _scores(message(FROM, "", html=intro + "<div>Laura</div>WhatsApp is easiest for me: +44 7700 900123."))
+    assert "content.offchannel_whatsapp" in whatsapp
+    for end in ("</p>", "</li>", "</blockquote>", "</h3>", "</td></tr></table>", "</dd></dl>"):
+        start = {"</li>": "<ul><li>", "</td></tr></table>": "<table><tr><td>", "</dd></dl>": "<dl><dd>"}.get(
+            end, end.replace("/", ""))
+        assert html_scan(f"{start}Laura{end}WhatsApp").text == "Laura\nWhatsApp", end
+    assert html_scan("<div>Laura</div>\n <div>WhatsApp</div><p>a</p><p>b</p>").text == "Laura \nWhatsApp\na\nb"
+    assert html_scan("<table><tr><td>a</td><td>b</td></tr></table>c").text == "a\nb\nc"  # (one line, not two)
+    # ignored end tags break no word: review28d #2's D_stale_div, D_stale_li; review26d C1, C2
+    stale = {"<table style='display:none'><tr><td><div><div></td></tr></table>": "</div>",
+             "<div style='display:none'><li>.<li>.</div>": "</li>", "<form><div>": "</form>", "<p>": "</body>",
+             "<li><div><li>": "</div>", "<ul><li><table><tr><td><div>": "</li>"}
+    for opened, ignored in stale.items():
+        assert html_scan(f"{opened}Wh{ignored}atsApp").text.endswith("WhatsApp"), opened
+        salted = _scores(message(FROM, "", html=f"{opened}<p>{APPROACH.replace('WhatsApp', f'Wh{ignored}atsApp')}"))
+        assert APPROACH_CUES <= salted, opened
+    assert html_scan("<p>a<span style='display:inline'></span><div style='display:inline'>Wh</div>atsApp").text \
+        == "a\nWhatsApp"  # (a div's start ends the <p>: the inline div starts a line, its end none)
+    assert html_scan("<p>an <div style='display:inline'>hon</div>orarium</p>").text == "an \nhonorarium"
+    split = html_scan("<div>Could we continue on <div>Wh</div>atsApp? We offer an hon</p>orarium.</div>")
+    assert split.text == "Could we continue on \nWh\natsApp? We offer an hon\norarium."  # (as a reader shows it,
+    assert split.salt_free == "WhatsApp? We offer an honorarium."  # and the words a block's end splits whole too)
+    assert html_scan("<div>Laura</div><div style='display:none'>x</div>WhatsApp").visible in ("", "Laura\nWhatsApp")
+    assert _without_maybe_text("<div>Laura</div><div style='display:none'>x</div>WhatsApp") == "Laura\nWhatsApp"
+    assert _without_maybe_text("Wh<div style='display:none'>x</div>atsApp") == "WhatsApp"
+
+
+def _without_maybe_text(markup: str) -> str:
+    from gateway.html_text import _scanned, _without_maybe
+    return _without_maybe(_scanned(markup))
+
+
+def test_the_blocks_html_ends_are_followed_within_bounds() -> None:
+    """`_OpenBlocks`: at most MAX_BLOCKS_OPEN blocks followed and a search walks at most MAX_OVERRIDES; past either,
+    no end tag starts a line (as before review28e #2 was mended), and the work stays linear."""
+    from gateway.html_text import MAX_BLOCKS_OPEN, MAX_OVERRIDES, html_scan
+    deep = "<div>" * (MAX_BLOCKS_OPEN + 1) + "Laura</div>WhatsApp"
+    assert html_scan(deep).text.endswith("LauraWhatsApp")
+    assert html_scan("<div>" * (MAX_BLOCKS_OPEN - 1) + "Laura</div>WhatsApp").text.endswith("Laura\nWhatsApp")
+    walk = "<li>" + "<div>" * (MAX_OVERRIDES + 1) + "</li>a</div><p>Laura</p>WhatsApp"  # (the li is too far down)
+    assert html_scan(walk).text.endswith("LauraWhatsApp")
+    near = "<li>" + "<div>" * (MAX_OVERRIDES - 2) + "</li>a</div><p>Laura</p>WhatsApp"  # (found: the divs end with
+    assert html_scan(near).text == "a\nLaura\nWhatsApp"  # it, and the </div> after is ignored)
+    small, large = (html_scan("<ul><li>" + "<div>" * 60 + "</li>x" * n) for n in (500, 4000))
+    assert large.steps <= 9 * small.steps
 
 
 def test_what_separates_hidden_junk_from_a_word_is_what_phrase_matching_reads_as_a_break() -> None:
