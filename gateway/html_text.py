@@ -90,6 +90,8 @@ _SOURCE_BREAKS = str.maketrans("\r\n", "  ")
 _WHITE_SPACE = frozenset({"white-space", "white-space-collapse"})
 _KEEP_BREAKS = [[v] for v in ("pre", "pre-wrap", "pre-line", "break-spaces", "preserve", "preserve-breaks")]
 _DISPLAY, _FLOAT, _POSITION = frozenset({"display"}), frozenset({"float"}), frozenset({"position"})
+_LOOSE_DISPLAYS = frozenset({"contents", "ruby", "ruby-base", "ruby-text", "math", "run-in", "inherit"})  # shown in
+# the line, or maybe (with any "inline" display: `tag_end`)
 
 _HIDDEN_RAW = frozenset({"script", "style", "title", "iframe", "noembed", "noframes"})
 _SHOWN_RAW = frozenset({"textarea", "xmp"})
@@ -600,17 +602,27 @@ _ENDS_INSIDE = {"ul": ("li",), "ol": ("li",), "dl": ("dd", "dt"), "table": ("tr"
 # as a reader shows it (review28e #2: "<div>Laura</div>WhatsApp" read "LauraWhatsApp"), while an end tag HTML ignores
 # (a div the cell round it closed, an li its div closed: review26d #8, review28d #2) or a block shown inline (review28d
 # #1) breaks nothing (`_OpenBlocks`)
-_SCOPE = frozenset({"table", "td", "th"})  # where a search for an open element in scope stops, among _BLOCKS
+# elements not among _BLOCKS that the model keeps on its stack, none starting a line of its own: those where a search
+# for an open element in scope stops (a template's content is a fragment of its own, nothing in it touches the page:
+# review29 #2), and the other "special" elements an li, dd or dt start stops at (review29 #5)
+_SCOPE_MARKERS = frozenset({"caption", "template", "object", "applet", "marquee", "svg", "math"})
+_MARKERS = _SCOPE_MARKERS | {"address", "aside", "nav", "header", "footer", "main", "figure", "figcaption",
+                             "fieldset", "details", "summary", "menu", "dir", "hgroup", "search", "button", "dialog"}
+_SCOPE = frozenset({"table", "td", "th"}) | _SCOPE_MARKERS  # where a search for an open element in scope stops (MathML
+# and SVG text points read as their whole element)
 _LIST_SCOPE = _SCOPE | {"ol", "ul"}
-_TABLE_SCOPE = frozenset({"table"})
+_TABLE_SCOPE = frozenset({"table", "template"})
 _HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
-_END_SEARCH = {name: (frozenset({name}), _SCOPE) for name in _BLOCKS} | {h: (_HEADINGS, _SCOPE) for h in _HEADINGS} \
-    | {"li": (frozenset({"li"}), _LIST_SCOPE)} | {t: (frozenset({t}), _TABLE_SCOPE) for t in ("td", "th", "tr", "table")}
-_CLOSES_P = _BLOCKS - {"td", "th", "tr", "table", "body", "html"}  # start tags that end an open <p> (a table may not:
-# in quirks mode, an email without a doctype, it does not)
+_END_SEARCH = {name: (frozenset({name}), _SCOPE) for name in _BLOCKS | _MARKERS} \
+    | {h: (_HEADINGS, _SCOPE) for h in _HEADINGS} | {"li": (frozenset({"li"}), _LIST_SCOPE)} \
+    | {t: (frozenset({t}), _TABLE_SCOPE) for t in ("td", "th", "tr", "table")} \
+    | {"template": (frozenset({"template"}), frozenset())}  # (what an end tag ends, and where the search for it stops)
+_CLOSES_P = (_BLOCKS | _MARKERS) - {"td", "th", "tr", "table", "body", "html", "caption", "template", "object",
+                                    "applet", "marquee", "svg", "math", "button"}  # start tags that end an open <p>
+# (a table may not: in quirks mode, an email without a doctype, it does not)
 _P, _FORM, _CELLS, _ROW = frozenset({"p"}), frozenset({"form"}), frozenset({"td", "th"}), frozenset({"tr"})
 _ITEMS = {"li": frozenset({"li"}), "dd": frozenset({"dd", "dt"}), "dt": frozenset({"dd", "dt"})}
-_ITEM_PASSES = frozenset({"div", "p"})  # an li, dd or dt start ends an open one across these, not other blocks
+_ITEM_PASSES = frozenset({"div", "p", "address"})  # an li, dd or dt start ends an open one across these alone
 MAX_BLOCKS_OPEN = 256  # blocks open at once followed (deeper: no end tag starts a line from there on)
 # elements whose text a browser does not show (a template's content, ruby fallback, media and canvas fallback, a
 # datalist, a closed dialog: review26 #6), or may not (noscript: shown where scripts are off, as in most mail
@@ -747,6 +759,18 @@ def _winning(decls: list[tuple[str, str, bool]], names: frozenset[str]) -> str:
     return value
 
 
+def _out_of_flow(decls: list[tuple[str, str, bool]]) -> bool:
+    """Whether declarations float the element or position it absolutely (a box beside or over the line)."""
+    return _winning(decls, _FLOAT) not in ("", "none") or _winning(decls, _POSITION) in ("absolute", "fixed")
+
+
+def _loose(decls: list[tuple[str, str, bool]]) -> bool:
+    """Whether declarations may show a block in the line of text round it: an inline display of any kind
+    (`inline-block`, `inline-flex`...), `contents`, ruby, or out of flow."""
+    display = _winning(decls, _DISPLAY)
+    return "inline" in display or display in _LOOSE_DISPLAYS or _out_of_flow(decls)
+
+
 def _pop_to(stack: list[tuple[Any, ...]], name: str) -> None:
     """A stack of open elements (tuples that start with the name) without the innermost `name` and those above it,
     if it holds one."""
@@ -756,30 +780,43 @@ def _pop_to(stack: list[tuple[Any, ...]], name: str) -> None:
 
 
 def _line(first: int, second: int) -> int:
-    """Two line breaks in one place (0 none, 1 in both readings, 2 in the first alone): the one that breaks more."""
+    """Two line breaks in one place (0 none, 1 in both readings, 2 or 3 in the first alone, 3 with the second
+    reading compared): the one that breaks more."""
     return 1 if 1 in (first, second) else max(first, second)
 
 
 class _OpenBlocks:
     """The _BLOCKS elements open now, as HTML's tree construction keeps them (see _END_SEARCH), innermost last, each
     with how its start tag broke the line: 0 not (shown inline), 1 in both readings, 2 in the first alone (it makes
-    no box). `start` and `end` return how the blocks they end break the line after them (1 wins over 2). Bounded:
-    at most MAX_BLOCKS_OPEN entries, a search walks at most MAX_OVERRIDES of them; past either the reading of ends
-    is given up (`lost`: no end breaks a line from there on, as before this was read)."""
+    no box), 3 in the first alone and the second reading compared (it may be shown in the line: `loose_tag`); and
+    _MARKERS, 0. `start` and `end` return how the blocks they end break the line after them (`_line`). Bounded: at
+    most MAX_BLOCKS_OPEN entries, a search walks at most MAX_OVERRIDES of them; past either the reading of ends is
+    given up (`lost`: no end breaks a line from there on, as before this was read)."""
 
-    __slots__ = ("stack", "counts", "lost")
+    __slots__ = ("stack", "counts", "lost", "form", "inline")
 
     def __init__(self) -> None:
         self.stack: list[tuple[str, int]] = []
         self.counts: dict[str, int] = {}  # open, by name (a search for none open walks nothing)
         self.lost = False
+        self.form = False  # HTML's form element pointer: set by a form's start, cleared by </form> alone (review29 #5)
+        self.inline = 0  # other elements opened since the stack last changed, less those ended (a heading's start
+        # pops an open heading only when it is HTML's current node: review29 #5)
+
+    def inert(self, name: str) -> bool:
+        """Whether a tag is read by the model: not inside a template (its content is not the page's), and not at
+        all once `lost`."""
+        return self.lost or bool(self.counts.get("template")) and name != "template"
 
     def find(self, names: frozenset[str], scope: frozenset[str], passes: frozenset[str] | None = None) -> int:
         """Where the innermost open element named `names` is, if none of `scope` (or, with `passes`, none but
         those) is open inside it; else -1."""
-        stack = self.stack
-        if not any(self.counts.get(name) for name in names):
+        for name in names:
+            if self.counts.get(name):
+                break
+        else:
             return -1
+        stack = self.stack
         i = len(stack) - 1
         stop = max(-1, i - MAX_OVERRIDES)
         while i > stop:
@@ -802,11 +839,12 @@ class _OpenBlocks:
             kind = _line(kind, each)
             self.counts[name] -= 1
         del self.stack[at:]
+        self.inline = 0
         return kind
 
     def start(self, name: str, kind: int) -> int:
-        """A block's start tag (`kind` as in the stack): the blocks HTML ends there end."""
-        if self.lost or name in ("body", "html"):  # (a second <body> adds attributes; neither end pops)
+        """A block's (or _MARKERS') start tag (`kind` as in the stack): the blocks HTML ends there end."""
+        if self.inert(name) or name in ("body", "html"):  # (a second <body> adds attributes; neither end pops)
             return 0
         ended = 0
         if name in _ITEMS:  # an open item ends, across a div or p only
@@ -815,23 +853,34 @@ class _OpenBlocks:
             ended = self.pop_from(self.find(_CELLS, _TABLE_SCOPE))
             if name == "tr":
                 ended = _line(ended, self.pop_from(self.find(_ROW, _TABLE_SCOPE)))
-        elif name in _HEADINGS and self.stack and self.stack[-1][0] in _HEADINGS:
+        elif name in _HEADINGS and self.stack and self.stack[-1][0] in _HEADINGS and not self.inline:
             ended = self.pop_from(len(self.stack) - 1)
         if name in _CLOSES_P:
             ended = _line(ended, self.pop_from(self.find(_P, _SCOPE)))
-        if name == "form" and self.counts.get("form"):
-            return ended  # a form inside a form is ignored
+        if name == "form":
+            if self.form:
+                return ended  # a form while the pointer is set is ignored
+            self.form = True
         if len(self.stack) >= MAX_BLOCKS_OPEN:
             self.lost = True
         else:
             self.stack.append((name, kind))
             self.counts[name] = self.counts.get(name, 0) + 1
+            self.inline = 0
         return ended
 
+    def other(self, opened: bool) -> None:
+        """Another element's start or end tag."""
+        self.inline = self.inline + 1 if opened else max(0, self.inline - 1)
+
     def end(self, name: str) -> int:
-        """A block's end tag: the blocks it ends end (none when HTML ignores it)."""
-        if self.lost or name in ("body", "html"):  # (text after </body> joins the body's last text)
+        """A block's (or _MARKERS') end tag: the blocks it ends end (none when HTML ignores it)."""
+        if self.inert(name) or name in ("body", "html"):  # (text after </body> joins the body's last text)
             return 0
+        if name == "form":
+            if not self.form:
+                return 0
+            self.form = False
         names, scope = _END_SEARCH[name]
         at = self.find(names, scope)
         if name == "p" and at < 0:
@@ -972,6 +1021,9 @@ class _Scanner:
         # (`text`), with the blocks open round them
         self.breaks_tag = False  # whether the start tag's does
         self.inline_tag = False  # whether the start tag's style shows it inline (`start_tag`)
+        self.inline_names: set[str] = set()  # the classes and ids a style block's rule may show inline (`read_inline`)
+        self.loose_tag = False  # whether the start tag's block may be shown in the line (a style block's class may
+        # show it inline, its own style inline-block or the like, a float...): its lines in the first reading alone
         self.salted = 0
         self.open_blocks: dict[str, int] = {}  # _BLOCKS elements open now, by name
         self.blocks = _OpenBlocks()  # ... as HTML keeps them, for the line after an end tag
@@ -1024,6 +1076,8 @@ class _Scanner:
                 low_sheet = sheet.translate(_ASCII_LOWER)
                 self.read_sheet(low_sheet)
                 self.read_hiding(low_sheet)
+                if "inline" in low_sheet or "contents" in low_sheet:
+                    self.read_inline(low_sheet)
                 if "content" in low_sheet:
                     self.read_generated(sheet)
             budget -= end - i
@@ -1087,6 +1141,25 @@ class _Scanner:
                                 if ("before" in selector or "after" in selector) and \
                                         len(subjects) < MAX_GENERATED_ATTRIBUTES:
                                     subjects.add(_subject_name(selector))
+
+    def read_inline(self, sheet: str) -> None:
+        """The classes and ids whose elements one style block's rule may show in the line (`_loose`: `display:
+        inline`, `inline-block`, a float...; the subject's own, read wide: no selector matching, review28d #1's class
+        form): a block of one starts and ends its line in the first reading alone, and the second is compared
+        (`loose_tag`). Types are not read (a rule for every div would compare every part)."""
+        self.scanned += len(sheet)
+        for m in _CSS_RULE.finditer(sheet):
+            if len(self.inline_names) >= MAX_HIDING_NAMES or not ("display" in m.group(2) or "float" in m.group(2)
+                                                                  or "position" in m.group(2)):
+                continue
+            decls = declarations(m.group(2))
+            if decls is None or not _loose(decls):
+                continue
+            for selector in m.group(1).split(",")[:64]:
+                self.scanned += len(selector)
+                own = _subject_name(selector)
+                if own[:1] in (".", "#"):
+                    self.inline_names.add(own)
 
     def read_hiding(self, sheet: str) -> None:
         """The classes, ids, element types and attributes one style block's rules may hide (`may_hide`), read
@@ -1205,12 +1278,15 @@ class _Scanner:
 
     def new_line(self, text: str) -> None:
         """The line break owed after the blocks that ended (`line_after`), before `text`, shown or that may be. One
-        that splits a word ("hon</div>orarium": a letter or digit before, a small letter after) is glued in the second
-        reading, as junk glued to a word is (`settle`): a reader shows the two lines, but the word is read too."""
+        that may split a word (a letter or digit before it, the end tags between aside, and no blank after it:
+        "hon</div>orarium", "WHATS</div>APP") is glued in the second reading, as junk glued to a word is (`settle`):
+        a reader shows two lines, but a block the reading takes for one may be shown in the line (review29 #1, #3,
+        #4), and the word is read whole too."""
         self.chunks.append("\n\u202e" if self.overrides else "\n")
-        if self.line_after == 2:  # (only blocks that make no box ended: the second reading breaks nothing)
-            self.maybe_chunks.add(len(self.chunks) - 1)
-        elif self.line_word and text.lstrip(_IGNORED)[:1].islower():
+        if self.line_after != 1:  # (only blocks that make no box, or a class may show inline, ended: the second
+            self.maybe_chunks.add(len(self.chunks) - 1)  # reading breaks nothing)
+            self.glued += self.line_after == 3
+        elif self.line_word and text.lstrip(_IGNORED)[:1] not in _BLANK:  # (not "": `text` holds more than blanks)
             self.maybe_chunks.add(len(self.chunks) - 1)
             self.glued += 1
         self.line_after, self.line_word = 0, False
@@ -1317,11 +1393,7 @@ class _Scanner:
                 if self.open_blocks.get(closed):
                     self.open_blocks[closed] -= 1
             self.open_blocks[name] = self.open_blocks.get(name, 0) + 1
-            kind = 0 if self.inline_tag else 2 if self.boxless_tag else 1  # (how `start_tag` broke the line)
-            ended = self.blocks.start(name, kind)
-            if kind != 1 and ended:  # the text after the blocks it ended starts a line, if its own start did not
-                self.line_after = _line(self.line_after, 2 if kind == 2 else ended)  # (one that makes no box ends
-                # them in the first reading alone: the second reads it as absent, "<p>Wh<div hidden></div>atsApp")
+        self.open_block(name)
         if self.paused is not None and name == self.paused[0]:
             self.paused[1] += 1
         if self.maybe_tag and name not in _HIDDEN_RAW and name not in _SHOWN_RAW:
@@ -1345,6 +1417,20 @@ class _Scanner:
             self.hidden, self.hidden_depth, self.hidden_text, self.hidden_chars = name, 1, [], 0
         elif name == self.hidden:
             self.hidden_depth += 1
+
+    def open_block(self, name: str) -> None:
+        """`_OpenBlocks` for a start tag."""
+        if name in _BLOCKS:
+            kind = 0 if self.inline_tag else 2 if self.boxless_tag else 3 if self.loose_tag else 1  # (how
+            # `start_tag` broke the line)
+            ended = self.blocks.start(name, kind)
+            if kind != 1 and ended:  # the text after the blocks it ended starts a line, if its own start did not
+                self.owe_line(2 if kind == 2 else ended)  # (one that makes no box ends them in the first reading
+                # alone: the second reads it as absent, "<p>Wh<div hidden></div>atsApp")
+        elif name in _MARKERS:
+            self.owe_line(self.blocks.start(name, 0))
+        elif name not in _HIDDEN_RAW and name not in _SHOWN_RAW:  # (their end tags are read by `raw_text`)
+            self.blocks.other(True)
 
     def open_wrapped(self, name: str) -> None:
         """An element that may hide opens: when a letter of a word comes just before it, or a blank after one
@@ -1386,19 +1472,22 @@ class _Scanner:
         # makes an empty paragraph (a line break); it ends neither a word nor the second reading's run (review25b #4)
         open_before = self.open_blocks.get(name, 0)
         stray = name in _BLOCKS and name != "p" and not open_before
-        if name in _BLOCKS:  # the text after a block a reader shows as a block starts a line (`_OpenBlocks`)
-            if not self.line_after:
-                self.line_word = _is_word_char(self.last_shown)
-            self.line_after = _line(self.line_after, self.blocks.end(name))
+        ended = 0
+        if name in _BLOCKS or name in _MARKERS:
+            ended = self.blocks.end(name)
+            self.owe_line(ended)
+        else:
+            self.blocks.other(False)
         if open_before:
             self.open_blocks[name] = open_before - 1
             if open_before == 1:  # the last one: the items and cells left open inside it end with it
                 for inner in _ENDS_INSIDE.get(name, ()):
                     self.open_blocks[inner] = 0
         boxless_end = self.maybe_boxless and name == self.maybe and self.maybe_depth <= 1
-        if name in _BREAK and not stray and not boxless_end:
-            self.settle("\n")  # the end of a block or cell ends a word too (not its line: a block a style shows
-            self.last_shown = self.last_word = "\n"  # inline, an end tag HTML ignores, review28d #1, #2)
+        if (ended == 1 if name in _BLOCKS and not self.blocks.lost else name in _BREAK and not stray) \
+                and not boxless_end:  # the end of a block or cell that breaks the line ends a word too
+            self.settle("\n")
+            self.last_shown = self.last_word = "\n"
         self.close_maybe(name, stray)
         if self.hidden is None:
             return
@@ -1406,6 +1495,15 @@ class _Scanner:
             self.hidden_depth -= 1
         if name in _BLOCKS or self.hidden_depth <= 0:
             self.end_hidden()
+
+    def owe_line(self, ended: int) -> None:
+        """Blocks ended (`_line`, from `_OpenBlocks`): the text after them starts a line (not after a block shown
+        inline or an end tag HTML ignores: review28d #1, #2), glued in the second reading after a letter or digit
+        (`new_line`)."""
+        if ended:
+            if not self.line_after:
+                self.line_word = self.last_shown.isalnum()
+            self.line_after = _line(self.line_after, ended)
 
     def close_maybe(self, name: str, stray: bool) -> None:
         """`close_element` for the second reading (`stray`: an end tag a browser ignores)."""
@@ -1536,7 +1634,7 @@ class _Scanner:
         if not (style or bidi or hidden_attribute or attribute_hit or self.classes or self.hide_names) \
                 and name not in _NEVER_SHOWN:  # (most tags: nothing to read)
             self.override_tag, self.direction_tag, self.maybe_tag, self.boxless_tag = False, None, False, False
-            self.sealed_tag = self.firm_tag = self.breaks_tag = self.inline_tag = False
+            self.sealed_tag = self.firm_tag = self.breaks_tag = self.inline_tag = self.loose_tag = False
             return 0
         read = None  # the style as CSS reads it: references, comments and escapes decoded
         if style:
@@ -1546,14 +1644,18 @@ class _Scanner:
             name, bidi.get("dir", "").strip().lower(), read, bidi.get("class"), bidi.get("id"))
         decls = declarations(style) if style else None
         wide = decls if read is None or read == style else declarations(read)  # the second reading's
-        self.breaks_tag = self.inline_tag = False
-        if wide and read is not None and ("white" in (lowered := read.lower()) or "display" in lowered):  # (finds
-            # in C first; the declaration that wins, review28d #3, review28e #1, #3)
+        self.breaks_tag = self.inline_tag = loose = False
+        if wide and read is not None and ("white" in (lowered := read.lower()) or "display" in lowered
+                                          or "float" in lowered or "position" in lowered):  # (finds in C first; the
+            # declaration that wins, review28d #3, review28e #1, #3)
             self.breaks_tag = _winning(wide, _WHITE_SPACE).split()[:1] in _KEEP_BREAKS
             self.inline_tag = _winning(wide, _DISPLAY) in ("inline", "contents") and not self.sheet_important \
-                and _winning(wide, _FLOAT) in ("", "none") and _winning(wide, _POSITION) not in ("absolute", "fixed")
-            # (not inline-block: email "ghost columns" are boxes side by side, each its own line of text; a float or
-            # an absolute position makes a block, and a style block's !important rule may set it again)
+                and not _out_of_flow(wide)
+            loose = _loose(wide)  # (inline-block and the like, a float, an absolute position, inline under a style
+            # block's !important rule that may set it again: their lines in the first reading alone, review29 #1;
+            # email "ghost columns" are boxes side by side)
+        self.loose_tag = not self.inline_tag and name in _BLOCKS \
+            and (loose or _named(self.inline_names, "", bidi.get("class"), bidi.get("id")))
         unread = style is not None and (wide is None or len(style) > MAX_STYLE_CHARS)
         if hidden_attribute and any(n == "display" and v.strip().lower() != "none" for n, v, _i in wide or ()):
             hidden_attribute = False  # a style's display beats `hidden` (HTML: a UA style; review27 #7, S5)
@@ -1579,13 +1681,18 @@ class _Scanner:
         return -1 if (self.hidden is not None or self.maybe is not None) and reveals(style) else 0
 
     def start_tag(self, name: str, href: str | None) -> None:
-        if name in _BREAK and not (self.inline_tag and name not in _BREAK_ALONE):  # (a block its own style shows
-            # inline starts no line: "hon<div style='display:inline'>or</div>arium", review28d #1)
+        if self.blocks.counts.get("template") and name in _BLOCKS:  # (a template's content is not the page's: its
+            self.loose_tag = True  # blocks break no line in the second reading, review29 #2)
+        if name in _BREAK and not (self.inline_tag and name not in _BREAK_ALONE) \
+                and not (name == "form" and self.blocks.form):  # (a block its own style shows inline starts no
+            # line: "hon<div style='display:inline'>or</div>arium", review28d #1; HTML ignores a form while its
+            # pointer is set, review29 #5)
             self.chunks.append("\n\u202e" if self.overrides else "\n")
-            if self.boxless_tag or name == "br" and self.maybe_tag:  # a break that makes no box (display:none)
-                self.maybe_chunks.add(len(self.chunks) - 1)  # breaks no word in the second reading (review25b #4,
-                self.line_after = 0 if self.line_after == 2 else self.line_after  # review26 #17; the first
-            else:  # reading breaks it)
+            if self.boxless_tag or name == "br" and self.maybe_tag or self.loose_tag:  # a break that makes no
+                self.maybe_chunks.add(len(self.chunks) - 1)  # box (display:none) breaks no word in the second
+                self.line_after = 1 if self.line_after == 1 else 0  # reading (review25b #4, review26 #17; the first
+                self.glued += self.loose_tag  # breaks it), nor one a style block's class may show inline
+            else:
                 self.line_after, self.line_word = 0, False
                 self.settle("\n")
                 self.last_shown = self.last_word = "\n"
@@ -1673,9 +1780,11 @@ def _differing_words(first: str, second: str) -> str:
     either side, one per line: a long part read twice pushed a later part's cues past the readers' windows
     (review25b #2), and so did one salted word in a long paragraph read again whole (review26 #1: 66,019 of 66,021
     characters)."""
-    all_words = first.split()
-    first_lines, first_words = set(first.split("\n")), set(all_words)
-    first_pairs = set(zip(all_words, all_words[1:], strict=False))  # ("paid discreetly" salted, "discreetly" elsewhere)
+    lines = first.split("\n")
+    first_lines, first_words, first_pairs = set(lines), set(first.split()), set[tuple[str, str]]()
+    for each in lines:  # ("paid discreetly" salted, "discreetly" elsewhere; pairs a line holds: "your\nviews" is not
+        words = each.split()  # "your views", which the readers read in one sentence)
+        first_pairs.update(zip(words, words[1:], strict=False))
     out: list[str] = []
     for line in second.split("\n"):
         if line in first_lines:

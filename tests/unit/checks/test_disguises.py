@@ -891,13 +891,14 @@ def test_a_line_break_in_the_html_source_is_a_space_outside_pre() -> None:
     kept = '<div style="white-space: pre-wrap">Jane Doe\n<b>Fellow</b>\nInstitute</div><p>Regards\nJ.'
     assert html_scan(kept).text == "Jane Doe\nFellow\nInstitute\nRegards J."
     # review28d #1, #3, review28e #1, #3: a block its own style shows inline starts no line; the white-space and
-    # display that win (the last, an !important one first; a float is a block); an element left open inside a
-    # block ends with it
+    # display that win (the last, an !important one first); an element left open inside a block ends with it
     assert html_scan("<div>an <div style='display:inline'>hon</div>orarium</div>").text == "an honorarium"
-    for block in ("display:inline;display:block", "display:inline;float:left",
-                  "display:block!important;display:inline"):
-        reading = html_scan(f"<div>an <div style='{block}'>hon</div>orarium</div>")  # (a reader shows 3 lines)
-        assert (reading.text, reading.salt_free) == ("an \nhon\norarium", "honorarium"), block
+    for block in ("display:inline;display:block", "display:block!important;display:inline"):
+        reading = html_scan(f"<div>an <div style='{block}'>hon</div>orarium</div>")  # (a reader shows 3 lines; the
+        assert (reading.text, reading.salt_free) == ("an \nhon\norarium", "honorarium"), block  # word read whole
+    # too: review29 #1); a float is shown in the line or not (the reading without its lines is compared)
+    reading = html_scan("<div>an <div style='display:inline;float:left'>hon</div>orarium</div>")
+    assert (reading.text, reading.salt_free) == ("an \nhon\norarium", "an honorarium")
     assert html_scan('<div style="white-space:pre-line!important;white-space:normal">a\nb</div>').text == "a\nb"
     assert html_scan('<div style="white-space:pre;white-space:normal">your\nviews</div>').text == "your views"
     assert html_scan('<div><span style="white-space:pre-line">a\nb</div><p>your\nviews</p>').text == "a\nb\nyour views"
@@ -933,8 +934,60 @@ def test_text_right_after_a_blocks_end_starts_a_line_unless_html_ignores_the_end
     assert split.text == "Could we continue on \nWh\natsApp? We offer an hon\norarium."  # (as a reader shows it,
     assert split.salt_free == "WhatsApp? We offer an honorarium."  # and the words a block's end splits whole too)
     assert html_scan("<div>Laura</div><div style='display:none'>x</div>WhatsApp").visible in ("", "Laura\nWhatsApp")
-    assert _without_maybe_text("<div>Laura</div><div style='display:none'>x</div>WhatsApp") == "Laura\nWhatsApp"
+    assert _without_maybe_text("<div>Laura.</div><div style='display:none'>x</div>WhatsApp") == "Laura.\nWhatsApp"
     assert _without_maybe_text("Wh<div style='display:none'>x</div>atsApp") == "WhatsApp"
+
+
+def test_a_block_a_style_blocks_class_may_show_inline_breaks_its_lines_in_one_reading_only() -> None:
+    """review28d #1's class form, review28e's note: `Wh<div class=i>ats</div>App` under `.i{display:inline}` is one
+    word on a screen, but a style block's rule may not apply (no selector matching): the block's start and end break
+    the line in the first reading and not in the second, which is compared, so the cues are read."""
+    from gateway.html_text import html_scan
+    sheet = "<style>.i{display:inline}</style>"
+    reading = html_scan(f"{sheet}<div>Could you <div class=i>share your </div>views? on Wh<div class=i>ats</div>App")
+    assert reading.text == "Could you \nshare your \nviews? on Wh\nats\nApp"
+    assert reading.salt_free == "Could you share your views? on WhatsApp"
+    salted = APPROACH.replace("WhatsApp", "Wh<div class=i>ats</div>App").replace("your views", "your <div class=i>"
+                                                                                 "views</div>")
+    assert APPROACH_CUES | {"ask.views"} <= _scores(message(FROM, "", html=f"{sheet}<div>{salted}</div>"))
+    for other in (".i{display:inline;display:block}", "div{display:inline}"):  # (types are not read)
+        assert _without_maybe_text(f"<style>{other}</style><div>a <div class=i>b</div>c</div>") == "a \nbc", other
+    assert _without_maybe_text("<style>.i{display:inline-block}</style><div>a <div class=i>b</div>c") == "a bc"
+
+
+def test_a_box_that_may_be_shown_in_the_line_or_an_end_tag_html_ignores_cuts_no_cue() -> None:
+    """review29: a block's end cut a word a reader shows whole: inline-block, inline-flex, a float, inline under a
+    style block's !important (#1); end tags inside a template, an object, a marquee, MathML, which HTML ignores (#2);
+    a line a start tag owes (#3); an empty inline block just before the end (#4); a form HTML ignores, a heading
+    under an inline element, an li in a nav (#5). The first reading has the lines where a reader may see them, the
+    second reads the words whole."""
+    from gateway.html_text import html_scan
+    cut = {"inline-block": "<div style='display:inline-block'>{a}</div>{b}",
+           "inline-flex": "<p style='display:inline-flex'>{a}</p>{b}",
+           "float": "<div style='float:left'>{a}</div>{b}",
+           "important": "<style>.x{{color:red !important}}</style><div style='display:inline'>{a}</div>{b}",
+           "template": "{a}<template></div></template>{b}", "object": "{a}<object></div></object>{b}",
+           "marquee": "{a}<marquee></div></marquee>{b}", "math": "{a}<math><mtext></div></mtext></math>{b}",
+           "template p": "{a}<template></p></p></template>{b}", "template start": "{a}<template><div></template>{b}",
+           "inline end first": "{a}<div style='display:inline'></div></div>{b}",
+           "form pointer": "{a}<form></form>{b}"}
+    around = "<div><form></div><div><div><div>{}</div></div></div>"  # (the form pointer stays set)
+    words = {"offer.money": ("HON", "ORARIUM for your views"), "content.offchannel_mention": ("Whats", "App"),
+             "content.phone_number": ("+44 7700", "900123")}
+    for name, shape in cut.items():
+        reading = html_scan(around.format(shape.format(a="on Whats", b="App")))
+        assert "on WhatsApp" in reading.text.replace("\n", "") and (
+            "on WhatsApp" in reading.text or "on WhatsApp" in reading.salt_free), name
+        body = APPROACH.replace("WhatsApp", shape.format(a="Whats", b="App"))
+        assert APPROACH_CUES <= _scores(message(FROM, "", html=around.format(body))), name
+        for signal, (a, b) in words.items():
+            assert signal in _scores(message(FROM, "", html=around.format(
+                "Dear Tom, I am a correspondent for the Financial Chronicle. We offer an "
+                + shape.format(a=a, b=b) + ". Could we talk on WhatsApp?"))), (name, signal)
+    owed = html_scan("<p>We offer an hon<div style='display:contents'></div>orarium")  # (the div's start ends the
+    assert (owed.text, owed.salt_free) == ("We offer an hon\norarium", "We offer an honorarium")  # <p>: a line)
+    assert html_scan("<div><form></div><div>x<form>y</form>z").text == "xyz"  # (the pointer: no form, no line)
+    assert html_scan("<h1>x <b><h2>Wh</h2></b>atsApp</h1>").text == "x \nWh\natsApp"  # (the h2 nests: a line)
 
 
 def _without_maybe_text(markup: str) -> str:
