@@ -90,8 +90,11 @@ _SOURCE_BREAKS = str.maketrans("\r\n", "  ")
 _WHITE_SPACE = frozenset({"white-space", "white-space-collapse"})
 _KEEP_BREAKS = [[v] for v in ("pre", "pre-wrap", "pre-line", "break-spaces", "preserve", "preserve-breaks")]
 _DISPLAY, _FLOAT, _POSITION = frozenset({"display"}), frozenset({"float"}), frozenset({"position"})
-_LOOSE_DISPLAYS = frozenset({"contents", "ruby", "ruby-base", "ruby-text", "math", "run-in", "inherit"})  # shown in
-# the line, or maybe (with any "inline" display: `tag_end`)
+_LOOSE_DISPLAYS = frozenset({"contents", "ruby", "ruby-base", "ruby-text", "math", "run-in", "inherit", "initial",
+                             "unset", "revert", "revert-layer", "table-cell"})  # shown in the line, or maybe (with
+# any "inline" display: `_loose`; `initial` and `unset` are inline: review29b #1)
+_FLEX_DISPLAYS = frozenset({"flex", "inline-flex", "grid", "inline-grid", "-webkit-box", "-webkit-flex", "-ms-flexbox",
+                            "-webkit-inline-box", "-moz-box", "box"})  # whose items may stand side by side in a row
 
 _HIDDEN_RAW = frozenset({"script", "style", "title", "iframe", "noembed", "noframes"})
 _SHOWN_RAW = frozenset({"textarea", "xmp"})
@@ -759,16 +762,35 @@ def _winning(decls: list[tuple[str, str, bool]], names: frozenset[str]) -> str:
     return value
 
 
+def _shown_first(text: str) -> str:
+    """The first character of `text` that is not a format character (bidi controls, joiners...), in its first 64."""
+    for c in text[:64]:
+        if unicodedata.category(c) != "Cf":
+            return c
+    return ""
+
+
+def _may_split(before: str, text: str) -> bool:
+    """Whether a line break between `before` (the last character shown) and `text` may split a word or a number: a
+    letter, digit, mark or format character before it and none but format characters between it and the next
+    character that is not a blank, or a digit before it and a digit after blanks (review29b #1, #2)."""
+    if not before or not (before.isalnum() or unicodedata.category(before) in ("Cf", "Mn", "Mc", "Me")):
+        return False
+    after = _shown_first(text)
+    if after and not after.isspace():
+        return True
+    return before.isdigit() and _shown_first(text.lstrip()).isdigit()
+
+
 def _out_of_flow(decls: list[tuple[str, str, bool]]) -> bool:
     """Whether declarations float the element or position it absolutely (a box beside or over the line)."""
     return _winning(decls, _FLOAT) not in ("", "none") or _winning(decls, _POSITION) in ("absolute", "fixed")
 
 
-def _loose(decls: list[tuple[str, str, bool]]) -> bool:
-    """Whether declarations may show a block in the line of text round it: an inline display of any kind
-    (`inline-block`, `inline-flex`...), `contents`, ruby, or out of flow."""
-    display = _winning(decls, _DISPLAY)
-    return "inline" in display or display in _LOOSE_DISPLAYS or _out_of_flow(decls)
+def _loose(display: str, out_of_flow: bool) -> bool:
+    """Whether a block with this display (`_winning`) may be shown in the line of text round it: an inline display of
+    any kind (`inline-block`, `inline-flex`...), `contents`, ruby, or out of flow (`_out_of_flow`)."""
+    return "inline" in display or display in _LOOSE_DISPLAYS or out_of_flow
 
 
 def _pop_to(stack: list[tuple[Any, ...]], name: str) -> None:
@@ -796,7 +818,7 @@ class _OpenBlocks:
     __slots__ = ("stack", "counts", "lost", "form", "inline")
 
     def __init__(self) -> None:
-        self.stack: list[tuple[str, int]] = []
+        self.stack: list[tuple[str, int, bool]] = []  # name, kind, whether it lays its items out in a row (flex, grid)
         self.counts: dict[str, int] = {}  # open, by name (a search for none open walks nothing)
         self.lost = False
         self.form = False  # HTML's form element pointer: set by a form's start, cleared by </form> alone (review29 #5)
@@ -835,14 +857,18 @@ class _OpenBlocks:
         if at < 0:
             return 0
         kind = 0
-        for name, each in self.stack[at:]:
+        for name, each, _row in self.stack[at:]:
             kind = _line(kind, each)
             self.counts[name] -= 1
         del self.stack[at:]
         self.inline = 0
         return kind
 
-    def start(self, name: str, kind: int) -> int:
+    def in_row(self) -> bool:
+        """Whether the innermost open block lays its items out in a row (a flex or grid container, review29b #1)."""
+        return bool(self.stack) and self.stack[-1][2] and not self.lost
+
+    def start(self, name: str, kind: int, row: bool = False) -> int:
         """A block's (or _MARKERS') start tag (`kind` as in the stack): the blocks HTML ends there end."""
         if self.inert(name) or name in ("body", "html"):  # (a second <body> adds attributes; neither end pops)
             return 0
@@ -864,7 +890,7 @@ class _OpenBlocks:
         if len(self.stack) >= MAX_BLOCKS_OPEN:
             self.lost = True
         else:
-            self.stack.append((name, kind))
+            self.stack.append((name, kind, row))
             self.counts[name] = self.counts.get(name, 0) + 1
             self.inline = 0
         return ended
@@ -1022,13 +1048,14 @@ class _Scanner:
         self.breaks_tag = False  # whether the start tag's does
         self.inline_tag = False  # whether the start tag's style shows it inline (`start_tag`)
         self.inline_names: set[str] = set()  # the classes and ids a style block's rule may show inline (`read_inline`)
+        self.row_tag = False  # whether the start tag's style lays its items out in a row (flex, grid)
         self.loose_tag = False  # whether the start tag's block may be shown in the line (a style block's class may
         # show it inline, its own style inline-block or the like, a float...): its lines in the first reading alone
         self.salted = 0
         self.open_blocks: dict[str, int] = {}  # _BLOCKS elements open now, by name
         self.blocks = _OpenBlocks()  # ... as HTML keeps them, for the line after an end tag
         self.line_after = 0  # a line break owed before the next text shown (`_line`: blocks ended since)
-        self.line_word = False  # ... after a letter or digit (`new_line`)
+        self.line_before = ""  # ... after this character (`new_line`)
         self.maybe_blocks: dict[str, int] = {}  # those open round the `maybe` element when it began
         self.paused: list[Any] | None = None  # [revealing descendant, its depth, the `maybe` and depth it paused]
         self.hide_names: set[str] = set()  # ".class", "#id", element names, "*" and "@attribute" a style block may hide
@@ -1146,19 +1173,19 @@ class _Scanner:
         """The classes and ids whose elements one style block's rule may show in the line (`_loose`: `display:
         inline`, `inline-block`, a float...; the subject's own, read wide: no selector matching, review28d #1's class
         form): a block of one starts and ends its line in the first reading alone, and the second is compared
-        (`loose_tag`). Types are not read (a rule for every div would compare every part)."""
+        (`loose_tag`); a block type's too (`div{display:inline}`, review29b #1)."""
         self.scanned += len(sheet)
         for m in _CSS_RULE.finditer(sheet):
             if len(self.inline_names) >= MAX_HIDING_NAMES or not ("display" in m.group(2) or "float" in m.group(2)
                                                                   or "position" in m.group(2)):
                 continue
             decls = declarations(m.group(2))
-            if decls is None or not _loose(decls):
+            if decls is None or not _loose(_winning(decls, _DISPLAY), _out_of_flow(decls)):
                 continue
             for selector in m.group(1).split(",")[:64]:
                 self.scanned += len(selector)
                 own = _subject_name(selector)
-                if own[:1] in (".", "#"):
+                if own[:1] in (".", "#") or own in _BLOCKS:  # (`div{display:inline}`: review29b #1)
                     self.inline_names.add(own)
 
     def read_hiding(self, sheet: str) -> None:
@@ -1278,18 +1305,18 @@ class _Scanner:
 
     def new_line(self, text: str) -> None:
         """The line break owed after the blocks that ended (`line_after`), before `text`, shown or that may be. One
-        that may split a word (a letter or digit before it, the end tags between aside, and no blank after it:
-        "hon</div>orarium", "WHATS</div>APP") is glued in the second reading, as junk glued to a word is (`settle`):
-        a reader shows two lines, but a block the reading takes for one may be shown in the line (review29 #1, #3,
-        #4), and the word is read whole too."""
+        that may split a word or a number (`_may_split`: "hon</div>orarium", "WHATS</div>APP", "7700</div> 900123")
+        is glued in the second reading, as junk glued to a word is (`settle`): a reader shows two lines, but a block
+        the reading takes for one may be shown in the line (review29 #1, #3, #4, review29b #1, #2), and the words are
+        read whole too."""
         self.chunks.append("\n\u202e" if self.overrides else "\n")
         if self.line_after != 1:  # (only blocks that make no box, or a class may show inline, ended: the second
             self.maybe_chunks.add(len(self.chunks) - 1)  # reading breaks nothing)
             self.glued += self.line_after == 3
-        elif self.line_word and text.lstrip(_IGNORED)[:1] not in _BLANK:  # (not "": `text` holds more than blanks)
+        elif _may_split(self.line_before, text):
             self.maybe_chunks.add(len(self.chunks) - 1)
             self.glued += 1
-        self.line_after, self.line_word = 0, False
+        self.line_after, self.line_before = 0, ""
 
     def note_word(self, text: str) -> None:
         word = text.rstrip(_BLANK)
@@ -1423,7 +1450,7 @@ class _Scanner:
         if name in _BLOCKS:
             kind = 0 if self.inline_tag else 2 if self.boxless_tag else 3 if self.loose_tag else 1  # (how
             # `start_tag` broke the line)
-            ended = self.blocks.start(name, kind)
+            ended = self.blocks.start(name, kind, self.row_tag)
             if kind != 1 and ended:  # the text after the blocks it ended starts a line, if its own start did not
                 self.owe_line(2 if kind == 2 else ended)  # (one that makes no box ends them in the first reading
                 # alone: the second reads it as absent, "<p>Wh<div hidden></div>atsApp")
@@ -1502,7 +1529,7 @@ class _Scanner:
         (`new_line`)."""
         if ended:
             if not self.line_after:
-                self.line_word = self.last_shown.isalnum()
+                self.line_before = self.last_shown
             self.line_after = _line(self.line_after, ended)
 
     def close_maybe(self, name: str, stray: bool) -> None:
@@ -1634,7 +1661,8 @@ class _Scanner:
         if not (style or bidi or hidden_attribute or attribute_hit or self.classes or self.hide_names) \
                 and name not in _NEVER_SHOWN:  # (most tags: nothing to read)
             self.override_tag, self.direction_tag, self.maybe_tag, self.boxless_tag = False, None, False, False
-            self.sealed_tag = self.firm_tag = self.breaks_tag = self.inline_tag = self.loose_tag = False
+            self.sealed_tag = self.firm_tag = self.breaks_tag = self.inline_tag = self.row_tag = False
+            self.loose_tag = name in _BLOCKS and (self.blocks.in_row() or name in self.inline_names)
             return 0
         read = None  # the style as CSS reads it: references, comments and escapes decoded
         if style:
@@ -1644,18 +1672,20 @@ class _Scanner:
             name, bidi.get("dir", "").strip().lower(), read, bidi.get("class"), bidi.get("id"))
         decls = declarations(style) if style else None
         wide = decls if read is None or read == style else declarations(read)  # the second reading's
-        self.breaks_tag = self.inline_tag = loose = False
+        self.breaks_tag = self.inline_tag = self.row_tag = loose = False
         if wide and read is not None and ("white" in (lowered := read.lower()) or "display" in lowered
                                           or "float" in lowered or "position" in lowered):  # (finds in C first; the
             # declaration that wins, review28d #3, review28e #1, #3)
             self.breaks_tag = _winning(wide, _WHITE_SPACE).split()[:1] in _KEEP_BREAKS
-            self.inline_tag = _winning(wide, _DISPLAY) in ("inline", "contents") and not self.sheet_important \
-                and not _out_of_flow(wide)
-            loose = _loose(wide)  # (inline-block and the like, a float, an absolute position, inline under a style
-            # block's !important rule that may set it again: their lines in the first reading alone, review29 #1;
-            # email "ghost columns" are boxes side by side)
-        self.loose_tag = not self.inline_tag and name in _BLOCKS \
-            and (loose or _named(self.inline_names, "", bidi.get("class"), bidi.get("id")))
+            display, out_of_flow = _winning(wide, _DISPLAY), _out_of_flow(wide)
+            self.row_tag = display in _FLEX_DISPLAYS
+            self.inline_tag = display in ("inline", "contents") and not self.sheet_important and not out_of_flow
+            loose = _loose(display, out_of_flow)  # (inline-block and the like, a float, an absolute position, inline
+            # under a style block's !important rule that may set it again: their lines in the first reading alone,
+            # review29 #1; email "ghost columns" are boxes side by side)
+        self.loose_tag = not self.inline_tag and name in _BLOCKS and (loose or self.blocks.in_row() or bool(
+            self.inline_names) and _named(self.inline_names, name, bidi.get("class"), bidi.get("id")))  # (an item of
+        # a flex or grid container may stand beside the next: review29b #1)
         unread = style is not None and (wide is None or len(style) > MAX_STYLE_CHARS)
         if hidden_attribute and any(n == "display" and v.strip().lower() != "none" for n, v, _i in wide or ()):
             hidden_attribute = False  # a style's display beats `hidden` (HTML: a UA style; review27 #7, S5)
@@ -1693,7 +1723,7 @@ class _Scanner:
                 self.line_after = 1 if self.line_after == 1 else 0  # reading (review25b #4, review26 #17; the first
                 self.glued += self.loose_tag  # breaks it), nor one a style block's class may show inline
             else:
-                self.line_after, self.line_word = 0, False
+                self.line_after, self.line_before = 0, ""
                 self.settle("\n")
                 self.last_shown = self.last_word = "\n"
         if href is not None and len(self.links) < MAX_LINKS:
@@ -1777,31 +1807,35 @@ SALT_CONTEXT = 8  # words read on either side of a word the second reading reads
 
 def _differing_words(first: str, second: str) -> str:
     """The passages of `second` round its words (or pairs of words) that `first` does not have, SALT_CONTEXT words
-    either side, one per line: a long part read twice pushed a later part's cues past the readers' windows
-    (review25b #2), and so did one salted word in a long paragraph read again whole (review26 #1: 66,019 of 66,021
-    characters)."""
+    either side, one per line (a passage keeps the line breaks inside it, and reaches into the lines round its word:
+    "continue on" before a word a block's line split, "on\nWHATSAPP", review29b #1): a long part read twice pushed a
+    later part's cues past the readers' windows (review25b #2), and so did one salted word in a long paragraph read
+    again whole (review26 #1: 66,019 of 66,021 characters)."""
     lines = first.split("\n")
     first_lines, first_words, first_pairs = set(lines), set(first.split()), set[tuple[str, str]]()
     for each in lines:  # ("paid discreetly" salted, "discreetly" elsewhere; pairs a line holds: "your\nviews" is not
         words = each.split()  # "your views", which the readers read in one sentence)
         first_pairs.update(zip(words, words[1:], strict=False))
-    out: list[str] = []
+    words, starts, marks = [], set(), []  # the second's words, where its lines start, those `first` does not have
     for line in second.split("\n"):
-        if line in first_lines:
+        line_words = line.split()
+        if not line_words:
             continue
-        words = line.split()
-        start = end = -1
-        for i, word in enumerate(words):
-            if word in first_words and (i == 0 or (words[i - 1], word) in first_pairs):
-                continue
-            if start >= 0 and i - SALT_CONTEXT <= end:
-                end = i + SALT_CONTEXT
-                continue
-            if start >= 0:
-                out.append(" ".join(words[start:end + 1]))
-            start, end = max(0, i - SALT_CONTEXT), i + SALT_CONTEXT
+        starts.add(len(words))
+        if line not in first_lines:
+            marks += [len(words) + i for i, word in enumerate(line_words)
+                      if not (word in first_words and (i == 0 or (line_words[i - 1], word) in first_pairs))]
+        words += line_words
+    out: list[str] = []
+    start = end = -1
+    for at in marks + [-1]:  # (-1: the last passage out)
+        if at >= 0 and start >= 0 and at - SALT_CONTEXT <= end:
+            end = at + SALT_CONTEXT
+            continue
         if start >= 0:
-            out.append(" ".join(words[start:end + 1]))
+            out.append("".join(("\n" if i in starts and i > start else " ") + words[i]
+                               for i in range(start, min(end + 1, len(words))))[1:])
+        start, end = max(0, at - SALT_CONTEXT), at + SALT_CONTEXT
     return "\n".join(out)
 
 

@@ -726,7 +726,7 @@ def test_the_second_reading_adds_only_its_differing_lines_and_reads_zeros_with_s
     html = ("<p>Ordinary line of the newsletter.</p>" * 2000
             + "<p>Call me on Wh<span style='font:0/0 a'>zq</span>atsApp</p>")
     result = html_scan(html)
-    assert result.salted == 1 and result.salt_free == "Call me on WhatsApp"
+    assert result.salted == 1 and result.salt_free == "Ordinary line of the newsletter.\nCall me on WhatsApp"
     assert [_is_zero(v) for v in ("0", "0.0em", "-.0q", "calc( 0px )", "00", "0.5em", "10px", ".", "0" * 4000 + "!",
                                   "0px 0px")] == [True, True, True, True, True, False, False, False, False, False]
 
@@ -895,7 +895,7 @@ def test_a_line_break_in_the_html_source_is_a_space_outside_pre() -> None:
     assert html_scan("<div>an <div style='display:inline'>hon</div>orarium</div>").text == "an honorarium"
     for block in ("display:inline;display:block", "display:block!important;display:inline"):
         reading = html_scan(f"<div>an <div style='{block}'>hon</div>orarium</div>")  # (a reader shows 3 lines; the
-        assert (reading.text, reading.salt_free) == ("an \nhon\norarium", "honorarium"), block  # word read whole
+        assert (reading.text, reading.salt_free) == ("an \nhon\norarium", "an\nhonorarium"), block  # word whole
     # too: review29 #1); a float is shown in the line or not (the reading without its lines is compared)
     reading = html_scan("<div>an <div style='display:inline;float:left'>hon</div>orarium</div>")
     assert (reading.text, reading.salt_free) == ("an \nhon\norarium", "an honorarium")
@@ -932,7 +932,8 @@ def test_text_right_after_a_blocks_end_starts_a_line_unless_html_ignores_the_end
     assert html_scan("<p>an <div style='display:inline'>hon</div>orarium</p>").text == "an \nhonorarium"
     split = html_scan("<div>Could we continue on <div>Wh</div>atsApp? We offer an hon</p>orarium.</div>")
     assert split.text == "Could we continue on \nWh\natsApp? We offer an hon\norarium."  # (as a reader shows it,
-    assert split.salt_free == "WhatsApp? We offer an honorarium."  # and the words a block's end splits whole too)
+    assert split.salt_free == "Could we continue on\nWhatsApp? We offer an honorarium."  # and the words a block's
+    # end splits whole too, with the words before them)
     assert html_scan("<div>Laura</div><div style='display:none'>x</div>WhatsApp").visible in ("", "Laura\nWhatsApp")
     assert _without_maybe_text("<div>Laura.</div><div style='display:none'>x</div>WhatsApp") == "Laura.\nWhatsApp"
     assert _without_maybe_text("Wh<div style='display:none'>x</div>atsApp") == "WhatsApp"
@@ -950,9 +951,10 @@ def test_a_block_a_style_blocks_class_may_show_inline_breaks_its_lines_in_one_re
     salted = APPROACH.replace("WhatsApp", "Wh<div class=i>ats</div>App").replace("your views", "your <div class=i>"
                                                                                  "views</div>")
     assert APPROACH_CUES | {"ask.views"} <= _scores(message(FROM, "", html=f"{sheet}<div>{salted}</div>"))
-    for other in (".i{display:inline;display:block}", "div{display:inline}"):  # (types are not read)
-        assert _without_maybe_text(f"<style>{other}</style><div>a <div class=i>b</div>c</div>") == "a \nbc", other
-    assert _without_maybe_text("<style>.i{display:inline-block}</style><div>a <div class=i>b</div>c") == "a bc"
+    assert _without_maybe_text("<style>.i{display:inline;display:block}</style><div>a <div class=i>b</div>c") \
+        == "a \nbc"
+    for other in (".i{display:inline-block}", "div{display:inline}"):  # (a block type's rule too: review29b #1)
+        assert _without_maybe_text(f"<style>{other}</style><div>a <div class=i>b</div>c") == "a bc", other
 
 
 def test_a_box_that_may_be_shown_in_the_line_or_an_end_tag_html_ignores_cuts_no_cue() -> None:
@@ -984,6 +986,15 @@ def test_a_box_that_may_be_shown_in_the_line_or_an_end_tag_html_ignores_cuts_no_
             assert signal in _scores(message(FROM, "", html=around.format(
                 "Dear Tom, I am a correspondent for the Financial Chronicle. We offer an "
                 + shape.format(a=a, b=b) + ". Could we talk on WhatsApp?"))), (name, signal)
+    # review29b: format characters beside the end tag (#1), a number's blank after it (#2); display initial or
+    # unset (inline), a style block's rule for a block type, a flex row's items; a plain block (a reader sees the
+    # line, but the passage read again reaches "continue on" in the line before)
+    pdf = {"unset": ("<div style='display:unset'>", "</div>&#x202c;"), "initial": ("<div style='display:initial'>",
+           "&#x2066;</div>"), "type rule": ("<style>div{display:inline}</style><div>", "</div>&#x202c;"),
+           "flex row": ("<div style='display:flex'><div>", "</div>&#xfe0f;"), "plain": ("<div>", "</div>&#x202c;")}
+    for name, (opened, ended) in pdf.items():
+        body = APPROACH.replace("WhatsApp", f"{opened}Whats{ended}App").replace("7700 900123", "7700</div> 900123")
+        assert APPROACH_CUES | {"content.phone_number"} <= _scores(message(FROM, "", html=f"<div>{body}</div>")), name
     owed = html_scan("<p>We offer an hon<div style='display:contents'></div>orarium")  # (the div's start ends the
     assert (owed.text, owed.salt_free) == ("We offer an hon\norarium", "We offer an honorarium")  # <p>: a line)
     assert html_scan("<div><form></div><div>x<form>y</form>z").text == "xyz"  # (the pointer: no form, no line)
