@@ -762,24 +762,31 @@ def _winning(decls: list[tuple[str, str, bool]], names: frozenset[str]) -> str:
     return value
 
 
-def _shown_first(text: str) -> str:
-    """The first character of `text` that is not a format character (bidi controls, joiners...), in its first 64."""
-    for c in text[:64]:
-        if unicodedata.category(c) != "Cf":
-            return c
-    return ""
+_UNSEEN = frozenset({"Cf", "Cn"})  # categories of characters a reader does not see (format, unassigned)
+_WORD_PARTS = _UNSEEN | {"Mn", "Mc", "Me"}  # ... and marks, which belong to the letter before them
+
+
+def _first_seen(text: str) -> tuple[str, bool]:
+    """The first character of `text` a reader sees (not a blank, a format or an unassigned character), and whether a
+    blank comes before it ("" when none: every character is examined once, and a chunk at most once)."""
+    blank = False
+    for c in text:
+        if c.isspace():
+            blank = True
+        elif unicodedata.category(c) not in _UNSEEN:
+            return c, blank
+    return "", blank
 
 
 def _may_split(before: str, text: str) -> bool:
-    """Whether a line break between `before` (the last character shown) and `text` may split a word or a number: a
-    letter, digit, mark or format character before it and none but format characters between it and the next
-    character that is not a blank, or a digit before it and a digit after blanks (review29b #1, #2)."""
-    if not before or not (before.isalnum() or unicodedata.category(before) in ("Cf", "Mn", "Mc", "Me")):
+    """Whether a line break between `before` (the last character shown) and `text` may split a word or a number, or
+    a phrase a block the reading takes for one may show in the line: a letter, digit, mark or character not seen
+    before it, and after it (format characters aside) anything but a blank, or a letter or digit after blanks
+    (review29b #1, #2, review29c #1-#3)."""
+    if not before or not (before.isalnum() or unicodedata.category(before) in _WORD_PARTS):
         return False
-    after = _shown_first(text)
-    if after and not after.isspace():
-        return True
-    return before.isdigit() and _shown_first(text.lstrip()).isdigit()
+    after, blank = _first_seen(text)
+    return bool(after) and (not blank or after.isalnum())
 
 
 def _out_of_flow(decls: list[tuple[str, str, bool]]) -> bool:
@@ -1281,8 +1288,8 @@ class _Scanner:
             text = text.translate(_SOURCE_BREAKS)
         if self.overrides and "\n" in text:  # a line break ends an override: it goes on
             text = text.replace("\n", "\n\u202e")
-        if self.line_after and self.hidden is None and text.strip(_BLANK):
-            self.new_line(text)
+        if self.line_after and self.hidden is None and (rest := text.strip(_BLANK)) and _first_seen(rest)[0]:
+            self.new_line(text)  # (not before a run of format characters alone: review29c #1)
         if self.maybe is not None:
             first = len(self.chunks)
             self.maybe_text = self.maybe_text or bool(text.strip(_BLANK))
@@ -1305,10 +1312,10 @@ class _Scanner:
 
     def new_line(self, text: str) -> None:
         """The line break owed after the blocks that ended (`line_after`), before `text`, shown or that may be. One
-        that may split a word or a number (`_may_split`: "hon</div>orarium", "WHATS</div>APP", "7700</div> 900123")
-        is glued in the second reading, as junk glued to a word is (`settle`): a reader shows two lines, but a block
-        the reading takes for one may be shown in the line (review29 #1, #3, #4, review29b #1, #2), and the words are
-        read whole too."""
+        that may split a word, a number or a phrase (`_may_split`: "hon</div>orarium", "WHATS</div>APP", "7700</div>
+        900123", "your</div> views") is left out of the second reading, as junk glued to a word is (`settle`): a
+        reader shows two lines, but a block the reading takes for one may be shown in the line (review29 #1, #3, #4,
+        review29b #1, #2, review29c #1, #2), and the words are read together too."""
         self.chunks.append("\n\u202e" if self.overrides else "\n")
         if self.line_after != 1:  # (only blocks that make no box, or a class may show inline, ended: the second
             self.maybe_chunks.add(len(self.chunks) - 1)  # reading breaks nothing)
@@ -1760,7 +1767,7 @@ class _Scanner:
             if self.hidden is not None:
                 self.text(body)
             else:
-                if self.line_after and body.strip(_BLANK):
+                if self.line_after and (rest := body.strip(_BLANK)) and _first_seen(rest)[0]:
                     self.new_line(body)
                 self.scanned += len(body)
                 self.chunks.append(self.decode(body) if name in _ENTITY_RAW else body)

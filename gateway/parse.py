@@ -443,6 +443,8 @@ class TextPart:
     alternative: int = 0  # its nearest multipart/alternative ancestor (a number per message; 0: none)
     ahead: str = ""  # an HTML part with much text a style may hide: the beginning of its text without it (see reading)
     seen: int = -1  # an HTML part's characters of text no style may hide (-1: as `shown`)
+    first: str | None = None  # an HTML part read another way too: its first reading alone, what `parts_differ`
+    # compares (None: `shown`)
 
     @property
     def reading(self) -> str:
@@ -989,7 +991,12 @@ class MessageView:
                 # first (review26d #2, #5: after a long part they were past the readers' windows); CSS generated
                 # content after the rest
                 extra = "\n".join(x for x in (result.salt_free, result.bidi_free) if x)
-                if extra:
+                first = None
+                if extra:  # (the other readings' words are read, not compared with a plain part: a word a block's
+                    # line may split, read whole, is no word a plain part lacks, review29c #5)
+                    scratch = replace(self._disguises)
+                    first = "\n".join(x for x in (shown, result.generated) if x)
+                    first = scratch.fold(scratch.visible(first)[:budget])
                     shown = "\n".join(_heads_first(shown, extra, AHEAD_CHARS))
                 shown = "\n".join(x for x in (shown, result.generated) if x)
                 shown = self._disguises.visible(shown)
@@ -1009,7 +1016,7 @@ class MessageView:
                 out.append(TextPart(ctype, markup, depth, shown,
                                     tuple(visible_text(link, bidi="drop") for link in links),
                                     self._alternatives.get(id(part), 0), ahead,
-                                    len(result.visible) + len(result.generated) if result.visible else -1))
+                                    len(result.visible) + len(result.generated) if result.visible else -1, first))
                 continue
             text = self._disguises.visible(text)
             if len(text) > budget:
@@ -1059,7 +1066,7 @@ class MessageView:
             if p.alternative:
                 plain, shown = sides.setdefault(p.alternative, ([], []))
                 if p.content_type == "text/html":
-                    shown.append(p.shown)  # its visible text only, never its markup
+                    shown.append(p.shown if p.first is None else p.first)  # its visible text only, never its markup
                 elif _has_text(p.text):  # a blank plain part stands in for nothing (Rspamd compares two
                     plain.append(p.text)  # non-empty parts): its HTML is read as one no plain part stands in for
         out: dict[int, tuple[int, int]] = {}

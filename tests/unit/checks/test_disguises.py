@@ -3,6 +3,8 @@ bidi overrides: parse.Disguises) and the structure check's signals for it (attac
 
 from __future__ import annotations
 
+import unicodedata
+
 import pytest
 
 from gateway.checks.content import ContentCheck
@@ -972,14 +974,21 @@ def test_a_box_that_may_be_shown_in_the_line_or_an_end_tag_html_ignores_cuts_no_
            "marquee": "{a}<marquee></div></marquee>{b}", "math": "{a}<math><mtext></div></mtext></math>{b}",
            "template p": "{a}<template></p></p></template>{b}", "template start": "{a}<template><div></template>{b}",
            "inline end first": "{a}<div style='display:inline'></div></div>{b}",
-           "form pointer": "{a}<form></form>{b}"}
+           "form pointer": "{a}<form></form>{b}",
+           # review29c: a selector the reading does not match (#1-#3): format characters in a node of their own
+           # after the end tag, 65 word joiners, an unassigned character before it; a blank after it
+           "lri node": "<style>[data-i]{{display:inline}}</style><div data-i>{a}</div>&#x2066;<b>{b}</b>",
+           "joiners": "<div data-i>{a}</div>" + "&#x2060;" * 65 + "{b}",
+           "unassigned": "<div data-i>{a}&#x2065;</div>{b}",
+           "flex class": "<style>.r{{display:flex}}</style><div class=r><div>{a}</div>&#x200e;<i>{b}</i></div>"}
     around = "<div><form></div><div><div><div>{}</div></div></div>"  # (the form pointer stays set)
     words = {"offer.money": ("HON", "ORARIUM for your views"), "content.offchannel_mention": ("Whats", "App"),
              "content.phone_number": ("+44 7700", "900123")}
     for name, shape in cut.items():
         reading = html_scan(around.format(shape.format(a="on Whats", b="App")))
-        assert "on WhatsApp" in reading.text.replace("\n", "") and (
-            "on WhatsApp" in reading.text or "on WhatsApp" in reading.salt_free), name
+        text, again = ("".join(c for c in x if unicodedata.category(c) not in ("Cf", "Cn")) for x in (reading.text,
+                                                                                         reading.salt_free))
+        assert "on WhatsApp" in text.replace("\n", "") and ("on WhatsApp" in text or "on WhatsApp" in again), name
         body = APPROACH.replace("WhatsApp", shape.format(a="Whats", b="App"))
         assert APPROACH_CUES <= _scores(message(FROM, "", html=around.format(body))), name
         for signal, (a, b) in words.items():
@@ -995,10 +1004,25 @@ def test_a_box_that_may_be_shown_in_the_line_or_an_end_tag_html_ignores_cuts_no_
     for name, (opened, ended) in pdf.items():
         body = APPROACH.replace("WhatsApp", f"{opened}Whats{ended}App").replace("7700 900123", "7700</div> 900123")
         assert APPROACH_CUES | {"content.phone_number"} <= _scores(message(FROM, "", html=f"<div>{body}</div>")), name
+    for phrase in ("your</div> views", "your</div>&#x2060; views"):  # (review29c #2, #3: a blank after the end)
+        body = APPROACH.replace("your views", phrase).replace("7700 900123", "7700&#x2066;</div>&#x2060; 900123")
+        assert {"ask.views", "content.phone_number"} <= _scores(message(FROM, "", html=f"<div><div>{body}")), phrase
     owed = html_scan("<p>We offer an hon<div style='display:contents'></div>orarium")  # (the div's start ends the
     assert (owed.text, owed.salt_free) == ("We offer an hon\norarium", "We offer an honorarium")  # <p>: a line)
     assert html_scan("<div><form></div><div>x<form>y</form>z").text == "xyz"  # (the pointer: no form, no line)
     assert html_scan("<h1>x <b><h2>Wh</h2></b>atsApp</h1>").text == "x \nWh\natsApp"  # (the h2 nests: a line)
+
+
+def test_an_alternative_is_compared_with_its_htmls_first_reading_alone() -> None:
+    """review29c #5: the second reading joins a flex row's items or inline-block cards ("Order#4411"), words no plain
+    part has, and `text.parts_differ` fired on real receipts; the plain part is compared with what the HTML shows,
+    and the other readings are read beside it."""
+    cells = "".join(f"<div>Item{i} costs</div><div>{i}.00</div>" for i in range(12))
+    html = f"<div style='display:flex'>{cells}</div><p>{APPROACH}</p>"
+    plain = "\n".join(f"Item{i} costs\n{i}.00" for i in range(12)) + "\n" + APPROACH
+    view = MessageView.parse("\r\n".join(HEAD + [*_alternative(plain, html), ""]).encode())
+    assert view.parts_differ == {} and "costs0.00" in view.text_parts[1].shown
+    assert APPROACH_CUES <= _scores("\r\n".join(HEAD + [*_alternative(plain, html), ""]).encode())
 
 
 def _without_maybe_text(markup: str) -> str:
