@@ -60,6 +60,11 @@ INPUTS: dict[str, Callable[[int], str]] = {
     "print blocks and strings": lambda n: "<style>" + _repeat("@media print{a::after{content:'{/*'}}.x\\7b{}", n // 2)
                                           + "</style>" + _repeat("w ", n // 2),
     "junk between words": lambda n: "<style>.h{display:none}</style>" + _repeat('on <i class="h">zq</i> w ', n),
+    # review28e #2, review29: the blocks HTML ends (scope, implied ends, stale end tags) and lines that may split a
+    # word (a box shown in the line: the second reading compared)
+    "block ends (HTML's tree)": lambda n: _repeat("<li><div>w</div>x</li></div></p><table><tr><td>y</td></table>z ",
+                                                  n),
+    "inline-block ends": lambda n: _repeat("<div style='display:inline-block'>w</div>x&#x2066; ", n),
 }
 
 

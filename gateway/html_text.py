@@ -778,15 +778,22 @@ def _first_seen(text: str) -> tuple[str, bool]:
     return "", blank
 
 
-def _may_split(before: str, text: str) -> bool:
-    """Whether a line break between `before` (the last character shown) and `text` may split a word or a number, or
-    a phrase a block the reading takes for one may show in the line: a letter, digit, mark or character not seen
-    before it, and after it (format characters aside) anything but a blank, or a letter or digit after blanks
-    (review29b #1, #2, review29c #1-#3)."""
-    if not before or not (before.isalnum() or unicodedata.category(before) in _WORD_PARTS):
+def _may_split(before: str, word: str, text: str) -> bool:
+    """Whether a line break between `before` (the last character shown; `word`, the last that is not a blank) and
+    `text` may split a word, a number or a phrase a block the reading takes for one may show in the line: with no
+    blank either side ("hon</div>orarium", "wa.</div>me", "7700-</div>900123"), any character before it and after it
+    (format and unassigned characters aside); with a blank on either side ("your</div> views", "your </div>views"),
+    a letter or digit (or a mark, or a character not seen) before and a letter or digit after (review29b #1, #2,
+    review29c #1-#3, review29d #2, #3)."""
+    blank = before.isspace()
+    if blank:
+        before = word
+    after, blank_after = _first_seen(text)
+    if not before or not after or before.isspace():
         return False
-    after, blank = _first_seen(text)
-    return bool(after) and (not blank or after.isalnum())
+    if not blank and not blank_after:
+        return True
+    return after.isalnum() and (before.isalnum() or unicodedata.category(before) in _WORD_PARTS)
 
 
 def _out_of_flow(decls: list[tuple[str, str, bool]]) -> bool:
@@ -987,6 +994,8 @@ class HtmlResult:
     visible: str = ""  # with more than MAX_HIDDEN_AHEAD characters any style may hide: the text without them
     generated: str = ""  # the strings of style blocks' ::before/::after rules (CSS generated content)
     bidi_free: str = ""  # with a style block's bidi override applied: the lines read without them that differ
+    lines_only: bool = False  # `salt_free` differs from the text only where lines break (no text a style may hide
+    # read without: a block that may be shown in the line, `_Scanner.new_line`)
 
 
 class _Scanner:
@@ -1047,6 +1056,7 @@ class _Scanner:
         self.maybe_run = ""  # its first characters
         self.maybe_last = ""  # its last character the view keeps (`_IGNORED` aside)
         self.glued = 0  # runs glued to a shown word on one side (`settle`)
+        self.apart = 0  # lines left out of the second reading (a block's that may be shown in the line, `new_line`)
         self.between = 0  # runs of words between shown words of one line (`settle`)
         self.last_shown = ""  # the last character of text shown outside it
         self.last_word = ""  # the last character of text, shown or not, that is not blank (`open_wrapped`)
@@ -1062,7 +1072,7 @@ class _Scanner:
         self.open_blocks: dict[str, int] = {}  # _BLOCKS elements open now, by name
         self.blocks = _OpenBlocks()  # ... as HTML keeps them, for the line after an end tag
         self.line_after = 0  # a line break owed before the next text shown (`_line`: blocks ended since)
-        self.line_before = ""  # ... after this character (`new_line`)
+        self.line_before = self.line_word = ""  # ... after this character, and this one not blank (`new_line`)
         self.maybe_blocks: dict[str, int] = {}  # those open round the `maybe` element when it began
         self.paused: list[Any] | None = None  # [revealing descendant, its depth, the `maybe` and depth it paused]
         self.hide_names: set[str] = set()  # ".class", "#id", element names, "*" and "@attribute" a style block may hide
@@ -1319,10 +1329,10 @@ class _Scanner:
         self.chunks.append("\n\u202e" if self.overrides else "\n")
         if self.line_after != 1:  # (only blocks that make no box, or a class may show inline, ended: the second
             self.maybe_chunks.add(len(self.chunks) - 1)  # reading breaks nothing)
-            self.glued += self.line_after == 3
-        elif _may_split(self.line_before, text):
+            self.apart += self.line_after == 3
+        elif _may_split(self.line_before, self.line_word, text):
             self.maybe_chunks.add(len(self.chunks) - 1)
-            self.glued += 1
+            self.apart += 1
         self.line_after, self.line_before = 0, ""
 
     def note_word(self, text: str) -> None:
@@ -1536,7 +1546,7 @@ class _Scanner:
         (`new_line`)."""
         if ended:
             if not self.line_after:
-                self.line_before = self.last_shown
+                self.line_before, self.line_word = self.last_shown, self.last_word
             self.line_after = _line(self.line_after, ended)
 
     def close_maybe(self, name: str, stray: bool) -> None:
@@ -1728,7 +1738,7 @@ class _Scanner:
             if self.boxless_tag or name == "br" and self.maybe_tag or self.loose_tag:  # a break that makes no
                 self.maybe_chunks.add(len(self.chunks) - 1)  # box (display:none) breaks no word in the second
                 self.line_after = 1 if self.line_after == 1 else 0  # reading (review25b #4, review26 #17; the first
-                self.glued += self.loose_tag  # breaks it), nor one a style block's class may show inline
+                self.apart += self.loose_tag  # breaks it), nor one a style block's class may show inline
             else:
                 self.line_after, self.line_before = 0, ""
                 self.settle("\n")
@@ -1873,9 +1883,10 @@ def html_scan(markup: str, limit: int = MAX_HTML_CHARS) -> HtmlResult:
     scanner = _scanned(markup[:limit])
     text = _joined(scanner.chunks)
     salt_free = visible = ""
-    if scanner.salted or scanner.glued or scanner.between or scanner.maybe_chars > MAX_HIDDEN_AHEAD:
+    hidden = bool(scanner.salted or scanner.glued or scanner.between)  # text a style may hide read without
+    if hidden or scanner.apart or scanner.maybe_chars > MAX_HIDDEN_AHEAD:
         kept = _without_maybe(scanner)
-        if scanner.salted or scanner.glued or scanner.between:  # salting: the words round those it reads differently
+        if hidden or scanner.apart:  # salting, or lines: the words round those it reads differently
             salt_free = _differing_words(text, kept)
         if scanner.maybe_chars > MAX_HIDDEN_AHEAD:  # much text a style may hide: the reading without it, to read
             visible = kept  # first
@@ -1884,6 +1895,7 @@ def html_scan(markup: str, limit: int = MAX_HTML_CHARS) -> HtmlResult:
         peeled = _scanned(markup[:limit], shown=frozenset(scanner.wrappers))  # more as shown, for the
         steps, scanned = steps + peeled.steps, scanned + peeled.scanned  # salting inside them (review26 #8)
         if peeled.salted or peeled.glued or peeled.between:
+            hidden = True
             have = set(salt_free.split("\n"))
             more = [line for line in _differing_words(text, _without_maybe(peeled)).split("\n") if line not in have]
             salt_free = "\n".join(x for x in (salt_free, *more) if x)
@@ -1897,7 +1909,7 @@ def html_scan(markup: str, limit: int = MAX_HTML_CHARS) -> HtmlResult:
         first = set(text.split("\n"))
         bidi_free = "\n".join(line for line in plain.split("\n") if line not in first)
     return HtmlResult(text, scanner.links, steps, scanned, scanner.left_out, scanner.unapplied,
-                      salted, salt_free, visible, generated, bidi_free)
+                      salted, salt_free, visible, generated, bidi_free, bool(salt_free) and not hidden)
 
 
 def html_to_text(markup: str, limit: int = MAX_HTML_CHARS) -> tuple[str, list[str]]:

@@ -445,6 +445,8 @@ class TextPart:
     seen: int = -1  # an HTML part's characters of text no style may hide (-1: as `shown`)
     first: str | None = None  # an HTML part read another way too: its first reading alone, what `parts_differ`
     # compares (None: `shown`)
+    salted: bool = False  # an HTML part read without text a style may hide, or without lines a block that may be
+    # shown in the line breaks, reads words differently (`body_text`)
 
     @property
     def reading(self) -> str:
@@ -992,11 +994,12 @@ class MessageView:
                 # content after the rest
                 extra = "\n".join(x for x in (result.salt_free, result.bidi_free) if x)
                 first = None
-                if extra:  # (the other readings' words are read, not compared with a plain part: a word a block's
-                    # line may split, read whole, is no word a plain part lacks, review29c #5)
+                if result.lines_only and not result.bidi_free:  # (the words a block's lines may split, read whole,
+                    # are read, not compared with a plain part: no word a plain part lacks, review29c #5)
                     scratch = replace(self._disguises)
                     first = "\n".join(x for x in (shown, result.generated) if x)
                     first = scratch.fold(scratch.visible(first)[:budget])
+                if extra:
                     shown = "\n".join(_heads_first(shown, extra, AHEAD_CHARS))
                 shown = "\n".join(x for x in (shown, result.generated) if x)
                 shown = self._disguises.visible(shown)
@@ -1016,7 +1019,8 @@ class MessageView:
                 out.append(TextPart(ctype, markup, depth, shown,
                                     tuple(visible_text(link, bidi="drop") for link in links),
                                     self._alternatives.get(id(part), 0), ahead,
-                                    len(result.visible) + len(result.generated) if result.visible else -1, first))
+                                    len(result.visible) + len(result.generated) if result.visible else -1, first,
+                                    bool(result.salt_free)))
                 continue
             text = self._disguises.visible(text)
             if len(text) > budget:
@@ -1095,7 +1099,8 @@ class MessageView:
         HTML shows what its plain text does not (`parts_differ`), the HTML's text instead of the plain
         one; an HTML part in an alternative without a plain part (a nested alternative: attack25 F1,
         F2), or outside any alternative (a multipart/mixed's inline part: readers show them all, in
-        order), besides the plain text."""
+        order), besides the plain text; and an HTML part whose words read differently without the text a style
+        may hide (salting) or the lines a block shown in the line may not break, besides its plain alternative."""
         plain = self.plain_text
         if not _has_text(plain):
             return self.html_text
@@ -1103,7 +1108,8 @@ class MessageView:
         with_plain = {p.alternative for p in self.text_parts
                       if p.alternative and p.content_type != "text/html" and _has_text(p.text)}
         shown = [p for p in self.text_parts if p.content_type != "text/html"
-                 or p.alternative in differ or p.alternative not in with_plain]
+                 or p.alternative in differ or p.alternative not in with_plain or p.salted]  # (a salted HTML part
+        # beside a plain one that holds its junk or its lines, as its first reading does: both read, review29d #1)
         thin = self._thin_alternatives(with_plain)
         if not thin and all(p.content_type != "text/html" for p in shown):
             return plain

@@ -937,7 +937,7 @@ def test_text_right_after_a_blocks_end_starts_a_line_unless_html_ignores_the_end
     assert split.salt_free == "Could we continue on\nWhatsApp? We offer an honorarium."  # and the words a block's
     # end splits whole too, with the words before them)
     assert html_scan("<div>Laura</div><div style='display:none'>x</div>WhatsApp").visible in ("", "Laura\nWhatsApp")
-    assert _without_maybe_text("<div>Laura.</div><div style='display:none'>x</div>WhatsApp") == "Laura.\nWhatsApp"
+    assert _without_maybe_text("<div>Laura.</div><div style='display:none'>x</div> WhatsApp") == "Laura.\n WhatsApp"
     assert _without_maybe_text("Wh<div style='display:none'>x</div>atsApp") == "WhatsApp"
 
 
@@ -1004,9 +1004,12 @@ def test_a_box_that_may_be_shown_in_the_line_or_an_end_tag_html_ignores_cuts_no_
     for name, (opened, ended) in pdf.items():
         body = APPROACH.replace("WhatsApp", f"{opened}Whats{ended}App").replace("7700 900123", "7700</div> 900123")
         assert APPROACH_CUES | {"content.phone_number"} <= _scores(message(FROM, "", html=f"<div>{body}</div>")), name
-    for phrase in ("your</div> views", "your</div>&#x2060; views"):  # (review29c #2, #3: a blank after the end)
+    for phrase in ("your</div> views", "your</div>&#x2060; views", "your </div>views", "your\n</div>views"):  # (a
+        # blank after the end or before it: review29c #2, #3, review29d #2)
         body = APPROACH.replace("your views", phrase).replace("7700 900123", "7700&#x2066;</div>&#x2060; 900123")
         assert {"ask.views", "content.phone_number"} <= _scores(message(FROM, "", html=f"<div><div>{body}")), phrase
+    link = html_scan("<div>Write to me: <div data-i>wa.</div>me/447700900123")  # (review29d #3: punctuation)
+    assert (link.text, link.salt_free) == ("Write to me: \nwa.\nme/447700900123", "Write to me:\nwa.me/447700900123")
     owed = html_scan("<p>We offer an hon<div style='display:contents'></div>orarium")  # (the div's start ends the
     assert (owed.text, owed.salt_free) == ("We offer an hon\norarium", "We offer an honorarium")  # <p>: a line)
     assert html_scan("<div><form></div><div>x<form>y</form>z").text == "xyz"  # (the pointer: no form, no line)
@@ -1023,6 +1026,14 @@ def test_an_alternative_is_compared_with_its_htmls_first_reading_alone() -> None
     view = MessageView.parse("\r\n".join(HEAD + [*_alternative(plain, html), ""]).encode())
     assert view.parts_differ == {} and "costs0.00" in view.text_parts[1].shown
     assert APPROACH_CUES <= _scores("\r\n".join(HEAD + [*_alternative(plain, html), ""]).encode())
+    # a salted HTML whose plain part holds the junk, as its first reading does (few runs differ): the HTML is read
+    # beside it, and the cues with it (found in session 29: lost before it too)
+    salted = "<style>.h{display:none}</style><p>" + APPROACH.replace("WhatsApp", "Wh<i class=h>zq</i>atsApp") \
+        .replace("honorarium", "hon<i class=h>zq</i>orarium").replace("discreetly", "disc<i class=h>zq</i>reetly")
+    junk = APPROACH.replace("WhatsApp", "WhzqatsApp").replace("honorarium", "honzqorarium") \
+        .replace("discreetly", "disczqreetly")
+    raw = "\r\n".join(HEAD + [*_alternative(junk, salted), ""]).encode()
+    assert "WhatsApp" in MessageView.parse(raw).body_text and APPROACH_CUES <= _scores(raw)
 
 
 def _without_maybe_text(markup: str) -> str:
