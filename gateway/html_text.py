@@ -994,8 +994,6 @@ class HtmlResult:
     visible: str = ""  # with more than MAX_HIDDEN_AHEAD characters any style may hide: the text without them
     generated: str = ""  # the strings of style blocks' ::before/::after rules (CSS generated content)
     bidi_free: str = ""  # with a style block's bidi override applied: the lines read without them that differ
-    lines_only: bool = False  # `salt_free` differs from the text only where lines break (no text a style may hide
-    # read without: a block that may be shown in the line, `_Scanner.new_line`)
 
 
 class _Scanner:
@@ -1528,8 +1526,9 @@ class _Scanner:
                 for inner in _ENDS_INSIDE.get(name, ()):
                     self.open_blocks[inner] = 0
         boxless_end = self.maybe_boxless and name == self.maybe and self.maybe_depth <= 1
-        if (ended == 1 if name in _BLOCKS and not self.blocks.lost else name in _BREAK and not stray) \
-                and not boxless_end:  # the end of a block or cell that breaks the line ends a word too
+        if (ended != 0 if name in _BLOCKS and not self.blocks.lost else name in _BREAK and not stray) \
+                and not boxless_end:  # the end of a block or cell that breaks the line (in the first reading at least:
+            # hidden junk at an inline-block's edge is no salting, review29e #2) ends a word too
             self.settle("\n")
             self.last_shown = self.last_word = "\n"
         self.close_maybe(name, stray)
@@ -1883,10 +1882,11 @@ def html_scan(markup: str, limit: int = MAX_HTML_CHARS) -> HtmlResult:
     scanner = _scanned(markup[:limit])
     text = _joined(scanner.chunks)
     salt_free = visible = ""
-    hidden = bool(scanner.salted or scanner.glued or scanner.between)  # text a style may hide read without
-    if hidden or scanner.apart or scanner.maybe_chars > MAX_HIDDEN_AHEAD:
+    differs = scanner.salted or scanner.glued or scanner.between or scanner.apart  # (text a style may hide, or
+    # lines a block that may be shown in the line breaks, read without)
+    if differs or scanner.maybe_chars > MAX_HIDDEN_AHEAD:
         kept = _without_maybe(scanner)
-        if hidden or scanner.apart:  # salting, or lines: the words round those it reads differently
+        if differs:  # the words round those it reads differently
             salt_free = _differing_words(text, kept)
         if scanner.maybe_chars > MAX_HIDDEN_AHEAD:  # much text a style may hide: the reading without it, to read
             visible = kept  # first
@@ -1895,7 +1895,6 @@ def html_scan(markup: str, limit: int = MAX_HTML_CHARS) -> HtmlResult:
         peeled = _scanned(markup[:limit], shown=frozenset(scanner.wrappers))  # more as shown, for the
         steps, scanned = steps + peeled.steps, scanned + peeled.scanned  # salting inside them (review26 #8)
         if peeled.salted or peeled.glued or peeled.between:
-            hidden = True
             have = set(salt_free.split("\n"))
             more = [line for line in _differing_words(text, _without_maybe(peeled)).split("\n") if line not in have]
             salt_free = "\n".join(x for x in (salt_free, *more) if x)
@@ -1909,7 +1908,7 @@ def html_scan(markup: str, limit: int = MAX_HTML_CHARS) -> HtmlResult:
         first = set(text.split("\n"))
         bidi_free = "\n".join(line for line in plain.split("\n") if line not in first)
     return HtmlResult(text, scanner.links, steps, scanned, scanner.left_out, scanner.unapplied,
-                      salted, salt_free, visible, generated, bidi_free, bool(salt_free) and not hidden)
+                      salted, salt_free, visible, generated, bidi_free)
 
 
 def html_to_text(markup: str, limit: int = MAX_HTML_CHARS) -> tuple[str, list[str]]:

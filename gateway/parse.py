@@ -445,8 +445,8 @@ class TextPart:
     seen: int = -1  # an HTML part's characters of text no style may hide (-1: as `shown`)
     first: str | None = None  # an HTML part read another way too: its first reading alone, what `parts_differ`
     # compares (None: `shown`)
-    salted: bool = False  # an HTML part read without text a style may hide, or without lines a block that may be
-    # shown in the line breaks, reads words differently (`body_text`)
+    salted: bool = False  # an HTML part read another way too (without text a style may hide, without lines a block
+    # that may be shown in the line breaks, without a style block's bidi rules) reads words differently (`body_text`)
 
     @property
     def reading(self) -> str:
@@ -994,8 +994,8 @@ class MessageView:
                 # content after the rest
                 extra = "\n".join(x for x in (result.salt_free, result.bidi_free) if x)
                 first = None
-                if result.lines_only and not result.bidi_free:  # (the words a block's lines may split, read whole,
-                    # are read, not compared with a plain part: no word a plain part lacks, review29c #5)
+                if extra:  # (the other readings are read beside a plain alternative, `body_text`, not compared with
+                    # it: a flex row read joined is no text a plain part lacks, review29c #5, review29e #2)
                     scratch = replace(self._disguises)
                     first = "\n".join(x for x in (shown, result.generated) if x)
                     first = scratch.fold(scratch.visible(first)[:budget])
@@ -1020,7 +1020,7 @@ class MessageView:
                                     tuple(visible_text(link, bidi="drop") for link in links),
                                     self._alternatives.get(id(part), 0), ahead,
                                     len(result.visible) + len(result.generated) if result.visible else -1, first,
-                                    bool(result.salt_free)))
+                                    bool(extra)))
                 continue
             text = self._disguises.visible(text)
             if len(text) > budget:
@@ -1104,12 +1104,13 @@ class MessageView:
         plain = self.plain_text
         if not _has_text(plain):
             return self.html_text
-        differ = self.parts_differ
+        differ = set(self.parts_differ) | {p.alternative for p in self.text_parts if p.salted and p.alternative}
+        # (an HTML part read another way beside a plain one that holds its junk or its lines, as its first reading
+        # does: both read, each one's beginning first, review29d #1, review29e #1)
         with_plain = {p.alternative for p in self.text_parts
                       if p.alternative and p.content_type != "text/html" and _has_text(p.text)}
         shown = [p for p in self.text_parts if p.content_type != "text/html"
-                 or p.alternative in differ or p.alternative not in with_plain or p.salted]  # (a salted HTML part
-        # beside a plain one that holds its junk or its lines, as its first reading does: both read, review29d #1)
+                 or p.alternative in differ or p.alternative not in with_plain]
         thin = self._thin_alternatives(with_plain)
         if not thin and all(p.content_type != "text/html" for p in shown):
             return plain
