@@ -1062,7 +1062,7 @@ class _Scanner:
         # (`text`), with the blocks open round them
         self.breaks_tag = False  # whether the start tag's does
         self.inline_tag = False  # whether the start tag's style shows it inline (`start_tag`)
-        self.inline_names: set[str] = set()  # the classes and ids a style block's rule may show inline (`read_inline`)
+        self.inline_names: set[str] = set()  # classes, ids and block types a style block may show in the line
         self.row_tag = False  # whether the start tag's style lays its items out in a row (flex, grid)
         self.loose_tag = False  # whether the start tag's block may be shown in the line (a style block's class may
         # show it inline, its own style inline-block or the like, a float...): its lines in the first reading alone
@@ -1118,7 +1118,7 @@ class _Scanner:
                 low_sheet = sheet.translate(_ASCII_LOWER)
                 self.read_sheet(low_sheet)
                 self.read_hiding(low_sheet)
-                if "inline" in low_sheet or "contents" in low_sheet:
+                if "display" in low_sheet or "float" in low_sheet or "position" in low_sheet:
                     self.read_inline(low_sheet)
                 if "content" in low_sheet:
                     self.read_generated(sheet)
@@ -1325,8 +1325,8 @@ class _Scanner:
         reader shows two lines, but a block the reading takes for one may be shown in the line (review29 #1, #3, #4,
         review29b #1, #2, review29c #1, #2), and the words are read together too."""
         self.chunks.append("\n\u202e" if self.overrides else "\n")
-        if self.line_after != 1:  # (only blocks that make no box, or a class may show inline, ended: the second
-            self.maybe_chunks.add(len(self.chunks) - 1)  # reading breaks nothing)
+        if self.line_after != 1:  # (only blocks that make no box, or that may be shown in the line, ended: the
+            self.maybe_chunks.add(len(self.chunks) - 1)  # second reading breaks nothing)
             self.apart += self.line_after == 3
         elif _may_split(self.line_before, self.line_word, text):
             self.maybe_chunks.add(len(self.chunks) - 1)
@@ -1541,7 +1541,7 @@ class _Scanner:
 
     def owe_line(self, ended: int) -> None:
         """Blocks ended (`_line`, from `_OpenBlocks`): the text after them starts a line (not after a block shown
-        inline or an end tag HTML ignores: review28d #1, #2), glued in the second reading after a letter or digit
+        inline or an end tag HTML ignores: review28d #1, #2), left out of the second reading where it may split a word
         (`new_line`)."""
         if ended:
             if not self.line_after:

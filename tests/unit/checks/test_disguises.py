@@ -955,8 +955,9 @@ def test_a_block_a_style_blocks_class_may_show_inline_breaks_its_lines_in_one_re
     assert APPROACH_CUES | {"ask.views"} <= _scores(message(FROM, "", html=f"{sheet}<div>{salted}</div>"))
     assert _without_maybe_text("<style>.i{display:inline;display:block}</style><div>a <div class=i>b</div>c") \
         == "a \nbc"
-    for other in (".i{display:inline-block}", "div{display:inline}"):  # (a block type's rule too: review29b #1)
-        assert _without_maybe_text(f"<style>{other}</style><div>a <div class=i>b</div>c") == "a bc", other
+    for other in (".i{display:inline-block}", "div{display:inline}", ".i{float:left}", "#j{display:unset}"):  # (a
+        # block type's rule too, review29b #1; a float or `unset` alone)
+        assert _without_maybe_text(f"<style>{other}</style><div>a <div class=i id=j>b</div>c") == "a bc", other
 
 
 def test_a_box_that_may_be_shown_in_the_line_or_an_end_tag_html_ignores_cuts_no_cue() -> None:
