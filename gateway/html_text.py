@@ -95,6 +95,22 @@ _LOOSE_DISPLAYS = frozenset({"contents", "ruby", "ruby-base", "ruby-text", "math
 # any "inline" display: `_loose`; `initial` and `unset` are inline: review29b #1)
 _FLEX_DISPLAYS = frozenset({"flex", "inline-flex", "grid", "inline-grid", "-webkit-box", "-webkit-flex", "-ms-flexbox",
                             "-webkit-inline-box", "-moz-box", "box"})  # whose items may stand side by side in a row
+_WIDE_KEYWORDS = frozenset({"inherit", "initial", "unset", "revert", "revert-layer"})
+# the values a browser parses for the properties whose winner is read (CSS Display 3, Text 3/4, Positioned Layout 3,
+# CSS 2.1 float and CSS Logical's, and prefixed displays engines still parse): another value is dropped (`_valid`)
+_KEYWORDS = {
+    "display": _WIDE_KEYWORDS | _LOOSE_DISPLAYS | _FLEX_DISPLAYS | {
+        "none", "block", "inline", "flow", "flow-root", "table", "list-item", "inline-block", "inline-table",
+        "inline-list-item", "table-row-group", "table-header-group", "table-footer-group", "table-row",
+        "table-column-group", "table-column", "table-caption", "ruby-base-container", "ruby-text-container",
+        "-webkit-inline-flex", "-ms-inline-flexbox", "-ms-grid", "-ms-inline-grid", "-moz-inline-box"},
+    "float": _WIDE_KEYWORDS | {"none", "left", "right", "inline-start", "inline-end"},
+    "position": _WIDE_KEYWORDS | {"static", "relative", "absolute", "fixed", "sticky", "-webkit-sticky"},
+    "white-space": _WIDE_KEYWORDS | {"normal", "pre", "nowrap", "pre-wrap", "pre-line", "break-spaces", "collapse",
+                                     "preserve", "preserve-breaks", "preserve-spaces", "wrap"},
+    "white-space-collapse": _WIDE_KEYWORDS | {"collapse", "discard", "preserve", "preserve-breaks", "preserve-spaces",
+                                              "break-spaces"},
+}
 
 _HIDDEN_RAW = frozenset({"script", "style", "title", "iframe", "noembed", "noframes"})
 _SHOWN_RAW = frozenset({"textarea", "xmp"})
@@ -623,7 +639,7 @@ _END_SEARCH = {name: (frozenset({name}), _SCOPE) for name in _BLOCKS | _MARKERS}
 _CLOSES_P = (_BLOCKS | _MARKERS) - {"td", "th", "tr", "table", "body", "html", "caption", "template", "object",
                                     "applet", "marquee", "svg", "math", "button"}  # start tags that end an open <p>
 # (a table may not: in quirks mode, an email without a doctype, it does not)
-_P, _FORM, _CELLS, _ROW = frozenset({"p"}), frozenset({"form"}), frozenset({"td", "th"}), frozenset({"tr"})
+_P, _CELLS, _ROW = frozenset({"p"}), frozenset({"td", "th"}), frozenset({"tr"})
 _ITEMS = {"li": frozenset({"li"}), "dd": frozenset({"dd", "dt"}), "dt": frozenset({"dd", "dt"})}
 _ITEM_PASSES = frozenset({"div", "p", "address"})  # an li, dd or dt start ends an open one across these alone
 MAX_BLOCKS_OPEN = 256  # blocks open at once followed (deeper: no end tag starts a line from there on)
@@ -753,13 +769,25 @@ def _glues(c: str, after_word: bool, after: str) -> bool:
 
 
 def _winning(decls: list[tuple[str, str, bool]], names: frozenset[str]) -> str:
-    """The (lower-case) value of the declaration of `names` that wins in an inline style: the last `!important`
-    one, else the last ("" for none)."""
+    """The (lower-case) value of the declaration of `names` that wins in an inline style: the last valid `!important`
+    one, else the last valid one ("" for none). A value CSS cannot parse is dropped, as a browser drops it, so an
+    earlier one wins (`display:inline;display:blok` is inline: review29c X1)."""
     value, important = "", False
     for name, v, imp in decls:
-        if name in names and (imp or not important):
-            value, important = v.strip().lower(), imp
+        if name in names and (imp or not important) and _valid(name, low := v.strip().lower()):
+            value, important = low, imp
     return value
+
+
+def _valid(name: str, value: str) -> bool:
+    """Whether a browser keeps this (lower-case) value of a property `_KEYWORDS` knows: one to three of its keywords
+    (`display: inline flow-root`), or a `var()`/`env()`/`attr()` that is only resolved later; any value of another
+    property."""
+    keywords = _KEYWORDS.get(name)
+    if keywords is None or "(" in value and any(f in value for f in ("var(", "env(", "attr(")):
+        return True
+    words = value.split()
+    return 0 < len(words) <= 3 and all(w in keywords for w in words)
 
 
 _UNSEEN = frozenset({"Cf", "Cn"})  # categories of characters a reader does not see (format, unassigned)
@@ -803,8 +831,9 @@ def _out_of_flow(decls: list[tuple[str, str, bool]]) -> bool:
 
 def _loose(display: str, out_of_flow: bool) -> bool:
     """Whether a block with this display (`_winning`) may be shown in the line of text round it: an inline display of
-    any kind (`inline-block`, `inline-flex`...), `contents`, ruby, or out of flow (`_out_of_flow`)."""
-    return "inline" in display or display in _LOOSE_DISPLAYS or out_of_flow
+    any kind (`inline-block`, `inline-flex`...), `contents`, ruby, a `var()` (unset, so inline, when it does not
+    resolve), or out of flow (`_out_of_flow`)."""
+    return "inline" in display or display in _LOOSE_DISPLAYS or "(" in display or out_of_flow
 
 
 def _pop_to(stack: list[tuple[Any, ...]], name: str) -> None:
@@ -1200,8 +1229,9 @@ class _Scanner:
             for selector in m.group(1).split(",")[:64]:
                 self.scanned += len(selector)
                 own = _subject_name(selector)
-                if own[:1] in (".", "#") or own in _BLOCKS:  # (`div{display:inline}`: review29b #1)
-                    self.inline_names.add(own)
+                if own[:1] in (".", "#") or own in _BLOCKS or own == "":  # (`div{display:inline}`: review29b #1;
+                    self.inline_names.add(own)  # "" for a subject of any type, `*`, `[data-i]`, `:is(.i)`: every
+                    # block may be one, review29c X2)
 
     def read_hiding(self, sheet: str) -> None:
         """The classes, ids, element types and attributes one style block's rules may hide (`may_hide`), read
@@ -1678,7 +1708,8 @@ class _Scanner:
                 and name not in _NEVER_SHOWN:  # (most tags: nothing to read)
             self.override_tag, self.direction_tag, self.maybe_tag, self.boxless_tag = False, None, False, False
             self.sealed_tag = self.firm_tag = self.breaks_tag = self.inline_tag = self.row_tag = False
-            self.loose_tag = name in _BLOCKS and (self.blocks.in_row() or name in self.inline_names)
+            self.loose_tag = name in _BLOCKS and (self.blocks.in_row() or name in self.inline_names
+                                                  or "" in self.inline_names)
             return 0
         read = None  # the style as CSS reads it: references, comments and escapes decoded
         if style:
@@ -1700,7 +1731,8 @@ class _Scanner:
             # under a style block's !important rule that may set it again: their lines in the first reading alone,
             # review29 #1; email "ghost columns" are boxes side by side)
         self.loose_tag = not self.inline_tag and name in _BLOCKS and (loose or self.blocks.in_row() or bool(
-            self.inline_names) and _named(self.inline_names, name, bidi.get("class"), bidi.get("id")))  # (an item of
+            self.inline_names) and ("" in self.inline_names or _named(self.inline_names, name, bidi.get("class"),
+                                                                      bidi.get("id"))))  # (an item of
         # a flex or grid container may stand beside the next: review29b #1)
         unread = style is not None and (wide is None or len(style) > MAX_STYLE_CHARS)
         if hidden_attribute and any(n == "display" and v.strip().lower() != "none" for n, v, _i in wide or ()):

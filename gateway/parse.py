@@ -999,7 +999,6 @@ class MessageView:
                     scratch = replace(self._disguises)
                     first = "\n".join(x for x in (shown, result.generated) if x)
                     first = scratch.fold(scratch.visible(first)[:budget])
-                if extra:
                     shown = "\n".join(_heads_first(shown, extra, AHEAD_CHARS))
                 shown = "\n".join(x for x in (shown, result.generated) if x)
                 shown = self._disguises.visible(shown)

@@ -1017,6 +1017,33 @@ def test_a_box_that_may_be_shown_in_the_line_or_an_end_tag_html_ignores_cuts_no_
     assert html_scan("<h1>x <b><h2>Wh</h2></b>atsApp</h1>").text == "x \nWh\natsApp"  # (the h2 nests: a line)
 
 
+def test_a_display_css_drops_or_a_rule_for_any_element_cuts_no_cue() -> None:
+    """review29c X1: a `display` value CSS cannot parse is dropped, so the one before it wins (`display:inline;
+    display:blok` is inline); X2: a style block's rule whose subject is any element (`[data-i]`, `*`, `:is()`: not
+    matched) may show every block in the line, so a block's start tag inside a word cuts it in the first reading
+    only. A `var()` display may resolve to nothing, which is inline."""
+    from gateway.html_text import html_scan
+    assert html_scan("<div>HON<div style='display:inline;display:blok'>OR</div>ARIUM").text == "HONORARIUM"
+    assert html_scan("<div>a<div style='display:inline !important;display:block'>b</div>c").text == "abc"
+    assert html_scan("<div>a<div style='float:left;float:lft'>b</div>c").salt_free == "abc"  # (still floats)
+    assert html_scan("<div>a<div style='display:inline;display:block'>b</div>c").text == "a\nb\nc"  # (valid: wins)
+    assert html_scan("<div>a<div style='display:inline;display:BLOCK FLOW'>b</div>c").text == "a\nb\nc"
+    assert html_scan("<pre>a\nb</pre><p style='white-space:pre;white-space:x'>c\nd</p>").text == "a\nb\nc\nd"
+    for sheet in ("[data-i]{display:inline}", "*{display:inline-block}", ":is(.i){float:left}",
+                  "p > [data-i]{display:contents}"):
+        reading = html_scan(f"<style>{sheet}</style><div>HON<div data-i></div>ORARIUM")
+        assert (reading.text, reading.salt_free) == ("HON\nORARIUM", "HONORARIUM"), sheet
+        assert "offer.money" in _scores(message(FROM, "", html=f"<style>{sheet}</style><div>Dear Tom, we offer an "
+                                                "HON<div data-i></div>ORARIUM for your views.</div>")), sheet
+    assert html_scan("<div>HON<div style='display:var(--d)'>OR</div>ARIUM").salt_free == "HONORARIUM"
+    cut = APPROACH.replace("WhatsApp", "Whats<div style='display:inline;display:blok'>A</div>pp")
+    assert APPROACH_CUES <= _scores(message(FROM, "", html=f"<div>{cut}</div>"))
+    lines = "<div>Hello Tom. <div data-i>Second line.</div> Third line."  # (a rule for a block display: one reading)
+    assert html_scan(f"<style>[data-i]{{display:block}}</style>{lines}").salt_free == ""
+    assert html_scan(f"<style>[data-i]{{display:inline}}</style>{lines}").salt_free == "Hello Tom. Second line. " \
+                                                                                        "Third line."
+
+
 def test_an_alternative_is_compared_with_its_htmls_first_reading_alone() -> None:
     """review29c #5: the second reading joins a flex row's items or inline-block cards ("Order#4411"), words no plain
     part has, and `text.parts_differ` fired on real receipts; the plain part is compared with what the HTML shows,
