@@ -1853,7 +1853,7 @@ class _Scanner:
 SALT_CONTEXT = 8  # words read on either side of a word the second reading reads differently
 
 
-def _differing_words(first: str, second: str) -> str:
+def differing_words(first: str, second: str) -> str:
     """The passages of `second` round its words (or pairs of words) that `first` does not have, SALT_CONTEXT words
     either side, one per line (a passage keeps the line breaks inside it, and reaches into the lines round its word:
     "continue on" before a word a block's line split, "on\nWHATSAPP", review29b #1): a long part read twice pushed a
@@ -1919,7 +1919,7 @@ def html_scan(markup: str, limit: int = MAX_HTML_CHARS) -> HtmlResult:
     if differs or scanner.maybe_chars > MAX_HIDDEN_AHEAD:
         kept = _without_maybe(scanner)
         if differs:  # the words round those it reads differently
-            salt_free = _differing_words(text, kept)
+            salt_free = differing_words(text, kept)
         if scanner.maybe_chars > MAX_HIDDEN_AHEAD:  # much text a style may hide: the reading without it, to read
             visible = kept  # first
     salted, steps, scanned = scanner.salted, scanner.steps, scanner.scanned
@@ -1928,7 +1928,7 @@ def html_scan(markup: str, limit: int = MAX_HTML_CHARS) -> HtmlResult:
         steps, scanned = steps + peeled.steps, scanned + peeled.scanned  # salting inside them (review26 #8)
         if peeled.salted or peeled.glued or peeled.between:
             have = set(salt_free.split("\n"))
-            more = [line for line in _differing_words(text, _without_maybe(peeled)).split("\n") if line not in have]
+            more = [line for line in differing_words(text, _without_maybe(peeled)).split("\n") if line not in have]
             salt_free = "\n".join(x for x in (salt_free, *more) if x)
         salted = max(salted, peeled.salted)
     generated = "\n".join(" ".join(g.split()) for g in scanner.generated) if scanner.generated else ""

@@ -24,7 +24,7 @@ from io import StringIO
 from typing import Any
 
 from gateway.charsets import decode_text
-from gateway.html_text import html_scan, html_to_text
+from gateway.html_text import differing_words, html_scan, html_to_text
 from gateway.mailboxes import Mailbox, parse_address_fields
 from gateway.mimewalk import (
     DOVECOT_BOUNDARY,
@@ -578,6 +578,7 @@ PARTS_COMPARE_CHARS = 200_000
 _WORD_EDGE = "\"'()[]{}<>*.,;:!?\u2018\u2019\u201c\u201d"
 # how a plain alternative writes a link (Outlook "word<https://...>", "[https://...]", a bare URL): not words
 _LINK_WRITTEN = re.compile(r"<[^<>\s]{0,2048}>|\[[^\[\]\s]{0,2048}\]|(?:https?://|www\.|mailto:)\S{0,2048}", re.I)
+NEAR_PASSAGE_CHARS = 2000  # an alternative's HTML passages read beside its plain part (`_compared`)
 HEAD_CHARS = 2000  # both sides of a differing alternative: each one's first this many characters come first
 AHEAD_CHARS = 2000  # an HTML part's other readings: each one's first this many characters first (`reading`)
 # the plain sides of alternatives whose HTML shows under a quarter of them (`_thin_alternatives`: a reader of the
@@ -1055,6 +1056,14 @@ class MessageView:
 
     @cached_property
     def parts_differ(self) -> dict[int, tuple[int, int]]:
+        return self._compared[0]
+
+    @cached_property
+    def _compared(self) -> tuple[dict[int, tuple[int, int]], dict[int, str]]:
+        """`parts_differ`, and for each alternative whose HTML shows a few runs of three words its plain part lacks
+        but too few to differ, the HTML's passages round the words the plain part does not have (`differing_words`,
+        at most NEAR_PASSAGE_CHARS): a plain part that cuts a few cue words with blanks ("HON ORARIUM", "WHATS APP")
+        beside an HTML that shows them whole hid them from every text check (review29d K1-K6)."""
         """The multipart/alternatives whose HTML shows what their plain alternative does not (runs of
         three words the plain text lacks: `PARTS_DIFFER_RUNS`, or a quarter of the HTML's): alternative
         -> (distinct runs of the HTML not in the plain text, distinct runs of the HTML); (0, 0) for one
@@ -1073,6 +1082,7 @@ class MessageView:
                 elif _has_text(p.text):  # a blank plain part stands in for nothing (Rspamd compares two
                     plain.append(p.text)  # non-empty parts): its HTML is read as one no plain part stands in for
         out: dict[int, tuple[int, int]] = {}
+        near: dict[int, str] = {}
         budget = PARTS_COMPARE_CHARS
         for group, (plain, shown) in sides.items():
             if not plain or not shown:
@@ -1089,7 +1099,9 @@ class MessageView:
                 out[group] = (only, len(html_runs))
             elif len(html_text) < len(html_all) or len(plain_text) < len(plain_all):
                 out[group] = (0, 0)  # compared in part only: read both sides (review25 #2)
-        return out
+            elif only and (passages := differing_words(plain_text, html_text)):
+                near[group] = passages[:_head(passages, NEAR_PASSAGE_CHARS)]
+        return out, near
 
     @cached_property
     def body_text(self) -> str:
@@ -1111,7 +1123,9 @@ class MessageView:
         shown = [p for p in self.text_parts if p.content_type != "text/html"
                  or p.alternative in differ or p.alternative not in with_plain]
         thin = self._thin_alternatives(with_plain)
-        if not thin and all(p.content_type != "text/html" for p in shown):
+        near = {a: v for a, v in self._compared[1].items() if a not in differ}  # (an HTML's few runs its plain part
+        # lacks: read right after the plain part's beginning)
+        if not thin and not near and all(p.content_type != "text/html" for p in shown):
             return plain
         # the plain side of an alternative whose HTML shows far less (`_thin_alternatives`): THIN_IN_PLACE
         # characters of all such sides in their place, the rest after the rest: 200 KB of plain parts under an
@@ -1125,12 +1139,15 @@ class MessageView:
         out: list[str] = []
         done: set[int] = set()
         for p in shown:
-            if p.alternative in thin and p.content_type != "text/html":
+            passages = near.pop(p.alternative, "") if p.content_type != "text/html" else ""  # (a group's first plain
+            if p.alternative in thin and p.content_type != "text/html":  # part only)
                 cut = len(p.text) if len(p.text) <= left else max(p.text.rfind("\n", 0, left) + 1,
                                                                   p.text.rfind(" ", 0, left) + 1)
-                out.append(p.text[:cut])  # (at a line break or a space: no word split)
+                out += [p.text[:cut], passages]  # (at a line break or a space: no word split)
                 later.append(p.text[cut:])
                 left -= cut
+            elif passages:
+                out += _heads_first(p.text, passages)
             elif p.alternative in thin or p.alternative not in differ:
                 out.append(p.reading if p.content_type == "text/html" else p.text)
             elif p.alternative not in done:
