@@ -111,6 +111,14 @@ _KEYWORDS = {
     "white-space-collapse": _WIDE_KEYWORDS | {"collapse", "discard", "preserve", "preserve-breaks", "preserve-spaces",
                                               "break-spaces"},
 }
+# the keywords a value of several may combine, one from each group at most (CSS Display 3 section 2: outside, inside,
+# list-item, which takes flow or flow-root inside alone; CSS Text 4 `white-space`: collapse and wrap mode)
+_KEYWORD_GROUPS = {
+    "display": (frozenset({"block", "inline", "run-in"}), frozenset({"flow", "flow-root", "table", "flex", "grid",
+                                                                      "ruby"}), frozenset({"list-item"})),
+    "white-space": (frozenset({"collapse", "discard", "preserve", "preserve-breaks", "preserve-spaces",
+                               "break-spaces"}), frozenset({"wrap", "nowrap"})),
+}
 
 _HIDDEN_RAW = frozenset({"script", "style", "title", "iframe", "noembed", "noframes"})
 _SHOWN_RAW = frozenset({"textarea", "xmp"})
@@ -411,8 +419,10 @@ def _sheet_selector(selector: str) -> str:
 
 def _subject_name(selector: str) -> str:
     """What a (lower-case) selector's subject names, read wide: a class, else an id, else an element type, else
-    "" (any element): `p.a::before` names ".a", `td::before` "td", `[data-t]::before` ""."""
-    subject = _COMBINATORS.split(_ATTR_BRACKETS.sub("", _sheet_selector(selector)).strip())[-1].split(":")[0]
+    "" (any element): `p.a::before` names ".a", `td::before` "td", `[data-t]::before` "", `li:nth-child(2n+1)` "li"
+    (a pseudo-class's argument is no combinator), `h|div` "div" (a namespace prefix: review30 #5, #6)."""
+    bare = _PARENS.sub("", _PARENS.sub("", _ATTR_BRACKETS.sub("", _sheet_selector(selector))))
+    subject = _COMBINATORS.split(bare.strip())[-1].split(":")[0].rpartition("|")[2]
     for token, prefix in ((_CLASS_TOKEN, "."), (_ID_TOKEN, "#")):
         found = token.search(subject)
         if found is not None:
@@ -599,6 +609,7 @@ _OFFSETS = frozenset({"left", "top", "right", "bottom", "inset", "text-indent", 
 _CLASS_TOKEN = re.compile(r"\.(-?[_a-zA-Z][-\w]{0,63})")
 _ID_TOKEN = re.compile(r"#(-?[_a-zA-Z][-\w]{0,63})")
 _COMBINATORS = re.compile(r"[\s>+~]+")
+_PARENS = re.compile(r"\([^()]{0,1024}\)")  # a pseudo-class's argument (twice: `:is(:not(.a))`)
 _TYPE_NAME = re.compile(r"[a-zA-Z][a-zA-Z0-9-]{0,31}")
 # an attribute selector: its name, its operator and value when it names one class or id (`[class~=x]`)
 _ATTR_SELECTOR = re.compile(r"\[\s*([-\w]{1,64})\s*(?:([~|^$*]?=)\s*[\"']?([-\w]{0,64}))?")
@@ -780,14 +791,22 @@ def _winning(decls: list[tuple[str, str, bool]], names: frozenset[str]) -> str:
 
 
 def _valid(name: str, value: str) -> bool:
-    """Whether a browser keeps this (lower-case) value of a property `_KEYWORDS` knows: one to three of its keywords
-    (`display: inline flow-root`), or a `var()`/`env()`/`attr()` that is only resolved later; any value of another
-    property."""
+    """Whether a browser keeps this (lower-case) value of a property `_KEYWORDS` knows: one of its keywords, or a
+    two- or three-keyword value its grammar allows (`_KEYWORD_GROUPS`: `display: inline flow-root`, `white-space:
+    preserve nowrap`; `block block` and `block inherit` are dropped, review30 #2), or any function (`var()`, `if()`:
+    resolved later, review30 #4); any value of another property."""
     keywords = _KEYWORDS.get(name)
-    if keywords is None or "(" in value and any(f in value for f in ("var(", "env(", "attr(")):
+    if keywords is None or "(" in value:
         return True
     words = value.split()
-    return 0 < len(words) <= 3 and all(w in keywords for w in words)
+    if len(words) == 1:
+        return words[0] in keywords
+    groups = _KEYWORD_GROUPS.get(name, ())
+    if not 1 < len(words) <= len(groups):
+        return False
+    placed = [next((i for i, group in enumerate(groups) if w in group), -1) for w in words]
+    return -1 not in placed and len(set(placed)) == len(placed) and (
+        name != "display" or 2 not in placed or placed.count(1) == 0 or any(w in ("flow", "flow-root") for w in words))
 
 
 _UNSEEN = frozenset({"Cf", "Cn"})  # categories of characters a reader does not see (format, unassigned)

@@ -1036,6 +1036,16 @@ def test_a_display_css_drops_or_a_rule_for_any_element_cuts_no_cue() -> None:
         assert "offer.money" in _scores(message(FROM, "", html=f"<style>{sheet}</style><div>Dear Tom, we offer an "
                                                 "HON<div data-i></div>ORARIUM for your views.</div>")), sheet
     assert html_scan("<div>HON<div style='display:var(--d)'>OR</div>ARIUM").salt_free == "HONORARIUM"
+    for dropped in ("block block", "flow flow", "block inherit", "list-item flex", "blok"):  # (review30 #2: kept
+        # keywords in a combination CSS's grammar has not; #4: any function is kept, `if()` too)
+        assert html_scan(f"<div>a<div style='display:inline;display:{dropped}'>b</div>c").text == "abc", dropped
+    assert html_scan("<div>a<div style='display:block;display:if(style(--x):inline)'>b</div>c").salt_free == "abc"
+    assert html_scan("<div>a<div style='display:inline;display:block list-item'>b</div>c").text == "a\nb\nc"
+    spaced = html_scan("<style>@namespace h url(http://www.w3.org/1999/xhtml);h|div{display:inline}</style>"
+                       "<div>HON<div></div>ORARIUM")  # (review30 #5: a namespace prefix)
+    assert spaced.salt_free == "HONORARIUM"
+    zebra = html_scan("<style>li:nth-child(2n+1){float:left}</style><div>Hello Tom. <div>Second.</div> Third.")
+    assert zebra.salt_free == ""  # (#6: a pseudo-class's argument is no combinator; a rule for list items alone)
     cut = APPROACH.replace("WhatsApp", "Whats<div style='display:inline;display:blok'>A</div>pp")
     assert APPROACH_CUES <= _scores(message(FROM, "", html=f"<div>{cut}</div>"))
     lines = "<div>Hello Tom. <div data-i>Second line.</div> Third line."  # (a rule for a block display: one reading)
