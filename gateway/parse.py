@@ -578,7 +578,7 @@ PARTS_COMPARE_CHARS = 200_000
 _WORD_EDGE = "\"'()[]{}<>*.,;:!?\u2018\u2019\u201c\u201d"
 # how a plain alternative writes a link (Outlook "word<https://...>", "[https://...]", a bare URL): not words
 _LINK_WRITTEN = re.compile(r"<[^<>\s]{0,2048}>|\[[^\[\]\s]{0,2048}\]|(?:https?://|www\.|mailto:)\S{0,2048}", re.I)
-NEAR_PASSAGE_CHARS = 2000  # an alternative's HTML passages read beside its plain part (`_compared`)
+NEAR_PASSAGE_CHARS = 1000  # an alternative's HTML passages read beside its plain part (`_compared`)
 HEAD_CHARS = 2000  # both sides of a differing alternative: each one's first this many characters come first
 AHEAD_CHARS = 2000  # an HTML part's other readings: each one's first this many characters first (`reading`)
 # the plain sides of alternatives whose HTML shows under a quarter of them (`_thin_alternatives`: a reader of the
@@ -1124,7 +1124,7 @@ class MessageView:
                  or p.alternative in differ or p.alternative not in with_plain]
         thin = self._thin_alternatives(with_plain)
         near = {a: v for a, v in self._compared[1].items() if a not in differ}  # (an HTML's few runs its plain part
-        # lacks: read right after the plain part's beginning)
+        # lacks: read right before the plain part)
         if not thin and not near and all(p.content_type != "text/html" for p in shown):
             return plain
         # the plain side of an alternative whose HTML shows far less (`_thin_alternatives`): THIN_IN_PLACE
@@ -1143,11 +1143,11 @@ class MessageView:
             if p.alternative in thin and p.content_type != "text/html":  # part only)
                 cut = len(p.text) if len(p.text) <= left else max(p.text.rfind("\n", 0, left) + 1,
                                                                   p.text.rfind(" ", 0, left) + 1)
-                out += [p.text[:cut], passages]  # (at a line break or a space: no word split)
+                out += [passages, p.text[:cut]]  # (at a line break or a space: no word split)
                 later.append(p.text[cut:])
                 left -= cut
-            elif passages:
-                out += _heads_first(p.text, passages)
+            elif passages:  # (ahead of the plain part: after it, a passage's sign-off and cut signature had
+                out += [passages, p.text]  # become the signature the claims reader reads)
             elif p.alternative in thin or p.alternative not in differ:
                 out.append(p.reading if p.content_type == "text/html" else p.text)
             elif p.alternative not in done:

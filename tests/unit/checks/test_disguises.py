@@ -1054,6 +1054,33 @@ def test_a_display_css_drops_or_a_rule_for_any_element_cuts_no_cue() -> None:
                                                                                         "Third line."
 
 
+def test_a_plain_part_that_cuts_a_few_cue_words_its_html_shows_whole_hides_none() -> None:
+    """review29d K1-K6: a plain part cutting three cue words with blanks ("HON ORARIUM", "WHATS APP") beside an HTML
+    that shows them whole makes too few runs of three words differ for both sides to be read, so the checks read the
+    plain part alone and lost every cue (high 48.9 -> 39.9). The HTML's passages round the words its plain part lacks
+    are read too, ahead of the plain part: after it, a passage's sign-off and cut signature became the signature the
+    claims reader reads."""
+    from gateway.checks.claims import ClaimsCheck
+    cut = APPROACH.replace("WhatsApp", "WHATS APP").replace("honorarium", "HON ORARIUM").replace(
+        "discreetly", "DISC REETLY")
+    whole = APPROACH.replace("WhatsApp", "WHATSAPP").replace("honorarium", "HONORARIUM").replace(
+        "discreetly", "DISCREETLY")
+    for html in (f"<div>{whole}</div>", "<div>" + whole.replace("HONORARIUM", "<span>HON</span>ORARIUM") + "</div>"):
+        raw = "\r\n".join(HEAD + [*_alternative(cut, html), ""]).encode()
+        view = MessageView.parse(raw)
+        assert view.parts_differ == {} and "WHATSAPP" in view.body_text, html
+        assert APPROACH_CUES <= _scores(raw), html
+    assert _scores("\r\n".join(HEAD + [*_alternative(cut, f"<div>{cut}</div>"), ""]).encode()) & APPROACH_CUES == set()
+    signed = "Dear Ravi,\n\nThe build is ready for your team.\n\nBest regards,\nErkin Ahmet Tursun\nDirector, Uyghur " \
+        "Language Project\n"
+    html = "<p>Dear Ravi,</p><p>The build is ready for your team: <a href=x>setup_2026.rar</a></p><p>Best regards," \
+        "<br>Erkin Ahmet Tursun<br>Director, Uyghur Language Project</p>"
+    raw = "\r\n".join(HEAD + [*_alternative(signed, html), ""]).encode()
+    assert "setup_2026.rar" in MessageView.parse(raw).body_text
+    sig, _ = run([ClaimsCheck()], raw)
+    assert "claim.institutional_role" in names(sig)  # (the plain part's signature is still the one read)
+
+
 def test_an_alternative_is_compared_with_its_htmls_first_reading_alone() -> None:
     """review29c #5: the second reading joins a flex row's items or inline-block cards ("Order#4411"), words no plain
     part has, and `text.parts_differ` fired on real receipts; the plain part is compared with what the HTML shows,
