@@ -55,7 +55,7 @@ import html
 import logging
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from html.entities import html5 as _HTML5
 from typing import Any
@@ -1872,17 +1872,25 @@ class _Scanner:
 SALT_CONTEXT = 8  # words read on either side of a word the second reading reads differently
 
 
-def differing_words(first: str, second: str) -> str:
+def differing_words(first: str, second: str, key: Callable[[str], str] | None = None) -> str:
     """The passages of `second` round its words (or pairs of words) that `first` does not have, SALT_CONTEXT words
-    either side, one per line (a passage keeps the line breaks inside it, and reaches into the lines round its word:
+    either side, one per line (a passage keeps the line breaks inside it, and reaches into the lines round their word:
     "continue on" before a word a block's line split, "on\nWHATSAPP", review29b #1): a long part read twice pushed a
     later part's cues past the readers' windows (review25b #2), and so did one salted word in a long paragraph read
-    again whole (review26 #1: 66,019 of 66,021 characters)."""
+    again whole (review26 #1: 66,019 of 66,021 characters). With `key`, words are compared as `key` makes them
+    (words it makes empty are left out) and `first`'s lines are one run of words (a plain part's hard wraps and
+    punctuation are no differences: review30b #1)."""
     lines = first.split("\n")
-    first_lines, first_words, first_pairs = set(lines), set(first.split()), set[tuple[str, str]]()
-    for each in lines:  # ("paid discreetly" salted, "discreetly" elsewhere; pairs a line holds: "your\nviews" is not
-        words = each.split()  # "your views", which the readers read in one sentence)
-        first_pairs.update(zip(words, words[1:], strict=False))
+    first_pairs = set[tuple[str, str]]()
+    if key is None:
+        first_lines, first_words = set(lines), set(first.split())
+        for each in lines:  # ("paid discreetly" salted, "discreetly" elsewhere; pairs a line holds: "your\nviews" is
+            words = each.split()  # not "your views", which the readers read in one sentence)
+            first_pairs.update(zip(words, words[1:], strict=False))
+    else:
+        keyed = [k for k in map(key, first.split()) if k]
+        first_lines, first_words = set(), set(keyed)
+        first_pairs.update(zip(keyed, keyed[1:], strict=False))
     words, starts, marks = [], set(), []  # the second's words, where its lines start, those `first` does not have
     for line in second.split("\n"):
         line_words = line.split()
@@ -1890,8 +1898,7 @@ def differing_words(first: str, second: str) -> str:
             continue
         starts.add(len(words))
         if line not in first_lines:
-            marks += [len(words) + i for i, word in enumerate(line_words)
-                      if not (word in first_words and (i == 0 or (line_words[i - 1], word) in first_pairs))]
+            marks += _marks(line_words, len(words), first_words, first_pairs, key)
         words += line_words
     out: list[str] = []
     start = end = -1
@@ -1904,6 +1911,24 @@ def differing_words(first: str, second: str) -> str:
                                for i in range(start, min(end + 1, len(words))))[1:])
         start, end = max(0, at - SALT_CONTEXT), at + SALT_CONTEXT
     return "\n".join(out)
+
+
+def _marks(line_words: list[str], at: int, first_words: set[str], first_pairs: set[tuple[str, str]],
+           key: Callable[[str], str] | None) -> list[int]:
+    """Where (`at` + index) a line's words that `first_words` lacks stand, or those whose pair with the word before
+    (the line's first word: none) `first_pairs` lacks (`differing_words`)."""
+    if key is None:
+        return [at + i for i, word in enumerate(line_words)
+                if not (word in first_words and (i == 0 or (line_words[i - 1], word) in first_pairs))]
+    out, before = [], ""
+    for i, word in enumerate(line_words):
+        k = key(word)
+        if not k:
+            continue
+        if not (k in first_words and (not before or (before, k) in first_pairs)):
+            out.append(at + i)
+        before = k
+    return out
 
 
 def _scanned(markup: str, sheet_bidi: bool = True, shown: frozenset[int] = frozenset()) -> _Scanner:

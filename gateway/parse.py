@@ -447,6 +447,7 @@ class TextPart:
     # compares (None: `shown`)
     salted: bool = False  # an HTML part read another way too (without text a style may hide, without lines a block
     # that may be shown in the line breaks, without a style block's bidi rules) reads words differently (`body_text`)
+    again: int = 0  # the characters of those other readings (and of `ahead`) in `shown` and `reading`
 
     @property
     def reading(self) -> str:
@@ -575,6 +576,7 @@ TEXT_BODY_FACTOR = 8  # a text part's body is cut after this many times max_text
 PARTS_DIFFER_RUNS = 12
 PARTS_DIFFER_MIN = 3
 PARTS_COMPARE_CHARS = 200_000
+_WORD_MARKS = re.compile(r"^[\W_]+|[\W_]+$")
 _WORD_EDGE = "\"'()[]{}<>*.,;:!?\u2018\u2019\u201c\u201d"
 # how a plain alternative writes a link (Outlook "word<https://...>", "[https://...]", a bare URL): not words
 _LINK_WRITTEN = re.compile(r"<[^<>\s]{0,2048}>|\[[^\[\]\s]{0,2048}\]|(?:https?://|www\.|mailto:)\S{0,2048}", re.I)
@@ -585,6 +587,14 @@ AHEAD_CHARS = 2000  # an HTML part's other readings: each one's first this many 
 # HTML sees little of them) are read in their place up to this many characters in all, the rest after the rest
 THIN_IN_PLACE = 10_000  # (review26d #3: an approach past 2,000 characters of such a side went behind later parts;
 # past 10,000 it still does. The readers' windows are 20,000-60,000 characters, the text model's 2,000-4,000)
+
+
+def _word_key(word: str) -> str:
+    """A word as the HTML's passages compare it (`_compared`): case folded, without any mark round it ("|" between a
+    signature's fields, a quote's ">"); a link as a plain part writes it ("<https://...>", an address in angle
+    brackets), none (review30b #1, #2: hard wraps, punctuation and a signature set with bars made passages of a
+    reply's attribution line, ahead of the plain part, where the quoted history was cut)."""
+    return "" if _LINK_WRITTEN.fullmatch(word) else _WORD_MARKS.sub("", word).casefold()
 
 
 def _word_runs(text: str) -> set[tuple[str, str, str]]:
@@ -1020,7 +1030,7 @@ class MessageView:
                                     tuple(visible_text(link, bidi="drop") for link in links),
                                     self._alternatives.get(id(part), 0), ahead,
                                     len(result.visible) + len(result.generated) if result.visible else -1, first,
-                                    bool(extra)))
+                                    bool(extra), len(extra) + len(ahead)))
                 continue
             text = self._disguises.visible(text)
             if len(text) > budget:
@@ -1057,6 +1067,16 @@ class MessageView:
     @cached_property
     def parts_differ(self) -> dict[int, tuple[int, int]]:
         return self._compared[0]
+
+    @cached_property
+    def read_again(self) -> int:
+        """How many characters of `body_text` are other readings of text it already holds (an HTML part read without
+        text a style may hide or without lines, `TextPart.again`; an alternative's HTML passages, `_compared`): the
+        readers' windows grow by as much (`claims.text_window`), so text read twice ahead of an approach pushes it
+        no further than text read once (review30 #1: a style block rule for any element made every paragraph of
+        13 KB of padding read twice, and the approach's cue words, whole in the second reading alone, were past the
+        20,000-character windows)."""
+        return sum(p.again for p in self.text_parts) + sum(len(v) for v in self._compared[1].values())
 
     @cached_property
     def _compared(self) -> tuple[dict[int, tuple[int, int]], dict[int, str]]:
@@ -1099,7 +1119,7 @@ class MessageView:
                 out[group] = (only, len(html_runs))
             elif len(html_text) < len(html_all) or len(plain_text) < len(plain_all):
                 out[group] = (0, 0)  # compared in part only: read both sides (review25 #2)
-            elif only and (passages := differing_words(plain_text, html_text)):
+            elif only and (passages := differing_words(plain_text, html_text, _word_key)):
                 near[group] = passages[:_head(passages, NEAR_PASSAGE_CHARS)]
         return out, near
 

@@ -3,6 +3,7 @@ bidi overrides: parse.Disguises) and the structure check's signals for it (attac
 
 from __future__ import annotations
 
+import textwrap
 import unicodedata
 
 import pytest
@@ -205,9 +206,11 @@ def test_an_html_alternative_that_says_what_its_plain_part_does_not_is_read() ->
     assert same.body_text.startswith("Dear Tom") and "mail client" in same.body_text and not same.parts_differ
     sig, _ = run([StructureCheck()], message(FROM, APPROACH, html=html))
     assert "text.parts_differ" not in names(sig)
-    # an HTML alternative with fewer than 12 runs the plain one lacks: the plain one is read
+    # an HTML alternative with fewer than 12 runs the plain one lacks: the plain one is read, and ahead of it the
+    # HTML's passage round the words it lacks (eight words either side: review29d K1-K6)
     short = MessageView.parse(message(FROM, APPROACH, html=f"<p>{APPROACH} View this email in your browser.</p>"))
-    assert short.body_text.startswith("Dear Tom") and "browser" not in short.body_text
+    assert short.body_text == f"on WhatsApp? My number is +44 7700 900123. View this email in your browser.\n{APPROACH}"
+    assert not short.parts_differ
 
 
 def test_the_html_alternative_inside_a_related_part_and_plain_parts_outside_alternatives() -> None:
@@ -1071,6 +1074,24 @@ def test_a_plain_part_that_cuts_a_few_cue_words_its_html_shows_whole_hides_none(
         assert view.parts_differ == {} and "WHATSAPP" in view.body_text, html
         assert APPROACH_CUES <= _scores(raw), html
     assert _scores("\r\n".join(HEAD + [*_alternative(cut, f"<div>{cut}</div>"), ""]).encode()) & APPROACH_CUES == set()
+    # review30b #1: a plain part hard-wrapped at 72 columns, or with other punctuation, differs at every wrap; the
+    # passages compare words without marks or case, across the plain part's lines
+    intro = "".join(f"Our group{i} met on day{i} to review chapter{i}; notes{i} follow from desk{i}. "
+                    for i in range(30))
+    for plain in (textwrap.fill(intro + cut, 72), (intro + cut).replace(";", ",")):
+        raw = "\r\n".join(HEAD + [*_alternative(plain, f"<p>{intro}</p><p>{whole}</p>"), ""]).encode()
+        assert APPROACH_CUES <= _scores(raw), plain[:40]
+    # #2: a reply whose HTML sets its signature with bars and its attribution on one line reads no passage (ahead of
+    # the plain part, an attribution naming our side had the whole plain part cut as quoted history)
+    reply = "Hi Tom,\n\nThanks, I will use the 2022 figures.\n\nBest,\nMaria\n\n-- \nMaria Lopez\nPhD candidate, " \
+        "Department of Economics\n\nOn Mon, 3 Mar 2025 at 17:02, Tom Example <tom@example.ac.uk>\nwrote:\n\n> Hi " \
+        "Maria, the provisional numbers were revised.\n"
+    html = "<p>Hi Tom,</p><p>Thanks, I will use the 2022 figures.</p><p>Best,<br>Maria</p><p>--<br>Maria Lopez | PhD " \
+        "candidate | Department of Economics</p><div>On Mon, 3 Mar 2025 at 17:02, Tom Example &lt;<a href='mailto:" \
+        "tom@example.ac.uk'>tom@example.ac.uk</a>&gt; wrote:<blockquote>Hi Maria, the provisional numbers were " \
+        "revised.</blockquote></div>"
+    view = MessageView.parse("\r\n".join(HEAD + [*_alternative(reply, html), ""]).encode())
+    assert view.body_text.strip() == reply.strip() and view.read_again == 0
     signed = "Dear Ravi,\n\nThe build is ready for your team.\n\nBest regards,\nErkin Ahmet Tursun\nDirector, Uyghur " \
         "Language Project\n"
     html = "<p>Dear Ravi,</p><p>The build is ready for your team: <a href=x>setup_2026.rar</a></p><p>Best regards," \
@@ -1079,6 +1100,24 @@ def test_a_plain_part_that_cuts_a_few_cue_words_its_html_shows_whole_hides_none(
     assert "setup_2026.rar" in MessageView.parse(raw).body_text
     sig, _ = run([ClaimsCheck()], raw)
     assert "claim.institutional_role" in names(sig)  # (the plain part's signature is still the one read)
+
+
+def test_text_read_twice_ahead_of_an_approach_pushes_it_no_further_than_text_read_once() -> None:
+    """review30 #1: a style block's rule for any element that matches nothing (`[data-none]{display:inline}`) makes
+    every paragraph of 13 KB of padding ahead of an approach read twice (with and without its lines); the approach's
+    cut words, whole in the second reading alone, stood past the readers' 20,000-character windows (high 46.4 ->
+    clean 2.6; `p{display:inline}` did the same before). The windows grow by what the body holds of other readings
+    (`MessageView.read_again`, at most 20,000 more)."""
+    pad = "".join(f"<p>Item {i}: the reading list for week {i} covers tariff schedules and court filings, with notes "
+                  f"prepared for seminar group {i}.</p>" for i in range(100))
+    cut = APPROACH.replace("WhatsApp", "Whats<div class=i>A</div>pp").replace("honorarium", "hon<div class=i>or</div>"
+                                                                             "arium")
+    for sheet in (".i{display:inline}", ".i{display:inline}[data-none]{display:inline}", ".i,p{display:inline}"):
+        raw = message(FROM, "", html=f"<style>{sheet}</style>{pad}<div>{cut}</div>")
+        view = MessageView.parse(raw)
+        assert view.body_text.find("honorarium") < 20_000 + view.read_again, sheet
+        assert APPROACH_CUES | {"ask.views"} <= _scores(raw), sheet
+    assert MessageView.parse(message(FROM, "", html=f"{pad}<div>{APPROACH}</div>")).read_again == 0
 
 
 def test_an_alternative_is_compared_with_its_htmls_first_reading_alone() -> None:
