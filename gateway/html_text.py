@@ -1248,9 +1248,9 @@ class _Scanner:
             for selector in m.group(1).split(",")[:64]:
                 self.scanned += len(selector)
                 own = _subject_name(selector)
-                if own[:1] in (".", "#") or own in _BLOCKS or own == "":  # (`div{display:inline}`: review29b #1;
-                    self.inline_names.add(own)  # "" for a subject of any type, `*`, `[data-i]`, `:is(.i)`: every
-                    # block may be one, review29c X2)
+                if own[:1] in (".", "#") or own in _BLOCKS:  # (`div{display:inline}`: review29b #1; a subject of
+                    self.inline_names.add(own)  # any type, `*`, `[data-i]`, is not read: every block read as one
+                    # had text ahead of an approach read twice, review30 #1, review30c #1)
 
     def read_hiding(self, sheet: str) -> None:
         """The classes, ids, element types and attributes one style block's rules may hide (`may_hide`), read
@@ -1727,8 +1727,7 @@ class _Scanner:
                 and name not in _NEVER_SHOWN:  # (most tags: nothing to read)
             self.override_tag, self.direction_tag, self.maybe_tag, self.boxless_tag = False, None, False, False
             self.sealed_tag = self.firm_tag = self.breaks_tag = self.inline_tag = self.row_tag = False
-            self.loose_tag = name in _BLOCKS and (self.blocks.in_row() or name in self.inline_names
-                                                  or "" in self.inline_names)
+            self.loose_tag = name in _BLOCKS and (self.blocks.in_row() or name in self.inline_names)
             return 0
         read = None  # the style as CSS reads it: references, comments and escapes decoded
         if style:
@@ -1750,8 +1749,7 @@ class _Scanner:
             # under a style block's !important rule that may set it again: their lines in the first reading alone,
             # review29 #1; email "ghost columns" are boxes side by side)
         self.loose_tag = not self.inline_tag and name in _BLOCKS and (loose or self.blocks.in_row() or bool(
-            self.inline_names) and ("" in self.inline_names or _named(self.inline_names, name, bidi.get("class"),
-                                                                      bidi.get("id"))))  # (an item of
+            self.inline_names) and _named(self.inline_names, name, bidi.get("class"), bidi.get("id")))  # (an item of
         # a flex or grid container may stand beside the next: review29b #1)
         unread = style is not None and (wide is None or len(style) > MAX_STYLE_CHARS)
         if hidden_attribute and any(n == "display" and v.strip().lower() != "none" for n, v, _i in wide or ()):

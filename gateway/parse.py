@@ -447,7 +447,6 @@ class TextPart:
     # compares (None: `shown`)
     salted: bool = False  # an HTML part read another way too (without text a style may hide, without lines a block
     # that may be shown in the line breaks, without a style block's bidi rules) reads words differently (`body_text`)
-    again: int = 0  # the characters of those other readings (and of `ahead`) in `shown` and `reading`
 
     @property
     def reading(self) -> str:
@@ -580,6 +579,15 @@ _WORD_MARKS = re.compile(r"^[\W_]+|[\W_]+$")
 _WORD_EDGE = "\"'()[]{}<>*.,;:!?\u2018\u2019\u201c\u201d"
 # how a plain alternative writes a link (Outlook "word<https://...>", "[https://...]", a bare URL): not words
 _LINK_WRITTEN = re.compile(r"<[^<>\s]{0,2048}>|\[[^\[\]\s]{0,2048}\]|(?:https?://|www\.|mailto:)\S{0,2048}", re.I)
+
+
+def _link_form(found: re.Match[str]) -> str:
+    """A `_LINK_WRITTEN` match as the words it stands for: none for a link or an address ("<https://...>",
+    "[cid:image001.png]", "<tom@example.org>"); a word in brackets that holds no ":", "/", "." or "@" is a word
+    (review30c: "[HONORARIUM]" in the HTML beside a plain part without it was read as a link, so too few runs
+    differed and the plain part alone was read)."""
+    text = found.group()
+    return " " if text[0] not in "<[" or any(c in text for c in ":/.@") else text
 NEAR_PASSAGE_CHARS = 1000  # an alternative's HTML passages read beside its plain part (`_compared`)
 HEAD_CHARS = 2000  # both sides of a differing alternative: each one's first this many characters come first
 AHEAD_CHARS = 2000  # an HTML part's other readings: each one's first this many characters first (`reading`)
@@ -594,11 +602,12 @@ def _word_key(word: str) -> str:
     signature's fields, a quote's ">"); a link as a plain part writes it ("<https://...>", an address in angle
     brackets), none (review30b #1, #2: hard wraps, punctuation and a signature set with bars made passages of a
     reply's attribution line, ahead of the plain part, where the quoted history was cut)."""
-    return "" if _LINK_WRITTEN.fullmatch(word) else _WORD_MARKS.sub("", word).casefold()
+    link = _LINK_WRITTEN.fullmatch(word)
+    return "" if link is not None and _link_form(link) == " " else _WORD_MARKS.sub("", word).casefold()
 
 
 def _word_runs(text: str) -> set[tuple[str, str, str]]:
-    words = [w for w in (w.strip(_WORD_EDGE) for w in _LINK_WRITTEN.sub(" ", text).casefold().split()) if w]
+    words = [w for w in (w.strip(_WORD_EDGE) for w in _LINK_WRITTEN.sub(_link_form, text).casefold().split()) if w]
     return set(zip(words, words[1:], words[2:], strict=False))
 
 
@@ -1030,7 +1039,7 @@ class MessageView:
                                     tuple(visible_text(link, bidi="drop") for link in links),
                                     self._alternatives.get(id(part), 0), ahead,
                                     len(result.visible) + len(result.generated) if result.visible else -1, first,
-                                    bool(extra), len(extra) + len(ahead)))
+                                    bool(extra)))
                 continue
             text = self._disguises.visible(text)
             if len(text) > budget:
@@ -1067,16 +1076,6 @@ class MessageView:
     @cached_property
     def parts_differ(self) -> dict[int, tuple[int, int]]:
         return self._compared[0]
-
-    @cached_property
-    def read_again(self) -> int:
-        """How many characters of `body_text` are other readings of text it already holds (an HTML part read without
-        text a style may hide or without lines, `TextPart.again`; an alternative's HTML passages, `_compared`): the
-        readers' windows grow by as much (`claims.text_window`), so text read twice ahead of an approach pushes it
-        no further than text read once (review30 #1: a style block rule for any element made every paragraph of
-        13 KB of padding read twice, and the approach's cue words, whole in the second reading alone, were past the
-        20,000-character windows)."""
-        return sum(p.again for p in self.text_parts) + sum(len(v) for v in self._compared[1].values())
 
     @cached_property
     def _compared(self) -> tuple[dict[int, tuple[int, int]], dict[int, str]]:

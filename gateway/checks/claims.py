@@ -33,7 +33,6 @@ from gateway.checks.origin import Origin, internal_sender
 from gateway.checks.social import Persona
 from gateway.domains import name_tokens, registered_domain
 from gateway.model import Signal
-from gateway.parse import MessageView
 from gateway.refdata import Organisation, ReferenceData, ascii_runs, under_academic_suffix
 from gateway.regex import Prefilter
 
@@ -404,16 +403,10 @@ def reply_cuts(ctx: CheckContext) -> bool:
     message the store is not asked and nobody waits."""
     if answers_nothing(ctx):
         return False
-    text = ctx.view.body_text[:text_window(ctx.view) * 2]
+    text = ctx.view.body_text[:MAX_TEXT * 2]
     if ">" in text and any(ln.lstrip().startswith(">") for ln in text.splitlines()):  # as the reading drops them
         return True
     return _our_side_mark(ctx, text) is not None
-
-
-def text_window(view: MessageView) -> int:
-    """How much of the body the readers read: MAX_TEXT characters, and as many more as the body holds of other
-    readings of its text (`MessageView.read_again`), MAX_TEXT more at most (linear patterns: bounded cost)."""
-    return MAX_TEXT + min(view.read_again, MAX_TEXT)
 
 
 def _approach_text(ctx: CheckContext, persona: Persona | None, *, ours: bool) -> str:
@@ -429,19 +422,18 @@ def _approach_text(ctx: CheckContext, persona: Persona | None, *, ours: bool) ->
     does not know, quotes only itself ('>' markers removed, nothing cut)."""
     if persona is not None:
         return persona.text[:MAX_TEXT]
-    window = text_window(ctx.view)
-    text = ctx.view.body_text[:window * 2]
+    text = ctx.view.body_text[:MAX_TEXT * 2]
     if not ours or answers_nothing(ctx):
         # not a reply (RFC 5322 3.6.4: a reply carries In-Reply-To or References), or one that answers
         # nothing we know from a sender we never wrote to: nothing in it answers us, so what it quotes
         # is its own words, '>' or not (attack22: an approach with '>' before every line, or under a
         # made-up attribution naming the recipient, read as empty; attack23 Q1: the same with a made-up
         # In-Reply-To)
-        return "\n".join(_UNQUOTE.sub("", ln) for ln in text.splitlines())[:window]
+        return "\n".join(_UNQUOTE.sub("", ln) for ln in text.splitlines())[:MAX_TEXT]
     mark = _our_side_mark(ctx, text)
     if mark is not None:
         text = text[:mark.start()]
-    return "\n".join(ln for ln in text.splitlines() if not ln.lstrip().startswith(">"))[:window]
+    return "\n".join(ln for ln in text.splitlines() if not ln.lstrip().startswith(">"))[:MAX_TEXT]
 
 
 def answers_nothing(ctx: CheckContext) -> bool:

@@ -25,7 +25,7 @@ import re
 from collections.abc import Callable, Iterable
 
 from gateway.checks import Check, CheckContext, signal
-from gateway.checks.claims import QuotedHistory, own_words, text_window, unwrap_prose
+from gateway.checks.claims import QuotedHistory, own_words, unwrap_prose
 from gateway.checks.origin import Origin, internal_sender
 from gateway.checks.social import Persona
 from gateway.model import Signal
@@ -699,7 +699,7 @@ class PretextCheck(Check):
         subject = "" if persona is not None else ctx.view.visible_subject
         # the body's hard-wrapped lines read as the sentences they are (plain-text mail wraps at 72-78
         # columns: "please allow\ninstallation from unknown sources" is one phrase), as the claims read them
-        hay = (subject + "\n" + unwrap_prose(text))[:MAX_TEXT if persona is not None else text_window(ctx.view)]
+        hay = (subject + "\n" + unwrap_prose(text))[:MAX_TEXT]
         source = "persona" if persona is not None else "body"
         data = hay.encode("utf-8", "replace")
         found_in = {name: (found, hay) for name, found in _COMPILED.matches(data).items()}  # PER_PASS a pass

@@ -1020,41 +1020,34 @@ def test_a_box_that_may_be_shown_in_the_line_or_an_end_tag_html_ignores_cuts_no_
     assert html_scan("<h1>x <b><h2>Wh</h2></b>atsApp</h1>").text == "x \nWh\natsApp"  # (the h2 nests: a line)
 
 
-def test_a_display_css_drops_or_a_rule_for_any_element_cuts_no_cue() -> None:
+def test_a_display_value_css_drops_cuts_no_cue() -> None:
     """review29c X1: a `display` value CSS cannot parse is dropped, so the one before it wins (`display:inline;
-    display:blok` is inline); X2: a style block's rule whose subject is any element (`[data-i]`, `*`, `:is()`: not
-    matched) may show every block in the line, so a block's start tag inside a word cuts it in the first reading
-    only. A `var()` display may resolve to nothing, which is inline."""
-    from gateway.html_text import html_scan
+    display:blok` is inline), and so is a combination of keywords its grammar has not (review30 #2); any function
+    is kept (`var()`, `if()`: #4) and read as may be shown in the line (a `var()` that does not resolve is inline).
+    A style block's rule is read for its subject past a namespace prefix (#5) and a pseudo-class's argument (#6);
+    one for any element (`[data-i]`, `*`) is not read (review30c #1: every block read as one had the text ahead of
+    an approach read twice)."""
+    from gateway.html_text import _subject_name, html_scan
     assert html_scan("<div>HON<div style='display:inline;display:blok'>OR</div>ARIUM").text == "HONORARIUM"
     assert html_scan("<div>a<div style='display:inline !important;display:block'>b</div>c").text == "abc"
     assert html_scan("<div>a<div style='float:left;float:lft'>b</div>c").salt_free == "abc"  # (still floats)
     assert html_scan("<div>a<div style='display:inline;display:block'>b</div>c").text == "a\nb\nc"  # (valid: wins)
     assert html_scan("<div>a<div style='display:inline;display:BLOCK FLOW'>b</div>c").text == "a\nb\nc"
     assert html_scan("<pre>a\nb</pre><p style='white-space:pre;white-space:x'>c\nd</p>").text == "a\nb\nc\nd"
-    for sheet in ("[data-i]{display:inline}", "*{display:inline-block}", ":is(.i){float:left}",
-                  "p > [data-i]{display:contents}"):
-        reading = html_scan(f"<style>{sheet}</style><div>HON<div data-i></div>ORARIUM")
-        assert (reading.text, reading.salt_free) == ("HON\nORARIUM", "HONORARIUM"), sheet
-        assert "offer.money" in _scores(message(FROM, "", html=f"<style>{sheet}</style><div>Dear Tom, we offer an "
-                                                "HON<div data-i></div>ORARIUM for your views.</div>")), sheet
-    assert html_scan("<div>HON<div style='display:var(--d)'>OR</div>ARIUM").salt_free == "HONORARIUM"
-    for dropped in ("block block", "flow flow", "block inherit", "list-item flex", "blok"):  # (review30 #2: kept
-        # keywords in a combination CSS's grammar has not; #4: any function is kept, `if()` too)
+    for dropped in ("block block", "flow flow", "block inherit", "list-item flex", "blok"):
         assert html_scan(f"<div>a<div style='display:inline;display:{dropped}'>b</div>c").text == "abc", dropped
     assert html_scan("<div>a<div style='display:block;display:if(style(--x):inline)'>b</div>c").salt_free == "abc"
     assert html_scan("<div>a<div style='display:inline;display:block list-item'>b</div>c").text == "a\nb\nc"
-    spaced = html_scan("<style>@namespace h url(http://www.w3.org/1999/xhtml);h|div{display:inline}</style>"
-                       "<div>HON<div></div>ORARIUM")  # (review30 #5: a namespace prefix)
-    assert spaced.salt_free == "HONORARIUM"
-    zebra = html_scan("<style>li:nth-child(2n+1){float:left}</style><div>Hello Tom. <div>Second.</div> Third.")
-    assert zebra.salt_free == ""  # (#6: a pseudo-class's argument is no combinator; a rule for list items alone)
+    assert html_scan("<div>HON<div style='display:var(--d)'>OR</div>ARIUM").salt_free == "HONORARIUM"
     cut = APPROACH.replace("WhatsApp", "Whats<div style='display:inline;display:blok'>A</div>pp")
     assert APPROACH_CUES <= _scores(message(FROM, "", html=f"<div>{cut}</div>"))
-    lines = "<div>Hello Tom. <div data-i>Second line.</div> Third line."  # (a rule for a block display: one reading)
-    assert html_scan(f"<style>[data-i]{{display:block}}</style>{lines}").salt_free == ""
-    assert html_scan(f"<style>[data-i]{{display:inline}}</style>{lines}").salt_free == "Hello Tom. Second line. " \
-                                                                                        "Third line."
+    spaced = html_scan("<style>@namespace h url(http://www.w3.org/1999/xhtml);h|div{display:inline}</style>"
+                       "<div>HON<div></div>ORARIUM")
+    assert spaced.salt_free == "HONORARIUM"
+    assert [_subject_name(x) for x in ("li:nth-child(2n+1)", "h|div", "*|p", "td > *", "[data-i]", "x|*")] == \
+        ["li", "div", "p", "", "", ""]
+    lines = "<div>Hello Tom. <div data-i>Second line.</div> Third line."
+    assert html_scan(f"<style>[data-i]{{display:inline}}</style>{lines}").salt_free == ""
 
 
 def test_a_plain_part_that_cuts_a_few_cue_words_its_html_shows_whole_hides_none() -> None:
@@ -1081,6 +1074,10 @@ def test_a_plain_part_that_cuts_a_few_cue_words_its_html_shows_whole_hides_none(
     for plain in (textwrap.fill(intro + cut, 72), (intro + cut).replace(";", ",")):
         raw = "\r\n".join(HEAD + [*_alternative(plain, f"<p>{intro}</p><p>{whole}</p>"), ""]).encode()
         assert APPROACH_CUES <= _scores(raw), plain[:40]
+    # review30c: cue words in brackets in the HTML are words, not links as a plain part writes them
+    bracketed = APPROACH.replace("honorarium", "[honorarium]")  # (the plain part leaves it out)
+    plain = APPROACH.replace("honorarium ", "")
+    assert "offer.money" in _scores("\r\n".join(HEAD + [*_alternative(plain, f"<p>{bracketed}</p>"), ""]).encode())
     # #2: a reply whose HTML sets its signature with bars and its attribution on one line reads no passage (ahead of
     # the plain part, an attribution naming our side had the whole plain part cut as quoted history)
     reply = "Hi Tom,\n\nThanks, I will use the 2022 figures.\n\nBest,\nMaria\n\n-- \nMaria Lopez\nPhD candidate, " \
@@ -1091,7 +1088,7 @@ def test_a_plain_part_that_cuts_a_few_cue_words_its_html_shows_whole_hides_none(
         "tom@example.ac.uk'>tom@example.ac.uk</a>&gt; wrote:<blockquote>Hi Maria, the provisional numbers were " \
         "revised.</blockquote></div>"
     view = MessageView.parse("\r\n".join(HEAD + [*_alternative(reply, html), ""]).encode())
-    assert view.body_text.strip() == reply.strip() and view.read_again == 0
+    assert view.body_text.strip() == reply.strip()
     signed = "Dear Ravi,\n\nThe build is ready for your team.\n\nBest regards,\nErkin Ahmet Tursun\nDirector, Uyghur " \
         "Language Project\n"
     html = "<p>Dear Ravi,</p><p>The build is ready for your team: <a href=x>setup_2026.rar</a></p><p>Best regards," \
@@ -1100,24 +1097,6 @@ def test_a_plain_part_that_cuts_a_few_cue_words_its_html_shows_whole_hides_none(
     assert "setup_2026.rar" in MessageView.parse(raw).body_text
     sig, _ = run([ClaimsCheck()], raw)
     assert "claim.institutional_role" in names(sig)  # (the plain part's signature is still the one read)
-
-
-def test_text_read_twice_ahead_of_an_approach_pushes_it_no_further_than_text_read_once() -> None:
-    """review30 #1: a style block's rule for any element that matches nothing (`[data-none]{display:inline}`) makes
-    every paragraph of 13 KB of padding ahead of an approach read twice (with and without its lines); the approach's
-    cut words, whole in the second reading alone, stood past the readers' 20,000-character windows (high 46.4 ->
-    clean 2.6; `p{display:inline}` did the same before). The windows grow by what the body holds of other readings
-    (`MessageView.read_again`, at most 20,000 more)."""
-    pad = "".join(f"<p>Item {i}: the reading list for week {i} covers tariff schedules and court filings, with notes "
-                  f"prepared for seminar group {i}.</p>" for i in range(100))
-    cut = APPROACH.replace("WhatsApp", "Whats<div class=i>A</div>pp").replace("honorarium", "hon<div class=i>or</div>"
-                                                                             "arium")
-    for sheet in (".i{display:inline}", ".i{display:inline}[data-none]{display:inline}", ".i,p{display:inline}"):
-        raw = message(FROM, "", html=f"<style>{sheet}</style>{pad}<div>{cut}</div>")
-        view = MessageView.parse(raw)
-        assert view.body_text.find("honorarium") < 20_000 + view.read_again, sheet
-        assert APPROACH_CUES | {"ask.views"} <= _scores(raw), sheet
-    assert MessageView.parse(message(FROM, "", html=f"{pad}<div>{APPROACH}</div>")).read_again == 0
 
 
 def test_an_alternative_is_compared_with_its_htmls_first_reading_alone() -> None:
