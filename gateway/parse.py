@@ -583,11 +583,13 @@ _LINK_WRITTEN = re.compile(r"<[^<>\s]{0,2048}>|\[[^\[\]\s]{0,2048}\]|(?:https?:/
 
 def _link_form(found: re.Match[str]) -> str:
     """A `_LINK_WRITTEN` match as the words it stands for: none for a link or an address ("<https://...>",
-    "[cid:image001.png]", "<tom@example.org>"); a word in brackets that holds no ":", "/", "." or "@" is a word
-    (review30c: "[HONORARIUM]" in the HTML beside a plain part without it was read as a link, so too few runs
-    differed and the plain part alone was read)."""
+    "[cid:image001.png]", "<tom@example.org>", a footnote's "[1]"); a word in square brackets, with a letter and no
+    ":", "/", "." or "@", is a word (review30c: "[HONORARIUM]" in the HTML beside a plain part without it was read as a
+    link, so too few runs differed and the plain part alone was read)."""
     text = found.group()
-    return " " if text[0] not in "<[" or any(c in text for c in ":/.@") else text
+    word = text[0] == "[" and not any(c in text for c in ":/.@") and any(c.isalpha() for c in text)  # (in angle
+    # brackets: a tag a converter left, "<br>", as before)
+    return text if word else " "
 NEAR_PASSAGE_CHARS = 1000  # an alternative's HTML passages read beside its plain part (`_compared`)
 HEAD_CHARS = 2000  # both sides of a differing alternative: each one's first this many characters come first
 AHEAD_CHARS = 2000  # an HTML part's other readings: each one's first this many characters first (`reading`)
