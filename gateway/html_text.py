@@ -111,11 +111,12 @@ _KEYWORDS = {
     "white-space-collapse": _WIDE_KEYWORDS | {"collapse", "discard", "preserve", "preserve-breaks", "preserve-spaces",
                                               "break-spaces"},
 }
-# the keywords a value of several may combine, one from each group at most (CSS Display 3 section 2: outside, inside,
-# list-item, which takes flow or flow-root inside alone; CSS Text 4 `white-space`: collapse and wrap mode)
+# the keywords a value of several may combine, one from each group at most (CSS Display 3 section 2: outside, inside
+# (MathML Core's `math` too: `inline math`, review30d #1), list-item, which takes flow or flow-root inside alone;
+# CSS Text 4 `white-space`: collapse and wrap mode)
 _KEYWORD_GROUPS = {
     "display": (frozenset({"block", "inline", "run-in"}), frozenset({"flow", "flow-root", "table", "flex", "grid",
-                                                                      "ruby"}), frozenset({"list-item"})),
+                                                                      "ruby", "math"}), frozenset({"list-item"})),
     "white-space": (frozenset({"collapse", "discard", "preserve", "preserve-breaks", "preserve-spaces",
                                "break-spaces"}), frozenset({"wrap", "nowrap"})),
 }

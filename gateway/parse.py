@@ -608,8 +608,12 @@ def _word_key(word: str) -> str:
     return "" if link is not None and _link_form(link) == " " else _WORD_MARKS.sub("", word).casefold()
 
 
-def _word_runs(text: str) -> set[tuple[str, str, str]]:
-    words = [w for w in (w.strip(_WORD_EDGE) for w in _LINK_WRITTEN.sub(_link_form, text).casefold().split()) if w]
+def _word_runs(text: str, html: bool = False) -> set[tuple[str, str, str]]:
+    """Runs of three words, links as a plain part writes them left out; an HTML's words in square brackets (`html`,
+    `_link_form`) counted: a plain part's are mostly images' text ("[signature_123]", "[Facebook]<url>": review30d
+    #2, an Outlook reply's plain part then differed)."""
+    written = _LINK_WRITTEN.sub(_link_form if html else " ", text)
+    words = [w for w in (w.strip(_WORD_EDGE) for w in written.casefold().split()) if w]
     return set(zip(words, words[1:], words[2:], strict=False))
 
 
@@ -1114,7 +1118,7 @@ class MessageView:
             html_all, plain_all = "\n".join(shown), "\n".join(plain)
             html_text, plain_text = html_all[:budget // 2], plain_all[:budget // 2]
             budget -= len(html_text) + len(plain_text)
-            html_runs = _word_runs(html_text)
+            html_runs = _word_runs(html_text, html=True)
             only = len(html_runs - _word_runs(plain_text))
             if only >= PARTS_DIFFER_RUNS or only >= PARTS_DIFFER_MIN and 4 * only >= len(html_runs):
                 out[group] = (only, len(html_runs))

@@ -1038,6 +1038,8 @@ def test_a_display_value_css_drops_cuts_no_cue() -> None:
         assert html_scan(f"<div>a<div style='display:inline;display:{dropped}'>b</div>c").text == "abc", dropped
     assert html_scan("<div>a<div style='display:block;display:if(style(--x):inline)'>b</div>c").salt_free == "abc"
     assert html_scan("<div>a<div style='display:inline;display:block list-item'>b</div>c").text == "a\nb\nc"
+    for kept in ("inline math", "math inline"):  # (MathML Core's inner display: review30d #1)
+        assert html_scan(f"<div>a<div style='display:block;display:{kept}'>b</div>c").salt_free == "abc", kept
     assert html_scan("<div>HON<div style='display:var(--d)'>OR</div>ARIUM").salt_free == "HONORARIUM"
     cut = APPROACH.replace("WhatsApp", "Whats<div style='display:inline;display:blok'>A</div>pp")
     assert APPROACH_CUES <= _scores(message(FROM, "", html=f"<div>{cut}</div>"))
@@ -1078,6 +1080,13 @@ def test_a_plain_part_that_cuts_a_few_cue_words_its_html_shows_whole_hides_none(
     bracketed = APPROACH.replace("honorarium", "[honorarium]")  # (the plain part leaves it out)
     plain = APPROACH.replace("honorarium ", "")
     assert "offer.money" in _scores("\r\n".join(HEAD + [*_alternative(plain, f"<p>{bracketed}</p>"), ""]).encode())
+    plain = "Hi Tom,\n\nThanks, works for me.\n\nBest,\n\nMark\n\n[signature_2894620745]\nMark Davies\nSenior " \
+        "Analyst\n[Facebook]<https://facebook.com/o> [Twitter]<https://twitter.com/o>\nOfgem, 10 South Colonnade, " \
+        "London"
+    html = "<p>Hi Tom,</p><p>Thanks, works for me.</p><p>Best,</p><p>Mark</p><img src='cid:s' alt='sig'><p>Mark " \
+        "Davies<br>Senior Analyst<br><img src='cid:f' alt='Facebook'> <img src='cid:t' alt='Twitter'><br>Ofgem, 10 " \
+        "South Colonnade, London</p>"  # (a plain part's are images' text: review30d #2)
+    assert MessageView.parse("\r\n".join(HEAD + [*_alternative(plain, html), ""]).encode()).parts_differ == {}
     # #2: a reply whose HTML sets its signature with bars and its attribution on one line reads no passage (ahead of
     # the plain part, an attribution naming our side had the whole plain part cut as quoted history)
     reply = "Hi Tom,\n\nThanks, I will use the 2022 figures.\n\nBest,\nMaria\n\n-- \nMaria Lopez\nPhD candidate, " \
