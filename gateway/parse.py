@@ -590,6 +590,8 @@ def _link_form(found: re.Match[str]) -> str:
     word = text[0] == "[" and not any(c in text for c in ":/.@") and any(c.isalpha() for c in text)  # (in angle
     # brackets: a tag a converter left, "<br>", as before)
     return text if word else " "
+
+
 NEAR_PASSAGE_CHARS = 1000  # an alternative's HTML passages read beside its plain part (`_compared`)
 HEAD_CHARS = 2000  # both sides of a differing alternative: each one's first this many characters come first
 AHEAD_CHARS = 2000  # an HTML part's other readings: each one's first this many characters first (`reading`)
@@ -1081,15 +1083,12 @@ class MessageView:
 
     @cached_property
     def parts_differ(self) -> dict[int, tuple[int, int]]:
+        """The alternatives whose HTML shows what their plain part does not (`_compared`)."""
         return self._compared[0]
 
     @cached_property
     def _compared(self) -> tuple[dict[int, tuple[int, int]], dict[int, str]]:
-        """`parts_differ`, and for each alternative whose HTML shows a few runs of three words its plain part lacks
-        but too few to differ, the HTML's passages round the words the plain part does not have (`differing_words`,
-        at most NEAR_PASSAGE_CHARS): a plain part that cuts a few cue words with blanks ("HON ORARIUM", "WHATS APP")
-        beside an HTML that shows them whole hid them from every text check (review29d K1-K6)."""
-        """The multipart/alternatives whose HTML shows what their plain alternative does not (runs of
+        """`parts_differ`: the multipart/alternatives whose HTML shows what their plain alternative does not (runs of
         three words the plain text lacks: `PARTS_DIFFER_RUNS`, or a quarter of the HTML's): alternative
         -> (distinct runs of the HTML not in the plain text, distinct runs of the HTML); (0, 0) for one
         the budget left compared in part only or not at all (both sides are read). A reader shows the
@@ -1097,7 +1096,11 @@ class MessageView:
         make the HTML; clients prefer HTML wherever it stands), so a plain part that says something
         else is read by the checks only: "Thank you, I will be in touch" over an approach written in
         the HTML hid the approach from every text check. Rspamd's R_PARTS_DIFFER and SpamAssassin's
-        MPART_ALT_DIFF compare the same two parts. Words and the budget: see PARTS_DIFFER_RUNS; linear."""
+        MPART_ALT_DIFF compare the same two parts. Words and the budget: see PARTS_DIFFER_RUNS; linear.
+        And for each alternative whose HTML shows a few such runs, too few to differ, the HTML's passages round the
+        words the plain part does not have (`differing_words` by `_word_key`, at most NEAR_PASSAGE_CHARS): a plain
+        part that cuts a few cue words with blanks ("HON ORARIUM", "WHATS APP") beside an HTML that shows them whole
+        hid them from every text check (review29d K1, K4, K8)."""
         sides: dict[int, tuple[list[str], list[str]]] = {}
         for p in self.text_parts:
             if p.alternative:
