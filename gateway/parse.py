@@ -612,10 +612,15 @@ def _word_key(word: str) -> str:
 
 def _word_runs(text: str, html: bool = False) -> set[tuple[str, str, str]]:
     """Runs of three words, links as a plain part writes them left out; an HTML's words in square brackets (`html`,
-    `_link_form`) counted: a plain part's are mostly images' text ("[signature_123]", "[Facebook]<url>": review30d
-    #2, an Outlook reply's plain part then differed)."""
-    written = _LINK_WRITTEN.sub(_link_form if html else " ", text)
-    words = [w for w in (w.strip(_WORD_EDGE) for w in written.casefold().split()) if w]
+    `_link_form`) counted. A plain part's such words may be images' text the HTML does not show ("[signature_123]",
+    "[Facebook]<url>": review30d #2, an Outlook reply's plain part then differed) or text it does ("[REQ-4521]",
+    Markdown's "[here](url)"): its runs are those read either way."""
+    runs = _runs(_LINK_WRITTEN.sub(_link_form if html else " ", text))
+    return runs if html or "[" not in text else runs | _runs(_LINK_WRITTEN.sub(_link_form, text))
+
+
+def _runs(text: str) -> set[tuple[str, str, str]]:
+    words = [w for w in (w.strip(_WORD_EDGE) for w in text.casefold().split()) if w]
     return set(zip(words, words[1:], words[2:], strict=False))
 
 

@@ -1087,6 +1087,13 @@ def test_a_plain_part_that_cuts_a_few_cue_words_its_html_shows_whole_hides_none(
         "Davies<br>Senior Analyst<br><img src='cid:f' alt='Facebook'> <img src='cid:t' alt='Twitter'><br>Ofgem, 10 " \
         "South Colonnade, London</p>"  # (a plain part's are images' text: review30d #2)
     assert MessageView.parse("\r\n".join(HEAD + [*_alternative(plain, html), ""]).encode()).parts_differ == {}
+    plain = "Following up on [REQ-4521]: the data request has been approved. You can download the files " \
+        "[here](https://data.example.org/r) once you have signed the [agreement](https://data.example.org/a). The " \
+        "full [report](https://data.example.org/p.pdf) explains the sampling of the smart meter panel."
+    html = "<p>Following up on [REQ-4521]: the data request has been approved. You can download the files <a " \
+        "href=r>here</a> once you have signed the <a href=a>agreement</a>. The full <a href=p>report</a> explains " \
+        "the sampling of the smart meter panel.</p>"  # (and a Markdown link's text is a word: review30d S5)
+    assert MessageView.parse("\r\n".join(HEAD + [*_alternative(plain, html), ""]).encode()).parts_differ == {}
     # #2: a reply whose HTML sets its signature with bars and its attribution on one line reads no passage (ahead of
     # the plain part, an attribution naming our side had the whole plain part cut as quoted history)
     reply = "Hi Tom,\n\nThanks, I will use the 2022 figures.\n\nBest,\nMaria\n\n-- \nMaria Lopez\nPhD candidate, " \
