@@ -294,6 +294,11 @@ def _alternative(plain: str, html: str, boundary: str = "a") -> list[str]:
 HEAD = [f"From: {FROM}", "To: Tom <tom@example.ac.uk>", "Subject: hello", "Message-ID: <n4@test>", "MIME-Version: 1.0"]
 
 
+def _alternative_raw(plain: str, html: str) -> bytes:
+    """A message of HEAD and one multipart/alternative of these two parts."""
+    return "\r\n".join(HEAD + [*_alternative(plain, html), ""]).encode()
+
+
 def test_an_alternative_with_a_blank_plain_part_is_read_as_its_html_without_the_differing_signal() -> None:
     """Session 25's wart: an alternative whose plain part is blank (mailers that write an empty one) made
     `text.parts_differ` fire, though nothing was hidden; Rspamd's R_PARTS_DIFFER compares two non-empty parts
@@ -1064,36 +1069,36 @@ def test_a_plain_part_that_cuts_a_few_cue_words_its_html_shows_whole_hides_none(
     whole = APPROACH.replace("WhatsApp", "WHATSAPP").replace("honorarium", "HONORARIUM").replace(
         "discreetly", "DISCREETLY")
     for html in (f"<div>{whole}</div>", "<div>" + whole.replace("HONORARIUM", "<span>HON</span>ORARIUM") + "</div>"):
-        raw = "\r\n".join(HEAD + [*_alternative(cut, html), ""]).encode()
+        raw = _alternative_raw(cut, html)
         view = MessageView.parse(raw)
         assert view.parts_differ == {} and "WHATSAPP" in view.body_text, html
         assert APPROACH_CUES <= _scores(raw), html
-    assert _scores("\r\n".join(HEAD + [*_alternative(cut, f"<div>{cut}</div>"), ""]).encode()) & APPROACH_CUES == set()
+    assert _scores(_alternative_raw(cut, f"<div>{cut}</div>")) & APPROACH_CUES == set()
     # review30b #1: a plain part hard-wrapped at 72 columns, or with other punctuation, differs at every wrap; the
     # passages compare words without marks or case, across the plain part's lines
     intro = "".join(f"Our group{i} met on day{i} to review chapter{i}; notes{i} follow from desk{i}. "
                     for i in range(30))
     for plain in (textwrap.fill(intro + cut, 72), (intro + cut).replace(";", ",")):
-        raw = "\r\n".join(HEAD + [*_alternative(plain, f"<p>{intro}</p><p>{whole}</p>"), ""]).encode()
+        raw = _alternative_raw(plain, f"<p>{intro}</p><p>{whole}</p>")
         assert APPROACH_CUES <= _scores(raw), plain[:40]
     # review30c: cue words in brackets in the HTML are words, not links as a plain part writes them
     bracketed = APPROACH.replace("honorarium", "[honorarium]")  # (the plain part leaves it out)
     plain = APPROACH.replace("honorarium ", "")
-    assert "offer.money" in _scores("\r\n".join(HEAD + [*_alternative(plain, f"<p>{bracketed}</p>"), ""]).encode())
+    assert "offer.money" in _scores(_alternative_raw(plain, f"<p>{bracketed}</p>"))
     plain = "Hi Tom,\n\nThanks, works for me.\n\nBest,\n\nMark\n\n[signature_2894620745]\nMark Davies\nSenior " \
         "Analyst\n[Facebook]<https://facebook.com/o> [Twitter]<https://twitter.com/o>\nOfgem, 10 South Colonnade, " \
         "London"
     html = "<p>Hi Tom,</p><p>Thanks, works for me.</p><p>Best,</p><p>Mark</p><img src='cid:s' alt='sig'><p>Mark " \
         "Davies<br>Senior Analyst<br><img src='cid:f' alt='Facebook'> <img src='cid:t' alt='Twitter'><br>Ofgem, 10 " \
         "South Colonnade, London</p>"  # (a plain part's are images' text: review30d #2)
-    assert MessageView.parse("\r\n".join(HEAD + [*_alternative(plain, html), ""]).encode()).parts_differ == {}
+    assert MessageView.parse(_alternative_raw(plain, html)).parts_differ == {}
     plain = "Following up on [REQ-4521]: the data request has been approved. You can download the files " \
         "[here](https://data.example.org/r) once you have signed the [agreement](https://data.example.org/a). The " \
         "full [report](https://data.example.org/p.pdf) explains the sampling of the smart meter panel."
     html = "<p>Following up on [REQ-4521]: the data request has been approved. You can download the files <a " \
         "href=r>here</a> once you have signed the <a href=a>agreement</a>. The full <a href=p>report</a> explains " \
         "the sampling of the smart meter panel.</p>"  # (and a Markdown link's text is a word: review30d S5)
-    assert MessageView.parse("\r\n".join(HEAD + [*_alternative(plain, html), ""]).encode()).parts_differ == {}
+    assert MessageView.parse(_alternative_raw(plain, html)).parts_differ == {}
     # #2: a reply whose HTML sets its signature with bars and its attribution on one line reads no passage (ahead of
     # the plain part, an attribution naming our side had the whole plain part cut as quoted history)
     reply = "Hi Tom,\n\nThanks, I will use the 2022 figures.\n\nBest,\nMaria\n\n-- \nMaria Lopez\nPhD candidate, " \
@@ -1103,13 +1108,13 @@ def test_a_plain_part_that_cuts_a_few_cue_words_its_html_shows_whole_hides_none(
         "candidate | Department of Economics</p><div>On Mon, 3 Mar 2025 at 17:02, Tom Example &lt;<a href='mailto:" \
         "tom@example.ac.uk'>tom@example.ac.uk</a>&gt; wrote:<blockquote>Hi Maria, the provisional numbers were " \
         "revised.</blockquote></div>"
-    view = MessageView.parse("\r\n".join(HEAD + [*_alternative(reply, html), ""]).encode())
+    view = MessageView.parse(_alternative_raw(reply, html))
     assert view.body_text.strip() == reply.strip()
     signed = "Dear Ravi,\n\nThe build is ready for your team.\n\nBest regards,\nErkin Ahmet Tursun\nDirector, Uyghur " \
         "Language Project\n"
     html = "<p>Dear Ravi,</p><p>The build is ready for your team: <a href=x>setup_2026.rar</a></p><p>Best regards," \
         "<br>Erkin Ahmet Tursun<br>Director, Uyghur Language Project</p>"
-    raw = "\r\n".join(HEAD + [*_alternative(signed, html), ""]).encode()
+    raw = _alternative_raw(signed, html)
     assert "setup_2026.rar" in MessageView.parse(raw).body_text
     sig, _ = run([ClaimsCheck()], raw)
     assert "claim.institutional_role" in names(sig)  # (the plain part's signature is still the one read)
@@ -1122,16 +1127,16 @@ def test_an_alternative_is_compared_with_its_htmls_first_reading_alone() -> None
     cells = "".join(f"<div>Item{i} costs</div><div>{i}.00</div>" for i in range(12))
     html = f"<div style='display:flex'>{cells}</div><p>{APPROACH}</p>"
     plain = "\n".join(f"Item{i} costs\n{i}.00" for i in range(12)) + "\n" + APPROACH
-    view = MessageView.parse("\r\n".join(HEAD + [*_alternative(plain, html), ""]).encode())
+    view = MessageView.parse(_alternative_raw(plain, html))
     assert view.parts_differ == {} and "costs0.00" in view.text_parts[1].shown
-    assert APPROACH_CUES <= _scores("\r\n".join(HEAD + [*_alternative(plain, html), ""]).encode())
+    assert APPROACH_CUES <= _scores(_alternative_raw(plain, html))
     # a salted HTML whose plain part holds the junk, as its first reading does (few runs differ): the HTML is read
     # beside it, and the cues with it (found in session 29: lost before it too)
     salted = "<style>.h{display:none}</style><p>" + APPROACH.replace("WhatsApp", "Wh<i class=h>zq</i>atsApp") \
         .replace("honorarium", "hon<i class=h>zq</i>orarium").replace("discreetly", "disc<i class=h>zq</i>reetly")
     junk = APPROACH.replace("WhatsApp", "WhzqatsApp").replace("honorarium", "honzqorarium") \
         .replace("discreetly", "disczqreetly")
-    raw = "\r\n".join(HEAD + [*_alternative(junk, salted), ""]).encode()
+    raw = _alternative_raw(junk, salted)
     assert "WhatsApp" in MessageView.parse(raw).body_text and APPROACH_CUES <= _scores(raw)
     # review29e #1: a plain part that copies the first reading of blocks a selector may show inline, 40 KB long: the
     # HTML's beginning is read within the readers' windows too; #2: junk a mobile layout hides at an inline-block's
@@ -1139,13 +1144,13 @@ def test_an_alternative_is_compared_with_its_htmls_first_reading_alone() -> None
     cut = APPROACH.replace("WhatsApp", "<div data-i>Whats</div>App").replace("honorarium", "<div data-i>hon</div>"
                                                                                "orarium")
     pad = "The committee met on Tuesday and agreed the minutes. " * 800
-    raw = "\r\n".join(HEAD + [*_alternative(APPROACH.replace("WhatsApp", "Whats App").replace(
-        "honorarium", "hon orarium") + "\n" + pad, f"<div>{cut}</div><p>{pad}</p>"), ""]).encode()
+    raw = _alternative_raw(APPROACH.replace("WhatsApp", "Whats App").replace(
+        "honorarium", "hon orarium") + "\n" + pad, f"<div>{cut}</div><p>{pad}</p>")
     assert APPROACH_CUES <= _scores(raw)
     menu = "<style>li{display:inline-block}</style><ul><li>Home<span style='display:none'>:</span></li><li>Archives" \
         "</li><li>Subscribe</li></ul>" + "".join(f"<p>Item {i} of the digest is ready to read.</p>" for i in range(9))
-    raw = "\r\n".join(HEAD + [*_alternative("Home Archives Subscribe\n" + "\n".join(
-        f"Item {i} of the digest is ready to read." for i in range(9)), menu), ""]).encode()
+    raw = _alternative_raw("Home Archives Subscribe\n" + "\n".join(
+        f"Item {i} of the digest is ready to read." for i in range(9)), menu)
     assert MessageView.parse(raw).parts_differ == {} and "text.hidden_in_words" not in _scores(raw)
 
 
