@@ -9,7 +9,10 @@ corpus folder), verdict, score, the rules that hit with their reasons, every sig
 evidence, and the header edits but for the Received field (it holds the time). Messages are read
 as `scan_bench.py` reads them (sorted, newlines normalised, the envelope `scan` builds, the
 shipped policies, offline), one after another in one runtime, so the store's history is the same
-in both runs. Default corpora: the first 1,500 ham messages and the phish corpus.
+in both runs. Default corpora: the first 1,500 ham messages and the phish corpus. `--record`: each
+message is recorded in the (SQLite) store after its analysis, as `serve` records it, so that the
+later ones are read against the history of the earlier ones (sender and campaign history: a change
+to the store's reads is compared on answers that are not all empty).
 
 Untrusted input: the corpus messages (only analysed; printed as JSON).
 """
@@ -36,7 +39,7 @@ from gateway.parse import normalize_newlines  # noqa: E402
 PHISH = CORPUS.parent.parent / "phish"
 
 
-async def run(corpora: list[tuple[Path, int | None]]) -> None:
+async def run(corpora: list[tuple[Path, int | None]], record: bool = False) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         config_path = Path(tmp) / "gateway.yml"
         config_path.write_text(CONFIG.format(policies=ROOT / "policies", store=Path(tmp) / "store.sqlite3"))
@@ -45,6 +48,8 @@ async def run(corpora: list[tuple[Path, int | None]]) -> None:
             for path in sorted(p for p in folder.rglob("*") if p.is_file())[:limit]:
                 raw = normalize_newlines(path.read_bytes())
                 result = await pipeline.analyse(raw, envelope(raw))
+                if record:
+                    await pipeline.record(result)
                 d = result.decision
                 print(json.dumps({
                     "file": str(path.relative_to(folder)), "verdict": d.verdict.word, "score": d.score,
@@ -60,10 +65,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--corpus", type=Path, action="append", help=f"message folder (default {CORPUS} and {PHISH})")
     ap.add_argument("--limit", type=int, default=None, help="first N messages of each folder (default: 1500 ham, "
                                                               "every phish)")
+    ap.add_argument("--record", action="store_true", help="record each message in the store after its analysis")
     args = ap.parse_args(argv)
     corpora = [(c, args.limit) for c in args.corpus] if args.corpus else [(CORPUS, args.limit or 1500),
                                                                          (PHISH, args.limit)]
-    asyncio.run(run(corpora))
+    asyncio.run(run(corpora, args.record))
     return 0
 
 
