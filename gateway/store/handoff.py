@@ -41,11 +41,6 @@ class HandoffThread:
         self._lock = threading.Lock()
         self._closed = False
 
-    @property
-    def closed(self) -> bool:
-        """`stop` was called: `run` refuses."""
-        return self._closed
-
     async def run(self, fn: Callable[[], T]) -> T:
         if self._closed:
             raise RuntimeError(f"{self.name}: thread stopped")

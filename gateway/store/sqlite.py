@@ -1,20 +1,9 @@
 """SQLite store: the default, embedded, one file, WAL mode.
 
-Purpose: the `Store` protocol on SQLite. Every write, and every read but the analysis's own, runs
-on ONE worker thread that owns the connection (the event loop only awaits futures), the schema is
-versioned (`schema_version`) and migrated forward at open, and rows older than `retention_days` are
-purged at most hourly. Metadata only: no message bodies are ever written.
-
-The two reads every message makes (`sender_history`, `campaign_reach_many`: a few seeks of the
-indexes, bounded by MAX_REACH_MESSAGES) run on the event loop's thread, on a read-only connection of
-its own (`_read`): WAL lets it read beside the worker's writes, and it sees every commit made before
-the read starts (a record's caller returns once its row is committed). A hand-off to the worker and
-back cost more CPU than the reads themselves (2026-12-06, a Firecracker VM: 52 us for a call that
-does nothing, ~90 us more per read than the same read on the caller's thread; 1.6 hand-offs per
-message over the ham corpus, one message at a time). A read slower than INLINE_READ_SECONDS (a slow
-or busy disk: the loop waited for it) sends the reads to the worker for INLINE_BACKOFF_SECONDS; a
-read that finds the file locked (`timeout=0`: it never waits on the loop) is made again by the
-worker, which waits as before. An in-memory database (":memory:") is the worker's alone.
+Purpose: the `Store` protocol on SQLite. Every statement runs on ONE worker thread that owns the
+connection (the event loop only awaits futures), the schema is versioned (`schema_version`) and
+migrated forward at open, and rows older than `retention_days` are purged at most hourly.
+Metadata only: no message bodies are ever written.
 
 Untrusted input: addresses and observables from strangers' messages, always bound as parameters.
 """
@@ -23,9 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from functools import partial
@@ -57,10 +44,7 @@ from gateway.store import (
 from gateway.store.handoff import HandoffThread
 
 T = TypeVar("T")
-log = logging.getLogger("gateway.store")
 DAY = 86400.0
-INLINE_READ_SECONDS = 0.01  # an analysis read on the event loop slower than this (wall clock, ~100x a usual one) ...
-INLINE_BACKOFF_SECONDS = 60.0  # ... sends the analysis reads to the worker thread for this long
 PURGE_EVERY = 3600.0
 # Durability (the store is metadata; no mail is ever at risk through it): WAL with
 # synchronous=NORMAL never corrupts the file on a crash or power loss (frames carry checksums;
@@ -115,10 +99,6 @@ class SqliteStore:
         self._pending: list[tuple[_Record, asyncio.Future[None]]] = []  # record_message's group commit
         self.max_pending = MAX_PENDING
         self._flusher: asyncio.Future[None] | None = None  # the group-commit task while it runs
-        self._reader = threading.local()  # each event loop thread's read-only connection (`_read`)
-        self._readers: list[sqlite3.Connection] = []  # all of them, closed by `close`
-        self._readers_lock = threading.Lock()
-        self._inline_after = 0.0  # `time.monotonic()` from which `_read` reads on the caller's thread again
 
     # ------------------------------------------------------------ worker-thread side
 
@@ -137,37 +117,6 @@ class SqliteStore:
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         return await self._thread.run(lambda: fn(self._db()))
-
-    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """`fn` (a bounded read) on the caller's thread, on its read-only connection; on the worker thread
-        (`_run`) until the worker has opened (and migrated) the file, for ":memory:", after the store is
-        closed, while a slow read's back-off lasts, and again there when the file is locked."""
-        if self._conn is None or self.path == ":memory:" or self._thread.closed \
-                or time.monotonic() < self._inline_after:
-            return await self._run(fn)
-        started = time.perf_counter()
-        try:
-            return fn(self._reader_here())
-        except sqlite3.OperationalError:  # locked, or worse: the worker reads it as before (and raises as before)
-            pass
-        finally:
-            took = time.perf_counter() - started
-            if took > INLINE_READ_SECONDS:
-                self._inline_after = time.monotonic() + INLINE_BACKOFF_SECONDS
-                log.info("store: a read on the event loop took %.0f ms; the store thread makes them for %.0f s",
-                         took * 1000, INLINE_BACKOFF_SECONDS)
-        return await self._run(fn)
-
-    def _reader_here(self) -> sqlite3.Connection:
-        """This thread's read-only connection (opened at its first read: `timeout=0`, it never waits for a lock)."""
-        reader: sqlite3.Connection | None = getattr(self._reader, "conn", None)
-        if reader is None:
-            reader = sqlite3.connect(self.path, timeout=0, check_same_thread=False)
-            reader.execute("PRAGMA query_only=1")
-            self._reader.conn = reader
-            with self._readers_lock:
-                self._readers.append(reader)
-        return reader
 
     # ------------------------------------------------------------ protocol
 
@@ -252,7 +201,7 @@ class SqliteStore:
                 tuple(_pair_stats(db, "local = ? AND external = ?", (r, who)) for r in locals_),
                 _pair_stats(db, "external = ?" if "@" in who else "external_domain = ?", (who,)),
                 _pair_stats(db, "external_domain = ?", (dom,)) if dom else None)
-        return await self._read(read)
+        return await self._run(read)
 
     async def rdap_get(self, domain: str) -> RdapRecord | None:
         def read(db: sqlite3.Connection) -> RdapRecord | None:
@@ -301,7 +250,7 @@ class SqliteStore:
         asked = [self._reach_args(keys, since, "") for keys, since in queries]
         if not asked:
             return []
-        return await self._read(lambda db: [_reach(db, *a) for a in asked])
+        return await self._run(lambda db: [_reach(db, *a) for a in asked])
 
     async def campaign_first_seen(self, keys: Iterable[str]) -> float:
         wanted, since, _ = self._reach_args(keys, 0.0, "")
@@ -366,10 +315,6 @@ class SqliteStore:
             await self._run(shut)
             self._conn = None
         self._thread.stop()
-        with self._readers_lock:
-            readers, self._readers = self._readers, []
-        for reader in readers:
-            reader.close()
 
 
 _Record = tuple[MessageMeta, list[tuple[str, str, bool]], str]  # meta, pairs, local recipients (JSON)

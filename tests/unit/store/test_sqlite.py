@@ -42,61 +42,6 @@ def test_sqlite_is_wal_versioned_and_runs_off_the_event_loop(tmp_path):
     assert version == len(MIGRATIONS)
 
 
-def test_the_analysis_reads_run_on_the_loop_and_see_every_commit(tmp_path, monkeypatch, caplog):
-    """`sender_history` and `campaign_reach_many` read on the event loop's thread, on a read-only connection of
-    their own (a hand-off to the store thread cost more CPU than the reads), and see what was committed before
-    them; an in-memory database stays the store thread's; a read slower than INLINE_READ_SECONDS sends the reads
-    to the store thread for INLINE_BACKOFF_SECONDS; a file locked by another process is read by the store
-    thread, which waits for it as before (without a back-off)."""
-    import logging
-
-    import gateway.store.sqlite as sqlite_module
-
-    read_on: list[int] = []
-    for name in ("_pair_stats", "_reach"):
-        inner = getattr(sqlite_module, name)
-        monkeypatch.setattr(sqlite_module, name,
-                            lambda *a, inner=inner: read_on.append(threading.get_ident()) or inner(*a))
-
-    async def go():
-        loop_thread = threading.get_ident()
-        s = SqliteStore(tmp_path / "s.sqlite3")
-        meta = MessageMeta(NOW, "inbound", "stranger@outside.test", ("dana@example.org",), campaign_keys=("text:1",))
-        await s.record_message(meta, LOCAL)
-        history = await s.sender_history("stranger@outside.test", ["dana@example.org"], "outside.test")
-        reach = await s.campaign_reach_many([(["text:1"], 0.0)])
-        assert history.pairs[0] is not None and history.pairs[0].count == 1 and reach[0].messages == 1
-        assert read_on and set(read_on) == {loop_thread}, read_on
-        await s.close()
-        s = SqliteStore(tmp_path / "s.sqlite3")
-        first = await s._read(lambda db: threading.get_ident())  # opens (and migrates) the file on the store thread
-        assert first != loop_thread
-        assert await s._read(lambda db: threading.get_ident()) == loop_thread
-        assert await s._read(lambda db: db.execute("PRAGMA query_only").fetchone()) == (1,)  # (read-only)
-        memory = SqliteStore(":memory:")
-        await memory._run(lambda db: None)
-        assert await memory._read(lambda db: threading.get_ident()) != loop_thread
-        await memory.close()
-
-        monkeypatch.setattr(sqlite_module, "INLINE_READ_SECONDS", 0.0)
-        with caplog.at_level(logging.INFO, logger="gateway.store"):
-            assert await s._read(lambda db: threading.get_ident()) == loop_thread  # (this one took > 0 s)
-        assert "the store thread makes them for 60 s" in caplog.text
-        assert await s._read(lambda db: threading.get_ident()) != loop_thread
-        monkeypatch.setattr(sqlite_module, "INLINE_READ_SECONDS", 10.0)
-        s._inline_after = 0.0
-
-        def locked_here(db: sqlite3.Connection) -> int:  # as a read that finds the file locked (`timeout=0`)
-            if threading.get_ident() == loop_thread:
-                raise sqlite3.OperationalError("database is locked")
-            return threading.get_ident()
-        assert await s._read(locked_here) != loop_thread  # read again by the store thread, which waits for locks
-        assert await s._read(lambda db: threading.get_ident()) == loop_thread
-        await s.close()
-        assert not s._readers
-    asyncio.run(go())
-
-
 def test_sqlite_refuses_a_newer_schema(tmp_path):
     db = sqlite3.connect(tmp_path / "s.sqlite3")
     migrate(db)
