@@ -86,6 +86,17 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (key, ts, msg)) WITHOUT ROWID;
     CREATE INDEX campaign_ts ON campaign (ts);
     """,
+    # 3: each sender domain's sum of its pairs, kept as the pairs are written (`_upsert_pair`) and after a purge
+    # (`_resum_domains`), so that `sender_history` reads one row instead of summing every pair of the domain (review31
+    # H1: 1,000,000 pairs, which an outsider builds with 25,000 messages to 40 of our people from its own domain, took
+    # 0.34 s a read). The Redis store keeps the same sum (its "d" keys).
+    """
+    CREATE TABLE pair_domains (
+        external_domain TEXT PRIMARY KEY, first_seen REAL NOT NULL, last_seen REAL NOT NULL,
+        count INTEGER NOT NULL, outbound INTEGER NOT NULL);
+    INSERT INTO pair_domains SELECT external_domain, min(first_seen), max(last_seen), sum(count), sum(outbound)
+        FROM pairs GROUP BY external_domain;
+    """,
 )
 
 
@@ -186,7 +197,9 @@ class SqliteStore:
 
     async def seen_sender_org(self, sender_or_domain: str) -> PairStats | None:
         who = cap(sender_or_domain.lower())
-        return await self._stats("external = ?" if "@" in who else "external_domain = ?", (who,))
+        if "@" in who:
+            return await self._stats("external = ?", (who,))
+        return await self._run(lambda db: _domain_stats(db, who))
 
     async def _stats(self, where: str, args: tuple[Any, ...]) -> PairStats | None:
         return await self._run(lambda db: _pair_stats(db, where, args))
@@ -200,7 +213,7 @@ class SqliteStore:
             return SenderHistory(
                 tuple(_pair_stats(db, "local = ? AND external = ?", (r, who)) for r in locals_),
                 _pair_stats(db, "external = ?" if "@" in who else "external_domain = ?", (who,)),
-                _pair_stats(db, "external_domain = ?", (dom,)) if dom else None)
+                _domain_stats(db, dom) if dom else None)
         return await self._run(read)
 
     async def rdap_get(self, domain: str) -> RdapRecord | None:
@@ -301,7 +314,10 @@ class SqliteStore:
             with db:
                 n = db.execute("DELETE FROM messages WHERE ts < ?", (cutoff,)).rowcount
                 db.execute("DELETE FROM campaign WHERE ts < ?", (cutoff,))
+                domains = [row[0] for row in db.execute(
+                    "SELECT DISTINCT external_domain FROM pairs WHERE last_seen < ?", (cutoff,))]
                 n += db.execute("DELETE FROM pairs WHERE last_seen < ?", (cutoff,)).rowcount
+                _resum_domains(db, domains)
                 n += db.execute("DELETE FROM rdap WHERE fetched < ?", (cutoff,)).rowcount
             return n
         return await self._run(write)
@@ -384,6 +400,9 @@ def _reach(db: sqlite3.Connection, wanted: Sequence[str], since: float, exclude:
 
 
 def _upsert_pair(db: sqlite3.Connection, local: str, external: str, when: float, outbound: bool) -> None:
+    """One more message between `local` and `external`, in its pair and in its domain's sum (`pair_domains`: the
+    domain's earliest first_seen, latest last_seen and summed counts are those of its pairs, each write adding to
+    both)."""
     domain = external.rsplit("@", 1)[-1]
     db.execute(
         "INSERT INTO pairs VALUES (?,?,?,?,?,1,?) ON CONFLICT (local, external) DO UPDATE SET"
@@ -391,6 +410,27 @@ def _upsert_pair(db: sqlite3.Connection, local: str, external: str, when: float,
         " last_seen = max(last_seen, excluded.last_seen),"
         " count = count + 1, outbound = outbound + excluded.outbound",
         (local, external, domain, when, when, int(outbound)))
+    db.execute(
+        "INSERT INTO pair_domains VALUES (?,?,?,1,?) ON CONFLICT (external_domain) DO UPDATE SET"
+        " first_seen = min(first_seen, excluded.first_seen),"
+        " last_seen = max(last_seen, excluded.last_seen),"
+        " count = count + 1, outbound = outbound + excluded.outbound",
+        (domain, when, when, int(outbound)))
+
+
+def _domain_stats(db: sqlite3.Connection, domain: str) -> PairStats | None:
+    """The sum of `domain`'s pairs: one row of `pair_domains`."""
+    row = db.execute("SELECT first_seen, last_seen, count, outbound FROM pair_domains WHERE external_domain = ?",
+                     (domain,)).fetchone()
+    return None if row is None else PairStats(*row)
+
+
+def _resum_domains(db: sqlite3.Connection, domains: Iterable[str]) -> None:
+    """`domains`' sums again from their pairs (after a purge removed some of them; none left: no row)."""
+    for domain in domains:
+        db.execute("DELETE FROM pair_domains WHERE external_domain = ?", (domain,))
+        db.execute("INSERT INTO pair_domains SELECT external_domain, min(first_seen), max(last_seen), sum(count),"
+                   " sum(outbound) FROM pairs WHERE external_domain = ? GROUP BY external_domain", (domain,))
 
 
 def schema_version(db: sqlite3.Connection) -> int:
