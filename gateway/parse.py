@@ -583,13 +583,22 @@ _LINK_WRITTEN = re.compile(r"<[^<>\s]{0,2048}>|\[[^\[\]\s]{0,2048}\]|(?:https?:/
 
 def _link_form(found: re.Match[str]) -> str:
     """A `_LINK_WRITTEN` match as the words it stands for: none for a link or an address ("<https://...>",
-    "[cid:image001.png]", "<tom@example.org>", a footnote's "[1]"); a word in square brackets, with a letter and no
-    ":", "/", "." or "@", is a word (review30c: "[HONORARIUM]" in the HTML beside a plain part without it was read as a
-    link, so too few runs differed and the plain part alone was read)."""
+    "[cid:image001.png]", "<tom@example.org>", "[image001.png]", a footnote's "[1]"); in square brackets, text with a
+    letter, no ":" or "/" and no host or file name at its end is a word (review30c: "[HONORARIUM]" in the HTML beside a
+    plain part without it was read as a link, so too few runs differed and the plain part alone was read; review30d
+    #3: so were "[HONORARIUM.]" and "[HON@RARIUM]")."""
     text = found.group()
-    word = text[0] == "[" and not any(c in text for c in ":/.@") and any(c.isalpha() for c in text)  # (in angle
-    # brackets: a tag a converter left, "<br>", as before)
+    word = text[0] == "[" and not any(c in text for c in ":/") and any(c.isalpha() for c in text) and \
+        not _names_a_place(text[1:-1])  # (in angle brackets: a tag a converter left, "<br>", as before)
     return text if word else " "
+
+
+def _names_a_place(text: str) -> bool:
+    """Whether `text` ends in a host or file name, an address's or not: a dot, then a label of two or more letters,
+    digits or hyphens that starts with a letter ("example.org", "tom@example.org", "image001.png"; not "e.g.",
+    "HONORARIUM." or "HON@RARIUM")."""
+    host, dot, last = text.rpartition("@")[2].rpartition(".")
+    return bool(host and dot) and len(last) >= 2 and last[0].isalpha() and last.replace("-", "").isalnum()
 
 
 NEAR_PASSAGE_CHARS = 1000  # an alternative's HTML passages read beside its plain part (`_compared`)

@@ -1104,6 +1104,17 @@ def test_a_plain_part_that_cuts_a_few_cue_words_its_html_shows_whole_hides_none(
     bracketed = APPROACH.replace("honorarium", "[honorarium]")  # (the plain part leaves it out)
     plain = APPROACH.replace("honorarium ", "")
     assert "offer.money" in _scores(_alternative_raw(plain, f"<p>{bracketed}</p>"))
+    for marked in ("[honorarium.]", "[honorarium!]"):  # review30d #3: a word with a mark beside it
+        raw = _alternative_raw(plain, f"<p>{APPROACH.replace('honorarium', marked)}</p>")
+        assert "offer.money" in _scores(raw), marked
+    view = MessageView.parse(_alternative_raw(plain, f"<p>{APPROACH.replace('honorarium', '[hon@rarium]')}</p>"))
+    assert "[hon@rarium]" in view.body_text  # (not an address: the HTML is read beside its plain part)
+    said = "We met to discuss the plan for the spring workshop and the budget."
+    for shown, differs in (("[budget]", True), ("[e.g.]", True), ("[tom@example.org]", False),
+                           ("[image001.png]", False), ("[cid:image001.png@01D9]", False), ("[www.example.org]", False),
+                           ("[1]", False)):
+        html = f"<p>{said.replace('the plan', shown + ' the plan')}</p>"
+        assert bool(MessageView.parse(_alternative_raw(said, html)).parts_differ) is differs, shown
     plain = "Hi Tom,\n\nThanks, works for me.\n\nBest,\n\nMark\n\n[signature_2894620745]\nMark Davies\nSenior " \
         "Analyst\n[Facebook]<https://facebook.com/o> [Twitter]<https://twitter.com/o>\nOfgem, 10 South Colonnade, " \
         "London"
