@@ -462,6 +462,12 @@ def _hostile(only: str = "") -> dict[str, bytes]:
         "header-folded-20k": lambda: _message(_b64("hello"), extra=b"X-Folded: x" + b"\r\n x" * 20_000 + b"\r\n"),
         "subject-folded-20k": lambda: _message(_b64("hello"), subject=b"x" + b"\r\n x" * 20_000),
         "qp-zw-bidi-orgs": lambda: _message(qp_zw_body, cte=b"quoted-printable"),
+        # a network's notification (its From is forged) relaying 20,000 opening quotation marks (attack32 #3)
+        "social-quotes": lambda: _message(_b64("Kevin Zhao\nSenior Partner at Example Consulting\n\n"
+                                               + "\u00ab" * 20_000 + "\n"),
+                                          extra=b"From: Kevin Zhao via LinkedIn <messages-noreply@linkedin.com>\r\n",
+                                          subject=b"Kevin Zhao sent you a message").replace(
+            b"From: Dr. Anna Weber <anna.weber@policy-forum.test>\r\n", b"", 1),
     }
     return {k: build() for k, build in built.items() if not only or k == only}
 

@@ -122,3 +122,35 @@ def test_a_wrapped_line_of_the_persona_that_starts_with_a_footer_word_is_still_t
             "Kevin Zhao sent you a new message\n\nKevin Zhao\nDirector\n\n\"Hi James, could we talk next week "
             f"about the export rules?\"\n\n{label}\nThis email was intended for James.\n"))
         assert facts["persona"].text.endswith("export rules?"), label
+
+
+def test_a_quotation_is_found_in_one_pass_as_the_pattern_found_it():
+    """attack32 #3: the relayed message's quotation was found by `[\"“„«]([^\"”“»]{20,4000})[\"”»]`, which backtracked
+    through up to 4,000 characters from every "«" or "„" (its text may hold them): 20,000 "«" in a forged
+    notification cost 1.5-2 s of CPU on the event loop. `quotation` finds what the pattern found, in one pass."""
+    import random
+    import re
+
+    from gateway.checks.social import quotation
+    pattern = re.compile(r"[\"“„«]([^\"”“»]{20,4000})[\"”»]")
+    rnd = random.Random(32)
+    marks = "\"“”„«»"
+    found = 0
+    for _ in range(4000):
+        size, share = rnd.choice([(40, 0.5), (120, 0.1), (400, 0.05), (9000, 0.0015)])
+        text = "".join(rnd.choice(marks) if rnd.random() < share else rnd.choice("ab ") for _ in range(size))
+        expected = pattern.search(text)
+        assert quotation(text) == (expected.group(1) if expected else None), text
+        found += expected is not None
+    assert found > 1000  # (the draw makes both answers often)
+    assert quotation("«" * 20_000) is None
+    assert quotation("«" * 30 + "»") == "«" * 29 and quotation("„" + "x" * 4001 + "“") is None
+
+
+def test_a_notification_of_opening_quotation_marks_is_read_as_before():
+    """attack32 #3's message: the persona and its text (no quotation in it: all of it) as the pattern read them."""
+    text = "Kevin Zhao\nSenior Partner at Example Consulting\n\n" + "«" * 20_000 + "\n"
+    _, facts = run([SocialUnwrapCheck()], message("Kevin Zhao via LinkedIn <messages-noreply@linkedin.com>", text))
+    persona = facts["persona"]
+    assert persona.name == "Kevin Zhao" and persona.headline == "Senior Partner at Example Consulting"
+    assert set(persona.text) == {"«"}
