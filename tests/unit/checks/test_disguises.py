@@ -1280,3 +1280,30 @@ def test_one_part_is_scanned_at_most_three_times(monkeypatch: pytest.MonkeyPatch
             "<span style='width:0'>Wh<span style='font:0/0 a'>zq</span>atsApp</span></p>")
     result = module.html_scan(html)
     assert len(scans) == 3 and result.salted == 1 and result.bidi_free
+
+
+def _flowed_raw(text: str, params: str) -> bytes:
+    return "\r\n".join(HEAD + [f'Content-Type: text/plain; charset="utf-8"; {params}',
+                               "Content-Transfer-Encoding: 8bit", "", text, ""]).encode()
+
+
+def test_a_flowed_plain_part_is_read_as_a_reader_joins_it() -> None:
+    """attack32 #2: `format=flowed; delsp=yes` (RFC 3676) lets a sender cut every word at a soft break ("hono " at a
+    line's end, "rarium" on the next), which Thunderbird and Apple Mail join into "honorarium"; the gateway read the
+    lines as written, and every cue in two. A flowed part is read joined: without the soft break's space when DelSp
+    is yes, with it when not (the reader shows "hono rarium" then, and so do the checks)."""
+    cut = " ".join(w[:3] + " \n" + w[3:] if len(w) > 5 else w for w in APPROACH.split(" "))  # "hon \norarium"
+    assert "honorarium" not in cut and APPROACH_CUES & _scores(_flowed_raw(cut, 'format="flowed"')) == set()
+    joined = MessageView.parse(_flowed_raw(cut, 'format="flowed"; delsp="yes"'))
+    assert APPROACH in joined.body_text
+    assert APPROACH_CUES <= _scores(_flowed_raw(cut, 'format=Flowed; DelSp=Yes'))
+    assert "hon orarium" in MessageView.parse(_flowed_raw(cut, "format=flowed")).body_text  # (DelSp=no)
+
+
+def test_unflow_keeps_quote_depths_hard_breaks_and_the_signature_separator() -> None:
+    from gateway.parse import unflow
+    text = ("Hello \r\nthere.\r\n>> quoted \r\n>> on.\r\n> one \r\n>> two\r\n From stuffed\r\n-- \r\nAnna \r\n"
+            "Weber")
+    assert unflow(text, False) == ("Hello there.\n>> quoted on.\n> one \n>> two\nFrom stuffed\n-- \nAnna Weber")
+    assert unflow("cut \nword and a hard\nbreak ", True) == "cutword and a hard\nbreak"
+    assert unflow("", True) == ""
