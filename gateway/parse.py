@@ -668,6 +668,16 @@ def _word_runs(text: str, html: bool = False) -> set[tuple[str, str, str]]:
     return runs if html or "[" not in text else runs | _runs(_LINK_WRITTEN.sub(_link_form, text))
 
 
+def _says_more(plain: str, runs: set[tuple[str, str, str]], html_runs: set[tuple[str, str, str]]) -> bool:
+    """Whether a plain part has as many runs its HTML lacks as `parts_differ` asks of an HTML (`runs`: its
+    `_word_runs`, which reads its words in square brackets both ways; the fewer of the two readings counts)."""
+    extra = len(runs - html_runs)
+    if "[" in plain and extra >= PARTS_DIFFER_MIN:
+        extra = min(extra, len(_runs(_LINK_WRITTEN.sub(" ", plain)) - html_runs),
+                    len(_runs(_LINK_WRITTEN.sub(_link_form, plain)) - html_runs))
+    return extra >= PARTS_DIFFER_RUNS or extra >= PARTS_DIFFER_MIN and 4 * extra >= len(runs)
+
+
 def _runs(text: str) -> set[tuple[str, str, str]]:
     words = [w for w in (w.strip(_WORD_EDGE) for w in text.casefold().split()) if w]
     return set(zip(words, words[1:], words[2:], strict=False))
@@ -1144,7 +1154,7 @@ class MessageView:
         return self._compared[0]
 
     @cached_property
-    def _compared(self) -> tuple[dict[int, tuple[int, int]], dict[int, str]]:
+    def _compared(self) -> tuple[dict[int, tuple[int, int]], dict[int, str], set[int]]:
         """`parts_differ`: the multipart/alternatives whose HTML shows what their plain alternative does not (runs of
         three words the plain text lacks: `PARTS_DIFFER_RUNS`, or a quarter of the HTML's): alternative
         -> (distinct runs of the HTML not in the plain text, distinct runs of the HTML); (0, 0) for one
@@ -1157,7 +1167,11 @@ class MessageView:
         And for each alternative whose HTML shows a few such runs, too few to differ, the HTML's passages round the
         words the plain part does not have (`differing_words` by `_word_key`, at most NEAR_PASSAGE_CHARS): a plain
         part that cuts a few cue words with blanks ("HON ORARIUM", "WHATS APP") beside an HTML that shows them whole
-        hid them from every text check (review29d K1, K4, K8)."""
+        hid them from every text check (review29d K1, K4, K8).
+        Third: the alternatives whose plain part says what their HTML does not (as many of its runs the HTML lacks):
+        both sides are read, as for `parts_differ` (no signal: a plain part written apart from its HTML is common).
+        A plain part of the HTML's runs of three words in another order, or 30 KB of other text ahead of them, holds
+        every run the HTML shows, and had the checks read it alone (attack32 #1: high 10 -> clean 0.5)."""
         sides: dict[int, tuple[list[str], list[str]]] = {}
         for p in self.text_parts:
             if p.alternative:
@@ -1168,6 +1182,7 @@ class MessageView:
                     plain.append(p.text)  # non-empty parts): its HTML is read as one no plain part stands in for
         out: dict[int, tuple[int, int]] = {}
         near: dict[int, str] = {}
+        plain_says: set[int] = set()
         budget = PARTS_COMPARE_CHARS
         for group, (plain, shown) in sides.items():
             if not plain or not shown:
@@ -1179,14 +1194,17 @@ class MessageView:
             html_text, plain_text = html_all[:budget // 2], plain_all[:budget // 2]
             budget -= len(html_text) + len(plain_text)
             html_runs = _word_runs(html_text, html=True)
-            only = len(html_runs - _word_runs(plain_text))
+            plain_runs = _word_runs(plain_text)
+            only = len(html_runs - plain_runs)
             if only >= PARTS_DIFFER_RUNS or only >= PARTS_DIFFER_MIN and 4 * only >= len(html_runs):
                 out[group] = (only, len(html_runs))
             elif len(html_text) < len(html_all) or len(plain_text) < len(plain_all):
                 out[group] = (0, 0)  # compared in part only: read both sides (review25 #2)
+            elif _says_more(plain_text, plain_runs, html_runs):
+                plain_says.add(group)
             elif only and (passages := differing_words(plain_text, html_text, _word_key)):
                 near[group] = passages[:_head(passages, NEAR_PASSAGE_CHARS)]
-        return out, near
+        return out, near, plain_says
 
     @cached_property
     def body_text(self) -> str:
@@ -1200,7 +1218,8 @@ class MessageView:
         plain = self.plain_text
         if not _has_text(plain):
             return self.html_text
-        differ = set(self.parts_differ) | {p.alternative for p in self.text_parts if p.salted and p.alternative}
+        differ = set(self.parts_differ) | {p.alternative for p in self.text_parts if p.salted and p.alternative} | \
+            self._compared[2]
         # (an HTML part read another way beside a plain one that holds its junk or its lines, as its first reading
         # does: both read, each one's beginning first, review29d #1, review29e #1)
         with_plain = {p.alternative for p in self.text_parts
@@ -1225,7 +1244,14 @@ class MessageView:
         done: set[int] = set()
         for p in shown:
             passages = near.pop(p.alternative, "") if p.content_type != "text/html" else ""  # (a group's first plain
-            if p.alternative in thin and p.content_type != "text/html":  # part only)
+            if p.alternative in thin and p.alternative in differ:  # part only)
+                if p.alternative not in done:  # the HTML a reader sees, ahead of a long plain side that says other
+                    done.add(p.alternative)  # things (attack32 #1: 30 KB of them ahead of the HTML's approach)
+                    out += [q.reading for q in shown
+                            if q.alternative == p.alternative and q.content_type == "text/html"]
+                if p.content_type == "text/html":
+                    continue
+            if p.alternative in thin and p.content_type != "text/html":
                 cut = len(p.text) if len(p.text) <= left else max(p.text.rfind("\n", 0, left) + 1,
                                                                   p.text.rfind(" ", 0, left) + 1)
                 out += [passages, p.text[:cut]]  # (at a line break or a space: no word split)

@@ -1307,3 +1307,36 @@ def test_unflow_keeps_quote_depths_hard_breaks_and_the_signature_separator() -> 
     assert unflow(text, False) == ("Hello there.\n>> quoted on.\n> one \n>> two\nFrom stuffed\n-- \nAnna Weber")
     assert unflow("cut \nword and a hard\nbreak ", True) == "cutword and a hard\nbreak"
     assert unflow("", True) == ""
+
+
+async def test_a_plain_part_that_says_more_than_its_html_does_not_stand_in_for_it() -> None:
+    """attack32 #1: the comparison asked only whether the HTML shows runs of three words its plain part lacks. A
+    plain part made of every run of the HTML, one per line in another order, or of 30 KB of other text and then the
+    approach, lacks none, so the checks read the plain part alone and the word salad or the padding hid the approach
+    a reader sees in the HTML from the claims reader and the text model (high 10 -> clean 0.5). A plain part with as
+    many runs its HTML lacks as `parts_differ` asks of an HTML has both read, the HTML first when the plain side is
+    the longer by far; one that differs by a signature or an image's name is still read alone."""
+    approach = ("Dear Dr Prof, I lead research at Harcourt Strategy, a consultancy advising on sanctions policy. We "
+                "offer an honorarium for your views on the sanctions regime; this is confidential. Could we continue "
+                "on WhatsApp or Signal? Best regards, Laura Brown, Director of Research, Harcourt Strategy")
+    words = approach.split()
+    runs = [" ".join(words[i:i + 3]) for i in range(len(words) - 2)]
+    salad = "\n".join(runs[i] + " ." for i in sorted(range(len(runs)), key=lambda i: (i * 7) % len(runs)))
+    padding = " ".join(f"Notice {i}: this message is confidential and meant for its addressee only."
+                       for i in range(400))
+    html = f"<p>{approach}</p>"
+    for plain in (salad, f"{padding}\n\n{approach}"):
+        view = MessageView.parse(_alternative_raw(plain, html))
+        assert view.parts_differ == {} and view.body_text.index(approach) < 100, plain[:30]
+    assert MessageView.parse(_alternative_raw(approach, html)).body_text.strip() == approach  # (the same text: plain)
+    for said in (f"{approach}\n\n-- \nLaura\nhttps://example.org/laura", f"{approach}\n[logo]\nLaura Brown"):
+        assert MessageView.parse(_alternative_raw(said, html)).body_text.strip() == said  # (a few runs more: plain)
+    env = Envelope(mail_from="laura.b@gmail.com", rcpt_tos=("tom@example.ac.uk",), client=Client(ip="203.0.113.89"),
+                   queue_id="Q1")
+    runtime = Runtime(config(), offline=True, store=None)
+    try:
+        read = [(await runtime.analyse(_alternative_raw(plain, html), env)).decision.verdict
+                for plain in (approach, salad, f"{padding}\n\n{approach}")]
+    finally:
+        await runtime.close()
+    assert read[0] == Verdict.HIGH and all(v >= Verdict.SUSPICIOUS for v in read), read
