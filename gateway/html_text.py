@@ -164,7 +164,8 @@ MAX_CLASSES = 256  # classes, ids and element types with a bidi rule kept
 def css_text(css: str) -> str:
     """`css` with its comments removed and its escapes decoded (CSS Syntax Level 3). A comment ends the token before
     it, so one between two characters of a name or number is read as a blank: `display:blo/**/ck` is the two words
-    "blo ck", which a browser drops, not the keyword `block` (review30 #3), and `font-size:0/**/px` is no length."""
+    "blo ck", which a browser drops, not the keyword `block` (review30 #3), and `font-size:0/**/px` is no length.
+    An escaped blank is a blank in a string only (`_name_unescape`)."""
     if "/*" in css:
         pieces: list[str] = []  # the text between comments
         at = 0
@@ -183,7 +184,18 @@ def css_text(css: str) -> str:
                     kept.append(piece)
                     last = piece[-1]
             css = "".join(kept)
-    return _CSS_ESCAPE.sub(_css_unescape, css) if "\\" in css else css
+    if "\\" not in css:
+        return css
+    if '"' not in css and "'" not in css:
+        return _CSS_ESCAPE.sub(_name_unescape, css)
+    out: list[str] = []  # a string's escapes decode to what it shows, blanks too; the rest's to a name's characters
+    at = 0
+    for kind, start, end in _css_tokens(css, _CSS_LITERAL):
+        if kind in "\"'":
+            out += [_CSS_ESCAPE.sub(_name_unescape, css[at:start]), _CSS_ESCAPE.sub(_css_unescape, css[start:end])]
+            at = end
+    out.append(_CSS_ESCAPE.sub(_name_unescape, css[at:]))
+    return "".join(out)
 
 
 def _css_tokens(css: str, pattern: re.Pattern[str]) -> Iterator[tuple[str, int, int]]:
@@ -198,6 +210,14 @@ def _css_tokens(css: str, pattern: re.Pattern[str]) -> Iterator[tuple[str, int, 
             rest = _URL_REST.match(css, at)
             at = rest.end() if rest is not None else at
             yield "u", start, at
+
+
+def _name_unescape(m: re.Match[str]) -> str:
+    """An escape outside a string: an escaped blank is a character of the name it is in (CSS Syntax 4.3.7, 4.3.11),
+    not a blank, so it is read as U+FFFD, which no keyword holds: `display:block\\9` (the old Internet Explorer
+    hack) is the name "block<TAB>", which a browser drops, not the keyword `block` (review30 #3)."""
+    c = _css_unescape(m)
+    return "\ufffd" if c.isspace() else c
 
 
 def _css_unescape(m: re.Match[str]) -> str:

@@ -1076,6 +1076,24 @@ def test_a_comment_inside_a_css_word_ends_it() -> None:
     assert APPROACH_CUES <= _scores(message(FROM, "", html=f"<div>{cut}</div>"))
 
 
+def test_an_escaped_blank_inside_a_css_word_is_part_of_it() -> None:
+    """review30 #3's other half: `display:block\\9` (the old Internet Explorer hack) decoded its escape to a tab, which
+    the reading then took for a blank, so the style read "block" and cut the word its element stands in; CSS Syntax
+    reads an escaped blank outside a string as a character of the name (`block<TAB>`, no keyword), which a browser
+    drops, so the `display` before it wins. In a string it is the blank it shows (`content:"a\\20 b"`)."""
+    from gateway.html_text import css_text, html_scan
+    for dropped in ("block\\9", "block\\20", "bl\\6f ck\\9 ", "block\\a0", "\\62lock\\d"):
+        assert html_scan(f"<div>HON<div style='display:inline;display:{dropped}'>OR</div>ARIUM").text == "HONORARIUM", \
+            dropped
+    for kept in ("bl\\6f ck", "\\62 lock", "block\\9;display:block"):
+        assert html_scan(f"<div>a<div style='display:inline;display:{kept}'>b</div>c").text == "a\nb\nc", kept
+    sheet = "<style>div.x{display:inline;display:block\\9}</style><div>HON<div class=x>OR</div>ARIUM"
+    assert html_scan(sheet).salt_free == "HONORARIUM"  # (a style block's rule: the second reading)
+    assert css_text("content:\"a\\20 b\\9 c\";x:y\\20 z;q:'\\41\\d'") == "content:\"a b\tc\";x:y\ufffdz;q:'A\r'"
+    cut = APPROACH.replace("WhatsApp", "Whats<div style='display:inline;display:block\\9'>A</div>pp")
+    assert APPROACH_CUES <= _scores(message(FROM, "", html=f"<div>{cut}</div>"))
+
+
 def test_a_plain_part_that_cuts_a_few_cue_words_its_html_shows_whole_hides_none() -> None:
     """review29d K1-K6: a plain part cutting three cue words with blanks ("HON ORARIUM", "WHATS APP") beside an HTML
     that shows them whole makes too few runs of three words differ for both sides to be read, so the checks read the
