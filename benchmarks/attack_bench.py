@@ -32,6 +32,7 @@ import argparse
 import base64
 import multiprocessing as mp
 import os
+import quopri
 import random
 import re
 import shutil
@@ -350,6 +351,8 @@ def _words(rnd: random.Random, n: int, cap: bool) -> list[str]:
     return out
 
 
+WORDY = ("Dear Anna, thank you for the notes on the draft chapter. I have read them with care and will send the "
+         "revised version with the new figures and the tables of the second survey before the end of next week.")
 ORGS = ("Chatham House", "Royal United Services Institute", "International Institute for Strategic Studies",
         "RAND Corporation", "Carnegie Endowment for International Peace", "European Council on Foreign Relations")
 ZW = ("\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad")
@@ -468,6 +471,19 @@ def _hostile(only: str = "") -> dict[str, bytes]:
                                           extra=b"From: Kevin Zhao via LinkedIn <messages-noreply@linkedin.com>\r\n",
                                           subject=b"Kevin Zhao sent you a message").replace(
             b"From: Dr. Anna Weber <anna.weber@policy-forum.test>\r\n", b"", 1),
+        # regex32: outsider text that Python patterns had read in quadratic time (#1-#5)
+        "cte-comment-pairs": lambda: _message(_b64("hello"), cte=b"base64 (" + b"\r\n ".join([b"\\(" * 35] * 1_380)),
+        "word-marks": lambda: _message(
+            b"--b1\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+            + quopri.encodestring((WORDY + " a" + "!" * 32_000 + "a\r\n").encode())
+            + b"\r\n--b1\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>" + WORDY.encode() + b" See you soon.</p>"
+            b"\r\n--b1--\r\n", ctype=b'multipart/alternative; boundary="b1"', cte=b"7bit"),
+        "authres-blanks": lambda: _message(_b64("hello"), extra=b"Authentication-Results: evil.example; spf=pass x\r\n"
+                                           + b"\r\n".join([b"\tx" + b" " * 8_180 + b"x"] * 11) + b"\r\n"),
+        "date-offset-parens": lambda: _text("I am based in London and would like to talk.").replace(
+            b"Date: Sun, 29 Nov 2026 10:00:00 +0000\r\n", b"Date: Sun, 29 Nov 2026 10:00:00 "
+            + b"\r\n ".join([b"+0000 (" * 10] * 1_350) + b"\r\n", 1),
+        "phone-digits": lambda: _text("+1111111111111111111x\n" * 2_800),
     }
     return {k: build() for k, build in built.items() if not only or k == only}
 

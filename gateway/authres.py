@@ -99,7 +99,8 @@ def _unquote(value: str) -> str:
 
 def _pairs(resinfo: str) -> list[tuple[str, str]]:
     """`a=b c.d=e` pairs; tolerant of spaces around `=` (RFC 8601 allows CFWS there)."""
-    text = re.sub(r"\s*=\s*", "=", resinfo.strip())
+    text = "=".join(piece.strip() for piece in resinfo.split("="))  # (re.sub(r"\s*=\s*", "=", ...) tried every
+    # blank of a run: quadratic, 0.5 s for 16,000 blanks, regex32 #3)
     return [(k.strip().lower(), _unquote(v)) for k, _, v in
             (w.partition("=") for w in _split_outside_quotes(text, " ") if "=" in w)]
 

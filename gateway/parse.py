@@ -615,7 +615,7 @@ TEXT_BODY_FACTOR = 8  # a text part's body is cut after this many times max_text
 PARTS_DIFFER_RUNS = 12
 PARTS_DIFFER_MIN = 3
 PARTS_COMPARE_CHARS = 200_000
-_WORD_MARKS = re.compile(r"^[\W_]+|[\W_]+$")
+_WORD_MARKS = re.compile(r"[\W_]*+")  # marks at a word's start (and, on the word reversed, at its end)
 _WORD_EDGE = "\"'()[]{}<>*.,;:!?\u2018\u2019\u201c\u201d"
 # how a plain alternative writes a link (Outlook "word<https://...>", "[https://...]", a bare URL): not words
 _LINK_WRITTEN = re.compile(r"<[^<>\s]{0,2048}>|\[[^\[\]\s]{0,2048}\]|(?:https?://|www\.|mailto:)\S{0,2048}", re.I)
@@ -656,7 +656,16 @@ def _word_key(word: str) -> str:
     brackets), none (review30b #1, #2: hard wraps, punctuation and a signature set with bars made passages of a
     reply's attribution line, ahead of the plain part, where the quoted history was cut)."""
     link = _LINK_WRITTEN.fullmatch(word)
-    return "" if link is not None and _link_form(link) == " " else _WORD_MARKS.sub("", word).casefold()
+    return "" if link is not None and _link_form(link) == " " else _without_marks(word).casefold()
+
+
+def _without_marks(word: str) -> str:
+    """`word` without the marks round it, in two linear scans (`re.sub(r"^[\\W_]+|[\\W_]+$", "", word)` tried its
+    second branch at every mark of a run inside the word: 8,000 "!" between two letters cost 0.8 s, regex32 #2)."""
+    start = _WORD_MARKS.match(word).end()  # type: ignore[union-attr]  # (it matches the empty string)
+    if start == len(word):
+        return ""
+    return word[start:len(word) - _WORD_MARKS.match(word[::-1]).end()]  # type: ignore[union-attr]
 
 
 def _word_runs(text: str, html: bool = False) -> set[tuple[str, str, str]]:
