@@ -539,23 +539,39 @@ def _decode_part(part: Message, default_charset: str = "us-ascii") -> str:
     return decode_text(payload, part.get_content_charset() or default_charset)  # as the banner reads it
 
 
+UNFLOW_CHARS = 100_000  # a flowed part's first this many characters are read joined, the rest as written (a line
+# costs ~0.5 us: 1 MB of " \n" lines had cost 0.6 s, review32 #4)
+
+
 def unflow(text: str, delsp: bool) -> str:
     """A `format=flowed` text (RFC 3676) as a reader shows it: a line that ends in a space (a soft break; not the
-    signature separator "-- ") joins the next line of the same quote depth, without that space when `delsp`
-    (DelSp=yes); one space after the quote marks, or at the start of an unquoted line, is stuffing and goes; quoted
-    lines are written back as "> " marks and their text. One pass over the lines. (attack32 #2: with DelSp=yes
-    Thunderbird and Apple Mail join "hono \\nrarium" into "honorarium", which the checks read cut in two.)"""
+    signature separator "-- ") joins the next line of the same quote depth (not a separator line), without that
+    space when `delsp` (DelSp=yes); one space after the quote marks, or at the start of an unquoted line, is
+    stuffing and goes; quoted lines are written back as "> " marks and their text. One pass over the lines.
+    (attack32 #2: with DelSp=yes Thunderbird and Apple Mail join "hono \\nrarium" into "honorarium", which the
+    checks read cut in two.) A text without a soft break is returned as it is."""
+    return _unflow(text, delsp)[0]
+
+
+def _unflow(text: str, delsp: bool) -> tuple[str, bool]:
+    """`unflow`, and whether a soft break joined two characters that are not blanks (DelSp=yes: a word cut in two,
+    which a reader that does not read format=flowed shows cut)."""
+    if " \n" not in text and " \r\n" not in text:
+        return text, False
     out: list[str] = []
     flowing: list[str] = []  # a paragraph's lines so far
     at_depth = 0
+    fused = False
     for line in text.split("\n"):
         line = line.removesuffix("\r")
         body = line.lstrip(">")
         depth = len(line) - len(body)
         body = body.removeprefix(" ")
-        if flowing and depth != at_depth:  # a soft break before another depth is a hard one (RFC 3676 4.5)
-            out.append(_quoted_as(at_depth, "".join(flowing)))
+        if flowing and (depth != at_depth or body == "-- "):  # a soft break before another depth, or before the
+            out.append(_quoted_as(at_depth, "".join(flowing)))  # separator, is a hard one (RFC 3676 4.3, 4.5)
             flowing = []
+        elif flowing and delsp and body[:1].strip() and flowing[-1][-1:].strip():
+            fused = True
         if body.endswith(" ") and body != "-- ":
             flowing.append(body[:-1] if delsp else body)
             at_depth = depth
@@ -565,7 +581,7 @@ def unflow(text: str, delsp: bool) -> str:
         flowing = []
     if flowing:
         out.append(_quoted_as(at_depth, "".join(flowing)))
-    return "\n".join(out)
+    return "\n".join(out), fused
 
 
 def _quoted_as(depth: int, text: str) -> str:
@@ -1123,8 +1139,13 @@ class MessageView:
                                     bool(extra)))
                 continue
             flowed = _flowed(part) if part.get_content_type() == "text/plain" else None
-            if flowed is not None:
-                text = unflow(text, flowed)
+            if flowed is not None:  # read joined; where DelSp=yes joins two words' letters, as written too (a reader
+                # that does not read format=flowed shows them apart: review32 #1), each one's beginning first
+                cut = len(text) if len(text) <= UNFLOW_CHARS else text.rfind("\n", 0, UNFLOW_CHARS) + 1
+                joined, fused = _unflow(text[:cut], flowed)
+                if fused:
+                    joined = "\n".join(_heads_first(joined, unflow(text[:cut], False)))
+                text = joined + ("\n" if cut < len(text) and not joined.endswith("\n") else "") + text[cut:]
             text = self._disguises.visible(text)
             if len(text) > budget:
                 self._budget_cut = True
@@ -1253,14 +1274,16 @@ class MessageView:
         done: set[int] = set()
         for p in shown:
             passages = near.pop(p.alternative, "") if p.content_type != "text/html" else ""  # (a group's first plain
-            if p.alternative in thin and p.alternative in differ:  # part only)
-                if p.alternative not in done:  # the HTML a reader sees, ahead of a long plain side that says other
-                    done.add(p.alternative)  # things (attack32 #1: 30 KB of them ahead of the HTML's approach)
-                    out += [q.reading for q in shown
-                            if q.alternative == p.alternative and q.content_type == "text/html"]
-                if p.content_type == "text/html":
-                    continue
-            if p.alternative in thin and p.content_type != "text/html":
+            if p.alternative in thin and p.content_type == "text/html":  # part only)
+                continue  # (its beginning is read ahead of its plain side, the rest after the rest)
+            if p.alternative in thin:
+                if p.alternative not in done:  # the beginning of the HTML a reader sees, ahead of a plain side that
+                    done.add(p.alternative)  # says far more: 30 KB of other text, or of one paragraph repeated, had
+                    html = "\n".join(q.reading for q in self.text_parts  # hidden the HTML's approach behind it
+                                     if q.alternative == p.alternative and q.content_type == "text/html")
+                    head = _head(html, HEAD_CHARS)  # (attack32 #1, review32 #3; only its beginning: a salted HTML's
+                    out.append(html[:head])  # hidden text read whole had pushed the plain side out, review32 #2)
+                    later.append(html[head:])
                 cut = len(p.text) if len(p.text) <= left else max(p.text.rfind("\n", 0, left) + 1,
                                                                   p.text.rfind(" ", 0, left) + 1)
                 out += [passages, p.text[:cut]]  # (at a line break or a space: no word split)
@@ -1268,7 +1291,7 @@ class MessageView:
                 left -= cut
             elif passages:  # (ahead of the plain part: after it, a passage's sign-off and cut signature had
                 out += [passages, p.text]  # become the signature the claims reader reads)
-            elif p.alternative in thin or p.alternative not in differ:
+            elif p.alternative not in differ:
                 out.append(p.reading if p.content_type == "text/html" else p.text)
             elif p.alternative not in done:
                 done.add(p.alternative)

@@ -11,7 +11,7 @@ import pytest
 from gateway.checks.content import ContentCheck
 from gateway.checks.structure import StructureCheck
 from gateway.model import Client, Envelope, Verdict
-from gateway.parse import AHEAD_CHARS, THIN_IN_PLACE, MessageView
+from gateway.parse import AHEAD_CHARS, HEAD_CHARS, THIN_IN_PLACE, MessageView
 from gateway.runtime import Runtime
 from tests.support.messages import config, message, names, one, run
 
@@ -1358,3 +1358,34 @@ async def test_a_plain_part_that_says_more_than_its_html_does_not_stand_in_for_i
     finally:
         await runtime.close()
     assert read[0] == Verdict.HIGH and all(v >= Verdict.SUSPICIOUS for v in read), read
+
+
+def test_an_alternatives_thin_html_is_read_from_its_beginning_ahead_of_its_plain_side() -> None:
+    """review32 #2, #3: a plain side far longer than what its HTML shows (`_thin_alternatives`) is read in place, up
+    to THIN_IN_PLACE characters; the HTML a reader sees was read after it (or not at all when its runs were all in
+    the plain side: one harmless paragraph 150 times, then the approach, hid the HTML's approach past the readers'
+    windows). The HTML's beginning now comes first, and only its beginning: a salted HTML read whole (150 KB of
+    hidden filler) had pushed a plain side holding the approach past the readers' windows."""
+    para = "Thank you for your note on the workshop programme; the agenda is attached for your reference."
+    html = f"<p>{para}</p><p>{APPROACH}</p>"
+    view = MessageView.parse(_alternative_raw(f"{para}\n" * 150 + APPROACH, html))
+    assert view.body_text.index(APPROACH) < 200
+    filler = " ".join(["report energy market policy winter storage gas price council"] * 2_500)
+    salted = f"<p>Please see the note below.</p><div style='display:none'>{filler}</div>"
+    assert MessageView.parse(_alternative_raw(APPROACH, salted)).body_text.index(APPROACH) < 2 * HEAD_CHARS
+    assert APPROACH_CUES <= _scores(_alternative_raw(APPROACH, salted))
+
+
+def test_a_flowed_part_whose_soft_breaks_join_two_words_is_read_as_written_too() -> None:
+    """review32 #1: with DelSp=yes a soft break right before a word ("a generous \\nhonorarium") joins it to the one
+    before ("generoushonorarium") for a reader of format=flowed, while Outlook and Gmail show the lines as written:
+    where a soft break joins two characters that are not blanks, the part is read both ways, each one's beginning
+    first. A soft break before a signature separator ends the paragraph (RFC 3676 4.3, as mutt reads it)."""
+    cut = "".join((" \n" if len(w) > 6 else " ") + w for w in APPROACH.split(" "))[1:]  # "a \nhonorarium"
+    raw = _flowed_raw(cut, "format=flowed; delsp=yes")
+    assert "anhonorarium" in MessageView.parse(raw).body_text  # (joined, as a reader of format=flowed shows it)
+    assert "honorarium" in MessageView.parse(raw).body_text.split()
+    assert APPROACH_CUES <= _scores(raw)
+    from gateway.parse import unflow
+    assert unflow("Best regards, \n-- \nAnna", False) == "Best regards, \n-- \nAnna"
+    assert unflow("> Best regards, \n> -- \n> Anna", True) == "> Best regards,\n> -- \n> Anna"
