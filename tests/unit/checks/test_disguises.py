@@ -1092,6 +1092,10 @@ def test_an_escaped_blank_inside_a_css_word_is_part_of_it() -> None:
     assert css_text("content:\"a\\20 b\\9 c\";x:y\\20 z;q:'\\41\\d'") == "content:\"a b\tc\";x:y\ufffdz;q:'A\r'"
     cut = APPROACH.replace("WhatsApp", "Whats<div style='display:inline;display:block\\9'>A</div>pp")
     assert APPROACH_CUES <= _scores(message(FROM, "", html=f"<div>{cut}</div>"))
+    # review32 #5: a backslash before a line break continues a string (CSS Syntax 4.3.5): nothing is read for the two
+    sheet = "<style>.x::before{content:\"Contact me on WhatsA\\\npp: +44 7700 900123\"}</style><p class=x>Hello</p>"
+    assert html_scan(sheet).generated == "Contact me on WhatsApp: +44 7700 900123"
+    assert css_text("content:'a\\\nb\\\\\nc'") == "content:'ab\\\nc'"  # (an escaped backslash: then a break)
 
 
 def test_a_plain_part_that_cuts_a_few_cue_words_its_html_shows_whole_hides_none() -> None:
