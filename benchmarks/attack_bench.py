@@ -484,6 +484,7 @@ def _hostile(only: str = "") -> dict[str, bytes]:
             b"Date: Sun, 29 Nov 2026 10:00:00 +0000\r\n", b"Date: Sun, 29 Nov 2026 10:00:00 "
             + b"\r\n ".join([b"+0000 (" * 10] * 1_350) + b"\r\n", 1),
         "phone-digits": lambda: _text("+1111111111111111111x\n" * 2_800),
+        "signoff-blanks": lambda: _text("Dear Anna, thank you.\n" + " " * 30_000 + "\n"),  # (review32b #5)
         # a flowed part of soft breaks alone (review32 #4: read joined line by line)
         "flowed-soft-breaks": lambda: _message(b" \r\n" * 1_000_000, cte=b"7bit",
                                                ctype=b"text/plain; charset=utf-8; format=flowed; delsp=yes"),

@@ -142,8 +142,12 @@ MAX_OVERRIDES = 64  # overriding elements open at once that are written out (dee
 # `\75 rl(x{)`); linear: a name is read whole, function or not, possessively, and each alternative starts with its
 # own characters and consumes to its end
 _CSS_IDENT = r"(?:[-\w]|\\[0-9a-fA-F]{1,6}[ \t\n\r\f]?|\\[^\n\r\f0-9a-fA-F])"
+# an escape in a string: a hex one with the one blank after it (a line break too: `"Whats\\41<LF>pp"` is one string,
+# review32b #4), or any other character (a line break: the string goes on, CSS Syntax 4.3.5)
+_STRING_ESCAPED = r"\\(?:[0-9a-fA-F]{1,6}(?:\r\n|[ \t\n\r\f])?|[\s\S])"
 _LITERALS = (r"(?P<f>" + _CSS_IDENT + r"++)(?P<p>\()?"
-             r"|\"(?:[^\"\\\n]|\\[\s\S])*+\"?|'(?:[^'\\\n]|\\[\s\S])*+'?|\\[\s\S]|/\*[\s\S]*?(?:\*/|\Z)")
+             r"|\"(?:[^\"\\\n]|" + _STRING_ESCAPED + r")*+\"?|'(?:[^'\\\n]|" + _STRING_ESCAPED + r")*+'?|\\[\s\S]"
+             r"|/\*[\s\S]*?(?:\*/|\Z)")
 _CSS_LITERAL = re.compile(_LITERALS)
 _URL_REST = re.compile(r"(?![ \t\n\r\f]*[\"'])(?:[^)\\]|\\[\s\S])*+\)?")  # an unquoted url's address and ")"
 _CSS_ESCAPE = re.compile(r"\\(?:([0-9a-fA-F]{1,6})[ \t\n\r\f]?|([^\n\r\f0-9a-fA-F]))")
@@ -166,7 +170,11 @@ def css_text(css: str) -> str:
     """`css` with its comments removed and its escapes decoded (CSS Syntax Level 3). A comment ends the token before
     it, so one between two characters of a name or number is read as a blank: `display:blo/**/ck` is the two words
     "blo ck", which a browser drops, not the keyword `block` (review30 #3), and `font-size:0/**/px` is no length.
-    An escaped blank is a blank in a string only (`_name_unescape`)."""
+    An escaped blank is a blank in a string only (`_name_unescape`). Line breaks are read as CSS Syntax 3.3 reads them
+    first: CR LF, CR and FF as LF (a backslash before a CRLF in a style of a 7bit part had ended its string,
+    review32b #3)."""
+    if "\r" in css or "\f" in css:
+        css = css.replace("\r\n", "\n").replace("\r", "\n").replace("\f", "\n")
     if "/*" in css:
         pieces: list[str] = []  # the text between comments
         at = 0

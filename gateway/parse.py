@@ -539,39 +539,44 @@ def _decode_part(part: Message, default_charset: str = "us-ascii") -> str:
     return decode_text(payload, part.get_content_charset() or default_charset)  # as the banner reads it
 
 
-UNFLOW_CHARS = 100_000  # a flowed part's first this many characters are read joined, the rest as written (a line
-# costs ~0.5 us: 1 MB of " \n" lines had cost 0.6 s, review32 #4)
+# a soft break of an unquoted flowed text (`unflow`): a line's last space, not the separator's ("-- "), nor one
+# before a separator line; the next line's stuffing space with it. In C: a text of 1 MB of " \n" lines costs 20-30 ms
+_SOFT_BREAK = re.compile(r"(?<!^--) \n(?!-- (?:\n|$))", re.M)
+_STUFFED = re.compile(r"^ ", re.M)
+_BLANK_RUN = re.compile(r"[ \t]{64,}")
 
 
 def unflow(text: str, delsp: bool) -> str:
     """A `format=flowed` text (RFC 3676) as a reader shows it: a line that ends in a space (a soft break; not the
     signature separator "-- ") joins the next line of the same quote depth (not a separator line), without that
     space when `delsp` (DelSp=yes); one space after the quote marks, or at the start of an unquoted line, is
-    stuffing and goes; quoted lines are written back as "> " marks and their text. One pass over the lines.
-    (attack32 #2: with DelSp=yes Thunderbird and Apple Mail join "hono \\nrarium" into "honorarium", which the
-    checks read cut in two.) A text without a soft break is returned as it is."""
-    return _unflow(text, delsp)[0]
+    stuffing and goes; quoted lines are written back as "> " marks and their text. Linear: an unquoted text in two
+    regular-expression passes, a quoted one in one pass over its lines. (attack32 #2: with DelSp=yes Thunderbird and
+    Apple Mail join "hono \\nrarium" into "honorarium", which the checks read cut in two.) A text without a soft
+    break is returned as it is."""
+    text = text.replace("\r\n", "\n") if "\r" in text else text
+    if " \n" not in text:
+        return text
+    if "\n>" in text or text.startswith(">"):
+        return _unflow_lines(text, delsp)
+    if text.startswith(" ") or "\n " in text:  # (no quoted line: no depth to follow)
+        text = _STUFFED.sub("", text)
+    text = _SOFT_BREAK.sub("" if delsp else " ", text)
+    return text[:-1] if delsp and text.endswith(" ") and not text.endswith("\n-- ") and text != "-- " else text
 
 
-def _unflow(text: str, delsp: bool) -> tuple[str, bool]:
-    """`unflow`, and whether a soft break joined two characters that are not blanks (DelSp=yes: a word cut in two,
-    which a reader that does not read format=flowed shows cut)."""
-    if " \n" not in text and " \r\n" not in text:
-        return text, False
+def _unflow_lines(text: str, delsp: bool) -> str:
+    """`unflow` line by line, quote depths followed."""
     out: list[str] = []
     flowing: list[str] = []  # a paragraph's lines so far
     at_depth = 0
-    fused = False
     for line in text.split("\n"):
-        line = line.removesuffix("\r")
         body = line.lstrip(">")
         depth = len(line) - len(body)
         body = body.removeprefix(" ")
         if flowing and (depth != at_depth or body == "-- "):  # a soft break before another depth, or before the
             out.append(_quoted_as(at_depth, "".join(flowing)))  # separator, is a hard one (RFC 3676 4.3, 4.5)
             flowing = []
-        elif flowing and delsp and body[:1].strip() and flowing[-1][-1:].strip():
-            fused = True
         if body.endswith(" ") and body != "-- ":
             flowing.append(body[:-1] if delsp else body)
             at_depth = depth
@@ -581,7 +586,7 @@ def _unflow(text: str, delsp: bool) -> tuple[str, bool]:
         flowing = []
     if flowing:
         out.append(_quoted_as(at_depth, "".join(flowing)))
-    return "\n".join(out), fused
+    return "\n".join(out)
 
 
 def _quoted_as(depth: int, text: str) -> str:
@@ -1139,13 +1144,10 @@ class MessageView:
                                     bool(extra)))
                 continue
             flowed = _flowed(part) if part.get_content_type() == "text/plain" else None
-            if flowed is not None:  # read joined; where DelSp=yes joins two words' letters, as written too (a reader
-                # that does not read format=flowed shows them apart: review32 #1), each one's beginning first
-                cut = len(text) if len(text) <= UNFLOW_CHARS else text.rfind("\n", 0, UNFLOW_CHARS) + 1
-                joined, fused = _unflow(text[:cut], flowed)
-                if fused:
-                    joined = "\n".join(_heads_first(joined, unflow(text[:cut], False)))
-                text = joined + ("\n" if cut < len(text) and not joined.endswith("\n") else "") + text[cut:]
+            if flowed is not None:
+                text = self._read_flowed(text, flowed, budget)
+            if "     " in text:  # a long run of blanks reads as one (a reader sees empty space; as characters it had
+                text = _BLANK_RUN.sub(" ", text)  # pushed an approach past the readers' windows, review32b #2's f2c)
             text = self._disguises.visible(text)
             if len(text) > budget:
                 self._budget_cut = True
@@ -1153,6 +1155,20 @@ class MessageView:
             budget -= len(text)
             out.append(TextPart(ctype, text, depth, alternative=self._alternatives.get(id(part), 0)))
         return out
+
+    def _read_flowed(self, text: str, delsp: bool, budget: int) -> str:
+        """A format=flowed plain part read joined (`unflow`); where DelSp=yes joins two words' letters, as written too
+        (a reader that does not read format=flowed shows them apart: review32 #1, review32b #1), each one's beginning
+        first. A quoted one is read line by line, its first `budget` characters (the rest is left unread)."""
+        if len(text) > budget and ("\n>" in text or text.startswith(">")):
+            text = text[:budget]
+            self._budget_cut = True
+        joined = unflow(text, delsp)
+        if delsp and joined != text:
+            kept = unflow(text, False)
+            if joined.split() != kept.split():
+                return "\n".join(_heads_first(joined, kept))
+        return joined
 
     @property
     def text_cut(self) -> bool:

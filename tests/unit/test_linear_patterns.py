@@ -92,3 +92,16 @@ def test_phone_numbers_are_found_as_the_pattern_found_them() -> None:
     assert found > 500
     assert _phones("call +44 (0)7700 900123, or 0049 30 1234 5678.") == ["+4407700900123", "00493012345678"]
     assert _phones("+1111111111111111111x " * 3_000) == []
+
+
+def test_a_sign_off_line_is_found_as_the_pattern_found_it() -> None:
+    """review32b #5: a line of 30,000 blanks cost 49 s (`^[ \\t]*(...)?[ \\t]*` split it n^2 ways)."""
+    from gateway.checks.identity import _SIGN_OFF
+    pattern = re.compile(r"^[ \t]*(?:best|kind|warm|with best)?[ \t]*(?:regards|wishes|best|thanks|thank you|cheers|"
+                         r"sincerely|yours)[ ,.!\w]{0,20}$|^--[ \t]*$", re.I | re.M)
+    found = 0
+    for text in _texts(6, [" ", "\t", "\n", "best", "kind", "regards", "with best", "thanks", "--", ",", "x"], 10):
+        expected = [m.span() for m in pattern.finditer(text)]
+        assert [m.span() for m in _SIGN_OFF.finditer(text)] == expected, text
+        found += bool(expected)
+    assert found > 1_000

@@ -3,6 +3,7 @@ bidi overrides: parse.Disguises) and the structure check's signals for it (attac
 
 from __future__ import annotations
 
+import random
 import textwrap
 import unicodedata
 
@@ -1096,6 +1097,9 @@ def test_an_escaped_blank_inside_a_css_word_is_part_of_it() -> None:
     sheet = "<style>.x::before{content:\"Contact me on WhatsA\\\npp: +44 7700 900123\"}</style><p class=x>Hello</p>"
     assert html_scan(sheet).generated == "Contact me on WhatsApp: +44 7700 900123"
     assert css_text("content:'a\\\nb\\\\\nc'") == "content:'ab\\\nc'"  # (an escaped backslash: then a break)
+    # review32b #3, #4: CR LF read as LF first (a 7bit part's style), and a hex escape's blank may be a line break
+    assert html_scan(sheet.replace("\\\n", "\\\r\n")).generated == "Contact me on WhatsApp: +44 7700 900123"
+    assert html_scan(sheet.replace("A\\\npp", "\\41\r\npp")).generated == "Contact me on WhatsApp: +44 7700 900123"
 
 
 def test_a_plain_part_that_cuts_a_few_cue_words_its_html_shows_whole_hides_none() -> None:
@@ -1390,6 +1394,19 @@ def test_a_flowed_part_whose_soft_breaks_join_two_words_is_read_as_written_too()
     assert "anhonorarium" in MessageView.parse(raw).body_text  # (joined, as a reader of format=flowed shows it)
     assert "honorarium" in MessageView.parse(raw).body_text.split()
     assert APPROACH_CUES <= _scores(raw)
-    from gateway.parse import unflow
+    blank = cut.replace(" \n", " \n  \n")  # review32b #1: an empty flowed line between the two halves
+    assert "anhonorarium" in MessageView.parse(_flowed_raw(blank, "format=flowed; delsp=yes")).body_text
+    assert APPROACH_CUES <= _scores(_flowed_raw(blank, "format=flowed; delsp=yes"))
+    padded = "  \n" * 40_000 + cut  # review32b #2: 120 KB of lines a reader of format=flowed joins into nothing
+    assert APPROACH_CUES <= _scores(_flowed_raw(padded, "format=flowed; delsp=yes"))
+    assert APPROACH_CUES <= _scores(_flowed_raw(" " * 100_001 + "\n" + cut, "format=flowed; delsp=yes"))  # (blanks)
+    from gateway.parse import _unflow_lines, unflow
+    rnd = random.Random(32)  # an unquoted text read in two passes reads the lines as the line-by-line reading does
+    for _ in range(20_000):
+        text = "".join(rnd.choice(["a", "b", " ", "\n", "--", "-- \n", " \n", "\r\n", "x ", "  "]) for _ in range(12))
+        if not text.startswith(">"):
+            for delsp in (False, True):
+                assert [x.strip() for x in unflow(text, delsp).split("\n")] == \
+                    [x.strip() for x in _unflow_lines(text.replace("\r\n", "\n"), delsp).split("\n")], text
     assert unflow("Best regards, \n-- \nAnna", False) == "Best regards, \n-- \nAnna"
     assert unflow("> Best regards, \n> -- \n> Anna", True) == "> Best regards,\n> -- \n> Anna"
