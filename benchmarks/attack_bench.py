@@ -339,6 +339,12 @@ def _message(body: bytes, *, ctype: bytes = b"text/plain; charset=utf-8", cte: b
             + b"Content-Type: " + ctype + b"\r\nContent-Transfer-Encoding: " + cte + b"\r\n\r\n" + body)
 
 
+def _signature_blanks(field: bytes) -> bytes:
+    """`field`, then 30,000 blanks in lines of 60 (each within the line length limit), "!", and the
+    start of the next field's name (MIME-Version, which it stands in front of)."""
+    return field + b"\r\n".join([b" " * 60] * 500) + b"!\r\nMIME-Version"
+
+
 def _text(text: str) -> bytes:
     return _message(_b64(text))
 
@@ -488,6 +494,10 @@ def _hostile(only: str = "") -> dict[str, bytes]:
         # a flowed part of soft breaks alone (review32 #4: read joined line by line)
         "flowed-soft-breaks": lambda: _message(b" \r\n" * 1_000_000, cte=b"7bit",
                                                ctype=b"text/plain; charset=utf-8; format=flowed; delsp=yes"),
+        # attack33 #1: a signature's b= of "A", 30 KB of folded blanks and "!" (a header block under 32 KiB: analysed
+        # on the event loop), which dkimpy's b= check read in quadratic time, the GIL held, before any key lookup
+        "dkim-b-blanks": lambda: _text("hello").replace(b"MIME-Version", _signature_blanks(
+            b"DKIM-Signature: v=1; a=rsa-sha256; d=policy-forum.test; s=s1; h=from; bh=AAAA; b=A"), 1),
     }
     return {k: build() for k, build in built.items() if not only or k == only}
 
@@ -534,7 +544,9 @@ MESSAGE_KINDS = ("mime-deep", "mime-parts", "headers-many", "header-one-line", "
                  "b64-broken", "qp-broken", "text-nospace", "text-capwords-line", "text-capwords-lines",
                  "text-at-with", "text-signatures", "text-zw-bidi-orgs", "html-bomb", "html-links-20k",
                  "text-urls-25k", "to-many", "rfc2047-broken-subject", "rfc2047-broken-from", "subject-zw-bidi-orgs",
-                 "names-zw-bidi-orgs", "header-folded-20k", "subject-folded-20k", "qp-zw-bidi-orgs")
+                 "names-zw-bidi-orgs", "header-folded-20k", "subject-folded-20k", "qp-zw-bidi-orgs", "text-idn-urls",
+                 "social-quotes", "cte-comment-pairs", "word-marks", "authres-blanks", "date-offset-parens",
+                 "phone-digits", "signoff-blanks", "flowed-soft-breaks", "dkim-b-blanks")
 ATTACKS.update({f"msg:{k}": attack_message(k) for k in MESSAGE_KINDS})
 ACKED: list[str] = []  # per attacker process: pipelined messages answered 250
 

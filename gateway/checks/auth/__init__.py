@@ -16,20 +16,25 @@ Untrusted input: the envelope (client IP, HELO, MAIL FROM), the raw message and 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import logging
+import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from gateway.authres import AuthResHeader, trusted_results
 from gateway.checks import Check, CheckContext, Fact, signal
-from gateway.checks.auth.arc import verify_arc
-from gateway.checks.auth.dkim import MAX_SIGNATURES, verify_dkim
+from gateway.checks.auth.arc import ArcResult, verify_arc
+from gateway.checks.auth.dkim import MAX_SIGNATURES, DkimResult, verify_dkim
 from gateway.checks.auth.dmarc import DmarcResult, check_dmarc
 from gateway.checks.auth.keys import header_fields
 from gateway.checks.auth.report import AuthOutcome, authres_value, from_trusted, signals_for
 from gateway.checks.auth.spf import RESULTS as SPF_RESULTS
 from gateway.checks.auth.spf import SpfResult, check_spf
-from gateway.model import Signal
+from gateway.model import Envelope, Signal
+
+log = logging.getLogger("gateway.auth")
 
 __all__ = ["SIGNALS", "AuthCheck", "AuthFacts", "AuthOutcome"]
 
@@ -131,14 +136,53 @@ class AuthCheck(Check):
             return await check_spf(ctx.resolver, client.ip, env.mail_from, client.helo or "",
                                    timeout=budget, receiver=ctx.config.hostname)
 
-        spf_res, dkim_res, arc_res = await asyncio.gather(
+        # Each method contained on its own: one that raises must not take the others, nor DMARC,
+        # with it (attack33 #2: a DKIM-Signature that crashed dkimpy lost every auth signal, so a
+        # forged From of a p=reject domain read clean).
+        spf_got, dkim_got, arc_got = await asyncio.gather(
             spf(), verify_dkim(raw, ctx.resolver, timeout=budget, max_signatures=self.max_signatures,
                                pools=ctx.auth_pools, head=head),
-            verify_arc(raw, ctx.resolver, timeout=budget, pools=ctx.auth_pools, head=head))
+            verify_arc(raw, ctx.resolver, timeout=budget, pools=ctx.auth_pools, head=head),
+            return_exceptions=True)
+        spf_res = _spf_broken(spf_got, env) if isinstance(spf_got, BaseException) else spf_got
+        arc_res = _arc_broken(arc_got, env) if isinstance(arc_got, BaseException) else arc_got
+        if isinstance(dkim_got, BaseException):  # the signatures' outcome unknown: temperror, not "none"
+            _broken("DKIM", dkim_got, env)
+            dkim_res = [DkimResult("temperror", reason=f"internal error: {type(dkim_got).__name__}")]
+        else:
+            dkim_res = dkim_got
         dmarc_res: DmarcResult = await check_dmarc(ctx.resolver, from_domain, spf_res, dkim_res,
                                                    timeout=budget, tree_walk=self.tree_walk)
+        if isinstance(dkim_got, BaseException) and dmarc_res.result == "fail":  # no DKIM result: not known to fail
+            dmarc_res = dataclasses.replace(dmarc_res, result="temperror", reason="the DKIM check failed")
         return AuthOutcome(spf=spf_res, dkim=tuple(dkim_res), dmarc=dmarc_res,
                            arc=arc_res)
+
+
+def _broken(method: str, got: BaseException, env: Envelope) -> None:
+    """Log the exception a method raised; a BaseException that is not an Exception (cancellation,
+    exit) is raised again."""
+    if not isinstance(got, Exception):
+        raise got
+    log.error("auth: %s check failed on queue id %s: %s\n%s", method, env.queue_id, type(got).__name__,
+              "".join(traceback.format_exception(got)).rstrip())
+
+
+def _arc_broken(got: BaseException, env: Envelope) -> ArcResult:
+    """ARC's result when its check raised: a chain that vouches for nothing."""
+    _broken("ARC", got, env)
+    return ArcResult("fail", reason=f"internal error: {type(got).__name__}")
+
+
+def _spf_broken(got: BaseException, env: Envelope) -> SpfResult:
+    """SPF's result when its check raised: temperror for the identity it checks (RFC 7208 section 2.6.6:
+    a transient error), so that DMARC does not count it as a pass nor, where it aligns, as a fail."""
+    _broken("SPF", got, env)
+    sender = env.mail_from if "@" in env.mail_from else ""
+    helo = env.client.helo or ""
+    domain, identity = (sender.rpartition("@")[2].lower(), "mailfrom") if sender else (helo.lower(), "helo")
+    return SpfResult("temperror", domain, identity, sender or f"postmaster@{helo}", env.client.ip or "",
+                     problem=f"internal error: {type(got).__name__}")
 
 
 def _single_from_domain(ctx: CheckContext) -> str | None:

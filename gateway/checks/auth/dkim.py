@@ -24,6 +24,7 @@ from gateway.checks.auth.keys import AuthPools, KeyFetcher, header_fields, key_n
 
 MAX_SIGNATURES = 10
 MIN_RSA_BITS = 1024
+log = logging.getLogger("gateway.auth")
 _quiet = logging.getLogger("gateway.auth.dkimpy")
 _quiet.addHandler(logging.NullHandler())
 _quiet.propagate = False
@@ -70,6 +71,11 @@ def _verify_one(signer: FastDKIM, idx: int, fetcher: KeyFetcher) -> tuple[str, s
         return "permerror", str(exc)[:120], signer.keysize
     except dkim.DKIMException as exc:
         return "permerror", f"{type(exc).__name__}: {exc}"[:120], signer.keysize
+    except Exception as exc:  # noqa: BLE001 - dkimpy raising outside its own exceptions on a bad
+        # signature (IndexError for i= equal to d= without "@", ValueError for a t= or x= of 4,301
+        # digits, attack33 #2): that signature is unusable, the others and DMARC still count
+        log.info("DKIM: dkimpy raised %s on signature %d: %r", type(exc).__name__, idx, str(exc)[:200])
+        return "permerror", f"{type(exc).__name__}: {exc}"[:120], signer.keysize
     if ok:
         return "pass", "", signer.keysize
     return "fail", "signature did not verify", signer.keysize
@@ -81,6 +87,9 @@ def _verify_all(raw: bytes, count: int, fetcher: KeyFetcher,
         signer = FastDKIM(raw, logger=_quiet, minkey=MIN_RSA_BITS)
     except dkim.DKIMException as exc:
         return [("permerror", f"unparseable message: {exc}"[:120], None)] * count
+    except Exception as exc:  # noqa: BLE001 - as in _verify_one
+        log.info("DKIM: dkimpy raised %s reading the message: %r", type(exc).__name__, str(exc)[:200])
+        return [("permerror", f"unparseable message: {type(exc).__name__}"[:120], None)] * count
     out = []
     for idx in range(count):
         result, reason, bits = _verify_one(signer, idx, fetcher)

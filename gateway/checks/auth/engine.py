@@ -20,6 +20,7 @@ Untrusted input: the raw message handed to dkimpy.
 from __future__ import annotations
 
 import base64
+import logging
 import re
 import threading
 from typing import Any
@@ -31,8 +32,16 @@ from dkim.util import InvalidTagValueList, parse_tag_value
 __all__ = ["FastARC", "FastDKIM", "InvalidTagValueList", "arc_sign", "dkim", "parse_tag_value",
            "relaxed_body", "split_message"]
 
+log = logging.getLogger("gateway.auth")
 _EMPTY_LINE = re.compile(rb"\r?\n\r?\n")
 SLICE = 65536
+# The longest run of blanks and line breaks a signature field may hold for dkimpy to read it.
+# dkimpy's check of b= (`[\s0-9A-Za-z+/]+[\s=]*$`), its split of h= (`\s*:\s*`) and its
+# removal of b= for hashing (`RE_BTAG`, FWS inside a repeat) take time quadratic in such a run,
+# in C holding the GIL, before any key is looked up (attack33 #1: b=A, 31 KB of folded blanks,
+# "!": 4.5 s of a worker). Real signers fold with a line break and a tab or a few spaces.
+BLANK_RUN_LIMIT = 64
+_LONG_BLANKS = re.compile(rb"[ \t\r\n\f\v]{%d}" % (BLANK_RUN_LIMIT + 1))  # a run under it costs its length
 _dkimpy_relaxed_body = _canon.Relaxed.canonicalize_body  # the reference (tests compare to it)
 
 
@@ -115,6 +124,15 @@ def check_body_hash(sig: dict[bytes, bytes], body: bytes, tlsrpt: Any = False) -
                                    f"expected {sig[b'bh']!r})")
 
 
+def screen_field(name: bytes, value: bytes) -> None:
+    """Raise dkim.MessageFormatError when the raw (folded) signature field `value` holds a run of
+    more than BLANK_RUN_LIMIT blanks and line breaks, which dkimpy's patterns read in quadratic time."""
+    m = _LONG_BLANKS.search(value)
+    if m is not None:
+        raise dkim.MessageFormatError(f"{name.decode('ascii', 'replace')} holds more than {BLANK_RUN_LIMIT} "
+                                      f"blanks in a row (at byte {m.start()})")
+
+
 class _FastMessage:
     headers: Any
     body: Any
@@ -137,11 +155,21 @@ class _FastMessage:
 
 
 class FastDKIM(_FastMessage, dkim.DKIM):  # type: ignore[misc]
-    pass
+    def verify_headerprep(self, idx: int = 0) -> Any:
+        """dkimpy's, after `screen_field` of the signature it reads (the same one: its list)."""
+        sigheaders = [(x, y) for x, y in self.headers if x.lower() == b"dkim-signature"]
+        if idx < len(sigheaders):
+            screen_field(sigheaders[idx][0], sigheaders[idx][1])
+        return super().verify_headerprep(idx)
 
 
 class FastARC(_FastMessage, dkim.ARC):  # type: ignore[misc]
-    pass
+    def verify(self, dnsfunc: Any = dkim.get_txt) -> Any:
+        """dkimpy's, after `screen_field` of every ARC field (a MessageFormatError: the chain fails)."""
+        for name, value in self.headers:
+            if name.lower() in self.ARC_HEADERS:
+                screen_field(name, value)
+        return super().verify(dnsfunc=dnsfunc)
 
 
 def arc_verify(message: bytes, logger: Any, dnsfunc: Any) -> tuple[Any, list[dict[str, Any]], str]:
@@ -151,6 +179,9 @@ def arc_verify(message: bytes, logger: Any, dnsfunc: Any) -> tuple[Any, list[dic
         return a.verify(dnsfunc=dnsfunc)  # type: ignore[no-any-return]
     except dkim.DKIMException as exc:
         return dkim.CV_Fail, [], str(exc)
+    except Exception as exc:  # noqa: BLE001 - dkimpy raising outside its own exceptions: the chain fails
+        log.info("ARC: dkimpy raised %s: %r", type(exc).__name__, str(exc)[:200])
+        return dkim.CV_Fail, [], f"{type(exc).__name__}: {exc}"[:160]
 
 
 def arc_sign(message: bytes, selector: bytes, domain: bytes, privkey: bytes, srv_id: bytes,

@@ -1,0 +1,177 @@
+"""Hostile signature fields (attack33): dkimpy is never handed a field it reads in quadratic time,
+and a signature that makes dkimpy raise outside its own exceptions is that signature's permerror,
+never the loss of every authentication result. Real DNS server on 127.0.0.1, real dkimpy."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gateway.checks import CheckContext, run_checks
+from gateway.checks.auth import AuthCheck, AuthFacts
+from gateway.checks.auth.arc import verify_arc
+from gateway.checks.auth.dkim import verify_dkim
+from gateway.checks.auth.engine import BLANK_RUN_LIMIT
+from gateway.dns import Resolver
+from gateway.domains import Domains
+from gateway.model import Client, Envelope
+from gateway.parse import MessageView
+from gateway.refdata import ReferenceData
+from tests.conftest import make_config
+from tests.support.dkimkeys import message, rsa_key
+from tests.support.dnsserver import TestDNSServer
+
+BH = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="  # sha256 of the empty body: syntax only
+
+
+@pytest.fixture(scope="module")
+def dns():
+    with TestDNSServer() as server:
+        server.add("example.com", "TXT", "v=spf1 ip4:192.0.2.10 -all")
+        server.add("sel._domainkey.example.com", "TXT", rsa_key().txt)
+        server.add("_dmarc.example.com", "TXT", "v=DMARC1; p=reject")
+        yield server
+
+
+def resolver(dns):
+    return Resolver(nameservers=(("127.0.0.1", dns.port),), timeout=0.5)
+
+
+def verify(dns, raw):
+    async def go():
+        return await verify_dkim(raw, resolver(dns))
+    return asyncio.run(go())
+
+
+def with_signature(raw: bytes, tags: str) -> bytes:
+    return (f"DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=example.com; s=sel;\r\n"
+            f"\th=from:to:subject; {tags}\r\n").encode() + raw
+
+
+CRASHERS = {
+    "i= equal to d=, no @": f"i=example.com; bh={BH}; b=AAAA",
+    "t= of 4,301 digits": f"t={'1' * 4301}; bh={BH}; b=AAAA",
+    "x= of 4,301 digits": f"x={'9' * 4301}; bh={BH}; b=AAAA",
+}
+
+
+@pytest.mark.parametrize("tags", CRASHERS.values(), ids=CRASHERS.keys())
+def test_a_signature_dkimpy_crashes_on_is_permerror_and_the_next_one_still_verifies(dns, tags):
+    raw = with_signature(rsa_key().sign(message(), "example.com"), tags)
+    bad, good = verify(dns, raw)
+    assert bad.result == "permerror" and bad.reason.split(":")[0] in ("IndexError", "ValueError")
+    assert good.result == "pass"
+
+
+def blanks_then(n: int, end: str = "!") -> str:
+    """b= of "A", `n` blanks and line breaks (folded lines of 60), then `end`."""
+    run = ("\r\n" + " " * 58) * (n // 60) + " " * (n % 60)
+    return f"bh={BH}; b=A{run}{end}"
+
+
+def test_a_long_blank_run_is_refused_before_dkimpy_reads_it(dns):
+    (res,) = verify(dns, with_signature(message(), blanks_then(30_000)))
+    assert res.result == "permerror" and f"more than {BLANK_RUN_LIMIT} blanks in a row" in res.reason
+
+
+@pytest.mark.parametrize("n,screened", [(BLANK_RUN_LIMIT, False), (BLANK_RUN_LIMIT + 1, True)])
+def test_the_blank_run_limit_is_exact(dns, n, screened):
+    run = " " * n
+    (res,) = verify(dns, with_signature(message(), f"bh={BH}; b=A{run}!"))
+    assert res.result == "permerror"
+    assert ("blanks in a row" in res.reason) is screened  # else dkimpy's own b= complaint
+    if not screened:
+        assert "b= value is not valid base64" in res.reason
+
+
+def test_real_folding_is_not_screened(dns):
+    """A signer's folding (a line break and a tab, or eight spaces) stays far below the limit."""
+    raw = rsa_key().sign(message(), "example.com")
+    assert re.search(rb"\r\n[ \t]", raw.split(b"\r\n\r\n")[0])  # the signature is folded
+    (res,) = verify(dns, raw)
+    assert res.result == "pass"
+
+
+def test_an_arc_field_with_a_long_blank_run_fails_the_chain_unread(dns):
+    seal = f"ARC-Seal: i=1; a=rsa-sha256; cv=none; d=example.com; s=sel; t=1700000000; b=A{' ' * 5000}!\r\n"
+    ams = (f"ARC-Message-Signature: i=1; a=rsa-sha256; c=relaxed/relaxed; d=example.com; s=sel; h=from;\r\n"
+           f" bh={BH}; b=AAAA\r\n")
+    aar = "ARC-Authentication-Results: i=1; mx.example.com; spf=pass\r\n"
+    raw = (seal + ams + aar).encode() + message()
+
+    async def go():
+        return await verify_arc(raw, resolver(dns))
+    res = asyncio.run(go())
+    assert res.result == "fail" and "blanks in a row" in res.reason
+
+
+def check(dns, raw, tmp_path, ip="203.0.113.9"):
+    config = make_config(1, tmp_path, "")
+
+    async def go():
+        ctx = CheckContext(view=MessageView.parse(raw), config=config, data=ReferenceData(),
+                           domains=Domains(config.local_domains), offline=False, resolver=resolver(dns),
+                           envelope=Envelope("alice@example.com", ("bob@example.org",), Client(ip=ip, helo="x")))
+        run = await run_checks([AuthCheck()], ctx)
+        return sorted(s.name for s in run.signals), ctx.get(AuthFacts)
+    return asyncio.run(go())
+
+
+@pytest.mark.parametrize("tags", CRASHERS.values(), ids=CRASHERS.keys())
+def test_a_forged_from_with_a_crashing_signature_still_fails_dmarc(dns, tmp_path, tags):
+    """attack33 #2: the i=d signature had lost every auth signal (check.error), so a forged From
+    of a p=reject domain read clean."""
+    names, facts = check(dns, with_signature(message(), tags), tmp_path)
+    assert "check.error" not in names
+    assert {"spf.fail", "dkim.permerror", "dmarc.fail", "dmarc.fail_reject_policy"} <= set(names)
+    assert "dkim=permerror" in facts.header_value
+
+
+def test_a_method_that_raises_leaves_the_others_and_dmarc(dns, tmp_path, monkeypatch):
+    import gateway.checks.auth as auth
+
+    async def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+    raw = rsa_key().sign(message(), "example.com")
+    monkeypatch.setattr(auth, "verify_dkim", broken)
+    names, facts = check(dns, raw, tmp_path, ip="192.0.2.10")
+    assert names == ["arc.none", "dkim.temperror", "dmarc.pass", "spf.pass"]  # SPF aligned: DMARC still passes
+    names, facts = check(dns, raw, tmp_path)
+    assert names == ["arc.none", "dkim.temperror", "dmarc.temperror", "spf.fail"]  # not known to fail
+    monkeypatch.undo()
+    monkeypatch.setattr(auth, "check_spf", broken)
+    names, facts = check(dns, raw, tmp_path)
+    assert names == ["arc.none", "dkim.aligned", "dkim.pass", "dmarc.pass", "spf.temperror"]
+    assert "spf=temperror" in facts.header_value and "smtp.mailfrom=alice@example.com" in facts.header_value
+    monkeypatch.undo()
+    monkeypatch.setattr(auth, "verify_arc", broken)
+    names, _ = check(dns, raw, tmp_path)
+    assert names == ["arc.fail", "dkim.aligned", "dkim.pass", "dmarc.pass", "spf.fail"]
+
+
+_text = st.text(st.sampled_from("AB+/= \t\r\n!:;@.-"), max_size=300)
+_digits = st.integers(1, 6000).map(lambda n: "7" * n)
+_names = st.sampled_from(["example.com", "EXAMPLE.com", "@example.com", "x@example.com", "a.example.com", "", "="])
+def _mostly(valid: str, other: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    return st.one_of(st.just(valid), st.just(valid), st.just(valid), other)
+
+
+# Mostly valid required tags, so that dkimpy's checks get as far as the optional ones.
+_REQUIRED = {"v": _mostly("1", st.just("2")), "a": _mostly("rsa-sha256", st.just("x")), "b": _mostly("AAAA", _text),
+             "bh": _mostly(BH, _text), "d": _mostly("example.com", _names), "h": _mostly("from:to", _text),
+             "s": _mostly("sel", st.sampled_from(["", "x y"]))}
+_OPTIONAL = {"c": st.sampled_from(["relaxed/relaxed", "simple", "x/y"]), "i": _names, "l": _digits, "q": _text,
+             "t": _digits, "x": _digits, "z": _text}
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.fixed_dictionaries(_REQUIRED, optional=_OPTIONAL))
+def test_any_signature_tags_give_a_result_never_an_exception(dns, tags):
+    value = "; ".join(f"{k}={v}" for k, v in tags.items())
+    raw = f"DKIM-Signature: {value}\r\n".encode() + message()
+    (res,) = verify(dns, raw)
+    assert res.result in ("pass", "fail", "neutral", "temperror", "permerror")
