@@ -154,3 +154,27 @@ def test_a_notification_of_opening_quotation_marks_is_read_as_before():
     persona = facts["persona"]
     assert persona.name == "Kevin Zhao" and persona.headline == "Senior Partner at Example Consulting"
     assert set(persona.text) == {"«"}
+
+
+def test_a_notifications_opener_is_found_as_the_pattern_with_any_name_found_it():
+    """sweep33: "message" and a run of odd blanks (U+2003, U+00A0: a plain part's blank runs read as one are spaces
+    and tabs) were read once per length of name, 50-75 ms a search of 3,000 characters. The name before blanks no
+    longer ends in one; every match, span and name as the pattern with the old name found them."""
+    import random
+    import re
+
+    from gateway.checks import social
+    old_name = r"(?P<{}>@?[^\W\d_][^\n]{{1,78}}?)"
+    new_name = social._NAME_BEFORE_BLANKS.format("name")
+    assert new_name in social._OPENERS.pattern
+    old = re.compile(social._OPENERS.pattern.replace(new_name, old_name.format("name")), re.I | re.M)
+    rnd = random.Random(33)
+    pieces = [" ", "\t", "\n", "\u2003", "\u00a0", "A", "Kevin", "Zhao", "sent you", "a message", "message from",
+              "new ", "has", "(@kz)", ":", "Michael, ", "InMail", "You have 2 new messages from ", "x", "\u00e9"]
+    found = 0
+    for _ in range(40_000):
+        text = "".join(rnd.choice(pieces) for _ in range(rnd.randrange(0, 14)))
+        a, b = old.search(text), social._OPENERS.search(text)
+        assert (a and (a.span(), a.groupdict())) == (b and (b.span(), b.groupdict())), text
+        found += a is not None
+    assert found > 4_000
