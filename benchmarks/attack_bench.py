@@ -498,6 +498,13 @@ def _hostile(only: str = "") -> dict[str, bytes]:
         # on the event loop), which dkimpy's b= check read in quadratic time, the GIL held, before any key lookup
         "dkim-b-blanks": lambda: _text("hello").replace(b"MIME-Version", _signature_blanks(
             b"DKIM-Signature: v=1; a=rsa-sha256; d=policy-forum.test; s=s1; h=from; bh=AAAA; b=A"), 1),
+        # sweep33: a reply's Outlook From line of 39,000 "<" (each read to the line's end, 3.3 s); a notification's
+        # "message" and 4,000 U+2003 (read once per length of name, ~0.1 s)
+        "quote-author-lt": lambda: _message(_b64("Dear Professor,\n\nI would like to discuss a collaboration.\n\n"
+                                                 "Best,\nAmara\n\nFrom: " + "<" * 39_000 + "\nSent: Monday\n"),
+                                            extra=b"In-Reply-To: <made-up-1@mail.gmail.com>\r\n"),
+        "opener-odd-blanks": lambda: _text("message" + "\u2003" * 4_000 + "\n").replace(
+            b"From: Dr. Anna Weber <anna.weber@policy-forum.test>", b"From: LinkedIn <notify@policy-forum.test>", 1),
     }
     return {k: build() for k, build in built.items() if not only or k == only}
 
@@ -546,7 +553,8 @@ MESSAGE_KINDS = ("mime-deep", "mime-parts", "headers-many", "header-one-line", "
                  "text-urls-25k", "to-many", "rfc2047-broken-subject", "rfc2047-broken-from", "subject-zw-bidi-orgs",
                  "names-zw-bidi-orgs", "header-folded-20k", "subject-folded-20k", "qp-zw-bidi-orgs", "text-idn-urls",
                  "social-quotes", "cte-comment-pairs", "word-marks", "authres-blanks", "date-offset-parens",
-                 "phone-digits", "signoff-blanks", "flowed-soft-breaks", "dkim-b-blanks")
+                 "phone-digits", "signoff-blanks", "flowed-soft-breaks", "dkim-b-blanks",
+                 "quote-author-lt", "opener-odd-blanks")
 ATTACKS.update({f"msg:{k}": attack_message(k) for k in MESSAGE_KINDS})
 ACKED: list[str] = []  # per attacker process: pipelined messages answered 250
 
