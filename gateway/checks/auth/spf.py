@@ -32,6 +32,7 @@ MAX_DNS_MECHANISMS = 10
 MAX_VOID_LOOKUPS = 2
 MAX_MX_NAMES = 10
 MAX_PTR_NAMES = 10
+MAX_ADDRESSES = 10_000  # A/AAAA answers compared with the client in one evaluation (a, mx, and their includes)
 RESULTS = ("pass", "fail", "softfail", "neutral", "none", "temperror", "permerror")
 
 
@@ -70,6 +71,7 @@ class _Evaluator:
         self.deadline = deadline
         self.lookups = 0
         self.voids = 0
+        self.addresses = 0
         self.mechanism = ""
         self.explanation = ""
 
@@ -171,13 +173,21 @@ class _Evaluator:
         raise _Abort("permerror", f"include:{target} gave {result}")
 
     def _in_net(self, addresses: tuple[str, ...], term: Term) -> bool:
-        prefix = term.cidr4 if self.ip.version == 4 else term.cidr6
+        """Whether the client is in any of `addresses`/the term's prefix: one address parse each and a shift (an
+        `ip_network` each cost 9-17 us: 400,000 addresses behind ten MX names, 3.6 s, attack33b #2), at most
+        MAX_ADDRESSES in one evaluation (section 4.6.4 bounds the names, not their addresses)."""
+        self.addresses += len(addresses)
+        if self.addresses > MAX_ADDRESSES:
+            raise _Abort("permerror", f"more than {MAX_ADDRESSES} addresses to compare")
+        version = self.ip.version
+        shift = (32 if version == 4 else 128) - (term.cidr4 if version == 4 else term.cidr6)
+        mine = int(self.ip) >> shift
         for text in addresses:
             try:
-                net = ipaddress.ip_network(f"{text}/{prefix}", strict=False)
+                addr = ipaddress.ip_address(text)
             except ValueError:
                 continue
-            if net.version == self.ip.version and self.ip in net:
+            if addr.version == version and int(addr) >> shift == mine:
                 return True
         return False
 

@@ -24,6 +24,10 @@ _DOMAIN_CIDR = re.compile(r"^(.*?)((?:/[0-9]+)?(?://[0-9]+)?)$", re.S)
 _CIDR4 = re.compile(r"^(0|[1-9][0-9]?)$")
 _CIDR6 = re.compile(r"^(0|[1-9][0-9]{0,2})$")
 MACRO_LETTERS = set("slodiphv")
+# The longest a macro expansion may grow (characters): a domain is at most 253 after section 7.3's truncation and an
+# explanation one line, but a record an outsider publishes for its own domain may repeat a macro of its own MAIL FROM
+# (512 bytes): 2,000 "%{s-}" cost 15 s of the event loop in the label-by-label truncation (attack33b #1).
+MAX_EXPANSION = 8_192
 EXP_LETTERS = MACRO_LETTERS | set("crt")
 
 
@@ -173,9 +177,18 @@ def check_macro_string(value: str, letters: set[str]) -> None:
         m = _MACRO.match(value, i)
         if m is None or m.group(1).lower() not in letters:
             raise SpfSyntaxError(f"invalid macro in {value!r}")
-        if m.group(2) and int(m.group(2)) == 0:
+        if m.group(2) and label_count(m.group(2)) == 0:
             raise SpfSyntaxError(f"zero label count in {value!r}")
         i = m.end()
+
+
+def label_count(digits: str) -> int:
+    """A macro's label count (section 7.1 `transformers`: any number of digits). Past six digits it keeps every
+    label as the number would (no value has a million labels): int() of 4,301 digits raises (attack33b #4)."""
+    digits = digits.lstrip("0")
+    if not digits:
+        return 0
+    return int(digits) if len(digits) <= 6 else 1_000_000
 
 
 def check_domain_spec(spec: str) -> None:
@@ -209,8 +222,11 @@ def expand(value: str, v: MacroVars, domain: str, validated: str | None = None,
     """Expand macros in `value` for current domain `domain`; `validated` is the %{p} value."""
     check_macro_string(value, letters)
     out: list[str] = []
+    size = 0
     i = 0
     while i < len(value):
+        if size > MAX_EXPANSION:
+            raise SpfSyntaxError(f"macro expansion longer than {MAX_EXPANSION} characters")
         ch = value[i]
         if ch != "%":
             out.append(ch)
@@ -225,7 +241,10 @@ def expand(value: str, v: MacroVars, domain: str, validated: str | None = None,
         if m is None:  # cannot happen: checked above
             raise ValueError(f"bad macro at {i}")
         out.append(_one_macro(m, v, domain, validated))
+        size += len(out[-1])
         i = m.end()
+    if size > MAX_EXPANSION:
+        raise SpfSyntaxError(f"macro expansion longer than {MAX_EXPANSION} characters")
     return "".join(out)
 
 
@@ -243,7 +262,7 @@ def _one_macro(m: re.Match[str], v: MacroVars, domain: str, validated: str | Non
     if m.group(3):
         parts.reverse()
     if m.group(2):
-        parts = parts[-int(m.group(2)):]
+        parts = parts[-label_count(m.group(2)):]
     text = ".".join(parts)
     if letter.isupper():
         text = urllib.parse.quote(text, safe="-._~")
@@ -251,8 +270,12 @@ def _one_macro(m: re.Match[str], v: MacroVars, domain: str, validated: str | Non
 
 
 def truncate_domain(name: str) -> str:
-    """Section 7.3: drop left labels until the name is at most 253 characters."""
+    """Section 7.3: drop left labels until the name is at most 253 characters: the name after the first dot that
+    leaves at most 253, else after its last dot (one search, not a copy of the rest per label dropped)."""
     name = name.rstrip(".")
-    while len(name) > 253 and "." in name:
-        name = name.split(".", 1)[1]
-    return name
+    if len(name) <= 253:
+        return name
+    cut = name.find(".", len(name) - 254)
+    if cut < 0:
+        cut = name.rfind(".")
+    return name[cut + 1:] if cut >= 0 else name

@@ -128,3 +128,21 @@ def test_body_hash_errors_are_dkimpys():
         engine.canonical_body(b"odd/canon", b"x\r\n")
     with pytest.raises(dkim.ValidationError, match="body hash mismatch"):
         engine.check_body_hash({b"a": b"rsa-sha256", b"c": b"relaxed/relaxed", b"bh": b"AAAA"}, b"x\r\n")
+
+
+def test_select_headers_picks_what_dkimpys_picks_in_one_pass():
+    """attack33b #3: dkimpy's `select_headers` scanned every field for each name of h= it did not find (6,000 names,
+    900 fields: 0.6 s); the replacement indexes each name's fields once and must pick exactly the same."""
+    import random
+
+    import dkim
+
+    from gateway.checks.auth import engine
+    assert dkim.select_headers is engine.select_headers  # what dkimpy's hash_headers calls
+    rnd = random.Random(33)
+    names = [b"From", b"from", b"To", b"Subject", b"X-A", b"x-a", b"Date"]
+    for _ in range(20_000):
+        headers = [(rnd.choice(names), b"v%d" % i) for i in range(rnd.randrange(0, 12))]
+        include = [rnd.choice(names).lower() for _ in range(rnd.randrange(0, 12))] + [b"missing"] * rnd.randrange(2)
+        rnd.shuffle(include)
+        assert engine.select_headers(headers, include) == engine._dkimpy_select_headers(headers, include)
