@@ -16,7 +16,6 @@ Untrusted input: the envelope (client IP, HELO, MAIL FROM), the raw message and 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import traceback
 from collections.abc import Iterable
@@ -28,10 +27,12 @@ from gateway.checks import Check, CheckContext, Fact, signal
 from gateway.checks.auth.arc import ArcResult, verify_arc
 from gateway.checks.auth.dkim import MAX_SIGNATURES, DkimResult, verify_dkim
 from gateway.checks.auth.dmarc import DmarcResult, check_dmarc
+from gateway.checks.auth.engine import dkim as dkimpy
+from gateway.checks.auth.engine import signed_fields
 from gateway.checks.auth.keys import header_fields
 from gateway.checks.auth.report import AuthOutcome, authres_value, from_trusted, signals_for
 from gateway.checks.auth.spf import RESULTS as SPF_RESULTS
-from gateway.checks.auth.spf import SpfResult, check_spf
+from gateway.checks.auth.spf import SpfResult, check_spf, spf_identity
 from gateway.model import Envelope, Signal
 
 log = logging.getLogger("gateway.auth")
@@ -104,10 +105,8 @@ class AuthCheck(Check):
     async def run(self, ctx: CheckContext) -> Iterable[Signal]:
         raw = ctx.view.raw
         trusted: list[AuthResHeader] = []
-        head: list[tuple[bytes, bytes]] | None = None  # header_fields(raw): read once, for all of auth
         if ctx.config.trusted_authserv_ids:  # none trusted: no field is believed, none need be read
-            head = header_fields(raw)
-            fields = [(n.decode("latin-1"), v.decode("utf-8", "replace")) for n, v in head]
+            fields = [(n.decode("latin-1"), v.decode("utf-8", "replace")) for n, v in header_fields(raw)]
             trusted = trusted_results(fields, ctx.config.trusted_authserv_ids, ctx.config.authserv_id)
         from_domain = _single_from_domain(ctx)
         online = not ctx.offline and ctx.resolver is not None
@@ -121,14 +120,17 @@ class AuthCheck(Check):
         elif not online:
             return [Signal("auth.skipped", {"why": "offline" if ctx.offline else "no resolver"})]
         else:
-            outcome = await self._check(ctx, raw, from_domain, budget, header_fields(raw) if head is None else head)
+            outcome = await self._check(ctx, raw, from_domain, budget)
         ctx.put(AuthFacts(outcome, authres_value(ctx.config.authserv_id, outcome)))
         return signals_for(outcome)
 
-    async def _check(self, ctx: CheckContext, raw: bytes, from_domain: str | None,
-                     budget: float, head: list[tuple[bytes, bytes]]) -> AuthOutcome:
+    async def _check(self, ctx: CheckContext, raw: bytes, from_domain: str | None, budget: float) -> AuthOutcome:
         env = ctx.envelope
         client = env.client
+        try:  # the header fields as dkimpy reads them, once for DKIM and ARC
+            signed: list[list[bytes]] | None = signed_fields(raw)
+        except dkimpy.MessageFormatError:
+            signed = None  # each verifier says so
 
         async def spf() -> SpfResult | None:
             if not client.ip:
@@ -141,20 +143,19 @@ class AuthCheck(Check):
         # forged From of a p=reject domain read clean).
         spf_got, dkim_got, arc_got = await asyncio.gather(
             spf(), verify_dkim(raw, ctx.resolver, timeout=budget, max_signatures=self.max_signatures,
-                               pools=ctx.auth_pools, head=head),
-            verify_arc(raw, ctx.resolver, timeout=budget, pools=ctx.auth_pools, head=head),
+                               pools=ctx.auth_pools, signed=signed),
+            verify_arc(raw, ctx.resolver, timeout=budget, pools=ctx.auth_pools, signed=signed),
             return_exceptions=True)
         spf_res = _spf_broken(spf_got, env) if isinstance(spf_got, BaseException) else spf_got
         arc_res = _arc_broken(arc_got, env) if isinstance(arc_got, BaseException) else arc_got
-        if isinstance(dkim_got, BaseException):  # the signatures' outcome unknown: temperror, not "none"
+        if isinstance(dkim_got, BaseException):  # the signatures' outcome unknown: temperror, not "none"; for
+            # DMARC no aligned pass, so it fails closed (a temperror there would let a crash undo a forged From's fail)
             _broken("DKIM", dkim_got, env)
             dkim_res = [DkimResult("temperror", reason=f"internal error: {type(dkim_got).__name__}")]
         else:
             dkim_res = dkim_got
         dmarc_res: DmarcResult = await check_dmarc(ctx.resolver, from_domain, spf_res, dkim_res,
                                                    timeout=budget, tree_walk=self.tree_walk)
-        if isinstance(dkim_got, BaseException) and dmarc_res.result == "fail":  # no DKIM result: not known to fail
-            dmarc_res = dataclasses.replace(dmarc_res, result="temperror", reason="the DKIM check failed")
         return AuthOutcome(spf=spf_res, dkim=tuple(dkim_res), dmarc=dmarc_res,
                            arc=arc_res)
 
@@ -164,8 +165,9 @@ def _broken(method: str, got: BaseException, env: Envelope) -> None:
     exit) is raised again."""
     if not isinstance(got, Exception):
         raise got
-    log.error("auth: %s check failed on queue id %s: %s\n%s", method, env.queue_id, type(got).__name__,
-              "".join(traceback.format_exception(got)).rstrip())
+    # the message's own text may be in the exception's: quoted and cut; the frames are our code's
+    log.error("auth: %s check failed on queue id %s: %s: %r\n%s", method, env.queue_id, type(got).__name__,
+              str(got)[:200], "".join(traceback.format_tb(got.__traceback__)).rstrip())
 
 
 def _arc_broken(got: BaseException, env: Envelope) -> ArcResult:
@@ -178,10 +180,8 @@ def _spf_broken(got: BaseException, env: Envelope) -> SpfResult:
     """SPF's result when its check raised: temperror for the identity it checks (RFC 7208 section 2.6.6:
     a transient error), so that DMARC does not count it as a pass nor, where it aligns, as a fail."""
     _broken("SPF", got, env)
-    sender = env.mail_from if "@" in env.mail_from else ""
-    helo = env.client.helo or ""
-    domain, identity = (sender.rpartition("@")[2].lower(), "mailfrom") if sender else (helo.lower(), "helo")
-    return SpfResult("temperror", domain, identity, sender or f"postmaster@{helo}", env.client.ip or "",
+    domain, sender, identity = spf_identity(env.mail_from, env.client.helo or "")
+    return SpfResult("temperror", domain.lower(), identity, sender, env.client.ip or "",
                      problem=f"internal error: {type(got).__name__}")
 
 

@@ -14,16 +14,18 @@ Untrusted input: the raw message (signature headers, body) and the key records i
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.checks.auth.engine import FastDKIM, dkim
+from gateway.checks.auth.engine import FastDKIM, dkim, signed_fields
 from gateway.checks.auth.keys import AuthPools, KeyFetcher, header_fields, key_name, off_loop, tags
 
 MAX_SIGNATURES = 10
 MIN_RSA_BITS = 1024
+_NOT_TEXT = re.compile(rb"[\x00-\x20\x7f]+")
 log = logging.getLogger("gateway.auth")
 _quiet = logging.getLogger("gateway.auth.dkimpy")
 _quiet.addHandler(logging.NullHandler())
@@ -45,7 +47,9 @@ class DkimResult:
 
 
 def _text(v: bytes | None) -> str:
-    return (v or b"").decode("ascii", "replace")
+    """A tag's value as reported (evidence, Authentication-Results): without blanks, line breaks and control bytes,
+    which a d= or s= that is no domain name may hold (its signature is then a permerror)."""
+    return _NOT_TEXT.sub(b"", v or b"").decode("ascii", "replace")
 
 
 def _describe(sig: dict[bytes, bytes] | None) -> dict[str, Any]:
@@ -57,28 +61,30 @@ def _describe(sig: dict[bytes, bytes] | None) -> dict[str, Any]:
             "b": _text(sig.get(b"b"))[:12]}
 
 
-def _verify_one(signer: FastDKIM, idx: int, fetcher: KeyFetcher) -> tuple[str, str, int | None]:
-    """(result, reason, bits) for signature `idx`; runs in a worker thread."""
+def _verify_one(signer: FastDKIM, idx: int, fetcher: KeyFetcher) -> tuple[str, str, int | None, bool]:
+    """(result, reason, bits, final) for signature `idx`; runs in a worker thread. `final`: the signature was refused
+    for what it says (its syntax, a name that is no domain, the body hash), not for its key, so that no answer about
+    the key (missing, temporarily failed) changes the result."""
     signer.keysize = None
     try:
         ok = signer.verify(idx, dnsfunc=fetcher.dnsfunc)
     except dkim.ValidationError as exc:
         text = str(exc)
         if "body hash mismatch" in text:
-            return "fail", "body hash mismatch", signer.keysize
-        return "permerror", text[:120], signer.keysize
+            return "fail", "body hash mismatch", signer.keysize, True
+        return "permerror", text[:120], signer.keysize, True
     except dkim.KeyFormatError as exc:
-        return "permerror", str(exc)[:120], signer.keysize
+        return "permerror", str(exc)[:120], signer.keysize, False
     except dkim.DKIMException as exc:
-        return "permerror", f"{type(exc).__name__}: {exc}"[:120], signer.keysize
+        return "permerror", f"{type(exc).__name__}: {exc}"[:120], signer.keysize, True
     except Exception as exc:  # noqa: BLE001 - dkimpy raising outside its own exceptions on a bad
         # signature (IndexError for i= equal to d= without "@", ValueError for a t= or x= of 4,301
         # digits, attack33 #2): that signature is unusable, the others and DMARC still count
         log.info("DKIM: dkimpy raised %s on signature %d: %r", type(exc).__name__, idx, str(exc)[:200])
-        return "permerror", f"{type(exc).__name__}: {exc}"[:120], signer.keysize
+        return "permerror", f"{type(exc).__name__}: {exc}"[:120], signer.keysize, True
     if ok:
-        return "pass", "", signer.keysize
-    return "fail", "signature did not verify", signer.keysize
+        return "pass", "", signer.keysize, True
+    return "fail", "signature did not verify", signer.keysize, False
 
 
 def _verify_all(raw: bytes, count: int, fetcher: KeyFetcher,
@@ -92,12 +98,11 @@ def _verify_all(raw: bytes, count: int, fetcher: KeyFetcher,
         return [("permerror", f"unparseable message: {type(exc).__name__}"[:120], None)] * count
     out = []
     for idx in range(count):
-        result, reason, bits = _verify_one(signer, idx, fetcher)
+        result, reason, bits, final = _verify_one(signer, idx, fetcher)
         state = fetcher.outcome(names[idx])
-        if result != "pass" and state == "temporary":
+        if not final and state == "temporary":
             result, reason = "temperror", "key lookup failed temporarily"
-        elif result != "pass" and state == "missing" and names[idx] is not None \
-                and "body hash" not in reason:
+        elif not final and state == "missing" and names[idx] is not None:
             result, reason = "permerror", "no key for signature"
         out.append((result, reason, bits))
     return out
@@ -105,11 +110,16 @@ def _verify_all(raw: bytes, count: int, fetcher: KeyFetcher,
 
 async def verify_dkim(raw: bytes, resolver: Any, *, timeout: float = 10.0,
                       max_signatures: int = MAX_SIGNATURES, pools: AuthPools | None = None,
-                      head: Sequence[tuple[bytes, bytes]] | None = None) -> list[DkimResult]:
+                      signed: Sequence[Sequence[bytes]] | None = None) -> list[DkimResult]:
     """Verify every DKIM-Signature (top first, at most `max_signatures`); [] when unsigned.
-    `head`: `header_fields(raw)` when the caller has it (the auth check reads it once for DKIM
-    and ARC)."""
-    fields = [v for n, v in (header_fields(raw) if head is None else head) if n.lower() == b"dkim-signature"]
+    `signed`: `signed_fields(raw)` when the caller has it (the auth check reads it once for DKIM and ARC): the
+    signatures are read as dkimpy reads them, so what is reported is what it verified."""
+    try:
+        fields = [v for n, v in (signed_fields(raw) if signed is None else signed) if n.lower() == b"dkim-signature"]
+    except dkim.MessageFormatError as exc:  # dkimpy cannot read the header section: no signature verifies
+        unread = [v for n, v in header_fields(raw) if n.lower() == b"dkim-signature"]
+        return [DkimResult(result="permerror", reason=f"unparseable message: {exc}"[:120], **_describe(tags(v)))
+                for v in unread[:max_signatures]]
     if not fields:
         return []
     sigs = [tags(v) for v in fields]

@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from gateway.checks.auth.engine import InvalidTagValueList, parse_tag_value
+from gateway.checks.auth.engine import InvalidTagValueList, parse_tag_value, plain_name
 
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _MAX_HEADER_BYTES = 1_000_000
@@ -105,7 +105,7 @@ def tags(value: bytes) -> dict[bytes, bytes] | None:
 def key_name(sig: dict[bytes, bytes]) -> str | None:
     """`selector._domainkey.domain` for a parsed signature, or None if the tags are unusable."""
     s, d = sig.get(b"s"), sig.get(b"d")
-    if not s or not d:
+    if not s or not d or not plain_name(s) or not plain_name(d):  # no lookup for a name that is none (review33 #1)
         return None
     try:
         return f"{s.decode('ascii')}._domainkey.{d.decode('ascii')}".lower().rstrip(".")

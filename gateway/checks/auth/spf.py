@@ -297,13 +297,18 @@ async def check_spf(resolver: Any, ip: str, mail_from: str, helo: str, *, timeou
                     receiver: str = "unknown") -> SpfResult:
     """MAIL FROM identity, or HELO identity (sender postmaster@helo) when MAIL FROM is null."""
     helo = (helo or "").strip()
+    domain, sender, identity = spf_identity(mail_from, helo)
+    return await check_host(resolver, ip, domain, sender, helo, identity=identity, timeout=timeout,
+                            receiver=receiver)
+
+
+def spf_identity(mail_from: str, helo: str) -> tuple[str, str, str]:
+    """(domain, sender, identity) that SPF checks: the MAIL FROM's (a MAIL FROM of a domain alone or of "@domain"
+    is postmaster at it), or for the null sender the HELO name's, sender postmaster@helo (RFC 7208 section 2.4)."""
+    helo = (helo or "").strip()
     if mail_from:
         local, at, domain = mail_from.rpartition("@")
         if not at:
-            domain, mail_from = mail_from, f"postmaster@{mail_from}"
-        elif not local:
-            mail_from = f"postmaster@{domain}"
-        return await check_host(resolver, ip, domain, mail_from, helo, timeout=timeout,
-                                receiver=receiver)
-    return await check_host(resolver, ip, helo, f"postmaster@{helo}", helo, identity="helo",
-                            timeout=timeout, receiver=receiver)
+            return mail_from, f"postmaster@{mail_from}", "mailfrom"
+        return domain, mail_from if local else f"postmaster@{domain}", "mailfrom"
+    return helo, f"postmaster@{helo}", "helo"

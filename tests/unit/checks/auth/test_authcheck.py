@@ -135,20 +135,20 @@ def test_parse_authres_comments_quotes_and_versions():
 
 @pytest.mark.parametrize("trusted", ["", "trusted_authserv_ids: [other.example.org]\n"])  # read, none trusted
 def test_the_header_block_is_read_once_for_dkim_and_arc(dns, tmp_path, monkeypatch, trusted):
-    """The auth check splits the header section into fields once and hands the fields to DKIM
+    """The auth check splits the header section into fields as dkimpy reads them once and hands the fields to DKIM
     and ARC; each verifier, called alone, reads them itself: same signals and header."""
     from gateway.checks import auth
-    from gateway.checks.auth import arc, dkim, keys
+    from gateway.checks.auth import arc, dkim, engine
 
     raw = rsa_key().sign(message(), "example.com")
     raw = b"Authentication-Results: mx.example.org; spf=pass smtp.mailfrom=example.com\r\n" + raw
     read: list[bytes] = []
 
-    def counted(data: bytes) -> list[tuple[bytes, bytes]]:
+    def counted(data: bytes) -> list[list[bytes]]:
         read.append(data)
-        return keys.header_fields(data)
+        return engine.signed_fields(data)
     for module in (auth, arc, dkim):
-        monkeypatch.setattr(module, "header_fields", counted)
+        monkeypatch.setattr(module, "signed_fields", counted)
     signals, facts = run(dns, raw, tmp_path=tmp_path, extra=trusted)
     assert len(read) == 1
     assert "dkim.pass" in names(signals)

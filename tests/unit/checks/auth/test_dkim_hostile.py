@@ -140,8 +140,8 @@ def test_a_method_that_raises_leaves_the_others_and_dmarc(dns, tmp_path, monkeyp
     monkeypatch.setattr(auth, "verify_dkim", broken)
     names, facts = check(dns, raw, tmp_path, ip="192.0.2.10")
     assert names == ["arc.none", "dkim.temperror", "dmarc.pass", "spf.pass"]  # SPF aligned: DMARC still passes
-    names, facts = check(dns, raw, tmp_path)
-    assert names == ["arc.none", "dkim.temperror", "dmarc.temperror", "spf.fail"]  # not known to fail
+    names, facts = check(dns, raw, tmp_path)  # fails closed: no aligned pass (review33 #3)
+    assert names == ["arc.none", "dkim.temperror", "dmarc.fail", "dmarc.fail_reject_policy", "spf.fail"]
     monkeypatch.undo()
     monkeypatch.setattr(auth, "check_spf", broken)
     names, facts = check(dns, raw, tmp_path)
@@ -175,3 +175,91 @@ def test_any_signature_tags_give_a_result_never_an_exception(dns, tags):
     raw = f"DKIM-Signature: {value}\r\n".encode() + message()
     (res,) = verify(dns, raw)
     assert res.result in ("pass", "fail", "neutral", "temperror", "permerror")
+
+
+def _split_differential_message() -> bytes:
+    """review33 #1: a "From x: y" line is a field to one header reader and an mbox line to dkimpy, so the
+    continuation line after it belongs, for dkimpy only, to the DKIM-Signature above: it verifies
+    d="example.com\\r\\n .attacker.test" (a key under the attacker's wildcard) while example.com was reported."""
+    import base64
+    import hashlib
+
+    import dkim
+    from dkim.canonicalization import CanonicalizationPolicy
+    from dkim.crypto import RSASSA_PKCS1_v1_5_sign, parse_pem_private_key
+    from dkim.util import parse_tag_value
+
+    body = b"Please confirm your account.\r\n"
+    top = (b"From: PayPal <service@example.com>\r\nTo: bob@example.org\r\nSubject: Account notice\r\n"
+           b"Date: Sun, 29 Nov 2026 10:00:00 +0000\r\nMessage-ID: <x1@attacker.test>\r\n")
+    canon = CanonicalizationPolicy.from_c_value(b"relaxed/relaxed")
+    bh = base64.b64encode(hashlib.sha256(canon.canonicalize_body(body)).digest()).decode()
+
+    def build(b: str) -> bytes:
+        return top + (f"DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; s=sel; h=from:to:subject;\r\n"
+                      f"\tbh={bh}; b={b}; d=example.com\r\nFrom x: y\r\n .attacker.test\r\n").encode() + b"\r\n" + body
+    d = dkim.DKIM(build(""))
+    sig_header = [(x, y) for x, y in d.headers if x.lower() == b"dkim-signature"][0]
+    h = dkim.HashThrough(hashlib.sha256())
+    dkim.hash_headers(h, canon, canon.canonicalize_headers(d.headers), [b"from", b"to", b"subject", b"from"],
+                      sig_header, parse_tag_value(sig_header[1]))
+    return build(base64.b64encode(RSASSA_PKCS1_v1_5_sign(h, parse_pem_private_key(rsa_key().private))).decode())
+
+
+def test_a_signature_is_reported_as_dkimpy_read_it_and_a_d_that_is_no_name_is_refused(tmp_path):
+    raw = _split_differential_message()
+    with TestDNSServer() as server:
+        server.add("_dmarc.example.com", "TXT", "v=DMARC1; p=reject")
+        server.add("*.attacker.test", "TXT", rsa_key().txt)  # the attacker's own zone
+        names, facts = check(server, raw, tmp_path)
+        assert "dkim.pass" not in names and "dmarc.pass" not in names
+        assert {"dkim.permerror", "dmarc.fail", "dmarc.fail_reject_policy"} <= set(names)
+        assert "d= is not a domain name" in facts.header_value
+        assert not [q for q in server.log if "attacker.test" in q[0]]  # its key was never looked up
+        unfolded = facts.header_value.replace("\r\n ", " ")
+        assert "\r" not in unfolded and "\n" not in unfolded and "header.d=example.com.attacker.test" in unfolded
+
+
+def test_arc_sets_that_are_not_one_of_each_per_instance_fail_without_a_lookup(dns):
+    """attack33c #1: 950 ARC-Seals of instance 1 had bought 950 concurrent key lookups."""
+    seal = "ARC-Seal: i={i}; a=rsa-sha256; cv=none; d=e.test; s=s{j}; t=1700000000; b=AAAA\r\n"
+    raw = "".join(seal.format(i=1, j=j) for j in range(950)).encode() + message()
+    before = len(dns.log)
+
+    async def go():
+        return await verify_arc(raw, resolver(dns))
+    res = asyncio.run(go())
+    assert res.result == "fail" and "per instance" in res.reason and len(dns.log) == before
+    ams = "ARC-Message-Signature: i={i}; a=rsa-sha256; d=e.test; s=s; h=from; bh={bh}; b=AAAA\r\n"
+    aar = "ARC-Authentication-Results: i={i}; mx.e.test; spf=pass\r\n"
+    whole = "".join(f.format(i=i, j=i, bh=BH) for i in (2, 1) for f in (seal, ams, aar))  # two complete sets
+    res = asyncio.run(verify_arc(whole.encode() + message(), resolver(dns)))
+    assert res.result == "fail" and "per instance" not in res.reason and len(dns.log) > before  # checked by keys
+
+
+@pytest.mark.parametrize("mail_from,helo,want", [
+    ("alice@evil.test", "h.test", ("evil.test", "alice@evil.test", "mailfrom")),
+    ("@evil.test", "h.test", ("evil.test", "postmaster@evil.test", "mailfrom")),
+    ("evil.test", "h.test", ("evil.test", "postmaster@evil.test", "mailfrom")),
+    ("", "h.test", ("h.test", "postmaster@h.test", "helo")),
+])
+def test_an_spf_check_that_raises_reads_temperror_for_the_identity_spf_checks(dns, tmp_path, monkeypatch,
+                                                                              mail_from, helo, want):
+    """review33 #5: the identity of a broken check is the one `check_spf` would have checked."""
+    import gateway.checks.auth as auth
+    from gateway.checks.auth.spf import spf_identity
+    assert spf_identity(mail_from, helo) == want
+
+    async def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+    monkeypatch.setattr(auth, "check_spf", broken)
+    config = make_config(1, tmp_path, "")
+
+    async def go():
+        ctx = CheckContext(view=MessageView.parse(message()), config=config, data=ReferenceData(),
+                           domains=Domains(config.local_domains), offline=False, resolver=resolver(dns),
+                           envelope=Envelope(mail_from, ("bob@example.org",), Client(ip="203.0.113.9", helo=helo)))
+        run = await run_checks([AuthCheck()], ctx)
+        return next(s for s in run.signals if s.name.startswith("spf."))
+    sig = asyncio.run(go())
+    assert sig.name == "spf.temperror" and (sig.evidence["domain"], sig.evidence["identity"]) == (want[0], want[2])
