@@ -171,12 +171,32 @@ def _val(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def _ascii_value(value: str) -> str:
+    """A property value in ASCII, as RFC 8601 writes one without SMTPUTF8: a domain in its A-label form, an address
+    whose local part is not ASCII by its domain alone (section 2.7.2: smtp.mailfrom may be the domain), and ""
+    (the property left out) when it has no ASCII form. One non-ASCII value (a signature's d= of "é.test", an
+    SMTPUTF8 MAIL FROM) had made `fold` write our whole field as one encoded word, which no reader of
+    Authentication-Results decodes: our dmarc=fail unread downstream (attack33c #2)."""
+    value = value[:255]
+    if value.isascii():
+        return value
+    local, at, domain = value.rpartition("@")
+    try:
+        domain = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        return ""
+    if not at:
+        return domain
+    return f"{local}@{domain}" if local.isascii() else domain
+
+
 def resinfo(method: str, result: str, comment: str = "", props: Sequence[tuple[str, str]] = ()) -> str:
-    """One `method=result (comment) ptype.prop=value ...` clause."""
+    """One `method=result (comment) ptype.prop=value ...` clause, in ASCII (`_ascii_value`; a comment's other
+    characters left out)."""
     words = [f"{method}={result}"]
     if comment:
-        words.append("(" + re.sub(r"[()\\\x00-\x1f\x7f]", "", comment)[:120] + ")")
-    words += [f"{k}={_val(v)}" for k, v in props if v]
+        words.append("(" + re.sub(r"[()\\\x00-\x1f\x7f-\U0010ffff]", "", comment)[:120] + ")")
+    words += [f"{k}={_val(a)}" for k, v in props if v and (a := _ascii_value(v))]
     return " ".join(words)
 
 

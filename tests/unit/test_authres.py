@@ -14,3 +14,22 @@ def test_dmarc_policy_from_the_receivers_comment_or_action() -> None:
     assert policy("mx.example.org; dmarc=fail action=oreject header.from=brand.example") == "reject"
     assert policy("mx.example.org; dmarc=fail (p=quarantine dis=quarantine) header.from=b.example") == "quarantine"
     assert policy("mx.example.org; dmarc=fail policy.dmarc=none (p=reject) header.from=b.example") == "none"
+
+
+def test_our_field_stays_ascii_and_readable_whatever_the_values() -> None:
+    """attack33c #2: one non-ASCII value (a signature's d= of "é.test", an SMTPUTF8 MAIL FROM) made the whole field
+    one encoded word, our authserv-id and dmarc=fail included, which no reader of Authentication-Results decodes."""
+    from gateway.authres import build_authres, parse_authres, resinfo
+    clauses = [resinfo("spf", "fail", "", [("smtp.mailfrom", "jörg@evil.test")]),
+               resinfo("dkim", "permerror", "d= é (bad)", [("header.d", "é.test"), ("header.s", "sél"),
+                                                           ("header.i", "@münchen.de"), ("header.b", "\u2028")]),
+               resinfo("dmarc", "fail", "p=reject", [("header.from", "paypal.com")])]
+    value = build_authres("gw.example.org", clauses)
+    assert value.isascii() and "=?" not in value
+    parsed = parse_authres(value.replace("\r\n ", " "))
+    assert parsed is not None and parsed.authserv_id == "gw.example.org"
+    assert [(r.method, r.result) for r in parsed.results] == [("spf", "fail"), ("dkim", "permerror"),
+                                                              ("dmarc", "fail")]
+    assert parsed.results[0].props == {"smtp.mailfrom": "evil.test"}  # the domain alone (RFC 8601 2.7.2)
+    assert parsed.results[1].props == {"header.d": "xn--9ca.test", "header.s": "xn--sl-bja",
+                                       "header.i": "@xn--mnchen-3ya.de"}  # no ASCII form: left out
