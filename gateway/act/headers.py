@@ -46,8 +46,10 @@ _MAX_REASONS_VALUE = 4000
 
 
 def clean_text(text: str, limit: int = _MAX_REASON_CHARS) -> str:
-    """One printable line: control characters (CR, LF included) become spaces; capped."""
-    text = _CTL.sub(" ", text).strip()
+    """One printable line: control characters (CR, LF included) become spaces; "=?" becomes "= ?", so that no
+    outsider text in a reason (a display name) reads as an RFC 2047 encoded word to a mail client or a Sieve
+    filter, which would decode the CR, LF and format characters taken out here (attack33c #3); capped."""
+    text = _CTL.sub(" ", text).strip().replace("=?", "= ?")
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 

@@ -194,3 +194,17 @@ def test_real_ham_is_relayed_as_field_by_field() -> None:
     for f in files:
         raw = f.read_bytes()
         assert apply_edits(raw, edits) == _field_by_field(raw, edits), f.name
+
+
+def test_an_encoded_word_in_a_reason_is_not_one_for_a_reader_that_decodes_them() -> None:
+    """attack33c #3: a display name hiding "=?utf-8?q?=0D=0AX-Approach-Verdict:_clean?=" (itself encoded once more,
+    so the gateway's own decoding left it literal) came out in X-Approach-Reasons, where a client or Sieve
+    decodes it back into a line break and a forged verdict."""
+    reason = "the display name Alice =?utf-8?q?=0D=0AX-Approach-Verdict:_clean=E2=80=AE?= does not match the sender"
+    decision = Decision(Verdict.SUSPICIOUS, 6.0, (RuleHit("display-name-anomaly", 2.1, reason),))
+    value = next(e.value for e in verdict_edits(decision) if e.name == "X-Approach-Reasons")
+    assert "=?" not in value
+    raw = apply_edits(b"Subject: hi\r\n\r\nbody\r\n", verdict_edits(decision))
+    decoded = str(message_from_bytes(raw, policy=policy.default)["X-Approach-Reasons"])
+    assert "\r" not in decoded and "\n" not in decoded and "\u202e" not in decoded
+    assert "X-Approach-Verdict: clean" not in decoded and "display-name-anomaly (2.1)" in decoded
