@@ -21,6 +21,9 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+import dns.exception
+import dns.name
+
 from gateway.folding import fold
 
 _MAX_RESULTS = 64
@@ -181,9 +184,12 @@ def _ascii_value(value: str) -> str:
     if value.isascii():
         return value
     local, at, domain = value.rpartition("@")
-    try:
-        domain = domain.encode("idna").decode("ascii")
-    except UnicodeError:
+    try:  # the name the resolver looked up (dnspython, IDNA 2008): Python's "idna" codec is IDNA 2003, which
+        # writes "faß.de" as fass.de, another domain (review33b #3)
+        domain = dns.name.from_text(domain).to_text(omit_final_dot=True)
+    except (dns.exception.DNSException, UnicodeError, ValueError):
+        return ""
+    if not domain.isascii():
         return ""
     if not at:
         return domain
@@ -195,7 +201,8 @@ def resinfo(method: str, result: str, comment: str = "", props: Sequence[tuple[s
     characters left out)."""
     words = [f"{method}={result}"]
     if comment:
-        words.append("(" + re.sub(r"[()\\\x00-\x1f\x7f-\U0010ffff]", "", comment)[:120] + ")")
+        # "=?" as "= ?": dkimpy's error text quotes the signature, which may hold an encoded word (review33b #5)
+        words.append("(" + re.sub(r"[()\\\x00-\x1f\x7f-\U0010ffff]", "", comment).replace("=?", "= ?")[:120] + ")")
     words += [f"{k}={_val(a)}" for k, v in props if v and (a := _ascii_value(v))]
     return " ".join(words)
 

@@ -203,5 +203,17 @@ def edited(raw: bytes, edits: Iterable[HeaderEdit], *, normal: bool = False) -> 
         ids = {a.rstrip(".") for a in ar_ids}
         block = b"".join(f for f in header_fields(block) if not _should_remove(f, removals, ids))
     head = b"".join(
-        f"{e.name}: {e.value}\r\n".encode() for e in additions)
+        f"{e.name}: {_one_field(e.value or '')}\r\n".encode() for e in additions)
     return Outgoing(head + block, raw, cut)
+
+
+_FIELD_BREAK = re.compile(r"\r\n(?![ \t])|\r(?!\n)|(?<!\r)\n|\x00")
+
+
+def _one_field(value: str) -> str:
+    """`value` as one field whatever made it: a line break not followed by a blank continues the field (each
+    edit's value is folded already; a value with one is a bug, which had let a decoded Subject write fields of
+    its own, review33b #2), a bare CR or LF is a space, NUL is dropped."""
+    if "\r" not in value and "\n" not in value and "\x00" not in value:
+        return value
+    return _FIELD_BREAK.sub(lambda m: "\r\n " if m.group() == "\r\n" else "" if m.group() == "\x00" else " ", value)

@@ -20,6 +20,7 @@ from gateway.parse import MessageView, split_header_block
 
 _SUBJECT = re.compile(rb"(?im)^subject[ \t]*:((?:[^\r\n]*)(?:\r?\n[ \t][^\r\n]*)*)")
 _MAX_SUBJECT = 2000
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
 
 
 def raw_subject(raw: bytes) -> bytes | None:
@@ -48,6 +49,9 @@ def subject_edits(raw: bytes, view: MessageView, tag: str) -> tuple[HeaderEdit, 
         if "\r\n" not in value:
             value = fold("Subject", value)
     else:
-        # a lone surrogate cannot be encoded (UnicodeEncodeError: "analysis failed", no tag)
-        value = fold("Subject", no_surrogates(f"{tag} {decoded[:_MAX_SUBJECT]}").strip())
+        # a lone surrogate cannot be encoded (UnicodeEncodeError: "analysis failed", no tag); the decoded text's
+        # line breaks and controls (an encoded "=0D=0A") are spaces and its "=?" is "= ?": they had written
+        # fields of their own into the relayed header, our Authentication-Results among them (review33b #2)
+        text = _CONTROLS.sub(" ", decoded[:_MAX_SUBJECT]).replace("=?", "= ?")
+        value = fold("Subject", no_surrogates(f"{tag} {text}").strip())
     return (HeaderEdit("Subject"), HeaderEdit("Subject", value))

@@ -33,3 +33,19 @@ def test_our_field_stays_ascii_and_readable_whatever_the_values() -> None:
     assert parsed.results[0].props == {"smtp.mailfrom": "evil.test"}  # the domain alone (RFC 8601 2.7.2)
     assert parsed.results[1].props == {"header.d": "xn--9ca.test", "header.s": "xn--sl-bja",
                                        "header.i": "@xn--mnchen-3ya.de"}  # no ASCII form: left out
+
+
+def test_a_domain_is_written_as_the_resolver_looked_it_up() -> None:
+    """review33b #3: Python's "idna" codec (IDNA 2003) writes "faß.de" as fass.de, another domain; the resolver
+    (dnspython, IDNA 2008) looks up xn--fa-hia.de."""
+    from gateway.authres import resinfo
+    assert resinfo("dmarc", "pass", "", [("header.from", "faß.de")]) == "dmarc=pass header.from=xn--fa-hia.de"
+    assert resinfo("spf", "pass", "", [("smtp.mailfrom", "bounce@faß.de")]) == \
+        "spf=pass smtp.mailfrom=bounce@xn--fa-hia.de"
+
+
+def test_an_encoded_word_in_a_comment_is_not_one() -> None:
+    """review33b #5: dkimpy's error text quotes the signature, which may hold an encoded word."""
+    from gateway.authres import resinfo
+    clause = resinfo("dkim", "permerror", "b= value is not valid (=?utf-8?q?=0D=0AX-Evil:_1?=)")
+    assert "=?" not in clause

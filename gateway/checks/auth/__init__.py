@@ -34,6 +34,7 @@ from gateway.checks.auth.report import AuthOutcome, authres_value, from_trusted,
 from gateway.checks.auth.spf import RESULTS as SPF_RESULTS
 from gateway.checks.auth.spf import SpfResult, check_spf, spf_identity
 from gateway.model import Envelope, Signal
+from gateway.parse import normalize_header_section
 
 log = logging.getLogger("gateway.auth")
 
@@ -103,7 +104,10 @@ class AuthCheck(Check):
         self.max_signatures = max_signatures
 
     async def run(self, ctx: CheckContext) -> Iterable[Signal]:
-        raw = ctx.view.raw
+        # The bytes that are delivered and that MessageView read (its From is DMARC's): a line that ends the
+        # header section there ("From x", a name with a space) is one dkimpy skips, so dkimpy had verified a
+        # signature over fields and a body nobody reads while DMARC took the From everybody reads (review33b #1).
+        raw = ctx.view.raw if ctx.view.header_normal else normalize_header_section(ctx.view.raw)[0]
         trusted: list[AuthResHeader] = []
         if ctx.config.trusted_authserv_ids:  # none trusted: no field is believed, none need be read
             fields = [(n.decode("latin-1"), v.decode("utf-8", "replace")) for n, v in header_fields(raw)]
@@ -186,9 +190,10 @@ def _spf_broken(got: BaseException, env: Envelope) -> SpfResult:
 
 
 def _single_from_domain(ctx: CheckContext) -> str | None:
-    """The From domain when the message has exactly one From field with one address
-    (RFC 7489 section 6.6.1: otherwise DMARC has no single author domain to check)."""
+    """The From domain when the message has exactly one From field with one well-formed address
+    (RFC 7489 section 6.6.1: otherwise DMARC has no single author domain to check; readers take different
+    domains from a malformed one, "<service@paypal.com@attacker.test>" had a pass for attacker.test, review33b #6)."""
     ident = ctx.view.from_identity
-    if ident.multiple:
+    if ident.multiple or ident.malformed:
         return None
     return ident.domain.lower() or None

@@ -24,9 +24,10 @@ _DOMAIN_CIDR = re.compile(r"^(.*?)((?:/[0-9]+)?(?://[0-9]+)?)$", re.S)
 _CIDR4 = re.compile(r"^(0|[1-9][0-9]?)$")
 _CIDR6 = re.compile(r"^(0|[1-9][0-9]{0,2})$")
 MACRO_LETTERS = set("slodiphv")
-# The longest a macro expansion may grow (characters): a domain is at most 253 after section 7.3's truncation and an
-# explanation one line, but a record an outsider publishes for its own domain may repeat a macro of its own MAIL FROM
-# (512 bytes): 2,000 "%{s-}" cost 15 s of the event loop in the label-by-label truncation (attack33b #1).
+# The most characters a macro expansion may read and write (each macro: the value it splits and what it writes): a
+# domain is at most 253 after section 7.3's truncation and an explanation one line, but a record an outsider
+# publishes for its own domain may repeat a macro of its own MAIL FROM (512 bytes): 2,000 "%{s-}" cost 15 s of the
+# event loop in the label-by-label truncation (attack33b #1), 60 KB of "%{s1r-}" 2.2 s in splits (review33b #4).
 MAX_EXPANSION = 8_192
 EXP_LETTERS = MACRO_LETTERS | set("crt")
 
@@ -240,25 +241,31 @@ def expand(value: str, v: MacroVars, domain: str, validated: str | None = None,
         m = _MACRO.match(value, i)
         if m is None:  # cannot happen: checked above
             raise ValueError(f"bad macro at {i}")
-        out.append(_one_macro(m, v, domain, validated))
-        size += len(out[-1])
+        text, read = _one_macro(m, v, domain, validated)
+        out.append(text)
+        size += len(text) + read
         i = m.end()
     if size > MAX_EXPANSION:
         raise SpfSyntaxError(f"macro expansion longer than {MAX_EXPANSION} characters")
     return "".join(out)
 
 
-def _one_macro(m: re.Match[str], v: MacroVars, domain: str, validated: str | None) -> str:
+def _macro_value(low: str, v: MacroVars, domain: str, validated: str | None) -> str:
+    if low == "i":
+        return ip_macro(v.ip)
+    return {"s": v.sender, "l": v.local, "o": v.domain_of_sender, "d": domain, "p": validated or "unknown",
+            "v": "in-addr" if v.ip.version == 4 else "ip6", "h": v.helo, "c": str(v.ip), "r": v.receiver,
+            "t": str(v.timestamp)}[low]
+
+
+def _one_macro(m: re.Match[str], v: MacroVars, domain: str, validated: str | None) -> tuple[str, int]:
+    """The macro's expansion, and the length of the value it split: a macro that expands to little (`%{s1r-}`)
+    still reads it all, so both count toward MAX_EXPANSION (60 KB records of such macros had cost 2.2 s of the
+    event loop, review33b #4)."""
     letter = m.group(1)
-    low = letter.lower()
-    values = {
-        "s": v.sender, "l": v.local, "o": v.domain_of_sender, "d": domain, "i": ip_macro(v.ip),
-        "p": validated or "unknown", "v": "in-addr" if v.ip.version == 4 else "ip6", "h": v.helo,
-        "c": str(v.ip), "r": v.receiver, "t": str(v.timestamp),
-    }
-    text = values[low]
+    source = _macro_value(letter.lower(), v, domain, validated)
     delims = m.group(4) or "."
-    parts = re.split("[" + re.escape(delims) + "]", text)
+    parts = re.split("[" + re.escape(delims) + "]", source)
     if m.group(3):
         parts.reverse()
     if m.group(2):
@@ -266,7 +273,7 @@ def _one_macro(m: re.Match[str], v: MacroVars, domain: str, validated: str | Non
     text = ".".join(parts)
     if letter.isupper():
         text = urllib.parse.quote(text, safe="-._~")
-    return text
+    return text, len(source)
 
 
 def truncate_domain(name: str) -> str:

@@ -83,3 +83,25 @@ def test_a_lone_surrogate_in_the_subject_is_tagged(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(MessageView, "subject", property(lambda self: "odd \ud83d text"))
     edits = subject_edits(raw, MessageView.parse(raw), "[SUSPICIOUS]")
     assert _subject(apply_edits(raw, edits)) == "[SUSPICIOUS] odd \ufffd text"
+
+
+def test_a_decoded_subject_writes_no_field_of_its_own() -> None:
+    """review33b #2: a Subject of "=?utf-8?q?Invoice=0D=0AAuthentication-Results:..." was tagged from its decoded
+    reading, line breaks and all: our Authentication-Results and a verdict of the sender's in the relayed header."""
+    from gateway.act.headers import apply_edits
+    from gateway.act.subject import subject_edits
+    from gateway.parse import MessageView
+    raw = (b"From: a@b.test\r\nSubject: =?utf-8?q?Invoice=0D=0AAuthentication-Results:_gw.example.org;"
+           b"_dmarc=3Dpass=0D=0AX-Approach-Verdict:_clean_=3D=3Futf-8=3Fq=3Fx=3F=3D?=\r\n\r\nbody\r\n")
+    edits = subject_edits(raw, MessageView.parse(raw), "[SUSPICIOUS]")
+    head = apply_edits(raw, edits).split(b"\r\n\r\n", 1)[0]
+    names = [line.split(b":", 1)[0] for line in head.split(b"\r\n") if line[:1] not in (b" ", b"\t")]
+    assert names == [b"Subject", b"From"]
+    assert b"=?utf-8?q?x" not in head and b"[SUSPICIOUS] Invoice" in head
+
+
+def test_an_edit_value_with_a_bare_line_break_stays_one_field() -> None:
+    from gateway.act.headers import apply_edits
+    from gateway.model import HeaderEdit
+    out = apply_edits(b"From: a@b.test\r\n\r\nbody\r\n", [HeaderEdit("X-Note", "a\r\nX-Evil: 1\nb\rc\x00d")])
+    assert out.startswith(b"X-Note: a\r\n X-Evil: 1 b cd\r\nFrom: a@b.test\r\n")
