@@ -52,6 +52,11 @@ _LONG_BLANKS = re.compile(rb"(?<![ \t\r\n\f\v])[ \t\r\n\f\v]{%d}" % (BLANK_RUN_L
 # is a signature whose key would be looked up under another name than the one it reads as (review33 #1)
 _NOT_A_NAME = re.compile(rb"[\x00-\x20\x7f]")
 _dkimpy_relaxed_body = _canon.Relaxed.canonicalize_body  # the reference (tests compare to it)
+# Fields a message has at most once (RFC 5322 section 3.6's table and the MIME header fields, RFC 2045), From aside
+# (dkimpy adds its own extra From): each one h= names is hashed once more in verifying (RFC 6376 section 8.15).
+# Not MIME-Version: always "1.0", and a hop may add a second above a signed one (the ARC suite's chains do).
+SINGLETONS = (b"date", b"sender", b"reply-to", b"to", b"cc", b"bcc", b"message-id", b"in-reply-to", b"references",
+              b"subject", b"content-type", b"content-transfer-encoding")
 _dkimpy_select_headers = dkim.select_headers  # the reference (tests compare to it)
 
 
@@ -162,7 +167,11 @@ def check_body_hash(sig: dict[bytes, bytes], body: bytes, tlsrpt: Any = False) -
     hasher = dkim.HASH_ALGORITHMS[sig[b"a"]]
     canonical = canonical_body(sig.get(b"c"), body)
     if b"l" in sig and not tlsrpt:
-        canonical = canonical[:int(sig[b"l"])]
+        length = int(sig[b"l"])
+        if length < len(canonical):  # RFC 6376 section 8.2: what follows is the sender's, unsigned; an appended
+            # part shown instead of the signed text had kept the pass and DMARC's (review33c #4)
+            raise dkim.ValidationError(f"l= signs {length} of the body's {len(canonical)} bytes")
+        canonical = canonical[:length]
     digest = hasher(canonical).digest()
     try:
         expected = base64.b64decode(re.sub(rb"\s+", b"", sig[b"bh"]))
@@ -204,6 +213,15 @@ class _FastMessage:
 
 
 class FastDKIM(_FastMessage, dkim.DKIM):  # type: ignore[misc]
+    def verify_sig_process(self, sig: dict[bytes, bytes], include_headers: list[bytes], sig_header: Any,
+                           dnsfunc: Any) -> Any:
+        """dkimpy hashes one more From than h= names (an unsigned From added above the signed one then breaks the
+        signature); here the same for every field a message has once: clients show the topmost Subject, Reply-To,
+        Content-Type, and an unsigned one added above a replayed signed message had kept its pass (review33c #3).
+        DKIM only: ARC's message signatures are checked as dkimpy checks them (the ARC test suite's chains)."""
+        include_headers.extend(name for name in SINGLETONS if name in include_headers)
+        return super().verify_sig_process(sig, include_headers, sig_header, dnsfunc)
+
     def verify_headerprep(self, idx: int = 0) -> Any:
         """dkimpy's, after `screen_field` of the signature it reads (the same one: its list)."""
         sigheaders = [(x, y) for x, y in self.headers if x.lower() == b"dkim-signature"]

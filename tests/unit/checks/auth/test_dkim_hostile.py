@@ -308,3 +308,38 @@ def test_a_malformed_from_gets_no_dmarc_result_of_any_one_readers_domain(tmp_pat
         names, facts = check(server, raw, tmp_path)
     assert "dkim.pass" in names and "dmarc.pass" not in names and "dmarc.none" in names
     assert "dmarc=none" in facts.header_value
+
+
+def _bank_reply(**kw) -> bytes:
+    orig = (b"From: Example Bank <service@example.com>\r\nTo: bob@example.org\r\nSubject: Your statement\r\n"
+            b"Reply-To: service@example.com\r\nContent-Type: text/plain\r\nDate: Sun, 29 Nov 2026 10:00:00 +0000\r\n"
+            b"Message-ID: <stmt-1@example.com>\r\n\r\nYour statement is ready.\r\n")
+    return rsa_key().sign(orig, "example.com", include_headers=[b"from", b"to", b"subject", b"reply-to",
+                                                                b"content-type", b"date", b"message-id"], **kw)
+
+
+@pytest.mark.parametrize("added", [b"Subject: URGENT: your account is locked\r\n",
+                                   b"Reply-To: help@attacker.test\r\n",
+                                   b"Content-Type: text/html\r\n"])
+def test_an_unsigned_copy_of_a_signed_field_added_above_breaks_the_signature(dns, added):
+    """review33c #3: dkimpy hashes the bottom copy of each field h= names and checks an extra From only; clients and
+    the gateway read the top one, so an unsigned Subject, Reply-To or Content-Type added above a replayed signed
+    message had kept its pass (and DMARC's)."""
+    raw = _bank_reply()
+    (res,) = verify(dns, raw)
+    assert res.result == "pass"
+    (res,) = verify(dns, added + raw)
+    assert res.result == "fail"
+    (res,) = verify(dns, b"X-" + added + raw)  # an unsigned field of another name: still a pass
+    assert res.result == "pass"
+
+
+def test_a_signature_that_signs_part_of_the_body_does_not_pass(dns):
+    """review33c #4: with l= the signer signs the body's first bytes; what an attacker appends (an HTML part that
+    shows instead of the signed text) had kept the pass. The whole body signed by l=: a pass."""
+    raw = _bank_reply(length=True)
+    assert b"l=" in raw.split(b"\r\n\r\n")[0]
+    (res,) = verify(dns, raw)
+    assert res.result == "pass"
+    (res,) = verify(dns, raw + b"Click https://evil.test/login to unlock your account.\r\n")
+    assert res.result == "permerror" and "l= signs" in res.reason
