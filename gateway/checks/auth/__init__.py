@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import traceback
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,17 +118,32 @@ class AuthCheck(Check):
         if trusted:  # reading a header needs no network: believed offline too
             outcome = from_trusted(trusted, from_domain)
             if online and outcome.dmarc is None and (outcome.spf is not None or outcome.dkim):
-                dmarc = await check_dmarc(ctx.resolver, from_domain, outcome.spf, outcome.dkim,
-                                          timeout=budget, tree_walk=self.tree_walk)
-                outcome = outcome.with_dmarc(dmarc)
+                outcome = outcome.with_dmarc(await self._dmarc(ctx, outcome.spf, outcome.dkim, budget))
         elif not online:
             return [Signal("auth.skipped", {"why": "offline" if ctx.offline else "no resolver"})]
         else:
-            outcome = await self._check(ctx, raw, from_domain, budget)
+            outcome = await self._check(ctx, raw, budget)
         ctx.put(AuthFacts(outcome, authres_value(ctx.config.authserv_id, outcome)))
         return signals_for(outcome)
 
-    async def _check(self, ctx: CheckContext, raw: bytes, from_domain: str | None, budget: float) -> AuthOutcome:
+    async def _dmarc(self, ctx: CheckContext, spf: SpfResult | None, dkim: Sequence[DkimResult],
+                     budget: float) -> DmarcResult:
+        """DMARC for the From domain; for several From addresses or a malformed one (readers take different
+        domains), for each domain a reader may take: a fail of any of them is the message's (the strictest
+        policy's), a pass needs all (RFC 7489 section 6.6.1). A second From, a second address or a malformed one
+        had turned a forged p=reject From's fail into none (review33c #2)."""
+        ident = ctx.view.from_identity
+        if not (ident.multiple or ident.malformed):
+            return await check_dmarc(ctx.resolver, ident.domain.lower() or None, spf, dkim, timeout=budget,
+                                     tree_walk=self.tree_walk)
+        domains = list(dict.fromkeys(d.lower() for d in ident.domain_readings if d))[:MAX_FROM_READINGS]
+        if not domains:
+            return await check_dmarc(ctx.resolver, None, spf, dkim, timeout=budget, tree_walk=self.tree_walk)
+        results = await asyncio.gather(*(check_dmarc(ctx.resolver, d, spf, dkim, timeout=budget,
+                                                     tree_walk=self.tree_walk) for d in domains))
+        return strictest(results)
+
+    async def _check(self, ctx: CheckContext, raw: bytes, budget: float) -> AuthOutcome:
         env = ctx.envelope
         client = env.client
         try:  # the header fields as dkimpy reads them, once for DKIM and ARC
@@ -158,8 +173,7 @@ class AuthCheck(Check):
             dkim_res = [DkimResult("temperror", reason=f"internal error: {type(dkim_got).__name__}")]
         else:
             dkim_res = dkim_got
-        dmarc_res: DmarcResult = await check_dmarc(ctx.resolver, from_domain, spf_res, dkim_res,
-                                                   timeout=budget, tree_walk=self.tree_walk)
+        dmarc_res = await self._dmarc(ctx, spf_res, dkim_res, budget)
         return AuthOutcome(spf=spf_res, dkim=tuple(dkim_res), dmarc=dmarc_res,
                            arc=arc_res)
 
@@ -189,10 +203,25 @@ def _spf_broken(got: BaseException, env: Envelope) -> SpfResult:
                      problem=f"internal error: {type(got).__name__}")
 
 
+MAX_FROM_READINGS = 5  # From domains DMARC is evaluated for in one message
+_POLICY_RANK = {"reject": 3, "quarantine": 2, "none": 1}
+
+
+def strictest(results: Sequence[DmarcResult]) -> DmarcResult:
+    """The message's DMARC result from each From reading's: the fail with the strictest policy, else a
+    temperror, else a pass when all pass, else the first that does not pass."""
+    fails = [r for r in results if r.result == "fail"]
+    if fails:
+        return max(fails, key=lambda r: _POLICY_RANK.get(r.policy, 0))
+    for r in results:
+        if r.result == "temperror":
+            return r
+    return next((r for r in results if r.result != "pass"), results[0])
+
+
 def _single_from_domain(ctx: CheckContext) -> str | None:
-    """The From domain when the message has exactly one From field with one well-formed address
-    (RFC 7489 section 6.6.1: otherwise DMARC has no single author domain to check; readers take different
-    domains from a malformed one, "<service@paypal.com@attacker.test>" had a pass for attacker.test, review33b #6)."""
+    """The From domain when the message has exactly one From field with one well-formed address (what a
+    trusted border's results are read for; our own DMARC evaluates every reading: `AuthCheck._dmarc`)."""
     ident = ctx.view.from_identity
     if ident.multiple or ident.malformed:
         return None

@@ -343,3 +343,23 @@ def test_a_signature_that_signs_part_of_the_body_does_not_pass(dns):
     assert res.result == "pass"
     (res,) = verify(dns, raw + b"Click https://evil.test/login to unlock your account.\r\n")
     assert res.result == "permerror" and "l= signs" in res.reason
+
+
+@pytest.mark.parametrize("from_lines", [
+    b"From: Example Bank <service@example.com>\r\nFrom: a@attacker.test\r\n",  # a second From field
+    b"From: Example Bank <service@example.com>, a@attacker.test\r\n",  # a second address
+    b"From: Example Bank <service@example.com@attacker.test>\r\n",  # malformed: readers differ on the domain
+], ids=["second-field", "second-address", "malformed"])
+def test_a_forged_from_that_is_not_single_still_fails_dmarc(tmp_path, from_lines):
+    """review33c #2: a second From, a second address or a malformed one had made DMARC none (no single author
+    domain), so a forged p=reject From lost its fail (high 23.7 -> suspicious 6.5-7.0), while clients show the
+    first. Every domain a reader may take is checked: a fail of any is the message's."""
+    raw = rsa_key().sign(from_lines + b"To: bob@example.org\r\nSubject: Account notice\r\n\r\nPlease log in.\r\n",
+                         "attacker.test")
+    with TestDNSServer() as server:
+        server.add("_dmarc.example.com", "TXT", "v=DMARC1; p=reject")
+        server.add("sel._domainkey.attacker.test", "TXT", rsa_key().txt)
+        server.add("_dmarc.attacker.test", "TXT", "v=DMARC1; p=none")
+        names, facts = check(server, raw, tmp_path)
+    assert {"dmarc.fail", "dmarc.fail_reject_policy"} <= set(names) and "dmarc.pass" not in names
+    assert "header.from=example.com" in facts.header_value.replace("\r\n ", " ")
