@@ -21,12 +21,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.checks.auth import engine
-from gateway.checks.auth.engine import dkim, signed_fields
+from gateway.checks.auth.engine import dkim, signed_fields, tag_text
 from gateway.checks.auth.keys import AuthPools, KeyFetcher, header_fields, key_name, off_loop, tags
 
 MAX_INSTANCES = 50  # RFC 8617 section 4.2.1
 _ARC_FIELDS = (b"arc-seal", b"arc-message-signature", b"arc-authentication-results")
-_NOT_TEXT = re.compile(rb"[\x00-\x20\x7f]+")  # in a d= reported (a sealer's d= that is no name fails the chain)
 _quiet = logging.getLogger("gateway.auth.dkimpy")
 
 
@@ -92,7 +91,7 @@ async def verify_arc(raw: bytes, resolver: Any, *, timeout: float = 10.0,
     fetcher = KeyFetcher(resolver, time.monotonic() + timeout)
     await fetcher.prefetch(n for n in names if n)
     cv, data, reason = await off_loop(_run, raw, fetcher, size=len(raw), pools=pools)
-    sealers = tuple(_NOT_TEXT.sub(b"", seals[i].get(b"d") or b"").decode("ascii", "replace").lower()
+    sealers = tuple(tag_text(seals[i].get(b"d")).lower()
                     for i in sorted(seals))
     temporary = any(fetcher.outcome(n) == "temporary" for n in names if n)
     if cv == dkim.CV_Pass:

@@ -14,18 +14,16 @@ Untrusted input: the raw message (signature headers, body) and the key records i
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.checks.auth.engine import FastDKIM, dkim, signed_fields
+from gateway.checks.auth.engine import FastDKIM, dkim, signed_fields, tag_text
 from gateway.checks.auth.keys import AuthPools, KeyFetcher, header_fields, key_name, off_loop, tags
 
 MAX_SIGNATURES = 10
 MIN_RSA_BITS = 1024
-_NOT_TEXT = re.compile(rb"[\x00-\x20\x7f]+")
 log = logging.getLogger("gateway.auth")
 _quiet = logging.getLogger("gateway.auth.dkimpy")
 _quiet.addHandler(logging.NullHandler())
@@ -46,19 +44,13 @@ class DkimResult:
     reason: str = ""
 
 
-def _text(v: bytes | None) -> str:
-    """A tag's value as reported (evidence, Authentication-Results): without blanks, line breaks and control bytes,
-    which a d= or s= that is no domain name may hold (its signature is then a permerror)."""
-    return _NOT_TEXT.sub(b"", v or b"").decode("ascii", "replace")
-
-
 def _describe(sig: dict[bytes, bytes] | None) -> dict[str, Any]:
     if sig is None:
         return {}
-    d = _text(sig.get(b"d"))
-    return {"domain": d.lower(), "identity": _text(sig.get(b"i")) or f"@{d}",
-            "selector": _text(sig.get(b"s")), "algorithm": _text(sig.get(b"a")).lower(),
-            "b": _text(sig.get(b"b"))[:12]}
+    d = tag_text(sig.get(b"d"))
+    return {"domain": d.lower(), "identity": tag_text(sig.get(b"i")) or f"@{d}",
+            "selector": tag_text(sig.get(b"s")), "algorithm": tag_text(sig.get(b"a")).lower(),
+            "b": tag_text(sig.get(b"b"))[:12]}
 
 
 def _verify_one(signer: FastDKIM, idx: int, fetcher: KeyFetcher) -> tuple[str, str, int | None, bool]:

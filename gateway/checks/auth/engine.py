@@ -34,7 +34,7 @@ import dkim.canonicalization as _canon
 from dkim.util import InvalidTagValueList, parse_tag_value
 
 __all__ = ["FastARC", "FastDKIM", "InvalidTagValueList", "arc_sign", "dkim", "parse_tag_value", "plain_name",
-           "relaxed_body", "signed_fields", "split_message"]
+           "relaxed_body", "signed_fields", "split_message", "tag_text"]
 
 log = logging.getLogger("gateway.auth")
 _EMPTY_LINE = re.compile(rb"\r?\n\r?\n")
@@ -44,7 +44,7 @@ SLICE = 65536
 # removal of b= for hashing (`RE_BTAG`, FWS inside a repeat) take time quadratic in such a run,
 # in C holding the GIL, before any key is looked up (attack33 #1: b=A, 31 KB of folded blanks,
 # "!": 4.5 s of a worker). Real signers fold with a line break and a tab or a few spaces.
-# The longest in the corpora's 997 signatures and ARC sets is 11 (review33).
+# The longest in the corpora's 549 DKIM-Signature and 3 x 448 ARC fields is 11 (review33).
 BLANK_RUN_LIMIT = 32
 # tried at the start of each run only (the look-behind), so a run under the limit is read once
 _LONG_BLANKS = re.compile(rb"(?<![ \t\r\n\f\v])[ \t\r\n\f\v]{%d}" % (BLANK_RUN_LIMIT + 1))
@@ -97,6 +97,12 @@ def signed_fields(message: bytes) -> list[list[bytes]]:
 def plain_name(value: bytes | None) -> bool:
     """Whether a d= or s= value is free of blanks, line breaks and control bytes (empty is not)."""
     return bool(value) and _NOT_A_NAME.search(value or b"") is None
+
+
+def tag_text(value: bytes | None) -> str:
+    """A tag's value as reported (evidence, Authentication-Results, ARC sealers): without the blanks, line breaks
+    and control bytes a d= or s= that is no domain name may hold (its signature is then refused)."""
+    return _NOT_A_NAME.sub(b"", value or b"").decode("ascii", "replace")
 
 
 def split_message(message: bytes) -> tuple[list[list[bytes]], bytes]:
