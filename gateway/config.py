@@ -201,6 +201,7 @@ class Config:
     trusted_networks: tuple[Network, ...] = ()
     xforward_hosts: tuple[Network, ...] = ()
     trusted_authserv_ids: tuple[str, ...] = ()
+    trusted_arc_sealers: tuple[str, ...] = ()
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     tls: TlsConfig | None = None
     proxy_protocol: ProxyProtocolConfig | None = None
@@ -229,6 +230,13 @@ class Config:
         """Exactly one of `local_domains` (the relay rule: recipients accepted)."""
         d = domain.lower().rstrip(".")
         return any(d == ld for ld in self.local_domains)
+
+    def arc_sealer_trusted(self, domain: str) -> bool:
+        """One of `trusted_arc_sealers`, a subdomain of one, or the domain the gateway seals with itself
+        (`arc.domain`: a message one of our own instances sealed before this one)."""
+        d = domain.lower().rstrip(".")
+        listed = self.trusted_arc_sealers + ((self.arc.domain.lower().rstrip("."),) if self.arc else ())
+        return bool(d) and any(d == t or d.endswith("." + t) for t in listed)
 
     def is_internal_domain(self, domain: str) -> bool:
         """One of `local_domains` or a subdomain of one (lists.example.org): the organisation's own."""
@@ -270,8 +278,8 @@ _HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9
 _ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 TOP_KEYS = ("listen", "upstream", "hostname", "authserv_id", "local_domains", "trusted_networks",
-            "xforward_hosts", "trusted_authserv_ids", "limits", "tls", "proxy_protocol", "dns", "store",
-            "policies", "on_error", "bare_newline", "log", "signals", "quarantine", "arc", "console", "admin",
+            "xforward_hosts", "trusted_authserv_ids", "trusted_arc_sealers", "limits", "tls", "proxy_protocol", "dns",
+            "store", "policies", "on_error", "bare_newline", "log", "signals", "quarantine", "arc", "console", "admin",
             "workers")
 REQUIRED = ("listen", "upstream", "hostname", "local_domains")
 _NETWORKS = ("expected a list of networks", "write e.g. [127.0.0.0/8, '::1/128']")
@@ -547,6 +555,7 @@ def _build(doc: Located) -> Config:
     trusted_networks = r.items(("trusted_networks",), _network, *_NETWORKS)
     xforward_hosts = r.items(("xforward_hosts",), _network, *_NETWORKS)
     trusted_authserv_ids = r.items(("trusted_authserv_ids",), _hostname, *_DOMAINS)
+    trusted_arc_sealers = r.items(("trusted_arc_sealers",), _hostname, *_DOMAINS)
     on_error = r.get(("on_error",), "accept", _choice("accept", "tempfail"))
     bare_newline = r.get(("bare_newline",), "normalize", _choice("normalize", "reject"))
     auto: int | str = "auto"
@@ -556,7 +565,8 @@ def _build(doc: Located) -> Config:
     return Config(
         listen=listen, upstream=upstream, hostname=hostname, authserv_id=authserv_id,
         local_domains=local_domains, trusted_networks=trusted_networks, xforward_hosts=xforward_hosts,
-        trusted_authserv_ids=trusted_authserv_ids, limits=limits, tls=tls, proxy_protocol=proxy, dns=dns,
+        trusted_authserv_ids=trusted_authserv_ids, trusted_arc_sealers=trusted_arc_sealers, limits=limits, tls=tls,
+        proxy_protocol=proxy, dns=dns,
         store=store, policies=policies, on_error=on_error, bare_newline=bare_newline, log=log, signals=signals,
         quarantine=quarantine, arc=arc, console=console, admin=admin, workers=workers, source=doc.file)
 

@@ -48,7 +48,7 @@ METRICS_SYNC_EVERY = 5.0  # seconds between copies of the runtime's counters int
 
 
 # Keys SIGHUP applies; any other changed key is logged as needing a restart.
-RELOADABLE = ("policies", "signals", "trusted_authserv_ids", "on_error")
+RELOADABLE = ("policies", "signals", "trusted_authserv_ids", "trusted_arc_sealers", "on_error")
 
 
 def reloadable(running: Config, new: Config, warn: bool = True) -> Config:

@@ -16,6 +16,7 @@ Untrusted input: the envelope (client IP, HELO, MAIL FROM), the raw message and 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import traceback
 from collections.abc import Iterable, Sequence
@@ -24,7 +25,7 @@ from typing import Any
 
 from gateway.authres import AuthResHeader, trusted_results
 from gateway.checks import Check, CheckContext, Fact, signal
-from gateway.checks.auth.arc import ArcResult, verify_arc
+from gateway.checks.auth.arc import ArcResult, verify_arc, vouch
 from gateway.checks.auth.dkim import MAX_SIGNATURES, DkimResult, verify_dkim
 from gateway.checks.auth.dmarc import DmarcResult, check_dmarc
 from gateway.checks.auth.engine import dkim as dkimpy
@@ -58,6 +59,8 @@ SIGNALS = (
     *(signal(f"arc.{r}", f"ARC chain (RFC 8617) validation result {r}", optional=("oldest_pass", "temporary"),
              instances=int, sealers=str, reason=str, oldest_pass=int, temporary=bool)
       for r in ("pass", "fail", "none")),
+    signal("arc.trusted_pass", "the ARC chain validated and a trusted sealer (`trusted_arc_sealers`) recorded that the "
+           "message passed DMARC for its From domain when it reached them", instance=int, sealer=str, from_domain=str),
     signal("auth.trusted_results", "results were read from a trusted border MTA's Authentication-Results",
            authserv_id=str),
     signal("auth.skipped", "authentication was not checked (offline, or no resolver)", why=str),
@@ -123,6 +126,7 @@ class AuthCheck(Check):
             return [Signal("auth.skipped", {"why": "offline" if ctx.offline else "no resolver"})]
         else:
             outcome = await self._check(ctx, raw, budget)
+        outcome = _vouched(ctx, raw, outcome)
         ctx.put(AuthFacts(outcome, authres_value(ctx.config.authserv_id, outcome)))
         return signals_for(outcome)
 
@@ -226,3 +230,20 @@ def _single_from_domain(ctx: CheckContext) -> str | None:
     if ident.multiple or ident.malformed:
         return None
     return ident.domain.lower() or None
+
+
+def _vouched(ctx: CheckContext, raw: bytes, outcome: AuthOutcome) -> AuthOutcome:
+    """`outcome` with its ARC result's `vouched` set when a validated chain (ours, or the trusted border's
+    `arc=pass` over the sets it passed on) carries a trusted sealer's record of a DMARC pass for the From domain
+    DMARC judged (`arc.vouch`)."""
+    arc, dmarc = outcome.arc, outcome.dmarc
+    if arc is None or arc.result != "pass" or dmarc is None or not dmarc.from_domain \
+            or not (ctx.config.trusted_arc_sealers or ctx.config.arc):
+        return outcome
+    try:  # the sets as dkimpy read them when it verified the chain
+        fields: Sequence[Sequence[bytes]] = signed_fields(raw)
+    except dkimpy.MessageFormatError:
+        return outcome
+    got = vouch(((n, v) for n, v in fields), ctx.config.arc_sealer_trusted, dmarc.from_domain)
+    return dataclasses.replace(outcome, arc=dataclasses.replace(arc, vouched=got)) if got else outcome
+

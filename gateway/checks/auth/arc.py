@@ -16,10 +16,11 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.authres import parse_authres
 from gateway.checks.auth import engine
 from gateway.checks.auth.engine import dkim, signed_fields, tag_text
 from gateway.checks.auth.keys import AuthPools, KeyFetcher, header_fields, key_name, off_loop, tags
@@ -37,6 +38,7 @@ class ArcResult:
     sealers: tuple[str, ...] = ()  # ARC-Seal d= per instance, i=1 first
     reason: str = ""
     temporary: bool = False  # a key lookup failed temporarily: the fail may not be real
+    vouched: tuple[int, str] | None = None  # (instance, sealer): a trusted sealer recorded a DMARC pass (`vouch`)
 
 
 _INSTANCE = re.compile(rb"(?:^|;)\s*i\s*=\s*([0-9]{1,6})\s*(?:;|$)")
@@ -45,6 +47,50 @@ _INSTANCE = re.compile(rb"(?:^|;)\s*i\s*=\s*([0-9]{1,6})\s*(?:;|$)")
 def _instance(value: bytes) -> int | None:
     m = _INSTANCE.search(value)
     return int(m.group(1)) if m else None
+
+
+MAX_AAR = 4000  # characters of one ARC-Authentication-Results value read for `vouch`
+
+
+def vouch(fields: Iterable[tuple[bytes, bytes]], trusted: Callable[[str], bool],
+          from_domain: str) -> tuple[int, str] | None:
+    """(instance, sealer) of the newest ARC set whose sealer is `trusted` and whose ARC-Authentication-Results
+    record `dmarc=pass` for `from_domain`, walking down from the newest set while each sealer is trusted (a set an
+    untrusted hop added after it could have changed what that record describes); None otherwise.
+
+    For a chain that validated (ours, or a trusted border's `arc=pass`): a chain proves custody, not who is honest.
+    Any domain can seal its own forged message, so a chain counts for a DMARC failure only when a sealer the
+    administrator trusts (`trusted_arc_sealers`, as Microsoft 365's "trusted ARC sealers") says the message passed
+    DMARC when it reached them (RFC 8617 section 7.2: the receiver decides which sealers to believe; review33c #1).
+    `fields`: the header fields (name, value), read once; anything but one seal and one results field per instance
+    1..N (at most MAX_INSTANCES) vouches for nothing."""
+    want = from_domain.lower().rstrip(".")
+    seals: dict[int, list[bytes]] = {}
+    results: dict[int, list[bytes]] = {}
+    count = 0
+    for name, value in fields:
+        low = bytes(name).lower()
+        if low in (b"arc-seal", b"arc-authentication-results"):
+            i, count = _instance(bytes(value)), count + 1
+            if i is None or not 0 < i <= MAX_INSTANCES or count > 2 * MAX_INSTANCES:
+                return None
+            (seals if low == b"arc-seal" else results).setdefault(i, []).append(bytes(value))
+    top = len(seals)
+    if not want or count != 2 * top or any(len(seals.get(i, ())) != 1 or len(results.get(i, ())) != 1
+                                           for i in range(1, top + 1)):
+        return None
+    for i in range(top, 0, -1):
+        seal = tags(seals[i][0]) or {}
+        sealer = tag_text(seal.get(b"d")).lower().rstrip(".")
+        if not sealer or not trusted(sealer):
+            return None
+        _, _, rest = results[i][0][:MAX_AAR].decode("utf-8", "replace").partition(";")  # after "i=N;"
+        parsed = parse_authres(rest)
+        if parsed is not None and any(r.method == "dmarc" and r.result == "pass"
+                                      and r.props.get("header.from", "").lower().rstrip(".") == want
+                                      for r in parsed.results):
+            return i, sealer
+    return None
 
 
 def _oldest_pass(data: list[dict[str, Any]]) -> int:

@@ -94,6 +94,9 @@ def signals_for(outcome: AuthOutcome) -> list[Signal]:
         if outcome.arc.temporary:
             ev["temporary"] = True
         out.append(Signal(f"arc.{outcome.arc.result}", ev))
+        if outcome.arc.vouched is not None:
+            out.append(Signal("arc.trusted_pass", {"instance": outcome.arc.vouched[0], "sealer": outcome.arc.vouched[1],
+                                                   "from_domain": from_domain}))
     return out
 
 

@@ -18,7 +18,8 @@ def test_a_from_address_its_own_domain_does_not_authenticate_is_an_untrusted_ide
     spoof = ("dmarc.fail", "spf.fail", "ask.interview", "sender.first_contact_org")
     assert "unbacked-claim-with-an-ask" in _hits(*spoof)
     assert "unbacked-claim-with-an-ask" not in _hits(*spoof, "context.mailing_list")  # lists break DKIM
-    assert "unbacked-claim-with-an-ask" not in _hits(*spoof, "arc.pass")  # forwarded, vouched for
+    assert "unbacked-claim-with-an-ask" not in _hits(*spoof, "arc.trusted_pass")  # forwarded, vouched for
+    assert "unbacked-claim-with-an-ask" in _hits(*spoof, "arc.pass")  # a chain anyone could have sealed
     assert "unbacked-claim-with-an-ask" not in _hits("dmarc.pass", "ask.interview", "sender.first_contact_org")
 
 
@@ -142,7 +143,8 @@ def test_list_headers_under_a_forged_brand_are_the_forgers() -> None:
     hits = _hits(*forged)
     assert "spoofed-organisation-asks-or-offers" in hits and "expected-context" not in hits
     # a real list, or a forwarded message an intact ARC chain vouches for, keeps its context
-    assert "expected-context" in _hits(*forged, "arc.pass")
+    assert "expected-context" in _hits(*forged, "arc.trusted_pass")
+    assert "expected-context" not in _hits(*forged, "arc.pass")  # the forger's own seal (review33c #1)
     assert "expected-context" in _hits("context.mailing_list", "ask.document", "sender.first_contact_org")
 
 

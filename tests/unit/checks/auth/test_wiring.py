@@ -21,9 +21,14 @@ def test_shipped_auth_policy_loads_and_scores_dmarc_reject_failure_at_caution_le
     decision = policies.evaluate([Signal("dmarc.fail"), Signal("dmarc.fail_reject_policy"), Signal("spf.fail")])
     assert [h.rule_id for h in decision.hits] == ["dmarc-fail-reject"]
     assert decision.verdict == Verdict.CAUTION
-    forwarded = policies.evaluate([Signal("dmarc.fail_reject_policy"), Signal("arc.pass")])
+    forwarded = policies.evaluate([Signal("dmarc.fail_reject_policy"), Signal("arc.pass"),
+                                   Signal("arc.trusted_pass", {"sealer": "google.com"})])
     assert [h.rule_id for h in forwarded.hits] == ["dmarc-fail-reject-arc"]
     assert forwarded.verdict == Verdict.CLEAN
+    assert "google.com forwarded it" in forwarded.hits[0].reason
+    # a chain alone vouches for nothing: anyone can seal their own forgery (review33c #1)
+    sealed = policies.evaluate([Signal("dmarc.fail_reject_policy"), Signal("arc.pass")])
+    assert [h.rule_id for h in sealed.hits] == ["dmarc-fail-reject"]
 
 
 def test_auth_worker_threads_belong_to_the_runtime_and_survive_a_reload(tmp_path):
