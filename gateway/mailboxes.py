@@ -11,12 +11,14 @@ Syntax (RFC 5322 section 3.4 with the obsolete forms of section 4.4): `address-l
 comments (nested, escapes), quoted strings (which may contain `<x@y>`, commas and colons:
 they stay display text), domain literals, obs-route (`<@a,@b:user@d>`), whitespace around the
 dots and the `@` of an addr-spec (`john . doe @ example . com`). Lenient where mail is broken:
-a missing `>` runs to the end of the item; an item without angle brackets whose words are not
+a missing `>` runs to the end of the item (the address then `malformed`, as is one followed by
+another addr-spec after its `>`, an unterminated quoted local part, or an encoded word in an addr-spec:
+review33c #6); an item without angle brackets whose words are not
 joined by dots (`Joe Smith joe@x.com`) is read as display name + addr-spec; the legacy
 `addr (Full Name)` form gives the comment as display name; an item without `@` keeps its words as
 the address (`MAILER-DAEMON`), as the stdlib does. 8-bit text arrives as Unicode (the caller
 reads raw bytes as UTF-8) and is an ordinary atom character. Encoded-words in a local part are
-kept as written.
+kept as written (their decoded spelling is one of `domain_readings`).
 
 Cost: one tokenizing pass and one pass over the tokens; no recursion (comments nest by
 counting), so any value the header limits admit is read in linear time. At most
@@ -51,6 +53,11 @@ class Mailbox:
     # an addr-spec written in the display name outside quotes (`a@x.example <b@y.example>`):
     # invalid (RFC 5322 phrase has no '@'), and Dovecot's Sieve reads that one as the address
     display_spec: str = ""
+    # a syntax problem the reading passed over (`malformed` says it): an address after the angle brackets, a
+    # missing `>`, an unterminated quoted local part, an encoded word in the addr-spec (review33c #6)
+    problem: str = ""
+    # another spelling a reader may show or take: the addr-spec after the angle brackets, the encoded word decoded
+    other_spec: str = ""
 
     @property
     def domain(self) -> str:
@@ -63,6 +70,8 @@ class Mailbox:
         it is; an address without any '@', e.g. MAILER-DAEMON, is left to the callers)."""
         if self.display_spec:
             return "an address in the display name outside quotes"
+        if self.problem:
+            return self.problem
         local, at, domain = _split_spec(self.address)
         if not at:
             return ""
@@ -90,6 +99,8 @@ class Mailbox:
             out.append(domain.split("@", 1)[0].rstrip("."))
         if self.display_spec:
             out.append(Mailbox("", self.display_spec).domain)
+        if self.other_spec:
+            out += Mailbox("", self.other_spec).domain_readings
         return tuple(dict.fromkeys(d for d in out if d))
 
 
@@ -209,7 +220,8 @@ def _spec(toks: list[_Tok]) -> str:
 
 
 def _angle(toks: list[_Tok], lt: int) -> tuple[list[_Tok], int]:
-    """Tokens inside the angle brackets opened at `lt` (obs-route removed); index after `>`."""
+    """Tokens inside the angle brackets opened at `lt` (obs-route removed); index after `>` (past the end when
+    there is none)."""
     j = lt + 1
     while j < len(toks) and toks[j].kind != ">":
         j += 1
@@ -228,7 +240,7 @@ def _bare(toks: list[_Tok]) -> Mailbox | None:
     comment = next((t.text for t in toks if t.kind == "comment"), "")
     at = next((k for k, t in enumerate(words) if t.kind == "@"), None)
     if at is None:
-        return Mailbox(visible_text(decode_words(" ".join(comment.split())))[:MAX_DISPLAY], _spec(words))
+        return _checked(visible_text(decode_words(" ".join(comment.split())))[:MAX_DISPLAY], words)
     # local part: backwards from '@', words joined by '.' (any whitespace around dots) or
     # touching each other; whitespace between two words ends it (the rest is display text)
     start = at
@@ -249,16 +261,35 @@ def _bare(toks: list[_Tok]) -> Mailbox | None:
             break
         end += 1
     display = _phrase(words[:start]) or visible_text(decode_words(" ".join(comment.split())))[:MAX_DISPLAY]
-    return Mailbox(display, _spec(words[start:end]))
+    return _checked(display, words[start:end])
+
+
+def _checked(display: str, spec: list[_Tok], problem: str = "", other: str = "") -> Mailbox:
+    """The mailbox of addr-spec tokens `spec`, with what a lenient reading passed over (review33c #6: each was
+    read as a well-formed address of the sender's own domain while a reader may show another one)."""
+    address = _spec(spec)
+    if not problem and any(t.kind == "quoted" and (len(t.raw) < 2 or not t.raw.endswith('"')) for t in spec):
+        problem = "an unterminated quoted string"
+    if not problem and "=?" in address and "?=" in address:
+        raw = "".join(t.raw for t in spec if t.kind != "comment")
+        problem, other = "an encoded word in the address", other or decode_words(raw).lower()
+    return Mailbox(display, address, problem=problem, other_spec=other if other != address else "")
 
 
 def _mailbox(toks: list[_Tok]) -> Mailbox | None:
     lt = next((k for k, t in enumerate(toks) if t.kind == "<"), None)
     if lt is None:
         return _bare(toks)
-    inner, _after = _angle(toks, lt)
+    inner, after = _angle(toks, lt)
     shown = _bare(toks[:lt]) if any(t.kind == "@" for t in toks[:lt]) else None
-    return Mailbox(_phrase(toks[:lt]), _spec(inner), shown.address if shown is not None else "")
+    problem = other = ""
+    if after > len(toks):
+        problem = "no closing >"
+    elif any(t.kind == "@" for t in toks[after:]):  # `<a@x.example> b@y.example`: a reader may show the second
+        trailing = _bare(toks[after:])
+        problem, other = "an address after the angle brackets", trailing.address if trailing is not None else ""
+    box = _checked(_phrase(toks[:lt]), inner, problem, other)
+    return Mailbox(box.display, box.address, shown.address if shown is not None else "", box.problem, box.other_spec)
 
 
 def parse_mailboxes(value: str) -> list[Mailbox]:

@@ -54,7 +54,8 @@ def test_encoded_display_name_spoof_is_judged_as_the_stranger_it_is() -> None:
     ('"boss@example.org <boss@example.org>" <stranger@gmail.com>',
      [Mailbox("boss@example.org <boss@example.org>", "stranger@gmail.com")]),
     (f'"{qword("<boss@example.org>")}" <s@gmail.com>', [Mailbox("<boss@example.org>", "s@gmail.com")]),
-    (f"{b64word('x')}@gmail.com", [Mailbox("", b64word("x").lower() + "@gmail.com")]),
+    (f"{b64word('x')}@gmail.com", [Mailbox("", b64word("x").lower() + "@gmail.com",
+                                           problem="an encoded word in the address", other_spec="x@gmail.com")]),
     ("Joe (the <boss@example.org>) Smith <joe@x.test>", [Mailbox("Joe Smith", "joe@x.test")]),
     ("joe@x.test (Joe <boss@example.org>)", [Mailbox("Joe <boss@example.org>", "joe@x.test")]),
     ("Team: a@x.test, B <b@y.test>;, c@z.test", [Mailbox("", "a@x.test"), Mailbox("B", "b@y.test"),
@@ -63,7 +64,7 @@ def test_encoded_display_name_spoof_is_judged_as_the_stranger_it_is() -> None:
     ("<@relay.test,@r2.test:u@d.test>", [Mailbox("", "u@d.test")]),
     ("john . doe @ example . com", [Mailbox("", "john.doe@example.com")]),
     ("Joe Smith joe@x.test", [Mailbox("Joe Smith", "joe@x.test")]),
-    ("Joe <joe@x.test", [Mailbox("Joe", "joe@x.test")]),
+    ("Joe <joe@x.test", [Mailbox("Joe", "joe@x.test", problem="no closing >")]),
     ('"a, b: c;" <q@x.test>', [Mailbox("a, b: c;", "q@x.test")]),
     ("Ünïcode Näme <ÜSER@bär.test>", [Mailbox("Ünïcode Näme", "üser@bär.test")]),
     ("MAILER-DAEMON", [Mailbox("", "mailer-daemon")]),
@@ -242,11 +243,19 @@ def test_learn_skips_automatic_answers() -> None:
     ("a@", "nothing after the @", ()),
     ("a@example..org", "an empty part in the domain (a dot at its start or end, or two dots)", ("example..org",)),
     ("a@example.org.", "an empty part in the domain (a dot at its start or end, or two dots)", ("example.org",)),
+    # review33c #6: read as the sender's own well-formed address while a reader may show another
+    ("<a@evil.example> security@example.org", "an address after the angle brackets", ("evil.example", "example.org")),
+    ("=?utf-8?B?c2VjdXJpdHlAZXhhbXBsZS5vcmc=?=@evil.example", "an encoded word in the address",
+     ("evil.example", "example.org")),  # decoded: security@example.org@evil.example
+    ('"a@evil.example', "an unterminated quoted string", ("evil.example",)),
+    ("Pay <a@evil.example", "no closing >", ("evil.example",)),
     # valid: a quoted local part may hold '@', a quoted display name an address
     ('"a@example.org"@evil.example', "", ("evil.example",)),
     ('"b@example.org" <a@evil.example>', "", ("evil.example",)),
     ("a@[192.0.2.1]", "", ("[192.0.2.1]",)),
     ("MAILER-DAEMON", "", ()),
+    ('"a b" <a@evil.example> (Work, a@example.org)', "", ("evil.example",)),  # a comment after it is no address
+    ("=?utf-8?q?J=C3=B6rg?= <j@evil.example>", "", ("evil.example",)),
 ])
 def test_a_malformed_addr_spec_and_every_domain_readers_take_from_it(
         value: str, problem: str, readings: tuple[str, ...]) -> None:

@@ -310,6 +310,23 @@ def test_a_malformed_from_gets_no_dmarc_result_of_any_one_readers_domain(tmp_pat
     assert "dmarc=none" in facts.header_value
 
 
+@pytest.mark.parametrize("from_addr", ["<a@attacker.test> security@example.com",
+                                       "=?utf-8?B?c2VjdXJpdHlAZXhhbXBsZS5jb20=?=@attacker.test"],
+                         ids=["address-after-the-angle-brackets", "encoded-word-in-the-address"])
+def test_a_from_a_reader_may_show_as_another_domain_is_checked_for_that_domain_too(tmp_path, from_addr):
+    """review33c #6: read as the sender's own well-formed address, signed by it: dmarc=pass for attacker.test while
+    a reader may show security@example.com (the second address; the encoded word decoded). Malformed now, so DMARC
+    is evaluated for every reading, and example.com's p=reject fails it."""
+    raw = rsa_key().sign(message(from_addr=from_addr), "attacker.test")
+    with TestDNSServer() as server:
+        server.add("sel._domainkey.attacker.test", "TXT", rsa_key().txt)
+        server.add("_dmarc.attacker.test", "TXT", "v=DMARC1; p=none")
+        server.add("_dmarc.example.com", "TXT", "v=DMARC1; p=reject")
+        names, facts = check(server, raw, tmp_path)
+    assert "dkim.pass" in names and "dmarc.pass" not in names
+    assert {"dmarc.fail", "dmarc.fail_reject_policy"} <= set(names) and "header.from=example.com" in facts.header_value
+
+
 def _bank_reply(**kw) -> bytes:
     orig = (b"From: Example Bank <service@example.com>\r\nTo: bob@example.org\r\nSubject: Your statement\r\n"
             b"Reply-To: service@example.com\r\nContent-Type: text/plain\r\nDate: Sun, 29 Nov 2026 10:00:00 +0000\r\n"
