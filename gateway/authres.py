@@ -167,10 +167,16 @@ _ADDR = re.compile(rf"(?:{_ATEXT}(?:\.{_ATEXT})*)?@[A-Za-z0-9.\-]+")
 
 
 def _val(value: str) -> str:
-    """A property value as a token, a bare local-part@domain (RFC 8601 pvalue), or quoted."""
+    """A property value as a token, a bare local-part@domain (RFC 8601 pvalue), or quoted. An address whose local
+    part would need quoting is written by its domain (section 2.7.2 allows `smtp.mailfrom` the domain alone): a
+    quoted value does not survive dkimpy's rewrite when we seal, and a MAIL FROM of `"; dmarc=pass ..."@x.test`
+    wrote a clause of its own into our sealed results (review34 #2; `arc_seal` checks what it seals, too)."""
     value = re.sub(r"[\x00-\x1f\x7f]", "", value)[:255]
     if _TOKEN.fullmatch(value) or _ADDR.fullmatch(value):
         return value
+    domain = value.rpartition("@")[2]
+    if "@" in value and _TOKEN.fullmatch(domain):
+        return domain
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 

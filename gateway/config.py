@@ -232,11 +232,10 @@ class Config:
         return any(d == ld for ld in self.local_domains)
 
     def arc_sealer_trusted(self, domain: str) -> bool:
-        """One of `trusted_arc_sealers`, a subdomain of one, or the domain the gateway seals with itself
-        (`arc.domain`: a message one of our own instances sealed before this one)."""
+        """One of `trusted_arc_sealers` or a subdomain of one (as `local_domains`: a listed domain's owner runs its
+        subdomains' keys). Our own `arc.domain` only when listed: no sealer is trusted implicitly."""
         d = domain.lower().rstrip(".")
-        listed = self.trusted_arc_sealers + ((self.arc.domain.lower().rstrip("."),) if self.arc else ())
-        return bool(d) and any(d == t or d.endswith("." + t) for t in listed)
+        return bool(d) and any(d == t or d.endswith("." + t) for t in self.trusted_arc_sealers)
 
     def is_internal_domain(self, domain: str) -> bool:
         """One of `local_domains` or a subdomain of one (lists.example.org): the organisation's own."""

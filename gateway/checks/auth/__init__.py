@@ -25,7 +25,7 @@ from typing import Any
 
 from gateway.authres import AuthResHeader, trusted_results
 from gateway.checks import Check, CheckContext, Fact, signal
-from gateway.checks.auth.arc import ArcResult, verify_arc, vouch
+from gateway.checks.auth.arc import ArcResult, sets_from_fields, verify_arc, vouch
 from gateway.checks.auth.dkim import MAX_SIGNATURES, DkimResult, verify_dkim
 from gateway.checks.auth.dmarc import DmarcResult, check_dmarc
 from gateway.checks.auth.engine import dkim as dkimpy
@@ -233,17 +233,21 @@ def _single_from_domain(ctx: CheckContext) -> str | None:
 
 
 def _vouched(ctx: CheckContext, raw: bytes, outcome: AuthOutcome) -> AuthOutcome:
-    """`outcome` with its ARC result's `vouched` set when a validated chain (ours, or the trusted border's
-    `arc=pass` over the sets it passed on) carries a trusted sealer's record of a DMARC pass for the From domain
-    DMARC judged (`arc.vouch`)."""
-    arc, dmarc = outcome.arc, outcome.dmarc
-    if arc is None or arc.result != "pass" or dmarc is None or not dmarc.from_domain \
-            or not (ctx.config.trusted_arc_sealers or ctx.config.arc):
+    """`outcome` with its ARC result's `vouched` set when a validated chain carries a trusted sealer's record of a
+    DMARC pass for the From domain DMARC judged (`arc.vouch`): the sets dkimpy verified, or behind a trusted border
+    that says `arc=pass`, the sets it passed on (read as `sets_from_fields` reads them). Only for one From address
+    that every reader reads alike: a record names one domain, and a message with several readings would ride on the
+    pass of one of them (review34 #3)."""
+    arc, dmarc, ident = outcome.arc, outcome.dmarc, ctx.view.from_identity
+    if arc is None or arc.result != "pass" or dmarc is None or not ctx.config.trusted_arc_sealers \
+            or ident.multiple or ident.malformed:
         return outcome
-    try:  # the sets as dkimpy read them when it verified the chain
-        fields: Sequence[Sequence[bytes]] = signed_fields(raw)
-    except dkimpy.MessageFormatError:
-        return outcome
-    got = vouch(((n, v) for n, v in fields), ctx.config.arc_sealer_trusted, dmarc.from_domain)
+    sets = arc.sets
+    if not sets and outcome.trusted_from:
+        try:  # the sets as dkimpy reads the header section
+            sets = sets_from_fields((bytes(n), bytes(v)) for n, v in signed_fields(raw))
+        except dkimpy.MessageFormatError:
+            return outcome
+    got = vouch(sets, ctx.config.arc_sealer_trusted, dmarc.from_domain)
     return dataclasses.replace(outcome, arc=dataclasses.replace(arc, vouched=got)) if got else outcome
 

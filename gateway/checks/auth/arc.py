@@ -39,9 +39,13 @@ class ArcResult:
     reason: str = ""
     temporary: bool = False  # a key lookup failed temporarily: the fail may not be real
     vouched: tuple[int, str] | None = None  # (instance, sealer): a trusted sealer recorded a DMARC pass (`vouch`)
+    sets: tuple[tuple[int, str, str], ...] = ()  # a pass's sets as dkimpy verified them (`_sets_verified`)
 
 
 _INSTANCE = re.compile(rb"(?:^|;)\s*i\s*=\s*([0-9]{1,6})\s*(?:;|$)")
+# dkimpy's reading (`ARC.INSTANCE_RE`, searched in each field): the first "i=" followed by digits anywhere, so
+# "zz=i=0; i=2" is instance 0 to it and 2 to `_INSTANCE` (review34 #1)
+_DKIMPY_INSTANCE = re.compile(rb"[\s;]?i\s*=\s*(\d+)", re.IGNORECASE)
 
 
 def _instance(value: bytes) -> int | None:
@@ -49,46 +53,74 @@ def _instance(value: bytes) -> int | None:
     return int(m.group(1)) if m else None
 
 
+def _agreed(value: bytes) -> int | None:
+    """The field's instance when dkimpy reads the same one (None when either reads none or they differ)."""
+    ours, theirs = _instance(value), _DKIMPY_INSTANCE.search(value)
+    return ours if ours is not None and theirs is not None and int(theirs.group(1)[:7]) == ours else None
+
+
 MAX_AAR = 4000  # characters of one ARC-Authentication-Results value read for `vouch`
+MAX_AAR_TOTAL = 16000  # and of all those one message's walk reads
+ArcSets = tuple[tuple[int, str, str], ...]  # (instance, sealer, ARC-Authentication-Results value), newest first
 
 
-def vouch(fields: Iterable[tuple[bytes, bytes]], trusted: Callable[[str], bool],
-          from_domain: str) -> tuple[int, str] | None:
-    """(instance, sealer) of the newest ARC set whose sealer is `trusted` and whose ARC-Authentication-Results
-    record `dmarc=pass` for `from_domain`, walking down from the newest set while each sealer is trusted (a set an
-    untrusted hop added after it could have changed what that record describes); None otherwise.
-
-    For a chain that validated (ours, or a trusted border's `arc=pass`): a chain proves custody, not who is honest.
-    Any domain can seal its own forged message, so a chain counts for a DMARC failure only when a sealer the
-    administrator trusts (`trusted_arc_sealers`, as Microsoft 365's "trusted ARC sealers") says the message passed
-    DMARC when it reached them (RFC 8617 section 7.2: the receiver decides which sealers to believe; review33c #1).
-    `fields`: the header fields (name, value), read once; anything but one seal and one results field per instance
-    1..N (at most MAX_INSTANCES) vouches for nothing."""
-    want = from_domain.lower().rstrip(".")
+def sets_from_fields(fields: Iterable[tuple[bytes, bytes]]) -> ArcSets:
+    """The ARC sets of header fields (name, value) as `vouch` reads them, for a chain another verifier passed (a
+    trusted border's `arc=pass`); () unless every seal and results field has an instance both readers agree on
+    (`_agreed`) and there is one of each per instance 1..N, N at most MAX_INSTANCES."""
     seals: dict[int, list[bytes]] = {}
     results: dict[int, list[bytes]] = {}
     count = 0
     for name, value in fields:
         low = bytes(name).lower()
         if low in (b"arc-seal", b"arc-authentication-results"):
-            i, count = _instance(bytes(value)), count + 1
+            i, count = _agreed(bytes(value)), count + 1
             if i is None or not 0 < i <= MAX_INSTANCES or count > 2 * MAX_INSTANCES:
-                return None
+                return ()
             (seals if low == b"arc-seal" else results).setdefault(i, []).append(bytes(value))
     top = len(seals)
-    if not want or count != 2 * top or any(len(seals.get(i, ())) != 1 or len(results.get(i, ())) != 1
-                                           for i in range(1, top + 1)):
+    if count != 2 * top or any(len(seals.get(i, ())) != 1 or len(results.get(i, ())) != 1
+                               for i in range(1, top + 1)):
+        return ()
+    return tuple((i, tag_text((tags(seals[i][0]) or {}).get(b"d")), results[i][0][:MAX_AAR].decode("utf-8", "replace"))
+                 for i in range(top, 0, -1))
+
+
+def _sets_verified(data: list[dict[str, Any]]) -> ArcSets:
+    """The sets as dkimpy verified them (its result data, newest first): its instance numbers, sealers and results
+    fields, so the sealer `vouch` trusts is the one whose seal was checked (review34 #1)."""
+    out = []
+    for item in data:
+        aar = item.get("aar-value")
+        out.append((int(item.get("instance", 0)), tag_text(item.get("as-domain")),
+                    aar[:MAX_AAR].decode("utf-8", "replace") if isinstance(aar, bytes) else ""))
+    return tuple(out)
+
+
+def vouch(sets: ArcSets, trusted: Callable[[str], bool], from_domain: str) -> tuple[int, str] | None:
+    """(instance, sealer) of the newest ARC set whose sealer is `trusted` and whose ARC-Authentication-Results
+    record one DMARC result, a pass, for `from_domain`, walking down from the newest set while each sealer is
+    trusted (a set an untrusted hop added after it could have changed what that record describes); None otherwise.
+
+    For a chain that validated (ours, or a trusted border's `arc=pass`): a chain proves custody, not who is honest.
+    Any domain can seal its own forged message, so a chain counts for a DMARC failure only when a sealer the
+    administrator trusts (`trusted_arc_sealers`, as Microsoft 365's "trusted ARC sealers") says the message passed
+    DMARC when it reached them (RFC 8617 section 7.2: the receiver decides which sealers to believe; review33c #1).
+    A record with a second DMARC clause vouches for nothing: one result per method is what a sealer writes, and a
+    second one is text someone else put there (review34 #2: a quoted MAIL FROM that a sealer's rewrite unquoted)."""
+    want = from_domain.lower().rstrip(".")
+    if not want:
         return None
-    for i in range(top, 0, -1):
-        seal = tags(seals[i][0]) or {}
-        sealer = tag_text(seal.get(b"d")).lower().rstrip(".")
-        if not sealer or not trusted(sealer):
+    read = 0
+    for i, sealer, aar in sets:
+        sealer = sealer.lower().rstrip(".")
+        read += len(aar)
+        if not sealer or not trusted(sealer) or read > MAX_AAR_TOTAL:
             return None
-        _, _, rest = results[i][0][:MAX_AAR].decode("utf-8", "replace").partition(";")  # after "i=N;"
-        parsed = parse_authres(rest)
-        if parsed is not None and any(r.method == "dmarc" and r.result == "pass"
-                                      and r.props.get("header.from", "").lower().rstrip(".") == want
-                                      for r in parsed.results):
+        parsed = parse_authres(aar.partition(";")[2])  # after "i=N;"
+        dmarc = [r for r in parsed.results if r.method == "dmarc"] if parsed is not None else []
+        if len(dmarc) == 1 and dmarc[0].result == "pass" \
+                and dmarc[0].props.get("header.from", "").lower().rstrip(".") == want:
             return i, sealer
     return None
 
@@ -123,6 +155,10 @@ async def verify_arc(raw: bytes, resolver: Any, *, timeout: float = 10.0,
     arc_fields = [(bytes(n).lower(), bytes(v)) for n, v in fields if bytes(n).lower() in _ARC_FIELDS]
     if not arc_fields:
         return ArcResult("none", reason="no ARC sets")
+    if any(_instance(v) is not None and _agreed(v) is None for _, v in arc_fields):
+        # a field dkimpy numbers otherwise than the structure check and the sealers reported (review34 #1: dkimpy's
+        # instance 0, covered by the attacker's own seal, read as a set of google.com)
+        return ArcResult("fail", reason="an ARC field's i= is read two ways")
     instances = [i for _, v in arc_fields if (i := _instance(v)) is not None]
     top = max(instances, default=0)
     if top > MAX_INSTANCES:
@@ -141,7 +177,7 @@ async def verify_arc(raw: bytes, resolver: Any, *, timeout: float = 10.0,
                     for i in sorted(seals))
     temporary = any(fetcher.outcome(n) == "temporary" for n in names if n)
     if cv == dkim.CV_Pass:
-        return ArcResult("pass", top, _oldest_pass(data), sealers, "")
+        return ArcResult("pass", top, _oldest_pass(data), sealers, "", sets=_sets_verified(data))
     if cv == dkim.CV_None and top == 0:
         return ArcResult("none", 0, reason=str(reason))
     return ArcResult("fail", top, None, sealers, str(reason)[:160], temporary)

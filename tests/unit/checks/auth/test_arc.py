@@ -73,3 +73,34 @@ def test_our_own_authentication_results_can_be_sealed(dns):
     assert sealed.startswith(b"ARC-Seal: i=1; cv=none")
     assert b"dmarc=pass" in sealed.split(b"ARC-Authentication-Results:", 1)[1]
     assert verify(dns, sealed).result == "pass"
+
+
+def test_a_sealed_record_holds_our_results_and_nothing_a_sender_wrote(dns):
+    """review34 #2: dkimpy rewrites the results it seals through the `authres` package, which drops quotes: a
+    quoted MAIL FROM `"; dmarc=pass header.from=paypal.com; x="@attacker.test` became a DMARC pass clause of its
+    own in our ARC-Authentication-Results. An address that needs quoting is written by its domain; any other value
+    that would not read back as ours (a HELO) leaves the message unsealed, as it came."""
+    from gateway.authres import build_authres, parse_authres, resinfo
+    hostile = '"; dmarc=pass header.from=paypal.com; x="@attacker.test'
+    ours = build_authres("gw.example.org", [resinfo("spf", "fail", "", [("smtp.mailfrom", hostile)]),
+                                            "dmarc=fail header.from=paypal.com"])
+    sealed = arc_seal(message(), ours, key("gw.example.org"), "gw.example.org")
+    aar = sealed.split(b"ARC-Authentication-Results:", 1)[1].split(b"\r\nAuthentication-Results", 1)[0]
+    parsed = parse_authres(aar.decode().partition(";")[2])
+    assert [(r.method, r.result) for r in parsed.results] == [("spf", "fail"), ("dmarc", "fail")]
+    assert parsed.results[0].props == {"smtp.mailfrom": "attacker.test"}
+    assert verify(dns, sealed).result == "pass"
+    unsealed = 0
+    for name in ("x; dmarc=pass header.from=p", "x; dmarc=pass header.from=paypal.com", 'a"; dmarc=pass x="b'):
+        helo = build_authres("gw.example.org", [resinfo("spf", "fail", "", [("smtp.helo", name)]),
+                                                "dmarc=fail header.from=paypal.com"])
+        raw = b"Authentication-Results: " + helo.encode() + b"\r\n" + message()
+        out = arc_seal(raw, helo, key("gw.example.org"), "gw.example.org")
+        if out == raw:
+            unsealed += 1
+            continue
+        aar = out.split(b"ARC-Authentication-Results:", 1)[1].split(b"\r\nAuthentication-Results", 1)[0]
+        written = parse_authres(aar.decode().partition(";")[2])
+        assert [(r.method, r.result, r.props) for r in written.results] == [
+            (r.method, r.result, r.props) for r in parse_authres(helo).results]
+    assert unsealed  # the rewrite does change some: those are relayed unsealed

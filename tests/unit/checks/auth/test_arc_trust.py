@@ -14,7 +14,7 @@ import pytest
 from gateway.act.seal import ArcKey, arc_seal
 from gateway.checks import CheckContext, run_checks
 from gateway.checks.auth import AuthCheck
-from gateway.checks.auth.arc import MAX_INSTANCES, vouch
+from gateway.checks.auth.arc import MAX_INSTANCES, sets_from_fields, vouch
 from gateway.config import ArcConfig
 from gateway.dns import Resolver
 from gateway.domains import Domains
@@ -107,17 +107,45 @@ def test_an_untrusted_hop_after_the_trusted_one_breaks_the_vouch(dns, tmp_path):
     assert got["arc.trusted_pass"].evidence["instance"] == 2
 
 
-def test_our_own_sealing_domain_is_trusted(tmp_path):
-    """A message one of our instances sealed before this one (`arc.domain`) needs no listing."""
-    config = make_config(1, tmp_path)
-    assert not config.arc_sealer_trusted("gw.example.org")
+def test_a_sealer_is_trusted_only_when_listed(tmp_path):
+    """Listed domains and their subdomains; nothing implicitly, our own sealing domain neither (review34 #5: its
+    subdomains' keys are not ours to vouch for)."""
     import dataclasses
+    config = make_config(1, tmp_path)
     ours = dataclasses.replace(config, arc=ArcConfig(selector="arc", domain="gw.example.org", key_file="k"))
-    assert ours.arc_sealer_trusted("gw.example.org") and not ours.arc_sealer_trusted("example.org")
+    assert not ours.arc_sealer_trusted("gw.example.org") and not ours.arc_sealer_trusted("x.gw.example.org")
     (tmp_path / "l").mkdir()
     listed = make_config(1, tmp_path / "l", TRUST)
     assert listed.arc_sealer_trusted("relay.example.net") and listed.arc_sealer_trusted("eu.relay.example.net.")
     assert not listed.arc_sealer_trusted("evilrelay.example.net") and not listed.arc_sealer_trusted("")
+    assert not listed.arc_sealer_trusted("relay.example.net.evil.example")
+
+
+FAKE_SET = (b"ARC-Seal: zz=i=0; i=2; a=rsa-sha256; t=1796550000; cv=pass; d=relay.example.net; s=arc; b=AAAA\r\n"
+            b"ARC-Message-Signature: zz=i=0; i=2; a=rsa-sha256; c=relaxed/relaxed; d=relay.example.net; s=arc;"
+            b" h=from; bh=AAAA; b=AAAA\r\n"
+            b"ARC-Authentication-Results: zz=i=0; i=2; relay.example.net; dmarc=pass header.from=example.com\r\n")
+
+
+def test_a_set_dkimpy_numbers_otherwise_is_no_trusted_set(dns, tmp_path):
+    """review34 #1: "zz=i=0; i=2" is instance 0 to dkimpy (the first "i=" digits anywhere), covered by the forger's
+    own seal of instance 1, and was instance 2 of relay.example.net to the structure check and the sealers: a set
+    nobody trusted sealed vouched for the forgery. A field read two ways fails the chain; the sealers vouched for are
+    those dkimpy verified."""
+    got = run(dns, seal(FAKE_SET + FORGED, "evil.example"), tmp_path)
+    assert "arc.trusted_pass" not in got and "arc.pass" not in got and "arc.fail" in got
+    assert "dmarc-fail-reject" in shipped_rules(got)
+    assert sets_from_fields([(n, v) for line in FAKE_SET.split(b"\r\n") if line
+                             for n, v in [line.split(b":", 1)]]) == ()
+
+
+@pytest.mark.parametrize("from_addr", ["Pay Desk <payments@example.com>, Other <x@evil.example>",
+                                       "<payments@example.com@evil.example>"])
+def test_several_from_readings_get_no_vouch(dns, tmp_path, from_addr):
+    """review34 #3: a record names one From domain; a message another reader reads as another author would ride on
+    it. A trusted pass is for one From address every reader reads alike."""
+    got = run(dns, seal(message(from_addr), "relay.example.net"), tmp_path)
+    assert "arc.pass" in got and "arc.trusted_pass" not in got
 
 
 def test_a_trusted_border_arc_pass_is_read_with_the_sets_it_verified(dns, tmp_path):
@@ -134,6 +162,29 @@ def test_a_trusted_border_arc_pass_is_read_with_the_sets_it_verified(dns, tmp_pa
     assert "arc.pass" in got and "arc.trusted_pass" not in got
 
 
+def _sets(*sets: tuple[int, str, str]) -> tuple[tuple[int, str, str], ...]:
+    return tuple((i, sealer, f"i={i}; {sealer}; {results}") for i, sealer, results in sets)
+
+
+def test_vouch_reads_one_dmarc_pass_of_a_trusted_sealer():
+    ok = "dmarc=pass header.from=example.com"
+    trusted = {"relay.example.net"}.__contains__
+    assert vouch(_sets((1, "relay.example.net", ok)), trusted, "Example.COM.") == (1, "relay.example.net")
+    assert vouch(_sets((1, "relay.example.net", ok)), trusted, "") is None
+    assert vouch(_sets((2, "evil.example", ok), (1, "relay.example.net", ok)), trusted, "example.com") is None
+    # a comment holding the words does not count; a commented policy does not disturb the reading
+    assert vouch(_sets((1, "relay.example.net", "dmarc=fail (dmarc=pass) header.from=example.com")),
+                 trusted, "example.com") is None
+    assert vouch(_sets((1, "relay.example.net", "dmarc=pass (p=REJECT) header.from=example.com")),
+                 trusted, "example.com") == (1, "relay.example.net")
+    # review34 #2: a second DMARC clause is someone else's text, whichever comes first
+    for two in (f"{ok}; dmarc=fail header.from=example.com", f"dmarc=fail header.from=example.com; {ok}"):
+        assert vouch(_sets((1, "relay.example.net", two)), trusted, "example.com") is None
+    # what one message's walk reads is bounded
+    long = _sets(*((i, "relay.example.net", "spf=pass " + "x" * 3900) for i in range(50, 0, -1)))
+    assert vouch(long + _sets((0, "relay.example.net", ok)), trusted, "example.com") is None
+
+
 def _fields(*sets: tuple[int, str, str]) -> list[tuple[bytes, bytes]]:
     out = []
     for i, sealer, results in sets:
@@ -142,20 +193,13 @@ def _fields(*sets: tuple[int, str, str]) -> list[tuple[bytes, bytes]]:
     return out
 
 
-def test_vouch_reads_only_well_formed_sets():
-    ok = ("dmarc=pass header.from=example.com")
-    trusted = {"relay.example.net"}.__contains__
-    assert vouch(_fields((1, "relay.example.net", ok)), trusted, "Example.COM.") == (1, "relay.example.net")
-    assert vouch(_fields((1, "relay.example.net", ok)), trusted, "") is None
-    # two seals of one instance, a missing results field, an instance out of range
-    assert vouch(_fields((1, "relay.example.net", ok), (1, "relay.example.net", ok)), trusted, "example.com") is None
-    assert vouch(_fields((1, "relay.example.net", ok))[:1], trusted, "example.com") is None
-    assert vouch(_fields((2, "relay.example.net", ok)), trusted, "example.com") is None
-    assert vouch(_fields((MAX_INSTANCES + 1, "relay.example.net", ok)), trusted, "example.com") is None
-    many = _fields(*((i, "relay.example.net", ok) for i in range(1, MAX_INSTANCES + 2)))
-    assert vouch(many, trusted, "example.com") is None
-    # a comment holding the words does not count; a quoted or commented policy does not disturb the reading
-    assert vouch(_fields((1, "relay.example.net", "dmarc=fail (dmarc=pass) header.from=example.com")),
-                 trusted, "example.com") is None
-    assert vouch(_fields((1, "relay.example.net", "dmarc=pass (p=REJECT) header.from=example.com")),
-                 trusted, "example.com") == (1, "relay.example.net")
+def test_sets_from_fields_reads_only_well_formed_sets():
+    ok = "dmarc=pass header.from=example.com"
+    assert [s[:2] for s in sets_from_fields(_fields((1, "a.example", ok), (2, "b.example", ok)))] == [
+        (2, "b.example"), (1, "a.example")]
+    # two seals of one instance, a missing results field, an instance out of range, too many
+    assert sets_from_fields(_fields((1, "relay.example.net", ok), (1, "relay.example.net", ok))) == ()
+    assert sets_from_fields(_fields((1, "relay.example.net", ok))[:1]) == ()
+    assert sets_from_fields(_fields((2, "relay.example.net", ok))) == ()
+    assert sets_from_fields(_fields((MAX_INSTANCES + 1, "relay.example.net", ok))) == ()
+    assert sets_from_fields(_fields(*((i, "relay.example.net", ok) for i in range(1, MAX_INSTANCES + 2)))) == ()
