@@ -57,7 +57,7 @@ _SHARED_SENDERS = frozenset(d for net in NETWORKS for d in net.domains)
 # The thread queries need only whether a message has one of their keys: the store reads each key's
 # newest entry alone (`reach_query`). A sender writes its own Message-IDs and can put one on any
 # number of its messages: with the full read (201 entries per key), its follow-ups naming 96 such
-# IDs cost the store thread 90-140 ms each (attack33c #4).
+# IDs cost the store thread 90-160 ms each (attack33c #4).
 THREAD_PER_KEY = 1
 
 

@@ -744,7 +744,7 @@ async def test_a_sender_reusing_its_own_message_ids_is_counted_once_per_id(store
     """attack33c #4: a sender writes its own Message-IDs and put 40 of them on five of its messages
     each. The thread queries of its follow-up naming them read each own key's newest entry: the
     answers count each ID once (32 + 8), not every message (160 + 40; with 201 per ID, 19,296
-    messages, each follow-up cost the SQLite store thread 90-140 ms)."""
+    messages, each follow-up cost the SQLite store thread 90-160 ms)."""
     attacker = "alice@evil.test"
     ids = [f"<id{j}@evil.test>" for j in range(40)]
     n = 0

@@ -379,7 +379,7 @@ def test_thread_queries_read_one_entry_per_key_however_many_share_it(tmp_path):
     messages; the thread queries of its follow-up naming them read each key's newest entry only
     (THREAD_PER_KEY): the same work (SQLite virtual-machine steps, in hundreds) with 40 messages
     per ID as with one. The full read (201 entries per key) took 20 times as many steps here, and
-    90-140 ms of the store thread per follow-up with 201 messages per ID for 96 IDs."""
+    90-160 ms of the store thread per follow-up with 201 messages per ID for 96 IDs."""
     from gateway.checks.campaign import own_message_key, thread_queries
 
     sender = "alice@evil.test"
