@@ -19,8 +19,8 @@ from typing import Protocol, runtime_checkable
 
 from gateway.config import Config
 
-__all__ = ["STORE_ERROR_SIGNALS", "HistoryHit", "MessageMeta", "PairStats", "RdapRecord", "Reach", "Store",
-           "StoreUnavailable", "store_from_config", "verdicts_at_least"]
+__all__ = ["STORE_ERROR_SIGNALS", "HistoryHit", "MessageMeta", "PairStats", "RdapRecord", "Reach", "ReachQuery",
+           "Store", "StoreUnavailable", "reach_query", "store_from_config", "verdicts_at_least"]
 
 MAX_FIELD = 320  # characters kept of any one stored string (an address is at most 254)
 MAX_ITEMS = 40  # recipients, rule ids, signals, observables kept per message
@@ -179,7 +179,18 @@ class SenderHistory:
     domain: PairStats | None = None  # the sender's domain with anyone (only when asked)
 
 
-ReachQuery = tuple[Sequence[str], float]  # (campaign keys, since) as `campaign_reach` takes them
+# (campaign keys, since) as `campaign_reach` takes them, optionally with `per_key` (see `reach_query`)
+ReachQuery = tuple[Sequence[str], float] | tuple[Sequence[str], float, int]
+
+
+def reach_query(query: ReachQuery) -> tuple[Sequence[str], float, int]:
+    """(keys, since, per_key) of a `campaign_reach_many` query. `per_key` 0 (a query of two, or 0 or
+    less): read as `campaign_reach` reads. n > 0: only each key's newest n entries at or after `since`
+    are read (n at most MAX_REACH_MESSAGES + 1), and the answer counts the messages among them: 1 asks
+    whether any message has one of the keys (the campaign check's thread queries), one index seek per
+    key, however many messages a sender put under one key. Ties in time: in no particular order."""
+    keys, since, *rest = query
+    return keys, since, max(0, min(int(rest[0]), MAX_REACH_MESSAGES + 1)) if rest else 0
 
 
 @runtime_checkable
@@ -213,7 +224,9 @@ class Store(Protocol):
 
     async def campaign_reach_many(self, queries: Sequence[ReachQuery]) -> list[Reach]:
         """`campaign_reach(keys, since)` for each query, in ONE round trip (one worker-thread hop
-        for SQLite, one pipeline for Redis): the campaign check asks four to eight at a time."""
+        for SQLite, one pipeline for Redis): the campaign check asks four to eight at a time. A
+        query with a third element `per_key` reads only each key's newest `per_key` entries
+        (`reach_query`)."""
 
     async def campaign_first_seen(self, keys: Iterable[str]) -> float:
         """The time of the earliest remembered message indexed under any of `keys` (at most

@@ -30,6 +30,7 @@ from gateway.store import (
     local_recipients,
     pairs_of,
     reach_of,
+    reach_query,
     verdicts_at_least,
 )
 
@@ -116,17 +117,25 @@ class MemoryStore:
         return out
 
     async def campaign_reach(self, keys: Iterable[str], since: float, exclude_message_id: str = "") -> Reach:
-        wanted = set(cap_keys(keys))
+        return self._reach(keys, since, exclude_message_id, 0)
+
+    def _reach(self, keys: Iterable[str], since: float, exclude_message_id: str, per_key: int) -> Reach:
+        wanted = cap_keys(keys)
+        want = set(wanted)
         since = max(since, time.time() - self.retention_days * DAY)  # as if purged (Redis expires it)
         found = [e for e in self.entries
-                 if e.meta.when >= since and wanted & set(indexed_keys(e.meta))
+                 if e.meta.when >= since and not want.isdisjoint(indexed_keys(e.meta))
                  and not (exclude_message_id and e.meta.message_id == cap(exclude_message_id))]
         found.sort(key=lambda e: (e.meta.when, e.seq), reverse=True)
+        if per_key:  # each key's newest `per_key` entries only (`reach_query`)
+            kept = {e.seq for k in wanted for e in [e for e in found if k in indexed_keys(e.meta)][:per_key]}
+            found = [e for e in found if e.seq in kept]
         return reach_of(((e.meta.when, e.meta.sender, e.local_rcpts) for e in found[:MAX_REACH_MESSAGES]),
                         len(found) > MAX_REACH_MESSAGES)
 
     async def campaign_reach_many(self, queries: Sequence[ReachQuery]) -> list[Reach]:
-        return [await self.campaign_reach(keys, since) for keys, since in queries]
+        asked = [reach_query(q) for q in queries]
+        return [self._reach(keys, since, "", per_key) for keys, since, per_key in asked]
 
     async def campaign_first_seen(self, keys: Iterable[str]) -> float:
         wanted = set(cap_keys(keys))

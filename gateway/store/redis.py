@@ -54,6 +54,7 @@ from gateway.store import (
     indexed_keys,
     local_recipients,
     pairs_of,
+    reach_query,
     verdicts_at_least,
 )
 
@@ -280,7 +281,8 @@ return written
 # ARGV: prefix since exclude max_examine sample_n per_key key...
 # A message value is HEAD "\n" BODY, HEAD = JSON [sender, message_id, [local recipients]]: this
 # script decodes only the heads (JSON never holds a raw newline). Each key's list is read newest
-# first in pages of 128 (at most per_key entries) and the lists are merged, newest first, until
+# first in pages of 128 (at most per_key entries: MAX_REACH_MESSAGES + REACH_SLACK, or fewer when a
+# `campaign_reach_many` query asks, `reach_query`) and the lists are merged, newest first, until
 # max_examine messages were counted: the work is bounded by keys x per_key entries read and
 # max_examine messages fetched. The sample is the first sample_n distinct recipients met (the
 # most recent); the caller sorts it.
@@ -641,13 +643,14 @@ class RedisStore:
             high = last
         return out
 
-    def _reach_args(self, keys: Iterable[str], since: float, exclude_message_id: str) -> list[Any] | None:
+    def _reach_args(self, keys: Iterable[str], since: float, exclude_message_id: str,
+                    per_key: int = 0) -> list[Any] | None:
         wanted = list(cap_keys(keys))
         if not wanted:
             return None
         since = max(since, time.time() - self.keep) if math.isfinite(since) else time.time() - self.keep
         return [self.prefix, _t(since), cap(exclude_message_id),
-                MAX_REACH_MESSAGES, MAX_REACH_SAMPLE, MAX_REACH_MESSAGES + REACH_SLACK] + wanted
+                MAX_REACH_MESSAGES, MAX_REACH_SAMPLE, per_key or MAX_REACH_MESSAGES + REACH_SLACK] + wanted
 
     async def campaign_reach(self, keys: Iterable[str], since: float, exclude_message_id: str = "") -> Reach:
         args = self._reach_args(keys, since, exclude_message_id)
@@ -656,7 +659,7 @@ class RedisStore:
         return _reach_row(await self._do("campaign_reach", lambda c: self._scripts["reach"](args=args)))
 
     async def campaign_reach_many(self, queries: Sequence[ReachQuery]) -> list[Reach]:
-        asked = [self._reach_args(keys, since, "") for keys, since in queries]
+        asked = [self._reach_args(keys, since, "", per_key) for keys, since, per_key in map(reach_query, queries)]
         todo = [a for a in asked if a is not None]
         if not todo:
             return [Reach() for _ in asked]

@@ -39,6 +39,7 @@ from gateway.store import (
     local_recipients,
     pairs_of,
     reach_of,
+    reach_query,
     verdicts_at_least,
 )
 from gateway.store.handoff import HandoffThread
@@ -303,7 +304,8 @@ class SqliteStore:
         return await self._run(lambda db: _reach(db, wanted, since, exclude))
 
     async def campaign_reach_many(self, queries: Sequence[ReachQuery]) -> list[Reach]:
-        asked = [self._reach_args(keys, since, "") for keys, since in queries]
+        asked = [(*self._reach_args(keys, since, ""), per_key or MAX_REACH_MESSAGES + 1)
+                 for keys, since, per_key in map(reach_query, queries)]
         if not asked:
             return []
         return await self._run(lambda db: [_reach(db, *a) for a in asked])
@@ -415,17 +417,19 @@ _REACH_PER_KEY_ALL = (
 _FIRST_SEEN = "SELECT ts FROM campaign WHERE key = ? AND ts >= ? ORDER BY ts LIMIT 1"
 
 
-def _reach(db: sqlite3.Connection, wanted: Sequence[str], since: float, exclude: str) -> Reach:
-    """Bounded: per key, the newest MAX_REACH_MESSAGES + 1 entries of the (key, ts) index
-    (excluded messages are skipped before counting, so each key reads on past them); their union,
-    de-duplicated by SQLite, then the newest MAX_REACH_MESSAGES + 1 of those. Recipient lists are
-    decoded once per distinct text (most messages of a campaign went to the same few lists)."""
+def _reach(db: sqlite3.Connection, wanted: Sequence[str], since: float, exclude: str,
+           per_key: int = MAX_REACH_MESSAGES + 1) -> Reach:
+    """Bounded: per key, the newest `per_key` (MAX_REACH_MESSAGES + 1, or fewer: `reach_query`)
+    entries of the (key, ts) index (excluded messages are skipped before counting, so each key reads
+    on past them); their union, de-duplicated by SQLite, then the newest MAX_REACH_MESSAGES + 1 of
+    those. Recipient lists are decoded once per distinct text (most messages of a campaign went to
+    the same few lists)."""
     if not wanted:
         return Reach()
     union = " UNION ".join([_REACH_PER_KEY if exclude else _REACH_PER_KEY_ALL] * len(wanted))
     args: list[Any] = []
     for key in wanted:
-        args += [key, since, exclude, MAX_REACH_MESSAGES + 1] if exclude else [key, since, MAX_REACH_MESSAGES + 1]
+        args += [key, since, exclude, per_key] if exclude else [key, since, per_key]
     rows = db.execute(
         f"SELECT ts, sender, local_recipients FROM messages WHERE id IN ({union})"  # noqa: S608 - fixed text
         " ORDER BY ts DESC, id DESC LIMIT ?", (*args, MAX_REACH_MESSAGES + 1)).fetchall()

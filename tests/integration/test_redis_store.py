@@ -185,6 +185,38 @@ def test_batched_reach_after_a_script_flush(server: RedisServer) -> None:
     assert asyncio.run(go()) == [1, 0]
 
 
+def test_thread_queries_fetch_one_message_per_key(server: RedisServer) -> None:
+    """attack33c #4: a sender writes its own Message-IDs and can put one on any number of its
+    messages. The thread queries of its follow-up naming 32 of them (8 messages each) read each
+    key's newest entry only (THREAD_PER_KEY): the REACH script fetches one message head per ID (32
+    GETs inside Redis), where the full read fetched MAX_REACH_MESSAGES + 1 (201) and counted 200."""
+    from gateway.checks.campaign import own_message_key, thread_queries
+
+    sender = "alice@evil.test"
+    ids = [f"<id{j}@evil.test>" for j in range(32)]
+    now = time.time()
+
+    async def go() -> tuple[list[int], dict[str, int]]:
+        s = RedisStore(server.url, 30, prefix="own:")
+        n = 0
+        for _ in range(8):
+            for mid in ids:
+                n += 1
+                await s.record_message(meta(sender, when=now - 3600 + n, message_id=mid,
+                                            campaign_keys=("sender:alice", own_message_key(mid, sender))), LOCAL)
+        queries = thread_queries(ids, sender)
+        await s.campaign_reach_many(queries)  # loads the script
+        server.command("CONFIG", "RESETSTAT")
+        got = await s.campaign_reach_many(queries)
+        calls = commands(server)
+        await s.close()
+        return [r.messages for r in got], calls
+    messages, calls = asyncio.run(go())
+    # one index read per key (1 sent-to, 32 sent, 32 own), one message head per own key found
+    assert (calls["evalsha"], calls["zrevrangebyscore"], calls["get"]) == (3, 65, 32), calls
+    assert messages == [0, 0, 32]
+
+
 def test_keys_layout_and_expiry(server: RedisServer) -> None:
     now = time.time()
 

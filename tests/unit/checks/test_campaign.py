@@ -452,7 +452,7 @@ def test_our_message_deep_in_a_long_thread_is_found_with_bounded_work() -> None:
         made_up = raw.replace(b"<a1@example.org>", b"<a2@example.org>")
         assert "campaign.unknown_reference" in _signals_of(runtime, made_up, "m@example.org", now + 120)
     asked = campaign.thread_queries([f"<t{i}@x.test>" for i in range(MAX_THREAD_REFS)], "li.wei@ccws.test")
-    assert len(asked) == 7 and all(len(keys) <= MAX_CAMPAIGN_KEYS for keys, _ in asked)
+    assert len(asked) == 7 and all(len(keys) <= MAX_CAMPAIGN_KEYS for keys, *_ in asked)
 
 
 # a first field over MAX_REF_FIELD characters without an ID, folded like a real header

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from gateway.checks.campaign import own_message_key, thread_queries, thread_signals
+from gateway.model import Signal
 from gateway.store import (
     MAX_CAMPAIGN_KEYS,
     MAX_FIELD,
@@ -651,6 +653,113 @@ async def test_campaign_first_seen_is_the_earliest_however_many_came_after(store
     assert await store.campaign_first_seen(["other", "absent"]) == pytest.approx(NOW - 9 * DAY)
     assert await store.campaign_first_seen(["absent"]) == 0.0
     assert await store.campaign_first_seen([]) == 0.0
+    await store.close()
+
+
+async def test_a_query_may_read_each_keys_newest_entries_only(store: Store) -> None:
+    """attack33c #4: a `campaign_reach_many` query with a third element `per_key` reads only each
+    key's newest `per_key` entries at or after `since` (their union, each message once); 0 or less,
+    or none, reads as `campaign_reach` does, and more than MAX_REACH_MESSAGES + 1 is that many."""
+    for i in range(5):
+        await store.record_message(inbound("a@x.test", f"u{i}@example.org", when=NOW - 100 + i,
+                                           campaign_keys=("own:a",)), LOCAL)
+    for i in range(3):
+        await store.record_message(inbound("b@x.test", f"v{i}@example.org", when=NOW - 50 + i,
+                                           campaign_keys=("own:b",)), LOCAL)
+    await store.record_message(inbound("c@x.test", "w@example.org", when=NOW - 40, campaign_keys=("own:a", "own:b")),
+                               LOCAL)
+    both = ["own:a", "own:b"]
+    got = await store.campaign_reach_many([(both, 0.0, 1), (both, 0.0, 2), (["own:a"], NOW - 98, 10),
+                                           (["own:b"], 0.0, 1), (["absent"], 0.0, 1), ([], 0.0, 1),
+                                           (both, 0.0), (both, 0.0, 0), (both, 0.0, -3), (both, 0.0, 10 ** 6)])
+    newest = got[0]  # the message under both keys is each key's newest: counted once
+    assert (newest.messages, newest.senders, newest.recipient_sample) == (1, 1, ("w@example.org",))
+    assert newest.first_seen == newest.last_seen == pytest.approx(NOW - 40) and not newest.truncated
+    two = got[1]  # a: the shared one and u4's; b: the shared one and v2's
+    assert (two.messages, two.senders, two.recipient_sample) == (3, 3, ("u4@example.org", "v2@example.org",
+                                                                        "w@example.org"))
+    assert two.first_seen == pytest.approx(NOW - 96) and two.last_seen == pytest.approx(NOW - 40)
+    assert got[2].messages == 4 and got[2].first_seen == pytest.approx(NOW - 98)  # since still applies
+    assert [r.messages for r in got[3:6]] == [1, 0, 0] and got[5] == Reach()
+    full = await store.campaign_reach(both, 0.0)
+    assert full.messages == 9 and got[6:] == [full] * 4
+    await store.close()
+
+
+SENDER = "li.wei@ccws.test"
+
+
+async def _thread_history(store: Store) -> None:
+    """A normal history: three messages our people sent the sender (its `sent-to` key has three),
+    the sender's four (one each per Message-ID), another sender's two, and one of the sender's past
+    the retention."""
+    for i in range(3):
+        mid = f"<o{i}@example.org>"
+        await store.record_message(MessageMeta(NOW - (20 - i) * DAY, "outbound", "dana@example.org",
+                                               (SENDER, "b@example.org"), message_id=mid,
+                                               campaign_keys=outbound_keys(mid, [SENDER])), LOCAL)
+    for who, ids in ((SENDER, ["<i0@ccws.test>", "<i1@ccws.test>", "<i2@ccws.test>", "<i3@ccws.test>"]),
+                     ("eve@else.test", ["<e0@else.test>", "<e1@else.test>"])):
+        for i, mid in enumerate(ids):
+            await store.record_message(inbound(who, "dana@example.org", "b@example.org", when=NOW - (10 - i) * DAY,
+                                               message_id=mid, campaign_keys=(f"sender:{who}",
+                                                                              own_message_key(mid, who))), LOCAL)
+    gone = "<gone@ccws.test>"
+    await store.record_message(inbound(SENDER, "dana@example.org", when=NOW - (RETENTION + 1) * DAY, message_id=gone,
+                                       campaign_keys=(own_message_key(gone, SENDER),)), LOCAL)
+
+
+async def test_thread_answers_are_as_before_on_a_normal_history(store: Store) -> None:
+    """The campaign check's thread queries read each key's newest entry only (THREAD_PER_KEY,
+    attack33c #4). On a normal history (each Message-ID recorded once) every answer is found as
+    the full read finds it, and `thread_signals` says the same of each thread as before."""
+    await _thread_history(store)
+    fill = [f"<t{i}@third.test>" for i in range(94)]
+    self_follow_up = [Signal("campaign.self_follow_up", {"messages": n}) for n in (0, 1, 2)]
+    cases: list[tuple[str, list[str], list[Signal]]] = [
+        (SENDER, [], []),
+        (SENDER, ["<o1@example.org>"], []),  # a reply to ours
+        (SENDER, ["<i0@ccws.test>", "<i2@ccws.test>"], [self_follow_up[2]]),
+        (SENDER, ["<i1@ccws.test>", "<o2@example.org>"], []),  # ours among them: a reply
+        (SENDER, ["<made@up.test>"], [Signal("campaign.unknown_reference", {"references": 1})]),
+        (SENDER, ["<e0@else.test>", "<gone@ccws.test>"], [Signal("campaign.unknown_reference", {"references": 2})]),
+        (SENDER, ["<i0@ccws.test>", *fill, "<i3@ccws.test>"], [self_follow_up[2]]),  # the first and third group
+        (SENDER, [*fill, "<o0@example.org>", "<i3@ccws.test>"], []),
+        ("eve@else.test", ["<e1@else.test>"], [self_follow_up[1]]),
+        ("eve@else.test", ["<made@up.test>"], []),  # we never wrote to eve: unknown is not forged
+    ]
+    for sender, thread, expected in cases:
+        queries = thread_queries(thread, sender)
+        assert all(len(q) == 3 and q[2] == 1 for q in queries)  # THREAD_PER_KEY
+        now = await store.campaign_reach_many(queries)
+        before = await store.campaign_reach_many([(q[0], q[1]) for q in queries])  # each key's 201 newest
+        assert [bool(r.messages) for r in now] == [bool(r.messages) for r in before], thread
+        assert thread_signals(thread, sender, now, False) == thread_signals(thread, sender, before, False) \
+            == expected, thread
+        assert thread_signals(thread, sender, now, True) == []
+    await store.close()
+
+
+async def test_a_sender_reusing_its_own_message_ids_is_counted_once_per_id(store: Store) -> None:
+    """attack33c #4: a sender writes its own Message-IDs and put 40 of them on five of its messages
+    each. The thread queries of its follow-up naming them read each own key's newest entry: the
+    answers count each ID once (32 + 8), not every message (160 + 40; with 201 per ID, 19,296
+    messages, each follow-up cost the SQLite store thread 90-160 ms)."""
+    attacker = "alice@evil.test"
+    ids = [f"<id{j}@evil.test>" for j in range(40)]
+    n = 0
+    for _ in range(5):
+        for mid in ids:
+            await store.record_message(inbound(attacker, "dana@example.org", when=NOW - 3600 + n, message_id=mid,
+                                               campaign_keys=("sender:alice", own_message_key(mid, attacker))), LOCAL)
+            n += 1
+    thread = [*ids, "<made@up.test>"]
+    got = await store.campaign_reach_many(thread_queries(thread, attacker))
+    # we sent alice nothing; none of the 41 is ours; 32 and 8 of the sender's own (and one made up)
+    assert [r.messages for r in got] == [0, 0, 0, 32, 8] and not any(r.truncated for r in got)
+    # the newest message of each of the first 32 IDs (the fifth round)
+    assert (got[3].first_seen, got[3].last_seen) == pytest.approx((NOW - 3600 + 4 * 40, NOW - 3600 + 4 * 40 + 31))
+    assert thread_signals(thread, attacker, got, False) == [Signal("campaign.self_follow_up", {"messages": 40})]
     await store.close()
 
 

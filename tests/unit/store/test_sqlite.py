@@ -372,3 +372,34 @@ def test_link_observations_read_hosts_as_a_browser_goes(tmp_path):
         finally:
             await s.close()
     assert asyncio.run(go()) == ([1, 1, 1, 1], 0)
+
+
+def test_thread_queries_read_one_entry_per_key_however_many_share_it(tmp_path):
+    """attack33c #4: a sender writes its own Message-IDs and can put one on any number of its
+    messages; the thread queries of its follow-up naming them read each key's newest entry only
+    (THREAD_PER_KEY): the same work (SQLite virtual-machine steps, in hundreds) with 40 messages
+    per ID as with one. The full read (201 entries per key) took 20 times as many steps here, and
+    90-160 ms of the store thread per follow-up with 201 messages per ID for 96 IDs."""
+    from gateway.checks.campaign import own_message_key, thread_queries
+
+    sender = "alice@evil.test"
+    ids = [f"<id{j}@evil.test>" for j in range(32)]
+
+    async def steps(per_id: int) -> tuple[int, list[int]]:
+        s = SqliteStore(tmp_path / f"s{per_id}.sqlite3")
+        n = 0
+        for _ in range(per_id):
+            for mid in ids:
+                n += 1
+                await s.record_message(MessageMeta(NOW - 3600 + n, "inbound", sender, ("d@example.org",),
+                                                   message_id=mid, campaign_keys=(
+                                                       "sender:alice", own_message_key(mid, sender))), LOCAL)
+        ticks: list[int] = []
+        await s._run(lambda db: db.set_progress_handler(lambda: ticks.append(1) and 0, 100))
+        got = await s.campaign_reach_many(thread_queries(ids, sender))
+        await s._run(lambda db: db.set_progress_handler(None, 0))
+        await s.close()
+        return len(ticks), [r.messages for r in got]
+    one, many = asyncio.run(steps(1)), asyncio.run(steps(40))
+    assert many[0] <= one[0] + 2, (one, many)
+    assert one[1] == many[1] == [0, 0, 32]
