@@ -261,7 +261,39 @@ def _bare(toks: list[_Tok]) -> Mailbox | None:
             break
         end += 1
     display = _phrase(words[:start]) or visible_text(decode_words(" ".join(comment.split())))[:MAX_DISPLAY]
-    return _checked(display, words[start:end])
+    problem = ""
+    open_comment = next((t.raw for t in toks if t.kind == "comment" and not t.raw.endswith(")") and "@" in t.raw), "")
+    if other := _first_spec(open_comment):  # `a@x.example (\r\n <b@y.example>`: a reader that ends the comment
+        # at the line reads the rest
+        problem = "an unterminated comment holding an address"
+    elif other := _first_spec("".join(t.raw for t in words[end:])):  # `a@x.example b@y.example`,
+        # `a@x.example:b@y.example`: dropped here, read by others as the address or a second one (review34b #1)
+        problem = "an address after the address"
+    elif start and (other := _first_spec(display)):  # `=?utf-8?q?b=40y.example?= a@x.example`: a reader that
+        # decodes first (Python's email) takes the decoded text as the address (review34b #1)
+        problem = "an address in the display name outside quotes"
+    return _checked(display, words[start:end], problem, other)
+
+
+_NOT_IN_SPEC = frozenset(' \t\r\n<>,;:"[]()@\\')
+
+
+def _first_spec(text: str) -> str:
+    """The first `local@domain` in `text` with both parts (lower-cased; "" when none): one pass (each step reads
+    to the previous '@' or stop character), for `domain_readings`. A bare `@domain` is no address anybody shows
+    (`<a@example.org>@evil.example` reads as a@example.org to Dovecot and Python alike)."""
+    at = text.find("@")
+    while at >= 0:
+        i = at
+        while i > 0 and text[i - 1] not in _NOT_IN_SPEC:
+            i -= 1
+        j = at + 1
+        while j < len(text) and (text[j].isalnum() or text[j] in ".-"):
+            j += 1
+        if i < at and j > at + 1:
+            return text[i:j].lower()
+        at = text.find("@", j)
+    return ""
 
 
 def _checked(display: str, spec: list[_Tok], problem: str = "", other: str = "") -> Mailbox:
@@ -282,14 +314,20 @@ def _mailbox(toks: list[_Tok]) -> Mailbox | None:
         return _bare(toks)
     inner, after = _angle(toks, lt)
     shown = _bare(toks[:lt]) if any(t.kind == "@" for t in toks[:lt]) else None
+    display_spec = shown.address if shown is not None else _first_spec(
+        "".join(t.raw for t in toks[:lt] if t.kind in ("atom", "literal")))  # `[b@y.example] <a@x.example>`
     problem = other = ""
     if after > len(toks):
         problem = "no closing >"
-    elif any(t.kind == "@" for t in toks[after:]):  # `<a@x.example> b@y.example`: a reader may show the second
-        trailing = _bare(toks[after:])
-        problem, other = "an address after the angle brackets", trailing.address if trailing is not None else ""
+    elif other := _first_spec("".join(t.raw for t in toks[after:] if t.kind != "comment" or not t.raw.endswith(")"))):
+        # `<a@x.example> b@y.example`, also quoted, in an unterminated `[` or comment: a reader may show the second
+        # (review34b #1)
+        problem = "an address after the angle brackets"
     box = _checked(_phrase(toks[:lt]), inner, problem, other)
-    return Mailbox(box.display, box.address, shown.address if shown is not None else "", box.problem, box.other_spec)
+    if not box.address and (display_spec or box.other_spec):  # `<>b@y.example`, `b@y.example<`: no address in
+        # the brackets, one beside them, which other readers take (review34b #1); here too, not dropped
+        return Mailbox(box.display, display_spec or box.other_spec, "", "no address in the angle brackets")
+    return Mailbox(box.display, box.address, display_spec, box.problem, box.other_spec)
 
 
 def parse_mailboxes(value: str) -> list[Mailbox]:

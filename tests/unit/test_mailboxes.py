@@ -50,6 +50,15 @@ def test_encoded_display_name_spoof_is_judged_as_the_stranger_it_is() -> None:
     assert ev["address"] == "boss@example.org" and ev["from"] == "stranger@gmail.com"
 
 
+def test_an_address_beside_empty_brackets_is_read_not_dropped() -> None:
+    """review34b #1: `<>b@example.org` and `b@example.org<` had no address in the brackets and were dropped, so a
+    From of two items read as one well-formed address of the other; others read the one beside the brackets."""
+    assert [(m.address, m.malformed) for m in parse_mailboxes("<>b@example.org;<a@evil.example>")] == [
+        ("b@example.org", "no address in the angle brackets"), ("a@evil.example", "")]
+    assert [m.address for m in parse_mailboxes("a@evil.example;b@example.org<")] == ["a@evil.example", "b@example.org"]
+    assert parse_mailboxes("Joe <>") == [] and parse_mailboxes("Undisclosed recipients:;") == []
+
+
 @pytest.mark.parametrize("value,expected", [
     ('"boss@example.org <boss@example.org>" <stranger@gmail.com>',
      [Mailbox("boss@example.org <boss@example.org>", "stranger@gmail.com")]),
@@ -249,6 +258,19 @@ def test_learn_skips_automatic_answers() -> None:
      ("evil.example", "example.org")),  # decoded: security@example.org@evil.example
     ('"a@evil.example', "an unterminated quoted string", ("evil.example",)),
     ("Pay <a@evil.example", "no closing >", ("evil.example",)),
+    # review34b #1: what follows the address, or an encoded display before a bare one, read by others as the address
+    ("=?utf-8?q?security=40example.org?= security@evil.example", "an address in the display name outside quotes",
+     ("evil.example", "example.org")),
+    ("<security@evil.example>[<[,security@example.org", "an address after the angle brackets",
+     ("evil.example", "example.org")),
+    ('<a@evil.example>"b@example.org', "an address after the angle brackets", ("evil.example", "example.org")),
+    ("a@evil.example:b@example.org", "an address after the address", ("evil.example", "example.org")),
+    ("a@evil.example b@example.org", "an address after the address", ("evil.example", "example.org")),
+    ("[b@example.org] <a@evil.example>", "an address in the display name outside quotes",
+     ("evil.example", "example.org")),
+    ("<a@evil.example>(\r\n  <b@example.org>", "an address after the angle brackets", ("evil.example", "example.org")),
+    ("a@evil.example (\r\n b@example.org", "an unterminated comment holding an address",
+     ("evil.example", "example.org")),
     # valid: a quoted local part may hold '@', a quoted display name an address
     ('"a@example.org"@evil.example', "", ("evil.example",)),
     ('"b@example.org" <a@evil.example>', "", ("evil.example",)),
@@ -256,6 +278,8 @@ def test_learn_skips_automatic_answers() -> None:
     ("MAILER-DAEMON", "", ()),
     ('"a b" <a@evil.example> (Work, a@example.org)', "", ("evil.example",)),  # a comment after it is no address
     ("=?utf-8?q?J=C3=B6rg?= <j@evil.example>", "", ("evil.example",)),
+    ("=?utf-8?q?J=C3=B6rg?= j@evil.example", "", ("evil.example",)),
+    ("j@evil.example (J <b@example.org>)", "", ("evil.example",)),  # a comment is nobody's address
 ])
 def test_a_malformed_addr_spec_and_every_domain_readers_take_from_it(
         value: str, problem: str, readings: tuple[str, ...]) -> None:

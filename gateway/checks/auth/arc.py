@@ -59,7 +59,7 @@ def _agreed(value: bytes) -> int | None:
     return ours if ours is not None and theirs is not None and int(theirs.group(1)[:7]) == ours else None
 
 
-MAX_AAR = 4000  # characters of one ARC-Authentication-Results value read for `vouch`
+MAX_AAR = 4000  # characters of one ARC-Authentication-Results value `vouch` reads (a longer one vouches for nothing)
 MAX_AAR_TOTAL = 16000  # and of all those one message's walk reads
 ArcSets = tuple[tuple[int, str, str], ...]  # (instance, sealer, ARC-Authentication-Results value), newest first
 
@@ -82,8 +82,8 @@ def sets_from_fields(fields: Iterable[tuple[bytes, bytes]]) -> ArcSets:
     if count != 2 * top or any(len(seals.get(i, ())) != 1 or len(results.get(i, ())) != 1
                                for i in range(1, top + 1)):
         return ()
-    return tuple((i, tag_text((tags(seals[i][0]) or {}).get(b"d")), results[i][0][:MAX_AAR].decode("utf-8", "replace"))
-                 for i in range(top, 0, -1))
+    return tuple((i, tag_text((tags(seals[i][0]) or {}).get(b"d")),
+                  results[i][0].decode("utf-8", "replace")[:MAX_AAR + 1]) for i in range(top, 0, -1))
 
 
 def _sets_verified(data: list[dict[str, Any]]) -> ArcSets:
@@ -93,7 +93,7 @@ def _sets_verified(data: list[dict[str, Any]]) -> ArcSets:
     for item in data:
         aar = item.get("aar-value")
         out.append((int(item.get("instance", 0)), tag_text(item.get("as-domain")),
-                    aar[:MAX_AAR].decode("utf-8", "replace") if isinstance(aar, bytes) else ""))
+                    aar.decode("utf-8", "replace")[:MAX_AAR + 1] if isinstance(aar, bytes) else ""))
     return tuple(out)
 
 
@@ -117,6 +117,8 @@ def vouch(sets: ArcSets, trusted: Callable[[str], bool], from_domain: str) -> tu
         read += len(aar)
         if not sealer or not trusted(sealer) or read > MAX_AAR_TOTAL:
             return None
+        if len(aar) > MAX_AAR:  # read whole or not at all: a second DMARC clause past a cut was not seen (review34b #2)
+            continue
         parsed = parse_authres(aar.partition(";")[2])  # after "i=N;"
         dmarc = [r for r in parsed.results if r.method == "dmarc"] if parsed is not None else []
         if len(dmarc) == 1 and dmarc[0].result == "pass" \

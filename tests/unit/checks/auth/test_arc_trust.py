@@ -180,6 +180,10 @@ def test_vouch_reads_one_dmarc_pass_of_a_trusted_sealer():
     # review34 #2: a second DMARC clause is someone else's text, whichever comes first
     for two in (f"{ok}; dmarc=fail header.from=example.com", f"dmarc=fail header.from=example.com; {ok}"):
         assert vouch(_sets((1, "relay.example.net", two)), trusted, "example.com") is None
+    # a record longer than read vouches for nothing: its second DMARC clause may lie past any cut (review34b #2)
+    padded = f"{ok}; spf=pass smtp.mailfrom={'x' * 4000}.example; dmarc=fail header.from=example.com"
+    assert vouch(_sets((1, "relay.example.net", padded)), trusted, "example.com") is None
+    assert vouch(sets_from_fields(_fields((1, "relay.example.net", padded))), trusted, "example.com") is None
     # what one message's walk reads is bounded
     long = _sets(*((i, "relay.example.net", "spf=pass " + "x" * 3900) for i in range(50, 0, -1)))
     assert vouch(long + _sets((0, "relay.example.net", ok)), trusted, "example.com") is None
