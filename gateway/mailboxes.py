@@ -72,6 +72,10 @@ class Mailbox:
             return "an address in the display name outside quotes"
         if self.problem:
             return self.problem
+        if self.domain and not self.domain.startswith("[") and _host_part(self.domain) != self.domain:
+            # `security@paypal.com\`, `"security@paypal.com"`: DMARC went to a name nobody resolves while readers
+            # show paypal.com (review34c #1)
+            return "a domain that is no host name"
         local, at, domain = _split_spec(self.address)
         if not at:
             return ""
@@ -101,7 +105,17 @@ class Mailbox:
             out.append(Mailbox("", self.display_spec).domain)
         if self.other_spec:
             out += Mailbox("", self.other_spec).domain_readings
-        return tuple(dict.fromkeys(d for d in out if d))
+        # a name with characters no host name has is read up to them (what readers show, review34c #1)
+        return tuple(dict.fromkeys(h for d in out if (h := d if d.startswith("[") else _host_part(d))))
+
+
+def _host_part(domain: str) -> str:
+    """`domain` up to its first character no host name has (letters and digits of any script, '-', '.', '_'),
+    without a trailing dot."""
+    end = 0
+    while end < len(domain) and (domain[end].isalnum() or domain[end] in "-._"):
+        end += 1
+    return domain[:end].rstrip(".")
 
 
 def _split_spec(address: str) -> tuple[str, str, str]:
@@ -187,7 +201,8 @@ def _tokens(value: str) -> list[_Tok]:
             j = i + 1
             toks.append(_Tok(c, c, c, ws))
         elif c in ")]":
-            i += 1  # stray closer: ignored
+            i += 1  # stray closer: a separator (`a@x.example)Name` had read as domain x.examplename, review34c #1)
+            ws = True
             continue
         else:
             m = _ATOM.match(value, i)
@@ -266,7 +281,8 @@ def _bare(toks: list[_Tok]) -> Mailbox | None:
     if other := _first_spec(open_comment):  # `a@x.example (\r\n <b@y.example>`: a reader that ends the comment
         # at the line reads the rest
         problem = "an unterminated comment holding an address"
-    elif other := _first_spec("".join(t.raw for t in words[end:])):  # `a@x.example b@y.example`,
+    elif (other := _first_spec("".join(t.raw for t in words[end:]))) not in ("", _spec(words[start:end])):
+        # `a@x.example b@y.example`,
         # `a@x.example:b@y.example`: dropped here, read by others as the address or a second one (review34b #1)
         problem = "an address after the address"
     elif start and (other := _first_spec(display)):  # `=?utf-8?q?b=40y.example?= a@x.example`: a reader that
@@ -302,9 +318,11 @@ def _checked(display: str, spec: list[_Tok], problem: str = "", other: str = "")
     address = _spec(spec)
     if not problem and any(t.kind == "quoted" and (len(t.raw) < 2 or not t.raw.endswith('"')) for t in spec):
         problem = "an unterminated quoted string"
-    if not problem and "=?" in address and "?=" in address:
-        raw = "".join(t.raw for t in spec if t.kind != "comment")
-        problem, other = "an encoded word in the address", other or decode_words(raw).lower()
+    if not problem and "=?" in address and "?=" in address and "@" in (
+            decoded := decode_words("".join(t.raw for t in spec if t.kind != "comment")).lower()):
+        # only when what it decodes to holds an address (an item that is a display name alone is left to the
+        # callers, review34c #3)
+        problem, other = "an encoded word in the address", other or decoded
     return Mailbox(display, address, problem=problem, other_spec=other if other != address else "")
 
 
@@ -319,14 +337,17 @@ def _mailbox(toks: list[_Tok]) -> Mailbox | None:
     problem = other = ""
     if after > len(toks):
         problem = "no closing >"
-    elif other := _first_spec("".join(t.raw for t in toks[after:] if t.kind != "comment" or not t.raw.endswith(")"))):
+    elif (other := _first_spec("".join(t.raw for t in toks[after:] if t.kind != "comment" or not t.raw.endswith(")")))
+          ) not in ("", _spec(inner)):
         # `<a@x.example> b@y.example`, also quoted, in an unterminated `[` or comment: a reader may show the second
         # (review34b #1)
         problem = "an address after the angle brackets"
     box = _checked(_phrase(toks[:lt]), inner, problem, other)
     if not box.address and (display_spec or box.other_spec):  # `<>b@y.example`, `b@y.example<`: no address in
         # the brackets, one beside them, which other readers take (review34b #1); here too, not dropped
-        return Mailbox(box.display, display_spec or box.other_spec, "", "no address in the angle brackets")
+        address = display_spec or box.other_spec
+        return Mailbox(box.display, address, "", "no address in the angle brackets",
+                       box.other_spec if box.other_spec != address else "")  # `a@x <> b@y`: both (review34c #2)
     return Mailbox(box.display, box.address, display_spec, box.problem, box.other_spec)
 
 

@@ -57,8 +57,9 @@ class StructureCheck(Check):
                "checked)", optional=("outside_behind_internal",), addresses=str, count=int, fields=int,
                sender=str, outside_behind_internal=str),
         signal("identity.malformed_from", "the From address is not a valid addr-spec (several @, an address in the "
-               "display name outside quotes, an empty local part, domain or domain label, another address after "
-               "it or beside empty brackets, a missing >, an unterminated quote or comment, an encoded word in it): "
+               "display name outside quotes, an empty local part, domain or domain label, a character no host name "
+               "has in the domain, another address after it or beside empty brackets, a missing >, an "
+               "unterminated quote or comment, an encoded word in it): "
                "readers disagree on its domain (`domains`: the gateway's reading first, then the others', e.g. "
                "Dovecot's Sieve, Python's email; the origin check applies the own-domain rule when any of them is "
                "ours, and DMARC is evaluated for each)",

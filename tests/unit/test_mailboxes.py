@@ -57,6 +57,8 @@ def test_an_address_beside_empty_brackets_is_read_not_dropped() -> None:
         ("b@example.org", "no address in the angle brackets"), ("a@evil.example", "")]
     assert [m.address for m in parse_mailboxes("a@evil.example;b@example.org<")] == ["a@evil.example", "b@example.org"]
     assert parse_mailboxes("Joe <>") == [] and parse_mailboxes("Undisclosed recipients:;") == []
+    # an item that is an encoded display name alone names no address: left to the callers (review34c #3)
+    assert [m.malformed for m in parse_mailboxes("=?utf-8?q?Name?= , <a@x.test>")] == ["", ""]
 
 
 @pytest.mark.parametrize("value,expected", [
@@ -271,6 +273,13 @@ def test_learn_skips_automatic_answers() -> None:
     ("<a@evil.example>(\r\n  <b@example.org>", "an address after the angle brackets", ("evil.example", "example.org")),
     ("a@evil.example (\r\n b@example.org", "an unterminated comment holding an address",
      ("evil.example", "example.org")),
+    # review34c #1: a domain with a character no host name has: DMARC had gone to that name; readers show the host
+    ("security@example.org\\", "a domain that is no host name", ("example.org",)),
+    ("security@example.org[", "a domain that is no host name", ("example.org",)),
+    ('"security@example.org"', "a domain that is no host name", ("example.org",)),
+    ("Pay <security@example.org\\>", "no closing >", ("example.org",)),
+    # review34c #2: both addresses beside empty brackets
+    ("a@evil.example <> security@example.org", "no address in the angle brackets", ("evil.example", "example.org")),
     # valid: a quoted local part may hold '@', a quoted display name an address
     ('"a@example.org"@evil.example', "", ("evil.example",)),
     ('"b@example.org" <a@evil.example>', "", ("evil.example",)),
@@ -280,6 +289,9 @@ def test_learn_skips_automatic_answers() -> None:
     ("=?utf-8?q?J=C3=B6rg?= <j@evil.example>", "", ("evil.example",)),
     ("=?utf-8?q?J=C3=B6rg?= j@evil.example", "", ("evil.example",)),
     ("j@evil.example (J <b@example.org>)", "", ("evil.example",)),  # a comment is nobody's address
+    ("security@example.org)Pay", "", ("example.org",)),  # a stray ")" ends the address (it read example.orgpay)
+    ("a@evil.example a@evil.example", "", ("evil.example",)),  # the same address twice names no other (review34c #3)
+    ("x_y@mail_srv.example.org", "", ("mail_srv.example.org",)),
 ])
 def test_a_malformed_addr_spec_and_every_domain_readers_take_from_it(
         value: str, problem: str, readings: tuple[str, ...]) -> None:

@@ -311,8 +311,13 @@ def test_a_malformed_from_gets_no_dmarc_result_of_any_one_readers_domain(tmp_pat
 
 
 @pytest.mark.parametrize("from_addr", ["<a@attacker.test> security@example.com",
-                                       "=?utf-8?B?c2VjdXJpdHlAZXhhbXBsZS5jb20=?=@attacker.test"],
-                         ids=["address-after-the-angle-brackets", "encoded-word-in-the-address"])
+                                       "=?utf-8?B?c2VjdXJpdHlAZXhhbXBsZS5jb20=?=@attacker.test",
+                                       "=?utf-8?q?security=40example.com?= security@attacker.test",
+                                       "a@attacker.test <> security@example.com",
+                                       "security@example.com\\"],
+                         ids=["address-after-the-angle-brackets", "encoded-word-in-the-address",
+                              "encoded-address-before-a-bare-one", "address-beside-empty-brackets",
+                              "domain-with-a-stray-backslash"])
 def test_a_from_a_reader_may_show_as_another_domain_is_checked_for_that_domain_too(tmp_path, from_addr):
     """review33c #6: read as the sender's own well-formed address, signed by it: dmarc=pass for attacker.test while
     a reader may show security@example.com (the second address; the encoded word decoded). Malformed now, so DMARC
