@@ -30,6 +30,7 @@ Untrusted input: header values of a stranger's message. Never raises.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from gateway.rfc2047 import decode_words
@@ -110,12 +111,16 @@ class Mailbox:
 
 
 def _host_part(domain: str) -> str:
-    """`domain` up to its first character no host name has (letters and digits of any script, '-', '.', '_'),
-    without a trailing dot."""
+    """`domain` up to its first character no host name has (letters, marks and digits of any script: a Hindi or
+    Thai name's vowel signs are marks; '-', '.', '_'), without a trailing dot."""
     end = 0
-    while end < len(domain) and (domain[end].isalnum() or domain[end] in "-._"):
+    while end < len(domain) and _host_char(domain[end]):
         end += 1
     return domain[:end].rstrip(".")
+
+
+def _host_char(ch: str) -> bool:
+    return ch.isalnum() or ch in "-._" or (not ch.isascii() and unicodedata.category(ch)[0] in "LMN")
 
 
 def _split_spec(address: str) -> tuple[str, str, str]:
@@ -304,7 +309,7 @@ def _first_spec(text: str) -> str:
         while i > 0 and text[i - 1] not in _NOT_IN_SPEC:
             i -= 1
         j = at + 1
-        while j < len(text) and (text[j].isalnum() or text[j] in ".-"):
+        while j < len(text) and _host_char(text[j]) and text[j] != "_":
             j += 1
         if i < at and j > at + 1:
             return text[i:j].lower()

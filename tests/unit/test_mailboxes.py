@@ -292,6 +292,8 @@ def test_learn_skips_automatic_answers() -> None:
     ("security@example.org)Pay", "", ("example.org",)),  # a stray ")" ends the address (it read example.orgpay)
     ("a@evil.example a@evil.example", "", ("evil.example",)),  # the same address twice names no other (review34c #3)
     ("x_y@mail_srv.example.org", "", ("mail_srv.example.org",)),
+    ("a@उदाहरण.भारत", "", ("उदाहरण.भारत",)),  # an IDN's vowel signs are marks, not stray characters
+    ("a@ตัวอย่าง.ไทย", "", ("ตัวอย่าง.ไทย",)),
 ])
 def test_a_malformed_addr_spec_and_every_domain_readers_take_from_it(
         value: str, problem: str, readings: tuple[str, ...]) -> None:
