@@ -127,9 +127,17 @@ class MemoryStore:
                  if e.meta.when >= since and not want.isdisjoint(indexed_keys(e.meta))
                  and not (exclude_message_id and e.meta.message_id == cap(exclude_message_id))]
         found.sort(key=lambda e: (e.meta.when, e.seq), reverse=True)
-        if per_key:  # each key's newest `per_key` entries only (`reach_query`)
-            kept = {e.seq for k in wanted for e in [e for e in found if k in indexed_keys(e.meta)][:per_key]}
-            found = [e for e in found if e.seq in kept]
+        if per_key:  # each key's newest `per_key` entries only (`reach_query`): one pass, newest first, each
+            # entry kept while one of its keys has had fewer than `per_key` before it
+            taken: dict[str, int] = {}
+            kept = []
+            for e in found:
+                ks = want.intersection(indexed_keys(e.meta))
+                if any(taken.get(k, 0) < per_key for k in ks):
+                    kept.append(e)
+                for k in ks:
+                    taken[k] = taken.get(k, 0) + 1
+            found = kept
         return reach_of(((e.meta.when, e.meta.sender, e.local_rcpts) for e in found[:MAX_REACH_MESSAGES]),
                         len(found) > MAX_REACH_MESSAGES)
 

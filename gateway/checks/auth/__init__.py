@@ -238,9 +238,9 @@ def _vouched(ctx: CheckContext, raw: bytes, outcome: AuthOutcome) -> AuthOutcome
     that says `arc=pass`, the sets it passed on (read as `sets_from_fields` reads them). Only for one From address
     that every reader reads alike: a record names one domain, and a message with several readings would ride on the
     pass of one of them (review34 #3)."""
-    arc, dmarc, ident = outcome.arc, outcome.dmarc, ctx.view.from_identity
+    arc, dmarc = outcome.arc, outcome.dmarc
     if arc is None or arc.result != "pass" or dmarc is None or not ctx.config.trusted_arc_sealers \
-            or ident.multiple or ident.malformed:
+            or _single_from_domain(ctx) is None:
         return outcome
     sets = arc.sets
     if not sets and outcome.trusted_from:
@@ -250,4 +250,3 @@ def _vouched(ctx: CheckContext, raw: bytes, outcome: AuthOutcome) -> AuthOutcome
             return outcome
     got = vouch(sets, ctx.config.arc_sealer_trusted, dmarc.from_domain)
     return dataclasses.replace(outcome, arc=dataclasses.replace(arc, vouched=got)) if got else outcome
-
