@@ -214,8 +214,25 @@ def render(templates: Templates, decision: Decision, report_link: str | None) ->
 
 # --------------------------------------------------------------------------- insertion
 
+_SEALING = frozenset({"multipart/signed", "multipart/encrypted"})
+
+
 def _protected(root: Entity) -> bool:
-    return any(e.content_type in PROTECTED_TYPES for e in root.walk())
+    """Whether a banner would break a signature or an encryption: the message is signed or encrypted as a whole
+    (its root one of PROTECTED_TYPES), or a part the banner goes into lies inside a multipart/signed or
+    multipart/encrypted. A signature part anywhere else covers nothing: a stray application/pgp-signature beside
+    the text of a multipart/mixed had switched the banner off at the sender's wish (attack35b #2)."""
+    if root.content_type in PROTECTED_TYPES:
+        return True
+    covered: set[int] = set()
+    stack = [(root, False)]
+    while stack:
+        entity, inside = stack.pop()
+        inside = inside or entity.content_type in _SEALING
+        if inside:
+            covered.add(id(entity))
+        stack += [(child, inside) for child in entity.children]
+    return any(id(t) in covered for t in targets(root))
 
 
 def inline_pgp(content: bytes) -> bool:

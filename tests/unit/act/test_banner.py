@@ -176,11 +176,29 @@ def test_smime_and_pgp_mime_are_never_touched() -> None:
                   'multipart/encrypted; protocol="application/pgp-encrypted"'):
         raw = _mp(ctype, [TEXT_PART, b"Content-Type: application/octet-stream\r\n\r\nAAAA\r\n"])
         assert insert_banner(raw, BANNER) == raw
-    nested = _mp("multipart/mixed", [TEXT_PART, b"Content-Type: application/pkcs7-mime\r\n\r\nAA\r\n"])
-    assert insert_banner(nested, BANNER) == nested
+    inner = _mp('multipart/signed; protocol="application/pgp-signature"; micalg=pgp-sha256',
+                [TEXT_PART, b"Content-Type: application/pgp-signature\r\n\r\nSIG\r\n"]).replace(b"XX", b"YY")
+    forwarded = _mp("multipart/mixed", [inner.split(b"\r\n", 1)[1], b"Content-Type: text/plain\r\n\r\nnote\r\n"])
+    assert insert_banner(forwarded, BANNER) == forwarded  # the text shown first lies inside the signed part
     opaque = (b"MIME-Version: 1.0\r\nContent-Type: application/x-pkcs7-mime; smime-type=signed-data\r\n"
               b"Content-Transfer-Encoding: base64\r\n\r\nMIAGCSqGSIb3DQEHAqCAMIACAQEx\r\n")
     assert insert_banner(opaque, BANNER) == opaque
+
+
+@pytest.mark.parametrize("ctype", ["application/pgp-signature", "application/pkcs7-signature",
+                                   "application/x-pkcs7-signature", "application/pkcs7-mime"])
+def test_a_signature_part_that_signs_nothing_does_not_switch_the_banner_off(ctype: str) -> None:
+    """attack35b #2: a signature-typed attachment beside the text of a multipart/mixed covers nothing (no
+    multipart/signed holds the text), but any such part anywhere had kept the banner out: the sender chose whether
+    staff saw the warning. The banner goes into the text; the attachment is left byte for byte."""
+    stray = f"Content-Type: {ctype}\r\nContent-Disposition: attachment\r\n\r\nAAAA\r\n".encode()
+    raw = _mp("multipart/mixed", [TEXT_PART, stray])
+    out = insert_banner(raw, BANNER)
+    msg = BytesParser(policy=email.policy.default).parsebytes(out)
+    parts = [p for p in msg.walk() if not p.is_multipart()]
+    text = parts[0].get_content().replace("\r\n", "\n")
+    assert text.startswith(BANNER.plain.split("\n", 1)[0] + "\n") and text.endswith("\nHello\n")
+    assert stray in out
 
 
 def test_inline_pgp_is_never_touched() -> None:
