@@ -163,6 +163,7 @@ def trusted_results(fields: Iterable[tuple[str, str]], trusted: Sequence[str],
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.0-9A-Z^_`a-z{|}~]+")
 _ATEXT = r"[!#$%&'*+\-/=?^_`{|}~0-9A-Za-z]+"
+_PLAIN_LOCAL = re.compile(r"[A-Za-z0-9._+-]*")  # an empty one: `@domain`, as _ADDR allows
 _ADDR = re.compile(rf"(?:{_ATEXT}(?:\.{_ATEXT})*)?@[A-Za-z0-9.\-]+")
 
 
@@ -170,9 +171,12 @@ def _val(value: str) -> str:
     """A property value as a token, a bare local-part@domain (RFC 8601 pvalue), or quoted. An address whose local
     part would need quoting is written by its domain (section 2.7.2 allows `smtp.mailfrom` the domain alone): a
     quoted value does not survive dkimpy's rewrite when we seal, and a MAIL FROM of `"; dmarc=pass ..."@x.test`
-    wrote a clause of its own into our sealed results (review34 #2; `arc_seal` checks what it seals, too)."""
+    wrote a clause of its own into our sealed results (review34 #2; `arc_seal` checks what it seals, too). So is
+    one whose local part holds more than letters, digits and `._+-`: `dmarc=pass.dkim=pass@x.test` is a valid
+    dot-atom, but put the text "dmarc=pass" first in our field for every filter that searches it (Sieve
+    `:contains`, client rules; attack35b #3); an SRS address is written by its forwarder's domain too."""
     value = re.sub(r"[\x00-\x1f\x7f]", "", value)[:255]
-    if _TOKEN.fullmatch(value) or _ADDR.fullmatch(value):
+    if _TOKEN.fullmatch(value) or (_ADDR.fullmatch(value) and _PLAIN_LOCAL.fullmatch(value.rpartition("@")[0])):
         return value
     domain = value.rpartition("@")[2]
     if "@" in value and _TOKEN.fullmatch(domain):

@@ -49,3 +49,18 @@ def test_an_encoded_word_in_a_comment_is_not_one() -> None:
     from gateway.authres import resinfo
     clause = resinfo("dkim", "permerror", "b= value is not valid (=?utf-8?q?=0D=0AX-Evil:_1?=)")
     assert "=?" not in clause
+
+
+def test_a_local_part_that_spells_a_result_is_written_by_its_domain() -> None:
+    """attack35b #3: `MAIL FROM:<dmarc=pass.dkim=pass@attacker.test>` is a valid dot-atom, and our field read
+    `spf=pass smtp.mailfrom=dmarc=pass.dkim=pass@attacker.test; ... dmarc=fail`: the first "dmarc=" a filter's
+    `contains` finds said pass. A local part of more than letters, digits and `._+-` is left out (RFC 8601 2.7.2)."""
+    from gateway.authres import build_authres, parse_authres, resinfo
+    value = build_authres("gw.example.org", [
+        resinfo("spf", "pass", "", [("smtp.mailfrom", "dmarc=pass.dkim=pass.arc=pass@attacker.test")]),
+        resinfo("dmarc", "fail", "p=reject", [("header.from", "paypal.com")])])
+    assert "dmarc=pass" not in value and value.count("dmarc=") == 1
+    parsed = parse_authres(value.replace("\r\n ", " "))
+    assert parsed is not None and parsed.results[0].props == {"smtp.mailfrom": "attacker.test"}
+    plain = build_authres("gw.example.org", [resinfo("spf", "pass", "", [("smtp.mailfrom", "j.doe+x@example.org")])])
+    assert "smtp.mailfrom=j.doe+x@example.org" in plain  # an ordinary address is written whole, as before
