@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from gateway.rfc2047 import decode_words
@@ -106,8 +107,25 @@ class Mailbox:
             out.append(Mailbox("", self.display_spec).domain)
         if self.other_spec:
             out += Mailbox("", self.other_spec).domain_readings
-        # a name with characters no host name has is read up to them (what readers show, review34c #1)
+        # a name with characters no host name has is read up to them (what readers show, review34c #1), and as IDNA
+        # maps it when that leaves plain ASCII: `pay<U+00AD>pal.com`, `paypal<U+3002>com`, `<U+24DF>aypal.com` show as
+        # (or resolve to) paypal.com, which DMARC must judge, not `pay` (attack35b #1). Only such a name: IDNA 2003
+        # also maps letters (faß.de to fass.de, another domain: review33b #3), and a name of letters is read as it is
+        out += [m for d in out if not d.isascii() and _host_part(d) != d.rstrip(".") and (m := _idna_ascii(d))]
         return tuple(dict.fromkeys(h for d in out if (h := d if d.startswith("[") else _host_part(d))))
+
+
+def _idna_ascii(domain: str) -> str:
+    """`domain` as IDNA (RFC 3490 nameprep, Python's codec: what dnspython's default resolves) maps it, when that is
+    plain ASCII without any A-label: invisible characters dropped, ideographic and other full stops made dots,
+    compatibility forms folded ("" otherwise: a real IDN keeps its own spelling, which DMARC reads as it is)."""
+    if len(domain) > 255:
+        return ""
+    try:
+        mapped = domain.encode("idna").decode("ascii").lower().rstrip(".")
+    except UnicodeError:
+        return ""
+    return "" if any(label.startswith("xn--") for label in mapped.split(".")) else mapped
 
 
 def _host_part(domain: str) -> str:
@@ -286,7 +304,7 @@ def _bare(toks: list[_Tok]) -> Mailbox | None:
     if other := _first_spec(open_comment):  # `a@x.example (\r\n <b@y.example>`: a reader that ends the comment
         # at the line reads the rest
         problem = "an unterminated comment holding an address"
-    elif (other := _first_spec("".join(t.raw for t in words[end:]))) not in ("", _spec(words[start:end])):
+    elif other := _other_spec(_written(words[end:]), _spec(words[start:end])):
         # `a@x.example b@y.example`,
         # `a@x.example:b@y.example`: dropped here, read by others as the address or a second one (review34b #1)
         problem = "an address after the address"
@@ -299,10 +317,10 @@ def _bare(toks: list[_Tok]) -> Mailbox | None:
 _NOT_IN_SPEC = frozenset(' \t\r\n<>,;:"[]()@\\')
 
 
-def _first_spec(text: str) -> str:
-    """The first `local@domain` in `text` with both parts (lower-cased; "" when none): one pass (each step reads
-    to the previous '@' or stop character), for `domain_readings`. A bare `@domain` is no address anybody shows
-    (`<a@example.org>@evil.example` reads as a@example.org to Dovecot and Python alike)."""
+def _specs(text: str) -> Iterator[str]:
+    """Every `local@domain` in `text` with both parts, in order (lower-cased): one pass (each step reads back to
+    the previous '@' or stop character and on to the next), for `domain_readings`. A bare `@domain` is no address
+    anybody shows (`<a@example.org>@evil.example` reads as a@example.org to Dovecot and Python alike)."""
     at = text.find("@")
     while at >= 0:
         i = at
@@ -312,9 +330,26 @@ def _first_spec(text: str) -> str:
         while j < len(text) and _host_char(text[j]) and text[j] != "_":
             j += 1
         if i < at and j > at + 1:
-            return text[i:j].lower()
+            yield text[i:j].lower()
         at = text.find("@", j)
-    return ""
+
+
+def _written(toks: Iterable[_Tok]) -> str:
+    """Tokens as written, a blank where whitespace (or a comment) separated them: `a@x b@y` is two addresses, not
+    `a@xb@y`."""
+    return "".join((" " + t.raw) if t.ws else t.raw for t in toks)
+
+
+def _first_spec(text: str) -> str:
+    """The first address in `text` ("" when none): see `_specs`."""
+    return next(_specs(text), "")
+
+
+def _other_spec(text: str, own: str) -> str:
+    """The first address in `text` that is not `own` ("" when none): `<a@x> <a@x> b@y` names b@y as much as
+    `<a@x> b@y` does (getaddresses reads all three; a repeat of the address itself is no other reading, review34c
+    #3)."""
+    return next((s for s in _specs(text) if s != own), "")
 
 
 def _checked(display: str, spec: list[_Tok], problem: str = "", other: str = "") -> Mailbox:
@@ -323,6 +358,14 @@ def _checked(display: str, spec: list[_Tok], problem: str = "", other: str = "")
     address = _spec(spec)
     if not problem and any(t.kind == "quoted" and (len(t.raw) < 2 or not t.raw.endswith('"')) for t in spec):
         problem = "an unterminated quoted string"
+    words = [t for t in spec if t.kind != "comment"]
+    if not problem and any(t.kind == "@" for t in words) and any(
+            t.ws and t.kind not in (".", "@") and prev.kind not in (".", "@") for prev, t in zip(words, words[1:],
+                                                                                               strict=False)):
+        # `<a@paypal.com attacker.test>`, `<a@paypal.com]x.attacker.test>`: words of an addr-spec meet only at a dot
+        # or the '@' (RFC 5322 3.4.1, obs 4.4); joined here they named the sender's own x.attacker.test while
+        # Python's header registry shows a@paypal.com (found on session 35's reread of the stray-closer rule)
+        problem, other = "words of the address not joined by a dot", other or _other_spec(_written(words), address)
     if not problem and "=?" in address and "?=" in address and "@" in (
             decoded := decode_words("".join(t.raw for t in spec if t.kind != "comment")).lower()):
         # only when what it decodes to holds an address (an item that is a display name alone is left to the
@@ -342,12 +385,22 @@ def _mailbox(toks: list[_Tok]) -> Mailbox | None:
     problem = other = ""
     if after > len(toks):
         problem = "no closing >"
-    elif (other := _first_spec("".join(t.raw for t in toks[after:] if t.kind != "comment" or not t.raw.endswith(")")))
-          ) not in ("", _spec(inner)):
+    elif other := _other_spec(_written(t for t in toks[after:] if t.kind != "comment" or not t.raw.endswith(")")),
+                              _spec(inner)):
         # `<a@x.example> b@y.example`, also quoted, in an unterminated `[` or comment: a reader may show the second
         # (review34b #1)
         problem = "an address after the angle brackets"
     box = _checked(_phrase(toks[:lt]), inner, problem, other)
+    escaped = any(t.kind == "atom" and t.raw.startswith("\\") for t in toks[:lt])
+    if not display_spec and not box.problem and (escaped or any("=?" in t.raw for t in toks[:lt] if t.kind == "atom")) \
+            and (shown_spec := _other_spec(box.display.replace("\\@", "x@"), box.address)):
+        # `=?utf-8?q?b=40y.example?= <a@x.example>`, `\\@y.example <a@x.example>`: an address that only decoding
+        # writes, or one beside a backslash outside quotes (no phrase, RFC 5322 3.2.4). Python's header registry
+        # recovers from junk after an encoded word (`=?..?=\\)`, `=?..?=x.y< <a@x>`) by showing the decoded address,
+        # from `\\@y.example` by showing `"\\"@y.example`; most clients show the display name alone. None of the
+        # 4,150 ham From fields has an encoded display holding another address.
+        box = Mailbox(box.display, box.address, problem="an address in the display name outside quotes",
+                      other_spec=shown_spec)
     if not box.address and (display_spec or box.other_spec):  # `<>b@y.example`, `b@y.example<`: no address in
         # the brackets, one beside them, which other readers take (review34b #1); here too, not dropped
         address = display_spec or box.other_spec

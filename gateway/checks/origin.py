@@ -19,7 +19,9 @@ before an own-domain sender check; Rspamd: a local or authenticated client, or
   pass aligned with it (relaxed, RFC 7489 3.1): internal;
 - a saved message with neither a client address nor any authentication results (`scan` or
   `evaluate` without `--client-ip`, offline, no trusted Authentication-Results): nothing says
-  where it came from; it is judged as internal mail, as before;
+  where it came from; it is judged as internal mail, as before, when the From's own domain
+  (`FromIdentity.domain`) is ours, and as a stranger's when ours is only another reading of a
+  malformed From (an address in an encoded display name, say) or another of its mailboxes;
 - otherwise it is our domain's From on mail from outside that nothing authenticates: spoofed.
   The stranger checks judge it as a stranger's, and `identity.unauthenticated_local_from` names
   it (scored in policies/10-auth.yml).
@@ -104,8 +106,13 @@ class OriginCheck(Check):
             return []
         auth = await ctx.wait_for(AuthFacts)
         how = authenticated_as(auth, domain)
-        if how or (not client_ip and auth is None):
-            ctx.put(Origin(ours=True, internal=True, how=how or "unknown"))
+        if how:
+            ctx.put(Origin(ours=True, internal=True, how=how))
+            return []
+        if not client_ip and auth is None:  # a saved message that nothing places: internal when its From is ours,
+            # a stranger's when ours is only another reading (`=?..?b?boss@ours?= <s@gmail.com>` had been internal)
+            primary = ctx.view.from_identity.domain.lower().rstrip(".")
+            ctx.put(Origin(ours=True, internal=primary == domain, how="unknown" if primary == domain else ""))
             return []
         ctx.put(Origin(ours=True, internal=False))
         dmarc = auth.outcome.dmarc if auth is not None else None

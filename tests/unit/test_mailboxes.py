@@ -280,6 +280,34 @@ def test_learn_skips_automatic_answers() -> None:
     ("Pay <security@example.org\\>", "no closing >", ("example.org",)),
     # review34c #2: both addresses beside empty brackets
     ("a@evil.example <> security@example.org", "no address in the angle brackets", ("evil.example", "example.org")),
+    # session 35: a repeat of the address before another one (review34c #3's rule let the other pass), an address
+    # that only decoding writes or one beside a backslash outside quotes in the display name (Python's header
+    # registry shows it), words of an address not joined by a dot (joined, they named the sender's own subdomain)
+    ("<a@evil.example><a@evil.example>b@example.org", "an address after the angle brackets",
+     ("evil.example", "example.org")),
+    ("<a@evil.example>[a@evil.example,b@example.org>", "an address after the angle brackets",
+     ("evil.example", "example.org")),
+    ("a@evil.example a@evil.example b@example.org", "an address after the address", ("evil.example", "example.org")),
+    ("=?utf-8?q?b=40example.org?=\\)<a@evil.example>", "an address in the display name outside quotes",
+     ("evil.example", "example.org")),
+    ("\\@example.org <a@evil.example>", "an address in the display name outside quotes",
+     ("evil.example", "example.org")),
+    ("=?utf-8?q?security=40example.org?= <a@evil.example>", "an address in the display name outside quotes",
+     ("evil.example", "example.org")),
+    ("<a@example.org]x.evil.example>", "words of the address not joined by a dot",
+     ("example.orgx.evil.example", "example.org")),
+    ("<a@example.org evil.example>", "words of the address not joined by a dot",
+     ("example.orgevil.example", "example.org")),
+    # attack35b #1: a character IDNA maps away (soft hyphen, zero-width space, ideographic full stop, circled letter):
+    # read up to it as before, and as IDNA maps it, which is what readers show and resolvers look up
+    ("security@exam\u00adple.org", "a domain that is no host name", ("exam", "example.org")),
+    ("security@exam\u200bple.org", "a domain that is no host name", ("exam", "example.org")),
+    ("security@example\u3002org", "a domain that is no host name", ("example", "example.org")),
+    ("security@\u24d4xample.org", "a domain that is no host name", ("example.org",)),
+    # valid: the same address in an encoded display name, whitespace around the dots and the '@' (obs syntax)
+    ("=?utf-8?q?a=40evil.example?= <a@evil.example>", "", ("evil.example",)),
+    ("< a @ evil . example >", "", ("evil.example",)),
+    ("a@faß.example", "", ("faß.example",)),  # letters are read as they are (IDNA 2003 would make it fass.example)
     # valid: a quoted local part may hold '@', a quoted display name an address
     ('"a@example.org"@evil.example', "", ("evil.example",)),
     ('"b@example.org" <a@evil.example>', "", ("evil.example",)),

@@ -231,3 +231,19 @@ def test_a_malformed_from_with_no_reading_of_ours_is_only_flagged() -> None:
     signals, _ = run([OriginCheck(), StructureCheck()], raw, TRUSTED, client_ip=OUTSIDE)
     assert one(signals, "identity.malformed_from").evidence["domains"] == "other.example, evil.example"
     assert "identity.unauthenticated_local_from" not in names(signals)
+
+
+@pytest.mark.parametrize("from_", ["staff-news@example.org <m.hartmann@evil.example>",
+                                   "=?utf-8?q?staff-news=40example.org?= <m.hartmann@evil.example>",
+                                   "Michael Hartmann <m.hartmann@evil.example>, staff-news@example.org"])
+def test_a_saved_message_whose_from_is_ours_only_in_another_reading_is_a_strangers(from_: str) -> None:
+    """A saved message that nothing places (no client address, no authentication results: `scan`, `evaluate`) is
+    judged as internal mail when its From is ours. When ours is only another reading (an address in the display
+    name, encoded or not, a second mailbox), the From the gateway reads is the stranger's: it had been judged as
+    internal, and no stranger check ran (session 35, with the encoded display name newly malformed)."""
+    raw = BULLETIN.replace(b'"Staff Bulletin" <staff-news@example.org>', from_.encode())
+    assert "example.org" in MessageView.parse(raw).from_identity.domain_readings
+    signals = _run(raw, None, auth=False)
+    assert STRANGER <= names(signals) and "identity.unauthenticated_local_from" not in names(signals)
+    # a From of ours with nothing to place it stays internal, as before
+    assert not STRANGER & names(_run(BULLETIN, None, auth=False))

@@ -314,10 +314,18 @@ def test_a_malformed_from_gets_no_dmarc_result_of_any_one_readers_domain(tmp_pat
                                        "=?utf-8?B?c2VjdXJpdHlAZXhhbXBsZS5jb20=?=@attacker.test",
                                        "=?utf-8?q?security=40example.com?= security@attacker.test",
                                        "a@attacker.test <> security@example.com",
-                                       "security@example.com\\"],
+                                       "security@example.com\\",
+                                       "<a@attacker.test><a@attacker.test>security@example.com",
+                                       "=?utf-8?q?security=40example.com?= <a@attacker.test>",
+                                       "\\@example.com <a@attacker.test>",
+                                       "<security@example.com]x.attacker.test>",
+                                       "security@exam\u00adple.com", "security@example\u3002com"],
                          ids=["address-after-the-angle-brackets", "encoded-word-in-the-address",
                               "encoded-address-before-a-bare-one", "address-beside-empty-brackets",
-                              "domain-with-a-stray-backslash"])
+                              "domain-with-a-stray-backslash", "address-repeated-before-another",
+                              "encoded-address-in-the-display-name", "escaped-at-in-the-display-name",
+                              "words-joined-across-a-stray-bracket", "soft-hyphen-in-the-domain",
+                              "ideographic-full-stop-in-the-domain"])
 def test_a_from_a_reader_may_show_as_another_domain_is_checked_for_that_domain_too(tmp_path, from_addr):
     """review33c #6: read as the sender's own well-formed address, signed by it: dmarc=pass for attacker.test while
     a reader may show security@example.com (the second address; the encoded word decoded). Malformed now, so DMARC
