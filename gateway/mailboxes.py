@@ -33,6 +33,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 
 from gateway.rfc2047 import decode_words
 from gateway.textsafe import visible_text
@@ -61,12 +62,12 @@ class Mailbox:
     # another spelling a reader may show or take: the addr-spec after the angle brackets, the encoded word decoded
     other_spec: str = ""
 
-    @property
+    @cached_property
     def domain(self) -> str:
         """The part after the last `@`, without a trailing dot ("" when there is none)."""
         return self.address.rsplit("@", 1)[1].rstrip(".") if "@" in self.address else ""
 
-    @property
+    @cached_property
     def malformed(self) -> str:
         """Why the address is not an RFC 5322 addr-spec that every reader reads alike ("" when
         it is; an address without any '@', e.g. MAILER-DAEMON, is left to the callers)."""
@@ -93,7 +94,7 @@ class Mailbox:
             return "an empty part in the domain (a dot at its start or end, or two dots)"
         return ""
 
-    @property
+    @cached_property
     def domain_readings(self) -> tuple[str, ...]:
         """Every domain a reader may take from this mailbox: the gateway's (`domain`: after the
         last '@'), then, for a malformed one, what others read (session 23: for
