@@ -40,6 +40,7 @@ from gateway.textsafe import visible_text
 
 MAX_MAILBOXES = 1000
 MAX_DISPLAY = 1024
+REORDER_BUDGET = MAX_DISPLAY * 4  # characters of display text put in reading order per parse (`_shown`)
 
 _SPECIALS = "<>,:;@."
 _ATOM = re.compile(r"[^\s<>,:;@.\"()\[\]\\]+|\\.?")
@@ -240,7 +241,20 @@ def _tokens(value: str) -> list[_Tok]:
 _WORD = ("atom", "quoted")
 
 
-def _phrase(toks: list[_Tok]) -> str:
+def _shown(text: str, budget: list[int]) -> str:
+    """Decoded display text as a reader sees it (`visible_text`), at most MAX_DISPLAY * 4 characters of it. Text
+    an override reorders is put in reading order only while `budget` (characters, one per parse call: every
+    mailbox of the fields read together) lasts, then its controls are dropped: each display name had its own
+    20,000-character reordering, and a 31 KB Cc of 22 overridden names cost ~100 ms on the event loop (attack35a
+    #3)."""
+    text = text[:MAX_DISPLAY * 4]
+    if budget[0] <= 0:
+        return visible_text(text, bidi="drop")
+    budget[0] -= len(text)
+    return visible_text(text)
+
+
+def _phrase(toks: list[_Tok], budget: list[int]) -> str:
     """Display text of phrase tokens (comments excluded), RFC 2047-decoded afterwards."""
     parts: list[str] = []
     for t in toks:
@@ -249,7 +263,7 @@ def _phrase(toks: list[_Tok]) -> str:
         if parts and t.ws:
             parts.append(" ")
         parts.append(t.text if t.kind in ("quoted", "atom", "literal") else t.raw)
-    text = visible_text(decode_words("".join(parts)[:MAX_DISPLAY * 4]))
+    text = _shown(decode_words("".join(parts)[:MAX_DISPLAY * 4]), budget)
     return " ".join(text.split())[:MAX_DISPLAY]
 
 
@@ -271,7 +285,7 @@ def _angle(toks: list[_Tok], lt: int) -> tuple[list[_Tok], int]:
     return inner, j + 1
 
 
-def _bare(toks: list[_Tok]) -> Mailbox | None:
+def _bare(toks: list[_Tok], budget: list[int]) -> Mailbox | None:
     """An item without angle brackets: addr-spec, maybe after display words."""
     words = [t for t in toks if t.kind != "comment"]
     if not words:
@@ -279,7 +293,7 @@ def _bare(toks: list[_Tok]) -> Mailbox | None:
     comment = next((t.text for t in toks if t.kind == "comment"), "")
     at = next((k for k, t in enumerate(words) if t.kind == "@"), None)
     if at is None:
-        return _checked(visible_text(decode_words(" ".join(comment.split())))[:MAX_DISPLAY], words)
+        return _checked(_shown(decode_words(" ".join(comment.split())), budget)[:MAX_DISPLAY], words)
     # local part: backwards from '@', words joined by '.' (any whitespace around dots) or
     # touching each other; whitespace between two words ends it (the rest is display text)
     start = at
@@ -299,7 +313,7 @@ def _bare(toks: list[_Tok]) -> Mailbox | None:
         if words[end].kind != "." and words[end - 1].kind not in (".", "@") and words[end].ws:
             break
         end += 1
-    display = _phrase(words[:start]) or visible_text(decode_words(" ".join(comment.split())))[:MAX_DISPLAY]
+    display = _phrase(words[:start], budget) or _shown(decode_words(" ".join(comment.split())), budget)[:MAX_DISPLAY]
     problem = ""
     open_comment = next((t.raw for t in toks if t.kind == "comment" and not t.raw.endswith(")") and "@" in t.raw), "")
     if other := _first_spec(open_comment):  # `a@x.example (\r\n <b@y.example>`: a reader that ends the comment
@@ -375,12 +389,12 @@ def _checked(display: str, spec: list[_Tok], problem: str = "", other: str = "")
     return Mailbox(display, address, problem=problem, other_spec=other if other != address else "")
 
 
-def _mailbox(toks: list[_Tok]) -> Mailbox | None:
+def _mailbox(toks: list[_Tok], budget: list[int]) -> Mailbox | None:
     lt = next((k for k, t in enumerate(toks) if t.kind == "<"), None)
     if lt is None:
-        return _bare(toks)
+        return _bare(toks, budget)
     inner, after = _angle(toks, lt)
-    shown = _bare(toks[:lt]) if any(t.kind == "@" for t in toks[:lt]) else None
+    shown = _bare(toks[:lt], budget) if any(t.kind == "@" for t in toks[:lt]) else None
     display_spec = shown.address if shown is not None else _first_spec(
         "".join(t.raw for t in toks[:lt] if t.kind in ("atom", "literal")))  # `[b@y.example] <a@x.example>`
     problem = other = ""
@@ -391,7 +405,7 @@ def _mailbox(toks: list[_Tok]) -> Mailbox | None:
         # `<a@x.example> b@y.example`, also quoted, in an unterminated `[` or comment: a reader may show the second
         # (review34b #1)
         problem = "an address after the angle brackets"
-    box = _checked(_phrase(toks[:lt]), inner, problem, other)
+    box = _checked(_phrase(toks[:lt], budget), inner, problem, other)
     escaped = any(t.kind == "atom" and t.raw.startswith("\\") for t in toks[:lt])
     if not display_spec and not box.problem and (escaped or any("=?" in t.raw for t in toks[:lt] if t.kind == "atom")) \
             and (shown_spec := _other_spec(box.display.replace("\\@", "x@"), box.address)):
@@ -410,9 +424,11 @@ def _mailbox(toks: list[_Tok]) -> Mailbox | None:
     return Mailbox(box.display, box.address, display_spec, box.problem, box.other_spec)
 
 
-def parse_mailboxes(value: str) -> list[Mailbox]:
+def parse_mailboxes(value: str, budget: list[int] | None = None) -> list[Mailbox]:
     """Every mailbox of one raw address-list value, in order (group members included; a
-    mailbox without any address text is skipped)."""
+    mailbox without any address text is skipped). `budget`: what is left of the display text put in reading order
+    (`_shown`; REORDER_BUDGET characters for this value when not given)."""
+    budget = budget if budget is not None else [REORDER_BUDGET]
     toks = _tokens(value)
     out: list[Mailbox] = []
     item: list[_Tok] = []
@@ -423,7 +439,7 @@ def parse_mailboxes(value: str) -> list[Mailbox]:
     def flush() -> None:
         nonlocal has_addr
         if len(out) < MAX_MAILBOXES:
-            mb = _mailbox(item)
+            mb = _mailbox(item, budget)
             if mb is not None and mb.address:
                 out.append(mb)
         item.clear()
@@ -455,8 +471,9 @@ def parse_mailboxes(value: str) -> list[Mailbox]:
 def parse_address_fields(values: list[str]) -> list[Mailbox]:
     """Mailboxes of several raw field values (e.g. every To and Cc field), in order."""
     out: list[Mailbox] = []
+    budget = [REORDER_BUDGET]  # one for the fields read together
     for v in values:
-        out += parse_mailboxes(v)
+        out += parse_mailboxes(v, budget)
         if len(out) >= MAX_MAILBOXES:
             return out[:MAX_MAILBOXES]
     return out

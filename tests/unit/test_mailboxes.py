@@ -327,3 +327,26 @@ def test_a_malformed_addr_spec_and_every_domain_readers_take_from_it(
         value: str, problem: str, readings: tuple[str, ...]) -> None:
     mb = parse_mailboxes(value)[0]
     assert (mb.malformed, mb.domain_readings) == (problem, readings)
+
+
+def test_display_names_are_put_in_reading_order_within_one_budget_per_parse(monkeypatch: pytest.MonkeyPatch) -> None:
+    """attack35a #3: every display name had its own reordering budget (20,000 characters), so a 31 KB Cc of 22
+    names, each an override and 1,300 characters, cost ~160 ms of the event loop. The display text put in reading
+    order is now bounded per parse (the fields read together); the rest has its controls dropped."""
+    import gateway.mailboxes as mailboxes
+    reordered: list[int] = []
+    real = mailboxes.visible_text
+
+    def counting(text: str, *, bidi: str = "read") -> str:
+        if bidi == "read":
+            reordered.append(len(text))
+        return real(text, bidi=bidi)
+
+    monkeypatch.setattr(mailboxes, "visible_text", counting)
+    name = "\u202e" + "\u202b" * 14 + "ab " * 430
+    value = ", ".join(f'"{name}" <p{i}@evil.example>' for i in range(22))
+    boxes = mailboxes.parse_address_fields([value, value])
+    assert len(boxes) == 44 and all(len(b.display) <= mailboxes.MAX_DISPLAY for b in boxes)
+    assert sum(reordered) <= 2 * mailboxes.MAX_DISPLAY * 4  # the budget, and one name that starts within it
+    # the first display name of a parse is still read as a reader sees it
+    assert parse_mailboxes("\u202eppAstahW\u202c <a@evil.example>")[0].display == "WhatsApp"
