@@ -12,7 +12,7 @@ the shipped policies do not yet meet on the sealed split.
 
 * training split, replayed in date order with the sent-mail history learned: recall at
   `suspicious` or above and legitimate mail flagged;
-* sealed split, the same way, and the second to fifth sealed splits (`sealed2.yml` to `sealed5.yml`) with their
+* sealed split, the same way, and the second to sixth sealed splits (`sealed2.yml` to `sealed6.yml`) with their
   own sent mail too;
 * the development sets dev3 to dev8 (legitimate mail only): legitimate mail flagged; devA, devB and devC
   (approaches only): recall;
@@ -103,6 +103,9 @@ EVALSET = ROOT / "tests" / "evalset"
 # The fifth sealed split (sealed5.yml, written 2026-12-05 in session 25 by four helpers who never saw the rules;
 # evaluated in aggregate only), first look on main 70ec655 (session 25's final detection): recall 84.3 %
 # (59 of 70), legitimate flagged 7.3 % (8 of 110). Floors: three messages of slack each (56 of 70, 11 of 110).
+# The sixth sealed split (sealed6.yml, written 2026-12-06 in session 35 by four helpers who never saw the rules;
+# evaluated in aggregate only), first look on main 0107278: recall 87.1 % (61 of 70), legitimate flagged 4.5 %
+# (5 of 110). Floors: three messages of slack each (58 of 70, 8 of 110).
 FLOORS = {
     "train.yml": {"recall": 0.95, "false_positive_rate": 0.02},
     "sealed.yml": {"recall": 0.80, "false_positive_rate": 0.04},
@@ -110,6 +113,7 @@ FLOORS = {
     "sealed3.yml": {"recall": 0.65, "false_positive_rate": 0.104, "size": 70},
     "sealed4.yml": {"recall": 0.77, "false_positive_rate": 0.091, "size": 70},
     "sealed5.yml": {"recall": 0.80, "false_positive_rate": 0.10, "size": 70},
+    "sealed6.yml": {"recall": 0.82, "false_positive_rate": 0.073, "size": 70},
     "dev3.yml": {"false_positive_rate": 0.20, "size": 110, "labels": ("legit",)},
     "dev4.yml": {"false_positive_rate": 0.123, "size": 90, "labels": ("legit",)},
     "dev5.yml": {"false_positive_rate": 0.112, "size": 90, "labels": ("legit",)},
@@ -146,6 +150,7 @@ HISTORY = {"sealed2.yml": ("sent.mbox", "sent2.mbox"),
            "sealed3.yml": ("sent.mbox", "sent3s-m.mbox", "sent3s-n.mbox"),
            "sealed4.yml": ("sent.mbox", "sent4s-p.mbox", "sent4s-q.mbox"),
            "sealed5.yml": ("sent.mbox", "sent5s-g.mbox", "sent5s-h.mbox"),
+           "sealed6.yml": ("sent.mbox", "sent6s-e.mbox", "sent6s-f.mbox"),
            **{f"dev{n}.yml": ("sent.mbox", f"sent{n}-a.mbox", f"sent{n}-b.mbox") for n in range(4, 16)},
            "legitM.yml": ("sent.mbox", "sentM-b.mbox"),
            "legitO.yml": ("sent.mbox", "sentO-a.mbox")}
