@@ -35,6 +35,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 
+import dns.exception
+import dns.name
+
 from gateway.rfc2047 import decode_words
 from gateway.textsafe import visible_text
 
@@ -109,25 +112,28 @@ class Mailbox:
             out.append(Mailbox("", self.display_spec).domain)
         if self.other_spec:
             out += Mailbox("", self.other_spec).domain_readings
-        # a name with characters no host name has is read up to them (what readers show, review34c #1), and as IDNA
-        # maps it when that leaves plain ASCII: `pay<U+00AD>pal.com`, `paypal<U+3002>com`, `<U+24DF>aypal.com` show as
-        # (or resolve to) paypal.com, which DMARC must judge, not `pay` (attack35b #1). Only such a name: IDNA 2003
-        # also maps letters (faß.de to fass.de, another domain: review33b #3), and a name of letters is read as it is
+        # a name with characters no host name has is read up to them (review34c #1), and as readers show it and the
+        # resolver looks it up: `pay<U+00AD>pal.com`, `pay<U+200E>pal.com`, `paypal<U+3002>com`, `<U+24DF>aypal.com`
+        # as paypal.com, which DMARC must judge, not `pay` (attack35b #1, review35 #1). Only such a name: a name of
+        # letters and marks is looked up as it is written
         out += [m for d in out if not d.isascii() and _host_part(d) != d.rstrip(".") and (m := _idna_ascii(d))]
         return tuple(dict.fromkeys(h for d in out if (h := d if d.startswith("[") else _host_part(d))))
 
 
 def _idna_ascii(domain: str) -> str:
-    """`domain` as IDNA (RFC 3490 nameprep, Python's codec: what dnspython's default resolves) maps it, when that is
-    plain ASCII without any A-label: invisible characters dropped, ideographic and other full stops made dots,
-    compatibility forms folded ("" otherwise: a real IDN keeps its own spelling, which DMARC reads as it is)."""
-    if len(domain) > 255:
+    """`domain` as readers show it and the resolver looks it up: without format characters (category Cf: the soft
+    hyphen, zero-width characters, bidi marks and isolates, invisible operators, tags, the Mongolian vowel
+    separator: nothing a reader sees), then mapped by the resolver's own codec (dnspython: IDNA 2008 with UTS 46,
+    which folds compatibility forms, drops default-ignorables and makes ideographic full stops dots); "" when it
+    has no such name. review35 #1: Python's IDNA 2003 codec, the first try, refused a name with a bidi mark (read
+    as `pay`, DMARC none) and mapped straße.de to strasse.de, another domain."""
+    cleaned = "".join(ch for ch in domain if unicodedata.category(ch) != "Cf")
+    if not cleaned or len(cleaned) > 255:
         return ""
     try:
-        mapped = domain.encode("idna").decode("ascii").lower().rstrip(".")
-    except UnicodeError:
+        return dns.name.from_text(cleaned).to_text(omit_final_dot=True).lower()
+    except (dns.exception.DNSException, UnicodeError, ValueError):
         return ""
-    return "" if any(label.startswith("xn--") for label in mapped.split(".")) else mapped
 
 
 def _host_part(domain: str) -> str:
@@ -164,6 +170,7 @@ class _Tok:
     text: str  # atoms and literals as written; quoted strings and comments without delimiters
     raw: str  # as written
     ws: bool  # whitespace (or a comment) before it
+    stray: bool = False  # a stray `)` or `]` before it (read as a separator; junk to other readers)
 
 
 _PLAIN = {'"': re.compile(r'[^"\\]*'), ")": re.compile(r"[^()\\]*"), "]": re.compile(r"[^\]\\]*")}
@@ -202,7 +209,7 @@ def _delimited(value: str, i: int, close: str, nest: str | None) -> tuple[str, i
 def _tokens(value: str) -> list[_Tok]:
     toks: list[_Tok] = []
     i, n = 0, len(value)
-    ws = False
+    ws = stray = False
     while i < n:
         c = value[i]
         if c.isspace():
@@ -227,12 +234,14 @@ def _tokens(value: str) -> list[_Tok]:
             toks.append(_Tok(c, c, c, ws))
         elif c in ")]":
             i += 1  # stray closer: a separator (`a@x.example)Name` had read as domain x.examplename, review34c #1)
-            ws = True
+            ws = stray = True
             continue
         else:
             m = _ATOM.match(value, i)
             j = m.end() if m and m.end() > i else i + 1
             toks.append(_Tok("atom", value[i:j], value[i:j], ws))
+        if stray:
+            toks[-1].stray, stray = True, False
         ws = False
         i = j
     return toks
@@ -389,6 +398,13 @@ def _checked(display: str, spec: list[_Tok], problem: str = "", other: str = "")
     return Mailbox(display, address, problem=problem, other_spec=other if other != address else "")
 
 
+def _junk(toks: list[_Tok], lt: int) -> bool:
+    """Whether the display part before the `<` at `lt` (or that `<`) holds what no phrase has and readers recover
+    from differently: a backslash outside quotes, a stray closer, a `>`, a literal, a second `<` in the brackets."""
+    return any(t.stray or t.kind in (">", "literal") or (t.kind == "atom" and t.raw.startswith("\\"))
+               for t in toks[:lt + 1]) or (lt + 1 < len(toks) and toks[lt + 1].kind == "<")
+
+
 def _mailbox(toks: list[_Tok], budget: list[int]) -> Mailbox | None:
     lt = next((k for k, t in enumerate(toks) if t.kind == "<"), None)
     if lt is None:
@@ -406,14 +422,14 @@ def _mailbox(toks: list[_Tok], budget: list[int]) -> Mailbox | None:
         # (review34b #1)
         problem = "an address after the angle brackets"
     box = _checked(_phrase(toks[:lt], budget), inner, problem, other)
-    escaped = any(t.kind == "atom" and t.raw.startswith("\\") for t in toks[:lt])
-    if not display_spec and not box.problem and (escaped or any("=?" in t.raw for t in toks[:lt] if t.kind == "atom")) \
+    if not display_spec and not box.problem and _junk(toks, lt) \
             and (shown_spec := _other_spec(box.display.replace("\\@", "x@"), box.address)):
-        # `=?utf-8?q?b=40y.example?= <a@x.example>`, `\\@y.example <a@x.example>`: an address that only decoding
-        # writes, or one beside a backslash outside quotes (no phrase, RFC 5322 3.2.4). Python's header registry
-        # recovers from junk after an encoded word (`=?..?=\\)`, `=?..?=x.y< <a@x>`) by showing the decoded address,
-        # from `\\@y.example` by showing `"\\"@y.example`; most clients show the display name alone. None of the
-        # 4,150 ham From fields has an encoded display holding another address.
+        # `=?utf-8?q?b=40y.example?=\\) <a@x.example>`, `=?..?=] <a@x>`, `\\@y.example <a@x.example>`: a display
+        # name holding another address once decoded (or beside an escaped '@'), with junk before the brackets that
+        # no phrase has: Python's header registry recovers by showing that address (`b@y.example`,
+        # `"\\"@y.example`). Without junk (`=?..?q?'jane=40yahoo.com'_via_Gr=C3=BCppe?= <gruppe@googlegroups.com>`,
+        # how Google Groups writes a poster without a name) every reader takes the bracketed address, and the
+        # display-name-anomaly rule weighs the name (review35 #3: calling it malformed made real list mail suspicious)
         box = Mailbox(box.display, box.address, problem="an address in the display name outside quotes",
                       other_spec=shown_spec)
     if not box.address and (display_spec or box.other_spec):  # `<>b@y.example`, `b@y.example<`: no address in
@@ -435,11 +451,16 @@ def parse_mailboxes(value: str, budget: list[int] | None = None) -> list[Mailbox
     in_angle = False
     in_group = False
     has_addr = False  # the current item has an '@' or '<' (then a ':' does not start a group)
+    group_spec = ""  # an address in the current group's name that readers show (`_junk`)
 
     def flush() -> None:
         nonlocal has_addr
         if len(out) < MAX_MAILBOXES:
             mb = _mailbox(item, budget)
+            if mb is not None and group_spec and "@" in mb.address and not mb.malformed and group_spec != mb.address:
+                # `security\\@paypal.com: a@attacker.test;`: the group name is no phrase, and Python's header
+                # registry shows `"security\\"@paypal.com` (review35 #4), as for the display name (`_mailbox`)
+                mb = Mailbox(mb.display, mb.address, mb.display_spec, "an address in the group name", group_spec)
             if mb is not None and mb.address:
                 out.append(mb)
         item.clear()
@@ -456,12 +477,15 @@ def parse_mailboxes(value: str, budget: list[int] | None = None) -> list[Mailbox
             flush()
             continue
         elif not in_angle and not in_group and t.kind == ":" and not has_addr:
+            name_junk = _junk(item + [t], len(item))
+            group_spec = _other_spec(_phrase(item, budget).replace("\\@", "x@"), "") if name_junk else ""
             item.clear()  # the group's display name
             in_group = True
             continue
         elif not in_angle and t.kind == ";":
             flush()
             in_group = False
+            group_spec = ""
             continue
         item.append(t)
     flush()

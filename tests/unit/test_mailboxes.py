@@ -292,8 +292,12 @@ def test_learn_skips_automatic_answers() -> None:
      ("evil.example", "example.org")),
     ("\\@example.org <a@evil.example>", "an address in the display name outside quotes",
      ("evil.example", "example.org")),
-    ("=?utf-8?q?security=40example.org?= <a@evil.example>", "an address in the display name outside quotes",
+    ("=?utf-8?q?security=40example.org?=] <a@evil.example>", "an address in the display name outside quotes",
      ("evil.example", "example.org")),
+    ("=?utf-8?q?security=40example.org?=> <a@evil.example>", "an address in the display name outside quotes",
+     ("evil.example", "example.org")),
+    # review35 #4: the same in a group's name
+    ("security\\@example.org: a@evil.example;", "an address in the group name", ("evil.example", "example.org")),
     ("<a@example.org]x.evil.example>", "words of the address not joined by a dot",
      ("example.orgx.evil.example", "example.org")),
     ("<a@example.org evil.example>", "words of the address not joined by a dot",
@@ -304,8 +308,18 @@ def test_learn_skips_automatic_answers() -> None:
     ("security@exam\u200bple.org", "a domain that is no host name", ("exam", "example.org")),
     ("security@example\u3002org", "a domain that is no host name", ("example", "example.org")),
     ("security@\u24d4xample.org", "a domain that is no host name", ("example.org",)),
+    # review35 #1: format characters Python's IDNA 2003 codec refused, and the resolver's own mapping (IDNA 2008)
+    ("security@exam\u200eple.org", "a domain that is no host name", ("exam", "example.org")),
+    ("security@exam\U000e0070ple.org", "a domain that is no host name", ("exam", "example.org")),
+    ("security@exam\u00adple.org\u200e", "a domain that is no host name", ("exam", "example.org")),
+    ("konto@straße\u00ad.example", "a domain that is no host name", ("straße", "xn--strae-oqa.example")),
     # valid: the same address in an encoded display name, whitespace around the dots and the '@' (obs syntax)
     ("=?utf-8?q?a=40evil.example?= <a@evil.example>", "", ("evil.example",)),
+    # review35 #3: an encoded display name holding another address, nothing else odd, is how Google Groups writes
+    # a poster without a name in a non-ASCII group: every reader takes the bracketed address
+    ("=?UTF-8?Q?'jane=40yahoo.example'_via_Gr=C3=BCppe?= <gruppe@googlegroups.com>", "", ("googlegroups.com",)),
+    ("=?utf-8?q?security=40example.org?= <a@evil.example>", "", ("evil.example",)),
+    ("Team: a@evil.example, b@other.example;", "", ("evil.example",)),
     ("< a @ evil . example >", "", ("evil.example",)),
     ("a@faß.example", "", ("faß.example",)),  # letters are read as they are (IDNA 2003 would make it fass.example)
     # valid: a quoted local part may hold '@', a quoted display name an address

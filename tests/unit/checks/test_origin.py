@@ -234,7 +234,7 @@ def test_a_malformed_from_with_no_reading_of_ours_is_only_flagged() -> None:
 
 
 @pytest.mark.parametrize("from_", ["staff-news@example.org <m.hartmann@evil.example>",
-                                   "=?utf-8?q?staff-news=40example.org?= <m.hartmann@evil.example>",
+                                   "=?utf-8?q?staff-news=40example.org?=] <m.hartmann@evil.example>",
                                    "Michael Hartmann <m.hartmann@evil.example>, staff-news@example.org"])
 def test_a_saved_message_whose_from_is_ours_only_in_another_reading_is_a_strangers(from_: str) -> None:
     """A saved message that nothing places (no client address, no authentication results: `scan`, `evaluate`) is
