@@ -444,3 +444,26 @@ def test_a_normal_message_is_read_as_each_part_alone(monkeypatch: pytest.MonkeyP
     assert len(calls) == 3 * one
     assert [(p.shown, p.first, p.links, p.salted) for p in together] == [
         (p.shown, p.first, p.links, p.salted) for p in alone] * 3
+
+
+def test_a_tag_no_style_block_rule_names_reads_no_rules(monkeypatch: pytest.MonkeyPatch) -> None:
+    """attack35a finding 1: once a style block had a class rule (`classes`) or a hiding rule, every later tag, a bare
+    `<p>` too, went through the rules (`bidi`, `may_hide_tag`: ~30 % of a reading of 10,000 `<p>`). A tag with no
+    class, id, dir or style that no rule names by its type reads as it did, without them; one a rule names by its
+    type still reads them."""
+    import gateway.html_text as module
+    calls: list[str] = []
+    bidi = module._Scanner.bidi
+
+    def counted(self: module._Scanner, name: str, *args: object) -> tuple[bool, bool | None]:
+        calls.append(name)
+        return bidi(self, name, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(module._Scanner, "bidi", counted)
+    sheet = "<style>.r{unicode-bidi:bidi-override;direction:rtl} i{unicode-bidi:bidi-override;direction:rtl}" \
+            " b{display:none}</style>"
+    result = html_scan(sheet + "<p>x</p>" * 1000 + "<p>on <i>ppAstahW</i> Whats<b>zq</b>App <span class=r>x</span>")
+    assert "p" not in calls and set(calls) == {"b", "i", "span"} and len(calls) <= 12  # (not 1,000s)
+    assert result.text.endswith("on \u202eppAstahW\u202c WhatszqApp \u202ex\u202c") and result.salted == 1
+    # under style-block rules an empty inline style reads as before: one not read (`unread_style`: it may hide)
+    assert html_scan(sheet + "Whats<bdi style=''>on<table style='font-size:0'>").salt_free == "Whats"
