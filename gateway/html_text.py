@@ -44,7 +44,10 @@ HTML parts: ~3,300; each costs this Python loop ~8 us, and 140,000 tags in 1 MB 
 the event loop), or after `MAX_ATTRIBUTES` attributes in all (one tag of 20,000 attributes cost
 ~0.2 s), the rest is read coarsely by two regex passes in C: every `<...>` dropped (no raw-text
 or comment rules) and every `href=` value kept as a link. At most `MAX_REFS` character
-references are decoded (the most in those parts: ~5,100 '&'; each costs a Python call).
+references are decoded (the most in those parts: ~5,100 '&'; each costs a Python call). These
+budgets are the whole message's (`MarkupBudget`): every reading of every HTML part of one message
+spends from one budget, so a message of many parts, each read up to three times (`html_scan`), reads
+at most MAX_MARKUP tags in the Python loop in all and the rest coarsely (attack35a finding 1).
 
 Untrusted input: the HTML of a stranger's message. Never raises on any `str`.
 """
@@ -66,6 +69,32 @@ MAX_LINK_CHARS = 8192
 MAX_MARKUP = 10_000
 MAX_ATTRIBUTES = 4 * MAX_MARKUP
 MAX_REFS = 20_000
+
+
+@dataclass
+class MarkupBudget:
+    """What the readings of one message's HTML parts may still spend in all: tags and other markup read by the
+    tokenizer, attributes, character references decoded (see the module's Limits). `MessageView.text_parts` keeps one
+    per message and passes it to every `html_scan`, which charges each of its readings to it (the first, the wrappers'
+    and the one without style-block bidi rules); past it a reading reads its rest coarsely, as one reading past
+    MAX_MARKUP did, and a second or third reading is made only when what is left covers what the first spent.
+    attack35a finding 1: the budgets were a reading's own, and 240 KB of tags in 8 parts, each read three times, took
+    2.2-3.3 s of the event loop. The most the ham and phishing corpora's 5,138 messages spend, every reading of every
+    part counted: 3,303 markups, 8,784 attributes, 2,141 references."""
+
+    markups: int = MAX_MARKUP
+    attributes: int = MAX_ATTRIBUTES
+    refs: int = MAX_REFS
+
+    def left(self) -> tuple[int, int, int]:
+        return self.markups, self.attributes, self.refs
+
+    def affords(self, cost: tuple[int, int, int]) -> bool:
+        """Whether what is left covers another reading that costs what the first cost (`left()` before it minus
+        after it): read as fully as the first (one the budget cut would read its rest coarsely, every `<...>`
+        dropped, and differ from the first in every line of it: noise, not another reading)."""
+        return self.markups > 0 and all(now >= spent for now, spent in zip(self.left(), cost, strict=True))
+
 
 _INVALID_CHARREFS: dict[int, str] = getattr(html, "_invalid_charrefs", {})
 _INVALID_CODEPOINTS: set[int] = getattr(html, "_invalid_codepoints", set())
@@ -1098,8 +1127,10 @@ class HtmlResult:
 
 
 class _Scanner:
-    def __init__(self, markup: str, sheet_bidi: bool = True, shown: frozenset[int] = frozenset()) -> None:
+    def __init__(self, markup: str, sheet_bidi: bool = True, shown: frozenset[int] = frozenset(),
+                 budget: MarkupBudget | None = None) -> None:
         self.s = markup
+        self.budget = budget if budget is not None else MarkupBudget()  # the message's (`MarkupBudget`)
         self.shown = shown  # where the start tags of elements that may hide but are read as shown begin (`html_scan`)
         self.tag_at = 0  # where the start tag being opened begins
         self.maybe_open: list[tuple[str, int, bool]] = []  # elements that may hide open now, innermost last: name,
@@ -1119,9 +1150,8 @@ class _Scanner:
         self.links: list[str] = []
         self.steps = 0
         self.scanned = 0
-        self.markups = 0
+        self.markups = 0  # markups this reading read (the budget's are the message's)
         self.attributes = 0
-        self.refs = MAX_REFS  # character references left to decode
         self._low: str | None = None
         self.hidden: str | None = None  # the hidden element whose text is held back (see hides)
         self.hidden_depth = 0  # its own kind of element open inside it, plus itself
@@ -1371,10 +1401,11 @@ class _Scanner:
                 return
             if lt > i:
                 self.text(s[i:lt])
-            self.markups += 1
-            if self.markups > MAX_MARKUP:
+            if self.budget.markups <= 0:
                 self.coarse(lt)
                 return
+            self.budget.markups -= 1
+            self.markups += 1
             i = self.markup(lt)
 
     def coarse(self, start: int) -> None:
@@ -1479,10 +1510,10 @@ class _Scanner:
 
     def decode(self, chunk: str) -> str:
         """`decode_refs` while the budget of references lasts (each is a Python call)."""
-        if "&" not in chunk or self.refs <= 0:
+        if "&" not in chunk or self.budget.refs <= 0:
             return chunk
-        out, done = _CHARREF.subn(_text_ref, chunk, count=self.refs)
-        self.refs -= done
+        out, done = _CHARREF.subn(_text_ref, chunk, count=self.budget.refs)
+        self.budget.refs -= done
         return out
 
     def markup(self, lt: int) -> int:
@@ -1714,10 +1745,11 @@ class _Scanner:
                 return name, href, -1, 0
             if s[j] == ">":
                 return name, href, j + 1, self.tag_end(name, style, hidden_attribute, attribute_hit, bidi)
-            self.attributes += 1
             self.steps += 1
-            if self.attributes > MAX_ATTRIBUTES:  # the rest, this tag included, is read coarsely
+            if self.budget.attributes <= 0:  # the rest, this tag included, is read coarsely
                 return name, href, _COARSE, 0
+            self.budget.attributes -= 1
+            self.attributes += 1
             k = self.match(_ATTR_NAME, j)
             attr = s[j:k]
             j = self.match(_SPACE, k)
@@ -1776,12 +1808,18 @@ class _Scanner:
         """At a start tag's '>': its bidi state, whether it may hide (the second reading) and `tag`'s last value."""
         if self.pending:
             self.read_shown_attributes(name, bidi.get("class"), bidi.get("id"))
-        if not (style or bidi or hidden_attribute or attribute_hit or self.classes or self.hide_names) \
-                and name not in _NEVER_SHOWN:  # (most tags: nothing to read)
-            self.override_tag, self.direction_tag, self.maybe_tag, self.boxless_tag = False, None, False, False
-            self.sealed_tag = self.firm_tag = self.breaks_tag = self.inline_tag = self.row_tag = False
-            self.loose_tag = name in _BLOCKS and (self.blocks.in_row() or name in self.inline_names)
-            return 0
+        if not (style or bidi or hidden_attribute or attribute_hit) and name not in _NEVER_SHOWN:
+            sheets = bool(self.classes or self.hide_names)
+            # (most tags: nothing to read; with style-block rules, a tag with no class, id, dir or style that no
+            # rule names by its type: what the rest reads of it then, at less cost: attack35a finding 1, every tag
+            # read the rules once a style block had a class rule)
+            if not sheets or style is None and name not in self.classes and not _named(self.hide_names, name, None,
+                                                                                       None):  # (`style=""`: unread)
+                self.override_tag, self.direction_tag, self.maybe_tag, self.boxless_tag = False, None, False, False
+                self.sealed_tag = self.firm_tag = self.breaks_tag = self.inline_tag = self.row_tag = False
+                self.loose_tag = name in _BLOCKS and (self.blocks.in_row() or (
+                    _named(self.inline_names, name, None, None) if sheets else name in self.inline_names))
+                return 0
         read = None  # the style as CSS reads it: references, comments and escapes decoded
         if style:
             read = style[:MAX_STYLE_CHARS]
@@ -1982,8 +2020,9 @@ def _marks(line_words: list[str], at: int, first_words: set[str], first_pairs: s
     return out
 
 
-def _scanned(markup: str, sheet_bidi: bool = True, shown: frozenset[int] = frozenset()) -> _Scanner:
-    scanner = _Scanner(markup, sheet_bidi, shown)
+def _scanned(markup: str, sheet_bidi: bool = True, shown: frozenset[int] = frozenset(),
+             budget: MarkupBudget | None = None) -> _Scanner:
+    scanner = _Scanner(markup, sheet_bidi, shown, budget)
     try:
         scanner.run()
     except Exception:  # defensive: keep what was extracted (no known case)
@@ -2003,10 +2042,15 @@ def _without_maybe(scanner: _Scanner) -> str:
     return _joined(c for i, c in enumerate(scanner.chunks) if i not in scanner.maybe_chunks)
 
 
-def html_scan(markup: str, limit: int = MAX_HTML_CHARS) -> HtmlResult:
+def html_scan(markup: str, limit: int = MAX_HTML_CHARS, budget: MarkupBudget | None = None) -> HtmlResult:
     """`html_to_text` with the other readings (`salt_free`, `visible`, `generated`, `bidi_free`) and the work
-    counters."""
-    scanner = _scanned(markup[:limit])
+    counters. Every reading spends from `budget` (the message's, `MarkupBudget`; none: one of this call's own), the
+    second and third too, which are made only when what is left covers what the first spent (`MarkupBudget.affords`;
+    else the part is read once, as the first reading reads it)."""
+    budget = budget if budget is not None else MarkupBudget()
+    before = budget.left()
+    scanner = _scanned(markup[:limit], budget=budget)
+    cost = (before[0] - budget.markups, before[1] - budget.attributes, before[2] - budget.refs)
     text = _joined(scanner.chunks)
     salt_free = visible = ""
     differs = scanner.salted or scanner.glued or scanner.between or scanner.apart  # (text a style may hide, or
@@ -2018,9 +2062,10 @@ def html_scan(markup: str, limit: int = MAX_HTML_CHARS) -> HtmlResult:
         if scanner.maybe_chars > MAX_HIDDEN_AHEAD:  # much text a style may hide: the reading without it, to read
             visible = kept  # first
     salted, steps, scanned = scanner.salted, scanner.steps, scanner.scanned
-    if scanner.wrappers:  # elements that may hide but may show what they hold, round others that may: read once
-        peeled = _scanned(markup[:limit], shown=frozenset(scanner.wrappers))  # more as shown, for the
-        steps, scanned = steps + peeled.steps, scanned + peeled.scanned  # salting inside them (review26 #8)
+    if scanner.wrappers and budget.affords(cost):  # elements that may hide but may show what they hold, round others
+        # that may: read once more as shown, for the salting inside them (review26 #8)
+        peeled = _scanned(markup[:limit], shown=frozenset(scanner.wrappers), budget=budget)
+        steps, scanned = steps + peeled.steps, scanned + peeled.scanned
         if peeled.salted or peeled.glued or peeled.between:
             have = set(salt_free.split("\n"))
             more = [line for line in differing_words(text, _without_maybe(peeled)).split("\n") if line not in have]
@@ -2028,9 +2073,10 @@ def html_scan(markup: str, limit: int = MAX_HTML_CHARS) -> HtmlResult:
         salted = max(salted, peeled.salted)
     generated = "\n".join(" ".join(g.split()) for g in scanner.generated) if scanner.generated else ""
     bidi_free = ""
-    if scanner.sheet_bidi_applied:  # a style block's override may not apply where it was applied (no selector
-        free = _scanned(markup[:limit], False)  # matching, review26c #5): read without them too (one scan:
-        steps, scanned = steps + free.steps, scanned + free.scanned  # review27b #6)
+    if scanner.sheet_bidi_applied and budget.affords(cost):  # a style block's override may not apply where it was
+        # applied (no selector matching, review26c #5): read without them too (one scan: review27b #6)
+        free = _scanned(markup[:limit], False, budget=budget)
+        steps, scanned = steps + free.steps, scanned + free.scanned
         plain = _joined(free.chunks)
         first = set(text.split("\n"))
         bidi_free = "\n".join(line for line in plain.split("\n") if line not in first)

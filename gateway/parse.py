@@ -24,7 +24,7 @@ from io import StringIO
 from typing import Any
 
 from gateway.charsets import decode_text
-from gateway.html_text import differing_words, html_scan, html_to_text
+from gateway.html_text import MarkupBudget, differing_words, html_scan, html_to_text
 from gateway.mailboxes import Mailbox, parse_address_fields
 from gateway.mimewalk import (
     DOVECOT_BOUNDARY,
@@ -857,6 +857,8 @@ class MessageView:
     header_normal: bool = False  # normalize_header_section left `raw`'s header section as it is
     _budget_cut: bool = field(default=False, repr=False)  # text_parts left text unread
     _disguises: Disguises = field(default_factory=Disguises, repr=False)  # filled by text_parts, visible_subject
+    _markup: MarkupBudget = field(default_factory=MarkupBudget, repr=False)  # what text_parts' HTML readings may
+    # still spend in all (attack35a finding 1: the tag budgets were each reading's own)
     _alternatives: dict[int, int] = field(default_factory=dict, repr=False)  # filled by leaf_parts
     _alternative_children: set[int] = field(default_factory=set, repr=False)  # filled by leaf_parts
     _outer_alternatives: dict[int, int] = field(default_factory=dict, repr=False)  # a nested one's: by leaf_parts
@@ -1106,7 +1108,7 @@ class MessageView:
                 # the bidi controls stay until the tags are gone: what an override reorders is text
                 text = visible_text(text, bidi="keep")
                 markup = text[:markup_cap]
-                result = html_scan(markup, markup_cap)  # entities decoded: &#8203; too
+                result = html_scan(markup, markup_cap, self._markup)  # entities decoded: &#8203; too
                 shown, links = result.text, result.links
                 if result.salted:  # hidden-text salting: the reading without what a style may hide, too
                     self._disguises.salted += result.salted

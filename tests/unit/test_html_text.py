@@ -325,9 +325,10 @@ def test_the_text_is_read_again_without_bidi_rules_only_when_one_reverses_it(mon
     calls: list[bool] = []
     scan = module._scanned
 
-    def counted(markup: str, sheet_bidi: bool = True, shown: frozenset[int] = frozenset()) -> module._Scanner:
+    def counted(markup: str, sheet_bidi: bool = True, shown: frozenset[int] = frozenset(),
+                budget: module.MarkupBudget | None = None) -> module._Scanner:
         calls.append(sheet_bidi)
-        return scan(markup, sheet_bidi, shown)
+        return scan(markup, sheet_bidi, shown, budget)
 
     monkeypatch.setattr(module, "_scanned", counted)
     cases = [('<style>.c{direction:rtl}</style><p><i class="c">on WhatsApp</i></p>', 1, "on WhatsApp"),
@@ -361,3 +362,108 @@ def test_html_style_block_override_not_applied_is_counted() -> None:
     sheet = "<style>" + "/*" * 20_000 + "</style>" + "{" * 20_000 + "}" * 20_000
     result = html_scan(sheet + "<style>" + "a{" * 20_000 + "</style>")
     assert result.steps < 100 and result.scanned < 40 * len(sheet)
+
+
+# attack35a finding 1: what makes every later tag costly (a style block's class rule: `tag_end`'s slow path), a
+# style block's bidi override applied (the reading without style-block bidi rules) and a wrapper (the peeled reading)
+_THRICE = ('<style>.r{unicode-bidi:bidi-override;direction:rtl}</style><span class=r>ab</span>'
+           'x<span style="width:0">y<span style="width:0">z</span></span>')
+
+
+def _html_message(parts: list[str]) -> bytes:
+    head = ["From: Alice <alice@ext.test>", "To: bob@example.org", "Subject: hello", "Message-ID: <m35@ext.test>",
+            "MIME-Version: 1.0", 'Content-Type: multipart/mixed; boundary="b35"', ""]
+    body = [f"--b35\r\nContent-Type: text/html; charset=utf-8\r\n\r\n{_lines(part)}" for part in parts]
+    return ("\r\n".join(head) + "\r\n" + "\r\n".join(body) + "\r\n--b35--\r\n").encode()
+
+
+def _counting_markups(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """One entry per markup the tokenizer reads (`_Scanner.markup`: a tag, comment ...), every reading counted."""
+    import gateway.html_text as module
+    calls: list[int] = []
+    markup = module._Scanner.markup
+
+    def counted(self: module._Scanner, lt: int) -> int:
+        calls.append(lt)
+        return markup(self, lt)
+
+    monkeypatch.setattr(module._Scanner, "markup", counted)
+    return calls
+
+
+def test_a_message_reads_at_most_max_markup_tags_in_all_its_parts_and_readings(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """attack35a finding 1: MAX_MARKUP, MAX_ATTRIBUTES and MAX_REFS were each reading's own, and each HTML part was
+    read up to three times (the peeled reading, the one without style-block bidi rules): 8 parts of 9,900 `<p>` took
+    ~235,000 tags through the Python loop, 2.2-3.3 s of the event loop for 240 KB. The budgets are the message's now
+    (`MarkupBudget`): past them the rest is read coarsely, as one part past MAX_MARKUP was, its text and links still
+    read. (Main read 237,840 markups here.)"""
+    from gateway.parse import MessageView
+    calls = _counting_markups(monkeypatch)
+    parts = [_THRICE + "<p>" * 9900 + f'<p>tail{k} words <a href="https://x{k}.test/">link</a>' for k in range(8)]
+    view = MessageView.parse(_html_message(parts))
+    assert sum(p.content_type == "text/html" for p in view.text_parts) == 8
+    assert len(calls) <= MAX_MARKUP
+    for k in range(8):  # every part's text and links read, past the budget too
+        assert f"tail{k} words link" in view.html_text
+        assert f"https://x{k}.test/" in view.html_links
+
+
+def test_the_readings_of_one_part_share_its_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second and third readings of a part spend from the same budget as the first (they had their own: ~3 x
+    MAX_MARKUP tags for one part), and are made only when what is left covers what the first spent: one the budget
+    cut would read its rest coarsely and differ from the first in every line (noise, not another reading)."""
+    calls = _counting_markups(monkeypatch)
+    small = html_scan(_THRICE + "<b>x</b>" * 1500 + "<p>the end")
+    first = len(calls) // 3
+    assert len(calls) == 3 * first and small.bidi_free  # a third of the budget each: all three readings
+    calls.clear()
+    big = html_scan(_THRICE + "<b>x</b>" * 4900 + "<p>the end")
+    assert first < len(calls) <= MAX_MARKUP and big.text.endswith("the end")
+    assert len(calls) == 2 * 4900 + first - 2 * 1500  # the first reading alone
+    assert big.bidi_free == "" and "x x" not in big.salt_free  # (no coarse reading's lines)
+    calls.clear()
+    attributes = _THRICE + '<b a="1" b="2">x</b>' * (MAX_ATTRIBUTES // 3) + "<p>the end"
+    assert html_scan(attributes).text.endswith("the end")
+    assert len(calls) <= MAX_ATTRIBUTES // 2 + 10  # (the first reading's attributes, not three readings')
+
+
+def test_a_normal_message_is_read_as_each_part_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Mail the budget does not cut reads as before: parts of real size (the most the corpora spend in one message,
+    every reading of every part: 3,303 markups) read in one message as each read alone, every reading made."""
+    from gateway.parse import MessageView
+    calls = _counting_markups(monkeypatch)
+    part = ("<style>.r{unicode-bidi:bidi-override;direction:rtl}</style><p>ppAstahW <span class=r>x</span> "
+            "<span style='width:0'>Wh<span style='font:0/0 a'>zq</span>atsApp</span></p>"
+            + "<div><b>Dear</b> <i>Tom</i>, &amp; more</div>" * 150)
+    alone = MessageView.parse(_html_message([part])).text_parts
+    one = len(calls)
+    assert one > 3 * 600  # every tag read three times
+    calls.clear()
+    together = MessageView.parse(_html_message([part] * 3)).text_parts
+    assert len(calls) == 3 * one
+    assert [(p.shown, p.first, p.links, p.salted) for p in together] == [
+        (p.shown, p.first, p.links, p.salted) for p in alone] * 3
+
+
+def test_a_tag_no_style_block_rule_names_reads_no_rules(monkeypatch: pytest.MonkeyPatch) -> None:
+    """attack35a finding 1: once a style block had a class rule (`classes`) or a hiding rule, every later tag, a bare
+    `<p>` too, went through the rules (`bidi`, `may_hide_tag`: ~30 % of a reading of 10,000 `<p>`). A tag with no
+    class, id, dir or style that no rule names by its type reads as it did, without them; one a rule names by its
+    type still reads them."""
+    import gateway.html_text as module
+    calls: list[str] = []
+    bidi = module._Scanner.bidi
+
+    def counted(self: module._Scanner, name: str, *args: object) -> tuple[bool, bool | None]:
+        calls.append(name)
+        return bidi(self, name, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(module._Scanner, "bidi", counted)
+    sheet = "<style>.r{unicode-bidi:bidi-override;direction:rtl} i{unicode-bidi:bidi-override;direction:rtl}" \
+            " b{display:none}</style>"
+    result = html_scan(sheet + "<p>x</p>" * 1000 + "<p>on <i>ppAstahW</i> Whats<b>zq</b>App <span class=r>x</span>")
+    assert "p" not in calls and set(calls) == {"b", "i", "span"} and len(calls) <= 12  # (not 1,000s)
+    assert result.text.endswith("on \u202eppAstahW\u202c WhatszqApp \u202ex\u202c") and result.salted == 1
+    # under style-block rules an empty inline style reads as before: one not read (`unread_style`: it may hide)
+    assert html_scan(sheet + "Whats<bdi style=''>on<table style='font-size:0'>").salt_free == "Whats"
