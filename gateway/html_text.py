@@ -85,6 +85,10 @@ class MarkupBudget:
     markups: int = MAX_MARKUP
     attributes: int = MAX_ATTRIBUTES
     refs: int = MAX_REFS
+    # a reading read some of its markup coarsely, left references undecoded or was not made for want of budget:
+    # the text the checks read may not be what a reader sees (`message.markup_exceeded`; review35b #1: a hidden
+    # first alternative of 10,000 tags spent the budget, and the shown one's approach text read clean)
+    short: bool = False
 
     def left(self) -> tuple[int, int, int]:
         return self.markups, self.attributes, self.refs
@@ -1411,6 +1415,7 @@ class _Scanner:
     def coarse(self, start: int) -> None:
         """The rest from `start` read coarsely (see the module's Limits)."""
         rest = self.s[start:]
+        self.budget.short = True  # only a spent budget reads coarsely
         self.scanned += 2 * len(rest)
         for m in _REST_HREF.finditer(rest):
             if len(self.links) >= MAX_LINKS:
@@ -1510,10 +1515,16 @@ class _Scanner:
 
     def decode(self, chunk: str) -> str:
         """`decode_refs` while the budget of references lasts (each is a Python call)."""
-        if "&" not in chunk or self.budget.refs <= 0:
+        if "&" not in chunk:
             return chunk
-        out, done = _CHARREF.subn(_text_ref, chunk, count=self.budget.refs)
+        if self.budget.refs <= 0:
+            self.budget.short = self.budget.short or _CHARREF.search(chunk) is not None
+            return chunk
+        count = self.budget.refs
+        out, done = _CHARREF.subn(_text_ref, chunk, count=count)
         self.budget.refs -= done
+        if done >= count:  # spent here: what follows in this chunk may be left as written
+            self.budget.short = True
         return out
 
     def markup(self, lt: int) -> int:
@@ -2062,7 +2073,9 @@ def html_scan(markup: str, limit: int = MAX_HTML_CHARS, budget: MarkupBudget | N
         if scanner.maybe_chars > MAX_HIDDEN_AHEAD:  # much text a style may hide: the reading without it, to read
             visible = kept  # first
     salted, steps, scanned = scanner.salted, scanner.steps, scanner.scanned
-    if scanner.wrappers and budget.affords(cost):  # elements that may hide but may show what they hold, round others
+    if scanner.wrappers and not budget.affords(cost):
+        budget.short = True
+    elif scanner.wrappers:  # elements that may hide but may show what they hold, round others
         # that may: read once more as shown, for the salting inside them (review26 #8)
         peeled = _scanned(markup[:limit], shown=frozenset(scanner.wrappers), budget=budget)
         steps, scanned = steps + peeled.steps, scanned + peeled.scanned
@@ -2073,7 +2086,9 @@ def html_scan(markup: str, limit: int = MAX_HTML_CHARS, budget: MarkupBudget | N
         salted = max(salted, peeled.salted)
     generated = "\n".join(" ".join(g.split()) for g in scanner.generated) if scanner.generated else ""
     bidi_free = ""
-    if scanner.sheet_bidi_applied and budget.affords(cost):  # a style block's override may not apply where it was
+    if scanner.sheet_bidi_applied and not budget.affords(cost):
+        budget.short = True
+    elif scanner.sheet_bidi_applied:  # a style block's override may not apply where it was
         # applied (no selector matching, review26c #5): read without them too (one scan: review27b #6)
         free = _scanned(markup[:limit], False, budget=budget)
         steps, scanned = steps + free.steps, scanned + free.scanned

@@ -1173,6 +1173,14 @@ class MessageView:
         return joined
 
     @property
+    def markup_short(self) -> bool:
+        """Whether the message's HTML budget ran out (`html_text.MarkupBudget.short`): some markup was read
+        coarsely, references left undecoded, or a second reading not made, so what the checks read of an HTML part
+        may not be what a reader sees."""
+        self.text_parts  # the readings charge the budget
+        return self._markup.short
+
+    @property
     def text_cut(self) -> bool:
         """Whether some of the message's text is not read by the checks: beyond max_text_bytes
         (`text_parts`) or in a body cut before the parser (`skeleton`)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from gateway.checks import Check, CheckContext, signal
+from gateway.html_text import MAX_MARKUP
 from gateway.model import Signal
 
 
@@ -25,6 +26,9 @@ class StructureCheck(Check):
                limit=int),
         signal("message.text_exceeded", "more text than limits.max_text_bytes (plain text, or an HTML part's visible "
                "text), or a text body over 8 times that: the rest was not analysed", limit=int),
+        signal("message.markup_exceeded", "the HTML parts hold more markup than one message's budget (tags, "
+               "attributes, character references, for every reading of every part): the rest was read coarsely, so "
+               "hidden, split or reordered text may not read as a reader sees it", tags=int),
         signal("message.defects", "the parser found defects (malformed MIME, undecodable parts)", defects=str),
         signal("message.no_from", "the message has no usable From address"),
         signal("text.confusables", "words of the body or Subject written with letters that look Latin (Cyrillic, "
@@ -76,6 +80,8 @@ class StructureCheck(Check):
             out.append(Signal("mime.parts_exceeded", {"limit": view.limits.max_mime_parts}))
         if view.text_cut:
             out.append(Signal("message.text_exceeded", {"limit": view.limits.max_text_bytes}))
+        if view.markup_short:
+            out.append(Signal("message.markup_exceeded", {"tags": MAX_MARKUP}))
         defects = list(view.defects)
         defects += [type(d).__name__ for d in getattr(view.msg, "defects", [])]
         if defects:

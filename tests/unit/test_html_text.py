@@ -467,3 +467,49 @@ def test_a_tag_no_style_block_rule_names_reads_no_rules(monkeypatch: pytest.Monk
     assert result.text.endswith("on \u202eppAstahW\u202c WhatszqApp \u202ex\u202c") and result.salted == 1
     # under style-block rules an empty inline style reads as before: one not read (`unread_style`: it may hide)
     assert html_scan(sheet + "Whats<bdi style=''>on<table style='font-size:0'>").salt_free == "Whats"
+
+
+def _alternative(hidden: str, shown: str) -> bytes:
+    head = ["From: Dr Li Wei <li.wei.research@gmail.com>", "To: eleanor.shaw@example.org", "Subject: Your views",
+            "Date: Tue, 06 Oct 2026 09:00:00 +0000", "Message-ID: <alt35@gmail.com>", "MIME-Version: 1.0",
+            'Content-Type: multipart/alternative; boundary="a35"', ""]
+    body = [f"--a35\r\nContent-Type: text/html; charset=utf-8\r\n\r\n{_lines(part)}" for part in (hidden, shown)]
+    return ("\r\n".join(head) + "\r\n" + "\r\n".join(body) + "\r\n--a35--\r\n").encode()
+
+
+def test_a_spent_budget_is_said_and_weighed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """review35b #1: with one budget per message, a first alternative nobody sees (display:none, 10,000 `<p>`)
+    spent it, and the shown alternative's approach text, split by tags or salted with hidden junk, was read
+    coarsely: high 53.5-55.5 -> clean 2.6, and nothing said so (one part with the same tags ahead of its text had
+    read clean before the budget was shared). A spent budget, a reading not made for want of it, or references
+    left undecoded now set `MarkupBudget.short`, the structure check says `message.markup_exceeded`, and the shipped
+    policies weigh a stranger's such message like unread text. No corpus or open evaluation message sets it."""
+    import asyncio
+
+    from gateway.html_text import MarkupBudget
+    from gateway.model import Envelope
+    from gateway.parse import MessageView
+    from gateway.runtime import Runtime
+    from tests.conftest import ROOT
+    from tests.support.messages import config
+
+    shown = ("<p>Dear Dr Shaw,</p><p>I am a researcher at a policy institute in Shanghai. We would very much value "
+             "your views on the new export controls and offer an honorarium of USD 2,000 for a short paper. "
+             "Could we continue on <b>Wh</b>atsApp? Please keep this between us.</p>")
+    raw = _alternative('<div style="display:none">' + "<p>" * 10_000 + "</div>", shown)
+    assert MessageView.parse(raw).markup_short
+    assert not MessageView.parse(_alternative("<p>Hello</p>", shown)).markup_short
+    spent, whole = MarkupBudget(), MarkupBudget()
+    html_scan(_THRICE + "<b>x</b>" * 4900 + "<p>the end", budget=spent)  # the second and third readings not made
+    html_scan(_THRICE + "<b>x</b>" * 1500 + "<p>the end", budget=whole)
+    assert spent.short and not whole.short
+    refs = MarkupBudget(refs=3)
+    html_scan("<p>a&amp;b&amp;c&amp;d&amp;e</p>", budget=refs)
+    assert refs.short
+    cfg = config(f"policies: [{ROOT / 'policies'}]\nstore: {{backend: memory}}\n")
+    result = asyncio.run(Runtime(cfg, offline=True).analyse(raw, Envelope("li.wei.research@gmail.com",
+                                                                         ("eleanor.shaw@example.org",)),
+                                                            add_received=False))
+    assert "message.markup_exceeded" in {s.name for s in result.signals}
+    assert "unread-markup-from-a-stranger" in {h.rule_id for h in result.decision.hits}
+    assert result.decision.verdict.word in ("suspicious", "high")
