@@ -493,14 +493,22 @@ def _for_screen(sheet: str) -> str:
 
 
 def _sheet_selector(selector: str) -> str:
-    """A selector as a style block's first rule holds it, without the `<style ...>` tag and `<!--` before it."""
+    """A selector as a style block's first rule holds it, without the `<style ...>` tag and `<!--` before it. One
+    pass: each turn moves an index past a tag or `<!--` and the blanks after it (it sliced and stripped the rest each
+    turn: 31,000 `<>` before a rule cost 0.47 of a 0.63 s reading, review35b #3)."""
     selector = selector.strip()
-    while selector.startswith("<"):  # (each turn takes at least one character)
-        end = 4 if selector.startswith("<!--") else selector.find(">") + 1
-        if end <= 0:
-            return ""
-        selector = selector[end:].lstrip()
-    return selector
+    i, n = 0, len(selector)
+    while i < n and selector[i] == "<":
+        if selector.startswith("<!--", i):
+            i += 4
+        else:
+            gt = selector.find(">", i)
+            if gt < 0:
+                return ""
+            i = gt + 1
+        while i < n and selector[i].isspace():
+            i += 1
+    return selector[i:]
 
 
 def _subject_name(selector: str) -> str:
