@@ -114,7 +114,7 @@ def _clauses(o: AuthOutcome) -> list[str]:
         clauses.append("dkim=none")
     if o.dmarc is not None:
         m = o.dmarc
-        comment = f"{m.policy_tag}={m.policy} pct={m.pct}" if m.policy else m.reason
+        comment = f"{m.policy_tag}={m.policy} pct={m.pct}" if m.policy_tag else m.reason
         clauses.append(resinfo("dmarc", m.result, comment,
                                [("header.from", m.from_domain), ("policy.dmarc", m.policy)]))
     if o.arc is not None:

@@ -396,3 +396,27 @@ def test_a_forged_from_that_is_not_single_still_fails_dmarc(tmp_path, from_lines
         names, facts = check(server, raw, tmp_path)
     assert {"dmarc.fail", "dmarc.fail_reject_policy"} <= set(names) and "dmarc.pass" not in names
     assert "header.from=example.com" in facts.header_value.replace("\r\n ", " ")
+
+
+@pytest.mark.parametrize("fillers", [4, 5, 9])
+def test_from_domains_past_the_checked_ones_fail_closed(tmp_path, fillers):
+    """review35 #5: DMARC is evaluated for the first five From domains; five filler addresses ahead of a forged
+    p=reject domain had left it unchecked (dmarc none: `high` 25.2 -> `suspicious` 7.0). A domain past the fifth
+    now reads as failing under the strictest policy; with four fillers the forged domain is itself checked (its own
+    record names the fail). The fillers publish p=none and their addresses are signed: nothing else fails."""
+    addrs = b", ".join(b"a@x%d.test" % i for i in range(1, fillers + 1))
+    raw = rsa_key().sign(b"From: " + addrs + b", PayPal Security <security@example.com>\r\nSender: a@x1.test\r\n"
+                         b"To: bob@example.org\r\nSubject: Account notice\r\n\r\nPlease log in.\r\n", "x1.test")
+    with TestDNSServer() as server:
+        server.add("_dmarc.example.com", "TXT", "v=DMARC1; p=reject")
+        server.add("sel._domainkey.x1.test", "TXT", rsa_key().txt)
+        for i in range(1, fillers + 1):
+            server.add(f"_dmarc.x{i}.test", "TXT", "v=DMARC1; p=none")
+        names, facts = check(server, raw, tmp_path)
+    assert {"dmarc.fail", "dmarc.fail_reject_policy"} <= set(names) and "dmarc.pass" not in names
+    value = facts.header_value.replace("\r\n ", " ")
+    if fillers == 4:  # checked: the domain's own record
+        assert "header.from=example.com" in value and "(p=reject pct=100)" in value
+    else:  # the first domain past the fifth, and why it fails
+        assert f"header.from={'example.com' if fillers == 5 else 'x6.test'}" in value
+        assert f"({fillers + 1} From domains, more than the 5 checked" in value and "policy.dmarc=reject" in value
