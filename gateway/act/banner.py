@@ -217,7 +217,7 @@ def render(templates: Templates, decision: Decision, report_link: str | None) ->
 _SEALING = frozenset({"multipart/signed", "multipart/encrypted"})
 
 
-def _protected(root: Entity) -> bool:
+def _protected(root: Entity, raw: bytes) -> bool:
     """Whether a banner would break a signature or an encryption: the message is signed or encrypted as a whole
     (its root one of PROTECTED_TYPES), or a part the banner goes into lies inside a multipart/signed or
     multipart/encrypted. A signature part anywhere else covers nothing: a stray application/pgp-signature beside
@@ -232,7 +232,7 @@ def _protected(root: Entity) -> bool:
         if inside:
             covered.add(id(entity))
         stack += [(child, inside) for child in entity.children]
-    return any(id(t) in covered for t in targets(root))
+    return any(id(t) in covered for t in targets(root, raw))
 
 
 def inline_pgp(content: bytes) -> bool:
@@ -249,22 +249,33 @@ def shown_as_plain(entity: Entity) -> bool:
     return entity.maintype == "text" and entity.content_type[5:] not in FORMATTED_TEXT
 
 
-def targets(entity: Entity) -> list[Entity]:
+def targets(entity: Entity, raw: bytes | None = None) -> list[Entity]:
     """The parts a reader sees first: every text alternative of the main body (text/html, and
-    every text part shown as plain text)."""
+    every text part shown as plain text). With the message's bytes, a multipart/mixed's first part
+    whose text is blank is passed over for the next one with text: readers show the parts of a
+    mixed one after another, so the text a reader sees first is the next part's (review35 #6: an
+    empty text/plain ahead of the approach kept the banner out)."""
     if entity.is_attachment:
         return []
     ctype = entity.content_type
     if ctype == "text/html" or shown_as_plain(entity):
         return [entity]
     if ctype == "multipart/alternative":
-        return [t for child in entity.children for t in targets(child)]
+        return [t for child in entity.children for t in targets(child, raw)]
     if entity.maintype == "multipart" and entity.children:
         # mixed, related, report...: the first part, passing over a multipart the walk read as one
         # opaque part (no usable boundary: a reader shows nothing of it, attack22)
-        first = next((c for c in entity.children if c.maintype != "multipart" or c.children), entity.children[0])
-        return targets(first)
+        shown = [c for c in entity.children if c.maintype != "multipart" or c.children] or entity.children[:1]
+        found = targets(shown[0], raw)
+        if raw is None or ctype != "multipart/mixed" or not _blank(raw, found):
+            return found
+        return next((got for got in (targets(c, raw) for c in shown[1:]) if got and not _blank(raw, got)), found)
     return []
+
+
+def _blank(raw: bytes, found: list[Entity]) -> bool:
+    """Whether the parts found hold no text: none, or each body empty or white space."""
+    return all(not raw[t.body_start:t.end].strip() for t in found)
 
 
 def _encode(text: str, codec: str, eol: bytes, seven_bit: bool, html_text: bool) -> bytes:
@@ -465,11 +476,11 @@ def insert_banner(raw: bytes, banner: Banner, *, max_depth: int = 20, max_parts:
         return raw
     try:
         root = walk(raw, max_depth=max_depth, max_parts=max_parts)
-        if _protected(root):
+        if _protected(root, raw):
             return raw
         pieces: list[bytes] = []
         cursor = 0
-        for entity in sorted(targets(root), key=lambda e: e.body_start):
+        for entity in sorted(targets(root, raw), key=lambda e: e.body_start):
             edited = _edit(raw, entity, banner)
             if edited is None or edited[0] < cursor:
                 continue

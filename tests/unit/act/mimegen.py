@@ -119,8 +119,12 @@ def targets(node: Node) -> list[Node]:
         return [node]
     if node.ctype == "multipart/alternative":
         return [t for c in node.children for t in targets(c)]
-    if node.children:
-        return targets(node.children[0])
+    if node.children:  # a mixed one's first part with text (readers show its parts one after another)
+        found = targets(node.children[0])
+        if node.ctype != "multipart/mixed" or any(t.body.strip() for t in found):
+            return found
+        later = (targets(c) for c in node.children[1:])
+        return next((got for got in later if any(t.body.strip() for t in got)), found)
     return []
 
 

@@ -201,6 +201,23 @@ def test_a_signature_part_that_signs_nothing_does_not_switch_the_banner_off(ctyp
     assert stray in out
 
 
+@pytest.mark.parametrize("blank", [b"", b"\r\n \r\n", b"\t\r\n"])
+def test_a_blank_first_text_part_does_not_keep_the_banner_out(blank: bytes) -> None:
+    """review35 #6: readers show the parts of a multipart/mixed one after another, so with an empty (or white space)
+    text/plain first, the text a reader sees first is the second part's; the banner went to the blank part only and
+    was dropped there, so none was added. It goes into the first part with text now; the blank part is left as it is."""
+    empty = b"Content-Type: text/plain; charset=utf-8\r\n\r\n" + blank
+    raw = _mp("multipart/mixed", [empty, TEXT_PART])
+    out = insert_banner(raw, BANNER)
+    msg = BytesParser(policy=email.policy.default).parsebytes(out)
+    first, second = [p for p in msg.walk() if not p.is_multipart()]
+    assert first.get_content().strip() == ""
+    text = second.get_content().replace("\r\n", "\n")
+    assert text.startswith(BANNER.plain.split("\n", 1)[0] + "\n") and text.endswith("\nHello\n")
+    again = _mp("multipart/mixed", [TEXT_PART, empty])  # a blank part after the text: the text's, as before
+    assert insert_banner(again, BANNER).count(BANNER.plain.split("\n", 1)[0].encode()) == 1
+
+
 def test_inline_pgp_is_never_touched() -> None:
     raw = SIMPLE.replace(b"Hello there", b"-----BEGIN PGP SIGNED MESSAGE-----\r\nHash: SHA256\r\n\r\nhi")
     assert insert_banner(raw, BANNER) == raw
@@ -244,10 +261,15 @@ def test_nesting_beyond_the_limit_gives_no_banner() -> None:
     assert insert_banner(raw, BANNER, max_depth=40) != raw
 
 
-def test_attachment_first_gets_no_banner() -> None:
-    raw = _mp("multipart/mixed", [b'Content-Type: text/plain\r\nContent-Disposition: attachment; '
-                                  b'filename="a.txt"\r\n\r\nfile\r\n', TEXT_PART])
-    assert insert_banner(raw, BANNER) == raw
+def test_attachment_first_the_banner_goes_into_the_text() -> None:
+    """An attachment ahead of the text had kept the banner out (this test said so until review35 #6): readers show
+    the text part as the message and the attachment below it, so the banner goes into the text; the attachment is
+    left byte for byte."""
+    attachment = b'Content-Type: text/plain\r\nContent-Disposition: attachment; filename="a.txt"\r\n\r\nfile\r\n'
+    raw = _mp("multipart/mixed", [attachment, TEXT_PART])
+    out = insert_banner(raw, BANNER)
+    assert attachment in out and out.count(BANNER.plain.split("\n", 1)[0].encode()) == 1
+    assert out.index(attachment) < out.index(BANNER.plain.split("\n", 1)[0].encode())
 
 
 def test_iso_2022_jp_html_after_body_tag() -> None:
