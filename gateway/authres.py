@@ -206,14 +206,37 @@ def _ascii_value(value: str) -> str:
     return f"{local}@{domain}" if local.isascii() else domain
 
 
+# A property's value must have its syntax to be written; one that has not is left out. A sender chooses a DKIM
+# selector, algorithm and signing domain, and the HELO name: each had been written quoted, so `s=dmarc=pass`,
+# `a=dmarc=pass` or `EHLO dmarc=pass` put the text "dmarc=pass" in our field ahead of our own dmarc= clause for every
+# filter that searches it (review35 #7). Names: RFC 6376 3.1 (selector: sub-domains; underscores seen in real
+# selectors), RFC 5321 4.1.2 (HELO: a domain or an address literal); header.a: the algorithms RFC 6376/8463 define;
+# header.b: base64 (RFC 6008); header.i and smtp.mailfrom: an address (`_val` writes its domain alone when the local
+# part is not plain) or, for smtp.mailfrom, a domain (RFC 8601 2.7.2).
+_NAME = r"[A-Za-z0-9_][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)*\.?"
+_SHAPES = {
+    "header.d": re.compile(_NAME), "header.s": re.compile(_NAME), "header.from": re.compile(_NAME),
+    "header.i": re.compile(rf"[^@]*@{_NAME}"), "smtp.mailfrom": re.compile(rf"[^@]*@{_NAME}|{_NAME}"),
+    "smtp.helo": re.compile(rf"{_NAME}|\[[A-Za-z0-9:.]+\]"),
+    "header.a": re.compile(r"rsa-sha256|rsa-sha1|ed25519-sha256", re.IGNORECASE),
+    "header.b": re.compile(r"[A-Za-z0-9+/]+=*"),
+    "policy.dmarc": re.compile(r"[a-z]+"), "header.oldest-pass": re.compile(r"[0-9]+"),
+}
+# In a comment, "=" only after our own tags (p=, sp=, pct=): dkimpy's and the SPF checker's error text quotes what a
+# sender wrote ("unknown signature algorithm: b'dmarc=pass'", review35 #7)
+_COMMENT_EQUALS = re.compile(r"(?<!\bp)(?<!\bsp)(?<!\bpct)=")
+
+
 def resinfo(method: str, result: str, comment: str = "", props: Sequence[tuple[str, str]] = ()) -> str:
     """One `method=result (comment) ptype.prop=value ...` clause, in ASCII (`_ascii_value`; a comment's other
-    characters left out)."""
+    characters left out); a property whose value lacks its syntax (`_SHAPES`) is left out."""
     words = [f"{method}={result}"]
     if comment:
         # "=?" as "= ?": dkimpy's error text quotes the signature, which may hold an encoded word (review33b #5)
-        words.append("(" + re.sub(r"[()\\\x00-\x1f\x7f-\U0010ffff]", "", comment).replace("=?", "= ?")[:120] + ")")
-    words += [f"{k}={_val(a)}" for k, v in props if v and (a := _ascii_value(v))]
+        comment = re.sub(r"[()\\\x00-\x1f\x7f-\U0010ffff]", "", comment).replace("=?", "= ?")
+        words.append("(" + _COMMENT_EQUALS.sub(":", comment)[:120] + ")")
+    words += [f"{k}={_val(a)}" for k, v in props if v and (a := _ascii_value(v))
+              and ((shape := _SHAPES.get(k)) is None or shape.fullmatch(a))]
     return " ".join(words)
 
 

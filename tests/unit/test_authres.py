@@ -1,3 +1,4 @@
+import pytest
 
 
 def test_dmarc_policy_from_the_receivers_comment_or_action() -> None:
@@ -64,3 +65,37 @@ def test_a_local_part_that_spells_a_result_is_written_by_its_domain() -> None:
     assert parsed is not None and parsed.results[0].props == {"smtp.mailfrom": "attacker.test"}
     plain = build_authres("gw.example.org", [resinfo("spf", "pass", "", [("smtp.mailfrom", "j.doe+x@example.org")])])
     assert "smtp.mailfrom=j.doe+x@example.org" in plain  # an ordinary address is written whole, as before
+
+
+@pytest.mark.parametrize("clause", [
+    ("dkim", "fail", "", [("header.d", "attacker.test"), ("header.s", "dmarc=pass")]),  # s=dmarc=pass
+    ("dkim", "permerror", "unknown signature algorithm: b'dmarc=pass'",
+     [("header.d", "attacker.test"), ("header.a", "dmarc=pass")]),  # a=dmarc=pass
+    ("spf", "none", "", [("smtp.helo", "dmarc=pass")]),  # EHLO dmarc=pass with a null MAIL FROM
+    ("spf", "none", "", [("smtp.mailfrom", "dmarc=pass")]),  # a MAIL FROM without a domain
+    ("dkim", "fail", "", [("header.i", "dmarc=pass")]),  # i= without its @domain
+], ids=["selector", "algorithm", "helo", "mailfrom-without-domain", "identity-without-domain"])
+def test_a_property_without_its_syntax_is_left_out(clause) -> None:
+    """review35 #7: a DKIM selector, algorithm or HELO name is the sender's; written quoted, `dmarc=pass` came first in
+    our field (and in the comment dkimpy's error text quotes), ahead of our own dmarc=fail. A value without its
+    property's syntax is left out; in a comment "=" stays only after our own p=, sp= and pct=."""
+    from gateway.authres import build_authres, resinfo
+    value = build_authres("gw.example.org", [resinfo(*clause), resinfo("dmarc", "fail", "p=reject pct=100",
+                                                                       [("header.from", "paypal.com")])])
+    value = value.replace("\r\n ", " ")
+    assert "dmarc=pass" not in value and value.count("dmarc=") == 1 and "(p=reject pct=100)" in value
+    assert "header.d=attacker.test" in value or clause[0] == "spf" or clause[3][0][0] == "header.i"
+
+
+def test_properties_with_their_syntax_are_written() -> None:
+    """The guard beside review35 #7: real selectors (underscores too), the defined algorithms, a HELO domain or
+    address literal, an identity with its domain are written as before."""
+    from gateway.authres import resinfo
+    assert resinfo("dkim", "pass", "2048-bit key", [
+        ("header.d", "example.com"), ("header.i", "@example.com"), ("header.s", "s1._v2.2024"),
+        ("header.a", "rsa-sha256"), ("header.b", "AbCd+/12")]) == (
+        'dkim=pass (2048-bit key) header.d=example.com header.i=@example.com header.s=s1._v2.2024 header.a=rsa-sha256 '
+        'header.b="AbCd+/12"')
+    assert resinfo("dkim", "pass", "", [("header.a", "ed25519-sha256")]) == "dkim=pass header.a=ed25519-sha256"
+    assert resinfo("spf", "pass", "", [("smtp.helo", "mx1.example.com")]) == "spf=pass smtp.helo=mx1.example.com"
+    assert resinfo("spf", "pass", "", [("smtp.helo", "[192.0.2.1]")]) == 'spf=pass smtp.helo="[192.0.2.1]"'

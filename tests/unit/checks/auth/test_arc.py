@@ -78,8 +78,9 @@ def test_our_own_authentication_results_can_be_sealed(dns):
 def test_a_sealed_record_holds_our_results_and_nothing_a_sender_wrote(dns):
     """review34 #2: dkimpy rewrites the results it seals through the `authres` package, which drops quotes: a
     quoted MAIL FROM `"; dmarc=pass header.from=paypal.com; x="@attacker.test` became a DMARC pass clause of its
-    own in our ARC-Authentication-Results. An address that needs quoting is written by its domain; any other value
-    that would not read back as ours (a HELO) leaves the message unsealed, as it came."""
+    own in our ARC-Authentication-Results. An address that needs quoting is written by its domain, a HELO name or
+    other value without its syntax not at all (review35 #7); any value that would not read back as ours (a quoted
+    HELO, as our field had written it) leaves the message unsealed, as it came."""
     from gateway.authres import build_authres, parse_authres, resinfo
     hostile = '"; dmarc=pass header.from=paypal.com; x="@attacker.test'
     ours = build_authres("gw.example.org", [resinfo("spf", "fail", "", [("smtp.mailfrom", hostile)]),
@@ -90,10 +91,14 @@ def test_a_sealed_record_holds_our_results_and_nothing_a_sender_wrote(dns):
     assert [(r.method, r.result) for r in parsed.results] == [("spf", "fail"), ("dmarc", "fail")]
     assert parsed.results[0].props == {"smtp.mailfrom": "attacker.test"}
     assert verify(dns, sealed).result == "pass"
+    for name in ("x; dmarc=pass header.from=p", "x; dmarc=pass header.from=paypal.com", 'a"; dmarc=pass x="b'):
+        for prop in ("smtp.helo", "smtp.mailfrom", "header.i", "header.s", "header.d"):  # no such value is written
+            clause = resinfo("spf" if prop.startswith("smtp.") else "dkim", "fail", "", [(prop, name)])
+            assert "dmarc" not in clause and "=" not in clause.partition("=")[2], clause
     unsealed = 0
     for name in ("x; dmarc=pass header.from=p", "x; dmarc=pass header.from=paypal.com", 'a"; dmarc=pass x="b'):
-        helo = build_authres("gw.example.org", [resinfo("spf", "fail", "", [("smtp.helo", name)]),
-                                                "dmarc=fail header.from=paypal.com"])
+        quoted = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'  # as `_val` had written it
+        helo = build_authres("gw.example.org", [f"spf=fail smtp.helo={quoted}", "dmarc=fail header.from=paypal.com"])
         raw = b"Authentication-Results: " + helo.encode() + b"\r\n" + message()
         out = arc_seal(raw, helo, key("gw.example.org"), "gw.example.org")
         if out == raw:
