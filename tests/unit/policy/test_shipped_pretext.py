@@ -164,6 +164,21 @@ def test_a_stranger_asking_to_run_code_or_sending_an_account_alert() -> None:
         assert rule not in _hits(ask, "sender.first_contact_org", "claim.backed")
 
 
+def test_a_strangers_archive_or_program_is_suspicious_on_its_own() -> None:
+    """A zip holding a shortcut, an ISO, an HTA from a stranger (DeathStalker, TA453's BlackSmith, Kimsuky, APT29):
+    suspicious with a first contact; not from someone the organisation knows, a list, or a listed organisation's own
+    domain. The reason names the file."""
+    policies = load_policies([str(ROOT / "policies")])
+    risky = Signal("attachment.risky", {"kind": "an archive", "name": "TermSheet_KYC_2025.zip", "files": 1})
+    decision = policies.evaluate([risky, Signal("sender.first_contact_org")])
+    hit = next(h for h in decision.hits if h.rule_id == "stranger-sends-an-archive-or-program")
+    assert decision.verdict >= Verdict.SUSPICIOUS and "an archive (TermSheet_KYC_2025.zip)" in hit.reason
+    assert "stranger-sends-an-archive-or-program" not in _hits("attachment.risky")  # someone known
+    for other in ("context.mailing_list", "claim.backed"):
+        found = _hits("attachment.risky", "sender.first_contact_org", other)
+        assert "stranger-sends-an-archive-or-program" not in found
+
+
 def test_a_strangers_text_beyond_the_budget_is_suspicious_on_its_own() -> None:
     """Padding until the real text lies past what the gateway reads (session 20: 1.3 MB of text
     hidden by CSS before an approach scanned clean) is suspicious from a stranger, not from a

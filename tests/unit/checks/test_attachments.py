@@ -1,0 +1,79 @@
+"""The structure check's `attachment.risky`: a file a reader opens that runs code or holds other files, by its name's
+last extension (read as Windows and a reader show it) or, without a name, by its type; a PDF or an Office document is
+not one. The rule that weighs it: tests/unit/policy/test_shipped_pretext.py."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from gateway.checks.structure import StructureCheck
+from gateway.model import Client, Envelope
+from gateway.runtime import Runtime
+from gateway.store.memory import MemoryStore
+from tests.support.messages import config, names, one, run
+
+FROM = "Anton Varga <a.varga@varga-holding.test>"
+TEXT = "Dear Ms Goldberg,\n\nI attach the draft term sheet. Could you look through it?\n\nAnton\n"
+
+
+def _with_file(ctype: str, disposition: str | None) -> bytes:
+    head = [f"From: {FROM}", "To: l.goldberg@example.org", "Subject: Proposed grant", "Message-ID: <a1@test>",
+            "Date: Tue, 06 Oct 2026 09:00:00 +0000", "MIME-Version: 1.0",
+            'Content-Type: multipart/mixed; boundary="b1"', "", "--b1", 'Content-Type: text/plain; charset="utf-8"',
+            "", TEXT, "--b1", f"Content-Type: {ctype}", "Content-Transfer-Encoding: base64"]
+    if disposition:
+        head.append(f"Content-Disposition: {disposition}")
+    return "\r\n".join(head + ["", "UEsDBAAAAAAAAAAA", "--b1--", ""]).encode("utf-8")
+
+
+@pytest.mark.parametrize(("ctype", "disposition", "kind", "name"), [
+    ("application/octet-stream", 'attachment; filename="TermSheet_KYC_2025.zip"', "an archive",
+     "TermSheet_KYC_2025.zip"),
+    ("application/pdf", 'attachment; filename="agenda.pdf.lnk"', "a shortcut", "agenda.pdf.lnk"),
+    # U+202E makes a reader show "invoice_exe.pdf"; Windows drops a name's trailing dots and spaces
+    ("application/octet-stream", "attachment; filename*=UTF-8''invoice_%E2%80%AEfdp.exe", "a program",
+     "invoice_fdp.exe"),
+    ("application/octet-stream", 'attachment; filename="minutes.hta. . "', "a script", "minutes.hta. ."),
+    ("application/octet-stream", "attachment; filename*=UTF-8''r%C3%A9sum%C3%A9.ISO", "a disk image", "résumé.ISO"),
+    ('application/octet-stream; name="Budget.xlsm"', None, "a macro-enabled document", "Budget.xlsm"),
+    ("application/x-zip-compressed", "attachment", "an archive", "application/x-zip-compressed"),  # no name
+], ids=["zip", "double-extension", "rtlo", "trailing-dots", "rfc2231-iso", "inline-name", "type-only"])
+def test_a_file_that_runs_code_or_holds_files_is_signalled(ctype, disposition, kind, name) -> None:
+    sig, _ = run([StructureCheck()], _with_file(ctype, disposition))
+    found = one(sig, "attachment.risky")
+    assert found.evidence == {"kind": kind, "name": name, "files": 1}
+
+
+@pytest.mark.parametrize(("ctype", "disposition"), [
+    ("application/pdf", 'attachment; filename="EDSS2026_Invitation.pdf"'),
+    ("application/vnd.openxmlformats-officedocument.wordprocessingml.document", 'attachment; filename="cv.docx"'),
+    ("application/zip", 'attachment; filename="notes.zip.pdf"'),  # the last extension names the file
+    ("text/calendar", 'attachment; filename="invite.ics"'),
+    ("image/png", "inline"),
+], ids=["pdf", "docx", "zip-then-pdf", "calendar", "image"])
+def test_documents_and_the_body_are_not(ctype, disposition) -> None:
+    sig, _ = run([StructureCheck()], _with_file(ctype, disposition))
+    assert "attachment.risky" not in names(sig)
+
+
+def test_a_strangers_zip_reads_suspicious_through_the_shipped_policies() -> None:
+    """End to end (offline, a memory store: nobody here has written to this sender, the shipped policies): the
+    message with the zip is suspicious, its reason naming the file; the same with a PDF is not flagged."""
+    async def verdicts() -> list[tuple[str, list[str]]]:
+        runtime = Runtime(config(), offline=True, store=MemoryStore())
+        env = Envelope(mail_from="a.varga@varga-holding.test", rcpt_tos=("l.goldberg@example.org",),
+                       client=Client(ip="203.0.113.89"), queue_id="Q1")
+        try:
+            out = []
+            for ctype, name in (("application/zip", "TermSheet_KYC_2025.zip"),
+                                ("application/pdf", "TermSheet_KYC_2025.pdf")):
+                result = await runtime.analyse(_with_file(ctype, f'attachment; filename="{name}"'), env)
+                out.append((result.decision.verdict.name, [h.reason for h in result.decision.hits]))
+            return out
+        finally:
+            await runtime.close()
+    (zipped, zip_reasons), (pdf, pdf_reasons) = asyncio.run(verdicts())
+    assert zipped in ("SUSPICIOUS", "HIGH") and "a stranger sends an archive (TermSheet_KYC_2025.zip)" in zip_reasons
+    assert pdf in ("CLEAN", "CAUTION") and not any("a stranger sends" in r for r in pdf_reasons)
