@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
+from urllib.parse import unquote, urlsplit
 
 from gateway.checks import Check, CheckContext, signal
 from gateway.checks.origin import Origin, internal_sender
 from gateway.checks.sender import Lookalikes
+from gateway.checks.structure import ATTACHMENT_KINDS
 from gateway.domains import registered_domain
 from gateway.model import Signal
 from gateway.textsafe import IDEOGRAPHIC_DOTS
@@ -89,6 +91,40 @@ def hosts_of(links: Iterable[str], text: str) -> list[str]:
     return list(out)
 
 
+# The extensions of ATTACHMENT_KINDS a link's last path segment is read for: not those that end host names or web
+# pages too (.com, .app, .url ...), and not a program behind a query (a CGI: `WA-JISC.exe?SUBED1=...`, JISCMail).
+_LINK_KINDS = {ext: kind for ext, kind in ATTACHMENT_KINDS.items()
+               if ext not in ("com", "app", "url", "desktop", "cmd")}
+_QUERY_OK = frozenset(ext for ext, kind in _LINK_KINDS.items() if kind != "a program")
+
+
+def file_link(url: str) -> tuple[str, str] | None:
+    """(what the file is, the link as written, cut) when a link's last path segment names a file of `_LINK_KINDS`:
+    a download that runs code or holds other files (`NovaTracker-1.8.2.zip`, `portal.hta?ref=...`)."""
+    try:
+        parts = urlsplit(url if url[:8].lower().startswith(("http://", "https://")) else "http://" + url)
+    except ValueError:
+        return None
+    name = unquote(parts.path[-300:]).rpartition("/")[2].rstrip(" .").lower()
+    ext = name.rpartition(".")[2] if "." in name else ""
+    kind = _LINK_KINDS.get(ext)
+    if kind is None or parts.query and ext not in _QUERY_OK:
+        return None
+    return kind, url[:120]
+
+
+def file_links(links: Iterable[str], text: str) -> Iterator[tuple[str, str]]:
+    """`file_link` of the HTML links and the URLs written in the text (at most MAX_LINKS of each)."""
+    for link in list(links)[:MAX_LINKS]:
+        if (found := file_link(link)) is not None:
+            yield found
+    for n, m in enumerate(urls_in(text[:MAX_TEXT])):
+        if n >= MAX_LINKS:
+            return
+        if (found := file_link(m.group(0))) is not None:
+            yield found
+
+
 def _ascii_host(host: str) -> str:
     """An IDN host written in the text in its punycode form (the look-alike check reads both; one
     form per host), as written when it has none (a label IDNA refuses: read as it stands)."""
@@ -106,6 +142,9 @@ class LinkCheck(Check):
     signals = (
         signal("content.link_lookalike", "links to a domain imitating a listed organisation, a service or ours",
                host=str, target=str, organisation=str, method=str),
+        signal("content.link_to_file", "links to a file that runs code or holds other files (an archive, a disk image, "
+               "a program, a shortcut, a script, a macro-enabled document: the link's last path segment, as "
+               "`attachment.risky` reads a file name; not .com, .app or a program behind a query)", kind=str, url=str),
     )
     needs = (Origin,)
     uses = (Lookalikes,)  # the sender check's: one index and one memo per runtime
@@ -114,6 +153,7 @@ class LinkCheck(Check):
     async def run(self, ctx: CheckContext) -> Iterable[Signal]:
         if internal_sender(ctx):
             return []
+        out = []
         sender_reg = registered_domain(ctx.view.from_domain)
         lookalikes = ctx.shared(Lookalikes)
         for host in hosts_of(ctx.view.html_links, ctx.view.body_text):
@@ -122,8 +162,12 @@ class LinkCheck(Check):
             found = lookalikes.find(host)
             if found is not None:
                 ev = found.evidence
-                return [Signal("content.link_lookalike", {
+                out.append(Signal("content.link_lookalike", {
                     "host": host[:120], "target": str(ev.get("target", ev.get("matched", ""))),
                     "organisation": str(ev.get("organisation", "")),
-                    "method": str(ev.get("method", "name inside the domain"))})]
-        return []
+                    "method": str(ev.get("method", "name inside the domain"))}))
+                break
+        download = next(file_links(ctx.view.html_links, ctx.view.body_text), None)
+        if download is not None:
+            out.append(Signal("content.link_to_file", {"kind": download[0], "url": download[1]}))
+        return out

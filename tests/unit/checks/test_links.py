@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from gateway.checks.links import MAX_LINKS, LinkCheck, hosts_of
 from tests.support.messages import message, names, one, run
 
@@ -149,3 +151,30 @@ def test_hrefs_are_read_as_a_browser_parses_them() -> None:
                                    "a.test/x", "mailto:x@y.test", "javascript:x//a.test", "git://h.test\\x/",
                                    "file://srv.test/x", "file:/srv.test/x", "https://u@/", "https:")] == [
         "b.test", "::1", "a.test", "", "", "", "", "h.test\\x", "srv.test", "", "", ""]
+
+
+@pytest.mark.parametrize(("where", "url", "kind"), [
+    ("text", "https://novacoinlabs.test/download/NovaTracker-1.8.2.zip", "an archive"),
+    ("text", "https://gulfaero-careers.test/apply/portal.hta?ref=LB-2291", "a script"),  # a query: still a file
+    ("html", "https://play-hopebridge.test/app/hopebridge-donate.apk", "a program"),
+    ("html", "https://fileshare.test/s/assessment%20keller.ISO.", "a disk image"),  # escaped, trailing dot
+    ("text", "www.forum-seoul.test/files/background_paper.7z", "an archive"),  # no scheme
+], ids=["zip", "hta-query", "apk-href", "iso-escaped", "www-7z"])
+def test_a_link_to_a_file_that_runs_code_or_holds_files(where: str, url: str, kind: str) -> None:
+    """A download linked rather than attached (TraderTraitor's trading app, an APK for a cause, a shortcut in a zip
+    on a file-sharing look-alike): `content.link_to_file` names what the link's last path segment is."""
+    body = f"Please install it and log in:\n{url}\n" if where == "text" else "See below.\n"
+    html = f'<p>Please install it: <a href="{url}">the app</a></p>' if where == "html" else None
+    sig, _ = run([LinkCheck()], message("Anna <anna@novacoinlabs.test>", body, html=html))
+    assert one(sig, "content.link_to_file").evidence == {"kind": kind, "url": url}
+
+
+@pytest.mark.parametrize("url", [
+    "https://www.jiscmail.ac.uk/cgi-bin/WA-JISC.exe?SUBED1=SECURITY-STUDIES&A=1",  # a program behind a query: a CGI
+    "www.geocaching.com",  # a host's .com
+    "https://example.test/report.pdf", "https://example.test/files/", "https://shop.app/",
+    "https://example.test/page.html?file=setup.exe",  # the query names it, the path does not
+], ids=["cgi", "dot-com", "pdf", "directory", "dot-app", "query-names-it"])
+def test_links_to_pages_and_documents_are_not(url: str) -> None:
+    sig, _ = run([LinkCheck()], message("Anna <anna@example.org>", f"Details: {url}\n"))
+    assert "content.link_to_file" not in names(sig)

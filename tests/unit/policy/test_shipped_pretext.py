@@ -179,6 +179,21 @@ def test_a_strangers_archive_or_program_is_suspicious_on_its_own() -> None:
         assert "stranger-sends-an-archive-or-program" not in found
 
 
+def test_a_strangers_link_to_an_archive_or_program_is_suspicious_and_counted_once() -> None:
+    """The same lure downloaded (TraderTraitor's trading app, Moonstone Sleet's game): suspicious with a first
+    contact; beside an attached file only the attachment's rule counts."""
+    policies = load_policies([str(ROOT / "policies")])
+    link = Signal("content.link_to_file", {"kind": "an archive", "url": "https://x.test/NovaTracker.zip"})
+    decision = policies.evaluate([link, Signal("sender.first_contact_org")])
+    hit = next(h for h in decision.hits if h.rule_id == "stranger-links-to-an-archive-or-program")
+    assert decision.verdict >= Verdict.SUSPICIOUS and "an archive (https://x.test/NovaTracker.zip)" in hit.reason
+    both = {h.rule_id for h in policies.evaluate([link, Signal("attachment.risky", {"kind": "a program", "name": "a",
+                                                                                  "files": 1}),
+                                                  Signal("sender.first_contact_org")]).hits}
+    assert "stranger-sends-an-archive-or-program" in both and "stranger-links-to-an-archive-or-program" not in both
+    assert "stranger-links-to-an-archive-or-program" not in _hits("content.link_to_file")  # someone known
+
+
 def test_a_strangers_text_beyond_the_budget_is_suspicious_on_its_own() -> None:
     """Padding until the real text lies past what the gateway reads (session 20: 1.3 MB of text
     hidden by CSS before an approach scanned clean) is suspicious from a stranger, not from a
