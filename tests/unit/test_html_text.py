@@ -326,9 +326,9 @@ def test_the_text_is_read_again_without_bidi_rules_only_when_one_reverses_it(mon
     scan = module._scanned
 
     def counted(markup: str, sheet_bidi: bool = True, shown: frozenset[int] = frozenset(),
-                budget: module.MarkupBudget | None = None) -> module._Scanner:
+                budget: module.MarkupBudget | None = None, rules: module._SheetRules | None = None) -> module._Scanner:
         calls.append(sheet_bidi)
-        return scan(markup, sheet_bidi, shown, budget)
+        return scan(markup, sheet_bidi, shown, budget, rules)
 
     monkeypatch.setattr(module, "_scanned", counted)
     cases = [('<style>.c{direction:rtl}</style><p><i class="c">on WhatsApp</i></p>', 1, "on WhatsApp"),
@@ -540,3 +540,74 @@ def test_the_sheet_selector_reader_is_the_sliced_one_in_one_pass() -> None:
         assert _sheet_selector(value) == _sheet_selector_sliced(value), repr(value)
     hostile = "<style>" + "<>" * 31_000 + " p::before"
     assert _sheet_selector(hostile) == "p::before"
+
+
+def _counting_sheets(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """One entry per style block read for its rules (`_for_screen`, which every block read goes through once)."""
+    import gateway.html_text as module
+    calls: list[str] = []
+    for_screen = module._for_screen
+
+    def counted(sheet: str) -> str:
+        calls.append(sheet)
+        return for_screen(sheet)
+
+    monkeypatch.setattr(module, "_for_screen", counted)
+    return calls
+
+
+def test_a_parts_style_blocks_are_read_once_for_all_its_readings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """css36: each reading of a part (the first, the wrappers', the one without style-block bidi rules) read its
+    style blocks again: 3 parts of 4,200 hiding rules each cost 0.66-1.02 s of the event loop. The first reading
+    reads them and the others read by what it read (`_SheetRules`), the same rules: the three readings are made and
+    read as before."""
+    sheets = _counting_sheets(monkeypatch)
+    rules = "".join(f".c{i}{{display:none}}" for i in range(200))
+    result = html_scan(_THRICE.replace("</style>", rules + "</style>") + "<p>on <span class=c7>zq</span>WhatsApp")
+    assert len(sheets) == 1  # (5fd9df1: 3)
+    assert result.text == "\u202eab\u202cxyz\non zqWhatsApp" and result.bidi_free == "abxyz"
+    assert result.salt_free == "\u202eab\u202cx\non WhatsApp\n\u202eab\u202cxy"  # (the wrappers' reading: "xy")
+    sheets.clear()
+    view = _html_message([_THRICE.replace("</style>", rules + "</style>")] * 3)
+    from gateway.parse import MessageView
+    assert sum(p.content_type == "text/html" for p in MessageView.parse(view).text_parts) == 3
+    assert len(sheets) == 3  # once a part (5fd9df1: 9)
+
+
+def test_a_messages_style_blocks_are_charged_to_its_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """css36: the style blocks of every part were read for their rules uncharged (MAX_SHEET_CHARS was each reading's
+    own). Their characters are the message's (`MarkupBudget.sheet_chars`, MAX_MESSAGE_SHEET_CHARS), charged once a
+    part, by its first reading; past the budget the rest is not read for rules and the budget is short
+    (`message.markup_exceeded`), as past its tag budget. A part's own MAX_SHEET_CHARS cuts as before, unsaid."""
+    from gateway.html_text import MAX_MESSAGE_SHEET_CHARS, MAX_SHEET_CHARS, MarkupBudget
+    block = "<style>" + _THRICE[7:_THRICE.index("</style>")] + ".z::after{content:'seen'}"
+    budget = MarkupBudget()
+    assert html_scan(block + "</style><p>x", budget=budget).generated == "seen"
+    assert MAX_MESSAGE_SHEET_CHARS - budget.sheet_chars == len(block) and not budget.short  # once, not thrice
+    sheets = _counting_sheets(monkeypatch)
+    filler = "".join(f".c{i}{{display:none}}" for i in range(4000))  # past a part's MAX_SHEET_CHARS
+    part = "<style>" + filler + "</style>" + block + "</style><p>x"  # (its rule past the part's own limit)
+    budget = MarkupBudget()
+    assert html_scan(part, budget=budget).generated == ""
+    assert budget.sheet_chars == MAX_MESSAGE_SHEET_CHARS - MAX_SHEET_CHARS and not budget.short  # (as before)
+    late = "<style>" + filler[:len(filler) // 2] + "</style>" + block + "</style><p>x"
+    assert html_scan(late, budget=budget).generated == "seen" and not budget.short  # what is left covers it
+    assert html_scan(late, budget=budget).generated == "" and budget.short  # it does not: unread, and said
+    assert budget.sheet_chars == 0 and len(sheets) == 1 + 2 + 1  # (the blocks past a budget not read)
+    budget = MarkupBudget(sheet_chars=0)
+    assert html_scan("<p>no style block", budget=budget).text == "no style block" and not budget.short
+    assert html_scan(block + "</style><p>x", budget=budget).generated == "" and budget.short
+
+
+def test_a_message_past_its_sheet_budget_is_said(monkeypatch: pytest.MonkeyPatch) -> None:
+    """css36: parts whose style blocks hold more than the message's budget (three of 56,000 characters: the most in
+    the ham, phishing and test corpora's messages is 55,216) leave the last one's rules unread, and the message says
+    so (`MessageView.markup_short`); two such parts do not."""
+    from gateway.html_text import MAX_SHEET_CHARS
+    from gateway.parse import MessageView
+    sheets = _counting_sheets(monkeypatch)
+    part = "<style>" + " ".join(f".c{i} {{display:none}}" for i in range(2600)) + "</style><p>Hello there"
+    assert 55_000 < len(part) < MAX_SHEET_CHARS - 1000  # (with the line breaks `_html_message` adds)
+    assert not MessageView.parse(_html_message([part] * 2)).markup_short
+    assert MessageView.parse(_html_message([part] * 3)).markup_short
+    assert len(sheets) == 2 + 3
