@@ -350,10 +350,20 @@ def without_client_lines(text: str) -> str:
     (`reads_without_client_lines`): such lines are then no sign of a reply, while the shipped model,
     trained where legitimate replies kept them, weighs "wrote" at -14.3 (session 23: one attribution
     line appended to each training approach lowered the median logit 2.89 -> 1.49). A reply the
-    store vouches for is read as in training. One pass over the lines."""
+    store vouches for is read as in training. One pass over the lines; only a line with a ':' or a
+    "--" can be either kind (an attribution ends with ':' or starts with "--", a header line has its
+    ':'), so the others are not read, and a text without either is returned as it is."""
+    if ":" not in text and "--" not in text:
+        return text
     lines = text.split("\n")
-    keep = [not _attribution(ln) for ln in lines]
-    headers = [_client_header(ln) for ln in lines]
+    keep = [True] * len(lines)
+    headers = [""] * len(lines)
+    for i, ln in enumerate(lines):
+        if ":" in ln:
+            keep[i] = not _attribution(ln)
+            headers[i] = _client_header(ln)
+        elif "--" in ln:
+            keep[i] = not _attribution(ln)
     i = 0
     while i < len(lines):
         if not headers[i]:
@@ -430,7 +440,8 @@ def _approach_text(ctx: CheckContext, persona: Persona | None, *, ours: bool) ->
         # is its own words, '>' or not (attack22: an approach with '>' before every line, or under a
         # made-up attribution naming the recipient, read as empty; attack23 Q1: the same with a made-up
         # In-Reply-To)
-        return "\n".join(_UNQUOTE.sub("", ln) for ln in text.splitlines())[:MAX_TEXT]
+        # (a line without '>' has no marker to remove: not searched)
+        return "\n".join(_UNQUOTE.sub("", ln) if ">" in ln else ln for ln in text.splitlines())[:MAX_TEXT]
     mark = _our_side_mark(ctx, text)
     if mark is not None:
         text = text[:mark.start()]
