@@ -351,7 +351,7 @@ async def run_checks(checks: Sequence[Check], ctx: CheckContext, stats: RunStats
     run = _Run(checks, ctx, stats if stats is not None else RunStats())
     ctx._ready = run.ready
     loop = asyncio.get_running_loop()
-    later = _after_computing(checks)
+    later = _later_of(checks)
     tasks = {asyncio.create_task(run.one(c), name=f"check:{c.name}"): c for c in checks
              if c.io and c.name not in later}
     not_run = await run.computing([c for c in checks if not c.io], started=bool(tasks))
@@ -371,6 +371,23 @@ async def run_checks(checks: Sequence[Check], ctx: CheckContext, stats: RunStats
         signals.append(Signal("analysis.incomplete", {"checks": ", ".join(unfinished)}))
     finished = [c.name for c in checks if c.name in run.produced and c.name not in run.failed + run.timed_out]
     return CheckRun(signals, finished, unfinished, run.timed_out, run.failed)
+
+
+# `_after_computing` of the check lists seen last (a runtime's list is the same every message): the
+# checks themselves are the key (their declarations are class attributes), at most a few lists kept
+_LATER: dict[tuple[Check, ...], frozenset[str]] = {}
+_LATER_KEPT = 8
+
+
+def _later_of(checks: Sequence[Check]) -> frozenset[str]:
+    key = tuple(checks)
+    later = _LATER.get(key)
+    if later is None:
+        later = _after_computing(checks)
+        if len(_LATER) >= _LATER_KEPT:
+            _LATER.clear()
+        _LATER[key] = later
+    return later
 
 
 def _after_computing(checks: Sequence[Check]) -> frozenset[str]:

@@ -759,6 +759,13 @@ def role_only_claims(text: str) -> list[Claim]:
     return [Claim(_ROLE_OF[m.group("role").lower()], m.group("role"), "", "unknown", "intro", True, None)]
 
 
+# How a signature line separates a role from its organisation (`signature_claims`), compiled once:
+# "Role, Org" / "Role | Org" / "Role - Org" / "Role at Org"; "Role of Org"; "Name | Role | Org" fields.
+_ROLE_ORG_SEP = re.compile(r"\s*(?:,|\||–|—| - | at )\s*")
+_OF_SEP = re.compile(r"\s+of\s+")
+_FIELD_SEP = re.compile(r"\s+[|·•]\s+|\s+[–—]\s+")
+
+
 def signature_claims(text: str, data: ReferenceData) -> list[Claim]:
     """The block after the last sign-off (or the last eight lines): a role line and an
     organisation line, or 'Role, Organisation' / 'Role | Organisation' / 'Role at Organisation'."""
@@ -773,16 +780,16 @@ def signature_claims(text: str, data: ReferenceData) -> list[Claim]:
         # "Director of Research, EISS": a comma, bar, dash or "at" separates the role from the
         # organisation before an "of" inside the role does ("Senior Fellow at X, Berlin": the "at",
         # not the comma before the city)
-        parts = re.split(r"\s*(?:,|\||–|—| - | at )\s*", ln, maxsplit=1)
+        parts = _ROLE_ORG_SEP.split(ln, maxsplit=1)
         if len(parts) != 2 or not _ROLE_RE.search(parts[0]):
-            parts = re.split(r"\s+of\s+", ln, maxsplit=1)
+            parts = _OF_SEP.split(ln, maxsplit=1)
         if len(parts) == 2 and _ROLE_RE.search(parts[0]) and _looks_like_org(_clean_org(parts[1]), data):
             c = _claim(parts[0], parts[1], "signature", data, ln)
             if c is not None:
                 out.append(c)
                 continue
         # "Name | Role | Organisation", "Name · Role · Organisation": a role field followed by an organisation
-        fields = [f.strip() for f in re.split(r"\s+[|·•]\s+|\s+[–—]\s+", ln) if f.strip()]
+        fields = [f.strip() for f in _FIELD_SEP.split(ln) if f.strip()]
         pair = next(((a, b) for a, b in zip(fields, fields[1:], strict=False) if _ROLE_RE.search(a)
                      and _looks_like_org(_clean_org(b), data)), None) if len(fields) >= 3 else None
         if pair is not None:
