@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -52,6 +53,15 @@ def test_tokens_are_linear_on_hostile_text() -> None:
     # but a quadratic pattern would make this test crawl)
     assert tokens("x" * 50_000) == ["x" * 50_000]
     assert not any(map(is_word, tokens("a1 " * 20_000)))
+
+
+def test_tokens_are_those_of_the_lazy_item_pattern() -> None:
+    # the item alternative reads to an item's first digit, '@', '/' or "www." with possessive runs
+    # (session 36): the same tokens as the lazy `\S*?(?:[\d@/]|www\.)\S*` it replaced
+    lazy = re.compile(r"(?<!\S)\S*?(?:[\d@/]|www\.)\S*|\w+(?:'\w+)*|[^\w\s'-]+|\n[ \t]*\n")
+    for text in ("see www.x.org or wwww.y and ww.z, w.w.w. www", "awww.b wwwx www. w ww", "a/b c@d e1 ٣f 'x' -y-",
+                 "it's a long-term role\n \t\nnext\u2028line\x1cend", "WWW.Caps www", "www.", "w", ""):
+        assert tokens(text) == lazy.findall(text.replace("\u2019", "'")), text
 
 
 def test_shipped_model_loads_and_obeys_the_attestation_rule() -> None:
@@ -149,6 +159,11 @@ def test_client_lines_of_a_message_that_answers_nothing_are_no_evidence() -> Non
     assert without_client_lines(many) == many
     block = "Thanks.\nFrom: Helen Marsh\nSent: Monday\nTo: Dana\nSubject: Re: call\n\nOld text"
     assert without_client_lines(block) == "Thanks.\n\nOld text"
+    # only lines with ':' or "--" are read (session 36): an Outlook rule of dashes still goes, and a
+    # text with neither comes back as it is
+    assert without_client_lines("Hi\n> -----Original Message-----\nOld") == "Hi\nOld"
+    plain = "No colon here\n\n- a list item\r\n"
+    assert without_client_lines(plain) is plain
 
 
 def test_the_check_reads_client_lines_only_in_a_reply_the_store_vouches_for() -> None:
