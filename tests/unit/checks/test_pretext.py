@@ -388,6 +388,19 @@ def test_the_lures_of_devD_read_as_what_they_ask() -> None:
     assert "ask.review" in sig("The draft section that mentions you is here for your review: https://x.example")
 
 
+def test_a_sign_in_with_an_account_named_in_two_words_is_a_credential_ask() -> None:
+    """Void Blizzard's summit invitation (Microsoft, May 2025): "sign in with your organisation's Microsoft account";
+    "your mail account", "your usual account": the account may be named in up to two words, not only one of a
+    list. An account mentioned without a sign-in, or three words away, is not."""
+    for body in ("Please scan the code and sign in with your organisation's Microsoft account to confirm your place.",
+                 "The viewer asks you to sign in with your mail account so that only invited readers see it.",
+                 "Open the folder and log in with your university Microsoft account.",
+                 "Sign in with your usual account."):
+        assert "ask.credentials" in sig(body), body
+    assert "ask.credentials" not in sig("Thank you for registering with your account manager last week.")
+    assert "ask.credentials" not in sig("You can sign in with your very own shiny new account name tomorrow.")
+
+
 def test_the_lures_of_devE_read_as_what_they_ask_and_offer() -> None:
     """A document behind a sign-in with the work account (NCSC-UK on Star Blizzard 2023, Proofpoint on TA453);
     a side-loaded app and Office's Korean button labels (DPRK Android lures; AhnLab on Kimsuky); material the
