@@ -578,7 +578,8 @@ def test_a_messages_style_blocks_are_charged_to_its_budget(monkeypatch: pytest.M
     """css36: the style blocks of every part were read for their rules uncharged (MAX_SHEET_CHARS was each reading's
     own). Their characters are the message's (`MarkupBudget.sheet_chars`, MAX_MESSAGE_SHEET_CHARS), charged once a
     part, by its first reading; past the budget the rest is not read for rules and the budget is short
-    (`message.markup_exceeded`), as past its tag budget. A part's own MAX_SHEET_CHARS cuts as before, unsaid."""
+    (`message.markup_exceeded`), as past its tag budget. So past a part's own MAX_SHEET_CHARS (which had cut
+    unsaid: review36 #1)."""
     from gateway.html_text import MAX_MESSAGE_SHEET_CHARS, MAX_SHEET_CHARS, MarkupBudget
     block = "<style>" + _THRICE[7:_THRICE.index("</style>")] + ".z::after{content:'seen'}"
     budget = MarkupBudget()
@@ -589,7 +590,8 @@ def test_a_messages_style_blocks_are_charged_to_its_budget(monkeypatch: pytest.M
     part = "<style>" + filler + "</style>" + block + "</style><p>x"  # (its rule past the part's own limit)
     budget = MarkupBudget()
     assert html_scan(part, budget=budget).generated == ""
-    assert budget.sheet_chars == MAX_MESSAGE_SHEET_CHARS - MAX_SHEET_CHARS and not budget.short  # (as before)
+    assert budget.sheet_chars == MAX_MESSAGE_SHEET_CHARS - MAX_SHEET_CHARS and budget.short  # cut, and said
+    budget = MarkupBudget(sheet_chars=MAX_MESSAGE_SHEET_CHARS - MAX_SHEET_CHARS)
     late = "<style>" + filler[:len(filler) // 2] + "</style>" + block + "</style><p>x"
     assert html_scan(late, budget=budget).generated == "seen" and not budget.short  # what is left covers it
     assert html_scan(late, budget=budget).generated == "" and budget.short  # it does not: unread, and said
@@ -611,3 +613,20 @@ def test_a_message_past_its_sheet_budget_is_said(monkeypatch: pytest.MonkeyPatch
     assert not MessageView.parse(_html_message([part] * 2)).markup_short
     assert MessageView.parse(_html_message([part] * 3)).markup_short
     assert len(sheets) == 2 + 3
+
+
+def test_a_parts_own_sheet_cap_is_said_too() -> None:
+    """review36 #1: a bidi rule after 66 KB of CSS (a comment) in one part was past the part's own MAX_SHEET_CHARS,
+    dropped without a word: the reversed approach text read as written (clean 2.6). The budget is short now, as past
+    the message's; a part within the cap is not."""
+    from gateway.html_text import MAX_SHEET_CHARS, MarkupBudget, html_scan
+    rule = ".r{unicode-bidi:bidi-override;direction:rtl}"
+    for doc in ("<style>/*" + "x" * (MAX_SHEET_CHARS + 1000) + "*/" + rule + "</style><span class=r>olleh</span>",
+                "<style>/*" + "x" * (MAX_SHEET_CHARS + 1000) + "*/</style><style>" + rule + "</style>"
+                "<span class=r>olleh</span>"):
+        budget = MarkupBudget()
+        html_scan(doc, budget=budget)
+        assert budget.short
+    budget = MarkupBudget()
+    html_scan("<style>/*" + "x" * 1000 + "*/" + rule + "</style><span class=r>olleh</span>", budget=budget)
+    assert not budget.short
