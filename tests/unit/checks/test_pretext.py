@@ -398,6 +398,9 @@ def test_a_sign_in_with_an_account_named_in_two_words_is_a_credential_ask() -> N
                  "Sign in with your usual account."):
         assert "ask.credentials" in sig(body), body
     assert "ask.credentials" not in sig("Thank you for registering with your account manager last week.")
+    assert "ask.credentials" not in sig("To unsubscribe, visit our update section, log in with your username and "
+                                        "password, and uncheck the box.")  # a newsletter's footer (SpamAssassin ham)
+    assert "ask.credentials" in sig("Log in with your work password to read it.")  # one of the list, as before
     assert "ask.credentials" not in sig("You can sign in with your very own shiny new account name tomorrow.")
 
 
