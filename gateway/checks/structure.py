@@ -9,13 +9,17 @@ input: the parsed message view only.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterable
 from email.message import Message
+from email.utils import collapse_rfc2231_value
 
 from gateway.checks import Check, CheckContext, signal
 from gateway.html_text import MAX_MARKUP
+from gateway.mimewalk import MAX_FIELD_COPIES, mime_fields_of
 from gateway.model import Signal
+from gateway.rfc2047 import decode_words
 
 # What an attached file is, by its name's last extension (after the format characters a name may hide one behind,
 # U+202E's "invoice_fdp.exe", and the dots and spaces Windows drops from a name's end) or, without a name, its type.
@@ -26,21 +30,23 @@ from gateway.model import Signal
 # an HTA or script (Kimsuky, the 2023 advisory), a OneNote notebook (Proofpoint, 2023). Rspamd weighs the same
 # (MIME_BAD_ATTACHMENT, MIME_ARCHIVE_IN_ARCHIVE, MIME_BAD_EXTENSION). A PDF or an Office document is no such file.
 ATTACHMENT_KINDS: dict[str, str] = {
-    **dict.fromkeys(("zip", "zipx", "rar", "7z", "cab", "ace", "arj", "lzh", "gz", "tgz", "bz2", "xz", "tar"),
-                    "an archive"),
+    **dict.fromkeys(("zip", "zipx", "rar", "7z", "cab", "ace", "arj", "lzh", "gz", "tgz", "bz2", "xz", "tar", "zst",
+                     "uue", "001", "z01", "r00"), "an archive"),
     **dict.fromkeys(("iso", "img", "vhd", "vhdx", "dmg"), "a disk image"),
-    **dict.fromkeys(("exe", "scr", "com", "pif", "msi", "msp", "jar", "dll", "cpl", "apk", "app"), "a program"),
+    **dict.fromkeys(("exe", "scr", "com", "pif", "msi", "msp", "jar", "dll", "cpl", "apk", "app", "msix", "appx",
+                     "appinstaller", "application", "pkg", "mpkg", "xll"), "a program"),
     **dict.fromkeys(("lnk", "url", "scf", "library-ms", "settingcontent-ms", "desktop"), "a shortcut"),
-    **dict.fromkeys(("js", "jse", "vbs", "vbe", "wsf", "wsh", "hta", "ps1", "bat", "cmd", "reg", "msc", "inf"),
-                    "a script"),
-    **dict.fromkeys(("docm", "dotm", "xlsm", "xltm", "xlam", "pptm", "potm", "ppam", "one", "chm"),
+    **dict.fromkeys(("js", "jse", "vbs", "vbe", "wsf", "wsh", "hta", "ps1", "bat", "cmd", "reg", "msc", "inf",
+                     "command", "sct", "wsc", "iqy", "slk"), "a script"),
+    **dict.fromkeys(("docm", "dotm", "xlsm", "xltm", "xlam", "pptm", "potm", "ppam", "ppsm", "sldm", "one", "chm"),
                     "a macro-enabled document"),
 }
 ATTACHMENT_TYPES: dict[str, str] = {
-    **dict.fromkeys(("application/zip", "application/x-zip-compressed", "application/x-rar-compressed",
-                     "application/vnd.rar", "application/x-7z-compressed", "application/gzip",
-                     "application/x-tar"), "an archive"),
-    **dict.fromkeys(("application/x-iso9660-image", "application/x-apple-diskimage"), "a disk image"),
+    **dict.fromkeys(("application/zip", "application/x-zip", "application/x-zip-compressed",
+                     "application/x-rar-compressed", "application/vnd.rar", "application/x-7z-compressed",
+                     "application/gzip", "application/x-tar"), "an archive"),
+    **dict.fromkeys(("application/x-iso9660-image", "application/x-cd-image", "application/x-apple-diskimage"),
+                    "a disk image"),
     **dict.fromkeys(("application/x-msdownload", "application/x-dosexec", "application/x-msi",
                      "application/java-archive", "application/vnd.android.package-archive"), "a program"),
     **dict.fromkeys(("application/x-ms-shortcut",), "a shortcut"),
@@ -51,24 +57,63 @@ ATTACHMENT_TYPES: dict[str, str] = {
     "application/vnd.ms-powerpoint.presentation.macroenabled.12": "a macro-enabled document",
     "application/onenote": "a macro-enabled document",
 }
-MAX_NAME = 255  # characters of a file name read
+MAX_NAME = 255  # characters of a file name read (its end: the extension)
+MAX_NAME_FIELD = 16_384  # characters of each Content-Disposition / Content-Type field read for its names
+# An aggregate DMARC report (RFC 7489 section 7.2.1.1) or a TLS report (RFC 8460 section 5.3), which every rua/ruf
+# mailbox gets daily from reporters it never writes to (review36 #5): receiver!domain!begin!end[!id].ext
+_REPORT_NAME = re.compile(r"[^!\s]{1,255}![^!\s]{1,255}![0-9]{1,20}![0-9]{1,20}(?:![^!\s]{0,255})?"
+                          r"\.(?:xml|json)?(?:\.?(?:gz|zip))?")
+
+
+def _file_names(part: Message) -> list[str]:
+    """Every name a reader may save the part as, decoded as readers decode it: each Content-Disposition field's
+    filename and each Content-Type field's name (a reader takes one, another the other; review36 #2: a Content-Type
+    name of .zip beside a filename of .pdf, a second filename, a second field), RFC 2231 continuations joined, RFC
+    2047 encoded words decoded (Outlook writes a non-ASCII name so; every reader decodes it), raw 8-bit as UTF-8, and
+    a name with a NUL also as cut there (a reader that stops at it saves what precedes it)."""
+    out: list[str] = []
+    for field, param in (("content-disposition", "filename"), ("content-type", "name")):
+        for _name, value in mime_fields_of(part, field)[:MAX_FIELD_COPIES]:
+            text = str(value)[:MAX_NAME_FIELD]
+            if "name" not in text.lower():  # (most fields: a text part's type and charset)
+                continue
+            probe = Message()
+            probe[field] = text.replace("\r", " ").replace("\n", " ")
+            try:
+                params = probe.get_params(header=field) or []
+            except Exception:  # noqa: BLE001 - a stranger's parameters: that field names nothing
+                params = []
+            for key, got in params:
+                if key.lower() != param:
+                    continue
+                name = collapse_rfc2231_value(got) if isinstance(got, tuple) else str(got)
+                name = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")  # raw 8-bit: as UTF-8
+                if "=?" in name:
+                    name = decode_words(name)
+                out.append(name)
+                if "\x00" in name:
+                    out.append(name.split("\x00", 1)[0])
+    return out
 
 
 def attachment_kind(part: Message) -> tuple[str, str] | None:
-    """(what the file is, its name as shown: printable, cut) for a leaf part that is a file of ATTACHMENT_KINDS by
-    its name, or of ATTACHMENT_TYPES by its type when it has no name; else None. A text part (the body) is none."""
-    try:
-        raw_name = part.get_filename() or ""
-    except Exception:  # noqa: BLE001 - a stranger's parameters
-        raw_name = ""
-    name = "".join(c for c in str(raw_name)[-MAX_NAME:] if unicodedata.category(c) not in ("Cf", "Cc"))
-    shown = name.strip()[:60]
-    bare = name.rstrip(" .").lower()
-    if "." in bare:
-        kind = ATTACHMENT_KINDS.get(bare.rpartition(".")[2])
-        if kind:
-            return kind, shown
-    if name.strip():
+    """(what the file is, its extension as ".zip", or its type when it has no name) for a leaf part that is a file
+    of ATTACHMENT_KINDS by any name it carries (after the format characters a name may hide its end behind, U+202E's
+    "invoice_fdp.exe", and the dots and spaces Windows drops from a name's end), or of ATTACHMENT_TYPES by its type
+    when no name has an extension; else None. A DMARC or TLS report's archive is none. A text part (the body) is
+    none."""
+    extension = False
+    for raw in _file_names(part):
+        name = "".join(c for c in raw[-MAX_NAME:] if unicodedata.category(c) not in ("Cf", "Cc"))
+        bare = name.rstrip(" .").lower()
+        if "." not in bare.lstrip("."):
+            continue
+        extension = True
+        ext = bare.rpartition(".")[2]
+        kind = ATTACHMENT_KINDS.get(ext)
+        if kind and not _REPORT_NAME.fullmatch(bare):
+            return kind, "." + ext
+    if extension:
         return None
     ctype = part.get_content_type()
     kind = ATTACHMENT_TYPES.get(ctype)
@@ -90,9 +135,11 @@ class StructureCheck(Check):
                "hidden, split or reordered text may not read as a reader sees it", tags=int),
         signal("message.defects", "the parser found defects (malformed MIME, undecodable parts)", defects=str),
         signal("attachment.risky", "carries a file a reader opens that runs code or holds other files: an archive, "
-               "a disk image, a program, a shortcut, a script or a macro-enabled document (by the file name's last "
-               "extension, or its type when it has none; `ATTACHMENT_KINDS`); a PDF or Office document is not one",
-               kind=str, name=str, files=int),
+               "a disk image, a program, a shortcut, a script or a macro-enabled document (by the last extension of "
+               "any name it carries, decoded as readers decode it, or its type when no name has one; "
+               "`ATTACHMENT_KINDS`); a PDF or Office document, a DMARC or TLS report's archive is not one. "
+               "`extension`: \".zip\", or the type of a nameless part (the name, which the sender writes, is not "
+               "quoted: review36 #9)", kind=str, extension=str, files=int),
         signal("message.no_from", "the message has no usable From address"),
         signal("text.confusables", "words of the body or Subject written with letters that look Latin (Cyrillic, "
                "Greek, Armenian, Cherokee, Coptic, NFKC forms such as circled or superscript letters, small "
@@ -147,7 +194,7 @@ class StructureCheck(Check):
             out.append(Signal("message.markup_exceeded", {"tags": MAX_MARKUP}))
         risky = [found for part, _depth in view.leaf_parts if (found := attachment_kind(part))]
         if risky:
-            out.append(Signal("attachment.risky", {"kind": risky[0][0], "name": risky[0][1], "files": len(risky)}))
+            out.append(Signal("attachment.risky", {"kind": risky[0][0], "extension": risky[0][1], "files": len(risky)}))
         defects = list(view.defects)
         defects += [type(d).__name__ for d in getattr(view.msg, "defects", [])]
         if defects:

@@ -28,22 +28,30 @@ def _with_file(ctype: str, disposition: str | None) -> bytes:
     return "\r\n".join(head + ["", "UEsDBAAAAAAAAAAA", "--b1--", ""]).encode("utf-8")
 
 
-@pytest.mark.parametrize(("ctype", "disposition", "kind", "name"), [
-    ("application/octet-stream", 'attachment; filename="TermSheet_KYC_2025.zip"', "an archive",
-     "TermSheet_KYC_2025.zip"),
-    ("application/pdf", 'attachment; filename="agenda.pdf.lnk"', "a shortcut", "agenda.pdf.lnk"),
+@pytest.mark.parametrize(("ctype", "disposition", "kind", "extension"), [
+    ("application/octet-stream", 'attachment; filename="TermSheet_KYC_2025.zip"', "an archive", ".zip"),
+    ("application/pdf", 'attachment; filename="agenda.pdf.lnk"', "a shortcut", ".lnk"),
     # U+202E makes a reader show "invoice_exe.pdf"; Windows drops a name's trailing dots and spaces
-    ("application/octet-stream", "attachment; filename*=UTF-8''invoice_%E2%80%AEfdp.exe", "a program",
-     "invoice_fdp.exe"),
-    ("application/octet-stream", 'attachment; filename="minutes.hta. . "', "a script", "minutes.hta. ."),
-    ("application/octet-stream", "attachment; filename*=UTF-8''r%C3%A9sum%C3%A9.ISO", "a disk image", "résumé.ISO"),
-    ('application/octet-stream; name="Budget.xlsm"', None, "a macro-enabled document", "Budget.xlsm"),
+    ("application/octet-stream", "attachment; filename*=UTF-8''invoice_%E2%80%AEfdp.exe", "a program", ".exe"),
+    ("application/octet-stream", 'attachment; filename="minutes.hta. . "', "a script", ".hta"),
+    ("application/octet-stream", "attachment; filename*=UTF-8''r%C3%A9sum%C3%A9.ISO", "a disk image", ".iso"),
+    ('application/octet-stream; name="Budget.xlsm"', None, "a macro-enabled document", ".xlsm"),
     ("application/x-zip-compressed", "attachment", "an archive", "application/x-zip-compressed"),  # no name
-], ids=["zip", "double-extension", "rtlo", "trailing-dots", "rfc2231-iso", "inline-name", "type-only"])
-def test_a_file_that_runs_code_or_holds_files_is_signalled(ctype, disposition, kind, name) -> None:
+    # review36 #2: an encoded word (Outlook writes non-ASCII names so; every reader decodes it), B and Q
+    ("application/octet-stream", 'attachment; filename="=?utf-8?B?VGVybVNoZWV0LnppcA==?="', "an archive", ".zip"),
+    ("application/octet-stream", 'attachment; filename="=?utf-8?Q?invoice=2Ezip?="', "an archive", ".zip"),
+    # ... a Content-Type name that is not the disposition's filename; a second filename; a name cut at a NUL
+    ('application/octet-stream; name="invoice.zip"', 'attachment; filename="invoice.pdf"', "an archive", ".zip"),
+    ("application/octet-stream", 'attachment; filename="a.pdf"; filename="a.iso"', "a disk image", ".iso"),
+    ("application/octet-stream", 'attachment; filename="invoice.zip\x00.pdf"', "an archive", ".zip"),
+    ("application/zip", 'attachment; filename="photos"', "an archive", "application/zip"),  # a name, no extension
+    ("application/octet-stream", 'attachment; filename="Setup.msix"', "a program", ".msix"),
+], ids=["zip", "double-extension", "rtlo", "trailing-dots", "rfc2231-iso", "inline-name", "type-only",
+        "encoded-b", "encoded-q", "type-name", "second-filename", "nul", "no-extension", "msix"])
+def test_a_file_that_runs_code_or_holds_files_is_signalled(ctype, disposition, kind, extension) -> None:
     sig, _ = run([StructureCheck()], _with_file(ctype, disposition))
     found = one(sig, "attachment.risky")
-    assert found.evidence == {"kind": kind, "name": name, "files": 1}
+    assert found.evidence == {"kind": kind, "extension": extension, "files": 1}
 
 
 @pytest.mark.parametrize(("ctype", "disposition"), [
@@ -52,7 +60,11 @@ def test_a_file_that_runs_code_or_holds_files_is_signalled(ctype, disposition, k
     ("application/zip", 'attachment; filename="notes.zip.pdf"'),  # the last extension names the file
     ("text/calendar", 'attachment; filename="invite.ics"'),
     ("image/png", "inline"),
-], ids=["pdf", "docx", "zip-then-pdf", "calendar", "image"])
+    # review36 #5: the daily aggregate DMARC report (RFC 7489 7.2.1.1) and a TLS report (RFC 8460 5.3)
+    ("application/zip", 'attachment; filename="google.com!example.org!1733097600!1733183999.zip"'),
+    ("application/gzip", 'attachment; filename="microsoft.com!example.org!1733097600!1733183999!4f2a.xml.gz"'),
+    ("application/tlsrpt+gzip", 'attachment; filename="google.com!example.org!1733097600!1733183999!001.json.gz"'),
+], ids=["pdf", "docx", "zip-then-pdf", "calendar", "image", "dmarc-report", "dmarc-report-gz", "tls-report"])
 def test_documents_and_the_body_are_not(ctype, disposition) -> None:
     sig, _ = run([StructureCheck()], _with_file(ctype, disposition))
     assert "attachment.risky" not in names(sig)
@@ -75,5 +87,5 @@ def test_a_strangers_zip_reads_suspicious_through_the_shipped_policies() -> None
         finally:
             await runtime.close()
     (zipped, zip_reasons), (pdf, pdf_reasons) = asyncio.run(verdicts())
-    assert zipped in ("SUSPICIOUS", "HIGH") and "a stranger sends an archive (TermSheet_KYC_2025.zip)" in zip_reasons
+    assert zipped in ("SUSPICIOUS", "HIGH") and "a stranger sends an archive (.zip)" in zip_reasons
     assert pdf in ("CLEAN", "CAUTION") and not any("a stranger sends" in r for r in pdf_reasons)

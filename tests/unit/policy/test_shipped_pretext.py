@@ -169,10 +169,10 @@ def test_a_strangers_archive_or_program_is_suspicious_on_its_own() -> None:
     suspicious with a first contact; not from someone the organisation knows, a list, or a listed organisation's own
     domain. The reason names the file."""
     policies = load_policies([str(ROOT / "policies")])
-    risky = Signal("attachment.risky", {"kind": "an archive", "name": "TermSheet_KYC_2025.zip", "files": 1})
+    risky = Signal("attachment.risky", {"kind": "an archive", "extension": ".zip", "files": 1})
     decision = policies.evaluate([risky, Signal("sender.first_contact_org")])
     hit = next(h for h in decision.hits if h.rule_id == "stranger-sends-an-archive-or-program")
-    assert decision.verdict >= Verdict.SUSPICIOUS and "an archive (TermSheet_KYC_2025.zip)" in hit.reason
+    assert decision.verdict >= Verdict.SUSPICIOUS and "an archive (.zip)" in hit.reason
     assert "stranger-sends-an-archive-or-program" not in _hits("attachment.risky")  # someone known
     for other in ("context.mailing_list", "claim.backed"):
         found = _hits("attachment.risky", "sender.first_contact_org", other)
@@ -187,8 +187,8 @@ def test_a_strangers_link_to_an_archive_or_program_is_suspicious_and_counted_onc
     decision = policies.evaluate([link, Signal("sender.first_contact_org")])
     hit = next(h for h in decision.hits if h.rule_id == "stranger-links-to-an-archive-or-program")
     assert decision.verdict >= Verdict.SUSPICIOUS and "an archive (https://x.test/NovaTracker.zip)" in hit.reason
-    both = {h.rule_id for h in policies.evaluate([link, Signal("attachment.risky", {"kind": "a program", "name": "a",
-                                                                                  "files": 1}),
+    both = {h.rule_id for h in policies.evaluate([link, Signal("attachment.risky", {"kind": "a program",
+                                                                                  "extension": ".exe", "files": 1}),
                                                   Signal("sender.first_contact_org")]).hits}
     assert "stranger-sends-an-archive-or-program" in both and "stranger-links-to-an-archive-or-program" not in both
     assert "stranger-links-to-an-archive-or-program" not in _hits("content.link_to_file")  # someone known
