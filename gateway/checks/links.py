@@ -91,35 +91,52 @@ def hosts_of(links: Iterable[str], text: str) -> list[str]:
     return list(out)
 
 
-# The extensions of ATTACHMENT_KINDS a link's last path segment is read for: not those that end host names or web
-# pages too (.com, .app, .url ...), and not a program behind a query (a CGI: `WA-JISC.exe?SUBED1=...`, JISCMail).
+# The extensions of ATTACHMENT_KINDS a link's file name is read for: not those that end host names or web pages too
+# (.com, .app, .url, .desktop, .cmd, .application), and a program behind a query not in a CGI's place
+# (`/cgi-bin/WA-JISC.exe?SUBED1=...`: JISCMail, LISTSERV's `/scripts/wa.exe`).
 _LINK_KINDS = {ext: kind for ext, kind in ATTACHMENT_KINDS.items()
-               if ext not in ("com", "app", "url", "desktop", "cmd")}
-_QUERY_OK = frozenset(ext for ext, kind in _LINK_KINDS.items() if kind != "a program")
+               if ext not in ("com", "app", "url", "desktop", "cmd", "application")}
+_CGI = re.compile(r"/(?:cgi-bin|scripts)/", re.I)
+MAX_FILE_LINKS = 2000  # links of each kind (hrefs, text) read for a file name: a look at each is one urlsplit
 
 
-def file_link(url: str) -> tuple[str, str] | None:
-    """(what the file is, the link as written, cut) when a link's last path segment names a file of `_LINK_KINDS`:
-    a download that runs code or holds other files (`NovaTracker-1.8.2.zip`, `portal.hta?ref=...`)."""
+def _file_kind(name: str) -> tuple[str, str] | None:
+    name = unquote(name).replace("\\", "/").partition("\x00")[0].rstrip("/").rpartition("/")[2].rstrip(" .").lower()
+    ext = name.rpartition(".")[2] if "." in name else ""
+    kind = _LINK_KINDS.get(ext)
+    return (kind, "." + ext) if kind else None
+
+
+def file_link(url: str) -> tuple[str, str, str] | None:
+    """(what the file is, its extension, the link's host) when a link names a file of `_LINK_KINDS`: the last
+    segment of its path (a trailing "/", ";params", a backslash or an escaped NUL after it read as a browser or a
+    server reads them) or of a query value (`dl.php?f=TermSheet.zip`: review36 #3) -- a download that runs code or
+    holds other files (`NovaTracker-1.8.2.zip`, `portal.hta?ref=...`). A program behind a query in a CGI's place is
+    a page. What a server sends is its own Content-Disposition's: a heuristic."""
     try:
         parts = urlsplit(url if url[:8].lower().startswith(("http://", "https://")) else "http://" + url)
     except ValueError:
         return None
-    name = unquote(parts.path[-300:]).rpartition("/")[2].rstrip(" .").lower()
-    ext = name.rpartition(".")[2] if "." in name else ""
-    kind = _LINK_KINDS.get(ext)
-    if kind is None or parts.query and ext not in _QUERY_OK:
-        return None
-    return kind, url[:120]
+    path = parts.path[-300:].partition(";")[0]
+    found = _file_kind(path)
+    if found is not None and found[0] == "a program" and parts.query and _CGI.search(path):
+        found = None
+    if found is None and parts.query:
+        for pair in parts.query[:300].split("&"):
+            found = _file_kind(pair.rpartition("=")[2])
+            if found is not None:
+                break
+    return None if found is None else (found[0], found[1], (parts.hostname or "")[:120])
 
 
-def file_links(links: Iterable[str], text: str) -> Iterator[tuple[str, str]]:
-    """`file_link` of the HTML links and the URLs written in the text (at most MAX_LINKS of each)."""
-    for link in list(links)[:MAX_LINKS]:
+def file_links(links: Iterable[str], text: str) -> Iterator[tuple[str, str, str]]:
+    """`file_link` of the HTML links and the URLs written in the text (at most MAX_FILE_LINKS of each: 200 harmless
+    links ahead of the file had hidden it, review36 #3)."""
+    for link in list(links)[:MAX_FILE_LINKS]:
         if (found := file_link(link)) is not None:
             yield found
     for n, m in enumerate(urls_in(text[:MAX_TEXT])):
-        if n >= MAX_LINKS:
+        if n >= MAX_FILE_LINKS:
             return
         if (found := file_link(m.group(0))) is not None:
             yield found
@@ -143,8 +160,9 @@ class LinkCheck(Check):
         signal("content.link_lookalike", "links to a domain imitating a listed organisation, a service or ours",
                host=str, target=str, organisation=str, method=str),
         signal("content.link_to_file", "links to a file that runs code or holds other files (an archive, a disk image, "
-               "a program, a shortcut, a script, a macro-enabled document: the link's last path segment, as "
-               "`attachment.risky` reads a file name; not .com, .app or a program behind a query)", kind=str, url=str),
+               "a program, a shortcut, a script, a macro-enabled document: the link's last path segment or a query "
+               "value, as `attachment.risky` reads a file name; not .com or .app, not a CGI program): `extension`, "
+               "`host` (the link, which the sender writes, is not quoted)", kind=str, extension=str, host=str),
     )
     needs = (Origin,)
     uses = (Lookalikes,)  # the sender check's: one index and one memo per runtime
@@ -169,5 +187,6 @@ class LinkCheck(Check):
                 break
         download = next(file_links(ctx.view.html_links, ctx.view.body_text), None)
         if download is not None:
-            out.append(Signal("content.link_to_file", {"kind": download[0], "url": download[1]}))
+            out.append(Signal("content.link_to_file", {"kind": download[0], "extension": download[1],
+                                                       "host": download[2]}))
         return out

@@ -153,28 +153,50 @@ def test_hrefs_are_read_as_a_browser_parses_them() -> None:
         "b.test", "::1", "a.test", "", "", "", "", "h.test\\x", "srv.test", "", "", ""]
 
 
-@pytest.mark.parametrize(("where", "url", "kind"), [
-    ("text", "https://novacoinlabs.test/download/NovaTracker-1.8.2.zip", "an archive"),
-    ("text", "https://gulfaero-careers.test/apply/portal.hta?ref=LB-2291", "a script"),  # a query: still a file
-    ("html", "https://play-hopebridge.test/app/hopebridge-donate.apk", "a program"),
-    ("html", "https://fileshare.test/s/assessment%20keller.ISO.", "a disk image"),  # escaped, trailing dot
-    ("text", "www.forum-seoul.test/files/background_paper.7z", "an archive"),  # no scheme
-], ids=["zip", "hta-query", "apk-href", "iso-escaped", "www-7z"])
-def test_a_link_to_a_file_that_runs_code_or_holds_files(where: str, url: str, kind: str) -> None:
+@pytest.mark.parametrize(("where", "url", "kind", "extension", "host"), [
+    ("text", "https://novacoinlabs.test/download/NovaTracker-1.8.2.zip", "an archive", ".zip", "novacoinlabs.test"),
+    ("text", "https://gulfaero-careers.test/apply/portal.hta?ref=LB-2291", "a script", ".hta", "gulfaero-careers.test"),
+    ("html", "https://play-hopebridge.test/app/hopebridge-donate.apk", "a program", ".apk", "play-hopebridge.test"),
+    ("html", "https://fileshare.test/s/assessment%20keller.ISO.", "a disk image", ".iso", "fileshare.test"),
+    ("text", "www.forum-seoul.test/files/background_paper.7z", "an archive", ".7z", "www.forum-seoul.test"),
+    # review36 #3: a program behind any query, a trailing slash, ;params, an escaped NUL, a backslash, the query
+    ("text", "https://x.test/TermSheet.exe?dl=1", "a program", ".exe", "x.test"),
+    ("text", "https://x.test/TermSheet.zip/", "an archive", ".zip", "x.test"),
+    ("html", "https://x.test/TermSheet.zip;v=1", "an archive", ".zip", "x.test"),
+    ("html", "https://x.test/TermSheet.zip%00.pdf", "an archive", ".zip", "x.test"),
+    ("html", "https://x.test/files\\TermSheet.iso", "a disk image", ".iso", "x.test"),
+    ("text", "https://x.test/dl.php?f=TermSheet.zip", "an archive", ".zip", "x.test"),
+    ("text", "https://example.test/page.html?file=setup.exe", "a program", ".exe", "example.test"),
+], ids=["zip", "hta-query", "apk-href", "iso-escaped", "www-7z", "exe-query", "slash", "params", "nul", "backslash",
+        "query-zip", "query-exe"])
+def test_a_link_to_a_file_that_runs_code_or_holds_files(where, url, kind, extension, host) -> None:
     """A download linked rather than attached (TraderTraitor's trading app, an APK for a cause, a shortcut in a zip
-    on a file-sharing look-alike): `content.link_to_file` names what the link's last path segment is."""
+    on a file-sharing look-alike): `content.link_to_file` names what the link's file is and where it is, not the
+    link itself (the sender writes it: review36 #9)."""
     body = f"Please install it and log in:\n{url}\n" if where == "text" else "See below.\n"
     html = f'<p>Please install it: <a href="{url}">the app</a></p>' if where == "html" else None
     sig, _ = run([LinkCheck()], message("Anna <anna@novacoinlabs.test>", body, html=html))
-    assert one(sig, "content.link_to_file").evidence == {"kind": kind, "url": url}
+    assert one(sig, "content.link_to_file").evidence == {"kind": kind, "extension": extension, "host": host}
+
+
+def test_a_link_to_a_file_after_many_others_is_read() -> None:
+    """review36 #3: 200 harmless links ahead of the file had hidden it (MAX_LINKS); MAX_FILE_LINKS of each kind."""
+    from gateway.checks.links import MAX_FILE_LINKS
+    body = "".join(f"https://news.test/a{i}\n" for i in range(MAX_LINKS + 50)) + "https://x.test/a.zip\n"
+    sig, _ = run([LinkCheck()], message("Anna <anna@x.test>", body))
+    assert one(sig, "content.link_to_file").evidence["extension"] == ".zip"
+    body = "".join(f"https://news.test/a{i}\n" for i in range(MAX_FILE_LINKS)) + "https://x.test/a.zip\n"
+    sig, _ = run([LinkCheck()], message("Anna <anna@x.test>", body))
+    assert "content.link_to_file" not in names(sig)  # (bounded)
 
 
 @pytest.mark.parametrize("url", [
-    "https://www.jiscmail.ac.uk/cgi-bin/WA-JISC.exe?SUBED1=SECURITY-STUDIES&A=1",  # a program behind a query: a CGI
+    "https://www.jiscmail.ac.uk/cgi-bin/WA-JISC.exe?SUBED1=SECURITY-STUDIES&A=1",  # a CGI program
+    "https://listserv.example.edu/scripts/wa.exe?A0=LIST",
     "www.geocaching.com",  # a host's .com
     "https://example.test/report.pdf", "https://example.test/files/", "https://shop.app/",
-    "https://example.test/page.html?file=setup.exe",  # the query names it, the path does not
-], ids=["cgi", "dot-com", "pdf", "directory", "dot-app", "query-names-it"])
+    "https://example.test/page?id=42&lang=en",
+], ids=["jiscmail-cgi", "listserv-cgi", "dot-com", "pdf", "directory", "dot-app", "plain-query"])
 def test_links_to_pages_and_documents_are_not(url: str) -> None:
     sig, _ = run([LinkCheck()], message("Anna <anna@example.org>", f"Details: {url}\n"))
     assert "content.link_to_file" not in names(sig)

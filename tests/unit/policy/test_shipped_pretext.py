@@ -179,14 +179,17 @@ def test_a_strangers_archive_or_program_is_suspicious_on_its_own() -> None:
         assert "stranger-sends-an-archive-or-program" not in found
 
 
-def test_a_strangers_link_to_an_archive_or_program_is_suspicious_and_counted_once() -> None:
-    """The same lure downloaded (TraderTraitor's trading app, Moonstone Sleet's game): suspicious with a first
-    contact; beside an attached file only the attachment's rule counts."""
+def test_a_strangers_link_to_an_archive_or_program_weighs_and_is_counted_once() -> None:
+    """The same lure downloaded (TraderTraitor's trading app, Moonstone Sleet's game): from a stranger it weighs,
+    below suspicious on its own with a first contact (a GitHub release or a dataset link is ordinary: review36 #5),
+    suspicious from free-mail; beside an attached file only the attachment's rule counts."""
     policies = load_policies([str(ROOT / "policies")])
-    link = Signal("content.link_to_file", {"kind": "an archive", "url": "https://x.test/NovaTracker.zip"})
+    link = Signal("content.link_to_file", {"kind": "an archive", "extension": ".zip", "host": "x.test"})
     decision = policies.evaluate([link, Signal("sender.first_contact_org")])
     hit = next(h for h in decision.hits if h.rule_id == "stranger-links-to-an-archive-or-program")
-    assert decision.verdict >= Verdict.SUSPICIOUS and "an archive (https://x.test/NovaTracker.zip)" in hit.reason
+    assert decision.verdict == Verdict.CAUTION and "an archive (.zip on x.test)" in hit.reason
+    free = policies.evaluate([link, Signal("sender.first_contact_org"), Signal("sender.freemail")])
+    assert free.verdict >= Verdict.SUSPICIOUS
     both = {h.rule_id for h in policies.evaluate([link, Signal("attachment.risky", {"kind": "a program",
                                                                                   "extension": ".exe", "files": 1}),
                                                   Signal("sender.first_contact_org")]).hits}
