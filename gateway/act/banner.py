@@ -269,8 +269,18 @@ def targets(entity: Entity, raw: bytes | None = None) -> list[Entity]:
         found = targets(shown[0], raw)
         if raw is None or ctype != "multipart/mixed" or not _blank(raw, found):
             return found
-        return next((got for got in (targets(c, raw) for c in shown[1:]) if got and not _blank(raw, got)), found)
+        later = (targets(c, raw) for c in shown[1:] if not _named(c))  # a file shown inline (Apple Mail sends them
+        return next((got for got in later if got and not _blank(raw, got)), found)  # so) is no text to edit
     return []
+
+
+def _named(entity: Entity) -> bool:
+    """Whether a part carries a file name (Content-Disposition filename or Content-Type name): a file, whatever its
+    disposition says; the banner never edits one (review36 #7)."""
+    try:
+        return bool(entity.headers.get_filename() or entity.headers.get_param("name"))
+    except Exception:  # noqa: BLE001 - a stranger's parameters: read as a file, left alone
+        return True
 
 
 def _blank(raw: bytes, found: list[Entity]) -> bool:

@@ -215,6 +215,10 @@ def test_a_blank_first_text_part_does_not_keep_the_banner_out(blank: bytes) -> N
     text = second.get_content().replace("\r\n", "\n")
     assert text.startswith(BANNER.plain.split("\n", 1)[0] + "\n") and text.endswith("\nHello\n")
     again = _mp("multipart/mixed", [TEXT_PART, empty])  # a blank part after the text: the text's, as before
+    inline_file = (b'Content-Type: text/plain; name="notes.txt"\r\nContent-Disposition: inline; filename="notes.txt"'
+                   b"\r\n\r\nmy notes\r\n")
+    filed = _mp("multipart/mixed", [empty, inline_file])  # review36 #7: a file shown inline is never edited
+    assert insert_banner(filed, BANNER) == filed
     assert insert_banner(again, BANNER).count(BANNER.plain.split("\n", 1)[0].encode()) == 1
 
 
