@@ -216,7 +216,8 @@ def _ascii_value(value: str) -> str:
 _NAME = r"[A-Za-z0-9_][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)*\.?"
 _SHAPES = {
     "header.d": re.compile(_NAME), "header.s": re.compile(_NAME), "header.from": re.compile(_NAME),
-    "header.i": re.compile(rf"[^@]*@{_NAME}"), "smtp.mailfrom": re.compile(rf"[^@]*@{_NAME}|{_NAME}"),
+    # (an identity whose local part has no ASCII form is written by its domain: `_ascii_value`)
+    "header.i": re.compile(rf"[^@]*@{_NAME}|{_NAME}"), "smtp.mailfrom": re.compile(rf"[^@]*@{_NAME}|{_NAME}"),
     "smtp.helo": re.compile(rf"{_NAME}|\[[A-Za-z0-9:.]+\]"),
     "header.a": re.compile(r"rsa-sha256|rsa-sha1|ed25519-sha256", re.IGNORECASE),
     "header.b": re.compile(r"[A-Za-z0-9+/]+=*"),
@@ -229,14 +230,14 @@ _COMMENT_EQUALS = re.compile(r"(?<!\bp)(?<!\bsp)(?<!\bpct)=")
 
 def resinfo(method: str, result: str, comment: str = "", props: Sequence[tuple[str, str]] = ()) -> str:
     """One `method=result (comment) ptype.prop=value ...` clause, in ASCII (`_ascii_value`; a comment's other
-    characters left out); a property whose value lacks its syntax (`_SHAPES`) is left out."""
+    characters left out); a property whose value lacks its syntax (`_SHAPES`), or that has none there, is left out."""
     words = [f"{method}={result}"]
     if comment:
         # "=?" as "= ?": dkimpy's error text quotes the signature, which may hold an encoded word (review33b #5)
         comment = re.sub(r"[()\\\x00-\x1f\x7f-\U0010ffff]", "", comment).replace("=?", "= ?")
         words.append("(" + _COMMENT_EQUALS.sub(":", comment)[:120] + ")")
     words += [f"{k}={_val(a)}" for k, v in props if v and (a := _ascii_value(v))
-              and ((shape := _SHAPES.get(k)) is None or shape.fullmatch(a))]
+              and (shape := _SHAPES.get(k)) is not None and shape.fullmatch(a)]  # no shape: left out (review36 #10)
     return " ".join(words)
 
 
