@@ -92,10 +92,11 @@ def hosts_of(links: Iterable[str], text: str) -> list[str]:
 
 
 # The extensions of ATTACHMENT_KINDS a link's file name is read for: not those that end host names or web pages too
-# (.com, .app, .url, .desktop, .cmd, .application), and a program behind a query not in a CGI's place
-# (`/cgi-bin/WA-JISC.exe?SUBED1=...`: JISCMail, LISTSERV's `/scripts/wa.exe`).
+# (.com, .app, .url, .desktop, .cmd, .application; .dll: IIS's ISAPI pages, `cgi.ebay.com/ws/eBayISAPI.dll?ViewItem`,
+# two real ham messages), and a program behind a query not in a CGI's place (`/cgi-bin/WA-JISC.exe?SUBED1=...`:
+# JISCMail, LISTSERV's `/scripts/wa.exe`).
 _LINK_KINDS = {ext: kind for ext, kind in ATTACHMENT_KINDS.items()
-               if ext not in ("com", "app", "url", "desktop", "cmd", "application")}
+               if ext not in ("com", "app", "url", "desktop", "cmd", "application", "dll")}
 _CGI = re.compile(r"/(?:cgi-bin|scripts)/", re.I)
 MAX_FILE_LINKS = 2000  # links of each kind (hrefs, text) read for a file name: a look at each is one urlsplit
 

@@ -196,7 +196,8 @@ def test_a_link_to_a_file_after_many_others_is_read() -> None:
     "www.geocaching.com",  # a host's .com
     "https://example.test/report.pdf", "https://example.test/files/", "https://shop.app/",
     "https://example.test/page?id=42&lang=en",
-], ids=["jiscmail-cgi", "listserv-cgi", "dot-com", "pdf", "directory", "dot-app", "plain-query"])
+    "http://cgi.ebay.com/ws/eBayISAPI.dll?ViewItem&item=1234",  # an ISAPI page (real ham)
+], ids=["jiscmail-cgi", "listserv-cgi", "dot-com", "pdf", "directory", "dot-app", "plain-query", "isapi"])
 def test_links_to_pages_and_documents_are_not(url: str) -> None:
     sig, _ = run([LinkCheck()], message("Anna <anna@example.org>", f"Details: {url}\n"))
     assert "content.link_to_file" not in names(sig)
