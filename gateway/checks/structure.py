@@ -9,17 +9,23 @@ input: the parsed message view only.
 
 from __future__ import annotations
 
+import io
+import logging
 import re
 import unicodedata
+import zipfile
+import zlib
 from collections.abc import Iterable
 from email.message import Message
-from email.utils import collapse_rfc2231_value
 
+from gateway.charsets import no_surrogates, python_codec
 from gateway.checks import Check, CheckContext, signal
 from gateway.html_text import MAX_MARKUP
-from gateway.mimewalk import MAX_FIELD_COPIES, mime_fields_of
+from gateway.mimewalk import MAX_FIELD_COPIES, cap_params, mime_fields_of
 from gateway.model import Signal
 from gateway.rfc2047 import decode_words
+
+log = logging.getLogger("gateway.structure")
 
 # What an attached file is, by its name's last extension (after the format characters a name may hide one behind,
 # U+202E's "invoice_fdp.exe", and the dots and spaces Windows drops from a name's end) or, without a name, its type.
@@ -58,11 +64,57 @@ ATTACHMENT_TYPES: dict[str, str] = {
     "application/onenote": "a macro-enabled document",
 }
 MAX_NAME = 255  # characters of a file name read (its end: the extension)
-MAX_NAME_FIELD = 16_384  # characters of each Content-Disposition / Content-Type field read for its names
 # An aggregate DMARC report (RFC 7489 section 7.2.1.1) or a TLS report (RFC 8460 section 5.3), which every rua/ruf
-# mailbox gets daily from reporters it never writes to (review36 #5): receiver!domain!begin!end[!id].ext
+# mailbox gets daily from reporters it never writes to (review36 #5): receiver!domain!begin!end[!id].ext, and its
+# content one XML or JSON document (`_report`: the name alone is the sender's, review36b #3)
 _REPORT_NAME = re.compile(r"[^!\s]{1,255}![^!\s]{1,255}![0-9]{1,20}![0-9]{1,20}(?:![^!\s]{0,255})?"
                           r"\.(?:xml|json)?(?:\.?(?:gz|zip))?")
+MAX_REPORT_BYTES = 1 << 20  # a report's archive read for what it holds (its decoded bytes)
+
+
+def _report(part: Message, name: str) -> bool:
+    """Whether the part is a DMARC or TLS report's archive: so named, and a zip of one .xml or .json member or a
+    gzip whose content begins as XML or JSON (read within bounds: the central directory, 64 decompressed bytes)."""
+    if not _REPORT_NAME.fullmatch(name):
+        return False
+    try:
+        data = part.get_payload(decode=True)
+        if not isinstance(data, bytes) or not data or len(data) > MAX_REPORT_BYTES:
+            return False
+        if data.startswith(b"PK"):
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                members = archive.namelist()
+            return len(members) == 1 and members[0].lower().endswith((".xml", ".json"))
+        if data.startswith(b"\x1f\x8b"):
+            head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(data[:4096], 64).lstrip()
+            return head.startswith((b"<?xml", b"<feedback", b"{"))
+    except Exception:  # noqa: BLE001 - a stranger's archive: not a report
+        return False
+    return False
+
+
+def _param_text(value: object) -> str:
+    """A raw field's value with its parameters capped as the parser caps them (`cap_params`: linear; the stdlib's
+    parameter parser is quadratic in a field's length, review36b #1: 16 KB fields stalled the loop for 3-4 s), the
+    names kept wherever they are (review36b #4)."""
+    text = str(value)
+    if "\n" in text:
+        text = text.replace("\r", "").replace("\n", " ")
+    return cap_params(text)
+
+
+def _decoded_name(got: object) -> str:
+    """A name parameter's value as a reader shows it: an RFC 2231 value in its charset when a mail reader knows it
+    (`python_codec`: not `unicode_escape` or `idna`, which raised and took the whole check with them, review36b #2),
+    else as UTF-8; raw 8-bit as UTF-8; encoded words decoded."""
+    if isinstance(got, tuple):
+        charset, _lang, text = got
+        raw = str(text).encode("latin-1", "replace")
+        name = raw.decode(python_codec(charset or "") or "utf-8", "replace")
+    else:
+        name = str(got)
+    name = no_surrogates(name.encode("utf-8", "surrogateescape").decode("utf-8", "replace"))
+    return decode_words(name) if "=?" in name else name
 
 
 def _file_names(part: Message) -> list[str]:
@@ -74,26 +126,33 @@ def _file_names(part: Message) -> list[str]:
     out: list[str] = []
     for field, param in (("content-disposition", "filename"), ("content-type", "name")):
         for _name, value in mime_fields_of(part, field)[:MAX_FIELD_COPIES]:
-            text = str(value)[:MAX_NAME_FIELD]
+            text = _param_text(value)
             if "name" not in text.lower():  # (most fields: a text part's type and charset)
                 continue
             probe = Message()
-            probe[field] = text.replace("\r", " ").replace("\n", " ")
+            probe[field] = text
             try:
                 params = probe.get_params(header=field) or []
-            except Exception:  # noqa: BLE001 - a stranger's parameters: that field names nothing
-                params = []
-            for key, got in params:
-                if key.lower() != param:
-                    continue
-                name = collapse_rfc2231_value(got) if isinstance(got, tuple) else str(got)
-                name = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")  # raw 8-bit: as UTF-8
-                if "=?" in name:
-                    name = decode_words(name)
-                out.append(name)
-                if "\x00" in name:
-                    out.append(name.split("\x00", 1)[0])
+                for key, got in params:
+                    if key.lower() != param:
+                        continue
+                    name = _decoded_name(got)
+                    out.append(name)
+                    if "\x00" in name:
+                        out.append(name.split("\x00", 1)[0])
+            except Exception:  # noqa: BLE001, S112 - a stranger's parameters: that field names nothing more
+                continue
     return out
+
+
+def _kind_or_none(part: Message) -> tuple[str, str] | None:
+    """`attachment_kind`, None when it raised: one part's parameters never take the check's other signals with it
+    (review36b #2)."""
+    try:
+        return attachment_kind(part)
+    except Exception as exc:  # noqa: BLE001 - a stranger's part
+        log.warning("structure: a part's file names could not be read: %s", type(exc).__name__)
+        return None
 
 
 def attachment_kind(part: Message) -> tuple[str, str] | None:
@@ -111,7 +170,7 @@ def attachment_kind(part: Message) -> tuple[str, str] | None:
         extension = True
         ext = bare.rpartition(".")[2]
         kind = ATTACHMENT_KINDS.get(ext)
-        if kind and not _REPORT_NAME.fullmatch(bare):
+        if kind and not _report(part, bare):
             return kind, "." + ext
     if extension:
         return None
@@ -192,7 +251,7 @@ class StructureCheck(Check):
             out.append(Signal("message.text_exceeded", {"limit": view.limits.max_text_bytes}))
         if view.markup_short:
             out.append(Signal("message.markup_exceeded", {"tags": MAX_MARKUP}))
-        risky = [found for part, _depth in view.leaf_parts if (found := attachment_kind(part))]
+        risky = [found for part, _depth in view.leaf_parts if (found := _kind_or_none(part))]
         if risky:
             out.append(Signal("attachment.risky", {"kind": risky[0][0], "extension": risky[0][1], "files": len(risky)}))
         defects = list(view.defects)

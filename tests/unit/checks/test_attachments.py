@@ -5,6 +5,10 @@ not one. The rule that weighs it: tests/unit/policy/test_shipped_pretext.py."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import gzip
+import io
+import zipfile
 
 import pytest
 
@@ -18,14 +22,25 @@ FROM = "Anton Varga <a.varga@varga-holding.test>"
 TEXT = "Dear Ms Goldberg,\n\nI attach the draft term sheet. Could you look through it?\n\nAnton\n"
 
 
-def _with_file(ctype: str, disposition: str | None) -> bytes:
+def _with_file(ctype: str, disposition: str | None, data: bytes = b"PK\x03\x04\x00\x00\x00\x00") -> bytes:
     head = [f"From: {FROM}", "To: l.goldberg@example.org", "Subject: Proposed grant", "Message-ID: <a1@test>",
             "Date: Tue, 06 Oct 2026 09:00:00 +0000", "MIME-Version: 1.0",
             'Content-Type: multipart/mixed; boundary="b1"', "", "--b1", 'Content-Type: text/plain; charset="utf-8"',
             "", TEXT, "--b1", f"Content-Type: {ctype}", "Content-Transfer-Encoding: base64"]
     if disposition:
         head.append(f"Content-Disposition: {disposition}")
-    return "\r\n".join(head + ["", "UEsDBAAAAAAAAAAA", "--b1--", ""]).encode("utf-8")
+    return "\r\n".join(head + ["", base64.encodebytes(data).decode().strip(), "--b1--", ""]).encode("utf-8")
+
+
+def _zip(*members: str) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for name in members:
+            archive.writestr(name, "<?xml version='1.0'?><feedback/>")
+    return out.getvalue()
+
+
+REPORT = "google.com!example.org!1733097600!1733183999.zip"
 
 
 @pytest.mark.parametrize(("ctype", "disposition", "kind", "extension"), [
@@ -60,14 +75,40 @@ def test_a_file_that_runs_code_or_holds_files_is_signalled(ctype, disposition, k
     ("application/zip", 'attachment; filename="notes.zip.pdf"'),  # the last extension names the file
     ("text/calendar", 'attachment; filename="invite.ics"'),
     ("image/png", "inline"),
-    # review36 #5: the daily aggregate DMARC report (RFC 7489 7.2.1.1) and a TLS report (RFC 8460 5.3)
-    ("application/zip", 'attachment; filename="google.com!example.org!1733097600!1733183999.zip"'),
-    ("application/gzip", 'attachment; filename="microsoft.com!example.org!1733097600!1733183999!4f2a.xml.gz"'),
-    ("application/tlsrpt+gzip", 'attachment; filename="google.com!example.org!1733097600!1733183999!001.json.gz"'),
-], ids=["pdf", "docx", "zip-then-pdf", "calendar", "image", "dmarc-report", "dmarc-report-gz", "tls-report"])
+], ids=["pdf", "docx", "zip-then-pdf", "calendar", "image"])
 def test_documents_and_the_body_are_not(ctype, disposition) -> None:
     sig, _ = run([StructureCheck()], _with_file(ctype, disposition))
     assert "attachment.risky" not in names(sig)
+
+
+def test_a_dmarc_or_tls_reports_archive_is_not_a_lure_and_its_name_alone_is_not_enough() -> None:
+    """review36 #5: the daily aggregate DMARC report (RFC 7489 7.2.1.1) and a TLS report (RFC 8460 5.3) are archives
+    from reporters the rua mailbox never writes to: not lures. review36b #3: the name is the sender's: a zip so named
+    holding a shortcut, a second member, or a gzip of a program is a lure."""
+    report_gz = gzip.compress(b"<?xml version='1.0'?><feedback/>")
+    for ctype, name, data in (("application/zip", REPORT, _zip("google.com!example.org!1733097600!1733183999.xml")),
+                              ("application/gzip", "microsoft.com!example.org!1733097600!1733183999!4f2a.xml.gz",
+                               report_gz),
+                              ("application/tlsrpt+gzip", "google.com!example.org!1733097600!1733183999!1.json.gz",
+                               gzip.compress(b'{"organization-name": "Google Inc."}'))):
+        sig, _ = run([StructureCheck()], _with_file(ctype, f'attachment; filename="{name}"', data))
+        assert "attachment.risky" not in names(sig), name
+    for name, data in ((REPORT, _zip("Photos.lnk")), (REPORT, _zip("report.xml", "Photos.lnk")),
+                       ("Photos!Panel!2025!1206.zip", b"PK\x03\x04junk"),
+                       ("a!b!1!2!Setup.exe.gz", gzip.compress(b"MZ\x90\x00"))):
+        sig, _ = run([StructureCheck()], _with_file("application/zip", f'attachment; filename="{name}"', data))
+        assert one(sig, "attachment.risky").evidence["kind"] == "an archive", name
+
+
+def test_a_name_that_breaks_a_decoder_or_hides_behind_padding_is_still_read() -> None:
+    """review36b #2: an RFC 2231 charset of `unicode_escape` made the name's decoding raise, and with it the whole
+    structure check (a zip read clean, and `message.markup_exceeded` was lost); #4: a name after 16 KB of filler
+    parameters was not read. Both read as the zip they are."""
+    for disposition in ("attachment; filename*=unicode_escape''Photos%5Cud800.zip",
+                        "attachment; filename*=idna''Photos.zip",
+                        "attachment; " + "; ".join(f"x{i}=\"{'y' * 40}\"" for i in range(400)) + '; filename="a.zip"'):
+        sig, _ = run([StructureCheck()], _with_file("application/octet-stream", disposition))
+        assert one(sig, "attachment.risky").evidence["extension"] == ".zip", disposition[:60]
 
 
 def test_a_strangers_zip_reads_suspicious_through_the_shipped_policies() -> None:
