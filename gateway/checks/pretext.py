@@ -168,12 +168,13 @@ FAMILIES: dict[str, tuple[str, str]] = {
         # organisation email" (NCSC-UK on Star Blizzard, 2023: a document behind a fake sign-in page; Proofpoint
         # on TA453, 2021-2024: credential pages behind a "secure" review room or a webinar registration)
         r"|\b(?:(?:sign|log)(?:[- ]?in| on)|(?:view|open|access|read) (?:it|them|the \w+))\b" + _G
-        # with up to two words before an account or address ("your organisation's Microsoft account": Microsoft on
-        # Void Blizzard's summit invitation, May 2025; "your usual account", "your mail account"), not only one of
-        # a list; credentials and passwords with one of the list only ("log in with your username and password" is
-        # how a newsletter's footer says where to unsubscribe)
-        + r"\bwith your (?:(?:[\w'’-]+ ){0,2}?(?:e-?mail|account)|(?:work |organi[sz]ation(?:'s)? |institutional |"
-        r"office |university |company |corporate |own )?(?:credentials|password))\b"
+        # with a word of this list before the account, and an account service's name ("your organisation's
+        # Microsoft account": Microsoft on Void Blizzard's summit invitation, May 2025; "your mail account", "your
+        # usual account"); not any two words: "log in with your OpenReview account" is how a conference invites a
+        # reviewer, "your username and password" how a newsletter says where to unsubscribe (review36b #8)
+        + r"\bwith your (?:work |organi[sz]ation(?:'s)? |organi[sz]ational |institutional |office |university |"
+        r"company |corporate |own |usual |existing |mail )?(?:microsoft |google |outlook |office 365 )?"
+        r"(?:e-?mail|account|credentials|password)\b"
         r"|\bregister with your (?:work |organi[sz]ation(?:'s)? |institutional |office |university |company |"
         r"corporate )(?:e-?mail|account|address)\b"
         # ... or to pair a messenger account with the sender's device: a QR code "to join the group" or to "link

@@ -390,14 +390,18 @@ def test_the_lures_of_devD_read_as_what_they_ask() -> None:
 
 def test_a_sign_in_with_an_account_named_in_two_words_is_a_credential_ask() -> None:
     """Void Blizzard's summit invitation (Microsoft, May 2025): "sign in with your organisation's Microsoft account";
-    "your mail account", "your usual account": the account may be named in up to two words, not only one of a
-    list. An account mentioned without a sign-in, or three words away, is not."""
+    "your mail account", "your usual account": a word of the list and an account service's name. An account
+    mentioned without a sign-in, a service's own account (a conference system's), or three words away, is not."""
     for body in ("Please scan the code and sign in with your organisation's Microsoft account to confirm your place.",
                  "The viewer asks you to sign in with your mail account so that only invited readers see it.",
                  "Open the folder and log in with your university Microsoft account.",
                  "Sign in with your usual account."):
         assert "ask.credentials" in sig(body), body
     assert "ask.credentials" not in sig("Thank you for registering with your account manager last week.")
+    for body in ("Please log in with your OpenReview account to accept the reviewing invitation.",  # review36b #8
+                 "Visitors can sign in with your home institution eduroam account.",
+                 "Submit via EasyChair: sign in with your EasyChair account."):
+        assert "ask.credentials" not in sig(body), body
     assert "ask.credentials" not in sig("To unsubscribe, visit our update section, log in with your username and "
                                         "password, and uncheck the box.")  # a newsletter's footer (SpamAssassin ham)
     assert "ask.credentials" in sig("Log in with your work password to read it.")  # one of the list, as before
