@@ -96,13 +96,16 @@ def hosts_of(links: Iterable[str], text: str) -> list[str]:
 # two real ham messages), and a program behind a query not in a CGI's place (`/cgi-bin/WA-JISC.exe?SUBED1=...`:
 # JISCMail, LISTSERV's `/scripts/wa.exe`).
 _LINK_KINDS = {ext: kind for ext, kind in ATTACHMENT_KINDS.items()
-               if ext not in ("com", "app", "url", "desktop", "cmd", "application", "dll")}
-_CGI = re.compile(r"/(?:cgi-bin|scripts)/", re.I)
+               if ext not in ("com", "app", "url", "desktop", "cmd", "application", "dll", "js", "jse", "one")}
+# (.js and .one: a repository or a site named so, `github.com/vercel/next.js`, and a domain: review36b #7)
+_CGI = re.compile(r"/(?:cgi-bin|scripts)/|/wa(?:-[a-z]+)?\.exe\Z", re.I)  # LISTSERV's wa.exe wherever it is
+# a query value read as a file name: a name with a letter before its extension, not an address or a link
+_QUERY_FILE = re.compile(r"[^/:@]*[A-Za-z][^/:@.]*\.[A-Za-z0-9]{1,12}")
 MAX_FILE_LINKS = 2000  # links of each kind (hrefs, text) read for a file name: a look at each is one urlsplit
 
 
 def _file_kind(name: str) -> tuple[str, str] | None:
-    name = unquote(name).replace("\\", "/").partition("\x00")[0].rstrip("/").rpartition("/")[2].rstrip(" .").lower()
+    name = unquote(name).replace("\\", "/").partition("\x00")[0].rpartition("/")[2].rstrip(" .").lower()
     ext = name.rpartition(".")[2] if "." in name else ""
     kind = _LINK_KINDS.get(ext)
     return (kind, "." + ext) if kind else None
@@ -110,10 +113,11 @@ def _file_kind(name: str) -> tuple[str, str] | None:
 
 def file_link(url: str) -> tuple[str, str, str] | None:
     """(what the file is, its extension, the link's host) when a link names a file of `_LINK_KINDS`: the last
-    segment of its path (a trailing "/", ";params", a backslash or an escaped NUL after it read as a browser or a
-    server reads them) or of a query value (`dl.php?f=TermSheet.zip`: review36 #3) -- a download that runs code or
-    holds other files (`NovaTracker-1.8.2.zip`, `portal.hta?ref=...`). A program behind a query in a CGI's place is
-    a page. What a server sends is its own Content-Disposition's: a heuristic."""
+    segment of its path (";params", a backslash or an escaped NUL after it read as a browser or a server reads
+    them; a trailing "/" makes it a directory, `next.js/`) or a query value that is a file's name
+    (`dl.php?f=TermSheet.zip`: review36 #3; not a script's: a search) -- a download that runs code or holds other
+    files (`NovaTracker-1.8.2.zip`, `portal.hta?ref=...`). A program behind a query in a CGI's place is a page.
+    What a server sends is its own Content-Disposition's: a heuristic."""
     try:
         parts = urlsplit(url if url[:8].lower().startswith(("http://", "https://")) else "http://" + url)
     except ValueError:
@@ -124,9 +128,10 @@ def file_link(url: str) -> tuple[str, str, str] | None:
         found = None
     if found is None and parts.query:
         for pair in parts.query[:300].split("&"):
-            found = _file_kind(pair.rpartition("=")[2])
-            if found is not None:
-                break
+            value = unquote(pair.rpartition("=")[2])
+            if _QUERY_FILE.fullmatch(value) and (found := _file_kind(value)) is not None and found[0] != "a script":
+                break  # (a search for "node.js" or "x.ps1" is no file; a link's host is not its name)
+            found = None
     return None if found is None else (found[0], found[1], (parts.hostname or "")[:120])
 
 

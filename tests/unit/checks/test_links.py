@@ -159,15 +159,14 @@ def test_hrefs_are_read_as_a_browser_parses_them() -> None:
     ("html", "https://play-hopebridge.test/app/hopebridge-donate.apk", "a program", ".apk", "play-hopebridge.test"),
     ("html", "https://fileshare.test/s/assessment%20keller.ISO.", "a disk image", ".iso", "fileshare.test"),
     ("text", "www.forum-seoul.test/files/background_paper.7z", "an archive", ".7z", "www.forum-seoul.test"),
-    # review36 #3: a program behind any query, a trailing slash, ;params, an escaped NUL, a backslash, the query
+    # review36 #3: a program behind any query, ;params, an escaped NUL, a backslash, the query
     ("text", "https://x.test/TermSheet.exe?dl=1", "a program", ".exe", "x.test"),
-    ("text", "https://x.test/TermSheet.zip/", "an archive", ".zip", "x.test"),
     ("html", "https://x.test/TermSheet.zip;v=1", "an archive", ".zip", "x.test"),
     ("html", "https://x.test/TermSheet.zip%00.pdf", "an archive", ".zip", "x.test"),
     ("html", "https://x.test/files\\TermSheet.iso", "a disk image", ".iso", "x.test"),
     ("text", "https://x.test/dl.php?f=TermSheet.zip", "an archive", ".zip", "x.test"),
     ("text", "https://example.test/page.html?file=setup.exe", "a program", ".exe", "example.test"),
-], ids=["zip", "hta-query", "apk-href", "iso-escaped", "www-7z", "exe-query", "slash", "params", "nul", "backslash",
+], ids=["zip", "hta-query", "apk-href", "iso-escaped", "www-7z", "exe-query", "params", "nul", "backslash",
         "query-zip", "query-exe"])
 def test_a_link_to_a_file_that_runs_code_or_holds_files(where, url, kind, extension, host) -> None:
     """A download linked rather than attached (TraderTraitor's trading app, an APK for a cause, a shortcut in a zip
@@ -197,7 +196,12 @@ def test_a_link_to_a_file_after_many_others_is_read() -> None:
     "https://example.test/report.pdf", "https://example.test/files/", "https://shop.app/",
     "https://example.test/page?id=42&lang=en",
     "http://cgi.ebay.com/ws/eBayISAPI.dll?ViewItem&item=1234",  # an ISAPI page (real ham)
-], ids=["jiscmail-cgi", "listserv-cgi", "dot-com", "pdf", "directory", "dot-app", "plain-query", "isapi"])
+    # review36b #7: a repository or directory named like a file, a search, a link or a number in a query
+    "https://github.com/vercel/next.js", "https://github.com/vercel/next.js/", "https://x.test/docs/setup.zip/",
+    "https://www.google.com/search?q=node.js", "https://x.test/go?url=https://files.zip",
+    "https://x.test/p?ratio=1.001", "https://lists.example.org/archives/wa.exe?A0=LIST",
+], ids=["jiscmail-cgi", "listserv-cgi", "dot-com", "pdf", "directory", "dot-app", "plain-query", "isapi",
+        "repo-js", "repo-js-slash", "directory-zip", "search-js", "query-link", "query-number", "listserv-anywhere"])
 def test_links_to_pages_and_documents_are_not(url: str) -> None:
     sig, _ = run([LinkCheck()], message("Anna <anna@example.org>", f"Details: {url}\n"))
     assert "content.link_to_file" not in names(sig)
