@@ -276,7 +276,10 @@ def targets(entity: Entity, raw: bytes | None = None) -> list[Entity]:
 
 def _named(entity: Entity) -> bool:
     """Whether a part carries a file name (Content-Disposition filename or Content-Type name): a file, whatever its
-    disposition says; the banner never edits one (review36 #7)."""
+    disposition says; the banner never edits one (review36 #7). A multipart is no file, whatever its parameters say
+    (review36b #5: a name= on a multipart/alternative had kept the banner off the text inside it)."""
+    if entity.maintype == "multipart" or entity.children:
+        return False
     try:
         return bool(entity.headers.get_filename() or entity.headers.get_param("name"))
     except Exception:  # noqa: BLE001 - a stranger's parameters: read as a file, left alone

@@ -219,6 +219,10 @@ def test_a_blank_first_text_part_does_not_keep_the_banner_out(blank: bytes) -> N
                    b"\r\n\r\nmy notes\r\n")
     filed = _mp("multipart/mixed", [empty, inline_file])  # review36 #7: a file shown inline is never edited
     assert insert_banner(filed, BANNER) == filed
+    named_alternative = (b'Content-Type: multipart/alternative; boundary="YY"; name="x.txt"\r\n\r\n--YY\r\n'
+                         + TEXT_PART + b"\r\n--YY--\r\n")  # review36b #5: a multipart is no file
+    out = insert_banner(_mp("multipart/mixed", [empty, named_alternative]), BANNER)
+    assert out.count(BANNER.plain.split("\n", 1)[0].encode()) == 1
     assert insert_banner(again, BANNER).count(BANNER.plain.split("\n", 1)[0].encode()) == 1
 
 
