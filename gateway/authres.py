@@ -236,8 +236,9 @@ def resinfo(method: str, result: str, comment: str = "", props: Sequence[tuple[s
         # "=?" as "= ?": dkimpy's error text quotes the signature, which may hold an encoded word (review33b #5)
         comment = re.sub(r"[()\\\x00-\x1f\x7f-\U0010ffff]", "", comment).replace("=?", "= ?")
         words.append("(" + _COMMENT_EQUALS.sub(":", comment)[:120] + ")")
-    words += [f"{k}={_val(a)}" for k, v in props if v and (a := _ascii_value(v))
-              and (shape := _SHAPES.get(k)) is not None and shape.fullmatch(a)]  # no shape: left out (review36 #10)
+    words += [f"{k}={_val(a if k != 'header.i' or '@' in a else '@' + a)}" for k, v in props
+              if v and (a := _ascii_value(v)) and (shape := _SHAPES.get(k)) is not None
+              and shape.fullmatch(a)]  # no shape: left out (review36 #10); an identity keeps its @ (review36b #9)
     return " ".join(words)
 
 
