@@ -72,9 +72,42 @@ _REPORT_NAME = re.compile(r"[^!\s]{1,255}![^!\s]{1,255}![0-9]{1,20}![0-9]{1,20}(
 MAX_REPORT_BYTES = 1 << 20  # a report's archive read for what it holds (its decoded bytes)
 
 
+def _sole_zip_member(data: bytes) -> str | None:
+    """The name of a zip's only entry when every reader reads the same one: the archive starts with that entry's
+    local header and ends with its end record (no second archive joined before or after it: Python reads the last,
+    7-Zip the first), the local header names it as the central directory does, and no extra field may rename it
+    (Info-ZIP's Unicode Path field, 0x7075, which unzip shows and Python does not: review36c #1); else None."""
+    if not data.startswith(b"PK\x03\x04") or data.rfind(b"PK\x05\x06") != len(data) - 22:
+        return None
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        infos = archive.infolist()
+    if len(infos) != 1 or infos[0].header_offset != 0 or _renames(infos[0].extra):
+        return None
+    name_len, extra_len = int.from_bytes(data[26:28], "little"), int.from_bytes(data[28:30], "little")
+    local = data[30:30 + name_len].decode("utf-8" if infos[0].flag_bits & 0x800 else "cp437", "replace")
+    if local != infos[0].orig_filename or _renames(data[30 + name_len:30 + name_len + extra_len]):
+        return None
+    return infos[0].filename
+
+
+def _renames(extra: bytes) -> bool:
+    """Whether a zip entry's extra fields hold a Unicode Path field (0x7075), which renames the entry for Info-ZIP's
+    unzip and not for Python (a timestamp's, 0x5455, is harmless); a field list that does not parse counts as one."""
+    at = 0
+    while at + 4 <= len(extra):
+        kind, size = int.from_bytes(extra[at:at + 2], "little"), int.from_bytes(extra[at + 2:at + 4], "little")
+        if kind == 0x7075:
+            return True
+        at += 4 + size
+    return at != len(extra)
+
+
 def _report(part: Message, name: str) -> bool:
-    """Whether the part is a DMARC or TLS report's archive: so named, and a zip of one .xml or .json member or a
-    gzip whose content begins as XML or JSON (read within bounds: the central directory, 64 decompressed bytes)."""
+    """Whether the part is a DMARC or TLS report's archive: so named, and a zip of one .xml or .json entry that every
+    reader reads alike (`_sole_zip_member`), or a gzip that stores no other file name and whose content begins as an
+    XML report or a JSON object, no NUL in its first 64 bytes (a tar's header has them: review36c #1). Read within
+    bounds: the central directory, 64 decompressed bytes. A payload the view does not hold (a message above the
+    skeleton size) is no report: flagged, on the safe side."""
     if not _REPORT_NAME.fullmatch(name):
         return False
     try:
@@ -82,12 +115,18 @@ def _report(part: Message, name: str) -> bool:
         if not isinstance(data, bytes) or not data or len(data) > MAX_REPORT_BYTES:
             return False
         if data.startswith(b"PK"):
-            with zipfile.ZipFile(io.BytesIO(data)) as archive:
-                members = archive.namelist()
-            return len(members) == 1 and members[0].lower().endswith((".xml", ".json"))
-        if data.startswith(b"\x1f\x8b"):
-            head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(data[:4096], 64).lstrip()
-            return head.startswith((b"<?xml", b"<feedback", b"{"))
+            member = _sole_zip_member(data)
+            return member is not None and member.lower().endswith((".xml", ".json"))
+        if data.startswith(b"\x1f\x8b") and len(data) > 10:
+            if data[3] & 0x08:  # FNAME: the file name gunzip -N restores
+                stored = data[10:data.find(b"\x00", 10)].lower()
+                if not stored.endswith((b".xml", b".json")):
+                    return False
+            head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(data[:4096], 64)
+            if b"\x00" in head:
+                return False
+            head = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+            return head.startswith((b"<?xml", b"<feedback", b'{"'))
     except Exception:  # noqa: BLE001 - a stranger's archive: not a report
         return False
     return False
@@ -162,6 +201,7 @@ def attachment_kind(part: Message) -> tuple[str, str] | None:
     when no name has an extension; else None. A DMARC or TLS report's archive is none. A text part (the body) is
     none."""
     extension = False
+    report: bool | None = None  # decided once a part (review36c #5: once a name had read the archive up to 1,584 times)
     for raw in _file_names(part):
         name = "".join(c for c in raw[-MAX_NAME:] if unicodedata.category(c) not in ("Cf", "Cc"))
         bare = name.rstrip(" .").lower()
@@ -170,7 +210,9 @@ def attachment_kind(part: Message) -> tuple[str, str] | None:
         extension = True
         ext = bare.rpartition(".")[2]
         kind = ATTACHMENT_KINDS.get(ext)
-        if kind and not _report(part, bare):
+        if kind and _REPORT_NAME.fullmatch(bare) and report is None:
+            report = _report(part, bare)
+        if kind and not (report and _REPORT_NAME.fullmatch(bare)):
             return kind, "." + ext
     if extension:
         return None

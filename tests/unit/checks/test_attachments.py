@@ -8,7 +8,10 @@ import asyncio
 import base64
 import gzip
 import io
+import struct
+import tarfile
 import zipfile
+import zlib
 
 import pytest
 
@@ -98,6 +101,46 @@ def test_a_dmarc_or_tls_reports_archive_is_not_a_lure_and_its_name_alone_is_not_
                        ("a!b!1!2!Setup.exe.gz", gzip.compress(b"MZ\x90\x00"))):
         sig, _ = run([StructureCheck()], _with_file("application/zip", f'attachment; filename="{name}"', data))
         assert one(sig, "attachment.risky").evidence["kind"] == "an archive", name
+
+
+def _unicode_path_zip() -> bytes:
+    """One entry named r.xml for Python, invoice.js for Info-ZIP's unzip (a Unicode Path extra field, 0x7075)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        info = zipfile.ZipInfo("r.xml")
+        name = b"invoice.js"
+        info.extra = struct.pack("<HHB", 0x7075, 5 + len(name), 1) + struct.pack("<I", zlib.crc32(b"r.xml")) + name
+        archive.writestr(info, "<?xml version='1.0'?><feedback/>")
+    return out.getvalue()
+
+
+def _gzip_named(stored: bytes, content: bytes) -> bytes:
+    raw = zlib.compressobj(9, zlib.DEFLATED, -15)
+    body = raw.compress(content) + raw.flush()
+    return (b"\x1f\x8b\x08\x08\x00\x00\x00\x00\x00\xff" + stored + b"\x00" + body
+            + struct.pack("<II", zlib.crc32(content), len(content)))
+
+
+def test_a_report_shaped_archive_that_readers_read_otherwise_is_a_lure() -> None:
+    """review36c #1: Python's zipfile read one .xml where unzip or 7-Zip see a script: a Unicode Path extra field,
+    two archives joined, a local header naming another file; a gzip storing a script's name (gunzip -N), a tar
+    whose first member is named "{". Each is an archive, report-shaped name or not."""
+    one_xml = _zip("r.xml")
+    local = one_xml.replace(b"r.xml", b"i.js!", 1)  # the local header's name only (the first occurrence)
+    tar = io.BytesIO()
+    with tarfile.open(fileobj=tar, mode="w") as archive:
+        for name in ("{", "invoice.js"):
+            info = tarfile.TarInfo(name)
+            info.size = 4
+            archive.addfile(info, io.BytesIO(b"data"))
+    for data in (_unicode_path_zip(), _zip("invoice.js") + one_xml, local,
+                 _gzip_named(b"invoice.hta", b"<?xml version='1.0'?><x/>"), gzip.compress(tar.getvalue())):
+        sig, _ = run([StructureCheck()], _with_file("application/zip", f'attachment; filename="{REPORT}"', data))
+        assert "attachment.risky" in names(sig)
+    named_xml = _gzip_named(b"report.xml", b"<?xml version='1.0'?><feedback/>")  # a stored .xml name: a report
+    name = "google.com!example.org!1733097600!1733183999.xml.gz"
+    sig, _ = run([StructureCheck()], _with_file("application/gzip", f'attachment; filename="{name}"', named_xml))
+    assert "attachment.risky" not in names(sig)
 
 
 def test_a_name_that_breaks_a_decoder_or_hides_behind_padding_is_still_read() -> None:
