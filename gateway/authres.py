@@ -228,6 +228,12 @@ _SHAPES = {
 _COMMENT_EQUALS = re.compile(r"(?<!\bp)(?<!\bsp)(?<!\bpct)=")
 
 
+def _identity(value: str) -> str:
+    """header.i written by its domain keeps its "@" (RFC 6376 3.5: i= is [local-part] "@" domain; review36b #9,
+    review36c #6: a local part `_ascii_value` or `_val` left out took the "@" with it)."""
+    return value if "@" in value or value.startswith('"') else "@" + value
+
+
 def resinfo(method: str, result: str, comment: str = "", props: Sequence[tuple[str, str]] = ()) -> str:
     """One `method=result (comment) ptype.prop=value ...` clause, in ASCII (`_ascii_value`; a comment's other
     characters left out); a property whose value lacks its syntax (`_SHAPES`), or that has none there, is left out."""
@@ -236,9 +242,9 @@ def resinfo(method: str, result: str, comment: str = "", props: Sequence[tuple[s
         # "=?" as "= ?": dkimpy's error text quotes the signature, which may hold an encoded word (review33b #5)
         comment = re.sub(r"[()\\\x00-\x1f\x7f-\U0010ffff]", "", comment).replace("=?", "= ?")
         words.append("(" + _COMMENT_EQUALS.sub(":", comment)[:120] + ")")
-    words += [f"{k}={_val(a if k != 'header.i' or '@' in a else '@' + a)}" for k, v in props
+    words += [f"{k}={_identity(_val(a)) if k == 'header.i' else _val(a)}" for k, v in props
               if v and (a := _ascii_value(v)) and (shape := _SHAPES.get(k)) is not None
-              and shape.fullmatch(a)]  # no shape: left out (review36 #10); an identity keeps its @ (review36b #9)
+              and shape.fullmatch(a)]  # no shape: left out (review36 #10)
     return " ".join(words)
 
 

@@ -100,7 +100,8 @@ _LINK_KINDS = {ext: kind for ext, kind in ATTACHMENT_KINDS.items()
 # (.js and .one: a repository or a site named so, `github.com/vercel/next.js`, and a domain: review36b #7)
 _CGI = re.compile(r"/(?:cgi-bin|scripts)/|/wa(?:-[a-z]+)?\.exe\Z", re.I)  # LISTSERV's wa.exe wherever it is
 # a query value read as a file name: a name with a letter before its extension, not an address or a link
-_QUERY_FILE = re.compile(r"[^/:@]*[A-Za-z][^/:@.]*\.[A-Za-z0-9]{1,12}")
+_QUERY_FILE = re.compile(r"[^/:@]{0,300}?[A-Za-z][^/:@]{0,300}\.[A-Za-z0-9]{1,12}")  # (a versioned name too:
+# `NovaTracker-1.8.2.zip`, review36c #3; a number, `1.001`, is none)
 MAX_FILE_LINKS = 2000  # links of each kind (hrefs, text) read for a file name: a look at each is one urlsplit
 
 
@@ -115,7 +116,7 @@ def file_link(url: str) -> tuple[str, str, str] | None:
     """(what the file is, its extension, the link's host) when a link names a file of `_LINK_KINDS`: the last
     segment of its path (";params", a backslash or an escaped NUL after it read as a browser or a server reads
     them; a trailing "/" makes it a directory, `next.js/`) or a query value that is a file's name
-    (`dl.php?f=TermSheet.zip`: review36 #3; not a script's: a search) -- a download that runs code or holds other
+    (`dl.php?f=TermSheet.zip`: review36 #3) -- a download that runs code or holds other
     files (`NovaTracker-1.8.2.zip`, `portal.hta?ref=...`). A program behind a query in a CGI's place is a page.
     What a server sends is its own Content-Disposition's: a heuristic."""
     try:
@@ -129,8 +130,8 @@ def file_link(url: str) -> tuple[str, str, str] | None:
     if found is None and parts.query:
         for pair in parts.query[:300].split("&"):
             value = unquote(pair.rpartition("=")[2])
-            if _QUERY_FILE.fullmatch(value) and (found := _file_kind(value)) is not None and found[0] != "a script":
-                break  # (a search for "node.js" or "x.ps1" is no file; a link's host is not its name)
+            if _QUERY_FILE.fullmatch(value) and (found := _file_kind(value)) is not None:
+                break  # (a script's too: `?f=Invoice.vbs`, review36c #3; .js is none: a search for "node.js")
             found = None
     return None if found is None else (found[0], found[1], (parts.hostname or "")[:120])
 

@@ -173,7 +173,8 @@ FAMILIES: dict[str, tuple[str, str]] = {
         # usual account"); not any two words: "log in with your OpenReview account" is how a conference invites a
         # reviewer, "your username and password" how a newsletter says where to unsubscribe (review36b #8)
         + r"\bwith your (?:work |organi[sz]ation(?:'s)? |organi[sz]ational |institutional |office |university |"
-        r"company |corporate |own |usual |existing |mail )?(?:microsoft |google |outlook |office 365 )?"
+        r"company |corporate |own |usual |existing |mail |business |professional |government )?"
+        r"(?:microsoft (?:365 |office )?|google |gmail |outlook |office ?365 |o365 |yahoo )?"
         r"(?:e-?mail|account|credentials|password)\b"
         r"|\bregister with your (?:work |organi[sz]ation(?:'s)? |institutional |office |university |company |"
         r"corporate )(?:e-?mail|account|address)\b"

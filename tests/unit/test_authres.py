@@ -102,4 +102,5 @@ def test_properties_with_their_syntax_are_written() -> None:
     # review36 #10: an identity with a non-ASCII local part at an IDN domain, by its domain; a property with no
     # syntax known here is left out (a future caller cannot reopen review35 #7)
     assert resinfo("dkim", "pass", "", [("header.i", "jürgen@bücher.de")]) == "dkim=pass header.i=@xn--bcher-kva.de"
+    assert resinfo("dkim", "pass", "", [("header.i", 'a"b@example.com')]) == "dkim=pass header.i=@example.com"
     assert resinfo("spf", "pass", "", [("smtp.remote-ip", "dmarc=pass")]) == "spf=pass"

@@ -166,8 +166,10 @@ def test_hrefs_are_read_as_a_browser_parses_them() -> None:
     ("html", "https://x.test/files\\TermSheet.iso", "a disk image", ".iso", "x.test"),
     ("text", "https://x.test/dl.php?f=TermSheet.zip", "an archive", ".zip", "x.test"),
     ("text", "https://example.test/page.html?file=setup.exe", "a program", ".exe", "example.test"),
+    ("text", "https://x.test/dl.php?f=Invoice.vbs", "a script", ".vbs", "x.test"),  # review36c #3
+    ("text", "https://x.test/get?f=NovaTracker-1.8.2.zip", "an archive", ".zip", "x.test"),
 ], ids=["zip", "hta-query", "apk-href", "iso-escaped", "www-7z", "exe-query", "params", "nul", "backslash",
-        "query-zip", "query-exe"])
+        "query-zip", "query-exe", "query-vbs", "query-versioned"])
 def test_a_link_to_a_file_that_runs_code_or_holds_files(where, url, kind, extension, host) -> None:
     """A download linked rather than attached (TraderTraitor's trading app, an APK for a cause, a shortcut in a zip
     on a file-sharing look-alike): `content.link_to_file` names what the link's file is and where it is, not the

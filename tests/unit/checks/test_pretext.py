@@ -395,7 +395,10 @@ def test_a_sign_in_with_an_account_named_in_two_words_is_a_credential_ask() -> N
     for body in ("Please scan the code and sign in with your organisation's Microsoft account to confirm your place.",
                  "The viewer asks you to sign in with your mail account so that only invited readers see it.",
                  "Open the folder and log in with your university Microsoft account.",
-                 "Sign in with your usual account."):
+                 "Sign in with your usual account.",
+                 "Sign in with your Microsoft 365 account to open the folder.",  # review36c #4
+                 "Log in with your Gmail account to view the document.",
+                 "Please sign in with your government email to access the briefing."):
         assert "ask.credentials" in sig(body), body
     assert "ask.credentials" not in sig("Thank you for registering with your account manager last week.")
     for body in ("Please log in with your OpenReview account to accept the reviewing invitation.",  # review36b #8
