@@ -118,6 +118,8 @@ def _report(part: Message, name: str) -> bool:
             member = _sole_zip_member(data)
             return member is not None and member.lower().endswith((".xml", ".json"))
         if data.startswith(b"\x1f\x8b") and len(data) > 10:
+            if data[3] & 0x04:  # FEXTRA: the stored name would follow it, where this reading does not look
+                return False
             if data[3] & 0x08:  # FNAME: the file name gunzip -N restores
                 stored = data[10:data.find(b"\x00", 10)].lower()
                 if not stored.endswith((b".xml", b".json")):

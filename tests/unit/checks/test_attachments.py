@@ -133,8 +133,11 @@ def test_a_report_shaped_archive_that_readers_read_otherwise_is_a_lure() -> None
             info = tarfile.TarInfo(name)
             info.size = 4
             archive.addfile(info, io.BytesIO(b"data"))
+    extra_first = _gzip_named(b"invoice.hta", b"<?xml version='1.0'?><x/>")  # FEXTRA holding "r.xml" before the name
+    extra_first = extra_first[:3] + b"\x0c" + extra_first[4:10] + b"\x07\x01" + b"r.xml\x00" + b"x" * 257 + \
+        extra_first[10:]
     for data in (_unicode_path_zip(), _zip("invoice.js") + one_xml, local,
-                 _gzip_named(b"invoice.hta", b"<?xml version='1.0'?><x/>"), gzip.compress(tar.getvalue())):
+                 _gzip_named(b"invoice.hta", b"<?xml version='1.0'?><x/>"), gzip.compress(tar.getvalue()), extra_first):
         sig, _ = run([StructureCheck()], _with_file("application/zip", f'attachment; filename="{REPORT}"', data))
         assert "attachment.risky" in names(sig)
     named_xml = _gzip_named(b"report.xml", b"<?xml version='1.0'?><feedback/>")  # a stored .xml name: a report
