@@ -66,6 +66,19 @@ def test_lookalikes_name_the_organisation():
         assert sig is not None and sig.name == "sender.org_name_in_domain" and sig.evidence["organisation"] == org
 
 
+def test_companies_named_in_published_fake_recruiter_campaigns_are_listed():
+    """Operation Cleaver's career sites (Cylance 2014) and In(ter)ception's lures (ESET 2020): the companies
+    whose names they wore are listed, so a career site under another domain reads as theirs imitated."""
+    cfg = config()
+    for domain, org in {"teledyne-jobs.com": "Teledyne Technologies", "doosanjob.com": "Doosan",
+                        "collinsaerospace-careers.com": "Collins Aerospace"}.items():
+        sig = lookalike(domain, cfg)
+        assert sig is not None and sig.name == "sender.org_name_in_domain", domain
+        assert sig.evidence["organisation"] == org, domain
+    for domain in ("teledyne.com", "flir.com", "doosan.com", "collinsaerospace.com"):
+        assert lookalike(domain, cfg) is None, domain
+
+
 def test_hard_negatives_are_not_lookalikes():
     cfg = config()
     for domain in ("google.com", "mail.ibm.com", "hays.com", "gmail.com", "googlemail.com", "google.de",
