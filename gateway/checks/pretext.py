@@ -209,6 +209,10 @@ FAMILIES: dict[str, tuple[str, str]] = {
         r"staff|team members|students|officials|experts|people (?:in|at) your)\b"
         # a list of the people, not "a reading list on carbon markets for new staff"
         r"|\blist of (?:your |the )?(?:colleagues|staff|team members|students|officials|experts)\b"
+        # ... or of the people in the recipient's office ("a list of the people in your department working on
+        # the space files"): the same map of who works on what (NPSA "Think Before You Link")
+        r"|\blist of (?:the )?people (?:in|at|of|from) your (?:department|team|office|unit|ministry|division|"
+        r"section|directorate|organi[sz]ation|institute|agency|group)\b"
         r"|\b(?:org(?:anisation|anization)?al? chart|team structure)\b"
         # who works on what is asked for ("could you tell me who works on ..."), not a relative clause ("one of
         # my PhD students who works on community policing")
@@ -223,8 +227,9 @@ FAMILIES: dict[str, tuple[str, str]] = {
         # in government is most influential"): building the picture of people and networks (NPSA/MI5 "Think
         # Before You Link"; the MSS taskings in the Mallory and Yanjun Xu cases, US DoJ 2018-2019)
         r"|\b(?:they|it|these|this|which) (?:are|is) not (?:yet )?public,? I know\b"
-        r"|\b(?:which|what) (?:partners|people|officials|organi[sz]ations|institutions|contacts)\b" + _G
-        + r"\b(?:you|your (?:organi[sz]ation|team|office|institute)) (?:are|is|were|was) in (?:contact|touch) with\b"
+        # (a gap of 60: "which partners in the UK (ministries, the navy, industry) you are in contact with")
+        r"|\b(?:which|what) (?:partners|people|officials|organi[sz]ations|institutions|contacts)\b[^.!?\n]{0,60}?"
+        r"\b(?:you|your (?:organi[sz]ation|team|office|institute)) (?:are|is|were|was) in (?:contact|touch) with\b"
         r"|\bwhether your (?:organi[sz]ation|team|office|institute) is in (?:contact|touch) with\b"
         r"|\bwho (?:in|at|inside) (?:the |your )?(?:government|ministry|department|cabinet|administration|parliament|"
         r"team|office|unit|organi[sz]ation|group|campaign)\b" + _G + r"\b(?:influential|decides?|in charge|responsible|"
@@ -267,6 +272,28 @@ FAMILIES: dict[str, tuple[str, str]] = {
         # material not yet published, asked for inside a paper or an answer ("you may also include information
         # you have gathered which was not published before": Shane Harris on the Tehran congress's call for papers,
         # 2015; the Mallory case's "white papers", US DoJ 2018)
+        # internal material asked for in the passive, as a condition ("if the draft position paper, or the internal
+        # briefing that went to ministers, can be shared, I would treat it as strictly for our team": the material
+        # is the condition's subject, not "if you have questions about the report, it can be sent to ...") or asked to
+        # come to the writer ("could be passed to me"): the same ask as "share the internal briefing" (NPSA and
+        # MI5 "Think Before You Link"; the Mallory case's requests for non-public papers, US DoJ 2018)
+        r"|\bif (?:the|any|your|a|an|some|this|that|these|those)\b[^.!?\n]{0,60}?\b(?:internal|non-public|unpublished|"
+        r"confidential|classified|restricted)\b" + _G
+        + r"\b(?:documents?|papers?|memos?|briefings?|reports?|minutes|drafts?|assessments?|figures|correspondence)\b"
+        + _G + r"\b(?:can|could|might) be (?:shared|sent|passed (?:on|along)?|forwarded|made available)\b"
+        r"|\b(?:internal|non-public|unpublished|confidential|classified|restricted)\b" + _G
+        + r"\b(?:documents?|papers?|memos?|briefings?|reports?|minutes|drafts?|assessments?|figures|correspondence)\b"
+        + _G + r"\b(?:can|could|might) be (?:shared|sent|passed (?:on|along)?|forwarded|made available) (?:with|to) "
+        r"(?:me|us)\b"
+        r"|\b(?:could|can|might|would) (?:the|any|your|some)\b[^.!?\n]{0,60}?\b(?:internal|non-public|unpublished|"
+        r"confidential|classified|restricted)\b" + _G + r"\b(?:documents?|papers?|memos?|briefings?|reports?|minutes|"
+        r"drafts?|assessments?|figures|correspondence)\b" + _G + r"\bbe (?:shared|sent|passed (?:on|along)?|forwarded|"
+        r"made available)\b"
+        # a visitor asking which of the host's equipment or facilities they would use (NPSA/NCSC "Trusted
+        # Research" guidance for academia: visiting researchers who seek access to facilities and sensitive
+        # projects; ASPI, "Picking flowers, making honey", 2018)
+        r"|\b(?:which|what) (?:equipment|facilities|instruments|instrumentation|machines|laboratories|labs)\b" + _G
+        + r"\b(?:I|we) (?:would|could|will|might|can) (?:have|get|gain|be given) access to\b"
         r"|\b(?:include|add|share|send|use)\b" + _G + r"\b(?:information|material|data|details|documents?|findings)"
         r"\b[^.!?\n]{0,40}?\b(?:which|that) (?:was|were|has|have|had) not (?:been )?(?:published|made public|released)"
         r"\b")),

@@ -224,6 +224,30 @@ def test_the_fellow_scientists_small_favour() -> None:
     # a list of the staff is asked for, not a reading list for new staff
     assert "ask.insider" in sig("Could you send me a list of your colleagues in the sanctions team?")
     assert "ask.insider" not in sig("We're putting together a reading list on carbon markets for new staff.")
+    assert "ask.insider" in sig("A list of the people in your department working on the space files would help.")
+    assert "ask.insider" not in sig("A list of the people in the photo is on the back.")
+
+
+def test_internal_material_asked_for_in_the_passive() -> None:
+    """'If the internal briefing can be shared' asks for it as 'share the internal briefing' does; the material
+    must be what the condition is about, and a refusal is none."""
+    assert "ask.insider" in sig("If the draft position paper, or the internal briefing that went to ministers, "
+                                "can be shared, I would treat it as strictly for our coordination team.")
+    assert "ask.insider" in sig("Could the unpublished figures be shared with us before the meeting?")
+    assert "ask.insider" in sig("The confidential minutes could be sent to me by Friday.")
+    assert "ask.insider" not in sig("If you have questions about the confidential report, it can be sent to the "
+                                    "committee.")
+    assert "ask.insider" not in sig("If the internal report cannot be shared, we will wait.")
+    assert "ask.insider" not in sig("Internal documents can be shared only through the secure portal.")
+
+
+def test_partners_in_contact_and_a_visitors_access() -> None:
+    """Which partners the recipient deals with, past a parenthesis; which of the host's equipment a visitor
+    would use (Trusted Research guidance); not which facilities a visiting student may see in general."""
+    assert "ask.insider" in sig("I would also be glad to learn which partners in the UK (ministries, the navy, "
+                                "industry) you are in contact with on this topic.")
+    assert "ask.insider" in sig("Could you tell me which equipment in your laboratory I would have access to?")
+    assert "ask.insider" not in sig("Which facilities would I have access to as a visiting student?")
     assert "ask.insider" not in sig("You mentioned a paper on access to insulin which is not yet published.")
     # a meeting held off the record states its rules; a private conversation kept off the record is an ask
     assert "pressure.secrecy" not in sig("The Roundtable is invitation-only. Discussions are off the record.")
