@@ -294,6 +294,17 @@ FAMILIES: dict[str, tuple[str, str]] = {
         # projects; ASPI, "Picking flowers, making honey", 2018)
         r"|\b(?:which|what) (?:equipment|facilities|instruments|instrumentation|machines|laboratories|labs)\b" + _G
         + r"\b(?:I|we) (?:would|could|will|might|can) (?:have|get|gain|be given) access to\b"
+        # what the recipient knows beyond the published text ("anything your mission has drafted but not yet
+        # published", "anything you learned that did not make it into the published version") and the people they
+        # spoke to ("the names of any people you spoke to"): the expert-network and private-intelligence ask for
+        # the unpublished and for sources (the 2010-2011 US expert-network cases; The Observer on Black Cube, 2018;
+        # NPSA "Think Before You Link")
+        r"|\b(?:interested in|grateful for|appreciate|value|welcome|share|send|tell (?:me|us)|include|add|especially|"
+        r"particularly|in particular)\b[^.!?\n]{0,20}?\banything\b[^.!?\n]{0,60}?\b(?:not (?:yet )?(?:been )?"
+        r"(?:published|made public|released)|(?:didn't|did not|"
+        r"never) make it into the (?:published|final|public) (?:version|report|paper|text|article))\b"
+        r"|\b(?:names?|contacts?|contact details|numbers) of (?:any |the |all )?(?:people|persons|officials|sources|"
+        r"interviewees|experts) (?:you|your team) (?:spoke|talked|interviewed|met|consulted)\b"
         r"|\b(?:include|add|share|send|use)\b" + _G + r"\b(?:information|material|data|details|documents?|findings)"
         r"\b[^.!?\n]{0,40}?\b(?:which|that) (?:was|were|has|have|had) not (?:been )?(?:published|made public|released)"
         r"\b")),
@@ -331,6 +342,12 @@ FAMILIES: dict[str, tuple[str, str]] = {
         r"\d[\d,.]*)?\s?(?:usd|eur|gbp|dollars|euros|pounds)\s+(?:an|per) (?:hour|session|question|call|consultation)\b"
         r"|\bpaid (?:research|consultanc\w*|column|role|advisory|collaboration|writing|contributor|"
         r"opportunit\w*|papers?|reports?|insights?|input|survey)\b|\bremunerat(?:ed|ion) (?:for|of|is)\b"
+        # a fee named to the recipient ("offer you a fee of CHF 12,000 for a confidential report", "our standard
+        # fee is USD 3,000, paid on the day"): the private-intelligence firm's commission (The New Yorker on Alp
+        # Services, 2023; Black Cube's paid consultations, The Observer 2018), not a registration fee ("the
+        # registration fee of EUR 300"); not "paid consultation" alone, the expert networks' own words (600b72e)
+        r"|\b(?:offer|offering|pay|paying|give)\s+you\s+(?:a\s+)?(?:\w+\s+)?(?:fee|honorarium|sum|payment)\s+of\b"
+        r"|\bour (?:standard|usual|normal) fee (?:is|would be|will be)\b|\byour fee (?:would|will) be\b"
         r"|\b(?:generous(?:ly)?|well) (?:rewarded|compensated|remunerated)\b|\bwell[- ]paid\b"
         r"|\bcompensat(?:ed|ion) (?:generously|for your (?:time|input|expertise))\b"
         # money by the piece ("USD 2,000 per report", "paid per article"), not a count ("one author per paper")
@@ -406,6 +423,7 @@ FAMILIES: dict[str, tuple[str, str]] = {
         r"|\b(?:please )?(?:do not|don't) forward (?:it|this|them|the \w+)\b"
         r"|\boff the record\b|\bstrictly confidential\b|\bin (?:strict |complete |the strictest )?confidence\b"
         r"|\b(?:be|remain|stay) discreet\b|\bdiscreetly\b|\bpersonal capacity\b"
+        r"|\bdiscretion (?:is|will be) (?:assured|guaranteed)\b|\b(?:assured|guaranteed|complete|total) discretion\b"
         r"|\b(?:outside|not through) (?:the )?official "
         r"channels\b|\bjust between (?:us|you and me)\b|\bconfidential (?:search|matter|project|client)\b"
         # the same ask in the past or conditional ("grateful if you did not mention it at work"), and "keep the

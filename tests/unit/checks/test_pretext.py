@@ -54,6 +54,27 @@ def test_offers_are_told_apart_from_money_mentioned_in_passing() -> None:
     assert "offer.partnership" in sig("We hope this is the start of a long-term partnership.")
 
 
+def test_a_fee_named_to_the_recipient_is_an_offer() -> None:
+    """The private-intelligence commission names its fee; a registration fee and a phone bill are no offer."""
+    assert "offer.money" in sig("We would like to offer you a fee of CHF 12,000 for a confidential report.")
+    assert "offer.money" in sig("Our standard fee is USD 3,000, paid on the day.")
+    assert "offer.money" not in sig("The registration fee of EUR 300 covers lunch.")
+    assert "offer.money" not in sig("Our standard registration fee is EUR 300.")
+    assert "offer.money" not in sig("We offer paid calls with customers every week.")
+
+
+def test_the_unpublished_and_the_sources_are_insider_asks() -> None:
+    """What did not make it into print, and who the recipient spoke to; not the writer's own search."""
+    assert "ask.insider" in sig("We would be especially interested in anything your mission has drafted but not "
+                                "yet published.")
+    assert "ask.insider" in sig("In particular anything you learned that did not make it into the published version.")
+    assert "ask.insider" in sig("Could you send the names of any people you spoke to in the ministry?")
+    assert "ask.insider" not in sig("I was not able to find anything about it that has not been published.")
+    assert "ask.insider" not in sig("Please do not send anything that is not yet published.")
+    assert "pressure.secrecy" in sig("Discretion is assured on both sides.")
+    assert "pressure.secrecy" not in sig("The committee used its discretion in awarding the prize.")
+
+
 def test_pressure_and_flattery() -> None:
     assert "pressure.urgency" in sig("I would be grateful for your answers by Friday.")
     assert "pressure.secrecy" in sig("Please keep this between us and don't mention it to your colleagues.")

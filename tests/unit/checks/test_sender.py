@@ -75,7 +75,8 @@ def test_companies_named_in_published_fake_recruiter_campaigns_are_listed():
         sig = lookalike(domain, cfg)
         assert sig is not None and sig.name == "sender.org_name_in_domain", domain
         assert sig.evidence["organisation"] == org, domain
-    for domain in ("teledyne.com", "flir.com", "doosan.com", "collinsaerospace.com"):
+    # teledyn.com is another company's, one letter away (real list mail links to it): Teledyne is not protected
+    for domain in ("teledyne.com", "flir.com", "doosan.com", "collinsaerospace.com", "teledyn.com"):
         assert lookalike(domain, cfg) is None, domain
 
 
