@@ -254,7 +254,8 @@ def targets(entity: Entity, raw: bytes | None = None) -> list[Entity]:
     every text part shown as plain text). With the message's bytes, a multipart/mixed's first part
     whose text is blank is passed over for the next one with text: readers show the parts of a
     mixed one after another, so the text a reader sees first is the next part's (review35 #6: an
-    empty text/plain ahead of the approach kept the banner out)."""
+    empty text/plain ahead of the approach kept the banner out); when no later part has text to
+    edit (a forwarded message, a file, a signed part), the blank part itself (review36 #6)."""
     if entity.is_attachment:
         return []
     ctype = entity.content_type
@@ -269,8 +270,10 @@ def targets(entity: Entity, raw: bytes | None = None) -> list[Entity]:
         found = targets(shown[0], raw)
         if raw is None or ctype != "multipart/mixed" or not _blank(raw, found):
             return found
-        later = (targets(c, raw) for c in shown[1:] if not _named(c))  # a file shown inline (Apple Mail sends them
-        return next((got for got in later if got and not _blank(raw, got)), found)  # so) is no text to edit
+        # a file shown inline (Apple Mail sends them so) is no text to edit, nor a signed or encrypted part's text (a
+        # banner would break it); with no other text, the blank part itself is written into (review36 #6)
+        later = (targets(c, raw) for c in shown[1:] if not _named(c) and c.content_type not in _SEALING)
+        return next((got for got in later if got and not _blank(raw, got)), found)
     return []
 
 
@@ -375,9 +378,14 @@ def _edit(raw: bytes, entity: Entity, banner: Banner) -> tuple[int, bytes] | Non
     """(where the replaced bytes start, the new bytes up to `entity.end`) for one target part,
     or None to leave it as it is."""
     body = raw[entity.body_start:entity.end]
-    if len(body) > MAX_PART_BYTES or not body.strip():
-        return None  # too big, or nothing (or no header/body separator) to edit
+    if len(body) > MAX_PART_BYTES:
+        return None  # too big
     wide = transfer.wide_codec(entity.charset)
+    if not body.strip() and (wide is not None or not _separated(raw, entity)):
+        # a blank part is written into (it is what the reader shows first: review36 #6, a blank part ahead of an
+        # inline forwarded message or a file kept the banner out), but not one with no header/body separator to
+        # write after, nor a blank UTF-16/UTF-32 one (no byte order mark to follow)
+        return None
     if wide is None:  # a UTF-16 BOM wins over the label, for the analysis and for readers
         sniffed = sniff_bom(_head(body, entity.cte))
         wide = "utf-16" if sniffed is not None and sniffed[0] != "utf-8" else None
@@ -394,6 +402,12 @@ def _edit(raw: bytes, entity: Entity, banner: Banner) -> tuple[int, bytes] | Non
         return None  # a known charset that is not ASCII-compatible (EBCDIC)
     new = _edit_body(raw, entity, banner, body, codec)
     return None if new is None else (entity.body_start, new)
+
+
+def _separated(raw: bytes, entity: Entity) -> bool:
+    """Whether the part's header block ends with the blank line that separates it from its body."""
+    block = raw[entity.start:entity.body_start]
+    return block in (b"\n", b"\r\n") or block.endswith((b"\n\n", b"\n\r\n"))
 
 
 def _edit_body(raw: bytes, entity: Entity, banner: Banner, body: bytes, codec: str) -> bytes | None:

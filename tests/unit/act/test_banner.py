@@ -64,7 +64,7 @@ def check_banner(node: mimegen.Node, banner: Banner = BANNER) -> None:
     assert len(gen_leaves) == len(old_leaves) == len(new_leaves)
     for gen, old, new in zip(gen_leaves, old_leaves, new_leaves, strict=True):
         assert new.items() == old.items()  # headers, charset and CTE unchanged
-        if id(gen) not in targets or not gen.body.strip():  # empty bodies are left alone too
+        if id(gen) not in targets:  # a blank target part is written into too (review36 #6)
             assert new.get_payload() == old.get_payload()  # byte-identical
             continue
         text = _decoded(new)
@@ -217,13 +217,45 @@ def test_a_blank_first_text_part_does_not_keep_the_banner_out(blank: bytes) -> N
     again = _mp("multipart/mixed", [TEXT_PART, empty])  # a blank part after the text: the text's, as before
     inline_file = (b'Content-Type: text/plain; name="notes.txt"\r\nContent-Disposition: inline; filename="notes.txt"'
                    b"\r\n\r\nmy notes\r\n")
-    filed = _mp("multipart/mixed", [empty, inline_file])  # review36 #7: a file shown inline is never edited
-    assert insert_banner(filed, BANNER) == filed
+    filed = _mp("multipart/mixed", [empty, inline_file])  # review36 #7: a file shown inline is never edited ...
+    first, second = _leaf_texts(insert_banner(filed, BANNER))
+    assert first.startswith(BANNER.plain.split("\n", 1)[0] + "\n")  # ... the blank part ahead of it is (review36 #6)
+    assert second == "my notes\n"
     named_alternative = (b'Content-Type: multipart/alternative; boundary="YY"; name="x.txt"\r\n\r\n--YY\r\n'
                          + TEXT_PART + b"\r\n--YY--\r\n")  # review36b #5: a multipart is no file
     out = insert_banner(_mp("multipart/mixed", [empty, named_alternative]), BANNER)
     assert out.count(BANNER.plain.split("\n", 1)[0].encode()) == 1
     assert insert_banner(again, BANNER).count(BANNER.plain.split("\n", 1)[0].encode()) == 1
+
+
+def _leaf_texts(raw: bytes) -> list[str]:
+    msg = BytesParser(policy=email.policy.default).parsebytes(raw)
+    return [p.get_content().replace("\r\n", "\n") for p in msg.walk() if not p.is_multipart()
+            and p.get_content_maintype() == "text"]
+
+
+@pytest.mark.parametrize("blank", [b"", b"\r\n \r\n"])
+def test_a_blank_part_ahead_of_a_forwarded_or_signed_message_gets_the_banner(blank: bytes) -> None:
+    """review36 #6: readers show an inline forwarded message (message/rfc822) and a signed part after a blank first
+    part; neither is edited (the forwarded message is another message, a banner would break the signature), so the
+    blank part, what the reader shows first, is written into. A part with no header/body separator is left alone."""
+    empty = b"Content-Type: text/plain; charset=utf-8\r\n\r\n" + blank
+    forwarded = (b"Content-Type: message/rfc822\r\n\r\nFrom: c@z.test\r\nSubject: fwd\r\n"
+                 b"Content-Type: text/plain\r\n\r\nDear Dr Smith, let us talk on Signal.\r\n")
+    signed = (b'Content-Type: multipart/signed; protocol="application/pgp-signature"; boundary="SS"\r\n\r\n'
+              b"--SS\r\n" + TEXT_PART + b"\r\n--SS\r\nContent-Type: application/pgp-signature\r\n\r\n"
+              b"-----BEGIN PGP SIGNATURE-----\r\nabc\r\n-----END PGP SIGNATURE-----\r\n--SS--\r\n")
+    first_line = BANNER.plain.split("\n", 1)[0]
+    for after in (forwarded, signed):
+        raw = _mp("multipart/mixed", [empty, after])
+        out = insert_banner(raw, BANNER)
+        texts = _leaf_texts(out)
+        assert texts[0].startswith(first_line + "\n"), texts
+        assert all(first_line not in t for t in texts[1:])
+        assert out.endswith(raw[raw.index(after):])  # the part after is byte-identical
+        assert insert_banner(out, BANNER) == out  # a second pass adds none
+    unseparated = _mp("multipart/mixed", [b"Content-Type: text/plain", forwarded])
+    assert insert_banner(unseparated, BANNER) == unseparated
 
 
 def test_inline_pgp_is_never_touched() -> None:
@@ -254,10 +286,13 @@ def test_malformed_mime_gives_no_banner_and_no_exception() -> None:
         SIMPLE.replace(b"charset=utf-8\r\n", b"charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n")
         .replace(b"Hello there", b"SGVsbG8gd!!!29ybGQxx"),  # unreadable even leniently (test_banner_base64.py)
         SIMPLE.replace(b"charset=utf-8\r\n", b"charset=utf-8\r\nContent-Transfer-Encoding: x-uuencode\r\n"),
-        b"", b"Subject: no body", b"Subject: no body\r\n\r\n",
+        b"", b"Subject: no body",  # no header/body separator to write after
     ]
     for raw in broken:
         assert insert_banner(raw, BANNER) == raw, raw[:80]
+    # an empty body after the separator is a body (RFC 5322 3.5): the banner is what a reader sees (review36 #6)
+    out = insert_banner(b"Subject: no body\r\n\r\n", BANNER)
+    assert out.startswith(b"Subject: no body\r\n\r\n" + BANNER.plain.split("\n", 1)[0].encode() + b"\r\n")
 
 
 def test_nesting_beyond_the_limit_gives_no_banner() -> None:
