@@ -212,7 +212,9 @@ FAMILIES: dict[str, tuple[str, str]] = {
         # ... or of the people in the recipient's office ("a list of the people in your department working on
         # the space files"): the same map of who works on what (NPSA "Think Before You Link")
         r"|\blist of (?:the )?people (?:in|at|of|from) your (?:department|team|office|unit|ministry|division|"
-        r"section|directorate|organi[sz]ation|institute|agency|group)\b"
+        # (who works on what, not who attends)
+        r"section|directorate|organi[sz]ation|institute|agency|group)\b" + _G + r"\b(?:working on|who work on|"
+        r"who works on|responsible for|covering|handling|dealing with|in charge of)\b"
         r"|\b(?:org(?:anisation|anization)?al? chart|team structure)\b"
         # who works on what is asked for ("could you tell me who works on ..."), not a relative clause ("one of
         # my PhD students who works on community policing")
@@ -277,7 +279,7 @@ FAMILIES: dict[str, tuple[str, str]] = {
         # is the condition's subject, not "if you have questions about the report, it can be sent to ...") or asked to
         # come to the writer ("could be passed to me"): the same ask as "share the internal briefing" (NPSA and
         # MI5 "Think Before You Link"; the Mallory case's requests for non-public papers, US DoJ 2018)
-        r"|\bif (?:the|any|your|a|an|some|this|that|these|those)\b[^.!?\n]{0,60}?\b(?:internal|non-public|unpublished|"
+        r"|\bif (?:the|any|your|a|an|some|this|that|these|those)\b[^.!?\n]{0,60}?\b(?:internal|non-public|"
         r"confidential|classified|restricted)\b" + _G
         + r"\b(?:documents?|papers?|memos?|briefings?|reports?|minutes|drafts?|assessments?|figures|correspondence)\b"
         + _G + r"\b(?:can|could|might) be (?:shared|sent|passed (?:on|along)?|forwarded|made available)\b"
@@ -288,23 +290,24 @@ FAMILIES: dict[str, tuple[str, str]] = {
         r"|\b(?:could|can|might|would) (?:the|any|your|some)\b[^.!?\n]{0,60}?\b(?:internal|non-public|unpublished|"
         r"confidential|classified|restricted)\b" + _G + r"\b(?:documents?|papers?|memos?|briefings?|reports?|minutes|"
         r"drafts?|assessments?|figures|correspondence)\b" + _G + r"\bbe (?:shared|sent|passed (?:on|along)?|forwarded|"
-        r"made available)\b"
+        r"made available) (?:with|to) (?:me|us)\b"  # to the writer, not "made available to the reviewers"
         # a visitor asking which of the host's equipment or facilities they would use (NPSA/NCSC "Trusted
         # Research" guidance for academia: visiting researchers who seek access to facilities and sensitive
         # projects; ASPI, "Picking flowers, making honey", 2018)
-        r"|\b(?:which|what) (?:equipment|facilities|instruments|instrumentation|machines|laboratories|labs)\b" + _G
+        r"|\b(?:which|what) (?:equipment|facilities|instruments|instrumentation|machines|laboratories|labs) (?:in|at|"
+        r"of) your (?:institute|centre|center|facility|site|department|agency|ministry|company|organi[sz]ation|"
+        r"laboratory|lab|group)\b" + _G
         + r"\b(?:I|we) (?:would|could|will|might|can) (?:have|get|gain|be given) access to\b"
         # what the recipient knows beyond the published text ("anything your mission has drafted but not yet
-        # published", "anything you learned that did not make it into the published version") and the people they
-        # spoke to ("the names of any people you spoke to"): the expert-network and private-intelligence ask for
-        # the unpublished and for sources (the 2010-2011 US expert-network cases; The Observer on Black Cube, 2018;
-        # NPSA "Think Before You Link")
+        # published", "anything you learned that did not make it into the published version"): the expert-network
+        # and private-intelligence ask for the unpublished (the 2010-2011 US expert-network cases; The Observer on
+        # Black Cube, 2018; NPSA "Think Before You Link"). Not "the names of any people you spoke to": a call
+        # centre asks it too (review37 #2)
         r"|\b(?:interested in|grateful for|appreciate|value|welcome|share|send|tell (?:me|us)|include|add|especially|"
-        r"particularly|in particular)\b[^.!?\n]{0,20}?\banything\b[^.!?\n]{0,60}?\b(?:not (?:yet )?(?:been )?"
+        r"particularly|in particular)\b[^.!?\n]{0,20}?\banything (?:(?:that |which )?(?:you|your \w+))\b"
+        r"[^.!?\n]{0,60}?\b(?:not (?:yet )?(?:been )?"
         r"(?:published|made public|released)|(?:didn't|did not|"
         r"never) make it into the (?:published|final|public) (?:version|report|paper|text|article))\b"
-        r"|\b(?:names?|contacts?|contact details|numbers) of (?:any |the |all )?(?:people|persons|officials|sources|"
-        r"interviewees|experts) (?:you|your team) (?:spoke|talked|interviewed|met|consulted)\b"
         r"|\b(?:include|add|share|send|use)\b" + _G + r"\b(?:information|material|data|details|documents?|findings)"
         r"\b[^.!?\n]{0,40}?\b(?:which|that) (?:was|were|has|have|had) not (?:been )?(?:published|made public|released)"
         r"\b")),
@@ -342,12 +345,12 @@ FAMILIES: dict[str, tuple[str, str]] = {
         r"\d[\d,.]*)?\s?(?:usd|eur|gbp|dollars|euros|pounds)\s+(?:an|per) (?:hour|session|question|call|consultation)\b"
         r"|\bpaid (?:research|consultanc\w*|column|role|advisory|collaboration|writing|contributor|"
         r"opportunit\w*|papers?|reports?|insights?|input|survey)\b|\bremunerat(?:ed|ion) (?:for|of|is)\b"
-        # a fee named to the recipient ("offer you a fee of CHF 12,000 for a confidential report", "our standard
-        # fee is USD 3,000, paid on the day"): the private-intelligence firm's commission (The New Yorker on Alp
-        # Services, 2023; Black Cube's paid consultations, The Observer 2018), not a registration fee ("the
-        # registration fee of EUR 300"); not "paid consultation" alone, the expert networks' own words (600b72e)
+        # a fee offered to the recipient ("offer you a fee of CHF 12,000 for a confidential report"): the
+        # private-intelligence firm's commission (The New Yorker on Alp Services, 2023; Black Cube's paid
+        # consultations, The Observer 2018), not a registration fee ("the registration fee of EUR 300"); not "our
+        # standard fee is", mostly the sender's own price (review37 #3), nor "paid consultation" alone, the expert
+        # networks' own words (600b72e)
         r"|\b(?:offer|offering|pay|paying|give)\s+you\s+(?:a\s+)?(?:\w+\s+)?(?:fee|honorarium|sum|payment)\s+of\b"
-        r"|\bour (?:standard|usual|normal) fee (?:is|would be|will be)\b|\byour fee (?:would|will) be\b"
         r"|\b(?:generous(?:ly)?|well) (?:rewarded|compensated|remunerated)\b|\bwell[- ]paid\b"
         r"|\bcompensat(?:ed|ion) (?:generously|for your (?:time|input|expertise))\b"
         # money by the piece ("USD 2,000 per report", "paid per article"), not a count ("one author per paper")
@@ -423,7 +426,7 @@ FAMILIES: dict[str, tuple[str, str]] = {
         r"|\b(?:please )?(?:do not|don't) forward (?:it|this|them|the \w+)\b"
         r"|\boff the record\b|\bstrictly confidential\b|\bin (?:strict |complete |the strictest )?confidence\b"
         r"|\b(?:be|remain|stay) discreet\b|\bdiscreetly\b|\bpersonal capacity\b"
-        r"|\bdiscretion (?:is|will be) (?:assured|guaranteed)\b|\b(?:assured|guaranteed|complete|total) discretion\b"
+        r"|\bdiscretion (?:is|will be) (?:assured|guaranteed)\b|\b(?:assured|guaranteed) discretion\b"
         r"|\b(?:outside|not through) (?:the )?official "
         r"channels\b|\bjust between (?:us|you and me)\b|\bconfidential (?:search|matter|project|client)\b"
         # the same ask in the past or conditional ("grateful if you did not mention it at work"), and "keep the

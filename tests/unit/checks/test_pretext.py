@@ -57,22 +57,30 @@ def test_offers_are_told_apart_from_money_mentioned_in_passing() -> None:
 def test_a_fee_named_to_the_recipient_is_an_offer() -> None:
     """The private-intelligence commission names its fee; a registration fee and a phone bill are no offer."""
     assert "offer.money" in sig("We would like to offer you a fee of CHF 12,000 for a confidential report.")
-    assert "offer.money" in sig("Our standard fee is USD 3,000, paid on the day.")
+    # "our standard fee is" is mostly the sender's own price (review37 #3): a translator's quote, a conference's
+    assert "offer.money" not in sig("Our standard fee is EUR 0.12 per word; your fee will be invoiced on delivery.")
     assert "offer.money" not in sig("The registration fee of EUR 300 covers lunch.")
     assert "offer.money" not in sig("Our standard registration fee is EUR 300.")
     assert "offer.money" not in sig("We offer paid calls with customers every week.")
 
 
 def test_the_unpublished_and_the_sources_are_insider_asks() -> None:
-    """What did not make it into print, and who the recipient spoke to; not the writer's own search."""
+    """What did not make it into print; not the writer's own search, nor a call centre's question."""
     assert "ask.insider" in sig("We would be especially interested in anything your mission has drafted but not "
                                 "yet published.")
     assert "ask.insider" in sig("In particular anything you learned that did not make it into the published version.")
-    assert "ask.insider" in sig("Could you send the names of any people you spoke to in the ministry?")
+    assert "ask.insider" not in sig("Could you send the names of any people you spoke to at our call centre?")
     assert "ask.insider" not in sig("I was not able to find anything about it that has not been published.")
     assert "ask.insider" not in sig("Please do not send anything that is not yet published.")
     assert "pressure.secrecy" in sig("Discretion is assured on both sides.")
     assert "pressure.secrecy" not in sig("The committee used its discretion in awarding the prize.")
+    assert "pressure.secrecy" not in sig("Awards are made at the complete discretion of the selection panel.")
+    # review37 #2: the same words about the writer's own readers, attendees or customers are no insider ask
+    for body in ("Could the unpublished reports you cite be made available to the reviewers?",
+                 "We welcome anything that has not yet been published.",
+                 "Please send a list of the people in your department who will attend the training.",
+                 "Could you tell me which equipment I would have access to as a visiting student?"):
+        assert "ask.insider" not in sig(body), body
 
 
 def test_pressure_and_flattery() -> None:
@@ -246,6 +254,7 @@ def test_the_fellow_scientists_small_favour() -> None:
     assert "ask.insider" in sig("Could you send me a list of your colleagues in the sanctions team?")
     assert "ask.insider" not in sig("We're putting together a reading list on carbon markets for new staff.")
     assert "ask.insider" in sig("A list of the people in your department working on the space files would help.")
+    assert "ask.insider" not in sig("A list of the people in your department who will attend would help.")
     assert "ask.insider" not in sig("A list of the people in the photo is on the back.")
 
 
