@@ -215,6 +215,7 @@ def render(templates: Templates, decision: Decision, report_link: str | None) ->
 # --------------------------------------------------------------------------- insertion
 
 _SEALING = frozenset({"multipart/signed", "multipart/encrypted"})
+_SHOWN_UNEDITED = _SEALING | {"application/pkcs7-mime", "application/x-pkcs7-mime"}
 
 
 def _protected(root: Entity, raw: bytes) -> bool:
@@ -270,10 +271,19 @@ def targets(entity: Entity, raw: bytes | None = None) -> list[Entity]:
         found = targets(shown[0], raw)
         if raw is None or ctype != "multipart/mixed" or not _blank(raw, found):
             return found
-        # a file shown inline (Apple Mail sends them so) is no text to edit, nor a signed or encrypted part's text (a
-        # banner would break it); with no other text, the blank part itself is written into (review36 #6)
-        later = (targets(c, raw) for c in shown[1:] if not _named(c) and c.content_type not in _SEALING)
-        return next((got for got in later if got and not _blank(raw, got)), found)
+        # the next part with text, unless the reader shows something first that is not ours to edit: an inline
+        # forwarded message, a file (Apple Mail sends them inline), a signed or encrypted part (a banner would
+        # break it); then the blank part itself, what the reader sees first (review36 #6; review37b #2: the
+        # banner had gone into a short text below the forwarded approach)
+        for child in shown[1:]:
+            if child.is_attachment:
+                continue  # listed apart, not shown in the flow
+            if child.maintype == "message" or child.content_type in _SHOWN_UNEDITED or _named(child):
+                break
+            got = targets(child, raw)
+            if got and not _blank(raw, got):
+                return got
+        return found
     return []
 
 

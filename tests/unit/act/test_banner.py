@@ -254,6 +254,11 @@ def test_a_blank_part_ahead_of_a_forwarded_or_signed_message_gets_the_banner(bla
         assert all(first_line not in t for t in texts[1:])
         assert out.endswith(raw[raw.index(after):])  # the part after is byte-identical
         assert insert_banner(out, BANNER) == out  # a second pass adds none
+    # review37b #2: a short text after the forwarded message is below the approach: the blank part, shown first, gets it
+    inline_file = b'Content-Type: text/plain; name="a.txt"\r\nContent-Disposition: inline\r\n\r\nfile text\r\n'
+    for shown in (forwarded, inline_file):
+        texts = _leaf_texts(insert_banner(_mp("multipart/mixed", [empty, shown, TEXT_PART]), BANNER))
+        assert texts[0].startswith(first_line + "\n") and all(first_line not in t for t in texts[1:]), texts
     unseparated = _mp("multipart/mixed", [b"Content-Type: text/plain", forwarded])
     assert insert_banner(unseparated, BANNER) == unseparated
 
