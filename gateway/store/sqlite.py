@@ -422,9 +422,10 @@ def _any_since(db: sqlite3.Connection, asked: Sequence[tuple[Sequence[str], floa
     """For each (keys, since): whether the campaign index holds any entry of one of the keys at or
     after `since` (one seek of the (key, ts) primary key per key; a query without keys: False). One
     statement for up to MAX_PROBES queries: most of a message's queries find nothing (a new
-    sender, a text nobody sent before, no analyst's decision), and this answers them at a sixth of
-    the full read's cost (`_reach`: its ordered, limited subquery per key; perf37). The full read
-    runs only for the queries that find something, so every answer is what it was."""
+    sender, a text nobody sent before, no analyst's decision), and this answers a campaign check's
+    six at about a quarter of the cost of their six full reads (`_reach`: an ordered, limited
+    subquery per key; perf37: ~21 us against ~90 us on an empty store). The full read runs only
+    for the queries that find something, so every answer is what it was."""
     out: list[bool] = []
     for i in range(0, len(asked), MAX_PROBES):
         chunk = [(keys, since) for keys, since in asked[i:i + MAX_PROBES]]
