@@ -253,12 +253,7 @@ class SqliteStore:
         locals_ = [cap(r.lower()) for r in rcpts]
         dom = cap(domain.lower())
 
-        def read(db: sqlite3.Connection) -> SenderHistory:
-            return SenderHistory(
-                tuple(_pair_stats(db, "local = ? AND external = ?", (r, who)) for r in locals_),
-                _pair_stats(db, "external = ?", (who,)) if "@" in who else _domain_stats(db, who),
-                _domain_stats(db, dom) if dom else None)
-        return await self._run(read)
+        return await self._run(lambda db: _sender_history(db, who, locals_, dom))
 
     async def rdap_get(self, domain: str) -> RdapRecord | None:
         def read(db: sqlite3.Connection) -> RdapRecord | None:
@@ -308,7 +303,11 @@ class SqliteStore:
                  for keys, since, per_key in map(reach_query, queries)]
         if not asked:
             return []
-        return await self._run(lambda db: [_reach(db, *a) for a in asked])
+
+        def read(db: sqlite3.Connection) -> list[Reach]:
+            found = _any_since(db, [(keys, since) for keys, since, _, _ in asked])
+            return [_reach(db, *a) if hit else Reach() for a, hit in zip(asked, found, strict=True)]
+        return await self._run(read)
 
     async def campaign_first_seen(self, keys: Iterable[str]) -> float:
         wanted, since, _ = self._reach_args(keys, 0.0, "")
@@ -415,6 +414,29 @@ _REACH_PER_KEY_ALL = (
 
 
 _FIRST_SEEN = "SELECT ts FROM campaign WHERE key = ? AND ts >= ? ORDER BY ts LIMIT 1"
+_ANY_SINCE = "EXISTS (SELECT 1 FROM campaign WHERE key IN ({}) AND ts >= ?)"
+MAX_PROBES = 16  # queries probed by one statement at most
+
+
+def _any_since(db: sqlite3.Connection, asked: Sequence[tuple[Sequence[str], float]]) -> list[bool]:
+    """For each (keys, since): whether the campaign index holds any entry of one of the keys at or
+    after `since` (one seek of the (key, ts) primary key per key; a query without keys: False). One
+    statement for up to MAX_PROBES queries: most of a message's queries find nothing (a new
+    sender, a text nobody sent before, no analyst's decision), and this answers a campaign check's
+    six at about a quarter of the cost of their six full reads (`_reach`: an ordered, limited
+    subquery per key; perf37: ~21 us against ~90 us on an empty store). The full read runs only
+    for the queries that find something, so every answer is what it was."""
+    out: list[bool] = []
+    for i in range(0, len(asked), MAX_PROBES):
+        chunk = [(keys, since) for keys, since in asked[i:i + MAX_PROBES]]
+        probed = [(keys, since) for keys, since in chunk if keys]
+        row: tuple[Any, ...] = ()
+        if probed:
+            sql = "SELECT " + ", ".join(_ANY_SINCE.format(",".join("?" * len(keys))) for keys, _ in probed)
+            row = db.execute(sql, [a for keys, since in probed for a in (*keys, since)]).fetchone()
+        answers = iter(row)
+        out += [bool(next(answers)) if keys else False for keys, _ in chunk]
+    return out
 
 
 def _reach(db: sqlite3.Connection, wanted: Sequence[str], since: float, exclude: str,
@@ -452,6 +474,49 @@ def _upsert_pair(db: sqlite3.Connection, local: str, external: str, when: float,
         " last_seen = max(last_seen, excluded.last_seen),"
         " count = count + 1, outbound = outbound + excluded.outbound",
         (local, external, domain, when, when, int(outbound)))
+
+
+_HISTORY_SENDER = ("SELECT 0, NULL, min(first_seen), max(last_seen), sum(count), sum(outbound)"
+                   " FROM pairs WHERE external = ?")
+_HISTORY_DOMAIN = "SELECT {}, NULL, first_seen, last_seen, count, outbound FROM pair_domains WHERE external_domain = ?"
+_HISTORY_PAIRS = ("SELECT 2, local, first_seen, last_seen, count, outbound FROM pairs"
+                  " WHERE external = ? AND local IN ({})")
+MAX_IN = 500  # recipients looked up by one statement at most
+
+
+def _sender_history(db: sqlite3.Connection, who: str, locals_: Sequence[str], dom: str) -> SenderHistory:
+    """`sender_history` in one statement (up to MAX_IN recipients; more: one more statement per
+    MAX_IN): the sender's sum of pairs (or, for a domain, its `pair_domains` row), the domain's
+    row, and the row of each asked recipient's pair with the sender (the primary key: one pair at
+    most, so its sum is the row itself). The answers of the separate reads it replaces (one per
+    recipient, then two: perf37)."""
+    arms = [_HISTORY_SENDER if "@" in who else _HISTORY_DOMAIN.format(0)]
+    args: list[Any] = [who]
+    if dom:
+        arms.append(_HISTORY_DOMAIN.format(1))
+        args.append(dom)
+    wanted = list(dict.fromkeys(locals_))
+    chunks = [wanted[i:i + MAX_IN] for i in range(0, len(wanted), MAX_IN)]
+    if chunks:
+        arms.append(_HISTORY_PAIRS.format(",".join("?" * len(chunks[0]))))
+        args += [who, *chunks[0]]
+    rows = db.execute(" UNION ALL ".join(arms), args).fetchall()  # this file's fixed texts, placeholders only
+    for chunk in chunks[1:]:
+        rows += db.execute(_HISTORY_PAIRS.format(",".join("?" * len(chunk))), [who, *chunk]).fetchall()
+    sender: PairStats | None = None
+    domain: PairStats | None = None
+    pairs: dict[str, PairStats] = {}
+    for arm, local, first, last, count, outbound in rows:
+        if count is None:  # the sender's sum over no pair
+            continue
+        stats = PairStats(first, last, count, outbound)
+        if arm == 0:
+            sender = stats
+        elif arm == 1:
+            domain = stats
+        else:
+            pairs[local] = stats
+    return SenderHistory(tuple(pairs.get(r) for r in locals_), sender, domain if dom else None)
 
 
 def _domain_stats(db: sqlite3.Connection, domain: str) -> PairStats | None:

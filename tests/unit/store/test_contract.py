@@ -788,3 +788,19 @@ async def test_batched_lookups_answer_as_the_single_ones(store: Store) -> None:
     nobody = await store.sender_history("new@elsewhere.test", ["a@example.org"], "elsewhere.test")
     assert nobody.pairs == (None,) and nobody.sender is None and nobody.domain is None
     await store.close()
+
+
+async def test_sender_history_of_many_recipients_answers_each_in_order(store: Store) -> None:
+    """Every asked recipient gets its own pair's answer, in the order asked, repeats and all, past
+    the number the SQLite store looks up in one statement (perf37); a domain asked as the sender
+    reads its sum."""
+    await store.record_message(inbound("p@outside.test", "r7@example.org", "r900@example.org", when=NOW - DAY), LOCAL)
+    rcpts = [f"r{i}@example.org" for i in range(1100)] + ["R7@example.org", "r900@example.org"]
+    hist = await store.sender_history("p@outside.test", rcpts, "outside.test")
+    found = [i for i, p in enumerate(hist.pairs) if p is not None]
+    assert len(hist.pairs) == len(rcpts) and found == [7, 900, 1100, 1101]
+    assert hist.pairs[7] == hist.pairs[1100] == await store.seen_pair("p@outside.test", "r7@example.org")
+    assert hist.sender is not None and hist.sender.count == 2
+    by_domain = await store.sender_history("outside.test", ["r7@example.org"], "")
+    assert by_domain.sender == hist.domain and by_domain.pairs == (None,) and by_domain.domain is None
+    await store.close()
