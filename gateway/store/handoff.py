@@ -9,15 +9,6 @@ was busy (at most MAX_BATCH) and settles the whole batch with one `call_soon_thr
 (benchmarks: about 30 us alone, 5 us a call with 20 callers waiting). Order is kept: calls run
 one at a time, in the order they were made.
 
-The calls an event loop makes in one pass of its ready callbacks are handed over together, at the
-end of that pass (one `call_soon`; at most MAX_BATCH a hand-over): the thread is woken once for
-them and their results come back with one wake-up of the loop. The checks that wait on the store
-start in the same pass (the campaign and sender checks; the quoting check's two reads), and a
-round trip costs ~100 us of CPU here whatever it carries (two context switches, futexes, the
-self-pipe, the GIL changing hands: a trivial call, 2-core machine); handed over one by one, the
-second call often caught the thread awake, but not always (perf37: 4.1 context switches a ham
-message before, 3.2 after).
-
 Untrusted input: none (the callables are the store's own).
 """
 
@@ -38,7 +29,6 @@ log = logging.getLogger("gateway.store")
 MAX_BATCH = 64  # calls settled per wake-up of the loop, at most
 
 _Item = tuple[Callable[[], Any], asyncio.Future[Any]]
-_Handed = list[_Item]  # the calls one loop made in one pass, in order
 
 
 class HandoffThread:
@@ -46,13 +36,10 @@ class HandoffThread:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self._queue: queue.SimpleQueue[_Handed | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._closed = False
-        # per event loop: the calls made since its last hand-over (only that loop's thread touches
-        # its list; a call_soon(_hand_over) is pending while one is here)
-        self._gathering: dict[asyncio.AbstractEventLoop, _Handed] = {}
 
     async def run(self, fn: Callable[[], T]) -> T:
         if self._closed:
@@ -62,28 +49,15 @@ class HandoffThread:
                 if self._thread is None:
                     self._thread = threading.Thread(target=self._work, name=self.name, daemon=True)
                     self._thread.start()
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[T] = loop.create_future()
-        calls = self._gathering.get(loop)
-        if calls is None:
-            self._gathering[loop] = [(fn, fut)]
-            loop.call_soon(self._hand_over, loop)
-        else:
-            calls.append((fn, fut))
+        fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.put((fn, fut))
         return await fut
-
-    def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
-        calls = self._gathering.pop(loop, None) or []
-        for i in range(0, len(calls), MAX_BATCH):
-            self._queue.put(calls[i:i + MAX_BATCH])
 
     def stop(self) -> None:
         """Finish what is queued, then end the thread (blocks until it has)."""
         self._closed = True
         thread = self._thread
         if thread is not None:
-            for loop in list(self._gathering):  # made, not yet handed over: they run first
-                self._hand_over(loop)
             self._queue.put(None)
             thread.join()
 
@@ -92,10 +66,10 @@ class HandoffThread:
         q = self._queue
         stopping = False
         while not stopping:
-            handed = q.get()
-            if handed is None:
+            item = q.get()
+            if item is None:
                 return
-            batch = list(handed)
+            batch = [item]
             while len(batch) < MAX_BATCH:
                 try:
                     nxt = q.get_nowait()
@@ -104,7 +78,7 @@ class HandoffThread:
                 if nxt is None:
                     stopping = True
                     break
-                batch += nxt
+                batch.append(nxt)
             done: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
             for fn, fut in batch:
                 try:
