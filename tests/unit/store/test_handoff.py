@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,28 @@ def test_the_thread_carries_its_name_in_the_kernel() -> None:
         return await t.run(lambda: Path(f"/proc/self/task/{threading.get_native_id()}/comm").read_text().strip())
     assert asyncio.run(go()) == "store-test"
     t.stop()
+
+
+def test_a_call_made_as_the_loop_stops_still_runs() -> None:
+    """review37c #1: a call made in the loop's last pass (the gateway stopping) must reach the store thread at once,
+    not wait for a pass that never comes (a batched hand-over had lost such a write and left its caller waiting)."""
+    h = HandoffThread("store-test")
+    ran: list[str] = []
+    asyncio.run(h.run(lambda: None))  # the thread is started
+    loop = asyncio.new_event_loop()
+
+    async def writer() -> None:
+        await h.run(lambda: ran.append("recorded"))
+
+    loop.call_soon(loop.stop)  # the loop stops after this pass ...
+    task = loop.create_task(writer())  # ... in which a task calls the store
+    loop.run_forever()
+    deadline = time.monotonic() + 5
+    while not ran and time.monotonic() < deadline:
+        time.sleep(0.01)
+    before = list(ran)  # before the loop runs again or stop() runs what is queued
+    task.cancel()
+    loop.run_until_complete(asyncio.gather(task, return_exceptions=True))
+    loop.close()
+    h.stop()
+    assert before == ["recorded"]
