@@ -255,8 +255,9 @@ def targets(entity: Entity, raw: bytes | None = None) -> list[Entity]:
     every text part shown as plain text). With the message's bytes, a multipart/mixed's first part
     whose text is blank is passed over for the next one with text: readers show the parts of a
     mixed one after another, so the text a reader sees first is the next part's (review35 #6: an
-    empty text/plain ahead of the approach kept the banner out); when no later part has text to
-    edit (a forwarded message, a file, a signed part), the blank part itself (review36 #6)."""
+    empty text/plain ahead of the approach kept the banner out); when the reader shows something
+    first that is not ours to edit (a forwarded message, a file, a signed part), or no later part
+    has text, the blank part itself (review36 #6, review37b #2)."""
     if entity.is_attachment:
         return []
     ctype = entity.content_type

@@ -271,9 +271,6 @@ FAMILIES: dict[str, tuple[str, str]] = {
         # building the network, as the names and contacts of colleagues above)
         r"|\b(?:number|phone number|mobile|e-?mail|address|contact|contact details) of your (?:colleague|boss|"
         r"manager|director|assistant|secretary)\b"
-        # material not yet published, asked for inside a paper or an answer ("you may also include information
-        # you have gathered which was not published before": Shane Harris on the Tehran congress's call for papers,
-        # 2015; the Mallory case's "white papers", US DoJ 2018)
         # internal material asked for in the passive, as a condition ("if the draft position paper, or the internal
         # briefing that went to ministers, can be shared, I would treat it as strictly for our team": the material
         # is the condition's subject, not "if you have questions about the report, it can be sent to ...") or asked to
@@ -308,6 +305,9 @@ FAMILIES: dict[str, tuple[str, str]] = {
         r"[^.!?\n]{0,60}?\b(?:not (?:yet )?(?:been )?"
         r"(?:published|made public|released)|(?:didn't|did not|"
         r"never) make it into the (?:published|final|public) (?:version|report|paper|text|article))\b"
+        # material not yet published, asked for inside a paper or an answer ("you may also include information
+        # you have gathered which was not published before": Shane Harris on the Tehran congress's call for papers,
+        # 2015; the Mallory case's "white papers", US DoJ 2018)
         r"|\b(?:include|add|share|send|use)\b" + _G + r"\b(?:information|material|data|details|documents?|findings)"
         r"\b[^.!?\n]{0,40}?\b(?:which|that) (?:was|were|has|have|had) not (?:been )?(?:published|made public|released)"
         r"\b")),
