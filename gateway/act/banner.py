@@ -272,6 +272,10 @@ def targets(entity: Entity, raw: bytes | None = None) -> list[Entity]:
         found = targets(shown[0], raw)
         if raw is None or ctype != "multipart/mixed" or not _blank(raw, found):
             return found
+        if not found and not shown[0].is_attachment:
+            # what the reader shows first is not ours to edit (a forwarded message, a file shown inline): none here,
+            # `_banner_part_added` puts a part ahead of it (review37b #1: the banner had gone to a text below it)
+            return []
         # the next part with text, unless the reader shows something first that is not ours to edit: an inline
         # forwarded message, a file (Apple Mail sends them inline), a signed or encrypted part (a banner would
         # break it); then the blank part itself, what the reader sees first (review36 #6; review37b #2: the
@@ -508,6 +512,37 @@ def _shape(raw: bytes, max_depth: int, max_parts: int) -> list[tuple[str, str | 
     return [(p.get_content_type(), p.get_content_charset()) for p in msg.walk()]
 
 
+def _banner_part(banner: Banner, delimiter: bytes, eol: bytes) -> bytes:
+    """A delimiter line and a text/plain part holding the banner (UTF-8, quoted-printable: 7-bit, lines under 77
+    octets), with the line break that the next delimiter line takes as its own (RFC 2046 5.1.1)."""
+    text = banner.plain.replace("\n", eol.decode("ascii")).encode("utf-8")
+    return (delimiter + eol + b"Content-Type: text/plain; charset=utf-8" + eol
+            + b"Content-Transfer-Encoding: quoted-printable" + eol + b"Content-Disposition: inline" + eol + eol
+            + transfer.qp_encode(text, eol) + eol)
+
+
+def _banner_part_added(raw: bytes, root: Entity, banner: Banner, max_depth: int, max_parts: int) -> bytes:
+    """`raw` with a part holding the banner ahead of the first part of a multipart/mixed message whose first part
+    shown holds no text we may edit: an inline forwarded message (message/rfc822, its bytes another message's), a
+    file shown inline (a PDF, an image), an attachment alone (review37b #1: a forwarded approach as the first part got
+    no banner at all). Readers show a mixed one's parts one after another, the new one first; every byte of the
+    message stays, and the parts after it are the same. Only a message/rfc822 that is the whole message stays without
+    (a banner part would need a new top-level Content-Type). The new part is the one a second pass finds first and
+    finds bannered (no second part). The delimiter is written with the multipart's whole boundary; the result must
+    parse to the old shape with this one text/plain part added as the first child, else no banner."""
+    if root.content_type != "multipart/mixed" or not root.children or targets(root, raw):
+        return raw
+    boundary = root.headers.get_boundary()
+    if not boundary or not boundary.isascii() or not root.delimiters or root.delimiters[0].close:
+        return raw
+    at = root.delimiters[0].start
+    eol = transfer.line_ending(raw[root.start:root.body_start] or raw)
+    out = raw[:at] + _banner_part(banner, b"--" + boundary.encode("ascii"), eol) + raw[at:]
+    want = _shape(raw, max_depth, max_parts)
+    want.insert(1, ("text/plain", "utf-8"))
+    return out if _shape(out, max_depth, max_parts) == want else raw
+
+
 def insert_banner(raw: bytes, banner: Banner, *, max_depth: int = 20, max_parts: int = 500) -> bytes:
     """`raw` with the banner in each main text alternative, or `raw` itself when not safe."""
     if len(raw) > MAX_MESSAGE_BYTES:
@@ -525,7 +560,7 @@ def insert_banner(raw: bytes, banner: Banner, *, max_depth: int = 20, max_parts:
             pieces += [raw[cursor:edited[0]], edited[1]]
             cursor = entity.end
         if not pieces:
-            return raw
+            return _banner_part_added(raw, root, banner, max_depth, max_parts)
         out = b"".join(pieces) + raw[cursor:]
         return out if _shape(out, max_depth, max_parts) == _shape(raw, max_depth, max_parts) else raw
     except (MimeError, Exception):  # noqa: BLE001 - a stranger's MIME: no banner beats a broken message

@@ -263,6 +263,69 @@ def test_a_blank_part_ahead_of_a_forwarded_or_signed_message_gets_the_banner(bla
     assert insert_banner(unseparated, BANNER) == unseparated
 
 
+FORWARDED = (b"Content-Type: message/rfc822\r\n\r\nFrom: c@z.test\r\nSubject: fwd\r\n"
+             b"Content-Type: text/plain\r\n\r\nDear Dr Smith, let us talk on Signal.\r\n")
+
+
+def _banner_part_first(raw: bytes, out: bytes) -> None:
+    """`out` is `raw` with one UTF-8 text/plain part holding the banner ahead of the mixed one's first part: every
+    byte of `raw` kept in place around it, the parts after it byte for byte, a second pass adding nothing."""
+    at = raw.index(b"--XX")
+    assert out.startswith(raw[:at]) and out.endswith(raw[at:])
+    msg = BytesParser(policy=email.policy.default).parsebytes(out)
+    before = BytesParser(policy=email.policy.default).parsebytes(raw)
+    assert [p.get_content_type() for p in msg.walk()] == (["multipart/mixed", "text/plain"]
+                                                          + [p.get_content_type() for p in before.walk()][1:])
+    first = next(msg.iter_parts())
+    assert first.get_content_charset() == "utf-8" and first.get_content_disposition() == "inline"
+    assert first.get_content().replace("\r\n", "\n") == BANNER.plain
+    assert out[len(raw[:at]):-len(raw[at:])].isascii()  # quoted-printable: 7-bit, for any next hop
+    assert max(len(line) for line in out.splitlines()) <= 998
+    assert insert_banner(out, BANNER) == out
+
+
+def test_a_forwarded_message_or_file_shown_first_gets_a_banner_part_ahead_of_it() -> None:
+    """review37b #1: a multipart/mixed whose first part is an inline forwarded message (message/rfc822: another
+    message's bytes, never edited) or a file shown inline got no banner, or one in a short text below the forwarded
+    approach. A text/plain part holding the banner is added ahead of it (readers show a mixed one's parts one after
+    another); nothing of the message changes but the added part."""
+    pdf = (b'Content-Type: application/pdf; name="cv.pdf"\r\nContent-Disposition: inline; filename="cv.pdf"\r\n'
+           b"Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n")
+    attached = pdf.replace(b"inline;", b"attachment;")
+    nested = _mp("multipart/mixed", [FORWARDED]).replace(b"XX", b"YY").split(b"\r\n", 1)[1]
+    for parts in ([FORWARDED], [FORWARDED, TEXT_PART], [pdf, TEXT_PART], [attached], [nested, TEXT_PART]):
+        raw = _mp("multipart/mixed", parts)
+        _banner_part_first(raw, insert_banner(raw, BANNER))
+    with_preamble = _mp("multipart/mixed", [FORWARDED]).replace(b"\r\n\r\n--XX", b"\r\n\r\nA MIME message.\r\n--XX", 1)
+    _banner_part_first(with_preamble, insert_banner(with_preamble, BANNER))
+    lf_only = _mp("multipart/mixed", [FORWARDED, TEXT_PART]).replace(b"\r\n", b"\n")
+    out = insert_banner(lf_only, BANNER)
+    assert b"\r" not in out
+    _banner_part_first(lf_only, out)
+
+
+def test_a_banner_part_is_added_only_where_nothing_shown_first_takes_the_banner() -> None:
+    """Guards beside the banner part: an attachment first is listed apart, so the text after it is what the reader
+    sees first and gets the banner as before; a text first gets it; a forwarded message that is the whole message
+    gets none (a part could only be added under a new top-level Content-Type: Known limits); a part the banner goes
+    into inside a signed part keeps the message as it is."""
+    attached = b'Content-Type: application/pdf\r\nContent-Disposition: attachment; filename="a.pdf"\r\n\r\nx\r\n'
+    first_line = BANNER.plain.split("\n", 1)[0]
+    for parts in ([attached, TEXT_PART], [TEXT_PART, FORWARDED]):
+        raw = _mp("multipart/mixed", parts)
+        texts = _leaf_texts(insert_banner(raw, BANNER))
+        flagged = [t for t in texts if first_line in t]
+        assert len(flagged) == 1 and flagged[0].startswith(first_line) and flagged[0].endswith("\nHello\n"), texts
+        assert len(texts) == len(parts) - (parts[0] is attached)  # no part added
+    whole = b"MIME-Version: 1.0\r\n" + FORWARDED
+    assert insert_banner(whole, BANNER) == whole
+    signed = (b'Content-Type: multipart/signed; protocol="application/pgp-signature"; boundary="SS"\r\n\r\n'
+              b"--SS\r\n" + TEXT_PART + b"\r\n--SS\r\nContent-Type: application/pgp-signature\r\n\r\n"
+              b"-----BEGIN PGP SIGNATURE-----\r\nabc\r\n-----END PGP SIGNATURE-----\r\n--SS--\r\n")
+    raw = _mp("multipart/mixed", [signed, FORWARDED])
+    assert insert_banner(raw, BANNER) == raw
+
+
 def test_inline_pgp_is_never_touched() -> None:
     raw = SIMPLE.replace(b"Hello there", b"-----BEGIN PGP SIGNED MESSAGE-----\r\nHash: SHA256\r\n\r\nhi")
     assert insert_banner(raw, BANNER) == raw
