@@ -35,6 +35,9 @@ from gateway.textsafe import cue_skeleton
 MAX_TEXT = 20_000
 _G = r"[^.!?\n]{0,40}?"  # a bounded gap inside one sentence
 _G_SCREEN = r"[^.!?\n]*?"  # the same gap unbounded: what the families' set searches (see _COMPILED)
+# internal material and its passing on, in the insider asks written in the passive (`ask.insider`)
+_MATERIAL = r"\b(?:documents?|papers?|memos?|briefings?|reports?|minutes|drafts?|assessments?|figures|correspondence)\b"
+_PASSED = r"(?:shared|sent|passed (?:on|along)?|forwarded|made available)"
 # The end of a word that may end in a non-ASCII letter ("rémunéré", "résumé", "c.v."): RE2's \b is
 # ASCII and finds no boundary after "é" or "."; this consumes the character after the word instead.
 _END = r"(?:[^\pL\pN_]|$)"
@@ -277,17 +280,12 @@ FAMILIES: dict[str, tuple[str, str]] = {
         # come to the writer ("could be passed to me"): the same ask as "share the internal briefing" (NPSA and
         # MI5 "Think Before You Link"; the Mallory case's requests for non-public papers, US DoJ 2018)
         r"|\bif (?:the|any|your|a|an|some|this|that|these|those)\b[^.!?\n]{0,60}?\b(?:internal|non-public|"
-        r"confidential|classified|restricted)\b" + _G
-        + r"\b(?:documents?|papers?|memos?|briefings?|reports?|minutes|drafts?|assessments?|figures|correspondence)\b"
-        + _G + r"\b(?:can|could|might) be (?:shared|sent|passed (?:on|along)?|forwarded|made available)\b"
-        r"|\b(?:internal|non-public|unpublished|confidential|classified|restricted)\b" + _G
-        + r"\b(?:documents?|papers?|memos?|briefings?|reports?|minutes|drafts?|assessments?|figures|correspondence)\b"
-        + _G + r"\b(?:can|could|might) be (?:shared|sent|passed (?:on|along)?|forwarded|made available) (?:with|to) "
-        r"(?:me|us)\b"
+        r"confidential|classified|restricted)\b" + _G + _MATERIAL + _G + r"\b(?:can|could|might) be " + _PASSED + r"\b"
+        r"|\b(?:internal|non-public|unpublished|confidential|classified|restricted)\b" + _G + _MATERIAL
+        + _G + r"\b(?:can|could|might) be " + _PASSED + r" (?:with|to) (?:me|us)\b"
         r"|\b(?:could|can|might|would) (?:the|any|your|some)\b[^.!?\n]{0,60}?\b(?:internal|non-public|unpublished|"
-        r"confidential|classified|restricted)\b" + _G + r"\b(?:documents?|papers?|memos?|briefings?|reports?|minutes|"
-        r"drafts?|assessments?|figures|correspondence)\b" + _G + r"\bbe (?:shared|sent|passed (?:on|along)?|forwarded|"
-        r"made available) (?:with|to) (?:me|us)\b"  # to the writer, not "made available to the reviewers"
+        r"confidential|classified|restricted)\b" + _G + _MATERIAL + _G + r"\bbe " + _PASSED
+        + r" (?:with|to) (?:me|us)\b"  # to the writer, not "made available to the reviewers"
         # a visitor asking which of the host's equipment or facilities they would use (NPSA/NCSC "Trusted
         # Research" guidance for academia: visiting researchers who seek access to facilities and sensitive
         # projects; ASPI, "Picking flowers, making honey", 2018)

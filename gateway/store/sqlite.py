@@ -428,7 +428,7 @@ def _any_since(db: sqlite3.Connection, asked: Sequence[tuple[Sequence[str], floa
     for the queries that find something, so every answer is what it was."""
     out: list[bool] = []
     for i in range(0, len(asked), MAX_PROBES):
-        chunk = [(keys, since) for keys, since in asked[i:i + MAX_PROBES]]
+        chunk = asked[i:i + MAX_PROBES]
         probed = [(keys, since) for keys, since in chunk if keys]
         row: tuple[Any, ...] = ()
         if probed:
