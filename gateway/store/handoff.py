@@ -42,23 +42,27 @@ class HandoffThread:
         self._closed = False
 
     async def run(self, fn: Callable[[], T]) -> T:
-        if self._closed:
-            raise RuntimeError(f"{self.name}: thread stopped")
-        if self._thread is None:
-            with self._lock:
-                if self._thread is None:
-                    self._thread = threading.Thread(target=self._work, name=self.name, daemon=True)
-                    self._thread.start()
         fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.put((fn, fut))
+        # the check and the put under the lock `stop()` takes to put its end mark: a call is queued ahead of the
+        # mark, so it runs, or refused; it had been put after the mark by a run() past the check as stop() ran on
+        # another thread, never run, its caller waiting for ever (review37c #2; an uncontended lock, ~0.1 us)
+        with self._lock:
+            if self._closed:
+                raise RuntimeError(f"{self.name}: thread stopped")
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._work, name=self.name, daemon=True)
+                self._thread.start()
+            self._queue.put((fn, fut))
         return await fut
 
     def stop(self) -> None:
-        """Finish what is queued, then end the thread (blocks until it has)."""
-        self._closed = True
-        thread = self._thread
+        """Finish what is queued, then end the thread (blocks until it has). Any thread may call it."""
+        with self._lock:
+            self._closed = True
+            thread = self._thread
+            if thread is not None:
+                self._queue.put(None)
         if thread is not None:
-            self._queue.put(None)
             thread.join()
 
     def _work(self) -> None:

@@ -109,3 +109,41 @@ def test_a_call_made_as_the_loop_stops_still_runs() -> None:
     loop.close()
     h.stop()
     assert before == ["recorded"]
+
+
+def test_a_call_racing_stop_from_another_thread_runs_or_is_refused() -> None:
+    """review37c #2: stop() on another thread while a run() is past its check for a stopped thread: the call had been
+    queued after the end mark, never run, its caller waiting for ever (the SMTP session with it). Here stop() starts
+    as the call is being queued, and is given time to put its mark first: the call must run (or be refused), and its
+    caller get an answer."""
+    h = HandoffThread("store-test")
+    asyncio.run(h.run(lambda: None))  # the thread is started
+    real = h._queue
+    stopper = threading.Thread(target=h.stop)
+
+    class Racing:
+        def put(self, item: object) -> None:
+            if item is not None and not stopper.is_alive():
+                stopper.start()  # stop() from another thread, as the call is queued ...
+                time.sleep(0.2)  # ... with time to put its end mark first, where it can
+            real.put(item)  # type: ignore[arg-type]
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(real, name)
+
+    h._queue = Racing()  # type: ignore[assignment]
+    ran: list[int] = []
+
+    async def call() -> str:
+        try:
+            await asyncio.wait_for(h.run(lambda: ran.append(1)), 5)
+        except RuntimeError:
+            return "refused"
+        except TimeoutError:
+            return "never answered"
+        return "ran"
+
+    answer = asyncio.run(call())
+    stopper.join(5)
+    assert (answer, ran) in (("ran", [1]), ("refused", []))
+    assert not stopper.is_alive()
