@@ -437,23 +437,23 @@ def _edit_body(raw: bytes, entity: Entity, banner: Banner, body: bytes, codec: s
         insert = _plain_inserter(banner, codec, seven_bit, eol)
         prepend = None
         if cte == "quoted-printable":
-            prepend = _encode(banner.plain, codec, transfer.line_ending(body), False, False)
+            prepend = _encode(banner.plain, codec, transfer.body_eol(body, eol), False, False)
             if _qp_starts_with(body, prepend):
                 return None
-        return transfer.edit_body(body, cte, insert, prepend)
+        return transfer.edit_body(body, cte, insert, prepend, eol)
     if cte == "quoted-printable" and not transfer.is_stateful(codec):
         # splice into the encoded bytes when the point found there is the point of the decoded
         # text (soft line breaks or =XX escapes inside the markup before it: re-encode instead)
         decoded = binascii.a2b_qp(body)
         pos, want = _ascii_point(body), _ascii_point(decoded)
-        qp_eol = transfer.line_ending(body)
+        qp_eol = transfer.body_eol(body, eol)
         data = _encode(banner.html, codec, qp_eol, False, True)
         if _bannered(decoded, want, data):
             return None
         if binascii.a2b_qp(body[:pos]) == decoded[:want]:
             data = data[:-len(qp_eol)] if data.endswith(qp_eol) else data
             return body[:pos] + transfer.qp_encode(qp_eol + data, qp_eol) + qp_eol + body[pos:]
-    return transfer.edit_body(body, cte, _html_inserter(banner, codec, seven_bit, eol), None)
+    return transfer.edit_body(body, cte, _html_inserter(banner, codec, seven_bit, eol), None, eol)
 
 
 def _edit_wide(raw: bytes, entity: Entity, banner: Banner, body: bytes, codec: str) -> tuple[int, bytes] | None:
@@ -474,7 +474,7 @@ def _edit_wide(raw: bytes, entity: Entity, banner: Banner, body: bytes, codec: s
         insert = lambda content: None if inline_pgp(content) else plain(content)  # noqa: E731
     wide = transfer.wide_inserter(insert, codec)
     if cte in ("base64", "quoted-printable"):
-        new = transfer.edit_body(body, cte, wide, None)
+        new = transfer.edit_body(body, cte, wide, None, eol)
         return None if new is None else (entity.body_start, new)
     head = _base64_header(raw[entity.start:entity.body_start], eol)
     data = wide(body)

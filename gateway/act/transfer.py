@@ -194,15 +194,23 @@ def b64_encode(data: bytes, width: int, eol: bytes, trailing: bool) -> bytes:
     return eol.join(lines) + (eol if trailing else b"")
 
 
-def edit_body(body: bytes, cte: str, insert: Inserter, prepend_qp: bytes | None) -> bytes | None:
+def body_eol(body: bytes, default: bytes) -> bytes:
+    """The line ending a body uses, or `default` (its header block's) when it has none: an empty
+    base64 or quoted-printable part of an LF-only message had got CRLF lines (review37b #5)."""
+    return line_ending(body) if b"\n" in body[:65536] else default
+
+
+def edit_body(body: bytes, cte: str, insert: Inserter, prepend_qp: bytes | None,
+              default_eol: bytes = b"\r\n") -> bytes | None:
     """Apply `insert` (decoded content -> new content) to a body in transfer encoding `cte`.
 
     `prepend_qp`, when given, is the decoded text to prepend: for quoted-printable it is encoded
-    and placed before the untouched original bytes."""
+    and placed before the untouched original bytes. `default_eol`: the line ending written into a
+    body that has none of its own."""
     if cte in ("7bit", "8bit", "binary"):
         return insert(body)
     if cte == "quoted-printable":
-        eol = line_ending(body)
+        eol = body_eol(body, default_eol)
         if prepend_qp is not None:
             head = prepend_qp[:-len(eol)] if prepend_qp.endswith(eol) else prepend_qp
             return qp_encode(head, eol) + eol + body
@@ -214,6 +222,7 @@ def edit_body(body: bytes, cte: str, insert: Inserter, prepend_qp: bytes | None)
         if read is None:
             return None
         decoded, width, eol = read
+        eol = body_eol(body, default_eol)
         new = insert(decoded)
         trailing = body.endswith(b"\n")
         return None if new is None else b64_encode(new, width, eol, trailing)

@@ -326,6 +326,32 @@ def test_a_banner_part_is_added_only_where_nothing_shown_first_takes_the_banner(
     assert insert_banner(raw, BANNER) == raw
 
 
+@pytest.mark.parametrize("cte", ["7bit", "base64", "quoted-printable"])
+@pytest.mark.parametrize("html_part", [False, True])
+def test_an_empty_part_gets_the_banner_with_the_messages_own_line_breaks(cte: str, html_part: bool) -> None:
+    """review37b #5: an empty base64 or quoted-printable part has no line ending of its own; the banner written into
+    it took CRLF in a message written with LF (what a quarantined or scanned copy keeps). It takes the part's header
+    block's now, as a 7bit one did; a CRLF message keeps CRLF."""
+    ctype = "text/html" if html_part else "text/plain"
+    for eol in ("\n", "\r\n"):
+        raw = (f"From: a@x.test{eol}MIME-Version: 1.0{eol}Content-Type: {ctype}; charset=utf-8{eol}"
+               f"Content-Transfer-Encoding: {cte}{eol}{eol}").encode()
+        out = insert_banner(raw, BANNER)
+        assert out.startswith(raw) and len(out) > len(raw) + 100
+        body = out[len(raw):]
+        if eol == "\n":
+            assert b"\r" not in body
+        else:
+            assert body.count(b"\n") == body.count(b"\r\n")
+        part = BytesParser(policy=email.policy.default).parsebytes(out)
+        text = part.get_content()
+        assert ("approach-gateway-banner" in text) if html_part else text.startswith("*** Suspicious")
+        if cte != "base64":  # (a base64 body's own line breaks are the encoding's; the text's are the banner's)
+            continue
+        assert (b"\r\n" in base64.b64decode(body)) == (eol == "\r\n")
+        assert insert_banner(out, BANNER) == out
+
+
 def test_inline_pgp_is_never_touched() -> None:
     raw = SIMPLE.replace(b"Hello there", b"-----BEGIN PGP SIGNED MESSAGE-----\r\nHash: SHA256\r\n\r\nhi")
     assert insert_banner(raw, BANNER) == raw
