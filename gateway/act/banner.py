@@ -9,10 +9,12 @@ multipart/alternative once); every other byte of the message stays where it was,
 charsets and transfer encodings are kept. Signed or encrypted mail (S/MIME, PGP/MIME) is never
 touched, nor a text/plain part holding inline PGP (an armour line at the start of a line), and
 any doubt (malformed MIME, a charset not ASCII-compatible, base64 that even the analysis's lenient decoder
-cannot read, over a size cap) means no banner rather than a damaged message. Base64 that is not
-canonical (padding missing, junk characters inside) is read as the analysis reads it and the
-part is written back as canonical base64 with the banner: else the sender would choose whether
-staff are warned. Charsets are read as the analysis reads them
+cannot read, over a size cap) means no banner in that part rather than a damaged message; in a
+multipart/mixed whose texts all refuse it, or whose first part shown is not ours to edit (a
+forwarded message/rfc822, a file), a text/plain part holding the banner goes ahead
+(`_banner_part_added`). Base64 that is not canonical (padding missing, junk characters inside) is
+read as the analysis reads it and the part is written back as canonical base64 with the banner:
+else the sender would choose whether staff are warned. Charsets are read as the analysis reads them
 (`gateway.charsets`: the WHATWG and IANA labels mail readers know, with Python's codecs; a label
 no reader knows, `idna` or `undefined` too, gets the banner in ASCII, which every reader's fallback
 charset reads); a UTF-16 or
@@ -512,6 +514,10 @@ def _shape(raw: bytes, max_depth: int, max_parts: int) -> list[tuple[str, str | 
     return [(p.get_content_type(), p.get_content_charset()) for p in msg.walk()]
 
 
+# a banner no text begins with (a NUL): `_edit` refuses it only for a part that cannot take any banner
+_PROBE = Banner(plain="\x00\n", html="\x00\n")
+
+
 def _banner_part(banner: Banner, delimiter: bytes, eol: bytes) -> bytes:
     """A delimiter line and a text/plain part holding the banner (UTF-8, quoted-printable: 7-bit, lines under 77
     octets), with the line break that the next delimiter line takes as its own (RFC 2046 5.1.1)."""
@@ -525,13 +531,18 @@ def _banner_part_added(raw: bytes, root: Entity, banner: Banner, max_depth: int,
     """`raw` with a part holding the banner ahead of the first part of a multipart/mixed message whose first part
     shown holds no text we may edit: an inline forwarded message (message/rfc822, its bytes another message's), a
     file shown inline (a PDF, an image), an attachment alone (review37b #1: a forwarded approach as the first part got
-    no banner at all). Readers show a mixed one's parts one after another, the new one first; every byte of the
+    no banner at all), or only texts no banner may go into (a blank UTF-16 part, an EBCDIC one, an unknown transfer
+    encoding: review37b #3; inline PGP, over 2 MiB after a blank part: #4): whether one may is asked with `_PROBE`, a
+    banner no text starts with, so a text that already holds this banner (a second pass) is told from one that
+    cannot take any. Readers show a mixed one's parts one after another, the new one first; every byte of the
     message stays, and the parts after it are the same. Only a message/rfc822 that is the whole message stays without
     (a banner part would need a new top-level Content-Type). The new part is the one a second pass finds first and
     finds bannered (no second part). The delimiter is written with the multipart's whole boundary; the result must
     parse to the old shape with this one text/plain part added as the first child, else no banner."""
-    if root.content_type != "multipart/mixed" or not root.children or targets(root, raw):
+    if root.content_type != "multipart/mixed" or not root.children:
         return raw
+    if any(_edit(raw, t, _PROBE) is not None for t in targets(root, raw)):
+        return raw  # a text that could take a banner and did not take this one: it holds it (a second pass)
     boundary = root.headers.get_boundary()
     if not boundary or not boundary.isascii() or not root.delimiters or root.delimiters[0].close:
         return raw

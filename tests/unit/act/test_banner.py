@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from gateway.act.banner import HTML_MARKER, Banner, Templates, ascii_fallback, insert_banner
 from gateway.model import Decision, RuleHit, Verdict
 from tests.unit.act import mimegen
+from tests.unit.act.bannered import assert_banner_part_ahead
 
 HITS = (RuleHit("freemail-bigtech", 4, "Free-mail sender claims to work at Google – “big tech”"),
         RuleHit("off-channel", 3, "Asks to continue on WhatsApp <wa.me> & Telegram"),
@@ -238,7 +239,8 @@ def _leaf_texts(raw: bytes) -> list[str]:
 def test_a_blank_part_ahead_of_a_forwarded_or_signed_message_gets_the_banner(blank: bytes) -> None:
     """review36 #6: readers show an inline forwarded message (message/rfc822) and a signed part after a blank first
     part; neither is edited (the forwarded message is another message, a banner would break the signature), so the
-    blank part, what the reader shows first, is written into. A part with no header/body separator is left alone."""
+    blank part, what the reader shows first, is written into. A part with no header/body separator is left as it is,
+    and a part holding the banner goes ahead of it (review37b #3: no banner at all before session 38)."""
     empty = b"Content-Type: text/plain; charset=utf-8\r\n\r\n" + blank
     forwarded = (b"Content-Type: message/rfc822\r\n\r\nFrom: c@z.test\r\nSubject: fwd\r\n"
                  b"Content-Type: text/plain\r\n\r\nDear Dr Smith, let us talk on Signal.\r\n")
@@ -259,8 +261,8 @@ def test_a_blank_part_ahead_of_a_forwarded_or_signed_message_gets_the_banner(bla
     for shown in (forwarded, inline_file):
         texts = _leaf_texts(insert_banner(_mp("multipart/mixed", [empty, shown, TEXT_PART]), BANNER))
         assert texts[0].startswith(first_line + "\n") and all(first_line not in t for t in texts[1:]), texts
-    unseparated = _mp("multipart/mixed", [b"Content-Type: text/plain", forwarded])
-    assert insert_banner(unseparated, BANNER) == unseparated
+    unseparated = _mp("multipart/mixed", [b"Content-Type: text/plain", forwarded])  # kept; a banner part ahead
+    assert_banner_part_ahead(unseparated, insert_banner(unseparated, BANNER), BANNER)
 
 
 FORWARDED = (b"Content-Type: message/rfc822\r\n\r\nFrom: c@z.test\r\nSubject: fwd\r\n"
@@ -268,20 +270,7 @@ FORWARDED = (b"Content-Type: message/rfc822\r\n\r\nFrom: c@z.test\r\nSubject: fw
 
 
 def _banner_part_first(raw: bytes, out: bytes) -> None:
-    """`out` is `raw` with one UTF-8 text/plain part holding the banner ahead of the mixed one's first part: every
-    byte of `raw` kept in place around it, the parts after it byte for byte, a second pass adding nothing."""
-    at = raw.index(b"--XX")
-    assert out.startswith(raw[:at]) and out.endswith(raw[at:])
-    msg = BytesParser(policy=email.policy.default).parsebytes(out)
-    before = BytesParser(policy=email.policy.default).parsebytes(raw)
-    assert [p.get_content_type() for p in msg.walk()] == (["multipart/mixed", "text/plain"]
-                                                          + [p.get_content_type() for p in before.walk()][1:])
-    first = next(msg.iter_parts())
-    assert first.get_content_charset() == "utf-8" and first.get_content_disposition() == "inline"
-    assert first.get_content().replace("\r\n", "\n") == BANNER.plain
-    assert out[len(raw[:at]):-len(raw[at:])].isascii()  # quoted-printable: 7-bit, for any next hop
-    assert max(len(line) for line in out.splitlines()) <= 998
-    assert insert_banner(out, BANNER) == out
+    assert_banner_part_ahead(raw, out, BANNER)
 
 
 def test_a_forwarded_message_or_file_shown_first_gets_a_banner_part_ahead_of_it() -> None:
@@ -302,6 +291,23 @@ def test_a_forwarded_message_or_file_shown_first_gets_a_banner_part_ahead_of_it(
     out = insert_banner(lf_only, BANNER)
     assert b"\r" not in out
     _banner_part_first(lf_only, out)
+
+
+def test_texts_no_banner_may_go_into_get_a_banner_part_ahead_of_them() -> None:
+    """review37b #3 and #4: a blank first part the editor refuses (UTF-16 with nothing to follow, EBCDIC, an unknown
+    transfer encoding) ahead of a forwarded message, or a blank part followed by a text it refuses (inline PGP, whose
+    signature a banner would break; EBCDIC), kept the banner out of the message. Each keeps its bytes; a part holding
+    the banner goes ahead of them."""
+    blank = "Content-Type: text/plain; charset={}\r\nContent-Transfer-Encoding: {}\r\n\r\n"
+    pgp = (b"Content-Type: text/plain\r\n\r\n-----BEGIN PGP SIGNED MESSAGE-----\r\nHash: SHA256\r\n\r\n"
+           b"let us talk on Signal\r\n-----BEGIN PGP SIGNATURE-----\r\nx\r\n-----END PGP SIGNATURE-----\r\n")
+    ebcdic = (b"Content-Type: text/plain; charset=cp037\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+              + base64.b64encode("let us talk on Signal".encode("cp037")) + b"\r\n")
+    refused = [blank.format(c, e).encode() for c, e in (("utf-16", "7bit"), ("cp037", "7bit"), ("utf-8", "x-uuencode"))]
+    for parts in ([*[[r, FORWARDED] for r in refused], [blank.format("utf-8", "7bit").encode(), pgp],
+                   [blank.format("utf-8", "7bit").encode(), ebcdic], [pgp, TEXT_PART]]):
+        raw = _mp("multipart/mixed", parts)
+        assert_banner_part_ahead(raw, insert_banner(raw, BANNER), BANNER)
 
 
 def test_a_banner_part_is_added_only_where_nothing_shown_first_takes_the_banner() -> None:

@@ -22,6 +22,7 @@ from gateway.act import transfer
 from gateway.act.banner import HTML_MARKER, MAX_PART_BYTES, Templates, insert_banner
 from gateway.model import Decision, RuleHit, Verdict
 from gateway.parse import MessageView
+from tests.unit.act.bannered import assert_banner_part_ahead
 
 BANNER = Templates.load().render(Decision(Verdict.HIGH, 50.0, (RuleHit("r", 9, "Asks to move to WhatsApp"),)),
                                  "mailto:security@example.org")
@@ -163,35 +164,38 @@ def test_utf16_part_without_padding_gets_the_banner(ctype: str) -> None:
 
 
 def test_unreadable_base64_is_left_alone() -> None:
+    """The part keeps its bytes; a part holding the banner goes ahead of it (session 38: before, the message had none,
+    and a sender chose so whether staff were warned)."""
     for body in (b"SGVsbG8gd!!!29ybGQxx\r\n", b"SGVsb\r\n"):
         assert transfer.b64_decode_lenient(body) is None
         raw, _, _ = _message("text/plain", body)
-        assert insert_banner(raw, BANNER) == raw
+        assert_banner_part_ahead(raw, insert_banner(raw, BANNER), BANNER)
 
 
 def test_inline_pgp_in_non_canonical_base64_is_never_touched() -> None:
-    """The armour check reads what the lenient decoder reads."""
+    """The armour check reads what the lenient decoder reads: the part keeps its bytes (and its signature); the
+    banner goes into a part of its own ahead of it."""
     armour = base64.b64encode(b"-----BEGIN PGP SIGNED MESSAGE-----\r\nHash: SHA256\r\n\r\nhi!\r\n")
     for spoil in SPOIL.values():
         raw, _, _ = _message("text/plain", _lines(spoil(armour)))
-        assert insert_banner(raw, BANNER) == raw
+        assert_banner_part_ahead(raw, insert_banner(raw, BANNER), BANNER)
 
 
 def test_non_canonical_base64_over_the_part_cap_stays_as_it_is() -> None:
     encoded = base64.b64encode(b"x" * (MAX_PART_BYTES // 4 * 3 + 2)).rstrip(b"=")
     raw, _, _ = _message("text/plain", _lines(encoded))
-    assert insert_banner(raw, BANNER) == raw
+    assert_banner_part_ahead(raw, insert_banner(raw, BANNER), BANNER)  # the part as it is, a banner part ahead
     small, start, end = _message("text/plain", _lines(encoded[:len(encoded) // 2 // 4 * 4] + b"QQ"))
     assert re.match(rb"\*\*\* ", _canonical(_edited(small, insert_banner(small, BANNER), start, end), b"\r\n"))
 
 
 def test_base64_after_a_padding_is_left_alone() -> None:
     """Joined chunks (`...==` then more base64): the lenient decoder stops at the padding, so
-    writing back what it read would drop the rest from the delivered message. No banner; the
-    message stays as it was."""
+    writing back what it read would drop the rest from the delivered message. The part stays as it
+    was; the banner goes into a part of its own ahead of it."""
     body = base64.b64encode(b"Hello ther") + b"\r\n" + base64.b64encode(b"We pay for your views") + b"\r\n"
     assert b"=" in body[:20]
     assert transfer.b64_decode_lenient(body) is None
     raw, _, _ = _message("text/plain", body)
-    assert insert_banner(raw, BANNER) == raw
+    assert_banner_part_ahead(raw, insert_banner(raw, BANNER), BANNER)
     assert transfer.b64_decode_lenient(base64.b64encode(b"Hello ther") + b"\r\n") == b"Hello ther"  # at the end: fine

@@ -16,6 +16,7 @@ import pytest
 
 from gateway.act.banner import HTML_MARKER, Templates, insert_banner
 from gateway.model import Decision, RuleHit, Verdict
+from tests.unit.act.bannered import assert_banner_part_ahead
 
 BANNER = Templates.load().render(Decision(Verdict.HIGH, 50.0, (RuleHit("r", 9, "Asks to move to WhatsApp"),)),
                                  "mailto:security@example.org")
@@ -149,14 +150,14 @@ def test_odd_trailing_byte_and_lone_surrogate_are_kept() -> None:
 
 def test_what_is_still_left_alone() -> None:
     """A UTF-32 code point beyond U+10FFFF, inline PGP in UTF-16, and an unknown transfer
-    encoding keep their bytes."""
+    encoding keep their bytes; the banner goes into a part of its own ahead of them (session 38)."""
     cases = [_message("text/plain", "utf-32", "base64",
                       _lines(base64.b64encode("Dear Sarah".encode("utf-32-le") + b"\x00\x00\x11\x00")))[0],
              _message("text/plain", "utf-16", "base64", _lines(base64.b64encode(
                  "-----BEGIN PGP SIGNED MESSAGE-----\r\nHash: SHA256\r\n\r\nhi\r\n".encode("utf-16"))))[0],
              _message("text/plain", "utf-16", "x-uuencode", "Dear Sarah".encode("utf-16"))[0]]
     for raw in cases:
-        assert insert_banner(raw, BANNER) == raw, raw[-120:]
+        assert_banner_part_ahead(raw, insert_banner(raw, BANNER), BANNER)
 
 
 # Raw UTF-16 in 8bit: SMTP refuses a lone CR or LF, but a CRLF pair inside a tag (`<p\r\n>`) reads as
@@ -201,7 +202,7 @@ def test_raw_utf16_single_part_message_gets_its_cte_field_replaced() -> None:
 def test_utf16_part_is_bounded_like_any_other() -> None:
     big = ("x" * 1_100_000).encode("utf-16")  # 2.2 MB, 2.9 MB in base64: over the 2 MiB part cap
     raw, _, _ = _message("text/plain", "utf-16", "base64", _lines(base64.b64encode(big)))
-    assert insert_banner(raw, BANNER) == raw
+    assert_banner_part_ahead(raw, insert_banner(raw, BANNER), BANNER)  # the part as it is
     small = "x" * 100_000
     raw, start, end = _message("text/plain", "utf-16", "base64", _lines(base64.b64encode(small.encode("utf-16"))))
     assert re.match(r"\*\*\* ", base64.b64decode(_edited(raw, insert_banner(raw, BANNER), start, end))
