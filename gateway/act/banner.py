@@ -274,6 +274,9 @@ def targets(entity: Entity, raw: bytes | None = None) -> list[Entity]:
         found = targets(shown[0], raw)
         if raw is None or ctype != "multipart/mixed" or not _blank(raw, found):
             return found
+        if found and shown[0].maintype == "multipart":
+            return found  # a multipart shown first decided what its reader sees first (review37b #2: nested in
+            # another mixed, a blank part and a forwarded message had sent the banner to a text below them)
         if not found and not shown[0].is_attachment:
             # what the reader shows first is not ours to edit (a forwarded message, a file shown inline): none here,
             # `_banner_part_added` puts a part ahead of it (review37b #1: the banner had gone to a text below it)
@@ -285,8 +288,9 @@ def targets(entity: Entity, raw: bytes | None = None) -> list[Entity]:
         for child in shown[1:]:
             if child.is_attachment:
                 continue  # listed apart, not shown in the flow
-            if child.maintype == "message" or child.content_type in _SHOWN_UNEDITED or _named(child):
-                break
+            if (child.maintype == "message" or child.content_type in _SHOWN_UNEDITED or _named(child)
+                    or child.maintype not in ("text", "multipart")):
+                break  # (an image shown inline, unnamed, too: the banner had gone to a text below it)
             got = targets(child, raw)
             if got and not _blank(raw, got):
                 return got

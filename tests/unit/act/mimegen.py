@@ -121,8 +121,8 @@ def targets(node: Node) -> list[Node]:
         return [t for c in node.children for t in targets(c)]
     if node.children:  # a mixed one's first part with text (readers show its parts one after another)
         found = targets(node.children[0])
-        if node.ctype != "multipart/mixed" or any(t.body.strip() for t in found):
-            return found
+        if node.ctype != "multipart/mixed" or any(t.body.strip() for t in found) or node.children[0].children:
+            return found  # (a blank multipart first: its own first text, what its reader sees first)
         later = (targets(c) for c in node.children[1:])
         return next((got for got in later if any(t.body.strip() for t in got)), found)
     return []

@@ -310,6 +310,25 @@ def test_texts_no_banner_may_go_into_get_a_banner_part_ahead_of_them() -> None:
         assert_banner_part_ahead(raw, insert_banner(raw, BANNER), BANNER)
 
 
+def test_nested_blank_parts_and_inline_images_do_not_send_the_banner_below_what_the_reader_sees_first() -> None:
+    """review37b #2: nested in another multipart/mixed, a blank part ahead of a forwarded message sent the banner to a
+    text after them both (below the forwarded approach); so did an unnamed image shown inline after a blank part. A
+    multipart shown first decides what its reader sees first, and an inline image, as a file, is not passed over: the
+    banner goes into the blank part, which the reader sees first."""
+    blank = b"Content-Type: text/plain; charset=utf-8\r\n\r\n"
+    image = b"Content-Type: image/gif\r\nContent-Transfer-Encoding: base64\r\n\r\nR0lGODlhAQABAAAAACw=\r\n"
+    inner = _mp("multipart/mixed", [blank, FORWARDED]).replace(b"XX", b"YY").split(b"\r\n", 1)[1]
+    first_line = BANNER.plain.split("\n", 1)[0]
+    for parts in ([inner, TEXT_PART], [blank, image, TEXT_PART]):
+        raw = _mp("multipart/mixed", parts)
+        out = insert_banner(raw, BANNER)
+        texts = _leaf_texts(out)
+        assert texts[0].startswith(first_line + "\n") and all(first_line not in t for t in texts[1:]), texts
+        assert texts[-1] == "Hello\n"
+        assert out.endswith(raw[raw.index(parts[-2] if parts[-2] is image else FORWARDED):])  # the rest as it was
+        assert insert_banner(out, BANNER) == out
+
+
 def test_a_banner_part_is_added_only_where_nothing_shown_first_takes_the_banner() -> None:
     """Guards beside the banner part: an attachment first is listed apart, so the text after it is what the reader
     sees first and gets the banner as before; a text first gets it; a forwarded message that is the whole message
