@@ -38,6 +38,7 @@ import string
 import textwrap
 import unicodedata
 from dataclasses import dataclass
+from email.message import Message
 from pathlib import Path
 
 from gateway.act import transfer
@@ -220,7 +221,7 @@ _SEALING = frozenset({"multipart/signed", "multipart/encrypted"})
 _SHOWN_UNEDITED = _SEALING | {"application/pkcs7-mime", "application/x-pkcs7-mime"}
 
 
-def _protected(root: Entity, raw: bytes) -> bool:
+def _protected(root: Entity, found: list[Entity]) -> bool:
     """Whether a banner would break a signature or an encryption: the message is signed or encrypted as a whole
     (its root one of PROTECTED_TYPES), or a part the banner goes into lies inside a multipart/signed or
     multipart/encrypted. A signature part anywhere else covers nothing: a stray application/pgp-signature beside
@@ -235,7 +236,7 @@ def _protected(root: Entity, raw: bytes) -> bool:
         if inside:
             covered.add(id(entity))
         stack += [(child, inside) for child in entity.children]
-    return any(id(t) in covered for t in targets(root, raw))
+    return any(id(t) in covered for t in found)
 
 
 def inline_pgp(content: bytes) -> bool:
@@ -252,32 +253,35 @@ def shown_as_plain(entity: Entity) -> bool:
     return entity.maintype == "text" and entity.content_type[5:] not in FORMATTED_TEXT
 
 
-def targets(entity: Entity, raw: bytes | None = None) -> list[Entity]:
+def targets(entity: Entity, raw: bytes | None = None, *, head: bool = False) -> list[Entity]:
     """The parts a reader sees first: every text alternative of the main body (text/html, and
     every text part shown as plain text). With the message's bytes, a multipart/mixed's first part
     whose text is blank is passed over for the next one with text: readers show the parts of a
     mixed one after another, so the text a reader sees first is the next part's (review35 #6: an
     empty text/plain ahead of the approach kept the banner out); when the reader shows something
     first that is not ours to edit (a forwarded message, a file, a signed part), or no later part
-    has text, the blank part itself (review36 #6, review37b #2)."""
+    has text, the blank part itself (review36 #6, review37b #2). `head`: a part holding the banner
+    can go ahead of this entity (the top multipart/mixed and the parts first in it,
+    `_banner_part_added`); there, what a reader shows first that is not ours to edit gives none
+    (the part goes ahead of it), elsewhere the next text below it, as before (review38 #2)."""
     if entity.is_attachment:
         return []
     ctype = entity.content_type
     if ctype == "text/html" or shown_as_plain(entity):
         return [entity]
     if ctype == "multipart/alternative":
-        return [t for child in entity.children for t in targets(child, raw)]
+        return [t for child in entity.children for t in targets(child, raw)]  # (none at the head)
     if entity.maintype == "multipart" and entity.children:
         # mixed, related, report...: the first part, passing over a multipart the walk read as one
         # opaque part (no usable boundary: a reader shows nothing of it, attack22)
         shown = [c for c in entity.children if c.maintype != "multipart" or c.children] or entity.children[:1]
-        found = targets(shown[0], raw)
+        found = targets(shown[0], raw, head=head)
         if raw is None or ctype != "multipart/mixed" or not _blank(raw, found):
             return found
         if found and shown[0].maintype == "multipart":
             return found  # a multipart shown first decided what its reader sees first (review37b #2: nested in
             # another mixed, a blank part and a forwarded message had sent the banner to a text below them)
-        if not found and not shown[0].is_attachment:
+        if head and not found and not shown[0].is_attachment:
             # what the reader shows first is not ours to edit (a forwarded message, a file shown inline): none here,
             # `_banner_part_added` puts a part ahead of it (review37b #1: the banner had gone to a text below it)
             return []
@@ -522,40 +526,84 @@ def _shape(raw: bytes, max_depth: int, max_parts: int) -> list[tuple[str, str | 
 _PROBE = Banner(plain="\x00\n", html="\x00\n")
 
 
-def _banner_part(banner: Banner, delimiter: bytes, eol: bytes) -> bytes:
-    """A delimiter line and a text/plain part holding the banner (UTF-8, quoted-printable: 7-bit, lines under 77
-    octets), with the line break that the next delimiter line takes as its own (RFC 2046 5.1.1)."""
+def _banner_part(banner: Banner, delimiter: bytes, eol: bytes) -> tuple[bytes, bytes]:
+    """(a delimiter line and a text/plain part holding the banner, with the line break that the next delimiter
+    line takes as its own: RFC 2046 5.1.1; the part's text). UTF-8 in quoted-printable: 7-bit, lines of at most 76
+    octets, none beginning with "-" (`transfer.qp_encode`: no line of it reads as a delimiter, review38 #4)."""
     text = banner.plain.replace("\n", eol.decode("ascii")).encode("utf-8")
     return (delimiter + eol + b"Content-Type: text/plain; charset=utf-8" + eol
             + b"Content-Transfer-Encoding: quoted-printable" + eol + b"Content-Disposition: inline" + eol + eol
-            + transfer.qp_encode(text, eol) + eol)
+            + transfer.qp_encode(text, eol) + eol), text
 
 
-def _banner_part_added(raw: bytes, root: Entity, banner: Banner, max_depth: int, max_parts: int) -> bytes:
-    """`raw` with a part holding the banner ahead of the first part of a multipart/mixed message whose first part
-    shown holds no text we may edit: an inline forwarded message (message/rfc822, its bytes another message's), a
-    file shown inline (a PDF, an image), an attachment alone (review37b #1: a forwarded approach as the first part got
-    no banner at all), or only texts no banner may go into (a blank UTF-16 part, an EBCDIC one, an unknown transfer
-    encoding: review37b #3; inline PGP, over 2 MiB after a blank part: #4): whether one may is asked with `_PROBE`, a
-    banner no text starts with, so a text that already holds this banner (a second pass) is told from one that
-    cannot take any. Readers show a mixed one's parts one after another, the new one first; every byte of the
-    message stays, and the parts after it are the same. Only a message/rfc822 that is the whole message stays without
-    (a banner part would need a new top-level Content-Type). The new part is the one a second pass finds first and
-    finds bannered (no second part). The delimiter is written with the multipart's whole boundary; the result must
-    parse to the old shape with this one text/plain part added as the first child, else no banner."""
-    if root.content_type != "multipart/mixed" or not root.children:
-        return raw
-    if any(_edit(raw, t, _PROBE) is not None for t in targets(root, raw)):
-        return raw  # a text that could take a banner and did not take this one: it holds it (a second pass)
+class _Shapes:
+    """The stdlib's reading of the original message, parsed once when a check first needs it."""
+
+    def __init__(self, raw: bytes, max_depth: int, max_parts: int) -> None:
+        self.raw, self.max_depth, self.max_parts = raw, max_depth, max_parts
+        self._raw_shape: list[tuple[str, str | None]] | None = None
+
+    @property
+    def raw_shape(self) -> list[tuple[str, str | None]]:
+        if self._raw_shape is None:
+            self._raw_shape = _shape(self.raw, self.max_depth, self.max_parts)
+        return self._raw_shape
+
+
+def _types(root: Entity) -> list[str]:
+    return [e.content_type for e in root.walk()]
+
+
+def _reads_alike(out: bytes, root: Entity, shapes: _Shapes) -> bool:
+    """Whether an edited message splits into the same parts as the original for the walk (which reads delimiter
+    lines by prefix, as Dovecot does: a banner line "--" + a boundary of dashes had split it, review38 #4) and for
+    the stdlib (exact lines)."""
+    again = walk(out, max_depth=shapes.max_depth, max_parts=shapes.max_parts)
+    return _types(again) == _types(root) and _shape(out, shapes.max_depth, shapes.max_parts) == shapes.raw_shape
+
+
+def _banner_part_added(raw: bytes, root: Entity, banner: Banner, shapes: _Shapes) -> bytes | None:
+    """`raw` with a part holding the banner ahead of the first part of its top multipart/mixed, or None when that is
+    not safe. For a message whose first part shown holds no text we may edit: an inline forwarded message
+    (message/rfc822, its bytes another message's), a file shown inline (a PDF, an image), an attachment alone
+    (review37b #1: a forwarded approach as the first part got no banner at all, or one in a text below it), or only
+    texts no banner may go into (a blank UTF-16 part, an EBCDIC one, an unknown transfer encoding: review37b #3;
+    inline PGP, over 2 MiB: #4). Readers show a mixed one's parts one after another, the new one first; every byte
+    of the message stays. Only a message/rfc822 that is the whole message stays without (a part would need a new
+    top-level Content-Type).
+
+    The new delimiter line is a copy of the first one, which must be "--" and the boundary as the stdlib reads it
+    (it strips trailing white space) with nothing but white space after it (the walk and Dovecot had split on
+    "--abc " and not on the "--abc" written for boundary="abc ", review38 #1; a line with junk after the boundary,
+    or a long boundary's 80-character prefix, is a delimiter to them and not to the stdlib, #6), at most 998
+    octets (#5). The result must split, for the walk, into the old parts at their old bytes after the new one, and
+    for the stdlib into the old shape with this one text/plain part first, holding the banner's text (parsed with
+    one entity more allowed: the added part had pushed a nested one past the cap, #3)."""
     boundary = root.headers.get_boundary()
-    if not boundary or not boundary.isascii() or not root.delimiters or root.delimiters[0].close:
-        return raw
-    at = root.delimiters[0].start
+    if not root.children or not root.delimiters or not boundary:
+        return None
+    first = root.delimiters[0]
+    line = raw[first.start:first.end]
+    line = line[:-1] if line.endswith(b"\r") else line  # (the walk's lines end at LF)
+    if len(line) > 998 or b"\r" in line or line.rstrip(b" \t") != b"--" + boundary.encode("ascii", "replace"):
+        return None  # (a close delimiter "--b--" first is not "--b" either)
     eol = transfer.line_ending(raw[root.start:root.body_start] or raw)
-    out = raw[:at] + _banner_part(banner, b"--" + boundary.encode("ascii"), eol) + raw[at:]
-    want = _shape(raw, max_depth, max_parts)
+    part, text = _banner_part(banner, line, eol)
+    out = raw[:first.start] + part + raw[first.start:]
+    again = walk(out, max_depth=shapes.max_depth, max_parts=shapes.max_parts)
+    added = again.children[0] if again.children else None
+    if (again.content_type != root.content_type or len(again.children) != len(root.children) + 1 or added is None
+            or added.start != first.start + len(line) + len(eol) or added.content_type != "text/plain"
+            or any(new.start != old.start + len(part) or _types(new) != _types(old)
+                   for new, old in zip(again.children[1:], root.children, strict=True))):
+        return None
+    msg = bounded_parse(out, shapes.max_depth, shapes.max_parts + 1)
+    want = list(shapes.raw_shape)
     want.insert(1, ("text/plain", "utf-8"))
-    return out if _shape(out, max_depth, max_parts) == want else raw
+    shown = msg.get_payload(0) if msg.is_multipart() else None
+    if [(p.get_content_type(), p.get_content_charset()) for p in msg.walk()] != want or not isinstance(shown, Message):
+        return None
+    return out if shown.get_payload(decode=True) == text else None
 
 
 def insert_banner(raw: bytes, banner: Banner, *, max_depth: int = 20, max_parts: int = 500) -> bytes:
@@ -564,19 +612,41 @@ def insert_banner(raw: bytes, banner: Banner, *, max_depth: int = 20, max_parts:
         return raw
     try:
         root = walk(raw, max_depth=max_depth, max_parts=max_parts)
-        if _protected(root, raw):
+        if root.content_type in PROTECTED_TYPES:
             return raw
-        pieces: list[bytes] = []
-        cursor = 0
-        for entity in sorted(targets(root, raw), key=lambda e: e.body_start):
-            edited = _edit(raw, entity, banner)
-            if edited is None or edited[0] < cursor:
-                continue
-            pieces += [raw[cursor:edited[0]], edited[1]]
-            cursor = entity.end
-        if not pieces:
-            return _banner_part_added(raw, root, banner, max_depth, max_parts)
-        out = b"".join(pieces) + raw[cursor:]
-        return out if _shape(out, max_depth, max_parts) == _shape(raw, max_depth, max_parts) else raw
+        head = root.content_type == "multipart/mixed"  # a part holding the banner may go ahead of its parts
+        found = targets(root, raw, head=head)
+        if _protected(root, found):
+            return raw
+        shapes = _Shapes(raw, max_depth, max_parts)
+        out = _edited(raw, found, banner)
+        if out is not None:
+            if _reads_alike(out, root, shapes):
+                return out
+        elif any(_edit(raw, t, _PROBE) is not None for t in found):
+            return raw  # a text that could take a banner and did not take this one holds it (a second pass)
+        added = _banner_part_added(raw, root, banner, shapes) if head else None
+        if added is not None or out is not None:
+            return added or raw
+        # no part could be added (a first delimiter line readers split differently, a root the stdlib reads as
+        # something else): the next text below, as before (review38 #3: else a sender chose no banner at all)
+        below = targets(root, raw)
+        if [id(t) for t in below] == [id(t) for t in found] or _protected(root, below):
+            return raw
+        out = _edited(raw, below, banner)
+        return out if out is not None and _reads_alike(out, root, shapes) else raw
     except (MimeError, Exception):  # noqa: BLE001 - a stranger's MIME: no banner beats a broken message
         return raw
+
+
+def _edited(raw: bytes, found: list[Entity], banner: Banner) -> bytes | None:
+    """`raw` with the banner in each of the parts found that takes it, or None when none does."""
+    pieces: list[bytes] = []
+    cursor = 0
+    for entity in sorted(found, key=lambda e: e.body_start):
+        edited = _edit(raw, entity, banner)
+        if edited is None or edited[0] < cursor:
+            continue
+        pieces += [raw[cursor:edited[0]], edited[1]]
+        cursor = entity.end
+    return b"".join(pieces) + raw[cursor:] if pieces else None

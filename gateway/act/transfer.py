@@ -105,7 +105,8 @@ def line_ending(data: bytes) -> bytes:
 
 
 def _qp_line(line: bytes) -> list[bytes]:
-    """Encode one line (no line ending) as quoted-printable, soft-wrapped at 76 columns."""
+    """Encode one line (no line ending) as quoted-printable, soft-wrapped at 76 columns, a "-" that
+    would begin a line written =2D (valid QP, as RFC 2049 3 (8) advises for "From " and "-")."""
     tokens = []
     for i, byte in enumerate(line):
         last = i == len(line) - 1
@@ -119,6 +120,8 @@ def _qp_line(line: bytes) -> list[bytes]:
         if len(current) + len(tok) > 75:
             out.append(current + b"=")
             current = b""
+        if not current and tok == b"-":
+            tok = b"=2D"  # no encoded line begins with "-": none reads as a boundary delimiter (review38 #4)
         current += tok
     out.append(current)
     return out

@@ -284,3 +284,43 @@ def test_our_domain_dovecot_finds_in_any_from_mailbox_is_weighed(froms: list[str
     assert [f for f, _ in deliver(raw, OURS_SCRIPT)] == ["ours"]
     ident = MessageView.parse(raw).from_identity
     assert ident.domain == "gmail.com" and "example.org" in ident.domain_readings, ident.domain_readings
+
+
+FORWARDED = (b"Content-Type: message/rfc822\r\n\r\nFrom: c@z.test\r\nSubject: fwd\r\n"
+             b"Content-Type: text/plain\r\n\r\nDear Sarah, let us talk on WhatsApp.\r\n")
+NOTE = b"Content-Type: text/plain\r\n\r\nSee the note.\r\n"
+
+
+def _forwarded_first(boundary: bytes, first_line: bytes | None = None) -> bytes:
+    first_line = b"--" + boundary if first_line is None else first_line
+    return (HEAD + b'Content-Type: multipart/mixed; boundary="' + boundary + b'"\r\n\r\n' + first_line + b"\r\n"
+            + FORWARDED + b"\r\n--" + boundary + b"\r\n" + NOTE + b"\r\n--" + boundary + b"--\r\n")
+
+
+@pytest.mark.parametrize("boundary", [b"XX", b"abc ", b"----", b"b" * 100])
+def test_dovecot_shows_the_banner_part_first_and_every_part_after_it(boundary: bytes) -> None:
+    """review38 #1 and #4 as Dovecot reads them: a forwarded message shown first gets a part holding the banner ahead
+    of it. Dovecot must find that part first, with the banner, and after it exactly the parts it found before (a
+    delimiter written "--abc" for boundary="abc " put the part into the preamble; a line of dashes closed a
+    boundary of dashes, hiding the rest); a second pass changes nothing."""
+    from tests.support.sieve import parts
+
+    raw = _forwarded_first(boundary)
+    out = insert_banner(raw, BANNER)
+    before, after = parts(raw), parts(out)
+    assert before[1][0] == "message/rfc822" and after[0] == before[0]  # (a 100-character one ends in one more part)
+    assert after[1][0] == "text/plain" and after[1][1].startswith(BANNER.plain.split("\n", 1)[0][:40])
+    assert after[2:] == before[1:]
+    assert insert_banner(out, BANNER) == out
+
+
+def test_dovecot_shows_the_banner_below_when_no_part_can_be_added() -> None:
+    """review38 #6: a first delimiter line with junk after the boundary is a delimiter to Dovecot and not to the
+    stdlib; no part is added there (the readers would disagree about it) and the banner goes, as before, into the
+    text after the forwarded message, where Dovecot shows it."""
+    from tests.support.sieve import parts
+
+    raw = _forwarded_first(b"XX", b"--XXjunk")
+    after = parts(insert_banner(raw, BANNER))
+    assert [t for t, _ in after] == [t for t, _ in parts(raw)]
+    assert after[-1][1].startswith(BANNER.plain.split("\n", 1)[0][:40])

@@ -5,13 +5,16 @@ from __future__ import annotations
 import base64
 import email.policy
 import html
+import re
 from email.message import Message
 from email.parser import BytesParser
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+from gateway.act import banner as banner_module
 from gateway.act.banner import HTML_MARKER, Banner, Templates, ascii_fallback, insert_banner
+from gateway.mimewalk import walk
 from gateway.model import Decision, RuleHit, Verdict
 from tests.unit.act import mimegen
 from tests.unit.act.bannered import assert_banner_part_ahead
@@ -327,6 +330,107 @@ def test_nested_blank_parts_and_inline_images_do_not_send_the_banner_below_what_
         assert texts[-1] == "Hello\n"
         assert out.endswith(raw[raw.index(parts[-2] if parts[-2] is image else FORWARDED):])  # the rest as it was
         assert insert_banner(out, BANNER) == out
+
+
+@pytest.mark.parametrize("boundary", ["abc ", "----", "b" * 100, "a'()+_,-./:=? b"])
+@pytest.mark.parametrize("eol", ["\r\n", "\n"])
+def test_the_banner_part_is_written_with_the_first_delimiter_line_readers_split_on(boundary: str, eol: str) -> None:
+    """review38 #1: with boundary="abc " the part's delimiter was written "--abc" (the stdlib strips the space; the
+    walk and Dovecot split on "--abc "): the banner part went into the preamble, shown by no reader, one more each
+    pass. review38 #4: with a boundary of dashes, the banner's line of dashes was the close delimiter to prefix
+    readers, hiding the whole message. The part's delimiter is a copy of the first one, and no line of its
+    quoted-printable text begins with "-" (=2D)."""
+    raw = (f'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="{boundary}"\r\n\r\n--{boundary}\r\n'.encode()
+           + FORWARDED + f"\r\n--{boundary}\r\n".encode() + TEXT_PART + f"\r\n--{boundary}--\r\n".encode())
+    raw = raw.replace(b"\r\n", eol.encode())
+    out = insert_banner(raw, BANNER)
+    assert_banner_part_ahead(raw, out, BANNER)
+    root, before = walk(out), walk(raw)
+    assert [c.content_type for c in root.children] == ["text/plain"] + [c.content_type for c in before.children]
+    added = out[root.children[0].body_start:root.children[0].end]
+    assert not re.search(rb"(?m)^-", added)
+    assert "Hello" not in _leaf_texts(out)[0]
+
+
+def test_the_banner_part_falls_back_to_the_text_below_when_readers_would_split_it_otherwise() -> None:
+    """review38 #3, #5, #6: where a part cannot be added safely the banner goes, as before, into the text below the
+    forwarded message rather than nowhere: a first delimiter line with junk after the boundary (a delimiter to the
+    walk and Dovecot, not to the stdlib), a root field written "Content-Type :" (the stdlib reads text/plain), a
+    1,050-character boundary whose lines carry its first 80 (a copy would pass 998 octets: none is made)."""
+    first_line = BANNER.plain.split("\n", 1)[0]
+    junk = _mp("multipart/mixed", [FORWARDED, TEXT_PART]).replace(b"\r\n\r\n--XX\r\n", b"\r\n\r\n--XXjunk\r\n", 1)
+    spaced = _mp("multipart/mixed", [FORWARDED, TEXT_PART]).replace(b"Content-Type: multipart",
+                                                                    b"Content-Type : multipart")
+    long_b = "L" * 1050
+    continued = "".join(f';\r\n boundary*{i}="{long_b[i * 70:(i + 1) * 70]}"' for i in range(15))  # short lines
+    prefixed = (f"MIME-Version: 1.0\r\nContent-Type: multipart/mixed{continued}\r\n\r\n".encode()
+                + b"".join(b"--" + long_b[:80].encode() + b"\r\n" + p + b"\r\n" for p in (FORWARDED, TEXT_PART))
+                + b"--" + long_b[:80].encode() + b"--\r\n")
+    for raw in (junk, spaced, prefixed):
+        out = insert_banner(raw, BANNER)
+        assert out.count(first_line.encode()) == 1 and b"Content-Disposition: inline" not in out
+        assert out.index(first_line.encode()) > out.index(b"let us talk on Signal")  # the text below, as before
+        assert max(len(line) for line in out.splitlines()) <= 998
+        assert insert_banner(out, BANNER) == out
+    whole = _mp("multipart/mixed", [FORWARDED, TEXT_PART]).replace(b"XX", b"W" * 997)  # lines of 999 octets already
+    out = insert_banner(whole, BANNER)  # (no second one is written)
+    assert b"Content-Disposition: inline" not in out and out.index(first_line.encode()) > out.index(b"let us talk")
+
+
+def test_a_banner_line_that_would_split_the_message_sends_the_banner_to_a_part_of_its_own() -> None:
+    """review38 #4, older: with a boundary of dashes the banner's line of dashes, written into a 7bit text, was a
+    close delimiter to prefix readers (Dovecot showed the text and lost the file after it). The edited message must
+    split as the original did for the walk too; here it does not, and the banner goes into a part of its own."""
+    pdf = b'Content-Type: application/pdf\r\nContent-Disposition: attachment; filename="a.pdf"\r\n\r\nx\r\n'
+    raw = _mp("multipart/mixed", [TEXT_PART, pdf]).replace(b"XX", b"----")
+    out = insert_banner(raw, BANNER)
+    assert_banner_part_ahead(raw, out, BANNER)
+    assert [c.content_type for c in walk(out).children] == ["text/plain", "text/plain", "application/pdf"]
+
+
+def test_a_banner_part_that_readers_would_read_otherwise_is_not_added(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The checks behind the part: if the walk (prefix lines, as Dovecot) split it into more parts, or the stdlib
+    decoded another text from it, the part is not added; the banner goes into the text below instead."""
+    real = banner_module._banner_part
+    raw = _mp("multipart/mixed", [FORWARDED, TEXT_PART])
+    first_line = BANNER.plain.split("\n", 1)[0].encode()
+
+    def split(banner: Banner, delimiter: bytes, eol: bytes) -> tuple[bytes, bytes]:
+        part, text = real(banner, delimiter, eol)
+        return part + delimiter + b"junk" + eol + eol, text  # a line only prefix readers split on
+
+    def other(banner: Banner, delimiter: bytes, eol: bytes) -> tuple[bytes, bytes]:
+        return real(banner, delimiter, eol)[0], b"another text"
+
+    for fake in (split, other):
+        monkeypatch.setattr(banner_module, "_banner_part", fake)
+        out = insert_banner(raw, BANNER)
+        assert b"Content-Disposition: inline" not in out and out.index(first_line) > out.index(b"let us talk")
+    monkeypatch.setattr(banner_module, "_banner_part", real)
+    assert b"Content-Disposition: inline" in insert_banner(raw, BANNER)
+
+
+def test_a_nested_mixed_keeps_the_banner_in_the_text_its_reader_shows() -> None:
+    """review38 #2: a multipart/mixed inside an alternative or related part (Apple Mail's HTML with an inline file:
+    alternative[plain, mixed[pdf, html]]) gave no target, while a part is only ever added at the top: the HTML,
+    what readers show, lost its banner. Only the top mixed and the parts first in it give way to a banner part."""
+    pdf = (b'Content-Type: application/pdf; name="a.pdf"\r\nContent-Disposition: inline; filename="a.pdf"\r\n'
+           b"Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n")
+    html_part = b"Content-Type: text/html\r\n\r\n<html><body><p>Dear Sarah</p></body></html>\r\n"
+    png = b"Content-Type: image/png\r\nContent-Transfer-Encoding: base64\r\n\r\niVBORw0K\r\n"
+
+    def inner(ctype: str, parts: list[bytes], name: bytes) -> bytes:
+        return _mp(ctype, parts).replace(b"XX", name).split(b"\r\n", 1)[1]
+
+    apple = inner("multipart/mixed", [pdf, html_part], b"YY")
+    forwarded = inner("multipart/mixed", [FORWARDED, html_part], b"YY")
+    for outer, parts in (("multipart/alternative", [TEXT_PART, apple]),
+                         ("multipart/alternative", [TEXT_PART, forwarded]), ("multipart/related", [forwarded, png])):
+        out = insert_banner(_mp(outer, parts), BANNER)
+        html_text = [p for p in BytesParser(policy=email.policy.default).parsebytes(out).walk()
+                     if p.get_content_type() == "text/html"][0].get_content()
+        assert HTML_MARKER in html_text and html_text.index(HTML_MARKER) < html_text.index("Dear Sarah"), outer
+        assert b"Content-Disposition: inline\r\n\r\n*** " not in out  # no part added
 
 
 def test_a_banner_part_is_added_only_where_nothing_shown_first_takes_the_banner() -> None:
