@@ -191,6 +191,13 @@ def _escaped_within(reason: str, budget: int = MAX_ESCAPED_REASON) -> str:
         out.append(piece)
     return "".join(out)
 
+# A banner line that begins with "-": written into a 7bit text of a multipart whose boundary is made of dashes, the
+# shipped template's rule line (70 of them) was that multipart's close delimiter to readers that match delimiter lines
+# by prefix (Dovecot; review38b #1: the edit then had to be refused, and a stranger chose no banner with one
+# parameter). Every such line of a rendered banner begins with a space instead: no line of it is a delimiter.
+_UNDELIMITED = re.compile(r"(?m)^-")
+
+
 def render(templates: Templates, decision: Decision, report_link: str | None) -> Banner:
     headline, background, accent = _STYLE.get(decision.verdict, _STYLE[Verdict.CAUTION])
     reasons = _reasons(decision)
@@ -212,7 +219,7 @@ def render(templates: Templates, decision: Decision, report_link: str | None) ->
     markup = _fill(templates.html, {**common, "headline": esc(headline), "intro": esc(_INTRO),
                                     "reasons": html_reasons, "report": html_report,
                                     "link": esc(link, quote=True)})
-    return Banner(plain=plain, html=markup)
+    return Banner(plain=_UNDELIMITED.sub(" -", plain), html=_UNDELIMITED.sub(" -", markup))
 
 
 # --------------------------------------------------------------------------- insertion
@@ -295,7 +302,12 @@ def targets(entity: Entity, raw: bytes | None = None, *, head: bool = False) -> 
             if (child.maintype == "message" or child.content_type in _SHOWN_UNEDITED or _named(child)
                     or child.maintype not in ("text", "multipart")):
                 break  # (an image shown inline, unnamed, too: the banner had gone to a text below it)
-            got = targets(child, raw)
+            got = targets(child, raw, head=head)
+            if child.maintype == "multipart" and (got or head):
+                # a nested multipart decided what its reader sees first: its blank part, or (at the head, []) what is
+                # not ours to edit, a part going ahead of everything (review38b #2: behind a blank part or an
+                # attachment, a nested forwarded message had sent the banner to a text below it)
+                return got
             if got and not _blank(raw, got):
                 return got
         return found
@@ -513,7 +525,9 @@ def _base64_header(block: bytes, eol: bytes) -> bytes | None:
 
 def _qp_starts_with(qp_body: bytes, decoded_prefix: bytes) -> bool:
     """Whether a quoted-printable body already starts with `decoded_prefix` (no double banner)."""
-    head = binascii.a2b_qp(qp_body[: len(decoded_prefix) * 3 + 256])
+    # an octet is at most 3 encoded, plus a soft break ("=" and a line ending) every 75: 4 a decoded octet is
+    # enough (3 had missed a long banner of 3-octet letters, review38b #4: a second pass added a second banner)
+    head = binascii.a2b_qp(qp_body[: len(decoded_prefix) * 4 + 256])
     return head.startswith(decoded_prefix)
 
 
@@ -619,34 +633,42 @@ def insert_banner(raw: bytes, banner: Banner, *, max_depth: int = 20, max_parts:
         if _protected(root, found):
             return raw
         shapes = _Shapes(raw, max_depth, max_parts)
-        out = _edited(raw, found, banner)
-        if out is not None:
-            if _reads_alike(out, root, shapes):
-                return out
-        elif any(_edit(raw, t, _PROBE) is not None for t in found):
-            return raw  # a text that could take a banner and did not take this one holds it (a second pass)
+        out, took = _edited(raw, found, banner)
+        # what readers show: the HTML where there is one (a plain alternative beside it is hidden), else the texts;
+        # one of them that took no banner and could take none (refused: an unknown transfer encoding, over 2 MiB)
+        # calls for a part, whatever a hidden alternative took (review38b #3)
+        shown = [t for t in found if t.content_type == "text/html"] or found
+        refused = not shown or any(id(t) not in took and _edit(raw, t, _PROBE) is None for t in shown)
+        if out is not None and not refused and _reads_alike(out, root, shapes):
+            return out
+        if out is None and not refused:
+            return raw  # each text shown could take a banner and took none: it holds this one (a second pass)
         added = _banner_part_added(raw, root, banner, shapes) if head else None
-        if added is not None or out is not None:
-            return added or raw
+        if added is not None:
+            return added
+        if out is not None:
+            return out if refused and _reads_alike(out, root, shapes) else raw  # (the hidden one's, as before)
         # no part could be added (a first delimiter line readers split differently, a root the stdlib reads as
         # something else): the next text below, as before (review38 #3: else a sender chose no banner at all)
         below = targets(root, raw)
         if [id(t) for t in below] == [id(t) for t in found] or _protected(root, below):
             return raw
-        out = _edited(raw, below, banner)
+        out = _edited(raw, below, banner)[0]
         return out if out is not None and _reads_alike(out, root, shapes) else raw
     except (MimeError, Exception):  # noqa: BLE001 - a stranger's MIME: no banner beats a broken message
         return raw
 
 
-def _edited(raw: bytes, found: list[Entity], banner: Banner) -> bytes | None:
-    """`raw` with the banner in each of the parts found that takes it, or None when none does."""
+def _edited(raw: bytes, found: list[Entity], banner: Banner) -> tuple[bytes | None, set[int]]:
+    """(`raw` with the banner in each of the parts found that takes it, or None when none does; the ids of those)."""
     pieces: list[bytes] = []
+    took: set[int] = set()
     cursor = 0
     for entity in sorted(found, key=lambda e: e.body_start):
         edited = _edit(raw, entity, banner)
         if edited is None or edited[0] < cursor:
             continue
         pieces += [raw[cursor:edited[0]], edited[1]]
+        took.add(id(entity))
         cursor = entity.end
-    return b"".join(pieces) + raw[cursor:] if pieces else None
+    return (b"".join(pieces) + raw[cursor:] if pieces else None), took

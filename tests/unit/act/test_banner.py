@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 
 from gateway.act import banner as banner_module
 from gateway.act.banner import HTML_MARKER, Banner, Templates, ascii_fallback, insert_banner
-from gateway.mimewalk import walk
+from gateway.mimewalk import Entity, walk
 from gateway.model import Decision, RuleHit, Verdict
 from tests.unit.act import mimegen
 from tests.unit.act.bannered import assert_banner_part_ahead
@@ -377,15 +377,39 @@ def test_the_banner_part_falls_back_to_the_text_below_when_readers_would_split_i
     assert b"Content-Disposition: inline" not in out and out.index(first_line.encode()) > out.index(b"let us talk")
 
 
-def test_a_banner_line_that_would_split_the_message_sends_the_banner_to_a_part_of_its_own() -> None:
-    """review38 #4, older: with a boundary of dashes the banner's line of dashes, written into a 7bit text, was a
-    close delimiter to prefix readers (Dovecot showed the text and lost the file after it). The edited message must
-    split as the original did for the walk too; here it does not, and the banner goes into a part of its own."""
-    pdf = b'Content-Type: application/pdf\r\nContent-Disposition: attachment; filename="a.pdf"\r\n\r\nx\r\n'
-    raw = _mp("multipart/mixed", [TEXT_PART, pdf]).replace(b"XX", b"----")
+@pytest.mark.parametrize("root", ["multipart/mixed", "multipart/alternative", "multipart/related"])
+@pytest.mark.parametrize("dashes", [1, 2, 68])
+def test_a_boundary_of_dashes_keeps_the_banner_in_the_text(root: str, dashes: int) -> None:
+    """review38 #4 and review38b #1: with a boundary made of dashes, the shipped banner's rule line (70 dashes), written
+    into a 7bit text, was that multipart's close delimiter to prefix readers (Dovecot lost the parts after it); once
+    edits had to split alike for the walk, such a message under an alternative or related root got no banner at all.
+    No line of a rendered banner begins with "-": the text takes it and the message splits as it did."""
+    second = (b"Content-Type: text/html\r\n\r\n<html><body><p>Dear Sarah</p></body></html>\r\n"
+              if root == "multipart/alternative" else
+              b'Content-Type: application/pdf\r\nContent-Disposition: attachment; filename="a.pdf"\r\n\r\nx\r\n')
+    raw = _mp(root, [TEXT_PART, second]).replace(b"XX", b"-" * dashes)
     out = insert_banner(raw, BANNER)
-    assert_banner_part_ahead(raw, out, BANNER)
-    assert [c.content_type for c in walk(out).children] == ["text/plain", "text/plain", "application/pdf"]
+    assert not re.search(r"(?m)^-", BANNER.plain + BANNER.html)
+    assert _types(walk(out)) == _types(walk(raw))
+    texts = _leaf_texts(out)
+    assert texts[0].startswith(BANNER.plain.split("\n", 1)[0]) and texts[0].endswith("Hello\n")
+
+
+def _types(root: Entity) -> list[str]:
+    return [e.content_type for e in root.walk()]
+
+
+def test_a_banner_text_that_would_split_the_message_goes_into_a_part_of_its_own() -> None:
+    """Whatever a banner holds, an edited message must split as the original did for the walk (prefix readers) too:
+    a banner line that closes the boundary (here a made-up banner, as no rendered one can hold such a line) is not
+    written into the text; the banner goes into a part of its own, whose quoted-printable writes a line's first "-"
+    as =2D."""
+    closing = Banner(plain="*** Warning\n--XX--\n", html="<p>Warning</p>\n")
+    pdf = b'Content-Type: application/pdf\r\nContent-Disposition: attachment; filename="a.pdf"\r\n\r\nx\r\n'
+    raw = _mp("multipart/mixed", [TEXT_PART, pdf])
+    out = insert_banner(raw, closing)
+    assert_banner_part_ahead(raw, out, closing)
+    assert _types(walk(out)) == ["multipart/mixed", "text/plain", "text/plain", "application/pdf"]
 
 
 def test_a_banner_part_that_readers_would_read_otherwise_is_not_added(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -431,6 +455,65 @@ def test_a_nested_mixed_keeps_the_banner_in_the_text_its_reader_shows() -> None:
                      if p.get_content_type() == "text/html"][0].get_content()
         assert HTML_MARKER in html_text and html_text.index(HTML_MARKER) < html_text.index("Dear Sarah"), outer
         assert b"Content-Disposition: inline\r\n\r\n*** " not in out  # no part added
+
+
+def test_a_nested_forwarded_message_behind_a_blank_part_or_an_attachment_gets_the_banner_ahead() -> None:
+    """review38b #2: behind a blank part or an attachment (listed apart), a nested mixed showing a forwarded message
+    first sent the banner to the text below the forwarded approach: the top mixed's later parts were asked without
+    the head. Now a part goes ahead of everything, or the banner into the nested blank part its reader sees first."""
+    blank = b"Content-Type: text/plain; charset=utf-8\r\n\r\n"
+    attached = b'Content-Type: application/pdf\r\nContent-Disposition: attachment; filename="a.pdf"\r\n\r\nx\r\n'
+    html_part = b"Content-Type: text/html\r\n\r\n<html><body><p>See the note.</p></body></html>\r\n"
+
+    def nested(parts: list[bytes]) -> bytes:
+        return _mp("multipart/mixed", parts).replace(b"XX", b"YY").split(b"\r\n", 1)[1]
+
+    for parts in ([blank, nested([FORWARDED, TEXT_PART])], [attached, nested([FORWARDED, TEXT_PART])]):
+        raw = _mp("multipart/mixed", parts)
+        assert_banner_part_ahead(raw, insert_banner(raw, BANNER), BANNER)
+    raw = _mp("multipart/mixed", [attached, nested([blank, FORWARDED]), html_part])
+    out = insert_banner(raw, BANNER)
+    leaves = [p for p in BytesParser(policy=email.policy.default).parsebytes(out).walk() if not p.is_multipart()]
+    assert [p.get_content_type() for p in leaves] == ["application/pdf", "text/plain", "text/plain", "text/html"]
+    assert leaves[1].get_content().startswith(BANNER.plain.split("\n", 1)[0])  # the nested blank part, shown first
+    assert "let us talk on Signal" in leaves[2].get_content() and "Suspicious" not in leaves[2].get_content()
+    assert HTML_MARKER not in leaves[-1].get_content() and insert_banner(out, BANNER) == out
+
+
+def test_when_the_html_shown_refuses_the_banner_a_part_goes_ahead_whatever_the_plain_alternative_took() -> None:
+    """review38b #3: readers show the HTML alternative; when it refuses the banner (an unknown transfer encoding that
+    readers show as it is, a part over 2 MiB, EBCDIC) while the hidden plain alternative takes it, or already holds
+    it, no part was added and readers saw no banner. What readers show decides."""
+    html = b"<html><body><p>Dear Sarah, let us talk on Signal.</p></body></html>\r\n"
+    pre = BANNER.plain.replace("\n", "\r\n").encode()
+
+    def message(html_head: bytes, html_body: bytes, plain: bytes = b"Dear Sarah\r\n") -> bytes:
+        alternative = (b'Content-Type: multipart/alternative; boundary="A"\r\n\r\n--A\r\nContent-Type: text/plain'
+                       b"\r\n\r\n" + plain + b"--A\r\n" + html_head + b"\r\n\r\n" + html_body + b"--A--\r\n")
+        pdf = b'Content-Type: application/pdf\r\nContent-Disposition: attachment; filename="a.pdf"\r\n\r\nx\r\n'
+        return _mp("multipart/mixed", [alternative, pdf])
+
+    ebcdic = "<html><body>Hallo</body></html>".encode("cp037") + b"\r\n"
+    for raw in (message(b"Content-Type: text/html\r\nContent-Transfer-Encoding: 8bits", html),
+                message(b"Content-Type: text/html", html.replace(b"<p>", b"<!--" + b"x" * (2 << 20) + b"--><p>")),
+                message(b"Content-Type: text/html; charset=ibm037", ebcdic, pre + b"Dear Sarah\r\n")):
+        assert_banner_part_ahead(raw, insert_banner(raw, BANNER), BANNER)
+    taken = message(b"Content-Type: text/html", html)  # the HTML takes it: no part, both alternatives bannered
+    out = insert_banner(taken, BANNER)
+    assert out.count(BANNER.plain.split("\n", 1)[0].encode()) == 1 and out.count(HTML_MARKER.encode()) == 1
+    assert b"Content-Disposition: inline" not in out
+
+
+def test_a_long_banner_of_three_octet_letters_is_recognised_on_a_second_pass() -> None:
+    """review38b #4: quoted-printable of UTF-8 letters of three octets takes about 3.1 encoded octets a decoded one;
+    the check for a banner already there read 3, so past about 3.6 KB an admin's banner was added a second time."""
+    text = "\u8b66\u544a" * 600 + "\nWhy: a stranger's approach\n"
+    long_banner = Banner(plain=text, html="<p>" + text + "</p>\n")
+    qp_text = (b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
+               b"Content-Transfer-Encoding: quoted-printable\r\n\r\nHello\r\n")
+    for raw in (qp_text, _mp("multipart/mixed", [FORWARDED, TEXT_PART])):
+        once = insert_banner(raw, long_banner)
+        assert once != raw and insert_banner(once, long_banner) == once
 
 
 def test_a_banner_part_is_added_only_where_nothing_shown_first_takes_the_banner() -> None:
