@@ -32,6 +32,7 @@ are cleaned to one line and HTML-escaped). Templates are admin input, validated 
 from __future__ import annotations
 
 import binascii
+import dataclasses
 import html
 import re
 import string
@@ -81,6 +82,13 @@ _ASCII_MAP = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d
                             "\u2013": "-", "\u2014": "-", "\u2026": "...", "\u00a0": " "})
 
 
+# A banner line that begins with "-": written into a 7bit text of a multipart whose boundary is made of dashes, the
+# shipped template's rule line (70 of them) was that multipart's close delimiter to readers that match delimiter lines
+# by prefix (Dovecot; review38b #1: the edit then had to be refused, and a stranger chose no banner with one
+# parameter). Every such line of a rendered banner begins with a space instead: no line of it is a delimiter.
+_UNDELIMITED = re.compile(r"(?m)^-")
+
+
 class TemplateError(AdminInputError):
     """A banner template is unreadable or uses an unknown $placeholder."""
 
@@ -126,7 +134,8 @@ class Banner:
 def ascii_fallback(text: str) -> str:
     text = unicodedata.normalize("NFKD", text.translate(_ASCII_MAP))
     text = "".join(c for c in text if not unicodedata.combining(c))
-    return text.encode("ascii", "replace").decode("ascii")
+    # (an em dash or a full-width hyphen becomes "-": a line of them begins with a space, as in `render`: review38c #3)
+    return _UNDELIMITED.sub(" -", text.encode("ascii", "replace").decode("ascii"))
 
 
 def _reasons(decision: Decision) -> list[str]:
@@ -190,13 +199,6 @@ def _escaped_within(reason: str, budget: int = MAX_ESCAPED_REASON) -> str:
             break
         out.append(piece)
     return "".join(out)
-
-# A banner line that begins with "-": written into a 7bit text of a multipart whose boundary is made of dashes, the
-# shipped template's rule line (70 of them) was that multipart's close delimiter to readers that match delimiter lines
-# by prefix (Dovecot; review38b #1: the edit then had to be refused, and a stranger chose no banner with one
-# parameter). Every such line of a rendered banner begins with a space instead: no line of it is a delimiter.
-_UNDELIMITED = re.compile(r"(?m)^-")
-
 
 def render(templates: Templates, decision: Decision, report_link: str | None) -> Banner:
     headline, background, accent = _STYLE.get(decision.verdict, _STYLE[Verdict.CAUTION])
@@ -372,7 +374,7 @@ def _bannered(content: bytes, pos: int, data: bytes) -> bool:
     """Whether this very banner is already at `pos` (a second pass through the gateway). The
     marker alone does not count: a sender could write it to suppress the banner."""
     head = content[pos:pos + len(data) + 64]
-    return head.lstrip(b" \t\r\n\f").startswith(data.lstrip(b" \t\r\n\f"))
+    return head.lstrip(b" \t\r\n\f").startswith(data.strip(b" \t\r\n\f"))
 
 
 def _html_inserter(banner: Banner, codec: str, seven_bit: bool,
@@ -383,7 +385,13 @@ def _html_inserter(banner: Banner, codec: str, seven_bit: bool,
             return None
         eol = transfer.line_ending(content) if b"\n" in content[:65536] else default_eol
         data = _encode(banner.html, codec, eol, seven_bit, True)
-        return None if _bannered(content, pos, data) else content[:pos] + eol + data + content[pos:]
+        if _bannered(content, pos, data):
+            return None
+        if content.startswith(b"-", pos) and data.endswith(eol):
+            # what follows the insertion point stays on the banner's last line: on a line of its own, the sender's
+            # "--" + boundary right after <body> became a delimiter line (review38c #1: the HTML part cut short)
+            data = data[:-len(eol)]
+        return content[:pos] + eol + data + content[pos:]
     return insert
 
 
@@ -472,7 +480,8 @@ def _edit_body(raw: bytes, entity: Entity, banner: Banner, body: bytes, codec: s
         data = _encode(banner.html, codec, qp_eol, False, True)
         if _bannered(decoded, want, data):
             return None
-        if binascii.a2b_qp(body[:pos]) == decoded[:want]:
+        if binascii.a2b_qp(body[:pos]) == decoded[:want] and not body.startswith(b"-", pos):
+            # (not when the encoded text after the point, on a line of its own, would begin with "-": review38c #1)
             data = data[:-len(qp_eol)] if data.endswith(qp_eol) else data
             return body[:pos] + transfer.qp_encode(qp_eol + data, qp_eol) + qp_eol + body[pos:]
     return transfer.edit_body(body, cte, _html_inserter(banner, codec, seven_bit, eol), None, eol)
@@ -568,12 +577,24 @@ def _types(root: Entity) -> list[str]:
     return [e.content_type for e in root.walk()]
 
 
-def _reads_alike(out: bytes, root: Entity, shapes: _Shapes) -> bool:
+Edit = tuple[int, int, int]  # (where the replaced bytes start, where they ended, how many were written)
+
+
+def _reads_alike(out: bytes, root: Entity, shapes: _Shapes, edits: list[Edit]) -> bool:
     """Whether an edited message splits into the same parts as the original for the walk (which reads delimiter
-    lines by prefix, as Dovecot does: a banner line "--" + a boundary of dashes had split it, review38 #4) and for
-    the stdlib (exact lines)."""
+    lines by prefix, as Dovecot does: a banner line "--" + a boundary of dashes had split it, review38 #4), each part
+    where it was, moved by the bytes written before it (a delimiter line that closed a part early kept the types and
+    cut the sender's text off the HTML part, review38c #1), and for the stdlib (exact lines)."""
     again = walk(out, max_depth=shapes.max_depth, max_parts=shapes.max_parts)
-    return _types(again) == _types(root) and _shape(out, shapes.max_depth, shapes.max_parts) == shapes.raw_shape
+    old, new = root.walk(), again.walk()
+    if len(old) != len(new):
+        return False
+    for before, after in zip(old, new, strict=True):
+        start = before.start + sum(n - (e - at) for at, e, n in edits if e <= before.start and at < before.start)
+        end = before.end + sum(n - (e - at) for at, e, n in edits if at <= before.end)  # (an empty body: at == end)
+        if (after.content_type, after.start, after.end) != (before.content_type, start, end):
+            return False
+    return _shape(out, shapes.max_depth, shapes.max_parts) == shapes.raw_shape
 
 
 def _banner_part_added(raw: bytes, root: Entity, banner: Banner, shapes: _Shapes) -> bytes | None:
@@ -620,6 +641,42 @@ def _banner_part_added(raw: bytes, root: Entity, banner: Banner, shapes: _Shapes
     return out if shown.get_payload(decode=True) == text else None
 
 
+def _shown(root: Entity, found: list[Entity]) -> list[Entity]:
+    """Of the parts found, those readers show: of each multipart/alternative, only the targets in its last branch
+    that has any (the hidden alternatives took the banner too, but decide nothing: review38c #4); every other one."""
+    parent = {id(child): entity for entity in root.walk() for child in entity.children}
+    branches: dict[int, list[tuple[int, Entity]]] = {}
+    shown: list[Entity] = []
+    for target in found:
+        node = target
+        while id(node) in parent and parent[id(node)].content_type != "multipart/alternative":
+            node = parent[id(node)]
+        if id(node) not in parent:
+            shown.append(target)
+            continue
+        branches.setdefault(id(parent[id(node)]), []).append((node.start, target))
+    for members in branches.values():
+        last = max(at for at, _ in members)
+        shown += [t for at, t in members if at == last]
+    return shown
+
+
+HEAD_BYTES = 256 * 1024  # of a part over the size cap, what is read for a banner already there
+
+
+def _holds(raw: bytes, entity: Entity, banner: Banner) -> bool:
+    """Whether a part over the size cap begins with this banner: a text just under the cap took it and went over
+    (review38c #2: a second pass then counted it refused and added a part, a second banner). Its first lines are
+    asked as a part of their own: this banner goes in nowhere while another one would."""
+    if entity.end - entity.body_start <= MAX_PART_BYTES:
+        return False
+    cut = raw.rfind(b"\n", entity.body_start, entity.body_start + HEAD_BYTES) + 1
+    if cut <= entity.body_start:
+        return False
+    head = dataclasses.replace(entity, end=cut)
+    return _edit(raw, head, banner) is None and _edit(raw, head, _PROBE) is not None
+
+
 def insert_banner(raw: bytes, banner: Banner, *, max_depth: int = 20, max_parts: int = 500) -> bytes:
     """`raw` with the banner in each main text alternative, or `raw` itself when not safe."""
     if len(raw) > MAX_MESSAGE_BYTES:
@@ -633,13 +690,14 @@ def insert_banner(raw: bytes, banner: Banner, *, max_depth: int = 20, max_parts:
         if _protected(root, found):
             return raw
         shapes = _Shapes(raw, max_depth, max_parts)
-        out, took = _edited(raw, found, banner)
-        # what readers show: the HTML where there is one (a plain alternative beside it is hidden), else the texts;
-        # one of them that took no banner and could take none (refused: an unknown transfer encoding, over 2 MiB)
-        # calls for a part, whatever a hidden alternative took (review38b #3)
-        shown = [t for t in found if t.content_type == "text/html"] or found
-        refused = not shown or any(id(t) not in took and _edit(raw, t, _PROBE) is None for t in shown)
-        if out is not None and not refused and _reads_alike(out, root, shapes):
+        out, took, edits = _edited(raw, found, banner)
+        # what readers show (of an alternative, its last part: RFC 2046 5.1.4); one of them that took no banner, could
+        # take none (an unknown transfer encoding, over 2 MiB, EBCDIC) and does not begin with this one calls for a
+        # part, whatever a hidden alternative took (review38b #3, review38c #2 and #4)
+        shown = _shown(root, found)
+        refused = not shown or any(id(t) not in took and _edit(raw, t, _PROBE) is None and not _holds(raw, t, banner)
+                                   for t in shown)
+        if out is not None and not refused and _reads_alike(out, root, shapes, edits):
             return out
         if out is None and not refused:
             return raw  # each text shown could take a banner and took none: it holds this one (a second pass)
@@ -647,22 +705,24 @@ def insert_banner(raw: bytes, banner: Banner, *, max_depth: int = 20, max_parts:
         if added is not None:
             return added
         if out is not None:
-            return out if refused and _reads_alike(out, root, shapes) else raw  # (the hidden one's, as before)
+            return out if refused and _reads_alike(out, root, shapes, edits) else raw  # (the hidden one's, as before)
         # no part could be added (a first delimiter line readers split differently, a root the stdlib reads as
         # something else): the next text below, as before (review38 #3: else a sender chose no banner at all)
         below = targets(root, raw)
         if [id(t) for t in below] == [id(t) for t in found] or _protected(root, below):
             return raw
-        out = _edited(raw, below, banner)[0]
-        return out if out is not None and _reads_alike(out, root, shapes) else raw
+        out, _, edits = _edited(raw, below, banner)
+        return out if out is not None and _reads_alike(out, root, shapes, edits) else raw
     except (MimeError, Exception):  # noqa: BLE001 - a stranger's MIME: no banner beats a broken message
         return raw
 
 
-def _edited(raw: bytes, found: list[Entity], banner: Banner) -> tuple[bytes | None, set[int]]:
-    """(`raw` with the banner in each of the parts found that takes it, or None when none does; the ids of those)."""
+def _edited(raw: bytes, found: list[Entity], banner: Banner) -> tuple[bytes | None, set[int], list[Edit]]:
+    """(`raw` with the banner in each of the parts found that takes it, or None when none does; the ids of those;
+    the edits made)."""
     pieces: list[bytes] = []
     took: set[int] = set()
+    edits: list[Edit] = []
     cursor = 0
     for entity in sorted(found, key=lambda e: e.body_start):
         edited = _edit(raw, entity, banner)
@@ -670,5 +730,6 @@ def _edited(raw: bytes, found: list[Entity], banner: Banner) -> tuple[bytes | No
             continue
         pieces += [raw[cursor:edited[0]], edited[1]]
         took.add(id(entity))
+        edits.append((edited[0], entity.end, len(edited[1])))
         cursor = entity.end
-    return (b"".join(pieces) + raw[cursor:] if pieces else None), took
+    return (b"".join(pieces) + raw[cursor:] if pieces else None), took, edits

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from gateway.act import banner as banner_module
-from gateway.act.banner import HTML_MARKER, Banner, Templates, ascii_fallback, insert_banner
+from gateway.act.banner import HTML_MARKER, MAX_PART_BYTES, Banner, Templates, ascii_fallback, insert_banner
 from gateway.mimewalk import Entity, walk
 from gateway.model import Decision, RuleHit, Verdict
 from tests.unit.act import mimegen
@@ -485,7 +485,7 @@ def test_when_the_html_shown_refuses_the_banner_a_part_goes_ahead_whatever_the_p
     readers show as it is, a part over 2 MiB, EBCDIC) while the hidden plain alternative takes it, or already holds
     it, no part was added and readers saw no banner. What readers show decides."""
     html = b"<html><body><p>Dear Sarah, let us talk on Signal.</p></body></html>\r\n"
-    pre = BANNER.plain.replace("\n", "\r\n").encode()
+    pre = BANNER.plain_ascii.replace("\n", "\r\n").encode()  # as this us-ascii plain part would hold it
 
     def message(html_head: bytes, html_body: bytes, plain: bytes = b"Dear Sarah\r\n") -> bytes:
         alternative = (b'Content-Type: multipart/alternative; boundary="A"\r\n\r\n--A\r\nContent-Type: text/plain'
@@ -498,6 +498,14 @@ def test_when_the_html_shown_refuses_the_banner_a_part_goes_ahead_whatever_the_p
                 message(b"Content-Type: text/html", html.replace(b"<p>", b"<!--" + b"x" * (2 << 20) + b"--><p>")),
                 message(b"Content-Type: text/html; charset=ibm037", ebcdic, pre + b"Dear Sarah\r\n")):
         assert_banner_part_ahead(raw, insert_banner(raw, BANNER), BANNER)
+    # of an alternative, readers show the last part: a refusing HTML ahead of it decides nothing (review38c #4)
+    hidden = message(b"Content-Type: text/html", html).replace(  # [html x-foo (hidden), html (shown)]
+        b"Content-Type: text/plain\r\n\r\nDear Sarah\r\n",
+        b"Content-Type: text/html\r\nContent-Transfer-Encoding: x-foo\r\n\r\n" + html)
+    out = insert_banner(hidden, BANNER)
+    assert b"Content-Disposition: inline" not in out and out.count(HTML_MARKER.encode()) == 1
+    assert out.index(HTML_MARKER.encode()) > out.index(b"x-foo")  # in the last alternative
+    assert insert_banner(out, BANNER) == out
     taken = message(b"Content-Type: text/html", html)  # the HTML takes it: no part, both alternatives bannered
     out = insert_banner(taken, BANNER)
     assert out.count(BANNER.plain.split("\n", 1)[0].encode()) == 1 and out.count(HTML_MARKER.encode()) == 1
@@ -514,6 +522,59 @@ def test_a_long_banner_of_three_octet_letters_is_recognised_on_a_second_pass() -
     for raw in (qp_text, _mp("multipart/mixed", [FORWARDED, TEXT_PART])):
         once = insert_banner(raw, long_banner)
         assert once != raw and insert_banner(once, long_banner) == once
+
+
+@pytest.mark.parametrize("root", ["multipart/alternative", "multipart/related", "multipart/mixed"])
+@pytest.mark.parametrize("after", [b"--XX", b"--XX--"])
+@pytest.mark.parametrize("cte", ["7bit", "quoted-printable"])
+def test_the_senders_delimiter_right_after_body_stays_off_a_line_start(root: str, after: bytes, cte: str) -> None:
+    """review38c #1: the HTML banner ends with a line break, so what the sender wrote right after <body> began a line:
+    "--XX" there became a delimiter (the edit refused: no banner under an alternative or related root), "--XX--"
+    closed the multipart and cut the sender's text off the HTML part while the part types stayed the same. Such
+    bytes now stay on the banner's last line (QP: the part re-encoded, =2D), and an edit must keep every part where
+    it was, moved by the bytes written before it."""
+    html_text = b"<html><body>" + after + b"<p>Dear Dr Smith, let us talk on Signal.</p></body></html>\r\n"
+    html_part = f"Content-Type: text/html\r\nContent-Transfer-Encoding: {cte}\r\n\r\n".encode() + html_text
+    parts = {"multipart/alternative": [TEXT_PART, html_part],
+             "multipart/related": [html_part, b"Content-Type: image/png\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+                                               b"iVBORw0K\r\n"],
+             "multipart/mixed": [html_part]}[root]
+    raw = _mp(root, parts)
+    out = insert_banner(raw, BANNER)
+    again = walk(out)
+    assert _types(again) == _types(walk(raw))
+    html_entity = next(e for e in again.walk() if e.content_type == "text/html")
+    body = out[html_entity.body_start:html_entity.end]
+    assert HTML_MARKER.encode() in body and b"Dear Dr Smith" in body and body.rstrip().endswith(b"</html>")
+    assert not re.search(rb"(?m)^--XX", body)
+    assert insert_banner(out, BANNER) == out
+
+
+def test_a_text_the_banner_took_over_the_size_cap_gets_no_second_one() -> None:
+    """review38c #2: a text just under the 2 MiB cap takes the banner and goes over it; a second pass counted it as a
+    text that refuses any banner and added a part ahead (two banners). Its first lines are asked whether they hold
+    this banner."""
+    pdf = b'Content-Type: application/pdf\r\nContent-Disposition: attachment; filename="a.pdf"\r\n\r\nx\r\n'
+    for head, filler in ((b"Content-Type: text/plain\r\n\r\n", b"x" * 70 + b"\r\n"),
+                         (b"Content-Type: text/html\r\n\r\n<html><body>", b"<p>" + b"x" * 66 + b"</p>\r\n")):
+        body = filler * ((MAX_PART_BYTES - 300) // len(filler))
+        raw = _mp("multipart/mixed", [head + body, pdf])
+        once = insert_banner(raw, BANNER)
+        assert once != raw and insert_banner(once, BANNER) == once
+
+
+def test_the_ascii_fallback_of_an_admins_template_has_no_line_of_dashes() -> None:
+    """review38c #3: the ASCII fallback (us-ascii and 7bit parts) turns an em dash into "-": an admin's rule line of
+    em dashes came back as a line of "-", a close delimiter for a boundary of dashes, and such a message under an
+    alternative root got no banner."""
+    ruled = Templates(plain="\u2014" * 70 + "\n$headline\n$reasons\n", html="<p>$headline</p>$reasons\n")
+    banner = ruled.render(Decision(Verdict.HIGH, 9.0, HITS), None)
+    assert not re.search(r"(?m)^-", banner.plain_ascii)
+    raw = _mp("multipart/alternative", [b"Content-Type: text/plain\r\n\r\nHello\r\n",
+                                        b"Content-Type: text/html\r\n\r\n<html><body><p>Hi</p></body></html>\r\n"])
+    raw = raw.replace(b"XX", b"-" * 20)
+    out = insert_banner(raw, banner)
+    assert _leaf_texts(out)[0].startswith(" " + "-" * 69) and _types(walk(out)) == _types(walk(raw))
 
 
 def test_a_banner_part_is_added_only_where_nothing_shown_first_takes_the_banner() -> None:
