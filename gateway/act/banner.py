@@ -387,10 +387,6 @@ def _html_inserter(banner: Banner, codec: str, seven_bit: bool,
         data = _encode(banner.html, codec, eol, seven_bit, True)
         if _bannered(content, pos, data):
             return None
-        if content.startswith(b"-", pos) and data.endswith(eol):
-            # what follows the insertion point stays on the banner's last line: on a line of its own, the sender's
-            # "--" + boundary right after <body> became a delimiter line (review38c #1: the HTML part cut short)
-            data = data[:-len(eol)]
         return content[:pos] + eol + data + content[pos:]
     return insert
 
@@ -445,8 +441,34 @@ def _edit(raw: bytes, entity: Entity, banner: Banner) -> tuple[int, bytes] | Non
         codec = "ascii"
     if codec is None:
         return None  # a known charset that is not ASCII-compatible (EBCDIC)
+    if entity.cte in ("7bit", "8bit", "binary") and not shown_as_plain(entity) and _dash_at_point(body, codec):
+        return _edit_as_base64(raw, entity, body, _html_inserter(banner, codec, False, _eol(raw, entity)))
     new = _edit_body(raw, entity, banner, body, codec)
     return None if new is None else (entity.body_start, new)
+
+
+def _eol(raw: bytes, entity: Entity) -> bytes:
+    return transfer.line_ending(raw[entity.start:entity.body_start] or raw)
+
+
+def _dash_at_point(body: bytes, codec: str) -> bool:
+    """Whether the HTML after the banner's insertion point begins with "-": after the banner's last line break it
+    would begin a line, and the sender's "--" + boundary right after <body> was then a delimiter line (review38c
+    #1: the HTML part cut short, or the edit refused and no banner). Joined to the banner's last line instead, a
+    998-octet line of the sender's went past the limit (review38d #1)."""
+    pos = _html_position(body, codec)
+    return pos is not None and body.startswith(b"-", pos)
+
+
+def _edit_as_base64(raw: bytes, entity: Entity, body: bytes, insert: transfer.Inserter) -> tuple[int, bytes] | None:
+    """A 7bit/8bit/binary part written as base64 of its bytes with the banner (its Content-Transfer-Encoding field
+    saying so, as for a raw UTF-16 part): no line of the sender's begins a line of the message, and none grows."""
+    eol = _eol(raw, entity)
+    head = _base64_header(raw[entity.start:entity.body_start], eol)
+    data = insert(body)
+    if head is None or data is None:
+        return None
+    return entity.start, head + transfer.b64_encode(data, 76, eol, body.endswith(b"\n"))
 
 
 def _separated(raw: bytes, entity: Entity) -> bool:

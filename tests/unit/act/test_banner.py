@@ -412,6 +412,20 @@ def test_a_banner_text_that_would_split_the_message_goes_into_a_part_of_its_own(
     assert _types(walk(out)) == ["multipart/mixed", "text/plain", "text/plain", "application/pdf"]
 
 
+def test_an_edit_that_cuts_a_part_short_is_not_made_though_the_part_types_stay() -> None:
+    """review38c #1 and review38d #4: an edit must leave every part where it was (moved by the bytes written before
+    it), not only the same list of types: a line that closes the multipart inside the HTML part ends that part early
+    and drops the sender's text into the epilogue while the types stay [mixed, html]. Here a made-up banner holds
+    such a line; the edit is refused and the banner goes into a part of its own."""
+    closing = Banner(plain="*** Warning\n", html="<p>Warning</p>\n--XX--\n<p>end of the warning</p>\n")
+    html_part = b"Content-Type: text/html\r\n\r\n<html><body>\r\n<p>Dear Dr Smith</p></body></html>\r\n"
+    raw = _mp("multipart/mixed", [html_part])
+    out = insert_banner(raw, closing)
+    assert_banner_part_ahead(raw, out, closing)
+    html_entity = walk(out).children[1]
+    assert out[html_entity.body_start:html_entity.end].rstrip().endswith(b"</html>")
+
+
 def test_a_banner_part_that_readers_would_read_otherwise_is_not_added(monkeypatch: pytest.MonkeyPatch) -> None:
     """The checks behind the part: if the walk (prefix lines, as Dovecot) split it into more parts, or the stdlib
     decoded another text from it, the part is not added; the banner goes into the text below instead."""
@@ -544,10 +558,19 @@ def test_the_senders_delimiter_right_after_body_stays_off_a_line_start(root: str
     again = walk(out)
     assert _types(again) == _types(walk(raw))
     html_entity = next(e for e in again.walk() if e.content_type == "text/html")
-    body = out[html_entity.body_start:html_entity.end]
-    assert HTML_MARKER.encode() in body and b"Dear Dr Smith" in body and body.rstrip().endswith(b"</html>")
-    assert not re.search(rb"(?m)^--XX", body)
+    assert not re.search(rb"(?m)^--XX", out[html_entity.body_start:html_entity.end])
+    shown = [p for p in BytesParser(policy=email.policy.default).parsebytes(out).walk()
+             if p.get_content_type() == "text/html"][0].get_content()  # (a 7bit one is written as base64 now)
+    assert HTML_MARKER in shown and "Dear Dr Smith" in shown and shown.rstrip().endswith("</html>")
+    assert max(len(line) for line in out.splitlines()) <= 998
     assert insert_banner(out, BANNER) == out
+    # review38d #1: a sender's line of 998 octets there (legal) joined to the banner's last line went past 998
+    long_line = raw.replace(after + b"<p>", after + b"x" * (998 - len(b"<html><body>" + after)) + b"\r\n<p>")
+    assert max(len(line) for line in long_line.splitlines()) == 998
+    out = insert_banner(long_line, BANNER)
+    shown = [p for p in BytesParser(policy=email.policy.default).parsebytes(out).walk()
+             if p.get_content_type() == "text/html"][0].get_content()
+    assert HTML_MARKER in shown and max(len(line) for line in out.splitlines()) <= 998
 
 
 def test_a_text_the_banner_took_over_the_size_cap_gets_no_second_one() -> None:
