@@ -452,12 +452,13 @@ def _eol(raw: bytes, entity: Entity) -> bytes:
 
 
 def _dash_at_point(body: bytes, codec: str) -> bool:
-    """Whether the HTML after the banner's insertion point begins with "-": after the banner's last line break it
+    """Whether the HTML after the banner's insertion point begins with "--": after the banner's last line break it
     would begin a line, and the sender's "--" + boundary right after <body> was then a delimiter line (review38c
     #1: the HTML part cut short, or the edit refused and no banner). Joined to the banner's last line instead, a
-    998-octet line of the sender's went past the limit (review38d #1)."""
+    998-octet line of the sender's went past the limit (review38d #1). Only "--" begins a delimiter: a single "-"
+    does not call for base64, which makes the part a third larger (review38e #1)."""
     pos = _html_position(body, codec)
-    return pos is not None and body.startswith(b"-", pos)
+    return pos is not None and body.startswith(b"--", pos)
 
 
 def _edit_as_base64(raw: bytes, entity: Entity, body: bytes, insert: transfer.Inserter) -> tuple[int, bytes] | None:

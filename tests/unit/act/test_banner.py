@@ -559,6 +559,7 @@ def test_the_senders_delimiter_right_after_body_stays_off_a_line_start(root: str
     assert _types(again) == _types(walk(raw))
     html_entity = next(e for e in again.walk() if e.content_type == "text/html")
     assert not re.search(rb"(?m)^--XX", out[html_entity.body_start:html_entity.end])
+    assert html_entity.cte == ("base64" if cte == "7bit" else cte)  # (review38e #2: a QP part stays QP, re-encoded)
     shown = [p for p in BytesParser(policy=email.policy.default).parsebytes(out).walk()
              if p.get_content_type() == "text/html"][0].get_content()  # (a 7bit one is written as base64 now)
     assert HTML_MARKER in shown and "Dear Dr Smith" in shown and shown.rstrip().endswith("</html>")
@@ -571,6 +572,14 @@ def test_the_senders_delimiter_right_after_body_stays_off_a_line_start(root: str
     shown = [p for p in BytesParser(policy=email.policy.default).parsebytes(out).walk()
              if p.get_content_type() == "text/html"][0].get_content()
     assert HTML_MARKER in shown and max(len(line) for line in out.splitlines()) <= 998
+
+
+def test_a_single_dash_after_body_keeps_the_part_as_it_was_written() -> None:
+    """review38e #1: base64 makes a part a third larger; only "--" begins a delimiter line, so a single "-" right
+    after <body> keeps the 7bit part 7bit, the banner on a line of its own before it."""
+    html_part = b"Content-Type: text/html\r\n\r\n<html><body>- a list<p>Dear Sarah</p></body></html>\r\n"
+    out = insert_banner(_mp("multipart/alternative", [TEXT_PART, html_part]), BANNER)
+    assert b"Content-Transfer-Encoding: base64" not in out and HTML_MARKER.encode() in out
 
 
 def test_a_text_the_banner_took_over_the_size_cap_gets_no_second_one() -> None:
