@@ -106,7 +106,7 @@ def line_ending(data: bytes) -> bytes:
 
 def _qp_line(line: bytes) -> list[bytes]:
     """Encode one line (no line ending) as quoted-printable, soft-wrapped at 76 columns, a "-" that
-    would begin a line written =2D (valid QP, as RFC 2049 3 (8) advises for "From " and "-")."""
+    would begin a line written =2D (valid QP, decoded as "-"): no encoded line begins "--", a delimiter."""
     tokens = []
     for i, byte in enumerate(line):
         last = i == len(line) - 1
