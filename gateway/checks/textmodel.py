@@ -12,11 +12,15 @@ the n-grams that contributed most, so a reason reads "reads like an approach: 'y
 (a stranger, an identity the channel cannot back), never on its own.
 
 The model is gateway/data/textmodel.json: n-gram -> weight, readable and sorted, written by
-tests/evalset/tools/train_textmodel.py from the training split only. An n-gram entered the
-vocabulary only if at least 3 distinct training campaigns (positive weights) or 3 distinct
-legitimate sources (negative weights) use it, so it cannot memorise one campaign; names of people,
-organisations and places were left out. Policies decide what the signal weighs (a rule's score,
-`enabled: false` in local.d); the model's own weights are in the readable file.
+tests/evalset/tools/train_textmodel.py: the mean of two logistic models (one linear model), one of
+the training split (whose two halves were written by the same process, so its weights lean either
+way) and one of every open labelled set, development sets included, whose weights lean only towards
+an approach (session 39). An n-gram entered a vocabulary only if at least 3 distinct approach
+campaigns (positive weights) or 3 distinct legitimate sources of the training split (negative
+weights) use it, so it cannot memorise one campaign; names of people, organisations and places were
+left out, and from the open part also dates, number words and words outside the Latin script.
+Policies decide what the signal weighs (a rule's score, `enabled: false` in local.d); the model's
+own weights are in the readable file.
 
 Scoring: features are the distinct n-grams present (binary), scaled by 1/sqrt(number of distinct
 n-grams in the text) so that long mail is not favoured; logit = bias + sum(weight * scale).

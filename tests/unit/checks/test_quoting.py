@@ -234,8 +234,8 @@ def test_a_reply_nobody_here_vouches_for_gets_no_credit_for_its_client_lines() -
     model): the line lowered the approach's score. In a reply the store does not call ours (a first
     contact, no store) the model reads the stranger's words without it; in a reply to our message it
     reads them as in training."""
-    opener = ("Dear Dr Rahman,\n\nWould you be open to a short call next week about the regional outlook?\n\n"
-              "Kind regards,\nJulia")
+    opener = ("Dear Dr Rahman,\n\nI am interested in your work on the regional outlook. Could you share your comments "
+              "on the attached materials in a short call next week?\n\nBest regards,\nJulia")
     quoted = opener + "\n\nOn Mon, 3 Feb 2025 at 11:00, Helen Marsh <h.marsh@uni-bonn.example> wrote:\n"
     base = _probability(opener, store=_store())
     assert base >= 0.75

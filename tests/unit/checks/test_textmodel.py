@@ -68,17 +68,69 @@ def test_shipped_model_loads_and_obeys_the_attestation_rule() -> None:
     model = TextModel.load()
     assert len(model.weights) > 200
     tool = _tool()
-    docs = tool.load()
-    grams = [ngrams(d.text, model.n_max) for d in docs]
-    names = tool.name_words(docs)
+    split = tool.load(tool.EVALSET / "train.yml")
+    every = tool.load()
+    vocab: dict[str, set[int]] = {}
+    for docs, approach_only in ((split, False), (every, True)):
+        grams = [ngrams(d.text, model.n_max) for d in docs]
+        for g, sign in tool.vocabulary(docs, grams, tool.name_words(docs), approach_only).items():
+            vocab.setdefault(g, set()).add(sign)
+    every_grams = [ngrams(d.text, model.n_max) for d in every]
     for g, w in model.weights.items():
-        campaigns = {d.group for d, gs in zip(docs, grams, strict=True) if d.positive and g in gs}
-        sources = {d.group for d, gs in zip(docs, grams, strict=True) if not d.positive and g in gs}
+        assert g in vocab, g  # (the vocabulary leaves out names, and grammar words on their own)
         if w > 0:
+            # towards an approach: three campaigns use it
+            campaigns = {d.group for d, gs in zip(every, every_grams, strict=True) if d.positive and g in gs}
             assert len(campaigns) >= 3, (g, w, campaigns)
         else:
-            assert len(sources) >= 3, (g, w, sources)
-        assert not set(g.split(" ")) & names, g
+            # towards legitimate mail: only the training split's part may, three of its sources using it
+            sources = {d.group for d, gs in zip(every, every_grams, strict=True)
+                       if not d.positive and g in gs and d.group.startswith("train:")}
+            assert len(sources) >= 3 and vocab[g] & {-1, 0}, (g, w, sources)
+
+
+def test_the_open_part_reads_only_approach_wording_in_the_latin_script() -> None:
+    # session 39: the development sets' approaches and legitimate mail were written by different people, so
+    # what only the legitimate writers used tells writers apart; dates and the language a stranger writes in
+    # are no evidence of an approach either
+    tool = _tool()
+    texts = [("the attached file march 十月", True, f"c{i}") for i in range(3)]
+    texts += [("conference deadline the attached", False, f"s{i}") for i in range(3)]
+    docs = [tool.Doc(t, t, pos, group) for t, pos, group in texts]
+    grams = [ngrams(d.text, 2) for d in docs]
+    assert tool.vocabulary(docs, grams, set(), approach_only=True) == {
+        "attached": 1, "file": 1, "the attached": 1, "attached file": 1}
+    # the training split's part reads both sides and every script, as it always did
+    split_part = tool.vocabulary(docs, grams, set(), approach_only=False)
+    assert split_part["conference deadline"] == -1 and split_part["attached"] == 0
+    assert split_part["march"] == 1 and split_part["十月"] == 1 and split_part["file march"] == 1
+    # names go from both
+    assert "file" not in tool.vocabulary(docs, grams, {"file"}, approach_only=True)
+
+
+def test_the_model_learns_only_from_open_sets() -> None:
+    # the held-out splits and the unread legitimate test sets are never training data
+    tool = _tool()
+    evalset = TOOL.parents[1]
+    assert "train.yml" in tool.OPEN and len(tool.OPEN) == len(set(tool.OPEN))
+    assert all((evalset / name).is_file() for name in tool.OPEN)
+    assert not [n for n in tool.OPEN if n.startswith("sealed") or n in ("legitM.yml", "legitO.yml")]
+    labels = {p.name for p in evalset.glob("*.yml")}
+    assert {"sealed.yml", "legitM.yml", "legitO.yml"} <= labels  # (so the check above means something)
+
+
+def test_folds_hold_out_whole_development_sets() -> None:
+    # a development set's messages were written by the same two people: they are held out together, so the
+    # cross-validation cannot score a writer it trained on
+    tool = _tool()
+    docs = [tool.Doc("", "", i % 2 == 0, f"dev{k}:c{i % 4}", f"dev{k}") for k in "ABC" for i in range(8)]
+    docs += [tool.Doc("", "", i % 2 == 0, f"train:c{i}") for i in range(10)]
+    split = tool.folds(docs, 3)
+    assert sorted(i for fold in split for i in fold) == list(range(len(docs)))
+    for fold in split:
+        held = {docs[i].unit for i in fold}
+        assert all(docs[j].unit not in held for f in split if f is not fold for j in f)
+    assert {docs[i].unit for i in range(24)} == {"devA", "devB", "devC"}
 
 
 def test_grammar_words_are_never_features_on_their_own() -> None:
@@ -171,8 +223,8 @@ def test_the_check_reads_client_lines_only_in_a_reply_the_store_vouches_for() ->
     nor in a reply nobody here can vouch for (no store: round 55); a reply to our message reads as
     in training (tests/unit/checks/test_quoting.py, with a store)."""
     check = TextModelCheck()
-    opener = ("Dear Dr Rahman,\n\nWould you be open to a short call next week about the regional outlook?\n\n"
-              "Kind regards,\nJulia")
+    opener = ("Dear Dr Rahman,\n\nI am interested in your work on the regional outlook. Could you share your comments "
+              "on the attached materials in a short call next week?\n\nBest regards,\nJulia")
     line = "On Mon, 3 Feb 2025 at 11:00, Helen Marsh <h.marsh@uni-bonn.example> wrote:"  # not our side: no cut
 
     def probability(body: str, headers: dict[str, str] | None = None) -> float:
