@@ -241,7 +241,8 @@ def test_triage_decisions_reach_the_campaign_cues() -> None:
     """tests/evalset/tools/triage_sim.py (the figures in docs/console.md): with no decisions it
     counts what `evaluate --replay` counts; an analyst's 'not an approach' on each flagged legitimate
     message of legitN (its senders write to several staff or again) leaves fewer flagged; 'approach'
-    on each missed approach of devL leaves more caught."""
+    on each missed approach of devN leaves more caught (devL until session 39, whose text model, trained on
+    the open sets, leaves devL no missed approach with a later message)."""
     from tests.evalset.tools.triage_sim import simulate
 
     sent = [EVALSET / "history" / "sent.mbox"]
@@ -249,6 +250,6 @@ def test_triage_decisions_reach_the_campaign_cues() -> None:
     on = asyncio.run(simulate(EVALSET / "legitN.yml", sent, approach=False, off=False))["legit"]
     assert off[0] == _replayed("legitN.yml").flagged["legit"]
     assert on[1] == off[1] == 72 and on[0] < off[0], (on, off)
-    caught_off = asyncio.run(simulate(EVALSET / "devL.yml", sent, approach=True, off=True))["approach"][0]
-    caught_on = asyncio.run(simulate(EVALSET / "devL.yml", sent, approach=True, off=False))["approach"][0]
+    caught_off = asyncio.run(simulate(EVALSET / "devN.yml", sent, approach=True, off=True))["approach"][0]
+    caught_on = asyncio.run(simulate(EVALSET / "devN.yml", sent, approach=True, off=False))["approach"][0]
     assert caught_on > caught_off, (caught_on, caught_off)

@@ -3,10 +3,11 @@
     python tests/evalset/tools/textmodel_oof.py                      # out-of-fold evaluation
     python tests/evalset/tools/textmodel_oof.py --fit policies/30-weights.yml   # and refit the weights
 
-The shipped text model was fitted on the training split, so on that split its signal is better
-than it will be on unseen campaigns, and `policy fit` on it would overrate every rule that reads
-it. This replays the training split (as `evaluate --replay --learn` does) once per fold of
-train_textmodel.py's folds, with a text model trained WITHOUT that fold's campaigns and sources,
+The shipped text model was fitted on the training split (both its parts read it), so on that
+split its signal is better than it will be on unseen campaigns, and `policy fit` on it would
+overrate every rule that reads it (textmodel_open_oof.py does the same for every open set). This
+replays the training split (as `evaluate --replay --learn` does) once per fold of train_textmodel.py's
+folds, with a text model trained WITHOUT that fold's campaigns and sources,
 and keeps each message's result only from the run where it was held out. It prints the
 out-of-fold figures (recall at suspicious+, legitimate flagged, per-rule hits); with --fit it fits
 the rule weights on those out-of-fold rule hits exactly as `policy fit --legit-correct 0.99` does
