@@ -170,7 +170,8 @@ class TextModelCheck(Check):
     io = False  # computes only: runs on the analysis task (see gateway/checks/__init__.py)
     signals = (
         signal("text.approach_register", "the stranger's words read like an approach (a linear model over word "
-               "n-grams attested in at least 3 training campaigns: gateway/data/textmodel.json)",
+               "n-grams, each attested in at least 3 approach campaigns of the open labelled sets or, towards "
+               "legitimate mail, 3 legitimate sources of the training split: gateway/data/textmodel.json)",
                probability=float, ngrams=str, source=str),
     )
     needs = (Persona, Origin)
