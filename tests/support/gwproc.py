@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gateway.config import Config, load_config
-from tests.conftest import ROOT, free_port, loopback_dns
+from tests.conftest import ROOT, free_ports, loopback_dns
 from tests.support.http import get
 
 START_WAIT = 60.0  # seconds a gateway may take to become ready (a bound for a loaded machine)
@@ -35,8 +35,7 @@ class GatewayProcess:
         self.workers = workers
         self.args = args
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
-        self.admin_port = free_port()
+        self.port, self.admin_port = free_ports(2)
         self.config = self.dir / "gateway.yml"
         self.config.write_text(f"""
 listen: 127.0.0.1:{self.port}
@@ -62,7 +61,7 @@ workers: {workers}
         return f"http://127.0.0.1:{self.admin_port}{path}"
 
     def start(self) -> GatewayProcess:
-        """Start and wait until ready. The ports came from `free_port()`, free when picked but not
+        """Start and wait until ready. The ports came from `free_ports()`, free when picked but not
         held: another process may bind one before the gateway does (CI saw admin.listen "address
         already in use"). Then new ports and another start, up to PORT_TRIES in all; the failed
         start's log is kept beside (gateway.log.N), so the log read by the test is this start's."""
@@ -78,7 +77,7 @@ workers: {workers}
 
     def _new_ports(self) -> None:
         text = self.config.read_text()
-        port, admin_port = free_port(), free_port()
+        port, admin_port = free_ports(2)
         for form, old, new in (("\nlisten: 127.0.0.1:{}\n", self.port, port),
                                ("admin: {{listen: 127.0.0.1:{},", self.admin_port, admin_port)):
             if form.format(old) not in text:  # pragma: no cover - a test wrote its own listeners
