@@ -521,7 +521,7 @@ def _edit_wide(raw: bytes, entity: Entity, banner: Banner, body: bytes, codec: s
     cte = entity.cte
     if cte not in ("base64", "quoted-printable", "7bit", "8bit", "binary"):
         return None  # an unknown transfer encoding
-    eol = transfer.line_ending(raw[entity.start:entity.body_start] or raw)
+    eol = _eol(raw, entity)
     insert: transfer.Inserter = _html_inserter(banner, "utf-8", False, eol)
     if shown_as_plain(entity):
         plain = _plain_inserter(banner, "utf-8", False, eol)
@@ -530,11 +530,7 @@ def _edit_wide(raw: bytes, entity: Entity, banner: Banner, body: bytes, codec: s
     if cte in ("base64", "quoted-printable"):
         new = transfer.edit_body(body, cte, wide, None, eol)
         return None if new is None else (entity.body_start, new)
-    head = _base64_header(raw[entity.start:entity.body_start], eol)
-    data = wide(body)
-    if head is None or data is None:
-        return None
-    return entity.start, head + transfer.b64_encode(data, 76, eol, body.endswith(b"\n"))
+    return _edit_as_base64(raw, entity, body, wide)
 
 
 _CTE_FIELD = re.compile(rb"(?i)content-transfer-encoding[ \t]*:")
