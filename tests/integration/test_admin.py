@@ -15,7 +15,7 @@ from typing import Any
 
 from gateway.store import StoreUnavailable
 from gateway.store.memory import MemoryStore
-from tests.conftest import ROOT, free_port, loopback_dns
+from tests.conftest import ROOT, free_port, free_ports, loopback_dns
 from tests.integration.conftest import SIMPLE, Harness
 from tests.support.http import get, get_json, value, wait_until
 
@@ -186,8 +186,8 @@ def test_console_is_not_mounted_by_default(harness: Harness) -> None:
 
 
 def _serve(tmp_path: Path, admin: str, env: dict[str, str] | None = None,
-           sink_port: int = 9) -> tuple[subprocess.Popen[bytes], int]:
-    port = free_port()
+           sink_port: int = 9, port: int | None = None) -> tuple[subprocess.Popen[bytes], int]:
+    port = port or free_port()
     cfg = tmp_path / "gateway.yml"
     cfg.write_text(f"""
 listen: 127.0.0.1:{port}
@@ -222,9 +222,9 @@ def test_multiprocess_mode_adds_up_the_files(tmp_path: Path, sink: Any) -> None:
     """PROMETHEUS_MULTIPROC_DIR set: values live in files there and /metrics sums every process's."""
     mp = tmp_path / "prom"
     mp.mkdir()
-    admin_port = free_port()
+    admin_port, smtp_port = free_ports(2)
     proc, port = _serve(tmp_path, f"admin: {{listen: 127.0.0.1:{admin_port}}}",
-                        {"PROMETHEUS_MULTIPROC_DIR": str(mp)}, sink.port)
+                        {"PROMETHEUS_MULTIPROC_DIR": str(mp)}, sink.port, smtp_port)
     try:
         url = f"http://127.0.0.1:{admin_port}/metrics"
 

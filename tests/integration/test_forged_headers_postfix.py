@@ -21,7 +21,7 @@ import pytest
 
 from gateway.config import HostPort
 from gateway.smtp.service import ThreadedGateway
-from tests.conftest import IN_CI, free_port, make_config, need_binary
+from tests.conftest import IN_CI, free_ports, make_config, need_binary
 from tests.integration.postfix import MODES, PostfixInstance
 from tests.support.forged import ALL_FORGED, AUTHSERV_ID, BODY_MARK, fields_named, forged_message
 from tests.support.sieve import NAIVE, SHIPPED, deliver
@@ -57,8 +57,9 @@ def delivered(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
     (tmp / "policies").mkdir()
     (tmp / "policies" / "empty.yml").write_text("rules: []\n")  # every message is clean
     sink = Sink().start()
-    pf = PostfixInstance(postfix, mode, smtp_port=free_port(), filter_port=free_port(),
-                         reinject_port=free_port(), sink_port=sink.port, maildir=True)
+    smtp, filt, reinject = free_ports(3)  # all three distinct (free_port() twice may repeat one)
+    pf = PostfixInstance(postfix, mode, smtp_port=smtp, filter_port=filt, reinject_port=reinject,
+                         sink_port=sink.port, maildir=True)
     gateway = None
     try:
         pf.start()

@@ -26,7 +26,7 @@ import pytest
 
 from gateway.config import Config, HostPort
 from gateway.smtp.service import ThreadedGateway
-from tests.conftest import IN_CI, free_port, make_config, need_binary
+from tests.conftest import IN_CI, free_port, free_ports, make_config, need_binary
 from tests.integration.postfix import MODES, PostfixInstance
 from tests.support.sink import Received, Sink
 
@@ -116,8 +116,9 @@ def _build(cleanup: ExitStack, postfix: str, mode: str, tmp: Path) -> Stack:
     (tmp / "policies" / "test.yml").write_text(TEST_POLICY)
     sink = Sink().start()
     cleanup.callback(sink.stop)
-    pf = PostfixInstance(postfix, mode, smtp_port=free_port(), filter_port=free_port(),
-                         reinject_port=free_port(), sink_port=sink.port, refuse=(REFUSED,))
+    smtp, filt, reinject = free_ports(3)  # all three distinct (free_port() twice may repeat one)
+    pf = PostfixInstance(postfix, mode, smtp_port=smtp, filter_port=filt, reinject_port=reinject,
+                         sink_port=sink.port, refuse=(REFUSED,))
     cleanup.callback(pf.stop)
     pf.start()
     cfg = make_config(pf.reinject_port, tmp, extra="xforward_hosts: [127.0.0.0/8]",

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT, free_port, free_ports
 
 MESSAGE = ROOT / "tests" / "corpus" / "approach" / "001-freemail-recruiter-whatsapp.eml"
 
@@ -57,7 +57,7 @@ def assert_one_line_exit_2(proc: subprocess.CompletedProcess[str], *words: str) 
 def test_trial_mode_delivers_to_a_maildir_and_writes_only_in_the_working_directory(tmp_path: Path) -> None:
     """`serve` with the embedded defaults and the demo upstream: a message sent with `send` lands
     in the Maildir with the gateway's headers; state stays under the working directory."""
-    listen, upstream = free_port(), free_port()
+    listen, upstream = free_ports(2)
     # The embedded defaults use 10025/10026; a config with the same defaults on free ports keeps
     # parallel test runs apart. The embedded text itself is tested below.
     cfg = tmp_path / "trial.yml"
@@ -267,7 +267,7 @@ def test_a_failed_start_announces_no_listener_and_keeps_neither_port(
     from gateway.smtp.service import Gateway
     from tests.conftest import make_config
 
-    smtp_port, admin_port = free_port(), free_port()
+    smtp_port, admin_port = free_ports(2)
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", smtp_port if taken == "listen" else admin_port))
         busy.listen()

@@ -13,7 +13,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.conftest import free_port, need_binary
+from tests.conftest import free_ports, need_binary
 
 READY_WAIT = 15.0  # seconds HAProxy may take to accept connections (a bound, not an assertion)
 
@@ -25,8 +25,8 @@ class HAProxy:
         self.binary = need_binary("haproxy")
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
-        self.direct = {name: free_port() for name in backends}
+        self.port, *direct = free_ports(1 + len(backends))
+        self.direct = dict(zip(backends, direct, strict=True))
         servers = "\n".join(f"    server {name} 127.0.0.1:{smtp} check port {admin}"
                             for name, (smtp, admin) in backends.items())
         singles = "\n".join(f"""
