@@ -24,13 +24,23 @@ def test_a_from_address_its_own_domain_does_not_authenticate_is_an_untrusted_ide
 
 
 def test_friends_mentioning_whatsapp_are_not_an_off_channel_push() -> None:
-    """Issue 11: friends and family on free-mail who mention WhatsApp or a new Signal number, with
-    no claim, ask or offer, stay ordinary; the same move with an ask or a claimed role counts."""
+    """Issue 11: friends, family and former students on free-mail who mention WhatsApp or a new
+    Signal number with no institutional claim and no offer stay ordinary, an ask to meet or to read
+    something included; the same move with a claimed role, an offer, flattery, discretion or an
+    identity the channel cannot back counts."""
     friend = ("sender.freemail", "content.offchannel_mention", "sender.first_contact_org")
-    assert "offchannel-push" not in _hits(*friend)
-    assert "offchannel-push" in _hits(*friend, "ask.meeting")
-    assert "offchannel-push" in _hits(*friend, "claim.institutional_role")
-    assert "offchannel-push" in _hits(*friend, "offer.money")
+    moves = {"offchannel-push", "stranger-moves-off-channel-with-an-ask"}
+    assert not moves & _hits(*friend)
+    assert not moves & _hits(*friend, "ask.meeting")
+    assert not moves & _hits(*friend, "ask.review", "content.personal_contact_request")
+    for more in ("claim.institutional_role", "offer.money", "approach.flattery", "pressure.secrecy",
+                 "identity.reply_to_freemail"):
+        assert moves <= _hits(*friend, "ask.meeting", more), more
+    assert "offchannel-push" in _hits(*friend, "claim.institutional_role")  # no ask: the push alone
+    assert "stranger-moves-off-channel-with-an-ask" not in _hits(*friend, "claim.institutional_role")
+    # a persona relayed by a network is more than a friend writing (the stranger rule; no push without a claim)
+    relayed = ("content.offchannel_mention", "campaign.persona_first_contact", "social.persona_message", "ask.meeting")
+    assert "stranger-moves-off-channel-with-an-ask" in _hits(*relayed)
 
 
 def test_an_unknown_organisation_that_asks_in_the_words_of_an_approach() -> None:
