@@ -25,22 +25,32 @@ def test_a_from_address_its_own_domain_does_not_authenticate_is_an_untrusted_ide
 
 def test_friends_mentioning_whatsapp_are_not_an_off_channel_push() -> None:
     """Issue 11: friends, family and former students on free-mail who mention WhatsApp or a new
-    Signal number with no institutional claim and no offer stay ordinary, an ask to meet or to read
-    something included; the same move with a claimed role, an offer, flattery, discretion or an
-    identity the channel cannot back counts."""
+    Signal number with no institutional claim and no offer stay ordinary, a friend's ask (to meet, to
+    read something, to come to an event, to open a link) included; the same move with an approach's
+    ask, a claimed role, an offer, flattery, discretion, an unnamed client or an identity the channel
+    cannot back counts."""
+    policies = load_policies([str(ROOT / "policies")])
     friend = ("sender.freemail", "content.offchannel_mention", "sender.first_contact_org")
     moves = {"offchannel-push", "stranger-moves-off-channel-with-an-ask"}
-    assert not moves & _hits(*friend)
-    assert not moves & _hits(*friend, "ask.meeting")
-    assert not moves & _hits(*friend, "ask.review", "content.personal_contact_request")
-    for more in ("claim.institutional_role", "offer.money", "approach.flattery", "pressure.secrecy",
-                 "identity.reply_to_freemail"):
+    for ask in ((), ("ask.meeting",), ("ask.review",), ("ask.event",), ("ask.document",)):
+        decision = policies.evaluate([Signal(n) for n in (*friend, *ask)])
+        assert not moves & {h.rule_id for h in decision.hits}, ask
+        assert decision.verdict <= Verdict.CAUTION, ask
+    for ask in ("ask.views", "ask.interview", "ask.contribution", "ask.survey", "ask.questions_list", "ask.insider",
+                "ask.cv", "ask.job", "ask.credentials", "ask.run"):
+        # a stranger on free-mail who wants views or an interview over WhatsApp, and says no more (review40 #1)
+        decision = policies.evaluate([Signal(n) for n in (*friend, ask)])
+        assert moves <= {h.rule_id for h in decision.hits} and decision.verdict >= Verdict.SUSPICIOUS, ask
+    for more in ("claim.institutional_role", "offer.money", "offer.job", "approach.flattery", "pressure.secrecy",
+                 "approach.vague_client", "identity.reply_to_freemail"):
         assert moves <= _hits(*friend, "ask.meeting", more), more
     assert "offchannel-push" in _hits(*friend, "claim.institutional_role")  # no ask: the push alone
     assert "stranger-moves-off-channel-with-an-ask" not in _hits(*friend, "claim.institutional_role")
-    # a persona relayed by a network is more than a friend writing (the stranger rule; no push without a claim)
+    # a persona relayed by a network who asks to meet: more than a friend writing for the stranger rule,
+    # not a push (it needs a claim, an offer or an approach's ask)
     relayed = ("content.offchannel_mention", "campaign.persona_first_contact", "social.persona_message", "ask.meeting")
     assert "stranger-moves-off-channel-with-an-ask" in _hits(*relayed)
+    assert "offchannel-push" not in _hits(*relayed)
 
 
 def test_an_unknown_organisation_that_asks_in_the_words_of_an_approach() -> None:
