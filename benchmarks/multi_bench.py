@@ -51,6 +51,7 @@ from serve_bench import (
     all_stats,
     fail,
     free_port,
+    free_ports,
     lat_summary,
     machine_cpu,
     tree_cpu,
@@ -158,11 +159,12 @@ class MultiBench:
 
     def start_gateways(self, n: int, rnd: int) -> list[tuple[str, int, int]]:
         out = []
+        ports = free_ports(2 * n)  # all distinct: two free_port() calls may return one port
         for i in range(n):
             name = f"gw{i}"
             d = self.tmp / f"r{rnd}-n{n}-{name}"
             d.mkdir()
-            port, admin = free_port(), free_port()
+            port, admin = ports[2 * i], ports[2 * i + 1]
             cfg: dict[str, Any] = {
                 "listen": f"127.0.0.1:{port}",
                 "upstream": {"host": "127.0.0.1", "port": self.sink_port, "connect_timeout": 10,

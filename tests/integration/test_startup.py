@@ -95,10 +95,8 @@ def test_embedded_defaults_are_loopback_and_relative() -> None:
 
 
 def test_send_reports_a_refused_recipient(tmp_path: Path) -> None:
-    cfg = write_config(tmp_path)
-    port = int(cfg.read_text().split("listen: 127.0.0.1:")[1].split()[0])
-    up = free_port()
-    cfg.write_text(cfg.read_text().replace("port: 10026", f"port: {up}"))
+    port, up = free_ports(2)  # distinct: two free_port() calls may return one port
+    cfg = write_config(tmp_path, listen=f"127.0.0.1:{port}", up_port=up)
     proc = subprocess.Popen(gateway_cmd("serve", "--config", str(cfg), "--demo-upstream", "md"), cwd=tmp_path,
                             env=dict(os.environ, PYTHONPATH=str(ROOT)), stderr=subprocess.PIPE, text=True)
     try:
@@ -232,8 +230,8 @@ def test_serve_purges_staff_reports_by_retention(tmp_path: Path, sink) -> None: 
 def test_redis_store_that_cannot_be_opened_keeps_its_password_out_of_the_line(tmp_path: Path, url: str) -> None:
     """The start-up line names the store as the running warnings do (password as ***) and gives
     a fix that fits Redis, not the SQLite one about a path and its permissions."""
-    cfg = write_config(tmp_path)
-    dead = free_port()  # nothing listens there
+    listen, dead = free_ports(2)  # nothing listens at `dead`; distinct from the gateway's own port
+    cfg = write_config(tmp_path, listen=f"127.0.0.1:{listen}")
     cfg.write_text(cfg.read_text().replace(f"store: {{path: {tmp_path / 'store.sqlite3'}}}",
                                            f'store: {{backend: redis, url: "{url.format(port=dead)}"}}'))
     proc = run(gateway_cmd("serve", "--config", str(cfg)), tmp_path)
