@@ -1,14 +1,17 @@
 """Offline analysis cost per message over the ham corpus, beside spamd -L and Rspamd, same run.
 
 Usage: python benchmarks/scan_bench.py [--limit N] [--corpus DIR ...] [--warmup 50]
-                                       [--no-spamd] [--no-rspamd] [--no-cli]
+                                       [--no-warm-up] [--no-spamd] [--no-rspamd] [--no-cli]
 
 Messages: every file under the corpus dirs (default ../shared/corpora/ham/spamassassin, ~4150),
 sorted, newlines normalised as `scan` does. Every system sees the same messages, one at a time
 (one stream, no concurrency), after `--warmup` untimed messages.
 
   gateway (in-process)  Runtime(config, offline=True).analyse(raw, envelope) per message, the
-                        shipped policies/, envelope as `scan` builds it. CPU = time.process_time
+                        shipped policies/, envelope as `scan` builds it, after `Runtime.warm_up` as
+                        `serve` runs it before it accepts mail (`--no-warm-up`: without, as before
+                        session 40; one or the other per process, since the RE2 sets' DFA states
+                        it builds are the module's). CPU = time.process_time
                         deltas (all threads of this process). Peak RSS = ru_maxrss of this process
                         (it also holds the corpus in memory).
   gateway scan CLI      `python -m gateway scan --offline --json FILES...` once, as a subprocess:
@@ -136,13 +139,16 @@ class TimedPolicies:
         return getattr(self.inner, name)
 
 
-async def ours(msgs: list[bytes], config_path: Path, warmup: int) -> tuple[Run, Split]:
+async def ours(msgs: list[bytes], config_path: Path, warmup: int, warm_up: bool = True) -> tuple[Run, Split]:
     config = load_config(config_path)
     pipeline = gr.Runtime(config, offline=True)
     print(f"policies: {len(pipeline.policies.rules)} rules from {', '.join(map(str, config.policies))}; "
           f"checks: {', '.join(c.name for c in pipeline.checks)}", flush=True)
+    if warm_up:  # what `serve` does before it listens (gateway/smtp/service.py)
+        await pipeline.warm_up()
     work = [(raw, envelope(raw)) for raw in msgs]
-    run = await measure(pipeline, work, work[:warmup], "gateway analyse (in-process)")
+    name = "gateway analyse (in-process)" if warm_up else "gateway analyse (in-process, no warm_up)"
+    run = await measure(pipeline, work, work[:warmup], name)
     return run, await instrumented(pipeline, work)
 
 
@@ -271,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=None, help="first N messages (sorted by path)")
     ap.add_argument("--warmup", type=int, default=50, help="untimed messages sent first to each system")
     ap.add_argument("--policies", type=Path, default=ROOT / "policies")
+    ap.add_argument("--no-warm-up", action="store_true", help="skip Runtime.warm_up (serve runs it before it listens)")
     ap.add_argument("--no-spamd", action="store_true")
     ap.add_argument("--no-rspamd", action="store_true")
     ap.add_argument("--no-cli", action="store_true")
@@ -285,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(t)
         config_path = tmp / "gateway.yml"
         config_path.write_text(CONFIG.format(policies=args.policies, store=tmp / "store.sqlite3"))
-        run, split = asyncio.run(ours(msgs, config_path, warm))
+        run, split = asyncio.run(ours(msgs, config_path, warm, not args.no_warm_up))
         runs.append(run)
         print(f"done: {run.name}", file=sys.stderr, flush=True)
         if not args.no_cli:
