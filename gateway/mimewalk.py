@@ -230,7 +230,11 @@ def mime_field(owner: Message, name: str, fields: list[tuple[str, str]]) -> Any:
 
 
 def mime_fields_of(owner: Message, name: str) -> list[tuple[str, str]]:
-    """The stored fields of the MIME field `name` (lower case), in order."""
+    """The stored fields of the MIME field `name` (lower case), in order (from the owner's index
+    of its fields by name where it has one: `gateway.parse._BoundedMessage.fields_named`)."""
+    named = getattr(owner, "fields_named", None)
+    if named is not None:
+        return named(name)  # type: ignore[no-any-return]
     return [(k, v) for k, v in owner._headers if field_name(k) == name]  # type: ignore[attr-defined]
 
 

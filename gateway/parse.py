@@ -33,7 +33,6 @@ from gateway.mimewalk import (
     MimeError,
     attached,
     exact_delimiters,
-    field_name,
     loose_delimiters,
     mime_field,
     walk,
@@ -212,16 +211,20 @@ class _BoundedMessage(Message):
     """compat32 Message whose parameter headers are read capped (see MAX_PARAMS): every
     parameter lookup -- the parser's own boundary lookup too -- goes through `get`.
 
-    `get` and `in` read an index of the first field of each (lower-cased) name instead of
+    `get` and `in` read an index of the fields of each (lower-cased) name instead of
     scanning every field with `str.lower` per lookup: the parser, `get_content_type`,
     `get_filename`, `get_param` and `get_payload` look up a part's Content-* fields about a
-    dozen times, each a scan of all its fields (~40 on a top-level part). The index is built
-    from the field list it was made for and rebuilt when that list is replaced (`__delitem__`,
-    `set_boundary`) or grows (`set_raw`, `__setitem__`, `add_header`); the one change in place,
-    `replace_header`, drops it."""
+    dozen times, each a scan of all its fields (~40 on a top-level part), and the structure
+    check asks for every Content-Type and Content-Disposition field (`fields_named`). The index
+    is built from the field list it was made for and rebuilt when that list is replaced
+    (`__delitem__`, `set_boundary`) or grows (`set_raw`, `__setitem__`, `add_header`); the one
+    change in place, `replace_header`, drops it. `get_content_type` is remembered per index (and
+    default type): a new index, a new reading."""
 
-    # (the field list indexed, its length, the first field of each name, every Content-Transfer-Encoding field)
-    _index: tuple[list[tuple[str, Any]], int, dict[str, tuple[str, Any]], list[tuple[str, Any]]] | None = None
+    # (the field list indexed, its length, the fields of each name (`field_name`) in order)
+    _index: tuple[list[tuple[str, Any]], int, dict[str, list[tuple[str, Any]]]] | None = None
+    # (the index it was read from, the default type it was read with, the content type)
+    _ctype: tuple[object, str, str] | None = None
     # why the parser did not read this entity as a multipart ("depth", "parts"; "" when it did):
     # see _BoundedFeedParser
     cut: str = ""
@@ -232,38 +235,50 @@ class _BoundedMessage(Message):
     def get_content_type(self) -> str:
         if self.opaque:
             return "application/octet-stream"
-        return super().get_content_type()
+        index = self._indexed()
+        memo = self._ctype
+        default = self._default_type  # type: ignore[attr-defined]
+        if memo is not None and memo[0] is index and memo[1] == default:
+            return memo[2]
+        ctype = super().get_content_type()
+        self._ctype = (index, default, ctype)
+        return ctype
 
-    def _indexed(self) -> tuple[list[tuple[str, Any]], int, dict[str, tuple[str, Any]], list[tuple[str, Any]]]:
+    def _indexed(self) -> tuple[list[tuple[str, Any]], int, dict[str, list[tuple[str, Any]]]]:
         headers = self._headers  # type: ignore[attr-defined]
         index = self._index
         if index is None or index[0] is not headers or index[1] != len(headers):
-            first: dict[str, tuple[str, Any]] = {}
-            encodings: list[tuple[str, Any]] = []
-            for k, v in headers:
-                name = field_name(k)
-                first.setdefault(name, (k, v))
-                if name == "content-transfer-encoding":
-                    encodings.append((k, v))
-            index = self._index = (headers, len(headers), first, encodings)
+            named: dict[str, list[tuple[str, Any]]] = {}
+            for item in headers:
+                name = item[0].lower()  # `field_name`, inline (once per field of every part)
+                if name[-1:] in (" ", "\t"):
+                    name = name.rstrip(" \t")
+                found = named.get(name)
+                if found is None:
+                    named[name] = [item]
+                else:
+                    found.append(item)
+            index = self._index = (headers, len(headers), named)
         return index
 
-    def _first_fields(self) -> dict[str, tuple[str, Any]]:
-        return self._indexed()[2]
+    def fields_named(self, name: str) -> list[tuple[str, Any]]:
+        """The stored fields of `name` (lower case, as `field_name` reads names), in order
+        (`gateway.mimewalk.mime_fields_of`)."""
+        return list(self._indexed()[2].get(name, ()))
 
     def get(self, name: str, failobj: Any = None) -> Any:
         lname = name.lower()
-        found = self._first_fields().get(lname)
+        found = self._indexed()[2].get(lname)
         if found is None:
             return failobj
         if lname == "content-transfer-encoding":  # every copy counts (see mime_field)
-            return mime_field(self, lname, self._indexed()[3])
+            return mime_field(self, lname, found)
         if lname in MIME_FIELDS:
-            return mime_field(self, lname, [found])
-        return self.policy.header_fetch_parse(*found)
+            return mime_field(self, lname, found[:1])
+        return self.policy.header_fetch_parse(*found[0])
 
     def __contains__(self, name: str) -> bool:
-        return name.lower() in self._first_fields()
+        return name.lower() in self._indexed()[2]
 
     _params: dict[tuple[str, str], Any] | None = None
 

@@ -1,6 +1,7 @@
-"""`_BoundedMessage.get` and `in` read an index of each name's first field instead of scanning
-all fields per lookup: the same answers as the scan (`email.message.Message.get`, capped as
-before) on the corpus, on hypothesis-built header sections and after every kind of change."""
+"""`_BoundedMessage.get`, `in` and `fields_named` read an index of each name's fields instead of
+scanning all fields per lookup, and `get_content_type` is remembered per index: the same answers
+as the scan (`email.message.Message.get`, capped as before) and a content type read afresh on the
+corpus, on hypothesis-built header sections and after every kind of change."""
 
 from __future__ import annotations
 
@@ -15,14 +16,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.mimewalk import MIME_FIELDS, field_name, mime_field
+from gateway.mimewalk import MIME_FIELDS, field_name, mime_field, mime_fields_of
 from gateway.parse import ViewLimits, _BoundedMessage, _parse_bytes, normalize_header_section
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 
 
 class _Scanning(_BoundedMessage):
-    """The lookups as they were: a scan of every field per `get` and `in`."""
+    """The lookups as they were: a scan of every field per `get`, `in` and `fields_named`, the
+    content type read afresh each time."""
 
     def get(self, name: str, failobj: Any = None) -> Any:
         lname = name.lower()
@@ -35,6 +37,12 @@ class _Scanning(_BoundedMessage):
 
     def __contains__(self, name: str) -> bool:
         return any(field_name(k) == name.lower() for k, _ in self.raw_items())
+
+    def fields_named(self, name: str) -> list[tuple[str, Any]]:
+        return [(k, v) for k, v in self.raw_items() if field_name(k) == name]
+
+    def get_content_type(self) -> str:
+        return "application/octet-stream" if self.opaque else Message.get_content_type(self)
 
     def replace_header(self, _name: str, _value: Any) -> None:
         Message.replace_header(self, _name, _value)
@@ -49,6 +57,7 @@ def lookups(msg: Message) -> list[Any]:
     for part in msg.walk():
         names = NAMES + [k for k, _ in part.raw_items()]
         out.append([(part.get(n, "-"), n in part, part[n]) for n in names])
+        out.append([mime_fields_of(part, n) for n in sorted(MIME_FIELDS) + ["subject", "x-a"]])
         out.append((part.get_content_type(), part.get_content_maintype(), part.get_filename(), part.get_boundary(),
                     part.get_content_charset(), part.get_params(), part.get_param("charset"), part.is_multipart(),
                     list(part.raw_items()), [type(d).__name__ for d in part.defects]))
@@ -85,7 +94,7 @@ def test_built_header_sections_look_up_as_the_scan(head: bytes, body: bytes) -> 
 
 
 OPS = st.sampled_from(["set_raw", "setitem", "delitem", "replace", "set_param", "del_param", "set_type",
-                       "set_boundary", "add_header", "set_charset"])
+                       "set_boundary", "add_header", "set_charset", "set_default_type"])
 
 
 @settings(max_examples=400, deadline=None)
@@ -115,9 +124,12 @@ def test_lookups_after_changes_are_those_of_the_scan(ops: list[tuple[str, str, s
                     msg.set_boundary(value[:5])
                 elif op == "add_header":
                     msg.add_header(name, value, filename="f.txt")
+                elif op == "set_default_type":
+                    msg.set_default_type(value.split(";")[0])
                 else:
                     msg.set_charset("utf-8")
             except (KeyError, ValueError, email.errors.HeaderParseError):
                 pass
             msg.get("x-prime-the-index")  # an index made before the next change must not go stale
+            msg.get_content_type()  # nor a content type read before it
         assert lookups(pair[0]) == lookups(pair[1])
