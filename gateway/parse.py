@@ -389,7 +389,10 @@ def _cap_delimiter_lines(raw: bytes, cut: int, most: int) -> bytes | None:
 
 
 _PARSED_PARTS = (b"multipart", b"message/")  # in a header block: the parser may descend into the body
-_HEADER_LINE = re.compile(r"From |[\041-\071\073-\176]*:|[\t ]")  # the stdlib parser's (feedparser.headerRE)
+# a field line as the stdlib parser reads one (feedparser.headerRE, `[\041-\071\073-\176]*:`, after its
+# other readings: a line that starts with white space or `From `, which has a space before any colon, and
+# a line whose first colon starts it, which the parser reads as a defect)
+_FIELD_NAME = re.compile(r"[\041-\071\073-\176]+:")
 
 
 def _plain_header_block(text: str) -> Message | None:
@@ -400,22 +403,29 @@ def _plain_header_block(text: str) -> Message | None:
     line, a continuation first, a later `From `): there the parser ends the header section,
     records a defect or pushes the line back into the body, and the caller lets it do so.
     Lines end at CR, LF or CRLF as the parser splits them (`StringIO(newline="")`); each field
-    is stored as compat32's `header_source_parse` makes it."""
+    is stored as compat32's `header_source_parse` makes it (inline: once per field of every
+    message), with `set_raw`'s append."""
     msg = _BoundedMessage(policy=email.policy.compat32)
-    fields: list[list[str]] = []
-    for n, line in enumerate(StringIO(text, newline="").readlines()):
+    lines = StringIO(text, newline="").readlines()
+    starts: list[int] = []  # each field's first line
+    for n, line in enumerate(lines):
         if line[:1] in (" ", "\t"):
-            if not fields:
+            if not starts:
                 return None
-            fields[-1].append(line)
+        elif _FIELD_NAME.match(line) is not None:
+            starts.append(n)
         elif n == 0 and line.startswith("From "):
             msg.set_unixfrom(line.rstrip("\r\n"))  # one line break at most: the split ended the line there
-        elif line.startswith("From ") or line.find(":") <= 0 or not _HEADER_LINE.match(line):
-            return None
         else:
-            fields.append([line])
-    for lines in fields:
-        msg.set_raw(*email.policy.compat32.header_source_parse(lines))
+            return None
+    headers = msg._headers  # type: ignore[attr-defined]
+    starts.append(len(lines))
+    for a, b in zip(starts, starts[1:], strict=False):
+        name, value = lines[a].split(":", 1)
+        value = value.lstrip(" \t")
+        if b > a + 1:
+            value += "".join(lines[a + 1:b])
+        headers.append((name, value.rstrip("\r\n")))
     return msg
 
 
