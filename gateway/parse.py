@@ -150,7 +150,10 @@ def normalize_header_section(raw: bytes, cut: int | None = None) -> tuple[bytes,
     (`gateway.act.headers.apply_edits`), so what is analysed is what is delivered. `cut`:
     `header_end(raw)` when the caller has it."""
     cut = header_end(raw) if cut is None else cut
-    block, rest = raw[:cut], memoryview(raw)[cut:]  # the body is not copied unless changed
+    block = raw[:cut]
+    if _plain_block(block):
+        return raw, []
+    rest = memoryview(raw)[cut:]  # the body is not copied unless changed
     out: list[bytes] = []
     notes: list[str] = []
     kept_field = False
@@ -177,6 +180,26 @@ def normalize_header_section(raw: bytes, cut: int | None = None) -> tuple[bytes,
     if not notes:
         return raw, notes
     return b"".join([*out, rest]), notes
+
+
+# `_plain_block`: a field's name and its colon, with no white space between them; a line break that
+# starts a line which is neither that nor a continuation line (found from its LF: a literal prefix)
+_PLAIN_FIELD = re.compile(rb"[\x21-\x39\x3b-\x7e]+:")
+_UNPLAIN_LINE = re.compile(rb"\n(?![ \t]|[\x21-\x39\x3b-\x7e]+:|\Z)")
+
+
+def _plain_block(block: bytes) -> bool:
+    """Whether `normalize_header_section` keeps the header block `block` as it is, without reading
+    it line by line (C-speed counts and scans; most mail): its lines end in LF or CRLF only (no CR
+    alone: the lines that start after an LF are all the others `bytes.splitlines` makes), its
+    first line is a field with no white space before its colon or a `From ` line that is not a
+    field (`From :` is one to normalise), and each other line is such a field or a continuation
+    (`_UNPLAIN_LINE` finds none)."""
+    if block.count(b"\r") != block.count(b"\r\n"):
+        return False
+    if _PLAIN_FIELD.match(block) is None and (not block.startswith(b"From ") or _FIELD_LINE.match(block)):
+        return not block  # (an empty block: no line to read)
+    return _UNPLAIN_LINE.search(block) is None
 
 
 def header_stats(raw: bytes, cut: int | None = None) -> tuple[int, int]:

@@ -1,5 +1,6 @@
 """`header_end` and `header_stats` scan without their regexes (`_HEADER_END`, `_FIELD_START`)
-but must say exactly what the regexes say, on any bytes and on real mail."""
+but must say exactly what the regexes say, on any bytes and on real mail; `normalize_header_section`
+keeps a plain block (`_plain_block`, no line-by-line reading) as the line-by-line reading keeps it."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gateway import parse
 from gateway.parse import _FIELD_START, _HEADER_END, MessageView, header_end, header_stats, normalize_header_section
 
 HAM = Path(__file__).resolve().parents[3] / "shared" / "corpora" / "ham" / "spamassassin"
@@ -82,3 +84,39 @@ def test_header_stats_counts_as_the_line_by_line_count(block: bytes) -> None:
     """`header_stats` counts in C what it counted line by line in Python."""
     fields = sum(1 for line in block.split(b"\n") if line[:1] not in (b"", b" ", b"\t", b"\r"))
     assert header_stats(block, len(block)) == (fields, len(block))
+
+
+def normalize_by_lines(raw: bytes) -> tuple[bytes, list[str]]:
+    """`normalize_header_section` with every block read line by line (no `_plain_block` shortcut)."""
+    real = parse._plain_block
+    parse._plain_block = lambda block: False  # type: ignore[assignment]
+    try:
+        return normalize_header_section(raw)
+    finally:
+        parse._plain_block = real
+
+
+LINES = st.sampled_from([b"From a@b.test Mon Jan 1 00:00:00 2024", b"From :x", b"From\t: y", b"Subject: a", b"X-Y:b",
+                         b" cont", b"\tcont", b"Name :v", b"Name\t:v", b"bad line", b"", b"\x00Bad: v", b":v", b"A:",
+                         b"\xe9: v", b"A: \xe9"])
+ENDS = st.sampled_from([b"\r\n", b"\n", b"\r", b"\r\r\n", b""])
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.tuples(LINES, ENDS), max_size=10).map(lambda x: b"".join(a + b for a, b in x)),
+       st.sampled_from([b"", b"\r\n\r\nbody: x\r\n", b"\n\nbody\n", b"\r\n"]))
+def test_a_plain_block_is_kept_as_the_line_by_line_reading_keeps_it(head: bytes, body: bytes) -> None:
+    raw = head + body
+    assert normalize_header_section(raw) == normalize_by_lines(raw)
+    assert normalize_header_section(raw, header_end(raw)) == normalize_by_lines(raw)
+
+
+def test_plain_blocks_of_real_mail_are_kept_as_the_line_by_line_reading_keeps_them() -> None:
+    files = sorted(p for p in HAM.glob("*/*") if p.is_file())[:500]
+    plain = 0
+    for f in files:
+        raw = f.read_bytes()
+        for variant in (raw, raw.replace(b"\n", b"\r\n"), raw.replace(b"\n", b"\r")):
+            assert normalize_header_section(variant) == normalize_by_lines(variant), f
+            plain += parse._plain_block(variant[:header_end(variant)])
+    assert not files or plain  # (the shortcut is taken)
