@@ -418,6 +418,12 @@ _PARSED_PARTS = (b"multipart", b"message/")  # in a header block: the parser may
 _FIELD_NAME = re.compile(r"[\041-\071\073-\176]+:")
 
 
+# a line break that starts a line which is neither a field (`_FIELD_NAME`) nor a continuation; one
+# after which a field's lines end (found from the LF: a literal prefix; the lookahead reads one line at most)
+_STRAY_LINE = re.compile(r"\n(?![ \t]|[\041-\071\073-\176]+:|\Z)")
+_FIELD_ENDS = re.compile(r"\n(?![ \t]|\Z)")
+
+
 def _plain_header_block(text: str) -> Message | None:
     """The message the stdlib parser makes of the header block `text` (its headers, its unix-from
     line), when each of its lines is a plain header line as the parser reads them: a field
@@ -427,8 +433,30 @@ def _plain_header_block(text: str) -> Message | None:
     records a defect or pushes the line back into the body, and the caller lets it do so.
     Lines end at CR, LF or CRLF as the parser splits them (`StringIO(newline="")`); each field
     is stored as compat32's `header_source_parse` makes it (inline: once per field of every
-    message), with `set_raw`'s append."""
+    message), with `set_raw`'s append. Where a CR ends lines only in CRLF (most mail), the
+    lines are checked and the fields cut by two scans from their LFs (`_STRAY_LINE`,
+    `_FIELD_ENDS`), not line by line (`_plain_header_lines`)."""
     msg = _BoundedMessage(policy=email.policy.compat32)
+    if "\r" in text and text.count("\r") != text.count("\r\n"):
+        return _plain_header_lines(msg, text)
+    at = 0
+    if text.startswith("From "):
+        at = text.find("\n") + 1 or len(text)
+        msg.set_unixfrom(text[:at].rstrip("\r\n"))  # one line break at most: the split ended the line there
+    if at == len(text):
+        return msg
+    if _FIELD_NAME.match(text, at) is None or _STRAY_LINE.search(text, at) is not None:
+        return None
+    headers = msg._headers  # type: ignore[attr-defined]
+    for end in [m.end() for m in _FIELD_ENDS.finditer(text, at)] + [len(text)]:
+        name, value = text[at:end].split(":", 1)  # the continuation lines joined as they are
+        headers.append((name, value.lstrip(" \t").rstrip("\r\n")))  # (a line break ends the lstrip)
+        at = end
+    return msg
+
+
+def _plain_header_lines(msg: Message, text: str) -> Message | None:
+    """`_plain_header_block`'s reading of a block with a CR alone, line by line."""
     lines = StringIO(text, newline="").readlines()
     starts: list[int] = []  # each field's first line
     for n, line in enumerate(lines):

@@ -98,7 +98,7 @@ HEAD_LINES = st.sampled_from([
     b"Content-Type: text/plain", b"Content-Type: multipart/mixed; boundary=b1", b"content-type: MULTIPART/x",
     b"Content-Type: message/rfc822", b"Content-Type: message/delivery-status", b"Content-Type: text/x; a=multipart",
     b"Content-Type:", b"X: \xff\xfe 8-bit", b"", b"X: a\rb", b"Content-Transfer-Encoding: base64",
-    b"From a: b", b"bad name: x", b"X\x7f: del",
+    b"From a: b", b"bad name: x", b"X\x7f: del", b"X:\t\ttabbed", b"X: \t",
 ])
 EOLS = st.sampled_from([b"\r\n", b"\n", b"\r"])
 BODY_LINES = st.sampled_from([b"", b"body", b"--b1", b"--b1--", b"From me", b"Subject: x", b"\xe9t\xe9", b"."])
