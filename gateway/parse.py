@@ -33,6 +33,7 @@ from gateway.mimewalk import (
     MimeError,
     attached,
     exact_delimiters,
+    field_name,
     loose_delimiters,
     mime_field,
     walk,
@@ -242,10 +243,13 @@ class _BoundedMessage(Message):
     is built from the field list it was made for and rebuilt when that list is replaced
     (`__delitem__`, `set_boundary`) or grows (`set_raw`, `__setitem__`, `add_header`); the one
     change in place, `replace_header`, drops it. `get_content_type` is remembered per index (and
-    default type): a new index, a new reading."""
+    default type): a new index, a new reading. The index has the fields by `str.lower` name too,
+    what `MessageView.raw_headers` reads (the same dict where no name ends in white space)."""
 
-    # (the field list indexed, its length, the fields of each name (`field_name`) in order)
-    _index: tuple[list[tuple[str, Any]], int, dict[str, list[tuple[str, Any]]]] | None = None
+    # (the field list indexed, its length, the fields of each name (`field_name`) in order, the
+    # fields of each `str.lower` name in order); its dicts and lists are never changed once made
+    _index: tuple[list[tuple[str, Any]], int, dict[str, list[tuple[str, Any]]],
+                  dict[str, list[tuple[str, Any]]]] | None = None
     # (the index it was read from, the default type it was read with, the content type)
     _ctype: tuple[object, str, str] | None = None
     # why the parser did not read this entity as a multipart ("depth", "parts"; "" when it did):
@@ -267,21 +271,27 @@ class _BoundedMessage(Message):
         self._ctype = (index, default, ctype)
         return ctype
 
-    def _indexed(self) -> tuple[list[tuple[str, Any]], int, dict[str, list[tuple[str, Any]]]]:
+    def _indexed(self) -> tuple[list[tuple[str, Any]], int, dict[str, list[tuple[str, Any]]],
+                                dict[str, list[tuple[str, Any]]]]:
         headers = self._headers  # type: ignore[attr-defined]
         index = self._index
         if index is None or index[0] is not headers or index[1] != len(headers):
-            named: dict[str, list[tuple[str, Any]]] = {}
+            lowered: dict[str, list[tuple[str, Any]]] = {}
+            spaced = False
             for item in headers:
-                name = item[0].lower()  # `field_name`, inline (once per field of every part)
-                if name[-1:] in (" ", "\t"):
-                    name = name.rstrip(" \t")
-                found = named.get(name)
+                name = item[0].lower()  # once per field of every part
+                spaced = spaced or name[-1:] in (" ", "\t")
+                found = lowered.get(name)
                 if found is None:
-                    named[name] = [item]
+                    lowered[name] = [item]
                 else:
                     found.append(item)
-            index = self._index = (headers, len(headers), named)
+            named = lowered
+            if spaced:  # a name with white space before its colon (`field_name`): rare
+                named = {}
+                for item in headers:
+                    named.setdefault(field_name(item[0]), []).append(item)
+            index = self._index = (headers, len(headers), named, lowered)
         return index
 
     def fields_named(self, name: str) -> list[tuple[str, Any]]:
@@ -1025,16 +1035,19 @@ class MessageView:
         cached = self._header_cache.get(key)
         if cached is None:
             # raw values (8-bit bytes kept as surrogates): never the policy's header objects
-            cached = self._header_cache[key] = [raw_text(v) for v in self._raw_by_name.get(name.lower(), ())]
+            cached = self._header_cache[key] = [raw_text(v) for _, v in self._raw_by_name.get(name.lower(), ())]
         return list(cached)
 
     @cached_property
-    def _raw_by_name(self) -> dict[str, list[Any]]:
-        """Every raw header value by lower-cased name, in order: one pass over the fields for all
-        the names the checks ask for (instead of one pass per name)."""
-        index: dict[str, list[Any]] = {}
+    def _raw_by_name(self) -> dict[str, list[tuple[str, Any]]]:
+        """Every raw header field by lower-cased name, in order: one pass over the fields for all
+        the names the checks ask for (instead of one pass per name); the message's own index of
+        them where it has one (`_BoundedMessage`: made once for its lookups, never changed)."""
+        if isinstance(self.msg, _BoundedMessage):
+            return self.msg._indexed()[3]
+        index: dict[str, list[tuple[str, Any]]] = {}
         for k, v in self.msg.raw_items():
-            index.setdefault(k.lower(), []).append(v)
+            index.setdefault(k.lower(), []).append((k, v))
         return index
 
     def mailboxes(self, *names: str) -> list[Mailbox]:

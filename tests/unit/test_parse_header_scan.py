@@ -120,3 +120,20 @@ def test_plain_blocks_of_real_mail_are_kept_as_the_line_by_line_reading_keeps_th
             assert normalize_header_section(variant) == normalize_by_lines(variant), f
             plain += parse._plain_block(variant[:header_end(variant)])
     assert not files or plain  # (the shortcut is taken)
+
+
+def test_raw_headers_and_lookups_of_names_with_white_space_before_the_colon() -> None:
+    """A stored name ending in white space: `get` and `fields_named` read it as its name without it
+    (`field_name`), `raw_headers` by its `str.lower` name only (the index keeps both apart)."""
+    from gateway.parse import ViewLimits, _BoundedMessage, raw_text
+
+    msg = _BoundedMessage()
+    for name, value in (("X-A ", "1"), ("x-a", "2"), ("X-A\t", "3"), ("Subject", "s")):
+        msg.set_raw(name, value)
+    view = MessageView(raw=b"", limits=ViewLimits(), msg=msg, header_count=4, header_bytes=0)
+    for name in ("x-a", "X-A ", "x-a\t", "subject", "x-none"):
+        want = [raw_text(v) for k, v in msg.raw_items() if k.lower() == name.lower()]
+        assert view.raw_headers(name) == want, name
+    assert msg.get("x-a") == "1"
+    assert msg.fields_named("x-a") == [("X-A ", "1"), ("x-a", "2"), ("X-A\t", "3")]
+    assert "x-a" in msg and "x-a " not in msg
