@@ -334,6 +334,14 @@ def _header_end(raw: bytes, start: int, end: int) -> int:
 # the top of its base64 body, session 21); a boundary line (starting "--", whose boundary may
 # hold " :") is left alone.
 SPACED_PART_FIELD = re.compile(rb"^(?!--)([!-9;-~]+)[ \t]+:", re.MULTILINE)
+_SPACED_AFTER_LF = re.compile(rb"\n(?!--)[!-9;-~]+[ \t]+:")  # such a line found from the LF before it
+
+
+def spaced_part_field_in(raw: bytes, start: int) -> bool:
+    """Whether `SPACED_PART_FIELD.search(raw, start)` finds one, in a search from each LF (a literal
+    prefix: the multiline `^` had the search try every byte of the body; ~2.5 times the instructions)
+    and a match at `start` itself (where `^` holds there: at 0 or after an LF)."""
+    return SPACED_PART_FIELD.match(raw, start) is not None or _SPACED_AFTER_LF.search(raw, start) is not None
 
 
 def _entity(raw: bytes, start: int, end: int, depth: int) -> Entity:

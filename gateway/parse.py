@@ -36,6 +36,7 @@ from gateway.mimewalk import (
     field_name,
     loose_delimiters,
     mime_field,
+    spaced_part_field_in,
     walk,
 )
 from gateway.rfc2047 import decode_words
@@ -975,7 +976,7 @@ class MessageView:
             readable = skeleton(readable, limits, text_cut)
         # the header block's end in what is parsed: `cut` again unless normalising or the skeleton made a copy
         at = cut if readable is raw else header_end(readable)
-        if SPACED_PART_FIELD.search(readable, at):  # see SPACED_PART_FIELD
+        if spaced_part_field_in(readable, at):  # see SPACED_PART_FIELD
             readable = readable[:at] + SPACED_PART_FIELD.sub(rb"\1:", readable[at:])
         capped = _cap_delimiter_lines(readable, min(at, len(readable)), DELIMITER_LINES_FACTOR * limits.max_mime_parts)
         if capped is not None:

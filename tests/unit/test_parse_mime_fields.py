@@ -1,5 +1,5 @@
 """MIME fields read as mail readers read them (gateway/mimewalk.py `mime_field`, gateway/parse.py
-`_SPACED_PART_FIELD`): attack20 findings 1-3, where a spelling RFC 2045/2183/5322 allows -- a
+`SPACED_PART_FIELD`, `spaced_part_field_in`): attack20 findings 1-3, where a spelling RFC 2045/2183/5322 allows -- a
 comment, white space or a fold around a value, a quoted-pair in a boundary, two transfer
 encodings, white space before a field's colon, a text/* subtype, a named inline part -- left the
 stdlib parser with a text part it did not decode or did not find, and an approach that Dovecot
@@ -11,8 +11,17 @@ from __future__ import annotations
 import base64
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
-from gateway.mimewalk import MAX_COMMENT_PASSES, MAX_DEEP_COMMENTS, clean_field, walk
+from gateway.mimewalk import (
+    MAX_COMMENT_PASSES,
+    MAX_DEEP_COMMENTS,
+    SPACED_PART_FIELD,
+    clean_field,
+    spaced_part_field_in,
+    walk,
+)
 from gateway.parse import MessageView
 
 TEXT = b"We would pay for your views. Please reply on WhatsApp."
@@ -105,3 +114,19 @@ def test_review20_spellings_are_read() -> None:
     raw = in_mixed(b"Content-Type: text/plain\r\nContent-Transfer-Encoding: base64 (((((c)))))")
     assert TEXT.decode() in MessageView.parse(raw).plain_text
     assert clean_field("text/plain (c); name=\"f(1).txt\"") == 'text/plain  ; name="f(1).txt"'
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.sampled_from([b"\n", b"\r\n", b"\r", b"--", b"-", b"X", b"Content-Type", b" ", b"\t", b":", b"a b",
+                                 b"\xe9"]), max_size=24).map(b"".join), st.integers(0, 30))
+@example(b"x\n-X :v", 0)
+@example(b"x\n--X :v", 0)
+@example(b"x\r-X :v", 0)
+@example(b"X :v", 0)
+@example(b"\nX\t:v", 1)
+@example(b"aX :v", 1)
+def test_the_spaced_field_test_finds_what_the_multiline_search_finds(raw: bytes, start: int) -> None:
+    """`spaced_part_field_in` (a search from each LF, and a match at the start) answers as
+    `SPACED_PART_FIELD.search` (the multiline `^`), from any start, a line's or not."""
+    start = min(start, len(raw))
+    assert spaced_part_field_in(raw, start) == (SPACED_PART_FIELD.search(raw, start) is not None)
