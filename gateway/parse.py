@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import email.policy
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from email.feedparser import BytesFeedParser
 from email.message import Message
@@ -191,8 +192,9 @@ _UNPLAIN_LINE = re.compile(rb"\n(?![ \t]|[\x21-\x39\x3b-\x7e]+:|\Z)")
 
 
 def _plain_block(block: bytes) -> bool:
-    """Whether `normalize_header_section` keeps the header block `block` as it is, without reading
-    it line by line (C-speed counts and scans; most mail): its lines end in LF or CRLF only (no CR
+    """True only for a header block `block` that `normalize_header_section` keeps as it is, found
+    without reading it line by line (C-speed counts and scans; most mail; a False sends the block to
+    the line-by-line reading, which may keep it too): its lines end in LF or CRLF only (no CR
     alone: the lines that start after an LF are all the others `bytes.splitlines` makes), its
     first line is a field with no white space before its colon or a `From ` line that is not a
     field (`From :` is one to normalise), and each other line is such a field or a continuation
@@ -248,9 +250,12 @@ class _BoundedMessage(Message):
     what `MessageView.raw_headers` reads (the same dict where no name ends in white space)."""
 
     # (the field list indexed, its length, the fields of each name (`field_name`) in order, the
-    # fields of each `str.lower` name in order); its dicts and lists are never changed once made
-    _index: tuple[list[tuple[str, Any]], int, dict[str, list[tuple[str, Any]]],
-                  dict[str, list[tuple[str, Any]]]] | None = None
+    # fields of each `str.lower` name in order); its dicts are never changed once made, and hold
+    # tuples, so that no reader can change what another reads (review40b #1). The list is changed in
+    # place only by `replace_header`, which drops the index: a same-length edit of `_headers[i]`
+    # would not be seen (nothing here writes one; review40b #2)
+    _index: tuple[list[tuple[str, Any]], int, dict[str, tuple[tuple[str, Any], ...]],
+                  dict[str, tuple[tuple[str, Any], ...]]] | None = None
     # (the index it was read from, the default type it was read with, the content type)
     _ctype: tuple[object, str, str] | None = None
     # why the parser did not read this entity as a multipart ("depth", "parts"; "" when it did):
@@ -272,8 +277,8 @@ class _BoundedMessage(Message):
         self._ctype = (index, default, ctype)
         return ctype
 
-    def _indexed(self) -> tuple[list[tuple[str, Any]], int, dict[str, list[tuple[str, Any]]],
-                                dict[str, list[tuple[str, Any]]]]:
+    def _indexed(self) -> tuple[list[tuple[str, Any]], int, dict[str, tuple[tuple[str, Any], ...]],
+                                dict[str, tuple[tuple[str, Any], ...]]]:
         headers = self._headers  # type: ignore[attr-defined]
         index = self._index
         if index is None or index[0] is not headers or index[1] != len(headers):
@@ -287,12 +292,14 @@ class _BoundedMessage(Message):
                     lowered[name] = [item]
                 else:
                     found.append(item)
-            named = lowered
+            frozen = {k: tuple(v) for k, v in lowered.items()}
+            named = frozen
             if spaced:  # a name with white space before its colon (`field_name`): rare
-                named = {}
+                by_name: dict[str, list[tuple[str, Any]]] = {}
                 for item in headers:
-                    named.setdefault(field_name(item[0]), []).append(item)
-            index = self._index = (headers, len(headers), named, lowered)
+                    by_name.setdefault(field_name(item[0]), []).append(item)
+                named = {k: tuple(v) for k, v in by_name.items()}
+            index = self._index = (headers, len(headers), named, frozen)
         return index
 
     def fields_named(self, name: str) -> list[tuple[str, Any]]:
@@ -306,9 +313,9 @@ class _BoundedMessage(Message):
         if found is None:
             return failobj
         if lname == "content-transfer-encoding":  # every copy counts (see mime_field)
-            return mime_field(self, lname, found)
+            return mime_field(self, lname, list(found))
         if lname in MIME_FIELDS:
-            return mime_field(self, lname, found[:1])
+            return mime_field(self, lname, list(found[:1]))
         return self.policy.header_fetch_parse(*found[0])
 
     def __contains__(self, name: str) -> bool:
@@ -1040,7 +1047,7 @@ class MessageView:
         return list(cached)
 
     @cached_property
-    def _raw_by_name(self) -> dict[str, list[tuple[str, Any]]]:
+    def _raw_by_name(self) -> Mapping[str, Sequence[tuple[str, Any]]]:
         """Every raw header field by lower-cased name, in order: one pass over the fields for all
         the names the checks ask for (instead of one pass per name); the message's own index of
         them where it has one (`_BoundedMessage`: made once for its lookups, never changed)."""

@@ -133,3 +133,32 @@ def test_lookups_after_changes_are_those_of_the_scan(ops: list[tuple[str, str, s
             msg.get("x-prime-the-index")  # an index made before the next change must not go stale
             msg.get_content_type()  # nor a content type read before it
         assert lookups(pair[0]) == lookups(pair[1])
+
+
+def test_a_name_ending_in_a_tab_alone_is_read_as_its_field() -> None:
+    """The index reads a name with white space before its colon as `field_name` does; a message whose
+    only such name ends in a tab (no space-ending name beside it: review40b #3) too. (The parser never
+    stores such a name: the header section ends before it; a field set by name can have one.)"""
+    msg, scan = _BoundedMessage(), _Scanning()
+    for m in (msg, scan):
+        m.set_raw("Content-Type\t", "text/html; charset=utf-8")
+        m.set_raw("Subject", "s")
+    assert lookups(msg) == lookups(scan)
+    assert mime_fields_of(msg, "content-type") == [("Content-Type\t", "text/html; charset=utf-8")]
+    assert "content-type" in msg and msg.get_content_type() == "text/html"
+
+
+def test_what_a_reader_gets_cannot_change_what_the_next_reads() -> None:
+    """The index is shared by every lookup of a message and by its view's `raw_headers`: the fields
+    `fields_named` returns are a copy, and the view's by-name map holds tuples (review40b #1, #4)."""
+    from gateway.parse import MessageView
+
+    raw = b"Content-Type: text/plain\nSubject: s\n\nbody\n"
+    view = MessageView.parse(raw, ViewLimits())
+    fields = mime_fields_of(view.msg, "content-type")
+    fields.append(("Content-Type", "text/html"))
+    assert mime_fields_of(view.msg, "content-type") == [("Content-Type", "text/plain")]
+    assert view.headers("Content-Type") == ["text/plain"]
+    for found in view._raw_by_name.values():
+        assert isinstance(found, tuple)
+    assert view.msg.get_content_type() == "text/plain"
