@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import os
 import shutil
@@ -62,6 +63,16 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def closed_port() -> Iterator[int]:
+    """A port where nothing listens, held (bound, never listening) until the block ends: a connection
+    to it is refused, and no socket bound to port 0 meanwhile is given it (a `free_port()` "nothing
+    listens there" is released at once, and the gateway's own listener could get it: review40 #6)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        yield int(s.getsockname()[1])
 
 
 def free_ports(n: int) -> list[int]:

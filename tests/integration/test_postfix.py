@@ -26,7 +26,7 @@ import pytest
 
 from gateway.config import Config, HostPort
 from gateway.smtp.service import ThreadedGateway
-from tests.conftest import IN_CI, free_port, free_ports, make_config, need_binary
+from tests.conftest import IN_CI, closed_port, free_ports, make_config, need_binary
 from tests.integration.postfix import MODES, PostfixInstance
 from tests.support.sink import Received, Sink
 
@@ -275,7 +275,7 @@ def test_before_queue_down_gives_4xx_and_delivers_nothing(before_queue: Stack, d
     stack = before_queue
     token = secrets.token_hex(8)
     replies: list[int] = []
-    with stack.gateway_with_upstream(free_port() if down == "upstream" else None), client() as c:
+    with closed_port() as dead, stack.gateway_with_upstream(dead if down == "upstream" else None), client() as c:
         c.connect("127.0.0.1", stack.pf.smtp_port)
         c.ehlo()
         for step in (lambda: c.mail("sender@remote.test"), lambda: c.rcpt("ok@example.org"),
@@ -329,7 +329,7 @@ def test_after_queue_gateway_tempfail_keeps_the_message_queued(after_queue: Stac
     its deferred queue; once the gateway works again it is delivered, once."""
     stack = after_queue
     token = secrets.token_hex(8)
-    with stack.gateway_with_upstream(free_port()):
+    with closed_port() as dead, stack.gateway_with_upstream(dead):
         queue_id = submit(stack, message(token))
         line = stack.pf.wait_log(f"{queue_id}: to=<ok@example.org>, relay=")
         assert "status=deferred" in line and " 451 " in line, line

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import closed_port
 from tests.integration.conftest import SIMPLE, Harness
 from tests.support.rawsmtp import Raw
 from tests.support.sink import SinkBehaviour
@@ -90,11 +90,12 @@ def test_upstream_data_refusal_is_passed_through_never_250(harness: Harness, rep
 
 
 def test_upstream_down_gives_4xx_never_5xx(harness: Harness) -> None:
-    harness.start(upstream_port=free_port())  # nothing listens there
-    c = harness.client()
-    code, _ = c.mail("alice@ext.test")
-    assert 400 <= code < 500
-    c.quit()
+    with closed_port() as dead:  # nothing listens there
+        harness.start(upstream_port=dead)
+        c = harness.client()
+        code, _ = c.mail("alice@ext.test")
+        assert 400 <= code < 500
+        c.quit()
 
 
 def test_upstream_slow_past_deadline_gives_451(harness: Harness) -> None:
