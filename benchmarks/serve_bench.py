@@ -389,19 +389,6 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def free_ports(n: int) -> list[int]:
-    """`n` distinct free ports: each socket stays bound until all are picked (`free_port()` twice
-    in a row may return the same port)."""
-    socks = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [int(s.getsockname()[1]) for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
 def wait_smtp(procs: Procs, name: str, port: int, timeout: float) -> None:
     """Until a 220 greeting comes from 127.0.0.1:port; abort if the process dies or never greets."""
     p = procs.live[name]
