@@ -120,7 +120,16 @@ FAMILIES: dict[str, tuple[str, str]] = {
         r"commentary|column|chapter|paper|policy (?:note|brief|paper)|note|report|analysis|memo|briefing|"
         r"submission)s?\b"
         r"|\bcall for (?:papers|contributions|submissions|abstracts|proposals|chapters)\b"
-        r"|\bcommission(?:ed|ing)?\b" + _G + r"\b(?:you|a|an|piece|article|paper|research|report)\b"
+        # the verb, not the body ("I've left the commission and I'm ...", "the European Commission and a ..."): after
+        # "to", a modal or a subject ("we would like to commission research", "we commission two pieces"), or
+        # "commissioning"; "commissioned" with its object or before a piece, not "commissioned by"
+        r"|\b(?:to|will|would|could|can|may|might|we|I|they|you|also|please) commission\b" + _G
+        + r"\b(?:you|piece|article|paper|research|report|essay|analysis|chapter|study|op-?ed|commentary|briefing|"
+        r"note|work)s?\b"
+        r"|\bcommissioning\b" + _G + r"\b(?:piece|article|paper|research|report|essay|analysis|chapter|study|"
+        r"op-?ed|commentary|briefing|note)s?\b"
+        r"|\bcommissioned (?:(?:a|an|this|the|some|two|three|several|\d[\d,-]*)\b" + _G + r"\b)?(?:piece|article|"
+        r"paper|research|report|essay|analysis|chapter|study|op-?ed|commentary|briefing|note)s?\b"
         r"|\b\d[\d,]{0,6}(?:\s*[-–]\s*\d[\d,]{0,6})? (?:words|pages)\b")),
     "ask.event": ("invites the recipient to speak at or join an event, visit or group", (
         r"\b(?:invite|invitation|invited|join (?:us|our)|speak|speaker|panel(?:ist)?|keynote|present|participate|"
@@ -645,10 +654,12 @@ _GROUND_RULES = re.compile(
     r"|\boff[- ]the[- ]record (?:discussions?|dialogues?|meetings?|sessions?|exchanges?|conversations?|"
     r"roundtables?|debates?|format|basis|briefings?)\b"
     r"|\b(?:speak|talk|participate|contribute|comment)\w* on or off the record\b"
-    # "Discussions are off the record", "the sessions will be held off the record": the meeting's, not a
-    # private conversation's ("our conversation will stay off the record" is still an ask)
-    r"|\b(?:discussions|sessions|meetings|proceedings|deliberations|the (?:discussion|session|meeting|roundtable|"
-    r"dialogue|workshop|seminar|debate))\s+(?:are|is|will be|shall be)\s+(?:held\s+|conducted\s+|strictly\s+)?"
+    # "Discussions are off the record", "the sessions will be held off the record", "this session is off the
+    # record" (a webinar's registration): the meeting's, not a private conversation's ("our conversation will
+    # stay off the record" is still an ask)
+    r"|\b(?:discussions|sessions|meetings|proceedings|deliberations|(?:the|this|each|every) (?:discussion|session|"
+    r"meeting|roundtable|dialogue|workshop|seminar|debate|briefing|webinar))\s+(?:are|is|will be|shall be)\s+"
+    r"(?:held\s+|conducted\s+|strictly\s+)?"
     r"off[- ]the[- ]record\b"
     r"|\b(?:under|held under|conducted under|governed by|applies?|apply)\b[^.!?\n]{0,20}?\bChatham House rules?\b"
     r"|\bChatham House rules? (?:applies|apply|will apply)\b", re.I)

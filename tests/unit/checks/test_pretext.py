@@ -244,6 +244,24 @@ def test_the_fellow_scientists_small_favour() -> None:
     assert "ask.insider" in sig("Would you send me the figures, even though they are not yet public?")
     assert "ask.insider" not in sig("As the incumbent has not yet announced her departure, the search is confidential.")
     assert "ask.insider" not in sig("The proposal draws on interviews from my thesis, which is not yet published.")
+    # a commission is the verb (after "to", a modal or a subject, or "commissioning") or a commissioned piece, not
+    # the body: a commission someone left, the European Commission, or a piece commissioned from the writer
+    for body in ("I've left the commission and I'm trying to set up a small NGO.",
+                 "The European Commission and a number of member states agreed.",
+                 "The European Commission this week published a study on export controls.",
+                 "The Commission you mentioned in your paper has since closed.",
+                 "She joined the Commission a year ago as head of research.",
+                 "The series was commissioned by BBC Sounds to make a case."):
+        assert "ask.contribution" not in sig(body), body
+    for ask in ("We would like to commission you to write a short essay.",
+                "We would like to commission a 1,500-word piece on sanctions.",
+                "We wish to commission research on Chinese AI policy.",
+                "We would like to commission some research on energy security.",
+                "We'd like to commission two short pieces from you.",
+                "We want to commission work from you on Taiwan.",
+                "We are commissioning a series of reports on export controls.",
+                "This is a commissioned article for our spring issue."):
+        assert "ask.contribution" in sig(ask), ask
     # a surprise kept from a named person is no secrecy from the organisation
     assert "pressure.secrecy" not in sig("Please don't tell Ben's fiancee the location, it's a surprise.")
     assert "pressure.secrecy" not in sig("Don't tell Sarah about the party!")
@@ -282,6 +300,9 @@ def test_partners_in_contact_and_a_visitors_access() -> None:
     # a meeting held off the record states its rules; a private conversation kept off the record is an ask
     assert "pressure.secrecy" not in sig("The Roundtable is invitation-only. Discussions are off the record.")
     assert "pressure.secrecy" in sig("Our conversation will stay off the record, of course.")
+    # however the meeting is named ("this session" in a webinar's registration)
+    assert "pressure.secrecy" not in sig("Note: this session is off the record and will not be recorded.")
+    assert "pressure.secrecy" not in sig("Each briefing is off the record.")
     # a messenger group is the move off email, not an event ask beside it
     assert "ask.event" not in sig("Please join our WhatsApp group for the wedding: chat.whatsapp.com/x")
     assert "ask.event" in sig("Please join our WhatsApp group. We would also like to invite you to our workshop.")
