@@ -94,6 +94,9 @@ EVALSET = ROOT / "tests" / "evalset"
 # legitN.yml (its tuning twin, 72 more, read): main 8016711 flagged 34 of 72; floor 37 of 72.
 # devN.yml (60 approaches, blind, unread): main 58c80b7 caught 38 of 60; floor 35 of 60. legitO.yml (72 more
 # legitimate campaign messages, new kinds; blind, unread): main 58c80b7 flagged 19 of 72; floor 22 of 72.
+# devO.yml (60 approaches in 12 operations new to every earlier set, sealed splits included; blind, 2026-12-07,
+# session 41): main d0c334b caught 49 of 60 (81.7 %); floor 46 of 60. dev16.yml (72 hard legitimate, blind): main
+# flagged 4 of 72; floor 7 of 72.
 # The third sealed split (sealed3.yml, written 2026-12-04 by four helpers who never saw the rules; evaluated in
 # aggregate only), first look on main d203f5b (detection as 8a2663f): recall 70.0 % (49 of 70), legitimate flagged
 # 7.8 % (9 of 116). Floors: three messages of slack each.
@@ -148,15 +151,17 @@ FLOORS = {
     "legitN.yml": {"false_positive_rate": 0.514, "size": 72, "labels": ("legit",)},
     "devN.yml": {"recall": 0.58, "size": 60, "labels": ("approach",)},
     "legitO.yml": {"false_positive_rate": 0.306, "size": 72, "labels": ("legit",)},
+    "devO.yml": {"recall": 0.76, "size": 60, "labels": ("approach",)},
+    "dev16.yml": {"false_positive_rate": 0.098, "size": 72, "labels": ("legit",)},
 }
-# the sent mail each set's threads answer: dev4..dev15 were written in two halves, each with its own originals
+# the sent mail each set's threads answer: dev4..dev16 were written in two halves, each with its own originals
 HISTORY = {"sealed2.yml": ("sent.mbox", "sent2.mbox"),
            "sealed3.yml": ("sent.mbox", "sent3s-m.mbox", "sent3s-n.mbox"),
            "sealed4.yml": ("sent.mbox", "sent4s-p.mbox", "sent4s-q.mbox"),
            "sealed5.yml": ("sent.mbox", "sent5s-g.mbox", "sent5s-h.mbox"),
            "sealed6.yml": ("sent.mbox", "sent6s-e.mbox", "sent6s-f.mbox"),
            "sealed7.yml": ("sent.mbox", "sent7s-a.mbox", "sent7s-b.mbox"),
-           **{f"dev{n}.yml": ("sent.mbox", f"sent{n}-a.mbox", f"sent{n}-b.mbox") for n in range(4, 16)},
+           **{f"dev{n}.yml": ("sent.mbox", f"sent{n}-a.mbox", f"sent{n}-b.mbox") for n in range(4, 17)},
            "legitM.yml": ("sent.mbox", "sentM-b.mbox"),
            "legitO.yml": ("sent.mbox", "sentO-a.mbox")}
 
