@@ -546,7 +546,12 @@ CUE_SKELETON: dict[str, str] = {
     "\u0248": "J", "\u0249": "j", "\u024d": "r", "\u024e": "Y", "\u024f": "y", "\u1e9a": "a", "\u1e9d": "f",
     "\u1eff": "y",
 }
-_CUE_FOLD = str.maketrans(CUE_SKELETON)
+# The apostrophes mail clients and keyboards write for "'" (Outlook, Apple Mail and Word turn "don't" into
+# "don\u2019t"; U+2018, the modifier letter U+02BC, the full-width U+FF07, the acute accent U+00B4 and the prime
+# U+2032 typed for it): the cue phrases are written with "'" ("don't tell", "we'd", "I'm"), and a writer's
+# typography is no reason to miss them (review41 #8: "Please don\u2019t tell your colleagues" was no discretion).
+APOSTROPHES: dict[str, str] = {"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\uff07": "'", "\u00b4": "'", "\u2032": "'"}
+_CUE_FOLD = str.maketrans({**CUE_SKELETON, **APOSTROPHES})
 # combining marks: diacritical marks, their extended and supplement blocks, for symbols, half marks
 _MARKS = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+")
 
@@ -556,7 +561,8 @@ def cue_skeleton(text: str) -> str:
     combining marks dropped ("\u1ea1" and "a\u0323", an a with a dot below, read "a"), and the Latin
     letters of `CUE_SKELETON` read as their ASCII letters: a UTS #39 skeleton with the marks dropped,
     for English cue words a reader reads through a mark or a Latin look-alike ("h\u1ecdn\u1ecdr\u1ea1rium",
-    "d\u0131screetly"). Not the same length; ASCII text is returned as it is. Linear, in C."""
+    "d\u0131screetly"), and the typographic apostrophes of `APOSTROPHES` read as "'" ("don\u2019t").
+    Not the same length; ASCII text is returned as it is. Linear, in C."""
     if text.isascii():
         return text
     return _MARKS.sub("", unicodedata.normalize("NFD", text)).translate(_CUE_FOLD)

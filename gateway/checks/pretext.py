@@ -431,7 +431,7 @@ FAMILIES: dict[str, tuple[str, str]] = {
         r"copy (?:in|them|him|her|anyone|your|colleagues)|cc|loop in|share (?:this|it) with)\b"
         r"|\b(?:stay|remain|be kept) between (?:us|ourselves|the two of us)\b"
         r"|\b(?:please )?(?:do not|don't) forward (?:it|this|them|the \w+)\b"
-        r"|\boff the record\b|\bstrictly confidential\b|\bin (?:strict |complete |the strictest )?confidence\b"
+        r"|\boff[- ]the[- ]record\b|\bstrictly confidential\b|\bin (?:strict |complete |the strictest )?confidence\b"
         r"|\b(?:be|remain|stay) discreet\b|\bdiscreetly\b|\bpersonal capacity\b"
         r"|\bdiscretion (?:is|will be) (?:assured|guaranteed)\b|\b(?:assured|guaranteed) discretion\b"
         r"|\b(?:outside|not through) (?:the )?official "

@@ -170,6 +170,12 @@ def test_cue_words_are_read_through_marks_and_latin_look_alikes() -> None:
     russian = "\u0441\u043e\u0441\u0435\u0434"  # another script's letters stay
     assert cue_skeleton(f"Se\u00f1or J\u00f8rgen, \u0130stanbul \u0131\u015f\u0131k, {russian}") == (
         f"Senor Jorgen, Istanbul isik, {russian}")
+    # the apostrophes mail clients write ("don\u2019t": Outlook, Apple Mail, Word) read as "'" by the cue matchers
+    assert cue_skeleton("don\u2019t, we\u2018d, I\u02bcm, it\uff07s, don\u00b4t, can\u2032t") == (
+        "don't, we'd, I'm, it's, don't, can't")
+    for typed in ("\u2019", "\u02bc", "\u00b4"):
+        sig, _ = run([PretextCheck()], message(FROM, f"Please don{typed}t tell your colleagues about it."))
+        assert "pressure.secrecy" in names(sig), typed
 
 
 APPROACH = ("Dear Tom, I am a correspondent for the Financial Chronicle. We offer an honorarium for your views "

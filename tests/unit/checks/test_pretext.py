@@ -300,6 +300,7 @@ def test_partners_in_contact_and_a_visitors_access() -> None:
     # a meeting held off the record states its rules; a private conversation kept off the record is an ask
     assert "pressure.secrecy" not in sig("The Roundtable is invitation-only. Discussions are off the record.")
     assert "pressure.secrecy" in sig("Our conversation will stay off the record, of course.")
+    assert "pressure.secrecy" in sig("Our conversation will stay off-the-record, of course.")  # hyphens too
     # however the meeting is named ("this session" in a webinar's registration)
     assert "pressure.secrecy" not in sig("Note: this session is off the record and will not be recorded.")
     assert "pressure.secrecy" not in sig("Each briefing is off the record.")
