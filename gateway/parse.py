@@ -48,6 +48,7 @@ from gateway.textsafe import (
     has_rtl_letters,
     join_split_words,
     overrides_in,
+    plain_spaces,
     read_lookalikes,
     reading_order,
     visible_text,
@@ -898,8 +899,9 @@ class Disguises:
         return self.fold(self.visible(text))
 
     def visible(self, text: str) -> str:
-        """`textsafe.visible_text(text)`, its overrides counted and read within the budget, and
-        its words split by a narrow space joined and counted (`textsafe.join_split_words`)."""
+        """`textsafe.visible_text(text)`, its overrides counted and read within the budget, its
+        words split by a narrow space joined and counted (`textsafe.join_split_words`), and its other
+        word spaces (&nbsp;) read as " " (`textsafe.plain_spaces`)."""
         found = overrides_in(text)
         if found:
             self.overrides += found
@@ -910,7 +912,7 @@ class Disguises:
         if split:
             self.split_words += split
             self.split_example = self.split_example or example
-        return text
+        return plain_spaces(text)
 
     def fold(self, text: str) -> str:
         """`textsafe.read_lookalikes(text)` within the budget, its words counted, then its words split

@@ -94,6 +94,22 @@ def visible_text(text: str, *, bidi: str = "read") -> str:
 # "!?;:" and between digits: not between two letters), U+2800 braille pattern blank. Not U+0020, the
 # no-break space or the wider en/em spaces: word breaks.
 NARROW_SPACES = "\u2006\u2008\u2009\u200a\u202f\u2800"
+# The word spaces other than U+0020 (what `NARROW_SPACES` leaves): the no-break space U+00A0 (HTML's &nbsp;, of
+# which Outlook's and Gmail's HTML are full), the en and em spaces and their kin U+2000-U+2005 and U+2007, the
+# medium mathematical space U+205F, the ideographic space U+3000, the Ogham space mark U+1680. A reader sees a space;
+# the checks' phrases are written with " " (RE2 reads them byte for byte, and a literal " " in a Python pattern is
+# no other space), so "keep&nbsp;this&nbsp;between&nbsp;us" was no discretion and a stranger could hide every cue
+# phrase, a claimed role and a request for a personal number behind &nbsp; (session 41). Read as " ".
+WORD_SPACES = "\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2007\u205f\u3000"
+_AS_SPACE = str.maketrans({c: " " for c in WORD_SPACES})
+
+
+def plain_spaces(text: str) -> str:
+    """`text` with its word spaces (`WORD_SPACES`) read as " " (same length). One pass in C; ASCII
+    text is returned as it is."""
+    return text if text.isascii() else text.translate(_AS_SPACE)
+
+
 # Except one U+202F between two letters of the Mongolian script (U+1800-18AF, Mongolian Supplement
 # U+11660-1167F): there it is the standard separator between a word and its case suffix or particle
 # (The Unicode Standard, ch. 13.5 "Mongolian"; UAX #14: NNBSP "is regularly used in Mongolian ...

@@ -94,7 +94,27 @@ def test_words_split_by_a_narrow_space_are_read_joined_and_signalled() -> None:
         assert one(sig, "content.offchannel_mention").evidence["apps"] == "whatsapp", repr(sep)
     french = "Bonjour\u202f! Le prix est de 1\u202f000\u202fEUR, voir p.\u2009ex. Wh atsApp, Wh\u00a0atsApp."
     view = MessageView.parse(message(FROM, french))
-    assert view.body_text.rstrip("\n") == french and view.disguises.split_words == 0
+    # (a no-break space is a word space: read as " ", see the test below)
+    assert view.body_text.rstrip("\n") == french.replace("\u00a0", " ") and view.disguises.split_words == 0
+
+
+def test_no_break_and_other_word_spaces_are_read_as_spaces() -> None:
+    """HTML's &nbsp; (Outlook's and Gmail's HTML are full of it) and the other word spaces a reader sees as a
+    space: the cue phrases, a claimed role and a request for a personal number behind them are read as
+    with " " (session 41: a stranger's &nbsp; between every word had hidden all of them)."""
+    from gateway.checks.claims import ClaimsCheck
+    from gateway.checks.pretext import PretextCheck
+    from gateway.textsafe import plain_spaces
+    words = ("Dear Tom, I am a reporter at the Baltic Morning Herald. Please keep this between us. We would value "
+             "your views on the sanctions regime. My personal number is +44 7700 900123.")
+    for space in ("&nbsp;", "\u00a0", "\u2002", "\u2003", "\u3000"):
+        msg = message(FROM, "", html="<p>" + words.replace(" ", space) + "</p>")
+        sig, _ = run([PretextCheck(), ContentCheck(), ClaimsCheck()], msg)
+        assert {"pressure.secrecy", "ask.views", "content.personal_contact_request",
+                "claim.institutional_role"} <= names(sig), repr(space)
+        assert words in MessageView.parse(msg).html_text, repr(space)
+    assert plain_spaces("a\u00a0b\u2007c\u205fd") == "a b c d" and plain_spaces("ascii") == "ascii"
+    assert plain_spaces("Wh\u200aats") == "Wh\u200aats"  # a narrow space is the split-word reading's (above)
 
 
 def test_mongolian_suffixes_after_a_narrow_no_break_space_are_not_split_words() -> None:

@@ -77,6 +77,29 @@ def test_an_unknown_organisation_that_asks_in_the_words_of_an_approach() -> None
         assert rule not in hits(Signal(other)), other
 
 
+def test_the_untrusted_identity_reason_names_what_tipped_it() -> None:
+    """The reason says what came with the unbacked identity -- the app, the discretion, or the offer --
+    and never "offers nothing" when the push was the private channel."""
+    policies = load_policies([str(ROOT / "policies")])
+    rule = "untrusted-identity-with-an-offer-or-a-private-channel"
+
+    def reason(*sigs: Signal) -> str:
+        hits = {h.rule_id: h.reason for h in policies.evaluate(
+            [Signal("claim.unbacked"), Signal("sender.first_contact_org"), *sigs]).hits}
+        return hits[rule]
+
+    channel = reason(Signal("content.offchannel_mention", {"apps": "whatsapp", "source": "body"}),
+                     Signal("pretext.summary", {"asks": "your CV", "offers": "nothing", "wants": "asks for your CV"}))
+    assert "(whatsapp)" in channel and "nothing" not in channel, channel
+    handle = reason(Signal("content.offchannel_telegram", {"handles": "t.me/example", "source": "body"}))
+    assert "(t.me/example)" in handle, handle
+    secrecy = reason(Signal("pressure.secrecy", {"phrase": "keep this between us", "source": "body"}))
+    assert "(keep this between us)" in secrecy, secrecy
+    offer = reason(Signal("offer.money", {"phrase": "a fee", "source": "body"}),
+                   Signal("pretext.summary", {"asks": "nothing", "offers": "payment", "wants": "offers payment"}))
+    assert "(payment)" in offer, offer
+
+
 def test_a_forged_from_backs_no_claim() -> None:
     """A listed organisation's name (or unit) from its own domain is backed -- unless that domain's
     DMARC check failed: a forged From vouches for nothing (Kimsuky spoofing p=none domains)."""
