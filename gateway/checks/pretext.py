@@ -123,9 +123,13 @@ FAMILIES: dict[str, tuple[str, str]] = {
         # the verb, not the body ("I've left the commission and I'm ...", "the European Commission and a ..."): after
         # "to", a modal or a subject ("we would like to commission research", "we commission two pieces"), or
         # "commissioning"; "commissioned" with its object or before a piece, not "commissioned by"
-        r"|\b(?:to|will|would|could|can|may|might|we|I|they|you|also|please) commission\b" + _G
+        r"|\b(?:(?:like|love|want|wish|hope|plan|intend|keen|happy|glad|pleased|delighted|able|going) to|will|would|"
+        r"could|can|may|might|we|I|they|you|also|please)\s+commission\b" + _G
         + r"\b(?:you|piece|article|paper|research|report|essay|analysis|chapter|study|op-?ed|commentary|briefing|"
-        r"note|work)s?\b"
+        r"note|work|writing)s?\b"
+        # the noun offered as paid writing ("a paid commission for a 1,500-word op-ed")
+        r"|\b(?:a|paid|writing) commission\s+(?:for|to write)\b" + _G + r"\b(?:piece|article|paper|research|report|"
+        r"essay|analysis|chapter|study|op-?ed|commentary|briefing|note)s?\b"
         r"|\bcommissioning\b" + _G + r"\b(?:piece|article|paper|research|report|essay|analysis|chapter|study|"
         r"op-?ed|commentary|briefing|note)s?\b"
         r"|\bcommissioned (?:(?:a|an|this|the|some|two|three|several|\d[\d,-]*)\b" + _G + r"\b)?(?:piece|article|"
@@ -656,9 +660,10 @@ _GROUND_RULES = re.compile(
     r"|\b(?:speak|talk|participate|contribute|comment)\w* on or off the record\b"
     # "Discussions are off the record", "the sessions will be held off the record", "this session is off the
     # record" (a webinar's registration): the meeting's, not a private conversation's ("our conversation will
-    # stay off the record" is still an ask)
-    r"|\b(?:discussions|sessions|meetings|proceedings|deliberations|(?:the|this|each|every) (?:discussion|session|"
-    r"meeting|roundtable|dialogue|workshop|seminar|debate|briefing|webinar))\s+(?:are|is|will be|shall be)\s+"
+    # stay off the record", "this meeting is off the record" between two people, are still asks: review41b #5)
+    r"|\b(?:discussions|sessions|meetings|proceedings|deliberations|the (?:discussion|session|meeting|roundtable|"
+    r"dialogue|workshop|seminar|debate|webinar)|(?:this|each|every) (?:discussion|session|roundtable|dialogue|"
+    r"workshop|seminar|debate|webinar))\s+(?:are|is|will be|shall be)\s+"
     r"(?:held\s+|conducted\s+|strictly\s+)?"
     r"off[- ]the[- ]record\b"
     r"|\b(?:under|held under|conducted under|governed by|applies?|apply)\b[^.!?\n]{0,20}?\bChatham House rules?\b"
@@ -767,14 +772,21 @@ class PretextCheck(Check):
         data = hay.encode("utf-8", "replace")
         found_in = {name: (found, hay) for name, found in _COMPILED.matches(data).items()}  # PER_PASS a pass
         skeleton = cue_skeleton(hay)
-        if skeleton != hay:  # also as read through marks and Latin look-alikes (attack24 #9)
-            for name, found in _COMPILED.matches(skeleton.encode("utf-8", "replace")).items():
+        in_skeleton: dict[str, str] = {}
+        if skeleton != hay:  # also as read through marks, Latin look-alikes and typographic apostrophes (attack24 #9)
+            in_skeleton = _COMPILED.matches(skeleton.encode("utf-8", "replace"))
+            for name, found in in_skeleton.items():
                 found_in.setdefault(name, (found, skeleton))
         out = []
         for name, (found, read) in found_in.items():
             taken_back = _TAKEN_BACK.get(name)
             if taken_back is not None and taken_back(read):
-                continue
+                # the text as written says it only where the message takes it back; the skeleton may say it
+                # elsewhere too ("Discussions are off the record. Please don\u2019t tell your colleagues":
+                # review41b #1)
+                if name not in in_skeleton or read is skeleton or taken_back(skeleton):
+                    continue
+                found = in_skeleton[name]
             out.append(Signal(name, {"phrase": re.sub(r"\s+", " ", found).rstrip()[:80], "source": source}))
         questions = _NUMBERED_QUESTIONS.count(text.encode("utf-8", "replace"))
         if questions >= 2:

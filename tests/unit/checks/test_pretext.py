@@ -251,13 +251,17 @@ def test_the_fellow_scientists_small_favour() -> None:
                  "The European Commission this week published a study on export controls.",
                  "The Commission you mentioned in your paper has since closed.",
                  "She joined the Commission a year ago as head of research.",
-                 "The series was commissioned by BBC Sounds to make a case."):
+                 "The series was commissioned by BBC Sounds to make a case.",
+                 "I spoke to Commission officials about the paper.",
+                 "Thanks to Commission funding, the report is out."):
         assert "ask.contribution" not in sig(body), body
     for ask in ("We would like to commission you to write a short essay.",
                 "We would like to commission a 1,500-word piece on sanctions.",
                 "We wish to commission research on Chinese AI policy.",
                 "We would like to commission some research on energy security.",
                 "We'd like to commission two short pieces from you.",
+                "We would like to  commission some new writing from you.",
+                "We can offer you a paid commission for a 1,500-word op-ed.",
                 "We want to commission work from you on Taiwan.",
                 "We are commissioning a series of reports on export controls.",
                 "This is a commissioned article for our spring issue."):
@@ -303,7 +307,11 @@ def test_partners_in_contact_and_a_visitors_access() -> None:
     assert "pressure.secrecy" in sig("Our conversation will stay off-the-record, of course.")  # hyphens too
     # however the meeting is named ("this session" in a webinar's registration)
     assert "pressure.secrecy" not in sig("Note: this session is off the record and will not be recorded.")
-    assert "pressure.secrecy" not in sig("Each briefing is off the record.")
+    assert "pressure.secrecy" not in sig("Each seminar is off the record.")
+    assert "pressure.secrecy" in sig("This meeting is off the record, just the two of us.")  # (review41b #5)
+    # the apostrophe read in the skeleton counts though the text as written says it only where it is taken back
+    assert "pressure.secrecy" in sig("Discussions are off the record. Please don\u2019t tell your colleagues.")
+    assert "pressure.secrecy" in sig("Don't tell Ben. Please don\u2019t tell your colleagues either.")
     # a messenger group is the move off email, not an event ask beside it
     assert "ask.event" not in sig("Please join our WhatsApp group for the wedding: chat.whatsapp.com/x")
     assert "ask.event" in sig("Please join our WhatsApp group. We would also like to invite you to our workshop.")
