@@ -120,9 +120,10 @@ FAMILIES: dict[str, tuple[str, str]] = {
         r"commentary|column|chapter|paper|policy (?:note|brief|paper)|note|report|analysis|memo|briefing|"
         r"submission)s?\b"
         r"|\bcall for (?:papers|contributions|submissions|abstracts|proposals|chapters)\b"
-        # the verb, not the body ("I've left the commission and I'm ...", "the European Commission and a ..."): after
-        # "to", a modal or a subject ("we would like to commission research", "we commission two pieces"), or
-        # "commissioning"; "commissioned" with its object or before a piece, not "commissioned by"
+        # the verb, not the body ("I've left the commission and I'm ...", "the European Commission and a ...", "I
+        # spoke to Commission officials"): after "like to", "want to" ..., a modal or a subject ("we would like to
+        # commission research", "we commission two pieces"), or "commissioning"; "commissioned" with its object or
+        # before a piece, not "commissioned by"
         r"|\b(?:(?:like|love|want|wish|hope|plan|intend|keen|happy|glad|pleased|delighted|able|going) to|will|would|"
         r"could|can|may|might|we|I|they|you|also|please)\s+commission\b" + _G
         + r"\b(?:you|piece|article|paper|research|report|essay|analysis|chapter|study|op-?ed|commentary|briefing|"
