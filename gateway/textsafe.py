@@ -567,7 +567,12 @@ CUE_SKELETON: dict[str, str] = {
 # U+2032 typed for it): the cue phrases are written with "'" ("don't tell", "we'd", "I'm"), and a writer's
 # typography is no reason to miss them (review41 #8: "Please don\u2019t tell your colleagues" was no discretion).
 APOSTROPHES: dict[str, str] = {"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\uff07": "'", "\u00b4": "'", "\u2032": "'"}
-_CUE_FOLD = str.maketrans({**CUE_SKELETON, **APOSTROPHES})
+# The Latin ligatures of the Alphabetic Presentation Forms (U+FB00-U+FB06: "con\ufb01dential", "o\ufb00er", as PDF
+# text and some fonts write them, and as a stranger can) read as their letters, and the Unicode hyphens U+2010 and
+# the no-break U+2011 as "-" ("off\u2011the\u2011record"): a reader reads the word.
+LIGATURES: dict[str, str] = {"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl",
+                             "\ufb05": "st", "\ufb06": "st", "\u2010": "-", "\u2011": "-"}
+_CUE_FOLD = str.maketrans({**CUE_SKELETON, **APOSTROPHES, **LIGATURES})
 # combining marks: diacritical marks, their extended and supplement blocks, for symbols, half marks
 _MARKS = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+")
 
@@ -577,7 +582,8 @@ def cue_skeleton(text: str) -> str:
     combining marks dropped ("\u1ea1" and "a\u0323", an a with a dot below, read "a"), and the Latin
     letters of `CUE_SKELETON` read as their ASCII letters: a UTS #39 skeleton with the marks dropped,
     for English cue words a reader reads through a mark or a Latin look-alike ("h\u1ecdn\u1ecdr\u1ea1rium",
-    "d\u0131screetly"), and the typographic apostrophes of `APOSTROPHES` read as "'" ("don\u2019t").
+    "d\u0131screetly"), the typographic apostrophes of `APOSTROPHES` read as "'" ("don\u2019t"), and the
+    ligatures and Unicode hyphens of `LIGATURES` as their letters and "-" ("con\ufb01dential").
     Not the same length; ASCII text is returned as it is. Linear, in C."""
     if text.isascii():
         return text

@@ -193,6 +193,12 @@ def test_cue_words_are_read_through_marks_and_latin_look_alikes() -> None:
     # the apostrophes mail clients write ("don\u2019t": Outlook, Apple Mail, Word) read as "'" by the cue matchers
     assert cue_skeleton("don\u2019t, we\u2018d, I\u02bcm, it\uff07s, don\u00b4t, can\u2032t") == (
         "don't, we'd, I'm, it's, don't, can't")
+    # ligatures and Unicode hyphens read as their letters and "-"
+    assert cue_skeleton("con\ufb01dential o\ufb00er o\ufb00\u2011the\u2010record") == (
+        "confidential offer off-the-record")
+    for text in ("This is strictly con\ufb01dential.", "Let\u2019s keep it o\ufb00\u2011the\u2011record."):
+        sig, _ = run([PretextCheck()], message(FROM, text))
+        assert "pressure.secrecy" in names(sig), text
     for typed in ("\u2019", "\u02bc", "\u00b4"):
         sig, _ = run([PretextCheck()], message(FROM, f"Please don{typed}t tell your colleagues about it."))
         assert "pressure.secrecy" in names(sig), typed
