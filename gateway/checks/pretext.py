@@ -41,6 +41,14 @@ _PASSED = r"(?:shared|sent|passed (?:on|along)?|forwarded|made available)"
 # The end of a word that may end in a non-ASCII letter ("rémunéré", "résumé", "c.v."): RE2's \b is
 # ASCII and finds no boundary after "é" or "."; this consumes the character after the word instead.
 _END = r"(?:[^\pL\pN_]|$)"
+# the recipient asked to send something on to the writer: "could you (simply) forward", "please send", "send me",
+# (not "the students can share their details on the sheet", nor "we will share the list")
+_ASKED_TO_SEND = (r"(?:\b(?:you(?: (?:could|can|would|might|will))?|please|kindly)(?: (?:simply|just|also|please|"
+                  r"kindly))? (?:send|forward|share|give|pass(?: on| along)?|provide|e-?mail)\b|\b(?:send|forward|give|"
+                  r"pass|e-?mail|provide) (?:me|us)\b|\blet (?:me|us) have\b)")
+_THEIR_CONTACTS = (r"\btheir (?:personal |private |home |mobile |phone |telephone |direct )?(?:phone numbers?|mobile "
+                   r"numbers?|numbers|e-?mail addresses|e-?mails|addresses|contact details|contact information|"
+                   r"whereabouts)\b")
 # "a few questions", "three or four questions", "3-5 short questions"
 _NUM_Q = (r"(?:a few|a couple of|some|several|(?:two|three|four|five|\d)(?: or (?:three|four|five|six)|"
           r"\s*[-–]\s*\d)?) (?:short |brief |quick )?questions")
@@ -322,7 +330,30 @@ FAMILIES: dict[str, tuple[str, str]] = {
         # 2015; the Mallory case's "white papers", US DoJ 2018)
         r"|\b(?:include|add|share|send|use)\b" + _G + r"\b(?:information|material|data|details|documents?|findings)"
         r"\b[^.!?\n]{0,40}?\b(?:which|that) (?:was|were|has|have|had) not (?:been )?(?:published|made public|released)"
-        r"\b")),
+        r"\b"
+        # other people's numbers, addresses and whereabouts, and who the recipient's sources are: "forward me their
+        # phone numbers", "the names of the people from the community who speak at your events, with their contact
+        # details", "could you send the list of speakers and registered guests", "hear where they live and work
+        # now", "put me in touch with the people you quoted anonymously". The "journalist" or "event organiser" who
+        # maps a diaspora's exiles, activists and sources for a state: the FBI's PSA on transnational repression
+        # (April 2024: services "collect personal information on individuals" their regimes target); the Turkish
+        # MIT's front news and photo agencies that monitored critics abroad and their contacts (devO SOURCES-b);
+        # the Wang Shujun case (US DoJ, 2022-2024). The list asked of the recipient, not the writer's own offer
+        # ("we will share the list of confirmed participants").
+        r"|" + _ASKED_TO_SEND + _G + _THEIR_CONTACTS + r"|\bshare\b" + _G + _THEIR_CONTACTS + _G
+        + r"\bwith (?:me|us)\b"
+        r"|\b(?:names|list|lists)\b[^.!?\n]{0,100}?\bwith their (?:contact details|contact information|"
+        r"phone numbers|numbers|e-?mail addresses|addresses|contacts)\b"
+        r"|(?:" + _ASKED_TO_SEND + r"|\b(?:need|want|require|would like)\b)" + _G
+        + r"\blists? of (?:the |your )?(?:[\w-]+ ){0,3}(?:speakers and |registered |confirmed )?"
+        r"(?:guests|attendees|participants|registrants|delegates)\b"
+        r"|\b(?:tell|hear|know|find out|share|learn|let (?:me|us) know)\b" + _G + r"\bwhere (?:he|she|they|each "
+        r"of them|these people|those people) (?:now |currently )?(?:lives?|works?|stays?|is staying|are staying|is "
+        r"living|are living|can be found)\b"
+        r"|\b(?:introduce (?:me|us)|put (?:me|us) in touch|connect (?:me|us)|names|identities|identity|contact "
+        r"details|numbers|contacts?)\b" + _G + r"\b(?:your (?:anonymous |confidential )?sources|(?:the )?(?:people|"
+        r"journalists|activists|exiles|interviewees|sources) (?:you|whom you|that you) (?:quoted|interviewed|cited)|"
+        r"quoted anonymously)\b")),
     "ask.job": ("offers or discusses a job, a role or a position for the recipient", (
         r"\b(?:position|role|opportunity|vacancy|job|opening|post)\b" + _G + r"\b(?:interested|apply|consider|suit|fit|"
         r"open to|for you)\b|\b(?:recruiting|hiring|headhunting) (?:for|a|an)\b|\bjob description\b|\bJD\b")),

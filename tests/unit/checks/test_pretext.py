@@ -83,6 +83,29 @@ def test_the_unpublished_and_the_sources_are_insider_asks() -> None:
         assert "ask.insider" not in sig(body), body
 
 
+def test_other_peoples_numbers_whereabouts_and_sources_are_insider_asks() -> None:
+    """The "journalist" or event organiser who maps exiles, activists and sources (transnational
+    repression): their numbers, a guest list, where they live, who was quoted anonymously. Not the
+    writer's own list, nor the recipient's own details."""
+    for body in ("Perhaps you could simply forward me their phone numbers or e-mail addresses and let them decide?",
+                 "Please send us the names of the people from the community who speak at your events, with their "
+                 "contact details.",
+                 "If you could send the list of speakers and registered guests in advance it would help me.",
+                 "We still need the list of diaspora speakers and guests from your last two events by Wednesday.",
+                 "I would like to photograph them and hear where they live and work now.",
+                 "Could you put me in touch with some of the people you quoted anonymously?",
+                 "Would you share the names of your sources in the ministry?"):
+        assert "ask.insider" in sig(body), body
+    for body in ("We will share the draft programme and the list of confirmed participants in May.",
+                 "The list of participants is attached.",
+                 "Please send me your phone number and address for the courier.",
+                 "I understand you must protect your sources.",
+                 "They told me where they live now: a small flat in Leeds.",
+                 "The students can share their contact details on the sign-up sheet if they wish.",
+                 "Please do not share their phone numbers with anyone."):
+        assert "ask.insider" not in sig(body), body
+
+
 def test_pressure_and_flattery() -> None:
     assert "pressure.urgency" in sig("I would be grateful for your answers by Friday.")
     assert "pressure.secrecy" in sig("Please keep this between us and don't mention it to your colleagues.")
