@@ -73,6 +73,21 @@ _ROLE_OF = {w: fam for fam, words in ROLES.items() for w in words}
 _ASCII_FOLDS = {0x130: "i", 0x131: "i", 0x17F: "s", 0x212A: "k"}  # non-ASCII letters re.I matches to ASCII ones
 
 
+def _key(word: str) -> str:
+    """A word a case-insensitive pattern matched, as the tables below are keyed: Python's `re` also
+    matches 'ı' and 'İ' to i, 'ſ' to s and the Kelvin sign to k, so "recruıter" is "recruiter" (a
+    stranger's dotless i had raised KeyError and cost the message its claims: attack42 #12)."""
+    return word.translate(_ASCII_FOLDS).lower()
+
+
+def _role_family(word: str) -> str:
+    """The role family of a role word the role patterns matched, however it is cased or spelled."""
+    return _ROLE_KEYS[_key(word)]
+
+
+_ROLE_KEYS = {_key(w): fam for w, fam in _ROLE_OF.items()}
+
+
 class _WholeWords:
     r"""`pattern.search`, for an alternation of `words` that match only as whole runs of [\w-]
     (`(?<![\w-])(...)(?![\w-])`, `hyphen`) or of \w (`(?<!\w)(?:...)(?!\w)`), case-insensitive
@@ -201,6 +216,7 @@ KIND_NOUNS: dict[str, tuple[str, ...]] = {
                 "expert network", "firm", "company", "startup", "start-up", "agency", "publisher", "platform"),
 }
 _KIND_OF_NOUN = {n.lower(): k for k, nouns in KIND_NOUNS.items() for n in nouns}
+_KIND_KEYS = {_key(n): k for n, k in _KIND_OF_NOUN.items()}
 _NOUNS = "|".join(re.escape(n) for n in sorted(_KIND_OF_NOUN, key=len, reverse=True))
 # The noun is the head of the apposition ("a Brussels-based think tank"), not inside a complement of it: in
 # "Reza Tavakoli, a graduate of Sharif University" the university is where he studied, and he is no university.
@@ -546,14 +562,14 @@ def _plain_name(org: str) -> bool:
 def _apposition(head: str, end: int) -> str | None:
     """The kind of body an apposition right after offset `end` names ("X, a Brussels-based think tank")."""
     m = _APPOSITION.match(head, end, min(len(head), end + 120))
-    return _KIND_OF_NOUN[m.group("noun").lower()] if m is not None else None
+    return _KIND_KEYS[_key(m.group("noun"))] if m is not None else None
 
 
 def _role_of(text: str) -> tuple[str, str]:
     m = _ROLE_RE.search(text)
     if m is None:
         return "", ""
-    return _ROLE_OF[m.group(1).lower()], m.group(1)
+    return _role_family(m.group(1)), m.group(1)
 
 
 _GENERIC_TAIL = re.compile(r"^(?:\s+(?:events?|team|office|secretariat|grants?|press|media|newsroom|desk|"
@@ -756,7 +772,7 @@ def role_only_claims(text: str) -> list[Claim]:
     if _NOT_STAFF.search(text[max(0, m.start() - 40):m.end() + 40]) or \
             _HIRING.search(head, m.start(), m.start("role")):
         return []
-    return [Claim(_ROLE_OF[m.group("role").lower()], m.group("role"), "", "unknown", "intro", True, None)]
+    return [Claim(_role_family(m.group("role")), m.group("role"), "", "unknown", "intro", True, None)]
 
 
 # How a signature line separates a role from its organisation (`signature_claims`), compiled once:
@@ -915,9 +931,9 @@ def _introduced_as_not_staff(sentences: list[str], organisation: str) -> bool:
 def _display_role(display: str) -> list[Claim]:
     """A role word in the display name ('Kim Ji-hoon 기자', 'Jane Doe, Reporter')."""
     m = _ROLE_RE.search(display[:120])
-    if m is None or _ROLE_OF[m.group(1).lower()] not in ("journalist", "official", "recruiter"):
+    if m is None or _role_family(m.group(1)) not in ("journalist", "official", "recruiter"):
         return []
-    return [Claim(_ROLE_OF[m.group(1).lower()], m.group(1), "", "unknown", "display", True, None)]
+    return [Claim(_role_family(m.group(1)), m.group(1), "", "unknown", "display", True, None)]
 
 
 _NAME_WORD = re.compile(rf"(?:{_CAP}|{_SMALL})$")

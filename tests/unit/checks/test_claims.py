@@ -611,3 +611,21 @@ def test_a_department_above_the_organisation_its_domain_spells_is_a_unit() -> No
     for tail in ("", "Office of Research Grants (ORG)\n"):
         sig, _ = run([ClaimsCheck()], message("Tereza Holubova <tereza.holubova@gacr-review.net>", body + sign + tail))
         assert one(sig, "claim.unbacked").evidence["kind"] == "government", tail
+
+
+def test_letters_re_matches_case_insensitively_to_ascii_ones_name_the_same_role() -> None:
+    """Python's `re` matches 'ı', 'İ', 'ſ' and the Kelvin sign to i, s and k without case: the
+    role read must be found in the tables too (attack42 #12: "recruıter" raised KeyError and the
+    message lost its claims)."""
+    for body, from_, role, kind in (
+            ("I am a recruıter for a strategic consultancy.\n", "S <s.turner.talent@outlook.com>", "recruiter", None),
+            ("I am a journalıst writing on export controls.\n", "S <s.press@gmail.com>", "journalist", None),
+            ("I am a senior reſearcher at the Meridian Institute for Strategic Studies.\n", "S <s.r@gmail.com>",
+             "researcher", "think_tank"),
+            ("Could we speak this week?\n", "JOURNALİST Dana Kerr <dana.kerr.news@gmail.com>", "journalist", None),
+            ("I work at the Meridian Forum, a Brussels-based thınk tank, and would value your views.\n",
+             "Dana Kerr <dana.kerr@gmail.com>", "", "think_tank")):
+        sig, _ = run([ClaimsCheck()], message(from_, body))
+        assert "check.error" not in names(sig), body
+        ev = one(sig, "claim.unbacked").evidence
+        assert ev["role"] == role and (kind is None or ev["kind"] == kind), (from_, body)
