@@ -138,3 +138,19 @@ def test_rfc2047_words_and_headers_hold_no_lone_surrogate() -> None:
         text.encode("utf-8")
     assert view.subject == "x \ufffd\ufffd\ufffd y \ufffd"
     assert view.from_identity.display == "Dan\ufffd"
+
+
+def test_latin1_and_ascii_labels_read_as_windows_1252_as_a_reader_shows_them() -> None:
+    """The WHATWG standard (and Chromium, Firefox, Thunderbird) decode `iso-8859-1` and `us-ascii` as
+    windows-1252: 0x92 is a typographic apostrophe, 0x96 an en dash (attack42 #16: Python's latin-1 read
+    C1 controls there and "don\\x92t tell" was no discretion). Bytes windows-1252 leaves undefined keep
+    latin-1's C1 control; 8-bit bytes under an ASCII label that are UTF-8 read as UTF-8."""
+    cp1252 = b"Please don\x92t tell your colleagues \x96 caf\xe9 \x80 \x81"
+    for label in ("iso-8859-1", "ISO_8859-1", "latin1", "us-ascii", "ascii"):
+        read = decode_text(cp1252, label)
+        assert read == "Please don\u2019t tell your colleagues \u2013 caf\u00e9 \u20ac \x81", label
+    assert decode_text("na\u00efve don\u2019t".encode(), "us-ascii") == "na\u00efve don\u2019t"
+    assert decode_text("na\u00efve".encode(), "iso-8859-1") == "na\u00c3\u00afve"  # the label wins, as in a browser
+    raw = (b"From: a@ext.test\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=iso-8859-1\r\n"
+           b"Content-Transfer-Encoding: 8bit\r\n\r\nPlease don\x92t tell your colleagues.\r\n")
+    assert MessageView.parse(raw).plain_text.strip() == "Please don\u2019t tell your colleagues."
