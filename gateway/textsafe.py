@@ -104,6 +104,23 @@ WORD_SPACES = "\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2007\u205f\u300
 _AS_SPACE = str.maketrans({c: " " for c in WORD_SPACES})
 
 
+# A run of blanks inside a line: two or more spaces or tabs, a tab, and a narrow space (`NARROW_SPACES`) beside a space
+# or tab. In plain text a reader sees a wider gap; in HTML a browser collapses it to one space. Linear: a narrow run
+# is tried only from its start.
+_NARROW_BY_BLANK = re.compile(f"(?<![{NARROW_SPACES}])[{NARROW_SPACES}]++(?=[ \\t])|(?<=[ \\t])[{NARROW_SPACES}]++")
+_BLANKS = re.compile(r"[ \t][ \t]+|\t")
+
+
+def one_space(text: str) -> str:
+    """`text` with every run of blanks inside a line read as one " " (`_BLANKS`), for matchers whose
+    phrases are written with one space: "keep  this  between  us" with two spaces or tabs between the
+    words, or a braille blank U+2800 beside each space, hid every cue phrase (attack42 #2). Not the same
+    length; two passes in C (three for non-ASCII text with a narrow space)."""
+    if not text.isascii() and _NARROW.search(text) is not None:
+        text = _NARROW_BY_BLANK.sub("", text)
+    return _BLANKS.sub(" ", text)
+
+
 def plain_spaces(text: str) -> str:
     """`text` with its word spaces (`WORD_SPACES`) read as " " (same length). One pass in C; ASCII
     text is returned as it is."""
@@ -123,20 +140,60 @@ _WORD_BEFORE = re.compile(r"\w{1,40}\Z")
 _WORD_AFTER = re.compile(r"\w{1,40}")
 
 
+# a line with a narrow space in it (linear: only a line's start can begin a match, and it fails in one pass)
+_NARROW_LINE = re.compile(f"(?:^|(?<=\n))[^\n{NARROW_SPACES}]*+[{NARROW_SPACES}][^\n]*+")
+MAX_SPACED_LINES = 1_000  # lines with a narrow space read one by one in a text; past them the spaces only join
+
+
 def join_split_words(text: str) -> tuple[str, int, str]:
     """`text` with the narrow spaces (`NARROW_SPACES`) between two letters dropped (not a Mongolian
     suffix's U+202F: `MONGOLIAN`): the word a reader reads. Also: how many were dropped, and the
     first word so joined (at most 40 letters each side of the first split). Two searches in C (none
-    for ASCII text)."""
-    if text.isascii() or _NARROW.search(text) is None:
+    for ASCII text), and where there is such a space, its lines read one by one (at most
+    `MAX_SPACED_LINES`, the rest joined as before).
+
+    But in a line where they stand between words at least twice and at least as often as spaces do
+    ("keep\u2009this\u2009between\u2009us", a whole approach written with thin spaces), they are its
+    word spaces, read as " ": joined, every word ran into the next and no phrase was read (attack42 #2)."""
+    if text.isascii() or _NARROW.search(text) is None or _SPLIT.search(text) is None:
         return text, 0, ""
-    first = _SPLIT.search(text)
-    if first is None:
-        return text, 0, ""
-    joined, n = _SPLIT.subn("", text)
-    before = _WORD_BEFORE.search(text, max(0, first.start() - 40), first.start())
-    after = _WORD_AFTER.match(text, first.end())
-    return joined, n, (before.group() if before else "") + (after.group() if after else "")
+    n = 0
+    example = ""
+
+    def line(m: re.Match[str]) -> str:
+        nonlocal n, example
+        found = m.group()
+        runs = _SPLIT.findall(found)
+        if not runs:
+            return found
+        if len(runs) >= max(2, found.count(" ")):
+            return _SPLIT.sub(" ", found)
+        if not example:
+            split = _SPLIT.search(found)
+            example = _example(found, split) if split is not None else ""
+        n += len(runs)
+        return _SPLIT.sub("", found)
+
+    pieces: list[str] = []
+    at = 0
+    for lines, m in enumerate(_NARROW_LINE.finditer(text)):
+        if lines == MAX_SPACED_LINES:
+            break
+        pieces += (text[at:m.start()], line(m))
+        at = m.end()
+    tail = text[at:]
+    rest, more = _SPLIT.subn("", tail)
+    if more and not example:
+        split = _SPLIT.search(tail)
+        example = _example(tail, split) if split is not None else ""
+    return "".join(pieces) + rest, n + more, example
+
+
+def _example(text: str, split: re.Match[str]) -> str:
+    """The word around `split` (at most 40 letters each side), as a reader reads it joined."""
+    before = _WORD_BEFORE.search(text, max(0, split.start() - 40), split.start())
+    after = _WORD_AFTER.match(text, split.end())
+    return (before.group() if before else "") + (after.group() if after else "")
 
 
 def overrides_in(text: str) -> int:
@@ -423,6 +480,11 @@ LOOKALIKES.update({c: n for first, last in ((0x02B0, 0x02FF), (0x1D00, 0x1DBF), 
                    for c in map(chr, range(first, last + 1))
                    if unicodedata.category(c) in ("Lm", "Nl", "So") and len(n := unicodedata.normalize("NFKC", c)) == 1
                    and n.isascii() and n.isalpha()})
+# the negative circled and squared capitals U+1F150-1F169 and U+1F170-1F189 ("\U0001f166\U0001f157\U0001f150..."
+# reads WHATSAPP), which have no compatibility decomposition to build them from (attack42 #10)
+LOOKALIKES.update({c: name[-1] for c in map(chr, range(0x1F150, 0x1F18A))
+                   if re.fullmatch(r"NEGATIVE (?:CIRCLED|SQUARED) LATIN CAPITAL LETTER [A-Z]",
+                                   name := unicodedata.name(c, ""))})
 LOOKALIKES.update({c: name[-1].lower() for first, last in ((0x0250, 0x02AF), (0x1D00, 0x1D2B), (0xA730, 0xA7FF))
                    for c in map(chr, range(first, last + 1))
                    if len(name := unicodedata.name(c, "")) == 28 and name.startswith("LATIN LETTER SMALL CAPITAL ")})
@@ -460,6 +522,11 @@ LOOKALIKES.update({
     "\u2ca7": "t", "\u2ca9": "y", "\u2cbd": "w", "\u2cce": "P", "\u2ccf": "p",
 })
 _FOLD_LOOKALIKES = str.maketrans(LOOKALIKES)
+# the look-alikes that are letters of no script: forms of a Latin letter by Unicode's compatibility mapping
+# (mathematical, full-width, circled, squared, parenthesised, superscript) and the negative circled and squared ones
+COMPAT_LETTERS: dict[str, str] = {c: n for c, n in LOOKALIKES.items()
+                                  if unicodedata.normalize("NFKC", c) == n or 0x1F150 <= ord(c) <= 0x1F189}
+_FOLD_COMPAT = str.maketrans(COMPAT_LETTERS)
 
 
 def class_ranges(chars: Iterable[str]) -> str:
@@ -483,6 +550,7 @@ _L = class_ranges(LOOKALIKES)
 _BMP_LOOKALIKE = re.compile(f"[{class_ranges(c for c in LOOKALIKES if ord(c) <= 0xFFFF)}]")
 _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 _ASTRAL_LOOKALIKE = re.compile(f"[{class_ranges(c for c in LOOKALIKES if ord(c) > 0xFFFF)}]")
+_COMPAT_LETTER = re.compile(f"[{class_ranges(COMPAT_LETTERS)}]")
 # Latin letters with or without marks, digits and "_": with the look-alikes, what a word a reader
 # takes for Latin is made of
 _LATIN = "A-Za-z0-9_\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f\u1e00-\u1eff\u0300-\u036f"
@@ -567,14 +635,42 @@ CUE_SKELETON: dict[str, str] = {
 # U+2032 typed for it): the cue phrases are written with "'" ("don't tell", "we'd", "I'm"), and a writer's
 # typography is no reason to miss them (review41 #8: "Please don\u2019t tell your colleagues" was no discretion).
 APOSTROPHES: dict[str, str] = {"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\uff07": "'", "\u00b4": "'", "\u2032": "'"}
+# ... and the other marks a reader takes for one (attack42 #15): the reversed comma U+201B, the modifier letters
+# turned comma U+02BB, reversed comma U+02BD, prime U+02B9 and vertical line U+02C8, the saltillo U+A78C, the
+# reversed prime U+2035, the Armenian apostrophe U+055A, the Hebrew geresh U+05F3, the Greek koronis U+1FBD and
+# psili U+1FBF, the grave accent "`" and its full-width U+FF40 ("don`t")
+APOSTROPHES.update({c: "'" for c in "\u201b\u02bb\u02bd\u02b9\u02c8\ua78c\u2035\u055a\u05f3\u1fbd\u1fbf`\uff40"})
 # The Latin ligatures of the Alphabetic Presentation Forms (U+FB00-U+FB06: "con\ufb01dential", "o\ufb00er", as PDF
 # text and some fonts write them, and as a stranger can) read as their letters, and the Unicode hyphens U+2010 and
 # the no-break U+2011 as "-" ("off\u2011the\u2011record"): a reader reads the word.
 LIGATURES: dict[str, str] = {"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl",
                              "\ufb05": "st", "\ufb06": "st", "\u2010": "-", "\u2011": "-"}
-_CUE_FOLD = str.maketrans({**CUE_SKELETON, **APOSTROPHES, **LIGATURES})
-# combining marks: diacritical marks, their extended and supplement blocks, for symbols, half marks
-_MARKS = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+")
+# The other dashes read as "-" too ("off\u2013the\u2013record" with en dashes, as Word's autocorrect and a stranger
+# write it: attack42 #14): the figure dash U+2012, en and em dashes U+2013/U+2014, the horizontal bar U+2015, the
+# minus sign U+2212, the small em dash and small hyphen-minus U+FE58/U+FE63 and the full-width hyphen-minus U+FF0D.
+# Only for the cue matchers: "London\u2013Paris" reads "London-Paris" there, a word break all the same.
+DASHES: dict[str, str] = {c: "-" for c in "\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d"}
+# A Latin letter with a hook, stroke, tilde, belt or curl that has no decomposition (so NFD and the marks' removal
+# leave it) and that `CUE_SKELETON` does not list reads as its base letter, by its Unicode name ("LATIN SMALL
+# LETTER D WITH HOOK" "\u0257" is d; "\u0257iscreetly", "W\u0266atsApp" with hooks or mid-tildes hid cue words:
+# attack42 #9). Not the digraphs named "... WITH SMALL LETTER Z WITH CARON".
+_WITH = re.compile(r"LATIN (SMALL|CAPITAL) LETTER ([A-Z]) WITH (?!.*\bLETTER\b)")
+HOOKED: dict[str, str] = {
+    c: (m.group(2).lower() if m.group(1) == "SMALL" else m.group(2))
+    for first, last in ((0x0180, 0x02AF), (0x1D00, 0x1DBF), (0x1E00, 0x1EFF), (0x2C60, 0x2C7F), (0xA720, 0xA7FF),
+                        (0xAB30, 0xAB6F), (0x1DF00, 0x1DFFF))
+    for c in map(chr, range(first, last + 1))
+    if c not in CUE_SKELETON and len(unicodedata.normalize("NFD", c)) == 1
+    and (m := _WITH.match(unicodedata.name(c, ""))) is not None}
+_CUE_FOLD = str.maketrans({**HOOKED, **CUE_SKELETON, **APOSTROPHES, **LIGATURES, **DASHES})
+# combining marks: every nonspacing and enclosing mark (Mn, Me) of the Unicode version Python ships, not only the
+# diacritical blocks (U+0300-036F, U+1AB0-1AFF, U+1DC0-1DFF, U+20D0-20FF, U+FE20-FE2F): a Cyrillic titlo U+0483, a
+# Hebrew meteg U+05BD, an Arabic shadda U+0651, a Thai tone mark U+0E48 or a musical stem U+1D167 on "WhatsApp" is a
+# mark a reader reads through as well (attack42 #6). The BMP marks are one bitmap; those beyond it (~650, in runs a
+# class Python tests one by one: 3 ms on 20 KB) only where the text has a character beyond the BMP. Built in ~9 ms.
+_MARK_CODES = [c for c in range(0x0300, 0x20000) if unicodedata.category(chr(c)) in ("Mn", "Me")]
+_MARKS = re.compile(f"[{class_ranges(chr(c) for c in _MARK_CODES if c <= 0xFFFF)}]+")
+_ASTRAL_MARKS = re.compile(f"[{class_ranges(chr(c) for c in _MARK_CODES if c > 0xFFFF)}]+")
 
 
 def cue_skeleton(text: str) -> str:
@@ -584,10 +680,13 @@ def cue_skeleton(text: str) -> str:
     for English cue words a reader reads through a mark or a Latin look-alike ("h\u1ecdn\u1ecdr\u1ea1rium",
     "d\u0131screetly"), the typographic apostrophes of `APOSTROPHES` read as "'" ("don\u2019t"), and the
     ligatures and Unicode hyphens of `LIGATURES` as their letters and "-" ("con\ufb01dential").
-    Not the same length; ASCII text is returned as it is. Linear, in C."""
+    Not the same length; ASCII text is returned as it is (its grave accents read as "'"). Linear, in C."""
     if text.isascii():
-        return text
-    return _MARKS.sub("", unicodedata.normalize("NFD", text)).translate(_CUE_FOLD)
+        return text.replace("`", "'") if "`" in text else text
+    plain = _MARKS.sub("", unicodedata.normalize("NFD", text))
+    if _ASTRAL.search(plain) is not None:
+        plain = _ASTRAL_MARKS.sub("", plain)
+    return plain.translate(_CUE_FOLD)
 
 
 def read_lookalikes(text: str) -> tuple[str, int, str]:
@@ -647,8 +746,15 @@ def read_lookalikes(text: str) -> tuple[str, int, str]:
             cut = True
             break
         line = m.group()
-        if _ASCII_LETTER.search(line) is None:  # no mixed word, no line of Latin text
-            continue
+        if _ASCII_LETTER.search(line) is None:  # no mixed word, no line of Latin text ...
+            if _COMPAT_LETTER.search(line) is None:
+                continue
+            # ... but letters of no script, a line all in them ("\U0001d40f\U0001d425\U0001d41e..." in bold
+            # mathematical letters, full-width or circled ones) read as the Latin letters they are forms of,
+            # as Unicode's compatibility mapping (NFKC) reads them, before the line is read as Latin or not:
+            # a line of Russian keeps its own letters (attack42 #1: the sentence "please keep this between us"
+            # in bold mathematical letters, or a whole approach so written, was read as no text at all)
+            line = line.translate(_FOLD_COMPAT)
         out.append(text[at:m.start()])
         at = m.end()
         letters = len(_NOT_LETTER.sub("", line))

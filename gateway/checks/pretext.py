@@ -30,7 +30,7 @@ from gateway.checks.origin import Origin, internal_sender
 from gateway.checks.social import Persona
 from gateway.model import Signal
 from gateway.regex import Regex, RegexSet
-from gateway.textsafe import cue_skeleton
+from gateway.textsafe import cue_skeleton, one_space
 
 MAX_TEXT = 20_000
 _G = r"[^.!?\n]{0,40}?"  # a bounded gap inside one sentence
@@ -798,8 +798,9 @@ class PretextCheck(Check):
         text = await own_words(ctx, persona)
         subject = "" if persona is not None else ctx.view.visible_subject
         # the body's hard-wrapped lines read as the sentences they are (plain-text mail wraps at 72-78
-        # columns: "please allow\ninstallation from unknown sources" is one phrase), as the claims read them
-        hay = (subject + "\n" + unwrap_prose(text))[:MAX_TEXT]
+        # columns: "please allow\ninstallation from unknown sources" is one phrase), as the claims read them, and a
+        # run of blanks as the one space the phrases are written with (`one_space`: attack42 #2)
+        hay = one_space((subject + "\n" + unwrap_prose(text))[:MAX_TEXT])
         source = "persona" if persona is not None else "body"
         data = hay.encode("utf-8", "replace")
         found_in = {name: (found, hay) for name, found in _COMPILED.matches(data).items()}  # PER_PASS a pass

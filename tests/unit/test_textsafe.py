@@ -337,9 +337,11 @@ def test_read_lookalikes_reads_compatibility_forms_and_latin_lookalikes() -> Non
         assert textsafe.read_lookalikes(f"on Wh{a}tsApp?") == ("on WhatsApp?", 1, "WhatsApp")
     assert fold_lookalikes("on \uff37\uff48\uff41\uff54\uff53\uff21\uff50\uff50 now") == "on WhatsApp now"
     assert fold_lookalikes("\u1d04\u029c\u1d00\u1d1b") == "\u1d04\u029c\u1d00\u1d1b"  # a word of them alone
-    for kept in ("k\u0131rm\u0131z\u0131 elma", "E\u028begbe", "see ch\uff41thamhouse.org",
-                 "\uff30\uff24\uff26 \u30d5\u30a1"):
+    for kept in ("k\u0131rm\u0131z\u0131 elma", "E\u028begbe", "see ch\uff41thamhouse.org"):
         assert textsafe.read_lookalikes(kept) == (kept, 0, ""), kept
+    # letters of no script read as their Latin letters in a line without one too (attack42 #1), uncounted:
+    # full-width "PDF" in a Japanese line is how Japanese writes it, no disguise
+    assert textsafe.read_lookalikes("\uff30\uff24\uff26 \u30d5\u30a1") == ("PDF \u30d5\u30a1", 0, "")
 
 
 def test_read_lookalikes_counts_whole_lookalike_words_only_beside_a_mixed_one() -> None:

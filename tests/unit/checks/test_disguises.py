@@ -1442,3 +1442,15 @@ def test_a_flowed_part_whose_soft_breaks_join_two_words_is_read_as_written_too()
                     [x.strip() for x in _unflow_lines(text.replace("\r\n", "\n"), delsp).split("\n")], text
     assert unflow("Best regards, \n-- \nAnna", False) == "Best regards, \n-- \nAnna"
     assert unflow("> Best regards, \n> -- \n> Anna", True) == "> Best regards,\n> -- \n> Anna"
+
+
+def test_negative_circled_and_squared_letters_read_as_latin() -> None:
+    """attack42 #10: U+1F150-1F169 and U+1F170-1F189 have no compatibility decomposition, so the
+    look-alike table built from NFKC left them out: "\U0001f166\U0001f157\U0001f150\U0001f163..." hid
+    WhatsApp."""
+    for base in (0x1F150, 0x1F170):
+        word = "".join(chr(base + ord(c) - 65) for c in "WHATSAPP")
+        msg = message(FROM, f"Could we continue on {word}? My number is +44 7700 900123.")
+        assert "continue on WHATSAPP?" in MessageView.parse(msg).body_text, hex(base)
+        sig, _ = run([ContentCheck()], msg)
+        assert one(sig, "content.offchannel_mention").evidence["apps"] == "whatsapp", hex(base)

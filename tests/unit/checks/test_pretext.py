@@ -667,3 +667,31 @@ def test_antivirus_off_named_programs_login_notices_and_paid_favours() -> None:
     assert "pressure.secrecy" in sig("Some of it is from phones of people inside so please do not forward it.")
     assert "approach.claimed_acquaintance" in sig("As I promised in Berlin, here is the footage.")
     assert "approach.claimed_acquaintance" in sig("We met briefly last week at the panel on Baltic security.")
+
+
+def _bold(text: str) -> str:
+    """`text` in bold mathematical letters (U+1D400...), as a stranger can paste it."""
+    return "".join(chr(0x1D400 + ord(c) - 65) if c.isupper() else chr(0x1D41A + ord(c) - 97) if c.islower() else c
+                   for c in text)
+
+
+def test_a_reader_reads_the_cue_phrases_through_these_disguises() -> None:
+    """attack42: each disguise hid the phrase from the families while a reader reads it as written
+    plainly. #1 a line all in letters of no script (bold mathematical, full-width); #2 blanks: two
+    spaces or a tab between the words, a braille blank beside each space, thin spaces as the line's
+    word spaces; #6 a combining mark outside the diacritical blocks; #9 a Latin letter with a hook;
+    #14 en dashes; #15 other apostrophes."""
+    secrecy = "Please keep this between us."
+    fullwidth = "".join(chr(ord(c) + 0xFEE0) if c.isalpha() else c for c in secrecy)
+    for body in (_bold(secrecy), fullwidth, "Hello Dana,\n" + _bold(secrecy) + "\nBest, Lee",
+                 secrecy.replace(" ", "  "), secrecy.replace(" ", "\t"), secrecy.replace(" ", " \u2800"),
+                 secrecy.replace(" ", "\u2009"), secrecy.replace(" ", "\u202f"),
+                 "Please keep this betw\u0651een us.", "Please keep this bet\u0483ween us.",
+                 "Please kee\U0001d167p this between us.",
+                 "This conversation is off\u2013the\u2013record.", "This conversation is off\u2014the\u2014record.",
+                 "Please don\u02bbt tell your colleagues.", "Please don\ua78ct tell your colleagues.",
+                 "Please don`t tell your colleagues."):
+        assert "pressure.secrecy" in sig(body), repr(body)
+    assert "offer.money" in sig("We offer an \u0266onorarium of USD 500.")
+    # a split word stays one word: one narrow space in a line of spaced words is a split, not a space
+    assert "pressure.secrecy" in sig("Please keep this be\u200atween us and reply soon.")
