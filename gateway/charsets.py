@@ -12,8 +12,11 @@ reader's: only a label of the standard or of the IANA registry names a codec (`M
 any other reads as unknown, for the analysis and the banner alike.
 
 Only labels unknown to `codecs.lookup` are in the table (a unit test checks it): a label Python
-knows keeps Python's meaning, even where the standard differs (it reads `iso-8859-1` and
-`us-ascii` as windows-1252, a BOM-less `utf-16` as little-endian like Python). The "replacement"
+knows keeps Python's meaning for `python_codec`, even where the standard differs (it reads
+`iso-8859-1` and `us-ascii` as windows-1252, a BOM-less `utf-16` as little-endian like Python), so the
+banner writes a part back in the codec it came in. The analysis (`decode_text`) reads those two as the
+standard does, windows-1252 (`_AS_WINDOWS_1252`): there it differs from the banner's reading in the
+bytes 0x80-0x9F only. The "replacement"
 labels (`iso-2022-cn`, `csiso2022kr`...), which a browser shows as one U+FFFD, are not mapped.
 As the standard's decoder does, a UTF-8 or UTF-16 byte order mark at the start of a body wins
 over its label (`sniff_bom`, `decode_text`).
@@ -166,8 +169,10 @@ def decode_text(data: bytes, label: str, fallback: str = "utf-8") -> str:
     if codec in _AS_WINDOWS_1252:
         if data.isascii():
             return data.decode("ascii")
-        if codec == "ascii":  # 8-bit bytes under an ASCII label (or none: RFC 2045's default) that are UTF-8
-            try:              # are read as UTF-8, as Thunderbird's and Gmail's detection reads them
+        # 8-bit bytes under an ASCII label (or none: RFC 2045's default) that are valid UTF-8 are read as UTF-8:
+        # an unlabelled UTF-8 body (windows-1252 text is rarely valid UTF-8)
+        if codec == "ascii":
+            try:
                 return no_surrogates(data.decode("utf-8"))
             except UnicodeDecodeError:
                 pass

@@ -44,6 +44,7 @@ from gateway.rfc2047 import decode_words
 from gateway.textsafe import (
     MAX_FOLDED,
     MAX_REORDERED,
+    drop_narrow_by_blank,
     has_lookalikes,
     has_rtl_letters,
     join_split_words,
@@ -631,7 +632,9 @@ def _decode_part(part: Message, default_charset: str = "us-ascii") -> str:
     payload = part.get_payload(decode=True)
     if not isinstance(payload, bytes):
         return ""
-    return decode_text(payload, part.get_content_charset() or default_charset)  # as the banner reads it
+    # as the banner reads it, but for a latin-1 or ASCII label's bytes 0x80-0x9F (read as windows-1252, as a reader
+    # shows them: `gateway.charsets.decode_text`)
+    return decode_text(payload, part.get_content_charset() or default_charset)
 
 
 # a soft break of an unquoted flowed text (`unflow`, after the lines' stuffing spaces are taken off): a line's last
@@ -875,6 +878,9 @@ def skeleton(raw: bytes, limits: ViewLimits, text_cut: list[bool] | None = None)
     return b"".join(pieces)
 
 
+MAX_SPACED = 20_000  # characters of a message's other readings of lines split by narrow spaces (`Disguises.spaced`)
+
+
 @dataclass
 class Disguises:
     """What the view undid to read a stranger's text as a reader sees it (`textsafe`): bidi
@@ -887,6 +893,10 @@ class Disguises:
     lookalike_example: str = ""  # the first of them, as read
     split_words: int = 0  # narrow spaces between two letters dropped (`textsafe.join_split_words`)
     split_example: str = ""  # the first word so joined
+    # lines read joined that hold two or more such splits, read with them as spaces instead: the cue phrases read
+    # both (`textsafe.join_split_words`' other reading; at most MAX_SPACED characters of them a message)
+    spaced: list[str] = field(default_factory=list)
+    spaced_left: int = MAX_SPACED
     salted: int = 0  # runs of text a style may hide between two letters of a word (html_text: hidden-text salting)
     # what is left of the message's budgets: characters reordered (`textsafe.reading_order`) and
     # characters of texts with look-alikes read (the first MAX_FOLDED: more than any check reads
@@ -908,11 +918,17 @@ class Disguises:
             self.rtl = self.rtl or has_rtl_letters(text)
             text, used = reading_order(text, self.reorder_left)
             self.reorder_left -= used
-        text, split, example = join_split_words(visible_text(text, bidi="drop"))
+        other: list[str] = []
+        text, split, example = join_split_words(visible_text(text, bidi="drop"), other)
+        for line in other:
+            if len(line) > self.spaced_left:
+                break
+            self.spaced.append(line)
+            self.spaced_left -= len(line)
         if split:
             self.split_words += split
             self.split_example = self.split_example or example
-        return plain_spaces(text)
+        return plain_spaces(drop_narrow_by_blank(text))
 
     def fold(self, text: str) -> str:
         """`textsafe.read_lookalikes(text)` within the budget, its words counted, then its words split

@@ -109,6 +109,15 @@ _AS_SPACE = str.maketrans({c: " " for c in WORD_SPACES})
 _NARROW_BY_BLANK = re.compile(f"(?<![{NARROW_SPACES}])[{NARROW_SPACES}]++(?=[ \\t])|(?<=[ \\t])[{NARROW_SPACES}]++")
 
 
+def drop_narrow_by_blank(text: str) -> str:
+    """`text` without the narrow spaces beside a space or tab (`_NARROW_BY_BLANK`): "keep \u2800this" reads
+    "keep this" for every check (review42 #5: a braille blank beside each space hid the claimed role, the
+    messenger and the personal number). One search in C (none for ASCII text)."""
+    if text.isascii() or _NARROW.search(text) is None:
+        return text
+    return _NARROW_BY_BLANK.sub("", text)
+
+
 def one_space(text: str) -> str:
     """`text` with every run of spaces and tabs read as one " ", for matchers whose
     phrases are written with one space: "keep  this  between  us" with two spaces or tabs between the
@@ -116,8 +125,7 @@ def one_space(text: str) -> str:
     length; in C: a tab search and a replace per halving of the longest run (11 us a message over
     300 ham texts; the regex it replaced cost 25-39), two more passes for non-ASCII text with a narrow
     space."""
-    if not text.isascii() and _NARROW.search(text) is not None:
-        text = _NARROW_BY_BLANK.sub("", text)
+    text = drop_narrow_by_blank(text)
     if "\t" in text:
         text = text.replace("\t", " ")
     while "  " in text:  # each pass halves every run: log2 of the longest run passes (1 MB of spaces: 20, ~6 ms)
@@ -144,53 +152,56 @@ _WORD_BEFORE = re.compile(r"\w{1,40}\Z")
 _WORD_AFTER = re.compile(r"\w{1,40}")
 
 
-# a line with a narrow space in it (linear: only a line's start can begin a match, and it fails in one pass)
-_NARROW_LINE = re.compile(f"(?:^|(?<=\n))[^\n{NARROW_SPACES}]*+[{NARROW_SPACES}][^\n]*+")
-MAX_SPACED_LINES = 1_000  # lines with a narrow space read one by one in a text; past them the spaces only join
+MAX_SPACED_LINES = 1_000  # lines with a split read one by one in a text; past them the rest is read as one block
+_SEPARATING = re.compile(r"(?<=\S) +(?=\S)")  # a run of spaces between two words (not a line's trailing blanks)
 
 
-def join_split_words(text: str) -> tuple[str, int, str]:
+def join_split_words(text: str, other: list[str] | None = None) -> tuple[str, int, str]:
     """`text` with the narrow spaces (`NARROW_SPACES`) between two letters dropped (not a Mongolian
     suffix's U+202F: `MONGOLIAN`): the word a reader reads. Also: how many were dropped, and the
     first word so joined (at most 40 letters each side of the first split). Two searches in C (none
-    for ASCII text), and where there is such a space, its lines read one by one (at most
-    `MAX_SPACED_LINES`, the rest joined as before).
+    for ASCII text), and where there is such a space, a few passes in C per line holding one (at most
+    `MAX_SPACED_LINES` lines; the rest of the text is read as one block).
 
-    But in a line where they stand between words at least twice and at least as often as spaces do
-    ("keep\u2009this\u2009between\u2009us", a whole approach written with thin spaces), they are its
-    word spaces, read as " ": joined, every word ran into the next and no phrase was read (attack42 #2)."""
+    But a line whose narrow spaces stand where spaces would (at least two of them, and more than twice
+    as many as the runs of spaces between its words: "keep\u2009this\u2009between\u2009us", an approach
+    written with thin spaces) has them as its word spaces, read as " ": joined, every word ran into the
+    next and no phrase was read (attack42 #2). A line with two or more of them that is not such a line
+    is read joined, and its reading with them as spaces is added to `other` (the cue phrases read both:
+    "please keep\u2009this\u2009between\u2009us and reply" and "Plea\u200ase kee\u200ap thi\u200as",
+    a split in every word: review42 #3)."""
     if text.isascii() or _NARROW.search(text) is None or _SPLIT.search(text) is None:
         return text, 0, ""
     n = 0
     example = ""
 
-    def line(m: re.Match[str]) -> str:
+    def read(part: str, first: re.Match[str]) -> str:
         nonlocal n, example
-        found = m.group()
-        runs = _SPLIT.findall(found)
-        if not runs:
-            return found
-        if len(runs) >= max(2, found.count(" ")):
-            return _SPLIT.sub(" ", found)
-        if not example:
-            split = _SPLIT.search(found)
-            example = _example(found, split) if split is not None else ""
-        n += len(runs)
-        return _SPLIT.sub("", found)
+        joined, runs = _SPLIT.subn("", part)
+        if runs >= 2:
+            spaced = _SPLIT.sub(" ", part)
+            if runs > 2 * len(_SEPARATING.findall(part)):
+                return spaced
+            if other is not None:
+                other.append(spaced)
+        example = example or _example(first.string, first)
+        n += runs
+        return joined
 
     pieces: list[str] = []
     at = 0
-    for lines, m in enumerate(_NARROW_LINE.finditer(text)):
-        if lines == MAX_SPACED_LINES:
+    for _ in range(MAX_SPACED_LINES):
+        m = _SPLIT.search(text, at)  # the next line holding a split
+        if m is None:
             break
-        pieces += (text[at:m.start()], line(m))
-        at = m.end()
+        start = text.rfind("\n", 0, m.start()) + 1
+        end = text.find("\n", m.end())
+        end = len(text) if end < 0 else end
+        pieces += (text[at:start], read(text[start:end], m))
+        at = end
     tail = text[at:]
-    rest, more = _SPLIT.subn("", tail)
-    if more and not example:
-        split = _SPLIT.search(tail)
-        example = _example(tail, split) if split is not None else ""
-    return "".join(pieces) + rest, n + more, example
+    m = _SPLIT.search(text, at) if tail else None
+    return "".join(pieces) + (read(tail, m) if m is not None else tail), n, example
 
 
 def _example(text: str, split: re.Match[str]) -> str:
@@ -644,6 +655,10 @@ APOSTROPHES: dict[str, str] = {"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\uf
 # reversed prime U+2035, the Armenian apostrophe U+055A, the Hebrew geresh U+05F3, the Greek koronis U+1FBD and
 # psili U+1FBF, the grave accent "`" and its full-width U+FF40 ("don`t")
 APOSTROPHES.update({c: "'" for c in "\u201b\u02bb\u02bd\u02b9\u02c8\ua78c\u2035\u055a\u05f3\u1fbd\u1fbf`\uff40"})
+# (review42 #6: the modifier letters double apostrophe U+02EE and acute U+02CA, the capital saltillo U+A78B; and the
+# combining commas above U+0312-0315, read as "'" before the marks are dropped: "don\u0313t" is no "dont")
+APOSTROPHES.update({c: "'" for c in "\u02ee\u02ca\ua78b"})
+_COMMA_MARKS = str.maketrans({c: "'" for c in "\u0312\u0313\u0314\u0315"})
 # The Latin ligatures of the Alphabetic Presentation Forms (U+FB00-U+FB06: "con\ufb01dential", "o\ufb00er", as PDF
 # text and some fonts write them, and as a stranger can) read as their letters, and the Unicode hyphens U+2010 and
 # the no-break U+2011 as "-" ("off\u2011the\u2011record"): a reader reads the word.
@@ -653,7 +668,10 @@ LIGATURES: dict[str, str] = {"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\u
 # write it: attack42 #14): the figure dash U+2012, en and em dashes U+2013/U+2014, the horizontal bar U+2015, the
 # minus sign U+2212, the small em dash and small hyphen-minus U+FE58/U+FE63 and the full-width hyphen-minus U+FF0D.
 # Only for the cue matchers: "London\u2013Paris" reads "London-Paris" there, a word break all the same.
-DASHES: dict[str, str] = {c: "-" for c in "\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d"}
+DASHES: dict[str, str] = {c: "-" for c in "\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d"
+                          # the hyphen bullet, modifier minus, two- and three-em dashes, the katakana-hiragana
+                          # prolonged sound mark, the vertical em dash and the heavy minus (review42 #6)
+                          "\u2043\u02d7\u2e3a\u2e3b\u30fc\ufe31\u2796"}
 # A Latin letter with a hook, stroke, tilde, belt or curl that has no decomposition (so NFD and the marks' removal
 # leave it) and that `CUE_SKELETON` does not list reads as its base letter, by its Unicode name ("LATIN SMALL
 # LETTER D WITH HOOK" "\u0257" is d; "\u0257iscreetly", "W\u0266atsApp" with hooks or mid-tildes hid cue words:
@@ -687,7 +705,7 @@ def cue_skeleton(text: str) -> str:
     Not the same length; ASCII text is returned as it is (its grave accents read as "'"). Linear, in C."""
     if text.isascii():
         return text.replace("`", "'") if "`" in text else text
-    plain = _MARKS.sub("", unicodedata.normalize("NFD", text))
+    plain = _MARKS.sub("", unicodedata.normalize("NFD", text).translate(_COMMA_MARKS))
     if _ASTRAL.search(plain) is not None:
         plain = _ASTRAL_MARKS.sub("", plain)
     return plain.translate(_CUE_FOLD)

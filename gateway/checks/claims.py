@@ -75,14 +75,17 @@ _ASCII_FOLDS = {0x130: "i", 0x131: "i", 0x17F: "s", 0x212A: "k"}  # non-ASCII le
 
 def _key(word: str) -> str:
     """A word a case-insensitive pattern matched, as the tables below are keyed: Python's `re` also
-    matches 'ı' and 'İ' to i, 'ſ' to s and the Kelvin sign to k, so "recruıter" is "recruiter" (a
-    stranger's dotless i had raised KeyError and cost the message its claims: attack42 #12)."""
-    return word.translate(_ASCII_FOLDS).lower()
+    matches 'ı' and 'İ' to i, 'ſ' to s, the Kelvin sign to k and the rounded Cyrillic letters
+    U+1C80-1C88 to в, д, о, с, т ..., so "recruıter" is "recruiter" and "журналиᲃт" "журналист" (a
+    stranger's dotless i had raised KeyError and cost the message its claims: attack42 #12; review42 #4:
+    `casefold` folds every such letter of the role words, checked over U+0000-1FFFF)."""
+    return word.translate(_ASCII_FOLDS).casefold()
 
 
 def _role_family(word: str) -> str:
-    """The role family of a role word the role patterns matched, however it is cased or spelled."""
-    return _ROLE_KEYS[_key(word)]
+    """The role family of a role word the role patterns matched, however it is cased or spelled ("" if
+    a spelling the pattern matched is still not in the table: no claim, rather than an error)."""
+    return _ROLE_KEYS.get(_key(word), "")
 
 
 _ROLE_KEYS = {_key(w): fam for w, fam in _ROLE_OF.items()}
@@ -562,7 +565,7 @@ def _plain_name(org: str) -> bool:
 def _apposition(head: str, end: int) -> str | None:
     """The kind of body an apposition right after offset `end` names ("X, a Brussels-based think tank")."""
     m = _APPOSITION.match(head, end, min(len(head), end + 120))
-    return _KIND_KEYS[_key(m.group("noun"))] if m is not None else None
+    return _KIND_KEYS.get(_key(m.group("noun"))) if m is not None else None
 
 
 def _role_of(text: str) -> tuple[str, str]:
@@ -772,7 +775,8 @@ def role_only_claims(text: str) -> list[Claim]:
     if _NOT_STAFF.search(text[max(0, m.start() - 40):m.end() + 40]) or \
             _HIRING.search(head, m.start(), m.start("role")):
         return []
-    return [Claim(_role_family(m.group("role")), m.group("role"), "", "unknown", "intro", True, None)]
+    family = _role_family(m.group("role"))
+    return [Claim(family, m.group("role"), "", "unknown", "intro", True, None)] if family else []
 
 
 # How a signature line separates a role from its organisation (`signature_claims`), compiled once:

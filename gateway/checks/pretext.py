@@ -41,14 +41,24 @@ _PASSED = r"(?:shared|sent|passed (?:on|along)?|forwarded|made available)"
 # The end of a word that may end in a non-ASCII letter ("rémunéré", "résumé", "c.v."): RE2's \b is
 # ASCII and finds no boundary after "é" or "."; this consumes the character after the word instead.
 _END = r"(?:[^\pL\pN_]|$)"
-# the recipient asked to send something on to the writer: "could you (simply) forward", "please send", "send me",
-# (not "the students can share their details on the sheet", nor "we will share the list")
-_ASKED_TO_SEND = (r"(?:\b(?:you(?: (?:could|can|would|might|will))?|please|kindly)(?: (?:simply|just|also|please|"
-                  r"kindly))? (?:send|forward|share|give|pass(?: on| along)?|provide|e-?mail)\b|\b(?:send|forward|give|"
-                  r"pass|e-?mail|provide) (?:me|us)\b|\blet (?:me|us) have\b)")
-_THEIR_CONTACTS = (r"\btheir (?:personal |private |home |mobile |phone |telephone |direct )?(?:phone numbers?|mobile "
-                   r"numbers?|numbers|e-?mail addresses|e-?mails|addresses|contact details|contact information|"
-                   r"whereabouts)\b")
+# Asking for something: the recipient asked to send it on ("could you (simply) forward", "please send", "send me"),
+# or the writer's need of it ("we still need", "I would be grateful for"), or to be told it
+_ASK_FOR = (r"(?:\b(?:you(?: (?:could|can|would|might|will))?|please|kindly)(?: (?:simply|just|also|please|"
+            r"kindly))? (?:send|forward|share|give|pass(?: on| along)?|provide|e-?mail|tell)\b|\b(?:send|forward|give|"
+            r"pass|e-?mail|provide|tell) (?:me|us)\b|\bsend (?:it |them )?over\b|\blet (?:me|us) (?:have|know)\b|"
+            r"\b(?:need|want|require|would like|grateful for|appreciate|looking for|find out|know)\b)")
+# whom a state that reaches across borders maps (the FBI's and Freedom House's descriptions of transnational
+# repression: dissidents, activists, exiles, the diaspora, refugees, protesters, opposition figures, human rights
+# defenders), named in the sentence; not anyone's ("their phone numbers so the driver can pick them up", "the list of
+# participants for the badges", "where they live now for the alumni records": review42 #1)
+_TARGET = (r"\b(?:activists?|dissidents?|exiles?|exiled|diaspora|refugees?|asylum[- ]seekers?|defectors?|"
+           r"protesters?|demonstrators?|human rights defenders?|opposition (?:figures?|members?|activists?|"
+           r"politicians?|groups?)|critics of the (?:government|regime|president|party)|(?:organi[sz]ers|leaders|"
+           r"members) of the (?:protests?|demonstrations?|vigils?|rall(?:y|ies)|movement)|people who (?:attended|"
+           r"joined|took part in|organi[sz]ed) the (?:protests?|demonstrations?|vigils?|rall(?:y|ies)))\b")
+_ABOUT_THEM = (r"\b(?:(?:personal |private |home |mobile |direct )?(?:phone numbers?|mobile numbers?|numbers|"
+               r"e-?mail addresses|e-?mails|addresses)|contact details|contact information|contacts|whereabouts|"
+               r"names|identities|(?:guest|attendee|participants?) lists?|lists?|locations?)\b")
 # "a few questions", "three or four questions", "3-5 short questions"
 _NUM_Q = (r"(?:a few|a couple of|some|several|(?:two|three|four|five|\d)(?: or (?:three|four|five|six)|"
           r"\s*[-–]\s*\d)?) (?:short |brief |quick )?questions")
@@ -331,29 +341,21 @@ FAMILIES: dict[str, tuple[str, str]] = {
         r"|\b(?:include|add|share|send|use)\b" + _G + r"\b(?:information|material|data|details|documents?|findings)"
         r"\b[^.!?\n]{0,40}?\b(?:which|that) (?:was|were|has|have|had) not (?:been )?(?:published|made public|released)"
         r"\b"
-        # other people's numbers, addresses and whereabouts, and who the recipient's sources are: "forward me their
-        # phone numbers", "the names of the people from the community who speak at your events, with their contact
-        # details", "could you send the list of speakers and registered guests", "hear where they live and work
-        # now", "put me in touch with the people you quoted anonymously". The "journalist" or "event organiser" who
-        # maps a diaspora's exiles, activists and sources for a state: the FBI's PSA on transnational repression
-        # (April 2024: services "collect personal information on individuals" their regimes target); the Turkish
-        # MIT's front news and photo agencies that monitored critics abroad and their contacts (devO SOURCES-b);
-        # the Wang Shujun case (US DoJ, 2022-2024). The list asked of the recipient, not the writer's own offer
-        # ("we will share the list of confirmed participants").
-        r"|" + _ASKED_TO_SEND + _G + _THEIR_CONTACTS + r"|\bshare\b" + _G + _THEIR_CONTACTS + _G
-        + r"\bwith (?:me|us)\b"
-        r"|\b(?:names|list|lists)\b[^.!?\n]{0,100}?\bwith their (?:contact details|contact information|"
-        r"phone numbers|numbers|e-?mail addresses|addresses|contacts)\b"
-        r"|(?:" + _ASKED_TO_SEND + r"|\b(?:need|want|require|would like)\b)" + _G
-        + r"\blists? of (?:the |your )?(?:[\w-]+ ){0,3}(?:speakers and |registered |confirmed )?"
-        r"(?:guests|attendees|participants|registrants|delegates)\b"
-        r"|\b(?:tell|hear|know|find out|share|learn|let (?:me|us) know)\b" + _G + r"\bwhere (?:he|she|they|each "
-        r"of them|these people|those people) (?:now |currently )?(?:lives?|works?|stays?|is staying|are staying|is "
-        r"living|are living|can be found)\b"
+        # the numbers, addresses, whereabouts and names of a diaspora's exiles, activists and dissidents ("could you
+        # send me the phone numbers of the other activists", "we still need the list of diaspora speakers and guests",
+        # "tell me where the exiles live now"), and who the recipient's anonymous sources are ("put me in touch with
+        # the people you quoted anonymously"): the "journalist" or "event organiser" who maps them for a state (the
+        # FBI's PSA on transnational repression, April 2024: services "collect personal information on individuals"
+        # their regimes target; the Turkish MIT's front news and photo agencies that monitored critics abroad and
+        # their contacts, devO SOURCES-b; the Wang Shujun case, US DoJ 2022-2024). Asked for, and of those people:
+        # not "the list of participants" or "their phone numbers" for the badges or the taxi (review42 #1)
+        r"|" + _ASK_FOR + _G + _ABOUT_THEM + _G + _TARGET + r"|" + _ASK_FOR + _G + _TARGET + _G + _ABOUT_THEM
+        + r"|" + _ASK_FOR + _G + r"\bwhere (?:the |these |those |your )?" + _TARGET
+        + r"\b[^.!?\n]{0,30}?\b(?:lives?|live|living|works?|stays?|staying|are|is)\b"
         r"|\b(?:introduce (?:me|us)|put (?:me|us) in touch|connect (?:me|us)|names|identities|identity|contact "
-        r"details|numbers|contacts?)\b" + _G + r"\b(?:your (?:anonymous |confidential )?sources|(?:the )?(?:people|"
-        r"journalists|activists|exiles|interviewees|sources) (?:you|whom you|that you) (?:quoted|interviewed|cited)|"
-        r"quoted anonymously)\b")),
+        r"details|numbers|contacts?|who (?:were|are|was|is))\b" + _G + r"\b(?:(?:your |the )?(?:anonymous|confidential|"
+        r"unnamed) sources|(?:the )?(?:people|journalists|activists|exiles|interviewees|sources) (?:you|whom you|that "
+        r"you) quoted (?:anonymously|without naming them)|quoted anonymously)\b")),
     "ask.job": ("offers or discusses a job, a role or a position for the recipient", (
         r"\b(?:position|role|opportunity|vacancy|job|opening|post)\b" + _G + r"\b(?:interested|apply|consider|suit|fit|"
         r"open to|for you)\b|\b(?:recruiting|hiring|headhunting) (?:for|a|an)\b|\bjob description\b|\bJD\b")),
@@ -801,6 +803,10 @@ class PretextCheck(Check):
         # columns: "please allow\ninstallation from unknown sources" is one phrase), as the claims read them, and a
         # run of blanks as the one space the phrases are written with (`one_space`: attack42 #2)
         hay = one_space((subject + "\n" + unwrap_prose(text))[:MAX_TEXT])
+        if persona is None and ctx.view.disguises.spaced:
+            # lines split by narrow spaces in two or more places, read joined in the view, read with them as
+            # spaces too ("keep\u2009this\u2009between\u2009us and reply": review42 #3)
+            hay += "\n" + one_space("\n".join(ctx.view.disguises.spaced))
         source = "persona" if persona is not None else "body"
         data = hay.encode("utf-8", "replace")
         found_in = {name: (found, hay) for name, found in _COMPILED.matches(data).items()}  # PER_PASS a pass

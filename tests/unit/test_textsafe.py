@@ -433,3 +433,20 @@ def test_the_lookalike_class_is_ranges_and_holds_exactly_the_lookalikes() -> Non
     any_lookalike = re.compile(f"[{textsafe._L}]")
     found = {c for c in map(chr, range(0x80, 0x20000)) if any_lookalike.match(c)}
     assert found == set(LOOKALIKES)
+
+
+def test_narrow_spaces_as_a_lines_word_spaces_and_the_other_reading() -> None:
+    """attack42 #2, review42 #3: narrow spaces where a line's spaces would be read as spaces; a line with
+    two or more splits that is not such a line is read joined, with its spaced reading given as the other
+    one; past MAX_SPACED_LINES lines with a split, the rest is read as one block (1,001 lines of "a b"
+    before the approach no longer hide it)."""
+    other: list[str] = []
+    assert textsafe.join_split_words("keep\u2009this\u2009between\u2009us", other) == ("keep this between us", 0, "")
+    assert other == []
+    assert textsafe.join_split_words("Wh\u200aatsApp, ok?", other) == ("WhatsApp, ok?", 1, "WhatsApp")
+    assert other == []
+    line = "Plea\u200ase kee\u200ap this"
+    assert textsafe.join_split_words(line, other) == ("Please keep this", 2, "Please")
+    assert other == ["Plea se kee p this"]
+    text = "a\u2009b\n" * (textsafe.MAX_SPACED_LINES + 1) + "keep\u2009this\u2009between\u2009us"
+    assert textsafe.join_split_words(text)[0].endswith("a b\nkeep this between us")

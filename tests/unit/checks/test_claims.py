@@ -623,6 +623,8 @@ def test_letters_re_matches_case_insensitively_to_ascii_ones_name_the_same_role(
             ("I am a senior reſearcher at the Meridian Institute for Strategic Studies.\n", "S <s.r@gmail.com>",
              "researcher", "think_tank"),
             ("Could we speak this week?\n", "JOURNALİST Dana Kerr <dana.kerr.news@gmail.com>", "journalist", None),
+            ("Could we speak this week?\n", "\u0436\u0443\u0440\u043d\u0430\u043b\u0438\u1c83\u0442 Dana Kerr "
+             "<dana.kerr.news@gmail.com>", "journalist", None),  # a rounded Cyrillic es (review42 #4)
             ("I work at the Meridian Forum, a Brussels-based thınk tank, and would value your views.\n",
              "Dana Kerr <dana.kerr@gmail.com>", "", "think_tank")):
         sig, _ = run([ClaimsCheck()], message(from_, body))

@@ -1454,3 +1454,14 @@ def test_negative_circled_and_squared_letters_read_as_latin() -> None:
         assert "continue on WHATSAPP?" in MessageView.parse(msg).body_text, hex(base)
         sig, _ = run([ContentCheck()], msg)
         assert one(sig, "content.offchannel_mention").evidence["apps"] == "whatsapp", hex(base)
+
+
+def test_a_narrow_space_beside_a_space_is_dropped_for_every_check() -> None:
+    """review42 #5: a braille blank beside each space hid the claimed role, the messenger and the personal
+    number from the claims and content checks (the phrases are written with one space)."""
+    body = ("I am a reporter at the Northern Daily Ledger. Could we continue on WhatsApp? "
+            "Please send me your personal number.")
+    msg = message(FROM, body.replace(" ", " \u2800"))
+    assert MessageView.parse(msg).body_text.rstrip("\n") == body
+    sig, _ = run([ContentCheck()], msg)
+    assert {"content.offchannel_mention", "content.personal_contact_request"} <= names(sig)

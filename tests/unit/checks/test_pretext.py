@@ -83,26 +83,35 @@ def test_the_unpublished_and_the_sources_are_insider_asks() -> None:
         assert "ask.insider" not in sig(body), body
 
 
-def test_other_peoples_numbers_whereabouts_and_sources_are_insider_asks() -> None:
+def test_exiles_and_activists_numbers_whereabouts_and_anonymous_sources_are_insider_asks() -> None:
     """The "journalist" or event organiser who maps exiles, activists and sources (transnational
-    repression): their numbers, a guest list, where they live, who was quoted anonymously. Not the
-    writer's own list, nor the recipient's own details."""
-    for body in ("Perhaps you could simply forward me their phone numbers or e-mail addresses and let them decide?",
-                 "Please send us the names of the people from the community who speak at your events, with their "
-                 "contact details.",
-                 "If you could send the list of speakers and registered guests in advance it would help me.",
+    repression): their numbers, a list of them, where they live, who was quoted anonymously. Asked for,
+    and of such people: not the logistics of any event, office or family (review42 #1: 34 of 36 such
+    sentences had raised the ask with the first version)."""
+    for body in ("Could you send me the phone numbers of the other activists in your group?",
+                 "I would be grateful for the contact details of the exiles who spoke at your event.",
                  "We still need the list of diaspora speakers and guests from your last two events by Wednesday.",
-                 "I would like to photograph them and hear where they live and work now.",
+                 "Could you give me the whereabouts of the two dissidents?",
+                 "Could you forward me the list of people who attended the vigil?",
+                 "Can you tell me where the organisers of the protest are staying?",
                  "Could you put me in touch with some of the people you quoted anonymously?",
-                 "Would you share the names of your sources in the ministry?"):
+                 "Who were the anonymous sources in your article about the ministry?"):
         assert "ask.insider" in sig(body), body
-    for body in ("We will share the draft programme and the list of confirmed participants in May.",
-                 "The list of participants is attached.",
-                 "Please send me your phone number and address for the courier.",
+    for body in ("Could you please send us the list of participants by Friday so we can print the badges?",
+                 "Could you forward me their phone numbers so the driver can pick them up at the airport?",
+                 "Please share their contact details with us so we can send the visa invitation letters.",
+                 "Could you please provide the names of two referees with their contact details?",
+                 "Could you let us know where they live now so we can update the alumni records?",
+                 "If you know anyone suitable for the role, please forward me their contact details.",
+                 "We need the list of registered participants for security clearance at the venue.",
+                 "Can you let me know where she is staying so I can have the flowers sent to her hotel?",
+                 "Here are the names of our speakers with their contact details, as promised.",
+                 "Attached is the list of participants with their e-mail addresses.",
+                 "I do not know where they live now.",
+                 "We will share the draft programme and the list of confirmed participants in May.",
                  "I understand you must protect your sources.",
-                 "They told me where they live now: a small flat in Leeds.",
-                 "The students can share their contact details on the sign-up sheet if they wish.",
-                 "Please do not share their phone numbers with anyone."):
+                 "I am writing a story on refugees. Could you send me the report?",
+                 "Please do not share the phone numbers of the activists with anyone."):
         assert "ask.insider" not in sig(body), body
 
 
@@ -690,7 +699,14 @@ def test_a_reader_reads_the_cue_phrases_through_these_disguises() -> None:
                  "Please kee\U0001d167p this between us.",
                  "This conversation is off\u2013the\u2013record.", "This conversation is off\u2014the\u2014record.",
                  "Please don\u02bbt tell your colleagues.", "Please don\ua78ct tell your colleagues.",
-                 "Please don`t tell your colleagues."):
+                 "Please don`t tell your colleagues.",
+                 # review42 #3: thin spaces in a line that has spaces too, a split in every word, trailing blanks
+                 "Please keep\u2009this\u2009between\u2009us and reply soon when you can.",
+                 "Plea\u200ase kee\u200ap thi\u200as bet\u200aween u\u200as.",
+                 secrecy.replace(" ", "\u2009") + " \u00a0" * 30,
+                 # review42 #6
+                 "This conversation is off\u2043the\u2043record.", "Please don\u02eet tell your colleagues.",
+                 "Please don\u0313t tell your colleagues."):
         assert "pressure.secrecy" in sig(body), repr(body)
     assert "offer.money" in sig("We offer an \u0266onorarium of USD 500.")
     # a split word stays one word: one narrow space in a line of spaced words is a split, not a space
