@@ -52,7 +52,9 @@ _NEEDS: dict[str, tuple[str, ...]] = {
 _APPS = ("whatsapp", "telegram", "signal", "wechat", "line", "viber", "kakaotalk", "threema", "wickr")
 _MENTION = re.compile(r"\b(?:(?:on|via|through|over|use|using|add me on|reach me on|switch to|move to|continue on|"
                       r"message me on)"
-                      r"\s+)(WhatsApp|Telegram|Signal|WeChat|Line|Viber|KakaoTalk|Threema|Wickr)\b", re.I)
+                      r"\s+)(Whats[ -]?App|Telegram|Signal|WeChat|Line|Viber|KakaoTalk|Threema|Wickr)\b", re.I)
+# "Whats App" and "Whats-App", as people write it (and as a stranger can, to pass a matcher that reads one word:
+# attack42 #4), name the app too; the evidence names it "whatsapp"
 # "on line 74", "via signal 11", "over Line 228": the ordinary words, not the apps (real list mail:
 # code discussion on imagej-devel and twisted-python). After a person's own "add me on" / "reach me on" /
 # "message me on" they are the apps, in any case and before a number too ("message me on Signal 07700
@@ -228,8 +230,8 @@ def _offchannel(hay: str, possible: frozenset[str], source: str) -> list[Signal]
         if found:
             out.append(Signal(f"content.offchannel_{channel}", {"handles": ", ".join(found[:MAX_EVIDENCE]),
                                                                "source": source}))
-    named = {m.group(1).lower() for m in _MENTION.finditer(hay) if _names_app(hay, m)} \
-        if "mention" in possible and any(a in lowered for a in _APPS) else set()
+    named = {re.sub(r"[ -]", "", m.group(1).lower()) for m in _MENTION.finditer(hay) if _names_app(hay, m)} \
+        if "mention" in possible and ("whats" in lowered or any(a in lowered for a in _APPS)) else set()
     if named:
         out.append(Signal("content.offchannel_mention", {"apps": ", ".join(sorted(named)), "source": source}))
     return out

@@ -105,3 +105,14 @@ def test_line_and_signal_are_apps_only_where_a_person_names_them():
     for text in ("let us continue on Signal", "add me on signal", "Reach me on line, not here", "message me on Signal",
                  "Message me on Signal #2", "message me on Signal 07700 900123", "add me on line 0770090012"):
         assert apps(text) in ("signal", "line"), text
+
+
+def test_whats_app_written_as_two_words_is_the_app() -> None:
+    """attack42 #4: "Whats App" and "Whats-App" (as people write it too) named no app: the mention read one
+    word only."""
+    from gateway.checks.content import _offchannel, _possible
+    for text in ("Could we continue on Whats App?", "let us move to whats-app", "Message me on Whats App +44 7700"):
+        found = [s for s in _offchannel(text, _possible(text), "body") if s.name == "content.offchannel_mention"]
+        assert found and found[0].evidence["apps"] == "whatsapp", text
+    assert not _offchannel("What's up? The app is on the page.", _possible("What's up? The app is on the page."),
+                           "body")
