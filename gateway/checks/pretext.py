@@ -46,7 +46,7 @@ _END = r"(?:[^\pL\pN_]|$)"
 _ASK_FOR = (r"(?:\b(?:you(?: (?:could|can|would|might|will))?|please|kindly)(?: (?:simply|just|also|please|"
             r"kindly))? (?:send|forward|share|give|pass(?: on| along)?|provide|e-?mail|tell)\b|\b(?:send|forward|give|"
             r"pass|e-?mail|provide|tell) (?:me|us)\b|\bsend (?:it |them )?over\b|\blet (?:me|us) (?:have|know)\b|"
-            r"\b(?:need|want|require|would like|grateful for|appreciate|looking for|find out|know)\b)")
+            r"\b(?:need|require|grateful for|appreciate|looking for|find out)\b)")
 # whom a state that reaches across borders maps (the FBI's and Freedom House's descriptions of transnational
 # repression: dissidents, activists, exiles, the diaspora, refugees, protesters, opposition figures, human rights
 # defenders), named in the sentence; not anyone's ("their phone numbers so the driver can pick them up", "the list of
@@ -56,9 +56,11 @@ _TARGET = (r"\b(?:activists?|dissidents?|exiles?|exiled|diaspora|refugees?|asylu
            r"politicians?|groups?)|critics of the (?:government|regime|president|party)|(?:organi[sz]ers|leaders|"
            r"members) of the (?:protests?|demonstrations?|vigils?|rall(?:y|ies)|movement)|people who (?:attended|"
            r"joined|took part in|organi[sz]ed) the (?:protests?|demonstrations?|vigils?|rall(?:y|ies)))\b")
-_ABOUT_THEM = (r"\b(?:(?:personal |private |home |mobile |direct )?(?:phone numbers?|mobile numbers?|numbers|"
-               r"e-?mail addresses|e-?mails|addresses)|contact details|contact information|contacts|whereabouts|"
-               r"names|identities|(?:guest|attendee|participants?) lists?|lists?|locations?)\b")
+# what of them: their numbers, addresses, whereabouts, names or a list of them (not "numbers of refugees arriving each
+# month", "the locations of the camps": review42 docs #2)
+_ABOUT_THEM = (r"\b(?:(?:personal |private |home |mobile |direct )?(?:phone numbers?|mobile numbers?|"
+               r"e-?mail addresses|e-?mails|addresses)|contact details|contact information|whereabouts|"
+               r"names|identities|(?:guest|attendee|participants?) lists?|lists?)\b")
 # "a few questions", "three or four questions", "3-5 short questions"
 _NUM_Q = (r"(?:a few|a couple of|some|several|(?:two|three|four|five|\d)(?: or (?:three|four|five|six)|"
           r"\s*[-–]\s*\d)?) (?:short |brief |quick )?questions")

@@ -111,7 +111,12 @@ def test_exiles_and_activists_numbers_whereabouts_and_anonymous_sources_are_insi
                  "We will share the draft programme and the list of confirmed participants in May.",
                  "I understand you must protect your sources.",
                  "I am writing a story on refugees. Could you send me the report?",
-                 "Please do not share the phone numbers of the activists with anyone."):
+                 "Please do not share the phone numbers of the activists with anyone.",
+                 # statements about such people, not asks (the documentation review of session 42)
+                 "We need the latest numbers of refugees arriving each month.",
+                 "I would like to know the locations of the refugee camps.",
+                 "We all know the names of the activists who were arrested.",
+                 "We want the names of the protesters released."):
         assert "ask.insider" not in sig(body), body
 
 
