@@ -1139,9 +1139,10 @@ def test_a_plain_part_that_cuts_a_few_cue_words_its_html_shows_whole_hides_none(
     that shows them whole makes too few runs of three words differ for both sides to be read, so the checks read the
     plain part alone and lost every cue (high 48.9 -> 39.9). The HTML's passages round the words its plain part lacks
     are read too, ahead of the plain part: after it, a passage's sign-off and cut signature became the signature the
-    claims reader reads."""
+    claims reader reads. (The cut is "WHA TSAPP", not "WHATS APP": the messenger mention reads that spelling as
+    WhatsApp since session 42, as people write it.)"""
     from gateway.checks.claims import ClaimsCheck
-    cut = APPROACH.replace("WhatsApp", "WHATS APP").replace("honorarium", "HON ORARIUM").replace(
+    cut = APPROACH.replace("WhatsApp", "WHA TSAPP").replace("honorarium", "HON ORARIUM").replace(
         "discreetly", "DISC REETLY")
     whole = APPROACH.replace("WhatsApp", "WHATSAPP").replace("honorarium", "HONORARIUM").replace(
         "discreetly", "DISCREETLY")
