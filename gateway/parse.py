@@ -48,6 +48,7 @@ from gateway.textsafe import (
     has_lookalikes,
     has_rtl_letters,
     join_split_words,
+    letter_spaced,
     overrides_in,
     plain_spaces,
     read_lookalikes,
@@ -893,8 +894,9 @@ class Disguises:
     lookalike_example: str = ""  # the first of them, as read
     split_words: int = 0  # narrow spaces between two letters dropped (`textsafe.join_split_words`)
     split_example: str = ""  # the first word so joined
-    # lines read joined that hold two or more such splits, read with them as spaces instead: the cue phrases read
-    # both (`textsafe.join_split_words`' other reading; at most MAX_SPACED characters of them a message)
+    # lines read joined that hold two or more such splits, read with them as spaces instead, and lines holding words
+    # written a letter at a time, read with those letters joined: the cue phrases and the messenger mention read both
+    # (`textsafe.join_split_words`' other reading, `textsafe.letter_spaced`; at most MAX_SPACED characters a message)
     spaced: list[str] = field(default_factory=list)
     spaced_left: int = MAX_SPACED
     salted: int = 0  # runs of text a style may hide between two letters of a word (html_text: hidden-text salting)
@@ -911,7 +913,7 @@ class Disguises:
     def visible(self, text: str) -> str:
         """`textsafe.visible_text(text)`, its overrides counted and read within the budget, its
         words split by a narrow space joined and counted (`textsafe.join_split_words`), and its other
-        word spaces (&nbsp;) read as " " (`textsafe.plain_spaces`)."""
+        word spaces (&nbsp;) read as " " (`textsafe.plain_spaces`); the other readings of its lines (`spaced`)."""
         found = overrides_in(text)
         if found:
             self.overrides += found
@@ -920,15 +922,18 @@ class Disguises:
             self.reorder_left -= used
         other: list[str] = []
         text, split, example = join_split_words(visible_text(text, bidi="drop"), other)
+        if split:
+            self.split_words += split
+            self.split_example = self.split_example or example
+        text = plain_spaces(drop_narrow_by_blank(text))
+        if self.spaced_left > 0:
+            letter_spaced(text, other)
         for line in other:
             if len(line) > self.spaced_left:
                 break
             self.spaced.append(line)
             self.spaced_left -= len(line)
-        if split:
-            self.split_words += split
-            self.split_example = self.split_example or example
-        return plain_spaces(drop_narrow_by_blank(text))
+        return text
 
     def fold(self, text: str) -> str:
         """`textsafe.read_lookalikes(text)` within the budget, its words counted, then its words split

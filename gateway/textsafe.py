@@ -204,6 +204,35 @@ def join_split_words(text: str, other: list[str] | None = None) -> tuple[str, in
     return "".join(pieces) + (read(tail, m) if m is not None else tail), n, example
 
 
+# Words written with a space between their letters ("W h a t s A p p", "k e e p  t h i s  b e t w e e n  u s", the
+# spaced-text generators' output, attack42 #4): a reader reads the words; no phrase, written with whole words, was
+# read. A run of four or more one-letter words (a prefilter first: " x y " in C, ~6 us a message on ham; the run
+# search only on the ~1 % of texts holding one), and on its line the runs of two or three too ("u s"). Linear: a
+# run is tried from a letter no letter precedes, and each of its letters is looked at once.
+_LETTERS_PREFILTER = re.compile(r" [^\W\d_] [^\W\d_] ")
+_LETTER_RUN = re.compile(r"(?<![^\W\d_])[^\W\d_](?: [^\W\d_](?![^\W\d_])){3,}")
+_SHORT_RUN = re.compile(r"(?<![^\W\d_])[^\W\d_](?: [^\W\d_](?![^\W\d_]))+")
+
+
+def letter_spaced(text: str, other: list[str]) -> None:
+    """Add to `other` each line of `text` holding a run of four or more letters written one space apart, read with
+    that line's runs of two or more such letters joined ("Move to W h a t s A p p" -> "Move to WhatsApp"); at most
+    MAX_SPACED_LINES lines. The text itself is left as written (a reader reads "a b c d" as the letters it is as
+    readily), the cue phrases read both."""
+    if _LETTERS_PREFILTER.search(text) is None:
+        return
+    at = 0
+    for _ in range(MAX_SPACED_LINES):
+        m = _LETTER_RUN.search(text, at)
+        if m is None:
+            return
+        start = text.rfind("\n", 0, m.start()) + 1
+        end = text.find("\n", m.end())
+        end = len(text) if end < 0 else end
+        other.append(_SHORT_RUN.sub(lambda run: run.group().replace(" ", ""), text[start:end]))
+        at = end
+
+
 def _example(text: str, split: re.Match[str]) -> str:
     """The word around `split` (at most 40 letters each side), as a reader reads it joined."""
     before = _WORD_BEFORE.search(text, max(0, split.start() - 40), split.start())

@@ -21,7 +21,7 @@ from gateway.checks.origin import Origin, internal_sender
 from gateway.checks.social import Persona
 from gateway.model import Signal
 from gateway.regex import Prefilter
-from gateway.textsafe import cue_skeleton
+from gateway.textsafe import cue_skeleton, one_space
 
 MAX_TEXT = 60_000
 MAX_EVIDENCE = 5
@@ -265,11 +265,17 @@ class ContentCheck(Check):
         hay = _haystack(text, links)  # text[:MAX_TEXT] is its start: one prefilter pass for both
         possible = _possible(hay)
         out = _offchannel(hay, possible, source)
-        skeleton = cue_skeleton(hay)
-        if skeleton != hay and not any(s.name == "content.offchannel_mention" for s in out):
-            # an app named through marks or Latin look-alikes ("Wh\u1ea1tsApp", attack24 #9); handles as written
-            out += [s for s in _offchannel(skeleton, _possible(skeleton), source)
-                    if s.name == "content.offchannel_mention"]
+        # an app named through marks or Latin look-alikes ("Wh\u1ea1tsApp", attack24 #9), or on a line the view read
+        # another way too (`Disguises.spaced`: "W h a t s A p p", "continue\u2009on\u2009Whats\u200aApp"); handles as
+        # written
+        readings = [cue_skeleton(hay)]
+        if persona is None and view.disguises.spaced:
+            spaced = one_space("\n".join(view.disguises.spaced))
+            readings += [spaced, cue_skeleton(spaced)]
+        for other in readings:
+            if other == hay or any(s.name == "content.offchannel_mention" for s in out):
+                continue
+            out += [s for s in _offchannel(other, _possible(other), source) if s.name == "content.offchannel_mention"]
         phones = list(dict.fromkeys(num for num in (_phones(text[:MAX_TEXT]) if "phone" in possible else ())
                                     if 8 <= len(num.lstrip("+0")) <= 15))
         if phones:

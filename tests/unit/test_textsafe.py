@@ -450,3 +450,29 @@ def test_narrow_spaces_as_a_lines_word_spaces_and_the_other_reading() -> None:
     assert other == ["Plea se kee p this"]
     text = "a\u2009b\n" * (textsafe.MAX_SPACED_LINES + 1) + "keep\u2009this\u2009between\u2009us"
     assert textsafe.join_split_words(text)[0].endswith("a b\nkeep this between us")
+
+
+def test_words_written_a_letter_at_a_time_are_given_joined_as_the_lines_other_reading() -> None:
+    """attack42 #4: "W h a t s A p p" and "k e e p  t h i s  b e t w e e n  u s" (the spaced-text generators) were
+    read as one-letter words. A line holding a run of four or more is given with its runs of two or more joined;
+    shorter runs alone, initials and ordinary text give nothing; the search is linear and its lines capped."""
+    other: list[str] = []
+    textsafe.letter_spaced("Hi,\nCould we continue on W h a t s A p p? Thanks\nBye", other)
+    assert other == ["Could we continue on WhatsApp? Thanks"]
+    other = []
+    textsafe.letter_spaced("k e e p  t h i s  b e t w e e n  u s", other)
+    assert other == ["keep  this  between  us"]  # (the cue phrases read runs of spaces as one: one_space)
+    for plain in ("I am a reporter, see J. R. R. Tolkien", "plan B a or c", "x = a b c", "A B C", "1 2 3 4 5",
+                  "Hello there", ""):
+        other = []
+        textsafe.letter_spaced(plain, other)
+        assert other == [], plain
+    other = []
+    textsafe.letter_spaced("a b c d e\n" * (textsafe.MAX_SPACED_LINES + 5), other)
+    assert len(other) == textsafe.MAX_SPACED_LINES and other[0] == "abcde"
+    other = []
+    textsafe.letter_spaced("a " * 200_000 + "b c", other)  # one run, one line
+    assert other == ["a" * 200_000 + "bc"]
+    other = []
+    textsafe.letter_spaced("a b c 1 " * 50_000, other)  # runs of three only
+    assert other == []

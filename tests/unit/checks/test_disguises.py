@@ -1466,3 +1466,24 @@ def test_a_narrow_space_beside_a_space_is_dropped_for_every_check() -> None:
     assert MessageView.parse(msg).body_text.rstrip("\n") == body
     sig, _ = run([ContentCheck()], msg)
     assert {"content.offchannel_mention", "content.personal_contact_request"} <= names(sig)
+
+
+def test_cue_words_written_a_letter_at_a_time_are_read() -> None:
+    """attack42 #4: the cue words written with a space between their letters (as the spaced-text generators write
+    them; two or more spaces between words) hid them: the messenger mention and the cue phrases now read the lines
+    holding them joined too, in plain text and HTML alike, the body as written (a reader reads both). (Words a letter
+    at a time with one space between words too, "I a m a r e p o r t e r", are not read: that needs a dictionary.)"""
+    from gateway.checks.pretext import PretextCheck
+    body = ("Dear Tom,\n\nWe offer an h o n o r a r i u m for your views. Could we continue on W h a t s A p p?\n"
+            "P l e a s e  k e e p  t h i s  b e t w e e n  u s.\n")
+    html = "<p>" + body.replace("  ", "&nbsp; ").replace("\n", "<br>") + "</p>"  # (HTML collapses two spaces)
+    for raw in (message(FROM, body), message(FROM, "", html=html)):
+        view = MessageView.parse(raw)
+        assert "W h a t s A p p" in view.body_text
+        sig, _ = run([PretextCheck(), ContentCheck()], raw)
+        assert one(sig, "content.offchannel_mention").evidence["apps"] == "whatsapp"
+        assert {"offer.money", "pressure.secrecy"} <= names(sig)
+    # one-letter words in ordinary text are no such line
+    plain = message(FROM, "Options a, b or c: pick plan B a or C. Call J. R. R. Smith on Signal? No.\n")
+    sig, _ = run([PretextCheck(), ContentCheck()], plain)
+    assert not MessageView.parse(plain).disguises.spaced
