@@ -39,7 +39,7 @@ import json
 import re
 import unicodedata
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal
 
 # Bidi embeddings/overrides/isolates and marks, line/paragraph separators
 _UNICODE_CONTROLS = "\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
@@ -687,7 +687,7 @@ APOSTROPHES.update({c: "'" for c in "\u201b\u02bb\u02bd\u02b9\u02c8\ua78c\u2035\
 # (review42 #6: the modifier letters double apostrophe U+02EE and acute U+02CA, the capital saltillo U+A78B; and the
 # combining commas above U+0312-0315, read as "'" before the marks are dropped: "don\u0313t" is no "dont")
 APOSTROPHES.update({c: "'" for c in "\u02ee\u02ca\ua78b"})
-_COMMA_MARKS = str.maketrans({c: "'" for c in "\u0312\u0313\u0314\u0315"})
+_COMMA_MARKS = str.maketrans({c: "'" for c in "\u0312\u0313\u0314\u0315\u0343"})  # (U+0343: NFD U+0313)
 # The Latin ligatures of the Alphabetic Presentation Forms (U+FB00-U+FB06: "con\ufb01dential", "o\ufb00er", as PDF
 # text and some fonts write them, and as a stranger can) read as their letters, and the Unicode hyphens U+2010 and
 # the no-break U+2011 as "-" ("off\u2011the\u2011record"): a reader reads the word.
@@ -718,10 +718,30 @@ _CUE_FOLD = str.maketrans({**HOOKED, **CUE_SKELETON, **APOSTROPHES, **LIGATURES,
 # diacritical blocks (U+0300-036F, U+1AB0-1AFF, U+1DC0-1DFF, U+20D0-20FF, U+FE20-FE2F): a Cyrillic titlo U+0483, a
 # Hebrew meteg U+05BD, an Arabic shadda U+0651, a Thai tone mark U+0E48 or a musical stem U+1D167 on "WhatsApp" is a
 # mark a reader reads through as well (attack42 #6). The BMP marks are one bitmap; those beyond it (~650, in runs a
-# class Python tests one by one: 3 ms on 20 KB) only where the text has a character beyond the BMP. Built in ~9 ms.
-_MARK_CODES = [c for c in range(0x0300, 0x20000) if unicodedata.category(chr(c)) in ("Mn", "Me")]
+# class Python tests one by one: 3 ms on 20 KB) only where the text has a character beyond the BMP. And the 25 spacing
+# marks of a nonzero combining class (viramas, the Hangul tone marks U+302E/U+302F, musical stems and flags), which
+# normalising sorts as it sorts the others (`decomposed`). Built in ~9 ms.
+_MARK_CODES = [c for c in range(0x0300, 0x20000)
+               if unicodedata.category(chr(c)) in ("Mn", "Me") or unicodedata.combining(chr(c))]
 _MARKS = re.compile(f"[{class_ranges(chr(c) for c in _MARK_CODES if c <= 0xFFFF)}]+")
 _ASTRAL_MARKS = re.compile(f"[{class_ranges(chr(c) for c in _MARK_CODES if c > 0xFFFF)}]+")
+
+
+def drop_marks(text: str) -> str:
+    """`text` without its combining marks (`_MARK_CODES`): one pass in C, two where it has a character beyond the
+    BMP."""
+    plain = _MARKS.sub("", text)
+    return _ASTRAL_MARKS.sub("", plain) if _ASTRAL.search(plain) is not None else plain
+
+
+def decomposed(text: str, form: Literal["NFD", "NFKD"] = "NFD") -> str:
+    """`unicodedata.normalize(form, text)` ("NFD" or "NFKD") without its combining marks (`drop_marks`), in linear
+    time: the marks are dropped before normalising as well as after. Normalising sorts each run of combining marks
+    by insertion, and a run of 60,000 in descending class cost 8.5 s of CPU in one C call on the event loop (cpu43
+    #1, in `cue_skeleton`; `policy.text.fold` the same). Without marks, what is left to sort is one character's
+    decomposition: no character but a mark decomposes to one that begins with a mark, but the half-width katakana
+    sound marks U+FF9E/U+FF9F (compatibility: to marks of one class, which need no sorting)."""
+    return drop_marks(unicodedata.normalize(form, drop_marks(text)))
 
 
 def cue_skeleton(text: str) -> str:
@@ -731,12 +751,13 @@ def cue_skeleton(text: str) -> str:
     for English cue words a reader reads through a mark or a Latin look-alike ("h\u1ecdn\u1ecdr\u1ea1rium",
     "d\u0131screetly"), the typographic apostrophes of `APOSTROPHES` read as "'" ("don\u2019t"), and the
     ligatures and Unicode hyphens of `LIGATURES` as their letters and "-" ("con\ufb01dential").
-    Not the same length; ASCII text is returned as it is (its grave accents read as "'"). Linear, in C."""
+    Not the same length; ASCII text is returned as it is (its grave accents read as "'"). Linear, in C (the marks are
+    dropped before NFD too: `decomposed`)."""
     if text.isascii():
         return text.replace("`", "'") if "`" in text else text
-    plain = _MARKS.sub("", unicodedata.normalize("NFD", text).translate(_COMMA_MARKS))
-    if _ASTRAL.search(plain) is not None:
-        plain = _ASTRAL_MARKS.sub("", plain)
+    # (the combining commas read as "'" where written and where a letter's decomposition gives them: `decomposed`'s
+    # steps with the commas read between them)
+    plain = drop_marks(unicodedata.normalize("NFD", drop_marks(text.translate(_COMMA_MARKS))).translate(_COMMA_MARKS))
     return plain.translate(_CUE_FOLD)
 
 

@@ -16,6 +16,7 @@ import unicodedata
 from collections.abc import Callable, Iterable
 
 from gateway.regex import Regex
+from gateway.textsafe import decomposed
 
 FIELD_CAP = 64 * 1024  # characters of one field value that matching reads
 VALUE_CAP = 80  # characters of one quoted value in a reason
@@ -57,8 +58,9 @@ def fold(text: str) -> str:
     casefolded. ASCII text skips the Unicode steps (the common case, and the fast one)."""
     if text.isascii():
         return text.lower()
-    # casefold before NFKD ("İ" -> "i" + dot, dropped) and after ("ℌ" -> "H" -> "h")
-    return _DROP.sub("", unicodedata.normalize("NFKD", text.casefold())).casefold()
+    # casefold before NFKD ("İ" -> "i" + dot, dropped) and after ("ℌ" -> "H" -> "h"); every combining mark dropped
+    # before NFKD too, which sorted a run of them in quadratic time (`textsafe.decomposed`: cpu43 #1)
+    return _DROP.sub("", decomposed(text.casefold(), "NFKD")).casefold()
 
 
 def words_utf8(text: str) -> bytes:

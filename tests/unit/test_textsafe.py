@@ -476,3 +476,63 @@ def test_words_written_a_letter_at_a_time_are_given_joined_as_the_lines_other_re
     other = []
     textsafe.letter_spaced("a b c 1 " * 50_000, other)  # runs of three only
     assert other == []
+
+
+# the marks in descending combining class (one of each class): a run of them repeated is what normalising sorts by
+# insertion in quadratic time (cpu43 #1); the spacing marks of a class (a virama, a musical stem), a mark beyond the
+# BMP, U+0F73 (a mark that decomposes to two marks out of order) and the half-width sound mark (compatibility)
+_CLASSES = {unicodedata.combining(chr(c)): chr(c) for c in range(0x300, 0x20000)
+            if unicodedata.combining(chr(c)) and chr(c) not in "\u0312\u0313\u0314\u0315\u0343"}  # (not the commas)
+_DESCENDING = "".join(_CLASSES[k] for k in sorted(_CLASSES, reverse=True))  # a mark of each class, the highest first
+_HOSTILE = ["a" + _DESCENDING * 40, "a" + "\u0f73" * 3_000, "a" + ("\ua953\u1d165\u302e\u16ff0" * 700),
+            "a" + ("\U0001d17b\U0001d167" * 1_500), "\uff76" + "\uff9e\ua953" * 1_500, "x\u0301" * 2_000]
+
+
+def _longest_run(text: str) -> int:
+    run = longest = 0
+    for c in text:
+        run = run + 1 if unicodedata.combining(c) else 0
+        longest = max(longest, run)
+    return longest
+
+
+def test_normalising_is_given_no_run_of_marks_to_sort(monkeypatch: pytest.MonkeyPatch) -> None:
+    """cpu43 #1: `cue_skeleton` (every message's cue phrases and messenger mention) and the policies' `fold` handed
+    unicodedata.normalize a stranger's run of combining marks, which it sorts by insertion: 60,000 marks in
+    descending class cost 8.5 s of CPU in one call on the event loop. The marks are dropped before normalising (and
+    after): what reaches it holds no run longer than one character's decomposition (here: none at all)."""
+    from gateway.policy.text import fold
+    real = unicodedata.normalize
+    given_runs: list[int] = []
+    read = [_old_cue_skeleton(text) for text in _HOSTILE]  # (small enough for the old reading)
+
+    def spy(form: Any, text: str) -> str:
+        given_runs.append(_longest_run(text))
+        return real(form, text)
+
+    monkeypatch.setattr(unicodedata, "normalize", spy)
+    for text, want in zip(_HOSTILE, read, strict=True):
+        assert textsafe.cue_skeleton(text) == want and len(want) <= 3_001, ascii(text[:8])
+        fold(text)
+    assert given_runs and max(given_runs) <= 1
+
+
+_SPACING_MARKS = re.compile("[" + "".join(c for c in map(chr, range(0x300, 0x20000))
+                                          if unicodedata.combining(c) and unicodedata.category(c) == "Mc") + "]")
+
+
+def _old_cue_skeleton(text: str) -> str:
+    """Session 42's reading (NFD first, the Mn/Me marks dropped after), the 25 spacing marks of a class dropped."""
+    plain = textsafe._MARKS.sub("", unicodedata.normalize("NFD", text).translate(textsafe._COMMA_MARKS))
+    plain = textsafe._ASTRAL_MARKS.sub("", plain)
+    return _SPACING_MARKS.sub("", plain).translate(textsafe._CUE_FOLD)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(
+    [*"aeiouAEIOU dtnx'`", *(chr(c) for c in range(0x300, 0x370)), *"\u1ea1\u1ec7\u1ed1\u1f00\u1f10\u0439\u0419\uac00"
+     "\u0f73\u0f75\u0344\u2019\u1d165\u302e\ua953\U0001d15e\U0001d167\U0001d17b\u00e9\u0131\u0257"]), max_size=40))
+def test_the_cue_skeleton_reads_as_before_with_the_marks_dropped_first(text: str) -> None:
+    """Dropping the marks before NFD changes nothing a reader reads: the same skeleton as NFD first, on any mix of
+    letters, precomposed letters, marks (the combining commas read as "'"), Hangul and marks beyond the BMP."""
+    assert textsafe.cue_skeleton(text) == _old_cue_skeleton(text)
