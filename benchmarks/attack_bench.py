@@ -387,6 +387,14 @@ def _parts(n: int) -> bytes:
                     for i in range(n)) + b"--p--\r\n"
 
 
+def _descending_marks() -> str:
+    """A combining mark of each combining class, the highest class first (not the combining commas)."""
+    import unicodedata
+    by_class = {unicodedata.combining(c): c for c in map(chr, range(0x300, 0x20000))
+                if unicodedata.combining(c) and c not in "\u0312\u0313\u0314\u0315\u0343"}
+    return "".join(by_class[k] for k in sorted(by_class, reverse=True))
+
+
 def _hostile(only: str = "") -> dict[str, bytes]:
     """The hostile messages (`only`: just that one) (each within the default limits: 10 MB, 1000 fields, 100 KB of
     header, lines of at most 8192 bytes; decoded text past `max_text_bytes` is not read)."""
@@ -503,6 +511,11 @@ def _hostile(only: str = "") -> dict[str, bytes]:
         "quote-author-lt": lambda: _message(_b64("Dear Professor,\n\nI would like to discuss a collaboration.\n\n"
                                                  "Best,\nAmara\n\nFrom: " + "<" * 39_000 + "\nSent: Monday\n"),
                                             extra=b"In-Reply-To: <made-up-1@mail.gmail.com>\r\n"),
+        # cpu43 #1: a run of combining marks in descending class, which NFD and NFKD sort by insertion (60,000 marks:
+        # 9.1 s of CPU on the event loop before the marks were dropped first); one-letter words on every line
+        # (`textsafe.letter_spaced`: its prefilter, run search and lines cap)
+        "marks-descending": lambda: _message(_b64("a" + _descending_marks() * 1_100)),
+        "letter-spaced-lines": lambda: _text("a b c d e f g h\n" * 10_000),
         "opener-odd-blanks": lambda: _text("message" + "\u2003" * 4_000 + "\n").replace(
             b"From: Dr. Anna Weber <anna.weber@policy-forum.test>", b"From: LinkedIn <notify@policy-forum.test>", 1),
     }
