@@ -282,6 +282,11 @@ class ContentCheck(Check):
             out.append(Signal("content.phone_number", {"numbers": ", ".join(phones[:MAX_EVIDENCE]),
                                                        "source": source}))
         personal = _PERSONAL.search(text[:MAX_TEXT]) if "personal" in possible else None
+        for other in readings if personal is None else ():  # (as the mention: "your p\u0323ersonal number",
+            if other != hay and "personal" in _possible(other):  # "your p e r s o n a l number": review42 #5)
+                personal = _PERSONAL.search(other)
+                if personal:
+                    break
         if personal:
             out.append(Signal("content.personal_contact_request", {"phrase": personal.group(0), "source": source}))
         free = sorted({a for a in (addresses_in(text[:MAX_TEXT]) if "address" in possible else ())

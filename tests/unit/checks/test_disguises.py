@@ -1487,3 +1487,14 @@ def test_cue_words_written_a_letter_at_a_time_are_read() -> None:
     plain = message(FROM, "Options a, b or c: pick plan B a or C. Call J. R. R. Smith on Signal? No.\n")
     sig, _ = run([PretextCheck(), ContentCheck()], plain)
     assert not MessageView.parse(plain).disguises.spaced
+
+
+def test_the_personal_number_request_is_read_as_the_messenger_mention_is() -> None:
+    """review42 #5: marks, hooked letters and one-letter words hid the request for a personal number from the
+    content check, which read them for the messenger mention only: it reads the same other readings now."""
+    for body in ("Please send me your pe\u0301rsonal nu\u0323mber.", "Please send me your \u01a5ersonal number.",
+                 "Please send me your  p e r s o n a l  number."):
+        sig, _ = run([ContentCheck()], message(FROM, body))
+        assert one(sig, "content.personal_contact_request").evidence["phrase"] == "send me your personal number"
+    sig, _ = run([ContentCheck()], message(FROM, "Bitte senden Sie mir Ihre pers\u00f6nliche Nummer nicht."))
+    assert "content.personal_contact_request" not in names(sig)
