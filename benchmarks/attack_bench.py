@@ -567,7 +567,7 @@ MESSAGE_KINDS = ("mime-deep", "mime-parts", "headers-many", "header-one-line", "
                  "names-zw-bidi-orgs", "header-folded-20k", "subject-folded-20k", "qp-zw-bidi-orgs", "text-idn-urls",
                  "social-quotes", "cte-comment-pairs", "word-marks", "authres-blanks", "date-offset-parens",
                  "phone-digits", "signoff-blanks", "flowed-soft-breaks", "dkim-b-blanks",
-                 "quote-author-lt", "opener-odd-blanks")
+                 "quote-author-lt", "opener-odd-blanks", "marks-descending", "letter-spaced-lines")
 ATTACKS.update({f"msg:{k}": attack_message(k) for k in MESSAGE_KINDS})
 ACKED: list[str] = []  # per attacker process: pipelined messages answered 250
 
