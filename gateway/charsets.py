@@ -150,6 +150,7 @@ def sniff_bom(data: bytes) -> tuple[str, int] | None:
 # windows-1252 leaves a byte undefined (0x81, 0x8D, 0x8F, 0x90, 0x9D) the standard keeps the C1 control, as latin-1
 # does. The banner keeps Python's codec for these labels (it writes the bytes back as they came).
 _AS_WINDOWS_1252 = frozenset({"iso8859-1", "ascii"})
+_C1 = re.compile(rb"[\x80-\x9f]")
 _C1_AS_1252 = str.maketrans({chr(b): bytes([b]).decode("cp1252") for b in range(0x80, 0xA0)
                              if b not in (0x81, 0x8D, 0x8F, 0x90, 0x9D)})
 
@@ -176,5 +177,7 @@ def decode_text(data: bytes, label: str, fallback: str = "utf-8") -> str:
                 return no_surrogates(data.decode("utf-8"))
             except UnicodeDecodeError:
                 pass
-        return data.decode("latin-1").translate(_C1_AS_1252)
+        text = data.decode("latin-1")
+        # (only where there is a C1 byte: a translate looks up every character, ~720 instructions each, bench43)
+        return text.translate(_C1_AS_1252) if _C1.search(data) is not None else text
     return no_surrogates(data.decode(codec or fallback, errors="replace"))

@@ -44,6 +44,7 @@ from gateway.rfc2047 import decode_words
 from gateway.textsafe import (
     MAX_FOLDED,
     MAX_REORDERED,
+    MAX_SPACED,
     drop_narrow_by_blank,
     has_lookalikes,
     has_rtl_letters,
@@ -879,7 +880,6 @@ def skeleton(raw: bytes, limits: ViewLimits, text_cut: list[bool] | None = None)
     return b"".join(pieces)
 
 
-MAX_SPACED = 20_000  # characters of a message's other readings of lines split by narrow spaces (`Disguises.spaced`)
 
 
 @dataclass
@@ -930,7 +930,7 @@ class Disguises:
             letter_spaced(text, other)
         for line in other:
             if len(line) > self.spaced_left:
-                break
+                continue  # (one that does not fit does not keep out the ones that do: review43b #3)
             self.spaced.append(line)
             self.spaced_left -= len(line)
         return text
@@ -1240,7 +1240,7 @@ class MessageView:
                 first = None
                 if extra:  # (the other readings are read beside a plain alternative, `body_text`, not compared with
                     # it: a flex row read joined is no text a plain part lacks, review29c #5, review29e #2)
-                    scratch = replace(self._disguises)
+                    scratch = replace(self._disguises, spaced=[])
                     first = "\n".join(x for x in (shown, result.generated) if x)
                     first = scratch.fold(scratch.visible(first)[:budget])
                     shown = "\n".join(_heads_first(shown, extra, AHEAD_CHARS))
@@ -1255,7 +1255,7 @@ class MessageView:
                 budget -= len(shown)
                 ahead = ""
                 if result.visible:  # its beginning (the rest is in `shown`, its disguises counted there): in the
-                    scratch = replace(self._disguises)  # budget, not counted twice
+                    scratch = replace(self._disguises, spaced=[])  # budget, not counted twice
                     ahead = scratch.visible(result.visible[:2 * AHEAD_CHARS])
                     ahead = scratch.fold(ahead[:_head(ahead, AHEAD_CHARS)][:budget])
                     budget -= len(ahead)

@@ -39,7 +39,7 @@ import json
 import re
 import unicodedata
 from collections.abc import Iterable
-from typing import Any, Literal
+from typing import Any
 
 # Bidi embeddings/overrides/isolates and marks, line/paragraph separators
 _UNICODE_CONTROLS = "\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
@@ -102,6 +102,7 @@ NARROW_SPACES = "\u2006\u2008\u2009\u200a\u202f\u2800"
 # phrase, a claimed role and a request for a personal number behind &nbsp; (session 41). Read as " ".
 WORD_SPACES = "\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2007\u205f\u3000"
 _AS_SPACE = str.maketrans({c: " " for c in WORD_SPACES})
+_WORD_SPACE = re.compile(f"[{WORD_SPACES}]")  # (a search in C first: a translate looks up every character, bench43)
 
 
 # A narrow space (`NARROW_SPACES`) beside a space or tab: in plain text a reader sees a wider gap; in HTML a browser
@@ -134,9 +135,9 @@ def one_space(text: str) -> str:
 
 
 def plain_spaces(text: str) -> str:
-    """`text` with its word spaces (`WORD_SPACES`) read as " " (same length). One pass in C; ASCII
-    text is returned as it is."""
-    return text if text.isascii() else text.translate(_AS_SPACE)
+    """`text` with its word spaces (`WORD_SPACES`) read as " " (same length). A search and, where there is one, a
+    pass in C; ASCII text is returned as it is."""
+    return text if text.isascii() or _WORD_SPACE.search(text) is None else text.translate(_AS_SPACE)
 
 
 # Except one U+202F between two letters of the Mongolian script (U+1800-18AF, Mongolian Supplement
@@ -152,6 +153,7 @@ _WORD_BEFORE = re.compile(r"\w{1,40}\Z")
 _WORD_AFTER = re.compile(r"\w{1,40}")
 
 
+MAX_SPACED = 20_000  # characters of a message's other readings (parse.Disguises.spaced)
 MAX_SPACED_LINES = 1_000  # lines with a split read one by one in a text; past them the rest is read as one block
 _SEPARATING = re.compile(r"(?<=\S) +(?=\S)")  # a run of spaces between two words (not a line's trailing blanks)
 
@@ -208,7 +210,7 @@ def join_split_words(text: str, other: list[str] | None = None) -> tuple[str, in
 # spaced-text generators' output, attack42 #4): a reader reads the words; no phrase, written with whole words, was
 # read. A run of four or more one-letter words (a prefilter first: " x y " in C, ~6 us a message on ham; the run
 # search only on the ~1 % of texts holding one), and on its line the runs of two or three too ("u s"). Linear: a
-# run is tried from a letter no letter precedes, and each of its letters is looked at once.
+# run is tried from a letter no letter precedes, and each of its letters is looked at a bounded number of times.
 _LETTERS_PREFILTER = re.compile(r" [^\W\d_] [^\W\d_] ")
 _LETTER_RUN = re.compile(r"(?<![^\W\d_])[^\W\d_](?: [^\W\d_](?![^\W\d_])){3,}")
 _SHORT_RUN = re.compile(r"(?<![^\W\d_])[^\W\d_](?: [^\W\d_](?![^\W\d_]))+")
@@ -218,7 +220,8 @@ def letter_spaced(text: str, other: list[str]) -> None:
     """Add to `other` each line of `text` holding a run of four or more letters written one space apart, read with
     that line's runs of two or more such letters joined ("Move to W h a t s A p p" -> "Move to WhatsApp"); at most
     MAX_SPACED_LINES lines. The text itself is left as written (a reader reads "a b c d" as the letters it is as
-    readily), the cue phrases read both."""
+    readily), the cue phrases read both. Past MAX_SPACED_LINES such lines, the rest of the text (at most MAX_SPACED
+    characters of it) is one more reading."""
     if _LETTERS_PREFILTER.search(text) is None:
         return
     at = 0
@@ -229,8 +232,14 @@ def letter_spaced(text: str, other: list[str]) -> None:
         start = text.rfind("\n", 0, m.start()) + 1
         end = text.find("\n", m.end())
         end = len(text) if end < 0 else end
-        other.append(_SHORT_RUN.sub(lambda run: run.group().replace(" ", ""), text[start:end]))
+        other.append(_SHORT_RUN.sub(_joined, text[start:end]))
         at = end
+    if _LETTER_RUN.search(text, at) is not None:  # past them, the rest of the text as one block (its first MAX_SPACED
+        other.append(_SHORT_RUN.sub(_joined, text[at:at + MAX_SPACED]))  # characters): 1,001 lines of "a b c d"
+
+
+def _joined(run: re.Match[str]) -> str:
+    return run.group().replace(" ", "")
 
 
 def _example(text: str, split: re.Match[str]) -> str:
@@ -688,6 +697,7 @@ APOSTROPHES.update({c: "'" for c in "\u201b\u02bb\u02bd\u02b9\u02c8\ua78c\u2035\
 # combining commas above U+0312-0315, read as "'" before the marks are dropped: "don\u0313t" is no "dont")
 APOSTROPHES.update({c: "'" for c in "\u02ee\u02ca\ua78b"})
 _COMMA_MARKS = str.maketrans({c: "'" for c in "\u0312\u0313\u0314\u0315\u0343"})  # (U+0343: NFD U+0313)
+_COMMA = re.compile("[\u0312-\u0315\u0343]")
 # The Latin ligatures of the Alphabetic Presentation Forms (U+FB00-U+FB06: "con\ufb01dential", "o\ufb00er", as PDF
 # text and some fonts write them, and as a stranger can) read as their letters, and the Unicode hyphens U+2010 and
 # the no-break U+2011 as "-" ("off\u2011the\u2011record"): a reader reads the word.
@@ -714,6 +724,7 @@ HOOKED: dict[str, str] = {
     if c not in CUE_SKELETON and len(unicodedata.normalize("NFD", c)) == 1
     and (m := _WITH.match(unicodedata.name(c, ""))) is not None}
 _CUE_FOLD = str.maketrans({**HOOKED, **CUE_SKELETON, **APOSTROPHES, **LIGATURES, **DASHES})
+_CUE_FOLDED = re.compile(f"[{class_ranges({**HOOKED, **CUE_SKELETON, **APOSTROPHES, **LIGATURES, **DASHES})}]")
 # combining marks: every nonspacing and enclosing mark (Mn, Me) of the Unicode version Python ships, not only the
 # diacritical blocks (U+0300-036F, U+1AB0-1AFF, U+1DC0-1DFF, U+20D0-20FF, U+FE20-FE2F): a Cyrillic titlo U+0483, a
 # Hebrew meteg U+05BD, an Arabic shadda U+0651, a Thai tone mark U+0E48 or a musical stem U+1D167 on "WhatsApp" is a
@@ -734,14 +745,19 @@ def drop_marks(text: str) -> str:
     return _ASTRAL_MARKS.sub("", plain) if _ASTRAL.search(plain) is not None else plain
 
 
-def decomposed(text: str, form: Literal["NFD", "NFKD"] = "NFD") -> str:
-    """`unicodedata.normalize(form, text)` ("NFD" or "NFKD") without its combining marks (`drop_marks`), in linear
-    time: the marks are dropped before normalising as well as after. Normalising sorts each run of combining marks
-    by insertion, and a run of 60,000 in descending class cost 8.5 s of CPU in one C call on the event loop (cpu43
-    #1, in `cue_skeleton`; `policy.text.fold` the same). Without marks, what is left to sort is one character's
-    decomposition: no character but a mark decomposes to one that begins with a mark, but the half-width katakana
-    sound marks U+FF9E/U+FF9F (compatibility: to marks of one class, which need no sorting)."""
-    return drop_marks(unicodedata.normalize(form, drop_marks(text)))
+# A run of combining marks (`_MARK_CODES`, or a character that decomposes to marks: the half-width sound marks)
+# longer than UAX #15's stream-safe limit: `unicodedata.normalize` sorts each run of marks by insertion, and a
+# stranger's run of 60,000 in descending class cost 8.5 s of CPU in one C call on the event loop (cpu43 #1).
+STREAM_SAFE = 30
+_MARK_RUN = re.compile(f"((?:[{class_ranges(chr(c) for c in _MARK_CODES)}\uff9e\uff9f]){{{STREAM_SAFE}}})"
+                       f"[{class_ranges(chr(c) for c in _MARK_CODES)}\uff9e\uff9f]+")
+
+
+def stream_safe(text: str) -> str:
+    """`text` with each run of more than STREAM_SAFE combining marks cut to its first STREAM_SAFE (UAX #15's
+    stream-safe format bounds such a run at 30): what `unicodedata.normalize` then sorts is bounded, its cost
+    linear in the text. No reader reads 30 marks on one letter. One search in C (ASCII text: none)."""
+    return text if text.isascii() else _MARK_RUN.sub(r"\1", text)
 
 
 def cue_skeleton(text: str) -> str:
@@ -751,14 +767,21 @@ def cue_skeleton(text: str) -> str:
     for English cue words a reader reads through a mark or a Latin look-alike ("h\u1ecdn\u1ecdr\u1ea1rium",
     "d\u0131screetly"), the typographic apostrophes of `APOSTROPHES` read as "'" ("don\u2019t"), and the
     ligatures and Unicode hyphens of `LIGATURES` as their letters and "-" ("con\ufb01dential").
-    Not the same length; ASCII text is returned as it is (its grave accents read as "'"). Linear, in C (the marks are
-    dropped before NFD too: `decomposed`)."""
+    Not the same length; ASCII text is returned as it is (its grave accents read as "'"). Linear, in C."""
     if text.isascii():
         return text.replace("`", "'") if "`" in text else text
-    # (the combining commas read as "'" where written and where a letter's decomposition gives them: `decomposed`'s
-    # steps with the commas read between them)
-    plain = drop_marks(unicodedata.normalize("NFD", drop_marks(text.translate(_COMMA_MARKS))).translate(_COMMA_MARKS))
-    return plain.translate(_CUE_FOLD)
+    # the marks dropped before NFD too, which sorted a stranger's run of them in quadratic time (cpu43 #1: 9.1 s for a
+    # 216 KB message); after it, what a letter's decomposition gives (no character but a mark decomposes to one that
+    # begins with a mark, and a mark's decomposition is marks only: the same reading). The combining commas read as
+    # "'" where written and where a decomposition gives them; each table used only where one of its characters is
+    # (a `str.translate` looks every character up: ~720 instructions each, bench43)
+    if _COMMA.search(text) is not None:
+        text = text.translate(_COMMA_MARKS)
+    plain = unicodedata.normalize("NFD", drop_marks(text))
+    if _COMMA.search(plain) is not None:
+        plain = plain.translate(_COMMA_MARKS)
+    plain = drop_marks(plain)
+    return plain.translate(_CUE_FOLD) if _CUE_FOLDED.search(plain) is not None else plain
 
 
 def read_lookalikes(text: str) -> tuple[str, int, str]:

@@ -62,6 +62,7 @@ _MENTION = re.compile(r"\b(?:(?:on|via|through|over|use|using|add me on|reach me
 # "switch to" ("switch to signal handlers").
 _NUMBERED_WORD = re.compile(r"(?:line|signal)\s*(?:\d|#)", re.I)
 _LOWER_WORD = re.compile(r"(?:line|signal)\b")
+_UPPER_WORD = re.compile(r"(?:LINE|SIGNAL)\b")
 _PERSONAL_MOVE = frozenset({"add me on", "reach me on", "message me on"})
 
 
@@ -70,7 +71,14 @@ def _names_app(hay: str, m: re.Match[str]) -> bool:
     at = m.start(1)
     if " ".join(hay[m.start():at].lower().split()) in _PERSONAL_MOVE:
         return True
-    return not _NUMBERED_WORD.match(hay, at) and not _LOWER_WORD.match(hay, at)
+    if _NUMBERED_WORD.match(hay, at) or _LOWER_WORD.match(hay, at):
+        return False
+    # "LECTURES ON SIGNAL THEORY", "FOLLOW US ON LINE": a heading in capitals (letter-spaced ones are read joined:
+    # review43b #1) names the word, not the app
+    if _UPPER_WORD.match(hay, at):
+        end = hay.find("\n", at)
+        return any(c.islower() for c in hay[hay.rfind("\n", 0, at) + 1:end if end >= 0 else len(hay)])
+    return True
 _PHONE = re.compile(r"(?<![\w+])(\+|00)(\d{1,3})[\s.-]?\(?\d{1,4}\)?(?:[\s.-]?\d{2,4}){2,4}(?![\w])")
 # where `_PHONE` may match: a "+" or "00" and a digit; and where it can: at most 23 digits (3 + 4 + 4 x 4) before the
 # first character that is not a digit, which is no word character (a number ends before one). `_PHONE` tried some

@@ -468,8 +468,9 @@ def test_words_written_a_letter_at_a_time_are_given_joined_as_the_lines_other_re
         textsafe.letter_spaced(plain, other)
         assert other == [], plain
     other = []
-    textsafe.letter_spaced("a b c d e\n" * (textsafe.MAX_SPACED_LINES + 5), other)
-    assert len(other) == textsafe.MAX_SPACED_LINES and other[0] == "abcde"
+    textsafe.letter_spaced("a b c d e\n" * (textsafe.MAX_SPACED_LINES + 5) + "W h a t s A p p", other)
+    assert len(other) == textsafe.MAX_SPACED_LINES + 1 and other[0] == "abcde"  # the rest: one block (review43b #3)
+    assert other[-1] == "\nabcde" * 5 + "\nWhatsApp"
     other = []
     textsafe.letter_spaced("a " * 200_000 + "b c", other)  # one run, one line
     assert other == ["a" * 200_000 + "bc"]
@@ -484,7 +485,7 @@ def test_words_written_a_letter_at_a_time_are_given_joined_as_the_lines_other_re
 _CLASSES = {unicodedata.combining(chr(c)): chr(c) for c in range(0x300, 0x20000)
             if unicodedata.combining(chr(c)) and chr(c) not in "\u0312\u0313\u0314\u0315\u0343"}  # (not the commas)
 _DESCENDING = "".join(_CLASSES[k] for k in sorted(_CLASSES, reverse=True))  # a mark of each class, the highest first
-_HOSTILE = ["a" + _DESCENDING * 40, "a" + "\u0f73" * 3_000, "a" + ("\ua953\u1d165\u302e\u16ff0" * 700),
+_HOSTILE = ["a" + _DESCENDING * 40, "a" + "\u0f73" * 3_000, "a" + ("\ua953\U0001d165\u302e\U00016ff0" * 700),
             "a" + ("\U0001d17b\U0001d167" * 1_500), "\uff76" + "\uff9e\ua953" * 1_500, "x\u0301" * 2_000]
 
 
@@ -499,8 +500,9 @@ def _longest_run(text: str) -> int:
 def test_normalising_is_given_no_run_of_marks_to_sort(monkeypatch: pytest.MonkeyPatch) -> None:
     """cpu43 #1: `cue_skeleton` (every message's cue phrases and messenger mention) and the policies' `fold` handed
     unicodedata.normalize a stranger's run of combining marks, which it sorts by insertion: 60,000 marks in
-    descending class cost 8.5 s of CPU in one call on the event loop. The marks are dropped before normalising (and
-    after): what reaches it holds no run longer than one character's decomposition (here: none at all)."""
+    descending class cost 8.5 s of CPU in one call on the event loop. The cue skeleton drops the marks before
+    normalising (and after: the same reading), `fold` cuts a run to STREAM_SAFE (30, UAX #15's stream-safe limit;
+    its reading of ordinary text is as before): what reaches normalize holds no longer run."""
     from gateway.policy.text import fold
     real = unicodedata.normalize
     given_runs: list[int] = []
@@ -513,8 +515,13 @@ def test_normalising_is_given_no_run_of_marks_to_sort(monkeypatch: pytest.Monkey
     monkeypatch.setattr(unicodedata, "normalize", spy)
     for text, want in zip(_HOSTILE, read, strict=True):
         assert textsafe.cue_skeleton(text) == want and len(want) <= 3_001, ascii(text[:8])
+    assert len(given_runs) == len(_HOSTILE) and max(given_runs) == 0
+    for text in _HOSTILE:
         fold(text)
-    assert given_runs and max(given_runs) <= 1
+    assert len(given_runs) == 2 * len(_HOSTILE) and max(given_runs) == textsafe.STREAM_SAFE
+    monkeypatch.undo()
+    assert fold("\u30d3\u30b6") != fold("\u30d2\u30b5") and fold("Caf\u00e9 \u00c9t\u00c9") == "cafe ete"
+    assert textsafe.stream_safe("a" + "\u0301" * 40 + "b") == "a" + "\u0301" * 30 + "b"
 
 
 _SPACING_MARKS = re.compile("[" + "".join(c for c in map(chr, range(0x300, 0x20000))
@@ -531,7 +538,8 @@ def _old_cue_skeleton(text: str) -> str:
 @settings(max_examples=300, deadline=None)
 @given(st.text(alphabet=st.sampled_from(
     [*"aeiouAEIOU dtnx'`", *(chr(c) for c in range(0x300, 0x370)), *"\u1ea1\u1ec7\u1ed1\u1f00\u1f10\u0439\u0419\uac00"
-     "\u0f73\u0f75\u0344\u2019\u1d165\u302e\ua953\U0001d15e\U0001d167\U0001d17b\u00e9\u0131\u0257"]), max_size=40))
+     "\u0f73\u0f75\u0344\u0343\u2019\U0001d165\u302e\ua953\U0001d15e\U0001d167\U0001d17b\u00e9\u0131\u0257"]),
+    max_size=40))
 def test_the_cue_skeleton_reads_as_before_with_the_marks_dropped_first(text: str) -> None:
     """Dropping the marks before NFD changes nothing a reader reads: the same skeleton as NFD first, on any mix of
     letters, precomposed letters, marks (the combining commas read as "'"), Hangul and marks beyond the BMP."""

@@ -1484,9 +1484,16 @@ def test_cue_words_written_a_letter_at_a_time_are_read() -> None:
         assert one(sig, "content.offchannel_mention").evidence["apps"] == "whatsapp"
         assert {"offer.money", "pressure.secrecy"} <= names(sig)
     # one-letter words in ordinary text are no such line
-    plain = message(FROM, "Options a, b or c: pick plan B a or C. Call J. R. R. Smith on Signal? No.\n")
+    plain = message(FROM, "Options a, b or c: pick plan B a or C. Call J. R. R. Smith at the office.\n")
     sig, _ = run([PretextCheck(), ContentCheck()], plain)
-    assert not MessageView.parse(plain).disguises.spaced
+    assert not MessageView.parse(plain).disguises.spaced and "content.offchannel_mention" not in names(sig)
+    # a letter-spaced heading in capitals names the word, as the same heading written whole (review43b #1)
+    for heading in ("L E C T U R E S  O N  S I G N A L  T H E O R Y", "LECTURES ON SIGNAL THEORY",
+                    "F O L L O W  U S  O N  L I N E"):
+        sig, _ = run([ContentCheck()], message(FROM, f"{heading}\n\nDear colleague, the programme is attached.\n"))
+        assert "content.offchannel_mention" not in names(sig), heading
+    sig, _ = run([ContentCheck()], message(FROM, "PLEASE ADD ME ON SIGNAL\n"))
+    assert "content.offchannel_mention" in names(sig)
 
 
 def test_the_personal_number_request_is_read_as_the_messenger_mention_is() -> None:
@@ -1498,3 +1505,13 @@ def test_the_personal_number_request_is_read_as_the_messenger_mention_is() -> No
         assert one(sig, "content.personal_contact_request").evidence["phrase"] == "send me your personal number"
     sig, _ = run([ContentCheck()], message(FROM, "Bitte senden Sie mir Ihre pers\u00f6nliche Nummer nicht."))
     assert "content.personal_contact_request" not in names(sig)
+
+
+def test_a_reading_too_long_for_the_budget_does_not_keep_out_the_ones_after_it() -> None:
+    """review43b #3: the other readings of a message's lines share MAX_SPACED characters; one that did not fit (a line
+    of 24 KB split by narrow spaces) ended the list, and the letter-spaced reading after it was lost."""
+    body = "Could we continue on W h a t s A p p?\n" + "Plea\u200ase kee\u200ap " * 2_000 + "\n"
+    view = MessageView.parse(message(FROM, body))
+    assert "Could we continue on WhatsApp?" in view.disguises.spaced
+    sig, _ = run([ContentCheck()], message(FROM, body))
+    assert one(sig, "content.offchannel_mention").evidence["apps"] == "whatsapp"
