@@ -516,6 +516,9 @@ def _hostile(only: str = "") -> dict[str, bytes]:
         # (`textsafe.letter_spaced`: its prefilter, run search and lines cap)
         "marks-descending": lambda: _message(_b64("a" + _descending_marks() * 1_100)),
         "letter-spaced-lines": lambda: _text("a b c d e f g h\n" * 10_000),
+        # review43c #1: one line of capitals naming "SIGNAL" after "ON" 6,000 times (a first form of the capitals rule
+        # scanned the match's whole line per match: 7.8 s)
+        "caps-on-signal": lambda: _text("\u00c9 ON SIGNAL " * 6_000),
         "opener-odd-blanks": lambda: _text("message" + "\u2003" * 4_000 + "\n").replace(
             b"From: Dr. Anna Weber <anna.weber@policy-forum.test>", b"From: LinkedIn <notify@policy-forum.test>", 1),
     }
@@ -567,7 +570,8 @@ MESSAGE_KINDS = ("mime-deep", "mime-parts", "headers-many", "header-one-line", "
                  "names-zw-bidi-orgs", "header-folded-20k", "subject-folded-20k", "qp-zw-bidi-orgs", "text-idn-urls",
                  "social-quotes", "cte-comment-pairs", "word-marks", "authres-blanks", "date-offset-parens",
                  "phone-digits", "signoff-blanks", "flowed-soft-breaks", "dkim-b-blanks",
-                 "quote-author-lt", "opener-odd-blanks", "marks-descending", "letter-spaced-lines")
+                 "quote-author-lt", "opener-odd-blanks", "marks-descending", "letter-spaced-lines",
+                 "caps-on-signal")
 ATTACKS.update({f"msg:{k}": attack_message(k) for k in MESSAGE_KINDS})
 ACKED: list[str] = []  # per attacker process: pipelined messages answered 250
 

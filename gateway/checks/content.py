@@ -63,6 +63,9 @@ _MENTION = re.compile(r"\b(?:(?:on|via|through|over|use|using|add me on|reach me
 _NUMBERED_WORD = re.compile(r"(?:line|signal)\s*(?:\d|#)", re.I)
 _LOWER_WORD = re.compile(r"(?:line|signal)\b")
 _UPPER_WORD = re.compile(r"(?:LINE|SIGNAL)\b")
+_BARE = frozenset({"on", "via", "through", "over", "use", "using"})
+_WORD_BEFORE = re.compile(r"([A-Za-z]+)\s+\Z")
+_TALKING = frozenset({"me", "talk", "chat", "call", "text", "message", "connect", "speak", "continue"})
 _PERSONAL_MOVE = frozenset({"add me on", "reach me on", "message me on"})
 
 
@@ -73,11 +76,13 @@ def _names_app(hay: str, m: re.Match[str]) -> bool:
         return True
     if _NUMBERED_WORD.match(hay, at) or _LOWER_WORD.match(hay, at):
         return False
-    # "LECTURES ON SIGNAL THEORY", "FOLLOW US ON LINE": a heading in capitals (letter-spaced ones are read joined:
-    # review43b #1) names the word, not the app
-    if _UPPER_WORD.match(hay, at):
-        end = hay.find("\n", at)
-        return any(c.islower() for c in hay[hay.rfind("\n", 0, at) + 1:end if end >= 0 else len(hay)])
+    # in capitals, after a bare "ON", "VIA" ...: the app after a move ("MOVE TO SIGNAL", "CONTINUE ON LINE") or after
+    # "ME" or a verb of talking ("CONTACT ME ON SIGNAL", "LET'S TALK ON SIGNAL"), the word in a heading ("LECTURES ON
+    # SIGNAL THEORY", "FOLLOW US ON LINE": letter-spaced headings are read joined, review43b #1). A look at the
+    # word before only (review43c #1: a scan of the match's line, per match, was quadratic on a line of capitals)
+    if _UPPER_WORD.match(hay, at) and " ".join(hay[m.start():at].split()).lower() in _BARE:
+        before = _WORD_BEFORE.search(hay, max(0, m.start() - 16), m.start())
+        return before is not None and before.group(1).lower() in _TALKING
     return True
 _PHONE = re.compile(r"(?<![\w+])(\+|00)(\d{1,3})[\s.-]?\(?\d{1,4}\)?(?:[\s.-]?\d{2,4}){2,4}(?![\w])")
 # where `_PHONE` may match: a "+" or "00" and a digit; and where it can: at most 23 digits (3 + 4 + 4 x 4) before the

@@ -1492,8 +1492,12 @@ def test_cue_words_written_a_letter_at_a_time_are_read() -> None:
                     "F O L L O W  U S  O N  L I N E"):
         sig, _ = run([ContentCheck()], message(FROM, f"{heading}\n\nDear colleague, the programme is attached.\n"))
         assert "content.offchannel_mention" not in names(sig), heading
-    sig, _ = run([ContentCheck()], message(FROM, "PLEASE ADD ME ON SIGNAL\n"))
-    assert "content.offchannel_mention" in names(sig)
+    # but a request in capitals is one (review43c #2): after a move, after "ME" or a verb of talking
+    for request in ("PLEASE ADD ME ON SIGNAL", "CONTACT ME ON SIGNAL", "TEXT ME ON SIGNAL. I DON'T TRUST EMAIL.",
+                    "MOVE TO SIGNAL", "CONTINUE ON LINE", "CALL ME ON SIGNAL", "SWITCH TO SIGNAL", "REACH ME VIA LINE",
+                    "LET'S TALK ON SIGNAL", "I M P O R T A N T:  C O N T A C T  M E  O N  S I G N A L"):
+        sig, _ = run([ContentCheck()], message(FROM, f"Dear colleague,\n\n{request}\n"))
+        assert "content.offchannel_mention" in names(sig), request
 
 
 def test_the_personal_number_request_is_read_as_the_messenger_mention_is() -> None:
@@ -1515,3 +1519,13 @@ def test_a_reading_too_long_for_the_budget_does_not_keep_out_the_ones_after_it()
     assert "Could we continue on WhatsApp?" in view.disguises.spaced
     sig, _ = run([ContentCheck()], message(FROM, body))
     assert one(sig, "content.offchannel_mention").evidence["apps"] == "whatsapp"
+
+
+def test_an_html_parts_other_readings_are_given_once() -> None:
+    """review43b #5: the HTML part's scratch readings (its beginning read ahead) shared the message's list of other
+    readings, so each letter-spaced or split line of an HTML part was given twice (and counted twice against the
+    budget)."""
+    html = ("<p>Could we continue on W h a t s A p p?</p>"  # (a hidden block: the part is read another way too)
+            '<div style="font-size:1px;color:#ffffff">' + "ab\u2009" * 200 + "</div>")
+    view = MessageView.parse(message(FROM, "", html=html))
+    assert view.disguises.spaced.count("Could we continue on WhatsApp?") == 1
