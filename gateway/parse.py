@@ -895,8 +895,9 @@ class Disguises:
     split_words: int = 0  # narrow spaces between two letters dropped (`textsafe.join_split_words`)
     split_example: str = ""  # the first word so joined
     # lines read joined that hold two or more such splits, read with them as spaces instead, and lines holding words
-    # written a letter at a time, read with those letters joined: the cue phrases and the messenger mention read both
-    # (`textsafe.join_split_words`' other reading, `textsafe.letter_spaced`; at most MAX_SPACED characters a message)
+    # written a letter at a time, read with those letters joined: the cue phrases, the messenger mention and the
+    # personal-number request read both, not for a relayed persona (`textsafe.join_split_words`' other reading,
+    # `textsafe.letter_spaced`; at most MAX_SPACED characters a message)
     spaced: list[str] = field(default_factory=list)
     spaced_left: int = MAX_SPACED
     salted: int = 0  # runs of text a style may hide between two letters of a word (html_text: hidden-text salting)

@@ -220,8 +220,9 @@ def letter_spaced(text: str, other: list[str]) -> None:
     """Add to `other` each line of `text` holding a run of four or more letters written one space apart, read with
     that line's runs of two or more such letters joined ("Move to W h a t s A p p" -> "Move to WhatsApp"); at most
     MAX_SPACED_LINES lines. The text itself is left as written (a reader reads "a b c d" as the letters it is as
-    readily), the cue phrases read both. Past MAX_SPACED_LINES such lines, the rest of the text (at most MAX_SPACED
-    characters of it) is one more reading."""
+    readily): the cue phrases, the messenger mention and the personal-number request read both (not a
+    social-network notification's persona text). Past MAX_SPACED_LINES such lines, the rest of the text (at most
+    MAX_SPACED characters of it) is one more reading."""
     if _LETTERS_PREFILTER.search(text) is None:
         return
     at = 0
@@ -731,7 +732,7 @@ _CUE_FOLDED = re.compile(f"[{class_ranges({**HOOKED, **CUE_SKELETON, **APOSTROPH
 # mark a reader reads through as well (attack42 #6). The BMP marks are one bitmap; those beyond it (~650, in runs a
 # class Python tests one by one: 3 ms on 20 KB) only where the text has a character beyond the BMP. And the 25 spacing
 # marks of a nonzero combining class (viramas, the Hangul tone marks U+302E/U+302F, musical stems and flags), which
-# normalising sorts as it sorts the others (`decomposed`). Built in ~9 ms.
+# normalising sorts as it sorts the others (`cue_skeleton`, `stream_safe`). Built in ~15-25 ms at import.
 _MARK_CODES = [c for c in range(0x0300, 0x20000)
                if unicodedata.category(chr(c)) in ("Mn", "Me") or unicodedata.combining(chr(c))]
 _MARKS = re.compile(f"[{class_ranges(chr(c) for c in _MARK_CODES if c <= 0xFFFF)}]+")
@@ -746,8 +747,9 @@ def drop_marks(text: str) -> str:
 
 
 # A run of combining marks (`_MARK_CODES`, or a character that decomposes to marks: the half-width sound marks)
-# longer than UAX #15's stream-safe limit: `unicodedata.normalize` sorts each run of marks by insertion, and a
-# stranger's run of 60,000 in descending class cost 8.5 s of CPU in one C call on the event loop (cpu43 #1).
+# longer than the bound of UAX #15's stream-safe format: `unicodedata.normalize` sorts each run of marks by
+# insertion, and a stranger's run of 60,000 in descending class cost 7.6 s of CPU in one C call on the event loop
+# (cpu43 #1).
 STREAM_SAFE = 30
 def _mark_run(codes: Iterable[int]) -> re.Pattern[str]:
     marks = f"[{class_ranges(chr(c) for c in codes)}\uff9e\uff9f]"
@@ -761,9 +763,10 @@ _ANY_MARK_RUN = _mark_run(_MARK_CODES)
 
 
 def stream_safe(text: str) -> str:
-    """`text` with each run of more than STREAM_SAFE combining marks cut to its first STREAM_SAFE (UAX #15's
-    stream-safe format bounds such a run at 30): what `unicodedata.normalize` then sorts is bounded, its cost
-    linear in the text. No reader reads 30 marks on one letter. One or two searches in C (ASCII text: none)."""
+    """`text` with each run of more than STREAM_SAFE combining marks cut to its first STREAM_SAFE (the bound of
+    UAX #15's stream-safe format, which inserts a U+034F there; this deletes the rest of the run): what
+    `unicodedata.normalize` then sorts is bounded, its cost linear in the text. No reader reads 30 marks on one
+    letter. One or two searches in C (ASCII text: none)."""
     if text.isascii():
         return text
     return (_ANY_MARK_RUN if _ASTRAL.search(text) is not None else _MARK_RUN).sub(r"\1", text)
@@ -779,9 +782,10 @@ def cue_skeleton(text: str) -> str:
     Not the same length; ASCII text is returned as it is (its grave accents read as "'"). Linear, in C."""
     if text.isascii():
         return text.replace("`", "'") if "`" in text else text
-    # the marks dropped before NFD too, which sorted a stranger's run of them in quadratic time (cpu43 #1: 9.1 s for a
-    # 216 KB message); after it, what a letter's decomposition gives (no character but a mark decomposes to one that
-    # begins with a mark, and a mark's decomposition is marks only: the same reading). The combining commas read as
+    # the marks dropped before NFD too, which sorted a stranger's run of them in quadratic time (cpu43 #1: 9.1 s of
+    # analysis for a 216 KB message, in two calls); after it, what a letter's decomposition gives (every character of
+    # a nonzero combining class is a mark here, a mark decomposes to marks only, and NFD reorders nothing else: the
+    # same reading). The combining commas read as
     # "'" where written and where a decomposition gives them; each table used only where one of its characters is
     # (a `str.translate` looks every character up: ~720 instructions each, bench43)
     if _COMMA.search(text) is not None:

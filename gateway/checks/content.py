@@ -64,6 +64,8 @@ _NUMBERED_WORD = re.compile(r"(?:line|signal)\s*(?:\d|#)", re.I)
 _LOWER_WORD = re.compile(r"(?:line|signal)\b")
 _UPPER_WORD = re.compile(r"(?:LINE|SIGNAL)\b")
 _BARE = frozenset({"on", "via", "through", "over", "use", "using"})
+CAPS_WINDOW = 40
+_LOWER = re.compile(r"[a-z]")
 _WORD_BEFORE = re.compile(r"([A-Za-z]+)\s+\Z")
 _TALKING = frozenset({"me", "talk", "chat", "call", "text", "message", "connect", "speak", "continue"})
 _PERSONAL_MOVE = frozenset({"add me on", "reach me on", "message me on"})
@@ -76,13 +78,18 @@ def _names_app(hay: str, m: re.Match[str]) -> bool:
         return True
     if _NUMBERED_WORD.match(hay, at) or _LOWER_WORD.match(hay, at):
         return False
-    # in capitals, after a bare "ON", "VIA" ...: the app after a move ("MOVE TO SIGNAL", "CONTINUE ON LINE") or after
-    # "ME" or a verb of talking ("CONTACT ME ON SIGNAL", "LET'S TALK ON SIGNAL"), the word in a heading ("LECTURES ON
-    # SIGNAL THEORY", "FOLLOW US ON LINE": letter-spaced headings are read joined, review43b #1). A look at the
-    # word before only (review43c #1: a scan of the match's line, per match, was quadratic on a line of capitals)
+    # in a stretch of capitals (no lowercase letter within CAPS_WINDOW characters either side, on its line), after a
+    # bare "ON", "VIA" ...: the app after "ME" or a verb of talking ("CONTACT ME ON SIGNAL", "LET'S TALK ON SIGNAL"),
+    # the word in a heading ("LECTURES ON SIGNAL THEORY", "FOLLOW US ON LINE": letter-spaced headings are read joined,
+    # review43b #1); after a move ("MOVE TO SIGNAL") and in mixed case ("we are all on SIGNAL now") the app, as
+    # before. Bounded windows (review43c #1: a scan of the match's whole line, per match, was quadratic)
     if _UPPER_WORD.match(hay, at) and " ".join(hay[m.start():at].split()).lower() in _BARE:
-        before = _WORD_BEFORE.search(hay, max(0, m.start() - 16), m.start())
-        return before is not None and before.group(1).lower() in _TALKING
+        start, end = max(0, m.start() - CAPS_WINDOW), min(len(hay), m.end() + CAPS_WINDOW)
+        start = max(start, hay.rfind("\n", start, m.start()) + 1)
+        stop = hay.find("\n", m.end(), end)
+        if not _LOWER.search(hay, start, end if stop < 0 else stop):
+            before = _WORD_BEFORE.search(hay, max(0, m.start() - 16), m.start())
+            return before is not None and before.group(1).lower() in _TALKING
     return True
 _PHONE = re.compile(r"(?<![\w+])(\+|00)(\d{1,3})[\s.-]?\(?\d{1,4}\)?(?:[\s.-]?\d{2,4}){2,4}(?![\w])")
 # where `_PHONE` may match: a "+" or "00" and a digit; and where it can: at most 23 digits (3 + 4 + 4 x 4) before the

@@ -1498,6 +1498,10 @@ def test_cue_words_written_a_letter_at_a_time_are_read() -> None:
                     "LET'S TALK ON SIGNAL", "I M P O R T A N T:  C O N T A C T  M E  O N  S I G N A L"):
         sig, _ = run([ContentCheck()], message(FROM, f"Dear colleague,\n\n{request}\n"))
         assert "content.offchannel_mention" in names(sig), request
+    # and in mixed case, SIGNAL in capitals is the app whatever comes before (docreview43 #1)
+    for prose in ("We are all on SIGNAL now.", "Contact us on SIGNAL, not here.", "I am on LINE as yuki_t."):
+        sig, _ = run([ContentCheck()], message(FROM, f"Dear colleague,\n\n{prose}\n"))
+        assert "content.offchannel_mention" in names(sig), prose
 
 
 def test_the_personal_number_request_is_read_as_the_messenger_mention_is() -> None:
