@@ -880,8 +880,6 @@ def skeleton(raw: bytes, limits: ViewLimits, text_cut: list[bool] | None = None)
     return b"".join(pieces)
 
 
-
-
 @dataclass
 class Disguises:
     """What the view undid to read a stranger's text as a reader sees it (`textsafe`): bidi

@@ -751,6 +751,8 @@ def drop_marks(text: str) -> str:
 # insertion, and a stranger's run of 60,000 in descending class cost 7.6 s of CPU in one C call on the event loop
 # (cpu43 #1).
 STREAM_SAFE = 30
+
+
 def _mark_run(codes: Iterable[int]) -> re.Pattern[str]:
     marks = f"[{class_ranges(chr(c) for c in codes)}\uff9e\uff9f]"
     return re.compile(f"({marks}{{{STREAM_SAFE}}}){marks}+")
@@ -785,9 +787,9 @@ def cue_skeleton(text: str) -> str:
     # the marks dropped before NFD too, which sorted a stranger's run of them in quadratic time (cpu43 #1: 9.1 s of
     # analysis for a 216 KB message, in two calls); after it, what a letter's decomposition gives (every character of
     # a nonzero combining class is a mark here, a mark decomposes to marks only, and NFD reorders nothing else: the
-    # same reading). The combining commas read as
-    # "'" where written and where a decomposition gives them; each table used only where one of its characters is
-    # (a `str.translate` looks every character up: ~720 instructions each, bench43)
+    # same reading). The combining commas read as "'" where written and where a decomposition gives them; each table
+    # used only where one of its characters is (a `str.translate` looks every character up: ~720 instructions each,
+    # bench43)
     if _COMMA.search(text) is not None:
         text = text.translate(_COMMA_MARKS)
     plain = unicodedata.normalize("NFD", drop_marks(text))
