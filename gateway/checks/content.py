@@ -287,23 +287,26 @@ class ContentCheck(Check):
         out = _offchannel(hay, possible, source)
         # an app named through marks or Latin look-alikes ("Wh\u1ea1tsApp", attack24 #9), or on a line the view read
         # another way too (`Disguises.spaced`: "W h a t s A p p", "continue\u2009on\u2009Whats\u200aApp"); handles as
-        # written
+        # written; each other reading once, its prefilter pass made once for the mention and the personal request
         readings = [cue_skeleton(hay)]
         if persona is None and view.disguises.spaced:
             spaced = one_space("\n".join(view.disguises.spaced))
             readings += [spaced, cue_skeleton(spaced)]
-        for other in readings:
-            if other == hay or any(s.name == "content.offchannel_mention" for s in out):
-                continue
-            out += [s for s in _offchannel(other, _possible(other), source) if s.name == "content.offchannel_mention"]
+        others: dict[str, frozenset[str] | None] = dict.fromkeys(other for other in readings if other != hay)
+        for other in others if not any(s.name == "content.offchannel_mention" for s in out) else ():
+            others[other] = found = _possible(other)
+            out += [s for s in _offchannel(other, found, source) if s.name == "content.offchannel_mention"]
+            if any(s.name == "content.offchannel_mention" for s in out):
+                break
         phones = list(dict.fromkeys(num for num in (_phones(text[:MAX_TEXT]) if "phone" in possible else ())
                                     if 8 <= len(num.lstrip("+0")) <= 15))
         if phones:
             out.append(Signal("content.phone_number", {"numbers": ", ".join(phones[:MAX_EVIDENCE]),
                                                        "source": source}))
         personal = _PERSONAL.search(text[:MAX_TEXT]) if "personal" in possible else None
-        for other in readings if personal is None else ():  # (as the mention: "your p\u0323ersonal number",
-            if other != hay and "personal" in _possible(other):  # "your p e r s o n a l number": review42 #5)
+        # (as the mention: "your p\u0323ersonal number", "your p e r s o n a l number": review42 #5)
+        for other, made in others.items() if personal is None else ():
+            if "personal" in (made if made is not None else _possible(other)):
                 personal = _PERSONAL.search(other)
                 if personal:
                     break
