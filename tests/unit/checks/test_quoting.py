@@ -244,3 +244,18 @@ def test_a_reply_nobody_here_vouches_for_gets_no_credit_for_its_client_lines() -
     vouched = _store(sent_to="julia.w@gmail.com")
     assert _probability(opener, store=vouched, irt=OURS) == base
     assert _probability(quoted, store=vouched, irt=OURS) < base  # a reply to us: read as in training
+
+
+def test_a_reply_with_crlf_line_ends_has_its_quoted_history_cut_as_with_lf() -> None:
+    """cpu44 (side note): a text part's lines kept the CRLF every message has after SMTP (8bit, quoted-printable,
+    and base64 of CRLF text), so "On ..., Dana Prof wrote:" ($ before "\\r") was no quote mark: a reply to our
+    message read what it quoted of ours as its sender's words. Lines end in "\\n" as a reader's do, whatever the
+    part had."""
+    quoted = "Thanks, that works for me.\n\nOn Mon, 2 Nov 2026 at 09:12, Dana Prof wrote:\n" + "\n".join(APPROACH)
+    for eol in ("\n", "\r\n", "\r"):
+        names, standing, words = _read(quoted.replace("\n", eol), store=_store(sent_to="daniel.lee@gmail.com"),
+                                       irt=OURS)
+        assert standing == QuotedHistory(ours=True, why="sent"), ascii(eol)
+        assert not names & CUES and words.startswith("Thanks, that works") and "honorarium" not in words, ascii(eol)
+    view = MessageView.parse(message(STRANGER, quoted.replace("\n", "\r\n")))
+    assert "\r" not in view.body_text and "Dana Prof wrote:\n" in view.body_text
