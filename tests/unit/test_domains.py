@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import unicodedata
+from typing import Any
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gateway import textsafe
 from gateway.domains import edit_distance
 
 
@@ -34,3 +38,29 @@ def test_edit_distance_examples() -> None:
     assert edit_distance("rusi", "rusi") == 0
     assert edit_distance("google", "gooogle", 1) == 1
     assert edit_distance("google", "example", 2) == 3  # above the cap: cap + 1
+
+
+def test_the_comparison_form_hands_normalising_no_long_run_of_marks(monkeypatch: Any) -> None:
+    """cpu44 #1: `skeleton` (display names, the From and every recipient's, compared for a reply's quote marks)
+    handed NFKC a stranger's run of combining marks, which it sorts by insertion: 1.4-2.4 s a message. A run is cut
+    to STREAM_SAFE marks first (UAX #15's stream-safe bound); names without such a run read as before."""
+    from gateway import domains
+    real = unicodedata.normalize
+    given_runs: list[int] = []
+
+    def spy(form: Any, text: str) -> str:
+        run = longest = 0
+        for c in text:
+            run = run + 1 if unicodedata.combining(c) else 0
+            longest = max(longest, run)
+        given_runs.append(longest)
+        return real(form, text)
+
+    names = ["Zoe\u0308 A\u030angstro\u0308m", "\uff26\uff55\uff4c\uff4c Width", "J\u00f6rg M\u00fcller",
+             "\u0130lknur \u015eahin", "Bob \u0430dmin", "x\u0301\u0302\u0303 y"]
+    before = [real("NFKC", n.lower()).translate(domains._FOLD) for n in names]  # (no multi-letter look-alikes here)
+    monkeypatch.setattr(unicodedata, "normalize", spy)
+    assert [domains.skeleton(n) for n in names] == before
+    hostile = "a" + "".join(chr(c) for c in (0x1D16D, 0x0345, 0x0301, 0x0327, 0x05B0)) * 400
+    assert domains.skeleton(hostile).startswith("a")
+    assert max(given_runs) <= textsafe.STREAM_SAFE

@@ -259,3 +259,32 @@ def test_a_reply_with_crlf_line_ends_has_its_quoted_history_cut_as_with_lf() -> 
         assert not names & CUES and words.startswith("Thanks, that works") and "honorarium" not in words, ascii(eol)
     view = MessageView.parse(message(STRANGER, quoted.replace("\n", "\r\n")))
     assert "\r" not in view.body_text and "Dana Prof wrote:\n" in view.body_text
+
+
+def test_a_replys_quote_marks_read_the_senders_and_recipients_names_once_a_pass(monkeypatch: Any) -> None:
+    """cpu44 #1: each of a reply's quote marks (MAX_QUOTE_MARKS: 20) that names nobody by address compared its name
+    with the From and every recipient's display name, reading each again: 20 marks x (1 + recipients) readings, up
+    to three times a message (1,000 recipients: 200 ms; names of combining marks: 1.4-2.4 s). The names are read
+    once a pass now, and a mark naming a recipient still cuts the quoted history."""
+    from gateway.checks import claims
+    real = claims.name_tokens
+    read: list[str] = []
+
+    def counting(text: str) -> list[str]:
+        read.append(text)
+        return real(text)
+
+    monkeypatch.setattr(claims, "name_tokens", counting)
+    recipients = [f"Person{chr(65 + i)} Example{chr(65 + i)} <p{i}@example.org>" for i in range(8)]
+    marks = "".join(f"On Zed Quux{chr(65 + i)} wrote:\nearlier text\n\n" for i in range(claims.MAX_QUOTE_MARKS))
+    approach = "\n".join(APPROACH) + "\n"
+    names, _, words = _read("Thanks.\n\n" + marks + approach, store=_store(sent_to="daniel.lee@gmail.com"), irt=OURS,
+                            cc=", ".join(recipients))
+    passes = 3  # (reply_cuts twice, the approach text once)
+    assert len(read) <= passes * (claims.MAX_QUOTE_MARKS + 2 + len(recipients)), len(read)
+    assert CUES <= names and "honorarium" in words  # nobody of ours named: nothing cut
+    read.clear()
+    named = marks.replace("On Zed QuuxT wrote:", "On PersonC ExampleC wrote:")
+    names, _, words = _read("Thanks.\n\n" + named + approach, store=_store(sent_to="daniel.lee@gmail.com"), irt=OURS,
+                            cc=", ".join(recipients))
+    assert not names & CUES and "honorarium" not in words
