@@ -1504,6 +1504,25 @@ def test_cue_words_written_a_letter_at_a_time_are_read() -> None:
         assert "content.offchannel_mention" in names(sig), prose
 
 
+def test_cue_words_written_a_letter_at_a_time_with_other_separators_are_read() -> None:
+    """review43b #4: a dot, a hyphen, two spaces or a tab between the letters still hid the messenger and the cue
+    phrases (only one space was read): they are read as the words a reader reads, in plain text and HTML."""
+    from gateway.checks.pretext import PretextCheck
+    for move, app in (("Could we continue on S.i.g.n.a.l?", "signal"), ("Add me on W-h-a-t-s-A-p-p.", "whatsapp"),
+                      ("Could we continue on W  h  a  t  s  A  p  p?", "whatsapp"),
+                      ("Could we continue on T. e. l. e. g. r. a. m?", "telegram")):
+        body = (f"Dear Tom,\n\nWe offer an h.o.n.o.r.a.r.i.u.m for your views. {move}\n"
+                "k-e-e-p t-h-i-s b-e-t-w-e-e-n u-s.\n")
+        html = "<p>" + body.replace("  ", "&nbsp; ").replace("\n", "<br>") + "</p>"
+        for raw in (message(FROM, body), message(FROM, "", html=html)):
+            sig, _ = run([PretextCheck(), ContentCheck()], raw)
+            assert one(sig, "content.offchannel_mention").evidence["apps"] == app, move
+            assert {"offer.money", "pressure.secrecy"} <= names(sig), move
+    plain = message(FROM, "See e.g. the S.u.S.E notes, A-B-C grades and J. R. R. Tolkien; T-shirt sizes S-M-L.\n")
+    sig, _ = run([PretextCheck(), ContentCheck()], plain)
+    assert "content.offchannel_mention" not in names(sig) and "pressure.secrecy" not in names(sig)
+
+
 def test_the_personal_number_request_is_read_as_the_messenger_mention_is() -> None:
     """review42 #5: marks, hooked letters and one-letter words hid the request for a personal number from the
     content check, which read them for the messenger mention only: it reads the same other readings now."""
