@@ -1488,14 +1488,18 @@ def test_cue_words_written_a_letter_at_a_time_are_read() -> None:
     sig, _ = run([PretextCheck(), ContentCheck()], plain)
     assert not MessageView.parse(plain).disguises.spaced and "content.offchannel_mention" not in names(sig)
     # a letter-spaced heading in capitals names the word, as the same heading written whole (review43b #1)
+    # (and a verb of talking made a noun: "A TALK ON SIGNAL PROCESSING", README "Open after session 43")
     for heading in ("L E C T U R E S  O N  S I G N A L  T H E O R Y", "LECTURES ON SIGNAL THEORY",
-                    "F O L L O W  U S  O N  L I N E"):
+                    "F O L L O W  U S  O N  L I N E", "A TALK ON SIGNAL PROCESSING", "INVITED TALK ON SIGNAL THEORY",
+                    "SEMINAR: THE CALL ON LINE ITEMS", "GIVE A TALK ON SIGNAL"):
         sig, _ = run([ContentCheck()], message(FROM, f"{heading}\n\nDear colleague, the programme is attached.\n"))
         assert "content.offchannel_mention" not in names(sig), heading
     # but a request in capitals is one (review43c #2): after a move, after "ME" or a verb of talking
     for request in ("PLEASE ADD ME ON SIGNAL", "CONTACT ME ON SIGNAL", "TEXT ME ON SIGNAL. I DON'T TRUST EMAIL.",
                     "MOVE TO SIGNAL", "CONTINUE ON LINE", "CALL ME ON SIGNAL", "SWITCH TO SIGNAL", "REACH ME VIA LINE",
-                    "LET'S TALK ON SIGNAL", "I M P O R T A N T:  C O N T A C T  M E  O N  S I G N A L"):
+                    "LET'S TALK ON SIGNAL", "I M P O R T A N T:  C O N T A C T  M E  O N  S I G N A L",
+                    "PLEASE TALK ON SIGNAL", "WE CAN CHAT ON SIGNAL",
+                    "PIZZA" + " " * 26 + "TALK ON SIGNAL"):  # (the window's first letter, "A", no word of its own)
         sig, _ = run([ContentCheck()], message(FROM, f"Dear colleague,\n\n{request}\n"))
         assert "content.offchannel_mention" in names(sig), request
     # and in mixed case, SIGNAL in capitals is the app whatever comes before (docreview43 #1)
