@@ -66,8 +66,12 @@ _UPPER_WORD = re.compile(r"(?:LINE|SIGNAL)\b")
 _BARE = frozenset({"on", "via", "through", "over", "use", "using"})
 CAPS_WINDOW = 40
 _LOWER = re.compile(r"[a-z]")
-_WORD_BEFORE = re.compile(r"([A-Za-z]+)\s+\Z")
+# the two words before "ON" (searched in a bounded window; a word the window cuts is none)
+_WORDS_BEFORE = re.compile(r"(?:(?<![A-Za-z])([A-Za-z]+)\s+)?(?<![A-Za-z])([A-Za-z]+)\s+\Z")
 _TALKING = frozenset({"me", "talk", "chat", "call", "text", "message", "connect", "speak", "continue"})
+# before a verb of talking, a word that makes it a noun: "A TALK ON SIGNAL PROCESSING", "OUR CHAT ON LINE CODES"
+_DETERMINERS = frozenset({"a", "an", "the", "this", "that", "our", "your", "my", "his", "her", "their", "its", "each",
+                          "every", "next", "first", "one", "keynote", "invited"})
 _PERSONAL_MOVE = frozenset({"add me on", "reach me on", "message me on"})
 
 
@@ -80,7 +84,7 @@ def _names_app(hay: str, m: re.Match[str]) -> bool:
         return False
     # in a stretch of capitals (no lowercase letter within CAPS_WINDOW characters either side, on its line), after a
     # bare "ON", "VIA" ...: the app after "ME" or a verb of talking ("CONTACT ME ON SIGNAL", "LET'S TALK ON SIGNAL"),
-    # the word in a heading ("LECTURES ON SIGNAL THEORY", "FOLLOW US ON LINE": letter-spaced headings are read joined,
+    # not after such a word made a noun ("A TALK ON SIGNAL PROCESSING": `_DETERMINERS`); the word in a heading ("LECTURES ON SIGNAL THEORY", "FOLLOW US ON LINE": letter-spaced headings are read joined,
     # review43b #1); after a move ("MOVE TO SIGNAL") and in mixed case ("we are all on SIGNAL now") the app, as
     # before. Bounded windows (review43c #1: a scan of the match's whole line, per match, was quadratic)
     if _UPPER_WORD.match(hay, at) and " ".join(hay[m.start():at].split()).lower() in _BARE:
@@ -88,8 +92,9 @@ def _names_app(hay: str, m: re.Match[str]) -> bool:
         start = max(start, hay.rfind("\n", start, m.start()) + 1)
         stop = hay.find("\n", m.end(), end)
         if not _LOWER.search(hay, start, end if stop < 0 else stop):
-            before = _WORD_BEFORE.search(hay, max(0, m.start() - 16), m.start())
-            return before is not None and before.group(1).lower() in _TALKING
+            before = _WORDS_BEFORE.search(hay, max(0, m.start() - 32), m.start())
+            return (before is not None and before.group(2).lower() in _TALKING
+                    and (before.group(1) or "").lower() not in _DETERMINERS)
     return True
 _PHONE = re.compile(r"(?<![\w+])(\+|00)(\d{1,3})[\s.-]?\(?\d{1,4}\)?(?:[\s.-]?\d{2,4}){2,4}(?![\w])")
 # where `_PHONE` may match: a "+" or "00" and a digit; and where it can: at most 23 digits (3 + 4 + 4 x 4) before the

@@ -479,6 +479,34 @@ def test_words_written_a_letter_at_a_time_are_given_joined_as_the_lines_other_re
     assert other == []
 
 
+def test_words_written_a_letter_at_a_time_with_other_separators_are_read_joined() -> None:
+    """review43b #4: two or three spaces, a tab, a dot, a hyphen, an underscore, an asterisk or a middle dot between
+    the letters ("S.i.g.n.a.l", "W-h-a-t-s-A-p-p") hid the word as one space between them no longer did. A run needs
+    the same separator between each two of its letters (the wider one between words ends it); initials,
+    abbreviations, options and runs of three give nothing; hostile lines are read in one pass."""
+    for spaced, read in (("Let us talk on S.i.g.n.a.l today", "Let us talk on Signal today"),
+                         ("Add me: W-h-a-t-s-A-p-p +44", "Add me: WhatsApp +44"),
+                         ("W  h  a  t  s  A  p  p   n  o  w", "WhatsApp   now"),
+                         ("W   h   a   t   s", "Whats"), ("on\tW\th\ta\tt\ts\tA\tp\tp", "on\tWhatsApp"),
+                         ("W. h. a. t. s. A. p. p.", "WhatsApp."), ("T_e_l_e_g_r_a_m", "Telegram"),
+                         ("W*h*a*t*s*A*p*p", "WhatsApp"), ("W \u00b7 h \u00b7 a \u00b7 t", "What"),
+                         ("W\u2022h\u2022a\u2022t", "What"),
+                         ("k.e.e.p t.h.i.s b.e.t.w.e.e.n u.s", "keep this between us"),
+                         ("k - e - e - p  u - s", "keep  us"), ("S.u.S.E Linux 8.1", "SuSE Linux 8.1")):
+        other: list[str] = []
+        textsafe.letter_spaced(spaced, other)
+        assert other == [read], spaced
+    for plain in ("see J. R. R. Tolkien", "e.g. a.b. i.e. w.r.t.", "A-B-C grades",
+                  "W.h-a t.s", "W. h.a. t", "x\ty\tz", "a\u00b7b\u00b7c", "T-shirt, X-ray, e-mail", "a b c 1 a.b.c 2"):
+        other = []
+        textsafe.letter_spaced(plain, other)
+        assert other == [], plain
+    for hostile, n in (("a." * 100_000, 1), ("a.b-" * 50_000, 0), ("a  b " * 40_000, 0), ("a\t" * 100_000, 1)):
+        other = []
+        textsafe.letter_spaced(hostile, other)
+        assert len(other) == n and (not n or other[0].strip(".\t") == "a" * 100_000), hostile[:8]
+
+
 # the marks in descending combining class (one of each class): a run of them repeated is what normalising sorts by
 # insertion in quadratic time (cpu43 #1); the spacing marks of a class (a virama, a musical stem), a mark beyond the
 # BMP, U+0F73 (a mark that decomposes to two marks out of order) and the half-width sound mark (compatibility)

@@ -1488,20 +1488,43 @@ def test_cue_words_written_a_letter_at_a_time_are_read() -> None:
     sig, _ = run([PretextCheck(), ContentCheck()], plain)
     assert not MessageView.parse(plain).disguises.spaced and "content.offchannel_mention" not in names(sig)
     # a letter-spaced heading in capitals names the word, as the same heading written whole (review43b #1)
+    # (and a verb of talking made a noun: "A TALK ON SIGNAL PROCESSING", README "Open after session 43")
     for heading in ("L E C T U R E S  O N  S I G N A L  T H E O R Y", "LECTURES ON SIGNAL THEORY",
-                    "F O L L O W  U S  O N  L I N E"):
+                    "F O L L O W  U S  O N  L I N E", "A TALK ON SIGNAL PROCESSING", "INVITED TALK ON SIGNAL THEORY",
+                    "SEMINAR: THE CALL ON LINE ITEMS", "GIVE A TALK ON SIGNAL"):
         sig, _ = run([ContentCheck()], message(FROM, f"{heading}\n\nDear colleague, the programme is attached.\n"))
         assert "content.offchannel_mention" not in names(sig), heading
     # but a request in capitals is one (review43c #2): after a move, after "ME" or a verb of talking
     for request in ("PLEASE ADD ME ON SIGNAL", "CONTACT ME ON SIGNAL", "TEXT ME ON SIGNAL. I DON'T TRUST EMAIL.",
                     "MOVE TO SIGNAL", "CONTINUE ON LINE", "CALL ME ON SIGNAL", "SWITCH TO SIGNAL", "REACH ME VIA LINE",
-                    "LET'S TALK ON SIGNAL", "I M P O R T A N T:  C O N T A C T  M E  O N  S I G N A L"):
+                    "LET'S TALK ON SIGNAL", "I M P O R T A N T:  C O N T A C T  M E  O N  S I G N A L",
+                    "PLEASE TALK ON SIGNAL", "WE CAN CHAT ON SIGNAL",
+                    "PIZZA" + " " * 26 + "TALK ON SIGNAL"):  # (the window's first letter, "A", no word of its own)
         sig, _ = run([ContentCheck()], message(FROM, f"Dear colleague,\n\n{request}\n"))
         assert "content.offchannel_mention" in names(sig), request
     # and in mixed case, SIGNAL in capitals is the app whatever comes before (docreview43 #1)
     for prose in ("We are all on SIGNAL now.", "Contact us on SIGNAL, not here.", "I am on LINE as yuki_t."):
         sig, _ = run([ContentCheck()], message(FROM, f"Dear colleague,\n\n{prose}\n"))
         assert "content.offchannel_mention" in names(sig), prose
+
+
+def test_cue_words_written_a_letter_at_a_time_with_other_separators_are_read() -> None:
+    """review43b #4: a dot, a hyphen, two spaces or a tab between the letters still hid the messenger and the cue
+    phrases (only one space was read): they are read as the words a reader reads, in plain text and HTML."""
+    from gateway.checks.pretext import PretextCheck
+    for move, app in (("Could we continue on S.i.g.n.a.l?", "signal"), ("Add me on W-h-a-t-s-A-p-p.", "whatsapp"),
+                      ("Could we continue on W  h  a  t  s  A  p  p?", "whatsapp"),
+                      ("Could we continue on T. e. l. e. g. r. a. m?", "telegram")):
+        body = (f"Dear Tom,\n\nWe offer an h.o.n.o.r.a.r.i.u.m for your views. {move}\n"
+                "k-e-e-p t-h-i-s b-e-t-w-e-e-n u-s.\n")
+        html = "<p>" + body.replace("  ", "&nbsp; ").replace("\n", "<br>") + "</p>"
+        for raw in (message(FROM, body), message(FROM, "", html=html)):
+            sig, _ = run([PretextCheck(), ContentCheck()], raw)
+            assert one(sig, "content.offchannel_mention").evidence["apps"] == app, move
+            assert {"offer.money", "pressure.secrecy"} <= names(sig), move
+    plain = message(FROM, "See e.g. the S.u.S.E notes, A-B-C grades and J. R. R. Tolkien; T-shirt sizes S-M-L.\n")
+    sig, _ = run([PretextCheck(), ContentCheck()], plain)
+    assert "content.offchannel_mention" not in names(sig) and "pressure.secrecy" not in names(sig)
 
 
 def test_the_personal_number_request_is_read_as_the_messenger_mention_is() -> None:
