@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import itertools
 import multiprocessing as mp
 import os
 import quopri
@@ -345,6 +346,18 @@ def _signature_blanks(field: bytes) -> bytes:
     return field + b"\r\n".join([b" " * 60] * 500) + b"!\r\nMIME-Version"
 
 
+def _encoded(text: str) -> bytes:
+    """`text` as RFC 2047 encoded-words (base64, at most 45 bytes of UTF-8 each, characters kept whole), folded."""
+    words, chunk = [], b""
+    for c in text:
+        b = c.encode("utf-8")
+        if len(chunk) + len(b) > 45:
+            words.append(chunk)
+            chunk = b""
+        chunk += b
+    return b"\r\n ".join(b"=?utf-8?B?" + base64.b64encode(w) + b"?=" for w in [*words, chunk] if w)
+
+
 def _text(text: str) -> bytes:
     return _message(_b64(text))
 
@@ -519,6 +532,17 @@ def _hostile(only: str = "") -> dict[str, bytes]:
         # review43c #1: one line of capitals naming "SIGNAL" after "ON" 6,000 times (a first form of the capitals rule
         # scanned the match's whole line per match: 7.8 s)
         "caps-on-signal": lambda: _text("\u00c9 ON SIGNAL " * 6_000),
+        # cpu44 #1: a reply (any In-Reply-To) with 20 quote marks naming nobody, to 6 recipients whose display names
+        # are 1,024 marks in descending class (a header under 32 KiB: not offloaded): each mark compared its name with
+        # each recipient's, normalised again (NFKC sorts a run of marks by insertion): 0.4 s of CPU on the event loop
+        "quote-marks-names": lambda: _message(
+            _b64("On Zed Quux wrote:\nearlier text\n\n" * 20 + WORDY),
+            extra=b"In-Reply-To: <p1@ext.test>\r\nCc: " + b",\r\n ".join(
+                _encoded("Bob a" + _descending_marks() * 19) + b" <r%d@example.org>" % i for i in range(6))
+            + b"\r\n"),
+        # cpu44 #2: 6,000 distinct Telegram links in a non-ASCII body, each handle looked for among those before
+        "distinct-handles": lambda: _text("\u00e9\n" + " ".join(
+            "t.me/" + "".join(c) for c in itertools.islice(itertools.product(string.ascii_letters, repeat=4), 6_000))),
         "opener-odd-blanks": lambda: _text("message" + "\u2003" * 4_000 + "\n").replace(
             b"From: Dr. Anna Weber <anna.weber@policy-forum.test>", b"From: LinkedIn <notify@policy-forum.test>", 1),
     }
@@ -571,7 +595,7 @@ MESSAGE_KINDS = ("mime-deep", "mime-parts", "headers-many", "header-one-line", "
                  "social-quotes", "cte-comment-pairs", "word-marks", "authres-blanks", "date-offset-parens",
                  "phone-digits", "signoff-blanks", "flowed-soft-breaks", "dkim-b-blanks",
                  "quote-author-lt", "opener-odd-blanks", "marks-descending", "letter-spaced-lines",
-                 "caps-on-signal")
+                 "caps-on-signal", "quote-marks-names", "distinct-handles")
 ATTACKS.update({f"msg:{k}": attack_message(k) for k in MESSAGE_KINDS})
 ACKED: list[str] = []  # per attacker process: pipelined messages answered 250
 
