@@ -208,26 +208,37 @@ def join_split_words(text: str, other: list[str] | None = None) -> tuple[str, in
 
 # Words written with a space between their letters ("W h a t s A p p", "k e e p  t h i s  b e t w e e n  u s", the
 # spaced-text generators' output, attack42 #4), or with two or three spaces, a tab, a dot, a hyphen, an underscore,
-# an asterisk or a middle dot or bullet between them ("W  h  a  t  s", "S.i.g.n.a.l", "W-h-a-t-s-A-p-p", "W. h. a.
-# t. s"; review43b #4): a reader reads the words; no phrase, written with whole words, was read. A run of four or
-# more one-letter words with the same separator between each two (the words of a spaced line are set apart by a
-# wider one), and on its line the runs of two or three too ("u s"). Prefilters first, each a search in C led by a
-# literal (~15 us a text on ham, the middle dots only in non-ASCII text; one pattern for all of them, led by a
-# class, cost twice as much); the run search only on the ~2 % of texts they let through. Linear: a run is tried
-# from a letter no letter precedes, its separator is one of a few fixed strings, and each of its letters is looked
-# at a bounded number of times.
+# an asterisk or a middle dot or bullet between them, a space either side of the mark or not ("W  h  a  t  s",
+# "S.i.g.n.a.l", "W-h-a-t-s-A-p-p", "W . h . a . t"; review43b #4): a reader reads the words; no phrase, written with
+# whole words, was read. A run of four or more one-letter words with the same separator between each two (the words
+# of a spaced line are set apart by a wider one), and near it the runs of two or three too ("u s"). A letter goes
+# with the tighter of its two separators (a mark alone, one blank, a mark with blanks, two blanks, three): in
+# "t h i s  a  s e c r e t" the "a" is a word and the "s" the first letter of the next (review44 #1: "a  s" read
+# as a run took it, "as ecret"). Prefilters first, each a search in C led by a literal (~16 us a text on ham, the
+# middle dots only in non-ASCII text; one pattern for all of them, led by a class, cost twice as much), covering
+# every separator the runs accept (review44 #2); the run search only on the ~1.5 % of texts they let through.
+# Linear: a run is tried from a letter no letter precedes, its separator is one of a few fixed strings, each of its
+# letters is looked at a bounded number of times, and the lookaheads read at most five characters.
 _LETTER = r"[^\W\d_]"
+_MARK = "[.\\-_*\u00b7\u2022]"
 _LETTERS_PREFILTERS = tuple(re.compile(p) for p in (
-    f" {_LETTER} {_LETTER} ", f"  {_LETTER} {{2,3}}{_LETTER}  ", f"\t ?{_LETTER} ?\t",
-    f"\\. ?{_LETTER}\\. ?{_LETTER}\\.", f"- ?{_LETTER} ?- ?{_LETTER} ?-", f"_{_LETTER}_{_LETTER}_",
-    f"\\*{_LETTER}\\*{_LETTER}\\*"))
-_DOTS_PREFILTER = re.compile(f"[\u00b7\u2022] ?{_LETTER} ?[\u00b7\u2022]")  # (non-ASCII text only)
-_SEPARATOR = "(?:[ \t]{1,3}|[ \t]?[.\\-_*\u00b7\u2022][ \t]?)"
+    f" {_LETTER} {_LETTER} ", f"  {_LETTER} {{2,3}}{_LETTER}  ", f"\t[ \t]{{0,2}}{_LETTER}[ \t]{{0,2}}\t",
+    *(f"{c}[ \t]?{_LETTER}[ \t]?{c}[ \t]?{_LETTER}[ \t]?{c}" for c in ("\\.", "-", "_", "\\*"))))
+_DOTS_PREFILTER = re.compile(f"[\u00b7\u2022][ \t]?{_LETTER}[ \t]?[\u00b7\u2022]")  # (non-ASCII text only)
 _ONE_LETTER = f"{_LETTER}(?!{_LETTER})"
-_RUN_HEAD = f"(?<!{_LETTER}){_LETTER}({_SEPARATOR}){_ONE_LETTER}"  # a first letter, its separator, a second
+_MARK_BLANKS = f"(?:[ \t]{_MARK}[ \t]|[ \t]{_MARK}|{_MARK}[ \t])"
+# the separator (group 1), by kind, tightest first: a mark alone, a mark with blanks, three, two, one blank(s)
+_SEPARATOR = f"((?P<mark>{_MARK})|(?P<marked>{_MARK_BLANKS})|(?P<three>[ \t]{{3}})|(?P<two>[ \t]{{2}})|(?P<one>[ \t]))"
+# the second letter stays with the first only if no tighter separator and one-letter word follow it
+_TIGHTER = (f"(?(mark)|(?!{_MARK}{_ONE_LETTER}))"
+            f"(?(mark)|(?(one)|(?![ \t]{_ONE_LETTER})))"
+            f"(?(two)(?!{_MARK_BLANKS}{_ONE_LETTER})|)"
+            f"(?(three)(?!{_MARK_BLANKS}{_ONE_LETTER})(?![ \t]{{2}}{_ONE_LETTER})|)")
+_RUN_HEAD = f"(?<!{_LETTER}){_LETTER}{_SEPARATOR}{_ONE_LETTER}{_TIGHTER}"  # a first letter, its separator, a second
 _LETTER_RUN = re.compile(f"{_RUN_HEAD}(?:\\1{_ONE_LETTER}){{2,}}")
 _SHORT_RUN = re.compile(f"{_RUN_HEAD}(?:\\1{_ONE_LETTER})*")
 _NOT_A_LETTER = re.compile("[ \t.\\-_*\u00b7\u2022]")
+SPACED_MARGIN = 500  # characters of a long line read each side of its run (review44 #3)
 
 
 def _may_be_letter_spaced(text: str) -> bool:
@@ -237,12 +248,14 @@ def _may_be_letter_spaced(text: str) -> bool:
 
 def letter_spaced(text: str, other: list[str]) -> None:
     """Add to `other` each line of `text` holding a run of four or more letters written one apart (the same
-    separator between each two: a space, two or three, a tab, a dot, a hyphen ...), read with that line's runs of
-    two or more such letters joined ("Move to W h a t s A p p" -> "Move to WhatsApp", "S.i.g.n.a.l" -> "Signal");
-    at most MAX_SPACED_LINES lines. The text itself is left as written (a reader reads "a b c d" as the letters it
-    is as readily): the cue phrases, the messenger mention and the personal-number request read both (not a
-    social-network notification's persona text). Past MAX_SPACED_LINES such lines, the rest of the text (at most
-    MAX_SPACED characters of it) is one more reading."""
+    separator between each two: a space, two or three, a tab, a dot, a hyphen ...), read with the runs of two or
+    more such letters joined ("Move to W h a t s A p p" -> "Move to WhatsApp", "S.i.g.n.a.l" -> "Signal"); of a
+    line longer than that, SPACED_MARGIN characters each side of the run (an abbreviation in a long paragraph,
+    "U.S.A.F.", used up the message's MAX_SPACED characters of other readings, and a spaced line longer than them
+    was never read: review44 #3); at most MAX_SPACED_LINES such readings. The text itself is left as written (a
+    reader reads "a b c d" as the letters it is as readily): the cue phrases, the messenger mention and the
+    personal-number request read both (not a social-network notification's persona text). Past MAX_SPACED_LINES
+    readings, the rest of the text (at most MAX_SPACED characters of it) is one more."""
     if not _may_be_letter_spaced(text):
         return
     at = 0
@@ -250,9 +263,9 @@ def letter_spaced(text: str, other: list[str]) -> None:
         m = _LETTER_RUN.search(text, at)
         if m is None:
             return
-        start = text.rfind("\n", 0, m.start()) + 1
-        end = text.find("\n", m.end())
-        end = len(text) if end < 0 else end
+        start = max(text.rfind("\n", 0, m.start()) + 1, m.start() - SPACED_MARGIN)
+        end = text.find("\n", m.end(), m.end() + SPACED_MARGIN)
+        end = min(len(text), m.end() + SPACED_MARGIN) if end < 0 else end
         other.append(_SHORT_RUN.sub(_joined, text[start:end]))
         at = end
     if _LETTER_RUN.search(text, at) is not None:  # past them, the rest of the text as one block (its first MAX_SPACED

@@ -84,9 +84,10 @@ def _names_app(hay: str, m: re.Match[str]) -> bool:
         return False
     # in a stretch of capitals (no lowercase letter within CAPS_WINDOW characters either side, on its line), after a
     # bare "ON", "VIA" ...: the app after "ME" or a verb of talking ("CONTACT ME ON SIGNAL", "LET'S TALK ON SIGNAL"),
-    # not after such a word made a noun ("A TALK ON SIGNAL PROCESSING": `_DETERMINERS`); the word in a heading ("LECTURES ON SIGNAL THEORY", "FOLLOW US ON LINE": letter-spaced headings are read joined,
-    # review43b #1); after a move ("MOVE TO SIGNAL") and in mixed case ("we are all on SIGNAL now") the app, as
-    # before. Bounded windows (review43c #1: a scan of the match's whole line, per match, was quadratic)
+    # not after such a word made a noun ("A TALK ON SIGNAL PROCESSING": `_DETERMINERS`); the word in a heading
+    # ("LECTURES ON SIGNAL THEORY", "FOLLOW US ON LINE": letter-spaced headings are read joined, review43b #1); after
+    # a move ("MOVE TO SIGNAL") and in mixed case ("we are all on SIGNAL now") the app, as before. Bounded windows
+    # (review43c #1: a scan of the match's whole line, per match, was quadratic)
     if _UPPER_WORD.match(hay, at) and " ".join(hay[m.start():at].split()).lower() in _BARE:
         start, end = max(0, m.start() - CAPS_WINDOW), min(len(hay), m.end() + CAPS_WINDOW)
         start = max(start, hay.rfind("\n", start, m.start()) + 1)

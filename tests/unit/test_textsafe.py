@@ -479,6 +479,49 @@ def test_words_written_a_letter_at_a_time_are_given_joined_as_the_lines_other_re
     assert other == []
 
 
+def test_a_letter_goes_with_the_tighter_of_its_two_separators() -> None:
+    """review44 #1: with two spaces a separator too, "a  s" (a one-letter word, the next word's first letter) read as a
+    run and took the "s" ("as ecret", "Ia mo n  WhatsApp"): the very format of the spaced-text generators, whenever a
+    line held "a" or "I". A letter goes with the tighter of its separators: a mark alone, one blank, a mark with
+    blanks, two blanks, three."""
+    for spaced, read in (("k e e p  t h i s  a  s e c r e t", "keep  this  a  secret"),
+                         ("I  w i l l  p a y  y o u  a  f e e", "I  will  pay  you  a  fee"),
+                         ("I  a m  o n  W h a t s A p p", "I  am  on  WhatsApp"),
+                         ("It must be a  H E A D L I N E  or", "It must be a  HEADLINE  or"),
+                         ("k.e.e.p t.h.i.s a s.e.c.r.e.t", "keep this a secret"),
+                         ("I w.i.l.l p.a.y y.o.u a f.e.e", "I will pay you a fee"),
+                         ("k.e.e.p i.t b.e.t.w.e.e.n u.s", "keep it between us"),
+                         ("Willis has a B.D.I.C. in", "Willis has a BDIC. in")):
+        other: list[str] = []
+        textsafe.letter_spaced(spaced, other)
+        assert other == [read], spaced
+
+
+def test_every_separator_a_run_accepts_passes_the_prefilters() -> None:
+    """review44 #2: the runs accepted " . ", " * ", "_ ", "  \t" ..., the prefilters let none of them through, so
+    "W . h . a . t . s" was never read. Every separator of `_SEPARATOR` gives the word joined."""
+    marks = ".-_*\u00b7\u2022"
+    seps = [b + m + a for m in marks for b in ("", " ", "\t") for a in ("", " ", "\t")]
+    seps += [x + y + z for x in " \t" for y in ("", " ", "\t") for z in ("", " ", "\t")]
+    seps = [sep for sep in dict.fromkeys(seps) if re.fullmatch(textsafe._SEPARATOR, sep)]
+    assert len(seps) == 68
+    for sep in seps:
+        other: list[str] = []
+        textsafe.letter_spaced(f"Lets move to {sep.join('WhatsApp')} now", other)
+        assert other == ["Lets move to WhatsApp now"], ascii(sep)
+
+
+def test_a_long_lines_reading_is_its_runs_neighbourhood() -> None:
+    """review44 #3: a reading was its whole line: an abbreviation in a paragraph of 20,000 characters used up the
+    message's MAX_SPACED characters of other readings (a spaced approach after it unread), and a spaced line longer
+    than them was never read. A long line gives SPACED_MARGIN characters each side of its run."""
+    other: list[str] = []
+    prose = "word " * 4_000
+    textsafe.letter_spaced(f"I served in the U.S.A.F. {prose}\nCould we continue on W h a t s A p p? {prose}", other)
+    assert [len(x) <= 2 * textsafe.SPACED_MARGIN + 20 for x in other] == [True, True]
+    assert other[0].startswith("I served in the USAF. word") and other[1].startswith("Could we continue on WhatsApp?")
+
+
 def test_words_written_a_letter_at_a_time_with_other_separators_are_read_joined() -> None:
     """review43b #4: two or three spaces, a tab, a dot, a hyphen, an underscore, an asterisk or a middle dot between
     the letters ("S.i.g.n.a.l", "W-h-a-t-s-A-p-p") hid the word as one space between them no longer did. A run needs

@@ -1522,6 +1522,12 @@ def test_cue_words_written_a_letter_at_a_time_with_other_separators_are_read() -
             sig, _ = run([PretextCheck(), ContentCheck()], raw)
             assert one(sig, "content.offchannel_mention").evidence["apps"] == app, move
             assert {"offer.money", "pressure.secrecy"} <= names(sig), move
+    # a one-letter word in the generators' format stays a word (review44 #1)
+    for line, cue in (("I  a m  o n  W h a t s A p p", "content.offchannel_mention"),
+                      ("k.e.e.p t.h.i.s a s.e.c.r.e.t b.e.t.w.e.e.n u.s", "pressure.secrecy"),
+                      ("I  w i l l  p a y  y o u  a  f e e  o f  2 0 0 0  U S D", "offer.money")):
+        sig, _ = run([PretextCheck(), ContentCheck()], message(FROM, f"Dear Tom,\n\n{line}\n\nBest,\nLaura\n"))
+        assert cue in names(sig), line
     plain = message(FROM, "See e.g. the S.u.S.E notes, A-B-C grades and J. R. R. Tolkien; T-shirt sizes S-M-L.\n")
     sig, _ = run([PretextCheck(), ContentCheck()], plain)
     assert "content.offchannel_mention" not in names(sig) and "pressure.secrecy" not in names(sig)
