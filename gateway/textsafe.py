@@ -263,7 +263,8 @@ def letter_spaced(text: str, other: list[str]) -> None:
         m = _LETTER_RUN.search(text, at)
         if m is None:
             return
-        start = max(text.rfind("\n", 0, m.start()) + 1, m.start() - SPACED_MARGIN)
+        near = max(at, m.start() - SPACED_MARGIN)  # (bounded: each search of a long line's runs looks back this far)
+        start = text.rfind("\n", near, m.start()) + 1 or near
         end = text.find("\n", m.end(), m.end() + SPACED_MARGIN)
         end = min(len(text), m.end() + SPACED_MARGIN) if end < 0 else end
         other.append(_SHORT_RUN.sub(_joined, text[start:end]))
