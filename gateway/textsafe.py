@@ -227,7 +227,8 @@ _LETTERS_PREFILTERS = tuple(re.compile(p) for p in (
 _DOTS_PREFILTER = re.compile(f"[\u00b7\u2022][ \t]?{_LETTER}[ \t]?[\u00b7\u2022]")  # (non-ASCII text only)
 _ONE_LETTER = f"{_LETTER}(?!{_LETTER})"
 _MARK_BLANKS = f"(?:[ \t]{_MARK}[ \t]|[ \t]{_MARK}|{_MARK}[ \t])"
-# the separator (group 1), by kind, tightest first: a mark alone, a mark with blanks, three, two, one blank(s)
+# the separator (group 1), by kind, in the order tried (a mark alone, then the longer forms first): a mark alone, a
+# mark with blanks, three, two, one blank(s); `_TIGHTER` ranks them by tightness as above
 _SEPARATOR = f"((?P<mark>{_MARK})|(?P<marked>{_MARK_BLANKS})|(?P<three>[ \t]{{3}})|(?P<two>[ \t]{{2}})|(?P<one>[ \t]))"
 # the second letter stays with the first only if no tighter separator and one-letter word follow it
 _TIGHTER = (f"(?(mark)|(?!{_MARK}{_ONE_LETTER}))"

@@ -525,8 +525,9 @@ def test_a_long_lines_reading_is_its_runs_neighbourhood() -> None:
 def test_words_written_a_letter_at_a_time_with_other_separators_are_read_joined() -> None:
     """review43b #4: two or three spaces, a tab, a dot, a hyphen, an underscore, an asterisk or a middle dot between
     the letters ("S.i.g.n.a.l", "W-h-a-t-s-A-p-p") hid the word as one space between them no longer did. A run needs
-    the same separator between each two of its letters (the wider one between words ends it); initials,
-    abbreviations, options and runs of three give nothing; hostile lines are read in one pass."""
+    the same separator between each two of its letters (the wider one between words ends it); initials, short
+    abbreviations and options (three letters or fewer) and mixed separators give nothing (longer ones are read joined:
+    "U.S.A.F." -> "USAF.", README "Open after session 44"); hostile lines are read in one pass."""
     for spaced, read in (("Let us talk on S.i.g.n.a.l today", "Let us talk on Signal today"),
                          ("Add me: W-h-a-t-s-A-p-p +44", "Add me: WhatsApp +44"),
                          ("W  h  a  t  s  A  p  p   n  o  w", "WhatsApp   now"),

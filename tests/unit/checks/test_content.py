@@ -157,6 +157,7 @@ def test_a_phone_number_ends_at_its_line_end() -> None:
     for body, numbers in (("Mobile: +44 7700 900123\n221 Baker Street\n", "+447700900123"),
                           ("WhatsApp: +44 7700 900123\n10 minutes is all I need.\n", "+447700900123"),
                           ("fax: +358 9 8024916\n02360 ESBO\n", "+35898024916"),
+                          ("+44 7700 900123\u2028221 Baker Street\n", "+447700900123"),  # (docreview44 #14)
                           ("Call +44 (0)20 7946 0958 or +1 415-555-0100.\n", "+4402079460958, +14155550100")):
         for eol in ("\n", "\r\n"):
             sig, _ = run([ContentCheck()], normalize_newlines(message("R <r@recruit.test>", body.replace("\n", eol))))
