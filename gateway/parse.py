@@ -646,13 +646,6 @@ _STUFFED = re.compile(r"^ ", re.M)
 _BLANK_RUN = re.compile(r"[ \t]{64,}")
 
 
-def reader_lines(text: str) -> str:
-    """`text` with each CRLF or lone CR as "\n": a line break, as a reader shows it (cpu44: the CRLF every message
-    has after SMTP kept the "$" of the checks' line patterns from matching, so a reply's quote mark "On ..., Dana
-    wrote:" was none and a reply to our message read what it quoted of ours as its sender's words)."""
-    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
-
-
 def unflow(text: str, delsp: bool) -> str:
     """A `format=flowed` text (RFC 3676) as a reader shows it: a line that ends in a space (a soft break; not the
     signature separator "-- ") joins the next line of the same quote depth (not a separator line), without that
@@ -1271,7 +1264,6 @@ class MessageView:
                                     len(result.visible) + len(result.generated) if result.visible else -1, first,
                                     bool(extra)))
                 continue
-            text = reader_lines(text)
             flowed = _flowed(part) if part.get_content_type() == "text/plain" else None
             if flowed is not None:
                 text = self._read_flowed(text, flowed, budget)

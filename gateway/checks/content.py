@@ -97,11 +97,7 @@ def _names_app(hay: str, m: re.Match[str]) -> bool:
             return (before is not None and before.group(2).lower() in _TALKING
                     and (before.group(1) or "").lower() not in _DETERMINERS)
     return True
-# (a number's groups are set apart by a blank, a dot or a hyphen, never a line break (CR, LF, VT, FF, NEL, U+2028,
-# U+2029): with the text's lines ending in "\n" alone, a number at a line's end ran on into the digits starting the
-# next, "+44 7700 900123\n221 Baker Street": review44b #1)
-_GROUP_GAP = r"(?:[^\S\r\n\v\f\x85\u2028\u2029]|[.-])?"
-_PHONE = re.compile(rf"(?<![\w+])(\+|00)(\d{{1,3}}){_GROUP_GAP}\(?\d{{1,4}}\)?(?:{_GROUP_GAP}\d{{2,4}}){{2,4}}(?![\w])")
+_PHONE = re.compile(r"(?<![\w+])(\+|00)(\d{1,3})[\s.-]?\(?\d{1,4}\)?(?:[\s.-]?\d{2,4}){2,4}(?![\w])")
 # where `_PHONE` may match: a "+" or "00" and a digit; and where it can: at most 23 digits (3 + 4 + 4 x 4) before the
 # first character that is not a digit, which is no word character (a number ends before one). `_PHONE` tried some
 # 1,400 ways to split a longer run of digits at every "+" (4 us a character: 0.24 s for 60 KB, regex32 #5)

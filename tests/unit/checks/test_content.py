@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 from gateway.checks.content import ContentCheck
-from gateway.parse import normalize_newlines
 from tests.support.messages import message, names, one, run
 
 CORPUS = Path(__file__).resolve().parents[2] / "corpus"
@@ -149,16 +148,3 @@ def test_only_the_handles_given_are_collected(monkeypatch: Any) -> None:
             f"t.me/user{i:04d}" for i in range(content.MAX_EVIDENCE))
         assert sum(consumed) <= content.MAX_EVIDENCE * len(content._HANDLES["telegram"]), body[:8]
 
-
-def test_a_phone_number_ends_at_its_line_end() -> None:
-    """review44b #1: with a text's lines ending in "\\n" alone (CRLF read as "\\n"), a number at a line's end ran on
-    into the digits starting the next line ("+44 7700 900123\\n221 Baker Street" -> +447700900123221): evidence for
-    a number that does not exist, and a campaign's link by number lost. A line break is no gap within a number."""
-    for body, numbers in (("Mobile: +44 7700 900123\n221 Baker Street\n", "+447700900123"),
-                          ("WhatsApp: +44 7700 900123\n10 minutes is all I need.\n", "+447700900123"),
-                          ("fax: +358 9 8024916\n02360 ESBO\n", "+35898024916"),
-                          ("+44 7700 900123\u2028221 Baker Street\n", "+447700900123"),  # (docreview44 #14)
-                          ("Call +44 (0)20 7946 0958 or +1 415-555-0100.\n", "+4402079460958, +14155550100")):
-        for eol in ("\n", "\r\n"):
-            sig, _ = run([ContentCheck()], normalize_newlines(message("R <r@recruit.test>", body.replace("\n", eol))))
-            assert one(sig, "content.phone_number").evidence["numbers"] == numbers, (body, eol)

@@ -17,7 +17,7 @@ from gateway.checks.quoting import MAX_REF_GROUPS, QuotingCheck, sent_keys
 from gateway.checks.textmodel import TextModelCheck
 from gateway.domains import Domains
 from gateway.model import Client, Envelope
-from gateway.parse import MessageView, normalize_newlines
+from gateway.parse import MessageView
 from gateway.refdata import ReferenceData
 from gateway.runtime import Runtime
 from gateway.store import MAX_CAMPAIGN_KEYS, MessageMeta
@@ -244,33 +244,6 @@ def test_a_reply_nobody_here_vouches_for_gets_no_credit_for_its_client_lines() -
     vouched = _store(sent_to="julia.w@gmail.com")
     assert _probability(opener, store=vouched, irt=OURS) == base
     assert _probability(quoted, store=vouched, irt=OURS) < base  # a reply to us: read as in training
-
-
-def test_a_reply_with_crlf_line_ends_has_its_quoted_history_cut_as_with_lf() -> None:
-    """cpu44 (side note): a text part's lines kept the CRLF every message has after SMTP (8bit, quoted-printable,
-    and base64 of CRLF text), so "On ..., Dana Prof wrote:" ($ before "\\r") was no quote mark: a reply to our
-    message read what it quoted of ours as its sender's words. Lines end in "\\n" as a reader's do, whatever the
-    part had."""
-    quoted = "Thanks, that works for me.\n\nOn Mon, 2 Nov 2026 at 09:12, Dana Prof wrote:\n" + "\n".join(APPROACH)
-    for eol in ("\n", "\r\n", "\r"):
-        names, standing, words = _read(quoted.replace("\n", eol), store=_store(sent_to="daniel.lee@gmail.com"),
-                                       irt=OURS)
-        assert standing == QuotedHistory(ours=True, why="sent"), ascii(eol)
-        assert not names & CUES and words.startswith("Thanks, that works") and "honorarium" not in words, ascii(eol)
-    view = MessageView.parse(message(STRANGER, quoted.replace("\n", "\r\n")))
-    assert "\r" not in view.body_text and "Dana Prof wrote:\n" in view.body_text
-    # the line ends a transfer encoding carries through SMTP's CRLF (review44b #5): base64 of CRLF or lone-CR text,
-    # quoted-printable with soft breaks
-    import base64
-    import quopri
-    for eol in ("\r\n", "\r"):
-        payload = base64.encodebytes(quoted.replace("\n", eol).encode()).decode()
-        raw = message(STRANGER, payload).replace(b"Transfer-Encoding: 8bit", b"Transfer-Encoding: base64")
-        assert MessageView.parse(normalize_newlines(raw)).body_text.rstrip("\n") == quoted, ascii(eol)
-    payload = quopri.encodestring(quoted.replace("\n", "\r\n").encode()).decode()
-    raw = message(STRANGER, payload).replace(b"Content-Transfer-Encoding: 8bit",
-                                             b"Content-Transfer-Encoding: quoted-printable")
-    assert MessageView.parse(normalize_newlines(raw)).body_text.rstrip("\n") == quoted
 
 
 def test_a_replys_quote_marks_read_the_senders_and_recipients_names_once_a_pass(monkeypatch: Any) -> None:
