@@ -25,8 +25,9 @@ from __future__ import annotations
 import itertools
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 from gateway.checks import Check, CheckContext, Fact, signal
 from gateway.checks.origin import Origin, internal_sender
@@ -433,24 +434,15 @@ class _SideNames:
     and every recipient's display name cost 200 ms with 1,000 recipients, 1.4-2.4 s with names of marks)."""
 
     def __init__(self, ctx: CheckContext) -> None:
-        self._ctx = ctx
-        self._sender: frozenset[str] | None = None
-        self._recipients: list[frozenset[str]] | None = None
+        self._view = ctx.view
 
+    @cached_property
     def sender(self) -> frozenset[str]:
-        if self._sender is None:
-            self._sender = _name_words(self._ctx.view.from_display)
-        return self._sender
+        return _name_words(self._view.from_display)
 
-    def recipients(self) -> Iterator[frozenset[str]]:
-        if self._recipients is not None:
-            yield from self._recipients
-            return
-        read: list[frozenset[str]] = []
-        for m in self._ctx.view.mailboxes("To", "Cc"):
-            read.append(_name_words(m.display + " " + m.address.split("@", 1)[0]))
-            yield read[-1]
-        self._recipients = read
+    @cached_property
+    def recipients(self) -> list[frozenset[str]]:
+        return [_name_words(m.display + " " + m.address.split("@", 1)[0]) for m in self._view.mailboxes("To", "Cc")]
 
 
 def reply_cuts(ctx: CheckContext) -> bool:
@@ -530,9 +522,9 @@ def _quotes_our_side(ctx: CheckContext, who: str, names: _SideNames) -> bool:
     name = re.sub(r"\[mailto:[^\]]*\]|<[^>]*>", " ", who)
     name = name[max((i for i, c in enumerate(name) if c.isdigit()), default=-1) + 1:]  # after the date and time
     words = _name_words(name) - {"am", "pm", "at"}
-    if not words or words & _PRONOUNS or words <= names.sender():
+    if not words or words & _PRONOUNS or words <= names.sender:
         return False
-    return any(words <= recipient for recipient in names.recipients())
+    return any(words <= recipient for recipient in names.recipients)
 
 
 def _name_words(text: str) -> frozenset[str]:

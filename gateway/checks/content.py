@@ -305,8 +305,9 @@ class ContentCheck(Check):
         others: dict[str, frozenset[str] | None] = dict.fromkeys(other for other in readings if other != hay)
         for other in others if not any(s.name == "content.offchannel_mention" for s in out) else ():
             others[other] = found = _possible(other)
-            out += _offchannel(other, found, source, handles=False)
-            if any(s.name == "content.offchannel_mention" for s in out):
+            mention = _offchannel(other, found, source, handles=False)  # (the mention or nothing)
+            out += mention
+            if mention:
                 break
         phones = list(dict.fromkeys(num for num in (_phones(text[:MAX_TEXT]) if "phone" in possible else ())
                                     if 8 <= len(num.lstrip("+0")) <= 15))

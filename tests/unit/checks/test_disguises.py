@@ -1528,7 +1528,10 @@ def test_cue_words_written_a_letter_at_a_time_with_other_separators_are_read() -
                       ("I  w i l l  p a y  y o u  a  f e e  o f  2 0 0 0  U S D", "offer.money")):
         sig, _ = run([PretextCheck(), ContentCheck()], message(FROM, f"Dear Tom,\n\n{line}\n\nBest,\nLaura\n"))
         assert cue in names(sig), line
+    # ordinary abbreviations: a run of four gives its line's other reading, its shorter runs joined too, and no cue
     plain = message(FROM, "See e.g. the S.u.S.E notes, A-B-C grades and J. R. R. Tolkien; T-shirt sizes S-M-L.\n")
+    assert MessageView.parse(plain).disguises.spaced == [
+        "See eg. the SuSE notes, ABC grades and JRR. Tolkien; T-shirt sizes SML."]
     sig, _ = run([PretextCheck(), ContentCheck()], plain)
     assert "content.offchannel_mention" not in names(sig) and "pressure.secrecy" not in names(sig)
 
