@@ -208,23 +208,26 @@ def join_split_words(text: str, other: list[str] | None = None) -> tuple[str, in
 
 # Words written with a space between their letters ("W h a t s A p p", "k e e p  t h i s  b e t w e e n  u s", the
 # spaced-text generators' output, attack42 #4), or with two or three spaces, a tab, a dot, a hyphen, an underscore,
-# an asterisk or a middle dot or bullet between them, a space either side of the mark or not ("W  h  a  t  s",
-# "S.i.g.n.a.l", "W-h-a-t-s-A-p-p", "W . h . a . t"; review43b #4): a reader reads the words; no phrase, written with
-# whole words, was read. A run of four or more one-letter words with the same separator between each two (the words
-# of a spaced line are set apart by a wider one), and near it the runs of two or three too ("u s"). A letter goes
-# with the tighter of its two separators (a mark alone, one blank, a mark with blanks, two blanks, three): in
-# "t h i s  a  s e c r e t" the "a" is a word and the "s" the first letter of the next (review44 #1: "a  s" read
-# as a run took it, "as ecret"). Prefilters first, each a search in C led by a literal (~16 us a text on ham, the
-# middle dots only in non-ASCII text; one pattern for all of them, led by a class, cost twice as much), covering
-# every separator the runs accept (review44 #2); the run search only on the ~1.5 % of texts they let through.
+# an asterisk, a slash, a bar, a middle dot or bullet, or one of Unicode's hyphens and dashes between them (U+2010 to
+# U+2015 and the minus sign: what Word and Outlook make of a typed " - ", review44 #4), a space either side of the
+# mark or not ("W  h  a  t  s", "S.i.g.n.a.l", "W-h-a-t-s-A-p-p", "W . h . a . t", "W \u2013 h \u2013 a"; review43b #4):
+# a reader reads the words; no phrase, written with whole words, was read. A run of four or more one-letter words
+# with the same separator between each two (the words of a spaced line are set apart by a wider one), and near it the
+# runs of two or three too ("u s"). A letter goes with the tighter of its two separators (a mark alone, one blank, a
+# mark with blanks, two blanks, three): in "t h i s  a  s e c r e t" the "a" is a word and the "s" the first letter
+# of the next (review44 #1: "a  s" read as a run took it, "as ecret"). Prefilters first, each a search in C led by a
+# literal (~16 us a text on ham, the middle dots and dashes only in non-ASCII text; one pattern for all of them, led
+# by a class, cost twice as much), covering every separator the runs accept (review44 #2); the run search only on
+# the ~1.5 % of texts they let through.
 # Linear: a run is tried from a letter no letter precedes, its separator is one of a few fixed strings, each of its
 # letters is looked at a bounded number of times, and the lookaheads read at most five characters.
 _LETTER = r"[^\W\d_]"
-_MARK = "[.\\-_*\u00b7\u2022]"
+_WIDE_MARKS = "\u00b7\u2022\u2010-\u2015\u2212"  # (the marks outside ASCII)
+_MARK = f"[.\\-_*/|{_WIDE_MARKS}]"
 _LETTERS_PREFILTERS = tuple(re.compile(p) for p in (
     f" {_LETTER} {_LETTER} ", f"  {_LETTER} {{2,3}}{_LETTER}  ", f"\t[ \t]{{0,2}}{_LETTER}[ \t]{{0,2}}\t",
-    *(f"{c}[ \t]?{_LETTER}[ \t]?{c}[ \t]?{_LETTER}[ \t]?{c}" for c in ("\\.", "-", "_", "\\*"))))
-_DOTS_PREFILTER = re.compile(f"[\u00b7\u2022][ \t]?{_LETTER}[ \t]?[\u00b7\u2022]")  # (non-ASCII text only)
+    *(f"{c}[ \t]?{_LETTER}[ \t]?{c}[ \t]?{_LETTER}[ \t]?{c}" for c in ("\\.", "-", "_", "\\*", "/", "\\|"))))
+_DOTS_PREFILTER = re.compile(f"[{_WIDE_MARKS}][ \t]?{_LETTER}[ \t]?[{_WIDE_MARKS}]")  # (non-ASCII text only)
 _ONE_LETTER = f"{_LETTER}(?!{_LETTER})"
 _MARK_BLANKS = f"(?:[ \t]{_MARK}[ \t]|[ \t]{_MARK}|{_MARK}[ \t])"
 # the separator (group 1), by kind, in the order tried (a mark alone, then the longer forms first): a mark alone, a
@@ -238,7 +241,7 @@ _TIGHTER = (f"(?(mark)|(?!{_MARK}{_ONE_LETTER}))"
 _RUN_HEAD = f"(?<!{_LETTER}){_LETTER}{_SEPARATOR}{_ONE_LETTER}{_TIGHTER}"  # a first letter, its separator, a second
 _LETTER_RUN = re.compile(f"{_RUN_HEAD}(?:\\1{_ONE_LETTER}){{2,}}")
 _SHORT_RUN = re.compile(f"{_RUN_HEAD}(?:\\1{_ONE_LETTER})*")
-_NOT_A_LETTER = re.compile("[ \t.\\-_*\u00b7\u2022]")
+_NOT_A_LETTER = re.compile(f"[ \t.\\-_*/|{_WIDE_MARKS}]")
 SPACED_MARGIN = 500  # characters of a long line read each side of its run (review44 #3)
 
 

@@ -499,12 +499,13 @@ def test_a_letter_goes_with_the_tighter_of_its_two_separators() -> None:
 
 def test_every_separator_a_run_accepts_passes_the_prefilters() -> None:
     """review44 #2: the runs accepted " . ", " * ", "_ ", "  \t" ..., the prefilters let none of them through, so
-    "W . h . a . t . s" was never read. Every separator of `_SEPARATOR` gives the word joined."""
-    marks = ".-_*\u00b7\u2022"
+    "W . h . a . t . s" was never read. Every separator of `_SEPARATOR` gives the word joined (with the slash, the
+    bar, Unicode's hyphens and dashes and the minus sign too: review44 #4)."""
+    marks = ".-_*/|\u00b7\u2022\u2010\u2011\u2012\u2013\u2014\u2015\u2212"
     seps = [b + m + a for m in marks for b in ("", " ", "\t") for a in ("", " ", "\t")]
     seps += [x + y + z for x in " \t" for y in ("", " ", "\t") for z in ("", " ", "\t")]
     seps = [sep for sep in dict.fromkeys(seps) if re.fullmatch(textsafe._SEPARATOR, sep)]
-    assert len(seps) == 68
+    assert len(seps) == 149
     for sep in seps:
         other: list[str] = []
         textsafe.letter_spaced(f"Lets move to {sep.join('WhatsApp')} now", other)
@@ -536,12 +537,18 @@ def test_words_written_a_letter_at_a_time_with_other_separators_are_read_joined(
                          ("W*h*a*t*s*A*p*p", "WhatsApp"), ("W \u00b7 h \u00b7 a \u00b7 t", "What"),
                          ("W\u2022h\u2022a\u2022t", "What"),
                          ("k.e.e.p t.h.i.s b.e.t.w.e.e.n u.s", "keep this between us"),
-                         ("k - e - e - p  u - s", "keep  us"), ("S.u.S.E Linux 8.1", "SuSE Linux 8.1")):
+                         ("k - e - e - p  u - s", "keep  us"), ("S.u.S.E Linux 8.1", "SuSE Linux 8.1"),
+                         # what Word and Outlook make of a typed " - ", and other marks (review44 #4)
+                         ("Add me on " + " \u2013 ".join("WhatsApp"), "Add me on WhatsApp"),
+                         ("S\u2014i\u2014g\u2014n\u2014a\u2014l", "Signal"), ("S\u2011i\u2011g\u2011n", "Sign"),
+                         ("on S/i/g/n/a/l", "on Signal"), ("T | e | l | e | g | r | a | m", "Telegram"),
+                         ("k\u2212e\u2212e\u2212p", "keep")):
         other: list[str] = []
         textsafe.letter_spaced(spaced, other)
         assert other == [read], spaced
     for plain in ("see J. R. R. Tolkien", "e.g. a.b. i.e. w.r.t.", "A-B-C grades",
-                  "W.h-a t.s", "W. h.a. t", "x\ty\tz", "a\u00b7b\u00b7c", "T-shirt, X-ray, e-mail", "a b c 1 a.b.c 2"):
+                  "W.h-a t.s", "W. h.a. t", "x\ty\tz", "a\u00b7b\u00b7c", "T-shirt, X-ray, e-mail", "a b c 1 a.b.c 2",
+                  "and/or, w/o, I/O, A/B/C tests", "W\u2013h\u2014a\u2013t", "pages 4\u20139, A\u2013Z, x | y | z"):
         other = []
         textsafe.letter_spaced(plain, other)
         assert other == [], plain

@@ -1514,7 +1514,9 @@ def test_cue_words_written_a_letter_at_a_time_with_other_separators_are_read() -
     from gateway.checks.pretext import PretextCheck
     for move, app in (("Could we continue on S.i.g.n.a.l?", "signal"), ("Add me on W-h-a-t-s-A-p-p.", "whatsapp"),
                       ("Could we continue on W  h  a  t  s  A  p  p?", "whatsapp"),
-                      ("Could we continue on T. e. l. e. g. r. a. m?", "telegram")):
+                      ("Could we continue on T. e. l. e. g. r. a. m?", "telegram"),
+                      ("Add me on W \u2013 h \u2013 a \u2013 t \u2013 s \u2013 A \u2013 p \u2013 p.", "whatsapp"),
+                      ("Could we continue on S/i/g/n/a/l?", "signal")):
         body = (f"Dear Tom,\n\nWe offer an h.o.n.o.r.a.r.i.u.m for your views. {move}\n"
                 "k-e-e-p t-h-i-s b-e-t-w-e-e-n u-s.\n")
         html = "<p>" + body.replace("  ", "&nbsp; ").replace("\n", "<br>") + "</p>"
