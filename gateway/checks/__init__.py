@@ -175,6 +175,9 @@ class CheckContext:
     # the stranger's own words as (persona they were read for, text): claims, pretext and campaign
     # all read them; computed once per message by gateway/checks/claims.py `approach_text`
     approach_text: tuple[object, str] | None = None
+    # the text a reply's quote marks were read in and the first that names our side (gateway/checks/claims.py
+    # `_our_side_mark`: read once a message, not once for each of the three callers)
+    side_mark: tuple[str, Any] | None = None
     # the events `run_checks` sets when the provider of a fact finished (`wait_for`)
     _ready: Mapping[type, asyncio.Event] = field(default_factory=dict)
 

@@ -418,18 +418,26 @@ async def reads_without_client_lines(ctx: CheckContext) -> bool:
 
 
 def _our_side_mark(ctx: CheckContext, text: str) -> re.Match[str] | None:
-    """The first quote mark (of the first MAX_QUOTE_MARKS) that names our side (`_quotes_our_side`)."""
+    """The first quote mark (of the first MAX_QUOTE_MARKS) that names our side (`_quotes_our_side`). Read once a
+    message: `reply_cuts` (twice) and `_approach_text` ask about the same text (review44b #6: each read the marks and
+    the names again)."""
+    if ctx.side_mark is not None and ctx.side_mark[0] == text:
+        found: re.Match[str] | None = ctx.side_mark[1]
+        return found
+    found = None
     names = _SideNames(ctx)
     for i, mark in enumerate(_QUOTE_MARK.finditer(text)):
         if i == MAX_QUOTE_MARKS:
             break
         if _quotes_our_side(ctx, _quoted_author(text, mark), names):
-            return mark
-    return None
+            found = mark
+            break
+    ctx.side_mark = (text, found)
+    return found
 
 
 class _SideNames:
-    """The sender's and the recipients' name words, read once for all of a text's quote marks, when a mark first
+    """The sender's and the recipients' name words, read once for all of a message's quote marks, when a mark first
     names someone without an address (cpu44 #1: read again for each of 20 marks, three times a message, the From
     and every recipient's display name cost 200 ms with 1,000 recipients, 1.4-2.4 s with names of marks)."""
 

@@ -246,11 +246,12 @@ def test_a_reply_nobody_here_vouches_for_gets_no_credit_for_its_client_lines() -
     assert _probability(quoted, store=vouched, irt=OURS) < base  # a reply to us: read as in training
 
 
-def test_a_replys_quote_marks_read_the_senders_and_recipients_names_once_a_pass(monkeypatch: Any) -> None:
+def test_a_replys_quote_marks_read_the_senders_and_recipients_names_once_a_message(monkeypatch: Any) -> None:
     """cpu44 #1: each of a reply's quote marks (MAX_QUOTE_MARKS: 20) that names nobody by address compared its name
     with the From and every recipient's display name, reading each again: 20 marks x (1 + recipients) readings, up
-    to three times a message (1,000 recipients: 200 ms; names of combining marks: 1.4-2.4 s). The names are read
-    once a pass now, and a mark naming a recipient still cuts the quoted history."""
+    to three times a message (1,000 recipients: 200 ms; names of combining marks: 1.4-2.4 s). The names were read
+    once a pass (session 44), the marks and names once a message now (review44b #6: three passes), and a mark naming a
+    recipient still cuts the quoted history."""
     from gateway.checks import claims
     real = claims.name_tokens
     read: list[str] = []
@@ -265,8 +266,8 @@ def test_a_replys_quote_marks_read_the_senders_and_recipients_names_once_a_pass(
     approach = "\n".join(APPROACH) + "\n"
     names, _, words = _read("Thanks.\n\n" + marks + approach, store=_store(sent_to="daniel.lee@gmail.com"), irt=OURS,
                             cc=", ".join(recipients))
-    passes = 3  # (reply_cuts twice, the approach text once)
-    assert len(read) <= passes * (claims.MAX_QUOTE_MARKS + 2 + len(recipients)), len(read)
+    # (reply_cuts twice and the approach text once read the same text: once)
+    assert len(read) <= claims.MAX_QUOTE_MARKS + 2 + len(recipients), len(read)
     assert CUES <= names and "honorarium" in words  # nobody of ours named: nothing cut
     read.clear()
     named = marks.replace("On Zed QuuxT wrote:", "On PersonC ExampleC wrote:")
