@@ -359,6 +359,8 @@ def _words(rnd: random.Random, n: int, cap: bool) -> list[str]:
     return out
 
 
+APPROACH = ("I am a correspondent for the Financial Chronicle working on a feature about the next round of defence "
+            "procurement. Could we continue this conversation on WhatsApp? Please keep this between us.")
 WORDY = ("Dear Anna, thank you for the notes on the draft chapter. I have read them with care and will send the "
          "revised version with the new figures and the tables of the second survey before the end of next week.")
 ORGS = ("Chatham House", "Royal United Services Institute", "International Institute for Strategic Studies",
@@ -533,6 +535,12 @@ def _hostile(only: str = "") -> dict[str, bytes]:
         # cpu44 #2: 6,000 distinct Telegram links in a non-ASCII body, each handle looked for among those before
         "distinct-handles": lambda: _text("\u00e9\n" + " ".join(
             "t.me/" + "".join(c) for c in itertools.islice(itertools.product(string.ascii_letters, repeat=4), 6_000))),
+        # cpu45 #1: 499 text/html alternatives of a flagged approach (43 KB), each of which took the banner on the
+        # event loop (150 ms; relayed as 1.4 MB)
+        "many-alternatives": lambda: _message(b"".join(
+            b"--BND\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" + body + b"\r\n"
+            for body in [b"<p>" + APPROACH.encode() + b"</p>"] + [b"x"] * 498) + b"--BND--\r\n",
+            ctype=b'multipart/alternative; boundary="BND"', cte=b"7bit"),
         "opener-odd-blanks": lambda: _text("message" + "\u2003" * 4_000 + "\n").replace(
             b"From: Dr. Anna Weber <anna.weber@policy-forum.test>", b"From: LinkedIn <notify@policy-forum.test>", 1),
     }
@@ -585,7 +593,7 @@ MESSAGE_KINDS = ("mime-deep", "mime-parts", "headers-many", "header-one-line", "
                  "social-quotes", "cte-comment-pairs", "word-marks", "authres-blanks", "date-offset-parens",
                  "phone-digits", "signoff-blanks", "flowed-soft-breaks", "dkim-b-blanks",
                  "quote-author-lt", "opener-odd-blanks", "marks-descending", "letter-spaced-lines",
-                 "caps-on-signal", "quote-marks-names", "distinct-handles")
+                 "caps-on-signal", "quote-marks-names", "distinct-handles", "many-alternatives")
 ATTACKS.update({f"msg:{k}": attack_message(k) for k in MESSAGE_KINDS})
 ACKED: list[str] = []  # per attacker process: pipelined messages answered 250
 
