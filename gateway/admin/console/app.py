@@ -288,12 +288,13 @@ async def campaign_page(request: web.Request) -> web.Response:
                                  cid=camp.id))
 
 
-async def _make_indicator(request: web.Request, name: str, source: str, target: str) -> web.Response:
+async def _make_indicator(request: web.Request, name: str, source: str, target: str,
+                          offered: dict[str, list[str]]) -> web.Response:
     deps = deps_of(request)
     form = await request.post()
     chosen = {k: [str(v) for v in form.getall(k, [])] for k in INDICATOR_KINDS}
     try:
-        values = campaigns.clean_values(chosen)
+        values = campaigns.clean_values(chosen, offered)
         path = await asyncio.to_thread(campaigns.write_indicator_file, _indicators_dir(deps), name, source, values)
     except (campaigns.IndicatorInputError, DataError) as exc:
         return render(request, "message.html", status=400, title="No indicator written", text=str(exc))
@@ -315,7 +316,9 @@ async def campaign_indicator(request: web.Request) -> web.Response:
     me = require(request, "indicator")
     camp, _, _ = await _campaign(request)
     source = f"console: {camp.title} {camp.label} ({me.user}, {time.strftime('%Y-%m-%d', time.gmtime())})"
-    return await _make_indicator(request, f"campaign-{camp.id}-{campaigns.file_stamp()}", source, camp.id)
+    deps = deps_of(request)
+    offer = campaigns.candidates(camp.messages, deps.runtime().data, deps.config.local_domains)
+    return await _make_indicator(request, f"campaign-{camp.id}-{campaigns.file_stamp()}", source, camp.id, offer)
 
 
 # --------------------------------------------------------------------------- staff reports
@@ -439,7 +442,9 @@ async def triage_indicator(request: web.Request) -> web.Response:
     me = require(request, "indicator")
     r = await _report(request)
     source = f"console: staff report {r.id} ({me.user}, {time.strftime('%Y-%m-%d', time.gmtime())})"
-    return await _make_indicator(request, f"report-{r.id}", source, r.id)
+    deps = deps_of(request)
+    offer = campaigns.candidates([_report_meta(r)], deps.runtime().data, deps.config.local_domains)
+    return await _make_indicator(request, f"report-{r.id}", source, r.id, offer)
 
 
 def labels_yaml(db: ConsoleDB) -> str:

@@ -35,6 +35,16 @@ KIND_TITLE = {"indicator": "matched indicator", "persona": "same persona", "text
 VERDICT_RANK = {"": -1, "clean": 0, "caution": 1, "suspicious": 2, "high": 3}
 MAX_VALUE = 320
 _NAME_WORDS = re.compile(r"[^\W\d_]{2,}", re.U)
+# words of a sign-off, a greeting or a role account: a display name made only of them ("Best Regards", "Customer
+# Service Team") is not a persona; as an indicator it matched every message saying it (atk45 #1: one analyst click on a
+# stranger's campaign named "Best Regards" made ordinary mail `high`)
+_GENERIC_NAME_WORDS = frozenset({
+    "best", "kind", "warm", "warmest", "many", "with", "regards", "wishes", "thanks", "thank", "you", "yours",
+    "sincerely", "truly", "faithfully", "cheers", "cordially", "respectfully", "dear", "hello", "hi", "greetings",
+    "the", "and", "of", "team", "support", "customer", "service", "services", "help", "desk", "helpdesk", "info",
+    "information", "admin", "administrator", "office", "mail", "email", "noreply", "no", "reply", "do", "not",
+    "notification", "notifications", "news", "newsletter", "system", "account", "accounts", "security", "sales",
+    "contact", "hr", "human", "resources", "department", "editor", "editors", "editorial"})
 
 
 @dataclass
@@ -176,10 +186,10 @@ def candidates(messages: Iterable[MessageMeta], data: ReferenceData | None = Non
             data.is_freemail(d) or d in data.notification_domains))
 
     for name in extra_names:
-        if len(_NAME_WORDS.findall(name)) >= 2:
+        if _persona_ok(name):
             out["personas"][name.strip()] = None
     for m in messages:
-        if len(_NAME_WORDS.findall(m.display_name)) >= 2:
+        if _persona_ok(m.display_name):
             out["personas"][m.display_name.strip()] = None
         if "@" in m.sender:
             out["addresses"][m.sender] = None
@@ -190,7 +200,7 @@ def candidates(messages: Iterable[MessageMeta], data: ReferenceData | None = Non
             value = value.strip()
             if not value:
                 continue
-            if kind == "persona" and len(_NAME_WORDS.findall(value)) >= 2:
+            if kind == "persona" and _persona_ok(value):
                 out["personas"][value] = None
             elif kind in ("reply-to", "mail-from", "freemail_address_in_body") and "@" in value:
                 out["addresses"][value.lower()] = None
@@ -204,6 +214,12 @@ def candidates(messages: Iterable[MessageMeta], data: ReferenceData | None = Non
     return {k: list(v)[:50] for k, v in out.items() if v}
 
 
+def _persona_ok(name: str) -> bool:
+    """A display name of two words or more, not all of them a sign-off's, a greeting's or a role account's."""
+    words = [w.lower() for w in _NAME_WORDS.findall(name)]
+    return len(words) >= 2 and not all(w in _GENERIC_NAME_WORDS for w in words)
+
+
 def _phone_like(value: str) -> bool:
     return re.fullmatch(r"\+?[\d\s().-]{6,}", value) is not None and len(digits_of(value)) >= 6
 
@@ -212,7 +228,10 @@ class IndicatorInputError(ValueError):
     """A value the analyst chose cannot be an indicator; the message names it and the fix."""
 
 
-def clean_values(chosen: dict[str, list[str]]) -> dict[str, list[str]]:
+def clean_values(chosen: dict[str, list[str]], offered: dict[str, list[str]] | None = None) -> dict[str, list[str]]:
+    """The values chosen, checked; with `offered` (what the campaign or report page offered: `candidates`), only those
+    (atk45 #1: any posted value was written, `urls: ["e"]` matched every message with an "e"; what else an analyst
+    wants matched is an admin's indicator file to write)."""
     out: dict[str, list[str]] = {}
     for kind, values in chosen.items():
         if kind not in INDICATOR_KINDS:
@@ -224,6 +243,9 @@ def clean_values(chosen: dict[str, list[str]]) -> dict[str, list[str]]:
                 continue
             if len(v) > MAX_VALUE or any(ord(c) < 32 or 0x7f <= ord(c) < 0xa0 for c in v):
                 raise IndicatorInputError(f"{kind}: {v[:40]!r} is too long or holds control characters; shorten it")
+            if offered is not None and v not in offered.get(kind, ()):
+                raise IndicatorInputError(f"{kind}: {v[:40]!r} is not one of the values this page offers; reload it, "
+                                          "or have an admin write the indicator file (docs/indicators.md)")
             if kind == "phones" and len(digits_of(v)) < 6:
                 raise IndicatorInputError(f"phones: {v!r} has fewer than 6 digits; write the full international number")
             kept[v] = None

@@ -176,6 +176,14 @@ def test_candidates_and_values() -> None:
     got = candidates([m], _Freemail(), ["example.org"])  # type: ignore[arg-type]
     assert got == {"personas": ["Kevin Zhao"], "addresses": ["kevin.zhao.hr@gmail.com", "k.zhao@talent-bridge.test"],
                    "domains": ["talent-bridge.test"], "phones": ["+44 7700 900123"], "handles": ["@exec_search_mike"]}
+    for generic in ("Best Regards", "Kind regards", "Customer Service Team", "The Editorial Team", "No Reply"):
+        m = meta(0, "x@gmail.com", "x@example.org", name=generic, obs=(f"persona:{generic}",))
+        assert "personas" not in candidates([m], _Freemail(), ["example.org"]), generic  # type: ignore[arg-type]
+    m = meta(0, "x@gmail.com", "x@example.org", name="Anna Service")
+    assert candidates([m], _Freemail(), ["example.org"])["personas"] == ["Anna Service"]  # type: ignore[arg-type]
+    assert clean_values({"personas": [" Kevin Zhao "]}, got) == {"personas": ["Kevin Zhao"]}
+    with pytest.raises(IndicatorInputError, match="not one of the values this page offers"):
+        clean_values({"urls": ["e"]}, got)
     with pytest.raises(IndicatorInputError, match="fewer than 6 digits"):
         clean_values({"phones": ["+44 12"]})
     with pytest.raises(IndicatorInputError, match="control characters"):

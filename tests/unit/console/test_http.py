@@ -369,6 +369,30 @@ async def test_campaign_to_indicator_reloads_and_hunts(tmp_path: Path) -> None:
         assert {(i.kind, i.value) for i in c.runtime.data.indicators} >= {("personas", "Kevin Zhao"),
                                                                           ("phones", "+44 7700 900123")}
         assert [a for a in audit_actions(c) if a[1] == "indicator.create"] == [("anna", "indicator.create", str(path))]
+        # only what the page offered (atk45 #1: `urls: ["e"]` was written and matched every message with an "e")
+        written = sorted(path.parent.glob("*.yml"))
+        for kind, value in (("urls", "e"), ("handles", "the"), ("personas", "Best Regards")):
+            form = aiohttp.FormData([("csrf", csrf_of(html)), ("personas", "Kevin Zhao"), (kind, value)])
+            async with s.post(f"http://127.0.0.1:{c.port}" + action.group(1).replace("&amp;", "&"), data=form) as r:
+                assert r.status == 400 and "not one of the values this page offers" in await r.text(), value
+        assert sorted(path.parent.glob("*.yml")) == written and c.reloads == reloads + 1
+
+
+async def test_a_sign_off_as_a_display_name_is_not_offered_as_a_persona(tmp_path: Path) -> None:
+    """atk45 #1: a stranger's two messages from "Best Regards" made a campaign whose indicator form offered the name,
+    ticked: one click, and every message that said "Best regards" matched it (+10, `high`)."""
+    async with running(tmp_path) as c, aiohttp.ClientSession(cookie_jar=jar()) as s:
+        for i, who in enumerate(("a", "b")):
+            await c.store.record_message(approach(i, "stranger.x@gmail.com", f"{who}@example.org",
+                                                  name="Best Regards", keys=("persona:br",),
+                                                  obs=("persona:Customer Service Team",)), c.config.local_domains)
+        await login(s, c.base, "anna")
+        _, html = await page(s, c.base + "/campaigns")
+        cid = re.search(r'href="/console/campaigns/([a-z]+-[0-9a-f]+)\?', html)
+        assert cid
+        _, html = await page(s, f"{c.base}/campaigns/{cid.group(1)}")
+        assert 'value="stranger.x@gmail.com"' in html  # the campaign still offers its sender
+        assert 'value="Best Regards"' not in html and 'value="Customer Service Team"' not in html
 
 
 # --------------------------------------------------------------------------- policies
