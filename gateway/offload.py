@@ -85,13 +85,15 @@ def costly(raw: bytes, threshold: int, cut: int | None = None) -> bool:
     `threshold // HEADER_SHARE` bytes or `HEADER_LINES` lines (what a stranger folds to stall the
     header parsers stays well under the size threshold), or a body of more than `PART_LINES` lines
     beginning with "--" (what a stranger splits into parts). Scans in C: two over the header block,
-    one over the body; `cut`: `header_end(raw)` when the caller has it (Runtime.analyse passes it on
+    two over the body; `cut`: `header_end(raw)` when the caller has it (Runtime.analyse passes it on
     to the parse)."""
     if len(raw) > threshold:
         return True
     end = header_end(raw) if cut is None else cut
+    # (a bare CR ends a line for the stdlib's parser too, review45 #5; in CRLF text the byte before "--" is the LF:
+    # nothing is counted twice)
     return (end > threshold // HEADER_SHARE or raw.count(b"\n", 0, end) > HEADER_LINES
-            or raw.count(b"\n--", end) > PART_LINES)
+            or raw.count(b"\n--", end) + raw.count(b"\r--", end) > PART_LINES)
 
 
 class OffloadFailed(Exception):

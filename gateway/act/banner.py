@@ -56,8 +56,8 @@ HTML_MARKER = "<!--approach-gateway-banner-->"
 MAX_REASONS = 5
 MAX_PART_BYTES = 2 * 1024 * 1024
 # the text alternatives of one multipart/alternative given the banner: the first ones, and past this many only those
-# a reader may show (the last branch, the last HTML one, the last one shown as plain: RFC 2046 5.1.4); cpu45 #1: each
-# of a stranger's 499 alternatives took it, 150 ms on the event loop and 43 KB relayed as 1.4 MB
+# readers show (`_alternatives_shown`); cpu45 #1: each of a stranger's 499 alternatives took it, 150 ms on the event
+# loop and 43 KB relayed as 1.4 MB
 MAX_ALTERNATIVE_BANNERS = 8
 MAX_MESSAGE_BYTES = 25 * 1024 * 1024
 PROTECTED_TYPES = frozenset({
@@ -285,7 +285,7 @@ def targets(entity: Entity, raw: bytes | None = None, *, head: bool = False) -> 
     if ctype == "multipart/alternative":
         branches = [got for child in entity.children if (got := targets(child, raw))]  # (none at the head)
         found = [t for got in branches for t in got]
-        return found if len(found) <= MAX_ALTERNATIVE_BANNERS else _alternatives_shown(found, branches[-1])
+        return found if len(found) <= MAX_ALTERNATIVE_BANNERS else _alternatives_shown(found, branches[-1], raw)
     if entity.maintype == "multipart" and entity.children:
         # mixed, related, report...: the first part, passing over a multipart the walk read as one
         # opaque part (no usable boundary: a reader shows nothing of it, attack22)
@@ -598,14 +598,20 @@ class _Shapes:
         return self._raw_shape
 
 
-def _alternatives_shown(found: list[Entity], last: list[Entity]) -> list[Entity]:
+def _alternatives_shown(found: list[Entity], last: list[Entity], raw: bytes | None) -> list[Entity]:
     """Of the text alternatives `found` (more than MAX_ALTERNATIVE_BANNERS), in their order: the first
-    MAX_ALTERNATIVE_BANNERS, the targets of the last branch (`last`: what readers show), the last HTML one and the
-    last one shown as plain (what a reader that prefers one of them shows)."""
+    MAX_ALTERNATIVE_BANNERS, the targets of the last branch (`last`: RFC 2046 5.1.4), and of each kind (text/html,
+    text/plain, the other subtypes shown as plain) the first that is not blank (Roundcube shows the first non-empty
+    HTML one) and the last (mutt's choice of text/plain; review45 #1: the last of the HTML and of the rest alone left
+    what Roundcube and mutt show without the banner)."""
     shown = {id(t) for t in last}
     keep = set(range(MAX_ALTERNATIVE_BANNERS)) | {i for i, t in enumerate(found) if id(t) in shown}
-    for is_html in (True, False):
-        keep.add(max((i for i, t in enumerate(found) if (t.content_type == "text/html") == is_html), default=0))
+    kinds: dict[str, list[int]] = {}
+    for i, t in enumerate(found):
+        kinds.setdefault(t.content_type if t.content_type in ("text/html", "text/plain") else "", []).append(i)
+    for at in kinds.values():
+        filled = [i for i in at if raw is None or raw[found[i].body_start:found[i].end].strip()] or at
+        keep.update((filled[0], at[-1]))
     return [found[i] for i in sorted(keep)]
 
 

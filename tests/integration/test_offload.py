@@ -144,6 +144,7 @@ async def test_a_big_message_gets_the_same_verdict_in_the_child_as_in_process(
         room = gateway.offload.PART_LINES - small.count(b"\n--")
         assert not offload.wanted(small + b"--b\r\n\r\nx\r\n" * room)
         assert offload.wanted(small + b"--b\r\n\r\nx\r\n" * (room + 1))
+        assert offload.wanted(small + b"--b\r\rx\r" * (room + 1))  # bare CRs end lines too (review45 #5)
         huge_header = _padded(b"X-Filler: header line past max_header_bytes\r\n" * 3000 + small)
         for runtime in (remote, local):  # the child's reject reaches the parent as the same exception
             with pytest.raises(HeaderLimitExceeded):

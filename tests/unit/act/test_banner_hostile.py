@@ -140,17 +140,19 @@ def test_the_structure_check_reads_a_delivery_status_part_as_one() -> None:
 
 
 def _alternatives(kinds: str) -> bytes:
-    """A multipart/alternative with one text part a letter of `kinds` (p: text/plain, h: text/html), each saying
-    which it is."""
-    parts = b"".join(b"--b\r\nContent-Type: text/" + (b"html" if k == "h" else b"plain") + b"; charset=utf-8\r\n\r\n"
+    """A multipart/alternative with one text part a letter of `kinds` (p: text/plain, h: text/html, x: text/x-note),
+    each saying which it is."""
+    subtype = {"h": b"html", "p": b"plain", "x": b"x-note"}
+    parts = b"".join(b"--b\r\nContent-Type: text/" + subtype[k] + b"; charset=utf-8\r\n\r\n"
                      + (b"<p>part %d</p>" if k == "h" else b"part %d") % i + b"\r\n" for i, k in enumerate(kinds))
     return HEAD + b'Content-Type: multipart/alternative; boundary="b"\r\n\r\n' + parts + b"--b--\r\n"
 
 
 def test_a_stranger_s_many_alternatives_take_the_banner_where_a_reader_may_show_them() -> None:
     """cpu45 #1: every text alternative took the banner: 499 of them cost 150 ms on the event loop and a 43 KB
-    message was relayed as 1.4 MB. Past MAX_ALTERNATIVE_BANNERS the banner goes to the first ones and to those a
-    reader may show: the last one (RFC 2046 5.1.4), the last HTML one, the last one shown as plain."""
+    message was relayed as 1.4 MB. Past MAX_ALTERNATIVE_BANNERS the banner goes to the first ones, the last one (RFC
+    2046 5.1.4), and of each kind (HTML, plain, other text shown as plain) the first that is not blank (Roundcube) and
+    the last (mutt): review45 #1."""
     from gateway.act.banner import MAX_ALTERNATIVE_BANNERS
 
     def bannered(kinds: str) -> list[int]:
@@ -160,7 +162,11 @@ def test_a_stranger_s_many_alternatives_take_the_banner_where_a_reader_may_show_
 
     assert bannered("ph" * 4) == list(range(8))  # as many as the cap: each one, as before
     many = "p" * 10 + "h" * 480 + "p" * 8 + "h"
-    assert bannered(many) == [*range(MAX_ALTERNATIVE_BANNERS), 497, 498]
+    assert bannered(many) == [*range(MAX_ALTERNATIVE_BANNERS), 10, 497, 498]
     assert bannered("h" * 300 + "p") == [*range(MAX_ALTERNATIVE_BANNERS), 299, 300]
+    assert bannered("h" * 8 + "p" + "x" + "h") == [*range(MAX_ALTERNATIVE_BANNERS), 8, 9, 10]  # (x: text/x-note)
     raw = _alternatives(many)
     assert len(insert_banner(raw, BANNER)) < len(raw) + 11 * len(INSERTED)
+    blank = _alternatives("p" * 10 + "h" * 20 + "p").replace(b"<p>part 10</p>", b" ").replace(b"<p>part 11</p>", b"")
+    assert 12 in [i for i, part in enumerate(insert_banner(blank, BANNER).split(b"--b\r\n")[1:])
+                  if b"WARNING" in part]  # the first HTML one that is not blank
