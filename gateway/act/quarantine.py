@@ -40,18 +40,28 @@ if TYPE_CHECKING:
 
 DEFAULT_RETENTION_DAYS = 30
 STALE_PARTIAL = 3600  # seconds: a `<id>.tmp` this old is no write in progress (purge removes it)
+# seconds after which a release that never said how it ended (its process killed between the claim and the upstream's
+# answer) may be tried again: longer than any relay takes (the upstream's timeouts are minutes). Until then nobody
+# else releases or deletes it (atk45 #3: three concurrent releases delivered the message twice, and a delete during a
+# release was overwritten by its "released")
+RELEASE_STALE = 3600
+_SELECT = "SELECT id, time, verdict, score, reasons, mail_from, rcpt_tos, size, queue_id, status FROM quarantine"
 _ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{12}$")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS quarantine (
     id TEXT PRIMARY KEY, time REAL NOT NULL, verdict TEXT NOT NULL, score REAL NOT NULL,
     reasons TEXT NOT NULL, mail_from TEXT NOT NULL, rcpt_tos TEXT NOT NULL, size INTEGER NOT NULL,
-    queue_id TEXT NOT NULL DEFAULT '', status TEXT NOT NULL DEFAULT 'held');
+    queue_id TEXT NOT NULL DEFAULT '', status TEXT NOT NULL DEFAULT 'held', claimed REAL NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS quarantine_time ON quarantine (time);
 """
 
 
 class QuarantineError(LookupError):
     """Unknown or malformed quarantine id, or an entry whose file is missing."""
+
+
+class QuarantineBusy(QuarantineError):
+    """The entry is being released, or no longer held (released, deleted): nothing done."""
 
 
 class QuarantineMissing(QuarantineError):
@@ -106,6 +116,8 @@ class QuarantineStore:
         self.messages.mkdir(parents=True, exist_ok=True, mode=0o700)
         with self._db() as db:
             db.executescript(_SCHEMA)
+            if "claimed" not in {row[1] for row in db.execute("PRAGMA table_info(quarantine)")}:  # (an older index)
+                db.execute("ALTER TABLE quarantine ADD COLUMN claimed REAL NOT NULL DEFAULT 0")
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
@@ -133,7 +145,8 @@ class QuarantineStore:
             os.replace(tmp, final)
             fsync_dir(self.messages)
             with self._db() as db:
-                db.execute("INSERT INTO quarantine VALUES (?,?,?,?,?,?,?,?,?,?)", (
+                db.execute("INSERT INTO quarantine (id, time, verdict, score, reasons, mail_from, rcpt_tos, size, "
+                           "queue_id, status) VALUES (?,?,?,?,?,?,?,?,?,?)", (
                     entry_id, now, decision.verdict.word, decision.score, reasons_value(decision),
                     envelope.mail_from, json.dumps(list(envelope.rcpt_tos)), len(raw),
                     envelope.queue_id, "held"))
@@ -160,7 +173,7 @@ class QuarantineStore:
                      size=int(size), queue_id=str(qid), status=str(status))  # type: ignore[call-overload]
 
     def list(self, *, verdict: str | None = None, limit: int = 100) -> list[Entry]:
-        query = "SELECT * FROM quarantine WHERE status = 'held'"
+        query = _SELECT + " WHERE status IN ('held', 'releasing')"
         args: list[object] = []
         if verdict:
             query += " AND verdict = ?"
@@ -173,7 +186,7 @@ class QuarantineStore:
     def get(self, entry_id: str) -> Entry:
         self.path(entry_id)
         with self._db() as db:
-            row = db.execute("SELECT * FROM quarantine WHERE id = ?", (entry_id,)).fetchone()
+            row = db.execute(_SELECT + " WHERE id = ?", (entry_id,)).fetchone()
         if row is None:
             raise QuarantineError(f"no quarantined message {entry_id}; see 'quarantine list'")
         return self._entry(row)
@@ -184,24 +197,52 @@ class QuarantineStore:
         except FileNotFoundError:
             raise QuarantineError(f"message file for {entry_id} is missing") from None
 
-    def release(self, entry_id: str) -> Released:
-        """The stored bytes and envelope; call `mark_released` once the relay accepted them."""
+    def release(self, entry_id: str, *, now: float | None = None) -> Released:
+        """The stored bytes and envelope, the entry claimed for this release (in one UPDATE: a second release or a
+        delete meanwhile is refused); call `mark_released` once the relay accepted them, `unclaim` when it did not."""
         entry = self.get(entry_id)
-        if entry.status != "held":
-            raise QuarantineError(f"{entry_id} was already {entry.status}")
-        return Released(entry=entry, raw=self.read(entry_id))
+        now = time.time() if now is None else now
+        with self._db() as db:
+            claimed = db.execute("UPDATE quarantine SET status = 'releasing', claimed = ? WHERE id = ? AND "
+                                 "(status = 'held' OR (status = 'releasing' AND claimed < ?))",
+                                 (now, entry_id, now - RELEASE_STALE)).rowcount
+        if claimed != 1:
+            raise QuarantineBusy(self._busy(entry_id))
+        try:
+            return Released(entry=entry, raw=self.read(entry_id))
+        except BaseException:
+            self.unclaim(entry_id)
+            raise
+
+    def unclaim(self, entry_id: str) -> None:
+        """The release claimed by `release` did not happen (refused, failed): the entry is held again."""
+        with self._db() as db:
+            db.execute("UPDATE quarantine SET status = 'held', claimed = 0 WHERE id = ? AND status = 'releasing'",
+                       (entry_id,))
 
     def mark_released(self, entry_id: str) -> None:
-        self._forget(entry_id, "released")
+        self._forget(entry_id, "UPDATE quarantine SET status = 'released' WHERE id = ? AND status = 'releasing'", ())
 
-    def delete(self, entry_id: str) -> None:
+    def delete(self, entry_id: str, *, now: float | None = None) -> None:
         self.get(entry_id)
-        self._forget(entry_id, "deleted")
+        now = time.time() if now is None else now
+        if not self._forget(entry_id, "UPDATE quarantine SET status = 'deleted' WHERE id = ? AND "
+                            "(status = 'held' OR (status = 'releasing' AND claimed < ?))", (now - RELEASE_STALE,)):
+            raise QuarantineBusy(self._busy(entry_id))
 
-    def _forget(self, entry_id: str, status: str) -> None:
+    def _busy(self, entry_id: str) -> str:
+        status = self.get(entry_id).status
+        if status == "releasing":
+            return (f"{entry_id} is being released; if that release was cut off (its process killed), it may be "
+                    f"tried again {RELEASE_STALE // 60} minutes after it began (check the upstream's log first)")
+        return f"{entry_id} was already {status}"
+
+    def _forget(self, entry_id: str, update: str, more: tuple[object, ...]) -> bool:
         with self._db() as db:
-            db.execute("UPDATE quarantine SET status = ? WHERE id = ?", (status, entry_id))
-        self.path(entry_id).unlink(missing_ok=True)
+            changed = db.execute(update, (entry_id, *more)).rowcount
+        if changed:
+            self.path(entry_id).unlink(missing_ok=True)
+        return bool(changed)
 
     def purge(self, days: int | None = None, *, now: float | None = None) -> int:
         """Delete entries older than `days` (default: the retention limit; 0: every entry); returns how many."""
@@ -292,8 +333,13 @@ def cmd_release(args: argparse.Namespace, relay: Relay, out: TextIO = sys.stdout
     once the upstream took it. Refused (or `relay` raised): the message stays held, exit 1."""
     store = QuarantineStore(args.dir, create=False)
     released = store.release(args.id)
-    done = relay(released)
+    try:
+        done = relay(released)
+    except BaseException:
+        store.unclaim(args.id)
+        raise
     if done is not None and not done.delivered:
+        store.unclaim(args.id)
         sys.stderr.write(terminal_text(f"quarantine: release failed, message kept: {done.summary()}") + "\n")
         return 1
     store.mark_released(args.id)

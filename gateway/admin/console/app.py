@@ -24,7 +24,7 @@ import jinja2
 import nh3
 from aiohttp import web
 
-from gateway.act.quarantine import QuarantineError
+from gateway.act.quarantine import QuarantineBusy, QuarantineError
 from gateway.admin.console import ConsoleDeps, campaigns, policyedit, stix
 from gateway.admin.console.auth import (
     COOKIE,
@@ -622,10 +622,17 @@ async def quarantine_release(request: web.Request) -> web.StreamResponse:
     qid = request.match_info["qid"]
     try:
         released = await asyncio.to_thread(q.release, qid)
+    except QuarantineBusy as exc:  # being released or no longer held (atk45 #3)
+        raise web.HTTPConflict(text=str(exc)) from None
     except QuarantineError as exc:
         raise web.HTTPNotFound(text=str(exc)) from None
-    done = await release(deps.config, released.mail_from, released.rcpt_tos, released.raw)
+    try:
+        done = await release(deps.config, released.mail_from, released.rcpt_tos, released.raw)
+    except BaseException:
+        await asyncio.to_thread(q.unclaim, qid)
+        raise
     if not done.delivered:
+        await asyncio.to_thread(q.unclaim, qid)
         await audit(request, "quarantine.release_failed", qid, done.summary())
         return render(request, "message.html", status=502, title="Release failed, message kept",
                       text=f"The upstream did not accept it: {done.summary()}")
@@ -639,6 +646,8 @@ async def quarantine_delete(request: web.Request) -> web.StreamResponse:
     qid = request.match_info["qid"]
     try:
         await asyncio.to_thread(deps_of(request).quarantine.delete, qid)
+    except QuarantineBusy as exc:
+        raise web.HTTPConflict(text=str(exc)) from None
     except QuarantineError as exc:
         raise web.HTTPNotFound(text=str(exc)) from None
     await audit(request, "quarantine.delete", qid)

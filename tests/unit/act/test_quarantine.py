@@ -181,3 +181,69 @@ def test_purge_removes_partial_files_older_than_an_hour(tmp_path: Path) -> None:
     assert store.purge() == 0  # no message is past retention; partial files are not messages
     assert not stale.exists() and fresh.exists() and other.exists()
     assert store.read(kept) == RAW
+
+
+def test_a_release_claims_the_entry_so_a_second_release_or_a_delete_meanwhile_is_refused(tmp_path: Path) -> None:
+    """atk45 #3: three concurrent releases of one message delivered it twice (each read it as held, relayed it, then
+    marked it released), and a delete during a release was overwritten by its "released". A release claims the entry
+    in one UPDATE; what it claimed is released, or held again when the relay did not take it."""
+    import threading
+    store = q.QuarantineStore(tmp_path)
+    qid = store.put(RAW, ENV, DEC)
+    got: list[object] = []
+    barrier = threading.Barrier(8)
+
+    def claim() -> None:
+        barrier.wait()
+        try:
+            got.append(store.release(qid))
+        except q.QuarantineError as exc:
+            got.append(str(exc))
+    threads = [threading.Thread(target=claim) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(isinstance(g, q.Released) for g in got) == 1
+    assert all("is being released" in g for g in got if isinstance(g, str))
+    with pytest.raises(q.QuarantineError, match="is being released"):
+        store.delete(qid)
+    assert [(e.id, e.status) for e in store.list()] == [(qid, "releasing")] and store.read(qid) == RAW
+    store.unclaim(qid)  # the relay did not take it: held again, and released by the next try
+    assert [(e.id, e.status) for e in store.list()] == [(qid, "held")]
+    store.release(qid)
+    store.mark_released(qid)
+    assert store.get(qid).status == "released" and store.list() == []
+    for again in (store.release, store.delete):
+        with pytest.raises(q.QuarantineError, match="already released"):
+            again(qid)
+    # a release cut off (its process killed after the claim) may be tried again RELEASE_STALE seconds on
+    other = store.put(RAW, ENV, DEC)
+    store.release(other, now=1_000.0)
+    with pytest.raises(q.QuarantineError, match="is being released"):
+        store.release(other, now=1_000.0 + q.RELEASE_STALE - 1)
+    assert store.release(other, now=1_000.0 + q.RELEASE_STALE + 1).raw == RAW
+    store.delete(other, now=1_000.0 + 3 * q.RELEASE_STALE)
+    assert store.get(other).status == "deleted" and not store.path(other).exists()
+
+
+def test_an_index_written_before_the_claim_column_is_read_and_gains_it(tmp_path: Path) -> None:
+    import sqlite3
+    db = sqlite3.connect(tmp_path / "index.sqlite3")
+    db.executescript("""CREATE TABLE quarantine (
+        id TEXT PRIMARY KEY, time REAL NOT NULL, verdict TEXT NOT NULL, score REAL NOT NULL,
+        reasons TEXT NOT NULL, mail_from TEXT NOT NULL, rcpt_tos TEXT NOT NULL, size INTEGER NOT NULL,
+        queue_id TEXT NOT NULL DEFAULT '', status TEXT NOT NULL DEFAULT 'held');""")
+    db.commit()
+    db.close()
+    (tmp_path / "messages").mkdir()
+    qid = "20261207T000000Z-0123456789ab"
+    (tmp_path / "messages" / f"{qid}.eml").write_bytes(RAW)
+    db = sqlite3.connect(tmp_path / "index.sqlite3")
+    db.execute("INSERT INTO quarantine VALUES (?,?,?,?,?,?,?,?,?,?)",
+               (qid, 1.0, "high", 9.0, "r", "a@example.net", '["b@example.org"]', len(RAW), "Q", "held"))
+    db.commit()
+    db.close()
+    store = q.QuarantineStore(tmp_path, create=False)
+    assert [e.id for e in store.list()] == [qid]
+    assert store.release(qid).raw == RAW and store.get(qid).status == "releasing"

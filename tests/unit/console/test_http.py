@@ -469,6 +469,30 @@ async def test_quarantine_release_relays_then_marks_released(tmp_path: Path) -> 
         sink.stop()
 
 
+async def test_concurrent_releases_deliver_the_message_once(tmp_path: Path) -> None:
+    """atk45 #3: three release requests at once left two `quarantine.release` audit lines and the message delivered
+    twice. One release claims the entry; the others answer 409 and relay nothing; a delete meanwhile is refused."""
+    sink = Sink(SinkBehaviour(data_delay=0.5)).start()
+    try:
+        async with running(tmp_path, upstream_port=sink.port) as c, aiohttp.ClientSession(cookie_jar=jar()) as s:
+            env = Envelope(mail_from="x@gmail.com", rcpt_tos=("alice@example.org",), queue_id="Q1")
+            qid = c.quarantine.put(b"Subject: x\r\n\r\nbody\r\n", env, Decision(Verdict.HIGH, 10.0))
+            await login(s, c.base, "anna")
+            _, html = await page(s, f"{c.base}/quarantine/{qid}")
+
+            async def post(what: str) -> int:
+                async with s.post(f"{c.base}/quarantine/{qid}/{what}", data={"csrf": csrf_of(html)},
+                                  allow_redirects=False) as r:
+                    return r.status
+            got = await asyncio.gather(*(post("release") for _ in range(3)), post("delete"))
+            assert sorted(got[:3]) == [303, 409, 409] and got[3] == 409, got
+            assert len(sink.messages) == 1 and c.quarantine.get(qid).status == "released"
+            released = [a for a in audit_actions(c) if a[1] == "quarantine.release"]
+            assert released == [("anna", "quarantine.release", qid)]
+    finally:
+        sink.stop()
+
+
 async def test_release_refused_upstream_keeps_the_message(tmp_path: Path) -> None:
     sink = Sink(SinkBehaviour(data_reply="554 5.7.1 no")).start()
     try:
