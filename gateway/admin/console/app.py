@@ -697,7 +697,7 @@ async def audit_page(request: web.Request) -> web.Response:
 def build(deps: ConsoleDeps) -> web.Application:
     cfg = deps.config.console
     db = ConsoleDB(cfg.state_dir)
-    app = web.Application(middlewares=[middleware(db, cfg, PUBLIC)], client_max_size=MAX_UPLOAD + 65536)
+    app = web.Application(middlewares=[middleware(db, cfg, PUBLIC, frozenset({"policy_try"}), MAX_UPLOAD + 65536)])
     app[DEPS] = deps
     app[DB] = db
     app[JINJA] = _environment()

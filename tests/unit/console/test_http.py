@@ -398,6 +398,26 @@ async def test_a_sign_off_as_a_display_name_is_not_offered_as_a_persona(tmp_path
 # --------------------------------------------------------------------------- policies
 
 
+async def test_a_signed_in_analyst_may_upload_a_message_of_several_mib_to_try(tmp_path: Path) -> None:
+    """atk45 #10: aiohttp reads a body with the root application's limit (1 MiB), not the console's: a 2 MiB `.eml`
+    got 413. Signed in, the Try form takes up to MAX_UPLOAD; a stranger's body keeps the 1 MiB limit."""
+    raw = (CORPUS / "approach" / "001-freemail-recruiter-whatsapp.eml").read_bytes()
+    big = raw.rstrip(b"\r\n") + b"\r\n" + b"padding line of the message, past one MiB\r\n" * 50_000
+    assert 1_048_576 < len(big) < console_app.MAX_UPLOAD
+    async with running(tmp_path) as c, aiohttp.ClientSession(cookie_jar=jar()) as s:
+        async with s.post(c.base + "/login", data={"user": "anna", "password": "x" * len(big)}) as r:
+            assert r.status == 413  # a stranger's body: the root's limit
+        await login(s, c.base, "anna")
+        _, html = await page(s, c.base + "/policy/edit?file=50-local.yml")
+        form = aiohttp.FormData([("csrf", csrf_of(html)), ("file", "50-local.yml"), ("text", "rules: []\n")])
+        form.add_field("eml", big, filename="big.eml", content_type="message/rfc822")
+        async with s.post(c.base + "/policy/try", data=form) as r:
+            assert r.status == 200 and 'id="try-verdict"' in await r.text()
+        form = aiohttp.FormData([("csrf", csrf_of(html)), ("file", "50-local.yml"), ("text", "x" * len(big))])
+        async with s.post(c.base + "/policy/lint", data=form) as r:
+            assert r.status == 413  # the other forms keep it
+
+
 async def test_policy_edit_lint_try_and_save(tmp_path: Path) -> None:
     bad = "rules:\n  - id: my-rule\n    when: {signal: sender.freemial}\n    score: 2\n"
     good = ("rules:\n  - id: freemail-sender\n    score: 4\n"
