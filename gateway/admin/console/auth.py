@@ -198,6 +198,9 @@ def middleware(db: ConsoleDB, cfg: ConsoleConfig,  # noqa: C901
             except ValueError:
                 return None
             role = await asyncio.to_thread(db.role_of, proxied) or "reporter"
+            # expired ones, everyone's, as a password login does (atk45 #5: behind a proxy nobody logs in with a
+            # password, and each request without the cookie left a row)
+            await asyncio.to_thread(db.purge_sessions, cfg.session_idle, cfg.session_max)
             new_token, fresh = await asyncio.to_thread(db.new_session, proxied, role, "proxy")
             request[SET_SESSION] = new_token
             return Identity(proxied, role, "proxy", fresh.csrf)
