@@ -36,6 +36,7 @@ from gateway.admin.console.auth import (
     login_limits,
     middleware,
     new_login_token,
+    read_form,
     require,
     same_site,
     set_session_cookie,
@@ -166,8 +167,12 @@ def _cookie_path(request: web.Request) -> str:
 
 
 def _safe_next(request: web.Request, target: str) -> str:
+    """`target` when it is a page of the console: printable (atk45 #7: a line break in it made the redirect itself
+    fail, after the session was opened), no "." or ".." segment however written (`/console/../x` left the console)."""
     base = _cookie_path(request)
-    if target.startswith(base + "/") and not target.startswith("//") and "\\" not in target:
+    path = target.split("?", 1)[0].split("#", 1)[0].lower().replace("%2e", ".")
+    if (target.startswith(base + "/") and not target.startswith("//") and "\\" not in target and target.isprintable()
+            and not any(seg in (".", "..") for seg in path.split("/"))):
         return target
     return url_for(request, "home")
 
@@ -186,7 +191,7 @@ def _wait(seconds: int) -> str:
 
 
 async def login_post(request: web.Request) -> web.Response:
-    form = await request.post()
+    form = await read_form(request)
     token = str(form.get("login_token", ""))
     cookie = request.cookies.get(LOGIN_COOKIE, "")
     cfg = deps_of(request).config.console
@@ -291,7 +296,7 @@ async def campaign_page(request: web.Request) -> web.Response:
 async def _make_indicator(request: web.Request, name: str, source: str, target: str,
                           offered: dict[str, list[str]]) -> web.Response:
     deps = deps_of(request)
-    form = await request.post()
+    form = await read_form(request)
     chosen = {k: [str(v) for v in form.getall(k, [])] for k in INDICATOR_KINDS}
     try:
         values = campaigns.clean_values(chosen, offered)
@@ -338,7 +343,7 @@ async def report_page(request: web.Request) -> web.Response:
 
 async def report_post(request: web.Request) -> web.Response:
     me = require(request, "report")
-    form = await request.post()
+    form = await read_form(request)
     mid = str(form.get("id", ""))[:998].strip()
     if not mid:
         raise web.HTTPBadRequest(text="no Message-ID: open the report link from the message's banner")
@@ -392,7 +397,7 @@ async def triage_report(request: web.Request) -> web.Response:
 async def triage_decide(request: web.Request) -> web.StreamResponse:
     me = require(request, "triage")
     r = await _report(request)
-    form = await request.post()
+    form = await read_form(request)
     status = str(form.get("status", ""))
     if status not in STATUSES:
         raise web.HTTPBadRequest(text=f"unknown status {status!r}; use one of {', '.join(STATUSES)}")
@@ -501,7 +506,7 @@ def _edit_context(name: str, text: str, **more: Any) -> dict[str, Any]:
 
 
 async def _edit_form(request: web.Request) -> tuple[str, str, Any]:
-    form = await request.post()
+    form = await read_form(request)
     name = str(form.get("file", ""))
     text = str(form.get("text", ""))
     try:

@@ -84,6 +84,34 @@ async def test_unauthenticated_requests_are_refused_and_headers_are_strict(tmp_p
         assert (await page(s, c.base + "/campaigns"))[0] == 303
 
 
+async def test_a_login_goes_only_to_a_page_of_the_console_and_a_malformed_form_is_a_400(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """atk45 #7: a line break in `next` opened the session and then failed the redirect; `/console/../x` left the
+    console. #8: a body that is no readable form (invalid UTF-8 in a multipart field, no boundary, an unknown
+    charset) was a 500 without the security headers and a traceback in the log."""
+    caplog.set_level(logging.ERROR, logger="gateway.console")
+    async with running(tmp_path) as c:
+        for target, to in (("/console/campaigns", "/console/campaigns"), ("/console/campaigns\r\nX-A: b", "/console/"),
+                           ("/console/../x", "/console/"), ("/console/%2E%2e/x", "/console/"),
+                           ("/console/./x", "/console/"), ("/console/a?b=../c", "/console/a?b=../c")):
+            async with aiohttp.ClientSession(cookie_jar=jar()) as s:
+                async with s.get(f"{c.base}/login") as r:
+                    token = re.search(r'name="login_token" value="([^"]+)"', await r.text())
+                assert token
+                async with s.post(f"{c.base}/login", data={"login_token": token.group(1), "user": "anna",
+                                                           "password": PASSWORD, "next": target},
+                                  allow_redirects=False) as r:
+                    assert r.status == 303 and r.headers["Location"] == to, target
+        for ctype, body in (("multipart/form-data; boundary=X", b'--X\r\nContent-Disposition: form-data; name="user"'
+                             b"\r\n\r\nadam\xff\xfe\r\n--X--\r\n"),
+                            ("multipart/form-data", b"garbage"),
+                            ("application/x-www-form-urlencoded; charset=utf-16", b"user=%ff&password=%ff")):
+            async with aiohttp.ClientSession(cookie_jar=jar()) as s:
+                async with s.post(f"{c.base}/login", data=body, headers={"Content-Type": ctype}) as r:
+                    assert r.status == 400 and "Content-Security-Policy" in r.headers, ctype
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
 async def test_passwords_are_scrypt_hashes_and_sessions_expire(tmp_path: Path) -> None:
     async with running(tmp_path, "  session_idle: 60") as c, aiohttp.ClientSession(cookie_jar=jar()) as s:
         db_file = Path(c.config.console.state_dir) / "console.sqlite3"
