@@ -25,6 +25,7 @@ import nh3
 from aiohttp import web
 
 from gateway.act.quarantine import QuarantineBusy, QuarantineError
+from gateway.admin.connections import bound_connections
 from gateway.admin.console import ConsoleDeps, campaigns, policyedit, stix
 from gateway.admin.console.auth import (
     COOKIE,
@@ -745,6 +746,8 @@ async def serve(deps: ConsoleDeps, host: str = "127.0.0.1", port: int = 0,
     root.add_subapp(prefix, build(deps))
     runner = web.AppRunner(root, access_log=None)
     await runner.setup()
+    if runner.server is not None:
+        bound_connections(runner.server)
     site = web.TCPSite(runner, host, port)
     await site.start()
     server = site._server
