@@ -535,7 +535,7 @@ def _hostile(only: str = "") -> dict[str, bytes]:
         # cpu44 #2: 6,000 distinct Telegram links in a non-ASCII body, each handle looked for among those before
         "distinct-handles": lambda: _text("\u00e9\n" + " ".join(
             "t.me/" + "".join(c) for c in itertools.islice(itertools.product(string.ascii_letters, repeat=4), 6_000))),
-        # cpu45 #1: 499 text/html alternatives of a flagged approach (43 KB), each of which took the banner on the
+        # cpu45 #1: 499 text/html alternatives of a flagged approach (26 KB), each of which took the banner on the
         # event loop (150 ms; relayed as 1.4 MB)
         "many-alternatives": lambda: _message(b"".join(
             b"--BND\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" + body + b"\r\n"

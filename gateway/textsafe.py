@@ -217,9 +217,9 @@ def join_split_words(text: str, other: list[str] | None = None) -> tuple[str, in
 # mark with blanks, two blanks, three): in "t h i s  a  s e c r e t" the "a" is a word and the "s" the first letter
 # of the next (review44 #1: "a  s" read as a run took it, "as ecret"). Prefilters first, each a search in C led by a
 # literal (the middle dots and dashes only in non-ASCII text; one pattern for all of them, led by a class, cost twice
-# as much), covering every separator the runs accept (review44 #2); the run search only on the ~1.5 % of texts they
-# let through. On the shared ham's 4,241 text parts, large ones included: 52 us a text, 62 us with the slash and the
-# bar (review45; review44 had timed ~16 us on smaller texts).
+# as much), covering every separator the runs accept (review44 #2); the run search only on the ~3 % of texts they
+# let through (134 of the shared ham's 4,241 text parts: docreview45). On those texts, large ones included: 52 us a
+# text, 62 us with the slash and the bar (review45; review44 had timed ~16 us on smaller texts).
 # Linear: a run is tried from a letter no letter precedes, its separator is one of a few fixed strings, each of its
 # letters is looked at a bounded number of times, and the lookaheads read at most five characters.
 _LETTER = r"[^\W\d_]"

@@ -1,25 +1,25 @@
 """Warning banners: rendered from admin-editable templates, inserted into the original bytes.
 
-Purpose: tell the reader, at the top of the message, that it looks like a covert approach, why
-(the policy's reasons in plain words) and how to report it. The banner goes at the top of the
-main plain-text part (text/plain, or a text subtype readers show as plain: RFC 2046 4.1.4) and
-where the body of the main text/html part starts (after the real `<body>` tag, never inside a
-comment, title, script or an element before it: `gateway.act.htmlstart`; each alternative of a
-multipart/alternative once); every other byte of the message stays where it was,
-charsets and transfer encodings are kept. Signed or encrypted mail (S/MIME, PGP/MIME) is never
-touched, nor a text/plain part holding inline PGP (an armour line at the start of a line), and
-any doubt (malformed MIME, a charset not ASCII-compatible, base64 that even the analysis's lenient decoder
-cannot read, over a size cap) means no banner in that part rather than a damaged message; in a
-multipart/mixed whose texts all refuse it, or whose first part shown is not ours to edit (a
-forwarded message/rfc822, a file), a text/plain part holding the banner goes ahead
+Purpose: tell the reader, at the top of the message, that it looks like a covert approach, why (the
+policy's reasons in plain words) and how to report it. The banner goes at the top of the main
+plain-text part (text/plain, or a text subtype readers show as plain: RFC 2046 4.1.4) and where the
+body of the main text/html part starts (after the real `<body>` tag, never inside a comment, title,
+script or an element before it: `gateway.act.htmlstart`; each alternative of a multipart/alternative
+once, of more than MAX_ALTERNATIVE_BANNERS those readers show); every other byte of the message
+stays where it was, charsets and transfer encodings are kept. Signed or encrypted mail (S/MIME,
+PGP/MIME) is never touched, nor a text/plain part holding inline PGP (an armour line at the start of
+a line), and any doubt (malformed MIME, a charset not ASCII-compatible, base64 that even the
+analysis's lenient decoder cannot read, over a size cap) means no banner in that part rather than a
+damaged message; in a multipart/mixed whose texts all refuse it, or whose first part shown is not
+ours to edit (a forwarded message/rfc822, a file), a text/plain part holding the banner goes ahead
 (`_banner_part_added`). Base64 that is not canonical (padding missing, junk characters inside) is
-read as the analysis reads it and the part is written back as canonical base64 with the banner:
-else the sender would choose whether staff are warned. Charsets are read as the analysis reads them
-(`gateway.charsets`: the WHATWG and IANA labels mail readers know, with Python's codecs; a label
-no reader knows, `idna` or `undefined` too, gets the banner in ASCII, which every reader's fallback
-charset reads); a UTF-16 or
-UTF-32 part gets the banner in its decoded text, encoded back in its byte order with its BOM
-(a raw 7bit/8bit/binary one as base64, its Content-Transfer-Encoding field changed to say so).
+read as the analysis reads it and the part is written back as canonical base64 with the banner: else
+the sender would choose whether staff are warned. Charsets are read as the analysis reads them
+(`gateway.charsets`: the WHATWG and IANA labels mail readers know, with Python's codecs; a label no
+reader knows, `idna` or `undefined` too, gets the banner in ASCII, which every reader's fallback
+charset reads); a UTF-16 or UTF-32 part gets the banner in its decoded text, encoded back in its
+byte order with its BOM (a raw 7bit/8bit/binary one as base64, its Content-Transfer-Encoding field
+changed to say so).
 
 The HTML banner's inline styles are `!important` after `all:revert` (`_pinned`, the shipped
 template): the sender's `<style>` cannot hide, shrink or recolour it (attack24 1b). It can still
@@ -267,7 +267,8 @@ def shown_as_plain(entity: Entity) -> bool:
 
 
 def targets(entity: Entity, raw: bytes | None = None, *, head: bool = False) -> list[Entity]:
-    """The parts a reader sees first: every text alternative of the main body (text/html, and
+    """The parts a reader sees first: every text alternative of the main body (of more than MAX_ALTERNATIVE_BANNERS,
+    `_alternatives_shown`; text/html, and
     every text part shown as plain text). With the message's bytes, a multipart/mixed's first part
     whose text is blank is passed over for the next one with text: readers show the parts of a
     mixed one after another, so the text a reader sees first is the next part's (review35 #6: an
@@ -685,7 +686,8 @@ def _banner_part_added(raw: bytes, root: Entity, banner: Banner, shapes: _Shapes
 
 def _shown(root: Entity, found: list[Entity]) -> list[Entity]:
     """Of the parts found, those readers show: of each multipart/alternative, only the targets in its last branch
-    that has any (the hidden alternatives took the banner too, but decide nothing: review38c #4); every other one."""
+    that has any (the hidden alternatives given the banner took it too, but decide nothing: review38c #4); every other
+    one."""
     parent = {id(child): entity for entity in root.walk() for child in entity.children}
     branches: dict[int, list[tuple[int, Entity]]] = {}
     shown: list[Entity] = []
@@ -720,7 +722,7 @@ def _holds(raw: bytes, entity: Entity, banner: Banner) -> bool:
 
 
 def insert_banner(raw: bytes, banner: Banner, *, max_depth: int = 20, max_parts: int = 500) -> bytes:
-    """`raw` with the banner in each main text alternative, or `raw` itself when not safe."""
+    """`raw` with the banner in each main text alternative (`targets`), or `raw` itself when not safe."""
     if len(raw) > MAX_MESSAGE_BYTES:
         return raw
     try:

@@ -33,7 +33,6 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from gateway.admin.connections import bound_connections
 from gateway.admin.metrics import CONTENT_TYPE, GatewayMetrics
 from gateway.errors import StartupError
 from gateway.smtp.upstream import UpstreamError, probe
@@ -98,8 +97,6 @@ class AdminServer:
                                "console.state_dir writable by the gateway user") from exc
         runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
         await runner.setup()
-        if runner.server is not None:
-            bound_connections(runner.server)
         sock = self.gateway.admin_socket  # bound by the supervisor when serve runs workers
         site: web.BaseSite = web.SockSite(runner, sock) if sock is not None else \
             web.TCPSite(runner, listen.host, listen.port, reuse_address=True)

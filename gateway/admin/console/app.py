@@ -25,7 +25,6 @@ import nh3
 from aiohttp import web
 
 from gateway.act.quarantine import QuarantineBusy, QuarantineError
-from gateway.admin.connections import bound_connections
 from gateway.admin.console import ConsoleDeps, campaigns, policyedit, stix
 from gateway.admin.console.auth import (
     COOKIE,
@@ -703,7 +702,7 @@ async def audit_page(request: web.Request) -> web.Response:
 def build(deps: ConsoleDeps) -> web.Application:
     cfg = deps.config.console
     db = ConsoleDB(cfg.state_dir)
-    app = web.Application(middlewares=[middleware(db, cfg, PUBLIC, frozenset({"policy_try"}), MAX_UPLOAD + 65536)])
+    app = web.Application(middlewares=[middleware(db, cfg, PUBLIC, {"policy_try": "try"}, MAX_UPLOAD + 65536)])
     app[DEPS] = deps
     app[DB] = db
     app[JINJA] = _environment()
@@ -746,8 +745,6 @@ async def serve(deps: ConsoleDeps, host: str = "127.0.0.1", port: int = 0,
     root.add_subapp(prefix, build(deps))
     runner = web.AppRunner(root, access_log=None)
     await runner.setup()
-    if runner.server is not None:
-        bound_connections(runner.server)
     site = web.TCPSite(runner, host, port)
     await site.start()
     server = site._server

@@ -152,11 +152,12 @@ async def read_form(request: web.Request) -> Any:
 
 # one request pipeline: session, proxy header, CSRF, role and audit in the order a reviewer reads them (C901)
 def middleware(db: ConsoleDB, cfg: ConsoleConfig,  # noqa: C901
-               public: frozenset[str], uploads: frozenset[str] = frozenset(),
+               public: frozenset[str], uploads: dict[str, str] | None = None,
                max_upload: int = 0) -> Callable[..., Awaitable[web.StreamResponse]]:
-    """`uploads`: the routes whose body, from a signed-in user, may be up to `max_upload` bytes (aiohttp reads every
-    body with the root application's limit, 1 MiB, whatever a sub-application sets: atk45 #10); the rest, and any
-    stranger's, keep that limit."""
+    """`uploads`: route -> the permission whose holders may send it a body of up to `max_upload` bytes (aiohttp reads
+    every body with the root application's limit, 1 MiB, whatever a sub-application sets: atk45 #10); every other
+    body, a stranger's, and one from a user the route refuses (a reporter: docreview45 #11) keep that limit."""
+    uploads = uploads or {}
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
@@ -188,7 +189,7 @@ def middleware(db: ConsoleDB, cfg: ConsoleConfig,  # noqa: C901
                 login = request.app.router["login"].url_for().with_query(next=request.rel_url.path_qs)
                 raise web.HTTPSeeOther(login)
             raise web.HTTPUnauthorized(text="log in first")
-        if route in uploads and max_upload:
+        if route in uploads and max_upload and identity.may(uploads[route]):
             request = request.clone(client_max_size=max_upload)  # (before the CSRF check reads the form)
         if request.method not in SAFE_METHODS:
             token = request.headers.get("X-CSRF-Token", "")
