@@ -312,8 +312,9 @@ def cmd_list(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
             out.write(json.dumps(asdict(e)) + "\n")
         else:
             when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(e.time))
+            being = "  (being released)" if e.status == "releasing" else ""  # (review45b #8)
             out.write(terminal_text(f"{e.id}  {when}  {e.verdict:<10} {e.score:>6}  <{e.mail_from}> -> "
-                                    f"{', '.join(e.rcpt_tos)}  ({e.size} bytes)") + "\n")
+                                    f"{', '.join(e.rcpt_tos)}  ({e.size} bytes){being}") + "\n")
     return 0
 
 

@@ -182,7 +182,7 @@ def candidates(messages: Iterable[MessageMeta], data: ReferenceData | None = Non
     out: dict[str, dict[str, None]] = {k: {} for k in INDICATOR_KINDS}
 
     def domain_ok(d: str) -> bool:
-        return bool(d) and d not in ours and not (data is not None and (
+        return "." in d.strip(".") and d not in ours and not (data is not None and (  # ("com": review45b #1)
             data.is_freemail(d) or d in data.notification_domains))
 
     for name in extra_names:
@@ -209,7 +209,7 @@ def candidates(messages: Iterable[MessageMeta], data: ReferenceData | None = Non
                     out["domains"][d] = None
             elif kind == "phone_number" or (kind.startswith("offchannel_") and _phone_like(value)):
                 out["phones"][value] = None
-            elif kind.startswith("offchannel_"):
+            elif kind.startswith("offchannel_") and _handle_ok(value):
                 out["handles"][value] = None
     return {k: list(v)[:50] for k, v in out.items() if v}
 
@@ -218,6 +218,13 @@ def _persona_ok(name: str) -> bool:
     """A display name of two words or more, not all of them a sign-off's, a greeting's or a role account's."""
     words = [w.lower() for w in _NAME_WORDS.findall(name)]
     return len(words) >= 2 and not all(w in _GENERIC_NAME_WORDS for w in words)
+
+
+def _handle_ok(value: str) -> bool:
+    """A handle of three letters or more that is not a role account's word ("@support" matched every message saying
+    it: review45b #1)."""
+    name = value.strip().lstrip("@").lower()
+    return len(name) >= 3 and name not in _GENERIC_NAME_WORDS
 
 
 def _phone_like(value: str) -> bool:

@@ -82,6 +82,10 @@ async def test_journeys(tmp_path: Path) -> None:
             assert "Kevin Zhao" in await b.text("#campaign-title")
             assert await b.text("#campaign-recipients") == "alice@example.org, bob@example.org, carol@example.org"
             await b.screenshot(SHOTS / "03-campaign.png")
+            # the addresses come ticked, the persona's name is the analyst's to tick (review45b #1)
+            assert await b.eval("document.querySelector('input[name=personas]').checked") is False
+            assert await b.eval("document.querySelector('input[name=addresses]').checked") is True
+            await b.eval("document.querySelector('input[name=personas][value=\"Kevin Zhao\"]').click()")
             await b.click("#make-indicator")
             assert await b.text("#indicator-done") == "Indicator written"
             assert "Reloaded" in await b.text("#reload-state")

@@ -209,6 +209,9 @@ def test_a_release_claims_the_entry_so_a_second_release_or_a_delete_meanwhile_is
     with pytest.raises(q.QuarantineError, match="is being released"):
         store.delete(qid)
     assert [(e.id, e.status) for e in store.list()] == [(qid, "releasing")] and store.read(qid) == RAW
+    listing = io.StringIO()
+    q.run(_args(["--dir", str(tmp_path), "list"]), relay=lambda r: None, out=listing)
+    assert listing.getvalue().rstrip().endswith("(being released)")  # (review45b #8)
     store.unclaim(qid)  # the relay did not take it: held again, and released by the next try
     assert [(e.id, e.status) for e in store.list()] == [(qid, "held")]
     store.release(qid)

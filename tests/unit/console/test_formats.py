@@ -179,6 +179,10 @@ def test_candidates_and_values() -> None:
     for generic in ("Best Regards", "Kind regards", "Customer Service Team", "The Editorial Team", "No Reply"):
         m = meta(0, "x@gmail.com", "x@example.org", name=generic, obs=(f"persona:{generic}",))
         assert "personas" not in candidates([m], _Freemail(), ["example.org"]), generic  # type: ignore[arg-type]
+    m = meta(0, "x@com", "x@example.org", obs=("reply-to:y@com", "offchannel_telegram:@support",
+                                               "offchannel_telegram:@ab", "offchannel_telegram:@kz_recruit"))
+    got_bare = candidates([m], _Freemail(), ["example.org"])  # type: ignore[arg-type]
+    assert "domains" not in got_bare and got_bare["handles"] == ["@kz_recruit"]  # ("com", "@support": review45b #1)
     m = meta(0, "x@gmail.com", "x@example.org", name="Anna Service")
     assert candidates([m], _Freemail(), ["example.org"])["personas"] == ["Anna Service"]  # type: ignore[arg-type]
     assert clean_values({"personas": [" Kevin Zhao "]}, got) == {"personas": ["Kevin Zhao"]}
