@@ -541,16 +541,22 @@ async def test_quarantine_release_relays_then_marks_released(tmp_path: Path) -> 
         sink.stop()
 
 
+async def _held(c: Console, s: aiohttp.ClientSession) -> tuple[str, str]:
+    """A message held in the quarantine, and its page as anna sees it (for the CSRF token)."""
+    env = Envelope(mail_from="x@gmail.com", rcpt_tos=("alice@example.org",), queue_id="Q1")
+    qid = c.quarantine.put(b"Subject: x\r\n\r\nbody\r\n", env, Decision(Verdict.HIGH, 10.0))
+    await login(s, c.base, "anna")
+    _, html = await page(s, f"{c.base}/quarantine/{qid}")
+    return qid, html
+
+
 async def test_concurrent_releases_deliver_the_message_once(tmp_path: Path) -> None:
     """atk45 #3: three release requests at once left two `quarantine.release` audit lines and the message delivered
     twice. One release claims the entry; the others answer 409 and relay nothing; a delete meanwhile is refused."""
     sink = Sink(SinkBehaviour(data_delay=0.5)).start()
     try:
         async with running(tmp_path, upstream_port=sink.port) as c, aiohttp.ClientSession(cookie_jar=jar()) as s:
-            env = Envelope(mail_from="x@gmail.com", rcpt_tos=("alice@example.org",), queue_id="Q1")
-            qid = c.quarantine.put(b"Subject: x\r\n\r\nbody\r\n", env, Decision(Verdict.HIGH, 10.0))
-            await login(s, c.base, "anna")
-            _, html = await page(s, f"{c.base}/quarantine/{qid}")
+            qid, html = await _held(c, s)
 
             async def post(what: str) -> int:
                 async with s.post(f"{c.base}/quarantine/{qid}/{what}", data={"csrf": csrf_of(html)},
@@ -570,10 +576,7 @@ async def test_release_refused_upstream_keeps_the_message(tmp_path: Path) -> Non
     sink = Sink(SinkBehaviour(data_reply="554 5.7.1 no")).start()
     try:
         async with running(tmp_path, upstream_port=sink.port) as c, aiohttp.ClientSession(cookie_jar=jar()) as s:
-            env = Envelope(mail_from="x@gmail.com", rcpt_tos=("alice@example.org",), queue_id="Q1")
-            qid = c.quarantine.put(b"Subject: x\r\n\r\nbody\r\n", env, Decision(Verdict.HIGH, 10.0))
-            await login(s, c.base, "anna")
-            _, html = await page(s, f"{c.base}/quarantine/{qid}")
+            qid, html = await _held(c, s)
             async with s.post(f"{c.base}/quarantine/{qid}/release", data={"csrf": csrf_of(html)}) as r:
                 assert r.status == 502 and "message kept" in await r.text()
             assert c.quarantine.get(qid).status == "held"
