@@ -128,8 +128,8 @@ def skeleton(text: str) -> str:
     t = text.lower()
     if not t.isascii():  # NFKC leaves ASCII as it is; a run of marks cut to 30 first (UAX #15's stream-safe bound):
         # normalising sorts a run by insertion, and a reply's quote marks compared the From and each recipient's
-        # display name (1,024 characters) 60 times a message (now once a pass, three passes): 1.4-2.4 s of marks in
-        # descending class (cpu44 #1)
+        # display name (1,024 characters) 60 times a message (once a message since session 45): 1.4-2.4 s of marks
+        # in descending class (cpu44 #1)
         t = unicodedata.normalize("NFKC", stream_safe(t))
     t = t.translate(_FOLD)
     for a, b in _MULTI:

@@ -39,6 +39,7 @@ import asyncio
 import importlib
 import logging
 import pkgutil
+import re
 import time
 import traceback
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -177,7 +178,7 @@ class CheckContext:
     approach_text: tuple[object, str] | None = None
     # the text a reply's quote marks were read in and the first that names our side (gateway/checks/claims.py
     # `_our_side_mark`: read once a message, not once for each of the three callers)
-    side_mark: tuple[str, Any] | None = None
+    side_mark: tuple[str, re.Match[str] | None] | None = None
     # the events `run_checks` sets when the provider of a fact finished (`wait_for`)
     _ready: Mapping[type, asyncio.Event] = field(default_factory=dict)
 

@@ -422,8 +422,7 @@ def _our_side_mark(ctx: CheckContext, text: str) -> re.Match[str] | None:
     message: `reply_cuts` (twice) and `_approach_text` ask about the same text (review44b #6: each read the marks and
     the names again)."""
     if ctx.side_mark is not None and ctx.side_mark[0] == text:
-        found: re.Match[str] | None = ctx.side_mark[1]
-        return found
+        return ctx.side_mark[1]
     found = None
     names = _SideNames(ctx)
     for i, mark in enumerate(_QUOTE_MARK.finditer(text)):
