@@ -64,6 +64,7 @@ CREATE TABLE IF NOT EXISTS reports (
     status TEXT NOT NULL DEFAULT 'new', decided_by TEXT NOT NULL DEFAULT '', decided_at REAL,
     note TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS reports_time ON reports (time);
+CREATE INDEX IF NOT EXISTS reports_reporter ON reports (reporter, time);
 CREATE TABLE IF NOT EXISTS audit (
     id INTEGER PRIMARY KEY, time REAL NOT NULL, user TEXT NOT NULL, role TEXT NOT NULL,
     action TEXT NOT NULL, target TEXT NOT NULL, detail TEXT NOT NULL);
@@ -76,6 +77,18 @@ CREATE TABLE IF NOT EXISTS login_failures (
 
 class AccountError(ValueError):
     """A bad account name, role or password; the message says what to write instead."""
+
+
+class ReportLimit(Exception):
+    """The reporter filed `console.reports_per_hour` reports in the last hour; `retry_after` seconds until the
+    oldest of them is an hour old."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"too many reports in an hour; again in {retry_after:.0f} s")
+        self.retry_after = retry_after
+
+
+REPORT_PERIOD = 3600.0  # console.reports_per_hour's hour
 
 
 def hash_password(password: str) -> str:
@@ -464,18 +477,43 @@ class ConsoleDB:
 
     def add_report(self, *, source: str, reporter: str, message_id: str, subject: str, sender: str,
                    display_name: str, verdict: str, score: float, analysis: dict[str, Any],
-                   original: bytes | None = None, now: float | None = None) -> str:
+                   original: bytes | None = None, now: float | None = None, per_hour: int = 0) -> str:
+        """A new report's id. `per_hour`: raises ReportLimit, writing nothing, when this reporter already filed that
+        many in the last hour (checked in the transaction that inserts, so concurrent reports cannot pass it)."""
         now = time.time() if now is None else now
         rid = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now)) + "-" + secrets.token_hex(6)
+        if per_hour:
+            self.check_report_limit(reporter, per_hour, now)  # before the original is written
         if original is not None:  # a partial file is removed (a full disk); the report then fails as a whole
             write_new(self.original_path(rid), original)
-        with self._db() as db:
+        with self._write() as db:
+            if per_hour:
+                try:
+                    self._report_limit(db, reporter, per_hour, now)
+                except ReportLimit:
+                    if original is not None:
+                        self.original_path(rid).unlink(missing_ok=True)
+                    raise
             db.execute("INSERT INTO reports (id, time, source, reporter, message_id, subject, sender, display_name,"
                        " verdict, score, analysis, has_original) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                        (rid, now, source, reporter[:320], message_id[:998], subject[:998], sender[:320],
                         display_name[:320], verdict, score, json.dumps(analysis, ensure_ascii=False),
                         int(original is not None)))
         return rid
+
+    def check_report_limit(self, reporter: str, per_hour: int, now: float | None = None) -> None:
+        """Raises ReportLimit when `reporter` filed `per_hour` reports in the last hour (a check before costly work;
+        add_report checks again as it writes)."""
+        with self._db() as db:
+            self._report_limit(db, reporter, per_hour, time.time() if now is None else now)
+
+    @staticmethod
+    def _report_limit(db: sqlite3.Connection, reporter: str, per_hour: int, now: float) -> None:
+        times = [float(t) for (t,) in db.execute(
+            "SELECT time FROM reports WHERE reporter = ? AND time > ? ORDER BY time DESC LIMIT ?",
+            (reporter[:320], now - REPORT_PERIOD, per_hour))]
+        if len(times) >= per_hour:
+            raise ReportLimit(max(1.0, times[-1] + REPORT_PERIOD - now))
 
     def purge_reports(self, days: int, now: float | None = None) -> int:
         """Delete the reports older than `days` days with their originals (and an original whose

@@ -99,6 +99,17 @@ async def find_message(store: Store, message_id: str, days: int) -> MessageMeta 
     return None
 
 
+def addressed_to(user: str, meta: MessageMeta, local_domains: tuple[str, ...]) -> bool:
+    """Whether the stored message went to this console user: their name is one of its recipients, or, a name
+    without "@" (what a reverse proxy's REMOTE_USER usually is), its local part at one of `local_domains`."""
+    name = user.lower()
+    for rcpt in meta.recipients:
+        local, _, domain = rcpt.lower().rpartition("@")
+        if rcpt.lower() == name or ("@" not in name and local == name and domain in local_domains):
+            return True
+    return False
+
+
 def analysis_of(result: Result) -> dict[str, Any]:
     """What the triage queue keeps of an analysis: verdict, score, reasons, signals with evidence."""
     d = result.decision
@@ -125,6 +136,9 @@ def purge_reports(config: Config, days: int | None = None) -> int:
     return console_db(config).purge_reports(config.console.report_retention_days if days is None else days)
 
 
+_OVER_LIMIT = "report from %r delivered, not taken into triage: %d reports in the last hour (console.reports_per_hour)"
+
+
 async def take_report(config: Config, runtime: Runtime, raw: bytes, env: Envelope) -> str | None:
     """Take a delivered report into triage; returns the report id (None when it is not one we take).
     Raises only what the caller logs (the report itself is already delivered)."""
@@ -139,6 +153,15 @@ async def take_report(config: Config, runtime: Runtime, raw: bytes, env: Envelop
     domain = reporter.rpartition("@")[2]
     if "@" not in reporter or not config.is_internal_domain(domain):
         log.info("report from %r (not in local_domains) delivered, not taken into triage", reporter[:80])
+        return None
+    from gateway.admin.console.db import ReportLimit
+
+    db = await asyncio.to_thread(console_db, config)
+    per_hour = config.console.reports_per_hour
+    try:  # before the work: a flood of reports is delivered, not analysed (add_report checks again as it writes)
+        await asyncio.to_thread(db.check_report_limit, reporter, per_hour)
+    except ReportLimit:
+        log.warning(_OVER_LIMIT, reporter[:80], per_hour)
         return None
     # off the event loop: the walk of a 9.5 MB report of 499 parts took ~220 ms, and other
     # sessions' replies waited behind it (attack20 finding 6)
@@ -164,15 +187,19 @@ async def take_report(config: Config, runtime: Runtime, raw: bytes, env: Envelop
                 analysis["delivered"] = {"verdict": delivered.verdict, "score": delivered.score,
                                          "rules": list(delivered.rule_ids), "when": delivered.when,
                                          "sender": delivered.sender}
+                analysis["reporter_addressed"] = addressed_to(reporter, delivered, config.local_domains)
                 analysis["reanalysed"] = {"verdict": verdict, "score": score}
                 verdict, score = delivered.verdict, delivered.score
         except Exception as exc:  # noqa: BLE001 - a hostile original: keep the report, say why
             analysis["error"] = f"the attached message could not be analysed ({type(exc).__name__})"
-    db = await asyncio.to_thread(console_db, config)
-    rid = await asyncio.to_thread(
-        lambda: db.add_report(source="mailbox", reporter=reporter, message_id=mid, subject=one_line(subject, 300),
-                              sender=sender, display_name=one_line(name, 200), verdict=verdict, score=score,
-                              analysis=analysis, original=original))
+    try:
+        rid = await asyncio.to_thread(
+            lambda: db.add_report(source="mailbox", reporter=reporter, message_id=mid, subject=one_line(subject, 300),
+                                  sender=sender, display_name=one_line(name, 200), verdict=verdict, score=score,
+                                  analysis=analysis, original=original, per_hour=per_hour))
+    except ReportLimit:
+        log.warning(_OVER_LIMIT, reporter[:80], per_hour)
+        return None
     await asyncio.to_thread(db.audit, reporter, "reporter", "report.mailbox", rid,
                             f"queue id {env.queue_id}; {how}")
     ack = acknowledgement(config, reporter, rid, subject, original is not None, how)
