@@ -43,7 +43,7 @@ from gateway.admin.console.auth import (
     set_session_cookie,
 )
 from gateway.admin.console.db import STATUSES, ConsoleDB, Report, ReportLimit
-from gateway.admin.console.intake import addressed_to, find_message
+from gateway.admin.console.intake import addressed_to, find_message, reporter_key
 from gateway.checks.campaign import decision_keys
 from gateway.domains import Domains
 from gateway.errors import DataError
@@ -371,7 +371,8 @@ async def report_post(request: web.Request) -> web.Response:
         rid = await asyncio.to_thread(lambda: db.add_report(
             source="link", reporter=me.user, message_id=mid, subject="", sender=meta.sender if meta else "",
             display_name=meta.display_name if meta else "", verdict=meta.verdict if meta else "",
-            score=meta.score if meta else 0.0, analysis=analysis, per_hour=deps.config.console.reports_per_hour))
+            score=meta.score if meta else 0.0, analysis=analysis, per_hour=deps.config.console.reports_per_hour,
+            person=lambda name: reporter_key(name, deps.config.local_domains)))
     except ReportLimit as limit:
         wait = math.ceil(limit.retry_after)
         log.info("console: report by %r refused: %s reports in the last hour", me.user,
@@ -721,6 +722,10 @@ async def audit_page(request: web.Request) -> web.Response:
 
 def build(deps: ConsoleDeps) -> web.Application:
     cfg = deps.config.console
+    if cfg.base_url.startswith("https://") and not cfg.trusted_proxies:
+        log.warning("console: base_url is %s but trusted_proxies is empty: the listener speaks plain HTTP, so the "
+                    "console's cookies are not marked Secure; list the TLS proxy's address in console.trusted_proxies",
+                    cfg.base_url)
     db = ConsoleDB(cfg.state_dir)
     app = web.Application(middlewares=[middleware(db, cfg, PUBLIC, {"policy_try": "try"}, MAX_UPLOAD + 65536)])
     app[DEPS] = deps

@@ -36,7 +36,7 @@ import re
 import secrets
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,7 +64,6 @@ CREATE TABLE IF NOT EXISTS reports (
     status TEXT NOT NULL DEFAULT 'new', decided_by TEXT NOT NULL DEFAULT '', decided_at REAL,
     note TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS reports_time ON reports (time);
-CREATE INDEX IF NOT EXISTS reports_reporter ON reports (reporter, time);
 CREATE TABLE IF NOT EXISTS audit (
     id INTEGER PRIMARY KEY, time REAL NOT NULL, user TEXT NOT NULL, role TEXT NOT NULL,
     action TEXT NOT NULL, target TEXT NOT NULL, detail TEXT NOT NULL);
@@ -477,19 +476,21 @@ class ConsoleDB:
 
     def add_report(self, *, source: str, reporter: str, message_id: str, subject: str, sender: str,
                    display_name: str, verdict: str, score: float, analysis: dict[str, Any],
-                   original: bytes | None = None, now: float | None = None, per_hour: int = 0) -> str:
-        """A new report's id. `per_hour`: raises ReportLimit, writing nothing, when this reporter already filed that
-        many in the last hour (checked in the transaction that inserts, so concurrent reports cannot pass it)."""
+                   original: bytes | None = None, now: float | None = None, per_hour: int = 0,
+                   person: Callable[[str], str] = str.lower) -> str:
+        """A new report's id. `per_hour`: raises ReportLimit, writing nothing, when the reporter (as `person` names
+        them: intake.reporter_key) already filed that many in the last hour (checked in the transaction that
+        inserts, so concurrent reports cannot pass it)."""
         now = time.time() if now is None else now
         rid = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now)) + "-" + secrets.token_hex(6)
         if per_hour:
-            self.check_report_limit(reporter, per_hour, now)  # before the original is written
+            self.check_report_limit(reporter, per_hour, now, person)  # before the original is written
         if original is not None:  # a partial file is removed (a full disk); the report then fails as a whole
             write_new(self.original_path(rid), original)
         with self._write() as db:
             if per_hour:
                 try:
-                    self._report_limit(db, reporter, per_hour, now)
+                    self._report_limit(db, reporter, per_hour, now, person)
                 except ReportLimit:
                     if original is not None:
                         self.original_path(rid).unlink(missing_ok=True)
@@ -501,17 +502,20 @@ class ConsoleDB:
                         int(original is not None)))
         return rid
 
-    def check_report_limit(self, reporter: str, per_hour: int, now: float | None = None) -> None:
+    def check_report_limit(self, reporter: str, per_hour: int, now: float | None = None,
+                           person: Callable[[str], str] = str.lower) -> None:
         """Raises ReportLimit when `reporter` filed `per_hour` reports in the last hour (a check before costly work;
         add_report checks again as it writes)."""
         with self._db() as db:
-            self._report_limit(db, reporter, per_hour, time.time() if now is None else now)
+            self._report_limit(db, reporter, per_hour, time.time() if now is None else now, person)
 
     @staticmethod
-    def _report_limit(db: sqlite3.Connection, reporter: str, per_hour: int, now: float) -> None:
-        times = [float(t) for (t,) in db.execute(
-            "SELECT time FROM reports WHERE reporter = ? AND time > ? ORDER BY time DESC LIMIT ?",
-            (reporter[:320], now - REPORT_PERIOD, per_hour))]
+    def _report_limit(db: sqlite3.Connection, reporter: str, per_hour: int, now: float,
+                      person: Callable[[str], str]) -> None:
+        who = person(reporter[:320])
+        times = sorted((float(t) for r, t in db.execute(  # the last hour's reports, everyone's (reports_time)
+            "SELECT reporter, time FROM reports WHERE time > ?", (now - REPORT_PERIOD,)) if person(str(r)) == who),
+            reverse=True)[:per_hour]
         if len(times) >= per_hour:
             raise ReportLimit(max(1.0, times[-1] + REPORT_PERIOD - now))
 

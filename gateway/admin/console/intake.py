@@ -36,7 +36,7 @@ from gateway.model import Client, Envelope
 from gateway.parse import MessageView, ViewLimits, normalize_newlines
 from gateway.policy.text import one_line
 from gateway.smtp.upstream import release
-from gateway.store import MAX_RECENT, MessageMeta, Store
+from gateway.store import MAX_ITEMS, MAX_RECENT, MessageMeta, Store
 
 if TYPE_CHECKING:
     from gateway.admin.console.db import ConsoleDB
@@ -99,15 +99,27 @@ async def find_message(store: Store, message_id: str, days: int) -> MessageMeta 
     return None
 
 
-def addressed_to(user: str, meta: MessageMeta, local_domains: tuple[str, ...]) -> bool:
+def addressed_to(user: str, meta: MessageMeta, local_domains: tuple[str, ...]) -> bool | None:
     """Whether the stored message went to this console user: their name is one of its recipients, or, a name
-    without "@" (what a reverse proxy's REMOTE_USER usually is), its local part at one of `local_domains`."""
+    without "@" (what a reverse proxy's REMOTE_USER usually is), its local part at one of `local_domains`. None
+    (not known) when it did not among the recipients kept but the history keeps no more (MAX_ITEMS: review46 #3)."""
     name = user.lower()
     for rcpt in meta.recipients:
         local, _, domain = rcpt.lower().rpartition("@")
         if rcpt.lower() == name or ("@" not in name and local == name and domain in local_domains):
             return True
-    return False
+    return None if len(meta.recipients) >= MAX_ITEMS else False
+
+
+def reporter_key(reporter: str, local_domains: tuple[str, ...]) -> str:
+    """Who a report counts against for `console.reports_per_hour`: one person however written (review46 #1: "rob",
+    "Rob", "rob@example.org" and "rob+x@example.org" each had an hour's allowance): lower-cased, an address at one
+    of `local_domains` as its local part without a "+tag"."""
+    name = reporter.strip().lower()
+    local, at, domain = name.rpartition("@")
+    if at and domain.rstrip(".") in local_domains:
+        return local.split("+", 1)[0]
+    return name
 
 
 def analysis_of(result: Result) -> dict[str, Any]:
@@ -139,8 +151,12 @@ def purge_reports(config: Config, days: int | None = None) -> int:
 _OVER_LIMIT = "report from %r delivered, not taken into triage: %d reports in the last hour (console.reports_per_hour)"
 
 
-async def take_report(config: Config, runtime: Runtime, raw: bytes, env: Envelope) -> str | None:
+async def take_report(config: Config, runtime: Runtime, raw: bytes, env: Envelope,
+                      by_dmarc: bool = False) -> str | None:
     """Take a delivered report into triage; returns the report id (None when it is not one we take).
+    `by_dmarc`: the report came in because its From passed DMARC for a local domain, not from a client in
+    `trusted_networks`: it is that From's, and not taken when a MAIL FROM names someone else (review46 #2: a
+    DMARC-passing From with `MAIL FROM:<ceo@...>` was filed as the CEO's and used up their reports_per_hour).
     Raises only what the caller logs (the report itself is already delivered)."""
     limits = runtime.limits
     try:
@@ -150,6 +166,12 @@ async def take_report(config: Config, runtime: Runtime, raw: bytes, env: Envelop
     except ValueError:
         from_addr = ""
     reporter = (env.mail_from or from_addr).lower()
+    if by_dmarc:
+        if env.mail_from and env.mail_from.lower() != from_addr.lower():
+            log.info("report with From %r delivered, not taken into triage: its MAIL FROM %r is someone else and "
+                     "only the From passed DMARC", from_addr[:80], env.mail_from[:80])
+            return None
+        reporter = from_addr.lower()
     domain = reporter.rpartition("@")[2]
     if "@" not in reporter or not config.is_internal_domain(domain):
         log.info("report from %r (not in local_domains) delivered, not taken into triage", reporter[:80])
@@ -158,8 +180,11 @@ async def take_report(config: Config, runtime: Runtime, raw: bytes, env: Envelop
 
     db = await asyncio.to_thread(console_db, config)
     per_hour = config.console.reports_per_hour
+
+    def person(name: str) -> str:
+        return reporter_key(name, config.local_domains)
     try:  # before the work: a flood of reports is delivered, not analysed (add_report checks again as it writes)
-        await asyncio.to_thread(db.check_report_limit, reporter, per_hour)
+        await asyncio.to_thread(db.check_report_limit, reporter, per_hour, None, person)
     except ReportLimit:
         log.warning(_OVER_LIMIT, reporter[:80], per_hour)
         return None
@@ -196,7 +221,8 @@ async def take_report(config: Config, runtime: Runtime, raw: bytes, env: Envelop
         rid = await asyncio.to_thread(
             lambda: db.add_report(source="mailbox", reporter=reporter, message_id=mid, subject=one_line(subject, 300),
                                   sender=sender, display_name=one_line(name, 200), verdict=verdict, score=score,
-                                  analysis=analysis, original=original, per_hour=per_hour))
+                                  analysis=analysis, original=original, per_hour=per_hour,
+                                  person=person))
     except ReportLimit:
         log.warning(_OVER_LIMIT, reporter[:80], per_hour)
         return None

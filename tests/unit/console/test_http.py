@@ -4,12 +4,14 @@ CSRF, sessions, the proxy header, security headers, and each action's effect and
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import re
 import sqlite3
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
@@ -20,7 +22,7 @@ from gateway.admin.console import intake
 from gateway.admin.console.db import ConsoleDB, check_password
 from gateway.checks.campaign import cleared_key, confirmed_key
 from gateway.cli import main as cli_main
-from gateway.model import Decision, Envelope, RuleHit, Verdict
+from gateway.model import Decision, Envelope, RuleHit, Signal, Verdict
 from gateway.policy.evaluate import load_labels
 from gateway.store import MessageMeta, StoreUnavailable
 from tests.support.console import PASSWORD, Console, console_config, csrf_of, login
@@ -707,8 +709,11 @@ async def test_a_reporter_sees_only_the_messages_addressed_to_them(tmp_path: Pat
             _, html = await page(s, f"{c.base}/report?id={bob_mid}")
             assert "lena.ostrova" not in html and 'id="report-from"' not in html
             assert "No message with this Message-ID addressed to you" in html
+            # the page for a message to someone else reads as the page for a Message-ID the history does not hold
+            _, unknown = await page(s, f"{c.base}/report?id=%3C99%40yandex.ru%3E")
+            assert html.replace("2@yandex.ru", "X") == unknown.replace("99@yandex.ru", "X")
             async with s.post(c.base + "/report", data={"csrf": csrf_of(html), "id": "<2@yandex.ru>"}) as r:
-                assert r.status == 200 and "lena.ostrova" not in await r.text()
+                assert r.status == 200
         for user, seen in (("bob", True), ("bob@example.org", True), ("bob@example.org.evil", False),
                            ("rob", False)):
             async with aiohttp.ClientSession(cookie_jar=jar()) as staff:
@@ -721,7 +726,25 @@ async def test_a_reporter_sees_only_the_messages_addressed_to_them(tmp_path: Pat
             [report] = ConsoleDB(c.config.console.state_dir).reports()
             assert report.sender == "lena.ostrova@yandex.ru" and report.analysis["reporter_addressed"] is False
             _, html = await page(s, f"{c.base}/triage/{report.id}")
-            assert 'id="report-not-addressed"' in html
+            assert "not one of the message's recipients" in html
+        # the history keeps 40 recipients: the 50th is not known not to be one (review46 #3)
+        crowd = tuple(f"u{i}@example.org" for i in range(60))
+        await c.store.record_message(MessageMeta(NOW - 60, "inbound", "bulk@lure.test", crowd, message_id="<b@l>"),
+                                     c.config.local_domains)
+        async with aiohttp.ClientSession(cookie_jar=jar()) as staff:
+            hdr = {"X-Remote-User": "u50"}
+            async with staff.get(f"{c.base}/report?id=%3Cb%40l%3E", headers=hdr) as r:
+                html = await r.text()
+                assert "bulk@lure.test" not in html
+            async with staff.post(c.base + "/report", data={"csrf": csrf_of(html), "id": "<b@l>"}, headers=hdr) as r:
+                assert r.status == 200
+        [report] = [r for r in ConsoleDB(c.config.console.state_dir).reports() if r.reporter == "u50"]
+        assert report.analysis["reporter_addressed"] is None
+        async with aiohttp.ClientSession(cookie_jar=jar()) as s:
+            await login(s, c.base, "vera")
+            _, html = await page(s, f"{c.base}/triage/{report.id}")
+            assert "not among the recipients the history keeps" in html
+            assert "not one of the message's recipients" not in html
 
 
 async def test_reports_per_hour_limit_each_reporter(tmp_path: Path) -> None:
@@ -751,6 +774,22 @@ async def test_reports_per_hour_limit_each_reporter(tmp_path: Path) -> None:
         assert sorted(r.message_id for r in db.reports()) == ["<0@x>", "<1@x>", "<2@x>", "<4@x>", "<5@x>"]
 
 
+async def test_reports_per_hour_count_a_person_however_their_name_is_written(tmp_path: Path) -> None:
+    """review46 #1: "rob", "Rob" and "rob@example.org" each had an hour's allowance (a "+tag": the mailbox test)."""
+    extra = "  proxy_user_header: X-Remote-User\n  trusted_proxies: [127.0.0.1/32]\n  reports_per_hour: 2"
+    async with running(tmp_path, extra) as c:
+        statuses = []
+        for i, user in enumerate(("rob", "Rob", "ROB@Example.org", "rob@example.org", "robin")):
+            async with aiohttp.ClientSession(cookie_jar=jar()) as staff:
+                hdr = {"X-Remote-User": user}
+                async with staff.get(f"{c.base}/report?id=x", headers=hdr) as r:
+                    html = await r.text()
+                async with staff.post(c.base + "/report", data={"csrf": csrf_of(html), "id": f"<{i}@x>"},
+                                      headers=hdr) as r:
+                    statuses.append(r.status)
+        assert statuses == [200, 200, 429, 429, 200]
+
+
 async def test_a_flood_of_mailed_reports_is_delivered_not_taken(tmp_path: Path) -> None:
     """The report mailbox keeps the same limit: past it a report is not analysed, stored or acknowledged (it was
     delivered before the intake runs)."""
@@ -767,6 +806,16 @@ async def test_a_flood_of_mailed_reports_is_delivered_not_taken(tmp_path: Path) 
             assert len(sink.messages) == 2  # two acknowledgements
             other = Envelope(mail_from="o.lund@example.org", rcpt_tos=("report-approach@example.org",), queue_id="R")
             assert await intake.take_report(c.config, c.runtime, report, other)
+            tagged = Envelope(mail_from="P.Nair+x@example.org", rcpt_tos=("report-approach@example.org",))
+            assert await intake.take_report(c.config, c.runtime, report, tagged) is None  # the same person
+            # let in by its From's DMARC alone: the From's, and not taken when MAIL FROM names someone else
+            # (review46 #2: filed as the CEO's, it used up the CEO's allowance)
+            forged = Envelope(mail_from="ceo@example.org", rcpt_tos=("report-approach@example.org",))
+            assert await intake.take_report(c.config, c.runtime, report, forged, by_dmarc=True) is None
+            assert len(ConsoleDB(c.config.console.state_dir).reports()) == 3
+            from_only = report.replace(b"p.nair@example.org", b"ceo@example.org", 1)
+            assert await intake.take_report(c.config, c.runtime, from_only, forged, by_dmarc=True)
+            assert ConsoleDB(c.config.console.state_dir).reports()[0].reporter == "ceo@example.org"
     finally:
         sink.stop()
 
@@ -792,3 +841,49 @@ async def test_console_cookies_are_secure_over_https_only_as_a_trusted_proxy_say
             async with aiohttp.ClientSession(cookie_jar=jar()) as plain:  # no header, no TLS: never Secure
                 async with plain.get(f"{c.base}/login") as r:
                     assert not r.cookies["approach_console_login"]["secure"]
+                for proto, last_is_https in (("http, https", True), ("https, http", False), ("HTTPS ", True)):
+                    async with plain.get(f"{c.base}/login", headers={"X-Forwarded-Proto": proto}) as r:
+                        assert bool(r.cookies["approach_console_login"]["secure"]) is (secure and last_is_https)
+
+
+async def test_an_https_base_url_without_a_trusted_proxy_is_warned_about(tmp_path: Path,
+                                                                        caplog: pytest.LogCaptureFixture) -> None:
+    """review46 #4: behind a TLS proxy not in trusted_proxies the cookies lose Secure (the listener speaks HTTP)."""
+    caplog.set_level(logging.WARNING, logger="gateway.console")
+    for extra, warned in (("  base_url: https://gw.example.org/console", True),
+                          ("  base_url: https://gw.example.org/console\n  trusted_proxies: [127.0.0.1/32]", False),
+                          ("  base_url: http://gw.example.org/console", False)):
+        caplog.clear()
+        where = tmp_path / str(len(list(tmp_path.iterdir())))
+        where.mkdir()
+        async with running(where, extra):
+            pass
+        assert ("cookies are not marked Secure" in caplog.text) is warned, extra
+
+
+async def test_a_report_let_in_by_dmarc_is_its_froms(tmp_path: Path) -> None:
+    """review46 #2: the gate (gateway/smtp/deliver.py) let a report in because its From passed DMARC for a local domain,
+    then filed it under MAIL FROM (the CEO's), whose allowance it used up. Let in by DMARC alone, it is the From's and
+    is not taken when MAIL FROM names someone else; from a client in trusted_networks, MAIL FROM is believed."""
+    from types import SimpleNamespace
+
+    from gateway.model import Client
+    from gateway.smtp.deliver import start_staff_report
+
+    sink = Sink(SinkBehaviour()).start()
+    try:
+        async with running(tmp_path, upstream_port=sink.port) as c:
+            config = replace(c.config, trusted_networks=(ipaddress.ip_network("192.0.2.0/24"),))
+            state = SimpleNamespace(config=config, runtime=c.runtime, report_intakes=set())
+            dmarc = SimpleNamespace(signals=[Signal("dmarc.pass", {"from_domain": "example.org"})])
+            raw = b"From: mallory@example.org\r\nTo: report-approach@example.org\r\nSubject: x\r\n\r\nhi\r\n"
+            for mail_from, ip in (("ceo@example.org", "203.0.113.9"), ("", "203.0.113.9"),
+                                  ("Mallory@example.org", "203.0.113.9"), ("ceo@example.org", "192.0.2.7")):
+                env = Envelope(mail_from=mail_from, rcpt_tos=("report-approach@example.org",), client=Client(ip=ip))
+                start_staff_report(state, raw, env, dmarc)  # type: ignore[arg-type]
+                await asyncio.gather(*state.report_intakes)
+            reports = ConsoleDB(c.config.console.state_dir).reports()
+            assert sorted(r.reporter for r in reports) == ["ceo@example.org", "mallory@example.org",
+                                                           "mallory@example.org"]
+    finally:
+        sink.stop()
