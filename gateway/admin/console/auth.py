@@ -135,9 +135,10 @@ def cookie_path(request: web.Request) -> str:
 def over_https(request: web.Request, cfg: ConsoleConfig) -> bool:
     """The browser reached the console over HTTPS: TLS on this connection, or a reverse proxy in
     `trusted_proxies` says so with `X-Forwarded-Proto: https` (from anyone else the header is the client's own
-    words: atk45 #9); of a list, the last value, the one the proxy itself added (as X-Forwarded-For's)."""
-    return request.secure or (peer_trusted(request, cfg) and request.headers.get(
-        "X-Forwarded-Proto", "").rsplit(",", 1)[-1].strip().lower() == "https")
+    words: atk45 #9); of a list, in one line or several, the last value, the one the proxy itself added (as
+    X-Forwarded-For's; review46b #6)."""
+    return request.secure or (peer_trusted(request, cfg) and ",".join(request.headers.getall(
+        "X-Forwarded-Proto", [])).rsplit(",", 1)[-1].strip().lower() == "https")
 
 
 def set_console_cookie(response: web.StreamResponse, request: web.Request, cfg: ConsoleConfig, name: str,

@@ -484,13 +484,13 @@ class ConsoleDB:
         now = time.time() if now is None else now
         rid = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now)) + "-" + secrets.token_hex(6)
         if per_hour:
-            self.check_report_limit(reporter, per_hour, now, person)  # before the original is written
+            self.check_report_limit(reporter, per_hour, now, person, source)  # before the original is written
         if original is not None:  # a partial file is removed (a full disk); the report then fails as a whole
             write_new(self.original_path(rid), original)
         with self._write() as db:
             if per_hour:
                 try:
-                    self._report_limit(db, reporter, per_hour, now, person)
+                    self._report_limit(db, reporter, per_hour, now, person, source)
                 except ReportLimit:
                     if original is not None:
                         self.original_path(rid).unlink(missing_ok=True)
@@ -503,19 +503,19 @@ class ConsoleDB:
         return rid
 
     def check_report_limit(self, reporter: str, per_hour: int, now: float | None = None,
-                           person: Callable[[str], str] = str.lower) -> None:
-        """Raises ReportLimit when `reporter` filed `per_hour` reports in the last hour (a check before costly work;
-        add_report checks again as it writes)."""
+                           person: Callable[[str], str] = str.lower, source: str = "") -> None:
+        """Raises ReportLimit when `reporter` filed `per_hour` reports (of this `source`: link, mailbox) in the last
+        hour (a check before costly work; add_report checks again as it writes)."""
         with self._db() as db:
-            self._report_limit(db, reporter, per_hour, time.time() if now is None else now, person)
+            self._report_limit(db, reporter, per_hour, time.time() if now is None else now, person, source)
 
     @staticmethod
     def _report_limit(db: sqlite3.Connection, reporter: str, per_hour: int, now: float,
-                      person: Callable[[str], str]) -> None:
+                      person: Callable[[str], str], source: str) -> None:
         who = person(reporter[:320])
-        times = sorted((float(t) for r, t in db.execute(  # the last hour's reports, everyone's (reports_time)
-            "SELECT reporter, time FROM reports WHERE time > ?", (now - REPORT_PERIOD,)) if person(str(r)) == who),
-            reverse=True)[:per_hour]
+        times = sorted((float(t) for r, t in db.execute(  # the last hour's reports of the source (reports_time)
+            "SELECT reporter, time FROM reports WHERE time > ? AND source = ?", (now - REPORT_PERIOD, source))
+            if person(str(r)) == who), reverse=True)[:per_hour]
         if len(times) >= per_hour:
             raise ReportLimit(max(1.0, times[-1] + REPORT_PERIOD - now))
 

@@ -114,11 +114,14 @@ def addressed_to(user: str, meta: MessageMeta, local_domains: tuple[str, ...]) -
 def reporter_key(reporter: str, local_domains: tuple[str, ...]) -> str:
     """Who a report counts against for `console.reports_per_hour`: one person however written (review46 #1: "rob",
     "Rob", "rob@example.org" and "rob+x@example.org" each had an hour's allowance): lower-cased, an address at one
-    of `local_domains` as its local part without a "+tag"."""
+    of `local_domains` as its local part without a "+tag" or a BATV "prvs=TAG=". Link and mailbox reports are
+    counted apart (add_report's `source`), so one cannot use up the other (review46b #4)."""
     name = reporter.strip().lower()
     local, at, domain = name.rpartition("@")
     if at and domain.rstrip(".") in local_domains:
-        return local.split("+", 1)[0]
+        if local.startswith("prvs=") and local.count("=") >= 2:  # BATV: prvs=TAG=local (review46b #4)
+            local = local.split("=", 2)[2]
+        return local.split("+", 1)[0] or name
     return name
 
 
@@ -155,8 +158,8 @@ async def take_report(config: Config, runtime: Runtime, raw: bytes, env: Envelop
                       by_dmarc: bool = False) -> str | None:
     """Take a delivered report into triage; returns the report id (None when it is not one we take).
     `by_dmarc`: the report came in because its From passed DMARC for a local domain, not from a client in
-    `trusted_networks`: it is that From's, and not taken when a MAIL FROM names someone else (review46 #2: a
-    DMARC-passing From with `MAIL FROM:<ceo@...>` was filed as the CEO's and used up their reports_per_hour).
+    `trusted_networks`: it is that From's, whatever MAIL FROM says (review46 #2: a DMARC-passing From with
+    `MAIL FROM:<ceo@...>` was filed as the CEO's and used up their reports_per_hour).
     Raises only what the caller logs (the report itself is already delivered)."""
     limits = runtime.limits
     try:
@@ -165,13 +168,9 @@ async def take_report(config: Config, runtime: Runtime, raw: bytes, env: Envelop
         from_addr = view.from_address
     except ValueError:
         from_addr = ""
-    reporter = (env.mail_from or from_addr).lower()
-    if by_dmarc:
-        if env.mail_from and env.mail_from.lower() != from_addr.lower():
-            log.info("report with From %r delivered, not taken into triage: its MAIL FROM %r is someone else and "
-                     "only the From passed DMARC", from_addr[:80], env.mail_from[:80])
-            return None
-        reporter = from_addr.lower()
+    # let in by the From's DMARC alone: the From's, whatever MAIL FROM says (a provider's VERP, BATV or SRS bounce
+    # address is no one's; a forged one is not believed: review46b #5)
+    reporter = (from_addr if by_dmarc else env.mail_from or from_addr).lower()
     domain = reporter.rpartition("@")[2]
     if "@" not in reporter or not config.is_internal_domain(domain):
         log.info("report from %r (not in local_domains) delivered, not taken into triage", reporter[:80])
@@ -184,7 +183,7 @@ async def take_report(config: Config, runtime: Runtime, raw: bytes, env: Envelop
     def person(name: str) -> str:
         return reporter_key(name, config.local_domains)
     try:  # before the work: a flood of reports is delivered, not analysed (add_report checks again as it writes)
-        await asyncio.to_thread(db.check_report_limit, reporter, per_hour, None, person)
+        await asyncio.to_thread(db.check_report_limit, reporter, per_hour, None, person, "mailbox")
     except ReportLimit:
         log.warning(_OVER_LIMIT, reporter[:80], per_hour)
         return None
