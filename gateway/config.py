@@ -174,6 +174,7 @@ class ConsoleConfig:
     trusted_proxies: tuple[Network, ...] = ()  # the only peers whose proxy_user_header is believed
     report_window_days: int = 14  # how far back a report link's Message-ID is looked up
     report_retention_days: int = 400  # triaged reports and their originals older than this are deleted (hourly)
+    reports_per_hour: int = 30  # reports one reporter may file in an hour (link and mailbox); more are refused
     login_failures: int = 5  # failed logins of one account name that lock it (any address)
     login_failures_per_address: int = 20  # failed logins from one client address (any names) that lock it
     login_window: float = 900.0  # seconds: failures are forgotten after this long without one
@@ -798,6 +799,7 @@ def _console(r: _Reader, base: Path, policies: tuple[str, ...]) -> ConsoleConfig
         proxy_user_header=header, trusted_proxies=proxies,
         report_window_days=r.get(p + ("report_window_days",), d.report_window_days, _int(1, 3650)),
         report_retention_days=r.get(p + ("report_retention_days",), d.report_retention_days, _int(1, 36500)),
+        reports_per_hour=r.get(p + ("reports_per_hour",), d.reports_per_hour, _int(1, 100_000)),
         login_failures=r.get(p + ("login_failures",), d.login_failures, _int(1, 1000)),
         login_failures_per_address=r.get(p + ("login_failures_per_address",), d.login_failures_per_address,
                                          _int(1, 100_000)),

@@ -118,10 +118,11 @@ def start_staff_report(state: ServerState, raw: bytes, env: Envelope, result: Re
     address = config.console.report_address
     if not address or address not in (r.lower() for r in env.rcpt_tos):
         return
-    inside = in_networks(env.client.ip, config.trusted_networks) or any(
+    trusted = in_networks(env.client.ip, config.trusted_networks)
+    by_dmarc = not trusted and any(
         s.name == "dmarc.pass" and config.is_internal_domain(str(s.evidence.get("from_domain", "")))
         for s in result.signals)
-    if not inside:
+    if not trusted and not by_dmarc:
         log.info("staff report %s from %r delivered, not taken into triage: its client is not in trusted_networks "
                  "and its From did not pass DMARC for a local domain", env.queue_id, (env.mail_from or "")[:80])
         return
@@ -129,16 +130,16 @@ def start_staff_report(state: ServerState, raw: bytes, env: Envelope, result: Re
         log.warning("staff report %s delivered, not taken into triage: %d reports are being taken in already",
                     env.queue_id, len(state.report_intakes))
         return
-    task = asyncio.ensure_future(_take_staff_report(state, raw, env))
+    task = asyncio.ensure_future(_take_staff_report(state, raw, env, by_dmarc))
     state.report_intakes.add(task)  # referenced until done (the loop keeps tasks weakly)
     task.add_done_callback(state.report_intakes.discard)
 
 
-async def _take_staff_report(state: ServerState, raw: bytes, env: Envelope) -> None:
+async def _take_staff_report(state: ServerState, raw: bytes, env: Envelope, by_dmarc: bool) -> None:
     from gateway.admin.console.intake import take_report
 
     try:
-        await take_report(state.config, state.runtime, raw, env)
+        await take_report(state.config, state.runtime, raw, env, by_dmarc)
     except Exception:  # the report is delivered; triage intake is best effort
         log.warning("staff report %s not taken into triage", env.queue_id, exc_info=True)
 

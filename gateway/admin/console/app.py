@@ -39,10 +39,11 @@ from gateway.admin.console.auth import (
     read_form,
     require,
     same_site,
+    set_console_cookie,
     set_session_cookie,
 )
-from gateway.admin.console.db import STATUSES, ConsoleDB, Report
-from gateway.admin.console.intake import find_message
+from gateway.admin.console.db import STATUSES, ConsoleDB, Report, ReportLimit
+from gateway.admin.console.intake import addressed_to, find_message, reporter_key
 from gateway.checks.campaign import decision_keys
 from gateway.domains import Domains
 from gateway.errors import DataError
@@ -157,8 +158,7 @@ def _int(value: str | None, default: int, lo: int, hi: int) -> int:
 async def login_page(request: web.Request) -> web.Response:
     token = new_login_token()
     resp = render(request, "login.html", login_token=token, next=request.query.get("next", ""), error="")
-    resp.set_cookie(LOGIN_COOKIE, token, path=_cookie_path(request), httponly=True, samesite="Strict",
-                    max_age=900)
+    set_console_cookie(resp, request, deps_of(request).config.console, LOGIN_COOKIE, token, max_age=900)
     return resp
 
 
@@ -182,7 +182,7 @@ def _login_again(request: web.Request, status: int, next_page: str, error: str,
     fresh = new_login_token()
     resp = render(request, "login.html", status=status, login_token=fresh, next=next_page, error=error)
     resp.headers.update(headers or {})
-    resp.set_cookie(LOGIN_COOKIE, fresh, path=_cookie_path(request), httponly=True, samesite="Strict", max_age=900)
+    set_console_cookie(resp, request, deps_of(request).config.console, LOGIN_COOKIE, fresh, max_age=900)
     return resp
 
 
@@ -234,7 +234,7 @@ async def login_post(request: web.Request) -> web.Response:
     session_token, _ = await asyncio.to_thread(db.new_session, user, role, "password")
     await asyncio.to_thread(db.audit, user, role, "login", address)
     resp = redirect(_safe_next(request, str(form.get("next", ""))))
-    set_session_cookie(resp, request, session_token)
+    set_session_cookie(resp, request, cfg, session_token)
     resp.del_cookie(LOGIN_COOKIE, path=_cookie_path(request))
     return resp
 
@@ -334,11 +334,20 @@ async def _stored_message(request: web.Request, message_id: str) -> MessageMeta 
     return await find_message(deps.store, message_id, deps.config.console.report_window_days)
 
 
-async def report_page(request: web.Request) -> web.Response:
-    require(request, "report")
-    mid = request.query.get("id", "")[:998]
+async def _shown_message(request: web.Request, me: Identity, mid: str) -> MessageMeta | None:
+    """The stored message a report page may show this user: any to those who may view the history, to a reporter
+    only one addressed to them (atk45 #4: any member of staff could read any message's sender, display name, time
+    and verdict by its Message-ID)."""
     meta = await _stored_message(request, mid) if mid else None
-    return render(request, "report.html", mid=mid, meta=meta)
+    if meta is None or me.may("view") or addressed_to(me.user, meta, deps_of(request).config.local_domains):
+        return meta
+    return None
+
+
+async def report_page(request: web.Request) -> web.Response:
+    me = require(request, "report")
+    mid = request.query.get("id", "")[:998]
+    return render(request, "report.html", mid=mid, meta=await _shown_message(request, me, mid))
 
 
 async def report_post(request: web.Request) -> web.Response:
@@ -347,6 +356,7 @@ async def report_post(request: web.Request) -> web.Response:
     mid = str(form.get("id", ""))[:998].strip()
     if not mid:
         raise web.HTTPBadRequest(text="no Message-ID: open the report link from the message's banner")
+    deps = deps_of(request)
     meta = await _stored_message(request, mid)
     analysis: dict[str, Any] = {"found": "history (metadata)" if meta else
                                 "not in the history: only the Message-ID is known"}
@@ -354,12 +364,23 @@ async def report_post(request: web.Request) -> web.Response:
         analysis.update({"hits": [{"id": r, "score": None, "reason": ""} for r in meta.rule_ids],
                          "signals": [{"name": s, "evidence": {}} for s in meta.signals],
                          "observables": list(meta.observables), "campaign_keys": list(meta.campaign_keys),
-                         "recipients": list(meta.recipients), "received": meta.when})
+                         "recipients": list(meta.recipients), "received": meta.when,
+                         "reporter_addressed": addressed_to(me.user, meta, deps.config.local_domains)})
     db = db_of(request)
-    rid = await asyncio.to_thread(lambda: db.add_report(
-        source="link", reporter=me.user, message_id=mid, subject="", sender=meta.sender if meta else "",
-        display_name=meta.display_name if meta else "", verdict=meta.verdict if meta else "",
-        score=meta.score if meta else 0.0, analysis=analysis))
+    try:
+        rid = await asyncio.to_thread(lambda: db.add_report(
+            source="link", reporter=me.user, message_id=mid, subject="", sender=meta.sender if meta else "",
+            display_name=meta.display_name if meta else "", verdict=meta.verdict if meta else "",
+            score=meta.score if meta else 0.0, analysis=analysis, per_hour=deps.config.console.reports_per_hour,
+            person=lambda name: reporter_key(name, deps.config.local_domains)))
+    except ReportLimit as limit:
+        wait = math.ceil(limit.retry_after)
+        log.info("console: report by %r refused: %s reports in the last hour", me.user,
+                 deps.config.console.reports_per_hour)
+        raise web.HTTPTooManyRequests(
+            headers={"Retry-After": str(wait)},
+            text=f"You have sent {deps.config.console.reports_per_hour} reports in the last hour, the most one "
+                 f"person may: try again in {_wait(wait)}, or write to the security team.") from None
     await audit(request, "report.link", rid, mid)
     return render(request, "message.html", title="Thank you",
                   text=f"Your report is in the security team's queue (reference {rid}). Please do not reply to "
@@ -701,6 +722,10 @@ async def audit_page(request: web.Request) -> web.Response:
 
 def build(deps: ConsoleDeps) -> web.Application:
     cfg = deps.config.console
+    if cfg.base_url.startswith("https://") and not cfg.trusted_proxies:
+        log.warning("console: base_url is %s but trusted_proxies is empty: the listener speaks plain HTTP, so the "
+                    "console's cookies are not marked Secure; list the TLS proxy's address in console.trusted_proxies",
+                    cfg.base_url)
     db = ConsoleDB(cfg.state_dir)
     app = web.Application(middlewares=[middleware(db, cfg, PUBLIC, {"policy_try": "try"}, MAX_UPLOAD + 65536)])
     app[DEPS] = deps

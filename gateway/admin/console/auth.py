@@ -132,9 +132,25 @@ def cookie_path(request: web.Request) -> str:
     return str(request.app.router["home"].url_for()).rstrip("/") or "/"
 
 
-def set_session_cookie(response: web.StreamResponse, request: web.Request, token: str) -> None:
-    response.set_cookie(COOKIE, token, path=cookie_path(request), httponly=True, samesite="Strict",
-                        secure=request.secure or request.headers.get("X-Forwarded-Proto") == "https")
+def over_https(request: web.Request, cfg: ConsoleConfig) -> bool:
+    """The browser reached the console over HTTPS: TLS on this connection, or a reverse proxy in
+    `trusted_proxies` says so with `X-Forwarded-Proto: https` (from anyone else the header is the client's own
+    words: atk45 #9); of a list, in one line or several, the last value, the one the proxy itself added (as
+    X-Forwarded-For's; review46b #6)."""
+    return request.secure or (peer_trusted(request, cfg) and ",".join(request.headers.getall(
+        "X-Forwarded-Proto", [])).rsplit(",", 1)[-1].strip().lower() == "https")
+
+
+def set_console_cookie(response: web.StreamResponse, request: web.Request, cfg: ConsoleConfig, name: str,
+                       token: str, max_age: int | None = None) -> None:
+    """The session cookie or the login form's: HttpOnly, SameSite=Strict, the console's path, Secure over HTTPS
+    (atk45 #9: the login form's had no Secure at all)."""
+    response.set_cookie(name, token, path=cookie_path(request), httponly=True, samesite="Strict",
+                        secure=over_https(request, cfg), max_age=max_age)
+
+
+def set_session_cookie(response: web.StreamResponse, request: web.Request, cfg: ConsoleConfig, token: str) -> None:
+    set_console_cookie(response, request, cfg, COOKIE, token)
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -171,7 +187,7 @@ def middleware(db: ConsoleDB, cfg: ConsoleConfig,  # noqa: C901
             response = web.Response(status=500, text="internal error: see the gateway log", content_type="text/plain")
         token = request.get(SET_SESSION)
         if token:  # a session opened for a proxy-authenticated user
-            set_session_cookie(response, request, token)
+            set_session_cookie(response, request, cfg, token)
         for k, v in SECURITY_HEADERS.items():
             response.headers.setdefault(k, v)
         return response

@@ -36,7 +36,7 @@ import re
 import secrets
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,6 +76,18 @@ CREATE TABLE IF NOT EXISTS login_failures (
 
 class AccountError(ValueError):
     """A bad account name, role or password; the message says what to write instead."""
+
+
+class ReportLimit(Exception):
+    """The reporter filed `console.reports_per_hour` reports in the last hour; `retry_after` seconds until the
+    oldest of them is an hour old."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"too many reports in an hour; again in {retry_after:.0f} s")
+        self.retry_after = retry_after
+
+
+REPORT_PERIOD = 3600.0  # console.reports_per_hour's hour
 
 
 def hash_password(password: str) -> str:
@@ -464,18 +476,48 @@ class ConsoleDB:
 
     def add_report(self, *, source: str, reporter: str, message_id: str, subject: str, sender: str,
                    display_name: str, verdict: str, score: float, analysis: dict[str, Any],
-                   original: bytes | None = None, now: float | None = None) -> str:
+                   original: bytes | None = None, now: float | None = None, per_hour: int = 0,
+                   person: Callable[[str], str] = str.lower) -> str:
+        """A new report's id. `per_hour`: raises ReportLimit, writing nothing, when the reporter (as `person` names
+        them: intake.reporter_key) already filed that many in the last hour (checked in the transaction that
+        inserts, so concurrent reports cannot pass it)."""
         now = time.time() if now is None else now
         rid = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now)) + "-" + secrets.token_hex(6)
+        if per_hour:
+            self.check_report_limit(reporter, per_hour, now, person, source)  # before the original is written
         if original is not None:  # a partial file is removed (a full disk); the report then fails as a whole
             write_new(self.original_path(rid), original)
-        with self._db() as db:
+        with self._write() as db:
+            if per_hour:
+                try:
+                    self._report_limit(db, reporter, per_hour, now, person, source)
+                except ReportLimit:
+                    if original is not None:
+                        self.original_path(rid).unlink(missing_ok=True)
+                    raise
             db.execute("INSERT INTO reports (id, time, source, reporter, message_id, subject, sender, display_name,"
                        " verdict, score, analysis, has_original) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                        (rid, now, source, reporter[:320], message_id[:998], subject[:998], sender[:320],
                         display_name[:320], verdict, score, json.dumps(analysis, ensure_ascii=False),
                         int(original is not None)))
         return rid
+
+    def check_report_limit(self, reporter: str, per_hour: int, now: float | None = None,
+                           person: Callable[[str], str] = str.lower, source: str = "") -> None:
+        """Raises ReportLimit when `reporter` filed `per_hour` reports (of this `source`: link, mailbox) in the last
+        hour (a check before costly work; add_report checks again as it writes)."""
+        with self._db() as db:
+            self._report_limit(db, reporter, per_hour, time.time() if now is None else now, person, source)
+
+    @staticmethod
+    def _report_limit(db: sqlite3.Connection, reporter: str, per_hour: int, now: float,
+                      person: Callable[[str], str], source: str) -> None:
+        who = person(reporter[:320])
+        times = sorted((float(t) for r, t in db.execute(  # the last hour's reports of the source (reports_time)
+            "SELECT reporter, time FROM reports WHERE time > ? AND source = ?", (now - REPORT_PERIOD, source))
+            if person(str(r)) == who), reverse=True)[:per_hour]
+        if len(times) >= per_hour:
+            raise ReportLimit(max(1.0, times[-1] + REPORT_PERIOD - now))
 
     def purge_reports(self, days: int, now: float | None = None) -> int:
         """Delete the reports older than `days` days with their originals (and an original whose

@@ -36,7 +36,7 @@ from gateway.model import Client, Envelope
 from gateway.parse import MessageView, ViewLimits, normalize_newlines
 from gateway.policy.text import one_line
 from gateway.smtp.upstream import release
-from gateway.store import MAX_RECENT, MessageMeta, Store
+from gateway.store import MAX_ITEMS, MAX_RECENT, MessageMeta, Store
 
 if TYPE_CHECKING:
     from gateway.admin.console.db import ConsoleDB
@@ -99,6 +99,32 @@ async def find_message(store: Store, message_id: str, days: int) -> MessageMeta 
     return None
 
 
+def addressed_to(user: str, meta: MessageMeta, local_domains: tuple[str, ...]) -> bool | None:
+    """Whether the stored message went to this console user: their name is one of its recipients, or, a name
+    without "@" (what a reverse proxy's REMOTE_USER usually is), its local part at one of `local_domains`. None
+    (not known) when it did not among the recipients kept but the history keeps no more (MAX_ITEMS: review46 #3)."""
+    name = user.lower()
+    for rcpt in meta.recipients:
+        local, _, domain = rcpt.lower().rpartition("@")
+        if rcpt.lower() == name or ("@" not in name and local == name and domain in local_domains):
+            return True
+    return None if len(meta.recipients) >= MAX_ITEMS else False
+
+
+def reporter_key(reporter: str, local_domains: tuple[str, ...]) -> str:
+    """Who a report counts against for `console.reports_per_hour`: one person however written (review46 #1: "rob",
+    "Rob", "rob@example.org" and "rob+x@example.org" each had an hour's allowance): lower-cased, an address at one
+    of `local_domains` as its local part without a "+tag" or a BATV "prvs=TAG=". Link and mailbox reports are
+    counted apart (add_report's `source`), so one cannot use up the other (review46b #4)."""
+    name = reporter.strip().lower()
+    local, at, domain = name.rpartition("@")
+    if at and domain.rstrip(".") in local_domains:
+        if local.startswith("prvs=") and local.count("=") >= 2:  # BATV: prvs=TAG=local (review46b #4)
+            local = local.split("=", 2)[2]
+        return local.split("+", 1)[0] or name
+    return name
+
+
 def analysis_of(result: Result) -> dict[str, Any]:
     """What the triage queue keeps of an analysis: verdict, score, reasons, signals with evidence."""
     d = result.decision
@@ -125,8 +151,15 @@ def purge_reports(config: Config, days: int | None = None) -> int:
     return console_db(config).purge_reports(config.console.report_retention_days if days is None else days)
 
 
-async def take_report(config: Config, runtime: Runtime, raw: bytes, env: Envelope) -> str | None:
+_OVER_LIMIT = "report from %r delivered, not taken into triage: %d reports in the last hour (console.reports_per_hour)"
+
+
+async def take_report(config: Config, runtime: Runtime, raw: bytes, env: Envelope,
+                      by_dmarc: bool = False) -> str | None:
     """Take a delivered report into triage; returns the report id (None when it is not one we take).
+    `by_dmarc`: the report came in because its From passed DMARC for a local domain, not from a client in
+    `trusted_networks`: it is that From's, whatever MAIL FROM says (review46 #2: a DMARC-passing From with
+    `MAIL FROM:<ceo@...>` was filed as the CEO's and used up their reports_per_hour).
     Raises only what the caller logs (the report itself is already delivered)."""
     limits = runtime.limits
     try:
@@ -135,10 +168,24 @@ async def take_report(config: Config, runtime: Runtime, raw: bytes, env: Envelop
         from_addr = view.from_address
     except ValueError:
         from_addr = ""
-    reporter = (env.mail_from or from_addr).lower()
+    # let in by the From's DMARC alone: the From's, whatever MAIL FROM says (a provider's VERP, BATV or SRS bounce
+    # address is no one's; a forged one is not believed: review46b #5)
+    reporter = (from_addr if by_dmarc else env.mail_from or from_addr).lower()
     domain = reporter.rpartition("@")[2]
     if "@" not in reporter or not config.is_internal_domain(domain):
         log.info("report from %r (not in local_domains) delivered, not taken into triage", reporter[:80])
+        return None
+    from gateway.admin.console.db import ReportLimit
+
+    db = await asyncio.to_thread(console_db, config)
+    per_hour = config.console.reports_per_hour
+
+    def person(name: str) -> str:
+        return reporter_key(name, config.local_domains)
+    try:  # before the work: a flood of reports is delivered, not analysed (add_report checks again as it writes)
+        await asyncio.to_thread(db.check_report_limit, reporter, per_hour, None, person, "mailbox")
+    except ReportLimit:
+        log.warning(_OVER_LIMIT, reporter[:80], per_hour)
         return None
     # off the event loop: the walk of a 9.5 MB report of 499 parts took ~220 ms, and other
     # sessions' replies waited behind it (attack20 finding 6)
@@ -164,15 +211,20 @@ async def take_report(config: Config, runtime: Runtime, raw: bytes, env: Envelop
                 analysis["delivered"] = {"verdict": delivered.verdict, "score": delivered.score,
                                          "rules": list(delivered.rule_ids), "when": delivered.when,
                                          "sender": delivered.sender}
+                analysis["reporter_addressed"] = addressed_to(reporter, delivered, config.local_domains)
                 analysis["reanalysed"] = {"verdict": verdict, "score": score}
                 verdict, score = delivered.verdict, delivered.score
         except Exception as exc:  # noqa: BLE001 - a hostile original: keep the report, say why
             analysis["error"] = f"the attached message could not be analysed ({type(exc).__name__})"
-    db = await asyncio.to_thread(console_db, config)
-    rid = await asyncio.to_thread(
-        lambda: db.add_report(source="mailbox", reporter=reporter, message_id=mid, subject=one_line(subject, 300),
-                              sender=sender, display_name=one_line(name, 200), verdict=verdict, score=score,
-                              analysis=analysis, original=original))
+    try:
+        rid = await asyncio.to_thread(
+            lambda: db.add_report(source="mailbox", reporter=reporter, message_id=mid, subject=one_line(subject, 300),
+                                  sender=sender, display_name=one_line(name, 200), verdict=verdict, score=score,
+                                  analysis=analysis, original=original, per_hour=per_hour,
+                                  person=person))
+    except ReportLimit:
+        log.warning(_OVER_LIMIT, reporter[:80], per_hour)
+        return None
     await asyncio.to_thread(db.audit, reporter, "reporter", "report.mailbox", rid,
                             f"queue id {env.queue_id}; {how}")
     ack = acknowledgement(config, reporter, rid, subject, original is not None, how)

@@ -4,22 +4,25 @@ CSRF, sessions, the proxy header, security headers, and each action's effect and
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import re
 import sqlite3
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
 import pytest
 
 from gateway.admin.console import app as console_app
+from gateway.admin.console import intake
 from gateway.admin.console.db import ConsoleDB, check_password
 from gateway.checks.campaign import cleared_key, confirmed_key
 from gateway.cli import main as cli_main
-from gateway.model import Decision, Envelope, RuleHit, Verdict
+from gateway.model import Decision, Envelope, RuleHit, Signal, Verdict
 from gateway.policy.evaluate import load_labels
 from gateway.store import MessageMeta, StoreUnavailable
 from tests.support.console import PASSWORD, Console, console_config, csrf_of, login
@@ -687,3 +690,212 @@ async def test_a_triage_decision_reaches_the_gateways_history(tmp_path: Path, ca
             assert "done=decided_unrecorded" in await decide(other, "not_approach")
         assert db.report(other).status == "not_approach"
         assert any(other in r.getMessage() and "StoreUnavailable" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_reporter_sees_only_the_messages_addressed_to_them(tmp_path: Path) -> None:
+    """atk45 #4: any member of staff (a reporter behind the proxy) could read the sender, display name, time and
+    verdict of any message by its Message-ID. A reporter sees a stored message only when it went to them (their name
+    is a recipient, or a name without "@" at one of local_domains); who may view the history sees any; the report is
+    taken either way, and the analyst is told when the reporter was not a recipient."""
+    extra = "  proxy_user_header: X-Remote-User\n  trusted_proxies: [127.0.0.1/32]"
+    async with running(tmp_path, extra) as c:
+        await c.store.record_message(approach(1, "kevin.zhao.hr@gmail.com", "rita@example.org"), c.config.local_domains)
+        await c.store.record_message(approach(2, "lena.ostrova@yandex.ru", "Bob@Example.org"), c.config.local_domains)
+        rita_mid, bob_mid = "%3C1%40gmail.com%3E", "%3C2%40yandex.ru%3E"
+        async with aiohttp.ClientSession(cookie_jar=jar()) as s:
+            await login(s, c.base, "rita")
+            _, html = await page(s, f"{c.base}/report?id={rita_mid}")
+            assert "kevin.zhao.hr@gmail.com" in html
+            _, html = await page(s, f"{c.base}/report?id={bob_mid}")
+            assert "lena.ostrova" not in html and 'id="report-from"' not in html
+            assert "No message with this Message-ID addressed to you" in html
+            # the page for a message to someone else reads as the page for a Message-ID the history does not hold
+            _, unknown = await page(s, f"{c.base}/report?id=%3C99%40yandex.ru%3E")
+            assert html.replace("2@yandex.ru", "X") == unknown.replace("99@yandex.ru", "X")
+            async with s.post(c.base + "/report", data={"csrf": csrf_of(html), "id": "<2@yandex.ru>"}) as r:
+                assert r.status == 200
+        for user, seen in (("bob", True), ("bob@example.org", True), ("bob@example.org.evil", False),
+                           ("rob", False)):
+            async with aiohttp.ClientSession(cookie_jar=jar()) as staff:
+                async with staff.get(f"{c.base}/report?id={bob_mid}", headers={"X-Remote-User": user}) as r:
+                    assert r.status == 200 and ("lena.ostrova@yandex.ru" in await r.text()) is seen, user
+        async with aiohttp.ClientSession(cookie_jar=jar()) as s:
+            await login(s, c.base, "vera")  # a viewer reads the history anyway
+            _, html = await page(s, f"{c.base}/report?id={bob_mid}")
+            assert "lena.ostrova@yandex.ru" in html
+            [report] = ConsoleDB(c.config.console.state_dir).reports()
+            assert report.sender == "lena.ostrova@yandex.ru" and report.analysis["reporter_addressed"] is False
+            _, html = await page(s, f"{c.base}/triage/{report.id}")
+            assert "not one of the message's recipients" in html
+        # the history keeps 40 recipients: the 50th is not known not to be one (review46 #3)
+        crowd = tuple(f"u{i}@example.org" for i in range(60))
+        await c.store.record_message(MessageMeta(NOW - 60, "inbound", "bulk@lure.test", crowd, message_id="<b@l>"),
+                                     c.config.local_domains)
+        async with aiohttp.ClientSession(cookie_jar=jar()) as staff:
+            hdr = {"X-Remote-User": "u50"}
+            async with staff.get(f"{c.base}/report?id=%3Cb%40l%3E", headers=hdr) as r:
+                html = await r.text()
+                assert "bulk@lure.test" not in html
+            async with staff.post(c.base + "/report", data={"csrf": csrf_of(html), "id": "<b@l>"}, headers=hdr) as r:
+                assert r.status == 200
+        [report] = [r for r in ConsoleDB(c.config.console.state_dir).reports() if r.reporter == "u50"]
+        assert report.analysis["reporter_addressed"] is None
+        async with aiohttp.ClientSession(cookie_jar=jar()) as s:
+            await login(s, c.base, "vera")
+            _, html = await page(s, f"{c.base}/triage/{report.id}")
+            assert "not among the recipients the history keeps" in html
+            assert "not one of the message's recipients" not in html
+
+
+async def test_reports_per_hour_limit_each_reporter(tmp_path: Path) -> None:
+    """atk45 #4: a reporter could post reports without a limit (each a row in the triage queue)."""
+    async with running(tmp_path, "  reports_per_hour: 3") as c:
+        db = ConsoleDB(c.config.console.state_dir)
+        async with aiohttp.ClientSession(cookie_jar=jar()) as s:
+            csrf = await login(s, c.base, "rita")
+            for i in range(3):
+                async with s.post(c.base + "/report", data={"csrf": csrf, "id": f"<{i}@x>"}) as r:
+                    assert r.status == 200
+            async with s.post(c.base + "/report", data={"csrf": csrf, "id": "<3@x>"}) as r:
+                assert r.status == 429 and "3 reports in the last hour" in await r.text()
+                assert 3500 < int(r.headers["Retry-After"]) <= 3600
+            assert len(db.reports()) == 3
+            async with aiohttp.ClientSession(cookie_jar=jar()) as other:  # another reporter is not held back
+                async with other.post(c.base + "/report", data={"csrf": await login(other, c.base, "vera"),
+                                                                "id": "<4@x>"}) as r:
+                    assert r.status == 200
+            with sqlite3.connect(Path(c.config.console.state_dir) / "console.sqlite3") as conn:
+                conn.execute("UPDATE reports SET time = time - 3000 WHERE reporter = 'rita'")
+                conn.execute("UPDATE reports SET time = time - 700 WHERE reporter = 'rita' AND message_id = '<0@x>'")
+            async with s.post(c.base + "/report", data={"csrf": csrf, "id": "<5@x>"}) as r:
+                assert r.status == 200  # the oldest is over an hour old
+            async with s.post(c.base + "/report", data={"csrf": csrf, "id": "<6@x>"}) as r:
+                assert r.status == 429 and 500 < int(r.headers["Retry-After"]) <= 600
+        assert sorted(r.message_id for r in db.reports()) == ["<0@x>", "<1@x>", "<2@x>", "<4@x>", "<5@x>"]
+
+
+async def test_reports_per_hour_count_a_person_however_their_name_is_written(tmp_path: Path) -> None:
+    """review46 #1: "rob", "Rob" and "rob@example.org" each had an hour's allowance (a "+tag": the mailbox test)."""
+    extra = "  proxy_user_header: X-Remote-User\n  trusted_proxies: [127.0.0.1/32]\n  reports_per_hour: 2"
+    async with running(tmp_path, extra) as c:
+        assert intake.reporter_key("prvs=1a2b3c=Rob+x@Example.org", c.config.local_domains) == "rob"  # BATV
+        assert intake.reporter_key("+a@example.org", c.config.local_domains) == "+a@example.org"
+        # two mailed reports first: counted apart from the links (review46b #4: whoever could mail as Rob used up
+        # his link reports)
+        raw = (b"From: rob@example.org\r\nTo: report-approach@example.org\r\nSubject: FW\r\nMIME-Version: 1.0\r\n"
+               b"Content-Type: text/plain\r\n\r\nsee attached\r\n")
+        for _ in range(3):
+            await intake.take_report(c.config, c.runtime, raw, Envelope("ROB+x@example.org", ("r@example.org",)))
+        assert [r.source for r in ConsoleDB(c.config.console.state_dir).reports()] == ["mailbox", "mailbox"]
+        statuses = []
+        for i, user in enumerate(("rob", "Rob", "ROB@Example.org", "rob@example.org", "robin")):
+            async with aiohttp.ClientSession(cookie_jar=jar()) as staff:
+                hdr = {"X-Remote-User": user}
+                async with staff.get(f"{c.base}/report?id=x", headers=hdr) as r:
+                    html = await r.text()
+                async with staff.post(c.base + "/report", data={"csrf": csrf_of(html), "id": f"<{i}@x>"},
+                                      headers=hdr) as r:
+                    statuses.append(r.status)
+        assert statuses == [200, 200, 429, 429, 200]
+
+
+async def test_a_flood_of_mailed_reports_is_delivered_not_taken(tmp_path: Path) -> None:
+    """The report mailbox keeps the same limit: past it a report is not analysed, stored or acknowledged (it was
+    delivered before the intake runs)."""
+    sink = Sink(SinkBehaviour()).start()
+    try:
+        async with running(tmp_path, "  reports_per_hour: 2", upstream_port=sink.port) as c:
+            original = (CORPUS / "approach" / "009-yahoo-family-office-dubai.eml").read_bytes()
+            report = (b"From: Priya Nair <p.nair@example.org>\r\nTo: report-approach@example.org\r\n"
+                      b"Subject: FW\r\nMIME-Version: 1.0\r\nContent-Type: message/rfc822\r\n\r\n" + original)
+            env = Envelope(mail_from="p.nair@example.org", rcpt_tos=("report-approach@example.org",), queue_id="Q")
+            taken = [await intake.take_report(c.config, c.runtime, report, env) for _ in range(3)]
+            assert taken[0] and taken[1] and taken[2] is None
+            assert len(ConsoleDB(c.config.console.state_dir).reports()) == 2
+            assert len(sink.messages) == 2  # two acknowledgements
+            other = Envelope(mail_from="o.lund@example.org", rcpt_tos=("report-approach@example.org",), queue_id="R")
+            assert await intake.take_report(c.config, c.runtime, report, other)
+            tagged = Envelope(mail_from="P.Nair+x@example.org", rcpt_tos=("report-approach@example.org",))
+            assert await intake.take_report(c.config, c.runtime, report, tagged) is None  # the same person
+            # let in by its From's DMARC alone: the From's, whatever MAIL FROM says (review46 #2: filed as the CEO's,
+            # it used up the CEO's allowance; review46b #5: a provider's bounce address is no one's)
+            db = ConsoleDB(c.config.console.state_dir)
+            for mail_from, sender in (("ceo@example.org", b"mallory@example.org"),
+                                      ("SRS0=HH=TT=example.org=ceo@forwarder.test", b"ceo@example.org")):
+                env = Envelope(mail_from=mail_from, rcpt_tos=("report-approach@example.org",))
+                assert await intake.take_report(c.config, c.runtime, report.replace(b"p.nair@example.org", sender, 1),
+                                                env, by_dmarc=True)
+                assert db.reports()[0].reporter == sender.decode()
+    finally:
+        sink.stop()
+
+
+async def test_console_cookies_are_secure_over_https_only_as_a_trusted_proxy_says(tmp_path: Path) -> None:
+    """atk45 #9: the login form's cookie never had `Secure`, and `X-Forwarded-Proto: https` from any address made the
+    session cookie Secure. Both cookies now follow TLS on the connection or a trusted proxy's header."""
+    for trusted, secure in (("127.0.0.1/32", True), ("192.0.2.0/24", False)):
+        where = tmp_path / trusted.split("/")[0]
+        where.mkdir()
+        extra = f"  trusted_proxies: [{trusted}]"
+        async with running(where, extra) as c, aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as s:
+            hdr = {"X-Forwarded-Proto": "https"}
+            async with s.get(f"{c.base}/login", headers=hdr) as r:
+                login_cookie = r.cookies["approach_console_login"]
+                token = re.search(r'name="login_token" value="([^"]+)"', await r.text())
+            assert token and bool(login_cookie["secure"]) is secure, trusted
+            # (a client sends no Secure cookie over plain HTTP: here the proxy's browser speaks HTTPS outside)
+            hdr["Cookie"] = f"approach_console_login={login_cookie.value}"
+            async with s.post(f"{c.base}/login", headers=hdr, allow_redirects=False,
+                              data={"login_token": token.group(1), "user": "anna", "password": PASSWORD}) as r:
+                assert r.status == 303 and bool(r.cookies["approach_console"]["secure"]) is secure, trusted
+            async with aiohttp.ClientSession(cookie_jar=jar()) as plain:  # no header, no TLS: never Secure
+                async with plain.get(f"{c.base}/login") as r:
+                    assert not r.cookies["approach_console_login"]["secure"]
+                for protos, last_is_https in ((["http, https"], True), (["https, http"], False), (["HTTPS "], True),
+                                              (["https", "http"], False), (["http", "https"], True)):
+                    hdrs = [("X-Forwarded-Proto", p) for p in protos]  # (one line or several: review46b #6)
+                    async with plain.get(f"{c.base}/login", headers=hdrs) as r:
+                        assert bool(r.cookies["approach_console_login"]["secure"]) is (secure and last_is_https)
+
+
+async def test_an_https_base_url_without_a_trusted_proxy_is_warned_about(tmp_path: Path,
+                                                                        caplog: pytest.LogCaptureFixture) -> None:
+    """review46 #4: behind a TLS proxy not in trusted_proxies the cookies lose Secure (the listener speaks HTTP)."""
+    caplog.set_level(logging.WARNING, logger="gateway.console")
+    for extra, warned in (("  base_url: https://gw.example.org/console", True),
+                          ("  base_url: https://gw.example.org/console\n  trusted_proxies: [127.0.0.1/32]", False),
+                          ("  base_url: http://gw.example.org/console", False)):
+        caplog.clear()
+        where = tmp_path / str(len(list(tmp_path.iterdir())))
+        where.mkdir()
+        async with running(where, extra):
+            pass
+        assert ("cookies are not marked Secure" in caplog.text) is warned, extra
+
+
+async def test_a_report_let_in_by_dmarc_is_its_froms(tmp_path: Path) -> None:
+    """review46 #2: the gate (gateway/smtp/deliver.py) let a report in because its From passed DMARC for a local domain,
+    then filed it under MAIL FROM (the CEO's), whose allowance it used up. Let in by DMARC alone, it is the From's
+    whatever MAIL FROM says; from a client in trusted_networks, MAIL FROM is believed."""
+    from types import SimpleNamespace
+
+    from gateway.model import Client
+    from gateway.smtp.deliver import start_staff_report
+
+    sink = Sink(SinkBehaviour()).start()
+    try:
+        async with running(tmp_path, upstream_port=sink.port) as c:
+            config = replace(c.config, trusted_networks=(ipaddress.ip_network("192.0.2.0/24"),))
+            state = SimpleNamespace(config=config, runtime=c.runtime, report_intakes=set())
+            dmarc = SimpleNamespace(signals=[Signal("dmarc.pass", {"from_domain": "example.org"})])
+            raw = b"From: mallory@example.org\r\nTo: report-approach@example.org\r\nSubject: x\r\n\r\nhi\r\n"
+            for mail_from, ip in (("ceo@example.org", "203.0.113.9"), ("", "203.0.113.9"),
+                                  ("Mallory@example.org", "203.0.113.9"), ("ceo@example.org", "192.0.2.7")):
+                env = Envelope(mail_from=mail_from, rcpt_tos=("report-approach@example.org",), client=Client(ip=ip))
+                start_staff_report(state, raw, env, dmarc)  # type: ignore[arg-type]
+                await asyncio.gather(*state.report_intakes)
+            reports = ConsoleDB(c.config.console.state_dir).reports()
+            assert sorted(r.reporter for r in reports) == ["ceo@example.org", "mallory@example.org",
+                                                           "mallory@example.org", "mallory@example.org"]
+    finally:
+        sink.stop()
