@@ -541,10 +541,28 @@ def _hostile(only: str = "") -> dict[str, bytes]:
             b"--BND\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" + body + b"\r\n"
             for body in [b"<p>" + APPROACH.encode() + b"</p>"] + [b"x"] * 498) + b"--BND--\r\n",
             ctype=b'multipart/alternative; boundary="BND"', cte=b"7bit"),
+        # review45 #2: 18 alternatives, each of 8 text/html parts and, as its last branch, the next (180 lines that
+        # begin with "--", under session 45's count): 145 banners, relayed as 403 KB, 74-100 ms on the event loop
+        "nested-alternatives": lambda: _message(_alternatives_nested(18, 8), ctype=b'multipart/alternative; '
+                                                b'boundary="N17"', cte=b"7bit"),
         "opener-odd-blanks": lambda: _text("message" + "\u2003" * 4_000 + "\n").replace(
             b"From: Dr. Anna Weber <anna.weber@policy-forum.test>", b"From: LinkedIn <notify@policy-forum.test>", 1),
     }
     return {k: build() for k, build in built.items() if not only or k == only}
+
+
+def _alternatives_nested(depth: int, per: int) -> bytes:
+    """The body of `depth` nested multipart/alternatives N{depth-1} ... N0 of `per` text/html parts each and the next
+    as the last branch; the innermost last part holds the approach."""
+    inner = b"Content-Type: text/html; charset=utf-8\r\n\r\n<p>" + APPROACH.encode() + b"</p>\r\n"
+    for d in range(depth):
+        b = b"N%d" % d
+        parts = b"".join(b"--" + b + b"\r\nContent-Type: text/html; charset=utf-8\r\n\r\nx\r\n" for _ in range(per))
+        body = parts + b"--" + b + b"\r\n" + inner + b"--" + b + b"--\r\n"
+        if d == depth - 1:
+            return body  # the top one's header is the message's
+        inner = b'Content-Type: multipart/alternative; boundary="' + b + b'"\r\n\r\n' + body
+    return inner
 
 
 HOSTILE: dict[str, bytes] = {}
@@ -593,7 +611,7 @@ MESSAGE_KINDS = ("mime-deep", "mime-parts", "headers-many", "header-one-line", "
                  "social-quotes", "cte-comment-pairs", "word-marks", "authres-blanks", "date-offset-parens",
                  "phone-digits", "signoff-blanks", "flowed-soft-breaks", "dkim-b-blanks",
                  "quote-author-lt", "opener-odd-blanks", "marks-descending", "letter-spaced-lines",
-                 "caps-on-signal", "quote-marks-names", "distinct-handles", "many-alternatives")
+                 "caps-on-signal", "quote-marks-names", "distinct-handles", "many-alternatives", "nested-alternatives")
 ATTACKS.update({f"msg:{k}": attack_message(k) for k in MESSAGE_KINDS})
 ACKED: list[str] = []  # per attacker process: pipelined messages answered 250
 

@@ -59,6 +59,10 @@ MAX_PART_BYTES = 2 * 1024 * 1024
 # readers show (`_alternatives_shown`); cpu45 #1: each of a stranger's 499 alternatives took it, 150 ms on the event
 # loop and 43 KB relayed as 1.4 MB
 MAX_ALTERNATIVE_BANNERS = 8
+# the whole message's: past this many, the parts readers show (`_shown`) and the first MAX_ALTERNATIVE_BANNERS. The cap
+# above is each alternative's, and one nested in another's last branch kept its own: 18 levels of 8 alternatives took
+# 145 banners, 9 KB relayed as 403 KB, 74-100 ms on the event loop (review45 #2)
+MAX_BANNERS = 3 * MAX_ALTERNATIVE_BANNERS
 MAX_MESSAGE_BYTES = 25 * 1024 * 1024
 PROTECTED_TYPES = frozenset({
     "multipart/signed", "multipart/encrypted", "application/pkcs7-mime",
@@ -730,7 +734,7 @@ def insert_banner(raw: bytes, banner: Banner, *, max_depth: int = 20, max_parts:
         if root.content_type in PROTECTED_TYPES:
             return raw
         head = root.content_type == "multipart/mixed"  # a part holding the banner may go ahead of its parts
-        found = targets(root, raw, head=head)
+        found = _capped(root, targets(root, raw, head=head))
         if _protected(root, found):
             return raw
         shapes = _Shapes(raw, max_depth, max_parts)
@@ -752,13 +756,22 @@ def insert_banner(raw: bytes, banner: Banner, *, max_depth: int = 20, max_parts:
             return out if refused and _reads_alike(out, root, shapes, edits) else raw  # (the hidden one's, as before)
         # no part could be added (a first delimiter line readers split differently, a root the stdlib reads as
         # something else): the next text below, as before (review38 #3: else a sender chose no banner at all)
-        below = targets(root, raw)
+        below = _capped(root, targets(root, raw))
         if [id(t) for t in below] == [id(t) for t in found] or _protected(root, below):
             return raw
         out, _, edits = _edited(raw, below, banner)
         return out if out is not None and _reads_alike(out, root, shapes, edits) else raw
     except (MimeError, Exception):  # noqa: BLE001 - a stranger's MIME: no banner beats a broken message
         return raw
+
+
+def _capped(root: Entity, found: list[Entity]) -> list[Entity]:
+    """Of more than MAX_BANNERS parts found, in their order, those readers show (`_shown`: of each alternative the last
+    branch's; of nested ones at least the innermost's) and the first MAX_ALTERNATIVE_BANNERS."""
+    if len(found) <= MAX_BANNERS:
+        return found
+    keep = {id(t) for t in _shown(root, found)} | {id(t) for t in found[:MAX_ALTERNATIVE_BANNERS]}
+    return [t for t in found if id(t) in keep]
 
 
 def _edited(raw: bytes, found: list[Entity], banner: Banner) -> tuple[bytes | None, set[int], list[Edit]]:
