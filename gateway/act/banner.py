@@ -59,9 +59,9 @@ MAX_PART_BYTES = 2 * 1024 * 1024
 # readers show (`_alternatives_shown`); cpu45 #1: each of a stranger's 499 alternatives took it, 150 ms on the event
 # loop and 43 KB relayed as 1.4 MB
 MAX_ALTERNATIVE_BANNERS = 8
-# the whole message's: past this many, the parts readers show (`_shown`) and the first MAX_ALTERNATIVE_BANNERS. The cap
-# above is each alternative's, and one nested in another's last branch kept its own: 18 levels of 8 alternatives took
-# 145 banners, 9 KB relayed as 403 KB, 74-100 ms on the event loop (review45 #2)
+# the whole message's: past this many, the first MAX_ALTERNATIVE_BANNERS and what readers show of each alternative
+# (`_capped`). The cap above is each alternative's, and one nested in another's last branch kept its own: 18 levels of
+# 8 alternatives took 145 banners, 9 KB relayed as 403 KB, 74-100 ms on the event loop (review45 #2)
 MAX_BANNERS = 3 * MAX_ALTERNATIVE_BANNERS
 MAX_MESSAGE_BYTES = 25 * 1024 * 1024
 PROTECTED_TYPES = frozenset({
@@ -611,13 +611,20 @@ def _alternatives_shown(found: list[Entity], last: list[Entity], raw: bytes | No
     what Roundcube and mutt show without the banner)."""
     shown = {id(t) for t in last}
     keep = set(range(MAX_ALTERNATIVE_BANNERS)) | {i for i, t in enumerate(found) if id(t) in shown}
+    return [found[i] for i in sorted(keep | _kind_picks(found, raw))]
+
+
+def _kind_picks(found: list[Entity], raw: bytes | None) -> set[int]:
+    """The indexes in `found`, of each kind (text/html, text/plain, the other subtypes shown as plain), of the first
+    that is not blank (Roundcube) and the last (mutt)."""
     kinds: dict[str, list[int]] = {}
     for i, t in enumerate(found):
         kinds.setdefault(t.content_type if t.content_type in ("text/html", "text/plain") else "", []).append(i)
+    keep: set[int] = set()
     for at in kinds.values():
         filled = [i for i in at if raw is None or raw[found[i].body_start:found[i].end].strip()] or at
         keep.update((filled[0], at[-1]))
-    return [found[i] for i in sorted(keep)]
+    return keep
 
 
 def _types(root: Entity) -> list[str]:
@@ -688,22 +695,29 @@ def _banner_part_added(raw: bytes, root: Entity, banner: Banner, shapes: _Shapes
     return out if shown.get_payload(decode=True) == text else None
 
 
-def _shown(root: Entity, found: list[Entity]) -> list[Entity]:
-    """Of the parts found, those readers show: of each multipart/alternative, only the targets in its last branch
-    that has any (the hidden alternatives given the banner took it too, but decide nothing: review38c #4); every other
-    one."""
+def _by_alternative(root: Entity, found: list[Entity]) -> tuple[list[Entity], list[list[tuple[int, Entity]]]]:
+    """The parts found in no multipart/alternative, and those of each one (nearest first) with the start of the branch
+    each is in."""
     parent = {id(child): entity for entity in root.walk() for child in entity.children}
     branches: dict[int, list[tuple[int, Entity]]] = {}
-    shown: list[Entity] = []
+    outside: list[Entity] = []
     for target in found:
         node = target
         while id(node) in parent and parent[id(node)].content_type != "multipart/alternative":
             node = parent[id(node)]
         if id(node) not in parent:
-            shown.append(target)
+            outside.append(target)
             continue
         branches.setdefault(id(parent[id(node)]), []).append((node.start, target))
-    for members in branches.values():
+    return outside, list(branches.values())
+
+
+def _shown(root: Entity, found: list[Entity]) -> list[Entity]:
+    """Of the parts found, those readers show: of each multipart/alternative, only the targets in its last branch
+    that has any (the hidden alternatives given the banner took it too, but decide nothing: review38c #4); every other
+    one."""
+    shown, groups = _by_alternative(root, found)
+    for members in groups:
         last = max(at for at, _ in members)
         shown += [t for at, t in members if at == last]
     return shown
@@ -734,7 +748,7 @@ def insert_banner(raw: bytes, banner: Banner, *, max_depth: int = 20, max_parts:
         if root.content_type in PROTECTED_TYPES:
             return raw
         head = root.content_type == "multipart/mixed"  # a part holding the banner may go ahead of its parts
-        found = _capped(root, targets(root, raw, head=head))
+        found = _capped(root, targets(root, raw, head=head), raw)
         if _protected(root, found):
             return raw
         shapes = _Shapes(raw, max_depth, max_parts)
@@ -756,7 +770,7 @@ def insert_banner(raw: bytes, banner: Banner, *, max_depth: int = 20, max_parts:
             return out if refused and _reads_alike(out, root, shapes, edits) else raw  # (the hidden one's, as before)
         # no part could be added (a first delimiter line readers split differently, a root the stdlib reads as
         # something else): the next text below, as before (review38 #3: else a sender chose no banner at all)
-        below = _capped(root, targets(root, raw))
+        below = _capped(root, targets(root, raw), raw)
         if [id(t) for t in below] == [id(t) for t in found] or _protected(root, below):
             return raw
         out, _, edits = _edited(raw, below, banner)
@@ -765,12 +779,16 @@ def insert_banner(raw: bytes, banner: Banner, *, max_depth: int = 20, max_parts:
         return raw
 
 
-def _capped(root: Entity, found: list[Entity]) -> list[Entity]:
-    """Of more than MAX_BANNERS parts found, in their order, those readers show (`_shown`: of each alternative the last
-    branch's; of nested ones at least the innermost's) and the first MAX_ALTERNATIVE_BANNERS."""
+def _capped(root: Entity, found: list[Entity], raw: bytes | None) -> list[Entity]:
+    """Of more than MAX_BANNERS parts found, in their order: the first MAX_ALTERNATIVE_BANNERS, and of each
+    multipart/alternative what readers show of it, the last branch's (`_shown`) and of each kind among its own parts
+    the first that is not blank and the last (`_kind_picks`: Roundcube, mutt; review46d #1)."""
     if len(found) <= MAX_BANNERS:
         return found
     keep = {id(t) for t in _shown(root, found)} | {id(t) for t in found[:MAX_ALTERNATIVE_BANNERS]}
+    for members in _by_alternative(root, found)[1]:
+        own = [t for _, t in members]
+        keep.update(id(own[i]) for i in _kind_picks(own, raw))
     return [t for t in found if id(t) in keep]
 
 

@@ -194,9 +194,44 @@ def test_nested_alternatives_share_one_budget_of_banners() -> None:
 
     raw = _nested(18)
     out = insert_banner(raw, BANNER)
-    assert out.count(b"WARNING") == MAX_ALTERNATIVE_BANNERS + 17  # the first level's 8, one a level below it
+    # the first level's 8; below it, of each level the first and the last of its own HTML parts
+    assert out.count(b"WARNING") == MAX_ALTERNATIVE_BANNERS + 17 * 2
     assert b"WARNING</div>\r\n<p>shown</p>" in out  # what readers show has it
     assert insert_banner(out, BANNER) == out
-    assert len(out) < len(raw) + 26 * len(INSERTED)
+    assert len(out) < len(raw) + 43 * len(INSERTED)
     few = _nested(2)  # 17 texts: under the budget, each of them, as before
     assert insert_banner(few, BANNER).count(b"WARNING") == 17 <= MAX_BANNERS
+
+
+def _part(ctype: bytes, body: bytes) -> bytes:
+    return b"Content-Type: " + ctype + b"; charset=utf-8\r\n\r\n" + body + b"\r\n"
+
+
+def _alt(boundary: bytes, kids: list[bytes]) -> bytes:
+    return (b'Content-Type: multipart/alternative; boundary="' + boundary + b'"\r\n\r\n'
+            + b"".join(b"--" + boundary + b"\r\n" + k for k in kids) + b"--" + boundary + b"--\r\n")
+
+
+@pytest.mark.parametrize("kids", [
+    # mutt shows the last text/plain of an alternative (review46d #1: the budget had dropped it)
+    [_part(b"text/html", b"<p>g%d</p>" % i) for i in range(8)] + [_part(b"text/plain", b"SHOWN"),
+                                                                   _part(b"text/x-note", b"y")],
+    # Roundcube the first HTML one that is not blank
+    [_part(b"text/plain", b" ") for _ in range(8)] + [_part(b"text/html", b"<p>SHOWN</p>"),
+                                                       _part(b"text/plain", b"SHOWN too")],
+    # blank HTML first: the first non-blank HTML one, and a second pass adds nothing (review46d #2)
+    [_part(b"text/html", b" ") for _ in range(8)] + [_part(b"text/plain", b"SHOWN"),
+                                                      _part(b"text/html", b"<p>SHOWN</p>")],
+])
+def test_past_the_budget_each_alternative_keeps_what_its_readers_show(kids: list[bytes]) -> None:
+    from gateway.act.banner import MAX_BANNERS, targets
+    from gateway.mimewalk import walk
+
+    raw = HEAD + _alt(b"O", [*kids, _nested(2)[len(HEAD):]])
+    assert len(targets(walk(raw), raw)) > MAX_BANNERS  # 10 + 17 texts
+    out = insert_banner(raw, BANNER)
+    assert b"WARNING</div>\r\n<p>shown</p>" in out  # what the last branch shows, as before
+    for piece in out.split(b"--O\r\n")[1:-1]:
+        if b"SHOWN" in piece:
+            assert b"WARNING" in piece, piece[:80]
+    assert insert_banner(out, BANNER) == out
