@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from gateway.admin.guard import ConnectionGuard, GuardedSite
 from gateway.admin.metrics import CONTENT_TYPE, GatewayMetrics
 from gateway.errors import StartupError
 from gateway.smtp.upstream import UpstreamError, probe
@@ -63,9 +64,10 @@ class AdminServer:
         self._probe_task: asyncio.Task[None] | None = None
         self._probing: asyncio.Task[bool] | None = None
         self.app: web.Application | None = None
+        self.guard = ConnectionGuard(self.cfg, gateway.config.console.trusted_proxies)
 
     def _build(self) -> web.Application:
-        app = web.Application()
+        app = web.Application(middlewares=[self.guard.middleware])
         app.router.add_get("/metrics", self.handle_metrics)
         app.router.add_get("/healthz", self.handle_healthz)
         app.router.add_get("/readyz", self.handle_readyz)
@@ -98,8 +100,7 @@ class AdminServer:
         runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
         await runner.setup()
         sock = self.gateway.admin_socket  # bound by the supervisor when serve runs workers
-        site: web.BaseSite = web.SockSite(runner, sock) if sock is not None else \
-            web.TCPSite(runner, listen.host, listen.port, reuse_address=True)
+        site = GuardedSite(runner, self.guard, listen.host, listen.port, sock)  # deadlines, per-address cap
         try:
             await site.start()
         except BaseException:
@@ -121,6 +122,7 @@ class AdminServer:
         if self.runner is not None:
             await self.runner.cleanup()
             self.runner = None
+        self.guard.close()
 
     # ---- upstream probe --------------------------------------------------------------------
 
