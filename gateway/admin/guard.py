@@ -135,7 +135,7 @@ class _Guarded(asyncio.Protocol):
 
     # ---- the sweep ----------------------------------------------------------------------------
 
-    def overdue(self, now: float) -> str | None:
+    def overdue(self, now: float, elapsed: float) -> str | None:
         """Which deadline this connection is past now (`head`, `body`, `send`), or None."""
         transport = self.transport
         if transport is None or self.inner is None:
@@ -146,8 +146,8 @@ class _Guarded(asyncio.Protocol):
         if not transport.is_reading():  # the server asks for no bytes now: the client cannot be late
             self.last_read = now
             if self.head_start is not None:
-                self.head_start += self.guard.tick
-            self.body_start += self.guard.tick
+                self.head_start += elapsed  # (since the last sweep)
+            self.body_start += elapsed
             return None
         if self.content is not None and not self.content.is_eof():  # a body still to come
             if now - self.body_start > cfg.body_timeout + self.body_bytes / cfg.min_rate \
@@ -184,13 +184,14 @@ class ConnectionGuard:
         self.factory: Callable[[], asyncio.Protocol] = _no_factory  # aiohttp's web.Server, once set up
         self.cfg = cfg
         self.exempt = exempt
-        self.loop: asyncio.AbstractEventLoop | Any = None  # the serving loop (bind)
+        self.loop: Any = None  # the serving loop (bind)
         self.per_address: dict[str, int] = {}
         self.connections: set[_Guarded] = set()
         self.by_transport: dict[asyncio.BaseTransport, _Guarded] = {}
         # the sweep's period: a fifth of the shortest deadline, within [0.05, 1] s
         self.tick = max(0.05, min(1.0, min(cfg.header_timeout, cfg.body_timeout, cfg.io_timeout) / 5))
         self._sweep: asyncio.TimerHandle | None = None
+        self._last_sweep = 0.0
         self.cut: dict[str, int] = {}  # reason -> connections cut (tests, logs)
 
     def bind(self, factory: Callable[[], asyncio.Protocol]) -> None:
@@ -217,6 +218,7 @@ class ConnectionGuard:
         self.connections.add(conn)
         self.by_transport[transport] = conn
         if self._sweep is None:
+            self._last_sweep = self.loop.time()
             self._sweep = self.loop.call_later(self.tick, self.sweep)
         return True
 
@@ -236,8 +238,9 @@ class ConnectionGuard:
     def sweep(self) -> None:
         self._sweep = None
         now = self.loop.time()
+        elapsed, self._last_sweep = now - self._last_sweep, now
         for conn in list(self.connections):
-            reason = conn.overdue(now)
+            reason = conn.overdue(now, elapsed)
             if reason is not None and conn.transport is not None:
                 self.cut[reason] = self.cut.get(reason, 0) + 1
                 log.debug("admin: cut a connection from %s: %s", conn.key or "an exempt address", _WHY[reason])
