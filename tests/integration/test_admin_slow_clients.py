@@ -42,11 +42,19 @@ class RoutedAdmin(gateway.admin.AdminServer):
                 size += len(chunk)
             return web.Response(text=f"{size}\n")
 
+        async def late_upload(request: web.Request) -> web.Response:
+            await asyncio.sleep(SLOW_HANDLER)  # meanwhile aiohttp stops reading (its buffer is full)
+            return await upload(request)
+
         async def big(request: web.Request) -> web.Response:
             return web.Response(body=b"x" * BIG)
         app.router.add_get("/test/slow", slow)
         app.router.add_post("/test/upload", upload)
+        app.router.add_post("/test/late-upload", late_upload)
         app.router.add_get("/test/big", big)
+        sub = web.Application()  # as the console is mounted: the guard's middleware must see its requests
+        sub.router.add_get("/slow", slow)
+        app.add_subapp("/sub/", sub)
         return app
 
 
@@ -176,6 +184,21 @@ def test_a_handler_slower_than_every_timeout_completes(admin: Harness) -> None:
     port = start(admin)
     status, _, body = get(f"http://127.0.0.1:{port}/test/slow")
     assert status == 200 and body == "done\n"
+
+
+def test_a_slow_handler_of_a_sub_application_completes(admin: Harness) -> None:
+    port = start(admin)
+    status, _, body = get(f"http://127.0.0.1:{port}/sub/slow")
+    assert status == 200 and body == "done\n"
+
+
+def test_an_upload_the_handler_reads_late_is_not_cut_while_the_server_does_not_read(admin: Harness) -> None:
+    port = start(admin)
+    size = 2_000_000  # sent at once; aiohttp reads ~128 KiB and stops until the handler reads
+    with connect(port) as s:
+        s.sendall(b"POST /test/late-upload HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % size + b"z" * size)
+        reply = response(s)
+    assert reply.startswith(b"HTTP/1.1 200 ") and reply.endswith(b"\r\n\r\n%d\n" % size)
 
 
 def test_a_client_that_reads_no_response_is_cut(admin: Harness) -> None:
