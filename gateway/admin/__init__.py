@@ -1,7 +1,7 @@
 """The admin listener: /metrics, /healthz, /readyz and the console, over HTTP (aiohttp).
 
 Purpose: what operators and load balancers ask a running gateway. It runs in the gateway's own
-event loop (`AppRunner`/`TCPSite`), starts and stops with `Gateway.start/stop`, and is off unless
+event loop (`AppRunner`, bound through guard.GuardedSite), starts and stops with `Gateway.start/stop`, and is off unless
 the config has `admin:` (loopback 127.0.0.1:10027 by default: it has no authentication of its
 own; put it behind something that has if it must be reached from elsewhere). With several
 worker processes it runs in worker 0 only, on a socket the supervisor bound
@@ -18,7 +18,9 @@ worker processes it runs in worker 0 only, on a socket the supervisor bound
 - `/console/`: the security team's console (gateway/admin/console/), when `admin.console: true`.
 
 Untrusted input: HTTP requests from whoever can reach the listener (read-only routes here; the
-console does its own checks). Nothing here logs a secret: store errors are the store's own
+console does its own checks). Slow and greedy clients (heads and bodies trickled, responses not
+read, many connections from one address) are cut by gateway/admin/guard.py (`admin.header_timeout`
+and the settings after it). Nothing here logs a secret: store errors are the store's own
 messages, which mask passwords.
 """
 

@@ -280,7 +280,8 @@ class GuardedSite(web.BaseSite):
 
     @property
     def name(self) -> str:
-        return f"http://{self._host}:{self._port}" if self._sock is None else f"http://{self._sock.getsockname()}"
+        host, port = (self._host, self._port) if self._sock is None else self._sock.getsockname()[:2]
+        return f"http://[{host}]:{port}" if ":" in str(host) else f"http://{host}:{port}"
 
     async def start(self) -> None:
         await super().start()
