@@ -1,9 +1,10 @@
 """The admin listener: /metrics, /healthz, /readyz and the console, over HTTP (aiohttp).
 
 Purpose: what operators and load balancers ask a running gateway. It runs in the gateway's own
-event loop (`AppRunner`, bound through guard.GuardedSite), starts and stops with `Gateway.start/stop`, and is off unless
-the config has `admin:` (loopback 127.0.0.1:10027 by default: it has no authentication of its
-own; put it behind something that has if it must be reached from elsewhere). With several
+event loop (`AppRunner`, bound through guard.GuardedSite), starts and stops with
+`Gateway.start/stop`, and is off unless the config has `admin:` (loopback 127.0.0.1:10027 by
+default: it has no authentication of its own; put it behind something that has if it must be
+reached from elsewhere). With several
 worker processes it runs in worker 0 only, on a socket the supervisor bound
 (gateway/smtp/workers.py); /metrics there adds up every worker's values.
 
