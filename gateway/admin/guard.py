@@ -160,10 +160,17 @@ class _Guarded(asyncio.Protocol):
                 return "head"
         return None
 
+    def idle(self) -> bool:
+        """Kept alive between requests: no request handled, no byte of the next one, nothing to send."""
+        return (not self.handling and self.head_start is None and (self.content is None or self.content.is_eof())
+                and self.transport is not None and self.transport.get_write_buffer_size() == 0)
+
     def _send_stuck(self, now: float, size: int) -> float:
-        """Seconds the client has taken no byte of a response waiting to be sent (0: none waits
-        or it took some since the last sweep: the buffer shrank or drained to aiohttp's low mark)."""
-        if size == 0 or size < self.sent_size or self.resumed:
+        """Seconds a response has waited to be sent with its buffer unchanged (0: none waits, or the
+        buffer changed since the last sweep: the client took some, or the handler wrote more, which it
+        can only do while the client takes bytes, aiohttp pausing it above its high-water mark;
+        review46c #3: a growing buffer had counted as stuck, and a client reading a stream was cut)."""
+        if size == 0 or size != self.sent_size or self.resumed:
             self.send_stuck = None if size == 0 else now
         elif self.send_stuck is None:
             self.send_stuck = now
@@ -186,6 +193,7 @@ class ConnectionGuard:
         self.exempt = exempt
         self.loop: Any = None  # the serving loop (bind)
         self.per_address: dict[str, int] = {}
+        self.by_key: dict[str, list[_Guarded]] = {}  # each capped address's connections, oldest first
         self.connections: set[_Guarded] = set()
         self.by_transport: dict[asyncio.BaseTransport, _Guarded] = {}
         # the sweep's period: a fifth of the shortest deadline, within [0.05, 1] s
@@ -206,13 +214,14 @@ class ConnectionGuard:
         host = str(peer[0]) if isinstance(peer, (tuple, list)) and peer else ""
         conn.key = address_key(host) if host else ""
         if conn.key and not in_networks(host, self.exempt):
-            if self.per_address.get(conn.key, 0) >= self.cfg.max_per_address:
+            if self.per_address.get(conn.key, 0) >= self.cfg.max_per_address and not self._evict_idle(conn.key):
                 self.cut["cap"] = self.cut.get("cap", 0) + 1
                 log.debug("admin: refused a connection from %s: %d open from that address (admin.max_per_address)",
                           conn.key, self.cfg.max_per_address)
                 conn.key = ""
                 return False
             self.per_address[conn.key] = self.per_address.get(conn.key, 0) + 1
+            self.by_key.setdefault(conn.key, []).append(conn)
         else:
             conn.key = ""
         self.connections.add(conn)
@@ -221,6 +230,18 @@ class ConnectionGuard:
             self._last_sweep = self.loop.time()
             self._sweep = self.loop.call_later(self.tick, self.sweep)
         return True
+
+    def _evict_idle(self, key: str) -> bool:
+        """At the address's cap: close its oldest connection kept alive between requests, so that what
+        browsers and scrapers leave open does not keep out their next one (review46c #1); False when
+        every one of them is busy (a request being sent or handled, a response being taken)."""
+        for old in self.by_key.get(key, []):  # (oldest first)
+            if old.idle() and old.transport is not None:
+                self.cut["idle"] = self.cut.get("idle", 0) + 1
+                old.transport.abort()
+                self.release(old)  # now (connection_lost comes at the loop's next turn and finds it gone)
+                return True
+        return False
 
     def release(self, conn: _Guarded) -> None:
         if conn not in self.connections:
@@ -234,6 +255,11 @@ class ConnectionGuard:
                 self.per_address[conn.key] = left
             else:
                 self.per_address.pop(conn.key, None)
+            same = self.by_key.get(conn.key, [])
+            if conn in same:
+                same.remove(conn)
+            if not same:
+                self.by_key.pop(conn.key, None)
 
     def sweep(self) -> None:
         self._sweep = None

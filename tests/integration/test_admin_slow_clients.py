@@ -241,3 +241,27 @@ def test_a_trusted_proxy_is_exempt_from_the_cap_but_not_the_deadlines(admin: Har
     finally:
         for s in held:
             s.close()
+
+
+def test_at_the_cap_an_idle_kept_alive_connection_gives_way(admin: Harness) -> None:
+    """review46c #1: connections kept alive between requests (browsers, scrapers) filled an address's cap until
+    aiohttp's keep-alive timeout (75 s), and every new connection from it was refused. At the cap, the oldest idle one
+    is closed for the new one; busy ones (a request being sent or handled) never are."""
+    port = start(admin)
+    held = [connect(port, "127.0.0.9") for _ in range(4)]  # max_per_address: 4
+    try:
+        for s in held:
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert b" 200 " in response(s)
+        time.sleep(1.5)  # idle past every deadline in FAST: kept alive (aiohttp's 75 s)
+        with connect(port, "127.0.0.9") as fifth:
+            fifth.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert response(fifth).startswith(b"HTTP/1.1 200 ")
+        assert closed_by_server(held[0], within=5)  # the oldest gave way
+        for s in held[1:]:  # the others are still served
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert response(s).startswith(b"HTTP/1.1 200 ")
+    finally:
+        for s in held:
+            s.close()
+

@@ -45,3 +45,20 @@ def test_an_ipv4_mapped_address_is_its_ipv4_address() -> None:
 def test_trusted_proxies_are_exempt_from_the_cap() -> None:
     assert admitted(["127.0.0.3"] * 3 + ["::ffff:127.0.0.3"], ("127.0.0.3/32",)) == [True] * 4
     assert admitted(["127.0.0.4"] * 3, ("127.0.0.3/32",)) == [True, True, False]
+
+
+def test_a_response_buffer_that_changes_is_not_stuck() -> None:
+    """review46c #3: a buffer that grew from one sweep to the next counted as the client taking nothing (a client
+    reading a stream written a little faster than it reads was cut after io_timeout). Stuck is a buffer that waits
+    unchanged: the handler can only add to it while aiohttp does not pause it, that is while the client takes bytes."""
+    from gateway.admin.guard import _Guarded
+
+    async def run() -> list[float]:
+        guard = ConnectionGuard(AdminConfig())
+        guard.bind(lambda: asyncio.Protocol())
+        conn = _Guarded(guard)
+        return [conn._send_stuck(t, size) for t, size in (
+            (0, 1000), (1, 2000), (2, 3000), (3, 4000),  # growing: never stuck
+            (4, 4000), (5, 4000), (6, 4000),  # unchanged: stuck since the sweep at 3 saw it last change
+            (7, 3000), (8, 0))]  # taken: not stuck
+    assert asyncio.run(run()) == [0, 0, 0, 0, 1, 2, 3, 0, 0]
