@@ -190,6 +190,13 @@ class AdminConfig:
     listen: HostPort = field(default_factory=lambda: HostPort("127.0.0.1", 10027))
     console: bool = False  # mount the security team's console at /console/
     probe_interval: float = 10.0  # seconds between upstream probes (/readyz, approach_gateway_upstream_up)
+    # against slow clients (gateway/admin/guard.py; Apache mod_reqtimeout header=20-40,MinRate=500 body=20,MinRate=500)
+    header_timeout: float = 20.0  # seconds for a request's head (from the connection's opening, or its first byte)...
+    header_timeout_max: float = 40.0  # ...extended by a second per min_rate bytes received, up to this many
+    body_timeout: float = 20.0  # seconds for a request's body, extended by a second per min_rate bytes received
+    min_rate: int = 500  # bytes per second a client must keep up to earn more time
+    io_timeout: float = 60.0  # Apache's Timeout: no byte of a body received, or of a response taken, for this long
+    max_per_address: int = 32  # open connections from one address (IPv6: its /64); console.trusted_proxies exempt
 
 
 @dataclass(frozen=True)
@@ -739,9 +746,19 @@ def _admin(r: _Reader) -> AdminConfig | None:
     if not r.has(p):
         return None
     r.section(p, AdminConfig.__dataclass_fields__)
+    header = r.get(p + ("header_timeout",), d.header_timeout, _seconds(0.1, 3600))
+    header_max = r.get(p + ("header_timeout_max",), max(d.header_timeout_max, header), _seconds(0.1, 3600))
+    if header_max < header and r.ok(p + ("header_timeout",), p + ("header_timeout_max",)):
+        r.fail(p + ("header_timeout_max",), f"{header_max:g} is less than header_timeout ({header:g})",
+               "make it at least header_timeout: a head's time grows from header_timeout up to it")
     return AdminConfig(listen=r.get(p + ("listen",), d.listen, _admin_listen),
                        console=r.get(p + ("console",), d.console, _bool),
-                       probe_interval=r.get(p + ("probe_interval",), d.probe_interval, _seconds(0.5, 3600)))
+                       probe_interval=r.get(p + ("probe_interval",), d.probe_interval, _seconds(0.5, 3600)),
+                       header_timeout=header, header_timeout_max=header_max,
+                       body_timeout=r.get(p + ("body_timeout",), d.body_timeout, _seconds(0.1, 3600)),
+                       min_rate=r.get(p + ("min_rate",), d.min_rate, _int(1, 1_000_000_000)),
+                       io_timeout=r.get(p + ("io_timeout",), d.io_timeout, _seconds(0.1, 3600)),
+                       max_per_address=r.get(p + ("max_per_address",), d.max_per_address, _int(1, 100_000)))
 
 
 def _optional(pattern: re.Pattern[str], problem: str, fix: str) -> Callable[[Any], str | None]:

@@ -1,9 +1,10 @@
 """The admin listener: /metrics, /healthz, /readyz and the console, over HTTP (aiohttp).
 
 Purpose: what operators and load balancers ask a running gateway. It runs in the gateway's own
-event loop (`AppRunner`/`TCPSite`), starts and stops with `Gateway.start/stop`, and is off unless
-the config has `admin:` (loopback 127.0.0.1:10027 by default: it has no authentication of its
-own; put it behind something that has if it must be reached from elsewhere). With several
+event loop (`AppRunner`, bound through guard.GuardedSite), starts and stops with
+`Gateway.start/stop`, and is off unless the config has `admin:` (loopback 127.0.0.1:10027 by
+default: it has no authentication of its own; put it behind something that has if it must be
+reached from elsewhere). With several
 worker processes it runs in worker 0 only, on a socket the supervisor bound
 (gateway/smtp/workers.py); /metrics there adds up every worker's values.
 
@@ -18,7 +19,9 @@ worker processes it runs in worker 0 only, on a socket the supervisor bound
 - `/console/`: the security team's console (gateway/admin/console/), when `admin.console: true`.
 
 Untrusted input: HTTP requests from whoever can reach the listener (read-only routes here; the
-console does its own checks). Nothing here logs a secret: store errors are the store's own
+console does its own checks). Slow and greedy clients (heads and bodies trickled, responses not
+read, many connections from one address) are cut by gateway/admin/guard.py (`admin.header_timeout`
+and the settings after it). Nothing here logs a secret: store errors are the store's own
 messages, which mask passwords.
 """
 
@@ -33,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from gateway.admin.guard import ConnectionGuard, GuardedSite
 from gateway.admin.metrics import CONTENT_TYPE, GatewayMetrics
 from gateway.errors import StartupError
 from gateway.smtp.upstream import UpstreamError, probe
@@ -63,9 +67,10 @@ class AdminServer:
         self._probe_task: asyncio.Task[None] | None = None
         self._probing: asyncio.Task[bool] | None = None
         self.app: web.Application | None = None
+        self.guard = ConnectionGuard(self.cfg, gateway.config.console.trusted_proxies)
 
     def _build(self) -> web.Application:
-        app = web.Application()
+        app = web.Application(middlewares=[self.guard.middleware])
         app.router.add_get("/metrics", self.handle_metrics)
         app.router.add_get("/healthz", self.handle_healthz)
         app.router.add_get("/readyz", self.handle_readyz)
@@ -98,8 +103,7 @@ class AdminServer:
         runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
         await runner.setup()
         sock = self.gateway.admin_socket  # bound by the supervisor when serve runs workers
-        site: web.BaseSite = web.SockSite(runner, sock) if sock is not None else \
-            web.TCPSite(runner, listen.host, listen.port, reuse_address=True)
+        site = GuardedSite(runner, self.guard, listen.host, listen.port, sock)  # deadlines, per-address cap
         try:
             await site.start()
         except BaseException:
@@ -121,6 +125,7 @@ class AdminServer:
         if self.runner is not None:
             await self.runner.cleanup()
             self.runner = None
+        self.guard.close()
 
     # ---- upstream probe --------------------------------------------------------------------
 
