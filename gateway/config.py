@@ -174,7 +174,7 @@ class ConsoleConfig:
     trusted_proxies: tuple[Network, ...] = ()  # the only peers whose proxy_user_header is believed
     report_window_days: int = 14  # how far back a report link's Message-ID is looked up
     report_retention_days: int = 400  # triaged reports and their originals older than this are deleted (hourly)
-    reports_per_hour: int = 30  # reports one reporter may file in an hour (link and mailbox); more are refused
+    reports_per_hour: int = 30  # reports one person may file in an hour by link, and as many by mail (apart)
     login_failures: int = 5  # failed logins of one account name that lock it (any address)
     login_failures_per_address: int = 20  # failed logins from one client address (any names) that lock it
     login_window: float = 900.0  # seconds: failures are forgotten after this long without one

@@ -50,6 +50,9 @@ log = logging.getLogger("gateway.admin")
 STALE_INTERVALS = 3  # the upstream's last answer may be this many probe intervals old
 STORE_PROBE_CAP = 5.0  # seconds the store check may take at most (Redis: store.timeout applies first)
 READY_PROBE_DOMAIN = "readyz.invalid"  # what the store check reads (an RDAP cache entry that never exists)
+# seconds a connection kept alive between requests waits for the next one (nginx's keepalive_timeout; aiohttp's own
+# default is 3,630: docreview46 #1)
+KEEPALIVE_TIMEOUT = 75.0
 
 
 class AdminServer:
@@ -100,7 +103,7 @@ class AdminServer:
             raise StartupError(f"{cfg.source}: admin.console: {getattr(exc, 'filename', None) or 'a directory'}: "
                                f"cannot be opened ({exc.strerror or exc}); make quarantine.dir and "
                                "console.state_dir writable by the gateway user") from exc
-        runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        runner = web.AppRunner(self.app, access_log=None, handle_signals=False, keepalive_timeout=KEEPALIVE_TIMEOUT)
         await runner.setup()
         sock = self.gateway.admin_socket  # bound by the supervisor when serve runs workers
         site = GuardedSite(runner, self.guard, listen.host, listen.port, sock)  # deadlines, per-address cap

@@ -13,17 +13,19 @@ wait for a client that reads nothing) the ones past a deadline, as Apache's mod_
 - head: the first request's head within `header_timeout` s of the connection opening, a later
   one's within `header_timeout` s of its first byte, extended by one second per `min_rate`
   bytes received, to at most `header_timeout_max` s. Waiting for a later request's first byte is
-  aiohttp's keep-alive timeout (75 s, as before).
+  the runner's keep-alive timeout (gateway.admin.KEEPALIVE_TIMEOUT, 75 s).
 - body: while a request's body is incomplete, `body_timeout` s from its handler's start, extended
   by one second per `min_rate` bytes, and no more than `io_timeout` s without a byte.
 - send: a response waiting in the write buffer that the client takes nothing of for `io_timeout` s.
 
 Time during which the server does not read (aiohttp paused reading: a handler not consuming its
-upload, pipelined requests queued) does not count against the client. A handler that runs while
-the client has sent everything is never cut, however long it takes. Connections from one address
-(IPv6: its /64; IPv4-mapped as IPv4; console.db.address_key) beyond `max_per_address` are
-aborted as they open; `console.trusted_proxies` (a reverse proxy that buffers, with timeouts of
-its own) are exempt from the cap but not from the deadlines.
+upload, pipelined requests queued) does not count against the client (the send deadline still
+runs). A handler that runs while the client has sent everything is never cut, however long it
+takes. Connections from one address (IPv6: its /64; IPv4-mapped as IPv4; console.db.address_key)
+beyond `max_per_address`: the address's oldest connection kept alive between requests is closed
+for the new one, and when all are busy the new one is aborted as it opens;
+`console.trusted_proxies` (a reverse proxy that buffers, with timeouts of its own) are exempt from
+the cap but not from the deadlines.
 
 Untrusted input: connections and bytes from whoever reaches the listener; nothing here reads
 the bytes (aiohttp parses them), it only counts them.

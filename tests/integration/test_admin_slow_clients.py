@@ -265,3 +265,15 @@ def test_at_the_cap_an_idle_kept_alive_connection_gives_way(admin: Harness) -> N
         for s in held:
             s.close()
 
+
+
+def test_a_kept_alive_connection_is_closed_after_the_keep_alive_timeout(admin: Harness,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """docreview46 #1: the runner set no keep-alive timeout, so aiohttp's own (3,630 s) kept an idle connection an hour;
+    gateway.admin.KEEPALIVE_TIMEOUT (75 s, nginx's) closes it."""
+    monkeypatch.setattr(gateway.admin, "KEEPALIVE_TIMEOUT", 1.0, raising=False)
+    port = start(admin)
+    with connect(port, "127.0.0.6") as s:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert response(s).startswith(b"HTTP/1.1 200 ")
+        assert closed_by_server(s, within=5)
