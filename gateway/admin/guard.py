@@ -194,8 +194,7 @@ class ConnectionGuard:
         self.cfg = cfg
         self.exempt = exempt
         self.loop: Any = None  # the serving loop (bind)
-        self.per_address: dict[str, int] = {}
-        self.by_key: dict[str, list[_Guarded]] = {}  # each capped address's connections, oldest first
+        self.by_key: dict[str, list[_Guarded]] = {}  # each capped address's open connections, oldest first
         self.connections: set[_Guarded] = set()
         self.by_transport: dict[asyncio.BaseTransport, _Guarded] = {}
         # the sweep's period: a fifth of the shortest deadline, within [0.05, 1] s
@@ -216,13 +215,12 @@ class ConnectionGuard:
         host = str(peer[0]) if isinstance(peer, (tuple, list)) and peer else ""
         conn.key = address_key(host) if host else ""
         if conn.key and not in_networks(host, self.exempt):
-            if self.per_address.get(conn.key, 0) >= self.cfg.max_per_address and not self._evict_idle(conn.key):
+            if len(self.by_key.get(conn.key, ())) >= self.cfg.max_per_address and not self._evict_idle(conn.key):
                 self.cut["cap"] = self.cut.get("cap", 0) + 1
                 log.debug("admin: refused a connection from %s: %d open from that address (admin.max_per_address)",
                           conn.key, self.cfg.max_per_address)
                 conn.key = ""
                 return False
-            self.per_address[conn.key] = self.per_address.get(conn.key, 0) + 1
             self.by_key.setdefault(conn.key, []).append(conn)
         else:
             conn.key = ""
@@ -252,11 +250,6 @@ class ConnectionGuard:
         if conn.transport is not None:
             self.by_transport.pop(conn.transport, None)
         if conn.key:
-            left = self.per_address.get(conn.key, 1) - 1
-            if left > 0:
-                self.per_address[conn.key] = left
-            else:
-                self.per_address.pop(conn.key, None)
             same = self.by_key.get(conn.key, [])
             if conn in same:
                 same.remove(conn)

@@ -483,8 +483,6 @@ class ConsoleDB:
         inserts, so concurrent reports cannot pass it)."""
         now = time.time() if now is None else now
         rid = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now)) + "-" + secrets.token_hex(6)
-        if per_hour:
-            self.check_report_limit(reporter, per_hour, now, person, source)  # before the original is written
         if original is not None:  # a partial file is removed (a full disk); the report then fails as a whole
             write_new(self.original_path(rid), original)
         with self._write() as db:

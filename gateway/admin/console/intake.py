@@ -183,7 +183,7 @@ async def take_report(config: Config, runtime: Runtime, raw: bytes, env: Envelop
     def person(name: str) -> str:
         return reporter_key(name, config.local_domains)
     try:  # before the work: a flood of reports is delivered, not analysed (add_report checks again as it writes)
-        await asyncio.to_thread(db.check_report_limit, reporter, per_hour, None, person, "mailbox")
+        await asyncio.to_thread(lambda: db.check_report_limit(reporter, per_hour, person=person, source="mailbox"))
     except ReportLimit:
         log.warning(_OVER_LIMIT, reporter[:80], per_hour)
         return None
