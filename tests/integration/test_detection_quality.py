@@ -12,7 +12,7 @@ the shipped policies do not yet meet on the sealed split.
 
 * training split, replayed in date order with the sent-mail history learned: recall at
   `suspicious` or above and legitimate mail flagged;
-* sealed split, the same way, and the second to seventh sealed splits (`sealed2.yml` to `sealed7.yml`) with their
+* sealed split, the same way, and the second to eighth sealed splits (`sealed2.yml` to `sealed8.yml`) with their
   own sent mail too;
 * the development sets dev3 to dev8 (legitimate mail only): legitimate mail flagged; devA, devB and devC
   (approaches only): recall;
@@ -112,6 +112,9 @@ EVALSET = ROOT / "tests" / "evalset"
 # The seventh sealed split (sealed7.yml, written 2026-12-07 in session 40 by four helpers who never saw the rules;
 # evaluated in aggregate only), first look on main e3cf029 (session 39's detection): recall 80.0 % (56 of 70),
 # legitimate flagged 1.8 % (2 of 110). Floors: three messages of slack each (53 of 70, 5 of 110).
+# The eighth sealed split (sealed8.yml, written 2026-12-08 in session 47 by four helpers who never saw the rules;
+# evaluated in aggregate only), first look on main f43a9f4 (session 46's detection): recall 88.6 % (62 of 70),
+# legitimate flagged 5.5 % (6 of 110). Floors: three messages of slack each (59 of 70, 9 of 110).
 FLOORS = {
     "train.yml": {"recall": 0.95, "false_positive_rate": 0.02},
     "sealed.yml": {"recall": 0.80, "false_positive_rate": 0.04},
@@ -121,6 +124,7 @@ FLOORS = {
     "sealed5.yml": {"recall": 0.80, "false_positive_rate": 0.10, "size": 70},
     "sealed6.yml": {"recall": 0.82, "false_positive_rate": 0.073, "size": 70},
     "sealed7.yml": {"recall": 0.75, "false_positive_rate": 0.046, "size": 70},
+    "sealed8.yml": {"recall": 0.84, "false_positive_rate": 0.082, "size": 70},
     "dev3.yml": {"false_positive_rate": 0.20, "size": 110, "labels": ("legit",)},
     "dev4.yml": {"false_positive_rate": 0.123, "size": 90, "labels": ("legit",)},
     "dev5.yml": {"false_positive_rate": 0.112, "size": 90, "labels": ("legit",)},
@@ -161,6 +165,7 @@ HISTORY = {"sealed2.yml": ("sent.mbox", "sent2.mbox"),
            "sealed5.yml": ("sent.mbox", "sent5s-g.mbox", "sent5s-h.mbox"),
            "sealed6.yml": ("sent.mbox", "sent6s-e.mbox", "sent6s-f.mbox"),
            "sealed7.yml": ("sent.mbox", "sent7s-a.mbox", "sent7s-b.mbox"),
+           "sealed8.yml": ("sent.mbox", "sent8s-i.mbox", "sent8s-s.mbox"),
            **{f"dev{n}.yml": ("sent.mbox", f"sent{n}-a.mbox", f"sent{n}-b.mbox") for n in range(4, 17)},
            "legitM.yml": ("sent.mbox", "sentM-b.mbox"),
            "legitO.yml": ("sent.mbox", "sentO-a.mbox")}
