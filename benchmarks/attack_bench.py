@@ -22,7 +22,8 @@ on one session while the measurer sends; its columns add the message's size, the
 final dot to its reply (median/max: the analysis plus the relay to the loopback sink) and the
 peak RSS of the gateway's largest process in the phase. `--only sessions`: the other attacks.
 
-Target (README): no single hostile session adds more than 100 ms to anyone else's session. The
+Target (docs/known-limits.md, "Sessions sharing a worker"): no single hostile session adds more than
+100 ms to anyone else's session. The
 numbers depend on the machine and on what else runs on it; the tests never assert timings.
 """
 

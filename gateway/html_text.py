@@ -1353,8 +1353,9 @@ class _Scanner:
                 self.unapplied += 1
 
     def read_generated(self, sheet: str) -> None:
-        """The strings a style block's `::before` and `::after` rules show (CSS generated content: README Known
-        limits, attack25 F5 in an HTML-only message; bounded by MAX_SHEET_CHARS), and the attributes `attr()` shows
+        """The strings a style block's `::before` and `::after` rules show (CSS generated content:
+        docs/known-limits.md, attack25 F5 in an HTML-only message; bounded by MAX_SHEET_CHARS), and the
+        attributes `attr()` shows
         (review26c G1; the values of the elements its selectors' subjects name, read wide by `tag_end`): read after
         the visible text (where a browser puts them needs selector matching, which is not done)."""
         self.scanned += len(sheet)

@@ -68,7 +68,7 @@ HEALTHY_AFTER = 10.0  # a child that ran this long before it died is replaced at
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 30.0
 # A header block the parsers read line by line or token by token: one field folded 20,000 times
-# (80 KB) took 250-310 ms on the loop (README, Known limits). Real mail's largest header block in
+# (80 KB) took 250-310 ms on the loop (docs/known-limits.md). Real mail's largest header block in
 # ../shared/corpora and 1,142 public list messages: 42 KB and 504 lines (6 of 6,280 above 32 KB).
 HEADER_LINES = 1_000  # more lines than this in the header block: analysed in a child too
 HEADER_SHARE = 8  # ... and a header block above offload_bytes / HEADER_SHARE bytes (32 KiB by default)

@@ -7,7 +7,8 @@ never opened; it is only ever evaluated in aggregate (`evaluate --aggregate`), a
 prints aggregates only so a failure names no sealed file.
 
 The floors below sit a little under the figures measured when the weights were last fitted
-(README "Detection quality"): they catch a regression; they are not the issue's targets, which
+(README "Detection quality"; each figure's history in docs/detection.md): they catch a regression;
+they are not the issue's targets, which
 the shipped policies do not yet meet on the sealed split.
 
 * training split, replayed in date order with the sent-mail history learned: recall at

@@ -528,7 +528,7 @@ def test_words_written_a_letter_at_a_time_with_other_separators_are_read_joined(
     the letters ("S.i.g.n.a.l", "W-h-a-t-s-A-p-p") hid the word as one space between them no longer did. A run needs
     the same separator between each two of its letters (the wider one between words ends it); initials, short
     abbreviations and options (three letters or fewer) and mixed separators give nothing (longer ones are read joined:
-    "U.S.A.F." -> "USAF.", README "Open after session 44"); hostile lines are read in one pass."""
+    "U.S.A.F." -> "USAF.", docs/known-limits.md "Open after session 44"); hostile lines are read in one pass."""
     for spaced, read in (("Let us talk on S.i.g.n.a.l today", "Let us talk on Signal today"),
                          ("Add me: W-h-a-t-s-A-p-p +44", "Add me: WhatsApp +44"),
                          ("W  h  a  t  s  A  p  p   n  o  w", "WhatsApp   now"),

@@ -612,7 +612,8 @@ def test_the_ascii_fallback_of_an_admins_template_has_no_line_of_dashes() -> Non
 def test_a_banner_part_is_added_only_where_nothing_shown_first_takes_the_banner() -> None:
     """Guards beside the banner part: an attachment first is listed apart, so the text after it is what the reader
     sees first and gets the banner as before; a text first gets it; a forwarded message that is the whole message
-    gets none (a part could only be added under a new top-level Content-Type: Known limits); a part the banner goes
+    gets none (a part could only be added under a new top-level Content-Type: docs/known-limits.md); a part the
+    banner goes
     into inside a signed part keeps the message as it is."""
     attached = b'Content-Type: application/pdf\r\nContent-Disposition: attachment; filename="a.pdf"\r\n\r\nx\r\n'
     first_line = BANNER.plain.split("\n", 1)[0]

@@ -358,7 +358,7 @@ APPROACH_CUES = {"offer.money", "content.offchannel_mention"}
 
 
 def test_text_a_reader_may_not_see_does_not_push_an_approach_past_the_readers_windows() -> None:
-    """README Known limits (review25 #2's shape): 200 KB of text a reader does not see ahead of an approach
+    """docs/known-limits.md (review25 #2's shape): 200 KB of text a reader does not see ahead of an approach
     pushed it past the readers' windows (clean 2.6; high 48.9 alone): hidden HTML text, and the plain sides
     of alternatives whose HTML shows nothing. With more than 500 characters a style may hide, an HTML part's
     text without them is read too, its first AHEAD_CHARS characters after the first AHEAD_CHARS of the part; the
@@ -423,7 +423,7 @@ def test_what_a_reader_may_see_is_not_moved_behind_what_it_sees_later() -> None:
 
 
 def test_css_generated_content_of_an_html_only_message_is_read() -> None:
-    """README Known limits (attack25 F5 without a plain part): an approach shown only through a style block's
+    """docs/known-limits.md (attack25 F5 without a plain part): an approach shown only through a style block's
     `::before`/`::after` content was not read at all (clean). Those strings are now read after the visible
     text, concatenated as CSS shows them."""
     from gateway.checks.pretext import PretextCheck
@@ -808,7 +808,7 @@ def test_attr_content_reads_only_the_elements_its_rule_names() -> None:
 
 
 def test_a_child_that_shows_itself_does_not_end_a_run_nothing_inside_can_show() -> None:
-    """review26 #7 (README Known limits): a child with its own font size or `visibility:visible` inside a
+    """review26 #7 (docs/known-limits.md): a child with its own font size or `visibility:visible` inside a
     `display:none`, `opacity:0` or far-offset run ended the run, though nothing inside such an element shows, and
     so did a font size relative to a zero one (`1em`, `100%`, `inherit`: zero too) (clean 0.5; the plain salting
     high 24.0). Under a zero font size a child with its own size does show (email "ghost columns"), and its
@@ -829,7 +829,7 @@ def test_a_child_that_shows_itself_does_not_end_a_run_nothing_inside_can_show() 
 
 
 def test_salting_inside_a_wrapper_that_may_hide_but_shows_is_read() -> None:
-    """review26 #8 (README Known limits): a salted sentence wholly inside an element that may hide but shows (an
+    """review26 #8 (docs/known-limits.md): a salted sentence wholly inside an element that may hide but shows (an
     inline `width:0`, a transform, a style block's rule naming its type, as Cerberus's `img.g-img + div` names
     every div) had no letter read as shown, so no run lay between two (clean 0.5; high 24.0 unwrapped). Such
     wrappers are read once more as shown. Under `display:none` nothing is read as shown (nothing shows), nor in an
@@ -1488,7 +1488,7 @@ def test_cue_words_written_a_letter_at_a_time_are_read() -> None:
     sig, _ = run([PretextCheck(), ContentCheck()], plain)
     assert not MessageView.parse(plain).disguises.spaced and "content.offchannel_mention" not in names(sig)
     # a letter-spaced heading in capitals names the word, as the same heading written whole (review43b #1)
-    # (and a verb of talking made a noun: "A TALK ON SIGNAL PROCESSING", README "Open after session 43")
+    # (and a verb of talking made a noun: "A TALK ON SIGNAL PROCESSING", docs/known-limits.md "Open after session 43")
     for heading in ("L E C T U R E S  O N  S I G N A L  T H E O R Y", "LECTURES ON SIGNAL THEORY",
                     "F O L L O W  U S  O N  L I N E", "A TALK ON SIGNAL PROCESSING", "INVITED TALK ON SIGNAL THEORY",
                     "SEMINAR: THE CALL ON LINE ITEMS", "GIVE A TALK ON SIGNAL"):
