@@ -5,7 +5,9 @@ never the loss of every authentication result. Real DNS server on 127.0.0.1, rea
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
+import secrets
 
 import pytest
 from hypothesis import given, settings
@@ -28,13 +30,69 @@ from tests.support.dnsserver import TestDNSServer
 BH = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="  # sha256 of the empty body: syntax only
 
 
+def public_key_txt(modulus: int, exponent: int) -> str:
+    """A DKIM key record for any RSA public numbers (no private key needed: atk47's keys are published, not used)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa as crsa
+    der = crsa.RSAPublicNumbers(exponent, modulus).public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return "v=DKIM1; k=rsa; p=" + base64.b64encode(der).decode()
+
+
+BIG_MODULUS = (1 << 8191) | secrets.randbits(8190) | 1  # 8,192 bits, odd
+BIG_EXPONENT = (1 << 2046) | secrets.randbits(2045) | 1  # 2,047 bits, odd, below the 2,048-bit modulus below
+KEYS = {
+    "huge": public_key_txt(BIG_MODULUS, 65537),
+    "bigexp": public_key_txt((1 << 2047) | secrets.randbits(2046) | 1, BIG_EXPONENT),
+    "long": "v=DKIM1; k=rsa; n=" + "x" * 5000 + "; p=" + rsa_key().txt.split("p=")[1],
+}
+
+
 @pytest.fixture(scope="module")
 def dns():
     with TestDNSServer() as server:
         server.add("example.com", "TXT", "v=spf1 ip4:192.0.2.10 -all")
         server.add("sel._domainkey.example.com", "TXT", rsa_key().txt)
         server.add("_dmarc.example.com", "TXT", "v=DMARC1; p=reject")
+        for selector, txt in KEYS.items():
+            server.add(f"{selector}._domainkey.example.com", "TXT", txt)
         yield server
+
+
+@pytest.mark.parametrize("selector, why", [("huge", "RSA key too large (8192 bits"),
+                                           ("bigexp", "RSA public exponent too large (2047 bits"),
+                                           ("long", "key record too large")])
+def test_a_key_too_large_for_its_rsa_never_reaches_it(dns, monkeypatch, selector, why):
+    """atk47 #1: dkimpy verifies with pow(signature, exponent, modulus), which holds the GIL (the worker's event loop
+    stands still) and no deadline interrupts: an 8,192-bit key a sender publishes cost 2.3 s a signature, 16,384
+    bits 20.5 s. A modulus over 4,096 bits (RFC 8301: verifiers MAY refuse), an exponent over 33 bits or a record
+    over 4 KB is refused as the signature's permerror before any RSA; the next, ordinary signature still passes."""
+    import dkim.crypto
+    moduli: list[int] = []
+    real = dkim.crypto.rsa_encrypt
+
+    def counted(message, pk, mlen):
+        moduli.append(int(pk["modulus"]).bit_length())
+        return real(message, pk, mlen)
+    monkeypatch.setattr(dkim.crypto, "rsa_encrypt", counted)
+    signed = rsa_key().sign(message(), "example.com")  # selector sel: an ordinary 2,048-bit key
+    raw = rsa_key().sign(signed, "example.com", selector=selector)  # the same signer naming the hostile key
+    hostile, ordinary = verify(dns, raw)
+    assert hostile.result == "permerror" and hostile.reason.startswith(why), hostile
+    assert ordinary.result == "pass"
+    assert moduli == [2048]  # one RSA operation, the ordinary key's
+
+
+def test_keys_rfc_8301_says_verifiers_must_handle_are_read():
+    """The refusal is for keys past what RFC 8301 requires (1,024-4,096 bits) and past every real exponent."""
+    from gateway.checks.auth.keys import key_refusal
+    for bits in (1024, 2048, 4096):
+        assert key_refusal(public_key_txt((1 << (bits - 1)) | 1, 65537).encode()) is None
+    assert key_refusal(public_key_txt((1 << 4096) | 1, 65537).encode()) == \
+        "RSA key too large (4097 bits; verified up to 4096, RFC 8301)"
+    assert key_refusal(public_key_txt((1 << 2047) | 1, (1 << 32) + 1).encode()) is None  # 33 bits
+    assert key_refusal(b"v=DKIM1; k=ed25519; p=" + b"A" * 43 + b"=") is None
+    assert key_refusal(b"v=DKIM1; p=") is None  # revoked: dkimpy's own answer
 
 
 def resolver(dns):
