@@ -14,6 +14,7 @@ from the network (sizes capped by dnspython; TXT strings joined and decoded leni
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -33,8 +34,14 @@ MIN_TTL = 1
 # (Unbound's cache-max-ttl): whoever owns a domain chooses its records' size and TTL, and 2,000 distinct 60 KB TXT
 # answers named by messages (ten DKIM selectors a message) had grown a process by 116 MiB, 2,100 such messages by
 # 1.1 GiB, in every worker and analysis process (atk47 #3). An answer over 1/64 of the byte budget is not kept.
+# `cache_bytes` counts what the answers take in memory (ENTRY_OVERHEAD below).
 MAX_TTL = 86400
-ENTRY_OVERHEAD = 200  # bytes an entry costs beyond its records' text (the tuples, the key, the Answer)
+# Bytes an entry costs beyond its name's and records' strings (the key and entry tuples, the Answer, the ordered
+# dict's node; measured with tracemalloc: 430 a small entry, its name included). Strings are counted with
+# sys.getsizeof (their real size: a character above U+00FF takes 2-4 bytes, and each record string has its own
+# header): counting characters let 4,000 three-character records an answer, or one wide character in 60 KB, take
+# 24 and 4 times the budget (review47b #2).
+ENTRY_OVERHEAD = 350
 
 
 @dataclass(frozen=True)
@@ -171,7 +178,7 @@ class Resolver:
     def _store(self, key: tuple[str, str], answer: Answer) -> None:
         if answer.ttl < MIN_TTL:
             return
-        size = ENTRY_OVERHEAD + len(key[0]) + sum(len(r) for r in answer.records)
+        size = ENTRY_OVERHEAD + sys.getsizeof(key[0]) + sum(sys.getsizeof(r) + 8 for r in answer.records)
         old = self._cache.pop(key, None)
         if old is not None:
             self._bytes -= old[2]

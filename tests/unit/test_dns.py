@@ -114,3 +114,22 @@ def test_the_cache_is_bounded_in_bytes_and_time(dns_server):
     assert dns_server.log.count(("huge.example.test", "TXT")) == 2
     assert expiry <= time.monotonic() + MAX_TTL  # the record said 10,000,000 s
     assert r.cached_bytes == sum(entry[2] for entry in r._cache.values())
+
+
+def test_the_byte_budget_counts_memory_not_characters(dns_server):
+    """review47b #2: counting characters let an answer of 4,000 short records, or of text with one character above
+    U+FFFF (every character then 4 bytes), take 24 and 4 times the budget. Each string now counts as what it takes."""
+    import sys
+    for i in range(2000):  # one answer of 2,000 three-character records
+        dns_server.add_txt("many.example.test", [f"{i:03d}".encode()])
+    dns_server.add_txt("wide.example.test", ["\U0001F600".encode() + b"a" * 200])
+
+    async def go():
+        r = Resolver(nameservers=(("127.0.0.1", dns_server.port),), timeout=5, tcp=True)
+        many = await r.query("many.example.test", "TXT")
+        wide = await r.query("wide.example.test", "TXT")
+        return r, many, wide
+    r, many, wide = run(go())
+    assert len(many.records) == 2000
+    assert r.cached_bytes >= sum(sys.getsizeof(s) for s in many.records + wide.records)
+    assert r.cached_bytes >= 2000 * 50  # each record string's own header, not three characters

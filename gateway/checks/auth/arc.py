@@ -182,6 +182,4 @@ async def verify_arc(raw: bytes, resolver: Any, *, timeout: float = 10.0,
         return ArcResult("pass", top, _oldest_pass(data), sealers, "", sets=_sets_verified(data))
     if cv == dkim.CV_None and top == 0:
         return ArcResult("none", 0, reason=str(reason))
-    if fetcher.refused:  # a key too large for its RSA (keys.key_refusal): say so, not only "did not validate"
-        reason = f"{reason} ({'; '.join(sorted(set(fetcher.refused.values())))})"
     return ArcResult("fail", top, None, sealers, str(reason)[:160], temporary)

@@ -92,9 +92,7 @@ def _verify_all(raw: bytes, count: int, fetcher: KeyFetcher,
     for idx in range(count):
         result, reason, bits, final = _verify_one(signer, idx, fetcher)
         state = fetcher.outcome(names[idx])
-        if not final and names[idx] in fetcher.refused:
-            result, reason = "permerror", fetcher.refused[names[idx] or ""]
-        elif not final and state == "temporary":
+        if not final and state == "temporary":
             result, reason = "temperror", "key lookup failed temporarily"
         elif not final and state == "missing" and names[idx] is not None:
             result, reason = "permerror", "no key for signature"

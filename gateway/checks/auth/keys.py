@@ -13,7 +13,6 @@ DNS answers.
 from __future__ import annotations
 
 import asyncio
-import base64
 import functools
 import re
 import time
@@ -22,19 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from gateway.checks.auth.engine import InvalidTagValueList, dkim, parse_tag_value, plain_name
+from gateway.checks.auth.engine import InvalidTagValueList, parse_tag_value, plain_name
 
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
-# The RSA keys dkimpy is given (atk47 #1): its verification is Python's pow(signature, exponent, modulus), which
-# holds the GIL from start to end (the worker's event loop stands still) and cannot be interrupted by any deadline:
-# an 8,192-bit modulus took 2.3 s a signature, 16,384 bits 20.5 s, a 4,096-bit exponent 264 ms, from a 768-byte
-# message and a key record the sender publishes. RFC 8301 section 3.2: verifiers MUST validate keys of 1,024 to
-# 4,096 bits and MAY validate larger ones; every DKIM key seen in practice has exponent 65,537 (17 bits; 2**32 + 1
-# is 33). A larger key is refused before dkimpy reads it (permerror, as a key dkimpy cannot use), so the cost of a
-# signature is at most one 4,096-bit pow with a small exponent (about a millisecond).
-MAX_RSA_BITS = 4096
-MAX_RSA_EXPONENT_BITS = 33
-MAX_KEY_RECORD = 4096  # bytes of a key's TXT record: a 4,096-bit key's is about 800
 _MAX_HEADER_BYTES = 1_000_000
 BULK_BYTES = 512 * 1024
 T = TypeVar("T")
@@ -132,7 +121,6 @@ class KeyFetcher:
     deadline: float
     answers: dict[str, Any] = field(default_factory=dict)  # name -> gateway.dns.Answer
     loop: asyncio.AbstractEventLoop | None = None
-    refused: dict[str, str] = field(default_factory=dict)  # name -> why its key was not given to dkimpy
 
     async def prefetch(self, names: Iterable[str]) -> None:
         self.loop = asyncio.get_running_loop()
@@ -158,12 +146,7 @@ class KeyFetcher:
             self.answers[key] = answer
         if answer is None or not answer.ok or not answer.records:
             return None
-        record = str(answer.records[0]).encode("utf-8", "replace")
-        refusal = key_refusal(record)
-        if refusal is not None:
-            self.refused[key] = refusal
-            return None  # dkimpy: "missing public key" (the caller reports `refused`)
-        return record
+        return str(answer.records[0]).encode("utf-8", "replace")
 
     def outcome(self, name: str | None) -> str:
         """'ok', 'missing' (NXDOMAIN/no record) or 'temporary' (timeout/SERVFAIL) for a key name."""
@@ -173,29 +156,3 @@ class KeyFetcher:
         if answer.temporary:
             return "temporary"
         return "ok" if answer.ok and answer.records else "missing"
-
-
-def key_refusal(record: bytes) -> str | None:
-    """Why a DKIM/ARC key record must not reach dkimpy's RSA (too large a record, modulus or exponent: see
-    MAX_RSA_BITS), or None. A record that does not parse is left to dkimpy, which refuses it with its own error."""
-    if len(record) > MAX_KEY_RECORD:
-        return f"key record too large ({len(record)} bytes; at most {MAX_KEY_RECORD})"
-    try:
-        fields = parse_tag_value(record)
-    except (InvalidTagValueList, ValueError):
-        return None
-    if fields.get(b"k", b"rsa").strip().lower() != b"rsa":
-        return None  # Ed25519 keys are 32 bytes
-    data = re.sub(rb"\s+", b"", fields.get(b"p", b""))
-    if not data:
-        return None  # a revoked key: dkimpy says so
-    try:
-        key = dkim.crypto.parse_public_key(base64.b64decode(data, validate=True))
-        bits, exponent_bits = int(key["modulus"]).bit_length(), int(key["publicExponent"]).bit_length()
-    except Exception:  # noqa: BLE001 - not a key dkimpy can read either: its own error says so
-        return None
-    if bits > MAX_RSA_BITS:
-        return f"RSA key too large ({bits} bits; verified up to {MAX_RSA_BITS}, RFC 8301)"
-    if exponent_bits > MAX_RSA_EXPONENT_BITS:
-        return f"RSA public exponent too large ({exponent_bits} bits; at most {MAX_RSA_EXPONENT_BITS})"
-    return None
