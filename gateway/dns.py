@@ -1,7 +1,8 @@
 """The one shared async DNS resolver: cache, deadlines, counters; adapters for sync libraries.
 
 Purpose: every lookup in the product (SPF, DKIM keys, DMARC, ARC, DNSBL, RHSBL) goes through
-`Resolver.query`. Answers are cached by TTL (negative answers too, capped), each lookup has a
+`Resolver.query`. Answers are cached by TTL (negative answers too, capped; every answer at most MAX_TTL, the cache
+at most `cache_size` answers and `cache_bytes` of text), each lookup has a
 timeout that never exceeds what is left of the message deadline, and failures come back as an
 `Answer` with rcode TIMEOUT or SERVFAIL -- never as an exception -- so checks turn them into
 `temperror` signals.
@@ -13,6 +14,7 @@ from the network (sizes capped by dnspython; TXT strings joined and decoded leni
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -28,6 +30,18 @@ import dns.resolver
 
 MAX_NEGATIVE_TTL = 300
 MIN_TTL = 1
+# The cache holds at most `cache_size` answers and `cache_bytes` of their text, each for at most MAX_TTL seconds
+# (Unbound's cache-max-ttl): whoever owns a domain chooses its records' size and TTL, and 2,000 distinct 60 KB TXT
+# answers named by messages (ten DKIM selectors a message) had grown a process by 116 MiB, 2,100 such messages by
+# 1.1 GiB, in every worker and analysis process (atk47 #3). An answer over 1/64 of the byte budget is not kept.
+# `cache_bytes` counts what the answers take in memory (ENTRY_OVERHEAD below).
+MAX_TTL = 86400
+# Bytes an entry costs beyond its name's and records' strings (the key and entry tuples, the Answer, the ordered
+# dict's node; measured with tracemalloc: 430 a small entry, its name included). Strings are counted with
+# sys.getsizeof (their real size: a character above U+00FF takes 2-4 bytes, and each record string has its own
+# header): counting characters let 4,000 three-character records an answer, or one wide character in 60 KB, take
+# 24 and 4 times the budget (review47b #2).
+ENTRY_OVERHEAD = 350
 
 
 @dataclass(frozen=True)
@@ -83,6 +97,7 @@ class Resolver:
     nameservers: tuple[tuple[str, int], ...] = ()
     timeout: float = 3.0
     cache_size: int = 20_000
+    cache_bytes: int = 32 * 1024 * 1024
     counters: Counters = field(default_factory=Counters)
     tcp: bool = False  # query over TCP only (tests of the TCP path; UDP falls back to TCP anyway)
 
@@ -96,7 +111,8 @@ class Resolver:
         r.timeout = self.timeout
         r.retry_servfail = False
         self._resolver = r
-        self._cache: OrderedDict[tuple[str, str], tuple[float, Answer]] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, str], tuple[float, Answer, int]] = OrderedDict()  # expiry, answer, size
+        self._bytes = 0
         self._inflight: dict[tuple[str, str], asyncio.Future[Answer]] = {}
 
     async def query(self, name: str, rdtype: str, *, timeout: float | None = None) -> Answer:
@@ -162,13 +178,26 @@ class Resolver:
     def _store(self, key: tuple[str, str], answer: Answer) -> None:
         if answer.ttl < MIN_TTL:
             return
-        self._cache[key] = (time.monotonic() + answer.ttl, answer)
-        self._cache.move_to_end(key)
-        while len(self._cache) > self.cache_size:
-            self._cache.popitem(last=False)
+        size = ENTRY_OVERHEAD + sys.getsizeof(key[0]) + sum(sys.getsizeof(r) + 8 for r in answer.records)
+        old = self._cache.pop(key, None)
+        if old is not None:
+            self._bytes -= old[2]
+        if size > self.cache_bytes // 64:
+            return  # looked up again when asked again: one answer cannot take the cache's room
+        self._cache[key] = (time.monotonic() + min(answer.ttl, MAX_TTL), answer, size)
+        self._bytes += size
+        while len(self._cache) > self.cache_size or self._bytes > self.cache_bytes:
+            _, (_, _, gone) = self._cache.popitem(last=False)
+            self._bytes -= gone
+
+    @property
+    def cached_bytes(self) -> int:
+        """What the cached answers' text and entries take, as `cache_bytes` counts it."""
+        return self._bytes
 
     def clear(self) -> None:
         self._cache.clear()
+        self._bytes = 0
 
 
 def _soa_minimum(response: dns.message.Message | None) -> int:

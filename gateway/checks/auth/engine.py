@@ -197,10 +197,40 @@ def screen_field(name: bytes, value: bytes) -> None:
                                       f"blanks in a row (at byte {m.start()})")
 
 
+# The RSA dkimpy may run (atk47 #1, review47b #1, #3): its verification is Python's pow(signature, exponent,
+# modulus), which holds the GIL from start to end (the worker's event loop stands still) and no deadline interrupts,
+# and its str2int reads b= a byte at a time, each step on the whole number so far (quadratic). An 8,192-bit key a
+# sender publishes for its own domain took 2.2 s a signature, 16,384 bits 20.5 s; a 92 KB b= 0.5 s with any key.
+# RFC 8301 section 3.2: verifiers MUST validate keys of 1,024 to 4,096 bits and MAY validate larger ones; every
+# DKIM key seen in practice has exponent 65,537 (17 bits; 2**32 + 1 is 33); RFC 8017 section 8.2.2: a signature is
+# exactly as long as the modulus. Checked on the key dkimpy itself parsed (`self.pk`), at the one place DKIM and ARC
+# signatures pass before any RSA: a second parser of the key record would read some records otherwise than dkimpy
+# (review47b #1: one "!" in p= passed a strict base64 decode's check to dkimpy's lenient one).
+MAX_RSA_BITS = 4096
+MAX_RSA_EXPONENT_BITS = 33
+
+
+def _rsa_within_bounds(pk: Any, signature_b64: bytes) -> None:
+    """dkim.KeyFormatError for a key too large for its RSA, dkim.ValidationError for a b= longer than its modulus."""
+    bits, exponent_bits = int(pk["modulus"]).bit_length(), int(pk["publicExponent"]).bit_length()
+    if bits > MAX_RSA_BITS:
+        raise dkim.KeyFormatError(f"RSA key too large ({bits} bits; verified up to {MAX_RSA_BITS}, RFC 8301)")
+    if exponent_bits > MAX_RSA_EXPONENT_BITS:
+        raise dkim.KeyFormatError(f"RSA public exponent too large ({exponent_bits} bits; at most "
+                                  f"{MAX_RSA_EXPONENT_BITS})")
+    # dkimpy decodes b= so (base64.b64decode of the text without whitespace); length only, no second reading
+    length = len(base64.b64decode(re.sub(rb"\s+", b"", signature_b64)))
+    if length > (bits + 7) // 8:
+        raise dkim.ValidationError(f"signature longer than its key ({length} bytes; the key's modulus is "
+                                   f"{(bits + 7) // 8})")
+
+
 class _FastMessage:
     headers: Any
     body: Any
     tlsrpt: Any
+    ktag: Any
+    pk: Any
 
     def set_message(self, message: bytes | None) -> None:
         super().set_message(None)  # type: ignore[misc]  # resets dkimpy's per-message state
@@ -211,7 +241,10 @@ class _FastMessage:
                            dnsfunc: Any) -> Any:
         """The body hash here (sliced relaxed canonicalisation), then dkimpy's own code for the
         rest with bh= taken out of the parsed tags so it does not hash the body again (the
-        header hash uses the raw signature header, which still holds bh=)."""
+        header hash uses the raw signature header, which still holds bh=). First, the RSA must be bounded
+        (`_rsa_within_bounds`)."""
+        if getattr(self, "ktag", None) == b"rsa" and getattr(self, "pk", None) is not None and b"b" in sig:
+            _rsa_within_bounds(self.pk, sig[b"b"])
         if b"bh" in sig:
             check_body_hash(sig, self.body, getattr(self, "tlsrpt", False))
             sig = {k: v for k, v in sig.items() if k != b"bh"}

@@ -5,8 +5,11 @@ never the loss of every authentication result. Real DNS server on 127.0.0.1, rea
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
+import secrets
 
+import dkim
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -28,13 +31,95 @@ from tests.support.dnsserver import TestDNSServer
 BH = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="  # sha256 of the empty body: syntax only
 
 
+def public_key_txt(modulus: int, exponent: int) -> str:
+    """A DKIM key record for any RSA public numbers (no private key needed: atk47's keys are published, not used)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa as crsa
+    der = crsa.RSAPublicNumbers(exponent, modulus).public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return "v=DKIM1; k=rsa; p=" + base64.b64encode(der).decode()
+
+
+BIG_MODULUS = (1 << 8191) | secrets.randbits(8190) | 1  # 8,192 bits, odd
+BIG_EXPONENT = (1 << 2046) | secrets.randbits(2045) | 1  # 2,047 bits, odd, below the 2,048-bit modulus below
+HUGE = public_key_txt(BIG_MODULUS, 65537)
+KEYS = {
+    "huge": HUGE,
+    "bigexp": public_key_txt((1 << 2047) | secrets.randbits(2046) | 1, BIG_EXPONENT),
+    # what a strict base64 decode refuses and dkimpy's lenient one reads past (review47b #1): the same huge key
+    "bang": HUGE.replace("p=", "p=!", 1),
+    "tail": HUGE + "==AAAA",
+    "just": public_key_txt((1 << 4096) | 1, 65537),  # 4,097 bits
+}
+
+
 @pytest.fixture(scope="module")
 def dns():
     with TestDNSServer() as server:
         server.add("example.com", "TXT", "v=spf1 ip4:192.0.2.10 -all")
         server.add("sel._domainkey.example.com", "TXT", rsa_key().txt)
         server.add("_dmarc.example.com", "TXT", "v=DMARC1; p=reject")
+        for selector, txt in KEYS.items():
+            server.add(f"{selector}._domainkey.example.com", "TXT", txt)
         yield server
+
+
+@pytest.mark.parametrize("selector, why", [("huge", "RSA key too large (8192 bits"),
+                                           ("bigexp", "RSA public exponent too large (2047 bits"),
+                                           ("bang", "RSA key too large (8192 bits"),
+                                           ("tail", "RSA key too large (8192 bits"),
+                                           ("just", "RSA key too large (4097 bits; verified up to 4096, RFC 8301)")])
+def test_a_key_too_large_for_its_rsa_never_reaches_it(dns, monkeypatch, selector, why):
+    """atk47 #1: dkimpy verifies with pow(signature, exponent, modulus), which holds the GIL (the worker's event loop
+    stands still) and no deadline interrupts: an 8,192-bit key a sender publishes cost 2.2 s a signature, 16,384
+    bits 20.5 s. A modulus over 4,096 bits (RFC 8301: verifiers MAY refuse) or an exponent over 33 bits is refused
+    as the signature's permerror before any RSA, however its record is written (review47b #1: a "!" in p= that a
+    strict base64 decode refuses and dkimpy's reads past); the next, ordinary signature still passes."""
+    import dkim.crypto
+    moduli: list[int] = []
+    real = dkim.crypto.rsa_encrypt
+
+    def counted(message, pk, mlen):
+        moduli.append(int(pk["modulus"]).bit_length())
+        return real(message, pk, mlen)
+    monkeypatch.setattr(dkim.crypto, "rsa_encrypt", counted)
+    signed = rsa_key().sign(message(), "example.com")  # selector sel: an ordinary 2,048-bit key
+    raw = rsa_key().sign(signed, "example.com", selector=selector)  # the same signer naming the hostile key
+    hostile, ordinary = verify(dns, raw)
+    assert hostile.result == "permerror" and hostile.reason.startswith(why), hostile
+    assert ordinary.result == "pass"
+    assert moduli == [2048]  # one RSA operation, the ordinary key's
+
+
+def test_a_signature_longer_than_its_key_is_not_read(dns, monkeypatch):
+    """review47b #3: dkimpy turns b= into a number a byte at a time, each step on the whole number so far (quadratic:
+    a 92 KB b= cost 0.5 s with any key). A signature is exactly as long as the modulus (RFC 8017 section 8.2.2): a
+    longer one is refused before it is read as a number."""
+    import dkim.crypto
+    calls: list[int] = []
+    real = dkim.crypto.str2int
+    monkeypatch.setattr(dkim.crypto, "str2int", lambda s: calls.append(len(s)) or real(s))
+    long_b = base64.b64encode(secrets.token_bytes(60_000)).decode()
+    forged = with_signature(message(), f"bh={BH}; b={long_b}")  # the ordinary 2,048-bit key, a 60,000-byte b=
+    (result,) = verify(dns, forged)
+    assert result.result == "permerror" and result.reason.startswith("signature longer than its key"), result
+    assert all(n <= 256 for n in calls), calls  # only the ordinary 256-byte numbers, if any
+
+
+@pytest.mark.parametrize("bits, exponent", [(1024, 65537), (2048, 3), (3072, 65537), (4096, 65537)])
+def test_keys_rfc_8301_says_verifiers_must_handle_still_pass(bits, exponent):
+    """The refusal is for keys past what RFC 8301 requires (1,024-4,096 bits) and past every real exponent."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa as crsa
+    k = crsa.generate_private_key(public_exponent=exponent, key_size=bits)
+    pem = k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                          serialization.NoEncryption())
+    pub = k.public_key().public_numbers()
+    with TestDNSServer() as server:
+        server.add("k._domainkey.example.com", "TXT", public_key_txt(pub.n, pub.e))
+        raw = dkim.sign(message(), b"k", b"example.com", pem) + message()
+        (result,) = verify(server, raw)
+    assert result.result == "pass" and result.bits == bits, result
 
 
 def resolver(dns):
