@@ -160,6 +160,7 @@ class AdminServer:
 
     async def handle_metrics(self, request: web.Request) -> web.Response:
         self.metrics.sync(self.gateway.runtime)
+        self.metrics.sync_admin(self.guard.cut)
         body = await asyncio.to_thread(self.metrics.exposition) if self.metrics.multiprocess \
             else self.metrics.exposition()
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})

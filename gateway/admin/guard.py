@@ -48,7 +48,14 @@ log = logging.getLogger("gateway.admin")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _WHY = {"head": "request head not complete in time (admin.header_timeout, min_rate)",
         "body": "request body too slow (admin.body_timeout, min_rate, io_timeout)",
-        "send": "the client took no byte of the response (admin.io_timeout)"}
+        "send": "the client took no byte of the response (admin.io_timeout)",
+        "cap": "refused: the address has admin.max_per_address connections open, all busy",
+        "idle": "closed an idle kept-alive connection for a new one from the same address (admin.max_per_address)"}
+# Connections cut or refused are logged at `info`, the first of a quiet minute with its address and
+# reason, the rest of that minute as one line of counts when the next minute's first comes or the sweep
+# runs after it: whoever fills the listener cannot fill the log (a line a minute), and the operator still
+# sees that it happens and from where; every one is counted in approach_gateway_admin_connections_cut.
+LOG_EVERY = 60.0
 
 
 class _Guarded(asyncio.Protocol):
@@ -201,7 +208,9 @@ class ConnectionGuard:
         self.tick = max(0.05, min(1.0, min(cfg.header_timeout, cfg.body_timeout, cfg.io_timeout) / 5))
         self._sweep: asyncio.TimerHandle | None = None
         self._last_sweep = 0.0
-        self.cut: dict[str, int] = {}  # reason -> connections cut (tests, logs)
+        self.cut: dict[str, int] = {}  # reason -> connections cut or refused (the metric, tests)
+        self._window_start: float | None = None  # when the minute of the last logged cut began
+        self._held: dict[str, int] = {}  # reason -> cuts of that minute not logged one by one
 
     def bind(self, factory: Callable[[], asyncio.Protocol]) -> None:
         """Serve through `factory` (aiohttp's `web.Server`, once the runner is set up) in this loop."""
@@ -216,9 +225,7 @@ class ConnectionGuard:
         conn.key = address_key(host) if host else ""
         if conn.key and not in_networks(host, self.exempt):
             if len(self.by_key.get(conn.key, ())) >= self.cfg.max_per_address and not self._evict_idle(conn.key):
-                self.cut["cap"] = self.cut.get("cap", 0) + 1
-                log.debug("admin: refused a connection from %s: %d open from that address (admin.max_per_address)",
-                          conn.key, self.cfg.max_per_address)
+                self.note("cap", conn.key)
                 conn.key = ""
                 return False
             self.by_key.setdefault(conn.key, []).append(conn)
@@ -237,7 +244,7 @@ class ConnectionGuard:
         every one of them is busy (a request being sent or handled, a response being taken)."""
         for old in self.by_key.get(key, []):  # (oldest first)
             if old.idle() and old.transport is not None:
-                self.cut["idle"] = self.cut.get("idle", 0) + 1
+                self.note("idle", key)
                 old.transport.abort()
                 self.release(old)  # now (connection_lost comes at the loop's next turn and finds it gone)
                 return True
@@ -263,11 +270,33 @@ class ConnectionGuard:
         for conn in list(self.connections):
             reason = conn.overdue(now, elapsed)
             if reason is not None and conn.transport is not None:
-                self.cut[reason] = self.cut.get(reason, 0) + 1
-                log.debug("admin: cut a connection from %s: %s", conn.key or "an exempt address", _WHY[reason])
+                self.note(reason, conn.key or "an exempt address")
                 conn.transport.abort()
+        self._flush(now)
         if self.connections:
             self._sweep = self.loop.call_later(self.tick, self.sweep)
+
+    def note(self, reason: str, who: str) -> None:
+        """Count a connection cut or refused for `reason`; log it (see LOG_EVERY)."""
+        self.cut[reason] = self.cut.get(reason, 0) + 1
+        now = self.loop.time() if self.loop is not None else 0.0
+        self._flush(now)
+        if self._window_start is None:
+            self._window_start = now
+            log.info("admin: %s from %s (more in the next %.0f s are counted, then logged as one line)",
+                     _WHY[reason], who, LOG_EVERY)
+        else:
+            self._held[reason] = self._held.get(reason, 0) + 1
+
+    def _flush(self, now: float) -> None:
+        """At the end of a logged minute: one line for the cuts held back in it, and a quiet start."""
+        if self._window_start is None or now - self._window_start < LOG_EVERY:
+            return
+        if self._held:
+            log.info("admin: %d more connections cut or refused since the one logged %.0f s ago (%s)",
+                     sum(self._held.values()), now - self._window_start,
+                     ", ".join(f"{r} {n}" for r, n in sorted(self._held.items())))
+        self._window_start, self._held = None, {}
 
     def close(self) -> None:
         """Stop the sweep and abort what is left (after aiohttp's own shutdown: a transport it

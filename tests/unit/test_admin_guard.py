@@ -62,3 +62,48 @@ def test_a_response_buffer_that_changes_is_not_stuck() -> None:
             (4, 4000), (5, 4000), (6, 4000),  # unchanged: stuck since the sweep at 3 saw it last change
             (7, 3000), (8, 0))]  # taken: not stuck
     assert asyncio.run(run()) == [0, 0, 0, 0, 1, 2, 3, 0, 0]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def time(self) -> float:
+        return self.now
+
+
+def test_cuts_are_counted_and_logged_a_line_a_minute(caplog: Any) -> None:
+    """Connections cut or refused were logged at debug only, with no metric (review46c): a flood went unseen at
+    the default level. Now each is counted by reason, the first of a quiet minute is logged at info with its
+    address, and the rest of that minute as one line of counts: a line a minute whoever floods the listener."""
+    import logging
+
+    from gateway.admin.guard import LOG_EVERY
+    from gateway.admin.metrics import GatewayMetrics
+
+    guard = ConnectionGuard(AdminConfig())
+    clock = Clock()
+    guard.loop = clock
+    with caplog.at_level(logging.INFO, logger="gateway.admin"):
+        guard.note("head", "192.0.2.1")
+        for _ in range(500):
+            clock.now += 0.05
+            guard.note("cap", "192.0.2.1")
+        guard.note("send", "192.0.2.9")
+        assert len(caplog.records) == 1 and "192.0.2.1" in caplog.records[0].getMessage()
+        assert "request head not complete" in caplog.records[0].getMessage()
+        clock.now += LOG_EVERY
+        guard.note("body", "192.0.2.7")  # the next minute: the held ones as one line, then this one
+        lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 3, lines
+    assert "501 more connections cut or refused" in lines[1] and "cap 500, send 1" in lines[1]
+    assert "request body too slow" in lines[2] and "192.0.2.7" in lines[2]
+    assert guard.cut == {"head": 1, "cap": 500, "send": 1, "body": 1}
+    metrics = GatewayMetrics()
+    metrics.sync_admin(guard.cut)
+    guard.note("cap", "192.0.2.1")
+    metrics.sync_admin(guard.cut)  # counted once each, whenever /metrics is scraped
+    text = metrics.exposition().decode()
+    assert 'approach_gateway_admin_connections_cut_total{reason="cap"} 501.0' in text
+    assert 'approach_gateway_admin_connections_cut_total{reason="head"} 1.0' in text
+    assert 'approach_gateway_admin_connections_cut_total{reason="idle"} 0.0' in text
