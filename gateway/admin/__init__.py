@@ -71,6 +71,7 @@ class AdminServer:
         self._probing: asyncio.Task[bool] | None = None
         self.app: web.Application | None = None
         self.guard = ConnectionGuard(self.cfg, gateway.config.console.trusted_proxies)
+        self.guard.on_cut = self.metrics.admin_cut_counted
 
     def _build(self) -> web.Application:
         app = web.Application(middlewares=[self.guard.middleware])
@@ -160,7 +161,6 @@ class AdminServer:
 
     async def handle_metrics(self, request: web.Request) -> web.Response:
         self.metrics.sync(self.gateway.runtime)
-        self.metrics.sync_admin(self.guard.cut)
         body = await asyncio.to_thread(self.metrics.exposition) if self.metrics.multiprocess \
             else self.metrics.exposition()
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})

@@ -56,6 +56,7 @@ _WHY = {"head": "request head not complete in time (admin.header_timeout, min_ra
 # runs after it: whoever fills the listener cannot fill the log (a line a minute), and the operator still
 # sees that it happens and from where; every one is counted in approach_gateway_admin_connections_cut.
 LOG_EVERY = 60.0
+HELD_ADDRESSES = 64  # addresses whose held-back cuts are counted for the minute's line (its five busiest named)
 
 
 class _Guarded(asyncio.Protocol):
@@ -211,6 +212,9 @@ class ConnectionGuard:
         self.cut: dict[str, int] = {}  # reason -> connections cut or refused (the metric, tests)
         self._window_start: float | None = None  # when the minute of the last logged cut began
         self._held: dict[str, int] = {}  # reason -> cuts of that minute not logged one by one
+        self._held_from: dict[str, int] = {}  # address -> those cuts (at most HELD_ADDRESSES addresses)
+        self._flush_timer: asyncio.TimerHandle | None = None
+        self.on_cut: Callable[[str], None] | None = None  # the metric's counter (gateway/admin/__init__.py)
 
     def bind(self, factory: Callable[[], asyncio.Protocol]) -> None:
         """Serve through `factory` (aiohttp's `web.Server`, once the runner is set up) in this loop."""
@@ -279,28 +283,45 @@ class ConnectionGuard:
     def note(self, reason: str, who: str) -> None:
         """Count a connection cut or refused for `reason`; log it (see LOG_EVERY)."""
         self.cut[reason] = self.cut.get(reason, 0) + 1
+        if self.on_cut is not None:
+            self.on_cut(reason)  # counted now: a worker that exits before the next scrape loses none (review47b #5)
         now = self.loop.time() if self.loop is not None else 0.0
         self._flush(now)
         if self._window_start is None:
             self._window_start = now
             log.info("admin: %s from %s (more in the next %.0f s are counted, then logged as one line)",
                      _WHY[reason], who, LOG_EVERY)
-        else:
-            self._held[reason] = self._held.get(reason, 0) + 1
+            return
+        self._held[reason] = self._held.get(reason, 0) + 1
+        if who in self._held_from or len(self._held_from) < HELD_ADDRESSES:
+            self._held_from[who] = self._held_from.get(who, 0) + 1
+        if self._flush_timer is None and self.loop is not None:
+            # the minute's line is written when it ends, whether or not anything comes after it (review47b #4)
+            self._flush_timer = self.loop.call_at(self._window_start + LOG_EVERY, self._on_timer)
 
-    def _flush(self, now: float) -> None:
-        """At the end of a logged minute: one line for the cuts held back in it, and a quiet start."""
-        if self._window_start is None or now - self._window_start < LOG_EVERY:
+    def _on_timer(self) -> None:
+        self._flush_timer = None
+        self._flush(self.loop.time())
+
+    def _flush(self, now: float, *, final: bool = False) -> None:
+        """At the end of a logged minute (or at close): one line for the cuts held back in it, and a quiet start."""
+        if self._window_start is None or (now - self._window_start < LOG_EVERY and not final):
             return
         if self._held:
-            log.info("admin: %d more connections cut or refused since the one logged %.0f s ago (%s)",
+            top = sorted(self._held_from.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
+            log.info("admin: %d more connections cut or refused since the one logged %.0f s ago (%s; most from %s)",
                      sum(self._held.values()), now - self._window_start,
-                     ", ".join(f"{r} {n}" for r, n in sorted(self._held.items())))
-        self._window_start, self._held = None, {}
+                     ", ".join(f"{r} {n}" for r, n in sorted(self._held.items())),
+                     ", ".join(f"{a} {n}" for a, n in top))
+        self._window_start, self._held, self._held_from = None, {}, {}
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
 
     def close(self) -> None:
         """Stop the sweep and abort what is left (after aiohttp's own shutdown: a transport it
-        closed that still waits to send to a client that reads nothing)."""
+        closed that still waits to send to a client that reads nothing); log the cuts held back."""
+        self._flush(self.loop.time() if self.loop is not None else 0.0, final=True)
         if self._sweep is not None:
             self._sweep.cancel()
             self._sweep = None

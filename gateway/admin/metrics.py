@@ -152,7 +152,6 @@ class GatewayMetrics(Observer):
             self.reloads.labels(result)
         for reason in ADMIN_CUT_REASONS:
             self.admin_cut.labels(reason)
-        self._cut_seen: dict[str, int] = {}
         self.loaded_hash = ""
         self.last_upstream_ok = 0.0  # time.time() of the upstream's last answer in this process
         self._stats: Any = None  # the RunStats whose values were last turned into counters
@@ -273,13 +272,9 @@ class GatewayMetrics(Observer):
             self.analysis_incomplete.inc(delta)
         seen[("incomplete", "")] = stats.incomplete
 
-    def sync_admin(self, cut: dict[str, int]) -> None:
-        """Turn the admin listener's counts of cut connections (gateway/admin/guard.py) into the counter."""
-        for reason, n in list(cut.items()):
-            delta = n - self._cut_seen.get(reason, 0)
-            if delta > 0:
-                self.admin_cut.labels(reason).inc(delta)
-            self._cut_seen[reason] = n
+    def admin_cut_counted(self, reason: str) -> None:
+        """One admin-listener connection cut or refused (gateway/admin/guard.py `note`)."""
+        self._child(self.admin_cut, reason).inc()
 
     def _sync_dns(self, counters: Any) -> None:
         if counters is not self._dns:
