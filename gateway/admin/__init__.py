@@ -71,6 +71,7 @@ class AdminServer:
         self._probing: asyncio.Task[bool] | None = None
         self.app: web.Application | None = None
         self.guard = ConnectionGuard(self.cfg, gateway.config.console.trusted_proxies)
+        self.guard.on_cut = self.metrics.admin_cut_counted
 
     def _build(self) -> web.Application:
         app = web.Application(middlewares=[self.guard.middleware])

@@ -48,7 +48,15 @@ log = logging.getLogger("gateway.admin")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _WHY = {"head": "request head not complete in time (admin.header_timeout, min_rate)",
         "body": "request body too slow (admin.body_timeout, min_rate, io_timeout)",
-        "send": "the client took no byte of the response (admin.io_timeout)"}
+        "send": "the client took no byte of the response (admin.io_timeout)",
+        "cap": "refused: the address has admin.max_per_address connections open, all busy",
+        "idle": "closed an idle kept-alive connection for a new one from the same address (admin.max_per_address)"}
+# Connections cut or refused are logged at `info`, the first of a quiet minute with its address and
+# reason, the rest of that minute as one line of counts when the next minute's first comes or the sweep
+# runs after it: whoever fills the listener cannot fill the log (a line a minute), and the operator still
+# sees that it happens and from where; every one is counted in approach_gateway_admin_connections_cut.
+LOG_EVERY = 60.0
+HELD_ADDRESSES = 64  # addresses whose held-back cuts are counted for the minute's line (its five busiest named)
 
 
 class _Guarded(asyncio.Protocol):
@@ -201,7 +209,12 @@ class ConnectionGuard:
         self.tick = max(0.05, min(1.0, min(cfg.header_timeout, cfg.body_timeout, cfg.io_timeout) / 5))
         self._sweep: asyncio.TimerHandle | None = None
         self._last_sweep = 0.0
-        self.cut: dict[str, int] = {}  # reason -> connections cut (tests, logs)
+        self.cut: dict[str, int] = {}  # reason -> connections cut or refused (the metric, tests)
+        self._window_start: float | None = None  # when the minute of the last logged cut began
+        self._held: dict[str, int] = {}  # reason -> cuts of that minute not logged one by one
+        self._held_from: dict[str, int] = {}  # address -> those cuts (at most HELD_ADDRESSES addresses)
+        self._flush_timer: asyncio.TimerHandle | None = None
+        self.on_cut: Callable[[str], None] | None = None  # the metric's counter (gateway/admin/__init__.py)
 
     def bind(self, factory: Callable[[], asyncio.Protocol]) -> None:
         """Serve through `factory` (aiohttp's `web.Server`, once the runner is set up) in this loop."""
@@ -216,9 +229,7 @@ class ConnectionGuard:
         conn.key = address_key(host) if host else ""
         if conn.key and not in_networks(host, self.exempt):
             if len(self.by_key.get(conn.key, ())) >= self.cfg.max_per_address and not self._evict_idle(conn.key):
-                self.cut["cap"] = self.cut.get("cap", 0) + 1
-                log.debug("admin: refused a connection from %s: %d open from that address (admin.max_per_address)",
-                          conn.key, self.cfg.max_per_address)
+                self.note("cap", conn.key)
                 conn.key = ""
                 return False
             self.by_key.setdefault(conn.key, []).append(conn)
@@ -237,7 +248,7 @@ class ConnectionGuard:
         every one of them is busy (a request being sent or handled, a response being taken)."""
         for old in self.by_key.get(key, []):  # (oldest first)
             if old.idle() and old.transport is not None:
-                self.cut["idle"] = self.cut.get("idle", 0) + 1
+                self.note("idle", key)
                 old.transport.abort()
                 self.release(old)  # now (connection_lost comes at the loop's next turn and finds it gone)
                 return True
@@ -263,15 +274,54 @@ class ConnectionGuard:
         for conn in list(self.connections):
             reason = conn.overdue(now, elapsed)
             if reason is not None and conn.transport is not None:
-                self.cut[reason] = self.cut.get(reason, 0) + 1
-                log.debug("admin: cut a connection from %s: %s", conn.key or "an exempt address", _WHY[reason])
+                self.note(reason, conn.key or "an exempt address")
                 conn.transport.abort()
+        self._flush(now)
         if self.connections:
             self._sweep = self.loop.call_later(self.tick, self.sweep)
 
+    def note(self, reason: str, who: str) -> None:
+        """Count a connection cut or refused for `reason`; log it (see LOG_EVERY)."""
+        self.cut[reason] = self.cut.get(reason, 0) + 1
+        if self.on_cut is not None:
+            self.on_cut(reason)  # counted now: a worker that exits before the next scrape loses none (review47b #5)
+        now = self.loop.time() if self.loop is not None else 0.0
+        self._flush(now)
+        if self._window_start is None:
+            self._window_start = now
+            log.info("admin: %s from %s (more in the next %.0f s are counted, then logged as one line)",
+                     _WHY[reason], who, LOG_EVERY)
+            return
+        self._held[reason] = self._held.get(reason, 0) + 1
+        if who in self._held_from or len(self._held_from) < HELD_ADDRESSES:
+            self._held_from[who] = self._held_from.get(who, 0) + 1
+        if self._flush_timer is None and self.loop is not None:
+            # the minute's line is written when it ends, whether or not anything comes after it (review47b #4)
+            self._flush_timer = self.loop.call_at(self._window_start + LOG_EVERY, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._flush_timer = None
+        self._flush(self.loop.time())
+
+    def _flush(self, now: float, *, final: bool = False) -> None:
+        """At the end of a logged minute (or at close): one line for the cuts held back in it, and a quiet start."""
+        if self._window_start is None or (now - self._window_start < LOG_EVERY and not final):
+            return
+        if self._held:
+            top = sorted(self._held_from.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
+            log.info("admin: %d more connections cut or refused since the one logged %.0f s ago (%s; most from %s)",
+                     sum(self._held.values()), now - self._window_start,
+                     ", ".join(f"{r} {n}" for r, n in sorted(self._held.items())),
+                     ", ".join(f"{a} {n}" for a, n in top))
+        self._window_start, self._held, self._held_from = None, {}, {}
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
+
     def close(self) -> None:
         """Stop the sweep and abort what is left (after aiohttp's own shutdown: a transport it
-        closed that still waits to send to a client that reads nothing)."""
+        closed that still waits to send to a client that reads nothing); log the cuts held back."""
+        self._flush(self.loop.time() if self.loop is not None else 0.0, final=True)
         if self._sweep is not None:
             self._sweep.cancel()
             self._sweep = None

@@ -46,6 +46,7 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 # Seconds. Analysis and upstream exchanges: milliseconds to the 20 s analysis deadline and the
 # upstream's minutes-long timeouts; store calls: sub-millisecond Redis to store.timeout and beyond.
+ADMIN_CUT_REASONS = ("head", "body", "send", "cap", "idle")  # gateway/admin/guard.py _WHY
 SLOW_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 60.0)
 STORE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
 
@@ -138,6 +139,10 @@ class GatewayMetrics(Observer):
                                    "earlier versions read 0", ["hash"], registry=r, multiprocess_mode="livemax")
         self.policy_rules = Gauge(PREFIX + "policy_rules", "Rules in the running policies", registry=r,
                                   multiprocess_mode="livemax")
+        self.admin_cut = Counter(PREFIX + "admin_connections_cut", "Connections to the admin listener the gateway "
+                                 "cut or refused, by reason: head, body, send (too slow: admin.header_timeout, "
+                                 "body_timeout, io_timeout, min_rate), cap (refused at admin.max_per_address), idle "
+                                 "(a kept-alive one closed at the cap for a new one)", ["reason"], registry=r)
         self.info = Gauge(PREFIX + "build_info", "Always 1; the version label says which gateway runs",
                           ["version"], registry=r, multiprocess_mode="livemax")
         self.info.labels(__version__).set(1)
@@ -145,6 +150,8 @@ class GatewayMetrics(Observer):
             self.dns_failures.labels(kind)
         for result in ("success", "failure"):
             self.reloads.labels(result)
+        for reason in ADMIN_CUT_REASONS:
+            self.admin_cut.labels(reason)
         self.loaded_hash = ""
         self.last_upstream_ok = 0.0  # time.time() of the upstream's last answer in this process
         self._stats: Any = None  # the RunStats whose values were last turned into counters
@@ -264,6 +271,10 @@ class GatewayMetrics(Observer):
         if delta > 0:
             self.analysis_incomplete.inc(delta)
         seen[("incomplete", "")] = stats.incomplete
+
+    def admin_cut_counted(self, reason: str) -> None:
+        """One admin-listener connection cut or refused (gateway/admin/guard.py `note`)."""
+        self._child(self.admin_cut, reason).inc()
 
     def _sync_dns(self, counters: Any) -> None:
         if counters is not self._dns:

@@ -18,7 +18,7 @@ from aiohttp import web
 
 import gateway.admin
 from tests.integration.conftest import Harness
-from tests.support.http import get, wait_until
+from tests.support.http import get, samples, wait_until
 
 FAST = ("admin: {listen: 127.0.0.1:0, probe_interval: 60, header_timeout: 0.5, header_timeout_max: 1, "
         "body_timeout: 0.5, io_timeout: 1, min_rate: 10000, max_per_address: 4}")
@@ -220,6 +220,9 @@ def test_one_address_at_its_cap_leaves_another_its_healthz(admin: Harness) -> No
         with connect(port, "127.0.0.2") as fifth:
             assert closed_by_server(fifth, within=5)  # refused at once (before any deadline)
         assert get(f"http://127.0.0.1:{port}/healthz")[0] == 200  # another address
+        # counted where an operator looks (review46c: refusals were logged at debug only, with no metric)
+        metrics = samples(get(f"http://127.0.0.1:{port}/metrics")[2])
+        assert metrics['approach_gateway_admin_connections_cut_total{reason="cap"}'] == 1.0
         for s in held:  # the four held ones were served
             assert response(s).startswith(b"HTTP/1.1 200 ")
     finally:
