@@ -1149,6 +1149,18 @@ def _third_party(claim: Claim, claims: list[Claim], ctx: CheckContext, persona: 
                for o in claims)
 
 
+def said_role(title: str) -> str:
+    """A claimed title as a reason says it: "a reporter", "an editor", "CEO", "former U.S. ambassador"
+    (words lower-cased but acronyms, an article where English puts one, "someone" for none)."""
+    words = [w if sum(ch.isupper() for ch in w) >= 2 else w.lower() for w in title.split()]
+    if not words:
+        return "someone"
+    role = " ".join(words)
+    if words[0] in ("a", "an", "the", "head", "chief") or words[0] != words[0].lower():
+        return role  # an article already, a role one holds alone ("head of research"), or an acronym ("CEO")
+    return ("a " if role[0] not in "aeiou" or role.startswith(("uni", "use", "eu", "one")) else "an ") + role
+
+
 class ClaimsCheck(Check):
     name = "claims"
     io = False  # computes only: runs on the analysis task (see gateway/checks/__init__.py)
@@ -1233,8 +1245,7 @@ class ClaimsCheck(Check):
                 # ministry (as the firm's teams are in the "unrelated" case below)
                 continue
             if verdict == "mismatch":
-                said = " ".join(x for x in (c.title.lower() or "someone", "at" if c.organisation else "",
-                                            c.organisation) if x)
+                said = " ".join(x for x in (said_role(c.title), "at" if c.organisation else "", c.organisation) if x)
                 unbacked.append(Signal("claim.unbacked", {**ev, "channel": channel, "listed": c.known is not None,
                                                           "claim": said[:100]}))
             elif verdict == "unrelated" and not any(

@@ -540,6 +540,24 @@ SAYS = {
     "offer.money": "payment", "offer.travel": "paid travel", "offer.job": "a salary package",
     "offer.partnership": "a long-term partnership", "offer.funding": "funding",
 }
+# The asks a reason says with a verb ("asks you to open a document or link"), not as a thing asked for: "asks
+# for you to open a document" and "asks for you for a job" are not English (session 47).
+SAYS_TO = {
+    "ask.event": "to join an event", "ask.survey": "to fill in a survey or form",
+    "ask.document": "to open a document or link", "ask.run": "to run code or enable macros",
+    "ask.credentials": "to sign in to an account", "ask.job": "to consider a job",
+}
+
+
+def asking(names: list[str]) -> str:
+    """The asks of `names` as one verb phrase: "asks for your views and an interview", "asks you to open
+    a document or link", or both, ", and "-joined; at most three asks, in the order found."""
+    asks = list(dict.fromkeys(n for n in names if n.startswith("ask.")))[:3]
+    things = _words([SAYS[n] for n in asks if n not in SAYS_TO])
+    deeds = _words([SAYS_TO[n] for n in asks if n in SAYS_TO])
+    return ", and ".join(p for p in (things and f"asks for {things}", deeds and f"asks you {deeds}") if p)
+
+
 # The same asks and offers in the other words the guidance's examples use (NPSA/MI5 "Think Before
 # You Link"; Proofpoint on TA453/TA427; Microsoft on Mint Sandstorm: "available for a short
 # interview", "take part in our roundtable", "have you as a panellist", "host you for an exchange
@@ -787,9 +805,10 @@ class PretextCheck(Check):
     signals = tuple(signal(name, doc, phrase=str, source=str) for name, (doc, _p) in FAMILIES.items()) + (
         signal("ask.questions_list", "lists several numbered questions for the recipient to answer",
                questions=int, source=str),
-        signal("pretext.summary", "what the message asks for and offers, in words for a reason; wants: both "
-               "in one phrase, leaving out the side that is empty (\"offers a salary package\")",
-               asks=str, offers=str, wants=str),
+        signal("pretext.summary", "what the message asks for and offers, in words for a reason; asking: the asks "
+               "as a verb phrase (\"asks for your views, and asks you to open a document or link\"); wants: the "
+               "asks and the offers in one phrase, leaving out the side that is empty (\"offers a salary package\")",
+               asks=str, offers=str, asking=str, wants=str),
     )
     needs = (Persona, Origin)
     waits = (QuotedHistory,)  # a reply that quotes: may its quotes be ours? (claims.own_words)
@@ -828,7 +847,7 @@ class PretextCheck(Check):
                 if name not in in_skeleton or read is skeleton or taken_back(skeleton):
                     continue
                 found = in_skeleton[name]
-            out.append(Signal(name, {"phrase": re.sub(r"\s+", " ", found).rstrip()[:80], "source": source}))
+            out.append(Signal(name, {"phrase": closed(re.sub(r"\s+", " ", found).rstrip()[:80]), "source": source}))
         questions = _NUMBERED_QUESTIONS.count(text.encode("utf-8", "replace"))
         if questions >= 2:
             out.append(Signal("ask.questions_list", {"questions": questions, "source": source}))
@@ -836,10 +855,19 @@ class PretextCheck(Check):
         asks = _words([SAYS[n] for n in names if n.startswith("ask.")])
         offers = _words([SAYS[n] for n in names if n.startswith("offer.")])
         if asks or offers:
-            wants = " and ".join(part for part in (asks and f"asks for {asks}", offers and f"offers {offers}") if part)
+            said = asking(names)
+            wants = (", and " if said and offers and ", and " in said else " and ").join(
+                part for part in (said, offers and f"offers {offers}") if part)
             out.append(Signal("pretext.summary", {"asks": asks or "nothing", "offers": offers or "nothing",
-                                                  "wants": wants}))
+                                                  "asking": said or "asks for nothing", "wants": wants}))
         return out
+
+
+def closed(phrase: str) -> str:
+    """`phrase` with the brackets it opens closed: a match may end inside "(USD 3,000 per report)", and a
+    reason that quotes it in brackets of its own must not read as a broken one (session 47)."""
+    return phrase + ")" * max(0, phrase.count("(") - phrase.count(")")) + "]" * max(0, phrase.count("[")
+                                                                                   - phrase.count("]"))
 
 
 def _words(items: list[str]) -> str:

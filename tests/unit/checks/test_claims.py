@@ -27,7 +27,7 @@ def test_reporter_with_an_unlisted_newspaper_from_freemail() -> None:
     ev = one(sig, "claim.unbacked").evidence
     assert (ev["role"], ev["organisation"], ev["kind"], ev["channel"], ev["listed"]) == (
         "journalist", "Northern Daily Ledger", "news", "freemail", False)
-    assert ev["claim"] == "reporter at Northern Daily Ledger"
+    assert ev["claim"] == "a reporter at Northern Daily Ledger"
 
 
 def test_signature_that_is_just_an_organisation_and_an_acronym_title() -> None:
