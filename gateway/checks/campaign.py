@@ -217,13 +217,12 @@ VIA_SAYS = {"sender": "from the same sender", "persona": "from the same persona"
 
 
 def span_words(seconds: float) -> str:
-    """A time span as a reason says it: "within an hour", "in 5 hours", "in 3 days"."""
+    """A time span as a reason says it: "within an hour", "within 5 hours", "within 3 days"."""
     if seconds < 3600:
         return "within an hour"
     if seconds < 2 * 86400:
-        hours = round(seconds / 3600)
-        return f"in {hours} hour{'s' if hours != 1 else ''}"
-    return f"in {round(seconds / 86400)} days"
+        return f"within {max(2, round(seconds / 3600))} hours"  # "in 1 hour" read as the future (review47 #7)
+    return f"within {round(seconds / 86400)} days"
 
 
 def _reach_signal(ctx: CheckContext, via: str, reach: Reach, now: float) -> Signal:

@@ -1150,15 +1150,11 @@ def _third_party(claim: Claim, claims: list[Claim], ctx: CheckContext, persona: 
 
 
 def said_role(title: str) -> str:
-    """A claimed title as a reason says it: "a reporter", "an editor", "CEO", "former U.S. ambassador"
-    (words lower-cased but acronyms, an article where English puts one, "someone" for none)."""
-    words = [w if sum(ch.isupper() for ch in w) >= 2 else w.lower() for w in title.split()]
-    if not words:
-        return "someone"
-    role = " ".join(words)
-    if words[0] in ("a", "an", "the", "head", "chief") or words[0] != words[0].lower():
-        return role  # an article already, a role one holds alone ("head of research"), or an acronym ("CEO")
-    return ("a " if role[0] not in "aeiou" or role.startswith(("uni", "use", "eu", "one")) else "an ") + role
+    """A claimed title as a reason says it: lower-cased but for acronyms and names with inner capitals ("CEO",
+    "former U.S. ambassador", "McKinsey partner"), "someone" for none. No article: a title may be a department
+    ("talent acquisition"), a verb ("writing for") or not English, and a guessed one read wrong (review47 #4)."""
+    words = [w if any(ch.isupper() for ch in w[1:]) else w.lower() for w in title.split()]
+    return " ".join(words) or "someone"
 
 
 class ClaimsCheck(Check):

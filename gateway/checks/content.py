@@ -348,7 +348,7 @@ class ContentCheck(Check):
         offsets, country = PLACES[place]
         date_off = _offset_minutes(ctx.view.header("Date") or "")
         conflicts = []
-        shown = place.title()  # "New York", as a reason names a place
+        shown = m.group(1)  # the place as the message writes it ("New York", "the UK")
         if date_off is not None and date_off != 0 and date_off not in offsets:
             conflicts.append(f"its Date is UTC{_utc(date_off)} ({shown} is UTC"
                              f"{' or '.join(_utc(o) for o in sorted(set(offsets)))})")

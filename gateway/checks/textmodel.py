@@ -150,14 +150,35 @@ STOP_AUXILIARIES = frozenset("will shall can may might must us".split())
 # for") are in every letter: no reader learns anything from them.
 FUNCTION_WORDS = STOP_WORDS | STOP_AUXILIARIES | frozenset(
     "just now one re fw fwd like see look dear hi hello thanks thank regards best kind warm sincerely cheers".split())
+# A phrase a reason quotes neither starts with an article nor ends in one, a conjunction, a preposition or a
+# possessive ("a small", "programme and", "preparing a", "work on": fragments, review47 #5), and is no courtesy
+# ("forward to", "hope you", "is well", "to hear", "pleasure to"): what is left reads as the message's own words.
+_LOOSE_START = frozenset("a an the and or but".split())
+_LOOSE_END = frozenset("a an the and or but of to for in on at with by from as my your our their his her its is "
+                       "are was be".split())
+COURTESIES = frozenset(("forward to", "looking forward", "hope you", "hope you're", "you're well", "is well",
+                        "to hear", "pleasure to", "of course", "thank you", "let me know", "get in touch"))
+
+
+def _quotable(gram: str) -> bool:
+    words = gram.split(" ")
+    return words[-1] not in _LOOSE_END and gram not in COURTESIES and (
+        words[0] not in _LOOSE_START or len(words) > 1 and words[0] in ("a", "an", "the"))
+
+
+def _shown(gram: str) -> str:
+    """A phrase as a reason quotes it: without a leading article ("an honorarium" -> "honorarium", "a short call"
+    -> "short call"), which reads as a fragment when quoted alone."""
+    first, _, rest = gram.partition(" ")
+    return rest if first in ("a", "an", "the") and rest else gram
 
 
 def top_ngrams(present: Iterable[tuple[str, float]], k: int = 3) -> list[str]:
     """The k phrases (n-grams of two or more words, one of them a content word) that pushed most
     towards an approach, without one inside another ('your insights' and 'insights' are one
-    reason); single words only when no phrase has a content word. A reason quotes the message's
-    wording: a phrase says what a lone word does not (session 47: of 635 reasons over the open
-    approaches, 478 named a lone word, "re" 127 times, "senior" 100)."""
+    reason), and that read as words of the message (`_quotable`); single words only when no phrase
+    does. A reason quotes the message's wording: a phrase says what a lone word does not (session
+    47: of 635 reasons over the open approaches, 478 named a lone word, "re" 127 times, "senior" 100)."""
     ranked = sorted(present, key=lambda p: (-p[1] * (p[0].count(" ") + 1), p[0]))
     for phrases in (True, False):
         chosen: list[str] = []
@@ -166,12 +187,14 @@ def top_ngrams(present: Iterable[tuple[str, float]], k: int = 3) -> list[str]:
         for g, c in ranked:
             if c <= 0 or len(chosen) >= k:
                 break
-            if phrases and " " not in g:
+            if phrases and (" " not in g or not _quotable(g)):
                 continue
             content = {w for w in g.split(" ") if w not in FUNCTION_WORDS}
             if not content or content <= shown:  # grammar only, or says nothing new ('honorarium of')
                 continue
-            chosen.append(g)
+            if _shown(g) in chosen:
+                continue
+            chosen.append(_shown(g))
             shown |= content
         if chosen:
             return chosen
