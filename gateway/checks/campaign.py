@@ -210,6 +210,21 @@ def _widest(reaches: Iterable[tuple[str, Reach]]) -> tuple[str, Reach] | None:
     return best
 
 
+# How a reason says which key tied the messages together, and how long they took (session 47: "sent to 3 people
+# here in 0.0 days (same text)" read as a log line, not a colleague's warning).
+VIA_SAYS = {"sender": "from the same sender", "persona": "from the same persona",
+            "organisation": "in the name of the same organisation", "text": "with near-identical text"}
+
+
+def span_words(seconds: float) -> str:
+    """A time span as a reason says it: "within an hour", "within 5 hours", "within 3 days"."""
+    if seconds < 3600:
+        return "within an hour"
+    if seconds < 2 * 86400:
+        return f"within {max(2, round(seconds / 3600))} hours"  # "in 1 hour" read as the future (review47 #7)
+    return f"within {round(seconds / 86400)} days"
+
+
 def _reach_signal(ctx: CheckContext, via: str, reach: Reach, now: float) -> Signal:
     mine = set(local_recipients(ctx))
     seen = set(reach.recipient_sample)
@@ -218,7 +233,8 @@ def _reach_signal(ctx: CheckContext, via: str, reach: Reach, now: float) -> Sign
     total = reach.recipients + len(mine - seen) if reach.recipients <= len(seen) else max(reach.recipients, len(mine))
     return Signal("campaign.reach", {
         "via": via, "recipients": total, "senders": reach.senders,
-        "messages": reach.messages + 1, "days": round(max(0.0, now - reach.first_seen) / 86400, 1)})
+        "messages": reach.messages + 1, "days": round(max(0.0, now - reach.first_seen) / 86400, 1),
+        "span": span_words(max(0.0, now - reach.first_seen)), "how": VIA_SAYS.get(via, f"same {via}")})
 
 
 class CampaignCheck(Check):
@@ -226,7 +242,7 @@ class CampaignCheck(Check):
     signals = (
         signal("campaign.reach", "earlier messages with the same sender, persona, claimed organisation or "
                "near-identical text reached other people in the organisation", via=str, recipients=int,
-               senders=int, messages=int, days=float),
+               senders=int, messages=int, days=float, span=str, how=str),
         signal("campaign.follow_up_of_flagged", "the sender's earlier message (through a social network, the same "
                "persona's) was judged suspicious or high, or an analyst's latest decision on a report of the sender "
                "was 'approach' (console triage; `analyst`); after a 'not an approach' decision only a message "

@@ -1149,6 +1149,14 @@ def _third_party(claim: Claim, claims: list[Claim], ctx: CheckContext, persona: 
                for o in claims)
 
 
+def said_role(title: str) -> str:
+    """A claimed title as a reason says it: lower-cased but for acronyms and names with inner capitals ("CEO",
+    "former U.S. ambassador", "McKinsey partner"), "someone" for none. No article: a title may be a department
+    ("talent acquisition"), a verb ("writing for") or not English, and a guessed one read wrong (review47 #4)."""
+    words = [w if any(ch.isupper() for ch in w[1:]) else w.lower() for w in title.split()]
+    return " ".join(words) or "someone"
+
+
 class ClaimsCheck(Check):
     name = "claims"
     io = False  # computes only: runs on the analysis task (see gateway/checks/__init__.py)
@@ -1233,8 +1241,7 @@ class ClaimsCheck(Check):
                 # ministry (as the firm's teams are in the "unrelated" case below)
                 continue
             if verdict == "mismatch":
-                said = " ".join(x for x in (c.title.lower() or "someone", "at" if c.organisation else "",
-                                            c.organisation) if x)
+                said = " ".join(x for x in (said_role(c.title), "at" if c.organisation else "", c.organisation) if x)
                 unbacked.append(Signal("claim.unbacked", {**ev, "channel": channel, "listed": c.known is not None,
                                                           "claim": said[:100]}))
             elif verdict == "unrelated" and not any(

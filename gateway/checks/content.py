@@ -267,6 +267,11 @@ def _offchannel(hay: str, possible: frozenset[str], source: str, *, handles: boo
     return out
 
 
+def _utc(minutes: int) -> str:
+    """A UTC offset in minutes as people write it: +08:00, -05:30, +00:00."""
+    return f"{'-' if minutes < 0 else '+'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
 class ContentCheck(Check):
     name = "content"
     io = False  # computes only: runs on the analysis task (see gateway/checks/__init__.py)
@@ -343,17 +348,19 @@ class ContentCheck(Check):
         offsets, country = PLACES[place]
         date_off = _offset_minutes(ctx.view.header("Date") or "")
         conflicts = []
+        shown = m.group(1)  # the place as the message writes it ("New York", "the UK")
         if date_off is not None and date_off != 0 and date_off not in offsets:
-            conflicts.append(f"Date offset {date_off:+d} min")
+            conflicts.append(f"its Date is UTC{_utc(date_off)} ({shown} is UTC"
+                             f"{' or '.join(_utc(o) for o in sorted(set(offsets)))})")
         hops = received_hops(ctx.view.headers("Received"))
         if hops:  # mail-parser numbers hops from the origin (hop 1 = the last Received header)
             origin = min(hops, key=lambda h: int(h["hop"]) if str(h.get("hop", "")).isdigit() else 99)
             host = str(origin.get("from", "")).split(" ", 1)[0].lower().rstrip(".")
             tld = host.rsplit(".", 1)[-1] if "." in host else ""
             if len(tld) == 2 and tld != country and tld not in ("io", "co", "me", "ai", "tv", "cc"):
-                conflicts.append(f"Received from {host}")
+                conflicts.append(f"it was sent from {host}")
         if not conflicts:
             return None
-        return Signal("content.location_mismatch", {"claimed": place, "claim": m.group(0)[:80],
+        return Signal("content.location_mismatch", {"claimed": shown, "claim": m.group(0)[:80],
                                                     "evidence": "; ".join(conflicts),
                                                     "expected_offsets": "/".join(f"{o:+d}" for o in offsets)})

@@ -540,6 +540,35 @@ SAYS = {
     "offer.money": "payment", "offer.travel": "paid travel", "offer.job": "a salary package",
     "offer.partnership": "a long-term partnership", "offer.funding": "funding",
 }
+# The asks a reason says with a verb ("asks you to open a document or link"), not as a thing asked for: "asks
+# for you to open a document" and "asks for you for a job" are not English (session 47).
+SAYS_TO = {
+    "ask.event": "to join an event", "ask.survey": "to fill in a survey or form",
+    "ask.document": "to open a document or link", "ask.run": "to run code or enable macros",
+    "ask.credentials": "to sign in to an account", "ask.job": "to consider a job",
+}
+
+
+ASKING_WIDTH = 80  # what a reason's placeholder keeps (gateway/policy/text.py VALUE_CAP)
+
+
+def asking(names: list[str], width: int = ASKING_WIDTH) -> str:
+    """The asks of `names` as one verb phrase: "asks for your views and an interview", "asks you to open
+    a document or link", or both, ", and "-joined; at most three asks, in the order found, and no more than
+    fit in `width` characters: whole asks are left out ("and more"), never cut mid-word (review47 #1)."""
+    asks = list(dict.fromkeys(n for n in names if n.startswith("ask.")))[:3]
+    for n in range(len(asks), 0, -1):
+        kept = asks[:n]
+        things = _words([SAYS[a] for a in kept if a not in SAYS_TO])
+        deeds = _words([SAYS_TO[a] for a in kept if a in SAYS_TO])
+        said = ", and ".join(p for p in (things and f"asks for {things}", deeds and f"asks you {deeds}") if p)
+        if n < len(asks):
+            said += " and more"
+        if len(said) <= width or n == 1:
+            return said
+    return ""
+
+
 # The same asks and offers in the other words the guidance's examples use (NPSA/MI5 "Think Before
 # You Link"; Proofpoint on TA453/TA427; Microsoft on Mint Sandstorm: "available for a short
 # interview", "take part in our roundtable", "have you as a panellist", "host you for an exchange
@@ -787,9 +816,10 @@ class PretextCheck(Check):
     signals = tuple(signal(name, doc, phrase=str, source=str) for name, (doc, _p) in FAMILIES.items()) + (
         signal("ask.questions_list", "lists several numbered questions for the recipient to answer",
                questions=int, source=str),
-        signal("pretext.summary", "what the message asks for and offers, in words for a reason; wants: both "
-               "in one phrase, leaving out the side that is empty (\"offers a salary package\")",
-               asks=str, offers=str, wants=str),
+        signal("pretext.summary", "what the message asks for and offers, in words for a reason; asking: the asks "
+               "as a verb phrase (\"asks for your views, and asks you to open a document or link\"); wants: the "
+               "asks and the offers in one phrase, leaving out the side that is empty (\"offers a salary package\")",
+               asks=str, offers=str, asking=str, wants=str),
     )
     needs = (Persona, Origin)
     waits = (QuotedHistory,)  # a reply that quotes: may its quotes be ours? (claims.own_words)
@@ -828,7 +858,7 @@ class PretextCheck(Check):
                 if name not in in_skeleton or read is skeleton or taken_back(skeleton):
                     continue
                 found = in_skeleton[name]
-            out.append(Signal(name, {"phrase": re.sub(r"\s+", " ", found).rstrip()[:80], "source": source}))
+            out.append(Signal(name, {"phrase": closed(re.sub(r"\s+", " ", found).rstrip()), "source": source}))
         questions = _NUMBERED_QUESTIONS.count(text.encode("utf-8", "replace"))
         if questions >= 2:
             out.append(Signal("ask.questions_list", {"questions": questions, "source": source}))
@@ -836,10 +866,26 @@ class PretextCheck(Check):
         asks = _words([SAYS[n] for n in names if n.startswith("ask.")])
         offers = _words([SAYS[n] for n in names if n.startswith("offer.")])
         if asks or offers:
-            wants = " and ".join(part for part in (asks and f"asks for {asks}", offers and f"offers {offers}") if part)
+            said = asking(names)
+            # the offer first, the asks in what is left of a placeholder's 80 characters (the offer is what the
+            # reasons that use `wants` are about: review47 #1)
+            offered = offers and f"offers {offers}"
+            wants = " and ".join(p for p in (offered, asking(names, ASKING_WIDTH - len(offered) - 5)) if p)
             out.append(Signal("pretext.summary", {"asks": asks or "nothing", "offers": offers or "nothing",
-                                                  "wants": wants}))
+                                                  "asking": said or "asks for nothing", "wants": wants}))
         return out
+
+
+def closed(phrase: str, width: int = 80) -> str:
+    """`phrase`, at most `width` characters, with the brackets it opens closed: a match may end inside "(USD 3,000
+    per report)", and a reason that quotes it in brackets of its own must not read as a broken one (session 47);
+    cut first, so that the closing brackets fit in `width` (review47 #7)."""
+    def missing(text: str) -> str:
+        return ")" * max(0, text.count("(") - text.count(")")) + "]" * max(0, text.count("[") - text.count("]"))
+    cut = phrase[:width]
+    while len(cut) + len(missing(cut)) > width:
+        cut = cut[:-1]
+    return cut + missing(cut)
 
 
 def _words(items: list[str]) -> str:

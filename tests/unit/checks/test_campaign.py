@@ -478,3 +478,12 @@ def test_a_reference_in_a_second_field_counts_for_both_readers() -> None:
         got = _signals_of(runtime, raw, "m@example.org", now + 60)
         assert got["context.reply"]["references"] == 1, field
         assert got["campaign.unknown_reference"] == {"references": 1}, field
+
+
+def test_a_campaigns_span_reads_as_a_colleague_says_it() -> None:
+    """"sent to 3 people here in 0.0 days (same text)" read as a log line (session 47)."""
+    from gateway.checks.campaign import VIA_SAYS, span_words
+    assert [span_words(s) for s in (0, 3599, 3600, 5 * 3600, 47 * 3600, 2 * 86400, 7.9 * 86400)] == [
+        "within an hour", "within an hour", "within 2 hours", "within 5 hours", "within 47 hours", "within 2 days",
+        "within 8 days"]
+    assert VIA_SAYS["text"] == "with near-identical text"

@@ -631,3 +631,12 @@ def test_letters_re_matches_case_insensitively_to_ascii_ones_name_the_same_role(
         assert "check.error" not in names(sig), body
         ev = one(sig, "claim.unbacked").evidence
         assert ev["role"] == role and (kind is None or ev["kind"] == kind), (from_, body)
+
+
+def test_a_claimed_title_keeps_its_acronyms_and_names() -> None:
+    """A reason quoted a title lower-cased whole ("former u.s. ambassador", "ceo"); acronyms and names with inner
+    capitals are kept as written, other words lower-cased, and no article is guessed (review47 #4)."""
+    from gateway.checks.claims import said_role
+    assert said_role("Former U.S. Ambassador") == "former U.S. ambassador"
+    assert said_role("CEO") == "CEO" and said_role("BBC Reporter") == "BBC reporter"
+    assert said_role("Talent Acquisition") == "talent acquisition" and said_role("") == "someone"

@@ -129,11 +129,35 @@ def test_pressure_and_flattery() -> None:
 def test_the_summary_names_what_is_asked_and_offered() -> None:
     sig_, _ = run([PretextCheck()], message("A <a@gmail.com>", "Your views on the reforms? We pay an honorarium."))
     ev = one(sig_, "pretext.summary").evidence
-    assert ev == {"asks": "your views", "offers": "payment", "wants": "asks for your views and offers payment"}
+    assert ev == {"asks": "your views", "offers": "payment", "asking": "asks for your views",
+                  "wants": "offers payment and asks for your views"}
     # one side empty: the phrase for a reason leaves it out instead of "asks for nothing"
     sig_, _ = run([PretextCheck()], message("A <a@gmail.com>", "We can offer an attractive salary package."))
     ev = one(sig_, "pretext.summary").evidence
     assert (ev["asks"], ev["wants"]) == ("nothing", "offers a salary package")
+
+
+def test_the_summary_says_each_ask_in_english() -> None:
+    """Asks that are things asked for read after "asks for"; asks to do something read after "asks you"
+    ("asks for you to open a document" and "asks for you for a job" read in reasons before session 47). A
+    reason's placeholder keeps 80 characters: whole asks are left out to fit, never cut mid-word, and the
+    offer comes first in `wants` (review47 #1: 9 of 98 reasons about payment had lost the offer to the cut)."""
+    body = ("We would value your views on the reforms. Please open the attached document and enable content. "
+            "We pay an honorarium.")
+    ev = one(run([PretextCheck()], message("A <a@gmail.com>", body))[0], "pretext.summary").evidence
+    assert ev["asking"] == "asks for your views, and asks you to open a document or link and more"
+    assert ev["wants"] == "offers payment and asks for your views and more"
+    assert all(len(ev[k]) <= 80 for k in ("asking", "wants"))
+    body = "We are recruiting for a senior analyst role and think you would be a great fit. Could you send your CV?"
+    ev = one(run([PretextCheck()], message("A <a@gmail.com>", body))[0], "pretext.summary").evidence
+    assert ev["asking"] == "asks for your CV, and asks you to consider a job"
+
+
+def test_a_quoted_phrase_closes_its_brackets_within_its_width() -> None:
+    from gateway.checks.pretext import closed
+    assert closed("paid analyses (USD 3,000 per report") == "paid analyses (USD 3,000 per report)"
+    assert closed("x" * 70 + " (USD 3,000 per report") == "x" * 70 + " (USD 3,0)"  # 80 with its bracket
+    assert closed("[a (b") == "[a (b)]" and closed("plain") == "plain"
 
 
 def test_internal_mail_is_not_read_for_pretexts() -> None:

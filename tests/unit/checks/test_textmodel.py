@@ -170,7 +170,7 @@ def test_the_signal_names_the_wording_that_counted() -> None:
     assert found, "an approach opener reads like one"
     ev = found[0].evidence
     assert isinstance(ev["probability"], float) and ev["probability"] >= 0.75
-    assert "'" in str(ev["ngrams"]) and "honorarium" in str(ev["ngrams"])
+    assert '"' in str(ev["ngrams"]) and "honorarium" in str(ev["ngrams"])
     plain = ("Hi Sam,\n\nThe minutes of Tuesday's meeting are attached; the invoice from the caterer is in the "
              "shared folder. See you at the team lunch.\n\nThanks,\nAlex")
     assert not [s for s in run([check], message("Alex <alex@partner.example>", plain))[0]
@@ -180,7 +180,13 @@ def test_the_signal_names_the_wording_that_counted() -> None:
 def test_evidence_prefers_content_words_and_no_repeats() -> None:
     present = [("would you", 3.0), ("honorarium", 2.0), ("an honorarium", 2.5), ("short call", 1.0),
                ("call", 0.9), ("the", -1.0)]
-    assert top_ngrams(present) == ["an honorarium", "short call"]
+    assert top_ngrams(present) == ["honorarium", "short call"]  # quoted without its article (review47 #5)
+    # a lone word only when no phrase has a content word; the subject's "re" is no reason
+    assert top_ngrams([("re", 5.0), ("senior", 2.0), ("would you", 3.0)]) == ["senior"]
+    assert top_ngrams([("re", 5.0), ("senior", 2.0), ("your insights", 0.5)]) == ["your insights"]
+    # fragments and courtesies are not quoted: "programme and", "preparing a", "forward to"
+    assert top_ngrams([("programme and", 3.0), ("preparing a", 3.0), ("forward to", 3.0), ("paid report", 1.0)]) \
+        == ["paid report"]
 
 
 _ATTRIBUTIONS = ("On Mon, 3 Feb 2025 at 11:00, Helen Marsh <h.marsh@example.ac.uk> wrote:",
