@@ -150,9 +150,10 @@ STOP_AUXILIARIES = frozenset("will shall can may might must us".split())
 # for") are in every letter: no reader learns anything from them.
 FUNCTION_WORDS = STOP_WORDS | STOP_AUXILIARIES | frozenset(
     "just now one re fw fwd like see look dear hi hello thanks thank regards best kind warm sincerely cheers".split())
-# A phrase a reason quotes neither starts with an article nor ends in one, a conjunction, a preposition or a
-# possessive ("a small", "programme and", "preparing a", "work on": fragments, review47 #5), and is no courtesy
-# ("forward to", "hope you", "is well", "to hear", "pleasure to"): what is left reads as the message's own words.
+# A phrase a reason quotes starts with no conjunction and ends in no article, conjunction, preposition or
+# possessive ("programme and", "preparing a", "work on": fragments, review47 #5), is no courtesy ("forward to",
+# "hope you", "is well", "to hear", "pleasure to"), and is quoted without a leading article ("a small" -> "small",
+# `_shown`): what is left reads as the message's own words.
 _LOOSE_START = frozenset("a an the and or but".split())
 _LOOSE_END = frozenset("a an the and or but of to for in on at with by from as my your our their his her its is "
                        "are was be".split())
