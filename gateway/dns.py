@@ -2,7 +2,7 @@
 
 Purpose: every lookup in the product (SPF, DKIM keys, DMARC, ARC, DNSBL, RHSBL) goes through
 `Resolver.query`. Answers are cached by TTL (negative answers too, capped; every answer at most MAX_TTL, the cache
-at most `cache_size` answers and `cache_bytes` of text), each lookup has a
+at most `cache_size` answers taking `cache_bytes` of memory), each lookup has a
 timeout that never exceeds what is left of the message deadline, and failures come back as an
 `Answer` with rcode TIMEOUT or SERVFAIL -- never as an exception -- so checks turn them into
 `temperror` signals.
@@ -30,7 +30,7 @@ import dns.resolver
 
 MAX_NEGATIVE_TTL = 300
 MIN_TTL = 1
-# The cache holds at most `cache_size` answers and `cache_bytes` of their text, each for at most MAX_TTL seconds
+# The cache holds at most `cache_size` answers taking `cache_bytes` of memory, each for at most MAX_TTL seconds
 # (Unbound's cache-max-ttl): whoever owns a domain chooses its records' size and TTL, and 2,000 distinct 60 KB TXT
 # answers named by messages (ten DKIM selectors a message) had grown a process by 116 MiB, 2,100 such messages by
 # 1.1 GiB, in every worker and analysis process (atk47 #3). An answer over 1/64 of the byte budget is not kept.

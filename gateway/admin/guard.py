@@ -52,9 +52,10 @@ _WHY = {"head": "request head not complete in time (admin.header_timeout, min_ra
         "cap": "refused: the address has admin.max_per_address connections open, all busy",
         "idle": "closed an idle kept-alive connection for a new one from the same address (admin.max_per_address)"}
 # Connections cut or refused are logged at `info`, the first of a quiet minute with its address and
-# reason, the rest of that minute as one line of counts when the next minute's first comes or the sweep
-# runs after it: whoever fills the listener cannot fill the log (a line a minute), and the operator still
-# sees that it happens and from where; every one is counted in approach_gateway_admin_connections_cut.
+# reason, the rest of that minute as one line of counts with its busiest addresses when the minute ends (a
+# timer) or the listener closes: whoever fills the listener cannot fill the log (a line a minute), and the
+# operator still sees that it happens and from where; every one is counted in
+# approach_gateway_admin_connections_cut as it happens.
 LOG_EVERY = 60.0
 HELD_ADDRESSES = 64  # addresses whose held-back cuts are counted for the minute's line (its five busiest named)
 
