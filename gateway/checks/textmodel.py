@@ -154,7 +154,8 @@ FUNCTION_WORDS = STOP_WORDS | STOP_AUXILIARIES | frozenset(
 # possessive ("programme and", "preparing a", "work on": fragments, review47 #5), is no courtesy ("forward to",
 # "hope you", "is well", "to hear", "pleasure to"), and is quoted without a leading article ("a small" -> "small",
 # `_shown`): what is left reads as the message's own words.
-_LOOSE_START = frozenset("a an the and or but".split())
+_ARTICLES = ("a", "an", "the")
+_LOOSE_START = frozenset("and or but".split())
 _LOOSE_END = frozenset("a an the and or but of to for in on at with by from as my your our their his her its is "
                        "are was be".split())
 COURTESIES = frozenset(("forward to", "looking forward", "hope you", "hope you're", "you're well", "is well",
@@ -163,15 +164,14 @@ COURTESIES = frozenset(("forward to", "looking forward", "hope you", "hope you'r
 
 def _quotable(gram: str) -> bool:
     words = gram.split(" ")
-    return words[-1] not in _LOOSE_END and gram not in COURTESIES and (
-        words[0] not in _LOOSE_START or len(words) > 1 and words[0] in ("a", "an", "the"))
+    return words[0] not in _LOOSE_START and words[-1] not in _LOOSE_END and gram not in COURTESIES
 
 
 def _shown(gram: str) -> str:
     """A phrase as a reason quotes it: without a leading article ("an honorarium" -> "honorarium", "a short call"
     -> "short call"), which reads as a fragment when quoted alone."""
     first, _, rest = gram.partition(" ")
-    return rest if first in ("a", "an", "the") and rest else gram
+    return rest if first in _ARTICLES and rest else gram
 
 
 def top_ngrams(present: Iterable[tuple[str, float]], k: int = 3) -> list[str]:
