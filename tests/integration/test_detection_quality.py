@@ -13,7 +13,7 @@ the shipped policies do not yet meet on the sealed split.
 
 * training split, replayed in date order with the sent-mail history learned: recall at
   `suspicious` or above and legitimate mail flagged;
-* sealed split, the same way, and the second to eighth sealed splits (`sealed2.yml` to `sealed8.yml`) with their
+* sealed split, the same way, and the second to ninth sealed splits (`sealed2.yml` to `sealed9.yml`) with their
   own sent mail too;
 * the development sets dev3 to dev8 (legitimate mail only): legitimate mail flagged; devA, devB and devC
   (approaches only): recall;
@@ -116,6 +116,9 @@ EVALSET = ROOT / "tests" / "evalset"
 # The eighth sealed split (sealed8.yml, written 2026-12-08 in session 47 by four helpers who never saw the rules;
 # evaluated in aggregate only), first look on main f43a9f4 (session 46's detection): recall 88.6 % (62 of 70),
 # legitimate flagged 5.5 % (6 of 110). Floors: three messages of slack each (59 of 70, 9 of 110).
+# The ninth sealed split (sealed9.yml, written 2026-12-08 in session 48 by four helpers who never saw the rules;
+# evaluated in aggregate only), first look on main 81ef93d (session 47's detection): recall 90.0 % (63 of 70),
+# legitimate flagged 7.3 % (8 of 110). Floors: three messages of slack each (60 of 70, 11 of 110).
 FLOORS = {
     "train.yml": {"recall": 0.95, "false_positive_rate": 0.02},
     "sealed.yml": {"recall": 0.80, "false_positive_rate": 0.04},
@@ -126,6 +129,7 @@ FLOORS = {
     "sealed6.yml": {"recall": 0.82, "false_positive_rate": 0.073, "size": 70},
     "sealed7.yml": {"recall": 0.75, "false_positive_rate": 0.046, "size": 70},
     "sealed8.yml": {"recall": 0.84, "false_positive_rate": 0.082, "size": 70},
+    "sealed9.yml": {"recall": 0.85, "false_positive_rate": 0.10, "size": 70},
     "dev3.yml": {"false_positive_rate": 0.20, "size": 110, "labels": ("legit",)},
     "dev4.yml": {"false_positive_rate": 0.123, "size": 90, "labels": ("legit",)},
     "dev5.yml": {"false_positive_rate": 0.112, "size": 90, "labels": ("legit",)},
@@ -167,6 +171,7 @@ HISTORY = {"sealed2.yml": ("sent.mbox", "sent2.mbox"),
            "sealed6.yml": ("sent.mbox", "sent6s-e.mbox", "sent6s-f.mbox"),
            "sealed7.yml": ("sent.mbox", "sent7s-a.mbox", "sent7s-b.mbox"),
            "sealed8.yml": ("sent.mbox", "sent8s-i.mbox", "sent8s-s.mbox"),
+           "sealed9.yml": ("sent.mbox", "sent9s-ni.mbox", "sent9s-ns.mbox"),
            **{f"dev{n}.yml": ("sent.mbox", f"sent{n}-a.mbox", f"sent{n}-b.mbox") for n in range(4, 17)},
            "legitM.yml": ("sent.mbox", "sentM-b.mbox"),
            "legitO.yml": ("sent.mbox", "sentO-a.mbox")}
