@@ -426,3 +426,25 @@ async def test_a_message_that_kills_its_child_takes_the_others_with_it_once_only
     finally:
         await offload.close()
         dns.stop()
+
+
+async def test_a_message_with_too_little_time_left_is_not_sent_to_a_child(tmp_path: Path) -> None:
+    """It times out where it is, as it would in the child, which is not killed with the others it holds (a message
+    that waited 19.9 s of its 20 for a place was sent with 10 ms to answer in)."""
+    config = make_config(25, tmp_path, "limits: {shutdown_grace: 2, offload_bytes: 300000}")
+    offload = Offload(config)
+    await offload.start()
+    try:
+        loop = asyncio.get_running_loop()
+        (first,) = offload.pids()
+        raw = _padded((CORPUS / MESSAGES[0]).read_bytes())
+        env = _envelope("192.0.2.7", "sender@example.net", "L")
+        with pytest.raises(TimeoutError, match="left when an analysis process was free"):
+            await offload.analyse(raw, env, with_tls=False, add_received=True,
+                                  deadline=loop.time() + gateway.offload.LEAST_LEFT - 0.2)
+        assert offload.pids() == [first] and offload.spawned == 1 and offload.by_client == {}
+        assert [c.held for c in offload.children] == [0]
+        answer, _stats = await offload.analyse(raw, env, with_tls=False, add_received=True, deadline=loop.time() + 30)
+        assert answer[0] == "result" and answer[1].decision.checked and offload.pids() == [first]
+    finally:
+        await offload.close()
