@@ -24,8 +24,8 @@ start). The parent
   starts a replacement, and the message follows `on_error` exactly as an in-process timeout does.
   The child is told a slightly earlier deadline (`CHILD_MARGIN`, on the shared monotonic clock),
   so an analysis that merely ran out of time (DNS, cut-off checks) still comes back partial
-  instead of being killed. The other messages the killed child held are tried once more, each
-  alone on a child, within their own deadlines;
+  instead of being killed. The other messages the killed child held are tried once more within
+  their own deadlines;
 - treats a child that dies (a crash, the OOM killer) the same way, with a log line, and replaces
   it, after a doubling back-off (0.5 s up to 30 s) when children keep dying young; if it held
   several messages, each is tried once more alone (the one that killed it then kills only
@@ -154,7 +154,7 @@ class _Child:
         self.closed = False
         self.ready = False  # said `ready`: its replies are read by `reader` from then on
         self.held = 0  # messages taken for it (being sent, analysed, or answered)
-        self.alone = False  # holds a message tried again (_Lost.retry), which is analysed alone
+        self.alone = False  # holds a message tried again alone (_Lost.alone)
         self.jobs: dict[int, asyncio.Future[dict[str, Any]]] = {}  # sent, not yet answered: by job id
         self.send_lock = asyncio.Lock()  # one message's frame and bytes at a time on the socket
         self.sending: asyncio.Task[None] | None = None  # the send under way (cancelled when it closes)
@@ -165,12 +165,13 @@ class _Child:
 
     def lose(self, why: str, innocent: bool) -> None:
         """Fail the messages it was sent and has not answered; each is tried again on another child
-        (`_Lost.retry`) when `innocent` (killed at another message's deadline) or when it held more
-        than one (it died: the message that killed it may be another's)."""
-        retry = innocent or len(self.jobs) > 1
+        (`_Lost.retry`) when `innocent` (killed at another message's deadline), or alone on one when
+        it held more than one and died (the message that killed it may be any of them)."""
+        several = len(self.jobs) > 1
         for fut in self.jobs.values():
             if not fut.done():
-                fut.set_exception(_Lost(f"analysis process {why}", retry=retry))
+                fut.set_exception(_Lost(f"analysis process {why}", retry=innocent or several,
+                                        alone=not innocent and several))
                 fut.exception()  # retrieved: its exchange may be gone (a session that hung up) or still sending
         self.jobs.clear()
 
@@ -202,11 +203,13 @@ class _Child:
 
 class _Lost(OffloadFailed):
     """The child holding the message was killed at another message's deadline or died; `retry`:
-    the message may be the innocent one, and is tried once more on another child within its deadline."""
+    the message may be the innocent one, and is tried once more on another child within its deadline;
+    `alone`: on a child that holds nothing else meanwhile (the culprit is not known)."""
 
-    def __init__(self, text: str, *, retry: bool) -> None:
+    def __init__(self, text: str, *, retry: bool, alone: bool = False) -> None:
         super().__init__(text)
         self.retry = retry
+        self.alone = alone
 
 
 class Offload:
@@ -457,14 +460,15 @@ class Offload:
         OffloadFailed when it died. The exchange is shielded: a session that goes away while its
         message is analysed leaves the child to finish (or be killed at the deadline), so hanging
         up after the final dot cannot make the worker restart children. A message lost with a
-        child that held others too (`_Lost.retry`) is tried once more, alone on a child (so a
-        message that kills every child it is on takes no other with it twice), within the deadline."""
+        child killed at another message's deadline, or with a child that died holding others too
+        (`_Lost.retry`), is tried once more within the deadline; in the second case alone on a child
+        (`_Lost.alone`: a message that kills every child it is on takes no other with it twice)."""
         loop = asyncio.get_running_loop()
         key = self._key(envelope)
-        tried = False
+        tried = alone = False
         while True:
             async with asyncio.timeout_at(deadline):
-                child = await self._take(key, alone=tried)
+                child = await self._take(key, alone=alone)
             left = deadline - loop.time()
             if left < LEAST_LEFT:
                 self._released(child, key)
@@ -483,7 +487,7 @@ class Offload:
             except _Lost as exc:
                 if not exc.retry or tried or loop.time() >= deadline:
                     raise
-                tried = True
+                tried, alone = True, exc.alone
                 self.retried += 1
                 log.warning("offload: queue id %s tried again on another analysis process (%s)", envelope.queue_id, exc)
                 continue

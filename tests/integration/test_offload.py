@@ -377,7 +377,7 @@ def _site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(site), str(ROOT)]))
 
 
-async def test_a_message_on_a_child_killed_at_anothers_deadline_is_tried_again_alone(
+async def test_a_message_on_a_child_killed_at_anothers_deadline_is_tried_again(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _site(tmp_path, monkeypatch)
     config = make_config(25, tmp_path, "limits: {shutdown_grace: 2, offload_bytes: 300000, analysis_concurrency: 2}")
