@@ -86,6 +86,7 @@ class LimitsConfig:
     max_text_bytes: int = 1_048_576  # decoded text the checks may read
     offload_bytes: int = 262_144  # `serve`: larger messages are analysed in a child process
     analysis_processes: int = 1  # `serve`: child processes per worker for them; 0 analyses in-process
+    analysis_concurrency: int = 4  # `serve`: messages one such process analyses at once (one client: half the places)
 
 
 @dataclass(frozen=True)
@@ -263,6 +264,17 @@ def in_networks(ip: str | None, networks: tuple[Network, ...]) -> bool:
     if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
         addr = addr.ipv4_mapped
     return any(addr in net for net in networks)
+
+
+def client_key(ip: str) -> str:
+    """What per-client limits count: the address, or its /64 for IPv6 (one host's share)."""
+    try:
+        addr = ipaddress.ip_address(ip.split("%", 1)[0])
+    except ValueError:
+        return ip
+    if isinstance(addr, ipaddress.IPv6Address) and not addr.ipv4_mapped:
+        return str(ipaddress.ip_network(f"{addr}/64", strict=False))
+    return str(addr.ipv4_mapped or addr) if isinstance(addr, ipaddress.IPv6Address) else str(addr)
 
 
 def usable_cores() -> int:
@@ -606,7 +618,8 @@ def _limits(r: _Reader) -> LimitsConfig:
         r.fail(p + ("max_line_length",), "must be at least 1000 (RFC 5321 4.5.3.1.6)", "raise it to 1000 or more")
     seconds = {k: r.get(p + (k,), getattr(d, k), _seconds(0.1, 86400)) for k in _SECONDS_LIMITS}
     processes = r.get(p + ("analysis_processes",), d.analysis_processes, _int(0, 64))
-    return LimitsConfig(**ints, **seconds, analysis_processes=processes)
+    concurrency = r.get(p + ("analysis_concurrency",), d.analysis_concurrency, _int(1, 64))
+    return LimitsConfig(**ints, **seconds, analysis_processes=processes, analysis_concurrency=concurrency)
 
 
 def _tls(r: _Reader) -> TlsConfig | None:

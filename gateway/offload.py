@@ -12,15 +12,24 @@ store connection: SQLite in WAL mode and Redis are multi-process; with the `memo
 children would see an empty history, so `serve` keeps analysis in-process and says so once at
 start). The parent
 
-- hands a child one message at a time over a socketpair (length-prefixed frames: a pickled header,
-  then the bytes as they are, sent from the parent's own copy); a message waits for an idle child,
-  and that wait counts against its deadline;
+- hands a child a message over a socketpair (length-prefixed frames: a pickled header with a job
+  id, then the bytes as they are, sent from the parent's own copy), up to
+  `limits.analysis_concurrency` messages at once: the child analyses each on a task of its own, so
+  one that waits (a stranger's nameserver that answers slowly held the only process for the auth
+  check's 15 s, atk47 #2) does not hold the others, and answers each as it finishes (by job id).
+  One client (`client_key`: its address, an IPv6 /64; `trusted_networks` and unknown clients
+  exempt) holds at most half of all the places, so one stranger's sessions cannot take them all.
+  A message waits for a place on the least busy child, and that wait counts against its deadline;
 - waits at most what is left of `analysis_timeout`; at the deadline it SIGKILLs that child and
   starts a replacement, and the message follows `on_error` exactly as an in-process timeout does.
-  The child is told a slightly shorter deadline (`CHILD_MARGIN`), so an analysis that merely ran
-  out of time (DNS, cut-off checks) still comes back partial instead of being killed;
+  The child is told a slightly earlier deadline (`CHILD_MARGIN`, on the shared monotonic clock),
+  so an analysis that merely ran out of time (DNS, cut-off checks) still comes back partial
+  instead of being killed. The other messages the killed child held are tried once more within
+  their own deadlines;
 - treats a child that dies (a crash, the OOM killer) the same way, with a log line, and replaces
-  it, after a doubling back-off (0.5 s up to 30 s) when children keep dying young;
+  it, after a doubling back-off (0.5 s up to 30 s) when children keep dying young; if it held
+  several messages, each is tried once more alone (the one that killed it then kills only
+  itself); if it held one, that one follows `on_error`;
 - on reload (`renew`) starts children on the new config; the old ones finish the message they hold
   and exit; at shutdown (`close`) the children exit after the drain.
 
@@ -41,6 +50,8 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import dataclasses
+import functools
+import itertools
 import logging
 import os
 import pickle
@@ -53,7 +64,7 @@ import time
 from typing import Any, cast
 
 from gateway.checks import RunStats
-from gateway.config import Config
+from gateway.config import Config, client_key, in_networks
 from gateway.model import Envelope
 from gateway.parse import header_end
 from gateway.smtp.workers import how_it_ended
@@ -62,6 +73,10 @@ from gateway.store.observed import StoreObserver
 log = logging.getLogger("gateway.offload")
 
 CHILD_MARGIN = 0.5  # seconds of the deadline kept back from the child (at most a tenth of what is left)
+# A message that gets a place with less than this left is not sent: it times out here, as it would there, and the
+# child is not killed with the others it holds (slow_dns_bench: messages that waited 19.9 s of their 20 for a place
+# were sent with 10 ms to answer in, and each such kill took the child's other messages with it).
+LEAST_LEFT = 1.0
 READY_WAIT = 120.0  # seconds a child may take to build its runtime and warm up
 RETIRE_WAIT = 5.0  # seconds a retired child may take to exit before SIGKILL
 HEALTHY_AFTER = 10.0  # a child that ran this long before it died is replaced at once
@@ -135,21 +150,42 @@ class _Child:
         self.sock = sock
         self.config = config
         self.started = time.monotonic()
-        self.retired = False  # a reload replaced it: it exits after the message it holds
+        self.retired = False  # a reload replaced it: it exits after the messages it holds
         self.closed = False
-        self.busy = False  # analysing a message
-        self.ready = False  # said `ready`: no read of its socket is pending between messages
+        self.ready = False  # said `ready`: its replies are read by `reader` from then on
+        self.held = 0  # messages taken for it (being sent, analysed, or answered)
+        self.alone = False  # holds a message tried again alone (_Lost.alone)
+        self.jobs: dict[int, asyncio.Future[dict[str, Any]]] = {}  # sent, not yet answered: by job id
+        self.send_lock = asyncio.Lock()  # one message's frame and bytes at a time on the socket
+        self.sending: asyncio.Task[None] | None = None  # the send under way (cancelled when it closes)
+        self.reader: asyncio.Task[None] | None = None
 
     def alive(self) -> bool:
         return not self.closed and self.proc.poll() is None
 
+    def lose(self, why: str, innocent: bool) -> None:
+        """Fail the messages it was sent and has not answered; each is tried again on another child
+        (`_Lost.retry`) when `innocent` (killed at another message's deadline), or alone on one when
+        it held more than one and died (the message that killed it may be any of them)."""
+        several = len(self.jobs) > 1
+        for fut in self.jobs.values():
+            if not fut.done():
+                fut.set_exception(_Lost(f"analysis process {why}", retry=innocent or several,
+                                        alone=not innocent and several))
+                fut.exception()  # retrieved: its exchange may be gone (a session that hung up) or still sending
+        self.jobs.clear()
+
     def close(self, kill: bool = False) -> None:
         if not self.closed:
             self.closed = True
+            for task in (self.reader, self.sending):
+                if task is not None:
+                    task.cancel()
             # Never close under a pending loop operation: asyncio would keep the fd's registration
             # after the kernel dropped it, and the next socket to get that fd number -- an SMTP
             # client's -- would never be read (a session hung 30 s at EHLO after two reloads).
-            # The callers close only between operations; this is the guard if one does not.
+            # The reader's pending read is taken off here (remove_reader cancels its handle, so its
+            # own clean-up later does nothing).
             try:
                 loop = asyncio.get_running_loop()
             except RuntimeError:
@@ -165,9 +201,26 @@ class _Child:
                 pass
 
 
+class _Lost(OffloadFailed):
+    """The child holding the message was killed at another message's deadline or died; `retry`:
+    the message may be the innocent one, and is tried once more on another child within its deadline;
+    `alone`: on a child that holds nothing else meanwhile (the culprit is not known)."""
+
+    def __init__(self, text: str, *, retry: bool, alone: bool = False) -> None:
+        super().__init__(text)
+        self.retry = retry
+        self.alone = alone
+
+
 class Offload:
     """The analysis children of one worker. `await start()` on the worker's loop, then `analyse`;
-    `renew(config)` on reload, `await close()` after the drain."""
+    `renew(config)` on reload, `await close()` after the drain.
+
+    Each child analyses up to `limits.analysis_concurrency` messages at once (an analysis mostly
+    waits for DNS and the store: one whose sender's nameserver answers slowly no longer holds the
+    others), and one client (its address; IPv6: its /64; `trusted_networks` and unknown clients
+    exempt) holds at most half of all the children's places (`share`), so a stranger's sessions
+    cannot take every place from other senders' large mail."""
 
     def __init__(self, config: Config, *, observer: StoreObserver | None = None) -> None:
         """`observer`: told each store call a child made for a message (its `ObservedStore`'s,
@@ -176,10 +229,15 @@ class Offload:
         self.observer = observer
         self.threshold = config.limits.offload_bytes
         self.processes = config.limits.analysis_processes
+        self.per_process = config.limits.analysis_concurrency
+        self.share = max(1, self.processes * self.per_process // 2)
         self.children: list[_Child] = []
         self.failures = 0  # children in a row that died young
         self.spawned = 0
-        self._idle: asyncio.Queue[_Child] | None = None
+        self.retried = 0  # messages tried again after their child was lost (_Lost.retry)
+        self.by_client: dict[str, int] = {}  # places held, by client_key
+        self._freed: asyncio.Event | None = None  # set when a place may have come free
+        self._ids = itertools.count(1)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closing = False
@@ -187,13 +245,13 @@ class Offload:
     def wanted(self, raw: bytes, cut: int | None = None) -> bool:
         """Whether a child should analyse `raw` (`costly`, once the children were started).
         `cut`: `header_end(raw)` when the caller has it."""
-        return self._idle is not None and not self._closing and costly(raw, self.threshold, cut)
+        return self._freed is not None and not self._closing and costly(raw, self.threshold, cut)
 
     def begin(self) -> None:
         """Start the children (on the running loop) and take messages at once: they wait for a
         child that is ready, within their deadline."""
         self._loop = asyncio.get_running_loop()
-        self._idle = asyncio.Queue()
+        self._freed = asyncio.Event()
         for _ in range(self.processes):
             self._background(self._spawn(self.config))
 
@@ -213,12 +271,14 @@ class Offload:
         if self._closing:
             return
         self.config = config
+        self.per_process = config.limits.analysis_concurrency
+        self.share = max(1, self.processes * self.per_process // 2)
         old = list(self.children)
         for child in old:
             child.retired = True
-            # busy: it exits after its message (_exchange); starting: after its `ready` (_spawn),
+            # busy: it exits after its last message (_released); starting: after its `ready` (_spawn),
             # which is read from its socket now (closing the socket under that read loses the fd)
-            if child.alive() and not child.busy and child.ready:
+            if child.alive() and not child.held and child.ready:
                 self._retire(child)
         for _ in range(self.processes):
             self._background(self._spawn(config))
@@ -239,10 +299,11 @@ class Offload:
                 await asyncio.to_thread(child.proc.wait)
         self._background(reap())
 
-    def _background(self, coro: Any) -> None:
+    def _background(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def _spawn(self, config: Config, delay: float = 0.0) -> None:
         if delay:
@@ -281,8 +342,35 @@ class Offload:
             return
         log.info("offload: analysis process ready (pid %d)", proc.pid)
         child.ready = True
-        assert self._idle is not None
-        self._idle.put_nowait(child)
+        child.reader = self._background(self._replies(child))
+        self._wake()
+
+    async def _replies(self, child: _Child) -> None:
+        """Read `child`'s answers (in any order) to the messages waiting for them, until it ends."""
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                reply = await _read_frame(loop, child.sock)
+                if not isinstance(reply, dict):
+                    raise EOFError(f"an answer of type {type(reply).__name__}")
+                if self.observer is not None:  # counted here: the session may be gone, the calls were made
+                    for op, seconds, reason in reply.get("store_calls", ()):
+                        self.observer.store_call(op, seconds, reason)
+                fut = child.jobs.pop(reply.get("id", 0), None)
+                if fut is not None and not fut.done():
+                    fut.set_result(reply)
+        except (OSError, EOFError, pickle.UnpicklingError) as exc:
+            if child.closed:  # we closed it (a kill, a reload): whoever did has failed its messages
+                return
+            for _ in range(20):  # its exit status, if it is dying (end of file comes first)
+                if child.proc.poll() is not None:
+                    break
+                await asyncio.sleep(0.01)
+            how = how_it_ended(child.proc.returncode) if child.proc.returncode is not None else f"failed ({exc})"
+            if child.jobs:
+                log.error("offload: analysis process %d %s while analysing %d message(s)", child.proc.pid, how,
+                          len(child.jobs))
+            self._replace(child, how)
 
     def _forget(self, child: _Child) -> None:
         if child in self.children:
@@ -295,10 +383,15 @@ class Offload:
         self._background(self._spawn(config, delay))
 
     def _replace(self, child: _Child, why: str, killed: bool = False) -> None:
-        """`child` was killed (`killed`: by us, at a deadline) or died: log it, start another at
-        once, or after a back-off if it died young by itself. A kill at a deadline never backs off:
-        a sender of messages that run past it must not keep the children away from other mail."""
+        """`child` was killed (`killed`: by us, at a deadline) or died: its other messages are lost
+        (`_Child.lose`); log it, start another at once, or after a back-off if it died young by itself.
+        A kill at a deadline never backs off: a sender of messages that run past it must not keep the
+        children away from other mail. Once per child."""
+        if child.closed and child not in self.children:
+            return
+        child.lose(why, innocent=killed)
         self._retire(child, kill=True)
+        self._wake()
         if self._closing or child.retired:
             return
         lived = time.monotonic() - child.started
@@ -310,17 +403,55 @@ class Offload:
         else:
             self._died_young(self.config, f"{child.proc.pid} {why} after {lived:.1f} s")
 
-    async def _take(self) -> _Child:
-        assert self._idle is not None
+    def _wake(self) -> None:
+        if self._freed is not None:
+            self._freed.set()
+
+    def _key(self, envelope: Envelope) -> str | None:
+        """Whose share a message counts against: its client's (None: exempt)."""
+        ip = envelope.client.ip
+        if not ip or in_networks(ip, self.config.trusted_networks):
+            return None
+        return client_key(ip)
+
+    async def _take(self, key: str | None, alone: bool = False) -> _Child:
+        """A place on the least busy ready child, once `key` is under its share; `alone`: a child
+        that holds nothing else, and takes nothing else until this message is answered."""
+        assert self._freed is not None
         while True:
-            child = await self._idle.get()
-            if child.retired or child.closed:
-                self._retire(child)
-                continue
-            if child.proc.poll() is not None:  # died while idle (the OOM killer)
-                self._replace(child, how_it_ended(child.proc.returncode) + " while idle")
-                continue
-            return child
+            if key is None or self.by_client.get(key, 0) < self.share:
+                best: _Child | None = None
+                for child in list(self.children):
+                    if (not child.ready or child.retired or child.closed or child.alone
+                            or child.held >= (1 if alone else self.per_process)):
+                        continue
+                    if child.proc.poll() is not None:  # died while idle (the OOM killer)
+                        self._replace(child, how_it_ended(child.proc.returncode) + " while idle")
+                        continue
+                    if best is None or child.held < best.held:
+                        best = child
+                if best is not None:
+                    best.held += 1
+                    best.alone = alone
+                    if key is not None:
+                        self.by_client[key] = self.by_client.get(key, 0) + 1
+                    return best
+            self._freed.clear()
+            await self._freed.wait()
+
+    def _released(self, child: _Child, key: str | None, _task: asyncio.Task[Any] | None = None) -> None:
+        """An exchange ended (however it did, even cancelled before it began): its place is free."""
+        child.held -= 1
+        child.alone = False
+        if key is not None:
+            left = self.by_client.get(key, 0) - 1
+            if left > 0:
+                self.by_client[key] = left
+            else:
+                self.by_client.pop(key, None)
+        if child.retired and not child.held and not child.closed:
+            self._retire(child)
+        self._wake()
 
     async def analyse(self, raw: bytes, envelope: Envelope, *, with_tls: bool, add_received: bool,
                       deadline: float) -> tuple[Any, RunStats]:
@@ -328,56 +459,83 @@ class Offload:
         text), and the child's run statistics. TimeoutError at `deadline` (the child is killed),
         OffloadFailed when it died. The exchange is shielded: a session that goes away while its
         message is analysed leaves the child to finish (or be killed at the deadline), so hanging
-        up after the final dot cannot make the worker restart children."""
+        up after the final dot cannot make the worker restart children. A message lost with a
+        child killed at another message's deadline, or with a child that died holding others too
+        (`_Lost.retry`), is tried once more within the deadline; in the second case alone on a child
+        (`_Lost.alone`: a message that kills every child it is on takes no other with it twice)."""
         loop = asyncio.get_running_loop()
-        async with asyncio.timeout_at(deadline):
-            child = await self._take()
-        child.busy = True
-        left = deadline - loop.time()
-        job = {"envelope": envelope, "with_tls": with_tls, "add_received": add_received,
-               "timeout": max(0.05, left - min(CHILD_MARGIN, left / 10)), "size": len(raw)}
-        task = loop.create_task(self._exchange(child, job, raw, deadline, envelope.queue_id))
-        self._tasks.add(task)
-        task.add_done_callback(_settled)
-        task.add_done_callback(self._tasks.discard)
-        reply: dict[str, Any] = await asyncio.shield(task)
-        return reply["answer"], reply["stats"]
+        key = self._key(envelope)
+        tried = alone = False
+        while True:
+            async with asyncio.timeout_at(deadline):
+                child = await self._take(key, alone=alone)
+            left = deadline - loop.time()
+            if left < LEAST_LEFT:
+                self._released(child, key)
+                raise TimeoutError(f"{left:.2f} s left when an analysis process was free")
+            # the child's deadline on the same clock (time.monotonic, the loops' time): from when it starts the
+            # analysis, which may wait behind another message's computing there, its answer is still in time
+            job = {"id": next(self._ids), "envelope": envelope, "with_tls": with_tls, "add_received": add_received,
+                   "deadline": deadline - min(CHILD_MARGIN, left / 10), "size": len(raw)}
+            task = loop.create_task(self._exchange(child, job, raw, deadline, envelope.queue_id))
+            self._tasks.add(task)
+            task.add_done_callback(_settled)
+            task.add_done_callback(self._tasks.discard)
+            task.add_done_callback(functools.partial(self._released, child, key))
+            try:
+                reply: dict[str, Any] = await asyncio.shield(task)
+            except _Lost as exc:
+                if not exc.retry or tried or loop.time() >= deadline:
+                    raise
+                tried, alone = True, exc.alone
+                self.retried += 1
+                log.warning("offload: queue id %s tried again on another analysis process (%s)", envelope.queue_id, exc)
+                continue
+            return reply["answer"], reply["stats"]
 
     async def _exchange(self, child: _Child, job: dict[str, Any], raw: bytes, deadline: float,
                         queue_id: str | None) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
+        fut: asyncio.Future[dict[str, Any]] = loop.create_future()
+        partial = False  # some of the message is on the socket, not all
         try:
             async with asyncio.timeout_at(deadline):
-                await loop.sock_sendall(child.sock, _frame(job))
-                await loop.sock_sendall(child.sock, memoryview(raw))
-                reply = await _read_frame(loop, child.sock)
+                async with child.send_lock:
+                    if child.closed:  # killed or died while this message waited to be sent
+                        raise _Lost("analysis process was lost before the message was sent", retry=True)
+                    child.jobs[job["id"]] = fut
+                    # sent by a task of its own, which `_Child.close` cancels: a send the child no longer reads
+                    # (it computes, or was killed) must not wait for the deadline once the child is gone
+                    partial = True
+                    child.sending = loop.create_task(_send(child.sock, job, raw))
+                    try:
+                        await asyncio.wait({child.sending})
+                    finally:
+                        sent, child.sending = child.sending, None
+                        if not sent.done():  # the deadline, or close()
+                            sent.cancel()
+                    if sent.cancelled():
+                        raise _Lost("analysis process was lost while the message was sent", retry=True)
+                    sent.result()  # OSError: it died
+                    partial = False
+                return await fut
         except TimeoutError:
-            log.warning("offload: analysis process %d killed at the deadline of queue id %s", child.proc.pid, queue_id)
-            self._replace(child, "was killed at a message's deadline", killed=True)
+            if (job["id"] in child.jobs or partial) and not child.closed:  # it holds the message (or half of it)
+                log.warning("offload: analysis process %d killed at the deadline of queue id %s", child.proc.pid,
+                            queue_id)
+                child.jobs.pop(job["id"], None)
+                self._replace(child, "was killed at a message's deadline", killed=True)
             raise
         except asyncio.CancelledError:  # close() at the end of a drain: the child's state is unknown
             self._replace(child, "was stopped")
             raise
-        except (OSError, EOFError, pickle.UnpicklingError) as exc:
-            for _ in range(20):  # its exit status, if it is dying (end of file comes first)
-                if child.proc.poll() is not None:
-                    break
-                await asyncio.sleep(0.01)
-            how = how_it_ended(child.proc.returncode) if child.proc.returncode is not None else f"failed ({exc})"
-            log.error("offload: analysis process %d %s while analysing queue id %s", child.proc.pid, how, queue_id)
-            self._replace(child, how)
-            raise OffloadFailed(f"analysis process {how}") from exc
-        child.busy = False
-        if child.retired or self._closing:
-            self._retire(child)
-        else:
-            assert self._idle is not None
-            self._idle.put_nowait(child)
-        assert isinstance(reply, dict)
-        if self.observer is not None:  # counted here: the session may be gone, the calls were made
-            for op, seconds, reason in reply.get("store_calls", ()):
-                self.observer.store_call(op, seconds, reason)
-        return reply
+        except OSError as exc:  # it died before it had the whole message: not this message's doing
+            child.jobs.pop(job["id"], None)
+            if not child.closed:
+                self._replace(child, f"failed ({exc})")
+            raise _Lost(f"analysis process failed ({exc})", retry=True) from exc
+        finally:
+            child.jobs.pop(job["id"], None)
 
     async def close(self) -> None:
         """After the drain: the children exit (end of file), SIGKILL for any still there after 2 s."""
@@ -399,6 +557,12 @@ class Offload:
 
     def pids(self) -> list[int]:
         return [c.proc.pid for c in self.children if c.alive() and not c.retired]
+
+
+async def _send(sock: socket.socket, job: dict[str, Any], raw: bytes) -> None:
+    loop = asyncio.get_running_loop()
+    await loop.sock_sendall(sock, _frame(job))
+    await loop.sock_sendall(sock, memoryview(raw))
 
 
 def _settled(task: asyncio.Task[Any]) -> None:
@@ -474,17 +638,16 @@ async def _child(sock: socket.socket) -> int:
     except OSError:  # the worker stopped (or reloaded) while this child warmed up: nothing to say
         await runtime.close()
         return 0
-    while True:
-        try:
-            job = await _read_frame(loop, sock)
-            raw = _receive_bytes(sock, job["size"])
-        except (OSError, EOFError):
-            break
-        runtime.stats = RunStats()
+    reported = RunStats()  # the counts already sent back (each answer carries what was counted since)
+    writing = asyncio.Lock()
+    running: set[asyncio.Task[None]] = set()
+
+    async def one(job: dict[str, Any], raw: bytes) -> None:
         answer: tuple[Any, ...]
         try:
             result = await runtime.analyse(raw, job["envelope"], with_tls=job["with_tls"],
-                                           add_received=job["add_received"], timeout=job["timeout"])
+                                           add_received=job["add_received"],
+                                           timeout=max(0.05, job["deadline"] - loop.time()))
             if result.plan is not None and result.plan.raw is raw:  # the parent has these bytes
                 result = dataclasses.replace(result, plan=dataclasses.replace(result.plan, raw=b""))
                 answer = ("result", result, True)
@@ -494,12 +657,31 @@ async def _child(sock: socket.socket) -> int:
             answer = ("raise", "header", str(exc))
         except AnalysisFailed as exc:
             answer = ("raise", "failed", str(exc))
+        except Exception:  # as a child analysing one message at a time did: it ends, the parent says how
+            log.exception("analysis of queue id %s failed", job["envelope"].queue_id)
+            os._exit(1)
         del raw
+        async with writing:  # one answer's frame at a time
+            frame = _frame({"id": job["id"], "answer": answer, "stats": runtime.stats.since(reported),
+                            "store_calls": calls.take()})
+            try:
+                await loop.sock_sendall(sock, frame)
+            except OSError:  # the parent is gone: end of file ends the loop below
+                pass
+
+    while True:  # messages are taken as they come, each analysed on a task of its own
         try:
-            await loop.sock_sendall(sock, _frame({"answer": answer, "stats": runtime.stats,
-                                                  "store_calls": calls.take()}))
-        except OSError:
+            job = await _read_frame(loop, sock)
+            raw = _receive_bytes(sock, job["size"])
+        except (OSError, EOFError):
             break
+        task = loop.create_task(one(job, raw))
+        running.add(task)
+        task.add_done_callback(running.discard)
+        del raw
+    for task in list(running):  # nobody reads their answers any more
+        task.cancel()
+    await asyncio.gather(*running, return_exceptions=True)
     await runtime.close()
     return 0
 

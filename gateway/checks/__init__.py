@@ -338,6 +338,16 @@ class RunStats:
                 mine[name] = mine.get(name, 0) + n
         self.incomplete += other.incomplete
 
+    def since(self, before: RunStats) -> RunStats:
+        """What was counted after `before` (an earlier copy of these counts), and `before` brought up to date: an
+        analysis child's counts for the parent, while other analyses go on counting into these (gateway/offload.py)."""
+        new = RunStats({k: n - before.errors.get(k, 0) for k, n in self.errors.items() if n != before.errors.get(k, 0)},
+                       {k: n - before.timeouts.get(k, 0) for k, n in self.timeouts.items()
+                        if n != before.timeouts.get(k, 0)},
+                       self.incomplete - before.incomplete)
+        before.add(new)
+        return new
+
 
 async def run_checks(checks: Sequence[Check], ctx: CheckContext, stats: RunStats | None = None) -> CheckRun:
     """Run `checks` (already `order`ed), each after the providers of its needs: those that wait on

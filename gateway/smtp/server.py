@@ -31,7 +31,7 @@ from gateway import replies
 from gateway.act.execute import QUARANTINE_FAILED
 from gateway.act.quarantine import QuarantineStore
 from gateway.act.seal import ArcKey
-from gateway.config import Config, in_networks
+from gateway.config import Config, client_key, in_networks
 from gateway.log import message_line, refusal_line, tls_fields
 from gateway.model import Client, Envelope
 from gateway.replies import Reply
@@ -55,17 +55,6 @@ _SYNTAX_ATTRS = ("__smtp_syntax__", "__smtp_syntax_when__", "__smtp_syntax_exten
 LOGGED_STAGES = frozenset({"MAIL", "RCPT", "DATA", "STARTTLS", "XFORWARD", "AUTH"})
 CLOSE_GRACE = 5.0  # seconds a closing connection may take to flush its last reply, then abort
 DATA_CHUNK = 65536  # bytes of a message handled per event-loop turn
-
-
-def client_key(ip: str) -> str:
-    """What per-client limits count: the address, or its /64 for IPv6 (one host's share)."""
-    try:
-        addr = ipaddress.ip_address(ip.split("%", 1)[0])
-    except ValueError:
-        return ip
-    if isinstance(addr, ipaddress.IPv6Address) and not addr.ipv4_mapped:
-        return str(ipaddress.ip_network(f"{addr}/64", strict=False))
-    return str(addr.ipv4_mapped or addr) if isinstance(addr, ipaddress.IPv6Address) else str(addr)
 
 
 def new_queue_id() -> str:

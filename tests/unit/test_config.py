@@ -17,6 +17,7 @@ def test_minimal_config_gets_documented_defaults() -> None:
     assert c.upstream.port == 10026
     assert c.authserv_id == "gw.example.org"
     assert c.limits.max_message_size == 10_240_000 and c.on_error == "accept"
+    assert (c.limits.analysis_processes, c.limits.analysis_concurrency) == (1, 4)
     assert c.is_local_domain("EXAMPLE.org.") and not c.is_local_domain("example.com")
 
 

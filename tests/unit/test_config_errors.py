@@ -196,6 +196,10 @@ BASE = "listen: 127.0.0.1:2525\nupstream: {port: 10026}\nhostname: gw.example.or
     ("limits: {max_line_length: 10.5}\n",
      ["gw.yml:5: limits.max_line_length: expected an integer from 1 to 1099511627776, got 10.5; write a whole "
       "number in that range"]),
+    # session 48: messages an analysis process holds at once: at least one
+    ("limits: {analysis_concurrency: 0}\n",
+     ["gw.yml:5: limits.analysis_concurrency: expected an integer from 1 to 64, got 0; write a whole number in that "
+      "range"]),
     # admin21: the admin listener on the SMTP address failed at start as "address already in use"
     ("admin: {listen: '127.0.0.1:2525'}\n",
      ["gw.yml:5: admin.listen: 127.0.0.1:2525 is also the SMTP listen address; give the admin listener a port of "

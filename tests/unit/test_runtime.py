@@ -81,3 +81,23 @@ async def test_the_relayed_header_section_is_read_line_by_line_once_unless_the_p
         assert b"Subject: hi\r\n" in out and (normal or b"X-Approach-Verdict: high" not in out.split(b"\r\n\r\n")[0])
     finally:
         await runtime.close()
+
+
+def test_run_stats_since_gives_what_was_counted_after_a_copy_and_brings_the_copy_up_to_date() -> None:
+    """An analysis child answers for one message while others go on counting into the same
+    statistics: each answer carries what was counted since the last (gateway/offload.py)."""
+    from gateway.checks import RunStats
+
+    counted = RunStats({"auth": 2}, {"links": 1}, 1)
+    reported = RunStats()
+    first = counted.since(reported)
+    assert (first.errors, first.timeouts, first.incomplete) == ({"auth": 2}, {"links": 1}, 1)
+    counted.errors["auth"] += 1
+    counted.timeouts["campaign"] = 4
+    second = counted.since(reported)
+    assert (second.errors, second.timeouts, second.incomplete) == ({"auth": 1}, {"campaign": 4}, 0)
+    assert counted.since(reported) == RunStats()
+    total = RunStats()
+    for part in (first, second):
+        total.add(part)
+    assert total == counted
