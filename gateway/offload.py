@@ -24,14 +24,17 @@ start). The parent
   starts a replacement, and the message follows `on_error` exactly as an in-process timeout does.
   The child is told a slightly earlier deadline (`CHILD_MARGIN`, on the shared monotonic clock),
   so an analysis that merely ran out of time (DNS, cut-off checks) still comes back partial
-  instead of being killed. The other messages the killed child held are tried once more within
-  their own deadlines;
-- treats a child that dies (a crash, the OOM killer) the same way, with a log line, and replaces
-  it, after a doubling back-off (0.5 s up to 30 s) when children keep dying young; if it held
-  several messages, each is tried once more alone (the one that killed it then kills only
-  itself); if it held one, that one follows `on_error`;
-- on reload (`renew`) starts children on the new config; the old ones finish the message they hold
-  and exit; at shutdown (`close`) the children exit after the drain.
+  instead of being killed. The message follows `on_error` at its deadline, but its child is killed
+  only if it has not answered `KILL_GRACE` seconds later: an answer late because another message
+  computed for a while there is dropped, and the child and the others it holds live on. A child
+  that is killed takes the messages it holds with it: each follows `on_error` (which of them
+  computes, the one whose deadline came or another, cannot be told from outside);
+- treats a child that dies (a crash, the OOM killer) the same way, with a log line (its messages
+  follow `on_error`), and replaces it, after a doubling back-off (0.5 s up to 30 s) when children
+  keep dying young. A message that never reached a child that died or was killed (it waited to be
+  sent) is tried again on another, within its deadline;
+- on reload (`renew`) starts children on the new config; the old ones finish the messages they
+  hold and exit; at shutdown (`close`) the children exit after the drain.
 
 Records in the store stay with the parent, after the upstream accepted (Runtime.record); the
 child's store calls (its history reads, timed by its `ObservedStore`) go back with each answer and
@@ -77,6 +80,9 @@ CHILD_MARGIN = 0.5  # seconds of the deadline kept back from the child (at most 
 # child is not killed with the others it holds (slow_dns_bench: messages that waited 19.9 s of their 20 for a place
 # were sent with 10 ms to answer in, and each such kill took the child's other messages with it).
 LEAST_LEFT = 1.0
+# Seconds a child may answer late before it is killed (its message already followed `on_error`): a message that
+# computes for a while (a 7 MB message of 200,000 parts: 0.72 s) delays the others' answers, review48 #3
+KILL_GRACE = 2.0
 READY_WAIT = 120.0  # seconds a child may take to build its runtime and warm up
 RETIRE_WAIT = 5.0  # seconds a retired child may take to exit before SIGKILL
 HEALTHY_AFTER = 10.0  # a child that ran this long before it died is replaced at once
@@ -154,7 +160,6 @@ class _Child:
         self.closed = False
         self.ready = False  # said `ready`: its replies are read by `reader` from then on
         self.held = 0  # messages taken for it (being sent, analysed, or answered)
-        self.alone = False  # holds a message tried again alone (_Lost.alone)
         self.jobs: dict[int, asyncio.Future[dict[str, Any]]] = {}  # sent, not yet answered: by job id
         self.send_lock = asyncio.Lock()  # one message's frame and bytes at a time on the socket
         self.sending: asyncio.Task[None] | None = None  # the send under way (cancelled when it closes)
@@ -163,15 +168,11 @@ class _Child:
     def alive(self) -> bool:
         return not self.closed and self.proc.poll() is None
 
-    def lose(self, why: str, innocent: bool) -> None:
-        """Fail the messages it was sent and has not answered; each is tried again on another child
-        (`_Lost.retry`) when `innocent` (killed at another message's deadline), or alone on one when
-        it held more than one and died (the message that killed it may be any of them)."""
-        several = len(self.jobs) > 1
+    def lose(self, why: str) -> None:
+        """Fail the messages it was sent and has not answered (they follow `on_error`)."""
         for fut in self.jobs.values():
             if not fut.done():
-                fut.set_exception(_Lost(f"analysis process {why}", retry=innocent or several,
-                                        alone=not innocent and several))
+                fut.set_exception(_Lost(f"analysis process {why}", retry=False))
                 fut.exception()  # retrieved: its exchange may be gone (a session that hung up) or still sending
         self.jobs.clear()
 
@@ -202,14 +203,12 @@ class _Child:
 
 
 class _Lost(OffloadFailed):
-    """The child holding the message was killed at another message's deadline or died; `retry`:
-    the message may be the innocent one, and is tried once more on another child within its deadline;
-    `alone`: on a child that holds nothing else meanwhile (the culprit is not known)."""
+    """The child for the message was killed or died; `retry`: before it had the message (which is
+    then tried on another child, within its deadline)."""
 
-    def __init__(self, text: str, *, retry: bool, alone: bool = False) -> None:
+    def __init__(self, text: str, *, retry: bool) -> None:
         super().__init__(text)
         self.retry = retry
-        self.alone = alone
 
 
 class Offload:
@@ -234,7 +233,7 @@ class Offload:
         self.children: list[_Child] = []
         self.failures = 0  # children in a row that died young
         self.spawned = 0
-        self.retried = 0  # messages tried again after their child was lost (_Lost.retry)
+        self.retried = 0  # messages tried on another child: theirs was lost before it had them (_Lost.retry)
         self.by_client: dict[str, int] = {}  # places held, by client_key
         self._freed: asyncio.Event | None = None  # set when a place may have come free
         self._ids = itertools.count(1)
@@ -389,7 +388,7 @@ class Offload:
         children away from other mail. Once per child."""
         if child.closed and child not in self.children:
             return
-        child.lose(why, innocent=killed)
+        child.lose(why)
         self._retire(child, kill=True)
         self._wake()
         if self._closing or child.retired:
@@ -414,16 +413,14 @@ class Offload:
             return None
         return client_key(ip)
 
-    async def _take(self, key: str | None, alone: bool = False) -> _Child:
-        """A place on the least busy ready child, once `key` is under its share; `alone`: a child
-        that holds nothing else, and takes nothing else until this message is answered."""
+    async def _take(self, key: str | None) -> _Child:
+        """A place on the least busy ready child, once `key` is under its share."""
         assert self._freed is not None
         while True:
             if key is None or self.by_client.get(key, 0) < self.share:
                 best: _Child | None = None
                 for child in list(self.children):
-                    if (not child.ready or child.retired or child.closed or child.alone
-                            or child.held >= (1 if alone else self.per_process)):
+                    if not child.ready or child.retired or child.closed or child.held >= self.per_process:
                         continue
                     if child.proc.poll() is not None:  # died while idle (the OOM killer)
                         self._replace(child, how_it_ended(child.proc.returncode) + " while idle")
@@ -432,7 +429,6 @@ class Offload:
                         best = child
                 if best is not None:
                     best.held += 1
-                    best.alone = alone
                     if key is not None:
                         self.by_client[key] = self.by_client.get(key, 0) + 1
                     return best
@@ -442,7 +438,6 @@ class Offload:
     def _released(self, child: _Child, key: str | None, _task: asyncio.Task[Any] | None = None) -> None:
         """An exchange ended (however it did, even cancelled before it began): its place is free."""
         child.held -= 1
-        child.alone = False
         if key is not None:
             left = self.by_client.get(key, 0) - 1
             if left > 0:
@@ -459,16 +454,15 @@ class Offload:
         text), and the child's run statistics. TimeoutError at `deadline` (the child is killed),
         OffloadFailed when it died. The exchange is shielded: a session that goes away while its
         message is analysed leaves the child to finish (or be killed at the deadline), so hanging
-        up after the final dot cannot make the worker restart children. A message lost with a
-        child killed at another message's deadline, or with a child that died holding others too
-        (`_Lost.retry`), is tried once more within the deadline; in the second case alone on a child
-        (`_Lost.alone`: a message that kills every child it is on takes no other with it twice)."""
+        up after the final dot cannot make the worker restart children. At the deadline the message
+        follows `on_error` (TimeoutError); its exchange waits `KILL_GRACE` more for the child's
+        answer before it kills the child. A message whose child was lost before it had the message
+        (`_Lost.retry`) is tried on another, within the deadline."""
         loop = asyncio.get_running_loop()
         key = self._key(envelope)
-        tried = alone = False
         while True:
             async with asyncio.timeout_at(deadline):
-                child = await self._take(key, alone=alone)
+                child = await self._take(key)
             left = deadline - loop.time()
             if left < LEAST_LEFT:
                 self._released(child, key)
@@ -483,13 +477,13 @@ class Offload:
             task.add_done_callback(self._tasks.discard)
             task.add_done_callback(functools.partial(self._released, child, key))
             try:
-                reply: dict[str, Any] = await asyncio.shield(task)
+                async with asyncio.timeout_at(deadline):  # the exchange itself waits KILL_GRACE longer
+                    reply: dict[str, Any] = await asyncio.shield(task)
             except _Lost as exc:
-                if not exc.retry or tried or loop.time() >= deadline:
+                if not exc.retry:
                     raise
-                tried, alone = True, exc.alone
                 self.retried += 1
-                log.warning("offload: queue id %s tried again on another analysis process (%s)", envelope.queue_id, exc)
+                log.warning("offload: queue id %s tried on another analysis process (%s)", envelope.queue_id, exc)
                 continue
             return reply["answer"], reply["stats"]
 
@@ -518,11 +512,14 @@ class Offload:
                         raise _Lost("analysis process was lost while the message was sent", retry=True)
                     sent.result()  # OSError: it died
                     partial = False
+            # the message followed on_error at its deadline (analyse); an answer late by less than KILL_GRACE is
+            # dropped here, and the child lives on
+            async with asyncio.timeout_at(deadline + KILL_GRACE):
                 return await fut
         except TimeoutError:
             if (job["id"] in child.jobs or partial) and not child.closed:  # it holds the message (or half of it)
-                log.warning("offload: analysis process %d killed at the deadline of queue id %s", child.proc.pid,
-                            queue_id)
+                log.warning("offload: analysis process %d killed at the deadline of queue id %s (no answer %.1f s "
+                            "after it)", child.proc.pid, queue_id, KILL_GRACE if not partial else 0.0)
                 child.jobs.pop(job["id"], None)
                 self._replace(child, "was killed at a message's deadline", killed=True)
             raise
