@@ -361,6 +361,7 @@ class Offload:
         except (OSError, EOFError, pickle.UnpicklingError) as exc:
             if child.closed:  # we closed it (a kill, a reload): whoever did has failed its messages
                 return
+            child.ready = False  # no new message while its exit status is awaited (review48 #4)
             for _ in range(20):  # its exit status, if it is dying (end of file comes first)
                 if child.proc.poll() is not None:
                     break
@@ -422,8 +423,8 @@ class Offload:
                 for child in list(self.children):
                     if not child.ready or child.retired or child.closed or child.held >= self.per_process:
                         continue
-                    if child.proc.poll() is not None:  # died while idle (the OOM killer)
-                        self._replace(child, how_it_ended(child.proc.returncode) + " while idle")
+                    if child.proc.poll() is not None:  # died before its reader saw it (the OOM killer)
+                        self._replace(child, how_it_ended(child.proc.returncode) + ("" if child.held else " while idle"))
                         continue
                     if best is None or child.held < best.held:
                         best = child
