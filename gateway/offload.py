@@ -424,7 +424,8 @@ class Offload:
                     if not child.ready or child.retired or child.closed or child.held >= self.per_process:
                         continue
                     if child.proc.poll() is not None:  # died before its reader saw it (the OOM killer)
-                        self._replace(child, how_it_ended(child.proc.returncode) + ("" if child.held else " while idle"))
+                        how = how_it_ended(child.proc.returncode)
+                        self._replace(child, how if child.held else how + " while idle")
                         continue
                     if best is None or child.held < best.held:
                         best = child
