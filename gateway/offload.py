@@ -20,15 +20,15 @@ start). The parent
   One client (`client_key`: its address, an IPv6 /64; `trusted_networks` and unknown clients
   exempt) holds at most half of all the places, so one stranger's sessions cannot take them all.
   A message waits for a place on the least busy child, and that wait counts against its deadline;
-- waits at most what is left of `analysis_timeout`; at the deadline it SIGKILLs that child and
-  starts a replacement, and the message follows `on_error` exactly as an in-process timeout does.
-  The child is told a slightly earlier deadline (`CHILD_MARGIN`, on the shared monotonic clock),
-  so an analysis that merely ran out of time (DNS, cut-off checks) still comes back partial
-  instead of being killed. The message follows `on_error` at its deadline, but its child is killed
-  only if it has not answered `KILL_GRACE` seconds later: an answer late because another message
-  computed for a while there is dropped, and the child and the others it holds live on. A child
-  that is killed takes the messages it holds with it: each follows `on_error` (which of them
-  computes, the one whose deadline came or another, cannot be told from outside);
+- waits at most what is left of `analysis_timeout`: at the deadline the message follows `on_error`
+  exactly as an in-process timeout does. The child is told a slightly earlier deadline
+  (`CHILD_MARGIN`, on the shared monotonic clock), so an analysis that merely ran out of time (DNS,
+  cut-off checks) still comes back partial. The child is SIGKILLed (and replaced) only if it still
+  holds the message, or half of it, `KILL_GRACE` seconds after the deadline: an answer late because
+  another message computed for a while there is dropped, and the child and the others it holds live
+  on; meanwhile it takes no new message. A child that is killed takes the messages it holds with
+  it: each follows `on_error` (which of them computes, the one whose deadline came or another,
+  cannot be told from outside);
 - treats a child that dies (a crash, the OOM killer) the same way, with a log line (its messages
   follow `on_error`), and replaces it, after a doubling back-off (0.5 s up to 30 s) when children
   keep dying young. A message that never reached a child that died or was killed (it waited to be
@@ -76,7 +76,8 @@ from gateway.store.observed import StoreObserver
 log = logging.getLogger("gateway.offload")
 
 CHILD_MARGIN = 0.5  # seconds of the deadline kept back from the child (at most a tenth of what is left)
-# A message that gets a place with less than this left is not sent: it times out here, as it would there, and the
+# A message that gets a place with less than this left (or a quarter of `analysis_timeout`, if that is less: review48b
+# #3) is not sent: it times out here, as it would there, and the
 # child is not killed with the others it holds (slow_dns_bench: messages that waited 19.9 s of their 20 for a place
 # were sent with 10 ms to answer in, and each such kill took the child's other messages with it).
 LEAST_LEFT = 1.0
@@ -160,6 +161,7 @@ class _Child:
         self.closed = False
         self.ready = False  # said `ready`: its replies are read by `reader` from then on
         self.held = 0  # messages taken for it (being sent, analysed, or answered)
+        self.late = 0  # of those, past their deadlines: it takes no new message while any is (review48b #2)
         self.jobs: dict[int, asyncio.Future[dict[str, Any]]] = {}  # sent, not yet answered: by job id
         self.send_lock = asyncio.Lock()  # one message's frame and bytes at a time on the socket
         self.sending: asyncio.Task[None] | None = None  # the send under way (cancelled when it closes)
@@ -421,7 +423,8 @@ class Offload:
             if key is None or self.by_client.get(key, 0) < self.share:
                 best: _Child | None = None
                 for child in list(self.children):
-                    if not child.ready or child.retired or child.closed or child.held >= self.per_process:
+                    if (not child.ready or child.retired or child.closed or child.late
+                            or child.held >= self.per_process):
                         continue
                     if child.proc.poll() is not None:  # died before its reader saw it (the OOM killer)
                         how = how_it_ended(child.proc.returncode)
@@ -453,7 +456,8 @@ class Offload:
     async def analyse(self, raw: bytes, envelope: Envelope, *, with_tls: bool, add_received: bool,
                       deadline: float) -> tuple[Any, RunStats]:
         """The child's answer for one message: ("result", Result, same_raw) or ("raise", kind,
-        text), and the child's run statistics. TimeoutError at `deadline` (the child is killed),
+        text), and the child's run statistics. TimeoutError at `deadline` (the child is killed when it
+        still holds the message `KILL_GRACE` later),
         OffloadFailed when it died. The exchange is shielded: a session that goes away while its
         message is analysed leaves the child to finish (or be killed at the deadline), so hanging
         up after the final dot cannot make the worker restart children. At the deadline the message
@@ -466,7 +470,7 @@ class Offload:
             async with asyncio.timeout_at(deadline):
                 child = await self._take(key)
             left = deadline - loop.time()
-            if left < LEAST_LEFT:
+            if left < min(LEAST_LEFT, self.config.limits.analysis_timeout / 4):  # review48b #3: a short timeout
                 self._released(child, key)
                 raise TimeoutError(f"{left:.2f} s left when an analysis process was free")
             # the child's deadline on the same clock (time.monotonic, the loops' time): from when it starts the
@@ -491,37 +495,48 @@ class Offload:
 
     async def _exchange(self, child: _Child, job: dict[str, Any], raw: bytes, deadline: float,
                         queue_id: str | None) -> dict[str, Any]:
+        """Send the message and wait for its answer until `KILL_GRACE` after its deadline (the message followed
+        on_error at the deadline, in `analyse`: an answer late by less is dropped, and a send stalled by another
+        message's computing may finish); kill the child only if it holds the message, or half of it, then."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[dict[str, Any]] = loop.create_future()
         partial = False  # some of the message is on the socket, not all
+        late = False  # its deadline passed while the child held it: the child takes no new message meanwhile
         try:
-            async with asyncio.timeout_at(deadline):
+            async with asyncio.timeout_at(deadline + KILL_GRACE):
                 async with child.send_lock:
                     if child.closed:  # killed or died while this message waited to be sent
                         raise _Lost("analysis process was lost before the message was sent", retry=True)
+                    if loop.time() >= deadline:  # it followed on_error while it waited to be sent: not sent
+                        raise TimeoutError
                     child.jobs[job["id"]] = fut
                     # sent by a task of its own, which `_Child.close` cancels: a send the child no longer reads
-                    # (it computes, or was killed) must not wait for the deadline once the child is gone
+                    # (it computes, or was killed) must not wait once the child is gone
                     partial = True
                     child.sending = loop.create_task(_send(child.sock, job, raw))
                     try:
                         await asyncio.wait({child.sending})
                     finally:
                         sent, child.sending = child.sending, None
-                        if not sent.done():  # the deadline, or close()
+                        if not sent.done():  # the deadline and its grace, or close()
                             sent.cancel()
                     if sent.cancelled():
                         raise _Lost("analysis process was lost while the message was sent", retry=True)
                     sent.result()  # OSError: it died
                     partial = False
-            # the message followed on_error at its deadline (analyse); an answer late by less than KILL_GRACE is
-            # dropped here, and the child lives on
-            async with asyncio.timeout_at(deadline + KILL_GRACE):
+                left = deadline - loop.time()
+                if left > 0:
+                    done, _ = await asyncio.wait({fut}, timeout=left)
+                    if done:
+                        return fut.result()
+                late = True
+                child.late += 1
                 return await fut
         except TimeoutError:
             if (job["id"] in child.jobs or partial) and not child.closed:  # it holds the message (or half of it)
-                log.warning("offload: analysis process %d killed at the deadline of queue id %s (no answer %.1f s "
-                            "after it)", child.proc.pid, queue_id, KILL_GRACE if not partial else 0.0)
+                log.warning("offload: analysis process %d killed at the deadline of queue id %s (%s %.1f s after "
+                            "it)", child.proc.pid, queue_id, "still sending it" if partial else "no answer",
+                            KILL_GRACE)
                 child.jobs.pop(job["id"], None)
                 self._replace(child, "was killed at a message's deadline", killed=True)
             raise
@@ -535,6 +550,8 @@ class Offload:
             raise _Lost(f"analysis process failed ({exc})", retry=True) from exc
         finally:
             child.jobs.pop(job["id"], None)
+            if late:
+                child.late -= 1
 
     async def close(self) -> None:
         """After the drain: the children exit (end of file), SIGKILL for any still there after 2 s."""

@@ -485,3 +485,58 @@ async def test_a_message_with_too_little_time_left_is_not_sent_to_a_child(tmp_pa
         assert answer[0] == "result" and answer[1].decision.checked and offload.pids() == [first]
     finally:
         await offload.close()
+
+
+async def test_a_send_stalled_past_the_deadline_by_anothers_computing_keeps_the_child(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """review48b #1: the child reads nothing while a message computes there; a message whose deadline passes while
+    its bytes wait on the socket follows on_error, but the child is not killed before KILL_GRACE (it killed the
+    computing message with it at once)."""
+    _site(tmp_path, monkeypatch)
+    config = make_config(25, tmp_path, "limits: {shutdown_grace: 2, offload_bytes: 300000, analysis_concurrency: 2}")
+    offload = Offload(config)
+    await offload.start()
+    try:
+        loop = asyncio.get_running_loop()
+        (first,) = offload.pids()
+        base = (CORPUS / MESSAGES[0]).read_bytes()
+        busy = asyncio.create_task(offload.analyse(_padded(BUSY + b"\r\n" + base), _envelope("192.0.2.7", "a@x.example",
+                                                                                             "B"),
+                                                   with_tls=False, add_received=True, deadline=loop.time() + 30))
+        await _until(lambda: any(c.jobs for c in offload.children))
+        await asyncio.sleep(0.2)  # it computes (2 s): the child reads nothing
+        with pytest.raises(TimeoutError):  # 3 MB: more than the socket holds
+            await offload.analyse(_padded(base, 3_000_000), _envelope("192.0.2.8", "b@y.example", "S"),
+                                  with_tls=False, add_received=True, deadline=loop.time() + 1.3)
+        answer, _stats = await busy
+        assert answer[0] == "result" and answer[1].decision.checked
+        assert offload.pids() == [first]
+    finally:
+        await offload.close()
+
+
+async def test_a_child_holding_a_message_past_its_deadline_takes_no_new_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """review48b #2: a message sent to a child whose message is past its deadline (spinning, killed KILL_GRACE
+    later) was lost with it; it waits for a child that can answer instead."""
+    _site(tmp_path, monkeypatch)
+    config = make_config(25, tmp_path, "limits: {shutdown_grace: 2, offload_bytes: 300000, analysis_concurrency: 2}")
+    offload = Offload(config)
+    await offload.start()
+    try:
+        loop = asyncio.get_running_loop()
+        (first,) = offload.pids()
+        base = (CORPUS / MESSAGES[0]).read_bytes()
+        spin = asyncio.create_task(offload.analyse(_padded(HANG + b"\r\n" + base), _envelope("192.0.2.7", "a@x.example",
+                                                                                             "H"),
+                                                   with_tls=False, add_received=True, deadline=loop.time() + 1.5))
+        with pytest.raises(TimeoutError):
+            await spin
+        # small (a folded header block sends it to a child): all of it would sit in the socket, sent, and be lost
+        assert offload.wanted(_folded(base)) and len(_folded(base)) < 65536
+        answer, _stats = await offload.analyse(_folded(base), _envelope("192.0.2.8", "b@y.example", "N"),
+                                               with_tls=False, add_received=True, deadline=loop.time() + 60)
+        assert answer[0] == "result" and answer[1].decision.checked
+        assert offload.pids() != [first]  # analysed by the replacement
+    finally:
+        await offload.close()
