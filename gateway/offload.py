@@ -76,10 +76,10 @@ from gateway.store.observed import StoreObserver
 log = logging.getLogger("gateway.offload")
 
 CHILD_MARGIN = 0.5  # seconds of the deadline kept back from the child (at most a tenth of what is left)
-# A message that gets a place with less than this left (or a quarter of `analysis_timeout`, if that is less: review48b
-# #3) is not sent: it times out here, as it would there, and the
-# child is not killed with the others it holds (slow_dns_bench: messages that waited 19.9 s of their 20 for a place
-# were sent with 10 ms to answer in, and each such kill took the child's other messages with it).
+# A message that gets a place with less than this left (or a quarter of `analysis_timeout`, if that is less:
+# review48b #3) is not sent: it times out here, as it would there, and the child is not killed with the others it
+# holds (slow_dns_bench: messages that waited 19.9 s of their 20 for a place were sent with 10 ms to answer in, and
+# each such kill took the child's other messages with it).
 LEAST_LEFT = 1.0
 # Seconds a child may answer late before it is killed (its message already followed `on_error`): a message that
 # computes for a while (a 7 MB message of 200,000 parts: 0.72 s) delays the others' answers, review48 #3
