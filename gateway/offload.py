@@ -161,7 +161,9 @@ class _Child:
         self.closed = False
         self.ready = False  # said `ready`: its replies are read by `reader` from then on
         self.held = 0  # messages taken for it (being sent, analysed, or answered)
-        self.late = 0  # of those, past their deadlines: it takes no new message while any is (review48b #2)
+        # their deadlines, by job id: it takes no new message while one has passed (review48b #2: it is killed
+        # KILL_GRACE later, or answers late)
+        self.due: dict[int, float] = {}
         self.jobs: dict[int, asyncio.Future[dict[str, Any]]] = {}  # sent, not yet answered: by job id
         self.send_lock = asyncio.Lock()  # one message's frame and bytes at a time on the socket
         self.sending: asyncio.Task[None] | None = None  # the send under way (cancelled when it closes)
@@ -174,7 +176,7 @@ class _Child:
         """Fail the messages it was sent and has not answered (they follow `on_error`)."""
         for fut in self.jobs.values():
             if not fut.done():
-                fut.set_exception(_Lost(f"analysis process {why}", retry=False))
+                fut.set_exception(OffloadFailed(f"analysis process {why}"))
                 fut.exception()  # retrieved: its exchange may be gone (a session that hung up) or still sending
         self.jobs.clear()
 
@@ -204,13 +206,9 @@ class _Child:
                 pass
 
 
-class _Lost(OffloadFailed):
-    """The child for the message was killed or died; `retry`: before it had the message (which is
-    then tried on another child, within its deadline)."""
-
-    def __init__(self, text: str, *, retry: bool) -> None:
-        super().__init__(text)
-        self.retry = retry
+class _Unsent(OffloadFailed):
+    """The child for the message was killed or died before it had all of the message, which is then tried on
+    another child, within its deadline."""
 
 
 class Offload:
@@ -235,7 +233,7 @@ class Offload:
         self.children: list[_Child] = []
         self.failures = 0  # children in a row that died young
         self.spawned = 0
-        self.retried = 0  # messages tried on another child: theirs was lost before it had them (_Lost.retry)
+        self.retried = 0  # messages tried on another child: theirs was lost before it had them (_Unsent)
         self.by_client: dict[str, int] = {}  # places held, by client_key
         self._freed: asyncio.Event | None = None  # set when a place may have come free
         self._ids = itertools.count(1)
@@ -422,9 +420,10 @@ class Offload:
         while True:
             if key is None or self.by_client.get(key, 0) < self.share:
                 best: _Child | None = None
+                now = asyncio.get_running_loop().time()
                 for child in list(self.children):
-                    if (not child.ready or child.retired or child.closed or child.late
-                            or child.held >= self.per_process):
+                    if (not child.ready or child.retired or child.closed or child.held >= self.per_process
+                            or any(due <= now for due in child.due.values())):
                         continue
                     if child.proc.poll() is not None:  # died before its reader saw it (the OOM killer)
                         how = how_it_ended(child.proc.returncode)
@@ -440,9 +439,12 @@ class Offload:
             self._freed.clear()
             await self._freed.wait()
 
-    def _released(self, child: _Child, key: str | None, _task: asyncio.Task[Any] | None = None) -> None:
+    def _released(self, child: _Child, key: str | None, job_id: int | None = None,
+                  _task: asyncio.Task[Any] | None = None) -> None:
         """An exchange ended (however it did, even cancelled before it began): its place is free."""
         child.held -= 1
+        if job_id is not None:
+            child.due.pop(job_id, None)
         if key is not None:
             left = self.by_client.get(key, 0) - 1
             if left > 0:
@@ -463,7 +465,7 @@ class Offload:
         up after the final dot cannot make the worker restart children. At the deadline the message
         follows `on_error` (TimeoutError); its exchange waits `KILL_GRACE` more for the child's
         answer before it kills the child. A message whose child was lost before it had the message
-        (`_Lost.retry`) is tried on another, within the deadline."""
+        (`_Unsent`) is tried on another, within the deadline."""
         loop = asyncio.get_running_loop()
         key = self._key(envelope)
         while True:
@@ -471,23 +473,23 @@ class Offload:
                 child = await self._take(key)
             left = deadline - loop.time()
             if left < min(LEAST_LEFT, self.config.limits.analysis_timeout / 4):  # review48b #3: a short timeout
-                self._released(child, key)
+                self._released(child, key)  # (no job yet)
                 raise TimeoutError(f"{left:.2f} s left when an analysis process was free")
             # the child's deadline on the same clock (time.monotonic, the loops' time): from when it starts the
             # analysis, which may wait behind another message's computing there, its answer is still in time
-            job = {"id": next(self._ids), "envelope": envelope, "with_tls": with_tls, "add_received": add_received,
+            job_id = next(self._ids)
+            child.due[job_id] = deadline
+            job = {"id": job_id, "envelope": envelope, "with_tls": with_tls, "add_received": add_received,
                    "deadline": deadline - min(CHILD_MARGIN, left / 10), "size": len(raw)}
             task = loop.create_task(self._exchange(child, job, raw, deadline, envelope.queue_id))
             self._tasks.add(task)
             task.add_done_callback(_settled)
             task.add_done_callback(self._tasks.discard)
-            task.add_done_callback(functools.partial(self._released, child, key))
+            task.add_done_callback(functools.partial(self._released, child, key, job_id))
             try:
                 async with asyncio.timeout_at(deadline):  # the exchange itself waits KILL_GRACE longer
                     reply: dict[str, Any] = await asyncio.shield(task)
-            except _Lost as exc:
-                if not exc.retry:
-                    raise
+            except _Unsent as exc:
                 self.retried += 1
                 log.warning("offload: queue id %s tried on another analysis process (%s)", envelope.queue_id, exc)
                 continue
@@ -501,12 +503,11 @@ class Offload:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[dict[str, Any]] = loop.create_future()
         partial = False  # some of the message is on the socket, not all
-        late = False  # its deadline passed while the child held it: the child takes no new message meanwhile
         try:
             async with asyncio.timeout_at(deadline + KILL_GRACE):
                 async with child.send_lock:
                     if child.closed:  # killed or died while this message waited to be sent
-                        raise _Lost("analysis process was lost before the message was sent", retry=True)
+                        raise _Unsent("analysis process was lost before the message was sent")
                     if loop.time() >= deadline:  # it followed on_error while it waited to be sent: not sent
                         raise TimeoutError
                     child.jobs[job["id"]] = fut
@@ -521,16 +522,9 @@ class Offload:
                         if not sent.done():  # the deadline and its grace, or close()
                             sent.cancel()
                     if sent.cancelled():
-                        raise _Lost("analysis process was lost while the message was sent", retry=True)
+                        raise _Unsent("analysis process was lost while the message was sent")
                     sent.result()  # OSError: it died
                     partial = False
-                left = deadline - loop.time()
-                if left > 0:
-                    done, _ = await asyncio.wait({fut}, timeout=left)
-                    if done:
-                        return fut.result()
-                late = True
-                child.late += 1
                 return await fut
         except TimeoutError:
             if (job["id"] in child.jobs or partial) and not child.closed:  # it holds the message (or half of it)
@@ -547,11 +541,9 @@ class Offload:
             child.jobs.pop(job["id"], None)
             if not child.closed:
                 self._replace(child, f"failed ({exc})")
-            raise _Lost(f"analysis process failed ({exc})", retry=True) from exc
+            raise _Unsent(f"analysis process failed ({exc})") from exc
         finally:
             child.jobs.pop(job["id"], None)
-            if late:
-                child.late -= 1
 
     async def close(self) -> None:
         """After the drain: the children exit (end of file), SIGKILL for any still there after 2 s."""
