@@ -10,12 +10,14 @@ hook in the product, and the same spin on the worker's loop would hold every ses
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import os
 import signal
 import smtplib
 import threading
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -331,9 +333,29 @@ def test_a_child_whose_worker_stopped_while_it_warmed_up_exits_quietly(tmp_path:
 # once, and one client holds at most half of the places.
 
 
-def _offloaded_config(tmp_path: Path, dns_port: int, limits: str) -> Any:
-    return make_config(25, tmp_path, f'dns: {{nameservers: ["127.0.0.1:{dns_port}"], timeout: 8}}\n'
-                                     f"limits: {{shutdown_grace: 2, offload_bytes: 300000, {limits}}}")
+@contextlib.asynccontextmanager
+async def _started(tmp_path: Path, limits: str = "", slow: tuple[str, ...] = ()) -> AsyncIterator[Offload]:
+    """An Offload started on the test config with `limits` too, its own DNS server on 127.0.0.1 that never answers
+    the names in `slow` (8 s a lookup) and NXDOMAIN for every other."""
+    dns = TestDNSServer().start()
+    for name in slow:
+        dns.fail(name, "timeout")
+    settings = ", ".join(["shutdown_grace: 2", "offload_bytes: 300000"] + ([limits] if limits else []))
+    config = make_config(25, tmp_path, f'dns: {{nameservers: ["127.0.0.1:{dns.port}"], timeout: 8}}\n'
+                                       f"limits: {{{settings}}}")
+    offload = Offload(config)
+    await offload.start()
+    try:
+        yield offload
+    finally:
+        await offload.close()
+        dns.stop()
+
+
+def _within(offload: Offload, raw: bytes, envelope: Envelope, seconds: float) -> Any:
+    """`offload.analyse` with a deadline `seconds` from now (a coroutine)."""
+    return offload.analyse(raw, envelope, with_tls=False, add_received=True,
+                           deadline=asyncio.get_running_loop().time() + seconds)
 
 
 def _envelope(ip: str, sender: str, queue_id: str) -> Envelope:
@@ -349,14 +371,9 @@ async def _until(what: Any, seconds: float = 60.0) -> None:
 
 
 async def test_a_message_waiting_on_a_slow_nameserver_holds_no_other_clients_large_mail(tmp_path: Path) -> None:
-    dns = TestDNSServer().start()
-    for name in ("slow.test", "_dmarc.slow.test"):  # the stranger's nameserver never answers (8 s a lookup)
-        dns.fail(name, "timeout")
-    config = _offloaded_config(tmp_path, dns.port, "analysis_concurrency: 2, analysis_timeout: 60")
-    offload = Offload(config)
-    runtime = Runtime(config, offload=offload)
-    await offload.start()
-    try:
+    async with _started(tmp_path, "analysis_concurrency: 2, analysis_timeout: 60",
+                        slow=("slow.test", "_dmarc.slow.test")) as offload:  # the stranger's nameserver never answers
+        runtime = Runtime(offload.config, offload=offload)
         raw = _padded((CORPUS / MESSAGES[0]).read_bytes())
         slow = [asyncio.create_task(runtime.analyse(raw, _envelope("192.0.2.66", "x@slow.test", f"S{i}")))
                 for i in range(2)]
@@ -369,13 +386,10 @@ async def test_a_message_waiting_on_a_slow_nameserver_holds_no_other_clients_lar
         for task in slow:
             task.cancel()
         await asyncio.gather(*slow, return_exceptions=True)
-    finally:
-        await offload.close()
-        dns.stop()
 
 
 def _site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The children import SITECUSTOMIZE (spin or crash on a marked message)."""
+    """The children import SITECUSTOMIZE (spin, compute 2 s or crash on a marked message)."""
     site = tmp_path / "site"
     site.mkdir()
     (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
@@ -387,31 +401,20 @@ async def test_a_child_killed_at_a_deadline_takes_the_messages_it_holds_with_it(
     """Which of them computes cannot be told from outside (review48 #2: trying the others again let a spinner that
     came second run twice and still lost the other): each follows on_error; the replacement takes the next."""
     _site(tmp_path, monkeypatch)
-    dns = TestDNSServer().start()
-    dns.fail("slow.test", "timeout")  # the first message waits on a nameserver when the second one spins
-    config = _offloaded_config(tmp_path, dns.port, "analysis_concurrency: 2")
-    offload = Offload(config)
-    await offload.start()
-    try:
-        loop = asyncio.get_running_loop()
+    # the first message waits on a nameserver when the second one spins
+    async with _started(tmp_path, "analysis_concurrency: 2", slow=("slow.test",)) as offload:
         base = (CORPUS / MESSAGES[0]).read_bytes()
-        waiting = asyncio.create_task(offload.analyse(_padded(base), _envelope("192.0.2.7", "x@slow.test", "W"),
-                                                      with_tls=False, add_received=True, deadline=loop.time() + 90))
+        waiting = asyncio.create_task(_within(offload, _padded(base), _envelope("192.0.2.7", "x@slow.test", "W"), 90))
         await _until(lambda: any(c.jobs for c in offload.children))
         (first,) = offload.pids()
         await asyncio.sleep(0.5)  # it is in the child, waiting on the nameserver
         with pytest.raises(TimeoutError):
-            await offload.analyse(_padded(HANG + b"\r\n" + base), _envelope("192.0.2.8", "y@example.net", "H"),
-                                  with_tls=False, add_received=True, deadline=loop.time() + 4)
+            await _within(offload, _padded(HANG + b"\r\n" + base), _envelope("192.0.2.8", "y@example.net", "H"), 4)
         with pytest.raises(OffloadFailed, match="killed at a message's deadline"):
             await waiting
         assert offload.retried == 0 and offload.pids() != [first]
-        answer, _stats = await offload.analyse(_padded(base), _envelope("192.0.2.9", "z@example.net", "A"),
-                                               with_tls=False, add_received=True, deadline=loop.time() + 90)
+        answer, _stats = await _within(offload, _padded(base), _envelope("192.0.2.9", "z@example.net", "A"), 90)
         assert answer[0] == "result" and answer[1].decision.checked
-    finally:
-        await offload.close()
-        dns.stop()
 
 
 async def test_an_answer_late_by_less_than_the_grace_keeps_the_child(
@@ -419,72 +422,49 @@ async def test_an_answer_late_by_less_than_the_grace_keeps_the_child(
     """review48 #3: a message that computes for a while delays the answers of the others its child holds; the one
     whose deadline passes follows on_error, but the child is killed only when it has not answered KILL_GRACE later."""
     _site(tmp_path, monkeypatch)
-    config = make_config(25, tmp_path, "limits: {shutdown_grace: 2, offload_bytes: 300000}")
-    offload = Offload(config)
-    await offload.start()
-    try:
+    async with _started(tmp_path) as offload:
         loop = asyncio.get_running_loop()
         (first,) = offload.pids()
         base = (CORPUS / MESSAGES[0]).read_bytes()
         env = _envelope("192.0.2.7", "sender@example.net", "B")
         start = loop.time()
         with pytest.raises(TimeoutError):  # it computes 2 s; its deadline comes after 1.5
-            await offload.analyse(_padded(BUSY + b"\r\n" + base), env, with_tls=False, add_received=True,
-                                  deadline=start + gateway.offload.LEAST_LEFT + 0.5)
+            await _within(offload, _padded(BUSY + b"\r\n" + base), env, gateway.offload.LEAST_LEFT + 0.5)
         assert loop.time() - start < 2.0  # answered (on_error) at its deadline, not at the child's answer
         await _until(lambda: [c.held for c in offload.children] == [0])  # the late answer came and was dropped
         assert offload.pids() == [first] and "killed" not in caplog.text
-        answer, _stats = await offload.analyse(_padded(base), dataclasses.replace(env, queue_id="N"), with_tls=False,
-                                               add_received=True, deadline=loop.time() + 30)
+        answer, _stats = await _within(offload, _padded(base), dataclasses.replace(env, queue_id="N"), 30)
         assert answer[0] == "result" and answer[1].decision.checked and offload.pids() == [first]
-    finally:
-        await offload.close()
 
 
 async def test_a_message_that_kills_its_child_takes_the_others_with_it(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _site(tmp_path, monkeypatch)
-    dns = TestDNSServer().start()
-    dns.fail("slow.test", "timeout")  # the other message waits on a nameserver when this one kills the child
-    config = _offloaded_config(tmp_path, dns.port, "analysis_concurrency: 2")
-    offload = Offload(config)
-    await offload.start()
-    try:
-        loop = asyncio.get_running_loop()
+    # the other message waits on a nameserver when this one kills the child
+    async with _started(tmp_path, "analysis_concurrency: 2", slow=("slow.test",)) as offload:
         base = (CORPUS / MESSAGES[0]).read_bytes()
-        innocent = asyncio.create_task(offload.analyse(_padded(base), _envelope("192.0.2.7", "x@slow.test", "I"),
-                                                       with_tls=False, add_received=True, deadline=loop.time() + 90))
+        innocent = asyncio.create_task(_within(offload, _padded(base), _envelope("192.0.2.7", "x@slow.test", "I"), 90))
         await _until(lambda: any(c.jobs for c in offload.children))
-        for task in (offload.analyse(_padded(CRASH + b"\r\n" + base), _envelope("192.0.2.8", "y@example.net", "C"),
-                                     with_tls=False, add_received=True, deadline=loop.time() + 90), innocent):
+        crash = _within(offload, _padded(CRASH + b"\r\n" + base), _envelope("192.0.2.8", "y@example.net", "C"), 90)
+        for task in (crash, innocent):
             with pytest.raises(OffloadFailed, match="killed by SIGKILL"):  # no second run for either
                 await task
         assert offload.retried == 0
-    finally:
-        await offload.close()
-        dns.stop()
 
 
 async def test_a_message_with_too_little_time_left_is_not_sent_to_a_child(tmp_path: Path) -> None:
     """It times out where it is, as it would in the child, which is not killed with the others it holds (a message
     that waited 19.9 s of its 20 for a place was sent with 10 ms to answer in)."""
-    config = make_config(25, tmp_path, "limits: {shutdown_grace: 2, offload_bytes: 300000}")
-    offload = Offload(config)
-    await offload.start()
-    try:
-        loop = asyncio.get_running_loop()
+    async with _started(tmp_path) as offload:
         (first,) = offload.pids()
         raw = _padded((CORPUS / MESSAGES[0]).read_bytes())
         env = _envelope("192.0.2.7", "sender@example.net", "L")
         with pytest.raises(TimeoutError, match="left when an analysis process was free"):
-            await offload.analyse(raw, env, with_tls=False, add_received=True,
-                                  deadline=loop.time() + gateway.offload.LEAST_LEFT - 0.2)
+            await _within(offload, raw, env, gateway.offload.LEAST_LEFT - 0.2)
         assert offload.pids() == [first] and offload.spawned == 1 and offload.by_client == {}
         assert [c.held for c in offload.children] == [0]
-        answer, _stats = await offload.analyse(raw, env, with_tls=False, add_received=True, deadline=loop.time() + 30)
+        answer, _stats = await _within(offload, raw, env, 30)
         assert answer[0] == "result" and answer[1].decision.checked and offload.pids() == [first]
-    finally:
-        await offload.close()
 
 
 async def test_a_send_stalled_past_the_deadline_by_anothers_computing_keeps_the_child(
@@ -493,26 +473,18 @@ async def test_a_send_stalled_past_the_deadline_by_anothers_computing_keeps_the_
     its bytes wait on the socket follows on_error, but the child is not killed before KILL_GRACE (it killed the
     computing message with it at once)."""
     _site(tmp_path, monkeypatch)
-    config = make_config(25, tmp_path, "limits: {shutdown_grace: 2, offload_bytes: 300000, analysis_concurrency: 2}")
-    offload = Offload(config)
-    await offload.start()
-    try:
-        loop = asyncio.get_running_loop()
+    async with _started(tmp_path, "analysis_concurrency: 2") as offload:
         (first,) = offload.pids()
         base = (CORPUS / MESSAGES[0]).read_bytes()
-        busy = asyncio.create_task(offload.analyse(_padded(BUSY + b"\r\n" + base), _envelope("192.0.2.7", "a@x.example",
-                                                                                             "B"),
-                                                   with_tls=False, add_received=True, deadline=loop.time() + 30))
+        busy = asyncio.create_task(_within(offload, _padded(BUSY + b"\r\n" + base),
+                                           _envelope("192.0.2.7", "a@x.example", "B"), 30))
         await _until(lambda: any(c.jobs for c in offload.children))
         await asyncio.sleep(0.2)  # it computes (2 s): the child reads nothing
         with pytest.raises(TimeoutError):  # 3 MB: more than the socket holds
-            await offload.analyse(_padded(base, 3_000_000), _envelope("192.0.2.8", "b@y.example", "S"),
-                                  with_tls=False, add_received=True, deadline=loop.time() + 1.3)
+            await _within(offload, _padded(base, 3_000_000), _envelope("192.0.2.8", "b@y.example", "S"), 1.3)
         answer, _stats = await busy
         assert answer[0] == "result" and answer[1].decision.checked
         assert offload.pids() == [first]
-    finally:
-        await offload.close()
 
 
 async def test_a_child_holding_a_message_past_its_deadline_takes_no_new_one(
@@ -520,23 +492,13 @@ async def test_a_child_holding_a_message_past_its_deadline_takes_no_new_one(
     """review48b #2: a message sent to a child whose message is past its deadline (spinning, killed KILL_GRACE
     later) was lost with it; it waits for a child that can answer instead."""
     _site(tmp_path, monkeypatch)
-    config = make_config(25, tmp_path, "limits: {shutdown_grace: 2, offload_bytes: 300000, analysis_concurrency: 2}")
-    offload = Offload(config)
-    await offload.start()
-    try:
-        loop = asyncio.get_running_loop()
+    async with _started(tmp_path, "analysis_concurrency: 2") as offload:
         (first,) = offload.pids()
         base = (CORPUS / MESSAGES[0]).read_bytes()
-        spin = asyncio.create_task(offload.analyse(_padded(HANG + b"\r\n" + base), _envelope("192.0.2.7", "a@x.example",
-                                                                                             "H"),
-                                                   with_tls=False, add_received=True, deadline=loop.time() + 1.5))
         with pytest.raises(TimeoutError):
-            await spin
+            await _within(offload, _padded(HANG + b"\r\n" + base), _envelope("192.0.2.7", "a@x.example", "H"), 1.5)
         # small (a folded header block sends it to a child): all of it would sit in the socket, sent, and be lost
         assert offload.wanted(_folded(base)) and len(_folded(base)) < 65536
-        answer, _stats = await offload.analyse(_folded(base), _envelope("192.0.2.8", "b@y.example", "N"),
-                                               with_tls=False, add_received=True, deadline=loop.time() + 60)
+        answer, _stats = await _within(offload, _folded(base), _envelope("192.0.2.8", "b@y.example", "N"), 60)
         assert answer[0] == "result" and answer[1].decision.checked
         assert offload.pids() != [first]  # analysed by the replacement
-    finally:
-        await offload.close()
